@@ -1,0 +1,53 @@
+# SPDX-License-Identifier: BSD-2-Clause
+# xseg - top-level build. See README.md; every flag lives in base.mk.
+#
+#   make                 build every domain that has sources and a toolchain
+#   make DOMAINS=user    build only the listed domains
+#   make check           build and run all tests; ends with "N passed, N failed, N skipped"
+#   make bench           run the benchmarks against in-run baselines
+#   make demo            the main job
+#   make asan|ubsan|tsan build the user domain with a sanitizer (lib/user-<san>/)
+#   make check-san       run the C tests under ASan+UBSan and TSan
+#   V=1                  show full commands
+
+XSEG_HOME := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+include $(XSEG_HOME)/base.mk
+
+DOMAINS ?= $(shell $(XSEG_HOME)/tools/xseg-domain-targets --buildable)
+
+.PHONY: all user check check-c check-san asan ubsan tsan bench demo deps clean help
+.DEFAULT_GOAL := all
+
+all: $(DOMAINS)
+
+user: $(USER_OUT)/libxseg.a $(TEST_BINS)
+
+asan ubsan tsan:
+	$(Q)$(MAKE) --no-print-directory SAN=$@ user
+
+deps:
+	$(Q)$(XSEG_HOME)/tools/install-deps check
+
+# Every test of the machine, one runner, one summary line. Under CI (or with
+# CHECK_SAN=1) the C tests also run built with ASan+UBSan and with TSan.
+CHECK_SAN ?= $(if $(filter true,$(CI)),1)
+check: deps user $(if $(CHECK_SAN),asan tsan)
+	$(Q)$(XSEG_HOME)/tools/run-tests $(CHECK_ARGS) $(USER_OUT)/test \
+	    $(if $(CHECK_SAN),$(XSEG_HOME)/lib/user-asan/test $(XSEG_HOME)/lib/user-tsan/test)
+
+check-san: asan tsan
+	$(Q)$(XSEG_HOME)/tools/run-tests $(XSEG_HOME)/lib/user-asan/test $(XSEG_HOME)/lib/user-tsan/test
+
+bench:
+	$(Q)$(XSEG_HOME)/tools/install-deps bench
+	$(Q)$(MAKE) --no-print-directory -C $(XSEG_HOME)/bench run
+
+demo: bench
+
+clean:
+	$(quiet) CLEAN lib
+	$(Q)rm -rf $(XSEG_HOME)/lib/user $(XSEG_HOME)/lib/user-* $(XSEG_HOME)/lib/node/build \
+	    $(XSEG_HOME)/bench/build
+
+help:
+	@sed -n '2,13p' $(XSEG_HOME)/Makefile | sed 's/^# \{0,1\}//'

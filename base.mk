@@ -1,0 +1,69 @@
+# SPDX-License-Identifier: BSD-2-Clause
+# base.mk - every compiler flag and per-domain rule of the project, in one place.
+# Included by the top Makefile and by the per-folder Makefiles.
+#
+#   V=1                full commands instead of "CC foo.o"
+#   SAN=asan|ubsan|tsan   build the user domain with a sanitizer into lib/user-$(SAN)/
+
+XSEG_HOME ?= $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+
+ifeq ($(V),1)
+  Q :=
+  quiet = @true
+else
+  Q := @
+  quiet = @printf '  %-6s %s\n'
+endif
+
+CC      ?= cc
+CXX     ?= c++
+AR      ?= ar
+CSTD    := -std=c11
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+           -Wno-unused-parameter
+OPT     ?= -O2 -g
+CPPFLAGS_XSEG := -D_GNU_SOURCE -I$(XSEG_HOME)
+CFLAGS_XSEG   := $(CSTD) $(WARN) $(OPT) -fPIC -fvisibility=hidden -pthread
+
+# Sanitizer flavours of the user domain.
+SAN ?=
+ifeq ($(SAN),asan)
+  SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+else ifeq ($(SAN),ubsan)
+  SANFLAGS := -fsanitize=undefined -fno-sanitize-recover=all
+else ifeq ($(SAN),tsan)
+  SANFLAGS := -fsanitize=thread -fno-omit-frame-pointer
+else ifneq ($(SAN),)
+  $(error SAN must be asan, ubsan or tsan, not '$(SAN)')
+endif
+
+USER_OUT := $(XSEG_HOME)/lib/user$(if $(SAN),-$(SAN))
+USER_OBJ := $(USER_OUT)/obj
+
+# Domain-neutral sources compiled into the user domain (and later kernel, node).
+CORE_SRCS := $(wildcard $(XSEG_HOME)/xq/*.c) $(wildcard $(XSEG_HOME)/xseg/*.c)
+USER_SRCS := $(CORE_SRCS) $(wildcard $(XSEG_HOME)/sys/user/*.c) \
+             $(wildcard $(XSEG_HOME)/drivers/user/*.c)
+USER_OBJS := $(patsubst $(XSEG_HOME)/%.c,$(USER_OBJ)/%.o,$(USER_SRCS))
+
+$(USER_OBJ)/%.o: $(XSEG_HOME)/%.c
+	$(quiet) CC $(patsubst $(XSEG_HOME)/%,%,$<)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CPPFLAGS_XSEG) $(CFLAGS_XSEG) $(SANFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+-include $(USER_OBJS:.o=.d)
+
+$(USER_OUT)/libxseg.a: $(USER_OBJS)
+	$(quiet) AR $(patsubst $(XSEG_HOME)/%,%,$@)
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+# Test programs: test/<topic>/<name>.c -> $(USER_OUT)/test/<topic>/<name>
+TEST_SRCS := $(wildcard $(XSEG_HOME)/test/*/*.c)
+TEST_BINS := $(patsubst $(XSEG_HOME)/test/%.c,$(USER_OUT)/test/%,$(TEST_SRCS))
+TEST_HDRS := $(wildcard $(XSEG_HOME)/test/*.h)
+
+$(USER_OUT)/test/%: $(XSEG_HOME)/test/%.c $(USER_OUT)/libxseg.a $(TEST_HDRS)
+	$(quiet) CCLD $(patsubst $(XSEG_HOME)/%,%,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CPPFLAGS_XSEG) -I$(XSEG_HOME)/test $(CFLAGS_XSEG) -fvisibility=default $(SANFLAGS) \
+	    $(CFLAGS) -o $@ $< $(USER_OUT)/libxseg.a $(LDFLAGS) -lrt

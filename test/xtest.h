@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * test/xtest.h - the tiny harness of the C tests.
+ *
+ * A test is a program with a "Description:" comment, a few test_*() functions
+ * run by RUN(), and exit status 0 (pass), 1 (fail) or 77 (skip). The runner
+ * (tools/run-tests) applies the timeout; xt_watchdog() adds a per-test alarm
+ * so a hang fails with a message instead of a silent timeout.
+ */
+#ifndef XTEST_H
+#define XTEST_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define XT_SKIP 77
+
+static const char *xt_current = "";
+
+#define CHECK(cond) do { \
+	if (!(cond)) { \
+		fprintf(stderr, "FAIL %s: %s:%d: %s\n", xt_current, __FILE__, __LINE__, #cond); \
+		exit(1); \
+	} } while (0)
+
+#define CHECKF(cond, ...) do { \
+	if (!(cond)) { \
+		fprintf(stderr, "FAIL %s: %s:%d: %s: ", xt_current, __FILE__, __LINE__, #cond); \
+		fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); \
+		exit(1); \
+	} } while (0)
+
+#define RUN(fn) do { xt_current = #fn; fn(); printf("ok %s\n", #fn); fflush(stdout); } while (0)
+
+static inline void xt_skip(const char *why)
+{
+	printf("SKIP: %s\n", why);
+	exit(XT_SKIP);
+}
+
+static void xt_alarm(int sig)
+{
+	static const char msg[] = "FAIL: watchdog expired (a hang)\n";
+	(void)sig;
+	if (write(2, msg, sizeof(msg) - 1) < 0) { /* nothing to do */ }
+	_exit(1);
+}
+
+/* Fail the whole program if it runs longer than @seconds. */
+static inline void xt_watchdog(unsigned seconds)
+{
+	signal(SIGALRM, xt_alarm);
+	alarm(seconds);
+}
+
+/* Memory shared with forked children: real shared memory between processes. */
+static inline void *xt_shared(size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	CHECK(p != MAP_FAILED);
+	memset(p, 0, size);
+	return p;
+}
+
+/* fork() a child that dies with its parent; returns the pid in the parent. */
+static inline pid_t xt_fork(void)
+{
+	pid_t parent = getpid();
+	pid_t pid = fork();
+
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(1);
+		alarm(0);
+	}
+	return pid;
+}
+
+static inline uint64_t xt_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Deterministic per-test random numbers (xorshift64*), seed from XSEG_SEED. */
+static inline uint64_t xt_rand(uint64_t *s)
+{
+	uint64_t x = *s;
+
+	x ^= x >> 12; x ^= x << 25; x ^= x >> 27;
+	*s = x;
+	return x * 0x2545F4914F6CDD1Dull;
+}
+
+static inline uint64_t xt_seed(void)
+{
+	const char *e = getenv("XSEG_SEED");
+	uint64_t s = e ? strtoull(e, NULL, 0) : (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+
+	if (!s)
+		s = 1;
+	printf("seed %" PRIu64 " (set XSEG_SEED to repeat)\n", s);
+	return s;
+}
+
+static inline long xt_env_long(const char *name, long dflt)
+{
+	const char *e = getenv(name);
+
+	return e && *e ? strtol(e, NULL, 0) : dflt;
+}
+
+#endif

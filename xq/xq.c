@@ -1,0 +1,654 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * xq/xq.c - SCQ-based lock-free queue of indices (see xq.h, docs/xq.md).
+ *
+ * Vocabulary: a *position* is a free-running 64-bit ticket taken from head or
+ * tail with FAA. Position p uses slot remap(p & mask) in lap ("cycle")
+ * cyc(p) = (p >> order) mod 2^31. An entry is {cycle, safe, index}.
+ *
+ * The queue has nslots = 2^order slots but admits at most capacity <= nslots/4
+ * indices (checked on enqueue against tail - head). SCQ needs at most
+ * nslots/2 indices present for its livelock bound; the extra nslots/4 of room
+ * absorbs producers that race past the full check together.
+ */
+#include "xq.h"
+
+#define CYC_BITS   31u
+#define CYC_MASK   ((1ull << CYC_BITS) - 1)
+#define SAFE_BIT   (1ull << 32)
+#define IDX_MASK   0xFFFFFFFFull
+#define MIN_ORDER  8u
+
+static inline uint64_t cyc_of_pos(const struct xq *h, uint64_t pos)
+{
+	return (pos >> h->order) & CYC_MASK;
+}
+
+static inline uint64_t e_cyc(uint64_t e) { return e >> 33; }
+static inline uint32_t e_idx(uint64_t e) { return (uint32_t)(e & IDX_MASK); }
+static inline bool e_safe(uint64_t e) { return (e & SAFE_BIT) != 0; }
+static inline bool idx_is_empty(uint32_t i) { return i >= XQ_TAKEN; }
+
+static inline uint64_t mk_entry(uint64_t cyc, bool safe, uint32_t idx)
+{
+	return (cyc << 33) | (safe ? SAFE_BIT : 0) | idx;
+}
+
+/* a < b for 31-bit cycles that wrap: the difference, read as signed, is negative. */
+static inline bool cyc_lt(uint64_t a, uint64_t b)
+{
+	return ((a - b) & CYC_MASK) >= (1ull << (CYC_BITS - 1));
+}
+
+/* a < b and a <= b for free-running 64-bit positions. */
+static inline bool pos_lt(uint64_t a, uint64_t b) { return (int64_t)(a - b) < 0; }
+static inline bool pos_le(uint64_t a, uint64_t b) { return (int64_t)(a - b) <= 0; }
+
+/*
+ * Consecutive positions go to different cache lines (8 entries per line), so
+ * producers and consumers working on neighbouring positions do not share a
+ * line. A bijection on [0, nslots).
+ */
+static inline uint64_t *slot_of(const struct xq *h, uint64_t pos)
+{
+	uint64_t j = pos & h->mask;
+	uint64_t s = ((j & 7u) << (h->order - 3)) | (j >> 3);
+	return &h->slots[s];
+}
+
+static uint32_t order_for(uint32_t capacity)
+{
+	uint32_t o = 0;
+
+	while ((1u << o) < capacity)
+		o++;
+	o += 2;
+	return o < MIN_ORDER ? MIN_ORDER : o;
+}
+
+static bool capacity_ok(uint32_t capacity)
+{
+	return capacity >= 1 && (capacity & (capacity - 1)) == 0 &&
+	       order_for(capacity) <= XQ_MAX_ORDER;
+}
+
+size_t xq_size(uint32_t capacity)
+{
+	if (!capacity_ok(capacity))
+		return 0;
+	return XQ_HDR_SIZE + ((size_t)1 << order_for(capacity)) * sizeof(uint64_t);
+}
+
+int xq_init_at(void *mem, size_t size, uint32_t capacity, uint64_t start)
+{
+	struct xq_layout *q = mem;
+	uint32_t order;
+	uint64_t n, i, cyc;
+
+	if (!mem || !capacity_ok(capacity) || size < xq_size(capacity))
+		return -EINVAL;
+	order = order_for(capacity);
+	n = 1ull << order;
+	xseg_memset(q, 0, XQ_HDR_SIZE);
+	q->magic = XQ_MAGIC;
+	q->version = XQ_LAYOUT_VERSION;
+	q->order = order;
+	q->capacity = capacity;
+	/* Every slot starts one lap behind the first position it will serve. */
+	cyc = ((start >> order) - 1) & CYC_MASK;
+	for (i = 0; i < n; i++)
+		q->slots[i] = mk_entry(cyc, true, XQ_NONE);
+	q->tail = start;
+	q->head = start;
+	q->threshold = (uint64_t)(int64_t)-1;	/* empty: dequeue returns at once */
+	/* Publishing the memory to other participants is the caller's release. */
+	return 0;
+}
+
+int xq_init_empty(void *mem, size_t size, uint32_t capacity)
+{
+	return xq_init_at(mem, size, capacity, 1ull << order_for(capacity ? capacity : 1));
+}
+
+int xq_init_map(void *mem, size_t size, uint32_t capacity, const xq_index *map, uint32_t count)
+{
+	struct xq h;
+	uint32_t i;
+	int r;
+
+	if (count > capacity || (count && !map))
+		return -EINVAL;
+	for (i = 0; i < count; i++)
+		if (map[i] > XQ_INDEX_MAX)
+			return -EINVAL;
+	r = xq_init_empty(mem, size, capacity);
+	if (r)
+		return r;
+	r = xq_attach(&h, mem, size, XQ_INDEX_MAX + 1u);
+	if (r)
+		return r;
+	for (i = 0; i < count; i++)
+		if (!xq_enqueue(&h, map[i]))
+			return -EINVAL;
+	return 0;
+}
+
+int xq_init_seq(void *mem, size_t size, uint32_t capacity, uint32_t count, xq_index first)
+{
+	struct xq h;
+	uint32_t i;
+	int r;
+
+	if (count > capacity || (count && (uint64_t)first + count - 1 > XQ_INDEX_MAX))
+		return -EINVAL;
+	r = xq_init_empty(mem, size, capacity);
+	if (r)
+		return r;
+	r = xq_attach(&h, mem, size, XQ_INDEX_MAX + 1u);
+	if (r)
+		return r;
+	for (i = 0; i < count; i++)
+		if (!xq_enqueue(&h, first + i))
+			return -EINVAL;
+	return 0;
+}
+
+int xq_attach(struct xq *h, void *mem, size_t size, uint32_t limit)
+{
+	const struct xq_layout *q = mem;
+	uint32_t magic, version, order, capacity;
+
+	if (!h || !mem || size < XQ_HDR_SIZE)
+		return -EINVAL;
+	/* Copy each field out once; only the copies are checked and used. */
+	magic = __atomic_load_n(&q->magic, __ATOMIC_RELAXED);
+	version = __atomic_load_n(&q->version, __ATOMIC_RELAXED);
+	order = __atomic_load_n(&q->order, __ATOMIC_RELAXED);
+	capacity = __atomic_load_n(&q->capacity, __ATOMIC_RELAXED);
+	if (magic != XQ_MAGIC || version != XQ_LAYOUT_VERSION)
+		return -EINVAL;
+	if (!capacity_ok(capacity) || order != order_for(capacity))
+		return -EINVAL;
+	if ((size - XQ_HDR_SIZE) / sizeof(uint64_t) < (1ull << order))
+		return -EINVAL;
+	h->q = mem;
+	h->slots = ((struct xq_layout *)mem)->slots;
+	h->order = order;
+	h->capacity = capacity;
+	h->mask = (1ull << order) - 1;
+	h->threshold = 3 * ((1ull << order) / 2) - 1;
+	h->limit = limit;
+	h->corrupt = 0;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- enqueue */
+
+/*
+ * Try to store @idx at position @t (taken from tail). Returns true if stored.
+ * The slot accepts it if it is empty from an older lap and either safe or no
+ * consumer has passed @t yet (SCQ's condition for an unsafe slot).
+ */
+static bool put_at(struct xq *h, uint64_t t, uint32_t idx)
+{
+	uint64_t *slot = slot_of(h, t);
+	uint64_t tc = cyc_of_pos(h, t);
+	/* acquire: pairs with the release half of the consumer's CAS that emptied
+	 * the slot, so our later store cannot be reordered before its read. */
+	uint64_t e = xq_load_acquire(slot);
+
+	for (;;) {
+		if (!cyc_lt(e_cyc(e), tc) || !idx_is_empty(e_idx(e)))
+			return false;
+		/* acquire: a consumer that marked the slot unsafe published its head
+		 * FAA before; seeing head <= t proves no consumer is at t yet. */
+		if (!e_safe(e) && !pos_le(xq_load_acquire(&h->q->head), t))
+			return false;
+		/* release (acq_rel): the consumer that sees this entry must also see
+		 * everything the producer wrote to the indexed object before. */
+		if (xq_cas(slot, &e, mk_entry(tc, true, idx)))
+			return true;
+	}
+}
+
+/* After a successful store, consumers may stop treating the queue as empty. */
+static inline void reset_threshold(struct xq *h)
+{
+	/* relaxed load + release store: a consumer that reads the new threshold
+	 * must find the index we stored before it (stored by our acq_rel CAS). */
+	if (xq_load_relaxed(&h->q->threshold) != h->threshold)
+		xq_store_release(&h->q->threshold, h->threshold);
+}
+
+/* Free places as seen now (a snapshot). */
+static inline uint64_t room(const struct xq *h)
+{
+	/* acquire on both: the counters are compared, not used to read data. */
+	uint64_t t = xq_load_acquire(&h->q->tail);
+	uint64_t hd = xq_load_acquire(&h->q->head);
+	int64_t used = (int64_t)(t - hd);
+
+	if (used < 0)
+		used = 0;
+	return used >= (int64_t)h->capacity ? 0 : h->capacity - (uint64_t)used;
+}
+
+/*
+ * Enqueue with an optional hold: when @hold is set, the position is recorded
+ * in it (release) right after the FAA, before the CAS that publishes the index.
+ */
+static bool enqueue_one(struct xq *h, uint32_t idx, struct xq_hold *hold)
+{
+	for (;;) {
+		uint64_t t;
+
+		if (room(h) == 0)
+			return false;
+		/* acq_rel FAA: positions are unique; nothing else is ordered by it. */
+		t = xq_faa(&h->q->tail, 1);
+		if (hold)
+			xq_store_release(&hold->pos, t);
+		if (put_at(h, t, idx)) {
+			reset_threshold(h);
+			return true;
+		}
+	}
+}
+
+bool xq_enqueue(struct xq *h, xq_index idx)
+{
+	if (idx > XQ_INDEX_MAX)
+		return false;
+	return enqueue_one(h, idx, NULL);
+}
+
+uint32_t xq_enqueue_batch(struct xq *h, const xq_index *v, uint32_t n, bool all)
+{
+	uint64_t r, t;
+	uint32_t k, i;
+
+	if (n == 0)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (v[i] > XQ_INDEX_MAX)
+			return 0;
+	r = room(h);
+	if (r < n && (all || r == 0))
+		return 0;
+	k = r < n ? (uint32_t)r : n;
+	/* One FAA reserves k consecutive positions. */
+	t = xq_faa(&h->q->tail, k);
+	for (i = 0; i < k; i++)
+		if (!put_at(h, t + i, v[i]))
+			break;
+	if (i > 0)
+		reset_threshold(h);
+	/* A slot that refused us: the rest of our positions are abandoned (the
+	 * consumers skip them) and the remainder goes one by one, in order. */
+	for (; i < k; i++)
+		if (!enqueue_one(h, v[i], NULL))
+			break;
+	return i;
+}
+
+/* ---------------------------------------------------------------- dequeue */
+
+/*
+ * Move tail up to @head after consumers overran it, so that producers do not
+ * fill positions nobody will visit. Gives up as soon as tail >= head.
+ */
+static void catchup(struct xq *h, uint64_t tail, uint64_t head)
+{
+	while (!xq_cas(&h->q->tail, &tail, head)) {
+		head = xq_load_acquire(&h->q->head);
+		tail = xq_load_acquire(&h->q->tail);
+		if (!pos_lt(tail, head))
+			break;
+	}
+}
+
+enum take { TAKE_GOT, TAKE_EMPTY, TAKE_BAD };
+
+/*
+ * The consumer of position @p: take the index stored for @p, or make sure no
+ * producer stores one there later. With @hold, record the index and position
+ * before the taking CAS, so recovery knows what we were taking.
+ */
+static enum take take_at(struct xq *h, uint64_t p, uint32_t *out,
+			 struct xq_track *tr, struct xq_hold *hold)
+{
+	uint64_t *slot = slot_of(h, p);
+	uint64_t pc = cyc_of_pos(h, p);
+	/* acquire: pairs with the producer's release CAS, so the indexed object
+	 * is visible to us once we see its index. */
+	uint64_t e = xq_load_acquire(slot);
+
+	for (;;) {
+		uint64_t ne;
+		uint32_t idx = e_idx(e);
+
+		if (e_cyc(e) == pc && !idx_is_empty(idx)) {
+			if (hold) {
+				xq_store_relaxed(&hold->pos, p);
+				xq_store_relaxed(&hold->index, idx);
+				/* release: pos and index are visible before DEQ is. */
+				xq_store_release(&hold->state, XQ_HOLD_DEQ);
+			}
+			/* acq_rel: only one CAS (ours, or a recoverer's) turns this
+			 * entry into TAKEN, so the index has exactly one taker. */
+			if (!xq_cas(slot, &e, mk_entry(pc, e_safe(e), XQ_TAKEN)))
+				continue;	/* the safe bit changed, or a recoverer won */
+			if (idx >= h->limit) {
+				h->corrupt++;
+				if (hold)
+					xq_store_release(&hold->state, XQ_HOLD_NONE);
+				return TAKE_BAD;
+			}
+			if (tr && idx < tr->nindices)
+				xq_store_release(&tr->gen[idx], xq_load_relaxed(&tr->gen[idx]) + 1);
+			*out = idx;
+			return TAKE_GOT;
+		}
+		if (!cyc_lt(e_cyc(e), pc))
+			return TAKE_EMPTY;	/* already at or past our lap */
+		if (idx_is_empty(idx))
+			ne = mk_entry(pc, e_safe(e), XQ_NONE);	/* close it for lap pc */
+		else
+			ne = mk_entry(e_cyc(e), false, idx);	/* an older lap's index: unsafe */
+		/* acq_rel: a producer that later loads this slot sees our lap. */
+		if (xq_cas(slot, &e, ne))
+			return TAKE_EMPTY;
+	}
+}
+
+static uint32_t dequeue_one(struct xq *h, struct xq_track *tr, struct xq_hold *hold)
+{
+	struct xq_layout *q = h->q;
+
+	/* acquire: pairs with reset_threshold()'s release. */
+	if ((int64_t)xq_load_acquire(&q->threshold) < 0)
+		return XQ_NONE;
+	for (;;) {
+		uint64_t hp, t;
+		uint32_t idx;
+		enum take r;
+
+		/* Fast empty check without touching head: no position is waiting. */
+		if (!pos_lt(xq_load_acquire(&q->head), xq_load_acquire(&q->tail)))
+			return XQ_NONE;
+		hp = xq_faa(&q->head, 1);
+		r = take_at(h, hp, &idx, tr, hold);
+		if (r == TAKE_GOT)
+			return idx;
+		if (r == TAKE_BAD)
+			continue;
+		t = xq_load_acquire(&q->tail);
+		if (pos_le(t, hp + 1)) {
+			catchup(h, t, hp + 1);
+			xq_faa(&q->threshold, (uint64_t)-1);
+			return XQ_NONE;
+		}
+		if ((int64_t)xq_faa(&q->threshold, (uint64_t)-1) <= 0)
+			return XQ_NONE;
+	}
+}
+
+xq_index xq_dequeue(struct xq *h)
+{
+	return dequeue_one(h, NULL, NULL);
+}
+
+uint32_t xq_dequeue_batch(struct xq *h, xq_index *v, uint32_t n, bool all)
+{
+	struct xq_layout *q = h->q;
+	uint64_t t, hp, avail;
+	uint32_t k, i, got = 0;
+
+	if (n == 0)
+		return 0;
+	t = xq_load_acquire(&q->tail);
+	hp = xq_load_acquire(&q->head);
+	avail = pos_lt(hp, t) ? t - hp : 0;
+	if (avail < n && (all || avail == 0)) {
+		if (all)
+			return 0;
+		/* Nothing visible: one ordinary dequeue keeps SCQ's threshold logic. */
+		v[0] = xq_dequeue(h);
+		return v[0] == XQ_NONE ? 0 : 1;
+	}
+	k = avail < n ? (uint32_t)avail : n;
+	hp = xq_faa(&q->head, k);
+	for (i = 0; i < k; i++) {
+		uint32_t idx;
+
+		if (take_at(h, hp + i, &idx, NULL, NULL) == TAKE_GOT)
+			v[got++] = idx;
+	}
+	t = xq_load_acquire(&q->tail);
+	if (pos_le(t, hp + k))
+		catchup(h, t, hp + k);
+	return got;
+}
+
+uint32_t xq_count(const struct xq *h)
+{
+	return h->capacity - (uint32_t)room(h);
+}
+
+uint32_t xq_scan(const struct xq *h, void (*fn)(void *arg, xq_index idx), void *arg)
+{
+	uint64_t hp = xq_load_acquire(&h->q->head);
+	uint64_t t = xq_load_acquire(&h->q->tail);
+	uint64_t p;
+	uint32_t n = 0;
+
+	/* Positions in [head, tail) hold the queue; more than one lap is corrupt. */
+	if (!pos_lt(hp, t) || t - hp > h->mask + 1)
+		return 0;
+	for (p = hp; p != t; p++) {
+		uint64_t e = xq_load_acquire(slot_of(h, p));
+
+		if (e_cyc(e) == cyc_of_pos(h, p) && !idx_is_empty(e_idx(e))) {
+			if (fn)
+				fn(arg, e_idx(e));
+			n++;
+		}
+	}
+	return n;
+}
+
+/* ------------------------------------------------------- tracked operations */
+
+static inline uint32_t hold_idx(uint64_t w) { return (uint32_t)w; }
+static inline uint32_t hold_gen(uint64_t w) { return (uint32_t)(w >> 32); }
+
+void xq_hold_take(struct xq_track *tr, struct xq_hold *hold, xq_index idx)
+{
+	(void)tr;
+	xq_store_relaxed(&hold->index, idx);
+	xq_store_release(&hold->state, XQ_HOLD_HELD);
+}
+
+void xq_hold_drop(struct xq_hold *hold)
+{
+	xq_store_release(&hold->state, XQ_HOLD_NONE);
+}
+
+bool xq_enqueue_tracked(struct xq *h, uint64_t qid, struct xq_track *tr, struct xq_hold *hold)
+{
+	uint32_t idx = hold_idx(xq_load_relaxed(&hold->index));
+	uint64_t gen;
+
+	if (idx > XQ_INDEX_MAX || idx >= tr->nindices)
+		return false;
+	/* We own idx, so nobody else changes its generation now. */
+	gen = xq_load_relaxed(&tr->gen[idx]);
+	xq_store_relaxed(&hold->index, ((gen & 0xFFFFFFFFull) << 32) | idx);
+	xq_store_relaxed(&hold->qid, qid);
+	xq_store_relaxed(&hold->pos, XQ_POS_NONE);
+	/* release: index, qid and pos are visible before ENQ is. */
+	xq_store_release(&hold->state, XQ_HOLD_ENQ);
+	if (!enqueue_one(h, idx, hold)) {
+		xq_store_release(&hold->state, XQ_HOLD_HELD);
+		return false;
+	}
+	xq_store_release(&hold->state, XQ_HOLD_NONE);
+	return true;
+}
+
+xq_index xq_dequeue_tracked(struct xq *h, uint64_t qid, struct xq_track *tr, struct xq_hold *hold)
+{
+	uint32_t idx;
+
+	xq_store_relaxed(&hold->qid, qid);
+	idx = dequeue_one(h, tr, hold);
+	if (idx != XQ_NONE)
+		xq_store_release(&hold->state, XQ_HOLD_HELD);
+	return idx;
+}
+
+unsigned xq_hold_state(const struct xq_hold *hold, uint64_t *qid)
+{
+	if (qid)
+		*qid = xq_load_acquire(&hold->qid);
+	return (unsigned)(xq_load_acquire(&hold->state) & 0xFF);
+}
+
+/* Does any hold other than @skip hold @idx (in any state)? */
+static bool held_elsewhere(struct xq_track *tr, const struct xq_hold *skip, uint32_t idx)
+{
+	uint32_t i;
+
+	for (i = 0; i < tr->nholds; i++) {
+		struct xq_hold *o = &tr->holds[i];
+		uint64_t st;
+
+		if (o == skip)
+			continue;
+		st = xq_load_acquire(&o->state) & 0x7F;
+		if (st != XQ_HOLD_NONE && hold_idx(xq_load_acquire(&o->index)) == idx)
+			return true;
+	}
+	return false;
+}
+
+/* Decide whether a dead enqueuer's index reached the queue. */
+static bool enq_placed(struct xq *h, struct xq_track *tr, struct xq_hold *dead,
+		       uint32_t idx, uint32_t gen, uint64_t pos)
+{
+	uint64_t e, pc;
+
+	if (pos == XQ_POS_NONE || !h)
+		return false;
+	e = xq_load_acquire(slot_of(h, pos));
+	pc = cyc_of_pos(h, pos);
+	if (e_cyc(e) == pc)
+		return e_idx(e) == idx || e_idx(e) == XQ_TAKEN;	/* NONE: overtaken */
+	if (cyc_lt(e_cyc(e), pc))
+		return false;	/* the slot never reached our lap: not stored */
+	/*
+	 * The slot moved on past our lap, so we cannot read the answer there. If
+	 * our index was stored, somebody took it: the taker recorded it in its
+	 * hold before taking and bumped its generation before letting go, and we
+	 * read the slot before the holds and the holds before the generation.
+	 */
+	if (held_elsewhere(tr, dead, idx))
+		return true;
+	return (uint32_t)xq_load_acquire(&tr->gen[idx]) != gen;
+}
+
+int xq_recover_hold(struct xq *h, struct xq_track *tr, struct xq_hold *dead,
+		    struct xq_hold *mine, uint32_t mine_id)
+{
+	uint64_t st = xq_load_acquire(&dead->state);
+	uint64_t w = xq_load_acquire(&dead->index);
+	uint64_t pos = xq_load_acquire(&dead->pos);
+	uint32_t idx = hold_idx(w), base;
+	bool give;
+
+	if (st & XQ_HOLD_CLAIMED) {
+		uint32_t by = (uint32_t)(st >> 8);
+
+		/* An earlier recoverer died after adopting the index. */
+		if (by < tr->nholds && &tr->holds[by] != dead &&
+		    (xq_load_acquire(&tr->holds[by].state) & 0x7F) == XQ_HOLD_HELD &&
+		    hold_idx(xq_load_acquire(&tr->holds[by].index)) == idx) {
+			xq_store_release(&dead->state, XQ_HOLD_NONE);
+			return XQ_REC_NOTHING;
+		}
+	}
+	base = (uint32_t)(st & 0x7F);
+	if (base == XQ_HOLD_NONE)
+		return XQ_REC_NOTHING;
+	if (base > XQ_HOLD_HELD || idx >= tr->nindices)
+		return -EINVAL;
+	if (!(st & XQ_HOLD_CLAIMED))
+		xq_store_release(&dead->state, XQ_HOLD_CLAIMED | ((uint64_t)mine_id << 8) | base);
+
+	switch (base) {
+	case XQ_HOLD_HELD:
+		give = true;
+		break;
+	case XQ_HOLD_ENQ:
+		give = !enq_placed(h, tr, dead, idx, hold_gen(w), pos);
+		break;
+	default: /* XQ_HOLD_DEQ: it was taking idx from pos; finish taking it. */
+		give = true;
+		if (h && pos != XQ_POS_NONE) {
+			uint64_t *slot = slot_of(h, pos);
+			uint64_t pc = cyc_of_pos(h, pos);
+			uint64_t e = xq_load_acquire(slot);
+
+			while (e_cyc(e) == pc && e_idx(e) == idx &&
+			       !xq_cas(slot, &e, mk_entry(pc, e_safe(e), XQ_TAKEN)))
+				;
+		}
+		/* Whoever takes an index bumps its generation (see enq_placed). */
+		xq_store_release(&tr->gen[idx], xq_load_relaxed(&tr->gen[idx]) + 1);
+		break;
+	}
+	if (give) {
+		xq_store_relaxed(&mine->index, idx);
+		xq_store_release(&mine->state, XQ_HOLD_HELD);
+	}
+	xq_store_release(&dead->state, XQ_HOLD_NONE);
+	return give ? XQ_REC_GIVEN : XQ_REC_QUEUED;
+}
+
+uint32_t xq_reclaim_stranded(struct xq *h, struct xq_track *tr, uint64_t lag,
+			     void (*fn)(void *arg, xq_index idx), void *arg)
+{
+	uint64_t hp = xq_load_acquire(&h->q->head);
+	uint64_t nslots = h->mask + 1, p;
+	uint32_t n = 0;
+
+	/*
+	 * Visit each slot once, through its latest position p in
+	 * [head - nslots, head - lag). An index stored there for position p or an
+	 * older lap had its consumer already (head passed it): if it is still
+	 * there, that consumer died before recording what it took.
+	 */
+	if (lag > nslots)
+		return 0;
+	for (p = hp - nslots; pos_lt(p, hp - lag); p++) {
+		uint64_t *slot = slot_of(h, p);
+		uint64_t pc = cyc_of_pos(h, p);
+		uint64_t e = xq_load_acquire(slot);
+
+		while (!idx_is_empty(e_idx(e)) && !cyc_lt(pc, e_cyc(e))) {
+			uint32_t idx = e_idx(e);
+
+			/* acq_rel: the same single CAS a consumer would use to take it. */
+			if (xq_cas(slot, &e, mk_entry(e_cyc(e), e_safe(e), XQ_TAKEN))) {
+				if (tr && idx < tr->nindices)
+					xq_store_release(&tr->gen[idx],
+							 xq_load_relaxed(&tr->gen[idx]) + 1);
+				if (idx < h->limit && fn)
+					fn(arg, idx);
+				n++;
+				break;
+			}
+		}
+	}
+	return n;
+}
