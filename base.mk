@@ -60,7 +60,7 @@ $(USER_OUT)/libxseg.a: $(USER_OBJS)
 # Test programs: test/<topic>/<name>.c -> $(USER_OUT)/test/<topic>/<name>
 TEST_SRCS := $(wildcard $(XSEG_HOME)/test/*/*.c)
 TEST_BINS := $(patsubst $(XSEG_HOME)/test/%.c,$(USER_OUT)/test/%,$(TEST_SRCS))
-TEST_HDRS := $(wildcard $(XSEG_HOME)/test/*.h)
+TEST_HDRS := $(wildcard $(XSEG_HOME)/test/*.h $(XSEG_HOME)/test/*/*.h)
 
 $(USER_OUT)/test/%: $(XSEG_HOME)/test/%.c $(USER_OUT)/libxseg.a $(TEST_HDRS)
 	$(quiet) CCLD $(patsubst $(XSEG_HOME)/%,%,$@)

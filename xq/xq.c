@@ -27,7 +27,15 @@ static inline uint64_t cyc_of_pos(const struct xq *h, uint64_t pos)
 static inline uint64_t e_cyc(uint64_t e) { return e >> 33; }
 static inline uint32_t e_idx(uint64_t e) { return (uint32_t)(e & IDX_MASK); }
 static inline bool e_safe(uint64_t e) { return (e & SAFE_BIT) != 0; }
-static inline bool idx_is_empty(uint32_t i) { return i >= XQ_TAKEN; }
+static inline bool idx_is_empty(uint32_t i) { return i > XQ_INDEX_MAX; }
+
+/* The taken marker of a hold: which hold record's CAS consumed the entry. */
+static inline uint32_t taken_mark(const struct xq_track *tr, const struct xq_hold *hold)
+{
+	if (!tr || !hold)
+		return XQ_TAKEN;
+	return XQ_TAKEN_BY((uint32_t)(hold - tr->holds));
+}
 
 static inline uint64_t mk_entry(uint64_t cyc, bool safe, uint32_t idx)
 {
@@ -335,9 +343,13 @@ static enum take take_at(struct xq *h, uint64_t p, uint32_t *out,
 				xq_store_release(&hold->state, XQ_HOLD_DEQ);
 			}
 			/* acq_rel: only one CAS (ours, or a recoverer's) turns this
-			 * entry into TAKEN, so the index has exactly one taker. */
-			if (!xq_cas(slot, &e, mk_entry(pc, e_safe(e), XQ_TAKEN)))
-				continue;	/* the safe bit changed, or a recoverer won */
+			 * entry into a taken mark, and the mark names the taker, so
+			 * the index has exactly one taker even across deaths. */
+			if (!xq_cas(slot, &e, mk_entry(pc, e_safe(e), taken_mark(tr, hold)))) {
+				if (hold && (e_cyc(e) != pc || e_idx(e) != idx))
+					xq_store_release(&hold->state, XQ_HOLD_NONE);	/* a recoverer won */
+				continue;	/* or only the safe bit changed */
+			}
 			if (idx >= h->limit) {
 				h->corrupt++;
 				if (hold)
@@ -543,7 +555,8 @@ static bool enq_placed(struct xq *h, struct xq_track *tr, struct xq_hold *dead,
 	e = xq_load_acquire(slot_of(h, pos));
 	pc = cyc_of_pos(h, pos);
 	if (e_cyc(e) == pc)
-		return e_idx(e) == idx || e_idx(e) == XQ_TAKEN;	/* NONE: overtaken */
+		return e_idx(e) == idx || (idx_is_empty(e_idx(e)) && e_idx(e) != XQ_NONE);
+		/* idx: still queued; a taken mark: stored and consumed; NONE: overtaken */
 	if (cyc_lt(e_cyc(e), pc))
 		return false;	/* the slot never reached our lap: not stored */
 	/*
@@ -592,19 +605,29 @@ int xq_recover_hold(struct xq *h, struct xq_track *tr, struct xq_hold *dead,
 	case XQ_HOLD_ENQ:
 		give = !enq_placed(h, tr, dead, idx, hold_gen(w), pos);
 		break;
-	default: /* XQ_HOLD_DEQ: it was taking idx from pos; finish taking it. */
-		give = true;
+	default: /* XQ_HOLD_DEQ: it was taking idx from pos */
+		give = false;
 		if (h && pos != XQ_POS_NONE) {
 			uint64_t *slot = slot_of(h, pos);
 			uint64_t pc = cyc_of_pos(h, pos);
 			uint64_t e = xq_load_acquire(slot);
 
-			while (e_cyc(e) == pc && e_idx(e) == idx &&
-			       !xq_cas(slot, &e, mk_entry(pc, e_safe(e), XQ_TAKEN)))
-				;
+			/* Finish the take for it, under our own mark. */
+			while (e_cyc(e) == pc && e_idx(e) == idx) {
+				if (xq_cas(slot, &e, mk_entry(pc, e_safe(e), taken_mark(tr, mine)))) {
+					give = true;
+					break;
+				}
+			}
+			/* Or it had taken it itself: the mark names it. */
+			if (e_cyc(e) == pc && e_idx(e) == taken_mark(tr, dead))
+				give = true;
+			if (!give && e_cyc(e) != pc)
+				give = true;	/* slot moved on: only its taker could free it */
 		}
 		/* Whoever takes an index bumps its generation (see enq_placed). */
-		xq_store_release(&tr->gen[idx], xq_load_relaxed(&tr->gen[idx]) + 1);
+		if (give)
+			xq_store_release(&tr->gen[idx], xq_load_relaxed(&tr->gen[idx]) + 1);
 		break;
 	}
 	if (give) {
@@ -615,40 +638,47 @@ int xq_recover_hold(struct xq *h, struct xq_track *tr, struct xq_hold *dead,
 	return give ? XQ_REC_GIVEN : XQ_REC_QUEUED;
 }
 
-uint32_t xq_reclaim_stranded(struct xq *h, struct xq_track *tr, uint64_t lag,
-			     void (*fn)(void *arg, xq_index idx), void *arg)
+xq_index xq_reclaim_stranded(struct xq *h, struct xq_track *tr, uint64_t lag,
+			     struct xq_hold *mine)
 {
 	uint64_t hp = xq_load_acquire(&h->q->head);
 	uint64_t nslots = h->mask + 1, p;
-	uint32_t n = 0;
 
 	/*
-	 * Visit each slot once, through its latest position p in
-	 * [head - nslots, head - lag). An index stored there for position p or an
-	 * older lap had its consumer already (head passed it): if it is still
-	 * there, that consumer died before recording what it took.
+	 * Visit each slot once, through its latest position p in [hp - nslots, hp).
+	 * An index stored there for position P = p - k * nslots (k laps older)
+	 * with P < hp - lag had its consumer already. If no hold names it, that
+	 * consumer died between its FAA on head and its DEQ record.
 	 */
-	if (lag > nslots)
-		return 0;
-	for (p = hp - nslots; pos_lt(p, hp - lag); p++) {
+	for (p = hp - nslots; p != hp; p++) {
 		uint64_t *slot = slot_of(h, p);
 		uint64_t pc = cyc_of_pos(h, p);
 		uint64_t e = xq_load_acquire(slot);
 
 		while (!idx_is_empty(e_idx(e)) && !cyc_lt(pc, e_cyc(e))) {
+			uint64_t k = (pc - e_cyc(e)) & CYC_MASK;
+			uint64_t at = p - k * nslots;
 			uint32_t idx = e_idx(e);
 
-			/* acq_rel: the same single CAS a consumer would use to take it. */
-			if (xq_cas(slot, &e, mk_entry(e_cyc(e), e_safe(e), XQ_TAKEN))) {
-				if (tr && idx < tr->nindices)
-					xq_store_release(&tr->gen[idx],
-							 xq_load_relaxed(&tr->gen[idx]) + 1);
-				if (idx < h->limit && fn)
-					fn(arg, idx);
-				n++;
+			if (!pos_lt(at, hp - lag) || idx >= tr->nindices ||
+			    held_elsewhere(tr, mine, idx))
 				break;
+			xq_store_relaxed(&mine->pos, at);
+			xq_store_relaxed(&mine->index, idx);
+			xq_store_release(&mine->state, XQ_HOLD_DEQ);
+			/* acq_rel: the same single CAS a consumer would take it with. */
+			if (xq_cas(slot, &e, mk_entry(e_cyc(e), e_safe(e), taken_mark(tr, mine)))) {
+				xq_store_release(&tr->gen[idx], xq_load_relaxed(&tr->gen[idx]) + 1);
+				xq_store_release(&mine->state, XQ_HOLD_HELD);
+				if (idx >= h->limit) {		/* corrupt: drop it */
+					h->corrupt++;
+					xq_store_release(&mine->state, XQ_HOLD_NONE);
+					break;
+				}
+				return idx;
 			}
+			xq_store_release(&mine->state, XQ_HOLD_NONE);
 		}
 	}
-	return n;
+	return XQ_NONE;
 }

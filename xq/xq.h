@@ -24,8 +24,10 @@
 typedef uint32_t xq_index;
 
 #define XQ_NONE       0xFFFFFFFFu	/* "no index": empty queue, empty slot */
-#define XQ_TAKEN      0xFFFFFFFEu	/* slot consumed (internal marker) */
-#define XQ_INDEX_MAX  0xFFFFFFFDu	/* largest index a queue can carry */
+#define XQ_TAKEN      0xFFFFFFFEu	/* slot consumed by an untracked dequeue */
+#define XQ_TAKEN_BY(k) (0xFFFF0000u + (k))	/* slot consumed by hold k (k < XQ_MAX_HOLDS) */
+#define XQ_MAX_HOLDS  0xFFFEu
+#define XQ_INDEX_MAX  0xFFFEFFFFu	/* largest index a queue can carry */
 #define XQ_MAX_ORDER  30u		/* at most 2^30 slots */
 
 /* A participant's local view of a queue. Build with xq_attach(). */
@@ -175,13 +177,15 @@ int xq_recover_hold(struct xq *h, struct xq_track *tr, struct xq_hold *dead,
 		    struct xq_hold *mine, uint32_t mine_id);
 
 /*
- * xq_reclaim_stranded - take every index whose position's consumer took the
+ * xq_reclaim_stranded - take one index whose position's consumer took the
  * position (head passed it) more than @lag positions ago but never removed it
- * (it died between its FAA on head and recording its hold). @fn gets each one;
- * it is taken with a CAS, so a slow but live consumer simply finds its
- * position empty and moves on. Returns how many were reclaimed.
+ * (it died between its FAA on head and recording its hold). The index is
+ * taken into @mine (NONE on entry; HELD on return) with the same single CAS a
+ * consumer uses, so a slow but live consumer simply finds its position empty
+ * and moves on (that one index then leaves FIFO order). Returns the index, or
+ * XQ_NONE when there is none. Call in a loop, passing each index on.
  */
-uint32_t xq_reclaim_stranded(struct xq *h, struct xq_track *tr, uint64_t lag,
-			     void (*fn)(void *arg, xq_index idx), void *arg);
+xq_index xq_reclaim_stranded(struct xq *h, struct xq_track *tr, uint64_t lag,
+			     struct xq_hold *mine);
 
 #endif
