@@ -18,6 +18,13 @@
 #define SAFE_BIT   (1ull << 32)
 #define IDX_MASK   0xFFFFFFFFull
 #define MIN_ORDER  8u
+/*
+ * Bounds that only a corrupt or hostile segment can reach: a CAS on one word
+ * that keeps failing (legitimately it fails at most once per concurrent
+ * participant), and a catch-up that keeps losing. Past them an operation
+ * reports full/empty instead of spinning.
+ */
+#define CAS_TRIES  4096u
 
 static inline uint64_t cyc_of_pos(const struct xq *h, uint64_t pos)
 {
@@ -204,8 +211,9 @@ static bool put_at(struct xq *h, uint64_t t, uint32_t idx)
 	/* acquire: pairs with the release half of the consumer's CAS that emptied
 	 * the slot, so our later store cannot be reordered before its read. */
 	uint64_t e = xq_load_acquire(slot);
+	unsigned tries;
 
-	for (;;) {
+	for (tries = 0; tries < CAS_TRIES; tries++) {
 		if (!cyc_lt(e_cyc(e), tc) || !idx_is_empty(e_idx(e)))
 			return false;
 		/* acquire: a consumer that marked the slot unsafe published its head
@@ -217,6 +225,7 @@ static bool put_at(struct xq *h, uint64_t t, uint32_t idx)
 		if (xq_cas(slot, &e, mk_entry(tc, true, idx)))
 			return true;
 	}
+	return false;
 }
 
 /* After a successful store, consumers may stop treating the queue as empty. */
@@ -247,7 +256,14 @@ static inline uint64_t room(const struct xq *h)
  */
 static bool enqueue_one(struct xq *h, uint32_t idx, struct xq_hold *hold)
 {
-	for (;;) {
+	uint64_t tries;
+
+	/*
+	 * A position is refused only by a slot still holding an index from an
+	 * older lap or by consumers that passed it; a whole lap of refusals in a
+	 * row means the queue is full of holes or corrupt: report full.
+	 */
+	for (tries = 0; tries <= h->mask; tries++) {
 		uint64_t t;
 
 		if (room(h) == 0)
@@ -261,6 +277,7 @@ static bool enqueue_one(struct xq *h, uint32_t idx, struct xq_hold *hold)
 			return true;
 		}
 	}
+	return false;
 }
 
 bool xq_enqueue(struct xq *h, xq_index idx)
@@ -307,7 +324,9 @@ uint32_t xq_enqueue_batch(struct xq *h, const xq_index *v, uint32_t n, bool all)
  */
 static void catchup(struct xq *h, uint64_t tail, uint64_t head)
 {
-	while (!xq_cas(&h->q->tail, &tail, head)) {
+	unsigned tries = 0;
+
+	while (!xq_cas(&h->q->tail, &tail, head) && ++tries < CAS_TRIES) {
 		head = xq_load_acquire(&h->q->head);
 		tail = xq_load_acquire(&h->q->tail);
 		if (!pos_lt(tail, head))
@@ -330,8 +349,9 @@ static enum take take_at(struct xq *h, uint64_t p, uint32_t *out,
 	/* acquire: pairs with the producer's release CAS, so the indexed object
 	 * is visible to us once we see its index. */
 	uint64_t e = xq_load_acquire(slot);
+	unsigned tries;
 
-	for (;;) {
+	for (tries = 0; tries < CAS_TRIES; tries++) {
 		uint64_t ne;
 		uint32_t idx = e_idx(e);
 
@@ -371,16 +391,25 @@ static enum take take_at(struct xq *h, uint64_t p, uint32_t *out,
 		if (xq_cas(slot, &e, ne))
 			return TAKE_EMPTY;
 	}
+	if (hold)
+		xq_store_release(&hold->state, XQ_HOLD_NONE);
+	return TAKE_BAD;	/* a slot that never settles: corrupt */
 }
 
 static uint32_t dequeue_one(struct xq *h, struct xq_track *tr, struct xq_hold *hold)
 {
 	struct xq_layout *q = h->q;
+	uint64_t tries;
 
 	/* acquire: pairs with reset_threshold()'s release. */
 	if ((int64_t)xq_load_acquire(&q->threshold) < 0)
 		return XQ_NONE;
-	for (;;) {
+	/*
+	 * SCQ bounds the failed positions of a dequeue by the shared threshold;
+	 * a corrupt segment may hold any threshold, so we also bound them by the
+	 * legitimate maximum ourselves.
+	 */
+	for (tries = 0; tries <= h->threshold; tries++) {
 		uint64_t hp, t;
 		uint32_t idx;
 		enum take r;
@@ -403,6 +432,7 @@ static uint32_t dequeue_one(struct xq *h, struct xq_track *tr, struct xq_hold *h
 		if ((int64_t)xq_faa(&q->threshold, (uint64_t)-1) <= 0)
 			return XQ_NONE;
 	}
+	return XQ_NONE;
 }
 
 xq_index xq_dequeue(struct xq *h)
@@ -612,8 +642,10 @@ int xq_recover_hold(struct xq *h, struct xq_track *tr, struct xq_hold *dead,
 			uint64_t pc = cyc_of_pos(h, pos);
 			uint64_t e = xq_load_acquire(slot);
 
+			unsigned tries = 0;
+
 			/* Finish the take for it, under our own mark. */
-			while (e_cyc(e) == pc && e_idx(e) == idx) {
+			while (e_cyc(e) == pc && e_idx(e) == idx && tries++ < CAS_TRIES) {
 				if (xq_cas(slot, &e, mk_entry(pc, e_safe(e), taken_mark(tr, mine)))) {
 					give = true;
 					break;
@@ -654,8 +686,9 @@ xq_index xq_reclaim_stranded(struct xq *h, struct xq_track *tr, uint64_t lag,
 		uint64_t *slot = slot_of(h, p);
 		uint64_t pc = cyc_of_pos(h, p);
 		uint64_t e = xq_load_acquire(slot);
+		unsigned tries = 0;
 
-		while (!idx_is_empty(e_idx(e)) && !cyc_lt(pc, e_cyc(e))) {
+		while (!idx_is_empty(e_idx(e)) && !cyc_lt(pc, e_cyc(e)) && tries++ < CAS_TRIES) {
 			uint64_t k = (pc - e_cyc(e)) & CYC_MASK;
 			uint64_t at = p - k * nslots;
 			uint32_t idx = e_idx(e);

@@ -34,34 +34,46 @@ struct bench_impl {
 	const char *key;	/* JSON key */
 	const char *label;	/* table column */
 	int mode;		/* adapter-specific (rte_ring: 1 = SP/SC) */
-	/* Move @n items (pairs for BENCH_PAIR) through a fresh queue; seconds. */
-	double (*run)(const struct bench_impl *impl, int scenario, uint64_t n);
+	/*
+	 * Run @scenario on a fresh queue for about @secs seconds; returns
+	 * millions of items (pairs for BENCH_PAIR) per second.
+	 */
+	double (*run)(const struct bench_impl *impl, int scenario, double secs);
 };
 
-double bench_xq_run(const struct bench_impl *impl, int scenario, uint64_t n);
-double bench_rte_run(const struct bench_impl *impl, int scenario, uint64_t n);
-double bench_boost_run(const struct bench_impl *impl, int scenario, uint64_t n);
-double bench_spin_run(const struct bench_impl *impl, int scenario, uint64_t n);
+double bench_xq_run(const struct bench_impl *impl, int scenario, double secs);
+double bench_rte_run(const struct bench_impl *impl, int scenario, double secs);
+double bench_boost_run(const struct bench_impl *impl, int scenario, double secs);
+double bench_spin_run(const struct bench_impl *impl, int scenario, double secs);
 
-/* A producer/consumer run: both threads attach to @mem and meet at @start. */
+/*
+ * A producer/consumer run: both threads attach to @mem and meet at @start.
+ * The consumer decides when the run ends: it records how many items it got
+ * and sets @stop; the producer looks at @stop only when the queue is full.
+ */
 struct bench_pc {
 	const struct bench_impl *impl;
 	void *mem;
-	uint64_t n;		/* items, a multiple of BENCH_BATCH */
+	double secs;
 	unsigned batch;		/* 1 or BENCH_BATCH */
 	pthread_barrier_t start;
 	double t0, t1;		/* producer's start, consumer's end */
+	double c0;		/* consumer's start */
+	uint64_t items;		/* received by the consumer */
+	int stop;
 };
 
 double bench_now(void);
 /* Print "FAIL" with the queue's name and exit(1). */
 void bench_fail(const struct bench_impl *impl, const char *fmt, ...)
 	__attribute__((noreturn, format(printf, 2, 3)));
-/* Run @prod on CPU 0 and @cons on CPU 1; returns t1 - t0. */
+/* Run @prod on CPU 0 and @cons on CPU 1; returns Mitems/s. */
 double bench_run_pc(struct bench_pc *pc, void *(*prod)(void *), void *(*cons)(void *));
 /* Called by each thread once attached: pins it, waits for the other one. */
 void bench_pc_begin(struct bench_pc *pc, bool producer);
-void bench_pc_end(struct bench_pc *pc);
+/* Consumer: is the run over? (looks at the clock). Producer: was it stopped? */
+bool bench_pc_done(struct bench_pc *pc);
+bool bench_pc_stopped(struct bench_pc *pc);
 
 static inline void bench_relax(void)
 {

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 #include "bench.h"
@@ -84,24 +85,39 @@ void bench_pc_begin(struct bench_pc *pc, bool producer)
 	pthread_barrier_wait(&pc->start);
 	if (producer)
 		pc->t0 = bench_now();
+	else
+		pc->c0 = bench_now();
 }
 
-void bench_pc_end(struct bench_pc *pc)
+bool bench_pc_done(struct bench_pc *pc)
 {
-	pc->t1 = bench_now();
+	double t = bench_now();
+
+	if (t - pc->c0 < pc->secs)
+		return false;
+	pc->t1 = t;
+	__atomic_store_n(&pc->stop, 1, __ATOMIC_RELEASE);
+	return true;
+}
+
+bool bench_pc_stopped(struct bench_pc *pc)
+{
+	return __atomic_load_n(&pc->stop, __ATOMIC_ACQUIRE) != 0;
 }
 
 double bench_run_pc(struct bench_pc *pc, void *(*prod)(void *), void *(*cons)(void *))
 {
 	pthread_t tp, tc;
 
+	pc->stop = 0;
+	pc->items = 0;
 	if (pthread_barrier_init(&pc->start, NULL, 2) ||
 	    pthread_create(&tp, NULL, prod, pc) || pthread_create(&tc, NULL, cons, pc))
 		bench_fail(pc->impl, "cannot start the threads");
 	pthread_join(tp, NULL);
 	pthread_join(tc, NULL);
 	pthread_barrier_destroy(&pc->start);
-	return pc->t1 - pc->t0;
+	return (double)pc->items / (pc->t1 - pc->t0) / 1e6;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -120,31 +136,17 @@ static double median(const double *v, unsigned n)
 	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 }
 
-/* A short warm-up run sizes the measured runs to about @secs each. */
-static uint64_t calibrate(const struct bench_impl *impl, int sc, double secs)
-{
-	const uint64_t n0 = 1u << 16;
-	double t = impl->run(impl, sc, n0), n;
-
-	n = secs * (double)n0 / (t > 1e-6 ? t : 1e-6);
-	if (n < n0)
-		n = n0;
-	if (n > (double)(1ull << 31))
-		n = (double)(1ull << 31);
-	return ((uint64_t)n + BENCH_BATCH - 1) / BENCH_BATCH * BENCH_BATCH;
-}
-
+/* Per row: one short warm-up run of every queue, then the repetitions. */
 static void measure(unsigned reps, double secs)
 {
-	uint64_t n[NIMPLS];
 	unsigned sc, i, r;
 
 	for (sc = 0; sc < BENCH_NSCENARIOS; sc++) {
 		for (i = 0; i < NIMPLS; i++)
-			n[i] = calibrate(&impls[i], (int)sc, secs);
+			impls[i].run(&impls[i], (int)sc, secs / 4);
 		for (r = 0; r < reps; r++)
 			for (i = 0; i < NIMPLS; i++)
-				samples[sc][i][r] = (double)n[i] / impls[i].run(&impls[i], (int)sc, n[i]) / 1e6;
+				samples[sc][i][r] = impls[i].run(&impls[i], (int)sc, secs);
 		for (i = 0; i < NIMPLS; i++)
 			medians[sc][i] = median(samples[sc][i], reps);
 	}
@@ -173,6 +175,31 @@ static void print_table(unsigned reps)
 	}
 }
 
+/* CPU seconds spent so far by the whole machine (busy, or stolen by the host). */
+static double machine_busy(void)
+{
+	unsigned long long v[8] = { 0 };
+	FILE *f = fopen("/proc/stat", "r");
+	int n = f ? fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu",
+			   &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) : 0;
+
+	if (f)
+		fclose(f);
+	if (n != 8)
+		return -1;
+	/* user nice system [idle iowait] irq softirq steal */
+	return (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static double self_cpu(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
+}
+
 static void cpu_model(char *buf, size_t len)
 {
 	FILE *f = fopen("/proc/cpuinfo", "r");
@@ -194,7 +221,7 @@ static void cpu_model(char *buf, size_t len)
 		fclose(f);
 }
 
-static void write_json(const char *path, unsigned reps, double secs)
+static void write_json(const char *path, unsigned reps, double secs, double others)
 {
 	char tmp[4096], date[32], model[128];
 	time_t now = time(NULL);
@@ -210,8 +237,9 @@ static void write_json(const char *path, unsigned reps, double secs)
 	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	cpu_model(model, sizeof(model));
 	fprintf(f, "{\n  \"schemaVersion\": 1,\n  \"benchmark\": \"xq\",\n  \"date\": \"%s\",\n", date);
-	fprintf(f, "  \"machine\": {\"cpus\": %ld, \"model\": \"%s\", \"pinned\": %s},\n",
-		sysconf(_SC_NPROCESSORS_ONLN), model, pinned ? "true" : "false");
+	fprintf(f, "  \"machine\": {\"cpus\": %ld, \"model\": \"%s\", \"pinned\": %s, "
+		"\"otherLoad\": %.2f},\n",
+		sysconf(_SC_NPROCESSORS_ONLN), model, pinned ? "true" : "false", others);
 	fprintf(f, "  \"config\": {\"capacity\": %u, \"batch\": %u, \"repetitions\": %u, "
 		"\"secondsPerRun\": %g, \"statistic\": \"median\"},\n  \"rows\": [\n",
 		BENCH_CAP, BENCH_BATCH, reps, secs);
@@ -243,7 +271,7 @@ int main(int argc, char **argv)
 {
 	const char *json = NULL;
 	unsigned reps = 7;
-	double secs = 0.2, t0;
+	double secs = 0.2, t0, busy0, self0, wall, others;
 	cpu_set_t set;
 	int c;
 
@@ -268,11 +296,20 @@ int main(int argc, char **argv)
 		fprintf(stderr, "xqbench: CPUs 0 and 1 are not both available: running unpinned\n");
 	pin(0);
 	t0 = bench_now();
+	busy0 = machine_busy();
+	self0 = self_cpu();
 	measure(reps, secs);
+	wall = bench_now() - t0;
+	/* Everything else that ran meanwhile, in CPUs (0 = a quiet machine). */
+	others = (machine_busy() - busy0 - (self_cpu() - self0)) / wall;
+	if (busy0 < 0 || others < 0)
+		others = 0;
 	print_table(reps);
-	printf("(%.1f s of measuring)\n", bench_now() - t0);
+	printf("(%.1f s of measuring; other processes kept %.2f of the %ld CPUs busy meanwhile%s)\n",
+	       wall, others, sysconf(_SC_NPROCESSORS_ONLN),
+	       others > 0.2 ? ": the 1P+1C rows are disturbed" : "");
 	if (json) {
-		write_json(json, reps, secs);
+		write_json(json, reps, secs, others);
 		printf("wrote %s\n", json);
 	}
 	return 0;
