@@ -5,7 +5,10 @@
 #   V=1                full commands instead of "CC foo.o"
 #   SAN=asan|ubsan|tsan   build the user domain with a sanitizer into lib/user-$(SAN)/
 
-XSEG_HOME ?= $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+# Simply expanded, once: MAKEFILE_LIST changes as later files are included.
+ifndef XSEG_HOME
+XSEG_HOME := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+endif
 
 ifeq ($(V),1)
   Q :=

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,9 +29,12 @@ static const struct bench_impl impls[] = {
 };
 #define NIMPLS (sizeof(impls) / sizeof(impls[0]))
 
-/* Ratios: xq over these columns. */
-static const unsigned ratio_of[] = { 1, 3, 4 };
-#define NRATIOS (sizeof(ratio_of) / sizeof(ratio_of[0]))
+/* Ratio columns: xq's median over the median of impls[col]. */
+static const struct {
+	unsigned col;
+	const char *label;
+} ratios[] = { { 1, "xq/rteMPMC" }, { 3, "xq/boost" }, { 4, "xq/spin" } };
+#define NRATIOS (sizeof(ratios) / sizeof(ratios[0]))
 
 static const struct {
 	const char *id, *label;
@@ -120,6 +124,61 @@ double bench_run_pc(struct bench_pc *pc, void *(*prod)(void *), void *(*cons)(vo
 	return (double)pc->items / (pc->t1 - pc->t0) / 1e6;
 }
 
+/*
+ * Core-to-core round trip between CPUs 0 and 1, in ns (median of 5 trials):
+ * the price of moving a cache line there and back, which bounds the 1P+1C
+ * rows. On a VM it changes when the host moves the vCPUs, so it is measured
+ * before and after.
+ */
+#define PP_ROUNDS 10000u
+static _Alignas(64) atomic_uint_fast64_t pp_ball;
+static pthread_barrier_t pp_start;
+static double pp_secs;
+
+/* CPU 1 serves 0 and times the rally; CPU 0 answers even numbers with odd. */
+static void *pp_thread(void *arg)
+{
+	uint64_t me = (uint64_t)(uintptr_t)arg, i;
+	double t0 = 0;
+
+	pin((int)me);
+	pthread_barrier_wait(&pp_start);
+	if (me == 1) {
+		t0 = bench_now();
+		atomic_store_explicit(&pp_ball, 0, memory_order_release);
+	}
+	for (i = me; i < 2 * PP_ROUNDS; i += 2) {
+		while (atomic_load_explicit(&pp_ball, memory_order_acquire) != i)
+			bench_relax();	/* as in the scenarios (and faster than without) */
+		atomic_store_explicit(&pp_ball, i + 1, memory_order_release);
+	}
+	if (me == 1)
+		pp_secs = bench_now() - t0;
+	return NULL;
+}
+
+static double median(const double *v, unsigned n);
+
+static double pingpong_ns(void)
+{
+	double trial[5];
+	pthread_t a, b;
+	unsigned k;
+
+	for (k = 0; k < 5; k++) {
+		atomic_store(&pp_ball, UINT64_MAX);
+		if (pthread_barrier_init(&pp_start, NULL, 2) ||
+		    pthread_create(&a, NULL, pp_thread, (void *)0) ||
+		    pthread_create(&b, NULL, pp_thread, (void *)1))
+			bench_fail(NULL, "cannot start the threads");
+		pthread_join(a, NULL);
+		pthread_join(b, NULL);
+		pthread_barrier_destroy(&pp_start);
+		trial[k] = pp_secs / PP_ROUNDS * 1e9;
+	}
+	return median(trial, 5);
+}
+
 static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -163,14 +222,14 @@ static void print_table(unsigned reps)
 	for (i = 0; i < NIMPLS; i++)
 		printf(" %10s", impls[i].label);
 	for (i = 0; i < NRATIOS; i++)
-		printf(" %10s", i == 0 ? "xq/rteMPMC" : i == 1 ? "xq/boost" : "xq/spin");
+		printf(" %10s", ratios[i].label);
 	printf("\n");
 	for (sc = 0; sc < BENCH_NSCENARIOS; sc++) {
 		printf("%-16s", scenarios[sc].label);
 		for (i = 0; i < NIMPLS; i++)
 			printf(" %10.2f", medians[sc][i]);
 		for (i = 0; i < NRATIOS; i++)
-			printf(" %9.2fx", medians[sc][0] / medians[sc][ratio_of[i]]);
+			printf(" %9.2fx", medians[sc][0] / medians[sc][ratios[i].col]);
 		printf("\n");
 	}
 }
@@ -221,7 +280,8 @@ static void cpu_model(char *buf, size_t len)
 		fclose(f);
 }
 
-static void write_json(const char *path, unsigned reps, double secs, double others)
+static void write_json(const char *path, unsigned reps, double secs, double others,
+		       const double pp[2])
 {
 	char tmp[4096], date[32], model[128];
 	time_t now = time(NULL);
@@ -238,8 +298,9 @@ static void write_json(const char *path, unsigned reps, double secs, double othe
 	cpu_model(model, sizeof(model));
 	fprintf(f, "{\n  \"schemaVersion\": 1,\n  \"benchmark\": \"xq\",\n  \"date\": \"%s\",\n", date);
 	fprintf(f, "  \"machine\": {\"cpus\": %ld, \"model\": \"%s\", \"pinned\": %s, "
-		"\"otherLoad\": %.2f},\n",
-		sysconf(_SC_NPROCESSORS_ONLN), model, pinned ? "true" : "false", others);
+		"\"otherLoad\": %.2f, \"pingPongNs\": [%.0f, %.0f]},\n",
+		sysconf(_SC_NPROCESSORS_ONLN), model, pinned ? "true" : "false", others,
+		pp[0], pp[1]);
 	fprintf(f, "  \"config\": {\"capacity\": %u, \"batch\": %u, \"repetitions\": %u, "
 		"\"secondsPerRun\": %g, \"statistic\": \"median\"},\n  \"rows\": [\n",
 		BENCH_CAP, BENCH_BATCH, reps, secs);
@@ -251,8 +312,8 @@ static void write_json(const char *path, unsigned reps, double secs, double othe
 			fprintf(f, "%s\"%s\": %.3f", i ? ", " : "", impls[i].key, medians[sc][i]);
 		fprintf(f, "},\n     \"ratios\": {");
 		for (i = 0; i < NRATIOS; i++)
-			fprintf(f, "%s\"xq/%s\": %.3f", i ? ", " : "", impls[ratio_of[i]].key,
-				medians[sc][0] / medians[sc][ratio_of[i]]);
+			fprintf(f, "%s\"xq/%s\": %.3f", i ? ", " : "", impls[ratios[i].col].key,
+				medians[sc][0] / medians[sc][ratios[i].col]);
 		fprintf(f, "},\n     \"samples\": {");
 		for (i = 0; i < NIMPLS; i++) {
 			fprintf(f, "%s\"%s\": [", i ? ", " : "", impls[i].key);
@@ -271,7 +332,7 @@ int main(int argc, char **argv)
 {
 	const char *json = NULL;
 	unsigned reps = 7;
-	double secs = 0.2, t0, busy0, self0, wall, others;
+	double secs = 0.2, t0, busy0, self0, wall, others, pp[2];
 	cpu_set_t set;
 	int c;
 
@@ -295,6 +356,7 @@ int main(int argc, char **argv)
 	if (!pinned)
 		fprintf(stderr, "xqbench: CPUs 0 and 1 are not both available: running unpinned\n");
 	pin(0);
+	pp[0] = pingpong_ns();
 	t0 = bench_now();
 	busy0 = machine_busy();
 	self0 = self_cpu();
@@ -304,12 +366,15 @@ int main(int argc, char **argv)
 	others = (machine_busy() - busy0 - (self_cpu() - self0)) / wall;
 	if (busy0 < 0 || others < 0)
 		others = 0;
+	pp[1] = pingpong_ns();
 	print_table(reps);
 	printf("(%.1f s of measuring; other processes kept %.2f of the %ld CPUs busy meanwhile%s)\n",
 	       wall, others, sysconf(_SC_NPROCESSORS_ONLN),
 	       others > 0.2 ? ": the 1P+1C rows are disturbed" : "");
+	printf("(CPU 0 <-> CPU 1 cache-line round trip: %.0f ns before, %.0f ns after)\n",
+	       pp[0], pp[1]);
 	if (json) {
-		write_json(json, reps, secs, others);
+		write_json(json, reps, secs, others, pp);
 		printf("wrote %s\n", json);
 	}
 	return 0;
