@@ -20,7 +20,7 @@ DOMAINS ?= $(shell $(XSEG_HOME)/tools/xseg-domain-targets --buildable)
 
 all: $(DOMAINS)
 
-user: $(USER_OUT)/libxseg.a $(TEST_BINS)
+user: $(USER_OUT)/libxseg.a $(PEER_BINS) $(TEST_BINS)
 
 asan ubsan tsan:
 	$(Q)$(MAKE) --no-print-directory SAN=$@ user

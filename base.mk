@@ -69,4 +69,25 @@ $(USER_OUT)/test/%: $(XSEG_HOME)/test/%.c $(USER_OUT)/libxseg.a $(TEST_HDRS)
 	$(quiet) CCLD $(patsubst $(XSEG_HOME)/%,%,$@)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(CPPFLAGS_XSEG) -I$(XSEG_HOME)/test $(CFLAGS_XSEG) -fvisibility=default $(SANFLAGS) \
-	    $(CFLAGS) -o $@ $< $(USER_OUT)/libxseg.a $(LDFLAGS) -lrt
+	    $(CFLAGS) -o $@ $< $(USER_OUT)/libxseg.a $(LDFLAGS) -lrt -ldl
+
+# Keep intermediate objects (peer.o, the peers' own .o).
+.SECONDARY:
+
+# C peers: peers/user/<name>.c (each with a main) -> $(USER_OUT)/bin/<name>,
+# linked with the peer framework (peers/user/peer.c).
+PEER_LIB  := $(USER_OBJ)/peers/user/peer.o
+PEER_SRCS := $(filter-out %/peer.c,$(wildcard $(XSEG_HOME)/peers/user/*.c))
+PEER_BINS := $(patsubst $(XSEG_HOME)/peers/user/%.c,$(USER_OUT)/bin/%,$(PEER_SRCS))
+
+$(USER_OBJ)/peers/user/%.o: $(XSEG_HOME)/peers/user/%.c
+	$(quiet) CC $(patsubst $(XSEG_HOME)/%,%,$<)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CPPFLAGS_XSEG) $(CFLAGS_XSEG) $(SANFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(USER_OUT)/bin/%: $(USER_OBJ)/peers/user/%.o $(PEER_LIB) $(USER_OUT)/libxseg.a
+	$(quiet) CCLD $(patsubst $(XSEG_HOME)/%,%,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS_XSEG) $(SANFLAGS) $(CFLAGS) -o $@ $^ $(LDFLAGS) -lrt -ldl
+
+-include $(patsubst $(XSEG_HOME)/%.c,$(USER_OBJ)/%.d,$(PEER_SRCS) $(XSEG_HOME)/peers/user/peer.c)

@@ -12,6 +12,7 @@
  *     acquire on failure), xq_fence_seq_cst
  *   - xq_cpu_relax() for spin loops, XSEG_LIKELY / XSEG_UNLIKELY
  *   - XSEG_STATIC_ASSERT(cond, msg)
+ *   - the functions declared below (allocation, logging, time, identity)
  * The user domain (C processes) and the node domain (the addon) share
  * sys/user/domain_user.h; the kernel domain has sys/kernel/domain_kernel.h.
  */
@@ -23,5 +24,36 @@
 #else
 #include "user/domain_user.h"
 #endif
+
+/* Process-local memory (never shared). */
+void *xseg_sys_alloc(size_t size);
+void xseg_sys_free(void *p);
+
+/* Logging: level 0 error, 1 warning, 2 info, 3 debug (XSEG_LOG_LEVEL in user). */
+enum { XSEG_LOG_ERR = 0, XSEG_LOG_WARN = 1, XSEG_LOG_INFO = 2, XSEG_LOG_DEBUG = 3 };
+void xseg_sys_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Monotonic and wall-clock time in nanoseconds. */
+uint64_t xseg_sys_now_ns(void);
+uint64_t xseg_sys_realtime_ns(void);
+
+/*
+ * Identity of the calling process (or kernel context): pid, start time in
+ * domain ticks (with the pid it names a process uniquely across pid reuse),
+ * uid and gid.
+ */
+void xseg_sys_self(uint32_t *pid, uint64_t *start, uint32_t *uid, uint32_t *gid);
+
+/*
+ * xseg_sys_alive - is the process @pid that started at @start still running?
+ * Returns 1 (alive), 0 (gone, or a zombie: dead for our purposes).
+ */
+int xseg_sys_alive(uint32_t pid, uint64_t start);
+
+uint32_t xseg_sys_page_size(void);
+
+/* xseg_sys_group_id - the gid of group @name: 0, -ENOENT (no such group), -ENOMEM. */
+int xseg_sys_group_id(const char *name, int32_t *gid);
+void xseg_sys_yield(void);
 
 #endif

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <string.h>
 #include <errno.h>
+#include <stdio.h>	/* snprintf */
 
 #define xseg_memset memset
 #define xseg_memcpy memcpy

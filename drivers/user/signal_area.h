@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * drivers/user/signal_area.h - what the signaling drivers keep in the 64-byte
+ * signal area of each port (struct xseg_port.signal, XSEG_SIGNAL_AREA).
+ *
+ * The area belongs to the driver of the port's peer type. Its owner (the
+ * process that bound the port) and every peer that signals the port write
+ * it, so every word read from it is untrusted: a corrupt value may cost a
+ * spurious wake-up or a syscall, never a crash, a hang or a wake-up sent to
+ * a process that did not ask for one.
+ *
+ * Fixed-width fields only: the kernel domain reuses the posix layout (a
+ * kernel peer waking a user waiter, or the reverse), so nothing here may
+ * depend on the user domain. 64-bit words are accessed with the atomics of
+ * sys/domain.h; the futex word is 32 bits because the futex syscall is.
+ *
+ * The area sits at offset 48 of a 64-byte aligned struct xseg_port, so it is
+ * 16-byte aligned: every word below is naturally aligned.
+ */
+#ifndef XSEG_DRIVERS_SIGNAL_AREA_H
+#define XSEG_DRIVERS_SIGNAL_AREA_H
+
+#include "../../xseg/xseg_layout.h"
+
+/* ------------------------------------------------------------------ posix */
+
+/*
+ * posix: one waiting thread per port, woken with a thread-directed SIGIO.
+ *
+ * waiter word:  bit 63 SIGNALED | bits 62..32 pid | bits 31..0 tid, or 0.
+ * The waiter stores pid|tid at prepare_wait and clears it when its wait ends.
+ * A signaler sets SIGNALED by CAS (only the one that sets it sends the
+ * signal: later ones see it and return), then sends SIGIO to tid.
+ */
+struct xseg_sig_posix {
+	uint64_t waiter;		/* XSEG_SIGP_WAITER(pid, tid) [| XSEG_SIGP_SIGNALED] or 0 */
+	uint64_t reserved[7];
+};
+
+#define XSEG_SIGP_SIGNALED	(1ull << 63)
+#define XSEG_SIGP_WAITER(pid, tid) \
+	((((uint64_t)(pid) & 0x7FFFFFFFull) << 32) | (uint64_t)(uint32_t)(tid))
+#define XSEG_SIGP_PID(w)	((uint32_t)(((w) >> 32) & 0x7FFFFFFFull))
+#define XSEG_SIGP_TID(w)	((uint32_t)(w))
+
+XSEG_STATIC_ASSERT(sizeof(struct xseg_sig_posix) <= XSEG_SIGNAL_AREA,
+		   "the posix signal area must fit the port's XSEG_SIGNAL_AREA bytes");
+
+/* ------------------------------------------------------------------ futex */
+
+/*
+ * futex: @word is the futex word. A waiter counts itself in @waiters, reads
+ * @word, re-checks its queues and sleeps with FUTEX_WAIT(word, value read).
+ * A signaler that sees @waiters != 0 bumps @word and calls FUTEX_WAKE.
+ * @waiters saturates at XSEG_SIGF_SATURATED (a corrupt count then means
+ * "someone may be waiting" for good: every signal costs a syscall, none is
+ * lost) until the next bind resets it.
+ */
+struct xseg_sig_futex {
+	uint32_t word;			/* futex word, bumped by signals that find waiters */
+	uint32_t waiters;		/* threads between prepare_wait and the end of their wait */
+	uint64_t reserved[7];
+};
+
+#define XSEG_SIGF_SATURATED	0x40000000u
+
+XSEG_STATIC_ASSERT(sizeof(struct xseg_sig_futex) <= XSEG_SIGNAL_AREA,
+		   "the futex signal area must fit the port's XSEG_SIGNAL_AREA bytes");
+XSEG_STATIC_ASSERT(__builtin_offsetof(struct xseg_sig_futex, word) % 4 == 0,
+		   "the futex word must be 4-byte aligned for the futex syscall");
+
+/* ---------------------------------------------------------------- posixfd */
+
+/*
+ * posixfd: the owner reads a named FIFO; a signaler writes one byte to it.
+ *
+ * @waiting counts threads between prepare_wait and the end of their wait
+ * (saturating like the futex count). @pending is 1 from the signal that
+ * wrote a byte until the waiter drains: signals in between skip the write.
+ * With XSEG_FD_ALWAYS in @flags (an event loop polls the FIFO at times the
+ * driver cannot know) every signal writes. @fifo names the FIFO the owner
+ * bound: (bind generation << 32) ^ inode, 0 while unbound; signalers reopen
+ * their cached descriptor when it changes.
+ */
+struct xseg_sig_posixfd {
+	uint64_t waiting;		/* threads between prepare_wait and the end of their wait */
+	uint64_t pending;		/* 1: a byte is (being) written since the last drain */
+	uint64_t flags;			/* XSEG_FD_ALWAYS */
+	uint64_t fifo;			/* identity of the bound FIFO, 0 while unbound */
+	uint64_t gen;			/* bumped by every bind */
+	uint64_t reserved[3];
+};
+
+#define XSEG_FD_ALWAYS		(1ull << 0)	/* every signal writes a byte */
+#define XSEG_SIGFD_SATURATED	0x40000000ull
+
+XSEG_STATIC_ASSERT(sizeof(struct xseg_sig_posixfd) <= XSEG_SIGNAL_AREA,
+		   "the posixfd signal area must fit the port's XSEG_SIGNAL_AREA bytes");
+
+/* -------------------------------------------------- per-process statistics */
+
+/*
+ * The first member of every user driver's per-process state (the priv that
+ * join() returns): what this process did. Process-local, never shared;
+ * updated with relaxed atomics (any thread may signal). Tests use
+ * @syscalls to check that a signal nobody waits for costs no syscall.
+ */
+struct xseg_sig_stats {
+	uint64_t syscalls;		/* syscalls made by signal() and the wait calls */
+	uint64_t wakes;			/* signals that found a waiter and woke it */
+};
+
+/* The user domain's built-in drivers (drivers/user/{posix,posixfd,futex}.c). */
+struct xseg_driver_ops;
+extern const struct xseg_driver_ops xseg_driver_posix;
+extern const struct xseg_driver_ops xseg_driver_posixfd;
+extern const struct xseg_driver_ops xseg_driver_futex;
+
+#endif

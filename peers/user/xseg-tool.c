@@ -1,0 +1,322 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * xseg-tool - the core operations from C, for systems without Node (the
+ * kernel test VM, minimal installs):
+ *
+ *   xseg-tool create SPEC          create a segment
+ *   xseg-tool destroy SPEC         mark it destroyed and remove its name
+ *   xseg-tool list [TYPE]          segments of a type (default posix)
+ *   xseg-tool status SPEC          header, ports, queues, counters
+ *   xseg-tool recover SPEC         settle ports of dead peers
+ *   xseg-tool verify SPEC          consistency check (exit 1 on problems)
+ *   xseg-tool submit SPEC -p DST [--op OP] [--target T] [--offset N]
+ *             [--size N] [--count N] [--depth N] [--verify] [--timeout MS]
+ *                                  send requests and wait for the replies
+ *
+ * Exit status: 0 success, 1 failure, 2 usage.
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "xseg/xseg.h"
+#include "pattern.h"
+
+static const char *prog = "xseg-tool";
+
+static int usage(void)
+{
+	fprintf(stderr,
+		"usage: %s create|destroy|status|recover|verify SPEC\n"
+		"       %s list [TYPE]\n"
+		"       %s submit SPEC -p DST [-o|--op OP] [-T|--target T] [-O|--offset N] [-s|--size N]\n"
+		"                 [-n|--count N] [-D|--depth N] [-V|--verify] [-w|--timeout MS] [-d DRIVER]\n",
+		prog, prog, prog);
+	return 2;
+}
+
+static int spec_of(const char *spec, struct xseg_config *cfg)
+{
+	char err[256];
+
+	if (xseg_parse_spec(spec, cfg, err, sizeof(err))) {
+		fprintf(stderr, "%s: %s\n", prog, err);
+		return 2;
+	}
+	return 0;
+}
+
+static struct xseg *join(const struct xseg_config *cfg, const char *driver)
+{
+	char err[256] = "";
+	int e;
+	struct xseg *xs = xseg_join(cfg->type, cfg->name, driver, NULL, NULL, &e, err, sizeof(err));
+
+	if (!xs)
+		fprintf(stderr, "%s: cannot join '%s': %s\n", prog, cfg->name, err[0] ? err : strerror(-e));
+	return xs;
+}
+
+static void print_name(void *arg, const char *name)
+{
+	(void)arg;
+	printf("%s\n", name);
+}
+
+static void print_line(void *arg, const char *line)
+{
+	(void)arg;
+	printf("  %s\n", line);
+}
+
+static const char *state_name(uint64_t w, int alive)
+{
+	switch (XSEG_OWNER_STATE(w)) {
+	case XSEG_PORT_FREE: return "free";
+	case XSEG_PORT_BOUND: return alive ? "bound" : "dead";
+	case XSEG_PORT_BINDING: return "binding";
+	default: return "recovering";
+	}
+}
+
+static int cmd_status(struct xseg *xs)
+{
+	struct xseg_header *h = xseg_header(xs);
+	const struct xseg_config *c = xseg_config(xs);
+	char spec[512];
+
+	xseg_format_spec(c, spec, sizeof(spec));
+	printf("segment   %s\nversion   %u.%u\nsize      %" PRIu64 " bytes\ncreator   uid %u pid %u, mode %04o\n"
+	       "requests  %u (queue capacity %u), serial %" PRIu64 ", recoveries %" PRIu64 "\n",
+	       spec, h->major, h->minor, xseg_size(xs), h->uid, h->creator_pid, h->mode, c->nr_requests,
+	       h->queue_cap, __atomic_load_n(&h->serial, __ATOMIC_RELAXED),
+	       __atomic_load_n(&h->recoveries, __ATOMIC_RELAXED));
+	printf("%-5s %-10s %-8s %-8s %-6s %6s %6s %10s %10s %10s %10s %8s\n", "port", "state", "type",
+	       "pid", "alive", "reqq", "repq", "submitted", "accepted", "responded", "received", "failed");
+	for (uint32_t i = 0; i < c->nr_ports; i++) {
+		struct xseg_port *p = xseg_port(xs, i);
+		uint64_t w = __atomic_load_n(&p->owner, __ATOMIC_ACQUIRE);
+		int alive = XSEG_OWNER_STATE(w) == XSEG_PORT_BOUND &&
+			    xseg_sys_alive(XSEG_OWNER_PID(w), p->owner_start);
+		uint32_t pt = p->peer_type;
+		struct xq rq, pq;
+		uint32_t nrq = 0, npq = 0;
+
+		if (xq_attach(&rq, (char *)xseg_base(xs) + h->free_queue_off + h->queue_size * (1 + 2ull * i),
+			      h->queue_size, c->nr_requests) == 0)
+			nrq = xq_count(&rq);
+		if (xq_attach(&pq, (char *)xseg_base(xs) + h->free_queue_off + h->queue_size * (2 + 2ull * i),
+			      h->queue_size, c->nr_requests) == 0)
+			npq = xq_count(&pq);
+		if (XSEG_OWNER_STATE(w) == XSEG_PORT_FREE && !nrq && !npq && !p->cnt.submitted &&
+		    !p->cnt.accepted)
+			continue;
+		printf("%-5u %-10s %-8.8s %-8u %-6s %6u %6u %10" PRIu64 " %10" PRIu64 " %10" PRIu64
+		       " %10" PRIu64 " %8" PRIu64 "\n", i, state_name(w, alive),
+		       XSEG_OWNER_STATE(w) != XSEG_PORT_FREE && pt < XSEG_MAX_PEER_TYPES ? h->peer_type[pt] : "-",
+		       XSEG_OWNER_PID(w), XSEG_OWNER_STATE(w) == XSEG_PORT_FREE ? "-" : alive ? "yes" : "no",
+		       nrq, npq, p->cnt.submitted, p->cnt.accepted, p->cnt.responded, p->cnt.received,
+		       p->cnt.failed);
+	}
+	return 0;
+}
+
+struct submit_opts {
+	uint32_t dst, count, depth, timeout_ms;
+	int op, verify;
+	const char *target;
+	uint64_t offset, size;
+};
+
+static int cmd_submit(struct xseg *xs, const struct submit_opts *o)
+{
+	uint32_t sent = 0, done = 0, failed = 0, bad = 0, inflight = 0;
+	uint64_t seed = pattern_seed(o->target, (uint32_t)strlen(o->target));
+	uint64_t deadline = xseg_sys_now_ns() + (uint64_t)o->timeout_ms * 1000000;
+	int port = xseg_bind_port(xs, XSEG_ANY_PORT, 0);
+
+	if (port < 0) {
+		fprintf(stderr, "%s: no free dynamic port: %s\n", prog, strerror(-port));
+		return 1;
+	}
+	while (done < o->count) {
+		struct xseg_request *req;
+		uint32_t progress = done;
+
+		while (sent < o->count && inflight < o->depth) {
+			uint64_t off = o->offset + (uint64_t)sent * o->size;
+			int r;
+
+			req = xseg_get_request(xs, (uint32_t)port);
+			if (!req)
+				break;
+			r = xseg_prep_request(xs, req, o->target, (uint32_t)strlen(o->target),
+					      o->op == X_INFO ? 8 : o->size);
+			if (r) {
+				fprintf(stderr, "%s: prep: %s\n", prog, strerror(-r));
+				xseg_put_request(xs, req);
+				return 1;
+			}
+			req->op = (uint32_t)o->op;
+			req->offset = off;
+			req->size = o->op == X_INFO ? 8 : o->size;
+			if (o->op == X_WRITE)
+				pattern_fill(xseg_req_data(xs, req), o->size, seed, off);
+			r = xseg_submit(xs, req, o->dst);
+			if (r) {
+				fprintf(stderr, "%s: submit to port %u: %s\n", prog, o->dst, strerror(-r));
+				xseg_put_request(xs, req);
+				return 1;
+			}
+			xseg_signal(xs, o->dst);
+			sent++;
+			inflight++;
+		}
+		while ((req = xseg_receive(xs, (uint32_t)port))) {
+			inflight--;
+			done++;
+			if (req->state & XS_FAILED) {
+				failed++;
+				if (failed <= 5)
+					fprintf(stderr, "%s: %s at %" PRIu64 " failed: %s\n", prog,
+						xseg_op_name(req->op), req->offset, strerror(req->error));
+			} else if (o->op == X_INFO && o->count == 1) {
+				uint64_t sz;
+
+				memcpy(&sz, xseg_req_data(xs, req), 8);
+				printf("size %" PRIu64 "\n", sz);
+			} else if (o->verify && o->op == X_READ &&
+				   pattern_check(xseg_req_data(xs, req), req->size, seed, req->offset) != req->size) {
+				bad++;
+			}
+			xseg_put_request(xs, req);
+		}
+		/* Sleep only when this round moved nothing: replies free slots to refill. */
+		if (done < o->count && done == progress) {
+			if (xseg_sys_now_ns() > deadline) {
+				fprintf(stderr, "%s: timed out with %u of %u replies\n", prog, done, o->count);
+				return 1;
+			}
+			xseg_wait(xs, (uint32_t)port, 100000);
+		}
+	}
+	printf("%u requests, %u failed, %u with wrong data\n", done, failed, bad);
+	return failed || bad ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct xseg_config cfg;
+	const char *cmd;
+	struct xseg *xs;
+	int r = 0;
+
+	if (argc < 2)
+		return usage();
+	cmd = argv[1];
+	if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help")) {
+		usage();
+		return 0;
+	}
+	if (!strcmp(cmd, "list")) {
+		const struct xseg_segtype_ops *st = xseg_find_segtype(argc > 2 ? argv[2] : "posix");
+
+		if (!st || !st->list) {
+			fprintf(stderr, "%s: cannot list segments of type '%s'\n", prog, argc > 2 ? argv[2] : "posix");
+			return 1;
+		}
+		return st->list(print_name, NULL) < 0;
+	}
+	if (argc < 3)
+		return usage();
+	r = spec_of(argv[2], &cfg);
+	if (r)
+		return r;
+	if (!strcmp(cmd, "create")) {
+		char err[256] = "";
+
+		r = xseg_create(&cfg, err, sizeof(err));
+		if (r)
+			fprintf(stderr, "%s: %s\n", prog, err[0] ? err : strerror(-r));
+		return r ? 1 : 0;
+	}
+	if (!strcmp(cmd, "destroy")) {
+		r = xseg_destroy_name(cfg.type, cfg.name);
+		if (r)
+			fprintf(stderr, "%s: destroy '%s': %s\n", prog, cfg.name, strerror(-r));
+		return r ? 1 : 0;
+	}
+	if (strcmp(cmd, "status") && strcmp(cmd, "recover") && strcmp(cmd, "verify") && strcmp(cmd, "submit"))
+		return usage();
+	if (!strcmp(cmd, "submit")) {
+		static const struct option lo[] = {
+			{ "op", required_argument, NULL, 'o' }, { "target", required_argument, NULL, 'T' },
+			{ "offset", required_argument, NULL, 'O' }, { "size", required_argument, NULL, 's' },
+			{ "count", required_argument, NULL, 'n' }, { "depth", required_argument, NULL, 'D' },
+			{ "verify", no_argument, NULL, 'V' }, { "timeout", required_argument, NULL, 'w' },
+			{ "driver", required_argument, NULL, 'd' }, { "port", required_argument, NULL, 'p' },
+			{ 0 } };
+		struct submit_opts o = { .dst = UINT32_MAX, .count = 1, .depth = 1, .timeout_ms = 10000,
+					 .op = X_PING, .target = "target", .size = 4096 };
+		const char *driver = "futex";
+		int c;
+
+		optind = 3;
+		while ((c = getopt_long(argc, argv, "p:d:n:s:o:T:O:D:Vw:", lo, NULL)) != -1) {
+			switch (c) {
+			case 'p': o.dst = (uint32_t)strtoul(optarg, NULL, 0); break;
+			case 'o':
+				o.op = xseg_op_from_name(optarg);
+				if (o.op < 0) {
+					fprintf(stderr, "%s: --op: unknown op '%s'\n", prog, optarg);
+					return 2;
+				}
+				break;
+			case 'T': o.target = optarg; break;
+			case 'O': o.offset = strtoull(optarg, NULL, 0); break;
+			case 's': o.size = strtoull(optarg, NULL, 0); break;
+			case 'n': o.count = (uint32_t)strtoul(optarg, NULL, 0); break;
+			case 'D': o.depth = (uint32_t)strtoul(optarg, NULL, 0); break;
+			case 'V': o.verify = 1; break;
+			case 'w': o.timeout_ms = (uint32_t)strtoul(optarg, NULL, 0); break;
+			case 'd': driver = optarg; break;
+			default: return usage();
+			}
+		}
+		if (o.dst == UINT32_MAX || !o.count || !o.depth || strlen(o.target) > XSEG_TARGET_MAX) {
+			fprintf(stderr, "%s: submit needs -p DST, and counts of at least 1\n", prog);
+			return 2;
+		}
+		xs = join(&cfg, driver);
+		if (!xs)
+			return 1;
+		r = cmd_submit(xs, &o);
+		xseg_leave(xs);
+		return r;
+	}
+	xs = join(&cfg, "futex");
+	if (!xs)
+		return 1;
+	if (!strcmp(cmd, "status")) {
+		r = cmd_status(xs);
+	} else if (!strcmp(cmd, "recover")) {
+		struct xseg_recovery_stats st;
+
+		r = xseg_recover(xs, &st);
+		if (r)
+			fprintf(stderr, "%s: recover: %s\n", prog, strerror(-r));
+		else
+			printf("%u ports freed, %u requests failed back, %u requests freed, %u buffers freed, "
+			       "%u queue moves settled\n", st.ports_freed, st.requests_failed, st.requests_freed,
+			       st.buffers_freed, st.holds_settled);
+		r = r ? 1 : 0;
+	} else {
+		r = xseg_verify(xs, print_line, NULL);
+		printf("%d problem%s\n", r, r == 1 ? "" : "s");
+		r = r ? 1 : 0;
+	}
+	xseg_leave(xs);
+	return r;
+}

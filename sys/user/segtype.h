@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * sys/user/segtype.h - the user-space segment types and the helpers they
+ * share (internal to libxseg; the public interface is struct
+ * xseg_segtype_ops in xseg/xseg.h).
+ *
+ *   posix  /dev/shm/xseg.<name> through shm_open()     segtype_posix.c
+ *   file   any path, e.g. on tmpfs or hugetlbfs          segtype_file.c
+ *   heap   process-private memory for threads            segtype_heap.c
+ *
+ * The fd-backed types (posix, file) create and map through the helpers
+ * below, implemented once in segtype_file.c: the owner/mode check of a
+ * segment we are about to map lives in exactly one place.
+ */
+#ifndef XSEG_SYS_USER_SEGTYPE_H
+#define XSEG_SYS_USER_SEGTYPE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include "../../xseg/xseg.h"
+
+extern const struct xseg_segtype_ops xseg_segtype_posix;
+extern const struct xseg_segtype_ops xseg_segtype_file;
+extern const struct xseg_segtype_ops xseg_segtype_heap;
+
+/* The smallest segment any type maps: the header page. */
+#define XSEG_SEGTYPE_MIN_SIZE	4096u
+
+/*
+ * xseg_segtype_fail - write "<kind> segment '<name>': <reason>: <strerror>"
+ * to @err (if not NULL) and return @rc, a negative errno. For the segment
+ * types only.
+ */
+int xseg_segtype_fail(char *err, size_t errlen, int rc, const char *kind,
+		      const char *name, const char *fmt, ...)
+	__attribute__((format(printf, 6, 7)));
+
+/*
+ * xseg_segtype_check_create - validate the arguments of a create(): @size at
+ * least one header page, a multiple of the page size and mappable; @mode
+ * within 0770 and granting the owner rw. Returns 0 or -EINVAL (+ @err).
+ * For the segment types only.
+ */
+int xseg_segtype_check_create(const char *kind, const char *name, uint64_t size,
+			      uint32_t mode, char *err, size_t errlen);
+
+/*
+ * xseg_segtype_check_fd - may we map the open segment file @fd? It must be a
+ * regular file, grant nothing to "other", and be owned by our euid or grant
+ * group rw ((mode & 060) == 060) to our egid or a supplementary group; then
+ * its size must be at least one page and a multiple of the page size.
+ * Returns 0 with *@st filled, -EPERM (hostile or foreign), -EBADMSG
+ * (truncated), or the fstat error; @err names the owner, mode and size.
+ * The one implementation of this check; for the segment types only.
+ */
+int xseg_segtype_check_fd(int fd, const char *kind, const char *name, struct stat *st,
+			  char *err, size_t errlen);
+
+/*
+ * xseg_segtype_fd_create - give the freshly and exclusively created segment
+ * file @fd its storage (posix_fallocate, so a full filesystem fails now with
+ * -ENOSPC instead of SIGBUS later; ftruncate where that is unsupported, e.g.
+ * hugetlbfs before Linux 4.3, whose shared mmap reserves the huge pages
+ * instead), its group (@gid >= 0), its final @mode (fchmod,
+ * not subject to the umask) and map it shared into *@mem. @where names the
+ * filesystem for the ENOSPC message ("/dev/shm"). Does not close @fd and
+ * does not unlink on failure: the caller does both. Returns 0 or a negative
+ * errno (+ @err). For the segment types only.
+ */
+int xseg_segtype_fd_create(int fd, const char *kind, const char *name, const char *where,
+			   uint64_t size, uint32_t mode, int32_t gid, void **mem,
+			   char *err, size_t errlen);
+
+/*
+ * xseg_segtype_fd_map - check @fd with xseg_segtype_check_fd() and map it
+ * shared; returns 0 with *@mem and *@size set, or a negative errno (+ @err).
+ * Does not close @fd. For the segment types only.
+ */
+int xseg_segtype_fd_map(int fd, const char *kind, const char *name, void **mem,
+			uint64_t *size, char *err, size_t errlen);
+
+/*
+ * xseg_segtype_open_error - turn the errno @e of opening an existing segment
+ * into the returned error and its message: ENOENT -> -ENOENT, EACCES ->
+ * -EACCES (naming the owner and mode of @path if it can be stat'ed, and our
+ * uid), ELOOP (a symbolic link, refused by O_NOFOLLOW) -> -EPERM, others
+ * as they are. For the segment types only.
+ */
+int xseg_segtype_open_error(int e, const char *kind, const char *name, const char *path,
+			    char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * sys/user/sys_user.c - the domain functions of sys/domain.h for user space.
+ */
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+#include <fcntl.h>
+#include "../domain.h"
+
+void *xseg_sys_alloc(size_t size)
+{
+	return calloc(1, size);
+}
+
+void xseg_sys_free(void *p)
+{
+	free(p);
+}
+
+static int log_level(void)
+{
+	static int level = -1;
+
+	if (level < 0) {
+		const char *e = getenv("XSEG_LOG_LEVEL");
+
+		level = e && *e ? atoi(e) : XSEG_LOG_WARN;
+	}
+	return level;
+}
+
+void xseg_sys_log(int level, const char *fmt, ...)
+{
+	static const char *names[] = { "error", "warning", "info", "debug" };
+	char buf[512];
+	va_list ap;
+	int n;
+
+	if (level > log_level())
+		return;
+	n = snprintf(buf, sizeof(buf), "xseg[%d] %s: ", (int)getpid(),
+		     names[level < 0 ? 0 : level > 3 ? 3 : level]);
+	va_start(ap, fmt);
+	vsnprintf(buf + n, sizeof(buf) - (size_t)n - 1, fmt, ap);
+	va_end(ap);
+	n = (int)strlen(buf);
+	buf[n++] = '\n';
+	if (write(2, buf, (size_t)n) < 0) {
+		/* stderr gone: nothing better to do */
+	}
+}
+
+static uint64_t ts_ns(clockid_t c)
+{
+	struct timespec ts;
+
+	clock_gettime(c, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t xseg_sys_now_ns(void)
+{
+	return ts_ns(CLOCK_MONOTONIC);
+}
+
+uint64_t xseg_sys_realtime_ns(void)
+{
+	return ts_ns(CLOCK_REALTIME);
+}
+
+/*
+ * Read /proc/<pid>/stat: the state letter (field 3) and the start time in
+ * clock ticks since boot (field 22). The command name (field 2) may contain
+ * spaces and parentheses, so parse from the last ')'.
+ */
+static int proc_stat(uint32_t pid, char *state, uint64_t *start)
+{
+	char path[64], buf[1024], *p;
+	ssize_t n;
+	int fd, field;
+
+	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -EIO;
+	buf[n] = 0;
+	p = strrchr(buf, ')');
+	if (!p || p[1] != ' ')
+		return -EIO;
+	p += 2;
+	*state = *p;
+	/* p is at field 3; advance to field 22 */
+	for (field = 3; field < 22 && p; field++) {
+		p = strchr(p, ' ');
+		if (p)
+			p++;
+	}
+	if (!p)
+		return -EIO;
+	*start = strtoull(p, NULL, 10);
+	return 0;
+}
+
+void xseg_sys_self(uint32_t *pid, uint64_t *start, uint32_t *uid, uint32_t *gid)
+{
+	static __thread uint32_t cached_pid;
+	static __thread uint64_t cached_start;
+	uint32_t me = (uint32_t)getpid();
+
+	if (cached_pid != me) {	/* first call, or we are a forked child */
+		char st;
+
+		cached_start = 0;
+		if (proc_stat(me, &st, &cached_start) < 0)
+			cached_start = 0;
+		cached_pid = me;
+	}
+	if (pid)
+		*pid = me;
+	if (start)
+		*start = cached_start;
+	if (uid)
+		*uid = (uint32_t)geteuid();
+	if (gid)
+		*gid = (uint32_t)getegid();
+}
+
+int xseg_sys_alive(uint32_t pid, uint64_t start)
+{
+	char st;
+	uint64_t s;
+
+	if (pid == 0)
+		return 0;
+	if (proc_stat(pid, &st, &s) < 0)
+		return 0;			/* no such process */
+	if (st == 'Z' || st == 'X')
+		return 0;			/* a zombie is dead for us */
+	return s == start;			/* else the pid was reused */
+}
+
+uint32_t xseg_sys_page_size(void)
+{
+	return (uint32_t)sysconf(_SC_PAGESIZE);
+}
+
+void xseg_sys_yield(void)
+{
+	sched_yield();
+}

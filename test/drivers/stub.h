@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * test/drivers/stub.h - a fake segment for the driver tests.
+ *
+ * The drivers need only two things from the core: the 64-byte signal area
+ * of a port and the segment's name. This stub provides both over an array
+ * of real struct xseg_port in MAP_SHARED memory (so the areas sit where the
+ * core puts them: offset 48 of 64-byte aligned ports) and a per-process
+ * handle. A test that includes it must not use the core itself: these two
+ * definitions replace the core's when the test links against libxseg.a.
+ */
+#ifndef XSEG_TEST_DRIVERS_STUB_H
+#define XSEG_TEST_DRIVERS_STUB_H
+
+#include "xseg/xseg.h"
+
+struct xseg {
+	struct xseg_port *ports;	/* shared by every process of the test */
+	uint32_t nr_ports;
+	char name[XSEG_NAME_LEN];
+};
+
+void *xseg_port_signal_area(struct xseg *xs, uint32_t portno)
+{
+	if (!xs || portno >= xs->nr_ports)
+		return NULL;
+	return xs->ports[portno].signal;
+}
+
+const char *xseg_segname(const struct xseg *xs)
+{
+	return xs->name;
+}
+
+#endif

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * test/xseg/common.h - helpers of the core tests: unique segment names that
+ * are removed at exit (even when a CHECK fails), join/bind shortcuts.
+ */
+#ifndef TEST_XSEG_COMMON_H
+#define TEST_XSEG_COMMON_H
+
+#include "xtest.h"
+#include "xseg/xseg.h"
+
+static char tx_names[8][XSEG_NAME_LEN];
+static char tx_types[8][XSEG_TYPE_LEN];
+static int tx_count;
+static pid_t tx_owner;
+
+static void tx_cleanup(void)
+{
+	if (getpid() != tx_owner)
+		return;
+	for (int i = 0; i < tx_count; i++)
+		xseg_destroy_name(tx_types[i], tx_names[i]);
+}
+
+/* Create a segment from @spec_fmt (with %s for a unique name). Returns its config. */
+static inline struct xseg_config tx_create(const char *spec_fmt)
+{
+	static int seq;
+	char name[64], spec[256], err[256] = "";
+	struct xseg_config cfg;
+	int r;
+
+	snprintf(name, sizeof(name), "xt%d-%d", (int)getpid(), seq++);
+	snprintf(spec, sizeof(spec), spec_fmt, name);
+	r = xseg_parse_spec(spec, &cfg, err, sizeof(err));
+	CHECKF(r == 0, "parse '%s': %s", spec, err);
+	r = xseg_create(&cfg, err, sizeof(err));
+	CHECKF(r == 0, "create '%s': %d %s", spec, r, err);
+	if (!tx_owner) {
+		tx_owner = getpid();
+		atexit(tx_cleanup);
+	}
+	if (tx_count < 8) {
+		snprintf(tx_names[tx_count], XSEG_NAME_LEN, "%s", cfg.name);
+		snprintf(tx_types[tx_count], XSEG_TYPE_LEN, "%s", cfg.type);
+		tx_count++;
+	}
+	return cfg;
+}
+
+static inline struct xseg *tx_join(const struct xseg_config *cfg, const char *driver)
+{
+	char err[256] = "";
+	int e = 0;
+	struct xseg *xs = xseg_join(cfg->type, cfg->name, driver, NULL, NULL, &e, err, sizeof(err));
+
+	CHECKF(xs, "join %s with %s: %d %s", cfg->name, driver, e, err);
+	return xs;
+}
+
+/* Count requests in the free queue (quiescent segments only). */
+static inline uint32_t tx_free_requests(struct xseg *xs)
+{
+	struct xseg_header *h = xseg_header(xs);
+	struct xq q;
+
+	CHECK(xq_attach(&q, (char *)xseg_base(xs) + h->free_queue_off, h->queue_size,
+			h->cfg.nr_requests) == 0);
+	return xq_count(&q);
+}
+
+static void tx_print_line(void *arg, const char *line)
+{
+	(void)arg;
+	fprintf(stderr, "verify: %s\n", line);
+}
+
+#endif

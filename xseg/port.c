@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * xseg/port.c - binding and leaving ports, and the per-port hold records that
+ * make request moves recoverable.
+ *
+ * A port's owner word changes only by CAS: FREE -> BINDING (ours, details
+ * being written) -> BOUND -> RECOVERING (a recoverer or a leaving owner
+ * settles it) -> FREE. The generation rises on every bind.
+ */
+#include "xseg_internal.h"
+
+static inline uint64_t owner_load(struct xseg *xs, uint32_t p)
+{
+	/* acquire: a BOUND word comes with the owner details stored before it. */
+	return __atomic_load_n(&xs->ports[p].owner, __ATOMIC_ACQUIRE);
+}
+
+/*
+ * xseg__port_live - is @portno bound by a live process? Sets *gen to its
+ * bind generation. Reads /proc: for recovery and binding, not the data path.
+ */
+int xseg__port_live(struct xseg *xs, uint32_t portno, uint32_t *gen)
+{
+	uint64_t w;
+
+	if (portno >= xs->nr_ports)
+		return 0;
+	w = owner_load(xs, portno);
+	if (gen)
+		*gen = XSEG_OWNER_GEN(w);
+	switch (XSEG_OWNER_STATE(w)) {
+	case XSEG_PORT_BOUND:
+		return xseg_sys_alive(XSEG_OWNER_PID(w),
+				      __atomic_load_n(&xs->ports[portno].owner_start, __ATOMIC_ACQUIRE));
+	case XSEG_PORT_BINDING:
+		return xseg_sys_alive(XSEG_OWNER_PID(w), 0);
+	default:
+		return 0;
+	}
+}
+
+/* xseg__owned - 1 if this process has bound @portno (and it is still ours). */
+int xseg__owned(struct xseg *xs, uint32_t portno)
+{
+	uint64_t w;
+
+	if (portno >= xs->nr_ports || !xs->local[portno].bound)
+		return 0;
+	w = owner_load(xs, portno);
+	return XSEG_OWNER_STATE(w) == XSEG_PORT_BOUND && XSEG_OWNER_PID(w) == xs->pid &&
+	       XSEG_OWNER_GEN(w) == xs->local[portno].gen;
+}
+
+struct xseg_port *xseg_port(struct xseg *xs, uint32_t portno)
+{
+	return portno < xs->nr_ports ? &xs->ports[portno] : NULL;
+}
+
+/*
+ * xseg__hold_get - one of @portno's hold records for a queue move by this
+ * process. -EAGAIN when all XSEG_PORT_HOLDS are in use by our threads.
+ */
+int xseg__hold_get(struct xseg *xs, uint32_t portno, struct xq_hold **hold)
+{
+	uint32_t *busy = &xs->local[portno].holds_busy;
+	uint32_t cur = __atomic_load_n(busy, __ATOMIC_ACQUIRE);
+
+	for (;;) {
+		uint32_t bit;
+
+		if (cur == (1u << XSEG_PORT_HOLDS) - 1)
+			return -EAGAIN;
+		bit = (uint32_t)__builtin_ctz(~cur);
+		if (__atomic_compare_exchange_n(busy, &cur, cur | (1u << bit), false,
+						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+			*hold = &xs->holds[portno * XSEG_PORT_HOLDS + bit];
+			return 0;
+		}
+	}
+}
+
+void xseg__hold_put(struct xseg *xs, uint32_t portno, struct xq_hold *hold)
+{
+	uint32_t bit = (uint32_t)(hold - &xs->holds[portno * XSEG_PORT_HOLDS]);
+
+	__atomic_fetch_and(&xs->local[portno].holds_busy, ~(1u << bit), __ATOMIC_ACQ_REL);
+}
+
+/* Replies left in a port's reply queue by its previous owner: recycle them. */
+static void drop_stale_replies(struct xseg *xs, uint32_t p)
+{
+	struct xq_hold *hr, *hc;
+	uint32_t n = 0, limit = xs->queue_cap;
+
+	if (xseg__hold_get(xs, p, &hr))
+		return;
+	if (xseg__hold_get(xs, p, &hc)) {
+		xseg__hold_put(xs, p, hr);
+		return;
+	}
+	while (n++ < limit) {
+		uint32_t r = xq_dequeue_tracked(&xs->local[p].pq, xseg__qid_pq(p), &xs->track, hr);
+
+		if (r == XQ_NONE)
+			break;
+		xseg__free_request(xs, r, hr, hc);
+		__atomic_fetch_add(&xs->ports[p].cnt.reclaimed, 1, __ATOMIC_RELAXED);
+	}
+	xseg__hold_put(xs, p, hc);
+	xseg__hold_put(xs, p, hr);
+}
+
+/* Try to bind @p. 0 bound; -EBUSY live owner; -EAGAIN retry after recovery. */
+static int try_bind(struct xseg *xs, uint32_t p, uint32_t flags)
+{
+	struct xseg_port *port = &xs->ports[p];
+	uint64_t w = owner_load(xs, p);
+	uint32_t gen;
+	struct xseg__drv *d;
+	int r;
+
+	if (XSEG_OWNER_STATE(w) != XSEG_PORT_FREE) {
+		if (XSEG_OWNER_STATE(w) == XSEG_PORT_RECOVERING) {
+			/* Being settled by a live recoverer (or left by us): not yet. */
+			if (xseg_sys_alive(XSEG_OWNER_PID(w), 0) && XSEG_OWNER_PID(w) != xs->pid)
+				return -EBUSY;
+		} else if (xseg__port_live(xs, p, NULL)) {
+			return XSEG_OWNER_PID(w) == xs->pid && xs->local[p].bound ? -EALREADY : -EBUSY;
+		}
+		/* Its owner (or its recoverer) is dead: settle it, then try again. */
+		r = xseg__recover_port(xs, p, NULL);
+		return r == 0 || r == -EALREADY ? -EAGAIN : r;
+	}
+	gen = (XSEG_OWNER_GEN(w) + 1) & 0x3FFFFFFF;
+	/* acq_rel: only one binder wins this generation of the port. */
+	if (!__atomic_compare_exchange_n(&port->owner, &w, XSEG_OWNER(XSEG_PORT_BINDING, gen, xs->pid),
+					 false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		return -EAGAIN;
+	__atomic_store_n(&port->owner_start, xs->start, __ATOMIC_RELAXED);
+	__atomic_store_n(&port->owner_uid, xs->uid, __ATOMIC_RELAXED);
+	__atomic_store_n(&port->peer_type, xs->peer_type, __ATOMIC_RELAXED);
+	__atomic_store_n(&port->flags, flags, __ATOMIC_RELAXED);
+	xs->local[p].gen = gen;
+	xs->local[p].holds_busy = 0;
+	d = xseg__driver_for(xs, xs->peer_type);
+	if (d && d->ops->bind) {
+		r = d->ops->bind(xs, d->priv, p);
+		if (r) {
+			__atomic_store_n(&port->owner, XSEG_OWNER(XSEG_PORT_FREE, gen, 0), __ATOMIC_RELEASE);
+			return r;
+		}
+	}
+	/* release: whoever sees BOUND sees the owner details above. */
+	__atomic_store_n(&port->owner, XSEG_OWNER(XSEG_PORT_BOUND, gen, xs->pid), __ATOMIC_RELEASE);
+	xs->local[p].bound = 1;
+	drop_stale_replies(xs, p);
+	return 0;
+}
+
+int xseg_bind_port(struct xseg *xs, uint32_t portno, uint32_t flags)
+{
+	uint32_t p, tries;
+	int r;
+
+	if (!xs)
+		return -EINVAL;
+	if (!flags)
+		flags = XSEG_PORT_ACCEPT | XSEG_PORT_RECEIVE;
+	if (portno != XSEG_ANY_PORT) {
+		if (portno >= xs->dynports)
+			return -EINVAL;	/* static ports only; dynamic ones by XSEG_ANY_PORT */
+		for (tries = 0; tries < 4; tries++) {
+			r = try_bind(xs, portno, flags);
+			if (r != -EAGAIN)
+				return r ? r : (int)portno;
+		}
+		return -EBUSY;
+	}
+	for (p = xs->dynports; p < xs->nr_ports; p++) {
+		for (tries = 0; tries < 4; tries++) {
+			r = try_bind(xs, p, flags);
+			if (r == 0)
+				return (int)p;
+			if (r != -EAGAIN)
+				break;
+		}
+	}
+	return -ENOSPC;
+}
+
+int xseg_leave_port(struct xseg *xs, uint32_t portno)
+{
+	struct xseg_port *port;
+	struct xseg__drv *d;
+	uint64_t w;
+
+	if (!xs || portno >= xs->nr_ports)
+		return -EINVAL;
+	if (!xseg__owned(xs, portno))
+		return -EPERM;
+	port = &xs->ports[portno];
+	d = xseg__driver_for(xs, xs->peer_type);
+	if (d && d->ops->unbind)
+		d->ops->unbind(xs, d->priv, portno);
+	/*
+	 * Leaving settles the port exactly as recovery settles a dead owner's:
+	 * queued requests fail back to their clients, our requests go back to
+	 * the free list. We mark it RECOVERING ourselves first.
+	 */
+	w = XSEG_OWNER(XSEG_PORT_BOUND, xs->local[portno].gen, xs->pid);
+	if (!__atomic_compare_exchange_n(&port->owner, &w,
+					 XSEG_OWNER(XSEG_PORT_RECOVERING, xs->local[portno].gen, xs->pid),
+					 false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		return -EPERM;
+	xs->local[portno].bound = 0;
+	return xseg__recover_port(xs, portno, NULL) == 0 ? 0 : -EIO;
+}
+
+int xseg_set_redirect(struct xseg *xs, uint32_t portno, uint32_t to)
+{
+	if (!xs || portno >= xs->nr_ports || (to != XSEG_NO_PORT && to >= xs->nr_ports) || to == portno)
+		return -EINVAL;
+	__atomic_store_n(&xs->ports[portno].redirect, to, __ATOMIC_RELEASE);
+	return 0;
+}

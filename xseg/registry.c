@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * xseg/registry.c - drivers (peer types) and segment types by name.
+ *
+ * The domain registers its built-ins (xseg__register_builtins, in
+ * sys/<domain>/); a driver that is not built in is loaded on first use by the
+ * domain's loader (in user space: xseg_<name>.so). Registration is expected
+ * at start-up; lookups are lock-free reads of a table that only grows.
+ */
+#include "xseg_internal.h"
+
+#define MAX_DRIVERS  16
+#define MAX_SEGTYPES 8
+
+static const struct xseg_driver_ops *drivers[MAX_DRIVERS];
+static const struct xseg_segtype_ops *segtypes[MAX_SEGTYPES];
+static uint64_t builtins_done;
+
+static bool name_ok(const char *name)
+{
+	size_t n;
+
+	if (!name)
+		return false;
+	n = strlen(name);
+	return n > 0 && n < XSEG_TYPE_LEN;
+}
+
+int xseg_register_driver(const struct xseg_driver_ops *ops)
+{
+	unsigned i;
+
+	if (!ops || !name_ok(ops->name) || ops->abi_size < __builtin_offsetof(struct xseg_driver_ops, join))
+		return -EINVAL;
+	for (i = 0; i < MAX_DRIVERS; i++) {
+		const struct xseg_driver_ops *cur = __atomic_load_n(&drivers[i], __ATOMIC_ACQUIRE);
+
+		if (cur && !strcmp(cur->name, ops->name))
+			return cur == ops ? 0 : -EEXIST;
+		if (!cur) {
+			const struct xseg_driver_ops *expect = NULL;
+
+			/* acq_rel: a looker-up that sees the pointer sees the ops. */
+			if (__atomic_compare_exchange_n(&drivers[i], &expect, ops, false,
+							__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+				return 0;
+			i--;	/* lost a race for this entry: look at it again */
+		}
+	}
+	return -ENOSPC;
+}
+
+int xseg_register_segtype(const struct xseg_segtype_ops *ops)
+{
+	unsigned i;
+
+	if (!ops || !name_ok(ops->name) || !ops->create || !ops->map || !ops->unmap)
+		return -EINVAL;
+	for (i = 0; i < MAX_SEGTYPES; i++) {
+		const struct xseg_segtype_ops *cur = __atomic_load_n(&segtypes[i], __ATOMIC_ACQUIRE);
+
+		if (cur && !strcmp(cur->name, ops->name))
+			return cur == ops ? 0 : -EEXIST;
+		if (!cur) {
+			const struct xseg_segtype_ops *expect = NULL;
+
+			if (__atomic_compare_exchange_n(&segtypes[i], &expect, ops, false,
+							__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+				return 0;
+			i--;
+		}
+	}
+	return -ENOSPC;
+}
+
+static void ensure_builtins(void)
+{
+	uint64_t zero = 0;
+
+	if (__atomic_load_n(&builtins_done, __ATOMIC_ACQUIRE) == 2)
+		return;
+	if (__atomic_compare_exchange_n(&builtins_done, &zero, 1, false,
+					__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		xseg__register_builtins();
+		__atomic_store_n(&builtins_done, 2, __ATOMIC_RELEASE);
+		return;
+	}
+	while (__atomic_load_n(&builtins_done, __ATOMIC_ACQUIRE) != 2)
+		xseg_sys_yield();	/* another thread is registering (start-up only) */
+}
+
+const struct xseg_driver_ops *xseg_find_driver(const char *name)
+{
+	const struct xseg_driver_ops *ops;
+	unsigned i;
+
+	if (!name_ok(name))
+		return NULL;
+	ensure_builtins();
+	for (i = 0; i < MAX_DRIVERS; i++) {
+		ops = __atomic_load_n(&drivers[i], __ATOMIC_ACQUIRE);
+		if (ops && !strcmp(ops->name, name))
+			return ops;
+	}
+	ops = xseg__load_driver(name);
+	if (ops && xseg_register_driver(ops) == 0)
+		return ops;
+	return NULL;
+}
+
+const struct xseg_segtype_ops *xseg_find_segtype(const char *name)
+{
+	unsigned i;
+
+	if (!name_ok(name))
+		return NULL;
+	ensure_builtins();
+	for (i = 0; i < MAX_SEGTYPES; i++) {
+		const struct xseg_segtype_ops *ops = __atomic_load_n(&segtypes[i], __ATOMIC_ACQUIRE);
+
+		if (ops && !strcmp(ops->name, name))
+			return ops;
+	}
+	return NULL;
+}

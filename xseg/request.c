@@ -1,0 +1,630 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * xseg/request.c - the life of a request:
+ *
+ *   free queue --get--> PREPARED (client) --submit--> SUBMITTED (dst's queue)
+ *     --accept--> ACCEPTED (server) --respond--> RESPONDED (client's replies)
+ *     --receive--> RECEIVED (client) --put--> free queue
+ *   (forward: ACCEPTED at a middle port --> SUBMITTED to the next one, and the
+ *    reply comes back through the middle port first.)
+ *
+ * Every move between a queue and a peer goes through one of the moving
+ * port's hold records (xq tracked operations), and the request's holder word
+ * names the port it is with or heading to. Together they let recovery give
+ * every request exactly one fate when a peer dies at any instruction.
+ */
+#include "xseg_internal.h"
+
+static const char *const op_names[X_OP_COUNT] = {
+	[X_PING] = "ping", [X_READ] = "read", [X_WRITE] = "write", [X_SYNC] = "sync",
+	[X_TRUNCATE] = "truncate", [X_DELETE] = "delete", [X_INFO] = "info", [X_COPY] = "copy",
+	[X_CLONE] = "clone", [X_SNAPSHOT] = "snapshot", [X_ACQUIRE] = "acquire",
+	[X_RELEASE] = "release", [X_OPEN] = "open", [X_CLOSE] = "close", [X_MAPR] = "mapr",
+	[X_MAPW] = "mapw", [X_HASH] = "hash", [X_CREATE] = "create", [X_RENAME] = "rename",
+	[X_UPDATE] = "update", [X_FLUSH] = "flush", [X_DISCARD] = "discard",
+	[X_WRITE_ZEROES] = "write_zeroes",
+};
+
+const char *xseg_op_name(uint32_t op)
+{
+	return op < X_OP_COUNT ? op_names[op] : "unknown";
+}
+
+int xseg_op_from_name(const char *name)
+{
+	int i;
+
+	for (i = 0; name && i < X_OP_COUNT; i++)
+		if (!strcmp(op_names[i], name))
+			return i;
+	return -EINVAL;
+}
+
+uint32_t xseg__life(const struct xseg_request *req)
+{
+	return (__atomic_load_n(&req->state, __ATOMIC_ACQUIRE) >> XS_LIFE_SHIFT) & 0xFF;
+}
+
+void xseg__set_life(struct xseg_request *req, uint32_t life)
+{
+	uint32_t st = __atomic_load_n(&req->state, __ATOMIC_RELAXED);
+
+	st = (st & ~(0xFFu << XS_LIFE_SHIFT)) | (life << XS_LIFE_SHIFT);
+	__atomic_store_n(&req->state, st, __ATOMIC_RELEASE);
+}
+
+static inline void set_holder(struct xseg_request *req, uint64_t h)
+{
+	/* release: recovery that reads the holder sees the fields set before it. */
+	__atomic_store_n(&req->holder, h, __ATOMIC_RELEASE);
+}
+
+static inline uint64_t holder_of(const struct xseg_request *req)
+{
+	return __atomic_load_n(&req->holder, __ATOMIC_ACQUIRE);
+}
+
+struct xq *xseg__queue(struct xseg *xs, uint64_t qid)
+{
+	uint64_t nq = 1 + 2ull * xs->nr_ports;
+
+	if (qid == XSEG__QID_FREE)
+		return &xs->freeq;
+	if (qid < nq)
+		return (qid & 1) ? &xs->local[(qid - 1) / 2].rq : &xs->local[(qid - 2) / 2].pq;
+	if (qid - nq < xs->nr_classes)
+		return &xs->clsq[qid - nq];
+	return NULL;
+}
+
+int xseg__req_index(struct xseg *xs, const struct xseg_request *req)
+{
+	uintptr_t a = (uintptr_t)req, b = (uintptr_t)xs->reqs;
+
+	if (!req || a < b || (a - b) % sizeof(*req) || (a - b) / sizeof(*req) >= xs->nr_requests)
+		return -EINVAL;
+	return (int)((a - b) / sizeof(*req));
+}
+
+int xseg_request_index(struct xseg *xs, const struct xseg_request *req)
+{
+	return xs ? xseg__req_index(xs, req) : -EINVAL;
+}
+
+struct xseg_request *xseg_request_at(struct xseg *xs, uint32_t index)
+{
+	return xs && index < xs->nr_requests ? &xs->reqs[index] : NULL;
+}
+
+/* The class of a chunk index, or -1. */
+int xseg__chunk_class(struct xseg *xs, uint32_t chunk)
+{
+	uint32_t c;
+
+	for (c = 0; c < xs->nr_classes; c++)
+		if (chunk >= xs->cls[c].first && chunk - xs->cls[c].first < xs->cls[c].count)
+			return (int)c;
+	return -1;
+}
+
+bool xseg__chunk_referenced(struct xseg *xs, uint32_t chunk)
+{
+	uint32_t i;
+
+	for (i = 0; i < xs->nr_requests; i++)
+		if (__atomic_load_n(&xs->reqs[i].buf_index, __ATOMIC_ACQUIRE) == chunk)
+			return true;
+	return false;
+}
+
+/* Give a chunk held in @hold (HELD) back to its class. */
+void xseg__free_chunk(struct xseg *xs, uint32_t chunk, struct xq_hold *hold)
+{
+	int c = xseg__chunk_class(xs, chunk);
+
+	if (c < 0 || !xq_enqueue_tracked(&xs->clsq[c], xseg__qid_cls(xs, (uint32_t)c), &xs->track, hold)) {
+		xseg_sys_log(XSEG_LOG_WARN, "buffer chunk %u cannot go back to its pool (corrupt?)", chunk);
+		xq_hold_drop(hold);
+	}
+}
+
+/* Release the request's buffer, through @hold_c. */
+static void release_buffer(struct xseg *xs, struct xseg_request *req, struct xq_hold *hold_c)
+{
+	uint32_t chunk = __atomic_load_n(&req->buf_index, __ATOMIC_ACQUIRE);
+
+	if (chunk == XSEG_NO_BUF)
+		return;
+	if (xseg__chunk_class(xs, chunk) < 0) {
+		__atomic_store_n(&req->buf_index, XSEG_NO_BUF, __ATOMIC_RELEASE);
+		return;
+	}
+	/* Hold the chunk before the request lets go of it, so it is never in neither. */
+	xq_hold_take(&xs->track, hold_c, chunk);
+	__atomic_store_n(&req->buf_index, XSEG_NO_BUF, __ATOMIC_RELEASE);
+	__atomic_store_n(&req->data_len, 0, __ATOMIC_RELAXED);
+	xseg__free_chunk(xs, chunk, hold_c);
+}
+
+/*
+ * xseg__free_request - return request @r (and its buffer) to the free queue.
+ * @hold_r holds r (HELD) or is NONE (then the caller owns r through its
+ * holder word); @hold_c is a second, free hold for the buffer.
+ */
+void xseg__free_request(struct xseg *xs, uint32_t r, struct xq_hold *hold_r, struct xq_hold *hold_c)
+{
+	struct xseg_request *req = &xs->reqs[r];
+
+	if (xq_hold_state(hold_r, NULL) != XQ_HOLD_HELD)
+		xq_hold_take(&xs->track, hold_r, r);
+	release_buffer(xs, req, hold_c);
+	xseg__set_life(req, XS_FREE);
+	set_holder(req, XSEG_HOLDER_NONE);
+	if (!xq_enqueue_tracked(&xs->freeq, XSEG__QID_FREE, &xs->track, hold_r)) {
+		xseg_sys_log(XSEG_LOG_WARN, "request %u cannot go back to the free queue (corrupt?)", r);
+		xq_hold_drop(hold_r);
+	}
+}
+
+/* The live bind generation of @p if it is bound (not checking liveness). */
+static int port_bound(struct xseg *xs, uint32_t p, uint32_t *gen)
+{
+	uint64_t w;
+
+	if (p >= xs->nr_ports)
+		return 0;
+	w = __atomic_load_n(&xs->ports[p].owner, __ATOMIC_ACQUIRE);
+	*gen = XSEG_OWNER_GEN(w);
+	return XSEG_OWNER_STATE(w) == XSEG_PORT_BOUND;
+}
+
+/* Is @req held by port @p of ours right now? */
+static bool held_by_us(struct xseg *xs, const struct xseg_request *req, uint32_t *p)
+{
+	uint64_t h = holder_of(req);
+	uint32_t port = (uint32_t)(h >> 32);
+
+	if (h == XSEG_HOLDER_NONE || port >= xs->nr_ports || !xseg__owned(xs, port) ||
+	    (uint32_t)h != xs->local[port].gen)
+		return false;
+	*p = port;
+	return true;
+}
+
+struct xseg_request *xseg_get_request(struct xseg *xs, uint32_t src)
+{
+	struct xseg_request *req;
+	struct xq_hold *hold;
+	uint32_t r;
+
+	if (!xs || !xseg__owned(xs, src)) {
+		errno = EPERM;
+		return NULL;
+	}
+	if (xseg__hold_get(xs, src, &hold)) {
+		errno = EAGAIN;
+		return NULL;
+	}
+	r = xq_dequeue_tracked(&xs->freeq, XSEG__QID_FREE, &xs->track, hold);
+	if (r == XQ_NONE) {
+		xseg__hold_put(xs, src, hold);
+		errno = EAGAIN;
+		return NULL;
+	}
+	req = &xs->reqs[r];
+	req->serial = __atomic_fetch_add(&xs->hdr->serial, 1, __ATOMIC_RELAXED) + 1;
+	req->op = X_PING;
+	req->flags = 0;
+	req->error = 0;
+	req->offset = req->size = req->serviced = 0;
+	req->src_port = src;
+	req->src_gen = xs->local[src].gen;
+	req->dst_port = req->effective_dst = req->transit_port = XSEG_NO_PORT;
+	req->path_len = 0;
+	req->target_len = 0;
+	req->ts_submit = req->ts_accept = req->ts_respond = 0;
+	req->cookie = 0;
+	if (__atomic_load_n(&req->buf_index, __ATOMIC_ACQUIRE) != XSEG_NO_BUF) {
+		/* A free request never has a buffer; this one's is not ours to free. */
+		__atomic_store_n(&req->buf_index, XSEG_NO_BUF, __ATOMIC_RELEASE);
+	}
+	req->data_len = 0;
+	__atomic_store_n(&req->state, XS_PREPARED << XS_LIFE_SHIFT, __ATOMIC_RELEASE);
+	set_holder(req, XSEG_HOLDER(src, xs->local[src].gen));
+	xq_hold_drop(hold);
+	xseg__hold_put(xs, src, hold);
+	return req;
+}
+
+static void *chunk_data(struct xseg *xs, uint32_t chunk, uint64_t *size)
+{
+	int c = xseg__chunk_class(xs, chunk);
+
+	if (c < 0)
+		return NULL;
+	if (size)
+		*size = xs->cls[c].size;
+	return (uint8_t *)xs->base + xs->cls[c].data_off + (uint64_t)(chunk - xs->cls[c].first) * xs->cls[c].size;
+}
+
+int xseg_prep_request(struct xseg *xs, struct xseg_request *req,
+		      const char *target, uint32_t tlen, uint64_t datalen)
+{
+	struct xq_hold *hold;
+	uint32_t p, chunk, c, first = XSEG_MAX_BUF_CLASSES;
+	uint64_t have = 0;
+	int r;
+
+	if (!xs || xseg__req_index(xs, req) < 0)
+		return -EINVAL;
+	if (!held_by_us(xs, req, &p) || xseg__life(req) != XS_PREPARED)
+		return -EPERM;
+	if (tlen > XSEG_TARGET_MAX || (tlen && !target))
+		return -ENAMETOOLONG;
+	for (c = 0; c < xs->nr_classes; c++)
+		if (xs->cls[c].size >= datalen && (first == XSEG_MAX_BUF_CLASSES ||
+						   xs->cls[c].size < xs->cls[first].size))
+			first = c;
+	if (datalen && first == XSEG_MAX_BUF_CLASSES)
+		return -E2BIG;
+	if (tlen)
+		xseg_memcpy(req->target, target, tlen);
+	req->target_len = tlen;
+	chunk = __atomic_load_n(&req->buf_index, __ATOMIC_ACQUIRE);
+	if (chunk != XSEG_NO_BUF && chunk_data(xs, chunk, &have) && have >= datalen && datalen) {
+		req->data_len = datalen;	/* the buffer it has fits */
+		return 0;
+	}
+	r = xseg__hold_get(xs, p, &hold);
+	if (r)
+		return r;
+	release_buffer(xs, req, hold);
+	req->data_len = 0;
+	if (!datalen) {
+		xseg__hold_put(xs, p, hold);
+		return 0;
+	}
+	/* The smallest class that fits, then larger ones. */
+	r = -ENOBUFS;
+	for (have = xs->cls[first].size;;) {
+		uint64_t next = UINT64_MAX;
+
+		for (c = 0; c < xs->nr_classes; c++) {
+			if (xs->cls[c].size != have)
+				continue;
+			chunk = xq_dequeue_tracked(&xs->clsq[c], xseg__qid_cls(xs, c), &xs->track, hold);
+			if (chunk != XQ_NONE && xseg__chunk_class(xs, chunk) == (int)c) {
+				__atomic_store_n(&req->buf_index, chunk, __ATOMIC_RELEASE);
+				req->data_len = datalen;
+				xq_hold_drop(hold);
+				r = 0;
+				goto out;
+			}
+			if (chunk != XQ_NONE)
+				xq_hold_drop(hold);	/* corrupt entry: drop it */
+		}
+		for (c = 0; c < xs->nr_classes; c++)
+			if (xs->cls[c].size > have && xs->cls[c].size < next)
+				next = xs->cls[c].size;
+		if (next == UINT64_MAX)
+			break;
+		have = next;
+	}
+out:
+	xseg__hold_put(xs, p, hold);
+	return r;
+}
+
+char *xseg_req_target(struct xseg *xs, struct xseg_request *req)
+{
+	return xs && xseg__req_index(xs, req) >= 0 ? req->target : NULL;
+}
+
+void *xseg_req_data(struct xseg *xs, struct xseg_request *req)
+{
+	uint64_t size;
+	void *d;
+
+	if (!xs || xseg__req_index(xs, req) < 0)
+		return NULL;
+	d = chunk_data(xs, __atomic_load_n(&req->buf_index, __ATOMIC_ACQUIRE), &size);
+	if (!d || __atomic_load_n(&req->data_len, __ATOMIC_RELAXED) > size)
+		return NULL;
+	return d;
+}
+
+/* Queue request @r (held in @hold) to @dst's request queue as SUBMITTED. */
+static int queue_to(struct xseg *xs, uint32_t r, uint32_t dst, struct xq_hold *hold,
+		    uint64_t back_holder, uint32_t back_life)
+{
+	struct xseg_request *req = &xs->reqs[r];
+	uint32_t eff = __atomic_load_n(&xs->ports[dst].redirect, __ATOMIC_ACQUIRE), gen;
+
+	if (eff >= xs->nr_ports)
+		eff = dst;
+	if (!port_bound(xs, eff, &gen))
+		return -ENOENT;
+	req->dst_port = dst;
+	req->effective_dst = eff;
+	req->ts_submit = xseg_sys_now_ns();
+	xq_hold_take(&xs->track, hold, r);
+	__atomic_store_n(&req->state, XS_SUBMITTED << XS_LIFE_SHIFT, __ATOMIC_RELEASE);
+	set_holder(req, XSEG_HOLDER(eff, gen));
+	if (!xq_enqueue_tracked(&xs->local[eff].rq, xseg__qid_rq(eff), &xs->track, hold)) {
+		xseg__set_life(req, back_life);
+		set_holder(req, back_holder);
+		xq_hold_drop(hold);
+		return -EAGAIN;
+	}
+	return (int)eff;
+}
+
+int xseg_submit(struct xseg *xs, struct xseg_request *req, uint32_t dst)
+{
+	struct xq_hold *hold;
+	uint32_t p, life;
+	int r, idx = xs ? xseg__req_index(xs, req) : -EINVAL;
+
+	if (idx < 0 || dst >= xs->nr_ports)
+		return -EINVAL;
+	if (!held_by_us(xs, req, &p))
+		return -EPERM;
+	life = xseg__life(req);
+	if (life != XS_PREPARED && life != XS_RECEIVED)
+		return -EPERM;
+	r = xseg__hold_get(xs, p, &hold);
+	if (r)
+		return r;
+	req->path_len = 0;
+	req->error = 0;
+	r = queue_to(xs, (uint32_t)idx, dst, hold, XSEG_HOLDER(p, xs->local[p].gen), life);
+	xseg__hold_put(xs, p, hold);
+	if (r < 0)
+		return r;
+	__atomic_fetch_add(&xs->ports[p].cnt.submitted, 1, __ATOMIC_RELAXED);
+	return 0;
+}
+
+struct xseg_request *xseg_accept(struct xseg *xs, uint32_t portno)
+{
+	struct xseg_request *req;
+	struct xq_hold *hold;
+	uint32_t r, tries;
+
+	if (!xs || !xseg__owned(xs, portno)) {
+		errno = EPERM;
+		return NULL;
+	}
+	if (xseg__hold_get(xs, portno, &hold)) {
+		errno = EAGAIN;
+		return NULL;
+	}
+	for (tries = 0; tries < xs->queue_cap; tries++) {
+		r = xq_dequeue_tracked(&xs->local[portno].rq, xseg__qid_rq(portno), &xs->track, hold);
+		if (r == XQ_NONE)
+			break;
+		req = &xs->reqs[r];
+		if (xseg__life(req) != XS_SUBMITTED) {
+			/* Not a submitted request: a corrupt queue. Leave it to verify/recovery. */
+			xseg_sys_log(XSEG_LOG_WARN, "port %u: request %u in the request queue is not submitted",
+				     portno, r);
+			xq_hold_drop(hold);
+			continue;
+		}
+		req->ts_accept = xseg_sys_now_ns();
+		req->transit_port = portno;
+		xseg__set_life(req, XS_ACCEPTED);
+		set_holder(req, XSEG_HOLDER(portno, xs->local[portno].gen));
+		xq_hold_drop(hold);
+		xseg__hold_put(xs, portno, hold);
+		__atomic_fetch_add(&xs->ports[portno].cnt.accepted, 1, __ATOMIC_RELAXED);
+		return req;
+	}
+	xseg__hold_put(xs, portno, hold);
+	errno = EAGAIN;
+	return NULL;
+}
+
+/*
+ * xseg__deliver - send request @r, held in @hold_r, back along its return
+ * path as RESPONDED: to the last forwarding hop, else to its client. If that
+ * port is no longer bound by the same generation, the request is freed
+ * instead (its client is gone). Returns the port it went to, or -ENOENT if
+ * it was freed.
+ */
+int xseg__deliver(struct xseg *xs, uint32_t r, struct xq_hold *hold_r, struct xq_hold *hold_c)
+{
+	struct xseg_request *req = &xs->reqs[r];
+	uint32_t n = __atomic_load_n(&req->path_len, __ATOMIC_ACQUIRE), to, want, gen;
+
+	if (n > XSEG_PATH_MAX)
+		n = 0;		/* corrupt path: go straight to the client */
+	for (;;) {
+		if (n) {
+			uint64_t hop = req->path[--n];
+
+			to = (uint32_t)(hop >> 32);
+			want = (uint32_t)hop;
+		} else {
+			to = req->src_port;
+			want = req->src_gen;
+		}
+		if (port_bound(xs, to, &gen) && gen == want)
+			break;
+		if (!n && to == req->src_port) {
+			/* The client is gone: nobody waits for this one. */
+			__atomic_store_n(&req->path_len, 0, __ATOMIC_RELEASE);
+			xseg__free_request(xs, r, hold_r, hold_c);
+			return -ENOENT;
+		}
+		/* A forwarding hop that is gone: it fails, and goes on down the path. */
+		req->error = ECONNRESET;
+		__atomic_fetch_or(&req->state, XS_FAILED, __ATOMIC_ACQ_REL);
+		__atomic_fetch_and(&req->state, ~XS_SERVED, __ATOMIC_ACQ_REL);
+	}
+	__atomic_store_n(&req->path_len, n, __ATOMIC_RELEASE);
+	req->ts_respond = xseg_sys_now_ns();
+	xseg__set_life(req, XS_RESPONDED);
+	set_holder(req, XSEG_HOLDER(to, want));
+	if (!xq_enqueue_tracked(&xs->local[to].pq, xseg__qid_pq(to), &xs->track, hold_r)) {
+		xseg_sys_log(XSEG_LOG_WARN, "port %u: reply queue full (corrupt?); request %u freed", to, r);
+		xseg__free_request(xs, r, hold_r, hold_c);
+		return -ENOENT;
+	}
+	return (int)to;
+}
+
+int xseg_respond(struct xseg *xs, struct xseg_request *req)
+{
+	struct xq_hold *hr, *hc;
+	uint32_t p;
+	int r, idx = xs ? xseg__req_index(xs, req) : -EINVAL;
+
+	if (idx < 0)
+		return -EINVAL;
+	if (!held_by_us(xs, req, &p) || xseg__life(req) != XS_ACCEPTED)
+		return -EPERM;
+	r = xseg__hold_get(xs, p, &hr);
+	if (r)
+		return r;
+	r = xseg__hold_get(xs, p, &hc);
+	if (r) {
+		xseg__hold_put(xs, p, hr);
+		return r;
+	}
+	xq_hold_take(&xs->track, hr, (uint32_t)idx);
+	r = xseg__deliver(xs, (uint32_t)idx, hr, hc);
+	xseg__hold_put(xs, p, hc);
+	xseg__hold_put(xs, p, hr);
+	__atomic_fetch_add(&xs->ports[p].cnt.responded, 1, __ATOMIC_RELAXED);
+	return r < 0 ? 0 : r;	/* a vanished client is not the server's error */
+}
+
+int xseg_fail(struct xseg *xs, struct xseg_request *req, int error)
+{
+	uint32_t p;
+
+	if (!xs || xseg__req_index(xs, req) < 0)
+		return -EINVAL;
+	if (!held_by_us(xs, req, &p))
+		return -EPERM;
+	req->error = error > 0 ? error : EIO;
+	__atomic_fetch_or(&req->state, XS_FAILED, __ATOMIC_ACQ_REL);
+	__atomic_fetch_and(&req->state, ~XS_SERVED, __ATOMIC_ACQ_REL);
+	return xseg_respond(xs, req);
+}
+
+int xseg_forward(struct xseg *xs, struct xseg_request *req, uint32_t via, uint32_t dst)
+{
+	struct xq_hold *hold;
+	uint32_t p, n;
+	int r, idx = xs ? xseg__req_index(xs, req) : -EINVAL;
+
+	if (idx < 0 || dst >= xs->nr_ports)
+		return -EINVAL;
+	if (!held_by_us(xs, req, &p) || p != via || xseg__life(req) != XS_ACCEPTED)
+		return -EPERM;
+	n = req->path_len;
+	if (n >= XSEG_PATH_MAX)
+		return -ENOSPC;
+	r = xseg__hold_get(xs, p, &hold);
+	if (r)
+		return r;
+	req->path[n] = XSEG_HOLDER(via, xs->local[via].gen);
+	__atomic_store_n(&req->path_len, n + 1, __ATOMIC_RELEASE);
+	r = queue_to(xs, (uint32_t)idx, dst, hold, XSEG_HOLDER(p, xs->local[p].gen), XS_ACCEPTED);
+	if (r < 0)
+		req->path_len = n;
+	xseg__hold_put(xs, p, hold);
+	return r;
+}
+
+struct xseg_request *xseg_receive(struct xseg *xs, uint32_t portno)
+{
+	struct xseg_request *req;
+	struct xq_hold *hr, *hc;
+	uint32_t r, tries, gen;
+
+	if (!xs || !xseg__owned(xs, portno)) {
+		errno = EPERM;
+		return NULL;
+	}
+	if (xseg__hold_get(xs, portno, &hr)) {
+		errno = EAGAIN;
+		return NULL;
+	}
+	if (xseg__hold_get(xs, portno, &hc)) {
+		xseg__hold_put(xs, portno, hr);
+		errno = EAGAIN;
+		return NULL;
+	}
+	gen = xs->local[portno].gen;
+	for (tries = 0; tries < xs->queue_cap; tries++) {
+		r = xq_dequeue_tracked(&xs->local[portno].pq, xseg__qid_pq(portno), &xs->track, hr);
+		if (r == XQ_NONE)
+			break;
+		req = &xs->reqs[r];
+		if (xseg__life(req) != XS_RESPONDED) {
+			xseg_sys_log(XSEG_LOG_WARN, "port %u: request %u in the reply queue is not a reply",
+				     portno, r);
+			xq_hold_drop(hr);
+			continue;
+		}
+		if (holder_of(req) != XSEG_HOLDER(portno, gen)) {
+			/* Addressed to an earlier owner of this port: recycle it. */
+			xseg__free_request(xs, r, hr, hc);
+			__atomic_fetch_add(&xs->ports[portno].cnt.reclaimed, 1, __ATOMIC_RELAXED);
+			continue;
+		}
+		if (req->src_port == portno && req->src_gen == gen) {
+			uint64_t us = (xseg_sys_now_ns() - req->ts_submit) / 1000, b = 0;
+
+			while (b + 1 < XSEG_LAT_BUCKETS && (us >> (b + 1)))
+				b++;
+			__atomic_fetch_add(&xs->ports[portno].lat[b], 1, __ATOMIC_RELAXED);
+			__atomic_fetch_add(&xs->ports[portno].cnt.received, 1, __ATOMIC_RELAXED);
+			if (req->state & XS_FAILED)
+				__atomic_fetch_add(&xs->ports[portno].cnt.failed, 1, __ATOMIC_RELAXED);
+			xseg__set_life(req, XS_RECEIVED);
+		} else {
+			/* A reply coming back through us, a forwarding hop: ours to respond on. */
+			xseg__set_life(req, XS_ACCEPTED);
+		}
+		set_holder(req, XSEG_HOLDER(portno, gen));
+		xq_hold_drop(hr);
+		xseg__hold_put(xs, portno, hc);
+		xseg__hold_put(xs, portno, hr);
+		return req;
+	}
+	xseg__hold_put(xs, portno, hc);
+	xseg__hold_put(xs, portno, hr);
+	errno = EAGAIN;
+	return NULL;
+}
+
+int xseg_put_request(struct xseg *xs, struct xseg_request *req)
+{
+	struct xq_hold *hr, *hc;
+	uint32_t p, life;
+	int r, idx = xs ? xseg__req_index(xs, req) : -EINVAL;
+
+	if (idx < 0)
+		return -EINVAL;
+	if (!held_by_us(xs, req, &p))
+		return -EPERM;
+	life = xseg__life(req);
+	if (life != XS_PREPARED && life != XS_RECEIVED)
+		return -EPERM;
+	r = xseg__hold_get(xs, p, &hr);
+	if (r)
+		return r;
+	r = xseg__hold_get(xs, p, &hc);
+	if (r) {
+		xseg__hold_put(xs, p, hr);
+		return r;
+	}
+	xseg__free_request(xs, (uint32_t)idx, hr, hc);
+	xseg__hold_put(xs, p, hc);
+	xseg__hold_put(xs, p, hr);
+	return 0;
+}

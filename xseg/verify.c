@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * xseg/verify.c - a read-only consistency check of a joined segment.
+ *
+ * xseg_join() already refused a header whose layout does not match its
+ * config. Verify looks at what peers write while running: port owner words,
+ * request fields, queue entries, and (best taken when the segment is idle) a
+ * census of where every request and chunk index is.
+ */
+#include "xseg_internal.h"
+
+struct census {
+	struct xseg *xs;
+	uint8_t *seen;		/* per index: places found */
+	void (*out)(void *arg, const char *line);
+	void *arg;
+	int problems;
+};
+
+static void report(struct census *c, const char *fmt, uint32_t a, uint64_t b)
+{
+	char line[160];
+
+	c->problems++;
+	if (!c->out)
+		return;
+	snprintf(line, sizeof(line), fmt, a, (unsigned long long)b);
+	c->out(c->arg, line);
+}
+
+static void count_index(void *arg, xq_index idx)
+{
+	struct census *c = arg;
+
+	if (idx >= c->xs->nr_indices) {
+		report(c, "queue entry %u is out of range (limit %llu)", idx, c->xs->nr_indices);
+		return;
+	}
+	if (c->seen[idx] < 255)
+		c->seen[idx]++;
+}
+
+int xseg_verify(struct xseg *xs, void (*out)(void *arg, const char *line), void *arg)
+{
+	struct census c = { xs, NULL, out, arg, 0 };
+	uint32_t i, k;
+
+	if (!xs)
+		return -EINVAL;
+	c.seen = xseg_sys_alloc(xs->nr_indices);
+	if (!c.seen)
+		return -ENOMEM;
+	for (i = 0; i < xs->nr_ports; i++) {
+		struct xseg_port *p = &xs->ports[i];
+		uint64_t w = __atomic_load_n(&p->owner, __ATOMIC_ACQUIRE);
+		uint32_t red = __atomic_load_n(&p->redirect, __ATOMIC_RELAXED);
+
+		if (XSEG_OWNER_STATE(w) != XSEG_PORT_FREE &&
+		    __atomic_load_n(&p->peer_type, __ATOMIC_RELAXED) >= XSEG_MAX_PEER_TYPES)
+			report(&c, "port %u: peer type %llu is out of range", i, p->peer_type);
+		if (red != XSEG_NO_PORT && red >= xs->nr_ports)
+			report(&c, "port %u: redirect to %llu is out of range", i, red);
+		if (XSEG_OWNER_STATE(w) == XSEG_PORT_BOUND && !xseg__port_live(xs, i, NULL))
+			report(&c, "port %u: owner pid %llu is dead (run recover)", i, XSEG_OWNER_PID(w));
+		xq_scan(&xs->local[i].rq, count_index, &c);
+		xq_scan(&xs->local[i].pq, count_index, &c);
+	}
+	xq_scan(&xs->freeq, count_index, &c);
+	for (k = 0; k < xs->nr_classes; k++)
+		xq_scan(&xs->clsq[k], count_index, &c);
+	for (i = 0; i < xs->nr_requests; i++) {
+		struct xseg_request *r = &xs->reqs[i];
+		uint32_t life = xseg__life(r), buf = __atomic_load_n(&r->buf_index, __ATOMIC_RELAXED);
+		uint64_t h = __atomic_load_n(&r->holder, __ATOMIC_RELAXED);
+
+		if (life > XS_RECEIVED)
+			report(&c, "request %u: lifecycle state %llu is unknown", i, life);
+		if (buf != XSEG_NO_BUF) {
+			if (xseg__chunk_class(xs, buf) < 0)
+				report(&c, "request %u: buffer index %llu is not a chunk", i, buf);
+			else
+				count_index(&c, buf);
+		}
+		if (h != XSEG_HOLDER_NONE && (h >> 32) >= xs->nr_ports)
+			report(&c, "request %u: holder port %llu is out of range", i, h >> 32);
+		if (r->path_len > XSEG_PATH_MAX)
+			report(&c, "request %u: return path length %llu is too long", i, r->path_len);
+		if (r->target_len > XSEG_TARGET_MAX)
+			report(&c, "request %u: target length %llu is too long", i, r->target_len);
+		/* Held requests are with a peer: count them as one place. */
+		if (life == XS_PREPARED || life == XS_ACCEPTED || life == XS_RECEIVED)
+			count_index(&c, i);
+	}
+	for (i = 0; i < xs->nr_holds; i++) {
+		uint64_t st = __atomic_load_n(&xs->holds[i].state, __ATOMIC_RELAXED) & 0x7F;
+
+		if (st > XQ_HOLD_HELD)
+			report(&c, "hold record %u: state %llu is unknown", i, st);
+	}
+	for (i = 0; i < xs->nr_indices; i++) {
+		if (c.seen[i] > 1)
+			report(&c, "index %u is in %llu places at once (duplicated)", i, c.seen[i]);
+		else if (!c.seen[i])
+			report(&c, "index %u is nowhere (lost, or in flight right now)", i, 0);
+	}
+	xseg_sys_free(c.seen);
+	return c.problems;
+}

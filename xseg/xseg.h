@@ -1,0 +1,307 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * xseg/xseg.h - the public API of the segment core.
+ *
+ * A peer joins a segment with a peer type (its signaling driver), binds ports
+ * and moves requests through lock-free queues:
+ *
+ *   client: get_request -> prep -> submit(dst) + signal(dst)
+ *   server:                  accept -> serve -> respond + signal(src)
+ *   client: receive -> read the result -> put_request
+ *
+ * Every function returns 0 or a value on success and a negative errno on
+ * failure, unless it says otherwise. None of them sleeps except
+ * xseg_wait_signal() and xseg_wait(). All may be called from any thread; a
+ * struct xseg handle may be shared by the threads of one process.
+ */
+#ifndef XSEG_H
+#define XSEG_H
+
+#include "xseg_layout.h"
+#include "../xq/xq.h"
+
+struct xseg;
+struct xseg_driver;
+struct xseg_segtype;
+
+/* ------------------------------------------------------------ spec strings */
+
+/*
+ * xseg_config_defaults - fill @cfg with the documented defaults:
+ * posix:xseg:16:256:64K:0:12, dynports=8, mode=0600, no group, autorm=0.
+ */
+void xseg_config_defaults(struct xseg_config *cfg);
+
+/*
+ * xseg_parse_spec - parse "type:name:nr_ports:nr_requests:request_size:
+ * extra_size:page_shift[:key=value...]" into @cfg. Empty or missing fields
+ * take the defaults; sizes accept K, M, G (powers of 1024). Keys: dynports,
+ * mode (octal), group (name or gid), autorm (0/1/yes/no/true/false), buffers
+ * (SIZE*COUNT[,SIZE*COUNT...], extra buffer classes). On error returns
+ * -EINVAL and writes to @err (if not NULL) a message naming the field, e.g.
+ * "nr_ports: '0' must be between 1 and 4096".
+ */
+int xseg_parse_spec(const char *spec, struct xseg_config *cfg, char *err, size_t errlen);
+
+/*
+ * xseg_format_spec - write the canonical spec of @cfg (every positional field,
+ * the keys that differ from the defaults) to @buf. Returns the length it
+ * needs (like snprintf); parse(format(cfg)) == cfg.
+ */
+int xseg_format_spec(const struct xseg_config *cfg, char *buf, size_t len);
+
+/* xseg_check_config - validate a config (ranges, sizes that fit). -EINVAL + @err. */
+int xseg_check_config(const struct xseg_config *cfg, char *err, size_t errlen);
+
+/* xseg_layout_size - bytes a segment of @cfg needs, or 0 if @cfg is invalid. */
+uint64_t xseg_layout_size(const struct xseg_config *cfg);
+
+/* ----------------------------------------------------- segments and peers */
+
+/*
+ * xseg_create - create a segment exclusively (-EEXIST if the name is taken),
+ * sized and laid out for @cfg, with its final mode and group set. Does not
+ * join. @err gets a message on failure.
+ */
+int xseg_create(const struct xseg_config *cfg, char *err, size_t errlen);
+
+/* Called by a callback driver when one of the process's ports is signaled. */
+typedef void (*xseg_wakeup_fn)(struct xseg *xs, uint32_t portno, void *arg);
+
+/*
+ * xseg_join - map and validate the segment @segname of type @segtype, and
+ * register as a peer of type @peertype (a driver name: "posix", "posixfd",
+ * "futex"...). @wakeup, if set, is called by callback drivers. Refuses a
+ * segment of another major version (-EPROTO, naming both versions), a
+ * segment marked for destroy (-EIDRM), a corrupt one (-EBADMSG) and one whose
+ * owner or mode does not admit us (-EACCES, -EPERM). Returns the handle and
+ * sets *@errp to 0, or returns NULL with *@errp set; @err gets a message.
+ */
+struct xseg *xseg_join(const char *segtype, const char *segname, const char *peertype,
+		       xseg_wakeup_fn wakeup, void *arg, int *errp, char *err, size_t errlen);
+
+/*
+ * xseg_leave - leave the ports this handle bound, unmap, free the handle.
+ * When the segment has autorm and this was the last peer, destroys it.
+ */
+int xseg_leave(struct xseg *xs);
+
+/*
+ * xseg_destroy - mark the segment destroyed (new joins fail with -EIDRM) and
+ * remove its name; peers already joined keep their mapping until they leave.
+ */
+int xseg_destroy(struct xseg *xs);
+
+/* xseg_destroy_name - destroy by name without joining (like ipcrm). */
+int xseg_destroy_name(const char *segtype, const char *segname);
+
+/* The handle's view. */
+const struct xseg_config *xseg_config(const struct xseg *xs);
+struct xseg_header *xseg_header(struct xseg *xs);
+void *xseg_base(struct xseg *xs);
+uint64_t xseg_size(const struct xseg *xs);
+void *xseg_extra(struct xseg *xs, uint64_t *size);
+
+/* ------------------------------------------------------------------ ports */
+
+#define XSEG_ANY_PORT XSEG_NO_PORT
+
+/*
+ * xseg_bind_port - bind @portno (a static port, < dynports) or, with
+ * XSEG_ANY_PORT, the first free dynamic port, for this process. Runs
+ * recovery of the port first if its owner is dead. Returns the port number,
+ * -EBUSY if a live peer holds it, -ENOSPC if no dynamic port is free,
+ * -EINVAL if @portno is out of range.
+ */
+int xseg_bind_port(struct xseg *xs, uint32_t portno, uint32_t flags);
+
+/* xseg_leave_port - unbind a port this process bound; its queued requests fail back. */
+int xseg_leave_port(struct xseg *xs, uint32_t portno);
+
+/* xseg_port - the shared port struct, if @portno is valid (else NULL). */
+struct xseg_port *xseg_port(struct xseg *xs, uint32_t portno);
+
+/* xseg_set_redirect - requests submitted to @portno go to @to (XSEG_NO_PORT: none). */
+int xseg_set_redirect(struct xseg *xs, uint32_t portno, uint32_t to);
+
+/* --------------------------------------------------------------- requests */
+
+/*
+ * xseg_get_request - take a free request for the client port @src (bound by
+ * this process). Returns it (life PREPARED, no buffer) or NULL with errno
+ * EAGAIN when none is free.
+ */
+struct xseg_request *xseg_get_request(struct xseg *xs, uint32_t src);
+
+/*
+ * xseg_prep_request - set the target name (@tlen bytes, at most
+ * XSEG_TARGET_MAX) and give the request a data buffer of @datalen bytes from
+ * the smallest buffer class that fits. -E2BIG if no class is that large,
+ * -ENOBUFS if every chunk of the fitting classes is in use.
+ */
+int xseg_prep_request(struct xseg *xs, struct xseg_request *req,
+		      const char *target, uint32_t tlen, uint64_t datalen);
+
+/* The request's target (not NUL-terminated; target_len bytes) and data. */
+char *xseg_req_target(struct xseg *xs, struct xseg_request *req);
+void *xseg_req_data(struct xseg *xs, struct xseg_request *req);
+
+/*
+ * xseg_submit - queue a prepared request to @dst (after its redirect). The
+ * caller then signals @dst (xseg_signal). -ENOENT if no live peer has bound
+ * @dst, -EAGAIN if its queue is full.
+ */
+int xseg_submit(struct xseg *xs, struct xseg_request *req, uint32_t dst);
+
+/*
+ * xseg_accept - take the oldest request queued to @portno (bound by this
+ * process). Returns NULL with errno EAGAIN when there is none.
+ */
+struct xseg_request *xseg_accept(struct xseg *xs, uint32_t portno);
+
+/*
+ * xseg_respond - send an accepted request back along its return path (to the
+ * forwarding peer or to its client). Set req->state's XS_SERVED or
+ * XS_FAILED (with req->error) first, or use xseg_fail(). The caller then
+ * signals the port it went to (returned, >= 0).
+ */
+int xseg_respond(struct xseg *xs, struct xseg_request *req);
+
+/* xseg_fail - mark @req failed with @error (positive errno) and respond. */
+int xseg_fail(struct xseg *xs, struct xseg_request *req, int error);
+
+/*
+ * xseg_forward - pass an accepted request on to @dst, remembering this port
+ * in its return path so that @dst's reply comes back here first. Returns the
+ * port it went to; -ENOSPC if the path is full.
+ */
+int xseg_forward(struct xseg *xs, struct xseg_request *req, uint32_t via, uint32_t dst);
+
+/*
+ * xseg_receive - take the oldest reply queued to client port @portno. A reply
+ * for a request submitted by an earlier owner of the port is recycled, not
+ * returned. NULL with errno EAGAIN when there is none.
+ */
+struct xseg_request *xseg_receive(struct xseg *xs, uint32_t portno);
+
+/* xseg_put_request - give a request (and its buffer) back. */
+int xseg_put_request(struct xseg *xs, struct xseg_request *req);
+
+/* Index <-> pointer, validated. */
+struct xseg_request *xseg_request_at(struct xseg *xs, uint32_t index);
+int xseg_request_index(struct xseg *xs, const struct xseg_request *req);
+
+const char *xseg_op_name(uint32_t op);
+int xseg_op_from_name(const char *name);
+
+/* -------------------------------------------------------------- signaling */
+
+/*
+ * xseg_signal - wake the peer bound to @portno, with the driver of that
+ * port's peer type. Never blocks. -ENOENT if nobody has bound it, -ENOTSUP if
+ * this process has no driver of that type.
+ */
+int xseg_signal(struct xseg *xs, uint32_t portno);
+
+/*
+ * The race-free sleep: prepare_wait(port) -> check the queues -> either
+ * cancel_wait(port) (work found) or wait_signal(port, timeout). A signal that
+ * arrives after prepare_wait is not lost. wait_signal returns 0 when
+ * signaled, -ETIMEDOUT, or -EINTR.
+ */
+int xseg_prepare_wait(struct xseg *xs, uint32_t portno);
+int xseg_cancel_wait(struct xseg *xs, uint32_t portno);
+int xseg_wait_signal(struct xseg *xs, uint32_t portno, uint64_t timeout_us);
+
+/*
+ * xseg_wait - the adaptive wait: poll @portno's request and reply queues for
+ * up to the handle's spin time (xseg_set_spin_us, default XSEG_SPIN_US_DEFAULT)
+ * and then sleep through the driver until signaled or @timeout_us passes.
+ * Returns 1 if work is queued, 0 on timeout, or a negative errno.
+ */
+int xseg_wait(struct xseg *xs, uint32_t portno, uint64_t timeout_us);
+void xseg_set_spin_us(struct xseg *xs, uint32_t spin_us);
+#define XSEG_SPIN_US_DEFAULT 20u
+
+/* xseg_poll_fd - a file descriptor an event loop can poll for @portno, or -ENOTSUP. */
+int xseg_poll_fd(struct xseg *xs, uint32_t portno);
+
+/* ---------------------------------------------------------------- recovery */
+
+struct xseg_recovery_stats {
+	uint32_t ports_freed;		/* dead owners whose ports were freed */
+	uint32_t requests_failed;	/* in-flight requests failed back to live clients */
+	uint32_t requests_freed;	/* orphaned requests returned to the free list */
+	uint32_t buffers_freed;		/* orphaned buffer chunks returned */
+	uint32_t holds_settled;		/* queue operations a dead peer left half done */
+};
+
+/*
+ * xseg_recover - find ports whose owner is dead (pid + start time; zombies
+ * are dead), fail their in-flight requests back to live clients with
+ * ECONNRESET, return orphaned requests and buffers, and free the ports.
+ * Idempotent; concurrent callers are serialized by a lease in the header
+ * (a second caller returns -EALREADY at once). @st may be NULL.
+ */
+int xseg_recover(struct xseg *xs, struct xseg_recovery_stats *st);
+
+/*
+ * xseg_verify - check a segment's consistency without changing it: header,
+ * region table, ports, requests, queues. Writes one line per problem to @out
+ * (if not NULL) and returns the number of problems.
+ */
+int xseg_verify(struct xseg *xs, void (*out)(void *arg, const char *line), void *arg);
+
+/* ---------------------------------------------------- drivers and types */
+
+/*
+ * A signaling driver (peer type). Registered by name with XSEG_DRIVER() in
+ * the domain's driver folder, or loaded as xseg_<name>.so exporting
+ * `xseg_driver_<name>`. Fields are only ever appended; abi_size tells how
+ * many the driver knows. Callbacks that are NULL get the core's defaults.
+ */
+struct xseg_driver_ops {
+	uint32_t abi_size;
+	uint32_t version;
+	const char *name;
+	/* A process joins: set up per-process state in *priv. */
+	int (*join)(struct xseg *xs, void **priv);
+	void (*leave)(struct xseg *xs, void *priv);
+	/* This process binds/unbinds a port of this driver's type. */
+	int (*bind)(struct xseg *xs, void *priv, uint32_t portno);
+	void (*unbind)(struct xseg *xs, void *priv, uint32_t portno);
+	/* Wake the port (bound by any process, of this driver's type). */
+	int (*signal)(struct xseg *xs, void *priv, uint32_t portno);
+	int (*prepare_wait)(struct xseg *xs, void *priv, uint32_t portno);
+	int (*cancel_wait)(struct xseg *xs, void *priv, uint32_t portno);
+	int (*wait_signal)(struct xseg *xs, void *priv, uint32_t portno, uint64_t timeout_us);
+	int (*poll_fd)(struct xseg *xs, void *priv, uint32_t portno);
+};
+
+/*
+ * A segment type: how memory is obtained. @size is the layout size;
+ * map() returns the mapping and its size, after checking owner and mode.
+ */
+struct xseg_segtype_ops {
+	uint32_t abi_size;
+	uint32_t version;
+	const char *name;
+	int (*create)(const char *name, uint64_t size, uint32_t mode, int32_t gid,
+		      void **mem, char *err, size_t errlen);
+	int (*map)(const char *name, void **mem, uint64_t *size, char *err, size_t errlen);
+	void (*unmap)(void *mem, uint64_t size);
+	int (*destroy)(const char *name);
+	/* Optional: list the segments of this type (name per call), for `xseg list`. */
+	int (*list)(void (*fn)(void *arg, const char *name), void *arg);
+};
+
+int xseg_register_driver(const struct xseg_driver_ops *ops);
+int xseg_register_segtype(const struct xseg_segtype_ops *ops);
+const struct xseg_driver_ops *xseg_find_driver(const char *name);
+const struct xseg_segtype_ops *xseg_find_segtype(const char *name);
+
+/* Driver helpers: the port's signal area and the handle's driver state. */
+void *xseg_port_signal_area(struct xseg *xs, uint32_t portno);
+const char *xseg_segname(const struct xseg *xs);
+
+#endif

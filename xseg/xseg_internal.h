@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * xseg/xseg_internal.h - the process-local handle and the core's internals.
+ * Not installed; names are xseg__*.
+ */
+#ifndef XSEG_INTERNAL_H
+#define XSEG_INTERNAL_H
+
+#include "xseg.h"
+
+/* The hold records of whoever holds the recovery lease: the last three. */
+#define XSEG__RECOVERY_HOLDS 3u
+
+/*
+ * Queue ids recorded in hold records, so recovery finds the queue a dead
+ * peer was using. Computed from port and class numbers, never read from the
+ * segment: 0 free requests, 1 + 2p port p's requests, 2 + 2p its replies,
+ * 1 + 2 * nr_ports + c buffer class c.
+ */
+#define XSEG__QID_FREE 0ull
+static inline uint64_t xseg__qid_rq(uint32_t p) { return 1 + 2ull * p; }
+static inline uint64_t xseg__qid_pq(uint32_t p) { return 2 + 2ull * p; }
+
+/* What this process knows about one port. Geometry is copied and validated. */
+struct xseg__port_local {
+	struct xq rq;			/* request queue */
+	struct xq pq;			/* reply queue */
+	uint32_t bound;			/* bound by this process */
+	uint32_t gen;			/* our bind generation */
+	uint32_t holds_busy;		/* bitmap of this port's holds in use (atomic) */
+	uint32_t pad;
+};
+
+/* A driver instance of this process, for one peer type of the segment. */
+struct xseg__drv {
+	const struct xseg_driver_ops *ops;
+	void *priv;
+	int joined;			/* 1 joined, -errno if join failed */
+};
+
+struct xseg {
+	void *base;
+	uint64_t size;
+	struct xseg_header *hdr;
+	const struct xseg_segtype_ops *segtype;
+	char segname[XSEG_NAME_LEN];
+	/* A validated copy of the config and region table: the only values used. */
+	struct xseg_config cfg;
+	uint32_t nr_ports, dynports, nr_requests, queue_cap;
+	uint32_t nr_indices, nr_holds, nr_classes;
+	struct xseg_buf_class cls[XSEG_MAX_BUF_CLASSES];
+	struct xseg_port *ports;
+	struct xseg_request *reqs;
+	struct xq_hold *holds;
+	struct xq freeq;
+	struct xq clsq[XSEG_MAX_BUF_CLASSES];
+	struct xq_track track;
+	uint64_t extra_off, extra_size;
+	struct xseg__port_local *local;
+	/* Who we are. */
+	uint32_t pid, uid, gid;
+	uint64_t start;
+	int peer_slot;			/* our entry in hdr->peers, or -1 */
+	uint32_t peer_type;		/* our peer type's index in the header */
+	struct xseg__drv drv[XSEG_MAX_PEER_TYPES];
+	xseg_wakeup_fn wakeup;
+	void *wakeup_arg;
+	uint32_t spin_us;
+	uint32_t recovery_hold_busy;	/* the recovery hold, when we hold the lease */
+};
+
+/* xseg__queue - the queue named by a qid, or NULL. (request.c) */
+struct xq *xseg__queue(struct xseg *xs, uint64_t qid);
+static inline uint64_t xseg__qid_cls(const struct xseg *xs, uint32_t c)
+{
+	return 1 + 2ull * xs->nr_ports + c;
+}
+
+/* layout.c */
+int xseg__layout(const struct xseg_config *cfg, struct xseg_header *h, uint64_t *size);
+int xseg__adopt(struct xseg *xs, char *err, size_t errlen);
+void xseg__format(struct xseg *xs, const struct xseg_header *proto);
+
+/* registry.c (+ the domain's built-ins) */
+void xseg__register_builtins(void);
+const struct xseg_driver_ops *xseg__load_driver(const char *name);
+
+/* segment.c */
+int xseg__peer_type_index(struct xseg *xs, const char *name);
+struct xseg__drv *xseg__driver_for(struct xseg *xs, uint32_t peer_type);
+
+/* port.c */
+int xseg__hold_get(struct xseg *xs, uint32_t portno, struct xq_hold **hold);
+void xseg__hold_put(struct xseg *xs, uint32_t portno, struct xq_hold *hold);
+int xseg__port_live(struct xseg *xs, uint32_t portno, uint32_t *gen);
+int xseg__owned(struct xseg *xs, uint32_t portno);
+
+/* request.c */
+int xseg__req_index(struct xseg *xs, const struct xseg_request *req);
+void xseg__free_request(struct xseg *xs, uint32_t r, struct xq_hold *hold_r, struct xq_hold *hold_c);
+void xseg__free_chunk(struct xseg *xs, uint32_t chunk, struct xq_hold *hold);
+int xseg__deliver(struct xseg *xs, uint32_t r, struct xq_hold *hold_r, struct xq_hold *hold_c);
+bool xseg__chunk_referenced(struct xseg *xs, uint32_t chunk);
+int xseg__chunk_class(struct xseg *xs, uint32_t chunk);
+void xseg__set_life(struct xseg_request *req, uint32_t life);
+uint32_t xseg__life(const struct xseg_request *req);
+
+/* recover.c */
+int xseg__recover_port(struct xseg *xs, uint32_t portno, struct xseg_recovery_stats *st);
+
+/* Overflow-safe helpers. */
+static inline bool xseg__add_ok(uint64_t a, uint64_t b, uint64_t *r)
+{
+	return !__builtin_add_overflow(a, b, r);
+}
+
+static inline bool xseg__mul_ok(uint64_t a, uint64_t b, uint64_t *r)
+{
+	return !__builtin_mul_overflow(a, b, r);
+}
+
+/* Is [off, off + len) inside a segment of @size bytes? */
+static inline bool xseg__range_ok(uint64_t size, uint64_t off, uint64_t len)
+{
+	uint64_t end;
+
+	return xseg__add_ok(off, len, &end) && end <= size;
+}
+
+static inline uint64_t xseg__align(uint64_t v, uint64_t a)
+{
+	return (v + a - 1) & ~(a - 1);
+}
+
+static inline uint64_t xseg__pow2_at_least(uint64_t v)
+{
+	uint64_t p = 1;
+
+	while (p < v)
+		p <<= 1;
+	return p;
+}
+
+#endif

@@ -1,0 +1,218 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * xseg/xseg_layout.h - the shared-memory layout of an xseg segment.
+ *
+ * This is the memory every peer maps: C processes, kernel modules and Node.
+ * Fixed-width fields, offsets from the segment start (never pointers), no
+ * libc. Everything read from here is untrusted: the core copies values out
+ * once and bounds-checks them before use (xseg/segment.c, xseg_verify()).
+ *
+ *   0            header (one page): identity, version, config, region table
+ *   ports_off    struct xseg_port[nr_ports]
+ *   reqs_off     struct xseg_request[nr_requests]
+ *   gens_off     uint64_t gen[nr_indices]           (xq_track generations)
+ *   holds_off    struct xq_hold[nr_ports * XSEG_PORT_HOLDS + 3]  (+3: recovery)
+ *   queues_off   xq: free requests; per port: request queue, reply queue;
+ *                per buffer class: free chunks
+ *   bufs_off     buffer chunks, class after class, page aligned
+ *   extra_off    the users' extra area
+ *
+ * Index space: requests are indices 0 .. nr_requests-1; the chunks of buffer
+ * class c are indices cls[c].first .. cls[c].first + cls[c].count - 1. One
+ * xq_track (one generation array, one hold table) covers all of them.
+ */
+#ifndef XSEG_LAYOUT_H
+#define XSEG_LAYOUT_H
+
+#include "../xq/xq_layout.h"
+
+#define XSEG_MAGIC		0x4745535847455358ull	/* "XSEGSEGX" */
+#define XSEG_BYTE_ORDER		0x01020304u
+#define XSEG_VERSION_MAJOR	1u
+#define XSEG_VERSION_MINOR	0u
+#define XSEG_HEADER_SIZE	4096u
+
+#define XSEG_TYPE_LEN		16u	/* segment type and peer type names, with NUL */
+#define XSEG_NAME_LEN		128u	/* segment name, with NUL */
+#define XSEG_MAX_PEER_TYPES	16u
+#define XSEG_MAX_BUF_CLASSES	4u
+#define XSEG_PORT_HOLDS		8u	/* concurrent queue operations per port */
+#define XSEG_TARGET_MAX		256u	/* target name bytes, inline in the request */
+#define XSEG_PATH_MAX		4u	/* forwarding hops remembered per request */
+#define XSEG_SIGNAL_AREA	64u	/* per port, owned by the port's driver */
+#define XSEG_LAT_BUCKETS	32u	/* latency histogram: bucket b counts [2^b, 2^(b+1)) us */
+#define XSEG_NO_PORT		0xFFFFFFFFu
+#define XSEG_MAX_PEERS		128u	/* processes joined at once */
+
+/* Header flags. */
+#define XSEG_F_AUTORM		(1ull << 0)	/* destroy when the last peer leaves */
+#define XSEG_F_DESTROYED	(1ull << 1)	/* marked for destroy: joins refused */
+
+struct xseg_buf_class {
+	uint64_t size;		/* bytes per chunk, a multiple of the page size */
+	uint32_t count;		/* chunks */
+	uint32_t first;		/* first index of the class in the index space */
+	uint64_t data_off;	/* segment offset of chunk 0 */
+	uint64_t queue_off;	/* segment offset of the free-chunk xq */
+};
+
+/* The configuration, as parsed from a spec string (see xseg_parse_spec). */
+struct xseg_config {
+	char type[XSEG_TYPE_LEN];	/* segment type: posix, file, heap, segdev */
+	char name[XSEG_NAME_LEN];	/* segment name (a path for type file) */
+	uint32_t nr_ports;
+	uint32_t dynports;		/* ports >= dynports are dynamic */
+	uint32_t nr_requests;
+	uint32_t page_shift;
+	uint64_t request_size;		/* chunk size of the default buffer class */
+	uint64_t extra_size;
+	uint32_t mode;			/* final permission bits, e.g. 0600 */
+	int32_t gid;			/* group to give the segment, or -1 */
+	uint32_t autorm;		/* 0 or 1 */
+	uint32_t nr_classes;		/* extra buffer classes from buffers= */
+	struct { uint64_t size; uint32_t count; uint32_t pad; } classes[XSEG_MAX_BUF_CLASSES - 1];
+};
+
+struct xseg_counters {
+	uint64_t submitted;	/* requests this port submitted */
+	uint64_t accepted;	/* requests this port accepted to serve */
+	uint64_t responded;	/* replies this port sent */
+	uint64_t received;	/* replies this port received */
+	uint64_t failed;	/* replies this port received with the failed bit */
+	uint64_t reclaimed;	/* requests recovery took back from this port */
+};
+
+struct xseg_header {
+	uint64_t magic;
+	uint32_t byte_order;
+	uint16_t major, minor;
+	uint64_t features;
+	/* Sizes of the shared structs as the creator compiled them. */
+	uint32_t header_size, port_size, request_size, hold_size;
+	uint64_t size;			/* bytes of the whole segment */
+	struct xseg_config cfg;
+	/* Region table. */
+	uint64_t ports_off, reqs_off, gens_off, holds_off, queues_off, bufs_off, extra_off;
+	uint64_t free_queue_off;	/* xq of free request indices */
+	uint64_t queue_size;		/* bytes of each port queue */
+	uint32_t queue_cap;		/* capacity of every request/reply queue */
+	uint32_t nr_indices;		/* requests + all chunks */
+	uint32_t nr_holds;
+	uint32_t nr_classes;		/* buffer classes, the default one included */
+	struct xseg_buf_class cls[XSEG_MAX_BUF_CLASSES];
+	/* Creator and lifetime. */
+	uint32_t uid, gid, mode, creator_pid;
+	uint64_t ctime_ns;		/* CLOCK_REALTIME at creation */
+	uint64_t attached;		/* peers joined now (atomic) */
+	uint64_t flags;			/* XSEG_F_* (atomic) */
+	uint64_t serial;		/* request serials (atomic FAA) */
+	uint64_t recovery;		/* recovery lease: pid | start << 32, or 0 (atomic) */
+	/* Peer-type (driver) registry: claimed by CAS on the word, then named. */
+	uint64_t peer_type_word[XSEG_MAX_PEER_TYPES];	/* 0 free, 1 naming, 2 named */
+	char peer_type[XSEG_MAX_PEER_TYPES][XSEG_TYPE_LEN];
+	uint64_t recoveries;		/* times recovery freed a dead port (atomic) */
+	/* Joined processes: pid | start << 32... two words each, claimed by CAS on pid. */
+	struct { uint64_t pid; uint64_t start; } peers[XSEG_MAX_PEERS];
+};
+
+XSEG_STATIC_ASSERT(sizeof(struct xseg_header) <= XSEG_HEADER_SIZE,
+		   "the header must fit the first page, which every peer maps first");
+
+/*
+ * Port owner word, changed only by CAS:
+ *   bits 0..31 pid, bits 32..61 generation, bits 62..63 state.
+ * The generation changes on every bind, so a reused pid or a stale handle
+ * never matches a live owner.
+ */
+#define XSEG_PORT_FREE		0ull
+#define XSEG_PORT_BOUND		1ull
+#define XSEG_PORT_RECOVERING	2ull	/* a recoverer is settling a dead owner */
+#define XSEG_PORT_BINDING	3ull	/* a binder is filling in owner details */
+#define XSEG_OWNER(st, gen, pid) (((uint64_t)(st) << 62) | (((uint64_t)(gen) & 0x3FFFFFFFull) << 32) | (uint32_t)(pid))
+#define XSEG_OWNER_STATE(w)	((w) >> 62)
+#define XSEG_OWNER_GEN(w)	((uint32_t)(((w) >> 32) & 0x3FFFFFFFull))
+#define XSEG_OWNER_PID(w)	((uint32_t)(w))
+
+/* Port flags. */
+#define XSEG_PORT_ACCEPT	(1u << 0)	/* takes requests */
+#define XSEG_PORT_RECEIVE	(1u << 1)	/* takes replies */
+
+struct xseg_port {
+	uint64_t owner;			/* XSEG_OWNER(...) (CAS) */
+	uint64_t owner_start;		/* owner's process start time (domain ticks) */
+	uint32_t owner_uid;
+	uint32_t peer_type;		/* index into the header's peer-type table */
+	uint32_t flags;			/* XSEG_PORT_ACCEPT | XSEG_PORT_RECEIVE */
+	uint32_t redirect;		/* admin redirect: submits go here instead, or XSEG_NO_PORT */
+	uint64_t rq_off;		/* request queue (xq) */
+	uint64_t pq_off;		/* reply queue (xq) */
+	uint8_t signal[XSEG_SIGNAL_AREA];	/* the driver's (futex word, waiter id...) */
+	struct xseg_counters cnt;
+	uint64_t lat[XSEG_LAT_BUCKETS];	/* submit -> receive latency of its requests */
+	uint64_t pad[4];
+};
+
+XSEG_STATIC_ASSERT(sizeof(struct xseg_port) % 64 == 0,
+		   "ports are cache-line multiples so neighbours do not share lines");
+
+/* Request state bits. */
+#define XS_SERVED	(1u << 0)
+#define XS_FAILED	(1u << 1)
+/* Lifecycle (bits 8..15). */
+#define XS_LIFE_SHIFT	8
+#define XS_FREE		0u
+#define XS_PREPARED	1u	/* held by its client */
+#define XS_SUBMITTED	2u	/* in a request queue */
+#define XS_ACCEPTED	3u	/* held by a server */
+#define XS_RESPONDED	4u	/* in a reply queue */
+#define XS_RECEIVED	5u	/* back with its client */
+
+/* Ops (the xseg family). */
+enum xseg_op {
+	X_PING = 0, X_READ, X_WRITE, X_SYNC, X_TRUNCATE, X_DELETE, X_INFO, X_COPY,
+	X_CLONE, X_SNAPSHOT, X_ACQUIRE, X_RELEASE, X_OPEN, X_CLOSE, X_MAPR, X_MAPW,
+	X_HASH, X_CREATE, X_RENAME, X_UPDATE, X_FLUSH, X_DISCARD, X_WRITE_ZEROES,
+	X_OP_COUNT
+};
+
+/* Request flags. */
+#define XF_FUA		(1u << 0)	/* durable before the reply */
+#define XF_FLUSH	(1u << 1)	/* flush before serving */
+#define XF_NOSYNC	(1u << 2)	/* no durability wanted */
+
+/*
+ * Holder word: the port a request is with or heading to, with that port's
+ * bind generation: the client while it prepares or reads the result, the
+ * destination while queued to it, the server while serving, the port a reply
+ * is heading to while queued. Recovery settles requests held by dead ports.
+ */
+#define XSEG_HOLDER(port, gen)	(((uint64_t)(port) << 32) | (uint32_t)(gen))
+#define XSEG_HOLDER_NONE	0xFFFFFFFFFFFFFFFFull
+
+struct xseg_request {
+	uint64_t serial;		/* unique per get_request */
+	uint64_t holder;		/* XSEG_HOLDER(port, port gen) or NONE */
+	uint32_t op, flags;
+	uint32_t state;			/* XS_SERVED/XS_FAILED | life << XS_LIFE_SHIFT */
+	int32_t error;			/* errno of a failed reply (positive) */
+	uint64_t offset, size, serviced;
+	uint32_t src_port, src_gen;	/* the client and its bind generation */
+	uint32_t dst_port;		/* where it was submitted */
+	uint32_t effective_dst;		/* after redirect */
+	uint32_t transit_port;		/* the port holding it while forwarded */
+	uint32_t path_len;
+	uint64_t path[XSEG_PATH_MAX];	/* return path: XSEG_HOLDER(hop port, hop gen) */
+	uint32_t buf_index;		/* chunk index in the index space, or XSEG_NO_BUF */
+	uint32_t target_len;
+	uint64_t data_len;		/* bytes of the chunk in use */
+	uint64_t ts_submit, ts_accept, ts_respond;	/* ns, domain monotonic clock */
+	uint64_t cookie;		/* the requester's */
+	char target[XSEG_TARGET_MAX];
+	uint64_t pad[12];
+};
+#define XSEG_NO_BUF 0xFFFFFFFFu
+
+XSEG_STATIC_ASSERT(sizeof(struct xseg_request) == 512,
+		   "requests are 512 bytes in every domain");
+
+#endif
