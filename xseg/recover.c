@@ -321,6 +321,33 @@ static void sweep_free_ports(struct xseg *xs, struct xseg_recovery_stats *st)
 	}
 }
 
+/*
+ * Indices stranded in the shared free lists: a peer killed between its FAA on
+ * the free queue's head and its hold record leaves its position's index in
+ * the slot. Free lists need no FIFO order, so we take back every index that
+ * sits behind head (a live consumer we overtake just finds its position
+ * empty and moves on; see xq_reclaim_stranded).
+ */
+static void sweep_free_lists(struct xseg *xs, struct xseg_recovery_stats *st)
+{
+	uint32_t c, n, idx;
+
+	for (n = 0; n < xs->nr_requests; n++) {
+		idx = xq_reclaim_stranded(&xs->freeq, &xs->track, 0, rhold(xs, 0));
+		if (idx == XQ_NONE)
+			break;
+		settle_index(xs, XSEG_NO_PORT, rhold(xs, 0), rhold(xs, 1), st);
+	}
+	for (c = 0; c < xs->nr_classes; c++) {
+		for (n = 0; n < xs->cls[c].count; n++) {
+			idx = xq_reclaim_stranded(&xs->clsq[c], &xs->track, 0, rhold(xs, 0));
+			if (idx == XQ_NONE)
+				break;
+			settle_index(xs, XSEG_NO_PORT, rhold(xs, 0), rhold(xs, 1), st);
+		}
+	}
+}
+
 static int recover(struct xseg *xs, int only, struct xseg_recovery_stats *st)
 {
 	uint32_t p, gen, pid;
@@ -335,8 +362,10 @@ static int recover(struct xseg *xs, int only, struct xseg_recovery_stats *st)
 		if (claim(xs, p, &gen, &pid))
 			settle_port(xs, p, gen, pid, st);
 	}
-	if (only < 0)
+	if (only < 0) {
 		sweep_free_ports(xs, st);
+		sweep_free_lists(xs, st);
+	}
 	lease_drop(xs);
 	return 0;
 }
