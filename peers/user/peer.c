@@ -10,17 +10,18 @@
 #include <unistd.h>
 #include "peer.h"
 
-static volatile sig_atomic_t stopping;
+/* Set by the signal handler, read by every dispatch thread: a lock-free atomic. */
+static int stopping;
 
 static void on_stop(int sig)
 {
 	(void)sig;
-	stopping = 1;
+	__atomic_store_n(&stopping, 1, __ATOMIC_RELAXED);
 }
 
 int peer_stopping(void)
 {
-	return stopping;
+	return __atomic_load_n(&stopping, __ATOMIC_RELAXED);
 }
 
 void peer_log(struct peer *p, int level, const char *fmt, ...)
@@ -235,7 +236,7 @@ static void *work(void *arg)
 	struct peer *p = w->p;
 	uint64_t last_recovery = xseg_sys_now_ns();
 
-	while (!stopping) {
+	while (!peer_stopping()) {
 		int busy = 0;
 
 		for (uint32_t i = 0; i < w->count; i++) {

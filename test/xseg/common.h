@@ -69,7 +69,7 @@ static inline uint32_t tx_free_requests(struct xseg *xs)
 	return xq_count(&q);
 }
 
-static void tx_print_line(void *arg, const char *line)
+static inline void tx_print_line(void *arg, const char *line)
 {
 	(void)arg;
 	fprintf(stderr, "verify: %s\n", line);
