@@ -15,12 +15,12 @@ include $(XSEG_HOME)/base.mk
 
 DOMAINS ?= $(shell $(XSEG_HOME)/tools/xseg-domain-targets --buildable)
 
-.PHONY: all user check check-c check-san asan ubsan tsan bench demo deps clean help
+.PHONY: install all user check check-c check-san asan ubsan tsan bench demo deps clean help
 .DEFAULT_GOAL := all
 
 all: $(DOMAINS)
 
-user: $(USER_OUT)/libxseg.a $(PEER_BINS) $(TEST_BINS)
+user: $(USER_OUT)/libxseg.a $(USER_OUT)/libxseg.so.$(XSEG_VERSION) $(PEER_BINS) $(TEST_BINS)
 
 asan ubsan tsan:
 	$(Q)$(MAKE) --no-print-directory SAN=$@ user
@@ -32,7 +32,7 @@ deps:
 # CHECK_SAN=1) the C tests also run built with ASan+UBSan and with TSan.
 CHECK_SAN ?= $(if $(filter true,$(CI)),1)
 check: deps user $(if $(CHECK_SAN),asan tsan)
-	$(Q)$(XSEG_HOME)/tools/run-tests $(CHECK_ARGS) $(USER_OUT)/test \
+	$(Q)$(XSEG_HOME)/tools/run-tests $(CHECK_ARGS) $(USER_OUT)/test $(XSEG_HOME)/test/scripts \
 	    $(if $(CHECK_SAN),$(XSEG_HOME)/lib/user-asan/test $(XSEG_HOME)/lib/user-tsan/test)
 
 check-san: asan tsan
@@ -43,6 +43,26 @@ bench:
 	$(Q)$(MAKE) --no-print-directory -C $(XSEG_HOME)/bench run
 
 demo: bench
+
+# make install PREFIX=/usr/local DESTDIR=: libxseg (.so and .a), headers under
+# include/xseg/, xseg.pc, and the C peers and xseg-tool.
+PREFIX ?= /usr/local
+LIBDIR ?= lib
+DESTDIR ?=
+INSTALL_HEADERS := xseg/xseg.h xseg/xseg_layout.h xq/xq.h xq/xq_layout.h sys/domain.h \
+                   sys/user/domain_user.h drivers/user/posixfd.h
+install: user
+	$(quiet) INSTALL $(DESTDIR)$(PREFIX)
+	$(Q)install -d $(DESTDIR)$(PREFIX)/$(LIBDIR)/pkgconfig $(DESTDIR)$(PREFIX)/bin
+	$(Q)install -m 0644 $(USER_OUT)/libxseg.a $(DESTDIR)$(PREFIX)/$(LIBDIR)/
+	$(Q)install -m 0755 $(USER_OUT)/libxseg.so.$(XSEG_VERSION) $(DESTDIR)$(PREFIX)/$(LIBDIR)/
+	$(Q)ln -sf libxseg.so.$(XSEG_VERSION) $(DESTDIR)$(PREFIX)/$(LIBDIR)/libxseg.so.0
+	$(Q)ln -sf libxseg.so.0 $(DESTDIR)$(PREFIX)/$(LIBDIR)/libxseg.so
+	$(Q)for h in $(INSTALL_HEADERS); do \
+	    install -D -m 0644 $(XSEG_HOME)/$$h $(DESTDIR)$(PREFIX)/include/xseg/$$h || exit 1; done
+	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@VERSION@|$(XSEG_VERSION)|' \
+	    $(XSEG_HOME)/xseg/xseg.pc.in > $(DESTDIR)$(PREFIX)/$(LIBDIR)/pkgconfig/xseg.pc
+	$(Q)install -m 0755 $(PEER_BINS) $(DESTDIR)$(PREFIX)/bin/
 
 clean:
 	$(quiet) CLEAN lib

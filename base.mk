@@ -26,7 +26,8 @@ WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototyp
            -Wno-unused-parameter
 OPT     ?= -O2 -g
 CPPFLAGS_XSEG := -D_GNU_SOURCE -I$(XSEG_HOME)
-CFLAGS_XSEG   := $(CSTD) $(WARN) $(OPT) -fPIC -fvisibility=hidden -pthread
+# Exports of libxseg.so are decided by its version script (xseg/libxseg.map).
+CFLAGS_XSEG   := $(CSTD) $(WARN) $(OPT) -fPIC -pthread
 
 # Sanitizer flavours of the user domain.
 SAN ?=
@@ -60,6 +61,14 @@ $(USER_OUT)/libxseg.a: $(USER_OBJS)
 	$(quiet) AR $(patsubst $(XSEG_HOME)/%,%,$@)
 	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
+XSEG_VERSION := 0.1.0
+$(USER_OUT)/libxseg.so.$(XSEG_VERSION): $(USER_OBJS) $(XSEG_HOME)/xseg/libxseg.map
+	$(quiet) LD $(patsubst $(XSEG_HOME)/%,%,$@)
+	$(Q)$(CC) -shared -Wl,-soname,libxseg.so.0 -Wl,--version-script=$(XSEG_HOME)/xseg/libxseg.map \
+	    -Wl,--no-undefined $(SANFLAGS) -o $@ $(USER_OBJS) -lrt -ldl -lpthread
+	$(Q)ln -sf libxseg.so.$(XSEG_VERSION) $(USER_OUT)/libxseg.so.0
+	$(Q)ln -sf libxseg.so.0 $(USER_OUT)/libxseg.so
+
 # Test programs: test/<topic>/<name>.c -> $(USER_OUT)/test/<topic>/<name>
 TEST_SRCS := $(wildcard $(XSEG_HOME)/test/*/*.c)
 TEST_BINS := $(patsubst $(XSEG_HOME)/test/%.c,$(USER_OUT)/test/%,$(TEST_SRCS))
@@ -69,7 +78,7 @@ $(USER_OUT)/test/%: $(XSEG_HOME)/test/%.c $(USER_OUT)/libxseg.a $(TEST_HDRS)
 	$(quiet) CCLD $(patsubst $(XSEG_HOME)/%,%,$@)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(CPPFLAGS_XSEG) -I$(XSEG_HOME)/test $(CFLAGS_XSEG) -fvisibility=default $(SANFLAGS) \
-	    $(CFLAGS) -o $@ $< $(USER_OUT)/libxseg.a $(LDFLAGS) -lrt -ldl
+	    $(CFLAGS) -o $@ $< $(USER_OUT)/libxseg.a $(LDFLAGS) -lrt -ldl -lpthread
 
 # Keep intermediate objects (peer.o, the peers' own .o).
 .SECONDARY:

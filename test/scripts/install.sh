@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-2-Clause
+# Description: `make install` into a temporary DESTDIR gives a usable library:
+# a program built only against the installed headers and xseg.pc, linked
+# once with the shared and once with the static library, creates a segment,
+# exchanges a request between two ports and verifies it.
+set -eu
+home=$(cd "$(dirname "$0")/../.." && pwd)
+tmp=$(mktemp -d /tmp/xseg-install.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+make -s -C "$home" install DESTDIR="$tmp/root" PREFIX=/usr >/dev/null
+cat > "$tmp/prog.c" <<'C'
+#include <stdio.h>
+#include <string.h>
+#include <xseg/xseg.h>
+int main(void)
+{
+	struct xseg_config cfg;
+	char err[256];
+	int e;
+	if (xseg_parse_spec("heap:inst:4:8:4K:0:12", &cfg, err, sizeof(err)) || xseg_create(&cfg, err, sizeof(err)))
+		return printf("create: %s\n", err), 1;
+	struct xseg *xs = xseg_join("heap", "inst", "futex", NULL, NULL, &e, err, sizeof(err));
+	if (!xs || xseg_bind_port(xs, 0, 0) != 0 || xseg_bind_port(xs, 1, 0) != 1)
+		return printf("join/bind: %s\n", err), 1;
+	struct xseg_request *r = xseg_get_request(xs, 0);
+	if (!r || xseg_prep_request(xs, r, "t", 1, 5) || (memcpy(xseg_req_data(xs, r), "hello", 5), 0) ||
+	    xseg_submit(xs, r, 1) || xseg_accept(xs, 1) != r || xseg_respond(xs, r) != 0 ||
+	    xseg_receive(xs, 0) != r || memcmp(xseg_req_data(xs, r), "hello", 5) || xseg_put_request(xs, r))
+		return printf("request round trip failed\n"), 1;
+	if (xseg_verify(xs, NULL, NULL) != 0)
+		return printf("verify found problems\n"), 1;
+	xseg_destroy(xs);
+	xseg_leave(xs);
+	printf("ok\n");
+	return 0;
+}
+C
+pc="$tmp/root/usr/lib/pkgconfig/xseg.pc"
+# The .pc's prefix is /usr; resolve it inside DESTDIR.
+cflags=$(sed -n 's/^Cflags: //p' "$pc" | sed "s|\${includedir}|$tmp/root/usr/include|")
+libs="-L$tmp/root/usr/lib -lxseg"
+if command -v pkg-config >/dev/null; then
+  cflags=$(PKG_CONFIG_SYSROOT_DIR="$tmp/root" PKG_CONFIG_LIBDIR="$tmp/root/usr/lib/pkgconfig" pkg-config --cflags xseg)
+  libs=$(PKG_CONFIG_SYSROOT_DIR="$tmp/root" PKG_CONFIG_LIBDIR="$tmp/root/usr/lib/pkgconfig" pkg-config --libs xseg)
+fi
+cc -std=c11 -Wall -Werror $cflags -o "$tmp/prog-shared" "$tmp/prog.c" $libs
+LD_LIBRARY_PATH="$tmp/root/usr/lib" "$tmp/prog-shared"
+cc -std=c11 -Wall -Werror $cflags -o "$tmp/prog-static" "$tmp/prog.c" "$tmp/root/usr/lib/libxseg.a" -lrt -ldl -lpthread
+"$tmp/prog-static"
+# Only the public interface is exported.
+if nm -D --defined-only "$tmp/root/usr/lib/libxseg.so" | grep -q ' xseg__'; then
+  echo "internal xseg__ symbols are exported"; exit 1
+fi
+test -x "$tmp/root/usr/bin/xseg-tool" && test -x "$tmp/root/usr/bin/patternd"
