@@ -123,3 +123,21 @@ const struct xseg_segtype_ops *xseg_find_segtype(const char *name)
 	}
 	return NULL;
 }
+
+/*
+ * xseg__drivers_destroy - tell every driver that can clean up after a
+ * segment (its abi_size covers the destroy hook) that @segname is gone.
+ */
+void xseg__drivers_destroy(const char *segname)
+{
+	unsigned i;
+
+	ensure_builtins();
+	for (i = 0; i < MAX_DRIVERS; i++) {
+		const struct xseg_driver_ops *ops = __atomic_load_n(&drivers[i], __ATOMIC_ACQUIRE);
+
+		if (ops && ops->abi_size >= __builtin_offsetof(struct xseg_driver_ops, destroy) +
+					    sizeof(ops->destroy) && ops->destroy)
+			ops->destroy(segname);
+	}
+}

@@ -293,6 +293,7 @@ int xseg_leave(struct xseg *xs)
 		__atomic_fetch_or(&xs->hdr->flags, XSEG_F_DESTROYED, __ATOMIC_ACQ_REL);
 		if (st->destroy)
 			st->destroy(xs->segname);
+		xseg__drivers_destroy(xs->segname);
 		xseg_sys_log(XSEG_LOG_INFO, "segment '%s' removed after its last peer left", xs->segname);
 	}
 	st->unmap(xs->base, xs->size);
@@ -306,6 +307,7 @@ int xseg_destroy(struct xseg *xs)
 	if (!xs)
 		return -EINVAL;
 	__atomic_fetch_or(&xs->hdr->flags, XSEG_F_DESTROYED, __ATOMIC_ACQ_REL);
+	xseg__drivers_destroy(xs->segname);
 	return xs->segtype->destroy ? xs->segtype->destroy(xs->segname) : -ENOTSUP;
 }
 
@@ -326,6 +328,7 @@ int xseg_destroy_name(const char *segtype, const char *segname)
 			__atomic_fetch_or(&h->flags, XSEG_F_DESTROYED, __ATOMIC_ACQ_REL);
 		st->unmap(mem, size);
 	}
+	xseg__drivers_destroy(segname);
 	return st->destroy ? st->destroy(segname) : -ENOTSUP;
 }
 

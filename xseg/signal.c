@@ -103,7 +103,8 @@ int xseg_wait(struct xseg *xs, uint32_t portno, uint64_t timeout_us)
 	spin_ns = (uint64_t)xs->spin_us * 1000;
 	if (timeout_us != UINT64_MAX && spin_ns > timeout_us * 1000)
 		spin_ns = timeout_us * 1000;
-	do {
+	/* Poll for the spin time (not at all with spin 0), then sleep. */
+	for (now = start; now - start < spin_ns; now = xseg_sys_now_ns()) {
 		int i;
 
 		for (i = 0; i < 64; i++) {
@@ -111,8 +112,7 @@ int xseg_wait(struct xseg *xs, uint32_t portno, uint64_t timeout_us)
 				return 1;
 			xq_cpu_relax();
 		}
-		now = xseg_sys_now_ns();
-	} while (now - start < spin_ns);
+	}
 	r = xseg_prepare_wait(xs, portno);
 	if (r)
 		return r;

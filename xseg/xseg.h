@@ -276,6 +276,8 @@ struct xseg_driver_ops {
 	int (*cancel_wait)(struct xseg *xs, void *priv, uint32_t portno);
 	int (*wait_signal)(struct xseg *xs, void *priv, uint32_t portno, uint64_t timeout_us);
 	int (*poll_fd)(struct xseg *xs, void *priv, uint32_t portno);
+	/* The segment @segname is being destroyed: remove what the driver made for it. */
+	void (*destroy)(const char *segname);
 };
 
 /*

@@ -84,6 +84,7 @@ void xseg__format(struct xseg *xs, const struct xseg_header *proto);
 /* registry.c (+ the domain's built-ins) */
 void xseg__register_builtins(void);
 const struct xseg_driver_ops *xseg__load_driver(const char *name);
+void xseg__drivers_destroy(const char *segname);
 
 /* segment.c */
 int xseg__peer_type_index(struct xseg *xs, const char *name);

@@ -782,6 +782,15 @@ static int posixfd_poll_fd(struct xseg *xs, void *priv, uint32_t portno)
  * cancel_wait or wait_signal of the same thread. signal() may be called by
  * any process of the same euid for a port any process bound.
  */
+static void posixfd_destroy(const char *segname)
+{
+	int r = xseg_posixfd_cleanup(segname);
+
+	if (r && r != -ENOENT)
+		xseg_sys_log(XSEG_LOG_WARN, "posixfd: cannot remove the FIFOs of '%s': %s", segname,
+			     strerror(-r));
+}
+
 const struct xseg_driver_ops xseg_driver_posixfd = {
 	.abi_size = sizeof(struct xseg_driver_ops),
 	.version = 1,
@@ -795,4 +804,5 @@ const struct xseg_driver_ops xseg_driver_posixfd = {
 	.cancel_wait = posixfd_cancel_wait,
 	.wait_signal = posixfd_wait_signal,
 	.poll_fd = posixfd_poll_fd,
+	.destroy = posixfd_destroy,
 };
