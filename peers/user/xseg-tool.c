@@ -32,7 +32,8 @@ static int usage(void)
 		"usage: %s create|destroy|status|recover|verify SPEC\n"
 		"       %s list [TYPE]\n"
 		"       %s submit SPEC -p DST [-o|--op OP] [-T|--target T] [-O|--offset N] [-s|--size N]\n"
-		"                 [-n|--count N] [-D|--depth N] [-V|--verify] [-w|--timeout MS] [-d DRIVER]\n",
+		"                 [-n|--count N] [-D|--depth N] [-V|--verify] [-w|--timeout MS] [-d DRIVER]\n"
+		"                 [--spin-us N]\n",
 		prog, prog, prog);
 	return 2;
 }
@@ -257,10 +258,12 @@ int main(int argc, char **argv)
 			{ "count", required_argument, NULL, 'n' }, { "depth", required_argument, NULL, 'D' },
 			{ "verify", no_argument, NULL, 'V' }, { "timeout", required_argument, NULL, 'w' },
 			{ "driver", required_argument, NULL, 'd' }, { "port", required_argument, NULL, 'p' },
+			{ "spin-us", required_argument, NULL, 'S' },
 			{ 0 } };
 		struct submit_opts o = { .dst = UINT32_MAX, .count = 1, .depth = 1, .timeout_ms = 10000,
 					 .op = X_PING, .target = "target", .size = 4096 };
 		const char *driver = "futex";
+		long spin_us = -1;
 		int c;
 
 		optind = 3;
@@ -282,6 +285,7 @@ int main(int argc, char **argv)
 			case 'V': o.verify = 1; break;
 			case 'w': o.timeout_ms = (uint32_t)strtoul(optarg, NULL, 0); break;
 			case 'd': driver = optarg; break;
+			case 'S': spin_us = strtol(optarg, NULL, 0); break;
 			default: return usage();
 			}
 		}
@@ -292,6 +296,8 @@ int main(int argc, char **argv)
 		xs = join(&cfg, driver);
 		if (!xs)
 			return 1;
+		if (spin_us >= 0)
+			xseg_set_spin_us(xs, (uint32_t)spin_us);
 		r = cmd_submit(xs, &o);
 		xseg_leave(xs);
 		return r;
