@@ -46,7 +46,8 @@ void xseg_sys_self(uint32_t *pid, uint64_t *start, uint32_t *uid, uint32_t *gid)
 
 /*
  * xseg_sys_alive - is the process @pid that started at @start still running?
- * Returns 1 (alive), 0 (gone, or a zombie: dead for our purposes).
+ * @start 0 means any process with that pid. Returns 1 (alive), 0 (gone, a
+ * zombie, or a reused pid: dead for our purposes).
  */
 int xseg_sys_alive(uint32_t pid, uint64_t start);
 

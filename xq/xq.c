@@ -194,7 +194,13 @@ int xq_attach(struct xq *h, void *mem, size_t size, uint32_t limit)
 	h->threshold = 3 * ((1ull << order) / 2) - 1;
 	h->limit = limit;
 	h->corrupt = 0;
+	h->bounded = 0;
 	return 0;
+}
+
+void xq_set_bounded(struct xq *h)
+{
+	h->bounded = 1;
 }
 
 /* ---------------------------------------------------------------- enqueue */
@@ -266,7 +272,7 @@ static bool enqueue_one(struct xq *h, uint32_t idx, struct xq_hold *hold)
 	for (tries = 0; tries <= h->mask; tries++) {
 		uint64_t t;
 
-		if (room(h) == 0)
+		if (!h->bounded && room(h) == 0)
 			return false;
 		/* acq_rel FAA: positions are unique; nothing else is ordered by it. */
 		t = xq_faa(&h->q->tail, 1);
@@ -297,7 +303,7 @@ uint32_t xq_enqueue_batch(struct xq *h, const xq_index *v, uint32_t n, bool all)
 	for (i = 0; i < n; i++)
 		if (v[i] > XQ_INDEX_MAX)
 			return 0;
-	r = room(h);
+	r = h->bounded ? n : room(h);
 	if (r < n && (all || r == 0))
 		return 0;
 	k = r < n ? (uint32_t)r : n;

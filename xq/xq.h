@@ -40,6 +40,8 @@ struct xq {
 	uint64_t threshold;	/* 3 * nslots / 2 - 1 */
 	uint32_t limit;		/* indices >= limit are rejected on dequeue */
 	uint32_t corrupt;	/* count of rejected (out of range) entries seen */
+	uint32_t bounded;	/* see xq_set_bounded() */
+	uint32_t pad;
 };
 
 /*
@@ -68,6 +70,17 @@ int xq_init_at(void *mem, size_t size, uint32_t capacity, uint64_t start);
  * with @h untouched if the header is not a valid queue fitting in @size.
  */
 int xq_attach(struct xq *h, void *mem, size_t size, uint32_t limit);
+
+/*
+ * xq_set_bounded - the caller guarantees that at most capacity distinct
+ * indices ever move through this queue (e.g. a free list of capacity >= the
+ * number of objects), so it can never be full: enqueue skips the full check.
+ * Without it, the full check compares tail - head with the capacity, which
+ * also counts positions abandoned by producers until consumers pass them; so
+ * in the general mode a queue can report full while holding a few indices
+ * fewer than its capacity (never more than its capacity).
+ */
+void xq_set_bounded(struct xq *h);
 
 /* xq_enqueue - append @idx. Returns false if the queue is full (or @idx is invalid). */
 bool xq_enqueue(struct xq *h, xq_index idx);

@@ -242,12 +242,15 @@ int xseg__adopt(struct xseg *xs, char *err, size_t errlen)
 	xs->track.nholds = expect.nr_holds;
 	if (xq_attach(&xs->freeq, b + expect.free_queue_off, expect.queue_size, xs->nr_requests))
 		ADOPT_FAIL("free request queue is corrupt");
+	/* Every xseg queue carries at most its capacity of distinct indices. */
+	xq_set_bounded(&xs->freeq);
 	for (c = 0; c < xs->nr_classes; c++) {
 		uint32_t ccap = (uint32_t)xseg__pow2_at_least(xs->cls[c].count);
 
 		if (xq_attach(&xs->clsq[c], b + xs->cls[c].queue_off, xq_size(ccap),
 			      xs->cls[c].first + xs->cls[c].count))
 			ADOPT_FAIL("a buffer class queue is corrupt");
+		xq_set_bounded(&xs->clsq[c]);
 	}
 	xs->local = xseg_sys_alloc(sizeof(*xs->local) * xs->nr_ports);
 	if (!xs->local) {
@@ -268,6 +271,8 @@ int xseg__adopt(struct xseg *xs, char *err, size_t errlen)
 			xs->local = NULL;
 			return -EBADMSG;
 		}
+		xq_set_bounded(&xs->local[i].rq);
+		xq_set_bounded(&xs->local[i].pq);
 	}
 	return 0;
 }

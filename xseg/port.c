@@ -150,8 +150,18 @@ static int try_bind(struct xseg *xs, uint32_t p, uint32_t flags)
 			return r;
 		}
 	}
-	/* release: whoever sees BOUND sees the owner details above. */
-	__atomic_store_n(&port->owner, XSEG_OWNER(XSEG_PORT_BOUND, gen, xs->pid), __ATOMIC_RELEASE);
+	/*
+	 * release (acq_rel CAS): whoever sees BOUND sees the owner details
+	 * above. A CAS, not a store: if a recoverer took the port from us (it
+	 * wrongly judged us dead), we lose it rather than overwrite its state.
+	 */
+	w = XSEG_OWNER(XSEG_PORT_BINDING, gen, xs->pid);
+	if (!__atomic_compare_exchange_n(&port->owner, &w, XSEG_OWNER(XSEG_PORT_BOUND, gen, xs->pid),
+					 false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		if (d && d->ops->unbind)
+			d->ops->unbind(xs, d->priv, p);
+		return -EAGAIN;
+	}
 	xs->local[p].bound = 1;
 	drop_stale_replies(xs, p);
 	return 0;

@@ -144,7 +144,7 @@ int xseg_sys_alive(uint32_t pid, uint64_t start)
 		return 0;			/* no such process */
 	if (st == 'Z' || st == 'X')
 		return 0;			/* a zombie is dead for us */
-	return s == start;			/* else the pid was reused */
+	return start == 0 || s == start;	/* 0: any start; else a reused pid is dead */
 }
 
 uint32_t xseg_sys_page_size(void)

@@ -156,7 +156,13 @@ static inline void tx_client(struct xseg *xs, struct tx_load *ld)
 			CHECKF(xt_now_ns() - idle_since < 20000000000ull,
 			       "no reply for 20 s with %" PRIu64 " in flight (a lost wakeup or a lost request)",
 			       inflight);
-			CHECK(xseg_wait(xs, (uint32_t)port, 100000) >= 0);
+			{
+				int w = xseg_wait(xs, (uint32_t)port, 100000);
+
+				CHECKF(w >= 0, "xseg_wait on port %d: %s (owner word %#llx, our pid %d)", port,
+				       strerror(-w), (unsigned long long)xseg_port(xs, (uint32_t)port)->owner,
+				       (int)getpid());
+			}
 		} else {
 			idle_since = 0;
 		}
