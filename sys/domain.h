@@ -6,6 +6,8 @@
  * domain's implementation, which must provide:
  *   - fixed-width integer types, bool, size_t, NULL
  *   - xseg_memset / xseg_memcpy
+ *   - xseg_sys_set_errno(e): where the domain has errno, set it (the kernel
+ *     has none: a no-op there; callers also get NULL)
  *   - 64-bit atomics on plain uint64_t words in shared memory, each named by
  *     its ordering: xq_load_relaxed, xq_load_acquire, xq_store_relaxed,
  *     xq_store_release, xq_faa (acq_rel), xq_cas (acq_rel on success,
@@ -50,6 +52,14 @@ void xseg_sys_self(uint32_t *pid, uint64_t *start, uint32_t *uid, uint32_t *gid)
  * zombie, or a reused pid: dead for our purposes).
  */
 int xseg_sys_alive(uint32_t pid, uint64_t start);
+
+/*
+ * Kernel peers have no process of their own: the kernel domain reports this
+ * pid, with a start token chosen when xseg.ko loads (readable from
+ * /sys/module/xseg/parameters/instance), so user peers can tell a port bound
+ * by a loaded module from one bound by a module that was unloaded.
+ */
+#define XSEG_SYS_KERNEL_PID 0x7FFFFFF0u
 
 uint32_t xseg_sys_page_size(void);
 

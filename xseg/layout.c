@@ -108,10 +108,14 @@ int xseg__layout(const struct xseg_config *cfg, struct xseg_header *h, uint64_t 
 
 uint64_t xseg_layout_size(const struct xseg_config *cfg)
 {
-	struct xseg_header h;
-	uint64_t size;
+	/* Not on the stack: 3 KB is too much for a kernel stack. */
+	struct xseg_header *h = xseg_sys_alloc(sizeof(*h));
+	uint64_t size = 0;
 
-	return xseg__layout(cfg, &h, &size) ? 0 : size;
+	if (h && xseg__layout(cfg, h, &size))
+		size = 0;
+	xseg_sys_free(h);
+	return size;
 }
 
 static uint64_t port_q_off(const struct xseg_header *h, uint32_t portno, int reply)
@@ -177,9 +181,27 @@ void xseg__format(struct xseg *xs, const struct xseg_header *proto)
  * fill the handle's copies. Returns 0, -EPROTO (another major version: the
  * message names both), or -EBADMSG (corrupt: the message names the field).
  */
+static int adopt(struct xseg *xs, struct xseg_header *copy, struct xseg_header *expect,
+		 char *err, size_t errlen);
+
 int xseg__adopt(struct xseg *xs, char *err, size_t errlen)
 {
-	struct xseg_header copy, expect;
+	/* Two header copies are 6 KB: from the heap, not a (kernel) stack. */
+	struct xseg_header *a = xseg_sys_alloc(sizeof(*a)), *b = xseg_sys_alloc(sizeof(*b));
+	int r = -ENOMEM;
+
+	if (a && b)
+		r = adopt(xs, a, b, err, errlen);
+	else
+		put_err(err, errlen, "out of memory");
+	xseg_sys_free(a);
+	xseg_sys_free(b);
+	return r;
+}
+
+static int adopt(struct xseg *xs, struct xseg_header *copy, struct xseg_header *expect,
+		 char *err, size_t errlen)
+{
 	uint64_t size;
 	uint8_t *b = xs->base;
 	uint32_t i, c;
@@ -189,58 +211,58 @@ int xseg__adopt(struct xseg *xs, char *err, size_t errlen)
 	/* acquire: pairs with xseg__format()'s release of the magic. */
 	if (__atomic_load_n(&((struct xseg_header *)b)->magic, __ATOMIC_ACQUIRE) != XSEG_MAGIC)
 		ADOPT_FAIL("bad magic: not an xseg segment, or not formatted yet");
-	xseg_memcpy(&copy, b, sizeof(copy));
-	if (copy.byte_order != XSEG_BYTE_ORDER)
+	xseg_memcpy(copy, b, sizeof(*copy));
+	if (copy->byte_order != XSEG_BYTE_ORDER)
 		ADOPT_FAIL("byte order differs from this machine's");
-	if (copy.major != XSEG_VERSION_MAJOR) {
+	if (copy->major != XSEG_VERSION_MAJOR) {
 		char m[160];
 
 		snprintf(m, sizeof(m), "segment layout version %u.%u, this library speaks %u.%u",
-			 copy.major, copy.minor, XSEG_VERSION_MAJOR, XSEG_VERSION_MINOR);
+			 copy->major, copy->minor, XSEG_VERSION_MAJOR, XSEG_VERSION_MINOR);
 		put_err(err, errlen, m);
 		return -EPROTO;
 	}
-	if (copy.header_size != sizeof(struct xseg_header) || copy.port_size != sizeof(struct xseg_port) ||
-	    copy.request_size != sizeof(struct xseg_request) || copy.hold_size != sizeof(struct xq_hold))
+	if (copy->header_size != sizeof(struct xseg_header) || copy->port_size != sizeof(struct xseg_port) ||
+	    copy->request_size != sizeof(struct xseg_request) || copy->hold_size != sizeof(struct xq_hold))
 		ADOPT_FAIL("struct sizes differ from this library's (a build with another layout)");
-	copy.cfg.type[XSEG_TYPE_LEN - 1] = 0;
-	copy.cfg.name[XSEG_NAME_LEN - 1] = 0;
-	if (xseg__layout(&copy.cfg, &expect, &size))
+	copy->cfg.type[XSEG_TYPE_LEN - 1] = 0;
+	copy->cfg.name[XSEG_NAME_LEN - 1] = 0;
+	if (xseg__layout(&copy->cfg, expect, &size))
 		ADOPT_FAIL("the config in the header is invalid");
-	if (size != copy.size || size > xs->size)
+	if (size != copy->size || size > xs->size)
 		ADOPT_FAIL("segment size does not match its config (truncated or corrupt)");
-	if (expect.ports_off != copy.ports_off || expect.reqs_off != copy.reqs_off ||
-	    expect.gens_off != copy.gens_off || expect.holds_off != copy.holds_off ||
-	    expect.queues_off != copy.queues_off || expect.free_queue_off != copy.free_queue_off ||
-	    expect.bufs_off != copy.bufs_off || expect.extra_off != copy.extra_off ||
-	    expect.queue_size != copy.queue_size || expect.queue_cap != copy.queue_cap ||
-	    expect.nr_indices != copy.nr_indices || expect.nr_holds != copy.nr_holds ||
-	    expect.nr_classes != copy.nr_classes)
+	if (expect->ports_off != copy->ports_off || expect->reqs_off != copy->reqs_off ||
+	    expect->gens_off != copy->gens_off || expect->holds_off != copy->holds_off ||
+	    expect->queues_off != copy->queues_off || expect->free_queue_off != copy->free_queue_off ||
+	    expect->bufs_off != copy->bufs_off || expect->extra_off != copy->extra_off ||
+	    expect->queue_size != copy->queue_size || expect->queue_cap != copy->queue_cap ||
+	    expect->nr_indices != copy->nr_indices || expect->nr_holds != copy->nr_holds ||
+	    expect->nr_classes != copy->nr_classes)
 		ADOPT_FAIL("region table does not match the config");
-	for (c = 0; c < expect.nr_classes; c++)
-		if (memcmp(&expect.cls[c], &copy.cls[c], sizeof(expect.cls[c])))
+	for (c = 0; c < expect->nr_classes; c++)
+		if (memcmp(&expect->cls[c], &copy->cls[c], sizeof(expect->cls[c])))
 			ADOPT_FAIL("buffer class table does not match the config");
 
-	xs->cfg = copy.cfg;
-	xs->nr_ports = copy.cfg.nr_ports;
-	xs->dynports = copy.cfg.dynports;
-	xs->nr_requests = copy.cfg.nr_requests;
-	xs->queue_cap = expect.queue_cap;
-	xs->nr_indices = expect.nr_indices;
-	xs->nr_holds = expect.nr_holds;
-	xs->nr_classes = expect.nr_classes;
-	xseg_memcpy(xs->cls, expect.cls, sizeof(xs->cls));
+	xs->cfg = copy->cfg;
+	xs->nr_ports = copy->cfg.nr_ports;
+	xs->dynports = copy->cfg.dynports;
+	xs->nr_requests = copy->cfg.nr_requests;
+	xs->queue_cap = expect->queue_cap;
+	xs->nr_indices = expect->nr_indices;
+	xs->nr_holds = expect->nr_holds;
+	xs->nr_classes = expect->nr_classes;
+	xseg_memcpy(xs->cls, expect->cls, sizeof(xs->cls));
 	xs->hdr = (struct xseg_header *)b;
-	xs->ports = (struct xseg_port *)(b + expect.ports_off);
-	xs->reqs = (struct xseg_request *)(b + expect.reqs_off);
-	xs->holds = (struct xq_hold *)(b + expect.holds_off);
-	xs->extra_off = expect.extra_off;
-	xs->extra_size = copy.cfg.extra_size;
-	xs->track.gen = (uint64_t *)(b + expect.gens_off);
-	xs->track.nindices = expect.nr_indices;
+	xs->ports = (struct xseg_port *)(b + expect->ports_off);
+	xs->reqs = (struct xseg_request *)(b + expect->reqs_off);
+	xs->holds = (struct xq_hold *)(b + expect->holds_off);
+	xs->extra_off = expect->extra_off;
+	xs->extra_size = copy->cfg.extra_size;
+	xs->track.gen = (uint64_t *)(b + expect->gens_off);
+	xs->track.nindices = expect->nr_indices;
 	xs->track.holds = xs->holds;
-	xs->track.nholds = expect.nr_holds;
-	if (xq_attach(&xs->freeq, b + expect.free_queue_off, expect.queue_size, xs->nr_requests))
+	xs->track.nholds = expect->nr_holds;
+	if (xq_attach(&xs->freeq, b + expect->free_queue_off, expect->queue_size, xs->nr_requests))
 		ADOPT_FAIL("free request queue is corrupt");
 	/* Every xseg queue carries at most its capacity of distinct indices. */
 	xq_set_bounded(&xs->freeq);
@@ -259,9 +281,9 @@ int xseg__adopt(struct xseg *xs, char *err, size_t errlen)
 	}
 	/* Port queues live at fixed offsets: computed, never read from the port. */
 	for (i = 0; i < xs->nr_ports; i++) {
-		if (xq_attach(&xs->local[i].rq, b + port_q_off(&expect, i, 0), expect.queue_size,
+		if (xq_attach(&xs->local[i].rq, b + port_q_off(expect, i, 0), expect->queue_size,
 			      xs->nr_requests) ||
-		    xq_attach(&xs->local[i].pq, b + port_q_off(&expect, i, 1), expect.queue_size,
+		    xq_attach(&xs->local[i].pq, b + port_q_off(expect, i, 1), expect->queue_size,
 			      xs->nr_requests)) {
 			char m[80];
 

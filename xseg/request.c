@@ -198,17 +198,17 @@ struct xseg_request *xseg_get_request(struct xseg *xs, uint32_t src)
 	uint32_t r;
 
 	if (!xs || !xseg__owned(xs, src)) {
-		errno = EPERM;
+		xseg_sys_set_errno(EPERM);
 		return NULL;
 	}
 	if (xseg__hold_get(xs, src, &hold)) {
-		errno = EAGAIN;
+		xseg_sys_set_errno(EAGAIN);
 		return NULL;
 	}
 	r = xq_dequeue_tracked(&xs->freeq, XSEG__QID_FREE, &xs->track, hold);
 	if (r == XQ_NONE) {
 		xseg__hold_put(xs, src, hold);
-		errno = EAGAIN;
+		xseg_sys_set_errno(EAGAIN);
 		return NULL;
 	}
 	req = &xs->reqs[r];
@@ -392,11 +392,11 @@ struct xseg_request *xseg_accept(struct xseg *xs, uint32_t portno)
 	uint32_t r, tries;
 
 	if (!xs || !xseg__owned(xs, portno)) {
-		errno = EPERM;
+		xseg_sys_set_errno(EPERM);
 		return NULL;
 	}
 	if (xseg__hold_get(xs, portno, &hold)) {
-		errno = EAGAIN;
+		xseg_sys_set_errno(EAGAIN);
 		return NULL;
 	}
 	for (tries = 0; tries < xs->queue_cap; tries++) {
@@ -421,7 +421,7 @@ struct xseg_request *xseg_accept(struct xseg *xs, uint32_t portno)
 		return req;
 	}
 	xseg__hold_put(xs, portno, hold);
-	errno = EAGAIN;
+	xseg_sys_set_errno(EAGAIN);
 	return NULL;
 }
 
@@ -546,16 +546,16 @@ struct xseg_request *xseg_receive(struct xseg *xs, uint32_t portno)
 	uint32_t r, tries, gen;
 
 	if (!xs || !xseg__owned(xs, portno)) {
-		errno = EPERM;
+		xseg_sys_set_errno(EPERM);
 		return NULL;
 	}
 	if (xseg__hold_get(xs, portno, &hr)) {
-		errno = EAGAIN;
+		xseg_sys_set_errno(EAGAIN);
 		return NULL;
 	}
 	if (xseg__hold_get(xs, portno, &hc)) {
 		xseg__hold_put(xs, portno, hr);
-		errno = EAGAIN;
+		xseg_sys_set_errno(EAGAIN);
 		return NULL;
 	}
 	gen = xs->local[portno].gen;
@@ -598,7 +598,7 @@ struct xseg_request *xseg_receive(struct xseg *xs, uint32_t portno)
 	}
 	xseg__hold_put(xs, portno, hc);
 	xseg__hold_put(xs, portno, hr);
-	errno = EAGAIN;
+	xseg_sys_set_errno(EAGAIN);
 	return NULL;
 }
 

@@ -16,6 +16,9 @@
 #include <errno.h>
 #include <stdio.h>	/* snprintf */
 
+/* Functions that return a pointer report why they failed in errno. */
+#define xseg_sys_set_errno(e) ((void)(errno = (e)))
+
 #define xseg_memset memset
 #define xseg_memcpy memcpy
 
