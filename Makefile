@@ -12,6 +12,7 @@
 
 XSEG_HOME := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
 include $(XSEG_HOME)/base.mk
+include $(XSEG_HOME)/sys/kernel/kernel.mk
 
 DOMAINS ?= $(shell $(XSEG_HOME)/tools/xseg-domain-targets --buildable)
 
@@ -33,6 +34,7 @@ deps:
 CHECK_SAN ?= $(if $(filter true,$(CI)),1)
 check: deps user $(if $(CHECK_SAN),asan tsan)
 	$(Q)$(XSEG_HOME)/tools/run-tests $(CHECK_ARGS) $(USER_OUT)/test $(XSEG_HOME)/test/scripts \
+	    $(XSEG_HOME)/tools/vm/check \
 	    $(if $(CHECK_SAN),$(XSEG_HOME)/lib/user-asan/test $(XSEG_HOME)/lib/user-tsan/test)
 
 check-san: asan tsan

@@ -6,15 +6,15 @@
  */
 #include <dlfcn.h>
 #include "../../xseg/xseg_internal.h"
-
-extern const struct xseg_segtype_ops xseg_segtype_posix, xseg_segtype_file, xseg_segtype_heap;
-extern const struct xseg_driver_ops xseg_driver_posix, xseg_driver_posixfd, xseg_driver_futex;
+#include "../../drivers/user/signal_area.h"
+#include "segtype.h"
 
 void xseg__register_builtins(void)
 {
 	xseg_register_segtype(&xseg_segtype_posix);
 	xseg_register_segtype(&xseg_segtype_file);
 	xseg_register_segtype(&xseg_segtype_heap);
+	xseg_register_segtype(&xseg_segtype_segdev);
 	xseg_register_driver(&xseg_driver_posix);
 	xseg_register_driver(&xseg_driver_posixfd);
 	xseg_register_driver(&xseg_driver_futex);

@@ -23,6 +23,7 @@
 extern const struct xseg_segtype_ops xseg_segtype_posix;
 extern const struct xseg_segtype_ops xseg_segtype_file;
 extern const struct xseg_segtype_ops xseg_segtype_heap;
+extern const struct xseg_segtype_ops xseg_segtype_segdev;
 
 /* The smallest segment any type maps: the header page. */
 #define XSEG_SEGTYPE_MIN_SIZE	4096u

@@ -1,0 +1,27 @@
+# SPDX-License-Identifier: BSD-2-Clause
+# tools/vm/guest/lib.sh - helpers for the scenarios (sourced in the guest as
+# /scenarios/lib.sh; busybox sh). A scenario exits 0 to pass.
+M=${XSEG_VM_MODULES:-/lib/xseg}
+
+fail() { echo "FAIL: $*"; exit 1; }
+ok() { echo "ok $*"; }
+
+# run CMD...: run it and fail the scenario if it fails.
+run() { "$@" || fail "'$*' exited $?"; }
+
+# refuse CMD...: fail the scenario if CMD succeeds.
+refuse() { if "$@"; then fail "'$*' succeeded but should have failed"; fi; }
+
+# expect_eq WANT CMD...: CMD's output must be WANT.
+expect_eq() {
+  want=$1; shift
+  got=$("$@") || fail "'$*' exited $?"
+  [ "$got" = "$want" ] || fail "'$*' printed '$got', want '$want'"
+}
+
+# kmsg_has PATTERN: the kernel log (since this scenario began) has PATTERN.
+kmsg_has() { dmesg | sed -n "/xseg-vm: begin /,\$p" | grep -q -- "$1"; }
+
+# load NAME [PARAM=VALUE...]: insmod $M/NAME.ko.
+load() { m=$1; shift; insmod "$M/$m.ko" "$@" || fail "insmod $m.ko $* failed"; }
+unload() { rmmod "$1" || fail "rmmod $1 failed"; }

@@ -1,0 +1,12 @@
+# SPDX-License-Identifier: BSD-2-Clause
+# usersegdev: user peers (static, libxseg) create a segment of type segdev
+# (the draft user-side segment type over /dev/segdev) and exchange requests
+# through it, every reply byte checked, with the posix and posixfd drivers;
+# the segment verifies clean and is destroyed. Also reports whether the
+# futex driver could work on segdev memory.
+. /scenarios/lib.sh
+load segdev
+run xseg-segdev 3000 posix
+run xseg-segdev 3000 posixfd
+run xseg-segdev futex-probe
+unload segdev
