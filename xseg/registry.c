@@ -73,6 +73,35 @@ int xseg_register_segtype(const struct xseg_segtype_ops *ops)
 	return -ENOSPC;
 }
 
+/*
+ * Remove a registration (a kernel module that registered a driver or a
+ * segment type calls this before it unloads). Callers make sure no handle
+ * still uses it. Returns 0 or -ENOENT.
+ */
+static int unregister(const void **table, unsigned n, const void *ops)
+{
+	unsigned i;
+
+	for (i = 0; i < n; i++) {
+		const void *expect = ops;
+
+		if (ops && __atomic_compare_exchange_n(&table[i], &expect, NULL, false,
+						       __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			return 0;
+	}
+	return -ENOENT;
+}
+
+int xseg_unregister_driver(const struct xseg_driver_ops *ops)
+{
+	return unregister((const void **)drivers, MAX_DRIVERS, ops);
+}
+
+int xseg_unregister_segtype(const struct xseg_segtype_ops *ops)
+{
+	return unregister((const void **)segtypes, MAX_SEGTYPES, ops);
+}
+
 static void ensure_builtins(void)
 {
 	uint64_t zero = 0;

@@ -299,6 +299,9 @@ struct xseg_segtype_ops {
 
 int xseg_register_driver(const struct xseg_driver_ops *ops);
 int xseg_register_segtype(const struct xseg_segtype_ops *ops);
+/* Remove a registration (before a kernel module unloads); 0 or -ENOENT. */
+int xseg_unregister_driver(const struct xseg_driver_ops *ops);
+int xseg_unregister_segtype(const struct xseg_segtype_ops *ops);
 const struct xseg_driver_ops *xseg_find_driver(const char *name);
 const struct xseg_segtype_ops *xseg_find_segtype(const char *name);
 

@@ -208,6 +208,23 @@ static void test_autorm_and_destroy(void)
 	CHECK(xseg_leave(a) == 0);			/* still mapped until now */
 }
 
+static void test_registry(void)
+{
+	static const struct xseg_driver_ops extra = {
+		.abi_size = sizeof(struct xseg_driver_ops), .version = 1, .name = "testdrv",
+	};
+	const struct xseg_driver_ops *futex = xseg_find_driver("futex");
+
+	CHECK(futex && xseg_find_segtype("posix") && xseg_find_segtype("heap"));
+	CHECK(xseg_register_driver(&extra) == 0);
+	CHECK(xseg_register_driver(&extra) == 0);		/* the same ops again: fine */
+	CHECK(xseg_find_driver("testdrv") == &extra);
+	CHECK(xseg_unregister_driver(&extra) == 0);
+	CHECK(xseg_unregister_driver(&extra) == -ENOENT);
+	CHECK(xseg_find_driver("testdrv") == NULL);		/* and no xseg_testdrv.so */
+	CHECK(xseg_find_driver("../evil") == NULL);		/* names, never paths */
+}
+
 static void test_join_errors(void)
 {
 	struct xseg_config cfg = tx_create("heap:%s:4:8:4K:0:12");
@@ -233,5 +250,6 @@ int main(void)
 	RUN(test_leave_port_fails_queued);
 	RUN(test_autorm_and_destroy);
 	RUN(test_join_errors);
+	RUN(test_registry);
 	return 0;
 }
