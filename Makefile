@@ -16,12 +16,16 @@ include $(XSEG_HOME)/sys/kernel/kernel.mk
 
 DOMAINS ?= $(shell $(XSEG_HOME)/tools/xseg-domain-targets --buildable)
 
-.PHONY: install all user check check-c check-san asan ubsan tsan bench demo deps clean help
+.PHONY: install all user node check check-c check-san asan ubsan tsan bench demo deps clean help
 .DEFAULT_GOAL := all
 
 all: $(DOMAINS)
 
 user: $(USER_OUT)/libxseg.a $(USER_OUT)/libxseg.so.$(XSEG_VERSION) $(PEER_BINS) $(TEST_BINS)
+
+# The node domain: node_modules, the addon (prebuildify) and the TypeScript (tsup).
+node:
+	$(Q)$(XSEG_HOME)/sys/node/build
 
 asan ubsan tsan:
 	$(Q)$(MAKE) --no-print-directory SAN=$@ user
@@ -34,7 +38,7 @@ deps:
 CHECK_SAN ?= $(if $(filter true,$(CI)),1)
 check: deps user $(if $(CHECK_SAN),asan tsan)
 	$(Q)$(XSEG_HOME)/tools/run-tests $(CHECK_ARGS) $(USER_OUT)/test $(XSEG_HOME)/test/scripts \
-	    $(XSEG_HOME)/tools/vm/check \
+	    $(XSEG_HOME)/tools/vm/check $(if $(filter node,$(DOMAINS)),$(XSEG_HOME)/test/node/run) \
 	    $(if $(CHECK_SAN),$(XSEG_HOME)/lib/user-asan/test $(XSEG_HOME)/lib/user-tsan/test)
 
 check-san: asan tsan
@@ -68,7 +72,8 @@ install: user
 
 clean:
 	$(quiet) CLEAN lib
-	$(Q)rm -rf $(XSEG_HOME)/lib/user $(XSEG_HOME)/lib/user-* $(XSEG_HOME)/lib/node/build \
+	$(Q)rm -rf $(XSEG_HOME)/lib/user/*/ $(XSEG_HOME)/lib/user/*.* $(XSEG_HOME)/lib/user-* \
+	    $(XSEG_HOME)/build $(XSEG_HOME)/prebuilds $(wildcard $(XSEG_HOME)/lib/node/*.*) \
 	    $(XSEG_HOME)/bench/build
 
 help:

@@ -365,6 +365,7 @@ static int recover(struct xseg *xs, int only, struct xseg_recovery_stats *st)
 	if (only < 0) {
 		sweep_free_ports(xs, st);
 		sweep_free_lists(xs, st);
+		xseg__forget_dead_peers(xs);
 	}
 	lease_drop(xs);
 	return 0;

@@ -81,10 +81,33 @@ static int peer_register(struct xseg *xs)
 		if (__atomic_compare_exchange_n(&h->peers[i].pid, &cur, xs->pid, false,
 						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
 			__atomic_store_n(&h->peers[i].start, xs->start, __ATOMIC_RELEASE);
+			/* A dead peer's entry we take over leaves the count as it was. */
+			if (!cur)
+				__atomic_fetch_add(&h->attached, 1, __ATOMIC_RELAXED);
 			return (int)i;
 		}
 	}
 	return -EUSERS;
+}
+
+/*
+ * xseg__forget_dead_peers - clear the joined-peers entries of dead processes
+ * (recovery calls it), keeping hdr->attached the number of live peers.
+ */
+void xseg__forget_dead_peers(struct xseg *xs)
+{
+	struct xseg_header *h = xs->hdr;
+	uint32_t i;
+
+	for (i = 0; i < XSEG_MAX_PEERS; i++) {
+		uint64_t pid = __atomic_load_n(&h->peers[i].pid, __ATOMIC_ACQUIRE);
+
+		if (pid && !xseg_sys_alive((uint32_t)pid, __atomic_load_n(&h->peers[i].start,
+									   __ATOMIC_ACQUIRE)) &&
+		    __atomic_compare_exchange_n(&h->peers[i].pid, &pid, 0, false, __ATOMIC_ACQ_REL,
+						__ATOMIC_ACQUIRE))
+			__atomic_fetch_sub(&h->attached, 1, __ATOMIC_RELAXED);
+	}
 }
 
 static uint32_t live_peers(struct xseg *xs)
@@ -283,8 +306,9 @@ int xseg_leave(struct xseg *xs)
 	if (xs->peer_slot >= 0) {
 		uint64_t me = xs->pid;
 
-		__atomic_compare_exchange_n(&xs->hdr->peers[xs->peer_slot].pid, &me, 0, false,
-					    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+		if (__atomic_compare_exchange_n(&xs->hdr->peers[xs->peer_slot].pid, &me, 0, false,
+						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			__atomic_fetch_sub(&xs->hdr->attached, 1, __ATOMIC_RELAXED);
 	}
 	autorm = __atomic_load_n(&xs->hdr->flags, __ATOMIC_ACQUIRE) & XSEG_F_AUTORM;
 	last = autorm && live_peers(xs) == 0;

@@ -89,6 +89,7 @@ void xseg__drivers_destroy(const char *segname);
 /* segment.c */
 int xseg__peer_type_index(struct xseg *xs, const char *name);
 struct xseg__drv *xseg__driver_for(struct xseg *xs, uint32_t peer_type);
+void xseg__forget_dead_peers(struct xseg *xs);
 
 /* port.c */
 int xseg__hold_get(struct xseg *xs, uint32_t portno, struct xq_hold **hold);

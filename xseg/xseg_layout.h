@@ -103,7 +103,7 @@ struct xseg_header {
 	/* Creator and lifetime. */
 	uint32_t uid, gid, mode, creator_pid;
 	uint64_t ctime_ns;		/* CLOCK_REALTIME at creation */
-	uint64_t attached;		/* peers joined now (atomic) */
+	uint64_t attached;		/* live peers joined now (atomic; recovery forgets dead ones) */
 	uint64_t flags;			/* XSEG_F_* (atomic) */
 	uint64_t serial;		/* request serials (atomic FAA) */
 	uint64_t recovery;		/* recovery lease: pid | start << 32, or 0 (atomic) */

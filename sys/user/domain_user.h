@@ -24,7 +24,11 @@
 
 #define XSEG_LIKELY(x)   __builtin_expect(!!(x), 1)
 #define XSEG_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#ifdef __cplusplus	/* the Node addon includes the layout headers from C++ */
+#define XSEG_STATIC_ASSERT(cond, msg) static_assert(cond, msg)
+#else
 #define XSEG_STATIC_ASSERT(cond, msg) _Static_assert(cond, msg)
+#endif
 
 static inline uint64_t xq_load_relaxed(const uint64_t *p)
 {

@@ -177,6 +177,8 @@ static void test_kill(void)
 	CHECKF(sh->other == 0, "%" PRIu64 " replies failed with an unexpected error", sh->other);
 	CHECKF(sh->bad == 0, "%" PRIu64 " replies carried wrong data", sh->bad);
 	CHECK(xseg_verify(xs, tx_print_line, NULL) == 0);
+	CHECKF(xseg_header(xs)->attached == 1, "%" PRIu64 " peers counted as joined, only we are",
+	       xseg_header(xs)->attached);
 	CHECKF(tx_free_requests(xs) == cfg.nr_requests, "%u of %u requests are back in the free list",
 	       tx_free_requests(xs), cfg.nr_requests);
 	if (server_kills > 5)

@@ -1,0 +1,34 @@
+# SPDX-License-Identifier: BSD-2-Clause
+# The node domain's native addon: the C core (the user domain's sources, see
+# sys/node/addon/sources.js) + the libuv wake-up glue (drivers/node/) + a thin
+# node-addon-api layer (sys/node/addon/). Built by node-gyp (npm install,
+# `make node`) or prebuildify (npm run prebuild); loaded with node-gyp-build.
+{
+  "targets": [
+    {
+      "target_name": "xseg",
+      "sources": [
+        "<!@(node sys/node/addon/sources.js)",
+        "drivers/node/uv_wake.c",
+        "sys/node/addon/addon.cc",
+        "sys/node/addon/seg.cc",
+        "sys/node/addon/port.cc",
+        "sys/node/addon/req.cc"
+      ],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")",
+        "."
+      ],
+      "defines": [
+        "_GNU_SOURCE",
+        "NAPI_VERSION=8",
+        "NAPI_DISABLE_CPP_EXCEPTIONS",
+        "NODE_ADDON_API_DISABLE_DEPRECATED"
+      ],
+      "cflags": ["-fvisibility=hidden", "-pthread", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "cflags_c": ["-std=c11", "-Wshadow", "-Wstrict-prototypes", "-Wmissing-prototypes"],
+      "cflags_cc": ["-std=gnu++17", "-fno-exceptions"],
+      "libraries": ["-lrt", "-ldl", "-pthread"]
+    }
+  ]
+}

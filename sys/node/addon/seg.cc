@@ -1,0 +1,375 @@
+// SPDX-License-Identifier: BSD-2-Clause
+//
+// sys/node/addon/seg.cc - seg_*: spec strings, create, join, leave, destroy,
+// the segment's memory as an ArrayBuffer, status, recovery and verification.
+#include <errno.h>
+#include <string.h>
+#include <string>
+#include <vector>
+#include "addon.h"
+
+namespace xnode {
+
+static bool arg_str(const Napi::CallbackInfo &info, size_t i, const char *fn, std::string *out)
+{
+	if (!info[i].IsString()) {
+		std::string m = "argument " + std::to_string(i + 1) + " must be a string";
+		throw_errno(info.Env(), -EINVAL, fn, m.c_str());
+		return false;
+	}
+	*out = info[i].As<Napi::String>().Utf8Value();
+	if (out->find('\0') != std::string::npos) {
+		throw_errno(info.Env(), -EINVAL, fn, "strings may not contain NUL");
+		return false;
+	}
+	return true;
+}
+
+static bool parse(const Napi::CallbackInfo &info, const char *fn, struct xseg_config *cfg)
+{
+	std::string spec;
+	char err[256] = "";
+
+	if (!arg_str(info, 0, fn, &spec))
+		return false;
+	int r = xseg_parse_spec(spec.c_str(), cfg, err, sizeof(err));
+	if (r == 0)
+		r = xseg_check_config(cfg, err, sizeof(err));
+	if (r) {
+		throw_errno(info.Env(), r, fn, err);
+		return false;
+	}
+	return true;
+}
+
+static std::string format_spec(const struct xseg_config *cfg)
+{
+	char buf[1024];
+	int n = xseg_format_spec(cfg, buf, sizeof(buf));
+
+	return n > 0 && (size_t)n < sizeof(buf) ? std::string(buf, (size_t)n) : std::string();
+}
+
+static Napi::Object config_object(Napi::Env env, const struct xseg_config *c)
+{
+	Napi::Object o = Napi::Object::New(env);
+
+	o.Set("type", c->type);
+	o.Set("name", c->name);
+	o.Set("nr_ports", c->nr_ports);
+	o.Set("dynports", c->dynports);
+	o.Set("nr_requests", c->nr_requests);
+	o.Set("request_size", (double)c->request_size);
+	o.Set("extra_size", (double)c->extra_size);
+	o.Set("page_shift", c->page_shift);
+	o.Set("mode", c->mode);
+	o.Set("gid", c->gid);
+	o.Set("autorm", c->autorm != 0);
+	Napi::Array classes = Napi::Array::New(env, c->nr_classes);
+	for (uint32_t i = 0; i < c->nr_classes && i < XSEG_MAX_BUF_CLASSES - 1; i++) {
+		Napi::Object k = Napi::Object::New(env);
+
+		k.Set("size", (double)c->classes[i].size);
+		k.Set("count", c->classes[i].count);
+		classes.Set(i, k);
+	}
+	o.Set("buffers", classes);
+	o.Set("spec", format_spec(c));
+	o.Set("layout_size", (double)xseg_layout_size(c));
+	return o;
+}
+
+// seg_parse(spec) -> the config with every default filled in; throws EINVAL
+// with a message naming the bad field.
+static Napi::Value seg_parse(const Napi::CallbackInfo &info)
+{
+	struct xseg_config cfg;
+
+	if (!parse(info, "seg_parse", &cfg))
+		return info.Env().Undefined();
+	return config_object(info.Env(), &cfg);
+}
+
+// seg_create(spec) -> undefined. Creates exclusively (EEXIST), does not join.
+static Napi::Value seg_create(const Napi::CallbackInfo &info)
+{
+	struct xseg_config cfg;
+	char err[256] = "";
+
+	if (!parse(info, "seg_create", &cfg))
+		return info.Env().Undefined();
+	int r = xseg_create(&cfg, err, sizeof(err));
+	if (r)
+		throw_errno(info.Env(), r, "seg_create", err);
+	return info.Env().Undefined();
+}
+
+// seg_join(type, name, peertype) -> handle.
+static Napi::Value seg_join(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	std::string type, name, peertype;
+	char err[256] = "";
+	int e = 0;
+	Instance *inst = env.GetInstanceData<Instance>();
+
+	if (!arg_str(info, 0, "seg_join", &type) || !arg_str(info, 1, "seg_join", &name) ||
+	    !arg_str(info, 2, "seg_join", &peertype))
+		return env.Undefined();
+	if (!inst || inst->tearing_down) {
+		throw_errno(env, -ESHUTDOWN, "seg_join", "the environment is shutting down");
+		return env.Undefined();
+	}
+	struct xseg *xs = xseg_join(type.c_str(), name.c_str(), peertype.c_str(), nullptr, nullptr,
+				    &e, err, sizeof(err));
+	if (!xs) {
+		throw_errno(env, e ? e : -EINVAL, "seg_join", err);
+		return env.Undefined();
+	}
+	Seg *s = new Seg();
+	s->xs = xs;
+	s->inst = inst;
+	s->nr_ports = xseg_config(xs)->nr_ports;
+	s->wake = new struct xseg_uv_wake *[s->nr_ports]();
+	s->next = inst->segs;
+	if (s->next)
+		s->next->prev = s;
+	inst->segs = s;
+	return make_handle(env, s);
+}
+
+// seg_leave(handle) -> undefined. Stops the watchers, detaches every view of
+// the segment's memory (they read as empty), leaves the ports and the segment.
+// A closed handle is not an error here.
+static Napi::Value seg_leave(const Napi::CallbackInfo &info)
+{
+	Seg *s = handle_of(info[0]);
+
+	if (!s)
+		throw_errno(info.Env(), -EINVAL, "seg_leave", "argument 1 must be a segment handle");
+	else
+		seg_leave_all(s, info.Env());
+	return info.Env().Undefined();
+}
+
+// seg_destroy(handle) -> undefined: mark destroyed, remove the name.
+static Napi::Value seg_destroy(const Napi::CallbackInfo &info)
+{
+	Seg *s;
+
+	if (!arg_seg(info, 0, "seg_destroy", &s))
+		return info.Env().Undefined();
+	int r = xseg_destroy(s->xs);
+	if (r)
+		throw_errno(info.Env(), r, "seg_destroy");
+	return info.Env().Undefined();
+}
+
+// seg_destroy_name(type, name) -> undefined, without joining (like ipcrm).
+static Napi::Value seg_destroy_name(const Napi::CallbackInfo &info)
+{
+	std::string type, name;
+
+	if (!arg_str(info, 0, "seg_destroy_name", &type) || !arg_str(info, 1, "seg_destroy_name", &name))
+		return info.Env().Undefined();
+	int r = xseg_destroy_name(type.c_str(), name.c_str());
+	if (r)
+		throw_errno(info.Env(), r, "seg_destroy_name");
+	return info.Env().Undefined();
+}
+
+// seg_fifo_cleanup(name) -> undefined: remove the posixfd FIFO directory of a
+// destroyed segment (after its peers have left).
+static Napi::Value seg_fifo_cleanup(const Napi::CallbackInfo &info)
+{
+	std::string name;
+
+	if (!arg_str(info, 0, "seg_fifo_cleanup", &name))
+		return info.Env().Undefined();
+	int r = xseg_posixfd_cleanup(name.c_str());
+	if (r)
+		throw_errno(info.Env(), r, "seg_fifo_cleanup");
+	return info.Env().Undefined();
+}
+
+// seg_list(type) -> names of the segments of @type (throws ENOTSUP if the
+// type cannot list).
+static void list_one(void *arg, const char *name)
+{
+	static_cast<std::vector<std::string> *>(arg)->push_back(name);
+}
+
+static Napi::Value seg_list(const Napi::CallbackInfo &info)
+{
+	std::string type;
+	std::vector<std::string> names;
+
+	if (!arg_str(info, 0, "seg_list", &type))
+		return info.Env().Undefined();
+	const struct xseg_segtype_ops *st = xseg_find_segtype(type.c_str());
+	if (!st || !st->list) {
+		throw_errno(info.Env(), st ? -ENOTSUP : -EINVAL, "seg_list",
+			    st ? "this segment type cannot list its segments" : "no such segment type");
+		return info.Env().Undefined();
+	}
+	int r = st->list(list_one, &names);
+	if (r < 0) {
+		throw_errno(info.Env(), r, "seg_list");
+		return info.Env().Undefined();
+	}
+	Napi::Array a = Napi::Array::New(info.Env(), names.size());
+	for (size_t i = 0; i < names.size(); i++)
+		a.Set((uint32_t)i, names[i]);
+	return a;
+}
+
+// seg_buffer(handle) -> an ArrayBuffer over the whole mapped segment, never
+// a copy. The same one while it lives; detached by seg_leave.
+static Napi::Value seg_buffer(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	Seg *s;
+	napi_value ab = nullptr;
+
+	if (!arg_seg(info, 0, "seg_buffer", &s))
+		return env.Undefined();
+	if (s->ab && napi_get_reference_value(env, s->ab, &ab) == napi_ok && ab)
+		return Napi::Value(env, ab);
+	if (napi_create_external_arraybuffer(env, xseg_base(s->xs), (size_t)xseg_size(s->xs), nullptr,
+					     nullptr, &ab) != napi_ok) {
+		throw_errno(env, -ENOMEM, "seg_buffer", "cannot create an external ArrayBuffer");
+		return env.Undefined();
+	}
+	if (s->ab)
+		napi_delete_reference(env, s->ab);
+	s->ab = nullptr;
+	napi_create_reference(env, ab, 0, &s->ab);	// weak: the views keep it alive
+	return Napi::Value(env, ab);
+}
+
+// seg_info(handle) -> config, size, version, creator and counters of the header.
+static Napi::Value seg_info(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	Seg *s;
+
+	if (!arg_seg(info, 0, "seg_info", &s))
+		return env.Undefined();
+	struct xseg_header *h = xseg_header(s->xs);
+	Napi::Object o = Napi::Object::New(env);
+	o.Set("config", config_object(env, xseg_config(s->xs)));
+	o.Set("size", (double)xseg_size(s->xs));
+	o.Set("major", h->major);
+	o.Set("minor", h->minor);
+	o.Set("uid", h->uid);
+	o.Set("gid", h->gid);
+	o.Set("mode", h->mode);
+	o.Set("creator_pid", h->creator_pid);
+	o.Set("ctime_ns", Napi::BigInt::New(env, (uint64_t)h->ctime_ns));
+	o.Set("attached", (double)__atomic_load_n(&h->attached, __ATOMIC_RELAXED));
+	uint64_t flags = __atomic_load_n(&h->flags, __ATOMIC_RELAXED);
+	o.Set("autorm", (flags & XSEG_F_AUTORM) != 0);
+	o.Set("destroyed", (flags & XSEG_F_DESTROYED) != 0);
+	o.Set("serial", Napi::BigInt::New(env, (uint64_t)__atomic_load_n(&h->serial, __ATOMIC_RELAXED)));
+	o.Set("recoveries", (double)__atomic_load_n(&h->recoveries, __ATOMIC_RELAXED));
+	o.Set("queue_cap", h->queue_cap);
+	Napi::Array types = Napi::Array::New(env);
+	for (uint32_t i = 0, n = 0; i < XSEG_MAX_PEER_TYPES; i++) {
+		if (__atomic_load_n(&h->peer_type_word[i], __ATOMIC_ACQUIRE) != 2)
+			continue;
+		char name[XSEG_TYPE_LEN];
+		memcpy(name, h->peer_type[i], sizeof(name));
+		name[sizeof(name) - 1] = 0;
+		types.Set(n++, name);
+	}
+	o.Set("peer_types", types);
+	return o;
+}
+
+// seg_recover(handle) -> recovery stats; throws EALREADY if another recovers.
+static Napi::Value seg_recover(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	Seg *s;
+	struct xseg_recovery_stats st = {};
+
+	if (!arg_seg(info, 0, "seg_recover", &s))
+		return env.Undefined();
+	int r = xseg_recover(s->xs, &st);
+	if (r) {
+		throw_errno(env, r, "seg_recover");
+		return env.Undefined();
+	}
+	Napi::Object o = Napi::Object::New(env);
+	o.Set("ports_freed", st.ports_freed);
+	o.Set("requests_failed", st.requests_failed);
+	o.Set("requests_freed", st.requests_freed);
+	o.Set("buffers_freed", st.buffers_freed);
+	o.Set("holds_settled", st.holds_settled);
+	return o;
+}
+
+// seg_verify(handle) -> the problems found, one line each (empty: consistent).
+static void verify_line(void *arg, const char *line)
+{
+	static_cast<std::vector<std::string> *>(arg)->push_back(line);
+}
+
+static Napi::Value seg_verify(const Napi::CallbackInfo &info)
+{
+	Seg *s;
+	std::vector<std::string> lines;
+
+	if (!arg_seg(info, 0, "seg_verify", &s))
+		return info.Env().Undefined();
+	int n = xseg_verify(s->xs, verify_line, &lines);
+	if (n > 0 && lines.empty())
+		lines.push_back(std::to_string(n) + " problems");
+	Napi::Array a = Napi::Array::New(info.Env(), lines.size());
+	for (size_t i = 0; i < lines.size(); i++)
+		a.Set((uint32_t)i, lines[i]);
+	return a;
+}
+
+// seg_set_spin(handle, us) -> undefined: the spin of port_wait before it sleeps.
+static Napi::Value seg_set_spin(const Napi::CallbackInfo &info)
+{
+	Seg *s;
+	uint32_t us;
+
+	if (arg_seg(info, 0, "seg_set_spin", &s) && arg_u32(info, 1, "seg_set_spin", &us))
+		xseg_set_spin_us(s->xs, us);
+	return info.Env().Undefined();
+}
+
+// op_name(op) / op_from_name(name): the core's op names (lowercase).
+static Napi::Value op_names(const Napi::CallbackInfo &info)
+{
+	Napi::Array a = Napi::Array::New(info.Env(), X_OP_COUNT);
+
+	for (uint32_t i = 0; i < X_OP_COUNT; i++) {
+		const char *n = xseg_op_name(i);
+		a.Set(i, n ? n : "");
+	}
+	return a;
+}
+
+void init_seg(Napi::Env env, Napi::Object exports)
+{
+	exports.Set("seg_parse", Napi::Function::New(env, seg_parse, "seg_parse"));
+	exports.Set("seg_create", Napi::Function::New(env, seg_create, "seg_create"));
+	exports.Set("seg_join", Napi::Function::New(env, seg_join, "seg_join"));
+	exports.Set("seg_leave", Napi::Function::New(env, seg_leave, "seg_leave"));
+	exports.Set("seg_destroy", Napi::Function::New(env, seg_destroy, "seg_destroy"));
+	exports.Set("seg_destroy_name", Napi::Function::New(env, seg_destroy_name, "seg_destroy_name"));
+	exports.Set("seg_fifo_cleanup", Napi::Function::New(env, seg_fifo_cleanup, "seg_fifo_cleanup"));
+	exports.Set("seg_list", Napi::Function::New(env, seg_list, "seg_list"));
+	exports.Set("seg_buffer", Napi::Function::New(env, seg_buffer, "seg_buffer"));
+	exports.Set("seg_info", Napi::Function::New(env, seg_info, "seg_info"));
+	exports.Set("seg_recover", Napi::Function::New(env, seg_recover, "seg_recover"));
+	exports.Set("seg_verify", Napi::Function::New(env, seg_verify, "seg_verify"));
+	exports.Set("seg_set_spin", Napi::Function::New(env, seg_set_spin, "seg_set_spin"));
+	exports.Set("op_names", Napi::Function::New(env, op_names, "op_names"));
+}
+
+}  // namespace xnode

@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: BSD-2-Clause
+//
+// sys/node/ts/binding.ts - loads the native addon (sys/node/addon/) and
+// describes its flat API. Nothing here validates: the classes in segment.ts,
+// port.ts and request.ts do, before they call the binding.
+import { existsSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+/** The opaque segment handle of the addon. */
+export type Handle = { readonly __xsegHandle: unique symbol }
+
+export interface NativeConfig {
+  type: string
+  name: string
+  nr_ports: number
+  dynports: number
+  nr_requests: number
+  request_size: number
+  extra_size: number
+  page_shift: number
+  mode: number
+  gid: number
+  autorm: boolean
+  buffers: { size: number; count: number }[]
+  spec: string
+  layout_size: number
+}
+
+export interface NativeSegInfo {
+  config: NativeConfig
+  size: number
+  major: number
+  minor: number
+  uid: number
+  gid: number
+  mode: number
+  creator_pid: number
+  ctime_ns: bigint
+  attached: number
+  autorm: boolean
+  destroyed: boolean
+  serial: bigint
+  recoveries: number
+  queue_cap: number
+  peer_types: string[]
+}
+
+export interface NativePortInfo {
+  port: number
+  state: 'free' | 'bound' | 'recovering' | 'binding'
+  pid: number
+  gen: number
+  alive: boolean
+  uid: number
+  peer_type: string | null
+  dynamic: boolean
+  flags: number
+  redirect: number | null
+  requests_queued: number
+  replies_queued: number
+  counters: {
+    submitted: number
+    accepted: number
+    responded: number
+    received: number
+    failed: number
+    reclaimed: number
+  }
+  latency_us_log2: number[]
+}
+
+export interface NativeRecovery {
+  ports_freed: number
+  requests_failed: number
+  requests_freed: number
+  buffers_freed: number
+  holds_settled: number
+}
+
+/** The addon's exports (sys/node/addon/*.cc documents each function). */
+export interface Binding {
+  errno: Record<string, number>
+  napi_version: number
+  op_names(): string[]
+  seg_parse(spec: string): NativeConfig
+  seg_create(spec: string): void
+  seg_join(type: string, name: string, peertype: string): Handle
+  seg_leave(h: Handle): void
+  seg_destroy(h: Handle): void
+  seg_destroy_name(type: string, name: string): void
+  seg_fifo_cleanup(name: string): void
+  seg_list(type: string): string[]
+  seg_buffer(h: Handle): ArrayBuffer
+  seg_info(h: Handle): NativeSegInfo
+  seg_recover(h: Handle): NativeRecovery
+  seg_verify(h: Handle): string[]
+  seg_set_spin(h: Handle, us: number): void
+  port_bind(h: Handle, port: number, flags?: number): number
+  port_leave(h: Handle, port: number): void
+  port_watch(h: Handle, port: number, fn: (status: number) => void): void
+  port_unwatch(h: Handle, port: number): void
+  port_ref(h: Handle, port: number, on: boolean): void
+  port_signal(h: Handle, port: number): void
+  port_wait(h: Handle, port: number, timeoutUs: number | bigint): number
+  port_redirect(h: Handle, port: number, to: number): void
+  port_info(h: Handle, port: number): NativePortInfo
+  req_get(h: Handle, src: number): number
+  req_prep(h: Handle, idx: number, target: string | Buffer | undefined, datalen: number): void
+  req_set_io(h: Handle, idx: number, op: number, flags: number, offset: number | bigint, size: number): void
+  req_field(h: Handle, idx: number, field: Field): number | bigint
+  req_set_field(h: Handle, idx: number, field: Field, value: number | bigint): void
+  req_target(h: Handle, idx: number): string
+  req_data(h: Handle, idx: number): number
+  req_submit(h: Handle, idx: number, dst: number, signal?: boolean): number
+  req_accept(h: Handle, port: number): number
+  req_accept_batch(h: Handle, port: number, out: Int32Array): number
+  req_receive(h: Handle, port: number): number
+  req_receive_batch(h: Handle, port: number, out: Int32Array): number
+  req_respond(h: Handle, idx: number, signal?: boolean): number
+  req_fail(h: Handle, idx: number, errno: number, signal?: boolean): number
+  req_forward(h: Handle, idx: number, via: number, dst: number, signal?: boolean): number
+  req_put(h: Handle, idx: number): void
+}
+
+/** Field ids of req_field / req_set_field (sys/node/addon/req.cc). */
+export const F = {
+  Op: 0,
+  Flags: 1,
+  State: 2,
+  Error: 3,
+  Offset: 4,
+  Size: 5,
+  Serviced: 6,
+  DataLen: 7,
+  Src: 8,
+  Dst: 9,
+  EffectiveDst: 10,
+  Serial: 11,
+  Cookie: 12,
+  TargetLen: 13,
+  TsSubmit: 14,
+  TsAccept: 15,
+  TsRespond: 16,
+  PathLen: 17,
+} as const
+export type Field = (typeof F)[keyof typeof F]
+
+/** Request state bits and life cycle (xseg/xseg_layout.h). */
+export const XS_SERVED = 1
+export const XS_FAILED = 2
+export const XS_LIFE_SHIFT = 8
+
+/** Port flags (xseg_bind_port). */
+export const XSEG_PORT_ACCEPT = 1
+export const XSEG_PORT_RECEIVE = 2
+
+declare const __dirname: string | undefined
+
+function here(): string {
+  // CommonJS (tsup's .js output, tsx) has __dirname; ESM has import.meta.url.
+  if (typeof __dirname === 'string') return __dirname
+  return dirname(fileURLToPath(import.meta.url))
+}
+
+/** The package root: the nearest directory up from here with binding.gyp. */
+export function packageRoot(): string {
+  let dir = here()
+  for (;;) {
+    if (existsSync(join(dir, 'binding.gyp'))) return dir
+    const up = dirname(dir)
+    if (up === dir) throw new Error(`xseg: cannot find the package root (binding.gyp) above ${here()}`)
+    dir = up
+  }
+}
+
+function load(): Binding {
+  // Not the bare `require`: bundlers give ESM output a stub that throws.
+  const req = createRequire(join(here(), 'binding.js'))
+  const explicit = process.env.XSEG_ADDON
+  if (explicit) return req(explicit) as Binding
+  const gypBuild = req('node-gyp-build') as (root: string) => unknown
+  return gypBuild(packageRoot()) as Binding
+}
+
+/** The loaded addon (one per process; its state is per environment). */
+export const native: Binding = load()

@@ -1,0 +1,14 @@
+// SPDX-License-Identifier: BSD-2-Clause
+//
+// xseg for Node.js: shared-memory segments and lock-free queues linking C
+// processes, Linux kernel modules and Node peers. See docs/node.md.
+export { Segment } from './segment.js'
+export type { SegmentConfig, SegmentInfo, RecoveryStats, JoinOptions, CreateOptions, BindOptions } from './segment.js'
+export { Port } from './port.js'
+export type { Handler, ServeOptions, PortInfo } from './port.js'
+export { Request } from './request.js'
+export type { RequestOptions, RequestState, WaitOptions } from './request.js'
+export { OPS, Op, Flag, opName } from './constants.js'
+export type { OpName, FlagName, PeerType } from './constants.js'
+export { XsegError, errnoName, errnoNumber } from './errors.js'
+export * as pattern from './pattern.js'

@@ -1,0 +1,330 @@
+// SPDX-License-Identifier: BSD-2-Clause
+//
+// sys/node/ts/segment.ts - a shared-memory segment joined by this process
+// (or this worker thread): create, join, ports, status, close.
+//
+//   await using seg = await Segment.create('posix:demo:16:1024:64K')
+//   const server = seg.bindPort(1)
+//   const client = seg.bindDynamicPort()
+//
+// A spec is `type:name:nr_ports:nr_requests:request_size:extra_size:page_shift`
+// with optional `key=value` fields (docs/spec.md); a bad field throws EINVAL
+// with a message that names it.
+import { native, type NativeConfig, type NativeRecovery, type NativeSegInfo, XSEG_PORT_ACCEPT, XSEG_PORT_RECEIVE } from './binding.js'
+import type { PeerType } from './constants.js'
+import { Core, uint } from './core.js'
+import { xerror } from './errors.js'
+import { Port, type PortInfo } from './port.js'
+
+/** A parsed spec, every default filled in. */
+export interface SegmentConfig {
+  type: string
+  name: string
+  nrPorts: number
+  /** Ports below this number are static (bindPort), the rest dynamic. */
+  dynports: number
+  nrRequests: number
+  requestSize: number
+  extraSize: number
+  pageShift: number
+  mode: number
+  gid: number
+  autorm: boolean
+  buffers: { size: number; count: number }[]
+  /** The canonical spec string. */
+  spec: string
+  /** Bytes the segment takes. */
+  layoutSize: number
+}
+
+export interface JoinOptions {
+  /** The peer type (signaling driver) of this process's ports; default 'posixfd'. */
+  peerType?: PeerType
+}
+
+export interface CreateOptions extends JoinOptions {
+  /** Destroy the segment (and its FIFO directory) when this handle closes. */
+  destroyOnClose?: boolean
+}
+
+export interface BindOptions {
+  /** Only accept requests (a server) or only receive replies (a client); default both. */
+  role?: 'server' | 'client' | 'both'
+}
+
+export type SegmentInfo = NativeSegInfo
+export type RecoveryStats = NativeRecovery
+
+function config(c: NativeConfig): SegmentConfig {
+  return {
+    type: c.type,
+    name: c.name,
+    nrPorts: c.nr_ports,
+    dynports: c.dynports,
+    nrRequests: c.nr_requests,
+    requestSize: c.request_size,
+    extraSize: c.extra_size,
+    pageShift: c.page_shift,
+    mode: c.mode,
+    gid: c.gid,
+    autorm: c.autorm,
+    buffers: c.buffers,
+    spec: c.spec,
+    layoutSize: c.layout_size,
+  }
+}
+
+function specString(spec: unknown): string {
+  if (typeof spec !== 'string') throw xerror('EINVAL', 'a spec must be a string')
+  return spec
+}
+
+function peerType(opts: JoinOptions | undefined): PeerType {
+  const t = opts?.peerType ?? 'posixfd'
+  if (t !== 'posixfd' && t !== 'futex')
+    throw xerror('EINVAL', `peer type '${String(t)}' is not available in Node (posixfd or futex)`)
+  return t
+}
+
+function bindFlags(opts: BindOptions | undefined): number {
+  switch (opts?.role ?? 'both') {
+    case 'server':
+      return XSEG_PORT_ACCEPT
+    case 'client':
+      return XSEG_PORT_RECEIVE
+    case 'both':
+      return XSEG_PORT_ACCEPT | XSEG_PORT_RECEIVE
+    default:
+      throw xerror('EINVAL', `role must be 'server', 'client' or 'both'`)
+  }
+}
+
+/*
+ * Segments of this thread still open. process.exit(), an uncaught exception
+ * and a normal exit all emit 'exit' on the main thread, where the addon's
+ * cleanup hook does not run: close them there, so their ports are left
+ * rather than left to recovery. (Killed by a signal, recovery settles them.)
+ */
+const open = new Set<Segment>()
+let exitHook = false
+
+function track(seg: Segment): void {
+  open.add(seg)
+  if (!exitHook) {
+    exitHook = true
+    process.once('exit', () => {
+      for (const s of [...open]) {
+        try {
+          s.close()
+        } catch {
+          // Exiting anyway.
+        }
+      }
+    })
+  }
+}
+
+export class Segment {
+  /** The parsed spec of the segment as it was joined. */
+  readonly config: SegmentConfig
+  /** This process's peer type in the segment. */
+  readonly peerType: PeerType
+  #core: Core
+  #ports = new Map<number, Port>()
+  #destroyOnClose: boolean
+
+  private constructor(core: Core, cfg: SegmentConfig, type: PeerType, destroyOnClose: boolean) {
+    this.#core = core
+    this.config = cfg
+    this.peerType = type
+    this.#destroyOnClose = destroyOnClose
+  }
+
+  /** Parse and check a spec without touching any segment. */
+  static parseSpec(spec: string): SegmentConfig {
+    return config(native.seg_parse(specString(spec)))
+  }
+
+  /**
+   * Create the segment of @spec (EEXIST if its name is taken) and join it.
+   * The Promise form is for symmetry with other resources: it is immediate.
+   */
+  static async create(spec: string, opts?: CreateOptions): Promise<Segment> {
+    return Segment.createSync(spec, opts)
+  }
+
+  static createSync(spec: string, opts?: CreateOptions): Segment {
+    const type = peerType(opts)
+    const cfg = Segment.parseSpec(spec)
+    native.seg_create(cfg.spec)
+    try {
+      return Segment.#join(cfg, type, opts?.destroyOnClose ?? false)
+    } catch (e) {
+      native.seg_destroy_name(cfg.type, cfg.name)
+      throw e
+    }
+  }
+
+  /** Join an existing segment (only its type and name matter in @spec). */
+  static async join(spec: string, opts?: JoinOptions): Promise<Segment> {
+    return Segment.joinSync(spec, opts)
+  }
+
+  static joinSync(spec: string, opts?: JoinOptions): Segment {
+    const type = peerType(opts)
+    const cfg = Segment.parseSpec(spec)
+    return Segment.#join(cfg, type, false)
+  }
+
+  static #join(cfg: SegmentConfig, type: PeerType, destroyOnClose: boolean): Segment {
+    const h = native.seg_join(cfg.type, cfg.name, type)
+    const core = new Core(h)
+    // The config the creator wrote, not the one this spec may have guessed.
+    const joined = config(native.seg_info(h).config)
+    const seg = new Segment(core, joined, type, destroyOnClose)
+    track(seg)
+    return seg
+  }
+
+  /**
+   * Destroy a segment by spec without joining it (like ipcrm), and remove
+   * its posixfd FIFO directory. Peers still joined keep their mapping.
+   */
+  static destroy(spec: string): void {
+    const cfg = Segment.parseSpec(spec)
+    native.seg_destroy_name(cfg.type, cfg.name)
+    Segment.#fifoCleanup(cfg.name)
+  }
+
+  static #fifoCleanup(name: string): void {
+    try {
+      native.seg_fifo_cleanup(name)
+    } catch {
+      // Another user's or an unusual FIFO directory: not ours to remove.
+    }
+  }
+
+  /** The names of the segments of @type ('posix' by default). */
+  static list(type = 'posix'): string[] {
+    return native.seg_list(type)
+  }
+
+  get name(): string {
+    return this.config.name
+  }
+
+  get type(): string {
+    return this.config.type
+  }
+
+  get closed(): boolean {
+    return this.#core.closed
+  }
+
+  /** Bytes mapped. */
+  get size(): number {
+    return this.#core.ab().byteLength
+  }
+
+  /** Bind static port @n (below config.dynports). EBUSY if a live peer holds it. */
+  bindPort(n: number, opts?: BindOptions): Port {
+    this.#core.live()
+    const want = uint(n, 'port', this.config.nrPorts - 1)
+    return this.#bind(native.port_bind(this.#core.h, want, bindFlags(opts)))
+  }
+
+  /** Bind the first free dynamic port. ENOSPC if none is free. */
+  bindDynamicPort(opts?: BindOptions): Port {
+    this.#core.live()
+    return this.#bind(native.port_bind(this.#core.h, -1, bindFlags(opts)))
+  }
+
+  #bind(n: number): Port {
+    const p = new Port(this.#core, this, n)
+    this.#ports.set(n, p)
+    return p
+  }
+
+  /** The port @n this handle bound, if any. */
+  port(n: number): Port | undefined {
+    return this.#ports.get(n)
+  }
+
+  /** @internal */
+  _portClosed(p: Port): void {
+    if (this.#ports.get(p.number) === p) this.#ports.delete(p.number)
+  }
+
+  /** Wake the peer bound to port @n. ENOENT if nobody bound it. */
+  signal(n: number): void {
+    this.#core.live()
+    native.port_signal(this.#core.h, uint(n, 'port', this.config.nrPorts - 1))
+  }
+
+  /** Header, creator, counters and peer types (a snapshot). */
+  info(): SegmentInfo {
+    this.#core.live()
+    return native.seg_info(this.#core.h)
+  }
+
+  /** The state of port @n, bound by anybody (a snapshot). */
+  portInfo(n: number): PortInfo {
+    this.#core.live()
+    return native.port_info(this.#core.h, uint(n, 'port', this.config.nrPorts - 1))
+  }
+
+  /** Settle the ports of dead peers. EALREADY if another peer is recovering. */
+  recover(): RecoveryStats {
+    this.#core.live()
+    return native.seg_recover(this.#core.h)
+  }
+
+  /** Check consistency without changing anything: the problems found (none: []). */
+  verify(): string[] {
+    this.#core.live()
+    return native.seg_verify(this.#core.h)
+  }
+
+  /** How long waitSync() polls before it sleeps, in microseconds. */
+  setSpin(us: number): void {
+    this.#core.live()
+    native.seg_set_spin(this.#core.h, uint(us, 'spin', 0xffffffff))
+  }
+
+  /** Mark the segment destroyed and remove its name; it stays joined until close(). */
+  destroy(): void {
+    this.#core.live()
+    native.seg_destroy(this.#core.h)
+    this.#destroyOnClose = true
+  }
+
+  /**
+   * Leave every port and the segment. Views of its memory (request data)
+   * become empty; replies and servers still waiting end (ECANCELED / done).
+   * Closing twice is harmless.
+   */
+  close(): void {
+    if (this.#core.closed) return
+    if (this.#destroyOnClose) {
+      try {
+        native.seg_destroy(this.#core.h)
+      } catch {
+        // Already destroyed by someone else.
+      }
+    }
+    native.seg_leave(this.#core.h)
+    this.#core.closed = true
+    open.delete(this)
+    for (const p of [...this.#ports.values()]) p._closed()
+    this.#ports.clear()
+    if (this.#destroyOnClose) Segment.#fifoCleanup(this.config.name)
+  }
+
+  [Symbol.dispose](): void {
+    this.close()
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close()
+  }
+}

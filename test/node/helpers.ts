@@ -1,0 +1,139 @@
+// SPDX-License-Identifier: BSD-2-Clause
+//
+// test/node/helpers.ts - fixtures shared by the node domain's tests: unique
+// segment specs, child processes that die with their parent and report each
+// step on stdout, and the C peers built by `make user`.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+
+export const ROOT = join(__dirname, '..', '..')
+export const FIXTURES = join(__dirname, 'fixtures')
+export const C_BIN = join(ROOT, 'lib', 'user', 'bin')
+/** The TypeScript loader for child processes and workers (CommonJS hook). */
+export const TSX = require.resolve('tsx/cjs')
+
+let seq = 0
+
+/** A spec with a name no other test (or run) uses. */
+export function uniqueSpec(rest = '16:256:64K', type = 'posix'): string {
+  return `${type}:xseg-node-${process.pid}-${++seq}:${rest}`
+}
+
+/** The path of C peer @name, or undefined if it is not built. */
+export function cPeer(name: string): string | undefined {
+  const p = join(C_BIN, name)
+  return existsSync(p) ? p : undefined
+}
+
+export interface Child {
+  proc: ChildProcess
+  /** Lines the child printed on stdout, in order. */
+  lines: string[]
+  /** Resolves with the first stdout line matching @re (rejects on exit first). */
+  waitFor(re: RegExp, ms?: number): Promise<string>
+  /** Resolves with the exit code (or the signal name). */
+  exited: Promise<number | string>
+  /** What it wrote on stderr. */
+  stderr(): string
+  kill(sig?: NodeJS.Signals): void
+}
+
+const children = new Set<ChildProcess>()
+process.on('exit', () => {
+  for (const c of children) c.kill('SIGKILL')
+})
+
+/**
+ * Start @cmd with @args. Its stdin is a pipe that the parent never closes: a
+ * fixture exits when it reads EOF, so it dies with its parent.
+ */
+export function start(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Child {
+  const proc = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } })
+  children.add(proc)
+  const lines: string[] = []
+  let err = ''
+  const waiters: { re: RegExp; resolve: (l: string) => void }[] = []
+  createInterface({ input: proc.stdout! }).on('line', (l) => {
+    lines.push(l)
+    for (const w of [...waiters]) {
+      if (w.re.test(l)) {
+        waiters.splice(waiters.indexOf(w), 1)
+        w.resolve(l)
+      }
+    }
+  })
+  proc.stderr!.on('data', (d: Buffer) => {
+    err += d.toString()
+  })
+  const exited = new Promise<number | string>((resolve) => {
+    proc.on('exit', (code, sig) => {
+      children.delete(proc)
+      resolve(code ?? sig ?? -1)
+    })
+  })
+  return {
+    proc,
+    lines,
+    exited,
+    stderr: () => err,
+    kill: (sig = 'SIGTERM') => {
+      proc.kill(sig)
+    },
+    waitFor(re: RegExp, ms = 10000): Promise<string> {
+      const seen = lines.find((l) => re.test(l))
+      if (seen !== undefined) return Promise.resolve(seen)
+      return new Promise<string>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`timed out waiting for ${re} from ${cmd}; stderr: ${err}`)), ms)
+        waiters.push({
+          re,
+          resolve: (l) => {
+            clearTimeout(t)
+            resolve(l)
+          },
+        })
+        void exited.then((code) => {
+          clearTimeout(t)
+          reject(new Error(`${cmd} exited (${code}) before printing ${re}; stderr: ${err}`))
+        })
+      })
+    },
+  }
+}
+
+/** Run TypeScript fixture @name (test/node/fixtures/@name.ts) in a child Node. */
+export function startFixture(name: string, args: string[], env: NodeJS.ProcessEnv = {}): Child {
+  return start(process.execPath, ['--require', TSX, join(FIXTURES, `${name}.ts`), ...args], env)
+}
+
+/** Stop @c (SIGTERM, then SIGKILL after @ms) and wait for it. */
+export async function stop(c: Child, ms = 3000): Promise<number | string> {
+  if (c.proc.exitCode !== null || c.proc.signalCode !== null) return c.exited
+  c.kill('SIGTERM')
+  const t = setTimeout(() => c.kill('SIGKILL'), ms)
+  const r = await c.exited
+  clearTimeout(t)
+  return r
+}
+
+/** Reject after @ms with @what, so a hung wait fails the test instead of the run. */
+export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let t: NodeJS.Timeout
+  return Promise.race([
+    p.finally(() => clearTimeout(t)),
+    new Promise<T>((_, reject) => {
+      t = setTimeout(() => reject(new Error(`timed out: ${what}`)), ms)
+    }),
+  ])
+}
+
+/** The code of what @fn throws (or of the rejection of what it returns). */
+export async function codeOf(fn: () => unknown): Promise<string | undefined> {
+  try {
+    await fn()
+  } catch (e) {
+    return (e as { code?: string }).code ?? `no code: ${String(e)}`
+  }
+  return undefined
+}
