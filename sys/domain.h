@@ -54,6 +54,13 @@ void xseg_sys_self(uint32_t *pid, uint64_t *start, uint32_t *uid, uint32_t *gid)
 int xseg_sys_alive(uint32_t pid, uint64_t start);
 
 /*
+ * xseg_sys_start_of - the start time of the live process @pid (as
+ * xseg_sys_self reports it for itself). Returns 0, or -ESRCH if @pid is not
+ * running (or is a zombie).
+ */
+int xseg_sys_start_of(uint32_t pid, uint64_t *start);
+
+/*
  * Kernel peers have no process of their own: the kernel domain reports this
  * pid, with a start token chosen when xseg.ko loads (readable from
  * /sys/module/xseg/parameters/instance), so user peers can tell a port bound

@@ -505,6 +505,21 @@ uint32_t xq_scan(const struct xq *h, void (*fn)(void *arg, xq_index idx), void *
 	return n;
 }
 
+uint32_t xq_stale(const struct xq *h)
+{
+	uint64_t hp = xq_load_acquire(&h->q->head), p;
+	uint32_t n = 0;
+
+	/* Each slot once, through its latest position before head. */
+	for (p = hp - (h->mask + 1); p != hp; p++) {
+		uint64_t e = xq_load_acquire(slot_of(h, p));
+
+		if (!idx_is_empty(e_idx(e)) && !cyc_lt(cyc_of_pos(h, p), e_cyc(e)))
+			n++;
+	}
+	return n;
+}
+
 /* ------------------------------------------------------- tracked operations */
 
 static inline uint32_t hold_idx(uint64_t w) { return (uint32_t)w; }
@@ -699,8 +714,18 @@ xq_index xq_reclaim_stranded(struct xq *h, struct xq_track *tr, uint64_t lag,
 			uint64_t at = p - k * nslots;
 			uint32_t idx = e_idx(e);
 
-			if (!pos_lt(at, hp - lag) || idx >= tr->nindices ||
-			    held_elsewhere(tr, mine, idx))
+			if (!pos_lt(at, hp - lag))
+				break;
+			if (idx >= tr->nindices || idx >= h->limit) {
+				/* Garbage that no consumer will ever take: clear it so the
+				 * slot serves producers again. */
+				if (xq_cas(slot, &e, mk_entry(e_cyc(e), e_safe(e), XQ_TAKEN))) {
+					h->corrupt++;
+					break;
+				}
+				continue;
+			}
+			if (held_elsewhere(tr, mine, idx))
 				break;
 			xq_store_relaxed(&mine->pos, at);
 			xq_store_relaxed(&mine->index, idx);
@@ -709,11 +734,6 @@ xq_index xq_reclaim_stranded(struct xq *h, struct xq_track *tr, uint64_t lag,
 			if (xq_cas(slot, &e, mk_entry(e_cyc(e), e_safe(e), taken_mark(tr, mine)))) {
 				xq_store_release(&tr->gen[idx], xq_load_relaxed(&tr->gen[idx]) + 1);
 				xq_store_release(&mine->state, XQ_HOLD_HELD);
-				if (idx >= h->limit) {		/* corrupt: drop it */
-					h->corrupt++;
-					xq_store_release(&mine->state, XQ_HOLD_NONE);
-					break;
-				}
 				return idx;
 			}
 			xq_store_release(&mine->state, XQ_HOLD_NONE);

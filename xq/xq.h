@@ -119,6 +119,13 @@ static inline uint32_t xq_capacity(const struct xq *h) { return h->capacity; }
  */
 uint32_t xq_scan(const struct xq *h, void (*fn)(void *arg, xq_index idx), void *arg);
 
+/*
+ * xq_stale - how many slots hold an index for a position head has already
+ * passed: stranded by a consumer that died (xq_reclaim_stranded takes them)
+ * or written by a corrupt peer. Read-only; a take in progress may be counted.
+ */
+uint32_t xq_stale(const struct xq *h);
+
 /* ---------------------------------------------------------------------------
  * Tracked operations and recovery.
  *

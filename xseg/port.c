@@ -51,6 +51,17 @@ int xseg__owned(struct xseg *xs, uint32_t portno)
 	       XSEG_OWNER_GEN(w) == xs->local[portno].gen;
 }
 
+int xseg_port_depths(struct xseg *xs, uint32_t portno, uint32_t *requests, uint32_t *replies)
+{
+	if (!xs || portno >= xs->nr_ports)
+		return -EINVAL;
+	if (requests)
+		*requests = xq_count(&xs->local[portno].rq);
+	if (replies)
+		*replies = xq_count(&xs->local[portno].pq);
+	return 0;
+}
+
 struct xseg_port *xseg_port(struct xseg *xs, uint32_t portno)
 {
 	return portno < xs->nr_ports ? &xs->ports[portno] : NULL;
@@ -103,6 +114,11 @@ static void drop_stale_replies(struct xseg *xs, uint32_t p)
 
 		if (r == XQ_NONE)
 			break;
+		if (xseg__life(&xs->reqs[r]) != XS_RESPONDED) {
+			/* Not a reply: a corrupt entry; the request itself is elsewhere. */
+			xq_hold_drop(hr);
+			continue;
+		}
 		xseg__free_request(xs, r, hr, hc);
 		__atomic_fetch_add(&xs->ports[p].cnt.reclaimed, 1, __ATOMIC_RELAXED);
 	}

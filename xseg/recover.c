@@ -28,6 +28,23 @@ static struct xq_hold *rhold(struct xseg *xs, uint32_t k)
 	return &xs->holds[xs->nr_holds - NRH + k];
 }
 
+/*
+ * The lease word: holder pid | low 32 bits of its start time << 32. A word
+ * naming a live pid with another start (a forged or stale lease) is taken
+ * over, so a hostile peer cannot block recovery by writing a live pid.
+ */
+static uint64_t lease_word(struct xseg *xs)
+{
+	return (uint64_t)xs->pid | ((xs->start & 0xFFFFFFFFull) << 32);
+}
+
+static bool lease_holder_alive(uint64_t w)
+{
+	uint64_t start;
+
+	return xseg_sys_start_of((uint32_t)w, &start) == 0 && (start & 0xFFFFFFFFull) == (w >> 32);
+}
+
 static int lease_take(struct xseg *xs)
 {
 	uint64_t cur = __atomic_load_n(&xs->hdr->recovery, __ATOMIC_ACQUIRE);
@@ -35,10 +52,10 @@ static int lease_take(struct xseg *xs)
 
 	for (tries = 0; tries < 64; tries++) {
 		/* Held by a live process (another thread of ours included): busy. */
-		if (cur && xseg_sys_alive((uint32_t)cur, 0))
+		if (cur && lease_holder_alive(cur))
 			return -EALREADY;
 		/* acq_rel: the winner sees the previous holder's writes. */
-		if (__atomic_compare_exchange_n(&xs->hdr->recovery, &cur, xs->pid, false,
+		if (__atomic_compare_exchange_n(&xs->hdr->recovery, &cur, lease_word(xs), false,
 						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 			return 0;
 	}
@@ -47,7 +64,7 @@ static int lease_take(struct xseg *xs)
 
 static void lease_drop(struct xseg *xs)
 {
-	uint64_t me = xs->pid;
+	uint64_t me = lease_word(xs);
 
 	__atomic_compare_exchange_n(&xs->hdr->recovery, &me, 0, false, __ATOMIC_ACQ_REL,
 				    __ATOMIC_ACQUIRE);
@@ -185,8 +202,27 @@ static void settle_port_holds(struct xseg *xs, uint32_t p, struct xseg_recovery_
 	}
 }
 
+/*
+ * Settle request @r taken from a queue of the kind @want (SUBMITTED for a
+ * request queue, RESPONDED for a reply queue). Anything else in a queue is a
+ * corrupt entry whose request lives elsewhere: dropped, never settled twice.
+ */
+static void settle_from_queue(struct xseg *xs, uint32_t r, uint32_t want, uint32_t dead,
+			      struct xseg_recovery_stats *st)
+{
+	if (xseg__life(&xs->reqs[r]) != want) {
+		xseg_sys_log(XSEG_LOG_WARN, "request %u in a %s queue is not %s: a corrupt entry, dropped",
+			     r, want == XS_SUBMITTED ? "request" : "reply",
+			     want == XS_SUBMITTED ? "submitted" : "a reply");
+		xq_hold_drop(rhold(xs, 0));
+		return;
+	}
+	settle_request(xs, r, dead, rhold(xs, 0), rhold(xs, 1), st);
+}
+
 /* Empty a queue nobody else consumes, settling each request in it. */
-static void drain(struct xseg *xs, struct xq *q, uint64_t qid, uint32_t dead, struct xseg_recovery_stats *st)
+static void drain(struct xseg *xs, struct xq *q, uint64_t qid, uint32_t want, uint32_t dead,
+		  struct xseg_recovery_stats *st)
 {
 	uint32_t n, r;
 
@@ -194,13 +230,13 @@ static void drain(struct xseg *xs, struct xq *q, uint64_t qid, uint32_t dead, st
 		r = xq_dequeue_tracked(q, qid, &xs->track, rhold(xs, 0));
 		if (r == XQ_NONE)
 			break;
-		settle_request(xs, r, dead, rhold(xs, 0), rhold(xs, 1), st);
+		settle_from_queue(xs, r, want, dead, st);
 	}
 	for (n = 0; n < xs->queue_cap; n++) {
 		r = xq_reclaim_stranded(q, &xs->track, 0, rhold(xs, 0));
 		if (r == XQ_NONE)
 			break;
-		settle_request(xs, r, dead, rhold(xs, 0), rhold(xs, 1), st);
+		settle_from_queue(xs, r, want, dead, st);
 	}
 }
 
@@ -212,8 +248,8 @@ static void settle_port(struct xseg *xs, uint32_t p, uint32_t gen, uint32_t dead
 	uint32_t i;
 
 	settle_port_holds(xs, p, st);
-	drain(xs, &xs->local[p].rq, xseg__qid_rq(p), p, st);
-	drain(xs, &xs->local[p].pq, xseg__qid_pq(p), p, st);
+	drain(xs, &xs->local[p].rq, xseg__qid_rq(p), XS_SUBMITTED, p, st);
+	drain(xs, &xs->local[p].pq, xseg__qid_pq(p), XS_RESPONDED, p, st);
 	for (i = 0; i < xs->nr_requests; i++) {
 		struct xseg_request *req = &xs->reqs[i];
 		uint32_t life;
@@ -315,9 +351,9 @@ static void sweep_free_ports(struct xseg *xs, struct xseg_recovery_stats *st)
 		if (XSEG_OWNER_STATE(w) != XSEG_PORT_FREE)
 			continue;
 		if (xq_count(&xs->local[p].rq))
-			drain(xs, &xs->local[p].rq, xseg__qid_rq(p), p, st);
+			drain(xs, &xs->local[p].rq, xseg__qid_rq(p), XS_SUBMITTED, p, st);
 		if (xq_count(&xs->local[p].pq))
-			drain(xs, &xs->local[p].pq, xseg__qid_pq(p), p, st);
+			drain(xs, &xs->local[p].pq, xseg__qid_pq(p), XS_RESPONDED, p, st);
 	}
 }
 
@@ -336,14 +372,21 @@ static void sweep_free_lists(struct xseg *xs, struct xseg_recovery_stats *st)
 		idx = xq_reclaim_stranded(&xs->freeq, &xs->track, 0, rhold(xs, 0));
 		if (idx == XQ_NONE)
 			break;
-		settle_index(xs, XSEG_NO_PORT, rhold(xs, 0), rhold(xs, 1), st);
+		/* Only a free request belongs in the free list; else a corrupt entry. */
+		if (idx < xs->nr_requests && xseg__life(&xs->reqs[idx]) == XS_FREE)
+			settle_index(xs, XSEG_NO_PORT, rhold(xs, 0), rhold(xs, 1), st);
+		else
+			xq_hold_drop(rhold(xs, 0));
 	}
 	for (c = 0; c < xs->nr_classes; c++) {
 		for (n = 0; n < xs->cls[c].count; n++) {
 			idx = xq_reclaim_stranded(&xs->clsq[c], &xs->track, 0, rhold(xs, 0));
 			if (idx == XQ_NONE)
 				break;
-			settle_index(xs, XSEG_NO_PORT, rhold(xs, 0), rhold(xs, 1), st);
+			if (xseg__chunk_class(xs, idx) == (int)c)
+				settle_index(xs, XSEG_NO_PORT, rhold(xs, 0), rhold(xs, 1), st);
+			else
+				xq_hold_drop(rhold(xs, 0));
 		}
 	}
 }

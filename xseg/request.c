@@ -205,13 +205,29 @@ struct xseg_request *xseg_get_request(struct xseg *xs, uint32_t src)
 		xseg_sys_set_errno(EAGAIN);
 		return NULL;
 	}
-	r = xq_dequeue_tracked(&xs->freeq, XSEG__QID_FREE, &xs->track, hold);
-	if (r == XQ_NONE) {
-		xseg__hold_put(xs, src, hold);
-		xseg_sys_set_errno(EAGAIN);
-		return NULL;
+	for (uint32_t tries = 0;; tries++) {
+		uint32_t st;
+
+		r = tries < xs->queue_cap ?
+		    xq_dequeue_tracked(&xs->freeq, XSEG__QID_FREE, &xs->track, hold) : XQ_NONE;
+		if (r == XQ_NONE) {
+			xseg__hold_put(xs, src, hold);
+			xseg_sys_set_errno(EAGAIN);
+			return NULL;
+		}
+		req = &xs->reqs[r];
+		/*
+		 * Claim it FREE -> PREPARED with a CAS: an entry of the free list
+		 * whose request is not free is a corrupt duplicate, never taken.
+		 */
+		st = __atomic_load_n(&req->state, __ATOMIC_ACQUIRE);
+		if (((st >> XS_LIFE_SHIFT) & 0xFF) == XS_FREE &&
+		    __atomic_compare_exchange_n(&req->state, &st, XS_PREPARED << XS_LIFE_SHIFT, false,
+						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			break;
+		xseg_sys_log(XSEG_LOG_WARN, "request %u in the free list is in use: a corrupt entry, dropped", r);
+		xq_hold_drop(hold);
 	}
-	req = &xs->reqs[r];
 	req->serial = __atomic_fetch_add(&xs->hdr->serial, 1, __ATOMIC_RELAXED) + 1;
 	req->op = X_PING;
 	req->flags = 0;
@@ -229,7 +245,6 @@ struct xseg_request *xseg_get_request(struct xseg *xs, uint32_t src)
 		__atomic_store_n(&req->buf_index, XSEG_NO_BUF, __ATOMIC_RELEASE);
 	}
 	req->data_len = 0;
-	__atomic_store_n(&req->state, XS_PREPARED << XS_LIFE_SHIFT, __ATOMIC_RELEASE);
 	set_holder(req, XSEG_HOLDER(src, xs->local[src].gen));
 	xq_hold_drop(hold);
 	xseg__hold_put(xs, src, hold);

@@ -40,6 +40,27 @@ static void count_index(void *arg, xq_index idx)
 		c->seen[idx]++;
 }
 
+/* Counters a peer can corrupt: tail more than a capacity ahead of head, or head far past tail. */
+static void check_queue(struct census *c, const struct xq *q, uint32_t port, const char *what)
+{
+	uint64_t t = __atomic_load_n(&q->q->tail, __ATOMIC_ACQUIRE);
+	uint64_t h = __atomic_load_n(&q->q->head, __ATOMIC_ACQUIRE);
+	int64_t used = (int64_t)(t - h);
+	char fmt[96];
+
+	if (xq_stale(q))
+		report(c, strcmp(what, "request queue") ? "port %u: reply queue: %llu entries behind head"
+			  " (stranded or corrupt; recover takes them)" : "port %u: request queue: %llu entries"
+			  " behind head (stranded or corrupt; recover takes them)", port, xq_stale(q));
+	if (used > (int64_t)q->capacity) {
+		snprintf(fmt, sizeof(fmt), "port %%u: %s: tail is %%llu positions ahead of head", what);
+		report(c, fmt, port, (uint64_t)used);
+	} else if (used < -(int64_t)(q->mask + 1)) {
+		snprintf(fmt, sizeof(fmt), "port %%u: %s: head is %%llu positions past tail", what);
+		report(c, fmt, port, (uint64_t)-used);
+	}
+}
+
 int xseg_verify(struct xseg *xs, void (*out)(void *arg, const char *line), void *arg)
 {
 	struct census c = { xs, NULL, out, arg, 0 };
@@ -62,6 +83,13 @@ int xseg_verify(struct xseg *xs, void (*out)(void *arg, const char *line), void 
 			report(&c, "port %u: redirect to %llu is out of range", i, red);
 		if (XSEG_OWNER_STATE(w) == XSEG_PORT_BOUND && !xseg__port_live(xs, i, NULL))
 			report(&c, "port %u: owner pid %llu is dead (run recover)", i, XSEG_OWNER_PID(w));
+		else if ((XSEG_OWNER_STATE(w) == XSEG_PORT_BINDING ||
+			  XSEG_OWNER_STATE(w) == XSEG_PORT_RECOVERING) &&
+			 !xseg_sys_alive(XSEG_OWNER_PID(w), 0))
+			report(&c, "port %u: left half bound or half recovered by dead pid %llu (run recover)",
+			       i, XSEG_OWNER_PID(w));
+		check_queue(&c, &xs->local[i].rq, i, "request queue");
+		check_queue(&c, &xs->local[i].pq, i, "reply queue");
 		xq_scan(&xs->local[i].rq, count_index, &c);
 		xq_scan(&xs->local[i].pq, count_index, &c);
 	}
@@ -83,13 +111,27 @@ int xseg_verify(struct xseg *xs, void (*out)(void *arg, const char *line), void 
 		}
 		if (h != XSEG_HOLDER_NONE && (h >> 32) >= xs->nr_ports)
 			report(&c, "request %u: holder port %llu is out of range", i, h >> 32);
-		if (r->path_len > XSEG_PATH_MAX)
+		if (r->path_len > XSEG_PATH_MAX) {
 			report(&c, "request %u: return path length %llu is too long", i, r->path_len);
+		} else {
+			for (k = 0; k < r->path_len; k++)
+				if ((r->path[k] >> 32) >= xs->nr_ports)
+					report(&c, "request %u: return path hop names port %llu, out of range",
+					       i, r->path[k] >> 32);
+		}
 		if (r->target_len > XSEG_TARGET_MAX)
 			report(&c, "request %u: target length %llu is too long", i, r->target_len);
 		/* Held requests are with a peer: count them as one place. */
 		if (life == XS_PREPARED || life == XS_ACCEPTED || life == XS_RECEIVED)
 			count_index(&c, i);
+	}
+	for (i = 0; i < XSEG_MAX_PEER_TYPES; i++) {
+		uint64_t w = __atomic_load_n(&xs->hdr->peer_type_word[i], __ATOMIC_ACQUIRE);
+
+		if (w > 2)
+			report(&c, "peer type entry %u: state word %llu is unknown", i, w);
+		else if (w == 2 && !memchr(xs->hdr->peer_type[i], 0, XSEG_TYPE_LEN))
+			report(&c, "peer type entry %u: its name is not terminated (%llu)", i, XSEG_TYPE_LEN);
 	}
 	for (i = 0; i < xs->nr_holds; i++) {
 		uint64_t st = __atomic_load_n(&xs->holds[i].state, __ATOMIC_RELAXED) & 0x7F;

@@ -121,6 +121,12 @@ int xseg_leave_port(struct xseg *xs, uint32_t portno);
 /* xseg_port - the shared port struct, if @portno is valid (else NULL). */
 struct xseg_port *xseg_port(struct xseg *xs, uint32_t portno);
 
+/*
+ * xseg_port_depths - how many requests are queued to @portno and how many
+ * replies wait for it (a snapshot), through the queues validated at join.
+ */
+int xseg_port_depths(struct xseg *xs, uint32_t portno, uint32_t *requests, uint32_t *replies);
+
 /* xseg_set_redirect - requests submitted to @portno go to @to (XSEG_NO_PORT: none). */
 int xseg_set_redirect(struct xseg *xs, uint32_t portno, uint32_t to);
 

@@ -106,7 +106,7 @@ struct xseg_header {
 	uint64_t attached;		/* live peers joined now (atomic; recovery forgets dead ones) */
 	uint64_t flags;			/* XSEG_F_* (atomic) */
 	uint64_t serial;		/* request serials (atomic FAA) */
-	uint64_t recovery;		/* recovery lease: pid | start << 32, or 0 (atomic) */
+	uint64_t recovery;		/* recovery lease: pid | (start & 0xFFFFFFFF) << 32, or 0 (atomic) */
 	/* Peer-type (driver) registry: claimed by CAS on the word, then named. */
 	uint64_t peer_type_word[XSEG_MAX_PEER_TYPES];	/* 0 free, 1 naming, 2 named */
 	char peer_type[XSEG_MAX_PEER_TYPES][XSEG_TYPE_LEN];

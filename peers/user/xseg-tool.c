@@ -102,15 +102,10 @@ static int cmd_status(struct xseg *xs)
 		int alive = XSEG_OWNER_STATE(w) == XSEG_PORT_BOUND &&
 			    xseg_sys_alive(XSEG_OWNER_PID(w), p->owner_start);
 		uint32_t pt = p->peer_type;
-		struct xq rq, pq;
 		uint32_t nrq = 0, npq = 0;
 
-		if (xq_attach(&rq, (char *)xseg_base(xs) + h->free_queue_off + h->queue_size * (1 + 2ull * i),
-			      h->queue_size, c->nr_requests) == 0)
-			nrq = xq_count(&rq);
-		if (xq_attach(&pq, (char *)xseg_base(xs) + h->free_queue_off + h->queue_size * (2 + 2ull * i),
-			      h->queue_size, c->nr_requests) == 0)
-			npq = xq_count(&pq);
+		/* Through the queues join validated, never offsets read again now. */
+		xseg_port_depths(xs, i, &nrq, &npq);
 		if (XSEG_OWNER_STATE(w) == XSEG_PORT_FREE && !nrq && !npq && !p->cnt.submitted &&
 		    !p->cnt.accepted)
 			continue;

@@ -110,6 +110,27 @@ static u64 start_ticks(const struct task_struct *t)
 #endif
 }
 
+int xseg_sys_start_of(uint32_t pid, uint64_t *start)
+{
+	struct task_struct *t;
+	int r = -ESRCH;
+
+	if (pid == XSEG_SYS_KERNEL_PID) {
+		*start = instance;
+		return 0;
+	}
+	if (pid == 0 || pid > PID_MAX_LIMIT)
+		return -ESRCH;
+	rcu_read_lock();
+	t = pid_task(find_pid_ns((int)pid, &init_pid_ns), PIDTYPE_TGID);
+	if (t && !(t->exit_state & (EXIT_ZOMBIE | EXIT_DEAD)) && !(t->flags & PF_EXITING)) {
+		*start = start_ticks(t);
+		r = 0;
+	}
+	rcu_read_unlock();
+	return r;
+}
+
 int xseg_sys_alive(uint32_t pid, uint64_t start)
 {
 	struct task_struct *t;

@@ -133,23 +133,6 @@ void xseg_sys_self(uint32_t *pid, uint64_t *start, uint32_t *uid, uint32_t *gid)
 		*gid = (uint32_t)getegid();
 }
 
-/* Is xseg.ko loaded with instance token @start (0: any)? See XSEG_SYS_KERNEL_PID. */
-static int kernel_alive(uint64_t start)
-{
-	char buf[32];
-	ssize_t n;
-	int fd = open("/sys/module/xseg/parameters/instance", O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
-	return start == 0 || strtoull(buf, NULL, 10) == start;
-}
-
 int xseg_sys_alive(uint32_t pid, uint64_t start)
 {
 	char st;
@@ -157,13 +140,37 @@ int xseg_sys_alive(uint32_t pid, uint64_t start)
 
 	if (pid == 0)
 		return 0;
-	if (pid == XSEG_SYS_KERNEL_PID)
-		return kernel_alive(start);
+	if (pid == XSEG_SYS_KERNEL_PID)	/* xseg.ko loaded, with instance token @start */
+		return xseg_sys_start_of(pid, &s) == 0 && (start == 0 || s == start);
 	if (proc_stat(pid, &st, &s) < 0)
 		return 0;			/* no such process */
 	if (st == 'Z' || st == 'X')
 		return 0;			/* a zombie is dead for us */
 	return start == 0 || s == start;	/* 0: any start; else a reused pid is dead */
+}
+
+int xseg_sys_start_of(uint32_t pid, uint64_t *start)
+{
+	char st;
+
+	if (pid == XSEG_SYS_KERNEL_PID) {
+		char buf[32];
+		ssize_t n;
+		int fd = open("/sys/module/xseg/parameters/instance", O_RDONLY | O_CLOEXEC);
+
+		if (fd < 0)
+			return -ESRCH;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n <= 0)
+			return -ESRCH;
+		buf[n] = 0;
+		*start = strtoull(buf, NULL, 10);
+		return 0;
+	}
+	if (pid == 0 || proc_stat(pid, &st, start) < 0 || st == 'Z' || st == 'X')
+		return -ESRCH;
+	return 0;
 }
 
 uint32_t xseg_sys_page_size(void)

@@ -168,18 +168,14 @@ static Napi::Value port_redirect(const Napi::CallbackInfo &info)
 	return info.Env().Undefined();
 }
 
+// Queue lengths through the queues join validated (never offsets re-read from
+// the segment, which a hostile peer may change between two reads).
 static uint32_t queued(struct xseg *xs, uint32_t port, int replies)
 {
-	struct xseg_header *h = xseg_header(xs);
-	const struct xseg_config *c = xseg_config(xs);
-	uint64_t off = h->free_queue_off + h->queue_size * ((replies ? 2 : 1) + 2ull * port);
-	struct xq q;
+	uint32_t rq = 0, pq = 0;
 
-	if (off > xseg_size(xs) || h->queue_size > xseg_size(xs) - off)
-		return 0;
-	if (xq_attach(&q, (char *)xseg_base(xs) + off, h->queue_size, c->nr_requests))
-		return 0;
-	return xq_count(&q);
+	xseg_port_depths(xs, port, &rq, &pq);
+	return replies ? pq : rq;
 }
 
 // port_info(handle, port) -> the port's state, owner, peer type, queue
