@@ -170,3 +170,20 @@ void xseg__drivers_destroy(const char *segname)
 			ops->destroy(segname);
 	}
 }
+
+int xseg_initialize(void)
+{
+	ensure_builtins();
+	return 0;
+}
+
+void xseg_finalize(void)
+{
+	unsigned i;
+
+	for (i = 0; i < MAX_DRIVERS; i++)
+		__atomic_store_n(&drivers[i], NULL, __ATOMIC_RELEASE);
+	for (i = 0; i < MAX_SEGTYPES; i++)
+		__atomic_store_n(&segtypes[i], NULL, __ATOMIC_RELEASE);
+	__atomic_store_n(&builtins_done, 0, __ATOMIC_RELEASE);
+}

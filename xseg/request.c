@@ -359,6 +359,8 @@ static int queue_to(struct xseg *xs, uint32_t r, uint32_t dst, struct xq_hold *h
 		eff = dst;
 	if (!port_bound(xs, eff, &gen))
 		return -ENOENT;
+	if (!(__atomic_load_n(&xs->ports[eff].flags, __ATOMIC_ACQUIRE) & XSEG_PORT_ACCEPT))
+		return -EPERM;		/* bound to receive replies only */
 	req->dst_port = dst;
 	req->effective_dst = eff;
 	req->ts_submit = xseg_sys_now_ns();

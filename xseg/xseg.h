@@ -24,6 +24,21 @@ struct xseg;
 struct xseg_driver;
 struct xseg_segtype;
 
+/* ---------------------------------------------------------- the library */
+
+/*
+ * xseg_initialize - register the domain's built-in segment types and drivers
+ * now. Optional: every lookup does it on first use; call it to have it done
+ * before threads start. Idempotent. Returns 0.
+ */
+int xseg_initialize(void);
+
+/*
+ * xseg_finalize - unregister the built-ins (a kernel module calls it before
+ * it unloads). No handle may be in use. xseg_initialize() may follow.
+ */
+void xseg_finalize(void);
+
 /* ------------------------------------------------------------ spec strings */
 
 /*
@@ -155,7 +170,8 @@ void *xseg_req_data(struct xseg *xs, struct xseg_request *req);
 /*
  * xseg_submit - queue a prepared request to @dst (after its redirect). The
  * caller then signals @dst (xseg_signal). -ENOENT if no live peer has bound
- * @dst, -EAGAIN if its queue is full.
+ * @dst, -EPERM if it was bound without XSEG_PORT_ACCEPT, -EAGAIN if its
+ * queue is full.
  */
 int xseg_submit(struct xseg *xs, struct xseg_request *req, uint32_t dst);
 

@@ -72,6 +72,9 @@ static void lifecycle(const char *fmt)
 	CHECK(xseg_prep_request(xs, req, "x", 1, 1ull << 40) == -E2BIG);
 	CHECK(xseg_prep_request(xs, req, "x", XSEG_TARGET_MAX + 1, 0) == -ENAMETOOLONG);
 	CHECK(xseg_submit(xs, req, 2) == -ENOENT);		/* nobody bound 2 */
+	CHECK(xseg_bind_port(xs, 3, XSEG_PORT_RECEIVE) == 3);	/* a client-only port */
+	CHECK(xseg_submit(xs, req, 3) == -EPERM);
+	CHECK(xseg_leave_port(xs, 3) == 0);
 	CHECK(xseg_submit(xs, req, cfg.nr_ports) == -EINVAL);
 	CHECK(xseg_respond(xs, req) == -EPERM);			/* not accepted */
 	CHECK(xseg_get_request(xs, 3) == NULL && errno == EPERM);	/* not our port */
@@ -224,6 +227,12 @@ static void test_registry(void)
 	CHECK(xseg_unregister_driver(&extra) == -ENOENT);
 	CHECK(xseg_find_driver("testdrv") == NULL);		/* and no xseg_testdrv.so */
 	CHECK(xseg_find_driver("../evil") == NULL);		/* names, never paths */
+	xseg_finalize();
+	CHECK(xseg_register_driver(&extra) == 0);
+	CHECK(xseg_find_driver("testdrv") == &extra);	/* lookups register the built-ins again */
+	CHECK(xseg_find_driver("futex") == futex);
+	CHECK(xseg_unregister_driver(&extra) == 0);
+	CHECK(xseg_initialize() == 0 && xseg_find_segtype("posix"));
 }
 
 static void test_join_errors(void)
