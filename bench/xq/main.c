@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "bench.h"
+#include "../stats.h"
 
 #define MAX_REPS 31
 
@@ -157,7 +158,6 @@ static void *pp_thread(void *arg)
 	return NULL;
 }
 
-static double median(const double *v, unsigned n);
 
 static double pingpong_ns(void)
 {
@@ -177,22 +177,6 @@ static double pingpong_ns(void)
 		trial[k] = pp_secs / PP_ROUNDS * 1e9;
 	}
 	return median(trial, 5);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-static double median(const double *v, unsigned n)
-{
-	double s[MAX_REPS];
-
-	memcpy(s, v, n * sizeof(*v));
-	qsort(s, n, sizeof(*s), cmp_double);
-	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 }
 
 /* Per row: one short warm-up run of every queue, then the repetitions. */
@@ -234,22 +218,6 @@ static void print_table(unsigned reps)
 	}
 }
 
-/* CPU seconds spent so far by the whole machine (busy, or stolen by the host). */
-static double machine_busy(void)
-{
-	unsigned long long v[8] = { 0 };
-	FILE *f = fopen("/proc/stat", "r");
-	int n = f ? fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu",
-			   &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) : 0;
-
-	if (f)
-		fclose(f);
-	if (n != 8)
-		return -1;
-	/* user nice system [idle iowait] irq softirq steal */
-	return (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / (double)sysconf(_SC_CLK_TCK);
-}
-
 static double self_cpu(void)
 {
 	struct rusage ru;
@@ -257,27 +225,6 @@ static double self_cpu(void)
 	getrusage(RUSAGE_SELF, &ru);
 	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
 	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
-}
-
-static void cpu_model(char *buf, size_t len)
-{
-	FILE *f = fopen("/proc/cpuinfo", "r");
-	char line[256], *p;
-
-	snprintf(buf, len, "unknown");
-	while (f && fgets(line, sizeof(line), f)) {
-		if (strncmp(line, "model name", 10) || !(p = strchr(line, ':')))
-			continue;
-		p += strspn(p + 1, " \t") + 1;
-		p[strcspn(p, "\n")] = 0;
-		snprintf(buf, len, "%s", p);
-		for (p = buf; *p; p++)
-			if (*p == '"' || *p == '\\')
-				*p = ' ';
-		break;
-	}
-	if (f)
-		fclose(f);
 }
 
 static void write_json(const char *path, unsigned reps, double secs, double others,

@@ -35,6 +35,7 @@
 #include "xseg/xseg.h"
 #include "drivers/user/posixfd.h"
 #include "xsb.h"
+#include "../stats.h"
 
 #define MAX_REPS	31
 #define GOAL		1.25	/* the project's goal: xseg within 1.25x of the raw mechanism */
@@ -340,22 +341,6 @@ static int cmp_u32(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-static double median(const double *v, unsigned n)
-{
-	double s[MAX_REPS];
-
-	memcpy(s, v, n * sizeof(*v));
-	qsort(s, n, sizeof(*s), cmp_double);
-	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-}
-
 /* Median and p99 (nearest rank) of the run's samples, in us. */
 static void sample_stats(double *med, double *p99)
 {
@@ -489,22 +474,6 @@ static void print_throughput(unsigned reps, double secs)
 	}
 }
 
-/* CPU seconds spent so far by the whole machine (busy, or stolen by the host). */
-static double machine_busy(void)
-{
-	unsigned long long v[8] = { 0 };
-	FILE *f = fopen("/proc/stat", "r");
-	int n = f ? fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu",
-			   &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) : 0;
-
-	if (f)
-		fclose(f);
-	if (n != 8)
-		return -1;
-	/* user nice system [idle iowait] irq softirq steal */
-	return (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / (double)sysconf(_SC_CLK_TCK);
-}
-
 /* CPU time of this process and of its reaped children. */
 static double own_cpu(void)
 {
@@ -514,27 +483,6 @@ static double own_cpu(void)
 	getrusage(RUSAGE_CHILDREN, &b);
 	return (double)(a.ru_utime.tv_sec + a.ru_stime.tv_sec + b.ru_utime.tv_sec + b.ru_stime.tv_sec) +
 	       (double)(a.ru_utime.tv_usec + a.ru_stime.tv_usec + b.ru_utime.tv_usec + b.ru_stime.tv_usec) * 1e-6;
-}
-
-static void cpu_model(char *buf, size_t len)
-{
-	FILE *f = fopen("/proc/cpuinfo", "r");
-	char line[256], *p;
-
-	snprintf(buf, len, "unknown");
-	while (f && fgets(line, sizeof(line), f)) {
-		if (strncmp(line, "model name", 10) || !(p = strchr(line, ':')))
-			continue;
-		p += strspn(p + 1, " \t") + 1;
-		p[strcspn(p, "\n")] = 0;
-		snprintf(buf, len, "%s", p);
-		for (p = buf; *p; p++)
-			if (*p == '"' || *p == '\\')
-				*p = ' ';
-		break;
-	}
-	if (f)
-		fclose(f);
 }
 
 static double clock_read_ns(void)

@@ -192,3 +192,24 @@ static void stress_run(bool procs, uint32_t nprod, uint32_t ncons, uint32_t item
 	munmap(s->seen, bits / 8);
 	munmap(s, sizeof(*s));
 }
+
+/* The scenarios, as threads or as processes (the two stress_*.c programs). */
+static void stress_main(bool procs)
+{
+	uint32_t items = (uint32_t)xt_env_long("XSEG_STRESS_ITEMS", 200000);
+
+	xt_watchdog(240);
+	xt_current = "1p1c";
+	stress_run(procs, 1, 1, items, 16, 0);
+	printf("ok 1 producer, 1 consumer\n");
+	stress_run(procs, 2, 2, items, 64, 0);
+	printf("ok 2 producers, 2 consumers\n");
+	stress_run(procs, 4, 1, items / 2, 8, 0);
+	printf("ok 4 producers, 1 consumer, capacity 8\n");
+	stress_run(procs, 1, 4, items, 8, 0);
+	printf("ok 1 producer, 4 consumers, capacity 8\n");
+	stress_run(procs, 2, 2, items, 32, 8);
+	printf("ok 2 producers, 2 consumers, batches up to 8\n");
+	stress_run(procs, 3, 3, items / 4, 1, 0);
+	printf("ok 3 producers, 3 consumers, capacity 1\n");
+}
