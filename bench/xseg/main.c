@@ -82,7 +82,7 @@ static const struct {
 	{ M_XPOSIX, M_RSIGIO, "same mechanism" },
 	{ M_XPOSIX, M_REVENTFD, "closest kernel wake-up" },
 	{ M_XPOSIX_BLK, M_RSIGIO, "same mechanism, without the driver's sigprocmask per sleep" },
-	{ M_XWAIT0, M_RFUTEX, "xseg_wait with spin 0 still polls before it sleeps" },
+	{ M_XWAIT0, M_RFUTEX, "xseg_wait with spin 0: straight to sleep" },
 	{ M_XBUSY, M_RSPIN, "both poll shared memory" },
 };
 #define NPAIRS (sizeof(pairs) / sizeof(pairs[0]))
@@ -451,9 +451,6 @@ static void print_latency(const struct placement *pl, unsigned reps, uint32_t ro
 		       pl->p99_us[x], mechs[w].label, pl->med_us[w], pl->p99_us[w], ratio,
 		       ratio > GOAL ? " *" : "");
 	}
-	if (pl->med_us[M_XWAIT0] > 0)
-		printf("(xseg_wait with spin 0 still polls the queues 64 times, a few us, before it sleeps%s)\n",
-		       pl->client_cpu != pl->server_cpu ? ": across CPUs the reply comes in meanwhile" : "");
 	if (!pl->busy)
 		printf("(no polling rows: two spinners on one CPU only take turns at the scheduler tick)\n");
 }
