@@ -31,6 +31,16 @@
 void *xseg_sys_alloc(size_t size);
 void xseg_sys_free(void *p);
 
+/*
+ * Zeroed, page-aligned memory for the heap segment type (large: mmap in user
+ * space, kvzalloc in the kernel), and the lock of the process- or kernel-wide
+ * registries (it may sleep; never held across a call out of the library).
+ */
+void *xseg_sys_heap_alloc(uint64_t size);
+void xseg_sys_heap_free(void *p, uint64_t size);
+void xseg_sys_registry_lock(void);
+void xseg_sys_registry_unlock(void);
+
 /* Logging: level 0 error, 1 warning, 2 info, 3 debug (XSEG_LOG_LEVEL in user). */
 enum { XSEG_LOG_ERR = 0, XSEG_LOG_WARN = 1, XSEG_LOG_INFO = 2, XSEG_LOG_DEBUG = 3 };
 void xseg_sys_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -107,6 +107,10 @@ int xseg__chunk_class(struct xseg *xs, uint32_t chunk);
 void xseg__set_life(struct xseg_request *req, uint32_t life);
 uint32_t xseg__life(const struct xseg_request *req);
 
+/* segtype_heap.c */
+extern const struct xseg_segtype_ops xseg_segtype_heap;
+void xseg__heap_cleanup(void);
+
 /* recover.c */
 int xseg__recover_port(struct xseg *xs, uint32_t portno, struct xseg_recovery_stats *st);
 

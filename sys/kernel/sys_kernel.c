@@ -29,6 +29,7 @@
 #include <linux/random.h>
 #include <linux/timekeeping.h>
 #include <linux/math64.h>
+#include <linux/mutex.h>
 #include <linux/printk.h>
 #include "../../xseg/xseg_layout.h"
 #include "kernel_internal.h"
@@ -49,6 +50,28 @@ void *xseg_sys_alloc(size_t size)
 void xseg_sys_free(void *p)
 {
 	kvfree(p);
+}
+
+void *xseg_sys_heap_alloc(uint64_t size)
+{
+	return kvzalloc((size_t)size, GFP_KERNEL);
+}
+
+void xseg_sys_heap_free(void *p, uint64_t size)
+{
+	kvfree(p);
+}
+
+static DEFINE_MUTEX(registry_lock);
+
+void xseg_sys_registry_lock(void)
+{
+	mutex_lock(&registry_lock);
+}
+
+void xseg_sys_registry_unlock(void)
+{
+	mutex_unlock(&registry_lock);
 }
 
 void xseg_sys_log(int level, const char *fmt, ...)
@@ -176,7 +199,7 @@ static int __init xseg_module_init(void)
 
 static void __exit xseg_module_exit(void)
 {
-	xseg_kernel_heap_cleanup();
+	xseg__heap_cleanup();
 	pr_info("xseg: unloaded\n");
 }
 

@@ -6,7 +6,7 @@
  *
  *   posix  /dev/shm/xseg.<name> through shm_open()     segtype_posix.c
  *   file   any path, e.g. on tmpfs or hugetlbfs          segtype_file.c
- *   heap   process-private memory for threads            segtype_heap.c
+ *   heap   process-private memory for threads            xseg/segtype_heap.c (all domains)
  *
  * The fd-backed types (posix, file) create and map through the helpers
  * below, implemented once in segtype_file.c: the owner/mode check of a

@@ -9,6 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sys/mman.h>
 #include "../domain.h"
 
 void *xseg_sys_alloc(size_t size)
@@ -19,6 +21,31 @@ void *xseg_sys_alloc(size_t size)
 void xseg_sys_free(void *p)
 {
 	free(p);
+}
+
+void *xseg_sys_heap_alloc(uint64_t size)
+{
+	/* Anonymous private memory: zeroed, page aligned, returned to the OS on free. */
+	void *p = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+void xseg_sys_heap_free(void *p, uint64_t size)
+{
+	munmap(p, (size_t)size);
+}
+
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void xseg_sys_registry_lock(void)
+{
+	pthread_mutex_lock(&registry_lock);
+}
+
+void xseg_sys_registry_unlock(void)
+{
+	pthread_mutex_unlock(&registry_lock);
 }
 
 static int log_level(void)

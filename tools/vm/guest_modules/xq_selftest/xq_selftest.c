@@ -251,9 +251,9 @@ struct stress_arg {
 };
 
 /*
- * Put @x into @q. A refusal while fewer than capacity indices exist is a
- * spurious "full" (xq's room check can count a position nobody fills; seen
- * in user space too): retried and counted, never dropped.
+ * Put @x into @q. The queues are bounded (xq_set_bounded: only STRESS_N
+ * indices exist), so a refusal is a bug: counted (the test fails on it) and
+ * retried, never dropped.
  */
 static bool stress_put(struct stress *s, struct xq *q, xq_index x)
 {
@@ -334,6 +334,8 @@ static void test_stress(void)
 	CHECK(xq_init_empty(m2, sz, STRESS_N) == 0);
 	CHECK(xq_attach(&s->from, m1, sz, STRESS_N) == 0);
 	CHECK(xq_attach(&s->to, m2, sz, STRESS_N) == 0);
+	xq_set_bounded(&s->from);
+	xq_set_bounded(&s->to);
 	s->ops = stress_ops;
 	for (i = 0; i < 2; i++) {
 		init_completion(&s->done[i]);
@@ -352,6 +354,7 @@ static void test_stress(void)
 		put_task_struct(t[i]);
 	}
 	CHECK(atomic_read(&s->errors) == 0);
+	CHECK(atomic_read(&s->spurious_full) == 0);
 	/* Every index is in exactly one of the two queues, once. */
 	for (k = 0; k < 2; k++) {
 		struct xq *q = k ? &s->to : &s->from;

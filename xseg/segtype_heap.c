@@ -1,25 +1,22 @@
-// SPDX-License-Identifier: BSD-2-Clause
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * sys/kernel/segtype_heap.c - the "heap" segment type of the kernel domain:
- * kernel memory (kvzalloc) shared by the kernel peers (modules) of this
- * machine, the kernel counterpart of the user domain's process-private heap.
+ * xseg/segtype_heap.c - the "heap" segment type, the same in every domain:
+ * memory that is not shared with other processes, for peers that are threads
+ * of one process (user space, Node worker threads) or modules of one kernel.
  *
- * A registry of up to HEAP_SLOTS names, each {mem, size, refs}, under a
- * mutex (create, map, unmap and destroy sleep: process context only).
+ * A registry of up to HEAP_SLOTS names, each {mem, size, refs}, under the
+ * domain's registry lock (it may sleep: process context only in the kernel).
  * create() allocates zeroed memory (one reference, the creator's mapping);
  * map() hands out the same memory and takes a reference; unmap() drops one.
  * destroy() removes the name at once; the memory stays until the last
- * unmap(). mode and gid do not apply. Segments left at module unload are
- * freed with a warning (their users are modules that depend on xseg.ko, so
- * they are gone by then).
+ * unmap(). mode and gid do not apply. In user space a forked child inherits
+ * a copy of the registry and copy-on-write copies of the memory: nothing is
+ * shared with the parent after fork().
  */
-#include <linux/mutex.h>
-#include <linux/slab.h>
-#include <linux/mm.h>
-#include "../../xseg/xseg.h"
-#include "kernel_internal.h"
+#include "xseg_internal.h"
 
 #define HEAP_SLOTS	64
+#define HEAP_MAX_SIZE	(1ull << 40)
 
 struct heap_seg {
 	char name[XSEG_NAME_LEN];
@@ -29,7 +26,6 @@ struct heap_seg {
 	bool named;		/* false once destroyed: freed at the last unmap */
 };
 
-static DEFINE_MUTEX(heap_lock);
 static struct heap_seg heap_segs[HEAP_SLOTS];
 
 static int heap_fail(char *err, size_t errlen, int rc, const char *name, const char *why)
@@ -46,7 +42,7 @@ static int heap_check_name(const char *name, char *err, size_t errlen)
 	return 0;
 }
 
-/* The named slot of @name, or NULL. Under heap_lock. */
+/* The named slot of @name, or NULL. Under the registry lock. */
 static struct heap_seg *heap_find(const char *name)
 {
 	unsigned int i;
@@ -57,49 +53,53 @@ static struct heap_seg *heap_find(const char *name)
 	return NULL;
 }
 
+/* Free @s's memory and its slot. Under the registry lock. */
 static void heap_release(struct heap_seg *s)
 {
-	kvfree(s->mem);
-	memset(s, 0, sizeof(*s));
+	xseg_sys_heap_free(s->mem, s->size);
+	xseg_memset(s, 0, sizeof(*s));
 }
 
 static int heap_create(const char *name, uint64_t size, uint32_t mode, int32_t gid,
 		       void **mem, char *err, size_t errlen)
 {
+	uint64_t page = xseg_sys_page_size();
 	struct heap_seg *s = NULL;
 	unsigned int i;
 	void *p;
 	int r;
 
+	(void)mode;
+	(void)gid;
 	r = heap_check_name(name, err, errlen);
 	if (r)
 		return r;
-	if (size < PAGE_SIZE || size % PAGE_SIZE || size > (1ull << 40))
+	if (size < page || size % page || size > HEAP_MAX_SIZE)
 		return heap_fail(err, errlen, -EINVAL, name,
 				 "the size must be a multiple of the page size, at least one page");
-	mutex_lock(&heap_lock);
+	xseg_sys_registry_lock();
 	if (heap_find(name)) {
-		mutex_unlock(&heap_lock);
-		return heap_fail(err, errlen, -EEXIST, name, "already exists in the kernel");
+		xseg_sys_registry_unlock();
+		return heap_fail(err, errlen, -EEXIST, name, "already exists");
 	}
 	for (i = 0; i < HEAP_SLOTS && !s; i++)
 		if (!heap_segs[i].mem)
 			s = &heap_segs[i];
 	if (!s) {
-		mutex_unlock(&heap_lock);
-		return heap_fail(err, errlen, -ENOSPC, name, "too many kernel heap segments");
+		xseg_sys_registry_unlock();
+		return heap_fail(err, errlen, -ENOSPC, name, "too many heap segments");
 	}
-	p = kvzalloc((size_t)size, GFP_KERNEL);
+	p = xseg_sys_heap_alloc(size);
 	if (!p) {
-		mutex_unlock(&heap_lock);
+		xseg_sys_registry_unlock();
 		return heap_fail(err, errlen, -ENOMEM, name, "cannot allocate the memory");
 	}
-	strscpy(s->name, name, sizeof(s->name));
+	xseg_memcpy(s->name, name, strnlen(name, XSEG_NAME_LEN - 1));
 	s->mem = p;
 	s->size = size;
 	s->refs = 1;
 	s->named = true;
-	mutex_unlock(&heap_lock);
+	xseg_sys_registry_unlock();
 	*mem = p;
 	return 0;
 }
@@ -107,23 +107,23 @@ static int heap_create(const char *name, uint64_t size, uint32_t mode, int32_t g
 static int heap_map(const char *name, void **mem, uint64_t *size, char *err, size_t errlen)
 {
 	struct heap_seg *s;
-	int r = 0;
+	int r;
 
 	r = heap_check_name(name, err, errlen);
 	if (r)
 		return r;
-	mutex_lock(&heap_lock);
+	xseg_sys_registry_lock();
 	s = heap_find(name);
-	if (s && s->refs == U32_MAX) {
+	if (s && s->refs == 0xFFFFFFFFu) {
 		r = -EMFILE;
 	} else if (s) {
 		s->refs++;
 		*mem = s->mem;
 		*size = s->size;
 	}
-	mutex_unlock(&heap_lock);
+	xseg_sys_registry_unlock();
 	if (!s)
-		return heap_fail(err, errlen, -ENOENT, name, "does not exist in the kernel");
+		return heap_fail(err, errlen, -ENOENT, name, "does not exist");
 	if (r)
 		return heap_fail(err, errlen, r, name, "mapped too many times");
 	return 0;
@@ -136,16 +136,16 @@ static void heap_unmap(void *mem, uint64_t size)
 
 	if (!mem)
 		return;
-	mutex_lock(&heap_lock);
+	xseg_sys_registry_lock();
 	for (i = 0; i < HEAP_SLOTS && !s; i++)
 		if (heap_segs[i].mem == mem)
 			s = &heap_segs[i];
 	if (s && s->refs > 0 && --s->refs == 0 && !s->named)
 		heap_release(s);
-	mutex_unlock(&heap_lock);
+	xseg_sys_registry_unlock();
 	if (!s)
-		pr_warn("xseg: heap segment unmap: %p (%llu bytes) is not a heap segment; ignored\n",
-			mem, (unsigned long long)size);
+		xseg_sys_log(XSEG_LOG_WARN, "heap segment unmap: %p (%llu bytes) is not a heap segment; ignored",
+			     mem, (unsigned long long)size);
 }
 
 static int heap_destroy(const char *name)
@@ -154,50 +154,55 @@ static int heap_destroy(const char *name)
 
 	if (heap_check_name(name, NULL, 0))
 		return -EINVAL;
-	mutex_lock(&heap_lock);
+	xseg_sys_registry_lock();
 	s = heap_find(name);
 	if (s) {
 		s->named = false;
 		if (!s->refs)
 			heap_release(s);
 	}
-	mutex_unlock(&heap_lock);
+	xseg_sys_registry_unlock();
 	return s ? 0 : -ENOENT;
 }
 
+/* The names are copied out first, so @fn never runs under the lock. */
 static int heap_list(void (*fn)(void *arg, const char *name), void *arg)
 {
-	char (*names)[XSEG_NAME_LEN];
+	char (*names)[XSEG_NAME_LEN] = xseg_sys_alloc(HEAP_SLOTS * sizeof(*names));
 	unsigned int i;
 	int n = 0, k;
 
-	names = kvmalloc_array(HEAP_SLOTS, sizeof(*names), GFP_KERNEL);
 	if (!names)
 		return -ENOMEM;
-	mutex_lock(&heap_lock);
+	xseg_sys_registry_lock();
 	for (i = 0; i < HEAP_SLOTS; i++)
 		if (heap_segs[i].mem && heap_segs[i].named)
-			memcpy(names[n++], heap_segs[i].name, XSEG_NAME_LEN);
-	mutex_unlock(&heap_lock);
+			xseg_memcpy(names[n++], heap_segs[i].name, XSEG_NAME_LEN);
+	xseg_sys_registry_unlock();
 	for (k = 0; k < n; k++)
 		fn(arg, names[k]);
-	kvfree(names);
+	xseg_sys_free(names);
 	return n;
 }
 
-void xseg_kernel_heap_cleanup(void)
+/*
+ * xseg__heap_cleanup - free every heap segment still there (the kernel
+ * domain calls it when xseg.ko unloads; its users, modules that depend on
+ * xseg.ko, are gone by then). Warns about each.
+ */
+void xseg__heap_cleanup(void)
 {
 	unsigned int i;
 
-	mutex_lock(&heap_lock);
+	xseg_sys_registry_lock();
 	for (i = 0; i < HEAP_SLOTS; i++) {
 		if (!heap_segs[i].mem)
 			continue;
-		pr_warn("xseg: heap segment '%s' still %s at unload (%u mappings): freed\n",
-			heap_segs[i].name, heap_segs[i].named ? "exists" : "mapped", heap_segs[i].refs);
+		xseg_sys_log(XSEG_LOG_WARN, "heap segment '%s' still %s at unload (%u mappings): freed",
+			     heap_segs[i].name, heap_segs[i].named ? "exists" : "mapped", heap_segs[i].refs);
 		heap_release(&heap_segs[i]);
 	}
-	mutex_unlock(&heap_lock);
+	xseg_sys_registry_unlock();
 }
 
 const struct xseg_segtype_ops xseg_segtype_heap = {
