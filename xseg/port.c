@@ -97,18 +97,33 @@ void xseg__hold_put(struct xseg *xs, uint32_t portno, struct xq_hold *hold)
 	__atomic_fetch_and(&xs->local[portno].holds_busy, ~(1u << bit), __ATOMIC_ACQ_REL);
 }
 
+/* Two holds at once (a request and its buffer chunk): both, or neither. */
+int xseg__holds_get2(struct xseg *xs, uint32_t portno, struct xq_hold **a, struct xq_hold **b)
+{
+	int r = xseg__hold_get(xs, portno, a);
+
+	if (r)
+		return r;
+	r = xseg__hold_get(xs, portno, b);
+	if (r)
+		xseg__hold_put(xs, portno, *a);
+	return r;
+}
+
+void xseg__holds_put2(struct xseg *xs, uint32_t portno, struct xq_hold *a, struct xq_hold *b)
+{
+	xseg__hold_put(xs, portno, b);
+	xseg__hold_put(xs, portno, a);
+}
+
 /* Replies left in a port's reply queue by its previous owner: recycle them. */
 static void drop_stale_replies(struct xseg *xs, uint32_t p)
 {
 	struct xq_hold *hr, *hc;
 	uint32_t n = 0, limit = xs->queue_cap;
 
-	if (xseg__hold_get(xs, p, &hr))
+	if (xseg__holds_get2(xs, p, &hr, &hc))
 		return;
-	if (xseg__hold_get(xs, p, &hc)) {
-		xseg__hold_put(xs, p, hr);
-		return;
-	}
 	while (n++ < limit) {
 		uint32_t r = xq_dequeue_tracked(&xs->local[p].pq, xseg__qid_pq(p), &xs->track, hr);
 
@@ -122,8 +137,7 @@ static void drop_stale_replies(struct xseg *xs, uint32_t p)
 		xseg__free_request(xs, r, hr, hc);
 		__atomic_fetch_add(&xs->ports[p].cnt.reclaimed, 1, __ATOMIC_RELAXED);
 	}
-	xseg__hold_put(xs, p, hc);
-	xseg__hold_put(xs, p, hr);
+	xseg__holds_put2(xs, p, hr, hc);
 }
 
 /* Try to bind @p. 0 bound; -EBUSY live owner; -EAGAIN retry after recovery. */

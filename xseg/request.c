@@ -501,18 +501,12 @@ int xseg_respond(struct xseg *xs, struct xseg_request *req)
 		return -EINVAL;
 	if (!held_by_us(xs, req, &p) || xseg__life(req) != XS_ACCEPTED)
 		return -EPERM;
-	r = xseg__hold_get(xs, p, &hr);
+	r = xseg__holds_get2(xs, p, &hr, &hc);
 	if (r)
 		return r;
-	r = xseg__hold_get(xs, p, &hc);
-	if (r) {
-		xseg__hold_put(xs, p, hr);
-		return r;
-	}
 	xq_hold_take(&xs->track, hr, (uint32_t)idx);
 	r = xseg__deliver(xs, (uint32_t)idx, hr, hc);
-	xseg__hold_put(xs, p, hc);
-	xseg__hold_put(xs, p, hr);
+	xseg__holds_put2(xs, p, hr, hc);
 	__atomic_fetch_add(&xs->ports[p].cnt.responded, 1, __ATOMIC_RELAXED);
 	return r < 0 ? 0 : r;	/* a vanished client is not the server's error */
 }
@@ -566,12 +560,7 @@ struct xseg_request *xseg_receive(struct xseg *xs, uint32_t portno)
 		xseg_sys_set_errno(EPERM);
 		return NULL;
 	}
-	if (xseg__hold_get(xs, portno, &hr)) {
-		xseg_sys_set_errno(EAGAIN);
-		return NULL;
-	}
-	if (xseg__hold_get(xs, portno, &hc)) {
-		xseg__hold_put(xs, portno, hr);
+	if (xseg__holds_get2(xs, portno, &hr, &hc)) {
 		xseg_sys_set_errno(EAGAIN);
 		return NULL;
 	}
@@ -609,12 +598,10 @@ struct xseg_request *xseg_receive(struct xseg *xs, uint32_t portno)
 		}
 		set_holder(req, XSEG_HOLDER(portno, gen));
 		xq_hold_drop(hr);
-		xseg__hold_put(xs, portno, hc);
-		xseg__hold_put(xs, portno, hr);
+		xseg__holds_put2(xs, portno, hr, hc);
 		return req;
 	}
-	xseg__hold_put(xs, portno, hc);
-	xseg__hold_put(xs, portno, hr);
+	xseg__holds_put2(xs, portno, hr, hc);
 	xseg_sys_set_errno(EAGAIN);
 	return NULL;
 }
@@ -632,16 +619,10 @@ int xseg_put_request(struct xseg *xs, struct xseg_request *req)
 	life = xseg__life(req);
 	if (life != XS_PREPARED && life != XS_RECEIVED)
 		return -EPERM;
-	r = xseg__hold_get(xs, p, &hr);
+	r = xseg__holds_get2(xs, p, &hr, &hc);
 	if (r)
 		return r;
-	r = xseg__hold_get(xs, p, &hc);
-	if (r) {
-		xseg__hold_put(xs, p, hr);
-		return r;
-	}
 	xseg__free_request(xs, (uint32_t)idx, hr, hc);
-	xseg__hold_put(xs, p, hc);
-	xseg__hold_put(xs, p, hr);
+	xseg__holds_put2(xs, p, hr, hc);
 	return 0;
 }

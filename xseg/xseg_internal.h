@@ -94,6 +94,8 @@ void xseg__forget_dead_peers(struct xseg *xs);
 /* port.c */
 int xseg__hold_get(struct xseg *xs, uint32_t portno, struct xq_hold **hold);
 void xseg__hold_put(struct xseg *xs, uint32_t portno, struct xq_hold *hold);
+int xseg__holds_get2(struct xseg *xs, uint32_t portno, struct xq_hold **a, struct xq_hold **b);
+void xseg__holds_put2(struct xseg *xs, uint32_t portno, struct xq_hold *a, struct xq_hold *b);
 int xseg__port_live(struct xseg *xs, uint32_t portno, uint32_t *gen);
 int xseg__owned(struct xseg *xs, uint32_t portno);
 
