@@ -125,15 +125,10 @@ static void drop_stale_replies(struct xseg *xs, uint32_t p)
 	if (xseg__holds_get2(xs, p, &hr, &hc))
 		return;
 	while (n++ < limit) {
-		uint32_t r = xq_dequeue_tracked(&xs->local[p].pq, xseg__qid_pq(p), &xs->track, hr);
+		uint32_t r = xseg__dequeue_life(xs, &xs->local[p].pq, xseg__qid_pq(p), hr, XS_RESPONDED);
 
 		if (r == XQ_NONE)
 			break;
-		if (xseg__life(&xs->reqs[r]) != XS_RESPONDED) {
-			/* Not a reply: a corrupt entry; the request itself is elsewhere. */
-			xq_hold_drop(hr);
-			continue;
-		}
 		xseg__free_request(xs, r, hr, hc);
 		__atomic_fetch_add(&xs->ports[p].cnt.reclaimed, 1, __ATOMIC_RELAXED);
 	}

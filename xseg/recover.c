@@ -227,10 +227,10 @@ static void drain(struct xseg *xs, struct xq *q, uint64_t qid, uint32_t want, ui
 	uint32_t n, r;
 
 	for (n = 0; n < xs->queue_cap; n++) {
-		r = xq_dequeue_tracked(q, qid, &xs->track, rhold(xs, 0));
+		r = xseg__dequeue_life(xs, q, qid, rhold(xs, 0), want);
 		if (r == XQ_NONE)
 			break;
-		settle_from_queue(xs, r, want, dead, st);
+		settle_request(xs, r, dead, rhold(xs, 0), rhold(xs, 1), st);
 	}
 	for (n = 0; n < xs->queue_cap; n++) {
 		r = xq_reclaim_stranded(q, &xs->track, 0, rhold(xs, 0));

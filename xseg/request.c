@@ -191,6 +191,31 @@ static bool held_by_us(struct xseg *xs, const struct xseg_request *req, uint32_t
 	return true;
 }
 
+/*
+ * xseg__dequeue_life - the next request in @q (queue id @qid) whose life is
+ * @life, held in @hold (HELD); XQ_NONE when there is none. An entry whose
+ * request is in another state is a corrupt entry (the request itself is
+ * elsewhere): logged and dropped, never handed out. Bounded by the capacity.
+ */
+uint32_t xseg__dequeue_life(struct xseg *xs, struct xq *q, uint64_t qid, struct xq_hold *hold,
+			    uint32_t life)
+{
+	uint32_t tries, r;
+
+	for (tries = 0; tries < xs->queue_cap; tries++) {
+		r = xq_dequeue_tracked(q, qid, &xs->track, hold);
+		if (r == XQ_NONE)
+			return XQ_NONE;
+		if (xseg__life(&xs->reqs[r]) == life)
+			return r;
+		xseg_sys_log(XSEG_LOG_WARN, "request %u in queue %llu is in state %u, not %u: "
+			     "a corrupt entry, dropped", r, (unsigned long long)qid,
+			     xseg__life(&xs->reqs[r]), life);
+		xq_hold_drop(hold);
+	}
+	return XQ_NONE;
+}
+
 struct xseg_request *xseg_get_request(struct xseg *xs, uint32_t src)
 {
 	struct xseg_request *req;
@@ -406,7 +431,7 @@ struct xseg_request *xseg_accept(struct xseg *xs, uint32_t portno)
 {
 	struct xseg_request *req;
 	struct xq_hold *hold;
-	uint32_t r, tries;
+	uint32_t r;
 
 	if (!xs || !xseg__owned(xs, portno)) {
 		xseg_sys_set_errno(EPERM);
@@ -416,18 +441,9 @@ struct xseg_request *xseg_accept(struct xseg *xs, uint32_t portno)
 		xseg_sys_set_errno(EAGAIN);
 		return NULL;
 	}
-	for (tries = 0; tries < xs->queue_cap; tries++) {
-		r = xq_dequeue_tracked(&xs->local[portno].rq, xseg__qid_rq(portno), &xs->track, hold);
-		if (r == XQ_NONE)
-			break;
+	r = xseg__dequeue_life(xs, &xs->local[portno].rq, xseg__qid_rq(portno), hold, XS_SUBMITTED);
+	if (r != XQ_NONE) {
 		req = &xs->reqs[r];
-		if (xseg__life(req) != XS_SUBMITTED) {
-			/* Not a submitted request: a corrupt queue. Leave it to verify/recovery. */
-			xseg_sys_log(XSEG_LOG_WARN, "port %u: request %u in the request queue is not submitted",
-				     portno, r);
-			xq_hold_drop(hold);
-			continue;
-		}
 		req->ts_accept = xseg_sys_now_ns();
 		req->transit_port = portno;
 		xseg__set_life(req, XS_ACCEPTED);
@@ -566,16 +582,10 @@ struct xseg_request *xseg_receive(struct xseg *xs, uint32_t portno)
 	}
 	gen = xs->local[portno].gen;
 	for (tries = 0; tries < xs->queue_cap; tries++) {
-		r = xq_dequeue_tracked(&xs->local[portno].pq, xseg__qid_pq(portno), &xs->track, hr);
+		r = xseg__dequeue_life(xs, &xs->local[portno].pq, xseg__qid_pq(portno), hr, XS_RESPONDED);
 		if (r == XQ_NONE)
 			break;
 		req = &xs->reqs[r];
-		if (xseg__life(req) != XS_RESPONDED) {
-			xseg_sys_log(XSEG_LOG_WARN, "port %u: request %u in the reply queue is not a reply",
-				     portno, r);
-			xq_hold_drop(hr);
-			continue;
-		}
 		if (holder_of(req) != XSEG_HOLDER(portno, gen)) {
 			/* Addressed to an earlier owner of this port: recycle it. */
 			xseg__free_request(xs, r, hr, hc);

@@ -101,6 +101,8 @@ int xseg__owned(struct xseg *xs, uint32_t portno);
 
 /* request.c */
 int xseg__req_index(struct xseg *xs, const struct xseg_request *req);
+uint32_t xseg__dequeue_life(struct xseg *xs, struct xq *q, uint64_t qid, struct xq_hold *hold,
+			    uint32_t life);
 void xseg__free_request(struct xseg *xs, uint32_t r, struct xq_hold *hold_r, struct xq_hold *hold_c);
 void xseg__free_chunk(struct xseg *xs, uint32_t chunk, struct xq_hold *hold);
 int xseg__deliver(struct xseg *xs, uint32_t r, struct xq_hold *hold_r, struct xq_hold *hold_c);
