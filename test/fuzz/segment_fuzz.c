@@ -388,40 +388,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 #ifndef XSEG_LIBFUZZER
 /* ------------------------------------------------ the plain (replay) build */
-#include <dirent.h>
-#include "xtest.h"
-
-#define MAX_SEEDS 256
 #define FZ_MAX_INPUT 1024
-
-static uint8_t *seeds[MAX_SEEDS];
-static size_t seed_len[MAX_SEEDS];
-static int nr_seeds;
-
-static void add_seed(const uint8_t *s, size_t n)
-{
-	if (nr_seeds == MAX_SEEDS)
-		return;
-	seeds[nr_seeds] = malloc(n ? n : 1);
-	CHECK(seeds[nr_seeds]);
-	memcpy(seeds[nr_seeds], s, n);
-	seed_len[nr_seeds++] = n;
-}
-
-static int replay_file(const char *path)
-{
-	uint8_t buf[FZ_MAX_INPUT];
-	FILE *f = fopen(path, "rb");
-	size_t n;
-
-	if (!f)
-		return -1;
-	n = fread(buf, 1, sizeof(buf), f);
-	fclose(f);
-	LLVMFuzzerTestOneInput(buf, n);
-	add_seed(buf, n);
-	return 0;
-}
+#include "replay.h"
 
 /* A patch of @len bytes of @v (little endian) into @region at @off. */
 static size_t put_patch(uint8_t *b, size_t at, unsigned rgn, uint32_t off, uint64_t v, unsigned len)
@@ -501,33 +469,9 @@ static void builtin_seeds(void)
 /* The seed corpus next to this source file (or under $XSEG_HOME). */
 static void test_corpus(void)
 {
-	const char *home = getenv("XSEG_HOME");
-	char dir[4096];
-	struct dirent *d;
-	DIR *dp;
-
 	LLVMFuzzerTestOneInput(NULL, 0);	/* the pristine image, unpatched */
 	builtin_seeds();
-	if (home && *home) {
-		snprintf(dir, sizeof(dir), "%s/test/fuzz/corpus/segment", home);
-	} else {
-		const char *slash = strrchr(__FILE__, '/');
-		int len = slash ? (int)(slash - __FILE__) : 1;
-
-		snprintf(dir, sizeof(dir), "%.*s/corpus/segment", len, slash ? __FILE__ : ".");
-	}
-	dp = opendir(dir);
-	if (!dp)
-		return;		/* the built-in seeds are enough to go on */
-	while ((d = readdir(dp))) {
-		char path[8192];
-
-		if (d->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, d->d_name);
-		CHECK(replay_file(path) == 0);
-	}
-	closedir(dp);
+	replay_corpus("segment");		/* the built-in seeds are enough to go on */
 }
 
 /* Values a corrupt field likes to hold. */
@@ -588,16 +532,4 @@ static void test_mutations(void)
 	printf("%ld mutated inputs; %lu images joined, %lu refused at join\n", it, joined, refused);
 }
 
-int main(int argc, char **argv)
-{
-	xt_watchdog(120);
-	if (argc > 1) {
-		for (int i = 1; i < argc; i++)
-			CHECKF(replay_file(argv[i]) == 0, "cannot read %s", argv[i]);
-		return 0;
-	}
-	RUN(test_corpus);
-	RUN(test_mutations);
-	return 0;
-}
 #endif

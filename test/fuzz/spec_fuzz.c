@@ -146,14 +146,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 #ifndef XSEG_LIBFUZZER
 /* ------------------------------------------------ the plain (replay) build */
-#include <dirent.h>
-#include "xtest.h"
-
-#define MAX_SEEDS 256
-
-static char *seeds[MAX_SEEDS];
-static size_t seed_len[MAX_SEEDS];
-static int nr_seeds;
+#include "replay.h"
 
 static const char *const builtin[] = {
 	"posix", "posix:demo:dynports=4", "posix:demo::512", "file:/tmp/x.seg:8:64:1M:4M:12",
@@ -162,67 +155,15 @@ static const char *const builtin[] = {
 	"posix:x:16:256:3000", "::::::", "",
 };
 
-static void add_seed(const char *s, size_t n)
-{
-	if (nr_seeds == MAX_SEEDS)
-		return;
-	seeds[nr_seeds] = malloc(n + 1);
-	CHECK(seeds[nr_seeds]);
-	memcpy(seeds[nr_seeds], s, n);
-	seeds[nr_seeds][n] = 0;
-	seed_len[nr_seeds++] = n;
-}
-
-static int replay_file(const char *path)
-{
-	char buf[4096];
-	FILE *f = fopen(path, "rb");
-	size_t n;
-
-	if (!f)
-		return -1;
-	n = fread(buf, 1, sizeof(buf), f);
-	fclose(f);
-	LLVMFuzzerTestOneInput((const uint8_t *)buf, n);
-	add_seed(buf, n);
-	return 0;
-}
-
 /* The seed corpus next to this source file (or under $XSEG_HOME). */
 static void test_corpus(void)
 {
-	const char *home = getenv("XSEG_HOME");
-	char dir[4096];
-	struct dirent *d;
-	DIR *dp;
-	int files = 0;
-
-	if (home && *home) {
-		snprintf(dir, sizeof(dir), "%s/test/fuzz/corpus/spec", home);
-	} else {
-		const char *slash = strrchr(__FILE__, '/');
-		int len = slash ? (int)(slash - __FILE__) : 1;
-
-		snprintf(dir, sizeof(dir), "%.*s/corpus/spec", len, slash ? __FILE__ : ".");
-	}
 	for (size_t i = 0; i < sizeof(builtin) / sizeof(builtin[0]); i++) {
 		LLVMFuzzerTestOneInput((const uint8_t *)builtin[i], strlen(builtin[i]));
 		add_seed(builtin[i], strlen(builtin[i]));
 	}
-	dp = opendir(dir);
-	if (!dp)
-		return;		/* the built-in seeds are enough to go on */
-	while ((d = readdir(dp))) {
-		char path[8192];
-
-		if (d->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, d->d_name);
-		CHECK(replay_file(path) == 0);
-		files++;
-	}
-	closedir(dp);
-	CHECK(files > 0);
+	/* The built-in seeds are enough to go on without the folder, not with an empty one. */
+	CHECK(replay_corpus("spec") != 0);
 }
 
 /* Mutate the seeds the way a fuzzer would, deterministically per seed. */
@@ -283,16 +224,4 @@ static void test_mutations(void)
 	}
 }
 
-int main(int argc, char **argv)
-{
-	xt_watchdog(120);
-	if (argc > 1) {
-		for (int i = 1; i < argc; i++)
-			CHECKF(replay_file(argv[i]) == 0, "cannot read %s", argv[i]);
-		return 0;
-	}
-	RUN(test_corpus);
-	RUN(test_mutations);
-	return 0;
-}
 #endif

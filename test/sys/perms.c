@@ -10,7 +10,7 @@
  * tmpfs; posix with a 1 MiB /dev/shm in a private mount namespace); and a
  * file segment on hugetlbfs, when the kernel has it.
  */
-#include "xtest.h"
+#include "segtest.h"
 #include "sys/user/segtype.h"
 #include <dirent.h>
 #include <fcntl.h>
@@ -30,8 +30,6 @@
 static const struct xseg_segtype_ops *posix = &xseg_segtype_posix;
 static const struct xseg_segtype_ops *file = &xseg_segtype_file;
 
-static pid_t main_pid;
-static char prefix[64];
 static char sharedir[64];	/* 01777, for squatting file segments */
 static char mnt[64];		/* the small tmpfs, while mounted */
 static uid_t nob_uid;
@@ -46,37 +44,16 @@ struct result {
 };
 static struct result *res;
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st; (void)flag; (void)ftw;
-	remove(path);
-	return 0;
-}
-
 static void cleanup(void)
 {
-	struct dirent *de;
-	char path[512];
-	DIR *d;
-
 	if (getpid() != main_pid)
 		return;
-	d = opendir("/dev/shm");
-	if (d) {
-		while ((de = readdir(d)))
-			if (!strncmp(de->d_name, "xseg.", 5) &&
-			    !strncmp(de->d_name + 5, prefix, strlen(prefix))) {
-				snprintf(path, sizeof(path), "/dev/shm/%s", de->d_name);
-				unlink(path);
-			}
-		closedir(d);
-	}
+	remove_run_segments();
 	if (mnt[0]) {
 		umount2(mnt, MNT_DETACH);
 		rmdir(mnt);
 	}
-	if (sharedir[0])
-		nftw(sharedir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	remove_tree(sharedir);
 }
 
 static const char *pname(const char *tag)

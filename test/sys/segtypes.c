@@ -9,7 +9,7 @@
  * heap references outliving destroy and the 64-name registry limit.
  * Root-only cases (other users, ENOSPC on a small tmpfs) are in perms.c.
  */
-#include "xtest.h"
+#include "segtest.h"
 #include "sys/user/segtype.h"
 #include <dirent.h>
 #include <fcntl.h>
@@ -19,40 +19,17 @@
 
 #define KIB 1024ull
 
-static pid_t main_pid;
 static char tmpdir[64];
-static char prefix[64];		/* "xt-<pid>-": every posix and heap name of this run */
 static uint32_t page;
 static char err[512];
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st; (void)flag; (void)ftw;
-	remove(path);
-	return 0;
-}
 
 /* At exit of the test process (not of its children): remove all we made. */
 static void cleanup(void)
 {
-	struct dirent *de;
-	char path[512];
-	DIR *d;
-
 	if (getpid() != main_pid)
 		return;
-	d = opendir("/dev/shm");
-	if (d) {
-		while ((de = readdir(d)))
-			if (!strncmp(de->d_name, "xseg.", 5) &&
-			    !strncmp(de->d_name + 5, prefix, strlen(prefix))) {
-				snprintf(path, sizeof(path), "/dev/shm/%s", de->d_name);
-				unlink(path);
-			}
-		closedir(d);
-	}
-	if (tmpdir[0])
-		nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	remove_run_segments();
+	remove_tree(tmpdir);
 }
 
 /* The name of segment @tag of type @ops for this run. */

@@ -198,18 +198,19 @@ static void stress_main(bool procs)
 {
 	uint32_t items = (uint32_t)xt_env_long("XSEG_STRESS_ITEMS", 200000);
 
+	static const struct { uint32_t p, c, div, cap, batch; const char *what; } sc[] = {
+		{ 1, 1, 1, 16, 0, "1 producer, 1 consumer" },
+		{ 2, 2, 1, 64, 0, "2 producers, 2 consumers" },
+		{ 4, 1, 2, 8, 0, "4 producers, 1 consumer, capacity 8" },
+		{ 1, 4, 1, 8, 0, "1 producer, 4 consumers, capacity 8" },
+		{ 2, 2, 1, 32, 8, "2 producers, 2 consumers, batches up to 8" },
+		{ 3, 3, 4, 1, 0, "3 producers, 3 consumers, capacity 1" },
+	};
+
 	xt_watchdog(240);
-	xt_current = "1p1c";
-	stress_run(procs, 1, 1, items, 16, 0);
-	printf("ok 1 producer, 1 consumer\n");
-	stress_run(procs, 2, 2, items, 64, 0);
-	printf("ok 2 producers, 2 consumers\n");
-	stress_run(procs, 4, 1, items / 2, 8, 0);
-	printf("ok 4 producers, 1 consumer, capacity 8\n");
-	stress_run(procs, 1, 4, items, 8, 0);
-	printf("ok 1 producer, 4 consumers, capacity 8\n");
-	stress_run(procs, 2, 2, items, 32, 8);
-	printf("ok 2 producers, 2 consumers, batches up to 8\n");
-	stress_run(procs, 3, 3, items / 4, 1, 0);
-	printf("ok 3 producers, 3 consumers, capacity 1\n");
+	for (unsigned i = 0; i < sizeof(sc) / sizeof(sc[0]); i++) {
+		xt_current = sc[i].what;	/* names the scenario in a failure */
+		stress_run(procs, sc[i].p, sc[i].c, items / sc[i].div, sc[i].cap, sc[i].batch);
+		printf("ok %s\n", sc[i].what);
+	}
 }

@@ -235,7 +235,7 @@ static void test_attach_rejects(void)
 	q->tail = 0x12345ull;
 	q->threshold = 1000;
 	CHECK(xq_dequeue(&h) == XQ_NONE);
-	CHECK(xq_enqueue(&h, 1) || true);
+	(void)xq_enqueue(&h, 1);	/* either answer is fine; it must return */
 	for (uint32_t i = 0; i < (1u << 8); i++)
 		q->slots[i] = 0xFFFFFFFFFFFFFFFFull - i;	/* garbage entries */
 	for (int i = 0; i < 1000; i++) {
