@@ -4,6 +4,7 @@
  */
 #include <getopt.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,14 +42,16 @@ static void usage(struct peer *p, const char *own_usage)
 {
 	fprintf(stderr,
 		"usage: %s -g SPEC [-p PORT|FIRST-LAST] [-t THREADS] [-d DRIVER] [--create]\n"
-		"          [--spin-us N] [-v|-q]%s%s\n"
+		"          [--spin-us N] [--io-threads N] [-v|-q]%s%s\n"
 		"  -g SPEC       the segment (type:name:...; see docs/spec.md)\n"
 		"  -p PORT       the port(s) to serve (default: a dynamic port)\n"
 		"  -t THREADS    dispatch threads (default 1)\n"
 		"  -d DRIVER     peer type: futex (default), posixfd, posix\n"
 		"  --create      create the segment if it does not exist\n"
-		"  --spin-us N   poll this long before sleeping (default %u)\n",
-		p->name, own_usage ? "\n" : "", own_usage ? own_usage : "", XSEG_SPIN_US_DEFAULT);
+		"  --spin-us N   poll this long before sleeping (default %u)\n"
+		"  --io-threads N  I/O worker threads of peers that block (default %u)\n",
+		p->name, own_usage ? "\n" : "", own_usage ? own_usage : "", XSEG_SPIN_US_DEFAULT,
+		PEER_IO_THREADS_DEFAULT);
 }
 
 static int parse_u32(const char *s, uint32_t *v)
@@ -73,7 +76,7 @@ int peer_parse_args(struct peer *p, int argc, char **argv, const char *own,
 		{ "threads", required_argument, NULL, 't' }, { "driver", required_argument, NULL, 'd' },
 		{ "create", no_argument, NULL, 'C' }, { "spin-us", required_argument, NULL, 'S' },
 		{ "verbose", no_argument, NULL, 'v' }, { "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
+		{ "help", no_argument, NULL, 'h' }, { "io-threads", required_argument, NULL, 'I' },
 	};
 	struct option all[64];
 	char shorts[128];
@@ -85,6 +88,7 @@ int peer_parse_args(struct peer *p, int argc, char **argv, const char *own,
 	p->driver = p->driver ? p->driver : "futex";
 	p->threads = p->threads ? p->threads : 1;
 	p->spin_us = XSEG_SPIN_US_DEFAULT;
+	p->io_threads = p->io_threads ? p->io_threads : PEER_IO_THREADS_DEFAULT;
 	p->port_first = p->port_last = XSEG_ANY_PORT;
 	memcpy(all, common, sizeof(common));
 	n = sizeof(common) / sizeof(common[0]);
@@ -103,6 +107,14 @@ int peer_parse_args(struct peer *p, int argc, char **argv, const char *own,
 		case 't':
 			if (parse_u32(optarg, &p->threads) || !p->threads || p->threads > PEER_MAX_PORTS) {
 				fprintf(stderr, "%s: -t: '%s' must be 1..%d\n", p->name, optarg, PEER_MAX_PORTS);
+				return -1;
+			}
+			break;
+		case 'I':
+			if (parse_u32(optarg, &p->io_threads) || !p->io_threads ||
+			    p->io_threads > PEER_IO_THREADS_MAX) {
+				fprintf(stderr, "%s: --io-threads: '%s' must be 1..%u\n", p->name, optarg,
+					PEER_IO_THREADS_MAX);
 				return -1;
 			}
 			break;
@@ -207,27 +219,179 @@ struct worker {
 	int result;
 };
 
-/* Serve one request: call serve(), respond, signal whoever it went to. */
-static void dispatch(struct peer *p, uint32_t port, struct xseg_request *req)
+/* Reply to @req with @err (0: served) and signal whoever it went to. */
+static int finish(struct peer *p, struct xseg_request *req, int err)
 {
-	int err, to;
+	int to;
 
-	if (req->op >= X_OP_COUNT)
-		err = EOPNOTSUPP;
-	else
-		err = p->serve(p, port, req);
 	if (err) {
 		__atomic_fetch_add(&p->failed, 1, __ATOMIC_RELAXED);
-		to = xseg_fail(p->xs, req, err);
+		/* -EAGAIN: our other threads hold every hold record of the port; retry. */
+		while ((to = xseg_fail(p->xs, req, err)) == -EAGAIN)
+			sched_yield();
 	} else {
 		__atomic_fetch_or(&req->state, XS_SERVED, __ATOMIC_RELEASE);
 		__atomic_fetch_add(&p->served, 1, __ATOMIC_RELAXED);
-		to = xseg_respond(p->xs, req);
+		while ((to = xseg_respond(p->xs, req)) == -EAGAIN)
+			sched_yield();
 	}
 	if (to >= 0)
 		xseg_signal(p->xs, (uint32_t)to);
 	else
 		peer_log(p, 1, "respond: %s", strerror(-to));
+	return to < 0 ? to : 0;
+}
+
+int peer_complete(struct peer *p, struct xseg_request *req, int err)
+{
+	int r = finish(p, req, err);
+
+	/* release: peer_run's drain sees the reply sent before the count drops. */
+	__atomic_fetch_sub(&p->inflight, 1, __ATOMIC_RELEASE);
+	return r;
+}
+
+/*
+ * The I/O pool: a ring of accepted requests (never more than the segment's
+ * nr_requests exist, so it cannot overflow) under a mutex, and workers that
+ * run the peer's work() and reply.
+ */
+struct pool_item {
+	uint32_t port;
+	struct xseg_request *req;
+};
+
+struct pool {
+	struct peer *p;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct pool_item *ring;
+	uint32_t cap, head, tail;	/* tail - head items, indices mod cap */
+	uint32_t idle;			/* workers waiting on cv */
+	int quit;
+	uint32_t nth;
+	pthread_t th[];
+};
+
+static int pool_push(struct pool *pl, uint32_t port, struct xseg_request *req)
+{
+	int wake;
+
+	pthread_mutex_lock(&pl->mu);
+	if (pl->tail - pl->head >= pl->cap) {
+		pthread_mutex_unlock(&pl->mu);
+		return -ENOSPC;
+	}
+	pl->ring[pl->tail % pl->cap] = (struct pool_item){ port, req };
+	pl->tail++;
+	wake = pl->idle > 0;
+	pthread_mutex_unlock(&pl->mu);
+	if (wake)
+		pthread_cond_signal(&pl->cv);
+	return 0;
+}
+
+static void *pool_worker(void *arg)
+{
+	struct pool *pl = arg;
+	struct peer *p = pl->p;
+
+	for (;;) {
+		struct pool_item it;
+
+		pthread_mutex_lock(&pl->mu);
+		while (pl->head == pl->tail && !pl->quit) {
+			pl->idle++;
+			pthread_cond_wait(&pl->cv, &pl->mu);
+			pl->idle--;
+		}
+		if (pl->head == pl->tail) {	/* quit, and nothing left */
+			pthread_mutex_unlock(&pl->mu);
+			return NULL;
+		}
+		it = pl->ring[pl->head % pl->cap];
+		pl->head++;
+		pthread_mutex_unlock(&pl->mu);
+		peer_complete(p, it.req, p->work(p, it.port, it.req));
+	}
+}
+
+static void pool_stop(struct peer *p)
+{
+	struct pool *pl = p->pool;
+
+	if (!pl)
+		return;
+	pthread_mutex_lock(&pl->mu);
+	pl->quit = 1;
+	pthread_mutex_unlock(&pl->mu);
+	pthread_cond_broadcast(&pl->cv);
+	for (uint32_t i = 0; i < pl->nth; i++)
+		pthread_join(pl->th[i], NULL);
+	pthread_cond_destroy(&pl->cv);
+	pthread_mutex_destroy(&pl->mu);
+	free(pl->ring);
+	free(pl);
+	p->pool = NULL;
+}
+
+static int pool_start(struct peer *p)
+{
+	uint32_t n = p->io_threads ? p->io_threads : PEER_IO_THREADS_DEFAULT;
+	struct pool *pl = calloc(1, sizeof(*pl) + n * sizeof(pthread_t));
+	sigset_t block, old;
+	int r = 0;
+
+	if (!pl)
+		return -ENOMEM;
+	pl->p = p;
+	pl->cap = xseg_config(p->xs)->nr_requests + 1;
+	pl->ring = calloc(pl->cap, sizeof(*pl->ring));
+	if (!pl->ring) {
+		free(pl);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&pl->mu, NULL);
+	pthread_cond_init(&pl->cv, NULL);
+	p->pool = pl;
+	/* Workers never take SIGTERM/SIGINT: the dispatch threads handle the stop. */
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &block, &old);
+	for (pl->nth = 0; pl->nth < n; pl->nth++) {
+		r = pthread_create(&pl->th[pl->nth], NULL, pool_worker, pl);
+		if (r)
+			break;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r) {
+		peer_log(p, 0, "cannot start I/O thread %u: %s", pl->nth, strerror(r));
+		pool_stop(p);
+		return -r;
+	}
+	return 0;
+}
+
+/* Serve one request: call serve(), then reply now, or let the pool or the peer reply later. */
+static void dispatch(struct peer *p, uint32_t port, struct xseg_request *req)
+{
+	int err;
+
+	if (req->op >= X_OP_COUNT) {
+		finish(p, req, EOPNOTSUPP);
+		return;
+	}
+	__atomic_fetch_add(&p->inflight, 1, __ATOMIC_RELAXED);
+	err = p->serve(p, port, req);
+	if (err == PEER_ASYNC)
+		return;
+	if (err == PEER_DEFER) {
+		if (p->pool && pool_push(p->pool, port, req) == 0)
+			return;
+		err = p->work ? p->work(p, port, req) : EIO;	/* no pool: serve it here */
+	}
+	peer_complete(p, req, err);
 }
 
 static void *work(void *arg)
@@ -273,9 +437,12 @@ int peer_run(struct peer *p)
 	struct worker w[PEER_MAX_PORTS];
 	pthread_t th[PEER_MAX_PORTS];
 	uint32_t n = p->threads, per, i;
+	int r = 0;
 
 	if (!p->xs || !p->serve)
 		return -EINVAL;
+	if (p->work && (r = pool_start(p)))
+		return r;
 	/* Threads share ports: each port is accepted by exactly one thread. */
 	if (n > p->nports)
 		n = p->nports;
@@ -285,11 +452,22 @@ int peer_run(struct peer *p)
 		w[i].first = i * per;
 		w[i].count = i * per + per > p->nports ? p->nports - i * per : per;
 		w[i].result = 0;
-		if (pthread_create(&th[i], NULL, work, &w[i]))
-			return -errno;
+		r = pthread_create(&th[i], NULL, work, &w[i]);
+		if (r) {
+			peer_log(p, 0, "cannot start dispatch thread %u: %s", i, strerror(r));
+			__atomic_store_n(&stopping, 1, __ATOMIC_RELAXED);
+			n = i;
+			break;
+		}
 	}
 	for (i = 0; i < n; i++)
 		pthread_join(th[i], NULL);
+	/* Nothing is accepted any more: wait for what the pool and the peer still hold. */
+	while (__atomic_load_n(&p->inflight, __ATOMIC_ACQUIRE))
+		usleep(1000);
+	pool_stop(p);
+	if (r)
+		return -r;
 	for (i = 0; i < n; i++)
 		if (w[i].result)
 			return w[i].result;

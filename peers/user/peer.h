@@ -10,6 +10,14 @@
  * ports are left, which fails anything still queued back to its clients).
  * Every ~second the loop also runs recovery, so clients that died do not
  * leak requests.
+ *
+ * Peers whose requests block (storage I/O) do not serve them on the dispatch
+ * thread: serve() returns PEER_DEFER and the framework's I/O pool
+ * (--io-threads workers) runs the peer's work() callback and responds, so
+ * many requests are in flight at once; or serve() returns PEER_ASYNC, keeps
+ * the request and calls peer_complete() itself later. On SIGTERM the
+ * dispatch loops stop accepting and peer_run() returns only once every
+ * deferred or async request has been replied.
  */
 #ifndef XSEG_PEER_H
 #define XSEG_PEER_H
@@ -30,6 +38,19 @@ struct peer;
  */
 typedef int (*peer_serve_fn)(struct peer *p, uint32_t portno, struct xseg_request *req);
 
+/* serve() results besides 0 and errnos. */
+#define PEER_ASYNC	(-1)	/* kept the request: peer_complete() follows, from any thread */
+#define PEER_DEFER	(-2)	/* hand the request to the I/O pool, which calls work() */
+
+/*
+ * work - run on an I/O pool thread for a request serve() deferred; returns
+ * like serve() (0 or a positive errno; not PEER_ASYNC/PEER_DEFER). May block.
+ */
+typedef int (*peer_work_fn)(struct peer *p, uint32_t portno, struct xseg_request *req);
+
+#define PEER_IO_THREADS_DEFAULT 8u
+#define PEER_IO_THREADS_MAX 256u
+
 struct peer {
 	/* Options (set by peer_parse_args or by hand). */
 	const char *spec;
@@ -48,6 +69,11 @@ struct peer {
 	void *priv;			/* the peer's own state */
 	const char *name;		/* for logs */
 	uint64_t served, failed;	/* totals (atomic) */
+	/* Appended: the I/O pool and async completions. */
+	peer_work_fn work;		/* set to use PEER_DEFER */
+	uint32_t io_threads;		/* pool size (--io-threads, default 8) */
+	uint64_t inflight;		/* deferred/async requests not yet replied (atomic) */
+	void *pool;			/* the framework's */
 };
 
 /*
@@ -64,6 +90,14 @@ int peer_start(struct peer *p);
 
 /* peer_run - the dispatch loops (threads), until SIGTERM/SIGINT. 0 or -errno. */
 int peer_run(struct peer *p);
+
+/*
+ * peer_complete - reply to a request serve() returned PEER_ASYNC for: @err 0
+ * responds it served (set serviced and the data first), a positive errno
+ * fails it. Signals the port the reply went to. Any thread, exactly once per
+ * request. Returns 0 or the -errno of xseg_respond (logged).
+ */
+int peer_complete(struct peer *p, struct xseg_request *req, int err);
 
 /* peer_stop - leave the ports and the segment. */
 void peer_stop(struct peer *p);

@@ -11,10 +11,12 @@
  *   xseg-tool verify SPEC          consistency check (exit 1 on problems)
  *   xseg-tool submit SPEC -p DST [--op OP] [--target T] [--offset N]
  *             [--size N] [--count N] [--depth N] [--verify] [--timeout MS]
+ *             [--flags fua,flush,nosync] [--data STR | --data-file F] [--out F]
  *                                  send requests and wait for the replies
  *
  * Exit status: 0 success, 1 failure, 2 usage.
  */
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -23,8 +25,10 @@
 #include <unistd.h>
 #include "xseg/xseg.h"
 #include "pattern.h"
+#include "storage.h"
 
 static const char *prog = "xseg-tool";
+static FILE *info_out;	/* submit's report: stdout, or stderr when --out - has stdout */
 
 static int usage(void)
 {
@@ -33,7 +37,12 @@ static int usage(void)
 		"       %s list [TYPE]\n"
 		"       %s submit SPEC -p DST [-o|--op OP] [-T|--target T] [-O|--offset N] [-s|--size N]\n"
 		"                 [-n|--count N] [-D|--depth N] [-V|--verify] [-w|--timeout MS] [-d DRIVER]\n"
-		"                 [--spin-us N]\n",
+		"                 [--spin-us N] [-F|--flags fua,flush,nosync] [--data STRING | --data-file FILE]\n"
+		"                 [--out FILE|-]\n"
+		"  sizes and offsets take K, M, G, T; --data/--data-file fill the request's data\n"
+		"  (its length is the size unless -s says otherwise); --out writes the data of a\n"
+		"  successful reply (serviced bytes) to FILE or stdout; one request prints\n"
+		"  'serviced N', INFO 'size N', HASH 'hash HEX'\n",
 		prog, prog, prog);
 	return 2;
 }
@@ -120,18 +129,103 @@ static int cmd_status(struct xseg *xs)
 }
 
 struct submit_opts {
-	uint32_t dst, count, depth, timeout_ms;
-	int op, verify;
+	uint32_t dst, count, depth, timeout_ms, flags;
+	int op, verify, size_set;
 	const char *target;
 	uint64_t offset, size;
+	const uint8_t *data;		/* --data / --data-file */
+	uint64_t data_len;
+	const char *out;		/* --out */
 };
+
+/* "ENOSPC (No space left on device)" */
+static const char *err_text(int e, char *buf, size_t len)
+{
+	const char *name = strerrorname_np(e);
+
+	snprintf(buf, len, "%s (%s)", name ? name : "?", strerror(e));
+	return buf;
+}
+
+/* Bytes of data buffer a request of @o needs. */
+static uint64_t buffer_len(const struct submit_opts *o)
+{
+	uint64_t n = 0;
+
+	if (o->op == X_READ || o->op == X_WRITE)
+		n = o->size;
+	else if (o->op == X_INFO)
+		n = 8;
+	else if (o->op == X_HASH)
+		n = 64;
+	if (o->data && o->data_len > n)
+		n = o->data_len;
+	if (o->data && o->size_set && o->size > n)
+		n = o->size;
+	return n;
+}
+
+static int write_out(const char *path, const void *buf, uint64_t len)
+{
+	int fd = strcmp(path, "-") ? open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : 1;
+	int r;
+
+	if (fd < 0) {
+		fprintf(stderr, "%s: --out %s: %s\n", prog, path, strerror(errno));
+		return -1;
+	}
+	r = st_pwrite(fd, buf, len, 0, 0);
+	if (r == -ESPIPE) {		/* a pipe or a terminal */
+		uint64_t done = 0;
+
+		r = 0;
+		while (done < len) {
+			ssize_t n = write(fd, (const char *)buf + done, len - done);
+
+			if (n <= 0) {
+				r = n < 0 ? -errno : -EIO;
+				break;
+			}
+			done += (uint64_t)n;
+		}
+	}
+	if (fd != 1)
+		close(fd);
+	if (r)
+		fprintf(stderr, "%s: --out %s: %s\n", prog, path, strerror(-r));
+	return r ? -1 : 0;
+}
+
+/* Print what one successful reply carries. */
+static int show_reply(struct xseg *xs, struct xseg_request *req, const struct submit_opts *o)
+{
+	const uint8_t *data = xseg_req_data(xs, req);
+	uint64_t n = req->serviced <= req->data_len ? req->serviced : req->data_len;
+
+	if (o->op == X_INFO && data && n >= 8) {
+		uint64_t sz = 0;
+
+		for (int i = 7; i >= 0; i--)
+			sz = sz << 8 | data[i];
+		fprintf(info_out, "size %" PRIu64 "\n", sz);
+	} else if (o->op == X_HASH && data) {
+		fprintf(info_out, "hash %.*s\n", (int)n, (const char *)data);
+	}
+	fprintf(info_out, "serviced %" PRIu64 "\n", req->serviced);
+	fflush(info_out);
+	if (o->out && data)
+		return write_out(o->out, data, n);
+	return 0;
+}
 
 static int cmd_submit(struct xseg *xs, const struct submit_opts *o)
 {
 	uint32_t sent = 0, done = 0, failed = 0, bad = 0, inflight = 0;
 	uint64_t seed = pattern_seed(o->target, (uint32_t)strlen(o->target));
 	uint64_t deadline = xseg_sys_now_ns() + (uint64_t)o->timeout_ms * 1000000;
-	int port = xseg_bind_port(xs, XSEG_ANY_PORT, 0);
+	uint64_t buflen = buffer_len(o);
+	int port = xseg_bind_port(xs, XSEG_ANY_PORT, 0), outerr = 0;
+	char eb[128];
 
 	if (port < 0) {
 		fprintf(stderr, "%s: no free dynamic port: %s\n", prog, strerror(-port));
@@ -148,18 +242,25 @@ static int cmd_submit(struct xseg *xs, const struct submit_opts *o)
 			req = xseg_get_request(xs, (uint32_t)port);
 			if (!req)
 				break;
-			r = xseg_prep_request(xs, req, o->target, (uint32_t)strlen(o->target),
-					      o->op == X_INFO ? 8 : o->size);
+			r = xseg_prep_request(xs, req, o->target, (uint32_t)strlen(o->target), buflen);
 			if (r) {
-				fprintf(stderr, "%s: prep: %s\n", prog, strerror(-r));
+				fprintf(stderr, "%s: prep (%" PRIu64 " bytes of data): %s\n", prog, buflen,
+					strerror(-r));
 				xseg_put_request(xs, req);
 				return 1;
 			}
 			req->op = (uint32_t)o->op;
+			req->flags = o->flags;
 			req->offset = off;
-			req->size = o->op == X_INFO ? 8 : o->size;
-			if (o->op == X_WRITE)
+			req->size = o->op == X_INFO ? 8 : o->op == X_HASH && !o->size_set ? 64 : o->size;
+			if (o->data) {
+				uint8_t *d = xseg_req_data(xs, req);
+
+				memcpy(d, o->data, o->data_len);
+				memset(d + o->data_len, 0, buflen - o->data_len);
+			} else if (o->op == X_WRITE) {
 				pattern_fill(xseg_req_data(xs, req), o->size, seed, off);
+			}
 			r = xseg_submit(xs, req, o->dst);
 			if (r) {
 				fprintf(stderr, "%s: submit to port %u: %s\n", prog, o->dst, strerror(-r));
@@ -177,15 +278,13 @@ static int cmd_submit(struct xseg *xs, const struct submit_opts *o)
 				failed++;
 				if (failed <= 5)
 					fprintf(stderr, "%s: %s at %" PRIu64 " failed: %s\n", prog,
-						xseg_op_name(req->op), req->offset, strerror(req->error));
-			} else if (o->op == X_INFO && o->count == 1) {
-				uint64_t sz;
-
-				memcpy(&sz, xseg_req_data(xs, req), 8);
-				printf("size %" PRIu64 "\n", sz);
-			} else if (o->verify && o->op == X_READ &&
-				   pattern_check(xseg_req_data(xs, req), req->size, seed, req->offset) != req->size) {
-				bad++;
+						xseg_op_name(req->op), req->offset, err_text(req->error, eb, sizeof(eb)));
+			} else {
+				if (o->verify && o->op == X_READ &&
+				    pattern_check(xseg_req_data(xs, req), req->size, seed, req->offset) != req->size)
+					bad++;
+				if (o->count == 1)
+					outerr |= show_reply(xs, req, o);
 			}
 			xseg_put_request(xs, req);
 		}
@@ -198,8 +297,59 @@ static int cmd_submit(struct xseg *xs, const struct submit_opts *o)
 			xseg_wait(xs, (uint32_t)port, 100000);
 		}
 	}
-	printf("%u requests, %u failed, %u with wrong data\n", done, failed, bad);
-	return failed || bad ? 1 : 0;
+	fprintf(info_out, "%u requests, %u failed, %u with wrong data\n", done, failed, bad);
+	return failed || bad || outerr ? 1 : 0;
+}
+
+/* --flags fua,flush,nosync (or a number). */
+static int parse_flags(const char *s, uint32_t *flags)
+{
+	char buf[128], *tok, *save = NULL;
+
+	if (s[0] >= '0' && s[0] <= '9') {
+		char *end;
+
+		*flags = (uint32_t)strtoul(s, &end, 0);
+		return *end ? -1 : 0;
+	}
+	snprintf(buf, sizeof(buf), "%s", s);
+	*flags = 0;
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (!strcmp(tok, "fua"))
+			*flags |= XF_FUA;
+		else if (!strcmp(tok, "flush"))
+			*flags |= XF_FLUSH;
+		else if (!strcmp(tok, "nosync"))
+			*flags |= XF_NOSYNC;
+		else
+			return -1;
+	}
+	return 0;
+}
+
+static uint8_t *read_file(const char *path, uint64_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	off_t end;
+	uint8_t *buf;
+	int64_t n;
+
+	if (fd < 0)
+		return NULL;
+	end = lseek(fd, 0, SEEK_END);
+	if (end < 0 || !(buf = malloc(end ? (size_t)end : 1))) {
+		close(fd);
+		return NULL;
+	}
+	n = st_pread(fd, buf, (uint64_t)end, 0);
+	close(fd);
+	if (n != end) {
+		free(buf);
+		errno = n < 0 ? (int)-n : EIO;
+		return NULL;
+	}
+	*len = (uint64_t)end;
+	return buf;
 }
 
 int main(int argc, char **argv)
@@ -253,7 +403,9 @@ int main(int argc, char **argv)
 			{ "count", required_argument, NULL, 'n' }, { "depth", required_argument, NULL, 'D' },
 			{ "verify", no_argument, NULL, 'V' }, { "timeout", required_argument, NULL, 'w' },
 			{ "driver", required_argument, NULL, 'd' }, { "port", required_argument, NULL, 'p' },
-			{ "spin-us", required_argument, NULL, 'S' },
+			{ "spin-us", required_argument, NULL, 'S' }, { "flags", required_argument, NULL, 'F' },
+			{ "data", required_argument, NULL, 'a' }, { "data-file", required_argument, NULL, 'A' },
+			{ "out", required_argument, NULL, 'u' },
 			{ 0 } };
 		struct submit_opts o = { .dst = UINT32_MAX, .count = 1, .depth = 1, .timeout_ms = 10000,
 					 .op = X_PING, .target = "target", .size = 4096 };
@@ -262,7 +414,7 @@ int main(int argc, char **argv)
 		int c;
 
 		optind = 3;
-		while ((c = getopt_long(argc, argv, "p:d:n:s:o:T:O:D:Vw:", lo, NULL)) != -1) {
+		while ((c = getopt_long(argc, argv, "p:d:n:s:o:T:O:D:Vw:F:", lo, NULL)) != -1) {
 			switch (c) {
 			case 'p': o.dst = (uint32_t)strtoul(optarg, NULL, 0); break;
 			case 'o':
@@ -273,8 +425,37 @@ int main(int argc, char **argv)
 				}
 				break;
 			case 'T': o.target = optarg; break;
-			case 'O': o.offset = strtoull(optarg, NULL, 0); break;
-			case 's': o.size = strtoull(optarg, NULL, 0); break;
+			case 'O':
+				if (st_parse_size(optarg, &o.offset)) {
+					fprintf(stderr, "%s: --offset: '%s' is not a number (units K, M, G, T)\n", prog, optarg);
+					return 2;
+				}
+				break;
+			case 's':
+				if (st_parse_size(optarg, &o.size)) {
+					fprintf(stderr, "%s: --size: '%s' is not a number (units K, M, G, T)\n", prog, optarg);
+					return 2;
+				}
+				o.size_set = 1;
+				break;
+			case 'F':
+				if (parse_flags(optarg, &o.flags)) {
+					fprintf(stderr, "%s: --flags: '%s' is not a list of fua, flush, nosync\n", prog, optarg);
+					return 2;
+				}
+				break;
+			case 'a':
+				o.data = (const uint8_t *)optarg;
+				o.data_len = strlen(optarg);
+				break;
+			case 'A':
+				o.data = read_file(optarg, &o.data_len);
+				if (!o.data) {
+					fprintf(stderr, "%s: --data-file %s: %s\n", prog, optarg, strerror(errno));
+					return 1;
+				}
+				break;
+			case 'u': o.out = optarg; break;
 			case 'n': o.count = (uint32_t)strtoul(optarg, NULL, 0); break;
 			case 'D': o.depth = (uint32_t)strtoul(optarg, NULL, 0); break;
 			case 'V': o.verify = 1; break;
@@ -288,6 +469,9 @@ int main(int argc, char **argv)
 			fprintf(stderr, "%s: submit needs -p DST, and counts of at least 1\n", prog);
 			return 2;
 		}
+		if (o.data && !o.size_set)
+			o.size = o.data_len;	/* the data says how much */
+		info_out = o.out && !strcmp(o.out, "-") ? stderr : stdout;
 		xs = join(&cfg, driver);
 		if (!xs)
 			return 1;

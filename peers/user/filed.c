@@ -1,0 +1,530 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * filed - an object store peer: one regular file per target name in a
+ * directory. READ/WRITE/INFO/CREATE/DELETE/TRUNCATE/COPY/RENAME/HASH
+ * (SHA-256), owner-tagged ACQUIRE/RELEASE locks, FLUSH/SYNC and
+ * DISCARD/WRITE_ZEROES, served on the framework's I/O pool. Names are
+ * checked (1..255 bytes (NAME_MAX), no '/', not "." or "..", no control
+ * characters) and every file is reached through openat() on the directory
+ * with O_NOFOLLOW, so no request touches anything outside it. Conventions:
+ * docs/peers.md.
+ */
+#include <dirent.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include "peer.h"
+#include "sha256.h"
+#include "storage.h"
+
+/*
+ * Temporary files (COPY) start with this control character, which no valid
+ * object name contains: they can never collide with an object, and filed
+ * removes leftovers at start.
+ */
+#define TMP_PREFIX '\001'
+
+/* Object names: what a request can carry and a directory entry can hold (255). */
+#define NAME_LIMIT (XSEG_TARGET_MAX < NAME_MAX ? XSEG_TARGET_MAX : NAME_MAX)
+
+static struct filed {
+	const char *dir;
+	int dirfd;
+	uint64_t tmp_seq;		/* atomic */
+	pthread_mutex_t lock_mu;	/* the lock table */
+	struct lock *locks[1024];
+} fd_ = { .dirfd = -1, .lock_mu = PTHREAD_MUTEX_INITIALIZER };
+
+struct lock {
+	struct lock *next;
+	uint32_t name_len, owner_len;
+	char name[XSEG_TARGET_MAX];
+	char owner[XSEG_TARGET_MAX];
+};
+
+/*
+ * valid_name - copy @len bytes of @src (untrusted: shared memory) to @out
+ * with a NUL, and check them. Returns 1 if it is a valid object name.
+ */
+static int valid_name(const char *src, uint64_t len, char out[XSEG_TARGET_MAX + 1])
+{
+	if (len < 1 || len > NAME_LIMIT)
+		return 0;
+	memcpy(out, src, len);
+	out[len] = 0;
+	for (uint64_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)out[i];
+
+		if (c < 0x20 || c == 0x7f || c == '/')
+			return 0;
+	}
+	return strcmp(out, ".") && strcmp(out, "..");
+}
+
+/* A printable form of a rejected name, for the log. */
+static const char *printable(const char *src, uint64_t len, char *buf, size_t size)
+{
+	size_t o = 0;
+
+	if (len > XSEG_TARGET_MAX)
+		len = XSEG_TARGET_MAX;
+	for (uint64_t i = 0; i < len && o + 5 < size; i++) {
+		unsigned char c = (unsigned char)src[i];
+
+		o += (size_t)snprintf(buf + o, size - o, c < 0x20 || c >= 0x7f ? "\\x%02x" : "%c", c);
+	}
+	buf[o] = 0;
+	return buf;
+}
+
+/*
+ * obj_open - open object @name with @flags (O_NOFOLLOW, O_NONBLOCK so that a
+ * planted FIFO cannot block us); only regular files count as objects.
+ * Returns the fd or a negative errno.
+ */
+static int obj_open(const char *name, int flags, mode_t mode)
+{
+	struct stat st;
+	int fd = openat(fd_.dirfd, name, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, mode);
+
+	if (fd < 0)
+		return errno == ELOOP ? -EINVAL : -errno;
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -EINVAL;
+	}
+	return fd;
+}
+
+static uint64_t lock_hash(const char *name, uint32_t len)
+{
+	uint64_t h = 0xCBF29CE484222325ull;
+
+	for (uint32_t i = 0; i < len; i++)
+		h = (h ^ (uint8_t)name[i]) * 0x100000001B3ull;
+	return h % (sizeof(fd_.locks) / sizeof(fd_.locks[0]));
+}
+
+/* ACQUIRE (@acquire) or RELEASE the lock on @name for @owner. 0 or an errno. */
+static int lock_op(int acquire, const char *name, uint32_t nlen, const char *owner, uint32_t olen)
+{
+	struct lock **pp, *l;
+	int r = 0;
+
+	pthread_mutex_lock(&fd_.lock_mu);
+	for (pp = &fd_.locks[lock_hash(name, nlen)]; (l = *pp); pp = &l->next)
+		if (l->name_len == nlen && !memcmp(l->name, name, nlen))
+			break;
+	if (acquire) {
+		if (l) {
+			if (l->owner_len != olen || memcmp(l->owner, owner, olen))
+				r = EBUSY;	/* held by another owner */
+		} else if (!(l = calloc(1, sizeof(*l)))) {
+			r = ENOMEM;
+		} else {
+			l->name_len = nlen;
+			l->owner_len = olen;
+			memcpy(l->name, name, nlen);
+			memcpy(l->owner, owner, olen);
+			*pp = l;
+		}
+	} else if (!l) {
+		r = ENOENT;			/* not held */
+	} else if (l->owner_len != olen || memcmp(l->owner, owner, olen)) {
+		r = EPERM;			/* held by another owner */
+	} else {
+		*pp = l->next;
+		free(l);
+	}
+	pthread_mutex_unlock(&fd_.lock_mu);
+	return r;
+}
+
+/* Ops whose data carries a second name or an owner tag (size bytes of data). */
+static int data_is_name(uint32_t op)
+{
+	return op == X_COPY || op == X_RENAME || op == X_ACQUIRE || op == X_RELEASE;
+}
+
+/* On the dispatch thread: checks, locks; everything that touches files is deferred. */
+static int serve(struct peer *p, uint32_t port, struct xseg_request *req)
+{
+	char name[XSEG_TARGET_MAX + 1], shown[XSEG_TARGET_MAX * 4 + 1];
+	uint64_t tlen = req->target_len;
+	const char *data = xseg_req_data(p->xs, req);
+
+	(void)port;
+	switch (req->op) {
+	case X_PING:
+		return 0;
+	case X_FLUSH:
+	case X_SYNC:
+		if (!tlen)
+			return PEER_DEFER;	/* the whole store */
+		break;
+	case X_READ: case X_WRITE: case X_INFO: case X_DELETE: case X_CREATE: case X_COPY:
+	case X_RENAME: case X_HASH: case X_ACQUIRE: case X_RELEASE: case X_TRUNCATE:
+	case X_DISCARD: case X_WRITE_ZEROES:
+		break;
+	default:
+		peer_log(p, 2, "%s: operation not supported", xseg_op_name(req->op));
+		return EOPNOTSUPP;
+	}
+	if (!valid_name(req->target, tlen, name)) {
+		peer_log(p, 1, "%s: invalid object name '%s' (%" PRIu64 " bytes): names have 1..%u bytes, "
+			 "no '/' or control characters, and are not '.' or '..'", xseg_op_name(req->op),
+			 printable(req->target, tlen, shown, sizeof(shown)), tlen, (unsigned)NAME_LIMIT);
+		return EINVAL;
+	}
+	if ((req->op == X_READ || req->op == X_WRITE) && req->size && (req->size > req->data_len || !data))
+		return EINVAL;		/* the buffer cannot hold what was asked */
+	if (data_is_name(req->op)) {
+		char other[XSEG_TARGET_MAX + 1];
+
+		if (!data || req->size > req->data_len || req->size < 1 || req->size > XSEG_TARGET_MAX) {
+			peer_log(p, 1, "%s %s: the data must carry 1..%u bytes (size) of %s", xseg_op_name(req->op),
+				 name, XSEG_TARGET_MAX, req->op == X_ACQUIRE || req->op == X_RELEASE ?
+				 "owner tag" : "name");
+			return EINVAL;
+		}
+		if (req->op == X_ACQUIRE || req->op == X_RELEASE) {
+			memcpy(other, data, req->size);	/* copy out of shared memory once */
+			req->serviced = 0;
+			return lock_op(req->op == X_ACQUIRE, name, (uint32_t)tlen, other, (uint32_t)req->size);
+		}
+		if (!valid_name(data, req->size, other)) {
+			peer_log(p, 1, "%s %s: invalid object name '%s' in the data", xseg_op_name(req->op), name,
+				 printable(data, req->size, shown, sizeof(shown)));
+			return EINVAL;
+		}
+	}
+	if ((req->op == X_HASH && (!data || req->data_len < 64)) || (req->op == X_INFO && (!data || req->data_len < 8)))
+		return EINVAL;
+	return PEER_DEFER;
+}
+
+static int do_copy(struct peer *p, const char *dst, const char *src, struct xseg_request *req)
+{
+	char tmp[64];
+	int in, out, r = 0;
+	uint64_t done = 0;
+	struct stat st;
+
+	in = obj_open(src, O_RDONLY, 0);
+	if (in < 0)
+		return -in;
+	snprintf(tmp, sizeof(tmp), "%ccopy.%d.%" PRIu64, TMP_PREFIX, (int)getpid(),
+		 __atomic_fetch_add(&fd_.tmp_seq, 1, __ATOMIC_RELAXED));
+	out = obj_open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0644);
+	if (out < 0) {
+		close(in);
+		return -out;
+	}
+	if (fstat(in, &st)) {
+		r = errno;
+		goto fail;
+	}
+	while (done < (uint64_t)st.st_size) {
+		ssize_t n = copy_file_range(in, NULL, out, NULL, (size_t)((uint64_t)st.st_size - done), 0);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EOPNOTSUPP || errno == EINVAL)) {
+			/* No in-kernel copy here: through a buffer. */
+			static __thread uint8_t buf[65536];
+			int64_t got = st_pread(in, buf, sizeof(buf), done);
+
+			if (got < 0) {
+				r = (int)-got;
+				goto fail;
+			}
+			if (got == 0)
+				break;
+			r = -st_pwrite(out, buf, (uint64_t)got, done, 0);
+			if (r)
+				goto fail;
+			done += (uint64_t)got;
+			continue;
+		}
+		if (n < 0) {
+			r = errno;
+			goto fail;
+		}
+		if (n == 0)
+			break;		/* the source shrank meanwhile */
+		done += (uint64_t)n;
+	}
+	if ((req->flags & XF_FUA) && fsync(out)) {
+		r = errno;
+		goto fail;
+	}
+	if (renameat(fd_.dirfd, tmp, fd_.dirfd, dst)) {
+		r = errno;
+		goto fail;
+	}
+	close(in);
+	close(out);
+	req->serviced = done;
+	peer_log(p, 3, "copied %s to %s (%" PRIu64 " bytes)", src, dst, done);
+	return 0;
+fail:
+	unlinkat(fd_.dirfd, tmp, 0);
+	close(in);
+	close(out);
+	return r;
+}
+
+static int do_hash(struct peer *p, const char *name, struct xseg_request *req)
+{
+	static __thread uint8_t buf[65536];
+	int fd = obj_open(name, O_RDONLY, 0);
+	struct sha256 s;
+	uint8_t digest[32];
+	uint64_t off = 0;
+
+	if (fd < 0)
+		return -fd;
+	sha256_init(&s);
+	for (;;) {
+		int64_t n = st_pread(fd, buf, sizeof(buf), off);
+
+		if (n < 0) {
+			close(fd);
+			return (int)-n;
+		}
+		if (n == 0)
+			break;
+		sha256_update(&s, buf, (size_t)n);
+		off += (uint64_t)n;
+	}
+	close(fd);
+	sha256_final(&s, digest);
+	sha256_hex(digest, xseg_req_data(p->xs, req));
+	req->serviced = 64;
+	return 0;
+}
+
+/* On an I/O thread. */
+static int work(struct peer *p, uint32_t port, struct xseg_request *req)
+{
+	char name[XSEG_TARGET_MAX + 1], other[XSEG_TARGET_MAX + 1];
+	uint8_t *data = xseg_req_data(p->xs, req);
+	/* Copied out of shared memory once, and checked again against the buffer. */
+	uint64_t off = __atomic_load_n(&req->offset, __ATOMIC_RELAXED);
+	uint64_t len = __atomic_load_n(&req->size, __ATOMIC_RELAXED);
+	uint64_t dlen = __atomic_load_n(&req->data_len, __ATOMIC_RELAXED);
+	uint32_t op = __atomic_load_n(&req->op, __ATOMIC_RELAXED);
+	int fd = -1, r = 0;
+	struct stat st;
+
+	(void)port;
+	req->serviced = 0;
+	if (((op == X_READ || op == X_WRITE) && len && (!data || len > dlen)) ||
+	    (op == X_INFO && (!data || dlen < 8)) || (op == X_HASH && (!data || dlen < 64)))
+		return EINVAL;
+	if (op == X_FLUSH || op == X_SYNC) {
+		if (!req->target_len)
+			return syncfs(fd_.dirfd) ? errno : 0;
+	}
+	/* Checked by serve(); copied again, from shared memory, for our own use. */
+	if (!valid_name(req->target, req->target_len, name))
+		return EINVAL;
+	if (op == X_COPY || op == X_RENAME) {
+		if (!data || len > dlen || !valid_name((const char *)data, len, other))
+			return EINVAL;
+	}
+	switch (op) {
+	case X_READ: {
+		int64_t n;
+
+		fd = obj_open(name, O_RDONLY, 0);
+		if (fd < 0)
+			return -fd;
+		n = len ? st_pread(fd, data, len, off) : 0;
+		if (n < 0)
+			r = (int)-n;
+		else
+			req->serviced = (uint64_t)n;	/* short at the end of the object */
+		break;
+	}
+	case X_WRITE:
+		if (off > INT64_MAX || len > INT64_MAX - off)
+			return EFBIG;
+		fd = obj_open(name, O_WRONLY | O_CREAT, 0644);
+		if (fd < 0)
+			return -fd;
+		if ((req->flags & XF_FLUSH) && fdatasync(fd)) {
+			r = errno;
+			break;
+		}
+		r = -st_pwrite(fd, data, len, off, !!(req->flags & XF_FUA));
+		if (!r)
+			req->serviced = len;
+		break;
+	case X_INFO:
+		fd = obj_open(name, O_RDONLY, 0);
+		if (fd < 0)
+			return -fd;
+		if (fstat(fd, &st)) {
+			r = errno;
+			break;
+		}
+		for (int i = 0; i < 8; i++)
+			data[i] = (uint8_t)((uint64_t)st.st_size >> (8 * i));
+		req->serviced = 8;
+		break;
+	case X_DELETE:
+		if (fstatat(fd_.dirfd, name, &st, AT_SYMLINK_NOFOLLOW))
+			return errno;
+		if (!S_ISREG(st.st_mode))
+			return EINVAL;
+		return unlinkat(fd_.dirfd, name, 0) ? errno : 0;
+	case X_CREATE:
+		if (len > INT64_MAX)
+			return EFBIG;
+		fd = obj_open(name, O_WRONLY | O_CREAT | O_EXCL, 0644);
+		if (fd < 0)
+			return -fd;
+		if (len && ftruncate(fd, (off_t)len)) {
+			r = errno;
+			unlinkat(fd_.dirfd, name, 0);
+		} else if ((req->flags & XF_FUA) && (fsync(fd) || fsync(fd_.dirfd))) {
+			r = errno;
+		}
+		break;
+	case X_TRUNCATE:
+		if (off > INT64_MAX)
+			return EFBIG;
+		fd = obj_open(name, O_WRONLY, 0);
+		if (fd < 0)
+			return -fd;
+		if (ftruncate(fd, (off_t)off))
+			r = errno;
+		else if ((req->flags & XF_FUA) && fsync(fd))
+			r = errno;
+		break;
+	case X_COPY:
+		r = do_copy(p, name, other, req);
+		break;
+	case X_RENAME:
+		if (fstatat(fd_.dirfd, name, &st, AT_SYMLINK_NOFOLLOW))
+			return errno;
+		if (!S_ISREG(st.st_mode))
+			return EINVAL;
+		if (renameat(fd_.dirfd, name, fd_.dirfd, other))
+			return errno;
+		if ((req->flags & XF_FUA) && fsync(fd_.dirfd))
+			return errno;
+		return 0;
+	case X_HASH:
+		return do_hash(p, name, req);
+	case X_FLUSH:
+	case X_SYNC:
+		fd = obj_open(name, O_RDONLY, 0);
+		if (fd < 0)
+			return -fd;
+		if (op == X_SYNC ? fsync(fd) : fdatasync(fd))
+			r = errno;
+		break;
+	case X_DISCARD:
+	case X_WRITE_ZEROES: {
+		uint64_t end, n;
+
+		fd = obj_open(name, O_WRONLY, 0);
+		if (fd < 0)
+			return -fd;
+		if (fstat(fd, &st)) {
+			r = errno;
+			break;
+		}
+		/* Within the object only: neither op changes its size. */
+		end = len > UINT64_MAX - off ? UINT64_MAX : off + len;
+		if (end > (uint64_t)st.st_size)
+			end = (uint64_t)st.st_size;
+		n = off < end ? end - off : 0;
+		r = -(op == X_DISCARD ? st_discard(fd, 0, off, n) : st_write_zeroes(fd, 0, off, n));
+		if (!r && (req->flags & XF_FUA) && fdatasync(fd))
+			r = errno;
+		if (!r)
+			req->serviced = n;
+		break;
+	}
+	default:
+		r = EOPNOTSUPP;
+	}
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+/* Open (creating if missing) the directory, lock it, remove leftover temporary files. */
+static int open_dir(struct peer *p)
+{
+	DIR *d;
+	struct dirent *e;
+	int dfd;
+
+	if (mkdir(fd_.dir, 0755) == 0)
+		peer_log(p, 2, "created %s", fd_.dir);
+	fd_.dirfd = open(fd_.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd_.dirfd < 0) {
+		peer_log(p, 0, "cannot open directory %s: %s", fd_.dir, strerror(errno));
+		return -1;
+	}
+	if (flock(fd_.dirfd, LOCK_EX | LOCK_NB)) {
+		peer_log(p, 0, "%s is served by another filed (flock: %s)", fd_.dir, strerror(errno));
+		return -1;
+	}
+	dfd = dup(fd_.dirfd);
+	d = dfd >= 0 ? fdopendir(dfd) : NULL;
+	if (!d) {
+		peer_log(p, 0, "cannot list %s: %s", fd_.dir, strerror(errno));
+		if (dfd >= 0)
+			close(dfd);
+		return -1;
+	}
+	while ((e = readdir(d)))
+		if (e->d_name[0] == TMP_PREFIX && unlinkat(fd_.dirfd, e->d_name, 0) == 0)
+			peer_log(p, 2, "removed a leftover temporary file");
+	closedir(d);
+	return 0;
+}
+
+static int own(struct peer *p, int opt, const char *arg)
+{
+	(void)p;
+	if (opt != 'D')
+		return -1;
+	fd_.dir = arg;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lopts[] = { { "dir", required_argument, NULL, 'D' }, { 0 } };
+	struct peer p = { .name = "filed", .serve = serve, .work = work };
+	int r = peer_parse_args(&p, argc, argv, "D:", lopts, own,
+				"  -D, --dir DIR       the object directory (created if missing; its parent must exist)");
+
+	if (r)
+		return r > 0 ? 0 : 2;
+	if (!fd_.dir) {
+		fprintf(stderr, "filed: --dir DIR is required\n");
+		return 2;
+	}
+	if (open_dir(&p))
+		return 1;
+	if (peer_start(&p))
+		return 1;
+	r = peer_run(&p);
+	if (syncfs(fd_.dirfd))
+		peer_log(&p, 0, "syncfs %s: %s", fd_.dir, strerror(errno));
+	peer_stop(&p);
+	close(fd_.dirfd);
+	return r ? 1 : 0;
+}

@@ -1,0 +1,413 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Description: filed as a child process on a temporary directory: CREATE
+ * (exclusive, sized), WRITE (creates, extends; FUA), READ (short at the end,
+ * 0 past it), INFO, TRUNCATE, DELETE, COPY and RENAME (contents checked in
+ * the directory), HASH against known SHA-256 vectors, ACQUIRE/RELEASE owner
+ * semantics (EBUSY, EPERM, ENOENT), FLUSH/SYNC, DISCARD/WRITE_ZEROES,
+ * unknown ops (EOPNOTSUPP), name validation ("../x", "a/b", ".", "..",
+ * empty, control characters, over-long: EINVAL, and nothing created outside
+ * the directory), symlinks in the directory are not followed, leftover
+ * temporary files are removed at start, a second filed on the same
+ * directory is refused, and client threads working on their own objects
+ * concurrently.
+ */
+#include <dirent.h>
+#include "peers.h"
+
+static struct xseg_config cfg;
+static char spec[512];
+static struct xseg *xs;
+static uint32_t me;
+static const char *store;
+
+static pid_t start_filed(uint32_t port)
+{
+	char ports[16];
+	const char *args[] = { "-q", "-g", spec, "-p", ports, "--dir", store, NULL };
+	pid_t pid;
+
+	snprintf(ports, sizeof(ports), "%u", port);
+	pid = tp_start("filed", args);
+	tp_wait_bound(xs, port, pid);
+	return pid;
+}
+
+/* A request on object @name; @in (NUL-terminated string or NULL) as data; reply data into @out. */
+static int req(uint32_t op, const char *name, uint64_t off, uint64_t size, const char *in,
+	       void *out, uint64_t out_len, uint64_t *serviced)
+{
+	struct tp_req r = { .op = op, .target = name, .offset = off, .size = size,
+			    .in = in, .in_len = in ? strlen(in) : 0, .buf_len = out_len,
+			    .out = out, .out_len = out_len };
+
+	if (name && !*name) {		/* an empty name */
+		r.target = NULL;
+	}
+	tp_do(xs, me, 1, &r);
+	if (serviced)
+		*serviced = r.serviced;
+	return r.error;
+}
+
+static int put(const char *name, uint64_t off, const char *s)
+{
+	uint64_t sv = 0;
+	int e = req(X_WRITE, name, off, strlen(s), s, NULL, 0, &sv);
+
+	if (!e)
+		CHECK(sv == strlen(s));
+	return e;
+}
+
+static int64_t size_of(const char *name)
+{
+	uint8_t b[8];
+	uint64_t v = 0;
+	int e = req(X_INFO, name, 0, 8, NULL, b, 8, NULL);
+
+	if (e)
+		return -e;
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | b[i];
+	return (int64_t)v;
+}
+
+/* The content of DIR/name, or NULL if there is no such file. */
+static char *content(const char *name, uint64_t *len)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/%s", store, name);
+	if (access(path, F_OK))
+		return NULL;
+	return (char *)tp_slurp(path, len);
+}
+
+static void test_objects(void)
+{
+	char buf[4096];
+	uint64_t sv, len;
+	char *c;
+	struct stat st;
+
+	/* CREATE: exclusive, sized. */
+	CHECK(req(X_CREATE, "a", 0, 100, NULL, NULL, 0, NULL) == 0);
+	CHECK(req(X_CREATE, "a", 0, 0, NULL, NULL, 0, NULL) == EEXIST);
+	CHECK(size_of("a") == 100);
+	c = content("a", &len);
+	CHECK(c && len == 100 && tp_all_zero((uint8_t *)c, 100));
+	free(c);
+	/* WRITE in place, then past the end (extends). */
+	CHECK(put("a", 0, "hello world") == 0);
+	CHECK(size_of("a") == 100);
+	CHECK(put("a", 200, "tail") == 0);
+	CHECK(size_of("a") == 204);
+	c = content("a", &len);
+	CHECK(c && len == 204 && !memcmp(c, "hello world", 11) && !memcmp(c + 200, "tail", 4));
+	free(c);
+	/* FUA and pre-flush writes. */
+	{
+		struct tp_req r = { .op = X_WRITE, .flags = XF_FUA | XF_FLUSH, .target = "a", .offset = 6,
+				    .size = 5, .in = "WORLD", .in_len = 5 };
+
+		CHECK(tp_do(xs, me, 1, &r) == 0 && r.serviced == 5);
+	}
+	/* READ: whole, short at the end, nothing past it. */
+	CHECK(req(X_READ, "a", 0, 11, NULL, buf, 11, &sv) == 0 && sv == 11);
+	CHECK(!memcmp(buf, "hello WORLD", 11));
+	CHECK(req(X_READ, "a", 200, 4096, NULL, buf, 4096, &sv) == 0 && sv == 4);
+	CHECK(!memcmp(buf, "tail", 4));
+	CHECK(req(X_READ, "a", 204, 100, NULL, buf, 100, &sv) == 0 && sv == 0);
+	CHECK(req(X_READ, "a", 1 << 20, 100, NULL, buf, 100, &sv) == 0 && sv == 0);
+	CHECK(req(X_READ, "a", 0, 8192, NULL, buf, 4096, &sv) == EINVAL);	/* buffer too small */
+	/* WRITE creates a missing object. */
+	CHECK(put("new", 3, "xyz") == 0);
+	CHECK(size_of("new") == 6);
+	/* Missing objects. */
+	CHECK(req(X_READ, "nothere", 0, 10, NULL, buf, 10, NULL) == ENOENT);
+	CHECK(size_of("nothere") == -ENOENT);
+	CHECK(req(X_TRUNCATE, "nothere", 5, 0, NULL, NULL, 0, NULL) == ENOENT);
+	CHECK(req(X_HASH, "nothere", 0, 64, NULL, buf, 64, NULL) == ENOENT);
+	/* TRUNCATE both ways. */
+	CHECK(req(X_TRUNCATE, "new", 2, 0, NULL, NULL, 0, NULL) == 0);
+	CHECK(size_of("new") == 2);
+	CHECK(req(X_TRUNCATE, "new", 4096, 0, NULL, NULL, 0, NULL) == 0);
+	CHECK(size_of("new") == 4096);
+	/* DELETE. */
+	CHECK(req(X_DELETE, "new", 0, 0, NULL, NULL, 0, NULL) == 0);
+	CHECK(!content("new", &len));
+	CHECK(req(X_DELETE, "new", 0, 0, NULL, NULL, 0, NULL) == ENOENT);
+	/* FLUSH/SYNC of one object and of the whole store. */
+	CHECK(req(X_FLUSH, "a", 0, 0, NULL, NULL, 0, NULL) == 0);
+	CHECK(req(X_SYNC, "a", 0, 0, NULL, NULL, 0, NULL) == 0);
+	CHECK(req(X_SYNC, "", 0, 0, NULL, NULL, 0, NULL) == 0);
+	CHECK(req(X_FLUSH, "", 0, 0, NULL, NULL, 0, NULL) == 0);
+	CHECK(req(X_FLUSH, "nothere", 0, 0, NULL, NULL, 0, NULL) == ENOENT);
+	CHECK(req(X_PING, "", 0, 0, NULL, NULL, 0, NULL) == 0);
+	/* DISCARD and WRITE_ZEROES within the object; the size never changes. */
+	CHECK(put("z", 0, "0123456789abcdef") == 0);
+	CHECK(req(X_DISCARD, "z", 2, 3, NULL, NULL, 0, &sv) == 0 && sv == 3);
+	CHECK(req(X_WRITE_ZEROES, "z", 10, 100, NULL, NULL, 0, &sv) == 0 && sv == 6);
+	CHECK(size_of("z") == 16);
+	c = content("z", &len);
+	CHECK(c && len == 16 && !memcmp(c, "01\0\0\0" "56789\0\0\0\0\0\0", 16));
+	free(c);
+	/* Unknown ops. */
+	CHECK(req(X_CLONE, "a", 0, 0, NULL, NULL, 0, NULL) == EOPNOTSUPP);
+	CHECK(req(X_SNAPSHOT, "a", 0, 0, NULL, NULL, 0, NULL) == EOPNOTSUPP);
+	CHECK(req(X_OP_COUNT + 5, "a", 0, 0, NULL, NULL, 0, NULL) == EOPNOTSUPP);
+	(void)st;
+}
+
+static void test_copy_rename(void)
+{
+	uint64_t sv, len;
+	char *c;
+
+	CHECK(put("src", 0, "copy me, please") == 0);
+	CHECK(req(X_COPY, "dst", 0, 3, "src", NULL, 0, &sv) == 0 && sv == 15);
+	c = content("dst", &len);
+	CHECK(c && len == 15 && !memcmp(c, "copy me, please", 15));
+	free(c);
+	/* A copy replaces an existing destination. */
+	CHECK(put("other", 0, "x") == 0);
+	CHECK(req(X_COPY, "other", 0, 3, "src", NULL, 0, NULL) == 0);
+	CHECK(size_of("other") == 15);
+	CHECK(req(X_COPY, "dst2", 0, 7, "missing", NULL, 0, NULL) == ENOENT);
+	CHECK(!content("dst2", &len));
+	CHECK(req(X_COPY, "dst2", 0, 4, "../x", NULL, 0, NULL) == EINVAL);
+	CHECK(req(X_COPY, "dst2", 0, 0, NULL, NULL, 0, NULL) == EINVAL);	/* no source name */
+	/* RENAME: atomic, replaces. */
+	CHECK(req(X_RENAME, "dst", 0, 7, "renamed", NULL, 0, NULL) == 0);
+	CHECK(!content("dst", &len));
+	c = content("renamed", &len);
+	CHECK(c && len == 15);
+	free(c);
+	CHECK(req(X_RENAME, "renamed", 0, 5, "other", NULL, 0, NULL) == 0);
+	CHECK(size_of("other") == 15 && size_of("renamed") == -ENOENT);
+	CHECK(req(X_RENAME, "renamed", 0, 3, "abc", NULL, 0, NULL) == ENOENT);
+	CHECK(req(X_RENAME, "other", 0, 3, "a/b", NULL, 0, NULL) == EINVAL);
+	CHECK(req(X_RENAME, "other", 0, 2, "..", NULL, 0, NULL) == EINVAL);
+}
+
+static void test_hash(void)
+{
+	char h[65] = "";
+	uint64_t sv;
+
+	CHECK(put("h", 0, "abc") == 0);
+	CHECK(req(X_HASH, "h", 0, 64, NULL, h, 64, &sv) == 0 && sv == 64);
+	CHECKF(!memcmp(h, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", 64), "%.64s", h);
+	CHECK(req(X_CREATE, "empty", 0, 0, NULL, NULL, 0, NULL) == 0);
+	CHECK(req(X_HASH, "empty", 0, 64, NULL, h, 64, &sv) == 0 && sv == 64);
+	CHECKF(!memcmp(h, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", 64), "%.64s", h);
+	/* A million 'a's, written in 64K pieces. */
+	{
+		static char a[65536];
+
+		memset(a, 'a', sizeof(a));
+		for (uint64_t o = 0; o < 1000000; o += sizeof(a)) {
+			uint64_t n = 1000000 - o < sizeof(a) ? 1000000 - o : sizeof(a);
+			struct tp_req r = { .op = X_WRITE, .target = "million", .offset = o, .size = n,
+					    .in = a, .in_len = n };
+
+			CHECK(tp_do(xs, me, 1, &r) == 0);
+		}
+		CHECK(req(X_HASH, "million", 0, 64, NULL, h, 64, NULL) == 0);
+		CHECKF(!memcmp(h, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0", 64),
+		       "%.64s", h);
+	}
+	CHECK(req(X_HASH, "h", 0, 64, NULL, h, 32, NULL) == EINVAL);	/* no room for 64 hex */
+}
+
+static void test_locks(void)
+{
+	CHECK(req(X_ACQUIRE, "vol", 0, 1, "A", NULL, 0, NULL) == 0);
+	CHECK(req(X_ACQUIRE, "vol", 0, 1, "A", NULL, 0, NULL) == 0);	/* the owner again */
+	CHECK(req(X_ACQUIRE, "vol", 0, 1, "B", NULL, 0, NULL) == EBUSY);
+	CHECK(req(X_ACQUIRE, "vol", 0, 2, "AB", NULL, 0, NULL) == EBUSY);
+	CHECK(req(X_RELEASE, "vol", 0, 1, "B", NULL, 0, NULL) == EPERM);
+	CHECK(req(X_ACQUIRE, "vol2", 0, 1, "B", NULL, 0, NULL) == 0);	/* another name */
+	CHECK(req(X_RELEASE, "vol", 0, 1, "A", NULL, 0, NULL) == 0);
+	CHECK(req(X_RELEASE, "vol", 0, 1, "A", NULL, 0, NULL) == ENOENT);
+	CHECK(req(X_ACQUIRE, "vol", 0, 1, "B", NULL, 0, NULL) == 0);
+	CHECK(req(X_ACQUIRE, "vol", 0, 0, NULL, NULL, 0, NULL) == EINVAL);	/* no owner tag */
+	CHECK(req(X_RELEASE, "vol", 0, 1, "B", NULL, 0, NULL) == 0);
+	CHECK(req(X_RELEASE, "vol2", 0, 1, "B", NULL, 0, NULL) == 0);
+}
+
+/* Names in the test's temp dir (outside the store). */
+static int count_entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	CHECK(d);
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			n++;
+	closedir(d);
+	return n;
+}
+
+static void test_names(void)
+{
+	const char *bad[] = { "../x", "a/b", ".", "..", "/etc/passwd", "x\ny", "tab\there", "del\x7f",
+			      "../../tmp/escape", "a/" };
+	const uint32_t ops[] = { X_WRITE, X_CREATE, X_READ, X_INFO, X_DELETE, X_TRUNCATE, X_HASH,
+				 X_ACQUIRE, X_COPY, X_RENAME };
+	int outside = count_entries(tp_path("")), inside = count_entries(store);
+	char h[64], longname[XSEG_TARGET_MAX + 1];
+	struct tp_req r256 = { .op = X_WRITE, .target = longname, .size = 1, .in = "x", .in_len = 1 };
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		for (size_t k = 0; k < sizeof(ops) / sizeof(ops[0]); k++)
+			CHECKF(req(ops[k], bad[i], 0, 1, "x", h, 64, NULL) == EINVAL, "op %s name '%s'",
+			       xseg_op_name(ops[k]), bad[i]);
+	/* Empty. */
+	CHECK(req(X_WRITE, "", 0, 1, "x", NULL, 0, NULL) == EINVAL);
+	CHECK(req(X_INFO, "", 0, 8, NULL, h, 8, NULL) == EINVAL);
+	/* A NUL inside the name. */
+	{
+		struct tp_req r = { .op = X_WRITE, .target = "ab\0cd", .target_len = 5, .size = 1, .in = "x",
+				    .in_len = 1 };
+
+		CHECK(tp_do(xs, me, 1, &r) == EINVAL);
+	}
+	/*
+	 * The longest name a directory holds (255) is fine; 256 (XSEG_TARGET_MAX)
+	 * and a target_len beyond what a request holds (a hostile client) are not.
+	 */
+	memset(longname, 'n', XSEG_TARGET_MAX);
+	longname[XSEG_TARGET_MAX] = 0;
+	CHECK(tp_do(xs, me, 1, &r256) == EINVAL);
+	longname[NAME_MAX] = 0;
+	CHECK(put(longname, 0, "long") == 0);
+	CHECK(size_of(longname) == 4);
+	{
+		struct tp_req r = { .op = X_WRITE, .target = "x", .size = 1, .in = "x", .in_len = 1,
+				    .force = 1, .force_tlen = XSEG_TARGET_MAX + 1 };
+
+		CHECK(tp_do(xs, me, 1, &r) == EINVAL);
+		r.force_tlen = 0xFFFFFFFFu;
+		CHECK(tp_do(xs, me, 1, &r) == EINVAL);
+	}
+	CHECK(count_entries(tp_path("")) == outside);
+	CHECK(count_entries(store) == inside + 1);		/* only the long name */
+	CHECK(req(X_DELETE, longname, 0, 0, NULL, NULL, 0, NULL) == 0);
+	/* A symlink planted in the store is not followed. */
+	{
+		char link[512], target[512];
+		uint64_t len;
+		char *c;
+		int fd;
+
+		snprintf(target, sizeof(target), "%s", tp_path("outside.txt"));
+		fd = open(target, O_CREAT | O_WRONLY, 0644);
+		CHECK(fd >= 0 && write(fd, "secret", 6) == 6);
+		close(fd);
+		snprintf(link, sizeof(link), "%s/link", store);
+		CHECK(symlink(target, link) == 0);
+		CHECK(req(X_READ, "link", 0, 6, NULL, h, 6, NULL) == EINVAL);
+		CHECK(put("link", 0, "overwritten") == EINVAL);
+		CHECK(req(X_TRUNCATE, "link", 0, 0, NULL, NULL, 0, NULL) == EINVAL);
+		CHECK(req(X_DELETE, "link", 0, 0, NULL, NULL, 0, NULL) == EINVAL);
+		c = (char *)tp_slurp(target, &len);
+		CHECK(len == 6 && !memcmp(c, "secret", 6));
+		free(c);
+		unlink(link);
+	}
+}
+
+struct worker {
+	uint32_t id, port;
+	int errors;
+};
+
+static void *worker(void *arg)
+{
+	struct worker *w = arg;
+	uint32_t port = w->port;
+	char name[32], data[256], back[256];
+
+	for (int i = 0; i < 100; i++) {
+		struct tp_req r = { .op = X_WRITE, .target = name, .offset = (uint64_t)i * 256, .size = 256,
+				    .in = data, .in_len = 256 };
+
+		snprintf(name, sizeof(name), "w%u-%d", w->id, i % 10);
+		memset(data, 'A' + (int)w->id, sizeof(data));
+		data[0] = (char)i;
+		if (tp_do(xs, (uint32_t)port, 1, &r))
+			w->errors++;
+		r = (struct tp_req){ .op = X_READ, .target = name, .offset = (uint64_t)i * 256, .size = 256,
+				     .buf_len = 256, .out = back, .out_len = 256 };
+		if (tp_do(xs, (uint32_t)port, 1, &r) || r.serviced != 256 || memcmp(back, data, 256))
+			w->errors++;
+	}
+	return NULL;
+}
+
+static void test_concurrent(void)
+{
+	enum { T = 4 };
+	pthread_t th[T];
+	struct worker w[T];
+
+	for (uint32_t i = 0; i < T; i++) {
+		int port = xseg_bind_port(xs, XSEG_ANY_PORT, 0);	/* here: binds are not thread-safe */
+
+		CHECK(port >= 0);
+		w[i] = (struct worker){ .id = i, .port = (uint32_t)port };
+		CHECK(pthread_create(&th[i], NULL, worker, &w[i]) == 0);
+	}
+	for (uint32_t i = 0; i < T; i++) {
+		pthread_join(th[i], NULL);
+		CHECK(xseg_leave_port(xs, w[i].port) == 0);
+		CHECKF(!w[i].errors, "worker %u: %d errors", i, w[i].errors);
+	}
+	CHECK(size_of("w3-9") == 100 * 256);
+}
+
+int main(void)
+{
+	pid_t pid, second;
+	char leftover[512];
+	int fd;
+
+	xt_watchdog(120);
+	cfg = tx_create("posix:%s:16:256:64K:0:12");
+	xseg_format_spec(&cfg, spec, sizeof(spec));
+	xs = tx_join(&cfg, "futex");
+	fd = xseg_bind_port(xs, XSEG_ANY_PORT, 0);
+	CHECK(fd >= 0);
+	me = (uint32_t)fd;
+	store = strdup(tp_path("store"));
+	/* A temporary file a crashed filed left behind: removed at start. */
+	CHECK(mkdir(store, 0755) == 0);
+	snprintf(leftover, sizeof(leftover), "%s/\001copy.1.1", store);
+	fd = open(leftover, O_CREAT | O_WRONLY, 0644);
+	CHECK(fd >= 0);
+	close(fd);
+	pid = start_filed(1);
+	CHECK(access(leftover, F_OK) != 0);
+	RUN(test_objects);
+	RUN(test_copy_rename);
+	RUN(test_hash);
+	RUN(test_locks);
+	RUN(test_names);
+	RUN(test_concurrent);
+	/* A second filed on the same directory is refused; bad usage exits 2. */
+	{
+		const char *args[] = { "-q", "-g", spec, "-p", "2", "--dir", store, NULL };
+		const char *nodir[] = { "-g", spec, NULL };
+
+		second = tp_start("filed", args);
+		CHECK(tp_wait(second) == 1);
+		CHECK(tp_wait(tp_start("filed", nodir)) == 2);
+	}
+	CHECK(tp_stop(pid) == 0);
+	xseg_leave(xs);
+	return 0;
+}
