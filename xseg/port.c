@@ -44,7 +44,7 @@ int xseg__owned(struct xseg *xs, uint32_t portno)
 {
 	uint64_t w;
 
-	if (portno >= xs->nr_ports || !xs->local[portno].bound)
+	if (portno >= xs->nr_ports || !__atomic_load_n(&xs->local[portno].bound, __ATOMIC_ACQUIRE))
 		return 0;
 	w = owner_load(xs, portno);
 	return XSEG_OWNER_STATE(w) == XSEG_PORT_BOUND && XSEG_OWNER_PID(w) == xs->pid &&
@@ -150,7 +150,7 @@ static int try_bind(struct xseg *xs, uint32_t p, uint32_t flags)
 			if (xseg_sys_alive(XSEG_OWNER_PID(w), 0) && XSEG_OWNER_PID(w) != xs->pid)
 				return -EBUSY;
 		} else if (xseg__port_live(xs, p, NULL)) {
-			return XSEG_OWNER_PID(w) == xs->pid && xs->local[p].bound ? -EALREADY : -EBUSY;
+			return XSEG_OWNER_PID(w) == xs->pid && __atomic_load_n(&xs->local[p].bound, __ATOMIC_ACQUIRE) ? -EALREADY : -EBUSY;
 		}
 		/* Its owner (or its recoverer) is dead: settle it, then try again. */
 		r = xseg__recover_port(xs, p, NULL);
@@ -187,7 +187,8 @@ static int try_bind(struct xseg *xs, uint32_t p, uint32_t flags)
 			d->ops->unbind(xs, d->priv, p);
 		return -EAGAIN;
 	}
-	xs->local[p].bound = 1;
+	/* Atomic: another thread binding the same port reads it (-EALREADY). */
+	__atomic_store_n(&xs->local[p].bound, 1, __ATOMIC_RELEASE);
 	drop_stale_replies(xs, p);
 	return 0;
 }
@@ -247,7 +248,7 @@ int xseg_leave_port(struct xseg *xs, uint32_t portno)
 					 XSEG_OWNER(XSEG_PORT_RECOVERING, xs->local[portno].gen, xs->pid),
 					 false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 		return -EPERM;
-	xs->local[portno].bound = 0;
+	__atomic_store_n(&xs->local[portno].bound, 0, __ATOMIC_RELEASE);
 	return xseg__recover_port(xs, portno, NULL) == 0 ? 0 : -EIO;
 }
 

@@ -373,6 +373,18 @@ void *xseg_req_data(struct xseg *xs, struct xseg_request *req)
 	return d;
 }
 
+void *xseg_req_buffer(struct xseg *xs, struct xseg_request *req, uint64_t *capacity)
+{
+	uint64_t size = 0;
+	void *d = NULL;
+
+	if (xs && xseg__req_index(xs, req) >= 0)
+		d = chunk_data(xs, __atomic_load_n(&req->buf_index, __ATOMIC_ACQUIRE), &size);
+	if (capacity)
+		*capacity = d ? size : 0;
+	return d;
+}
+
 /* Queue request @r (held in @hold) to @dst's request queue as SUBMITTED. */
 static int queue_to(struct xseg *xs, uint32_t r, uint32_t dst, struct xq_hold *hold,
 		    uint64_t back_holder, uint32_t back_life)

@@ -298,7 +298,7 @@ int xseg_leave(struct xseg *xs)
 	if (!xs)
 		return -EINVAL;
 	for (i = 0; i < xs->nr_ports; i++)
-		if (xs->local[i].bound)
+		if (__atomic_load_n(&xs->local[i].bound, __ATOMIC_ACQUIRE))
 			xseg_leave_port(xs, i);
 	for (i = 0; i < XSEG_MAX_PEER_TYPES; i++)
 		if (xs->drv[i].joined == 1 && xs->drv[i].ops->leave)

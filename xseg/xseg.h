@@ -168,6 +168,15 @@ char *xseg_req_target(struct xseg *xs, struct xseg_request *req);
 void *xseg_req_data(struct xseg *xs, struct xseg_request *req);
 
 /*
+ * xseg_req_buffer - the request's data chunk and, in *@capacity, the chunk's
+ * size, both from one read of the request's buffer index: a server may use
+ * [data, data + capacity) whatever a hostile client later writes to
+ * data_len or buf_index (the range always lies inside the segment's buffer
+ * area). NULL and capacity 0 without a buffer.
+ */
+void *xseg_req_buffer(struct xseg *xs, struct xseg_request *req, uint64_t *capacity);
+
+/*
  * xseg_submit - queue a prepared request to @dst (after its redirect). The
  * caller then signals @dst (xseg_signal). -ENOENT if no live peer has bound
  * @dst, -EPERM if it was bound without XSEG_PORT_ACCEPT, -EAGAIN if its

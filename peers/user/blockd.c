@@ -84,15 +84,18 @@ static int in_range(uint64_t off, uint64_t len)
 }
 
 /*
- * The request's buffer, if it holds @len bytes. The request lives in shared
- * memory: offset and size were copied out once by work(), and the buffer is
- * checked again against that copy here, right before the I/O.
+ * The request's buffer, if its chunk holds @len bytes. The request lives in
+ * shared memory: offset and size were copied out once by work(), and the
+ * chunk and its capacity come from one read of the buffer index
+ * (xseg_req_buffer), so a client rewriting data_len or buf_index meanwhile
+ * cannot make the I/O run past the chunk.
  */
 static uint8_t *buffer(struct peer *p, struct xseg_request *req, uint64_t len)
 {
-	uint8_t *data = xseg_req_data(p->xs, req);
+	uint64_t cap;
+	uint8_t *data = xseg_req_buffer(p->xs, req, &cap);
 
-	return data && len <= __atomic_load_n(&req->data_len, __ATOMIC_RELAXED) ? data : NULL;
+	return data && len <= cap && len <= __atomic_load_n(&req->data_len, __ATOMIC_RELAXED) ? data : NULL;
 }
 
 static int do_read(struct peer *p, struct xseg_request *req, uint64_t off, uint64_t len)

@@ -313,8 +313,12 @@ static int do_hash(struct peer *p, const char *name, struct xseg_request *req)
 static int work(struct peer *p, uint32_t port, struct xseg_request *req)
 {
 	char name[XSEG_TARGET_MAX + 1], other[XSEG_TARGET_MAX + 1];
-	uint8_t *data = xseg_req_data(p->xs, req);
-	/* Copied out of shared memory once, and checked again against the buffer. */
+	/*
+	 * Copied out of shared memory once; the chunk and its capacity come
+	 * from one read of the buffer index, and data_len never counts past it.
+	 */
+	uint64_t cap;
+	uint8_t *data = xseg_req_buffer(p->xs, req, &cap);
 	uint64_t off = __atomic_load_n(&req->offset, __ATOMIC_RELAXED);
 	uint64_t len = __atomic_load_n(&req->size, __ATOMIC_RELAXED);
 	uint64_t dlen = __atomic_load_n(&req->data_len, __ATOMIC_RELAXED);
@@ -324,6 +328,8 @@ static int work(struct peer *p, uint32_t port, struct xseg_request *req)
 
 	(void)port;
 	req->serviced = 0;
+	if (dlen > cap)
+		dlen = 0;
 	if (((op == X_READ || op == X_WRITE) && len && (!data || len > dlen)) ||
 	    (op == X_INFO && (!data || dlen < 8)) || (op == X_HASH && (!data || dlen < 64)))
 		return EINVAL;

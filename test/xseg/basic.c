@@ -117,6 +117,17 @@ static void test_buffer_classes(void)
 	CHECK(xseg_prep_request(xs, r[2], "c", 1, 4000) == 0);
 	CHECK(xseg_req_data(xs, r[0]) && xseg_req_data(xs, r[1]) && xseg_req_data(xs, r[2]));
 	CHECK(xseg_prep_request(xs, r[3], "d", 1, 1 << 20) == 0);
+	{
+		/* The chunk's capacity, whatever data_len says. */
+		uint64_t cap = 0;
+		CHECK(xseg_req_buffer(xs, r[0], &cap) == xseg_req_data(xs, r[0]) && cap == 4096);
+		CHECK(xseg_req_buffer(xs, r[2], &cap) == xseg_req_data(xs, r[2]) && cap == 65536);
+		CHECK(xseg_req_buffer(xs, r[3], &cap) && cap == 1 << 20);
+		r[0]->data_len = 1 << 30;	/* as a hostile client could */
+		CHECK(xseg_req_data(xs, r[0]) == NULL);
+		CHECK(xseg_req_buffer(xs, r[0], &cap) != NULL && cap == 4096);
+		r[0]->data_len = 100;
+	}
 	CHECK(xseg_prep_request(xs, r[0], "a", 1, 1 << 20) == -ENOBUFS);	/* the only 1M is taken */
 	CHECK(xseg_prep_request(xs, r[0], "a", 1, (1 << 20) + 1) == -E2BIG);
 	for (int i = 0; i < 4; i++)
