@@ -9,6 +9,9 @@
 #include "../../drivers/user/signal_area.h"
 #include "segtype.h"
 
+/* drivers/user/segdev.c: user peers of segdev segments, woken by and waking kernel peers. */
+extern const struct xseg_driver_ops xseg_driver_segdev;
+
 void xseg__register_builtins(void)
 {
 	xseg_register_segtype(&xseg_segtype_posix);
@@ -18,6 +21,7 @@ void xseg__register_builtins(void)
 	xseg_register_driver(&xseg_driver_posix);
 	xseg_register_driver(&xseg_driver_posixfd);
 	xseg_register_driver(&xseg_driver_futex);
+	xseg_register_driver(&xseg_driver_segdev);
 }
 
 const struct xseg_driver_ops *xseg__load_driver(const char *name)

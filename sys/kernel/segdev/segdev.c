@@ -249,6 +249,18 @@ u64 segdev_size(struct segdev_seg *seg)
 }
 EXPORT_SYMBOL_GPL(segdev_size);
 
+kuid_t segdev_owner(struct segdev_seg *seg)
+{
+	return seg->uid;
+}
+EXPORT_SYMBOL_GPL(segdev_owner);
+
+const char *segdev_name(struct segdev_seg *seg)
+{
+	return seg->name;
+}
+EXPORT_SYMBOL_GPL(segdev_name);
+
 int segdev_set_doorbell(struct segdev_seg *seg, void (*fn)(void *arg, u32 port), void *arg)
 {
 	struct segdev_bell *b;
@@ -288,6 +300,11 @@ void segdev_clear_doorbell(struct segdev_seg *seg)
 }
 EXPORT_SYMBOL_GPL(segdev_clear_doorbell);
 
+/*
+ * The doorbell: the kernel callback serves it; without one, the eventfd
+ * registered for @port (a user peer woken by another user peer); -ENXIO if
+ * neither exists.
+ */
 static int segdev_ring(struct segdev_seg *seg, u32 port)
 {
 	struct segdev_bell *b;
@@ -301,6 +318,8 @@ static int segdev_ring(struct segdev_seg *seg, u32 port)
 		r = 0;
 	}
 	rcu_read_unlock();
+	if (!b && port < SEGDEV_MAX_PORTS && segdev_notify(seg, port) == 0)
+		r = 0;
 	return r;
 }
 

@@ -20,7 +20,8 @@
  *   mmap(fd, MAP_SHARED)             map the selected segment (offset 0..size)
  *   write(fd, u32 ports[], 4 * n)    doorbell: call the kernel callback that
  *   ioctl(SEGDEV_IOC_RING, &u32)     serves the selected segment, once per port;
- *                                    -ENXIO if none is registered
+ *                                    without a callback, signal the port's
+ *                                    eventfd; -ENXIO if neither is registered
  *   ioctl(SEGDEV_IOC_EVENTFD, &efd)  kernel -> user wake-ups: the eventfd efd.fd
  *                                    is signaled when a kernel peer notifies
  *                                    efd.port; efd.fd = -1 removes it. A
@@ -58,6 +59,7 @@ struct segdev_eventfd {
 #define SEGDEV_IOC_EVENTFD	_IOW(SEGDEV_IOC_MAGIC, 6, struct segdev_eventfd)
 
 #ifdef __KERNEL__
+#include <linux/uidgid.h>
 /*
  * Kernel side (EXPORT_SYMBOL_GPL). Every function may sleep unless it says
  * otherwise.
@@ -74,6 +76,9 @@ struct segdev_seg *segdev_get(const char *name);
 void segdev_put(struct segdev_seg *seg);
 void *segdev_mem(struct segdev_seg *seg);
 u64 segdev_size(struct segdev_seg *seg);
+/* segdev_owner - the euid that created the segment (root for segdev_create). */
+kuid_t segdev_owner(struct segdev_seg *seg);
+const char *segdev_name(struct segdev_seg *seg);
 
 /*
  * segdev_set_doorbell - @fn(@arg, port) serves the doorbell of @seg from now

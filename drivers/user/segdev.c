@@ -1,0 +1,316 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * drivers/user/segdev.c - the "segdev" signaling driver of the user domain:
+ * user peers on segdev segments (kernel memory of /dev/segdev) that talk to
+ * kernel peers (xsegbd, test modules) without signals.
+ *
+ * - To wake a port bound by a kernel peer (its owner pid is
+ *   XSEG_SYS_KERNEL_PID), a signal writes the port number to /dev/segdev:
+ *   the doorbell, which segdev.ko hands to xseg_segdev.ko, which calls the
+ *   kernel peer's callback. One write per wake-up at most: the signaler that
+ *   turns the area's pending word from 0 to 1 rings; the kernel clears it
+ *   before it calls the callback (drivers/kernel/segdev/segdev_area.h).
+ * - A port bound by a user peer of this type has an eventfd registered with
+ *   SEGDEV_IOC_EVENTFD at bind. Its waiter counts itself in the area's
+ *   waiting word and sleeps in ppoll() on the eventfd; kernel peers signal
+ *   it with segdev_notify(), user peers through the same doorbell write
+ *   (segdev routes a port no kernel peer serves to its eventfd). With nobody
+ *   waiting a signal is a fence and a load: no syscall.
+ *
+ * join() works on segdev segments only (-ENOTSUP otherwise): it opens
+ * /dev/segdev and selects the segment (SEGDEV_IOC_OPEN: its owner or root).
+ * The descriptor stays open for the doorbell and the eventfd registrations,
+ * which end with it. Limits: a thread may have PREP_SLOTS ports prepared at
+ * once; unbind must not race with a wait on the same port; no poll_fd yet.
+ */
+#if defined(__SANITIZE_THREAD__) && !defined(__clang__) && __GNUC__ >= 12
+#pragma GCC diagnostic ignored "-Wtsan"
+#endif
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include "../../xseg/xseg_internal.h"
+#include "../kernel/segdev/segdev_area.h"
+#include "../../sys/kernel/segdev/segdev.h"
+#include "signal_area.h"
+
+#define SEGDEV_PATH "/dev/segdev"
+#define WAITING_MAX 0x40000000ull	/* saturation of the waiting count */
+
+struct segdev_priv {
+	struct xseg_sig_stats st;	/* first member: see signal_area.h */
+	int fd;				/* /dev/segdev with the segment selected */
+	uint32_t nr_ports;
+	int *efd;			/* per port bound here: its eventfd, else -1 */
+};
+
+/* The ports this thread prepared. */
+#define PREP_SLOTS 4
+static _Thread_local const void *tl_prep[PREP_SLOTS];
+
+static const void **prep_find(const void *area)
+{
+	for (int i = 0; i < PREP_SLOTS; i++)
+		if (tl_prep[i] == area)
+			return &tl_prep[i];
+	return NULL;
+}
+
+static void stat_add(uint64_t *c)
+{
+	__atomic_fetch_add(c, 1, __ATOMIC_RELAXED);
+}
+
+static struct xseg_sig_segdev *area_of(struct xseg *xs, uint32_t portno)
+{
+	return xseg_port_signal_area(xs, portno);
+}
+
+static int segdev_join(struct xseg *xs, void **priv)
+{
+	struct segdev_priv *sp;
+	struct segdev_req req;
+	size_t len = strlen(xs->segname);
+	uint32_t i;
+
+	if (!xs->segtype || strcmp(xs->segtype->name, "segdev") != 0)
+		return -ENOTSUP;	/* the doorbell exists for segdev segments only */
+	if (len == 0 || len >= SEGDEV_NAME_LEN)
+		return -EINVAL;
+	sp = xseg_sys_alloc(sizeof(*sp));
+	if (!sp)
+		return -ENOMEM;
+	memset(sp, 0, sizeof(*sp));
+	sp->nr_ports = xs->nr_ports;
+	sp->efd = xseg_sys_alloc(sizeof(int) * sp->nr_ports);
+	if (!sp->efd) {
+		xseg_sys_free(sp);
+		return -ENOMEM;
+	}
+	for (i = 0; i < sp->nr_ports; i++)
+		sp->efd[i] = -1;
+	sp->fd = open(SEGDEV_PATH, O_RDWR | O_CLOEXEC);
+	if (sp->fd >= 0) {
+		memset(&req, 0, sizeof(req));
+		memcpy(req.name, xs->segname, len);
+		if (ioctl(sp->fd, SEGDEV_IOC_OPEN, &req) == 0) {
+			*priv = sp;
+			return 0;
+		}
+	}
+	{
+		int r = -errno;
+
+		xseg_sys_log(XSEG_LOG_WARN, "segdev driver: segment '%s': cannot select it on "
+			     SEGDEV_PATH ": %s", xs->segname, strerror(errno));
+		if (sp->fd >= 0)
+			close(sp->fd);
+		xseg_sys_free(sp->efd);
+		xseg_sys_free(sp);
+		return r;
+	}
+}
+
+static void segdev_leave(struct xseg *xs, void *priv)
+{
+	struct segdev_priv *sp = priv;
+	uint32_t i;
+
+	(void)xs;
+	if (!sp)
+		return;
+	for (i = 0; i < sp->nr_ports; i++)
+		if (sp->efd[i] >= 0)
+			close(sp->efd[i]);
+	close(sp->fd);		/* ends every eventfd registration of ours */
+	xseg_sys_free(sp->efd);
+	xseg_sys_free(sp);
+}
+
+static int segdev_bind(struct xseg *xs, void *priv, uint32_t portno)
+{
+	struct segdev_priv *sp = priv;
+	struct xseg_sig_segdev *a = area_of(xs, portno);
+	struct segdev_eventfd e;
+	int efd;
+
+	if (!a || portno >= sp->nr_ports || portno >= SEGDEV_MAX_PORTS)
+		return -EINVAL;
+	efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (efd < 0)
+		return -errno;
+	e.port = portno;
+	e.fd = efd;
+	if (ioctl(sp->fd, SEGDEV_IOC_EVENTFD, &e) < 0) {
+		int r = -errno;
+
+		close(efd);
+		return r;
+	}
+	if (sp->efd[portno] >= 0)
+		close(sp->efd[portno]);
+	sp->efd[portno] = efd;
+	xq_store_relaxed(&a->waiting, 0);
+	/* Release: a signaler that reads 0 sees no trace of the previous owner. */
+	xq_store_release(&a->pending, 0);
+	return 0;
+}
+
+static void segdev_unbind(struct xseg *xs, void *priv, uint32_t portno)
+{
+	struct segdev_priv *sp = priv;
+	struct segdev_eventfd e = { .port = portno, .fd = -1 };
+
+	(void)xs;
+	if (portno >= sp->nr_ports || sp->efd[portno] < 0)
+		return;
+	ioctl(sp->fd, SEGDEV_IOC_EVENTFD, &e);
+	close(sp->efd[portno]);
+	sp->efd[portno] = -1;
+}
+
+static int segdev_signal(struct xseg *xs, void *priv, uint32_t portno)
+{
+	struct segdev_priv *sp = priv;
+	struct xseg_sig_segdev *a = area_of(xs, portno);
+	struct xseg_port *port = xseg_port(xs, portno);
+	uint64_t zero = 0;
+	uint32_t p32 = portno;
+
+	if (!a || !port || portno >= SEGDEV_MAX_PORTS)
+		return -EINVAL;
+	/*
+	 * Full fence between the caller's enqueue and our loads of the area: a
+	 * waiter (or kernel callback) that cleared its word after this fence
+	 * sees the enqueue in its re-check.
+	 */
+	xq_fence_seq_cst();
+	if (XSEG_OWNER_PID(xq_load_acquire(&port->owner)) != XSEG_SYS_KERNEL_PID &&
+	    !xq_load_relaxed(&a->waiting))
+		return 0;		/* a user port nobody waits on */
+	/* acq_rel CAS: one signaler rings until the other side clears it. */
+	if (xq_load_relaxed(&a->pending) || !xq_cas(&a->pending, &zero, 1))
+		return 0;
+	stat_add(&sp->st.syscalls);
+	if (write(sp->fd, &p32, sizeof(p32)) == (ssize_t)sizeof(p32)) {
+		stat_add(&sp->st.wakes);
+		return 0;
+	}
+	{
+		int r = -errno;
+
+		xq_store_release(&a->pending, 0);	/* nothing is on its way after all */
+		return r;
+	}
+}
+
+static int segdev_prepare_wait(struct xseg *xs, void *priv, uint32_t portno)
+{
+	struct segdev_priv *sp = priv;
+	struct xseg_sig_segdev *a = area_of(xs, portno);
+	const void **slot;
+
+	if (!a || portno >= sp->nr_ports || sp->efd[portno] < 0)
+		return -EINVAL;
+	slot = prep_find(a);
+	if (!slot) {
+		slot = prep_find(NULL);
+		if (!slot)
+			return -ENOSPC;
+		*slot = a;
+		if (xq_load_relaxed(&a->waiting) < WAITING_MAX)
+			xq_faa(&a->waiting, 1);
+	}
+	/* Full fence between announcing ourselves and the caller's re-check of the queues. */
+	xq_fence_seq_cst();
+	return 0;
+}
+
+/* End this thread's wait on @a (if it prepared one). */
+static void finish(struct xseg_sig_segdev *a)
+{
+	const void **slot = prep_find(a);
+	uint64_t w;
+
+	if (!slot)
+		return;
+	*slot = NULL;
+	w = xq_load_relaxed(&a->waiting);
+	for (int i = 0; i < 8 && w > 0 && w < WAITING_MAX; i++)
+		if (xq_cas(&a->waiting, &w, w - 1))
+			break;
+}
+
+static int segdev_cancel_wait(struct xseg *xs, void *priv, uint32_t portno)
+{
+	struct xseg_sig_segdev *a = area_of(xs, portno);
+
+	(void)priv;
+	if (a)
+		finish(a);
+	return 0;
+}
+
+static int segdev_wait_signal(struct xseg *xs, void *priv, uint32_t portno, uint64_t timeout_us)
+{
+	struct segdev_priv *sp = priv;
+	struct xseg_sig_segdev *a = area_of(xs, portno);
+	struct timespec ts, *tsp = NULL;
+	struct pollfd pfd;
+	uint64_t v;
+	int n, r;
+
+	if (!a || portno >= sp->nr_ports || sp->efd[portno] < 0)
+		return -EINVAL;
+	if (!prep_find(a))
+		return -EINVAL;		/* no prepare_wait: nothing could wake us */
+	if (timeout_us != UINT64_MAX) {
+		ts.tv_sec = (time_t)(timeout_us / 1000000u);
+		ts.tv_nsec = (long)(timeout_us % 1000000u) * 1000;
+		tsp = &ts;
+	}
+	pfd.fd = sp->efd[portno];
+	pfd.events = POLLIN;
+	pfd.revents = 0;
+	stat_add(&sp->st.syscalls);
+	n = ppoll(&pfd, 1, tsp, NULL);
+	if (n > 0) {
+		stat_add(&sp->st.syscalls);
+		if (read(pfd.fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+			xseg_sys_log(XSEG_LOG_DEBUG, "segdev driver: eventfd read: %s", strerror(errno));
+		/*
+		 * Drained: later signals must write again. Exchange (a full
+		 * barrier) before the caller re-checks its queues.
+		 */
+		__atomic_exchange_n(&a->pending, 0, __ATOMIC_SEQ_CST);
+		r = 0;
+	} else {
+		r = n == 0 ? -ETIMEDOUT : errno == EINTR ? -EINTR : -errno;
+	}
+	finish(a);
+	return r;
+}
+
+/*
+ * xseg_driver_segdev - the "segdev" peer type of the user domain. Every
+ * prepare_wait is ended by one cancel_wait or wait_signal of the same thread.
+ */
+const struct xseg_driver_ops xseg_driver_segdev = {
+	.abi_size = sizeof(struct xseg_driver_ops),
+	.version = 1,
+	.name = "segdev",
+	.join = segdev_join,
+	.leave = segdev_leave,
+	.bind = segdev_bind,
+	.unbind = segdev_unbind,
+	.signal = segdev_signal,
+	.prepare_wait = segdev_prepare_wait,
+	.cancel_wait = segdev_cancel_wait,
+	.wait_signal = segdev_wait_signal,
+	.poll_fd = NULL,
+};

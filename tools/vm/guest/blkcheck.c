@@ -1,0 +1,232 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * tools/vm/guest/blkcheck.c - write, verify and time block devices (or
+ * files) in the test VM, for the xsegbd scenarios and the loop-device
+ * benchmark. Data follows peers/user/pattern.h: byte i of the device is
+ * pattern_byte(seed, i), with the seed of a target name (patternd's data)
+ * or of any string.
+ *
+ *   blkcheck write  PATH SEED SIZE [BS]        write the pattern over [0, SIZE) (creates a file)
+ *   blkcheck verify PATH SEED SIZE [BS]        read [0, SIZE) back and check every byte
+ *   blkcheck bench  PATH read|write|randread|randwrite BS TOTAL THREADS
+ *                                              O_DIRECT I/O, prints "<MB/s> MB/s <IOPS> IOPS"
+ *
+ * SIZE, BS, TOTAL take K, M, G. write and verify use O_DIRECT on block
+ * devices (so the device, not the page cache, is checked) and end with
+ * fsync. Exit 0 on success, 1 on a mismatch or an I/O error (the message
+ * names the offset and errno), 2 on a usage error.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include "peers/user/pattern.h"
+
+static uint64_t parse_size(const char *s)
+{
+	char *e;
+	uint64_t v = strtoull(s, &e, 0);
+
+	switch (*e) {
+	case 'G': v <<= 10; /* fall through */
+	case 'M': v <<= 10; /* fall through */
+	case 'K': v <<= 10; break;
+	case 0: break;
+	default:
+		fprintf(stderr, "blkcheck: bad size '%s'\n", s);
+		exit(2);
+	}
+	return v;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int open_dev(const char *path, int flags)
+{
+	struct stat st;
+	int fd;
+
+	if (stat(path, &st) == 0 && S_ISBLK(st.st_mode))
+		flags |= O_DIRECT;
+	fd = open(path, flags | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		fprintf(stderr, "blkcheck: open %s: %s\n", path, strerror(errno));
+		exit(1);
+	}
+	return fd;
+}
+
+static void *aligned(size_t n)
+{
+	void *p = NULL;
+
+	if (posix_memalign(&p, 4096, n)) {
+		fprintf(stderr, "blkcheck: out of memory\n");
+		exit(1);
+	}
+	return p;
+}
+
+static int do_write(const char *path, uint64_t seed, uint64_t size, uint64_t bs)
+{
+	int fd = open_dev(path, O_WRONLY | O_CREAT);
+	uint8_t *buf = aligned(bs);
+
+	for (uint64_t off = 0; off < size; off += bs) {
+		uint64_t n = size - off < bs ? size - off : bs;
+		ssize_t w;
+
+		pattern_fill(buf, n, seed, off);
+		w = pwrite(fd, buf, n, (off_t)off);
+		if (w != (ssize_t)n) {
+			fprintf(stderr, "blkcheck: write %s at %llu: %s\n", path, (unsigned long long)off,
+				w < 0 ? strerror(errno) : "short write");
+			return 1;
+		}
+	}
+	if (fsync(fd)) {
+		fprintf(stderr, "blkcheck: fsync %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	close(fd);
+	free(buf);
+	return 0;
+}
+
+static int do_verify(const char *path, uint64_t seed, uint64_t size, uint64_t bs)
+{
+	int fd = open_dev(path, O_RDONLY);
+	uint8_t *buf = aligned(bs);
+
+	for (uint64_t off = 0; off < size; off += bs) {
+		uint64_t n = size - off < bs ? size - off : bs, bad;
+		ssize_t r = pread(fd, buf, n, (off_t)off);
+
+		if (r != (ssize_t)n) {
+			fprintf(stderr, "blkcheck: read %s at %llu: %s\n", path, (unsigned long long)off,
+				r < 0 ? strerror(errno) : "short read");
+			return 1;
+		}
+		bad = pattern_check(buf, n, seed, off);
+		if (bad != n) {
+			fprintf(stderr, "blkcheck: %s: byte %llu is %u, want %u\n", path,
+				(unsigned long long)(off + bad), buf[bad], pattern_byte(seed, off + bad));
+			return 1;
+		}
+	}
+	close(fd);
+	free(buf);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ bench */
+
+struct bench {
+	const char *path;
+	int write, random;
+	uint64_t bs, per_thread, span;
+	unsigned idx;
+	int err;
+};
+
+static void *bench_thread(void *arg)
+{
+	struct bench *b = arg;
+	int fd = open_dev(b->path, b->write ? O_WRONLY : O_RDONLY);
+	uint8_t *buf = aligned(b->bs);
+	uint64_t blocks = b->span / b->bs, x = 0x9E3779B97F4A7C15ull * (b->idx + 1);
+	uint64_t n = b->per_thread / b->bs, pos = (blocks / 8) * b->idx;
+
+	memset(buf, 0x5A, b->bs);
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t blk;
+		ssize_t r;
+
+		if (b->random) {
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			blk = x % blocks;
+		} else {
+			blk = (pos + i) % blocks;
+		}
+		r = b->write ? pwrite(fd, buf, b->bs, (off_t)(blk * b->bs))
+			     : pread(fd, buf, b->bs, (off_t)(blk * b->bs));
+		if (r != (ssize_t)b->bs) {
+			b->err = r < 0 ? errno : EIO;
+			break;
+		}
+	}
+	close(fd);
+	free(buf);
+	return NULL;
+}
+
+static int do_bench(const char *path, const char *mode, uint64_t bs, uint64_t total, unsigned threads)
+{
+	struct bench b[64];
+	pthread_t th[64];
+	uint64_t t0, ns, span;
+	int fd;
+	off_t end;
+	double secs;
+
+	if (threads < 1 || threads > 64 || bs == 0 || total < bs * threads)
+		return 2;
+	fd = open_dev(path, O_RDONLY);
+	end = lseek(fd, 0, SEEK_END);
+	close(fd);
+	span = (uint64_t)end;
+	if (span < bs) {
+		fprintf(stderr, "blkcheck: %s is smaller than a block\n", path);
+		return 1;
+	}
+	t0 = now_ns();
+	for (unsigned i = 0; i < threads; i++) {
+		b[i] = (struct bench){ .path = path, .write = strstr(mode, "write") != NULL,
+				       .random = !strncmp(mode, "rand", 4), .bs = bs,
+				       .per_thread = total / threads, .span = span, .idx = i };
+		pthread_create(&th[i], NULL, bench_thread, &b[i]);
+	}
+	for (unsigned i = 0; i < threads; i++) {
+		pthread_join(th[i], NULL);
+		if (b[i].err) {
+			fprintf(stderr, "blkcheck: bench %s %s: %s\n", path, mode, strerror(b[i].err));
+			return 1;
+		}
+	}
+	ns = now_ns() - t0;
+	secs = (double)ns / 1e9;
+	printf("%.1f MB/s %.0f IOPS\n", (double)total / secs / 1e6, (double)(total / bs) / secs);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc >= 5 && (!strcmp(argv[1], "write") || !strcmp(argv[1], "verify"))) {
+		uint64_t seed = pattern_seed(argv[3], (uint32_t)strlen(argv[3]));
+		uint64_t size = parse_size(argv[4]), bs = argc > 5 ? parse_size(argv[5]) : 1 << 20;
+
+		if (!bs || bs % 512)
+			return 2;
+		return argv[1][0] == 'w' ? do_write(argv[2], seed, size, bs) : do_verify(argv[2], seed, size, bs);
+	}
+	if (argc == 7 && !strcmp(argv[1], "bench"))
+		return do_bench(argv[2], argv[3], parse_size(argv[4]), parse_size(argv[5]),
+				(unsigned)strtoul(argv[6], NULL, 0));
+	fprintf(stderr, "usage: blkcheck write|verify PATH SEED SIZE [BS]\n"
+		"       blkcheck bench PATH read|write|randread|randwrite BS TOTAL THREADS\n");
+	return 2;
+}
