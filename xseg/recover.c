@@ -92,6 +92,24 @@ static bool port_gen_bound(struct xseg *xs, uint32_t p, uint32_t gen)
  * @dead (XSEG_NO_PORT: no particular one, e.g. a request queued to a free
  * port). Exactly one of: freed, failed back, passed on.
  */
+/*
+ * Fail request @r back along its return path and wake the port it lands on:
+ * that client may be asleep waiting for exactly this reply, and nobody else
+ * would signal it (the library never signals on its own; recovery is the
+ * exception, acting for the dead peer that would have).
+ */
+static void deliver_failed(struct xseg *xs, uint32_t r, struct xq_hold *h0, struct xq_hold *h1,
+			   struct xseg_recovery_stats *st)
+{
+	int to = xseg__deliver(xs, r, h0, h1);
+
+	if (to < 0)
+		return;
+	if (st)
+		st->requests_failed++;
+	xseg_signal(xs, (uint32_t)to);
+}
+
 static void settle_request(struct xseg *xs, uint32_t r, uint32_t dead, struct xq_hold *h0,
 			   struct xq_hold *h1, struct xseg_recovery_stats *st)
 {
@@ -107,21 +125,21 @@ static void settle_request(struct xseg *xs, uint32_t r, uint32_t dead, struct xq
 		if (client_dead)
 			break;
 		fail_mark(req);
-		if (xseg__deliver(xs, r, h0, h1) >= 0 && st)
-			st->requests_failed++;
+		deliver_failed(xs, r, h0, h1, st);
 		return;
 	case XS_RESPONDED: {
 		/* A reply in flight: on to the port it was heading to, if alive. */
 		uint32_t to = (uint32_t)(holder >> 32);
 
 		if (to != dead && port_gen_bound(xs, to, (uint32_t)holder) &&
-		    xq_enqueue_tracked(&xs->local[to].pq, xseg__qid_pq(to), &xs->track, h0))
+		    xq_enqueue_tracked(&xs->local[to].pq, xseg__qid_pq(to), &xs->track, h0)) {
+			xseg_signal(xs, to);
 			return;
+		}
 		if (!client_dead) {
 			/* It was heading to a dead hop: the client still waits. */
 			fail_mark(req);
-			if (xseg__deliver(xs, r, h0, h1) >= 0 && st)
-				st->requests_failed++;
+			deliver_failed(xs, r, h0, h1, st);
 			return;
 		}
 		break;

@@ -2,9 +2,11 @@
 /*
  * xseg/signal.c - waking peers and waiting for work.
  *
- * The library never signals on its own: after submit/respond the caller
+ * The library does not signal on its own after submit/respond: the caller
  * signals the destination, with the driver of the *receiving* port's peer
- * type. Sleeping uses the race-free protocol
+ * type. Recovery is the one exception: it signals every port it fails a
+ * request back to (or passes a reply on to), acting for the dead peer that
+ * would have. Sleeping uses the race-free protocol
  *   prepare_wait -> check the queues -> cancel_wait | wait_signal
  * and xseg_wait() adds a short poll before it, because a poll that finds work
  * costs a fraction of a microsecond while a cross-CPU wakeup costs ~20 us.
