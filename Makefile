@@ -44,12 +44,18 @@ check: deps user $(if $(CHECK_SAN),asan tsan)
 check-san: asan tsan
 	$(Q)$(XSEG_HOME)/tools/run-tests $(XSEG_HOME)/lib/user-asan/test $(XSEG_HOME)/lib/user-tsan/test
 
-bench:
+# The block pipeline (NBD gateway + blockd vs nbdkit and qemu-nbd, fio) needs
+# the peers and the node domain built.
+bench: user node
 	$(Q)$(XSEG_HOME)/tools/install-deps bench
 	$(Q)$(MAKE) --no-print-directory -C $(XSEG_HOME)/bench run
+	$(Q)$(XSEG_HOME)/node_modules/.bin/tsx $(XSEG_HOME)/bench/pipeline/run.ts $(PIPELINE_ARGS)
 	$(Q)$(XSEG_HOME)/tools/vm/bench || [ $$? = 77 ]	# xsegbd vs loop in the VM -> bench/results/kernel.json
 
-demo: bench
+# The main job: blockd and the NBD gateway on a temporary volume, a verified
+# workload and a failover through them (peers/node/demo.ts). DEMO_ARGS='--size 1G -v'.
+demo: deps user node
+	$(Q)node $(XSEG_HOME)/lib/node/cli.js demo $(DEMO_ARGS)
 
 # make install PREFIX=/usr/local DESTDIR=: libxseg (.so and .a), headers under
 # include/xseg/, xseg.pc, and the C peers and xseg-tool.

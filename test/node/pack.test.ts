@@ -3,13 +3,14 @@
 // Description: the packed package as a user gets it - `npm pack`, install
 // the tarball into a fresh project offline (its dependencies from the npm
 // cache; npm does not run a dependency's install script, so the addon must
-// load from the shipped prebuilds), then require it from CommonJS, import it
-// from ESM, and run its `xseg` bin. Needs lib/node/ (tsup) and prebuilds/
+// load from the shipped prebuilds), then run the quick start of docs/node.md
+// as written (ESM) and from CommonJS, a servePool() with a handler module,
+// and the `xseg` bin. Needs lib/node/ (tsup) and prebuilds/
 // (prebuildify), which test/node/run makes.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { execFileSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ROOT, uniqueSpec } from './helpers'
@@ -17,16 +18,40 @@ import { ROOT, uniqueSpec } from './helpers'
 const built = existsSync(join(ROOT, 'lib/node/index.js')) && existsSync(join(ROOT, 'lib/node/index.mjs')) &&
   existsSync(join(ROOT, 'prebuilds')) && readdirSync(join(ROOT, 'prebuilds')).length > 0
 
-const USE = (spec: string) => `
+/**
+ * The quick start of docs/node.md, exactly as written there (the ```js block
+ * after `<!-- quickstart -->`), as ESM; and as CommonJS, the way that page
+ * says to: require() for the import, the rest inside an async function.
+ */
+function quickstart(): { esm: string; cjs: string } {
+  const md = readFileSync(join(ROOT, 'docs/node.md'), 'utf8')
+  const m = /<!-- quickstart -->\s*```js\n([\s\S]*?)```/.exec(md)
+  if (!m) throw new Error('docs/node.md has no <!-- quickstart --> js block')
+  const esm = m[1]!
+  const imp = /^import \{([^}]+)\} from 'xseg'\n/m
+  assert.match(esm, imp, 'the example imports from xseg')
+  const cjs = esm.replace(imp, "const {$1} = require('xseg')\n;(async () => {\n") + '})()\n'
+  return { esm, cjs }
+}
+
+/** A handler module for servePool, as a user would write one (CommonJS). */
+const HANDLER = `exports.handler = (req) => { req.data.write('pool'); req.serviced = 4 }\n`
+const POOL = (spec: string) => `
+const { Segment, servePool } = require('xseg')
+;(async () => {
   const seg = Segment.createSync(${JSON.stringify(spec)}, { destroyOnClose: true })
-  const server = seg.bindPort(1)
-  const client = seg.bindDynamicPort()
-  const ac = new AbortController()
-  const done = server.serve((req) => { req.data.write('pong'); req.serviced = 4 }, { signal: ac.signal })
-  client.request({ op: 'read', size: 4 }).submit(1).then(async (r) => {
-    process.stdout.write(['reply', r.ok, r.data.subarray(0, r.serviced).toString(), typeof pattern.fill].join(' ') + '\\n')
-    r.release(); ac.abort(); await done; seg.close()
-  })
+  const pool = await servePool({ spec: seg.config.spec, port: 1, workers: 2, module: __dirname + '/handler.cjs' })
+  const c = seg.bindDynamicPort()
+  const out = []
+  for (const p of pool.ports) {
+    const r = await c.request({ op: 'read', size: 4 }).submit(p)
+    out.push(r.data.subarray(0, r.serviced).toString())
+    r.release()
+  }
+  await pool.close()
+  seg.close()
+  console.log(out.join(' '))
+})()
 `
 
 function run(cmd: string, args: string[], cwd: string): string {
@@ -55,13 +80,17 @@ if (!built) {
       run('npm', ['install', '--offline', '--no-audit', '--no-fund', '--loglevel=error', join(dir, tgz)], proj)
       assert.not.ok(existsSync(join(proj, 'node_modules/xseg/build')), 'no source build happened')
 
-      writeFileSync(join(proj, 'use.cjs'), `const { Segment, pattern } = require('xseg')\n${USE(uniqueSpec('8:16:4K'))}`)
-      writeFileSync(join(proj, 'use.mjs'), `import { Segment, pattern } from 'xseg'\n${USE(uniqueSpec('8:16:4K'))}`)
-      assert.is(run(process.execPath, ['use.cjs'], proj).trim(), 'reply true pong function')
-      assert.is(run(process.execPath, ['use.mjs'], proj).trim(), 'reply true pong function')
+      const q = quickstart()
+      writeFileSync(join(proj, 'quickstart.mjs'), q.esm)
+      writeFileSync(join(proj, 'quickstart.cjs'), q.cjs)
+      assert.is(run(process.execPath, ['quickstart.mjs'], proj).trim(), 'true 4096 true', 'the docs example, ESM')
+      assert.is(run(process.execPath, ['quickstart.cjs'], proj).trim(), 'true 4096 true', 'the docs example, CommonJS')
+      writeFileSync(join(proj, 'handler.cjs'), HANDLER)
+      writeFileSync(join(proj, 'pool.cjs'), POOL(uniqueSpec('8:16:4K')))
+      assert.is(run(process.execPath, ['pool.cjs'], proj).trim(), 'pool pool', 'servePool from the installed package')
       const cfg = JSON.parse(run(join(proj, 'node_modules/.bin/xseg'), ['config', 'posix:abc', '--json'], proj)) as
-        { xseg: number; config: { name: string } }
-      assert.is(cfg.xseg, 1)
+        { schemaVersion: number; config: { name: string } }
+      assert.is(cfg.schemaVersion, 1)
       assert.is(cfg.config.name, 'abc')
     } finally {
       rmSync(dir, { recursive: true, force: true })

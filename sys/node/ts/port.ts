@@ -12,15 +12,17 @@
 // Worker threads may instead join with the futex peer type and block in
 // waitSync(); the main thread never blocks.
 import { isMainThread } from 'node:worker_threads'
-import { F, native, type NativePortInfo } from './binding.js'
+import { F, XS_FAILED, native, type NativePortInfo } from './binding.js'
 import { type Core, u64, uint } from './core.js'
-import { abortError, errnoNumber, xerror } from './errors.js'
+import { abortError, errnoNumber, xerror, type XsegError } from './errors.js'
 import { flagBits, opCode, Request, type RequestOptions, type WaitOptions } from './request.js'
 import type { Segment } from './segment.js'
 
 /** A submitted (or forwarded) request of this port, until its reply is taken. */
 interface Pending {
   req: Request
+  /** The port it went to (to notice when that peer dies). */
+  dst: number
   /** Set by reply(): who waits. */
   waiter?: { resolve: (r: Request) => void; reject: (e: unknown) => void; unlisten?: () => void }
   /** The reply came before anybody waited. */
@@ -44,6 +46,7 @@ export type Handler = (req: Request) => void | Promise<void>
 export type PortInfo = NativePortInfo
 
 const BATCH = 64
+const ECONNRESET = errnoNumber('ECONNRESET')!
 
 export class Port {
   /** The port number. */
@@ -57,6 +60,7 @@ export class Port {
   #watching = false
   #refd = false
   #batch = new Int32Array(BATCH)
+  #watchdog: NodeJS.Timeout | undefined
 
   /** @internal */
   constructor(core: Core, segment: Segment, number: number) {
@@ -135,7 +139,7 @@ export class Port {
     const r = native.req_submit(this.#core.h, req.index, dst)
     if (r < 0) return false
     req._setState('submitted')
-    this.#pending.set(req.index, { req, arrived: false, abandoned: false })
+    this.#pending.set(req.index, { req, dst, arrived: false, abandoned: false })
     return true
   }
 
@@ -145,7 +149,7 @@ export class Port {
     const r = native.req_forward(this.#core.h, req.index, this.number, dst)
     if (r < 0) throw xerror('EAGAIN', `the queue of port ${dst} is full`)
     req._setState('forwarded')
-    this.#pending.set(req.index, { req, arrived: false, abandoned: false })
+    this.#pending.set(req.index, { req, dst, arrived: false, abandoned: false })
   }
 
   /** @internal The reply of submitted or forwarded @req. */
@@ -159,7 +163,8 @@ export class Port {
     if (p.arrived) {
       this.#pending.delete(req.index)
       req._setState(req.state === 'forwarded' ? 'accepted' : 'received')
-      return Promise.resolve(req)
+      const gone = this.#peerGone(p)
+      return gone ? Promise.reject(gone) : Promise.resolve(req)
     }
     return new Promise<Request>((resolve, reject) => {
       p.waiter = { resolve, reject }
@@ -215,7 +220,58 @@ export class Port {
     p.waiter.unlisten?.()
     this.#waiting--
     this.#ref()
-    p.waiter.resolve(p.req)
+    const gone = this.#peerGone(p)
+    if (gone) p.waiter.reject(gone)
+    else p.waiter.resolve(p.req)
+  }
+
+  /**
+   * A reply that failed with ECONNRESET was failed back by recovery (or by a
+   * hop that left): the peer serving it went away. That is an error, not a
+   * reply: the request is released (a forwarded one stays accepted, for the
+   * handler to fail) and the waiter gets an XsegError with code ECONNRESET.
+   */
+  #peerGone(p: Pending): XsegError | undefined {
+    const h = this.#core.h
+    const idx = p.req.index
+    if (!((native.req_field(h, idx, F.State) as number) & XS_FAILED)) return undefined
+    if ((native.req_field(h, idx, F.Error) as number) !== ECONNRESET) return undefined
+    if (p.req.state === 'received') p.req.release()
+    return xerror('ECONNRESET', `the peer serving port ${p.dst} went away before replying`)
+  }
+
+  /**
+   * While replies are awaited, look every peerCheckMs at the ports they
+   * went to: if one's owner died (or left), run recovery, which fails its
+   * requests back here (ECONNRESET), so no waiter hangs on a dead peer.
+   */
+  #checkPeers(): void {
+    if (this.closed || this.#waiting === 0) return
+    const h = this.#core.h
+    const seen = new Set<number>()
+    let dead = false
+    for (const p of this.#pending.values()) {
+      if (!p.waiter || seen.has(p.dst)) continue
+      seen.add(p.dst)
+      try {
+        const info = native.port_info(h, p.dst)
+        if (info.state === 'free' || (info.state === 'bound' && !info.alive)) dead = true
+        else if (info.redirect !== null) {
+          const via = native.port_info(h, info.redirect)
+          if (via.state === 'free' || (via.state === 'bound' && !via.alive)) dead = true
+        }
+      } catch {
+        dead = true
+      }
+      if (dead) break
+    }
+    if (!dead) return
+    try {
+      native.seg_recover(h)
+    } catch {
+      // EALREADY: another peer is recovering; its work reaches us the same way.
+    }
+    this.#receive()
   }
 
   #orphan(idx: number): void {
@@ -468,6 +524,8 @@ export class Port {
     this.#closed = true
     this.#watching = false
     this.#refd = false
+    if (this.#watchdog) clearInterval(this.#watchdog)
+    this.#watchdog = undefined
     const err = xerror('ECANCELED', `port ${this.number} was closed`)
     for (const p of this.#pending.values()) {
       p.waiter?.unlisten?.()
@@ -526,6 +584,13 @@ export class Port {
     if (want !== this.#refd) {
       native.port_ref(this.#core.h, this.number, want)
       this.#refd = want
+    }
+    const check = this.segment.peerCheckMs
+    if (this.#waiting > 0 && !this.closed && check > 0) {
+      if (!this.#watchdog) this.#watchdog = setInterval(() => this.#checkPeers(), check).unref()
+    } else if (this.#watchdog) {
+      clearInterval(this.#watchdog)
+      this.#watchdog = undefined
     }
   }
 }

@@ -40,6 +40,12 @@ export interface SegmentConfig {
 export interface JoinOptions {
   /** The peer type (signaling driver) of this process's ports; default 'posixfd'. */
   peerType?: PeerType
+  /**
+   * While replies are awaited, how often (ms) to check that the peers they
+   * went to are alive; a dead one is recovered, and its requests reject with
+   * ECONNRESET. Default 1000; 0 turns the check off.
+   */
+  peerCheckMs?: number
 }
 
 export interface CreateOptions extends JoinOptions {
@@ -129,14 +135,17 @@ export class Segment {
   readonly config: SegmentConfig
   /** This process's peer type in the segment. */
   readonly peerType: PeerType
+  /** See JoinOptions.peerCheckMs. */
+  readonly peerCheckMs: number
   #core: Core
   #ports = new Map<number, Port>()
   #destroyOnClose: boolean
 
-  private constructor(core: Core, cfg: SegmentConfig, type: PeerType, destroyOnClose: boolean) {
+  private constructor(core: Core, cfg: SegmentConfig, type: PeerType, destroyOnClose: boolean, peerCheckMs: number) {
     this.#core = core
     this.config = cfg
     this.peerType = type
+    this.peerCheckMs = peerCheckMs
     this.#destroyOnClose = destroyOnClose
   }
 
@@ -156,9 +165,10 @@ export class Segment {
   static createSync(spec: string, opts?: CreateOptions): Segment {
     const type = peerType(opts)
     const cfg = Segment.parseSpec(spec)
+    const check = uint(opts?.peerCheckMs ?? 1000, 'peerCheckMs', 2 ** 31 - 1)
     native.seg_create(cfg.spec)
     try {
-      return Segment.#join(cfg, type, opts?.destroyOnClose ?? false)
+      return Segment.#join(cfg, type, opts?.destroyOnClose ?? false, check)
     } catch (e) {
       native.seg_destroy_name(cfg.type, cfg.name)
       throw e
@@ -173,15 +183,15 @@ export class Segment {
   static joinSync(spec: string, opts?: JoinOptions): Segment {
     const type = peerType(opts)
     const cfg = Segment.parseSpec(spec)
-    return Segment.#join(cfg, type, false)
+    return Segment.#join(cfg, type, false, uint(opts?.peerCheckMs ?? 1000, 'peerCheckMs', 2 ** 31 - 1))
   }
 
-  static #join(cfg: SegmentConfig, type: PeerType, destroyOnClose: boolean): Segment {
+  static #join(cfg: SegmentConfig, type: PeerType, destroyOnClose: boolean, peerCheckMs: number): Segment {
     const h = native.seg_join(cfg.type, cfg.name, type)
     const core = new Core(h)
     // The config the creator wrote, not the one this spec may have guessed.
     const joined = config(native.seg_info(h).config)
-    const seg = new Segment(core, joined, type, destroyOnClose)
+    const seg = new Segment(core, joined, type, destroyOnClose, peerCheckMs)
     track(seg)
     return seg
   }

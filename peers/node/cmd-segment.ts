@@ -1,0 +1,200 @@
+// SPDX-License-Identifier: BSD-2-Clause
+//
+// peers/node/cmd-segment.ts - the `xseg` commands that manage a segment:
+// create, destroy, list, config, status, recover, verify; and the JSON
+// views of a segment and of a port that status and top print.
+import { Segment, type PortInfo, type SegmentInfo } from '../../sys/node/ts/index.js'
+import { type Command, Usage, needSpec, table } from './cmd.js'
+
+/** A port as status and top show it (docs/cli.schema.json#/$defs/port). */
+export interface PortView {
+  port: number
+  /** 'dead': bound by a process that is gone (recovery frees it). */
+  state: 'free' | 'bound' | 'dead' | 'recovering' | 'binding'
+  dynamic: boolean
+  peerType: string | null
+  pid: number | null
+  alive: boolean | null
+  uid: number | null
+  generation: number
+  accept: boolean
+  receive: boolean
+  redirect: number | null
+  requestsQueued: number
+  repliesQueued: number
+  counters: PortInfo['counters']
+  /** Bucket b counts replies received after [2^b, 2^(b+1)) us (submit -> receive). */
+  latencyUsLog2: number[]
+}
+
+export function portView(p: PortInfo): PortView {
+  const free = p.state === 'free'
+  return {
+    port: p.port,
+    state: p.state === 'bound' && !p.alive ? 'dead' : p.state,
+    dynamic: p.dynamic,
+    peerType: free ? null : p.peer_type,
+    pid: free ? null : p.pid,
+    alive: free ? null : p.alive,
+    uid: free ? null : p.uid,
+    generation: p.gen,
+    accept: (p.flags & 1) !== 0,
+    receive: (p.flags & 2) !== 0,
+    redirect: p.redirect,
+    requestsQueued: p.requests_queued,
+    repliesQueued: p.replies_queued,
+    counters: p.counters,
+    latencyUsLog2: p.latency_us_log2,
+  }
+}
+
+/** A port worth showing: in use, or with something queued or counted. */
+export function portInUse(p: PortInfo): boolean {
+  const c = p.counters
+  return p.state !== 'free' || p.requests_queued > 0 || p.replies_queued > 0 ||
+    c.submitted + c.accepted + c.responded + c.received + c.failed + c.reclaimed > 0
+}
+
+/** The segment as status and top show it (docs/cli.schema.json#/$defs/segment). */
+export function segmentView(info: SegmentInfo, cfg: Segment['config']) {
+  return {
+    spec: cfg.spec,
+    type: cfg.type,
+    name: cfg.name,
+    version: { major: info.major, minor: info.minor },
+    size: info.size,
+    uid: info.uid,
+    gid: info.gid,
+    mode: info.mode,
+    creatorPid: info.creator_pid,
+    created: new Date(Number(info.ctime_ns / 1000000n)).toISOString(),
+    attached: info.attached,
+    autorm: info.autorm,
+    destroyed: info.destroyed,
+    serial: info.serial.toString(),
+    recoveries: info.recoveries,
+    queueCapacity: info.queue_cap,
+    peerTypes: info.peer_types,
+    config: cfg,
+  }
+}
+
+export const create: Command = {
+  name: 'create',
+  usage: 'create SPEC                  create a segment (EEXIST if the name is taken)',
+  run(ctx) {
+    const cfg = Segment.parseSpec(needSpec(ctx))
+    Segment.createSync(cfg.spec, { peerType: ctx.peerType }).close()
+    ctx.emit({ created: cfg.spec, config: cfg }, () => `created ${cfg.spec}\n`)
+    return 0
+  },
+}
+
+export const destroy: Command = {
+  name: 'destroy',
+  usage: 'destroy SPEC                 mark it destroyed, remove its name and FIFO directory',
+  run(ctx) {
+    const cfg = Segment.parseSpec(needSpec(ctx))
+    Segment.destroy(cfg.spec)
+    ctx.emit({ destroyed: cfg.name, type: cfg.type }, () => `destroyed ${cfg.type}:${cfg.name}\n`)
+    return 0
+  },
+}
+
+export const list: Command = {
+  name: 'list',
+  usage: 'list [TYPE]                  segments of a type (default posix)',
+  run(ctx) {
+    if (ctx.args.length > 1) throw new Usage(`list: unexpected argument '${ctx.args[1]}'`)
+    const type = ctx.args[0] ?? 'posix'
+    const names = Segment.list(type)
+    ctx.emit({ type, segments: names }, () => names.map((n) => n + '\n').join(''))
+    return 0
+  },
+}
+
+export const config: Command = {
+  name: 'config',
+  usage: 'config SPEC                  the spec parsed, every default filled in (joins nothing)',
+  run(ctx) {
+    const cfg = Segment.parseSpec(needSpec(ctx))
+    ctx.emit({ config: cfg }, () =>
+      table(['field', 'value'], Object.entries(cfg).map(([k, v]) => [k, JSON.stringify(v)])))
+    return 0
+  },
+}
+
+export const status: Command = {
+  name: 'status',
+  usage: 'status SPEC [--all]          header, peer types, ports (state, owner, queues, counters)',
+  options: { all: { type: 'boolean', short: 'a' } },
+  run(ctx) {
+    using seg = Segment.joinSync(needSpec(ctx), { peerType: ctx.peerType, peerCheckMs: 0 })
+    const info = seg.info()
+    const ports: PortView[] = []
+    for (let i = 0; i < seg.config.nrPorts; i++) {
+      const p = seg.portInfo(i)
+      if (ctx.opts.all || portInUse(p)) ports.push(portView(p))
+    }
+    const segment = segmentView(info, seg.config)
+    ctx.emit({ segment, ports }, () => {
+      const head = table(['', ''], [
+        ['segment', segment.spec],
+        ['version', `${info.major}.${info.minor}`],
+        ['size', `${info.size} bytes`],
+        ['creator', `uid ${info.uid} pid ${info.creator_pid}, mode ${info.mode.toString(8).padStart(4, '0')}, ${segment.created}`],
+        ['attached', `${info.attached} peers${info.destroyed ? ', destroyed' : ''}${info.autorm ? ', auto-remove' : ''}`],
+        ['requests', `${info.config.nr_requests} (queue capacity ${info.queue_cap}), serial ${info.serial}, recoveries ${info.recoveries}`],
+        ['peer types', info.peer_types.join(', ') || '-'],
+      ]).split('\n').slice(1).join('\n')
+      return head + '\n' + portTable(ports)
+    })
+    return 0
+  },
+}
+
+/** The ports as a text table (status). */
+export function portTable(ports: PortView[]): string {
+  if (!ports.length) return 'no port in use\n'
+  return table(
+    ['port', 'state', 'type', 'pid', 'alive', 'reqq', 'repq', 'submitted', 'accepted', 'responded', 'received', 'failed', 'reclaimed'],
+    ports.map((p) => [
+      p.port, p.state, p.peerType ?? '-', p.pid ?? '-', p.alive === null ? '-' : p.alive ? 'yes' : 'no',
+      p.requestsQueued, p.repliesQueued, p.counters.submitted, p.counters.accepted, p.counters.responded,
+      p.counters.received, p.counters.failed, p.counters.reclaimed,
+    ]),
+    [0, 3, 5, 6, 7, 8, 9, 10, 11, 12],
+  )
+}
+
+export const recover: Command = {
+  name: 'recover',
+  usage: 'recover SPEC                 settle the ports of dead peers',
+  run(ctx) {
+    using seg = Segment.joinSync(needSpec(ctx), { peerType: ctx.peerType, peerCheckMs: 0 })
+    const st = seg.recover()
+    const recovery = {
+      portsFreed: st.ports_freed,
+      requestsFailed: st.requests_failed,
+      requestsFreed: st.requests_freed,
+      buffersFreed: st.buffers_freed,
+      holdsSettled: st.holds_settled,
+    }
+    ctx.emit({ recovery }, () =>
+      `${st.ports_freed} ports freed, ${st.requests_failed} requests failed back, ${st.requests_freed} requests freed, ` +
+      `${st.buffers_freed} buffers freed, ${st.holds_settled} queue moves settled\n`)
+    return 0
+  },
+}
+
+export const verify: Command = {
+  name: 'verify',
+  usage: 'verify SPEC                  consistency check (exit 1 on problems)',
+  run(ctx) {
+    using seg = Segment.joinSync(needSpec(ctx), { peerType: ctx.peerType, peerCheckMs: 0 })
+    const problems = seg.verify()
+    ctx.emit({ ok: problems.length === 0, problems }, () =>
+      problems.map((l) => `  ${l}\n`).join('') + `${problems.length} problem${problems.length === 1 ? '' : 's'}\n`)
+    return problems.length ? 1 : 0
+  },
+}

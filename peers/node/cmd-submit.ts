@@ -1,0 +1,105 @@
+// SPDX-License-Identifier: BSD-2-Clause
+//
+// peers/node/cmd-submit.ts - `xseg submit` and `xseg bench`: requests from a
+// dynamic port to a server port, WRITE carrying the pattern of
+// peers/user/pattern.h and READ checked against it (--verify), with request
+// rate and latency percentiles.
+import { setMaxListeners } from 'node:events'
+import { Segment, pattern, OPS, type OpName, type Request } from '../../sys/node/ts/index.js'
+import { type Command, type Context, type Options, Usage, needSpec, num } from './cmd.js'
+
+const options: Options = {
+  port: { type: 'string', short: 'p' },
+  op: { type: 'string', short: 'o' },
+  target: { type: 'string', short: 'T' },
+  offset: { type: 'string', short: 'O' },
+  size: { type: 'string', short: 's' },
+  count: { type: 'string', short: 'n' },
+  depth: { type: 'string', short: 'D' },
+  verify: { type: 'boolean', short: 'V' },
+  timeout: { type: 'string', short: 'w' },
+}
+
+async function run(ctx: Context): Promise<number> {
+  const bench = ctx.command === 'bench'
+  const spec = needSpec(ctx)
+  const o = ctx.opts
+  const dst = num(o.port, '--port', -1)
+  if (dst < 0) throw new Usage(`${ctx.command} needs -p PORT`)
+  const op = (o.op ?? (bench ? 'read' : 'ping')) as OpName
+  if (!OPS.includes(op)) throw new Usage(`--op: unknown op '${op}'`)
+  const size = num(o.size, '--size', op === 'ping' ? 0 : 4096)
+  const count = num(o.count, '--count', bench ? 10000 : 1)
+  const depth = num(o.depth, '--depth', 1)
+  const offset = num(o.offset, '--offset', 0)
+  const timeout = num(o.timeout, '--timeout', 10000)
+  const target = typeof o.target === 'string' ? o.target : 'target'
+  if (count < 1 || depth < 1) throw new Usage('--count and --depth must be at least 1')
+  const seed = pattern.seed(target)
+
+  using seg = Segment.joinSync(spec, { peerType: ctx.peerType })
+  const port = seg.bindDynamicPort()
+  const signal = AbortSignal.timeout(timeout)
+  setMaxListeners(depth + 8, signal) // one listener per request in flight
+  const lat: number[] = []
+  let sent = 0
+  let failed = 0
+  let bad = 0
+  let infoSize: number | undefined
+  const t0 = process.hrtime.bigint()
+
+  const one = async (): Promise<void> => {
+    while (sent < count) {
+      const off = offset + sent++ * size
+      const req = port.request({ op, target, offset: off, size: op === 'info' ? 8 : size })
+      if (op === 'write') pattern.fill(req.data.subarray(0, size), seed, off)
+      const t = process.hrtime.bigint()
+      const r: Request = await req.submit(dst, { signal })
+      lat.push(Number(process.hrtime.bigint() - t) / 1000)
+      if (r.failed) {
+        if (++failed <= 5 && !ctx.json) process.stderr.write(`xseg: ${r.op} at ${r.offset} failed: ${r.errorCode}\n`)
+      } else if (op === 'info') {
+        infoSize = Number(r.data.readBigUInt64LE(0))
+      } else if (o.verify && op === 'read' && pattern.check(r.data.subarray(0, r.size), seed, off) !== r.size) {
+        bad++
+      }
+      r.release()
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(depth, count) }, one))
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9
+  lat.sort((a, b) => a - b)
+  const pct = (q: number): number => lat[Math.min(lat.length - 1, Math.floor(q * lat.length))] ?? 0
+  const latencyUs = { p50: pct(0.5), p90: pct(0.9), p99: pct(0.99), max: lat[lat.length - 1] ?? 0 }
+  const doc = {
+    port: dst, op, size, depth,
+    requests: lat.length, failed, wrongData: bad, seconds: secs, iops: lat.length / secs, latencyUs,
+    ...(infoSize !== undefined ? { targetSize: infoSize } : {}),
+  }
+  ctx.emit(doc, () =>
+    (infoSize !== undefined && count === 1 ? `size ${infoSize}\n` : '') +
+    `${lat.length} requests, ${failed} failed, ${bad} with wrong data\n` +
+    (bench
+      ? `${doc.iops.toFixed(0)} requests/s, latency us p50 ${latencyUs.p50.toFixed(1)} p90 ${latencyUs.p90.toFixed(1)} ` +
+        `p99 ${latencyUs.p99.toFixed(1)} max ${latencyUs.max.toFixed(1)}\n`
+      : ''))
+  return failed || bad ? 1 : 0
+}
+
+const SUBMIT_OPTS = '-p PORT [--op OP] [--target T] [--offset N] [--size N] [-n COUNT] [--depth D] [--verify] [--timeout MS]'
+
+export const submit: Command = {
+  name: 'submit',
+  usage: `submit SPEC ${SUBMIT_OPTS}\n` +
+    '                             send requests (WRITE carries the pattern; --verify checks READ data) and wait for replies',
+  options,
+  run,
+}
+
+export const bench: Command = {
+  name: 'bench',
+  usage: `bench SPEC ${SUBMIT_OPTS}\n` +
+    '                             as submit (default 10000 READs of 4K); requests/s and latency percentiles',
+  options,
+  run,
+}

@@ -1,0 +1,88 @@
+// SPDX-License-Identifier: BSD-2-Clause
+//
+// peers/node/cmd.ts - what every `xseg` command shares: the Command shape
+// that cli.ts dispatches on, the Context a command runs with, usage errors,
+// the JSON contract (docs/cli.md, docs/cli.schema.json), number parsing and
+// text tables. A new command is a module that exports a Command, plus one
+// line in cli.ts's COMMANDS.
+import type { ParseArgsConfig } from 'node:util'
+import type { PeerType } from '../../sys/node/ts/index.js'
+
+/** The version of the JSON documents (`schemaVersion`); a later one only adds keys. */
+export const SCHEMA_VERSION = 1
+
+/** A command line error: exit status 2, JSON error code 'USAGE'. */
+export class Usage extends Error {
+  readonly code = 'USAGE'
+}
+
+export type Options = NonNullable<ParseArgsConfig['options']>
+
+export interface Context {
+  /** The command's name, as typed. */
+  command: string
+  /** The positional arguments after the command. */
+  args: string[]
+  /** Its options, parsed (the common ones included). */
+  opts: Record<string, string | boolean | undefined>
+  /** --json: print exactly one JSON document (emit) and nothing else on stdout. */
+  json: boolean
+  peerType: PeerType
+  /**
+   * Print the command's result: with --json, @doc as one JSON document
+   * ({schemaVersion, command, ...doc}); otherwise text() on stdout.
+   */
+  emit(doc: Record<string, unknown>, text: () => string): void
+}
+
+export interface Command {
+  name: string
+  /** Usage lines: the synopsis first, then what it does (indented). */
+  usage: string
+  /** Its options, beyond the common --json, --help, --peer-type. */
+  options?: Options
+  run(ctx: Context): number | Promise<number>
+}
+
+/** A JSON document of the contract: bigints become decimal strings. */
+export function jsonDoc(command: string | null, doc: Record<string, unknown>): string {
+  return JSON.stringify({ schemaVersion: SCHEMA_VERSION, command, ...doc },
+    (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) + '\n'
+}
+
+/** A non-negative integer with an optional K/M/G suffix, or @def when absent. */
+export function num(v: string | boolean | undefined, what: string, def: number): number {
+  if (v === undefined) return def
+  const m = typeof v === 'string' ? /^(\d+)([KMG]?)$/.exec(v) : null
+  if (!m) throw new Usage(`${what}: '${String(v)}' is not a number`)
+  const shift = { '': 0, K: 10, M: 20, G: 30 }[m[2] as '' | 'K' | 'M' | 'G']
+  return Number(m[1]) * 2 ** shift
+}
+
+/** A positive decimal number of seconds (0.5, 2), or @def when absent. */
+export function seconds(v: string | boolean | undefined, what: string, def: number): number {
+  if (v === undefined) return def
+  const n = typeof v === 'string' && /^\d+(\.\d+)?$/.test(v) ? Number(v) : NaN
+  if (!(n > 0)) throw new Usage(`${what}: '${String(v)}' is not a positive number of seconds`)
+  return n
+}
+
+/** The SPEC argument, or a usage error. */
+export function needSpec(ctx: Context): string {
+  const spec = ctx.args[0]
+  if (!spec) throw new Usage(`${ctx.command} needs a SPEC`)
+  if (ctx.args.length > 1) throw new Usage(`${ctx.command}: unexpected argument '${ctx.args[1]}'`)
+  return spec
+}
+
+/**
+ * A text table: @head and @rows of cells, columns padded to their widest
+ * cell; columns listed in @right are right-aligned (numbers).
+ */
+export function table(head: string[], rows: (string | number)[][], right: number[] = []): string {
+  const cells = [head, ...rows.map((r) => r.map(String))]
+  const w = head.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)))
+  return cells
+    .map((r) => r.map((c, i) => (right.includes(i) ? c.padStart(w[i]!) : c.padEnd(w[i]!))).join('  ').trimEnd())
+    .join('\n') + '\n'
+}
