@@ -9,13 +9,17 @@ import { serveCommand } from './serve.js'
 export const serve: Command = {
   name: 'serve',
   usage: 'serve CONFIG [--quiet]       run the pipeline of a TOML file (peers, NBD exports), supervised,\n' +
-    '                             until SIGINT/SIGTERM (docs/serve.md); --json: log lines as JSON',
+    '                             until SIGINT/SIGTERM (docs/serve.md); --json: log lines on stderr\n' +
+    '                             as JSON lines, a summary document on stdout at exit',
   options: { quiet: { type: 'boolean', short: 'q' } },
   async run(ctx) {
     const file = ctx.args[0]
     if (!file) throw new Usage('serve needs a CONFIG file (docs/serve.md)')
     if (ctx.args.length > 1) throw new Usage(`serve: unexpected argument '${ctx.args[1]}'`)
-    return serveCommand(file, { json: ctx.json, quiet: ctx.opts.quiet === true })
+    const sum = await serveCommand(file, { json: ctx.json, quiet: ctx.opts.quiet === true })
+    const n = Object.values(sum.restarts).reduce((a, b) => a + b, 0)
+    ctx.emit({ ...sum }, () => `stopped; ${n} restart${n === 1 ? '' : 's'}\n`)
+    return 0
   },
 }
 

@@ -454,10 +454,20 @@ async function tcpUp(hostPort: string): Promise<boolean> {
   })
 }
 
-/** `xseg serve CONFIG`: run until SIGINT/SIGTERM. Returns the exit status. */
-export async function serveCommand(file: string, opts: { json: boolean, quiet: boolean }): Promise<number> {
+export interface ServeSummary {
+  config: string
+  segment: string
+  /** Restarts per child (peer names, 'nbd'). */
+  restarts: Record<string, number>
+  stopped: true
+}
+
+/** `xseg serve CONFIG`: run until SIGINT/SIGTERM; what happened. */
+export async function serveCommand(file: string, opts: { json: boolean, quiet: boolean }): Promise<ServeSummary> {
   const cfg = loadServeConfig(file)
   const p = new Pipeline(cfg)
+  const restarts: Record<string, number> = Object.fromEntries([...cfg.peers.map((q) => q.name), ...(cfg.nbd ? ['nbd'] : [])].map((n) => [n, 0]))
+  p.on('restart', (name) => { restarts[name] = (restarts[name] ?? 0) + 1 })
   p.on('log', (line) => {
     if (opts.quiet) return
     const ts = new Date().toISOString()
@@ -472,6 +482,7 @@ export async function serveCommand(file: string, opts: { json: boolean, quiet: b
     (cfg.nbd ? `${cfg.peers.length ? ', ' : ''}nbd on ${[cfg.nbd.unix, cfg.nbd.tcp].filter(Boolean).join(' and ')}` : ''))
   await done
   p.emit('log', 'stopping')
+  const segment = p.segment.config.spec
   await p.stop()
-  return 0
+  return { config: file, segment, restarts, stopped: true }
 }

@@ -8,10 +8,11 @@
 // acknowledged write is intact; SIGTERM stops everything and destroys the
 // segment; `xseg demo --json` runs its verified workload and failover.
 import { execFile } from 'node:child_process'
-import { existsSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import Ajv2020 from 'ajv/dist/2020'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { Segment } from '../../sys/node/ts/index'
@@ -23,6 +24,8 @@ const run = promisify(execFile)
 const CLI = join(ROOT, 'lib', 'node', 'cli.js')
 const blockd = cPeer('blockd')
 const test = suite('serve')
+const ajv = new Ajv2020({ allErrors: true, strict: true, validateFormats: false })
+const validate = ajv.compile(JSON.parse(readFileSync(join(ROOT, 'docs/cli.schema.json'), 'utf8')) as object)
 
 function ciFail(what: string): boolean {
   if (process.env.CI === 'true') throw new Error(`${what} is missing under CI=true`)
@@ -87,7 +90,7 @@ unix = "nbd.sock"
 name = "vol"
 description = "test volume"
 `.replace('"vol.img"', JSON.stringify(vol)))
-  const srv = start(process.execPath, [CLI, 'serve', join(dir, 'p.toml')])
+  const srv = start(process.execPath, [CLI, 'serve', '--json', join(dir, 'p.toml')])
   let client: NbdClient | undefined
   try {
     await within((async () => { while (!/ready:/.test(srv.stderr())) await new Promise((r) => setTimeout(r, 50)) })(), 20000, 'serve ready')
@@ -150,6 +153,14 @@ description = "test volume"
     // SIGTERM: clean stop, segment destroyed.
     srv.kill('SIGTERM')
     assert.is(await within(srv.exited, 20000, 'serve exit'), 0)
+    // --json: log lines on stderr as JSON, one summary document on stdout.
+    for (const l of srv.stderr().trim().split('\n')) assert.ok(typeof (JSON.parse(l) as { log: string }).log === 'string', l)
+    assert.is(srv.lines.length, 1, `one document on stdout: ${srv.lines.join('|')}`)
+    const sum = JSON.parse(srv.lines[0]!) as { command: string, restarts: Record<string, number> }
+    assert.ok(validate(sum), ajv.errorsText(validate.errors))
+    assert.is(sum.command, 'serve')
+    assert.ok(sum.restarts.store! >= 1, 'the restart of store is counted')
+    assert.is(sum.restarts.nbd, 0)
     assert.throws(() => Segment.joinSync(spec), 'the segment is gone')
   } finally {
     client?.close()
@@ -163,7 +174,7 @@ test('xseg demo --json: the verified workload and the failover pass', async () =
   if (!blockd && ciFail('lib/user/bin/blockd (make user)')) return
   const r = await run(process.execPath, [CLI, 'demo', '--json', '--size', '32M'], { timeout: 120000 })
   const doc = JSON.parse(r.stdout) as { schemaVersion: number, ok: boolean, phases: { phase: string, errors: number, requests: number }[] }
-  assert.is(doc.schemaVersion, 1)
+  assert.ok(validate(doc), ajv.errorsText(validate.errors))
   assert.ok(doc.ok)
   const phases = doc.phases.map((p) => p.phase)
   for (const p of ['write', 'flush', 'verify', 'trim+zero', 'check', 'failover', 'verify 2']) assert.ok(phases.includes(p), `phase ${p}`)
