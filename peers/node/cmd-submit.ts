@@ -6,6 +6,7 @@
 // rate and latency percentiles.
 import { setMaxListeners } from 'node:events'
 import { Segment, pattern, OPS, type OpName, type Request } from '../../sys/node/ts/index.js'
+import { benchNbd, isNbdUri } from './bench-nbd.js'
 import { type Command, type Context, type Options, Usage, needSpec, num } from './cmd.js'
 
 const options: Options = {
@@ -99,7 +100,10 @@ export const submit: Command = {
 export const bench: Command = {
   name: 'bench',
   usage: `bench SPEC ${SUBMIT_OPTS}\n` +
-    '                             as submit (default 10000 READs of 4K); requests/s and latency percentiles',
-  options,
-  run,
+    '                             as submit (default 10000 READs of 4K); requests/s and latency percentiles\n' +
+    '  bench NBD-URI [--op read|write|randread|randwrite|randrw] [--size BS] [--depth D]\n' +
+    '        [-n COUNT | --time S] [--range N] [--verify] [--seed S]\n' +
+    '                             drive a running pipeline through its NBD export: progress bar, summary',
+  options: { ...options, time: { type: 'string', short: 't' }, range: { type: 'string' }, seed: { type: 'string' } },
+  run: (ctx) => (isNbdUri(ctx.args[0]) ? benchNbd(ctx, ctx.args[0]!) : run(ctx)),
 }

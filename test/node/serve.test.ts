@@ -148,6 +148,19 @@ description = "test volume"
       assert.ok(d.equals(block(i, 1)), `block ${i} (acknowledged) is intact`)
     }
     console.log(`    ${acked.size} writes acknowledged during the kill window, ${failed} failed with NBD errors`)
+    // xseg bench drives the running pipeline through its export, verified.
+    const uri = `nbd+unix:///vol?socket=${sock}`
+    const b = await run(process.execPath, [CLI, 'bench', uri, '--op', 'randwrite', '-n', '3000', '--depth', '16',
+      '--range', '8M', '--verify', '--seed', '7', '--json'])
+    const bdoc = JSON.parse(b.stdout) as { requests: number, errors: number, mismatches: number, verified: number }
+    assert.ok(validate(bdoc), ajv.errorsText(validate.errors))
+    assert.is(bdoc.requests, 3000)
+    assert.is(bdoc.errors + bdoc.mismatches, 0)
+    assert.ok(bdoc.verified > 0)
+    const rb = await run(process.execPath, [CLI, 'bench', uri, '--op', 'randread', '-n', '2000', '--range', '64K', '--verify', '--seed', '99'])
+      .catch((e: { code: number, stdout: string }) => e)
+    assert.is((rb as { code?: number }).code, 1, 'reads checked against a seed never written fail')
+    assert.match((rb as { stdout: string }).stdout, /errors/)
     await c.disconnect()
     client = undefined
     // SIGTERM: clean stop, segment destroyed.
