@@ -13,7 +13,8 @@
         "sys/node/addon/addon.cc",
         "sys/node/addon/seg.cc",
         "sys/node/addon/port.cc",
-        "sys/node/addon/req.cc"
+        "sys/node/addon/req.cc",
+        "sys/node/addon/nbdfast.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

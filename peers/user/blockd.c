@@ -2,8 +2,9 @@
 /*
  * blockd - a storage peer serving one volume: a regular file or a block
  * device. READ and WRITE go straight between the request's segment buffer
- * and the file (pread/pwrite, no bounce buffer) on a pool of I/O threads, so
- * many requests are in flight at once; FLUSH/SYNC, FUA, DISCARD,
+ * and the file (pread/pwrite, no bounce buffer): on the dispatch thread when
+ * the I/O cannot block (a file in memory, a read the page cache holds), else
+ * on a pool of I/O threads, so many requests are in flight at once; FLUSH/SYNC, FUA, DISCARD,
  * WRITE_ZEROES, TRUNCATE (files) and INFO follow the conventions of
  * docs/peers.md. Built from libc and pthreads only, so it also links
  * statically for the kernel test VM.
@@ -17,6 +18,10 @@
 #include "peer.h"
 #include "storage.h"
 
+enum { INLINE_OFF, INLINE_MEMORY, INLINE_NOWAIT };
+
+#define BLOCKD_SPIN_US 100u	/* default --spin-us (see main) */
+
 static struct blockd {
 	const char *path;
 	uint64_t want_size;		/* --size, 0: none */
@@ -28,14 +33,25 @@ static struct blockd {
 	int blkdev;
 	uint64_t size;			/* bytes served (atomic; TRUNCATE changes it) */
 	pthread_rwlock_t resize;	/* I/O shares it, TRUNCATE takes it alone */
-} bd = { .fd = -1, .dfd = -1 };
+	/*
+	 * Serving on the dispatch thread (no hand-off to the pool) for I/O
+	 * that cannot block: INLINE_MEMORY, the file lives in memory (tmpfs):
+	 * reads and writes are copies; INLINE_NOWAIT, reads with RWF_NOWAIT
+	 * (page-cache hits), the rest on the pool; INLINE_OFF (--no-inline,
+	 * --direct, or RWF_NOWAIT refused): everything on the pool.
+	 */
+	int inline_mode;		/* atomic: NOWAIT drops to OFF once refused */
+	uint64_t inline_max;		/* larger requests go to the pool */
+} bd = { .fd = -1, .dfd = -1, .inline_mode = INLINE_NOWAIT, .inline_max = 256 << 10 };
 
 static int mutating(uint32_t op)
 {
 	return op == X_WRITE || op == X_TRUNCATE || op == X_DISCARD || op == X_WRITE_ZEROES;
 }
 
-/* On the dispatch thread: what needs no I/O (and no size), then defer. */
+static int serve_inline(struct peer *p, struct xseg_request *req);
+
+/* On the dispatch thread: what needs no I/O (and no size), then I/O that cannot block, then defer. */
 static int serve(struct peer *p, uint32_t port, struct xseg_request *req)
 {
 	(void)port;
@@ -73,7 +89,7 @@ static int serve(struct peer *p, uint32_t port, struct xseg_request *req)
 	}
 	if (bd.readonly && mutating(req->op))
 		return EROFS;
-	return PEER_DEFER;
+	return serve_inline(p, req);
 }
 
 static int in_range(uint64_t off, uint64_t len)
@@ -98,17 +114,29 @@ static uint8_t *buffer(struct peer *p, struct xseg_request *req, uint64_t len)
 	return data && len <= cap && len <= __atomic_load_n(&req->data_len, __ATOMIC_RELAXED) ? data : NULL;
 }
 
-static int do_read(struct peer *p, struct xseg_request *req, uint64_t off, uint64_t len)
+/* @nowait: only from the page cache (RWF_NOWAIT); -EAGAIN/-EOPNOTSUPP come back as PEER_DEFER. */
+static int do_read(struct peer *p, struct xseg_request *req, uint64_t off, uint64_t len, int nowait)
 {
 	uint8_t *data = buffer(p, req, len);
 	int64_t n = -EINVAL;
 
 	if (!data)
 		return len ? EINVAL : 0;
-	if (bd.dfd >= 0)
-		n = st_pread(bd.dfd, data, len, off);
-	if (n == -EINVAL)	/* not aligned for O_DIRECT (or no --direct) */
-		n = st_pread(bd.fd, data, len, off);
+	if (nowait) {
+		n = st_pread_nowait(bd.fd, data, len, off);
+		if (n == -EOPNOTSUPP) {
+			/* This file system cannot: stop trying (relaxed: only a hint). */
+			__atomic_store_n(&bd.inline_mode, INLINE_OFF, __ATOMIC_RELAXED);
+			peer_log(p, 2, "%s: RWF_NOWAIT refused: every read goes to the I/O pool", bd.path);
+		}
+		if (n == -EAGAIN || n == -EOPNOTSUPP)
+			return PEER_DEFER;
+	} else {
+		if (bd.dfd >= 0)
+			n = st_pread(bd.dfd, data, len, off);
+		if (n == -EINVAL)	/* not aligned for O_DIRECT (or no --direct) */
+			n = st_pread(bd.fd, data, len, off);
+	}
 	if (n < 0)
 		return (int)-n;
 	if ((uint64_t)n < len)	/* the file shrank under us: the rest is a hole */
@@ -156,6 +184,38 @@ static int do_truncate(struct peer *p, struct xseg_request *req, uint64_t size)
 	return r;
 }
 
+/*
+ * READ and WRITE on the dispatch thread when they cannot block: the file is
+ * in memory, or (reads) the page cache has the range (RWF_NOWAIT). Else
+ * PEER_DEFER: the pool serves it. FUA, pre-flush and large requests always
+ * go to the pool, and so does everything while a TRUNCATE holds the size.
+ */
+static int serve_inline(struct peer *p, struct xseg_request *req)
+{
+	/* Copied out of shared memory once (as in work()). */
+	uint64_t off = __atomic_load_n(&req->offset, __ATOMIC_RELAXED);
+	uint64_t len = __atomic_load_n(&req->size, __ATOMIC_RELAXED);
+	uint32_t op = __atomic_load_n(&req->op, __ATOMIC_RELAXED);
+	uint32_t flags = __atomic_load_n(&req->flags, __ATOMIC_RELAXED);
+	int mode = __atomic_load_n(&bd.inline_mode, __ATOMIC_RELAXED);
+	int r;
+
+	if (mode == INLINE_OFF || len > bd.inline_max || (flags & (XF_FUA | XF_FLUSH)))
+		return PEER_DEFER;
+	if (op != X_READ && !(op == X_WRITE && mode == INLINE_MEMORY && !bd.readonly))
+		return PEER_DEFER;
+	if (pthread_rwlock_tryrdlock(&bd.resize))
+		return PEER_DEFER;	/* a TRUNCATE runs: do not wait for it here */
+	if (!in_range(off, len))
+		r = ENOSPC;
+	else if (op == X_READ)
+		r = do_read(p, req, off, len, mode == INLINE_NOWAIT);
+	else
+		r = do_write(p, req, off, len);
+	pthread_rwlock_unlock(&bd.resize);
+	return r;
+}
+
 /* On an I/O thread. */
 static int work(struct peer *p, uint32_t port, struct xseg_request *req)
 {
@@ -189,7 +249,7 @@ static int work(struct peer *p, uint32_t port, struct xseg_request *req)
 	}
 	switch (op) {
 	case X_READ:
-		r = do_read(p, req, off, len);
+		r = do_read(p, req, off, len, 0);
 		break;
 	case X_WRITE:
 		r = do_write(p, req, off, len);
@@ -279,9 +339,13 @@ static int open_volume(struct peer *p)
 			return -1;
 		}
 	}
-	peer_log(p, 2, "serving %s (%s, %" PRIu64 " bytes%s%s)", bd.path,
+	if (bd.inline_mode != INLINE_OFF)	/* --no-inline sets OFF */
+		bd.inline_mode = bd.direct ? INLINE_OFF : st_memory_backed(bd.fd) ? INLINE_MEMORY : INLINE_NOWAIT;
+	peer_log(p, 2, "serving %s (%s, %" PRIu64 " bytes%s%s; inline: %s)", bd.path,
 		 bd.blkdev ? "block device" : "file", bd.size, bd.readonly ? ", read-only" : "",
-		 bd.direct ? ", O_DIRECT" : "");
+		 bd.direct ? ", O_DIRECT" : "",
+		 bd.inline_mode == INLINE_MEMORY ? "reads and writes (in memory)" :
+		 bd.inline_mode == INLINE_NOWAIT ? "cached reads" : "none");
 	return 0;
 }
 
@@ -306,6 +370,7 @@ static int own(struct peer *p, int opt, const char *arg)
 		return 0;
 	case 'D': bd.direct = 1; return 0;
 	case 'r': bd.readonly = 1; return 0;
+	case 'N': bd.inline_mode = INLINE_OFF; return 0;
 	default: return -1;
 	}
 }
@@ -316,15 +381,22 @@ int main(int argc, char **argv)
 		{ "file", required_argument, NULL, 'f' }, { "size", required_argument, NULL, 's' },
 		{ "create-file", no_argument, NULL, 'c' }, { "target", required_argument, NULL, 'T' },
 		{ "direct", no_argument, NULL, 'D' }, { "readonly", no_argument, NULL, 'r' },
-		{ 0 } };
-	struct peer p = { .name = "blockd", .serve = serve, .work = work };
+		{ "no-inline", no_argument, NULL, 'N' }, { 0 } };
+	/*
+	 * Spin 100 us (not 20): a client at depth 1 behind the NBD gateway sends
+	 * its next request ~50-80 us after our reply (two wake-ups away); the
+	 * framework spins only after single-request bursts and while it pays.
+	 */
+	struct peer p = { .name = "blockd", .serve = serve, .work = work, .spin_us = BLOCKD_SPIN_US };
 	int r = peer_parse_args(&p, argc, argv, "f:s:", lopts, own,
 				"  -f, --file PATH     the regular file or block device to serve (required)\n"
 				"  -s, --size N        the volume size (K, M, G, T): a smaller file is extended\n"
 				"  --create-file       create PATH if it does not exist (needs --size)\n"
 				"  --target NAME       accept only requests for this target (others: ENOENT)\n"
 				"  --direct            O_DIRECT for aligned reads and writes\n"
-				"  --readonly          open read-only; writes, discards, truncates fail EROFS");
+				"  --readonly          open read-only; writes, discards, truncates fail EROFS\n"
+				"  --no-inline         every READ/WRITE on the I/O pool (default: those that\n"
+				"                      cannot block are served on the dispatch thread)");
 
 	if (r)
 		return r > 0 ? 0 : 2;

@@ -50,7 +50,8 @@ static void usage(struct peer *p, const char *own_usage)
 		"  --create      create the segment if it does not exist\n"
 		"  --spin-us N   poll this long before sleeping (default %u)\n"
 		"  --io-threads N  I/O worker threads of peers that block (default %u)\n",
-		p->name, own_usage ? "\n" : "", own_usage ? own_usage : "", XSEG_SPIN_US_DEFAULT,
+		p->name, own_usage ? "\n" : "", own_usage ? own_usage : "",
+		p->spin_us ? p->spin_us : XSEG_SPIN_US_DEFAULT,
 		PEER_IO_THREADS_DEFAULT);
 }
 
@@ -87,7 +88,7 @@ int peer_parse_args(struct peer *p, int argc, char **argv, const char *own,
 		p->name = argv[0];
 	p->driver = p->driver ? p->driver : "futex";
 	p->threads = p->threads ? p->threads : 1;
-	p->spin_us = XSEG_SPIN_US_DEFAULT;
+	p->spin_us = p->spin_us ? p->spin_us : XSEG_SPIN_US_DEFAULT;	/* a peer may preset its own */
 	p->io_threads = p->io_threads ? p->io_threads : PEER_IO_THREADS_DEFAULT;
 	p->port_first = p->port_last = XSEG_ANY_PORT;
 	memcpy(all, common, sizeof(common));
@@ -186,7 +187,8 @@ int peer_start(struct peer *p)
 		peer_log(p, 0, "cannot join segment '%s': %s (%s)", p->cfg.name, err, strerror(-e));
 		return e;
 	}
-	xseg_set_spin_us(p->xs, p->spin_us);
+	/* The dispatch loops spin themselves, adaptively (see work()). */
+	xseg_set_spin_us(p->xs, 0);
 	if (p->port_first == XSEG_ANY_PORT) {
 		r = xseg_bind_port(p->xs, XSEG_ANY_PORT, 0);
 		if (r < 0) {
@@ -219,6 +221,54 @@ struct worker {
 	int result;
 };
 
+/*
+ * Signal batching: a thread that replies to many requests in a row (the
+ * dispatch loop serving inline, a pool worker draining the ring) signals
+ * each destination once at the end of its batch instead of once per reply.
+ * The reply is in the queue before the signal either way; a signal is only
+ * a wake-up, and a woken peer takes every reply queued. Threads without a
+ * batch (peer_complete from the peer's own threads) signal at once.
+ */
+#define SIGBATCH_PORTS 8
+#define SIGBATCH_REPLIES 16	/* replies held back at most, so clients start early */
+
+struct sigbatch {
+	struct xseg *xs;
+	uint32_t n, replies;
+	uint32_t port[SIGBATCH_PORTS];
+};
+
+static _Thread_local struct sigbatch *tl_batch;
+
+static void batch_flush(struct sigbatch *b)
+{
+	for (uint32_t i = 0; i < b->n; i++)
+		xseg_signal(b->xs, b->port[i]);
+	b->n = 0;
+	b->replies = 0;
+}
+
+/* Signal @to now, or once when this thread's batch ends. */
+static void signal_later(struct xseg *xs, uint32_t to)
+{
+	struct sigbatch *b = tl_batch;
+
+	if (!b || b->xs != xs) {
+		xseg_signal(xs, to);
+		return;
+	}
+	if (++b->replies > SIGBATCH_REPLIES) {
+		batch_flush(b);
+		b->replies = 1;
+	}
+	for (uint32_t i = 0; i < b->n; i++)
+		if (b->port[i] == to)
+			return;
+	if (b->n == SIGBATCH_PORTS)
+		batch_flush(b);
+	b->port[b->n++] = to;
+}
+
 /* Reply to @req with @err (0: served) and signal whoever it went to. */
 static int finish(struct peer *p, struct xseg_request *req, int err)
 {
@@ -236,7 +286,7 @@ static int finish(struct peer *p, struct xseg_request *req, int err)
 			sched_yield();
 	}
 	if (to >= 0)
-		xseg_signal(p->xs, (uint32_t)to);
+		signal_later(p->xs, (uint32_t)to);
 	else
 		peer_log(p, 1, "respond: %s", strerror(-to));
 	return to < 0 ? to : 0;
@@ -295,11 +345,19 @@ static void *pool_worker(void *arg)
 {
 	struct pool *pl = arg;
 	struct peer *p = pl->p;
+	struct sigbatch batch = { .xs = p->xs };
 
+	tl_batch = &batch;
 	for (;;) {
 		struct pool_item it;
 
 		pthread_mutex_lock(&pl->mu);
+		if (pl->head == pl->tail && batch.n) {
+			/* Nothing more for now: wake the clients before sleeping. */
+			pthread_mutex_unlock(&pl->mu);
+			batch_flush(&batch);
+			pthread_mutex_lock(&pl->mu);
+		}
 		while (pl->head == pl->tail && !pl->quit) {
 			pl->idle++;
 			pthread_cond_wait(&pl->cv, &pl->mu);
@@ -307,6 +365,8 @@ static void *pool_worker(void *arg)
 		}
 		if (pl->head == pl->tail) {	/* quit, and nothing left */
 			pthread_mutex_unlock(&pl->mu);
+			batch_flush(&batch);
+			tl_batch = NULL;
 			return NULL;
 		}
 		it = pl->ring[pl->head % pl->cap];
@@ -394,27 +454,98 @@ static void dispatch(struct peer *p, uint32_t port, struct xseg_request *req)
 	peer_complete(p, req, err);
 }
 
+static inline void sched_yield_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+/* Accept and serve up to 64 requests per port of @w's slice; how many. */
+static int round_of_work(struct worker *w)
+{
+	struct peer *p = w->p;
+	int busy = 0;
+
+	for (uint32_t i = 0; i < w->count; i++) {
+		uint32_t port = p->ports[w->first + i];
+		struct xseg_request *req;
+
+		/* Batches of work before looking at the clock again. */
+		for (int k = 0; k < 64 && (req = xseg_accept(p->xs, port)); k++) {
+			dispatch(p, port, req);
+			busy++;
+		}
+	}
+	return busy;
+}
+
+/*
+ * Poll the slice for up to @spin_ns before sleeping; true if work came.
+ * Polling is accept itself (an empty queue costs a few loads).
+ */
+static int spin_for_work(struct worker *w, uint64_t spin_ns)
+{
+	uint64_t start = xseg_sys_now_ns();
+
+	do {
+		for (int i = 0; i < 16; i++) {
+			if (round_of_work(w))
+				return 1;
+			sched_yield_relax();
+		}
+	} while (xseg_sys_now_ns() - start < spin_ns);
+	return 0;
+}
+
+/*
+ * The dispatch loop. Spinning is adaptive: a spin pays only when the next
+ * request comes within it (clients keeping many requests in flight), and on
+ * a machine with few CPUs a spin that does not pay takes the CPU the client
+ * needs to send that request. So the loop spins (for --spin-us) only while
+ * its last spin caught work (or the last idle gap was short enough for one
+ * to); after a spin that found nothing (a client at queue depth 1 behind a
+ * slow event loop) it sleeps at once, and tries a spin again every
+ * SPIN_PROBE idle periods, so a client that speeds up gets it back.
+ */
+#define SPIN_PROBE 8
 static void *work(void *arg)
 {
 	struct worker *w = arg;
 	struct peer *p = w->p;
 	uint64_t last_recovery = xseg_sys_now_ns();
+	uint64_t spin_ns = (uint64_t)p->spin_us * 1000;
+	struct sigbatch batch = { .xs = p->xs };
+	uint32_t probe = 0, burst = 0;
+	int spin = 1;
 
+	tl_batch = &batch;
 	while (!peer_stopping()) {
-		int busy = 0;
+		uint64_t idle_since;
+		int busy = round_of_work(w);
 
-		for (uint32_t i = 0; i < w->count; i++) {
-			uint32_t port = p->ports[w->first + i];
-			struct xseg_request *req;
-
-			/* Batches of work before looking at the clock again. */
-			for (int k = 0; k < 64 && (req = xseg_accept(p->xs, port)); k++) {
-				dispatch(p, port, req);
-				busy = 1;
-			}
-		}
+		/* The replies of this round (served inline) wake their clients once. */
+		batch_flush(&batch);
+		burst += (uint32_t)busy;
 		if (busy)
 			continue;
+		idle_since = xseg_sys_now_ns();
+		/*
+		 * Spin only after a burst of one request: a client that waits for
+		 * each reply. One with many in flight sends batches and keeps the
+		 * CPUs busy itself; a spin would only take one from it.
+		 */
+		if (spin_ns && burst <= 1 && (spin || ++probe % SPIN_PROBE == 0)) {
+			spin = spin_for_work(w, spin_ns);
+			if (spin) {
+				batch_flush(&batch);
+				burst = 1;
+				continue;
+			}
+		}
+		burst = 0;
 		if (xseg_sys_now_ns() - last_recovery > 1000000000ull && w->first == 0) {
 			struct xseg_recovery_stats st;
 
@@ -428,7 +559,12 @@ static void *work(void *arg)
 			w->result = -EIO;
 			break;
 		}
+		/* Would a spin have caught this work? (The gap includes the wake-up.) */
+		if (!spin)
+			spin = xseg_sys_now_ns() - idle_since <= spin_ns;
 	}
+	batch_flush(&batch);
+	tl_batch = NULL;
 	return NULL;
 }
 

@@ -2,7 +2,8 @@
 /*
  * peers/user/storage.h - the file I/O the storage peers (blockd, filed)
  * share: whole-range pread/pwrite straight between a request's segment
- * buffer and a file (no bounce buffer), FUA writes, zeroing and discarding
+ * buffer and a file (no bounce buffer), reads that never wait
+ * (RWF_NOWAIT) and the memory-backed test for serving without blocking, FUA writes, zeroing and discarding
  * ranges of files and block devices with the fallbacks the conventions in
  * docs/peers.md promise, and size arguments with units.
  *
@@ -19,8 +20,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/ioctl.h>
 #include <sys/uio.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 /*
@@ -44,6 +47,47 @@ static inline int64_t st_pread(int fd, void *buf, uint64_t len, uint64_t off)
 		done += (uint64_t)n;
 	}
 	return (int64_t)done;
+}
+
+/*
+ * st_pread_nowait - st_pread with RWF_NOWAIT: only what the page cache holds
+ * (a read that would wait for the device is not started). Returns the bytes
+ * read (less than @len only at end of file), -EAGAIN when some of the range
+ * is not cached (the caller reads it again where it may block; what was
+ * copied so far is simply overwritten), -EOPNOTSUPP when the file system
+ * cannot do RWF_NOWAIT, or another -errno.
+ */
+static inline int64_t st_pread_nowait(int fd, void *buf, uint64_t len, uint64_t off)
+{
+	uint64_t done = 0;
+
+	while (done < len) {
+		struct iovec iov = { (char *)buf + done, len - done };
+		ssize_t n = preadv2(fd, &iov, 1, (off_t)(off + done), RWF_NOWAIT);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			break;
+		done += (uint64_t)n;
+	}
+	return (int64_t)done;
+}
+
+/*
+ * st_memory_backed - does @fd live in memory (tmpfs, ramfs, hugetlbfs), so
+ * that reads and writes are copies that never wait for a device? 1 or 0.
+ */
+static inline int st_memory_backed(int fd)
+{
+	struct statfs sf;
+
+	if (fstatfs(fd, &sf))
+		return 0;
+	return sf.f_type == TMPFS_MAGIC || sf.f_type == RAMFS_MAGIC || sf.f_type == HUGETLBFS_MAGIC;
 }
 
 /*

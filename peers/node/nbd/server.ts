@@ -44,6 +44,7 @@ interface StreamHandle {
   fd?: number
   reading?: boolean
   readStop?: () => number
+  readStart?: () => number
 }
 
 /** One export: an NBD name for a target of the storage peer. */
@@ -94,8 +95,9 @@ export interface NbdGatewayOptions {
    */
   spinUs?: number
   /**
-   * Serve the transmission phase in the addon's C engine (default true);
-   * false: in TypeScript (slower; for comparison and tests).
+   * Serve the transmission phase in the addon's C engine (default true,
+   * unless XSEG_NBD_FAST=0 is in the environment); false: in TypeScript
+   * (slower; for comparison and tests).
    */
   fast?: boolean
 }
@@ -293,6 +295,12 @@ class Conn {
     if (this.closed) return
     this.phase = 'closed'
     // Read again (and drop) until the client's EOF, so the socket closes by itself.
+    // The stream still counts the read it had started: restart the handle's reads.
+    const h = (this.sock as unknown as { _handle?: StreamHandle })._handle
+    if (h && h.reading === false && typeof h.readStart === 'function') {
+      h.reading = true
+      h.readStart()
+    }
     this.sock.resume()
     this.sock.end()
   }
@@ -1038,7 +1046,9 @@ export class NbdGateway {
       if (this.#ownSegment) this.segment.close()
       throw e
     }
-    if (opts.fast !== false && typeof fastNative.nbd_engine === 'function') {
+    // XSEG_NBD_FAST=0 in the environment: the TypeScript path (to compare, and to test it).
+    const fast = opts.fast ?? process.env.XSEG_NBD_FAST !== '0'
+    if (fast && typeof fastNative.nbd_engine === 'function') {
       try {
         this.#startEngine(Number(opts.spinUs ?? 0))
       } catch (e) {
@@ -1058,7 +1068,15 @@ export class NbdGateway {
   }
 
   #stopEngine(): void {
-    if (this.#engine) fastNative.nbd_engine_close(this.#engine)
+    if (this.#engine) {
+      // Its counters stay in the gateway's.
+      const f = fastNative.nbd_stats(this.#engine)
+      this._stats.commands += f.commands
+      this._stats.errors += f.errors
+      this._stats.bytesRead += f.bytesRead
+      this._stats.bytesWritten += f.bytesWritten
+      fastNative.nbd_engine_close(this.#engine)
+    }
     this.#engine = null
     if (this.#engineH) {
       try {
@@ -1235,13 +1253,15 @@ export class NbdGateway {
     this.closing = true
     if (this.#health) clearInterval(this.#health)
     this.#health = null
-    await Promise.all(this.#servers.map((s) => new Promise<void>((r) => s.close(() => r()))))
+    // A server's close callback waits for its connections: shut them down first.
+    const listening = Promise.all(this.#servers.map((s) => new Promise<void>((r) => s.close(() => r()))))
     this.#servers = []
     for (const c of this.#conns) c.shutdown()
     const until = Date.now() + graceMs
     while (this.#conns.size && Date.now() < until) await new Promise((r) => setTimeout(r, 10))
     for (const c of this.#conns) c.destroy()
     this.#conns.clear()
+    await listening
     if (this.#retry) clearTimeout(this.#retry)
     this.#stopEngine()
     this.port.close()
