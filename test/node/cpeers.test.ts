@@ -17,6 +17,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { execFileSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { Segment, pattern, type Request } from '../../sys/node/ts/index'
 import { servePattern } from '../../peers/node/patternd'
 import { codeOf, cPeer, start, startFixture, stop, uniqueSpec, within } from './helpers'
@@ -206,6 +207,9 @@ if (!patternd || !tool) {
     const d = start(patternd, ['-g', spec, '-p', '1', '-d', 'posixfd'])
     await until('patternd to bind port 1', () => seg.portInfo(1).state === 'bound')
     d.kill('SIGSTOP')
+    // kill() only sends it: wait until patternd is really stopped, or a
+    // spinning patternd takes the requests first.
+    await until('patternd to stop', () => /^\d+ \(.*\) T /.test(readFileSync(`/proc/${d.proc.pid}/stat`, 'utf8')))
     const queued = Array.from({ length: 8 }, (_, i) =>
       codeOf(() => client.request({ op: 'read', target: 'x', offset: i * 4096, size: 4096 }).submit(1)))
     await until('the requests to be queued', () => seg.portInfo(1).requests_queued === 8)
