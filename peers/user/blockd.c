@@ -42,7 +42,7 @@ static struct blockd {
 	 */
 	int inline_mode;		/* atomic: NOWAIT drops to OFF once refused */
 	uint64_t inline_max;		/* larger requests go to the pool */
-} bd = { .fd = -1, .dfd = -1, .inline_mode = INLINE_NOWAIT, .inline_max = 256 << 10 };
+} bd = { .fd = -1, .dfd = -1, .inline_mode = INLINE_NOWAIT, .inline_max = 2 << 20 };
 
 static int mutating(uint32_t op)
 {
