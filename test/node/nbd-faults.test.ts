@@ -7,65 +7,22 @@
 // connection keeps working. Unknown and unsupported options get
 // NBD_REP_ERR_UNSUP. The storage peer (blockd) is SIGKILLed under I/O: the
 // client gets EIO, not a hang, and I/O works again once blockd is back.
-import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs'
 import * as net from 'node:net'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { Segment } from '../../sys/node/ts/index'
 import { NbdClient, type NbdError } from '../../peers/node/nbd/client'
 import * as P from '../../peers/node/nbd/protocol'
 import { NbdGateway } from '../../peers/node/nbd/server'
-import { cPeer, start, stop, uniqueSpec, within, type Child } from './helpers'
+import { within } from './helpers'
+import { blockd, bound, nbdEnv, nbdTeardown, startBlockd, type NbdEnv } from './nbd-env'
 
-const blockd = cPeer('blockd')
 const SIZE = 8 << 20
 
-interface Env {
-  dir: string
-  file: string
-  sock: string
-  seg: Segment
-  d: Child
-  gw: NbdGateway
-  log: string[]
-}
+let env: NbdEnv | undefined
 
-function startBlockd(seg: Segment, file: string): Child {
-  return start(blockd!, ['-g', seg.config.spec, '-p', '1', '-d', 'posixfd', '--file', file, '-q'])
-}
-
-async function bound(seg: Segment, port: number, ms = 10000): Promise<void> {
-  const until = Date.now() + ms
-  for (;;) {
-    const p = seg.portInfo(port)
-    if (p.state === 'bound' && p.alive) return
-    if (Date.now() > until) throw new Error(`nobody bound port ${port}`)
-    await new Promise((r) => setTimeout(r, 10))
-  }
-}
-
-async function setup(): Promise<Env> {
-  const dir = mkdtempSync(join(tmpdir(), 'xseg-nbdf-'))
-  const file = join(dir, 'disk.img')
-  writeFileSync(file, Buffer.alloc(0))
-  truncateSync(file, SIZE)
-  const seg = await Segment.create(uniqueSpec('16:128:64K'), { destroyOnClose: true })
-  const d = startBlockd(seg, file)
-  await bound(seg, 1)
-  const log: string[] = []
-  const gw = new NbdGateway({
-    segment: seg,
-    storagePort: 1,
-    exports: [{ name: 'disk' }],
-    logger: (level, line) => {
-      if (level !== 'debug') log.push(line)
-    },
-  })
-  const sock = join(dir, 'nbd.sock')
-  await gw.listen({ unix: sock })
-  return { dir, file, sock, seg, d, gw, log }
+function setup(): Promise<NbdEnv> {
+  return nbdEnv({ size: SIZE, segment: '16:128:64K', exports: [{ name: 'disk' }] })
 }
 
 /** A raw connection: everything it receives, and when it closes. */
@@ -155,7 +112,6 @@ class Raw {
 }
 
 const F = suite('nbd gateway faults')
-let env: Env | undefined
 let good: NbdClient | undefined
 
 F.before(async () => {
@@ -170,11 +126,7 @@ F.before(async () => {
 
 F.after(async () => {
   if (good) await good.disconnect().catch(() => undefined)
-  if (!env) return
-  await env.gw.close(1000)
-  await stop(env.d)
-  env.seg.close()
-  rmSync(env.dir, { recursive: true, force: true })
+  await nbdTeardown(env)
 })
 
 /** The good connection still reads and writes. */

@@ -9,19 +9,16 @@
 // blockd or the tools; under CI=true that is a failure.
 import { execFile } from 'node:child_process'
 import { randomFillSync } from 'node:crypto'
-import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, truncateSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { closeSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { Segment } from '../../sys/node/ts/index'
 import { NbdClient, NbdError } from '../../peers/node/nbd/client'
-import { NbdGateway } from '../../peers/node/nbd/server'
-import { ROOT, TSX, cPeer, start, stop, uniqueSpec, within, type Child } from './helpers'
+import { ROOT, TSX, start, stop, within } from './helpers'
+import { blockd, nbdEnv, nbdTeardown, type NbdEnv } from './nbd-env'
 
 const run = promisify(execFile)
-const blockd = cPeer('blockd')
 const TOOLS = ['nbdinfo', 'qemu-io', 'qemu-img', 'nbdcopy']
 
 async function have(tool: string): Promise<boolean> {
@@ -46,68 +43,24 @@ async function out(cmd: string, args: string[]): Promise<{ text: string; code: n
   }
 }
 
-interface Env {
-  dir: string
-  file: string
-  sock: string
-  seg: Segment
-  d: Child
-  gw: NbdGateway
-  log: string[]
-  uri: (exp?: string) => string
-}
-
-let env: Env | undefined
+let env: NbdEnv | undefined
 
 /** A file behind blockd on port 1 of a new segment, and a gateway in this process. */
-async function setup(): Promise<Env> {
-  const dir = mkdtempSync(join(tmpdir(), 'xseg-nbd-'))
-  const file = join(dir, 'disk.img')
-  writeFileSync(file, Buffer.alloc(0))
-  truncateSync(file, SIZE)
-  const seg = await Segment.create(uniqueSpec('16:256:64K'), { destroyOnClose: true })
-  const d = startBlockd(seg, file)
-  await bound(seg, 1)
-  const log: string[] = []
-  const gw = new NbdGateway({
-    segment: seg,
-    storagePort: 1,
+function setup(): Promise<NbdEnv> {
+  return nbdEnv({
+    size: SIZE,
+    segment: '16:256:64K',
     exports: [
       { name: 'disk', description: 'the test disk' },
       { name: 'ro', target: 'disk', readonly: true },
       { name: 'fixed', target: 'disk', size: 1 << 20 },
     ],
-    logger: (level, line) => {
-      if (level !== 'debug') log.push(line)
-    },
+    tcp: true,
   })
-  const sock = join(dir, 'nbd.sock')
-  await gw.listen({ unix: sock, tcp: '127.0.0.1:0' })
-  return { dir, file, sock, seg, d, gw, log, uri: (exp = 'disk') => `nbd+unix:///${exp}?socket=${sock}` }
-}
-
-function startBlockd(seg: Segment, file: string): Child {
-  return start(blockd!, ['-g', seg.config.spec, '-p', '1', '-d', 'posixfd', '--file', file, '-q'])
-}
-
-async function bound(seg: Segment, port: number, ms = 10000): Promise<void> {
-  const until = Date.now() + ms
-  while (!(seg.portInfo(port).state === 'bound' && seg.portInfo(port).alive)) {
-    if (Date.now() > until) throw new Error(`nobody bound port ${port}`)
-    await new Promise((r) => setTimeout(r, 10))
-  }
-}
-
-async function teardown(e: Env | undefined): Promise<void> {
-  if (!e) return
-  await e.gw.close(1000).catch(() => undefined)
-  await stop(e.d)
-  e.seg.close()
-  rmSync(e.dir, { recursive: true, force: true })
 }
 
 /** @n bytes of the backing file at @off. */
-function backing(e: Env, off: number, n: number): Buffer {
+function backing(e: NbdEnv, off: number, n: number): Buffer {
   const fd = openSync(e.file, 'r')
   try {
     const b = Buffer.alloc(n)
@@ -138,7 +91,7 @@ Nbd.before(async () => {
 })
 
 Nbd.after(async () => {
-  await teardown(env)
+  await nbdTeardown(env)
   env = undefined
 })
 

@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: BSD-2-Clause
+//
+// test/node/nbd-env.ts - the pipeline the NBD tests run against: a file of
+// @size bytes behind C blockd on port 1 of a new segment, and an NbdGateway
+// in the test's process on a unix socket (and TCP if asked), its log lines
+// (debug excepted) collected.
+import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Segment } from '../../sys/node/ts/index'
+import { NbdGateway, type NbdExport } from '../../peers/node/nbd/server'
+import { cPeer, start, stop, uniqueSpec, type Child } from './helpers'
+
+export const blockd = cPeer('blockd')
+
+export interface NbdEnv {
+  dir: string
+  file: string
+  sock: string
+  seg: Segment
+  d: Child
+  gw: NbdGateway
+  log: string[]
+  uri: (exp?: string) => string
+}
+
+export function startBlockd(seg: Segment, file: string): Child {
+  return start(blockd!, ['-g', seg.config.spec, '-p', '1', '-d', 'posixfd', '--file', file, '-q'])
+}
+
+/** Resolves once a live peer has bound @port. */
+export async function bound(seg: Segment, port: number, ms = 10000): Promise<void> {
+  const until = Date.now() + ms
+  while (!(seg.portInfo(port).state === 'bound' && seg.portInfo(port).alive)) {
+    if (Date.now() > until) throw new Error(`nobody bound port ${port}`)
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}
+
+export async function nbdEnv(o: { size: number, segment: string, exports: NbdExport[], tcp?: boolean }): Promise<NbdEnv> {
+  const dir = mkdtempSync(join(tmpdir(), 'xseg-nbd-'))
+  const file = join(dir, 'disk.img')
+  writeFileSync(file, Buffer.alloc(0))
+  truncateSync(file, o.size)
+  const seg = await Segment.create(uniqueSpec(o.segment), { destroyOnClose: true })
+  const d = startBlockd(seg, file)
+  await bound(seg, 1)
+  const log: string[] = []
+  const gw = new NbdGateway({
+    segment: seg,
+    storagePort: 1,
+    exports: o.exports,
+    logger: (level, line) => {
+      if (level !== 'debug') log.push(line)
+    },
+  })
+  const sock = join(dir, 'nbd.sock')
+  await gw.listen(o.tcp ? { unix: sock, tcp: '127.0.0.1:0' } : { unix: sock })
+  return { dir, file, sock, seg, d, gw, log, uri: (exp = 'disk') => `nbd+unix:///${exp}?socket=${sock}` }
+}
+
+export async function nbdTeardown(e: NbdEnv | undefined): Promise<void> {
+  if (!e) return
+  await e.gw.close(1000).catch(() => undefined)
+  await stop(e.d)
+  e.seg.close()
+  rmSync(e.dir, { recursive: true, force: true })
+}
