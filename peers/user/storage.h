@@ -27,15 +27,17 @@
 #include <unistd.h>
 
 /*
- * st_pread - read up to @len bytes at @off into @buf, retrying short reads.
- * Returns the bytes read (less than @len only at end of file) or -errno.
+ * st_preadv2 - read up to @len bytes at @off into @buf with preadv2 @flags,
+ * retrying short reads. Returns the bytes read (less than @len only at end
+ * of file) or -errno.
  */
-static inline int64_t st_pread(int fd, void *buf, uint64_t len, uint64_t off)
+static inline int64_t st_preadv2(int fd, void *buf, uint64_t len, uint64_t off, int flags)
 {
 	uint64_t done = 0;
 
 	while (done < len) {
-		ssize_t n = pread(fd, (char *)buf + done, len - done, (off_t)(off + done));
+		struct iovec iov = { (char *)buf + done, len - done };
+		ssize_t n = preadv2(fd, &iov, 1, (off_t)(off + done), flags);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -49,32 +51,22 @@ static inline int64_t st_pread(int fd, void *buf, uint64_t len, uint64_t off)
 	return (int64_t)done;
 }
 
+/* st_pread - st_preadv2 without flags: a read that may block. */
+static inline int64_t st_pread(int fd, void *buf, uint64_t len, uint64_t off)
+{
+	return st_preadv2(fd, buf, len, off, 0);
+}
+
 /*
- * st_pread_nowait - st_pread with RWF_NOWAIT: only what the page cache holds
- * (a read that would wait for the device is not started). Returns the bytes
- * read (less than @len only at end of file), -EAGAIN when some of the range
- * is not cached (the caller reads it again where it may block; what was
- * copied so far is simply overwritten), -EOPNOTSUPP when the file system
- * cannot do RWF_NOWAIT, or another -errno.
+ * st_pread_nowait - with RWF_NOWAIT: only what the page cache holds (a read
+ * that would wait for the device is not started). -EAGAIN when some of the
+ * range is not cached (the caller reads it again where it may block; what
+ * was copied so far is simply overwritten), -EOPNOTSUPP when the file system
+ * cannot do RWF_NOWAIT.
  */
 static inline int64_t st_pread_nowait(int fd, void *buf, uint64_t len, uint64_t off)
 {
-	uint64_t done = 0;
-
-	while (done < len) {
-		struct iovec iov = { (char *)buf + done, len - done };
-		ssize_t n = preadv2(fd, &iov, 1, (off_t)(off + done), RWF_NOWAIT);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			break;
-		done += (uint64_t)n;
-	}
-	return (int64_t)done;
+	return st_preadv2(fd, buf, len, off, RWF_NOWAIT);
 }
 
 /*
