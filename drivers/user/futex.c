@@ -53,11 +53,6 @@ static struct futex_prep *prep_find(const void *area)
 	return NULL;
 }
 
-static void stat_add(uint64_t *c)
-{
-	__atomic_fetch_add(c, 1, __ATOMIC_RELAXED);
-}
-
 /*
  * Count a waiter in, saturating at XSEG_SIGF_SATURATED so that a corrupt
  * count can never wrap to 0 ("nobody waits") and lose our wake-up. Bounded:

@@ -78,11 +78,6 @@ static _Thread_local int tl_prepared;	/* used slots */
 static _Thread_local int tl_unblock;	/* SIGIO was unblocked before our first prepare */
 static _Thread_local uint32_t tl_tid, tl_tid_pid;
 
-static void stat_add(uint64_t *c)
-{
-	__atomic_fetch_add(c, 1, __ATOMIC_RELAXED);
-}
-
 static struct posix_prep *prep_find(const void *area)
 {
 	for (int i = 0; i < PREP_SLOTS; i++)

@@ -82,11 +82,6 @@ static const void **prep_find(const void *area)
 	return NULL;
 }
 
-static void stat_add(uint64_t *c)
-{
-	__atomic_fetch_add(c, 1, __ATOMIC_RELAXED);
-}
-
 /* Count a waiter in, saturating (see struct xseg_sig_posixfd). Bounded. */
 static void count_up(uint64_t *p)
 {

@@ -61,11 +61,6 @@ static const void **prep_find(const void *area)
 	return NULL;
 }
 
-static void stat_add(uint64_t *c)
-{
-	__atomic_fetch_add(c, 1, __ATOMIC_RELAXED);
-}
-
 static struct xseg_sig_segdev *area_of(struct xseg *xs, uint32_t portno)
 {
 	return xseg_port_signal_area(xs, portno);

@@ -110,10 +110,17 @@ struct xseg_sig_stats {
 	uint64_t wakes;			/* signals that found a waiter and woke it */
 };
 
-/* The user domain's built-in drivers (drivers/user/{posix,posixfd,futex}.c). */
+/* Count one event in a struct xseg_sig_stats counter (relaxed: statistics). */
+static inline void stat_add(uint64_t *c)
+{
+	__atomic_fetch_add(c, 1, __ATOMIC_RELAXED);
+}
+
+/* The user domain's built-in drivers (drivers/user/{posix,posixfd,futex,segdev}.c). */
 struct xseg_driver_ops;
 extern const struct xseg_driver_ops xseg_driver_posix;
 extern const struct xseg_driver_ops xseg_driver_posixfd;
 extern const struct xseg_driver_ops xseg_driver_futex;
+extern const struct xseg_driver_ops xseg_driver_segdev;
 
 #endif

@@ -9,9 +9,6 @@
 #include "../../drivers/user/signal_area.h"
 #include "segtype.h"
 
-/* drivers/user/segdev.c: user peers of segdev segments, woken by and waking kernel peers. */
-extern const struct xseg_driver_ops xseg_driver_segdev;
-
 void xseg__register_builtins(void)
 {
 	xseg_register_segtype(&xseg_segtype_posix);
