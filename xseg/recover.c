@@ -409,10 +409,27 @@ static void sweep_free_lists(struct xseg *xs, struct xseg_recovery_stats *st)
 	}
 }
 
+/*
+ * lease_wait - take the lease, waiting while a live recoverer holds it (its
+ * work is bounded), up to XSEG_LEASE_WAIT_NS. A port being left or rebound
+ * needs its own settling to finish: returning at once would leave it
+ * RECOVERING for the next recovery after this process is gone.
+ */
+#define XSEG_LEASE_WAIT_NS (5ull * 1000 * 1000 * 1000)
+static int lease_wait(struct xseg *xs)
+{
+	uint64_t until = xseg_sys_now_ns() + XSEG_LEASE_WAIT_NS;
+	int r;
+
+	while ((r = lease_take(xs)) == -EALREADY && xseg_sys_now_ns() < until)
+		xseg_sys_yield();
+	return r;
+}
+
 static int recover(struct xseg *xs, int only, struct xseg_recovery_stats *st)
 {
 	uint32_t p, gen, pid;
-	int r = lease_take(xs);
+	int r = only >= 0 ? lease_wait(xs) : lease_take(xs);
 
 	if (r < 0)
 		return r;

@@ -145,9 +145,15 @@ static void test_kill(void)
 		if (r & (1 << 20)) {
 			struct xseg_recovery_stats rs;
 
-			/* (A replacement killed before it bound a port leaves nothing to free.) */
-			CHECK(xseg_recover(xs, &rs) == 0);
-			recoveries++;
+			/*
+			 * (A replacement killed before it bound a port leaves nothing to
+			 * free.) -EALREADY: a peer's own periodic recovery holds the lease
+			 * (patternd runs one every second), which does the same work.
+			 */
+			int rr = xseg_recover(xs, &rs);
+
+			CHECKF(rr == 0 || rr == -EALREADY, "xseg_recover: %d", rr);
+			recoveries += rr == 0;
 		}
 		if (server) {
 			srv = tx_patternd(&cfg, 1, "futex", NULL);
