@@ -183,6 +183,27 @@ description = "test volume"
   }
 })
 
+test('xseg nbd --json: one document with the addresses and the counters when it stops', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'xseg-nbd-json-'))
+  const spec = uniqueSpec('8:64:64K')
+  await run(process.execPath, [CLI, 'create', spec])
+  const sock = join(dir, 'g.sock')
+  const gw = start(process.execPath, [CLI, 'nbd', spec, '--storage-port', '1', '--unix', sock, '--export', 'a', '--json'])
+  try {
+    await within((async () => { while (!existsSync(sock)) await new Promise((r) => setTimeout(r, 20)) })(), 20000, 'the gateway socket')
+    gw.kill('SIGTERM')
+    assert.is(await within(gw.exited, 20000, 'nbd exit'), 0)
+    assert.is(gw.lines.length, 1, gw.lines.join('|'))
+    const doc = JSON.parse(gw.lines[0]!) as { addresses: { unix?: string } }
+    assert.ok(validate(doc), ajv.errorsText(validate.errors))
+    assert.is(doc.addresses.unix, sock)
+  } finally {
+    await stop(gw)
+    try { Segment.destroy(spec) } catch { /* gone */ }
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
 test('xseg demo --json: the verified workload and the failover pass', async () => {
   if (!blockd && ciFail('lib/user/bin/blockd (make user)')) return
   const r = await run(process.execPath, [CLI, 'demo', '--json', '--size', '32M'], { timeout: 120000 })
