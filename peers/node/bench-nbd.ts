@@ -12,7 +12,7 @@
 // it checks what an earlier `--op write --verify --seed S` wrote.
 import { SingleBar } from 'cli-progress'
 import { NbdClient } from './nbd/client.js'
-import { type Context, Usage, num, seconds } from './cmd.js'
+import { type Context, Usage, blockFill, num, percentile, seconds } from './cmd.js'
 
 const OPS = ['read', 'write', 'randread', 'randwrite', 'randrw'] as const
 type BenchOp = (typeof OPS)[number]
@@ -36,18 +36,6 @@ export function parseNbdUri(uri: string): { unix?: string, host?: string, port?:
     return { unix: socket, export: exp }
   }
   return { host: u.hostname || '127.0.0.1', port: u.port ? Number(u.port) : 10809, export: exp }
-}
-
-/** Block @i's content for @seed: its index and the seed stamped every 512 bytes. */
-function fillBlock(buf: Buffer, off: number, seed: number): void {
-  for (let b = 0; b < buf.length; b += 512) {
-    const n = Math.min(512, buf.length - b)
-    buf.fill((off + b + seed) & 0xff, b, b + n)
-    if (n >= 16) {
-      buf.writeDoubleLE(off + b, b)
-      buf.writeDoubleLE(seed, b + 8)
-    }
-  }
 }
 
 export async function benchNbd(ctx: Context, uri: string): Promise<number> {
@@ -96,13 +84,13 @@ export async function benchNbd(ctx: Context, uri: string): Promise<number> {
       const t = process.hrtime.bigint()
       try {
         if (write) {
-          fillBlock(buf, off, seed)
+          blockFill(buf, off, seed)
           await c.write(off, buf)
           written?.add(blk)
         } else {
           const d = await c.read(off, bs)
           if (verify) {
-            fillBlock(buf, off, seed)
+            blockFill(buf, off, seed)
             if (!d.equals(buf)) errors++
           }
         }
@@ -131,7 +119,7 @@ export async function benchNbd(ctx: Context, uri: string): Promise<number> {
       const want = Buffer.allocUnsafe(bs)
       while (i < list.length) {
         const off = list[i++]! * bs
-        fillBlock(want, off, seed)
+        blockFill(want, off, seed)
         if (!(await c.read(off, bs)).equals(want)) mismatches++
       }
     }
@@ -139,7 +127,7 @@ export async function benchNbd(ctx: Context, uri: string): Promise<number> {
   }
   await c.disconnect().catch(() => c.close())
   lat.sort((a, b) => a - b)
-  const pct = (q: number): number => +(lat[Math.min(lat.length - 1, Math.floor(q * lat.length))] ?? 0).toFixed(1)
+  const pct = (q: number): number => +percentile(lat, q).toFixed(1)
   const doc = {
     uri, export: addr.export, op, blockSize: bs, depth, seconds: +wall.toFixed(3), requests: lat.length, errors,
     mismatches, verified: verify ? (written ? written.size : lat.length) : 0,

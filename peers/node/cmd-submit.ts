@@ -7,7 +7,7 @@
 import { setMaxListeners } from 'node:events'
 import { Segment, pattern, OPS, type OpName, type Request } from '../../sys/node/ts/index.js'
 import { benchNbd, isNbdUri } from './bench-nbd.js'
-import { type Command, type Context, type Options, Usage, needSpec, num } from './cmd.js'
+import { type Command, type Context, type Options, Usage, needSpec, num, percentile } from './cmd.js'
 
 const options: Options = {
   port: { type: 'string', short: 'p' },
@@ -70,7 +70,7 @@ async function run(ctx: Context): Promise<number> {
   await Promise.all(Array.from({ length: Math.min(depth, count) }, one))
   const secs = Number(process.hrtime.bigint() - t0) / 1e9
   lat.sort((a, b) => a - b)
-  const pct = (q: number): number => lat[Math.min(lat.length - 1, Math.floor(q * lat.length))] ?? 0
+  const pct = (q: number): number => percentile(lat, q)
   const latencyUs = { p50: pct(0.5), p90: pct(0.9), p99: pct(0.99), max: lat[lat.length - 1] ?? 0 }
   const doc = {
     port: dst, op, size, depth,

@@ -59,6 +59,33 @@ export function num(v: string | boolean | undefined, what: string, def: number):
   return Number(m[1]) * 2 ** shift
 }
 
+/** The @q quantile (0..1) of @sorted (ascending), 0 when it is empty. */
+export function percentile(sorted: readonly number[], q: number): number {
+  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! : 0
+}
+
+/**
+ * blockFill - the content of [off, off + buf.length) of a volume written
+ * with @seed: every 512-byte sector holds its byte offset and the seed in
+ * its first 16 bytes (so a misplaced or stale write shows) and a filler
+ * byte derived from both. Seed 0 is all zeroes (a trimmed range).
+ * `xseg demo` and `xseg bench --verify` write and check it.
+ */
+export function blockFill(buf: Buffer, off: number, seed: number): void {
+  if (seed === 0) {
+    buf.fill(0)
+    return
+  }
+  for (let b = 0; b < buf.length; b += 512) {
+    const n = Math.min(512, buf.length - b)
+    buf.fill((off + b + seed) & 0xff, b, b + n)
+    if (n >= 16) {
+      buf.writeDoubleLE(off + b, b)
+      buf.writeDoubleLE(seed, b + 8)
+    }
+  }
+}
+
 /** A positive decimal number of seconds (0.5, 2), or @def when absent. */
 export function seconds(v: string | boolean | undefined, what: string, def: number): number {
   if (v === undefined) return def

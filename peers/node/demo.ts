@@ -20,10 +20,10 @@
 // then prints a table and tears everything down. Exit status 0 only if every
 // byte checked out.
 import { SingleBar } from 'cli-progress'
-import { randomBytes } from 'node:crypto'
 import { mkdtempSync, openSync, closeSync, ftruncateSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { blockFill, percentile } from './cmd.js'
 import { NbdClient, NbdError } from './nbd/client.js'
 import { Pipeline, resolveProgram, type ServeConfig } from './serve.js'
 
@@ -54,32 +54,13 @@ interface PhaseResult {
 const BLOCK = 4096
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
-/**
- * The data of a block: bytes of a random pool chosen by (offset,
- * generation), with the offset and the generation stamped in its first 16
- * bytes, so a block written to the wrong place or a stale generation shows.
- */
-class Content {
-  readonly #pool = randomBytes(1 << 20)
-  fill(buf: Buffer, off: number, gen: number): void {
-    for (let b = 0; b < buf.length; b += BLOCK) {
-      const at = off + b
-      const start = ((at / BLOCK) * 7919 + gen * 104729) % (this.#pool.length - BLOCK)
-      this.#pool.copy(buf, b, start, start + BLOCK)
-      buf.writeDoubleLE(at, b)
-      buf.writeDoubleLE(gen, b + 8)
-    }
-  }
-
-  /** The offset of the first wrong byte of @buf, or -1. */
-  check(buf: Buffer, off: number, gen: number, scratch: Buffer): number {
-    const want = scratch.subarray(0, buf.length)
-    if (gen === 0) want.fill(0)
-    else this.fill(want, off, gen)
-    if (want.equals(buf)) return -1
-    for (let i = 0; i < buf.length; i++) if (buf[i] !== want[i]) return off + i
-    return -1
-  }
+/** The offset of the first byte of @buf that differs from blockFill(@gen), or -1. */
+function mismatch(buf: Buffer, off: number, gen: number, scratch: Buffer): number {
+  const want = scratch.subarray(0, buf.length)
+  blockFill(want, off, gen)
+  if (want.equals(buf)) return -1
+  for (let i = 0; i < buf.length; i++) if (buf[i] !== want[i]) return off + i
+  return -1
 }
 
 /** Extents of 4K..256K covering [0, bytes), in random order. */
@@ -98,9 +79,7 @@ function extents(bytes: number): Extent[] {
 }
 
 function pct(lat: number[], q: number): number {
-  if (!lat.length) return 0
-  const s = [...lat].sort((a, b) => a - b)
-  return s[Math.min(s.length - 1, Math.floor(q * s.length))]!
+  return percentile([...lat].sort((x, y) => x - y), q)
 }
 
 /** Run @work(item) for every item with @depth in flight; progress in bytes. */
@@ -187,7 +166,6 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     client = await NbdClient.connect({ unix: sock, export: 'demo' })
     if (BigInt(client.size) !== BigInt(o.size)) throw new Error(`the export reports ${client.size} bytes, the volume has ${o.size}`)
     const c = client
-    const content = new Content()
     const region = Math.floor(o.size / 2 / BLOCK) * BLOCK
     const ext = extents(region)
     const scratch = Buffer.alloc(256 * 1024)
@@ -218,7 +196,7 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     const verify = async (name: string): Promise<void> => {
       await phase(name, ext, (e) => e.len, async (e) => {
         const data = await c.read(e.off, e.len)
-        const bad = content.check(data, e.off, e.gen, scratch)
+        const bad = mismatch(data, e.off, e.gen, scratch)
         if (bad >= 0 && wrong < 0) wrong = bad
       })
       if (wrong >= 0) throw new Error(`${name}: the byte at offset ${wrong} is not what was written`)
@@ -227,7 +205,7 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     // 1. Write, flush, verify.
     await phase('write', ext, (e) => e.len, async (e) => {
       const buf = Buffer.allocUnsafe(e.len)
-      content.fill(buf, e.off, 1)
+      blockFill(buf, e.off, 1)
       await c.write(e.off, buf)
       e.gen = 1
     })
@@ -245,7 +223,7 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     })
     await phase('check', some, (e) => e.len, async (e) => {
       const data = await c.read(e.off, e.len)
-      const bad = content.check(data, e.off, 0, scratch)
+      const bad = mismatch(data, e.off, 0, scratch)
       if (bad >= 0 && wrong < 0) wrong = bad
     })
     if (wrong >= 0) throw new Error(`trim/write-zeroes: the byte at offset ${wrong} is not zero`)
@@ -265,7 +243,7 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     let done = 0
     await phase('failover', ext, (e) => e.len, async (e) => {
       const buf = Buffer.allocUnsafe(e.len)
-      content.fill(buf, e.off, 2)
+      blockFill(buf, e.off, 2)
       for (let attempt = 0; ; attempt++) {
         try {
           await c.write(e.off, buf, { fua: true })

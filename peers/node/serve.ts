@@ -226,7 +226,7 @@ interface Child {
   lastStart: number
   backoffMs: number
   timer?: NodeJS.Timeout
-  ready?: () => void // set while waiting for readiness
+  listening: number // `listening URI` lines the gateway printed since its start
 }
 
 export interface PipelineEvents {
@@ -289,7 +289,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
       }
       for (const p of cfg.peers) {
         this.#children.push({
-          name: p.name, port: p.port, restart: p.restart, starts: 0, lastStart: 0, backoffMs: 200,
+          name: p.name, port: p.port, restart: p.restart, starts: 0, lastStart: 0, backoffMs: 200, listening: 0,
           argv: [p.program, '-g', this.#seg.config.spec, '-p', String(p.port), '-d', p.driver, ...p.args],
         })
       }
@@ -304,7 +304,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
           argv.push('--export', `${e.name}=${e.target}${e.readonly ? ',readonly' : ''}` +
             (e.description ? `,description=${e.description}` : ''))
         }
-        this.#children.push({ name: 'nbd', port: null, restart: n.restart, starts: 0, lastStart: 0, backoffMs: 200, argv })
+        this.#children.push({ name: 'nbd', port: null, restart: n.restart, starts: 0, lastStart: 0, backoffMs: 200, listening: 0, argv })
       }
       for (const c of this.#children) await this.#spawn(c)
       // Catch peers that die between the exit event and a restart, and
@@ -333,12 +333,17 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
   async #spawn(c: Child): Promise<void> {
     c.starts++
     c.lastStart = Date.now()
+    c.listening = 0
     // Children's output becomes log lines: stdout stays the supervisor's own.
     const proc = spawn(c.argv[0]!, c.argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] })
     c.proc = proc
     let tail = ''
     proc.stdout!.on('data', (d: Buffer) => {
-      for (const line of d.toString().split('\n')) if (line) this.#log(`[${c.name}] ${line}`)
+      for (const line of d.toString().split('\n')) {
+        if (!line) continue
+        if (line.startsWith('listening ')) c.listening++
+        this.#log(`[${c.name}] ${line}`)
+      }
     })
     proc.stderr!.on('data', (d: Buffer) => {
       const text = d.toString()
@@ -366,10 +371,10 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
         const info = seg.portInfo(c.port)
         if (info.state === 'bound' && info.pid === proc.pid) return
       } else if (this.config.nbd) {
+        // The gateway prints one `listening URI` line per address once it listens
+        // (a socket file left by an earlier run proves nothing).
         const n = this.config.nbd
-        if (!n.unix || existsSync(n.unix)) {
-          if (!n.tcp || (await tcpUp(n.tcp))) return
-        }
+        if (c.listening >= (n.unix ? 1 : 0) + (n.tcp ? 1 : 0)) return
       }
       if (Date.now() > deadline) {
         proc.kill('SIGKILL')
@@ -442,16 +447,6 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     clearTimeout(t)
     this.#log(`stopped ${c.name}`)
   }
-}
-
-async function tcpUp(hostPort: string): Promise<boolean> {
-  const { connect } = await import('node:net')
-  const i = hostPort.lastIndexOf(':')
-  return new Promise((res) => {
-    const s = connect({ host: hostPort.slice(0, i) || '127.0.0.1', port: Number(hostPort.slice(i + 1)) })
-    s.once('connect', () => { s.destroy(); res(true) })
-    s.once('error', () => res(false))
-  })
 }
 
 export interface ServeSummary {
