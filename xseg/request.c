@@ -216,20 +216,32 @@ uint32_t xseg__dequeue_life(struct xseg *xs, struct xq *q, uint64_t qid, struct 
 	return XQ_NONE;
 }
 
+/*
+ * own_hold - for a call that takes from a queue on behalf of port @p: the
+ * port must be ours (else errno EPERM) and have a free hold record (else
+ * EAGAIN: every record of the port is in use by its other threads). 0 or -1.
+ */
+static int own_hold(struct xseg *xs, uint32_t p, struct xq_hold **hold)
+{
+	if (!xs || !xseg__owned(xs, p)) {
+		xseg_sys_set_errno(EPERM);
+		return -1;
+	}
+	if (xseg__hold_get(xs, p, hold)) {
+		xseg_sys_set_errno(EAGAIN);
+		return -1;
+	}
+	return 0;
+}
+
 struct xseg_request *xseg_get_request(struct xseg *xs, uint32_t src)
 {
 	struct xseg_request *req;
 	struct xq_hold *hold;
 	uint32_t r;
 
-	if (!xs || !xseg__owned(xs, src)) {
-		xseg_sys_set_errno(EPERM);
+	if (own_hold(xs, src, &hold))
 		return NULL;
-	}
-	if (xseg__hold_get(xs, src, &hold)) {
-		xseg_sys_set_errno(EAGAIN);
-		return NULL;
-	}
 	for (uint32_t tries = 0;; tries++) {
 		uint32_t st;
 
@@ -445,14 +457,8 @@ struct xseg_request *xseg_accept(struct xseg *xs, uint32_t portno)
 	struct xq_hold *hold;
 	uint32_t r;
 
-	if (!xs || !xseg__owned(xs, portno)) {
-		xseg_sys_set_errno(EPERM);
+	if (own_hold(xs, portno, &hold))
 		return NULL;
-	}
-	if (xseg__hold_get(xs, portno, &hold)) {
-		xseg_sys_set_errno(EAGAIN);
-		return NULL;
-	}
 	r = xseg__dequeue_life(xs, &xs->local[portno].rq, xseg__qid_rq(portno), hold, XS_SUBMITTED);
 	if (r != XQ_NONE) {
 		req = &xs->reqs[r];
