@@ -107,8 +107,30 @@ int xseg_leave(struct xseg *xs);
  */
 int xseg_destroy(struct xseg *xs);
 
-/* xseg_destroy_name - destroy by name without joining (like ipcrm). */
+/*
+ * xseg_destroy_name - destroy by name without joining (like ipcrm), with no
+ * message; see xseg_destroy_name_err().
+ */
 int xseg_destroy_name(const char *segtype, const char *segname);
+
+/*
+ * xseg_destroy_name_err - destroy the segment @segtype:@segname without
+ * joining it, only if it provably is an xseg segment of this type that the
+ * caller may destroy: a regular file (never a symlink, FIFO, device or
+ * directory) carrying the xseg magic, this byte order and major version, a
+ * size that matches, this segment type in its header, a header creator uid
+ * equal to the file's owner, and the caller being that owner or root. The
+ * check and the removal go through one open file, and the name is removed
+ * only if it still refers to the object checked. Marks it destroyed first
+ * (joined peers see -EIDRM on their next join), then removes the name and
+ * what the drivers made for it. Returns 0; -ENOENT; -EPERM (not a regular
+ * file, not ours); -EBADMSG (not an xseg segment: no magic, other byte
+ * order, size mismatch, another segment type); -EPROTO (another major
+ * version); -EBUSY (the name changed while we checked); @err gets "<type>:
+ * <name> is not an xseg segment (no xseg magic); not removed" and the like.
+ * User and node domains; does not sleep.
+ */
+int xseg_destroy_name_err(const char *segtype, const char *segname, char *err, size_t errlen);
 
 /* The handle's view. */
 const struct xseg_config *xseg_config(const struct xseg *xs);
@@ -326,6 +348,22 @@ struct xseg_segtype_ops {
 	int (*destroy)(const char *name);
 	/* Optional: list the segments of this type (name per call), for `xseg list`. */
 	int (*list)(void (*fn)(void *arg, const char *name), void *arg);
+	/*
+	 * Optional (appended; abi_size tells whether a type has it): remove the
+	 * name @name only if it is provably the segment @check accepts. The type
+	 * opens the object without following links and without opening anything
+	 * but a regular file, maps it through that one open file and calls
+	 * @check(mem, size, owner_uid, arg, err, errlen) with owner_uid the
+	 * object's real owner; it removes the name only if @check returned 0 and
+	 * only if the name still refers to the object it checked. Returns 0,
+	 * @check's error or a negative errno, with a message in @err. Types
+	 * without names in a file system (heap, segdev) leave it NULL: the core
+	 * then checks through map() and calls destroy().
+	 */
+	int (*destroy_checked)(const char *name,
+			       int (*check)(void *mem, uint64_t size, uint32_t owner_uid, void *arg,
+					    char *err, size_t errlen),
+			       void *arg, char *err, size_t errlen);
 };
 
 int xseg_register_driver(const struct xseg_driver_ops *ops);

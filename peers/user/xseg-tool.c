@@ -389,9 +389,11 @@ int main(int argc, char **argv)
 		return r ? 1 : 0;
 	}
 	if (!strcmp(cmd, "destroy")) {
-		r = xseg_destroy_name(cfg.type, cfg.name);
+		char err[512] = "";
+
+		r = xseg_destroy_name_err(cfg.type, cfg.name, err, sizeof(err));
 		if (r)
-			fprintf(stderr, "%s: destroy '%s': %s\n", prog, cfg.name, strerror(-r));
+			fprintf(stderr, "%s: destroy: %s\n", prog, err[0] ? err : strerror(-r));
 		return r ? 1 : 0;
 	}
 	if (strcmp(cmd, "status") && strcmp(cmd, "recover") && strcmp(cmd, "verify") && strcmp(cmd, "submit"))

@@ -103,6 +103,24 @@ static int posix_destroy(const char *name)
 	return shm_unlink(shm) < 0 ? -errno : 0;
 }
 
+static int posix_destroy_checked(const char *name, xseg_segtype_check_fn check, void *arg,
+				 char *err, size_t errlen)
+{
+	char shm[NAME_MAX + 2];
+	int dfd, r;
+
+	r = posix_names(name, shm, NULL, err, errlen);
+	if (r)
+		return r;
+	dfd = open(SHM_DIR, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return xseg_segtype_fail(err, errlen, -errno, "posix", name, "cannot open " SHM_DIR);
+	/* shm_open() names live in SHM_DIR: the same object, checked and removed by entry. */
+	r = xseg_segtype_at_destroy(dfd, shm + 1, "posix", name, check, arg, err, errlen);
+	close(dfd);
+	return r;
+}
+
 /* Report every regular /dev/shm/xseg.* (without the prefix); returns how many. */
 static int posix_list(void (*fn)(void *arg, const char *name), void *arg)
 {
@@ -135,4 +153,5 @@ const struct xseg_segtype_ops xseg_segtype_posix = {
 	.unmap = posix_unmap,
 	.destroy = posix_destroy,
 	.list = posix_list,
+	.destroy_checked = posix_destroy_checked,
 };

@@ -172,9 +172,10 @@ static Napi::Value seg_destroy_name(const Napi::CallbackInfo &info)
 
 	if (!arg_str(info, 0, "seg_destroy_name", &type) || !arg_str(info, 1, "seg_destroy_name", &name))
 		return info.Env().Undefined();
-	int r = xseg_destroy_name(type.c_str(), name.c_str());
+	char err[512] = "";
+	int r = xseg_destroy_name_err(type.c_str(), name.c_str(), err, sizeof(err));
 	if (r)
-		throw_errno(info.Env(), r, "seg_destroy_name");
+		throw_errno(info.Env(), r, "seg_destroy_name", err[0] ? err : nullptr);
 	return info.Env().Undefined();
 }
 
