@@ -1,0 +1,99 @@
+// SPDX-License-Identifier: BSD-2-Clause
+//
+// Description: segment names as hostile input, through the `xseg` CLI and
+// the C xseg-tool: `xseg destroy` of a plain file, a FIFO, a symlink to a
+// segment and a posix name holding junk leaves them in place and exits 1
+// (the same C check as xseg-tool), a real segment goes with exit 0.
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { spawnSync } from 'node:child_process'
+import { existsSync, lstatSync, mkdtempSync, rmSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Segment } from '../../sys/node/ts/index'
+import { ROOT, cPeer, uniqueSpec } from './helpers'
+
+const CLI = join(ROOT, 'lib/node/cli.js')
+
+interface Run {
+  code: number | null
+  out: string
+  err: string
+}
+
+function xseg(...args: string[]): Run {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60000 })
+  return { code: r.status, out: r.stdout, err: r.stderr }
+}
+
+function ctool(...args: string[]): Run {
+  const r = spawnSync(cPeer('xseg-tool')!, args, { encoding: 'utf8', timeout: 60000 })
+  return { code: r.status, out: r.stdout, err: r.stderr }
+}
+
+function gone(spec: string): void {
+  try {
+    Segment.destroy(spec)
+  } catch {
+    /* already gone */
+  }
+}
+
+if (!existsSync(CLI) || !cPeer('xseg-tool')) {
+  console.log('  skip: lib/node/cli.js or xseg-tool missing (test/node/run builds them)')
+} else {
+  test('xseg destroy refuses what is not a segment of ours; exit 1, the entry survives', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'xseg-segfs-'))
+    try {
+      const plain = join(dir, 'v.txt')
+      writeFileSync(plain, 'data\n')
+      const junk = join(dir, 'junk')
+      writeFileSync(junk, Buffer.alloc(8192))
+      chmodSync(junk, 0o600)
+      const seg = join(dir, 'seg')
+      assert.is(xseg('create', `file:${seg}:4:16:4K`).code, 0)
+      const link = join(dir, 'link')
+      symlinkSync(seg, link)
+      const fifo = join(dir, 'fifo')
+      assert.is(spawnSync('mkfifo', [fifo]).status, 0)
+      for (const p of [plain, junk, link, fifo]) {
+        const r = xseg('destroy', `file:${p}`)
+        assert.is(r.code, 1, `xseg destroy file:${p}: ${r.out}${r.err}`)
+        assert.match(r.err, /not removed/)
+        assert.ok(lstatSync(p), `${p} survives`)
+        const j = xseg('destroy', `file:${p}`, '--json')
+        assert.is(j.code, 1)
+        assert.match(JSON.parse(j.out).error.message, /not removed/)
+        assert.is(ctool('destroy', `file:${p}`).code, 1)
+        assert.ok(lstatSync(p), `${p} survives xseg-tool`)
+      }
+      assert.match(xseg('destroy', `file:${junk}`).err, /no xseg magic/)
+      assert.ok(existsSync(seg), 'the symlink target survives')
+      assert.is(xseg('destroy', `file:${seg}`).code, 0)
+      assert.not.ok(existsSync(seg))
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  test('xseg destroy of a posix name holding junk leaves it; a real segment goes', () => {
+    const spec = uniqueSpec('4:16:4K')
+    const name = Segment.parseSpec(spec).name
+    const shm = `/dev/shm/xseg.${name}`
+    writeFileSync(shm, Buffer.alloc(8192), { mode: 0o600 })
+    try {
+      const r = xseg('destroy', spec)
+      assert.is(r.code, 1, r.out + r.err)
+      assert.match(r.err, /no xseg magic/)
+      assert.ok(existsSync(shm))
+    } finally {
+      rmSync(shm, { force: true })
+    }
+    assert.is(xseg('create', spec).code, 0)
+    assert.is(xseg('destroy', spec).code, 0)
+    assert.not.ok(existsSync(shm))
+    gone(spec)
+  })
+
+  test.run()
+}
