@@ -83,8 +83,9 @@ export const create: Command = {
   name: 'create',
   usage: 'create SPEC                  create a segment (EEXIST if the name is taken)',
   run(ctx) {
-    const cfg = Segment.parseSpec(needSpec(ctx))
-    Segment.createSync(cfg.spec, { peerType: ctx.peerType }).close()
+    // Create only: a creator that never joined is not a peer whose leave
+    // could remove an autorm=1 segment (xseg-tool create does the same).
+    const cfg = Segment.createDetached(needSpec(ctx))
     ctx.emit({ created: cfg.spec, config: cfg }, () => `created ${cfg.spec}\n`)
     return 0
   },

@@ -3,7 +3,9 @@
 // Description: segment names as hostile input, through the `xseg` CLI and
 // the C xseg-tool: `xseg destroy` of a plain file, a FIFO, a symlink to a
 // segment and a posix name holding junk leaves them in place and exits 1
-// (the same C check as xseg-tool), a real segment goes with exit 0.
+// (the same C check as xseg-tool), a real segment goes with exit 0;
+// `create ...:autorm=1` of either CLI leaves the segment in place until the
+// last peer that joined it leaves.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { spawnSync } from 'node:child_process'
@@ -93,6 +95,26 @@ if (!existsSync(CLI) || !cPeer('xseg-tool')) {
     assert.is(xseg('destroy', spec).code, 0)
     assert.not.ok(existsSync(shm))
     gone(spec)
+  })
+
+  test('autorm=1: both CLIs create without removing; the last peer that joined removes it', () => {
+    for (const create of [(sp: string) => xseg('create', sp), (sp: string) => ctool('create', sp)]) {
+      const spec = uniqueSpec('4:16:4K:0:12:autorm=1')
+      const shm = `/dev/shm/xseg.${Segment.parseSpec(spec).name}`
+      try {
+        const r = create(spec)
+        assert.is(r.code, 0, r.out + r.err)
+        assert.ok(existsSync(shm), `${spec} exists after create`)
+        const a = Segment.joinSync(spec)
+        const b = Segment.joinSync(spec)
+        a.close()
+        assert.ok(existsSync(shm), 'a peer is still joined')
+        b.close()
+        assert.not.ok(existsSync(shm), 'the last peer that joined removed it')
+      } finally {
+        gone(spec)
+      }
+    }
   })
 
   test.run()

@@ -175,6 +175,18 @@ export class Segment {
     }
   }
 
+  /**
+   * Create the segment of @spec (EEXIST if its name is taken) without joining
+   * it, like `xseg-tool create`: with autorm=1 it is removed when the last
+   * peer that joins it leaves, not when this call returns. Returns the
+   * config parsed from @spec.
+   */
+  static createDetached(spec: string): SegmentConfig {
+    const cfg = Segment.parseSpec(spec)
+    native.seg_create(cfg.spec)
+    return cfg
+  }
+
   /** Join an existing segment (only its type and name matter in @spec). */
   static async join(spec: string, opts?: JoinOptions): Promise<Segment> {
     return Segment.joinSync(spec, opts)
