@@ -847,6 +847,12 @@ static int parse_key(struct spec_parse *sp, const char *s, size_t n, const char 
 
 int xseg_parse_spec(const char *spec, struct xseg_config *cfg, char *err, size_t errlen)
 {
+	return xseg_parse_spec_given(spec, cfg, NULL, err, errlen);
+}
+
+int xseg_parse_spec_given(const char *spec, struct xseg_config *cfg, uint32_t *given,
+			  char *err, size_t errlen)
+{
 	struct wr we;
 	struct spec_parse sp = { .cfg = cfg, .e = &we, .keys_seen = 0 };
 	const char *p = spec;
@@ -860,6 +866,8 @@ int xseg_parse_spec(const char *spec, struct xseg_config *cfg, char *err, size_t
 		return -EINVAL;
 	}
 	xseg_config_defaults(cfg);
+	if (given)
+		*given = 0;
 	if (!spec || !*spec) {
 		err_at(&we, "spec");
 		wr_str(&we, "empty");
@@ -891,6 +899,8 @@ int xseg_parse_spec(const char *spec, struct xseg_config *cfg, char *err, size_t
 		} else {
 			if (n)
 				r = parse_positional(&sp, pos, p, n);
+			if (n && given)
+				*given |= 1u << pos;	/* XSEG_GIVEN_TYPE.. in field order */
 			pos++;
 		}
 		if (r)
@@ -901,6 +911,8 @@ int xseg_parse_spec(const char *spec, struct xseg_config *cfg, char *err, size_t
 	}
 	if (!(sp.keys_seen & (1u << KEY_DYNPORTS)))
 		cfg->dynports = cfg->nr_ports / 2;
+	if (given)
+		*given |= sp.keys_seen << 8;	/* XSEG_GIVEN_DYNPORTS.. in KEY_* order */
 	return xseg_check_config(cfg, err, errlen);
 }
 
@@ -951,4 +963,109 @@ int xseg_format_spec(const struct xseg_config *cfg, char *buf, size_t len)
 		wr_u64(&w, cfg->classes[i].count);
 	}
 	return w.len > 0x7FFFFFFF ? 0x7FFFFFFF : (int)w.len;
+}
+
+/* ------------------------------------------------- create-or-open check */
+
+enum { F_U64, F_SIZE, F_MODE, F_I64, F_BUFFERS };
+
+static void wr_field(struct wr *w, int kind, const struct xseg_config *c, uint64_t v)
+{
+	uint32_t i, nc;
+
+	switch (kind) {
+	case F_SIZE:
+		wr_size(w, v);
+		break;
+	case F_MODE:
+		wr_mode(w, (uint32_t)v);
+		break;
+	case F_I64:
+		wr_i64(w, (int64_t)v);
+		break;
+	case F_BUFFERS:
+		nc = c->nr_classes < SPEC_MAX_CLASSES ? c->nr_classes : SPEC_MAX_CLASSES;
+		if (!nc)
+			wr_str(w, "none");
+		for (i = 0; i < nc; i++) {
+			if (i)
+				wr_ch(w, ',');
+			wr_size(w, c->classes[i].size);
+			wr_ch(w, '*');
+			wr_u64(w, c->classes[i].count);
+		}
+		break;
+	default:
+		wr_u64(w, v);
+	}
+}
+
+static bool same_buffers(const struct xseg_config *a, const struct xseg_config *b)
+{
+	uint32_t i;
+
+	if (a->nr_classes != b->nr_classes || a->nr_classes > SPEC_MAX_CLASSES)
+		return a->nr_classes == b->nr_classes;
+	for (i = 0; i < a->nr_classes; i++)
+		if (a->classes[i].size != b->classes[i].size ||
+		    a->classes[i].count != b->classes[i].count)
+			return false;
+	return true;
+}
+
+int xseg_config_mismatch(const struct xseg_config *have, const struct xseg_config *want,
+			 uint32_t given, char *err, size_t errlen)
+{
+	const struct {
+		uint32_t bit;
+		const char *name;
+		int kind;
+		uint64_t h, w;
+	} f[] = {
+		{ XSEG_GIVEN_NR_PORTS, "nr_ports", F_U64, have->nr_ports, want->nr_ports },
+		{ XSEG_GIVEN_NR_REQUESTS, "nr_requests", F_U64, have->nr_requests, want->nr_requests },
+		{ XSEG_GIVEN_REQUEST_SIZE, "request_size", F_SIZE, have->request_size, want->request_size },
+		{ XSEG_GIVEN_EXTRA_SIZE, "extra_size", F_SIZE, have->extra_size, want->extra_size },
+		{ XSEG_GIVEN_PAGE_SHIFT, "page_shift", F_U64, have->page_shift, want->page_shift },
+		{ XSEG_GIVEN_DYNPORTS, "dynports", F_U64, have->dynports, want->dynports },
+		{ XSEG_GIVEN_MODE, "mode", F_MODE, have->mode, want->mode },
+		{ XSEG_GIVEN_GROUP, "group", F_I64, (uint64_t)(int64_t)have->gid,
+		  (uint64_t)(int64_t)want->gid },
+		{ XSEG_GIVEN_AUTORM, "autorm", F_U64, have->autorm, want->autorm },
+		{ XSEG_GIVEN_BUFFERS, "buffers", F_BUFFERS, 0, 0 },
+	};
+	bool differs[sizeof(f) / sizeof(f[0])];
+	unsigned i, n = 0, k;
+	struct wr w;
+
+	if (!have || !want)
+		return -EINVAL;
+	for (i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+		differs[i] = (given & f[i].bit) &&
+			     (f[i].kind == F_BUFFERS ? !same_buffers(have, want) : f[i].h != f[i].w);
+		n += differs[i];
+	}
+	if (!n)
+		return 0;
+	wr_init(&w, err, errlen);
+	wr_mem(&w, have->type, str_nlen(have->type, XSEG_TYPE_LEN));
+	wr_ch(&w, ':');
+	wr_mem(&w, have->name, str_nlen(have->name, XSEG_NAME_LEN));
+	wr_str(&w, " exists with ");
+	for (i = 0, k = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+		if (!differs[i])
+			continue;
+		wr_str(&w, k++ ? ", " : "");
+		wr_str(&w, f[i].name);
+		wr_ch(&w, '=');
+		wr_field(&w, f[i].kind, have, f[i].h);
+	}
+	wr_str(&w, "; the spec asks ");
+	for (i = 0, k = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+		if (!differs[i])
+			continue;
+		wr_str(&w, k++ ? ", " : "");
+		wr_field(&w, f[i].kind, want, f[i].w);
+	}
+	return -EEXIST;
 }

@@ -59,6 +59,26 @@ void xseg_config_defaults(struct xseg_config *cfg);
 int xseg_parse_spec(const char *spec, struct xseg_config *cfg, char *err, size_t errlen);
 
 /*
+ * xseg_parse_spec_given - xseg_parse_spec(), and *@given (if not NULL) gets
+ * one XSEG_GIVEN_* bit per field the spec wrote (a non-empty positional
+ * field, a key); the others took their defaults.
+ */
+#define XSEG_GIVEN_TYPE		(1u << 0)
+#define XSEG_GIVEN_NAME		(1u << 1)
+#define XSEG_GIVEN_NR_PORTS	(1u << 2)
+#define XSEG_GIVEN_NR_REQUESTS	(1u << 3)
+#define XSEG_GIVEN_REQUEST_SIZE	(1u << 4)
+#define XSEG_GIVEN_EXTRA_SIZE	(1u << 5)
+#define XSEG_GIVEN_PAGE_SHIFT	(1u << 6)
+#define XSEG_GIVEN_DYNPORTS	(1u << 8)
+#define XSEG_GIVEN_MODE		(1u << 9)
+#define XSEG_GIVEN_GROUP	(1u << 10)
+#define XSEG_GIVEN_AUTORM	(1u << 11)
+#define XSEG_GIVEN_BUFFERS	(1u << 12)
+int xseg_parse_spec_given(const char *spec, struct xseg_config *cfg, uint32_t *given,
+			  char *err, size_t errlen);
+
+/*
  * xseg_format_spec - write the canonical spec of @cfg (every positional field,
  * the keys that differ from the defaults) to @buf. Returns the length it
  * needs (like snprintf); parse(format(cfg)) == cfg.
@@ -94,6 +114,18 @@ typedef void (*xseg_wakeup_fn)(struct xseg *xs, uint32_t portno, void *arg);
  */
 struct xseg *xseg_join(const char *segtype, const char *segname, const char *peertype,
 		       xseg_wakeup_fn wakeup, void *arg, int *errp, char *err, size_t errlen);
+
+/*
+ * xseg_config_mismatch - does the config @have of an existing segment (its
+ * header's, e.g. xseg_config() of a handle) agree with @want, parsed from a
+ * spec that wrote the fields @given (XSEG_GIVEN_*)? Fields the spec wrote
+ * must be equal; fields it left at their defaults match anything. Returns 0,
+ * or -EEXIST with @err naming every differing field both ways ("posix:vol
+ * exists with nr_ports=8, nr_requests=32, request_size=64K; the spec asks
+ * 64, 1024, 1M"). For create-or-open: create, on -EEXIST join, then check.
+ */
+int xseg_config_mismatch(const struct xseg_config *have, const struct xseg_config *want,
+			 uint32_t given, char *err, size_t errlen);
 
 /*
  * xseg_leave - leave the ports this handle bound, unmap, free the handle.

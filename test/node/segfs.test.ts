@@ -5,7 +5,9 @@
 // segment and a posix name holding junk leaves them in place and exits 1
 // (the same C check as xseg-tool), a real segment goes with exit 0;
 // `create ...:autorm=1` of either CLI leaves the segment in place until the
-// last peer that joined it leaves.
+// last peer that joined it leaves; create-or-open (a C peer's --create,
+// serve's create = true) refuses an existing segment whose config differs
+// from a field the spec writes, naming the fields, and opens it otherwise.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { spawnSync } from 'node:child_process'
@@ -13,6 +15,7 @@ import { existsSync, lstatSync, mkdtempSync, rmSync, symlinkSync, writeFileSync,
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Segment } from '../../sys/node/ts/index'
+import { Pipeline } from '../../peers/node/serve'
 import { ROOT, cPeer, uniqueSpec } from './helpers'
 
 const CLI = join(ROOT, 'lib/node/cli.js')
@@ -114,6 +117,48 @@ if (!existsSync(CLI) || !cPeer('xseg-tool')) {
       } finally {
         gone(spec)
       }
+    }
+  })
+
+  test('create-or-open: a C peer --create and serve refuse a segment of another config', async () => {
+    const spec = uniqueSpec('8:32:64K')
+    const name = Segment.parseSpec(spec).name
+    const big = `posix:${name}:64:1024:1M`
+    try {
+      assert.is(ctool('create', spec).code, 0)
+      const r = spawnSync(cPeer('patternd')!, ['-g', big, '-p', '1', '--create'], { encoding: 'utf8', timeout: 20000 })
+      assert.is(r.status, 1, r.stdout + r.stderr)
+      assert.match(r.stderr, `posix:${name} exists with nr_ports=8, nr_requests=32, request_size=64K; the spec asks 64, 1024, 1M`)
+      const pipe = new Pipeline({
+        spec: big, create: true, destroyOnExit: true, stopGraceMs: 1000,
+        peers: [{ name: 'p', program: cPeer('patternd')!, port: 1, driver: 'posixfd', args: [], restart: 'never' }],
+      })
+      let code = ''
+      let msg = ''
+      try {
+        await pipe.start()
+      } catch (e) {
+        code = (e as { code: string }).code
+        msg = (e as Error).message
+      }
+      assert.is(code, 'EEXIST', msg)
+      assert.match(msg, 'exists with nr_ports=8, nr_requests=32, request_size=64K; the spec asks 64, 1024, 1M')
+      assert.ok(existsSync(`/dev/shm/xseg.${name}`), 'serve left the existing segment alone')
+      // A spec that leaves the fields empty, or writes the same values, opens it.
+      for (const ok of [`posix:${name}`, `posix:${name}:8::64K`]) {
+        const p = spawnSync(cPeer('patternd')!, ['-g', ok, '-p', '1', '--create'], { encoding: 'utf8', timeout: 1500 })
+        assert.not.match(p.stderr, /exists with/, `${ok}: ${p.stderr}`)
+        assert.is((p.error as NodeJS.ErrnoException | undefined)?.code, 'ETIMEDOUT', `${ok} served until the timeout: ${p.stderr}`)
+      }
+      const seg = Segment.joinSync(`posix:${name}`)
+      try {
+        seg.checkSpec(`posix:${name}::32`)
+        assert.throws(() => seg.checkSpec(`posix:${name}:8:32:64K:0:12:mode=0660`), /exists with mode=0600; the spec asks 0660/)
+      } finally {
+        seg.close()
+      }
+    } finally {
+      gone(spec)
     }
   })
 

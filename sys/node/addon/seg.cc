@@ -165,6 +165,26 @@ static Napi::Value seg_destroy(const Napi::CallbackInfo &info)
 	return info.Env().Undefined();
 }
 
+// seg_check_spec(handle, spec) -> undefined: throws EEXIST naming the fields
+// of the joined segment that differ from those @spec wrote (create-or-open).
+static Napi::Value seg_check_spec(const Napi::CallbackInfo &info)
+{
+	struct xseg_config want;
+	std::string spec;
+	char err[512] = "";
+	uint32_t given = 0;
+	Seg *s;
+
+	if (!arg_seg(info, 0, "seg_check_spec", &s) || !arg_str(info, 1, "seg_check_spec", &spec))
+		return info.Env().Undefined();
+	int r = xseg_parse_spec_given(spec.c_str(), &want, &given, err, sizeof(err));
+	if (r == 0)
+		r = xseg_config_mismatch(xseg_config(s->xs), &want, given, err, sizeof(err));
+	if (r)
+		throw_errno(info.Env(), r, "seg_check_spec", err);
+	return info.Env().Undefined();
+}
+
 // seg_destroy_name(type, name) -> undefined, without joining (like ipcrm).
 static Napi::Value seg_destroy_name(const Napi::CallbackInfo &info)
 {
@@ -359,6 +379,7 @@ void init_seg(Napi::Env env, Napi::Object exports)
 {
 	exports.Set("seg_parse", Napi::Function::New(env, seg_parse, "seg_parse"));
 	exports.Set("seg_create", Napi::Function::New(env, seg_create, "seg_create"));
+	exports.Set("seg_check_spec", Napi::Function::New(env, seg_check_spec, "seg_check_spec"));
 	exports.Set("seg_join", Napi::Function::New(env, seg_join, "seg_join"));
 	exports.Set("seg_leave", Napi::Function::New(env, seg_leave, "seg_leave"));
 	exports.Set("seg_destroy", Napi::Function::New(env, seg_destroy, "seg_destroy"));

@@ -86,6 +86,7 @@ export interface Binding {
   op_names(): string[]
   seg_parse(spec: string): NativeConfig
   seg_create(spec: string): void
+  seg_check_spec(h: Handle, spec: string): void
   seg_join(type: string, name: string, peertype: string): Handle
   seg_leave(h: Handle): void
   seg_destroy(h: Handle): void

@@ -301,6 +301,16 @@ export class Segment {
     return native.seg_recover(this.#core.h)
   }
 
+  /**
+   * Create-or-open: throw EEXIST (naming each differing field both ways) if
+   * this segment's config differs from a field @spec writes; fields @spec
+   * leaves empty match anything (docs/spec.md).
+   */
+  checkSpec(spec: string): void {
+    this.#core.live()
+    native.seg_check_spec(this.#core.h, spec)
+  }
+
   /** Check consistency without changing anything: the problems found (none: []). */
   verify(): string[] {
     this.#core.live()
