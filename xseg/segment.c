@@ -297,6 +297,7 @@ struct destroy_proof {
 	const char *type;		/* the segment type the caller named */
 	const char *name;		/* for messages */
 	bool need_owner;		/* the caller must own it (or be root) */
+	bool mark;			/* a destroy: mark it destroyed once proven */
 	bool same;			/* it must be the segment a handle joined: */
 	uint64_t ctime_ns;		/*   its creation time */
 	uint32_t creator_pid;		/*   and creator */
@@ -306,7 +307,10 @@ struct destroy_proof {
 	if (err && errlen) { \
 		int n_ = snprintf(err, errlen, "%s:%s ", p->type, p->name); \
 		if (n_ > 0 && (size_t)n_ < errlen) \
-			snprintf(err + n_, errlen - (size_t)n_, __VA_ARGS__); \
+			n_ += snprintf(err + n_, errlen - (size_t)n_, __VA_ARGS__); \
+		if (n_ > 0 && (size_t)n_ < errlen) \
+			snprintf(err + n_, errlen - (size_t)n_, "; not %s", \
+				 p->mark ? "removed" : "changed"); \
 	} \
 	return (rc); } while (0)
 
@@ -325,33 +329,33 @@ static int destroy_check(void *mem, uint64_t size, uint32_t owner_uid, void *arg
 	uint32_t me;
 
 	if (!mem || size < XSEG_HEADER_SIZE)
-		REFUSE(-EBADMSG, "is not an xseg segment (smaller than a header); not removed");
+		REFUSE(-EBADMSG, "is not an xseg segment (smaller than a header)");
 	if (__atomic_load_n(&h->magic, __ATOMIC_ACQUIRE) != XSEG_MAGIC)
-		REFUSE(-EBADMSG, "is not an xseg segment (no xseg magic); not removed");
+		REFUSE(-EBADMSG, "is not an xseg segment (no xseg magic)");
 	if (h->byte_order != XSEG_BYTE_ORDER)
-		REFUSE(-EBADMSG, "is not an xseg segment of this byte order; not removed");
+		REFUSE(-EBADMSG, "is not an xseg segment of this byte order");
 	if (h->major != XSEG_VERSION_MAJOR)
-		REFUSE(-EPROTO, "has segment layout version %u.%u, this library speaks %u.%u; "
-		       "not removed", h->major, h->minor, XSEG_VERSION_MAJOR, XSEG_VERSION_MINOR);
+		REFUSE(-EPROTO, "has segment layout version %u.%u, this library speaks %u.%u",
+		       h->major, h->minor, XSEG_VERSION_MAJOR, XSEG_VERSION_MINOR);
 	if (h->size < XSEG_HEADER_SIZE || h->size > size)
 		REFUSE(-EBADMSG, "is not a whole xseg segment (its header says %llu bytes, there are "
-		       "%llu); not removed", (unsigned long long)h->size, (unsigned long long)size);
+		       "%llu)", (unsigned long long)h->size, (unsigned long long)size);
 	xseg_memcpy(type, h->cfg.type, sizeof(type));
 	type[sizeof(type) - 1] = 0;
 	if (strcmp(type, p->type))
-		REFUSE(-EBADMSG, "is not an xseg segment of type %s (its header says '%s'); "
-		       "not removed", p->type, type);
+		REFUSE(-EBADMSG, "is not an xseg segment of type %s (its header says '%s')",
+		       p->type, type);
 	if (h->uid != owner_uid)
 		REFUSE(-EPERM, "is owned by uid %u but its header names creator uid %u (squatted "
-		       "or tampered with?); not removed", owner_uid, h->uid);
+		       "or tampered with?)", owner_uid, h->uid);
 	xseg_sys_self(NULL, NULL, &me, NULL);
 	if (p->need_owner && me != owner_uid && me != 0)
-		REFUSE(-EPERM, "is owned by uid %u, not by us (uid %u); not removed", owner_uid, me);
+		REFUSE(-EPERM, "is owned by uid %u, not by us (uid %u)", owner_uid, me);
 	if (p->same && (h->ctime_ns != p->ctime_ns || h->creator_pid != p->creator_pid))
-		REFUSE(-EBUSY, "is no longer the segment this handle joined (replaced?); "
-		       "not removed");
+		REFUSE(-EBUSY, "is no longer the segment this handle joined (replaced?)");
 	/* Mark it first so that peers still joined see it going away. */
-	__atomic_fetch_or(&h->flags, XSEG_F_DESTROYED, __ATOMIC_ACQ_REL);
+	if (p->mark)
+		__atomic_fetch_or(&h->flags, XSEG_F_DESTROYED, __ATOMIC_ACQ_REL);
 	return 0;
 }
 #undef REFUSE
@@ -420,6 +424,7 @@ int xseg_leave(struct xseg *xs)
 	if (last) {
 		struct destroy_proof p = {
 			.type = st->name, .name = xs->segname, .need_owner = false, .same = true,
+			.mark = true,
 			.ctime_ns = xs->hdr->ctime_ns, .creator_pid = xs->hdr->creator_pid,
 		};
 		char msg[256];
@@ -447,6 +452,7 @@ int xseg_destroy(struct xseg *xs)
 	p.type = xs->segtype->name;
 	p.name = xs->segname;
 	p.need_owner = true;
+	p.mark = true;
 	p.same = true;
 	p.ctime_ns = xs->hdr->ctime_ns;
 	p.creator_pid = xs->hdr->creator_pid;
@@ -466,12 +472,71 @@ int xseg_destroy_name_err(const char *segtype, const char *segname, char *err, s
 	p.type = st->name;
 	p.name = segname;
 	p.need_owner = true;
+	p.mark = true;
 	return destroy_proven(st, &p, err, errlen);
 }
 
 int xseg_destroy_name(const char *segtype, const char *segname)
 {
 	return xseg_destroy_name_err(segtype, segname, NULL, 0);
+}
+
+#define HAS_OP(st, op) ((st)->abi_size >= __builtin_offsetof(struct xseg_segtype_ops, op) + \
+			   sizeof((st)->op) && (st)->op)
+
+/* The file now has @uid, @gid, @mode: so does the header. */
+static void owner_commit(void *mem, uint32_t uid, uint32_t gid, uint32_t mode, void *arg)
+{
+	struct xseg_header *h = mem;
+
+	(void)arg;
+	__atomic_store_n(&h->uid, uid, __ATOMIC_RELAXED);
+	__atomic_store_n(&h->gid, gid, __ATOMIC_RELAXED);
+	__atomic_store_n(&h->mode, mode, __ATOMIC_RELAXED);
+	__atomic_store_n(&h->cfg.mode, mode, __ATOMIC_RELAXED);
+	__atomic_store_n(&h->cfg.gid, (int32_t)gid, __ATOMIC_RELEASE);
+}
+
+int xseg_set_owner_mode(const char *segtype, const char *segname, uint32_t uid, uint32_t gid,
+			uint32_t mode, char *err, size_t errlen)
+{
+	const struct xseg_segtype_ops *st = xseg_find_segtype(segtype ? segtype : "");
+	struct destroy_proof p;
+
+	if (err && errlen)
+		err[0] = 0;
+	if (!st || !segname) {
+		seterr(err, errlen, "no segment type '%s' in this domain%s", segtype ? segtype : "", "");
+		return -EINVAL;
+	}
+	if (mode != (uint32_t)-1 && ((mode & ~0770u) || (mode & 0600) != 0600)) {
+		if (err && errlen)
+			snprintf(err, errlen, "%s:%s: mode %04o must give the owner read and write "
+				 "and nothing beyond 0770; not changed", st->name, segname, mode);
+		return -EINVAL;
+	}
+	if (!HAS_OP(st, set_owner_checked)) {
+		seterr(err, errlen, "segment type '%s' has no owner or mode to change%s", st->name, "");
+		return -ENOTSUP;
+	}
+	xseg_memset(&p, 0, sizeof(p));
+	p.type = st->name;
+	p.name = segname;
+	p.need_owner = true;
+	return st->set_owner_checked(segname, destroy_check, owner_commit, &p, uid, gid, mode,
+				     err, errlen);
+}
+
+int xseg_real_owner(const char *segtype, const char *segname, uint32_t *uid, uint32_t *gid,
+		    uint32_t *mode)
+{
+	const struct xseg_segtype_ops *st = xseg_find_segtype(segtype ? segtype : "");
+
+	if (!st || !segname || !uid || !gid || !mode)
+		return -EINVAL;
+	if (!HAS_OP(st, owner))
+		return -ENOTSUP;
+	return st->owner(segname, uid, gid, mode);
 }
 
 const struct xseg_config *xseg_config(const struct xseg *xs)

@@ -164,6 +164,38 @@ int xseg_destroy_name(const char *segtype, const char *segname);
  */
 int xseg_destroy_name_err(const char *segtype, const char *segname, char *err, size_t errlen);
 
+/*
+ * xseg_set_owner_mode - give the segment @segtype:@segname owner @uid, group
+ * @gid and mode @mode (each (uint32_t)-1 to keep it), in the file or shm
+ * object (fchown/fchmod on one open file of the verified segment, as
+ * xseg_destroy_name_err() verifies it) and in the header together, so that
+ * status reports it and a joiner's owner/mode check admits whom it now
+ * grants. Only the owner or root may; changing the owner takes root, a
+ * group must be one of the owner's (the kernel's rules). @mode must give
+ * the owner rw and nothing beyond 0770. Returns 0, -EINVAL (a bad mode),
+ * -EPERM, -ENOTSUP (a type without it: heap, segdev) or what destroy's
+ * check returns; @err names what was refused. User and node domains.
+ */
+int xseg_set_owner_mode(const char *segtype, const char *segname, uint32_t uid, uint32_t gid,
+			uint32_t mode, char *err, size_t errlen);
+
+/*
+ * xseg_parse_owner_set - parse "mode=0660,group=G,owner=U" (any of the
+ * three, in any order; G and U a name or a number) into *@uid, *@gid and
+ * *@mode, (uint32_t)-1 for those not given. Returns 0 or -EINVAL with @err
+ * naming what was wrong. User and node domains (sys/user/segtype_owner.c).
+ */
+int xseg_parse_owner_set(const char *set, uint32_t *uid, uint32_t *gid, uint32_t *mode,
+			 char *err, size_t errlen);
+
+/*
+ * xseg_real_owner - the owner, group and permission bits of the file or shm
+ * object behind @segtype:@segname as the file system has them (not the
+ * header's copy). 0, -ENOENT, -ENOTSUP (no file behind it).
+ */
+int xseg_real_owner(const char *segtype, const char *segname, uint32_t *uid, uint32_t *gid,
+		    uint32_t *mode);
+
 /* The handle's view. */
 const struct xseg_config *xseg_config(const struct xseg *xs);
 struct xseg_header *xseg_header(struct xseg *xs);
@@ -396,6 +428,22 @@ struct xseg_segtype_ops {
 			       int (*check)(void *mem, uint64_t size, uint32_t owner_uid, void *arg,
 					    char *err, size_t errlen),
 			       void *arg, char *err, size_t errlen);
+	/*
+	 * Optional (appended): give the object @name owner @uid, group @gid and
+	 * mode @mode (each (uint32_t)-1: unchanged) only if @check accepts it,
+	 * opened and mapped as destroy_checked() does; fchown/fchmod on that
+	 * open file, then @commit(mem, uid, gid, mode, arg) with the file's new
+	 * owner, group and mode. Returns 0, @check's error or a negative errno.
+	 */
+	int (*set_owner_checked)(const char *name,
+				 int (*check)(void *mem, uint64_t size, uint32_t owner_uid,
+					      void *arg, char *err, size_t errlen),
+				 void (*commit)(void *mem, uint32_t uid, uint32_t gid,
+						uint32_t mode, void *arg),
+				 void *arg, uint32_t uid, uint32_t gid, uint32_t mode,
+				 char *err, size_t errlen);
+	/* Optional (appended): the real owner, group and permission bits of @name. */
+	int (*owner)(const char *name, uint32_t *uid, uint32_t *gid, uint32_t *mode);
 };
 
 int xseg_register_driver(const struct xseg_driver_ops *ops);

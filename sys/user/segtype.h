@@ -113,4 +113,25 @@ typedef int (*xseg_segtype_check_fn)(void *mem, uint64_t size, uint32_t owner_ui
 int xseg_segtype_at_destroy(int dirfd, const char *base, const char *kind, const char *shown,
 			    xseg_segtype_check_fn check, void *arg, char *err, size_t errlen);
 
+/* What set_owner_checked() calls once the file has its new owner and mode (xseg.h). */
+typedef void (*xseg_segtype_commit_fn)(void *mem, uint32_t uid, uint32_t gid, uint32_t mode,
+				       void *arg);
+
+/*
+ * xseg_segtype_at_set_owner - change owner, group and mode of the entry
+ * @base of @dirfd (each (uint32_t)-1: unchanged), only if it is the segment
+ * @check accepts: opened and checked as xseg_segtype_at_destroy() does, then
+ * fchown() and fchmod() on that fd, then @commit(mem, uid, gid, mode, @arg)
+ * with what fstat() says now, so the header follows the file. Returns 0 or a
+ * negative errno (+ @err). For the segment types only.
+ */
+int xseg_segtype_at_set_owner(int dirfd, const char *base, const char *kind, const char *shown,
+			      xseg_segtype_check_fn check, xseg_segtype_commit_fn commit,
+			      void *arg, uint32_t uid, uint32_t gid, uint32_t mode,
+			      char *err, size_t errlen);
+
+/* xseg_segtype_at_owner - the real owner, group and mode of the entry @base of @dirfd. */
+int xseg_segtype_at_owner(int dirfd, const char *base, uint32_t *uid, uint32_t *gid,
+			  uint32_t *mode);
+
 #endif
