@@ -297,7 +297,7 @@ struct destroy_proof {
 	const char *type;		/* the segment type the caller named */
 	const char *name;		/* for messages */
 	bool need_owner;		/* the caller must own it (or be root) */
-	bool mark;			/* a destroy: mark it destroyed once proven */
+	bool mark;			/* a destroy (not an owner change): messages say "removed" */
 	bool same;			/* it must be the segment a handle joined: */
 	uint64_t ctime_ns;		/*   its creation time */
 	uint32_t creator_pid;		/*   and creator */
@@ -353,10 +353,16 @@ static int destroy_check(void *mem, uint64_t size, uint32_t owner_uid, void *arg
 		REFUSE(-EPERM, "is owned by uid %u, not by us (uid %u)", owner_uid, me);
 	if (p->same && (h->ctime_ns != p->ctime_ns || h->creator_pid != p->creator_pid))
 		REFUSE(-EBUSY, "is no longer the segment this handle joined (replaced?)");
-	/* Mark it first so that peers still joined see it going away. */
-	if (p->mark)
-		__atomic_fetch_or(&h->flags, XSEG_F_DESTROYED, __ATOMIC_ACQ_REL);
 	return 0;
+}
+
+/* Removed: mark it, so that peers still joined see it gone (new joins: -EIDRM). */
+static void destroy_commit(void *mem, uint32_t uid, uint32_t gid, uint32_t mode, void *arg)
+{
+	struct xseg_header *h = mem;
+
+	(void)uid; (void)gid; (void)mode; (void)arg;
+	__atomic_fetch_or(&h->flags, XSEG_F_DESTROYED, __ATOMIC_ACQ_REL);
 }
 #undef REFUSE
 
@@ -378,7 +384,7 @@ static int destroy_proven(const struct xseg_segtype_ops *st, struct destroy_proo
 		err[0] = 0;
 	if (st->abi_size >= __builtin_offsetof(struct xseg_segtype_ops, destroy_checked) +
 			    sizeof(st->destroy_checked) && st->destroy_checked)
-		r = st->destroy_checked(p->name, destroy_check, p, err, errlen);
+		r = st->destroy_checked(p->name, destroy_check, destroy_commit, p, err, errlen);
 	else if (!st->destroy)
 		r = -ENOTSUP;
 	else {
@@ -386,10 +392,12 @@ static int destroy_proven(const struct xseg_segtype_ops *st, struct destroy_proo
 		if (!r) {
 			owner = size >= XSEG_HEADER_SIZE ? ((struct xseg_header *)mem)->uid : 0;
 			r = destroy_check(mem, size, owner, p, err, errlen);
+			if (!r)
+				r = st->destroy(p->name);
+			if (!r)
+				destroy_commit(mem, 0, 0, 0, p);
 			st->unmap(mem, size);
 		}
-		if (!r)
-			r = st->destroy(p->name);
 	}
 	if (r)
 		return r;

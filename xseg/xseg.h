@@ -419,7 +419,8 @@ struct xseg_segtype_ops {
 	 * but a regular file, maps it through that one open file and calls
 	 * @check(mem, size, owner_uid, arg, err, errlen) with owner_uid the
 	 * object's real owner; it removes the name only if @check returned 0 and
-	 * only if the name still refers to the object it checked. Returns 0,
+	 * only if the name still refers to the object it checked, and then calls
+	 * @commit(mem, uid, gid, mode, arg) (the core marks it destroyed). Returns 0,
 	 * @check's error or a negative errno, with a message in @err. Types
 	 * without names in a file system (heap, segdev) leave it NULL: the core
 	 * then checks through map() and calls destroy().
@@ -427,6 +428,8 @@ struct xseg_segtype_ops {
 	int (*destroy_checked)(const char *name,
 			       int (*check)(void *mem, uint64_t size, uint32_t owner_uid, void *arg,
 					    char *err, size_t errlen),
+			       void (*commit)(void *mem, uint32_t uid, uint32_t gid, uint32_t mode,
+					      void *arg),
 			       void *arg, char *err, size_t errlen);
 	/*
 	 * Optional (appended): give the object @name owner @uid, group @gid and

@@ -95,6 +95,10 @@ int xseg_segtype_open_error(int e, const char *kind, const char *name, const cha
 typedef int (*xseg_segtype_check_fn)(void *mem, uint64_t size, uint32_t owner_uid, void *arg,
 				     char *err, size_t errlen);
 
+/* What destroy_checked() and set_owner_checked() call once the change is made (xseg.h). */
+typedef void (*xseg_segtype_commit_fn)(void *mem, uint32_t uid, uint32_t gid, uint32_t mode,
+				       void *arg);
+
 /*
  * xseg_segtype_at_destroy - remove the entry @base of the directory @dirfd
  * only if it is provably the segment @check accepts: the entry must be a
@@ -102,7 +106,8 @@ typedef int (*xseg_segtype_check_fn)(void *mem, uint64_t size, uint32_t owner_ui
  * opened), open it O_NOFOLLOW|O_NONBLOCK|O_NOCTTY, check that the open file
  * is the entry looked at, refuse "other" bits, map it through that fd and
  * call @check(mem, size, owner, @arg); then unlinkat() only if the entry
- * still names the same inode (st_dev/st_ino). @dirfd pins the directory, so
+ * still names the same inode (st_dev/st_ino), and after it @commit(mem, ...)
+ * (so a refused unlink leaves the segment unmarked). @dirfd pins the directory, so
  * a swapped path component cannot redirect the removal; what is left is a
  * writer of that very directory swapping the entry itself between the last
  * look and unlinkat(), which removes only an entry that writer could remove
@@ -111,11 +116,8 @@ typedef int (*xseg_segtype_check_fn)(void *mem, uint64_t size, uint32_t owner_ui
  * types only.
  */
 int xseg_segtype_at_destroy(int dirfd, const char *base, const char *kind, const char *shown,
-			    xseg_segtype_check_fn check, void *arg, char *err, size_t errlen);
-
-/* What set_owner_checked() calls once the file has its new owner and mode (xseg.h). */
-typedef void (*xseg_segtype_commit_fn)(void *mem, uint32_t uid, uint32_t gid, uint32_t mode,
-				       void *arg);
+			    xseg_segtype_check_fn check, xseg_segtype_commit_fn commit, void *arg,
+			    char *err, size_t errlen);
 
 /*
  * xseg_segtype_at_set_owner - change owner, group and mode of the entry

@@ -357,7 +357,8 @@ static int at_open(int dirfd, const char *base, const char *kind, const char *sh
 
 /* See segtype.h. */
 int xseg_segtype_at_destroy(int dirfd, const char *base, const char *kind, const char *shown,
-			    xseg_segtype_check_fn check, void *arg, char *err, size_t errlen)
+			    xseg_segtype_check_fn check, xseg_segtype_commit_fn commit, void *arg,
+			    char *err, size_t errlen)
 {
 	struct stat st, now;
 	void *mem;
@@ -367,7 +368,6 @@ int xseg_segtype_at_destroy(int dirfd, const char *base, const char *kind, const
 	if (fd < 0)
 		return fd;
 	r = check(mem, (uint64_t)st.st_size, (uint32_t)st.st_uid, arg, err, errlen);
-	munmap(mem, (size_t)st.st_size);
 	if (!r) {
 		/* Remove the entry only while it still names what we checked. */
 		if (fstatat(dirfd, base, &now, AT_SYMLINK_NOFOLLOW) < 0)
@@ -378,7 +378,11 @@ int xseg_segtype_at_destroy(int dirfd, const char *base, const char *kind, const
 		else if (unlinkat(dirfd, base, 0) < 0)
 			r = refuse(err, errlen, -errno, kind, shown, "cannot be removed: %s",
 				   strerror(errno));
+		else
+			commit(mem, (uint32_t)st.st_uid, (uint32_t)st.st_gid,
+			       (uint32_t)(st.st_mode & 07777), arg);
 	}
+	munmap(mem, (size_t)st.st_size);
 	close(fd);
 	return r;
 }
@@ -546,8 +550,8 @@ static int file_dir(const char *path, const char **base, char *err, size_t errle
 	return fd;
 }
 
-static int file_destroy_checked(const char *path, xseg_segtype_check_fn check, void *arg,
-				char *err, size_t errlen)
+static int file_destroy_checked(const char *path, xseg_segtype_check_fn check,
+				xseg_segtype_commit_fn commit, void *arg, char *err, size_t errlen)
 {
 	const char *base;
 	int dfd, r;
@@ -558,7 +562,7 @@ static int file_destroy_checked(const char *path, xseg_segtype_check_fn check, v
 	dfd = file_dir(path, &base, err, errlen);
 	if (dfd < 0)
 		return dfd;
-	r = xseg_segtype_at_destroy(dfd, base, "file", path, check, arg, err, errlen);
+	r = xseg_segtype_at_destroy(dfd, base, "file", path, check, commit, arg, err, errlen);
 	close(dfd);
 	return r;
 }

@@ -103,8 +103,8 @@ static int posix_destroy(const char *name)
 	return shm_unlink(shm) < 0 ? -errno : 0;
 }
 
-static int posix_destroy_checked(const char *name, xseg_segtype_check_fn check, void *arg,
-				 char *err, size_t errlen)
+static int posix_destroy_checked(const char *name, xseg_segtype_check_fn check,
+				 xseg_segtype_commit_fn commit, void *arg, char *err, size_t errlen)
 {
 	char shm[NAME_MAX + 2];
 	int dfd, r;
@@ -116,7 +116,7 @@ static int posix_destroy_checked(const char *name, xseg_segtype_check_fn check, 
 	if (dfd < 0)
 		return xseg_segtype_fail(err, errlen, -errno, "posix", name, "cannot open " SHM_DIR);
 	/* shm_open() names live in SHM_DIR: the same object, checked and removed by entry. */
-	r = xseg_segtype_at_destroy(dfd, shm + 1, "posix", name, check, arg, err, errlen);
+	r = xseg_segtype_at_destroy(dfd, shm + 1, "posix", name, check, commit, arg, err, errlen);
 	close(dfd);
 	return r;
 }

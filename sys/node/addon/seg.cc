@@ -304,6 +304,45 @@ static Napi::Value seg_info(const Napi::CallbackInfo &info)
 		types.Set(n++, name);
 	}
 	o.Set("peer_types", types);
+	// What the file system says (status reports the truth; null if no file).
+	uint32_t fu, fg, fm;
+	if (xseg_real_owner(xseg_config(s->xs)->type, xseg_segname(s->xs), &fu, &fg, &fm) == 0) {
+		Napi::Object f = Napi::Object::New(env);
+		f.Set("uid", fu);
+		f.Set("gid", fg);
+		f.Set("mode", fm);
+		o.Set("file", f);
+	} else {
+		o.Set("file", env.Null());
+	}
+	return o;
+}
+
+// seg_set_owner(type, name, set) -> {uid, gid, mode} of the file after the
+// change; @set is "mode=0660,group=G,owner=U" (any of them; names or numbers).
+static Napi::Value seg_set_owner(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	std::string type, name, set;
+	char err[512] = "";
+	uint32_t uid, gid, mode;
+
+	if (!arg_str(info, 0, "seg_set_owner", &type) || !arg_str(info, 1, "seg_set_owner", &name) ||
+	    !arg_str(info, 2, "seg_set_owner", &set))
+		return env.Undefined();
+	int r = xseg_parse_owner_set(set.c_str(), &uid, &gid, &mode, err, sizeof(err));
+	if (r == 0)
+		r = xseg_set_owner_mode(type.c_str(), name.c_str(), uid, gid, mode, err, sizeof(err));
+	if (r == 0)
+		r = xseg_real_owner(type.c_str(), name.c_str(), &uid, &gid, &mode);
+	if (r) {
+		throw_errno(env, r, "seg_set_owner", err[0] ? err : nullptr);
+		return env.Undefined();
+	}
+	Napi::Object o = Napi::Object::New(env);
+	o.Set("uid", uid);
+	o.Set("gid", gid);
+	o.Set("mode", mode);
 	return o;
 }
 
@@ -379,6 +418,7 @@ void init_seg(Napi::Env env, Napi::Object exports)
 {
 	exports.Set("seg_parse", Napi::Function::New(env, seg_parse, "seg_parse"));
 	exports.Set("seg_create", Napi::Function::New(env, seg_create, "seg_create"));
+	exports.Set("seg_set_owner", Napi::Function::New(env, seg_set_owner, "seg_set_owner"));
 	exports.Set("seg_check_spec", Napi::Function::New(env, seg_check_spec, "seg_check_spec"));
 	exports.Set("seg_join", Napi::Function::New(env, seg_join, "seg_join"));
 	exports.Set("seg_leave", Napi::Function::New(env, seg_leave, "seg_leave"));

@@ -218,6 +218,17 @@ export class Segment {
     Segment.#fifoCleanup(cfg.name)
   }
 
+  /**
+   * Change owner, group and mode of the live segment of @spec, in its file
+   * and its header together (only its owner or root may): @set is
+   * "mode=0660,group=G,owner=U", any of them, names or numbers. Returns the
+   * file's owner, group and mode afterwards.
+   */
+  static setOwnerMode(spec: string, set: string): { uid: number; gid: number; mode: number } {
+    const cfg = Segment.parseSpec(spec)
+    return native.seg_set_owner(cfg.type, cfg.name, set)
+  }
+
   static #fifoCleanup(name: string): void {
     try {
       native.seg_fifo_cleanup(name)
