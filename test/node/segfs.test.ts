@@ -7,18 +7,25 @@
 // `create ...:autorm=1` of either CLI leaves the segment in place until the
 // last peer that joined it leaves; create-or-open (a C peer's --create,
 // serve's create = true) refuses an existing segment whose config differs
-// from a field the spec writes, naming the fields, and opens it otherwise.
+// from a field the spec writes, naming the fields, and opens it otherwise;
+// `xseg config --set mode=,group=` changes a live segment so that nobody
+// (a child with uid/gid 65534; root only) is refused before and admitted
+// after, may not change it itself, and status --json (schema-valid) reports
+// the file's real mode and flags a chmod behind the header's back.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { spawnSync } from 'node:child_process'
-import { existsSync, lstatSync, mkdtempSync, rmSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs'
+import { existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import Ajv2020 from 'ajv/dist/2020'
 import { Segment } from '../../sys/node/ts/index'
 import { Pipeline } from '../../peers/node/serve'
 import { ROOT, cPeer, uniqueSpec } from './helpers'
 
 const CLI = join(ROOT, 'lib/node/cli.js')
+const ajv = new Ajv2020({ allErrors: true, strict: true, validateFormats: false })
+const validate = ajv.compile(JSON.parse(readFileSync(join(ROOT, 'docs/cli.schema.json'), 'utf8')) as object)
 
 interface Run {
   code: number | null
@@ -157,6 +164,58 @@ if (!existsSync(CLI) || !cPeer('xseg-tool')) {
       } finally {
         seg.close()
       }
+    } finally {
+      gone(spec)
+    }
+  })
+
+  test('owner and mode of a live segment: nobody refused, then admitted by group, never allowed to change it', () => {
+    if (process.getuid?.() !== 0) {
+      if (process.env.CI === 'true') throw new Error('needs root under CI=true')
+      console.log('  SKIP: needs root (a child as nobody)')
+      return
+    }
+    const nobody = { uid: 65534, gid: 65534 }
+    const asNobody = (...args: string[]): Run => {
+      const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60000, ...nobody })
+      return { code: r.status, out: r.stdout, err: r.stderr }
+    }
+    const doc = (r: Run, command: string): Record<string, any> => {
+      const d = JSON.parse(r.out) as Record<string, any>
+      assert.ok(validate(d), `${command}: ${ajv.errorsText(validate.errors)}\n${r.out}`)
+      assert.is(d.command, command)
+      return d
+    }
+    const spec = uniqueSpec('4:16:4K')
+    const name = Segment.parseSpec(spec).name
+    try {
+      assert.is(xseg('create', spec).code, 0)
+      let r = asNobody('status', spec, '--json')
+      assert.is(r.code, 1, r.out + r.err)
+      assert.is(doc(r, 'status').error.code, 'EACCES')
+      r = asNobody('config', spec, '--set', `mode=0660,group=${nobody.gid}`, '--json')
+      assert.is(r.code, 1, r.out + r.err)
+      assert.match(doc(r, 'config').error.message, /not changed/)
+      r = xseg('config', spec, '--set', `mode=0660,group=${nobody.gid}`, '--json')
+      assert.is(r.code, 0, r.out + r.err)
+      assert.equal(doc(r, 'config').owner, { uid: 0, gid: nobody.gid, mode: 0o660 })
+      r = asNobody('status', spec, '--json')
+      assert.is(r.code, 0, r.out + r.err)
+      const st = doc(r, 'status').segment
+      assert.equal(st.file, { uid: 0, gid: nobody.gid, mode: 0o660 })
+      assert.is(st.mode, 0o660)
+      assert.is(st.gid, nobody.gid)
+      assert.is(st.ownerMismatch, false)
+      r = asNobody('config', spec, '--set', 'mode=0600', '--json')
+      assert.is(r.code, 1, r.out + r.err)
+      assert.is(doc(r, 'config').error.code, 'EPERM')
+      chmodSync(`/dev/shm/xseg.${name}`, 0o640)
+      r = xseg('status', spec, '--json')
+      const after = doc(r, 'status').segment
+      assert.is(after.file.mode, 0o640)
+      assert.is(after.mode, 0o660)
+      assert.is(after.ownerMismatch, true)
+      assert.match(xseg('status', spec).out, /mode 0640 \(MISMATCH: the header says uid 0 gid \d+ mode 0660\)/)
     } finally {
       gone(spec)
     }
