@@ -433,19 +433,19 @@ static void test_readonly_and_exclusive(void)
 
 			CHECK(fd >= 0 && write(fd, "precious\n", 9) == 9);
 			close(fd);
-			pid_t b;
+			pid_t child;
 			int status = 0, r = 0;
 
 			CHECK(symlink(victim, link) == 0);
-			b = tp_start("blockd", a4);
+			child = tp_start("blockd", a4);
 			/* It must exit 1 at once; one that serves the link is stopped (a hang guard). */
-			for (int i = 0; i < 2000 && (r = waitpid(b, &status, WNOHANG)) == 0; i++)
+			for (int i = 0; i < 2000 && (r = waitpid(child, &status, WNOHANG)) == 0; i++)
 				usleep(10000);
 			if (r == 0) {
-				tp_stop(b);
+				tp_stop(child);
 				CHECKF(0, "blockd --create-file served a symlink planted at its path");
 			}
-			tp_forget(b);
+			tp_forget(child);
 			CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 1);
 			CHECK(stat(victim, &st) == 0 && st.st_size == 9);
 		}
