@@ -180,15 +180,6 @@ int xseg_set_owner_mode(const char *segtype, const char *segname, uint32_t uid, 
 			uint32_t mode, char *err, size_t errlen);
 
 /*
- * xseg_parse_owner_set - parse "mode=0660,group=G,owner=U" (any of the
- * three, in any order; G and U a name or a number) into *@uid, *@gid and
- * *@mode, (uint32_t)-1 for those not given. Returns 0 or -EINVAL with @err
- * naming what was wrong. User and node domains (sys/user/segtype_owner.c).
- */
-int xseg_parse_owner_set(const char *set, uint32_t *uid, uint32_t *gid, uint32_t *mode,
-			 char *err, size_t errlen);
-
-/*
  * xseg_real_owner - the owner, group and permission bits of the file or shm
  * object behind @segtype:@segname as the file system has them (not the
  * header's copy). 0, -ENOENT, -ENOTSUP (no file behind it).

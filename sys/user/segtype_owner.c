@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "../../xseg/xseg.h"
+#include "segtype_owner.h"
 
 /* A decimal id below 2^31, or -1 if @s is not all digits. */
 static long long dec_id(const char *s)

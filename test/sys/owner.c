@@ -19,6 +19,7 @@
 #include <pwd.h>
 #include <sys/stat.h>
 #include "xseg/xseg.h"
+#include "sys/user/segtype_owner.h"
 
 static char dir[256];
 static char tool[PATH_MAX];
