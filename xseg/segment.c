@@ -289,6 +289,122 @@ out:
 	return NULL;
 }
 
+/*
+ * What a destroy must prove about the object it found under the name before
+ * removing it. Filled by the callers below, read by destroy_check().
+ */
+struct destroy_proof {
+	const char *type;		/* the segment type the caller named */
+	const char *name;		/* for messages */
+	bool need_owner;		/* the caller must own it (or be root) */
+	bool mark;			/* a destroy (not an owner change): messages say "removed" */
+	bool same;			/* it must be the segment a handle joined: */
+	uint64_t ctime_ns;		/*   its creation time */
+	uint32_t creator_pid;		/*   and creator */
+};
+
+#define REFUSE(rc, ...) do { \
+	if (err && errlen) { \
+		int n_ = snprintf(err, errlen, "%s:%s ", p->type, p->name); \
+		if (n_ > 0 && (size_t)n_ < errlen) \
+			n_ += snprintf(err + n_, errlen - (size_t)n_, __VA_ARGS__); \
+		if (n_ > 0 && (size_t)n_ < errlen) \
+			snprintf(err + n_, errlen - (size_t)n_, "; not %s", \
+				 p->mark ? "removed" : "changed"); \
+	} \
+	return (rc); } while (0)
+
+/*
+ * Called by the segment type with the object mapped through the one open
+ * file it will compare against the name before removing it: is it an xseg
+ * segment of this type, made by the owner of the file, which we may remove?
+ * Marks it destroyed when it is.
+ */
+static int destroy_check(void *mem, uint64_t size, uint32_t owner_uid, void *arg,
+			 char *err, size_t errlen)
+{
+	const struct destroy_proof *p = arg;
+	struct xseg_header *h = mem;
+	char type[XSEG_TYPE_LEN];
+	uint32_t me;
+
+	if (!mem || size < XSEG_HEADER_SIZE)
+		REFUSE(-EBADMSG, "is not an xseg segment (smaller than a header)");
+	if (__atomic_load_n(&h->magic, __ATOMIC_ACQUIRE) != XSEG_MAGIC)
+		REFUSE(-EBADMSG, "is not an xseg segment (no xseg magic)");
+	if (h->byte_order != XSEG_BYTE_ORDER)
+		REFUSE(-EBADMSG, "is not an xseg segment of this byte order");
+	if (h->major != XSEG_VERSION_MAJOR)
+		REFUSE(-EPROTO, "has segment layout version %u.%u, this library speaks %u.%u",
+		       h->major, h->minor, XSEG_VERSION_MAJOR, XSEG_VERSION_MINOR);
+	if (h->size < XSEG_HEADER_SIZE || h->size > size)
+		REFUSE(-EBADMSG, "is not a whole xseg segment (its header says %llu bytes, there are "
+		       "%llu)", (unsigned long long)h->size, (unsigned long long)size);
+	xseg_memcpy(type, h->cfg.type, sizeof(type));
+	type[sizeof(type) - 1] = 0;
+	if (strcmp(type, p->type))
+		REFUSE(-EBADMSG, "is not an xseg segment of type %s (its header says '%s')",
+		       p->type, type);
+	if (h->uid != owner_uid)
+		REFUSE(-EPERM, "is owned by uid %u but its header names creator uid %u (squatted "
+		       "or tampered with?)", owner_uid, h->uid);
+	xseg_sys_self(NULL, NULL, &me, NULL);
+	if (p->need_owner && me != owner_uid && me != 0)
+		REFUSE(-EPERM, "is owned by uid %u, not by us (uid %u)", owner_uid, me);
+	if (p->same && (h->ctime_ns != p->ctime_ns || h->creator_pid != p->creator_pid))
+		REFUSE(-EBUSY, "is no longer the segment this handle joined (replaced?)");
+	return 0;
+}
+
+/* Removed: mark it, so that peers still joined see it gone (new joins: -EIDRM). */
+static void destroy_commit(void *mem, uint32_t uid, uint32_t gid, uint32_t mode, void *arg)
+{
+	struct xseg_header *h = mem;
+
+	(void)uid; (void)gid; (void)mode; (void)arg;
+	__atomic_fetch_or(&h->flags, XSEG_F_DESTROYED, __ATOMIC_ACQ_REL);
+}
+#undef REFUSE
+
+/*
+ * Remove @p->name of segment type @st once destroy_check() accepted it,
+ * through the type's destroy_checked() where it has one (one open file for
+ * the check and the removal); else through map() + destroy(), for types
+ * whose names are not in a file system.
+ */
+static int destroy_proven(const struct xseg_segtype_ops *st, struct destroy_proof *p,
+			  char *err, size_t errlen)
+{
+	void *mem = NULL;
+	uint64_t size = 0;
+	uint32_t owner;
+	int r;
+
+	if (err && errlen)
+		err[0] = 0;
+	if (st->abi_size >= __builtin_offsetof(struct xseg_segtype_ops, destroy_checked) +
+			    sizeof(st->destroy_checked) && st->destroy_checked)
+		r = st->destroy_checked(p->name, destroy_check, destroy_commit, p, err, errlen);
+	else if (!st->destroy)
+		r = -ENOTSUP;
+	else {
+		r = st->map(p->name, &mem, &size, err, errlen);
+		if (!r) {
+			owner = size >= XSEG_HEADER_SIZE ? ((struct xseg_header *)mem)->uid : 0;
+			r = destroy_check(mem, size, owner, p, err, errlen);
+			if (!r)
+				r = st->destroy(p->name);
+			if (!r)
+				destroy_commit(mem, 0, 0, 0, p);
+			st->unmap(mem, size);
+		}
+	}
+	if (r)
+		return r;
+	xseg__drivers_destroy(p->name);
+	return 0;
+}
+
 int xseg_leave(struct xseg *xs)
 {
 	const struct xseg_segtype_ops *st;
@@ -314,11 +430,20 @@ int xseg_leave(struct xseg *xs)
 	last = autorm && live_peers(xs) == 0;
 	st = xs->segtype;
 	if (last) {
-		__atomic_fetch_or(&xs->hdr->flags, XSEG_F_DESTROYED, __ATOMIC_ACQ_REL);
-		if (st->destroy)
-			st->destroy(xs->segname);
-		xseg__drivers_destroy(xs->segname);
-		xseg_sys_log(XSEG_LOG_INFO, "segment '%s' removed after its last peer left", xs->segname);
+		struct destroy_proof p = {
+			.type = st->name, .name = xs->segname, .need_owner = false, .same = true,
+			.mark = true,
+			.ctime_ns = xs->hdr->ctime_ns, .creator_pid = xs->hdr->creator_pid,
+		};
+		char msg[256];
+
+		/* The segment asked for it, so any last peer may; still only this one. */
+		if (destroy_proven(st, &p, msg, sizeof(msg)) == 0)
+			xseg_sys_log(XSEG_LOG_INFO, "segment '%s' removed after its last peer left",
+				     xs->segname);
+		else
+			xseg_sys_log(XSEG_LOG_WARN, "segment '%s' (autorm) not removed: %s",
+				     xs->segname, msg);
 	}
 	st->unmap(xs->base, xs->size);
 	xseg_sys_free(xs->local);
@@ -328,32 +453,98 @@ int xseg_leave(struct xseg *xs)
 
 int xseg_destroy(struct xseg *xs)
 {
+	struct destroy_proof p;
+
 	if (!xs)
 		return -EINVAL;
-	__atomic_fetch_or(&xs->hdr->flags, XSEG_F_DESTROYED, __ATOMIC_ACQ_REL);
-	xseg__drivers_destroy(xs->segname);
-	return xs->segtype->destroy ? xs->segtype->destroy(xs->segname) : -ENOTSUP;
+	p.type = xs->segtype->name;
+	p.name = xs->segname;
+	p.need_owner = true;
+	p.mark = true;
+	p.same = true;
+	p.ctime_ns = xs->hdr->ctime_ns;
+	p.creator_pid = xs->hdr->creator_pid;
+	return destroy_proven(xs->segtype, &p, NULL, 0);
+}
+
+int xseg_destroy_name_err(const char *segtype, const char *segname, char *err, size_t errlen)
+{
+	const struct xseg_segtype_ops *st = xseg_find_segtype(segtype ? segtype : "");
+	struct destroy_proof p;
+
+	if (!st || !segname) {
+		seterr(err, errlen, "no segment type '%s' in this domain%s", segtype ? segtype : "", "");
+		return -EINVAL;
+	}
+	xseg_memset(&p, 0, sizeof(p));
+	p.type = st->name;
+	p.name = segname;
+	p.need_owner = true;
+	p.mark = true;
+	return destroy_proven(st, &p, err, errlen);
 }
 
 int xseg_destroy_name(const char *segtype, const char *segname)
 {
+	return xseg_destroy_name_err(segtype, segname, NULL, 0);
+}
+
+#define HAS_OP(st, op) ((st)->abi_size >= __builtin_offsetof(struct xseg_segtype_ops, op) + \
+			   sizeof((st)->op) && (st)->op)
+
+/* The file now has @uid, @gid, @mode: so does the header. */
+static void owner_commit(void *mem, uint32_t uid, uint32_t gid, uint32_t mode, void *arg)
+{
+	struct xseg_header *h = mem;
+
+	(void)arg;
+	__atomic_store_n(&h->uid, uid, __ATOMIC_RELAXED);
+	__atomic_store_n(&h->gid, gid, __ATOMIC_RELAXED);
+	__atomic_store_n(&h->mode, mode, __ATOMIC_RELAXED);
+	__atomic_store_n(&h->cfg.mode, mode, __ATOMIC_RELAXED);
+	__atomic_store_n(&h->cfg.gid, (int32_t)gid, __ATOMIC_RELEASE);
+}
+
+int xseg_set_owner_mode(const char *segtype, const char *segname, uint32_t uid, uint32_t gid,
+			uint32_t mode, char *err, size_t errlen)
+{
 	const struct xseg_segtype_ops *st = xseg_find_segtype(segtype ? segtype : "");
-	void *mem;
-	uint64_t size;
+	struct destroy_proof p;
 
-	if (!st || !segname)
+	if (err && errlen)
+		err[0] = 0;
+	if (!st || !segname) {
+		seterr(err, errlen, "no segment type '%s' in this domain%s", segtype ? segtype : "", "");
 		return -EINVAL;
-	/* Mark it first so that peers still joined see it going away. */
-	if (st->map(segname, &mem, &size, NULL, 0) == 0) {
-		struct xseg_header *h = mem;
-
-		if (size >= XSEG_HEADER_SIZE &&
-		    __atomic_load_n(&h->magic, __ATOMIC_ACQUIRE) == XSEG_MAGIC)
-			__atomic_fetch_or(&h->flags, XSEG_F_DESTROYED, __ATOMIC_ACQ_REL);
-		st->unmap(mem, size);
 	}
-	xseg__drivers_destroy(segname);
-	return st->destroy ? st->destroy(segname) : -ENOTSUP;
+	if (mode != (uint32_t)-1 && ((mode & ~0770u) || (mode & 0600) != 0600)) {
+		if (err && errlen)
+			snprintf(err, errlen, "%s:%s: mode %04o must give the owner read and write "
+				 "and nothing beyond 0770; not changed", st->name, segname, mode);
+		return -EINVAL;
+	}
+	if (!HAS_OP(st, set_owner_checked)) {
+		seterr(err, errlen, "segment type '%s' has no owner or mode to change%s", st->name, "");
+		return -ENOTSUP;
+	}
+	xseg_memset(&p, 0, sizeof(p));
+	p.type = st->name;
+	p.name = segname;
+	p.need_owner = true;
+	return st->set_owner_checked(segname, destroy_check, owner_commit, &p, uid, gid, mode,
+				     err, errlen);
+}
+
+int xseg_real_owner(const char *segtype, const char *segname, uint32_t *uid, uint32_t *gid,
+		    uint32_t *mode)
+{
+	const struct xseg_segtype_ops *st = xseg_find_segtype(segtype ? segtype : "");
+
+	if (!st || !segname || !uid || !gid || !mode)
+		return -EINVAL;
+	if (!HAS_OP(st, owner))
+		return -ENOTSUP;
+	return st->owner(segname, uid, gid, mode);
 }
 
 const struct xseg_config *xseg_config(const struct xseg *xs)

@@ -847,6 +847,12 @@ static int parse_key(struct spec_parse *sp, const char *s, size_t n, const char 
 
 int xseg_parse_spec(const char *spec, struct xseg_config *cfg, char *err, size_t errlen)
 {
+	return xseg_parse_spec_given(spec, cfg, NULL, err, errlen);
+}
+
+int xseg_parse_spec_given(const char *spec, struct xseg_config *cfg, uint32_t *given,
+			  char *err, size_t errlen)
+{
 	struct wr we;
 	struct spec_parse sp = { .cfg = cfg, .e = &we, .keys_seen = 0 };
 	const char *p = spec;
@@ -860,6 +866,8 @@ int xseg_parse_spec(const char *spec, struct xseg_config *cfg, char *err, size_t
 		return -EINVAL;
 	}
 	xseg_config_defaults(cfg);
+	if (given)
+		*given = 0;
 	if (!spec || !*spec) {
 		err_at(&we, "spec");
 		wr_str(&we, "empty");
@@ -891,6 +899,8 @@ int xseg_parse_spec(const char *spec, struct xseg_config *cfg, char *err, size_t
 		} else {
 			if (n)
 				r = parse_positional(&sp, pos, p, n);
+			if (n && given)
+				*given |= 1u << pos;	/* XSEG_GIVEN_TYPE.. in field order */
 			pos++;
 		}
 		if (r)
@@ -901,6 +911,8 @@ int xseg_parse_spec(const char *spec, struct xseg_config *cfg, char *err, size_t
 	}
 	if (!(sp.keys_seen & (1u << KEY_DYNPORTS)))
 		cfg->dynports = cfg->nr_ports / 2;
+	if (given)
+		*given |= sp.keys_seen << 8;	/* XSEG_GIVEN_DYNPORTS.. in KEY_* order */
 	return xseg_check_config(cfg, err, errlen);
 }
 

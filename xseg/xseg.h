@@ -59,6 +59,26 @@ void xseg_config_defaults(struct xseg_config *cfg);
 int xseg_parse_spec(const char *spec, struct xseg_config *cfg, char *err, size_t errlen);
 
 /*
+ * xseg_parse_spec_given - xseg_parse_spec(), and *@given (if not NULL) gets
+ * one XSEG_GIVEN_* bit per field the spec wrote (a non-empty positional
+ * field, a key); the others took their defaults.
+ */
+#define XSEG_GIVEN_TYPE		(1u << 0)
+#define XSEG_GIVEN_NAME		(1u << 1)
+#define XSEG_GIVEN_NR_PORTS	(1u << 2)
+#define XSEG_GIVEN_NR_REQUESTS	(1u << 3)
+#define XSEG_GIVEN_REQUEST_SIZE	(1u << 4)
+#define XSEG_GIVEN_EXTRA_SIZE	(1u << 5)
+#define XSEG_GIVEN_PAGE_SHIFT	(1u << 6)
+#define XSEG_GIVEN_DYNPORTS	(1u << 8)
+#define XSEG_GIVEN_MODE		(1u << 9)
+#define XSEG_GIVEN_GROUP	(1u << 10)
+#define XSEG_GIVEN_AUTORM	(1u << 11)
+#define XSEG_GIVEN_BUFFERS	(1u << 12)
+int xseg_parse_spec_given(const char *spec, struct xseg_config *cfg, uint32_t *given,
+			  char *err, size_t errlen);
+
+/*
  * xseg_format_spec - write the canonical spec of @cfg (every positional field,
  * the keys that differ from the defaults) to @buf. Returns the length it
  * needs (like snprintf); parse(format(cfg)) == cfg.
@@ -96,6 +116,18 @@ struct xseg *xseg_join(const char *segtype, const char *segname, const char *pee
 		       xseg_wakeup_fn wakeup, void *arg, int *errp, char *err, size_t errlen);
 
 /*
+ * xseg_config_mismatch - does the config @have of an existing segment (its
+ * header's, e.g. xseg_config() of a handle) agree with @want, parsed from a
+ * spec that wrote the fields @given (XSEG_GIVEN_*)? Fields the spec wrote
+ * must be equal; fields it left at their defaults match anything. Returns 0,
+ * or -EEXIST with @err naming every differing field both ways ("posix:vol
+ * exists with nr_ports=8, nr_requests=32, request_size=64K; the spec asks
+ * 64, 1024, 1M"). For create-or-open: create, on -EEXIST join, then check.
+ */
+int xseg_config_mismatch(const struct xseg_config *have, const struct xseg_config *want,
+			 uint32_t given, char *err, size_t errlen);
+
+/*
  * xseg_leave - leave the ports this handle bound, unmap, free the handle.
  * When the segment has autorm and this was the last peer, destroys it.
  */
@@ -107,8 +139,53 @@ int xseg_leave(struct xseg *xs);
  */
 int xseg_destroy(struct xseg *xs);
 
-/* xseg_destroy_name - destroy by name without joining (like ipcrm). */
+/*
+ * xseg_destroy_name - destroy by name without joining (like ipcrm), with no
+ * message; see xseg_destroy_name_err().
+ */
 int xseg_destroy_name(const char *segtype, const char *segname);
+
+/*
+ * xseg_destroy_name_err - destroy the segment @segtype:@segname without
+ * joining it, only if it provably is an xseg segment of this type that the
+ * caller may destroy: a regular file (never a symlink, FIFO, device or
+ * directory) carrying the xseg magic, this byte order and major version, a
+ * size that matches, this segment type in its header, a header creator uid
+ * equal to the file's owner, and the caller being that owner or root. The
+ * check and the removal go through one open file, and the name is removed
+ * only if it still refers to the object checked. Marks it destroyed first
+ * (joined peers see -EIDRM on their next join), then removes the name and
+ * what the drivers made for it. Returns 0; -ENOENT; -EPERM (not a regular
+ * file, not ours); -EBADMSG (not an xseg segment: no magic, other byte
+ * order, size mismatch, another segment type); -EPROTO (another major
+ * version); -EBUSY (the name changed while we checked); @err gets "<type>:
+ * <name> is not an xseg segment (no xseg magic); not removed" and the like.
+ * User and node domains; does not sleep.
+ */
+int xseg_destroy_name_err(const char *segtype, const char *segname, char *err, size_t errlen);
+
+/*
+ * xseg_set_owner_mode - give the segment @segtype:@segname owner @uid, group
+ * @gid and mode @mode (each (uint32_t)-1 to keep it), in the file or shm
+ * object (fchown/fchmod on one open file of the verified segment, as
+ * xseg_destroy_name_err() verifies it) and in the header together, so that
+ * status reports it and a joiner's owner/mode check admits whom it now
+ * grants. Only the owner or root may; changing the owner takes root, a
+ * group must be one of the owner's (the kernel's rules). @mode must give
+ * the owner rw and nothing beyond 0770. Returns 0, -EINVAL (a bad mode),
+ * -EPERM, -ENOTSUP (a type without it: heap, segdev) or what destroy's
+ * check returns; @err names what was refused. User and node domains.
+ */
+int xseg_set_owner_mode(const char *segtype, const char *segname, uint32_t uid, uint32_t gid,
+			uint32_t mode, char *err, size_t errlen);
+
+/*
+ * xseg_real_owner - the owner, group and permission bits of the file or shm
+ * object behind @segtype:@segname as the file system has them (not the
+ * header's copy). 0, -ENOENT, -ENOTSUP (no file behind it).
+ */
+int xseg_real_owner(const char *segtype, const char *segname, uint32_t *uid, uint32_t *gid,
+		    uint32_t *mode);
 
 /* The handle's view. */
 const struct xseg_config *xseg_config(const struct xseg *xs);
@@ -326,6 +403,41 @@ struct xseg_segtype_ops {
 	int (*destroy)(const char *name);
 	/* Optional: list the segments of this type (name per call), for `xseg list`. */
 	int (*list)(void (*fn)(void *arg, const char *name), void *arg);
+	/*
+	 * Optional (appended; abi_size tells whether a type has it): remove the
+	 * name @name only if it is provably the segment @check accepts. The type
+	 * opens the object without following links and without opening anything
+	 * but a regular file, maps it through that one open file and calls
+	 * @check(mem, size, owner_uid, arg, err, errlen) with owner_uid the
+	 * object's real owner; it removes the name only if @check returned 0 and
+	 * only if the name still refers to the object it checked, and then calls
+	 * @commit(mem, uid, gid, mode, arg) (the core marks it destroyed). Returns 0,
+	 * @check's error or a negative errno, with a message in @err. Types
+	 * without names in a file system (heap, segdev) leave it NULL: the core
+	 * then checks through map() and calls destroy().
+	 */
+	int (*destroy_checked)(const char *name,
+			       int (*check)(void *mem, uint64_t size, uint32_t owner_uid, void *arg,
+					    char *err, size_t errlen),
+			       void (*commit)(void *mem, uint32_t uid, uint32_t gid, uint32_t mode,
+					      void *arg),
+			       void *arg, char *err, size_t errlen);
+	/*
+	 * Optional (appended): give the object @name owner @uid, group @gid and
+	 * mode @mode (each (uint32_t)-1: unchanged) only if @check accepts it,
+	 * opened and mapped as destroy_checked() does; fchown/fchmod on that
+	 * open file, then @commit(mem, uid, gid, mode, arg) with the file's new
+	 * owner, group and mode. Returns 0, @check's error or a negative errno.
+	 */
+	int (*set_owner_checked)(const char *name,
+				 int (*check)(void *mem, uint64_t size, uint32_t owner_uid,
+					      void *arg, char *err, size_t errlen),
+				 void (*commit)(void *mem, uint32_t uid, uint32_t gid,
+						uint32_t mode, void *arg),
+				 void *arg, uint32_t uid, uint32_t gid, uint32_t mode,
+				 char *err, size_t errlen);
+	/* Optional (appended): the real owner, group and permission bits of @name. */
+	int (*owner)(const char *name, uint32_t *uid, uint32_t *gid, uint32_t *mode);
 };
 
 int xseg_register_driver(const struct xseg_driver_ops *ops);

@@ -76,6 +76,10 @@ export function segmentView(info: SegmentInfo, cfg: Segment['config']) {
     queueCapacity: info.queue_cap,
     peerTypes: info.peer_types,
     config: cfg,
+    // The file's real owner and mode; ownerMismatch when the header disagrees.
+    file: info.file,
+    ownerMismatch: info.file !== null &&
+      (info.file.uid !== info.uid || info.file.gid !== info.gid || info.file.mode !== info.mode),
   }
 }
 
@@ -83,8 +87,9 @@ export const create: Command = {
   name: 'create',
   usage: 'create SPEC                  create a segment (EEXIST if the name is taken)',
   run(ctx) {
-    const cfg = Segment.parseSpec(needSpec(ctx))
-    Segment.createSync(cfg.spec, { peerType: ctx.peerType }).close()
+    // Create only: a creator that never joined is not a peer whose leave
+    // could remove an autorm=1 segment (xseg-tool create does the same).
+    const cfg = Segment.createDetached(needSpec(ctx))
     ctx.emit({ created: cfg.spec, config: cfg }, () => `created ${cfg.spec}\n`)
     return 0
   },
@@ -115,9 +120,18 @@ export const list: Command = {
 
 export const config: Command = {
   name: 'config',
-  usage: 'config SPEC                  the spec parsed, every default filled in (joins nothing)',
+  usage: 'config SPEC [--set mode=0NNN,group=G,owner=U]\n' +
+    '                               the spec parsed, every default filled in (joins nothing);\n' +
+    '                               --set: owner, group and mode of the live segment',
+  options: { set: { type: 'string' } },
   run(ctx) {
     const cfg = Segment.parseSpec(needSpec(ctx))
+    if (typeof ctx.opts.set === 'string') {
+      const owner = Segment.setOwnerMode(cfg.spec, ctx.opts.set)
+      ctx.emit({ config: cfg, owner }, () =>
+        `${cfg.type}:${cfg.name}: owner uid ${owner.uid} gid ${owner.gid} mode ${owner.mode.toString(8).padStart(4, '0')}\n`)
+      return 0
+    }
     ctx.emit({ config: cfg }, () =>
       table(['field', 'value'], Object.entries(cfg).map(([k, v]) => [k, JSON.stringify(v)])))
     return 0
@@ -143,6 +157,8 @@ export const status: Command = {
         ['version', `${info.major}.${info.minor}`],
         ['size', `${info.size} bytes`],
         ['creator', `uid ${info.uid} pid ${info.creator_pid}, mode ${info.mode.toString(8).padStart(4, '0')}, ${segment.created}`],
+        ...(info.file ? [['file', `uid ${info.file.uid} gid ${info.file.gid} mode ${info.file.mode.toString(8).padStart(4, '0')}` +
+          (segment.ownerMismatch ? ` (MISMATCH: the header says uid ${info.uid} gid ${info.gid} mode ${info.mode.toString(8).padStart(4, '0')})` : '')]] : []),
         ['attached', `${info.attached} peers${info.destroyed ? ', destroyed' : ''}${info.autorm ? ', auto-remove' : ''}`],
         ['requests', `${info.config.nr_requests} (queue capacity ${info.queue_cap}), serial ${info.serial}, recoveries ${info.recoveries}`],
         ['peer types', info.peer_types.join(', ') || '-'],

@@ -283,6 +283,16 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
       }
       if (!this.#seg) {
         this.#seg = Segment.joinSync(cfg.spec, { peerType: 'posixfd' })
+        // Create-or-open: an existing segment must be what the spec asks.
+        if (cfg.create) {
+          try {
+            this.#seg.checkSpec(cfg.spec)
+          } catch (e) {
+            this.#seg.close()
+            this.#seg = null
+            throw e
+          }
+        }
         this.#log(`joined segment ${this.#seg.config.spec}`)
         const st = this.#seg.recover()
         if (st.ports_freed) this.#log(`recovered ${st.ports_freed} ports of dead peers left in the segment`)

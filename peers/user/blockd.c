@@ -273,10 +273,18 @@ out:
 /* Open (and with --create-file create) the volume; its size from fstat or BLKGETSIZE64. */
 static int open_volume(struct peer *p)
 {
-	int flags = (bd.readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC;
+	/*
+	 * --create-file names a path that is ours to make: never follow a link
+	 * planted there (in /tmp, say) to grow and serve somebody else's file.
+	 */
+	int flags = (bd.readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | (bd.create_file ? O_NOFOLLOW : 0);
 	struct stat st;
 
 	bd.fd = open(bd.path, flags);
+	if (bd.fd < 0 && errno == ELOOP && bd.create_file) {
+		peer_log(p, 0, "%s is a symbolic link; --create-file does not follow links", bd.path);
+		return -1;
+	}
 	if (bd.fd < 0 && errno == ENOENT && bd.create_file && !bd.readonly) {
 		bd.fd = open(bd.path, flags | O_CREAT | O_EXCL, 0600);
 		if (bd.fd >= 0)
@@ -333,7 +341,11 @@ static int open_volume(struct peer *p)
 		return -1;
 	}
 	if (bd.direct) {
-		bd.dfd = open(bd.path, (flags & ~O_CREAT) | O_DIRECT);
+		char self[64];
+
+		/* The file opened and checked above, not whatever the path names now. */
+		snprintf(self, sizeof(self), "/proc/self/fd/%d", bd.fd);
+		bd.dfd = open(self, (flags & ~(O_CREAT | O_NOFOLLOW)) | O_DIRECT);
 		if (bd.dfd < 0) {
 			peer_log(p, 0, "cannot open %s with O_DIRECT: %s", bd.path, strerror(errno));
 			return -1;

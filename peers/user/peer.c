@@ -164,13 +164,14 @@ int peer_start(struct peer *p)
 {
 	char err[256] = "";
 	struct sigaction sa;
-	int r, e;
+	uint32_t given = 0;
+	int r, e, existed = 0;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_stop;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
-	r = xseg_parse_spec(p->spec, &p->cfg, err, sizeof(err));
+	r = xseg_parse_spec_given(p->spec, &p->cfg, &given, err, sizeof(err));
 	if (r) {
 		peer_log(p, 0, "bad spec: %s", err);
 		return r;
@@ -181,11 +182,22 @@ int peer_start(struct peer *p)
 			peer_log(p, 0, "cannot create segment: %s", err);
 			return r;
 		}
+		existed = r == -EEXIST;
 	}
 	p->xs = xseg_join(p->cfg.type, p->cfg.name, p->driver, NULL, NULL, &e, err, sizeof(err));
 	if (!p->xs) {
 		peer_log(p, 0, "cannot join segment '%s': %s (%s)", p->cfg.name, err, strerror(-e));
 		return e;
+	}
+	/* Create-or-open: what exists must be what the spec asks (docs/spec.md). */
+	if (existed) {
+		r = xseg_config_mismatch(xseg_config(p->xs), &p->cfg, given, err, sizeof(err));
+		if (r) {
+			peer_log(p, 0, "--create: %s", err);
+			xseg_leave(p->xs);
+			p->xs = NULL;
+			return r;
+		}
 	}
 	/* The dispatch loops spin themselves, adaptively (see work()). */
 	xseg_set_spin_us(p->xs, 0);

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "xseg/xseg.h"
+#include "sys/user/segtype_owner.h"
 #include "pattern.h"
 #include "storage.h"
 
@@ -34,6 +35,7 @@ static int usage(void)
 {
 	fprintf(stderr,
 		"usage: %s create|destroy|status|recover|verify SPEC\n"
+		"       %s config SPEC [--set mode=0NNN,group=G,owner=U]\n"
 		"       %s list [TYPE]\n"
 		"       %s submit SPEC -p DST [-o|--op OP] [-T|--target T] [-O|--offset N] [-s|--size N]\n"
 		"                 [-n|--count N] [-D|--depth N] [-V|--verify] [-w|--timeout MS] [-d DRIVER]\n"
@@ -42,8 +44,10 @@ static int usage(void)
 		"  sizes and offsets take K, M, G, T; --data/--data-file fill the request's data\n"
 		"  (its length is the size unless -s says otherwise); --out writes the data of a\n"
 		"  successful reply (serviced bytes) to FILE or stdout; one request prints\n"
-		"  'serviced N', INFO 'size N', HASH 'hash HEX'\n",
-		prog, prog, prog);
+		"  'serviced N', INFO 'size N', HASH 'hash HEX'\n"
+		"  config prints the spec with every default filled in; --set changes the\n"
+		"  owner, group and mode of the live segment (file and header together)\n",
+		prog, prog, prog, prog);
 	return 2;
 }
 
@@ -103,6 +107,17 @@ static int cmd_status(struct xseg *xs)
 	       spec, h->major, h->minor, xseg_size(xs), h->uid, h->creator_pid, h->mode, c->nr_requests,
 	       h->queue_cap, __atomic_load_n(&h->serial, __ATOMIC_RELAXED),
 	       __atomic_load_n(&h->recoveries, __ATOMIC_RELAXED));
+	{
+		uint32_t fu, fg, fm;
+
+		if (xseg_real_owner(c->type, xseg_segname(xs), &fu, &fg, &fm) == 0) {
+			printf("file      uid %u gid %u mode %04o", fu, fg, fm);
+			if (fu != h->uid || fg != h->gid || fm != h->mode)
+				printf(" (MISMATCH: the header says uid %u gid %u mode %04o)", h->uid,
+				       h->gid, h->mode);
+			printf("\n");
+		}
+	}
 	printf("%-5s %-10s %-8s %-8s %-6s %6s %6s %10s %10s %10s %10s %8s\n", "port", "state", "type",
 	       "pid", "alive", "reqq", "repq", "submitted", "accepted", "responded", "received", "failed");
 	for (uint32_t i = 0; i < c->nr_ports; i++) {
@@ -388,10 +403,38 @@ int main(int argc, char **argv)
 			fprintf(stderr, "%s: %s\n", prog, err[0] ? err : strerror(-r));
 		return r ? 1 : 0;
 	}
+	if (!strcmp(cmd, "config")) {
+		char err[512] = "", spec[512];
+		uint32_t uid, gid, mode;
+
+		if (argc == 3) {
+			xseg_format_spec(&cfg, spec, sizeof(spec));
+			printf("%s\n", spec);
+			return 0;
+		}
+		if (argc != 5 || strcmp(argv[3], "--set"))
+			return usage();
+		r = xseg_parse_owner_set(argv[4], &uid, &gid, &mode, err, sizeof(err));
+		if (r) {
+			fprintf(stderr, "%s: %s\n", prog, err);
+			return 2;
+		}
+		r = xseg_set_owner_mode(cfg.type, cfg.name, uid, gid, mode, err, sizeof(err));
+		if (r) {
+			fprintf(stderr, "%s: config: %s\n", prog, err[0] ? err : strerror(-r));
+			return 1;
+		}
+		if (xseg_real_owner(cfg.type, cfg.name, &uid, &gid, &mode) == 0)
+			printf("%s:%s: owner uid %u gid %u mode %04o\n", cfg.type, cfg.name, uid, gid,
+			       mode);
+		return 0;
+	}
 	if (!strcmp(cmd, "destroy")) {
-		r = xseg_destroy_name(cfg.type, cfg.name);
+		char err[512] = "";
+
+		r = xseg_destroy_name_err(cfg.type, cfg.name, err, sizeof(err));
 		if (r)
-			fprintf(stderr, "%s: destroy '%s': %s\n", prog, cfg.name, strerror(-r));
+			fprintf(stderr, "%s: destroy: %s\n", prog, err[0] ? err : strerror(-r));
 		return r ? 1 : 0;
 	}
 	if (strcmp(cmd, "status") && strcmp(cmd, "recover") && strcmp(cmd, "verify") && strcmp(cmd, "submit"))

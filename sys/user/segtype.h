@@ -91,4 +91,49 @@ int xseg_segtype_fd_map(int fd, const char *kind, const char *name, void **mem,
 int xseg_segtype_open_error(int e, const char *kind, const char *name, const char *path,
 			    char *err, size_t errlen);
 
+/* What destroy_checked() calls to examine the mapped object (xseg.h). */
+typedef int (*xseg_segtype_check_fn)(void *mem, uint64_t size, uint32_t owner_uid, void *arg,
+				     char *err, size_t errlen);
+
+/* What destroy_checked() and set_owner_checked() call once the change is made (xseg.h). */
+typedef void (*xseg_segtype_commit_fn)(void *mem, uint32_t uid, uint32_t gid, uint32_t mode,
+				       void *arg);
+
+/*
+ * xseg_segtype_at_destroy - remove the entry @base of the directory @dirfd
+ * only if it is provably the segment @check accepts: the entry must be a
+ * regular file (lstat first: a symlink, FIFO, device or directory is never
+ * opened), open it O_NOFOLLOW|O_NONBLOCK|O_NOCTTY, check that the open file
+ * is the entry looked at, refuse "other" bits, map it through that fd and
+ * call @check(mem, size, owner, @arg); then unlinkat() only if the entry
+ * still names the same inode (st_dev/st_ino), and after it @commit(mem, ...)
+ * (so a refused unlink leaves the segment unmarked). @dirfd pins the directory, so
+ * a swapped path component cannot redirect the removal; what is left is a
+ * writer of that very directory swapping the entry itself between the last
+ * look and unlinkat(), which removes only an entry that writer could remove
+ * itself. @kind and @shown name the segment in messages ("file:/tmp/x ...
+ * not removed"). Returns 0 or a negative errno (+ @err). For the segment
+ * types only.
+ */
+int xseg_segtype_at_destroy(int dirfd, const char *base, const char *kind, const char *shown,
+			    xseg_segtype_check_fn check, xseg_segtype_commit_fn commit, void *arg,
+			    char *err, size_t errlen);
+
+/*
+ * xseg_segtype_at_set_owner - change owner, group and mode of the entry
+ * @base of @dirfd (each (uint32_t)-1: unchanged), only if it is the segment
+ * @check accepts: opened and checked as xseg_segtype_at_destroy() does, then
+ * fchown() and fchmod() on that fd, then @commit(mem, uid, gid, mode, @arg)
+ * with what fstat() says now, so the header follows the file. Returns 0 or a
+ * negative errno (+ @err). For the segment types only.
+ */
+int xseg_segtype_at_set_owner(int dirfd, const char *base, const char *kind, const char *shown,
+			      xseg_segtype_check_fn check, xseg_segtype_commit_fn commit,
+			      void *arg, uint32_t uid, uint32_t gid, uint32_t mode,
+			      char *err, size_t errlen);
+
+/* xseg_segtype_at_owner - the real owner, group and mode of the entry @base of @dirfd. */
+int xseg_segtype_at_owner(int dirfd, const char *base, uint32_t *uid, uint32_t *gid,
+			  uint32_t *mode);
+
 #endif

@@ -255,6 +255,199 @@ int xseg_segtype_open_error(int e, const char *kind, const char *name, const cha
 	}
 }
 
+/* "<kind>:<shown> <reason>; not removed" */
+static int refuse(char *err, size_t errlen, int rc, const char *kind, const char *shown,
+		  const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+static int refuse(char *err, size_t errlen, int rc, const char *kind, const char *shown,
+		  const char *fmt, ...)
+{
+	char reason[200];
+	va_list ap;
+
+	if (!err || !errlen)
+		return rc;
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	snprintf(err, errlen, "%s:%s %s; not removed", kind, shown, reason);
+	return rc;
+}
+
+static const char *file_kind(mode_t m)
+{
+	if (S_ISLNK(m))
+		return "a symbolic link";
+	if (S_ISDIR(m))
+		return "a directory";
+	if (S_ISFIFO(m))
+		return "a FIFO";
+	if (S_ISCHR(m))
+		return "a character device";
+	if (S_ISBLK(m))
+		return "a block device";
+	if (S_ISSOCK(m))
+		return "a socket";
+	return "not a regular file";
+}
+
+/*
+ * Open the entry @base of @dirfd for a destroy or an owner change: it must be
+ * a regular file before we open it (lstat: a symlink, FIFO, device or
+ * directory is never opened), the open file must be that inode, grant
+ * nothing to "other" and hold at least a page; map it through that fd.
+ * Returns the fd with *@st and *@mem set, or a negative errno (+ @err).
+ */
+static int at_open(int dirfd, const char *base, const char *kind, const char *shown,
+		   struct stat *st, void **mem, char *err, size_t errlen)
+{
+	struct stat ls;
+	int fd, r;
+
+	if (fstatat(dirfd, base, &ls, AT_SYMLINK_NOFOLLOW) < 0) {
+		r = -errno;
+		if (r == -ENOENT)
+			return refuse(err, errlen, r, kind, shown, "does not exist");
+		return refuse(err, errlen, r, kind, shown, "cannot be examined: %s", strerror(-r));
+	}
+	if (!S_ISREG(ls.st_mode))
+		return refuse(err, errlen, -EPERM, kind, shown, "is %s, not an xseg segment",
+			      file_kind(ls.st_mode));
+	fd = openat(dirfd, base, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0) {
+		r = -errno;
+		if (r == -ELOOP)
+			return refuse(err, errlen, -EPERM, kind, shown, "is a symbolic link");
+		if (r == -EACCES)
+			return refuse(err, errlen, r, kind, shown,
+				      "cannot be opened by us (uid %u): owner uid %u mode %04o",
+				      (unsigned int)geteuid(), (unsigned int)ls.st_uid,
+				      (unsigned int)(ls.st_mode & 07777));
+		return refuse(err, errlen, r, kind, shown, "cannot be opened: %s", strerror(-r));
+	}
+	r = 0;
+	if (fstat(fd, st) < 0)
+		r = refuse(err, errlen, -errno, kind, shown, "cannot be examined: %s",
+			   strerror(errno));
+	else if (st->st_dev != ls.st_dev || st->st_ino != ls.st_ino)
+		r = refuse(err, errlen, -EBUSY, kind, shown, "changed while we looked at it");
+	else if (!S_ISREG(st->st_mode))
+		r = refuse(err, errlen, -EPERM, kind, shown, "is %s, not an xseg segment",
+			   file_kind(st->st_mode));
+	else if (st->st_mode & 07)
+		r = refuse(err, errlen, -EPERM, kind, shown, "has mode %04o (owner uid %u), which "
+			   "grants access to others: not a segment of ours (squatted or "
+			   "tampered with?)", (unsigned int)(st->st_mode & 07777),
+			   (unsigned int)st->st_uid);
+	else if (st->st_size < (off_t)XSEG_SEGTYPE_MIN_SIZE ||
+		 (uint64_t)(size_t)st->st_size != (uint64_t)st->st_size)
+		r = refuse(err, errlen, -EBADMSG, kind, shown, "is not an xseg segment (%lld "
+			   "bytes)", (long long)st->st_size);
+	if (!r) {
+		*mem = mmap(NULL, (size_t)st->st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (*mem == MAP_FAILED)
+			r = refuse(err, errlen, -errno, kind, shown, "cannot be mapped: %s",
+				   strerror(errno));
+	}
+	if (r) {
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+/* See segtype.h. */
+int xseg_segtype_at_destroy(int dirfd, const char *base, const char *kind, const char *shown,
+			    xseg_segtype_check_fn check, xseg_segtype_commit_fn commit, void *arg,
+			    char *err, size_t errlen)
+{
+	struct stat st, now;
+	void *mem;
+	int fd, r;
+
+	fd = at_open(dirfd, base, kind, shown, &st, &mem, err, errlen);
+	if (fd < 0)
+		return fd;
+	r = check(mem, (uint64_t)st.st_size, (uint32_t)st.st_uid, arg, err, errlen);
+	if (!r) {
+		/* Remove the entry only while it still names what we checked. */
+		if (fstatat(dirfd, base, &now, AT_SYMLINK_NOFOLLOW) < 0)
+			r = refuse(err, errlen, -errno, kind, shown, "vanished while we checked it");
+		else if (now.st_dev != st.st_dev || now.st_ino != st.st_ino)
+			r = refuse(err, errlen, -EBUSY, kind, shown,
+				   "was replaced while we checked it");
+		else if (unlinkat(dirfd, base, 0) < 0)
+			r = refuse(err, errlen, -errno, kind, shown, "cannot be removed: %s",
+				   strerror(errno));
+		else
+			commit(mem, (uint32_t)st.st_uid, (uint32_t)st.st_gid,
+			       (uint32_t)(st.st_mode & 07777), arg);
+	}
+	munmap(mem, (size_t)st.st_size);
+	close(fd);
+	return r;
+}
+
+/* "changed" in the messages of an owner change. */
+static int unchanged(char *err, size_t errlen, int rc, const char *kind, const char *shown,
+		     const char *what, unsigned int v)
+{
+	if (err && errlen)
+		snprintf(err, errlen, "%s:%s: cannot set %s %u%s: %s; not changed", kind, shown, what,
+			 v, rc == -EPERM ? " (only root gives a segment away; the owner may "
+			 "choose one of its own groups)" : "", strerror(-rc));
+	return rc;
+}
+
+/* See segtype.h. */
+int xseg_segtype_at_set_owner(int dirfd, const char *base, const char *kind, const char *shown,
+			      xseg_segtype_check_fn check, xseg_segtype_commit_fn commit,
+			      void *arg, uint32_t uid, uint32_t gid, uint32_t mode,
+			      char *err, size_t errlen)
+{
+	struct stat st;
+	size_t size;
+	void *mem;
+	int fd, r;
+
+	fd = at_open(dirfd, base, kind, shown, &st, &mem, err, errlen);
+	if (fd < 0) {
+		char *tail = err && errlen ? strstr(err, "; not removed") : NULL;
+
+		if (tail)
+			snprintf(tail, errlen - (size_t)(tail - err), "; not changed");
+		return fd;
+	}
+	size = (size_t)st.st_size;
+	r = check(mem, (uint64_t)st.st_size, (uint32_t)st.st_uid, arg, err, errlen);
+	if (!r && (uid != (uint32_t)-1 || gid != (uint32_t)-1) &&
+	    fchown(fd, (uid_t)uid, (gid_t)gid) < 0)
+		r = unchanged(err, errlen, -errno, kind, shown, uid != (uint32_t)-1 ? "owner uid" :
+			      "group gid", uid != (uint32_t)-1 ? uid : gid);
+	/* fchmod after fchown, which may clear set-id bits: the mode is the final one. */
+	if (!r && mode != (uint32_t)-1 && fchmod(fd, (mode_t)mode) < 0)
+		r = unchanged(err, errlen, -errno, kind, shown, "mode", mode);
+	if (!r && fstat(fd, &st) == 0)
+		commit(mem, (uint32_t)st.st_uid, (uint32_t)st.st_gid, (uint32_t)(st.st_mode & 07777),
+		       arg);
+	munmap(mem, size);
+	close(fd);
+	return r;
+}
+
+/* See segtype.h. */
+int xseg_segtype_at_owner(int dirfd, const char *base, uint32_t *uid, uint32_t *gid,
+			  uint32_t *mode)
+{
+	struct stat st;
+
+	if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	*uid = (uint32_t)st.st_uid;
+	*gid = (uint32_t)st.st_gid;
+	*mode = (uint32_t)(st.st_mode & 07777);
+	return 0;
+}
+
 /* ------------------------------------------------------ the file type */
 
 static int file_check_name(const char *path, char *err, size_t errlen)
@@ -326,6 +519,88 @@ static int file_destroy(const char *path)
 	return unlink(path) < 0 ? -errno : 0;
 }
 
+/* The directory of @path, pinned (O_PATH), and the last component in *@base. */
+static int file_dir(const char *path, const char **base, char *err, size_t errlen)
+{
+	const char *slash = strrchr(path, '/');
+	char dir[PATH_MAX];
+	int fd;
+
+	if (!slash) {
+		*base = path;
+		snprintf(dir, sizeof(dir), ".");
+	} else {
+		*base = slash + 1;
+		if (slash == path)
+			snprintf(dir, sizeof(dir), "/");
+		else
+			snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	}
+	if (!**base || !strcmp(*base, ".") || !strcmp(*base, ".."))
+		return refuse(err, errlen, -EPERM, "file", path, "names a directory");
+	fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		int r = -errno;
+
+		if (r == -ENOENT)
+			return refuse(err, errlen, r, "file", path, "does not exist");
+		return refuse(err, errlen, r, "file", path, "cannot open its directory: %s",
+			      strerror(-r));
+	}
+	return fd;
+}
+
+static int file_destroy_checked(const char *path, xseg_segtype_check_fn check,
+				xseg_segtype_commit_fn commit, void *arg, char *err, size_t errlen)
+{
+	const char *base;
+	int dfd, r;
+
+	r = file_check_name(path, err, errlen);
+	if (r)
+		return r;
+	dfd = file_dir(path, &base, err, errlen);
+	if (dfd < 0)
+		return dfd;
+	r = xseg_segtype_at_destroy(dfd, base, "file", path, check, commit, arg, err, errlen);
+	close(dfd);
+	return r;
+}
+
+static int file_set_owner_checked(const char *path, xseg_segtype_check_fn check,
+				  xseg_segtype_commit_fn commit, void *arg, uint32_t uid,
+				  uint32_t gid, uint32_t mode, char *err, size_t errlen)
+{
+	const char *base;
+	int dfd, r;
+
+	r = file_check_name(path, err, errlen);
+	if (r)
+		return r;
+	dfd = file_dir(path, &base, err, errlen);
+	if (dfd < 0)
+		return dfd;
+	r = xseg_segtype_at_set_owner(dfd, base, "file", path, check, commit, arg, uid, gid, mode,
+				      err, errlen);
+	close(dfd);
+	return r;
+}
+
+static int file_owner(const char *path, uint32_t *uid, uint32_t *gid, uint32_t *mode)
+{
+	const char *base;
+	int dfd, r;
+
+	if (file_check_name(path, NULL, 0))
+		return -EINVAL;
+	dfd = file_dir(path, &base, NULL, 0);
+	if (dfd < 0)
+		return dfd;
+	r = xseg_segtype_at_owner(dfd, base, uid, gid, mode);
+	close(dfd);
+	return r;
+}
+
 /*
  * The "file" segment type: a segment is the file at the path it is named by.
  * No list(): its segments live anywhere. Registered by the core.
@@ -339,4 +614,7 @@ const struct xseg_segtype_ops xseg_segtype_file = {
 	.unmap = file_unmap,
 	.destroy = file_destroy,
 	.list = NULL,
+	.destroy_checked = file_destroy_checked,
+	.set_owner_checked = file_set_owner_checked,
+	.owner = file_owner,
 };

@@ -8,7 +8,8 @@
  * (EOPNOTSUPP), --target (ENOENT for other names), several client threads
  * with many requests in flight and every byte verified, SIGTERM while
  * requests are in flight (each one is replied), a second blockd on the same
- * file (refused) and --readonly (EROFS).
+ * file (refused), --readonly (EROFS), and --create-file --size refusing a
+ * symlink planted at the path (its target keeps its size).
  */
 #include "peers.h"
 
@@ -422,6 +423,32 @@ static void test_readonly_and_exclusive(void)
 		const char *a3[] = { "-g", spec, "--file", file, "--size", "12Q", NULL };
 
 		CHECK(tp_wait(tp_start("blockd", a1)) == 2);
+		/* --create-file never follows a link planted at the path (nor grows its target). */
+		{
+			const char *victim = tp_path("victim"), *link = tp_path("planted.img");
+			const char *a4[] = { "-q", "-g", spec, "-p", "2", "--file", link, "--create-file",
+					     "--size=1M", NULL };
+			struct stat st;
+			int fd = open(victim, O_WRONLY | O_CREAT | O_EXCL, 0600);
+
+			CHECK(fd >= 0 && write(fd, "precious\n", 9) == 9);
+			close(fd);
+			pid_t child;
+			int status = 0, r = 0;
+
+			CHECK(symlink(victim, link) == 0);
+			child = tp_start("blockd", a4);
+			/* It must exit 1 at once; one that serves the link is stopped (a hang guard). */
+			for (int i = 0; i < 2000 && (r = waitpid(child, &status, WNOHANG)) == 0; i++)
+				usleep(10000);
+			if (r == 0) {
+				tp_stop(child);
+				CHECKF(0, "blockd --create-file served a symlink planted at its path");
+			}
+			tp_forget(child);
+			CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+			CHECK(stat(victim, &st) == 0 && st.st_size == 9);
+		}
 		CHECK(tp_wait(tp_start("blockd", a2)) == 1);
 		CHECK(tp_wait(tp_start("blockd", a3)) == 2);
 	}

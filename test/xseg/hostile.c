@@ -75,7 +75,7 @@ static char cur_type[XSEG_TYPE_LEN], cur_name[XSEG_NAME_LEN];
 static void cleanup(void)
 {
 	if (cur_name[0] && getpid() == tx_owner)
-		xseg_destroy_name(cur_type, cur_name);
+		tx_remove(cur_type, cur_name);
 }
 
 static void append(char *buf, size_t len, const char *line)
@@ -930,7 +930,7 @@ static void run_scenario(const struct scen *sc)
 		CHECKF(C->bind_srv == (int)SRV && C->self_rt_ok == 3 && C->vn_after == 0,
 		       "after recovery: bind %d, %d self round trips, %d problems:\n%s", C->bind_srv,
 		       C->self_rt_ok, C->vn_after, C->vafter);
-	xseg_destroy_name(cfg.type, cfg.name);
+	tx_remove(cfg.type, cfg.name);
 	cur_name[0] = 0;
 	printf("ok scenario %s\n", sc->name);
 	fflush(stdout);
@@ -990,7 +990,7 @@ static void test_lease_of_live_holder(void)
 	waitpid(holder, NULL, 0);
 	printf("  xseg_recover with the lease held by live pid %d: %d (%s)\n", (int)holder, r, strerror(-r));
 	xseg_leave(xs);
-	xseg_destroy_name(cfg.type, cfg.name);
+	tx_remove(cfg.type, cfg.name);
 	CHECKF(r == -EALREADY, "a live lease holder was ignored: %d", r);
 }
 
@@ -1039,7 +1039,7 @@ static void test_tool_status_toctou(void)
 	h->free_queue_off = good;
 	printf("  xseg-tool status: %d of %d runs crashed while the header changed under it\n", crashes, runs);
 	xseg_leave(xs);
-	xseg_destroy_name(cfg.type, cfg.name);
+	tx_remove(cfg.type, cfg.name);
 	KNOWN(crashes == 0, "xseg-tool status reads the live header: %d crashes", crashes);
 }
 
@@ -1078,7 +1078,7 @@ static void test_corrupt_tool_errors(void)
 		CHECKF(r == cases[i].rc && strstr(text, cases[i].msg), "case %zu: %s, output:\n%s", i, why, text);
 	}
 	unlink(out);
-	xseg_destroy_name(cfg.type, cfg.name);
+	tx_remove(cfg.type, cfg.name);
 }
 
 int main(void)

@@ -165,6 +165,26 @@ static Napi::Value seg_destroy(const Napi::CallbackInfo &info)
 	return info.Env().Undefined();
 }
 
+// seg_check_spec(handle, spec) -> undefined: throws EEXIST naming the fields
+// of the joined segment that differ from those @spec wrote (create-or-open).
+static Napi::Value seg_check_spec(const Napi::CallbackInfo &info)
+{
+	struct xseg_config want;
+	std::string spec;
+	char err[512] = "";
+	uint32_t given = 0;
+	Seg *s;
+
+	if (!arg_seg(info, 0, "seg_check_spec", &s) || !arg_str(info, 1, "seg_check_spec", &spec))
+		return info.Env().Undefined();
+	int r = xseg_parse_spec_given(spec.c_str(), &want, &given, err, sizeof(err));
+	if (r == 0)
+		r = xseg_config_mismatch(xseg_config(s->xs), &want, given, err, sizeof(err));
+	if (r)
+		throw_errno(info.Env(), r, "seg_check_spec", err);
+	return info.Env().Undefined();
+}
+
 // seg_destroy_name(type, name) -> undefined, without joining (like ipcrm).
 static Napi::Value seg_destroy_name(const Napi::CallbackInfo &info)
 {
@@ -172,9 +192,10 @@ static Napi::Value seg_destroy_name(const Napi::CallbackInfo &info)
 
 	if (!arg_str(info, 0, "seg_destroy_name", &type) || !arg_str(info, 1, "seg_destroy_name", &name))
 		return info.Env().Undefined();
-	int r = xseg_destroy_name(type.c_str(), name.c_str());
+	char err[512] = "";
+	int r = xseg_destroy_name_err(type.c_str(), name.c_str(), err, sizeof(err));
 	if (r)
-		throw_errno(info.Env(), r, "seg_destroy_name");
+		throw_errno(info.Env(), r, "seg_destroy_name", err[0] ? err : nullptr);
 	return info.Env().Undefined();
 }
 
@@ -283,6 +304,45 @@ static Napi::Value seg_info(const Napi::CallbackInfo &info)
 		types.Set(n++, name);
 	}
 	o.Set("peer_types", types);
+	// What the file system says (status reports the truth; null if no file).
+	uint32_t fu, fg, fm;
+	if (xseg_real_owner(xseg_config(s->xs)->type, xseg_segname(s->xs), &fu, &fg, &fm) == 0) {
+		Napi::Object f = Napi::Object::New(env);
+		f.Set("uid", fu);
+		f.Set("gid", fg);
+		f.Set("mode", fm);
+		o.Set("file", f);
+	} else {
+		o.Set("file", env.Null());
+	}
+	return o;
+}
+
+// seg_set_owner(type, name, set) -> {uid, gid, mode} of the file after the
+// change; @set is "mode=0660,group=G,owner=U" (any of them; names or numbers).
+static Napi::Value seg_set_owner(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	std::string type, name, set;
+	char err[512] = "";
+	uint32_t uid, gid, mode;
+
+	if (!arg_str(info, 0, "seg_set_owner", &type) || !arg_str(info, 1, "seg_set_owner", &name) ||
+	    !arg_str(info, 2, "seg_set_owner", &set))
+		return env.Undefined();
+	int r = xseg_parse_owner_set(set.c_str(), &uid, &gid, &mode, err, sizeof(err));
+	if (r == 0)
+		r = xseg_set_owner_mode(type.c_str(), name.c_str(), uid, gid, mode, err, sizeof(err));
+	if (r == 0)
+		r = xseg_real_owner(type.c_str(), name.c_str(), &uid, &gid, &mode);
+	if (r) {
+		throw_errno(env, r, "seg_set_owner", err[0] ? err : nullptr);
+		return env.Undefined();
+	}
+	Napi::Object o = Napi::Object::New(env);
+	o.Set("uid", uid);
+	o.Set("gid", gid);
+	o.Set("mode", mode);
 	return o;
 }
 
@@ -358,6 +418,8 @@ void init_seg(Napi::Env env, Napi::Object exports)
 {
 	exports.Set("seg_parse", Napi::Function::New(env, seg_parse, "seg_parse"));
 	exports.Set("seg_create", Napi::Function::New(env, seg_create, "seg_create"));
+	exports.Set("seg_set_owner", Napi::Function::New(env, seg_set_owner, "seg_set_owner"));
+	exports.Set("seg_check_spec", Napi::Function::New(env, seg_check_spec, "seg_check_spec"));
 	exports.Set("seg_join", Napi::Function::New(env, seg_join, "seg_join"));
 	exports.Set("seg_leave", Napi::Function::New(env, seg_leave, "seg_leave"));
 	exports.Set("seg_destroy", Napi::Function::New(env, seg_destroy, "seg_destroy"));

@@ -45,6 +45,14 @@ export interface NativeSegInfo {
   recoveries: number
   queue_cap: number
   peer_types: string[]
+  /** Owner, group and mode of the file or shm object (null without one). */
+  file: NativeOwner | null
+}
+
+export interface NativeOwner {
+  uid: number
+  gid: number
+  mode: number
 }
 
 export interface NativePortInfo {
@@ -86,6 +94,8 @@ export interface Binding {
   op_names(): string[]
   seg_parse(spec: string): NativeConfig
   seg_create(spec: string): void
+  seg_check_spec(h: Handle, spec: string): void
+  seg_set_owner(type: string, name: string, set: string): NativeOwner
   seg_join(type: string, name: string, peertype: string): Handle
   seg_leave(h: Handle): void
   seg_destroy(h: Handle): void

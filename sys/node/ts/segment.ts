@@ -175,6 +175,18 @@ export class Segment {
     }
   }
 
+  /**
+   * Create the segment of @spec (EEXIST if its name is taken) without joining
+   * it, like `xseg-tool create`: with autorm=1 it is removed when the last
+   * peer that joins it leaves, not when this call returns. Returns the
+   * config parsed from @spec.
+   */
+  static createDetached(spec: string): SegmentConfig {
+    const cfg = Segment.parseSpec(spec)
+    native.seg_create(cfg.spec)
+    return cfg
+  }
+
   /** Join an existing segment (only its type and name matter in @spec). */
   static async join(spec: string, opts?: JoinOptions): Promise<Segment> {
     return Segment.joinSync(spec, opts)
@@ -204,6 +216,17 @@ export class Segment {
     const cfg = Segment.parseSpec(spec)
     native.seg_destroy_name(cfg.type, cfg.name)
     Segment.#fifoCleanup(cfg.name)
+  }
+
+  /**
+   * Change owner, group and mode of the live segment of @spec, in its file
+   * and its header together (only its owner or root may): @set is
+   * "mode=0660,group=G,owner=U", any of them, names or numbers. Returns the
+   * file's owner, group and mode afterwards.
+   */
+  static setOwnerMode(spec: string, set: string): { uid: number; gid: number; mode: number } {
+    const cfg = Segment.parseSpec(spec)
+    return native.seg_set_owner(cfg.type, cfg.name, set)
   }
 
   static #fifoCleanup(name: string): void {
@@ -287,6 +310,16 @@ export class Segment {
   recover(): RecoveryStats {
     this.#core.live()
     return native.seg_recover(this.#core.h)
+  }
+
+  /**
+   * Create-or-open: throw EEXIST (naming each differing field both ways) if
+   * this segment's config differs from a field @spec writes; fields @spec
+   * leaves empty match anything (docs/spec.md).
+   */
+  checkSpec(spec: string): void {
+    this.#core.live()
+    native.seg_check_spec(this.#core.h, spec)
   }
 
   /** Check consistency without changing anything: the problems found (none: []). */
