@@ -19,7 +19,7 @@
 // file keeps the handshake, the options, logging and control, and serves the
 // transmission phase itself only where the engine is not available
 // (`fast: false`, an addon without it, a socket without a descriptor).
-import { existsSync, lstatSync, unlinkSync } from 'node:fs'
+import { lstatSync, type Stats, unlinkSync } from 'node:fs'
 import * as net from 'node:net'
 import { Segment, type Port, type Request } from '../../../sys/node/ts/index.js'
 import { native, type Handle } from '../../../sys/node/ts/binding.js'
@@ -29,12 +29,35 @@ import * as P from './protocol.js'
 type Engine = { readonly __nbdEngine: unique symbol }
 interface NbdFastBinding {
   nbd_engine?: (h: Handle, port: number, storagePort: number, maxBuf: number, maxRequest: number,
-    maxInflight: number, spinUs: number, fn: (kind: string, id: number, text: string) => void) => Engine
+    maxInflight: number, spinUs: number, fn: (kind: string, id: number, text: string) => void,
+    timeoutMs: number, connBytes: number, totalBytes: number, connRequests: number, totalRequests: number) => Engine
   nbd_conn: (e: Engine, id: number, fd: number, target: string, size: number, readonly: boolean, initial?: Buffer) => void
   nbd_conn_shutdown: (e: Engine, id: number) => void
   nbd_conn_close: (e: Engine, id: number) => void
-  nbd_stats: (e: Engine) => { commands: number; errors: number; bytesRead: number; bytesWritten: number; inflight: number; replies: number }
+  nbd_stats: (e: Engine) => NbdEngineStats
   nbd_engine_close: (e: Engine) => void
+}
+/** The engine's counters (nbd_stats). */
+export interface NbdEngineStats {
+  commands: number
+  errors: number
+  bytesRead: number
+  bytesWritten: number
+  /** Requests submitted and not answered (timed-out ones included). */
+  inflight: number
+  replies: number
+  /** Commands failed by the request timeout. */
+  timeouts: number
+  /** Late replies of timed-out requests (put back). */
+  late: number
+  /** Timed-out requests still at the storage peer. */
+  orphans: number
+  /** Segment requests the engine holds. */
+  held: number
+  /** READ bytes admitted and not yet written to their sockets. */
+  committed: number
+  /** READ data copied out of the segment for slow readers (bytes on the heap). */
+  copied: number
 }
 const fastNative = native as unknown as NbdFastBinding
 const XSEG_PORT_RECEIVE = 2
@@ -75,8 +98,28 @@ export interface NbdGatewayOptions {
   exports: NbdExport[]
   /** null: silent. */
   logger?: NbdLogger | null
-  /** Commands in flight per connection before it stops reading (default 128). */
+  /** Commands per connection whose replies are not written yet before it stops reading (default 128). */
   maxInflight?: number
+  /**
+   * A storage request without a reply this long fails its NBD command with
+   * EIO (the late reply is dropped); 0: wait forever. Default 30000, the
+   * Linux kernel NBD client's default.
+   */
+  requestTimeoutMs?: number
+  /**
+   * READ bytes one connection may have in flight or unread (its replies not
+   * yet taken by the client) before it stops reading commands. Default
+   * max(8 MiB, maxRequest).
+   */
+  maxReplyBytes?: number
+  /** The same for all connections together (a connection under its fair part goes on). Default 128 MiB. */
+  maxReplyTotal?: number
+  /**
+   * Segment requests one connection may hold. Default max(a quarter of the
+   * segment's requests, the chunks of the largest command); at least the
+   * latter.
+   */
+  maxConnRequests?: number
   /**
    * Largest READ/WRITE accepted, advertised as the maximum block size. Larger
    * ones than a segment buffer are split. Default: what the segment can hold
@@ -927,6 +970,62 @@ class Conn {
   }
 }
 
+/** What the file at a path is, for error messages. */
+function fileKind(st: Stats): string {
+  if (st.isSymbolicLink()) return 'a symbolic link'
+  if (st.isDirectory()) return 'a directory'
+  if (st.isFile()) return 'a regular file'
+  if (st.isFIFO()) return 'a FIFO'
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device'
+  return 'not a socket'
+}
+
+/**
+ * Make way for a unix socket at @path: nothing there is fine; a socket
+ * nobody listens on (stale) is removed; anything else (a live socket, a
+ * regular file, a directory, a symlink, whatever it points to) is refused
+ * and left alone.
+ */
+async function removeStaleSocket(path: string): Promise<void> {
+  let st: Stats
+  try {
+    st = lstatSync(path)
+  } catch (e) {
+    if ((e as { code?: string }).code === 'ENOENT') return
+    throw e
+  }
+  if (!st.isSocket()) {
+    throw Object.assign(new Error(`NbdGateway: ${path} exists and is ${fileKind(st)}, not a stale socket: not replacing it`),
+      { code: 'EEXIST' })
+  }
+  const live = await new Promise<boolean>((resolve) => {
+    const s = net.connect(path)
+    const t = setTimeout(() => {
+      s.destroy()
+      resolve(true) // no refusal: somebody is there
+    }, 1000)
+    s.once('connect', () => {
+      clearTimeout(t)
+      s.destroy()
+      resolve(true)
+    })
+    s.once('error', (e: NodeJS.ErrnoException) => {
+      clearTimeout(t)
+      resolve(e.code !== 'ECONNREFUSED' && e.code !== 'ENOENT')
+    })
+  })
+  if (live) throw Object.assign(new Error(`NbdGateway: ${path}: a server listens on this socket: not replacing it`), { code: 'EADDRINUSE' })
+  // The same file we looked at (not swapped in between): remove it.
+  let now: Stats
+  try {
+    now = lstatSync(path)
+  } catch {
+    return
+  }
+  if (now.isSocket() && now.dev === st.dev && now.ino === st.ino) unlinkSync(path)
+  else throw Object.assign(new Error(`NbdGateway: ${path} changed while it was checked: not replacing it`), { code: 'EEXIST' })
+}
+
 function spinOnce(gw: NbdGateway): void {
   gw._spin()
 }
@@ -956,6 +1055,12 @@ function releaseAll(reqs: Request[]): void {
 export class NbdGateway {
   readonly storagePort: number
   readonly maxInflight: number
+  readonly requestTimeoutMs: number
+  readonly maxReplyBytes: number
+  readonly maxReplyTotal: number
+  readonly maxConnRequests: number
+  /** Segment requests all connections together may hold (the rest is for handshakes and other peers). */
+  readonly maxTotalRequests: number
   /** The largest data buffer of the segment: READ/WRITE chunks are this size. */
   readonly maxBuf: number
   /** The maximum block size advertised. */
@@ -997,6 +1102,8 @@ export class NbdGateway {
   #engineH: Handle | null = null
   #enginePort = -1
   #fastConns = new Map<number, Conn>()
+  /** The unix socket this gateway created (removed at close if still there). */
+  #unixId: { dev: number; ino: number } | null = null
 
   constructor(opts: NbdGatewayOptions) {
     if (!opts || typeof opts !== 'object') throw new TypeError('NbdGateway: options are required')
@@ -1017,7 +1124,17 @@ export class NbdGateway {
     this.#log = opts.logger === null ? () => {} : (opts.logger ?? defaultLogger)
     this.#infoTimeout = opts.infoTimeoutMs ?? 5000
     this.handshakeTimeoutMs = opts.handshakeTimeoutMs ?? 30000
-    this.maxInflight = opts.maxInflight ?? 128
+    const count = (v: number | undefined, what: string, def: number, min: number, max: number): number => {
+      if (v === undefined) return def
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max)
+        throw new TypeError(`NbdGateway: ${what} must be an integer from ${min} to ${max} (got ${String(v)})`)
+      return v
+    }
+    this.maxInflight = count(opts.maxInflight, 'maxInflight', 128, 1, 65536)
+    this.requestTimeoutMs = count(opts.requestTimeoutMs, 'requestTimeoutMs', 30000, 0, 86400000)
+    if (opts.infoTimeoutMs !== undefined) count(opts.infoTimeoutMs, 'infoTimeoutMs', 0, 1, 86400000)
+    if (opts.handshakeTimeoutMs !== undefined) count(opts.handshakeTimeoutMs, 'handshakeTimeoutMs', 0, 1, 86400000)
+    if (opts.spinUs !== undefined) count(opts.spinUs, 'spinUs', 0, 0, 1000000)
     this.#spinNs = BigInt(Math.round((opts.spinUs ?? 0) * 1000))
     this.#ownSegment = typeof opts.segment === 'string'
     this.segment = typeof opts.segment === 'string' ? Segment.joinSync(opts.segment, { peerType: 'posixfd' }) : opts.segment
@@ -1039,8 +1156,17 @@ export class NbdGateway {
       const def = Math.min(32 << 20, maxBuf * chunks)
       const max = opts.maxRequest ?? def
       if (!Number.isInteger(max) || max < 4096 || max > 0xffffffff || max % 4096)
-        throw new TypeError('NbdGateway: maxRequest must be a multiple of 4096')
+        throw new TypeError(`NbdGateway: maxRequest must be a multiple of 4096 from 4096 to ${0xfffff000} (got ${String(max)})`)
       this.maxRequest = max
+      const need = Math.ceil(max / maxBuf)
+      this.maxReplyBytes = count(opts.maxReplyBytes, 'maxReplyBytes', Math.max(8 << 20, max), 4096, 2 ** 40)
+      this.maxReplyTotal = count(opts.maxReplyTotal, 'maxReplyTotal', Math.max(128 << 20, this.maxReplyBytes), 4096, 2 ** 44)
+      // A command's chunks must fit what one connection and all may hold, or it could never complete.
+      this.maxTotalRequests = cfg.nrRequests - Math.max(1, Math.floor(cfg.nrRequests / 16))
+      if (need > this.maxTotalRequests)
+        throw new TypeError(`NbdGateway: maxRequest ${max} needs ${need} requests, the segment gives the gateway ${this.maxTotalRequests}`)
+      this.maxConnRequests = count(opts.maxConnRequests, 'maxConnRequests',
+        Math.min(this.maxTotalRequests, Math.max(need, Math.floor(cfg.nrRequests / 4))), need, cfg.nrRequests)
       this.port = opts.port === undefined ? this.segment.bindDynamicPort({ role: 'client' }) : this.segment.bindPort(opts.port, { role: 'client' })
     } catch (e) {
       if (this.#ownSegment) this.segment.close()
@@ -1064,7 +1190,8 @@ export class NbdGateway {
     this.#engineH = native.seg_join(cfg.type, cfg.name, 'posixfd')
     this.#enginePort = native.port_bind(this.#engineH, -1, XSEG_PORT_RECEIVE)
     this.#engine = fastNative.nbd_engine!(this.#engineH, this.#enginePort, this.storagePort, this.maxBuf, this.maxRequest,
-      this.maxInflight, Math.max(0, Math.round(spinUs)), (kind, id, text) => this.#onEngine(kind, id, text))
+      this.maxInflight, Math.max(0, Math.round(spinUs)), (kind, id, text) => this.#onEngine(kind, id, text),
+      this.requestTimeoutMs, this.maxReplyBytes, this.maxReplyTotal, this.maxConnRequests, this.maxTotalRequests)
   }
 
   #stopEngine(): void {
@@ -1092,6 +1219,11 @@ export class NbdGateway {
     }
     this.#engineH = null
     this.#enginePort = -1
+  }
+
+  /** The C engine's counters, or null when it does not serve (tests, diagnostics). */
+  engineStats(): NbdEngineStats | null {
+    return this.#engine ? fastNative.nbd_stats(this.#engine) : null
   }
 
   /** The engine's port (the transmission phase's requests come from it), or -1. */
@@ -1165,8 +1297,11 @@ export class NbdGateway {
     if (!opts.unix && opts.tcp === undefined) throw new TypeError('NbdGateway: listen needs unix and/or tcp')
     if (opts.unix) {
       const path = opts.unix
-      if (existsSync(path) && lstatSync(path).isSocket()) unlinkSync(path) // a stale socket
+      await removeStaleSocket(path)
       await this.#serve((s) => s.listen(path))
+      // Removed at close only if it is still this socket (same inode).
+      const st = lstatSync(path)
+      this.#unixId = { dev: st.dev, ino: st.ino }
       this.#addresses.unix = path
     }
     if (opts.tcp !== undefined) {
@@ -1267,11 +1402,21 @@ export class NbdGateway {
     this.port.close()
     if (this.#ownSegment) this.segment.close()
     const path = this.#addresses.unix
-    if (path && existsSync(path)) {
+    const id = this.#unixId
+    this.#unixId = null
+    if (path && id) {
+      let st: Stats | null = null
       try {
-        unlinkSync(path)
+        st = lstatSync(path)
       } catch {
         // Gone already.
+      }
+      if (st && st.isSocket() && st.dev === id.dev && st.ino === id.ino) {
+        try {
+          unlinkSync(path)
+        } catch {
+          // Gone already.
+        }
       }
     }
   }
