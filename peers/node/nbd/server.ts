@@ -173,8 +173,6 @@ const MAX_OPTIONS = 1024
 const MAX_AHEAD = 1 << 20
 /** Bytes of a refused WRITE payload read and dropped; a longer one closes the connection. */
 const MAX_DISCARD = 32 << 20
-/** Reply bytes queued on a socket beyond which the connection stops reading commands. */
-const STOP_WATER = 32 << 20
 const EMPTY = Buffer.alloc(0)
 const ZEROES = Buffer.alloc(124)
 
@@ -237,6 +235,8 @@ class Cmd {
   /** WRITE_ZEROES with NO_HOLE: written as WRITEs of zeroes. */
   zeroFill = false
   done = false
+  /** READ: its bytes in the committed counts (until its reply is written). */
+  commit = 0
 
   constructor(conn: Conn, type: number, flags: number, hHi: number, hLo: number, offset: number, length: number) {
     this.conn = conn
@@ -291,8 +291,9 @@ class Conn {
   #out: Cmd[] = []
   #flushQueued = false
   #parts: Buffer[] = []
-  /** READ requests whose data the socket has not finished writing. */
-  #held = new Set<Request[]>()
+  /** Replies given to the socket and not yet written, and the READ bytes committed (docs/nbd.md). */
+  #unwritten = 0
+  #committed = 0
   /** Served by the C engine since the handshake. */
   fast = false
 
@@ -357,8 +358,8 @@ class Conn {
 
   /** Give back what a closed connection holds (late replies are dropped as they come). */
   #release(): void {
-    for (const reqs of this.#held) releaseAll(reqs)
-    this.#held.clear()
+    this.gw._committed -= this.#committed
+    this.#committed = 0
     for (const c of this.#out) if (c.reqs) releaseAll(c.reqs)
     this.#out.length = 0
     const cur = this.#cur
@@ -658,7 +659,7 @@ class Conn {
         this.fatal('data after NBD_CMD_DISC')
         return
       }
-      if (this.inflight >= this.gw.maxInflight || this.sock.writableLength > STOP_WATER) {
+      if (this.#over()) {
         this.#stall()
         break
       }
@@ -677,6 +678,24 @@ class Conn {
       if (this.#stalled) break
     }
     if (this.#stalled && pos < len) this.#rest = buf.subarray(pos)
+  }
+
+  /**
+   * Whether to stop reading commands: too many not written yet, or too many
+   * READ bytes committed (in flight or unread) here, or in all connections
+   * when this one has its fair part. With nothing committed, one more.
+   */
+  #over(): boolean {
+    const gw = this.gw
+    if (this.inflight + this.#out.length + this.#unwritten >= gw.maxInflight) return true
+    if (!this.#committed) return false
+    if (this.#committed >= gw.maxReplyBytes) return true
+    return gw._committed >= gw.maxReplyTotal && this.#committed >= gw.maxReplyTotal / gw._connCount()
+  }
+
+  #commit(n: number): void {
+    this.#committed += n
+    this.gw._committed += n
   }
 
   /** One 28-byte request header at @b[@o]. */
@@ -737,6 +756,8 @@ class Conn {
         if (offset > exp.size || length > exp.size - offset) return refuse(P.NBD_EINVAL)
         cmd.op = 'read'
         if (length === 0) return this.#finish(cmd)
+        cmd.commit = length
+        this.#commit(length)
         cmd.reqs = []
         this.#submitChunks(cmd)
         return
@@ -779,6 +800,13 @@ class Conn {
     do {
       const size = whole ? cmd.length - cmd.next : Math.min(gw.maxBuf, cmd.length - cmd.next)
       const req = gw._get(cmd, cmd.op, this.target, cmd.offset + cmd.next, size, whole ? 0 : size)
+      if (!req && gw._stuck) {
+        // A request timed out and nothing came back since: fail now, do not wait.
+        if (!cmd.error) cmd.error = P.NBD_EIO
+        cmd.next = cmd.length
+        if (cmd.pending === 0) this.#finish(cmd)
+        return
+      }
       if (!req) {
         this.#blocked = cmd
         this.#stall()
@@ -799,6 +827,15 @@ class Conn {
       if (!cmd.fill) {
         const size = Math.min(gw.maxBuf, cmd.length - cmd.next)
         const req = gw._get(cmd, 'write', this.target, cmd.offset + cmd.next, size, size)
+        if (!req && gw._stuck) {
+          // As above; the rest of its payload is read and dropped.
+          if (!cmd.error) cmd.error = P.NBD_EIO
+          this.#discard += cmd.length - cmd.next
+          cmd.next = cmd.length
+          this.#cur = null
+          if (cmd.pending === 0) this.#finish(cmd)
+          return pos
+        }
         if (!req) {
           this.#stall()
           return pos
@@ -871,6 +908,11 @@ class Conn {
       if (cmd.reqs) releaseAll(cmd.reqs)
       return
     }
+    if (cmd.error && cmd.commit) {
+      // No data in the reply.
+      this.#commit(-cmd.commit)
+      cmd.commit = 0
+    }
     const gw = this.gw
     if (cmd.error) {
       gw._stats.errors++
@@ -896,9 +938,8 @@ class Conn {
     if (!n || this.closed) return
     const sock = this.sock
     const hdrs = Buffer.allocUnsafe(P.SIMPLE_REPLY_SIZE * n)
-    const copy = sock.writableLength > this.gw.copyWater
     const parts = this.#parts
-    let held: Request[] | null = null
+    let commit = 0
     for (let i = 0; i < n; i++) {
       const c = out[i]!
       const o = i * P.SIMPLE_REPLY_SIZE
@@ -910,16 +951,19 @@ class Conn {
       if (reqs && !c.error) {
         // Header and data go out as neighbours of one writev.
         parts.push(hdrs.subarray(o, o + P.SIMPLE_REPLY_SIZE))
+        // The data is copied out and the requests go back at once, so that a
+        // client that does not read its replies holds no segment buffers (the
+        // reply caps bound the copies: #over).
         let left = c.length
         for (const r of reqs) {
           const d = r.data
           const take = Math.min(left, d.length)
           left -= take
-          parts.push(copy ? Buffer.from(d.subarray(0, take)) : d.subarray(0, take))
+          parts.push(Buffer.from(d.subarray(0, take)))
         }
-        if (copy) releaseAll(reqs)
-        else if (held) for (const r of reqs) held.push(r)
-        else held = reqs
+        releaseAll(reqs)
+        commit += c.commit
+        c.commit = 0
       } else if (parts.length && parts[parts.length - 1]!.buffer === hdrs.buffer &&
                  parts[parts.length - 1]!.byteOffset + parts[parts.length - 1]!.length === hdrs.byteOffset + o) {
         // Consecutive bare headers: one buffer.
@@ -931,15 +975,14 @@ class Conn {
     const np = parts.length
     if (np > 1) sock.cork()
     for (let i = 0; i < np - 1; i++) sock.write(parts[i]!)
-    if (held) {
-      const h = held
-      this.#held.add(h)
-      sock.write(parts[np - 1]!, () => {
-        // Written (or the socket failed): the segment buffers are free again.
-        if (this.#held.delete(h)) releaseAll(h)
-        this.gw._kick()
-      })
-    } else sock.write(parts[np - 1]!)
+    this.#unwritten += n
+    sock.write(parts[np - 1]!, () => {
+      // Written (or the socket failed; #release settled the counts).
+      if (this.closed) return
+      this.#unwritten -= n
+      this.#commit(-commit)
+      this.gw._kick()
+    })
     if (np > 1) sock.uncork()
     parts.length = 0
     this.#maybeEnd()
@@ -1065,16 +1108,14 @@ export class NbdGateway {
   readonly maxBuf: number
   /** The maximum block size advertised. */
   readonly maxRequest: number
-  /**
-   * Reply bytes queued on a socket (a slow reader) beyond which READ data is
-   * copied out of the segment, so that its buffers go back at once: an
-   * eighth of the segment's buffer space, at most 16 MiB.
-   */
-  readonly copyWater: number
   readonly handshakeTimeoutMs: number
   readonly segment: Segment
   readonly port: Port
   closing = false
+  /** @internal READ bytes the connections committed (TypeScript path). */
+  _committed = 0
+  /** @internal A request timed out and no reply came since (TypeScript path). */
+  _stuck = false
   /** @internal */
   _stats: NbdStats = { connections: 0, connectionsTotal: 0, commands: 0, errors: 0, bytesRead: 0, bytesWritten: 0, protocolErrors: 0 }
   #ownSegment: boolean
@@ -1150,8 +1191,6 @@ export class NbdGateway {
         }
       }
       this.maxBuf = maxBuf
-      const space = cfg.requestSize * cfg.nrRequests + cfg.buffers.reduce((a, b) => a + b.size * b.count, 0)
-      this.copyWater = Math.min(16 << 20, Math.floor(space / 8))
       const chunks = Math.max(1, Math.min(Math.floor(cfg.nrRequests / 4), Math.floor(maxCount / 2)))
       const def = Math.min(32 << 20, maxBuf * chunks)
       const max = opts.maxRequest ?? def
@@ -1508,10 +1547,12 @@ export class NbdGateway {
       this.#spinSince = process.hrtime.bigint()
       setImmediate(spinOnce, this)
     }
-    req.submit(this.storagePort).then(
+    const to = this.requestTimeoutMs
+    req.submit(this.storagePort, to ? { signal: AbortSignal.timeout(to) } : undefined).then(
       (r) => {
         this.#xinflight--
         this.#replies++
+        this._stuck = false
         if (this.#spinning) this.#spinSince = process.hrtime.bigint()
         const c = cmd.conn
         if (c.closed) {
@@ -1540,7 +1581,12 @@ export class NbdGateway {
         release(req)
         this.#freed()
         const code = (e as { code?: string }).code
-        this.#log('debug', `${cmd.conn.name}: ${cmd.op}: ${code ?? String(e)}`)
+        if (code === 'ABORT_ERR') {
+          // The request timeout: the port releases the late reply when it comes.
+          this._stuck = true
+          this.#log('debug', `${cmd.conn.name}: ${cmd.op} of ${cmd.length} at ${cmd.offset}: no reply from the storage port ` +
+            `within ${to / 1000} s; failed with EIO`)
+        } else this.#log('debug', `${cmd.conn.name}: ${cmd.op}: ${code ?? String(e)}`)
         cmd.conn.chunkDone(cmd, null, P.NBD_EIO)
       },
     )
@@ -1591,6 +1637,11 @@ export class NbdGateway {
       if (owner && all.includes(owner)) owner.resume()
       for (const c of all) if (c !== owner) c.resume()
     })
+  }
+
+  /** @internal */
+  _connCount(): number {
+    return Math.max(1, this.#conns.size)
   }
 
   /** @internal */
