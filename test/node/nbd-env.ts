@@ -7,7 +7,7 @@
 import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Segment } from '../../sys/node/ts/index'
+import { Segment, type Request } from '../../sys/node/ts/index'
 import { NbdGateway, type NbdExport, type NbdGatewayOptions } from '../../peers/node/nbd/server'
 import { cPeer, start, stop, uniqueSpec, type Child } from './helpers'
 
@@ -68,4 +68,21 @@ export async function nbdTeardown(e: NbdEnv | undefined): Promise<void> {
   await stop(e.d)
   e.seg.close()
   rmSync(e.dir, { recursive: true, force: true })
+}
+
+/** Requests (with a @buf buffer) free in @seg right now: taken until none is left, then given back. */
+export function freeRequests(seg: Segment, buf = 64 << 10): number {
+  const p = seg.bindDynamicPort({ role: 'client' })
+  const got: Request[] = []
+  try {
+    for (;;) {
+      const r = p.tryRequest({ op: 'read', target: 'count', size: buf, dataLength: buf })
+      if (!r) break
+      got.push(r)
+    }
+  } finally {
+    for (const r of got) r.release()
+    p.close()
+  }
+  return got.length
 }

@@ -11,29 +11,11 @@ import { randomBytes } from 'node:crypto'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { NbdClient, type NbdError } from '../../peers/node/nbd/client'
-import type { Request, Segment } from '../../sys/node/ts/index'
 import { within } from './helpers'
-import { blockd, nbdEnv, nbdTeardown, type NbdEnv } from './nbd-env'
+import { blockd, freeRequests, nbdEnv, nbdTeardown, type NbdEnv } from './nbd-env'
 
 const SIZE = 8 << 20
 const BUF = 64 << 10
-
-/** Requests (with a BUF buffer) free in @seg right now: taken until none is left, then given back. */
-export function freeRequests(seg: Segment): number {
-  const p = seg.bindDynamicPort({ role: 'client' })
-  const got: Request[] = []
-  try {
-    for (;;) {
-      const r = p.tryRequest({ op: 'read', target: 'count', size: BUF, dataLength: BUF })
-      if (!r) break
-      got.push(r)
-    }
-  } finally {
-    for (const r of got) r.release()
-    p.close()
-  }
-  return got.length
-}
 
 async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
   await within((async () => {

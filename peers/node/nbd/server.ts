@@ -112,7 +112,10 @@ export interface NbdGatewayOptions {
    * max(8 MiB, maxRequest).
    */
   maxReplyBytes?: number
-  /** The same for all connections together (a connection under its fair part goes on). Default 128 MiB. */
+  /**
+   * The same for all connections together; each connection's part is at most
+   * an equal share of it. Default max(64 MiB, maxReplyBytes).
+   */
   maxReplyTotal?: number
   /**
    * Segment requests one connection may hold. Default max(a quarter of the
@@ -682,15 +685,16 @@ class Conn {
 
   /**
    * Whether to stop reading commands: too many not written yet, or too many
-   * READ bytes committed (in flight or unread) here, or in all connections
-   * when this one has its fair part. With nothing committed, one more.
+   * READ bytes committed (in flight or unread) here (maxReplyBytes, at most
+   * an equal share of maxReplyTotal) or in all connections. With nothing
+   * committed, one more (no connection starves). As conn_over in nbdfast.cc.
    */
   #over(): boolean {
     const gw = this.gw
     if (this.inflight + this.#out.length + this.#unwritten >= gw.maxInflight) return true
     if (!this.#committed) return false
-    if (this.#committed >= gw.maxReplyBytes) return true
-    return gw._committed >= gw.maxReplyTotal && this.#committed >= gw.maxReplyTotal / gw._connCount()
+    const part = Math.min(gw.maxReplyBytes, Math.floor(gw.maxReplyTotal / gw._connCount()))
+    return this.#committed >= part || gw._committed >= gw.maxReplyTotal
   }
 
   #commit(n: number): void {
@@ -1199,7 +1203,7 @@ export class NbdGateway {
       this.maxRequest = max
       const need = Math.ceil(max / maxBuf)
       this.maxReplyBytes = count(opts.maxReplyBytes, 'maxReplyBytes', Math.max(8 << 20, max), 4096, 2 ** 40)
-      this.maxReplyTotal = count(opts.maxReplyTotal, 'maxReplyTotal', Math.max(128 << 20, this.maxReplyBytes), 4096, 2 ** 44)
+      this.maxReplyTotal = count(opts.maxReplyTotal, 'maxReplyTotal', Math.max(64 << 20, this.maxReplyBytes), 4096, 2 ** 44)
       // A command's chunks must fit what one connection and all may hold, or it could never complete.
       this.maxTotalRequests = cfg.nrRequests - Math.max(1, Math.floor(cfg.nrRequests / 16))
       if (need > this.maxTotalRequests)

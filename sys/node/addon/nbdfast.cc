@@ -354,22 +354,22 @@ void mark_stalled(Conn *c)
 /*
  * Whether @c must stop reading commands: its commands not yet written
  * (in flight or queued) reach max_inflight, or its committed READ bytes
- * (in flight or queued) reach its cap, or all connections' reach theirs and
- * @c holds at least its fair part of it. A connection with nothing committed
- * may always send one more command, so that no connection starves.
+ * (in flight or queued) reach its part (conn_bytes, at most an equal share
+ * of total_bytes), or all connections' reach total_bytes. A connection with
+ * nothing committed may always send one more command, so that none starves:
+ * all together commit at most total_bytes plus one command each.
  */
 bool conn_over(Conn *c)
 {
 	Engine *e = c->e;
-	size_t n = e->conns.size() ? e->conns.size() : 1;
+	uint64_t n = e->conns.size() ? e->conns.size() : 1;
+	uint64_t part = e->total_bytes / n < e->conn_bytes ? e->total_bytes / n : e->conn_bytes;
 
 	if (c->inflight + c->out_count >= e->max_inflight)
 		return true;
 	if (!c->committed)
 		return false;
-	if (c->committed >= e->conn_bytes)
-		return true;
-	return e->committed >= e->total_bytes && c->committed >= e->total_bytes / n;
+	return c->committed >= part || e->committed >= e->total_bytes;
 }
 
 void mark_full(Conn *c)
@@ -1406,13 +1406,31 @@ void engine_after(Engine *e)
 		for (Conn *c : d)
 			if (!c->dead)
 				conn_flush(c);
-		if (!e->stalled.empty() || e->need_signal || !e->dirty.empty())
+		if (!e->stalled.empty() || e->need_signal || !e->dirty.empty() || (e->freed_bytes && !e->full.empty()))
 			continue;
 		flush_events(e);
 		if (!spin(e))
 			break;
 		pass = 0;	// replies taken while spinning: another round
 		xs = xs_of(e);
+	}
+	// Connections a reply cap stopped, freed in the last round: nothing else may wake them.
+	if (xs && e->freed_bytes && !e->full.empty()) {
+		std::vector<Conn *> f = e->full;
+
+		e->freed_bytes = false;
+		for (Conn *c : f)
+			conn_unfull(c);
+		if (e->need_signal) {
+			e->need_signal = false;
+			xseg_signal(xs, e->storage);
+		}
+		std::vector<Conn *> d;
+
+		d.swap(e->dirty);
+		for (Conn *c : d)
+			if (!c->dead)
+				conn_flush(c);
 	}
 	flush_events(e);
 }
