@@ -19,8 +19,9 @@
 // file keeps the handshake, the options, logging and control, and serves the
 // transmission phase itself only where the engine is not available
 // (`fast: false`, an addon without it, a socket without a descriptor).
-import { lstatSync, type Stats, unlinkSync } from 'node:fs'
+import { linkSync, lstatSync, mkdtempSync, rmdirSync, type Stats, unlinkSync } from 'node:fs'
 import * as net from 'node:net'
+import { dirname, join } from 'node:path'
 import { Segment, type Port, type Request } from '../../../sys/node/ts/index.js'
 import { native, type Handle } from '../../../sys/node/ts/binding.js'
 import * as P from './protocol.js'
@@ -1056,7 +1057,7 @@ async function removeStaleSocket(path: string): Promise<void> {
       s.destroy()
       resolve(true)
     })
-    s.once('error', (e: NodeJS.ErrnoException) => {
+    s.on('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(t)
       resolve(e.code !== 'ECONNREFUSED' && e.code !== 'ENOENT')
     })
@@ -1149,6 +1150,8 @@ export class NbdGateway {
   #fastConns = new Map<number, Conn>()
   /** The unix socket this gateway created (removed at close if still there). */
   #unixId: { dev: number; ino: number } | null = null
+  /** The private directory the listening socket was created in (libuv unlinks that name at close). */
+  #unixTmp: string | null = null
 
   constructor(opts: NbdGatewayOptions) {
     if (!opts || typeof opts !== 'object') throw new TypeError('NbdGateway: options are required')
@@ -1340,11 +1343,41 @@ export class NbdGateway {
     if (!opts.unix && opts.tcp === undefined) throw new TypeError('NbdGateway: listen needs unix and/or tcp')
     if (opts.unix) {
       const path = opts.unix
+      if (this.#unixId) throw new TypeError('NbdGateway: it listens on a unix socket already')
       await removeStaleSocket(path)
-      await this.#serve((s) => s.listen(path))
+      // libuv unlinks a listening socket's path when it closes, whatever is
+      // there by then: listen in a private directory and hard-link the socket
+      // into place (EEXIST if anything appeared there meanwhile), so that the
+      // gateway removes @path itself, and only if it is still its socket.
+      const tmpDir = mkdtempSync(join(dirname(path), '.nbd'))
+      const tmp = join(tmpDir, 's')
+      let srv: net.Server | null = null
+      try {
+        if (Buffer.byteLength(tmp) > 107) throw new Error(`NbdGateway: unix socket path ${path} is too long`)
+        srv = await this.#serve((s) => s.listen(tmp))
+        try {
+          linkSync(tmp, path)
+        } catch (e) {
+          throw Object.assign(new Error(`NbdGateway: cannot create the socket ${path}: ${(e as Error).message}`),
+            { code: (e as { code?: string }).code })
+        }
+        unlinkSync(tmp)
+      } catch (e) {
+        if (srv) {
+          this.#servers = this.#servers.filter((x) => x !== srv)
+          await new Promise<void>((r) => srv!.close(() => r()))
+        }
+        try {
+          rmdirSync(tmpDir)
+        } catch {
+          // Not empty: left for a human.
+        }
+        throw e
+      }
       // Removed at close only if it is still this socket (same inode).
       const st = lstatSync(path)
       this.#unixId = { dev: st.dev, ino: st.ino }
+      this.#unixTmp = tmpDir
       this.#addresses.unix = path
     }
     if (opts.tcp !== undefined) {
@@ -1444,6 +1477,14 @@ export class NbdGateway {
     this.#stopEngine()
     this.port.close()
     if (this.#ownSegment) this.segment.close()
+    if (this.#unixTmp) {
+      try {
+        rmdirSync(this.#unixTmp)
+      } catch {
+        // Gone already.
+      }
+      this.#unixTmp = null
+    }
     const path = this.#addresses.unix
     const id = this.#unixId
     this.#unixId = null
