@@ -16,6 +16,7 @@ import { join } from 'node:path'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { NbdGateway } from '../../peers/node/nbd/server'
+import { ConfigError, parseServeConfig } from '../../peers/node/serve'
 import { Segment } from '../../sys/node/ts/index'
 import { ROOT, TSX, uniqueSpec } from './helpers'
 
@@ -119,6 +120,17 @@ U('good values are accepted by the gateway', () => {
   for (const o of [{ maxInflight: 0 }, { maxInflight: 1.5 }, { requestTimeoutMs: -1 }, { maxReplyBytes: 0 }, { maxConnRequests: 0 }, { spinUs: -1 }]) {
     assert.throws(() => new NbdGateway({ segment: seg!, storagePort: 1, exports: [{ name: 'disk' }], logger: null, ...o }),
       (err: Error) => err instanceof TypeError, JSON.stringify(o))
+  }
+})
+
+U('serve: [nbd] request-timeout in seconds, checked', () => {
+  const toml = (v: string): string => '[segment]\nspec = "posix:a:16:64:64K"\n[nbd]\nstorage-port = 1\nunix = "/tmp/x.sock"\n' +
+    `request-timeout = ${v}\n[[nbd.export]]\nname = "vol"\n`
+  assert.is(parseServeConfig(toml('2.5'), 'p.toml').nbd!.requestTimeout, 2.5)
+  assert.is(parseServeConfig(toml('0'), 'p.toml').nbd!.requestTimeout, 0)
+  for (const v of ['-1', '"soon"', '100000', '0.0001']) {
+    assert.throws(() => parseServeConfig(toml(v), 'p.toml'),
+      (e: Error) => e instanceof ConfigError && /p\.toml: nbd\.request-timeout: must be a number of seconds/.test(e.message), v)
   }
 })
 
