@@ -121,7 +121,15 @@ S(`${SLOW} clients that never read their replies do not starve a verified worklo
         ops += 2
       }
     }
-    await within(Promise.all(Array.from({ length: 8 }, (_, k) => stream(k))), 60000, 'the verified workload beside the slow readers')
+    let maxHeld = 0
+    const sample = setInterval(() => {
+      maxHeld = Math.max(maxHeld, e.gw.engineStats()?.held ?? 0)
+    }, 5)
+    try {
+      await within(Promise.all(Array.from({ length: 8 }, (_, k) => stream(k))), 60000, 'the verified workload beside the slow readers')
+    } finally {
+      clearInterval(sample)
+    }
     assert.is(ops, 8 * 40 * 2)
 
     // New connections still complete the handshake (an INFO request) and are served.
@@ -138,7 +146,8 @@ S(`${SLOW} clients that never read their replies do not starve a verified worklo
     const total = e.seg.config.nrRequests
     console.log(`  ${SLOW} slow readers: gateway VmRSS ${(rss / 1024).toFixed(0)} MiB (${(rss0 / 1024).toFixed(0)} MiB before), ` +
       `segment requests free ${free}/${total}` +
-      (st ? `, engine holds ${st.held} requests, ${(st.committed / MIB).toFixed(0)} MiB committed, ` +
+      (st ? `, engine holds ${st.held} requests (at most ${maxHeld} seen during the workload), ` +
+        `${(st.committed / MIB).toFixed(0)} MiB committed, ` +
         `${(st.copied / MIB).toFixed(0)} MiB copied out` : '') +
       `; caps ${e.gw.maxReplyBytes / MIB} MiB per connection, ${e.gw.maxReplyTotal / MIB} MiB in all, ` +
       `${e.gw.maxConnRequests} requests per connection, ${e.gw.maxTotalRequests} in all`)
