@@ -8,6 +8,7 @@
 // (the segment's free request count returns to its idle value: nothing
 // leaked, nothing put twice) and new commands on both connections succeed.
 import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { NbdClient, type NbdError } from '../../peers/node/nbd/client'
@@ -16,6 +17,15 @@ import { blockd, freeRequests, nbdEnv, nbdTeardown, type NbdEnv } from './nbd-en
 
 const SIZE = 8 << 20
 const BUF = 64 << 10
+
+/** The state letter of process @pid (R, S, T...), from /proc. */
+function procState(pid: number): string {
+  try {
+    return /^\d+ \(.*\) (\S)/.exec(readFileSync(`/proc/${pid}/stat`, 'utf8'))?.[1] ?? '?'
+  } catch {
+    return '?'
+  }
+}
 
 async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
   await within((async () => {
@@ -59,6 +69,8 @@ S('SIGSTOP: commands fail with EIO after the timeout, other connections are serv
 
     e.d.kill('SIGSTOP')
     stopped = true
+    // kill() returns before the peer stops (it may still take a request): wait for state T.
+    await until(() => procState(e.d.proc.pid!) === 'T', 10000, 'blockd stopped')
     // Reads and writes in flight on one connection: each fails with EIO (the hang guard is generous).
     const cmds: Promise<string>[] = []
     for (let i = 0; i < 8; i++) {

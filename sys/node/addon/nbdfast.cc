@@ -119,6 +119,7 @@ struct Conn {
 	uint32_t out_skip;		// bytes of out_head already written
 	uint64_t out_bytes;		// bytes queued in the reply queue
 	bool dirty;			// replies queued since the last flush
+	bool wblocked;			// the socket did not take all the replies: waiting for POLLOUT
 };
 
 struct Event {
@@ -160,6 +161,7 @@ struct Engine {
 	std::vector<Conn *> stalled;
 	std::vector<Conn *> full;	// connections that stopped reading at a reply cap
 	bool freed_bytes;		// committed bytes went down: look at the full connections
+	bool reclaimed;			// reclaim() ran in this callback
 	std::vector<Conn *> dirty;
 	Cmd *free_cmds;
 	Cmd *owner;			// a command that gets the next free request first
@@ -249,6 +251,8 @@ void flush_events(Engine *e)
 
 void maybe_free_engine(Engine *e);
 void conn_flush(Conn *c);
+void conn_copy_out(Conn *c);
+void reclaim(Engine *e);
 void conn_input(Conn *c);
 void submit_chunks(Conn *c, Cmd *cmd);
 void conn_maybe_end(Conn *c);
@@ -460,6 +464,8 @@ xseg_request *get_req(Cmd *cmd, uint64_t offset, uint64_t size, uint64_t datalen
 	if (!xs)
 		return nullptr;
 	// Fair sharing: one connection holds at most its share (its own come back) ...
+	if (c->held >= e->conn_reqs && c->wblocked)
+		conn_copy_out(c);	// replies its client does not read: let their requests go
 	if (c->held >= e->conn_reqs)
 		return nullptr;
 	if (e->owner && e->owner != cmd) {
@@ -470,6 +476,11 @@ xseg_request *get_req(Cmd *cmd, uint64_t offset, uint64_t size, uint64_t datalen
 	}
 	// ... and all of them leave some for the handshakes and the segment's other peers.
 	req = e->held < e->total_reqs ? xseg_get_request(xs, e->port) : nullptr;
+	if (!req && !e->reclaimed) {
+		// Slow readers may sit on requests: copy their replies out, once per callback.
+		reclaim(e);
+		req = e->held < e->total_reqs ? xseg_get_request(xs, e->port) : nullptr;
+	}
 	if (req && xseg_prep_request(xs, req, c->target.data(), (uint32_t)c->target.size(), datalen) < 0) {
 		xseg_put_request(xs, req);
 		req = nullptr;
@@ -939,10 +950,12 @@ void conn_check_eof(Conn *c)
 }
 
 /*
- * The socket is full (a slow reader): copy the READ data of the queued
- * replies out of the segment and give their requests back at once, so a
- * client that does not read its replies holds no segment buffers (the
- * reply caps bound the copies: conn_over).
+ * The socket is full (a slow reader) and requests are wanted: copy the READ
+ * data of the queued replies out of the segment and give their requests
+ * back at once, so a client that does not read its replies holds no segment
+ * buffers (the reply caps bound the copies: conn_over). Not done while
+ * requests are plentiful: a fast reader's replies go out of the segment
+ * without a copy.
  */
 void conn_copy_out(Conn *c)
 {
@@ -979,12 +992,28 @@ void conn_copy_out(Conn *c)
 	}
 }
 
+// Copy out the replies of every connection waiting for POLLOUT (no request is free).
+void reclaim(Engine *e)
+{
+	e->reclaimed = true;
+	for (auto &kv : e->conns)
+		if (kv.second->wblocked && !kv.second->dead)
+			conn_copy_out(kv.second);
+}
+
+// Under pressure (half of a share or of all requests held): copy out at once.
+bool pressure(Conn *c)
+{
+	return c->held > c->e->conn_reqs / 2 || c->e->held > c->e->total_reqs / 2;
+}
+
 // Write queued replies: headers and READ data from the segment, one writev per batch.
 void conn_flush(Conn *c)
 {
 	Engine *e = c->e;
 
 	c->dirty = false;
+	c->wblocked = false;
 	while (!c->dead && c->out_head) {
 		int n = 0;
 		size_t skip = c->out_skip, total = 0;
@@ -1048,7 +1077,9 @@ void conn_flush(Conn *c)
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				conn_copy_out(c);
+				c->wblocked = true;
+				if (pressure(c))
+					conn_copy_out(c);
 				break;
 			}
 			event(e, "gone", c->id, strerror(errno));
@@ -1072,7 +1103,9 @@ void conn_flush(Conn *c)
 		}
 		c->out_skip = (uint32_t)done;
 		if ((size_t)w < total) {
-			conn_copy_out(c);
+			c->wblocked = true;
+			if (pressure(c))
+				conn_copy_out(c);
 			break;	// the socket is full: wait for POLLOUT
 		}
 	}
@@ -1373,6 +1406,7 @@ void engine_after(Engine *e)
 {
 	struct xseg *xs = xs_of(e);
 
+	e->reclaimed = false;
 	for (int pass = 0; pass < 4 && xs; pass++) {
 		if (e->freed_bytes && !e->full.empty()) {
 			std::vector<Conn *> f = e->full;
@@ -1432,6 +1466,7 @@ void engine_after(Engine *e)
 			if (!c->dead)
 				conn_flush(c);
 	}
+	e->reclaimed = false;
 	flush_events(e);
 }
 
