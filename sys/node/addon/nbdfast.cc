@@ -780,8 +780,6 @@ bool write_filled(Conn *c, Cmd *cmd)
 // Parse what the read buffer holds; stops (keeping the rest) when stalled.
 void conn_input(Conn *c)
 {
-	Engine *e = c->e;
-
 	while (!c->dead && !c->stalled && !c->full && c->rpos < c->rlen) {
 		uint8_t *p = c->rbuf.data() + c->rpos;
 		size_t avail = c->rlen - c->rpos;
