@@ -1538,7 +1538,19 @@ export class NbdGateway {
   }
 
   async #info(target: string): Promise<number> {
-    const req = this.port.request({ op: 'info', target, size: 8, dataLength: 8 })
+    // The segment may be out of requests for a moment (busy connections): wait, up to the INFO timeout.
+    const until = Date.now() + this.#infoTimeout
+    let req: Request | null = null
+    for (;;) {
+      try {
+        req = this.port.tryRequest({ op: 'info', target, size: 8, dataLength: 8 })
+      } catch (e) {
+        if ((e as { code?: string }).code !== 'ENOBUFS') throw e
+      }
+      if (req) break
+      if (Date.now() >= until || this.closing) throw Object.assign(new Error('EAGAIN: no free request in the segment'), { code: 'EAGAIN' })
+      await new Promise((r) => setTimeout(r, 5))
+    }
     this.#xinflight++
     let r: Request
     try {
