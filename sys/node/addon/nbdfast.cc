@@ -513,7 +513,6 @@ void submit(Cmd *cmd, xseg_request *req)
 		r = -EINVAL;
 	} else {
 		e->slot[idx] = cmd;
-		e->slot_ns[idx] = xseg_sys_now_ns();
 		r = xseg_submit(xs, req, e->storage);
 		if (r < 0)
 			e->slot[idx] = nullptr;
@@ -531,6 +530,7 @@ void submit(Cmd *cmd, xseg_request *req)
 		chunk_done(cmd, nullptr, NBD_EIO);
 		return;
 	}
+	e->slot_ns[idx] = xseg_sys_now_ns();	// the request timeout counts from here
 	e->xinflight++;
 	e->need_signal = true;
 }
