@@ -191,6 +191,7 @@ export function parseServeConfig(text: string, file: string): ServeConfig {
       const et = e as Table
       known(et, ['name', 'target', 'readonly', 'description'], w)
       const name = str(et, 'name', w)
+      check(name !== '', `${w}.name`, 'must not be empty (a client asking for the empty name gets the first export)')
       check(!names.has(name), `${w}.name`, `'${name}' is exported twice`)
       names.add(name)
       const description = et.description === undefined ? undefined : str(et, 'description', w)

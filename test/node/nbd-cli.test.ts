@@ -123,6 +123,11 @@ U('good values are accepted by the gateway', () => {
   }
 })
 
+U('serve: an empty [[nbd.export]] name is a config error (xseg nbd refuses it)', () => {
+  assert.throws(() => parseServeConfig('[segment]\nspec = "posix:a:16:64:64K"\n[nbd]\nstorage-port = 1\nunix = "/tmp/x.sock"\n' +
+    '[[nbd.export]]\nname = ""\n', 'p.toml'), (e: Error) => e instanceof ConfigError && /nbd\.export\[0\]\.name: must not be empty/.test(e.message))
+})
+
 U('serve: [nbd] request-timeout in seconds, checked', () => {
   const toml = (v: string): string => '[segment]\nspec = "posix:a:16:64:64K"\n[nbd]\nstorage-port = 1\nunix = "/tmp/x.sock"\n' +
     `request-timeout = ${v}\n[[nbd.export]]\nname = "vol"\n`
