@@ -81,7 +81,7 @@ struct Cmd {
 	std::vector<xseg_request *> reqs;	// READ: the chunks in order (NULL once put)
 	uint8_t *copy;				// READ: its data copied out of the segment (a slow reader), or NULL
 	uint64_t commit;			// READ: its bytes in the committed counts
-	xseg_request *fill;			// WRITE: the chunk being filled (NULL while dropping a chunk)
+	xseg_request *fill;			// WRITE: the chunk being filled
 	uint8_t *fill_data;
 	uint32_t fill_len, filled;
 	uint8_t rep[REP_SIZE];
