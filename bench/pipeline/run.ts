@@ -142,7 +142,7 @@ function xseg(): Server {
       const r = spawnSync(process.execPath, [cli, 'create', spec], { encoding: 'utf8' })
       if (r.status !== 0) throw new Error(`xseg create ${spec}: ${r.stderr}`)
       blockd = start(join(ROOT, 'lib/user/bin/blockd'), ['-g', spec, '-p', '1', '-d', 'posixfd', '--file', image], 'blockd')
-      gw = start(process.execPath, [cli, 'nbd', spec, '--storage-port', '1', '--unix', sock, '--export', ''], 'xseg nbd')
+      gw = start(process.execPath, [cli, 'nbd', spec, '--storage-port', '1', '--unix', sock, '--export', 'disk'], 'xseg nbd')
       await waitFor(sock, 'xseg nbd', gw)
       return `nbd+unix:///?socket=${sock}`
     },

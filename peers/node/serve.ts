@@ -47,6 +47,8 @@ export interface NbdConfig {
   driver: string
   exports: ExportConfig[]
   restart: Restart
+  /** Seconds (xseg nbd --request-timeout); default the gateway's. */
+  requestTimeout?: number
 }
 
 export interface ServeConfig {
@@ -170,7 +172,10 @@ export function parseServeConfig(text: string, file: string): ServeConfig {
     const where = `${file}: nbd`
     check(typeof doc.nbd === 'object' && doc.nbd !== null && !Array.isArray(doc.nbd), where, 'must be a table')
     const t = doc.nbd as Table
-    known(t, ['storage-port', 'unix', 'tcp', 'driver', 'export', 'restart'], where)
+    known(t, ['storage-port', 'unix', 'tcp', 'driver', 'export', 'restart', 'request-timeout'], where)
+    const rt = t['request-timeout']
+    check(rt === undefined || (typeof rt === 'number' && Number.isFinite(rt) && (rt === 0 || rt >= 0.001) && rt <= 86400),
+      `${where}.request-timeout`, 'must be a number of seconds from 0 (none) to 86400')
     const storagePort = int(t, 'storage-port', where)
     check(storagePort < nrPorts, `${where}.storage-port`, `${storagePort} is not below the segment's ${nrPorts} ports`)
     const unix = t.unix === undefined ? undefined : str(t, 'unix', where)
@@ -186,6 +191,7 @@ export function parseServeConfig(text: string, file: string): ServeConfig {
       const et = e as Table
       known(et, ['name', 'target', 'readonly', 'description'], w)
       const name = str(et, 'name', w)
+      check(name !== '', `${w}.name`, 'must not be empty (a client asking for the empty name gets the first export)')
       check(!names.has(name), `${w}.name`, `'${name}' is exported twice`)
       names.add(name)
       const description = et.description === undefined ? undefined : str(et, 'description', w)
@@ -199,6 +205,7 @@ export function parseServeConfig(text: string, file: string): ServeConfig {
       driver: str(t, 'driver', where, 'posixfd'),
       exports,
       restart: restart(t, where),
+      ...(rt !== undefined ? { requestTimeout: rt as number } : {}),
     }
   }
   check(cfg.peers.length > 0 || cfg.nbd !== undefined, file, 'nothing to serve: no [[peer]] and no [nbd]')
@@ -309,6 +316,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
         const argv = [process.execPath, cli, 'nbd', this.#seg.config.spec, '--storage-port', String(n.storagePort), '--peer-type', n.driver]
         if (n.unix) argv.push('--unix', n.unix)
         if (n.tcp) argv.push('--tcp', n.tcp)
+        if (n.requestTimeout !== undefined) argv.push('--request-timeout', String(n.requestTimeout))
         for (const e of n.exports) {
           // NAME[=TARGET][,readonly][,description=TEXT] (peers/node/nbd/cmd.ts)
           argv.push('--export', `${e.name}=${e.target}${e.readonly ? ',readonly' : ''}` +

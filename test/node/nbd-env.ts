@@ -7,8 +7,8 @@
 import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Segment } from '../../sys/node/ts/index'
-import { NbdGateway, type NbdExport } from '../../peers/node/nbd/server'
+import { Segment, type Request } from '../../sys/node/ts/index'
+import { NbdGateway, type NbdExport, type NbdGatewayOptions } from '../../peers/node/nbd/server'
 import { cPeer, start, stop, uniqueSpec, type Child } from './helpers'
 
 export const blockd = cPeer('blockd')
@@ -37,7 +37,8 @@ export async function bound(seg: Segment, port: number, ms = 10000): Promise<voi
   }
 }
 
-export async function nbdEnv(o: { size: number, segment: string, exports: NbdExport[], tcp?: boolean }): Promise<NbdEnv> {
+export async function nbdEnv(o: { size: number, segment: string, exports: NbdExport[], tcp?: boolean,
+  gw?: Partial<NbdGatewayOptions> }): Promise<NbdEnv> {
   const dir = mkdtempSync(join(tmpdir(), 'xseg-nbd-'))
   const file = join(dir, 'disk.img')
   writeFileSync(file, Buffer.alloc(0))
@@ -53,6 +54,7 @@ export async function nbdEnv(o: { size: number, segment: string, exports: NbdExp
     logger: (level, line) => {
       if (level !== 'debug') log.push(line)
     },
+    ...o.gw,
   })
   const sock = join(dir, 'nbd.sock')
   await gw.listen(o.tcp ? { unix: sock, tcp: '127.0.0.1:0' } : { unix: sock })
@@ -62,7 +64,25 @@ export async function nbdEnv(o: { size: number, segment: string, exports: NbdExp
 export async function nbdTeardown(e: NbdEnv | undefined): Promise<void> {
   if (!e) return
   await e.gw.close(1000).catch(() => undefined)
+  e.d.kill('SIGCONT') // a test may have stopped it
   await stop(e.d)
   e.seg.close()
   rmSync(e.dir, { recursive: true, force: true })
+}
+
+/** Requests (with a @buf buffer) free in @seg right now: taken until none is left, then given back. */
+export function freeRequests(seg: Segment, buf = 64 << 10): number {
+  const p = seg.bindDynamicPort({ role: 'client' })
+  const got: Request[] = []
+  try {
+    for (;;) {
+      const r = p.tryRequest({ op: 'read', target: 'count', size: buf, dataLength: buf })
+      if (!r) break
+      got.push(r)
+    }
+  } finally {
+    for (const r of got) r.release()
+    p.close()
+  }
+  return got.length
 }

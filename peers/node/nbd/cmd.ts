@@ -12,6 +12,7 @@ export function parseExport(v: string): NbdExport {
   const [head, ...attrs] = v.split(',')
   const eq = head!.indexOf('=')
   const name = eq < 0 ? head! : head!.slice(0, eq)
+  if (!name) throw new Usage(`--export '${v}': an empty NAME (NAME[=TARGET][,size=N][,readonly][,description=TEXT])`)
   const e: NbdExport = { name }
   if (eq >= 0) {
     e.target = head!.slice(eq + 1)
@@ -29,6 +30,23 @@ export function parseExport(v: string): NbdExport {
   return e
 }
 
+/** A whole number option from @min to @max (K/M/G suffixes as num()), or @def when not given. */
+export function bounded(v: string | boolean | undefined, what: string, def: number, min: number, max: number): number {
+  if (v === undefined) return def
+  const n = num(v, what, def)
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw new Usage(`${what}: '${String(v)}' is not from ${min} to ${max}`)
+  return n
+}
+
+/** --request-timeout SECONDS (decimals allowed; 0: none) in milliseconds. */
+export function seconds(v: string | boolean | undefined, what: string): number | undefined {
+  if (v === undefined) return undefined
+  if (typeof v !== 'string' || !/^\d+(\.\d+)?$/.test(v)) throw new Usage(`${what}: '${String(v)}' is not a number of seconds`)
+  const ms = Math.round(Number(v) * 1000)
+  if (!(ms <= 86400000) || (ms === 0 && Number(v) !== 0)) throw new Usage(`${what}: '${v}' is not from 0.001 to 86400 seconds (or 0: none)`)
+  return ms
+}
+
 function strings(v: unknown): string[] {
   if (v === undefined) return []
   return Array.isArray(v) ? v.map(String) : [String(v)]
@@ -38,6 +56,8 @@ export const nbd: Command = {
   name: 'nbd',
   usage: 'nbd SPEC --storage-port N [--unix PATH] [--tcp HOST:PORT] [--port N] [-v]\n' +
     '    --export NAME[=TARGET][,size=N][,readonly][,description=TEXT] ...\n' +
+    '    [--request-timeout SECONDS] [--max-inflight N] [--max-request N] [--max-reply-bytes N]\n' +
+    '    [--max-reply-total N] [--max-conn-requests N] [--spin-us N]\n' +
     '                             an NBD server for targets of the storage peer on port N\n' +
     '                             (docs/nbd.md), until SIGINT/SIGTERM',
   options: {
@@ -49,6 +69,10 @@ export const nbd: Command = {
     'max-inflight': { type: 'string' },
     'max-request': { type: 'string' },
     'spin-us': { type: 'string' },
+    'request-timeout': { type: 'string' },
+    'max-reply-bytes': { type: 'string' },
+    'max-reply-total': { type: 'string' },
+    'max-conn-requests': { type: 'string' },
     verbose: { type: 'boolean', short: 'v' },
     quiet: { type: 'boolean', short: 'q' },
   },
@@ -56,8 +80,19 @@ export const nbd: Command = {
     const spec = ctx.args[0]
     if (!spec) throw new Usage('nbd needs a SPEC')
     if (ctx.args.length > 1) throw new Usage(`nbd: unexpected argument '${ctx.args[1]}'`)
-    const storagePort = num(ctx.opts['storage-port'], '--storage-port', -1)
-    if (storagePort < 0) throw new Usage('nbd needs --storage-port N')
+    if (ctx.opts['storage-port'] === undefined) throw new Usage('nbd needs --storage-port N')
+    const storagePort = bounded(ctx.opts['storage-port'], '--storage-port', -1, 0, 0xfffffffe)
+    const port = ctx.opts.port === undefined ? undefined : bounded(ctx.opts.port, '--port', 0, 0, 0xfffffffe)
+    const maxInflight = bounded(ctx.opts['max-inflight'], '--max-inflight', 128, 1, 65536)
+    const maxRequest = ctx.opts['max-request'] === undefined ? undefined : bounded(ctx.opts['max-request'], '--max-request', 0, 4096, 0xfffff000)
+    if (maxRequest !== undefined && maxRequest % 4096) throw new Usage(`--max-request: '${String(ctx.opts['max-request'])}' is not a multiple of 4096`)
+    const spinUs = bounded(ctx.opts['spin-us'], '--spin-us', 0, 0, 1000000)
+    const requestTimeoutMs = seconds(ctx.opts['request-timeout'], '--request-timeout')
+    const maxReplyBytes = ctx.opts['max-reply-bytes'] === undefined ? undefined : bounded(ctx.opts['max-reply-bytes'], '--max-reply-bytes', 0, 4096, 2 ** 40)
+    const maxReplyTotal = ctx.opts['max-reply-total'] === undefined ? undefined : bounded(ctx.opts['max-reply-total'], '--max-reply-total', 0, 4096, 2 ** 44)
+    const maxConnRequests = ctx.opts['max-conn-requests'] === undefined ? undefined : bounded(ctx.opts['max-conn-requests'], '--max-conn-requests', 0, 1, 0xffffffff)
+    if (ctx.opts.unix === '') throw new Usage("--unix: '' is not a path")
+    if (ctx.opts.tcp === '') throw new Usage("--tcp: '' is not HOST:PORT")
     const unix = ctx.opts.unix as string | undefined
     const tcp = ctx.opts.tcp as string | undefined
     if (!unix && !tcp) throw new Usage('nbd needs --unix PATH and/or --tcp HOST:PORT')
@@ -72,15 +107,22 @@ export const nbd: Command = {
     const seg = Segment.joinSync(spec, { peerType: 'posixfd' })
     let gw: NbdGateway
     try {
+      const nrPorts = seg.config.nrPorts
+      if (storagePort >= nrPorts) throw new Usage(`--storage-port: ${storagePort} is not below the segment's ${nrPorts} ports`)
+      if (port !== undefined && port >= nrPorts) throw new Usage(`--port: ${port} is not below the segment's ${nrPorts} ports`)
       gw = new NbdGateway({
         segment: seg,
         storagePort,
-        port: ctx.opts.port === undefined ? undefined : num(ctx.opts.port, '--port', 0),
+        port,
         exports,
         logger,
-        maxInflight: ctx.opts['max-inflight'] === undefined ? undefined : num(ctx.opts['max-inflight'], '--max-inflight', 0),
-        maxRequest: ctx.opts['max-request'] === undefined ? undefined : num(ctx.opts['max-request'], '--max-request', 0),
-        spinUs: num(ctx.opts['spin-us'], '--spin-us', 0),
+        maxInflight,
+        maxRequest,
+        spinUs,
+        requestTimeoutMs,
+        maxReplyBytes,
+        maxReplyTotal,
+        maxConnRequests,
       })
     } catch (e) {
       seg.close()

@@ -19,8 +19,9 @@
 // file keeps the handshake, the options, logging and control, and serves the
 // transmission phase itself only where the engine is not available
 // (`fast: false`, an addon without it, a socket without a descriptor).
-import { existsSync, lstatSync, unlinkSync } from 'node:fs'
+import { linkSync, lstatSync, mkdtempSync, rmdirSync, type Stats, unlinkSync } from 'node:fs'
 import * as net from 'node:net'
+import { dirname, join } from 'node:path'
 import { Segment, type Port, type Request } from '../../../sys/node/ts/index.js'
 import { native, type Handle } from '../../../sys/node/ts/binding.js'
 import * as P from './protocol.js'
@@ -29,12 +30,35 @@ import * as P from './protocol.js'
 type Engine = { readonly __nbdEngine: unique symbol }
 interface NbdFastBinding {
   nbd_engine?: (h: Handle, port: number, storagePort: number, maxBuf: number, maxRequest: number,
-    maxInflight: number, spinUs: number, fn: (kind: string, id: number, text: string) => void) => Engine
+    maxInflight: number, spinUs: number, fn: (kind: string, id: number, text: string) => void,
+    timeoutMs: number, connBytes: number, totalBytes: number, connRequests: number, totalRequests: number) => Engine
   nbd_conn: (e: Engine, id: number, fd: number, target: string, size: number, readonly: boolean, initial?: Buffer) => void
   nbd_conn_shutdown: (e: Engine, id: number) => void
   nbd_conn_close: (e: Engine, id: number) => void
-  nbd_stats: (e: Engine) => { commands: number; errors: number; bytesRead: number; bytesWritten: number; inflight: number; replies: number }
+  nbd_stats: (e: Engine) => NbdEngineStats
   nbd_engine_close: (e: Engine) => void
+}
+/** The engine's counters (nbd_stats). */
+export interface NbdEngineStats {
+  commands: number
+  errors: number
+  bytesRead: number
+  bytesWritten: number
+  /** Requests submitted and not answered (timed-out ones included). */
+  inflight: number
+  replies: number
+  /** Commands failed by the request timeout. */
+  timeouts: number
+  /** Late replies of timed-out requests (put back). */
+  late: number
+  /** Timed-out requests still at the storage peer. */
+  orphans: number
+  /** Segment requests the engine holds. */
+  held: number
+  /** READ bytes admitted and not yet written to their sockets. */
+  committed: number
+  /** READ data copied out of the segment for slow readers (bytes on the heap). */
+  copied: number
 }
 const fastNative = native as unknown as NbdFastBinding
 const XSEG_PORT_RECEIVE = 2
@@ -75,8 +99,31 @@ export interface NbdGatewayOptions {
   exports: NbdExport[]
   /** null: silent. */
   logger?: NbdLogger | null
-  /** Commands in flight per connection before it stops reading (default 128). */
+  /** Commands per connection whose replies are not written yet before it stops reading (default 128). */
   maxInflight?: number
+  /**
+   * A storage request without a reply this long fails its NBD command with
+   * EIO (the late reply is dropped); 0: wait forever. Default 30000, the
+   * Linux kernel NBD client's default.
+   */
+  requestTimeoutMs?: number
+  /**
+   * READ bytes one connection may have in flight or unread (its replies not
+   * yet taken by the client) before it stops reading commands. Default
+   * max(8 MiB, maxRequest).
+   */
+  maxReplyBytes?: number
+  /**
+   * The same for all connections together; each connection's part is at most
+   * an equal share of it. Default max(64 MiB, maxReplyBytes).
+   */
+  maxReplyTotal?: number
+  /**
+   * Segment requests one connection may hold. Default max(a quarter of the
+   * segment's requests, the chunks of the largest command); at least the
+   * latter.
+   */
+  maxConnRequests?: number
   /**
    * Largest READ/WRITE accepted, advertised as the maximum block size. Larger
    * ones than a segment buffer are split. Default: what the segment can hold
@@ -130,8 +177,6 @@ const MAX_OPTIONS = 1024
 const MAX_AHEAD = 1 << 20
 /** Bytes of a refused WRITE payload read and dropped; a longer one closes the connection. */
 const MAX_DISCARD = 32 << 20
-/** Reply bytes queued on a socket beyond which the connection stops reading commands. */
-const STOP_WATER = 32 << 20
 const EMPTY = Buffer.alloc(0)
 const ZEROES = Buffer.alloc(124)
 
@@ -194,6 +239,8 @@ class Cmd {
   /** WRITE_ZEROES with NO_HOLE: written as WRITEs of zeroes. */
   zeroFill = false
   done = false
+  /** READ: its bytes in the committed counts (until its reply is written). */
+  commit = 0
 
   constructor(conn: Conn, type: number, flags: number, hHi: number, hLo: number, offset: number, length: number) {
     this.conn = conn
@@ -248,8 +295,9 @@ class Conn {
   #out: Cmd[] = []
   #flushQueued = false
   #parts: Buffer[] = []
-  /** READ requests whose data the socket has not finished writing. */
-  #held = new Set<Request[]>()
+  /** Replies given to the socket and not yet written, and the READ bytes committed (docs/nbd.md). */
+  #unwritten = 0
+  #committed = 0
   /** Served by the C engine since the handshake. */
   fast = false
 
@@ -314,8 +362,8 @@ class Conn {
 
   /** Give back what a closed connection holds (late replies are dropped as they come). */
   #release(): void {
-    for (const reqs of this.#held) releaseAll(reqs)
-    this.#held.clear()
+    this.gw._committed -= this.#committed
+    this.#committed = 0
     for (const c of this.#out) if (c.reqs) releaseAll(c.reqs)
     this.#out.length = 0
     const cur = this.#cur
@@ -615,7 +663,7 @@ class Conn {
         this.fatal('data after NBD_CMD_DISC')
         return
       }
-      if (this.inflight >= this.gw.maxInflight || this.sock.writableLength > STOP_WATER) {
+      if (this.#over()) {
         this.#stall()
         break
       }
@@ -634,6 +682,25 @@ class Conn {
       if (this.#stalled) break
     }
     if (this.#stalled && pos < len) this.#rest = buf.subarray(pos)
+  }
+
+  /**
+   * Whether to stop reading commands: too many not written yet, or too many
+   * READ bytes committed (in flight or unread) here (maxReplyBytes, at most
+   * an equal share of maxReplyTotal) or in all connections. With nothing
+   * committed, one more (no connection starves). As conn_over in nbdfast.cc.
+   */
+  #over(): boolean {
+    const gw = this.gw
+    if (this.inflight + this.#out.length + this.#unwritten >= gw.maxInflight) return true
+    if (!this.#committed) return false
+    const part = Math.min(gw.maxReplyBytes, Math.floor(gw.maxReplyTotal / gw._connCount()))
+    return this.#committed >= part || gw._committed >= gw.maxReplyTotal
+  }
+
+  #commit(n: number): void {
+    this.#committed += n
+    this.gw._committed += n
   }
 
   /** One 28-byte request header at @b[@o]. */
@@ -694,6 +761,8 @@ class Conn {
         if (offset > exp.size || length > exp.size - offset) return refuse(P.NBD_EINVAL)
         cmd.op = 'read'
         if (length === 0) return this.#finish(cmd)
+        cmd.commit = length
+        this.#commit(length)
         cmd.reqs = []
         this.#submitChunks(cmd)
         return
@@ -736,6 +805,13 @@ class Conn {
     do {
       const size = whole ? cmd.length - cmd.next : Math.min(gw.maxBuf, cmd.length - cmd.next)
       const req = gw._get(cmd, cmd.op, this.target, cmd.offset + cmd.next, size, whole ? 0 : size)
+      if (!req && gw._stuck) {
+        // A request timed out and nothing came back since: fail now, do not wait.
+        if (!cmd.error) cmd.error = P.NBD_EIO
+        cmd.next = cmd.length
+        if (cmd.pending === 0) this.#finish(cmd)
+        return
+      }
       if (!req) {
         this.#blocked = cmd
         this.#stall()
@@ -756,6 +832,15 @@ class Conn {
       if (!cmd.fill) {
         const size = Math.min(gw.maxBuf, cmd.length - cmd.next)
         const req = gw._get(cmd, 'write', this.target, cmd.offset + cmd.next, size, size)
+        if (!req && gw._stuck) {
+          // As above; the rest of its payload is read and dropped.
+          if (!cmd.error) cmd.error = P.NBD_EIO
+          this.#discard += cmd.length - cmd.next
+          cmd.next = cmd.length
+          this.#cur = null
+          if (cmd.pending === 0) this.#finish(cmd)
+          return pos
+        }
         if (!req) {
           this.#stall()
           return pos
@@ -828,6 +913,11 @@ class Conn {
       if (cmd.reqs) releaseAll(cmd.reqs)
       return
     }
+    if (cmd.error && cmd.commit) {
+      // No data in the reply.
+      this.#commit(-cmd.commit)
+      cmd.commit = 0
+    }
     const gw = this.gw
     if (cmd.error) {
       gw._stats.errors++
@@ -853,9 +943,8 @@ class Conn {
     if (!n || this.closed) return
     const sock = this.sock
     const hdrs = Buffer.allocUnsafe(P.SIMPLE_REPLY_SIZE * n)
-    const copy = sock.writableLength > this.gw.copyWater
     const parts = this.#parts
-    let held: Request[] | null = null
+    let commit = 0
     for (let i = 0; i < n; i++) {
       const c = out[i]!
       const o = i * P.SIMPLE_REPLY_SIZE
@@ -867,16 +956,19 @@ class Conn {
       if (reqs && !c.error) {
         // Header and data go out as neighbours of one writev.
         parts.push(hdrs.subarray(o, o + P.SIMPLE_REPLY_SIZE))
+        // The data is copied out and the requests go back at once, so that a
+        // client that does not read its replies holds no segment buffers (the
+        // reply caps bound the copies: #over).
         let left = c.length
         for (const r of reqs) {
           const d = r.data
           const take = Math.min(left, d.length)
           left -= take
-          parts.push(copy ? Buffer.from(d.subarray(0, take)) : d.subarray(0, take))
+          parts.push(Buffer.from(d.subarray(0, take)))
         }
-        if (copy) releaseAll(reqs)
-        else if (held) for (const r of reqs) held.push(r)
-        else held = reqs
+        releaseAll(reqs)
+        commit += c.commit
+        c.commit = 0
       } else if (parts.length && parts[parts.length - 1]!.buffer === hdrs.buffer &&
                  parts[parts.length - 1]!.byteOffset + parts[parts.length - 1]!.length === hdrs.byteOffset + o) {
         // Consecutive bare headers: one buffer.
@@ -888,15 +980,14 @@ class Conn {
     const np = parts.length
     if (np > 1) sock.cork()
     for (let i = 0; i < np - 1; i++) sock.write(parts[i]!)
-    if (held) {
-      const h = held
-      this.#held.add(h)
-      sock.write(parts[np - 1]!, () => {
-        // Written (or the socket failed): the segment buffers are free again.
-        if (this.#held.delete(h)) releaseAll(h)
-        this.gw._kick()
-      })
-    } else sock.write(parts[np - 1]!)
+    this.#unwritten += n
+    sock.write(parts[np - 1]!, () => {
+      // Written (or the socket failed; #release settled the counts).
+      if (this.closed) return
+      this.#unwritten -= n
+      this.#commit(-commit)
+      this.gw._kick()
+    })
     if (np > 1) sock.uncork()
     parts.length = 0
     this.#maybeEnd()
@@ -925,6 +1016,62 @@ class Conn {
     this.#closing = true
     this.#maybeEnd()
   }
+}
+
+/** What the file at a path is, for error messages. */
+function fileKind(st: Stats): string {
+  if (st.isSymbolicLink()) return 'a symbolic link'
+  if (st.isDirectory()) return 'a directory'
+  if (st.isFile()) return 'a regular file'
+  if (st.isFIFO()) return 'a FIFO'
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device'
+  return 'not a socket'
+}
+
+/**
+ * Make way for a unix socket at @path: nothing there is fine; a socket
+ * nobody listens on (stale) is removed; anything else (a live socket, a
+ * regular file, a directory, a symlink, whatever it points to) is refused
+ * and left alone.
+ */
+async function removeStaleSocket(path: string): Promise<void> {
+  let st: Stats
+  try {
+    st = lstatSync(path)
+  } catch (e) {
+    if ((e as { code?: string }).code === 'ENOENT') return
+    throw e
+  }
+  if (!st.isSocket()) {
+    throw Object.assign(new Error(`NbdGateway: ${path} exists and is ${fileKind(st)}, not a stale socket: not replacing it`),
+      { code: 'EEXIST' })
+  }
+  const live = await new Promise<boolean>((resolve) => {
+    const s = net.connect(path)
+    const t = setTimeout(() => {
+      s.destroy()
+      resolve(true) // no refusal: somebody is there
+    }, 1000)
+    s.once('connect', () => {
+      clearTimeout(t)
+      s.destroy()
+      resolve(true)
+    })
+    s.on('error', (e: NodeJS.ErrnoException) => {
+      clearTimeout(t)
+      resolve(e.code !== 'ECONNREFUSED' && e.code !== 'ENOENT')
+    })
+  })
+  if (live) throw Object.assign(new Error(`NbdGateway: ${path}: a server listens on this socket: not replacing it`), { code: 'EADDRINUSE' })
+  // The same file we looked at (not swapped in between): remove it.
+  let now: Stats
+  try {
+    now = lstatSync(path)
+  } catch {
+    return
+  }
+  if (now.isSocket() && now.dev === st.dev && now.ino === st.ino) unlinkSync(path)
+  else throw Object.assign(new Error(`NbdGateway: ${path} changed while it was checked: not replacing it`), { code: 'EEXIST' })
 }
 
 function spinOnce(gw: NbdGateway): void {
@@ -956,20 +1103,24 @@ function releaseAll(reqs: Request[]): void {
 export class NbdGateway {
   readonly storagePort: number
   readonly maxInflight: number
+  readonly requestTimeoutMs: number
+  readonly maxReplyBytes: number
+  readonly maxReplyTotal: number
+  readonly maxConnRequests: number
+  /** Segment requests all connections together may hold (the rest is for handshakes and other peers). */
+  readonly maxTotalRequests: number
   /** The largest data buffer of the segment: READ/WRITE chunks are this size. */
   readonly maxBuf: number
   /** The maximum block size advertised. */
   readonly maxRequest: number
-  /**
-   * Reply bytes queued on a socket (a slow reader) beyond which READ data is
-   * copied out of the segment, so that its buffers go back at once: an
-   * eighth of the segment's buffer space, at most 16 MiB.
-   */
-  readonly copyWater: number
   readonly handshakeTimeoutMs: number
   readonly segment: Segment
   readonly port: Port
   closing = false
+  /** @internal READ bytes the connections committed (TypeScript path). */
+  _committed = 0
+  /** @internal A request timed out and no reply came since (TypeScript path). */
+  _stuck = false
   /** @internal */
   _stats: NbdStats = { connections: 0, connectionsTotal: 0, commands: 0, errors: 0, bytesRead: 0, bytesWritten: 0, protocolErrors: 0 }
   #ownSegment: boolean
@@ -997,6 +1148,10 @@ export class NbdGateway {
   #engineH: Handle | null = null
   #enginePort = -1
   #fastConns = new Map<number, Conn>()
+  /** The unix socket this gateway created (removed at close if still there). */
+  #unixId: { dev: number; ino: number } | null = null
+  /** The private directory the listening socket was created in (libuv unlinks that name at close). */
+  #unixTmp: string | null = null
 
   constructor(opts: NbdGatewayOptions) {
     if (!opts || typeof opts !== 'object') throw new TypeError('NbdGateway: options are required')
@@ -1017,7 +1172,17 @@ export class NbdGateway {
     this.#log = opts.logger === null ? () => {} : (opts.logger ?? defaultLogger)
     this.#infoTimeout = opts.infoTimeoutMs ?? 5000
     this.handshakeTimeoutMs = opts.handshakeTimeoutMs ?? 30000
-    this.maxInflight = opts.maxInflight ?? 128
+    const count = (v: number | undefined, what: string, def: number, min: number, max: number): number => {
+      if (v === undefined) return def
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max)
+        throw new TypeError(`NbdGateway: ${what} must be an integer from ${min} to ${max} (got ${String(v)})`)
+      return v
+    }
+    this.maxInflight = count(opts.maxInflight, 'maxInflight', 128, 1, 65536)
+    this.requestTimeoutMs = count(opts.requestTimeoutMs, 'requestTimeoutMs', 30000, 0, 86400000)
+    if (opts.infoTimeoutMs !== undefined) count(opts.infoTimeoutMs, 'infoTimeoutMs', 0, 1, 86400000)
+    if (opts.handshakeTimeoutMs !== undefined) count(opts.handshakeTimeoutMs, 'handshakeTimeoutMs', 0, 1, 86400000)
+    if (opts.spinUs !== undefined) count(opts.spinUs, 'spinUs', 0, 0, 1000000)
     this.#spinNs = BigInt(Math.round((opts.spinUs ?? 0) * 1000))
     this.#ownSegment = typeof opts.segment === 'string'
     this.segment = typeof opts.segment === 'string' ? Segment.joinSync(opts.segment, { peerType: 'posixfd' }) : opts.segment
@@ -1033,14 +1198,21 @@ export class NbdGateway {
         }
       }
       this.maxBuf = maxBuf
-      const space = cfg.requestSize * cfg.nrRequests + cfg.buffers.reduce((a, b) => a + b.size * b.count, 0)
-      this.copyWater = Math.min(16 << 20, Math.floor(space / 8))
       const chunks = Math.max(1, Math.min(Math.floor(cfg.nrRequests / 4), Math.floor(maxCount / 2)))
       const def = Math.min(32 << 20, maxBuf * chunks)
       const max = opts.maxRequest ?? def
       if (!Number.isInteger(max) || max < 4096 || max > 0xffffffff || max % 4096)
-        throw new TypeError('NbdGateway: maxRequest must be a multiple of 4096')
+        throw new TypeError(`NbdGateway: maxRequest must be a multiple of 4096 from 4096 to ${0xfffff000} (got ${String(max)})`)
       this.maxRequest = max
+      const need = Math.ceil(max / maxBuf)
+      this.maxReplyBytes = count(opts.maxReplyBytes, 'maxReplyBytes', Math.max(8 << 20, max), 4096, 2 ** 40)
+      this.maxReplyTotal = count(opts.maxReplyTotal, 'maxReplyTotal', Math.max(64 << 20, this.maxReplyBytes), 4096, 2 ** 44)
+      // A command's chunks must fit what one connection and all may hold, or it could never complete.
+      this.maxTotalRequests = cfg.nrRequests - Math.max(1, Math.floor(cfg.nrRequests / 16))
+      if (need > this.maxTotalRequests)
+        throw new TypeError(`NbdGateway: maxRequest ${max} needs ${need} requests, the segment gives the gateway ${this.maxTotalRequests}`)
+      this.maxConnRequests = count(opts.maxConnRequests, 'maxConnRequests',
+        Math.min(this.maxTotalRequests, Math.max(need, Math.floor(cfg.nrRequests / 4))), need, cfg.nrRequests)
       this.port = opts.port === undefined ? this.segment.bindDynamicPort({ role: 'client' }) : this.segment.bindPort(opts.port, { role: 'client' })
     } catch (e) {
       if (this.#ownSegment) this.segment.close()
@@ -1064,7 +1236,8 @@ export class NbdGateway {
     this.#engineH = native.seg_join(cfg.type, cfg.name, 'posixfd')
     this.#enginePort = native.port_bind(this.#engineH, -1, XSEG_PORT_RECEIVE)
     this.#engine = fastNative.nbd_engine!(this.#engineH, this.#enginePort, this.storagePort, this.maxBuf, this.maxRequest,
-      this.maxInflight, Math.max(0, Math.round(spinUs)), (kind, id, text) => this.#onEngine(kind, id, text))
+      this.maxInflight, Math.max(0, Math.round(spinUs)), (kind, id, text) => this.#onEngine(kind, id, text),
+      this.requestTimeoutMs, this.maxReplyBytes, this.maxReplyTotal, this.maxConnRequests, this.maxTotalRequests)
   }
 
   #stopEngine(): void {
@@ -1092,6 +1265,11 @@ export class NbdGateway {
     }
     this.#engineH = null
     this.#enginePort = -1
+  }
+
+  /** The C engine's counters, or null when it does not serve (tests, diagnostics). */
+  engineStats(): NbdEngineStats | null {
+    return this.#engine ? fastNative.nbd_stats(this.#engine) : null
   }
 
   /** The engine's port (the transmission phase's requests come from it), or -1. */
@@ -1165,8 +1343,41 @@ export class NbdGateway {
     if (!opts.unix && opts.tcp === undefined) throw new TypeError('NbdGateway: listen needs unix and/or tcp')
     if (opts.unix) {
       const path = opts.unix
-      if (existsSync(path) && lstatSync(path).isSocket()) unlinkSync(path) // a stale socket
-      await this.#serve((s) => s.listen(path))
+      if (this.#unixId) throw new TypeError('NbdGateway: it listens on a unix socket already')
+      await removeStaleSocket(path)
+      // libuv unlinks a listening socket's path when it closes, whatever is
+      // there by then: listen in a private directory and hard-link the socket
+      // into place (EEXIST if anything appeared there meanwhile), so that the
+      // gateway removes @path itself, and only if it is still its socket.
+      const tmpDir = mkdtempSync(join(dirname(path), '.nbd'))
+      const tmp = join(tmpDir, 's')
+      let srv: net.Server | null = null
+      try {
+        if (Buffer.byteLength(tmp) > 107) throw new Error(`NbdGateway: unix socket path ${path} is too long`)
+        srv = await this.#serve((s) => s.listen(tmp))
+        try {
+          linkSync(tmp, path)
+        } catch (e) {
+          throw Object.assign(new Error(`NbdGateway: cannot create the socket ${path}: ${(e as Error).message}`),
+            { code: (e as { code?: string }).code })
+        }
+        unlinkSync(tmp)
+      } catch (e) {
+        if (srv) {
+          this.#servers = this.#servers.filter((x) => x !== srv)
+          await new Promise<void>((r) => srv!.close(() => r()))
+        }
+        try {
+          rmdirSync(tmpDir)
+        } catch {
+          // Not empty: left for a human.
+        }
+        throw e
+      }
+      // Removed at close only if it is still this socket (same inode).
+      const st = lstatSync(path)
+      this.#unixId = { dev: st.dev, ino: st.ino }
+      this.#unixTmp = tmpDir
       this.#addresses.unix = path
     }
     if (opts.tcp !== undefined) {
@@ -1266,12 +1477,30 @@ export class NbdGateway {
     this.#stopEngine()
     this.port.close()
     if (this.#ownSegment) this.segment.close()
-    const path = this.#addresses.unix
-    if (path && existsSync(path)) {
+    if (this.#unixTmp) {
       try {
-        unlinkSync(path)
+        rmdirSync(this.#unixTmp)
       } catch {
         // Gone already.
+      }
+      this.#unixTmp = null
+    }
+    const path = this.#addresses.unix
+    const id = this.#unixId
+    this.#unixId = null
+    if (path && id) {
+      let st: Stats | null = null
+      try {
+        st = lstatSync(path)
+      } catch {
+        // Gone already.
+      }
+      if (st && st.isSocket() && st.dev === id.dev && st.ino === id.ino) {
+        try {
+          unlinkSync(path)
+        } catch {
+          // Gone already.
+        }
       }
     }
   }
@@ -1309,7 +1538,19 @@ export class NbdGateway {
   }
 
   async #info(target: string): Promise<number> {
-    const req = this.port.request({ op: 'info', target, size: 8, dataLength: 8 })
+    // The segment may be out of requests for a moment (busy connections): wait, up to the INFO timeout.
+    const until = Date.now() + this.#infoTimeout
+    let req: Request | null = null
+    for (;;) {
+      try {
+        req = this.port.tryRequest({ op: 'info', target, size: 8, dataLength: 8 })
+      } catch (e) {
+        if ((e as { code?: string }).code !== 'ENOBUFS') throw e
+      }
+      if (req) break
+      if (Date.now() >= until || this.closing) throw Object.assign(new Error('EAGAIN: no free request in the segment'), { code: 'EAGAIN' })
+      await new Promise((r) => setTimeout(r, 5))
+    }
     this.#xinflight++
     let r: Request
     try {
@@ -1363,10 +1604,12 @@ export class NbdGateway {
       this.#spinSince = process.hrtime.bigint()
       setImmediate(spinOnce, this)
     }
-    req.submit(this.storagePort).then(
+    const to = this.requestTimeoutMs
+    req.submit(this.storagePort, to ? { signal: AbortSignal.timeout(to) } : undefined).then(
       (r) => {
         this.#xinflight--
         this.#replies++
+        this._stuck = false
         if (this.#spinning) this.#spinSince = process.hrtime.bigint()
         const c = cmd.conn
         if (c.closed) {
@@ -1395,7 +1638,12 @@ export class NbdGateway {
         release(req)
         this.#freed()
         const code = (e as { code?: string }).code
-        this.#log('debug', `${cmd.conn.name}: ${cmd.op}: ${code ?? String(e)}`)
+        if (code === 'ABORT_ERR') {
+          // The request timeout: the port releases the late reply when it comes.
+          this._stuck = true
+          this.#log('debug', `${cmd.conn.name}: ${cmd.op} of ${cmd.length} at ${cmd.offset}: no reply from the storage port ` +
+            `within ${to / 1000} s; failed with EIO`)
+        } else this.#log('debug', `${cmd.conn.name}: ${cmd.op}: ${code ?? String(e)}`)
         cmd.conn.chunkDone(cmd, null, P.NBD_EIO)
       },
     )
@@ -1446,6 +1694,11 @@ export class NbdGateway {
       if (owner && all.includes(owner)) owner.resume()
       for (const c of all) if (c !== owner) c.resume()
     })
+  }
+
+  /** @internal */
+  _connCount(): number {
+    return Math.max(1, this.#conns.size)
   }
 
   /** @internal */

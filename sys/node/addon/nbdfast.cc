@@ -63,7 +63,6 @@ const uint32_t REQUEST_MAGIC = 0x25609513;
 const uint32_t SIMPLE_REPLY_MAGIC = 0x67446698;
 const uint32_t REQ_SIZE = 28, REP_SIZE = 16;
 const uint64_t MAX_DISCARD = 32u << 20;		// a refused WRITE's payload read and dropped
-const uint64_t STOP_WATER = 32u << 20;		// reply bytes queued: stop reading commands
 const size_t RBUF = 256u << 10;
 const int IOV_CAP = 1024;
 
@@ -78,7 +77,10 @@ struct Cmd {
 	uint64_t offset;
 	uint32_t length, next, pending, error;
 	bool zero_fill, done, is_read;
+	uint64_t start_ns;			// when its header came (the request timeout of a blocked command)
 	std::vector<xseg_request *> reqs;	// READ: the chunks in order (NULL once put)
+	uint8_t *copy;				// READ: its data copied out of the segment (a slow reader), or NULL
+	uint64_t commit;			// READ: its bytes in the committed counts
 	xseg_request *fill;			// WRITE: the chunk being filled
 	uint8_t *fill_data;
 	uint32_t fill_len, filled;
@@ -107,12 +109,17 @@ struct Conn {
 	uint64_t discard;		// payload bytes to drop (a refused WRITE)
 	Cmd *blocked;			// a command waiting for a free request
 	bool stalled, disc, eof, closing;
+	bool full;			// stopped reading: its unread replies reached a cap (in e->full)
 	uint32_t inflight;		// commands not yet replied
+	uint32_t out_count;		// replies queued, not yet written
+	uint64_t committed;		// READ bytes admitted and not yet written (in flight or queued)
+	uint32_t held;			// segment requests its commands hold
 	uint32_t cmds;			// Cmd objects that point here (freed when 0 and dead)
 	Cmd *out_head, *out_tail;	// replies to write, in order
 	uint32_t out_skip;		// bytes of out_head already written
 	uint64_t out_bytes;		// bytes queued in the reply queue
 	bool dirty;			// replies queued since the last flush
+	bool wblocked;			// the socket did not take all the replies: waiting for POLLOUT
 };
 
 struct Event {
@@ -129,6 +136,16 @@ struct Engine {
 	uint64_t max_buf, max_request;
 	uint32_t max_inflight;
 	uint64_t spin_ns;
+	uint64_t timeout_ns;		// a request without a reply this long fails its command (EIO); 0: never
+	uint64_t conn_bytes, total_bytes;	// caps on committed READ bytes: one connection, all
+	uint32_t conn_reqs, total_reqs;	// caps on segment requests held: one connection, all
+	uint64_t committed;		// the connections' committed bytes
+	uint64_t copied;		// bytes of READ data copied out of the segment (held on the heap)
+	uint32_t held;			// segment requests held (orphans included)
+	uint32_t orphans;		// timed-out requests still at the storage peer
+	bool stuck;			// a request timed out and no reply came since: no waiting for requests
+	uv_timer_t timer;
+	bool timer_open;
 	uv_loop_t *loop;
 	uv_poll_t poll;
 	uv_prepare_t prep;
@@ -138,15 +155,19 @@ struct Engine {
 	bool announced;			// between prepare_wait (uv_prepare) and cancel_wait (uv_check)
 	bool polled;			// the FIFO polled readable since the last uv_check
 	uint32_t handles;		// uv handles not yet closed
-	std::vector<Cmd *> slot;	// request index -> the command it is a chunk of
+	std::vector<Cmd *> slot;	// request index -> the command it is a chunk of (ORPHAN: timed out)
+	std::vector<uint64_t> slot_ns;	// request index -> when it was submitted
 	std::unordered_map<uint32_t, Conn *> conns;
 	std::vector<Conn *> stalled;
+	std::vector<Conn *> full;	// connections that stopped reading at a reply cap
+	bool freed_bytes;		// committed bytes went down: look at the full connections
+	bool reclaimed;			// reclaim() ran in this callback
 	std::vector<Conn *> dirty;
 	Cmd *free_cmds;
 	Cmd *owner;			// a command that gets the next free request first
 	bool need_signal;
 	std::vector<Event> events;
-	uint64_t xinflight, replies, commands, errors, bytes_read, bytes_written;
+	uint64_t xinflight, replies, commands, errors, bytes_read, bytes_written, timeouts, late;
 	bool in_js_call;		// events go out with napi_call_function
 	iovec iov[IOV_CAP];
 };
@@ -230,6 +251,8 @@ void flush_events(Engine *e)
 
 void maybe_free_engine(Engine *e);
 void conn_flush(Conn *c);
+void conn_copy_out(Conn *c);
+void reclaim(Engine *e);
 void conn_input(Conn *c);
 void submit_chunks(Conn *c, Cmd *cmd);
 void conn_maybe_end(Conn *c);
@@ -251,7 +274,10 @@ Cmd *cmd_new(Conn *c)
 	cmd->offset = 0;
 	cmd->length = cmd->next = cmd->pending = cmd->error = 0;
 	cmd->zero_fill = cmd->done = cmd->is_read = false;
+	cmd->start_ns = xseg_sys_now_ns();
 	cmd->reqs.clear();
+	cmd->copy = nullptr;
+	cmd->commit = 0;
 	cmd->fill = nullptr;
 	cmd->fill_data = nullptr;
 	cmd->fill_len = cmd->filled = 0;
@@ -260,11 +286,23 @@ Cmd *cmd_new(Conn *c)
 	return cmd;
 }
 
-void put_req(Engine *e, xseg_request *req)
+// Stands in the slot table for a request whose command timed out: its late reply is put back.
+Cmd orphan_cmd;
+Cmd *const ORPHAN = &orphan_cmd;
+
+// Give back a request that @cmd holds.
+void put_req(Cmd *cmd, xseg_request *req)
 {
+	Engine *e = cmd->conn->e;
 	struct xseg *xs = xs_of(e);
 
-	if (xs && req)
+	if (!req)
+		return;
+	if (cmd->conn->held)
+		cmd->conn->held--;
+	if (e->held)
+		e->held--;
+	if (xs)
 		xseg_put_request(xs, req);
 }
 
@@ -277,11 +315,22 @@ void cmd_free(Cmd *cmd)
 	Engine *e = c->e;
 
 	for (xseg_request *r : cmd->reqs)
-		put_req(e, r);
+		put_req(cmd, r);
 	cmd->reqs.clear();
 	if (cmd->fill)
-		put_req(e, cmd->fill);
+		put_req(cmd, cmd->fill);
 	cmd->fill = nullptr;
+	if (cmd->copy) {
+		free(cmd->copy);
+		cmd->copy = nullptr;
+		e->copied -= cmd->length;
+	}
+	if (cmd->commit) {
+		c->committed -= cmd->commit;
+		e->committed -= cmd->commit;
+		cmd->commit = 0;
+	}
+	e->freed_bytes = true;
 	if (e->owner == cmd)
 		e->owner = nullptr;
 	cmd->free_next = e->free_cmds;
@@ -306,6 +355,35 @@ void mark_stalled(Conn *c)
 	c->e->stalled.push_back(c);
 }
 
+/*
+ * Whether @c must stop reading commands: its commands not yet written
+ * (in flight or queued) reach max_inflight, or its committed READ bytes
+ * (in flight or queued) reach its part (conn_bytes, at most an equal share
+ * of total_bytes), or all connections' reach total_bytes. A connection with
+ * nothing committed may always send one more command, so that none starves:
+ * all together commit at most total_bytes plus one command each.
+ */
+bool conn_over(Conn *c)
+{
+	Engine *e = c->e;
+	uint64_t n = e->conns.size() ? e->conns.size() : 1;
+	uint64_t part = e->total_bytes / n < e->conn_bytes ? e->total_bytes / n : e->conn_bytes;
+
+	if (c->inflight + c->out_count >= e->max_inflight)
+		return true;
+	if (!c->committed)
+		return false;
+	return c->committed >= part || e->committed >= e->total_bytes;
+}
+
+void mark_full(Conn *c)
+{
+	if (c->full)
+		return;
+	c->full = true;
+	c->e->full.push_back(c);
+}
+
 // The command is over: queue its reply.
 void cmd_finish(Cmd *cmd)
 {
@@ -323,7 +401,7 @@ void cmd_finish(Cmd *cmd)
 	if (cmd->error) {
 		e->errors++;
 		for (xseg_request *&r : cmd->reqs) {
-			put_req(e, r);
+			put_req(cmd, r);
 			r = nullptr;
 		}
 		cmd->reqs.clear();
@@ -340,6 +418,7 @@ void cmd_finish(Cmd *cmd)
 	else
 		c->out_head = cmd;
 	c->out_tail = cmd;
+	c->out_count++;
 	c->out_bytes += REP_SIZE + (cmd->is_read && !cmd->error ? cmd->length : 0);
 	mark_dirty(c);
 }
@@ -363,7 +442,7 @@ void chunk_done(Cmd *cmd, xseg_request *req, uint32_t err)
 		for (xseg_request *&r : cmd->reqs)
 			if (r == req)
 				r = nullptr;
-		put_req(cmd->conn->e, req);
+		put_req(cmd, req);
 	}
 	if (cmd_ready(cmd))
 		cmd_finish(cmd);
@@ -384,13 +463,24 @@ xseg_request *get_req(Cmd *cmd, uint64_t offset, uint64_t size, uint64_t datalen
 
 	if (!xs)
 		return nullptr;
+	// Fair sharing: one connection holds at most its share (its own come back) ...
+	if (c->held >= e->conn_reqs && c->wblocked)
+		conn_copy_out(c);	// replies its client does not read: let their requests go
+	if (c->held >= e->conn_reqs)
+		return nullptr;
 	if (e->owner && e->owner != cmd) {
 		if (e->owner->done || e->owner->conn->dead)
 			e->owner = nullptr;
 		else
 			return nullptr;
 	}
-	req = xseg_get_request(xs, e->port);
+	// ... and all of them leave some for the handshakes and the segment's other peers.
+	req = e->held < e->total_reqs ? xseg_get_request(xs, e->port) : nullptr;
+	if (!req && !e->reclaimed) {
+		// Slow readers may sit on requests: copy their replies out, once per callback.
+		reclaim(e);
+		req = e->held < e->total_reqs ? xseg_get_request(xs, e->port) : nullptr;
+	}
 	if (req && xseg_prep_request(xs, req, c->target.data(), (uint32_t)c->target.size(), datalen) < 0) {
 		xseg_put_request(xs, req);
 		req = nullptr;
@@ -401,6 +491,8 @@ xseg_request *get_req(Cmd *cmd, uint64_t offset, uint64_t size, uint64_t datalen
 	}
 	if (e->owner == cmd)
 		e->owner = nullptr;
+	c->held++;
+	e->held++;
 	req->op = cmd->op;
 	req->flags = cmd->xflags;
 	req->offset = offset;
@@ -434,10 +526,11 @@ void submit(Cmd *cmd, xseg_request *req)
 		for (xseg_request *&q : cmd->reqs)
 			if (q == req)
 				q = nullptr;
-		put_req(e, req);
+		put_req(cmd, req);
 		chunk_done(cmd, nullptr, NBD_EIO);
 		return;
 	}
+	e->slot_ns[idx] = xseg_sys_now_ns();	// the request timeout counts from here
 	e->xinflight++;
 	e->need_signal = true;
 }
@@ -456,6 +549,15 @@ void submit_chunks(Conn *c, Cmd *cmd)
 		uint64_t size = whole ? left : (left < e->max_buf ? left : e->max_buf);
 		xseg_request *req = get_req(cmd, cmd->offset + cmd->next, size, whole ? 0 : size);
 
+		if (!req && e->stuck) {
+			// A request timed out and nothing came back since: fail now, do not wait.
+			if (!cmd->error)
+				cmd->error = NBD_EIO;
+			cmd->next = cmd->length;
+			if (cmd_ready(cmd))
+				cmd_finish(cmd);
+			return;
+		}
 		if (!req) {
 			c->blocked = cmd;
 			mark_stalled(c);
@@ -582,6 +684,9 @@ void command(Conn *c, const uint8_t *b)
 			cmd_finish(cmd);
 			return;
 		}
+		cmd->commit = length;
+		c->committed += length;
+		e->committed += length;
 		submit_chunks(c, cmd);
 		return;
 	case NBD_CMD_WRITE:
@@ -614,7 +719,19 @@ void command(Conn *c, const uint8_t *b)
 	}
 }
 
-// The next chunk of the WRITE being received, if it has none; false when stalled.
+// The WRITE being received fails (EIO) before all its chunks are submitted: its payload is dropped.
+void write_fail(Conn *c, Cmd *cmd)
+{
+	if (!cmd->error)
+		cmd->error = NBD_EIO;
+	c->discard += cmd->length - cmd->next;
+	cmd->next = cmd->length;
+	c->cur = nullptr;
+	if (cmd_ready(cmd))
+		cmd_finish(cmd);
+}
+
+// The next chunk of the WRITE being received, if it has none; false when stalled (or failed: c->cur is NULL).
 bool write_chunk(Conn *c, Cmd *cmd)
 {
 	Engine *e = c->e;
@@ -626,6 +743,11 @@ bool write_chunk(Conn *c, Cmd *cmd)
 	left = cmd->length - cmd->next;
 	size = left < e->max_buf ? left : e->max_buf;
 	req = get_req(cmd, cmd->offset + cmd->next, size, size);
+	if (!req && e->stuck) {
+		// A request timed out and nothing came back since: fail now, drop the rest of the payload.
+		write_fail(c, cmd);
+		return false;
+	}
 	if (!req) {
 		mark_stalled(c);
 		return false;
@@ -658,9 +780,7 @@ bool write_filled(Conn *c, Cmd *cmd)
 // Parse what the read buffer holds; stops (keeping the rest) when stalled.
 void conn_input(Conn *c)
 {
-	Engine *e = c->e;
-
-	while (!c->dead && !c->stalled && c->rpos < c->rlen) {
+	while (!c->dead && !c->stalled && !c->full && c->rpos < c->rlen) {
 		uint8_t *p = c->rbuf.data() + c->rpos;
 		size_t avail = c->rlen - c->rpos;
 
@@ -672,8 +792,11 @@ void conn_input(Conn *c)
 			continue;
 		}
 		if (Cmd *cur = c->cur) {
-			if (!write_chunk(c, cur))
+			if (!write_chunk(c, cur)) {
+				if (!c->cur)
+					continue;	// failed: its payload is dropped
 				break;
+			}
 			size_t n = cur->fill_len - cur->filled;
 
 			if (n > avail)
@@ -690,8 +813,8 @@ void conn_input(Conn *c)
 			conn_fatal(c, "data after NBD_CMD_DISC");
 			return;
 		}
-		if (c->inflight >= e->max_inflight || c->out_bytes > STOP_WATER) {
-			mark_stalled(c);
+		if (conn_over(c)) {
+			mark_full(c);
 			break;
 		}
 		if (c->hdr_len || avail < REQ_SIZE) {
@@ -749,6 +872,10 @@ void conn_drop(Conn *c)
 	for (size_t i = 0; i < e->dirty.size(); i++)
 		if (e->dirty[i] == c)
 			e->dirty[i--] = e->dirty.back(), e->dirty.pop_back();
+	for (size_t i = 0; i < e->full.size(); i++)
+		if (e->full[i] == c)
+			e->full[i--] = e->full.back(), e->full.pop_back();
+	c->full = false;
 	while (Cmd *cmd = c->out_head) {
 		c->out_head = cmd->out_next;
 		cmd_free(cmd);
@@ -758,7 +885,7 @@ void conn_drop(Conn *c)
 	if (Cmd *cur = c->cur) {
 		c->cur = nullptr;
 		if (cur->fill) {
-			put_req(e, cur->fill);
+			put_req(cur, cur->fill);
 			cur->fill = nullptr;
 		}
 		cur->next = cur->length;
@@ -797,7 +924,7 @@ void conn_maybe_end(Conn *c)
 {
 	if (c->dead || c->inflight || c->out_head)
 		return;
-	if (c->disc || c->closing || (c->eof && c->rpos == c->rlen && !c->stalled)) {
+	if (c->disc || c->closing || (c->eof && c->rpos == c->rlen && !c->stalled && !c->full)) {
 		event(c->e, "end", c->id, "");
 		conn_drop(c);
 	}
@@ -820,12 +947,71 @@ void conn_check_eof(Conn *c)
 	}
 }
 
+/*
+ * The socket is full (a slow reader) and requests are wanted: copy the READ
+ * data of the queued replies out of the segment and give their requests
+ * back at once, so a client that does not read its replies holds no segment
+ * buffers (the reply caps bound the copies: conn_over). Not done while
+ * requests are plentiful: a fast reader's replies go out of the segment
+ * without a copy.
+ */
+void conn_copy_out(Conn *c)
+{
+	Engine *e = c->e;
+
+	for (Cmd *cmd = c->out_head; cmd; cmd = cmd->out_next) {
+		if (!cmd->is_read || cmd->error || cmd->copy || cmd->reqs.empty())
+			continue;
+		uint8_t *copy = (uint8_t *)malloc(cmd->length);
+		uint64_t left = cmd->length, at = 0;
+
+		if (!copy)
+			return;	// they keep their requests
+		for (xseg_request *r : cmd->reqs) {
+			uint64_t cap = 0;
+			uint8_t *d = r ? (uint8_t *)xseg_req_buffer(xs_of(e), r, &cap) : nullptr;
+			uint64_t take = left < e->max_buf ? left : e->max_buf;
+
+			if (!d || cap < take) {
+				free(copy);
+				return;	// conn_flush reports it
+			}
+			memcpy(copy + at, d, take);
+			at += take;
+			left -= take;
+		}
+		for (xseg_request *&r : cmd->reqs) {
+			put_req(cmd, r);
+			r = nullptr;
+		}
+		cmd->reqs.clear();
+		cmd->copy = copy;
+		e->copied += cmd->length;
+	}
+}
+
+// Copy out the replies of every connection waiting for POLLOUT (no request is free).
+void reclaim(Engine *e)
+{
+	e->reclaimed = true;
+	for (auto &kv : e->conns)
+		if (kv.second->wblocked && !kv.second->dead)
+			conn_copy_out(kv.second);
+}
+
+// Under pressure (half of a share or of all requests held): copy out at once.
+bool pressure(Conn *c)
+{
+	return c->held > c->e->conn_reqs / 2 || c->e->held > c->e->total_reqs / 2;
+}
+
 // Write queued replies: headers and READ data from the segment, one writev per batch.
 void conn_flush(Conn *c)
 {
 	Engine *e = c->e;
 
 	c->dirty = false;
+	c->wblocked = false;
 	while (!c->dead && c->out_head) {
 		int n = 0;
 		size_t skip = c->out_skip, total = 0;
@@ -845,6 +1031,20 @@ void conn_flush(Conn *c)
 			}
 			if (!cmd->is_read || cmd->error)
 				continue;
+			if (cmd->copy) {
+				if (skip >= cmd->length) {
+					skip -= cmd->length;
+					continue;
+				}
+				if (n >= IOV_CAP)
+					break;
+				e->iov[n].iov_base = cmd->copy + skip;
+				e->iov[n].iov_len = cmd->length - skip;
+				total += cmd->length - skip;
+				skip = 0;
+				n++;
+				continue;
+			}
 			uint64_t left = cmd->length;
 			for (xseg_request *r : cmd->reqs) {
 				uint64_t cap = 0;
@@ -874,8 +1074,12 @@ void conn_flush(Conn *c)
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				c->wblocked = true;
+				if (pressure(c))
+					conn_copy_out(c);
 				break;
+			}
 			event(e, "gone", c->id, strerror(errno));
 			conn_drop(c);
 			return;
@@ -889,14 +1093,19 @@ void conn_flush(Conn *c)
 				break;
 			done -= len;
 			c->out_bytes -= len;
+			c->out_count--;
 			c->out_head = cmd->out_next;
 			if (!c->out_head)
 				c->out_tail = nullptr;
 			cmd_free(cmd);
 		}
 		c->out_skip = (uint32_t)done;
-		if ((size_t)w < total)
+		if ((size_t)w < total) {
+			c->wblocked = true;
+			if (pressure(c))
+				conn_copy_out(c);
 			break;	// the socket is full: wait for POLLOUT
+		}
 	}
 	if (c->dead)
 		return;
@@ -913,7 +1122,7 @@ void conn_update_poll(Conn *c)
 
 	if (c->dead || !c->poll_open)
 		return;
-	if (!c->stalled && !c->eof && !c->disc)
+	if (!c->stalled && !c->full && !c->eof && !c->disc)
 		want |= UV_READABLE;
 	if (c->out_head)
 		want |= UV_WRITABLE;
@@ -943,7 +1152,24 @@ void conn_resume(Conn *c)
 	conn_input(c);
 	if (c->dead)
 		return;
-	if (!c->stalled && c->eof)
+	if (!c->stalled && !c->full && c->eof)
+		conn_check_eof(c);
+	conn_update_poll(c);
+}
+
+// Go on after a reply cap was reached, if it no longer is.
+void conn_unfull(Conn *c)
+{
+	if (c->dead || !c->full || conn_over(c))
+		return;
+	for (size_t i = 0; i < c->e->full.size(); i++)
+		if (c->e->full[i] == c)
+			c->e->full[i--] = c->e->full.back(), c->e->full.pop_back();
+	c->full = false;
+	conn_input(c);
+	if (c->dead)
+		return;
+	if (!c->stalled && !c->full && c->eof)
 		conn_check_eof(c);
 	conn_update_poll(c);
 }
@@ -953,7 +1179,7 @@ void engine_after(Engine *e);
 // Read from the socket: into the chunk being filled when nothing is buffered, else the buffer.
 void conn_read(Conn *c)
 {
-	for (int round = 0; round < 8 && !c->dead && !c->stalled && !c->eof; round++) {
+	for (int round = 0; round < 8 && !c->dead && !c->stalled && !c->full && !c->eof; round++) {
 		Cmd *cur = c->cur;
 		ssize_t n;
 
@@ -987,7 +1213,7 @@ void conn_read(Conn *c)
 		}
 		if (n == 0) {
 			c->eof = true;
-			if (!c->stalled)
+			if (!c->stalled && !c->full)
 				conn_check_eof(c);
 			return;
 		}
@@ -1083,6 +1309,16 @@ void process_replies(Engine *e)
 		e->slot[idx] = nullptr;
 		e->xinflight--;
 		e->replies++;
+		e->stuck = false;	// the storage peer answers again
+		if (cmd == ORPHAN) {
+			// The late reply of a timed-out request: its command failed already.
+			e->orphans--;
+			e->late++;
+			if (e->held)
+				e->held--;
+			xseg_put_request(xs, req);
+			continue;
+		}
 		uint32_t state = __atomic_load_n(&req->state, __ATOMIC_ACQUIRE);
 		if (state & XS_FAILED)
 			err = nbd_error_of(req->error);
@@ -1168,7 +1404,16 @@ void engine_after(Engine *e)
 {
 	struct xseg *xs = xs_of(e);
 
+	e->reclaimed = false;
 	for (int pass = 0; pass < 4 && xs; pass++) {
+		if (e->freed_bytes && !e->full.empty()) {
+			std::vector<Conn *> f = e->full;
+
+			e->freed_bytes = false;
+			for (Conn *c : f)
+				conn_unfull(c);
+		}
+		e->freed_bytes = false;
 		if (!e->stalled.empty()) {
 			std::vector<Conn *> st;
 
@@ -1193,7 +1438,7 @@ void engine_after(Engine *e)
 		for (Conn *c : d)
 			if (!c->dead)
 				conn_flush(c);
-		if (!e->stalled.empty() || e->need_signal || !e->dirty.empty())
+		if (!e->stalled.empty() || e->need_signal || !e->dirty.empty() || (e->freed_bytes && !e->full.empty()))
 			continue;
 		flush_events(e);
 		if (!spin(e))
@@ -1201,7 +1446,111 @@ void engine_after(Engine *e)
 		pass = 0;	// replies taken while spinning: another round
 		xs = xs_of(e);
 	}
+	// Connections a reply cap stopped, freed in the last round: nothing else may wake them.
+	if (xs && e->freed_bytes && !e->full.empty()) {
+		std::vector<Conn *> f = e->full;
+
+		e->freed_bytes = false;
+		for (Conn *c : f)
+			conn_unfull(c);
+		if (e->need_signal) {
+			e->need_signal = false;
+			xseg_signal(xs, e->storage);
+		}
+		std::vector<Conn *> d;
+
+		d.swap(e->dirty);
+		for (Conn *c : d)
+			if (!c->dead)
+				conn_flush(c);
+	}
+	e->reclaimed = false;
 	flush_events(e);
+}
+
+// ----------------------------------------------------------- the request timeout
+
+// @cmd's requests at the storage peer got no reply in time: fail it (EIO); late replies are put back.
+void time_out(Engine *e, Cmd *cmd)
+{
+	struct xseg *xs = xs_of(e);
+	Conn *c = cmd->conn;
+	char msg[160];
+
+	snprintf(msg, sizeof(msg), "%s of %u at %llu: no reply from the storage port within %.3g s; failed with EIO",
+		 xseg_op_name(cmd->op), cmd->length, (unsigned long long)cmd->offset, (double)e->timeout_ns / 1e9);
+	for (size_t i = 0; i < e->slot.size(); i++) {
+		if (e->slot[i] != cmd)
+			continue;
+		xseg_request *req = xseg_request_at(xs, (uint32_t)i);
+
+		e->slot[i] = ORPHAN;
+		e->orphans++;
+		for (xseg_request *&r : cmd->reqs)
+			if (r == req)
+				r = nullptr;
+		if (c->held)
+			c->held--;	// still in e->held until its reply comes
+		cmd->pending--;
+	}
+	if (!cmd->error)
+		cmd->error = NBD_EIO;
+	e->timeouts++;
+	e->stuck = true;
+	if (!c->dead)
+		event(e, "debug", c->id, msg);
+	if (cmd_ready(cmd))
+		cmd_finish(cmd);
+}
+
+void on_timer(uv_timer_t *h)
+{
+	Engine *e = (Engine *)h->data;
+	struct xseg *xs = xs_of(e);
+	uint64_t now;
+
+	if (!xs || e->closed || !e->timeout_ns)
+		return;
+	now = xseg_sys_now_ns();
+	if (e->xinflight > e->orphans) {
+		for (size_t i = 0; i < e->slot.size(); i++) {
+			Cmd *cmd = e->slot[i];
+
+			if (cmd && cmd != ORPHAN && now - e->slot_ns[i] >= e->timeout_ns)
+				time_out(e, cmd);
+		}
+	}
+	// Commands that wait for a request (the segment's are at a stuck peer): fail them too.
+	std::vector<Conn *> all;
+
+	for (auto &kv : e->conns)
+		all.push_back(kv.second);
+	for (Conn *c : all) {
+		if (c->dead)
+			continue;
+		if (Cmd *b = c->blocked) {
+			if (now - b->start_ns >= e->timeout_ns) {
+				c->blocked = nullptr;
+				if (!b->error)
+					b->error = NBD_EIO;
+				b->next = b->length;
+				e->timeouts++;
+				if (e->owner == b)
+					e->owner = nullptr;
+				if (cmd_ready(b))
+					cmd_finish(b);
+			}
+		}
+		if (Cmd *cur = c->cur) {
+			if (!cur->fill && c->stalled && now - cur->start_ns >= e->timeout_ns) {
+				e->timeouts++;
+				if (e->owner == cur)
+					e->owner = nullptr;
+				write_fail(c, cur);
+			}
+		}
+	}
+	engine_after(e);
 }
 
 // ----------------------------------------------------------- lifetime
@@ -1212,6 +1561,8 @@ void on_port_closed(uv_handle_t *h)
 
 	if (h == (uv_handle_t *)&e->poll)
 		e->poll_open = false;
+	else if (h == (uv_handle_t *)&e->timer)
+		e->timer_open = false;
 	else if (h == (uv_handle_t *)&e->prep)
 		e->prep_open = false;
 	else
@@ -1252,6 +1603,8 @@ void engine_close(Engine *e)
 		if (!cmd)
 			continue;
 		e->slot[i] = nullptr;
+		if (cmd == ORPHAN)
+			continue;
 		for (xseg_request *&r : cmd->reqs)
 			if (r == req)
 				r = nullptr;
@@ -1265,6 +1618,8 @@ void engine_close(Engine *e)
 	e->announced = false;
 	if (e->poll_open)
 		uv_close((uv_handle_t *)&e->poll, on_port_closed);
+	if (e->timer_open)
+		uv_close((uv_handle_t *)&e->timer, on_port_closed);
 	if (e->prep_open)
 		uv_close((uv_handle_t *)&e->prep, on_port_closed);
 	if (e->check_open)
@@ -1322,23 +1677,28 @@ Engine *engine_of(const Napi::CallbackInfo &info, const char *fn)
 // ----------------------------------------------------------- the functions
 
 // nbd_engine(handle, port, storagePort, maxBuf, maxRequest, maxInflight,
-// spinUs, fn) -> engine. @port must be bound by @handle (role client); the
-// engine polls its FIFO from now on, so no TypeScript Port may watch it.
+// spinUs, fn, timeoutMs, connBytes, totalBytes, connRequests, totalRequests)
+// -> engine. @port must be bound by @handle (role client); the engine polls
+// its FIFO from now on, so no TypeScript Port may watch it. timeoutMs 0: no
+// request timeout; the caps as in docs/nbd.md (conn_over, get_req).
 Napi::Value nbd_engine(const Napi::CallbackInfo &info)
 {
 	Napi::Env env = info.Env();
 	Seg *s;
-	uint32_t port, storage, max_inflight, spin_us;
-	uint64_t max_buf, max_request;
+	uint32_t port, storage, max_inflight, spin_us, timeout_ms, conn_reqs, total_reqs;
+	uint64_t max_buf, max_request, conn_bytes, total_bytes;
 	uv_loop_t *loop;
 	int fd;
 
 	if (!arg_seg(info, 0, "nbd_engine", &s) || !arg_u32(info, 1, "nbd_engine", &port) ||
 	    !arg_u32(info, 2, "nbd_engine", &storage) || !arg_u64(info, 3, "nbd_engine", &max_buf) ||
 	    !arg_u64(info, 4, "nbd_engine", &max_request) || !arg_u32(info, 5, "nbd_engine", &max_inflight) ||
-	    !arg_u32(info, 6, "nbd_engine", &spin_us))
+	    !arg_u32(info, 6, "nbd_engine", &spin_us) || !arg_u32(info, 8, "nbd_engine", &timeout_ms) ||
+	    !arg_u64(info, 9, "nbd_engine", &conn_bytes) || !arg_u64(info, 10, "nbd_engine", &total_bytes) ||
+	    !arg_u32(info, 11, "nbd_engine", &conn_reqs) || !arg_u32(info, 12, "nbd_engine", &total_reqs))
 		return env.Undefined();
-	if (!info[7].IsFunction() || !max_buf || !max_inflight) {
+	if (!info[7].IsFunction() || !max_buf || !max_inflight || !conn_bytes || !total_bytes || !conn_reqs ||
+	    !total_reqs) {
 		throw_errno(env, -EINVAL, "nbd_engine", "bad arguments");
 		return env.Undefined();
 	}
@@ -1360,9 +1720,15 @@ Napi::Value nbd_engine(const Napi::CallbackInfo &info)
 	e->max_request = max_request;
 	e->max_inflight = max_inflight;
 	e->spin_ns = (uint64_t)spin_us * 1000;
+	e->timeout_ns = (uint64_t)timeout_ms * 1000000;
+	e->conn_bytes = conn_bytes;
+	e->total_bytes = total_bytes;
+	e->conn_reqs = conn_reqs;
+	e->total_reqs = total_reqs;
 	e->fifo = fd;
 	e->loop = loop;
 	e->slot.assign(xseg_config(s->xs)->nr_requests, nullptr);
+	e->slot_ns.assign(xseg_config(s->xs)->nr_requests, 0);
 	napi_create_reference(env, info[0], 1, &e->seg_ref);
 	napi_create_reference(env, info[7], 1, &e->fn_ref);
 	// Not XSEG_FD_ALWAYS: the loop announces when it sleeps (on_prepare/on_check).
@@ -1373,6 +1739,18 @@ Napi::Value nbd_engine(const Napi::CallbackInfo &info)
 		e->handles++;
 		uv_poll_start(&e->poll, UV_READABLE, on_port_poll);
 		uv_unref((uv_handle_t *)&e->poll);	// the sockets keep the loop alive
+	}
+	if (uv_timer_init(loop, &e->timer) == 0) {
+		// Looks for timed-out requests a few times per timeout (at most once a second).
+		uint64_t tick = timeout_ms / 4;
+
+		tick = tick < 5 ? 5 : tick > 1000 ? 1000 : tick;
+		e->timer.data = e;
+		e->timer_open = true;
+		e->handles++;
+		if (timeout_ms)
+			uv_timer_start(&e->timer, on_timer, tick, tick);
+		uv_unref((uv_handle_t *)&e->timer);
 	}
 	if (uv_prepare_init(loop, &e->prep) == 0) {
 		e->prep.data = e;
@@ -1388,7 +1766,7 @@ Napi::Value nbd_engine(const Napi::CallbackInfo &info)
 		uv_check_start(&e->check, on_check);
 		uv_unref((uv_handle_t *)&e->check);
 	}
-	if (!e->poll_open || !e->prep_open || !e->check_open) {
+	if (!e->poll_open || !e->timer_open || !e->prep_open || !e->check_open) {
 		napi_value ext;
 
 		// Cannot wait for replies: give up (the closes free it).
@@ -1515,7 +1893,8 @@ Napi::Value nbd_conn_close(const Napi::CallbackInfo &info)
 	return info.Env().Undefined();
 }
 
-// nbd_stats(engine) -> { commands, errors, bytesRead, bytesWritten, inflight, replies }
+// nbd_stats(engine) -> { commands, errors, bytesRead, bytesWritten, inflight, replies,
+// timeouts, late, orphans, held, committed, copied }
 Napi::Value nbd_stats(const Napi::CallbackInfo &info)
 {
 	Napi::Env env = info.Env();
@@ -1530,6 +1909,12 @@ Napi::Value nbd_stats(const Napi::CallbackInfo &info)
 	o.Set("bytesWritten", Napi::Number::New(env, (double)e->bytes_written));
 	o.Set("inflight", Napi::Number::New(env, (double)e->xinflight));
 	o.Set("replies", Napi::Number::New(env, (double)e->replies));
+	o.Set("timeouts", Napi::Number::New(env, (double)e->timeouts));
+	o.Set("late", Napi::Number::New(env, (double)e->late));
+	o.Set("orphans", Napi::Number::New(env, (double)e->orphans));
+	o.Set("held", Napi::Number::New(env, (double)e->held));
+	o.Set("committed", Napi::Number::New(env, (double)e->committed));
+	o.Set("copied", Napi::Number::New(env, (double)e->copied));
 	return o;
 }
 
