@@ -16,7 +16,7 @@ include $(XSEG_HOME)/sys/kernel/kernel.mk
 
 DOMAINS ?= $(shell $(XSEG_HOME)/tools/xseg-domain-targets --buildable)
 
-.PHONY: install all user node check check-c check-san asan ubsan tsan bench demo deps clean help
+.PHONY: install all user node check check-run check-c check-san asan ubsan tsan bench demo deps clean help
 .DEFAULT_GOAL := all
 
 all: $(DOMAINS)
@@ -34,12 +34,19 @@ deps:
 	$(Q)$(XSEG_HOME)/tools/install-deps check
 
 # Every test of the machine, one runner, one summary line. Under CI (or with
-# CHECK_SAN=1) the C tests also run built with ASan+UBSan and with TSan.
+# CHECK_SAN=1) the C tests also run built with ASan+UBSan and with TSan. The
+# last test, tools/tree-check, fails if the build or the tests changed a
+# tracked file (compared with a record taken before anything was built).
 CHECK_SAN ?= $(if $(filter true,$(CI)),1)
-check: deps user $(if $(CHECK_SAN),asan tsan)
+check:
+	$(Q)state=$$(mktemp /tmp/xseg-tree.XXXXXX) && $(XSEG_HOME)/tools/tree-check save "$$state" && \
+	  XSEG_TREE_STATE="$$state" $(MAKE) --no-print-directory check-run; rc=$$?; rm -f "$$state"; exit $$rc
+
+check-run: deps user $(if $(CHECK_SAN),asan tsan)
 	$(Q)$(XSEG_HOME)/tools/run-tests $(CHECK_ARGS) $(USER_OUT)/test $(XSEG_HOME)/test/scripts \
 	    $(XSEG_HOME)/tools/vm/check $(if $(filter node,$(DOMAINS)),$(XSEG_HOME)/test/node/run) \
-	    $(if $(CHECK_SAN),$(XSEG_HOME)/lib/user-asan/test $(XSEG_HOME)/lib/user-tsan/test)
+	    $(if $(CHECK_SAN),$(XSEG_HOME)/lib/user-asan/test $(XSEG_HOME)/lib/user-tsan/test) \
+	    $(XSEG_HOME)/tools/tree-check
 
 check-san: asan tsan
 	$(Q)$(XSEG_HOME)/tools/run-tests $(XSEG_HOME)/lib/user-asan/test $(XSEG_HOME)/lib/user-tsan/test

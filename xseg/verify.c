@@ -57,7 +57,7 @@ static void check_queue(struct census *c, const struct xq *q, uint32_t port, con
 		report(c, fmt, port, (uint64_t)used);
 	} else if (used < -(int64_t)(q->mask + 1)) {
 		snprintf(fmt, sizeof(fmt), "port %%u: %s: head is %%llu positions past tail", what);
-		report(c, fmt, port, h - t);
+		report(c, fmt, port, h - t);	/* -used without overflow */
 	}
 }
 

@@ -372,14 +372,19 @@ static void test_posix_stray(void)
 	pid_t pid;
 	int status;
 
-	/* Control: SIGIO kills a process that has not joined. */
+	/*
+	 * Control: SIGIO kills a process that has not joined. The child says
+	 * when it has reset SIGIO (until then it has our inherited handler).
+	 */
+	st(&S->step, 0);
 	pid = xt_fork();
 	if (pid == 0) {
 		signal(SIGIO, SIG_DFL);
+		st(&S->step, 1);
 		for (;;)
 			pause();
 	}
-	usleep(20000);
+	await(&S->step, 1);
 	CHECK(kill(pid, SIGIO) == 0);
 	CHECK(waitpid(pid, &status, 0) == pid);
 	CHECKF(WIFSIGNALED(status) && WTERMSIG(status) == SIGIO, "control status 0x%x", status);
@@ -416,13 +421,15 @@ static void test_posix_stray(void)
 	reap(pid);
 
 	/* A forged waiter word naming a process that would die of SIGIO. */
+	st(&S->step, 0);
 	pid = xt_fork();
 	if (pid == 0) {
 		signal(SIGIO, SIG_DFL);
+		st(&S->step, 1);
 		for (;;)
 			pause();
 	}
-	usleep(20000);
+	await(&S->step, 1);
 	priv = join();
 	__atomic_store_n(&a->waiter, XSEG_SIGP_WAITER(pid, pid), __ATOMIC_RELEASE);
 	CHECKF(D->signal(&H, priv, 6) == -EPERM, "forged waiter signaled");

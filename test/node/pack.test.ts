@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: BSD-2-Clause
 //
 // Description: the packed package as a user gets it - `npm pack`, install
-// the tarball into a fresh project offline (its dependencies from the npm
-// cache; npm does not run a dependency's install script, so the addon must
-// load from the shipped prebuilds), then run the quick start of docs/node.md
+// the tarball into a fresh project with `npm install` (its dependencies
+// resolved from the registry's metadata as a user's install resolves them;
+// --prefer-offline takes what the npm cache has and fetches the rest, so a
+// fresh machine whose cache holds only the lockfile install's tarballs
+// works too), check that no source build happened (the addon must load
+// from the shipped prebuilds), then run the quick start of docs/node.md
 // as written (ESM) and from CommonJS, a servePool() with a handler module,
 // and the `xseg` bin. Needs lib/node/ (tsup) and prebuilds/
 // (prebuildify), which test/node/run makes.
@@ -61,7 +64,7 @@ function run(cmd: string, args: string[], cwd: string): string {
 if (!built) {
   console.log('  skip: lib/node or prebuilds/ missing (test/node/run builds them)')
 } else {
-  test('npm pack -> install offline -> require (CJS), import (ESM), bin', () => {
+  test('npm pack -> npm install -> require (CJS), import (ESM), bin', () => {
     const dir = mkdtempSync(join(tmpdir(), 'xseg-pack-'))
     try {
       const tgz = run('npm', ['pack', '--silent', '--pack-destination', dir], ROOT).trim().split('\n').pop()!
@@ -77,7 +80,7 @@ if (!built) {
       rmSync(proj, { recursive: true, force: true })
       execFileSync('mkdir', [proj])
       writeFileSync(join(proj, 'package.json'), JSON.stringify({ name: 'consumer', private: true, version: '1.0.0' }))
-      run('npm', ['install', '--offline', '--no-audit', '--no-fund', '--loglevel=error', join(dir, tgz)], proj)
+      run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error', join(dir, tgz)], proj)
       assert.not.ok(existsSync(join(proj, 'node_modules/xseg/build')), 'no source build happened')
 
       const q = quickstart()

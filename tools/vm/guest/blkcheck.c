@@ -8,12 +8,17 @@
  *
  *   blkcheck write  PATH SEED SIZE [BS]        write the pattern over [0, SIZE) (creates a file)
  *   blkcheck verify PATH SEED SIZE [BS]        read [0, SIZE) back and check every byte
+ *   blkcheck stream PATH SEED SIZE BS EVERY    write the pattern over [0, SIZE) again and
+ *                                              again, without end, printing "written N"
+ *                                              after every EVERY writes; ends only on an
+ *                                              error (exit 1) or a signal
  *   blkcheck bench  PATH read|write|randread|randwrite BS TOTAL THREADS
  *                                              O_DIRECT I/O, prints "<MB/s> MB/s <IOPS> IOPS"
  *
  * SIZE, BS, TOTAL take K, M, G. write and verify use O_DIRECT on block
  * devices (so the device, not the page cache, is checked) and end with
- * fsync. Exit 0 on success, 1 on a mismatch or an I/O error (the message
+ * fsync (stream: O_DIRECT too, so every write reached the device before
+ * it is counted). Exit 0 on success, 1 on a mismatch or an I/O error (the message
  * names the offset and errno), 2 on a usage error.
  */
 #include <errno.h>
@@ -103,6 +108,32 @@ static int do_write(const char *path, uint64_t seed, uint64_t size, uint64_t bs)
 	close(fd);
 	free(buf);
 	return 0;
+}
+
+/* Write until an error: for kill tests, the victim is provably busy. */
+static int do_stream(const char *path, uint64_t seed, uint64_t size, uint64_t bs, uint64_t every)
+{
+	int fd = open_dev(path, O_WRONLY);
+	uint8_t *buf = aligned(bs);
+	uint64_t n = 0;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	for (;;) {
+		for (uint64_t off = 0; off + bs <= size; off += bs) {
+			ssize_t w;
+
+			pattern_fill(buf, bs, seed, off);
+			w = pwrite(fd, buf, bs, (off_t)off);
+			if (w != (ssize_t)bs) {
+				fprintf(stderr, "blkcheck: write %s at %llu (after %llu writes): %s\n", path,
+					(unsigned long long)off, (unsigned long long)n,
+					w < 0 ? strerror(errno) : "short write");
+				return 1;
+			}
+			if (++n % every == 0)
+				printf("written %llu\n", (unsigned long long)n);
+		}
+	}
 }
 
 static int do_verify(const char *path, uint64_t seed, uint64_t size, uint64_t bs)
@@ -223,10 +254,19 @@ int main(int argc, char **argv)
 			return 2;
 		return argv[1][0] == 'w' ? do_write(argv[2], seed, size, bs) : do_verify(argv[2], seed, size, bs);
 	}
+	if (argc == 7 && !strcmp(argv[1], "stream")) {
+		uint64_t seed = pattern_seed(argv[3], (uint32_t)strlen(argv[3]));
+		uint64_t size = parse_size(argv[4]), bs = parse_size(argv[5]), every = parse_size(argv[6]);
+
+		if (!bs || bs % 512 || size < bs || !every)
+			return 2;
+		return do_stream(argv[2], seed, size, bs, every);
+	}
 	if (argc == 7 && !strcmp(argv[1], "bench"))
 		return do_bench(argv[2], argv[3], parse_size(argv[4]), parse_size(argv[5]),
 				(unsigned)strtoul(argv[6], NULL, 0));
 	fprintf(stderr, "usage: blkcheck write|verify PATH SEED SIZE [BS]\n"
+		"       blkcheck stream PATH SEED SIZE BS EVERY\n"
 		"       blkcheck bench PATH read|write|randread|randwrite BS TOTAL THREADS\n");
 	return 2;
 }

@@ -2,7 +2,8 @@
 # xsegbd-kill: a storage peer that stops answering never hangs the kernel.
 # blockd stopped (SIGSTOP) under I/O: the requests fail with EIO after the
 # device's timeout, and I/O works again once it continues. blockd killed
-# (SIGKILL) under a stream of writes: the writer gets EIO after the timeout,
+# (SIGKILL) under an endless stream of writes, after it served 256 of them:
+# the writer gets EIO after the timeout,
 # recovery frees the dead peer's port, new I/O fails at once, and a new
 # blockd on the same port serves the device again. Then the device is
 # removed and every module unloads.
@@ -45,16 +46,29 @@ run blkcheck verify /dev/xsegbd0 s1 4M
 grep -q 'timeouts=[1-9]' $SYS/list || fail "no timeout counted: $(cat $SYS/list)"
 ok "a stopped storage peer: EIO after the timeout, then service again"
 
-# killed under writes: the writer fails, nothing hangs
-blkcheck write /dev/xsegbd0 s2 16M 4K > w.out 2>&1 &
+# killed under writes: the writer fails, nothing hangs. The writer never
+# stops on its own (blkcheck stream) and reports every 64 completed O_DIRECT
+# writes; blockd is killed only after it has served 256 of them, so it is
+# provably busy, and the writer can only end with an error.
+blkcheck stream /dev/xsegbd0 s2 16M 4K 64 > w.out 2> w.err &
 wr=$!
-sleep 1
+i=0
+until grep -q '^written 256$' w.out; do
+  kill -0 $wr 2>/dev/null || fail "the writer ended before blockd was killed: $(cat w.err)"
+  i=$((i + 1)); [ $i -lt 600 ] || fail "blockd did not serve 256 writes (hang guard): $(tail -1 w.out)"
+  sleep 0.1
+done
 kill -9 $bd
 wait $bd
 wait $wr && fail "the writer succeeded although blockd was killed under it"
-grep -q 'Input/output error' w.out || fail "the writer did not see EIO: $(cat w.out)"
-cat w.out
-kmsg_has 'recovery freed 1 dead port' || fail "recovery did not free blockd's port"
+grep -q 'Input/output error' w.err || fail "the writer did not see EIO: $(cat w.err)"
+echo "writer: $(tail -1 w.out) before the kill; $(cat w.err)"
+# recovery of the dead port runs when the timed-out requests are failed
+i=0
+until kmsg_has 'recovery freed 1 dead port'; do
+  i=$((i + 1)); [ $i -lt 100 ] || fail "recovery did not free blockd's port"
+  sleep 0.1
+done
 # with nobody on the port, I/O fails at once
 refuse dd if=/dev/xsegbd0 of=/dev/null bs=4K count=1 iflag=direct 2>/dev/null
 ok "a killed storage peer: EIO, port recovered"
