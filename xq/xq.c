@@ -243,14 +243,44 @@ static inline void reset_threshold(struct xq *h)
 		xq_store_release(&h->q->threshold, h->threshold);
 }
 
-/* Free places as seen now (a snapshot). */
+/*
+ * Read head and tail as one snapshot: the pair (hd, tl) such that, at the
+ * moment head was read, tail was tl. Head and tail only grow, so a tail read
+ * twice with the same value around the head load was that value throughout.
+ * If tail keeps moving we settle for the last head and the tail read after
+ * it, which can only overstate tail - head: room() then errs towards full
+ * (never admits past the capacity), xq_count() high (capped), and a batch
+ * dequeue takes positions that hold nothing yet (it returns fewer).
+ * The two loads must not be written as the arguments of one call: C leaves
+ * their order unspecified, and a compiler that loads tail first lets a thread
+ * preempted between the loads see head past a stale tail.
+ */
+#define SNAP_TRIES 4u
+static inline void snapshot(const struct xq *h, uint64_t *hd, uint64_t *tl)
+{
+	/* acquire on each: keeps the three loads in program order (a later
+	 * load cannot move before an acquire load). */
+	uint64_t t = xq_load_acquire(&h->q->tail), t2;
+	unsigned tries;
+
+	for (tries = 0; tries < SNAP_TRIES; tries++) {
+		*hd = xq_load_acquire(&h->q->head);
+		t2 = xq_load_acquire(&h->q->tail);
+		if (t2 == t)
+			break;
+		t = t2;
+	}
+	*tl = t;
+}
+
+/* Free places as seen at one instant (see snapshot()). */
 static inline uint64_t room(const struct xq *h)
 {
-	/* acquire on both: the counters are compared, not used to read data. */
-	uint64_t t = xq_load_acquire(&h->q->tail);
-	uint64_t hd = xq_load_acquire(&h->q->head);
-	int64_t used = (int64_t)(t - hd);
+	uint64_t hd, t;
+	int64_t used;
 
+	snapshot(h, &hd, &t);
+	used = (int64_t)(t - hd);
 	if (used < 0)
 		used = 0;
 	return used >= (int64_t)h->capacity ? 0 : h->capacity - (uint64_t)used;
@@ -420,8 +450,18 @@ static uint32_t dequeue_one(struct xq *h, struct xq_track *tr, struct xq_hold *h
 		uint32_t idx;
 		enum take r;
 
-		/* Fast empty check without touching head: no position is waiting. */
-		if (!pos_lt(xq_load_acquire(&q->head), xq_load_acquire(&q->tail)))
+		/*
+		 * Fast empty check without writing head: no position is waiting.
+		 * Head first, then tail (acquire keeps them in that order): tail
+		 * read after head was current while head could only have grown
+		 * since, so head >= tail held at the moment tail was read and the
+		 * empty answer is true at that instant. In the other order a
+		 * consumer preempted between the loads compares a fresh head with
+		 * a stale tail and reports empty with the queue full.
+		 */
+		hp = xq_load_acquire(&q->head);
+		t = xq_load_acquire(&q->tail);
+		if (!pos_lt(hp, t))
 			return XQ_NONE;
 		hp = xq_faa(&q->head, 1);
 		r = take_at(h, hp, &idx, tr, hold);
@@ -454,8 +494,7 @@ uint32_t xq_dequeue_batch(struct xq *h, xq_index *v, uint32_t n, bool all)
 
 	if (n == 0)
 		return 0;
-	t = xq_load_acquire(&q->tail);
-	hp = xq_load_acquire(&q->head);
+	snapshot(h, &hp, &t);
 	avail = pos_lt(hp, t) ? t - hp : 0;
 	if (avail < n && (all || avail == 0)) {
 		if (all)
