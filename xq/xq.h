@@ -105,8 +105,11 @@ uint32_t xq_enqueue_batch(struct xq *h, const xq_index *v, uint32_t n, bool all)
 uint32_t xq_dequeue_batch(struct xq *h, xq_index *v, uint32_t n, bool all);
 
 /*
- * xq_count - how many indices the queue holds: exact when no operation is in
- * progress, a snapshot estimate otherwise (never above capacity).
+ * xq_count - how many positions are waiting between head and tail, read at
+ * one instant (never above capacity): the indices the queue holds plus any
+ * position a producer abandoned that consumers have not passed yet (its slot
+ * refused it, or the producer was killed after taking it). So it is an upper
+ * bound of the indices present; xq_scan() counts them exactly at quiescence.
  */
 uint32_t xq_count(const struct xq *h);
 
