@@ -14,7 +14,12 @@
  *   recoverers (holds 4, 5): settle the hold of every participant that
  *               died, while the others run; the first may itself be killed,
  *               the second then settles what is left, its hold included
- * At the end every index must be exactly once in the slot or passed on.
+ * At the end every index must be exactly once in the slot or passed on, and
+ * every hold must be settled.
+ *
+ * Flags (spin -a -D...): ACTKILL=n participants may be killed (default 1),
+ * RECKILL=0|1 the first recoverer may be killed (default 1), WITH_P runs P
+ * (else index 1 stays out of the model), NO_D leaves D out, OLD_RULE.
  *
  * Each shared-memory access of the C code is one atomic step (sequential
  * consistency; the acquire/release orderings of xq.c provide the order the
