@@ -243,14 +243,44 @@ static inline void reset_threshold(struct xq *h)
 		xq_store_release(&h->q->threshold, h->threshold);
 }
 
-/* Free places as seen now (a snapshot). */
+/*
+ * Read head and tail as one snapshot: the pair (hd, tl) such that, at the
+ * moment head was read, tail was tl. Head and tail only grow, so a tail read
+ * twice with the same value around the head load was that value throughout.
+ * If tail keeps moving we settle for the last head and the tail read after
+ * it, which can only overstate tail - head: room() then errs towards full
+ * (never admits past the capacity), xq_count() high (capped), and a batch
+ * dequeue takes positions that hold nothing yet (it returns fewer).
+ * The two loads must not be written as the arguments of one call: C leaves
+ * their order unspecified, and a compiler that loads tail first lets a thread
+ * preempted between the loads see head past a stale tail.
+ */
+#define SNAP_TRIES 4u
+static inline void snapshot(const struct xq *h, uint64_t *hd, uint64_t *tl)
+{
+	/* acquire on each: keeps the three loads in program order (a later
+	 * load cannot move before an acquire load). */
+	uint64_t t = xq_load_acquire(&h->q->tail), t2;
+	unsigned tries;
+
+	for (tries = 0; tries < SNAP_TRIES; tries++) {
+		*hd = xq_load_acquire(&h->q->head);
+		t2 = xq_load_acquire(&h->q->tail);
+		if (t2 == t)
+			break;
+		t = t2;
+	}
+	*tl = t;
+}
+
+/* Free places as seen at one instant (see snapshot()). */
 static inline uint64_t room(const struct xq *h)
 {
-	/* acquire on both: the counters are compared, not used to read data. */
-	uint64_t t = xq_load_acquire(&h->q->tail);
-	uint64_t hd = xq_load_acquire(&h->q->head);
-	int64_t used = (int64_t)(t - hd);
+	uint64_t hd, t;
+	int64_t used;
 
+	snapshot(h, &hd, &t);
+	used = (int64_t)(t - hd);
 	if (used < 0)
 		used = 0;
 	return used >= (int64_t)h->capacity ? 0 : h->capacity - (uint64_t)used;
@@ -343,9 +373,79 @@ static void catchup(struct xq *h, uint64_t tail, uint64_t head)
 enum take { TAKE_GOT, TAKE_EMPTY, TAKE_BAD };
 
 /*
+ * The ownership word of an index (tr->gen[idx]): bits 16..63 count the
+ * claims of the index, bits 0..15 name the hold that made the last claim
+ * (hold number + 1), 0 while the index is in a queue unclaimed. A claim is
+ * one CAS from {c, 0} to {c + 1, k + 1}: it decides who takes an instance
+ * of the index out of a slot, and unlike a taken mark in the slot, which a
+ * producer overwrites a lap later, it stays until the index is enqueued again.
+ */
+#define OWN_TAG_BITS 16u
+static inline uint64_t own_word(uint64_t count, uint32_t tag) { return (count << OWN_TAG_BITS) | tag; }
+static inline uint64_t own_count(uint64_t w) { return w >> OWN_TAG_BITS; }
+static inline uint32_t own_tag(uint64_t w) { return (uint32_t)(w & 0xFFFFu); }
+static inline uint32_t hold_id(const struct xq_track *tr, const struct xq_hold *hold)
+{
+	return (uint32_t)(hold - tr->holds);
+}
+
+enum claim { CLAIM_GOT, CLAIM_LOST, CLAIM_RETRY };
+
+/*
+ * Take the index in entry *@e of @slot (lap e_cyc(*e)) for @hold, recording
+ * position @pos: validate the ownership word against the slot, record DEQ
+ * with the claim count, claim the word, then remove the entry. CLAIM_LOST:
+ * somebody else claimed it (they remove it). CLAIM_RETRY: the entry changed
+ * under us; *@e holds the new one. On CLAIM_GOT the hold is still DEQ.
+ */
+static enum claim claim(struct xq *h, struct xq_track *tr, struct xq_hold *hold,
+			uint64_t *slot, uint64_t pos, uint64_t *e)
+{
+	uint32_t idx = e_idx(*e);
+	uint64_t ec = e_cyc(*e), w, e2;
+	uint64_t *own = &tr->gen[idx];
+	unsigned tries;
+
+	/* acquire: we read the slot with acquire, which pairs with the release
+	 * of the enqueuer's CAS; the enqueuer cleared the tag before it, so we
+	 * see this instance's word or a later claim of it. */
+	w = xq_load_acquire(own);
+	/* acquire: the slot re-read comes after the word read. The entry (ec,
+	 * idx) cannot leave a slot and come back, so if it is still there the
+	 * word we read belongs to this instance. */
+	e2 = xq_load_acquire(slot);
+	if (e_cyc(e2) != ec || e_idx(e2) != idx) {
+		*e = e2;
+		return CLAIM_RETRY;
+	}
+	if (own_tag(w) != 0)
+		return CLAIM_LOST;	/* claimed by a reclaimer or recoverer */
+	xq_store_relaxed(&hold->pos, pos);
+	xq_store_relaxed(&hold->index, ((own_count(w) & 0xFFFFFFFFull) << 32) | idx);
+	/* release: pos and index (with the claim count) are visible before DEQ. */
+	xq_store_release(&hold->state, XQ_HOLD_DEQ);
+	/* acq_rel: the one CAS that decides who takes this instance; recovery
+	 * reads it (acquire) to tell whether a dead DEQ hold had won. */
+	if (!xq_cas(own, &w, own_word(own_count(w) + 1, hold_id(tr, hold) + 1))) {
+		xq_store_release(&hold->state, XQ_HOLD_NONE);
+		return CLAIM_LOST;
+	}
+	/* The instance is ours; only consumers clearing the safe bit race this.
+	 * acq_rel: a producer that later loads the slot sees it emptied. */
+	for (tries = 0; tries < CAS_TRIES; tries++) {
+		if (xq_cas(slot, &e2, mk_entry(ec, e_safe(e2), taken_mark(tr, hold))))
+			break;
+		if (e_cyc(e2) != ec || e_idx(e2) != idx)
+			break;	/* only a corrupt peer moves a claimed entry */
+	}
+	return CLAIM_GOT;
+}
+
+/*
  * The consumer of position @p: take the index stored for @p, or make sure no
- * producer stores one there later. With @hold, record the index and position
- * before the taking CAS, so recovery knows what we were taking.
+ * producer stores one there later. With @hold (tracked), the index is taken
+ * with claim(), so recovery knows whether we took it even after the slot has
+ * moved on.
  */
 static enum take take_at(struct xq *h, uint64_t p, uint32_t *out,
 			 struct xq_track *tr, struct xq_hold *hold)
@@ -362,28 +462,24 @@ static enum take take_at(struct xq *h, uint64_t p, uint32_t *out,
 		uint32_t idx = e_idx(e);
 
 		if (e_cyc(e) == pc && !idx_is_empty(idx)) {
-			if (hold) {
-				xq_store_relaxed(&hold->pos, p);
-				xq_store_relaxed(&hold->index, idx);
-				/* release: pos and index are visible before DEQ is. */
-				xq_store_release(&hold->state, XQ_HOLD_DEQ);
+			if (hold && tr && idx < tr->nindices && idx < h->limit) {
+				enum claim c = claim(h, tr, hold, slot, p, &e);
+
+				if (c == CLAIM_RETRY)
+					continue;
+				if (c == CLAIM_LOST)
+					return TAKE_EMPTY;
+				*out = idx;
+				return TAKE_GOT;
 			}
-			/* acq_rel: only one CAS (ours, or a recoverer's) turns this
-			 * entry into a taken mark, and the mark names the taker, so
-			 * the index has exactly one taker even across deaths. */
-			if (!xq_cas(slot, &e, mk_entry(pc, e_safe(e), taken_mark(tr, hold)))) {
-				if (hold && (e_cyc(e) != pc || e_idx(e) != idx))
-					xq_store_release(&hold->state, XQ_HOLD_NONE);	/* a recoverer won */
-				continue;	/* or only the safe bit changed */
-			}
-			if (idx >= h->limit) {
+			/* Untracked, or an index no tracked peer can own (corrupt).
+			 * acq_rel: only one CAS turns this entry into a taken mark. */
+			if (!xq_cas(slot, &e, mk_entry(pc, e_safe(e), XQ_TAKEN)))
+				continue;	/* taken by a reclaimer, or the safe bit changed */
+			if (idx >= h->limit || (tr && hold)) {
 				h->corrupt++;
-				if (hold)
-					xq_store_release(&hold->state, XQ_HOLD_NONE);
 				return TAKE_BAD;
 			}
-			if (tr && idx < tr->nindices)
-				xq_store_release(&tr->gen[idx], xq_load_relaxed(&tr->gen[idx]) + 1);
 			*out = idx;
 			return TAKE_GOT;
 		}
@@ -397,8 +493,6 @@ static enum take take_at(struct xq *h, uint64_t p, uint32_t *out,
 		if (xq_cas(slot, &e, ne))
 			return TAKE_EMPTY;
 	}
-	if (hold)
-		xq_store_release(&hold->state, XQ_HOLD_NONE);
 	return TAKE_BAD;	/* a slot that never settles: corrupt */
 }
 
@@ -420,8 +514,18 @@ static uint32_t dequeue_one(struct xq *h, struct xq_track *tr, struct xq_hold *h
 		uint32_t idx;
 		enum take r;
 
-		/* Fast empty check without touching head: no position is waiting. */
-		if (!pos_lt(xq_load_acquire(&q->head), xq_load_acquire(&q->tail)))
+		/*
+		 * Fast empty check without writing head: no position is waiting.
+		 * Head first, then tail (acquire keeps them in that order): tail
+		 * read after head was current while head could only have grown
+		 * since, so head >= tail held at the moment tail was read and the
+		 * empty answer is true at that instant. In the other order a
+		 * consumer preempted between the loads compares a fresh head with
+		 * a stale tail and reports empty with the queue full.
+		 */
+		hp = xq_load_acquire(&q->head);
+		t = xq_load_acquire(&q->tail);
+		if (!pos_lt(hp, t))
 			return XQ_NONE;
 		hp = xq_faa(&q->head, 1);
 		r = take_at(h, hp, &idx, tr, hold);
@@ -454,8 +558,7 @@ uint32_t xq_dequeue_batch(struct xq *h, xq_index *v, uint32_t n, bool all)
 
 	if (n == 0)
 		return 0;
-	t = xq_load_acquire(&q->tail);
-	hp = xq_load_acquire(&q->head);
+	snapshot(h, &hp, &t);
 	avail = pos_lt(hp, t) ? t - hp : 0;
 	if (avail < n && (all || avail == 0)) {
 		if (all)
@@ -540,17 +643,20 @@ void xq_hold_drop(struct xq_hold *hold)
 bool xq_enqueue_tracked(struct xq *h, uint64_t qid, struct xq_track *tr, struct xq_hold *hold)
 {
 	uint32_t idx = hold_idx(xq_load_relaxed(&hold->index));
-	uint64_t gen;
+	uint64_t count;
 
 	if (idx > XQ_INDEX_MAX || idx >= tr->nindices)
 		return false;
-	/* We own idx, so nobody else changes its generation now. */
-	gen = xq_load_relaxed(&tr->gen[idx]);
-	xq_store_relaxed(&hold->index, ((gen & 0xFFFFFFFFull) << 32) | idx);
+	/* We own idx, so nobody else writes its ownership word now. */
+	count = own_count(xq_load_relaxed(&tr->gen[idx]));
+	xq_store_relaxed(&hold->index, ((count & 0xFFFFFFFFull) << 32) | idx);
 	xq_store_relaxed(&hold->qid, qid);
 	xq_store_relaxed(&hold->pos, XQ_POS_NONE);
 	/* release: index, qid and pos are visible before ENQ is. */
 	xq_store_release(&hold->state, XQ_HOLD_ENQ);
+	/* release: clear the claim tag so the next consumer can claim the
+	 * index; the CAS that stores the index (acq_rel) publishes it too. */
+	xq_store_release(&tr->gen[idx], own_word(count, 0));
 	if (!enqueue_one(h, idx, hold)) {
 		xq_store_release(&hold->state, XQ_HOLD_HELD);
 		return false;
@@ -596,8 +702,8 @@ static bool held_elsewhere(struct xq_track *tr, const struct xq_hold *skip, uint
 }
 
 /* Decide whether a dead enqueuer's index reached the queue. */
-static bool enq_placed(struct xq *h, struct xq_track *tr, struct xq_hold *dead,
-		       uint32_t idx, uint32_t gen, uint64_t pos)
+static bool enq_placed(struct xq *h, struct xq_track *tr, uint32_t idx, uint32_t count,
+		       uint64_t pos)
 {
 	uint64_t e, pc;
 
@@ -611,14 +717,64 @@ static bool enq_placed(struct xq *h, struct xq_track *tr, struct xq_hold *dead,
 	if (cyc_lt(e_cyc(e), pc))
 		return false;	/* the slot never reached our lap: not stored */
 	/*
-	 * The slot moved on past our lap, so we cannot read the answer there. If
-	 * our index was stored, somebody took it: the taker recorded it in its
-	 * hold before taking and bumped its generation before letting go, and we
-	 * read the slot before the holds and the holds before the generation.
+	 * The slot moved on past our lap, so the answer is not there any more.
+	 * If our index was stored, it left the slot, and whoever took it out
+	 * claimed its ownership word first: the claim count moved. If it was not
+	 * stored, nobody could claim it (it was in no queue): the count did not.
+	 * acquire: we read the slot first; a claim precedes the removal that
+	 * let the slot move on, so it is visible now.
 	 */
-	if (held_elsewhere(tr, dead, idx))
+	return (uint32_t)own_count(xq_load_acquire(&tr->gen[idx])) != count;
+}
+
+/*
+ * Settle a dead hold that was taking @idx (claim count @count) from the slot
+ * of @pos: it owns the index if its claim won. Returns whether to give it.
+ */
+static bool deq_settle(struct xq *h, struct xq_track *tr, struct xq_hold *dead,
+		       struct xq_hold *mine, uint32_t idx, uint32_t count, uint64_t pos)
+{
+	/* acquire: pairs with the claimer's acq_rel CAS (the claimer is dead or
+	 * was dead when recovery started, so this is its final value). */
+	uint64_t w = xq_load_acquire(&tr->gen[idx]);
+	uint64_t *slot, pc, e;
+	unsigned tries;
+
+	if (!h || pos == XQ_POS_NONE)
+		return false;
+	slot = slot_of(h, pos);
+	pc = cyc_of_pos(h, pos);
+	e = xq_load_acquire(slot);
+	if ((uint32_t)own_count(w) == (uint32_t)(count + 1) &&
+	    own_tag(w) == hold_id(tr, dead) + 1) {
+		/* Its claim won: the index is its own. If it died before removing
+		 * the entry, remove it for it (acq_rel, as in claim()). */
+		for (tries = 0; tries < CAS_TRIES; tries++) {
+			if (e_cyc(e) != pc || e_idx(e) != idx)
+				break;
+			if (xq_cas(slot, &e, mk_entry(pc, e_safe(e), taken_mark(tr, mine))))
+				break;
+		}
 		return true;
-	return (uint32_t)xq_load_acquire(&tr->gen[idx]) != gen;
+	}
+	/*
+	 * Its claim lost or never happened. If the entry is still in the slot
+	 * unclaimed, its position's consumer (the dead one) will never take it:
+	 * take it with our own hold through the same claim, so that our death
+	 * here is settled like any consumer's.
+	 */
+	for (tries = 0; tries < CAS_TRIES; tries++) {
+		enum claim c;
+
+		if (e_cyc(e) != pc || e_idx(e) != idx)
+			return false;
+		c = claim(h, tr, mine, slot, pos, &e);
+		if (c == CLAIM_GOT)
+			return true;
+		if (c == CLAIM_LOST)
+			return false;
+	}
+	return false;
 }
 
 int xq_recover_hold(struct xq *h, struct xq_track *tr, struct xq_hold *dead,
@@ -654,33 +810,10 @@ int xq_recover_hold(struct xq *h, struct xq_track *tr, struct xq_hold *dead,
 		give = true;
 		break;
 	case XQ_HOLD_ENQ:
-		give = !enq_placed(h, tr, dead, idx, hold_gen(w), pos);
+		give = !enq_placed(h, tr, idx, hold_gen(w), pos);
 		break;
 	default: /* XQ_HOLD_DEQ: it was taking idx from pos */
-		give = false;
-		if (h && pos != XQ_POS_NONE) {
-			uint64_t *slot = slot_of(h, pos);
-			uint64_t pc = cyc_of_pos(h, pos);
-			uint64_t e = xq_load_acquire(slot);
-
-			unsigned tries = 0;
-
-			/* Finish the take for it, under our own mark. */
-			while (e_cyc(e) == pc && e_idx(e) == idx && tries++ < CAS_TRIES) {
-				if (xq_cas(slot, &e, mk_entry(pc, e_safe(e), taken_mark(tr, mine)))) {
-					give = true;
-					break;
-				}
-			}
-			/* Or it had taken it itself: the mark names it. */
-			if (e_cyc(e) == pc && e_idx(e) == taken_mark(tr, dead))
-				give = true;
-			if (!give && e_cyc(e) != pc)
-				give = true;	/* slot moved on: only its taker could free it */
-		}
-		/* Whoever takes an index bumps its generation (see enq_placed). */
-		if (give)
-			xq_store_release(&tr->gen[idx], xq_load_relaxed(&tr->gen[idx]) + 1);
+		give = deq_settle(h, tr, dead, mine, idx, hold_gen(w), pos);
 		break;
 	}
 	if (give) {
@@ -708,6 +841,7 @@ xq_index xq_reclaim_stranded(struct xq *h, struct xq_track *tr, uint64_t lag,
 		uint64_t pc = cyc_of_pos(h, p);
 		uint64_t e = xq_load_acquire(slot);
 		unsigned tries = 0;
+		enum claim c;
 
 		while (!idx_is_empty(e_idx(e)) && !cyc_lt(pc, e_cyc(e)) && tries++ < CAS_TRIES) {
 			uint64_t k = (pc - e_cyc(e)) & CYC_MASK;
@@ -725,18 +859,18 @@ xq_index xq_reclaim_stranded(struct xq *h, struct xq_track *tr, uint64_t lag,
 				}
 				continue;
 			}
+			/* Politeness, not safety: leave it to a consumer that has
+			 * recorded it (the claim decides either way). */
 			if (held_elsewhere(tr, mine, idx))
 				break;
-			xq_store_relaxed(&mine->pos, at);
-			xq_store_relaxed(&mine->index, idx);
-			xq_store_release(&mine->state, XQ_HOLD_DEQ);
-			/* acq_rel: the same single CAS a consumer would take it with. */
-			if (xq_cas(slot, &e, mk_entry(e_cyc(e), e_safe(e), taken_mark(tr, mine)))) {
-				xq_store_release(&tr->gen[idx], xq_load_relaxed(&tr->gen[idx]) + 1);
+			/* The same claim a consumer takes it with. */
+			c = claim(h, tr, mine, slot, at, &e);
+			if (c == CLAIM_GOT) {
 				xq_store_release(&mine->state, XQ_HOLD_HELD);
 				return idx;
 			}
-			xq_store_release(&mine->state, XQ_HOLD_NONE);
+			if (c == CLAIM_LOST)
+				break;
 		}
 	}
 	return XQ_NONE;

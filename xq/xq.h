@@ -105,8 +105,11 @@ uint32_t xq_enqueue_batch(struct xq *h, const xq_index *v, uint32_t n, bool all)
 uint32_t xq_dequeue_batch(struct xq *h, xq_index *v, uint32_t n, bool all);
 
 /*
- * xq_count - how many indices the queue holds: exact when no operation is in
- * progress, a snapshot estimate otherwise (never above capacity).
+ * xq_count - how many positions are waiting between head and tail, read at
+ * one instant (never above capacity): the indices the queue holds plus any
+ * position a producer abandoned that consumers have not passed yet (its slot
+ * refused it, or the producer was killed after taking it). So it is an upper
+ * bound of the indices present; xq_scan() counts them exactly at quiescence.
  */
 uint32_t xq_count(const struct xq *h);
 
@@ -134,7 +137,10 @@ uint32_t xq_stale(const struct xq *h);
  * operations record each step in the participant's hold record so that a
  * recoverer can later give the index back exactly once. A group of queues
  * that move the same indices (e.g. a free list and a work queue) shares one
- * struct xq_track: a generation word per index and the table of all holds.
+ * struct xq_track: an ownership word per index and the table of all holds.
+ * Taking an index out of a slot is decided by one CAS on its ownership word
+ * (a claim), which recovery reads; see docs/xq.md. Queues with a track must
+ * be used with tracked operations only.
  * ------------------------------------------------------------------------- */
 
 enum {
@@ -147,7 +153,7 @@ enum {
 #define XQ_POS_NONE 0xFFFFFFFFFFFFFFFFull
 
 struct xq_track {
-	uint64_t *gen;		/* gen[nindices]: bumped by whoever takes an index */
+	uint64_t *gen;		/* gen[nindices]: ownership words {claim count, claimer} */
 	uint32_t nindices;
 	struct xq_hold *holds;	/* every participant's hold record */
 	uint32_t nholds;
@@ -200,10 +206,10 @@ int xq_recover_hold(struct xq *h, struct xq_track *tr, struct xq_hold *dead,
  * xq_reclaim_stranded - take one index whose position's consumer took the
  * position (head passed it) more than @lag positions ago but never removed it
  * (it died between its FAA on head and recording its hold). The index is
- * taken into @mine (NONE on entry; HELD on return) with the same single CAS a
- * consumer uses, so a slow but live consumer simply finds its position empty
- * and moves on (that one index then leaves FIFO order). Returns the index, or
- * XQ_NONE when there is none. Call in a loop, passing each index on.
+ * taken into @mine (NONE on entry; HELD on return) with the same claim a
+ * consumer uses, so a slow but live consumer simply finds it claimed and moves
+ * on (that one index then leaves FIFO order). Returns the index, or XQ_NONE
+ * when there is none. Call in a loop, passing each index on.
  */
 xq_index xq_reclaim_stranded(struct xq *h, struct xq_track *tr, uint64_t lag,
 			     struct xq_hold *mine);

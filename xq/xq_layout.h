@@ -71,7 +71,7 @@ XSEG_STATIC_ASSERT(__builtin_offsetof(struct xq_layout, slots) == XQ_HDR_SIZE,
  */
 struct xq_hold {
 	uint64_t state;		/* XQ_HOLD_* in bits 0..7; claim info above */
-	uint64_t index;		/* bits 0..31 index, bits 32..63 generation snapshot */
+	uint64_t index;		/* bits 0..31 index, bits 32..63 claim count snapshot */
 	uint64_t pos;		/* queue position of the pending operation */
 	uint64_t qid;		/* caller-chosen id of the queue (e.g. its offset) */
 };
