@@ -177,12 +177,25 @@ void *xseg_req_data(struct xseg *xs, struct xseg_request *req);
 void *xseg_req_buffer(struct xseg *xs, struct xseg_request *req, uint64_t *capacity);
 
 /*
- * xseg_submit - queue a prepared request to @dst (after its redirect). The
- * caller then signals @dst (xseg_signal). -ENOENT if no live peer has bound
- * @dst, -EPERM if it was bound without XSEG_PORT_ACCEPT, -EAGAIN if its
- * queue is full.
+ * xseg_submit - queue a prepared request to @dst, or to the port @dst's
+ * redirect names at this moment (read once, inside the call). Returns the
+ * port it was queued to (>= 0): the caller signals THAT port
+ * (xseg_signal(xs, returned)), never @dst, which a concurrent
+ * xseg_set_redirect may make a different one; or use xseg_submit_signal().
+ * -ENOENT if no live peer has bound the port, -EPERM if it was bound without
+ * XSEG_PORT_ACCEPT (or @req is not ours/prepared), -EAGAIN if its queue is
+ * full. Does not sleep; any domain.
  */
 int xseg_submit(struct xseg *xs, struct xseg_request *req, uint32_t dst);
+
+/*
+ * xseg_submit_signal - xseg_submit() and then xseg_signal() of the port the
+ * request was queued to. Returns that port (>= 0; the request is queued even
+ * if the signal failed, e.g. -ENOTSUP for a peer type this process has no
+ * driver for) or xseg_submit's -errno (not queued; the request is still
+ * ours). Never blocks.
+ */
+int xseg_submit_signal(struct xseg *xs, struct xseg_request *req, uint32_t dst);
 
 /*
  * xseg_accept - take the oldest request queued to @portno (bound by this

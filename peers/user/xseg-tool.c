@@ -261,13 +261,13 @@ static int cmd_submit(struct xseg *xs, const struct submit_opts *o)
 			} else if (o->op == X_WRITE) {
 				pattern_fill(xseg_req_data(xs, req), o->size, seed, off);
 			}
-			r = xseg_submit(xs, req, o->dst);
-			if (r) {
+			/* Signals the port it went to: o->dst or its redirect. */
+			r = xseg_submit_signal(xs, req, o->dst);
+			if (r < 0) {
 				fprintf(stderr, "%s: submit to port %u: %s\n", prog, o->dst, strerror(-r));
 				xseg_put_request(xs, req);
 				return 1;
 			}
-			xseg_signal(xs, o->dst);
 			sent++;
 			inflight++;
 		}

@@ -62,8 +62,8 @@ static void client(const struct xseg_config *cfg, int id)
 				usleep(1000);
 				break;
 			}
-			CHECKF(r == 0, "submit: %d", r);
-			xseg_signal(xs, 1);
+			CHECKF(r == 1, "submit: %d", r);
+			xseg_signal(xs, (uint32_t)r);
 			sent++;
 			inflight++;
 		}
