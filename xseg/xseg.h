@@ -278,14 +278,23 @@ struct xseg_recovery_stats {
 	uint32_t requests_freed;	/* orphaned requests returned to the free list */
 	uint32_t buffers_freed;		/* orphaned buffer chunks returned */
 	uint32_t holds_settled;		/* queue operations a dead peer left half done */
+	uint32_t lease_busy;		/* 1: another live recoverer holds the lease, so the
+					 * shared sweeps (see below) were left to it */
 };
 
 /*
  * xseg_recover - find ports whose owner is dead (pid + start time; zombies
  * are dead), fail their in-flight requests back to live clients with
- * ECONNRESET, return orphaned requests and buffers, and free the ports.
- * Idempotent; concurrent callers are serialized by a lease in the header
- * (a second caller returns -EALREADY at once). @st may be NULL.
+ * ECONNRESET, return orphaned requests and buffers, reset queues whose
+ * counters are corrupt, and free the ports. Each dead port is claimed by a
+ * CAS on its owner word, so concurrent recoverers settle different ports and
+ * none waits for another (a stopped one included). The shared sweeps (what a
+ * dead recoverer left, requests queued to free ports, indices stranded in
+ * the free lists) need the recovery lease: if a live process holds it they
+ * are left to it and st->lease_busy is set. Idempotent. Returns 0, or
+ * -EALREADY when a dead port could not be settled now (every hold record of
+ * it was busy and the lease stayed taken for 5 s: retry). May spin-wait
+ * (yield) but never sleeps on a signal. @st may be NULL.
  */
 int xseg_recover(struct xseg *xs, struct xseg_recovery_stats *st);
 

@@ -166,7 +166,7 @@ static void test_forward_and_redirect(void)
 	CHECK(got == req && (got->state & XS_SERVED));
 	/* Redirect: submits to 1 go to 2. */
 	CHECK(xseg_set_redirect(xs, 1, 2) == 0);
-	CHECK(xseg_submit(xs, got, 1) == 1);
+	CHECK(xseg_submit(xs, got, 1) == 2);		/* the port to signal */
 	CHECK(xseg_accept(xs, 1) == NULL);
 	got = xseg_accept(xs, 2);
 	CHECK(got == req && got->dst_port == 1 && got->effective_dst == 2);
