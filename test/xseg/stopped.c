@@ -155,25 +155,6 @@ static void kill_server(pid_t pid, uint32_t port)
 	S->ready[port] = 0;
 }
 
-/* xseg-tool next to this test (lib/user[-san]/bin), else skip that step. */
-static bool tool_path(char *path, size_t len)
-{
-	char self[PATH_MAX / 2];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-
-	if (n <= 0)
-		return false;
-	self[n] = 0;
-	for (int i = 0; i < 3; i++) {
-		char *p = strrchr(self, '/');
-
-		if (p)
-			*p = 0;
-	}
-	snprintf(path, len, "%s/bin/xseg-tool", self);
-	return access(path, X_OK) == 0;
-}
-
 static void test_stopped_lease_holder(void)
 {
 	struct xseg_config cfg = tx_create(SPEC);
@@ -250,7 +231,7 @@ static void test_stopped_lease_holder(void)
 	printf("  settled and rebound with the holder stopped in %.1f ms\n", (xt_now_ns() - t0) / 1e6);
 
 	/* The CLI: the lease stays busy, the dead ports are settled: exit 0. */
-	if (tool_path(tool, sizeof(tool))) {
+	if (tx_bin_path("xseg-tool", tool, sizeof(tool))) {
 		char spec[300];
 		pid_t pid;
 
