@@ -2,22 +2,26 @@
 /*
  * xseg/recover.c - settling ports whose owner died (and ports being left).
  *
- * One recoverer at a time holds the lease (hdr->recovery = its pid; a dead
- * holder's lease is taken over). For a dead port p of generation g it:
- *   1. claims p (owner -> RECOVERING),
- *   2. settles p's hold records with xq_recover_hold: buffer chunks first,
+ * A dead port p of generation g is claimed by one CAS of its owner word
+ * (BOUND(g, dead) -> RECOVERING(g, us)); the claimer alone settles it, with
+ * two empty hold records of p itself as scratch, so no lease is needed and a
+ * stopped recoverer elsewhere delays nothing but what it claimed. It:
+ *   1. settles p's hold records with xq_recover_hold: buffer chunks first,
  *      then requests, each index ending in exactly one place,
- *   3. drains p's request queue (nobody else consumes it): those requests
+ *   2. drains p's request queue (nobody else consumes it): those requests
  *      fail back to their clients with ECONNRESET; and p's reply queue:
  *      replies to p are freed (or passed on if p was only a forwarding hop),
- *      then takes back indices stranded in both queues,
- *   4. scans the request table for requests p held (holder == p, g):
+ *      then takes back indices stranded in both queues, and resets a queue
+ *      whose counters are corrupt,
+ *   3. scans the request table for requests p held (holder == p, g):
  *      prepared/received ones are freed, accepted ones fail back,
- *   5. frees p (owner -> FREE, same generation; the next bind raises it).
- * Requests queued to a FREE port (a submit that raced with recovery) are
- * failed back by every later recovery run, and replies queued to it freed.
- * Every step is idempotent: a recoverer that dies leaves the lease and its
- * hold records to the next one, which settles them first.
+ *   4. frees p (owner -> FREE, same generation; the next bind raises it).
+ * The lease (hdr->recovery; a dead holder's is taken over) is only for what
+ * all ports share: its three recovery hold records, ports a dead recoverer
+ * left RECOVERING, and the sweeps (requests queued to FREE ports, indices
+ * stranded in the free lists, dead peers). Every step is idempotent: a
+ * recoverer that dies leaves its port (or the lease) and hold records to the
+ * next one, which settles them first. See docs/recovery.md for the argument.
  */
 #include "xseg_internal.h"
 
