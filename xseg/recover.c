@@ -312,9 +312,12 @@ static void reset_queue(struct xseg *xs, struct xq *q, uint32_t want, uint32_t p
 			settle_from_queue(xs, r, want, p, s0, s1, st);
 		}
 	}
-	/* Empty, starting a lap past the last base: the layout a creator writes. */
+	/*
+	 * Empty, starting a lap past the last base: the layout a creator writes.
+	 * Published to the port's next peers by the release that frees or binds
+	 * the port (its owner word), as a creator's layout is by the header.
+	 */
 	xq_init_at(q->q, xq_size(q->capacity), q->capacity, base[1] + 3 * lap);
-	__atomic_thread_fence(__ATOMIC_RELEASE);
 }
 
 /*
