@@ -22,7 +22,8 @@
 
 #define SPEC	"posix:%s:8:16:4K:0:12:dynports=4"
 #define SRV	1u
-#define RT_MS	300		/* a round trip that takes longer is lost */
+#define RT_MS	300		/* after a corruption that may lose it: a round trip that takes longer is lost */
+#define RT_GUARD_MS 10000	/* a round trip that must succeed: only a hang guard */
 
 /* ------------------------------------------------------------ shared state */
 
@@ -48,6 +49,8 @@ struct ctl {
 };
 
 static struct ctl *C;
+/* This process's wait for a round trip: RT_GUARD_MS unless a loss is allowed now. */
+static int rt_ms = RT_GUARD_MS;
 /* An expectation of the scenario @sc (a flag of its .expect). */
 #define EXPECT(flag, cond, ...) do { \
 	if (sc->expect & (flag)) \
@@ -474,7 +477,7 @@ static int submit_wait(struct xseg *xs, uint32_t port, struct xseg_request *req,
 	int r;
 
 	if (!submitted) {
-		end = xt_now_ns() + (uint64_t)RT_MS * 1000000;
+		end = xt_now_ns() + (uint64_t)rt_ms * 1000000;
 		while ((r = xseg_submit(xs, req, SRV)) == -EAGAIN && xt_now_ns() < end)
 			sleep_ms(1);	/* the queue is full: the server drains it */
 		if (r < 0) {
@@ -489,7 +492,7 @@ static int submit_wait(struct xseg *xs, uint32_t port, struct xseg_request *req,
 		if (r < 0 && !C->signal_err)
 			C->signal_err = r;
 	}
-	end = xt_now_ns() + (uint64_t)RT_MS * 1000000;
+	end = xt_now_ns() + (uint64_t)rt_ms * 1000000;
 	while (xt_now_ns() < end) {
 		struct xseg_request *got = xseg_receive(xs, port);
 
@@ -609,6 +612,17 @@ static void veteran_main(const struct xseg_config *cfg)
 	_exit(0);
 }
 
+/*
+ * How long a round trip may take once the scenario's corruption is in: a
+ * scenario that expects its round trips to succeed (or its request back
+ * failed) waits as a hang guard only; one where a corruption may lose them
+ * gives up after RT_MS and counts the round trip lost.
+ */
+static int loss_ok_ms(const struct scen *sc)
+{
+	return !sc->what || (sc->expect & (E_RT | E_FAILED)) ? RT_GUARD_MS : RT_MS;
+}
+
 /* The client of a runtime scenario. */
 static void client_main(const struct scen *sc, const struct xseg_config *cfg)
 {
@@ -617,7 +631,7 @@ static void client_main(const struct scen *sc, const struct xseg_config *cfg)
 	char err[256];
 	int e, port, i;
 
-	alarm(30);
+	alarm(60);
 	xs = join_quiet(cfg, &e, err, sizeof(err));
 	if (!xs) {
 		C->join_err = e;
@@ -630,6 +644,7 @@ static void client_main(const struct scen *sc, const struct xseg_config *cfg)
 		goto end;
 	switch (sc->when) {
 	case W_IDLE:
+		rt_ms = loss_ok_ms(sc);		/* corrupted before we joined */
 		C->vn_before = xseg_verify(xs, collect_before, NULL);
 		__atomic_store_n(&C->pause, 0, __ATOMIC_RELEASE);
 		for (i = 0; i < 4; i++)
@@ -654,6 +669,7 @@ static void client_main(const struct scen *sc, const struct xseg_config *cfg)
 			break;
 		C->req_index = xseg_request_index(xs, req);
 		C->tool_rc = corrupt(sc, cfg);
+		rt_ms = loss_ok_ms(sc);
 		C->vn_before = xseg_verify(xs, collect_before, NULL);
 		submit_wait(xs, (uint32_t)port, req, false);
 		for (i = 0; i < 3; i++)
@@ -675,6 +691,7 @@ static void client_main(const struct scen *sc, const struct xseg_config *cfg)
 			break;
 		}
 		C->tool_rc = corrupt(sc, cfg);
+		rt_ms = loss_ok_ms(sc);
 		C->vn_before = xseg_verify(xs, collect_before, NULL);
 		__atomic_store_n(&C->pause, 0, __ATOMIC_RELEASE);
 		xseg_signal(xs, SRV);
@@ -699,6 +716,7 @@ static void client_main(const struct scen *sc, const struct xseg_config *cfg)
 		if (!wait_flag(&C->held, 5000))
 			break;
 		C->tool_rc = corrupt(sc, cfg);
+		rt_ms = loss_ok_ms(sc);
 		__atomic_store_n(&C->want_kill, 1, __ATOMIC_RELEASE);
 		if (!wait_flag(&C->killed, 5000))
 			break;
@@ -873,7 +891,7 @@ static void run_scenario(const struct scen *sc)
 		cli = xt_fork();
 		if (cli == 0)
 			client_main(sc, &cfg);
-		wait_peer("client", cli, &srv, 40000, true);
+		wait_peer("client", cli, &srv, 90000, true);
 		CHECKF(C->join_err == 0, "the client could not join: %s", C->join_msg);
 		CHECKF(C->cli_port >= 0, "the client could not bind: %d", C->cli_port);
 		CHECKF(C->tool_rc == 0, "xseg-corrupt failed: %d", C->tool_rc);
