@@ -167,6 +167,12 @@ static int try_bind(struct xseg *xs, uint32_t p, uint32_t flags)
 	__atomic_store_n(&port->flags, flags, __ATOMIC_RELAXED);
 	xs->local[p].gen = gen;
 	xs->local[p].holds_busy = 0;
+	/*
+	 * Nobody consumes the port's queues while it is BINDING (and producers
+	 * wait for BOUND): reset them if a peer corrupted their counters, or the
+	 * port would never get a request or a reply again.
+	 */
+	xseg__reset_queues(xs, p);
 	d = xseg__driver_for(xs, xs->peer_type);
 	if (d && d->ops->bind) {
 		r = d->ops->bind(xs, d->priv, p);
@@ -249,7 +255,7 @@ int xseg_leave_port(struct xseg *xs, uint32_t portno)
 					 false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 		return -EPERM;
 	__atomic_store_n(&xs->local[portno].bound, 0, __ATOMIC_RELEASE);
-	return xseg__recover_port(xs, portno, NULL) == 0 ? 0 : -EIO;
+	return xseg__leave_settle(xs, portno) == 0 ? 0 : -EIO;
 }
 
 int xseg_set_redirect(struct xseg *xs, uint32_t portno, uint32_t to)

@@ -2,22 +2,26 @@
 /*
  * xseg/recover.c - settling ports whose owner died (and ports being left).
  *
- * One recoverer at a time holds the lease (hdr->recovery = its pid; a dead
- * holder's lease is taken over). For a dead port p of generation g it:
- *   1. claims p (owner -> RECOVERING),
- *   2. settles p's hold records with xq_recover_hold: buffer chunks first,
+ * A dead port p of generation g is claimed by one CAS of its owner word
+ * (BOUND(g, dead) -> RECOVERING(g, us)); the claimer alone settles it, with
+ * two empty hold records of p itself as scratch, so no lease is needed and a
+ * stopped recoverer elsewhere delays nothing but what it claimed. It:
+ *   1. settles p's hold records with xq_recover_hold: buffer chunks first,
  *      then requests, each index ending in exactly one place,
- *   3. drains p's request queue (nobody else consumes it): those requests
+ *   2. drains p's request queue (nobody else consumes it): those requests
  *      fail back to their clients with ECONNRESET; and p's reply queue:
  *      replies to p are freed (or passed on if p was only a forwarding hop),
- *      then takes back indices stranded in both queues,
- *   4. scans the request table for requests p held (holder == p, g):
+ *      then takes back indices stranded in both queues, and resets a queue
+ *      whose counters are corrupt,
+ *   3. scans the request table for requests p held (holder == p, g):
  *      prepared/received ones are freed, accepted ones fail back,
- *   5. frees p (owner -> FREE, same generation; the next bind raises it).
- * Requests queued to a FREE port (a submit that raced with recovery) are
- * failed back by every later recovery run, and replies queued to it freed.
- * Every step is idempotent: a recoverer that dies leaves the lease and its
- * hold records to the next one, which settles them first.
+ *   4. frees p (owner -> FREE, same generation; the next bind raises it).
+ * The lease (hdr->recovery; a dead holder's is taken over) is only for what
+ * all ports share: its three recovery hold records, ports a dead recoverer
+ * left RECOVERING, and the sweeps (requests queued to FREE ports, indices
+ * stranded in the free lists, dead peers). Every step is idempotent: a
+ * recoverer that dies leaves its port (or the lease) and hold records to the
+ * next one, which settles them first. See docs/recovery.md for the argument.
  */
 #include "xseg_internal.h"
 
@@ -203,8 +207,9 @@ static void settle_hold(struct xseg *xs, struct xq_hold *h, uint32_t dead, struc
 		settle_index(xs, dead, mine, spare, st);
 }
 
-/* The hold records of port @p, chunks first (see docs/recovery.md). */
-static void settle_port_holds(struct xseg *xs, uint32_t p, struct xseg_recovery_stats *st)
+/* The hold records of port @p, chunks first (see docs/recovery.md), adopting into @s0 (spare @s1). */
+static void settle_port_holds(struct xseg *xs, uint32_t p, struct xq_hold *s0, struct xq_hold *s1,
+			      struct xseg_recovery_stats *st)
 {
 	uint32_t pass, k;
 
@@ -214,8 +219,11 @@ static void settle_port_holds(struct xseg *xs, uint32_t p, struct xseg_recovery_
 			uint32_t idx = (uint32_t)xq_load_acquire(&h->index);
 			bool chunk = idx >= xs->nr_requests;
 
+			/* Our scratch holds are empty between steps: nothing to settle. */
+			if (h == s0 || h == s1)
+				continue;
 			if ((pass == 0) == chunk)
-				settle_hold(xs, h, p, rhold(xs, 0), rhold(xs, 1), st);
+				settle_hold(xs, h, p, s0, s1, st);
 		}
 	}
 }
@@ -226,48 +234,144 @@ static void settle_port_holds(struct xseg *xs, uint32_t p, struct xseg_recovery_
  * corrupt entry whose request lives elsewhere: dropped, never settled twice.
  */
 static void settle_from_queue(struct xseg *xs, uint32_t r, uint32_t want, uint32_t dead,
-			      struct xseg_recovery_stats *st)
+			      struct xq_hold *s0, struct xq_hold *s1, struct xseg_recovery_stats *st)
 {
 	if (xseg__life(&xs->reqs[r]) != want) {
 		xseg_sys_log(XSEG_LOG_WARN, "request %u in a %s queue is not %s: a corrupt entry, dropped",
 			     r, want == XS_SUBMITTED ? "request" : "reply",
 			     want == XS_SUBMITTED ? "submitted" : "a reply");
-		xq_hold_drop(rhold(xs, 0));
+		xq_hold_drop(s0);
 		return;
 	}
-	settle_request(xs, r, dead, rhold(xs, 0), rhold(xs, 1), st);
+	settle_request(xs, r, dead, s0, s1, st);
 }
 
-/* Empty a queue nobody else consumes, settling each request in it. */
+/* Empty a queue nobody else consumes, settling each request in it (scratch holds @s0, @s1). */
 static void drain(struct xseg *xs, struct xq *q, uint64_t qid, uint32_t want, uint32_t dead,
-		  struct xseg_recovery_stats *st)
+		  struct xq_hold *s0, struct xq_hold *s1, struct xseg_recovery_stats *st)
 {
 	uint32_t n, r;
 
 	for (n = 0; n < xs->queue_cap; n++) {
-		r = xseg__dequeue_life(xs, q, qid, rhold(xs, 0), want);
+		r = xseg__dequeue_life(xs, q, qid, s0, want);
 		if (r == XQ_NONE)
 			break;
-		settle_request(xs, r, dead, rhold(xs, 0), rhold(xs, 1), st);
+		settle_request(xs, r, dead, s0, s1, st);
 	}
 	for (n = 0; n < xs->queue_cap; n++) {
-		r = xq_reclaim_stranded(q, &xs->track, 0, rhold(xs, 0));
+		r = xq_reclaim_stranded(q, &xs->track, 0, s0);
 		if (r == XQ_NONE)
 			break;
-		settle_from_queue(xs, r, want, dead, st);
+		settle_from_queue(xs, r, want, dead, s0, s1, st);
 	}
 }
 
-/* Settle port @p, already claimed (RECOVERING) by us; its dead generation @gen. */
-static void settle_port(struct xseg *xs, uint32_t p, uint32_t gen, uint32_t dead_pid,
+/* Are @q's counters in order: at most a capacity queued, head at most a lap past tail? */
+static bool counters_ok(const struct xq *q)
+{
+	uint64_t t = __atomic_load_n(&q->q->tail, __ATOMIC_ACQUIRE);
+	uint64_t h = __atomic_load_n(&q->q->head, __ATOMIC_ACQUIRE);
+	int64_t used = (int64_t)(t - h);
+
+	return used <= (int64_t)q->capacity && used >= -(int64_t)(q->mask + 1);
+}
+
+/*
+ * reset_queue - @q (port @p's, queue id @qid) has corrupt counters and no
+ * consumer (its port is RECOVERING or BINDING, held by us): take back every
+ * index still in its slots, settle each like a drained one, and lay the
+ * queue out empty again. The entries sit near one of the two counters (the
+ * other is the corrupt one), so head is moved two laps past each in turn:
+ * every entry of the positions before it is then behind head, where
+ * xq_reclaim_stranded takes it with a consumer's CAS (an index some live
+ * hold names is left alone). An entry whose request is not in the state the
+ * queue implies is a corrupt entry: dropped, never settled twice.
+ */
+static void reset_queue(struct xseg *xs, struct xq *q, uint32_t want, uint32_t p, struct xq_hold *s0,
+			struct xq_hold *s1, struct xseg_recovery_stats *st)
+{
+	uint64_t t = __atomic_load_n(&q->q->tail, __ATOMIC_ACQUIRE);
+	uint64_t h = __atomic_load_n(&q->q->head, __ATOMIC_ACQUIRE);
+	uint64_t lap = q->mask + 1, base[2];
+	uint32_t k, n, r;
+
+	xseg_sys_log(XSEG_LOG_WARN, "port %u: %s queue counters are corrupt (head %llu, tail %llu): "
+		     "queue reset", p, want == XS_SUBMITTED ? "request" : "reply",
+		     (unsigned long long)h, (unsigned long long)t);
+	base[0] = (int64_t)(t - h) > 0 ? h : t;
+	base[1] = (int64_t)(t - h) > 0 ? t : h;
+	for (k = 0; k < 2; k++) {
+		uint64_t b = base[k] + 2 * lap;
+
+		__atomic_store_n(&q->q->tail, b, __ATOMIC_RELEASE);
+		__atomic_store_n(&q->q->head, b, __ATOMIC_RELEASE);
+		for (n = 0; n <= q->mask; n++) {
+			r = xq_reclaim_stranded(q, &xs->track, 0, s0);
+			if (r == XQ_NONE)
+				break;
+			settle_from_queue(xs, r, want, p, s0, s1, st);
+		}
+	}
+	/*
+	 * Empty, starting a lap past the last base: the layout a creator writes.
+	 * Published to the port's next peers by the release that frees or binds
+	 * the port (its owner word), as a creator's layout is by the header.
+	 */
+	xq_init_at(q->q, xq_size(q->capacity), q->capacity, base[1] + 3 * lap);
+}
+
+/*
+ * xseg__reset_queues - the queues of port @p, which this process holds
+ * RECOVERING or BINDING (nobody consumes them): reset those whose counters
+ * are corrupt (see reset_queue). Scratch: @s0, @s1 (NONE). Returns how many
+ * queues were reset.
+ */
+static int reset_queues(struct xseg *xs, uint32_t p, struct xq_hold *s0, struct xq_hold *s1,
 			struct xseg_recovery_stats *st)
+{
+	int n = 0;
+
+	if (!counters_ok(&xs->local[p].rq)) {
+		reset_queue(xs, &xs->local[p].rq, XS_SUBMITTED, p, s0, s1, st);
+		n++;
+	}
+	if (!counters_ok(&xs->local[p].pq)) {
+		reset_queue(xs, &xs->local[p].pq, XS_RESPONDED, p, s0, s1, st);
+		n++;
+	}
+	return n;
+}
+
+int xseg__reset_queues(struct xseg *xs, uint32_t p)
+{
+	struct xq_hold *s0, *s1;
+	int n;
+
+	if (!counters_ok(&xs->local[p].rq) || !counters_ok(&xs->local[p].pq)) {
+		if (xseg__holds_get2(xs, p, &s0, &s1))
+			return 0;
+		n = reset_queues(xs, p, s0, s1, NULL);
+		xseg__holds_put2(xs, p, s0, s1);
+		return n;
+	}
+	return 0;
+}
+
+/*
+ * Settle port @p, claimed (RECOVERING) by us, of dead generation @gen, with
+ * the scratch holds @s0, @s1 (NONE): its holds, its queues (reset if their
+ * counters are corrupt), the requests it held; then free it.
+ */
+static void settle_port(struct xseg *xs, uint32_t p, uint32_t gen, uint32_t dead_pid,
+			struct xq_hold *s0, struct xq_hold *s1, struct xseg_recovery_stats *st)
 {
 	uint64_t held = XSEG_HOLDER(p, gen);
 	uint32_t i;
 
-	settle_port_holds(xs, p, st);
-	drain(xs, &xs->local[p].rq, xseg__qid_rq(p), XS_SUBMITTED, p, st);
-	drain(xs, &xs->local[p].pq, xseg__qid_pq(p), XS_RESPONDED, p, st);
+	settle_port_holds(xs, p, s0, s1, st);
+	drain(xs, &xs->local[p].rq, xseg__qid_rq(p), XS_SUBMITTED, p, s0, s1, st);
+	drain(xs, &xs->local[p].pq, xseg__qid_pq(p), XS_RESPONDED, p, s0, s1, st);
+	reset_queues(xs, p, s0, s1, st);
 	for (i = 0; i < xs->nr_requests; i++) {
 		struct xseg_request *req = &xs->reqs[i];
 		uint32_t life;
@@ -278,8 +382,8 @@ static void settle_port(struct xseg *xs, uint32_t p, uint32_t gen, uint32_t dead
 		/* Queued ones were drained above or are in a live sender's hands. */
 		if (life != XS_PREPARED && life != XS_RECEIVED && life != XS_ACCEPTED)
 			continue;
-		xq_hold_take(&xs->track, rhold(xs, 0), i);
-		settle_request(xs, i, p, rhold(xs, 0), rhold(xs, 1), st);
+		xq_hold_take(&xs->track, s0, i);
+		settle_request(xs, i, p, s0, s1, st);
 		__atomic_fetch_add(&xs->ports[p].cnt.reclaimed, 1, __ATOMIC_RELAXED);
 	}
 	/* release: the next binder sees a settled port. */
@@ -291,25 +395,71 @@ static void settle_port(struct xseg *xs, uint32_t p, uint32_t gen, uint32_t dead
 	}
 }
 
-/* Claim @p for settling if its owner is dead (or it is ours, leaving). */
-static bool claim(struct xseg *xs, uint32_t p, uint32_t *gen, uint32_t *pid)
+/* How a port may be claimed. */
+enum claim_how {
+	CLAIM_DEAD,		/* BOUND or BINDING by a dead pid: by anyone, no lease */
+	CLAIM_LEASE,		/* also RECOVERING by a dead recoverer: only under the lease */
+	CLAIM_LEAVING,		/* RECOVERING by ourselves: the port we are leaving */
+};
+
+/*
+ * claim - take @p for settling by a CAS of its owner word to RECOVERING(our
+ * pid): the CAS makes us the only process that settles it. Sets *@gen, *@pid
+ * (the dead owner's) and *@was (the word we replaced).
+ */
+static bool claim(struct xseg *xs, uint32_t p, enum claim_how how, uint32_t *gen, uint32_t *pid,
+		  uint64_t *was)
 {
 	uint64_t w = __atomic_load_n(&xs->ports[p].owner, __ATOMIC_ACQUIRE);
 	uint64_t st = XSEG_OWNER_STATE(w);
 
 	*gen = XSEG_OWNER_GEN(w);
 	*pid = XSEG_OWNER_PID(w);
+	*was = w;
 	if (st == XSEG_PORT_FREE)
 		return false;
 	if (st == XSEG_PORT_RECOVERING) {
-		/* Ours (leaving), or a recoverer/leaver that died mid-way. */
-		return XSEG_OWNER_PID(w) == xs->pid || !xseg_sys_alive(XSEG_OWNER_PID(w), 0);
-	}
-	if (xseg__port_live(xs, p, NULL))
+		if (XSEG_OWNER_PID(w) == xs->pid)
+			return how == CLAIM_LEAVING;	/* else another thread of ours settles it */
+		/*
+		 * A recoverer (or leaver) died mid-way. It may have used the lease's
+		 * recovery holds for this port: only the lease holder, which settles
+		 * those first, may take the port over.
+		 */
+		if (how != CLAIM_LEASE || xseg_sys_alive(XSEG_OWNER_PID(w), 0))
+			return false;
+	} else if (how == CLAIM_LEAVING || xseg__port_live(xs, p, NULL)) {
 		return false;
+	}
 	return __atomic_compare_exchange_n(&xs->ports[p].owner, &w,
 					   XSEG_OWNER(XSEG_PORT_RECOVERING, *gen, xs->pid), false,
 					   __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+}
+
+/*
+ * port_scratch - two empty hold records of port @p for settling it. The
+ * port's owner is dead (or it is ours, being left) and the port is claimed
+ * by us, so nobody else uses its records: settling them is ours alone, and
+ * one that we use and die with is settled by the next claimer like the rest
+ * (settle_port_holds). false if fewer than two are empty (every record was
+ * busy when its owner died).
+ */
+static bool port_scratch(struct xseg *xs, uint32_t p, struct xq_hold **s0, struct xq_hold **s1)
+{
+	uint32_t k, n = 0;
+	struct xq_hold *got[2];
+
+	for (k = 0; k < XSEG_PORT_HOLDS && n < 2; k++) {
+		struct xq_hold *h = &xs->holds[p * XSEG_PORT_HOLDS + k];
+
+		if (xq_load_acquire(&h->state) == XQ_HOLD_NONE)
+			got[n++] = h;
+	}
+	if (n < 2)
+		return false;
+	*s0 = got[0];
+	*s1 = got[1];
+	return true;
 }
 
 /* A free one of our recovery holds other than @a and @b, or NULL. */
@@ -369,9 +519,11 @@ static void sweep_free_ports(struct xseg *xs, struct xseg_recovery_stats *st)
 		if (XSEG_OWNER_STATE(w) != XSEG_PORT_FREE)
 			continue;
 		if (xq_count(&xs->local[p].rq))
-			drain(xs, &xs->local[p].rq, xseg__qid_rq(p), XS_SUBMITTED, p, st);
+			drain(xs, &xs->local[p].rq, xseg__qid_rq(p), XS_SUBMITTED, p, rhold(xs, 0),
+			      rhold(xs, 1), st);
 		if (xq_count(&xs->local[p].pq))
-			drain(xs, &xs->local[p].pq, xseg__qid_pq(p), XS_RESPONDED, p, st);
+			drain(xs, &xs->local[p].pq, xseg__qid_pq(p), XS_RESPONDED, p, rhold(xs, 0),
+			      rhold(xs, 1), st);
 	}
 }
 
@@ -411,9 +563,8 @@ static void sweep_free_lists(struct xseg *xs, struct xseg_recovery_stats *st)
 
 /*
  * lease_wait - take the lease, waiting while a live recoverer holds it (its
- * work is bounded), up to XSEG_LEASE_WAIT_NS. A port being left or rebound
- * needs its own settling to finish: returning at once would leave it
- * RECOVERING for the next recovery after this process is gone.
+ * work is bounded), up to XSEG_LEASE_WAIT_NS: for the rare port that needs
+ * the lease's recovery holds (see settle_claimed).
  */
 #define XSEG_LEASE_WAIT_NS (5ull * 1000 * 1000 * 1000)
 static int lease_wait(struct xseg *xs)
@@ -426,39 +577,116 @@ static int lease_wait(struct xseg *xs)
 	return r;
 }
 
-static int recover(struct xseg *xs, int only, struct xseg_recovery_stats *st)
+/*
+ * settle_claimed - settle port @p that we claimed (@was: the owner word we
+ * replaced). With two empty hold records of its own as scratch it needs no
+ * lease. Else (every record busy) it needs the lease's recovery holds: if
+ * we hold the lease (@leased) we use them; otherwise we wait for the lease
+ * briefly, and if a live holder keeps it (stopped, say), we give the claim
+ * back (a port we leave stays RECOVERING by us: the next recovery after we
+ * are gone settles it). 0 or -EALREADY.
+ */
+static int settle_claimed(struct xseg *xs, uint32_t p, uint32_t gen, uint32_t pid, uint64_t was,
+			  bool leased, struct xseg_recovery_stats *st)
+{
+	struct xq_hold *s0, *s1;
+
+	if (port_scratch(xs, p, &s0, &s1)) {
+		settle_port(xs, p, gen, pid, s0, s1, st);
+		return 0;
+	}
+	if (!leased) {
+		if (lease_wait(xs)) {
+			uint64_t mine = XSEG_OWNER(XSEG_PORT_RECOVERING, gen, xs->pid);
+
+			if (pid != xs->pid)
+				__atomic_compare_exchange_n(&xs->ports[p].owner, &mine, was, false,
+							    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+			return -EALREADY;
+		}
+		settle_leftovers(xs, st);
+	}
+	settle_port(xs, p, gen, pid, rhold(xs, 0), rhold(xs, 1), st);
+	if (!leased)
+		lease_drop(xs);
+	return 0;
+}
+
+/* Claim and settle every port that @how allows (only @only if >= 0). 0 or -EALREADY. */
+static int settle_ports(struct xseg *xs, int only, enum claim_how how, struct xseg_recovery_stats *st)
 {
 	uint32_t p, gen, pid;
-	int r = only >= 0 ? lease_wait(xs) : lease_take(xs);
+	uint64_t was;
+	int r = 0;
 
-	if (r < 0)
-		return r;
-	settle_leftovers(xs, st);
 	for (p = 0; p < xs->nr_ports; p++) {
 		if (only >= 0 && p != (uint32_t)only)
 			continue;
-		if (claim(xs, p, &gen, &pid))
-			settle_port(xs, p, gen, pid, st);
+		if (claim(xs, p, how, &gen, &pid, &was) &&
+		    settle_claimed(xs, p, gen, pid, was, how == CLAIM_LEASE, st))
+			r = -EALREADY;
 	}
-	if (only < 0) {
-		sweep_free_ports(xs, st);
-		sweep_free_lists(xs, st);
-		xseg__forget_dead_peers(xs);
-	}
+	return r;
+}
+
+/*
+ * recover_port - settle @portno: a port we are leaving (@leaving), or one
+ * whose owner is dead (a bind found it so). A port a dead recoverer left
+ * half settled needs the lease (waited for briefly).
+ */
+static int recover_port(struct xseg *xs, uint32_t portno, bool leaving, struct xseg_recovery_stats *st)
+{
+	uint64_t w;
+	int r;
+
+	if (leaving)
+		return settle_ports(xs, (int)portno, CLAIM_LEAVING, st);
+	r = settle_ports(xs, (int)portno, CLAIM_DEAD, st);
+	w = __atomic_load_n(&xs->ports[portno].owner, __ATOMIC_ACQUIRE);
+	if (r || XSEG_OWNER_STATE(w) != XSEG_PORT_RECOVERING || XSEG_OWNER_PID(w) == xs->pid ||
+	    xseg_sys_alive(XSEG_OWNER_PID(w), 0))
+		return r;
+	r = lease_wait(xs);
+	if (r)
+		return r;
+	settle_leftovers(xs, st);
+	r = settle_ports(xs, (int)portno, CLAIM_LEASE, st);
 	lease_drop(xs);
-	return 0;
+	return r;
 }
 
 int xseg__recover_port(struct xseg *xs, uint32_t portno, struct xseg_recovery_stats *st)
 {
-	return recover(xs, (int)portno, st);
+	return recover_port(xs, portno, false, st);
+}
+
+int xseg__leave_settle(struct xseg *xs, uint32_t portno)
+{
+	return recover_port(xs, portno, true, NULL);
 }
 
 int xseg_recover(struct xseg *xs, struct xseg_recovery_stats *st)
 {
+	int r;
+
 	if (!xs)
 		return -EINVAL;
 	if (st)
 		xseg_memset(st, 0, sizeof(*st));
-	return recover(xs, -1, st);
+	/* Dead peers' ports first: each is claimed by a CAS, no lease needed. */
+	r = settle_ports(xs, -1, CLAIM_DEAD, st);
+	/* Then what only the lease holder does; a live holder (even a stopped one) does it. */
+	if (lease_take(xs)) {
+		if (st)
+			st->lease_busy = 1;
+		return r;
+	}
+	settle_leftovers(xs, st);
+	if (settle_ports(xs, -1, CLAIM_LEASE, st))
+		r = -EALREADY;
+	sweep_free_ports(xs, st);
+	sweep_free_lists(xs, st);
+	xseg__forget_dead_peers(xs);
+	lease_drop(xs);
+	return r;
 }

@@ -448,7 +448,21 @@ int xseg_submit(struct xseg *xs, struct xseg_request *req, uint32_t dst)
 	if (r < 0)
 		return r;
 	__atomic_fetch_add(&xs->ports[p].cnt.submitted, 1, __ATOMIC_RELAXED);
-	return 0;
+	return r;	/* the port it was queued to: the one to signal */
+}
+
+int xseg_submit_signal(struct xseg *xs, struct xseg_request *req, uint32_t dst)
+{
+	int to = xseg_submit(xs, req, dst);
+
+	/*
+	 * The request is queued whatever the signal does: a signal error (no
+	 * driver of that peer type here) is not a submit error, or the caller
+	 * would put back a request a server may already hold.
+	 */
+	if (to >= 0)
+		xseg_signal(xs, (uint32_t)to);
+	return to;
 }
 
 struct xseg_request *xseg_accept(struct xseg *xs, uint32_t portno)

@@ -254,12 +254,25 @@ void *xseg_req_data(struct xseg *xs, struct xseg_request *req);
 void *xseg_req_buffer(struct xseg *xs, struct xseg_request *req, uint64_t *capacity);
 
 /*
- * xseg_submit - queue a prepared request to @dst (after its redirect). The
- * caller then signals @dst (xseg_signal). -ENOENT if no live peer has bound
- * @dst, -EPERM if it was bound without XSEG_PORT_ACCEPT, -EAGAIN if its
- * queue is full.
+ * xseg_submit - queue a prepared request to @dst, or to the port @dst's
+ * redirect names at this moment (read once, inside the call). Returns the
+ * port it was queued to (>= 0): the caller signals THAT port
+ * (xseg_signal(xs, returned)), never @dst, which a concurrent
+ * xseg_set_redirect may make a different one; or use xseg_submit_signal().
+ * -ENOENT if no live peer has bound the port, -EPERM if it was bound without
+ * XSEG_PORT_ACCEPT (or @req is not ours/prepared), -EAGAIN if its queue is
+ * full. Does not sleep; any domain.
  */
 int xseg_submit(struct xseg *xs, struct xseg_request *req, uint32_t dst);
+
+/*
+ * xseg_submit_signal - xseg_submit() and then xseg_signal() of the port the
+ * request was queued to. Returns that port (>= 0; the request is queued even
+ * if the signal failed, e.g. -ENOTSUP for a peer type this process has no
+ * driver for) or xseg_submit's -errno (not queued; the request is still
+ * ours). Never blocks.
+ */
+int xseg_submit_signal(struct xseg *xs, struct xseg_request *req, uint32_t dst);
 
 /*
  * xseg_accept - take the oldest request queued to @portno (bound by this
@@ -342,14 +355,23 @@ struct xseg_recovery_stats {
 	uint32_t requests_freed;	/* orphaned requests returned to the free list */
 	uint32_t buffers_freed;		/* orphaned buffer chunks returned */
 	uint32_t holds_settled;		/* queue operations a dead peer left half done */
+	uint32_t lease_busy;		/* 1: another live recoverer holds the lease, so the
+					 * shared sweeps (see below) were left to it */
 };
 
 /*
  * xseg_recover - find ports whose owner is dead (pid + start time; zombies
  * are dead), fail their in-flight requests back to live clients with
- * ECONNRESET, return orphaned requests and buffers, and free the ports.
- * Idempotent; concurrent callers are serialized by a lease in the header
- * (a second caller returns -EALREADY at once). @st may be NULL.
+ * ECONNRESET, return orphaned requests and buffers, reset queues whose
+ * counters are corrupt, and free the ports. Each dead port is claimed by a
+ * CAS on its owner word, so concurrent recoverers settle different ports and
+ * none waits for another (a stopped one included). The shared sweeps (what a
+ * dead recoverer left, requests queued to free ports, indices stranded in
+ * the free lists) need the recovery lease: if a live process holds it they
+ * are left to it and st->lease_busy is set. Idempotent. Returns 0, or
+ * -EALREADY when a dead port could not be settled now (every hold record of
+ * it was busy and the lease stayed taken for 5 s: retry). May spin-wait
+ * (yield) but never sleeps on a signal. @st may be NULL.
  */
 int xseg_recover(struct xseg *xs, struct xseg_recovery_stats *st);
 

@@ -66,7 +66,7 @@ struct xseg {
 	xseg_wakeup_fn wakeup;
 	void *wakeup_arg;
 	uint32_t spin_us;
-	uint32_t recovery_hold_busy;	/* the recovery hold, when we hold the lease */
+	uint32_t recovery_hold_busy;	/* unused (kept for the handle's layout) */
 };
 
 /* xseg__queue - the queue named by a qid, or NULL. (request.c) */
@@ -116,7 +116,12 @@ extern const struct xseg_segtype_ops xseg_segtype_heap;
 void xseg__heap_cleanup(void);
 
 /* recover.c */
+/* Settle @portno if its owner is dead (a bind found it so). 0 or -EALREADY. */
 int xseg__recover_port(struct xseg *xs, uint32_t portno, struct xseg_recovery_stats *st);
+/* Settle @portno, which this process marked RECOVERING to leave it. */
+int xseg__leave_settle(struct xseg *xs, uint32_t portno);
+/* Reset @portno's queues if their counters are corrupt (we hold it BINDING). How many. */
+int xseg__reset_queues(struct xseg *xs, uint32_t portno);
 
 /* Overflow-safe helpers. */
 static inline bool xseg__add_ok(uint64_t a, uint64_t b, uint64_t *r)

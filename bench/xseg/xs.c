@@ -174,9 +174,9 @@ static void submit(struct xsb_run *run, struct xseg *xs, struct xseg_request *re
 {
 	int r = xseg_submit(xs, req, SERVER_PORT);
 
-	if (r)
+	if (r < 0)
 		xsb_fail(run, C, "xseg_submit: %s", strerror(-r));
-	signal_port(run, C, xs, SERVER_PORT);
+	signal_port(run, C, xs, (uint32_t)r);	/* the port it went to */
 }
 
 static void latency(struct xsb_run *run, struct xseg *xs)

@@ -172,13 +172,13 @@ static int run(struct stats *s, int prefill, uint64_t count, uint64_t deadline)
 			if (write && o.verify)
 				pattern_fill(xseg_req_data(xs, req), o.bs, pseed, req->offset);
 			req->cookie = now_ns();
-			r = xseg_submit(xs, req, o.dst);
-			if (r) {
+			/* Signals the port it went to: o.dst or its redirect. */
+			r = xseg_submit_signal(xs, req, o.dst);
+			if (r < 0) {
 				fprintf(stderr, "%s: submit to port %u: %s\n", prog, o.dst, strerror(-r));
 				xseg_put_request(xs, req);
 				return -1;
 			}
-			xseg_signal(xs, o.dst);
 			sent++;
 			inflight++;
 			moved = 1;
@@ -312,13 +312,12 @@ static int target_size(uint64_t *size)
 	}
 	req->op = X_INFO;
 	req->size = 8;
-	r = xseg_submit(xs, req, o.dst);
-	if (r) {
+	r = xseg_submit_signal(xs, req, o.dst);
+	if (r < 0) {
 		fprintf(stderr, "%s: submit to port %u: %s\n", prog, o.dst, strerror(-r));
 		xseg_put_request(xs, req);
 		return -1;
 	}
-	xseg_signal(xs, o.dst);
 	while (!(req = xseg_receive(xs, me))) {
 		if (now_ns() - t0 > (uint64_t)o.timeout_ms * 1000000) {
 			fprintf(stderr, "%s: no reply to INFO\n", prog);

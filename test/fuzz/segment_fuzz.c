@@ -164,13 +164,13 @@ static void build(void)
 	cli = xseg_bind_port(xs, XSEG_ANY_PORT, 0);
 	must(cli >= 2, "bind any");
 	/* SUBMITTED to 0 */
-	must(xseg_submit(xs, prepped(xs, (uint32_t)cli, 100), 0) == 0, "submit");
+	must(xseg_submit(xs, prepped(xs, (uint32_t)cli, 100), 0) >= 0, "submit");
 	/* ACCEPTED by 0 */
-	must(xseg_submit(xs, prepped(xs, (uint32_t)cli, 4096), 0) == 0, "submit");
+	must(xseg_submit(xs, prepped(xs, (uint32_t)cli, 4096), 0) >= 0, "submit");
 	r = xseg_accept(xs, 0);
 	must(r != NULL, "accept");
 	/* forwarded 1 -> 0: SUBMITTED to 0 with a return path (behind the first one) */
-	must(xseg_submit(xs, prepped(xs, (uint32_t)cli, 1), 1) == 0, "submit");
+	must(xseg_submit(xs, prepped(xs, (uint32_t)cli, 1), 1) >= 0, "submit");
 	r = xseg_accept(xs, 1);
 	must(r != NULL && xseg_forward(xs, r, 1, 0) == 0, "forward");
 	/* RESPONDED to the client */
@@ -178,7 +178,7 @@ static void build(void)
 		struct xseg_request *a, *b;
 
 		a = prepped(xs, (uint32_t)cli, 0);
-		must(xseg_submit(xs, a, 1) == 0, "submit");
+		must(xseg_submit(xs, a, 1) >= 0, "submit");
 		b = xseg_accept(xs, 1);
 		must(b == a, "accept 1");
 		must(xseg_respond(xs, b) == cli, "respond");

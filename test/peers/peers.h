@@ -175,9 +175,8 @@ static inline int tp_do(struct xseg *xs, uint32_t me, uint32_t dst, struct tp_re
 		memset(xseg_req_data(xs, req), 0, buf);
 	if (r->in_len)
 		memcpy(xseg_req_data(xs, req), r->in, r->in_len);
-	e = xseg_submit(xs, req, dst);
-	CHECKF(e == 0, "submit to %u: %d", dst, e);
-	xseg_signal(xs, dst);
+	e = xseg_submit_signal(xs, req, dst);
+	CHECKF(e >= 0, "submit to %u: %d", dst, e);
 	while (!(got = xseg_receive(xs, me))) {
 		CHECKF(xt_now_ns() - t0 < 20000000000ull, "no reply to %s within 20 s", xseg_op_name(r->op));
 		xseg_wait(xs, me, 100000);

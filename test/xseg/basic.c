@@ -25,7 +25,7 @@ static void roundtrip(struct xseg *xs, uint32_t cli, uint32_t srv, uint32_t len,
 	req->offset = 4096;
 	req->size = len;
 	req->cookie = 0xC0FFEE;
-	CHECK(xseg_submit(xs, req, srv) == 0);
+	CHECK(xseg_submit(xs, req, srv) == (int)srv);
 	got = xseg_accept(xs, srv);
 	CHECK(got == req);
 	CHECK(got->op == X_WRITE && got->offset == 4096 && got->size == len);
@@ -149,7 +149,7 @@ static void test_forward_and_redirect(void)
 	CHECK(cli >= 0);
 	req = xseg_get_request(xs, (uint32_t)cli);
 	CHECK(xseg_prep_request(xs, req, "t", 1, 16) == 0);
-	CHECK(xseg_submit(xs, req, 1) == 0);
+	CHECK(xseg_submit(xs, req, 1) == 1);
 	got = xseg_accept(xs, 1);
 	CHECK(got == req);
 	CHECK(xseg_forward(xs, got, 1, 2) == 2);
@@ -166,7 +166,7 @@ static void test_forward_and_redirect(void)
 	CHECK(got == req && (got->state & XS_SERVED));
 	/* Redirect: submits to 1 go to 2. */
 	CHECK(xseg_set_redirect(xs, 1, 2) == 0);
-	CHECK(xseg_submit(xs, got, 1) == 0);
+	CHECK(xseg_submit(xs, got, 1) == 2);		/* the port to signal */
 	CHECK(xseg_accept(xs, 1) == NULL);
 	got = xseg_accept(xs, 2);
 	CHECK(got == req && got->dst_port == 1 && got->effective_dst == 2);
@@ -190,7 +190,7 @@ static void test_leave_port_fails_queued(void)
 	cli = xseg_bind_port(xs, XSEG_ANY_PORT, 0);
 	req = xseg_get_request(xs, (uint32_t)cli);
 	CHECK(xseg_prep_request(xs, req, "t", 1, 16) == 0);
-	CHECK(xseg_submit(xs, req, 1) == 0);
+	CHECK(xseg_submit(xs, req, 1) == 1);
 	CHECK(xseg_leave_port(xs, 1) == 0);		/* the server leaves */
 	got = xseg_receive(xs, (uint32_t)cli);
 	CHECK(got == req && (got->state & XS_FAILED) && got->error == ECONNRESET);

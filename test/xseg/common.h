@@ -86,6 +86,25 @@ static inline uint32_t tx_free_requests(struct xseg *xs)
 	return xq_count(&q);
 }
 
+/* lib/user[-san]/bin/@name next to this test binary (lib/.../test/xseg/x): false if not built. */
+static inline bool tx_bin_path(const char *name, char *path, size_t len)
+{
+	char self[2048];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	if (n <= 0)
+		return false;
+	self[n] = 0;
+	for (int i = 0; i < 3; i++) {
+		char *p = strrchr(self, '/');
+
+		if (p)
+			*p = 0;
+	}
+	snprintf(path, len, "%s/bin/%s", self, name);
+	return access(path, X_OK) == 0;
+}
+
 static inline void tx_print_line(void *arg, const char *line)
 {
 	(void)arg;

@@ -49,7 +49,8 @@ static void client(const struct xseg_config *cfg, int id)
 			uint64_t off = (sent % 4096) * 512;
 			int r;
 
-			CHECK(xseg_prep_request(xs, req, "kill", 4, 512) == 0);
+			r = xseg_prep_request(xs, req, "kill", 4, 512);
+			CHECKF(r == 0, "prep: %d", r);
 			req->op = sent % 2 ? X_WRITE : X_READ;
 			req->offset = off;
 			req->size = 512;
@@ -62,8 +63,8 @@ static void client(const struct xseg_config *cfg, int id)
 				usleep(1000);
 				break;
 			}
-			CHECKF(r == 0, "submit: %d", r);
-			xseg_signal(xs, 1);
+			CHECKF(r == 1, "submit: %d", r);
+			xseg_signal(xs, (uint32_t)r);
 			sent++;
 			inflight++;
 		}

@@ -127,8 +127,7 @@ static inline void tx_client(struct xseg *xs, struct tx_load *ld)
 				pattern_fill(xseg_req_data(xs, req), ld->size, seed, off);
 			else
 				memset(xseg_req_data(xs, req), 0, ld->size);
-			CHECKF(xseg_submit(xs, req, ld->dst) == 0, "submit to %u", ld->dst);
-			xseg_signal(xs, ld->dst);
+			CHECKF(xseg_submit_signal(xs, req, ld->dst) >= 0, "submit to %u", ld->dst);
 			sent++;
 			inflight++;
 		}

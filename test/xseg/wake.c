@@ -66,7 +66,7 @@ static void one(const char *driver)
 	CHECK(xseg_prep_request(xs, req, "t", 1, 16) == 0);
 	req->op = X_READ;
 	req->size = 16;
-	CHECK(xseg_submit(xs, req, 1) == 0);
+	CHECK(xseg_submit(xs, req, 1) == 1);
 	CHECK(xseg_signal(xs, 1) == 0);
 	CHECK(read(ready[0], &c, 1) == 1 && c == 'a');
 

@@ -269,9 +269,9 @@ static blk_status_t xsegbd_queue_rq(struct blk_mq_hw_ctx *hctx, const struct blk
 	/* Release: the callback that takes the entry sees cmd's fields. */
 	smp_store_release(&d->inflight[idx], rq);
 	spin_lock(&d->lock);
-	r = xseg_submit(d->xs, req, d->dst);
+	r = xseg_submit(d->xs, req, d->dst);	/* the port it went to: dst or its redirect */
 	spin_unlock(&d->lock);
-	if (r) {
+	if (r < 0) {
 		/* Not sent: take the entry back (nobody else can have it) and fail. */
 		xchg(&d->inflight[idx], NULL);
 		put_req(d, req);
@@ -280,7 +280,7 @@ static blk_status_t xsegbd_queue_rq(struct blk_mq_hw_ctx *hctx, const struct blk
 		atomic64_inc(&d->failed);
 		return BLK_STS_IOERR;	/* -ENOENT: no storage peer on dst */
 	}
-	xseg_signal(d->xs, d->dst);
+	xseg_signal(d->xs, (u32)r);
 	return BLK_STS_OK;
 }
 
@@ -365,15 +365,15 @@ static int xsegbd_info(struct xsegbd_dev *d)
 	d->sync_done = 0;
 	smp_store_release(&d->inflight[idx], XSEGBD_SYNC);
 	spin_lock(&d->lock);
-	r = xseg_submit(d->xs, req, d->dst);
+	r = xseg_submit(d->xs, req, d->dst);	/* the port it went to: dst or its redirect */
 	spin_unlock(&d->lock);
-	if (r) {
+	if (r < 0) {
 		xchg(&d->inflight[idx], NULL);
 		put_req(d, req);
 		return r;
 	}
 	/* In process context: joins the driver of the storage peer's type now. */
-	xseg_signal(d->xs, d->dst);
+	xseg_signal(d->xs, (u32)r);
 	while (!READ_ONCE(d->sync_done) && time_before(jiffies, deadline)) {
 		wait_event_timeout(d->sync_wq, READ_ONCE(d->sync_done), HZ / 10);
 		xsegbd_drain(d);	/* also without a wake-up (a peer of another type) */

@@ -6,7 +6,7 @@
 //
 //   socket --read--> 28-byte headers parsed in a persistent buffer; WRITE
 //   payloads copied (or read) straight into the requests' segment buffers
-//   --> xseg_submit to the storage port, one signal per batch
+//   --> xseg_submit to the storage port (or its redirect), one signal per batch
 //   port FIFO readable --> xseg_receive every reply --> 16-byte reply headers
 //   and READ data straight from the segment buffers, one writev per batch
 //   --> requests put back once written.
@@ -166,6 +166,7 @@ struct Engine {
 	Cmd *free_cmds;
 	Cmd *owner;			// a command that gets the next free request first
 	bool need_signal;
+	uint32_t signal_to;	// the port the batch's last request was queued to
 	std::vector<Event> events;
 	uint64_t xinflight, replies, commands, errors, bytes_read, bytes_written, timeouts, late;
 	bool in_js_call;		// events go out with napi_call_function
@@ -516,6 +517,8 @@ void submit(Cmd *cmd, xseg_request *req)
 		r = xseg_submit(xs, req, e->storage);
 		if (r < 0)
 			e->slot[idx] = nullptr;
+		else if (e->need_signal && e->signal_to != (uint32_t)r)
+			xseg_signal(xs, e->signal_to);	// a redirect changed mid-batch
 	}
 	if (r < 0) {
 		// Not submitted (ENOENT: nobody bound the storage port).
@@ -533,6 +536,7 @@ void submit(Cmd *cmd, xseg_request *req)
 	e->slot_ns[idx] = xseg_sys_now_ns();	// the request timeout counts from here
 	e->xinflight++;
 	e->need_signal = true;
+	e->signal_to = (uint32_t)r;	// where it was queued: storage or its redirect
 }
 
 /*
@@ -1430,7 +1434,7 @@ void engine_after(Engine *e)
 		}
 		if (e->need_signal) {
 			e->need_signal = false;
-			xseg_signal(xs, e->storage);
+			xseg_signal(xs, e->signal_to);
 		}
 		std::vector<Conn *> d;
 

@@ -221,9 +221,12 @@ static Napi::Value req_data(const Napi::CallbackInfo &info)
 	return Napi::Number::New(info.Env(), (double)(d - static_cast<char *>(xseg_base(s->xs))));
 }
 
-// req_submit(handle, idx, dst, signal = true) -> 0, or -EAGAIN when @dst's
-// queue is full. Signals @dst unless @signal is false (batches signal once).
-// Throws ENOENT (nobody bound @dst), EPERM (not ours), EINVAL.
+// req_submit(handle, idx, dst, signal = true) -> the port the request was
+// queued to (>= 0: @dst or the port its redirect named at that moment, read
+// once inside xseg_submit), or -EAGAIN when that port's queue is full.
+// Signals that port unless @signal is false; then the caller signals the
+// returned port, never @dst. Throws ENOENT (nobody bound it), EPERM (not
+// ours), EINVAL.
 static Napi::Value req_submit(const Napi::CallbackInfo &info)
 {
 	Seg *s;
@@ -233,24 +236,14 @@ static Napi::Value req_submit(const Napi::CallbackInfo &info)
 	if (!arg_seg(info, 0, "req_submit", &s) || !arg_req(info, s, 1, "req_submit", &req) ||
 	    !arg_u32(info, 2, "req_submit", &dst))
 		return info.Env().Undefined();
-	// Signal where it goes: after the destination's redirect, as submit does.
-	uint32_t to = dst;
-	struct xseg_port *p = xseg_port(s->xs, dst);
-	if (p) {
-		uint32_t redir = __atomic_load_n(&p->redirect, __ATOMIC_ACQUIRE);
-		if (redir < s->nr_ports)
-			to = redir;
-	}
-	int r = xseg_submit(s->xs, req, dst);
+	int r = signal_arg(info, 3) ? xseg_submit_signal(s->xs, req, dst) : xseg_submit(s->xs, req, dst);
 	if (r == -EAGAIN)
 		return Napi::Number::New(info.Env(), r);
 	if (r < 0) {
 		throw_errno(info.Env(), r, "req_submit");
 		return info.Env().Undefined();
 	}
-	if (signal_arg(info, 3))
-		xseg_signal(s->xs, to);
-	return Napi::Number::New(info.Env(), 0);
+	return Napi::Number::New(info.Env(), r);
 }
 
 // Take requests from a port's queue: one (-> index or -1) or a batch into

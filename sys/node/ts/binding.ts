@@ -123,6 +123,7 @@ export interface Binding {
   req_set_field(h: Handle, idx: number, field: Field, value: number | bigint): void
   req_target(h: Handle, idx: number): string
   req_data(h: Handle, idx: number): number
+  /** The port it was queued to (dst or dst's redirect; signaled unless signal is false), or -EAGAIN. */
   req_submit(h: Handle, idx: number, dst: number, signal?: boolean): number
   req_accept(h: Handle, port: number): number
   req_accept_batch(h: Handle, port: number, out: Int32Array): number

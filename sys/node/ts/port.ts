@@ -133,7 +133,10 @@ export class Port {
     if (!this.#loopable) throw this.#notLoopable()
   }
 
-  /** @internal Submit @req to @dst; false when the queue is full. */
+  /**
+   * @internal Submit @req to @dst; false when the queue is full. The addon
+   * signals the port the request was queued to (dst's redirect, if any).
+   */
   _submit(req: Request, dst: number): boolean {
     this.#watch() // before the reply can come: no wake-up may be lost
     const r = native.req_submit(this.#core.h, req.index, dst)

@@ -306,7 +306,7 @@ export class Segment {
     return native.port_info(this.#core.h, uint(n, 'port', this.config.nrPorts - 1))
   }
 
-  /** Settle the ports of dead peers. EALREADY if another peer is recovering. */
+  /** Settle the ports of dead peers (no waiting for other recoverers). EALREADY only in the rare case of docs/recovery.md. */
   recover(): RecoveryStats {
     this.#core.live()
     return native.seg_recover(this.#core.h)

@@ -127,9 +127,9 @@ static int client(const char *name, uint32_t port, uint32_t dst, uint64_t count,
 			req->size = SIZE;
 			memset(xseg_req_data(xs, req), 0, SIZE);
 			r = xseg_submit(xs, req, dst);
-			if (r)
+			if (r < 0)
 				FAILF("submit to port %u: %d", dst, r);
-			r = xseg_signal(xs, dst);
+			r = xseg_signal(xs, (uint32_t)r);
 			if (r)
 				FAILF("signal port %u: %d", dst, r);
 			sent++;

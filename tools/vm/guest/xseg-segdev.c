@@ -137,9 +137,9 @@ static int run(uint64_t count, const char *driver)
 					FAILF("the server never bound port 1");
 				continue;
 			}
-			if (r)
+			if (r < 0)
 				FAILF("submit: %d", r);
-			xseg_signal(xs, 1);
+			xseg_signal(xs, (uint32_t)r);
 			sent++;
 		}
 		while ((req = xseg_receive(xs, 0))) {

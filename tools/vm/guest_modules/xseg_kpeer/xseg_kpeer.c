@@ -134,16 +134,16 @@ static int send_one(u32 i)
 		req->offset = (u64)i * size;
 		req->size = size;
 		atomic_inc(&inflight);
-		r = xseg_submit(xs, req, peer);
-		if (r) {
+		r = xseg_submit(xs, req, peer);	/* the port it went to */
+		if (r < 0) {
 			atomic_dec(&inflight);
 			xseg_put_request(xs, req);
 		}
 	}
 	spin_unlock(&lock);
-	if (!r)
-		xseg_signal(xs, peer);
-	return r;
+	if (r >= 0)
+		xseg_signal(xs, (u32)r);
+	return r < 0 ? r : 0;
 }
 
 static int __init kpeer_init(void)
