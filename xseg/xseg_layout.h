@@ -10,7 +10,7 @@
  *   0            header (one page): identity, version, config, region table
  *   ports_off    struct xseg_port[nr_ports]
  *   reqs_off     struct xseg_request[nr_requests]
- *   gens_off     uint64_t gen[nr_indices]           (xq_track generations)
+ *   gens_off     uint64_t gen[nr_indices]           (xq_track ownership words: claim count + tag)
  *   holds_off    struct xq_hold[nr_ports * XSEG_PORT_HOLDS + 3]  (+3: recovery)
  *   queues_off   xq: free requests; per port: request queue, reply queue;
  *                per buffer class: free chunks
@@ -19,7 +19,7 @@
  *
  * Index space: requests are indices 0 .. nr_requests-1; the chunks of buffer
  * class c are indices cls[c].first .. cls[c].first + cls[c].count - 1. One
- * xq_track (one generation array, one hold table) covers all of them.
+ * xq_track (one ownership-word array, one hold table) covers all of them.
  */
 #ifndef XSEG_LAYOUT_H
 #define XSEG_LAYOUT_H
@@ -28,7 +28,7 @@
 
 #define XSEG_MAGIC		0x4745535847455358ull	/* "XSEGSEGX" */
 #define XSEG_BYTE_ORDER		0x01020304u
-#define XSEG_VERSION_MAJOR	1u
+#define XSEG_VERSION_MAJOR	2u	/* 2: gen[] words are xq ownership words (claim count + tag) */
 #define XSEG_VERSION_MINOR	0u
 #define XSEG_HEADER_SIZE	4096u
 

@@ -412,7 +412,7 @@ static void builtin_seeds(void)
 	uint64_t fq = h->free_queue_off - h->queues_off;
 	struct { unsigned opt, region; uint64_t off, v; unsigned len; } s[] = {
 		{ 0, 0, 0, 0, 1 },						/* magic */
-		{ 0, 0, __builtin_offsetof(struct xseg_header, major), 2, 2 },
+		{ 0, 0, __builtin_offsetof(struct xseg_header, major), XSEG_VERSION_MAJOR + 1, 2 },
 		{ 0, 0, __builtin_offsetof(struct xseg_header, size), 1, 8 },
 		{ 0, 0, __builtin_offsetof(struct xseg_header, cfg.nr_ports), 5, 4 },
 		{ 0, 0, __builtin_offsetof(struct xseg_header, flags), XSEG_F_DESTROYED, 8 },
