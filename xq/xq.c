@@ -640,6 +640,25 @@ void xq_hold_drop(struct xq_hold *hold)
 	xq_store_release(&hold->state, XQ_HOLD_NONE);
 }
 
+void xq_hold_unclaim(struct xq_track *tr, struct xq_hold *hold)
+{
+	uint32_t idx = hold_idx(xq_load_relaxed(&hold->index));
+	uint64_t w;
+
+	/* release: the hold is NONE before the word is given up, so a
+	 * recoverer of ours never gives the index back as well; dying between
+	 * the two loses the entry (verify reports it), never duplicates it. */
+	xq_store_release(&hold->state, XQ_HOLD_NONE);
+	if (idx >= tr->nindices)
+		return;
+	/* acquire: pairs with our own claim; nobody else writes a claimed word. */
+	w = xq_load_acquire(&tr->gen[idx]);
+	/* acq_rel: the tag goes back to 0 with the claim count kept, so the
+	 * consumer of the genuine entry (elsewhere) can claim it again. */
+	if (own_tag(w) == hold_id(tr, hold) + 1)
+		(void)xq_cas(&tr->gen[idx], &w, own_word(own_count(w), 0));
+}
+
 bool xq_enqueue_tracked(struct xq *h, uint64_t qid, struct xq_track *tr, struct xq_hold *hold)
 {
 	uint32_t idx = hold_idx(xq_load_relaxed(&hold->index));

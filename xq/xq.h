@@ -176,6 +176,16 @@ xq_index xq_dequeue_tracked(struct xq *h, uint64_t qid, struct xq_track *tr, str
 void xq_hold_take(struct xq_track *tr, struct xq_hold *hold, xq_index idx);
 void xq_hold_drop(struct xq_hold *hold);
 
+/*
+ * xq_hold_unclaim - @hold (HELD) took an index out of a slot that turned out
+ * to be a corrupt duplicate (the index's genuine entry is elsewhere, e.g. in a
+ * free list): stop holding it and give its ownership word back unclaimed, so
+ * the genuine entry can still be taken. A plain xq_hold_drop() would leave the
+ * word claimed and strand the genuine entry for good. For recovery of corrupt
+ * queues only.
+ */
+void xq_hold_unclaim(struct xq_track *tr, struct xq_hold *hold);
+
 /* What recovery decided about a dead participant's hold. */
 enum xq_recovery {
 	XQ_REC_NOTHING = 0,	/* it held nothing */

@@ -240,7 +240,7 @@ static void settle_from_queue(struct xseg *xs, uint32_t r, uint32_t want, uint32
 		xseg_sys_log(XSEG_LOG_WARN, "request %u in a %s queue is not %s: a corrupt entry, dropped",
 			     r, want == XS_SUBMITTED ? "request" : "reply",
 			     want == XS_SUBMITTED ? "submitted" : "a reply");
-		xq_hold_drop(s0);
+		xq_hold_unclaim(&xs->track, s0);
 		return;
 	}
 	settle_request(xs, r, dead, s0, s1, st);
@@ -546,7 +546,7 @@ static void sweep_free_lists(struct xseg *xs, struct xseg_recovery_stats *st)
 		if (idx < xs->nr_requests && xseg__life(&xs->reqs[idx]) == XS_FREE)
 			settle_index(xs, XSEG_NO_PORT, rhold(xs, 0), rhold(xs, 1), st);
 		else
-			xq_hold_drop(rhold(xs, 0));
+			xq_hold_unclaim(&xs->track, rhold(xs, 0));
 	}
 	for (c = 0; c < xs->nr_classes; c++) {
 		for (n = 0; n < xs->cls[c].count; n++) {
@@ -556,7 +556,7 @@ static void sweep_free_lists(struct xseg *xs, struct xseg_recovery_stats *st)
 			if (xseg__chunk_class(xs, idx) == (int)c)
 				settle_index(xs, XSEG_NO_PORT, rhold(xs, 0), rhold(xs, 1), st);
 			else
-				xq_hold_drop(rhold(xs, 0));
+				xq_hold_unclaim(&xs->track, rhold(xs, 0));
 		}
 	}
 }

@@ -25,7 +25,7 @@ int main(void)
 		return printf("join/bind: %s\n", err), 1;
 	struct xseg_request *r = xseg_get_request(xs, 0);
 	if (!r || xseg_prep_request(xs, r, "t", 1, 5) || (memcpy(xseg_req_data(xs, r), "hello", 5), 0) ||
-	    xseg_submit(xs, r, 1) || xseg_accept(xs, 1) != r || xseg_respond(xs, r) != 0 ||
+	    xseg_submit(xs, r, 1) != 1 || xseg_accept(xs, 1) != r || xseg_respond(xs, r) != 0 ||
 	    xseg_receive(xs, 0) != r || memcmp(xseg_req_data(xs, r), "hello", 5) || xseg_put_request(xs, r))
 		return printf("request round trip failed\n"), 1;
 	if (xseg_verify(xs, NULL, NULL) != 0)
