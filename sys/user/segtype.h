@@ -136,4 +136,33 @@ int xseg_segtype_at_set_owner(int dirfd, const char *base, const char *kind, con
 int xseg_segtype_at_owner(int dirfd, const char *base, uint32_t *uid, uint32_t *gid,
 			  uint32_t *mode);
 
+/*
+ * xseg_segtype_entry_fn - what a type whose segments are directory entries
+ * (posix, file) provides to resolve @name: check the name, open its
+ * directory O_PATH|O_DIRECTORY (pinned from then on) and copy the entry's
+ * last component into @base (@baselen bytes). Returns the directory fd, which
+ * the caller closes, or a negative errno (+ @err naming what was wrong).
+ */
+typedef int (*xseg_segtype_entry_fn)(const char *name, char *base, size_t baselen,
+				     char *err, size_t errlen);
+
+/*
+ * xseg_segtype_entry_destroy, xseg_segtype_entry_set_owner,
+ * xseg_segtype_entry_owner - the destroy_checked(), set_owner_checked() and
+ * owner() ops of a type whose names @entry resolves: resolve @name, then
+ * xseg_segtype_at_destroy(), xseg_segtype_at_set_owner() or
+ * xseg_segtype_at_owner() on the pinned directory, then close it. @kind
+ * names the type in messages. Return what those return, or @entry's error.
+ * The one implementation of these ops; for the segment types only.
+ */
+int xseg_segtype_entry_destroy(xseg_segtype_entry_fn entry, const char *kind, const char *name,
+			       xseg_segtype_check_fn check, xseg_segtype_commit_fn commit,
+			       void *arg, char *err, size_t errlen);
+int xseg_segtype_entry_set_owner(xseg_segtype_entry_fn entry, const char *kind,
+				 const char *name, xseg_segtype_check_fn check,
+				 xseg_segtype_commit_fn commit, void *arg, uint32_t uid,
+				 uint32_t gid, uint32_t mode, char *err, size_t errlen);
+int xseg_segtype_entry_owner(xseg_segtype_entry_fn entry, const char *name, uint32_t *uid,
+			     uint32_t *gid, uint32_t *mode);
+
 #endif

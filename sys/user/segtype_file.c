@@ -519,29 +519,85 @@ static int file_destroy(const char *path)
 	return unlink(path) < 0 ? -errno : 0;
 }
 
-/* The directory of @path, pinned (O_PATH), and the last component in *@base. */
-static int file_dir(const char *path, const char **base, char *err, size_t errlen)
+/* See segtype.h. */
+int xseg_segtype_entry_destroy(xseg_segtype_entry_fn entry, const char *kind, const char *name,
+			       xseg_segtype_check_fn check, xseg_segtype_commit_fn commit,
+			       void *arg, char *err, size_t errlen)
 {
-	const char *slash = strrchr(path, '/');
-	char dir[PATH_MAX];
-	int fd;
+	char base[PATH_MAX];
+	int dfd, r;
 
+	dfd = entry(name, base, sizeof(base), err, errlen);
+	if (dfd < 0)
+		return dfd;
+	r = xseg_segtype_at_destroy(dfd, base, kind, name, check, commit, arg, err, errlen);
+	close(dfd);
+	return r;
+}
+
+/* See segtype.h. */
+int xseg_segtype_entry_set_owner(xseg_segtype_entry_fn entry, const char *kind,
+				 const char *name, xseg_segtype_check_fn check,
+				 xseg_segtype_commit_fn commit, void *arg, uint32_t uid,
+				 uint32_t gid, uint32_t mode, char *err, size_t errlen)
+{
+	char base[PATH_MAX];
+	int dfd, r;
+
+	dfd = entry(name, base, sizeof(base), err, errlen);
+	if (dfd < 0)
+		return dfd;
+	r = xseg_segtype_at_set_owner(dfd, base, kind, name, check, commit, arg, uid, gid, mode,
+				      err, errlen);
+	close(dfd);
+	return r;
+}
+
+/* See segtype.h. */
+int xseg_segtype_entry_owner(xseg_segtype_entry_fn entry, const char *name, uint32_t *uid,
+			     uint32_t *gid, uint32_t *mode)
+{
+	char base[PATH_MAX];
+	int dfd, r;
+
+	dfd = entry(name, base, sizeof(base), NULL, 0);
+	if (dfd < 0)
+		return dfd;
+	r = xseg_segtype_at_owner(dfd, base, uid, gid, mode);
+	close(dfd);
+	return r;
+}
+
+/*
+ * The entry of @path (xseg_segtype_entry_fn): its directory, pinned
+ * (O_PATH), and its last component copied to @base.
+ */
+static int file_entry(const char *path, char *base, size_t baselen, char *err, size_t errlen)
+{
+	const char *slash, *last;
+	char dir[PATH_MAX];
+	int fd, r;
+
+	r = file_check_name(path, err, errlen);
+	if (r)
+		return r;
+	slash = strrchr(path, '/');
 	if (!slash) {
-		*base = path;
+		last = path;
 		snprintf(dir, sizeof(dir), ".");
 	} else {
-		*base = slash + 1;
+		last = slash + 1;
 		if (slash == path)
 			snprintf(dir, sizeof(dir), "/");
 		else
 			snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
 	}
-	if (!**base || !strcmp(*base, ".") || !strcmp(*base, ".."))
+	if (!*last || !strcmp(last, ".") || !strcmp(last, ".."))
 		return refuse(err, errlen, -EPERM, "file", path, "names a directory");
+	snprintf(base, baselen, "%s", last);
 	fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0) {
-		int r = -errno;
-
+		r = -errno;
 		if (r == -ENOENT)
 			return refuse(err, errlen, r, "file", path, "does not exist");
 		return refuse(err, errlen, r, "file", path, "cannot open its directory: %s",
@@ -553,52 +609,21 @@ static int file_dir(const char *path, const char **base, char *err, size_t errle
 static int file_destroy_checked(const char *path, xseg_segtype_check_fn check,
 				xseg_segtype_commit_fn commit, void *arg, char *err, size_t errlen)
 {
-	const char *base;
-	int dfd, r;
-
-	r = file_check_name(path, err, errlen);
-	if (r)
-		return r;
-	dfd = file_dir(path, &base, err, errlen);
-	if (dfd < 0)
-		return dfd;
-	r = xseg_segtype_at_destroy(dfd, base, "file", path, check, commit, arg, err, errlen);
-	close(dfd);
-	return r;
+	return xseg_segtype_entry_destroy(file_entry, "file", path, check, commit, arg, err,
+					  errlen);
 }
 
 static int file_set_owner_checked(const char *path, xseg_segtype_check_fn check,
 				  xseg_segtype_commit_fn commit, void *arg, uint32_t uid,
 				  uint32_t gid, uint32_t mode, char *err, size_t errlen)
 {
-	const char *base;
-	int dfd, r;
-
-	r = file_check_name(path, err, errlen);
-	if (r)
-		return r;
-	dfd = file_dir(path, &base, err, errlen);
-	if (dfd < 0)
-		return dfd;
-	r = xseg_segtype_at_set_owner(dfd, base, "file", path, check, commit, arg, uid, gid, mode,
-				      err, errlen);
-	close(dfd);
-	return r;
+	return xseg_segtype_entry_set_owner(file_entry, "file", path, check, commit, arg, uid,
+					    gid, mode, err, errlen);
 }
 
 static int file_owner(const char *path, uint32_t *uid, uint32_t *gid, uint32_t *mode)
 {
-	const char *base;
-	int dfd, r;
-
-	if (file_check_name(path, NULL, 0))
-		return -EINVAL;
-	dfd = file_dir(path, &base, NULL, 0);
-	if (dfd < 0)
-		return dfd;
-	r = xseg_segtype_at_owner(dfd, base, uid, gid, mode);
-	close(dfd);
-	return r;
+	return xseg_segtype_entry_owner(file_entry, path, uid, gid, mode);
 }
 
 /*

@@ -103,8 +103,11 @@ static int posix_destroy(const char *name)
 	return shm_unlink(shm) < 0 ? -errno : 0;
 }
 
-static int posix_destroy_checked(const char *name, xseg_segtype_check_fn check,
-				 xseg_segtype_commit_fn commit, void *arg, char *err, size_t errlen)
+/*
+ * The entry of @name (xseg_segtype_entry_fn): SHM_DIR, pinned (O_PATH), and
+ * "xseg.<name>" in @base. shm_open() names live in SHM_DIR: the same object.
+ */
+static int posix_entry(const char *name, char *base, size_t baselen, char *err, size_t errlen)
 {
 	char shm[NAME_MAX + 2];
 	int dfd, r;
@@ -112,48 +115,31 @@ static int posix_destroy_checked(const char *name, xseg_segtype_check_fn check,
 	r = posix_names(name, shm, NULL, err, errlen);
 	if (r)
 		return r;
+	snprintf(base, baselen, "%s", shm + 1);
 	dfd = open(SHM_DIR, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return xseg_segtype_fail(err, errlen, -errno, "posix", name, "cannot open " SHM_DIR);
-	/* shm_open() names live in SHM_DIR: the same object, checked and removed by entry. */
-	r = xseg_segtype_at_destroy(dfd, shm + 1, "posix", name, check, commit, arg, err, errlen);
-	close(dfd);
-	return r;
+	return dfd;
+}
+
+static int posix_destroy_checked(const char *name, xseg_segtype_check_fn check,
+				 xseg_segtype_commit_fn commit, void *arg, char *err, size_t errlen)
+{
+	return xseg_segtype_entry_destroy(posix_entry, "posix", name, check, commit, arg, err,
+					  errlen);
 }
 
 static int posix_set_owner_checked(const char *name, xseg_segtype_check_fn check,
 				   xseg_segtype_commit_fn commit, void *arg, uint32_t uid,
 				   uint32_t gid, uint32_t mode, char *err, size_t errlen)
 {
-	char shm[NAME_MAX + 2];
-	int dfd, r;
-
-	r = posix_names(name, shm, NULL, err, errlen);
-	if (r)
-		return r;
-	dfd = open(SHM_DIR, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return xseg_segtype_fail(err, errlen, -errno, "posix", name, "cannot open " SHM_DIR);
-	r = xseg_segtype_at_set_owner(dfd, shm + 1, "posix", name, check, commit, arg, uid, gid,
-				      mode, err, errlen);
-	close(dfd);
-	return r;
+	return xseg_segtype_entry_set_owner(posix_entry, "posix", name, check, commit, arg, uid,
+					    gid, mode, err, errlen);
 }
 
 static int posix_owner(const char *name, uint32_t *uid, uint32_t *gid, uint32_t *mode)
 {
-	char shm[NAME_MAX + 2];
-	int dfd, r;
-
-	r = posix_names(name, shm, NULL, NULL, 0);
-	if (r)
-		return r;
-	dfd = open(SHM_DIR, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return -errno;
-	r = xseg_segtype_at_owner(dfd, shm + 1, uid, gid, mode);
-	close(dfd);
-	return r;
+	return xseg_segtype_entry_owner(posix_entry, name, uid, gid, mode);
 }
 
 /* Report every regular /dev/shm/xseg.* (without the prefix); returns how many. */

@@ -10,28 +10,15 @@
 // gives it a pty) where q quits and the screen is restored.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { spawnSync } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import Ajv2020 from 'ajv/dist/2020'
 import { Segment } from '../../sys/node/ts/index'
-import { ROOT, cPeer, start, stop, uniqueSpec, within } from './helpers'
+import { CLI, ROOT, cPeer, start, stop, uniqueSpec, within, xseg } from './helpers'
 
-const CLI = join(ROOT, 'lib/node/cli.js')
 const schema = JSON.parse(readFileSync(join(ROOT, 'docs/cli.schema.json'), 'utf8')) as object
 const ajv = new Ajv2020({ allErrors: true, strict: true, validateFormats: false })
 const validate = ajv.compile(schema)
-
-interface Run {
-  code: number | null
-  out: string
-  err: string
-}
-
-function xseg(...args: string[]): Run {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60000 })
-  return { code: r.status, out: r.stdout, err: r.stderr }
-}
 
 /** Run with --json: exactly one document on stdout, valid against the schema, of @command. */
 function xjson(command: string | null, ...args: string[]): { code: number | null; doc: Record<string, any> } {

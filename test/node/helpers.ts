@@ -3,7 +3,7 @@
 // test/node/helpers.ts - fixtures shared by the node domain's tests: unique
 // segment specs, child processes that die with their parent and report each
 // step on stdout, and the C peers built by `make user`.
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -19,6 +19,22 @@ let seq = 0
 /** A spec with a name no other test (or run) uses. */
 export function uniqueSpec(rest = '16:256:64K', type = 'posix'): string {
   return `${type}:xseg-node-${process.pid}-${++seq}:${rest}`
+}
+
+/** The `xseg` command, built by `make node`. */
+export const CLI = join(ROOT, 'lib', 'node', 'cli.js')
+
+/** How a command run to its end went: exit code (null if killed), stdout, stderr. */
+export interface Run {
+  code: number | null
+  out: string
+  err: string
+}
+
+/** Run `xseg ...@args` to its end (60 s hang guard). */
+export function xseg(...args: string[]): Run {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60000 })
+  return { code: r.status, out: r.stdout, err: r.stderr }
 }
 
 /** The path of C peer @name, or undefined if it is not built. */

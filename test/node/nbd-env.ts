@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Segment, type Request } from '../../sys/node/ts/index'
 import { NbdGateway, type NbdExport, type NbdGatewayOptions } from '../../peers/node/nbd/server'
+import type { Test } from 'uvu'
 import { cPeer, start, stop, uniqueSpec, type Child } from './helpers'
 
 export const blockd = cPeer('blockd')
@@ -68,6 +69,34 @@ export async function nbdTeardown(e: NbdEnv | undefined): Promise<void> {
   await stop(e.d)
   e.seg.close()
   rmSync(e.dir, { recursive: true, force: true })
+}
+
+/**
+ * Whether C blockd is built. If not, says the suite is skipped, and throws
+ * under CI=true (where a skip is a failure).
+ */
+export function haveBlockd(): boolean {
+  if (blockd) return true
+  console.log('  skip: lib/user/bin/blockd missing (make user)')
+  if (process.env.CI === 'true') throw new Error('CI: blockd missing')
+  return false
+}
+
+/**
+ * One NbdEnv for the suite @s: made with nbdEnv(@o) before its tests and torn
+ * down after them. Returns the getter of the env, undefined when blockd is not
+ * built (the tests then return: a skip).
+ */
+export function nbdSuiteEnv(s: Test, o: Parameters<typeof nbdEnv>[0]): () => NbdEnv | undefined {
+  let env: NbdEnv | undefined
+  s.before(async () => {
+    if (haveBlockd()) env = await nbdEnv(o)
+  })
+  s.after(async () => {
+    await nbdTeardown(env)
+    env = undefined
+  })
+  return () => env
 }
 
 /** Requests (with a @buf buffer) free in @seg right now: taken until none is left, then given back. */

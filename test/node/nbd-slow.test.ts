@@ -15,7 +15,7 @@ import * as assert from 'uvu/assert'
 import { NbdClient } from '../../peers/node/nbd/client'
 import * as P from '../../peers/node/nbd/protocol'
 import { within } from './helpers'
-import { blockd, freeRequests, nbdEnv, nbdTeardown, type NbdEnv } from './nbd-env'
+import { freeRequests, nbdSuiteEnv } from './nbd-env'
 
 const SIZE = 64 << 20
 const SLOW = 100
@@ -80,25 +80,11 @@ function rssKiB(): number {
 }
 
 const S = suite('nbd gateway: slow readers')
-let env: NbdEnv | undefined
-
-S.before(async () => {
-  if (!blockd) {
-    console.log('  skip: lib/user/bin/blockd missing (make user)')
-    if (process.env.CI === 'true') throw new Error('CI: blockd missing')
-    return
-  }
-  env = await nbdEnv({ size: SIZE, segment: '16:256:64K', exports: [{ name: 'disk' }] })
-})
-
-S.after(async () => {
-  await nbdTeardown(env)
-  env = undefined
-})
+const env = nbdSuiteEnv(S, { size: SIZE, segment: '16:256:64K', exports: [{ name: 'disk' }] })
 
 S(`${SLOW} clients that never read their replies do not starve a verified workload or new connections`, async () => {
-  if (!env) return
-  const e = env
+  const e = env()
+  if (!e) return
   const slow: net.Socket[] = []
   const fast = await NbdClient.connect({ unix: e.sock, export: 'disk' })
   try {

@@ -13,7 +13,7 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { NbdClient, type NbdError } from '../../peers/node/nbd/client'
 import { within } from './helpers'
-import { blockd, freeRequests, nbdEnv, nbdTeardown, type NbdEnv } from './nbd-env'
+import { freeRequests, nbdSuiteEnv } from './nbd-env'
 
 const SIZE = 8 << 20
 const BUF = 64 << 10
@@ -34,29 +34,15 @@ async function until(cond: () => boolean, ms: number, what: string): Promise<voi
 }
 
 const S = suite('nbd gateway: a stopped storage peer')
-let env: NbdEnv | undefined
-
-S.before(async () => {
-  if (!blockd) {
-    console.log('  skip: lib/user/bin/blockd missing (make user)')
-    if (process.env.CI === 'true') throw new Error('CI: blockd missing')
-    return
-  }
-  env = await nbdEnv({
-    size: SIZE, segment: '16:128:64K',
-    exports: [{ name: 'disk' }, { name: 'fixed', target: 'disk', size: SIZE }],
-    gw: { requestTimeoutMs: 1000 },
-  })
-})
-
-S.after(async () => {
-  await nbdTeardown(env)
-  env = undefined
+const env = nbdSuiteEnv(S, {
+  size: SIZE, segment: '16:128:64K',
+  exports: [{ name: 'disk' }, { name: 'fixed', target: 'disk', size: SIZE }],
+  gw: { requestTimeoutMs: 1000 },
 })
 
 S('SIGSTOP: commands fail with EIO after the timeout, other connections are served, SIGCONT recovers without a leak', async () => {
-  if (!env) return
-  const e = env
+  const e = env()
+  if (!e) return
   const a = await NbdClient.connect({ unix: e.sock, export: 'disk' })
   let b: NbdClient | undefined
   let stopped = false

@@ -21,22 +21,10 @@ import { join } from 'node:path'
 import Ajv2020 from 'ajv/dist/2020'
 import { Segment } from '../../sys/node/ts/index'
 import { Pipeline } from '../../peers/node/serve'
-import { ROOT, cPeer, uniqueSpec } from './helpers'
+import { CLI, ROOT, cPeer, uniqueSpec, xseg, type Run } from './helpers'
 
-const CLI = join(ROOT, 'lib/node/cli.js')
 const ajv = new Ajv2020({ allErrors: true, strict: true, validateFormats: false })
 const validate = ajv.compile(JSON.parse(readFileSync(join(ROOT, 'docs/cli.schema.json'), 'utf8')) as object)
-
-interface Run {
-  code: number | null
-  out: string
-  err: string
-}
-
-function xseg(...args: string[]): Run {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60000 })
-  return { code: r.status, out: r.stdout, err: r.stderr }
-}
 
 function ctool(...args: string[]): Run {
   const r = spawnSync(cPeer('xseg-tool')!, args, { encoding: 'utf8', timeout: 60000 })

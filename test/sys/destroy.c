@@ -24,11 +24,8 @@
 #include "xseg/xseg.h"
 
 static char dir[256];		/* the run's folder, removed at exit */
-static char tool[PATH_MAX];		/* lib/user/bin/xseg-tool */
 static char err[512];
-static char out[2048];			/* the tool's stderr */
-static uid_t nob_uid = 65534;
-static gid_t nob_gid = 65534;
+static char out[2048];			/* the tool's output */
 
 static void cleanup(void)
 {
@@ -48,42 +45,10 @@ static const char *at(const char *leaf)
 	return b;
 }
 
-static const char *pname(const char *tag)
+/* Run `xseg-tool destroy SPEC` (as nobody if @nobody); its exit code, output in out. */
+static int tool_destroy(const char *spec, bool nobody)
 {
-	static char buf[8][128];
-	static unsigned int next;
-	char *b = buf[next++ % 8];
-
-	snprintf(b, 128, "%s%s", prefix, tag);
-	return b;
-}
-
-/* Run `xseg-tool destroy SPEC` (as @uid if not -1); its exit code, stderr in out. */
-static int tool_destroy(const char *spec, uid_t uid)
-{
-	int fds[2], st;
-	ssize_t n, got = 0;
-	pid_t pid;
-
-	CHECK(pipe(fds) == 0);
-	fflush(stdout);
-	pid = xt_fork();
-	if (pid == 0) {
-		dup2(fds[1], 2);
-		close(fds[0]);
-		if (uid != (uid_t)-1 && (setgroups(0, NULL) || setgid(nob_gid) || setuid(uid)))
-			_exit(90);
-		execl(tool, "xseg-tool", "destroy", spec, (char *)NULL);
-		_exit(127);
-	}
-	close(fds[1]);
-	while ((n = read(fds[0], out + got, sizeof(out) - 1 - (size_t)got)) > 0)
-		got += n;
-	out[got] = 0;
-	close(fds[0]);
-	CHECK(waitpid(pid, &st, 0) == pid);
-	CHECKF(WIFEXITED(st), "xseg-tool destroy %s: signal %d", spec, WTERMSIG(st));
-	return WEXITSTATUS(st);
+	return run_tool(nobody, out, sizeof(out), "destroy", spec, NULL, NULL);
 }
 
 /* Refused by the API and by the tool, with "not removed"; the entry survives. */
@@ -99,21 +64,11 @@ static void refused(const char *type, const char *name, const char *path, int co
 	CHECKF(r == code, "%s:%s: %d, expected %d (%s)", type, name, r, code, err);
 	CHECKF(strstr(err, "not removed"), "%s", err);
 	snprintf(spec, sizeof(spec), "%s:%s", type, name);
-	rc = tool_destroy(spec, (uid_t)-1);
+	rc = tool_destroy(spec, false);
 	CHECKF(rc == 1 && strstr(out, "not removed"), "xseg-tool destroy %s: exit %d: %s", spec,
 	       rc, out);
 	CHECKF(lstat(path, &after) == 0, "%s was removed", path);
 	CHECK(before.st_ino == after.st_ino && before.st_dev == after.st_dev);
-}
-
-static void make_seg(const char *type, const char *name)
-{
-	struct xseg_config cfg;
-	char spec[PATH_MAX + 64];
-
-	snprintf(spec, sizeof(spec), "%s:%s:4:16:4K", type, name);
-	CHECKF(xseg_parse_spec(spec, &cfg, err, sizeof(err)) == 0, "%s", err);
-	CHECKF(xseg_create(&cfg, err, sizeof(err)) == 0, "%s", err);
 }
 
 /* Can the segment still be joined (not marked destroyed)? */
@@ -220,7 +175,7 @@ static void test_genuine(void)
 	CHECKF(access(fifo, F_OK) == 0, "%s", fifo);
 	xseg_leave(xs);
 	snprintf(spec, sizeof(spec), "posix:%s", p);
-	CHECKF(tool_destroy(spec, (uid_t)-1) == 0, "%s", out);
+	CHECKF(tool_destroy(spec, false) == 0, "%s", out);
 	*strrchr(fifo, '/') = 0;
 	CHECKF(access(fifo, F_OK) < 0 && errno == ENOENT, "%s survived", fifo);
 	CHECKF(xseg_destroy_name_err("posix", p, err, sizeof(err)) == -ENOENT, "%s", err);
@@ -228,7 +183,7 @@ static void test_genuine(void)
 	make_seg("file", f);
 	CHECKF(xseg_destroy_name_err("file", f, err, sizeof(err)) == 0, "%s", err);
 	CHECK(access(f, F_OK) < 0);
-	CHECK(tool_destroy(spec, (uid_t)-1) == 1);
+	CHECK(tool_destroy(spec, false) == 1);
 }
 
 /* xseg_destroy(handle) removes its own segment, never a newer one of the name. */
@@ -292,7 +247,7 @@ static void test_root_cases(void)
 	/* nobody may not destroy root's segment, and its try marks nothing. */
 	make_seg("posix", mine);
 	snprintf(spec, sizeof(spec), "posix:%s", mine);
-	CHECKF(tool_destroy(spec, nob_uid) == 1, "%s", out);
+	CHECKF(tool_destroy(spec, true) == 1, "%s", out);
 	printf("  as nobody: %s", out);
 	snprintf(shm, sizeof(shm), "/dev/shm/xseg.%s", mine);
 	CHECK(access(shm, F_OK) == 0);
@@ -302,25 +257,9 @@ static void test_root_cases(void)
 
 int main(void)
 {
-	char self[PATH_MAX / 2];
-	struct passwd *pw = getpwnam("nobody");
-	ssize_t n;
-
 	xt_watchdog(60);
-	main_pid = getpid();
-	snprintf(prefix, sizeof(prefix), "xt-%d-", (int)main_pid);
-	if (pw) {
-		nob_uid = pw->pw_uid;
-		nob_gid = pw->pw_gid;
-	}
-	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	CHECK(n > 0);
-	self[n] = 0;
-	for (int i = 0; i < 3; i++)
-		*strrchr(self, '/') = 0;	/* .../lib/user/test/sys/destroy -> .../lib/user */
-	snprintf(tool, sizeof(tool), "%s/bin/xseg-tool", self);
-	if (access(tool, X_OK))
-		xt_skip("lib/user/bin/xseg-tool is not built (make DOMAINS=user)");
+	segtest_start();
+	segtest_find_tool();
 	snprintf(dir, sizeof(dir), "/tmp/xseg-destroy-XXXXXX");
 	CHECK(mkdtemp(dir));
 	CHECK(chmod(dir, 0755) == 0);	/* nobody's child must reach it */

@@ -22,18 +22,8 @@
 #include "sys/user/segtype_owner.h"
 
 static char dir[256];
-static char tool[PATH_MAX];
 static char err[512];
 static char out[4096];
-static uid_t nob_uid = 65534;
-static gid_t nob_gid = 65534;
-
-/* What a child reports back. */
-struct result {
-	int rc;
-	char err[512];
-};
-static struct result *res;
 
 static void cleanup(void)
 {
@@ -41,20 +31,6 @@ static void cleanup(void)
 		return;
 	remove_run_segments();
 	remove_tree(dir);
-}
-
-static void become_nobody(void)
-{
-	if (setgroups(0, NULL) || setgid(nob_gid) || setuid(nob_uid))
-		_exit(90);
-}
-
-static int child_status(pid_t pid)
-{
-	int st;
-
-	CHECK(waitpid(pid, &st, 0) == pid);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
 /* As nobody: join @type:@name (0 or the error). */
@@ -100,44 +76,6 @@ static int set_as_nobody(const char *type, const char *name, uint32_t uid, uint3
 	return res->rc;
 }
 
-/* Run xseg-tool (as nobody if @nobody) with up to 3 arguments; exit code, output in out. */
-static int run_tool(bool nobody, const char *a, const char *b, const char *c, const char *d)
-{
-	int fds[2], st;
-	ssize_t n, got = 0;
-	pid_t pid;
-
-	CHECK(pipe(fds) == 0);
-	fflush(stdout);
-	pid = xt_fork();
-	if (pid == 0) {
-		dup2(fds[1], 1);
-		dup2(fds[1], 2);
-		close(fds[0]);
-		if (nobody)
-			become_nobody();
-		execl(tool, "xseg-tool", a, b, c, d, (char *)NULL);
-		_exit(127);
-	}
-	close(fds[1]);
-	while ((n = read(fds[0], out + got, sizeof(out) - 1 - (size_t)got)) > 0)
-		got += n;
-	out[got] = 0;
-	close(fds[0]);
-	CHECK(waitpid(pid, &st, 0) == pid);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-static void make_seg(const char *type, const char *name)
-{
-	struct xseg_config cfg;
-	char spec[PATH_MAX + 64];
-
-	snprintf(spec, sizeof(spec), "%s:%s:4:16:4K", type, name);
-	CHECKF(xseg_parse_spec(spec, &cfg, err, sizeof(err)) == 0, "%s", err);
-	CHECKF(xseg_create(&cfg, err, sizeof(err)) == 0, "%s", err);
-}
-
 /* The file at @path and its header agree on @uid, @gid, @mode (read, not joined). */
 static void agree(const char *type, const char *name, const char *path, uint32_t uid,
 		  uint32_t gid, uint32_t mode)
@@ -169,7 +107,7 @@ static void group_grant(const char *type, const char *name, const char *path)
 	rc = set_as_nobody(type, name, K, nob_gid, 0660);
 	CHECKF(rc == -EACCES || rc == -EPERM, "%d", rc);
 	CHECK(strstr(res->err, "not changed"));
-	CHECKF(run_tool(true, "config", spec, "--set", "mode=0660") == 1, "%s", out);
+	CHECKF(run_tool(true, out, sizeof(out), "config", spec, "--set", "mode=0660") == 1, "%s", out);
 	agree(type, name, path, 0, 0, 0600);
 	/* A bad mode changes nothing. */
 	CHECK(xseg_set_owner_mode(type, name, K, K, 0666, err, sizeof(err)) == -EINVAL);
@@ -177,7 +115,7 @@ static void group_grant(const char *type, const char *name, const char *path)
 	agree(type, name, path, 0, 0, 0600);
 	/* Root gives the group nogroup rw: nobody is admitted. */
 	snprintf(set, sizeof(set), "mode=0660,group=%u", (unsigned int)nob_gid);
-	CHECKF(run_tool(false, "config", spec, "--set", set) == 0, "%s", out);
+	CHECKF(run_tool(false, out, sizeof(out), "config", spec, "--set", set) == 0, "%s", out);
 	agree(type, name, path, 0, nob_gid, 0660);
 	CHECKF(join_as_nobody(type, name) == 0, "%s", res->err);
 	/* Admitted by the group is not owning it: nobody still cannot change it. */
@@ -185,10 +123,10 @@ static void group_grant(const char *type, const char *name, const char *path)
 	CHECKF(strstr(res->err, "not by us"), "%s", res->err);
 	agree(type, name, path, 0, nob_gid, 0660);
 	/* status shows the truth: the file's mode, a header that disagrees. */
-	CHECKF(run_tool(false, "status", spec, NULL, NULL) == 0, "%s", out);
+	CHECKF(run_tool(false, out, sizeof(out), "status", spec, NULL, NULL) == 0, "%s", out);
 	CHECKF(strstr(out, "file      uid 0 gid") && !strstr(out, "MISMATCH"), "%s", out);
 	CHECK(chmod(path, 0640) == 0);
-	CHECKF(run_tool(false, "status", spec, NULL, NULL) == 0, "%s", out);
+	CHECKF(run_tool(false, out, sizeof(out), "status", spec, NULL, NULL) == 0, "%s", out);
 	CHECKF(strstr(out, "mode 0640 (MISMATCH: the header says"), "%s", out);
 	CHECK(xseg_set_owner_mode(type, name, K, K, 0600, err, sizeof(err)) == 0);
 	agree(type, name, path, 0, nob_gid, 0600);
@@ -202,7 +140,7 @@ static void group_grant(const char *type, const char *name, const char *path)
 		static struct xseg_header h;
 		int fd;
 
-		CHECKF(run_tool(true, "destroy", spec, NULL, NULL) == 1 &&
+		CHECKF(run_tool(true, out, sizeof(out), "destroy", spec, NULL, NULL) == 1 &&
 		       strstr(out, "cannot be removed"), "%s", out);
 		fd = open(path, O_RDONLY | O_NOFOLLOW);
 		CHECK(fd >= 0 && pread(fd, &h, sizeof(h), 0) == (ssize_t)sizeof(h));
@@ -211,7 +149,7 @@ static void group_grant(const char *type, const char *name, const char *path)
 		CHECKF(join_as_nobody(type, name) == 0, "%s", res->err);
 		CHECK(chmod(dir, 01777) == 0);
 	}
-	CHECKF(run_tool(true, "destroy", spec, NULL, NULL) == 0, "%s", out);
+	CHECKF(run_tool(true, out, sizeof(out), "destroy", spec, NULL, NULL) == 0, "%s", out);
 	CHECK(access(path, F_OK) < 0 && errno == ENOENT);
 }
 
@@ -252,33 +190,11 @@ static void test_bad_input(void)
 
 int main(void)
 {
-	char self[PATH_MAX / 2];
-	struct passwd *pw = getpwnam("nobody");
-	ssize_t n;
-
 	xt_watchdog(60);
-	main_pid = getpid();
-	snprintf(prefix, sizeof(prefix), "xt-%d-", (int)main_pid);
+	segtest_start();
 	RUN(test_bad_input);
-	if (geteuid() != 0) {
-		if (getenv("CI") && !strcmp(getenv("CI"), "true")) {
-			fprintf(stderr, "FAIL: needs root under CI=true\n");
-			return 1;
-		}
-		xt_skip("needs root (setuid children)");
-	}
-	if (pw) {
-		nob_uid = pw->pw_uid;
-		nob_gid = pw->pw_gid;
-	}
-	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	CHECK(n > 0);
-	self[n] = 0;
-	for (int i = 0; i < 3; i++)
-		*strrchr(self, '/') = 0;
-	snprintf(tool, sizeof(tool), "%s/bin/xseg-tool", self);
-	if (access(tool, X_OK))
-		xt_skip("lib/user/bin/xseg-tool is not built (make DOMAINS=user)");
+	segtest_need(geteuid() == 0, "needs root (setuid children)");
+	segtest_find_tool();
 	res = xt_shared(sizeof(*res));
 	snprintf(dir, sizeof(dir), "/tmp/xseg-owner-XXXXXX");
 	CHECK(mkdtemp(dir));

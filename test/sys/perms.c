@@ -32,17 +32,7 @@ static const struct xseg_segtype_ops *file = &xseg_segtype_file;
 
 static char sharedir[64];	/* 01777, for squatting file segments */
 static char mnt[64];		/* the small tmpfs, while mounted */
-static uid_t nob_uid;
-static gid_t nob_gid;
 static char err[512];
-
-/* What a child reports back. */
-struct result {
-	int rc;
-	uint64_t size;
-	char err[512];
-};
-static struct result *res;
 
 static void cleanup(void)
 {
@@ -56,16 +46,6 @@ static void cleanup(void)
 	remove_tree(sharedir);
 }
 
-static const char *pname(const char *tag)
-{
-	static char buf[8][128];
-	static unsigned int next;
-	char *b = buf[next++ % 8];
-
-	snprintf(b, 128, "%s%s", prefix, tag);
-	return b;
-}
-
 static const char *shmpath(const char *name)
 {
 	static char buf[4][256];
@@ -74,23 +54,6 @@ static const char *shmpath(const char *name)
 
 	snprintf(b, 256, "/dev/shm/xseg.%s", name);
 	return b;
-}
-
-/* In a child: become @uid/@gid with exactly @n supplementary @groups. */
-static void become(uid_t uid, gid_t gid, size_t n, const gid_t *groups)
-{
-	if (setgroups(n, groups) || setgid(gid) || setuid(uid))
-		_exit(90);
-	if (geteuid() != uid || getegid() != gid)
-		_exit(91);
-}
-
-static int child_status(pid_t pid)
-{
-	int st;
-
-	CHECK(waitpid(pid, &st, 0) == pid);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
 /*
@@ -474,30 +437,10 @@ static void test_hugetlbfs(void)
 
 int main(void)
 {
-	struct passwd *pw;
-
-	if (geteuid() != 0) {
-		if (getenv("CI") && !strcmp(getenv("CI"), "true")) {
-			fprintf(stderr, "FAIL: test/sys/perms needs root to switch users; "
-				"CI=true does not allow a skip\n");
-			return 1;
-		}
-		xt_skip("test/sys/perms needs root to switch users (run it as root)");
-	}
-	pw = getpwnam("nobody");
-	if (!pw) {
-		if (getenv("CI") && !strcmp(getenv("CI"), "true")) {
-			fprintf(stderr, "FAIL: no user 'nobody'\n");
-			return 1;
-		}
-		xt_skip("no user 'nobody' to test against");
-	}
-	nob_uid = pw->pw_uid;
-	nob_gid = pw->pw_gid;
+	segtest_need(geteuid() == 0, "test/sys/perms needs root to switch users (run it as root)");
+	segtest_need(segtest_start(), "no user 'nobody' to test against");
 	CHECK(nob_uid != 0 && nob_gid != 0 && nob_gid != XGID);
 
-	main_pid = getpid();
-	snprintf(prefix, sizeof(prefix), "xt-%d-", (int)main_pid);
 	res = xt_shared(sizeof(*res));
 	snprintf(sharedir, sizeof(sharedir), "/tmp/xseg-perms.XXXXXX");
 	CHECK(mkdtemp(sharedir));

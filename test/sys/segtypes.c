@@ -88,14 +88,6 @@ static int wait_word(volatile uint64_t *w, uint64_t v)
 	return 1;
 }
 
-static int child_status(pid_t pid)
-{
-	int st;
-
-	CHECK(waitpid(pid, &st, 0) == pid);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
 /*
  * The life of an fd-backed segment: create under umask 077 with mode 0660,
  * EEXIST, writes seen both ways with a forked child, list, destroy, ENOENT.
