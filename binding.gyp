@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: BSD-2-Clause
 # The node domain's native addon: the C core (the user domain's sources, see
 # sys/node/addon/sources.js) + the libuv wake-up glue (drivers/node/) + a thin
-# node-addon-api layer (sys/node/addon/). Built by node-gyp (npm install,
+# node-addon-api layer (sys/node/addon/) + the NBD gateway's engine
+# (peers/node/nbd/engine/, a peer's native part built into the same binary:
+# one .node to build and ship, see docs/nbd.md). Built by node-gyp (npm install,
 # `make node`) or prebuildify (npm run prebuild); loaded with node-gyp-build.
 {
   "targets": [
@@ -14,7 +16,10 @@
         "sys/node/addon/seg.cc",
         "sys/node/addon/port.cc",
         "sys/node/addon/req.cc",
-        "sys/node/addon/nbdfast.cc"
+        "peers/node/nbd/engine/commands.cc",
+        "peers/node/nbd/engine/socket.cc",
+        "peers/node/nbd/engine/replies.cc",
+        "peers/node/nbd/engine/napi.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

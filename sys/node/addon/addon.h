@@ -81,8 +81,8 @@ void watcher_closed(void *arg);
 void init_seg(Napi::Env env, Napi::Object exports);
 void init_port(Napi::Env env, Napi::Object exports);
 void init_req(Napi::Env env, Napi::Object exports);
-// The NBD gateway's hot path (nbdfast.cc).
-void init_nbdfast(Napi::Env env, Napi::Object exports);
+// The NBD gateway's engine (peers/node/nbd/engine/napi.cc).
+void init_nbd_engine(Napi::Env env, Napi::Object exports);
 
 }  // namespace xnode
 
