@@ -19,6 +19,7 @@
         "peers/node/nbd/engine/commands.cc",
         "peers/node/nbd/engine/socket.cc",
         "peers/node/nbd/engine/replies.cc",
+        "peers/node/nbd/engine/sockets.cc",
         "peers/node/nbd/engine/napi.cc"
       ],
       "include_dirs": [

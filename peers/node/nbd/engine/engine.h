@@ -35,6 +35,7 @@
 #ifndef XNODE_NBD_ENGINE_H
 #define XNODE_NBD_ENGINE_H
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -120,13 +121,18 @@ struct Conn {
 	uint64_t out_bytes;		// bytes queued in the reply queue
 	bool dirty;			// replies queued since the last flush
 	bool wblocked;			// the socket did not take all the replies: waiting for POLLOUT
+	bool linger;			// ended cleanly: once the poll is closed, linger on fd (sockets.cc)
 };
 
 struct Event {
 	std::string kind;
 	uint32_t id;
 	std::string text;
+	int fd;				// 'accept': the handshake's descriptor (a dup), else -1
 };
+
+struct Listener;
+struct Linger;
 
 struct Engine {
 	napi_env env;
@@ -158,6 +164,10 @@ struct Engine {
 	std::vector<Cmd *> slot;	// request index -> the command it is a chunk of (ORPHAN: timed out)
 	std::vector<uint64_t> slot_ns;	// request index -> when it was submitted
 	std::unordered_map<uint32_t, Conn *> conns;
+	uint32_t next_id;		// of listeners and connections
+	std::unordered_map<uint32_t, Listener *> listeners;
+	std::unordered_map<uint32_t, int> pending;	// connection id -> its descriptor, during the handshake
+	std::unordered_map<uint32_t, Linger *> lingers;	// ended connections waiting for the client's EOF
 	std::vector<Conn *> stalled;
 	std::vector<Conn *> full;	// connections that stopped reading at a reply cap
 	bool freed_bytes;		// committed bytes went down: look at the full connections
@@ -200,7 +210,7 @@ inline Cmd *const ORPHAN = &orphan_cmd;
 
 // The functions of the engine's files (each documented where it is defined).
 uint32_t nbd_error_of(int e);
-void event(Engine *e, const char *kind, uint32_t id, const std::string &text);
+void event(Engine *e, const char *kind, uint32_t id, const std::string &text, int fd = -1);
 void flush_events(Engine *e);
 Cmd *cmd_new(Conn *c);
 void put_req(Cmd *cmd, xseg_request *req);
@@ -255,6 +265,16 @@ Napi::Value nbd_conn_shutdown(const Napi::CallbackInfo &info);
 Napi::Value nbd_conn_close(const Napi::CallbackInfo &info);
 Napi::Value nbd_stats(const Napi::CallbackInfo &info);
 Napi::Value nbd_engine_close(const Napi::CallbackInfo &info);
+
+// sockets.cc
+int pending_take(Engine *e, uint32_t id);
+bool pending_close(Engine *e, uint32_t id);
+void linger_start(Engine *e, uint32_t id, int fd);
+bool linger_stop(Engine *e, uint32_t id);
+void sockets_close(Engine *e);
+Napi::Value nbd_listen_unix(const Napi::CallbackInfo &info);
+Napi::Value nbd_listen_tcp(const Napi::CallbackInfo &info);
+Napi::Value nbd_listen_close(const Napi::CallbackInfo &info);
 
 }  // namespace nbd
 

@@ -22,9 +22,9 @@ uint32_t nbd_error_of(int e)
 	}
 }
 
-void event(Engine *e, const char *kind, uint32_t id, const std::string &text)
+void event(Engine *e, const char *kind, uint32_t id, const std::string &text, int fd)
 {
-	e->events.push_back(Event{ kind, id, text });
+	e->events.push_back(Event{ kind, id, text, fd });
 }
 
 // Deliver the queued events (after every C state change of a callback).
@@ -35,7 +35,7 @@ void flush_events(Engine *e)
 	while (!e->events.empty() && e->fn_ref && !e->finalized) {
 		std::vector<Event> evs;
 		napi_handle_scope scope;
-		napi_value fn, recv, argv[3], res;
+		napi_value fn, recv, argv[4], res;
 
 		evs.swap(e->events);
 		if (napi_open_handle_scope(env, &scope) != napi_ok)
@@ -48,10 +48,11 @@ void flush_events(Engine *e)
 				napi_create_string_utf8(env, ev.kind.c_str(), ev.kind.size(), &argv[0]);
 				napi_create_uint32(env, ev.id, &argv[1]);
 				napi_create_string_utf8(env, ev.text.c_str(), ev.text.size(), &argv[2]);
+				napi_create_int32(env, ev.fd, &argv[3]);
 				if (e->in_js_call)
-					st = napi_call_function(env, recv, fn, 3, argv, &res);
+					st = napi_call_function(env, recv, fn, 4, argv, &res);
 				else
-					st = napi_make_callback(env, nullptr, recv, fn, 3, argv, &res);
+					st = napi_make_callback(env, nullptr, recv, fn, 4, argv, &res);
 				if (st == napi_pending_exception) {
 					napi_value ex;
 
@@ -121,6 +122,10 @@ void engine_close(Engine *e)
 		if (cmd_ready(cmd))
 			cmd_finish(cmd);
 	}
+	sockets_close(e);
+	for (Event &ev : e->events)
+		if (ev.fd >= 0)
+			close(ev.fd);	// an accepted connection TypeScript never got
 	e->events.clear();
 	if (e->announced && xs_of(e))
 		xseg_cancel_wait(xs_of(e), e->port);
@@ -290,34 +295,30 @@ Napi::Value nbd_engine(const Napi::CallbackInfo &info)
 	return Napi::Value(env, ext);
 }
 
-// nbd_conn(engine, id, fd, target, size, readonly, initial?) -> undefined.
-// Serves the connection from now on, on a dup() of @fd (TypeScript stopped
-// reading it); @initial holds bytes already received after the handshake.
+// nbd_conn(engine, id, target, size, readonly, initial?) -> undefined.
+// Serves connection @id (accepted here, its handshake done: TypeScript
+// stopped reading its dup and closes it) from now on; @initial holds the
+// bytes TypeScript received after the handshake.
 Napi::Value nbd_conn(const Napi::CallbackInfo &info)
 {
 	Napi::Env env = info.Env();
 	Engine *e = engine_of(info, "nbd_conn");
-	uint32_t id, fd;
+	uint32_t id;
 	uint64_t size;
 	uv_loop_t *loop;
 
-	if (!e || !arg_u32(info, 1, "nbd_conn", &id) || !arg_u32(info, 2, "nbd_conn", &fd) ||
-	    !arg_u64(info, 4, "nbd_conn", &size))
+	if (!e || !arg_u32(info, 1, "nbd_conn", &id) || !arg_u64(info, 3, "nbd_conn", &size))
 		return env.Undefined();
-	if (!info[3].IsString() || e->conns.count(id)) {
-		throw_errno(env, -EINVAL, "nbd_conn", "bad target or connection id");
+	if (!info[2].IsString() || e->conns.count(id) || !e->pending.count(id)) {
+		throw_errno(env, -EINVAL, "nbd_conn", "bad target, or no connection in its handshake with this id");
 		return env.Undefined();
 	}
-	std::string target = info[3].As<Napi::String>().Utf8Value();
+	std::string target = info[2].As<Napi::String>().Utf8Value();
 	if (target.size() > XSEG_TARGET_MAX) {
 		throw_errno(env, -ENAMETOOLONG, "nbd_conn", "the target is too long");
 		return env.Undefined();
 	}
-	int dfd = dup((int)fd);
-	if (dfd < 0) {
-		throw_errno(env, -errno, "nbd_conn", "dup");
-		return env.Undefined();
-	}
+	int dfd = pending_take(e, id);
 	napi_get_uv_event_loop(env, &loop);
 	Conn *c = new Conn();
 	c->e = e;
@@ -325,13 +326,13 @@ Napi::Value nbd_conn(const Napi::CallbackInfo &info)
 	c->fd = dfd;
 	c->target = target;
 	c->size = size;
-	c->readonly = info[5].ToBoolean().Value();
+	c->readonly = info[4].ToBoolean().Value();
 	size_t initial = 0;
-	if (info.Length() > 6 && info[6].IsBuffer())
-		initial = info[6].As<Napi::Buffer<uint8_t>>().Length();
+	if (info.Length() > 5 && info[5].IsBuffer())
+		initial = info[5].As<Napi::Buffer<uint8_t>>().Length();
 	c->rbuf.resize(initial > RBUF ? initial : RBUF);
 	if (initial) {
-		memcpy(c->rbuf.data(), info[6].As<Napi::Buffer<uint8_t>>().Data(), initial);
+		memcpy(c->rbuf.data(), info[5].As<Napi::Buffer<uint8_t>>().Data(), initial);
 		c->rlen = initial;
 	}
 	if (uv_poll_init(loop, &c->poll, dfd) != 0) {
@@ -343,8 +344,7 @@ Napi::Value nbd_conn(const Napi::CallbackInfo &info)
 	c->poll.data = c;
 	c->poll_open = true;
 	e->handles++;
-	uv_unref((uv_handle_t *)&c->poll);	// the Node socket keeps the loop alive
-	e->conns[id] = c;
+	e->conns[id] = c;	// its poll keeps the loop alive, as a Node socket does
 	bool prev = e->in_js_call;
 	e->in_js_call = true;
 	conn_input(c);
@@ -383,7 +383,8 @@ Napi::Value nbd_conn_shutdown(const Napi::CallbackInfo &info)
 	return info.Env().Undefined();
 }
 
-// nbd_conn_close(engine, id): stop serving it now, without events (the socket is going away).
+// nbd_conn_close(engine, id): close connection @id now, without events: in
+// its handshake, served, or lingering.
 Napi::Value nbd_conn_close(const Napi::CallbackInfo &info)
 {
 	if (info.Length() < 1)
@@ -399,6 +400,12 @@ Napi::Value nbd_conn_close(const Napi::CallbackInfo &info)
 	Conn *c = conn_arg(info, e, "nbd_conn_close");
 	if (c)
 		conn_drop(c);
+	else if (info.Length() > 1 && info[1].IsNumber()) {
+		uint32_t id = info[1].As<Napi::Number>().Uint32Value();
+
+		if (!pending_close(e, id))
+			linger_stop(e, id);
+	}
 	return info.Env().Undefined();
 }
 
@@ -449,6 +456,9 @@ void init_nbd_engine(Napi::Env env, Napi::Object exports)
 	exports.Set("nbd_conn_shutdown", Napi::Function::New(env, nbd::nbd_conn_shutdown, "nbd_conn_shutdown"));
 	exports.Set("nbd_conn_close", Napi::Function::New(env, nbd::nbd_conn_close, "nbd_conn_close"));
 	exports.Set("nbd_stats", Napi::Function::New(env, nbd::nbd_stats, "nbd_stats"));
+	exports.Set("nbd_listen_unix", Napi::Function::New(env, nbd::nbd_listen_unix, "nbd_listen_unix"));
+	exports.Set("nbd_listen_tcp", Napi::Function::New(env, nbd::nbd_listen_tcp, "nbd_listen_tcp"));
+	exports.Set("nbd_listen_close", Napi::Function::New(env, nbd::nbd_listen_close, "nbd_listen_close"));
 	exports.Set("nbd_engine_close", Napi::Function::New(env, nbd::nbd_engine_close, "nbd_engine_close"));
 }
 

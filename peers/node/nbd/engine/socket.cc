@@ -2,6 +2,7 @@
 //
 // peers/node/nbd/engine/socket.cc - a connection's socket: reading requests, writing replies
 // (one writev per batch), copying a slow reader's data out, spinning.
+#include <sys/socket.h>
 #include "peers/node/nbd/engine/engine.h"
 
 namespace xnode {
@@ -14,7 +15,9 @@ void on_conn_closed(uv_handle_t *h)
 	Conn *c = (Conn *)h->data;
 	Engine *e = c->e;
 
-	if (c->fd >= 0)
+	if (c->fd >= 0 && c->linger && !e->closed)
+		linger_start(e, c->id, c->fd);
+	else if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
 	c->poll_open = false;
@@ -92,6 +95,9 @@ void conn_maybe_end(Conn *c)
 	if (c->dead || c->inflight || c->out_head)
 		return;
 	if (c->disc || c->closing || (c->eof && c->rpos == c->rlen && !c->stalled && !c->full)) {
+		// Every reply is out: FIN, then linger until the client's EOF (sockets.cc).
+		shutdown(c->fd, SHUT_WR);
+		c->linger = true;
 		event(c->e, "end", c->id, "");
 		conn_drop(c);
 	}
