@@ -192,7 +192,8 @@ void on_linger_poll(uv_poll_t *h, int status, int events)
 	(void)events;
 	if (e->closed)
 		return;
-	for (;;) {
+	// A bounded number of reads per wake-up (the poll is level-triggered): a flood cannot hold the loop.
+	for (int i = 0; i < 64; i++) {
 		ssize_t n = status < 0 ? -1 : read(g->fd, buf, sizeof(buf));
 
 		if (n > 0)
@@ -286,7 +287,9 @@ Napi::Value nbd_listen_unix(const Napi::CallbackInfo &info)
 	memcpy(sun.sun_path, path.data(), path.size());
 	int r = listen_on(e, AF_UNIX, (const sockaddr *)&sun, (socklen_t)sizeof(sun));
 	if (r < 0) {
-		throw_errno(env, r, "nbd_listen_unix", path.c_str());
+		std::string what = "cannot listen on " + path + ": " + strerror(-r);
+
+		throw_errno(env, r, "nbd_listen_unix", what.c_str());
 		return env.Undefined();
 	}
 	return Napi::Number::New(env, r);
@@ -327,7 +330,7 @@ Napi::Value nbd_listen_tcp(const Napi::CallbackInfo &info)
 	}
 	int r = listen_on(e, ss.ss_family, (const sockaddr *)&ss, len);
 	if (r < 0) {
-		std::string what = host + ":" + std::to_string(port);
+		std::string what = "cannot listen on " + host + ":" + std::to_string(port) + ": " + strerror(-r);
 
 		throw_errno(env, r, "nbd_listen_tcp", what.c_str());
 		return env.Undefined();
