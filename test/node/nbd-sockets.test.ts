@@ -111,8 +111,16 @@ S('bytes sent in the same write as the handshake\'s last option reach the engine
       if (got.length >= want) resolve()
     }))
     c.once('data', () => c.write(b))
-    await done
-    c.destroy()
+    let guard: NodeJS.Timeout | undefined
+    const hang = new Promise<never>((_, reject) => {
+      guard = setTimeout(() => reject(new Error(`no reply to the READ after 10 s (got ${got.length} bytes)`)), 10000) // a hang guard only
+    })
+    try {
+      await Promise.race([done, hang])
+    } finally {
+      clearTimeout(guard)
+      c.destroy()
+    }
     const rep = got.subarray(28)
     assert.is(rep.readUInt32BE(0), 0x67446698, 'a simple reply')
     assert.is(rep.readBigUInt64BE(8), 0x1122334455667788n, 'to the READ sent with the option')
