@@ -9,13 +9,15 @@
 //   port FIFO readable --> xseg_receive every reply --> 16-byte reply headers
 //   and READ data straight from the segment buffers, one writev per batch
 //   --> requests put back once written.
-// 
+//
 // One engine per gateway: it joined the segment with its own handle, owns
-// one client port (its FIFO is polled here, not by the TypeScript Port) and
-// serves any number of connections, each a dup() of a socket TypeScript
-// negotiated. Nothing is allocated per request once warm (commands come
-// from a free list). Everything runs on the loop thread of the environment.
-// 
+// one client port (its FIFO is polled here, not by a TypeScript Port), the
+// listening sockets and every connection's descriptor (sockets.cc), and
+// serves the transmission phase of any number of connections once
+// TypeScript has run their handshake. Nothing is allocated per request once
+// warm (commands come from a free list). Everything runs on the loop thread
+// of the environment.
+//
 // Wake-ups: the engine's port is not XSEG_FD_ALWAYS. The loop announces
 // itself as a waiter (xseg_prepare_wait) in a uv_prepare callback, right
 // before it may block in epoll, looks at the reply queue once more, and ends
@@ -24,14 +26,17 @@
 // sleeps (or is about to); replies that come while the loop works, or while
 // the engine spins for them (--spin-us), cost it no syscall and cost the
 // gateway no wake-up and no drain.
-// 
-// Events for TypeScript, fn(kind, connId, text), are queued while C state
-// changes and delivered at the end of each callback: 'fatal' (a protocol
-// error: close the connection, text says why), 'end' (every reply is out
-// after NBD_CMD_DISC, EOF or shutdown: end the socket), 'gone' (the socket
-// failed), 'debug' (a failed request).
-// 
-// The rules follow the TypeScript path (docs/nbd.md): the same checks,
+//
+// Events for TypeScript, fn(kind, id, text, fd), are queued while C state
+// changes and delivered at the end of each callback: 'accept' (a new
+// connection: fd is a dup for its handshake), 'fatal' (a protocol error:
+// the connection is closed, text says why), 'end' (every reply is out after
+// NBD_CMD_DISC, EOF or shutdown: the engine lingers until the client's EOF),
+// 'closed' (it did), 'gone' (the socket failed), 'error' (a listener),
+// 'debug' (a failed request).
+//
+// docs/nbd.md gives the rules: checks, errors, splitting into maxBuf chunks,
+// back-pressure, the request timeout, and the log texts.
 #ifndef XNODE_NBD_ENGINE_H
 #define XNODE_NBD_ENGINE_H
 #include <errno.h>
