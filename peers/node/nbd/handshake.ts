@@ -104,14 +104,14 @@ export class Conn {
     this.phase = 'closed'
     this.#wakeReader(false)
     this.gw._closeFd(this)
-    if (served) this.#gone_()
+    if (served) this.#finish()
     else this.sock.destroy() // 'close' ends it
   }
 
   /** The engine closed it (a protocol error, a failed socket, or the end after lingering). */
   engineGone(): void {
     this.phase = 'closed'
-    this.#gone_()
+    this.#finish()
   }
 
   /** Shutting down: a handshake ends now; a served connection after what is in flight. */
@@ -120,7 +120,7 @@ export class Conn {
     else this.destroy()
   }
 
-  #gone_(): void {
+  #finish(): void {
     if (this.#gone) return
     this.#gone = true
     this.gw._connClosed(this)
@@ -130,7 +130,7 @@ export class Conn {
     this.phase = 'closed'
     this.#wakeReader(false)
     this.gw._closeFd(this)
-    this.#gone_()
+    this.#finish()
   }
 
   #onEnd(): void {
