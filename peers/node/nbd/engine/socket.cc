@@ -308,6 +308,17 @@ void conn_update_poll(Conn *c)
 		uv_poll_stop(&c->poll);
 }
 
+// Read what the connection has sent, notice its end, and poll for what it waits on.
+static void conn_go_on(Conn *c)
+{
+	conn_input(c);
+	if (c->dead)
+		return;
+	if (!c->stalled && !c->full && c->eof)
+		conn_check_eof(c);
+	conn_update_poll(c);
+}
+
 // Go on after a stall: retry the blocked command, then the input.
 void conn_resume(Conn *c)
 {
@@ -322,12 +333,7 @@ void conn_resume(Conn *c)
 		if (cmd_ready(b))
 			cmd_finish(b);
 	}
-	conn_input(c);
-	if (c->dead)
-		return;
-	if (!c->stalled && !c->full && c->eof)
-		conn_check_eof(c);
-	conn_update_poll(c);
+	conn_go_on(c);
 }
 
 // Go on after a reply cap was reached, if it no longer is.
@@ -339,12 +345,7 @@ void conn_unfull(Conn *c)
 		if (c->e->full[i] == c)
 			c->e->full[i--] = c->e->full.back(), c->e->full.pop_back();
 	c->full = false;
-	conn_input(c);
-	if (c->dead)
-		return;
-	if (!c->stalled && !c->full && c->eof)
-		conn_check_eof(c);
-	conn_update_poll(c);
+	conn_go_on(c);
 }
 
 void engine_after(Engine *e);
