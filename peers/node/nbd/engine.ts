@@ -4,7 +4,7 @@
 // (peers/node/nbd/engine/*.cc, built into the addon): its own handle on the
 // segment and client port, the listening sockets and connections it owns,
 // the transmission phase it serves, and the events it gives back.
-import { native, type Handle } from '../../../sys/node/ts/binding.js'
+import { native, XSEG_PORT_RECEIVE, type Handle } from '../../../sys/node/ts/binding.js'
 import type { Segment } from '../../../sys/node/ts/index.js'
 
 type EngineRef = { readonly __nbdEngine: unique symbol }
@@ -27,7 +27,6 @@ interface NbdBinding {
   nbd_engine_close: (e: EngineRef) => void
 }
 const nb = native as unknown as NbdBinding
-const XSEG_PORT_RECEIVE = 2
 
 /** The engine's counters (nbd_stats). */
 export interface NbdEngineStats {

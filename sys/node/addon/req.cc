@@ -12,15 +12,9 @@
 #include <errno.h>
 #include <string.h>
 #include "addon.h"
+#include "fields.h"
 
 namespace xnode {
-
-// Field ids of req_field / req_set_field (sys/node/ts/binding.ts mirrors them).
-enum {
-	F_OP, F_FLAGS, F_STATE, F_ERROR, F_OFFSET, F_SIZE, F_SERVICED, F_DATA_LEN, F_SRC,
-	F_DST, F_EFFECTIVE_DST, F_SERIAL, F_COOKIE, F_TARGET_LEN, F_TS_SUBMIT, F_TS_ACCEPT,
-	F_TS_RESPOND, F_PATH_LEN, F_COUNT
-};
 
 static bool signal_arg(const Napi::CallbackInfo &info, size_t i)
 {

@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import type { F } from './consts.gen.js'
 
 /** The opaque segment handle of the addon. */
 export type Handle = { readonly __xsegHandle: unique symbol }
@@ -135,37 +136,10 @@ export interface Binding {
   req_put(h: Handle, idx: number): void
 }
 
-/** Field ids of req_field / req_set_field (sys/node/addon/req.cc). */
-export const F = {
-  Op: 0,
-  Flags: 1,
-  State: 2,
-  Error: 3,
-  Offset: 4,
-  Size: 5,
-  Serviced: 6,
-  DataLen: 7,
-  Src: 8,
-  Dst: 9,
-  EffectiveDst: 10,
-  Serial: 11,
-  Cookie: 12,
-  TargetLen: 13,
-  TsSubmit: 14,
-  TsAccept: 15,
-  TsRespond: 16,
-  PathLen: 17,
-} as const
+// Field ids (F), request state bits (XS_*) and port flags (XSEG_PORT_*) come
+// from the C headers through consts.gen.ts (sys/node/gen-consts.mjs).
+export { F, XS_FAILED, XS_LIFE_SHIFT, XS_SERVED, XSEG_PORT_ACCEPT, XSEG_PORT_RECEIVE } from './consts.gen.js'
 export type Field = (typeof F)[keyof typeof F]
-
-/** Request state bits and life cycle (xseg/xseg_layout.h). */
-export const XS_SERVED = 1
-export const XS_FAILED = 2
-export const XS_LIFE_SHIFT = 8
-
-/** Port flags (xseg_bind_port). */
-export const XSEG_PORT_ACCEPT = 1
-export const XSEG_PORT_RECEIVE = 2
 
 declare const __dirname: string | undefined
 

@@ -1,14 +1,12 @@
 // SPDX-License-Identifier: BSD-2-Clause
 //
-// sys/node/ts/constants.ts - request ops and flags (xseg/xseg_layout.h).
+// sys/node/ts/constants.ts - request ops and flags. Their numbers come from
+// xseg/xseg_layout.h through consts.gen.ts (sys/node/gen-consts.mjs).
 import { native } from './binding.js'
+import { OPS, XF } from './consts.gen.js'
 
 /** Request ops, in the order of enum xseg_op. */
-export const OPS = [
-  'ping', 'read', 'write', 'sync', 'truncate', 'delete', 'info', 'copy', 'clone', 'snapshot',
-  'acquire', 'release', 'open', 'close', 'mapr', 'mapw', 'hash', 'create', 'rename', 'update',
-  'flush', 'discard', 'write_zeroes',
-] as const
+export { OPS }
 
 export type OpName = (typeof OPS)[number]
 
@@ -17,15 +15,9 @@ export const Op: { readonly [K in OpName]: number } = Object.freeze(
   Object.fromEntries(OPS.map((name, i) => [name, i])) as { [K in OpName]: number },
 )
 
-/** Request flags (XF_*). */
-export const Flag = Object.freeze({
-  /** Durable before the reply. */
-  fua: 1 << 0,
-  /** Flush before serving. */
-  flush: 1 << 1,
-  /** No durability wanted. */
-  nosync: 1 << 2,
-} as const)
+/** Request flags (XF_*): fua - durable before the reply; flush - flush before
+ *  serving; nosync - no durability wanted. */
+export const Flag: Readonly<typeof XF> = Object.freeze({ ...XF })
 
 export type FlagName = keyof typeof Flag
 
