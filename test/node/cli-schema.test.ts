@@ -81,13 +81,15 @@ function tsTypes(pairs: Record<string, string>): { checker: ts.TypeChecker; type
 function resolve(s: Schema, root: Schema): Schema {
   for (let i = 0; i < 20; i++) {
     if (typeof s.$ref === 'string') {
-      s = (root.$defs as Record<string, Schema>)[s.$ref.replace('#/$defs/', '')]
+      const target = (root.$defs as Record<string, Schema>)[s.$ref.replace('#/$defs/', '')]
+      if (!target) throw new Error(`docs/cli.schema.json: no ${s.$ref}`)
+      s = target
       continue
     }
     const alts = (s.oneOf ?? s.anyOf) as Schema[] | undefined
     if (alts) {
       const nonNull = alts.filter((a) => a.type !== 'null')
-      if (nonNull.length === 1) {
+      if (nonNull.length === 1 && nonNull[0]) {
         s = nonNull[0]
         continue
       }
@@ -117,7 +119,7 @@ function compare(checker: ts.TypeChecker, s: Schema, t: ts.Type, path: string, r
       }
       if (required.has(k) && (p.flags & ts.SymbolFlags.Optional))
         out.push(`${path}.${k}: required in docs/cli.schema.json, optional in the TypeScript type`)
-      compare(checker, props[k], checker.getTypeOfSymbol(p), `${path}.${k}`, root, out)
+      compare(checker, props[k]!, checker.getTypeOfSymbol(p), `${path}.${k}`, root, out)
     }
     for (const k of tsProps.keys())
       if (!(k in props)) out.push(`${path}.${k}: in the TypeScript type, not in docs/cli.schema.json`)
@@ -144,9 +146,9 @@ test('the schema and the TypeScript views agree field by field', () => {
 
 test('a field added to the schema only fails, naming it', () => {
   const s = structuredClone(SCHEMA) as Schema
-  const port = (s.$defs as Record<string, Schema>).port
+  const port = (s.$defs as Record<string, Schema>).port!
   ;(port.properties as Record<string, unknown>).holder = { type: 'integer' }
-  const nested = (s.$defs as Record<string, Schema>).counters
+  const nested = (s.$defs as Record<string, Schema>).counters!
   ;(nested.properties as Record<string, unknown>).frobbed = { type: 'integer' }
   const d = drift(s, PAIRS)
   assert.ok(d.includes('port.holder: in docs/cli.schema.json, not in the TypeScript type'), d.join('\n'))
