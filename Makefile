@@ -21,7 +21,8 @@ DOMAINS ?= $(shell $(XSEG_HOME)/tools/xseg-domain-targets --buildable)
 
 all: $(DOMAINS)
 
-user: $(USER_OUT)/libxseg.a $(USER_OUT)/libxseg.so.$(XSEG_VERSION) $(PEER_BINS) $(TEST_BINS)
+user: $(USER_OUT)/libxseg.a $(USER_OUT)/libxseg.so.$(XSEG_VERSION) $(PEER_BINS) $(TEST_TOOL_BINS) \
+      $(TEST_BINS)
 
 # The node domain: node_modules, the addon (prebuildify) and the TypeScript (tsup).
 node:
