@@ -61,7 +61,7 @@ bench: user node
 	$(Q)$(XSEG_HOME)/tools/vm/bench || [ $$? = 77 ]	# xsegbd vs loop in the VM -> bench/results/kernel.json
 
 # The main job: blockd and the NBD gateway on a temporary volume, a verified
-# workload and a failover through them (peers/node/demo.ts). DEMO_ARGS='--size 1G -v'.
+# workload and a failover through them (peers/node/cli/demo.ts). DEMO_ARGS='--size 1G -v'.
 demo: deps user node
 	$(Q)node $(XSEG_HOME)/lib/node/cli.js demo $(DEMO_ARGS)
 

@@ -16,7 +16,7 @@ import { join } from 'node:path'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { NbdGateway } from '../../peers/node/nbd/server'
-import { ConfigError, parseServeConfig } from '../../peers/node/serve'
+import { ConfigError, parseServeConfig } from '../../peers/node/cli/serve'
 import { Segment } from '../../sys/node/ts/index'
 import { ROOT, TSX, uniqueSpec } from './helpers'
 
