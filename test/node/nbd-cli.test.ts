@@ -21,7 +21,7 @@ import { Segment } from '../../sys/node/ts/index'
 import { ROOT, TSX, uniqueSpec } from './helpers'
 
 const CLI = existsSync(join(ROOT, 'lib', 'node', 'cli.js')) ? [join(ROOT, 'lib', 'node', 'cli.js')]
-  : ['--require', TSX, join(ROOT, 'peers', 'node', 'cli.ts')]
+  : ['--require', TSX, join(ROOT, 'peers', 'node', 'cli', 'cli.ts')]
 
 const U = suite('xseg nbd: usage errors')
 let seg: Segment | undefined
