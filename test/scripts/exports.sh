@@ -35,7 +35,9 @@ grep -F "/* $inc/" "$tmp/aux" | grep ' extern ' |
   sed -n -E 's/.* \*\/ extern .*[ *]((xseg|xq)_[A-Za-z0-9_]+) \(.*/\1/p' | sort -u > "$tmp/decl"
 [ -s "$tmp/decl" ] || { echo "found no function declarations in the installed headers"; exit 1; }
 for s in $(comm -23 "$tmp/decl" "$tmp/lib"); do
-  echo "declared in a public header but not exported: $s ($(grep -F " $s (" "$tmp/aux" | sed -n -E 's|^/\* '"$inc"'/([^ ]*) .*|\1|p' | head -1))"
+  where=$(grep -F " $s (" "$tmp/aux" | sed -n -E 's|^/\* ([^ ]*):([0-9]+):.*|\1 \2|p' | head -1)
+  file=$(realpath -m --relative-to="$inc/xseg" "${where% *}")
+  echo "declared in a public header but not exported: $s ($file:${where##* })"
   fail=1
 done
 [ $fail = 0 ] || exit 1
