@@ -21,7 +21,8 @@ DOMAINS ?= $(shell $(XSEG_HOME)/tools/xseg-domain-targets --buildable)
 
 all: $(DOMAINS)
 
-user: $(USER_OUT)/libxseg.a $(USER_OUT)/libxseg.so.$(XSEG_VERSION) $(PEER_BINS) $(TEST_BINS)
+user: $(USER_OUT)/libxseg.a $(USER_OUT)/libxseg.so.$(XSEG_VERSION) $(PEER_BINS) $(TEST_TOOL_BINS) \
+      $(TEST_BINS)
 
 # The node domain: node_modules, the addon (prebuildify) and the TypeScript (tsup).
 node:
@@ -60,7 +61,7 @@ bench: user node
 	$(Q)$(XSEG_HOME)/tools/vm/bench || [ $$? = 77 ]	# xsegbd vs loop in the VM -> bench/results/kernel.json
 
 # The main job: blockd and the NBD gateway on a temporary volume, a verified
-# workload and a failover through them (peers/node/demo.ts). DEMO_ARGS='--size 1G -v'.
+# workload and a failover through them (peers/node/cli/demo.ts). DEMO_ARGS='--size 1G -v'.
 demo: deps user node
 	$(Q)node $(XSEG_HOME)/lib/node/cli.js demo $(DEMO_ARGS)
 
@@ -70,7 +71,7 @@ PREFIX ?= /usr/local
 LIBDIR ?= lib
 DESTDIR ?=
 INSTALL_HEADERS := xseg/xseg.h xseg/xseg_layout.h xq/xq.h xq/xq_layout.h sys/domain.h \
-                   sys/user/domain_user.h drivers/user/posixfd.h
+                   sys/user/domain_user.h drivers/user/posixfd.h drivers/user/signal_area.h
 install: user
 	$(quiet) INSTALL $(DESTDIR)$(PREFIX)
 	$(Q)install -d $(DESTDIR)$(PREFIX)/$(LIBDIR)/pkgconfig $(DESTDIR)$(PREFIX)/bin

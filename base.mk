@@ -70,7 +70,8 @@ $(USER_OUT)/libxseg.so.$(XSEG_VERSION): $(USER_OBJS) $(XSEG_HOME)/xseg/libxseg.m
 	$(Q)ln -sf libxseg.so.0 $(USER_OUT)/libxseg.so
 
 # Test programs: test/<topic>/<name>.c -> $(USER_OUT)/test/<topic>/<name>
-TEST_SRCS := $(wildcard $(XSEG_HOME)/test/*/*.c)
+# (test/tools/ holds the tools the tests run, built below, not tests).
+TEST_SRCS := $(filter-out $(XSEG_HOME)/test/tools/%,$(wildcard $(XSEG_HOME)/test/*/*.c))
 TEST_BINS := $(patsubst $(XSEG_HOME)/test/%.c,$(USER_OUT)/test/%,$(TEST_SRCS))
 TEST_HDRS := $(wildcard $(XSEG_HOME)/test/*.h $(XSEG_HOME)/test/*/*.h)
 
@@ -79,6 +80,19 @@ $(USER_OUT)/test/%: $(XSEG_HOME)/test/%.c $(USER_OUT)/libxseg.a $(TEST_HDRS)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(CPPFLAGS_XSEG) -I$(XSEG_HOME)/test $(CFLAGS_XSEG) -fvisibility=default $(SANFLAGS) \
 	    $(CFLAGS) -o $@ $< $(USER_OUT)/libxseg.a $(LDFLAGS) -lrt -ldl -lpthread
+
+# Tools the tests run (not installed): test/tools/<name>.c -> $(USER_OUT)/test-tools/<name>
+# (xseg-corrupt). Outside $(USER_OUT)/test/ so the test runner does not run them as tests.
+TEST_TOOL_SRCS := $(wildcard $(XSEG_HOME)/test/tools/*.c)
+TEST_TOOL_BINS := $(patsubst $(XSEG_HOME)/test/tools/%.c,$(USER_OUT)/test-tools/%,$(TEST_TOOL_SRCS))
+
+$(USER_OUT)/test-tools/%: $(XSEG_HOME)/test/tools/%.c $(USER_OUT)/libxseg.a
+	$(quiet) CCLD $(patsubst $(XSEG_HOME)/%,%,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CPPFLAGS_XSEG) $(CFLAGS_XSEG) $(SANFLAGS) $(CFLAGS) -MMD -MP -MF $@.d \
+	    -o $@ $< $(USER_OUT)/libxseg.a $(LDFLAGS) -lrt -ldl -lpthread
+
+-include $(TEST_TOOL_BINS:=.d)
 
 # Keep intermediate objects (peer.o, the peers' own .o).
 .SECONDARY:

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: BSD-2-Clause
 # The node domain's native addon: the C core (the user domain's sources, see
-# sys/node/addon/sources.js) + the libuv wake-up glue (drivers/node/) + a thin
-# node-addon-api layer (sys/node/addon/) + the NBD gateway's engine
+# sys/node/addon/sources.js) + a thin node-addon-api layer and its libuv
+# wake-up glue (sys/node/addon/) + the NBD gateway's engine
 # (peers/node/nbd/engine/, a peer's native part built into the same binary:
 # one .node to build and ship, see docs/nbd.md). Built by node-gyp (npm install,
 # `make node`) or prebuildify (npm run prebuild); loaded with node-gyp-build.
@@ -11,7 +11,7 @@
       "target_name": "xseg",
       "sources": [
         "<!@(node sys/node/addon/sources.js)",
-        "drivers/node/uv_wake.c",
+        "sys/node/addon/uv_wake.c",
         "sys/node/addon/addon.cc",
         "sys/node/addon/seg.cc",
         "sys/node/addon/port.cc",

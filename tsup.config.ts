@@ -17,5 +17,5 @@ const common: Options = {
 
 export default defineConfig([
   { ...common, entry: { index: 'sys/node/ts/index.ts' }, format: ['esm', 'cjs'], dts: true },
-  { ...common, entry: { cli: 'peers/node/cli.ts' }, format: ['cjs'] },
+  { ...common, entry: { cli: 'peers/node/cli/cli.ts' }, format: ['cjs'] },
 ])

@@ -2,7 +2,7 @@
 /*
  * bench/node/evfd.c - the raw baseline of the Node benchmark: an eventfd
  * polled by libuv (uv_poll on the environment's loop), as xseg's posixfd
- * wake-ups are (drivers/node/uv_wake.c): readable -> drain -> call JS with
+ * wake-ups are (sys/node/addon/uv_wake.c): readable -> drain -> call JS with
  * napi_make_callback. Not part of the package; bench/node/run builds it
  * into bench/build/node/evfd.node.
  *

@@ -16,12 +16,12 @@ import { join } from 'node:path'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { NbdGateway } from '../../peers/node/nbd/server'
-import { ConfigError, parseServeConfig } from '../../peers/node/serve'
+import { ConfigError, parseServeConfig } from '../../peers/node/cli/serve'
 import { Segment } from '../../sys/node/ts/index'
 import { ROOT, TSX, uniqueSpec } from './helpers'
 
 const CLI = existsSync(join(ROOT, 'lib', 'node', 'cli.js')) ? [join(ROOT, 'lib', 'node', 'cli.js')]
-  : ['--require', TSX, join(ROOT, 'peers', 'node', 'cli.ts')]
+  : ['--require', TSX, join(ROOT, 'peers', 'node', 'cli', 'cli.ts')]
 
 const U = suite('xseg nbd: usage errors')
 let seg: Segment | undefined

@@ -241,7 +241,7 @@ Nbd('the client: errors as codes', async () => {
 Nbd('xseg nbd: the command serves until SIGTERM', async () => {
   if (!env) return
   const sock = join(env.dir, 'cli.sock')
-  const cli = start(process.execPath, ['--require', TSX, join(ROOT, 'peers', 'node', 'cli.ts'), 'nbd', env.seg.config.spec,
+  const cli = start(process.execPath, ['--require', TSX, join(ROOT, 'peers', 'node', 'cli', 'cli.ts'), 'nbd', env.seg.config.spec,
     '--storage-port', '1', '--unix', sock, '--export', 'vol=disk,size=1M,description=from the cli'])
   try {
     await cli.waitFor(/^listening nbd\+unix:\/\/\/vol\?socket=/, 20000)
@@ -250,7 +250,7 @@ Nbd('xseg nbd: the command serves until SIGTERM', async () => {
   } finally {
     assert.is(await stop(cli), 0, cli.stderr())
   }
-  const usage = start(process.execPath, ['--require', TSX, join(ROOT, 'peers', 'node', 'cli.ts'), 'nbd', env.seg.config.spec, '--unix', sock])
+  const usage = start(process.execPath, ['--require', TSX, join(ROOT, 'peers', 'node', 'cli', 'cli.ts'), 'nbd', env.seg.config.spec, '--unix', sock])
   assert.is(await usage.exited, 2)
 })
 

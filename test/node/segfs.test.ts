@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Ajv2020 from 'ajv/dist/2020'
 import { Segment } from '../../sys/node/ts/index'
-import { Pipeline } from '../../peers/node/serve'
+import { Pipeline } from '../../peers/node/cli/serve'
 import { CLI, ROOT, cPeer, uniqueSpec, xseg, type Run } from './helpers'
 
 const ajv = new Ajv2020({ allErrors: true, strict: true, validateFormats: false })

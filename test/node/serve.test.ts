@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSD-2-Clause
 //
-// Description: `xseg serve` and `xseg demo` (peers/node/serve.ts, demo.ts):
+// Description: `xseg serve` and `xseg demo` (peers/node/cli/serve.ts, demo.ts):
 // config errors name the file and key; a served pipeline (blockd + the NBD
 // gateway) answers nbdinfo and qemu-io; blockd killed with SIGKILL under
 // load: the client's writes in flight fail with NBD errors (no hang), serve
@@ -17,7 +17,7 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { Segment } from '../../sys/node/ts/index'
 import { NbdClient, NbdError } from '../../peers/node/nbd/client'
-import { ConfigError, parseServeConfig } from '../../peers/node/serve'
+import { ConfigError, parseServeConfig } from '../../peers/node/cli/serve'
 import { ROOT, cPeer, start, stop, uniqueSpec, within } from './helpers'
 
 const run = promisify(execFile)

@@ -53,3 +53,5 @@ if nm -D --defined-only "$tmp/root/usr/lib/libxseg.so" | grep -q ' xseg__'; then
   echo "internal xseg__ symbols are exported"; exit 1
 fi
 test -x "$tmp/root/usr/bin/xseg-tool" && test -x "$tmp/root/usr/bin/patternd"
+# xseg-corrupt is a test tool (test/tools/): built for the tests, never installed.
+if [ -e "$tmp/root/usr/bin/xseg-corrupt" ]; then echo "make install installed the test tool xseg-corrupt"; exit 1; fi

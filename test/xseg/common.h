@@ -86,7 +86,11 @@ static inline uint32_t tx_free_requests(struct xseg *xs)
 	return xq_count(&q);
 }
 
-/* lib/user[-san]/bin/@name next to this test binary (lib/.../test/xseg/x): false if not built. */
+/*
+ * lib/user[-san]/bin/@name (a peer) or lib/user[-san]/test-tools/@name (a test
+ * tool: xseg-corrupt) next to this test binary (lib/.../test/xseg/x): false if
+ * not built.
+ */
 static inline bool tx_bin_path(const char *name, char *path, size_t len)
 {
 	char self[2048];
@@ -102,6 +106,9 @@ static inline bool tx_bin_path(const char *name, char *path, size_t len)
 			*p = 0;
 	}
 	snprintf(path, len, "%s/bin/%s", self, name);
+	if (access(path, X_OK) == 0)
+		return true;
+	snprintf(path, len, "%s/test-tools/%s", self, name);
 	return access(path, X_OK) == 0;
 }
 

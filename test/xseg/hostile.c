@@ -112,9 +112,14 @@ static bool wait_flag(volatile int *flag, int ms)
 
 /* ------------------------------------------------------------ programs */
 
-/* lib/user[-san]/bin/<name> next to lib/user[-san]/test/xseg/hostile, or $XSEG_HOME/lib/user/bin. */
+/*
+ * lib/user[-san]/{bin,test-tools}/<name> next to lib/user[-san]/test/xseg/hostile,
+ * or the same under $XSEG_HOME/lib/user (xseg-tool is in bin/, xseg-corrupt,
+ * a test tool, in test-tools/).
+ */
 static void bin_path(const char *name, char *path, size_t len)
 {
+	static const char *const dirs[] = { "bin", "test-tools" };
 	char self[PATH_MAX / 2];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	const char *home = getenv("XSEG_HOME");
@@ -127,16 +132,20 @@ static void bin_path(const char *name, char *path, size_t len)
 			if (p)
 				*p = 0;
 		}
-		snprintf(path, len, "%s/bin/%s", self, name);
-		if (access(path, X_OK) == 0)
-			return;
+		for (size_t d = 0; d < sizeof(dirs) / sizeof(dirs[0]); d++) {
+			snprintf(path, len, "%s/%s/%s", self, dirs[d], name);
+			if (access(path, X_OK) == 0)
+				return;
+		}
 	}
 	if (home && *home) {
-		snprintf(path, len, "%s/lib/user/bin/%s", home, name);
-		if (access(path, X_OK) == 0)
-			return;
+		for (size_t d = 0; d < sizeof(dirs) / sizeof(dirs[0]); d++) {
+			snprintf(path, len, "%s/lib/user/%s/%s", home, dirs[d], name);
+			if (access(path, X_OK) == 0)
+				return;
+		}
 	}
-	xt_skip("lib/user/bin/xseg-corrupt and xseg-tool are not built (make user)");
+	xt_skip("lib/user/test-tools/xseg-corrupt and lib/user/bin/xseg-tool are not built (make user)");
 }
 
 /*
@@ -387,7 +396,7 @@ static const char *token(const char *t, const struct xseg_config *cfg, char *buf
 	return buf;
 }
 
-/* Apply the scenario's corruption with lib/.../bin/xseg-corrupt. Returns its exit code. */
+/* Apply the scenario's corruption with lib/.../test-tools/xseg-corrupt. Returns its exit code. */
 static int corrupt(const struct scen *sc, const struct xseg_config *cfg)
 {
 	char spec[300], n[64], v[64];

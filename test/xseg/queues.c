@@ -3,7 +3,7 @@
  * Description: a port whose queue counters a peer corrupted is usable again
  * after recovery or a new bind, and nothing in it is lost. A client process
  * dies with a reply queued to its port, or a server process dies with a
- * request queued to its port; lib/.../bin/xseg-corrupt then overwrites that
+ * request queued to its port; lib/.../test-tools/xseg-corrupt then overwrites that
  * queue's tail or head (2^40 positions off). xseg_recover settles the dead
  * port: the queue is reset (its entries taken back: the reply freed, the
  * request failed back with ECONNRESET), so the next peer to bind the port
@@ -192,7 +192,7 @@ int main(void)
 {
 	xt_watchdog(120);
 	if (!tx_bin_path("xseg-corrupt", corrupt_bin, sizeof(corrupt_bin)))
-		xt_skip("lib/user/bin/xseg-corrupt is not built (make user)");
+		xt_skip("lib/user/test-tools/xseg-corrupt is not built (make user)");
 	RUN(test_reply_tail);
 	RUN(test_reply_head);
 	RUN(test_queue_tail);

@@ -4,7 +4,7 @@
 // [--tcp HOST:PORT] --export NAME[=TARGET][,size=N][,readonly][,description=TEXT]...`:
 // run the NBD gateway (server.ts) until SIGINT/SIGTERM. docs/nbd.md.
 import { Segment } from '../../../sys/node/ts/index.js'
-import { type Command, type Context, Usage, num } from '../cmd.js'
+import { type Command, type Context, Usage, num } from '../cli/cmd.js'
 import { type NbdExport, NbdGateway, type NbdLogLevel } from './server.js'
 
 /** Parse one --export value: NAME[=TARGET][,size=N][,readonly][,description=TEXT]. */

@@ -29,7 +29,7 @@ extern "C" {
 #include "xseg/xseg.h"
 #include "drivers/user/posixfd.h"
 #include "sys/user/segtype_owner.h"
-#include "drivers/node/uv_wake.h"
+#include "sys/node/addon/uv_wake.h"
 }
 
 namespace xnode {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: BSD-2-Clause
 //
 // sys/node/addon/port.cc - port_*: bind and leave ports, watch them from the
-// event loop (posixfd + libuv, drivers/node/uv_wake.h), signal them, wait on
+// event loop (posixfd + libuv, sys/node/addon/uv_wake.h), signal them, wait on
 // them (worker threads only: it blocks), and read their state.
 #include <errno.h>
 #include <string.h>

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSD-2-Clause
 //
-// peers/node/cmd-pipeline.ts - the pipeline commands: `xseg serve CONFIG`
+// peers/node/cli/cmd-pipeline.ts - the pipeline commands: `xseg serve CONFIG`
 // (serve.ts, docs/serve.md) and `xseg demo` (demo.ts).
 import { type Command, Usage, num } from './cmd.js'
 import { runDemo } from './demo.js'

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * drivers/node/uv_wake.h - a port's wake-ups delivered by the Node event loop.
+ * sys/node/addon/uv_wake.h - a port's wake-ups delivered by the Node event loop.
  *
  * A port this process bound with the "posixfd" peer type has a FIFO that
  * polls readable when the port is signaled (drivers/user/posixfd.h). A
@@ -17,8 +17,8 @@
  *
  * All functions are called on the environment's JavaScript thread.
  */
-#ifndef XSEG_DRIVERS_NODE_UV_WAKE_H
-#define XSEG_DRIVERS_NODE_UV_WAKE_H
+#ifndef XSEG_NODE_ADDON_UV_WAKE_H
+#define XSEG_NODE_ADDON_UV_WAKE_H
 
 #include <node_api.h>
 #include <stdint.h>

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSD-2-Clause
 //
-// peers/node/bench-nbd.ts - `xseg bench NBD-URI`: drive a running pipeline
+// peers/node/cli/bench-nbd.ts - `xseg bench NBD-URI`: drive a running pipeline
 // through its front, the NBD export (nbd/client.ts), with a progress bar
 // and a summary table (or one JSON document).
 //
@@ -11,7 +11,7 @@
 // write op reads every block back afterwards and checks it; with a read op
 // it checks what an earlier `--op write --verify --seed S` wrote.
 import { SingleBar } from 'cli-progress'
-import { NbdClient } from './nbd/client.js'
+import { NbdClient } from '../nbd/client.js'
 import { type Context, Usage, blockFill, num, percentile, seconds } from './cmd.js'
 
 const OPS = ['read', 'write', 'randread', 'randwrite', 'randrw'] as const

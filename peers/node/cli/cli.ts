@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // SPDX-License-Identifier: BSD-2-Clause
 //
-// peers/node/cli.ts - `xseg`, the command line of the node domain (docs/cli.md).
+// peers/node/cli/cli.ts - `xseg`, the command line of the node domain (docs/cli.md).
 //
 //   xseg COMMAND [ARGS] [--json] [--peer-type posixfd|futex]
 //   xseg --version | --help
@@ -14,15 +14,15 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { type PeerType } from '../../sys/node/ts/index.js'
-import { packageRoot, native } from '../../sys/node/ts/binding.js'
+import { type PeerType } from '../../../sys/node/ts/index.js'
+import { packageRoot, native } from '../../../sys/node/ts/binding.js'
 import { type Command, type Context, type Options, Usage, jsonDoc } from './cmd.js'
 import { config, create, destroy, list, recover, status, verify } from './cmd-segment.js'
 import { bench, submit } from './cmd-submit.js'
 import { pattern } from './cmd-serve.js'
 import { demo, serve } from './cmd-pipeline.js'
 import { top } from './top.js'
-import { nbd } from './nbd/cmd.js'
+import { nbd } from '../nbd/cmd.js'
 
 /** The commands, in the order `xseg --help` lists them. */
 const COMMANDS: Command[] = [create, destroy, list, status, top, recover, verify, config, submit, bench, pattern, serve, demo, nbd]

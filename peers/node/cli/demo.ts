@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSD-2-Clause
 //
-// peers/node/demo.ts - `xseg demo`, the README's main job: a block pipeline
+// peers/node/cli/demo.ts - `xseg demo`, the README's main job: a block pipeline
 // on a fresh machine, end to end.
 //
 // It creates a posix shared-memory segment and a temporary volume file,
@@ -24,7 +24,7 @@ import { mkdtempSync, openSync, closeSync, ftruncateSync, rmSync } from 'node:fs
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { blockFill, percentile } from './cmd.js'
-import { NbdClient, NbdError } from './nbd/client.js'
+import { NbdClient, NbdError } from '../nbd/client.js'
 import { Pipeline, resolveProgram, type ServeConfig } from './serve.js'
 
 export interface DemoOptions {

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * drivers/node/uv_wake.c - posixfd wake-ups through libuv (see uv_wake.h).
+ * sys/node/addon/uv_wake.c - posixfd wake-ups through libuv (see uv_wake.h).
  *
  * Order on a wake-up: drain the FIFO first, then call JavaScript, which
  * looks at the queues. A signal that lands after the drain leaves a byte
@@ -10,8 +10,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <uv.h>
-#include "../../xseg/xseg.h"
-#include "../user/posixfd.h"
+#include "../../../xseg/xseg.h"
+#include "../../../drivers/user/posixfd.h"
 #include "uv_wake.h"
 
 struct xseg_uv_wake {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSD-2-Clause
 //
-// peers/node/top.ts - `xseg top SPEC`: a live view of a segment. Every
+// peers/node/cli/top.ts - `xseg top SPEC`: a live view of a segment. Every
 // interval it reads the header and every port (state, owner and whether it
 // is alive, queue depths, counters, latency histogram) and shows, per port,
 // the request rates (counter deltas per second) and latency percentiles of
@@ -12,7 +12,7 @@
 // restores the terminal. When stdout is not a terminal it prints a snapshot
 // per interval (until -n COUNT or SIGINT/SIGTERM). --once (implied by
 // --json) prints one snapshot, taken one interval after the first look.
-import { Segment, type PortInfo } from '../../sys/node/ts/index.js'
+import { Segment, type PortInfo } from '../../../sys/node/ts/index.js'
 import { type Command, type Context, Usage, needSpec, num, seconds, table } from './cmd.js'
 import { type PortView, portInUse, portView, segmentView } from './cmd-segment.js'
 

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: BSD-2-Clause
 //
-// peers/node/cmd.ts - what every `xseg` command shares: the Command shape
+// peers/node/cli/cmd.ts - what every `xseg` command shares: the Command shape
 // that cli.ts dispatches on, the Context a command runs with, usage errors,
 // the JSON contract (docs/cli.md, docs/cli.schema.json), number parsing and
 // text tables. A new command is a module that exports a Command, plus one
 // line in cli.ts's COMMANDS.
 import type { ParseArgsConfig } from 'node:util'
-import type { PeerType } from '../../sys/node/ts/index.js'
+import type { PeerType } from '../../../sys/node/ts/index.js'
 
 /** The version of the JSON documents (`schemaVersion`); a later one only adds keys. */
 export const SCHEMA_VERSION = 1

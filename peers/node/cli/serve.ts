@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSD-2-Clause
 //
-// peers/node/serve.ts - `xseg serve CONFIG`: a pipeline from a small TOML
+// peers/node/cli/serve.ts - `xseg serve CONFIG`: a pipeline from a small TOML
 // file (a segment, its peers, NBD exports), supervised.
 //
 // The supervisor creates (or joins) the segment, starts every peer as a child
@@ -17,10 +17,11 @@ import { EventEmitter } from 'node:events'
 import { existsSync, readFileSync, statSync } from 'node:fs'
 import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path'
 import { parse as parseToml } from 'smol-toml'
-import { Segment } from '../../sys/node/ts/index.js'
+import { Segment } from '../../../sys/node/ts/index.js'
+import { packageRoot } from '../../../sys/node/ts/binding.js'
 
-/** The package root: lib/node/cli.js and peers/node/serve.ts are both two levels down. */
-export const ROOT = resolve(__dirname, '../..')
+/** The package root (the directory with binding.gyp), from lib/node/cli.js or from the source. */
+export const ROOT = packageRoot()
 
 export type Restart = 'always' | 'on-failure' | 'never'
 

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: BSD-2-Clause
 //
-// peers/node/cmd-segment.ts - the `xseg` commands that manage a segment:
+// peers/node/cli/cmd-segment.ts - the `xseg` commands that manage a segment:
 // create, destroy, list, config, status, recover, verify; and the JSON
 // views of a segment and of a port that status and top print.
-import { Segment, type PortInfo, type SegmentInfo } from '../../sys/node/ts/index.js'
+import { Segment, type PortInfo, type SegmentInfo } from '../../../sys/node/ts/index.js'
 import { type Command, Usage, needSpec, table } from './cmd.js'
 
 /** A port as status and top show it (docs/cli.schema.json#/$defs/port). */

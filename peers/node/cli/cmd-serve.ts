@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: BSD-2-Clause
 //
-// peers/node/cmd-serve.ts - `xseg pattern SPEC -p PORT`: serve a port with the
+// peers/node/cli/cmd-serve.ts - `xseg pattern SPEC -p PORT`: serve a port with the
 // pattern (peers/node/patternd.ts, as C patternd does) until SIGINT/SIGTERM.
-import { Segment } from '../../sys/node/ts/index.js'
+import { Segment } from '../../../sys/node/ts/index.js'
 import { type Command, Usage, needSpec, num } from './cmd.js'
-import { servePattern } from './patternd.js'
+import { servePattern } from '../patternd.js'
 
 export const pattern: Command = {
   name: 'pattern',

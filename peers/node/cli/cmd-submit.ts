@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: BSD-2-Clause
 //
-// peers/node/cmd-submit.ts - `xseg submit` and `xseg bench`: requests from a
+// peers/node/cli/cmd-submit.ts - `xseg submit` and `xseg bench`: requests from a
 // dynamic port to a server port, WRITE carrying the pattern of
 // peers/user/pattern.h and READ checked against it (--verify), with request
 // rate and latency percentiles.
 import { setMaxListeners } from 'node:events'
-import { Segment, pattern, OPS, type OpName, type Request } from '../../sys/node/ts/index.js'
+import { Segment, pattern, OPS, type OpName, type Request } from '../../../sys/node/ts/index.js'
 import { benchNbd, isNbdUri } from './bench-nbd.js'
 import { type Command, type Context, type Options, Usage, needSpec, num, percentile } from './cmd.js'
 
