@@ -5,6 +5,7 @@
 // views of a segment and of a port that status and top print.
 import { Segment, type PortInfo, type SegmentInfo } from '../../../sys/node/ts/index.js'
 import { type Command, Usage, needSpec, table } from './cmd.js'
+import { XSEG_PORT_ACCEPT, XSEG_PORT_RECEIVE } from '../../../sys/node/ts/consts.gen.js'
 
 /** A port as status and top show it (docs/cli.schema.json#/$defs/port). */
 export interface PortView {
@@ -38,8 +39,8 @@ export function portView(p: PortInfo): PortView {
     alive: free ? null : p.alive,
     uid: free ? null : p.uid,
     generation: p.gen,
-    accept: (p.flags & 1) !== 0,
-    receive: (p.flags & 2) !== 0,
+    accept: (p.flags & XSEG_PORT_ACCEPT) !== 0,
+    receive: (p.flags & XSEG_PORT_RECEIVE) !== 0,
     redirect: p.redirect,
     requestsQueued: p.requests_queued,
     repliesQueued: p.replies_queued,
