@@ -10,9 +10,20 @@
  *   client: receive -> read the result -> put_request
  *
  * Every function returns 0 or a value on success and a negative errno on
- * failure, unless it says otherwise. None of them sleeps except
- * xseg_wait_signal() and xseg_wait(). All may be called from any thread; a
+ * failure, unless it says otherwise. All may be called from any thread; a
  * struct xseg handle may be shared by the threads of one process.
+ *
+ * Context, per function below: "Domains" names where it is built (user:
+ * libxseg; kernel: xseg.ko, process context only; node: the addon, which
+ * links the user library). The data path (get, prep, submit, accept,
+ * respond, forward, receive, put, signal, the handle's view) never sleeps
+ * and never blocks: at most a bounded CAS retry. What may block: create,
+ * join, leave and the destroy/owner calls (file-system calls, mmap, memory
+ * allocation; in the kernel GFP_KERNEL and the registry mutex), bind and
+ * leave_port (a yield loop on the recovery lease, up to 5 s per try, only for
+ * a port whose hold records were all busy or that a dead recoverer left),
+ * xseg_recover (the same lease wait, per such port), and the waits
+ * (xseg_wait_signal, xseg_wait: up to their timeout).
  */
 #ifndef XSEG_H
 #define XSEG_H
@@ -29,13 +40,16 @@ struct xseg_segtype;
 /*
  * xseg_initialize - register the domain's built-in segment types and drivers
  * now. Optional: every lookup does it on first use; call it to have it done
- * before threads start. Idempotent. Returns 0.
+ * before threads start. Idempotent. Returns 0. Domains: user, kernel (a
+ * module's init), node. Does not sleep, but a second thread calling it while
+ * the first registers yields until that is done (start-up only).
  */
 int xseg_initialize(void);
 
 /*
  * xseg_finalize - unregister the built-ins (a kernel module calls it before
  * it unloads). No handle may be in use. xseg_initialize() may follow.
+ * Domains: user, kernel (a module's exit), node. Does not sleep.
  */
 void xseg_finalize(void);
 
@@ -44,6 +58,7 @@ void xseg_finalize(void);
 /*
  * xseg_config_defaults - fill @cfg with the documented defaults:
  * posix:xseg:16:256:64K:0:12, dynports=8, mode=0600, no group, autorm=0.
+ * Any domain; pure (no shared state), does not sleep.
  */
 void xseg_config_defaults(struct xseg_config *cfg);
 
@@ -54,7 +69,9 @@ void xseg_config_defaults(struct xseg_config *cfg);
  * mode (octal), group (name or gid), autorm (0/1/yes/no/true/false), buffers
  * (SIZE*COUNT[,SIZE*COUNT...], extra buffer classes). On error returns
  * -EINVAL and writes to @err (if not NULL) a message naming the field, e.g.
- * "nr_ports: '0' must be between 1 and 4096".
+ * "nr_ports: '0' must be between 1 and 4096". Any domain; does not sleep,
+ * except that a group given by name is looked up in the group database
+ * (user and node: getgrnam_r, which may read files or ask NSS).
  */
 int xseg_parse_spec(const char *spec, struct xseg_config *cfg, char *err, size_t errlen);
 
@@ -81,14 +98,21 @@ int xseg_parse_spec_given(const char *spec, struct xseg_config *cfg, uint32_t *g
 /*
  * xseg_format_spec - write the canonical spec of @cfg (every positional field,
  * the keys that differ from the defaults) to @buf. Returns the length it
- * needs (like snprintf); parse(format(cfg)) == cfg.
+ * needs (like snprintf); parse(format(cfg)) == cfg. Any domain; pure, does
+ * not sleep.
  */
 int xseg_format_spec(const struct xseg_config *cfg, char *buf, size_t len);
 
-/* xseg_check_config - validate a config (ranges, sizes that fit). -EINVAL + @err. */
+/*
+ * xseg_check_config - validate a config (ranges, sizes that fit). 0, or
+ * -EINVAL + @err. Any domain; pure, does not sleep.
+ */
 int xseg_check_config(const struct xseg_config *cfg, char *err, size_t errlen);
 
-/* xseg_layout_size - bytes a segment of @cfg needs, or 0 if @cfg is invalid. */
+/*
+ * xseg_layout_size - bytes a segment of @cfg needs, or 0 if @cfg is invalid.
+ * Any domain; pure, does not sleep.
+ */
 uint64_t xseg_layout_size(const struct xseg_config *cfg);
 
 /* ----------------------------------------------------- segments and peers */
@@ -96,7 +120,11 @@ uint64_t xseg_layout_size(const struct xseg_config *cfg);
 /*
  * xseg_create - create a segment exclusively (-EEXIST if the name is taken),
  * sized and laid out for @cfg, with its final mode and group set. Does not
- * join. @err gets a message on failure.
+ * join: xseg_join() follows. Returns 0 or -errno; @err gets a message on
+ * failure. Domains: user, node (posix, file, heap), kernel (segdev). May
+ * block: creates and sizes the object (open, posix_fallocate, fchmod,
+ * fchown; a full /dev/shm is -ENOSPC here) or allocates it (heap: the
+ * registry mutex; segdev: vmalloc).
  */
 int xseg_create(const struct xseg_config *cfg, char *err, size_t errlen);
 
@@ -111,6 +139,11 @@ typedef void (*xseg_wakeup_fn)(struct xseg *xs, uint32_t portno, void *arg);
  * segment marked for destroy (-EIDRM), a corrupt one (-EBADMSG) and one whose
  * owner or mode does not admit us (-EACCES, -EPERM). Returns the handle and
  * sets *@errp to 0, or returns NULL with *@errp set; @err gets a message.
+ * Domains: user, kernel, node. May block: it maps the segment (open, fstat,
+ * mmap; heap takes the registry mutex), allocates the handle (GFP_KERNEL in
+ * the kernel), may load a driver (xseg_<name>.so, dlopen) and runs the
+ * driver's join (e.g. opens an eventfd or socket). Does not bind a port:
+ * xseg_bind_port() follows; xseg_leave() ends it.
  */
 struct xseg *xseg_join(const char *segtype, const char *segname, const char *peertype,
 		       xseg_wakeup_fn wakeup, void *arg, int *errp, char *err, size_t errlen);
@@ -123,25 +156,35 @@ struct xseg *xseg_join(const char *segtype, const char *segname, const char *pee
  * or -EEXIST with @err naming every differing field both ways ("posix:vol
  * exists with nr_ports=8, nr_requests=32, request_size=64K; the spec asks
  * 64, 1024, 1M"). For create-or-open: create, on -EEXIST join, then check.
+ * Any domain; pure, does not sleep.
  */
 int xseg_config_mismatch(const struct xseg_config *have, const struct xseg_config *want,
 			 uint32_t given, char *err, size_t errlen);
 
 /*
- * xseg_leave - leave the ports this handle bound, unmap, free the handle.
- * When the segment has autorm and this was the last peer, destroys it.
+ * xseg_leave - leave the ports this handle bound (xseg_leave_port() each),
+ * leave the drivers, unmap, free the handle. When the segment has autorm and
+ * this was the last peer, destroys it as xseg_destroy_name_err() would (a
+ * refusal is logged, not returned). Returns 0. Domains: user, kernel, node.
+ * May block: each port's leave may wait on the recovery lease (see
+ * xseg_leave_port), plus munmap and, with autorm, the destroy's file-system
+ * calls. The handle must not be used afterwards, by any thread.
  */
 int xseg_leave(struct xseg *xs);
 
 /*
  * xseg_destroy - mark the segment destroyed (new joins fail with -EIDRM) and
- * remove its name; peers already joined keep their mapping until they leave.
+ * remove its name (through the same proof as xseg_destroy_name_err()); peers
+ * already joined keep their mapping until they leave. The handle stays valid:
+ * xseg_leave() still follows. Returns 0 or the proof's -errno. Domains:
+ * user, kernel, node. May block on file-system calls (open, fstat, mmap,
+ * unlink) and on the drivers' destroy (removing what they made for the name).
  */
 int xseg_destroy(struct xseg *xs);
 
 /*
  * xseg_destroy_name - destroy by name without joining (like ipcrm), with no
- * message; see xseg_destroy_name_err().
+ * message; see xseg_destroy_name_err(). Same returns and context.
  */
 int xseg_destroy_name(const char *segtype, const char *segname);
 
@@ -160,7 +203,9 @@ int xseg_destroy_name(const char *segtype, const char *segname);
  * order, size mismatch, another segment type); -EPROTO (another major
  * version); -EBUSY (the name changed while we checked); @err gets "<type>:
  * <name> is not an xseg segment (no xseg magic); not removed" and the like.
- * User and node domains; does not sleep.
+ * Domains: user, node (and kernel for segdev, which proves through map()).
+ * Blocks on file-system calls only (open O_NOFOLLOW, fstat, mmap, unlinkat);
+ * no lease, no wait.
  */
 int xseg_destroy_name_err(const char *segtype, const char *segname, char *err, size_t errlen);
 
@@ -174,7 +219,8 @@ int xseg_destroy_name_err(const char *segtype, const char *segname, char *err, s
  * group must be one of the owner's (the kernel's rules). @mode must give
  * the owner rw and nothing beyond 0770. Returns 0, -EINVAL (a bad mode),
  * -EPERM, -ENOTSUP (a type without it: heap, segdev) or what destroy's
- * check returns; @err names what was refused. User and node domains.
+ * check returns; @err names what was refused. User and node domains; blocks
+ * on file-system calls only (open, fstat, mmap, fchown, fchmod).
  */
 int xseg_set_owner_mode(const char *segtype, const char *segname, uint32_t uid, uint32_t gid,
 			uint32_t mode, char *err, size_t errlen);
@@ -182,12 +228,17 @@ int xseg_set_owner_mode(const char *segtype, const char *segname, uint32_t uid, 
 /*
  * xseg_real_owner - the owner, group and permission bits of the file or shm
  * object behind @segtype:@segname as the file system has them (not the
- * header's copy). 0, -ENOENT, -ENOTSUP (no file behind it).
+ * header's copy). 0, -ENOENT, -ENOTSUP (no file behind it). User and node
+ * domains; one stat() of the file.
  */
 int xseg_real_owner(const char *segtype, const char *segname, uint32_t *uid, uint32_t *gid,
 		    uint32_t *mode);
 
-/* The handle's view. */
+/*
+ * The handle's view: the process-local config copy (validated at join), the
+ * shared header, the mapping's base and size, the extra area (and its size).
+ * Any domain; plain reads, never sleep; valid until xseg_leave().
+ */
 const struct xseg_config *xseg_config(const struct xseg *xs);
 struct xseg_header *xseg_header(struct xseg *xs);
 void *xseg_base(struct xseg *xs);
@@ -203,23 +254,52 @@ void *xseg_extra(struct xseg *xs, uint64_t *size);
  * XSEG_ANY_PORT, the first free dynamic port, for this process. Runs
  * recovery of the port first if its owner is dead. Returns the port number,
  * -EBUSY if a live peer holds it, -ENOSPC if no dynamic port is free,
- * -EINVAL if @portno is out of range.
+ * -EINVAL if @portno is out of range or a dynamic one (bind those by
+ * XSEG_ANY_PORT), -EALREADY if this process has bound it already; a driver's
+ * bind error. @flags 0 means XSEG_PORT_ACCEPT | XSEG_PORT_RECEIVE. After
+ * xseg_join(); before get_request/accept/receive on the port.
+ * Domains: user, kernel, node. May block: if the port's owner is dead it is
+ * settled first (see xseg_recover), without the lease unless every hold
+ * record of the port was busy or a dead recoverer left it; then it yields
+ * on the lease for up to 5 s. Up to 4 tries per port, so a static port may
+ * wait up to about 20 s before -EBUSY; XSEG_ANY_PORT tries each dynamic port
+ * in turn. Reads /proc for liveness (user). Also runs the driver's bind.
  */
 int xseg_bind_port(struct xseg *xs, uint32_t portno, uint32_t flags);
 
-/* xseg_leave_port - unbind a port this process bound; its queued requests fail back. */
+/*
+ * xseg_leave_port - unbind a port this process bound; its queued requests
+ * fail back to their clients (ECONNRESET, signaled), the requests it held go
+ * back to the free list, replies queued to it are freed. Returns 0, -EINVAL,
+ * -EPERM (not bound by us), -EIO (could not settle now: retry or let
+ * recovery finish). Domains: user, kernel, node. May block: it settles the
+ * port itself (marks it RECOVERING) without the lease, except when every
+ * hold record of the port is busy; then it yields on the lease for up to
+ * 5 s. Runs the driver's unbind first. Requests of this port still with the
+ * caller must not be used after it.
+ */
 int xseg_leave_port(struct xseg *xs, uint32_t portno);
 
-/* xseg_port - the shared port struct, if @portno is valid (else NULL). */
+/*
+ * xseg_port - the shared port struct, if @portno is valid (else NULL). Its
+ * fields are written by other peers: read, do not trust. Any domain; never
+ * sleeps.
+ */
 struct xseg_port *xseg_port(struct xseg *xs, uint32_t portno);
 
 /*
  * xseg_port_depths - how many requests are queued to @portno and how many
  * replies wait for it (a snapshot), through the queues validated at join.
+ * 0 or -EINVAL. Any domain; never sleeps.
  */
 int xseg_port_depths(struct xseg *xs, uint32_t portno, uint32_t *requests, uint32_t *replies);
 
-/* xseg_set_redirect - requests submitted to @portno go to @to (XSEG_NO_PORT: none). */
+/*
+ * xseg_set_redirect - requests submitted to @portno go to @to (XSEG_NO_PORT:
+ * none). 0, or -EINVAL (out of range, or @to == @portno). An admin call: any
+ * process joined may set it, whether or not it bound the port. Any domain;
+ * one store, never sleeps.
+ */
 int xseg_set_redirect(struct xseg *xs, uint32_t portno, uint32_t to);
 
 /* --------------------------------------------------------------- requests */
@@ -227,7 +307,9 @@ int xseg_set_redirect(struct xseg *xs, uint32_t portno, uint32_t to);
 /*
  * xseg_get_request - take a free request for the client port @src (bound by
  * this process). Returns it (life PREPARED, no buffer) or NULL with errno
- * EAGAIN when none is free.
+ * EAGAIN when none is free (EINVAL/EPERM for a bad or foreign port).
+ * Then xseg_prep_request(), submit; xseg_put_request() gives it back.
+ * Any domain; never sleeps (a dequeue from the free list).
  */
 struct xseg_request *xseg_get_request(struct xseg *xs, uint32_t src);
 
@@ -235,12 +317,18 @@ struct xseg_request *xseg_get_request(struct xseg *xs, uint32_t src);
  * xseg_prep_request - set the target name (@tlen bytes, at most
  * XSEG_TARGET_MAX) and give the request a data buffer of @datalen bytes from
  * the smallest buffer class that fits. -E2BIG if no class is that large,
- * -ENOBUFS if every chunk of the fitting classes is in use.
+ * -ENOBUFS if every chunk of the fitting classes is in use. A buffer it
+ * had is released first. After get_request (or receive, to resubmit); before
+ * submit. Any domain; never sleeps (a dequeue from a buffer class pool).
  */
 int xseg_prep_request(struct xseg *xs, struct xseg_request *req,
 		      const char *target, uint32_t tlen, uint64_t datalen);
 
-/* The request's target (not NUL-terminated; target_len bytes) and data. */
+/*
+ * The request's target (not NUL-terminated; target_len bytes) and data, or
+ * NULL if out of range. Any domain; never sleep. A server should prefer
+ * xseg_req_buffer(), whose range a hostile client cannot move.
+ */
 char *xseg_req_target(struct xseg *xs, struct xseg_request *req);
 void *xseg_req_data(struct xseg *xs, struct xseg_request *req);
 
@@ -249,7 +337,7 @@ void *xseg_req_data(struct xseg *xs, struct xseg_request *req);
  * size, both from one read of the request's buffer index: a server may use
  * [data, data + capacity) whatever a hostile client later writes to
  * data_len or buf_index (the range always lies inside the segment's buffer
- * area). NULL and capacity 0 without a buffer.
+ * area). NULL and capacity 0 without a buffer. Any domain; never sleeps.
  */
 void *xseg_req_buffer(struct xseg *xs, struct xseg_request *req, uint64_t *capacity);
 
@@ -261,7 +349,8 @@ void *xseg_req_buffer(struct xseg *xs, struct xseg_request *req, uint64_t *capac
  * xseg_set_redirect may make a different one; or use xseg_submit_signal().
  * -ENOENT if no live peer has bound the port, -EPERM if it was bound without
  * XSEG_PORT_ACCEPT (or @req is not ours/prepared), -EAGAIN if its queue is
- * full. Does not sleep; any domain.
+ * full. After prep_request; then signal, and later xseg_receive().
+ * Does not sleep; any domain.
  */
 int xseg_submit(struct xseg *xs, struct xseg_request *req, uint32_t dst);
 
@@ -270,13 +359,17 @@ int xseg_submit(struct xseg *xs, struct xseg_request *req, uint32_t dst);
  * request was queued to. Returns that port (>= 0; the request is queued even
  * if the signal failed, e.g. -ENOTSUP for a peer type this process has no
  * driver for) or xseg_submit's -errno (not queued; the request is still
- * ours). Never blocks.
+ * ours). Never blocks (the driver's signal is a write or a futex wake);
+ * any domain.
  */
 int xseg_submit_signal(struct xseg *xs, struct xseg_request *req, uint32_t dst);
 
 /*
  * xseg_accept - take the oldest request queued to @portno (bound by this
- * process). Returns NULL with errno EAGAIN when there is none.
+ * process). Returns NULL with errno EAGAIN when there is none; a request
+ * left in the queue in another state is dropped as corrupt, not returned.
+ * Then serve it and xseg_respond()/xseg_fail()/xseg_forward() it. Any
+ * domain; never sleeps: to wait for one, see xseg_wait().
  */
 struct xseg_request *xseg_accept(struct xseg *xs, uint32_t portno);
 
@@ -284,31 +377,49 @@ struct xseg_request *xseg_accept(struct xseg *xs, uint32_t portno);
  * xseg_respond - send an accepted request back along its return path (to the
  * forwarding peer or to its client). Set req->state's XS_SERVED or
  * XS_FAILED (with req->error) first, or use xseg_fail(). The caller then
- * signals the port it went to (returned, >= 0).
+ * signals the port it went to (returned, >= 0). If the client is gone
+ * (its port rebound or free) the request is freed instead. -EPERM if @req is
+ * not an accepted request of ours, -EAGAIN if the reply queue is full.
+ * The request must not be touched after success. Any domain; never sleeps.
  */
 int xseg_respond(struct xseg *xs, struct xseg_request *req);
 
-/* xseg_fail - mark @req failed with @error (positive errno) and respond. */
+/*
+ * xseg_fail - mark @req failed with @error (positive errno) and respond.
+ * Returns what xseg_respond() returns; same context.
+ */
 int xseg_fail(struct xseg *xs, struct xseg_request *req, int error);
 
 /*
  * xseg_forward - pass an accepted request on to @dst, remembering this port
  * in its return path so that @dst's reply comes back here first. Returns the
- * port it went to; -ENOSPC if the path is full.
+ * port it went to (signal it); -ENOSPC if the path is full, else what
+ * xseg_submit() returns. @req must be accepted on @via. Any domain; never
+ * sleeps.
  */
 int xseg_forward(struct xseg *xs, struct xseg_request *req, uint32_t via, uint32_t dst);
 
 /*
  * xseg_receive - take the oldest reply queued to client port @portno. A reply
  * for a request submitted by an earlier owner of the port is recycled, not
- * returned. NULL with errno EAGAIN when there is none.
+ * returned. NULL with errno EAGAIN when there is none. Then read the result
+ * and xseg_put_request() it (or prep and submit it again). Any domain;
+ * never sleeps: to wait for one, see xseg_wait().
  */
 struct xseg_request *xseg_receive(struct xseg *xs, uint32_t portno);
 
-/* xseg_put_request - give a request (and its buffer) back. */
+/*
+ * xseg_put_request - give a request (and its buffer) back to the free lists.
+ * 0, or -EPERM if it is not ours to give (not held by a port of this
+ * process, or in a queue). Any domain; never sleeps.
+ */
 int xseg_put_request(struct xseg *xs, struct xseg_request *req);
 
-/* Index <-> pointer, validated. */
+/*
+ * Index <-> pointer, validated: NULL / -EINVAL when out of the table; op
+ * names ("read", ...) <-> X_* codes (NULL / -EINVAL when unknown). Any
+ * domain; pure, never sleep.
+ */
 struct xseg_request *xseg_request_at(struct xseg *xs, uint32_t index);
 int xseg_request_index(struct xseg *xs, const struct xseg_request *req);
 
@@ -320,7 +431,8 @@ int xseg_op_from_name(const char *name);
 /*
  * xseg_signal - wake the peer bound to @portno, with the driver of that
  * port's peer type. Never blocks. -ENOENT if nobody has bound it, -ENOTSUP if
- * this process has no driver of that type.
+ * this process has no driver of that type. Call it after submit, respond,
+ * forward, with the port they returned. Any domain.
  */
 int xseg_signal(struct xseg *xs, uint32_t portno);
 
@@ -328,7 +440,11 @@ int xseg_signal(struct xseg *xs, uint32_t portno);
  * The race-free sleep: prepare_wait(port) -> check the queues -> either
  * cancel_wait(port) (work found) or wait_signal(port, timeout). A signal that
  * arrives after prepare_wait is not lost. wait_signal returns 0 when
- * signaled, -ETIMEDOUT, or -EINTR.
+ * signaled, -ETIMEDOUT, or -EINTR. Only on a port this process bound.
+ * prepare_wait and cancel_wait never sleep; wait_signal SLEEPS, up to
+ * @timeout_us (hang guard; the driver's futex wait, poll or
+ * wait_event_interruptible in the kernel). Any domain; in the kernel not in
+ * atomic context.
  */
 int xseg_prepare_wait(struct xseg *xs, uint32_t portno);
 int xseg_cancel_wait(struct xseg *xs, uint32_t portno);
@@ -338,13 +454,20 @@ int xseg_wait_signal(struct xseg *xs, uint32_t portno, uint64_t timeout_us);
  * xseg_wait - the adaptive wait: poll @portno's request and reply queues for
  * up to the handle's spin time (xseg_set_spin_us, default XSEG_SPIN_US_DEFAULT)
  * and then sleep through the driver until signaled or @timeout_us passes.
- * Returns 1 if work is queued, 0 on timeout, or a negative errno.
+ * Returns 1 if work is queued, 0 on timeout, or a negative errno. SLEEPS up
+ * to @timeout_us (after spinning up to spin_us). Any domain; in the kernel
+ * not in atomic context. xseg_set_spin_us sets the handle's spin (0: never
+ * spin) and never sleeps.
  */
 int xseg_wait(struct xseg *xs, uint32_t portno, uint64_t timeout_us);
 void xseg_set_spin_us(struct xseg *xs, uint32_t spin_us);
 #define XSEG_SPIN_US_DEFAULT 20u
 
-/* xseg_poll_fd - a file descriptor an event loop can poll for @portno, or -ENOTSUP. */
+/*
+ * xseg_poll_fd - a file descriptor an event loop can poll for @portno, or
+ * -ENOTSUP (drivers without one: futex). User and node domains; never sleeps.
+ * After bind; the fd belongs to the handle (do not close it).
+ */
 int xseg_poll_fd(struct xseg *xs, uint32_t portno);
 
 /* ---------------------------------------------------------------- recovery */
@@ -371,14 +494,19 @@ struct xseg_recovery_stats {
  * are left to it and st->lease_busy is set. Idempotent. Returns 0, or
  * -EALREADY when a dead port could not be settled now (every hold record of
  * it was busy and the lease stayed taken for 5 s: retry). May spin-wait
- * (yield) but never sleeps on a signal. @st may be NULL.
+ * (yield) but never sleeps on a signal. @st may be NULL. Domains: user,
+ * kernel, node; reads /proc for liveness (user). Blocks only in that lease
+ * wait (up to 5 s per such port); otherwise its work is bounded by the
+ * segment's size. Peers call it about once a second when idle.
  */
 int xseg_recover(struct xseg *xs, struct xseg_recovery_stats *st);
 
 /*
  * xseg_verify - check a segment's consistency without changing it: header,
  * region table, ports, requests, queues. Writes one line per problem to @out
- * (if not NULL) and returns the number of problems.
+ * (if not NULL) and returns the number of problems. Any domain; reads only,
+ * never sleeps (its time grows with the segment). A snapshot: run it on a
+ * quiet segment, or expect in-flight moves to show.
  */
 int xseg_verify(struct xseg *xs, void (*out)(void *arg, const char *line), void *arg);
 
@@ -462,6 +590,11 @@ struct xseg_segtype_ops {
 	int (*owner)(const char *name, uint32_t *uid, uint32_t *gid, uint32_t *mode);
 };
 
+/*
+ * Registration: 0, -EEXIST (the name is taken), -ENOSPC (table full), -EINVAL.
+ * find: the ops or NULL; find_driver may load xseg_<name>.so (user, node:
+ * dlopen, file-system calls). Any domain; never sleep otherwise.
+ */
 int xseg_register_driver(const struct xseg_driver_ops *ops);
 int xseg_register_segtype(const struct xseg_segtype_ops *ops);
 /* Remove a registration (before a kernel module unloads); 0 or -ENOENT. */
@@ -470,7 +603,10 @@ int xseg_unregister_segtype(const struct xseg_segtype_ops *ops);
 const struct xseg_driver_ops *xseg_find_driver(const char *name);
 const struct xseg_segtype_ops *xseg_find_segtype(const char *name);
 
-/* Driver helpers: the port's signal area and the handle's driver state. */
+/*
+ * Driver helpers: the port's 64-byte signal area (NULL if @portno is out of
+ * range) and the segment's name. Any domain; never sleep.
+ */
 void *xseg_port_signal_area(struct xseg *xs, uint32_t portno);
 const char *xseg_segname(const struct xseg *xs);
 
