@@ -71,7 +71,8 @@ void xseg_config_defaults(struct xseg_config *cfg);
  * -EINVAL and writes to @err (if not NULL) a message naming the field, e.g.
  * "nr_ports: '0' must be between 1 and 4096". Any domain; does not sleep,
  * except that a group given by name is looked up in the group database
- * (user and node: getgrnam_r, which may read files or ask NSS).
+ * (user and node: getgrnam_r, which may read files or ask NSS; the kernel
+ * has none and takes gids by number only).
  */
 int xseg_parse_spec(const char *spec, struct xseg_config *cfg, char *err, size_t errlen);
 
@@ -307,7 +308,8 @@ int xseg_set_redirect(struct xseg *xs, uint32_t portno, uint32_t to);
 /*
  * xseg_get_request - take a free request for the client port @src (bound by
  * this process). Returns it (life PREPARED, no buffer) or NULL with errno
- * EAGAIN when none is free (EINVAL/EPERM for a bad or foreign port).
+ * EAGAIN when none is free (or every hold record of the port is in use by
+ * the process's other threads); errno EPERM if @src is not bound by us.
  * Then xseg_prep_request(), submit; xseg_put_request() gives it back.
  * Any domain; never sleeps (a dequeue from the free list).
  */
@@ -317,8 +319,9 @@ struct xseg_request *xseg_get_request(struct xseg *xs, uint32_t src);
  * xseg_prep_request - set the target name (@tlen bytes, at most
  * XSEG_TARGET_MAX) and give the request a data buffer of @datalen bytes from
  * the smallest buffer class that fits. -E2BIG if no class is that large,
- * -ENOBUFS if every chunk of the fitting classes is in use. A buffer it
- * had is released first. After get_request (or receive, to resubmit); before
+ * -ENOBUFS if every chunk of the fitting classes is in use, -ENAMETOOLONG
+ * for @tlen, -EPERM if @req is not a PREPARED request of ours. A buffer it
+ * has is kept if it fits, else released first. After get_request (or receive, to resubmit); before
  * submit. Any domain; never sleeps (a dequeue from a buffer class pool).
  */
 int xseg_prep_request(struct xseg *xs, struct xseg_request *req,
@@ -378,9 +381,11 @@ struct xseg_request *xseg_accept(struct xseg *xs, uint32_t portno);
  * forwarding peer or to its client). Set req->state's XS_SERVED or
  * XS_FAILED (with req->error) first, or use xseg_fail(). The caller then
  * signals the port it went to (returned, >= 0). If the client is gone
- * (its port rebound or free) the request is freed instead. -EPERM if @req is
- * not an accepted request of ours, -EAGAIN if the reply queue is full.
- * The request must not be touched after success. Any domain; never sleeps.
+ * (its port free or rebound) or its reply queue is full (corrupt), the
+ * request is freed instead and 0 is returned (not the server's error).
+ * -EPERM if @req is not an accepted request of ours, -EAGAIN if every hold
+ * record of the port is in use by the process's other threads. The request
+ * must not be touched after success. Any domain; never sleeps.
  */
 int xseg_respond(struct xseg *xs, struct xseg_request *req);
 
@@ -410,8 +415,8 @@ struct xseg_request *xseg_receive(struct xseg *xs, uint32_t portno);
 
 /*
  * xseg_put_request - give a request (and its buffer) back to the free lists.
- * 0, or -EPERM if it is not ours to give (not held by a port of this
- * process, or in a queue). Any domain; never sleeps.
+ * 0, -EINVAL if @req is not in the table, or -EPERM if it is not ours to
+ * give (not held by a port of this process, or in a queue). Any domain; never sleeps.
  */
 int xseg_put_request(struct xseg *xs, struct xseg_request *req);
 
@@ -441,10 +446,11 @@ int xseg_signal(struct xseg *xs, uint32_t portno);
  * cancel_wait(port) (work found) or wait_signal(port, timeout). A signal that
  * arrives after prepare_wait is not lost. wait_signal returns 0 when
  * signaled, -ETIMEDOUT, or -EINTR. Only on a port this process bound.
- * prepare_wait and cancel_wait never sleep; wait_signal SLEEPS, up to
- * @timeout_us (hang guard; the driver's futex wait, poll or
- * wait_event_interruptible in the kernel). Any domain; in the kernel not in
- * atomic context.
+ * -EPERM on a port this process has not bound, -ENOTSUP if its driver
+ * cannot wait. prepare_wait and cancel_wait never sleep; wait_signal SLEEPS,
+ * up to @timeout_us (the driver's futex wait, poll or sigtimedwait). User
+ * and node domains; kernel peers are woken through their @wakeup callback
+ * instead (the kernel segdev driver has no wait: -ENOTSUP).
  */
 int xseg_prepare_wait(struct xseg *xs, uint32_t portno);
 int xseg_cancel_wait(struct xseg *xs, uint32_t portno);
@@ -455,8 +461,9 @@ int xseg_wait_signal(struct xseg *xs, uint32_t portno, uint64_t timeout_us);
  * up to the handle's spin time (xseg_set_spin_us, default XSEG_SPIN_US_DEFAULT)
  * and then sleep through the driver until signaled or @timeout_us passes.
  * Returns 1 if work is queued, 0 on timeout, or a negative errno. SLEEPS up
- * to @timeout_us (after spinning up to spin_us). Any domain; in the kernel
- * not in atomic context. xseg_set_spin_us sets the handle's spin (0: never
+ * to @timeout_us (after spinning up to spin_us). User and node domains (a
+ * kernel peer without a waiting driver gets -ENOTSUP after the spin).
+ * xseg_set_spin_us sets the handle's spin (0: never
  * spin) and never sleeps.
  */
 int xseg_wait(struct xseg *xs, uint32_t portno, uint64_t timeout_us);
@@ -465,8 +472,9 @@ void xseg_set_spin_us(struct xseg *xs, uint32_t spin_us);
 
 /*
  * xseg_poll_fd - a file descriptor an event loop can poll for @portno, or
- * -ENOTSUP (drivers without one: futex). User and node domains; never sleeps.
- * After bind; the fd belongs to the handle (do not close it).
+ * -ENOTSUP (drivers without one: futex, posix, segdev; posixfd has one),
+ * -EPERM if the port is not ours. User and node domains; never sleeps.
+ * After bind; the fd belongs to the driver (do not close it).
  */
 int xseg_poll_fd(struct xseg *xs, uint32_t portno);
 
