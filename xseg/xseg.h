@@ -197,9 +197,9 @@ int xseg_destroy_name(const char *segtype, const char *segname);
  * size that matches, this segment type in its header, a header creator uid
  * equal to the file's owner, and the caller being that owner or root. The
  * check and the removal go through one open file, and the name is removed
- * only if it still refers to the object checked. Marks it destroyed first
- * (joined peers see -EIDRM on their next join), then removes the name and
- * what the drivers made for it. Returns 0; -ENOENT; -EPERM (not a regular
+ * only if it still refers to the object checked. Removes the name, then
+ * marks the header destroyed (a join that mapped it meanwhile gets -EIDRM)
+ * and removes what the drivers made for it. Returns 0; -ENOENT; -EPERM (not a regular
  * file, not ours); -EBADMSG (not an xseg segment: no magic, other byte
  * order, size mismatch, another segment type); -EPROTO (another major
  * version); -EBUSY (the name changed while we checked); @err gets "<type>:
