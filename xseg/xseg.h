@@ -17,7 +17,8 @@
  * libxseg; kernel: xseg.ko, process context only; node: the addon, which
  * links the user library). The data path (get, prep, submit, accept,
  * respond, forward, receive, put, signal, the handle's view) never sleeps
- * and never blocks: at most a bounded CAS retry. What may block: create,
+ * and never waits for another peer (lock-free xq steps, CAS retries). What
+ * may block: create,
  * join, leave and the destroy/owner calls (file-system calls, mmap, memory
  * allocation; in the kernel GFP_KERNEL and the registry mutex), bind and
  * leave_port (a yield loop on the recovery lease, up to 5 s per try, only for
@@ -272,8 +273,10 @@ int xseg_bind_port(struct xseg *xs, uint32_t portno, uint32_t flags);
  * xseg_leave_port - unbind a port this process bound; its queued requests
  * fail back to their clients (ECONNRESET, signaled), the requests it held go
  * back to the free list, replies queued to it are freed. Returns 0, -EINVAL,
- * -EPERM (not bound by us), -EIO (could not settle now: retry or let
- * recovery finish). Domains: user, kernel, node. May block: it settles the
+ * -EPERM (not bound by us), -EIO (not settled: every hold record was busy
+ * and the lease stayed taken for 5 s; the port stays RECOVERING by this
+ * process, which can neither retry nor rebind it, and a recovery settles it
+ * after this process has exited). Domains: user, kernel, node. May block: it settles the
  * port itself (marks it RECOVERING) without the lease, except when every
  * hold record of the port is busy; then it yields on the lease for up to
  * 5 s. Runs the driver's unbind first. Requests of this port still with the
@@ -362,8 +365,8 @@ int xseg_submit(struct xseg *xs, struct xseg_request *req, uint32_t dst);
  * request was queued to. Returns that port (>= 0; the request is queued even
  * if the signal failed, e.g. -ENOTSUP for a peer type this process has no
  * driver for) or xseg_submit's -errno (not queued; the request is still
- * ours). Never blocks (the driver's signal is a write or a futex wake);
- * any domain.
+ * ours). Never blocks (the driver's signal is a futex wake, a FIFO or
+ * eventfd write, or a kill); any domain.
  */
 int xseg_submit_signal(struct xseg *xs, struct xseg_request *req, uint32_t dst);
 
