@@ -17,14 +17,14 @@
  * libxseg; kernel: xseg.ko, process context only; node: the addon, which
  * links the user library). The data path (get, prep, submit, accept,
  * respond, forward, receive, put, signal, the handle's view) never sleeps
- * and never waits for another peer (lock-free xq steps, CAS retries). What
- * may block: create,
- * join, leave and the destroy/owner calls (file-system calls, mmap, memory
- * allocation; in the kernel GFP_KERNEL and the registry mutex), bind and
- * leave_port (a yield loop on the recovery lease, up to 5 s per try, only for
- * a port whose hold records were all busy or that a dead recoverer left),
- * xseg_recover (the same lease wait, per such port), and the waits
- * (xseg_wait_signal, xseg_wait: up to their timeout).
+ * and never waits for another peer (lock-free xq steps, CAS retries).
+ * What may block: create, join, leave and the destroy/owner calls
+ * (file-system calls, mmap, memory allocation; in the kernel GFP_KERNEL and
+ * the registry mutex); bind and leave_port (a yield loop on the recovery
+ * lease, up to 5 s per try, only for a port whose hold records were all
+ * busy or that a dead recoverer left); xseg_recover (the same lease wait,
+ * per such port); and the waits (xseg_wait_signal, xseg_wait: up to their
+ * timeout). Lifecycles, step by step: docs/lifecycle.md.
  */
 #ifndef XSEG_H
 #define XSEG_H
