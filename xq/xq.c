@@ -276,11 +276,18 @@ static inline void snapshot(const struct xq *h, uint64_t *hd, uint64_t *tl)
 /* Free places as seen at one instant (see snapshot()). */
 static inline uint64_t room(const struct xq *h)
 {
-	uint64_t hd, t;
-	int64_t used;
+	/* acquire on both, head first: a head older than the tail can only
+	 * overstate tail - head, so a room found here is real (never admits
+	 * past the capacity). Only "full" is re-read as a snapshot, since a
+	 * thread preempted between the loads may hold a head far behind. */
+	uint64_t hd = xq_load_acquire(&h->q->head);
+	uint64_t t = xq_load_acquire(&h->q->tail);
+	int64_t used = (int64_t)(t - hd);
 
-	snapshot(h, &hd, &t);
-	used = (int64_t)(t - hd);
+	if (used >= (int64_t)h->capacity) {
+		snapshot(h, &hd, &t);
+		used = (int64_t)(t - hd);
+	}
 	if (used < 0)
 		used = 0;
 	return used >= (int64_t)h->capacity ? 0 : h->capacity - (uint64_t)used;
