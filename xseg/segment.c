@@ -297,7 +297,6 @@ struct destroy_proof {
 	const char *type;		/* the segment type the caller named */
 	const char *name;		/* for messages */
 	bool need_owner;		/* the caller must own it (or be root) */
-	bool mark;			/* a destroy (not an owner change): messages say "removed" */
 	bool same;			/* it must be the segment a handle joined: */
 	uint64_t ctime_ns;		/*   its creation time */
 	uint32_t creator_pid;		/*   and creator */
@@ -307,10 +306,7 @@ struct destroy_proof {
 	if (err && errlen) { \
 		int n_ = snprintf(err, errlen, "%s:%s ", p->type, p->name); \
 		if (n_ > 0 && (size_t)n_ < errlen) \
-			n_ += snprintf(err + n_, errlen - (size_t)n_, __VA_ARGS__); \
-		if (n_ > 0 && (size_t)n_ < errlen) \
-			snprintf(err + n_, errlen - (size_t)n_, "; not %s", \
-				 p->mark ? "removed" : "changed"); \
+			snprintf(err + n_, errlen - (size_t)n_, __VA_ARGS__); \
 	} \
 	return (rc); } while (0)
 
@@ -367,6 +363,22 @@ static void destroy_commit(void *mem, uint32_t uid, uint32_t gid, uint32_t mode,
 #undef REFUSE
 
 /*
+ * A refused destroy or owner change: every message, whoever wrote it (the
+ * check above, the segment type), ends saying what was left alone.
+ */
+static int not_done(int r, const char *what, char *err, size_t errlen)
+{
+	size_t n;
+
+	if (r < 0 && err && errlen && err[0]) {
+		n = __builtin_strlen(err);
+		if (n < errlen)
+			snprintf(err + n, errlen - n, "; not %s", what);
+	}
+	return r;
+}
+
+/*
  * Remove @p->name of segment type @st once destroy_check() accepted it,
  * through the type's destroy_checked() where it has one (one open file for
  * the check and the removal); else through map() + destroy(), for types
@@ -400,7 +412,7 @@ static int destroy_proven(const struct xseg_segtype_ops *st, struct destroy_proo
 		}
 	}
 	if (r)
-		return r;
+		return not_done(r, "removed", err, errlen);
 	xseg__drivers_destroy(p->name);
 	return 0;
 }
@@ -432,7 +444,6 @@ int xseg_leave(struct xseg *xs)
 	if (last) {
 		struct destroy_proof p = {
 			.type = st->name, .name = xs->segname, .need_owner = false, .same = true,
-			.mark = true,
 			.ctime_ns = xs->hdr->ctime_ns, .creator_pid = xs->hdr->creator_pid,
 		};
 		char msg[256];
@@ -442,7 +453,7 @@ int xseg_leave(struct xseg *xs)
 			xseg_sys_log(XSEG_LOG_INFO, "segment '%s' removed after its last peer left",
 				     xs->segname);
 		else
-			xseg_sys_log(XSEG_LOG_WARN, "segment '%s' (autorm) not removed: %s",
+			xseg_sys_log(XSEG_LOG_WARN, "segment '%s' (autorm): %s",
 				     xs->segname, msg);
 	}
 	st->unmap(xs->base, xs->size);
@@ -460,7 +471,6 @@ int xseg_destroy(struct xseg *xs)
 	p.type = xs->segtype->name;
 	p.name = xs->segname;
 	p.need_owner = true;
-	p.mark = true;
 	p.same = true;
 	p.ctime_ns = xs->hdr->ctime_ns;
 	p.creator_pid = xs->hdr->creator_pid;
@@ -480,7 +490,6 @@ int xseg_destroy_name_err(const char *segtype, const char *segname, char *err, s
 	p.type = st->name;
 	p.name = segname;
 	p.need_owner = true;
-	p.mark = true;
 	return destroy_proven(st, &p, err, errlen);
 }
 
@@ -520,8 +529,8 @@ int xseg_set_owner_mode(const char *segtype, const char *segname, uint32_t uid, 
 	if (mode != (uint32_t)-1 && ((mode & ~0770u) || (mode & 0600) != 0600)) {
 		if (err && errlen)
 			snprintf(err, errlen, "%s:%s: mode %04o must give the owner read and write "
-				 "and nothing beyond 0770; not changed", st->name, segname, mode);
-		return -EINVAL;
+				 "and nothing beyond 0770", st->name, segname, mode);
+		return not_done(-EINVAL, "changed", err, errlen);
 	}
 	if (!HAS_OP(st, set_owner_checked)) {
 		seterr(err, errlen, "segment type '%s' has no owner or mode to change%s", st->name, "");
@@ -531,8 +540,8 @@ int xseg_set_owner_mode(const char *segtype, const char *segname, uint32_t uid, 
 	p.type = st->name;
 	p.name = segname;
 	p.need_owner = true;
-	return st->set_owner_checked(segname, destroy_check, owner_commit, &p, uid, gid, mode,
-				     err, errlen);
+	return not_done(st->set_owner_checked(segname, destroy_check, owner_commit, &p, uid, gid,
+					      mode, err, errlen), "changed", err, errlen);
 }
 
 int xseg_real_owner(const char *segtype, const char *segname, uint32_t *uid, uint32_t *gid,

@@ -111,8 +111,8 @@ typedef void (*xseg_segtype_commit_fn)(void *mem, uint32_t uid, uint32_t gid, ui
  * a swapped path component cannot redirect the removal; what is left is a
  * writer of that very directory swapping the entry itself between the last
  * look and unlinkat(), which removes only an entry that writer could remove
- * itself. @kind and @shown name the segment in messages ("file:/tmp/x ...
- * not removed"). Returns 0 or a negative errno (+ @err). For the segment
+ * itself. @kind and @shown name the segment in messages ("file:/tmp/x is a
+ * FIFO"; the core adds "; not removed"). Returns 0 or a negative errno (+ @err). For the segment
  * types only.
  */
 int xseg_segtype_at_destroy(int dirfd, const char *base, const char *kind, const char *shown,

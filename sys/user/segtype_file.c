@@ -255,7 +255,7 @@ int xseg_segtype_open_error(int e, const char *kind, const char *name, const cha
 	}
 }
 
-/* "<kind>:<shown> <reason>; not removed" */
+/* "<kind>:<shown> <reason>" (the core adds what was left alone) */
 static int refuse(char *err, size_t errlen, int rc, const char *kind, const char *shown,
 		  const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 static int refuse(char *err, size_t errlen, int rc, const char *kind, const char *shown,
@@ -269,7 +269,7 @@ static int refuse(char *err, size_t errlen, int rc, const char *kind, const char
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
-	snprintf(err, errlen, "%s:%s %s; not removed", kind, shown, reason);
+	snprintf(err, errlen, "%s:%s %s", kind, shown, reason);
 	return rc;
 }
 
@@ -392,7 +392,7 @@ static int unchanged(char *err, size_t errlen, int rc, const char *kind, const c
 		     const char *what, unsigned int v)
 {
 	if (err && errlen)
-		snprintf(err, errlen, "%s:%s: cannot set %s %u%s: %s; not changed", kind, shown, what,
+		snprintf(err, errlen, "%s:%s: cannot set %s %u%s: %s", kind, shown, what,
 			 v, rc == -EPERM ? " (only root gives a segment away; the owner may "
 			 "choose one of its own groups)" : "", strerror(-rc));
 	return rc;
@@ -410,13 +410,8 @@ int xseg_segtype_at_set_owner(int dirfd, const char *base, const char *kind, con
 	int fd, r;
 
 	fd = at_open(dirfd, base, kind, shown, &st, &mem, err, errlen);
-	if (fd < 0) {
-		char *tail = err && errlen ? strstr(err, "; not removed") : NULL;
-
-		if (tail)
-			snprintf(tail, errlen - (size_t)(tail - err), "; not changed");
+	if (fd < 0)
 		return fd;
-	}
 	size = (size_t)st.st_size;
 	r = check(mem, (uint64_t)st.st_size, (uint32_t)st.st_uid, arg, err, errlen);
 	if (!r && (uid != (uint32_t)-1 || gid != (uint32_t)-1) &&
