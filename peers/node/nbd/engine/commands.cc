@@ -23,7 +23,7 @@ Cmd *cmd_new(Conn *c)
 	cmd->offset = 0;
 	cmd->length = cmd->next = cmd->pending = cmd->error = 0;
 	cmd->zero_fill = cmd->done = cmd->is_read = false;
-	cmd->start_ns = xseg_sys_now_ns();
+	cmd->start_ms = uv_now(e->loop);
 	cmd->reqs.clear();
 	cmd->copy = nullptr;
 	cmd->commit = 0;
@@ -278,7 +278,7 @@ void submit(Cmd *cmd, xseg_request *req)
 		chunk_done(cmd, nullptr, NBD_EIO);
 		return;
 	}
-	e->slot_ns[idx] = xseg_sys_now_ns();	// the request timeout counts from here
+	e->slot_ms[idx] = uv_now(e->loop);	// the request timeout counts from here (the loop's cached clock: no clock read per request)
 	e->xinflight++;
 	e->need_signal = true;
 	e->signal_to = (uint32_t)r;	// where it was queued: storage or its redirect

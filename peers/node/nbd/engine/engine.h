@@ -83,7 +83,7 @@ struct Cmd {
 	uint64_t offset;
 	uint32_t length, next, pending, error;
 	bool zero_fill, done, is_read;
-	uint64_t start_ns;			// when its header came (the request timeout of a blocked command)
+	uint64_t start_ms;			// uv_now() when its header came (the request timeout of a blocked command)
 	std::vector<xseg_request *> reqs;	// READ: the chunks in order (NULL once put)
 	uint8_t *copy;				// READ: its data copied out of the segment (a slow reader), or NULL
 	uint64_t commit;			// READ: its bytes in the committed counts
@@ -147,7 +147,7 @@ struct Engine {
 	uint64_t max_buf, max_request;
 	uint32_t max_inflight;
 	uint64_t spin_ns;
-	uint64_t timeout_ns;		// a request without a reply this long fails its command (EIO); 0: never
+	uint64_t timeout_ms;		// a request without a reply this long fails its command (EIO); 0: never
 	uint64_t conn_bytes, total_bytes;	// caps on committed READ bytes: one connection, all
 	uint32_t conn_reqs, total_reqs;	// caps on segment requests held: one connection, all
 	uint64_t committed;		// the connections' committed bytes
@@ -167,7 +167,7 @@ struct Engine {
 	bool polled;			// the FIFO polled readable since the last uv_check
 	uint32_t handles;		// uv handles not yet closed
 	std::vector<Cmd *> slot;	// request index -> the command it is a chunk of (ORPHAN: timed out)
-	std::vector<uint64_t> slot_ns;	// request index -> when it was submitted
+	std::vector<uint64_t> slot_ms;	// request index -> uv_now() when it was submitted
 	std::unordered_map<uint32_t, Conn *> conns;
 	uint32_t next_id;		// of listeners and connections
 	std::unordered_map<uint32_t, Listener *> listeners;

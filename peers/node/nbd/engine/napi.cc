@@ -234,7 +234,7 @@ Napi::Value nbd_engine(const Napi::CallbackInfo &info)
 	e->max_request = max_request;
 	e->max_inflight = max_inflight;
 	e->spin_ns = (uint64_t)spin_us * 1000;
-	e->timeout_ns = (uint64_t)timeout_ms * 1000000;
+	e->timeout_ms = timeout_ms;
 	e->conn_bytes = conn_bytes;
 	e->total_bytes = total_bytes;
 	e->conn_reqs = conn_reqs;
@@ -242,7 +242,7 @@ Napi::Value nbd_engine(const Napi::CallbackInfo &info)
 	e->fifo = fd;
 	e->loop = loop;
 	e->slot.assign(xseg_config(s->xs)->nr_requests, nullptr);
-	e->slot_ns.assign(xseg_config(s->xs)->nr_requests, 0);
+	e->slot_ms.assign(xseg_config(s->xs)->nr_requests, 0);
 	napi_create_reference(env, info[0], 1, &e->seg_ref);
 	napi_create_reference(env, info[7], 1, &e->fn_ref);
 	// Not XSEG_FD_ALWAYS: the loop announces when it sleeps (on_prepare/on_check).

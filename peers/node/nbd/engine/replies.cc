@@ -196,7 +196,7 @@ void time_out(Engine *e, Cmd *cmd)
 	char msg[160];
 
 	snprintf(msg, sizeof(msg), "%s of %u at %llu: no reply from the storage port within %.3g s; failed with EIO",
-		 xseg_op_name(cmd->op), cmd->length, (unsigned long long)cmd->offset, (double)e->timeout_ns / 1e9);
+		 xseg_op_name(cmd->op), cmd->length, (unsigned long long)cmd->offset, (double)e->timeout_ms / 1e3);
 	for (size_t i = 0; i < e->slot.size(); i++) {
 		if (e->slot[i] != cmd)
 			continue;
@@ -227,14 +227,14 @@ void on_timer(uv_timer_t *h)
 	struct xseg *xs = xs_of(e);
 	uint64_t now;
 
-	if (!xs || e->closed || !e->timeout_ns)
+	if (!xs || e->closed || !e->timeout_ms)
 		return;
-	now = xseg_sys_now_ns();
+	now = uv_now(e->loop);
 	if (e->xinflight > e->orphans) {
 		for (size_t i = 0; i < e->slot.size(); i++) {
 			Cmd *cmd = e->slot[i];
 
-			if (cmd && cmd != ORPHAN && now - e->slot_ns[i] >= e->timeout_ns)
+			if (cmd && cmd != ORPHAN && now - e->slot_ms[i] >= e->timeout_ms)
 				time_out(e, cmd);
 		}
 	}
@@ -247,7 +247,7 @@ void on_timer(uv_timer_t *h)
 		if (c->dead)
 			continue;
 		if (Cmd *b = c->blocked) {
-			if (now - b->start_ns >= e->timeout_ns) {
+			if (now - b->start_ms >= e->timeout_ms) {
 				c->blocked = nullptr;
 				if (!b->error)
 					b->error = NBD_EIO;
@@ -260,7 +260,7 @@ void on_timer(uv_timer_t *h)
 			}
 		}
 		if (Cmd *cur = c->cur) {
-			if (!cur->fill && c->stalled && now - cur->start_ns >= e->timeout_ns) {
+			if (!cur->fill && c->stalled && now - cur->start_ms >= e->timeout_ms) {
 				e->timeouts++;
 				if (e->owner == cur)
 					e->owner = nullptr;
