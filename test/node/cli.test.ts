@@ -14,7 +14,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import Ajv2020 from 'ajv/dist/2020'
 import { Segment } from '../../sys/node/ts/index'
-import { CLI, ROOT, cPeer, start, stop, uniqueSpec, within, xseg } from './helpers'
+import { CLI, ROOT, cPeer, skipCheck, start, stop, uniqueSpec, within, xseg } from './helpers'
 
 const schema = JSON.parse(readFileSync(join(ROOT, 'docs/cli.schema.json'), 'utf8')) as object
 const ajv = new Ajv2020({ allErrors: true, strict: true, validateFormats: false })
@@ -99,7 +99,7 @@ if (!existsSync(CLI)) {
   test('status: bound, dead (SIGKILLed C peer), free after recover', async () => {
     const patternd = cPeer('patternd')
     if (!patternd) {
-      console.log('  skip: lib/user/bin/patternd missing (make user)')
+      skipCheck('lib/user/bin/patternd missing (make user)')
       return
     }
     await using seg = await Segment.create(uniqueSpec('8:32:4K'), { destroyOnClose: true })
@@ -205,7 +205,7 @@ if (!existsSync(CLI)) {
     // On a terminal: script(1) gives `xseg top` a pty; 'q' on it quits, and the
     // alternate screen and the cursor are restored.
     if (!existsSync('/usr/bin/script')) {
-      console.log('  skip: the terminal view (no script(1))')
+      skipCheck('the terminal view (no script(1))')
       return
     }
     const tty = start('/usr/bin/script', ['-qfec', `${process.execPath} ${CLI} top ${spec} -i 0.1`, '/dev/null'])

@@ -38,6 +38,15 @@ export function xseg(...args: string[]): Run {
 }
 
 /** The path of C peer @name, or undefined if it is not built. */
+/**
+ * A check a test cannot run here: says so, and throws under CI=true (where
+ * a skip is a failure), so a missing tool never passes silently there.
+ */
+export function skipCheck(why: string): void {
+  console.log(`  skip: ${why}`)
+  if (process.env.CI === 'true') throw new Error(`CI: ${why}`)
+}
+
 export function cPeer(name: string): string | undefined {
   const p = join(C_BIN, name)
   return existsSync(p) ? p : undefined
