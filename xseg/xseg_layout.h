@@ -179,6 +179,7 @@ enum xseg_op {
 #define XF_FUA		(1u << 0)	/* durable before the reply */
 #define XF_FLUSH	(1u << 1)	/* flush before serving */
 #define XF_NOSYNC	(1u << 2)	/* no durability wanted */
+#define XF_FORCE	(1u << 3)	/* ACQUIRE/RELEASE: take or drop a lock another owner holds */
 
 /*
  * Holder word: the port a request is with or heading to, with that port's

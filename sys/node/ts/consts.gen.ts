@@ -37,6 +37,7 @@ export const XF = {
   fua: 1, // XF_FUA
   flush: 2, // XF_FLUSH
   nosync: 4, // XF_NOSYNC
+  force: 8, // XF_FORCE
 } as const
 
 /** Request state bits and life cycle (XS_*), port flags and states (XSEG_PORT_*). */
