@@ -8,15 +8,20 @@
  *   - xseg_memset / xseg_memcpy
  *   - xseg_sys_set_errno(e): where the domain has errno, set it (the kernel
  *     has none: a no-op there; callers also get NULL)
- *   - 64-bit atomics on plain uint64_t words in shared memory, each named by
- *     its ordering: xq_load_relaxed, xq_load_acquire, xq_store_relaxed,
- *     xq_store_release, xq_faa (acq_rel), xq_cas (acq_rel on success,
- *     acquire on failure), xq_fence_seq_cst
+ *   - the queue's 64-bit atomics on plain uint64_t words in shared memory,
+ *     mapped to the domain's own primitives, each named by its ordering:
+ *     xq_load_relaxed, xq_load_acquire, xq_store_relaxed, xq_store_release,
+ *     xq_faa (acq_rel), xq_cas (acq_rel on success, acquire on failure),
+ *     xq_fence_seq_cst (xq/ and the drivers use these)
  *   - xq_cpu_relax() for spin loops, XSEG_LIKELY / XSEG_UNLIKELY
  *   - XSEG_STATIC_ASSERT(cond, msg)
  *   - the functions declared below (allocation, logging, time, identity)
  * The user domain (C processes) and the node domain (the addon) share
  * sys/user/domain_user.h; the kernel domain has sys/kernel/domain_kernel.h.
+ *
+ * This header adds, for every domain, the atomic vocabulary of the core
+ * (xseg/) and the addon (see "Atomic operations" below): no other file of
+ * theirs spells a raw __atomic_ builtin (test/scripts/atomics.sh checks).
  */
 #ifndef XSEG_SYS_DOMAIN_H
 #define XSEG_SYS_DOMAIN_H
@@ -26,6 +31,63 @@
 #else
 #include "user/domain_user.h"
 #endif
+
+/*
+ * ------------------------------------------------------------ atomics
+ *
+ * Atomic operations of the core and the addon, on words in shared memory
+ * (or on process-wide tables). One name per operation, width and ordering:
+ *
+ *     xa_<op>_<order><width>
+ *
+ *   op      load, store, cas (strong compare-and-swap: on failure *expected
+ *           gets the current value), add, sub, or, and (fetch-and-op:
+ *           return the old value)
+ *   order   rlx relaxed, acq acquire, rel release, acqrel acquire+release;
+ *           cas_acqrel is acq_rel on success and acquire on failure (the
+ *           only cas the core uses)
+ *   width   32 (uint32_t), 64 (uint64_t), ptr (a pointer-sized object of
+ *           any pointer type: a macro, so the type is kept)
+ *
+ * They are the compiler's __atomic builtins (GCC and Clang, C and C++), the
+ * C11 memory model in every domain: the kernel build compiled the core's
+ * builtins this way before they had names, and a kernel peer agrees with a
+ * user peer on every word because both sides use the same instructions.
+ * Signed fields (int32_t) go through their unsigned twin's pointer.
+ */
+static inline uint32_t xa_load_rlx32(const uint32_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+static inline uint32_t xa_load_acq32(const uint32_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static inline uint64_t xa_load_rlx64(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+static inline uint64_t xa_load_acq64(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+
+static inline void xa_store_rlx32(uint32_t *p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
+static inline void xa_store_rel32(uint32_t *p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+static inline void xa_store_rlx64(uint64_t *p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
+static inline void xa_store_rel64(uint64_t *p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+
+static inline bool xa_cas_acqrel32(uint32_t *p, uint32_t *expected, uint32_t desired)
+{
+	return __atomic_compare_exchange_n(p, expected, desired, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+}
+
+static inline bool xa_cas_acqrel64(uint64_t *p, uint64_t *expected, uint64_t desired)
+{
+	return __atomic_compare_exchange_n(p, expected, desired, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+}
+
+static inline uint64_t xa_add_rlx64(uint64_t *p, uint64_t v) { return __atomic_fetch_add(p, v, __ATOMIC_RELAXED); }
+static inline uint64_t xa_sub_rlx64(uint64_t *p, uint64_t v) { return __atomic_fetch_sub(p, v, __ATOMIC_RELAXED); }
+static inline uint32_t xa_or_acqrel32(uint32_t *p, uint32_t v) { return __atomic_fetch_or(p, v, __ATOMIC_ACQ_REL); }
+static inline uint32_t xa_and_acqrel32(uint32_t *p, uint32_t v) { return __atomic_fetch_and(p, v, __ATOMIC_ACQ_REL); }
+static inline uint64_t xa_or_acqrel64(uint64_t *p, uint64_t v) { return __atomic_fetch_or(p, v, __ATOMIC_ACQ_REL); }
+
+/* Pointer-sized: *pp must be a pointer (checked at compile time by its size). */
+#define XA__PTR(pp) ((void)sizeof(char[sizeof(*(pp)) == sizeof(void *) ? 1 : -1]))
+#define xa_load_acqptr(pp) (XA__PTR(pp), __atomic_load_n((pp), __ATOMIC_ACQUIRE))
+#define xa_store_relptr(pp, v) (XA__PTR(pp), __atomic_store_n((pp), (v), __ATOMIC_RELEASE))
+#define xa_cas_acqrelptr(pp, expected, desired)						\
+	(XA__PTR(pp), __atomic_compare_exchange_n((pp), (expected), (desired), false,		\
+						  __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 
 /* Process-local memory (never shared). */
 void *xseg_sys_alloc(size_t size);

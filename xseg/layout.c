@@ -171,7 +171,7 @@ void xseg__format(struct xseg *xs, const struct xseg_header *proto)
 		xq_init_seq(b + h->cls[c].queue_off, xq_size(ccap), ccap, h->cls[c].count, h->cls[c].first);
 	}
 	/* release: every peer that sees the magic sees the formatted segment. */
-	__atomic_store_n(&h->magic, XSEG_MAGIC, __ATOMIC_RELEASE);
+	xa_store_rel64(&h->magic, XSEG_MAGIC);
 }
 
 #define ADOPT_FAIL(msg) do { put_err(err, errlen, msg); return -EBADMSG; } while (0)
@@ -209,7 +209,7 @@ static int adopt(struct xseg *xs, struct xseg_header *copy, struct xseg_header *
 	if (xs->size < XSEG_HEADER_SIZE)
 		ADOPT_FAIL("segment is smaller than its header page (truncated)");
 	/* acquire: pairs with xseg__format()'s release of the magic. */
-	if (__atomic_load_n(&((struct xseg_header *)b)->magic, __ATOMIC_ACQUIRE) != XSEG_MAGIC)
+	if (xa_load_acq64(&((struct xseg_header *)b)->magic) != XSEG_MAGIC)
 		ADOPT_FAIL("bad magic: not an xseg segment, or not formatted yet");
 	xseg_memcpy(copy, b, sizeof(*copy));
 	if (copy->byte_order != XSEG_BYTE_ORDER)

@@ -12,7 +12,7 @@
 static inline uint64_t owner_load(struct xseg *xs, uint32_t p)
 {
 	/* acquire: a BOUND word comes with the owner details stored before it. */
-	return __atomic_load_n(&xs->ports[p].owner, __ATOMIC_ACQUIRE);
+	return xa_load_acq64(&xs->ports[p].owner);
 }
 
 /*
@@ -31,7 +31,7 @@ int xseg__port_live(struct xseg *xs, uint32_t portno, uint32_t *gen)
 	switch (XSEG_OWNER_STATE(w)) {
 	case XSEG_PORT_BOUND:
 		return xseg_sys_alive(XSEG_OWNER_PID(w),
-				      __atomic_load_n(&xs->ports[portno].owner_start, __ATOMIC_ACQUIRE));
+				      xa_load_acq64(&xs->ports[portno].owner_start));
 	case XSEG_PORT_BINDING:
 		return xseg_sys_alive(XSEG_OWNER_PID(w), 0);
 	default:
@@ -44,7 +44,7 @@ int xseg__owned(struct xseg *xs, uint32_t portno)
 {
 	uint64_t w;
 
-	if (portno >= xs->nr_ports || !__atomic_load_n(&xs->local[portno].bound, __ATOMIC_ACQUIRE))
+	if (portno >= xs->nr_ports || !xa_load_acq32(&xs->local[portno].bound))
 		return 0;
 	w = owner_load(xs, portno);
 	return XSEG_OWNER_STATE(w) == XSEG_PORT_BOUND && XSEG_OWNER_PID(w) == xs->pid &&
@@ -74,7 +74,7 @@ struct xseg_port *xseg_port(struct xseg *xs, uint32_t portno)
 int xseg__hold_get(struct xseg *xs, uint32_t portno, struct xq_hold **hold)
 {
 	uint32_t *busy = &xs->local[portno].holds_busy;
-	uint32_t cur = __atomic_load_n(busy, __ATOMIC_ACQUIRE);
+	uint32_t cur = xa_load_acq32(busy);
 
 	for (;;) {
 		uint32_t bit;
@@ -82,8 +82,7 @@ int xseg__hold_get(struct xseg *xs, uint32_t portno, struct xq_hold **hold)
 		if (cur == (1u << XSEG_PORT_HOLDS) - 1)
 			return -EAGAIN;
 		bit = (uint32_t)__builtin_ctz(~cur);
-		if (__atomic_compare_exchange_n(busy, &cur, cur | (1u << bit), false,
-						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		if (xa_cas_acqrel32(busy, &cur, cur | (1u << bit))) {
 			*hold = &xs->holds[portno * XSEG_PORT_HOLDS + bit];
 			return 0;
 		}
@@ -94,7 +93,7 @@ void xseg__hold_put(struct xseg *xs, uint32_t portno, struct xq_hold *hold)
 {
 	uint32_t bit = (uint32_t)(hold - &xs->holds[portno * XSEG_PORT_HOLDS]);
 
-	__atomic_fetch_and(&xs->local[portno].holds_busy, ~(1u << bit), __ATOMIC_ACQ_REL);
+	xa_and_acqrel32(&xs->local[portno].holds_busy, ~(1u << bit));
 }
 
 /* Two holds at once (a request and its buffer chunk): both, or neither. */
@@ -130,7 +129,7 @@ static void drop_stale_replies(struct xseg *xs, uint32_t p)
 		if (r == XQ_NONE)
 			break;
 		xseg__free_request(xs, r, hr, hc);
-		__atomic_fetch_add(&xs->ports[p].cnt.reclaimed, 1, __ATOMIC_RELAXED);
+		xa_add_rlx64(&xs->ports[p].cnt.reclaimed, 1);
 	}
 	xseg__holds_put2(xs, p, hr, hc);
 }
@@ -150,7 +149,7 @@ static int try_bind(struct xseg *xs, uint32_t p, uint32_t flags)
 			if (xseg_sys_alive(XSEG_OWNER_PID(w), 0) && XSEG_OWNER_PID(w) != xs->pid)
 				return -EBUSY;
 		} else if (xseg__port_live(xs, p, NULL)) {
-			return XSEG_OWNER_PID(w) == xs->pid && __atomic_load_n(&xs->local[p].bound, __ATOMIC_ACQUIRE) ? -EALREADY : -EBUSY;
+			return XSEG_OWNER_PID(w) == xs->pid && xa_load_acq32(&xs->local[p].bound) ? -EALREADY : -EBUSY;
 		}
 		/* Its owner (or its recoverer) is dead: settle it, then try again. */
 		r = xseg__recover_port(xs, p, NULL);
@@ -158,13 +157,12 @@ static int try_bind(struct xseg *xs, uint32_t p, uint32_t flags)
 	}
 	gen = (XSEG_OWNER_GEN(w) + 1) & 0x3FFFFFFF;
 	/* acq_rel: only one binder wins this generation of the port. */
-	if (!__atomic_compare_exchange_n(&port->owner, &w, XSEG_OWNER(XSEG_PORT_BINDING, gen, xs->pid),
-					 false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+	if (!xa_cas_acqrel64(&port->owner, &w, XSEG_OWNER(XSEG_PORT_BINDING, gen, xs->pid)))
 		return -EAGAIN;
-	__atomic_store_n(&port->owner_start, xs->start, __ATOMIC_RELAXED);
-	__atomic_store_n(&port->owner_uid, xs->uid, __ATOMIC_RELAXED);
-	__atomic_store_n(&port->peer_type, xs->peer_type, __ATOMIC_RELAXED);
-	__atomic_store_n(&port->flags, flags, __ATOMIC_RELAXED);
+	xa_store_rlx64(&port->owner_start, xs->start);
+	xa_store_rlx32(&port->owner_uid, xs->uid);
+	xa_store_rlx32(&port->peer_type, xs->peer_type);
+	xa_store_rlx32(&port->flags, flags);
 	xs->local[p].gen = gen;
 	xs->local[p].holds_busy = 0;
 	/*
@@ -177,7 +175,7 @@ static int try_bind(struct xseg *xs, uint32_t p, uint32_t flags)
 	if (d && d->ops->bind) {
 		r = d->ops->bind(xs, d->priv, p);
 		if (r) {
-			__atomic_store_n(&port->owner, XSEG_OWNER(XSEG_PORT_FREE, gen, 0), __ATOMIC_RELEASE);
+			xa_store_rel64(&port->owner, XSEG_OWNER(XSEG_PORT_FREE, gen, 0));
 			return r;
 		}
 	}
@@ -187,14 +185,13 @@ static int try_bind(struct xseg *xs, uint32_t p, uint32_t flags)
 	 * wrongly judged us dead), we lose it rather than overwrite its state.
 	 */
 	w = XSEG_OWNER(XSEG_PORT_BINDING, gen, xs->pid);
-	if (!__atomic_compare_exchange_n(&port->owner, &w, XSEG_OWNER(XSEG_PORT_BOUND, gen, xs->pid),
-					 false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+	if (!xa_cas_acqrel64(&port->owner, &w, XSEG_OWNER(XSEG_PORT_BOUND, gen, xs->pid))) {
 		if (d && d->ops->unbind)
 			d->ops->unbind(xs, d->priv, p);
 		return -EAGAIN;
 	}
 	/* Atomic: another thread binding the same port reads it (-EALREADY). */
-	__atomic_store_n(&xs->local[p].bound, 1, __ATOMIC_RELEASE);
+	xa_store_rel32(&xs->local[p].bound, 1);
 	drop_stale_replies(xs, p);
 	return 0;
 }
@@ -250,11 +247,9 @@ int xseg_leave_port(struct xseg *xs, uint32_t portno)
 	 * the free list. We mark it RECOVERING ourselves first.
 	 */
 	w = XSEG_OWNER(XSEG_PORT_BOUND, xs->local[portno].gen, xs->pid);
-	if (!__atomic_compare_exchange_n(&port->owner, &w,
-					 XSEG_OWNER(XSEG_PORT_RECOVERING, xs->local[portno].gen, xs->pid),
-					 false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+	if (!xa_cas_acqrel64(&port->owner, &w, XSEG_OWNER(XSEG_PORT_RECOVERING, xs->local[portno].gen, xs->pid)))
 		return -EPERM;
-	__atomic_store_n(&xs->local[portno].bound, 0, __ATOMIC_RELEASE);
+	xa_store_rel32(&xs->local[portno].bound, 0);
 	return xseg__leave_settle(xs, portno) == 0 ? 0 : -EIO;
 }
 
@@ -262,6 +257,6 @@ int xseg_set_redirect(struct xseg *xs, uint32_t portno, uint32_t to)
 {
 	if (!xs || portno >= xs->nr_ports || (to != XSEG_NO_PORT && to >= xs->nr_ports) || to == portno)
 		return -EINVAL;
-	__atomic_store_n(&xs->ports[portno].redirect, to, __ATOMIC_RELEASE);
+	xa_store_rel32(&xs->ports[portno].redirect, to);
 	return 0;
 }

@@ -51,7 +51,7 @@ static bool lease_holder_alive(uint64_t w)
 
 static int lease_take(struct xseg *xs)
 {
-	uint64_t cur = __atomic_load_n(&xs->hdr->recovery, __ATOMIC_ACQUIRE);
+	uint64_t cur = xa_load_acq64(&xs->hdr->recovery);
 	uint32_t tries;
 
 	for (tries = 0; tries < 64; tries++) {
@@ -59,8 +59,7 @@ static int lease_take(struct xseg *xs)
 		if (cur && lease_holder_alive(cur))
 			return -EALREADY;
 		/* acq_rel: the winner sees the previous holder's writes. */
-		if (__atomic_compare_exchange_n(&xs->hdr->recovery, &cur, lease_word(xs), false,
-						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		if (xa_cas_acqrel64(&xs->hdr->recovery, &cur, lease_word(xs)))
 			return 0;
 	}
 	return -EALREADY;
@@ -70,15 +69,14 @@ static void lease_drop(struct xseg *xs)
 {
 	uint64_t me = lease_word(xs);
 
-	__atomic_compare_exchange_n(&xs->hdr->recovery, &me, 0, false, __ATOMIC_ACQ_REL,
-				    __ATOMIC_ACQUIRE);
+	xa_cas_acqrel64(&xs->hdr->recovery, &me, 0);
 }
 
 static void fail_mark(struct xseg_request *req)
 {
 	req->error = ECONNRESET;
-	__atomic_fetch_or(&req->state, XS_FAILED, __ATOMIC_ACQ_REL);
-	__atomic_fetch_and(&req->state, ~XS_SERVED, __ATOMIC_ACQ_REL);
+	xa_or_acqrel32(&req->state, XS_FAILED);
+	xa_and_acqrel32(&req->state, ~XS_SERVED);
 }
 
 static bool port_gen_bound(struct xseg *xs, uint32_t p, uint32_t gen)
@@ -87,7 +85,7 @@ static bool port_gen_bound(struct xseg *xs, uint32_t p, uint32_t gen)
 
 	if (p >= xs->nr_ports)
 		return false;
-	w = __atomic_load_n(&xs->ports[p].owner, __ATOMIC_ACQUIRE);
+	w = xa_load_acq64(&xs->ports[p].owner);
 	return XSEG_OWNER_STATE(w) == XSEG_PORT_BOUND && XSEG_OWNER_GEN(w) == gen;
 }
 
@@ -119,7 +117,7 @@ static void settle_request(struct xseg *xs, uint32_t r, uint32_t dead, struct xq
 {
 	struct xseg_request *req = &xs->reqs[r];
 	uint32_t life = xseg__life(req);
-	uint64_t holder = __atomic_load_n(&req->holder, __ATOMIC_ACQUIRE);
+	uint64_t holder = xa_load_acq64(&req->holder);
 	bool client_dead = req->src_port == dead || !port_gen_bound(xs, req->src_port, req->src_gen);
 
 	switch (life) {
@@ -269,8 +267,8 @@ static void drain(struct xseg *xs, struct xq *q, uint64_t qid, uint32_t want, ui
 /* Are @q's counters in order: at most a capacity queued, head at most a lap past tail? */
 static bool counters_ok(const struct xq *q)
 {
-	uint64_t t = __atomic_load_n(&q->q->tail, __ATOMIC_ACQUIRE);
-	uint64_t h = __atomic_load_n(&q->q->head, __ATOMIC_ACQUIRE);
+	uint64_t t = xa_load_acq64(&q->q->tail);
+	uint64_t h = xa_load_acq64(&q->q->head);
 	int64_t used = (int64_t)(t - h);
 
 	return used <= (int64_t)q->capacity && used >= -(int64_t)(q->mask + 1);
@@ -290,8 +288,8 @@ static bool counters_ok(const struct xq *q)
 static void reset_queue(struct xseg *xs, struct xq *q, uint32_t want, uint32_t p, struct xq_hold *s0,
 			struct xq_hold *s1, struct xseg_recovery_stats *st)
 {
-	uint64_t t = __atomic_load_n(&q->q->tail, __ATOMIC_ACQUIRE);
-	uint64_t h = __atomic_load_n(&q->q->head, __ATOMIC_ACQUIRE);
+	uint64_t t = xa_load_acq64(&q->q->tail);
+	uint64_t h = xa_load_acq64(&q->q->head);
 	uint64_t lap = q->mask + 1, base[2];
 	uint32_t k, n, r;
 
@@ -303,8 +301,8 @@ static void reset_queue(struct xseg *xs, struct xq *q, uint32_t want, uint32_t p
 	for (k = 0; k < 2; k++) {
 		uint64_t b = base[k] + 2 * lap;
 
-		__atomic_store_n(&q->q->tail, b, __ATOMIC_RELEASE);
-		__atomic_store_n(&q->q->head, b, __ATOMIC_RELEASE);
+		xa_store_rel64(&q->q->tail, b);
+		xa_store_rel64(&q->q->head, b);
 		for (n = 0; n <= q->mask; n++) {
 			r = xq_reclaim_stranded(q, &xs->track, 0, s0);
 			if (r == XQ_NONE)
@@ -376,7 +374,7 @@ static void settle_port(struct xseg *xs, uint32_t p, uint32_t gen, uint32_t dead
 		struct xseg_request *req = &xs->reqs[i];
 		uint32_t life;
 
-		if (__atomic_load_n(&req->holder, __ATOMIC_ACQUIRE) != held)
+		if (xa_load_acq64(&req->holder) != held)
 			continue;
 		life = xseg__life(req);
 		/* Queued ones were drained above or are in a live sender's hands. */
@@ -384,12 +382,12 @@ static void settle_port(struct xseg *xs, uint32_t p, uint32_t gen, uint32_t dead
 			continue;
 		xq_hold_take(&xs->track, s0, i);
 		settle_request(xs, i, p, s0, s1, st);
-		__atomic_fetch_add(&xs->ports[p].cnt.reclaimed, 1, __ATOMIC_RELAXED);
+		xa_add_rlx64(&xs->ports[p].cnt.reclaimed, 1);
 	}
 	/* release: the next binder sees a settled port. */
-	__atomic_store_n(&xs->ports[p].owner, XSEG_OWNER(XSEG_PORT_FREE, gen, 0), __ATOMIC_RELEASE);
+	xa_store_rel64(&xs->ports[p].owner, XSEG_OWNER(XSEG_PORT_FREE, gen, 0));
 	if (dead_pid != xs->pid) {	/* not a port we are leaving ourselves */
-		__atomic_fetch_add(&xs->hdr->recoveries, 1, __ATOMIC_RELAXED);
+		xa_add_rlx64(&xs->hdr->recoveries, 1);
 		if (st)
 			st->ports_freed++;
 	}
@@ -410,7 +408,7 @@ enum claim_how {
 static bool claim(struct xseg *xs, uint32_t p, enum claim_how how, uint32_t *gen, uint32_t *pid,
 		  uint64_t *was)
 {
-	uint64_t w = __atomic_load_n(&xs->ports[p].owner, __ATOMIC_ACQUIRE);
+	uint64_t w = xa_load_acq64(&xs->ports[p].owner);
 	uint64_t st = XSEG_OWNER_STATE(w);
 
 	*gen = XSEG_OWNER_GEN(w);
@@ -431,9 +429,7 @@ static bool claim(struct xseg *xs, uint32_t p, enum claim_how how, uint32_t *gen
 	} else if (how == CLAIM_LEAVING || xseg__port_live(xs, p, NULL)) {
 		return false;
 	}
-	return __atomic_compare_exchange_n(&xs->ports[p].owner, &w,
-					   XSEG_OWNER(XSEG_PORT_RECOVERING, *gen, xs->pid), false,
-					   __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+	return xa_cas_acqrel64(&xs->ports[p].owner, &w, XSEG_OWNER(XSEG_PORT_RECOVERING, *gen, xs->pid));
 }
 
 /*
@@ -514,7 +510,7 @@ static void sweep_free_ports(struct xseg *xs, struct xseg_recovery_stats *st)
 	uint32_t p;
 
 	for (p = 0; p < xs->nr_ports; p++) {
-		uint64_t w = __atomic_load_n(&xs->ports[p].owner, __ATOMIC_ACQUIRE);
+		uint64_t w = xa_load_acq64(&xs->ports[p].owner);
 
 		if (XSEG_OWNER_STATE(w) != XSEG_PORT_FREE)
 			continue;
@@ -600,8 +596,7 @@ static int settle_claimed(struct xseg *xs, uint32_t p, uint32_t gen, uint32_t pi
 			uint64_t mine = XSEG_OWNER(XSEG_PORT_RECOVERING, gen, xs->pid);
 
 			if (pid != xs->pid)
-				__atomic_compare_exchange_n(&xs->ports[p].owner, &mine, was, false,
-							    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+				xa_cas_acqrel64(&xs->ports[p].owner, &mine, was);
 			return -EALREADY;
 		}
 		settle_leftovers(xs, st);
@@ -642,7 +637,7 @@ static int recover_port(struct xseg *xs, uint32_t portno, bool leaving, struct x
 	if (leaving)
 		return settle_ports(xs, (int)portno, CLAIM_LEAVING, st);
 	r = settle_ports(xs, (int)portno, CLAIM_DEAD, st);
-	w = __atomic_load_n(&xs->ports[portno].owner, __ATOMIC_ACQUIRE);
+	w = xa_load_acq64(&xs->ports[portno].owner);
 	if (r || XSEG_OWNER_STATE(w) != XSEG_PORT_RECOVERING || XSEG_OWNER_PID(w) == xs->pid ||
 	    xseg_sys_alive(XSEG_OWNER_PID(w), 0))
 		return r;

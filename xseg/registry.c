@@ -33,7 +33,7 @@ int xseg_register_driver(const struct xseg_driver_ops *ops)
 	if (!ops || !name_ok(ops->name) || ops->abi_size < __builtin_offsetof(struct xseg_driver_ops, join))
 		return -EINVAL;
 	for (i = 0; i < MAX_DRIVERS; i++) {
-		const struct xseg_driver_ops *cur = __atomic_load_n(&drivers[i], __ATOMIC_ACQUIRE);
+		const struct xseg_driver_ops *cur = xa_load_acqptr(&drivers[i]);
 
 		if (cur && !strcmp(cur->name, ops->name))
 			return cur == ops ? 0 : -EEXIST;
@@ -41,8 +41,7 @@ int xseg_register_driver(const struct xseg_driver_ops *ops)
 			const struct xseg_driver_ops *expect = NULL;
 
 			/* acq_rel: a looker-up that sees the pointer sees the ops. */
-			if (__atomic_compare_exchange_n(&drivers[i], &expect, ops, false,
-							__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			if (xa_cas_acqrelptr(&drivers[i], &expect, ops))
 				return 0;
 			i--;	/* lost a race for this entry: look at it again */
 		}
@@ -57,15 +56,14 @@ int xseg_register_segtype(const struct xseg_segtype_ops *ops)
 	if (!ops || !name_ok(ops->name) || !ops->create || !ops->map || !ops->unmap)
 		return -EINVAL;
 	for (i = 0; i < MAX_SEGTYPES; i++) {
-		const struct xseg_segtype_ops *cur = __atomic_load_n(&segtypes[i], __ATOMIC_ACQUIRE);
+		const struct xseg_segtype_ops *cur = xa_load_acqptr(&segtypes[i]);
 
 		if (cur && !strcmp(cur->name, ops->name))
 			return cur == ops ? 0 : -EEXIST;
 		if (!cur) {
 			const struct xseg_segtype_ops *expect = NULL;
 
-			if (__atomic_compare_exchange_n(&segtypes[i], &expect, ops, false,
-							__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			if (xa_cas_acqrelptr(&segtypes[i], &expect, ops))
 				return 0;
 			i--;
 		}
@@ -85,8 +83,7 @@ static int unregister(const void **table, unsigned n, const void *ops)
 	for (i = 0; i < n; i++) {
 		const void *expect = ops;
 
-		if (ops && __atomic_compare_exchange_n(&table[i], &expect, NULL, false,
-						       __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		if (ops && xa_cas_acqrelptr(&table[i], &expect, NULL))
 			return 0;
 	}
 	return -ENOENT;
@@ -106,15 +103,14 @@ static void ensure_builtins(void)
 {
 	uint64_t zero = 0;
 
-	if (__atomic_load_n(&builtins_done, __ATOMIC_ACQUIRE) == 2)
+	if (xa_load_acq64(&builtins_done) == 2)
 		return;
-	if (__atomic_compare_exchange_n(&builtins_done, &zero, 1, false,
-					__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+	if (xa_cas_acqrel64(&builtins_done, &zero, 1)) {
 		xseg__register_builtins();
-		__atomic_store_n(&builtins_done, 2, __ATOMIC_RELEASE);
+		xa_store_rel64(&builtins_done, 2);
 		return;
 	}
-	while (__atomic_load_n(&builtins_done, __ATOMIC_ACQUIRE) != 2)
+	while (xa_load_acq64(&builtins_done) != 2)
 		xseg_sys_yield();	/* another thread is registering (start-up only) */
 }
 
@@ -127,7 +123,7 @@ const struct xseg_driver_ops *xseg_find_driver(const char *name)
 		return NULL;
 	ensure_builtins();
 	for (i = 0; i < MAX_DRIVERS; i++) {
-		ops = __atomic_load_n(&drivers[i], __ATOMIC_ACQUIRE);
+		ops = xa_load_acqptr(&drivers[i]);
 		if (ops && !strcmp(ops->name, name))
 			return ops;
 	}
@@ -145,7 +141,7 @@ const struct xseg_segtype_ops *xseg_find_segtype(const char *name)
 		return NULL;
 	ensure_builtins();
 	for (i = 0; i < MAX_SEGTYPES; i++) {
-		const struct xseg_segtype_ops *ops = __atomic_load_n(&segtypes[i], __ATOMIC_ACQUIRE);
+		const struct xseg_segtype_ops *ops = xa_load_acqptr(&segtypes[i]);
 
 		if (ops && !strcmp(ops->name, name))
 			return ops;
@@ -163,7 +159,7 @@ void xseg__drivers_destroy(const char *segname)
 
 	ensure_builtins();
 	for (i = 0; i < MAX_DRIVERS; i++) {
-		const struct xseg_driver_ops *ops = __atomic_load_n(&drivers[i], __ATOMIC_ACQUIRE);
+		const struct xseg_driver_ops *ops = xa_load_acqptr(&drivers[i]);
 
 		if (ops && ops->abi_size >= __builtin_offsetof(struct xseg_driver_ops, destroy) +
 					    sizeof(ops->destroy) && ops->destroy)
@@ -182,8 +178,8 @@ void xseg_finalize(void)
 	unsigned i;
 
 	for (i = 0; i < MAX_DRIVERS; i++)
-		__atomic_store_n(&drivers[i], NULL, __ATOMIC_RELEASE);
+		xa_store_relptr(&drivers[i], NULL);
 	for (i = 0; i < MAX_SEGTYPES; i++)
-		__atomic_store_n(&segtypes[i], NULL, __ATOMIC_RELEASE);
-	__atomic_store_n(&builtins_done, 0, __ATOMIC_RELEASE);
+		xa_store_relptr(&segtypes[i], NULL);
+	xa_store_rel64(&builtins_done, 0);
 }

@@ -42,26 +42,26 @@ int xseg_op_from_name(const char *name)
 
 uint32_t xseg__life(const struct xseg_request *req)
 {
-	return (__atomic_load_n(&req->state, __ATOMIC_ACQUIRE) >> XS_LIFE_SHIFT) & 0xFF;
+	return (xa_load_acq32(&req->state) >> XS_LIFE_SHIFT) & 0xFF;
 }
 
 void xseg__set_life(struct xseg_request *req, uint32_t life)
 {
-	uint32_t st = __atomic_load_n(&req->state, __ATOMIC_RELAXED);
+	uint32_t st = xa_load_rlx32(&req->state);
 
 	st = (st & ~(0xFFu << XS_LIFE_SHIFT)) | (life << XS_LIFE_SHIFT);
-	__atomic_store_n(&req->state, st, __ATOMIC_RELEASE);
+	xa_store_rel32(&req->state, st);
 }
 
 static inline void set_holder(struct xseg_request *req, uint64_t h)
 {
 	/* release: recovery that reads the holder sees the fields set before it. */
-	__atomic_store_n(&req->holder, h, __ATOMIC_RELEASE);
+	xa_store_rel64(&req->holder, h);
 }
 
 static inline uint64_t holder_of(const struct xseg_request *req)
 {
-	return __atomic_load_n(&req->holder, __ATOMIC_ACQUIRE);
+	return xa_load_acq64(&req->holder);
 }
 
 struct xq *xseg__queue(struct xseg *xs, uint64_t qid)
@@ -112,7 +112,7 @@ bool xseg__chunk_referenced(struct xseg *xs, uint32_t chunk)
 	uint32_t i;
 
 	for (i = 0; i < xs->nr_requests; i++)
-		if (__atomic_load_n(&xs->reqs[i].buf_index, __ATOMIC_ACQUIRE) == chunk)
+		if (xa_load_acq32(&xs->reqs[i].buf_index) == chunk)
 			return true;
 	return false;
 }
@@ -131,18 +131,18 @@ void xseg__free_chunk(struct xseg *xs, uint32_t chunk, struct xq_hold *hold)
 /* Release the request's buffer, through @hold_c. */
 static void release_buffer(struct xseg *xs, struct xseg_request *req, struct xq_hold *hold_c)
 {
-	uint32_t chunk = __atomic_load_n(&req->buf_index, __ATOMIC_ACQUIRE);
+	uint32_t chunk = xa_load_acq32(&req->buf_index);
 
 	if (chunk == XSEG_NO_BUF)
 		return;
 	if (xseg__chunk_class(xs, chunk) < 0) {
-		__atomic_store_n(&req->buf_index, XSEG_NO_BUF, __ATOMIC_RELEASE);
+		xa_store_rel32(&req->buf_index, XSEG_NO_BUF);
 		return;
 	}
 	/* Hold the chunk before the request lets go of it, so it is never in neither. */
 	xq_hold_take(&xs->track, hold_c, chunk);
-	__atomic_store_n(&req->buf_index, XSEG_NO_BUF, __ATOMIC_RELEASE);
-	__atomic_store_n(&req->data_len, 0, __ATOMIC_RELAXED);
+	xa_store_rel32(&req->buf_index, XSEG_NO_BUF);
+	xa_store_rlx64(&req->data_len, 0);
 	xseg__free_chunk(xs, chunk, hold_c);
 }
 
@@ -173,7 +173,7 @@ static int port_bound(struct xseg *xs, uint32_t p, uint32_t *gen)
 
 	if (p >= xs->nr_ports)
 		return 0;
-	w = __atomic_load_n(&xs->ports[p].owner, __ATOMIC_ACQUIRE);
+	w = xa_load_acq64(&xs->ports[p].owner);
 	*gen = XSEG_OWNER_GEN(w);
 	return XSEG_OWNER_STATE(w) == XSEG_PORT_BOUND;
 }
@@ -257,15 +257,14 @@ struct xseg_request *xseg_get_request(struct xseg *xs, uint32_t src)
 		 * Claim it FREE -> PREPARED with a CAS: an entry of the free list
 		 * whose request is not free is a corrupt duplicate, never taken.
 		 */
-		st = __atomic_load_n(&req->state, __ATOMIC_ACQUIRE);
+		st = xa_load_acq32(&req->state);
 		if (((st >> XS_LIFE_SHIFT) & 0xFF) == XS_FREE &&
-		    __atomic_compare_exchange_n(&req->state, &st, XS_PREPARED << XS_LIFE_SHIFT, false,
-						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		    xa_cas_acqrel32(&req->state, &st, XS_PREPARED << XS_LIFE_SHIFT))
 			break;
 		xseg_sys_log(XSEG_LOG_WARN, "request %u in the free list is in use: a corrupt entry, dropped", r);
 		xq_hold_drop(hold);
 	}
-	req->serial = __atomic_fetch_add(&xs->hdr->serial, 1, __ATOMIC_RELAXED) + 1;
+	req->serial = xa_add_rlx64(&xs->hdr->serial, 1) + 1;
 	req->op = X_PING;
 	req->flags = 0;
 	req->error = 0;
@@ -277,9 +276,9 @@ struct xseg_request *xseg_get_request(struct xseg *xs, uint32_t src)
 	req->target_len = 0;
 	req->ts_submit = req->ts_accept = req->ts_respond = 0;
 	req->cookie = 0;
-	if (__atomic_load_n(&req->buf_index, __ATOMIC_ACQUIRE) != XSEG_NO_BUF) {
+	if (xa_load_acq32(&req->buf_index) != XSEG_NO_BUF) {
 		/* A free request never has a buffer; this one's is not ours to free. */
-		__atomic_store_n(&req->buf_index, XSEG_NO_BUF, __ATOMIC_RELEASE);
+		xa_store_rel32(&req->buf_index, XSEG_NO_BUF);
 	}
 	req->data_len = 0;
 	set_holder(req, XSEG_HOLDER(src, xs->local[src].gen));
@@ -322,7 +321,7 @@ int xseg_prep_request(struct xseg *xs, struct xseg_request *req,
 	if (tlen)
 		xseg_memcpy(req->target, target, tlen);
 	req->target_len = tlen;
-	chunk = __atomic_load_n(&req->buf_index, __ATOMIC_ACQUIRE);
+	chunk = xa_load_acq32(&req->buf_index);
 	if (chunk != XSEG_NO_BUF && chunk_data(xs, chunk, &have) && have >= datalen && datalen) {
 		req->data_len = datalen;	/* the buffer it has fits */
 		return 0;
@@ -346,7 +345,7 @@ int xseg_prep_request(struct xseg *xs, struct xseg_request *req,
 				continue;
 			chunk = xq_dequeue_tracked(&xs->clsq[c], xseg__qid_cls(xs, c), &xs->track, hold);
 			if (chunk != XQ_NONE && xseg__chunk_class(xs, chunk) == (int)c) {
-				__atomic_store_n(&req->buf_index, chunk, __ATOMIC_RELEASE);
+				xa_store_rel32(&req->buf_index, chunk);
 				req->data_len = datalen;
 				xq_hold_drop(hold);
 				r = 0;
@@ -379,8 +378,8 @@ void *xseg_req_data(struct xseg *xs, struct xseg_request *req)
 
 	if (!xs || xseg__req_index(xs, req) < 0)
 		return NULL;
-	d = chunk_data(xs, __atomic_load_n(&req->buf_index, __ATOMIC_ACQUIRE), &size);
-	if (!d || __atomic_load_n(&req->data_len, __ATOMIC_RELAXED) > size)
+	d = chunk_data(xs, xa_load_acq32(&req->buf_index), &size);
+	if (!d || xa_load_rlx64(&req->data_len) > size)
 		return NULL;
 	return d;
 }
@@ -391,7 +390,7 @@ void *xseg_req_buffer(struct xseg *xs, struct xseg_request *req, uint64_t *capac
 	void *d = NULL;
 
 	if (xs && xseg__req_index(xs, req) >= 0)
-		d = chunk_data(xs, __atomic_load_n(&req->buf_index, __ATOMIC_ACQUIRE), &size);
+		d = chunk_data(xs, xa_load_acq32(&req->buf_index), &size);
 	if (capacity)
 		*capacity = d ? size : 0;
 	return d;
@@ -402,19 +401,19 @@ static int queue_to(struct xseg *xs, uint32_t r, uint32_t dst, struct xq_hold *h
 		    uint64_t back_holder, uint32_t back_life)
 {
 	struct xseg_request *req = &xs->reqs[r];
-	uint32_t eff = __atomic_load_n(&xs->ports[dst].redirect, __ATOMIC_ACQUIRE), gen;
+	uint32_t eff = xa_load_acq32(&xs->ports[dst].redirect), gen;
 
 	if (eff >= xs->nr_ports)
 		eff = dst;
 	if (!port_bound(xs, eff, &gen))
 		return -ENOENT;
-	if (!(__atomic_load_n(&xs->ports[eff].flags, __ATOMIC_ACQUIRE) & XSEG_PORT_ACCEPT))
+	if (!(xa_load_acq32(&xs->ports[eff].flags) & XSEG_PORT_ACCEPT))
 		return -EPERM;		/* bound to receive replies only */
 	req->dst_port = dst;
 	req->effective_dst = eff;
 	req->ts_submit = xseg_sys_now_ns();
 	xq_hold_take(&xs->track, hold, r);
-	__atomic_store_n(&req->state, XS_SUBMITTED << XS_LIFE_SHIFT, __ATOMIC_RELEASE);
+	xa_store_rel32(&req->state, XS_SUBMITTED << XS_LIFE_SHIFT);
 	set_holder(req, XSEG_HOLDER(eff, gen));
 	if (!xq_enqueue_tracked(&xs->local[eff].rq, xseg__qid_rq(eff), &xs->track, hold)) {
 		xseg__set_life(req, back_life);
@@ -447,7 +446,7 @@ int xseg_submit(struct xseg *xs, struct xseg_request *req, uint32_t dst)
 	xseg__hold_put(xs, p, hold);
 	if (r < 0)
 		return r;
-	__atomic_fetch_add(&xs->ports[p].cnt.submitted, 1, __ATOMIC_RELAXED);
+	xa_add_rlx64(&xs->ports[p].cnt.submitted, 1);
 	return r;	/* the port it was queued to: the one to signal */
 }
 
@@ -482,7 +481,7 @@ struct xseg_request *xseg_accept(struct xseg *xs, uint32_t portno)
 		set_holder(req, XSEG_HOLDER(portno, xs->local[portno].gen));
 		xq_hold_drop(hold);
 		xseg__hold_put(xs, portno, hold);
-		__atomic_fetch_add(&xs->ports[portno].cnt.accepted, 1, __ATOMIC_RELAXED);
+		xa_add_rlx64(&xs->ports[portno].cnt.accepted, 1);
 		return req;
 	}
 	xseg__hold_put(xs, portno, hold);
@@ -500,7 +499,7 @@ struct xseg_request *xseg_accept(struct xseg *xs, uint32_t portno)
 int xseg__deliver(struct xseg *xs, uint32_t r, struct xq_hold *hold_r, struct xq_hold *hold_c)
 {
 	struct xseg_request *req = &xs->reqs[r];
-	uint32_t n = __atomic_load_n(&req->path_len, __ATOMIC_ACQUIRE), to, want, gen;
+	uint32_t n = xa_load_acq32(&req->path_len), to, want, gen;
 
 	if (n > XSEG_PATH_MAX)
 		n = 0;		/* corrupt path: go straight to the client */
@@ -518,16 +517,16 @@ int xseg__deliver(struct xseg *xs, uint32_t r, struct xq_hold *hold_r, struct xq
 			break;
 		if (!n && to == req->src_port) {
 			/* The client is gone: nobody waits for this one. */
-			__atomic_store_n(&req->path_len, 0, __ATOMIC_RELEASE);
+			xa_store_rel32(&req->path_len, 0);
 			xseg__free_request(xs, r, hold_r, hold_c);
 			return -ENOENT;
 		}
 		/* A forwarding hop that is gone: it fails, and goes on down the path. */
 		req->error = ECONNRESET;
-		__atomic_fetch_or(&req->state, XS_FAILED, __ATOMIC_ACQ_REL);
-		__atomic_fetch_and(&req->state, ~XS_SERVED, __ATOMIC_ACQ_REL);
+		xa_or_acqrel32(&req->state, XS_FAILED);
+		xa_and_acqrel32(&req->state, ~XS_SERVED);
 	}
-	__atomic_store_n(&req->path_len, n, __ATOMIC_RELEASE);
+	xa_store_rel32(&req->path_len, n);
 	req->ts_respond = xseg_sys_now_ns();
 	xseg__set_life(req, XS_RESPONDED);
 	set_holder(req, XSEG_HOLDER(to, want));
@@ -555,7 +554,7 @@ int xseg_respond(struct xseg *xs, struct xseg_request *req)
 	xq_hold_take(&xs->track, hr, (uint32_t)idx);
 	r = xseg__deliver(xs, (uint32_t)idx, hr, hc);
 	xseg__holds_put2(xs, p, hr, hc);
-	__atomic_fetch_add(&xs->ports[p].cnt.responded, 1, __ATOMIC_RELAXED);
+	xa_add_rlx64(&xs->ports[p].cnt.responded, 1);
 	return r < 0 ? 0 : r;	/* a vanished client is not the server's error */
 }
 
@@ -568,8 +567,8 @@ int xseg_fail(struct xseg *xs, struct xseg_request *req, int error)
 	if (!held_by_us(xs, req, &p))
 		return -EPERM;
 	req->error = error > 0 ? error : EIO;
-	__atomic_fetch_or(&req->state, XS_FAILED, __ATOMIC_ACQ_REL);
-	__atomic_fetch_and(&req->state, ~XS_SERVED, __ATOMIC_ACQ_REL);
+	xa_or_acqrel32(&req->state, XS_FAILED);
+	xa_and_acqrel32(&req->state, ~XS_SERVED);
 	return xseg_respond(xs, req);
 }
 
@@ -590,7 +589,7 @@ int xseg_forward(struct xseg *xs, struct xseg_request *req, uint32_t via, uint32
 	if (r)
 		return r;
 	req->path[n] = XSEG_HOLDER(via, xs->local[via].gen);
-	__atomic_store_n(&req->path_len, n + 1, __ATOMIC_RELEASE);
+	xa_store_rel32(&req->path_len, n + 1);
 	r = queue_to(xs, (uint32_t)idx, dst, hold, XSEG_HOLDER(p, xs->local[p].gen), XS_ACCEPTED);
 	if (r < 0)
 		req->path_len = n;
@@ -621,7 +620,7 @@ struct xseg_request *xseg_receive(struct xseg *xs, uint32_t portno)
 		if (holder_of(req) != XSEG_HOLDER(portno, gen)) {
 			/* Addressed to an earlier owner of this port: recycle it. */
 			xseg__free_request(xs, r, hr, hc);
-			__atomic_fetch_add(&xs->ports[portno].cnt.reclaimed, 1, __ATOMIC_RELAXED);
+			xa_add_rlx64(&xs->ports[portno].cnt.reclaimed, 1);
 			continue;
 		}
 		if (req->src_port == portno && req->src_gen == gen) {
@@ -629,10 +628,10 @@ struct xseg_request *xseg_receive(struct xseg *xs, uint32_t portno)
 
 			while (b + 1 < XSEG_LAT_BUCKETS && (us >> (b + 1)))
 				b++;
-			__atomic_fetch_add(&xs->ports[portno].lat[b], 1, __ATOMIC_RELAXED);
-			__atomic_fetch_add(&xs->ports[portno].cnt.received, 1, __ATOMIC_RELAXED);
+			xa_add_rlx64(&xs->ports[portno].lat[b], 1);
+			xa_add_rlx64(&xs->ports[portno].cnt.received, 1);
 			if (req->state & XS_FAILED)
-				__atomic_fetch_add(&xs->ports[portno].cnt.failed, 1, __ATOMIC_RELAXED);
+				xa_add_rlx64(&xs->ports[portno].cnt.failed, 1);
 			xseg__set_life(req, XS_RECEIVED);
 		} else {
 			/* A reply coming back through us, a forwarding hop: ours to respond on. */

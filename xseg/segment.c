@@ -72,18 +72,17 @@ static int peer_register(struct xseg *xs)
 	uint32_t i;
 
 	for (i = 0; i < XSEG_MAX_PEERS; i++) {
-		uint64_t cur = __atomic_load_n(&h->peers[i].pid, __ATOMIC_ACQUIRE);
-		uint64_t start = __atomic_load_n(&h->peers[i].start, __ATOMIC_ACQUIRE);
+		uint64_t cur = xa_load_acq64(&h->peers[i].pid);
+		uint64_t start = xa_load_acq64(&h->peers[i].start);
 
 		if (cur && xseg_sys_alive((uint32_t)cur, start))
 			continue;
 		/* acq_rel: whoever wins the entry owns it; the start follows. */
-		if (__atomic_compare_exchange_n(&h->peers[i].pid, &cur, xs->pid, false,
-						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-			__atomic_store_n(&h->peers[i].start, xs->start, __ATOMIC_RELEASE);
+		if (xa_cas_acqrel64(&h->peers[i].pid, &cur, xs->pid)) {
+			xa_store_rel64(&h->peers[i].start, xs->start);
 			/* A dead peer's entry we take over leaves the count as it was. */
 			if (!cur)
-				__atomic_fetch_add(&h->attached, 1, __ATOMIC_RELAXED);
+				xa_add_rlx64(&h->attached, 1);
 			return (int)i;
 		}
 	}
@@ -100,13 +99,11 @@ void xseg__forget_dead_peers(struct xseg *xs)
 	uint32_t i;
 
 	for (i = 0; i < XSEG_MAX_PEERS; i++) {
-		uint64_t pid = __atomic_load_n(&h->peers[i].pid, __ATOMIC_ACQUIRE);
+		uint64_t pid = xa_load_acq64(&h->peers[i].pid);
 
-		if (pid && !xseg_sys_alive((uint32_t)pid, __atomic_load_n(&h->peers[i].start,
-									   __ATOMIC_ACQUIRE)) &&
-		    __atomic_compare_exchange_n(&h->peers[i].pid, &pid, 0, false, __ATOMIC_ACQ_REL,
-						__ATOMIC_ACQUIRE))
-			__atomic_fetch_sub(&h->attached, 1, __ATOMIC_RELAXED);
+		if (pid && !xseg_sys_alive((uint32_t)pid, xa_load_acq64(&h->peers[i].start)) &&
+		    xa_cas_acqrel64(&h->peers[i].pid, &pid, 0))
+			xa_sub_rlx64(&h->attached, 1);
 	}
 }
 
@@ -116,10 +113,9 @@ static uint32_t live_peers(struct xseg *xs)
 	uint32_t i, n = 0;
 
 	for (i = 0; i < XSEG_MAX_PEERS; i++) {
-		uint64_t pid = __atomic_load_n(&h->peers[i].pid, __ATOMIC_ACQUIRE);
+		uint64_t pid = xa_load_acq64(&h->peers[i].pid);
 
-		if (pid && xseg_sys_alive((uint32_t)pid, __atomic_load_n(&h->peers[i].start,
-									  __ATOMIC_ACQUIRE)))
+		if (pid && xseg_sys_alive((uint32_t)pid, xa_load_acq64(&h->peers[i].start)))
 			n++;
 	}
 	return n;
@@ -135,7 +131,7 @@ int xseg__peer_type_index(struct xseg *xs, const char *name)
 	uint32_t i;
 
 	for (i = 0; i < XSEG_MAX_PEER_TYPES; i++) {
-		uint64_t w = __atomic_load_n(&h->peer_type_word[i], __ATOMIC_ACQUIRE);
+		uint64_t w = xa_load_acq64(&h->peer_type_word[i]);
 
 		if (w == 2 && !strncmp(h->peer_type[i], name, XSEG_TYPE_LEN))
 			return (int)i;
@@ -143,16 +139,15 @@ int xseg__peer_type_index(struct xseg *xs, const char *name)
 	for (i = 0; i < XSEG_MAX_PEER_TYPES; i++) {
 		uint64_t zero = 0;
 
-		if (__atomic_compare_exchange_n(&h->peer_type_word[i], &zero, 1, false,
-						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		if (xa_cas_acqrel64(&h->peer_type_word[i], &zero, 1)) {
 			xseg_memset(h->peer_type[i], 0, XSEG_TYPE_LEN);
 			strncpy(h->peer_type[i], name, XSEG_TYPE_LEN - 1);
 			/* release: a reader that sees 2 sees the name. */
-			__atomic_store_n(&h->peer_type_word[i], 2, __ATOMIC_RELEASE);
+			xa_store_rel64(&h->peer_type_word[i], 2);
 			return (int)i;
 		}
 		/* A racer may be naming the same type right now: look again. */
-		if (__atomic_load_n(&h->peer_type_word[i], __ATOMIC_ACQUIRE) == 2 &&
+		if (xa_load_acq64(&h->peer_type_word[i]) == 2 &&
 		    !strncmp(h->peer_type[i], name, XSEG_TYPE_LEN))
 			return (int)i;
 	}
@@ -176,7 +171,7 @@ struct xseg__drv *xseg__driver_for(struct xseg *xs, uint32_t peer_type)
 		return d;
 	if (d->joined < 0)
 		return NULL;
-	if (__atomic_load_n(&xs->hdr->peer_type_word[peer_type], __ATOMIC_ACQUIRE) != 2)
+	if (xa_load_acq64(&xs->hdr->peer_type_word[peer_type]) != 2)
 		return NULL;
 	xseg_memcpy(name, xs->hdr->peer_type[peer_type], XSEG_TYPE_LEN);
 	name[XSEG_TYPE_LEN - 1] = 0;
@@ -247,7 +242,7 @@ struct xseg *xseg_join(const char *segtype, const char *segname, const char *pee
 		}
 		goto unmap;
 	}
-	if (__atomic_load_n(&xs->hdr->flags, __ATOMIC_ACQUIRE) & XSEG_F_DESTROYED) {
+	if (xa_load_acq64(&xs->hdr->flags) & XSEG_F_DESTROYED) {
 		seterr(err, errlen, "segment '%s' is marked for destroy%s", segname, "");
 		r = -EIDRM;
 		goto unmap;
@@ -326,7 +321,7 @@ static int destroy_check(void *mem, uint64_t size, uint32_t owner_uid, void *arg
 
 	if (!mem || size < XSEG_HEADER_SIZE)
 		REFUSE(-EBADMSG, "is not an xseg segment (smaller than a header)");
-	if (__atomic_load_n(&h->magic, __ATOMIC_ACQUIRE) != XSEG_MAGIC)
+	if (xa_load_acq64(&h->magic) != XSEG_MAGIC)
 		REFUSE(-EBADMSG, "is not an xseg segment (no xseg magic)");
 	if (h->byte_order != XSEG_BYTE_ORDER)
 		REFUSE(-EBADMSG, "is not an xseg segment of this byte order");
@@ -358,7 +353,7 @@ static void destroy_commit(void *mem, uint32_t uid, uint32_t gid, uint32_t mode,
 	struct xseg_header *h = mem;
 
 	(void)uid; (void)gid; (void)mode; (void)arg;
-	__atomic_fetch_or(&h->flags, XSEG_F_DESTROYED, __ATOMIC_ACQ_REL);
+	xa_or_acqrel64(&h->flags, XSEG_F_DESTROYED);
 }
 #undef REFUSE
 
@@ -426,7 +421,7 @@ int xseg_leave(struct xseg *xs)
 	if (!xs)
 		return -EINVAL;
 	for (i = 0; i < xs->nr_ports; i++)
-		if (__atomic_load_n(&xs->local[i].bound, __ATOMIC_ACQUIRE))
+		if (xa_load_acq32(&xs->local[i].bound))
 			xseg_leave_port(xs, i);
 	for (i = 0; i < XSEG_MAX_PEER_TYPES; i++)
 		if (xs->drv[i].joined == 1 && xs->drv[i].ops->leave)
@@ -434,11 +429,10 @@ int xseg_leave(struct xseg *xs)
 	if (xs->peer_slot >= 0) {
 		uint64_t me = xs->pid;
 
-		if (__atomic_compare_exchange_n(&xs->hdr->peers[xs->peer_slot].pid, &me, 0, false,
-						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-			__atomic_fetch_sub(&xs->hdr->attached, 1, __ATOMIC_RELAXED);
+		if (xa_cas_acqrel64(&xs->hdr->peers[xs->peer_slot].pid, &me, 0))
+			xa_sub_rlx64(&xs->hdr->attached, 1);
 	}
-	autorm = __atomic_load_n(&xs->hdr->flags, __ATOMIC_ACQUIRE) & XSEG_F_AUTORM;
+	autorm = xa_load_acq64(&xs->hdr->flags) & XSEG_F_AUTORM;
 	last = autorm && live_peers(xs) == 0;
 	st = xs->segtype;
 	if (last) {
@@ -507,11 +501,11 @@ static void owner_commit(void *mem, uint32_t uid, uint32_t gid, uint32_t mode, v
 	struct xseg_header *h = mem;
 
 	(void)arg;
-	__atomic_store_n(&h->uid, uid, __ATOMIC_RELAXED);
-	__atomic_store_n(&h->gid, gid, __ATOMIC_RELAXED);
-	__atomic_store_n(&h->mode, mode, __ATOMIC_RELAXED);
-	__atomic_store_n(&h->cfg.mode, mode, __ATOMIC_RELAXED);
-	__atomic_store_n(&h->cfg.gid, (int32_t)gid, __ATOMIC_RELEASE);
+	xa_store_rlx32(&h->uid, uid);
+	xa_store_rlx32(&h->gid, gid);
+	xa_store_rlx32(&h->mode, mode);
+	xa_store_rlx32(&h->cfg.mode, mode);
+	xa_store_rel32((uint32_t *)&h->cfg.gid, (uint32_t)(int32_t)gid);
 }
 
 int xseg_set_owner_mode(const char *segtype, const char *segname, uint32_t uid, uint32_t gid,

@@ -43,8 +43,8 @@ static void count_index(void *arg, xq_index idx)
 /* Counters a peer can corrupt: tail more than a capacity ahead of head, or head far past tail. */
 static void check_queue(struct census *c, const struct xq *q, uint32_t port, const char *what)
 {
-	uint64_t t = __atomic_load_n(&q->q->tail, __ATOMIC_ACQUIRE);
-	uint64_t h = __atomic_load_n(&q->q->head, __ATOMIC_ACQUIRE);
+	uint64_t t = xa_load_acq64(&q->q->tail);
+	uint64_t h = xa_load_acq64(&q->q->head);
 	int64_t used = (int64_t)(t - h);
 	char fmt[96];
 
@@ -73,11 +73,11 @@ int xseg_verify(struct xseg *xs, void (*out)(void *arg, const char *line), void 
 		return -ENOMEM;
 	for (i = 0; i < xs->nr_ports; i++) {
 		struct xseg_port *p = &xs->ports[i];
-		uint64_t w = __atomic_load_n(&p->owner, __ATOMIC_ACQUIRE);
-		uint32_t red = __atomic_load_n(&p->redirect, __ATOMIC_RELAXED);
+		uint64_t w = xa_load_acq64(&p->owner);
+		uint32_t red = xa_load_rlx32(&p->redirect);
 
 		if (XSEG_OWNER_STATE(w) != XSEG_PORT_FREE &&
-		    __atomic_load_n(&p->peer_type, __ATOMIC_RELAXED) >= XSEG_MAX_PEER_TYPES)
+		    xa_load_rlx32(&p->peer_type) >= XSEG_MAX_PEER_TYPES)
 			report(&c, "port %u: peer type %llu is out of range", i, p->peer_type);
 		if (red != XSEG_NO_PORT && red >= xs->nr_ports)
 			report(&c, "port %u: redirect to %llu is out of range", i, red);
@@ -98,8 +98,8 @@ int xseg_verify(struct xseg *xs, void (*out)(void *arg, const char *line), void 
 		xq_scan(&xs->clsq[k], count_index, &c);
 	for (i = 0; i < xs->nr_requests; i++) {
 		struct xseg_request *r = &xs->reqs[i];
-		uint32_t life = xseg__life(r), buf = __atomic_load_n(&r->buf_index, __ATOMIC_RELAXED);
-		uint64_t h = __atomic_load_n(&r->holder, __ATOMIC_RELAXED);
+		uint32_t life = xseg__life(r), buf = xa_load_rlx32(&r->buf_index);
+		uint64_t h = xa_load_rlx64(&r->holder);
 
 		if (life > XS_RECEIVED)
 			report(&c, "request %u: lifecycle state %llu is unknown", i, life);
@@ -126,7 +126,7 @@ int xseg_verify(struct xseg *xs, void (*out)(void *arg, const char *line), void 
 			count_index(&c, i);
 	}
 	for (i = 0; i < XSEG_MAX_PEER_TYPES; i++) {
-		uint64_t w = __atomic_load_n(&xs->hdr->peer_type_word[i], __ATOMIC_ACQUIRE);
+		uint64_t w = xa_load_acq64(&xs->hdr->peer_type_word[i]);
 
 		if (w > 2)
 			report(&c, "peer type entry %u: state word %llu is unknown", i, w);
@@ -134,7 +134,7 @@ int xseg_verify(struct xseg *xs, void (*out)(void *arg, const char *line), void 
 			report(&c, "peer type entry %u: its name is not terminated (%llu)", i, XSEG_TYPE_LEN);
 	}
 	for (i = 0; i < xs->nr_holds; i++) {
-		uint64_t st = __atomic_load_n(&xs->holds[i].state, __ATOMIC_RELAXED) & 0x7F;
+		uint64_t st = xa_load_rlx64(&xs->holds[i].state) & 0x7F;
 
 		if (st > XQ_HOLD_HELD)
 			report(&c, "hold record %u: state %llu is unknown", i, st);

@@ -190,8 +190,8 @@ static Napi::Value port_info(const Napi::CallbackInfo &info)
 		return env.Undefined();
 	struct xseg_port *p = xseg_port(s->xs, port);
 	struct xseg_header *h = xseg_header(s->xs);
-	uint64_t w = __atomic_load_n(&p->owner, __ATOMIC_ACQUIRE);
-	uint32_t st = (uint32_t)XSEG_OWNER_STATE(w), pt = __atomic_load_n(&p->peer_type, __ATOMIC_RELAXED);
+	uint64_t w = xa_load_acq64(&p->owner);
+	uint32_t st = (uint32_t)XSEG_OWNER_STATE(w), pt = xa_load_rlx32(&p->peer_type);
 	static const char *const states[] = { "free", "bound", "recovering", "binding" };
 	Napi::Object o = Napi::Object::New(env);
 
@@ -200,7 +200,7 @@ static Napi::Value port_info(const Napi::CallbackInfo &info)
 	o.Set("pid", XSEG_OWNER_PID(w));
 	o.Set("gen", XSEG_OWNER_GEN(w));
 	o.Set("alive", st == XSEG_PORT_BOUND &&
-			       xseg_sys_alive(XSEG_OWNER_PID(w), __atomic_load_n(&p->owner_start, __ATOMIC_RELAXED)));
+			       xseg_sys_alive(XSEG_OWNER_PID(w), xa_load_rlx64(&p->owner_start)));
 	o.Set("uid", p->owner_uid);
 	if (st != XSEG_PORT_FREE && pt < XSEG_MAX_PEER_TYPES) {
 		char name[XSEG_TYPE_LEN];
@@ -212,21 +212,21 @@ static Napi::Value port_info(const Napi::CallbackInfo &info)
 	}
 	o.Set("dynamic", port >= xseg_config(s->xs)->dynports);
 	o.Set("flags", p->flags);
-	uint32_t redir = __atomic_load_n(&p->redirect, __ATOMIC_RELAXED);
+	uint32_t redir = xa_load_rlx32(&p->redirect);
 	o.Set("redirect", redir == XSEG_NO_PORT ? Napi::Value(env.Null()) : Napi::Number::New(env, redir));
 	o.Set("requests_queued", queued(s->xs, port, 0));
 	o.Set("replies_queued", queued(s->xs, port, 1));
 	Napi::Object c = Napi::Object::New(env);
-	c.Set("submitted", (double)__atomic_load_n(&p->cnt.submitted, __ATOMIC_RELAXED));
-	c.Set("accepted", (double)__atomic_load_n(&p->cnt.accepted, __ATOMIC_RELAXED));
-	c.Set("responded", (double)__atomic_load_n(&p->cnt.responded, __ATOMIC_RELAXED));
-	c.Set("received", (double)__atomic_load_n(&p->cnt.received, __ATOMIC_RELAXED));
-	c.Set("failed", (double)__atomic_load_n(&p->cnt.failed, __ATOMIC_RELAXED));
-	c.Set("reclaimed", (double)__atomic_load_n(&p->cnt.reclaimed, __ATOMIC_RELAXED));
+	c.Set("submitted", (double)xa_load_rlx64(&p->cnt.submitted));
+	c.Set("accepted", (double)xa_load_rlx64(&p->cnt.accepted));
+	c.Set("responded", (double)xa_load_rlx64(&p->cnt.responded));
+	c.Set("received", (double)xa_load_rlx64(&p->cnt.received));
+	c.Set("failed", (double)xa_load_rlx64(&p->cnt.failed));
+	c.Set("reclaimed", (double)xa_load_rlx64(&p->cnt.reclaimed));
 	o.Set("counters", c);
 	Napi::Array lat = Napi::Array::New(env, XSEG_LAT_BUCKETS);
 	for (uint32_t b = 0; b < XSEG_LAT_BUCKETS; b++)
-		lat.Set(b, (double)__atomic_load_n(&p->lat[b], __ATOMIC_RELAXED));
+		lat.Set(b, (double)xa_load_rlx64(&p->lat[b]));
 	o.Set("latency_us_log2", lat);
 	return o;
 }

@@ -119,7 +119,7 @@ static Napi::Value req_field(const Napi::CallbackInfo &info)
 	switch (f) {
 	case F_OP: return Napi::Number::New(env, req->op);
 	case F_FLAGS: return Napi::Number::New(env, req->flags);
-	case F_STATE: return Napi::Number::New(env, __atomic_load_n(&req->state, __ATOMIC_ACQUIRE));
+	case F_STATE: return Napi::Number::New(env, xa_load_acq32(&req->state));
 	case F_ERROR: return Napi::Number::New(env, req->error);
 	case F_OFFSET: return Napi::BigInt::New(env, (uint64_t)req->offset);
 	case F_SIZE: return Napi::Number::New(env, (double)req->size);
@@ -174,8 +174,8 @@ static Napi::Value req_set_field(const Napi::CallbackInfo &info)
 	case F_STATE: {
 		uint32_t bits = (uint32_t)v & (XS_SERVED | XS_FAILED);
 
-		__atomic_fetch_and(&req->state, ~(uint32_t)(XS_SERVED | XS_FAILED), __ATOMIC_ACQ_REL);
-		__atomic_fetch_or(&req->state, bits, __ATOMIC_ACQ_REL);
+		xa_and_acqrel32(&req->state, ~(uint32_t)(XS_SERVED | XS_FAILED));
+		xa_or_acqrel32(&req->state, bits);
 		break;
 	}
 	default:
@@ -192,7 +192,7 @@ static Napi::Value req_target(const Napi::CallbackInfo &info)
 
 	if (!arg_seg(info, 0, "req_target", &s) || !arg_req(info, s, 1, "req_target", &req))
 		return info.Env().Undefined();
-	uint32_t n = __atomic_load_n(&req->target_len, __ATOMIC_RELAXED);
+	uint32_t n = xa_load_rlx32(&req->target_len);
 	const char *t = xseg_req_target(s->xs, req);
 	if (!t || n > XSEG_TARGET_MAX)
 		n = 0;
@@ -324,9 +324,9 @@ static Napi::Value req_respond(const Napi::CallbackInfo &info)
 
 	if (!arg_seg(info, 0, "req_respond", &s) || !arg_req(info, s, 1, "req_respond", &req))
 		return info.Env().Undefined();
-	uint32_t st = __atomic_load_n(&req->state, __ATOMIC_ACQUIRE);
+	uint32_t st = xa_load_acq32(&req->state);
 	if (!(st & (XS_SERVED | XS_FAILED)))
-		__atomic_fetch_or(&req->state, XS_SERVED, __ATOMIC_ACQ_REL);
+		xa_or_acqrel32(&req->state, XS_SERVED);
 	int r = xseg_respond(s->xs, req);
 	if (r < 0) {
 		throw_errno(info.Env(), r, "req_respond");

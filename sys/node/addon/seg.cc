@@ -287,16 +287,16 @@ static Napi::Value seg_info(const Napi::CallbackInfo &info)
 	o.Set("mode", h->mode);
 	o.Set("creator_pid", h->creator_pid);
 	o.Set("ctime_ns", Napi::BigInt::New(env, (uint64_t)h->ctime_ns));
-	o.Set("attached", (double)__atomic_load_n(&h->attached, __ATOMIC_RELAXED));
-	uint64_t flags = __atomic_load_n(&h->flags, __ATOMIC_RELAXED);
+	o.Set("attached", (double)xa_load_rlx64(&h->attached));
+	uint64_t flags = xa_load_rlx64(&h->flags);
 	o.Set("autorm", (flags & XSEG_F_AUTORM) != 0);
 	o.Set("destroyed", (flags & XSEG_F_DESTROYED) != 0);
-	o.Set("serial", Napi::BigInt::New(env, (uint64_t)__atomic_load_n(&h->serial, __ATOMIC_RELAXED)));
-	o.Set("recoveries", (double)__atomic_load_n(&h->recoveries, __ATOMIC_RELAXED));
+	o.Set("serial", Napi::BigInt::New(env, (uint64_t)xa_load_rlx64(&h->serial)));
+	o.Set("recoveries", (double)xa_load_rlx64(&h->recoveries));
 	o.Set("queue_cap", h->queue_cap);
 	Napi::Array types = Napi::Array::New(env);
 	for (uint32_t i = 0, n = 0; i < XSEG_MAX_PEER_TYPES; i++) {
-		if (__atomic_load_n(&h->peer_type_word[i], __ATOMIC_ACQUIRE) != 2)
+		if (xa_load_acq64(&h->peer_type_word[i]) != 2)
 			continue;
 		char name[XSEG_TYPE_LEN];
 		memcpy(name, h->peer_type[i], sizeof(name));
