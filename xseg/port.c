@@ -12,7 +12,7 @@
 static inline uint64_t owner_load(struct xseg *xs, uint32_t p)
 {
 	/* acquire: a BOUND word comes with the owner details stored before it. */
-	return xa_load_acq64(&xs->ports[p].owner);
+	return xseg__owner(&xs->ports[p]);
 }
 
 /*
@@ -129,7 +129,7 @@ static void drop_stale_replies(struct xseg *xs, uint32_t p)
 		if (r == XQ_NONE)
 			break;
 		xseg__free_request(xs, r, hr, hc);
-		xa_add_rlx64(&xs->ports[p].cnt.reclaimed, 1);
+		xseg__count(&xs->ports[p].cnt.reclaimed);
 	}
 	xseg__holds_put2(xs, p, hr, hc);
 }
@@ -157,7 +157,7 @@ static int try_bind(struct xseg *xs, uint32_t p, uint32_t flags)
 	}
 	gen = (XSEG_OWNER_GEN(w) + 1) & 0x3FFFFFFF;
 	/* acq_rel: only one binder wins this generation of the port. */
-	if (!xa_cas_acqrel64(&port->owner, &w, XSEG_OWNER(XSEG_PORT_BINDING, gen, xs->pid)))
+	if (!xseg__owner_cas(port, &w, XSEG_OWNER(XSEG_PORT_BINDING, gen, xs->pid)))
 		return -EAGAIN;
 	xa_store_rlx64(&port->owner_start, xs->start);
 	xa_store_rlx32(&port->owner_uid, xs->uid);
@@ -175,7 +175,7 @@ static int try_bind(struct xseg *xs, uint32_t p, uint32_t flags)
 	if (d && d->ops->bind) {
 		r = d->ops->bind(xs, d->priv, p);
 		if (r) {
-			xa_store_rel64(&port->owner, XSEG_OWNER(XSEG_PORT_FREE, gen, 0));
+			xseg__owner_release(port, XSEG_OWNER(XSEG_PORT_FREE, gen, 0));
 			return r;
 		}
 	}
@@ -185,7 +185,7 @@ static int try_bind(struct xseg *xs, uint32_t p, uint32_t flags)
 	 * wrongly judged us dead), we lose it rather than overwrite its state.
 	 */
 	w = XSEG_OWNER(XSEG_PORT_BINDING, gen, xs->pid);
-	if (!xa_cas_acqrel64(&port->owner, &w, XSEG_OWNER(XSEG_PORT_BOUND, gen, xs->pid))) {
+	if (!xseg__owner_cas(port, &w, XSEG_OWNER(XSEG_PORT_BOUND, gen, xs->pid))) {
 		if (d && d->ops->unbind)
 			d->ops->unbind(xs, d->priv, p);
 		return -EAGAIN;
@@ -247,7 +247,7 @@ int xseg_leave_port(struct xseg *xs, uint32_t portno)
 	 * the free list. We mark it RECOVERING ourselves first.
 	 */
 	w = XSEG_OWNER(XSEG_PORT_BOUND, xs->local[portno].gen, xs->pid);
-	if (!xa_cas_acqrel64(&port->owner, &w, XSEG_OWNER(XSEG_PORT_RECOVERING, xs->local[portno].gen, xs->pid)))
+	if (!xseg__owner_cas(port, &w, XSEG_OWNER(XSEG_PORT_RECOVERING, xs->local[portno].gen, xs->pid)))
 		return -EPERM;
 	xa_store_rel32(&xs->local[portno].bound, 0);
 	return xseg__leave_settle(xs, portno) == 0 ? 0 : -EIO;

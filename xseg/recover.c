@@ -75,8 +75,7 @@ static void lease_drop(struct xseg *xs)
 static void fail_mark(struct xseg_request *req)
 {
 	req->error = ECONNRESET;
-	xa_or_acqrel32(&req->state, XS_FAILED);
-	xa_and_acqrel32(&req->state, ~XS_SERVED);
+	xseg__req_fail(req);
 }
 
 static bool port_gen_bound(struct xseg *xs, uint32_t p, uint32_t gen)
@@ -85,7 +84,7 @@ static bool port_gen_bound(struct xseg *xs, uint32_t p, uint32_t gen)
 
 	if (p >= xs->nr_ports)
 		return false;
-	w = xa_load_acq64(&xs->ports[p].owner);
+	w = xseg__owner(&xs->ports[p]);
 	return XSEG_OWNER_STATE(w) == XSEG_PORT_BOUND && XSEG_OWNER_GEN(w) == gen;
 }
 
@@ -117,7 +116,7 @@ static void settle_request(struct xseg *xs, uint32_t r, uint32_t dead, struct xq
 {
 	struct xseg_request *req = &xs->reqs[r];
 	uint32_t life = xseg__life(req);
-	uint64_t holder = xa_load_acq64(&req->holder);
+	uint64_t holder = xseg__holder(req);
 	bool client_dead = req->src_port == dead || !port_gen_bound(xs, req->src_port, req->src_gen);
 
 	switch (life) {
@@ -374,7 +373,7 @@ static void settle_port(struct xseg *xs, uint32_t p, uint32_t gen, uint32_t dead
 		struct xseg_request *req = &xs->reqs[i];
 		uint32_t life;
 
-		if (xa_load_acq64(&req->holder) != held)
+		if (xseg__holder(req) != held)
 			continue;
 		life = xseg__life(req);
 		/* Queued ones were drained above or are in a live sender's hands. */
@@ -382,12 +381,12 @@ static void settle_port(struct xseg *xs, uint32_t p, uint32_t gen, uint32_t dead
 			continue;
 		xq_hold_take(&xs->track, s0, i);
 		settle_request(xs, i, p, s0, s1, st);
-		xa_add_rlx64(&xs->ports[p].cnt.reclaimed, 1);
+		xseg__count(&xs->ports[p].cnt.reclaimed);
 	}
 	/* release: the next binder sees a settled port. */
-	xa_store_rel64(&xs->ports[p].owner, XSEG_OWNER(XSEG_PORT_FREE, gen, 0));
+	xseg__owner_release(&xs->ports[p], XSEG_OWNER(XSEG_PORT_FREE, gen, 0));
 	if (dead_pid != xs->pid) {	/* not a port we are leaving ourselves */
-		xa_add_rlx64(&xs->hdr->recoveries, 1);
+		xseg__count(&xs->hdr->recoveries);
 		if (st)
 			st->ports_freed++;
 	}
@@ -408,7 +407,7 @@ enum claim_how {
 static bool claim(struct xseg *xs, uint32_t p, enum claim_how how, uint32_t *gen, uint32_t *pid,
 		  uint64_t *was)
 {
-	uint64_t w = xa_load_acq64(&xs->ports[p].owner);
+	uint64_t w = xseg__owner(&xs->ports[p]);
 	uint64_t st = XSEG_OWNER_STATE(w);
 
 	*gen = XSEG_OWNER_GEN(w);
@@ -429,7 +428,7 @@ static bool claim(struct xseg *xs, uint32_t p, enum claim_how how, uint32_t *gen
 	} else if (how == CLAIM_LEAVING || xseg__port_live(xs, p, NULL)) {
 		return false;
 	}
-	return xa_cas_acqrel64(&xs->ports[p].owner, &w, XSEG_OWNER(XSEG_PORT_RECOVERING, *gen, xs->pid));
+	return xseg__owner_cas(&xs->ports[p], &w, XSEG_OWNER(XSEG_PORT_RECOVERING, *gen, xs->pid));
 }
 
 /*
@@ -510,7 +509,7 @@ static void sweep_free_ports(struct xseg *xs, struct xseg_recovery_stats *st)
 	uint32_t p;
 
 	for (p = 0; p < xs->nr_ports; p++) {
-		uint64_t w = xa_load_acq64(&xs->ports[p].owner);
+		uint64_t w = xseg__owner(&xs->ports[p]);
 
 		if (XSEG_OWNER_STATE(w) != XSEG_PORT_FREE)
 			continue;
@@ -596,7 +595,7 @@ static int settle_claimed(struct xseg *xs, uint32_t p, uint32_t gen, uint32_t pi
 			uint64_t mine = XSEG_OWNER(XSEG_PORT_RECOVERING, gen, xs->pid);
 
 			if (pid != xs->pid)
-				xa_cas_acqrel64(&xs->ports[p].owner, &mine, was);
+				xseg__owner_cas(&xs->ports[p], &mine, was);
 			return -EALREADY;
 		}
 		settle_leftovers(xs, st);
@@ -637,7 +636,7 @@ static int recover_port(struct xseg *xs, uint32_t portno, bool leaving, struct x
 	if (leaving)
 		return settle_ports(xs, (int)portno, CLAIM_LEAVING, st);
 	r = settle_ports(xs, (int)portno, CLAIM_DEAD, st);
-	w = xa_load_acq64(&xs->ports[portno].owner);
+	w = xseg__owner(&xs->ports[portno]);
 	if (r || XSEG_OWNER_STATE(w) != XSEG_PORT_RECOVERING || XSEG_OWNER_PID(w) == xs->pid ||
 	    xseg_sys_alive(XSEG_OWNER_PID(w), 0))
 		return r;

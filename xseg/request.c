@@ -40,30 +40,6 @@ int xseg_op_from_name(const char *name)
 	return -EINVAL;
 }
 
-uint32_t xseg__life(const struct xseg_request *req)
-{
-	return (xa_load_acq32(&req->state) >> XS_LIFE_SHIFT) & 0xFF;
-}
-
-void xseg__set_life(struct xseg_request *req, uint32_t life)
-{
-	uint32_t st = xa_load_rlx32(&req->state);
-
-	st = (st & ~(0xFFu << XS_LIFE_SHIFT)) | (life << XS_LIFE_SHIFT);
-	xa_store_rel32(&req->state, st);
-}
-
-static inline void set_holder(struct xseg_request *req, uint64_t h)
-{
-	/* release: recovery that reads the holder sees the fields set before it. */
-	xa_store_rel64(&req->holder, h);
-}
-
-static inline uint64_t holder_of(const struct xseg_request *req)
-{
-	return xa_load_acq64(&req->holder);
-}
-
 struct xq *xseg__queue(struct xseg *xs, uint64_t qid)
 {
 	uint64_t nq = 1 + 2ull * xs->nr_ports;
@@ -159,7 +135,7 @@ void xseg__free_request(struct xseg *xs, uint32_t r, struct xq_hold *hold_r, str
 		xq_hold_take(&xs->track, hold_r, r);
 	release_buffer(xs, req, hold_c);
 	xseg__set_life(req, XS_FREE);
-	set_holder(req, XSEG_HOLDER_NONE);
+	xseg__set_holder(req, XSEG_HOLDER_NONE);
 	if (!xq_enqueue_tracked(&xs->freeq, XSEG__QID_FREE, &xs->track, hold_r)) {
 		xseg_sys_log(XSEG_LOG_WARN, "request %u cannot go back to the free queue (corrupt?)", r);
 		xq_hold_drop(hold_r);
@@ -173,7 +149,7 @@ static int port_bound(struct xseg *xs, uint32_t p, uint32_t *gen)
 
 	if (p >= xs->nr_ports)
 		return 0;
-	w = xa_load_acq64(&xs->ports[p].owner);
+	w = xseg__owner(&xs->ports[p]);
 	*gen = XSEG_OWNER_GEN(w);
 	return XSEG_OWNER_STATE(w) == XSEG_PORT_BOUND;
 }
@@ -181,7 +157,7 @@ static int port_bound(struct xseg *xs, uint32_t p, uint32_t *gen)
 /* Is @req held by port @p of ours right now? */
 static bool held_by_us(struct xseg *xs, const struct xseg_request *req, uint32_t *p)
 {
-	uint64_t h = holder_of(req);
+	uint64_t h = xseg__holder(req);
 	uint32_t port = (uint32_t)(h >> 32);
 
 	if (h == XSEG_HOLDER_NONE || port >= xs->nr_ports || !xseg__owned(xs, port) ||
@@ -257,7 +233,7 @@ struct xseg_request *xseg_get_request(struct xseg *xs, uint32_t src)
 		 * Claim it FREE -> PREPARED with a CAS: an entry of the free list
 		 * whose request is not free is a corrupt duplicate, never taken.
 		 */
-		st = xa_load_acq32(&req->state);
+		st = xseg__req_state(req);
 		if (((st >> XS_LIFE_SHIFT) & 0xFF) == XS_FREE &&
 		    xa_cas_acqrel32(&req->state, &st, XS_PREPARED << XS_LIFE_SHIFT))
 			break;
@@ -281,7 +257,7 @@ struct xseg_request *xseg_get_request(struct xseg *xs, uint32_t src)
 		xa_store_rel32(&req->buf_index, XSEG_NO_BUF);
 	}
 	req->data_len = 0;
-	set_holder(req, XSEG_HOLDER(src, xs->local[src].gen));
+	xseg__set_holder(req, XSEG_HOLDER(src, xs->local[src].gen));
 	xq_hold_drop(hold);
 	xseg__hold_put(xs, src, hold);
 	return req;
@@ -414,10 +390,10 @@ static int queue_to(struct xseg *xs, uint32_t r, uint32_t dst, struct xq_hold *h
 	req->ts_submit = xseg_sys_now_ns();
 	xq_hold_take(&xs->track, hold, r);
 	xa_store_rel32(&req->state, XS_SUBMITTED << XS_LIFE_SHIFT);
-	set_holder(req, XSEG_HOLDER(eff, gen));
+	xseg__set_holder(req, XSEG_HOLDER(eff, gen));
 	if (!xq_enqueue_tracked(&xs->local[eff].rq, xseg__qid_rq(eff), &xs->track, hold)) {
 		xseg__set_life(req, back_life);
-		set_holder(req, back_holder);
+		xseg__set_holder(req, back_holder);
 		xq_hold_drop(hold);
 		return -EAGAIN;
 	}
@@ -446,7 +422,7 @@ int xseg_submit(struct xseg *xs, struct xseg_request *req, uint32_t dst)
 	xseg__hold_put(xs, p, hold);
 	if (r < 0)
 		return r;
-	xa_add_rlx64(&xs->ports[p].cnt.submitted, 1);
+	xseg__count(&xs->ports[p].cnt.submitted);
 	return r;	/* the port it was queued to: the one to signal */
 }
 
@@ -478,10 +454,10 @@ struct xseg_request *xseg_accept(struct xseg *xs, uint32_t portno)
 		req->ts_accept = xseg_sys_now_ns();
 		req->transit_port = portno;
 		xseg__set_life(req, XS_ACCEPTED);
-		set_holder(req, XSEG_HOLDER(portno, xs->local[portno].gen));
+		xseg__set_holder(req, XSEG_HOLDER(portno, xs->local[portno].gen));
 		xq_hold_drop(hold);
 		xseg__hold_put(xs, portno, hold);
-		xa_add_rlx64(&xs->ports[portno].cnt.accepted, 1);
+		xseg__count(&xs->ports[portno].cnt.accepted);
 		return req;
 	}
 	xseg__hold_put(xs, portno, hold);
@@ -523,13 +499,12 @@ int xseg__deliver(struct xseg *xs, uint32_t r, struct xq_hold *hold_r, struct xq
 		}
 		/* A forwarding hop that is gone: it fails, and goes on down the path. */
 		req->error = ECONNRESET;
-		xa_or_acqrel32(&req->state, XS_FAILED);
-		xa_and_acqrel32(&req->state, ~XS_SERVED);
+		xseg__req_fail(req);
 	}
 	xa_store_rel32(&req->path_len, n);
 	req->ts_respond = xseg_sys_now_ns();
 	xseg__set_life(req, XS_RESPONDED);
-	set_holder(req, XSEG_HOLDER(to, want));
+	xseg__set_holder(req, XSEG_HOLDER(to, want));
 	if (!xq_enqueue_tracked(&xs->local[to].pq, xseg__qid_pq(to), &xs->track, hold_r)) {
 		xseg_sys_log(XSEG_LOG_WARN, "port %u: reply queue full (corrupt?); request %u freed", to, r);
 		xseg__free_request(xs, r, hold_r, hold_c);
@@ -554,7 +529,7 @@ int xseg_respond(struct xseg *xs, struct xseg_request *req)
 	xq_hold_take(&xs->track, hr, (uint32_t)idx);
 	r = xseg__deliver(xs, (uint32_t)idx, hr, hc);
 	xseg__holds_put2(xs, p, hr, hc);
-	xa_add_rlx64(&xs->ports[p].cnt.responded, 1);
+	xseg__count(&xs->ports[p].cnt.responded);
 	return r < 0 ? 0 : r;	/* a vanished client is not the server's error */
 }
 
@@ -567,8 +542,7 @@ int xseg_fail(struct xseg *xs, struct xseg_request *req, int error)
 	if (!held_by_us(xs, req, &p))
 		return -EPERM;
 	req->error = error > 0 ? error : EIO;
-	xa_or_acqrel32(&req->state, XS_FAILED);
-	xa_and_acqrel32(&req->state, ~XS_SERVED);
+	xseg__req_fail(req);
 	return xseg_respond(xs, req);
 }
 
@@ -617,10 +591,10 @@ struct xseg_request *xseg_receive(struct xseg *xs, uint32_t portno)
 		if (r == XQ_NONE)
 			break;
 		req = &xs->reqs[r];
-		if (holder_of(req) != XSEG_HOLDER(portno, gen)) {
+		if (xseg__holder(req) != XSEG_HOLDER(portno, gen)) {
 			/* Addressed to an earlier owner of this port: recycle it. */
 			xseg__free_request(xs, r, hr, hc);
-			xa_add_rlx64(&xs->ports[portno].cnt.reclaimed, 1);
+			xseg__count(&xs->ports[portno].cnt.reclaimed);
 			continue;
 		}
 		if (req->src_port == portno && req->src_gen == gen) {
@@ -628,16 +602,16 @@ struct xseg_request *xseg_receive(struct xseg *xs, uint32_t portno)
 
 			while (b + 1 < XSEG_LAT_BUCKETS && (us >> (b + 1)))
 				b++;
-			xa_add_rlx64(&xs->ports[portno].lat[b], 1);
-			xa_add_rlx64(&xs->ports[portno].cnt.received, 1);
+			xseg__count(&xs->ports[portno].lat[b]);
+			xseg__count(&xs->ports[portno].cnt.received);
 			if (req->state & XS_FAILED)
-				xa_add_rlx64(&xs->ports[portno].cnt.failed, 1);
+				xseg__count(&xs->ports[portno].cnt.failed);
 			xseg__set_life(req, XS_RECEIVED);
 		} else {
 			/* A reply coming back through us, a forwarding hop: ours to respond on. */
 			xseg__set_life(req, XS_ACCEPTED);
 		}
-		set_holder(req, XSEG_HOLDER(portno, gen));
+		xseg__set_holder(req, XSEG_HOLDER(portno, gen));
 		xq_hold_drop(hr);
 		xseg__holds_put2(xs, portno, hr, hc);
 		return req;

@@ -147,7 +147,7 @@ int xseg__peer_type_index(struct xseg *xs, const char *name)
 			return (int)i;
 		}
 		/* A racer may be naming the same type right now: look again. */
-		if (xa_load_acq64(&h->peer_type_word[i]) == 2 &&
+		if (xseg__peer_type_named(h, i) &&
 		    !strncmp(h->peer_type[i], name, XSEG_TYPE_LEN))
 			return (int)i;
 	}
@@ -171,7 +171,7 @@ struct xseg__drv *xseg__driver_for(struct xseg *xs, uint32_t peer_type)
 		return d;
 	if (d->joined < 0)
 		return NULL;
-	if (xa_load_acq64(&xs->hdr->peer_type_word[peer_type]) != 2)
+	if (!xseg__peer_type_named(xs->hdr, peer_type))
 		return NULL;
 	xseg_memcpy(name, xs->hdr->peer_type[peer_type], XSEG_TYPE_LEN);
 	name[XSEG_TYPE_LEN - 1] = 0;
@@ -242,7 +242,7 @@ struct xseg *xseg_join(const char *segtype, const char *segname, const char *pee
 		}
 		goto unmap;
 	}
-	if (xa_load_acq64(&xs->hdr->flags) & XSEG_F_DESTROYED) {
+	if (xseg__hdr_flags(xs->hdr) & XSEG_F_DESTROYED) {
 		seterr(err, errlen, "segment '%s' is marked for destroy%s", segname, "");
 		r = -EIDRM;
 		goto unmap;
@@ -353,7 +353,7 @@ static void destroy_commit(void *mem, uint32_t uid, uint32_t gid, uint32_t mode,
 	struct xseg_header *h = mem;
 
 	(void)uid; (void)gid; (void)mode; (void)arg;
-	xa_or_acqrel64(&h->flags, XSEG_F_DESTROYED);
+	xseg__hdr_set_flag(h, XSEG_F_DESTROYED);
 }
 #undef REFUSE
 
@@ -432,7 +432,7 @@ int xseg_leave(struct xseg *xs)
 		if (xa_cas_acqrel64(&xs->hdr->peers[xs->peer_slot].pid, &me, 0))
 			xa_sub_rlx64(&xs->hdr->attached, 1);
 	}
-	autorm = xa_load_acq64(&xs->hdr->flags) & XSEG_F_AUTORM;
+	autorm = xseg__hdr_flags(xs->hdr) & XSEG_F_AUTORM;
 	last = autorm && live_peers(xs) == 0;
 	st = xs->segtype;
 	if (last) {

@@ -73,7 +73,7 @@ int xseg_verify(struct xseg *xs, void (*out)(void *arg, const char *line), void 
 		return -ENOMEM;
 	for (i = 0; i < xs->nr_ports; i++) {
 		struct xseg_port *p = &xs->ports[i];
-		uint64_t w = xa_load_acq64(&p->owner);
+		uint64_t w = xseg__owner(p);
 		uint32_t red = xa_load_rlx32(&p->redirect);
 
 		if (XSEG_OWNER_STATE(w) != XSEG_PORT_FREE &&

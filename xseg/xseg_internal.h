@@ -7,6 +7,7 @@
 #define XSEG_INTERNAL_H
 
 #include "xseg.h"
+#include "xseg_access.h"
 
 /* The hold records of whoever holds the recovery lease: the last three. */
 #define XSEG__RECOVERY_HOLDS 3u
@@ -108,8 +109,6 @@ void xseg__free_chunk(struct xseg *xs, uint32_t chunk, struct xq_hold *hold);
 int xseg__deliver(struct xseg *xs, uint32_t r, struct xq_hold *hold_r, struct xq_hold *hold_c);
 bool xseg__chunk_referenced(struct xseg *xs, uint32_t chunk);
 int xseg__chunk_class(struct xseg *xs, uint32_t chunk);
-void xseg__set_life(struct xseg_request *req, uint32_t life);
-uint32_t xseg__life(const struct xseg_request *req);
 
 /* segtype_heap.c */
 extern const struct xseg_segtype_ops xseg_segtype_heap;

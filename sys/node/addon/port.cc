@@ -190,7 +190,7 @@ static Napi::Value port_info(const Napi::CallbackInfo &info)
 		return env.Undefined();
 	struct xseg_port *p = xseg_port(s->xs, port);
 	struct xseg_header *h = xseg_header(s->xs);
-	uint64_t w = xa_load_acq64(&p->owner);
+	uint64_t w = xseg__owner(p);
 	uint32_t st = (uint32_t)XSEG_OWNER_STATE(w), pt = xa_load_rlx32(&p->peer_type);
 	static const char *const states[] = { "free", "bound", "recovering", "binding" };
 	Napi::Object o = Napi::Object::New(env);
@@ -217,16 +217,16 @@ static Napi::Value port_info(const Napi::CallbackInfo &info)
 	o.Set("requests_queued", queued(s->xs, port, 0));
 	o.Set("replies_queued", queued(s->xs, port, 1));
 	Napi::Object c = Napi::Object::New(env);
-	c.Set("submitted", (double)xa_load_rlx64(&p->cnt.submitted));
-	c.Set("accepted", (double)xa_load_rlx64(&p->cnt.accepted));
-	c.Set("responded", (double)xa_load_rlx64(&p->cnt.responded));
-	c.Set("received", (double)xa_load_rlx64(&p->cnt.received));
-	c.Set("failed", (double)xa_load_rlx64(&p->cnt.failed));
-	c.Set("reclaimed", (double)xa_load_rlx64(&p->cnt.reclaimed));
+	c.Set("submitted", (double)xseg__counter(&p->cnt.submitted));
+	c.Set("accepted", (double)xseg__counter(&p->cnt.accepted));
+	c.Set("responded", (double)xseg__counter(&p->cnt.responded));
+	c.Set("received", (double)xseg__counter(&p->cnt.received));
+	c.Set("failed", (double)xseg__counter(&p->cnt.failed));
+	c.Set("reclaimed", (double)xseg__counter(&p->cnt.reclaimed));
 	o.Set("counters", c);
 	Napi::Array lat = Napi::Array::New(env, XSEG_LAT_BUCKETS);
 	for (uint32_t b = 0; b < XSEG_LAT_BUCKETS; b++)
-		lat.Set(b, (double)xa_load_rlx64(&p->lat[b]));
+		lat.Set(b, (double)xseg__counter(&p->lat[b]));
 	o.Set("latency_us_log2", lat);
 	return o;
 }

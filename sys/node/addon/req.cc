@@ -119,7 +119,7 @@ static Napi::Value req_field(const Napi::CallbackInfo &info)
 	switch (f) {
 	case F_OP: return Napi::Number::New(env, req->op);
 	case F_FLAGS: return Napi::Number::New(env, req->flags);
-	case F_STATE: return Napi::Number::New(env, xa_load_acq32(&req->state));
+	case F_STATE: return Napi::Number::New(env, xseg__req_state(req));
 	case F_ERROR: return Napi::Number::New(env, req->error);
 	case F_OFFSET: return Napi::BigInt::New(env, (uint64_t)req->offset);
 	case F_SIZE: return Napi::Number::New(env, (double)req->size);
@@ -174,8 +174,7 @@ static Napi::Value req_set_field(const Napi::CallbackInfo &info)
 	case F_STATE: {
 		uint32_t bits = (uint32_t)v & (XS_SERVED | XS_FAILED);
 
-		xa_and_acqrel32(&req->state, ~(uint32_t)(XS_SERVED | XS_FAILED));
-		xa_or_acqrel32(&req->state, bits);
+		xseg__req_result(req, bits);
 		break;
 	}
 	default:
@@ -324,7 +323,7 @@ static Napi::Value req_respond(const Napi::CallbackInfo &info)
 
 	if (!arg_seg(info, 0, "req_respond", &s) || !arg_req(info, s, 1, "req_respond", &req))
 		return info.Env().Undefined();
-	uint32_t st = xa_load_acq32(&req->state);
+	uint32_t st = xseg__req_state(req);
 	if (!(st & (XS_SERVED | XS_FAILED)))
 		xa_or_acqrel32(&req->state, XS_SERVED);
 	int r = xseg_respond(s->xs, req);

@@ -296,7 +296,7 @@ static Napi::Value seg_info(const Napi::CallbackInfo &info)
 	o.Set("queue_cap", h->queue_cap);
 	Napi::Array types = Napi::Array::New(env);
 	for (uint32_t i = 0, n = 0; i < XSEG_MAX_PEER_TYPES; i++) {
-		if (xa_load_acq64(&h->peer_type_word[i]) != 2)
+		if (!xseg__peer_type_named(h, i))
 			continue;
 		char name[XSEG_TYPE_LEN];
 		memcpy(name, h->peer_type[i], sizeof(name));
