@@ -1,55 +1,13 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * xseg/port.c - binding and leaving ports, and the per-port hold records that
- * make request moves recoverable.
+ * xseg/port.c - binding and leaving ports (the owner word and the hold
+ * records they rest on are in hold.c).
  *
  * A port's owner word changes only by CAS: FREE -> BINDING (ours, details
  * being written) -> BOUND -> RECOVERING (a recoverer or a leaving owner
  * settles it) -> FREE. The generation rises on every bind.
  */
 #include "xseg_internal.h"
-
-static inline uint64_t owner_load(struct xseg *xs, uint32_t p)
-{
-	/* acquire: a BOUND word comes with the owner details stored before it. */
-	return xseg__owner(&xs->ports[p]);
-}
-
-/*
- * xseg__port_live - is @portno bound by a live process? Sets *gen to its
- * bind generation. Reads /proc: for recovery and binding, not the data path.
- */
-int xseg__port_live(struct xseg *xs, uint32_t portno, uint32_t *gen)
-{
-	uint64_t w;
-
-	if (portno >= xs->nr_ports)
-		return 0;
-	w = owner_load(xs, portno);
-	if (gen)
-		*gen = XSEG_OWNER_GEN(w);
-	switch (XSEG_OWNER_STATE(w)) {
-	case XSEG_PORT_BOUND:
-		return xseg_sys_alive(XSEG_OWNER_PID(w),
-				      xa_load_acq64(&xs->ports[portno].owner_start));
-	case XSEG_PORT_BINDING:
-		return xseg_sys_alive(XSEG_OWNER_PID(w), 0);
-	default:
-		return 0;
-	}
-}
-
-/* xseg__owned - 1 if this process has bound @portno (and it is still ours). */
-int xseg__owned(struct xseg *xs, uint32_t portno)
-{
-	uint64_t w;
-
-	if (portno >= xs->nr_ports || !xa_load_acq32(&xs->local[portno].bound))
-		return 0;
-	w = owner_load(xs, portno);
-	return XSEG_OWNER_STATE(w) == XSEG_PORT_BOUND && XSEG_OWNER_PID(w) == xs->pid &&
-	       XSEG_OWNER_GEN(w) == xs->local[portno].gen;
-}
 
 int xseg_port_depths(struct xseg *xs, uint32_t portno, uint32_t *requests, uint32_t *replies)
 {
@@ -65,54 +23,6 @@ int xseg_port_depths(struct xseg *xs, uint32_t portno, uint32_t *requests, uint3
 struct xseg_port *xseg_port(struct xseg *xs, uint32_t portno)
 {
 	return portno < xs->nr_ports ? &xs->ports[portno] : NULL;
-}
-
-/*
- * xseg__hold_get - one of @portno's hold records for a queue move by this
- * process. -EAGAIN when all XSEG_PORT_HOLDS are in use by our threads.
- */
-int xseg__hold_get(struct xseg *xs, uint32_t portno, struct xq_hold **hold)
-{
-	uint32_t *busy = &xs->local[portno].holds_busy;
-	uint32_t cur = xa_load_acq32(busy);
-
-	for (;;) {
-		uint32_t bit;
-
-		if (cur == (1u << XSEG_PORT_HOLDS) - 1)
-			return -EAGAIN;
-		bit = (uint32_t)__builtin_ctz(~cur);
-		if (xa_cas_acqrel32(busy, &cur, cur | (1u << bit))) {
-			*hold = &xs->holds[portno * XSEG_PORT_HOLDS + bit];
-			return 0;
-		}
-	}
-}
-
-void xseg__hold_put(struct xseg *xs, uint32_t portno, struct xq_hold *hold)
-{
-	uint32_t bit = (uint32_t)(hold - &xs->holds[portno * XSEG_PORT_HOLDS]);
-
-	xa_and_acqrel32(&xs->local[portno].holds_busy, ~(1u << bit));
-}
-
-/* Two holds at once (a request and its buffer chunk): both, or neither. */
-int xseg__holds_get2(struct xseg *xs, uint32_t portno, struct xq_hold **a, struct xq_hold **b)
-{
-	int r = xseg__hold_get(xs, portno, a);
-
-	if (r)
-		return r;
-	r = xseg__hold_get(xs, portno, b);
-	if (r)
-		xseg__hold_put(xs, portno, *a);
-	return r;
-}
-
-void xseg__holds_put2(struct xseg *xs, uint32_t portno, struct xq_hold *a, struct xq_hold *b)
-{
-	xseg__hold_put(xs, portno, b);
-	xseg__hold_put(xs, portno, a);
 }
 
 /* Replies left in a port's reply queue by its previous owner: recycle them. */
@@ -138,7 +48,7 @@ static void drop_stale_replies(struct xseg *xs, uint32_t p)
 static int try_bind(struct xseg *xs, uint32_t p, uint32_t flags)
 {
 	struct xseg_port *port = &xs->ports[p];
-	uint64_t w = owner_load(xs, p);
+	uint64_t w = xseg__owner(&xs->ports[p]);
 	uint32_t gen;
 	struct xseg__drv *d;
 	int r;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * xseg/segment.c - creating, joining, leaving and destroying segments; the
- * table of joined peers and the peer-type (driver) registry in the header.
+ * xseg/segment.c - creating, joining, leaving and destroying segments (the
+ * header's tables of joined peers and peer types are kept by hold.c).
  */
 #include "xseg_internal.h"
 
@@ -63,133 +63,6 @@ int xseg_create(const struct xseg_config *cfg, char *err, size_t errlen)
 	xseg_sys_log(XSEG_LOG_INFO, "created %s segment '%s' (%llu bytes)", cfg->type, cfg->name,
 		     (unsigned long long)size);
 	return 0;
-}
-
-/* Claim an entry of the joined-peers table, reusing entries of dead peers. */
-static int peer_register(struct xseg *xs)
-{
-	struct xseg_header *h = xs->hdr;
-	uint32_t i;
-
-	for (i = 0; i < XSEG_MAX_PEERS; i++) {
-		uint64_t cur = xa_load_acq64(&h->peers[i].pid);
-		uint64_t start = xa_load_acq64(&h->peers[i].start);
-
-		if (cur && xseg_sys_alive((uint32_t)cur, start))
-			continue;
-		/* acq_rel: whoever wins the entry owns it; the start follows. */
-		if (xa_cas_acqrel64(&h->peers[i].pid, &cur, xs->pid)) {
-			xa_store_rel64(&h->peers[i].start, xs->start);
-			/* A dead peer's entry we take over leaves the count as it was. */
-			if (!cur)
-				xa_add_rlx64(&h->attached, 1);
-			return (int)i;
-		}
-	}
-	return -EUSERS;
-}
-
-/*
- * xseg__forget_dead_peers - clear the joined-peers entries of dead processes
- * (recovery calls it), keeping hdr->attached the number of live peers.
- */
-void xseg__forget_dead_peers(struct xseg *xs)
-{
-	struct xseg_header *h = xs->hdr;
-	uint32_t i;
-
-	for (i = 0; i < XSEG_MAX_PEERS; i++) {
-		uint64_t pid = xa_load_acq64(&h->peers[i].pid);
-
-		if (pid && !xseg_sys_alive((uint32_t)pid, xa_load_acq64(&h->peers[i].start)) &&
-		    xa_cas_acqrel64(&h->peers[i].pid, &pid, 0))
-			xa_sub_rlx64(&h->attached, 1);
-	}
-}
-
-static uint32_t live_peers(struct xseg *xs)
-{
-	struct xseg_header *h = xs->hdr;
-	uint32_t i, n = 0;
-
-	for (i = 0; i < XSEG_MAX_PEERS; i++) {
-		uint64_t pid = xa_load_acq64(&h->peers[i].pid);
-
-		if (pid && xseg_sys_alive((uint32_t)pid, xa_load_acq64(&h->peers[i].start)))
-			n++;
-	}
-	return n;
-}
-
-/*
- * xseg__peer_type_index - the index of peer type @name in the segment's
- * registry, claiming a free entry if it is new. -ENOSPC when full.
- */
-int xseg__peer_type_index(struct xseg *xs, const char *name)
-{
-	struct xseg_header *h = xs->hdr;
-	uint32_t i;
-
-	for (i = 0; i < XSEG_MAX_PEER_TYPES; i++) {
-		uint64_t w = xa_load_acq64(&h->peer_type_word[i]);
-
-		if (w == 2 && !strncmp(h->peer_type[i], name, XSEG_TYPE_LEN))
-			return (int)i;
-	}
-	for (i = 0; i < XSEG_MAX_PEER_TYPES; i++) {
-		uint64_t zero = 0;
-
-		if (xa_cas_acqrel64(&h->peer_type_word[i], &zero, 1)) {
-			xseg_memset(h->peer_type[i], 0, XSEG_TYPE_LEN);
-			strncpy(h->peer_type[i], name, XSEG_TYPE_LEN - 1);
-			/* release: a reader that sees 2 sees the name. */
-			xa_store_rel64(&h->peer_type_word[i], 2);
-			return (int)i;
-		}
-		/* A racer may be naming the same type right now: look again. */
-		if (xseg__peer_type_named(h, i) &&
-		    !strncmp(h->peer_type[i], name, XSEG_TYPE_LEN))
-			return (int)i;
-	}
-	return -ENOSPC;
-}
-
-/*
- * xseg__driver_for - this process's instance of the driver of peer type
- * @peer_type (an index read from a port: validated here), joining it on
- * first use. NULL if the type is unknown or has no driver in this process.
- */
-struct xseg__drv *xseg__driver_for(struct xseg *xs, uint32_t peer_type)
-{
-	struct xseg__drv *d;
-	char name[XSEG_TYPE_LEN];
-
-	if (peer_type >= XSEG_MAX_PEER_TYPES)
-		return NULL;
-	d = &xs->drv[peer_type];
-	if (d->joined == 1)
-		return d;
-	if (d->joined < 0)
-		return NULL;
-	if (!xseg__peer_type_named(xs->hdr, peer_type))
-		return NULL;
-	xseg_memcpy(name, xs->hdr->peer_type[peer_type], XSEG_TYPE_LEN);
-	name[XSEG_TYPE_LEN - 1] = 0;
-	d->ops = xseg_find_driver(name);
-	if (!d->ops) {
-		d->joined = -ENOTSUP;
-		return NULL;
-	}
-	if (d->ops->join) {
-		int r = d->ops->join(xs, &d->priv);
-
-		if (r) {
-			d->joined = r;
-			return NULL;
-		}
-	}
-	d->joined = 1;
-	return d;
 }
 
 struct xseg *xseg_join(const char *segtype, const char *segname, const char *peertype,
@@ -259,7 +132,7 @@ struct xseg *xseg_join(const char *segtype, const char *segname, const char *pee
 		seterr(err, errlen, "driver '%s' could not join segment '%s'", peertype, segname);
 		goto unmap;
 	}
-	r = peer_register(xs);
+	r = xseg__peer_register(xs);
 	if (r < 0) {
 		seterr(err, errlen, "segment '%s': %s", segname, "too many peers joined");
 		goto drivers;
@@ -433,7 +306,7 @@ int xseg_leave(struct xseg *xs)
 			xa_sub_rlx64(&xs->hdr->attached, 1);
 	}
 	autorm = xseg__hdr_flags(xs->hdr) & XSEG_F_AUTORM;
-	last = autorm && live_peers(xs) == 0;
+	last = autorm && xseg__live_peers(xs) == 0;
 	st = xs->segtype;
 	if (last) {
 		struct destroy_proof p = {

@@ -87,18 +87,8 @@ void xseg__register_builtins(void);
 const struct xseg_driver_ops *xseg__load_driver(const char *name);
 void xseg__drivers_destroy(const char *segname);
 
-/* segment.c */
-int xseg__peer_type_index(struct xseg *xs, const char *name);
-struct xseg__drv *xseg__driver_for(struct xseg *xs, uint32_t peer_type);
-void xseg__forget_dead_peers(struct xseg *xs);
-
-/* port.c */
-int xseg__hold_get(struct xseg *xs, uint32_t portno, struct xq_hold **hold);
-void xseg__hold_put(struct xseg *xs, uint32_t portno, struct xq_hold *hold);
-int xseg__holds_get2(struct xseg *xs, uint32_t portno, struct xq_hold **a, struct xq_hold **b);
-void xseg__holds_put2(struct xseg *xs, uint32_t portno, struct xq_hold *a, struct xq_hold *b);
-int xseg__port_live(struct xseg *xs, uint32_t portno, uint32_t *gen);
-int xseg__owned(struct xseg *xs, uint32_t portno);
+/* hold.c: owners, hold records, joined peers, peer types */
+#include "hold.h"
 
 /* request.c */
 int xseg__req_index(struct xseg *xs, const struct xseg_request *req);

@@ -1,0 +1,240 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * xseg/hold.c - who holds what: the owner and hold primitives the rest of
+ * the core is built on (declared in hold.h).
+ *
+ *   port owners      is a port bound by a live process, is it ours
+ *   hold records     this process's per-port records of queue moves in
+ *                    flight (recovery replays a dead peer's from them)
+ *   joined peers     the header's table of joined processes
+ *   peer types       the header's peer-type table, and this process's
+ *                    instance of the driver each type names
+ *
+ * It calls no other unit of the core but the registry (to find a driver):
+ * port.c, request.c, recover.c, segment.c and signal.c all use it, and none
+ * of them is needed to build it.
+ */
+#include "xseg_internal.h"
+
+/* ---------------------------------------------------------- port owners */
+
+/*
+ * xseg__port_live - is @portno bound by a live process? Sets *gen to its
+ * bind generation. Reads /proc: for recovery and binding, not the data path.
+ */
+int xseg__port_live(struct xseg *xs, uint32_t portno, uint32_t *gen)
+{
+	uint64_t w;
+
+	if (portno >= xs->nr_ports)
+		return 0;
+	w = xseg__owner(&xs->ports[portno]);
+	if (gen)
+		*gen = XSEG_OWNER_GEN(w);
+	switch (XSEG_OWNER_STATE(w)) {
+	case XSEG_PORT_BOUND:
+		return xseg_sys_alive(XSEG_OWNER_PID(w),
+				      xa_load_acq64(&xs->ports[portno].owner_start));
+	case XSEG_PORT_BINDING:
+		return xseg_sys_alive(XSEG_OWNER_PID(w), 0);
+	default:
+		return 0;
+	}
+}
+
+/* xseg__owned - 1 if this process has bound @portno (and it is still ours). */
+int xseg__owned(struct xseg *xs, uint32_t portno)
+{
+	uint64_t w;
+
+	if (portno >= xs->nr_ports || !xa_load_acq32(&xs->local[portno].bound))
+		return 0;
+	w = xseg__owner(&xs->ports[portno]);
+	return XSEG_OWNER_STATE(w) == XSEG_PORT_BOUND && XSEG_OWNER_PID(w) == xs->pid &&
+	       XSEG_OWNER_GEN(w) == xs->local[portno].gen;
+}
+
+/* --------------------------------------------------------- hold records */
+
+/*
+ * xseg__hold_get - one of @portno's hold records for a queue move by this
+ * process. -EAGAIN when all XSEG_PORT_HOLDS are in use by our threads.
+ */
+int xseg__hold_get(struct xseg *xs, uint32_t portno, struct xq_hold **hold)
+{
+	uint32_t *busy = &xs->local[portno].holds_busy;
+	uint32_t cur = xa_load_acq32(busy);
+
+	for (;;) {
+		uint32_t bit;
+
+		if (cur == (1u << XSEG_PORT_HOLDS) - 1)
+			return -EAGAIN;
+		bit = (uint32_t)__builtin_ctz(~cur);
+		if (xa_cas_acqrel32(busy, &cur, cur | (1u << bit))) {
+			*hold = &xs->holds[portno * XSEG_PORT_HOLDS + bit];
+			return 0;
+		}
+	}
+}
+
+void xseg__hold_put(struct xseg *xs, uint32_t portno, struct xq_hold *hold)
+{
+	uint32_t bit = (uint32_t)(hold - &xs->holds[portno * XSEG_PORT_HOLDS]);
+
+	xa_and_acqrel32(&xs->local[portno].holds_busy, ~(1u << bit));
+}
+
+/* Two holds at once (a request and its buffer chunk): both, or neither. */
+int xseg__holds_get2(struct xseg *xs, uint32_t portno, struct xq_hold **a, struct xq_hold **b)
+{
+	int r = xseg__hold_get(xs, portno, a);
+
+	if (r)
+		return r;
+	r = xseg__hold_get(xs, portno, b);
+	if (r)
+		xseg__hold_put(xs, portno, *a);
+	return r;
+}
+
+void xseg__holds_put2(struct xseg *xs, uint32_t portno, struct xq_hold *a, struct xq_hold *b)
+{
+	xseg__hold_put(xs, portno, b);
+	xseg__hold_put(xs, portno, a);
+}
+
+/* --------------------------------------------------------- joined peers */
+
+/*
+ * xseg__peer_register - claim an entry of the joined-peers table, reusing
+ * entries of dead peers. The entry index, or -EUSERS when all are live.
+ */
+int xseg__peer_register(struct xseg *xs)
+{
+	struct xseg_header *h = xs->hdr;
+	uint32_t i;
+
+	for (i = 0; i < XSEG_MAX_PEERS; i++) {
+		uint64_t cur = xa_load_acq64(&h->peers[i].pid);
+		uint64_t start = xa_load_acq64(&h->peers[i].start);
+
+		if (cur && xseg_sys_alive((uint32_t)cur, start))
+			continue;
+		/* acq_rel: whoever wins the entry owns it; the start follows. */
+		if (xa_cas_acqrel64(&h->peers[i].pid, &cur, xs->pid)) {
+			xa_store_rel64(&h->peers[i].start, xs->start);
+			/* A dead peer's entry we take over leaves the count as it was. */
+			if (!cur)
+				xa_add_rlx64(&h->attached, 1);
+			return (int)i;
+		}
+	}
+	return -EUSERS;
+}
+
+/*
+ * xseg__forget_dead_peers - clear the joined-peers entries of dead processes
+ * (recovery calls it), keeping hdr->attached the number of live peers.
+ */
+void xseg__forget_dead_peers(struct xseg *xs)
+{
+	struct xseg_header *h = xs->hdr;
+	uint32_t i;
+
+	for (i = 0; i < XSEG_MAX_PEERS; i++) {
+		uint64_t pid = xa_load_acq64(&h->peers[i].pid);
+
+		if (pid && !xseg_sys_alive((uint32_t)pid, xa_load_acq64(&h->peers[i].start)) &&
+		    xa_cas_acqrel64(&h->peers[i].pid, &pid, 0))
+			xa_sub_rlx64(&h->attached, 1);
+	}
+}
+
+/* xseg__live_peers - how many joined-peers entries name a live process. */
+uint32_t xseg__live_peers(struct xseg *xs)
+{
+	struct xseg_header *h = xs->hdr;
+	uint32_t i, n = 0;
+
+	for (i = 0; i < XSEG_MAX_PEERS; i++) {
+		uint64_t pid = xa_load_acq64(&h->peers[i].pid);
+
+		if (pid && xseg_sys_alive((uint32_t)pid, xa_load_acq64(&h->peers[i].start)))
+			n++;
+	}
+	return n;
+}
+
+/* ----------------------------------------------------------- peer types */
+
+/*
+ * xseg__peer_type_index - the index of peer type @name in the segment's
+ * registry, claiming a free entry if it is new. -ENOSPC when full.
+ */
+int xseg__peer_type_index(struct xseg *xs, const char *name)
+{
+	struct xseg_header *h = xs->hdr;
+	uint32_t i;
+
+	for (i = 0; i < XSEG_MAX_PEER_TYPES; i++) {
+		uint64_t w = xa_load_acq64(&h->peer_type_word[i]);
+
+		if (w == 2 && !strncmp(h->peer_type[i], name, XSEG_TYPE_LEN))
+			return (int)i;
+	}
+	for (i = 0; i < XSEG_MAX_PEER_TYPES; i++) {
+		uint64_t zero = 0;
+
+		if (xa_cas_acqrel64(&h->peer_type_word[i], &zero, 1)) {
+			xseg_memset(h->peer_type[i], 0, XSEG_TYPE_LEN);
+			strncpy(h->peer_type[i], name, XSEG_TYPE_LEN - 1);
+			/* release: a reader that sees 2 sees the name. */
+			xa_store_rel64(&h->peer_type_word[i], 2);
+			return (int)i;
+		}
+		/* A racer may be naming the same type right now: look again. */
+		if (xseg__peer_type_named(h, i) &&
+		    !strncmp(h->peer_type[i], name, XSEG_TYPE_LEN))
+			return (int)i;
+	}
+	return -ENOSPC;
+}
+
+/*
+ * xseg__driver_for - this process's instance of the driver of peer type
+ * @peer_type (an index read from a port: validated here), joining it on
+ * first use. NULL if the type is unknown or has no driver in this process.
+ */
+struct xseg__drv *xseg__driver_for(struct xseg *xs, uint32_t peer_type)
+{
+	struct xseg__drv *d;
+	char name[XSEG_TYPE_LEN];
+
+	if (peer_type >= XSEG_MAX_PEER_TYPES)
+		return NULL;
+	d = &xs->drv[peer_type];
+	if (d->joined == 1)
+		return d;
+	if (d->joined < 0)
+		return NULL;
+	if (!xseg__peer_type_named(xs->hdr, peer_type))
+		return NULL;
+	xseg_memcpy(name, xs->hdr->peer_type[peer_type], XSEG_TYPE_LEN);
+	name[XSEG_TYPE_LEN - 1] = 0;
+	d->ops = xseg_find_driver(name);
+	if (!d->ops) {
+		d->joined = -ENOTSUP;
+		return NULL;
+	}
+	if (d->ops->join) {
+		int r = d->ops->join(xs, &d->priv);
+
+		if (r) {
+			d->joined = r;
+			return NULL;
+		}
+	}
+	d->joined = 1;
+	return d;
+}
