@@ -28,6 +28,7 @@
       ],
       "defines": [
         "_GNU_SOURCE",
+        "XSEG_DOMAIN_NODE",
         "NAPI_VERSION=8",
         "NAPI_DISABLE_CPP_EXCEPTIONS",
         "NODE_ADDON_API_DISABLE_DEPRECATED"

@@ -2,12 +2,42 @@
 /*
  * xseg/registry.c - drivers (peer types) and segment types by name.
  *
- * The domain registers its built-ins (xseg__register_builtins, in
- * sys/<domain>/); a driver that is not built in is loaded on first use by the
- * domain's loader (in user space: xseg_<name>.so). Registration is expected
- * at start-up; lookups are lock-free reads of a table that only grows.
+ * The built-ins of the domain are the lines of its list,
+ * sys/<domain>/builtins.h, registered here before the first lookup; a driver
+ * that is not built in is loaded on first use by the domain's loader
+ * (xseg__load_driver: in user space xseg_<name>.so), and kernel modules
+ * register their own at load. Registration is expected at start-up; lookups
+ * are lock-free reads of a table that only grows.
  */
 #include "xseg_internal.h"
+
+/* The domain's list: the node domain is the user domain's code in the addon. */
+#if defined(XSEG_DOMAIN_KERNEL)
+#define XSEG__BUILTINS "../sys/kernel/builtins.h"
+#elif defined(XSEG_DOMAIN_NODE)
+#define XSEG__BUILTINS "../sys/node/builtins.h"
+#else
+#define XSEG__BUILTINS "../sys/user/builtins.h"
+#endif
+
+#define XSEG_BUILTIN_SEGTYPE(n)	extern XSEG_SEGTYPE(n);
+#define XSEG_BUILTIN_DRIVER(n)	extern XSEG_DRIVER(n);
+#include XSEG__BUILTINS
+#undef XSEG_BUILTIN_SEGTYPE
+#undef XSEG_BUILTIN_DRIVER
+
+/* Each built-in with the name its list line gives it. */
+static const struct builtin {
+	const struct xseg_segtype_ops *segtype;
+	const struct xseg_driver_ops *driver;
+	const char *name;
+} builtins[] = {
+#define XSEG_BUILTIN_SEGTYPE(n)	{ &xseg_segtype_##n, NULL, #n },
+#define XSEG_BUILTIN_DRIVER(n)	{ NULL, &xseg_driver_##n, #n },
+#include XSEG__BUILTINS
+#undef XSEG_BUILTIN_SEGTYPE
+#undef XSEG_BUILTIN_DRIVER
+};
 
 #define MAX_DRIVERS  16
 #define MAX_SEGTYPES 8
@@ -99,6 +129,28 @@ int xseg_unregister_segtype(const struct xseg_segtype_ops *ops)
 	return unregister((const void **)segtypes, MAX_SEGTYPES, ops);
 }
 
+/* Register the list's built-ins (once, before the first lookup). */
+static void register_builtins(void)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(builtins) / sizeof(builtins[0]); i++) {
+		const struct builtin *b = &builtins[i];
+		const char *name = b->segtype ? b->segtype->name : b->driver->name;
+		int r;
+
+		if (!name || strcmp(name, b->name)) {
+			xseg_sys_log(XSEG_LOG_ERR, "built-in %s '%s' is named '%s': not registered",
+				     b->segtype ? "segment type" : "driver", b->name, name ? name : "(null)");
+			continue;
+		}
+		r = b->segtype ? xseg_register_segtype(b->segtype) : xseg_register_driver(b->driver);
+		if (r)
+			xseg_sys_log(XSEG_LOG_ERR, "built-in %s '%s': not registered (%d)",
+				     b->segtype ? "segment type" : "driver", b->name, r);
+	}
+}
+
 static void ensure_builtins(void)
 {
 	uint64_t zero = 0;
@@ -106,7 +158,7 @@ static void ensure_builtins(void)
 	if (xa_load_acq64(&builtins_done) == 2)
 		return;
 	if (xa_cas_acqrel64(&builtins_done, &zero, 1)) {
-		xseg__register_builtins();
+		register_builtins();
 		xa_store_rel64(&builtins_done, 2);
 		return;
 	}

@@ -524,10 +524,12 @@ int xseg_verify(struct xseg *xs, void (*out)(void *arg, const char *line), void 
 /* ---------------------------------------------------- drivers and types */
 
 /*
- * A signaling driver (peer type). Registered by name with XSEG_DRIVER() in
- * the domain's driver folder, or loaded as xseg_<name>.so exporting
- * `xseg_driver_<name>`. Fields are only ever appended; abi_size tells how
- * many the driver knows. Callbacks that are NULL get the core's defaults.
+ * A signaling driver (peer type). Defined with XSEG_DRIVER(name) (below) in
+ * the domain's driver folder and listed in the domain's built-ins, or loaded
+ * as xseg_<name>.so exporting `xseg_driver_<name>` (XSEG_DRIVER defines that
+ * symbol), or registered by a kernel module at load. Fields are only ever
+ * appended; abi_size tells how many the driver knows. Callbacks that are
+ * NULL get the core's defaults.
  */
 struct xseg_driver_ops {
 	uint32_t abi_size;
@@ -600,6 +602,23 @@ struct xseg_segtype_ops {
 	/* Optional (appended): the real owner, group and permission bits of @name. */
 	int (*owner)(const char *name, uint32_t *uid, uint32_t *gid, uint32_t *mode);
 };
+
+/*
+ * XSEG_DRIVER(name), XSEG_SEGTYPE(name) - define a driver or a segment type
+ * under the one symbol the core knows it by, xseg_driver_<name> or
+ * xseg_segtype_<name>; its .name must be "<name>":
+ *
+ *     XSEG_DRIVER(futex) = { .abi_size = sizeof(struct xseg_driver_ops), .name = "futex", ... };
+ *
+ * A built-in is then one line of its domain's list, sys/<domain>/builtins.h
+ * (XSEG_BUILTIN_DRIVER(futex), XSEG_BUILTIN_SEGTYPE(posix)), which
+ * xseg/registry.c registers before the first lookup; a driver outside the
+ * list is found as xseg_<name>.so by that symbol (user domain), and a kernel
+ * module registers its own at load with xseg_register_driver() and
+ * xseg_register_segtype().
+ */
+#define XSEG_DRIVER(name)	const struct xseg_driver_ops xseg_driver_##name
+#define XSEG_SEGTYPE(name)	const struct xseg_segtype_ops xseg_segtype_##name
 
 /*
  * Registration: 0, -EEXIST (the name is taken), -ENOSPC (table full), -EINVAL.

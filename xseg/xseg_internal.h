@@ -82,8 +82,7 @@ int xseg__layout(const struct xseg_config *cfg, struct xseg_header *h, uint64_t 
 int xseg__adopt(struct xseg *xs, char *err, size_t errlen);
 void xseg__format(struct xseg *xs, const struct xseg_header *proto);
 
-/* registry.c (+ the domain's built-ins) */
-void xseg__register_builtins(void);
+/* registry.c (built-ins: sys/<domain>/builtins.h) and the domain's loader (sys/<domain>/loader.c) */
 const struct xseg_driver_ops *xseg__load_driver(const char *name);
 void xseg__drivers_destroy(const char *segname);
 
@@ -100,7 +99,7 @@ int xseg__deliver(struct xseg *xs, uint32_t r, struct xq_hold *hold_r, struct xq
 bool xseg__chunk_referenced(struct xseg *xs, uint32_t chunk);
 int xseg__chunk_class(struct xseg *xs, uint32_t chunk);
 
-/* segtype_heap.c */
+/* segtypes/heap.c */
 extern const struct xseg_segtype_ops xseg_segtype_heap;
 void xseg__heap_cleanup(void);
 

@@ -256,7 +256,7 @@ static int futex_wait_signal(struct xseg *xs, void *priv, uint32_t portno, uint6
  * cancel_wait or wait_signal of the same thread. signal() may be called by
  * any process for a port any process bound.
  */
-const struct xseg_driver_ops xseg_driver_futex = {
+XSEG_DRIVER(futex) = {
 	.abi_size = sizeof(struct xseg_driver_ops),
 	.version = 1,
 	.name = "futex",

@@ -470,7 +470,7 @@ static int posix_wait_signal(struct xseg *xs, void *priv, uint32_t portno, uint6
  * thread). signal() may be called by any process for a port any process
  * bound; join() may change SIGIO's disposition (see the top of the file).
  */
-const struct xseg_driver_ops xseg_driver_posix = {
+XSEG_DRIVER(posix) = {
 	.abi_size = sizeof(struct xseg_driver_ops),
 	.version = 1,
 	.name = "posix",

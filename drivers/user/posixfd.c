@@ -786,7 +786,7 @@ static void posixfd_destroy(const char *segname)
 			     strerror(-r));
 }
 
-const struct xseg_driver_ops xseg_driver_posixfd = {
+XSEG_DRIVER(posixfd) = {
 	.abi_size = sizeof(struct xseg_driver_ops),
 	.version = 1,
 	.name = "posixfd",

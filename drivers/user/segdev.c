@@ -295,7 +295,7 @@ static int segdev_wait_signal(struct xseg *xs, void *priv, uint32_t portno, uint
  * xseg_driver_segdev - the "segdev" peer type of the user domain. Every
  * prepare_wait is ended by one cancel_wait or wait_signal of the same thread.
  */
-const struct xseg_driver_ops xseg_driver_segdev = {
+XSEG_DRIVER(segdev) = {
 	.abi_size = sizeof(struct xseg_driver_ops),
 	.version = 1,
 	.name = "segdev",

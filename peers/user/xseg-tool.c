@@ -24,7 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "xseg/xseg.h"
-#include "sys/user/segtype_owner.h"
+#include "segtypes/user/owner.h"
 #include "pattern.h"
 #include "storage.h"
 

@@ -24,12 +24,14 @@ KBUILD_DIR   := $(KERNEL_OUT)/build
 KERNEL_ABI   ?= $(shell $(XSEG_HOME)/tools/vm/install abi 2>/dev/null)
 KDIR         ?= $(if $(XSEG_KERNEL_DIR),$(XSEG_KERNEL_DIR),/usr/src/linux-headers-$(KERNEL_ABI))
 
-# What is mirrored: the core, the kernel domain, kernel drivers and peers,
-# the VM test modules.
-KERNEL_MIRROR_DIRS  := xq xseg sys/kernel drivers/kernel peers/kernel tools/vm/guest_modules
+# What is mirrored: the core, segment types, the kernel domain, kernel
+# drivers and peers, the VM test modules.
+KERNEL_MIRROR_DIRS  := xq xseg segtypes sys/kernel drivers/kernel peers/kernel tools/vm/guest_modules
 KERNEL_MIRROR_FILES := sys/domain.h drivers/user/signal_area.h
-# Module folders kbuild descends into (sys/kernel/Kbuild lists segdev/ itself).
+# Module folders kbuild descends into (sys/kernel/Kbuild lists segdev/ itself;
+# segtypes/kernel/ builds xseg_segdev.ko with the driver of drivers/kernel/segdev/).
 KERNEL_MODULE_DIRS   = sys/kernel $(patsubst $(XSEG_HOME)/%/Kbuild,%,$(wildcard \
+                       $(XSEG_HOME)/segtypes/kernel/Kbuild \
                        $(XSEG_HOME)/drivers/kernel/*/Kbuild $(XSEG_HOME)/peers/kernel/*/Kbuild \
                        $(XSEG_HOME)/tools/vm/guest_modules/*/Kbuild))
 
@@ -48,15 +50,18 @@ kernel-mirror:
 
 # The top make's command-line variables (CC=clang, CFLAGS=...) must not reach
 # kbuild, which builds with the compiler the headers were made with: the
-# sub-make starts with a clean MAKEFLAGS and its own -j.
+# sub-make starts with a clean MAKEFLAGS and its own -j. The modules copied
+# out are what this build made (modules.order), not every .ko left in the
+# build tree: a module whose folder moved leaves its old .ko behind.
 kernel: kernel-mirror
 	$(quiet) KBUILD $(patsubst $(XSEG_HOME)/%,%,$(KDIR))
 	$(Q)unset MAKEFLAGS MFLAGS MAKEOVERRIDES MAKELEVEL; \
 	  $(MAKE) --no-print-directory -j$$(nproc) -C $(KDIR) M=$(KBUILD_DIR) $(KBUILD_V) \
 	    CONFIG_DEBUG_INFO_BTF_MODULES= modules
 	$(Q)mkdir -p $(KERNEL_OUT)/test
-	$(Q)find $(KBUILD_DIR) -name '*.ko' ! -path '*/tools/vm/*' -exec cp -f {} $(KERNEL_OUT)/ \;
-	$(Q)find $(KBUILD_DIR)/tools/vm -name '*.ko' -exec cp -f {} $(KERNEL_OUT)/test/ \; 2>/dev/null || true
+	$(Q)sed 's/\.o$$/.ko/' $(KBUILD_DIR)/modules.order > $(KBUILD_DIR)/modules.built
+	$(Q)grep -v '/tools/vm/' $(KBUILD_DIR)/modules.built | xargs -r cp -f -t $(KERNEL_OUT)/
+	$(Q)grep '/tools/vm/' $(KBUILD_DIR)/modules.built | xargs -r cp -f -t $(KERNEL_OUT)/test/ || true
 	$(quiet) MODULES "$$(cd $(KERNEL_OUT) && ls *.ko test/*.ko 2>/dev/null | tr '\n' ' ')"
 
 kernel-clean:

@@ -19,7 +19,7 @@
 #include <pwd.h>
 #include <sys/stat.h>
 #include "xseg/xseg.h"
-#include "sys/user/segtype_owner.h"
+#include "segtypes/user/owner.h"
 
 static char dir[256];
 static char err[512];

@@ -11,7 +11,7 @@
  * file segment on hugetlbfs, when the kernel has it.
  */
 #include "segtest.h"
-#include "sys/user/segtype.h"
+#include "segtypes/user/segtype.h"
 #include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>

@@ -1,11 +1,9 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
- * drivers/kernel/segdev/xseg_segdev.c - xseg_segdev.ko: the "segdev" segment
- * type and the "segdev" peer type (signaling driver) of the kernel domain.
- *
- * Segment type: a segment "segdev:NAME" is the /dev/segdev segment NAME
- * (segdev.ko). map() takes a reference (segdev_get) and pins this module;
- * unmap() drops both. create() makes the segment (owned by root) and maps it.
+ * drivers/kernel/segdev/xseg_segdev.c - the "segdev" peer type (signaling
+ * driver) of the kernel domain, built into xseg_segdev.ko with the kernel's
+ * "segdev" segment type (segtypes/kernel/segdev.c: the module, its
+ * registrations, and the struct ksd_seg of a mapped segment, ksd.h).
  *
  * Peer type: kernel peers on segdev segments are callback peers that never
  * sleep. A kernel peer joins with a wakeup callback (xseg_join's @wakeup) and
@@ -24,9 +22,6 @@
  * signaler's context) and must not sleep; they may run on several CPUs at
  * once. Unbinding a port waits (synchronize_rcu) until no call of its
  * callback is running.
- *
- * Exports xseg_segdev_owner() for xseg_posix.ko: the euid that owns a
- * segment, which is whom the kernel may send SIGIO to.
  */
 #include <linux/module.h>
 #include <linux/slab.h>
@@ -38,20 +33,7 @@
 #include "../../../xseg/xseg_internal.h"
 #include "../../../sys/kernel/segdev/segdev.h"
 #include "segdev_area.h"
-#include "xseg_segdev.h"
-
-/* A segdev segment mapped by kernel peers: one per segment, shared by every handle. */
-struct ksd_seg {
-	struct list_head node;		/* ksd_list (RCU readers, ksd_mutex writers) */
-	struct segdev_seg *seg;
-	void *base;
-	u64 size;
-	kuid_t owner;
-	unsigned int maps;		/* segtype maps (each holds the module) */
-	unsigned int users;		/* driver joins; the doorbell is ours while > 0 */
-	struct xarray binds;		/* port -> struct ksd_bind (kernel-bound ports) */
-	struct rcu_head rcu;
-};
+#include "../../../segtypes/kernel/ksd.h"
 
 /* A port bound by a kernel handle: whom the doorbell calls. */
 struct ksd_bind {
@@ -59,38 +41,6 @@ struct ksd_bind {
 	xseg_wakeup_fn fn;
 	void *arg;
 };
-
-static DEFINE_MUTEX(ksd_mutex);
-static LIST_HEAD(ksd_list);
-
-/* Under rcu_read_lock or ksd_mutex. */
-static struct ksd_seg *ksd_by_base(const void *base)
-{
-	struct ksd_seg *ks;
-
-	list_for_each_entry_rcu(ks, &ksd_list, node, lockdep_is_held(&ksd_mutex))
-		if (ks->base == base)
-			return ks;
-	return NULL;
-}
-
-int xseg_segdev_owner(struct xseg *xs, kuid_t *uid)
-{
-	struct ksd_seg *ks;
-	int r = -ENOTSUP;
-
-	if (!xs)
-		return -EINVAL;
-	rcu_read_lock();
-	ks = ksd_by_base(xseg_base(xs));
-	if (ks) {
-		*uid = ks->owner;
-		r = 0;
-	}
-	rcu_read_unlock();
-	return r;
-}
-EXPORT_SYMBOL_GPL(xseg_segdev_owner);
 
 static struct xseg_sig_segdev *area_of(struct xseg *xs, uint32_t port)
 {
@@ -122,118 +72,6 @@ static void ksd_doorbell(void *arg, u32 port)
 {
 	ksd_dispatch(arg, port);
 }
-
-/* ------------------------------------------------------------ segment type */
-
-static int ksd_map_seg(struct segdev_seg *seg, void **mem, uint64_t *size, char *err, size_t errlen)
-{
-	struct ksd_seg *ks;
-
-	if (!try_module_get(THIS_MODULE)) {
-		segdev_put(seg);
-		return -ENODEV;
-	}
-	mutex_lock(&ksd_mutex);
-	ks = ksd_by_base(segdev_mem(seg));
-	if (ks) {
-		ks->maps++;
-		mutex_unlock(&ksd_mutex);
-		segdev_put(seg);	/* ks already holds one */
-	} else {
-		ks = kzalloc(sizeof(*ks), GFP_KERNEL);
-		if (!ks) {
-			mutex_unlock(&ksd_mutex);
-			segdev_put(seg);
-			module_put(THIS_MODULE);
-			return -ENOMEM;
-		}
-		ks->seg = seg;
-		ks->base = segdev_mem(seg);
-		ks->size = segdev_size(seg);
-		ks->owner = segdev_owner(seg);
-		ks->maps = 1;
-		xa_init(&ks->binds);
-		list_add_rcu(&ks->node, &ksd_list);
-		mutex_unlock(&ksd_mutex);
-	}
-	*mem = ks->base;
-	*size = ks->size;
-	return 0;
-}
-
-static int ksd_map(const char *name, void **mem, uint64_t *size, char *err, size_t errlen)
-{
-	struct segdev_seg *seg = segdev_get(name);
-
-	if (IS_ERR(seg)) {
-		if (err && errlen)
-			snprintf(err, errlen, "segdev segment '%s' does not exist", name);
-		return PTR_ERR(seg);
-	}
-	if (segdev_size(seg) < XSEG_HEADER_SIZE) {
-		if (err && errlen)
-			snprintf(err, errlen, "segdev segment '%s' is smaller than a header page", name);
-		segdev_put(seg);
-		return -EBADMSG;
-	}
-	return ksd_map_seg(seg, mem, size, err, errlen);
-}
-
-static void ksd_unmap(void *mem, uint64_t size)
-{
-	struct ksd_seg *ks;
-
-	mutex_lock(&ksd_mutex);
-	ks = ksd_by_base(mem);
-	if (!ks || WARN_ON(ks->users && ks->maps == 1)) {
-		mutex_unlock(&ksd_mutex);
-		return;
-	}
-	if (--ks->maps) {
-		mutex_unlock(&ksd_mutex);
-		module_put(THIS_MODULE);
-		return;
-	}
-	list_del_rcu(&ks->node);
-	mutex_unlock(&ksd_mutex);
-	synchronize_rcu();	/* xseg_segdev_owner() readers */
-	xa_destroy(&ks->binds);
-	segdev_put(ks->seg);
-	kfree(ks);
-	module_put(THIS_MODULE);
-}
-
-static int ksd_create(const char *name, uint64_t size, uint32_t mode, int32_t gid,
-		      void **mem, char *err, size_t errlen)
-{
-	int r = segdev_create(name, size);
-
-	if (r) {
-		if (err && errlen)
-			snprintf(err, errlen, "segdev segment '%s': %s", name,
-				 r == -EEXIST ? "already exists" : "cannot create");
-		return r;
-	}
-	r = ksd_map(name, mem, &size, err, errlen);
-	if (r)
-		segdev_destroy(name);
-	return r;
-}
-
-static int ksd_destroy(const char *name)
-{
-	return segdev_destroy(name);
-}
-
-static const struct xseg_segtype_ops ksd_segtype = {
-	.abi_size = sizeof(struct xseg_segtype_ops),
-	.version = 1,
-	.name = "segdev",
-	.create = ksd_create,
-	.map = ksd_map,
-	.unmap = ksd_unmap,
-	.destroy = ksd_destroy,
-};
 
 /* ------------------------------------------------------------------ driver */
 
@@ -355,7 +193,7 @@ static int ksd_signal(struct xseg *xs, void *priv, uint32_t portno)
 	return r;
 }
 
-static const struct xseg_driver_ops ksd_driver = {
+XSEG_DRIVER(segdev) = {
 	.abi_size = sizeof(struct xseg_driver_ops),
 	.version = 1,
 	.name = "segdev",
@@ -365,35 +203,3 @@ static const struct xseg_driver_ops ksd_driver = {
 	.unbind = ksd_unbind,
 	.signal = ksd_signal,
 };
-
-static int __init xseg_segdev_init(void)
-{
-	int r = xseg_register_segtype(&ksd_segtype);
-
-	if (r) {
-		pr_err("xseg_segdev: cannot register the segdev segment type: %d\n", r);
-		return r;
-	}
-	r = xseg_register_driver(&ksd_driver);
-	if (r) {
-		xseg_unregister_segtype(&ksd_segtype);
-		pr_err("xseg_segdev: cannot register the segdev driver: %d\n", r);
-		return r;
-	}
-	pr_info("xseg_segdev: segment type and driver 'segdev' registered\n");
-	return 0;
-}
-
-static void __exit xseg_segdev_exit(void)
-{
-	/* Every map pinned the module: no handle uses us any more. */
-	xseg_unregister_driver(&ksd_driver);
-	xseg_unregister_segtype(&ksd_segtype);
-	pr_info("xseg_segdev: unloaded\n");
-}
-
-module_init(xseg_segdev_init);
-module_exit(xseg_segdev_exit);
-MODULE_LICENSE("Dual BSD/GPL");
-MODULE_AUTHOR("xseg");
-MODULE_DESCRIPTION("xseg: the segdev segment type and callback peer driver for kernel peers");

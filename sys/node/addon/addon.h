@@ -29,7 +29,7 @@ extern "C" {
 #include "xseg/xseg.h"
 #include "xseg/xseg_access.h"
 #include "drivers/user/posixfd.h"
-#include "sys/user/segtype_owner.h"
+#include "segtypes/user/owner.h"
 #include "sys/node/addon/uv_wake.h"
 }
 

@@ -1,24 +1,32 @@
 // SPDX-License-Identifier: BSD-2-Clause
 // sys/node/addon/sources.js - the C sources of the node domain, for binding.gyp.
 //
-// The addon compiles the same files as the user domain (base.mk: xq/, xseg/,
-// sys/user/, drivers/user/) with two exceptions, both replaced by
-// sys/node/registry_node.c: sys/user/registry_user.c (built-ins and the .so
-// loader) and drivers/user/posix.c (SIGIO: a process-wide signal handler has
-// no place in a Node process). Prints one path per line, relative to the root.
+// The addon compiles the user domain's files (base.mk: xq/, xseg/, sys/user/,
+// segtypes/, segtypes/user/) and, of drivers/user/, the drivers that the node
+// domain's list of built-ins names (sys/node/builtins.h: posixfd and futex,
+// not posix, whose SIGIO handler has no place in a Node process). binding.gyp
+// defines XSEG_DOMAIN_NODE, which selects that list (xseg/registry.c) and
+// turns off the loading of xseg_<name>.so (sys/user/loader.c). Prints one
+// path per line, relative to the root.
 'use strict'
 const fs = require('fs')
 const path = require('path')
 
 const root = path.join(__dirname, '..', '..', '..')
-const dirs = ['xq', 'xseg', 'sys/user', 'drivers/user']
-const excluded = new Set(['sys/user/registry_user.c', 'drivers/user/posix.c'])
-const out = ['sys/node/registry_node.c']
+const dirs = ['xq', 'xseg', 'sys/user', 'segtypes', 'segtypes/user']
+const out = []
 
 for (const d of dirs) {
   for (const f of fs.readdirSync(path.join(root, d)).sort()) {
-    const rel = `${d}/${f}`
-    if (f.endsWith('.c') && !excluded.has(rel)) out.push(rel)
+    if (f.endsWith('.c')) out.push(`${d}/${f}`)
   }
+}
+const list = fs.readFileSync(path.join(root, 'sys/node/builtins.h'), 'utf8')
+const drivers = [...list.matchAll(/^XSEG_BUILTIN_DRIVER\((\w+)\)/gm)].map((m) => m[1])
+if (drivers.length === 0) throw new Error('sys/node/builtins.h lists no driver')
+for (const n of drivers) {
+  const f = `drivers/user/${n}.c`
+  if (!fs.existsSync(path.join(root, f))) throw new Error(`sys/node/builtins.h: driver '${n}' has no ${f}`)
+  out.push(f)
 }
 process.stdout.write(out.join('\n') + '\n')

@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * sys/user/segtype_owner.h - parsing the "--set mode=0660,group=G,owner=U"
+ * segtypes/user/owner.h - parsing the "--set mode=0660,group=G,owner=U"
  * argument of `xseg-tool config` and `xseg config` (user and node domains
  * only: names come from the system's user and group databases; not part of
  * xseg.h, whose every function the kernel module exports).
  */
-#ifndef XSEG_SYS_USER_SEGTYPE_OWNER_H
-#define XSEG_SYS_USER_SEGTYPE_OWNER_H
+#ifndef XSEG_SEGTYPES_USER_OWNER_H
+#define XSEG_SEGTYPES_USER_OWNER_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * sys/user/segtype_segdev.c - the "segdev" segment type of the user domain:
+ * segtypes/user/segdev.c - the "segdev" segment type of the user domain:
  * kernel memory exported by /dev/segdev (segdev.ko), shared with kernel peers.
  *
  * A segment <name> is the segdev segment of that name. create() makes it
@@ -22,9 +22,9 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
-#include "../domain.h"
+#include "../../sys/domain.h"
 #include "segtype.h"
-#include "../kernel/segdev/segdev.h"
+#include "../../sys/kernel/segdev/segdev.h"
 
 #define SEGDEV_PATH "/dev/segdev"
 
@@ -156,7 +156,7 @@ static int segdev_destroy(const char *name)
 }
 
 /* The "segdev" segment type (kernel memory of /dev/segdev). */
-const struct xseg_segtype_ops xseg_segtype_segdev = {
+XSEG_SEGTYPE(segdev) = {
 	.abi_size = sizeof(struct xseg_segtype_ops),
 	.version = 1,
 	.name = "segdev",

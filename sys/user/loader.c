@@ -1,26 +1,23 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * sys/user/registry_user.c - the user domain's built-in segment types and
- * drivers, and the loader of drivers that are not built in (xseg_<name>.so,
- * found by the dynamic linker's search path, exporting xseg_driver_<name>).
+ * sys/user/loader.c - the user domain's loader of drivers that are not built
+ * in (xseg_<name>.so, found by the dynamic linker's search path, exporting
+ * xseg_driver_<name>: see XSEG_DRIVER() in xseg/xseg.h). The built-ins are
+ * listed in sys/user/builtins.h.
+ *
+ * The node domain (XSEG_DOMAIN_NODE: this code compiled into the Node addon)
+ * loads nothing: an addon must not bring unknown code into the Node process.
  */
 #include <dlfcn.h>
 #include "../../xseg/xseg_internal.h"
-#include "../../drivers/user/signal_area.h"
-#include "segtype.h"
 
-void xseg__register_builtins(void)
+#ifdef XSEG_DOMAIN_NODE
+const struct xseg_driver_ops *xseg__load_driver(const char *name)
 {
-	xseg_register_segtype(&xseg_segtype_posix);
-	xseg_register_segtype(&xseg_segtype_file);
-	xseg_register_segtype(&xseg_segtype_heap);
-	xseg_register_segtype(&xseg_segtype_segdev);
-	xseg_register_driver(&xseg_driver_posix);
-	xseg_register_driver(&xseg_driver_posixfd);
-	xseg_register_driver(&xseg_driver_futex);
-	xseg_register_driver(&xseg_driver_segdev);
+	(void)name;
+	return NULL;
 }
-
+#else
 const struct xseg_driver_ops *xseg__load_driver(const char *name)
 {
 	char lib[64], sym[64];
@@ -47,3 +44,4 @@ const struct xseg_driver_ops *xseg__load_driver(const char *name)
 	}
 	return ops;	/* stays loaded for the life of the process */
 }
+#endif

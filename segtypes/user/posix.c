@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * sys/user/segtype_posix.c - the "posix" segment type: POSIX shared memory,
+ * segtypes/user/posix.c - the "posix" segment type: POSIX shared memory,
  * segment <name> is /dev/shm/xseg.<name> (shm_open("/xseg.<name>")).
  *
  * Creation and the owner/mode check at map are shared with the file type
- * (segtype_file.c); this file only turns names into shm names.
+ * (file.c); this file only turns names into shm names.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -13,7 +13,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
-#include "../domain.h"
+#include "../../sys/domain.h"
 #include "segtype.h"
 
 #define SHM_DIR		"/dev/shm"
@@ -165,7 +165,7 @@ static int posix_list(void (*fn)(void *arg, const char *name), void *arg)
 }
 
 /* The "posix" segment type (/dev/shm/xseg.<name>). Registered by the core. */
-const struct xseg_segtype_ops xseg_segtype_posix = {
+XSEG_SEGTYPE(posix) = {
 	.abi_size = sizeof(struct xseg_segtype_ops),
 	.version = 1,
 	.name = "posix",

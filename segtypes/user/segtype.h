@@ -1,19 +1,22 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * sys/user/segtype.h - the user-space segment types and the helpers they
- * share (internal to libxseg; the public interface is struct
- * xseg_segtype_ops in xseg/xseg.h).
+ * segtypes/user/segtype.h - the user-space segment types and the helpers
+ * they share (internal to libxseg; the public interface is struct
+ * xseg_segtype_ops in xseg/xseg.h). Each is defined with XSEG_SEGTYPE(name)
+ * and registered by its line in sys/user/builtins.h (and sys/node/builtins.h).
  *
- *   posix  /dev/shm/xseg.<name> through shm_open()     segtype_posix.c
- *   file   any path, e.g. on tmpfs or hugetlbfs          segtype_file.c
- *   heap   process-private memory for threads            xseg/segtype_heap.c (all domains)
+ *   posix   /dev/shm/xseg.<name> through shm_open()     posix.c
+ *   file    any path, e.g. on tmpfs or hugetlbfs          file.c
+ *   segdev  kernel memory of /dev/segdev (segdev.ko)      segdev.c
+ *   heap    process-private memory for threads            ../heap.c (all domains)
  *
  * The fd-backed types (posix, file) create and map through the helpers
- * below, implemented once in segtype_file.c: the owner/mode check of a
- * segment we are about to map lives in exactly one place.
+ * below, implemented once in file.c: the owner/mode check of a
+ * segment we are about to map lives in exactly one place. owner.[ch] parse
+ * the owner and mode a segment is given (`config --set`).
  */
-#ifndef XSEG_SYS_USER_SEGTYPE_H
-#define XSEG_SYS_USER_SEGTYPE_H
+#ifndef XSEG_SEGTYPES_USER_SEGTYPE_H
+#define XSEG_SEGTYPES_USER_SEGTYPE_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * sys/user/segtype_owner.c - the "--set mode=0660,group=G,owner=U" argument
+ * segtypes/user/owner.c - the "--set mode=0660,group=G,owner=U" argument
  * of `xseg-tool config` and `xseg config` (names resolved through the
  * system's user and group databases), parsed once for both.
  */
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "../../xseg/xseg.h"
-#include "segtype_owner.h"
+#include "owner.h"
 
 /* A decimal id below 2^31, or -1 if @s is not all digits. */
 static long long dec_id(const char *s)

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * sys/user/segtype_file.c - the "file" segment type (the name is a path,
+ * segtypes/user/file.c - the "file" segment type (the name is a path,
  * e.g. on tmpfs or hugetlbfs), and the helpers every fd-backed type shares:
  * storage, ownership and mode at create; the owner/mode/size check at map.
  *
@@ -18,7 +18,7 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 #include <linux/magic.h>
-#include "../domain.h"
+#include "../../sys/domain.h"
 #include "segtype.h"
 
 /* ------------------------------------------------------- shared helpers */
@@ -625,7 +625,7 @@ static int file_owner(const char *path, uint32_t *uid, uint32_t *gid, uint32_t *
  * The "file" segment type: a segment is the file at the path it is named by.
  * No list(): its segments live anywhere. Registered by the core.
  */
-const struct xseg_segtype_ops xseg_segtype_file = {
+XSEG_SEGTYPE(file) = {
 	.abi_size = sizeof(struct xseg_segtype_ops),
 	.version = 1,
 	.name = "file",

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * xseg/segtype_heap.c - the "heap" segment type, the same in every domain:
+ * segtypes/heap.c - the "heap" segment type, the same in every domain:
  * memory that is not shared with other processes, for peers that are threads
  * of one process (user space, Node worker threads) or modules of one kernel.
  *
@@ -13,7 +13,7 @@
  * a copy of the registry and copy-on-write copies of the memory: nothing is
  * shared with the parent after fork().
  */
-#include "xseg_internal.h"
+#include "../xseg/xseg_internal.h"
 
 #define HEAP_SLOTS	64
 #define HEAP_MAX_SIZE	(1ull << 40)
@@ -205,7 +205,7 @@ void xseg__heap_cleanup(void)
 	xseg_sys_registry_unlock();
 }
 
-const struct xseg_segtype_ops xseg_segtype_heap = {
+XSEG_SEGTYPE(heap) = {
 	.abi_size = sizeof(struct xseg_segtype_ops),
 	.version = 1,
 	.name = "heap",
