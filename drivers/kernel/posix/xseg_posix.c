@@ -125,7 +125,7 @@ static int kposix_signal(struct xseg *xs, void *priv, uint32_t portno)
 	return r;
 }
 
-static const struct xseg_driver_ops kposix_driver = {
+XSEG_DRIVER(posix) = {
 	.abi_size = sizeof(struct xseg_driver_ops),
 	.version = 1,
 	.name = "posix",
@@ -137,7 +137,7 @@ static const struct xseg_driver_ops kposix_driver = {
 
 static int __init xseg_posix_init(void)
 {
-	int r = xseg_register_driver(&kposix_driver);
+	int r = xseg_register_driver(&xseg_driver_posix);
 
 	if (r) {
 		pr_err("xseg_posix: cannot register the posix driver: %d\n", r);
@@ -149,7 +149,7 @@ static int __init xseg_posix_init(void)
 
 static void __exit xseg_posix_exit(void)
 {
-	xseg_unregister_driver(&kposix_driver);
+	xseg_unregister_driver(&xseg_driver_posix);
 	pr_info("xseg_posix: unloaded (%lld SIGIO sent, %lld refused)\n",
 		(long long)atomic64_read(&sent), (long long)atomic64_read(&refused));
 }
