@@ -21,7 +21,7 @@ export const Flag: Readonly<typeof XF> = Object.freeze({ ...XF })
 
 export type FlagName = keyof typeof Flag
 
-/** Peer types a Node process can join with (sys/node/registry_node.c). */
+/** Peer types a Node process can join with (sys/node/builtins.h). */
 export type PeerType = 'posixfd' | 'futex'
 
 // The addon and this file must agree: a mismatch is a build of another version.
