@@ -178,19 +178,17 @@ int xseg__peer_type_index(struct xseg *xs, const char *name)
 	uint32_t i;
 
 	for (i = 0; i < XSEG_MAX_PEER_TYPES; i++) {
-		uint64_t w = xa_load_acq64(&h->peer_type_word[i]);
-
-		if (w == 2 && !strncmp(h->peer_type[i], name, XSEG_TYPE_LEN))
+		if (xseg__peer_type_named(h, i) && !strncmp(h->peer_type[i], name, XSEG_TYPE_LEN))
 			return (int)i;
 	}
 	for (i = 0; i < XSEG_MAX_PEER_TYPES; i++) {
-		uint64_t zero = 0;
+		uint64_t unnamed = XSEG__PT_FREE;
 
-		if (xa_cas_acqrel64(&h->peer_type_word[i], &zero, 1)) {
+		if (xa_cas_acqrel64(&h->peer_type_word[i], &unnamed, XSEG__PT_NAMING)) {
 			xseg_memset(h->peer_type[i], 0, XSEG_TYPE_LEN);
 			strncpy(h->peer_type[i], name, XSEG_TYPE_LEN - 1);
-			/* release: a reader that sees 2 sees the name. */
-			xa_store_rel64(&h->peer_type_word[i], 2);
+			/* release: a reader that sees NAMED sees the name. */
+			xa_store_rel64(&h->peer_type_word[i], XSEG__PT_NAMED);
 			return (int)i;
 		}
 		/* A racer may be naming the same type right now: look again. */

@@ -126,11 +126,11 @@ int xseg_verify(struct xseg *xs, void (*out)(void *arg, const char *line), void 
 			count_index(&c, i);
 	}
 	for (i = 0; i < XSEG_MAX_PEER_TYPES; i++) {
-		uint64_t w = xa_load_acq64(&xs->hdr->peer_type_word[i]);
+		uint64_t w = xseg__peer_type_word(xs->hdr, i);
 
-		if (w > 2)
+		if (w > XSEG__PT_NAMED)
 			report(&c, "peer type entry %u: state word %llu is unknown", i, w);
-		else if (w == 2 && !memchr(xs->hdr->peer_type[i], 0, XSEG_TYPE_LEN))
+		else if (w == XSEG__PT_NAMED && !memchr(xs->hdr->peer_type[i], 0, XSEG_TYPE_LEN))
 			report(&c, "peer type entry %u: its name is not terminated (%llu)", i, XSEG_TYPE_LEN);
 	}
 	for (i = 0; i < xs->nr_holds; i++) {
