@@ -30,7 +30,7 @@ done > "$tmp/calls"
 
 awk '{ k = $1 " -> " $2; fn[k] = fn[k] (fn[k] ? "," : "") $3 } END { for (k in fn) print k ": " fn[k] }' \
   "$tmp/calls" | sort
-if ! awk '{ print $1, $2 }' "$tmp/calls" | tsort > /dev/null 2> "$tmp/loop"; then
+if ! awk '{ print $1, $2 }' "$tmp/calls" | sort -u | tsort > /dev/null 2> "$tmp/loop"; then
   echo "the core's units call each other in a circle:"
   sed -n 's/^tsort: //p' "$tmp/loop"
   exit 1
