@@ -44,13 +44,12 @@ endif
 USER_OUT := $(XSEG_HOME)/lib/user$(if $(SAN),-$(SAN))
 USER_OBJ := $(USER_OUT)/obj
 
-# Domain-neutral sources compiled into every domain (segtypes/*.c: the heap
-# segment type), then the user domain's own: its support, segment types and
+# Domain-neutral sources compiled into every domain (xseg/segtype_heap.c: the
+# heap segment type), then the user domain's own: its support, segment types and
 # drivers (registered from the list sys/user/builtins.h).
-CORE_SRCS := $(wildcard $(XSEG_HOME)/xq/*.c) $(wildcard $(XSEG_HOME)/xseg/*.c) \
-             $(wildcard $(XSEG_HOME)/segtypes/*.c)
+CORE_SRCS := $(wildcard $(XSEG_HOME)/xq/*.c) $(wildcard $(XSEG_HOME)/xseg/*.c)
 USER_SRCS := $(CORE_SRCS) $(wildcard $(XSEG_HOME)/sys/user/*.c) \
-             $(wildcard $(XSEG_HOME)/segtypes/user/*.c) $(wildcard $(XSEG_HOME)/drivers/user/*.c)
+             $(wildcard $(XSEG_HOME)/sys/user/segtypes/*.c) $(wildcard $(XSEG_HOME)/drivers/user/*.c)
 USER_OBJS := $(patsubst $(XSEG_HOME)/%.c,$(USER_OBJ)/%.o,$(USER_SRCS))
 
 $(USER_OBJ)/%.o: $(XSEG_HOME)/%.c

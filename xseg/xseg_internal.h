@@ -99,7 +99,7 @@ int xseg__deliver(struct xseg *xs, uint32_t r, struct xq_hold *hold_r, struct xq
 bool xseg__chunk_referenced(struct xseg *xs, uint32_t chunk);
 int xseg__chunk_class(struct xseg *xs, uint32_t chunk);
 
-/* segtypes/heap.c */
+/* xseg/segtype_heap.c */
 extern const struct xseg_segtype_ops xseg_segtype_heap;
 void xseg__heap_cleanup(void);
 

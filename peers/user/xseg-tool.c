@@ -24,7 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "xseg/xseg.h"
-#include "segtypes/user/owner.h"
+#include "sys/user/segtypes/owner.h"
 #include "pattern.h"
 #include "storage.h"
 

@@ -26,12 +26,12 @@ KDIR         ?= $(if $(XSEG_KERNEL_DIR),$(XSEG_KERNEL_DIR),/usr/src/linux-header
 
 # What is mirrored: the core, segment types, the kernel domain, kernel
 # drivers and peers, the VM test modules.
-KERNEL_MIRROR_DIRS  := xq xseg segtypes sys/kernel drivers/kernel peers/kernel tools/vm/guest_modules
+KERNEL_MIRROR_DIRS  := xq xseg sys/kernel drivers/kernel peers/kernel tools/vm/guest_modules
 KERNEL_MIRROR_FILES := sys/domain.h drivers/user/signal_area.h
 # Module folders kbuild descends into (sys/kernel/Kbuild lists segdev/ itself;
-# segtypes/kernel/ builds xseg_segdev.ko with the driver of drivers/kernel/segdev/).
+# sys/kernel/segtypes/ builds xseg_segdev.ko with the driver of drivers/kernel/segdev/).
 KERNEL_MODULE_DIRS   = sys/kernel $(patsubst $(XSEG_HOME)/%/Kbuild,%,$(wildcard \
-                       $(XSEG_HOME)/segtypes/kernel/Kbuild \
+                       $(XSEG_HOME)/sys/kernel/segtypes/Kbuild \
                        $(XSEG_HOME)/drivers/kernel/*/Kbuild $(XSEG_HOME)/peers/kernel/*/Kbuild \
                        $(XSEG_HOME)/tools/vm/guest_modules/*/Kbuild))
 

@@ -6,7 +6,7 @@
 #ifndef XSEG_SYS_KERNEL_INTERNAL_H
 #define XSEG_SYS_KERNEL_INTERNAL_H
 
-/* segtypes/heap.c: free the heap segments left at unload (warns). */
+/* xseg/segtype_heap.c: free the heap segments left at unload (warns). */
 void xseg__heap_cleanup(void);
 
 #endif

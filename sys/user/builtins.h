@@ -3,7 +3,7 @@
  * sys/user/builtins.h - the user domain's built-in segment types and
  * drivers, one line each (xseg/registry.c registers them, in this order):
  *
- *   XSEG_BUILTIN_SEGTYPE(name)  segtypes/user/<name>.c or segtypes/<name>.c,
+ *   XSEG_BUILTIN_SEGTYPE(name)  sys/user/segtypes/<name>.c or segtypes/<name>.c,
  *                               defined there with XSEG_SEGTYPE(name)
  *   XSEG_BUILTIN_DRIVER(name)   drivers/user/<name>.c, defined there with
  *                               XSEG_DRIVER(name)

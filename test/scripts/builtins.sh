@@ -12,7 +12,7 @@ cd "$home"
 fail=0
 bad() { echo "$*"; fail=1; }
 
-srcs=$(ls segtypes/*.c segtypes/*/*.c drivers/*/*.c drivers/*/*/*.c 2>/dev/null || true)
+srcs=$(ls xseg/segtype_heap.c sys/*/segtypes/*.c drivers/*/*.c drivers/*/*/*.c 2>/dev/null || true)
 [ -n "$srcs" ] || { echo "no segment type or driver sources under $home"; exit 1; }
 for f in $srcs; do
   grep -n -E '^(static[[:space:]]+)?const struct xseg_(segtype|driver)_ops[[:space:]]+[A-Za-z_0-9]+[[:space:]]*=' "$f" |
@@ -29,8 +29,8 @@ for d in user node kernel; do
   list=sys/$d/builtins.h
   [ -e "$list" ] || { bad "$list: missing"; continue; }
   case $d in
-    kernel) st="segtypes/*.c"; dr="" ;;
-    *)      st="segtypes/*.c segtypes/user/*.c"; dr="drivers/user/*.c" ;;
+    kernel) st="xseg/segtype_heap.c"; dr="" ;;
+    *)      st="xseg/segtype_heap.c sys/user/segtypes/*.c"; dr="drivers/user/*.c" ;;
   esac
   n=0
   for s in $(sed -n -E 's/^XSEG_BUILTIN_SEGTYPE\(([a-z0-9_]+)\)$/\1/p' "$list"); do
@@ -48,7 +48,7 @@ for d in user node kernel; do
   [ $n -gt 0 ] || bad "$list: lists nothing"
 done
 # The user domain builds every user segment type and driver in: each is listed.
-for f in segtypes/*.c segtypes/user/*.c drivers/user/*.c; do
+for f in xseg/segtype_heap.c sys/user/segtypes/*.c drivers/user/*.c; do
   [ -e "$f" ] || continue
   for k in SEGTYPE DRIVER; do
     for s in $(sed -n -E "s/^XSEG_$k\\(([a-z0-9_]+)\\).*/\\1/p" "$f"); do

@@ -36,7 +36,7 @@ for f in "$home"/test/tools/*.c; do
 done
 
 # Every kernel module named by an obj-m line, each exactly once.
-mods=$(cd "$home" && cat sys/kernel/Kbuild sys/kernel/*/Kbuild segtypes/kernel/Kbuild drivers/kernel/*/Kbuild peers/kernel/*/Kbuild 2>/dev/null |
+mods=$(cd "$home" && cat sys/kernel/Kbuild sys/kernel/*/Kbuild drivers/kernel/*/Kbuild peers/kernel/*/Kbuild 2>/dev/null |
   grep -o -E '^obj-m.*' | grep -o -E '[A-Za-z0-9_-]+\.o' | sed 's/\.o$//' | sort -u)
 [ -n "$mods" ] || bad "found no kernel modules in the Kbuild files"
 for m in $mods; do

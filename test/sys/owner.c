@@ -19,7 +19,7 @@
 #include <pwd.h>
 #include <sys/stat.h>
 #include "xseg/xseg.h"
-#include "segtypes/user/owner.h"
+#include "sys/user/segtypes/owner.h"
 
 static char dir[256];
 static char err[512];

@@ -11,7 +11,7 @@
  * file segment on hugetlbfs, when the kernel has it.
  */
 #include "segtest.h"
-#include "segtypes/user/segtype.h"
+#include "sys/user/segtypes/segtype.h"
 #include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>

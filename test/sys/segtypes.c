@@ -10,7 +10,7 @@
  * Root-only cases (other users, ENOSPC on a small tmpfs) are in perms.c.
  */
 #include "segtest.h"
-#include "segtypes/user/segtype.h"
+#include "sys/user/segtypes/segtype.h"
 #include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>

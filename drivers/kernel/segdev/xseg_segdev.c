@@ -2,7 +2,7 @@
 /*
  * drivers/kernel/segdev/xseg_segdev.c - the "segdev" peer type (signaling
  * driver) of the kernel domain, built into xseg_segdev.ko with the kernel's
- * "segdev" segment type (segtypes/kernel/segdev.c: the module, its
+ * "segdev" segment type (sys/kernel/segtypes/segdev.c: the module, its
  * registrations, and the struct ksd_seg of a mapped segment, ksd.h).
  *
  * Peer type: kernel peers on segdev segments are callback peers that never
@@ -33,7 +33,7 @@
 #include "../../../xseg/xseg_internal.h"
 #include "../../../sys/kernel/segdev/segdev.h"
 #include "segdev_area.h"
-#include "../../../segtypes/kernel/ksd.h"
+#include "../../../sys/kernel/segtypes/ksd.h"
 
 /* A port bound by a kernel handle: whom the doorbell calls. */
 struct ksd_bind {

@@ -29,7 +29,7 @@ extern "C" {
 #include "xseg/xseg.h"
 #include "xseg/xseg_access.h"
 #include "drivers/user/posixfd.h"
-#include "segtypes/user/owner.h"
+#include "sys/user/segtypes/owner.h"
 #include "sys/node/addon/uv_wake.h"
 }
 

@@ -2,7 +2,7 @@
 // sys/node/addon/sources.js - the C sources of the node domain, for binding.gyp.
 //
 // The addon compiles the user domain's files (base.mk: xq/, xseg/, sys/user/,
-// segtypes/, segtypes/user/) and, of drivers/user/, the drivers that the node
+// segtypes/, sys/user/segtypes/) and, of drivers/user/, the drivers that the node
 // domain's list of built-ins names (sys/node/builtins.h: posixfd and futex,
 // not posix, whose SIGIO handler has no place in a Node process). binding.gyp
 // defines XSEG_DOMAIN_NODE, which selects that list (xseg/registry.c) and
@@ -13,7 +13,7 @@ const fs = require('fs')
 const path = require('path')
 
 const root = path.join(__dirname, '..', '..', '..')
-const dirs = ['xq', 'xseg', 'sys/user', 'segtypes', 'segtypes/user']
+const dirs = ['xq', 'xseg', 'sys/user', 'sys/user/segtypes']
 const out = []
 
 for (const d of dirs) {

@@ -11,7 +11,7 @@
  *   xseg-segdev futex-probe     report whether FUTEX_WAIT works on segdev
  *                               memory (informational; prints the errno)
  *
- * The segdev segment type is built into libxseg (segtypes/user/segdev.c).
+ * The segdev segment type is built into libxseg (sys/user/segtypes/segdev.c).
  *
  * vm-link: libxseg
  */

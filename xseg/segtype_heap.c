@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * segtypes/heap.c - the "heap" segment type, the same in every domain:
+ * xseg/segtype_heap.c - the "heap" segment type, the same in every domain:
  * memory that is not shared with other processes, for peers that are threads
  * of one process (user space, Node worker threads) or modules of one kernel.
  *
@@ -13,7 +13,7 @@
  * a copy of the registry and copy-on-write copies of the memory: nothing is
  * shared with the parent after fork().
  */
-#include "../xseg/xseg_internal.h"
+#include "xseg_internal.h"
 
 #define HEAP_SLOTS	64
 #define HEAP_MAX_SIZE	(1ull << 40)

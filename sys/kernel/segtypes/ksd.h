@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * segtypes/kernel/ksd.h - a segdev segment mapped by kernel peers, shared
+ * sys/kernel/segtypes/ksd.h - a segdev segment mapped by kernel peers, shared
  * inside xseg_segdev.ko by the kernel's "segdev" segment type
- * (segtypes/kernel/segdev.c: maps it, keeps the list, loads the module) and
+ * (sys/kernel/segtypes/segdev.c: maps it, keeps the list, loads the module) and
  * the "segdev" driver of kernel peers (drivers/kernel/segdev/xseg_segdev.c:
  * joins it, routes its doorbell). Not for other modules.
  */
@@ -14,7 +14,7 @@
 #include <linux/rcupdate.h>
 #include <linux/uidgid.h>
 #include <linux/xarray.h>
-#include "../../xseg/xseg.h"
+#include "../../../xseg/xseg.h"
 
 struct segdev_seg;
 

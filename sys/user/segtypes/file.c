@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * segtypes/user/file.c - the "file" segment type (the name is a path,
+ * sys/user/segtypes/file.c - the "file" segment type (the name is a path,
  * e.g. on tmpfs or hugetlbfs), and the helpers every fd-backed type shares:
  * storage, ownership and mode at create; the owner/mode/size check at map.
  *
@@ -18,7 +18,7 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 #include <linux/magic.h>
-#include "../../sys/domain.h"
+#include "../../../sys/domain.h"
 #include "segtype.h"
 
 /* ------------------------------------------------------- shared helpers */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * segtypes/user/posix.c - the "posix" segment type: POSIX shared memory,
+ * sys/user/segtypes/posix.c - the "posix" segment type: POSIX shared memory,
  * segment <name> is /dev/shm/xseg.<name> (shm_open("/xseg.<name>")).
  *
  * Creation and the owner/mode check at map are shared with the file type
@@ -13,7 +13,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
-#include "../../sys/domain.h"
+#include "../../../sys/domain.h"
 #include "segtype.h"
 
 #define SHM_DIR		"/dev/shm"

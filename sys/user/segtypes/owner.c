@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * segtypes/user/owner.c - the "--set mode=0660,group=G,owner=U" argument
+ * sys/user/segtypes/owner.c - the "--set mode=0660,group=G,owner=U" argument
  * of `xseg-tool config` and `xseg config` (names resolved through the
  * system's user and group databases), parsed once for both.
  */
@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "../../xseg/xseg.h"
+#include "../../../xseg/xseg.h"
 #include "owner.h"
 
 /* A decimal id below 2^31, or -1 if @s is not all digits. */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * segtypes/user/segdev.c - the "segdev" segment type of the user domain:
+ * sys/user/segtypes/segdev.c - the "segdev" segment type of the user domain:
  * kernel memory exported by /dev/segdev (segdev.ko), shared with kernel peers.
  *
  * A segment <name> is the segdev segment of that name. create() makes it
@@ -22,9 +22,9 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
-#include "../../sys/domain.h"
+#include "../../../sys/domain.h"
 #include "segtype.h"
-#include "../../sys/kernel/segdev/segdev.h"
+#include "../../../sys/kernel/segdev/segdev.h"
 
 #define SEGDEV_PATH "/dev/segdev"
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * segtypes/user/owner.h - parsing the "--set mode=0660,group=G,owner=U"
+ * sys/user/segtypes/owner.h - parsing the "--set mode=0660,group=G,owner=U"
  * argument of `xseg-tool config` and `xseg config` (user and node domains
  * only: names come from the system's user and group databases; not part of
  * xseg.h, whose every function the kernel module exports).

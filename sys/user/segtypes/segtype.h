@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * segtypes/user/segtype.h - the user-space segment types and the helpers
+ * sys/user/segtypes/segtype.h - the user-space segment types and the helpers
  * they share (internal to libxseg; the public interface is struct
  * xseg_segtype_ops in xseg/xseg.h). Each is defined with XSEG_SEGTYPE(name)
  * and registered by its line in sys/user/builtins.h (and sys/node/builtins.h).
@@ -21,7 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
-#include "../../xseg/xseg.h"
+#include "../../../xseg/xseg.h"
 
 extern const struct xseg_segtype_ops xseg_segtype_posix;
 extern const struct xseg_segtype_ops xseg_segtype_file;

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
- * segtypes/kernel/segdev.c - the "segdev" segment type of the kernel
+ * sys/kernel/segtypes/segdev.c - the "segdev" segment type of the kernel
  * domain, and the module that carries it, xseg_segdev.ko (with the "segdev"
  * driver of kernel peers, drivers/kernel/segdev/xseg_segdev.c; both are
  * registered when the module loads).
@@ -21,9 +21,9 @@
 #include <linux/rculist.h>
 #include <linux/xarray.h>
 #include <linux/err.h>
-#include "../../xseg/xseg_internal.h"
-#include "../../sys/kernel/segdev/segdev.h"
-#include "../../drivers/kernel/segdev/xseg_segdev.h"
+#include "../../../xseg/xseg_internal.h"
+#include "../../../sys/kernel/segdev/segdev.h"
+#include "../../../drivers/kernel/segdev/xseg_segdev.h"
 #include "ksd.h"
 
 DEFINE_MUTEX(ksd_mutex);
