@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include "peer.h"
+#include "objname.h"
 #include "sha256.h"
 #include "storage.h"
 
@@ -29,9 +30,6 @@
  * removes leftovers at start.
  */
 #define TMP_PREFIX '\001'
-
-/* Object names: what a request can carry and a directory entry can hold (255). */
-#define NAME_LIMIT (XSEG_TARGET_MAX < NAME_MAX ? XSEG_TARGET_MAX : NAME_MAX)
 
 /*
  * Lock files start with this one: like the temporary files they cannot be an
@@ -45,41 +43,6 @@ static struct filed {
 	uint64_t tmp_seq;		/* atomic */
 	pthread_mutex_t lock_mu;	/* serialises ACQUIRE/RELEASE (read, decide, write) */
 } fd_ = { .dirfd = -1, .lock_mu = PTHREAD_MUTEX_INITIALIZER };
-
-/*
- * valid_name - copy @len bytes of @src (untrusted: shared memory) to @out
- * with a NUL, and check them. Returns 1 if it is a valid object name.
- */
-static int valid_name(const char *src, uint64_t len, char out[XSEG_TARGET_MAX + 1])
-{
-	if (len < 1 || len > NAME_LIMIT)
-		return 0;
-	memcpy(out, src, len);
-	out[len] = 0;
-	for (uint64_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)out[i];
-
-		if (c < 0x20 || c == 0x7f || c == '/')
-			return 0;
-	}
-	return strcmp(out, ".") && strcmp(out, "..");
-}
-
-/* A printable form of a rejected name, for the log. */
-static const char *printable(const char *src, uint64_t len, char *buf, size_t size)
-{
-	size_t o = 0;
-
-	if (len > XSEG_TARGET_MAX)
-		len = XSEG_TARGET_MAX;
-	for (uint64_t i = 0; i < len && o + 5 < size; i++) {
-		unsigned char c = (unsigned char)src[i];
-
-		o += (size_t)snprintf(buf + o, size - o, c < 0x20 || c >= 0x7f ? "\\x%02x" : "%c", c);
-	}
-	buf[o] = 0;
-	return buf;
-}
 
 /*
  * obj_open - open object @name with @flags (O_NOFOLLOW, O_NONBLOCK so that a
