@@ -381,6 +381,13 @@ static int do_zero(const char *oid, uint64_t off, uint64_t len, uint64_t *done)
 		return -ENOMEM;
 	rados_write_op_assert_exists(op);
 	rados_write_op_zero(op, off, end - off);
+	/*
+	 * The OSD turns a zeroed range that reaches the end into a truncation:
+	 * the size is set back in the same (atomic) operation. Not atomic with
+	 * the stat above: a write that extends the object in between is cut.
+	 */
+	if (end == sz)
+		rados_write_op_truncate(op, sz);
 	r = rados_write_op_operate(op, rd_.io, oid, NULL, 0);
 	rados_release_write_op(op);
 	if (r >= 0)
