@@ -26,11 +26,12 @@ static struct xseg *xs;
 static uint32_t me;
 static const char *conf;
 static pid_t radosd_pid;
+static const char *op_timeout = "10";	/* radosd --timeout: the OSD outage test lowers it */
 
 static pid_t start_radosd(uint32_t port, const char *const *extra)
 {
 	char ports[16];
-	const char *args[32] = { "-q", "-g", spec, "-p", ports, "--conf", conf, "--timeout", "5" };
+	const char *args[32] = { "-q", "-g", spec, "-p", ports, "--conf", conf, "--timeout", op_timeout };
 	int n = 9;
 	pid_t pid;
 
@@ -92,7 +93,7 @@ static void test_start_errors(void)
 		(unsigned)ntohs(a.sin_port), keyring);
 	fclose(f);
 	{
-		const char *args[] = { "-p", "3", "--conf", fake, "--connect-timeout", "3", NULL };
+		const char *args[] = { "-p", "3", "--conf", fake, "--connect-timeout", "1", NULL };
 
 		CHECK(radosd_exit(args) == 1);
 	}
@@ -300,7 +301,12 @@ static int watch_outage(uint32_t seq, int err)
 
 static void test_osd_stop_under_load(void)
 {
-	uint32_t acked, failed, n = load(600, 150, stop_osd, watch_outage);
+	uint32_t acked, failed, n;
+
+	/* Requests to a stopped OSD fail after --timeout: 2 s keeps the outage short. */
+	op_timeout = "2";
+	restart_radosd(0);
+	n = load(600, 150, stop_osd, watch_outage);
 
 	CHECK(!osd_down && eio_seen >= DEPTH);
 	verify_load(n, &acked, &failed);
