@@ -23,7 +23,13 @@ done
 for b in radosd xseg-tool; do
   [ -x "$bin/$b" ] || skip "$bin/$b is not built (make user; radosd needs librados-dev)"
 done
-[ -f "$home/lib/node/cli.js" ] || skip "the node domain is not built (make node)"
+# The gateway: the node domain, built if missing or stale (as test/node/run does).
+"$home/sys/node/build" >/dev/null
+case $? in
+  0) ;;
+  77) skip "no Node.js or npm for the gateway" ;;
+  *) echo "FAIL: sys/node/build failed"; exit 1 ;;
+esac
 
 tmp=$(mktemp -d /tmp/xseg-ceph-gw.XXXXXX)
 cluster=$tmp/cluster
