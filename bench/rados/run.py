@@ -10,6 +10,8 @@
 #   librbd    fio's rbd engine on an RBD image of --size (4 MiB objects),
 #             CEPH_ARGS=--rbd_cache=false (with the cache, writes are acked
 #             from memory)
+#   qemu-nbd  qemu-nbd serving another such image (rbd: driver of
+#             qemu-block-extra, --cache=none: no rbd cache), fio's nbd engine
 #   rados     `rados bench` on the same pool: the cluster's own ceiling
 #             (4K writes and reads of fresh objects, at the same depths)
 #
@@ -17,7 +19,7 @@
 # write at QD4; each target is filled first (1M sequential writes). Each
 # (workload, engine) pair runs --rounds times, interleaved; the best round is
 # kept (noise on a shared machine only slows a run down). Prints a table and
-# writes bench/results/rados.json with the ratios xseg/librbd.
+# writes bench/results/rados.json with the ratios xseg/librbd and xseg/qemu-nbd.
 #
 #   bench/rados/run.py [--runtime S] [--rounds N] [--size 96M] [--only WORKLOAD,...]
 import argparse
@@ -66,6 +68,8 @@ cdir = os.path.join(work, 'cluster')
 spec = f'posix:radosbench{os.getpid()}:8:256:1M:0:12'
 sock = os.path.join(work, 'nbd.sock')
 uri = f'nbd+unix:///disk?socket={sock}'
+qsock = os.path.join(work, 'qemu-nbd.sock')
+quri = f'nbd+unix:///disk?socket={qsock}'
 children = []
 
 
@@ -155,6 +159,19 @@ try:
         'xseg': (['--ioengine=nbd', f'--uri={uri}'], None),
         'librbd': (['--ioengine=rbd', '--clientname=admin', '--pool=xseg', '--rbdname=bench'], env),
     }
+    if shutil.which('qemu-nbd') and subprocess.run(['qemu-img', '--help'], capture_output=True, text=True).stdout.find('rbd') >= 0:
+        run(['rbd', '-c', conf, 'create', '--size', opt.size, 'xseg/qbench'])
+        q = subprocess.Popen(['qemu-nbd', '--persistent', '--shared=8', '--format=raw', '--cache=none',
+                              f'--socket={qsock}', '--export-name=disk',
+                              f'rbd:xseg/qbench:id=admin:conf={conf}'], stderr=subprocess.PIPE)
+        children.append(q)
+        for _ in range(500):
+            if os.path.exists(qsock):
+                break
+            time.sleep(0.02)
+        engines['qemu-nbd'] = (['--ioengine=nbd', f'--uri={quri}'], None)
+    else:
+        print('qemu-nbd or its rbd driver (qemu-block-extra) is missing: not measured', file=sys.stderr)
     for name, (eargs, eenv) in engines.items():
         fio(eargs, 'write', '1m', 4, 0, eenv)		# fill it
     only = [s.strip() for s in opt.only.split(',') if s.strip()]
@@ -168,11 +185,13 @@ try:
                 r = fio(eargs, rw, bs, depth, opt.runtime, eenv)
                 if name not in best or r['iops'] > best[name]['iops']:
                     best[name] = r
-        row = {'workload': wname, 'rw': rw, 'bs': bs, 'depth': depth, **best,
-               'ratio_xseg_librbd': best['xseg']['iops'] / best['librbd']['iops'] if best['librbd']['iops'] else None}
+        row = {'workload': wname, 'rw': rw, 'bs': bs, 'depth': depth, **best}
+        for other in engines:
+            if other != 'xseg' and best[other]['iops']:
+                row[f'ratio_xseg_{other.replace("-", "")}'] = best['xseg']['iops'] / best[other]['iops']
         rows.append(row)
-        print(f"{wname:20s} xseg {best['xseg']['iops']:9.0f} IOPS  librbd {best['librbd']['iops']:9.0f} IOPS"
-              f"  ratio {row['ratio_xseg_librbd']:.2f}", file=sys.stderr)
+        print(f"{wname:20s} " + '  '.join(f"{e} {best[e]['iops']:8.0f}" for e in engines) + ' IOPS  ' +
+              '  '.join(f"{k[6:]} {v:.2f}" for k, v in row.items() if k.startswith('ratio_')), file=sys.stderr)
     ceiling = []
     for (label, mode, bs, depth) in [('4K write QD1', 'write', 4096, 1), ('4K write QD32', 'write', 4096, 32),
                                      ('4K rand read QD1', 'rand', 4096, 1),
@@ -187,7 +206,7 @@ try:
         'date': datetime.datetime.now(datetime.timezone.utc).isoformat(),
         'machine': {'cpus': os.cpu_count(), 'load1': os.getloadavg()[0]},
         'cluster': 'one node: ceph-mon + one BlueStore OSD on a sparse file, loopback, msgr v2, cephx, no mgr (tools/ceph/cluster)',
-        'client': 'fio 3.33: --ioengine=nbd through the gateway (unix socket) -> radosd, one object; --ioengine=rbd (librbd, rbd_cache=false); best of rounds',
+        'client': 'fio 3.33: --ioengine=nbd through the gateway (unix socket) -> radosd, one object; --ioengine=rbd (librbd, rbd_cache=false); --ioengine=nbd to qemu-nbd on an rbd: image (--cache=none); best of rounds',
         'runtimeSeconds': opt.runtime,
         'rounds': opt.rounds,
         'size': opt.size,
