@@ -6,7 +6,9 @@
 # finds it identical; radosd is SIGKILLed while nbdcopy writes a second
 # 96 MiB image, recovered (xseg-tool recover) and restarted on its port: the copy
 # ends (an error or success, never a hang), a second copy succeeds and
-# compares identical. The
+# compares identical; then the OSD is stopped during a copy (radosd
+# --timeout 2): the copy ends with EIO (or succeeds), never hangs, and after
+# the OSD is started again a copy compares identical. The
 # cluster, the children (by pid), the segment and the temporary directory
 # are removed on every exit path.
 set -u
@@ -57,7 +59,7 @@ wait_bound() {
 }
 
 start_radosd() {
-  "$bin/radosd" -q -g "$spec" -p 1 --conf "$conf" --timeout 10 & radosd_pid=$!
+  "$bin/radosd" -q -g "$spec" -p 1 --conf "$conf" --timeout "${1:-10}" & radosd_pid=$!
   wait_bound 1
 }
 
@@ -90,4 +92,19 @@ echo "the interrupted copy exited $?: $(head -c 300 "$tmp/copy.err")"
 copy_pid=""
 nbdcopy "$tmp/b.img" "$uri" || fail "nbdcopy b.img after the restart"
 qemu-img compare -q -f raw -F raw "$tmp/b.img" "$uri" || fail "the disk differs after the restart"
+
+echo "# the OSD stopped during a copy (radosd --timeout 2), started again"
+kill "$radosd_pid"; wait "$radosd_pid"; radosd_pid=""
+start_radosd 2
+nbdcopy --connections=1 --requests=4 "$tmp/a.img" "$uri" 2>"$tmp/copy.err" & copy_pid=$!
+sleep 0.1
+"$home/tools/ceph/cluster" osd-stop "$cluster" || fail "osd-stop"
+wait "$copy_pid"
+rc=$?
+copy_pid=""
+echo "the copy during the outage exited $rc: $(head -c 300 "$tmp/copy.err")"
+[ $rc = 0 ] || grep -q "Input/output error" "$tmp/copy.err" || fail "the copy failed otherwise than with EIO"
+"$home/tools/ceph/cluster" osd-start "$cluster" || fail "osd-start"
+nbdcopy "$tmp/a.img" "$uri" || fail "nbdcopy a.img after the outage"
+qemu-img compare -q -f raw -F raw "$tmp/a.img" "$uri" || fail "the disk differs after the outage"
 echo "ok"
