@@ -59,6 +59,7 @@ bench: user node
 	$(Q)$(MAKE) --no-print-directory -C $(XSEG_HOME)/bench run
 	$(Q)$(XSEG_HOME)/node_modules/.bin/tsx $(XSEG_HOME)/bench/pipeline/run.ts $(PIPELINE_ARGS)
 	$(Q)$(XSEG_HOME)/tools/vm/bench || [ $$? = 77 ]	# xsegbd vs loop in the VM -> bench/results/kernel.json
+	$(Q)$(XSEG_HOME)/bench/rados/run.py $(RADOS_BENCH_ARGS)	# gateway -> radosd vs librbd, rados bench -> bench/results/rados.json
 
 # The main job: blockd and the NBD gateway on a temporary volume, a verified
 # workload and a failover through them (peers/node/cli/demo.ts). DEMO_ARGS='--size 1G -v'.

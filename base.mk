@@ -105,6 +105,20 @@ PEER_LIB  := $(USER_OBJ)/peers/user/peer.o
 PEER_SRCS := $(filter-out %/peer.c,$(wildcard $(XSEG_HOME)/peers/user/*.c))
 PEER_BINS := $(patsubst $(XSEG_HOME)/peers/user/%.c,$(USER_OUT)/bin/%,$(PEER_SRCS))
 
+# radosd links librados (librados-dev: tools/install-deps check). Without it
+# radosd is not built, and the build says so; under CI=true that is an error.
+RADOS_OK := $(shell printf '\043include <rados/librados.h>\n' | $(CC) -E -x c - >/dev/null 2>&1 && echo 1)
+ifeq ($(RADOS_OK),)
+ifeq ($(CI),true)
+$(error radosd needs librados-dev (<rados/librados.h>): run tools/install-deps check)
+endif
+ifneq ($(filter $(USER_OUT)/bin/radosd,$(PEER_BINS)),)
+$(info radosd is NOT built: librados-dev is missing (<rados/librados.h>); run tools/install-deps check)
+endif
+PEER_BINS := $(filter-out $(USER_OUT)/bin/radosd,$(PEER_BINS))
+endif
+PEER_LDLIBS_radosd := -lrados
+
 $(USER_OBJ)/peers/user/%.o: $(XSEG_HOME)/peers/user/%.c
 	$(quiet) CC $(patsubst $(XSEG_HOME)/%,%,$<)
 	$(Q)mkdir -p $(dir $@)
@@ -113,6 +127,6 @@ $(USER_OBJ)/peers/user/%.o: $(XSEG_HOME)/peers/user/%.c
 $(USER_OUT)/bin/%: $(USER_OBJ)/peers/user/%.o $(PEER_LIB) $(USER_OUT)/libxseg.a
 	$(quiet) CCLD $(patsubst $(XSEG_HOME)/%,%,$@)
 	$(Q)mkdir -p $(dir $@)
-	$(Q)$(CC) $(CFLAGS_XSEG) $(SANFLAGS) $(CFLAGS) -o $@ $^ $(LDFLAGS) -lrt -ldl
+	$(Q)$(CC) $(CFLAGS_XSEG) $(SANFLAGS) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(PEER_LDLIBS_$(notdir $@)) -lrt -ldl
 
 -include $(patsubst $(XSEG_HOME)/%.c,$(USER_OBJ)/%.d,$(PEER_SRCS) $(XSEG_HOME)/peers/user/peer.c)

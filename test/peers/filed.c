@@ -3,8 +3,11 @@
  * Description: filed as a child process on a temporary directory: CREATE
  * (exclusive, sized), WRITE (creates, extends; FUA), READ (short at the end,
  * 0 past it), INFO, TRUNCATE, DELETE, COPY and RENAME (contents checked in
- * the directory), HASH against known SHA-256 vectors, ACQUIRE/RELEASE owner
- * semantics (EBUSY, EPERM, ENOENT), FLUSH/SYNC, DISCARD/WRITE_ZEROES,
+ * the directory), then the object store conformance suite
+ * (test/peers/objects.h: every op through requests, HASH against SHA-256
+ * vectors, ACQUIRE/RELEASE naming the holder, XF_FORCE, 48 requests in
+ * flight, data and locks surviving a restart and a SIGKILL of filed),
+ * FLUSH/SYNC, DISCARD/WRITE_ZEROES,
  * unknown ops (EOPNOTSUPP), name validation ("../x", "a/b", ".", "..",
  * empty, control characters, over-long: EINVAL, and nothing created outside
  * the directory), symlinks in the directory are not followed, leftover
@@ -13,13 +16,14 @@
  * concurrently.
  */
 #include <dirent.h>
-#include "peers.h"
+#include "objects.h"
 
 static struct xseg_config cfg;
 static char spec[512];
 static struct xseg *xs;
 static uint32_t me;
 static const char *store;
+static pid_t filed_pid;
 
 static pid_t start_filed(uint32_t port)
 {
@@ -31,6 +35,16 @@ static pid_t start_filed(uint32_t port)
 	pid = tp_start("filed", args);
 	tp_wait_bound(xs, port, pid);
 	return pid;
+}
+
+/* The suite's restart: SIGTERM (exit 0) or SIGKILL, and a new filed on the same directory. */
+static void restart_filed(int crash)
+{
+	if (crash)
+		CHECK(kill(filed_pid, SIGKILL) == 0 && tp_wait(filed_pid) == 128 + SIGKILL);
+	else
+		CHECK(tp_stop(filed_pid) == 0);
+	filed_pid = start_filed(1);
 }
 
 /* A request on object @name; @in (NUL-terminated string or NULL) as data; reply data into @out. */
@@ -191,52 +205,6 @@ static void test_copy_rename(void)
 	CHECK(req(X_RENAME, "other", 0, 2, "..", NULL, 0, NULL) == EINVAL);
 }
 
-static void test_hash(void)
-{
-	char h[65] = "";
-	uint64_t sv;
-
-	CHECK(put("h", 0, "abc") == 0);
-	CHECK(req(X_HASH, "h", 0, 64, NULL, h, 64, &sv) == 0 && sv == 64);
-	CHECKF(!memcmp(h, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", 64), "%.64s", h);
-	CHECK(req(X_CREATE, "empty", 0, 0, NULL, NULL, 0, NULL) == 0);
-	CHECK(req(X_HASH, "empty", 0, 64, NULL, h, 64, &sv) == 0 && sv == 64);
-	CHECKF(!memcmp(h, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", 64), "%.64s", h);
-	/* A million 'a's, written in 64K pieces. */
-	{
-		static char a[65536];
-
-		memset(a, 'a', sizeof(a));
-		for (uint64_t o = 0; o < 1000000; o += sizeof(a)) {
-			uint64_t n = 1000000 - o < sizeof(a) ? 1000000 - o : sizeof(a);
-			struct tp_req r = { .op = X_WRITE, .target = "million", .offset = o, .size = n,
-					    .in = a, .in_len = n };
-
-			CHECK(tp_do(xs, me, 1, &r) == 0);
-		}
-		CHECK(req(X_HASH, "million", 0, 64, NULL, h, 64, NULL) == 0);
-		CHECKF(!memcmp(h, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0", 64),
-		       "%.64s", h);
-	}
-	CHECK(req(X_HASH, "h", 0, 64, NULL, h, 32, NULL) == EINVAL);	/* no room for 64 hex */
-}
-
-static void test_locks(void)
-{
-	CHECK(req(X_ACQUIRE, "vol", 0, 1, "A", NULL, 0, NULL) == 0);
-	CHECK(req(X_ACQUIRE, "vol", 0, 1, "A", NULL, 0, NULL) == 0);	/* the owner again */
-	CHECK(req(X_ACQUIRE, "vol", 0, 1, "B", NULL, 0, NULL) == EBUSY);
-	CHECK(req(X_ACQUIRE, "vol", 0, 2, "AB", NULL, 0, NULL) == EBUSY);
-	CHECK(req(X_RELEASE, "vol", 0, 1, "B", NULL, 0, NULL) == EPERM);
-	CHECK(req(X_ACQUIRE, "vol2", 0, 1, "B", NULL, 0, NULL) == 0);	/* another name */
-	CHECK(req(X_RELEASE, "vol", 0, 1, "A", NULL, 0, NULL) == 0);
-	CHECK(req(X_RELEASE, "vol", 0, 1, "A", NULL, 0, NULL) == ENOENT);
-	CHECK(req(X_ACQUIRE, "vol", 0, 1, "B", NULL, 0, NULL) == 0);
-	CHECK(req(X_ACQUIRE, "vol", 0, 0, NULL, NULL, 0, NULL) == EINVAL);	/* no owner tag */
-	CHECK(req(X_RELEASE, "vol", 0, 1, "B", NULL, 0, NULL) == 0);
-	CHECK(req(X_RELEASE, "vol2", 0, 1, "B", NULL, 0, NULL) == 0);
-}
-
 /* Names in the test's temp dir (outside the store). */
 static int count_entries(const char *dir)
 {
@@ -390,14 +358,19 @@ int main(void)
 	fd = open(leftover, O_CREAT | O_WRONLY, 0644);
 	CHECK(fd >= 0);
 	close(fd);
-	pid = start_filed(1);
+	pid = filed_pid = start_filed(1);
 	CHECK(access(leftover, F_OK) != 0);
 	RUN(test_objects);
 	RUN(test_copy_rename);
-	RUN(test_hash);
-	RUN(test_locks);
 	RUN(test_names);
 	RUN(test_concurrent);
+	/* The object store conformance suite (test/peers/objects.h), as radosd runs it. */
+	os_xs = xs;
+	os_me = me;
+	os_dst = 1;
+	os_restart = restart_filed;
+	os_suite();
+	pid = filed_pid;
 	/* A second filed on the same directory is refused; bad usage exits 2. */
 	{
 		const char *args[] = { "-q", "-g", spec, "-p", "2", "--dir", store, NULL };

@@ -1,0 +1,222 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
+#
+# bench/rados/run.py - radosd against the tools a Ceph user picks, in one
+# invocation, on one one-node cluster (tools/ceph/cluster, BlueStore):
+#
+#   xseg      fio's nbd engine -> the NBD gateway -> radosd: ONE RADOS object
+#             of --size (the gateway exports a target; a volume over many
+#             objects is vlmcd's, a later merge)
+#   librbd    fio's rbd engine on an RBD image of --size (4 MiB objects),
+#             CEPH_ARGS=--rbd_cache=false (with the cache, writes are acked
+#             from memory)
+#   qemu-nbd  qemu-nbd serving another such image (rbd: driver of
+#             qemu-block-extra, --cache=none: no rbd cache), fio's nbd engine
+#   rados     `rados bench` on the same pool: the cluster's own ceiling
+#             (4K writes and reads of fresh objects, at the same depths)
+#
+# Workloads: 4K random read and write at QD1 and QD32, 1M sequential read and
+# write at QD4; each target is filled first (1M sequential writes). Each
+# (workload, engine) pair runs --rounds times, interleaved; the best round is
+# kept (noise on a shared machine only slows a run down). Prints a table and
+# writes bench/results/rados.json with the ratios xseg/librbd and xseg/qemu-nbd.
+#
+#   bench/rados/run.py [--runtime S] [--rounds N] [--size 96M] [--only WORKLOAD,...]
+import argparse
+import datetime
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
+BIN = os.path.join(ROOT, 'lib/user/bin')
+CLUSTER = os.path.join(ROOT, 'tools/ceph/cluster')
+
+WORKLOADS = [
+    ('4K randread QD1', 'randread', '4k', 1),
+    ('4K randread QD32', 'randread', '4k', 32),
+    ('4K randwrite QD1', 'randwrite', '4k', 1),
+    ('4K randwrite QD32', 'randwrite', '4k', 32),
+    ('1M seq read QD4', 'read', '1m', 4),
+    ('1M seq write QD4', 'write', '1m', 4),
+]
+
+ap = argparse.ArgumentParser(description='radosd vs librbd vs rados bench on a one-node cluster')
+ap.add_argument('--runtime', type=int, default=5)
+ap.add_argument('--rounds', type=int, default=2)
+ap.add_argument('--size', default='96M', help='the object / image size (a RADOS object: at most 128M)')
+ap.add_argument('--only', default='')
+ap.add_argument('--out', default=os.path.join(ROOT, 'bench/results/rados.json'))
+opt = ap.parse_args()
+
+for tool in ('fio', 'rados', 'rbd', 'ceph-mon', 'ceph-osd', 'node'):
+    if not shutil.which(tool):
+        sys.exit(f'bench/rados: {tool} is missing (tools/install-deps check)')
+for b in ('radosd', 'xseg-tool'):
+    if not os.access(os.path.join(BIN, b), os.X_OK):
+        sys.exit(f'bench/rados: {BIN}/{b} is not built (make user; radosd needs librados-dev)')
+if not os.path.exists(os.path.join(ROOT, 'lib/node/cli.js')):
+    sys.exit('bench/rados: the node domain is not built (make node)')
+
+work = tempfile.mkdtemp(prefix='xseg-radosbench-')
+cdir = os.path.join(work, 'cluster')
+spec = f'posix:radosbench{os.getpid()}:8:256:1M:0:12'
+sock = os.path.join(work, 'nbd.sock')
+uri = f'nbd+unix:///disk?socket={sock}'
+qsock = os.path.join(work, 'qemu-nbd.sock')
+quri = f'nbd+unix:///disk?socket={qsock}'
+children = []
+
+
+def cleanup():
+    for c in children:
+        if c.poll() is None:
+            c.terminate()
+    for c in children:
+        try:
+            c.wait(10)
+        except subprocess.TimeoutExpired:
+            c.kill()
+    subprocess.run([os.path.join(BIN, 'xseg-tool'), 'destroy', spec], capture_output=True)
+    if os.path.exists(cdir):
+        subprocess.run([CLUSTER, 'stop', cdir, '--rm'])
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def on_signal(sig, frame):
+    sys.exit(130)
+
+
+signal.signal(signal.SIGTERM, on_signal)
+signal.signal(signal.SIGINT, on_signal)
+
+
+def run(args, **kw):
+    r = subprocess.run(args, capture_output=True, text=True, **kw)
+    if r.returncode != 0:
+        raise RuntimeError(f'{" ".join(args)}: exit {r.returncode}: {r.stderr.strip() or r.stdout.strip()}')
+    return r.stdout
+
+
+def fio(engine_args, rw, bs, depth, runtime, env=None):
+    out = os.path.join(work, 'fio.json')
+    args = ['fio', *engine_args, '--name=bench', f'--rw={rw}', f'--bs={bs}', f'--iodepth={depth}',
+            f'--size={opt.size}', '--randrepeat=0', '--norandommap', '--output-format=json', f'--output={out}']
+    if runtime:
+        args += ['--time_based', f'--runtime={runtime}', '--ramp_time=1']
+    run(args, env=env)
+    with open(out) as f:
+        job = json.load(f)['jobs'][0]
+    d = job['read'] if 'read' in rw else job['write']
+    pct = d['clat_ns'].get('percentile', {})
+    return {'iops': d['iops'], 'mbps': d['bw_bytes'] / 1e6, 'p50us': pct.get('50.000000', 0) / 1000,
+            'p99us': pct.get('99.000000', 0) / 1000, 'meanus': d['clat_ns']['mean'] / 1000}
+
+
+def rados_bench(conf, mode, bs, depth, runtime):
+    args = ['rados', '-c', conf, '-p', 'xseg', 'bench', str(runtime), mode, '-t', str(depth)]
+    if mode == 'write':
+        args += ['-b', str(bs), '--no-cleanup', '--run-name', f'rb{depth}-{bs}']
+    else:
+        args += ['--run-name', f'rb{depth}-{bs}']
+    res = {}
+    for line in run(args).splitlines():
+        k, _, v = line.partition(':')
+        k = k.strip()
+        if k == 'Average IOPS':
+            res['iops'] = float(v)
+        elif k.startswith('Bandwidth (MB/sec)'):
+            res['mbps'] = float(v) * 1.048576
+        elif k == 'Average Latency(s)':
+            res['meanus'] = float(v) * 1e6
+    return res
+
+
+try:
+    t0 = time.time()
+    conf = run([CLUSTER, 'start', cdir, '--rbd']).strip()
+    print(f'cluster up in {time.time() - t0:.1f} s: {conf}', file=sys.stderr)
+    env = dict(os.environ, CEPH_CONF=conf, CEPH_ARGS='--rbd_cache=false')
+    run([os.path.join(BIN, 'xseg-tool'), 'create', spec])
+    radosd = subprocess.Popen([os.path.join(BIN, 'radosd'), '-q', '-g', spec, '-p', '1', '--conf', conf])
+    children.append(radosd)
+    time.sleep(1)
+    run([os.path.join(BIN, 'xseg-tool'), 'submit', spec, '-p', '1', '-T', 'disk', '-o', 'create', '-s', opt.size])
+    gw = subprocess.Popen(['node', os.path.join(ROOT, 'lib/node/cli.js'), 'nbd', spec, '--storage-port', '1',
+                           '--unix', sock, '--export', 'disk', '-q'], stdout=subprocess.DEVNULL)
+    children.append(gw)
+    for _ in range(500):
+        if os.path.exists(sock):
+            break
+        time.sleep(0.02)
+    run(['rbd', '-c', conf, 'create', '--size', opt.size, 'xseg/bench'])
+    engines = {
+        'xseg': (['--ioengine=nbd', f'--uri={uri}'], None),
+        'librbd': (['--ioengine=rbd', '--clientname=admin', '--pool=xseg', '--rbdname=bench'], env),
+    }
+    if shutil.which('qemu-nbd') and subprocess.run(['qemu-img', '--help'], capture_output=True, text=True).stdout.find('rbd') >= 0:
+        run(['rbd', '-c', conf, 'create', '--size', opt.size, 'xseg/qbench'])
+        q = subprocess.Popen(['qemu-nbd', '--persistent', '--shared=8', '--format=raw', '--cache=none',
+                              f'--socket={qsock}', '--export-name=disk',
+                              f'rbd:xseg/qbench:id=admin:conf={conf}'], stderr=subprocess.PIPE)
+        children.append(q)
+        for _ in range(500):
+            if os.path.exists(qsock):
+                break
+            time.sleep(0.02)
+        engines['qemu-nbd'] = (['--ioengine=nbd', f'--uri={quri}'], None)
+    else:
+        print('qemu-nbd or its rbd driver (qemu-block-extra) is missing: not measured', file=sys.stderr)
+    for name, (eargs, eenv) in engines.items():
+        fio(eargs, 'write', '1m', 4, 0, eenv)		# fill it
+    only = [s.strip() for s in opt.only.split(',') if s.strip()]
+    rows = []
+    for (wname, rw, bs, depth) in WORKLOADS:
+        if only and wname not in only:
+            continue
+        best = {}
+        for _ in range(opt.rounds):
+            for name, (eargs, eenv) in engines.items():
+                r = fio(eargs, rw, bs, depth, opt.runtime, eenv)
+                if name not in best or r['iops'] > best[name]['iops']:
+                    best[name] = r
+        row = {'workload': wname, 'rw': rw, 'bs': bs, 'depth': depth, **best}
+        for other in engines:
+            if other != 'xseg' and best[other]['iops']:
+                row[f'ratio_xseg_{other.replace("-", "")}'] = best['xseg']['iops'] / best[other]['iops']
+        rows.append(row)
+        print(f"{wname:20s} " + '  '.join(f"{e} {best[e]['iops']:8.0f}" for e in engines) + ' IOPS  ' +
+              '  '.join(f"{k[6:]} {v:.2f}" for k, v in row.items() if k.startswith('ratio_')), file=sys.stderr)
+    ceiling = []
+    for (label, mode, bs, depth) in [('4K write QD1', 'write', 4096, 1), ('4K write QD32', 'write', 4096, 32),
+                                     ('4K rand read QD1', 'rand', 4096, 1),
+                                     ('4K rand read QD32', 'rand', 4096, 32)]:
+        # rand reads the objects the write run of the same depth left (--run-name)
+        r = rados_bench(conf, mode, bs, depth, opt.runtime)
+        ceiling.append({'workload': label, **r})
+        print(f"rados bench {label:18s} {r.get('iops', 0):9.0f} IOPS", file=sys.stderr)
+    doc = {
+        'schemaVersion': 1,
+        'benchmark': 'rados',
+        'date': datetime.datetime.now(datetime.timezone.utc).isoformat(),
+        'machine': {'cpus': os.cpu_count(), 'load1': os.getloadavg()[0]},
+        'cluster': 'one node: ceph-mon + one BlueStore OSD on a sparse file, loopback, msgr v2, cephx, no mgr (tools/ceph/cluster)',
+        'client': 'fio 3.33: --ioengine=nbd through the gateway (unix socket) -> radosd, one object; --ioengine=rbd (librbd, rbd_cache=false); --ioengine=nbd to qemu-nbd on an rbd: image (--cache=none); best of rounds',
+        'runtimeSeconds': opt.runtime,
+        'rounds': opt.rounds,
+        'size': opt.size,
+        'segment': spec,
+        'rows': rows,
+        'radosBench': ceiling,
+    }
+    with open(opt.out, 'w') as f:
+        json.dump(doc, f, indent=2)
+        f.write('\n')
+    print(f'wrote {opt.out}', file=sys.stderr)
+finally:
+    cleanup()
