@@ -6,7 +6,7 @@
  */
 #include <dlfcn.h>
 #include "../../xseg/xseg_internal.h"
-#include "../../drivers/user/signal_area.h"
+#include "../../drivers/user/drivers.h"
 #include "segtype.h"
 
 void xseg__register_builtins(void)
