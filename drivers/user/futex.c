@@ -14,8 +14,8 @@
  * may wait on one port, and nothing is installed process-wide. A thread
  * sleeping on several ports waits on all their words at once with
  * futex_waitv (Linux 5.16), up to FUTEX_WAITV_MAX (128) of them; on more
- * ports, or without futex_waitv, it sleeps on the first word in slices of
- * at most SLICE_US and reads the others' words between slices.
+ * ports it sleeps on the first 128 (without futex_waitv: on the first one)
+ * in slices of at most SLICE_US and reads the others' words between slices.
  */
 /*
  * GCC's ThreadSanitizer cannot model fences and refuses them (-Wtsan, an
@@ -272,7 +272,10 @@ static int futex_sleep(struct xseg *xs, void *priv, struct xseg_armed *w, uint32
 			return r;
 		__atomic_store_n(&waitv_missing, 1, __ATOMIC_RELAXED);
 	}
-	/* More words than one call can take: the first in slices, the others between. */
+	/*
+	 * More words than one call can take (or no futex_waitv): the first
+	 * WAITV_MAX (or the first one) in slices, the others read between.
+	 */
 	if (timeout_us != UINT64_MAX) {
 		now = xseg_sys_now_ns();
 		deadline = timeout_us > (UINT64_MAX - 1 - now) / 1000u ? UINT64_MAX - 1
@@ -288,10 +291,12 @@ static int futex_sleep(struct xseg *xs, void *priv, struct xseg_armed *w, uint32
 			if ((deadline - now) / 1000u < slice)
 				slice = (deadline - now) / 1000u + 1;
 		}
-		r = n <= WAITV_MAX && !__atomic_load_n(&waitv_missing, __ATOMIC_RELAXED)
-			? sleep_waitv(xs, fp, w, n, slice)
+		r = !__atomic_load_n(&waitv_missing, __ATOMIC_RELAXED)
+			? sleep_waitv(xs, fp, w, n < WAITV_MAX ? n : WAITV_MAX, slice)
 			: sleep_one(xs, fp, w, slice);
-		if (r != -ETIMEDOUT && r != -ENOSYS)
+		if (r == -ENOSYS)
+			__atomic_store_n(&waitv_missing, 1, __ATOMIC_RELAXED);
+		else if (r != -ETIMEDOUT)
 			return r;
 		for (uint32_t i = 0; i < n; i++)
 			if (moved(xs, &w[i]))

@@ -676,10 +676,24 @@ static void test_garbage(void)
  * (8) one thread armed on every port at once (more than the 4 a thread
  * could prepare before the core kept the waits): a signal to any one of
  * them wakes its single sleep, and only that wait reports it. Then the same
- * with 200 waits (the ports listed many times: more than one futex_waitv
- * takes), and timeouts with nothing signaled.
+ * with 200 waits (the ports listed many times; the signaled one after the
+ * 128 that one futex_waitv takes), and timeouts with nothing signaled.
  */
 #define MANY 200
+
+/*
+ * The port of wait @i of @n: every port once for n == NPORTS; with MANY
+ * waits the first 128 all name port NPORTS - 1 (never signaled) and the
+ * others cycle over the rest, so that the signaled wait lies beyond what
+ * one futex_waitv takes.
+ */
+static uint32_t port_of(uint32_t i, uint32_t n)
+{
+	if (n == NPORTS)
+		return i;
+	return i < 128 ? NPORTS - 1 : (i - 128) % (NPORTS - 1);
+}
+
 static void test_many_ports(void)
 {
 	static struct xseg_armed w[MANY];
@@ -696,7 +710,7 @@ static void test_many_ports(void)
 			st(&S->step, 0);
 			st(&S->flag, 0);
 			for (uint32_t i = 0; i < n; i++) {
-				w[i] = (struct xseg_armed){ .portno = i % NPORTS };
+				w[i] = (struct xseg_armed){ .portno = port_of(i, n) };
 				CHECKF(D->arm(&H, priv, &w[i]) == 0, "%s arm %u of %u", D->name, i, n);
 			}
 			pid = xt_fork();
@@ -731,7 +745,7 @@ static void test_many_ports(void)
 		}
 		/* Nothing signaled: a poll and a short sleep time out. */
 		for (uint32_t i = 0; i < n; i++) {
-			w[i] = (struct xseg_armed){ .portno = i % NPORTS };
+			w[i] = (struct xseg_armed){ .portno = port_of(i, n) };
 			CHECK(D->arm(&H, priv, &w[i]) == 0);
 		}
 		CHECK(D->sleep(&H, priv, w, n, 0) == -ETIMEDOUT);
