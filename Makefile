@@ -72,7 +72,7 @@ PREFIX ?= /usr/local
 LIBDIR ?= lib
 DESTDIR ?=
 INSTALL_HEADERS := xseg/xseg.h xseg/xseg_layout.h xq/xq.h xq/xq_layout.h sys/domain.h \
-                   sys/user/domain_user.h drivers/user/posixfd.h drivers/user/signal_area.h
+                   sys/user/domain_user.h drivers/user/posixfd.h xseg/signal_area.h
 install: user
 	$(quiet) INSTALL $(DESTDIR)$(PREFIX)
 	$(Q)install -d $(DESTDIR)$(PREFIX)/$(LIBDIR)/pkgconfig $(DESTDIR)$(PREFIX)/bin

@@ -56,11 +56,34 @@ static bool name_ok(const char *name)
 	return n > 0 && n < XSEG_TYPE_LEN;
 }
 
+/* The wait callbacks: none of version 1's retired slots, and arm/sleep/disarm all or none. */
+static bool wait_ops_ok(const struct xseg_driver_ops *ops)
+{
+	size_t end = __builtin_offsetof(struct xseg_driver_ops, retired_wait) + sizeof(ops->retired_wait);
+	int n = 0;
+
+	if (ops->abi_size >= end && (ops->retired_wait[0] || ops->retired_wait[1] || ops->retired_wait[2])) {
+		xseg_sys_log(XSEG_LOG_ERR, "driver '%s': prepare_wait, cancel_wait and wait_signal are "
+			     "retired; implement arm, sleep and disarm (see xseg.h)", ops->name);
+		return false;
+	}
+	if (ops->abi_size < __builtin_offsetof(struct xseg_driver_ops, disarm) + sizeof(ops->disarm))
+		return true;
+	n = !!ops->arm + !!ops->sleep + !!ops->disarm;
+	if (n == 1 || n == 2) {
+		xseg_sys_log(XSEG_LOG_ERR, "driver '%s': arm, sleep and disarm go together (it has %d of them)",
+			     ops->name, n);
+		return false;
+	}
+	return true;
+}
+
 int xseg_register_driver(const struct xseg_driver_ops *ops)
 {
 	unsigned i;
 
-	if (!ops || !name_ok(ops->name) || ops->abi_size < __builtin_offsetof(struct xseg_driver_ops, join))
+	if (!ops || !name_ok(ops->name) || ops->abi_size < __builtin_offsetof(struct xseg_driver_ops, join) ||
+	    !wait_ops_ok(ops))
 		return -EINVAL;
 	for (i = 0; i < MAX_DRIVERS; i++) {
 		const struct xseg_driver_ops *cur = xa_load_acqptr(&drivers[i]);

@@ -460,6 +460,18 @@ int xseg_cancel_wait(struct xseg *xs, uint32_t portno);
 int xseg_wait_signal(struct xseg *xs, uint32_t portno, uint64_t timeout_us);
 
 /*
+ * A thread may have waits prepared on any number of its ports (on several
+ * handles too). xseg_wait_signal_any sleeps on @n of them at once: each of
+ * @ports must have been prepared by this thread (-EINVAL otherwise, and
+ * nothing is ended); it sleeps until a signal lands on any of them or
+ * @timeout_us passes, and ends all @n waits. Returns 0 (signaled, possibly
+ * spuriously), -ETIMEDOUT, -EINTR, or -EPERM/-ENOTSUP as wait_signal.
+ * SLEEPS up to @timeout_us. User and node domains.
+ */
+int xseg_wait_signal_any(struct xseg *xs, const uint32_t *ports, uint32_t n,
+			 uint64_t timeout_us);
+
+/*
  * xseg_wait - the adaptive wait: poll @portno's request and reply queues for
  * up to the handle's spin time (xseg_set_spin_us, default XSEG_SPIN_US_DEFAULT)
  * and then sleep through the driver until signaled or @timeout_us passes.
@@ -470,6 +482,16 @@ int xseg_wait_signal(struct xseg *xs, uint32_t portno, uint64_t timeout_us);
  * spin) and never sleeps.
  */
 int xseg_wait(struct xseg *xs, uint32_t portno, uint64_t timeout_us);
+
+/*
+ * xseg_wait_any - xseg_wait on @n ports of this process at once (a peer that
+ * serves several): polls all their queues for the spin time, then prepares
+ * a wait on each, re-checks, and sleeps until a signal to any of them or
+ * @timeout_us. Returns 1 if work is queued to any of them, 0 on timeout, or
+ * a negative errno (-EINVAL for n == 0, -EPERM for a port not ours). SLEEPS
+ * up to @timeout_us; user and node domains. Allocates only for n > 16.
+ */
+int xseg_wait_any(struct xseg *xs, const uint32_t *ports, uint32_t n, uint64_t timeout_us);
 void xseg_set_spin_us(struct xseg *xs, uint32_t spin_us);
 #define XSEG_SPIN_US_DEFAULT 20u
 
@@ -524,6 +546,17 @@ int xseg_verify(struct xseg *xs, void (*out)(void *arg, const char *line), void 
 /* ---------------------------------------------------- drivers and types */
 
 /*
+ * One wait a thread prepared on one of its ports, as the core keeps it for
+ * the driver's arm, sleep and disarm callbacks. @note and @flags are the
+ * driver's (0 before arm).
+ */
+struct xseg_armed {
+	uint32_t portno;
+	uint32_t flags;			/* set by sleep() for disarm() */
+	uint64_t note;			/* set by arm(): what it stored or read */
+};
+
+/*
  * A signaling driver (peer type). Defined with XSEG_DRIVER(name) (below) in
  * the domain's driver folder and listed in the domain's built-ins, or loaded
  * as xseg_<name>.so exporting `xseg_driver_<name>` (XSEG_DRIVER defines that
@@ -543,12 +576,39 @@ struct xseg_driver_ops {
 	void (*unbind)(struct xseg *xs, void *priv, uint32_t portno);
 	/* Wake the port (bound by any process, of this driver's type). */
 	int (*signal)(struct xseg *xs, void *priv, uint32_t portno);
-	int (*prepare_wait)(struct xseg *xs, void *priv, uint32_t portno);
-	int (*cancel_wait)(struct xseg *xs, void *priv, uint32_t portno);
-	int (*wait_signal)(struct xseg *xs, void *priv, uint32_t portno, uint64_t timeout_us);
+	/*
+	 * The slots of version 1's prepare_wait, cancel_wait and wait_signal,
+	 * with which each driver kept the waits its threads prepared. The core
+	 * keeps them now (arm, sleep and disarm below): a driver that fills
+	 * these slots is refused at registration (-EINVAL).
+	 */
+	void *retired_wait[3];
 	int (*poll_fd)(struct xseg *xs, void *priv, uint32_t portno);
 	/* The segment @segname is being destroyed: remove what the driver made for it. */
 	void (*destroy)(const char *segname);
+	/*
+	 * Waiting (appended). The core (xseg/signal.c) keeps the waits each
+	 * thread prepared, on any number of its ports, and calls these for
+	 * them, always from the thread that prepared them; every arm is ended
+	 * by exactly one disarm. All three are set, or none (the driver cannot
+	 * wait: xseg_wait_signal gives -ENOTSUP).
+	 *   arm      announce the calling thread as a waiter of @w->portno (a
+	 *            port this process bound) in its signal area, then a full
+	 *            fence (the waiter's half of the race-free sleep). May note
+	 *            what it stored or read in @w->note.
+	 *   sleep    until a signal lands on one of the @n armed waits @w (all
+	 *            ports of @xs) or @timeout_us passes (0: poll, UINT64_MAX:
+	 *            forever): 0 (maybe signaled), -ETIMEDOUT, -EINTR or -errno.
+	 *            The waits stay armed; it may set bits in @w[i].flags for
+	 *            disarm (for instance "woke on this one").
+	 *   disarm   withdraw the announcement and take what a signal to it
+	 *            left (a pending SIGIO, FIFO bytes): 1 if a signal landed on
+	 *            it since arm, else 0. Never sleeps.
+	 */
+	int (*arm)(struct xseg *xs, void *priv, struct xseg_armed *w);
+	int (*sleep)(struct xseg *xs, void *priv, struct xseg_armed *w, uint32_t n,
+		     uint64_t timeout_us);
+	int (*disarm)(struct xseg *xs, void *priv, struct xseg_armed *w);
 };
 
 /*

@@ -11,7 +11,11 @@
  * is a fence and a load: no syscall.
  *
  * Works across uids (anyone who maps the segment can wake), several threads
- * may wait on one port, and nothing is installed process-wide.
+ * may wait on one port, and nothing is installed process-wide. A thread
+ * sleeping on several ports waits on all their words at once with
+ * futex_waitv (Linux 5.16), up to FUTEX_WAITV_MAX (128) of them; on more
+ * ports it sleeps on the first 128 (without futex_waitv: on the first one)
+ * in slices of at most SLICE_US and reads the others' words between slices.
  */
 /*
  * GCC's ThreadSanitizer cannot model fences and refuses them (-Wtsan, an
@@ -28,30 +32,11 @@
 #include <sys/syscall.h>
 #include <linux/futex.h>
 #include "../../xseg/xseg.h"
-#include "signal_area.h"
+#include "drivers.h"
 
 struct futex_priv {
 	struct xseg_sig_stats st;	/* first member: see signal_area.h */
 };
-
-/*
- * What this thread prepared: the area and the futex value it read. A thread
- * may have a few ports prepared at once; each slot is freed by the
- * cancel_wait or wait_signal that ends its wait.
- */
-#define PREP_SLOTS 4
-static _Thread_local struct futex_prep {
-	const void *area;
-	uint32_t seq;
-} tl_prep[PREP_SLOTS];
-
-static struct futex_prep *prep_find(const void *area)
-{
-	for (int i = 0; i < PREP_SLOTS; i++)
-		if (tl_prep[i].area == area)
-			return &tl_prep[i];
-	return NULL;
-}
 
 /*
  * Count a waiter in, saturating at XSEG_SIGF_SATURATED so that a corrupt
@@ -163,22 +148,15 @@ static int futex_signal(struct xseg *xs, void *priv, uint32_t portno)
 	return 0;
 }
 
-static int futex_prepare_wait(struct xseg *xs, void *priv, uint32_t portno)
+/* arm: count ourselves in, fence, note the word's value. */
+static int futex_arm(struct xseg *xs, void *priv, struct xseg_armed *w)
 {
-	struct xseg_sig_futex *a = xseg_port_signal_area(xs, portno);
-	struct futex_prep *p;
+	struct xseg_sig_futex *a = xseg_port_signal_area(xs, w->portno);
 
 	(void)priv;
 	if (!a)
 		return -EINVAL;
-	p = prep_find(a);
-	if (!p) {
-		p = prep_find(NULL);
-		if (!p)
-			return -ENOSPC;	/* too many ports prepared by this thread */
-		p->area = a;
-		count_up(&a->waiters);
-	}
+	count_up(&a->waiters);
 	/*
 	 * Full fence between our count and the caller's queue re-check: a
 	 * signaler whose fence came later reads the count and wakes us.
@@ -188,72 +166,161 @@ static int futex_prepare_wait(struct xseg *xs, void *priv, uint32_t portno)
 	 * Acquire: if this already reads a signaler's bump, the re-check that
 	 * follows must see what it enqueued before bumping.
 	 */
-	p->seq = __atomic_load_n(&a->word, __ATOMIC_ACQUIRE);
+	w->note = __atomic_load_n(&a->word, __ATOMIC_ACQUIRE);
 	return 0;
 }
 
-static int futex_cancel_wait(struct xseg *xs, void *priv, uint32_t portno)
+/* Has a signal bumped the word of @w since arm? Acquire: then see its enqueue. */
+static int moved(struct xseg *xs, const struct xseg_armed *w)
 {
-	struct xseg_sig_futex *a = xseg_port_signal_area(xs, portno);
-	struct futex_prep *p;
+	struct xseg_sig_futex *a = xseg_port_signal_area(xs, w->portno);
+
+	return a && __atomic_load_n(&a->word, __ATOMIC_ACQUIRE) != (uint32_t)w->note;
+}
+
+#ifndef SYS_futex_waitv
+#define SYS_futex_waitv 449
+#endif
+#define WAITV_MAX	128		/* FUTEX_WAITV_MAX */
+#define WAITV_U32	2		/* FUTEX_32: a 32-bit word, shared (not private) */
+#define SLICE_US	1000u		/* sleep slice when not every word can be waited on */
+
+struct waitv {				/* struct futex_waitv of linux/futex.h (5.16) */
+	uint64_t val;
+	uint64_t uaddr;
+	uint32_t flags;
+	uint32_t reserved;
+};
+
+static int waitv_missing;		/* 1: the kernel has no futex_waitv (relaxed) */
+
+/*
+ * Sleep on the words of @w[0..n) (n <= WAITV_MAX) with futex_waitv: 0 woken
+ * or a word moved, -ETIMEDOUT, -EINTR, -ENOSYS.
+ */
+static int sleep_waitv(struct xseg *xs, struct futex_priv *fp, const struct xseg_armed *w,
+		       uint32_t n, uint64_t timeout_us)
+{
+	struct waitv v[WAITV_MAX];
+	struct timespec ts, *tsp = NULL;
+
+	for (uint32_t i = 0; i < n; i++) {
+		struct xseg_sig_futex *a = xseg_port_signal_area(xs, w[i].portno);
+
+		v[i] = (struct waitv){ .val = (uint32_t)w[i].note,
+				       .uaddr = (uint64_t)(uintptr_t)&a->word,
+				       .flags = WAITV_U32 };
+	}
+	if (timeout_us != UINT64_MAX) {
+		/* futex_waitv takes an absolute time on the clock it is given. */
+		uint64_t now = xseg_sys_now_ns(), ns = timeout_us > (UINT64_MAX - now) / 1000u / 2
+							? UINT64_MAX / 2 : now + timeout_us * 1000u;
+
+		ts.tv_sec = (time_t)(ns / 1000000000u);
+		ts.tv_nsec = (long)(ns % 1000000000u);
+		tsp = &ts;
+	}
+	stat_add(&fp->st.syscalls);
+	if (syscall(SYS_futex_waitv, v, n, 0, tsp, CLOCK_MONOTONIC) >= 0)
+		return 0;
+	if (errno == EAGAIN)
+		return 0;		/* a word moved on: signaled */
+	return -errno;			/* -ETIMEDOUT, -EINTR, -ENOSYS */
+}
+
+/* Sleep on one word: 0 woken or moved, -ETIMEDOUT, -EINTR. */
+static int sleep_one(struct xseg *xs, struct futex_priv *fp, const struct xseg_armed *w,
+		     uint64_t timeout_us)
+{
+	struct xseg_sig_futex *a = xseg_port_signal_area(xs, w->portno);
+	struct timespec ts, *tsp = NULL;
+
+	if (timeout_us != UINT64_MAX) {
+		ts.tv_sec = (time_t)(timeout_us / 1000000u);
+		ts.tv_nsec = (long)(timeout_us % 1000000u) * 1000;
+		tsp = &ts;
+	}
+	stat_add(&fp->st.syscalls);
+	/* FUTEX_WAIT sleeps only while the word still holds the value noted, atomically. */
+	if (sys_futex(&a->word, FUTEX_WAIT, (uint32_t)w->note, tsp) == 0)
+		return 0;
+	if (errno == EAGAIN)
+		return 0;		/* the word moved on: signaled */
+	return -errno;			/* -ETIMEDOUT, -EINTR */
+}
+
+static int futex_sleep(struct xseg *xs, void *priv, struct xseg_armed *w, uint32_t n,
+		       uint64_t timeout_us)
+{
+	struct futex_priv *fp = priv;
+	uint64_t deadline = UINT64_MAX, now;
+	int r;
+
+	for (uint32_t i = 0; i < n; i++) {
+		if (!xseg_port_signal_area(xs, w[i].portno))
+			return -EINVAL;
+		if (moved(xs, &w[i]))
+			return 0;	/* a signal landed after arm */
+	}
+	if (timeout_us == 0)
+		return -ETIMEDOUT;
+	if (n == 1)
+		return sleep_one(xs, fp, w, timeout_us);
+	if (n <= WAITV_MAX && !__atomic_load_n(&waitv_missing, __ATOMIC_RELAXED)) {
+		r = sleep_waitv(xs, fp, w, n, timeout_us);
+		if (r != -ENOSYS)
+			return r;
+		__atomic_store_n(&waitv_missing, 1, __ATOMIC_RELAXED);
+	}
+	/*
+	 * More words than one call can take (or no futex_waitv): the first
+	 * WAITV_MAX (or the first one) in slices, the others read between.
+	 */
+	if (timeout_us != UINT64_MAX) {
+		now = xseg_sys_now_ns();
+		deadline = timeout_us > (UINT64_MAX - 1 - now) / 1000u ? UINT64_MAX - 1
+								       : now + timeout_us * 1000u;
+	}
+	for (;;) {
+		uint64_t slice = SLICE_US;
+
+		if (deadline != UINT64_MAX) {
+			now = xseg_sys_now_ns();
+			if (now >= deadline)
+				return -ETIMEDOUT;
+			if ((deadline - now) / 1000u < slice)
+				slice = (deadline - now) / 1000u + 1;
+		}
+		r = !__atomic_load_n(&waitv_missing, __ATOMIC_RELAXED)
+			? sleep_waitv(xs, fp, w, n < WAITV_MAX ? n : WAITV_MAX, slice)
+			: sleep_one(xs, fp, w, slice);
+		if (r == -ENOSYS)
+			__atomic_store_n(&waitv_missing, 1, __ATOMIC_RELAXED);
+		else if (r != -ETIMEDOUT)
+			return r;
+		for (uint32_t i = 0; i < n; i++)
+			if (moved(xs, &w[i]))
+				return 0;
+	}
+}
+
+/* disarm: count ourselves out; signaled if the word moved since arm. */
+static int futex_disarm(struct xseg *xs, void *priv, struct xseg_armed *w)
+{
+	struct xseg_sig_futex *a = xseg_port_signal_area(xs, w->portno);
 
 	(void)priv;
 	if (!a)
-		return -EINVAL;
-	p = prep_find(a);
-	if (!p)
 		return 0;
-	p->area = NULL;
 	count_down(&a->waiters);
-	return 0;
-}
-
-static int futex_wait_signal(struct xseg *xs, void *priv, uint32_t portno, uint64_t timeout_us)
-{
-	struct futex_priv *fp = priv;
-	struct xseg_sig_futex *a = xseg_port_signal_area(xs, portno);
-	struct futex_prep *p;
-	struct timespec ts, *tsp = NULL;
-	int r;
-
-	if (!a)
-		return -EINVAL;
-	p = prep_find(a);
-	if (!p)
-		return -EINVAL;	/* no prepare_wait: nothing could wake us */
-	/* Acquire: a changed word means a signal landed after prepare_wait; see its enqueue. */
-	if (__atomic_load_n(&a->word, __ATOMIC_ACQUIRE) != p->seq) {
-		r = 0;
-	} else if (timeout_us == 0) {
-		r = -ETIMEDOUT;
-	} else {
-		if (timeout_us != UINT64_MAX) {
-			ts.tv_sec = (time_t)(timeout_us / 1000000u);
-			ts.tv_nsec = (long)(timeout_us % 1000000u) * 1000;
-			tsp = &ts;
-		}
-		stat_add(&fp->st.syscalls);
-		/* FUTEX_WAIT sleeps only while the word still holds p->seq, atomically. */
-		if (sys_futex(&a->word, FUTEX_WAIT, p->seq, tsp) == 0)
-			r = 0;
-		else if (errno == EAGAIN)
-			r = 0;		/* the word moved on: signaled */
-		else
-			r = -errno;	/* -ETIMEDOUT, -EINTR */
-		if (r == 0)
-			/* Acquire: read the signaler's bump so our re-check sees its enqueue. */
-			(void)__atomic_load_n(&a->word, __ATOMIC_ACQUIRE);
-	}
-	p->area = NULL;
-	count_down(&a->waiters);
-	return r;
+	return moved(xs, w);
 }
 
 /*
  * xseg_driver_futex - the "futex" peer type. Called only by the core
  * (xseg/), through the callbacks above: join before anything else, bind
- * before prepare_wait on a port, and every prepare_wait ended by exactly one
- * cancel_wait or wait_signal of the same thread. signal() may be called by
+ * before arm on a port, and every arm ended by exactly one disarm of the
+ * same thread (the core keeps the waits each thread prepared). signal() may be called by
  * any process for a port any process bound.
  */
 XSEG_DRIVER(futex) = {
@@ -265,8 +332,8 @@ XSEG_DRIVER(futex) = {
 	.bind = futex_bind,
 	.unbind = futex_unbind,
 	.signal = futex_signal,
-	.prepare_wait = futex_prepare_wait,
-	.cancel_wait = futex_cancel_wait,
-	.wait_signal = futex_wait_signal,
 	.poll_fd = NULL,
+	.arm = futex_arm,
+	.sleep = futex_sleep,
+	.disarm = futex_disarm,
 };

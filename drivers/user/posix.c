@@ -26,9 +26,12 @@
  * kill permission applies on top for unprivileged callers. Signals to our
  * own process skip the check (join made SIGIO harmless here).
  *
+ * A thread waiting on several ports records itself in each; any of their
+ * signals wakes its one sigtimedwait (SIGIOs coalesce: disarm takes a
+ * pending one at most once per sleep).
+ *
  * Limits: one waiting thread per port; peers of other uids cannot wake
- * each other (use futex); a thread may have at most PREP_SLOTS ports
- * prepared at once.
+ * each other (use futex).
  */
 /*
  * GCC's ThreadSanitizer cannot model fences and refuses them (-Wtsan, an
@@ -48,7 +51,7 @@
 #include <unistd.h>
 #include <sys/syscall.h>
 #include "../../xseg/xseg.h"
-#include "signal_area.h"
+#include "drivers.h"
 
 #define VERIFY_SLOTS	16
 #define VERIFY_TTL_NS	1000000000ull	/* re-read /proc for a target after this */
@@ -68,23 +71,16 @@ struct posix_priv {
 	uint32_t next;
 };
 
-/* The ports this thread prepared and the waiter word it stored in each. */
-#define PREP_SLOTS 4
-static _Thread_local struct posix_prep {
-	const void *area;
-	uint64_t me;
-} tl_prep[PREP_SLOTS];
-static _Thread_local int tl_prepared;	/* used slots */
-static _Thread_local int tl_unblock;	/* SIGIO was unblocked before our first prepare */
+/*
+ * This thread's SIGIO mask: blocked from its first arm to its last disarm.
+ * The waits themselves are the core's (struct xseg_armed: @note is the
+ * waiter word we stored).
+ */
+static _Thread_local int tl_armed;	/* waits armed by this thread */
+static _Thread_local int tl_unblock;	/* SIGIO was unblocked before our first arm */
 static _Thread_local uint32_t tl_tid, tl_tid_pid;
 
-static struct posix_prep *prep_find(const void *area)
-{
-	for (int i = 0; i < PREP_SLOTS; i++)
-		if (tl_prep[i].area == area)
-			return &tl_prep[i];
-	return NULL;
-}
+#define W_TAKEN	1u	/* struct xseg_armed.flags: sleep took the SIGIO sent for this wait */
 
 static void sigio_set(sigset_t *s)
 {
@@ -270,7 +266,7 @@ static int posix_signal(struct xseg *xs, void *priv, uint32_t portno)
 {
 	struct posix_priv *pp = priv;
 	struct xseg_sig_posix *a = xseg_port_signal_area(xs, portno);
-	uint64_t w, claimed;
+	uint64_t w;
 	uint32_t pid, tid;
 	int r;
 
@@ -282,25 +278,9 @@ static int posix_signal(struct xseg *xs, void *priv, uint32_t portno)
 	 * send nothing) must see the enqueue in its re-check.
 	 */
 	xq_fence_seq_cst();
-	/* Relaxed: only a hint (the fence above orders it); the CAS below decides. */
-	w = xq_load_relaxed(&a->waiter);
-	for (int i = 0;; i++) {
-		if (w == 0 || (w & XSEG_SIGP_SIGNALED))
-			return 0;	/* nobody waits, or a wake-up is on its way */
-		if (i == 4)
-			return -EAGAIN;	/* the word keeps changing: a hostile peer */
-		/*
-		 * acq_rel CAS: the waiter that reads SIGNALED (and so returns
-		 * 0) must see the caller's enqueue; only one signaler wins.
-		 */
-		if (xq_cas(&a->waiter, &w, w | XSEG_SIGP_SIGNALED))
-			break;
-	}
-	claimed = w | XSEG_SIGP_SIGNALED;
-	pid = XSEG_SIGP_PID(w);
-	tid = XSEG_SIGP_TID(w);
-	if (pid == 0 || tid == 0 || tid > 0x7FFFFFFFu)
-		return -EINVAL;	/* garbage: leave SIGNALED so nobody else tries */
+	r = xseg_sigp_claim(a, &pid, &tid, &w);
+	if (r <= 0)
+		return r;	/* nobody to wake, or a hostile or garbage word */
 	r = check_target(pp, pid, tid);
 	if (r == 0) {
 		stat_add(&pp->st.syscalls);
@@ -310,120 +290,70 @@ static int posix_signal(struct xseg *xs, void *priv, uint32_t portno)
 		}
 		r = -errno;
 	}
-	/*
-	 * We could not send: hand the claim back so another signaler (with
-	 * the permission we lack) may try. acq_rel: nothing to publish, but
-	 * it must not overwrite a waiter that has moved on (the CAS fails).
-	 */
-	xq_cas(&a->waiter, &claimed, w);
+	/* We could not send: hand the claim back so another signaler (with the permission we lack) may try. */
+	xseg_sigp_unclaim(a, w);
 	return r;
 }
 
-static int posix_prepare_wait(struct xseg *xs, void *priv, uint32_t portno)
+static int posix_arm(struct xseg *xs, void *priv, struct xseg_armed *w)
 {
 	struct posix_priv *pp = priv;
-	struct xseg_sig_posix *a = xseg_port_signal_area(xs, portno);
-	struct posix_prep *p;
+	struct xseg_sig_posix *a = xseg_port_signal_area(xs, w->portno);
 	sigset_t set, old;
 
 	if (!a)
 		return -EINVAL;
-	p = prep_find(a);
-	if (!p) {
-		p = prep_find(NULL);
-		if (!p)
-			return -ENOSPC;	/* too many ports prepared by this thread */
-		if (tl_prepared == 0) {
-			sigio_set(&set);
-			if (pthread_sigmask(SIG_BLOCK, &set, &old) != 0)
-				return -EINVAL;
-			tl_unblock = !sigismember(&old, SIGIO);
-		}
-		tl_prepared++;
-		p->area = a;
+	if (tl_armed == 0) {
+		sigio_set(&set);
+		if (pthread_sigmask(SIG_BLOCK, &set, &old) != 0)
+			return -EINVAL;
+		tl_unblock = !sigismember(&old, SIGIO);
 	}
-	p->me = XSEG_SIGP_WAITER(pp->pid, my_tid(pp));
+	tl_armed++;
+	w->note = XSEG_SIGP_WAITER(pp->pid, my_tid(pp));
 	/*
 	 * Exchange then a full fence between storing ourselves and the
 	 * caller's queue re-check: a signaler whose fence came later reads
 	 * our pid|tid and sends SIGIO, which stays pending until we wait.
 	 */
-	__atomic_exchange_n(&a->waiter, p->me, __ATOMIC_SEQ_CST);
+	__atomic_exchange_n(&a->waiter, w->note, __ATOMIC_SEQ_CST);
 	xq_fence_seq_cst();
 	return 0;
 }
 
-/*
- * End the wait prepared in @p: withdraw from the waiter word, consume a
- * SIGIO that was sent to us and not yet taken (@consumed: we took it), drop
- * the prepared slot and restore the signal mask with the last one. Returns
- * @r, or 0 if a signal landed.
- */
-static int finish(struct posix_priv *pp, struct xseg_sig_posix *a, struct posix_prep *p,
-		  int r, int consumed)
+/* Did a signaler claim @w (SIGNALED set on our word)? Acquire: then see its enqueue. */
+static int claimed(struct xseg *xs, const struct xseg_armed *w)
 {
-	uint64_t w = p->me;
-	int signaled = 0;
-	sigset_t set;
+	struct xseg_sig_posix *a = xseg_port_signal_area(xs, w->portno);
 
-	sigio_set(&set);
-	/* acq_rel CAS: if SIGNALED is set, see what the signaler enqueued before setting it. */
-	if (!xq_cas(&a->waiter, &w, 0) && w == (p->me | XSEG_SIGP_SIGNALED)) {
-		signaled = 1;
-		/* acq_rel CAS: fails harmlessly if the word has moved on again. */
-		xq_cas(&a->waiter, &w, 0);
-	}
-	if (signaled) {
-		r = 0;
-		if (!consumed) {
-			/* Take the SIGIO now if it has arrived; a later one is a spurious wake. */
-			struct timespec zero = { 0, 0 };
-
-			stat_add(&pp->st.syscalls);
-			sigtimedwait(&set, NULL, &zero);
-		}
-	}
-	p->area = NULL;
-	if (tl_prepared > 0 && --tl_prepared == 0 && tl_unblock) {
-		tl_unblock = 0;
-		pthread_sigmask(SIG_UNBLOCK, &set, NULL);
-	}
-	return r;
+	return a && xq_load_acquire(&a->waiter) == (w->note | XSEG_SIGP_SIGNALED);
 }
 
-static int posix_cancel_wait(struct xseg *xs, void *priv, uint32_t portno)
+/* The first of @w[0..n) a signaler claimed, or -1. */
+static int first_claimed(struct xseg *xs, const struct xseg_armed *w, uint32_t n)
 {
-	struct xseg_sig_posix *a = xseg_port_signal_area(xs, portno);
-	struct posix_prep *p;
-
-	if (!a)
-		return -EINVAL;
-	p = prep_find(a);
-	if (!p)
-		return 0;
-	finish(priv, a, p, 0, 0);
-	return 0;
+	for (uint32_t i = 0; i < n; i++)
+		if (claimed(xs, &w[i]))
+			return (int)i;
+	return -1;
 }
 
-static int posix_wait_signal(struct xseg *xs, void *priv, uint32_t portno, uint64_t timeout_us)
+static int posix_sleep(struct xseg *xs, void *priv, struct xseg_armed *w, uint32_t n,
+		       uint64_t timeout_us)
 {
 	struct posix_priv *pp = priv;
-	struct xseg_sig_posix *a = xseg_port_signal_area(xs, portno);
-	struct posix_prep *p;
 	uint64_t deadline = UINT64_MAX, now;
 	sigset_t set;
-	int r = -ETIMEDOUT, consumed = 0;
+	int r = -ETIMEDOUT;
 
-	if (!a)
-		return -EINVAL;
-	p = prep_find(a);
-	if (!p)
-		return -EINVAL;	/* no prepare_wait: nothing could wake us */
-	/* Acquire: SIGNALED already set means a signal landed after prepare_wait. */
-	if (xq_load_acquire(&a->waiter) == (p->me | XSEG_SIGP_SIGNALED))
-		return finish(pp, a, p, 0, 0);
+	for (uint32_t i = 0; i < n; i++)
+		if (!xseg_port_signal_area(xs, w[i].portno))
+			return -EINVAL;
+	/* SIGNALED already set means a signal landed after arm. */
+	if (first_claimed(xs, w, n) >= 0)
+		return 0;
 	if (timeout_us == 0)
-		return finish(pp, a, p, -ETIMEDOUT, 0);
+		return -ETIMEDOUT;
 	if (timeout_us != UINT64_MAX) {
 		now = xseg_sys_now_ns();
 		deadline = timeout_us > (UINT64_MAX - 1 - now) / 1000u ? UINT64_MAX - 1
@@ -432,7 +362,7 @@ static int posix_wait_signal(struct xseg *xs, void *priv, uint32_t portno, uint6
 	sigio_set(&set);
 	for (int stray = 0; stray < MAX_STRAY; stray++) {
 		struct timespec ts, *tsp = NULL;
-		int s;
+		int s, k;
 
 		if (deadline != UINT64_MAX) {
 			now = xseg_sys_now_ns();
@@ -447,10 +377,11 @@ static int posix_wait_signal(struct xseg *xs, void *priv, uint32_t portno, uint6
 		stat_add(&pp->st.syscalls);
 		s = sigtimedwait(&set, NULL, tsp);
 		if (s == SIGIO) {
-			/* Acquire: ours if SIGNALED is set; then see the signaler's enqueue. */
-			if (xq_load_acquire(&a->waiter) == (p->me | XSEG_SIGP_SIGNALED)) {
+			/* Ours if SIGNALED is set on one of our words. */
+			k = first_claimed(xs, w, n);
+			if (k >= 0) {
+				w[k].flags |= W_TAKEN;	/* disarm need not take it */
 				r = 0;
-				consumed = 1;
 				break;
 			}
 			r = 0;	/* a stale or stray SIGIO: sleep on (0 if we give up) */
@@ -459,15 +390,48 @@ static int posix_wait_signal(struct xseg *xs, void *priv, uint32_t portno, uint6
 		r = (s < 0 && errno == EAGAIN) ? -ETIMEDOUT : s < 0 ? -errno : -EINTR;
 		break;
 	}
-	return finish(pp, a, p, r, consumed);
+	return r;
+}
+
+/*
+ * disarm: withdraw from the waiter word; if a signaler claimed it, take
+ * the SIGIO it sent (unless sleep took it: W_TAKEN). The last disarm of
+ * the thread restores its signal mask.
+ */
+static int posix_disarm(struct xseg *xs, void *priv, struct xseg_armed *w)
+{
+	struct posix_priv *pp = priv;
+	struct xseg_sig_posix *a = xseg_port_signal_area(xs, w->portno);
+	uint64_t v = w->note;
+	int signaled = 0;
+	sigset_t set;
+
+	sigio_set(&set);
+	/* acq_rel CAS: if SIGNALED is set, see what the signaler enqueued before setting it. */
+	if (a && !xq_cas(&a->waiter, &v, 0) && v == (w->note | XSEG_SIGP_SIGNALED)) {
+		signaled = 1;
+		/* acq_rel CAS: fails harmlessly if the word has moved on again. */
+		xq_cas(&a->waiter, &v, 0);
+	}
+	if (signaled && !(w->flags & W_TAKEN)) {
+		/* Take the SIGIO now if it has arrived; a later one is a spurious wake. */
+		struct timespec zero = { 0, 0 };
+
+		stat_add(&pp->st.syscalls);
+		sigtimedwait(&set, NULL, &zero);
+	}
+	if (tl_armed > 0 && --tl_armed == 0 && tl_unblock) {
+		tl_unblock = 0;
+		pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	}
+	return signaled;
 }
 
 /*
  * xseg_driver_posix - the "posix" peer type. Called only by the core
  * (xseg/), through the callbacks above: join before anything else, bind
- * before prepare_wait on a port, and every prepare_wait ended by exactly one
- * cancel_wait or wait_signal of the same thread (the SIGIO mask is per
- * thread). signal() may be called by any process for a port any process
+ * before arm on a port, and every arm ended by exactly one disarm of the
+ * same thread (the SIGIO mask is per thread). signal() may be called by any process for a port any process
  * bound; join() may change SIGIO's disposition (see the top of the file).
  */
 XSEG_DRIVER(posix) = {
@@ -479,8 +443,8 @@ XSEG_DRIVER(posix) = {
 	.bind = posix_bind,
 	.unbind = posix_unbind,
 	.signal = posix_signal,
-	.prepare_wait = posix_prepare_wait,
-	.cancel_wait = posix_cancel_wait,
-	.wait_signal = posix_wait_signal,
 	.poll_fd = NULL,
+	.arm = posix_arm,
+	.sleep = posix_sleep,
+	.disarm = posix_disarm,
 };

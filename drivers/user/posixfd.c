@@ -46,7 +46,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 #include "../../xseg/xseg.h"
-#include "signal_area.h"
+#include "drivers.h"
 #include "posixfd.h"
 
 #define MAX_CACHED_FDS	256	/* signal-side descriptors kept open per process */
@@ -70,49 +70,7 @@ struct posixfd_priv {
 	uint32_t cap, count, nwfd;
 };
 
-/* The ports this thread prepared. */
-#define PREP_SLOTS 4
-static _Thread_local const void *tl_prep[PREP_SLOTS];
-
-static const void **prep_find(const void *area)
-{
-	for (int i = 0; i < PREP_SLOTS; i++)
-		if (tl_prep[i] == area)
-			return &tl_prep[i];
-	return NULL;
-}
-
-/* Count a waiter in, saturating (see struct xseg_sig_posixfd). Bounded. */
-static void count_up(uint64_t *p)
-{
-	/* Relaxed: the caller's seq_cst fence orders the count before its queue check. */
-	uint64_t v = xq_load_relaxed(p);
-
-	for (int i = 0; i < 64; i++) {
-		if (v >= XSEG_SIGFD_SATURATED)
-			return;
-		/* acq_rel CAS: the fence in prepare_wait is what publishes it to signalers. */
-		if (xq_cas(p, &v, v + 1))
-			return;
-	}
-	/* Relaxed: "maybe waiting" for good is safe; the fence that follows publishes it. */
-	xq_store_relaxed(p, XSEG_SIGFD_SATURATED);
-}
-
-/* Count a waiter out; 0 and saturated values are left alone. Bounded. */
-static void count_down(uint64_t *p)
-{
-	/* Relaxed: a signaler that still sees our count only writes a spare byte. */
-	uint64_t v = xq_load_relaxed(p);
-
-	for (int i = 0; i < 64; i++) {
-		if (v == 0 || v >= XSEG_SIGFD_SATURATED)
-			return;
-		/* acq_rel CAS: nothing is published by leaving the count. */
-		if (xq_cas(p, &v, v - 1))
-			return;
-	}
-}
+#define W_READABLE 1u	/* struct xseg_armed.flags: sleep saw the FIFO readable */
 
 /* ------------------------------------------------------------ directories */
 
@@ -655,22 +613,14 @@ static int posixfd_signal(struct xseg *xs, void *priv, uint32_t portno)
 	return r;
 }
 
-static int posixfd_prepare_wait(struct xseg *xs, void *priv, uint32_t portno)
+static int posixfd_arm(struct xseg *xs, void *priv, struct xseg_armed *w)
 {
-	struct xseg_sig_posixfd *a = xseg_port_signal_area(xs, portno);
-	const void **p;
+	struct xseg_sig_posixfd *a = xseg_port_signal_area(xs, w->portno);
 
 	(void)priv;
 	if (!a)
 		return -EINVAL;
-	p = prep_find(a);
-	if (!p) {
-		p = prep_find(NULL);
-		if (!p)
-			return -ENOSPC;	/* too many ports prepared by this thread */
-		*p = a;
-		count_up(&a->waiting);
-	}
+	xseg_sig_count_up(&a->waiting, XSEG_SIGFD_SATURATED);
 	/*
 	 * acq_rel exchange: clear a pending flag whose byte may never come
 	 * (a signaler that died); a byte that does come is a spurious wake.
@@ -684,78 +634,85 @@ static int posixfd_prepare_wait(struct xseg *xs, void *priv, uint32_t portno)
 	return 0;
 }
 
-/* End the wait of this thread on @a: count out, clear pending, drain. Returns @r or 0. */
-static int finish(struct posixfd_priv *pp, struct xseg_sig_posixfd *a, const void **p,
-		  uint32_t portno, int r, int fd)
+static int posixfd_sleep(struct xseg *xs, void *priv, struct xseg_armed *w, uint32_t n,
+			 uint64_t timeout_us)
 {
-	*p = NULL;
-	count_down(&a->waiting);
+	struct posixfd_priv *pp = priv;
+	struct pollfd local[16], *pfd = local;
+	struct timespec ts, *tsp = NULL;
+	int r, quiet = timeout_us == 0;
+
+	for (uint32_t i = 0; i < n; i++) {
+		struct xseg_sig_posixfd *a = xseg_port_signal_area(xs, w[i].portno);
+
+		if (!a)
+			return -EINVAL;
+		/* Acquire: a set flag means a signal landed; disarm re-reads it. */
+		if (!(xq_load_relaxed(&a->flags) & XSEG_FD_ALWAYS) && xq_load_acquire(&a->pending) == 0)
+			continue;
+		quiet = 0;
+	}
+	if (quiet)
+		return -ETIMEDOUT;	/* polling and nothing signaled: no syscall */
+	if (n > 16) {
+		pfd = xseg_sys_alloc(sizeof(*pfd) * n);
+		if (!pfd)
+			return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		pfd[i] = (struct pollfd){ .fd = bound_fd(pp, w[i].portno), .events = POLLIN };
+		if (pfd[i].fd < 0) {
+			r = -ENOENT;	/* not bound by this process */
+			goto out;
+		}
+	}
+	if (timeout_us != UINT64_MAX) {
+		ts.tv_sec = (time_t)(timeout_us / 1000000u);
+		ts.tv_nsec = (long)(timeout_us % 1000000u) * 1000;
+		tsp = &ts;
+	}
+	stat_add(&pp->st.syscalls);
+	r = ppoll(pfd, n, tsp, NULL);
+	if (r > 0) {
+		for (uint32_t i = 0; i < n; i++)
+			if (pfd[i].revents & POLLIN)
+				w[i].flags |= W_READABLE;
+		r = 0;
+	} else {
+		r = r == 0 ? -ETIMEDOUT : -errno;
+	}
+out:
+	if (pfd != local)
+		xseg_sys_free(pfd);
+	return r;
+}
+
+/*
+ * disarm: count out, clear pending; drain the FIFO if a signal landed
+ * (pending was set) or sleep saw it readable. 1 if a signal landed.
+ */
+static int posixfd_disarm(struct xseg *xs, void *priv, struct xseg_armed *w)
+{
+	struct posixfd_priv *pp = priv;
+	struct xseg_sig_posixfd *a = xseg_port_signal_area(xs, w->portno);
+	int signaled, fd;
+
+	if (!a)
+		return 0;
+	xseg_sig_count_down(&a->waiting, XSEG_SIGFD_SATURATED);
 	/*
 	 * acq_rel exchange: if a signal set pending (and maybe skipped its
 	 * write because another had), see what it enqueued before it.
 	 */
-	if (__atomic_exchange_n(&a->pending, 0, __ATOMIC_ACQ_REL) != 0 && r != -ENOENT)
-		r = 0;
-	if (r == 0) {
-		if (fd < 0)
-			fd = bound_fd(pp, portno);
+	signaled = __atomic_exchange_n(&a->pending, 0, __ATOMIC_ACQ_REL) != 0;
+	if (signaled || (w->flags & W_READABLE)) {
+		fd = bound_fd(pp, w->portno);
 		if (fd >= 0) {
 			stat_add(&pp->st.syscalls);
 			xseg_posixfd_drain(fd);
 		}
 	}
-	return r;
-}
-
-static int posixfd_cancel_wait(struct xseg *xs, void *priv, uint32_t portno)
-{
-	struct xseg_sig_posixfd *a = xseg_port_signal_area(xs, portno);
-	const void **p;
-
-	if (!a)
-		return -EINVAL;
-	p = prep_find(a);
-	if (!p)
-		return 0;
-	/* Drain only if a signal landed (finish turns -ETIMEDOUT into 0 then). */
-	finish(priv, a, p, portno, -ETIMEDOUT, -1);
-	return 0;
-}
-
-static int posixfd_wait_signal(struct xseg *xs, void *priv, uint32_t portno, uint64_t timeout_us)
-{
-	struct posixfd_priv *pp = priv;
-	struct xseg_sig_posixfd *a = xseg_port_signal_area(xs, portno);
-	struct timespec ts, *tsp = NULL;
-	const void **p;
-	int fd, r;
-
-	if (!a)
-		return -EINVAL;
-	p = prep_find(a);
-	if (!p)
-		return -EINVAL;	/* no prepare_wait: nothing could wake us */
-	fd = bound_fd(pp, portno);
-	if (fd < 0) {
-		r = -ENOENT;	/* not bound by this process */
-	} else if (timeout_us == 0 && !(xq_load_relaxed(&a->flags) & XSEG_FD_ALWAYS) &&
-		   /* Acquire: a set flag means a signal landed; finish() re-reads it. */
-		   xq_load_acquire(&a->pending) == 0) {
-		r = -ETIMEDOUT;	/* nothing signaled: no syscall */
-	} else {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		int n;
-
-		if (timeout_us != UINT64_MAX) {
-			ts.tv_sec = (time_t)(timeout_us / 1000000u);
-			ts.tv_nsec = (long)(timeout_us % 1000000u) * 1000;
-			tsp = &ts;
-		}
-		stat_add(&pp->st.syscalls);
-		n = ppoll(&pfd, 1, tsp, NULL);
-		r = n > 0 ? 0 : n == 0 ? -ETIMEDOUT : -errno;
-	}
-	return finish(pp, a, p, portno, r, fd);
+	return signaled;
 }
 
 static int posixfd_poll_fd(struct xseg *xs, void *priv, uint32_t portno)
@@ -772,9 +729,8 @@ static int posixfd_poll_fd(struct xseg *xs, void *priv, uint32_t portno)
 /*
  * xseg_driver_posixfd - the "posixfd" peer type. Called only by the core
  * (xseg/), through the callbacks above: join before anything else (it
- * creates or verifies the FIFO directory), bind before prepare_wait or
- * poll_fd on a port, and every prepare_wait ended by exactly one
- * cancel_wait or wait_signal of the same thread. signal() may be called by
+ * creates or verifies the FIFO directory), bind before arm or poll_fd on a
+ * port, and every arm ended by exactly one disarm of the same thread. signal() may be called by
  * any process of the same euid for a port any process bound.
  */
 static void posixfd_destroy(const char *segname)
@@ -795,9 +751,9 @@ XSEG_DRIVER(posixfd) = {
 	.bind = posixfd_bind,
 	.unbind = posixfd_unbind,
 	.signal = posixfd_signal,
-	.prepare_wait = posixfd_prepare_wait,
-	.cancel_wait = posixfd_cancel_wait,
-	.wait_signal = posixfd_wait_signal,
 	.poll_fd = posixfd_poll_fd,
 	.destroy = posixfd_destroy,
+	.arm = posixfd_arm,
+	.sleep = posixfd_sleep,
+	.disarm = posixfd_disarm,
 };

@@ -11,7 +11,7 @@
 #define XSEG_DRIVERS_POSIXFD_H
 
 #include "../../xseg/xseg.h"
-#include "signal_area.h"
+#include "../../xseg/signal_area.h"
 
 /*
  * xseg_posixfd_drain - read every wake-up byte queued in @fd (a descriptor

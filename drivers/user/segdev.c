@@ -20,8 +20,9 @@
  * join() works on segdev segments only (-ENOTSUP otherwise): it opens
  * /dev/segdev and selects the segment (SEGDEV_IOC_OPEN: its owner or root).
  * The descriptor stays open for the doorbell and the eventfd registrations,
- * which end with it. Limits: a thread may have PREP_SLOTS ports prepared at
- * once; unbind must not race with a wait on the same port; no poll_fd yet.
+ * which end with it. A thread waiting on several ports polls all their
+ * eventfds at once. Limits: unbind must not race with a wait on the same
+ * port; no poll_fd yet.
  */
 #if defined(__SANITIZE_THREAD__) && !defined(__clang__) && __GNUC__ >= 12
 #pragma GCC diagnostic ignored "-Wtsan"
@@ -37,7 +38,7 @@
 #include "../../xseg/xseg_internal.h"
 #include "../kernel/segdev/segdev_area.h"
 #include "../../sys/kernel/segdev/segdev.h"
-#include "signal_area.h"
+#include "drivers.h"
 
 #define SEGDEV_PATH "/dev/segdev"
 #define WAITING_MAX 0x40000000ull	/* saturation of the waiting count */
@@ -49,17 +50,7 @@ struct segdev_priv {
 	int *efd;			/* per port bound here: its eventfd, else -1 */
 };
 
-/* The ports this thread prepared. */
-#define PREP_SLOTS 4
-static _Thread_local const void *tl_prep[PREP_SLOTS];
-
-static const void **prep_find(const void *area)
-{
-	for (int i = 0; i < PREP_SLOTS; i++)
-		if (tl_prep[i] == area)
-			return &tl_prep[i];
-	return NULL;
-}
+#define W_WOKEN 1u	/* struct xseg_armed.flags: sleep read this port's eventfd */
 
 static struct xseg_sig_segdev *area_of(struct xseg *xs, uint32_t portno)
 {
@@ -204,96 +195,83 @@ static int segdev_signal(struct xseg *xs, void *priv, uint32_t portno)
 	}
 }
 
-static int segdev_prepare_wait(struct xseg *xs, void *priv, uint32_t portno)
+static int segdev_arm(struct xseg *xs, void *priv, struct xseg_armed *w)
 {
 	struct segdev_priv *sp = priv;
-	struct xseg_sig_segdev *a = area_of(xs, portno);
-	const void **slot;
+	struct xseg_sig_segdev *a = area_of(xs, w->portno);
 
-	if (!a || portno >= sp->nr_ports || sp->efd[portno] < 0)
+	if (!a || w->portno >= sp->nr_ports || sp->efd[w->portno] < 0)
 		return -EINVAL;
-	slot = prep_find(a);
-	if (!slot) {
-		slot = prep_find(NULL);
-		if (!slot)
-			return -ENOSPC;
-		*slot = a;
-		if (xq_load_relaxed(&a->waiting) < WAITING_MAX)
-			xq_faa(&a->waiting, 1);
-	}
+	xseg_sig_count_up(&a->waiting, WAITING_MAX);
 	/* Full fence between announcing ourselves and the caller's re-check of the queues. */
 	xq_fence_seq_cst();
 	return 0;
 }
 
-/* End this thread's wait on @a (if it prepared one). */
-static void finish(struct xseg_sig_segdev *a)
-{
-	const void **slot = prep_find(a);
-	uint64_t w;
-
-	if (!slot)
-		return;
-	*slot = NULL;
-	w = xq_load_relaxed(&a->waiting);
-	for (int i = 0; i < 8 && w > 0 && w < WAITING_MAX; i++)
-		if (xq_cas(&a->waiting, &w, w - 1))
-			break;
-}
-
-static int segdev_cancel_wait(struct xseg *xs, void *priv, uint32_t portno)
-{
-	struct xseg_sig_segdev *a = area_of(xs, portno);
-
-	(void)priv;
-	if (a)
-		finish(a);
-	return 0;
-}
-
-static int segdev_wait_signal(struct xseg *xs, void *priv, uint32_t portno, uint64_t timeout_us)
+static int segdev_sleep(struct xseg *xs, void *priv, struct xseg_armed *w, uint32_t n,
+			uint64_t timeout_us)
 {
 	struct segdev_priv *sp = priv;
-	struct xseg_sig_segdev *a = area_of(xs, portno);
+	struct pollfd local[16], *pfd = local;
 	struct timespec ts, *tsp = NULL;
-	struct pollfd pfd;
-	uint64_t v;
-	int n, r;
+	int r;
 
-	if (!a || portno >= sp->nr_ports || sp->efd[portno] < 0)
-		return -EINVAL;
-	if (!prep_find(a))
-		return -EINVAL;		/* no prepare_wait: nothing could wake us */
+	for (uint32_t i = 0; i < n; i++)
+		if (!area_of(xs, w[i].portno) || w[i].portno >= sp->nr_ports || sp->efd[w[i].portno] < 0)
+			return -EINVAL;
+	if (n > 16) {
+		pfd = xseg_sys_alloc(sizeof(*pfd) * n);
+		if (!pfd)
+			return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		pfd[i] = (struct pollfd){ .fd = sp->efd[w[i].portno], .events = POLLIN };
 	if (timeout_us != UINT64_MAX) {
 		ts.tv_sec = (time_t)(timeout_us / 1000000u);
 		ts.tv_nsec = (long)(timeout_us % 1000000u) * 1000;
 		tsp = &ts;
 	}
-	pfd.fd = sp->efd[portno];
-	pfd.events = POLLIN;
-	pfd.revents = 0;
 	stat_add(&sp->st.syscalls);
-	n = ppoll(&pfd, 1, tsp, NULL);
-	if (n > 0) {
-		stat_add(&sp->st.syscalls);
-		if (read(pfd.fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-			xseg_sys_log(XSEG_LOG_DEBUG, "segdev driver: eventfd read: %s", strerror(errno));
-		/*
-		 * Drained: later signals must write again. Exchange (a full
-		 * barrier) before the caller re-checks its queues.
-		 */
-		__atomic_exchange_n(&a->pending, 0, __ATOMIC_SEQ_CST);
+	r = ppoll(pfd, n, tsp, NULL);
+	if (r > 0) {
+		for (uint32_t i = 0; i < n; i++) {
+			uint64_t v;
+
+			if (!(pfd[i].revents & POLLIN))
+				continue;
+			stat_add(&sp->st.syscalls);
+			if (read(pfd[i].fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+				xseg_sys_log(XSEG_LOG_DEBUG, "segdev driver: eventfd read: %s", strerror(errno));
+			/*
+			 * Drained: later signals must write again. Exchange (a
+			 * full barrier) before the caller re-checks its queues.
+			 */
+			__atomic_exchange_n(&area_of(xs, w[i].portno)->pending, 0, __ATOMIC_SEQ_CST);
+			w[i].flags |= W_WOKEN;
+		}
 		r = 0;
 	} else {
-		r = n == 0 ? -ETIMEDOUT : errno == EINTR ? -EINTR : -errno;
+		r = r == 0 ? -ETIMEDOUT : errno == EINTR ? -EINTR : -errno;
 	}
-	finish(a);
+	if (pfd != local)
+		xseg_sys_free(pfd);
 	return r;
+}
+
+/* disarm: count ourselves out; 1 if sleep was woken by this port's eventfd. */
+static int segdev_disarm(struct xseg *xs, void *priv, struct xseg_armed *w)
+{
+	struct xseg_sig_segdev *a = area_of(xs, w->portno);
+
+	(void)priv;
+	if (a)
+		xseg_sig_count_down(&a->waiting, WAITING_MAX);
+	return (w->flags & W_WOKEN) != 0;
 }
 
 /*
  * xseg_driver_segdev - the "segdev" peer type of the user domain. Every
- * prepare_wait is ended by one cancel_wait or wait_signal of the same thread.
+ * arm is ended by one disarm of the same thread.
  */
 XSEG_DRIVER(segdev) = {
 	.abi_size = sizeof(struct xseg_driver_ops),
@@ -304,8 +282,8 @@ XSEG_DRIVER(segdev) = {
 	.bind = segdev_bind,
 	.unbind = segdev_unbind,
 	.signal = segdev_signal,
-	.prepare_wait = segdev_prepare_wait,
-	.cancel_wait = segdev_cancel_wait,
-	.wait_signal = segdev_wait_signal,
 	.poll_fd = NULL,
+	.arm = segdev_arm,
+	.sleep = segdev_sleep,
+	.disarm = segdev_disarm,
 };

@@ -566,8 +566,8 @@ static void *work(void *arg)
 					 st.ports_freed, st.requests_failed, st.requests_freed);
 			last_recovery = xseg_sys_now_ns();
 		}
-		/* Sleep on the first port of our slice; others are polled each round. */
-		if (xseg_wait(p->xs, p->ports[w->first], w->count > 1 ? 1000 : 200000) < 0) {
+		/* Sleep on every port of our slice at once: a signal to any wakes us. */
+		if (xseg_wait_any(p->xs, &p->ports[w->first], w->count, 200000) < 0) {
 			w->result = -EIO;
 			break;
 		}

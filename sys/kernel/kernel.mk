@@ -27,7 +27,7 @@ KDIR         ?= $(if $(XSEG_KERNEL_DIR),$(XSEG_KERNEL_DIR),/usr/src/linux-header
 # What is mirrored: the core, segment types, the kernel domain, kernel
 # drivers and peers, the VM test modules.
 KERNEL_MIRROR_DIRS  := xq xseg sys/kernel drivers/kernel peers/kernel tools/vm/guest_modules
-KERNEL_MIRROR_FILES := sys/domain.h drivers/user/signal_area.h
+KERNEL_MIRROR_FILES := sys/domain.h
 # Module folders kbuild descends into (sys/kernel/Kbuild lists segdev/ itself;
 # sys/kernel/segtypes/ builds xseg_segdev.ko with the driver of drivers/kernel/segdev/).
 KERNEL_MODULE_DIRS   = sys/kernel $(patsubst $(XSEG_HOME)/%/Kbuild,%,$(wildcard \

@@ -19,7 +19,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include "stub.h"
-#include "drivers/user/signal_area.h"
+#include "drivers/user/drivers.h"
 #include "drivers/user/posixfd.h"
 
 #define NPORTS		8
@@ -91,6 +91,47 @@ static uint64_t nsyscalls(void *priv)
 }
 
 /*
+ * The core's part of the race-free sleep, for one port at a time: the test
+ * has no core (stub.h), so it keeps each thread's armed waits here, as
+ * xseg/signal.c does, and calls the driver's arm, sleep and disarm.
+ */
+static _Thread_local struct {
+	int on;
+	struct xseg_armed a;
+} tl_wait[NPORTS];
+
+static int prepare_wait(void *priv, uint32_t port)
+{
+	int r;
+
+	if (tl_wait[port].on)
+		D->disarm(&H, priv, &tl_wait[port].a);
+	tl_wait[port].a = (struct xseg_armed){ .portno = port };
+	r = D->arm(&H, priv, &tl_wait[port].a);
+	tl_wait[port].on = r == 0;
+	return r;
+}
+
+static int cancel_wait(void *priv, uint32_t port)
+{
+	if (tl_wait[port].on)
+		D->disarm(&H, priv, &tl_wait[port].a);
+	tl_wait[port].on = 0;
+	return 0;
+}
+
+static int wait_signal(void *priv, uint32_t port, uint64_t timeout_us)
+{
+	int r;
+
+	if (!tl_wait[port].on)
+		return -EINVAL;
+	r = D->sleep(&H, priv, &tl_wait[port].a, 1, timeout_us);
+	tl_wait[port].on = 0;
+	return D->disarm(&H, priv, &tl_wait[port].a) > 0 ? 0 : r;
+}
+
+/*
  * The race-free sleep until *@word == @v. Counts spurious wake-ups. With
  * @peer != 0 it sleeps 1 s at a time: a timeout after which the word
  * already holds @v is a lost wake-up (also when the driver reports the
@@ -105,13 +146,13 @@ static void wait_for(void *priv, uint32_t port, uint64_t *word, uint64_t v, uint
 		uint64_t t0;
 		int r, status;
 
-		CHECK(D->prepare_wait(&H, priv, port) == 0);
+		CHECK(prepare_wait(priv, port) == 0);
 		if (ld(word) == v) {
-			CHECK(D->cancel_wait(&H, priv, port) == 0);
+			CHECK(cancel_wait(priv, port) == 0);
 			return;
 		}
 		t0 = xt_now_ns();
-		r = D->wait_signal(&H, priv, port, peer ? 1000000 : FOREVER);
+		r = wait_signal(priv, port, peer ? 1000000 : FOREVER);
 		if (peer && xt_now_ns() - t0 >= 1000000000ull)
 			CHECKF(ld(word) != v, "lost wake-up: the word was set but we slept 1 s (%d)", r);
 		if (r == -ETIMEDOUT && peer) {
@@ -200,37 +241,37 @@ static void test_wake_points(void)
 		st(&S->step, 1);
 		/* Before prepare: the signal found nobody, the flag tells. */
 		await(&S->step, 2);
-		CHECK(D->prepare_wait(&H, priv, 2) == 0);
+		CHECK(prepare_wait(priv, 2) == 0);
 		CHECK(ld(&S->flag) == 1);
-		CHECK(D->cancel_wait(&H, priv, 2) == 0);
+		CHECK(cancel_wait(priv, 2) == 0);
 		/* Between prepare and wait. */
-		CHECK(D->prepare_wait(&H, priv, 2) == 0);
+		CHECK(prepare_wait(priv, 2) == 0);
 		st(&S->step, 3);
 		await(&S->step, 4);
 		t0 = xt_now_ns();
-		r = D->wait_signal(&H, priv, 2, 10000000);
+		r = wait_signal(priv, 2, 10000000);
 		CHECKF(r == 0, "between prepare and wait: %d after %.1f ms", r, (xt_now_ns() - t0) / 1e6);
 		/* Again, polled with timeout 0. */
-		CHECK(D->prepare_wait(&H, priv, 2) == 0);
+		CHECK(prepare_wait(priv, 2) == 0);
 		st(&S->step, 5);
 		await(&S->step, 6);
-		r = D->wait_signal(&H, priv, 2, 0);
+		r = wait_signal(priv, 2, 0);
 		CHECKF(r == 0, "between prepare and wait(0): %d", r);
 		/* During the wait (a spurious wake-up before it: sleep again). */
-		CHECK(D->prepare_wait(&H, priv, 2) == 0);
+		CHECK(prepare_wait(priv, 2) == 0);
 		st(&S->step, 7);
 		t0 = xt_now_ns();
 		for (;;) {
-			r = D->wait_signal(&H, priv, 2, 10000000);
+			r = wait_signal(priv, 2, 10000000);
 			if (r != 0 || ld(&S->step) == 8)
 				break;
-			CHECK(D->prepare_wait(&H, priv, 2) == 0);
+			CHECK(prepare_wait(priv, 2) == 0);
 		}
 		CHECKF(r == 0, "during the wait: %d after %.1f ms", r, (xt_now_ns() - t0) / 1e6);
 		/* Own process, same thread, between prepare and wait. */
-		CHECK(D->prepare_wait(&H, priv, 2) == 0);
+		CHECK(prepare_wait(priv, 2) == 0);
 		CHECK(D->signal(&H, priv, 2) == 0);
-		CHECK(D->wait_signal(&H, priv, 2, 0) == 0);
+		CHECK(wait_signal(priv, 2, 0) == 0);
 		D->unbind(&H, priv, 2);
 		D->leave(&H, priv);
 		_exit(0);
@@ -315,18 +356,18 @@ static void test_timeouts(void)
 	int r;
 
 	do_bind(priv, 4);
-	CHECK(D->prepare_wait(&H, priv, 4) == 0);
+	CHECK(prepare_wait(priv, 4) == 0);
 	t0 = xt_now_ns();
-	r = D->wait_signal(&H, priv, 4, 20000);
+	r = wait_signal(priv, 4, 20000);
 	el = xt_now_ns() - t0;
 	CHECKF(r == -ETIMEDOUT, "wait 20 ms: %d", r);
 	printf("%s: a 20 ms timeout took %.2f ms\n", D->name, el / 1e6);
-	CHECK(D->prepare_wait(&H, priv, 4) == 0);
-	CHECK(D->wait_signal(&H, priv, 4, 0) == -ETIMEDOUT);
-	CHECK(D->prepare_wait(&H, priv, 4) == 0);
-	CHECK(D->cancel_wait(&H, priv, 4) == 0);
-	CHECK(D->cancel_wait(&H, priv, 4) == 0);		/* nothing prepared: harmless */
-	CHECK(D->wait_signal(&H, priv, 4, 1000) == -EINVAL);	/* not prepared */
+	CHECK(prepare_wait(priv, 4) == 0);
+	CHECK(wait_signal(priv, 4, 0) == -ETIMEDOUT);
+	CHECK(prepare_wait(priv, 4) == 0);
+	CHECK(cancel_wait(priv, 4) == 0);
+	CHECK(cancel_wait(priv, 4) == 0);		/* nothing prepared: harmless */
+	CHECK(wait_signal(priv, 4, 1000) == -EINVAL);	/* not prepared */
 	D->unbind(&H, priv, 4);
 	D->leave(&H, priv);
 }
@@ -344,12 +385,12 @@ static void test_no_syscall(void)
 	CHECKF(nsyscalls(sig) == before, "%" PRIu64 " syscalls for 1000 signals nobody waited for",
 	       nsyscalls(sig) - before);
 	/* Prepared and cancelled: still nobody waits. */
-	CHECK(D->prepare_wait(&H, owner, 5) == 0);
-	CHECK(D->cancel_wait(&H, owner, 5) == 0);
+	CHECK(prepare_wait(owner, 5) == 0);
+	CHECK(cancel_wait(owner, 5) == 0);
 	CHECK(D->signal(&H, sig, 5) == 0);
 	CHECK(nsyscalls(sig) == before);
 	/* A waiter: the first signal makes syscalls, the following ones are coalesced. */
-	CHECK(D->prepare_wait(&H, owner, 5) == 0);
+	CHECK(prepare_wait(owner, 5) == 0);
 	CHECK(D->signal(&H, sig, 5) == 0);
 	CHECK(nsyscalls(sig) > before);
 	before = nsyscalls(sig);
@@ -358,7 +399,7 @@ static void test_no_syscall(void)
 	if (strcmp(D->name, "futex") != 0)	/* futex wakes every time a waiter is counted */
 		CHECKF(nsyscalls(sig) == before, "%" PRIu64 " syscalls for 100 coalesced signals",
 		       nsyscalls(sig) - before);
-	CHECK(D->wait_signal(&H, owner, 5, 1000000) == 0);
+	CHECK(wait_signal(owner, 5, 1000000) == 0);
 	D->unbind(&H, owner, 5);
 	D->leave(&H, sig);
 	D->leave(&H, owner);
@@ -399,10 +440,10 @@ static void test_posix_stray(void)
 		do_bind(priv, 6);
 		st(&S->step, 1);
 		await(&S->step, 2);
-		CHECK(D->prepare_wait(&H, priv, 6) == 0);
+		CHECK(prepare_wait(priv, 6) == 0);
 		st(&S->step, 3);
 		await(&S->step, 4);
-		D->cancel_wait(&H, priv, 6);
+		cancel_wait(priv, 6);
 		usleep(10000);			/* a stale SIGIO would land here */
 		D->unbind(&H, priv, 6);
 		D->leave(&H, priv);
@@ -602,33 +643,120 @@ static void test_garbage(void)
 		fill(area, &seed, pat);
 		D->signal(&H, sig, 7);
 		D->signal(&H, owner, 7);
-		r = D->prepare_wait(&H, owner, 7);
+		r = prepare_wait(owner, 7);
 		CHECK(r == 0);
 		fill(area, &seed, pat);		/* changed under a prepared waiter */
 		D->signal(&H, sig, 7);
 		t0 = xt_now_ns();
-		r = D->wait_signal(&H, owner, 7, 2000);
+		r = wait_signal(owner, 7, 2000);
 		CHECKF(r == 0 || r == -ETIMEDOUT || r == -EINTR, "wait: %d", r);
 		CHECK(xt_now_ns() - t0 < 2000000000ull);
 		fill(area, &seed, pat);
-		CHECK(D->prepare_wait(&H, owner, 7) == 0);
+		CHECK(prepare_wait(owner, 7) == 0);
 		fill(area, &seed, pat);
-		D->cancel_wait(&H, owner, 7);
+		cancel_wait(owner, 7);
 		fill(area, &seed, pat);
-		CHECK(D->prepare_wait(&H, owner, 7) == 0);
-		r = D->wait_signal(&H, owner, 7, 0);
+		CHECK(prepare_wait(owner, 7) == 0);
+		r = wait_signal(owner, 7, 0);
 		CHECKF(r == 0 || r == -ETIMEDOUT, "wait(0): %d", r);
 	}
 	/* A new bind resets the area: everything works again. */
 	fill(area, &seed, 0);
 	D->unbind(&H, owner, 7);
 	do_bind(owner, 7);
-	CHECK(D->prepare_wait(&H, owner, 7) == 0);
+	CHECK(prepare_wait(owner, 7) == 0);
 	CHECK(D->signal(&H, sig, 7) == 0);
-	CHECK(D->wait_signal(&H, owner, 7, 1000000) == 0);
+	CHECK(wait_signal(owner, 7, 1000000) == 0);
 	D->unbind(&H, owner, 7);
 	D->leave(&H, sig);
 	D->leave(&H, owner);
+}
+
+/*
+ * (8) one thread armed on every port at once (more than the 4 a thread
+ * could prepare before the core kept the waits): a signal to any one of
+ * them wakes its single sleep, and only that wait reports it. Then the same
+ * with 200 waits (the ports listed many times; the signaled one after the
+ * 128 that one futex_waitv takes), and timeouts with nothing signaled.
+ */
+#define MANY 200
+
+/*
+ * The port of wait @i of @n: every port once for n == NPORTS; with MANY
+ * waits the first 128 all name port NPORTS - 1 (never signaled) and the
+ * others cycle over the rest, so that the signaled wait lies beyond what
+ * one futex_waitv takes.
+ */
+static uint32_t port_of(uint32_t i, uint32_t n)
+{
+	if (n == NPORTS)
+		return i;
+	return i < 128 ? NPORTS - 1 : (i - 128) % (NPORTS - 1);
+}
+
+static void test_many_ports(void)
+{
+	static struct xseg_armed w[MANY];
+	void *priv = join();
+	pid_t pid;
+	int r;
+
+	for (uint32_t p = 0; p < NPORTS; p++)
+		do_bind(priv, p);
+	for (uint32_t n = NPORTS; n <= MANY; n = n == NPORTS ? MANY : MANY + 1) {
+		for (uint32_t target = 0; target < NPORTS; target += 3) {
+			int hits = 0;
+
+			st(&S->step, 0);
+			st(&S->flag, 0);
+			for (uint32_t i = 0; i < n; i++) {
+				w[i] = (struct xseg_armed){ .portno = port_of(i, n) };
+				CHECKF(D->arm(&H, priv, &w[i]) == 0, "%s arm %u of %u", D->name, i, n);
+			}
+			pid = xt_fork();
+			if (pid == 0) {
+				void *sig = join();
+
+				alarm(30);
+				await(&S->step, 1);
+				CHECK(D->signal(&H, sig, target) == 0);
+				st(&S->flag, 1);
+				D->leave(&H, sig);
+				_exit(0);
+			}
+			st(&S->step, 1);
+			/* Woken before the signal (a spurious wake-up): sleep again, still armed. */
+			do {
+				r = D->sleep(&H, priv, w, n, 10000000);
+				CHECKF(r == 0 || r == -EINTR, "%s sleep on %u waits: %d", D->name, n, r);
+			} while (ld(&S->flag) == 0);
+			reap(pid);
+			for (uint32_t i = 0; i < n; i++) {
+				int s = D->disarm(&H, priv, &w[i]);
+
+				CHECK(s == 0 || s == 1);
+				if (s && w[i].portno != target)
+					CHECKF(0, "%s: the wait on port %u reports the signal sent to %u",
+					       D->name, w[i].portno, target);
+				hits += s;
+			}
+			CHECKF(hits >= 1, "%s: no wait on port %u reports its signal (%u waits)", D->name,
+			       target, n);
+		}
+		/* Nothing signaled: a poll and a short sleep time out. */
+		for (uint32_t i = 0; i < n; i++) {
+			w[i] = (struct xseg_armed){ .portno = port_of(i, n) };
+			CHECK(D->arm(&H, priv, &w[i]) == 0);
+		}
+		CHECK(D->sleep(&H, priv, w, n, 0) == -ETIMEDOUT);
+		r = D->sleep(&H, priv, w, n, 20000);
+		CHECKF(r == -ETIMEDOUT, "%s: 20 ms on %u quiet waits: %d", D->name, n, r);
+		for (uint32_t i = 0; i < n; i++)
+			CHECK(D->disarm(&H, priv, &w[i]) == 0);
+	}
+	for (uint32_t p = 0; p < NPORTS; p++)
+		D->unbind(&H, priv, p);
+	D->leave(&H, priv);
 }
 
 /* Run one test of driver D, with a watchdog of its own. */
@@ -678,6 +806,7 @@ int main(void)
 		if (D == &xseg_driver_posixfd)
 			DRUN(test_posixfd_files);
 		DRUN(test_garbage);
+		DRUN(test_many_ports);
 	}
 	CHECK(xseg_posixfd_cleanup(H.name) == 0);
 	return 0;

@@ -5,7 +5,8 @@
  * data, forwarding through a middle port and back, redirect, buffer classes,
  * misuse errors (double put, foreign requests, unbound ports, oversized data),
  * leaving a port fails its queued requests back, verify finds nothing wrong,
- * and autorm removes the segment after the last peer leaves.
+ * the registry refuses drivers with the retired version-1 wait callbacks or
+ * with only part of arm/sleep/disarm, and autorm removes the segment after the last peer leaves.
  */
 #include "common.h"
 
@@ -238,6 +239,23 @@ static void test_registry(void)
 	CHECK(xseg_unregister_driver(&extra) == -ENOENT);
 	CHECK(xseg_find_driver("testdrv") == NULL);		/* and no xseg_testdrv.so */
 	CHECK(xseg_find_driver("../evil") == NULL);		/* names, never paths */
+	{
+		/* Version 1's wait callbacks are retired; arm, sleep and disarm go together. */
+		static struct xseg_driver_ops old = {
+			.abi_size = sizeof(struct xseg_driver_ops), .version = 1, .name = "olddrv",
+		};
+		static struct xseg_driver_ops half = {
+			.abi_size = sizeof(struct xseg_driver_ops), .version = 1, .name = "halfdrv",
+		};
+		static int slot;
+
+		old.retired_wait[1] = &slot;
+		half.arm = futex->arm;
+		half.disarm = futex->disarm;
+		CHECK(xseg_register_driver(&old) == -EINVAL);
+		CHECK(xseg_register_driver(&half) == -EINVAL);
+		CHECK(xseg_find_driver("olddrv") == NULL && xseg_find_driver("halfdrv") == NULL);
+	}
 	xseg_finalize();
 	CHECK(xseg_register_driver(&extra) == 0);
 	CHECK(xseg_find_driver("testdrv") == &extra);	/* lookups register the built-ins again */

@@ -4,8 +4,9 @@
  * the kernel domain. Kernel peers use it to wake user peers that sleep with
  * the user-domain posix driver (drivers/user/posix.c): the waiting thread
  * records pid|tid in the port's signal area (struct xseg_sig_posix in
- * drivers/user/signal_area.h) and sleeps in sigtimedwait({SIGIO}); a signaler
- * that turns the SIGNALED bit on by CAS sends SIGIO to that thread.
+ * xseg/signal_area.h) and sleeps in sigtimedwait({SIGIO}); a signaler that
+ * turns the SIGNALED bit on by CAS (xseg_sigp_claim, the step both posix
+ * drivers share) sends SIGIO to that thread.
  *
  * The pid and tid come from shared memory, so the kernel checks the target
  * before it signals, under rcu_read_lock and without sleeping:
@@ -32,7 +33,7 @@
 #include <linux/signal.h>
 #include <linux/rcupdate.h>
 #include "../../../xseg/xseg.h"
-#include "../../user/signal_area.h"
+#include "../../../xseg/signal_area.h"
 #include "../segdev/xseg_segdev.h"
 
 static atomic64_t sent = ATOMIC64_INIT(0), refused = ATOMIC64_INIT(0);
@@ -78,29 +79,19 @@ static int kposix_bind(struct xseg *xs, void *priv, uint32_t portno)
 static int kposix_signal(struct xseg *xs, void *priv, uint32_t portno)
 {
 	struct xseg_sig_posix *a = xseg_port_signal_area(xs, portno);
-	uint64_t w, claimed;
+	uint64_t w;
 	u32 pid, tid;
 	kuid_t owner;
-	int r, i;
+	int r;
 
 	if (!a)
 		return -EINVAL;
 	/* Full fence between the caller's enqueue and our load of the waiter word. */
 	xq_fence_seq_cst();
-	w = xq_load_relaxed(&a->waiter);
-	for (i = 0;; i++) {
-		if (w == 0 || (w & XSEG_SIGP_SIGNALED))
-			return 0;	/* nobody waits, or a wake-up is on its way */
-		if (i == 4)
-			return -EAGAIN;	/* the word keeps changing: a hostile peer */
-		/* The waiter that reads SIGNALED sees the caller's enqueue; one signaler wins. */
-		if (xq_cas(&a->waiter, &w, w | XSEG_SIGP_SIGNALED))
-			break;
-	}
-	claimed = w | XSEG_SIGP_SIGNALED;
-	pid = XSEG_SIGP_PID(w);
-	tid = XSEG_SIGP_TID(w);
-	if (pid == 0 || tid == 0 || tid > PID_MAX_LIMIT || pid > PID_MAX_LIMIT)
+	r = xseg_sigp_claim(a, &pid, &tid, &w);
+	if (r <= 0)
+		return r;	/* nobody to wake, or a hostile or garbage word */
+	if (tid > PID_MAX_LIMIT || pid > PID_MAX_LIMIT)
 		return -EINVAL;	/* garbage: leave SIGNALED so nobody else tries */
 	r = xseg_segdev_owner(xs, &owner);
 	if (!r) {
@@ -121,7 +112,7 @@ static int kposix_signal(struct xseg *xs, void *priv, uint32_t portno)
 	}
 	atomic64_inc(&refused);
 	/* Hand the claim back so another signaler may try; fails if the waiter moved on. */
-	xq_cas(&a->waiter, &claimed, w);
+	xseg_sigp_unclaim(a, w);
 	return r;
 }
 

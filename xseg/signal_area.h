@@ -1,7 +1,12 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * drivers/user/signal_area.h - what the signaling drivers keep in the 64-byte
- * signal area of each port (struct xseg_port.signal, XSEG_SIGNAL_AREA).
+ * xseg/signal_area.h - what the signaling drivers keep in the 64-byte signal
+ * area of each port (struct xseg_port.signal, XSEG_SIGNAL_AREA), and the
+ * steps on it that several drivers share: the posix claim (user and kernel
+ * posix drivers) and the saturating waiter counts (futex, posixfd, segdev).
+ * Domain-neutral: included by the user drivers (drivers/user/) and by the
+ * kernel's posix driver (drivers/kernel/posix/); installed with the public
+ * headers because drivers/user/posixfd.h includes it.
  *
  * The area belongs to the driver of the port's peer type. Its owner (the
  * process that bound the port) and every peer that signals the port write
@@ -17,10 +22,10 @@
  * The area sits at offset 48 of a 64-byte aligned struct xseg_port, so it is
  * 16-byte aligned: every word below is naturally aligned.
  */
-#ifndef XSEG_DRIVERS_SIGNAL_AREA_H
-#define XSEG_DRIVERS_SIGNAL_AREA_H
+#ifndef XSEG_SIGNAL_AREA_H
+#define XSEG_SIGNAL_AREA_H
 
-#include "../../xseg/xseg_layout.h"
+#include "xseg_layout.h"
 
 /* ------------------------------------------------------------------ posix */
 
@@ -97,6 +102,96 @@ struct xseg_sig_posixfd {
 XSEG_STATIC_ASSERT(sizeof(struct xseg_sig_posixfd) <= XSEG_SIGNAL_AREA,
 		   "the posixfd signal area must fit the port's XSEG_SIGNAL_AREA bytes");
 
+/* ------------------------------------------------- steps drivers share */
+
+/*
+ * xseg_sigp_claim - the signaler's half of the posix protocol, the one copy
+ * shared by the user (drivers/user/posix.c) and kernel
+ * (drivers/kernel/posix/) drivers: whom to wake. Call it after a full fence
+ * between the caller's enqueue and this load. It sets SIGNALED in a
+ * recorded waiter word by CAS; only the signaler that sets it sends SIGIO.
+ * Returns 1 with the thread to signal in *@pid, *@tid and the word it
+ * claimed in *@w (for xseg_sigp_unclaim); 0 if nobody is to be woken (no
+ * waiter, or a wake-up is on its way); -EAGAIN if the word kept changing
+ * (a hostile peer); -EINVAL if the claimed word is garbage (SIGNALED stays
+ * set, so nobody else tries). Bounded, never sleeps, any domain.
+ */
+static inline int xseg_sigp_claim(struct xseg_sig_posix *a, uint32_t *pid, uint32_t *tid,
+				  uint64_t *w)
+{
+	/* Relaxed: only a hint (the caller's fence orders it); the CAS decides. */
+	uint64_t v = xq_load_relaxed(&a->waiter);
+	int i;
+
+	for (i = 0;; i++) {
+		if (v == 0 || (v & XSEG_SIGP_SIGNALED))
+			return 0;	/* nobody waits, or a wake-up is on its way */
+		if (i == 4)
+			return -EAGAIN;	/* the word keeps changing: a hostile peer */
+		/*
+		 * acq_rel CAS: the waiter that reads SIGNALED (and so returns
+		 * 0) must see the caller's enqueue; only one signaler wins.
+		 */
+		if (xq_cas(&a->waiter, &v, v | XSEG_SIGP_SIGNALED))
+			break;
+	}
+	*w = v;
+	*pid = XSEG_SIGP_PID(v);
+	*tid = XSEG_SIGP_TID(v);
+	if (*pid == 0 || *tid == 0 || *tid > 0x7FFFFFFFu)
+		return -EINVAL;
+	return 1;
+}
+
+/*
+ * xseg_sigp_unclaim - the claim of @w could not be honoured (no permission,
+ * no such thread): hand it back so another signaler may try. acq_rel CAS:
+ * nothing to publish, but it must not overwrite a waiter that has moved on
+ * (the CAS then fails).
+ */
+static inline void xseg_sigp_unclaim(struct xseg_sig_posix *a, uint64_t w)
+{
+	uint64_t claimed = w | XSEG_SIGP_SIGNALED;
+
+	xq_cas(&a->waiter, &claimed, w);
+}
+
+/*
+ * Count a waiter in (up) or out (down) of a 64-bit waiting count that
+ * saturates at @sat (posixfd, segdev): a corrupt count can never wrap to 0
+ * ("nobody waits") and lose a wake-up; saturated means "maybe waiting" for
+ * good, until the next bind resets it. Bounded: after too many lost CAS
+ * races up saturates instead of retrying, and down gives up (a signaler that
+ * still sees our count only makes a spare syscall). The caller's seq_cst
+ * fence publishes the count; the CASes are acq_rel.
+ */
+static inline void xseg_sig_count_up(uint64_t *p, uint64_t sat)
+{
+	uint64_t v = xq_load_relaxed(p);
+	int i;
+
+	for (i = 0; i < 64; i++) {
+		if (v >= sat)
+			return;
+		if (xq_cas(p, &v, v + 1))
+			return;
+	}
+	xq_store_relaxed(p, sat);
+}
+
+static inline void xseg_sig_count_down(uint64_t *p, uint64_t sat)
+{
+	uint64_t v = xq_load_relaxed(p);
+	int i;
+
+	for (i = 0; i < 64; i++) {
+		if (v == 0 || v >= sat)
+			return;
+		if (xq_cas(p, &v, v - 1))
+			return;
+	}
+}
+
 /* -------------------------------------------------- per-process statistics */
 
 /*
@@ -115,12 +210,5 @@ static inline void stat_add(uint64_t *c)
 {
 	__atomic_fetch_add(c, 1, __ATOMIC_RELAXED);
 }
-
-/* The user domain's built-in drivers (drivers/user/{posix,posixfd,futex,segdev}.c). */
-struct xseg_driver_ops;
-extern const struct xseg_driver_ops xseg_driver_posix;
-extern const struct xseg_driver_ops xseg_driver_posixfd;
-extern const struct xseg_driver_ops xseg_driver_futex;
-extern const struct xseg_driver_ops xseg_driver_segdev;
 
 #endif
