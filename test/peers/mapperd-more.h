@@ -110,6 +110,85 @@ static void test_open(void)
 	MG(X_DELETE, "ov@s", NULL, 0);
 	MG(X_DELETE, "ov", NULL, 0);
 }
-static void test_one_copy(void) {}
+/* How many COPY to data object (@owner, @i) filed has logged ("copied SRC to DST"). */
+static int copies_to(uint64_t owner, uint64_t i)
+{
+	char dst[64], pat[80], line[512];
+	FILE *f = fopen(filed_log, "r");
+	int n = 0;
+
+	CHECK(f);
+	xv_data_name(dst, sizeof(dst), owner, i);
+	snprintf(pat, sizeof(pat), " to %s (", dst);
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, "copied ") && strstr(line, pat);
+	fclose(f);
+	return n;
+}
+
+#define OC_THREADS 6
+static pthread_barrier_t oc_barrier;
+static uint64_t oc_index, oc_owner[OC_THREADS];
+static int oc_err[OC_THREADS];
+
+static void *oc_thread(void *arg)
+{
+	int t = (int)(intptr_t)arg;
+	struct xc c;
+	uint8_t buf[256];
+	struct xc_call k = { .op = X_MAPW, .target = "oc", .buf_len = sizeof(buf), .out = buf, .out_len = sizeof(buf) };
+	struct xv_map_reply *rep = (struct xv_map_reply *)buf;
+
+	CHECK(xc_bind(&c, xs, MAPPERD) == 0);
+	k.offset = oc_index * (1u << 20) + (uint64_t)t * 1000;
+	k.size = 100;
+	pthread_barrier_wait(&oc_barrier);
+	oc_err[t] = xc_do(&c, &k);
+	if (!oc_err[t])
+		oc_owner[t] = rep->entry[0].owner;
+	xc_unbind(&c);
+	return NULL;
+}
+
+static void test_one_copy(void)
+{
+	struct xv_map_entry e[8];
+	uint32_t n;
+	uint64_t d0, d1 = 0;
+	char s[32];
+
+	MG(X_CREATE, "oc", "size=8M\nobject_size=1M\n", 0);
+	CHECK(mapop(X_MAPW, "oc", 0, 8 << 20, e, 8, &n) == 0 && n == 8);
+	d0 = e[0].owner;
+	for (int i = 0; i < 8; i++) {
+		snprintf(s, sizeof(s), "object %d", i);
+		put_data(d0, (uint64_t)i, s);
+	}
+	MG(X_SNAPSHOT, "oc", "name=s\n", 0);
+	/* Six MAPW of one shared object at once, for each object: one COPY each. */
+	for (oc_index = 0; oc_index < 8; oc_index++) {
+		pthread_t th[OC_THREADS];
+
+		CHECK(pthread_barrier_init(&oc_barrier, NULL, OC_THREADS) == 0);
+		for (int t = 0; t < OC_THREADS; t++)
+			CHECK(pthread_create(&th[t], NULL, oc_thread, (void *)(intptr_t)t) == 0);
+		for (int t = 0; t < OC_THREADS; t++)
+			CHECK(pthread_join(th[t], NULL) == 0);
+		pthread_barrier_destroy(&oc_barrier);
+		for (int t = 0; t < OC_THREADS; t++) {
+			CHECKF(oc_err[t] == 0, "MAPW %d: %s", t, strerror(oc_err[t]));
+			CHECK(oc_owner[t] != d0 && oc_owner[t] == oc_owner[0]);
+		}
+		d1 = oc_owner[0];
+		snprintf(s, sizeof(s), "object %d", (int)oc_index);
+		CHECK(data_is(d1, oc_index, s));
+		CHECKF(copies_to(d1, oc_index) == 1, "object %" PRIu64 " was copied %d times", oc_index,
+		       copies_to(d1, oc_index));
+	}
+	MG(X_DELETE, "oc@s", NULL, 0);
+	MG(X_DELETE, "oc", NULL, 0);
+	MG(X_INFO, XV_T_FSCK, NULL, 0);
+	SAYS("objects=0\nnamed=0\nleaked=0\n");
+}
 static void test_corrupt(void) {}
 static void test_crash(void) {}
