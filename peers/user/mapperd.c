@@ -62,6 +62,7 @@ static struct md {
 	struct xvf_reg_rec *recs;
 	uint32_t nrec;
 	int reg_bad;			/* the registry is corrupt: nothing is changed */
+	int reg_usable;			/* its head is sound: the sound records serve */
 	char reg_msg[200];
 	struct vol *vols;
 	uint64_t clock;
@@ -203,6 +204,7 @@ static int reg_load(void)
 	int r = st_read(XVF_REGISTRY, 0, &h, sizeof(h), &got);
 
 	md.reg_bad = 0;
+	md.reg_usable = 0;
 	md.reg_msg[0] = 0;
 	if (r == ENOENT || (!r && got == 0)) {
 		memset(&md.rh, 0, sizeof(md.rh));
@@ -211,6 +213,7 @@ static int reg_load(void)
 		md.rh.next_id = 1;
 		md.rh.rec_size = (uint32_t)REC_SIZE;
 		md.nrec = 0;
+		md.reg_usable = 1;
 		return 0;
 	}
 	if (r)
@@ -249,13 +252,18 @@ static int reg_load(void)
 		off += n;
 	}
 	md.nrec = h.count;
-	for (uint32_t i = 0; i < md.nrec && !md.reg_bad; i++) {
+	md.reg_usable = !md.reg_bad;
+	for (uint32_t i = 0; i < md.nrec && md.reg_usable; i++) {
 		struct xvf_reg_rec *e = &md.recs[i];
 
 		if (!XVF_SEALED(e) || memchr(e->name, 0, sizeof(e->name)) == NULL) {
+			/* Kept out of every lookup; the others serve, nothing is changed. */
+			if (!md.reg_bad)
+				fmt(md.reg_msg, sizeof(md.reg_msg), "the registry %s is corrupt (record %u fails its "
+				    "checksum)", XVF_REGISTRY, i);
 			md.reg_bad = 1;
-			fmt(md.reg_msg, sizeof(md.reg_msg), "the registry %s is corrupt (record %u fails its checksum)",
-				 XVF_REGISTRY, i);
+			e->state = 0;
+			e->name[0] = 0;
 		}
 	}
 	return 0;
@@ -305,7 +313,7 @@ static struct xvf_reg_rec *rec_by_id(uint64_t id)
 static struct xvf_reg_rec *rec_by_name(const char *name)
 {
 	for (uint32_t i = 0; i < md.nrec; i++)
-		if (md.recs[i].state != XVF_ST_DELETING && !strcmp(md.recs[i].name, name))
+		if (md.recs[i].state && md.recs[i].state != XVF_ST_DELETING && !strcmp(md.recs[i].name, name))
 			return &md.recs[i];
 	return NULL;
 }
@@ -394,7 +402,7 @@ static int vol_lookup(struct rq *q, const char *name, struct vol **out, struct x
 	struct xvf_reg_rec *e;
 
 	pthread_mutex_lock(&md.mu);
-	if (md.reg_bad) {
+	if (!md.reg_usable) {
 		pthread_mutex_unlock(&md.mu);
 		return fail(q, EIO, "%s", md.reg_msg);
 	}
@@ -405,6 +413,8 @@ static int vol_lookup(struct rq *q, const char *name, struct vol **out, struct x
 		pthread_mutex_unlock(&md.mu);
 		if (creating)
 			return fail(q, EAGAIN, "%s is being created", name);
+		if (md.reg_bad)
+			return fail(q, EIO, "no sound record names %s: %s", name, md.reg_msg);
 		return fail(q, ENOENT, "no volume or snapshot named %s", name);
 	}
 	if (rec)

@@ -190,5 +190,133 @@ static void test_one_copy(void)
 	MG(X_INFO, XV_T_FSCK, NULL, 0);
 	SAYS("objects=0\nnamed=0\nleaked=0\n");
 }
-static void test_corrupt(void) {}
+/* Flip the bits of byte @off of store object @name (twice: restored). */
+static void flip(const char *name, uint64_t off)
+{
+	int fd = open(obj_path(name), O_RDWR);
+	uint8_t b;
+
+	CHECKF(fd >= 0, "open %s: %s", obj_path(name), strerror(errno));
+	CHECK(pread(fd, &b, 1, (off_t)off) == 1);
+	b ^= 0xff;
+	CHECK(pwrite(fd, &b, 1, (off_t)off) == 1);
+	close(fd);
+}
+
+/* The offset of @name's record in the registry object. */
+static uint64_t reg_rec_off(const char *name)
+{
+	uint64_t len;
+	uint8_t *b = tp_slurp(obj_path(XVF_REGISTRY), &len);
+	uint64_t off = 0;
+
+	for (uint64_t o = sizeof(struct xvf_reg_head); o + sizeof(struct xvf_reg_rec) <= len; o += sizeof(struct xvf_reg_rec))
+		if (!strcmp((char *)b + o, name))
+			off = o;
+	free(b);
+	CHECKF(off, "no record of %s in the registry", name);
+	return off;
+}
+
+/* Everything of "good" and of objects 0, 1 of "bad" reads as it was written. */
+static void check_intact(uint64_t dg, uint64_t db)
+{
+	CHECK(entry_of("good", 1 << 16, 0).owner == dg && data_is(dg, 0, "good 0"));
+	CHECK(entry_of("good", 1 << 16, 3).owner == dg && data_is(dg, 3, "good 3"));
+	CHECK(data_is(db, 0, "bad 0") && data_is(db, 2, "bad 2"));
+}
+
+static void test_corrupt(void)
+{
+	struct xv_map_entry e[8];
+	uint32_t n;
+	uint64_t dg, db, idb;
+	char hname[64], mname[64], rname[64];
+
+	MG(X_CREATE, "good", "size=256K\nobject_size=64K\n", 0);
+	MG(X_CREATE, "bad", "size=256K\nobject_size=64K\n", 0);
+	CHECK(mapop(X_MAPW, "good", 0, 256 << 10, e, 8, &n) == 0 && n == 4);
+	dg = e[0].owner;
+	CHECK(mapop(X_MAPW, "bad", 0, 256 << 10, e, 8, &n) == 0 && n == 4);
+	db = e[0].owner;
+	put_data(dg, 0, "good 0");
+	put_data(dg, 3, "good 3");
+	put_data(db, 0, "bad 0");
+	put_data(db, 2, "bad 2");
+	idb = info_u64("bad", "id");
+	xvf_header_name(hname, sizeof(hname), idb);
+	xvf_map_name(mname, sizeof(mname), idb);
+	snprintf(rname, sizeof(rname), "%s", XVF_REGISTRY);
+
+	/* One map entry: requests touching it fail naming it; the rest serves. */
+	flip(mname, XVF_MAP_HEAD + 2 * 16 + 8);
+	restart_mapperd();
+	CHECK(mapop(X_MAPR, "bad", 2 << 16, 1, e, 8, &n) == EIO);
+	SAYS("bad: entry 2 of its map (xv1.m.");
+	SAYS(") is corrupt");
+	CHECK(mapop(X_MAPW, "bad", 0, 256 << 10, e, 8, &n) == EIO);
+	CHECK(mapop(X_DISCARD, "bad", 2 << 16, 1 << 16, e, 8, &n) == EIO);
+	CHECK(mapop(X_MAPR, "bad", 0, 2 << 16, e, 8, &n) == 0 && n == 2 && e[0].owner == db);
+	MG(X_INFO, XV_T_FSCK, NULL, EIO);
+	SAYS("entry 2 of the map of bad is corrupt");
+	MG(X_DELETE, XV_T_FSCK, NULL, EIO);
+	check_intact(dg, db);
+	flip(mname, XVF_MAP_HEAD + 2 * 16 + 8);
+	restart_mapperd();
+	CHECK(entry_of("bad", 1 << 16, 2).owner == db);
+
+	/* The map's head. */
+	flip(mname, 3);
+	restart_mapperd();
+	CHECK(mapop(X_MAPR, "bad", 0, 1, e, 8, &n) == EIO);
+	SAYS("the map xv1.m.");
+	SAYS("of bad is corrupt (its head has a bad magic)");
+	check_intact(dg, db);
+	flip(mname, 3);
+
+	/* The header. */
+	flip(hname, 40);
+	restart_mapperd();
+	CHECK(mapop(X_MAPR, "bad", 0, 1, e, 8, &n) == EIO);
+	SAYS("the header xv1.h.");
+	SAYS("is corrupt (checksum mismatch)");
+	MG(X_INFO, "bad", NULL, EIO);
+	MG(X_SNAPSHOT, "bad", "name=x\n", EIO);
+	MG(X_INFO, XV_T_FSCK, NULL, EIO);
+	MG(X_INFO, XV_T_LIST, NULL, 0);
+	SAYS("bad\tvolume\t?\t?\n");
+	SAYS("good\tvolume\t262144\t-\n");
+	check_intact(dg, db);
+	flip(hname, 40);
+
+	/* A registry record: the others serve; nothing is changed until it is repaired. */
+	flip(rname, reg_rec_off("bad") + 200);
+	restart_mapperd();
+	CHECK(mapop(X_MAPR, "bad", 0, 1, e, 8, &n) == EIO);
+	SAYS("no sound record names bad: the registry xv1.registry is corrupt (record ");
+	SAYS("fails its checksum)");
+	MG(X_CREATE, "new", "size=1M\n", EIO);
+	SAYS("nothing is changed until it is repaired");
+	MG(X_DELETE, "good", NULL, EIO);
+	MG(X_INFO, XV_T_FSCK, NULL, EIO);
+	check_intact(dg, db);
+	CHECK(mapop(X_MAPW, "good", 0, 1, e, 8, &n) == 0 && e[0].owner == dg);
+	flip(rname, reg_rec_off("bad") + 200);
+	/* The registry's head: nothing serves, nothing is lost. */
+	flip(rname, 20);
+	restart_mapperd();
+	CHECK(mapop(X_MAPR, "good", 0, 1, e, 8, &n) == EIO);
+	SAYS("the registry xv1.registry is corrupt (its head fails its checksum)");
+	MG(X_CREATE, "new", "size=1M\n", EIO);
+	flip(rname, 20);
+
+	/* Repaired: all as it was. */
+	restart_mapperd();
+	check_intact(dg, db);
+	CHECK(entry_of("bad", 1 << 16, 2).owner == db && entry_of("bad", 1 << 16, 1).owner == db);
+	MG(X_INFO, XV_T_FSCK, NULL, 0);
+	SAYS("objects=8\nnamed=8\nleaked=0\n");
+	MG(X_DELETE, "good", NULL, 0);
+	MG(X_DELETE, "bad", NULL, 0);
+}
 static void test_crash(void) {}
