@@ -319,4 +319,234 @@ static void test_corrupt(void)
 	MG(X_DELETE, "good", NULL, 0);
 	MG(X_DELETE, "bad", NULL, 0);
 }
-static void test_crash(void) {}
+/* ---------------------------------------------------------------- crashes */
+
+#define CR_OBJ 16u		/* objects per volume */
+#define CR_OSZ (64u << 10)
+#define CR_MAX 96		/* volumes, snapshots and clones */
+
+struct cr_ent {
+	char name[64];
+	int snap;
+	int acked;		/* acknowledged; else its op's outcome is unknown (it may exist) */
+	uint32_t marker[CR_OBJ];	/* last acknowledged write per object; 0: none (zeroes) */
+	int seen;		/* snapshots: owners recorded */
+	uint64_t owner[CR_OBJ];
+};
+
+static struct cr_ent cr[CR_MAX];
+static int cr_n;
+static pthread_mutex_t cr_mu = PTHREAD_MUTEX_INITIALIZER;	/* the client holds it per op */
+static volatile int cr_stop;
+static uint64_t cr_acked_mapw, cr_acked_snap, cr_acked_clone, cr_unknown;
+
+/* A mapperd call from the client thread: 0/errno, or -1 when mapperd died under it (outcome unknown). */
+static int cr_call(struct xc *c, struct xc_call *k)
+{
+	int r = xc_do(c, k);
+
+	if ((r == ENOENT && !k->msg[0]) || r == ECONNRESET || r == EPIPE || r == ESHUTDOWN) {
+		if (r == ENOENT)
+			usleep(1000);	/* nobody on the port: mapperd is being restarted */
+		cr_unknown++;
+		return -1;
+	}
+	return r;
+}
+
+static void *cr_client(void *arg)
+{
+	uint64_t seed = (uint64_t)(uintptr_t)arg, seq = 0;
+	struct xc c;
+	uint8_t buf[512];
+
+	CHECK(xc_bind(&c, xs, MAPPERD) == 0);
+	while (!cr_stop) {
+		uint64_t pick = xt_rand(&seed) % 100;
+		int vols[CR_MAX], snaps[CR_MAX], nv = 0, ns = 0, r;
+
+		pthread_mutex_lock(&cr_mu);
+		for (int k = 0; k < cr_n; k++) {
+			if (cr[k].acked && !cr[k].snap)
+				vols[nv++] = k;
+			if (cr[k].acked && cr[k].snap)
+				snaps[ns++] = k;
+		}
+		if (pick < 84 || cr_n >= CR_MAX - 1 || (pick >= 94 && !ns)) {
+			struct cr_ent *v = &cr[vols[xt_rand(&seed) % (uint64_t)nv]];
+			uint64_t i = xt_rand(&seed) % CR_OBJ;
+			struct xc_call k = { .op = X_MAPW, .target = v->name, .offset = i * CR_OSZ + 7, .size = 10,
+					     .buf_len = sizeof(buf), .out = buf, .out_len = sizeof(buf) };
+			struct xv_map_reply *rep = (struct xv_map_reply *)buf;
+
+			r = cr_call(&c, &k);
+			if (r == 0) {
+				char m[32];
+
+				CHECK(rep->count == 1 && rep->entry[0].flags == XV_E_WRITABLE);
+				snprintf(m, sizeof(m), "M%" PRIu64 ".", ++seq);
+				put_data(rep->entry[0].owner, i, m);
+				v->marker[i] = (uint32_t)seq;
+				cr_acked_mapw++;
+			} else {
+				CHECKF(r < 0, "MAPW %s: %s '%s'", v->name, strerror(r), k.msg);
+			}
+		} else {
+			int from = pick < 94 ? vols[xt_rand(&seed) % (uint64_t)nv] : snaps[xt_rand(&seed) % (uint64_t)ns];
+			struct cr_ent *e = &cr[cr_n];
+			char text[96], target[64];
+			struct xc_call k = { .op = pick < 94 ? X_SNAPSHOT : X_CLONE, .target = target, .in = text,
+					     .buf_len = 256 };
+
+			snprintf(target, sizeof(target), "%s", cr[from].name);
+			memset(e, 0, sizeof(*e));
+			memcpy(e->marker, cr[from].marker, sizeof(e->marker));
+			e->snap = k.op == X_SNAPSHOT;
+			if (e->snap) {
+				snprintf(text, sizeof(text), "name=s%d\n", cr_n);
+				snprintf(e->name, sizeof(e->name), "%.40s@s%d", target, cr_n);
+			} else {
+				snprintf(text, sizeof(text), "name=k%d\n", cr_n);
+				snprintf(e->name, sizeof(e->name), "k%d", cr_n);
+			}
+			k.in_len = k.size = strlen(text);
+			cr_n++;
+			r = cr_call(&c, &k);
+			CHECKF(r <= 0, "%s %s: %s '%s'", xseg_op_name(k.op), target, strerror(r), k.msg);
+			e->acked = r == 0;
+			if (r == 0)
+				*(e->snap ? &cr_acked_snap : &cr_acked_clone) += 1;
+		}
+		pthread_mutex_unlock(&cr_mu);
+	}
+	xc_unbind(&c);
+	return NULL;
+}
+
+/* Check every entity against mapperd (the client paused). */
+static void cr_verify(void)
+{
+	for (int k = 0; k < cr_n; k++) {
+		struct cr_ent *e = &cr[k];
+		struct xv_map_entry m[CR_OBJ];
+		uint32_t n;
+		int r = mapop(X_MAPR, e->name, 0, CR_OBJ * CR_OSZ, m, CR_OBJ, &n);
+
+		if (!e->acked && r == ENOENT)
+			continue;		/* never made: fine */
+		CHECKF(r == 0 && n == CR_OBJ, "MAPR %s: %s '%s'", e->name, strerror(r), reply);
+		e->acked = 1;			/* it exists: from now on it must */
+		for (uint32_t i = 0; i < CR_OBJ; i++) {
+			char want[32];
+
+			if (e->snap && e->seen)
+				CHECKF(m[i].owner == e->owner[i], "snapshot %s changed at object %u", e->name, i);
+			if (!e->marker[i]) {
+				CHECK(m[i].owner == 0 || data_is(m[i].owner, i, "\0\0\0\0\0\0\0\0"));
+				continue;
+			}
+			snprintf(want, sizeof(want), "M%u.", e->marker[i]);
+			CHECKF(m[i].owner, "%s object %u: a hole, but write %s was acknowledged", e->name, i, want);
+			CHECKF(data_is(m[i].owner, i, want), "%s object %u: not write %s", e->name, i, want);
+		}
+		if (e->snap && !e->seen) {
+			for (uint32_t i = 0; i < CR_OBJ; i++)
+				e->owner[i] = m[i].owner;
+			e->seen = 1;
+		}
+	}
+}
+
+/* Data objects in the store's directory, and those the maps of .list name; leaked = the difference. */
+static int cr_expected_leaks(char leaked[][64], int max, int *files)
+{
+	DIR *d = opendir(store);
+	struct dirent *de;
+	int nl = 0;
+	char list[8192], *save, *line;
+
+	*files = 0;
+	MG(X_INFO, XV_T_LIST, NULL, 0);
+	snprintf(list, sizeof(list), "%s", reply);
+	CHECK(d);
+	while ((de = readdir(d))) {
+		uint64_t owner, idx;
+		int named = 0;
+		char copy[8192];
+
+		if (strncmp(de->d_name, XV_DATA_PREFIX, strlen(XV_DATA_PREFIX)))
+			continue;
+		(*files)++;
+		CHECK(sscanf(de->d_name + strlen(XV_DATA_PREFIX), "%16" SCNx64 ".%16" SCNx64, &owner, &idx) == 2);
+		snprintf(copy, sizeof(copy), "%s", list);
+		for (line = strtok_r(copy, "\n", &save); line && !named; line = strtok_r(NULL, "\n", &save)) {
+			char name[128];
+
+			snprintf(name, sizeof(name), "%.*s", (int)strcspn(line, "\t"), line);
+			named = idx < CR_OBJ && entry_of(name, CR_OSZ, idx).owner == owner;
+		}
+		if (!named) {
+			CHECK(nl < max);
+			snprintf(leaked[nl++], 64, "%.60s", de->d_name);
+		}
+	}
+	closedir(d);
+	return nl;
+}
+
+static void test_crash(void)
+{
+	long kills = xt_env_long("XSEG_MAPPERD_KILLS", 600) / 10;	/* 60; 6 in sanitizer builds */
+	uint64_t seed = xt_seed();
+	static char leaked[256][64];
+	int nleak, files;
+	pthread_t th;
+	char want[64];
+
+	if (kills < 50 && !getenv("XSEG_MAPPERD_KILLS"))
+		kills = 50;		/* the brief's floor, sanitized or not */
+	for (int k = 0; k < 2; k++) {
+		snprintf(cr[k].name, sizeof(cr[k].name), "cv%d", k);
+		MG(X_CREATE, cr[k].name, "size=1M\nobject_size=64K\n", 0);
+		cr[k].acked = 1;
+	}
+	cr_n = 2;
+	CHECK(pthread_create(&th, NULL, cr_client, (void *)(uintptr_t)(seed | 1)) == 0);
+	for (long k = 1; k <= kills; k++) {
+		usleep((useconds_t)(1000 + xt_rand(&seed) % 25000));
+		CHECK(kill(mapperd_pid, SIGKILL) == 0);
+		CHECK(tp_wait(mapperd_pid) == 128 + SIGKILL);
+		mapperd_pid = start_mapperd();
+		if (k % 10 == 0) {
+			pthread_mutex_lock(&cr_mu);
+			cr_verify();
+			pthread_mutex_unlock(&cr_mu);
+		}
+	}
+	cr_stop = 1;
+	CHECK(pthread_join(th, NULL) == 0);
+	restart_mapperd();
+	cr_verify();
+	printf("%ld kills: %" PRIu64 " MAPW, %" PRIu64 " snapshots, %" PRIu64 " clones acknowledged, "
+	       "%" PRIu64 " requests cut by a kill\n", kills, cr_acked_mapw, cr_acked_snap, cr_acked_clone, cr_unknown);
+	CHECK(cr_acked_mapw > 20 && cr_acked_snap > 0);
+	/* fsck names exactly the objects no map names, and removes them. */
+	nleak = cr_expected_leaks(leaked, 256, &files);
+	MG(X_INFO, XV_T_FSCK, NULL, 0);
+	snprintf(want, sizeof(want), "objects=%d\nnamed=%d\nleaked=%d\n", files, files - nleak, nleak);
+	CHECKF(!strncmp(reply, want, strlen(want)), "fsck says '%.80s', the directory '%s'", reply, want);
+	for (int k = 0; k < nleak; k++) {
+		char line[96];
+
+		snprintf(line, sizeof(line), "leaked=%.60s\n", leaked[k]);
+		SAYS(line);
+	}
+	printf("fsck: %d objects, %d leaked\n", files, nleak);
+	MG(X_DELETE, XV_T_FSCK, NULL, 0);
+	CHECKF(!strncmp(reply, want, strlen(want)), "fsck says '%.80s', the directory '%s'", reply, want);
+	CHECK(cr_expected_leaks(leaked, 256, &files) == 0);
+	MG(X_INFO, XV_T_FSCK, NULL, 0);
+	snprintf(want, sizeof(want), "objects=%d\nnamed=%d\nleaked=0\n", files, files);
+	CHECKF(!strcmp(reply, want), "fsck after removing: '%s', expected '%s'", reply, want);
+	cr_verify();
+}
