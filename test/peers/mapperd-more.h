@@ -249,7 +249,7 @@ static void test_corrupt(void)
 	snprintf(rname, sizeof(rname), "%s", XVF_REGISTRY);
 
 	/* One map entry: requests touching it fail naming it; the rest serves. */
-	flip(mname, XVF_MAP_HEAD + 2 * 16 + 8);
+	flip(mname, XVF_MAP_HEAD + 2 * 16 + 1);	/* a byte of its owner */
 	restart_mapperd();
 	CHECK(mapop(X_MAPR, "bad", 2 << 16, 1, e, 8, &n) == EIO);
 	SAYS("bad: entry 2 of its map (xv1.m.");
@@ -261,7 +261,7 @@ static void test_corrupt(void)
 	SAYS("entry 2 of the map of bad is corrupt");
 	MG(X_DELETE, XV_T_FSCK, NULL, EIO);
 	check_intact(dg, db);
-	flip(mname, XVF_MAP_HEAD + 2 * 16 + 8);
+	flip(mname, XVF_MAP_HEAD + 2 * 16 + 1);	/* a byte of its owner */
 	restart_mapperd();
 	CHECK(entry_of("bad", 1 << 16, 2).owner == db);
 
