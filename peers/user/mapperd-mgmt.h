@@ -235,9 +235,6 @@ static int op_delete(struct rq *q, const char *name, struct vol *v, const struct
 	vol_thaw(v);
 	if (r)
 		return r;
-	pthread_mutex_lock(&md.mu);
-	v->name[0] = 0;
-	pthread_mutex_unlock(&md.mu);
 	/* The name is gone (the commit); the objects follow. A failure here is left to the next start. */
 	r = gc();
 	if (r < 0)
@@ -497,12 +494,14 @@ static int op_mgmt(struct rq *q)
 	r = vol_lookup(q, q->target, &v, &e);
 	if (r)
 		return r;
-	if (!v->hdr_ok) {
+	{
 		char why[256];
 
 		pthread_mutex_lock(&v->mu);
-		r = hdr_read(v->id, &v->h, why, sizeof(why));
-		v->hdr_ok = !r;
+		if (!v->hdr_ok) {
+			r = hdr_read(v->id, &v->h, why, sizeof(why));
+			v->hdr_ok = !r;
+		}
 		pthread_mutex_unlock(&v->mu);
 		if (r) {
 			vol_put(v);

@@ -547,6 +547,7 @@ static int reg_set_state(struct rq *q, uint64_t id, uint32_t state)
 static int rollback(uint64_t id)
 {
 	char name[64];
+	struct vol *v;
 	int r;
 
 	xvf_map_name(name, sizeof(name), id);
@@ -558,10 +559,12 @@ static int rollback(uint64_t id)
 		return r;
 	pthread_mutex_lock(&md.mu);
 	rec_remove(id);
-	for (struct vol *v = md.vols; v; v = v->next)
-		if (v->id == id)
-			v->gone = 1, v->hdr_ok = 0;
+	v = vol_get_locked(id, "");	/* retired at the put below (or by its last user) */
+	if (v)
+		v->gone = 1;
 	pthread_mutex_unlock(&md.mu);
+	if (v)
+		vol_put(v);
 	return reg_save();
 }
 

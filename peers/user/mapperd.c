@@ -272,23 +272,34 @@ static int reg_load(void)
 /* Write the registry copy: a new object, flushed, renamed over the old one. */
 static int reg_save(void)
 {
-	uint64_t total = (uint64_t)md.nrec * REC_SIZE, off;
+	uint64_t total, off;
+	uint8_t *img;
 	int r;
 
+	/* An image taken under mu: map ops read the records meanwhile. */
+	pthread_mutex_lock(&md.mu);
 	md.rh.count = md.nrec;
 	md.rh.generation++;
 	XVF_SEAL(&md.rh);
 	for (uint32_t i = 0; i < md.nrec; i++)
 		XVF_SEAL(&md.recs[i]);
+	total = sizeof(md.rh) + (uint64_t)md.nrec * REC_SIZE;
+	img = malloc(total);
+	if (img) {
+		memcpy(img, &md.rh, sizeof(md.rh));
+		memcpy(img + sizeof(md.rh), md.recs, total - sizeof(md.rh));
+	}
+	pthread_mutex_unlock(&md.mu);
+	if (!img)
+		return ENOMEM;
 	r = st_delete(XVF_REGISTRY_NEW);
-	if (!r)
-		r = st_write(XVF_REGISTRY_NEW, 0, &md.rh, sizeof(md.rh), 0);
 	for (off = 0; !r && off < total;) {
 		uint64_t n = total - off < md.chunk ? total - off : md.chunk;
 
-		r = st_write(XVF_REGISTRY_NEW, sizeof(md.rh) + off, (uint8_t *)md.recs + off, n, 0);
+		r = st_write(XVF_REGISTRY_NEW, off, img + off, n, 0);
 		off += n;
 	}
+	free(img);
 	if (!r)
 		r = st_simple(X_FLUSH, 0, XVF_REGISTRY_NEW, 0, 0);
 	if (!r) {
@@ -357,10 +368,10 @@ static struct vol *vol_get_locked(uint64_t id, const char *name)
 		v->id = id;
 		pthread_mutex_init(&v->mu, NULL);
 		pthread_cond_init(&v->cv, NULL);
+		fmt(v->name, sizeof(v->name), "%s", name);
 		v->next = md.vols;
 		md.vols = v;
 	}
-	fmt(v->name, sizeof(v->name), "%s", name);
 	v->refs++;
 	return v;
 }

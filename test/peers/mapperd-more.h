@@ -337,7 +337,7 @@ struct cr_ent {
 static struct cr_ent cr[CR_MAX];
 static int cr_n;
 static pthread_mutex_t cr_mu = PTHREAD_MUTEX_INITIALIZER;	/* the client holds it per op */
-static volatile int cr_stop;
+static int cr_stop;		/* atomic */
 static uint64_t cr_acked_mapw, cr_acked_snap, cr_acked_clone, cr_unknown;
 
 /* A mapperd call from the client thread: 0/errno, or -1 when mapperd died under it (outcome unknown). */
@@ -361,7 +361,7 @@ static void *cr_client(void *arg)
 	uint8_t buf[512];
 
 	CHECK(xc_bind(&c, xs, MAPPERD) == 0);
-	while (!cr_stop) {
+	while (!__atomic_load_n(&cr_stop, __ATOMIC_RELAXED)) {
 		uint64_t pick = xt_rand(&seed) % 100;
 		int vols[CR_MAX], snaps[CR_MAX], nv = 0, ns = 0, r;
 
@@ -523,7 +523,7 @@ static void test_crash(void)
 			pthread_mutex_unlock(&cr_mu);
 		}
 	}
-	cr_stop = 1;
+	__atomic_store_n(&cr_stop, 1, __ATOMIC_RELAXED);
 	CHECK(pthread_join(th, NULL) == 0);
 	restart_mapperd();
 	cr_verify();
