@@ -29,6 +29,8 @@
 #define HDR_SIZE ((uint64_t)sizeof(struct xvf_header))
 #define REC_SIZE ((uint64_t)sizeof(struct xvf_reg_rec))
 #define NAME_BUF (XVF_FULLNAME_MAX + 1)
+/* Cache bytes per cached map entry: its owner and its busy flag. */
+#define ENTRY_COST (sizeof(uint64_t) + 1)
 
 /* A volume or snapshot mapperd knows (one per registry record, READY or DELETING). */
 struct vol {
@@ -379,7 +381,7 @@ static struct vol *vol_get_locked(uint64_t id, const char *name)
 static void vol_free_map(struct vol *v)
 {
 	if (v->map) {
-		md.cache_bytes -= v->nobj * sizeof(uint64_t);	/* under md.mu */
+		md.cache_bytes -= v->nobj * ENTRY_COST;	/* under md.mu */
 		free(v->map);
 		free(v->busy);
 		v->map = NULL;
@@ -581,7 +583,7 @@ static int vol_load(struct vol *v, char *why, size_t wn)
 	free(buf);
 	v->nobj = nobj;
 	pthread_mutex_lock(&md.mu);
-	md.cache_bytes += nobj * sizeof(uint64_t);
+	md.cache_bytes += nobj * ENTRY_COST;
 	pthread_mutex_unlock(&md.mu);
 	cache_trim(v);
 	return 0;
@@ -606,7 +608,7 @@ static int vol_grow_cache(struct vol *v, uint64_t nobj)
 	memset(v->map + v->nobj, 0, (nobj - v->nobj) * sizeof(uint64_t));
 	memset(v->busy + v->nobj, 0, nobj - v->nobj);
 	pthread_mutex_lock(&md.mu);
-	md.cache_bytes += (nobj - v->nobj) * sizeof(uint64_t);
+	md.cache_bytes += (nobj - v->nobj) * ENTRY_COST;
 	pthread_mutex_unlock(&md.mu);
 	v->nobj = nobj;
 	return 0;
