@@ -319,6 +319,51 @@ static void test_corrupt(void)
 	MG(X_DELETE, "good", NULL, 0);
 	MG(X_DELETE, "bad", NULL, 0);
 }
+/* Does file @path have a line containing @s? */
+static int log_has(const char *path, const char *s)
+{
+	char line[1024];
+	FILE *f = fopen(path, "r");
+	int hit = 0;
+
+	if (!f)
+		return 0;
+	while (!hit && fgets(line, sizeof(line), f))
+		hit = strstr(line, s) != NULL;
+	fclose(f);
+	return hit;
+}
+
+/* With --cache-mb 1, three maps of 60,000 entries (540 KB each) do not fit: dropped and read again. */
+static void test_cache(void)
+{
+	const char *log = tp_path("mapperd-cache.log");
+	const char *names[3] = { "ca", "cb", "cc" };
+	struct xv_map_entry e[4];
+	uint64_t own[3];
+	uint32_t n;
+	char text[64];
+
+	CHECK(tp_stop(mapperd_pid) == 0);
+	mapperd_pid = start_mapperd_with("1", log);
+	snprintf(text, sizeof(text), "size=%" PRIu64 "\nobject_size=64K\n", (uint64_t)60000 << 16);
+	for (int k = 0; k < 3; k++) {
+		MG(X_CREATE, names[k], text, 0);
+		CHECK(mapop(X_MAPW, names[k], (uint64_t)(7 + k) << 16, 1, e, 4, &n) == 0 && n == 1);
+		own[k] = e[0].owner;
+	}
+	for (int round = 0; round < 3; round++)
+		for (int k = 0; k < 3; k++) {
+			CHECK(entry_of(names[k], 1 << 16, 7 + (uint64_t)k).owner == own[k]);
+			CHECK(entry_of(names[k], 1 << 16, 59999).flags == XV_E_HOLE);
+			CHECK(mapop(X_MAPW, names[k], (uint64_t)(7 + k) << 16, 1, e, 4, &n) == 0 && e[0].owner == own[k]);
+		}
+	CHECKF(log_has(log, "cache: dropped the map of ca (60000 entries)"), "no map was dropped (%s)", log);
+	for (int k = 0; k < 3; k++)
+		MG(X_DELETE, names[k], NULL, 0);
+	restart_mapperd();
+}
+
 /* ---------------------------------------------------------------- crashes */
 
 #define CR_OBJ 16u		/* objects per volume */
