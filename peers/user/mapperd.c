@@ -500,6 +500,7 @@ static void cache_trim(struct vol *keep)
 				}
 		if (!best)
 			break;
+		peer_log(md.p, 2, "cache: dropped the map of %s (%" PRIu64 " entries)", best->name, best->nobj);
 		vol_free_map(best);
 		pthread_mutex_unlock(&best->mu);
 	}
