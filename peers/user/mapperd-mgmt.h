@@ -476,6 +476,8 @@ static int op_mgmt(struct rq *q)
 
 	if (q->op == X_PING)
 		return 0;
+	if (md.reg_stale && (r = reg_reload()))
+		return fail(q, EIO, "the registry cannot be read after a failed write: %s", strerror(r));
 	if (!strcmp(q->target, XV_T_LIST) && q->op == X_INFO)
 		return op_list(q);
 	if (!strcmp(q->target, XV_T_FSCK) && (q->op == X_INFO || q->op == X_DELETE))
@@ -531,7 +533,11 @@ static int startup(void)
 	int r;
 
 	pthread_mutex_lock(&md.mgmt);
-	r = reg_load();
+	for (int tries = 0; (r = reg_load()) == ECONNREFUSED && tries < 600 && !peer_stopping(); tries++) {
+		if (tries == 0)
+			peer_log(md.p, 0, "waiting for the storage peer on port %u", md.storage);
+		usleep(100000);
+	}
 	if (r) {
 		peer_log(md.p, 0, "cannot read the registry %s: %s", XVF_REGISTRY, strerror(r));
 		pthread_mutex_unlock(&md.mgmt);

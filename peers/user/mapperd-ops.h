@@ -82,6 +82,14 @@ static int op_map(struct rq *q)
 	pthread_mutex_lock(&v->mu);
 	while (v->frozen)
 		pthread_cond_wait(&v->cv, &v->mu);
+	if (v->stale && !v->active) {
+		/* A map write failed (it may have landed or not): read the truth again. */
+		pthread_mutex_lock(&md.mu);
+		vol_free_map(v);
+		pthread_mutex_unlock(&md.mu);
+		v->hdr_ok = 0;
+		v->stale = 0;
+	}
 	v->active++;
 	r = vol_load(v, why, sizeof(why));
 	if (r) {
@@ -146,6 +154,8 @@ static int op_map(struct rq *q)
 			pthread_mutex_lock(&v->mu);
 			if (!r)
 				v->map[i] = q->op == X_MAPW ? data_id : 0;
+			else
+				v->stale = 1;
 			v->busy[i] = 0;
 			pthread_cond_broadcast(&v->cv);
 		}
@@ -492,12 +502,21 @@ static int gc(void)
 }
 
 /* Registry change failed: reload what is durable, so memory never runs ahead of it. */
+static int reg_reload(void)
+{
+	int r;
+
+	pthread_mutex_lock(&md.mu);
+	r = reg_load();
+	md.reg_stale = r != 0;
+	pthread_mutex_unlock(&md.mu);
+	return r;
+}
+
 static int reg_failed(struct rq *q, int r)
 {
-	pthread_mutex_lock(&md.mu);
-	if (reg_load())
-		md.reg_bad = 1, fmt(md.reg_msg, sizeof(md.reg_msg), "the registry could not be read back");
-	pthread_mutex_unlock(&md.mu);
+	if (reg_reload())
+		peer_log(md.p, 0, "the registry could not be read back; the next change tries again");
 	return fail(q, r, "cannot write the registry: %s", strerror(r));
 }
 

@@ -48,6 +48,7 @@ struct vol {
 	uint8_t *busy;			/* per index: a MAPW/DISCARD is changing it */
 	uint64_t nobj;			/* entries in map */
 	int frozen;			/* a management op holds it: map ops wait */
+	int stale;			/* a map write failed: the cache may differ from the storage */
 	uint32_t active;		/* map ops in flight */
 	uint64_t last_use;
 };
@@ -65,6 +66,7 @@ static struct md {
 	uint32_t nrec;
 	int reg_bad;			/* the registry is corrupt: nothing is changed */
 	int reg_usable;			/* its head is sound: the sound records serve */
+	int reg_stale;			/* a write failed: read it again before the next change */
 	char reg_msg[200];
 	struct vol *vols;
 	uint64_t clock;

@@ -319,6 +319,29 @@ static void test_corrupt(void)
 	MG(X_DELETE, "good", NULL, 0);
 	MG(X_DELETE, "bad", NULL, 0);
 }
+/* The storage peer gone: changes fail (ECONNREFUSED), and a mapperd started meanwhile waits for it, never taking its absence for an empty store. */
+static void test_storage_down(void)
+{
+	MG(X_CREATE, "sd1", "size=1M\nobject_size=64K\n", 0);
+	CHECK(tp_stop(filed_pid) == 0);
+	MG(X_CREATE, "sd2", "size=1M\nobject_size=64K\n", ECONNREFUSED);
+	SAYS("cannot write the registry");
+	CHECK(tp_stop(mapperd_pid) == 0);
+	{
+		const char *args[] = { "-q", "-g", spec, "-p", "2", "--storage", "1", NULL };
+
+		mapperd_pid = tp_start("mapperd", args);
+		tp_wait_bound(xs, MAPPERD, mapperd_pid);
+	}
+	usleep(300000);			/* it waits for the storage peer */
+	filed_pid = start_filed();
+	MG(X_INFO, "sd1", NULL, 0);
+	MG(X_INFO, "sd2", NULL, ENOENT);
+	MG(X_CREATE, "sd2", "size=1M\nobject_size=64K\n", 0);
+	MG(X_DELETE, "sd1", NULL, 0);
+	MG(X_DELETE, "sd2", NULL, 0);
+}
+
 /* Does file @path have a line containing @s? */
 static int log_has(const char *path, const char *s)
 {
@@ -390,8 +413,8 @@ static int cr_call(struct xc *c, struct xc_call *k)
 {
 	int r = xc_do(c, k);
 
-	if ((r == ENOENT && !k->msg[0]) || r == ECONNRESET || r == EPIPE || r == ESHUTDOWN) {
-		if (r == ENOENT)
+	if (r == ECONNREFUSED || r == ECONNRESET || r == EPIPE || r == ESHUTDOWN) {
+		if (r == ECONNREFUSED)
 			usleep(1000);	/* nobody on the port: mapperd is being restarted */
 		cr_unknown++;
 		return -1;

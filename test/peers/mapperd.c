@@ -400,6 +400,7 @@ int main(void)
 	RUN(test_one_copy);
 	RUN(test_corrupt);
 	RUN(test_cache);
+	RUN(test_storage_down);
 	RUN(test_crash);
 	CHECK(tp_stop(mapperd_pid) == 0);
 	CHECK(tp_stop(filed_pid) == 0);
