@@ -364,6 +364,7 @@ static int op_fsck(struct rq *q, int fix)
 		struct vol *v;
 		char why[256];
 		int frozen = 0, ready = e.state == XVF_ST_READY;
+		uint8_t *named_other = NULL;
 
 		if (e.state == XVF_ST_CREATING)
 			continue;
@@ -380,6 +381,13 @@ static int op_fsck(struct rq *q, int fix)
 			pthread_mutex_lock(&v->mu);
 		}
 		r = vol_load(v, why, sizeof(why));
+		if (!r && !ready) {
+			/* Its objects another map names are named. */
+			named_other = malloc(v->nobj ? v->nobj : 1);
+			r = named_other ? named_by_others(v->h.data_id, e.id, v->nobj, named_other) : ENOMEM;
+			if (r)
+				fmt(why, sizeof(why), "cannot read the maps: %s", strerror(r));
+		}
 		for (uint64_t i = 0; !r && i < v->nobj; i++) {
 			uint64_t d = v->h.data_id;
 			char obj[64];
@@ -395,18 +403,9 @@ static int op_fsck(struct rq *q, int fix)
 				named++;
 				continue;
 			}
-			if (!ready) {
-				int n = named_elsewhere(d, i, e.id);
-
-				if (n < 0) {
-					r = -n;
-					fmt(why, sizeof(why), "cannot read a map: %s", strerror(r));
-					break;
-				}
-				if (n) {
-					named++;
-					continue;
-				}
+			if (!ready && named_other[i]) {
+				named++;
+				continue;
 			}
 			xv_data_name(obj, sizeof(obj), d, i);
 			x = st_exists(obj);
@@ -433,6 +432,7 @@ static int op_fsck(struct rq *q, int fix)
 			vol_thaw(v);
 		else
 			pthread_mutex_unlock(&v->mu);
+		free(named_other);
 		vol_put(v);
 		if (r) {
 			free(list);

@@ -357,7 +357,7 @@ static int log_has(const char *path, const char *s)
 	return hit;
 }
 
-/* With --cache-mb 1, three maps of 60,000 entries (540 KB each) do not fit: dropped and read again. */
+/* With --cache-mb 0 no map stays cached once not in use: each is dropped and read again. */
 static void test_cache(void)
 {
 	const char *log = tp_path("mapperd-cache.log");
@@ -368,8 +368,8 @@ static void test_cache(void)
 	char text[64];
 
 	CHECK(tp_stop(mapperd_pid) == 0);
-	mapperd_pid = start_mapperd_with("1", log);
-	snprintf(text, sizeof(text), "size=%" PRIu64 "\nobject_size=64K\n", (uint64_t)60000 << 16);
+	mapperd_pid = start_mapperd_with("0", log);
+	snprintf(text, sizeof(text), "size=%" PRIu64 "\nobject_size=64K\n", (uint64_t)600 << 16);
 	for (int k = 0; k < 3; k++) {
 		MG(X_CREATE, names[k], text, 0);
 		CHECK(mapop(X_MAPW, names[k], (uint64_t)(7 + k) << 16, 1, e, 4, &n) == 0 && n == 1);
@@ -378,10 +378,10 @@ static void test_cache(void)
 	for (int round = 0; round < 3; round++)
 		for (int k = 0; k < 3; k++) {
 			CHECK(entry_of(names[k], 1 << 16, 7 + (uint64_t)k).owner == own[k]);
-			CHECK(entry_of(names[k], 1 << 16, 59999).flags == XV_E_HOLE);
+			CHECK(entry_of(names[k], 1 << 16, 599).flags == XV_E_HOLE);
 			CHECK(mapop(X_MAPW, names[k], (uint64_t)(7 + k) << 16, 1, e, 4, &n) == 0 && e[0].owner == own[k]);
 		}
-	CHECKF(log_has(log, "cache: dropped the map of ca (60000 entries)"), "no map was dropped (%s)", log);
+	CHECKF(log_has(log, "cache: dropped the map of ca (600 entries)"), "no map was dropped (%s)", log);
 	for (int k = 0; k < 3; k++)
 		MG(X_DELETE, names[k], NULL, 0);
 	restart_mapperd();
@@ -400,13 +400,15 @@ struct cr_ent {
 	uint32_t marker[CR_OBJ];	/* last acknowledged write per object; 0: none (zeroes) */
 	int seen;		/* snapshots: owners recorded */
 	uint64_t owner[CR_OBJ];
+	int deps;		/* snapshots (of a volume) or clones (of a snapshot) tried */
+	int gone, maybe_gone;	/* deleted (acknowledged), or its DELETE was cut by a kill */
 };
 
 static struct cr_ent cr[CR_MAX];
 static int cr_n;
 static pthread_mutex_t cr_mu = PTHREAD_MUTEX_INITIALIZER;	/* the client holds it per op */
 static int cr_stop;		/* atomic */
-static uint64_t cr_acked_mapw, cr_acked_snap, cr_acked_clone, cr_unknown;
+static uint64_t cr_acked_mapw, cr_acked_snap, cr_acked_clone, cr_acked_delete, cr_unknown;
 
 /* A mapperd call from the client thread: 0/errno, or -1 when mapperd died under it (outcome unknown). */
 static int cr_call(struct xc *c, struct xc_call *k)
@@ -431,16 +433,29 @@ static void *cr_client(void *arg)
 	CHECK(xc_bind(&c, xs, MAPPERD) == 0);
 	while (!__atomic_load_n(&cr_stop, __ATOMIC_RELAXED)) {
 		uint64_t pick = xt_rand(&seed) % 100;
-		int vols[CR_MAX], snaps[CR_MAX], nv = 0, ns = 0, r;
+		int vols[CR_MAX], snaps[CR_MAX], dels[CR_MAX], nv = 0, ns = 0, nd = 0, r;
 
 		pthread_mutex_lock(&cr_mu);
 		for (int k = 0; k < cr_n; k++) {
-			if (cr[k].acked && !cr[k].snap)
+			if (!cr[k].acked || cr[k].gone || cr[k].maybe_gone)
+				continue;
+			if (!cr[k].snap)
 				vols[nv++] = k;
-			if (cr[k].acked && cr[k].snap)
+			else
 				snaps[ns++] = k;
+			if (k >= 2 && !cr[k].deps)	/* the first two volumes stay */
+				dels[nd++] = k;
 		}
-		if (pick < 84 || cr_n >= CR_MAX - 1 || (pick >= 94 && !ns)) {
+		if (pick >= 80 && pick < 84 && nd) {
+			struct cr_ent *e = &cr[dels[xt_rand(&seed) % (uint64_t)nd]];
+			struct xc_call k = { .op = X_DELETE, .target = e->name, .buf_len = 256 };
+
+			r = cr_call(&c, &k);
+			CHECKF(r <= 0, "DELETE %s: %s '%s'", e->name, strerror(r), k.msg);
+			e->gone = r == 0;
+			e->maybe_gone = r < 0;
+			cr_acked_delete += r == 0;
+		} else if (pick < 84 || cr_n >= CR_MAX - 1 || (pick >= 94 && !ns)) {
 			struct cr_ent *v = &cr[vols[xt_rand(&seed) % (uint64_t)nv]];
 			uint64_t i = xt_rand(&seed) % CR_OBJ;
 			struct xc_call k = { .op = X_MAPW, .target = v->name, .offset = i * CR_OSZ + 7, .size = 10,
@@ -467,6 +482,7 @@ static void *cr_client(void *arg)
 					     .buf_len = 256 };
 
 			snprintf(target, sizeof(target), "%s", cr[from].name);
+			cr[from].deps++;
 			memset(e, 0, sizeof(*e));
 			memcpy(e->marker, cr[from].marker, sizeof(e->marker));
 			e->snap = k.op == X_SNAPSHOT;
@@ -500,8 +516,15 @@ static void cr_verify(void)
 		uint32_t n;
 		int r = mapop(X_MAPR, e->name, 0, CR_OBJ * CR_OSZ, m, CR_OBJ, &n);
 
-		if (!e->acked && r == ENOENT)
-			continue;		/* never made: fine */
+		if (e->gone) {
+			CHECKF(r == ENOENT, "MAPR %s, deleted: %s '%s'", e->name, strerror(r), reply);
+			continue;
+		}
+		if ((!e->acked || e->maybe_gone) && r == ENOENT) {
+			e->gone = e->maybe_gone;	/* deleted, or never made: fine */
+			continue;
+		}
+		e->maybe_gone = 0;		/* it exists: that DELETE did not happen */
 		CHECKF(r == 0 && n == CR_OBJ, "MAPR %s: %s '%s'", e->name, strerror(r), reply);
 		e->acked = 1;			/* it exists: from now on it must */
 		for (uint32_t i = 0; i < CR_OBJ; i++) {
@@ -596,7 +619,8 @@ static void test_crash(void)
 	restart_mapperd();
 	cr_verify();
 	printf("%ld kills: %" PRIu64 " MAPW, %" PRIu64 " snapshots, %" PRIu64 " clones acknowledged, "
-	       "%" PRIu64 " requests cut by a kill\n", kills, cr_acked_mapw, cr_acked_snap, cr_acked_clone, cr_unknown);
+	       "%" PRIu64 " deletes, %" PRIu64 " requests cut by a kill\n", kills, cr_acked_mapw, cr_acked_snap, cr_acked_clone,
+	       cr_acked_delete, cr_unknown);
 	CHECK(cr_acked_mapw > 20 && cr_acked_snap > 0);
 	/* fsck names exactly the objects no map names, and removes them. */
 	nleak = cr_expected_leaks(leaked, 256, &files);
