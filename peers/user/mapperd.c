@@ -530,6 +530,12 @@ static int vol_load(struct vol *v, char *why, size_t wn)
 			return r;
 		v->hdr_ok = 1;
 	}
+	if (v->map && v->nobj != xvf_nobj(v->h.size, v->h.object_size)) {
+		/* The header was read again and says another size: so must the map. */
+		pthread_mutex_lock(&md.mu);
+		vol_free_map(v);
+		pthread_mutex_unlock(&md.mu);
+	}
 	if (v->map)
 		return 0;
 	nobj = xvf_nobj(v->h.size, v->h.object_size);
