@@ -720,13 +720,18 @@ static int own(struct peer *p, int opt, const char *arg)
 
 	(void)p;
 	switch (opt) {
-	case 's':
-		if (st_parse_size(arg, &v) || v >= XSEG_ANY_PORT) {
+	case 's': {
+		char *end;
+
+		errno = 0;
+		v = strtoull(arg, &end, 10);
+		if (errno || end == arg || *end || *arg == '-' || v >= XSEG_ANY_PORT) {
 			fprintf(stderr, "mapperd: --storage '%s' is not a port number\n", arg);
 			return -1;
 		}
 		md.storage = (uint32_t)v;
 		return 0;
+	}
 	case 'M':
 		if (st_parse_size(arg, &v) || v > (1ull << 20)) {
 			fprintf(stderr, "mapperd: --cache-mb '%s' is not a number of MiB (0..1048576)\n", arg);
@@ -748,7 +753,7 @@ int main(int argc, char **argv)
 	md.storage = XSEG_ANY_PORT;
 	r = peer_parse_args(&p, argc, argv, "s:M:", lopts, own,
 			    "  -s, --storage PORT  the storage peer's port (filed, radosd); required\n"
-			    "  -M, --cache-mb N    bound of the cached maps, MiB (default 64)");
+			    "  -M, --cache-mb N    bound of the cached maps, MiB (default 64; 0: none kept)");
 	if (r)
 		return r > 0 ? 0 : 2;
 	if (md.storage == XSEG_ANY_PORT) {
