@@ -579,11 +579,51 @@ static int op_mgmt(struct rq *q)
  * CREATING; finish DELETING records. 0 or an errno (only for a storage peer
  * that cannot be read at all: a corrupt registry starts, refusing changes).
  */
+/*
+ * store_lock - take XVF_STORE_LOCK with our tag: one mapperd per store (two
+ * would each rewrite the registry from their own copy). A holder that is
+ * provably dead (a killed mapperd on this host) is broken with a log line;
+ * a live one is EBUSY. 0 or an errno.
+ */
+static int store_lock(int acquire)
+{
+	struct xc_call k = { .op = acquire ? X_ACQUIRE : X_RELEASE, .target = XVF_STORE_LOCK, .buf_len = 256 };
+	int r;
+
+	k.in = md.tag;
+	k.in_len = k.size = strlen(md.tag);
+	r = st_do(&k);
+	if (acquire && r == EBUSY && k.msg[0] && xvf_owner_dead(k.msg, strlen(k.msg))) {
+		char dead[256];
+
+		fmt(dead, sizeof(dead), "%s", k.msg);
+		k.flags = XF_FORCE;
+		r = st_do(&k);
+		if (!r)
+			peer_log(md.p, 1, "the store's lock was held by %s, whose process is gone: taken", dead);
+	}
+	if (acquire && r == EBUSY)
+		peer_log(md.p, 0, "another mapperd serves this store: %s holds %s", k.msg, XVF_STORE_LOCK);
+	return r;
+}
+
 static int startup(void)
 {
 	int r;
 
 	pthread_mutex_lock(&md.mgmt);
+	xvf_owner_tag(md.tag, sizeof(md.tag), "mapperd");
+	for (int tries = 0; (r = store_lock(1)) == ECONNREFUSED && tries < 600 && !peer_stopping(); tries++) {
+		if (tries == 0)
+			peer_log(md.p, 0, "waiting for the storage peer on port %u", md.storage);
+		usleep(100000);
+	}
+	if (r) {
+		if (r != EBUSY)
+			peer_log(md.p, 0, "cannot take the store's lock %s: %s", XVF_STORE_LOCK, strerror(r));
+		pthread_mutex_unlock(&md.mgmt);
+		return r;
+	}
 	for (int tries = 0; (r = reg_load()) == ECONNREFUSED && tries < 600 && !peer_stopping(); tries++) {
 		if (tries == 0)
 			peer_log(md.p, 0, "waiting for the storage peer on port %u", md.storage);

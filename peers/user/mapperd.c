@@ -70,6 +70,7 @@ static struct md {
 	char reg_msg[200];
 	struct vol *vols;
 	uint64_t clock;
+	char tag[160];			/* our owner tag (HOST:PID:STARTTIME:mapperd) */
 } md = { .mgmt = PTHREAD_MUTEX_INITIALIZER, .mu = PTHREAD_MUTEX_INITIALIZER,
 	 .cache_max = 64ull << 20 };
 
@@ -774,6 +775,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	r = peer_run(&p);
+	if (store_lock(0))
+		peer_log(&p, 1, "could not release the store's lock %s", XVF_STORE_LOCK);
 	peer_stop(&p);
 	return r ? 1 : 0;
 }

@@ -36,6 +36,8 @@ static inline void xvf_map_name(char *b, size_t n, uint64_t id)
 {
 	snprintf(b, n, "xv1.m.%016" PRIx64, id);
 }
+/* The lock a mapperd holds while it serves the store (one mapperd per store). */
+#define XVF_STORE_LOCK		"xv1.mapperd"
 /* The lock OPEN takes (ACQUIRE/RELEASE name) for volume @id. */
 static inline void xvf_lock_name(char *b, size_t n, uint64_t id)
 {
