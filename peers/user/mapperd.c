@@ -579,13 +579,13 @@ static int vol_load(struct vol *v, char *why, size_t wn)
 			fmt(why, wn, "cannot read the map %s of %s: %s", name, v->name, strerror(r));
 			return r;
 		}
-		memset(buf + got, 0, n - got);	/* past the end: holes */
 		for (uint64_t k = 0; k < n / sizeof(struct xvf_map_entry); k++) {
 			uint64_t i = off / sizeof(struct xvf_map_entry) + k;
 			struct xvf_map_entry e;
 
 			memcpy(&e, buf + k * sizeof(e), sizeof(e));
-			if (xvf_entry_check(&e, i, &v->map[i]))
+			/* A map is never shorter than its volume (made, copied and grown whole). */
+			if ((k + 1) * sizeof(e) > got || xvf_entry_check(&e, i, &v->map[i]))
 				v->map[i] = OWNER_CORRUPT;
 		}
 		off += n;

@@ -289,6 +289,26 @@ static void test_corrupt(void)
 	restart_mapperd();
 	CHECK(entry_of("bad", 1 << 16, 2).owner == db);
 
+	/* A map cut short: the entries it lost are corrupt, not holes. */
+	{
+		uint64_t len;
+		uint8_t *whole = tp_slurp(obj_path(mname), &len);
+
+		CHECK(len == XVF_MAP_HEAD + 4 * 16);
+		CHECK(truncate(obj_path(mname), (off_t)len - 24) == 0);
+		restart_mapperd();
+		CHECK(mapop(X_MAPR, "bad", 2 << 16, 2 << 16, e, 8, &n) == EIO);
+		SAYS("bad: entry 2 of its map");
+		CHECK(mapop(X_MAPR, "bad", 0, 2 << 16, e, 8, &n) == 0 && n == 2 && e[1].owner == db);
+		{
+			int fd = open(obj_path(mname), O_WRONLY);
+
+			CHECK(fd >= 0 && pwrite(fd, whole, len, 0) == (ssize_t)len);
+			close(fd);
+		}
+		free(whole);
+	}
+
 	/* The map's head. */
 	flip(mname, 3);
 	restart_mapperd();
