@@ -295,19 +295,26 @@ static int op_delete(struct rq *q, const char *name, struct vol *v, const struct
 /* INFO NAME: key=value lines (XV_INFO_KEYS). */
 static int op_info(struct rq *q, const char *name, struct vol *v, const struct xvf_reg_rec *e)
 {
-	char snaps[1024] = "", clones[1024] = "", parent[NAME_BUF] = "-", who[256] = "-", why[256];
-	char *out;
+	enum { LIST = 65536, OUT = 2 * LIST + 4096 };
+	char parent[NAME_BUF] = "-", who[256] = "-", why[256];
+	char *out, *snaps, *clones;
 	uint64_t objects = 0, owned = 0;
 	int r, n;
 
 	if (q->text[0])
 		return fail(q, EINVAL, "INFO takes no keys");
+	out = malloc(OUT + 2 * LIST);
+	if (!out)
+		return fail(q, ENOMEM, "out of memory");
+	snaps = out + OUT;
+	clones = snaps + LIST;
+	snaps[0] = clones[0] = 0;
 	if (e->kind == XVF_KIND_VOLUME) {
-		children(v->id, XVF_KIND_SNAPSHOT, snaps, sizeof(snaps));
+		children(v->id, XVF_KIND_SNAPSHOT, snaps, LIST);
 		if (lock_holder(v->id, who, sizeof(who)) == 0)
 			fmt(who, sizeof(who), "-");
 	} else {
-		children(v->id, XVF_KIND_VOLUME, clones, sizeof(clones));
+		children(v->id, XVF_KIND_VOLUME, clones, LIST);
 	}
 	if (v->h.parent) {
 		struct xvf_reg_rec *p = rec_by_id(v->h.parent);
@@ -321,12 +328,11 @@ static int op_info(struct rq *q, const char *name, struct vol *v, const struct x
 		owned += v->map[i] == v->h.data_id;
 	}
 	pthread_mutex_unlock(&v->mu);
-	if (r)
+	if (r) {
+		free(out);
 		return fail(q, r, "%s", why);
-	out = malloc(8192);
-	if (!out)
-		return fail(q, ENOMEM, "out of memory");
-	n = fmt(out, 8192,
+	}
+	n = fmt(out, OUT,
 		     "name=%s\nkind=%s\nsize=%" PRIu64 "\nobject_size=%u\nparent=%s\nsnapshots=%s\nclones=%s\n"
 		     "objects=%" PRIu64 "\nbytes=%" PRIu64 "\nopen_by=%s\nid=%" PRIu64 "\nversion=%" PRIu64 "\n",
 		     name, e->kind == XVF_KIND_VOLUME ? "volume" : "snapshot", v->h.size, v->h.object_size, parent,
