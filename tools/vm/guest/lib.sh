@@ -24,4 +24,14 @@ kmsg_has() { dmesg | sed -n "/xseg-vm: begin /,\$p" | grep -q -- "$1"; }
 
 # load NAME [PARAM=VALUE...]: insmod $M/NAME.ko.
 load() { m=$1; shift; insmod "$M/$m.ko" "$@" || fail "insmod $m.ko $* failed"; }
-unload() { rmmod "$1" || fail "rmmod $1 failed"; }
+# unload NAME: rmmod NAME. A file of a process that was just killed may still
+# hold the module for a moment (the last fput of a mapping can be deferred to
+# another task's way back to user space, e.g. a /proc reader's): up to 5 s.
+unload() {
+	n=0
+	until rmmod "$1" 2>/dev/null; do
+		n=$((n + 1))
+		[ $n -lt 50 ] || { rmmod "$1"; fail "rmmod $1 failed (in use after 5 s: $(cat /sys/module/$1/refcnt 2>/dev/null) references)"; }
+		sleep 0.1
+	done
+}
