@@ -22,6 +22,10 @@
 
 #include "../../xseg/xseg_layout.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* ------------------------------------------------------------------ posix */
 
 /*
@@ -122,5 +126,9 @@ extern const struct xseg_driver_ops xseg_driver_posix;
 extern const struct xseg_driver_ops xseg_driver_posixfd;
 extern const struct xseg_driver_ops xseg_driver_futex;
 extern const struct xseg_driver_ops xseg_driver_segdev;
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -3,7 +3,8 @@
 # Description: `make install` into a temporary DESTDIR gives a usable library:
 # a program built only against the installed headers and xseg.pc, linked
 # once with the shared and once with the static library, creates a segment,
-# exchanges a request between two ports and verifies it.
+# exchanges a request between two ports and verifies it; the same program
+# compiled as C++ (g++) links and runs too (the headers' extern "C").
 set -eu
 home=$(cd "$(dirname "$0")/../.." && pwd)
 tmp=$(mktemp -d /tmp/xseg-install.XXXXXX)
@@ -48,6 +49,13 @@ cc -std=c11 -Wall -Werror $cflags -o "$tmp/prog-shared" "$tmp/prog.c" $libs
 LD_LIBRARY_PATH="$tmp/root/usr/lib" "$tmp/prog-shared"
 cc -std=c11 -Wall -Werror $cflags -o "$tmp/prog-static" "$tmp/prog.c" "$tmp/root/usr/lib/libxseg.a" -lrt -ldl -lpthread
 "$tmp/prog-static"
+# C++: without extern "C" in the headers the calls are mangled and do not link.
+if command -v g++ >/dev/null; then
+  g++ -x c++ -std=c++11 -Wall -Wextra -Werror $cflags -o "$tmp/prog-cxx" "$tmp/prog.c" $libs
+  LD_LIBRARY_PATH="$tmp/root/usr/lib" "$tmp/prog-cxx"
+else
+  echo "g++ not found: the C++ check is not run"; [ "${CI:-}" != true ] || exit 1
+fi
 # Only the public interface is exported.
 if nm -D --defined-only "$tmp/root/usr/lib/libxseg.so" | grep -q ' xseg__'; then
   echo "internal xseg__ symbols are exported"; exit 1
