@@ -16,7 +16,7 @@ include $(XSEG_HOME)/sys/kernel/kernel.mk
 
 DOMAINS ?= $(shell $(XSEG_HOME)/tools/xseg-domain-targets --buildable)
 
-.PHONY: install all user node check check-run check-c check-san asan ubsan tsan bench demo deps clean help
+.PHONY: install uninstall all user node check check-run check-c check-san asan ubsan tsan bench demo deps clean help
 .DEFAULT_GOAL := all
 
 all: $(DOMAINS)
@@ -65,25 +65,41 @@ bench: user node
 demo: deps user node
 	$(Q)node $(XSEG_HOME)/lib/node/cli.js demo $(DEMO_ARGS)
 
-# make install PREFIX=/usr/local DESTDIR=: libxseg (.so and .a), headers under
-# include/xseg/, xseg.pc, and the C peers and xseg-tool.
+# make install PREFIX=/usr/local DESTDIR=: libxseg (.so and .a), the public
+# headers in one folder include/xseg/ (so <xseg/xseg.h> with the one include
+# root of xseg.pc, -I$(PREFIX)/include), xseg.pc, and the C peers and xseg-tool.
+# make uninstall (same PREFIX, DESTDIR) removes exactly these files.
 PREFIX ?= /usr/local
 LIBDIR ?= lib
 DESTDIR ?=
 INSTALL_HEADERS := xseg/xseg.h xseg/xseg_layout.h xq/xq.h xq/xq_layout.h sys/domain.h \
                    sys/user/domain_user.h drivers/user/posixfd.h drivers/user/signal_area.h
+D := $(DESTDIR)$(PREFIX)
 install: user
-	$(quiet) INSTALL $(DESTDIR)$(PREFIX)
-	$(Q)install -d $(DESTDIR)$(PREFIX)/$(LIBDIR)/pkgconfig $(DESTDIR)$(PREFIX)/bin
-	$(Q)install -m 0644 $(USER_OUT)/libxseg.a $(DESTDIR)$(PREFIX)/$(LIBDIR)/
-	$(Q)install -m 0755 $(USER_OUT)/libxseg.so.$(XSEG_VERSION) $(DESTDIR)$(PREFIX)/$(LIBDIR)/
-	$(Q)ln -sf libxseg.so.$(XSEG_VERSION) $(DESTDIR)$(PREFIX)/$(LIBDIR)/libxseg.so.0
-	$(Q)ln -sf libxseg.so.0 $(DESTDIR)$(PREFIX)/$(LIBDIR)/libxseg.so
+	$(quiet) INSTALL $(D)
+	$(Q)install -d $(D)/$(LIBDIR)/pkgconfig $(D)/bin $(D)/include/xseg
+	$(Q)install -m 0644 $(USER_OUT)/libxseg.a $(D)/$(LIBDIR)/
+	$(Q)install -m 0755 $(USER_OUT)/libxseg.so.$(XSEG_VERSION) $(D)/$(LIBDIR)/
+	$(Q)ln -sf libxseg.so.$(XSEG_VERSION) $(D)/$(LIBDIR)/libxseg.so.0
+	$(Q)ln -sf libxseg.so.0 $(D)/$(LIBDIR)/libxseg.so
+	$(Q)# The headers include each other by relative path in the tree ("../xq/xq.h");
+	$(Q)# installed side by side in include/xseg/, they include by bare name.
 	$(Q)for h in $(INSTALL_HEADERS); do \
-	    install -D -m 0644 $(XSEG_HOME)/$$h $(DESTDIR)$(PREFIX)/include/xseg/$$h || exit 1; done
+	    sed -E 's|^(#[[:space:]]*include[[:space:]]+")([^"]*/)?([^"/]+")|\1\3|' $(XSEG_HOME)/$$h \
+	        > $(D)/include/xseg/$$(basename $$h) && chmod 0644 $(D)/include/xseg/$$(basename $$h) || exit 1; done
 	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@VERSION@|$(XSEG_VERSION)|' \
-	    $(XSEG_HOME)/xseg/xseg.pc.in > $(DESTDIR)$(PREFIX)/$(LIBDIR)/pkgconfig/xseg.pc
-	$(Q)install -m 0755 $(PEER_BINS) $(DESTDIR)$(PREFIX)/bin/
+	    $(XSEG_HOME)/xseg/xseg.pc.in > $(D)/$(LIBDIR)/pkgconfig/xseg.pc
+	$(Q)install -m 0755 $(PEER_BINS) $(D)/bin/
+
+# Only the files install puts there; the folders stay (bin/, lib/ are shared
+# with other packages), except include/xseg/, which is ours alone.
+uninstall:
+	$(quiet) UNINST $(D)
+	$(Q)rm -f $(D)/$(LIBDIR)/libxseg.a $(D)/$(LIBDIR)/libxseg.so.$(XSEG_VERSION) \
+	    $(D)/$(LIBDIR)/libxseg.so.0 $(D)/$(LIBDIR)/libxseg.so $(D)/$(LIBDIR)/pkgconfig/xseg.pc \
+	    $(addprefix $(D)/include/xseg/,$(notdir $(INSTALL_HEADERS))) \
+	    $(addprefix $(D)/bin/,$(notdir $(PEER_BINS)))
+	$(Q)if [ -d $(D)/include/xseg ]; then rmdir $(D)/include/xseg; fi
 
 clean:
 	$(quiet) CLEAN lib
