@@ -74,12 +74,15 @@ $(USER_OUT)/libxseg.so.$(XSEG_VERSION): $(USER_OBJS) $(XSEG_HOME)/xseg/libxseg.m
 TEST_SRCS := $(filter-out $(XSEG_HOME)/test/tools/%,$(wildcard $(XSEG_HOME)/test/*/*.c))
 TEST_BINS := $(patsubst $(XSEG_HOME)/test/%.c,$(USER_OUT)/test/%,$(TEST_SRCS))
 TEST_HDRS := $(wildcard $(XSEG_HOME)/test/*.h $(XSEG_HOME)/test/*/*.h)
+# Libraries a test needs beyond libxseg, by its path under test/ without .c.
+TEST_LDLIBS_peers/sha256 := -lcrypto
+$(USER_OUT)/test/peers/sha256: $(XSEG_HOME)/peers/user/sha256.h
 
 $(USER_OUT)/test/%: $(XSEG_HOME)/test/%.c $(USER_OUT)/libxseg.a $(TEST_HDRS)
 	$(quiet) CCLD $(patsubst $(XSEG_HOME)/%,%,$@)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(CPPFLAGS_XSEG) -I$(XSEG_HOME)/test $(CFLAGS_XSEG) -fvisibility=default $(SANFLAGS) \
-	    $(CFLAGS) -o $@ $< $(USER_OUT)/libxseg.a $(LDFLAGS) -lrt -ldl -lpthread
+	    $(CFLAGS) -o $@ $< $(USER_OUT)/libxseg.a $(LDFLAGS) $(TEST_LDLIBS_$*) -lrt -ldl -lpthread
 
 # Tools the tests run (not installed): test/tools/<name>.c -> $(USER_OUT)/test-tools/<name>
 # (xseg-corrupt). Outside $(USER_OUT)/test/ so the test runner does not run them as tests.
@@ -102,6 +105,10 @@ $(USER_OUT)/test-tools/%: $(XSEG_HOME)/test/tools/%.c $(USER_OUT)/libxseg.a
 PEER_LIB  := $(USER_OBJ)/peers/user/peer.o
 PEER_SRCS := $(filter-out %/peer.c,$(wildcard $(XSEG_HOME)/peers/user/*.c))
 PEER_BINS := $(patsubst $(XSEG_HOME)/peers/user/%.c,$(USER_OUT)/bin/%,$(PEER_SRCS))
+# Libraries a peer needs beyond libxseg, by its name: the peers that hash
+# (peers/user/sha256.h) link OpenSSL's libcrypto.
+PEER_LDLIBS_filed  := -lcrypto
+PEER_LDLIBS_radosd := -lcrypto
 
 $(USER_OBJ)/peers/user/%.o: $(XSEG_HOME)/peers/user/%.c
 	$(quiet) CC $(patsubst $(XSEG_HOME)/%,%,$<)
@@ -111,6 +118,6 @@ $(USER_OBJ)/peers/user/%.o: $(XSEG_HOME)/peers/user/%.c
 $(USER_OUT)/bin/%: $(USER_OBJ)/peers/user/%.o $(PEER_LIB) $(USER_OUT)/libxseg.a
 	$(quiet) CCLD $(patsubst $(XSEG_HOME)/%,%,$@)
 	$(Q)mkdir -p $(dir $@)
-	$(Q)$(CC) $(CFLAGS_XSEG) $(SANFLAGS) $(CFLAGS) -o $@ $^ $(LDFLAGS) -lrt -ldl
+	$(Q)$(CC) $(CFLAGS_XSEG) $(SANFLAGS) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(PEER_LDLIBS_$*) -lrt -ldl
 
 -include $(patsubst $(XSEG_HOME)/%.c,$(USER_OBJ)/%.d,$(PEER_SRCS) $(XSEG_HOME)/peers/user/peer.c)

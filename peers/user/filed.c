@@ -289,12 +289,16 @@ static int do_hash(struct peer *p, const char *name, struct xseg_request *req)
 
 	if (fd < 0)
 		return -fd;
-	sha256_init(&s);
+	if (sha256_init(&s)) {
+		close(fd);
+		return ENOMEM;
+	}
 	for (;;) {
 		int64_t n = st_pread(fd, buf, sizeof(buf), off);
 
 		if (n < 0) {
 			close(fd);
+			sha256_free(&s);
 			return (int)-n;
 		}
 		if (n == 0)
@@ -303,7 +307,8 @@ static int do_hash(struct peer *p, const char *name, struct xseg_request *req)
 		off += (uint64_t)n;
 	}
 	close(fd);
-	sha256_final(&s, digest);
+	if (sha256_final(&s, digest))
+		return EIO;
 	sha256_hex(digest, xseg_req_data(p->xs, req));
 	req->serviced = 64;
 	return 0;
