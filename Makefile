@@ -22,7 +22,7 @@ DOMAINS ?= $(shell $(XSEG_HOME)/tools/xseg-domain-targets --buildable)
 all: $(DOMAINS)
 
 user: $(USER_OUT)/libxseg.a $(USER_OUT)/libxseg.so.$(XSEG_VERSION) $(PEER_BINS) $(TEST_TOOL_BINS) \
-      $(TEST_BINS)
+      $(TEST_BINS) $(NBDKIT_PLUGIN)
 
 # The node domain: node_modules, the addon (prebuildify) and the TypeScript (tsup).
 node:
@@ -90,6 +90,9 @@ install: user
 	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@VERSION@|$(XSEG_VERSION)|' \
 	    $(XSEG_HOME)/xseg/xseg.pc.in > $(D)/$(LIBDIR)/pkgconfig/xseg.pc
 	$(Q)install -m 0755 $(PEER_BINS) $(D)/bin/
+ifneq ($(NBDKIT_PLUGIN),)
+	$(Q)install -D -m 0755 $(NBDKIT_PLUGIN) $(D)/$(NBDKIT_PLUGIN_SUBDIR)/nbdkit-xseg-plugin.so
+endif
 
 # Only the files install puts there; the folders stay (bin/, lib/ are shared
 # with other packages), except include/xseg/, which is ours alone.
@@ -98,7 +101,8 @@ uninstall:
 	$(Q)rm -f $(D)/$(LIBDIR)/libxseg.a $(D)/$(LIBDIR)/libxseg.so.$(XSEG_VERSION) \
 	    $(D)/$(LIBDIR)/libxseg.so.0 $(D)/$(LIBDIR)/libxseg.so $(D)/$(LIBDIR)/pkgconfig/xseg.pc \
 	    $(addprefix $(D)/include/xseg/,$(notdir $(INSTALL_HEADERS))) \
-	    $(addprefix $(D)/bin/,$(notdir $(PEER_BINS)))
+	    $(addprefix $(D)/bin/,$(notdir $(PEER_BINS))) \
+	    $(if $(NBDKIT_PLUGIN),$(D)/$(NBDKIT_PLUGIN_SUBDIR)/nbdkit-xseg-plugin.so)
 	$(Q)if [ -d $(D)/include/xseg ]; then rmdir $(D)/include/xseg; fi
 
 clean:
