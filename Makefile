@@ -67,14 +67,20 @@ demo: deps user node
 
 # make install PREFIX=/usr/local DESTDIR=: libxseg (.so and .a), the public
 # headers in one folder include/xseg/ (so <xseg/xseg.h> with the one include
-# root of xseg.pc, -I$(PREFIX)/include), xseg.pc, and the C peers and xseg-tool.
-# make uninstall (same PREFIX, DESTDIR) removes exactly these files.
+# root of xseg.pc, -I$(PREFIX)/include), xseg.pc, the C peers and xseg-tool, the
+# nbdkit plugin (when built) and the manual pages (MANDIR, default
+# $(PREFIX)/share/man). make uninstall (same variables) removes exactly these
+# files, and the folders that are ours alone (include/xseg/).
 PREFIX ?= /usr/local
 LIBDIR ?= lib
 DESTDIR ?=
 INSTALL_HEADERS := xseg/xseg.h xseg/xseg_layout.h xq/xq.h xq/xq_layout.h sys/domain.h \
                    sys/user/domain_user.h drivers/user/posixfd.h drivers/user/signal_area.h
 D := $(DESTDIR)$(PREFIX)
+MANDIR ?= $(PREFIX)/share/man
+# Manual pages (roff, docs/man/<name>.<section>) -> $(MANDIR)/man<section>/.
+MAN_PAGES := $(notdir $(wildcard $(XSEG_HOME)/docs/man/*.[1-8]))
+man_path = $(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(1)))/$(1)
 install: user
 	$(quiet) INSTALL $(D)
 	$(Q)install -d $(D)/$(LIBDIR)/pkgconfig $(D)/bin $(D)/include/xseg
@@ -93,6 +99,7 @@ install: user
 ifneq ($(NBDKIT_PLUGIN),)
 	$(Q)install -D -m 0755 $(NBDKIT_PLUGIN) $(D)/$(NBDKIT_PLUGIN_SUBDIR)/nbdkit-xseg-plugin.so
 endif
+	$(Q)$(foreach m,$(MAN_PAGES),install -D -m 0644 $(XSEG_HOME)/docs/man/$(m) $(call man_path,$(m)) &&) true
 
 # Only the files install puts there; the folders stay (bin/, lib/ are shared
 # with other packages), except include/xseg/, which is ours alone.
@@ -102,7 +109,8 @@ uninstall:
 	    $(D)/$(LIBDIR)/libxseg.so.0 $(D)/$(LIBDIR)/libxseg.so $(D)/$(LIBDIR)/pkgconfig/xseg.pc \
 	    $(addprefix $(D)/include/xseg/,$(notdir $(INSTALL_HEADERS))) \
 	    $(addprefix $(D)/bin/,$(notdir $(PEER_BINS))) \
-	    $(if $(NBDKIT_PLUGIN),$(D)/$(NBDKIT_PLUGIN_SUBDIR)/nbdkit-xseg-plugin.so)
+	    $(if $(NBDKIT_PLUGIN),$(D)/$(NBDKIT_PLUGIN_SUBDIR)/nbdkit-xseg-plugin.so) \
+	    $(foreach m,$(MAN_PAGES),$(call man_path,$(m)))
 	$(Q)if [ -d $(D)/include/xseg ]; then rmdir $(D)/include/xseg; fi
 
 clean:
