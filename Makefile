@@ -78,6 +78,7 @@ INSTALL_HEADERS := xseg/xseg.h xseg/xseg_layout.h xq/xq.h xq/xq_layout.h sys/dom
                    sys/user/domain_user.h drivers/user/posixfd.h drivers/user/signal_area.h
 D := $(DESTDIR)$(PREFIX)
 MANDIR ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 # Manual pages (roff, docs/man/<name>.<section>) -> $(MANDIR)/man<section>/.
 MAN_PAGES := $(notdir $(wildcard $(XSEG_HOME)/docs/man/*.[1-8]))
 man_path = $(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(1)))/$(1)
@@ -100,6 +101,7 @@ ifneq ($(NBDKIT_PLUGIN),)
 	$(Q)install -D -m 0755 $(NBDKIT_PLUGIN) $(D)/$(NBDKIT_PLUGIN_SUBDIR)/nbdkit-xseg-plugin.so
 endif
 	$(Q)$(foreach m,$(MAN_PAGES),install -D -m 0644 $(XSEG_HOME)/docs/man/$(m) $(call man_path,$(m)) &&) true
+	$(Q)install -D -m 0644 $(XSEG_HOME)/sys/user/bash-completion/xseg $(DESTDIR)$(BASHCOMPDIR)/xseg
 
 # Only the files install puts there; the folders stay (bin/, lib/ are shared
 # with other packages), except include/xseg/, which is ours alone.
@@ -110,7 +112,7 @@ uninstall:
 	    $(addprefix $(D)/include/xseg/,$(notdir $(INSTALL_HEADERS))) \
 	    $(addprefix $(D)/bin/,$(notdir $(PEER_BINS))) \
 	    $(if $(NBDKIT_PLUGIN),$(D)/$(NBDKIT_PLUGIN_SUBDIR)/nbdkit-xseg-plugin.so) \
-	    $(foreach m,$(MAN_PAGES),$(call man_path,$(m)))
+	    $(foreach m,$(MAN_PAGES),$(call man_path,$(m))) $(DESTDIR)$(BASHCOMPDIR)/xseg
 	$(Q)if [ -d $(D)/include/xseg ]; then rmdir $(D)/include/xseg; fi
 
 clean:
