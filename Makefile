@@ -68,9 +68,11 @@ demo: deps user node
 # make install PREFIX=/usr/local DESTDIR=: libxseg (.so and .a), the public
 # headers in one folder include/xseg/ (so <xseg/xseg.h> with the one include
 # root of xseg.pc, -I$(PREFIX)/include), xseg.pc, the C peers and xseg-tool, the
-# nbdkit plugin (when built) and the manual pages (MANDIR, default
-# $(PREFIX)/share/man). make uninstall (same variables) removes exactly these
-# files, and the folders that are ours alone (include/xseg/).
+# nbdkit plugin (when built), the manual pages (MANDIR, default
+# $(PREFIX)/share/man), bash completion for xseg, the systemd unit templates
+# (SYSTEMDUNITDIR) and their readiness check (XSEG_LIBEXECDIR). make uninstall
+# (same variables) removes exactly these files, and the folders that are ours
+# alone (include/xseg/, libexec/xseg/).
 PREFIX ?= /usr/local
 LIBDIR ?= lib
 DESTDIR ?=
@@ -79,6 +81,12 @@ INSTALL_HEADERS := xseg/xseg.h xseg/xseg_layout.h xq/xq.h xq/xq_layout.h sys/dom
 D := $(DESTDIR)$(PREFIX)
 MANDIR ?= $(PREFIX)/share/man
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+XSEG_LIBEXECDIR ?= $(PREFIX)/libexec/xseg
+# systemd unit templates and their readiness check (sys/user/systemd/*.in),
+# with the install paths filled in.
+SYSTEMD_UNITS := blockd@.service xseg-serve@.service
+subst_paths = sed -e 's|@BINDIR@|$(PREFIX)/bin|g' -e 's|@LIBEXECDIR@|$(XSEG_LIBEXECDIR)|g'
 # Manual pages (roff, docs/man/<name>.<section>) -> $(MANDIR)/man<section>/.
 MAN_PAGES := $(notdir $(wildcard $(XSEG_HOME)/docs/man/*.[1-8]))
 man_path = $(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(1)))/$(1)
@@ -102,6 +110,12 @@ ifneq ($(NBDKIT_PLUGIN),)
 endif
 	$(Q)$(foreach m,$(MAN_PAGES),install -D -m 0644 $(XSEG_HOME)/docs/man/$(m) $(call man_path,$(m)) &&) true
 	$(Q)install -D -m 0644 $(XSEG_HOME)/sys/user/bash-completion/xseg $(DESTDIR)$(BASHCOMPDIR)/xseg
+	$(Q)install -d $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(XSEG_LIBEXECDIR)
+	$(Q)for u in $(SYSTEMD_UNITS); do \
+	    $(subst_paths) $(XSEG_HOME)/sys/user/systemd/$$u.in > $(DESTDIR)$(SYSTEMDUNITDIR)/$$u && \
+	    chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/$$u || exit 1; done
+	$(Q)$(subst_paths) $(XSEG_HOME)/sys/user/systemd/xseg-ready.in > $(DESTDIR)$(XSEG_LIBEXECDIR)/xseg-ready && \
+	    chmod 0755 $(DESTDIR)$(XSEG_LIBEXECDIR)/xseg-ready
 
 # Only the files install puts there; the folders stay (bin/, lib/ are shared
 # with other packages), except include/xseg/, which is ours alone.
@@ -112,8 +126,9 @@ uninstall:
 	    $(addprefix $(D)/include/xseg/,$(notdir $(INSTALL_HEADERS))) \
 	    $(addprefix $(D)/bin/,$(notdir $(PEER_BINS))) \
 	    $(if $(NBDKIT_PLUGIN),$(D)/$(NBDKIT_PLUGIN_SUBDIR)/nbdkit-xseg-plugin.so) \
-	    $(foreach m,$(MAN_PAGES),$(call man_path,$(m))) $(DESTDIR)$(BASHCOMPDIR)/xseg
-	$(Q)if [ -d $(D)/include/xseg ]; then rmdir $(D)/include/xseg; fi
+	    $(foreach m,$(MAN_PAGES),$(call man_path,$(m))) $(DESTDIR)$(BASHCOMPDIR)/xseg \
+	    $(addprefix $(DESTDIR)$(SYSTEMDUNITDIR)/,$(SYSTEMD_UNITS)) $(DESTDIR)$(XSEG_LIBEXECDIR)/xseg-ready
+	$(Q)for d in $(D)/include/xseg $(DESTDIR)$(XSEG_LIBEXECDIR); do if [ -d $$d ]; then rmdir $$d; fi; done
 
 clean:
 	$(quiet) CLEAN lib
