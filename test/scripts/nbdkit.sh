@@ -7,7 +7,8 @@
 # and qemu-img compare reads it back equal; nbdcopy copies the export out
 # (equal) and a second image in (the file equals it); qemu-io's write -z and
 # discard leave zeros; a write larger than the segment's buffers is split and
-# lands whole. Then blockd is stopped with reads in flight and killed: the
+# lands whole. make install puts it in nbdkit's plugin folder, and nbdkit sees
+# it as parallel. Then blockd is stopped with reads in flight and killed: the
 # client gets an error (recovery fails the requests back), not a hang, and a
 # read after the kill fails at once. Children are killed by pid; the segment
 # and the temporary folder are removed on every exit path.
@@ -65,6 +66,18 @@ wait_bound 1
 head -c $size /dev/urandom > "$tmp/ref1"
 head -c $size /dev/urandom > "$tmp/ref2"
 
+echo "# make install, and what nbdkit sees"
+make -s -C "$home" install DESTDIR="$tmp/root" PREFIX=/usr >/dev/null || fail "make install"
+installed=$(find "$tmp/root/usr/lib" -path '*/nbdkit/plugins/nbdkit-xseg-plugin.so')
+[ -n "$installed" ] || fail "make install did not put nbdkit-xseg-plugin.so in an nbdkit/plugins folder"
+want=$(pkg-config --variable=plugindir nbdkit 2>/dev/null)
+[ -z "$want" ] || [ "$installed" = "$tmp/root$want/nbdkit-xseg-plugin.so" ] ||
+  fail "installed as ${installed#"$tmp/root"}, not in nbdkit's plugin folder $want"
+nbdkit --dump-plugin "$installed" > "$tmp/dump" || fail "nbdkit --dump-plugin"
+for want in name=xseg thread_model=parallel has_after_fork=1; do
+  grep -qx "$want" "$tmp/dump" || fail "nbdkit --dump-plugin: no $want"
+done
+
 echo "# nbdinfo"
 through 'nbdinfo --json "$uri"' > "$tmp/info.json" || fail "nbdinfo"
 for want in "\"export-size\": $size" '"can_flush": true' '"can_fua": true' '"can_trim": true' \
@@ -112,7 +125,7 @@ sleep 1
 kill -STOP "$blockd"
 sleep 2
 kill -KILL "$blockd"
-wait "$blockd" 2>/dev/null
+{ wait "$blockd"; } 2>/dev/null
 wait "$reader"; rc=$?
 [ "$rc" = 124 ] && fail "a read in flight when blockd died hung (qemu-io killed by the guard)"
 grep -q "read failed: Input/output error" "$tmp/qio2" ||
