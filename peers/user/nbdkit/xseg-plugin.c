@@ -458,12 +458,18 @@ static void await(const struct call *c, struct piece *pc)
 			     pc->offset, req->serviced, pc->size);
 		pc->err = EIO;
 	} else if (pc->out) {
-		const void *d = xseg_req_data(xs, req);
+		/* The chunk as the request names it now, with its real capacity:
+		 * the peer could have rewritten data_len or buf_index. */
+		uint64_t cap = 0;
+		const void *d = xseg_req_buffer(xs, req, &cap);
 
-		if (d)
+		if (d && cap >= pc->size) {
 			memcpy(pc->out, d, pc->size);
-		else
+		} else {
+			nbdkit_error("xseg: the reply at %" PRIu64 " has no buffer of %" PRIu64 " bytes",
+				     pc->offset, pc->size);
 			pc->err = EIO;
+		}
 	}
 	while (xseg_put_request(xs, req) == -EAGAIN)
 		sched_yield();
