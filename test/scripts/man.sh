@@ -4,7 +4,8 @@
 # temporary prefix puts xseg(1), xseg-tool(1), nbdkit-xseg-plugin(1),
 # libxseg(3), blockd(8) and filed(8) under share/man/man<section>/; each
 # renders without a warning (man --warnings -l at 80 columns, groff -ww) and
-# names every long option its program's --help lists. Then `make uninstall`
+# names every long option its program's --help lists; libxseg(3)'s example
+# compiles against the installed headers. Then `make uninstall`
 # leaves the prefix exactly as it was: every file and folder that was there
 # before (foreign files in the folders install shares with other packages
 # included) and nothing else.
@@ -49,6 +50,18 @@ for pair in blockd:blockd.8 filed:filed.8 xseg-tool:xseg-tool.1; do
     grep -q -- "$o" <<<"$src" || fail "$page does not mention $o (from $prog --help)"
   done
 done
+
+# libxseg(3)'s example program compiles against the installed headers with
+# nothing but pkg-config's flags (the page keeps up with the API).
+awk '/^\.EX/ { ex = 1; buf = ""; next } /^\.EE/ { if (buf ~ /#include <xseg\/xseg.h>/) printf "%s", buf; ex = 0; next }
+     ex { buf = buf $0 "\n" }' "$mandir/man3/libxseg.3" |
+  sed -e 's/\\e/\\/g' -e 's/\\-/-/g' > "$tmp/example.c"
+[ -s "$tmp/example.c" ] || fail "libxseg.3 has no example program"
+if command -v pkg-config >/dev/null; then
+  flags=$(PKG_CONFIG_SYSROOT_DIR="$tmp/root" PKG_CONFIG_LIBDIR="$tmp/root/usr/lib/pkgconfig" pkg-config --cflags --libs xseg)
+  cc -std=c11 -Wall -Werror -o "$tmp/example" "$tmp/example.c" $flags ||
+    fail "the example of libxseg(3) does not compile against the installed headers"
+fi
 
 make -s -C "$home" uninstall DESTDIR="$tmp/root" PREFIX=/usr >/dev/null
 snap > "$tmp/after"
