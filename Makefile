@@ -117,8 +117,9 @@ endif
 	$(Q)$(subst_paths) $(XSEG_HOME)/sys/user/systemd/xseg-ready.in > $(DESTDIR)$(XSEG_LIBEXECDIR)/xseg-ready && \
 	    chmod 0755 $(DESTDIR)$(XSEG_LIBEXECDIR)/xseg-ready
 
-# Only the files install puts there; the folders stay (bin/, lib/ are shared
-# with other packages), except include/xseg/, which is ours alone.
+# Only the files install puts there; the folders stay (bin/, lib/, share/man/...
+# are shared with other packages), except include/xseg/ and libexec/xseg/,
+# which are ours alone (kept too if something else was put in them).
 uninstall:
 	$(quiet) UNINST $(D)
 	$(Q)rm -f $(D)/$(LIBDIR)/libxseg.a $(D)/$(LIBDIR)/libxseg.so.$(XSEG_VERSION) \
@@ -128,7 +129,8 @@ uninstall:
 	    $(if $(NBDKIT_PLUGIN),$(D)/$(NBDKIT_PLUGIN_SUBDIR)/nbdkit-xseg-plugin.so) \
 	    $(foreach m,$(MAN_PAGES),$(call man_path,$(m))) $(DESTDIR)$(BASHCOMPDIR)/xseg \
 	    $(addprefix $(DESTDIR)$(SYSTEMDUNITDIR)/,$(SYSTEMD_UNITS)) $(DESTDIR)$(XSEG_LIBEXECDIR)/xseg-ready
-	$(Q)for d in $(D)/include/xseg $(DESTDIR)$(XSEG_LIBEXECDIR); do if [ -d $$d ]; then rmdir $$d; fi; done
+	$(Q)for d in $(D)/include/xseg $(DESTDIR)$(XSEG_LIBEXECDIR); do \
+	    if [ -d $$d ]; then rmdir --ignore-fail-on-non-empty $$d; fi; done
 
 clean:
 	$(quiet) CLEAN lib
