@@ -124,9 +124,9 @@ $(USER_OUT)/bin/%: $(USER_OBJ)/peers/user/%.o $(PEER_LIB) $(USER_OUT)/libxseg.a
 
 # The nbdkit plugin (peers/user/nbdkit/): nbdkit-xseg-plugin.so with libxseg
 # linked in and only plugin_init exported, when nbdkit's plugin header is
-# installed (Debian nbdkit-plugin-dev). Not in sanitizer builds: nbdkit itself
-# is not instrumented.
-NBDKIT_PLUGIN_DIR := $(if $(SAN),,$(shell pkg-config --variable=plugindir nbdkit 2>/dev/null))
+# installed (Debian nbdkit-plugin-dev). A sanitizer build has one too, for
+# nbdkit started with the sanitizer's runtime preloaded (test/scripts/nbdkit-san.sh).
+NBDKIT_PLUGIN_DIR := $(shell pkg-config --variable=plugindir nbdkit 2>/dev/null)
 NBDKIT_PLUGIN := $(if $(NBDKIT_PLUGIN_DIR),$(USER_OUT)/nbdkit/nbdkit-xseg-plugin.so)
 # Where make install puts it: nbdkit's plugin folder with nbdkit's prefix
 # replaced by ours (/usr/lib/x86_64-linux-gnu/nbdkit/plugins for PREFIX=/usr).
@@ -136,14 +136,14 @@ NBDKIT_PLUGIN_SUBDIR := $(patsubst $(NBDKIT_PREFIX)/%,%,$(NBDKIT_PLUGIN_DIR))
 $(USER_OBJ)/peers/user/nbdkit/%.o: $(XSEG_HOME)/peers/user/nbdkit/%.c
 	$(quiet) CC $(patsubst $(XSEG_HOME)/%,%,$<)
 	$(Q)mkdir -p $(dir $@)
-	$(Q)$(CC) $(CPPFLAGS_XSEG) $(CFLAGS_XSEG) $(shell pkg-config --cflags nbdkit 2>/dev/null) $(CFLAGS) \
-	    -MMD -MP -c -o $@ $<
+	$(Q)$(CC) $(CPPFLAGS_XSEG) $(CFLAGS_XSEG) $(SANFLAGS) $(shell pkg-config --cflags nbdkit 2>/dev/null) \
+	    $(CFLAGS) -MMD -MP -c -o $@ $<
 
 $(USER_OUT)/nbdkit/nbdkit-xseg-plugin.so: $(USER_OBJ)/peers/user/nbdkit/xseg-plugin.o $(USER_OUT)/libxseg.a \
 		$(XSEG_HOME)/peers/user/nbdkit/plugin.map
 	$(quiet) LD $(patsubst $(XSEG_HOME)/%,%,$@)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) -shared -Wl,--version-script=$(XSEG_HOME)/peers/user/nbdkit/plugin.map -Wl,--exclude-libs,ALL \
-	    $(CFLAGS) -o $@ $(USER_OBJ)/peers/user/nbdkit/xseg-plugin.o $(USER_OUT)/libxseg.a $(LDFLAGS) -lrt -ldl -lpthread
+	    $(SANFLAGS) $(CFLAGS) -o $@ $(USER_OBJ)/peers/user/nbdkit/xseg-plugin.o $(USER_OUT)/libxseg.a $(LDFLAGS) -lrt -ldl -lpthread
 
 -include $(USER_OBJ)/peers/user/nbdkit/xseg-plugin.d

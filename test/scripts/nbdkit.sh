@@ -111,7 +111,8 @@ cmp -n 1048576 "$tmp/vol.img" "$tmp/ref2" || fail "the first MiB changed"
 echo "# the storage peer killed under the plugin"
 # timeout=0: no request timeout, so only recovery can end the wait.
 timeout 120 nbdkit --exit-with-parent -U "$tmp/sock" -f "$plugin" segment="$spec" port=1 timeout=0 \
-  2>>"$tmp/nbdkit.log" & pids+=($!)
+  2>>"$tmp/nbdkit.log" & nbdkit=$!
+pids+=($nbdkit)
 for _ in $(seq 1 250); do [ -S "$tmp/sock" ] && break; sleep 0.02; done
 [ -S "$tmp/sock" ] || fail "nbdkit did not listen"
 uri="nbd+unix:///?socket=$tmp/sock"
@@ -133,4 +134,8 @@ grep -q "read failed: Input/output error" "$tmp/qio2" ||
 timeout 30 qemu-io -f raw -c 'read 0 4k' "$uri" > "$tmp/qio3" 2>&1; rc=$?
 [ "$rc" = 124 ] && fail "a read after blockd died hung"
 grep -qi "error\|failed\|could not\|can't" "$tmp/qio3" || fail "a read after blockd died did not fail: $(cat "$tmp/qio3")"
+# nbdkit still stops on SIGTERM: the plugin's cleanup (reply thread, leave) ends.
+kill -TERM $nbdkit
+for _ in $(seq 1 100); do kill -0 $nbdkit 2>/dev/null || break; sleep 0.1; done
+kill -0 $nbdkit 2>/dev/null && fail "nbdkit did not exit within 10 s of SIGTERM"
 echo "ok"
