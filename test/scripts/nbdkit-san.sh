@@ -40,7 +40,12 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+fail() {
+  echo "FAIL: $*"
+  # The sanitizer's report, if nbdkit died of one.
+  cat "$tmp"/nbdkit-*.log 2>/dev/null | grep -E -A 20 'ERROR: AddressSanitizer|WARNING: ThreadSanitizer|runtime error:' | head -n 40
+  exit 1
+}
 
 size=$((16 * 1024 * 1024))
 head -c $size /dev/urandom > "$tmp/ref"
