@@ -125,9 +125,14 @@ pids+=($MAINPID)
 run "$(cmdline xseg-serve@.service ExecStartPost)" || fail "xseg-serve@ second start"
 peer=$("$tool" status "$spec2" | awk '$1 == 1 && $2 == "bound" { print $4 }')
 [ -n "$peer" ] || fail "no blockd bound under serve"
-kill -KILL $MAINPID "$peer"; wait $MAINPID 2>/dev/null
-for _ in $(seq 1 50); do kill -0 "$peer" 2>/dev/null || break; sleep 0.1; done
-pkill -KILL -P $MAINPID 2>/dev/null
+# As systemd kills the unit's cgroup: serve and every child (blockd, the gateway).
+kids=$(pgrep -P $MAINPID | tr '\n' ' ')
+pids+=($kids)
+kill -KILL $MAINPID $kids
+{ wait $MAINPID; } 2>/dev/null
+for p in $kids; do
+  for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+done
 run "$(cmdline xseg-serve@.service ExecStopPost)" >/dev/null || fail "xseg-serve@ ExecStopPost after SIGKILL"
 "$tool" status "$spec2" | awk '$2 == "dead" { f = 1 } END { exit f }' || fail "ExecStopPost left dead ports: $("$tool" status "$spec2")"
 echo "# xseg-serve@: ExecStopPost settled a killed pipeline"
