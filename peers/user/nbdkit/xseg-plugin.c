@@ -145,6 +145,19 @@ static struct waiter **waiting;		/* by request index; under lock */
 static uint32_t nr_waiting_slots;
 static uint32_t outstanding;		/* requests submitted, reply not received; under lock */
 
+/*
+ * An errno's name for messages ("ECONNRESET"): names are what the project's
+ * tools print, and glibc's strerror() in a plugin thread makes nbdkit's exit
+ * hang under a sanitizer runtime (libp11-kit's destructor then waits on
+ * glibc's locale lock; test/scripts/nbdkit-san.sh).
+ */
+static const char *errname(int e)
+{
+	const char *n = strerrorname_np(e);
+
+	return n ? n : "an unknown error";
+}
+
 static uint64_t now_ns(void)
 {
 	struct timespec t;
@@ -234,7 +247,7 @@ static int xp_after_fork(void)
 	xs = xseg_join(seg_cfg.type, seg_cfg.name, opt_driver ? opt_driver : "futex", NULL, NULL,
 		       &e, err, sizeof(err));
 	if (!xs) {
-		nbdkit_error("cannot join %s:%s: %s", seg_cfg.type, seg_cfg.name, err[0] ? err : strerror(-e));
+		nbdkit_error("cannot join %s:%s: %s", seg_cfg.type, seg_cfg.name, err[0] ? err : errname(-e));
 		return -1;
 	}
 	c = xseg_config(xs);
@@ -258,7 +271,7 @@ static int xp_after_fork(void)
 	xseg_set_spin_us(xs, 0);
 	r = xseg_bind_port(xs, XSEG_ANY_PORT, XSEG_PORT_RECEIVE);
 	if (r < 0) {
-		nbdkit_error("%s:%s: no free dynamic port: %s", seg_cfg.type, seg_cfg.name, strerror(-r));
+		nbdkit_error("%s:%s: no free dynamic port: %s", seg_cfg.type, seg_cfg.name, errname(-r));
 		goto fail;
 	}
 	me = (uint32_t)r;
@@ -326,7 +339,7 @@ static int submit(const struct call *c, struct piece *pc, const void *in, uint64
 			return EWOULDBLOCK;
 		if (errno != EAGAIN || backoff(&tries, c->deadline)) {
 			nbdkit_error("xseg: no free request on %s:%s (%s)", seg_cfg.type, seg_cfg.name,
-				     errno == EAGAIN ? "all in use until the timeout" : strerror(errno));
+				     errno == EAGAIN ? "all in use until the timeout" : errname(errno));
 			return errno == EAGAIN ? ETIMEDOUT : EIO;
 		}
 	}
@@ -340,7 +353,7 @@ static int submit(const struct call *c, struct piece *pc, const void *in, uint64
 			break;
 	}
 	if (r) {
-		nbdkit_error("xseg: no buffer of %" PRIu64 " bytes: %s", datalen, strerror(-r));
+		nbdkit_error("xseg: no buffer of %" PRIu64 " bytes: %s", datalen, errname(-r));
 		xseg_put_request(xs, pc->req);
 		return r == -ENOBUFS ? ETIMEDOUT : EIO;
 	}
@@ -373,7 +386,7 @@ static int submit(const struct call *c, struct piece *pc, const void *in, uint64
 				     opt_port, seg_cfg.type, seg_cfg.name);
 		else
 			nbdkit_error("xseg: submit to port %" PRIu32 " of %s:%s: %s", opt_port,
-				     seg_cfg.type, seg_cfg.name, strerror(-r));
+				     seg_cfg.type, seg_cfg.name, errname(-r));
 		return r == -EAGAIN ? ETIMEDOUT : EIO;
 	}
 	return 0;
@@ -449,10 +462,10 @@ static void await(const struct call *c, struct piece *pc)
 		pc->err = nbd_errno(e);
 		if (pc->err != e)
 			nbdkit_error("xseg: %s at %" PRIu64 " on port %" PRIu32 " failed: %s",
-				     xseg_op_name(c->op), pc->offset, opt_port, strerror(e));
+				     xseg_op_name(c->op), pc->offset, opt_port, errname(e));
 		else
 			nbdkit_debug("xseg: %s at %" PRIu64 " failed: %s", xseg_op_name(c->op), pc->offset,
-				     strerror(e));
+				     errname(e));
 	} else if (pc->out && req->serviced != pc->size) {
 		nbdkit_error("xseg: short read at %" PRIu64 ": %" PRIu64 " of %" PRIu64 " bytes",
 			     pc->offset, req->serviced, pc->size);
