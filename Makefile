@@ -16,13 +16,13 @@ include $(XSEG_HOME)/sys/kernel/kernel.mk
 
 DOMAINS ?= $(shell $(XSEG_HOME)/tools/xseg-domain-targets --buildable)
 
-.PHONY: install all user node check check-run check-c check-san asan ubsan tsan bench demo deps clean help
+.PHONY: install uninstall all user node check check-run check-c check-san asan ubsan tsan bench demo deps clean help
 .DEFAULT_GOAL := all
 
 all: $(DOMAINS)
 
 user: $(USER_OUT)/libxseg.a $(USER_OUT)/libxseg.so.$(XSEG_VERSION) $(PEER_BINS) $(TEST_TOOL_BINS) \
-      $(TEST_BINS)
+      $(TEST_BINS) $(NBDKIT_PLUGIN)
 
 # The node domain: node_modules, the addon (prebuildify) and the TypeScript (tsup).
 node:
@@ -34,12 +34,15 @@ asan ubsan tsan:
 deps:
 	$(Q)$(XSEG_HOME)/tools/install-deps check
 
-# Every test of the machine, one runner, one summary line. Under CI (or with
+# Every test of the machine, one runner, one summary line. The packages are
+# installed before the sub-make reads base.mk, which looks for some of them
+# (librados, nbdkit's plugin folder). Under CI (or with
 # CHECK_SAN=1) the C tests also run built with ASan+UBSan and with TSan. The
 # last test, tools/tree-check, fails if the build or the tests changed a
 # tracked file (compared with a record taken before anything was built).
 CHECK_SAN ?= $(if $(filter true,$(CI)),1)
 check:
+	$(Q)$(XSEG_HOME)/tools/install-deps check
 	$(Q)state=$$(mktemp /tmp/xseg-tree.XXXXXX) && $(XSEG_HOME)/tools/tree-check save "$$state" && \
 	  XSEG_TREE_STATE="$$state" $(MAKE) --no-print-directory check-run; rc=$$?; rm -f "$$state"; exit $$rc
 
@@ -66,25 +69,72 @@ bench: user node
 demo: deps user node
 	$(Q)node $(XSEG_HOME)/lib/node/cli.js demo $(DEMO_ARGS)
 
-# make install PREFIX=/usr/local DESTDIR=: libxseg (.so and .a), headers under
-# include/xseg/, xseg.pc, and the C peers and xseg-tool.
+# make install PREFIX=/usr/local DESTDIR=: libxseg (.so and .a), the public
+# headers in one folder include/xseg/ (so <xseg/xseg.h> with the one include
+# root of xseg.pc, -I$(PREFIX)/include), xseg.pc, the C peers and xseg-tool, the
+# nbdkit plugin (when built), the manual pages (MANDIR, default
+# $(PREFIX)/share/man), bash completion for xseg, the systemd unit templates
+# (SYSTEMDUNITDIR) and their readiness check (XSEG_LIBEXECDIR). make uninstall
+# (same variables) removes exactly these files, and the folders that are ours
+# alone (include/xseg/, libexec/xseg/).
 PREFIX ?= /usr/local
 LIBDIR ?= lib
 DESTDIR ?=
 INSTALL_HEADERS := xseg/xseg.h xseg/xseg_layout.h xq/xq.h xq/xq_layout.h sys/domain.h \
                    sys/user/domain_user.h drivers/user/posixfd.h xseg/signal_area.h
+D := $(DESTDIR)$(PREFIX)
+MANDIR ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+XSEG_LIBEXECDIR ?= $(PREFIX)/libexec/xseg
+# systemd unit templates and their readiness check (sys/user/systemd/*.in),
+# with the install paths filled in.
+SYSTEMD_UNITS := blockd@.service xseg-serve@.service
+subst_paths = sed -e 's|@BINDIR@|$(PREFIX)/bin|g' -e 's|@LIBEXECDIR@|$(XSEG_LIBEXECDIR)|g'
+# Manual pages (roff, docs/man/<name>.<section>) -> $(MANDIR)/man<section>/.
+MAN_PAGES := $(notdir $(wildcard $(XSEG_HOME)/docs/man/*.[1-8]))
+man_path = $(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(1)))/$(1)
 install: user
-	$(quiet) INSTALL $(DESTDIR)$(PREFIX)
-	$(Q)install -d $(DESTDIR)$(PREFIX)/$(LIBDIR)/pkgconfig $(DESTDIR)$(PREFIX)/bin
-	$(Q)install -m 0644 $(USER_OUT)/libxseg.a $(DESTDIR)$(PREFIX)/$(LIBDIR)/
-	$(Q)install -m 0755 $(USER_OUT)/libxseg.so.$(XSEG_VERSION) $(DESTDIR)$(PREFIX)/$(LIBDIR)/
-	$(Q)ln -sf libxseg.so.$(XSEG_VERSION) $(DESTDIR)$(PREFIX)/$(LIBDIR)/libxseg.so.0
-	$(Q)ln -sf libxseg.so.0 $(DESTDIR)$(PREFIX)/$(LIBDIR)/libxseg.so
+	$(quiet) INSTALL $(D)
+	$(Q)install -d $(D)/$(LIBDIR)/pkgconfig $(D)/bin $(D)/include/xseg
+	$(Q)install -m 0644 $(USER_OUT)/libxseg.a $(D)/$(LIBDIR)/
+	$(Q)install -m 0755 $(USER_OUT)/libxseg.so.$(XSEG_VERSION) $(D)/$(LIBDIR)/
+	$(Q)ln -sf libxseg.so.$(XSEG_VERSION) $(D)/$(LIBDIR)/libxseg.so.0
+	$(Q)ln -sf libxseg.so.0 $(D)/$(LIBDIR)/libxseg.so
+	$(Q)# The headers include each other by relative path in the tree ("../xq/xq.h");
+	$(Q)# installed side by side in include/xseg/, they include by bare name.
 	$(Q)for h in $(INSTALL_HEADERS); do \
-	    install -D -m 0644 $(XSEG_HOME)/$$h $(DESTDIR)$(PREFIX)/include/xseg/$$h || exit 1; done
+	    sed -E 's|^(#[[:space:]]*include[[:space:]]+")([^"]*/)?([^"/]+")|\1\3|' $(XSEG_HOME)/$$h \
+	        > $(D)/include/xseg/$$(basename $$h) && chmod 0644 $(D)/include/xseg/$$(basename $$h) || exit 1; done
 	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@VERSION@|$(XSEG_VERSION)|' \
-	    $(XSEG_HOME)/xseg/xseg.pc.in > $(DESTDIR)$(PREFIX)/$(LIBDIR)/pkgconfig/xseg.pc
-	$(Q)install -m 0755 $(PEER_BINS) $(DESTDIR)$(PREFIX)/bin/
+	    $(XSEG_HOME)/xseg/xseg.pc.in > $(D)/$(LIBDIR)/pkgconfig/xseg.pc
+	$(Q)install -m 0755 $(PEER_BINS) $(D)/bin/
+ifneq ($(NBDKIT_PLUGIN),)
+	$(Q)install -D -m 0755 $(NBDKIT_PLUGIN) $(D)/$(NBDKIT_PLUGIN_SUBDIR)/nbdkit-xseg-plugin.so
+endif
+	$(Q)$(foreach m,$(MAN_PAGES),install -D -m 0644 $(XSEG_HOME)/docs/man/$(m) $(call man_path,$(m)) &&) true
+	$(Q)install -D -m 0644 $(XSEG_HOME)/sys/user/bash-completion/xseg $(DESTDIR)$(BASHCOMPDIR)/xseg
+	$(Q)install -d $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(XSEG_LIBEXECDIR)
+	$(Q)for u in $(SYSTEMD_UNITS); do \
+	    $(subst_paths) $(XSEG_HOME)/sys/user/systemd/$$u.in > $(DESTDIR)$(SYSTEMDUNITDIR)/$$u && \
+	    chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/$$u || exit 1; done
+	$(Q)$(subst_paths) $(XSEG_HOME)/sys/user/systemd/xseg-ready.in > $(DESTDIR)$(XSEG_LIBEXECDIR)/xseg-ready && \
+	    chmod 0755 $(DESTDIR)$(XSEG_LIBEXECDIR)/xseg-ready
+
+# Only the files install puts there; the folders stay (bin/, lib/, share/man/...
+# are shared with other packages), except include/xseg/ and libexec/xseg/,
+# which are ours alone (kept too if something else was put in them).
+uninstall:
+	$(quiet) UNINST $(D)
+	$(Q)rm -f $(D)/$(LIBDIR)/libxseg.a $(D)/$(LIBDIR)/libxseg.so.$(XSEG_VERSION) \
+	    $(D)/$(LIBDIR)/libxseg.so.0 $(D)/$(LIBDIR)/libxseg.so $(D)/$(LIBDIR)/pkgconfig/xseg.pc \
+	    $(addprefix $(D)/include/xseg/,$(notdir $(INSTALL_HEADERS))) \
+	    $(addprefix $(D)/bin/,$(notdir $(PEER_BINS))) \
+	    $(if $(NBDKIT_PLUGIN),$(D)/$(NBDKIT_PLUGIN_SUBDIR)/nbdkit-xseg-plugin.so) \
+	    $(foreach m,$(MAN_PAGES),$(call man_path,$(m))) $(DESTDIR)$(BASHCOMPDIR)/xseg \
+	    $(addprefix $(DESTDIR)$(SYSTEMDUNITDIR)/,$(SYSTEMD_UNITS)) $(DESTDIR)$(XSEG_LIBEXECDIR)/xseg-ready
+	$(Q)for d in $(D)/include/xseg $(DESTDIR)$(XSEG_LIBEXECDIR); do \
+	    if [ -d $$d ]; then rmdir --ignore-fail-on-non-empty $$d; fi; done
 
 clean:
 	$(quiet) CLEAN lib

@@ -76,12 +76,15 @@ $(USER_OUT)/libxseg.so.$(XSEG_VERSION): $(USER_OBJS) $(XSEG_HOME)/xseg/libxseg.m
 TEST_SRCS := $(filter-out $(XSEG_HOME)/test/tools/%,$(wildcard $(XSEG_HOME)/test/*/*.c))
 TEST_BINS := $(patsubst $(XSEG_HOME)/test/%.c,$(USER_OUT)/test/%,$(TEST_SRCS))
 TEST_HDRS := $(wildcard $(XSEG_HOME)/test/*.h $(XSEG_HOME)/test/*/*.h)
+# Libraries a test needs beyond libxseg, by its path under test/ without .c.
+TEST_LDLIBS_peers/sha256 := -lcrypto
+$(USER_OUT)/test/peers/sha256: $(XSEG_HOME)/peers/user/sha256.h
 
 $(USER_OUT)/test/%: $(XSEG_HOME)/test/%.c $(USER_OUT)/libxseg.a $(TEST_HDRS)
 	$(quiet) CCLD $(patsubst $(XSEG_HOME)/%,%,$@)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(CPPFLAGS_XSEG) -I$(XSEG_HOME)/test $(CFLAGS_XSEG) -fvisibility=default $(SANFLAGS) \
-	    $(CFLAGS) -o $@ $< $(USER_OUT)/libxseg.a $(LDFLAGS) -lrt -ldl -lpthread
+	    $(CFLAGS) -o $@ $< $(USER_OUT)/libxseg.a $(LDFLAGS) $(TEST_LDLIBS_$*) -lrt -ldl -lpthread
 
 # Tools the tests run (not installed): test/tools/<name>.c -> $(USER_OUT)/test-tools/<name>
 # (xseg-corrupt). Outside $(USER_OUT)/test/ so the test runner does not run them as tests.
@@ -104,20 +107,28 @@ $(USER_OUT)/test-tools/%: $(XSEG_HOME)/test/tools/%.c $(USER_OUT)/libxseg.a
 PEER_LIB  := $(USER_OBJ)/peers/user/peer.o
 PEER_SRCS := $(filter-out %/peer.c,$(wildcard $(XSEG_HOME)/peers/user/*.c))
 PEER_BINS := $(patsubst $(XSEG_HOME)/peers/user/%.c,$(USER_OUT)/bin/%,$(PEER_SRCS))
+# Libraries a peer needs beyond libxseg, by its name: the peers that hash
+# (peers/user/sha256.h) link OpenSSL's libcrypto.
+PEER_LDLIBS_filed  := -lcrypto
+PEER_LDLIBS_radosd := -lcrypto
 
 # radosd links librados (librados-dev: tools/install-deps check). Without it
 # radosd is not built, and the build says so; under CI=true that is an error.
 RADOS_OK := $(shell printf '\043include <rados/librados.h>\n' | $(CC) -E -x c - >/dev/null 2>&1 && echo 1)
+# (At build time, not when make reads this file: `make check` installs the
+# packages first, and a fresh machine must get that far.)
 ifeq ($(RADOS_OK),)
 ifeq ($(CI),true)
-$(error radosd needs librados-dev (<rados/librados.h>): run tools/install-deps check)
-endif
+$(USER_OUT)/bin/radosd:
+	@echo "radosd needs librados-dev (<rados/librados.h>): run tools/install-deps check" >&2; exit 1
+else
 ifneq ($(filter $(USER_OUT)/bin/radosd,$(PEER_BINS)),)
 $(info radosd is NOT built: librados-dev is missing (<rados/librados.h>); run tools/install-deps check)
 endif
 PEER_BINS := $(filter-out $(USER_OUT)/bin/radosd,$(PEER_BINS))
 endif
-PEER_LDLIBS_radosd := -lrados
+endif
+PEER_LDLIBS_radosd += -lrados
 
 $(USER_OBJ)/peers/user/%.o: $(XSEG_HOME)/peers/user/%.c
 	$(quiet) CC $(patsubst $(XSEG_HOME)/%,%,$<)
@@ -127,6 +138,32 @@ $(USER_OBJ)/peers/user/%.o: $(XSEG_HOME)/peers/user/%.c
 $(USER_OUT)/bin/%: $(USER_OBJ)/peers/user/%.o $(PEER_LIB) $(USER_OUT)/libxseg.a
 	$(quiet) CCLD $(patsubst $(XSEG_HOME)/%,%,$@)
 	$(Q)mkdir -p $(dir $@)
-	$(Q)$(CC) $(CFLAGS_XSEG) $(SANFLAGS) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(PEER_LDLIBS_$(notdir $@)) -lrt -ldl
+	$(Q)$(CC) $(CFLAGS_XSEG) $(SANFLAGS) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(PEER_LDLIBS_$*) -lrt -ldl
 
 -include $(patsubst $(XSEG_HOME)/%.c,$(USER_OBJ)/%.d,$(PEER_SRCS) $(XSEG_HOME)/peers/user/peer.c)
+
+# The nbdkit plugin (peers/user/nbdkit/): nbdkit-xseg-plugin.so with libxseg
+# linked in and only plugin_init exported, when nbdkit's plugin header is
+# installed (Debian nbdkit-plugin-dev). A sanitizer build has one too, for
+# nbdkit started with the sanitizer's runtime preloaded (test/scripts/nbdkit-san.sh).
+NBDKIT_PLUGIN_DIR := $(shell pkg-config --variable=plugindir nbdkit 2>/dev/null)
+NBDKIT_PLUGIN := $(if $(NBDKIT_PLUGIN_DIR),$(USER_OUT)/nbdkit/nbdkit-xseg-plugin.so)
+# Where make install puts it: nbdkit's plugin folder with nbdkit's prefix
+# replaced by ours (/usr/lib/x86_64-linux-gnu/nbdkit/plugins for PREFIX=/usr).
+NBDKIT_PREFIX := $(if $(NBDKIT_PLUGIN_DIR),$(shell pkg-config --variable=prefix nbdkit 2>/dev/null))
+NBDKIT_PLUGIN_SUBDIR := $(patsubst $(NBDKIT_PREFIX)/%,%,$(NBDKIT_PLUGIN_DIR))
+
+$(USER_OBJ)/peers/user/nbdkit/%.o: $(XSEG_HOME)/peers/user/nbdkit/%.c
+	$(quiet) CC $(patsubst $(XSEG_HOME)/%,%,$<)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CPPFLAGS_XSEG) $(CFLAGS_XSEG) $(SANFLAGS) $(shell pkg-config --cflags nbdkit 2>/dev/null) \
+	    $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(USER_OUT)/nbdkit/nbdkit-xseg-plugin.so: $(USER_OBJ)/peers/user/nbdkit/xseg-plugin.o $(USER_OUT)/libxseg.a \
+		$(XSEG_HOME)/peers/user/nbdkit/plugin.map
+	$(quiet) LD $(patsubst $(XSEG_HOME)/%,%,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) -shared -Wl,--version-script=$(XSEG_HOME)/peers/user/nbdkit/plugin.map -Wl,--exclude-libs,ALL \
+	    $(SANFLAGS) $(CFLAGS) -o $@ $(USER_OBJ)/peers/user/nbdkit/xseg-plugin.o $(USER_OUT)/libxseg.a $(LDFLAGS) -lrt -ldl -lpthread
+
+-include $(USER_OBJ)/peers/user/nbdkit/xseg-plugin.d

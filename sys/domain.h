@@ -32,6 +32,10 @@
 #include "user/domain_user.h"
 #endif
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /*
  * ------------------------------------------------------------ atomics
  *
@@ -145,5 +149,9 @@ uint32_t xseg_sys_page_size(void);
 /* xseg_sys_group_id - the gid of group @name: 0, -ENOENT (no such group), -ENOMEM. */
 int xseg_sys_group_id(const char *name, int32_t *gid);
 void xseg_sys_yield(void);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

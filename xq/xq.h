@@ -21,6 +21,10 @@
 
 #include "xq_layout.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef uint32_t xq_index;
 
 #define XQ_NONE       0xFFFFFFFFu	/* "no index": empty queue, empty slot */
@@ -223,5 +227,9 @@ int xq_recover_hold(struct xq *h, struct xq_track *tr, struct xq_hold *dead,
  */
 xq_index xq_reclaim_stranded(struct xq *h, struct xq_track *tr, uint64_t lag,
 			     struct xq_hold *mine);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

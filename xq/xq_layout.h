@@ -27,6 +27,10 @@
 
 #include "../sys/domain.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define XQ_MAGIC        0x31305158u	/* "XQ01" little endian */
 #define XQ_LAYOUT_VERSION 1u
 #define XQ_CACHELINE    64u
@@ -77,5 +81,9 @@ struct xq_hold {
 };
 
 XSEG_STATIC_ASSERT(sizeof(struct xq_hold) == 32, "xq_hold is 32 bytes in every domain");
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

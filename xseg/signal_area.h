@@ -27,6 +27,10 @@
 
 #include "xseg_layout.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* ------------------------------------------------------------------ posix */
 
 /*
@@ -210,5 +214,9 @@ static inline void stat_add(uint64_t *c)
 {
 	__atomic_fetch_add(c, 1, __ATOMIC_RELAXED);
 }
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -32,6 +32,10 @@
 #include "xseg_layout.h"
 #include "../xq/xq.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 struct xseg;
 struct xseg_driver;
 struct xseg_segtype;
@@ -699,5 +703,9 @@ const struct xseg_segtype_ops *xseg_find_segtype(const char *name);
  */
 void *xseg_port_signal_area(struct xseg *xs, uint32_t portno);
 const char *xseg_segname(const struct xseg *xs);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

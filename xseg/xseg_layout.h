@@ -26,6 +26,10 @@
 
 #include "../xq/xq_layout.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define XSEG_MAGIC		0x4745535847455358ull	/* "XSEGSEGX" */
 #define XSEG_BYTE_ORDER		0x01020304u
 #define XSEG_VERSION_MAJOR	2u	/* 2: gen[] words are xq ownership words (claim count + tag) */
@@ -215,5 +219,9 @@ struct xseg_request {
 
 XSEG_STATIC_ASSERT(sizeof(struct xseg_request) == 512,
 		   "requests are 512 bytes in every domain");
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

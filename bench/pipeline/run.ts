@@ -7,6 +7,9 @@
 //   xseg      the NBD gateway (peers/node/nbd) -> blockd, one posix segment
 //   nbdkit    nbdkit's file plugin
 //   qemu-nbd  qemu-nbd on the raw file
+//   nbdkit-xseg  nbdkit with our plugin (peers/user/nbdkit) -> blockd, the
+//             same segment; only the 4K random reads (PLUGIN_WORKLOADS), its
+//             ratio against nbdkit's file plugin and our gateway
 //
 // Workloads: 4K random read and write at queue depth 1 and 32, 1M
 // sequential read and write at depth 4. Each (workload, server) pair runs
@@ -35,6 +38,9 @@ const WORKLOADS: Workload[] = [
   { name: '1M seq write QD4', rw: 'write', bs: '1m', depth: 4 },
 ]
 
+// The workloads the plugin runs (its own lines, next to the gateway's).
+const PLUGIN_WORKLOADS = new Set(['4K randread QD1', '4K randread QD32'])
+
 interface Result { iops: number, mbps: number, p50us: number, p99us: number, meanus: number }
 
 const { values: opt } = parseArgs({
@@ -43,7 +49,7 @@ const { values: opt } = parseArgs({
     rounds: { type: 'string', default: '2' },
     size: { type: 'string', default: '256M' },
     only: { type: 'string' },
-    servers: { type: 'string', default: 'xseg,nbdkit,qemu-nbd' },
+    servers: { type: 'string', default: 'xseg,nbdkit,qemu-nbd,nbdkit-xseg' },
     out: { type: 'string', default: join(ROOT, 'bench/results/pipeline.json') },
   },
 })
@@ -155,6 +161,31 @@ function xseg(): Server {
   }
 }
 
+function nbdkitXseg(): Server {
+  const sock = join(work, 'nbdkit-xseg.sock')
+  const tool = join(ROOT, 'lib/user/bin/xseg-tool')
+  let blockd: ChildProcess | undefined
+  let c: ChildProcess | undefined
+  return {
+    name: 'nbdkit-xseg',
+    async up() {
+      const r = spawnSync(tool, ['create', spec], { encoding: 'utf8' })
+      if (r.status !== 0) throw new Error(`xseg create ${spec}: ${r.stderr}`)
+      blockd = start(join(ROOT, 'lib/user/bin/blockd'), ['-g', spec, '-p', '1', '-d', 'futex', '--file', image], 'blockd')
+      c = start('nbdkit', ['--exit-with-parent', '-f', '-U', sock, join(ROOT, 'lib/user/nbdkit/nbdkit-xseg-plugin.so'),
+        `segment=${spec}`, 'port=1'], 'nbdkit-xseg')
+      await waitFor(sock, 'nbdkit-xseg', c)
+      return `nbd+unix:///?socket=${sock}`
+    },
+    async down() {
+      if (c) await stop(c)
+      if (blockd) await stop(blockd)
+      spawnSync(tool, ['destroy', spec], { stdio: 'ignore' })
+      rmSync(sock, { force: true })
+    },
+  }
+}
+
 function fio(uri: string, w: Workload, runtime: number, size: string): Result {
   const out = join(work, 'fio.json')
   const r = spawnSync('fio', ['--ioengine=nbd', `--uri=${uri}`, '--name=bench', `--rw=${w.rw}`, `--bs=${w.bs}`,
@@ -176,7 +207,9 @@ function fio(uri: string, w: Workload, runtime: number, size: string): Result {
 async function main(): Promise<void> {
   need('fio', 'fio'); need('nbdkit', 'nbdkit'); need('qemu-nbd', 'qemu-utils')
   const names = opt.servers!.split(',')
-  for (const f of names.includes('xseg') ? ['lib/node/cli.js', 'lib/user/bin/blockd'] : []) {
+  const needs = [...(names.includes('xseg') ? ['lib/node/cli.js', 'lib/user/bin/blockd'] : []),
+    ...(names.includes('nbdkit-xseg') ? ['lib/user/bin/blockd', 'lib/user/bin/xseg-tool', 'lib/user/nbdkit/nbdkit-xseg-plugin.so'] : [])]
+  for (const f of needs) {
     if (!existsSync(join(ROOT, f))) throw new Error(`${f} is missing: run make user node`)
   }
   const runtime = Number(opt.runtime)
@@ -186,15 +219,16 @@ async function main(): Promise<void> {
   // The volume: written once in full, so that reads hit real pages.
   const fill = spawnSync('dd', ['if=/dev/urandom', `of=${image}`, 'bs=1M', `count=${parseInt(opt.size!)}`, 'status=none'])
   if (fill.status !== 0) throw new Error(`dd: cannot write ${image}`)
-  const all: Record<string, () => Server> = { xseg, nbdkit, 'qemu-nbd': qemuNbd }
+  const all: Record<string, () => Server> = { xseg, nbdkit, 'qemu-nbd': qemuNbd, 'nbdkit-xseg': nbdkitXseg }
   for (const s of names) if (!all[s]) throw new Error(`--servers: unknown server '${s}'`)
   const servers = names.map((s) => all[s]!())
   const best = new Map<string, Result>()
-  const total = loads.length * servers.length * rounds
+  const runs = (w: Workload): Server[] => servers.filter((s) => s.name !== 'nbdkit-xseg' || PLUGIN_WORKLOADS.has(w.name))
+  const total = loads.reduce((t, w) => t + runs(w).length, 0) * rounds
   let n = 0
   for (const w of loads) {
     for (let round = 0; round < rounds; round++) {
-      for (const s of servers) {
+      for (const s of runs(w)) {
         n++
         if (process.stderr.isTTY) process.stderr.write(`\r[${n}/${total}] ${w.name.padEnd(18)} ${s.name.padEnd(9)} round ${round + 1}   `)
         const uri = await s.up()
@@ -212,11 +246,13 @@ async function main(): Promise<void> {
   if (process.stderr.isTTY) process.stderr.write("\n")
   const rows = loads.map((w) => {
     const g = (s: string): Result | undefined => best.get(`${w.name}|${s}`)
-    const x = g('xseg'), k = g('nbdkit'), q = g('qemu-nbd')
+    const x = g('xseg'), k = g('nbdkit'), q = g('qemu-nbd'), p = g('nbdkit-xseg')
     return {
       workload: w.name, rw: w.rw, bs: w.bs, depth: w.depth,
-      xseg: x, nbdkit: k, qemuNbd: q,
+      xseg: x, nbdkit: k, qemuNbd: q, nbdkitXseg: p,
       ratioNbdkit: x && k ? x.iops / k.iops : null, ratioQemuNbd: x && q ? x.iops / q.iops : null,
+      // the plugin against nbdkit's own file plugin (same nbdkit, same file), and our gateway against the plugin
+      ratioPluginNbdkit: p && k ? p.iops / k.iops : null, ratioXsegPlugin: x && p ? x.iops / p.iops : null,
     }
   })
   const f1 = (v: number): string => v.toFixed(1)
@@ -228,6 +264,16 @@ async function main(): Promise<void> {
     const ratio = (v: number | null): string => (v === null ? '-' : v.toFixed(2) + 'x')
     console.log(line([r.workload, iops(r.xseg), iops(r.nbdkit), iops(r.qemuNbd),
       p50(r.xseg), p50(r.nbdkit), ratio(r.ratioNbdkit), ratio(r.ratioQemuNbd)]))
+  }
+  const withPlugin = rows.filter((r) => r.nbdkitXseg)
+  if (withPlugin.length) {
+    console.log('')
+    console.log(line(['nbdkit plugin', 'plugin IOPS', 'nbdkit', 'xseg IOPS', 'plugin p50', 'p/nbdkit', 'x/plugin']))
+    for (const r of withPlugin) {
+      const ratio = (v: number | null): string => (v === null ? '-' : v.toFixed(2) + 'x')
+      console.log(line([r.workload, r.nbdkitXseg!.iops.toFixed(0), r.nbdkit ? r.nbdkit.iops.toFixed(0) : '-',
+        r.xseg ? r.xseg.iops.toFixed(0) : '-', f1(r.nbdkitXseg!.p50us), ratio(r.ratioPluginNbdkit), ratio(r.ratioXsegPlugin)]))
+    }
   }
   const doc = {
     schemaVersion: 1,

@@ -13,6 +13,10 @@
 #include "../../xseg/xseg.h"
 #include "../../xseg/signal_area.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /*
  * xseg_posixfd_drain - read every wake-up byte queued in @fd (a descriptor
  * from xseg_poll_fd()) without blocking. Call after the fd polled readable
@@ -39,5 +43,9 @@ int xseg_posixfd_set_always(struct xseg *xs, uint32_t portno, int on);
  * remove) or -errno.
  */
 int xseg_posixfd_cleanup(const char *segname);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -73,18 +73,20 @@ static int obj_open(const char *name, int flags, mode_t mode)
  */
 #define LOCK_MAGIC "xseglock1\n"
 
-static void lock_file_name(const char *name, uint32_t nlen, char out[80])
+static int lock_file_name(const char *name, uint32_t nlen, char out[80])
 {
 	struct sha256 s;
 	uint8_t d[32];
 
 	sha256_init(&s);
 	sha256_update(&s, name, nlen);
-	sha256_final(&s, d);
+	if (sha256_final(&s, d))
+		return ENOMEM;		/* never a name every lock would share */
 	out[0] = LOCK_PREFIX;
 	memcpy(out + 1, "lock.", 5);
 	sha256_hex(d, out + 6);
 	out[70] = 0;
+	return 0;
 }
 
 static void put_le32(uint8_t *p, uint32_t v)
@@ -181,7 +183,8 @@ static int lock_op(struct peer *p, int acquire, int force, const char *name, uin
 	int r, held;
 
 	*plen = 0;
-	lock_file_name(name, nlen, file);
+	if ((r = lock_file_name(name, nlen, file)))
+		return r;
 	pthread_mutex_lock(&fd_.lock_mu);
 	held = lock_read(p, file, name, nlen, prev, plen);
 	if (held < 0) {
@@ -348,12 +351,16 @@ static int do_hash(struct peer *p, const char *name, struct xseg_request *req)
 
 	if (fd < 0)
 		return -fd;
-	sha256_init(&s);
+	if (sha256_init(&s)) {
+		close(fd);
+		return ENOMEM;
+	}
 	for (;;) {
 		int64_t n = st_pread(fd, buf, sizeof(buf), off);
 
 		if (n < 0) {
 			close(fd);
+			sha256_free(&s);
 			return (int)-n;
 		}
 		if (n == 0)
@@ -362,7 +369,8 @@ static int do_hash(struct peer *p, const char *name, struct xseg_request *req)
 		off += (uint64_t)n;
 	}
 	close(fd);
-	sha256_final(&s, digest);
+	if (sha256_final(&s, digest))
+		return EIO;
 	sha256_hex(digest, xseg_req_data(p->xs, req));
 	req->serviced = 64;
 	return 0;

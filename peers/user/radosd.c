@@ -349,7 +349,7 @@ static int do_hash(struct peer *p, const char *oid, struct xseg_request *req, ui
 {
 	enum { CHUNK = 4 << 20 };
 	uint8_t *buf = malloc(CHUNK), digest[32];
-	struct sha256 s;
+	struct sha256 s = { 0 };
 	uint64_t off = 0;
 	int r = 0;
 
@@ -358,7 +358,8 @@ static int do_hash(struct peer *p, const char *oid, struct xseg_request *req, ui
 		return -ENOMEM;
 	/* An empty object reads nothing; a missing one fails the stat. */
 	r = rados_stat(rd_.io, oid, &(uint64_t){ 0 }, &(time_t){ 0 });
-	sha256_init(&s);
+	if (r >= 0)
+		r = sha256_init(&s);
 	while (r >= 0) {
 		r = rados_read(rd_.io, oid, (char *)buf, CHUNK, off);
 		if (r <= 0)
@@ -367,9 +368,12 @@ static int do_hash(struct peer *p, const char *oid, struct xseg_request *req, ui
 		off += (uint64_t)r;
 	}
 	free(buf);
-	if (r < 0)
+	if (r < 0) {
+		sha256_free(&s);	/* no-op when init failed */
 		return r;
-	sha256_final(&s, digest);
+	}
+	if ((r = sha256_final(&s, digest)))
+		return r;
 	sha256_hex(digest, (char *)data);
 	req->serviced = 64;
 	return 0;

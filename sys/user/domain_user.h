@@ -16,6 +16,10 @@
 #include <errno.h>
 #include <stdio.h>	/* snprintf */
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Functions that return a pointer report why they failed in errno. */
 #define xseg_sys_set_errno(e) ((void)(errno = (e)))
 
@@ -79,5 +83,9 @@ static inline void xq_cpu_relax(void)
 	__asm__ __volatile__("yield" ::: "memory");
 #endif
 }
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -3,8 +3,11 @@
 # Description: `make install` into a temporary DESTDIR gives a usable library:
 # a program built only against the installed headers and xseg.pc, linked
 # once with the shared and once with the static library, creates a segment,
-# exchanges a request between two ports and verifies it.
+# exchanges a request between two ports and verifies it; the same program
+# compiled as C++ (g++) links and runs too (the headers' extern "C"). The
+# flags are only `pkg-config --cflags --libs xseg`, with one include root.
 set -eu
+command -v pkg-config >/dev/null || { echo "SKIP: pkg-config not found (tools/install-deps check)"; exit 77; }
 home=$(cd "$(dirname "$0")/../.." && pwd)
 tmp=$(mktemp -d /tmp/xseg-install.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
@@ -36,18 +39,30 @@ int main(void)
 	return 0;
 }
 C
-pc="$tmp/root/usr/lib/pkgconfig/xseg.pc"
-# The .pc's prefix is /usr; resolve it inside DESTDIR.
-cflags=$(sed -n 's/^Cflags: //p' "$pc" | sed "s|\${includedir}|$tmp/root/usr/include|")
-libs="-L$tmp/root/usr/lib -lxseg"
-if command -v pkg-config >/dev/null; then
-  cflags=$(PKG_CONFIG_SYSROOT_DIR="$tmp/root" PKG_CONFIG_LIBDIR="$tmp/root/usr/lib/pkgconfig" pkg-config --cflags xseg)
-  libs=$(PKG_CONFIG_SYSROOT_DIR="$tmp/root" PKG_CONFIG_LIBDIR="$tmp/root/usr/lib/pkgconfig" pkg-config --libs xseg)
+# Compiled with nothing but what pkg-config says (the .pc's prefix is /usr:
+# PKG_CONFIG_SYSROOT_DIR resolves it inside DESTDIR).
+pc() { PKG_CONFIG_SYSROOT_DIR="$tmp/root" PKG_CONFIG_LIBDIR="$tmp/root/usr/lib/pkgconfig" pkg-config "$@" xseg; }
+cflags=$(pc --cflags) libs=$(pc --libs)
+cflags=${cflags% } libs=${libs% }
+# One include root: the prefix's include/, under which everything is in xseg/
+# (no sys/, xq/ or drivers/ folder beside the system's own headers).
+[ "$(echo "$cflags" | tr ' ' '\n' | grep -c '^-I')" = 1 ] || { echo "xseg.pc: Cflags adds more than one include root: $cflags"; exit 1; }
+[ "$cflags" = "-I$tmp/root/usr/include" ] || { echo "xseg.pc: the include root is not \${prefix}/include: $cflags"; exit 1; }
+[ "$(ls "$tmp/root/usr/include")" = xseg ] || { echo "make install put more than xseg/ in include/: $(ls "$tmp/root/usr/include")"; exit 1; }
+if [ -n "$(find "$tmp/root/usr/include/xseg" -mindepth 1 -type d)" ]; then
+  echo "include/xseg/ has sub-folders (an #include must not need a second root)"; exit 1
 fi
 cc -std=c11 -Wall -Werror $cflags -o "$tmp/prog-shared" "$tmp/prog.c" $libs
 LD_LIBRARY_PATH="$tmp/root/usr/lib" "$tmp/prog-shared"
 cc -std=c11 -Wall -Werror $cflags -o "$tmp/prog-static" "$tmp/prog.c" "$tmp/root/usr/lib/libxseg.a" -lrt -ldl -lpthread
 "$tmp/prog-static"
+# C++: without extern "C" in the headers the calls are mangled and do not link.
+if command -v g++ >/dev/null; then
+  g++ -x c++ -std=c++11 -Wall -Wextra -Werror $cflags -o "$tmp/prog-cxx" "$tmp/prog.c" $libs
+  LD_LIBRARY_PATH="$tmp/root/usr/lib" "$tmp/prog-cxx"
+else
+  echo "g++ not found: the C++ check is not run"; [ "${CI:-}" != true ] || exit 1
+fi
 # Only the public interface is exported.
 if nm -D --defined-only "$tmp/root/usr/lib/libxseg.so" | grep -q ' xseg__'; then
   echo "internal xseg__ symbols are exported"; exit 1
