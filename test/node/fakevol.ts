@@ -234,7 +234,7 @@ export function fakeVolumes(): FakeVolumes {
         get(t)
         return req.respond()
       default:
-        throw new Fail('EOPNOTSUPP', `${op} is not a volume op`)
+        throw new Fail('ENOTSUP', `${op} is not a volume op`)
     }
   }
   return fv

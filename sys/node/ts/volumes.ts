@@ -63,7 +63,7 @@ export class VolumeError extends XsegError {
 function describe(code: string): string {
   const known: Record<string, string> = {
     ENOENT: 'no such volume or snapshot', EEXIST: 'the name is taken', EBUSY: 'in use',
-    EINVAL: 'invalid argument', EROFS: 'read-only', EOPNOTSUPP: 'the peer does not serve volumes (is it vlmcd or mapperd?)',
+    EINVAL: 'invalid argument', EROFS: 'read-only', ENOTSUP: 'the peer does not serve volumes (is it vlmcd or mapperd?)',
     ENOSPC: 'no space left', EIO: 'I/O error',
   }
   return known[code] ?? 'failed'
