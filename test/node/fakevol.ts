@@ -188,8 +188,8 @@ export function fakeVolumes(): FakeVolumes {
       }
       case 'info': {
         const v = get(t)
-        // The block INFO (data of 8 bytes, as blockd) or the management one (key=value lines).
-        if (req.data.length === 8) {
+        // The block INFO (size 8: the size, as blockd) or the management one (size 0: key=value lines).
+        if (req.size === 8) {
           req.data.writeBigUInt64LE(BigInt(v.size), 0)
           return req.respond({ serviced: 8 })
         }
