@@ -149,7 +149,7 @@ export class VolumeExports {
 
   /** Block INFO (8 bytes, the size little-endian, as blockd) of @name. */
   async #size(name: string): Promise<number> {
-    const r = await this.#submit({ op: 'info', target: name, size: 8, dataLength: 4096 }, name)
+    const r = await this.#submit({ op: 'info', target: name, size: 8, dataLength: 4096, data: Buffer.alloc(9) }, name)
     try {
       if (r.failed) throw new Error(`${r.errorCode ?? 'EIO'}: ${this.#text(r) || 'INFO failed'}`)
       if (r.serviced < 8) throw new Error(`INFO serviced ${r.serviced} bytes, not 8`)
@@ -163,7 +163,8 @@ export class VolumeExports {
 
   async #call(op: 'open' | 'close', name: string, text: string): Promise<void> {
     const b = Buffer.from(text)
-    const r = await this.#submit({ op, target: name, size: b.length, dataLength: Math.max(b.length, 4096), data: b }, name)
+    // NUL-terminated too (the buffer may hold an earlier request's bytes).
+    const r = await this.#submit({ op, target: name, size: b.length, dataLength: 4096, data: Buffer.concat([b, Buffer.alloc(1)]) }, name)
     try {
       if (r.failed) throw new Error(`${r.errorCode ?? 'EIO'}: ${this.#text(r) || `${op.toUpperCase()} failed`}`)
     } finally {

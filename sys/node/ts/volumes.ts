@@ -296,6 +296,8 @@ export class Volumes {
     const room = Math.max(payload.length, reply ? this.#replyRoom() : 4096)
     const req: Request = this.port.request({ op, target, size: payload.length, dataLength: room })
     if (payload.length) req.data.set(payload)
+    // The text ends at size bytes or at a NUL (volume.h): the buffer may hold an earlier request's bytes.
+    if (room > payload.length) req.data[payload.length] = 0
     let r: Request
     try {
       r = await req.submit(this.dst, { signal: AbortSignal.timeout(this.timeoutMs) })
