@@ -165,4 +165,14 @@ test('a peer that does not serve volumes: ENOTSUP (EOPNOTSUPP), said so', async 
   }
 })
 
+test('nobody on the port: ENOENT, said so', async () => {
+  try {
+    await new Volumes(vols.port, 1).ls()
+    assert.unreachable()
+  } catch (e) {
+    assert.is((e as VolumeError).code, 'ENOENT')
+    assert.match((e as Error).message, /no peer serves port 1/)
+  }
+})
+
 test.run()

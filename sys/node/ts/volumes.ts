@@ -303,8 +303,11 @@ export class Volumes {
       r = await req.submit(this.dst, { signal: AbortSignal.timeout(this.timeoutMs) })
     } catch (e) {
       if (req.state === 'prepared') req.release()
-      if ((e as { code?: string }).code === 'ABORT_ERR')
+      const code = (e as { code?: string }).code
+      if (code === 'ABORT_ERR')
         throw new VolumeError('ETIMEDOUT', op, target, `no reply from port ${this.dst} within ${this.timeoutMs} ms`)
+      if (code === 'ENOENT')
+        throw new VolumeError('ENOENT', op, target, `no peer serves port ${this.dst} (is vlmcd or mapperd running there?)`)
       throw e
     }
     try {
