@@ -2,7 +2,8 @@
 /*
  * filed - an object store peer: one regular file per target name in a
  * directory. READ/WRITE/INFO/CREATE/DELETE/TRUNCATE/COPY/RENAME/HASH
- * (SHA-256), owner-tagged ACQUIRE/RELEASE locks, FLUSH/SYNC and
+ * (SHA-256), owner-tagged ACQUIRE/RELEASE locks (durable: a file each,
+ * kept across restarts; XF_FORCE breaks them), FLUSH/SYNC and
  * DISCARD/WRITE_ZEROES, served on the framework's I/O pool. Names are
  * checked (1..255 bytes (NAME_MAX), no '/', not "." or "..", no control
  * characters) and every file is reached through openat() on the directory
@@ -32,20 +33,18 @@
 /* Object names: what a request can carry and a directory entry can hold (255). */
 #define NAME_LIMIT (XSEG_TARGET_MAX < NAME_MAX ? XSEG_TARGET_MAX : NAME_MAX)
 
+/*
+ * Lock files start with this one: like the temporary files they cannot be an
+ * object, but filed keeps them at start (a lock outlives a restart).
+ */
+#define LOCK_PREFIX '\002'
+
 static struct filed {
 	const char *dir;
 	int dirfd;
 	uint64_t tmp_seq;		/* atomic */
-	pthread_mutex_t lock_mu;	/* the lock table */
-	struct lock *locks[1024];
+	pthread_mutex_t lock_mu;	/* serialises ACQUIRE/RELEASE (read, decide, write) */
 } fd_ = { .dirfd = -1, .lock_mu = PTHREAD_MUTEX_INITIALIZER };
-
-struct lock {
-	struct lock *next;
-	uint32_t name_len, owner_len;
-	char name[XSEG_TARGET_MAX];
-	char owner[XSEG_TARGET_MAX];
-};
 
 /*
  * valid_name - copy @len bytes of @src (untrusted: shared memory) to @out
@@ -101,45 +100,145 @@ static int obj_open(const char *name, int flags, mode_t mode)
 	return fd;
 }
 
-static uint64_t lock_hash(const char *name, uint32_t len)
-{
-	uint64_t h = 0xCBF29CE484222325ull;
+/*
+ * Locks are files: LOCK_PREFIX "lock." and the SHA-256 (hex) of the lock's
+ * name (a name of 255 bytes plus a prefix would not fit a directory entry).
+ * The file holds "xseglock1\n", the name's length and the name, the owner
+ * tag's length and the tag (lengths as 4 bytes little endian). It is written
+ * to a temporary file, synced and renamed over (then the directory synced),
+ * so after a crash a lock is either held by its old or its new owner.
+ */
+#define LOCK_MAGIC "xseglock1\n"
 
-	for (uint32_t i = 0; i < len; i++)
-		h = (h ^ (uint8_t)name[i]) * 0x100000001B3ull;
-	return h % (sizeof(fd_.locks) / sizeof(fd_.locks[0]));
+static void lock_file_name(const char *name, uint32_t nlen, char out[80])
+{
+	struct sha256 s;
+	uint8_t d[32];
+
+	sha256_init(&s);
+	sha256_update(&s, name, nlen);
+	sha256_final(&s, d);
+	out[0] = LOCK_PREFIX;
+	memcpy(out + 1, "lock.", 5);
+	sha256_hex(d, out + 6);
+	out[70] = 0;
 }
 
-/* ACQUIRE (@acquire) or RELEASE the lock on @name for @owner. 0 or an errno. */
-static int lock_op(int acquire, const char *name, uint32_t nlen, const char *owner, uint32_t olen)
+static void put_le32(uint8_t *p, uint32_t v)
 {
-	struct lock **pp, *l;
-	int r = 0;
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
 
+static uint32_t get_le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/*
+ * lock_read - the owner of the lock file @file (for @name): 1 with the tag in
+ * @owner/@olen, 0 if there is none, or a negative errno (EIO: a lock file
+ * that is not one, logged).
+ */
+static int lock_read(struct peer *p, const char *file, const char *name, uint32_t nlen,
+		     char owner[XSEG_TARGET_MAX], uint32_t *olen)
+{
+	uint8_t buf[sizeof(LOCK_MAGIC) - 1 + 8 + 2 * XSEG_TARGET_MAX];
+	const size_t m = sizeof(LOCK_MAGIC) - 1;
+	int fd = obj_open(file, O_RDONLY, 0);
+	int64_t n;
+	uint32_t l1, l2;
+
+	if (fd == -ENOENT)
+		return 0;
+	if (fd < 0)
+		return fd;
+	n = st_pread(fd, buf, sizeof(buf), 0);
+	close(fd);
+	if (n < 0)
+		return (int)n;
+	if ((size_t)n < m + 8 || memcmp(buf, LOCK_MAGIC, m))
+		goto bad;
+	l1 = get_le32(buf + m);
+	if (l1 != nlen || (size_t)n < m + 8 + l1 || memcmp(buf + m + 4, name, nlen))
+		goto bad;
+	l2 = get_le32(buf + m + 4 + l1);
+	if (l2 < 1 || l2 > XSEG_TARGET_MAX || (size_t)n != m + 8 + l1 + l2)
+		goto bad;
+	memcpy(owner, buf + m + 8 + l1, l2);
+	*olen = l2;
+	return 1;
+bad:
+	peer_log(p, 0, "lock file %s/\\x02%s is damaged (not the lock of this name): left as is", fd_.dir,
+		 file + 1);
+	return -EIO;
+}
+
+/* lock_write - make @owner the holder of @name's lock, durably. 0 or a negative errno. */
+static int lock_write(const char *file, const char *name, uint32_t nlen, const char *owner, uint32_t olen)
+{
+	uint8_t buf[sizeof(LOCK_MAGIC) - 1 + 8 + 2 * XSEG_TARGET_MAX];
+	const size_t m = sizeof(LOCK_MAGIC) - 1;
+	char tmp[64];
+	int fd, r;
+
+	memcpy(buf, LOCK_MAGIC, m);
+	put_le32(buf + m, nlen);
+	memcpy(buf + m + 4, name, nlen);
+	put_le32(buf + m + 4 + nlen, olen);
+	memcpy(buf + m + 8 + nlen, owner, olen);
+	snprintf(tmp, sizeof(tmp), "%clock.%d.%" PRIu64, TMP_PREFIX, (int)getpid(),
+		 __atomic_fetch_add(&fd_.tmp_seq, 1, __ATOMIC_RELAXED));
+	fd = obj_open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0644);
+	if (fd < 0)
+		return fd;
+	r = st_pwrite(fd, buf, m + 8 + nlen + olen, 0, 0);
+	if (!r && fsync(fd))
+		r = -errno;
+	close(fd);
+	if (!r && renameat(fd_.dirfd, tmp, fd_.dirfd, file))
+		r = -errno;
+	if (r) {
+		unlinkat(fd_.dirfd, tmp, 0);
+		return r;
+	}
+	return fsync(fd_.dirfd) ? -errno : 0;
+}
+
+/*
+ * lock_op - ACQUIRE (@acquire) or RELEASE the lock on @name for @owner;
+ * @force takes or drops it whoever holds it. Returns 0 or an errno; the
+ * holder's tag (the one that made it fail, or the one a force displaced) is
+ * left in @prev/@plen (0: none).
+ */
+static int lock_op(struct peer *p, int acquire, int force, const char *name, uint32_t nlen,
+		   const char *owner, uint32_t olen, char prev[XSEG_TARGET_MAX], uint32_t *plen)
+{
+	char file[80];
+	int r, held;
+
+	*plen = 0;
+	lock_file_name(name, nlen, file);
 	pthread_mutex_lock(&fd_.lock_mu);
-	for (pp = &fd_.locks[lock_hash(name, nlen)]; (l = *pp); pp = &l->next)
-		if (l->name_len == nlen && !memcmp(l->name, name, nlen))
-			break;
-	if (acquire) {
-		if (l) {
-			if (l->owner_len != olen || memcmp(l->owner, owner, olen))
-				r = EBUSY;	/* held by another owner */
-		} else if (!(l = calloc(1, sizeof(*l)))) {
-			r = ENOMEM;
-		} else {
-			l->name_len = nlen;
-			l->owner_len = olen;
-			memcpy(l->name, name, nlen);
-			memcpy(l->owner, owner, olen);
-			*pp = l;
-		}
-	} else if (!l) {
+	held = lock_read(p, file, name, nlen, prev, plen);
+	if (held < 0) {
+		r = -held;
+		*plen = 0;
+	} else if (held && *plen == olen && !memcmp(prev, owner, olen)) {
+		*plen = 0;			/* our own: nothing to report */
+		r = acquire ? 0 : (unlinkat(fd_.dirfd, file, 0) || fsync(fd_.dirfd)) ? errno : 0;
+	} else if (held && !force) {
+		r = acquire ? EBUSY : EPERM;	/* another owner holds it */
+	} else if (acquire) {
+		r = -lock_write(file, name, nlen, owner, olen);
+		if (!r && held)
+			peer_log(p, 1, "lock %.*s taken by force from %.*s", (int)nlen, name, (int)*plen, prev);
+	} else if (!held) {
 		r = ENOENT;			/* not held */
-	} else if (l->owner_len != olen || memcmp(l->owner, owner, olen)) {
-		r = EPERM;			/* held by another owner */
 	} else {
-		*pp = l->next;
-		free(l);
+		r = (unlinkat(fd_.dirfd, file, 0) || fsync(fd_.dirfd)) ? errno : 0;
+		if (!r)
+			peer_log(p, 1, "lock %.*s released by force from %.*s", (int)nlen, name, (int)*plen, prev);
 	}
 	pthread_mutex_unlock(&fd_.lock_mu);
 	return r;
@@ -192,11 +291,8 @@ static int serve(struct peer *p, uint32_t port, struct xseg_request *req)
 				 "owner tag" : "name");
 			return EINVAL;
 		}
-		if (req->op == X_ACQUIRE || req->op == X_RELEASE) {
-			memcpy(other, data, req->size);	/* copy out of shared memory once */
-			req->serviced = 0;
-			return lock_op(req->op == X_ACQUIRE, name, (uint32_t)tlen, other, (uint32_t)req->size);
-		}
+		if (req->op == X_ACQUIRE || req->op == X_RELEASE)
+			return PEER_DEFER;	/* the lock files */
 		if (!valid_name(data, req->size, other)) {
 			peer_log(p, 1, "%s %s: invalid object name '%s' in the data", xseg_op_name(req->op), name,
 				 printable(data, req->size, shown, sizeof(shown)));
@@ -343,6 +439,22 @@ static int work(struct peer *p, uint32_t port, struct xseg_request *req)
 	if (op == X_COPY || op == X_RENAME) {
 		if (!data || len > dlen || !valid_name((const char *)data, len, other))
 			return EINVAL;
+	}
+	if (op == X_ACQUIRE || op == X_RELEASE) {
+		char prev[XSEG_TARGET_MAX];
+		uint32_t plen;
+
+		if (!data || len < 1 || len > XSEG_TARGET_MAX || len > dlen)
+			return EINVAL;
+		memcpy(other, data, len);	/* copy the tag out of shared memory once */
+		r = lock_op(p, op == X_ACQUIRE, !!(req->flags & XF_FORCE), name, (uint32_t)strlen(name),
+			    other, (uint32_t)len, prev, &plen);
+		/* The holder's tag, as a failed reply's text or a forced one's result (volume.h). */
+		if (plen > dlen)
+			plen = (uint32_t)dlen;
+		memcpy(data, prev, plen);
+		req->serviced = plen;
+		return r;
 	}
 	switch (op) {
 	case X_READ: {

@@ -4,7 +4,9 @@
  * (exclusive, sized), WRITE (creates, extends; FUA), READ (short at the end,
  * 0 past it), INFO, TRUNCATE, DELETE, COPY and RENAME (contents checked in
  * the directory), HASH against known SHA-256 vectors, ACQUIRE/RELEASE owner
- * semantics (EBUSY, EPERM, ENOENT), FLUSH/SYNC, DISCARD/WRITE_ZEROES,
+ * semantics (EBUSY and EPERM naming the holder, ENOENT, XF_FORCE taking and
+ * dropping another's lock), locks surviving a restart and a SIGKILL of
+ * filed, FLUSH/SYNC, DISCARD/WRITE_ZEROES,
  * unknown ops (EOPNOTSUPP), name validation ("../x", "a/b", ".", "..",
  * empty, control characters, over-long: EINVAL, and nothing created outside
  * the directory), symlinks in the directory are not followed, leftover
@@ -221,8 +223,29 @@ static void test_hash(void)
 	CHECK(req(X_HASH, "h", 0, 64, NULL, h, 32, NULL) == EINVAL);	/* no room for 64 hex */
 }
 
+/*
+ * A lock request with @flags; the reply's data (the holder's tag on EBUSY/EPERM
+ * or after a force) into @holder (NUL-terminated), its length in *sv.
+ */
+static int lk(uint32_t op, const char *name, const char *tag, uint32_t flags, char holder[300], uint64_t *sv)
+{
+	char out[300] = "";
+	struct tp_req r = { .op = op, .flags = flags, .target = name, .size = strlen(tag), .in = tag,
+			    .in_len = strlen(tag), .buf_len = 256, .out = out, .out_len = 256 };
+
+	tp_do(xs, me, 1, &r);
+	*sv = r.serviced;
+	CHECK(r.serviced <= 256);
+	memcpy(holder, out, r.serviced);
+	holder[r.serviced] = 0;
+	return r.error;
+}
+
 static void test_locks(void)
 {
+	char h[300];
+	uint64_t sv;
+
 	CHECK(req(X_ACQUIRE, "vol", 0, 1, "A", NULL, 0, NULL) == 0);
 	CHECK(req(X_ACQUIRE, "vol", 0, 1, "A", NULL, 0, NULL) == 0);	/* the owner again */
 	CHECK(req(X_ACQUIRE, "vol", 0, 1, "B", NULL, 0, NULL) == EBUSY);
@@ -235,6 +258,30 @@ static void test_locks(void)
 	CHECK(req(X_ACQUIRE, "vol", 0, 0, NULL, NULL, 0, NULL) == EINVAL);	/* no owner tag */
 	CHECK(req(X_RELEASE, "vol", 0, 1, "B", NULL, 0, NULL) == 0);
 	CHECK(req(X_RELEASE, "vol2", 0, 1, "B", NULL, 0, NULL) == 0);
+	/* A refused ACQUIRE (and RELEASE) names the holder: serviced = the tag's length. */
+	CHECK(lk(X_ACQUIRE, "v", "vlmcd@host:1234/port 7", 0, h, &sv) == 0 && sv == 0);
+	CHECK(lk(X_ACQUIRE, "v", "other", 0, h, &sv) == EBUSY);
+	CHECKF(sv == 22 && !strcmp(h, "vlmcd@host:1234/port 7"), "%" PRIu64 " '%s'", sv, h);
+	CHECK(lk(X_RELEASE, "v", "other", 0, h, &sv) == EPERM && !strcmp(h, "vlmcd@host:1234/port 7"));
+	/* XF_FORCE takes it, and says from whom; the old owner is refused after. */
+	CHECK(lk(X_ACQUIRE, "v", "other", XF_FORCE, h, &sv) == 0);
+	CHECK(sv == 22 && !strcmp(h, "vlmcd@host:1234/port 7"));
+	CHECK(lk(X_ACQUIRE, "v", "vlmcd@host:1234/port 7", 0, h, &sv) == EBUSY && !strcmp(h, "other"));
+	CHECK(lk(X_ACQUIRE, "free", "x", XF_FORCE, h, &sv) == 0 && sv == 0);	/* nobody held it */
+	CHECK(lk(X_ACQUIRE, "free", "x", XF_FORCE, h, &sv) == 0 && sv == 0);	/* ours already */
+	/* A forced RELEASE drops whoever holds it; of a free lock: ENOENT. */
+	CHECK(lk(X_RELEASE, "v", "third", XF_FORCE, h, &sv) == 0 && !strcmp(h, "other"));
+	CHECK(lk(X_RELEASE, "v", "third", XF_FORCE, h, &sv) == ENOENT && sv == 0);
+	CHECK(lk(X_ACQUIRE, "v", "third", 0, h, &sv) == 0);
+	CHECK(lk(X_RELEASE, "v", "third", 0, h, &sv) == 0);
+	CHECK(lk(X_RELEASE, "free", "x", 0, h, &sv) == 0);
+	/* Locks are not objects: no object appears, and a lock on an object's name is independent. */
+	CHECK(size_of("v") == -ENOENT);
+	CHECK(put("locked-object", 0, "data") == 0);
+	CHECK(lk(X_ACQUIRE, "locked-object", "A", 0, h, &sv) == 0);
+	CHECK(req(X_DELETE, "locked-object", 0, 0, NULL, NULL, 0, NULL) == 0);
+	CHECK(lk(X_ACQUIRE, "locked-object", "B", 0, h, &sv) == EBUSY && !strcmp(h, "A"));
+	CHECK(lk(X_RELEASE, "locked-object", "A", 0, h, &sv) == 0);
 }
 
 /* Names in the test's temp dir (outside the store). */
@@ -398,6 +445,27 @@ int main(void)
 	RUN(test_locks);
 	RUN(test_names);
 	RUN(test_concurrent);
+	/*
+	 * Locks survive a restart of filed, a crash included (SIGKILL): held by the
+	 * same owner, refused to others, the holder named.
+	 */
+	{
+		char h[300];
+		uint64_t sv;
+
+		CHECK(lk(X_ACQUIRE, "durable", "owner-1", 0, h, &sv) == 0);
+		CHECK(lk(X_ACQUIRE, "durable2", "owner-2", 0, h, &sv) == 0);
+		CHECK(tp_stop(pid) == 0);
+		pid = start_filed(1);
+		CHECK(lk(X_ACQUIRE, "durable", "owner-9", 0, h, &sv) == EBUSY && !strcmp(h, "owner-1"));
+		CHECK(lk(X_RELEASE, "durable2", "owner-2", 0, h, &sv) == 0);
+		CHECK(kill(pid, SIGKILL) == 0 && tp_wait(pid) == 128 + SIGKILL);
+		pid = start_filed(1);
+		CHECK(lk(X_ACQUIRE, "durable", "owner-1", 0, h, &sv) == 0);
+		CHECK(lk(X_ACQUIRE, "durable2", "owner-9", 0, h, &sv) == 0 && sv == 0);	/* released before */
+		CHECK(lk(X_RELEASE, "durable", "owner-1", 0, h, &sv) == 0);
+		CHECK(lk(X_RELEASE, "durable2", "owner-9", 0, h, &sv) == 0);
+	}
 	/* A second filed on the same directory is refused; bad usage exits 2. */
 	{
 		const char *args[] = { "-q", "-g", spec, "-p", "2", "--dir", store, NULL };

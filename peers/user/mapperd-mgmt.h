@@ -1,0 +1,582 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * peers/user/mapperd-mgmt.h - mapperd's management ops (CREATE, SNAPSHOT,
+ * CLONE, UPDATE, DELETE, INFO, .list, .fsck) and its start-up recovery.
+ * Included once, by mapperd-ops.h. All of it runs under md.mgmt: one at a
+ * time, so each op sees the registry it changes.
+ */
+#ifndef XSEG_PEERS_MAPPERD_MGMT_H
+#define XSEG_PEERS_MAPPERD_MGMT_H
+
+static int op_create(struct rq *q, const char *name)
+{
+	static const char *keys[] = { "size", "object_size" };
+	char vals[2][256];
+	int have[2], r;
+	uint64_t size, osz = XV_OBJECT_SIZE_DEFAULT, id;
+	struct xvf_header h = { .magic = XVF_HDR_MAGIC, .version = XV_VERSION, .kind = XVF_KIND_VOLUME };
+
+	if ((r = kv_parse(q, "size object_size", keys, vals, have, 2)))
+		return r;
+	if (!have[0])
+		return fail(q, EINVAL, "CREATE %s needs size=BYTES", name);
+	if ((r = parse_size_kv(q, "size", vals[0], &size)))
+		return r;
+	if (have[1] && (r = parse_size_kv(q, "object_size", vals[1], &osz)))
+		return r;
+	if (!size)
+		return fail(q, EINVAL, "size=0: a volume has at least one byte");
+	if (osz < XV_OBJECT_SIZE_MIN || osz > XV_OBJECT_SIZE_MAX || (osz & (osz - 1)))
+		return fail(q, EINVAL, "object_size=%" PRIu64 " is not a power of two between %u and %u", osz,
+			    XV_OBJECT_SIZE_MIN, XV_OBJECT_SIZE_MAX);
+	if (size > (1ull << 56))
+		return fail(q, EINVAL, "size=%" PRIu64 " is too large (at most 2^56 bytes)", size);
+	if (rec_by_name(name))
+		return fail(q, EEXIST, "%s exists", name);
+	if ((r = reg_reserve(q, name, XVF_KIND_VOLUME, 1, 0, &id)))
+		return r;
+	h.id = h.data_id = id;
+	h.size = size;
+	h.object_size = (uint32_t)osz;
+	h.hversion = 1;
+	h.ctime = (uint64_t)time(NULL);
+	fmt(h.name, sizeof(h.name), "%s", name);
+	r = map_create(id, xvf_nobj(size, (uint32_t)osz));
+	if (!r)
+		r = hdr_write(&h);
+	if (r) {
+		int u = rollback(id);
+
+		if (u)
+			peer_log(md.p, 0, "%s: cannot roll back: %s (done at the next start)", name, strerror(u));
+		return fail(q, r, "%s: cannot write its map or header: %s", name, strerror(r));
+	}
+	return reg_set_state(q, id, XVF_ST_READY);
+}
+
+static int op_snapshot(struct rq *q, const char *name, struct vol *v, const struct xvf_reg_rec *e)
+{
+	static const char *keys[] = { "name" };
+	char vals[1][256], full[NAME_BUF + 8];
+	int have[1], r;
+	uint64_t sid, newdata;
+	struct xvf_header sh, vh;
+
+	if ((r = kv_parse(q, "name", keys, vals, have, 1)))
+		return r;
+	if (!have[0])
+		return fail(q, EINVAL, "SNAPSHOT %s needs name=SNAP", name);
+	if ((r = check_plain_name(q, "snapshot name", vals[0])))
+		return r;
+	if (e->kind != XVF_KIND_VOLUME)
+		return fail(q, EINVAL, "%s is a snapshot; SNAPSHOT takes a volume", name);
+	fmt(full, sizeof(full), "%s@%s", name, vals[0]);
+	if (rec_by_name(full))
+		return fail(q, EEXIST, "%s exists", full);
+	if ((r = reg_reserve(q, full, XVF_KIND_SNAPSHOT, 2, v->id, &sid)))
+		return r;
+	newdata = sid + 1;
+	vol_freeze(v);			/* no MAPW/DISCARD on it meanwhile */
+	sh = v->h;
+	vh = v->h;
+	sh.kind = XVF_KIND_SNAPSHOT;
+	sh.id = sid;
+	sh.parent = v->id;
+	sh.hversion = 1;
+	sh.ctime = (uint64_t)time(NULL);
+	fmt(sh.name, sizeof(sh.name), "%s", full);
+	vh.data_id = newdata;
+	vh.hversion++;
+	r = map_copy(sid, v->id, 0, 0);
+	if (!r)
+		r = hdr_write(&sh);
+	if (!r)
+		r = hdr_write(&vh);	/* the commit: the volume writes under a new data id */
+	if (!r)
+		v->h = vh;
+	vol_thaw(v);
+	if (r) {
+		/* Did the volume's header change? A failed write may still have landed. */
+		struct xvf_header now;
+		char why[256];
+
+		if (hdr_read(v->id, &now, why, sizeof(why)) == 0 && now.data_id == newdata) {
+			pthread_mutex_lock(&v->mu);
+			v->h = now;
+			pthread_mutex_unlock(&v->mu);
+			return reg_set_state(q, sid, XVF_ST_READY);
+		}
+		if (rollback(sid))
+			peer_log(md.p, 0, "%s: cannot roll back (done at the next start)", full);
+		return fail(q, r, "%s: cannot write its map or header: %s", full, strerror(r));
+	}
+	return reg_set_state(q, sid, XVF_ST_READY);
+}
+
+static int op_clone(struct rq *q, const char *name, struct vol *s, const struct xvf_reg_rec *e)
+{
+	static const char *keys[] = { "name", "size" };
+	char vals[2][256];
+	int have[2], r;
+	uint64_t nid, size;
+	struct xvf_header h;
+
+	if ((r = kv_parse(q, "name size", keys, vals, have, 2)))
+		return r;
+	if (e->kind != XVF_KIND_SNAPSHOT)
+		return fail(q, EINVAL, "%s is a volume; CLONE takes a snapshot (NAME@SNAP)", name);
+	if (!have[0])
+		return fail(q, EINVAL, "CLONE %s needs name=NEW", name);
+	if ((r = check_plain_name(q, "clone name", vals[0])))
+		return r;
+	size = s->h.size;
+	if (have[1] && (r = parse_size_kv(q, "size", vals[1], &size)))
+		return r;
+	if (size < s->h.size)
+		return fail(q, EINVAL, "size=%" PRIu64 " is smaller than %s (%" PRIu64 " bytes): clones only grow",
+			    size, name, s->h.size);
+	if (size > (1ull << 56))
+		return fail(q, EINVAL, "size=%" PRIu64 " is too large (at most 2^56 bytes)", size);
+	if (rec_by_name(vals[0]))
+		return fail(q, EEXIST, "%s exists", vals[0]);
+	if ((r = reg_reserve(q, vals[0], XVF_KIND_VOLUME, 1, 0, &nid)))
+		return r;
+	h = s->h;
+	h.kind = XVF_KIND_VOLUME;
+	h.id = h.data_id = nid;
+	h.parent = s->id;
+	h.size = size;
+	h.hversion = 1;
+	h.ctime = (uint64_t)time(NULL);
+	fmt(h.name, sizeof(h.name), "%s", vals[0]);
+	r = map_copy(nid, s->id, xvf_nobj(s->h.size, s->h.object_size), xvf_nobj(size, s->h.object_size));
+	if (!r)
+		r = hdr_write(&h);
+	if (r) {
+		if (rollback(nid))
+			peer_log(md.p, 0, "%s: cannot roll back (done at the next start)", vals[0]);
+		return fail(q, r, "%s: cannot write its map or header: %s", vals[0], strerror(r));
+	}
+	return reg_set_state(q, nid, XVF_ST_READY);
+}
+
+static int op_update(struct rq *q, const char *name, struct vol *v, const struct xvf_reg_rec *e)
+{
+	static const char *keys[] = { "size" };
+	char vals[1][256], map[64];
+	int have[1], r;
+	uint64_t size, nobj;
+	struct xvf_header h;
+
+	if ((r = kv_parse(q, "size", keys, vals, have, 1)))
+		return r;
+	if (e->kind != XVF_KIND_VOLUME)
+		return fail(q, EROFS, "%s is a snapshot: read-only", name);
+	if (!have[0])
+		return fail(q, EINVAL, "UPDATE %s needs size=BYTES", name);
+	if ((r = parse_size_kv(q, "size", vals[0], &size)))
+		return r;
+	if (size < v->h.size)
+		return fail(q, EINVAL, "size=%" PRIu64 " is smaller than %s (%" PRIu64 " bytes): volumes only grow",
+			    size, name, v->h.size);
+	if (size > (1ull << 56))
+		return fail(q, EINVAL, "size=%" PRIu64 " is too large (at most 2^56 bytes)", size);
+	if (size == v->h.size)
+		return 0;
+	vol_freeze(v);
+	h = v->h;
+	nobj = xvf_nobj(size, h.object_size);
+	xvf_map_name(map, sizeof(map), v->id);
+	/* More holes first (harmless alone), then the header: the commit. */
+	r = st_simple(X_TRUNCATE, XF_FUA, map, XVF_MAP_HEAD + nobj * sizeof(struct xvf_map_entry), 0);
+	h.size = size;
+	h.hversion++;
+	if (!r)
+		r = hdr_write(&h);
+	if (!r) {
+		v->h = h;
+		r = vol_grow_cache(v, nobj);
+		if (r) {	/* the cache only: drop it, it is read again */
+			pthread_mutex_lock(&md.mu);
+			vol_free_map(v);
+			pthread_mutex_unlock(&md.mu);
+			r = 0;
+		}
+	} else {
+		v->hdr_ok = 0;	/* read it again: the write may have landed */
+	}
+	vol_thaw(v);
+	return r ? fail(q, r, "%s: cannot grow: %s", name, strerror(r)) : 0;
+}
+
+static int op_delete(struct rq *q, const char *name, struct vol *v, const struct xvf_reg_rec *e)
+{
+	char list[1024], who[256];
+	int r;
+
+	if (q->text[0])
+		return fail(q, EINVAL, "DELETE takes no keys");
+	if (e->kind == XVF_KIND_VOLUME) {
+		r = lock_holder(v->id, who, sizeof(who));
+		if (r == 1)
+			return fail(q, EBUSY, "%s is open by %s", name, who);
+		if (r)
+			return fail(q, r, "%s: cannot look at its lock: %s", name, strerror(r));
+		children(v->id, XVF_KIND_SNAPSHOT, list, sizeof(list));
+		if (list[0])
+			return fail(q, EBUSY, "%s has snapshots: %s (delete them first)", name, list);
+	} else {
+		children(v->id, XVF_KIND_VOLUME, list, sizeof(list));
+		if (list[0])
+			return fail(q, EBUSY, "%s has clones that depend on it: %s", name, list);
+	}
+	vol_freeze(v);
+	r = reg_set_state(q, v->id, XVF_ST_DELETING);
+	vol_thaw(v);
+	if (r)
+		return r;
+	pthread_mutex_lock(&md.mu);
+	v->name[0] = 0;
+	pthread_mutex_unlock(&md.mu);
+	/* The name is gone (the commit); the objects follow. A failure here is left to the next start. */
+	r = gc();
+	if (r < 0)
+		peer_log(md.p, 1, "%s deleted; removing its objects failed (%s): the next start or fsck does it",
+			 name, strerror(-r));
+	return 0;
+}
+
+/* INFO NAME: key=value lines (XV_INFO_KEYS). */
+static int op_info(struct rq *q, const char *name, struct vol *v, const struct xvf_reg_rec *e)
+{
+	char snaps[1024] = "", clones[1024] = "", parent[NAME_BUF] = "-", who[256] = "-", why[256];
+	char *out;
+	uint64_t objects = 0, owned = 0;
+	int r, n;
+
+	if (q->text[0])
+		return fail(q, EINVAL, "INFO takes no keys");
+	if (e->kind == XVF_KIND_VOLUME) {
+		children(v->id, XVF_KIND_SNAPSHOT, snaps, sizeof(snaps));
+		if (lock_holder(v->id, who, sizeof(who)) == 0)
+			fmt(who, sizeof(who), "-");
+	} else {
+		children(v->id, XVF_KIND_VOLUME, clones, sizeof(clones));
+	}
+	if (v->h.parent) {
+		struct xvf_reg_rec *p = rec_by_id(v->h.parent);
+
+		fmt(parent, sizeof(parent), "%s", p && p->name[0] ? p->name : "(deleted)");
+	}
+	pthread_mutex_lock(&v->mu);
+	r = vol_load(v, why, sizeof(why));
+	for (uint64_t i = 0; !r && i < v->nobj; i++) {
+		objects += v->map[i] != 0;
+		owned += v->map[i] == v->h.data_id;
+	}
+	pthread_mutex_unlock(&v->mu);
+	if (r)
+		return fail(q, r, "%s", why);
+	out = malloc(8192);
+	if (!out)
+		return fail(q, ENOMEM, "out of memory");
+	n = fmt(out, 8192,
+		     "name=%s\nkind=%s\nsize=%" PRIu64 "\nobject_size=%u\nparent=%s\nsnapshots=%s\nclones=%s\n"
+		     "objects=%" PRIu64 "\nbytes=%" PRIu64 "\nopen_by=%s\nid=%" PRIu64 "\nversion=%" PRIu64 "\n",
+		     name, e->kind == XVF_KIND_VOLUME ? "volume" : "snapshot", v->h.size, v->h.object_size, parent,
+		     snaps[0] ? snaps : "-", clones[0] ? clones : "-", objects, owned * v->h.object_size, who,
+		     v->id, v->h.hversion);
+	r = reply_text(q, out, (size_t)n);
+	free(out);
+	return r;
+}
+
+static int op_list(struct rq *q)
+{
+	size_t cap = 4096, o = 0;
+	char *out = malloc(cap);
+	int r;
+
+	if (!out)
+		return fail(q, ENOMEM, "out of memory");
+	for (uint32_t k = 0; k < md.nrec; k++) {
+		struct xvf_reg_rec e = md.recs[k];
+		struct vol *v;
+		char why[256], parent[NAME_BUF] = "-";
+
+		if (e.state != XVF_ST_READY)
+			continue;
+		r = vol_of(&e, &v, why, sizeof(why));
+		if (!r && v->h.parent) {
+			struct xvf_reg_rec *p = rec_by_id(v->h.parent);
+
+			fmt(parent, sizeof(parent), "%s", p && p->name[0] ? p->name : "(deleted)");
+		}
+		if (o + NAME_BUF * 2 + 64 > cap) {
+			char *n = realloc(out, cap *= 2);
+
+			if (!n) {
+				vol_put(v);
+				free(out);
+				return fail(q, ENOMEM, "out of memory");
+			}
+			out = n;
+		}
+		if (r)
+			o += (size_t)fmt(out + o, cap - o, "%s\t%s\t?\t?\n", e.name,
+					      e.kind == XVF_KIND_VOLUME ? "volume" : "snapshot");
+		else
+			o += (size_t)fmt(out + o, cap - o, "%s\t%s\t%" PRIu64 "\t%s\n", e.name,
+					      e.kind == XVF_KIND_VOLUME ? "volume" : "snapshot", v->h.size, parent);
+		vol_put(v);
+	}
+	r = reply_text(q, out, o);
+	free(out);
+	return r;
+}
+
+/*
+ * fsck - count the data objects (named by a READY map, or leaked) and, with
+ * @fix, delete the leaked ones. Every data object was created under the
+ * data id D of one record (the volume's at the time; frozen into a snapshot
+ * later), at an index where that record's own map then named it; any map
+ * that names D.i does so because the record of D names it too. So the
+ * objects are counted per record: for each index where its map names its
+ * own D, one named object; at every other index, D.i is probed (INFO) and
+ * is a leak if it exists. Records being deleted keep only objects another
+ * map still names. A volume is frozen while its indices are probed, so an
+ * object a MAPW has copied but not yet mapped is never taken for a leak.
+ */
+static int op_fsck(struct rq *q, int fix)
+{
+	uint64_t named = 0, leaked = 0;
+	size_t cap = q->cap, o = 0, hl, ll;
+	char *list, head[160];
+	int r = 0;
+
+	if (md.reg_bad)
+		return fail(q, EIO, "%s", md.reg_msg);
+	if (q->text[0])
+		return fail(q, EINVAL, "fsck takes no keys");
+	list = malloc(cap + 1);
+	if (!list)
+		return fail(q, ENOMEM, "out of memory");
+	list[0] = 0;
+	for (uint32_t k = 0; k < md.nrec && !r; k++) {
+		struct xvf_reg_rec e = md.recs[k];
+		struct vol *v;
+		char why[256];
+		int frozen = 0, ready = e.state == XVF_ST_READY;
+
+		if (e.state == XVF_ST_CREATING)
+			continue;
+		r = vol_of(&e, &v, why, sizeof(why));
+		if (r) {
+			vol_put(v);
+			free(list);
+			return fail(q, r, "fsck: %s", why);
+		}
+		if (ready && e.kind == XVF_KIND_VOLUME) {
+			vol_freeze(v);
+			frozen = 1;
+		} else {
+			pthread_mutex_lock(&v->mu);
+		}
+		r = vol_load(v, why, sizeof(why));
+		for (uint64_t i = 0; !r && i < v->nobj; i++) {
+			uint64_t d = v->h.data_id;
+			char obj[64];
+			int x;
+
+			if (v->map[i] == OWNER_CORRUPT) {
+				r = EIO;
+				fmt(why, sizeof(why), "entry %" PRIu64 " of the map of %s is corrupt; "
+					 "not judging its objects", i, e.name[0] ? e.name : "a deleted record");
+				break;
+			}
+			if (v->map[i] == d && ready) {
+				named++;
+				continue;
+			}
+			if (!ready) {
+				int n = named_elsewhere(d, i, e.id);
+
+				if (n < 0) {
+					r = -n;
+					fmt(why, sizeof(why), "cannot read a map: %s", strerror(r));
+					break;
+				}
+				if (n) {
+					named++;
+					continue;
+				}
+			}
+			xv_data_name(obj, sizeof(obj), d, i);
+			x = st_exists(obj);
+			if (x < 0) {
+				r = -x;
+				fmt(why, sizeof(why), "INFO %s: %s", obj, strerror(r));
+				break;
+			}
+			if (!x)
+				continue;
+			leaked++;
+			if (o + strlen(obj) + 9 < cap)
+				o += (size_t)fmt(list + o, cap + 1 - o, "leaked=%s\n", obj);
+			if (fix) {
+				r = st_delete(obj);
+				if (r) {
+					fmt(why, sizeof(why), "DELETE %s: %s", obj, strerror(r));
+					break;
+				}
+				peer_log(md.p, 1, "fsck: removed leaked object %s", obj);
+			}
+		}
+		if (frozen)
+			vol_thaw(v);
+		else
+			pthread_mutex_unlock(&v->mu);
+		vol_put(v);
+		if (r) {
+			free(list);
+			return fail(q, r, "fsck: %s", why);
+		}
+	}
+	if (fix) {
+		int g = gc();
+
+		if (g < 0) {
+			free(list);
+			return fail(q, -g, "fsck: removing deleted records: %s", strerror(-g));
+		}
+	}
+	fmt(head, sizeof(head), "objects=%" PRIu64 "\nnamed=%" PRIu64 "\nleaked=%" PRIu64 "\n",
+		 named + leaked, named, leaked);
+	hl = strlen(head);
+	if (hl > cap) {
+		free(list);
+		return fail(q, EOVERFLOW, "the reply needs a buffer of at least %zu bytes", hl);
+	}
+	ll = o;
+	while (hl + ll > cap) {		/* as many whole lines as fit */
+		char *nl = ll ? memrchr(list, '\n', ll - 1) : NULL;
+
+		ll = nl ? (size_t)(nl - list) + 1 : 0;
+	}
+	memcpy(q->data, head, hl);
+	memcpy(q->data + hl, list, ll);
+	q->req->serviced = hl + ll;
+	free(list);
+	return 0;
+}
+
+static int op_mgmt(struct rq *q)
+{
+	char vname[XV_NAME_MAX + 1], sname[XV_NAME_MAX + 1];
+	struct xvf_reg_rec e;
+	struct vol *v = NULL;
+	int r;
+
+	if (q->op == X_PING)
+		return 0;
+	if (!strcmp(q->target, XV_T_LIST) && q->op == X_INFO)
+		return op_list(q);
+	if (!strcmp(q->target, XV_T_FSCK) && (q->op == X_INFO || q->op == X_DELETE))
+		return op_fsck(q, q->op == X_DELETE);
+	if (xv_split_target(q->target, q->tlen, vname, sname))
+		return fail(q, EINVAL, "'%s' is not a volume or snapshot name (1..%u bytes of A-Z a-z 0-9 _ . -, "
+			    "not starting with '.' or '-'; NAME@SNAP for a snapshot)", q->target, XV_NAME_MAX);
+	if (md.reg_bad && q->op != X_INFO && q->op != X_OPEN && q->op != X_CLOSE)
+		return fail(q, EIO, "%s; nothing is changed until it is repaired", md.reg_msg);
+	if (q->op == X_CREATE) {
+		if (sname[0])
+			return fail(q, EINVAL, "'%s': CREATE takes a volume name (snapshots are made by SNAPSHOT)",
+				    q->target);
+		return op_create(q, q->target);
+	}
+	r = vol_lookup(q, q->target, &v, &e);
+	if (r)
+		return r;
+	if (!v->hdr_ok) {
+		char why[256];
+
+		pthread_mutex_lock(&v->mu);
+		r = hdr_read(v->id, &v->h, why, sizeof(why));
+		v->hdr_ok = !r;
+		pthread_mutex_unlock(&v->mu);
+		if (r) {
+			vol_put(v);
+			return fail(q, r, "%s: %s", q->target, why);
+		}
+	}
+	switch (q->op) {
+	case X_OPEN: case X_CLOSE: r = op_open(q, v, &e); break;
+	case X_SNAPSHOT: r = op_snapshot(q, q->target, v, &e); break;
+	case X_CLONE: r = op_clone(q, q->target, v, &e); break;
+	case X_UPDATE: r = op_update(q, q->target, v, &e); break;
+	case X_DELETE: r = op_delete(q, q->target, v, &e); break;
+	case X_INFO: r = op_info(q, q->target, v, &e); break;
+	default: r = fail(q, EOPNOTSUPP, "%s is not a volume op", xseg_op_name(q->op));
+	}
+	vol_put(v);
+	return r;
+}
+
+/*
+ * startup - read the registry; finish or roll back what a crash left
+ * CREATING; finish DELETING records. 0 or an errno (only for a storage peer
+ * that cannot be read at all: a corrupt registry starts, refusing changes).
+ */
+static int startup(void)
+{
+	int r;
+
+	pthread_mutex_lock(&md.mgmt);
+	r = reg_load();
+	if (r) {
+		peer_log(md.p, 0, "cannot read the registry %s: %s", XVF_REGISTRY, strerror(r));
+		pthread_mutex_unlock(&md.mgmt);
+		return r;
+	}
+	if (md.reg_bad) {
+		peer_log(md.p, 0, "%s: serving what can be read, changing nothing", md.reg_msg);
+		pthread_mutex_unlock(&md.mgmt);
+		return 0;
+	}
+	for (uint32_t k = 0; k < md.nrec; k++) {
+		struct xvf_reg_rec e = md.recs[k];
+
+		if (e.state != XVF_ST_CREATING)
+			continue;
+		if (e.kind == XVF_KIND_SNAPSHOT) {
+			struct xvf_header vh;
+			char why[256];
+
+			r = hdr_read(e.vol, &vh, why, sizeof(why));
+			if (!r && vh.data_id == e.aux) {
+				peer_log(md.p, 1, "%s: the snapshot had committed; finishing it", e.name);
+				md.recs[k].state = XVF_ST_READY;
+				if ((r = reg_save()))
+					break;
+				continue;
+			}
+			if (r && r != EIO)
+				break;
+		}
+		peer_log(md.p, 1, "%s: rolling back an unfinished create", e.name);
+		if ((r = rollback(e.id)))
+			break;
+		k--;
+	}
+	if (!r) {
+		int g = gc();
+
+		r = g < 0 ? -g : 0;
+	}
+	pthread_mutex_unlock(&md.mgmt);
+	if (r)
+		peer_log(md.p, 0, "recovery at start: %s", strerror(r));
+	return r;
+}
+
+#endif
