@@ -68,6 +68,12 @@ static int parse_u32(const char *s, uint32_t *v)
 	return 0;
 }
 
+/*
+ * The common options that have no short form get codes no character has, so
+ * that a peer's own short options (-S, -C, -I...) never land in them.
+ */
+enum { OPT_CREATE = 0x100, OPT_SPIN, OPT_IO_THREADS };
+
 int peer_parse_args(struct peer *p, int argc, char **argv, const char *own,
 		    const struct option *own_long, int (*own_fn)(struct peer *p, int opt, const char *arg),
 		    const char *own_usage)
@@ -75,9 +81,9 @@ int peer_parse_args(struct peer *p, int argc, char **argv, const char *own,
 	static const struct option common[] = {
 		{ "spec", required_argument, NULL, 'g' }, { "port", required_argument, NULL, 'p' },
 		{ "threads", required_argument, NULL, 't' }, { "driver", required_argument, NULL, 'd' },
-		{ "create", no_argument, NULL, 'C' }, { "spin-us", required_argument, NULL, 'S' },
+		{ "create", no_argument, NULL, OPT_CREATE }, { "spin-us", required_argument, NULL, OPT_SPIN },
 		{ "verbose", no_argument, NULL, 'v' }, { "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' }, { "io-threads", required_argument, NULL, 'I' },
+		{ "help", no_argument, NULL, 'h' }, { "io-threads", required_argument, NULL, OPT_IO_THREADS },
 	};
 	struct option all[64];
 	char shorts[128];
@@ -101,7 +107,7 @@ int peer_parse_args(struct peer *p, int argc, char **argv, const char *own,
 		switch (c) {
 		case 'g': p->spec = optarg; break;
 		case 'd': p->driver = optarg; break;
-		case 'C': p->create = 1; break;
+		case OPT_CREATE: p->create = 1; break;
 		case 'v': p->verbose++; break;
 		case 'q': p->verbose = -1; break;
 		case 'h': usage(p, own_usage); return 1;
@@ -111,7 +117,7 @@ int peer_parse_args(struct peer *p, int argc, char **argv, const char *own,
 				return -1;
 			}
 			break;
-		case 'I':
+		case OPT_IO_THREADS:
 			if (parse_u32(optarg, &p->io_threads) || !p->io_threads ||
 			    p->io_threads > PEER_IO_THREADS_MAX) {
 				fprintf(stderr, "%s: --io-threads: '%s' must be 1..%u\n", p->name, optarg,
@@ -119,7 +125,7 @@ int peer_parse_args(struct peer *p, int argc, char **argv, const char *own,
 				return -1;
 			}
 			break;
-		case 'S':
+		case OPT_SPIN:
 			if (parse_u32(optarg, &p->spin_us)) {
 				fprintf(stderr, "%s: --spin-us: '%s' is not a number\n", p->name, optarg);
 				return -1;

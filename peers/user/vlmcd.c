@@ -439,11 +439,12 @@ static void sub_reply(struct peer *p, uint32_t portno, struct xseg_request *req,
 
 	(void)portno;
 	switch (s->kind) {
-	case S_FETCH: fetch_done(s, req, err); break;
-	case S_MAPW: mapw_done(s, req, err); break;
-	case S_OPEN: open_done(s, req, err); break;
-	case S_CLOSE: close_done(s, req, err); break;
-	case S_FWD: fwd_done(o, req, err); free(s); return;	/* the client's request */
+	/* These put the request and free @s themselves. */
+	case S_FETCH: fetch_done(s, req, err); return;
+	case S_MAPW: mapw_done(s, req, err); return;
+	case S_OPEN: open_done(s, req, err); return;
+	case S_CLOSE: close_done(s, req, err); return;
+	case S_FWD: free(s); fwd_done(o, req, err); return;	/* the client's request */
 	case S_DISCARD:
 		/* The range's entries are what the reply says; those it did not carry are fetched again. */
 		for (uint64_t i = s->index; i < s->index + s->size / s->v->object_size; i++)
