@@ -688,14 +688,14 @@ static int own(struct peer *p, int opt, const char *arg)
 
 	(void)p;
 	switch (opt) {
-	case 'S':
+	case 's':
 		if (st_parse_size(arg, &v) || v >= XSEG_ANY_PORT) {
 			fprintf(stderr, "mapperd: --storage '%s' is not a port number\n", arg);
 			return -1;
 		}
 		md.storage = (uint32_t)v;
 		return 0;
-	case 'C':
+	case 'M':
 		if (st_parse_size(arg, &v) || v > (1ull << 20)) {
 			fprintf(stderr, "mapperd: --cache-mb '%s' is not a number of MiB (0..1048576)\n", arg);
 			return -1;
@@ -708,15 +708,15 @@ static int own(struct peer *p, int opt, const char *arg)
 
 int main(int argc, char **argv)
 {
-	static const struct option lopts[] = { { "storage", required_argument, NULL, 'S' },
-					       { "cache-mb", required_argument, NULL, 'C' }, { 0 } };
+	static const struct option lopts[] = { { "storage", required_argument, NULL, 's' },
+					       { "cache-mb", required_argument, NULL, 'M' }, { 0 } };
 	struct peer p = { .name = "mapperd", .serve = serve, .work = work };
 	int r;
 
 	md.storage = XSEG_ANY_PORT;
-	r = peer_parse_args(&p, argc, argv, "S:C:", lopts, own,
-			    "  -S, --storage PORT  the storage peer's port (filed, radosd); required\n"
-			    "  -C, --cache-mb N    bound of the cached maps, MiB (default 64)");
+	r = peer_parse_args(&p, argc, argv, "s:M:", lopts, own,
+			    "  -s, --storage PORT  the storage peer's port (filed, radosd); required\n"
+			    "  -M, --cache-mb N    bound of the cached maps, MiB (default 64)");
 	if (r)
 		return r > 0 ? 0 : 2;
 	if (md.storage == XSEG_ANY_PORT) {
