@@ -164,7 +164,7 @@ async function run(ctx: Context): Promise<number> {
       case 'info':
         return infoText(doc.volume!)
       default:
-        return `${action === 'resize' ? 'resized' : action === 'create' ? 'created' : action === 'snapshot' ? 'snapshot' : 'cloned'} ` +
+        return `${action === 'resize' ? 'resized' : action === 'create' ? 'created' : action === 'snapshot' ? 'took snapshot' : 'cloned'} ` +
           `${doc.target}: ${human(doc.volume!.size)}${doc.volume!.parent ? `, from ${doc.volume!.parent}` : ''}\n`
     }
   })

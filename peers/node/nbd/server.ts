@@ -18,7 +18,7 @@
 // Malformed input closes that connection only, with one log line.
 // docs/nbd.md describes the options, the protocol coverage and the limits.
 import { lookup } from 'node:dns/promises'
-import { Segment, type Port, type Request } from '../../../sys/node/ts/index.js'
+import { Op, Segment, type Port, type Request } from '../../../sys/node/ts/index.js'
 import { Engine, type NbdEngineStats } from './engine.js'
 import { Conn, type HandshakeHost, type NbdLogLevel, type OpenExport } from './handshake.js'
 import { parseTcp, removeOwnSocket, removeStaleSocket, socketId } from './listen.js'
@@ -238,24 +238,27 @@ export class NbdGateway implements HandshakeHost {
       this.maxConnRequests = count(opts.maxConnRequests, 'maxConnRequests',
         Math.min(this.maxTotalRequests, Math.max(need, Math.floor(cfg.nrRequests / 4))), need, cfg.nrRequests)
       this.port = opts.port === undefined ? this.segment.bindDynamicPort({ role: 'client' }) : this.segment.bindPort(opts.port, { role: 'client' })
+    } catch (e) {
+      if (this.#ownSegment) this.segment.close()
+      throw e
+    }
+    let engine: Engine | undefined
+    try {
+      this.#engine = engine = new Engine(this.segment, {
+        storagePort: this.storagePort, maxBuf: this.maxBuf, maxRequest: this.maxRequest, maxInflight: this.maxInflight,
+        spinUs: Number(opts.spinUs ?? 0), requestTimeoutMs: this.requestTimeoutMs, maxReplyBytes: this.maxReplyBytes,
+        maxReplyTotal: this.maxReplyTotal, maxConnRequests: this.maxConnRequests, maxTotalRequests: this.maxTotalRequests,
+      }, (kind, id, text, fd) => this.#onEngine(kind, id, text, fd))
       if (opts.volumes) {
         this.volumes = new VolumeExports(this.port, this.storagePort, {
+          ctl: (op, target, text, size) => this.#engine.ctl(Op[op], target, text, this.#infoTimeout, size),
           owner: typeof opts.volumes === 'object' ? opts.volumes.owner : undefined,
           timeoutMs: this.#infoTimeout,
           log: (line) => this.#log('info', line),
         })
       }
     } catch (e) {
-      if (this.#ownSegment) this.segment.close()
-      throw e
-    }
-    try {
-      this.#engine = new Engine(this.segment, {
-        storagePort: this.storagePort, maxBuf: this.maxBuf, maxRequest: this.maxRequest, maxInflight: this.maxInflight,
-        spinUs: Number(opts.spinUs ?? 0), requestTimeoutMs: this.requestTimeoutMs, maxReplyBytes: this.maxReplyBytes,
-        maxReplyTotal: this.maxReplyTotal, maxConnRequests: this.maxConnRequests, maxTotalRequests: this.maxTotalRequests,
-      }, (kind, id, text, fd) => this.#onEngine(kind, id, text, fd))
-    } catch (e) {
+      engine?.close()
       this.port.close()
       if (this.#ownSegment) this.segment.close()
       throw e

@@ -3,16 +3,20 @@
 // peers/node/nbd/volumes.ts - the gateway's volume mode: an export name is a
 // volume at vlmcd ('vol1', or 'vol1@snap', read-only), not a configured
 // export. For a client choosing one (NBD_OPT_GO, NBD_OPT_EXPORT_NAME) the
-// gateway asks its size (block INFO), then OPENs it with the gateway's owner
-// tag ("ro=1" for a snapshot); connections of this gateway to one volume
-// share that open (nbdcopy and qemu open several), and the last one to end
-// CLOSEs it. A volume open elsewhere is refused with vlmcd's text, which
-// names the holder. NBD_OPT_LIST lists the volumes (INFO '.list').
-// Requests go from the gateway's own port; its engine sends the block ops.
+// gateway OPENs it with the gateway's owner tag ("ro=1" for a snapshot),
+// then asks its size (block INFO); connections of this gateway to one
+// volume share that open (nbdcopy and qemu open several), and the last one
+// to end CLOSEs it. These three go from the engine's port (engine/control.cc):
+// vlmcd holds a volume for the port that opened it, and serves the block ops
+// of that port only. A volume open elsewhere is refused with vlmcd's text,
+// which names the holder. A question (NBD_OPT_INFO) and NBD_OPT_LIST are
+// management INFOs from the gateway's own port (they open nothing).
 import { hostname } from 'node:os'
 import { readFileSync } from 'node:fs'
-import type { Port, Request } from '../../../sys/node/ts/index.js'
-import { Volumes, splitTarget } from '../../../sys/node/ts/volumes.js'
+import type { OpName, Port } from '../../../sys/node/ts/index.js'
+import { errnoName } from '../../../sys/node/ts/errors.js'
+import { type VolumeError, Volumes, splitTarget } from '../../../sys/node/ts/volumes.js'
+import type { CtlReply } from './engine.js'
 
 /** What a volume export is once its size is known. */
 export interface VolumeOpen {
@@ -43,22 +47,23 @@ interface Held {
   open: boolean
 }
 
+/** Sends a control request from the engine's port (Engine.ctl). */
+export type CtlFn = (op: OpName, target: string, text: string, size?: number) => Promise<CtlReply>
+
 export class VolumeExports {
   readonly owner: string
   readonly dst: number
-  #port: Port
+  #ctl: CtlFn
   #vols: Volumes
-  #timeoutMs: number
   #held = new Map<string, Held>()
   #log: (line: string) => void
 
-  /** Volumes of the peer on port @dst (vlmcd), asked from @port. */
-  constructor(port: Port, dst: number, opts: { owner?: string; timeoutMs: number; log: (line: string) => void }) {
-    this.#port = port
+  /** Volumes of the peer on port @dst (vlmcd): questions from @port, opens through @ctl. */
+  constructor(port: Port, dst: number, opts: { ctl: CtlFn; owner?: string; timeoutMs: number; log: (line: string) => void }) {
     this.dst = dst
     this.owner = opts.owner ?? gatewayOwner()
     if (/[\n=]/.test(this.owner)) throw new TypeError(`NbdGateway: the owner tag '${this.owner}' has a newline or '='`)
-    this.#timeoutMs = opts.timeoutMs
+    this.#ctl = opts.ctl
     this.#log = opts.log
     this.#vols = new Volumes(port, dst, { timeoutMs: opts.timeoutMs })
   }
@@ -72,8 +77,9 @@ export class VolumeExports {
 
   /**
    * The size of volume @name (and whether it is read-only), or a one-line
-   * reason (a bad name, vlmcd's text). With @open, the volume is also
-   * opened for one more connection (release() it when the connection ends).
+   * reason (a bad name, vlmcd's text). With @open, the volume is opened for
+   * one more connection (release() it when the connection ends) and its
+   * size asked by that opener; without, asked with a management INFO.
    */
   async get(name: string, open: boolean): Promise<VolumeOpen | string> {
     let snap: string | null
@@ -82,13 +88,15 @@ export class VolumeExports {
     } catch (e) {
       return (e as Error).message.replace(/^EINVAL: /, '')
     }
-    let size: number
-    try {
-      size = await this.#size(name)
-    } catch (e) {
-      return (e as Error).message
+    if (!open) {
+      try {
+        const i = await this.#vols.info(name)
+        return { size: i.size, readonly: i.kind === 'snapshot' }
+      } catch (e) {
+        const v = e as VolumeError
+        return v.peerMessage ? `${v.code}: ${v.peerMessage}` : v.message
+      }
     }
-    if (!open) return { size, readonly: snap !== null }
     const h = this.#held.get(name) ?? { conns: 0, busy: Promise.resolve(), open: false }
     this.#held.set(name, h)
     h.conns++
@@ -101,11 +109,17 @@ export class VolumeExports {
     h.busy = step.catch(() => undefined)
     try {
       await step
+      // The size now (a resize changes it), asked by the holder.
+      const hex = await this.#call('info', name, '', 8)
+      const b = Buffer.from(hex, 'hex')
+      if (b.length < 8) throw new Error(`INFO of '${name}' served ${b.length} bytes, not 8`)
+      const size = b.readBigUInt64LE(0)
+      if (size > BigInt(Number.MAX_SAFE_INTEGER)) throw new Error(`size ${size} is too large`)
+      return { size: Number(size), readonly: snap !== null }
     } catch (e) {
       this.#drop(name, h)
       return (e as Error).message
     }
-    return { size, readonly: snap !== null }
   }
 
   /** A connection to volume @name ended: the last one CLOSEs it. */
@@ -147,57 +161,17 @@ export class VolumeExports {
     }
   }
 
-  /** Block INFO (8 bytes, the size little-endian, as blockd) of @name. */
-  async #size(name: string): Promise<number> {
-    const r = await this.#submit({ op: 'info', target: name, size: 8, dataLength: 4096, data: Buffer.alloc(9) }, name)
+  /** @op from the engine's port; resolves with the served data's hex, or throws 'ECODE: text'. */
+  async #call(op: OpName, name: string, text: string, size?: number): Promise<string> {
+    let r: CtlReply
     try {
-      if (r.failed) throw new Error(`${r.errorCode ?? 'EIO'}: ${this.#text(r) || 'INFO failed'}`)
-      if (r.serviced < 8) throw new Error(`INFO serviced ${r.serviced} bytes, not 8`)
-      const size = r.data.readBigUInt64LE(0)
-      if (size > BigInt(Number.MAX_SAFE_INTEGER)) throw new Error(`size ${size} is too large`)
-      return Number(size)
-    } finally {
-      r.release()
-    }
-  }
-
-  async #call(op: 'open' | 'close', name: string, text: string): Promise<void> {
-    const b = Buffer.from(text)
-    // NUL-terminated too (the buffer may hold an earlier request's bytes).
-    const r = await this.#submit({ op, target: name, size: b.length, dataLength: 4096, data: Buffer.concat([b, Buffer.alloc(1)]) }, name)
-    try {
-      if (r.failed) throw new Error(`${r.errorCode ?? 'EIO'}: ${this.#text(r) || `${op.toUpperCase()} failed`}`)
-    } finally {
-      r.release()
-    }
-  }
-
-  #text(r: Request): string {
-    const n = Math.min(r.serviced, r.data.length)
-    return n > 0 ? r.data.toString('utf8', 0, n).trim() : ''
-  }
-
-  async #submit(opts: Parameters<Port['tryRequest']>[0], name: string): Promise<Request> {
-    // The segment may be out of requests for a moment (busy connections): wait, up to the timeout.
-    const until = Date.now() + this.#timeoutMs
-    let req: Request | null = null
-    for (;;) {
-      try {
-        req = this.#port.tryRequest(opts)
-      } catch (e) {
-        if ((e as { code?: string }).code !== 'ENOBUFS') throw e
-      }
-      if (req) break
-      if (Date.now() >= until) throw new Error('EAGAIN: no free request in the segment')
-      await new Promise((r) => setTimeout(r, 5))
-    }
-    try {
-      return await req.submit(this.dst, { signal: AbortSignal.timeout(this.#timeoutMs) })
+      r = await this.#ctl(op, name, text, size)
     } catch (e) {
-      if (req.state === 'prepared') req.release()
-      if ((e as { code?: string }).code === 'ABORT_ERR')
-        throw new Error(`ETIMEDOUT: the volume peer on port ${this.dst} did not answer about '${name}' within ${this.#timeoutMs} ms`)
+      const code = (e as { code?: string }).code
+      if (code === 'ENOENT') throw new Error(`ENOENT: no peer serves port ${this.dst} (is vlmcd running?)`)
       throw e
     }
+    if (r.errno) throw new Error(`${errnoName(r.errno)}: ${r.text || `${op.toUpperCase()} failed`}`)
+    return r.text
   }
 }
