@@ -50,6 +50,7 @@ test('the limits are those of peers/user/volume.h', () => {
   assert.is(V.XV_OBJECT_SIZE_MAX, num(def('XV_OBJECT_SIZE_MAX')))
   assert.is(JSON.stringify(V.XV_T_LIST), def('XV_T_LIST'))
   assert.is(JSON.stringify(V.XV_T_FSCK), def('XV_T_FSCK'))
+  assert.is(JSON.stringify(V.XV_T_STATS), def('XV_T_STATS'))
 })
 
 test('names as xv_valid_name and xv_split_target take them', () => {

@@ -26,6 +26,7 @@ export const XV_OBJECT_SIZE_MIN = 64 << 10
 export const XV_OBJECT_SIZE_MAX = 64 << 20
 export const XV_T_LIST = '.list'
 export const XV_T_FSCK = '.fsck'
+export const XV_T_STATS = '.stats'
 
 /** A volume or snapshot name: 1..96 bytes of [A-Za-z0-9_.-], not starting with '.' or '-' (xv_valid_name). */
 export function validVolumeName(s: string): boolean {
@@ -278,6 +279,14 @@ export class Volumes {
       leakedObjects: leakedLines.slice(1),
       repaired: repair,
     }
+  }
+
+  /** vlmcd's counters (INFO '.stats': ops, hole_reads, storage_reads, mapr, mapw, ...); ENOENT or ENOTSUP from mapperd. */
+  async stats(): Promise<Record<string, number>> {
+    const kv = parseKeyValues(await this.#call('info', XV_T_STATS, '', true))
+    const out: Record<string, number> = {}
+    for (const [k, v] of Object.entries(kv)) out[k] = count(v, k)
+    return out
   }
 
   /** The largest data buffer this port's segment gives one request (replies to INFO are as long as fits). */
