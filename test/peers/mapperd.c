@@ -29,13 +29,35 @@ static const char *filed_log;
 #define FILED 1
 #define MAPPERD 2
 
-static pid_t start_mapperd(void)
+/* mapperd, quiet; or with @cache_mb and its log (-v) in @log. */
+static pid_t start_mapperd_with(const char *cache_mb, const char *log)
 {
-	const char *args[] = { "-q", "-g", spec, "-p", "2", "--storage", "1", NULL };
-	pid_t pid = tp_start("mapperd", args);
+	const char *args[] = { "-q", "-g", spec, "-p", "2", "--storage", "1", NULL, NULL, NULL };
+	int saved = -1;
+	pid_t pid;
 
+	if (cache_mb) {
+		args[0] = "-v";
+		args[7] = "--cache-mb";
+		args[8] = cache_mb;
+		saved = dup(2);
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+
+		CHECK(saved >= 0 && fd >= 0 && dup2(fd, 2) == 2);
+		close(fd);
+	}
+	pid = tp_start("mapperd", args);
+	if (saved >= 0) {
+		CHECK(dup2(saved, 2) == 2);
+		close(saved);
+	}
 	tp_wait_bound(xs, MAPPERD, pid);
 	return pid;
+}
+
+static pid_t start_mapperd(void)
+{
+	return start_mapperd_with(NULL, NULL);
 }
 
 static void restart_mapperd(void)
@@ -377,6 +399,8 @@ int main(void)
 	RUN(test_open);
 	RUN(test_one_copy);
 	RUN(test_corrupt);
+	RUN(test_cache);
+	RUN(test_storage_down);
 	RUN(test_crash);
 	CHECK(tp_stop(mapperd_pid) == 0);
 	CHECK(tp_stop(filed_pid) == 0);
