@@ -445,6 +445,15 @@ static void sub_reply(struct peer *p, uint32_t portno, struct xseg_request *req,
 	case S_OPEN: open_done(s, req, err); return;
 	case S_CLOSE: close_done(s, req, err); return;
 	case S_FWD: free(s); fwd_done(o, req, err); return;	/* the client's request */
+	case S_FLUSH:
+		/* The pre-flush of an XF_FLUSH write: its op goes on (or fails) from the top. */
+		xseg_put_request(p->xs, req);
+		free(s);
+		o->left--;
+		if (err && !o->err)
+			o->err = err;
+		vol_kick(o->v);
+		return;
 	case S_DISCARD:
 		/* The range's entries are what the reply says; those it did not carry are fetched again. */
 		for (uint64_t i = s->index; i < s->index + s->size / s->v->object_size; i++)
