@@ -287,6 +287,83 @@ static void test_discard(void)
 	free(got);
 }
 
+/* Submit without waiting; the reply is collected by collect(). */
+static struct xseg_request *submit(uint32_t op, const char *target, uint64_t off, uint64_t n, const void *in)
+{
+	struct xseg_request *r = xseg_get_request(xs, me);
+
+	CHECK(r);
+	CHECK(xseg_prep_request(xs, r, target, (uint32_t)strlen(target), n) == 0);
+	r->op = op;
+	r->offset = off;
+	r->size = n;
+	if (in)
+		memcpy(xseg_req_data(xs, r), in, n);
+	CHECK(xseg_submit_signal(xs, r, P_VLMCD) >= 0);
+	return r;
+}
+
+/* Wait for @n replies to @me; they land in @got (in any order). */
+static void collect(struct xseg_request **got, int n)
+{
+	uint64_t t0 = xt_now_ns();
+
+	for (int k = 0; k < n;) {
+		struct xseg_request *r = xseg_receive(xs, me);
+
+		if (!r) {
+			CHECKF(xt_now_ns() - t0 < 20000000000ull, "%d of %d replies", k, n);
+			xseg_wait(xs, me, 100000);
+			continue;
+		}
+		got[k++] = r;
+	}
+}
+
+/*
+ * Many writes to one object a snapshot shares, at once: one MAPW (one copy);
+ * reads of the same blocks meanwhile see the old or the new block, never a mix.
+ */
+static void test_coalesce(void)
+{
+	uint8_t *a = malloc(OBJ), *nb = malloc(16 * 4096);
+	struct xseg_request *got[32];
+	uint64_t mapw0;
+	char msg[4096];
+
+	create("vq", "1M");
+	memset(a, 0xA1, OBJ);
+	CHECK(vwrite(me, "vq", 0, a, OBJ, 0) == 0);
+	CHECK(mgmt(X_SNAPSHOT, "vq", "name=q1\n", msg) == 0);
+	memset(nb, 0x3B, 16 * 4096);
+	mapw0 = stat_of("mapw");
+	for (int i = 0; i < 16; i++) {
+		submit(X_WRITE, "vq", (uint64_t)i * 8192, 4096, nb);
+		submit(X_READ, "vq", (uint64_t)i * 8192, 4096, NULL);
+	}
+	collect(got, 32);
+	for (int i = 0; i < 32; i++) {
+		struct xseg_request *r = got[i];
+		const uint8_t *d = xseg_req_data(xs, r);
+
+		CHECKF(!(r->state & XS_FAILED), "%s failed: %d", xseg_op_name(r->op), r->error);
+		if (r->op == X_READ) {
+			int old = d[0] == 0xA1;
+
+			CHECK(d[0] == 0xA1 || d[0] == 0x3B);
+			for (int k = 0; k < 4096; k++)
+				CHECKF(d[k] == (old ? 0xA1 : 0x3B), "a read mixes old and new at byte %d", k);
+		}
+		CHECK(xseg_put_request(xs, r) == 0);
+	}
+	CHECK(stat_of("mapw") == mapw0 + 1);
+	CHECK(vread(me, "vq@q1", 0, a, OBJ) == 0);
+	for (uint64_t k = 0; k < OBJ; k++)
+		CHECK(a[k] == 0xA1);
+	free(a);
+	free(nb);
+}
+
 static void test_bench(void)
 {
 	const char *args[] = { "-g", spec, "--dst", "3", "--op", "mix", "--bs", "4K", "--depth", "32", "-n", "6000",
@@ -319,6 +396,7 @@ int main(void)
 	RUN(test_snapshot_clone);
 	RUN(test_exclusive);
 	RUN(test_discard);
+	RUN(test_coalesce);
 	RUN(test_bench);
 	CHECK(tp_stop(vlmcd_pid) == 0);
 	CHECK(tp_stop(mapperd_pid) == 0);
