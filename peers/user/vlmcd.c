@@ -725,9 +725,9 @@ static void close_done(struct sub *s, struct xseg_request *req, int err)
 	if (req)
 		xseg_put_request(P.xs, req);
 	free(s);
-	v->ops--;
 	if (o)
 		op_piece_done(o, err == ENOENT ? 0 : err);
+	v->ops--;	/* after the op: its finish must not free the volume under us */
 	vol_kick(v);
 }
 
@@ -1444,8 +1444,11 @@ static int serve(struct peer *p, uint32_t portno, struct xseg_request *req)
 		return EINVAL;
 	}
 	if (write_like(opc) && sname[0]) {
+		char full[2 * XV_NAME_MAX + 2];
+
 		free(o);
-		return fail_msg(req, EROFS, "%.200s is a snapshot: read-only", o->target);
+		snprintf(full, sizeof(full), "%s@%s", vname, sname);
+		return fail_msg(req, EROFS, "%.200s is a snapshot: read-only", full);
 	}
 	if ((opc == X_OPEN || opc == X_CLOSE) && (r = parse_open(o, req))) {
 		free(o);
