@@ -31,7 +31,7 @@ static int gate_open(struct op *o)
 		}
 		/* Its client is gone: close the volume for it, then open it for this one. */
 		peer_log(&P, 1, "%s: the client that opened it (port %u) is gone; closing it", v->name, v->hport);
-		if (v->writes || v->busy) {
+		if (v->busy) {		/* a SNAPSHOT/UPDATE/CLOSE is at mapperd */
 			park(o);
 			return 0;
 		}

@@ -84,6 +84,7 @@ struct op {
 	char ctag[TAG_MAX];		/* OPEN/CLOSE: owner=; else "" */
 	int ro;				/* OPEN: ro=1 */
 	int gated, flushed, issued, parked;
+	int quiescer;			/* a SNAPSHOT/UPDATE/DELETE/CLOSE that holds the volume quiet */
 	int err;
 	uint32_t left;			/* sub-requests out */
 	uint64_t serviced;

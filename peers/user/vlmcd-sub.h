@@ -67,6 +67,8 @@ static void mapw_done(struct sub *s, struct xseg_request *req, int err);
 static void open_done(struct sub *s, struct xseg_request *req, int err);
 static void close_done(struct sub *s, struct xseg_request *req, int err);
 static void fwd_done(struct op *o, struct xseg_request *req, int err);
+static void forward(struct op *o, uint32_t dst, const char *target, uint32_t tlen, uint64_t off, uint64_t len,
+		    uint32_t flags);
 
 static void sub_reply(struct peer *p, uint32_t portno, struct xseg_request *req, void *arg)
 {
@@ -362,8 +364,13 @@ static void close_done(struct sub *s, struct xseg_request *req, int err)
 	if (req)
 		xseg_put_request(P.xs, req);
 	free(s);
-	if (o)
+	if (o && o->opc == X_DELETE && (!err || err == ENOENT)) {
+		/* Closed: now the DELETE itself. */
+		o->left--;
+		forward(o, mapper, o->target, o->tlen, o->offset, o->size, o->flags);
+	} else if (o) {
 		op_piece_done(o, err == ENOENT ? 0 : err);
+	}
 	v->ops--;	/* after the op: its finish must not free the volume under us */
 	vol_kick(v);
 }

@@ -203,11 +203,9 @@ static void op_finish(struct op *o)
 	}
 	peer_complete(&P, req, err);
 	if (v) {
-		int quiescer = o->opc == X_SNAPSHOT || o->opc == X_UPDATE || o->opc == X_DELETE || o->opc == X_CLOSE;
-
 		if (o->gated && --v->writes == 0)
 			quiesce_next(v);
-		if (quiescer && v->busy == 1 && o->issued == 2) {
+		if (o->quiescer) {
 			v->busy = 0;
 			if (!err && (o->opc == X_SNAPSHOT || o->opc == X_UPDATE))
 				cache_drop(v);	/* every entry may have changed: fetched again on use */
@@ -236,9 +234,10 @@ static void quiesce_next(struct vol *v)
 	l_del(&o->link);
 	o->parked = 0;
 	v->busy = 1;
-	o->issued = 2;		/* finishing it ends the quiet */
+	o->quiescer = 1;	/* finishing it ends the quiet */
+	o->issued = 1;
 	if (o->opc == X_CLOSE || (o->opc == X_DELETE && v->state == V_OPEN)) {
-		send_close(v, o);	/* DELETE: continues in op_run once closed */
+		send_close(v, o);	/* DELETE: forwarded by close_done once closed */
 		return;
 	}
 	forward(o, mapper, o->target, o->tlen, o->offset, o->size, o->flags);
@@ -288,13 +287,6 @@ static void op_run(struct op *o)
 		}
 		op_finish(o);
 		return;
-	case X_DELETE:
-		/* After the close (quiesce_next): forward the DELETE itself. */
-		if (o->issued == 2 && v->state == V_CLOSED && !o->left) {
-			o->issued = 3;
-			forward(o, mapper, o->target, o->tlen, o->offset, o->size, o->flags);
-		}
-		return;
 	case X_INFO:
 		if (!gate_open(o))
 			break;
@@ -317,7 +309,8 @@ static void op_run(struct op *o)
 	}
 	if (o->err || o->parked)
 		goto out;
-	if (o->issued || !gate_open(o))
+	/* Quiesce first: a write waiting for the open must not slip past a snapshot. */
+	if (o->issued || (write_like(o->opc) && !gate_quiesce(o)) || !gate_open(o))
 		goto out;
 	if (write_like(o->opc) && v->ro) {
 		o->err = EROFS;
@@ -333,8 +326,6 @@ static void op_run(struct op *o)
 		op_finish(o);
 		return;
 	}
-	if (write_like(o->opc) && !gate_quiesce(o))
-		goto out;
 	if (!gate_map(o))
 		goto out;
 	if (write_like(o->opc) && !gate_mapw(o))
@@ -493,8 +484,9 @@ static int serve(struct peer *p, uint32_t portno, struct xseg_request *req)
 	o->v->ops++;
 	if (mgmt) {
 		st.mgmt++;
-		if ((opc == X_SNAPSHOT || opc == X_UPDATE || opc == X_DELETE) && o->v->state == V_OPEN) {
-			/* Ours: quiet it first (writes drained), then forward, then refetch. */
+		if ((opc == X_SNAPSHOT || opc == X_UPDATE || opc == X_DELETE) &&
+		    (!o->v->snap || o->v->state != V_CLOSED)) {
+			/* Quiet it first (writes drained, new ones held), then forward, then refetch. */
 			o->parked = 1;
 			l_add(&o->v->quiesce, &o->link);
 			quiesce_next(o->v);

@@ -364,6 +364,64 @@ static void test_coalesce(void)
 	free(nb);
 }
 
+/*
+ * A SNAPSHOT among writes in flight: the writes sent before it are all in
+ * the snapshot, those sent after it none; UPDATE grows the volume (INFO says
+ * so at once, and the new space is writable); shrinking fails EINVAL;
+ * DELETE of a volume vlmcd has open closes it first, then the volume is gone.
+ */
+static void test_management(void)
+{
+	uint8_t a[4096], b[4096], c[4096], got[4096], sz[8];
+	struct xseg_request *rs[64];
+	uint64_t v = 0, sv = 0;
+	char msg[4096];
+	int n = 0;
+
+	create("vm", "1M");
+	memset(a, 0xA0, sizeof(a));
+	memset(b, 0xB0, sizeof(b));
+	memset(c, 0xC0, sizeof(c));
+	for (int i = 0; i < 16; i++)
+		CHECK(vwrite(me, "vm", (uint64_t)i * 65536, a, 4096, 0) == 0);
+	for (int i = 0; i < 16; i++, n++)
+		submit(X_WRITE, "vm", (uint64_t)i * 65536, 4096, b);
+	submit(X_SNAPSHOT, "vm", 0, 8, "name=m1\n");
+	n++;
+	for (int i = 0; i < 16; i++, n++)
+		submit(X_WRITE, "vm", (uint64_t)i * 65536, 4096, c);
+	collect(rs, n);
+	for (int i = 0; i < n; i++) {
+		CHECKF(!(rs[i]->state & XS_FAILED), "%s failed: %d", xseg_op_name(rs[i]->op), rs[i]->error);
+		CHECK(xseg_put_request(xs, rs[i]) == 0);
+	}
+	for (int i = 0; i < 16; i++) {
+		CHECK(vread(me, "vm@m1", (uint64_t)i * 65536, got, 4096) == 0);
+		CHECKF(!memcmp(got, b, 4096), "snapshot block %d: %#x", i, got[0]);
+		CHECK(vread(me, "vm", (uint64_t)i * 65536, got, 4096) == 0);
+		CHECKF(!memcmp(got, c, 4096), "volume block %d: %#x", i, got[0]);
+	}
+	/* Grow: the size vlmcd answers follows at once. */
+	CHECK(mgmt(X_UPDATE, "vm", "size=2M\n", msg) == 0);
+	CHECK(rq(me, P_VLMCD, X_INFO, "vm", 0, 8, NULL, 0, sz, 8, 0, &sv) == 0 && sv == 8);
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | sz[i];
+	CHECK(v == 2 * MB);
+	CHECK(vwrite(me, "vm", 2 * MB - 4096, c, 4096, 0) == 0);
+	CHECK(vread(me, "vm", 2 * MB - 4096, got, 4096) == 0 && !memcmp(got, c, 4096));
+	CHECK(vread(me, "vm", MB, got, 4096) == 0 && tp_all_zero(got, 4096));
+	CHECK(mgmt(X_UPDATE, "vm", "size=1M\n", msg) == EINVAL);
+	/* Delete a volume open here (no snapshots). */
+	create("vdel", "1M");
+	CHECK(vwrite(me, "vdel", 0, c, 4096, 0) == 0);
+	CHECK(mgmt(X_DELETE, "vdel", NULL, msg) == 0);
+	{
+		int e = vread(me, "vdel", 0, got, 4096);
+
+		CHECKF(e == ENOENT, "read after delete: %d", e);
+	}
+}
+
 static void test_bench(void)
 {
 	const char *args[] = { "-g", spec, "--dst", "3", "--op", "mix", "--bs", "4K", "--depth", "32", "-n", "6000",
@@ -397,6 +455,7 @@ int main(void)
 	RUN(test_exclusive);
 	RUN(test_discard);
 	RUN(test_coalesce);
+	RUN(test_management);
 	RUN(test_bench);
 	CHECK(tp_stop(vlmcd_pid) == 0);
 	CHECK(tp_stop(mapperd_pid) == 0);
