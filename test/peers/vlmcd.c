@@ -382,7 +382,8 @@ static void test_management(void)
 	memset(a, 0xA0, sizeof(a));
 	memset(b, 0xB0, sizeof(b));
 	memset(c, 0xC0, sizeof(c));
-	for (int i = 0; i < 16; i++)
+	/* Object 0 written, 1-3 holes: the writes to them wait for MAPWs at mapperd. */
+	for (int i = 0; i < 4; i++)
 		CHECK(vwrite(me, "vm", (uint64_t)i * 65536, a, 4096, 0) == 0);
 	for (int i = 0; i < 16; i++, n++)
 		submit(X_WRITE, "vm", (uint64_t)i * 65536, 4096, b);
@@ -391,6 +392,18 @@ static void test_management(void)
 	for (int i = 0; i < 16; i++, n++)
 		submit(X_WRITE, "vm", (uint64_t)i * 65536, 4096, c);
 	collect(rs, n);
+	{
+		/* Quiesced: every write sent before the SNAPSHOT was done (replied) before it. */
+		int b_done = 0;
+
+		for (int i = 0; i < n; i++) {
+			if (rs[i]->op == X_WRITE && !memcmp(xseg_req_data(xs, rs[i]), b, 16))
+				b_done++;
+			if (rs[i]->op == X_SNAPSHOT)
+				CHECKF(b_done == 16, "the snapshot was replied before %d writes sent ahead of it",
+				       16 - b_done);
+		}
+	}
 	for (int i = 0; i < n; i++) {
 		CHECKF(!(rs[i]->state & XS_FAILED), "%s failed: %d", xseg_op_name(rs[i]->op), rs[i]->error);
 		CHECK(xseg_put_request(xs, rs[i]) == 0);
