@@ -86,14 +86,14 @@ static int vread(uint32_t from, const char *vol, uint64_t off, void *b, uint64_t
 	return e;
 }
 
-/* vlmcd's counter @key (INFO .stats). */
-static uint64_t stat_of(const char *key)
+/* vlmcd's counter @key (INFO .stats) at @port. */
+static uint64_t stat_at(uint32_t port, const char *key)
 {
 	char buf[4096] = "", pat[64];
 	uint64_t sv = 0;
 	const char *p;
 
-	CHECK(rq(me, P_VLMCD, X_INFO, ".stats", 0, sizeof(buf), NULL, 0, buf, sizeof(buf) - 1, 0, &sv) == 0);
+	CHECK(rq(me, port, X_INFO, ".stats", 0, sizeof(buf), NULL, 0, buf, sizeof(buf) - 1, 0, &sv) == 0);
 	buf[sv < sizeof(buf) ? sv : sizeof(buf) - 1] = 0;
 	snprintf(pat, sizeof(pat), "\n%s=", key);
 	p = strstr(buf, pat);
@@ -101,6 +101,11 @@ static uint64_t stat_of(const char *key)
 		return strtoull(buf + strlen(key) + 1, NULL, 10);
 	CHECKF(p, "no %s in:\n%s", key, buf);
 	return strtoull(p + strlen(pat), NULL, 10);
+}
+
+static uint64_t stat_of(const char *key)
+{
+	return stat_at(P_VLMCD, key);
 }
 
 static void create(const char *name, const char *size)
@@ -435,6 +440,42 @@ static void test_management(void)
 	}
 }
 
+/*
+ * The map cache stays within --cache: a vlmcd with 1M of cache on a volume
+ * of 8G in objects of 64K (128 chunks of 1024 entries, about 2.2M of map)
+ * written and read at 160 places all over it evicts chunks, never holds
+ * more than its bound, and reads back what was written.
+ */
+static void test_cache_bound(void)
+{
+	char ps[8] = "4", text[128], msg[4096];
+	const char *va[] = { "-q", "-g", spec, "-p", ps, "--mapper", "2", "--storage", "1", "--cache", "1M", NULL };
+	pid_t v2 = tp_start("vlmcd", va);
+	const uint64_t size = 8192 * MB, step = size / 160;
+	uint8_t b[4096], got[4096];
+	uint64_t sv = 0;
+	int e;
+
+	tp_wait_bound(xs, 4, v2);
+	snprintf(text, sizeof(text), "size=%llu\nobject_size=%llu\n", (unsigned long long)size, 64 * KB);
+	e = rq(me, 4, X_CREATE, "vbig", 0, strlen(text), text, strlen(text), msg, sizeof(msg) - 1, 0, &sv);
+	msg[sv < sizeof(msg) ? sv : 0] = 0;
+	CHECKF(e == 0, "create: %s (%s)", strerror(e), msg);
+	for (int pass = 0; pass < 2; pass++)
+		for (uint64_t i = 0; i < 160; i++) {
+			memset(b, (int)(i + 1), sizeof(b));
+			if (pass == 0) {
+				CHECK(rq(me, 4, X_WRITE, "vbig", i * step, 4096, b, 4096, NULL, 0, 0, NULL) == 0);
+			} else {
+				CHECK(rq(me, 4, X_READ, "vbig", i * step, 4096, NULL, 0, got, 4096, 0, NULL) == 0);
+				CHECKF(!memcmp(got, b, 4096), "block %" PRIu64, i);
+			}
+			CHECK(stat_at(4, "cache_bytes") <= MB);
+		}
+	CHECK(stat_at(4, "evicted") > 0);
+	CHECK(tp_stop(v2) == 0);
+}
+
 static void test_bench(void)
 {
 	const char *args[] = { "-g", spec, "--dst", "3", "--op", "mix", "--bs", "4K", "--depth", "32", "-n", "6000",
@@ -469,6 +510,7 @@ int main(void)
 	RUN(test_discard);
 	RUN(test_coalesce);
 	RUN(test_management);
+	RUN(test_cache_bound);
 	RUN(test_bench);
 	CHECK(tp_stop(vlmcd_pid) == 0);
 	CHECK(tp_stop(mapperd_pid) == 0);
