@@ -3,7 +3,9 @@
 // Description: volumes for users on the real chain - C filed <- mapperd <-
 // vlmcd, the NBD gateway in volume mode in front (test/node/volume-env.ts) -
 // driven by real clients: qemu-img convert/compare, nbdcopy, qemu-io
-// patterns and fio with verify= on a volume, its snapshot and a clone; the
+// patterns and fio with verify= on a volume, its snapshot and a clone (fio
+// --verify_only on the snapshot and the clone after the volume was
+// overwritten, and failing on the volume itself); the
 // same history applied to a qcow2 backing chain (qemu-img create -b) and
 // every snapshot and clone equal byte for byte to its qcow2 twin;
 // exclusivity (a second gateway refused naming the holder, then let in after
@@ -136,6 +138,29 @@ V('qemu-img, nbdcopy, qemu-io and fio verify on a volume, a snapshot and a clone
   const ro = await out('fio', ['--name=r', '--ioengine=nbd', `--uri=${e.uri('vol1@s1')}`, '--rw=read', '--bs=1M',
     '--size=8M', '--readonly', '--output-format=terse'])
   assert.is(ro.code, 0, ro.text)
+})
+
+V('fio verify: written on a volume, verified (verify_only) on its snapshot and a clone after the volume was overwritten', async () => {
+  if (!env) return
+  const e = env
+  const job = (uri: string, extra: string[]): string[] => ['--name=fv', '--ioengine=nbd', `--uri=${uri}`, '--rw=randwrite',
+    '--bs=4k', '--size=8M', '--verify=crc32c', '--verify_fatal=1', '--iodepth=16', '--randrepeat=1', '--randseed=1234',
+    '--output-format=terse', ...extra]
+  await e.vols.create('fv', { size: 16 * MB, objectSize: OBJ })
+  const w = await out('fio', job(e.uri('fv'), []))
+  assert.is(w.code, 0, w.text)
+  await e.vols.snapshot('fv', 'a')
+  await e.vols.clone('fv@a', 'fvc')
+  // The volume overwritten in the same range with other data.
+  const o = await out('qemu-io', ['-f', 'raw', '-c', 'write -P 0x77 0 8M', e.uri('fv')])
+  assert.is(o.code, 0, o.text)
+  for (const t of ['fv@a', 'fvc']) {
+    const v = await out('fio', job(e.uri(t), ['--verify_only']))
+    assert.is(v.code, 0, `verify_only on ${t}: ${v.text}`)
+  }
+  // And on the overwritten volume the same check fails: it looks.
+  const bad = await out('fio', job(e.uri('fv'), ['--verify_only']))
+  assert.is.not(bad.code, 0, 'verify_only on the overwritten volume must fail')
 })
 
 V('exclusive: a second gateway is refused naming the holder, and opens it after the close', async () => {
