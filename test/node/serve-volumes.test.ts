@@ -113,9 +113,16 @@ test('serve runs the chain, restarts vlmcd killed with SIGKILL, and the gateway 
       if ((size as { code?: unknown }).code === 'ENOENT') skipCheck('nbdinfo missing')
       else throw size
     } else assert.is(size.stdout.trim(), String(4 << 20))
+    seg.close()
+    seg = undefined
+    assert.is(await stop(srv, 20000), 0, srv.stderr())
+    // Stopped clients first: the gateway, vlmcd, mapperd, then the storage peer.
+    const l = srv.stderr()
+    const at = (n: string): number => l.indexOf(`stopped ${n}`)
+    assert.ok(at('nbd') >= 0 && at('nbd') < at('vlmcd') && at('vlmcd') < at('mapperd') && at('mapperd') < at('store'), l)
   } finally {
     seg?.close()
-    assert.is(await stop(srv, 20000), 0, srv.stderr())
+    await stop(srv, 20000)
     try { Segment.destroy(spec) } catch { /* gone already */ }
     rmSync(dir, { recursive: true, force: true })
   }

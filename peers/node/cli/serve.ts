@@ -480,7 +480,9 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     if (this.#monitor) clearInterval(this.#monitor)
     for (const c of this.#children) if (c.timer) clearTimeout(c.timer)
     // The gateway first: its clients see the export go away, not I/O errors.
-    const order = [...this.#children].sort((a, b) => (a.port === null ? 0 : 1) - (b.port === null ? 0 : 1))
+    // Then the peers in the reverse of their start order, so that a peer that
+    // sends to another (vlmcd to mapperd to the storage peer) drains first.
+    const order = [...this.#children].reverse().sort((a, b) => (a.port === null ? 0 : 1) - (b.port === null ? 0 : 1))
     for (const c of order) await this.#stopChild(c)
     if (this.#seg) {
       this.#recover(false)
