@@ -44,7 +44,8 @@ async function have(tool: string): Promise<boolean> {
 /** A tool's output and exit code, never a rejection. */
 async function out(cmd: string, args: string[], env?: NodeJS.ProcessEnv): Promise<{ text: string; code: number }> {
   try {
-    const r = await run(cmd, args, { maxBuffer: 16 << 20, ...(env ? { env: { ...process.env, ...env } } : {}) })
+    // In the env's temp dir: fio leaves verify state files in its working directory.
+    const r = await run(cmd, args, { maxBuffer: 16 << 20, cwd: cwdDir(), ...(env ? { env: { ...process.env, ...env } } : {}) })
     return { text: r.stdout + r.stderr, code: 0 }
   } catch (e) {
     const x = e as { stdout?: string; stderr?: string; code?: number }
@@ -69,6 +70,7 @@ async function both(env: VolumeEnv, exp: string, qcow: string, cmds: string[]): 
 }
 
 let env: VolumeEnv | undefined
+const cwdDir = (): string | undefined => env?.dir
 const V = suite('volumes on the chain')
 
 V.before(async () => {
