@@ -4,9 +4,11 @@
 // everything on tmpfs (/dev/shm), driven by the same client (fio's nbd
 // engine through a unix socket):
 //
-//   volume    gateway (volume mode) -> vlmcd -> mapperd -> filed: a volume
-//             written in full once, so reads hit objects and writes land in
-//             objects it owns
+//   fresh     gateway (volume mode) -> vlmcd -> mapperd -> filed: a new
+//             volume for every run: reads of holes (no storage request),
+//             every first write to an object creates it
+//   volume    the same chain, a volume written in full once, so reads hit
+//             objects and writes land in objects it owns
 //   clone     the same chain, a fresh clone of that volume's snapshot for
 //             every run: reads of shared objects, and every first write to
 //             an object is a copy-on-write (COPY at filed, map update)
@@ -19,10 +21,10 @@
 // sequential read and write at depth 4. Each (workload, server) runs ROUNDS
 // times, interleaved across servers; the best round is kept. Prints a table
 // and writes bench/results/volumes.json with IOPS, MB/s, latency and the
-// ratios volume/blockd, clone/blockd, volume/qcow2, clone/qcow2.
+// ratios of fresh, volume and clone to blockd and to qcow2.
 //
 //   tsx bench/volumes/run.ts [--runtime S] [--rounds N] [--size 256M] [--only WORKLOAD,...]
-//                            [--servers volume,clone,blockd,qcow2] [--object-size 4M]
+//                            [--servers fresh,volume,clone,blockd,qcow2] [--object-size 4M]
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
@@ -53,7 +55,7 @@ const { values: opt } = parseArgs({
     size: { type: 'string', default: '256M' },
     'object-size': { type: 'string', default: '4M' },
     only: { type: 'string' },
-    servers: { type: 'string', default: 'volume,clone,blockd,qcow2' },
+    servers: { type: 'string', default: 'fresh,volume,clone,blockd,qcow2' },
     out: { type: 'string', default: join(ROOT, 'bench/results/volumes.json') },
   },
 })
@@ -190,6 +192,27 @@ function volume(): Server {
   }
 }
 
+let fresh = 0
+function freshVolume(): Server {
+  let gw: Awaited<ReturnType<typeof gateway>> | undefined
+  let name = ''
+  return {
+    name: 'fresh',
+    async up() {
+      const v = await chain()
+      name = `fresh${++fresh}`
+      await v.create(name, { size: sizeMB * MB, objectSize })
+      gw = await gateway('fresh', 3, ['--volumes'])
+      return gw.uri(name)
+    },
+    async down() {
+      if (gw) await stop(gw.c)
+      rmSync(join(shm, 'fresh.sock'), { force: true })
+      if (name) await vols!.rm(name)
+    },
+  }
+}
+
 let clones = 0
 function clone(): Server {
   let gw: Awaited<ReturnType<typeof gateway>> | undefined
@@ -257,7 +280,7 @@ async function main(): Promise<void> {
   const fill = spawnSync('dd', ['if=/dev/urandom', `of=${raw}`, 'bs=1M', `count=${sizeMB}`, 'status=none'])
   if (fill.status !== 0) throw new Error(`dd: cannot write ${raw}`)
   seg = Segment.createSync(spec, { peerType: 'posixfd' })
-  const all: Record<string, () => Server> = { volume, clone, blockd, qcow2 }
+  const all: Record<string, () => Server> = { fresh: freshVolume, volume, clone, blockd, qcow2 }
   const names = opt.servers!.split(',')
   for (const s of names) if (!all[s]) throw new Error(`--servers: unknown server '${s}'`)
   const servers = names.map((s) => all[s]!())
@@ -285,19 +308,20 @@ async function main(): Promise<void> {
   const ratio = (a?: Result, b?: Result): number | null => (a && b ? +(a.iops / b.iops).toFixed(3) : null)
   const rows = loads.map((w) => {
     const g = (s: string): Result | undefined => best.get(`${w.name}|${s}`)
-    const v = g('volume'), c = g('clone'), b = g('blockd'), q = g('qcow2')
+    const f = g('fresh'), v = g('volume'), c = g('clone'), b = g('blockd'), q = g('qcow2')
     return {
-      workload: w.name, rw: w.rw, bs: w.bs, depth: w.depth, volume: v, clone: c, blockd: b, qcow2: q,
-      volumeVsBlockd: ratio(v, b), cloneVsBlockd: ratio(c, b), volumeVsQcow2: ratio(v, q), cloneVsQcow2: ratio(c, q),
+      workload: w.name, rw: w.rw, bs: w.bs, depth: w.depth, fresh: f, volume: v, clone: c, blockd: b, qcow2: q,
+      freshVsBlockd: ratio(f, b), volumeVsBlockd: ratio(v, b), cloneVsBlockd: ratio(c, b),
+      freshVsQcow2: ratio(f, q), volumeVsQcow2: ratio(v, q), cloneVsQcow2: ratio(c, q),
     }
   })
   const line = (c: string[]): string => c.map((v, i) => (i === 0 ? v.padEnd(18) : v.padStart(9))).join(' ')
-  console.log(line(['workload', 'volume', 'clone', 'blockd', 'qcow2', 'vol/blk', 'cl/blk', 'vol/qcow', 'cl/qcow']))
+  console.log(line(['workload', 'fresh', 'volume', 'clone', 'blockd', 'qcow2', 'fr/blk', 'vol/blk', 'cl/blk', 'fr/qcow', 'vol/qcow', 'cl/qcow']))
   for (const r of rows) {
     const iops = (x?: Result): string => (x ? x.iops.toFixed(0) : '-')
     const x = (v: number | null): string => (v === null ? '-' : v.toFixed(2) + 'x')
-    console.log(line([r.workload, iops(r.volume), iops(r.clone), iops(r.blockd), iops(r.qcow2),
-      x(r.volumeVsBlockd), x(r.cloneVsBlockd), x(r.volumeVsQcow2), x(r.cloneVsQcow2)]))
+    console.log(line([r.workload, iops(r.fresh), iops(r.volume), iops(r.clone), iops(r.blockd), iops(r.qcow2),
+      x(r.freshVsBlockd), x(r.volumeVsBlockd), x(r.cloneVsBlockd), x(r.freshVsQcow2), x(r.volumeVsQcow2), x(r.cloneVsQcow2)]))
   }
   const doc = {
     schemaVersion: 1,
@@ -307,6 +331,7 @@ async function main(): Promise<void> {
     client: 'fio --ioengine=nbd (unix socket), best of rounds; IOPS',
     runtimeSeconds: runtime, rounds, size: opt.size, objectSize, segment: spec,
     servers: {
+      fresh: 'xseg nbd --volumes -> vlmcd -> mapperd -> filed (tmpfs), a new volume per run (reads of holes)',
       volume: 'xseg nbd --volumes -> vlmcd -> mapperd -> filed (tmpfs), a volume written in full',
       clone: 'the same chain, a fresh clone of its snapshot per run (first writes copy-on-write)',
       blockd: 'xseg nbd -> blockd on a raw tmpfs file',
