@@ -8,6 +8,45 @@
 #ifndef XSEG_PEERS_MAPPERD_MGMT_H
 #define XSEG_PEERS_MAPPERD_MGMT_H
 
+/*
+ * settle - finish or roll back the records a failed or killed op left
+ * CREATING: a snapshot whose volume's header has the new data id had
+ * committed (READY); anything else is rolled back. 0 or an errno.
+ */
+static int settle(void)
+{
+	int r = 0;
+
+	for (uint32_t k = 0; k < md.nrec; k++) {
+		struct xvf_reg_rec e = md.recs[k];
+
+		if (e.state != XVF_ST_CREATING)
+			continue;
+		if (e.kind == XVF_KIND_SNAPSHOT) {
+			struct xvf_header vh;
+			char why[256];
+
+			r = hdr_read(e.vol, &vh, why, sizeof(why));
+			if (!r && vh.data_id == e.aux) {
+				peer_log(md.p, 1, "%s: the snapshot had committed; finishing it", e.name);
+				pthread_mutex_lock(&md.mu);
+				md.recs[k].state = XVF_ST_READY;
+				pthread_mutex_unlock(&md.mu);
+				if ((r = reg_save()))
+					break;
+				continue;
+			}
+			if (r && r != EIO)
+				break;
+		}
+		peer_log(md.p, 1, "%s: rolling back an unfinished create", e.name);
+		if ((r = rollback(e.id)))
+			break;
+		k--;
+	}
+	return r;
+}
+
 static int op_create(struct rq *q, const char *name)
 {
 	static const char *keys[] = { "size", "object_size" };
@@ -58,7 +97,7 @@ static int op_snapshot(struct rq *q, const char *name, struct vol *v, const stru
 {
 	static const char *keys[] = { "name" };
 	char vals[1][256], full[NAME_BUF + 8];
-	int have[1], r;
+	int have[1], r, known = 0, committed = 0;
 	uint64_t sid, newdata;
 	struct xvf_header sh, vh;
 
@@ -92,22 +131,31 @@ static int op_snapshot(struct rq *q, const char *name, struct vol *v, const stru
 		r = hdr_write(&sh);
 	if (!r)
 		r = hdr_write(&vh);	/* the commit: the volume writes under a new data id */
-	if (!r)
+	if (!r) {
 		v->h = vh;
-	vol_thaw(v);
-	if (r) {
-		/* Did the volume's header change? A failed write may still have landed. */
+	} else {
+		/*
+		 * A failed write may still have landed: the volume's header is
+		 * the truth. Read it before any map op runs again; if it cannot
+		 * be read, map ops read it themselves (stale) and the record
+		 * stays CREATING, settled before the next management op.
+		 */
 		struct xvf_header now;
 		char why[256];
 
-		if (hdr_read(v->id, &now, why, sizeof(why)) == 0 && now.data_id == newdata) {
-			pthread_mutex_lock(&v->mu);
+		known = hdr_read(v->id, &now, why, sizeof(why)) == 0;
+		if (known)
 			v->h = now;
-			pthread_mutex_unlock(&v->mu);
-			return reg_set_state(q, sid, XVF_ST_READY);
-		}
-		if (rollback(sid))
-			peer_log(md.p, 0, "%s: cannot roll back (done at the next start)", full);
+		else
+			v->hdr_ok = 0, v->stale = 1;
+		committed = known && now.data_id == newdata;
+	}
+	vol_thaw(v);
+	if (r && committed)
+		return reg_set_state(q, sid, XVF_ST_READY);
+	if (r) {
+		if (!known || rollback(sid))
+			peer_log(md.p, 0, "%s: left unfinished; settled before the next management op", full);
 		return fail(q, r, "%s: cannot write its map or header: %s", full, strerror(r));
 	}
 	return reg_set_state(q, sid, XVF_ST_READY);
@@ -204,6 +252,7 @@ static int op_update(struct rq *q, const char *name, struct vol *v, const struct
 		}
 	} else {
 		v->hdr_ok = 0;	/* read it again: the write may have landed */
+		v->stale = 1;
 	}
 	vol_thaw(v);
 	return r ? fail(q, r, "%s: cannot grow: %s", name, strerror(r)) : 0;
@@ -246,19 +295,26 @@ static int op_delete(struct rq *q, const char *name, struct vol *v, const struct
 /* INFO NAME: key=value lines (XV_INFO_KEYS). */
 static int op_info(struct rq *q, const char *name, struct vol *v, const struct xvf_reg_rec *e)
 {
-	char snaps[1024] = "", clones[1024] = "", parent[NAME_BUF] = "-", who[256] = "-", why[256];
-	char *out;
+	enum { LIST = 65536, OUT = 2 * LIST + 4096 };
+	char parent[NAME_BUF] = "-", who[256] = "-", why[256];
+	char *out, *snaps, *clones;
 	uint64_t objects = 0, owned = 0;
 	int r, n;
 
 	if (q->text[0])
 		return fail(q, EINVAL, "INFO takes no keys");
+	out = malloc(OUT + 2 * LIST);
+	if (!out)
+		return fail(q, ENOMEM, "out of memory");
+	snaps = out + OUT;
+	clones = snaps + LIST;
+	snaps[0] = clones[0] = 0;
 	if (e->kind == XVF_KIND_VOLUME) {
-		children(v->id, XVF_KIND_SNAPSHOT, snaps, sizeof(snaps));
+		children(v->id, XVF_KIND_SNAPSHOT, snaps, LIST);
 		if (lock_holder(v->id, who, sizeof(who)) == 0)
 			fmt(who, sizeof(who), "-");
 	} else {
-		children(v->id, XVF_KIND_VOLUME, clones, sizeof(clones));
+		children(v->id, XVF_KIND_VOLUME, clones, LIST);
 	}
 	if (v->h.parent) {
 		struct xvf_reg_rec *p = rec_by_id(v->h.parent);
@@ -272,12 +328,11 @@ static int op_info(struct rq *q, const char *name, struct vol *v, const struct x
 		owned += v->map[i] == v->h.data_id;
 	}
 	pthread_mutex_unlock(&v->mu);
-	if (r)
+	if (r) {
+		free(out);
 		return fail(q, r, "%s", why);
-	out = malloc(8192);
-	if (!out)
-		return fail(q, ENOMEM, "out of memory");
-	n = fmt(out, 8192,
+	}
+	n = fmt(out, OUT,
 		     "name=%s\nkind=%s\nsize=%" PRIu64 "\nobject_size=%u\nparent=%s\nsnapshots=%s\nclones=%s\n"
 		     "objects=%" PRIu64 "\nbytes=%" PRIu64 "\nopen_by=%s\nid=%" PRIu64 "\nversion=%" PRIu64 "\n",
 		     name, e->kind == XVF_KIND_VOLUME ? "volume" : "snapshot", v->h.size, v->h.object_size, parent,
@@ -478,6 +533,8 @@ static int op_mgmt(struct rq *q)
 		return 0;
 	if (md.reg_stale && (r = reg_reload()))
 		return fail(q, EIO, "the registry cannot be read after a failed write: %s", strerror(r));
+	if (!md.reg_bad && (r = settle()))
+		return fail(q, r, "an earlier unfinished create cannot be settled: %s", strerror(r));
 	if (!strcmp(q->target, XV_T_LIST) && q->op == X_INFO)
 		return op_list(q);
 	if (!strcmp(q->target, XV_T_FSCK) && (q->op == X_INFO || q->op == X_DELETE))
@@ -528,11 +585,51 @@ static int op_mgmt(struct rq *q)
  * CREATING; finish DELETING records. 0 or an errno (only for a storage peer
  * that cannot be read at all: a corrupt registry starts, refusing changes).
  */
+/*
+ * store_lock - take XVF_STORE_LOCK with our tag: one mapperd per store (two
+ * would each rewrite the registry from their own copy). A holder that is
+ * provably dead (a killed mapperd on this host) is broken with a log line;
+ * a live one is EBUSY. 0 or an errno.
+ */
+static int store_lock(int acquire)
+{
+	struct xc_call k = { .op = acquire ? X_ACQUIRE : X_RELEASE, .target = XVF_STORE_LOCK, .buf_len = 256 };
+	int r;
+
+	k.in = md.tag;
+	k.in_len = k.size = strlen(md.tag);
+	r = st_do(&k);
+	if (acquire && r == EBUSY && k.msg[0] && xvf_owner_dead(k.msg, strlen(k.msg))) {
+		char dead[256];
+
+		fmt(dead, sizeof(dead), "%s", k.msg);
+		k.flags = XF_FORCE;
+		r = st_do(&k);
+		if (!r)
+			peer_log(md.p, 1, "the store's lock was held by %s, whose process is gone: taken", dead);
+	}
+	if (acquire && r == EBUSY)
+		peer_log(md.p, 0, "another mapperd serves this store: %s holds %s", k.msg, XVF_STORE_LOCK);
+	return r;
+}
+
 static int startup(void)
 {
 	int r;
 
 	pthread_mutex_lock(&md.mgmt);
+	xvf_owner_tag(md.tag, sizeof(md.tag), "mapperd");
+	for (int tries = 0; (r = store_lock(1)) == ECONNREFUSED && tries < 600 && !peer_stopping(); tries++) {
+		if (tries == 0)
+			peer_log(md.p, 0, "waiting for the storage peer on port %u", md.storage);
+		usleep(100000);
+	}
+	if (r) {
+		if (r != EBUSY)
+			peer_log(md.p, 0, "cannot take the store's lock %s: %s", XVF_STORE_LOCK, strerror(r));
+		pthread_mutex_unlock(&md.mgmt);
+		return r;
+	}
 	for (int tries = 0; (r = reg_load()) == ECONNREFUSED && tries < 600 && !peer_stopping(); tries++) {
 		if (tries == 0)
 			peer_log(md.p, 0, "waiting for the storage peer on port %u", md.storage);
@@ -548,31 +645,7 @@ static int startup(void)
 		pthread_mutex_unlock(&md.mgmt);
 		return 0;
 	}
-	for (uint32_t k = 0; k < md.nrec; k++) {
-		struct xvf_reg_rec e = md.recs[k];
-
-		if (e.state != XVF_ST_CREATING)
-			continue;
-		if (e.kind == XVF_KIND_SNAPSHOT) {
-			struct xvf_header vh;
-			char why[256];
-
-			r = hdr_read(e.vol, &vh, why, sizeof(why));
-			if (!r && vh.data_id == e.aux) {
-				peer_log(md.p, 1, "%s: the snapshot had committed; finishing it", e.name);
-				md.recs[k].state = XVF_ST_READY;
-				if ((r = reg_save()))
-					break;
-				continue;
-			}
-			if (r && r != EIO)
-				break;
-		}
-		peer_log(md.p, 1, "%s: rolling back an unfinished create", e.name);
-		if ((r = rollback(e.id)))
-			break;
-		k--;
-	}
+	r = settle();
 	if (!r) {
 		int g = gc();
 

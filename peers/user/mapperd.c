@@ -70,6 +70,7 @@ static struct md {
 	char reg_msg[200];
 	struct vol *vols;
 	uint64_t clock;
+	char tag[160];			/* our owner tag (HOST:PID:STARTTIME:mapperd) */
 } md = { .mgmt = PTHREAD_MUTEX_INITIALIZER, .mu = PTHREAD_MUTEX_INITIALIZER,
 	 .cache_max = 64ull << 20 };
 
@@ -530,6 +531,12 @@ static int vol_load(struct vol *v, char *why, size_t wn)
 			return r;
 		v->hdr_ok = 1;
 	}
+	if (v->map && v->nobj != xvf_nobj(v->h.size, v->h.object_size)) {
+		/* The header was read again and says another size: so must the map. */
+		pthread_mutex_lock(&md.mu);
+		vol_free_map(v);
+		pthread_mutex_unlock(&md.mu);
+	}
 	if (v->map)
 		return 0;
 	nobj = xvf_nobj(v->h.size, v->h.object_size);
@@ -572,13 +579,13 @@ static int vol_load(struct vol *v, char *why, size_t wn)
 			fmt(why, wn, "cannot read the map %s of %s: %s", name, v->name, strerror(r));
 			return r;
 		}
-		memset(buf + got, 0, n - got);	/* past the end: holes */
 		for (uint64_t k = 0; k < n / sizeof(struct xvf_map_entry); k++) {
 			uint64_t i = off / sizeof(struct xvf_map_entry) + k;
 			struct xvf_map_entry e;
 
 			memcpy(&e, buf + k * sizeof(e), sizeof(e));
-			if (xvf_entry_check(&e, i, &v->map[i]))
+			/* A map is never shorter than its volume (made, copied and grown whole). */
+			if ((k + 1) * sizeof(e) > got || xvf_entry_check(&e, i, &v->map[i]))
 				v->map[i] = OWNER_CORRUPT;
 		}
 		off += n;
@@ -714,13 +721,18 @@ static int own(struct peer *p, int opt, const char *arg)
 
 	(void)p;
 	switch (opt) {
-	case 's':
-		if (st_parse_size(arg, &v) || v >= XSEG_ANY_PORT) {
+	case 's': {
+		char *end;
+
+		errno = 0;
+		v = strtoull(arg, &end, 10);
+		if (errno || end == arg || *end || *arg == '-' || v >= XSEG_ANY_PORT) {
 			fprintf(stderr, "mapperd: --storage '%s' is not a port number\n", arg);
 			return -1;
 		}
 		md.storage = (uint32_t)v;
 		return 0;
+	}
 	case 'M':
 		if (st_parse_size(arg, &v) || v > (1ull << 20)) {
 			fprintf(stderr, "mapperd: --cache-mb '%s' is not a number of MiB (0..1048576)\n", arg);
@@ -742,7 +754,7 @@ int main(int argc, char **argv)
 	md.storage = XSEG_ANY_PORT;
 	r = peer_parse_args(&p, argc, argv, "s:M:", lopts, own,
 			    "  -s, --storage PORT  the storage peer's port (filed, radosd); required\n"
-			    "  -M, --cache-mb N    bound of the cached maps, MiB (default 64)");
+			    "  -M, --cache-mb N    bound of the cached maps, MiB (default 64; 0: none kept)");
 	if (r)
 		return r > 0 ? 0 : 2;
 	if (md.storage == XSEG_ANY_PORT) {
@@ -763,6 +775,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	r = peer_run(&p);
+	if (store_lock(0))
+		peer_log(&p, 1, "could not release the store's lock %s", XVF_STORE_LOCK);
 	peer_stop(&p);
 	return r ? 1 : 0;
 }

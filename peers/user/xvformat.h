@@ -36,6 +36,8 @@ static inline void xvf_map_name(char *b, size_t n, uint64_t id)
 {
 	snprintf(b, n, "xv1.m.%016" PRIx64, id);
 }
+/* The lock a mapperd holds while it serves the store (one mapperd per store). */
+#define XVF_STORE_LOCK		"xv1.mapperd"
 /* The lock OPEN takes (ACQUIRE/RELEASE name) for volume @id. */
 static inline void xvf_lock_name(char *b, size_t n, uint64_t id)
 {
@@ -116,8 +118,9 @@ static_assert(sizeof(struct xvf_header) == 320, "header");
 
 /*
  * The map: a head, then one 16-byte entry per object index at
- * XVF_MAP_HEAD + 16 * index. An all-zero entry (and bytes past the end of
- * the object) is a hole, so a map is created and grown by sizing it.
+ * XVF_MAP_HEAD + 16 * index. An all-zero entry is a hole, so a map is
+ * created and grown by sizing it (zeroes); it is never shorter than its
+ * volume needs, and entries it lacks are corrupt, not holes.
  */
 #define XVF_MAP_MAGIC 0x3170616d76317876ull	/* "vx1vmap1" */
 #define XVF_MAP_HEAD 64u

@@ -109,6 +109,30 @@ static void test_open(void)
 	CHECK(open_vol("nothere", "owner=w\n", &o) == ENOENT);
 	MG(X_DELETE, "ov@s", NULL, 0);
 	MG(X_DELETE, "ov", NULL, 0);
+	/* A lock left by a dead process (e.g. a killed mapperd's own probe) is not an open: DELETE breaks it. */
+	MG(X_CREATE, "pv", "size=1M\n", 0);
+	CHECK(pipe(pfd) == 0);
+	child = xt_fork();
+	if (child == 0) {
+		xvf_owner_tag(tag, sizeof(tag), "mapperd-probe");
+		if (write(pfd[1], tag, strlen(tag) + 1) < 0)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	CHECK(read(pfd[0], tag, sizeof(tag)) > 0);
+	close(pfd[0]);
+	close(pfd[1]);
+	{
+		char lock[64];
+
+		xvf_lock_name(lock, sizeof(lock), info_u64("pv", "id"));
+		CHECK(call(FILED, X_ACQUIRE, lock, 0, strlen(tag), tag, NULL, 0) == 0);
+	}
+	MG(X_DELETE, "pv", NULL, EBUSY);		/* alive: an open */
+	SAYS(tag);
+	CHECK(kill(child, SIGKILL) == 0 && waitpid(child, NULL, 0) == child);
+	MG(X_DELETE, "pv", NULL, 0);
 }
 /* How many COPY to data object (@owner, @i) filed has logged ("copied SRC to DST"). */
 static int copies_to(uint64_t owner, uint64_t i)
@@ -264,6 +288,26 @@ static void test_corrupt(void)
 	flip(mname, XVF_MAP_HEAD + 2 * 16 + 1);	/* a byte of its owner */
 	restart_mapperd();
 	CHECK(entry_of("bad", 1 << 16, 2).owner == db);
+
+	/* A map cut short: the entries it lost are corrupt, not holes. */
+	{
+		uint64_t len;
+		uint8_t *whole = tp_slurp(obj_path(mname), &len);
+
+		CHECK(len == XVF_MAP_HEAD + 4 * 16);
+		CHECK(truncate(obj_path(mname), (off_t)len - 24) == 0);
+		restart_mapperd();
+		CHECK(mapop(X_MAPR, "bad", 2 << 16, 2 << 16, e, 8, &n) == EIO);
+		SAYS("bad: entry 2 of its map");
+		CHECK(mapop(X_MAPR, "bad", 0, 2 << 16, e, 8, &n) == 0 && n == 2 && e[1].owner == db);
+		{
+			int fd = open(obj_path(mname), O_WRONLY);
+
+			CHECK(fd >= 0 && pwrite(fd, whole, len, 0) == (ssize_t)len);
+			close(fd);
+		}
+		free(whole);
+	}
 
 	/* The map's head. */
 	flip(mname, 3);

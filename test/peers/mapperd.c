@@ -295,6 +295,23 @@ static void test_manage(void)
 	MG(X_DELETE, "keep", NULL, 0);
 	MG(X_INFO, XV_T_FSCK, NULL, 0);
 	SAYS("objects=0\nnamed=0\nleaked=0\n");
+	/* One mapperd per store: a second one is refused (exit 1); usage errors exit 2. */
+	{
+		const char *args[] = { "-q", "-g", spec, "-p", "3", "--storage", "1", NULL };
+		const char *nostorage[] = { "-q", "-g", spec, "-p", "3", NULL };
+		const char *badport[] = { "-q", "-g", spec, "-p", "3", "--storage", "1K", NULL };
+
+		pid_t second = tp_start("mapperd", args);
+		int st = -1;
+
+		for (int i = 0; i < 2000 && waitpid(second, &st, WNOHANG) == 0; i++)	/* a hang guard */
+			usleep(10000);
+		CHECKF(WIFEXITED(st) && WEXITSTATUS(st) == 1, "a second mapperd on the store was not refused");
+		tp_forget(second);
+		CHECK(tp_wait(tp_start("mapperd", nostorage)) == 2);
+		CHECK(tp_wait(tp_start("mapperd", badport)) == 2);
+	}
+	MG(X_INFO, XV_T_LIST, NULL, 0);		/* the first one still serves */
 }
 
 static void test_map(void)
