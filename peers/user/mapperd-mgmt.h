@@ -235,9 +235,6 @@ static int op_delete(struct rq *q, const char *name, struct vol *v, const struct
 	vol_thaw(v);
 	if (r)
 		return r;
-	pthread_mutex_lock(&md.mu);
-	v->name[0] = 0;
-	pthread_mutex_unlock(&md.mu);
 	/* The name is gone (the commit); the objects follow. A failure here is left to the next start. */
 	r = gc();
 	if (r < 0)
@@ -367,6 +364,7 @@ static int op_fsck(struct rq *q, int fix)
 		struct vol *v;
 		char why[256];
 		int frozen = 0, ready = e.state == XVF_ST_READY;
+		uint8_t *named_other = NULL;
 
 		if (e.state == XVF_ST_CREATING)
 			continue;
@@ -383,6 +381,13 @@ static int op_fsck(struct rq *q, int fix)
 			pthread_mutex_lock(&v->mu);
 		}
 		r = vol_load(v, why, sizeof(why));
+		if (!r && !ready) {
+			/* Its objects another map names are named. */
+			named_other = malloc(v->nobj ? v->nobj : 1);
+			r = named_other ? named_by_others(v->h.data_id, e.id, v->nobj, named_other) : ENOMEM;
+			if (r)
+				fmt(why, sizeof(why), "cannot read the maps: %s", strerror(r));
+		}
 		for (uint64_t i = 0; !r && i < v->nobj; i++) {
 			uint64_t d = v->h.data_id;
 			char obj[64];
@@ -398,18 +403,9 @@ static int op_fsck(struct rq *q, int fix)
 				named++;
 				continue;
 			}
-			if (!ready) {
-				int n = named_elsewhere(d, i, e.id);
-
-				if (n < 0) {
-					r = -n;
-					fmt(why, sizeof(why), "cannot read a map: %s", strerror(r));
-					break;
-				}
-				if (n) {
-					named++;
-					continue;
-				}
+			if (!ready && named_other[i]) {
+				named++;
+				continue;
 			}
 			xv_data_name(obj, sizeof(obj), d, i);
 			x = st_exists(obj);
@@ -436,6 +432,7 @@ static int op_fsck(struct rq *q, int fix)
 			vol_thaw(v);
 		else
 			pthread_mutex_unlock(&v->mu);
+		free(named_other);
 		vol_put(v);
 		if (r) {
 			free(list);
@@ -479,6 +476,8 @@ static int op_mgmt(struct rq *q)
 
 	if (q->op == X_PING)
 		return 0;
+	if (md.reg_stale && (r = reg_reload()))
+		return fail(q, EIO, "the registry cannot be read after a failed write: %s", strerror(r));
 	if (!strcmp(q->target, XV_T_LIST) && q->op == X_INFO)
 		return op_list(q);
 	if (!strcmp(q->target, XV_T_FSCK) && (q->op == X_INFO || q->op == X_DELETE))
@@ -497,12 +496,14 @@ static int op_mgmt(struct rq *q)
 	r = vol_lookup(q, q->target, &v, &e);
 	if (r)
 		return r;
-	if (!v->hdr_ok) {
+	{
 		char why[256];
 
 		pthread_mutex_lock(&v->mu);
-		r = hdr_read(v->id, &v->h, why, sizeof(why));
-		v->hdr_ok = !r;
+		if (!v->hdr_ok) {
+			r = hdr_read(v->id, &v->h, why, sizeof(why));
+			v->hdr_ok = !r;
+		}
 		pthread_mutex_unlock(&v->mu);
 		if (r) {
 			vol_put(v);
@@ -532,7 +533,11 @@ static int startup(void)
 	int r;
 
 	pthread_mutex_lock(&md.mgmt);
-	r = reg_load();
+	for (int tries = 0; (r = reg_load()) == ECONNREFUSED && tries < 600 && !peer_stopping(); tries++) {
+		if (tries == 0)
+			peer_log(md.p, 0, "waiting for the storage peer on port %u", md.storage);
+		usleep(100000);
+	}
 	if (r) {
 		peer_log(md.p, 0, "cannot read the registry %s: %s", XVF_REGISTRY, strerror(r));
 		pthread_mutex_unlock(&md.mgmt);

@@ -82,6 +82,14 @@ static int op_map(struct rq *q)
 	pthread_mutex_lock(&v->mu);
 	while (v->frozen)
 		pthread_cond_wait(&v->cv, &v->mu);
+	if (v->stale && !v->active) {
+		/* A map write failed (it may have landed or not): read the truth again. */
+		pthread_mutex_lock(&md.mu);
+		vol_free_map(v);
+		pthread_mutex_unlock(&md.mu);
+		v->hdr_ok = 0;
+		v->stale = 0;
+	}
 	v->active++;
 	r = vol_load(v, why, sizeof(why));
 	if (r) {
@@ -146,6 +154,8 @@ static int op_map(struct rq *q)
 			pthread_mutex_lock(&v->mu);
 			if (!r)
 				v->map[i] = q->op == X_MAPW ? data_id : 0;
+			else
+				v->stale = 1;
 			v->busy[i] = 0;
 			pthread_cond_broadcast(&v->cv);
 		}
@@ -259,6 +269,16 @@ static int lock_holder(uint64_t id, char *who, size_t wn)
 	k.in_len = k.size = strlen(tag);
 	k.buf_len = 256;
 	r = st_do(&k);
+	if (r == EBUSY && k.msg[0] && xvf_owner_dead(k.msg, strlen(k.msg))) {
+		/* Its holder is gone (a killed opener, or a killed mapperd's own probe). */
+		char dead[256];
+
+		fmt(dead, sizeof(dead), "%s", k.msg);
+		k.flags = XF_FORCE;
+		r = st_do(&k);
+		if (!r)
+			peer_log(md.p, 0, "%s: broke the lock of %s (its process is gone)", lock, dead);
+	}
 	if (r == EBUSY) {
 		fmt(who, wn, "%s", k.msg[0] ? k.msg : "another owner");
 		return 1;
@@ -266,6 +286,7 @@ static int lock_holder(uint64_t id, char *who, size_t wn)
 	if (r)
 		return r;
 	k.op = X_RELEASE;
+	k.flags = 0;
 	st_do(&k);
 	return 0;
 }
@@ -391,14 +412,20 @@ static void children(uint64_t id, uint32_t kind, char *out, size_t n)
 	}
 }
 
-/* Is (data id @d, index @i) named by the map of a READY record other than @skip? 1, 0, -errno. */
-static int named_elsewhere(uint64_t d, uint64_t i, uint64_t skip)
+/*
+ * named_by_others - mark in @named[0..@nobj) each index where the map of a
+ * READY record other than @skip names data id @d (a corrupt entry counts as
+ * naming it: never delete what cannot be judged). One pass over the maps.
+ * 0 or an errno (then nothing may be deleted).
+ */
+static int named_by_others(uint64_t d, uint64_t skip, uint64_t nobj, uint8_t *named)
 {
+	memset(named, 0, nobj ? nobj : 1);
 	for (uint32_t k = 0; k < md.nrec; k++) {
 		struct xvf_reg_rec e = md.recs[k];
 		struct vol *v;
 		char why[256];
-		int hit = 0, r;
+		int r;
 
 		if (e.state != XVF_ST_READY || e.id == skip)
 			continue;
@@ -406,22 +433,27 @@ static int named_elsewhere(uint64_t d, uint64_t i, uint64_t skip)
 		if (!r) {
 			pthread_mutex_lock(&v->mu);
 			r = vol_load(v, why, sizeof(why));
-			hit = !r && i < v->nobj && (v->map[i] == d || v->map[i] == OWNER_CORRUPT);
+			for (uint64_t i = 0; !r && i < nobj && i < v->nobj; i++)
+				named[i] |= v->map[i] == d || v->map[i] == OWNER_CORRUPT;
 			pthread_mutex_unlock(&v->mu);
 		}
 		vol_put(v);
-		if (r)
-			return -(r ? r : EIO);	/* cannot tell: keep the object */
-		if (hit)
-			return 1;
+		if (r) {
+			peer_log(md.p, 1, "%s", why);
+			return r;
+		}
 	}
 	return 0;
 }
 
 /*
  * gc - finish the records in DELETING: delete the objects of their data id
- * that no READY map names, then (if none is named any more) the header, the
- * map and the record. Returns the number of records removed, or -errno.
+ * that no READY map names, at every index (not only those its map names: an
+ * object a MAPW copied before a crash, never mapped, is under this data id
+ * too, and once the record is gone nothing would find it), then, if no
+ * other map names any of them, the header, the map and the record. One
+ * DELETE per object index, as `rbd rm` without an object map. Returns the
+ * number of records removed, or -errno.
  */
 static int gc(void)
 {
@@ -431,35 +463,36 @@ static int gc(void)
 		struct xvf_reg_rec e = md.recs[k];
 		struct vol *v;
 		char why[256], obj[64];
+		uint64_t nobj = 0, d = 0;
+		uint8_t *named = NULL;
 		int r, kept = 0;
 
 		if (e.state != XVF_ST_DELETING)
 			continue;
 		r = vol_of(&e, &v, why, sizeof(why));
-		if (r == EIO) {
-			/* No readable header: nothing of it can be found; forget it. */
-			peer_log(md.p, 1, "deleting id %016" PRIx64 ": %s; its objects are left", e.id, why);
-		} else if (!r) {
+		if (!r) {
 			pthread_mutex_lock(&v->mu);
 			r = vol_load(v, why, sizeof(why));
-			for (uint64_t i = 0; !r && i < v->nobj; i++) {
-				int n;
-
-				if (v->map[i] != v->h.data_id)
-					continue;
-				n = named_elsewhere(v->h.data_id, i, e.id);
-				if (n) {
+			nobj = v->nobj;
+			d = v->h.data_id;
+			pthread_mutex_unlock(&v->mu);
+		}
+		if (r == EIO) {
+			/* No readable header or map: nothing of it can be found; forget it. */
+			peer_log(md.p, 1, "deleting id %016" PRIx64 ": %s; its objects are left", e.id, why);
+			r = 0;
+		} else if (!r) {
+			named = malloc(nobj ? nobj : 1);
+			r = named ? named_by_others(d, e.id, nobj, named) : ENOMEM;
+			for (uint64_t i = 0; !r && i < nobj; i++) {
+				if (named[i]) {
 					kept++;
 					continue;
 				}
-				xv_data_name(obj, sizeof(obj), v->h.data_id, i);
+				xv_data_name(obj, sizeof(obj), d, i);
 				r = st_delete(obj);
 			}
-			pthread_mutex_unlock(&v->mu);
-			if (r == EIO) {
-				peer_log(md.p, 1, "deleting id %016" PRIx64 ": %s; its objects are left", e.id, why);
-				r = 0;
-			}
+			free(named);
 		}
 		if (r) {
 			vol_put(v);
@@ -492,12 +525,21 @@ static int gc(void)
 }
 
 /* Registry change failed: reload what is durable, so memory never runs ahead of it. */
+static int reg_reload(void)
+{
+	int r;
+
+	pthread_mutex_lock(&md.mu);
+	r = reg_load();
+	md.reg_stale = r != 0;
+	pthread_mutex_unlock(&md.mu);
+	return r;
+}
+
 static int reg_failed(struct rq *q, int r)
 {
-	pthread_mutex_lock(&md.mu);
-	if (reg_load())
-		md.reg_bad = 1, fmt(md.reg_msg, sizeof(md.reg_msg), "the registry could not be read back");
-	pthread_mutex_unlock(&md.mu);
+	if (reg_reload())
+		peer_log(md.p, 0, "the registry could not be read back; the next change tries again");
 	return fail(q, r, "cannot write the registry: %s", strerror(r));
 }
 
@@ -547,6 +589,7 @@ static int reg_set_state(struct rq *q, uint64_t id, uint32_t state)
 static int rollback(uint64_t id)
 {
 	char name[64];
+	struct vol *v;
 	int r;
 
 	xvf_map_name(name, sizeof(name), id);
@@ -558,10 +601,12 @@ static int rollback(uint64_t id)
 		return r;
 	pthread_mutex_lock(&md.mu);
 	rec_remove(id);
-	for (struct vol *v = md.vols; v; v = v->next)
-		if (v->id == id)
-			v->gone = 1, v->hdr_ok = 0;
+	v = vol_get_locked(id, "");	/* retired at the put below (or by its last user) */
+	if (v)
+		v->gone = 1;
 	pthread_mutex_unlock(&md.mu);
+	if (v)
+		vol_put(v);
 	return reg_save();
 }
 

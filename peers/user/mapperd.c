@@ -29,6 +29,8 @@
 #define HDR_SIZE ((uint64_t)sizeof(struct xvf_header))
 #define REC_SIZE ((uint64_t)sizeof(struct xvf_reg_rec))
 #define NAME_BUF (XVF_FULLNAME_MAX + 1)
+/* Cache bytes per cached map entry: its owner and its busy flag. */
+#define ENTRY_COST (sizeof(uint64_t) + 1)
 
 /* A volume or snapshot mapperd knows (one per registry record, READY or DELETING). */
 struct vol {
@@ -46,6 +48,7 @@ struct vol {
 	uint8_t *busy;			/* per index: a MAPW/DISCARD is changing it */
 	uint64_t nobj;			/* entries in map */
 	int frozen;			/* a management op holds it: map ops wait */
+	int stale;			/* a map write failed: the cache may differ from the storage */
 	uint32_t active;		/* map ops in flight */
 	uint64_t last_use;
 };
@@ -62,6 +65,8 @@ static struct md {
 	struct xvf_reg_rec *recs;
 	uint32_t nrec;
 	int reg_bad;			/* the registry is corrupt: nothing is changed */
+	int reg_usable;			/* its head is sound: the sound records serve */
+	int reg_stale;			/* a write failed: read it again before the next change */
 	char reg_msg[200];
 	struct vol *vols;
 	uint64_t clock;
@@ -203,6 +208,7 @@ static int reg_load(void)
 	int r = st_read(XVF_REGISTRY, 0, &h, sizeof(h), &got);
 
 	md.reg_bad = 0;
+	md.reg_usable = 0;
 	md.reg_msg[0] = 0;
 	if (r == ENOENT || (!r && got == 0)) {
 		memset(&md.rh, 0, sizeof(md.rh));
@@ -211,6 +217,7 @@ static int reg_load(void)
 		md.rh.next_id = 1;
 		md.rh.rec_size = (uint32_t)REC_SIZE;
 		md.nrec = 0;
+		md.reg_usable = 1;
 		return 0;
 	}
 	if (r)
@@ -249,13 +256,18 @@ static int reg_load(void)
 		off += n;
 	}
 	md.nrec = h.count;
-	for (uint32_t i = 0; i < md.nrec && !md.reg_bad; i++) {
+	md.reg_usable = !md.reg_bad;
+	for (uint32_t i = 0; i < md.nrec && md.reg_usable; i++) {
 		struct xvf_reg_rec *e = &md.recs[i];
 
 		if (!XVF_SEALED(e) || memchr(e->name, 0, sizeof(e->name)) == NULL) {
+			/* Kept out of every lookup; the others serve, nothing is changed. */
+			if (!md.reg_bad)
+				fmt(md.reg_msg, sizeof(md.reg_msg), "the registry %s is corrupt (record %u fails its "
+				    "checksum)", XVF_REGISTRY, i);
 			md.reg_bad = 1;
-			fmt(md.reg_msg, sizeof(md.reg_msg), "the registry %s is corrupt (record %u fails its checksum)",
-				 XVF_REGISTRY, i);
+			e->state = 0;
+			e->name[0] = 0;
 		}
 	}
 	return 0;
@@ -264,23 +276,34 @@ static int reg_load(void)
 /* Write the registry copy: a new object, flushed, renamed over the old one. */
 static int reg_save(void)
 {
-	uint64_t total = (uint64_t)md.nrec * REC_SIZE, off;
+	uint64_t total, off;
+	uint8_t *img;
 	int r;
 
+	/* An image taken under mu: map ops read the records meanwhile. */
+	pthread_mutex_lock(&md.mu);
 	md.rh.count = md.nrec;
 	md.rh.generation++;
 	XVF_SEAL(&md.rh);
 	for (uint32_t i = 0; i < md.nrec; i++)
 		XVF_SEAL(&md.recs[i]);
+	total = sizeof(md.rh) + (uint64_t)md.nrec * REC_SIZE;
+	img = malloc(total);
+	if (img) {
+		memcpy(img, &md.rh, sizeof(md.rh));
+		memcpy(img + sizeof(md.rh), md.recs, total - sizeof(md.rh));
+	}
+	pthread_mutex_unlock(&md.mu);
+	if (!img)
+		return ENOMEM;
 	r = st_delete(XVF_REGISTRY_NEW);
-	if (!r)
-		r = st_write(XVF_REGISTRY_NEW, 0, &md.rh, sizeof(md.rh), 0);
 	for (off = 0; !r && off < total;) {
 		uint64_t n = total - off < md.chunk ? total - off : md.chunk;
 
-		r = st_write(XVF_REGISTRY_NEW, sizeof(md.rh) + off, (uint8_t *)md.recs + off, n, 0);
+		r = st_write(XVF_REGISTRY_NEW, off, img + off, n, 0);
 		off += n;
 	}
+	free(img);
 	if (!r)
 		r = st_simple(X_FLUSH, 0, XVF_REGISTRY_NEW, 0, 0);
 	if (!r) {
@@ -305,7 +328,7 @@ static struct xvf_reg_rec *rec_by_id(uint64_t id)
 static struct xvf_reg_rec *rec_by_name(const char *name)
 {
 	for (uint32_t i = 0; i < md.nrec; i++)
-		if (md.recs[i].state != XVF_ST_DELETING && !strcmp(md.recs[i].name, name))
+		if (md.recs[i].state && md.recs[i].state != XVF_ST_DELETING && !strcmp(md.recs[i].name, name))
 			return &md.recs[i];
 	return NULL;
 }
@@ -349,10 +372,10 @@ static struct vol *vol_get_locked(uint64_t id, const char *name)
 		v->id = id;
 		pthread_mutex_init(&v->mu, NULL);
 		pthread_cond_init(&v->cv, NULL);
+		fmt(v->name, sizeof(v->name), "%s", name);
 		v->next = md.vols;
 		md.vols = v;
 	}
-	fmt(v->name, sizeof(v->name), "%s", name);
 	v->refs++;
 	return v;
 }
@@ -360,7 +383,7 @@ static struct vol *vol_get_locked(uint64_t id, const char *name)
 static void vol_free_map(struct vol *v)
 {
 	if (v->map) {
-		md.cache_bytes -= v->nobj * sizeof(uint64_t);	/* under md.mu */
+		md.cache_bytes -= v->nobj * ENTRY_COST;	/* under md.mu */
 		free(v->map);
 		free(v->busy);
 		v->map = NULL;
@@ -394,7 +417,7 @@ static int vol_lookup(struct rq *q, const char *name, struct vol **out, struct x
 	struct xvf_reg_rec *e;
 
 	pthread_mutex_lock(&md.mu);
-	if (md.reg_bad) {
+	if (!md.reg_usable) {
 		pthread_mutex_unlock(&md.mu);
 		return fail(q, EIO, "%s", md.reg_msg);
 	}
@@ -405,6 +428,8 @@ static int vol_lookup(struct rq *q, const char *name, struct vol **out, struct x
 		pthread_mutex_unlock(&md.mu);
 		if (creating)
 			return fail(q, EAGAIN, "%s is being created", name);
+		if (md.reg_bad)
+			return fail(q, EIO, "no sound record names %s: %s", name, md.reg_msg);
 		return fail(q, ENOENT, "no volume or snapshot named %s", name);
 	}
 	if (rec)
@@ -477,6 +502,7 @@ static void cache_trim(struct vol *keep)
 				}
 		if (!best)
 			break;
+		peer_log(md.p, 2, "cache: dropped the map of %s (%" PRIu64 " entries)", best->name, best->nobj);
 		vol_free_map(best);
 		pthread_mutex_unlock(&best->mu);
 	}
@@ -560,7 +586,7 @@ static int vol_load(struct vol *v, char *why, size_t wn)
 	free(buf);
 	v->nobj = nobj;
 	pthread_mutex_lock(&md.mu);
-	md.cache_bytes += nobj * sizeof(uint64_t);
+	md.cache_bytes += nobj * ENTRY_COST;
 	pthread_mutex_unlock(&md.mu);
 	cache_trim(v);
 	return 0;
@@ -585,7 +611,7 @@ static int vol_grow_cache(struct vol *v, uint64_t nobj)
 	memset(v->map + v->nobj, 0, (nobj - v->nobj) * sizeof(uint64_t));
 	memset(v->busy + v->nobj, 0, nobj - v->nobj);
 	pthread_mutex_lock(&md.mu);
-	md.cache_bytes += (nobj - v->nobj) * sizeof(uint64_t);
+	md.cache_bytes += (nobj - v->nobj) * ENTRY_COST;
 	pthread_mutex_unlock(&md.mu);
 	v->nobj = nobj;
 	return 0;
@@ -688,14 +714,14 @@ static int own(struct peer *p, int opt, const char *arg)
 
 	(void)p;
 	switch (opt) {
-	case 'S':
+	case 's':
 		if (st_parse_size(arg, &v) || v >= XSEG_ANY_PORT) {
 			fprintf(stderr, "mapperd: --storage '%s' is not a port number\n", arg);
 			return -1;
 		}
 		md.storage = (uint32_t)v;
 		return 0;
-	case 'C':
+	case 'M':
 		if (st_parse_size(arg, &v) || v > (1ull << 20)) {
 			fprintf(stderr, "mapperd: --cache-mb '%s' is not a number of MiB (0..1048576)\n", arg);
 			return -1;
@@ -708,15 +734,15 @@ static int own(struct peer *p, int opt, const char *arg)
 
 int main(int argc, char **argv)
 {
-	static const struct option lopts[] = { { "storage", required_argument, NULL, 'S' },
-					       { "cache-mb", required_argument, NULL, 'C' }, { 0 } };
+	static const struct option lopts[] = { { "storage", required_argument, NULL, 's' },
+					       { "cache-mb", required_argument, NULL, 'M' }, { 0 } };
 	struct peer p = { .name = "mapperd", .serve = serve, .work = work };
 	int r;
 
 	md.storage = XSEG_ANY_PORT;
-	r = peer_parse_args(&p, argc, argv, "S:C:", lopts, own,
-			    "  -S, --storage PORT  the storage peer's port (filed, radosd); required\n"
-			    "  -C, --cache-mb N    bound of the cached maps, MiB (default 64)");
+	r = peer_parse_args(&p, argc, argv, "s:M:", lopts, own,
+			    "  -s, --storage PORT  the storage peer's port (filed, radosd); required\n"
+			    "  -M, --cache-mb N    bound of the cached maps, MiB (default 64)");
 	if (r)
 		return r > 0 ? 0 : 2;
 	if (md.storage == XSEG_ANY_PORT) {

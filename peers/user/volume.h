@@ -18,7 +18,8 @@
  *
  * Text payloads. Management requests and replies carry "key=value\n" lines
  * in the request's data (UTF-8, no NUL; unknown keys are an error naming the
- * key). A failed reply may carry a message: when req->serviced > 0 on a
+ * key); size = the text's length (size 0 or past data_len: the data up to
+ * its first NUL). A failed reply may carry a message: when req->serviced > 0 on a
  * failed reply, data[0..serviced) is a one-line UTF-8 text saying what was
  * wrong (e.g. "vol1 is open by vlmcd@host:1234/port 7"), which clients show
  * next to strerror(error).

@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include "xseg/xseg.h"
@@ -74,7 +75,8 @@ static inline void xc_unbind(struct xc *c)
 /*
  * xc_do - submit @k and wait for its reply. Returns 0 (served) or the
  * reply's errno; EAGAIN/ENOBUFS when no request or buffer was free (after
- * retrying for a while), the -errno of submit (ENOENT: nobody on @dst).
+ * retrying for a while), ECONNREFUSED when nobody serves @dst (not ENOENT,
+ * which a reply uses for a missing object), another -errno of submit.
  * The wait has no deadline: a storage peer that dies fails its requests
  * back through recovery (ECONNRESET), which the caller's peer runs.
  */
@@ -118,6 +120,10 @@ static inline int xc_do(struct xc *c, struct xc_call *k)
 	e = xseg_submit_signal(c->xs, req, c->dst);
 	if (e < 0) {
 		xseg_put_request(c->xs, req);
+		if (e == -ENOENT) {	/* not the object's ENOENT: nobody is there */
+			snprintf(k->msg, sizeof(k->msg), "nobody serves port %u", c->dst);
+			return ECONNREFUSED;
+		}
 		return -e;
 	}
 	while (!(got = xseg_receive(c->xs, c->port)))
