@@ -118,6 +118,7 @@ static struct peer P = { .name = "vlmcd" };
 static uint32_t mapper = XSEG_NO_PORT, storage = XSEG_NO_PORT;
 static uint64_t cache_max = 32ull << 20;	/* bytes of cached map chunks */
 static char ident[128];			/* HOST:PID:STARTTIME */
+static char down_msg[96];		/* why the last request could not be sent */
 static struct vol *vols[1024];
 static struct chunk *chunks[4096];
 static struct link lru, pending;

@@ -49,8 +49,16 @@ static void set_msg(struct op *o, const char *fmt, const char *a)
 /* Copy the text of a failed reply (@req) into @o's message. */
 static void take_msg(struct op *o, struct xseg_request *req)
 {
-	uint64_t cap = 0, n = req->serviced;
-	const char *d = xseg_req_buffer(P.xs, req, &cap);
+	uint64_t cap = 0, n;
+	const char *d;
+
+	if (!req) {		/* never sent: why, if known */
+		if (o && !o->msg[0])
+			snprintf(o->msg, sizeof(o->msg), "%s", down_msg);
+		return;
+	}
+	n = req->serviced;
+	d = xseg_req_buffer(P.xs, req, &cap);
 
 	if (!o || o->msg[0] || !d || !n)
 		return;
@@ -145,6 +153,11 @@ static void sub_go(struct sub *s)
 		if (r) {
 			struct op *o = s->o;
 
+			if (r == -ENOENT) {
+				r = -ECONNREFUSED;
+				snprintf(o->msg, sizeof(o->msg), "%s (port %u) is not running",
+					 s->dst == mapper ? "mapperd" : "the storage peer", s->dst);
+			}
 			free(s);
 			fwd_done(o, NULL, -r);
 		}
@@ -190,6 +203,12 @@ wait:
 	return;
 fail:
 	/* As if it had come back failed: the same paths clean up. */
+	if (r == -ENOENT) {
+		/* Nobody serves the port (mapperd or the storage peer is down): say so. */
+		r = -ECONNREFUSED;
+		snprintf(down_msg, sizeof(down_msg), "%s (port %u) is not running",
+			 s->dst == mapper ? "mapperd" : "the storage peer", s->dst);
+	}
 	peer_log(&P, 1, "%s to port %u: %s", xseg_op_name(s->opc), s->dst, strerror(-r));
 	switch (s->kind) {
 	case S_FETCH: fetch_done(s, NULL, -r); break;
@@ -314,7 +333,7 @@ static void open_done(struct sub *s, struct xseg_request *req, int err)
 
 			if (!o->err) {
 				o->err = err;
-				snprintf(o->msg, sizeof(o->msg), "%s", msg);
+				snprintf(o->msg, sizeof(o->msg), "%s", req ? msg : down_msg);
 			}
 		}
 	} else {
