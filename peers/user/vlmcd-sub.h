@@ -85,6 +85,8 @@ static void sub_reply(struct peer *p, uint32_t portno, struct xseg_request *req,
 	struct op *o = s->o;
 
 	(void)portno;
+	if (s->kind != S_FWD)
+		subs_out--;	/* put below (or by the *_done function) */
 	switch (s->kind) {
 	/* These put the request and free @s themselves. */
 	case S_FETCH: fetch_done(s, req, err); return;
@@ -137,19 +139,16 @@ static void sub_reply(struct peer *p, uint32_t portno, struct xseg_request *req,
 }
 
 /* Send @s now, or park it in the pending list if no request or buffer is free. */
-static void sub_go(struct sub *s)
+/* Send @s: 0 sent (or failed, and cleaned up), 1 no request or queue room: it must wait. */
+static int sub_send(struct sub *s)
 {
 	struct xseg_request *req;
 	int r;
 
-	if (!l_empty(&pending) && l_empty(&s->link)) {
-		l_add(&pending, &s->link);	/* behind those that wait already */
-		return;
-	}
 	if (s->kind == S_FWD) {
 		r = peer_forward(&P, s->port, s->o->req, s->dst, sub_reply, s);
 		if (r == -EAGAIN)
-			goto wait;
+			return 1;
 		if (r) {
 			struct op *o = s->o;
 
@@ -161,12 +160,14 @@ static void sub_go(struct sub *s)
 			free(s);
 			fwd_done(o, NULL, -r);
 		}
-		return;
+		return 0;
 	}
+	if (subs_out >= subs_max)
+		return 1;	/* leave free requests to the clients, mapperd and the storage peer */
 	req = peer_request(&P, s->port, s->target, s->tlen, s->datalen);
 	if (!req) {
 		if (errno == EAGAIN || errno == ENOBUFS)
-			goto wait;
+			return 1;
 		r = -errno;
 		goto fail;
 	}
@@ -190,17 +191,14 @@ static void sub_go(struct sub *s)
 	r = peer_submit(&P, s->port, req, s->dst, sub_reply, s);
 	if (r == -EAGAIN) {
 		xseg_put_request(P.xs, req);
-		goto wait;
+		return 1;
 	}
 	if (r) {
 		xseg_put_request(P.xs, req);
 		goto fail;
 	}
-	return;
-wait:
-	if (l_empty(&s->link))
-		l_add(&pending, &s->link);
-	return;
+	subs_out++;
+	return 0;
 fail:
 	/* As if it had come back failed: the same paths clean up. */
 	if (r == -ENOENT) {
@@ -220,6 +218,16 @@ fail:
 			op_piece_done(s->o, -r);
 		free(s);
 	}
+	return 0;
+}
+
+/* Send @s now, or behind the requests that wait already for a free one. */
+static void sub_go(struct sub *s)
+{
+	if (!l_empty(&pending) || sub_send(s)) {
+		l_add(&pending, &s->link);
+		st.waited++;
+	}
 }
 
 /* pending(): send what waited for a free request, in order. */
@@ -231,9 +239,14 @@ static int retry_pending(struct peer *p, uint32_t portno)
 		struct sub *s = l_entry(pending.next, struct sub, link);
 
 		l_del(&s->link);
-		sub_go(s);
-		if (!l_empty(&s->link) && pending.next == &s->link)
-			return 1;	/* still no request: the rest waits too */
+		if (sub_send(s)) {
+			/* Still none free: it stays first, the rest waits behind it. */
+			s->link.next = pending.next;
+			s->link.prev = &pending;
+			pending.next->prev = &s->link;
+			pending.next = &s->link;
+			return 1;
+		}
 	}
 	return 0;
 }
