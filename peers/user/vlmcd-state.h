@@ -112,6 +112,7 @@ struct sub {
 	uint64_t index;			/* MAPW, DISCARD: first object */
 	uint64_t epoch;
 	char text[TAG_MAX + 32];	/* OPEN/CLOSE data */
+	int err;			/* could not be sent: why */
 };
 
 static struct peer P = { .name = "vlmcd" };
@@ -127,7 +128,7 @@ static char down_msg[96];		/* why the last request could not be sent */
 static uint32_t subs_out, subs_max = 8;
 static struct vol *vols[1024];
 static struct chunk *chunks[4096];
-static struct link lru, pending;
+static struct link lru, pending, failed;	/* failed: subs that could not be sent, ended after the round */
 static uint64_t nchunks;
 /* Counters, answered by INFO ".stats" (XV_T_STATS). */
 static struct {

@@ -149,17 +149,8 @@ static int sub_send(struct sub *s)
 		r = peer_forward(&P, s->port, s->o->req, s->dst, sub_reply, s);
 		if (r == -EAGAIN)
 			return 1;
-		if (r) {
-			struct op *o = s->o;
-
-			if (r == -ENOENT) {
-				r = -ECONNREFUSED;
-				snprintf(o->msg, sizeof(o->msg), "%s (port %u) is not running",
-					 s->dst == mapper ? "mapperd" : "the storage peer", s->dst);
-			}
-			free(s);
-			fwd_done(o, NULL, -r);
-		}
+		if (r)
+			goto fail;
 		return 0;
 	}
 	if (subs_out >= subs_max)
@@ -207,18 +198,49 @@ fail:
 		snprintf(down_msg, sizeof(down_msg), "%s (port %u) is not running",
 			 s->dst == mapper ? "mapperd" : "the storage peer", s->dst);
 	}
-	peer_log(&P, 1, "%s to port %u: %s", xseg_op_name(s->opc), s->dst, strerror(-r));
+	peer_log(&P, 1, "%s to port %u: %s", xseg_op_name(s->kind == S_FWD ? s->o->opc : s->opc), s->dst,
+		 strerror(-r));
+	/*
+	 * As if it had come back failed, but not from here: the caller may be
+	 * in the middle of the op (a gate that parks it after asking), so the
+	 * failure is delivered after this round (retry_pending).
+	 */
+	s->err = -r;
+	if (s->kind == S_FWD && !s->o->msg[0])
+		snprintf(s->o->msg, sizeof(s->o->msg), "%s", down_msg);
+	l_add(&failed, &s->link);
+	return 0;
+}
+
+/* A sub-request that could not be sent ends here, as if its reply said so. */
+static void sub_failed(struct sub *s)
+{
+	int err = s->err;
+	struct op *o = s->o;
+
 	switch (s->kind) {
-	case S_FETCH: fetch_done(s, NULL, -r); break;
-	case S_MAPW: mapw_done(s, NULL, -r); break;
-	case S_OPEN: open_done(s, NULL, -r); break;
-	case S_CLOSE: close_done(s, NULL, -r); break;
+	case S_FETCH: fetch_done(s, NULL, err); break;
+	case S_MAPW: mapw_done(s, NULL, err); break;
+	case S_OPEN: open_done(s, NULL, err); break;
+	case S_CLOSE: close_done(s, NULL, err); break;
+	case S_FWD:
+		free(s);
+		fwd_done(o, NULL, err);
+		break;
+	case S_FLUSH:
+		free(s);
+		o->left--;
+		if (!o->err)
+			o->err = err;
+		vol_kick(o->v);
+		break;
 	default:
-		if (s->o)
-			op_piece_done(s->o, -r);
+		if (o) {
+			take_msg(o, NULL);
+			op_piece_done(o, err);
+		}
 		free(s);
 	}
-	return 0;
 }
 
 /* Send @s now, or behind the requests that wait already for a free one. */
@@ -235,6 +257,12 @@ static int retry_pending(struct peer *p, uint32_t portno)
 {
 	(void)p;
 	(void)portno;
+	while (!l_empty(&failed)) {
+		struct sub *s = l_entry(failed.next, struct sub, link);
+
+		l_del(&s->link);
+		sub_failed(s);
+	}
 	while (!l_empty(&pending)) {
 		struct sub *s = l_entry(pending.next, struct sub, link);
 

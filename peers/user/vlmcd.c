@@ -612,6 +612,7 @@ int main(int argc, char **argv)
 	P.threads = 1;
 	l_init(&lru);
 	l_init(&pending);
+	l_init(&failed);
 	make_ident();
 	if (peer_start(&P))
 		return 1;

@@ -45,7 +45,8 @@ static pid_t start(const char *name, uint32_t port)
 	char ps[16];
 	const char *fa[] = { "-q", "-g", spec, "-p", ps, "--dir", tp_path("store"), NULL };
 	const char *ma[] = { "-q", "-g", spec, "-p", ps, "--storage", "1", NULL };
-	const char *va[] = { "-q", "-g", spec, "-p", ps, "--mapper", "2", "--storage", "1", NULL };
+	const char *va[] = { getenv("VLMCD_V") ? "-v" : "-q", "-g", spec, "-p", ps, "--mapper", "2", "--storage", "1",
+			     NULL };
 	pid_t pid;
 
 	snprintf(ps, sizeof(ps), "%u", port);
@@ -172,6 +173,21 @@ static uint64_t snap_sum(const char *target)
 	return h;
 }
 
+/* Replies did not come back: show what vlmcd and the segment hold, then fail. */
+static void stuck(int out, const char *victim)
+{
+	char cmd[2048], bin[512], buf[4096] = "";
+	struct tp_req st = { .op = X_INFO, .target = ".stats", .size = sizeof(buf), .buf_len = sizeof(buf),
+			     .out = buf, .out_len = sizeof(buf) - 1 };
+
+	tx_bin("xseg-tool", bin, sizeof(bin));
+	snprintf(cmd, sizeof(cmd), "%s status '%s' >&2", bin, spec);
+	if (system(cmd)) { /* shown or not */ }
+	if (tp_do(xs, me, 3, &st) == 0)
+		fprintf(stderr, "vlmcd:\n%s", buf);
+	CHECKF(0, "%d replies missing after killing %s", out, victim);
+}
+
 static void test_kill_loop(void)
 {
 	char snaps[8][32];
@@ -222,8 +238,8 @@ static void test_kill_loop(void)
 					out--;
 					continue;
 				}
-				CHECKF(xt_now_ns() - t0 < 20000000000ull, "%d replies missing after killing %s", out,
-				       names[victim]);
+				if (xt_now_ns() - t0 >= 20000000000ull)
+					stuck(out, names[victim]);
 				xseg_recover(xs, NULL);
 				xseg_wait(xs, me, 20000);
 			}
