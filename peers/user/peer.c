@@ -749,6 +749,14 @@ static void *work(void *arg)
 			}
 		}
 		burst = 0;
+		if (w->pending) {
+			/* The peer waits for free requests, which other processes free without a signal. */
+			if (xseg_wait(p->xs, p->ports[w->first], 1000) < 0) {
+				w->result = -EIO;
+				break;
+			}
+			continue;
+		}
 		if (xseg_sys_now_ns() - last_recovery > 1000000000ull && w->first == 0) {
 			struct xseg_recovery_stats st;
 
@@ -758,7 +766,7 @@ static void *work(void *arg)
 			last_recovery = xseg_sys_now_ns();
 		}
 		/* Sleep on the first port of our slice; others are polled each round. */
-		if (xseg_wait(p->xs, p->ports[w->first], w->count > 1 || w->pending ? 1000 : 200000) < 0) {
+		if (xseg_wait(p->xs, p->ports[w->first], w->count > 1 ? 1000 : 200000) < 0) {
 			w->result = -EIO;
 			break;
 		}

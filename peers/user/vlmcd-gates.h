@@ -126,8 +126,7 @@ static void fetch_done(struct sub *s, struct xseg_request *req, int err)
 
 			if (!o->err) {
 				o->err = err;
-				if (req)
-					take_msg(o, req);
+				take_msg(o, req);
 			}
 		}
 	}
@@ -237,8 +236,7 @@ static void mapw_done(struct sub *s, struct xseg_request *req, int err)
 			obj_range(v, o->offset, o->size, &a, &b);
 			if (!o->err && write_like(o->opc) && s->index >= a && s->index < b) {
 				o->err = err;
-				if (req)
-					take_msg(o, req);
+				take_msg(o, req);
 			}
 		}
 	}

@@ -112,20 +112,28 @@ struct sub {
 	uint64_t index;			/* MAPW, DISCARD: first object */
 	uint64_t epoch;
 	char text[TAG_MAX + 32];	/* OPEN/CLOSE data */
+	int err;			/* could not be sent: why */
 };
 
 static struct peer P = { .name = "vlmcd" };
 static uint32_t mapper = XSEG_NO_PORT, storage = XSEG_NO_PORT;
 static uint64_t cache_max = 32ull << 20;	/* bytes of cached map chunks */
 static char ident[128];			/* HOST:PID:STARTTIME */
+static char down_msg[96];		/* why the last request could not be sent */
+/*
+ * Requests of vlmcd's own out at once (not forwards, which take none): at
+ * most a quarter of the segment's, so that vlmcd waiting for free requests
+ * never takes every one freed from the clients and mapperd.
+ */
+static uint32_t subs_out, subs_max = 8;
 static struct vol *vols[1024];
 static struct chunk *chunks[4096];
-static struct link lru, pending;
+static struct link lru, pending, failed;	/* failed: subs that could not be sent, ended after the round */
 static uint64_t nchunks;
 /* Counters, answered by INFO ".stats" (XV_T_STATS). */
 static struct {
 	uint64_t ops, forwarded, copied, hole_reads, storage_reads, storage_writes, mapr, mapw,
-		discards, opens, closes, mgmt, evicted;
+		discards, opens, closes, mgmt, evicted, waited;
 } st;
 
 static void op_run(struct op *o);

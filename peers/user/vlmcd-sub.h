@@ -49,8 +49,16 @@ static void set_msg(struct op *o, const char *fmt, const char *a)
 /* Copy the text of a failed reply (@req) into @o's message. */
 static void take_msg(struct op *o, struct xseg_request *req)
 {
-	uint64_t cap = 0, n = req->serviced;
-	const char *d = xseg_req_buffer(P.xs, req, &cap);
+	uint64_t cap = 0, n;
+	const char *d;
+
+	if (!req) {		/* never sent: why, if known */
+		if (o && !o->msg[0])
+			snprintf(o->msg, sizeof(o->msg), "%s", down_msg);
+		return;
+	}
+	n = req->serviced;
+	d = xseg_req_buffer(P.xs, req, &cap);
 
 	if (!o || o->msg[0] || !d || !n)
 		return;
@@ -77,6 +85,8 @@ static void sub_reply(struct peer *p, uint32_t portno, struct xseg_request *req,
 	struct op *o = s->o;
 
 	(void)portno;
+	if (s->kind != S_FWD)
+		subs_out--;	/* put below (or by the *_done function) */
 	switch (s->kind) {
 	/* These put the request and free @s themselves. */
 	case S_FETCH: fetch_done(s, req, err); return;
@@ -129,31 +139,26 @@ static void sub_reply(struct peer *p, uint32_t portno, struct xseg_request *req,
 }
 
 /* Send @s now, or park it in the pending list if no request or buffer is free. */
-static void sub_go(struct sub *s)
+/* Send @s: 0 sent (or failed, and cleaned up), 1 no request or queue room: it must wait. */
+static int sub_send(struct sub *s)
 {
 	struct xseg_request *req;
 	int r;
 
-	if (!l_empty(&pending) && l_empty(&s->link)) {
-		l_add(&pending, &s->link);	/* behind those that wait already */
-		return;
-	}
 	if (s->kind == S_FWD) {
 		r = peer_forward(&P, s->port, s->o->req, s->dst, sub_reply, s);
 		if (r == -EAGAIN)
-			goto wait;
-		if (r) {
-			struct op *o = s->o;
-
-			free(s);
-			fwd_done(o, NULL, -r);
-		}
-		return;
+			return 1;
+		if (r)
+			goto fail;
+		return 0;
 	}
+	if (subs_out >= subs_max)
+		return 1;	/* leave free requests to the clients, mapperd and the storage peer */
 	req = peer_request(&P, s->port, s->target, s->tlen, s->datalen);
 	if (!req) {
 		if (errno == EAGAIN || errno == ENOBUFS)
-			goto wait;
+			return 1;
 		r = -errno;
 		goto fail;
 	}
@@ -177,29 +182,73 @@ static void sub_go(struct sub *s)
 	r = peer_submit(&P, s->port, req, s->dst, sub_reply, s);
 	if (r == -EAGAIN) {
 		xseg_put_request(P.xs, req);
-		goto wait;
+		return 1;
 	}
 	if (r) {
 		xseg_put_request(P.xs, req);
 		goto fail;
 	}
-	return;
-wait:
-	if (l_empty(&s->link))
-		l_add(&pending, &s->link);
-	return;
+	subs_out++;
+	return 0;
 fail:
 	/* As if it had come back failed: the same paths clean up. */
-	peer_log(&P, 1, "%s to port %u: %s", xseg_op_name(s->opc), s->dst, strerror(-r));
+	if (r == -ENOENT) {
+		/* Nobody serves the port (mapperd or the storage peer is down): say so. */
+		r = -ECONNREFUSED;
+		snprintf(down_msg, sizeof(down_msg), "%s (port %u) is not running",
+			 s->dst == mapper ? "mapperd" : "the storage peer", s->dst);
+	}
+	peer_log(&P, 1, "%s to port %u: %s", xseg_op_name(s->kind == S_FWD ? s->o->opc : s->opc), s->dst,
+		 strerror(-r));
+	/*
+	 * As if it had come back failed, but not from here: the caller may be
+	 * in the middle of the op (a gate that parks it after asking), so the
+	 * failure is delivered after this round (retry_pending).
+	 */
+	s->err = -r;
+	if (s->kind == S_FWD && !s->o->msg[0])
+		snprintf(s->o->msg, sizeof(s->o->msg), "%s", down_msg);
+	l_add(&failed, &s->link);
+	return 0;
+}
+
+/* A sub-request that could not be sent ends here, as if its reply said so. */
+static void sub_failed(struct sub *s)
+{
+	int err = s->err;
+	struct op *o = s->o;
+
 	switch (s->kind) {
-	case S_FETCH: fetch_done(s, NULL, -r); break;
-	case S_MAPW: mapw_done(s, NULL, -r); break;
-	case S_OPEN: open_done(s, NULL, -r); break;
-	case S_CLOSE: close_done(s, NULL, -r); break;
-	default:
-		if (s->o)
-			op_piece_done(s->o, -r);
+	case S_FETCH: fetch_done(s, NULL, err); break;
+	case S_MAPW: mapw_done(s, NULL, err); break;
+	case S_OPEN: open_done(s, NULL, err); break;
+	case S_CLOSE: close_done(s, NULL, err); break;
+	case S_FWD:
 		free(s);
+		fwd_done(o, NULL, err);
+		break;
+	case S_FLUSH:
+		free(s);
+		o->left--;
+		if (!o->err)
+			o->err = err;
+		vol_kick(o->v);
+		break;
+	default:
+		if (o) {
+			take_msg(o, NULL);
+			op_piece_done(o, err);
+		}
+		free(s);
+	}
+}
+
+/* Send @s now, or behind the requests that wait already for a free one. */
+static void sub_go(struct sub *s)
+{
+	if (!l_empty(&pending) || sub_send(s)) {
+		l_add(&pending, &s->link);
+		st.waited++;
 	}
 }
 
@@ -208,13 +257,24 @@ static int retry_pending(struct peer *p, uint32_t portno)
 {
 	(void)p;
 	(void)portno;
+	while (!l_empty(&failed)) {
+		struct sub *s = l_entry(failed.next, struct sub, link);
+
+		l_del(&s->link);
+		sub_failed(s);
+	}
 	while (!l_empty(&pending)) {
 		struct sub *s = l_entry(pending.next, struct sub, link);
 
 		l_del(&s->link);
-		sub_go(s);
-		if (!l_empty(&s->link) && pending.next == &s->link)
-			return 1;	/* still no request: the rest waits too */
+		if (sub_send(s)) {
+			/* Still none free: it stays first, the rest waits behind it. */
+			s->link.next = pending.next;
+			s->link.prev = &pending;
+			pending.next->prev = &s->link;
+			pending.next = &s->link;
+			return 1;
+		}
 	}
 	return 0;
 }
@@ -314,7 +374,7 @@ static void open_done(struct sub *s, struct xseg_request *req, int err)
 
 			if (!o->err) {
 				o->err = err;
-				snprintf(o->msg, sizeof(o->msg), "%s", msg);
+				snprintf(o->msg, sizeof(o->msg), "%s", req ? msg : down_msg);
 			}
 		}
 	} else {

@@ -351,21 +351,38 @@ out:
 
 static void stats_text(struct xseg_request *req)
 {
-	uint64_t cap = 0;
+	uint64_t cap = 0, npending = 0, parked = 0, mapws = 0, opsn = 0;
 	char *d = xseg_req_buffer(P.xs, req, &cap);
-	int n;
+	int n, m;
 
 	if (!d)
 		return;
+	for (struct link *l = pending.next; l != &pending; l = l->next)
+		npending++;
+	for (uint32_t b = 0; b < 1024; b++)
+		for (struct vol *v = vols[b]; v; v = v->hnext) {
+			for (struct link *l = v->waiters.next; l != &v->waiters; l = l->next)
+				parked++;
+			mapws += v->nmapw;
+			opsn += v->ops;
+		}
 	n = snprintf(d, cap,
 		     "ops=%" PRIu64 "\nforwarded=%" PRIu64 "\ncopied=%" PRIu64 "\nhole_reads=%" PRIu64
 		     "\nstorage_reads=%" PRIu64 "\nstorage_writes=%" PRIu64 "\nmapr=%" PRIu64 "\nmapw=%" PRIu64
 		     "\ndiscards=%" PRIu64 "\nopens=%" PRIu64 "\ncloses=%" PRIu64 "\nmgmt=%" PRIu64
-		     "\ncache_chunks=%" PRIu64 "\ncache_bytes=%" PRIu64 "\nevicted=%" PRIu64 "\n",
+		     "\ncache_chunks=%" PRIu64 "\ncache_bytes=%" PRIu64 "\nevicted=%" PRIu64 "\nwaited=%" PRIu64 "\n",
 		     st.ops, st.forwarded, st.copied, st.hole_reads, st.storage_reads, st.storage_writes, st.mapr,
 		     st.mapw, st.discards, st.opens, st.closes, st.mgmt, nchunks, nchunks * sizeof(struct chunk),
-		     st.evicted);
-	req->serviced = n < 0 ? 0 : (uint64_t)n < cap ? (uint64_t)n : cap;
+		     st.evicted, st.waited);
+	if (n < 0 || (uint64_t)n >= cap)
+		n = 0;
+	/* What is in flight now: requests waiting for a free one, ops parked, MAPWs, op references. */
+	m = snprintf(d + n, cap - (uint64_t)n,
+		     "pending=%" PRIu64 "\nparked=%" PRIu64 "\nmapw_inflight=%" PRIu64 "\nvolume_refs=%" PRIu64
+		     "\noutstanding=%" PRIu64 "\nsubs_out=%u\nsubs_max=%u\n", npending, parked, mapws, opsn,
+		     __atomic_load_n(&P.outstanding, __ATOMIC_RELAXED), subs_out, subs_max);
+	n += m < 0 ? 0 : m;
+	req->serviced = (uint64_t)n < cap ? (uint64_t)n : cap;
 }
 
 /* OPEN/CLOSE data: "owner=TAG\n" and (OPEN) "ro=1\n". 0 or EINVAL (message set). */
@@ -595,9 +612,13 @@ int main(int argc, char **argv)
 	P.threads = 1;
 	l_init(&lru);
 	l_init(&pending);
+	l_init(&failed);
 	make_ident();
 	if (peer_start(&P))
 		return 1;
+	subs_max = xseg_config(P.xs)->nr_requests / 4;
+	if (subs_max < 4)
+		subs_max = 4;
 	r = peer_run(&P);
 	peer_stop(&P);
 	return r ? 1 : 0;

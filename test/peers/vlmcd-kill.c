@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * Description: SIGKILL vlmcd under verified writes, 36 times: a client keeps
+ * Description: SIGKILL vlmcd (36 times), mapperd (12) and filed (12) under
+ * verified writes: a client keeps
  * 8 writes of 4K in flight on a volume of 4M in objects of 256K (each block
  * stamped with its number and a version; never two writes to one block at
- * once), a snapshot is taken every 6th round so writes also copy objects;
- * vlmcd is killed at a random moment, every outstanding request comes back
- * (served or failed; recovery fails what the dead vlmcd held), a new vlmcd
- * is started on the same port and opens the volume again (mapperd breaks
- * the dead vlmcd's lock). Every 4th round and at the end every block is
- * read back: it holds its last acknowledged version, or a version written
+ * once), a snapshot is taken every 8th round so writes also copy objects;
+ * one of the three is killed at a random moment, every outstanding request
+ * comes back (served, or failed: recovery fails what the dead peer held,
+ * vlmcd's callbacks see the error), the peer is started again on its port;
+ * a new vlmcd opens the volume again (mapperd breaks the dead vlmcd's
+ * lock). Every 4th round and at the end every block is read back: it holds its last acknowledged version, or a version written
  * after it that was not acknowledged (a write in flight at the kill) —
  * never an older one, never a torn block. Snapshots taken read back as
  * they were.
@@ -20,14 +21,16 @@
 #define BLK 4096u
 #define NBLK 1024u		/* 4M */
 #define DEPTH 8
-#define ROUNDS 36
+#define ROUNDS 60		/* 36 kill vlmcd, 12 mapperd, 12 filed */
 #define MAYBE 8
 
 static struct xseg_config cfg;
 static char spec[512];
 static struct xseg *xs;
 static uint32_t me;
-static pid_t vlmcd_pid;
+static pid_t pids[4];			/* by port: 1 filed, 2 mapperd, 3 vlmcd */
+static const char *const names[4] = { "", "filed", "mapperd", "vlmcd" };
+static uint64_t kills_of[4];
 
 static uint32_t acked[NBLK];		/* last acknowledged version (0: never written) */
 static uint32_t maybe[NBLK][MAYBE];	/* versions written since, not acknowledged */
@@ -42,7 +45,8 @@ static pid_t start(const char *name, uint32_t port)
 	char ps[16];
 	const char *fa[] = { "-q", "-g", spec, "-p", ps, "--dir", tp_path("store"), NULL };
 	const char *ma[] = { "-q", "-g", spec, "-p", ps, "--storage", "1", NULL };
-	const char *va[] = { "-q", "-g", spec, "-p", ps, "--mapper", "2", "--storage", "1", NULL };
+	const char *va[] = { getenv("VLMCD_V") ? "-v" : "-q", "-g", spec, "-p", ps, "--mapper", "2", "--storage", "1",
+			     NULL };
 	pid_t pid;
 
 	snprintf(ps, sizeof(ps), "%u", port);
@@ -169,6 +173,21 @@ static uint64_t snap_sum(const char *target)
 	return h;
 }
 
+/* Replies did not come back: show what vlmcd and the segment hold, then fail. */
+static void stuck(int out, const char *victim)
+{
+	char cmd[2048], bin[512], buf[4096] = "";
+	struct tp_req st = { .op = X_INFO, .target = ".stats", .size = sizeof(buf), .buf_len = sizeof(buf),
+			     .out = buf, .out_len = sizeof(buf) - 1 };
+
+	tx_bin("xseg-tool", bin, sizeof(bin));
+	snprintf(cmd, sizeof(cmd), "%s status '%s' >&2", bin, spec);
+	if (system(cmd)) { /* shown or not */ }
+	if (tp_do(xs, me, 3, &st) == 0)
+		fprintf(stderr, "vlmcd:\n%s", buf);
+	CHECKF(0, "%d replies missing after killing %s", out, victim);
+}
+
 static void test_kill_loop(void)
 {
 	char snaps[8][32];
@@ -179,7 +198,7 @@ static void test_kill_loop(void)
 		uint64_t until = xt_now_ns() + (5 + xt_rand(&rnd) % 40) * 1000000ull, t0;
 		int out = 0;
 
-		if (round % 6 == 3 && nsnap < 8) {
+		if (round % 8 == 3 && nsnap < 8) {
 			char text[64];
 			int e;
 
@@ -202,38 +221,44 @@ static void test_kill_loop(void)
 			}
 			xseg_wait(xs, me, 1000);
 		}
-		CHECK(kill(vlmcd_pid, SIGKILL) == 0);
-		CHECK(tp_wait(vlmcd_pid) == 128 + SIGKILL);
-		kills++;
-		/* Everything outstanding comes back: served, or failed by recovery. */
-		t0 = xt_now_ns();
-		while (out) {
-			struct xseg_request *r = xseg_receive(xs, me);
+		{
+			int victim = round % 5 < 3 ? 3 : round % 5 == 3 ? 2 : 1;
 
-			if (r) {
-				on_reply(r);
-				out--;
-				continue;
+			CHECK(kill(pids[victim], SIGKILL) == 0);
+			CHECK(tp_wait(pids[victim]) == 128 + SIGKILL);
+			kills++;
+			kills_of[victim]++;
+			/* Everything outstanding comes back: served, or failed by recovery. */
+			t0 = xt_now_ns();
+			while (out) {
+				struct xseg_request *r = xseg_receive(xs, me);
+
+				if (r) {
+					on_reply(r);
+					out--;
+					continue;
+				}
+				if (xt_now_ns() - t0 >= 20000000000ull)
+					stuck(out, names[victim]);
+				xseg_recover(xs, NULL);
+				xseg_wait(xs, me, 20000);
 			}
-			CHECKF(xt_now_ns() - t0 < 20000000000ull, "%d replies missing after the kill", out);
-			xseg_recover(xs, NULL);
-			xseg_wait(xs, me, 20000);
+			pids[victim] = start(names[victim], (uint32_t)victim);
 		}
-		vlmcd_pid = start("vlmcd", 3);
 		if (round % 4 == 3)
 			verify_all();
 	}
 	verify_all();
 	for (int i = 0; i < nsnap; i++)
 		CHECKF(snap_sum(snaps[i]) == sums[i], "snapshot %s changed", snaps[i]);
-	printf("  %" PRIu64 " kills, %" PRIu64 " writes acknowledged, %" PRIu64 " failed, %d snapshots\n", kills,
+	printf("  %" PRIu64 " kills (vlmcd %" PRIu64 ", mapperd %" PRIu64 ", filed %" PRIu64 "), %" PRIu64
+	       " writes acknowledged, %" PRIu64 " failed, %d snapshots\n", kills, kills_of[3], kills_of[2], kills_of[1],
 	       writes_ok, writes_failed, nsnap);
-	CHECK(kills >= 30 && writes_ok > 0);
+	CHECK(kills_of[3] >= 30 && writes_ok > 0);
 }
 
 int main(void)
 {
-	pid_t f, m;
 	int r;
 
 	xt_watchdog(300);
@@ -244,9 +269,8 @@ int main(void)
 	CHECK(r >= 0);
 	me = (uint32_t)r;
 	CHECK(mkdir(tp_path("store"), 0700) == 0);
-	f = start("filed", 1);
-	m = start("mapperd", 2);
-	vlmcd_pid = start("vlmcd", 3);
+	for (int i = 1; i <= 3; i++)
+		pids[i] = start(names[i], (uint32_t)i);
 	{
 		char text[64];
 
@@ -255,9 +279,8 @@ int main(void)
 		CHECK(req_sync(X_CREATE, "kv", 0, strlen(text), text, NULL) == 0);
 	}
 	RUN(test_kill_loop);
-	CHECK(tp_stop(vlmcd_pid) == 0);
-	CHECK(tp_stop(m) == 0);
-	CHECK(tp_stop(f) == 0);
+	for (int i = 3; i >= 1; i--)
+		CHECK(tp_stop(pids[i]) == 0);
 	xseg_leave(xs);
 	return 0;
 }

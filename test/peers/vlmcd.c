@@ -476,6 +476,35 @@ static void test_cache_bound(void)
 	CHECK(tp_stop(v2) == 0);
 }
 
+/*
+ * mapperd is down: a write that needs a MAPW fails at once with
+ * ECONNREFUSED and a message naming mapperd (no retry loop), reads of what
+ * is cached still work; once mapperd is back the same write succeeds.
+ */
+static void test_mapper_down(void)
+{
+	uint8_t b[4096], got[4096];
+	char msg[256] = "";
+	uint64_t sv = 0;
+	int e;
+
+	create("vn", "1M");
+	memset(b, 0x6E, sizeof(b));
+	CHECK(vwrite(me, "vn", 0, b, 4096, 0) == 0);
+	CHECK(vread(me, "vn", OBJ, got, 4096) == 0 && tp_all_zero(got, 4096));
+	CHECK(kill(mapperd_pid, SIGKILL) == 0);
+	CHECK(tp_wait(mapperd_pid) == 128 + SIGKILL);
+	CHECK(xseg_recover(xs, NULL) == 0);	/* its port is free now: nobody serves it */
+	e = rq(me, P_VLMCD, X_WRITE, "vn", 2 * OBJ, 4096, b, 4096, msg, sizeof(msg) - 1, 0, &sv);
+	msg[sv < sizeof(msg) ? sv : 0] = 0;
+	CHECKF(e == ECONNREFUSED && strstr(msg, "mapperd"), "%d '%s'", e, msg);
+	CHECK(vread(me, "vn", 0, got, 4096) == 0 && !memcmp(got, b, 4096));
+	CHECK(vwrite(me, "vn", 8, b, 100, 0) == 0);	/* writable already: no mapperd needed */
+	mapperd_pid = start("mapperd", P_MAPPER);
+	CHECK(vwrite(me, "vn", 2 * OBJ, b, 4096, 0) == 0);
+	CHECK(vread(me, "vn", 2 * OBJ, got, 4096) == 0 && !memcmp(got, b, 4096));
+}
+
 static void test_bench(void)
 {
 	const char *args[] = { "-g", spec, "--dst", "3", "--op", "mix", "--bs", "4K", "--depth", "32", "-n", "6000",
@@ -511,6 +540,7 @@ int main(void)
 	RUN(test_coalesce);
 	RUN(test_management);
 	RUN(test_cache_bound);
+	RUN(test_mapper_down);
 	RUN(test_bench);
 	CHECK(tp_stop(vlmcd_pid) == 0);
 	CHECK(tp_stop(mapperd_pid) == 0);
