@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSD-2-Clause
 //
-// bench/volumes/run.ts - volumes against their baselines, in one invocation,
+// bench/volume/run.ts - volumes against their baselines, in one invocation,
 // everything on tmpfs (/dev/shm), driven by the same client (fio's nbd
 // engine through a unix socket):
 //
@@ -23,7 +23,7 @@
 // and writes bench/results/volumes.json with IOPS, MB/s, latency and the
 // ratios of fresh, volume and clone to blockd and to qcow2.
 //
-//   tsx bench/volumes/run.ts [--runtime S] [--rounds N] [--size 256M] [--only WORKLOAD,...]
+//   tsx bench/volume/run.ts [--runtime S] [--rounds N] [--size 256M] [--only WORKLOAD,...]
 //                            [--servers fresh,volume,clone,blockd,qcow2] [--object-size 4M]
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
