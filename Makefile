@@ -61,6 +61,7 @@ bench: user node
 	$(Q)$(XSEG_HOME)/tools/install-deps bench
 	$(Q)$(MAKE) --no-print-directory -C $(XSEG_HOME)/bench run
 	$(Q)$(XSEG_HOME)/node_modules/.bin/tsx $(XSEG_HOME)/bench/pipeline/run.ts $(PIPELINE_ARGS)
+	$(Q)$(XSEG_HOME)/node_modules/.bin/tsx $(XSEG_HOME)/bench/volume/run.ts $(VOLUMES_ARGS)	# -> bench/results/volumes.json
 	$(Q)$(XSEG_HOME)/tools/vm/bench || [ $$? = 77 ]	# xsegbd vs loop in the VM -> bench/results/kernel.json
 	$(Q)$(XSEG_HOME)/bench/rados/run.py $(RADOS_BENCH_ARGS)	# gateway -> radosd vs librbd, rados bench -> bench/results/rados.json
 

@@ -91,11 +91,12 @@ $(USER_OUT)/test/%: $(XSEG_HOME)/test/%.c $(USER_OUT)/libxseg.a $(TEST_HDRS)
 TEST_TOOL_SRCS := $(wildcard $(XSEG_HOME)/test/tools/*.c)
 TEST_TOOL_BINS := $(patsubst $(XSEG_HOME)/test/tools/%.c,$(USER_OUT)/test-tools/%,$(TEST_TOOL_SRCS))
 
-$(USER_OUT)/test-tools/%: $(XSEG_HOME)/test/tools/%.c $(USER_OUT)/libxseg.a
+# They link the peer framework too (test/tools/relayd.c is a peer).
+$(USER_OUT)/test-tools/%: $(XSEG_HOME)/test/tools/%.c $(USER_OBJ)/peers/user/peer.o $(USER_OUT)/libxseg.a
 	$(quiet) CCLD $(patsubst $(XSEG_HOME)/%,%,$@)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(CPPFLAGS_XSEG) $(CFLAGS_XSEG) $(SANFLAGS) $(CFLAGS) -MMD -MP -MF $@.d \
-	    -o $@ $< $(USER_OUT)/libxseg.a $(LDFLAGS) -lrt -ldl -lpthread
+	    -o $@ $< $(USER_OBJ)/peers/user/peer.o $(USER_OUT)/libxseg.a $(LDFLAGS) -lrt -ldl -lpthread
 
 -include $(TEST_TOOL_BINS:=.d)
 

@@ -20,6 +20,7 @@
         "peers/node/nbd/engine/socket.cc",
         "peers/node/nbd/engine/replies.cc",
         "peers/node/nbd/engine/sockets.cc",
+        "peers/node/nbd/engine/control.cc",
         "peers/node/nbd/engine/napi.cc"
       ],
       "include_dirs": [

@@ -68,6 +68,12 @@ static int parse_u32(const char *s, uint32_t *v)
 	return 0;
 }
 
+/*
+ * The common options that have no short form get codes no character has, so
+ * that a peer's own short options (-S, -C, -I...) never land in them.
+ */
+enum { OPT_CREATE = 0x100, OPT_SPIN, OPT_IO_THREADS };
+
 int peer_parse_args(struct peer *p, int argc, char **argv, const char *own,
 		    const struct option *own_long, int (*own_fn)(struct peer *p, int opt, const char *arg),
 		    const char *own_usage)
@@ -75,9 +81,9 @@ int peer_parse_args(struct peer *p, int argc, char **argv, const char *own,
 	static const struct option common[] = {
 		{ "spec", required_argument, NULL, 'g' }, { "port", required_argument, NULL, 'p' },
 		{ "threads", required_argument, NULL, 't' }, { "driver", required_argument, NULL, 'd' },
-		{ "create", no_argument, NULL, 'C' }, { "spin-us", required_argument, NULL, 'S' },
+		{ "create", no_argument, NULL, OPT_CREATE }, { "spin-us", required_argument, NULL, OPT_SPIN },
 		{ "verbose", no_argument, NULL, 'v' }, { "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' }, { "io-threads", required_argument, NULL, 'I' },
+		{ "help", no_argument, NULL, 'h' }, { "io-threads", required_argument, NULL, OPT_IO_THREADS },
 	};
 	struct option all[64];
 	char shorts[128];
@@ -101,7 +107,7 @@ int peer_parse_args(struct peer *p, int argc, char **argv, const char *own,
 		switch (c) {
 		case 'g': p->spec = optarg; break;
 		case 'd': p->driver = optarg; break;
-		case 'C': p->create = 1; break;
+		case OPT_CREATE: p->create = 1; break;
 		case 'v': p->verbose++; break;
 		case 'q': p->verbose = -1; break;
 		case 'h': usage(p, own_usage); return 1;
@@ -111,7 +117,7 @@ int peer_parse_args(struct peer *p, int argc, char **argv, const char *own,
 				return -1;
 			}
 			break;
-		case 'I':
+		case OPT_IO_THREADS:
 			if (parse_u32(optarg, &p->io_threads) || !p->io_threads ||
 			    p->io_threads > PEER_IO_THREADS_MAX) {
 				fprintf(stderr, "%s: --io-threads: '%s' must be 1..%u\n", p->name, optarg,
@@ -119,7 +125,7 @@ int peer_parse_args(struct peer *p, int argc, char **argv, const char *own,
 				return -1;
 			}
 			break;
-		case 'S':
+		case OPT_SPIN:
 			if (parse_u32(optarg, &p->spin_us)) {
 				fprintf(stderr, "%s: --spin-us: '%s' is not a number\n", p->name, optarg);
 				return -1;
@@ -160,6 +166,8 @@ int peer_parse_args(struct peer *p, int argc, char **argv, const char *own,
 	return 0;
 }
 
+static int client_init(struct peer *p);
+
 int peer_start(struct peer *p)
 {
 	char err[256] = "";
@@ -199,6 +207,9 @@ int peer_start(struct peer *p)
 			return r;
 		}
 	}
+	r = client_init(p);
+	if (r)
+		goto leave;
 	/* The dispatch loops spin themselves, adaptively (see work()). */
 	xseg_set_spin_us(p->xs, 0);
 	if (p->port_first == XSEG_ANY_PORT) {
@@ -222,6 +233,8 @@ int peer_start(struct peer *p)
 		 p->cfg.name, p->driver);
 	return 0;
 leave:
+	free(p->client);
+	p->client = NULL;
 	xseg_leave(p->xs);
 	p->xs = NULL;
 	return r;
@@ -231,6 +244,7 @@ struct worker {
 	struct peer *p;
 	uint32_t first, count;		/* the slice of p->ports this thread serves */
 	int result;
+	int pending;			/* the peer's pending() said work waits */
 };
 
 /*
@@ -311,6 +325,144 @@ int peer_complete(struct peer *p, struct xseg_request *req, int err)
 	/* release: peer_run's drain sees the reply sent before the count drops. */
 	__atomic_fetch_sub(&p->inflight, 1, __ATOMIC_RELEASE);
 	return r;
+}
+
+
+/*
+ * The client side (peer.h): one slot per request of the segment, indexed by
+ * the request's index, holds the callback of a request this peer sent or
+ * passed on. The slot is this process's memory: nothing in the shared
+ * request (which the server may scribble on) decides which callback runs,
+ * except that the serial must still match.
+ */
+struct client_slot {
+	peer_reply_fn fn;		/* NULL: no reply awaited */
+	void *arg;
+	uint64_t serial;
+};
+
+struct client {
+	uint32_t n;
+	struct client_slot slot[];
+};
+
+static int client_init(struct peer *p)
+{
+	uint32_t n = xseg_config(p->xs)->nr_requests;
+	struct client *c = calloc(1, sizeof(*c) + (size_t)n * sizeof(c->slot[0]));
+
+	if (!c)
+		return -ENOMEM;
+	c->n = n;
+	p->client = c;
+	return 0;
+}
+
+struct xseg_request *peer_request(struct peer *p, uint32_t portno, const char *target, uint32_t tlen,
+				  uint64_t datalen)
+{
+	struct xseg_request *req = xseg_get_request(p->xs, portno);
+	int r;
+
+	if (!req)
+		return NULL;
+	r = xseg_prep_request(p->xs, req, target, tlen, datalen);
+	if (r) {
+		xseg_put_request(p->xs, req);
+		errno = -r;
+		return NULL;
+	}
+	req->op = X_PING;
+	req->flags = 0;
+	req->offset = req->size = req->serviced = 0;
+	return req;
+}
+
+/* Remember @fn for @req's reply; the slot's index, or -EINVAL. */
+static int client_arm(struct peer *p, struct xseg_request *req, peer_reply_fn fn, void *arg)
+{
+	struct client *c = p->client;
+	int idx = xseg_request_index(p->xs, req);
+
+	if (!c || idx < 0 || (uint32_t)idx >= c->n || !fn)
+		return -EINVAL;
+	c->slot[idx].arg = arg;
+	c->slot[idx].serial = req->serial;
+	/* release: the thread that receives the reply sees arg and serial with fn. */
+	__atomic_store_n(&c->slot[idx].fn, fn, __ATOMIC_RELEASE);
+	__atomic_fetch_add(&p->outstanding, 1, __ATOMIC_RELAXED);
+	return idx;
+}
+
+static void client_disarm(struct peer *p, int idx)
+{
+	struct client *c = p->client;
+
+	__atomic_store_n(&c->slot[idx].fn, NULL, __ATOMIC_RELAXED);
+	__atomic_fetch_sub(&p->outstanding, 1, __ATOMIC_RELEASE);
+}
+
+int peer_submit(struct peer *p, uint32_t portno, struct xseg_request *req, uint32_t dst,
+		peer_reply_fn fn, void *arg)
+{
+	int idx = client_arm(p, req, fn, arg), to;
+
+	(void)portno;	/* the request went out from the port it was taken for */
+	if (idx < 0)
+		return idx;
+	to = xseg_submit(p->xs, req, dst);
+	if (to < 0) {
+		client_disarm(p, idx);
+		return to;
+	}
+	signal_later(p->xs, (uint32_t)to);
+	return 0;
+}
+
+int peer_forward(struct peer *p, uint32_t portno, struct xseg_request *req, uint32_t dst,
+		 peer_reply_fn fn, void *arg)
+{
+	int idx = client_arm(p, req, fn, arg), to;
+
+	if (idx < 0)
+		return idx;
+	to = xseg_forward(p->xs, req, portno, dst);
+	if (to < 0) {
+		client_disarm(p, idx);
+		return to;
+	}
+	signal_later(p->xs, (uint32_t)to);
+	return 0;
+}
+
+/* Take up to 64 replies queued to @port and run their callbacks; how many. */
+static int receive_replies(struct peer *p, uint32_t port)
+{
+	struct client *c = p->client;
+	struct xseg_request *req;
+	int k;
+
+	if (!c || !__atomic_load_n(&p->outstanding, __ATOMIC_ACQUIRE))
+		return 0;	/* nothing sent: nothing to receive (a reply queue stays empty) */
+	for (k = 0; k < 64 && (req = xseg_receive(p->xs, port)); k++) {
+		int idx = xseg_request_index(p->xs, req);
+		struct client_slot *s = idx >= 0 && (uint32_t)idx < c->n ? &c->slot[idx] : NULL;
+		peer_reply_fn fn = s ? __atomic_load_n(&s->fn, __ATOMIC_ACQUIRE) : NULL;
+
+		if (!fn || s->serial != req->serial) {
+			/* Not a reply we wait for (a server rewrote it?): give it up. */
+			peer_log(p, 1, "port %u: a reply nobody waits for (request %d, %s): dropped", port, idx,
+				 xseg_op_name(req->op));
+			if (req->src_port == port)
+				xseg_put_request(p->xs, req);
+			else
+				finish(p, req, EIO);
+			continue;
+		}
+		client_disarm(p, idx);
+		fn(p, port, req, s->arg);
+	}
+	return k;
 }
 
 /*
@@ -485,12 +637,18 @@ static int round_of_work(struct worker *w)
 		uint32_t port = p->ports[w->first + i];
 		struct xseg_request *req;
 
+		/* Replies first: they free requests the new work may need. */
+		busy += receive_replies(p, port);
 		/* Batches of work before looking at the clock again. */
 		for (int k = 0; k < 64 && (req = xseg_accept(p->xs, port)); k++) {
 			dispatch(p, port, req);
 			busy++;
 		}
 	}
+	if (p->pending && p->pending(p, p->ports[w->first]))
+		w->pending = 1;
+	else
+		w->pending = 0;
 	return busy;
 }
 
@@ -522,6 +680,39 @@ static int spin_for_work(struct worker *w, uint64_t spin_ns)
  * slow event loop) it sleeps at once, and tries a spin again every
  * SPIN_PROBE idle periods, so a client that speeds up gets it back.
  */
+/*
+ * After the stop: accept nothing more, but keep receiving the replies the
+ * peer's async requests wait for, until nothing is outstanding and nothing
+ * accepted is unreplied. Recovery keeps running, so a dead server's
+ * requests come back failed instead of hanging here.
+ */
+static void drain_replies(struct worker *w)
+{
+	struct peer *p = w->p;
+	uint64_t last_recovery = xseg_sys_now_ns();
+
+	if (!p->client)
+		return;
+	while (__atomic_load_n(&p->outstanding, __ATOMIC_ACQUIRE) ||
+	       __atomic_load_n(&p->inflight, __ATOMIC_ACQUIRE)) {
+		int busy = 0;
+
+		for (uint32_t i = 0; i < w->count; i++)
+			busy += receive_replies(p, p->ports[w->first + i]);
+		if (p->pending)
+			p->pending(p, p->ports[w->first]);
+		batch_flush(tl_batch);
+		if (busy)
+			continue;
+		if (xseg_sys_now_ns() - last_recovery > 1000000000ull && w->first == 0) {
+			xseg_recover(p->xs, NULL);
+			last_recovery = xseg_sys_now_ns();
+		}
+		if (xseg_wait(p->xs, p->ports[w->first], 1000) < 0)
+			break;
+	}
+}
+
 #define SPIN_PROBE 8
 static void *work(void *arg)
 {
@@ -558,6 +749,14 @@ static void *work(void *arg)
 			}
 		}
 		burst = 0;
+		if (w->pending) {
+			/* The peer waits for free requests, which other processes free without a signal. */
+			if (xseg_wait(p->xs, p->ports[w->first], 1000) < 0) {
+				w->result = -EIO;
+				break;
+			}
+			continue;
+		}
 		if (xseg_sys_now_ns() - last_recovery > 1000000000ull && w->first == 0) {
 			struct xseg_recovery_stats st;
 
@@ -575,6 +774,8 @@ static void *work(void *arg)
 		if (!spin)
 			spin = xseg_sys_now_ns() - idle_since <= spin_ns;
 	}
+	batch_flush(&batch);
+	drain_replies(w);
 	batch_flush(&batch);
 	tl_batch = NULL;
 	return NULL;
@@ -630,4 +831,6 @@ void peer_stop(struct peer *p)
 		xseg_leave(p->xs);
 		p->xs = NULL;
 	}
+	free(p->client);
+	p->client = NULL;
 }

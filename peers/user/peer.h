@@ -32,6 +32,27 @@
 struct peer;
 
 /*
+ * reply - the reply to a request the peer sent itself (peer_submit) or passed
+ * on (peer_forward) has come back: @req holds the result (XS_FAILED with
+ * req->error, else XS_SERVED with serviced and the data). Called on the
+ * dispatch thread that serves @portno, the port the request went out from.
+ * For peer_submit the request is the peer's again: put it
+ * (xseg_put_request), or prepare and submit it again. For peer_forward it is
+ * the client's accepted request again: reply with peer_complete (or forward
+ * it once more).
+ */
+typedef void (*peer_reply_fn)(struct peer *p, uint32_t portno, struct xseg_request *req, void *arg);
+
+/*
+ * pending - called on each dispatch thread after every round (with the first
+ * port of its slice): the peer retries work that waited for a free request
+ * or buffer (peer_request failed with EAGAIN/ENOBUFS). Return nonzero while
+ * something still waits: the loop then sleeps at most a millisecond, since a
+ * request freed by another process signals nobody.
+ */
+typedef int (*peer_pending_fn)(struct peer *p, uint32_t portno);
+
+/*
  * serve - handle @req (accepted on @portno). Return 0 after setting
  * req->serviced/state (XS_SERVED) and the data, or a positive errno to fail
  * the request with it. The framework responds and signals.
@@ -74,6 +95,10 @@ struct peer {
 	uint32_t io_threads;		/* pool size (--io-threads, default 8) */
 	uint64_t inflight;		/* deferred/async requests not yet replied (atomic) */
 	void *pool;			/* the framework's */
+	/* Appended: the client side (peer_submit, peer_forward). */
+	peer_pending_fn pending;	/* optional */
+	uint64_t outstanding;		/* own or forwarded requests whose reply is not handled (atomic) */
+	void *client;			/* the framework's */
 };
 
 /*
@@ -98,6 +123,58 @@ int peer_run(struct peer *p);
  * request. Returns 0 or the -errno of xseg_respond (logged).
  */
 int peer_complete(struct peer *p, struct xseg_request *req, int err);
+
+/*
+ * The client side: a peer sends requests of its own from its ports to other
+ * ports, and passes requests it accepted on, and gets the replies back
+ * asynchronously on the dispatch thread that serves the port they went out
+ * from. That loop receives replies on its ports alongside accepting
+ * requests (replies first, so requests are freed before new ones are
+ * taken), and a reply wakes it like a request does. Nothing here takes a
+ * lock another process could hold: a request to a peer that dies comes back
+ * failed (ECONNRESET) once recovery settles the dead port, and the callback
+ * sees it as any failed reply. On SIGTERM the loops stop accepting but keep
+ * receiving until every outstanding reply has been handled and every
+ * deferred or async request replied.
+ *
+ * A peer using it usually serves with one dispatch thread (-t 1), so that its
+ * own state is touched only there and needs no lock; with more threads a
+ * callback runs on the thread that owns its port.
+ */
+
+/*
+ * peer_request - a free request of port @portno (bound by this peer) with
+ * target @target (@tlen bytes) and a data buffer of @datalen bytes (0: none),
+ * op PING, flags, offset and size 0. NULL with errno EAGAIN (no free request),
+ * ENOBUFS (no free buffer), E2BIG (no buffer class that large), ENAMETOOLONG.
+ * Any thread; never sleeps.
+ */
+struct xseg_request *peer_request(struct peer *p, uint32_t portno, const char *target, uint32_t tlen,
+				  uint64_t datalen);
+
+/*
+ * peer_submit - send @req (from peer_request on @portno, op and fields set)
+ * to @dst; @fn(p, portno, req, @arg) runs on @portno's dispatch thread when
+ * the reply is back. Returns 0, or a -errno of xseg_submit (-ENOENT nobody
+ * serves @dst, -EAGAIN its queue is full): then @fn never runs and the
+ * request is still the caller's. The destination is signaled (batched when
+ * called on a dispatch thread). Any thread.
+ */
+int peer_submit(struct peer *p, uint32_t portno, struct xseg_request *req, uint32_t dst,
+		peer_reply_fn fn, void *arg);
+
+/*
+ * peer_forward - pass @req, accepted on @portno (serve() returned PEER_ASYNC
+ * for it), on to @dst without copying it: the target, offset, size and flags
+ * may be rewritten first (the data buffer is the client's, served in place).
+ * The reply comes back to @portno first and @fn runs there; the peer then
+ * restores what the client must see and calls peer_complete. If this peer
+ * dies meanwhile, the reply goes on to the client failed (ECONNRESET).
+ * Returns 0 or -errno as peer_submit (-ENOSPC: the return path is full);
+ * on an error the request is still accepted and the peer's to complete.
+ */
+int peer_forward(struct peer *p, uint32_t portno, struct xseg_request *req, uint32_t dst,
+		 peer_reply_fn fn, void *arg);
 
 /* peer_stop - leave the ports and the segment. */
 void peer_stop(struct peer *p);

@@ -27,8 +27,11 @@
  * Block ops to vlmcd (target NAME or NAME@SNAP, the latter read-only):
  *   READ, WRITE (XF_FUA, XF_FLUSH honoured end to end), FLUSH/SYNC,
  *   DISCARD, WRITE_ZEROES: offset/size in bytes of the volume.
- *   INFO: data >= 8 bytes, reply serviced = 8, the size little-endian (as
- *     blockd), so the gateway's INFO works unchanged.
+ *   INFO: size = 8 and data >= 8 bytes, reply serviced = 8, the size
+ *     little-endian (as blockd), so the gateway's INFO works unchanged. An
+ *     INFO to vlmcd with any other size is the management INFO (below).
+ *   INFO XV_T_STATS: vlmcd's counters (ops, forwarded, hole_reads,
+ *     storage_reads, mapr, mapw, cache_bytes, ...), "key=value\n" lines.
  *   OPEN: data "owner=TAG\n" (optional; default: the client's port and
  *     generation) and "ro=1\n" (optional). Exclusive: a second opener gets
  *     EBUSY with a message naming the holder. Snapshots open read-only and
@@ -84,6 +87,7 @@
 /* Reserved targets. */
 #define XV_T_LIST	".list"
 #define XV_T_FSCK	".fsck"
+#define XV_T_STATS	".stats"	/* INFO to vlmcd: its counters, "key=value\n" lines */
 
 /* The keys of INFO NAME, in this order. */
 #define XV_INFO_KEYS "name kind size object_size parent snapshots clones objects bytes open_by id version"

@@ -4,7 +4,8 @@
 // CLI prints agree field by field: the schema's $defs/port, segment, config,
 // counters against PortView, segmentView()'s return type, SegmentConfig and
 // PortInfo['counters'], read with the TypeScript compiler (a probe module
-// that names the types; nested objects and arrays of objects compared too).
+// that names the types; nested objects and arrays of objects compared too;
+// the volume views and `xseg volume`'s document as well).
 // A field in one and not in the other, or required in the schema and
 // optional in TypeScript, fails naming it; the drift cases change one side
 // (the schema in memory, the types through the probe) and must fail.
@@ -42,6 +43,10 @@ const PAIRS: Record<string, string> = {
   segment: 'ReturnType<typeof segmentView>',
   config: 'SegmentConfig',
   counters: "PortInfo['counters']",
+  volumeInfo: 'VolumeInfo',
+  volumeEntry: 'VolumeEntry',
+  fsck: 'FsckResult',
+  'cmd-volume': "VolumeDoc & { schemaVersion: 1; command: 'volume' }",
 }
 
 /** The TypeScript side: a probe module naming each type, compiled with the project's options. */
@@ -51,7 +56,8 @@ function tsTypes(pairs: Record<string, string>): { checker: ts.TypeChecker; type
     const probe = join(dir, 'probe.ts')
     writeFileSync(probe, [
       `import type { PortView, segmentView } from ${JSON.stringify(viewsFile())}`,
-      `import type { PortInfo, SegmentConfig } from ${JSON.stringify(join(ROOT, 'sys/node/ts/index'))}`,
+      `import type { FsckResult, PortInfo, SegmentConfig, VolumeEntry, VolumeInfo } from ${JSON.stringify(join(ROOT, 'sys/node/ts/index'))}`,
+      `import type { VolumeDoc } from ${JSON.stringify(join(ROOT, 'peers/node/cli/cmd-volume'))}`,
       'export type Views = {',
       ...Object.entries(pairs).map(([k, t]) => `  ${JSON.stringify(k)}: ${t}`),
       '}',
@@ -161,6 +167,9 @@ test('a field added to or dropped from the TypeScript view only fails, naming it
   assert.ok(d.includes('segment.serial: in docs/cli.schema.json, not in the TypeScript type'), d.join('\n'))
   const d2 = drift(SCHEMA, { ...PAIRS, port: "Omit<PortView, 'uid'> & { uid?: number }" })
   assert.ok(d2.includes('port.uid: required in docs/cli.schema.json, optional in the TypeScript type'), d2.join('\n'))
+  const d3 = drift(SCHEMA, { ...PAIRS, volumeInfo: "Omit<VolumeInfo, 'openBy'>", 'cmd-volume': PAIRS['cmd-volume'] + ' & { extra: string }' })
+  assert.ok(d3.includes('volumeInfo.openBy: in docs/cli.schema.json, not in the TypeScript type'), d3.join('\n'))
+  assert.ok(d3.includes('cmd-volume.extra: in the TypeScript type, not in docs/cli.schema.json'), d3.join('\n'))
 })
 
 test.run()

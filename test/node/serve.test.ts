@@ -6,7 +6,8 @@
 // load: the client's writes in flight fail with NBD errors (no hang), serve
 // recovers the segment and restarts blockd, later I/O succeeds and every
 // acknowledged write is intact; SIGTERM stops everything and destroys the
-// segment; `xseg demo --json` runs its verified workload and failover.
+// segment; `xseg demo --json` runs its verified workload and failover, and
+// its volume scene (snapshot and clone verified).
 import { execFile } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -212,6 +213,9 @@ test('xseg demo --json: the verified workload and the failover pass', async () =
   assert.ok(doc.ok)
   const phases = doc.phases.map((p) => p.phase)
   for (const p of ['write', 'flush', 'verify', 'trim+zero', 'check', 'failover', 'verify 2']) assert.ok(phases.includes(p), `phase ${p}`)
+  // The volume scene (demo-volumes.ts), on filed <- mapperd <- vlmcd.
+  for (const p of ['vol create', 'vol write', 'snapshot', 'vol overwrite', 'clone', 'clone write', 'verify snap', 'verify clone', 'verify vol'])
+    assert.ok(phases.includes(p), `phase ${p}`)
   assert.ok(doc.phases.every((p) => p.requests > 0))
 })
 

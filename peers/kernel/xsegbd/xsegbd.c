@@ -12,7 +12,10 @@
  * add joins the segdev segment as a kernel peer of type "segdev" (a callback
  * peer: xseg_segdev.ko), binds the source port (a dynamic one unless src=),
  * asks the storage peer on port dst for the target's size with an INFO
- * request and creates the disk. Block requests become xseg requests:
+ * request, OPENs the target (peers/user/volume.h: vlmcd locks a volume for
+ * this port; "ro=1" and a read-only disk for a snapshot, VOL@SNAP; a peer
+ * without opens answers ENOTSUP and is used as before) and creates the
+ * disk; remove CLOSEs what add opened. Block requests become xseg requests:
  * READ/WRITE (offset and size in bytes, data in the request buffer),
  * FLUSH, DISCARD, WRITE_ZEROES, and XF_FUA for FUA writes. A request's data
  * must fit the segment's largest buffer class (max_hw_sectors follows it).
@@ -55,7 +58,7 @@
 
 #define XSEGBD_MINORS		16
 #define XSEGBD_MAX_DEVS		256
-#define XSEGBD_SYNC		((struct request *)1)	/* the add-time INFO request */
+#define XSEGBD_SYNC		((struct request *)1)	/* an add/remove-time request (INFO, OPEN, CLOSE) */
 
 static unsigned int default_timeout = 30;
 module_param(default_timeout, uint, 0644);
@@ -69,6 +72,7 @@ struct xsegbd_dev {
 	u32 tlen;
 	u32 src, dst, qdepth, timeout;
 	bool discard;
+	bool readonly;			/* the target is a snapshot (VOL@SNAP) */
 	u64 size;			/* bytes, from INFO */
 	u64 max_io;			/* largest buffer class */
 	kuid_t owner;
@@ -78,10 +82,13 @@ struct xsegbd_dev {
 	u32 nr_requests;
 	atomic_t lost;			/* timed out, reply not back yet */
 	atomic64_t completed, failed, timeouts;
-	/* The INFO request of add. */
+	/* The INFO, OPEN and CLOSE requests of add and remove, one at a time. */
 	wait_queue_head_t sync_wq;
+	u32 sync_op;
 	int sync_done;			/* 0 waiting, 1 served, -errno failed */
 	u64 sync_size;
+	char sync_msg[128];		/* a failed reply's text (volume.h), NUL-terminated */
+	bool opened;			/* OPEN succeeded: remove CLOSEs it */
 	struct blk_mq_tag_set tag_set;
 	struct gendisk *disk;
 	int open_count;			/* under xsegbd_mutex */
@@ -159,13 +166,27 @@ static void complete_one(struct xsegbd_dev *d, struct xseg_request *req)
 	}
 	if (rq == XSEGBD_SYNC) {
 		void *data = xseg_req_data(d->xs, req);
+		u64 cap = READ_ONCE(req->data_len);
+		bool info = d->sync_op == X_INFO;
+		int done;
 
 		st = reply_status(state, error);
-		if (st == BLK_STS_OK && data && serviced == 8)
+		if (st == BLK_STS_OK && info && data && serviced == 8 && cap >= 8)
 			d->sync_size = get_unaligned_le64(data);
+		d->sync_msg[0] = 0;
+		if (st != BLK_STS_OK && data && serviced > 0) {
+			/* The peer's text: bounded by our buffer and theirs, shown once in the log. */
+			u64 n = min3(serviced, cap, (u64)sizeof(d->sync_msg) - 1);
+
+			memcpy(d->sync_msg, data, n);
+			d->sync_msg[n] = 0;
+		}
 		put_req(d, req);
-		WRITE_ONCE(d->sync_done, st == BLK_STS_OK ? (serviced == 8 ? 1 : -EPROTO)
-							  : (error > 0 ? -error : -EIO));
+		if (st == BLK_STS_OK)
+			done = !info || serviced == 8 ? 1 : -EPROTO;
+		else
+			done = error > 0 && error < 4096 ? -error : -EIO;
+		WRITE_ONCE(d->sync_done, done);
 		wake_up(&d->sync_wq);
 		return;
 	}
@@ -344,24 +365,46 @@ static const struct block_device_operations xsegbd_fops = {
 
 /* ------------------------------------------------------------- add/remove */
 
-/* The INFO request: the target's size in bytes. Process context; bounded by d->timeout. */
-static int xsegbd_info(struct xsegbd_dev *d)
+/*
+ * One request of add or remove, waited for: INFO (the target's size into
+ * d->sync_size) or OPEN/CLOSE with the text @text (volume.h: size bytes,
+ * NUL-terminated too). Returns 0 or -errno (a failed reply's text in
+ * d->sync_msg). Process context, one at a time per device; bounded by
+ * d->timeout.
+ */
+static int xsegbd_sync(struct xsegbd_dev *d, u32 op, const char *text)
 {
 	struct xseg_request *req;
 	unsigned long deadline = jiffies + d->timeout * HZ;
+	size_t tl = text ? strlen(text) : 0;
+	/* Room for the size (INFO) or the text and its NUL, and for a reply's message. */
+	u64 cap = sizeof(d->sync_msg);
+	u8 *data;
 	int idx, r;
 
 	spin_lock(&d->lock);
 	req = xseg_get_request(d->xs, d->src);
-	r = req ? xseg_prep_request(d->xs, req, d->target, d->tlen, 8) : -EAGAIN;
+	r = req ? xseg_prep_request(d->xs, req, d->target, d->tlen, cap) : -EAGAIN;
 	if (req && r)
 		xseg_put_request(d->xs, req);
 	spin_unlock(&d->lock);
 	if (r)
 		return r == -EAGAIN ? -EBUSY : r;
 	idx = xseg_request_index(d->xs, req);
-	req->op = X_INFO;
-	req->size = 8;
+	data = xseg_req_data(d->xs, req);
+	if (idx < 0 || (u32)idx >= d->nr_requests || !data || tl + 1 > cap) {
+		put_req(d, req);
+		return -EINVAL;
+	}
+	memset(data, 0, cap);
+	if (tl)
+		memcpy(data, text, tl);
+	req->op = op;
+	req->offset = 0;
+	req->flags = 0;
+	req->size = op == X_INFO ? 8 : tl;
+	d->sync_op = op;
+	d->sync_msg[0] = 0;
 	d->sync_done = 0;
 	smp_store_release(&d->inflight[idx], XSEGBD_SYNC);
 	spin_lock(&d->lock);
@@ -395,6 +438,20 @@ static u64 largest_class(struct xseg *xs)
 	for (i = 0; i < cfg->nr_classes && i < XSEG_MAX_BUF_CLASSES - 1; i++)
 		m = max(m, cfg->classes[i].size);
 	return m;
+}
+
+/* CLOSE what add OPENed (no I/O of ours is left). A failure is logged: the peer's lock outlives us. */
+static void xsegbd_close(struct xsegbd_dev *d)
+{
+	int r;
+
+	if (!d->opened)
+		return;
+	d->opened = false;
+	r = xsegbd_sync(d, X_CLOSE, "");
+	if (r)
+		pr_warn("xsegbd: segment '%s' port %u: CLOSE of target '%s' failed: %d %s\n",
+			d->segname, d->dst, d->target, r, d->sync_msg);
 }
 
 static void xsegbd_free(struct xsegbd_dev *d)
@@ -539,13 +596,25 @@ static int xsegbd_add(const char *buf, size_t count)
 		goto free;
 	}
 	d->max_io = largest_class(d->xs);
-	r = xsegbd_info(d);
+	r = xsegbd_sync(d, X_INFO, NULL);
 	if (r) {
-		pr_err("xsegbd: segment '%s' port %u: INFO of target '%s' failed: %d\n",
-		       d->segname, d->dst, d->target, r);
+		pr_err("xsegbd: segment '%s' port %u: INFO of target '%s' failed: %d %s\n",
+		       d->segname, d->dst, d->target, r, d->sync_msg);
 		goto free;
 	}
 	d->size = d->sync_size;
+	/* A volume (vlmcd) is opened for our port; a snapshot read-only and shared. */
+	d->readonly = strchr(d->target, '@') != NULL;
+	r = xsegbd_sync(d, X_OPEN, d->readonly ? "ro=1\n" : "");
+	if (r == -EOPNOTSUPP) {
+		r = 0;		/* a peer without opens (blockd, filed): as before */
+	} else if (r) {
+		pr_err("xsegbd: segment '%s' port %u: OPEN of target '%s' failed: %d %s\n",
+		       d->segname, d->dst, d->target, r, d->sync_msg);
+		goto free;
+	} else {
+		d->opened = true;
+	}
 
 	d->tag_set.ops = &xsegbd_mq_ops;
 	d->tag_set.nr_hw_queues = 1;
@@ -585,14 +654,16 @@ static int xsegbd_add(const char *buf, size_t count)
 		blk_queue_max_write_zeroes_sectors(disk->queue, UINT_MAX >> SECTOR_SHIFT);
 	}
 	set_capacity(disk, d->size >> SECTOR_SHIFT);
+	set_disk_ro(disk, d->readonly);
 	r = add_disk(disk);
 	if (r)
 		goto free_disk;
 	mutex_lock(&xsegbd_mutex);
 	list_add_tail(&d->node, &xsegbd_devs);
 	mutex_unlock(&xsegbd_mutex);
-	pr_info("xsegbd%d: segment '%s' target '%s' ports %u -> %u, %llu bytes, queue depth %u\n",
-		d->id, d->segname, d->target, d->src, d->dst, d->size, d->qdepth);
+	pr_info("xsegbd%d: segment '%s' target '%s' ports %u -> %u, %llu bytes, queue depth %u%s%s\n",
+		d->id, d->segname, d->target, d->src, d->dst, d->size, d->qdepth,
+		d->opened ? ", opened" : "", d->readonly ? ", read-only" : "");
 	return 0;
 
 free_disk:
@@ -600,6 +671,7 @@ free_disk:
 free_tags:
 	blk_mq_free_tag_set(&d->tag_set);
 free:
+	xsegbd_close(d);
 	xsegbd_free(d);
 	return r;
 }
@@ -618,6 +690,7 @@ static int xsegbd_remove_locked(struct xsegbd_dev *d)
 	del_gendisk(d->disk);
 	put_disk(d->disk);
 	blk_mq_free_tag_set(&d->tag_set);
+	xsegbd_close(d);
 	pr_info("xsegbd%d: removed (%lld completed, %lld failed, %lld timed out)\n", d->id,
 		(long long)atomic64_read(&d->completed), (long long)atomic64_read(&d->failed),
 		(long long)atomic64_read(&d->timeouts));

@@ -23,9 +23,10 @@ import { pattern } from './cmd-serve.js'
 import { demo, serve } from './cmd-pipeline.js'
 import { top } from './top.js'
 import { nbd } from '../nbd/cmd.js'
+import { volume } from './cmd-volume.js'
 
 /** The commands, in the order `xseg --help` lists them. */
-const COMMANDS: Command[] = [create, destroy, list, status, top, recover, verify, config, submit, bench, pattern, serve, demo, nbd]
+const COMMANDS: Command[] = [create, destroy, list, status, top, recover, verify, config, submit, bench, pattern, serve, demo, nbd, volume]
 
 const COMMON: Options = {
   json: { type: 'boolean' },

@@ -17,8 +17,10 @@
 //             the segment and restarts blockd, the failed writes are retried,
 //             and every acknowledged byte is read back and checked
 //
-// then prints a table and tears everything down. Exit status 0 only if every
-// byte checked out.
+// then the volume scene (demo-volumes.ts: create, write, snapshot, overwrite,
+// clone, every snapshot and clone byte verified) on the chain filed <-
+// mapperd <- vlmcd, prints a table and tears everything down. Exit status 0
+// only if every byte checked out.
 import { SingleBar } from 'cli-progress'
 import { mkdtempSync, openSync, closeSync, ftruncateSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -26,6 +28,7 @@ import { join } from 'node:path'
 import { blockFill, percentile } from './cmd.js'
 import { NbdClient, NbdError } from '../nbd/client.js'
 import { Pipeline, resolveProgram, type ServeConfig } from './serve.js'
+import { volumeScene } from './demo-volumes.js'
 
 export interface DemoOptions {
   /** Volume size in bytes (default 256 MiB); the workload covers half of it. */
@@ -39,9 +42,9 @@ export interface DemoOptions {
   json: boolean
 }
 
-interface Extent { off: number, len: number, gen: number }
+export interface Extent { off: number, len: number, gen: number }
 
-interface PhaseResult {
+export interface PhaseResult {
   phase: string
   requests: number
   bytes: number
@@ -55,7 +58,7 @@ const BLOCK = 4096
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
 /** The offset of the first byte of @buf that differs from blockFill(@gen), or -1. */
-function mismatch(buf: Buffer, off: number, gen: number, scratch: Buffer): number {
+export function mismatch(buf: Buffer, off: number, gen: number, scratch: Buffer): number {
   const want = scratch.subarray(0, buf.length)
   blockFill(want, off, gen)
   if (want.equals(buf)) return -1
@@ -64,7 +67,7 @@ function mismatch(buf: Buffer, off: number, gen: number, scratch: Buffer): numbe
 }
 
 /** Extents of 4K..256K covering [0, bytes), in random order. */
-function extents(bytes: number): Extent[] {
+export function extents(bytes: number): Extent[] {
   const out: Extent[] = []
   for (let off = 0; off < bytes;) {
     const len = Math.min(bytes - off, BLOCK * (1 + Math.floor(Math.random() * 64)))
@@ -83,7 +86,7 @@ function pct(lat: number[], q: number): number {
 }
 
 /** Run @work(item) for every item with @depth in flight; progress in bytes. */
-async function pool<T>(items: T[], depth: number, bytes: (t: T) => number, bar: Bar,
+export async function pool<T>(items: T[], depth: number, bytes: (t: T) => number, bar: Bar,
                        work: (t: T) => Promise<void>): Promise<void> {
   let next = 0
   const worker = async (): Promise<void> => {
@@ -97,7 +100,7 @@ async function pool<T>(items: T[], depth: number, bytes: (t: T) => number, bar: 
 }
 
 /** A progress bar on a terminal, nothing elsewhere. */
-class Bar {
+export class Bar {
   #bar: SingleBar | null = null
   constructor(on: boolean, title: string, total: number) {
     if (!on) return
@@ -282,6 +285,12 @@ export async function runDemo(o: DemoOptions): Promise<number> {
       process.off('SIGTERM', interrupted)
     }
   }
+  // The volume scene: a volume, its snapshot and a clone, through the gateway.
+  if (ok) {
+    ok = false
+    await volumeScene(o, say, results)
+    ok = true
+  }
   const rows = results.map((r) => ({
     phase: r.phase, requests: r.requests, MiB: +(r.bytes / 2 ** 20).toFixed(1), seconds: +r.seconds.toFixed(3),
     MiBps: r.seconds ? +(r.bytes / 2 ** 20 / r.seconds).toFixed(1) : 0,
@@ -298,7 +307,7 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     say(line(head))
     for (const c of cells) say(line(c))
     for (const r of rows) if (r.note) say(`\n${r.phase}: ${r.note}`)
-    say(`\nevery byte read back matched what was acknowledged; pipeline stopped and segment destroyed`)
+    say(`\nevery byte read back matched what was acknowledged (the snapshot's and the clone's too); pipelines stopped and segments destroyed`)
   }
   return ok ? 0 : 1
 }

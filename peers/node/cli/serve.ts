@@ -43,6 +43,8 @@ export interface ExportConfig {
 
 export interface NbdConfig {
   storagePort: number
+  /** Volume mode (xseg nbd --volumes): export names are volumes at vlmcd on storagePort. */
+  volumes?: boolean
   unix?: string
   tcp?: string
   driver: string
@@ -52,8 +54,16 @@ export interface NbdConfig {
   requestTimeout?: number
 }
 
+/** The volume chain of [volumes]: storage peer <- mapperd <- vlmcd (both added to peers). */
+export interface VolumesConfig {
+  storagePort: number
+  mapperPort: number
+  composerPort: number
+}
+
 export interface ServeConfig {
   spec: string
+  volumes?: VolumesConfig
   create: boolean
   destroyOnExit: boolean
   peers: PeerConfig[]
@@ -130,7 +140,7 @@ export function parseServeConfig(text: string, file: string): ServeConfig {
     throw new ConfigError(`${file}: ${(e as Error).message.split('\n')[0]}`)
   }
   const base = dirname(resolve(file))
-  known(doc, ['segment', 'peer', 'nbd'], file)
+  known(doc, ['segment', 'peer', 'volumes', 'nbd'], file)
   const seg = doc.segment as Table | undefined
   check(typeof seg === 'object' && seg !== null && !Array.isArray(seg), `${file}: segment`, 'a [segment] table is required')
   known(seg, ['spec', 'create', 'destroy-on-exit', 'stop-grace-ms'], `${file}: segment`)
@@ -169,22 +179,55 @@ export function parseServeConfig(text: string, file: string): ServeConfig {
     check(!cfg.peers.some((q) => q.name === name), `${where}.name`, `'${name}' names two peers`)
     cfg.peers.push({ name, program: path, port, driver: str(t, 'driver', where, 'posixfd'), args: args as string[], restart: restart(t, where) })
   })
+  if (doc.volumes !== undefined) {
+    // The chain: the storage peer is a [[peer]]; mapperd and vlmcd are added after it, supervised the same way.
+    const where = `${file}: volumes`
+    check(typeof doc.volumes === 'object' && doc.volumes !== null && !Array.isArray(doc.volumes), where, 'must be a table')
+    const t = doc.volumes as Table
+    known(t, ['storage-port', 'mapper-port', 'composer-port', 'mapper-program', 'composer-program', 'mapper-args',
+      'composer-args', 'driver', 'restart'], where)
+    const storagePort = int(t, 'storage-port', where)
+    check(ports.has(storagePort), `${where}.storage-port`, `no [[peer]] is on port ${storagePort} (the storage peer: filed, radosd)`)
+    const v: VolumesConfig = { storagePort, mapperPort: int(t, 'mapper-port', where), composerPort: int(t, 'composer-port', where) }
+    const driver = str(t, 'driver', where, 'posixfd')
+    const rs = restart(t, where)
+    for (const [role, name, port, args] of [
+      ['mapper', 'mapperd', v.mapperPort, ['--storage', String(storagePort)]],
+      ['composer', 'vlmcd', v.composerPort, ['--mapper', String(v.mapperPort), '--storage', String(storagePort)]],
+    ] as const) {
+      const key = `${role}-port`
+      check(port < nrPorts, `${where}.${key}`, `${port} is not below the segment's ${nrPorts} ports`)
+      check(!ports.has(port), `${where}.${key}`, `port ${port} is already used by peer '${ports.get(port)}'`)
+      ports.set(port, name)
+      const program = str(t, `${role}-program`, where, name)
+      const path = resolveProgram(program, base)
+      check(path !== null, `${where}.${role}-program`, `'${program}' not found (looked in ${join(ROOT, 'lib/user/bin')} and PATH; run make)`)
+      const extra = t[`${role}-args`] ?? []
+      check(Array.isArray(extra) && extra.every((a) => typeof a === 'string'), `${where}.${role}-args`, 'must be an array of strings')
+      check(!cfg.peers.some((q) => q.name === name), where, `'${name}' is also the name of a [[peer]]`)
+      cfg.peers.push({ name, program: path, port, driver, args: [...args, ...(extra as string[])], restart: rs })
+    }
+    cfg.volumes = v
+  }
   if (doc.nbd !== undefined) {
     const where = `${file}: nbd`
     check(typeof doc.nbd === 'object' && doc.nbd !== null && !Array.isArray(doc.nbd), where, 'must be a table')
     const t = doc.nbd as Table
-    known(t, ['storage-port', 'unix', 'tcp', 'driver', 'export', 'restart', 'request-timeout'], where)
+    known(t, ['storage-port', 'unix', 'tcp', 'driver', 'export', 'restart', 'request-timeout', 'volumes'], where)
+    const volumes = bool(t, 'volumes', where, false)
+    check(!volumes || cfg.volumes !== undefined || t['storage-port'] !== undefined, `${where}.volumes`,
+      'needs a [volumes] table (or storage-port = the port of vlmcd)')
     const rt = t['request-timeout']
     check(rt === undefined || (typeof rt === 'number' && Number.isFinite(rt) && (rt === 0 || rt >= 0.001) && rt <= 86400),
       `${where}.request-timeout`, 'must be a number of seconds from 0 (none) to 86400')
-    const storagePort = int(t, 'storage-port', where)
+    const storagePort = int(t, 'storage-port', where, volumes ? cfg.volumes?.composerPort : undefined)
     check(storagePort < nrPorts, `${where}.storage-port`, `${storagePort} is not below the segment's ${nrPorts} ports`)
     const unix = t.unix === undefined ? undefined : str(t, 'unix', where)
     const tcp = t.tcp === undefined ? undefined : str(t, 'tcp', where)
     check(unix !== undefined || tcp !== undefined, where, 'needs unix = "PATH" or tcp = "HOST:PORT" (or both)')
     if (tcp !== undefined) check(/^[^\s]*:\d{1,5}$/.test(tcp), `${where}.tcp`, `'${tcp}' is not HOST:PORT`)
     const exps = (t.export ?? []) as unknown
-    check(Array.isArray(exps) && exps.length > 0, `${where}.export`, 'at least one [[nbd.export]] is required')
+    check(Array.isArray(exps) && (exps.length > 0 || volumes), `${where}.export`, 'at least one [[nbd.export]] is required (or volumes = true)')
     const names = new Set<string>()
     const exports = exps.map((e: unknown, i: number): ExportConfig => {
       const w = `${where}.export[${i}]`
@@ -201,6 +244,7 @@ export function parseServeConfig(text: string, file: string): ServeConfig {
     })
     cfg.nbd = {
       storagePort,
+      volumes,
       ...(unix !== undefined ? { unix: isAbsolute(unix) ? unix : resolve(base, unix) } : {}),
       ...(tcp !== undefined ? { tcp } : {}),
       driver: str(t, 'driver', where, 'posixfd'),
@@ -318,6 +362,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
         if (n.unix) argv.push('--unix', n.unix)
         if (n.tcp) argv.push('--tcp', n.tcp)
         if (n.requestTimeout !== undefined) argv.push('--request-timeout', String(n.requestTimeout))
+        if (n.volumes) argv.push('--volumes')
         for (const e of n.exports) {
           // NAME[=TARGET][,readonly][,description=TEXT] (peers/node/nbd/cmd.ts)
           argv.push('--export', `${e.name}=${e.target}${e.readonly ? ',readonly' : ''}` +
@@ -435,7 +480,9 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     if (this.#monitor) clearInterval(this.#monitor)
     for (const c of this.#children) if (c.timer) clearTimeout(c.timer)
     // The gateway first: its clients see the export go away, not I/O errors.
-    const order = [...this.#children].sort((a, b) => (a.port === null ? 0 : 1) - (b.port === null ? 0 : 1))
+    // Then the peers in the reverse of their start order, so that a peer that
+    // sends to another (vlmcd to mapperd to the storage peer) drains first.
+    const order = [...this.#children].reverse().sort((a, b) => (a.port === null ? 0 : 1) - (b.port === null ? 0 : 1))
     for (const c of order) await this.#stopChild(c)
     if (this.#seg) {
       this.#recover(false)

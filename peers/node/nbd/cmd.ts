@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: BSD-2-Clause
 //
 // peers/node/nbd/cmd.ts - `xseg nbd SPEC --storage-port N [--unix PATH]
-// [--tcp HOST:PORT] --export NAME[=TARGET][,size=N][,readonly][,description=TEXT]...`:
+// [--tcp HOST:PORT] --export NAME[=TARGET][,size=N][,readonly][,description=TEXT]...
+// [--volumes [--owner TAG]]`:
 // run the NBD gateway (server.ts) until SIGINT/SIGTERM. docs/nbd.md.
 import { Segment } from '../../../sys/node/ts/index.js'
 import { type Command, type Context, Usage, num } from '../cli/cmd.js'
@@ -55,11 +56,12 @@ function strings(v: unknown): string[] {
 export const nbd: Command = {
   name: 'nbd',
   usage: 'nbd SPEC --storage-port N [--unix PATH] [--tcp HOST:PORT] [--port N] [-v]\n' +
-    '    --export NAME[=TARGET][,size=N][,readonly][,description=TEXT] ...\n' +
+    '    --export NAME[=TARGET][,size=N][,readonly][,description=TEXT] ... | --volumes [--owner TAG]\n' +
     '    [--request-timeout SECONDS] [--max-inflight N] [--max-request N] [--max-reply-bytes N]\n' +
     '    [--max-reply-total N] [--max-conn-requests N] [--spin-us N]\n' +
     '                             an NBD server for targets of the storage peer on port N\n' +
-    '                             (docs/nbd.md), until SIGINT/SIGTERM',
+    '                             (docs/nbd.md), until SIGINT/SIGTERM; --volumes: N is vlmcd and an\n' +
+    '                             export name is a volume (VOL, or VOL@SNAP read-only; docs/volumes.md)',
   options: {
     'storage-port': { type: 'string', short: 'P' },
     port: { type: 'string', short: 'p' },
@@ -73,6 +75,8 @@ export const nbd: Command = {
     'max-reply-bytes': { type: 'string' },
     'max-reply-total': { type: 'string' },
     'max-conn-requests': { type: 'string' },
+    volumes: { type: 'boolean' },
+    owner: { type: 'string' },
     verbose: { type: 'boolean', short: 'v' },
     quiet: { type: 'boolean', short: 'q' },
   },
@@ -97,7 +101,11 @@ export const nbd: Command = {
     const tcp = ctx.opts.tcp as string | undefined
     if (!unix && !tcp) throw new Usage('nbd needs --unix PATH and/or --tcp HOST:PORT')
     const exports = strings((ctx.opts as Record<string, unknown>).export).map(parseExport)
-    if (!exports.length) throw new Usage('nbd needs at least one --export NAME[=TARGET]')
+    const volumes = ctx.opts.volumes === true
+    if (ctx.opts.owner !== undefined && !volumes) throw new Usage('--owner is for --volumes')
+    if (typeof ctx.opts.owner === 'string' && (!ctx.opts.owner || /[\n=]/.test(ctx.opts.owner)))
+      throw new Usage(`--owner: '${ctx.opts.owner}' is not a tag (not empty, no newline or '=')`)
+    if (!exports.length && !volumes) throw new Usage('nbd needs at least one --export NAME[=TARGET] (or --volumes)')
     const verbose = ctx.opts.verbose === true
     const quiet = ctx.opts.quiet === true
     const logger = (level: NbdLogLevel, line: string): void => {
@@ -115,6 +123,7 @@ export const nbd: Command = {
         storagePort,
         port,
         exports,
+        volumes: volumes ? { owner: ctx.opts.owner as string | undefined } : undefined,
         logger,
         maxInflight,
         maxRequest,
@@ -143,8 +152,8 @@ export const nbd: Command = {
       if (!ctx.json) {
         // One line per way in, as URIs (nbdinfo, qemu-img and fio take them).
         const lines: string[] = []
-        for (const e of exports) {
-          const en = encodeURIComponent(e.name)
+        // Volume mode: any volume's name in place of VOLUME.
+        for (const en of [...exports.map((e) => encodeURIComponent(e.name)), ...(volumes ? ['VOLUME'] : [])]) {
           if (a.unix) lines.push(`nbd+unix:///${en}?socket=${a.unix}`)
           if (a.tcp) lines.push(`nbd://${a.tcp.host.includes(':') ? `[${a.tcp.host}]` : a.tcp.host}:${a.tcp.port}/${en}`)
         }

@@ -25,8 +25,15 @@ interface NbdBinding {
   nbd_conn_close: (e: EngineRef, id: number) => void
   nbd_stats: (e: EngineRef) => NbdEngineStats
   nbd_engine_close: (e: EngineRef) => void
+  nbd_ctl: (e: EngineRef, op: number, target: string, text: string, size?: number) => number
 }
 const nb = native as unknown as NbdBinding
+
+/** The reply of a control request: errno (0: served) and a text. */
+export interface CtlReply {
+  errno: number
+  text: string
+}
 
 /** The engine's counters (nbd_stats). */
 export interface NbdEngineStats {
@@ -72,8 +79,16 @@ export class Engine {
   #ref: EngineRef | null
   #h: Handle | null
   readonly port: number
+  /** Control requests (ctl) waiting for their reply event. */
+  #ctl = new Map<number, (r: CtlReply) => void>()
 
-  constructor(segment: Segment, o: EngineOptions, fn: EngineEventFn) {
+  constructor(segment: Segment, o: EngineOptions, userFn: EngineEventFn) {
+    const fn: EngineEventFn = (kind, id, text, fd) => {
+      if (kind !== 'ctl') return userFn(kind, id, text, fd)
+      const done = this.#ctl.get(id)
+      this.#ctl.delete(id)
+      done?.({ errno: fd, text })
+    }
     if (typeof nb.nbd_engine !== 'function' || typeof nb.nbd_listen_unix !== 'function')
       throw new Error('NbdGateway: the addon has no NBD engine (rebuild it: make node)')
     const cfg = segment.config
@@ -130,12 +145,35 @@ export class Engine {
     if (this.#ref) nb.nbd_conn_close(this.#ref, id)
   }
 
+  /**
+   * Send @op on @target with @text (size: its length, or @size) from the
+   * engine's port to the storage port (control.cc); resolves with the
+   * reply: errno (0: served) and text (the peer's message, or the hex of
+   * the served data's first 64 bytes). After @timeoutMs, resolves with
+   * ETIMEDOUT (a late reply is dropped).
+   */
+  ctl(op: number, target: string, text: string, timeoutMs: number, size?: number): Promise<CtlReply> {
+    const id = nb.nbd_ctl(this.#e(), op, target, text, size)
+    return new Promise<CtlReply>((resolve) => {
+      const t = setTimeout(() => {
+        this.#ctl.delete(id)
+        resolve({ errno: 110, text: `no reply within ${timeoutMs} ms` })
+      }, timeoutMs)
+      this.#ctl.set(id, (r) => {
+        clearTimeout(t)
+        resolve(r)
+      })
+    })
+  }
+
   stats(): NbdEngineStats | null {
     return this.#ref ? nb.nbd_stats(this.#ref) : null
   }
 
   /** Close every socket, stop polling the port, leave it and the segment. */
   close(): void {
+    for (const done of this.#ctl.values()) done({ errno: 108, text: 'the gateway closed' }) // ESHUTDOWN
+    this.#ctl.clear()
     if (this.#ref) nb.nbd_engine_close(this.#ref)
     this.#ref = null
     if (this.#h) leave(this.#h, this.port)

@@ -39,7 +39,10 @@ export interface HandshakeHost {
   _log(level: NbdLogLevel, line: string): void
   _protocolError(): void
   _description(name: string): string | undefined
-  _open(name: string): Promise<OpenExport | string>
+  /** The export @name, or why not; @conn: it chooses it (GO, EXPORT_NAME), not just asks (INFO). */
+  _open(name: string, conn?: Conn): Promise<OpenExport | string>
+  /** The exports NBD_OPT_LIST gives, with their descriptions. */
+  _list(): Promise<{ name: string; description: string }[]>
   /** Serve connection @c with export @r in the engine; @rest: bytes received after the handshake. */
   _serve(c: Conn, r: OpenExport, rest: Buffer): void
   /** Close the engine's descriptor of @c (in its handshake, served or lingering). */
@@ -262,7 +265,7 @@ export class Conn {
     switch (opt) {
       case P.NBD_OPT_EXPORT_NAME: {
         const name = data.toString()
-        const r = await this.gw._open(name)
+        const r = await this.gw._open(name, this)
         if (typeof r === 'string') {
           // This option cannot fail politely: the protocol says close.
           this.gw._log('warn', `${this.name}: export '${name}': ${r}; closing the connection`)
@@ -286,7 +289,7 @@ export class Conn {
         if (data.length !== 6 + nlen + 2 * nreq) return this.#invalid(opt, 'the information requests do not fit the option')
         const wants = new Set<number>()
         for (let i = 0; i < nreq; i++) wants.add(data.readUInt16BE(6 + nlen + 2 * i))
-        const r = await this.gw._open(name)
+        const r = await this.gw._open(name, opt === P.NBD_OPT_GO ? this : undefined)
         if (this.closed) return true
         if (typeof r === 'string') {
           this.#optError(opt, P.NBD_REP_ERR_UNKNOWN, `export '${name}': ${r}`)
@@ -328,10 +331,12 @@ export class Conn {
       }
       case P.NBD_OPT_LIST: {
         if (data.length) return this.#invalid(opt, 'NBD_OPT_LIST takes no data')
-        for (const name of this.gw.exportNames()) {
+        const list = await this.gw._list()
+        if (this.closed) return true
+        for (const { name, description } of list) {
           // The name, then its description (what follows the name is for humans).
           const nb = Buffer.from(name)
-          const db = Buffer.from((this.gw._description(name) ?? '').slice(0, P.NBD_MAX_STRING))
+          const db = Buffer.from(description.slice(0, P.NBD_MAX_STRING))
           const b = Buffer.allocUnsafe(4 + nb.length + db.length)
           b.writeUInt32BE(nb.length, 0)
           nb.copy(b, 4)

@@ -18,11 +18,12 @@
 // Malformed input closes that connection only, with one log line.
 // docs/nbd.md describes the options, the protocol coverage and the limits.
 import { lookup } from 'node:dns/promises'
-import { Segment, type Port, type Request } from '../../../sys/node/ts/index.js'
+import { Op, Segment, type Port, type Request } from '../../../sys/node/ts/index.js'
 import { Engine, type NbdEngineStats } from './engine.js'
 import { Conn, type HandshakeHost, type NbdLogLevel, type OpenExport } from './handshake.js'
 import { parseTcp, removeOwnSocket, removeStaleSocket, socketId } from './listen.js'
 import * as P from './protocol.js'
+import { VolumeExports } from './volumes.js'
 
 export type { NbdEngineStats } from './engine.js'
 export type { NbdLogLevel } from './handshake.js'
@@ -52,6 +53,13 @@ export interface NbdGatewayOptions {
   /** The gateway's own port: a static port number; default a dynamic one. */
   port?: number
   exports: NbdExport[]
+  /**
+   * Volume mode (peers/node/nbd/volumes.ts): @storagePort is vlmcd, and any
+   * export name that is not in @exports names a volume ('vol1') or a
+   * snapshot ('vol1@snap', read-only), opened with @volumes.owner (default
+   * HOST:PID:STARTTIME:nbd) while clients use it. @exports may be empty.
+   */
+  volumes?: boolean | { owner?: string }
   /** null: silent. */
   logger?: NbdLogger | null
   /** Commands per connection whose replies are not written yet before it stops reading (default 128). */
@@ -165,11 +173,15 @@ export class NbdGateway implements HandshakeHost {
   #listeners: number[] = []
   /** The unix socket this gateway created (removed at close if still there). */
   #unixId: { dev: number; ino: number } | null = null
+  /** Volume mode: the volumes of the peer on storagePort; the volume each connection has open. */
+  readonly volumes: VolumeExports | null = null
+  #connVolume = new Map<number, string>()
 
   constructor(opts: NbdGatewayOptions) {
     if (!opts || typeof opts !== 'object') throw new TypeError('NbdGateway: options are required')
     if (!Number.isInteger(opts.storagePort) || opts.storagePort < 0) throw new TypeError('NbdGateway: storagePort must be a port number')
-    if (!Array.isArray(opts.exports) || opts.exports.length === 0) throw new TypeError('NbdGateway: at least one export is required')
+    if (!Array.isArray(opts.exports) || (opts.exports.length === 0 && !opts.volumes))
+      throw new TypeError('NbdGateway: at least one export is required (or volume mode)')
     this.#exports = new Map()
     for (const e of opts.exports) {
       if (typeof e.name !== 'string' || Buffer.byteLength(e.name) > P.NBD_MAX_STRING)
@@ -230,13 +242,23 @@ export class NbdGateway implements HandshakeHost {
       if (this.#ownSegment) this.segment.close()
       throw e
     }
+    let engine: Engine | undefined
     try {
-      this.#engine = new Engine(this.segment, {
+      this.#engine = engine = new Engine(this.segment, {
         storagePort: this.storagePort, maxBuf: this.maxBuf, maxRequest: this.maxRequest, maxInflight: this.maxInflight,
         spinUs: Number(opts.spinUs ?? 0), requestTimeoutMs: this.requestTimeoutMs, maxReplyBytes: this.maxReplyBytes,
         maxReplyTotal: this.maxReplyTotal, maxConnRequests: this.maxConnRequests, maxTotalRequests: this.maxTotalRequests,
       }, (kind, id, text, fd) => this.#onEngine(kind, id, text, fd))
+      if (opts.volumes) {
+        this.volumes = new VolumeExports(this.port, this.storagePort, {
+          ctl: (op, target, text, size) => this.#engine.ctl(Op[op], target, text, this.#infoTimeout, size),
+          owner: typeof opts.volumes === 'object' ? opts.volumes.owner : undefined,
+          timeoutMs: this.#infoTimeout,
+          log: (line) => this.#log('info', line),
+        })
+      }
     } catch (e) {
+      engine?.close()
       this.port.close()
       if (this.#ownSegment) this.segment.close()
       throw e
@@ -381,6 +403,8 @@ export class NbdGateway implements HandshakeHost {
     while (this.#conns.size && Date.now() < until) await new Promise((r) => setTimeout(r, 10))
     for (const c of [...this.#conns.values()]) c.destroy()
     this.#conns.clear()
+    // The volumes this gateway opened are closed (CLOSE answered) before its port goes.
+    if (this.volumes) await this.volumes.settle()
     // Its counters stay in the gateway's.
     const f = this.#engine.stats()
     if (f) {
@@ -433,13 +457,36 @@ export class NbdGateway implements HandshakeHost {
   /** @internal */
   _connClosed(c: Conn): void {
     if (this.#conns.get(c.id) === c) this.#conns.delete(c.id)
+    const vol = this.#connVolume.get(c.id)
+    if (vol !== undefined) {
+      this.#connVolume.delete(c.id)
+      this.volumes!.release(vol)
+    }
     this.#log('debug', `${c.name}: closed`)
   }
 
-  /** @internal The export @name with its size, or why not. '' is the first export. */
-  async _open(name: string): Promise<OpenExport | string> {
+  /** @internal The exports for NBD_OPT_LIST: the configured ones, then (volume mode) the volumes. */
+  async _list(): Promise<{ name: string; description: string }[]> {
+    const out = [...this.#exports.values()].map((e) => ({ name: e.name, description: e.description ?? '' }))
+    if (this.volumes) {
+      try {
+        for (const v of await this.volumes.list()) if (!this.#exports.has(v.name)) out.push(v)
+      } catch (err) {
+        this.#log('warn', `listing the volumes of port ${this.storagePort}: ${(err as Error).message}`)
+      }
+    }
+    return out
+  }
+
+  /**
+   * @internal The export @name with its size, or why not. '' is the first
+   * export. @conn: the connection that chooses it (GO, EXPORT_NAME); a
+   * volume is opened for it until it ends. Without: a question (NBD_OPT_INFO).
+   */
+  async _open(name: string, conn?: Conn): Promise<OpenExport | string> {
     let e = this.#exports.get(name)
-    if (!e && name === '') e = this.#exports.values().next().value
+    if (!e && name === '' && !this.volumes) e = this.#exports.values().next().value
+    if (!e && this.volumes) return this.#openVolume(name, conn)
     if (!e) return 'no such export'
     let size: number
     if (e.size !== undefined) size = Number(e.size)
@@ -454,6 +501,24 @@ export class NbdGateway implements HandshakeHost {
     if (e.readonly) flags |= P.NBD_FLAG_READ_ONLY
     else flags |= P.NBD_FLAG_SEND_FUA | P.NBD_FLAG_SEND_TRIM | P.NBD_FLAG_SEND_WRITE_ZEROES
     return { name: e.name, target: e.target!, size, readonly: !!e.readonly, flags }
+  }
+
+  async #openVolume(name: string, conn?: Conn): Promise<OpenExport | string> {
+    if (name === '') return 'no default export: name a volume (nbd+unix:///VOLUME?socket=...)'
+    const r = await this.volumes!.get(name, conn !== undefined)
+    if (typeof r === 'string') return r
+    if (conn) {
+      if (conn.closed || this.closing) {
+        // It went away while the volume was being opened.
+        this.volumes!.release(name)
+        return 'the connection closed'
+      }
+      this.#connVolume.set(conn.id, name)
+    }
+    let flags = P.NBD_FLAG_HAS_FLAGS | P.NBD_FLAG_SEND_FLUSH | P.NBD_FLAG_CAN_MULTI_CONN
+    if (r.readonly) flags |= P.NBD_FLAG_READ_ONLY
+    else flags |= P.NBD_FLAG_SEND_FUA | P.NBD_FLAG_SEND_TRIM | P.NBD_FLAG_SEND_WRITE_ZEROES
+    return { name, target: name, size: r.size, readonly: r.readonly, flags }
   }
 
   async #info(target: string): Promise<number> {

@@ -168,6 +168,8 @@ struct Engine {
 	uint32_t handles;		// uv handles not yet closed
 	std::vector<Cmd *> slot;	// request index -> the command it is a chunk of (ORPHAN: timed out)
 	std::vector<uint64_t> slot_ms;	// request index -> uv_now() when it was submitted
+	std::unordered_map<uint32_t, uint32_t> ctl;	// request index -> id of a control request (control.cc)
+	uint32_t next_ctl;
 	std::unordered_map<uint32_t, Conn *> conns;
 	uint32_t next_id;		// of listeners and connections
 	std::unordered_map<uint32_t, Listener *> listeners;
@@ -270,6 +272,10 @@ Napi::Value nbd_conn_shutdown(const Napi::CallbackInfo &info);
 Napi::Value nbd_conn_close(const Napi::CallbackInfo &info);
 Napi::Value nbd_stats(const Napi::CallbackInfo &info);
 Napi::Value nbd_engine_close(const Napi::CallbackInfo &info);
+
+// control.cc
+bool ctl_reply(Engine *e, int idx, xseg_request *req);
+Napi::Value nbd_ctl(const Napi::CallbackInfo &info);
 
 // sockets.cc
 int pending_take(Engine *e, uint32_t id);

@@ -460,6 +460,7 @@ void init_nbd_engine(Napi::Env env, Napi::Object exports)
 	exports.Set("nbd_listen_tcp", Napi::Function::New(env, nbd::nbd_listen_tcp, "nbd_listen_tcp"));
 	exports.Set("nbd_listen_close", Napi::Function::New(env, nbd::nbd_listen_close, "nbd_listen_close"));
 	exports.Set("nbd_engine_close", Napi::Function::New(env, nbd::nbd_engine_close, "nbd_engine_close"));
+	exports.Set("nbd_ctl", Napi::Function::New(env, nbd::nbd_ctl, "nbd_ctl"));
 }
 
 }  // namespace xnode

@@ -20,6 +20,9 @@ void process_replies(Engine *e)
 		Cmd *cmd = idx >= 0 && (uint32_t)idx < e->slot.size() ? e->slot[idx] : nullptr;
 		uint32_t err = 0;
 
+		if (!cmd && !e->ctl.empty() && ctl_reply(e, idx, req))
+			continue;	// the gateway's own OPEN or CLOSE
+
 		if (!cmd) {
 			xseg_put_request(xs, req);	// not ours (an earlier owner's): give it back
 			continue;

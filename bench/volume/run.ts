@@ -1,0 +1,349 @@
+// SPDX-License-Identifier: BSD-2-Clause
+//
+// bench/volume/run.ts - volumes against their baselines, in one invocation,
+// everything on tmpfs (/dev/shm), driven by the same client (fio's nbd
+// engine through a unix socket):
+//
+//   fresh     gateway (volume mode) -> vlmcd -> mapperd -> filed: a new
+//             volume for every run: reads of holes (no storage request),
+//             every first write to an object creates it
+//   volume    the same chain, a volume written in full once, so reads hit
+//             objects and writes land in objects it owns
+//   clone     the same chain, a fresh clone of that volume's snapshot for
+//             every run: reads of shared objects, and every first write to
+//             an object is a copy-on-write (COPY at filed, map update)
+//   blockd    gateway -> blockd on a raw file: the cost of the extra hops
+//   qcow2     qemu-nbd on a fresh qcow2 overlay (qemu-img create -b) of a
+//             base image written in full: what users pick for snapshots
+//             today; its first writes allocate clusters in the overlay
+//
+// Workloads: 4K random read and write at queue depth 1 and 32, 1M
+// sequential read and write at depth 4. Each (workload, server) runs ROUNDS
+// times, interleaved across servers; the best round is kept. Prints a table
+// and writes bench/results/volumes.json with IOPS, MB/s, latency and the
+// ratios of fresh, volume and clone to blockd and to qcow2.
+//
+//   tsx bench/volume/run.ts [--runtime S] [--rounds N] [--size 256M] [--only WORKLOAD,...]
+//                            [--servers fresh,volume,clone,blockd,qcow2] [--object-size 4M]
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { cpus, loadavg } from 'node:os'
+import { join, resolve } from 'node:path'
+import { parseArgs } from 'node:util'
+import { Segment, Volumes } from '../../sys/node/ts/index'
+
+const ROOT = resolve(__dirname, '../..')
+const CLI = join(ROOT, 'lib/node/cli.js')
+const BIN = join(ROOT, 'lib/user/bin')
+
+interface Workload { name: string, rw: string, bs: string, depth: number }
+const WORKLOADS: Workload[] = [
+  { name: '4K randread QD1', rw: 'randread', bs: '4k', depth: 1 },
+  { name: '4K randread QD32', rw: 'randread', bs: '4k', depth: 32 },
+  { name: '4K randwrite QD1', rw: 'randwrite', bs: '4k', depth: 1 },
+  { name: '4K randwrite QD32', rw: 'randwrite', bs: '4k', depth: 32 },
+  { name: '1M seq read QD4', rw: 'read', bs: '1m', depth: 4 },
+  { name: '1M seq write QD4', rw: 'write', bs: '1m', depth: 4 },
+]
+
+interface Result { iops: number, mbps: number, p50us: number, p99us: number, meanus: number }
+
+const { values: opt } = parseArgs({
+  options: {
+    runtime: { type: 'string', default: '3' },
+    rounds: { type: 'string', default: '2' },
+    size: { type: 'string', default: '256M' },
+    'object-size': { type: 'string', default: '4M' },
+    only: { type: 'string' },
+    servers: { type: 'string', default: 'fresh,volume,clone,blockd,qcow2' },
+    out: { type: 'string', default: join(ROOT, 'bench/results/volumes.json') },
+  },
+})
+
+const MB = 1 << 20
+const sizeMB = parseInt(opt.size!)
+const objectSize = parseInt(opt['object-size']!) * MB
+const shm = mkdtempSync('/dev/shm/xseg-volbench-')
+const raw = join(shm, 'raw.img')
+const children: ChildProcess[] = []
+// One segment for every xseg server: the same buffers for blockd and the chain.
+const spec = `posix:volbench${process.pid}:64:1024:64K:0:12:dynports=48:buffers=1M*64`
+let seg: Segment | undefined
+
+function cleanup(): void {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM')
+  seg?.close()
+  spawnSync(process.execPath, [CLI, 'destroy', spec], { stdio: 'ignore' })
+  rmSync(shm, { recursive: true, force: true })
+}
+process.on('exit', cleanup)
+for (const s of ['SIGINT', 'SIGTERM'] as const) process.on(s, () => process.exit(130))
+
+function need(cmd: string, pkg: string): void {
+  if (spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status !== 0)
+    throw new Error(`${cmd} is missing (Debian package ${pkg}; run tools/install-deps bench as root)`)
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+
+async function waitFor(path: string, what: string, child: ChildProcess): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    if (existsSync(path)) return
+    if (child.exitCode !== null) throw new Error(`${what} exited with status ${child.exitCode} before listening`)
+    await sleep(50)
+  }
+  throw new Error(`${what} did not create ${path} in 15 s`)
+}
+
+async function bound(port: number): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    const p = seg!.portInfo(port)
+    if (p.state === 'bound' && p.alive) return
+    await sleep(50)
+  }
+  throw new Error(`nobody bound port ${port} in 15 s`)
+}
+
+function start(cmd: string, args: string[], log: string): ChildProcess {
+  const c = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] })
+  let err = ''
+  c.stderr!.on('data', (d: Buffer) => { err += d.toString() })
+  c.on('exit', (code, sig) => {
+    if (code !== 0 && sig !== 'SIGTERM' && sig !== 'SIGINT' && code !== null) process.stderr.write(`${log}: exited ${code}\n${err}`)
+  })
+  children.push(c)
+  return c
+}
+
+async function stop(c: ChildProcess): Promise<void> {
+  if (c.exitCode !== null || c.signalCode !== null) return
+  const done = new Promise<void>((r) => c.once('exit', () => r()))
+  c.kill('SIGTERM')
+  await Promise.race([done, sleep(5000).then(() => { c.kill('SIGKILL') })])
+}
+
+function run(cmd: string, args: string[]): string {
+  const r = spawnSync(cmd, args, { encoding: 'utf8' })
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr || r.stdout}`)
+  return r.stdout
+}
+
+interface Server { name: string, up: () => Promise<string>, down: () => Promise<void> }
+
+/** The gateway on @port's peer: a process of its own, as users run it. */
+async function gateway(name: string, storagePort: number, args: string[]): Promise<{ uri: (e: string) => string, c: ChildProcess, sock: string }> {
+  const sock = join(shm, `${name}.sock`)
+  const c = start(process.execPath, [CLI, 'nbd', spec, '--storage-port', String(storagePort), '--unix', sock, '-q', ...args], `xseg nbd (${name})`)
+  await waitFor(sock, `xseg nbd (${name})`, c)
+  return { uri: (e) => `nbd+unix:///${e}?socket=${sock}`, c, sock }
+}
+
+function blockd(): Server {
+  let d: ChildProcess | undefined
+  let gw: Awaited<ReturnType<typeof gateway>> | undefined
+  return {
+    name: 'blockd',
+    async up() {
+      d = start(join(BIN, 'blockd'), ['-g', spec, '-p', '4', '-d', 'posixfd', '--file', raw], 'blockd')
+      await bound(4)
+      gw = await gateway('blockd', 4, ['--export', 'disk'])
+      return gw.uri('disk')
+    },
+    async down() {
+      if (gw) await stop(gw.c)
+      if (d) await stop(d)
+      rmSync(join(shm, 'blockd.sock'), { force: true })
+    },
+  }
+}
+
+/** The chain (filed <- mapperd <- vlmcd), started once; volume 'base' written in full and its snapshot. */
+let vols: Volumes | undefined
+async function chain(): Promise<Volumes> {
+  if (vols) return vols
+  start(join(BIN, 'filed'), ['-g', spec, '-p', '1', '-d', 'posixfd', '-q', '--dir', join(shm, 'objects')], 'filed')
+  await bound(1)
+  start(join(BIN, 'mapperd'), ['-g', spec, '-p', '2', '-d', 'posixfd', '-q', '--storage', '1'], 'mapperd')
+  await bound(2)
+  start(join(BIN, 'vlmcd'), ['-g', spec, '-p', '3', '-d', 'posixfd', '-q', '--mapper', '2', '--storage', '1'], 'vlmcd')
+  await bound(3)
+  vols = new Volumes(seg!.bindDynamicPort(), 3, { timeoutMs: 60000 })
+  await vols.create('base', { size: sizeMB * MB, objectSize })
+  const gw = await gateway('fill', 3, ['--volumes'])
+  run('nbdcopy', ['--connections=2', raw, gw.uri('base')])
+  await stop(gw.c)
+  await vols.snapshot('base', 'snap')
+  return vols
+}
+
+function volume(): Server {
+  let gw: Awaited<ReturnType<typeof gateway>> | undefined
+  return {
+    name: 'volume',
+    async up() {
+      await chain()
+      gw = await gateway('volume', 3, ['--volumes'])
+      return gw.uri('base')
+    },
+    async down() {
+      if (gw) await stop(gw.c)
+      rmSync(join(shm, 'volume.sock'), { force: true })
+    },
+  }
+}
+
+let fresh = 0
+function freshVolume(): Server {
+  let gw: Awaited<ReturnType<typeof gateway>> | undefined
+  let name = ''
+  return {
+    name: 'fresh',
+    async up() {
+      const v = await chain()
+      name = `fresh${++fresh}`
+      await v.create(name, { size: sizeMB * MB, objectSize })
+      gw = await gateway('fresh', 3, ['--volumes'])
+      return gw.uri(name)
+    },
+    async down() {
+      if (gw) await stop(gw.c)
+      rmSync(join(shm, 'fresh.sock'), { force: true })
+      if (name) await vols!.rm(name)
+    },
+  }
+}
+
+let clones = 0
+function clone(): Server {
+  let gw: Awaited<ReturnType<typeof gateway>> | undefined
+  let name = ''
+  return {
+    name: 'clone',
+    async up() {
+      const v = await chain()
+      name = `clone${++clones}`
+      await v.clone('base@snap', name)
+      gw = await gateway('clone', 3, ['--volumes'])
+      return gw.uri(name)
+    },
+    async down() {
+      if (gw) await stop(gw.c)
+      rmSync(join(shm, 'clone.sock'), { force: true })
+      if (name) await vols!.rm(name)
+    },
+  }
+}
+
+function qcow2(): Server {
+  const sock = join(shm, 'qemu-nbd.sock')
+  const base = join(shm, 'base.qcow2')
+  const overlay = join(shm, 'overlay.qcow2')
+  let c: ChildProcess | undefined
+  return {
+    name: 'qcow2',
+    async up() {
+      if (!existsSync(base)) run('qemu-img', ['convert', '-q', '-f', 'raw', '-O', 'qcow2', raw, base])
+      rmSync(overlay, { force: true })
+      run('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', base, '-F', 'qcow2', overlay])
+      c = start('qemu-nbd', ['-f', 'qcow2', '-k', sock, '--persistent', '--shared=8', '--cache=writeback', '--aio=threads', overlay], 'qemu-nbd')
+      await waitFor(sock, 'qemu-nbd', c)
+      return `nbd+unix:///?socket=${sock}`
+    },
+    async down() {
+      if (c) await stop(c)
+      rmSync(sock, { force: true })
+    },
+  }
+}
+
+function fio(uri: string, w: Workload, runtime: number): Result {
+  const out = join(shm, 'fio.json')
+  const r = spawnSync('fio', ['--ioengine=nbd', `--uri=${uri}`, '--name=bench', `--rw=${w.rw}`, `--bs=${w.bs}`,
+    `--iodepth=${w.depth}`, `--size=${opt.size}`, '--time_based', `--runtime=${runtime}`, '--ramp_time=1',
+    '--randrepeat=0', '--norandommap', '--output-format=json', `--output=${out}`], { encoding: 'utf8' })
+  if (r.status !== 0) throw new Error(`fio ${w.name} on ${uri}: ${r.stderr || r.stdout}`)
+  const job = JSON.parse(readFileSync(out, 'utf8')).jobs[0]
+  const d = w.rw.includes('read') ? job.read : job.write
+  const pct = d.clat_ns.percentile ?? {}
+  return { iops: d.iops, mbps: d.bw_bytes / 1e6, p50us: (pct['50.000000'] ?? 0) / 1000, p99us: (pct['99.000000'] ?? 0) / 1000, meanus: d.clat_ns.mean / 1000 }
+}
+
+async function main(): Promise<void> {
+  need('fio', 'fio'); need('qemu-nbd', 'qemu-utils'); need('qemu-img', 'qemu-utils'); need('nbdcopy', 'libnbd-bin')
+  for (const f of ['lib/node/cli.js', 'lib/user/bin/blockd', 'lib/user/bin/filed', 'lib/user/bin/mapperd', 'lib/user/bin/vlmcd'])
+    if (!existsSync(join(ROOT, f))) throw new Error(`${f} is missing: run make user node`)
+  const runtime = Number(opt.runtime)
+  const rounds = Number(opt.rounds)
+  const only = opt.only ? opt.only.split(',') : null
+  const loads = WORKLOADS.filter((w) => !only || only.some((o) => w.name.toLowerCase().includes(o.toLowerCase())))
+  // The data: written once in full, so that reads hit real pages (and objects).
+  const fill = spawnSync('dd', ['if=/dev/urandom', `of=${raw}`, 'bs=1M', `count=${sizeMB}`, 'status=none'])
+  if (fill.status !== 0) throw new Error(`dd: cannot write ${raw}`)
+  seg = Segment.createSync(spec, { peerType: 'posixfd' })
+  const all: Record<string, () => Server> = { fresh: freshVolume, volume, clone, blockd, qcow2 }
+  const names = opt.servers!.split(',')
+  for (const s of names) if (!all[s]) throw new Error(`--servers: unknown server '${s}'`)
+  const servers = names.map((s) => all[s]!())
+  const best = new Map<string, Result>()
+  const total = loads.length * servers.length * rounds
+  let n = 0
+  for (const w of loads) {
+    for (let round = 0; round < rounds; round++) {
+      for (const s of servers) {
+        n++
+        if (process.stderr.isTTY) process.stderr.write(`\r[${n}/${total}] ${w.name.padEnd(18)} ${s.name.padEnd(7)} round ${round + 1}   `)
+        const uri = await s.up()
+        try {
+          const r = fio(uri, w, runtime)
+          const key = `${w.name}|${s.name}`
+          const prev = best.get(key)
+          if (!prev || r.iops > prev.iops) best.set(key, r)
+        } finally {
+          await s.down()
+        }
+      }
+    }
+  }
+  if (process.stderr.isTTY) process.stderr.write('\n')
+  const ratio = (a?: Result, b?: Result): number | null => (a && b ? +(a.iops / b.iops).toFixed(3) : null)
+  const rows = loads.map((w) => {
+    const g = (s: string): Result | undefined => best.get(`${w.name}|${s}`)
+    const f = g('fresh'), v = g('volume'), c = g('clone'), b = g('blockd'), q = g('qcow2')
+    return {
+      workload: w.name, rw: w.rw, bs: w.bs, depth: w.depth, fresh: f, volume: v, clone: c, blockd: b, qcow2: q,
+      freshVsBlockd: ratio(f, b), volumeVsBlockd: ratio(v, b), cloneVsBlockd: ratio(c, b),
+      freshVsQcow2: ratio(f, q), volumeVsQcow2: ratio(v, q), cloneVsQcow2: ratio(c, q),
+    }
+  })
+  const line = (c: string[]): string => c.map((v, i) => (i === 0 ? v.padEnd(18) : v.padStart(9))).join(' ')
+  console.log(line(['workload', 'fresh', 'volume', 'clone', 'blockd', 'qcow2', 'fr/blk', 'vol/blk', 'cl/blk', 'fr/qcow', 'vol/qcow', 'cl/qcow']))
+  for (const r of rows) {
+    const iops = (x?: Result): string => (x ? x.iops.toFixed(0) : '-')
+    const x = (v: number | null): string => (v === null ? '-' : v.toFixed(2) + 'x')
+    console.log(line([r.workload, iops(r.fresh), iops(r.volume), iops(r.clone), iops(r.blockd), iops(r.qcow2),
+      x(r.freshVsBlockd), x(r.volumeVsBlockd), x(r.cloneVsBlockd), x(r.freshVsQcow2), x(r.volumeVsQcow2), x(r.cloneVsQcow2)]))
+  }
+  const doc = {
+    schemaVersion: 1,
+    benchmark: 'volumes',
+    date: new Date().toISOString(),
+    machine: { cpus: cpus().length, load1: loadavg()[0] },
+    client: 'fio --ioengine=nbd (unix socket), best of rounds; IOPS',
+    runtimeSeconds: runtime, rounds, size: opt.size, objectSize, segment: spec,
+    servers: {
+      fresh: 'xseg nbd --volumes -> vlmcd -> mapperd -> filed (tmpfs), a new volume per run (reads of holes)',
+      volume: 'xseg nbd --volumes -> vlmcd -> mapperd -> filed (tmpfs), a volume written in full',
+      clone: 'the same chain, a fresh clone of its snapshot per run (first writes copy-on-write)',
+      blockd: 'xseg nbd -> blockd on a raw tmpfs file',
+      qcow2: 'qemu-nbd --cache=writeback --aio=threads on a fresh qcow2 overlay of a full qcow2 base (tmpfs)',
+    },
+    rows,
+  }
+  writeFileSync(opt.out!, JSON.stringify(doc, null, 2) + '\n')
+  console.log(`wrote ${opt.out}`)
+}
+
+main().then(() => process.exit(0), (e: unknown) => {
+  console.error(`volumes bench: ${e instanceof Error ? e.message : String(e)}`)
+  process.exit(1)
+})

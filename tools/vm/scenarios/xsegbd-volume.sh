@@ -1,0 +1,82 @@
+# SPDX-License-Identifier: BSD-2-Clause
+# xsegbd-volume: xsegbd.ko maps volumes of vlmcd (filed <- mapperd <- vlmcd
+# in the guest, segdev segment). target=vol1 OPENs the volume for the
+# device's port at add and CLOSEs it at remove; target=vol1@s1 is a
+# read-only disk of the snapshot; a second device on vol1 is refused while
+# the first holds it, and accepted after its remove. Data: written through
+# /dev/xsegbd0, snapshot taken while it is mapped, overwritten, and the
+# snapshot's device reads the bytes of before. Needs the peers in the guest
+# (tools/vm/run: XSEG_VM_PEERS has filed mapperd vlmcd by default).
+. /scenarios/lib.sh
+for p in filed mapperd vlmcd xseg-tool; do
+  command -v $p >/dev/null || fail "$p is not in the guest (XSEG_VM_PEERS)"
+done
+SPEC=segdev:vb:64:512:64K:0:12:dynports=48:buffers=1M*16
+SYS=/sys/kernel/xsegbd
+load xseg
+load segdev
+load xseg_segdev
+load xseg_posix
+load xsegbd
+run xseg-tool create $SPEC
+filed -g $SPEC -p 1 -d segdev --dir /tmp/objects -q &
+fd=$!
+mapperd -g $SPEC -p 2 -d segdev --storage 1 -q &
+md=$!
+vlmcd -g $SPEC -p 3 -d segdev --mapper 2 --storage 1 -q &
+vd=$!
+
+# mgmt OP TARGET TEXT: a management request to vlmcd with a text payload.
+mgmt() {
+  printf '%s\n' "$3" > /tmp/mgmt.txt
+  i=0
+  until xseg-tool submit $SPEC -p 3 -d posix -o "$1" -T "$2" --data-file /tmp/mgmt.txt >/tmp/mgmt.out 2>&1; do
+    i=$((i + 1)); [ $i -lt 50 ] || fail "$1 $2 '$3': $(cat /tmp/mgmt.out)"
+    sleep 0.1
+  done
+}
+add() { echo "$*" > $SYS/add || fail "add '$*' failed"; }
+stop() { kill "$1" && wait "$1"; }
+
+mgmt create vol1 size=33554432
+add segment=vb target=vol1 dst=3 qdepth=32
+expect_eq 33554432 blockdev --getsize64 /dev/xsegbd0
+kmsg_has "xsegbd0: segment 'vb' target 'vol1'.*opened" || fail "xsegbd0 did not open vol1: $(dmesg | tail -3)"
+run blkcheck write /dev/xsegbd0 seed1 32M 1M
+run blkcheck verify /dev/xsegbd0 seed1 32M 128K
+ok "a volume mapped, written and read back"
+
+# Exclusive: a second device on vol1 is refused (EBUSY) while xsegbd0 holds it.
+refuse sh -c "echo 'segment=vb target=vol1 dst=3 timeout=5' > $SYS/add" 2>/dev/null
+kmsg_has "of target 'vol1' failed: -16 vol1 is open by" || fail "the refusal does not name the holder: $(dmesg | tail -3)"
+ok "a second device on vol1 refused, naming the holder"
+
+# A snapshot while mapped, then overwrite; the snapshot's device is read-only and unchanged.
+mgmt snapshot vol1 name=s1
+run blkcheck write /dev/xsegbd0 seed2 4M 4K
+run blkcheck verify /dev/xsegbd0 seed2 4M 64K
+add segment=vb target=vol1@s1 dst=3
+expect_eq 1 blockdev --getro /dev/xsegbd1
+run blkcheck verify /dev/xsegbd1 seed1 32M 1M
+refuse dd if=/dev/zero of=/dev/xsegbd1 bs=4K count=1 oflag=direct 2>/dev/null
+echo 1 > $SYS/remove || fail "remove 1"
+ok "snapshot: read-only, the bytes of before the overwrite"
+
+# remove CLOSEs: another device may open vol1 now, and sees the overwrite.
+echo 0 > $SYS/remove || fail "remove 0"
+add segment=vb target=vol1 dst=3
+run blkcheck verify /dev/xsegbd0 seed2 4M 1M
+echo 0 > $SYS/remove || fail "remove 0 (again)"
+ok "remove closed vol1: a new device opened it"
+
+stop $vd
+stop $md
+stop $fd
+grep -q '' $SYS/list && fail "devices left: $(cat $SYS/list)"
+run xseg-tool destroy $SPEC
+unload xsegbd
+unload xseg_posix
+unload xseg_segdev
+unload segdev
+unload xseg
+ok "unloaded"
