@@ -28,10 +28,10 @@ load() { m=$1; shift; insmod "$M/$m.ko" "$@" || fail "insmod $m.ko $* failed"; }
 # hold the module for a moment (the last fput of a mapping can be deferred to
 # another task's way back to user space, e.g. a /proc reader's): up to 5 s.
 unload() {
-	n=0
+	local tries=0	# local: the scenarios have their own n, i...
 	until rmmod "$1" 2>/dev/null; do
-		n=$((n + 1))
-		[ $n -lt 50 ] || { rmmod "$1"; fail "rmmod $1 failed (in use after 5 s: $(cat /sys/module/$1/refcnt 2>/dev/null) references)"; }
+		tries=$((tries + 1))
+		[ $tries -lt 50 ] || { rmmod "$1"; fail "rmmod $1 failed (in use after 5 s: $(cat /sys/module/$1/refcnt 2>/dev/null) references)"; }
 		sleep 0.1
 	done
 }
