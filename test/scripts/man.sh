@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: BSD-2-Clause
 # Description: the manual pages and make uninstall. `make install` into a
 # temporary prefix puts xseg(1), xseg-tool(1), nbdkit-xseg-plugin(1),
-# libxseg(3), blockd(8) and filed(8) under share/man/man<section>/; each
+# libxseg(3), blockd(8), filed(8), mapperd(8), vlmcd(8) and radosd(8) under
+# share/man/man<section>/; each
 # renders without a warning (man --warnings -l at 80 columns, groff -ww) and
 # names every long option its program's --help lists; libxseg(3)'s example
 # compiles against the installed headers. Then `make uninstall`
@@ -30,7 +31,7 @@ snap > "$tmp/before"
 
 make -s -C "$home" install DESTDIR="$tmp/root" PREFIX=/usr >/dev/null
 mandir=$tmp/root/usr/share/man
-for page in xseg.1 xseg-tool.1 nbdkit-xseg-plugin.1 libxseg.3 blockd.8 filed.8; do
+for page in xseg.1 xseg-tool.1 nbdkit-xseg-plugin.1 libxseg.3 blockd.8 filed.8 mapperd.8 vlmcd.8 radosd.8; do
   f=$mandir/man${page##*.}/$page
   [ -f "$f" ] || fail "make install did not install $page (looked for ${f#"$tmp/root"})"
   w=$(MANWIDTH=80 man --warnings -l "$f" 2>&1 >/dev/null) || fail "man -l $page failed: $w"
@@ -41,7 +42,7 @@ for page in xseg.1 xseg-tool.1 nbdkit-xseg-plugin.1 libxseg.3 blockd.8 filed.8; 
 done
 
 # Every long option a C program's --help lists is in its page.
-for pair in blockd:blockd.8 filed:filed.8 xseg-tool:xseg-tool.1; do
+for pair in blockd:blockd.8 filed:filed.8 mapperd:mapperd.8 vlmcd:vlmcd.8 radosd:radosd.8 xseg-tool:xseg-tool.1; do
   prog=${pair%%:*} page=${pair#*:}
   src=$(sed 's/\\-/-/g' "$home/docs/man/$page")
   opts=$("$home/lib/user/bin/$prog" --help 2>&1 | grep -o -- '--[a-z][a-z-]*' | sort -u) || true
