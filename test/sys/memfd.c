@@ -8,7 +8,8 @@
  * receives it over a Unix socket (SCM_RIGHTS) and joins it; shrinking is
  * refused, growing the seals too; map refuses an unsealed memfd, a /dev/shm
  * file, a closed descriptor; create refuses a used memfd; destroy marks it
- * (new joins -EIDRM) and removes nothing.
+ * (new joins -EIDRM) and removes nothing; xseg-tool create --send and
+ * xseg-tool recv --exec hand a segment over.
  */
 #include "segtest.h"
 #include "sys/user/segtypes/segtype.h"
@@ -226,6 +227,72 @@ static void test_recv_without_fd(void)
 	close(sv[1]);
 }
 
+/* Listen on @tmpdir/@tag; returns the socket, its path in @sa. */
+static int listen_on(const char *tag, struct sockaddr_un *sa)
+{
+	int ls;
+
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	snprintf(sa->sun_path, sizeof(sa->sun_path), "%s/%s", tmpdir, tag);
+	ls = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK(ls >= 0 && bind(ls, (struct sockaddr *)sa, sizeof(*sa)) == 0 && listen(ls, 1) == 0);
+	return ls;
+}
+
+/*
+ * The CLI: `xseg-tool create memfd:... --send SOCKET` hands us a segment;
+ * we hand it to `xseg-tool recv SOCKET --exec CMD`, whose CMD joins
+ * memfd:$XSEG_MEMFD and writes what we read.
+ */
+static void test_tool(void)
+{
+	struct sockaddr_un sa, sb;
+	unsigned char *p;
+	struct stat st;
+	int ls, cs, fd, sock;
+	pid_t pid;
+
+	segtest_find_tool();
+	ls = listen_on("tool-send", &sa);
+	pid = xt_fork();
+	if (pid == 0) {
+		execl(tool, "xseg-tool", "create", "memfd:x:4:16:4K", "--send", sa.sun_path,
+		      (char *)NULL);
+		_exit(127);
+	}
+	cs = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
+	CHECK(cs >= 0);
+	fd = xseg_memfd_recv(cs, err, sizeof(err));
+	CHECKF(fd >= 0, "%s", err);
+	CHECK(child_status(pid) == 0);
+	close(cs);
+	close(ls);
+	CHECK(child_join(num(fd), 0x11) == 0);
+	/* Hand it on to recv, which runs us with $XSEG_MEMFD. */
+	snprintf(sb.sun_path, sizeof(sb.sun_path), "%s/tool-recv", tmpdir);
+	pid = xt_fork();
+	if (pid == 0) {
+		execl(tool, "xseg-tool", "recv", sb.sun_path, "--exec", self, "--join-env",
+		      (char *)NULL);
+		_exit(127);
+	}
+	sb.sun_family = AF_UNIX;
+	sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK(sock >= 0);
+	for (int i = 0; i < 500 && connect(sock, (struct sockaddr *)&sb, sizeof(sb)); i++)
+		usleep(10000);
+	CHECK(xseg_memfd_send(sock, fd) == 0);
+	close(sock);
+	CHECK(child_status(pid) == 0);
+	CHECK(access(sb.sun_path, F_OK) < 0);	/* recv removed its socket */
+	CHECK(fstat(fd, &st) == 0);
+	p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	CHECK(p != MAP_FAILED && p[st.st_size - 1] == 0x42);
+	munmap(p, (size_t)st.st_size);
+	close(fd);
+}
+
 static void test_destroy(void)
 {
 	struct xseg *xs;
@@ -244,6 +311,8 @@ int main(int argc, char **argv)
 
 	if (argc == 3 && !strcmp(argv[1], "--join"))
 		return child_join(argv[2], 0x42);
+	if (argc == 2 && !strcmp(argv[1], "--join-env"))
+		return getenv("XSEG_MEMFD") ? child_join(getenv("XSEG_MEMFD"), 0x42) : 4;
 	if (argc == 3 && !strcmp(argv[1], "--recv"))
 		return child_recv(argv[2]);
 	xt_watchdog(120);
@@ -260,6 +329,7 @@ int main(int argc, char **argv)
 	RUN(test_fork_exec);
 	RUN(test_scm_rights);
 	RUN(test_recv_without_fd);
+	RUN(test_tool);
 	RUN(test_destroy);
 	return 0;
 }
