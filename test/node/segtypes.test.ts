@@ -97,8 +97,9 @@ test('memfd: sendMemfd to xseg-tool recv, recvMemfd from xseg-tool create --send
     // Node receives: xseg-tool create --send connects to us.
     const path = join(dir, 'send')
     const got = new Promise<Socket>((resolve) => {
-      const srv = createServer((c) => {
-        c.pause()
+      // pauseOnConnect: libuv must not read the connection (a plain read
+      // would take the byte and drop the descriptor riding on it).
+      const srv = createServer({ pauseOnConnect: true }, (c) => {
         srv.close()
         resolve(c)
       })
