@@ -155,6 +155,8 @@ static void test_refusals(void)
 	close(sfd);
 	CHECK(ops->map(num(sfd), &mem, &size, err, sizeof(err)) == -ENOENT);
 	CHECK(ops->map("x", &mem, &size, err, sizeof(err)) == -EINVAL);
+	CHECK(ops->create("x", 16384, 0600, -1, &mem, err, sizeof(err)) == -EINVAL);
+	CHECKF(strstr(err, "xseg_create_memfd()"), "%s", err);
 	CHECK(ops->map("-1", &mem, &size, err, sizeof(err)) == -EINVAL);
 }
 

@@ -69,9 +69,12 @@ static int memfd_create_op(const char *name, uint64_t size, uint32_t mode, int32
 	struct stat st;
 	int fd, seals, r;
 
-	fd = memfd_fd(name, err, errlen);
+	fd = memfd_fd(name, NULL, 0);
 	if (fd < 0)
-		return fd;
+		return xseg_segtype_fail(err, errlen, fd, "memfd", name ? name : "(null)",
+					 "a memfd segment is created in a new memfd, not by name: "
+					 "use xseg_create_memfd(), Segment.createMemfd() or "
+					 "`xseg-tool create memfd:... --send SOCKET | --exec CMD`");
 	r = xseg_segtype_check_create("memfd", name, size, mode, err, errlen);
 	if (r)
 		return r;
