@@ -71,11 +71,13 @@ test('memfd: createMemfd, join here, a spawned child reads it as memfd:3', () =>
 test('memfd: sendMemfd to xseg-tool recv, recvMemfd from xseg-tool create --send', async () => {
   if (!tool) return
   const dir = mkdtempSync(join(tmpdir(), 'xseg-memfd-node-'))
+  const children: ReturnType<typeof spawn>[] = []
   try {
     // Node sends: recv runs status on what it got.
     const fd = Segment.createMemfd('memfd:x:4:16:4K')
     const sock = join(dir, 'recv')
     const child = spawn(tool, ['recv', sock, '--exec', 'sh', '-c', '"$0" status memfd:$XSEG_MEMFD', tool])
+    children.push(child)
     const done = exited(child)
     let conn: Socket | undefined
     for (let i = 0; i < 200 && !conn; i++) {
@@ -107,6 +109,7 @@ test('memfd: sendMemfd to xseg-tool recv, recvMemfd from xseg-tool create --send
     })
     await new Promise((r) => setTimeout(r, 50))
     const sender = spawn(tool, ['create', 'memfd:y:4:16:4K', '--send', path])
+    children.push(sender)
     const sent = exited(sender)
     const c = await got
     let rfd = -1
@@ -127,6 +130,8 @@ test('memfd: sendMemfd to xseg-tool recv, recvMemfd from xseg-tool create --send
     seg.close()
     closeSync(rfd)
   } finally {
+    // No child outlives the test: one still waiting (on a failure) is killed.
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL')
     rmSync(dir, { recursive: true, force: true })
   }
 })
