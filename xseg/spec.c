@@ -27,7 +27,7 @@
 #define SPEC_U64_MAX		(~(uint64_t)0)
 #define SPEC_GID_MAX		0x7FFFFFFFu
 
-static const char *const spec_types[] = { "posix", "file", "heap", "segdev" };
+static const char *const spec_types[] = { "posix", "file", "heap", "segdev", "sysv", "memfd" };
 #define SPEC_NR_TYPES (sizeof(spec_types) / sizeof(spec_types[0]))
 
 /* Keys, in the order xseg_format_spec() writes them. */
@@ -391,8 +391,9 @@ static int check_type(struct wr *e, const char *s, size_t n)
 }
 
 /*
- * A segment name: 1..127 bytes. For type file a path: anything but ':',
- * '=' (they would end the field or start the keys) and control characters.
+ * A segment name: 1..127 bytes. For type file (and sysv, whose names may be
+ * paths) anything but ':', '=' (they would end the field or start the keys)
+ * and control characters.
  * Otherwise [A-Za-z0-9._-], not starting with '.'.
  */
 static int check_name(struct wr *e, bool file, const char *s, size_t n)
@@ -528,7 +529,8 @@ int xseg_check_config(const struct xseg_config *cfg, char *err, size_t errlen)
 	if (r)
 		return r;
 	nlen = str_nlen(cfg->name, XSEG_NAME_LEN);
-	r = check_name(e, mem_is(cfg->type, tlen, "file"), cfg->name, nlen);
+	r = check_name(e, mem_is(cfg->type, tlen, "file") || mem_is(cfg->type, tlen, "sysv"),
+		       cfg->name, nlen);
 	if (r)
 		return r;
 	if (cfg->page_shift < SPEC_MIN_SHIFT || cfg->page_shift > SPEC_MAX_SHIFT)
@@ -624,7 +626,8 @@ static int parse_positional(struct spec_parse *sp, unsigned pos, const char *s, 
 		xseg_memcpy(cfg->type, s, n);
 		return 0;
 	case 1:
-		r = check_name(e, mem_is(cfg->type, str_len(cfg->type), "file"), s, n);
+		r = check_name(e, mem_is(cfg->type, str_len(cfg->type), "file") ||
+			       mem_is(cfg->type, str_len(cfg->type), "sysv"), s, n);
 		if (r)
 			return r;
 		xseg_memset(cfg->name, 0, sizeof(cfg->name));

@@ -4,6 +4,13 @@
  * kernel test VM, minimal installs):
  *
  *   xseg-tool create SPEC          create a segment
+ *   xseg-tool create memfd:...  --send SOCKET | --exec CMD [ARG...]
+ *                                  create a private (memfd) segment and hand
+ *                                  it over: its fd over a Unix socket, or
+ *                                  inherited by CMD (XSEG_MEMFD=<fd>)
+ *   xseg-tool recv SOCKET --exec CMD [ARG...]
+ *                                  receive a memfd segment on a Unix socket
+ *                                  and run CMD with it (XSEG_MEMFD=<fd>)
  *   xseg-tool destroy SPEC         mark it destroyed and remove its name
  *   xseg-tool list [TYPE]          segments of a type (default posix)
  *   xseg-tool status SPEC          header, ports, queues, counters
@@ -25,6 +32,9 @@
 #include <unistd.h>
 #include "xseg/xseg.h"
 #include "sys/user/segtypes/owner.h"
+#include "sys/user/segtypes/xseg_memfd.h"
+#include <sys/socket.h>
+#include <sys/un.h>
 #include "pattern.h"
 #include "storage.h"
 
@@ -35,6 +45,8 @@ static int usage(void)
 {
 	fprintf(stderr,
 		"usage: %s create|destroy|status|recover|verify SPEC\n"
+		"       %s create memfd:NAME:... --send SOCKET | --exec CMD [ARG...]\n"
+		"       %s recv SOCKET --exec CMD [ARG...]\n"
 		"       %s config SPEC [--set mode=0NNN,group=G,owner=U]\n"
 		"       %s list [TYPE]\n"
 		"       %s submit SPEC -p DST [-o|--op OP] [-T|--target T] [-O|--offset N] [-s|--size N]\n"
@@ -46,8 +58,11 @@ static int usage(void)
 		"  successful reply (serviced bytes) to FILE or stdout; one request prints\n"
 		"  'serviced N', INFO 'size N', HASH 'hash HEX'\n"
 		"  config prints the spec with every default filled in; --set changes the\n"
-		"  owner, group and mode of the live segment (file and header together)\n",
-		prog, prog, prog, prog);
+		"  owner, group and mode of the live segment (file and header together)\n"
+		"  a memfd segment has no name: create hands its descriptor over (--send: to\n"
+		"  the Unix socket SOCKET; --exec: CMD inherits it), recv takes one from a\n"
+		"  socket; CMD finds the descriptor in $XSEG_MEMFD and joins memfd:$XSEG_MEMFD\n",
+		prog, prog, prog, prog, prog, prog);
 	return 2;
 }
 
@@ -403,6 +418,103 @@ static int cmd_recover(struct xseg *xs)
 	return 0;
 }
 
+/* A Unix socket address for @path, or -1 (+ message) if it does not fit. */
+static int unix_addr(const char *path, struct sockaddr_un *sa)
+{
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	if (!*path || strlen(path) >= sizeof(sa->sun_path)) {
+		fprintf(stderr, "%s: socket path '%s' is empty or longer than %zu bytes\n", prog,
+			path, sizeof(sa->sun_path) - 1);
+		return -1;
+	}
+	memcpy(sa->sun_path, path, strlen(path));
+	return 0;
+}
+
+/* Run @argv with the memfd segment @fd inherited and $XSEG_MEMFD naming it. */
+static int exec_with(int fd, char **argv)
+{
+	char num[16];
+
+	snprintf(num, sizeof(num), "%d", fd);
+	if (fcntl(fd, F_SETFD, 0) < 0 || setenv("XSEG_MEMFD", num, 1)) {
+		perror(prog);
+		return 1;
+	}
+	execvp(argv[0], argv);
+	fprintf(stderr, "%s: cannot run %s: %s\n", prog, argv[0], strerror(errno));
+	return 1;
+}
+
+/* create memfd:... --send SOCKET | --exec CMD...: argv[3] onward. */
+static int create_memfd(const struct xseg_config *cfg, int argc, char **argv)
+{
+	struct sockaddr_un sa;
+	char err[512] = "";
+	int fd, s, r;
+
+	if (argc < 5 || (strcmp(argv[3], "--send") && strcmp(argv[3], "--exec")) ||
+	    (!strcmp(argv[3], "--send") && argc != 5)) {
+		fprintf(stderr, "%s: a memfd segment lives only while a descriptor of it does: "
+			"give --send SOCKET or --exec CMD [ARG...]\n", prog);
+		return 2;
+	}
+	if (!strcmp(argv[3], "--send") && unix_addr(argv[4], &sa))
+		return 2;
+	fd = xseg_create_memfd(cfg, err, sizeof(err));
+	if (fd < 0) {
+		fprintf(stderr, "%s: %s\n", prog, err[0] ? err : strerror(-fd));
+		return 1;
+	}
+	if (!strcmp(argv[3], "--exec"))
+		return exec_with(fd, argv + 4);
+	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s < 0 || connect(s, (struct sockaddr *)&sa, sizeof(sa))) {
+		fprintf(stderr, "%s: cannot connect to %s: %s\n", prog, argv[4], strerror(errno));
+		return 1;
+	}
+	r = xseg_memfd_send(s, fd);
+	if (r)
+		fprintf(stderr, "%s: cannot send the segment to %s: %s\n", prog, argv[4],
+			strerror(-r));
+	close(s);
+	close(fd);
+	return r ? 1 : 0;
+}
+
+/* recv SOCKET --exec CMD...: take one connection, one descriptor, run CMD. */
+static int recv_memfd(int argc, char **argv)
+{
+	struct sockaddr_un sa;
+	char err[256] = "";
+	int ls, cs, fd;
+
+	if (argc < 5 || strcmp(argv[3], "--exec"))
+		return usage();
+	if (unix_addr(argv[2], &sa))
+		return 2;
+	ls = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (ls < 0 || bind(ls, (struct sockaddr *)&sa, sizeof(sa)) || listen(ls, 1)) {
+		fprintf(stderr, "%s: cannot listen on %s: %s\n", prog, argv[2], strerror(errno));
+		return 1;
+	}
+	cs = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
+	unlink(argv[2]);	/* the socket we just bound: ours */
+	close(ls);
+	if (cs < 0) {
+		fprintf(stderr, "%s: accept on %s: %s\n", prog, argv[2], strerror(errno));
+		return 1;
+	}
+	fd = xseg_memfd_recv(cs, err, sizeof(err));
+	close(cs);
+	if (fd < 0) {
+		fprintf(stderr, "%s: %s\n", prog, err[0] ? err : strerror(-fd));
+		return 1;
+	}
+	return exec_with(fd, argv + 4);
+}
+
 int main(int argc, char **argv)
 {
 	struct xseg_config cfg;
@@ -420,6 +532,11 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "list")) {
 		const struct xseg_segtype_ops *st = xseg_find_segtype(argc > 2 ? argv[2] : "posix");
 
+		if (st && !strcmp(st->name, "memfd")) {
+			fprintf(stderr, "%s: memfd segments have no names to list (each is a "
+				"descriptor of the processes that hold it)\n", prog);
+			return 1;
+		}
 		if (!st || !st->list) {
 			fprintf(stderr, "%s: cannot list segments of type '%s'\n", prog, argc > 2 ? argv[2] : "posix");
 			return 1;
@@ -428,9 +545,13 @@ int main(int argc, char **argv)
 	}
 	if (argc < 3)
 		return usage();
+	if (!strcmp(cmd, "recv"))
+		return recv_memfd(argc, argv);
 	r = spec_of(argv[2], &cfg);
 	if (r)
 		return r;
+	if (!strcmp(cmd, "create") && !strcmp(cfg.type, "memfd"))
+		return create_memfd(&cfg, argc, argv);
 	if (!strcmp(cmd, "create")) {
 		char err[256] = "";
 

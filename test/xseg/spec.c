@@ -397,7 +397,7 @@ static void test_messages(void)
 		{ "posix:x:16:256:2G", "request_size: '2G' must be between 4K and 1G" },
 		{ "posix:x:buffers=4K*0", "buffers: '4K*0': count must be between 1 and 1048576" },
 		{ "posix:x:foo=1", "spec: unknown key 'foo' (keys: dynports, mode, group, autorm, buffers)" },
-		{ "shm:x", "type: 'shm' is not one of posix, file, heap, segdev" },
+		{ "shm:x", "type: 'shm' is not one of posix, file, heap, segdev, sysv, memfd" },
 		{ "posix:x:dynports=1:dynports=2", "dynports: given twice" },
 		{ "posix:x:8:dynports=9", "dynports: '9' must be between 0 and 8" },
 		{ "posix:x:mode=0400", "mode: '0400' must give the owner read and write (0600)" },

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 #include "addon.h"
+#include "sys/user/segtypes/xseg_memfd.h"
 
 namespace xnode {
 
@@ -102,6 +103,72 @@ static Napi::Value seg_create(const Napi::CallbackInfo &info)
 	if (r)
 		throw_errno(info.Env(), r, "seg_create", err);
 	return info.Env().Undefined();
+}
+
+// seg_create_memfd(spec) -> fd: a private segment of @spec's config in a new
+// sealed memfd (its type and name are ignored), close-on-exec; join it as
+// memfd:<fd>, hand it to a child in spawn()'s stdio, or send it with memfd_send.
+static Napi::Value seg_create_memfd(const Napi::CallbackInfo &info)
+{
+	struct xseg_config cfg;
+	char err[512] = "";
+
+	if (!parse(info, "seg_create_memfd", &cfg))
+		return info.Env().Undefined();
+	int fd = xseg_create_memfd(&cfg, err, sizeof(err));
+	if (fd < 0) {
+		throw_errno(info.Env(), fd, "seg_create_memfd", err);
+		return info.Env().Undefined();
+	}
+	return Napi::Number::New(info.Env(), fd);
+}
+
+static bool arg_fd(const Napi::CallbackInfo &info, size_t i, const char *fn, int *out)
+{
+	if (!info[i].IsNumber()) {
+		std::string m = "argument " + std::to_string(i + 1) + " must be a file descriptor";
+		throw_errno(info.Env(), -EINVAL, fn, m.c_str());
+		return false;
+	}
+	double d = info[i].As<Napi::Number>().DoubleValue();
+	if (!(d >= 0 && d <= 2147483647.0) || d != (double)(int)d) {
+		std::string m = "argument " + std::to_string(i + 1) + " must be a file descriptor";
+		throw_errno(info.Env(), -EINVAL, fn, m.c_str());
+		return false;
+	}
+	*out = (int)d;
+	return true;
+}
+
+// memfd_send(sock, fd) -> undefined: @fd over the connected Unix socket @sock
+// (SCM_RIGHTS). Blocks only as long as the socket's send buffer is full.
+static Napi::Value memfd_send(const Napi::CallbackInfo &info)
+{
+	int sock, fd;
+
+	if (!arg_fd(info, 0, "memfd_send", &sock) || !arg_fd(info, 1, "memfd_send", &fd))
+		return info.Env().Undefined();
+	int r = xseg_memfd_send(sock, fd);
+	if (r)
+		throw_errno(info.Env(), r, "memfd_send", nullptr);
+	return info.Env().Undefined();
+}
+
+// memfd_recv(sock) -> fd received on the Unix socket @sock (close-on-exec);
+// blocks until a message arrives unless @sock is non-blocking (EAGAIN).
+static Napi::Value memfd_recv(const Napi::CallbackInfo &info)
+{
+	char err[256] = "";
+	int sock;
+
+	if (!arg_fd(info, 0, "memfd_recv", &sock))
+		return info.Env().Undefined();
+	int fd = xseg_memfd_recv(sock, err, sizeof(err));
+	if (fd < 0) {
+		throw_errno(info.Env(), fd, "memfd_recv", err[0] ? err : nullptr);
+		return info.Env().Undefined();
+	}
+	return Napi::Number::New(info.Env(), fd);
 }
 
 // seg_join(type, name, peertype) -> handle.
@@ -418,6 +485,9 @@ void init_seg(Napi::Env env, Napi::Object exports)
 {
 	exports.Set("seg_parse", Napi::Function::New(env, seg_parse, "seg_parse"));
 	exports.Set("seg_create", Napi::Function::New(env, seg_create, "seg_create"));
+	exports.Set("seg_create_memfd", Napi::Function::New(env, seg_create_memfd, "seg_create_memfd"));
+	exports.Set("memfd_send", Napi::Function::New(env, memfd_send, "memfd_send"));
+	exports.Set("memfd_recv", Napi::Function::New(env, memfd_recv, "memfd_recv"));
 	exports.Set("seg_set_owner", Napi::Function::New(env, seg_set_owner, "seg_set_owner"));
 	exports.Set("seg_check_spec", Napi::Function::New(env, seg_check_spec, "seg_check_spec"));
 	exports.Set("seg_join", Napi::Function::New(env, seg_join, "seg_join"));

@@ -95,6 +95,9 @@ export interface Binding {
   op_names(): string[]
   seg_parse(spec: string): NativeConfig
   seg_create(spec: string): void
+  seg_create_memfd(spec: string): number
+  memfd_send(sock: number, fd: number): void
+  memfd_recv(sock: number): number
   seg_check_spec(h: Handle, spec: string): void
   seg_set_owner(type: string, name: string, set: string): NativeOwner
   seg_join(type: string, name: string, peertype: string): Handle

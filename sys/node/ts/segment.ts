@@ -187,6 +187,32 @@ export class Segment {
     return cfg
   }
 
+  /**
+   * Create a private segment of @spec's config (its type and name are
+   * ignored) in a new memfd with no name anywhere, sealed against shrinking,
+   * and return its file descriptor (close-on-exec). Join it here with
+   * joinSync(`memfd:${fd}`); hand it to a child as one of spawn()'s stdio
+   * entries (the child joins memfd:<its number>, e.g. memfd:3); or send it
+   * over a connected Unix socket with sendMemfd(). The memory goes when the
+   * last descriptor is closed (fs.closeSync) and the last peer has left.
+   */
+  static createMemfd(spec: string): number {
+    return native.seg_create_memfd(specString(spec))
+  }
+
+  /** Send the descriptor @fd over the connected Unix socket @sock (SCM_RIGHTS). */
+  static sendMemfd(sock: number, fd: number): void {
+    native.memfd_send(sock, fd)
+  }
+
+  /**
+   * Receive a descriptor sent with sendMemfd() or xseg_memfd_send() on the
+   * Unix socket @sock (blocking, unless @sock is non-blocking: EAGAIN).
+   */
+  static recvMemfd(sock: number): number {
+    return native.memfd_recv(sock)
+  }
+
   /** Join an existing segment (only its type and name matter in @spec). */
   static async join(spec: string, opts?: JoinOptions): Promise<Segment> {
     return Segment.joinSync(spec, opts)

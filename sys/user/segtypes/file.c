@@ -112,37 +112,43 @@ int xseg_segtype_check_create(const char *kind, const char *name, uint64_t size,
 int xseg_segtype_check_fd(int fd, const char *kind, const char *name, struct stat *st,
 			  char *err, size_t errlen)
 {
-	uint32_t page = xseg_sys_page_size();
-	uid_t me = geteuid();
-	unsigned int perm;
-
 	if (fstat(fd, st) < 0)
 		return xseg_segtype_fail(err, errlen, -errno, kind, name, "cannot stat it");
-	perm = st->st_mode & 07777;
 	if (!S_ISREG(st->st_mode))
 		return xseg_segtype_fail(err, errlen, -EPERM, kind, name,
 					 "not a regular file (mode %06o, owner uid %u); refusing it",
 					 (unsigned int)st->st_mode, (unsigned int)st->st_uid);
+	return xseg_segtype_check_owner(kind, name, (uint32_t)st->st_uid, (uint32_t)st->st_gid,
+					(uint32_t)(st->st_mode & 07777), (uint64_t)st->st_size,
+					err, errlen);
+}
+
+/* See segtype.h. */
+int xseg_segtype_check_owner(const char *kind, const char *name, uint32_t uid, uint32_t gid,
+			     uint32_t perm, uint64_t size, char *err, size_t errlen)
+{
+	uint32_t page = xseg_sys_page_size();
+	uid_t me = geteuid();
+
 	if (perm & 07)
 		return xseg_segtype_fail(err, errlen, -EPERM, kind, name,
 					 "mode %04o (owner uid %u) grants access to others; refusing "
 					 "a segment anyone may open (squatted or tampered with?)",
-					 perm, (unsigned int)st->st_uid);
-	if (st->st_uid != me && !((perm & 060) == 060 && in_group(st->st_gid)))
+					 perm, (unsigned int)uid);
+	if (uid != (uint32_t)me && !((perm & 060) == 060 && in_group((gid_t)gid)))
 		return xseg_segtype_fail(err, errlen, -EPERM, kind, name,
 					 "owned by uid %u gid %u mode %04o, not by us (uid %u) nor "
 					 "read-write for a group of ours; refusing it (squatted?)",
-					 (unsigned int)st->st_uid, (unsigned int)st->st_gid, perm,
-					 (unsigned int)me);
-	if (st->st_size < (off_t)XSEG_SEGTYPE_MIN_SIZE || st->st_size % page)
+					 (unsigned int)uid, (unsigned int)gid, perm, (unsigned int)me);
+	if (size < XSEG_SEGTYPE_MIN_SIZE || size % page || size > (uint64_t)INT64_MAX)
 		return xseg_segtype_fail(err, errlen, -EBADMSG, kind, name,
-					 "truncated: %lld bytes, not a multiple of the page size (%u) "
-					 "of at least %u", (long long)st->st_size, page,
+					 "truncated: %llu bytes, not a multiple of the page size (%u) "
+					 "of at least %u", (unsigned long long)size, page,
 					 XSEG_SEGTYPE_MIN_SIZE);
-	if ((uint64_t)(size_t)st->st_size != (uint64_t)st->st_size)
+	if ((uint64_t)(size_t)size != size)
 		return xseg_segtype_fail(err, errlen, -EFBIG, kind, name,
-					 "%lld bytes do not fit our address space",
-					 (long long)st->st_size);
+					 "%llu bytes do not fit our address space",
+					 (unsigned long long)size);
 	return 0;
 }
 

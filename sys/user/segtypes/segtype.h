@@ -8,6 +8,8 @@
  *   posix   /dev/shm/xseg.<name> through shm_open()     posix.c
  *   file    any path, e.g. on tmpfs or hugetlbfs          file.c
  *   segdev  kernel memory of /dev/segdev (segdev.ko)      segdev.c
+ *   sysv    System V shm (shmget) named by a key          sysv.c
+ *   memfd   an unnamed memfd, passed as an fd             memfd.c
  *   heap    process-private memory for threads            ../heap.c (all domains)
  *
  * The fd-backed types (posix, file) create and map through the helpers
@@ -27,6 +29,8 @@ extern const struct xseg_segtype_ops xseg_segtype_posix;
 extern const struct xseg_segtype_ops xseg_segtype_file;
 extern const struct xseg_segtype_ops xseg_segtype_heap;
 extern const struct xseg_segtype_ops xseg_segtype_segdev;
+extern const struct xseg_segtype_ops xseg_segtype_sysv;
+extern const struct xseg_segtype_ops xseg_segtype_memfd;
 
 /* The smallest segment any type maps: the header page. */
 #define XSEG_SEGTYPE_MIN_SIZE	4096u
@@ -60,6 +64,15 @@ int xseg_segtype_check_create(const char *kind, const char *name, uint64_t size,
  */
 int xseg_segtype_check_fd(int fd, const char *kind, const char *name, struct stat *st,
 			  char *err, size_t errlen);
+
+/*
+ * xseg_segtype_check_owner - the part of xseg_segtype_check_fd() that does not
+ * need a file, for objects described otherwise (sysv: IPC_STAT): owner @uid,
+ * group @gid, permission bits @perm and @size in bytes. Returns 0, -EPERM,
+ * -EBADMSG or -EFBIG (+ @err). For the segment types only.
+ */
+int xseg_segtype_check_owner(const char *kind, const char *name, uint32_t uid, uint32_t gid,
+			     uint32_t perm, uint64_t size, char *err, size_t errlen);
 
 /*
  * xseg_segtype_fd_create - give the freshly and exclusively created segment
