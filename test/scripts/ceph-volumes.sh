@@ -108,7 +108,7 @@ start_peer() {	# name port args...
 
 vol() { node "$cli" volume "$@" -g "$spec" -p 3 --timeout 30000 9>&-; }
 
-# qemu-io commands $2.. on the volume $1 (through the gateway) and on the raw file $1's twin $tw.
+# qemu-io commands $3.. on volume $1 (through the gateway) and on $2, its expected raw image.
 both() {
   local v=$1 f=$2 args=() c out
   shift 2
@@ -175,7 +175,7 @@ step "radosd SIGKILLed during a copy through the chain, recovered, restarted"
 vol create vol3 --size 96M --object-size 1M >/dev/null || fail "create vol3"
 head -c 96M /dev/urandom >"$tmp/d.img"
 # What radosd's port has accepted so far (xseg-tool status: column 9).
-accepted() { "$bin/xseg-tool" status "$spec" 2>/dev/null | awk '$1 == 1 { print $9 }'; }
+accepted() { "$bin/xseg-tool" status "$spec" 2>/dev/null | awk '$1 == 1 && $9 ~ /^[0-9]+$/ { n = $9 } END { print n + 0 }'; }
 a0=$(accepted)
 # The hang guard: a copy that has not ended in 120 s is a failure (124).
 timeout 120 nbdcopy --connections=1 --requests=4 "$tmp/d.img" "$(uri vol3)" 2>"$tmp/copy.err" 9>&- & copy_pid=$!
