@@ -5,8 +5,11 @@
 # invocation, on one one-node cluster (tools/ceph/cluster, BlueStore):
 #
 #   xseg      fio's nbd engine -> the NBD gateway -> radosd: ONE RADOS object
-#             of --size (the gateway exports a target; a volume over many
-#             objects is vlmcd's, a later merge)
+#             of --size (the gateway exports a target)
+#   volume    fio's nbd engine -> the gateway in volume mode -> vlmcd ->
+#             mapperd -> radosd: a volume of --size in --object-size objects
+#             (4M, as an RBD image's), so it spreads over many RADOS objects
+#             and placement groups as librbd's image does
 #   librbd    fio's rbd engine on an RBD image of --size (4 MiB objects),
 #             CEPH_ARGS=--rbd_cache=false (with the cache, writes are acked
 #             from memory)
@@ -16,12 +19,14 @@
 #             (4K writes and reads of fresh objects, at the same depths)
 #
 # Workloads: 4K random read and write at QD1 and QD32, 1M sequential read and
-# write at QD4; each target is filled first (1M sequential writes). Each
-# (workload, engine) pair runs --rounds times, interleaved; the best round is
-# kept (noise on a shared machine only slows a run down). Prints a table and
-# writes bench/results/rados.json with the ratios xseg/librbd and xseg/qemu-nbd.
+# write at QD4; each target is filled first (1M sequential writes; for the
+# volume: every object allocated). Each (workload, engine) pair runs --rounds
+# times, interleaved; the best round is kept (noise on a shared machine only
+# slows a run down). Prints a table and writes bench/results/rados.json with
+# the ratios xseg/librbd, xseg/qemu-nbd, volume/librbd and volume/qemu-nbd.
 #
-#   bench/rados/run.py [--runtime S] [--rounds N] [--size 96M] [--only WORKLOAD,...]
+#   bench/rados/run.py [--runtime S] [--rounds N] [--size 96M] [--object-size 4M]
+#                      [--only WORKLOAD,...]
 import argparse
 import datetime
 import json
@@ -50,6 +55,7 @@ ap = argparse.ArgumentParser(description='radosd vs librbd vs rados bench on a o
 ap.add_argument('--runtime', type=int, default=5)
 ap.add_argument('--rounds', type=int, default=2)
 ap.add_argument('--size', default='96M', help='the object / image size (a RADOS object: at most 128M)')
+ap.add_argument('--object-size', default='4M', help="the volume's object size (vlmcd; default 4M, as RBD's)")
 ap.add_argument('--only', default='')
 ap.add_argument('--out', default=os.path.join(ROOT, 'bench/results/rados.json'))
 opt = ap.parse_args()
@@ -57,7 +63,7 @@ opt = ap.parse_args()
 for tool in ('fio', 'rados', 'rbd', 'ceph-mon', 'ceph-osd', 'node'):
     if not shutil.which(tool):
         sys.exit(f'bench/rados: {tool} is missing (tools/install-deps check)')
-for b in ('radosd', 'xseg-tool'):
+for b in ('radosd', 'mapperd', 'vlmcd', 'xseg-tool'):
     if not os.access(os.path.join(BIN, b), os.X_OK):
         sys.exit(f'bench/rados: {BIN}/{b} is not built (make user; radosd needs librados-dev)')
 if not os.path.exists(os.path.join(ROOT, 'lib/node/cli.js')):
@@ -65,11 +71,14 @@ if not os.path.exists(os.path.join(ROOT, 'lib/node/cli.js')):
 
 work = tempfile.mkdtemp(prefix='xseg-radosbench-')
 cdir = os.path.join(work, 'cluster')
-spec = f'posix:radosbench{os.getpid()}:8:256:1M:0:12'
+# Dynamic ports for mapperd's workers, vlmcd and the gateways; 1M buffers for 1M I/O.
+spec = f'posix:radosbench{os.getpid()}:64:1024:64K:0:12:dynports=48:buffers=1M*64'
 sock = os.path.join(work, 'nbd.sock')
 uri = f'nbd+unix:///disk?socket={sock}'
 qsock = os.path.join(work, 'qemu-nbd.sock')
 quri = f'nbd+unix:///disk?socket={qsock}'
+vsock = os.path.join(work, 'volume.sock')
+vuri = f'nbd+unix:///vol?socket={vsock}'
 children = []
 
 
@@ -101,6 +110,23 @@ def run(args, **kw):
     if r.returncode != 0:
         raise RuntimeError(f'{" ".join(args)}: exit {r.returncode}: {r.stderr.strip() or r.stdout.strip()}')
     return r.stdout
+
+
+def wait_bound(port):
+    for _ in range(500):
+        st = subprocess.run([os.path.join(BIN, 'xseg-tool'), 'status', spec], capture_output=True, text=True).stdout
+        if any(l.split()[:2] == [str(port), 'bound'] for l in st.splitlines()):
+            return
+        time.sleep(0.02)
+    raise RuntimeError(f'nobody bound port {port}')
+
+
+def wait_socket(path):
+    for _ in range(500):
+        if os.path.exists(path):
+            return
+        time.sleep(0.02)
+    raise RuntimeError(f'nobody listens on {path}')
 
 
 def fio(engine_args, rw, bs, depth, runtime, env=None):
@@ -145,18 +171,25 @@ try:
     run([os.path.join(BIN, 'xseg-tool'), 'create', spec])
     radosd = subprocess.Popen([os.path.join(BIN, 'radosd'), '-q', '-g', spec, '-p', '1', '--conf', conf])
     children.append(radosd)
-    time.sleep(1)
+    wait_bound(1)
     run([os.path.join(BIN, 'xseg-tool'), 'submit', spec, '-p', '1', '-T', 'disk', '-o', 'create', '-s', opt.size])
     gw = subprocess.Popen(['node', os.path.join(ROOT, 'lib/node/cli.js'), 'nbd', spec, '--storage-port', '1',
                            '--unix', sock, '--export', 'disk', '-q'], stdout=subprocess.DEVNULL)
     children.append(gw)
-    for _ in range(500):
-        if os.path.exists(sock):
-            break
-        time.sleep(0.02)
+    wait_socket(sock)
+    # The volume chain on the same radosd: mapperd on port 2, vlmcd on 3, a gateway in volume mode.
+    for (peer, port, extra) in (('mapperd', 2, ['--storage', '1']), ('vlmcd', 3, ['--mapper', '2', '--storage', '1'])):
+        children.append(subprocess.Popen([os.path.join(BIN, peer), '-q', '-g', spec, '-p', str(port), *extra]))
+        wait_bound(port)
+    run(['node', os.path.join(ROOT, 'lib/node/cli.js'), 'volume', 'create', 'vol', '--size', opt.size,
+         '--object-size', opt.object_size, '-g', spec, '-p', '3'])
+    children.append(subprocess.Popen(['node', os.path.join(ROOT, 'lib/node/cli.js'), 'nbd', spec, '--storage-port', '3',
+                                      '--unix', vsock, '--volumes', '-q'], stdout=subprocess.DEVNULL))
+    wait_socket(vsock)
     run(['rbd', '-c', conf, 'create', '--size', opt.size, 'xseg/bench'])
     engines = {
         'xseg': (['--ioengine=nbd', f'--uri={uri}'], None),
+        'volume': (['--ioengine=nbd', f'--uri={vuri}'], None),
         'librbd': (['--ioengine=rbd', '--clientname=admin', '--pool=xseg', '--rbdname=bench'], env),
     }
     if shutil.which('qemu-nbd') and subprocess.run(['qemu-img', '--help'], capture_output=True, text=True).stdout.find('rbd') >= 0:
@@ -165,10 +198,7 @@ try:
                               f'--socket={qsock}', '--export-name=disk',
                               f'rbd:xseg/qbench:id=admin:conf={conf}'], stderr=subprocess.PIPE)
         children.append(q)
-        for _ in range(500):
-            if os.path.exists(qsock):
-                break
-            time.sleep(0.02)
+        wait_socket(qsock)
         engines['qemu-nbd'] = (['--ioengine=nbd', f'--uri={quri}'], None)
     else:
         print('qemu-nbd or its rbd driver (qemu-block-extra) is missing: not measured', file=sys.stderr)
@@ -186,9 +216,10 @@ try:
                 if name not in best or r['iops'] > best[name]['iops']:
                     best[name] = r
         row = {'workload': wname, 'rw': rw, 'bs': bs, 'depth': depth, **best}
-        for other in engines:
-            if other != 'xseg' and best[other]['iops']:
-                row[f'ratio_xseg_{other.replace("-", "")}'] = best['xseg']['iops'] / best[other]['iops']
+        for ours in ('xseg', 'volume'):
+            for other in ('librbd', 'qemu-nbd'):
+                if other in best and best[other]['iops']:
+                    row[f'ratio_{ours}_{other.replace("-", "")}'] = best[ours]['iops'] / best[other]['iops']
         rows.append(row)
         print(f"{wname:20s} " + '  '.join(f"{e} {best[e]['iops']:8.0f}" for e in engines) + ' IOPS  ' +
               '  '.join(f"{k[6:]} {v:.2f}" for k, v in row.items() if k.startswith('ratio_')), file=sys.stderr)
@@ -206,10 +237,11 @@ try:
         'date': datetime.datetime.now(datetime.timezone.utc).isoformat(),
         'machine': {'cpus': os.cpu_count(), 'load1': os.getloadavg()[0]},
         'cluster': 'one node: ceph-mon + one BlueStore OSD on a sparse file, loopback, msgr v2, cephx, no mgr (tools/ceph/cluster)',
-        'client': 'fio 3.33: --ioengine=nbd through the gateway (unix socket) -> radosd, one object; --ioengine=rbd (librbd, rbd_cache=false); --ioengine=nbd to qemu-nbd on an rbd: image (--cache=none); best of rounds',
+        'client': 'fio 3.33: --ioengine=nbd through the gateway (unix socket) -> radosd, one object (xseg); --ioengine=nbd through the gateway in volume mode -> vlmcd -> mapperd -> radosd, a volume of objectSize objects (volume); --ioengine=rbd (librbd, rbd_cache=false); --ioengine=nbd to qemu-nbd on an rbd: image (--cache=none); best of rounds',
         'runtimeSeconds': opt.runtime,
         'rounds': opt.rounds,
         'size': opt.size,
+        'objectSize': opt.object_size,
         'segment': spec,
         'rows': rows,
         'radosBench': ceiling,
