@@ -384,7 +384,7 @@ static void run_store(const char *dir, const char *arg)
 	CHECK(tp_stop(pid) == 0);
 }
 
-static char shm_dir[64];
+static char shm_dir[64], disk_dir[PATH_MAX], pool_dir[PATH_MAX];
 
 /* Remove our directory in /dev/shm (made by mkdtemp below, so provably ours). */
 static void shm_cleanup(void)
@@ -412,7 +412,7 @@ int main(void)
 	/* In memory: READ and WRITE on filed's dispatch thread. */
 	snprintf(shm_dir, sizeof(shm_dir), "/dev/shm/xseg-filed-XXXXXX");
 	if (mkdtemp(shm_dir)) {
-		char dir[128];
+		static char dir[128];
 
 		atexit(shm_cleanup);
 		snprintf(dir, sizeof(dir), "%s/store", shm_dir);
@@ -426,9 +426,11 @@ int main(void)
 		printf("# no /dev/shm (%s): the in-memory run is skipped\n", strerror(errno));
 	}
 	/* A disk file system (or whatever /tmp is): cached reads inline. */
-	run_store(strdup(tp_path("store")), NULL);
+	snprintf(disk_dir, sizeof(disk_dir), "%s", tp_path("store"));
+	run_store(disk_dir, NULL);
 	/* Everything on the I/O pool. */
-	run_store(strdup(tp_path("store-pool")), "--no-inline");
+	snprintf(pool_dir, sizeof(pool_dir), "%s", tp_path("store-pool"));
+	run_store(pool_dir, "--no-inline");
 	xseg_leave(xs);
 	return 0;
 }
