@@ -4,7 +4,9 @@
  * directory. READ/WRITE/INFO/CREATE/DELETE/TRUNCATE/COPY/RENAME/HASH
  * (SHA-256), owner-tagged ACQUIRE/RELEASE locks (durable: a file each,
  * kept across restarts; XF_FORCE breaks them), FLUSH/SYNC and
- * DISCARD/WRITE_ZEROES, served on the framework's I/O pool. Names are
+ * DISCARD/WRITE_ZEROES, served on the framework's I/O pool; READ and WRITE
+ * that cannot block (objects in memory, reads the page cache holds) on the
+ * dispatch thread, as blockd does. Names are
  * checked (1..255 bytes (NAME_MAX), no '/', not "." or "..", no control
  * characters) and every file is reached through openat() on the directory
  * with O_NOFOLLOW, so no request touches anything outside it. Conventions:
@@ -18,7 +20,9 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/vfs.h>
+#include <linux/openat2.h>
 #include "peer.h"
 #include "objname.h"
 #include "sha256.h"
@@ -37,30 +41,51 @@
  */
 #define LOCK_PREFIX '\002'
 
+enum { INLINE_OFF, INLINE_MEMORY, INLINE_NOWAIT };
+
 static struct filed {
 	const char *dir;
 	int dirfd;
+	dev_t dev;			/* DIR's file system: an object elsewhere is never served inline */
 	uint64_t tmp_seq;		/* atomic */
 	pthread_mutex_t lock_mu;	/* serialises ACQUIRE/RELEASE (read, decide, write) */
-} fd_ = { .dirfd = -1, .lock_mu = PTHREAD_MUTEX_INITIALIZER };
+	/*
+	 * READ and WRITE on the dispatch thread when they cannot block (no
+	 * hand-off to the pool, one wake-up less per request): INLINE_MEMORY,
+	 * DIR is in memory (tmpfs, ramfs, hugetlbfs): opening, reading,
+	 * writing (FUA and pre-flush included: syncing memory is a no-op) are
+	 * copies; INLINE_NOWAIT, reads whose name lookup is cached
+	 * (RESOLVE_CACHED) and whose range the page cache holds (RWF_NOWAIT);
+	 * INLINE_OFF (--no-inline, or the kernel refused either): the pool.
+	 */
+	int inline_mode;		/* atomic: NOWAIT drops to OFF once refused */
+	uint64_t inline_max;		/* larger requests go to the pool */
+} fd_ = { .dirfd = -1, .lock_mu = PTHREAD_MUTEX_INITIALIZER, .inline_mode = INLINE_NOWAIT,
+	  .inline_max = 2 << 20 };
 
 /*
  * obj_open - open object @name with @flags (O_NOFOLLOW, O_NONBLOCK so that a
  * planted FIFO cannot block us); only regular files count as objects.
  * Returns the fd or a negative errno.
  */
-static int obj_open(const char *name, int flags, mode_t mode)
+static int obj_open_st(const char *name, int flags, mode_t mode, struct stat *st)
 {
-	struct stat st;
 	int fd = openat(fd_.dirfd, name, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, mode);
 
 	if (fd < 0)
 		return errno == ELOOP ? -EINVAL : -errno;
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+	if (fstat(fd, st) || !S_ISREG(st->st_mode)) {
 		close(fd);
 		return -EINVAL;
 	}
 	return fd;
+}
+
+static int obj_open(const char *name, int flags, mode_t mode)
+{
+	struct stat st;
+
+	return obj_open_st(name, flags, mode, &st);
 }
 
 /*
@@ -216,7 +241,88 @@ static int data_is_name(uint32_t op)
 	return op == X_COPY || op == X_RENAME || op == X_ACQUIRE || op == X_RELEASE;
 }
 
-/* On the dispatch thread: checks, locks; everything that touches files is deferred. */
+/*
+ * serve_inline - READ or WRITE of object @name on the dispatch thread, when
+ * it cannot block (see fd_.inline_mode); PEER_DEFER hands it to the pool,
+ * which does it again from the start (nothing is changed before a refusal).
+ * Same checks and replies as work().
+ */
+static int serve_inline(struct peer *p, struct xseg_request *req, const char *name)
+{
+	uint64_t cap;
+	uint8_t *data = xseg_req_buffer(p->xs, req, &cap);
+	/* Copied out of shared memory once (as in work()). */
+	uint64_t off = __atomic_load_n(&req->offset, __ATOMIC_RELAXED);
+	uint64_t len = __atomic_load_n(&req->size, __ATOMIC_RELAXED);
+	uint64_t dlen = __atomic_load_n(&req->data_len, __ATOMIC_RELAXED);
+	uint32_t op = __atomic_load_n(&req->op, __ATOMIC_RELAXED);
+	uint32_t flags = __atomic_load_n(&req->flags, __ATOMIC_RELAXED);
+	int mode = __atomic_load_n(&fd_.inline_mode, __ATOMIC_RELAXED);
+	struct stat st;
+	int64_t n;
+	int fd, r = 0;
+
+	if (mode == INLINE_OFF || len > fd_.inline_max)
+		return PEER_DEFER;
+	if (mode == INLINE_NOWAIT && op != X_READ)
+		return PEER_DEFER;
+	if (dlen > cap)
+		dlen = 0;
+	if (len && (!data || len > dlen))
+		return EINVAL;
+	if (op == X_WRITE && (off > INT64_MAX || len > INT64_MAX - off))
+		return EFBIG;
+	if (mode == INLINE_NOWAIT) {
+		/* Only a lookup the dentry cache answers: one needing the disk is -EAGAIN. */
+		struct open_how how = { .flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
+					.resolve = RESOLVE_CACHED | RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH };
+
+		fd = (int)syscall(SYS_openat2, fd_.dirfd, name, &how, sizeof(how));
+		if (fd < 0) {
+			if (errno == ENOSYS || errno == EINVAL || errno == E2BIG) {
+				__atomic_store_n(&fd_.inline_mode, INLINE_OFF, __ATOMIC_RELAXED);
+				peer_log(p, 2, "openat2(RESOLVE_CACHED) refused (%s): every read goes to the I/O pool",
+					 strerror(errno));
+			}
+			return PEER_DEFER;	/* ENOENT, ELOOP and the rest too: work() replies them */
+		}
+		if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+			close(fd);
+			return PEER_DEFER;
+		}
+	} else {
+		fd = obj_open_st(name, op == X_READ ? O_RDONLY : O_WRONLY | O_CREAT, 0644, &st);
+		if (fd < 0)
+			return -fd;
+		if (st.st_dev != fd_.dev) {	/* mounted over from another file system */
+			close(fd);
+			return PEER_DEFER;
+		}
+	}
+	if (op == X_READ) {
+		n = len ? st_preadv2(fd, data, len, off, mode == INLINE_NOWAIT ? RWF_NOWAIT : 0) : 0;
+		if (n == -EOPNOTSUPP && mode == INLINE_NOWAIT) {
+			__atomic_store_n(&fd_.inline_mode, INLINE_OFF, __ATOMIC_RELAXED);
+			peer_log(p, 2, "%s: RWF_NOWAIT refused: every read goes to the I/O pool", fd_.dir);
+		}
+		if (mode == INLINE_NOWAIT && (n == -EAGAIN || n == -EOPNOTSUPP))
+			r = PEER_DEFER;
+		else if (n < 0)
+			r = (int)-n;
+		else
+			req->serviced = (uint64_t)n;	/* short at the end of the object */
+	} else if ((flags & XF_FLUSH) && fdatasync(fd)) {
+		r = errno;
+	} else {
+		r = -st_pwrite(fd, data, len, off, !!(flags & XF_FUA));
+		if (!r)
+			req->serviced = len;
+	}
+	close(fd);
+	return r;
+}
+
+/* On the dispatch thread: checks, locks, READ and WRITE that cannot block; the rest is deferred. */
 static int serve(struct peer *p, uint32_t port, struct xseg_request *req)
 {
 	char name[XSEG_TARGET_MAX + 1], shown[XSEG_TARGET_MAX * 4 + 1];
@@ -267,6 +373,8 @@ static int serve(struct peer *p, uint32_t port, struct xseg_request *req)
 	}
 	if ((req->op == X_HASH && (!data || req->data_len < 64)) || (req->op == X_INFO && (!data || req->data_len < 8)))
 		return EINVAL;
+	if (req->op == X_READ || req->op == X_WRITE)
+		return serve_inline(p, req, name);
 	return PEER_DEFER;
 }
 
@@ -581,24 +689,42 @@ static int open_dir(struct peer *p)
 		if (e->d_name[0] == TMP_PREFIX && unlinkat(fd_.dirfd, e->d_name, 0) == 0)
 			peer_log(p, 2, "removed a leftover temporary file");
 	closedir(d);
+	{
+		struct stat st;
+
+		if (fstat(fd_.dirfd, &st)) {
+			peer_log(p, 0, "cannot stat %s: %s", fd_.dir, strerror(errno));
+			return -1;
+		}
+		fd_.dev = st.st_dev;
+	}
+	if (fd_.inline_mode != INLINE_OFF)	/* --no-inline sets OFF */
+		fd_.inline_mode = st_memory_backed(fd_.dirfd) ? INLINE_MEMORY : INLINE_NOWAIT;
+	peer_log(p, 2, "serving %s (inline: %s)", fd_.dir,
+		 fd_.inline_mode == INLINE_MEMORY ? "reads and writes (in memory)" :
+		 fd_.inline_mode == INLINE_NOWAIT ? "cached reads" : "none");
 	return 0;
 }
 
 static int own(struct peer *p, int opt, const char *arg)
 {
 	(void)p;
-	if (opt != 'D')
-		return -1;
-	fd_.dir = arg;
-	return 0;
+	switch (opt) {
+	case 'D': fd_.dir = arg; return 0;
+	case 'N': fd_.inline_mode = INLINE_OFF; return 0;
+	default: return -1;
+	}
 }
 
 int main(int argc, char **argv)
 {
-	static const struct option lopts[] = { { "dir", required_argument, NULL, 'D' }, { 0 } };
+	static const struct option lopts[] = { { "dir", required_argument, NULL, 'D' },
+		{ "no-inline", no_argument, NULL, 'N' }, { 0 } };
 	struct peer p = { .name = "filed", .serve = serve, .work = work };
 	int r = peer_parse_args(&p, argc, argv, "D:", lopts, own,
-				"  -D, --dir DIR       the object directory (created if missing; its parent must exist)");
+				"  -D, --dir DIR       the object directory (created if missing; its parent must exist)\n"
+				"  --no-inline         every READ/WRITE on the I/O pool (default: those that\n"
+				"                      cannot block are served on the dispatch thread)");
 
 	if (r)
 		return r > 0 ? 0 : 2;

@@ -115,7 +115,7 @@ struct sub {
 	int err;			/* could not be sent: why */
 };
 
-static struct peer P = { .name = "vlmcd" };
+static struct peer P = { .name = "vlmcd", .spin_us = 100 };
 static uint32_t mapper = XSEG_NO_PORT, storage = XSEG_NO_PORT;
 static uint64_t cache_max = 32ull << 20;	/* bytes of cached map chunks */
 static char ident[128];			/* HOST:PID:STARTTIME */

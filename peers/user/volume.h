@@ -102,7 +102,20 @@
 #define XV_DATA_PREFIX	"xv1.d."
 static inline int xv_data_name(char *buf, size_t len, uint64_t owner, uint64_t index)
 {
-	return snprintf(buf, len, XV_DATA_PREFIX "%016" PRIx64 ".%016" PRIx64, owner, index);
+	/* By hand: vlmcd names an object per request, and snprintf showed in its profile. */
+	static const char hex[] = "0123456789abcdef";
+	const size_t pre = sizeof(XV_DATA_PREFIX) - 1, n = pre + 33;
+
+	if (len <= n)
+		return snprintf(buf, len, XV_DATA_PREFIX "%016" PRIx64 ".%016" PRIx64, owner, index);
+	memcpy(buf, XV_DATA_PREFIX, pre);
+	for (int i = 0; i < 16; i++) {
+		buf[pre + 15 - i] = hex[(owner >> (4 * i)) & 15];
+		buf[pre + 32 - i] = hex[(index >> (4 * i)) & 15];
+	}
+	buf[pre + 16] = '.';
+	buf[n] = 0;
+	return (int)n;
 }
 
 /* Map entries as MAPR/MAPW/DISCARD replies give them. */

@@ -13,9 +13,13 @@
  * the directory), symlinks in the directory are not followed, leftover
  * temporary files are removed at start, a second filed on the same
  * directory is refused, and client threads working on their own objects
- * concurrently.
+ * concurrently. All of it three times: DIR on tmpfs (READ/WRITE served on
+ * filed's dispatch thread), on /tmp (cached reads on the dispatch thread,
+ * RESOLVE_CACHED + RWF_NOWAIT) and with --no-inline (everything on the pool).
  */
 #include <dirent.h>
+#include <linux/magic.h>
+#include <sys/vfs.h>
 #include "objects.h"
 
 static struct xseg_config cfg;
@@ -23,12 +27,13 @@ static char spec[512];
 static struct xseg *xs;
 static uint32_t me;
 static const char *store;
+static const char *extra;	/* "--no-inline" or NULL */
 static pid_t filed_pid;
 
 static pid_t start_filed(uint32_t port)
 {
 	char ports[16];
-	const char *args[] = { "-q", "-g", spec, "-p", ports, "--dir", store, NULL };
+	const char *args[] = { "-q", "-g", spec, "-p", ports, "--dir", store, extra, NULL };
 	pid_t pid;
 
 	snprintf(ports, sizeof(ports), "%u", port);
@@ -338,20 +343,16 @@ static void test_concurrent(void)
 	CHECK(size_of("w3-9") == 100 * 256);
 }
 
-int main(void)
+/* The whole test on a fresh directory @dir, with filed's extra argument @arg (or NULL). */
+static void run_store(const char *dir, const char *arg)
 {
 	pid_t pid, second;
 	char leftover[512];
 	int fd;
 
-	xt_watchdog(120);
-	cfg = tx_create("posix:%s:16:256:64K:0:12");
-	xseg_format_spec(&cfg, spec, sizeof(spec));
-	xs = tx_join(&cfg, "futex");
-	fd = xseg_bind_port(xs, XSEG_ANY_PORT, 0);
-	CHECK(fd >= 0);
-	me = (uint32_t)fd;
-	store = strdup(tp_path("store"));
+	store = dir;
+	extra = arg;
+	printf("# filed on %s%s%s\n", store, arg ? " " : "", arg ? arg : "");
 	/* A temporary file a crashed filed left behind: removed at start. */
 	CHECK(mkdir(store, 0755) == 0);
 	snprintf(leftover, sizeof(leftover), "%s/\001copy.1.1", store);
@@ -381,6 +382,55 @@ int main(void)
 		CHECK(tp_wait(tp_start("filed", nodir)) == 2);
 	}
 	CHECK(tp_stop(pid) == 0);
+}
+
+static char shm_dir[64], disk_dir[PATH_MAX], pool_dir[PATH_MAX];
+
+/* Remove our directory in /dev/shm (made by mkdtemp below, so provably ours). */
+static void shm_cleanup(void)
+{
+	char cmd[128];
+
+	if (shm_dir[0] && !strncmp(shm_dir, "/dev/shm/xseg-filed-", 20)) {
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", shm_dir);
+		if (system(cmd)) { /* nothing more to do */ }
+	}
+}
+
+int main(void)
+{
+	struct statfs sf;
+	int fd;
+
+	xt_watchdog(300);
+	cfg = tx_create("posix:%s:16:256:64K:0:12");
+	xseg_format_spec(&cfg, spec, sizeof(spec));
+	xs = tx_join(&cfg, "futex");
+	fd = xseg_bind_port(xs, XSEG_ANY_PORT, 0);
+	CHECK(fd >= 0);
+	me = (uint32_t)fd;
+	/* In memory: READ and WRITE on filed's dispatch thread. */
+	snprintf(shm_dir, sizeof(shm_dir), "/dev/shm/xseg-filed-XXXXXX");
+	if (mkdtemp(shm_dir)) {
+		static char dir[128];
+
+		atexit(shm_cleanup);
+		snprintf(dir, sizeof(dir), "%s/store", shm_dir);
+		CHECK(statfs(shm_dir, &sf) == 0);
+		if (sf.f_type != TMPFS_MAGIC)
+			printf("# %s is not tmpfs: filed serves it as any file system\n", shm_dir);
+		run_store(dir, NULL);
+	} else {
+		shm_dir[0] = 0;
+		CHECKF(!getenv("CI") || strcmp(getenv("CI"), "true"), "no /dev/shm: %s", strerror(errno));
+		printf("# no /dev/shm (%s): the in-memory run is skipped\n", strerror(errno));
+	}
+	/* A disk file system (or whatever /tmp is): cached reads inline. */
+	snprintf(disk_dir, sizeof(disk_dir), "%s", tp_path("store"));
+	run_store(disk_dir, NULL);
+	/* Everything on the I/O pool. */
+	snprintf(pool_dir, sizeof(pool_dir), "%s", tp_path("store-pool"));
+	run_store(pool_dir, "--no-inline");
 	xseg_leave(xs);
 	return 0;
 }
