@@ -613,13 +613,19 @@ static int store_lock(int acquire)
 	return r;
 }
 
-static int startup(void)
+/* The storage peer is not there, or died while it answered: worth waiting for. */
+static int storage_gone(int r)
+{
+	return r == ECONNREFUSED || r == ECONNRESET;
+}
+
+static int startup_once(void)
 {
 	int r;
 
 	pthread_mutex_lock(&md.mgmt);
 	xvf_owner_tag(md.tag, sizeof(md.tag), "mapperd");
-	for (int tries = 0; (r = store_lock(1)) == ECONNREFUSED && tries < 600 && !peer_stopping(); tries++) {
+	for (int tries = 0; storage_gone(r = store_lock(1)) && tries < 600 && !peer_stopping(); tries++) {
 		if (tries == 0)
 			peer_log(md.p, 0, "waiting for the storage peer on port %u", md.storage);
 		usleep(100000);
@@ -630,7 +636,7 @@ static int startup(void)
 		pthread_mutex_unlock(&md.mgmt);
 		return r;
 	}
-	for (int tries = 0; (r = reg_load()) == ECONNREFUSED && tries < 600 && !peer_stopping(); tries++) {
+	for (int tries = 0; storage_gone(r = reg_load()) && tries < 600 && !peer_stopping(); tries++) {
 		if (tries == 0)
 			peer_log(md.p, 0, "waiting for the storage peer on port %u", md.storage);
 		usleep(100000);
@@ -654,6 +660,24 @@ static int startup(void)
 	pthread_mutex_unlock(&md.mgmt);
 	if (r)
 		peer_log(md.p, 0, "recovery at start: %s", strerror(r));
+	return r;
+}
+
+/*
+ * startup - take the store, read the registry, settle what a crash left
+ * half done. Every step is safe to repeat (the lock is ours again, settling
+ * is idempotent), so a storage peer that dies in the middle (ECONNRESET: its
+ * requests failed back by recovery) is waited for and the whole start redone,
+ * for up to a minute.
+ */
+static int startup(void)
+{
+	int r;
+
+	for (int tries = 0; storage_gone(r = startup_once()) && tries < 60 && !peer_stopping(); tries++) {
+		peer_log(md.p, 0, "the storage peer on port %u went away during start: again", md.storage);
+		sleep(1);
+	}
 	return r;
 }
 
