@@ -272,29 +272,49 @@ static int sysv_attach_rw(int id, key_t key, const char *name, void **rw, char *
 	return 0;
 }
 
+/*
+ * sysv_checked - what destroy and set_owner both do first: open @name
+ * read-only, let the core's @check look at it, then attach it writable.
+ * Returns the id (>= 0) with @ds set and @ro and @rw both attached (the
+ * caller detaches both), or a negative errno with nothing attached.
+ */
+static int sysv_checked(const char *name, xseg_segtype_check_fn check, void *arg,
+			struct shmid_ds *ds, void **ro, void **rw, char *err, size_t errlen)
+{
+	key_t key;
+	int id, r;
+
+	id = sysv_open_checked(name, &key, ds, ro, err, errlen);
+	if (id < 0)
+		return id;
+	r = check(*ro, (uint64_t)ds->shm_segsz, (uint32_t)ds->shm_perm.uid, arg, err, errlen);
+	if (!r)
+		r = sysv_attach_rw(id, key, name, rw, err, errlen);
+	if (r) {
+		shmdt(*ro);
+		return r;
+	}
+	return id;
+}
+
 static int sysv_destroy_checked(const char *name, xseg_segtype_check_fn check,
 				xseg_segtype_commit_fn commit, void *arg, char *err, size_t errlen)
 {
 	struct shmid_ds ds;
 	void *ro, *rw;
-	key_t key;
 	int id, r;
 
-	id = sysv_open_checked(name, &key, &ds, &ro, err, errlen);
+	id = sysv_checked(name, check, arg, &ds, &ro, &rw, err, errlen);
 	if (id < 0)
 		return id;
-	r = check(ro, (uint64_t)ds.shm_segsz, (uint32_t)ds.shm_perm.uid, arg, err, errlen);
-	if (!r)
-		r = sysv_attach_rw(id, key, name, &rw, err, errlen);
-	if (!r) {
-		if (shmctl(id, IPC_RMID, NULL) < 0)
-			r = refuse(err, errlen, -errno, name, "cannot be removed by us: %s",
-				   strerror(errno));
-		else
-			commit(rw, (uint32_t)ds.shm_perm.uid, (uint32_t)ds.shm_perm.gid,
-			       (uint32_t)(ds.shm_perm.mode & 0777), arg);
-		shmdt(rw);
-	}
+	r = 0;
+	if (shmctl(id, IPC_RMID, NULL) < 0)
+		r = refuse(err, errlen, -errno, name, "cannot be removed by us: %s",
+			   strerror(errno));
+	else
+		commit(rw, (uint32_t)ds.shm_perm.uid, (uint32_t)ds.shm_perm.gid,
+		       (uint32_t)(ds.shm_perm.mode & 0777), arg);
+	shmdt(rw);
 	shmdt(ro);
 	return r;
 }
@@ -305,35 +325,30 @@ static int sysv_set_owner_checked(const char *name, xseg_segtype_check_fn check,
 {
 	struct shmid_ds ds;
 	void *ro, *rw;
-	key_t key;
 	int id, r;
 
-	id = sysv_open_checked(name, &key, &ds, &ro, err, errlen);
+	id = sysv_checked(name, check, arg, &ds, &ro, &rw, err, errlen);
 	if (id < 0)
 		return id;
-	r = check(ro, (uint64_t)ds.shm_segsz, (uint32_t)ds.shm_perm.uid, arg, err, errlen);
-	if (!r)
-		r = sysv_attach_rw(id, key, name, &rw, err, errlen);
-	if (!r) {
-		if (uid != (uint32_t)-1)
-			ds.shm_perm.uid = (uid_t)uid;
-		if (gid != (uint32_t)-1)
-			ds.shm_perm.gid = (gid_t)gid;
-		if (mode != (uint32_t)-1)
-			ds.shm_perm.mode = (unsigned short)((ds.shm_perm.mode & ~0777u) |
-							    (mode & 0777));
-		if (shmctl(id, IPC_SET, &ds) < 0) {
-			r = -errno;
-			if (err && errlen)
-				snprintf(err, errlen, "sysv:%s: cannot set owner/group/mode%s: %s",
-					 name, r == -EPERM ? " (only its owner, its creator or "
-					 "root may)" : "", strerror(-r));
-		} else if (shmctl(id, IPC_STAT, &ds) == 0) {
-			commit(rw, (uint32_t)ds.shm_perm.uid, (uint32_t)ds.shm_perm.gid,
-			       (uint32_t)(ds.shm_perm.mode & 0777), arg);
-		}
-		shmdt(rw);
+	r = 0;
+	if (uid != (uint32_t)-1)
+		ds.shm_perm.uid = (uid_t)uid;
+	if (gid != (uint32_t)-1)
+		ds.shm_perm.gid = (gid_t)gid;
+	if (mode != (uint32_t)-1)
+		ds.shm_perm.mode = (unsigned short)((ds.shm_perm.mode & ~0777u) |
+						    (mode & 0777));
+	if (shmctl(id, IPC_SET, &ds) < 0) {
+		r = -errno;
+		if (err && errlen)
+			snprintf(err, errlen, "sysv:%s: cannot set owner/group/mode%s: %s",
+				 name, r == -EPERM ? " (only its owner, its creator or "
+				 "root may)" : "", strerror(-r));
+	} else if (shmctl(id, IPC_STAT, &ds) == 0) {
+		commit(rw, (uint32_t)ds.shm_perm.uid, (uint32_t)ds.shm_perm.gid,
+		       (uint32_t)(ds.shm_perm.mode & 0777), arg);
 	}
+	shmdt(rw);
 	shmdt(ro);
 	return r;
 }
