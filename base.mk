@@ -52,6 +52,11 @@ USER_SRCS := $(CORE_SRCS) $(wildcard $(XSEG_HOME)/sys/user/*.c) \
              $(wildcard $(XSEG_HOME)/sys/user/segtypes/*.c) $(wildcard $(XSEG_HOME)/drivers/user/*.c)
 USER_OBJS := $(patsubst $(XSEG_HOME)/%.c,$(USER_OBJ)/%.o,$(USER_SRCS))
 
+# Where the loader looks for drivers built elsewhere (sys/user/loader.c): the
+# install's $(PREFIX)/$(LIBDIR)/xseg (the top Makefile sets PREFIX and LIBDIR).
+XSEG_DRIVER_DIR ?= $(or $(PREFIX),/usr/local)/$(or $(LIBDIR),lib)/xseg
+$(USER_OBJ)/sys/user/loader.o: CPPFLAGS_XSEG += -DXSEG_DRIVER_DIR='"$(XSEG_DRIVER_DIR)"'
+
 $(USER_OBJ)/%.o: $(XSEG_HOME)/%.c
 	$(quiet) CC $(patsubst $(XSEG_HOME)/%,%,$<)
 	$(Q)mkdir -p $(dir $@)
@@ -85,6 +90,22 @@ $(USER_OUT)/test/%: $(XSEG_HOME)/test/%.c $(USER_OUT)/libxseg.a $(TEST_HDRS)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(CPPFLAGS_XSEG) -I$(XSEG_HOME)/test $(CFLAGS_XSEG) -fvisibility=default $(SANFLAGS) \
 	    $(CFLAGS) -o $@ $< $(USER_OUT)/libxseg.a $(LDFLAGS) $(TEST_LDLIBS_$*) -lrt -ldl -lpthread
+
+# A driver built as a shared object and the test that loads it at run time
+# (test/sys/so/xseg_tcount.c, test/sys/driverso.c): both link libxseg.so, as a
+# driver package and a program using it would, so that they share one libxseg.
+$(USER_OUT)/test-drivers/xseg_tcount.so: $(XSEG_HOME)/test/sys/so/xseg_tcount.c \
+		$(USER_OUT)/libxseg.so.$(XSEG_VERSION)
+	$(quiet) CCLD $(patsubst $(XSEG_HOME)/%,%,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CPPFLAGS_XSEG) $(CFLAGS_XSEG) -fvisibility=hidden $(SANFLAGS) $(CFLAGS) -shared \
+	    -Wl,--no-undefined -o $@ $< -L$(USER_OUT) -lxseg
+$(USER_OUT)/test/sys/driverso: $(XSEG_HOME)/test/sys/driverso.c $(USER_OUT)/libxseg.so.$(XSEG_VERSION) \
+		$(USER_OUT)/test-drivers/xseg_tcount.so $(TEST_HDRS)
+	$(quiet) CCLD $(patsubst $(XSEG_HOME)/%,%,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CPPFLAGS_XSEG) -I$(XSEG_HOME)/test $(CFLAGS_XSEG) $(SANFLAGS) $(CFLAGS) -o $@ $< \
+	    -L$(USER_OUT) -Wl,-rpath,$(USER_OUT) -lxseg $(LDFLAGS) -lrt -ldl -lpthread
 
 # Tools the tests run (not installed): test/tools/<name>.c -> $(USER_OUT)/test-tools/<name>
 # (xseg-corrupt). Outside $(USER_OUT)/test/ so the test runner does not run them as tests.

@@ -85,7 +85,9 @@ struct xseg *xseg_join(const char *segtype, const char *segname, const char *pee
 		goto out;
 	}
 	if (!xseg_find_driver(peertype)) {
-		seterr(err, errlen, "no driver for peer type '%s' (built in or xseg_%s.so)", peertype, peertype);
+		seterr(err, errlen, "no driver for peer type '%s': not built in, and no usable xseg_%s.so in "
+		       "$XSEG_DRIVER_PATH, the install's driver folder or beside libxseg (docs/drivers.md)",
+		       peertype, peertype);
 		r = -ENOTSUP;
 		goto out;
 	}

@@ -244,6 +244,10 @@ int xseg_real_owner(const char *segtype, const char *segname, uint32_t *uid, uin
  * The handle's view: the process-local config copy (validated at join), the
  * shared header, the mapping's base and size, the extra area (and its size).
  * Any domain; plain reads, never sleep; valid until xseg_leave().
+ * The extra area (extra_size bytes of the spec, zeroed at create, NULL when
+ * 0) is the applications' own: every peer of the segment sees the same bytes
+ * (test/sys/driverso.c passes data both ways through it); the core never
+ * reads or writes it, so its layout and any locking are the users' contract.
  */
 const struct xseg_config *xseg_config(const struct xseg *xs);
 struct xseg_header *xseg_header(struct xseg *xs);
