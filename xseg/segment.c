@@ -78,6 +78,12 @@ struct xseg *xseg_join(const char *segtype, const char *segname, const char *pee
 		r = -EINVAL;
 		goto out;
 	}
+	if (wakeup && !XSEG_SYS_WAKEUP_CALLBACKS) {
+		seterr(err, errlen, "a wakeup callback is for kernel peers: in this domain pass NULL "
+		       "and poll xseg_poll_fd() of each port in an event loop (docs/drivers.md)%s%s", "", "");
+		r = -EINVAL;
+		goto out;
+	}
 	st = xseg_find_segtype(segtype);
 	if (!st) {
 		seterr(err, errlen, "no segment type '%s' in this domain%s", segtype, "");

@@ -134,13 +134,19 @@ uint64_t xseg_layout_size(const struct xseg_config *cfg);
  */
 int xseg_create(const struct xseg_config *cfg, char *err, size_t errlen);
 
-/* Called by a callback driver when one of the process's ports is signaled. */
+/*
+ * Called by a callback driver when one of the process's ports is signaled:
+ * kernel peers only (the kernel's segdev and posix drivers call it). In user
+ * space and Node a callback-style peer polls xseg_poll_fd() in its event loop
+ * instead, and xseg_join refuses a non-NULL @wakeup there (-EINVAL).
+ */
 typedef void (*xseg_wakeup_fn)(struct xseg *xs, uint32_t portno, void *arg);
 
 /*
  * xseg_join - map and validate the segment @segname of type @segtype, and
  * register as a peer of type @peertype (a driver name: "posix", "posixfd",
- * "futex"...). @wakeup, if set, is called by callback drivers. Refuses a
+ * "futex"...). @wakeup, if set, is called by callback drivers (kernel only:
+ * -EINVAL in user space and Node, see xseg_wakeup_fn). Refuses a
  * segment of another major version (-EPROTO, naming both versions), a
  * segment marked for destroy (-EIDRM), a corrupt one (-EBADMSG) and one whose
  * owner or mode does not admit us (-EACCES, -EPERM). Returns the handle and

@@ -31,6 +31,9 @@
 #define xseg_memset memset
 #define xseg_memcpy memcpy
 
+/* xseg_join's wakeup callback: called by the kernel's drivers (sys/user/domain_user.h). */
+#define XSEG_SYS_WAKEUP_CALLBACKS 1
+
 #define XSEG_LIKELY(x)   likely(x)
 #define XSEG_UNLIKELY(x) unlikely(x)
 /* static_assert(cond, msg) from linux/build_bug.h: C11 _Static_assert. */

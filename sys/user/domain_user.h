@@ -26,6 +26,14 @@ extern "C" {
 #define xseg_memset memset
 #define xseg_memcpy memcpy
 
+/*
+ * Whether xseg_join's wakeup callback exists here: not in user space (and the
+ * Node addon), where a callback-style peer polls xseg_poll_fd() in its event
+ * loop; xseg_join refuses a callback (-EINVAL) rather than keep one it would
+ * never call. Kernel peers have it (sys/kernel/domain_kernel.h).
+ */
+#define XSEG_SYS_WAKEUP_CALLBACKS 0
+
 #define XSEG_LIKELY(x)   __builtin_expect(!!(x), 1)
 #define XSEG_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #ifdef __cplusplus	/* the Node addon includes the layout headers from C++ */

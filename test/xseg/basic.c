@@ -264,6 +264,12 @@ static void test_registry(void)
 	CHECK(xseg_initialize() == 0 && xseg_find_segtype("posix"));
 }
 
+static void never_called(struct xseg *xs, uint32_t portno, void *arg)
+{
+	(void)xs; (void)portno; (void)arg;
+	abort();
+}
+
 static void test_join_errors(void)
 {
 	struct xseg_config cfg = tx_create("heap:%s:4:8:4K:0:12");
@@ -277,6 +283,9 @@ static void test_join_errors(void)
 	CHECK(xseg_join(cfg.type, "missing-segment", "posix", NULL, NULL, &e, err, sizeof(err)) == NULL);
 	CHECK(e == -ENOENT);
 	CHECK(xseg_create(&cfg, err, sizeof(err)) == -EEXIST);
+	/* a wakeup callback is for kernel peers: refused here, never kept and ignored */
+	CHECK(xseg_join(cfg.type, cfg.name, "posixfd", never_called, NULL, &e, err, sizeof(err)) == NULL);
+	CHECKF(e == -EINVAL && strstr(err, "xseg_poll_fd"), "%d %s", e, err);
 }
 
 int main(void)
