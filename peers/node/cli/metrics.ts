@@ -93,7 +93,7 @@ function families(seg: Segment, extra: MetricsExtra): Family[] {
   out.push(attached, recov)
 
   const counters = COUNTERS.map(([k, help]) => fam(`xseg_port_requests_${k}`, 'counter',
-    help + ' Restarts from 0 when the port is bound anew.'))
+    help + ' Counted since the segment was created, across the port\'s owners.'))
   const reqq = fam('xseg_port_queued_requests', 'gauge', 'Requests waiting in the port\'s request queue.')
   const repq = fam('xseg_port_queued_replies', 'gauge', 'Replies waiting in the port\'s reply queue.')
   const up = fam('xseg_port_peer_alive', 'gauge', 'Whether the process that bound the port lives (1) or died (0, until recovery frees the port).')
