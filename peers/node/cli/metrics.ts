@@ -40,7 +40,8 @@ interface Family {
   type: 'counter' | 'gauge' | 'histogram'
   unit?: string
   help: string
-  samples: { suffix: string, labels: Labels, value: number }[]
+  /** Labels as printed between the braces (labelText), once per label set. */
+  samples: { suffix: string, labels: string, value: number }[]
 }
 
 /** A label value, escaped as both formats want (backslash, quote, newline). */
@@ -49,8 +50,7 @@ function esc(v: string | number): string {
 }
 
 function labelText(l: Labels): string {
-  const kv = Object.entries(l).map(([k, v]) => `${k}="${esc(v)}"`)
-  return kv.length ? `{${kv.join(',')}}` : ''
+  return Object.entries(l).map(([k, v]) => `${k}="${esc(v)}"`).join(',')
 }
 
 function num(v: number): string {
@@ -83,13 +83,15 @@ export function bucketBound(b: number, buckets: number): number {
 function families(seg: Segment, extra: MetricsExtra): Family[] {
   const info = seg.info()
   const segName = `${seg.config.type}:${seg.config.name}`
+  const segLabel = labelText({ segment: segName })
+  const comms = new Map<number, string>() // one /proc read per pid and scrape
   const fam = (name: string, type: Family['type'], help: string, unit?: string): Family =>
     ({ name, type, help, samples: [], ...(unit ? { unit } : {}) })
   const out: Family[] = []
   const attached = fam('xseg_segment_attached_peers', 'gauge', 'Processes joined to the segment.')
-  attached.samples.push({ suffix: '', labels: { segment: segName }, value: info.attached })
+  attached.samples.push({ suffix: '', labels: segLabel, value: info.attached })
   const recov = fam('xseg_segment_recoveries', 'counter', 'Ports of dead peers settled by recovery since the segment was created.')
-  recov.samples.push({ suffix: '_total', labels: { segment: segName }, value: info.recoveries })
+  recov.samples.push({ suffix: '_total', labels: segLabel, value: info.recoveries })
   out.push(attached, recov)
 
   const counters = COUNTERS.map(([k, help]) => fam(`xseg_port_requests_${k}`, 'counter',
@@ -104,8 +106,12 @@ function families(seg: Segment, extra: MetricsExtra): Family[] {
     const p = seg.portInfo(i)
     if (!portInUse(p)) continue
     const free = p.state === 'free'
-    const program = free ? '' : (extra.programOf?.(p.pid) ?? commOf(p.pid))
-    const labels: Labels = { segment: segName, port: p.port, peer_type: free ? '' : (p.peer_type ?? ''), program }
+    let program = ''
+    if (!free) {
+      program = extra.programOf?.(p.pid) ?? comms.get(p.pid) ?? commOf(p.pid)
+      comms.set(p.pid, program)
+    }
+    const labels = labelText({ segment: segName, port: p.port, peer_type: free ? '' : (p.peer_type ?? ''), program })
     COUNTERS.forEach(([k], j) => counters[j]!.samples.push({ suffix: '_total', labels, value: p.counters[k] }))
     reqq.samples.push({ suffix: '', labels, value: p.requests_queued })
     repq.samples.push({ suffix: '', labels, value: p.replies_queued })
@@ -117,18 +123,18 @@ function families(seg: Segment, extra: MetricsExtra): Family[] {
     let acc = 0
     h.forEach((n, b) => {
       acc += n
-      lat.samples.push({ suffix: '_bucket', labels: { ...labels, le: num(bucketBound(b, h.length)) }, value: acc })
+      lat.samples.push({ suffix: '_bucket', labels: `${labels},le="${num(bucketBound(b, h.length))}"`, value: acc })
     })
   }
   out.push(...counters, reqq, repq, up, lat)
   if (extra.restarts) {
     const r = fam('xseg_serve_restarts', 'counter', 'Times xseg serve restarted a supervised child (a peer or the NBD gateway) after it died.')
-    for (const [peer, n] of Object.entries(extra.restarts)) r.samples.push({ suffix: '_total', labels: { segment: segName, peer }, value: n })
+    for (const [peer, n] of Object.entries(extra.restarts)) r.samples.push({ suffix: '_total', labels: `${segLabel},${labelText({ peer })}`, value: n })
     out.push(r)
   }
   if (extra.up) {
     const u = fam('xseg_serve_child_up', 'gauge', 'Whether a supervised child (a peer or the NBD gateway) runs now.')
-    for (const [peer, on] of Object.entries(extra.up)) u.samples.push({ suffix: '', labels: { segment: segName, peer }, value: on ? 1 : 0 })
+    for (const [peer, on] of Object.entries(extra.up)) u.samples.push({ suffix: '', labels: `${segLabel},${labelText({ peer })}`, value: on ? 1 : 0 })
     out.push(u)
   }
   return out
@@ -142,19 +148,20 @@ function families(seg: Segment, extra: MetricsExtra): Family[] {
  * OpenMetrics allows a histogram without _sum only without _count too.
  */
 export function renderMetrics(seg: Segment, openmetrics: boolean, extra: MetricsExtra = {}): string {
-  let s = ''
+  const out: string[] = []
   for (const f of families(seg, extra)) {
     const name = !openmetrics && f.type === 'counter' ? f.name + '_total' : f.name
     if (openmetrics) {
-      s += `# TYPE ${name} ${f.type}\n`
-      if (f.unit) s += `# UNIT ${name} ${f.unit}\n`
-      s += `# HELP ${name} ${f.help}\n`
+      out.push(`# TYPE ${name} ${f.type}`)
+      if (f.unit) out.push(`# UNIT ${name} ${f.unit}`)
+      out.push(`# HELP ${name} ${f.help}`)
     } else {
-      s += `# HELP ${name} ${f.help}\n# TYPE ${name} ${f.type}\n`
+      out.push(`# HELP ${name} ${f.help}`, `# TYPE ${name} ${f.type}`)
     }
-    for (const x of f.samples) s += `${f.name}${x.suffix}${labelText(x.labels)} ${num(x.value)}\n`
+    for (const x of f.samples) out.push(`${f.name}${x.suffix}${x.labels ? `{${x.labels}}` : ''} ${num(x.value)}`)
   }
-  return openmetrics ? s + '# EOF\n' : s
+  if (openmetrics) out.push('# EOF')
+  return out.join('\n') + '\n'
 }
 
 /** HOST:PORT ([v6]:PORT too), port 0 for any free one. */
