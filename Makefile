@@ -4,7 +4,8 @@
 #   make                 build every domain that has sources and a toolchain
 #   make DOMAINS=user    build only the listed domains
 #   make check           build and run all tests; ends with "N passed, N failed, N skipped"
-#   make bench           run the benchmarks against in-run baselines
+#   make bench           run the benchmarks against in-run baselines, then make charts
+#   make charts          draw bench/results/*.json as bench/results/*.svg (bench/chart.mjs)
 #   make demo            the main job
 #   make asan|ubsan|tsan build the user domain with a sanitizer (lib/user-<san>/)
 #   make check-san       run the C tests under ASan+UBSan and TSan
@@ -16,7 +17,7 @@ include $(XSEG_HOME)/sys/kernel/kernel.mk
 
 DOMAINS ?= $(shell $(XSEG_HOME)/tools/xseg-domain-targets --buildable)
 
-.PHONY: install uninstall all user node check check-run check-c check-san asan ubsan tsan bench demo deps clean help
+.PHONY: install uninstall all user node check check-run check-c check-san asan ubsan tsan bench charts demo deps clean help
 .DEFAULT_GOAL := all
 
 all: $(DOMAINS)
@@ -64,6 +65,12 @@ bench: user node
 	$(Q)$(XSEG_HOME)/node_modules/.bin/tsx $(XSEG_HOME)/bench/volume/run.ts $(VOLUMES_ARGS)	# -> bench/results/volumes.json
 	$(Q)$(XSEG_HOME)/tools/vm/bench || [ $$? = 77 ]	# xsegbd vs loop in the VM -> bench/results/kernel.json
 	$(Q)$(XSEG_HOME)/bench/rados/run.py $(RADOS_BENCH_ARGS)	# gateway -> radosd vs librbd, rados bench -> bench/results/rados.json
+	$(Q)$(MAKE) --no-print-directory charts
+
+# Every results file drawn as an SVG beside it (vega-lite, headless; the devDependencies).
+charts:
+	$(Q)[ -d $(XSEG_HOME)/node_modules/vega-lite ] || (cd $(XSEG_HOME) && npm ci --no-audit --no-fund)
+	$(Q)node $(XSEG_HOME)/bench/chart.mjs
 
 # The main job: blockd and the NBD gateway on a temporary volume, a verified
 # workload and a failover through them (peers/node/cli/demo.ts). DEMO_ARGS='--size 1G -v'.

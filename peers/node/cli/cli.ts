@@ -22,11 +22,12 @@ import { bench, submit } from './cmd-submit.js'
 import { pattern } from './cmd-serve.js'
 import { demo, serve } from './cmd-pipeline.js'
 import { top } from './top.js'
+import { metrics } from './cmd-metrics.js'
 import { nbd } from '../nbd/cmd.js'
 import { volume } from './cmd-volume.js'
 
 /** The commands, in the order `xseg --help` lists them. */
-const COMMANDS: Command[] = [create, destroy, list, status, top, recover, verify, config, submit, bench, pattern, serve, demo, nbd, volume]
+const COMMANDS: Command[] = [create, destroy, list, status, top, metrics, recover, verify, config, submit, bench, pattern, serve, demo, nbd, volume]
 
 const COMMON: Options = {
   json: { type: 'boolean' },

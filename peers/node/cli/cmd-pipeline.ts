@@ -5,18 +5,29 @@
 import { type Command, Usage, num } from './cmd.js'
 import { runDemo } from './demo.js'
 import { serveCommand } from './serve.js'
+import { parseListen } from './metrics.js'
 
 export const serve: Command = {
   name: 'serve',
-  usage: 'serve CONFIG [--quiet]       run the pipeline of a TOML file (peers, NBD exports), supervised,\n' +
+  usage: 'serve CONFIG [--quiet] [--metrics HOST:PORT]\n' +
+    '                             run the pipeline of a TOML file (peers, NBD exports), supervised,\n' +
     '                             until SIGINT/SIGTERM (docs/serve.md); --json: log lines on stderr\n' +
-    '                             as JSON lines, a summary document on stdout at exit',
-  options: { quiet: { type: 'boolean', short: 'q' } },
+    '                             as JSON lines, a summary document on stdout at exit; --metrics:\n' +
+    '                             an OpenMetrics endpoint at http://HOST:PORT/metrics',
+  options: { quiet: { type: 'boolean', short: 'q' }, metrics: { type: 'string' } },
   async run(ctx) {
     const file = ctx.args[0]
     if (!file) throw new Usage('serve needs a CONFIG file (docs/serve.md)')
     if (ctx.args.length > 1) throw new Usage(`serve: unexpected argument '${ctx.args[1]}'`)
-    const sum = await serveCommand(file, { json: ctx.json, quiet: ctx.opts.quiet === true })
+    const metrics = ctx.opts.metrics as string | undefined
+    if (metrics !== undefined) {
+      try {
+        parseListen(metrics, '--metrics')
+      } catch (e) {
+        throw new Usage((e as Error).message)
+      }
+    }
+    const sum = await serveCommand(file, { json: ctx.json, quiet: ctx.opts.quiet === true, ...(metrics !== undefined ? { metrics } : {}) })
     const n = Object.values(sum.restarts).reduce((a, b) => a + b, 0)
     ctx.emit({ ...sum }, () => `stopped; ${n} restart${n === 1 ? '' : 's'}\n`)
     return 0

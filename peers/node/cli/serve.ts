@@ -19,6 +19,7 @@ import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path'
 import { parse as parseToml } from 'smol-toml'
 import { Segment } from '../../../sys/node/ts/index.js'
 import { packageRoot } from '../../../sys/node/ts/binding.js'
+import { parseListen, renderMetrics, serveMetrics } from './metrics.js'
 
 /** The package root (the directory with binding.gyp), from lib/node/cli.js or from the source. */
 export const ROOT = packageRoot()
@@ -69,6 +70,8 @@ export interface ServeConfig {
   peers: PeerConfig[]
   nbd?: NbdConfig
   stopGraceMs: number
+  /** [metrics] listen: HOST:PORT of the OpenMetrics endpoint (metrics.ts). */
+  metricsListen?: string
 }
 
 export class ConfigError extends Error {
@@ -140,7 +143,7 @@ export function parseServeConfig(text: string, file: string): ServeConfig {
     throw new ConfigError(`${file}: ${(e as Error).message.split('\n')[0]}`)
   }
   const base = dirname(resolve(file))
-  known(doc, ['segment', 'peer', 'volumes', 'nbd'], file)
+  known(doc, ['segment', 'peer', 'volumes', 'nbd', 'metrics'], file)
   const seg = doc.segment as Table | undefined
   check(typeof seg === 'object' && seg !== null && !Array.isArray(seg), `${file}: segment`, 'a [segment] table is required')
   known(seg, ['spec', 'create', 'destroy-on-exit', 'stop-grace-ms'], `${file}: segment`)
@@ -252,6 +255,19 @@ export function parseServeConfig(text: string, file: string): ServeConfig {
       restart: restart(t, where),
       ...(rt !== undefined ? { requestTimeout: rt as number } : {}),
     }
+  }
+  if (doc.metrics !== undefined) {
+    const where = `${file}: metrics`
+    check(typeof doc.metrics === 'object' && doc.metrics !== null && !Array.isArray(doc.metrics), where, 'must be a table')
+    const t = doc.metrics as Table
+    known(t, ['listen'], where)
+    const listen = str(t, 'listen', where)
+    try {
+      parseListen(listen, `${where}.listen`)
+    } catch (e) {
+      throw new ConfigError((e as Error).message)
+    }
+    cfg.metricsListen = listen
   }
   check(cfg.peers.length > 0 || cfg.nbd !== undefined, file, 'nothing to serve: no [[peer]] and no [nbd]')
   return cfg
@@ -524,8 +540,12 @@ export interface ServeSummary {
 }
 
 /** `xseg serve CONFIG`: run until SIGINT/SIGTERM; what happened. */
-export async function serveCommand(file: string, opts: { json: boolean, quiet: boolean }): Promise<ServeSummary> {
+export async function serveCommand(file: string, opts: { json: boolean, quiet: boolean, metrics?: string }): Promise<ServeSummary> {
   const cfg = loadServeConfig(file)
+  if (opts.metrics !== undefined) {
+    parseListen(opts.metrics, '--metrics')
+    cfg.metricsListen = opts.metrics
+  }
   const p = new Pipeline(cfg)
   const restarts: Record<string, number> = Object.fromEntries([...cfg.peers.map((q) => q.name), ...(cfg.nbd ? ['nbd'] : [])].map((n) => [n, 0]))
   p.on('restart', (name) => { restarts[name] = (restarts[name] ?? 0) + 1 })
@@ -539,10 +559,28 @@ export async function serveCommand(file: string, opts: { json: boolean, quiet: b
     process.once('SIGTERM', res)
   })
   await p.start()
+  let metrics: Awaited<ReturnType<typeof serveMetrics>> | undefined
+  if (cfg.metricsListen !== undefined) {
+    // The children by pid for the program label; the supervisor's restarts.
+    const names = Object.keys(restarts)
+    const extra = () => ({
+      programOf: (pid: number) => names.find((n) => p.pid(n) === pid),
+      restarts,
+      up: Object.fromEntries(names.map((n) => [n, p.pid(n) !== undefined])),
+    })
+    try {
+      metrics = await serveMetrics(cfg.metricsListen, (om) => renderMetrics(p.segment, om, extra()))
+    } catch (e) {
+      await p.stop()
+      throw Object.assign(new Error(`metrics on ${cfg.metricsListen}: ${(e as Error).message}`), { code: (e as { code?: string }).code })
+    }
+    p.emit('log', `metrics on ${metrics.url}`)
+  }
   p.emit('log', `ready: ${cfg.peers.map((q) => `${q.name} on port ${q.port}`).join(', ')}` +
     (cfg.nbd ? `${cfg.peers.length ? ', ' : ''}nbd on ${[cfg.nbd.unix, cfg.nbd.tcp].filter(Boolean).join(' and ')}` : ''))
   await done
   p.emit('log', 'stopping')
+  await metrics?.close()
   const segment = p.segment.config.spec
   await p.stop()
   return { config: file, segment, restarts, stopped: true }
