@@ -20,28 +20,17 @@
 // ratios xseg/nbdkit and xseg/qemu-nbd.
 //
 //   tsx bench/pipeline/run.ts [--runtime S] [--rounds N] [--size 256M] [--only WORKLOAD,...]
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { spawnSync, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
+import { WORKLOADS, fio as fioRun, need, start, stop, stopAll, waitFor, type Result, type Server, type Workload } from '../lib/procs'
 
 const ROOT = resolve(__dirname, '../..')
 
-interface Workload { name: string, rw: string, bs: string, depth: number }
-const WORKLOADS: Workload[] = [
-  { name: '4K randread QD1', rw: 'randread', bs: '4k', depth: 1 },
-  { name: '4K randread QD32', rw: 'randread', bs: '4k', depth: 32 },
-  { name: '4K randwrite QD1', rw: 'randwrite', bs: '4k', depth: 1 },
-  { name: '4K randwrite QD32', rw: 'randwrite', bs: '4k', depth: 32 },
-  { name: '1M seq read QD4', rw: 'read', bs: '1m', depth: 4 },
-  { name: '1M seq write QD4', rw: 'write', bs: '1m', depth: 4 },
-]
-
 // The workloads the plugin runs (its own lines, next to the gateway's).
 const PLUGIN_WORKLOADS = new Set(['4K randread QD1', '4K randread QD32'])
-
-interface Result { iops: number, mbps: number, p50us: number, p99us: number, meanus: number }
 
 const { values: opt } = parseArgs({
   options: {
@@ -57,57 +46,17 @@ const { values: opt } = parseArgs({
 const work = mkdtempSync(join(tmpdir(), 'xseg-pipebench-'))
 const shm = mkdtempSync('/dev/shm/xseg-pipebench-')
 const image = join(shm, 'volume.img')
-const children: ChildProcess[] = []
 const segName = `pipebench${process.pid}`
 const spec = `posix:${segName}:8:256:1M:0:12`
 
 function cleanup(): void {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM')
+  stopAll()
   spawnSync(process.execPath, [join(ROOT, 'lib/node/cli.js'), 'destroy', spec], { stdio: 'ignore' })
   rmSync(work, { recursive: true, force: true })
   rmSync(shm, { recursive: true, force: true })
 }
 process.on('exit', cleanup)
 for (const s of ['SIGINT', 'SIGTERM'] as const) process.on(s, () => process.exit(130))
-
-function need(cmd: string, pkg: string): void {
-  if (spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status !== 0) {
-    throw new Error(`${cmd} is missing (Debian package ${pkg}; run tools/install-deps bench as root)`)
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms))
-}
-
-async function waitFor(path: string, what: string, child: ChildProcess): Promise<void> {
-  for (let i = 0; i < 300; i++) {
-    if (existsSync(path)) return
-    if (child.exitCode !== null) throw new Error(`${what} exited with status ${child.exitCode} before listening`)
-    await sleep(50)
-  }
-  throw new Error(`${what} did not create ${path} in 15 s`)
-}
-
-function start(cmd: string, args: string[], log: string): ChildProcess {
-  const c = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] })
-  let err = ''
-  c.stderr!.on('data', (d: Buffer) => { err += d.toString() })
-  c.on('exit', (code, sig) => {
-    if (code !== 0 && sig !== 'SIGTERM' && sig !== 'SIGINT' && code !== null) process.stderr.write(`${log}: exited ${code}\n${err}`)
-  })
-  children.push(c)
-  return c
-}
-
-async function stop(c: ChildProcess): Promise<void> {
-  if (c.exitCode !== null || c.signalCode !== null) return
-  const done = new Promise<void>((r) => c.once('exit', () => r()))
-  c.kill('SIGTERM')
-  await Promise.race([done, sleep(5000).then(() => { c.kill('SIGKILL') })])
-}
-
-interface Server { name: string, up: () => Promise<string>, down: () => Promise<void> }
 
 function nbdkit(): Server {
   const sock = join(work, 'nbdkit.sock')
@@ -187,21 +136,7 @@ function nbdkitXseg(): Server {
 }
 
 function fio(uri: string, w: Workload, runtime: number, size: string): Result {
-  const out = join(work, 'fio.json')
-  const r = spawnSync('fio', ['--ioengine=nbd', `--uri=${uri}`, '--name=bench', `--rw=${w.rw}`, `--bs=${w.bs}`,
-    `--iodepth=${w.depth}`, `--size=${size}`, '--time_based', `--runtime=${runtime}`, '--ramp_time=1',
-    '--randrepeat=0', '--norandommap', '--output-format=json', `--output=${out}`], { encoding: 'utf8' })
-  if (r.status !== 0) throw new Error(`fio ${w.name} on ${uri}: ${r.stderr || r.stdout}`)
-  const job = JSON.parse(readFileSync(out, 'utf8')).jobs[0]
-  const d = w.rw.includes('read') ? job.read : job.write
-  const pct = d.clat_ns.percentile ?? {}
-  return {
-    iops: d.iops,
-    mbps: d.bw_bytes / 1e6,
-    p50us: (pct['50.000000'] ?? 0) / 1000,
-    p99us: (pct['99.000000'] ?? 0) / 1000,
-    meanus: d.clat_ns.mean / 1000,
-  }
+  return fioRun(uri, w, runtime, size, work)
 }
 
 async function main(): Promise<void> {

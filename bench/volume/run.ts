@@ -25,28 +25,17 @@
 //
 //   tsx bench/volume/run.ts [--runtime S] [--rounds N] [--size 256M] [--only WORKLOAD,...]
 //                            [--servers fresh,volume,clone,blockd,qcow2] [--object-size 4M]
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { spawnSync, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { Segment, Volumes } from '../../sys/node/ts/index'
+import { WORKLOADS, fio as fioRun, need, run, sleep, start, stop, stopAll, waitFor, type Result, type Server, type Workload } from '../lib/procs'
 
 const ROOT = resolve(__dirname, '../..')
 const CLI = join(ROOT, 'lib/node/cli.js')
 const BIN = join(ROOT, 'lib/user/bin')
-
-interface Workload { name: string, rw: string, bs: string, depth: number }
-const WORKLOADS: Workload[] = [
-  { name: '4K randread QD1', rw: 'randread', bs: '4k', depth: 1 },
-  { name: '4K randread QD32', rw: 'randread', bs: '4k', depth: 32 },
-  { name: '4K randwrite QD1', rw: 'randwrite', bs: '4k', depth: 1 },
-  { name: '4K randwrite QD32', rw: 'randwrite', bs: '4k', depth: 32 },
-  { name: '1M seq read QD4', rw: 'read', bs: '1m', depth: 4 },
-  { name: '1M seq write QD4', rw: 'write', bs: '1m', depth: 4 },
-]
-
-interface Result { iops: number, mbps: number, p50us: number, p99us: number, meanus: number }
 
 const { values: opt } = parseArgs({
   options: {
@@ -65,35 +54,18 @@ const sizeMB = parseInt(opt.size!)
 const objectSize = parseInt(opt['object-size']!) * MB
 const shm = mkdtempSync('/dev/shm/xseg-volbench-')
 const raw = join(shm, 'raw.img')
-const children: ChildProcess[] = []
 // One segment for every xseg server: the same buffers for blockd and the chain.
 const spec = `posix:volbench${process.pid}:64:1024:64K:0:12:dynports=48:buffers=1M*64`
 let seg: Segment | undefined
 
 function cleanup(): void {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM')
+  stopAll()
   seg?.close()
   spawnSync(process.execPath, [CLI, 'destroy', spec], { stdio: 'ignore' })
   rmSync(shm, { recursive: true, force: true })
 }
 process.on('exit', cleanup)
 for (const s of ['SIGINT', 'SIGTERM'] as const) process.on(s, () => process.exit(130))
-
-function need(cmd: string, pkg: string): void {
-  if (spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status !== 0)
-    throw new Error(`${cmd} is missing (Debian package ${pkg}; run tools/install-deps bench as root)`)
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
-
-async function waitFor(path: string, what: string, child: ChildProcess): Promise<void> {
-  for (let i = 0; i < 300; i++) {
-    if (existsSync(path)) return
-    if (child.exitCode !== null) throw new Error(`${what} exited with status ${child.exitCode} before listening`)
-    await sleep(50)
-  }
-  throw new Error(`${what} did not create ${path} in 15 s`)
-}
 
 async function bound(port: number): Promise<void> {
   for (let i = 0; i < 300; i++) {
@@ -103,32 +75,6 @@ async function bound(port: number): Promise<void> {
   }
   throw new Error(`nobody bound port ${port} in 15 s`)
 }
-
-function start(cmd: string, args: string[], log: string): ChildProcess {
-  const c = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] })
-  let err = ''
-  c.stderr!.on('data', (d: Buffer) => { err += d.toString() })
-  c.on('exit', (code, sig) => {
-    if (code !== 0 && sig !== 'SIGTERM' && sig !== 'SIGINT' && code !== null) process.stderr.write(`${log}: exited ${code}\n${err}`)
-  })
-  children.push(c)
-  return c
-}
-
-async function stop(c: ChildProcess): Promise<void> {
-  if (c.exitCode !== null || c.signalCode !== null) return
-  const done = new Promise<void>((r) => c.once('exit', () => r()))
-  c.kill('SIGTERM')
-  await Promise.race([done, sleep(5000).then(() => { c.kill('SIGKILL') })])
-}
-
-function run(cmd: string, args: string[]): string {
-  const r = spawnSync(cmd, args, { encoding: 'utf8' })
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr || r.stdout}`)
-  return r.stdout
-}
-
-interface Server { name: string, up: () => Promise<string>, down: () => Promise<void> }
 
 /** The gateway on @port's peer: a process of its own, as users run it. */
 async function gateway(name: string, storagePort: number, args: string[]): Promise<{ uri: (e: string) => string, c: ChildProcess, sock: string }> {
@@ -257,15 +203,7 @@ function qcow2(): Server {
 }
 
 function fio(uri: string, w: Workload, runtime: number): Result {
-  const out = join(shm, 'fio.json')
-  const r = spawnSync('fio', ['--ioengine=nbd', `--uri=${uri}`, '--name=bench', `--rw=${w.rw}`, `--bs=${w.bs}`,
-    `--iodepth=${w.depth}`, `--size=${opt.size}`, '--time_based', `--runtime=${runtime}`, '--ramp_time=1',
-    '--randrepeat=0', '--norandommap', '--output-format=json', `--output=${out}`], { encoding: 'utf8' })
-  if (r.status !== 0) throw new Error(`fio ${w.name} on ${uri}: ${r.stderr || r.stdout}`)
-  const job = JSON.parse(readFileSync(out, 'utf8')).jobs[0]
-  const d = w.rw.includes('read') ? job.read : job.write
-  const pct = d.clat_ns.percentile ?? {}
-  return { iops: d.iops, mbps: d.bw_bytes / 1e6, p50us: (pct['50.000000'] ?? 0) / 1000, p99us: (pct['99.000000'] ?? 0) / 1000, meanus: d.clat_ns.mean / 1000 }
+  return fioRun(uri, w, runtime, opt.size!, shm)
 }
 
 async function main(): Promise<void> {

@@ -437,6 +437,13 @@ static int do_copy(struct peer *p, const char *dst, const char *src, struct xseg
 		r = errno;
 		goto fail;
 	}
+	/* FUA: the new name is durable too, not only the bytes (the directory entry). */
+	if ((req->flags & XF_FUA) && fsync(fd_.dirfd)) {
+		r = errno;
+		close(in);
+		close(out);
+		return r;
+	}
 	close(in);
 	close(out);
 	req->serviced = done;

@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: BSD-2-Clause
+//
+// bench/lib/procs.ts - what the NBD benchmarks (bench/pipeline/run.ts,
+// bench/volume/run.ts) share: the fio workloads and one fio run through its
+// nbd engine, and the servers they start and stop (every child is kept in
+// `children`, so that the benchmark's exit handler can stop what is left).
+
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+
+export interface Workload { name: string, rw: string, bs: string, depth: number }
+
+/** 4K random read and write at depth 1 and 32, 1M sequential at depth 4. */
+export const WORKLOADS: Workload[] = [
+  { name: '4K randread QD1', rw: 'randread', bs: '4k', depth: 1 },
+  { name: '4K randread QD32', rw: 'randread', bs: '4k', depth: 32 },
+  { name: '4K randwrite QD1', rw: 'randwrite', bs: '4k', depth: 1 },
+  { name: '4K randwrite QD32', rw: 'randwrite', bs: '4k', depth: 32 },
+  { name: '1M seq read QD4', rw: 'read', bs: '1m', depth: 4 },
+  { name: '1M seq write QD4', rw: 'write', bs: '1m', depth: 4 },
+]
+
+export interface Result { iops: number, mbps: number, p50us: number, p99us: number, meanus: number }
+
+/** A server a benchmark drives: up() gives the NBD URI of its export. */
+export interface Server { name: string, up: () => Promise<string>, down: () => Promise<void> }
+
+/** The processes this benchmark started. */
+export const children: ChildProcess[] = []
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+
+/** Throw unless @cmd is on the PATH, naming the Debian package that has it. */
+export function need(cmd: string, pkg: string): void {
+  if (spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status !== 0)
+    throw new Error(`${cmd} is missing (Debian package ${pkg}; run tools/install-deps bench as root)`)
+}
+
+/** Wait (15 s at most) until @child made @path; throw if it exits first. */
+export async function waitFor(path: string, what: string, child: ChildProcess): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    if (existsSync(path)) return
+    if (child.exitCode !== null) throw new Error(`${what} exited with status ${child.exitCode} before listening`)
+    await sleep(50)
+  }
+  throw new Error(`${what} did not create ${path} in 15 s`)
+}
+
+/** Start @cmd in the background; its stderr is printed if it fails on its own. */
+export function start(cmd: string, args: string[], log: string): ChildProcess {
+  const c = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] })
+  let err = ''
+  c.stderr!.on('data', (d: Buffer) => { err += d.toString() })
+  c.on('exit', (code, sig) => {
+    if (code !== 0 && sig !== 'SIGTERM' && sig !== 'SIGINT' && code !== null) process.stderr.write(`${log}: exited ${code}\n${err}`)
+  })
+  children.push(c)
+  return c
+}
+
+/** SIGTERM @c and wait for it (SIGKILL after 5 s). */
+export async function stop(c: ChildProcess): Promise<void> {
+  if (c.exitCode !== null || c.signalCode !== null) return
+  const done = new Promise<void>((r) => c.once('exit', () => r()))
+  c.kill('SIGTERM')
+  await Promise.race([done, sleep(5000).then(() => { c.kill('SIGKILL') })])
+}
+
+/** SIGTERM every child still running (for the exit handler: no waiting). */
+export function stopAll(): void {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM')
+}
+
+/** Run @cmd to its end; its stdout, or an error with its output. */
+export function run(cmd: string, args: string[]): string {
+  const r = spawnSync(cmd, args, { encoding: 'utf8' })
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr || r.stdout}`)
+  return r.stdout
+}
+
+/**
+ * One fio run of @w through its nbd engine on @uri over the first @size
+ * bytes, @runtime seconds after a 1 s ramp; fio's JSON goes to @dir.
+ */
+export function fio(uri: string, w: Workload, runtime: number, size: string, dir: string): Result {
+  const out = join(dir, 'fio.json')
+  const r = spawnSync('fio', ['--ioengine=nbd', `--uri=${uri}`, '--name=bench', `--rw=${w.rw}`, `--bs=${w.bs}`,
+    `--iodepth=${w.depth}`, `--size=${size}`, '--time_based', `--runtime=${runtime}`, '--ramp_time=1',
+    '--randrepeat=0', '--norandommap', '--output-format=json', `--output=${out}`], { encoding: 'utf8' })
+  if (r.status !== 0) throw new Error(`fio ${w.name} on ${uri}: ${r.stderr || r.stdout}`)
+  const job = JSON.parse(readFileSync(out, 'utf8')).jobs[0]
+  const d = w.rw.includes('read') ? job.read : job.write
+  const pct = d.clat_ns.percentile ?? {}
+  return {
+    iops: d.iops,
+    mbps: d.bw_bytes / 1e6,
+    p50us: (pct['50.000000'] ?? 0) / 1000,
+    p99us: (pct['99.000000'] ?? 0) / 1000,
+    meanus: d.clat_ns.mean / 1000,
+  }
+}
