@@ -26,7 +26,8 @@ const joinText = (e: XsegError): string | undefined =>
 const bindText = (e: XsegError): string | undefined =>
   e.code === 'EBUSY' ? 'is bound by a live peer' :
   e.code === 'ENOSPC' ? 'none is free' :
-  e.code === 'EINVAL' ? 'is bound already, or not a port of the segment' : undefined
+  e.code === 'EALREADY' ? 'is bound here already' :
+  e.code === 'EINVAL' ? 'is not a static port of the segment' : undefined
 
 export interface SegmentConfig {
   type: string
