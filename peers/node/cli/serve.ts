@@ -19,6 +19,7 @@ import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path'
 import { parse as parseToml } from 'smol-toml'
 import { Segment } from '../../../sys/node/ts/index.js'
 import { packageRoot } from '../../../sys/node/ts/binding.js'
+import { XsegError } from '../../../sys/node/ts/errors.js'
 
 /** The package root (the directory with binding.gyp), from lib/node/cli.js or from the source. */
 export const ROOT = packageRoot()
@@ -71,8 +72,12 @@ export interface ServeConfig {
   stopGraceMs: number
 }
 
-export class ConfigError extends Error {
-  readonly code = 'EINVAL'
+/** A bad serve config: an XsegError with code EINVAL, its message naming the file and key. */
+export class ConfigError extends XsegError {
+  constructor(message: string) {
+    super('EINVAL', message)
+    this.name = 'ConfigError'
+  }
 }
 
 type Table = Record<string, unknown>

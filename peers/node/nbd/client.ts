@@ -10,6 +10,7 @@
 //   const data = await c.read(0, 4096)
 //   await c.disconnect()
 import * as net from 'node:net'
+import { XsegError } from '../../../sys/node/ts/errors.js'
 import * as P from './protocol.js'
 
 export interface NbdAddress {
@@ -33,16 +34,18 @@ export interface NbdBlockSize {
   maximum: number
 }
 
-/** A failed command (code: the NBD error name, 'EIO'...) or a broken connection ('ECONNRESET'). */
-export class NbdError extends Error {
-  readonly code: string
-  /** The NBD error value (an errno), 0 for connection errors. */
-  readonly errno: number
-  constructor(code: string, errno: number, message: string) {
-    super(`${code}: ${message}`)
+/**
+ * A failed command (code: the NBD error name, 'EIO'...) or a broken
+ * connection ('ECONNRESET'): an XsegError (errno negative, as Node's) whose
+ * nbdError is the NBD error value, 0 for a broken connection.
+ */
+export class NbdError extends XsegError {
+  /** The NBD error value (a positive errno) of a failed command, 0 for connection errors. */
+  readonly nbdError: number
+  constructor(code: string, nbdError: number, message: string) {
+    super(code, message, { errno: nbdError ? -nbdError : undefined })
     this.name = 'NbdError'
-    this.code = code
-    this.errno = errno
+    this.nbdError = nbdError
   }
 }
 

@@ -30,7 +30,19 @@ export interface XsegErrorOptions {
   syscall?: string
 }
 
+const BRAND = Symbol.for('xseg.XsegError')
+
 export class XsegError extends Error {
+  /**
+   * `e instanceof XsegError` holds for the XsegErrors of every copy of this
+   * module in the process (the CommonJS and the ESM build, the CLI's bundle):
+   * the addon builds its errors with one of them only.
+   */
+  static override [Symbol.hasInstance](v: unknown): boolean {
+    if (this !== XsegError) return Function.prototype[Symbol.hasInstance].call(this, v)
+    return typeof v === 'object' && v !== null && (v as Record<symbol, unknown>)[BRAND] === true
+  }
+
   /** The errno name, e.g. 'EAGAIN', or 'ABORT_ERR'. */
   readonly code: string
   /** The errno negated (as Node's system errors: ENOENT is -2), when there is one. */
@@ -42,6 +54,7 @@ export class XsegError extends Error {
     super(`${code}: ${message}`, options?.cause === undefined ? undefined : { cause: options.cause })
     this.name = code === 'ABORT_ERR' ? 'AbortError' : 'XsegError'
     this.code = code
+    Object.defineProperty(this, BRAND, { value: true })
     const n = options?.errno ?? (native.errno[code] === undefined ? undefined : -native.errno[code]!)
     if (n !== undefined) this.errno = -Math.abs(n)
     if (options?.syscall !== undefined) this.syscall = options.syscall
