@@ -142,7 +142,7 @@ function defaultLogger(level: NbdLogLevel, line: string): void {
  *   ...
  *   await gw.close()
  */
-export class NbdGateway implements HandshakeHost {
+export class NbdGateway {
   readonly storagePort: number
   readonly maxInflight: number
   readonly requestTimeoutMs: number
@@ -312,7 +312,9 @@ export class NbdGateway implements HandshakeHost {
   #accept(id: number, fd: number): void {
     let c: Conn
     try {
-      c = new Conn(this, id, fd)
+      // A HandshakeHost, checked here: not with `implements`, whose @internal
+      // members the published .d.ts strips (users' tsc would reject it).
+      c = new Conn(this satisfies HandshakeHost, id, fd)
     } catch (e) {
       this.#log('error', `connection ${id}: ${(e as Error).message}`)
       this.#engine.closeConn(id)
