@@ -115,6 +115,13 @@ tar xzf "$tgz" -O package/README.md | node -e '
 	const m = /## Quick start[\s\S]*?```js\n([\s\S]*?)```/.exec(md)
 	if (!m) throw new Error("README.md has no quick start js block")
 	process.stdout.write(m[1])' >"$proj/quickstart.mjs"
+# docs/node.md shows the same program (comments aside).
+node -e '
+	const fs = require("fs")
+	const code = (re, f) => { const m = re.exec(fs.readFileSync(f, "utf8")); if (!m) throw new Error(f + ": no quick start"); return m[1].split("\n").filter((l) => !/^\s*\/\//.test(l)).join("\n") }
+	const a = code(/<!-- quickstart -->\s*```js\n([\s\S]*?)```/, process.argv[1]), b = code(/```js\n([\s\S]*?)```/, process.argv[2])
+	if (a !== b) { console.error("FAIL: the quick starts of docs/node.md and the npm README differ"); process.exit(1) }' \
+	"$home/docs/node.md" "$proj/quickstart.mjs" || exit 1
 cat >"$proj/smoke.cjs" <<'JS'
 const x = require('xseg')
 const name = process.argv[2]
