@@ -118,8 +118,10 @@ tar xzf "$tgz" -O package/README.md | node -e '
 # docs/node.md shows the same program (comments aside).
 node -e '
 	const fs = require("fs")
-	const code = (re, f) => { const m = re.exec(fs.readFileSync(f, "utf8")); if (!m) throw new Error(f + ": no quick start"); return m[1].split("\n").filter((l) => !/^\s*\/\//.test(l)).join("\n") }
-	const a = code(/<!-- quickstart -->\s*```js\n([\s\S]*?)```/, process.argv[1]), b = code(/```js\n([\s\S]*?)```/, process.argv[2])
+	const code = (text) => text.split("\n").filter((l) => !/^\s*\/\//.test(l)).join("\n")
+	const m = /<!-- quickstart -->\s*```js\n([\s\S]*?)```/.exec(fs.readFileSync(process.argv[1], "utf8"))
+	if (!m) throw new Error("docs/node.md has no <!-- quickstart --> js block")
+	const a = code(m[1]), b = code(fs.readFileSync(process.argv[2], "utf8"))
 	if (a !== b) { console.error("FAIL: the quick starts of docs/node.md and the npm README differ"); process.exit(1) }' \
 	"$home/docs/node.md" "$proj/quickstart.mjs" || exit 1
 cat >"$proj/smoke.cjs" <<'JS'
