@@ -8,8 +8,9 @@
 // segment or port.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { constants } from 'node:os'
-import { Segment, XsegError } from '../../sys/node/ts/index'
+import { constants, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { NbdClient, NbdError, NbdGateway, Segment, XsegError } from '../../sys/node/ts/index'
 import { uniqueSpec } from './helpers'
 
 async function failure(fn: () => unknown): Promise<XsegError> {
@@ -72,6 +73,21 @@ test('what the TypeScript layer validates: XsegError with errno, no syscall', as
   const e = await failure(() => Segment.parseSpec('posix:x:0'))
   assert.is(e.code, 'EINVAL')
   assert.is(e.errno, -constants.errno.EINVAL)
+})
+
+test('the NBD classes: bad gateway options, a client that cannot connect', async () => {
+  await using seg = await Segment.create(uniqueSpec('8:16:4K'), { destroyOnClose: true })
+  const e = await failure(() => new NbdGateway({ segment: seg, storagePort: -1, exports: [{ name: 'd' }], logger: null }))
+  assert.is(e.code, 'EINVAL')
+  assert.is(e.errno, -constants.errno.EINVAL)
+  assert.match(e.message, /storagePort/)
+  const sock = join(tmpdir(), `xseg-errors-${process.pid}-none.sock`) // never created
+  const c = await failure(() => NbdClient.connect({ unix: sock, export: 'd', timeoutMs: 10000 }))
+  assert.instance(c, NbdError)
+  assert.is(c.code, 'ENOENT')
+  assert.is(c.errno, -constants.errno.ENOENT)
+  assert.is((c as NbdError).nbdError, 0, 'no NBD reply: a connection error')
+  assert.ok(c.message.includes(sock), c.message)
 })
 
 test.run()
