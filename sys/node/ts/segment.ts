@@ -16,7 +16,6 @@ import { Core, uint } from './core.js'
 import { about, xerror, type XsegError } from './errors.js'
 import { Port, type PortInfo } from './port.js'
 
-/** A parsed spec, every default filled in. */
 // The words of the errors of seg_create, seg_join and port_bind that name
 // the user's segment or port (errors.ts about()); undefined: the addon's.
 const createText = (e: XsegError): string | undefined =>
@@ -29,6 +28,7 @@ const bindText = (e: XsegError): string | undefined =>
   e.code === 'EALREADY' ? 'is bound here already' :
   e.code === 'EINVAL' ? 'is not a static port of the segment' : undefined
 
+/** A parsed spec, every default filled in. */
 export interface SegmentConfig {
   type: string
   name: string
@@ -314,21 +314,25 @@ export class Segment {
   bindPort(n: number, opts?: BindOptions): Port {
     this.#core.live()
     const want = uint(n, 'port', this.config.nrPorts - 1)
+    let bound
     try {
-      return this.#bind(native.port_bind(this.#core.h, want, bindFlags(opts)))
+      bound = native.port_bind(this.#core.h, want, bindFlags(opts))
     } catch (e) {
       throw about(e, `port ${want} of ${this.type}:${this.name}`, bindText)
     }
+    return this.#bind(bound)
   }
 
   /** Bind the first free dynamic port. ENOSPC if none is free. */
   bindDynamicPort(opts?: BindOptions): Port {
     this.#core.live()
+    let bound
     try {
-      return this.#bind(native.port_bind(this.#core.h, -1, bindFlags(opts)))
+      bound = native.port_bind(this.#core.h, -1, bindFlags(opts))
     } catch (e) {
       throw about(e, `a dynamic port of ${this.type}:${this.name}`, bindText)
     }
+    return this.#bind(bound)
   }
 
   #bind(n: number): Port {
