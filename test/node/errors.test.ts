@@ -56,7 +56,7 @@ test('bind and submit', async () => {
     try {
       dyn.push(seg.bindDynamicPort())
     } catch (e) {
-      fields(e as XsegError, 'ENOSPC', 'port_bind', new RegExp(`^ENOSPC: a dynamic port of ${name} none is free`))
+      fields(e as XsegError, 'ENOSPC', 'port_bind', new RegExp(`^ENOSPC: ${name} has no free dynamic port`))
       break
     }
   }

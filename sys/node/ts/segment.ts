@@ -22,9 +22,10 @@ const createText = (e: XsegError): string | undefined =>
   e.code === 'EEXIST' ? 'exists already' : undefined
 const joinText = (e: XsegError): string | undefined =>
   e.code === 'ENOENT' ? 'does not exist' : undefined
+const dynBindText = (e: XsegError): string | undefined =>
+  e.code === 'ENOSPC' ? 'has no free dynamic port' : undefined
 const bindText = (e: XsegError): string | undefined =>
   e.code === 'EBUSY' ? 'is bound by a live peer' :
-  e.code === 'ENOSPC' ? 'none is free' :
   e.code === 'EALREADY' ? 'is bound here already' :
   e.code === 'EINVAL' ? 'is not a static port of the segment' : undefined
 
@@ -330,7 +331,7 @@ export class Segment {
     try {
       bound = native.port_bind(this.#core.h, -1, bindFlags(opts))
     } catch (e) {
-      throw about(e, `a dynamic port of ${this.type}:${this.name}`, bindText)
+      throw about(e, `${this.type}:${this.name}`, dynBindText)
     }
     return this.#bind(bound)
   }
