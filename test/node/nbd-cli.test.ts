@@ -17,7 +17,7 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { NbdGateway } from '../../peers/node/nbd/server'
 import { ConfigError, parseServeConfig } from '../../peers/node/cli/serve'
-import { Segment } from '../../sys/node/ts/index'
+import { Segment, XsegError } from '../../sys/node/ts/index'
 import { ROOT, TSX, uniqueSpec } from './helpers'
 
 const CLI = existsSync(join(ROOT, 'lib', 'node', 'cli.js')) ? [join(ROOT, 'lib', 'node', 'cli.js')]
@@ -119,7 +119,7 @@ U('good values are accepted by the gateway', () => {
   void d.close()
   for (const o of [{ maxInflight: 0 }, { maxInflight: 1.5 }, { requestTimeoutMs: -1 }, { maxReplyBytes: 0 }, { maxConnRequests: 0 }, { spinUs: -1 }]) {
     assert.throws(() => new NbdGateway({ segment: seg!, storagePort: 1, exports: [{ name: 'disk' }], logger: null, ...o }),
-      (err: Error) => err instanceof TypeError, JSON.stringify(o))
+      (err: Error) => err instanceof XsegError && err.code === 'EINVAL', JSON.stringify(o))
   }
 })
 

@@ -121,7 +121,7 @@ description = "test volume"
           acked.add(i)
         } catch (e) {
           assert.instance(e, NbdError)
-          assert.ok((e as NbdError).errno > 0, `an NBD error reply, not a broken connection: ${(e as Error).message}`)
+          assert.ok((e as NbdError).nbdError > 0, `an NBD error reply, not a broken connection: ${(e as Error).message}`)
           failed++
         }
         if (i === 256 + 16 * 20 + w && w === 0) process.kill(victim, 'SIGKILL')

@@ -98,7 +98,7 @@ export async function benchNbd(ctx: Context, uri: string): Promise<number> {
       } catch (e) {
         errors++
         if (errors <= 5 && !ctx.json) process.stderr.write(`xseg bench: ${write ? 'write' : 'read'} at ${off}: ${(e as Error).message}\n`)
-        if ((e as { errno?: number }).errno === 0) break // the connection is gone
+        if ((e as { nbdError?: number }).nbdError === 0) break // the connection is gone
       }
       done++
     }

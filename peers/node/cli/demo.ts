@@ -252,7 +252,7 @@ export async function runDemo(o: DemoOptions): Promise<number> {
           await c.write(e.off, buf, { fua: true })
           break
         } catch (err) {
-          if (!(err instanceof NbdError) || err.errno === 0 || attempt > 200) throw err
+          if (!(err instanceof NbdError) || err.nbdError === 0 || attempt > 200) throw err
           failedWrites++
           await sleep(50)
         }

@@ -20,6 +20,7 @@ import { parse as parseToml } from 'smol-toml'
 import { Segment } from '../../../sys/node/ts/index.js'
 import { packageRoot } from '../../../sys/node/ts/binding.js'
 import { parseListen, renderMetrics, serveMetrics } from './metrics.js'
+import { XsegError, xerror } from '../../../sys/node/ts/errors.js'
 
 /** The package root (the directory with binding.gyp), from lib/node/cli.js or from the source. */
 export const ROOT = packageRoot()
@@ -74,8 +75,12 @@ export interface ServeConfig {
   metricsListen?: string
 }
 
-export class ConfigError extends Error {
-  readonly code = 'EINVAL'
+/** A bad serve config: an XsegError with code EINVAL, its message naming the file and key. */
+export class ConfigError extends XsegError {
+  constructor(message: string) {
+    super('EINVAL', message)
+    this.name = 'ConfigError'
+  }
 }
 
 type Table = Record<string, unknown>
@@ -324,7 +329,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
   }
 
   get segment(): Segment {
-    if (!this.#seg) throw Object.assign(new Error('the pipeline is not running'), { code: 'EBADF' })
+    if (!this.#seg) throw xerror('EBADF', 'the pipeline is not running')
     return this.#seg
   }
 
@@ -431,7 +436,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
       for (const line of text.split('\n')) if (line) this.#log(`[${c.name}] ${line}`)
     })
     const started = new Promise<void>((res, rej) => {
-      proc.once('error', (e) => rej(new Error(`${c.name}: cannot start ${c.argv[0]}: ${e.message}`)))
+      proc.once('error', (e: NodeJS.ErrnoException) => rej(new XsegError(e.code ?? 'EIO', `${c.name}: cannot start ${c.argv[0]}: ${e.message}`, { cause: e })))
       proc.once('spawn', () => res())
     })
     proc.once('exit', (code, signal) => this.#exited(c, proc, code, signal, tail))
@@ -445,7 +450,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     const deadline = Date.now() + 15000
     for (;;) {
       if (proc.exitCode !== null || proc.signalCode !== null) {
-        throw Object.assign(new Error(`${c.name} exited (${proc.exitCode ?? proc.signalCode}) before it was ready`), { code: 'ECHILD' })
+        throw xerror('ECHILD', `${c.name} exited (${proc.exitCode ?? proc.signalCode}) before it was ready`)
       }
       if (c.port !== null) {
         const info = seg.portInfo(c.port)
@@ -458,7 +463,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
       }
       if (Date.now() > deadline) {
         proc.kill('SIGKILL')
-        throw Object.assign(new Error(`${c.name} was not ready within 15 s`), { code: 'ETIMEDOUT' })
+        throw xerror('ETIMEDOUT', `${c.name} was not ready within 15 s`)
       }
       await sleep(20)
     }

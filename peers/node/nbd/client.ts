@@ -10,6 +10,7 @@
 //   const data = await c.read(0, 4096)
 //   await c.disconnect()
 import * as net from 'node:net'
+import { XsegError } from '../../../sys/node/ts/errors.js'
 import * as P from './protocol.js'
 
 export interface NbdAddress {
@@ -33,16 +34,18 @@ export interface NbdBlockSize {
   maximum: number
 }
 
-/** A failed command (code: the NBD error name, 'EIO'...) or a broken connection ('ECONNRESET'). */
-export class NbdError extends Error {
-  readonly code: string
-  /** The NBD error value (an errno), 0 for connection errors. */
-  readonly errno: number
-  constructor(code: string, errno: number, message: string) {
-    super(`${code}: ${message}`)
+/**
+ * A failed command (code: the NBD error name, 'EIO'...) or a broken
+ * connection ('ECONNRESET'): an XsegError (errno negative, as Node's) whose
+ * nbdError is the NBD error value, 0 for a broken connection.
+ */
+export class NbdError extends XsegError {
+  /** The NBD error value (a positive errno) of a failed command, 0 for connection errors. */
+  readonly nbdError: number
+  constructor(code: string, nbdError: number, message: string) {
+    super(code, message, { errno: nbdError ? -nbdError : undefined })
     this.name = 'NbdError'
-    this.code = code
-    this.errno = errno
+    this.nbdError = nbdError
   }
 }
 
@@ -113,6 +116,13 @@ class Handshake {
   }
 }
 
+/** A socket error as an NbdError (its code, e.g. ECONNREFUSED; nbdError 0). */
+function netError(e: NodeJS.ErrnoException, what: string): NbdError {
+  const err = new NbdError(e.code ?? 'ECONNRESET', 0, `${what}: ${e.message}`)
+  Object.defineProperty(err, 'cause', { value: e, configurable: true, writable: true })
+  return err
+}
+
 function connectSocket(a: NbdAddress, timeoutMs: number): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const sock = a.unix ? net.connect(a.unix) : net.connect(a.port ?? 10809, a.host ?? '127.0.0.1')
@@ -126,9 +136,10 @@ function connectSocket(a: NbdAddress, timeoutMs: number): Promise<net.Socket> {
       sock.setNoDelay(true)
       resolve(sock)
     })
-    sock.once('error', (e) => {
+    sock.once('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(t)
-      reject(e)
+      const where = a.unix ?? `${a.host ?? '127.0.0.1'}:${a.port ?? 10809}`
+      reject(netError(e, `cannot connect to ${where}`))
     })
   })
 }
@@ -217,7 +228,7 @@ export class NbdClient {
     const sock = await connectSocket(opts, timeoutMs)
     const h = new Handshake(sock)
     const t = setTimeout(() => h.fail(new NbdError('ETIMEDOUT', 0, 'the handshake timed out')), timeoutMs)
-    sock.on('error', (e) => h.fail(e))
+    sock.on('error', (e) => h.fail(netError(e, 'the connection failed')))
     try {
       const noZeroes = await greet(h)
       const name = opts.export ?? ''
@@ -274,7 +285,7 @@ export class NbdClient {
     const sock = await connectSocket(addr, timeoutMs)
     const h = new Handshake(sock)
     const t = setTimeout(() => h.fail(new NbdError('ETIMEDOUT', 0, 'listing timed out')), timeoutMs)
-    sock.on('error', (e) => h.fail(e))
+    sock.on('error', (e) => h.fail(netError(e, 'the connection failed')))
     try {
       await greet(h)
       sendOption(sock, P.NBD_OPT_LIST)

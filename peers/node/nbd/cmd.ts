@@ -4,7 +4,7 @@
 // [--tcp HOST:PORT] --export NAME[=TARGET][,size=N][,readonly][,description=TEXT]...
 // [--volumes [--owner TAG]]`:
 // run the NBD gateway (server.ts) until SIGINT/SIGTERM. docs/nbd.md.
-import { Segment } from '../../../sys/node/ts/index.js'
+import { Segment, XsegError } from '../../../sys/node/ts/index.js'
 import { type Command, type Context, Usage, num } from '../cli/cmd.js'
 import { type NbdExport, NbdGateway, type NbdLogLevel } from './server.js'
 
@@ -135,7 +135,9 @@ export const nbd: Command = {
       })
     } catch (e) {
       seg.close()
-      if (e instanceof TypeError) throw new Usage(e.message.replace(/^NbdGateway: /, ''))
+      // Bad options: EINVAL from the constructor's checks (no syscall: not the addon's).
+      if (e instanceof XsegError && e.code === 'EINVAL' && e.syscall === undefined)
+        throw new Usage(e.message.replace(/^EINVAL: NbdGateway: /, ''))
       throw e
     }
     const done = new Promise<void>((resolve) => {

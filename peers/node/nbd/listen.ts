@@ -6,6 +6,7 @@
 // created by the engine (peers/node/nbd/engine/sockets.cc).
 import { lstatSync, type Stats, unlinkSync } from 'node:fs'
 import * as net from 'node:net'
+import { xerror } from '../../../sys/node/ts/errors.js'
 
 /** What the file at a path is, for error messages. */
 function fileKind(st: Stats): string {
@@ -32,8 +33,7 @@ export async function removeStaleSocket(path: string): Promise<void> {
     throw e
   }
   if (!st.isSocket()) {
-    throw Object.assign(new Error(`NbdGateway: ${path} exists and is ${fileKind(st)}, not a stale socket: not replacing it`),
-      { code: 'EEXIST' })
+    throw xerror('EEXIST', `NbdGateway: ${path} exists and is ${fileKind(st)}, not a stale socket: not replacing it`)
   }
   const live = await new Promise<boolean>((resolve) => {
     const s = net.connect(path)
@@ -51,7 +51,7 @@ export async function removeStaleSocket(path: string): Promise<void> {
       resolve(e.code !== 'ECONNREFUSED' && e.code !== 'ENOENT')
     })
   })
-  if (live) throw Object.assign(new Error(`NbdGateway: ${path}: a server listens on this socket: not replacing it`), { code: 'EADDRINUSE' })
+  if (live) throw xerror('EADDRINUSE', `NbdGateway: ${path}: a server listens on this socket: not replacing it`)
   // The same file we looked at (not swapped in between): remove it.
   let now: Stats
   try {
@@ -60,7 +60,7 @@ export async function removeStaleSocket(path: string): Promise<void> {
     return
   }
   if (now.isSocket() && now.dev === st.dev && now.ino === st.ino) unlinkSync(path)
-  else throw Object.assign(new Error(`NbdGateway: ${path} changed while it was checked: not replacing it`), { code: 'EEXIST' })
+  else throw xerror('EEXIST', `NbdGateway: ${path} changed while it was checked: not replacing it`)
 }
 
 /** The identity of the socket file at @path (to remove it at close only if it is still that one). */
@@ -101,6 +101,6 @@ export function parseTcp(tcp: string | number | { host?: string; port: number })
       port = Number(s.slice(i + 1))
     } else port = Number(s)
   }
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new TypeError(`NbdGateway: bad TCP port in '${String(tcp)}'`)
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw xerror('EINVAL', `NbdGateway: bad TCP port in '${String(tcp)}'`)
   return { host, port }
 }

@@ -19,6 +19,7 @@
 // docs/nbd.md describes the options, the protocol coverage and the limits.
 import { lookup } from 'node:dns/promises'
 import { Op, Segment, type Port, type Request } from '../../../sys/node/ts/index.js'
+import { XsegError, xerror } from '../../../sys/node/ts/errors.js'
 import { Engine, type NbdEngineStats } from './engine.js'
 import { Conn, type HandshakeHost, type NbdLogLevel, type OpenExport } from './handshake.js'
 import { parseTcp, removeOwnSocket, removeStaleSocket, socketId } from './listen.js'
@@ -141,7 +142,7 @@ function defaultLogger(level: NbdLogLevel, line: string): void {
  *   ...
  *   await gw.close()
  */
-export class NbdGateway implements HandshakeHost {
+export class NbdGateway {
   readonly storagePort: number
   readonly maxInflight: number
   readonly requestTimeoutMs: number
@@ -178,19 +179,19 @@ export class NbdGateway implements HandshakeHost {
   #connVolume = new Map<number, string>()
 
   constructor(opts: NbdGatewayOptions) {
-    if (!opts || typeof opts !== 'object') throw new TypeError('NbdGateway: options are required')
-    if (!Number.isInteger(opts.storagePort) || opts.storagePort < 0) throw new TypeError('NbdGateway: storagePort must be a port number')
+    if (!opts || typeof opts !== 'object') throw xerror('EINVAL', 'NbdGateway: options are required')
+    if (!Number.isInteger(opts.storagePort) || opts.storagePort < 0) throw xerror('EINVAL', 'NbdGateway: storagePort must be a port number')
     if (!Array.isArray(opts.exports) || (opts.exports.length === 0 && !opts.volumes))
-      throw new TypeError('NbdGateway: at least one export is required (or volume mode)')
+      throw xerror('EINVAL', 'NbdGateway: at least one export is required (or volume mode)')
     this.#exports = new Map()
     for (const e of opts.exports) {
       if (typeof e.name !== 'string' || Buffer.byteLength(e.name) > P.NBD_MAX_STRING)
-        throw new TypeError(`NbdGateway: export name '${String(e.name)}' is not a string of at most 4096 bytes`)
-      if (this.#exports.has(e.name)) throw new TypeError(`NbdGateway: export '${e.name}' given twice`)
+        throw xerror('EINVAL', `NbdGateway: export name '${String(e.name)}' is not a string of at most 4096 bytes`)
+      if (this.#exports.has(e.name)) throw xerror('EINVAL', `NbdGateway: export '${e.name}' given twice`)
       const target = e.target ?? e.name
-      if (Buffer.byteLength(target) > 256) throw new TypeError(`NbdGateway: target '${target}' is longer than 256 bytes`)
+      if (Buffer.byteLength(target) > 256) throw xerror('EINVAL', `NbdGateway: target '${target}' is longer than 256 bytes`)
       if (e.size !== undefined && !(BigInt(e.size) >= 0n && BigInt(e.size) <= BigInt(Number.MAX_SAFE_INTEGER)))
-        throw new TypeError(`NbdGateway: export '${e.name}' has a bad size`)
+        throw xerror('EINVAL', `NbdGateway: export '${e.name}' has a bad size`)
       this.#exports.set(e.name, { ...e, target })
     }
     this.storagePort = opts.storagePort
@@ -200,7 +201,7 @@ export class NbdGateway implements HandshakeHost {
     const count = (v: number | undefined, what: string, def: number, min: number, max: number): number => {
       if (v === undefined) return def
       if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max)
-        throw new TypeError(`NbdGateway: ${what} must be an integer from ${min} to ${max} (got ${String(v)})`)
+        throw xerror('EINVAL', `NbdGateway: ${what} must be an integer from ${min} to ${max} (got ${String(v)})`)
       return v
     }
     this.maxInflight = count(opts.maxInflight, 'maxInflight', 128, 1, 65536)
@@ -211,7 +212,7 @@ export class NbdGateway implements HandshakeHost {
     this.#ownSegment = typeof opts.segment === 'string'
     this.segment = typeof opts.segment === 'string' ? Segment.joinSync(opts.segment, { peerType: 'posixfd' }) : opts.segment
     try {
-      if (this.segment.peerType !== 'posixfd') throw new TypeError('NbdGateway: the segment must be joined with the posixfd peer type')
+      if (this.segment.peerType !== 'posixfd') throw xerror('EINVAL', 'NbdGateway: the segment must be joined with the posixfd peer type')
       const cfg = this.segment.config
       let maxBuf = cfg.requestSize
       let maxCount = cfg.nrRequests
@@ -226,7 +227,7 @@ export class NbdGateway implements HandshakeHost {
       const def = Math.min(32 << 20, maxBuf * chunks)
       const max = opts.maxRequest ?? def
       if (!Number.isInteger(max) || max < 4096 || max > 0xffffffff || max % 4096)
-        throw new TypeError(`NbdGateway: maxRequest must be a multiple of 4096 from 4096 to ${0xfffff000} (got ${String(max)})`)
+        throw xerror('EINVAL', `NbdGateway: maxRequest must be a multiple of 4096 from 4096 to ${0xfffff000} (got ${String(max)})`)
       this.maxRequest = max
       const need = Math.ceil(max / maxBuf)
       this.maxReplyBytes = count(opts.maxReplyBytes, 'maxReplyBytes', Math.max(8 << 20, max), 4096, 2 ** 40)
@@ -234,7 +235,7 @@ export class NbdGateway implements HandshakeHost {
       // A command's chunks must fit what one connection and all may hold, or it could never complete.
       this.maxTotalRequests = cfg.nrRequests - Math.max(1, Math.floor(cfg.nrRequests / 16))
       if (need > this.maxTotalRequests)
-        throw new TypeError(`NbdGateway: maxRequest ${max} needs ${need} requests, the segment gives the gateway ${this.maxTotalRequests}`)
+        throw xerror('EINVAL', `NbdGateway: maxRequest ${max} needs ${need} requests, the segment gives the gateway ${this.maxTotalRequests}`)
       this.maxConnRequests = count(opts.maxConnRequests, 'maxConnRequests',
         Math.min(this.maxTotalRequests, Math.max(need, Math.floor(cfg.nrRequests / 4))), need, cfg.nrRequests)
       this.port = opts.port === undefined ? this.segment.bindDynamicPort({ role: 'client' }) : this.segment.bindPort(opts.port, { role: 'client' })
@@ -311,7 +312,9 @@ export class NbdGateway implements HandshakeHost {
   #accept(id: number, fd: number): void {
     let c: Conn
     try {
-      c = new Conn(this, id, fd)
+      // A HandshakeHost, checked here: not with `implements`, whose @internal
+      // members the published .d.ts strips (users' tsc would reject it).
+      c = new Conn(this satisfies HandshakeHost, id, fd)
     } catch (e) {
       this.#log('error', `connection ${id}: ${(e as Error).message}`)
       this.#engine.closeConn(id)
@@ -329,20 +332,20 @@ export class NbdGateway implements HandshakeHost {
 
   /** Start listening on a unix socket and/or TCP; resolves with the addresses. */
   async listen(opts: NbdListenOptions): Promise<NbdAddresses> {
-    if (this.closing) throw new Error('NbdGateway: closed')
-    if (!opts.unix && opts.tcp === undefined) throw new TypeError('NbdGateway: listen needs unix and/or tcp')
+    if (this.closing) throw xerror('ESHUTDOWN', 'NbdGateway: closed')
+    if (!opts.unix && opts.tcp === undefined) throw xerror('EINVAL', 'NbdGateway: listen needs unix and/or tcp')
     if (opts.unix) {
       const path = opts.unix
-      if (this.#unixId) throw new TypeError('NbdGateway: it listens on a unix socket already')
-      if (Buffer.byteLength(path) > 107) throw new Error(`NbdGateway: unix socket path ${path} is too long`)
+      if (this.#unixId) throw xerror('EINVAL', 'NbdGateway: it listens on a unix socket already')
+      if (Buffer.byteLength(path) > 107) throw xerror('ENAMETOOLONG', `NbdGateway: unix socket path ${path} is too long`)
       await removeStaleSocket(path)
       // The engine binds @path itself: EADDRINUSE if anything appeared there meanwhile.
       let lid: number
       try {
         lid = this.#engine.listenUnix(path)
       } catch (e) {
-        throw Object.assign(new Error(`NbdGateway: cannot create the socket ${path}: ${(e as Error).message}`),
-          { code: (e as { code?: string }).code })
+        throw new XsegError((e as { code?: string }).code ?? 'EIO', `NbdGateway: cannot create the socket ${path}: ${(e as Error).message}`,
+          { cause: e, errno: (e as { errno?: number }).errno })
       }
       this.#listeners.push(lid)
       // Removed at close only if it is still this socket (same inode).
@@ -352,7 +355,7 @@ export class NbdGateway implements HandshakeHost {
     if (opts.tcp !== undefined) {
       const { host, port } = parseTcp(opts.tcp)
       const { address } = await lookup(host)
-      if (this.closing) throw new Error('NbdGateway: closed')
+      if (this.closing) throw xerror('ESHUTDOWN', 'NbdGateway: closed')
       const l = this.#engine.listenTcp(address, port)
       this.#listeners.push(l.id)
       this.#addresses.tcp = { host: l.address, port: l.port }
@@ -532,7 +535,7 @@ export class NbdGateway implements HandshakeHost {
         if ((e as { code?: string }).code !== 'ENOBUFS') throw e
       }
       if (req) break
-      if (Date.now() >= until || this.closing) throw Object.assign(new Error('EAGAIN: no free request in the segment'), { code: 'EAGAIN' })
+      if (Date.now() >= until || this.closing) throw xerror('EAGAIN', 'no free request in the segment')
       await new Promise((r) => setTimeout(r, 5))
     }
     this.#xinflight++

@@ -39,17 +39,50 @@ void throw_errno(Napi::Env env, int neg_errno, const char *fn, const char *msg)
 	int e = neg_errno < 0 ? -neg_errno : neg_errno;
 	const char *name = errno_name(e);
 	std::string code = name ? name : "E" + std::to_string(e);
-	std::string text = code + ": ";
+	std::string text = msg && *msg ? msg : strerror(e);
+	Instance *inst = env.GetInstanceData<Instance>();
+	napi_value cls = nullptr;
 
-	text += msg && *msg ? msg : strerror(e);
 	if (fn)
 		text += std::string(", ") + fn;
-	Napi::Error err = Napi::Error::New(env, text);
+	// new XsegError(code, text, { errno, syscall }): the one error class of
+	// the API (sys/node/ts/errors.ts), built here for every addon failure.
+	if (inst && inst->error_class &&
+	    napi_get_reference_value(env, inst->error_class, &cls) == napi_ok && cls) {
+		Napi::Object opts = Napi::Object::New(env);
+
+		opts.Set("errno", Napi::Number::New(env, -e));
+		if (fn)
+			opts.Set("syscall", Napi::String::New(env, fn));
+		Napi::Object err = Napi::Function(env, cls).New(
+			{ Napi::String::New(env, code), Napi::String::New(env, text), opts });
+		if (!env.IsExceptionPending())
+			Napi::Error(env, err).ThrowAsJavaScriptException();
+		return;
+	}
+	Napi::Error err = Napi::Error::New(env, code + ": " + text);
 	err.Value().Set("code", Napi::String::New(env, code));
 	err.Value().Set("errno", Napi::Number::New(env, -e));
 	if (fn)
 		err.Value().Set("syscall", Napi::String::New(env, fn));
 	err.ThrowAsJavaScriptException();
+}
+
+// set_error_class(XsegError): the class throw_errno builds its errors with.
+static Napi::Value set_error_class(const Napi::CallbackInfo &info)
+{
+	Instance *inst = info.Env().GetInstanceData<Instance>();
+
+	if (!info[0].IsFunction()) {
+		throw_errno(info.Env(), -EINVAL, "set_error_class", "argument 1 must be a class");
+		return info.Env().Undefined();
+	}
+	if (inst) {
+		if (inst->error_class)
+			napi_delete_reference(info.Env(), inst->error_class);
+		napi_create_reference(info.Env(), info[0], 1, &inst->error_class);
+	}
+	return info.Env().Undefined();
 }
 
 // ------------------------------------------------------------- arguments
@@ -215,7 +248,11 @@ static void on_teardown(napi_async_cleanup_hook_handle handle, void *arg)
 
 static void free_instance(napi_env env, void *data, void *hint)
 {
-	delete static_cast<Instance *>(data);
+	Instance *inst = static_cast<Instance *>(data);
+
+	if (inst->error_class)
+		napi_delete_reference(env, inst->error_class);
+	delete inst;
 }
 
 static void seg_finalize(napi_env env, Seg *s)
@@ -257,6 +294,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports)
 #undef XNODE_SET
 	exports.Set("errno", errnos);
 	exports.Set("napi_version", Napi::Number::New(env, NAPI_VERSION));
+	exports.Set("set_error_class", Napi::Function::New(env, set_error_class, "set_error_class"));
 	init_seg(env, exports);
 	init_port(env, exports);
 	init_req(env, exports);

@@ -9,9 +9,11 @@
 // TypeScript (sys/node/ts/); here every argument is still checked enough
 // that a wrong call throws instead of crashing.
 //
-// Errors: a failing call throws an Error whose `code` is the errno name
-// ('EAGAIN', 'EPERM'...), `errno` the negative errno (as Node's system
-// errors) and `syscall` the addon function. Expected conditions are values:
+// Errors: a failing call throws an XsegError (the class sys/node/ts/errors.ts
+// registers with set_error_class; a plain Error before that) whose `code` is
+// the errno name ('EAGAIN', 'EPERM'...), `errno` the negative errno (as
+// Node's system errors) and `syscall` the addon function; throw_errno builds
+// every one of them. Expected conditions are values:
 // "no free request", "nothing queued", "queue full" (see each function).
 //
 // Threads: every function runs on the JavaScript thread of the environment
@@ -55,9 +57,10 @@ struct Instance {
 	uint32_t closing;		// watchers whose uv_close has not finished
 	napi_async_cleanup_hook_handle hook;
 	int tearing_down;
+	napi_ref error_class;		// XsegError (set_error_class), or NULL
 };
 
-// Throw an Error for a negative errno from function @fn; @msg may be NULL.
+// Throw an XsegError for a negative errno from function @fn; @msg may be NULL.
 void throw_errno(Napi::Env env, int neg_errno, const char *fn, const char *msg = nullptr);
 const char *errno_name(int e);
 

@@ -92,6 +92,8 @@ export interface NativeRecovery {
 export interface Binding {
   errno: Record<string, number>
   napi_version: number
+  /** The class every addon error is built with (errors.ts registers XsegError). */
+  set_error_class(cls: new (code: string, message: string, opts: { errno: number; syscall?: string }) => Error): void
   op_names(): string[]
   seg_parse(spec: string): NativeConfig
   seg_create(spec: string): void

@@ -71,7 +71,7 @@ type Msg = { ready: true } | { error: { code: string; message: string } } | { se
 /** This module's own file: the workers load it to run poolWorker(). */
 function self(): string {
   if (typeof __filename === 'string') return __filename
-  throw new Error('xseg: servePool cannot find its own module file')
+  throw xerror('ENOENT', 'servePool cannot find its own module file')
 }
 
 const BOOT = `
@@ -173,7 +173,7 @@ export async function servePool(opts: PoolOptions): Promise<Pool> {
 
 /** The body of a pool worker, which servePool starts: not for direct use. */
 export async function _poolWorker(boot: Boot & { index: number }): Promise<void> {
-  if (isMainThread || !parentPort) throw new Error('xseg: _poolWorker runs in a pool worker only')
+  if (isMainThread || !parentPort) throw xerror('EPERM', '_poolWorker runs in a pool worker only')
   const post = (m: Msg): void => parentPort!.postMessage(m)
   const stop = new Int32Array(boot.control)
   let seg: Segment | undefined

@@ -15,7 +15,7 @@
 import { F, XS_FAILED, XS_SERVED, native } from './binding.js'
 import { Flag, Op, opName, type FlagName, type OpName } from './constants.js'
 import { type Core, u64, uint } from './core.js'
-import { errnoName, errnoNumber, xerror, XsegError } from './errors.js'
+import { about, errnoName, errnoNumber, xerror, XsegError } from './errors.js'
 import type { Port } from './port.js'
 
 export type RequestState =
@@ -254,7 +254,13 @@ export class Request {
     if (this.#state !== 'prepared' && this.#state !== 'received')
       throw xerror('EPERM', `cannot ${what} a request that is ${this.#state}`)
     dst = uint(dst, 'the destination port', 0xfffffffe)
-    return this.port._submit(this, dst)
+    try {
+      return this.port._submit(this, dst)
+    } catch (e) {
+      const seg = this.port.segment
+      throw about(e, `port ${dst} of ${seg.type}:${seg.name}`, (x) =>
+        x.code === 'ENOENT' ? 'is not bound' : x.code === 'EINVAL' ? 'is not a port of the segment' : undefined)
+    }
   }
 
   /** Wait for the reply of a submitted request (after trySubmit). */

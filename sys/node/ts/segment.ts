@@ -13,8 +13,21 @@
 import { native, type NativeConfig, type NativeRecovery, type NativeSegInfo, XSEG_PORT_ACCEPT, XSEG_PORT_RECEIVE } from './binding.js'
 import type { PeerType } from './constants.js'
 import { Core, uint } from './core.js'
-import { xerror } from './errors.js'
+import { about, xerror, type XsegError } from './errors.js'
 import { Port, type PortInfo } from './port.js'
+
+// The words of the errors of seg_create, seg_join and port_bind that name
+// the user's segment or port (errors.ts about()); undefined: the addon's.
+const createText = (e: XsegError): string | undefined =>
+  e.code === 'EEXIST' ? 'exists already' : undefined
+const joinText = (e: XsegError): string | undefined =>
+  e.code === 'ENOENT' ? 'does not exist' : undefined
+const dynBindText = (e: XsegError): string | undefined =>
+  e.code === 'ENOSPC' ? 'has no free dynamic port' : undefined
+const bindText = (e: XsegError): string | undefined =>
+  e.code === 'EBUSY' ? 'is bound by a live peer' :
+  e.code === 'EALREADY' ? 'is bound here already' :
+  e.code === 'EINVAL' ? 'is not a static port of the segment' : undefined
 
 /** A parsed spec, every default filled in. */
 export interface SegmentConfig {
@@ -166,7 +179,11 @@ export class Segment {
     const type = peerType(opts)
     const cfg = Segment.parseSpec(spec)
     const check = uint(opts?.peerCheckMs ?? 1000, 'peerCheckMs', 2 ** 31 - 1)
-    native.seg_create(cfg.spec)
+    try {
+      native.seg_create(cfg.spec)
+    } catch (e) {
+      throw about(e, `${cfg.type}:${cfg.name}`, createText)
+    }
     try {
       return Segment.#join(cfg, type, opts?.destroyOnClose ?? false, check)
     } catch (e) {
@@ -183,7 +200,11 @@ export class Segment {
    */
   static createDetached(spec: string): SegmentConfig {
     const cfg = Segment.parseSpec(spec)
-    native.seg_create(cfg.spec)
+    try {
+      native.seg_create(cfg.spec)
+    } catch (e) {
+      throw about(e, `${cfg.type}:${cfg.name}`, createText)
+    }
     return cfg
   }
 
@@ -225,7 +246,12 @@ export class Segment {
   }
 
   static #join(cfg: SegmentConfig, type: PeerType, destroyOnClose: boolean, peerCheckMs: number): Segment {
-    const h = native.seg_join(cfg.type, cfg.name, type)
+    let h
+    try {
+      h = native.seg_join(cfg.type, cfg.name, type)
+    } catch (e) {
+      throw about(e, `${cfg.type}:${cfg.name}`, joinText)
+    }
     const core = new Core(h)
     // The config the creator wrote, not the one this spec may have guessed.
     const joined = config(native.seg_info(h).config)
@@ -289,13 +315,25 @@ export class Segment {
   bindPort(n: number, opts?: BindOptions): Port {
     this.#core.live()
     const want = uint(n, 'port', this.config.nrPorts - 1)
-    return this.#bind(native.port_bind(this.#core.h, want, bindFlags(opts)))
+    let bound
+    try {
+      bound = native.port_bind(this.#core.h, want, bindFlags(opts))
+    } catch (e) {
+      throw about(e, `port ${want} of ${this.type}:${this.name}`, bindText)
+    }
+    return this.#bind(bound)
   }
 
   /** Bind the first free dynamic port. ENOSPC if none is free. */
   bindDynamicPort(opts?: BindOptions): Port {
     this.#core.live()
-    return this.#bind(native.port_bind(this.#core.h, -1, bindFlags(opts)))
+    let bound
+    try {
+      bound = native.port_bind(this.#core.h, -1, bindFlags(opts))
+    } catch (e) {
+      throw about(e, `${this.type}:${this.name}`, dynBindText)
+    }
+    return this.#bind(bound)
   }
 
   #bind(n: number): Port {
