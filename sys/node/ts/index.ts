@@ -5,6 +5,7 @@
 export { Segment } from './segment.js'
 export type { SegmentConfig, SegmentInfo, RecoveryStats, JoinOptions, CreateOptions, BindOptions } from './segment.js'
 export { Port } from './port.js'
+export { Batch } from './batch.js'
 export type { Handler, ServeOptions, PortInfo } from './port.js'
 export { Request } from './request.js'
 export type { RequestOptions, RequestState, WaitOptions } from './request.js'
