@@ -20,7 +20,10 @@
 // repetition r+1 of any (rotated), so load from elsewhere hits rows alike;
 // the result of a row is the median over repetitions of each run's median.
 //
-//   bench.ts [-r REPS] [-n ROUND_TRIPS] [-T REQUESTS] [-D DEPTH] [-o FILE] [--no-pin]
+//   bench.ts [-r REPS] [-n ROUND_TRIPS] [-T REQUESTS] [-D DEPTH] [--spin US] [-o FILE] [--no-pin]
+//
+// --spin: how long the batched rows poll before sleeping (replies() and
+// requests() spinUs, both sides; default 20, as C patternd's default).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { connect } from 'node:net'
@@ -44,6 +47,7 @@ const { values: o } = parseArgs({
     depth: { type: 'string', short: 'D', default: '64' },
     out: { type: 'string', short: 'o' },
     'no-pin': { type: 'boolean', default: false },
+    spin: { type: 'string', default: '20' },
   },
 })
 const REPS = Number(o.reps)
@@ -51,6 +55,7 @@ const N = Number(o.n)
 const WARM = Math.max(100, Math.floor(N / 10))
 const TN = Number(o.T)
 const DEPTH = Number(o.depth)
+const SPIN = Number(o.spin)
 const PIN = !o['no-pin'] && cpus().length >= 2 && existsSync('/usr/bin/taskset')
 
 if (PIN && !process.env.XSEG_BENCH_PINNED) {
@@ -211,7 +216,7 @@ async function batchedSession(server: (spec: string) => ChildProcess): Promise<S
   }
   const port: Port = seg.bindDynamicPort()
   const table: Batch = port.batch(Math.max(DEPTH, 1))
-  const replies = port.replies()
+  const replies = port.replies({ spinUs: SPIN })
   const submit = (m: number): number => {
     table.clear()
     for (let i = 0; i < m; i++) table.add(Op.ping, 0, 0)
@@ -280,7 +285,7 @@ rows.push({ key: 'xseg_tsb_c', label: 'xseg TS batched -> C patternd', start: ()
 rows.push({
   key: 'xseg_tsb_tsb', label: 'xseg TS batched <-> TS batched',
   start: () => batchedSession((spec) => {
-    const c = far(['xsegbatch', spec, '1'])
+    const c = far(['xsegbatch', spec, '1', String(SPIN)])
     c.stdout!.resume()
     return c
   }),
@@ -438,7 +443,7 @@ async function main(): Promise<void> {
   const doc = {
     schemaVersion: 1, benchmark: 'node', date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
     machine: { cpus: cpus().length, model, node: process.versions.node, pinned: PIN, loadavg1: r3(loadavg()[0]!) },
-    config: { repetitions: REPS, roundTripsPerRun: N, warmupRoundTrips: WARM, throughputRequests: TN, depth: DEPTH,
+    config: { repetitions: REPS, roundTripsPerRun: N, warmupRoundTrips: WARM, throughputRequests: TN, depth: DEPTH, batchedSpinUs: SPIN,
       statistic: 'median of per-run medians', seconds: Math.round((Date.now() - t0) / 100) / 10 },
     latency, throughput, ratios, goals,
   }

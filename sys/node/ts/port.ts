@@ -46,6 +46,21 @@ export type Handler = (req: Request) => void | Promise<void>
 
 export type PortInfo = NativePortInfo
 
+/** Options of Port.replies() and Port.requests(). */
+export interface SpinOptions extends WaitOptions {
+  /** Poll the queue this many microseconds before sleeping (default 0: sleep at once). */
+  spinUs?: number
+}
+
+/** Call @look until it is true or @us microseconds passed; its last answer. */
+function spinFor(us: number, look: () => boolean): boolean {
+  const end = performance.now() + us / 1000
+  do {
+    if (look()) return true
+  } while (performance.now() < end)
+  return false
+}
+
 const BATCH = 64
 const ECONNRESET = errnoNumber('ECONNRESET')!
 
@@ -473,7 +488,9 @@ export class Port {
    */
   batch(capacity = 64): Batch {
     this.#live()
-    return new Batch(this.#core, uint(capacity, 'capacity', this.segment.config.nrRequests))
+    const n = uint(capacity, 'capacity', 1 << 20)
+    if (n < 1) throw xerror('EINVAL', 'a batch needs at least 1 row')
+    return new Batch(this.#core, n)
   }
 
   #ours(batch: Batch): void {
@@ -532,9 +549,17 @@ export class Port {
    * A table is valid until the next iteration, which releases its requests
    * (so copy out what you keep). It waits while nothing has come, ends when
    * the port closes, and throws an AbortError when @opts.signal aborts.
+   * @opts.spinUs: poll the queue that many microseconds before sleeping
+   * (default 0; it blocks the event loop meanwhile, and saves the wake-up
+   * when the reply comes within it).
    */
-  replies(opts?: WaitOptions): AsyncIterableIterator<Batch> {
+  replies(opts?: SpinOptions): AsyncIterableIterator<Batch> {
     const signal = opts?.signal
+    const spin = uint(opts?.spinUs ?? 0, 'spinUs', 1e6)
+    const look = (): boolean => {
+      this.#receive()
+      return this.#b!.inbox.length > 0
+    }
     let done = false
     let held: Batch | undefined
     const drop = (): void => {
@@ -549,12 +574,9 @@ export class Port {
       for (;;) {
         if (done || this.closed) return { done: true, value: undefined }
         if (signal?.aborted) throw abortError(signal)
-        if (this.#b) {
-          this.#receive()
-          if (this.#b.inbox.length) {
-            held = this.#b.take()
-            return { done: false, value: held }
-          }
+        if (this.#b && (look() || (spin > 0 && this.#b.inflight > 0 && spinFor(spin, look)))) {
+          held = this.#b.take()
+          return { done: false, value: held }
         }
         if (!this.#loopable) throw this.#notLoopable()
         this.#watch()
@@ -613,11 +635,14 @@ export class Port {
    * Mark rows with b.respond(i, serviced) / b.fail(i, code); the next
    * iteration answers the whole table (unmarked rows: served, serviced 0).
    * Ends when the port closes; throws an AbortError when @opts.signal
-   * aborts (the table in hand is answered first).
+   * aborts (the table in hand is answered first). @opts.spinUs: as for
+   * replies().
    */
-  requests(opts?: WaitOptions & { batch?: number }): AsyncIterableIterator<Batch> {
+  requests(opts?: SpinOptions & { batch?: number }): AsyncIterableIterator<Batch> {
     const signal = opts?.signal
+    const spin = uint(opts?.spinUs ?? 0, 'spinUs', 1e6)
     const table = this.batch(opts?.batch ?? 64)
+    const look = (): boolean => this.acceptBatch(table) > 0
     let done = false
     const answer = (): void => {
       if (table.length && !this.closed) this.respondBatch(table)
@@ -630,7 +655,7 @@ export class Port {
         if (signal?.aborted) throw abortError(signal)
         if (!this.#loopable) throw this.#notLoopable()
         this.#watch() // before looking: a request queued from now on wakes us
-        if (this.acceptBatch(table)) return { done: false, value: table }
+        if (look() || (spin > 0 && spinFor(spin, look))) return { done: false, value: table }
         await this.#nextWake(signal)
       }
     }
