@@ -256,7 +256,7 @@ static Napi::Value batch_submit(const Napi::CallbackInfo &info)
 
 typedef struct xseg_request *(*take_fn)(struct xseg *, uint32_t);
 
-static Napi::Value take_rows(const Napi::CallbackInfo &info, take_fn take, const char *fn)
+static Napi::Value take_rows(const Napi::CallbackInfo &info, take_fn take, const char *fn, bool accepting)
 {
 	Napi::Env env = info.Env();
 	Seg *s;
@@ -276,7 +276,14 @@ static Napi::Value take_rows(const Napi::CallbackInfo &info, take_fn take, const
 			}
 			break;
 		}
-		fill_row(s->xs, rows + (size_t)k * BATCH_ROW, req);
+		uint32_t *r = rows + (size_t)k * BATCH_ROW;
+
+		fill_row(s->xs, r, req);
+		if (accepting) {
+			// The answer's words: served, nothing yet (batch_respond reads them).
+			r[B_ERROR] = 0;
+			r[B_SERVICED] = 0;
+		}
 	}
 	return Napi::Number::New(env, k);
 }
@@ -286,14 +293,15 @@ static Napi::Value take_rows(const Napi::CallbackInfo &info, take_fn take, const
 // serviced, cookie...: the outcome of each request, row by row).
 static Napi::Value batch_receive(const Napi::CallbackInfo &info)
 {
-	return take_rows(info, xseg_receive, "batch_receive");
+	return take_rows(info, xseg_receive, "batch_receive", false);
 }
 
 // batch_accept(handle, port, rows, first, n) -> k: takes up to @n requests
-// queued to server port @port and fills a row for each.
+// queued to server port @port and fills a row for each, its error and
+// serviced words 0 (the answer batch_respond gives unless they are set).
 static Napi::Value batch_accept(const Napi::CallbackInfo &info)
 {
-	return take_rows(info, xseg_accept, "batch_accept");
+	return take_rows(info, xseg_accept, "batch_accept", true);
 }
 
 // batch_respond(handle, rows, first, n) -> k: answers the accepted requests

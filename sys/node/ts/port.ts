@@ -293,6 +293,8 @@ export class Port {
       // EALREADY: another peer is recovering; its work reaches us the same way.
     }
     this.#receive()
+    // Rows failed back to batched requests: wake whoever waits in replies().
+    if (this.#b && this.#b.inbox.length) for (const fn of [...this.#listeners]) fn()
   }
 
   /** Is the peer of port @dst (or of its redirect) dead, or the port left? */
