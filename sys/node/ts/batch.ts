@@ -16,7 +16,25 @@ import { errnoName, errnoNumber, xerror } from './errors.js'
 import { flagBits, opCode } from './request.js'
 import type { FlagName, OpName } from './constants.js'
 
-const ROW = B.Row
+// The row's words as plain constants: hot loops read them without going
+// through a module's export bindings (getters under CommonJS).
+const ROW: number = B.Row
+const W_INDEX: number = B.Index
+const W_OP: number = B.Op
+const W_FLAGS: number = B.Flags
+const W_STATE: number = B.State
+const W_ERROR: number = B.Error
+const W_SIZE: number = B.Size
+const W_DATA_LEN: number = B.DataLen
+const W_SERVICED: number = B.Serviced
+const W_OFFSET: number = B.Offset
+const W_COOKIE: number = B.Cookie
+const W_DATA: number = B.Data
+const W_TARGET: number = B.Target
+const W_PORT: number = B.Port
+const addon = native
+const SERVED: number = XS_SERVED
+const FAILED: number = XS_FAILED
 const TWO32 = 4294967296
 
 /** A table of request rows (see the top of batch.ts). Make one with Port.batch(). */
@@ -57,76 +75,82 @@ export class Batch {
     if (i >= this.capacity) throw xerror('ENOSPC', `the batch is full (${this.capacity} rows)`)
     const r = i * ROW
     const rows = this.rows
-    const sz = uint(size, 'size', 0xffffffff)
-    rows[r + B.Op] = opCode(op)
-    rows[r + B.Flags] = opts?.flags === undefined ? 0 : flagBits(opts.flags)
-    rows[r + B.Size] = sz
-    rows[r + B.DataLen] = opts?.dataLength === undefined ? sz : uint(opts.dataLength, 'dataLength', 0xffffffff)
-    rows[r + B.Target] = opts?.target === undefined ? 0 : uint(opts.target, 'target', 0xffffffff)
-    put64(rows, r + B.Offset, u64(offset, 'offset'))
-    put64(rows, r + B.Cookie, opts?.cookie === undefined ? 0 : u64(opts.cookie, 'cookie'))
-    rows[r + B.State] = 0
-    rows[r + B.Error] = 0
-    rows[r + B.Serviced] = 0
+    const sz = isU32(size) ? size : uint(size, 'size', 0xffffffff)
+    const opn = isU32(op) ? op : opCode(op)
+    const off = typeof offset === 'number' && offset >= 0 && Number.isSafeInteger(offset) ? offset : u64(offset, 'offset')
+    const flags = opts?.flags === undefined ? 0 : flagBits(opts.flags)
+    const dlen = opts?.dataLength === undefined ? sz : uint(opts.dataLength, 'dataLength', 0xffffffff)
+    const target = opts?.target === undefined ? 0 : uint(opts.target, 'target', 0xffffffff)
+    const cookie = opts?.cookie === undefined ? 0 : u64(opts.cookie, 'cookie')
+    rows[r + W_OP] = opn
+    rows[r + W_FLAGS] = flags
+    rows[r + W_SIZE] = sz
+    rows[r + W_DATA_LEN] = dlen
+    rows[r + W_TARGET] = target
+    put64(rows, r + W_OFFSET, off)
+    put64(rows, r + W_COOKIE, cookie)
+    rows[r + W_STATE] = 0
+    rows[r + W_ERROR] = 0
+    rows[r + W_SERVICED] = 0
     this.length = i + 1
     return i
   }
 
   /** The request index of row @i in the segment's request table. */
   index(i: number): number {
-    return this.rows[i * ROW + B.Index]!
+    return this.rows[i * ROW + W_INDEX]!
   }
   opCode(i: number): number {
-    return this.rows[i * ROW + B.Op]!
+    return this.rows[i * ROW + W_OP]!
   }
   flags(i: number): number {
-    return this.rows[i * ROW + B.Flags]!
+    return this.rows[i * ROW + W_FLAGS]!
   }
   size(i: number): number {
-    return this.rows[i * ROW + B.Size]!
+    return this.rows[i * ROW + W_SIZE]!
   }
   dataLength(i: number): number {
-    return this.rows[i * ROW + B.DataLen]!
+    return this.rows[i * ROW + W_DATA_LEN]!
   }
   /** Bytes served (a reply's; a server sets it with respond()). */
   serviced(i: number): number {
-    return this.rows[i * ROW + B.Serviced]!
+    return this.rows[i * ROW + W_SERVICED]!
   }
   /** The offset as a number (exact below 2^53). */
   offset(i: number): number {
-    const r = i * ROW + B.Offset
+    const r = i * ROW + W_OFFSET
     return this.rows[r + 1]! * TWO32 + this.rows[r]!
   }
   offsetBig(i: number): bigint {
-    const r = i * ROW + B.Offset
+    const r = i * ROW + W_OFFSET
     return (BigInt(this.rows[r + 1]!) << 32n) | BigInt(this.rows[r]!)
   }
   /** The cookie as a number (exact below 2^53). */
   cookie(i: number): number {
-    const r = i * ROW + B.Cookie
+    const r = i * ROW + W_COOKIE
     return this.rows[r + 1]! * TWO32 + this.rows[r]!
   }
   cookieBig(i: number): bigint {
-    const r = i * ROW + B.Cookie
+    const r = i * ROW + W_COOKIE
     return (BigInt(this.rows[r + 1]!) << 32n) | BigInt(this.rows[r]!)
   }
   /** A reply or accepted row: the client port it came from. */
   src(i: number): number {
-    return this.rows[i * ROW + B.Port]!
+    return this.rows[i * ROW + W_PORT]!
   }
 
   /** A reply row: served and not failed. */
   ok(i: number): boolean {
-    const st = this.rows[i * ROW + B.State]!
-    return (st & XS_SERVED) !== 0 && (st & XS_FAILED) === 0
+    const st = this.rows[i * ROW + W_STATE]!
+    return (st & SERVED) !== 0 && (st & FAILED) === 0
   }
   /** A reply row: failed (see errno). */
   failed(i: number): boolean {
-    return (this.rows[i * ROW + B.State]! & XS_FAILED) !== 0
+    return (this.rows[i * ROW + W_STATE]! & FAILED) !== 0
   }
   /** A reply row: the errno of a failure (positive), or 0. */
   errno(i: number): number {
-    return this.failed(i) ? this.rows[i * ROW + B.Error]! : 0
+    return this.failed(i) ? this.rows[i * ROW + W_ERROR]! : 0
   }
   /** A reply row: the errno name of a failure ('ECONNRESET'...), or undefined. */
   errorCode(i: number): string | undefined {
@@ -136,7 +160,7 @@ export class Batch {
 
   /** Row @i's target name (a reply's or an accepted request's; one native call and a string). */
   target(i: number): string {
-    return native.req_target(this._core.h, this.index(i))
+    return addon.req_target(this._core.h, this.index(i))
   }
 
   /** The whole segment as bytes: row @i's data is at dataOffset(i), dataLength(i) long. */
@@ -146,7 +170,7 @@ export class Batch {
   }
   /** The byte offset of row @i's data in `bytes`, or -1 if it has no buffer. */
   dataOffset(i: number): number {
-    const r = i * ROW + B.Data
+    const r = i * ROW + W_DATA
     if (this.rows[r] === 0xffffffff && this.rows[r + 1] === 0xffffffff) return -1
     return this.rows[r + 1]! * TWO32 + this.rows[r]!
   }
@@ -159,15 +183,20 @@ export class Batch {
   /** Server: answer row @i as served, @serviced bytes (Port.respondBatch sends it). */
   respond(i: number, serviced = 0): void {
     const r = i * ROW
-    this.rows[r + B.Serviced] = uint(serviced, 'serviced', 0xffffffff)
-    this.rows[r + B.Error] = 0
+    this.rows[r + W_SERVICED] = uint(serviced, 'serviced', 0xffffffff)
+    this.rows[r + W_ERROR] = 0
   }
   /** Server: answer row @i as failed with @code (an errno name or positive number). */
   fail(i: number, code: string | number = 'EIO'): void {
     const n = typeof code === 'number' ? uint(code, 'errno', 4095) : errnoNumber(code)
     if (!n) throw xerror('EINVAL', `unknown errno name '${String(code)}'`)
-    this.rows[i * ROW + B.Error] = n
+    this.rows[i * ROW + W_ERROR] = n
   }
+}
+
+/** A whole number in [0, 2^32): the common case, checked without a call. */
+function isU32(v: unknown): v is number {
+  return typeof v === 'number' && v >= 0 && v <= 0xffffffff && Math.floor(v) === v
 }
 
 function put64(rows: Uint32Array, w: number, v: number | bigint): void {
@@ -209,20 +238,20 @@ export class BatchClient {
     const h = this.#core.h
     const n = batch.length
     if (n === 0) return 0
-    const k = native.batch_get(h, port, batch.rows, 0, n, targets ?? NO_TARGET)
+    const k = addon.batch_get(h, port, batch.rows, 0, n, targets ?? NO_TARGET)
     if (k === 0) return 0
     let s: number
     try {
       if (fill) fill(batch, k)
-      s = native.batch_submit(h, dst, batch.rows, 0, k)
+      s = addon.batch_submit(h, dst, batch.rows, 0, k)
     } catch (e) {
-      native.batch_put(h, batch.rows, 0, k)
+      addon.batch_put(h, batch.rows, 0, k)
       throw e
     }
-    if (s < k) native.batch_put(h, batch.rows, s, k - s)
+    if (s < k) addon.batch_put(h, batch.rows, s, k - s)
     const rows = batch.rows
     const owned = this.owned
-    for (let i = 0; i < s; i++) owned[rows[i * ROW + B.Index]!] = 1
+    for (let i = 0; i < s; i++) owned[rows[i * ROW + W_INDEX]!] = 1
     this.inflight += s
     this.dsts.add(dst)
     return s
@@ -237,11 +266,11 @@ export class BatchClient {
       const room = box.capacity - box.length
       if (room === 0) return // cannot happen either
       const first = box.length
-      const k = native.batch_receive(h, port, box.rows, first, room)
+      const k = addon.batch_receive(h, port, box.rows, first, room)
       const rows = box.rows
       let w = first
       for (let j = first; j < first + k; j++) {
-        const idx = rows[j * ROW + B.Index]!
+        const idx = rows[j * ROW + W_INDEX]!
         if (this.owned[idx]) {
           this.owned[idx] = 0
           this.inflight--

@@ -273,7 +273,10 @@ export class Port {
    */
   #checkPeers(): void {
     const batched = this.#b !== undefined && this.#b.inflight > 0
-    if (this.closed || (this.#waiting === 0 && !batched)) return
+    if (this.closed || (this.#waiting === 0 && !batched)) {
+      this.#ref() // nothing to watch: stop the timer
+      return
+    }
     const h = this.#core.h
     const seen = new Set<number>()
     let dead = false
@@ -520,7 +523,9 @@ export class Port {
     dst = uint(dst, 'the destination port', 0xfffffffe)
     if (!this.#b) this.#b = new BatchClient(this.#core, this.segment.config.nrRequests)
     this.#watch() // before any reply can come
-    return this.#b.submit(this.number, dst, batch, opts?.targets, opts?.fill)
+    const n = this.#b.submit(this.number, dst, batch, opts?.targets, opts?.fill)
+    if (n > 0) this.#ref() // the dead-peer check, while they are in flight
+    return n
   }
 
   /**
@@ -819,8 +824,10 @@ export class Port {
       this.#refd = want
     }
     const check = this.segment.peerCheckMs
-    const batchWait = this.#b !== undefined && this.#b.inflight > 0 && this.#listeners.size > 0
-    if ((this.#waiting > 0 || batchWait) && !this.closed && check > 0) {
+    // Batched requests in flight are watched whether or not replies() waits
+    // now: it waits a moment at a time, and the timer is not remade per wake.
+    const batched = this.#b !== undefined && this.#b.inflight > 0
+    if ((this.#waiting > 0 || batched) && !this.closed && check > 0) {
       if (!this.#watchdog) this.#watchdog = setInterval(() => this.#checkPeers(), check).unref()
     } else if (this.#watchdog) {
       clearInterval(this.#watchdog)
