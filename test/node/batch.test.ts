@@ -4,10 +4,11 @@
 // - tables of mixed ops and sizes with data verified both ways; a batch
 // larger than the free requests submits what it can and says how many;
 // errors per row, and first-row errors that throw and hold nothing; replies
-// out of order, next to per-request submits on the same port; a batched
-// server in another process SIGKILLed while it holds a batch (recovery fails
-// the rows back with ECONNRESET); a batched client against C patternd;
-// misuse gives codes. After each test every request is free again.
+// out of order, next to per-request submits (and receiveSync) on the same
+// port; a batched server in another process SIGKILLed while it holds a
+// batch (recovery fails the rows back with ECONNRESET); a batched client
+// against C patternd; misuse gives codes. After each test every request is
+// free again.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { Op, Segment, pattern, type Batch, type Port } from '../../sys/node/ts/index'
@@ -207,6 +208,34 @@ test('replies out of order, next to per-request submits on the same port', async
   assert.is(one.cookie, 999n, 'the per-request submit got its own reply')
   assert.ok(one.ok)
   one.release()
+  const ac = new AbortController()
+  const serving = serveHere(server, ac.signal)
+  await allFree(seg, c, 1)
+  ac.abort()
+  await serving
+})
+
+test('receiveSync() next to batches: each reply goes to the API that submitted it', async () => {
+  await using seg = await Segment.create(uniqueSpec('8:32:64K'), { destroyOnClose: true })
+  const server = seg.bindPort(1)
+  const c = seg.bindDynamicPort()
+  const t = c.batch(8)
+  for (let i = 0; i < 8; i++) t.add('ping', 0, 0, { cookie: i })
+  assert.is(c.submitBatch(1, t), 8)
+  const one = c.request({ op: 'ping', cookie: 99 })
+  assert.ok(one.trySubmit(1))
+  const s = server.batch(16)
+  assert.is(server.acceptBatch(s), 9)
+  server.respondBatch(s)
+  const r = c.receiveSync()
+  assert.ok(r === one, 'the per-request reply, not a batched one')
+  assert.is(r!.cookie, 99n)
+  r!.release()
+  assert.is(c.receiveSync(), null, 'the batched replies are not for receiveSync')
+  const got = c.batch(16)
+  assert.is(c.receiveBatch(got), 8)
+  assert.equal(Array.from({ length: 8 }, (_, i) => got.cookie(i)).sort(), [0, 1, 2, 3, 4, 5, 6, 7])
+  c.releaseBatch(got)
   const ac = new AbortController()
   const serving = serveHere(server, ac.signal)
   await allFree(seg, c, 1)

@@ -697,6 +697,9 @@ export class Port {
   /** Take one reply without waiting, or null (worker-style clients). */
   receiveSync(): Request | null {
     this.#live()
+    // A port that submitted batches sorts what comes: their rows to the
+    // inbox (receiveBatch), the others to their Requests (found just below).
+    if (this.#b) this.#receive()
     for (const p of this.#pending.values()) {
       if (p.arrived) {
         this.#pending.delete(p.req.index)
@@ -704,6 +707,7 @@ export class Port {
         return p.req
       }
     }
+    if (this.#b) return null
     for (;;) {
       const idx = native.req_receive(this.#core.h, this.number)
       if (idx < 0) return null
