@@ -16,6 +16,7 @@
         "sys/node/addon/seg.cc",
         "sys/node/addon/port.cc",
         "sys/node/addon/req.cc",
+        "sys/node/addon/batch.cc",
         "peers/node/nbd/engine/commands.cc",
         "peers/node/nbd/engine/socket.cc",
         "peers/node/nbd/engine/replies.cc",

@@ -7,18 +7,23 @@
 //   xseg_ts_c        the xseg TS API -> C patternd -d posixfd (PING; patternd spins 20 us, then sleeps)
 //   xseg_ts_c_spin0  the same, patternd --spin-us 0 (it always sleeps: two sleeping sides)
 //   xseg_ts_ts       the xseg TS API -> a TS server in another Node process (posixfd both sides)
+//   xseg_tsb_c       the batched TS API (Port.submitBatch, replies()) -> C patternd -d posixfd
+//   xseg_tsb_tsb     the batched TS API -> a batched TS server (port.requests()) in another Node process
 //   raw_eventfd      two eventfds polled by libuv (uv_poll) in two Node processes (evfd.c)
 //   pipe             two pipes between two Node processes (net.Socket over the child's stdio)
 //   unix_socket      a Unix stream socket between two Node processes
 //   ipc              the child_process IPC channel
 //
-// and throughput with DEPTH requests in flight (xseg_ts_c, unix_socket,
-// pipe). Every round trip awaits a Promise resolved from the wake-up
+// and throughput with DEPTH requests in flight (xseg_ts_c, the two batched
+// rows, unix_socket, pipe). Every round trip awaits a Promise resolved from the wake-up
 // callback, as xseg's submit() does. Repetition r of every row runs before
 // repetition r+1 of any (rotated), so load from elsewhere hits rows alike;
 // the result of a row is the median over repetitions of each run's median.
 //
-//   bench.ts [-r REPS] [-n ROUND_TRIPS] [-T REQUESTS] [-D DEPTH] [-o FILE] [--no-pin]
+//   bench.ts [-r REPS] [-n ROUND_TRIPS] [-T REQUESTS] [-D DEPTH] [--spin US] [-o FILE] [--no-pin]
+//
+// --spin: how long the batched rows poll before sleeping (replies() and
+// requests() spinUs, both sides; default 20, as C patternd's default).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { connect } from 'node:net'
@@ -26,7 +31,7 @@ import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
-import { Segment, type Port } from '../../sys/node/ts/index'
+import { Op, Segment, type Batch, type Port } from '../../sys/node/ts/index'
 
 const ROOT = join(__dirname, '..', '..')
 const PEER = join(__dirname, 'peer.ts')
@@ -42,6 +47,7 @@ const { values: o } = parseArgs({
     depth: { type: 'string', short: 'D', default: '64' },
     out: { type: 'string', short: 'o' },
     'no-pin': { type: 'boolean', default: false },
+    spin: { type: 'string', default: '20' },
   },
 })
 const REPS = Number(o.reps)
@@ -49,6 +55,7 @@ const N = Number(o.n)
 const WARM = Math.max(100, Math.floor(N / 10))
 const TN = Number(o.T)
 const DEPTH = Number(o.depth)
+const SPIN = Number(o.spin)
 const PIN = !o['no-pin'] && cpus().length >= 2 && existsSync('/usr/bin/taskset')
 
 if (PIN && !process.env.XSEG_BENCH_PINNED) {
@@ -194,6 +201,68 @@ async function xsegSession(server: (spec: string) => ChildProcess): Promise<Sess
   }
 }
 
+/**
+ * The batched API: one table of DEPTH rows refilled with as many pings as
+ * replies came back, one submitBatch() per refill, the replies a table at a
+ * time from one replies() iterator (no Request objects, no Promise per request).
+ */
+async function batchedSession(server: (spec: string) => ChildProcess): Promise<Session> {
+  const seg = Segment.createSync(`posix:xseg-nodebench-${process.pid}:4:512:4K`, { destroyOnClose: true })
+  const c = server(seg.config.spec)
+  const until = Date.now() + 20000
+  while (seg.portInfo(1).state !== 'bound') {
+    if (Date.now() > until || c.exitCode !== null) throw new Error('the xseg server did not bind port 1')
+    await new Promise((r) => setTimeout(r, 5))
+  }
+  const port: Port = seg.bindDynamicPort()
+  const table: Batch = port.batch(Math.max(DEPTH, 1))
+  const replies = port.replies({ spinUs: SPIN })
+  const submit = (m: number): number => {
+    table.clear()
+    for (let i = 0; i < m; i++) table.add(Op.ping, 0, 0)
+    const s = port.submitBatch(1, table)
+    if (s !== m) throw new Error(`submitBatch took ${s} of ${m}`)
+    return s
+  }
+  const next = async (): Promise<number> => {
+    const r = await replies.next()
+    if (r.done) throw new Error('the port closed')
+    return r.value.length
+  }
+  return {
+    async latency(n) {
+      const lat = new Float64Array(n)
+      for (let i = 0; i < n; i++) {
+        const t = process.hrtime.bigint()
+        submit(1)
+        await next()
+        lat[i] = Number(process.hrtime.bigint() - t) / 1000
+      }
+      return lat
+    },
+    async throughput(total, depth) {
+      let sent = 0
+      let done = 0
+      const t0 = process.hrtime.bigint()
+      sent += submit(Math.min(depth, total))
+      while (done < total) {
+        const k = await next()
+        done += k
+        const m = Math.min(k, total - sent)
+        if (m > 0) sent += submit(m)
+      }
+      return total / (Number(process.hrtime.bigint() - t0) / 1e9)
+    },
+    async close() {
+      await replies.return!()
+      c.stdin!.end()
+      c.kill('SIGTERM')
+      await ended(c)
+      seg.close()
+    },
+  }
+}
+
 function patternd(extra: string[]) {
   return (spec: string): ChildProcess => {
     const argv = [PATTERND, '-g', spec, '-p', '1', '-d', 'posixfd', '-q', ...extra]
@@ -208,6 +277,15 @@ rows.push({
   key: 'xseg_ts_ts', label: 'xseg TS -> TS (posixfd)',
   start: () => xsegSession((spec) => {
     const c = far(['xseg', spec, '1'])
+    c.stdout!.resume()
+    return c
+  }),
+})
+rows.push({ key: 'xseg_tsb_c', label: 'xseg TS batched -> C patternd', start: () => batchedSession(patternd([])) })
+rows.push({
+  key: 'xseg_tsb_tsb', label: 'xseg TS batched <-> TS batched',
+  start: () => batchedSession((spec) => {
+    const c = far(['xsegbatch', spec, '1', String(SPIN)])
     c.stdout!.resume()
     return c
   }),
@@ -283,7 +361,7 @@ rows.push({
   },
 })
 
-const THROUGHPUT = ['xseg_ts_c', 'unix_socket', 'pipe']
+const THROUGHPUT = ['xseg_ts_c', 'xseg_tsb_c', 'xseg_tsb_tsb', 'unix_socket', 'pipe']
 
 const median = (a: ArrayLike<number>): number => {
   const s = Array.from(a).sort((x, y) => x - y)
@@ -348,17 +426,24 @@ async function main(): Promise<void> {
     pairedXsegOverRawEventfd: paired('xseg_ts_c', 'raw_eventfd'),
     pairedUnixSocketOverXseg: paired('unix_socket', 'xseg_ts_c'),
     throughputXsegOverUnixSocket: r3(median(thr.xseg_ts_c!) / median(thr.unix_socket!)),
+    throughputBatchedCOverUnixSocket: r3(median(thr.xseg_tsb_c!) / median(thr.unix_socket!)),
+    throughputBatchedTsOverUnixSocket: r3(median(thr.xseg_tsb_tsb!) / median(thr.unix_socket!)),
+    pairedThroughputBatchedCOverUnixSocket: r3(median(thr.xseg_tsb_c!.map((x, i) => x / thr.unix_socket![i]!))),
+    pairedThroughputBatchedTsOverUnixSocket: r3(median(thr.xseg_tsb_tsb!.map((x, i) => x / thr.unix_socket![i]!))),
+    batchedCLatencyOverXsegTsC: r3(m('xseg_tsb_c') / m('xseg_ts_c')),
   }
   const goals = {
     xsegWithinOfRawEventfd: 1.5,
     xsegFasterThanUnixSocket: 2,
     met: ratios.xsegOverRawEventfd <= 1.5 && ratios.unixSocketOverXseg >= 2,
+    batchedThroughputOverUnixSocket: 2,
+    batchedMet: ratios.pairedThroughputBatchedCOverUnixSocket >= 2 && ratios.pairedThroughputBatchedTsOverUnixSocket >= 2,
   }
   const model = cpus()[0]?.model ?? 'unknown'
   const doc = {
     schemaVersion: 1, benchmark: 'node', date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
     machine: { cpus: cpus().length, model, node: process.versions.node, pinned: PIN, loadavg1: r3(loadavg()[0]!) },
-    config: { repetitions: REPS, roundTripsPerRun: N, warmupRoundTrips: WARM, throughputRequests: TN, depth: DEPTH,
+    config: { repetitions: REPS, roundTripsPerRun: N, warmupRoundTrips: WARM, throughputRequests: TN, depth: DEPTH, batchedSpinUs: SPIN,
       statistic: 'median of per-run medians', seconds: Math.round((Date.now() - t0) / 100) / 10 },
     latency, throughput, ratios, goals,
   }
@@ -370,6 +455,8 @@ async function main(): Promise<void> {
       `${(l.median / m('xseg_ts_c')).toFixed(2).padStart(7)}x\n`
   out += `\nthroughput, ${DEPTH} in flight (requests/s; median of ${REPS})\n`
   for (const t of throughput) out += `  ${t.label.padEnd(w)}  ${String(t.median).padStart(8)}\n`
+  out += `batched/unix socket at ${DEPTH} in flight (paired): TS->C ${ratios.pairedThroughputBatchedCOverUnixSocket}, ` +
+    `TS<->TS ${ratios.pairedThroughputBatchedTsOverUnixSocket} (goal >= 2): ${goals.batchedMet ? 'met' : 'NOT met'}\n`
   out += `\nxseg/raw eventfd ${ratios.xsegOverRawEventfd} (goal <= 1.5), xseg/pipe ${ratios.xsegOverPipe}, ` +
     `unix socket/xseg ${ratios.unixSocketOverXseg} (goal >= 2): goals ${goals.met ? 'met' : 'NOT met'}\n` +
     `with patternd always sleeping (spin 0): xseg/raw eventfd ${ratios.xsegSpin0OverRawEventfd}, ` +

@@ -8,6 +8,8 @@
 //   peer.ts unix PATH          a Unix stream socket server at PATH, echoing
 //   peer.ts ipc                echo child_process IPC messages
 //   peer.ts xseg SPEC PORT     serve PORT of SPEC with the xseg TS API (posixfd), answering at once
+//   peer.ts xsegbatch SPEC PORT [SPIN_US]  the same with the batched API: port.requests(), a table
+//                              at a time, polling SPIN_US (default 0) before sleeping
 //
 // Prints "ready" on stdout (except in pipe mode, where stdout is the echo),
 // and exits when stdin ends (its parent is gone or done).
@@ -15,7 +17,7 @@ import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { Segment } from '../../sys/node/ts/index'
 
-const [mode, a1, a2] = process.argv.slice(2)
+const [mode, a1, a2, a3] = process.argv.slice(2)
 const ready = (): void => {
   if (mode !== 'pipe') process.stdout.write('ready\n')
 }
@@ -60,6 +62,26 @@ switch (mode) {
     const port = seg.bindPort(Number(a2))
     const ac = new AbortController()
     void port.serve(() => {}, { signal: ac.signal, concurrency: 256 }).then(() => {
+      seg.close()
+      process.exit(0)
+    })
+    onEnd(() => ac.abort())
+    ready()
+    break
+  }
+  case 'xsegbatch': {
+    const seg = Segment.joinSync(a1!)
+    const port = seg.bindPort(Number(a2))
+    const ac = new AbortController()
+    const serve = async (): Promise<void> => {
+      try {
+        // Every row is answered served (serviced 0) by the next iteration.
+        for await (const b of port.requests({ signal: ac.signal, batch: 256, spinUs: Number(a3 ?? 0) })) void b
+      } catch {
+        // AbortError: stdin ended
+      }
+    }
+    void serve().then(() => {
       seg.close()
       process.exit(0)
     })

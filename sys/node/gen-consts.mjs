@@ -8,7 +8,8 @@
 //                           state bits and life cycle (XS_*), port flags and
 //                           states (XSEG_PORT_*)
 //   sys/node/addon/fields.h enum xnode_field (F_*): the field ids req.cc
-//                           switches on
+//                           switches on; enum xnode_batch_word (B_*): the
+//                           words of a batch table's row (batch.cc)
 //
 //   node sys/node/gen-consts.mjs [--root DIR]           write the module
 //   node sys/node/gen-consts.mjs --check [--root DIR]   compare, write nothing
@@ -96,6 +97,7 @@ export function generate(root) {
   const flags = [...defs].filter(([n]) => n.startsWith('XF_'))
   const plain = [...defs].filter(([n]) => !n.startsWith('XF_'))
   const fieldIds = enumMembers(fields, 'xnode_field', FIELDS).filter(([n]) => n !== 'F_COUNT')
+  const words = enumMembers(fields, 'xnode_batch_word', FIELDS)
 
   const L = []
   L.push('// SPDX-License-Identifier: BSD-2-Clause')
@@ -121,6 +123,11 @@ export function generate(root) {
   L.push(`/** Field ids of req_field / req_set_field (enum xnode_field, F_* in ${FIELDS}). */`)
   L.push('export const F = {')
   for (const [n, v] of fieldIds) L.push(`  ${camel(n.replace(/^F_/, ''))}: ${lit(v)}, // ${n}`)
+  L.push('} as const')
+  L.push('')
+  L.push(`/** The words of a batch table's row (enum xnode_batch_word, B_* in ${FIELDS}); Row: words per row. */`)
+  L.push('export const B = {')
+  for (const [n, v] of words) L.push(`  ${n === 'BATCH_ROW' ? 'Row' : camel(n.replace(/^B_/, ''))}: ${lit(v)}, // ${n}`)
   L.push('} as const')
   return L.join('\n') + '\n'
 }

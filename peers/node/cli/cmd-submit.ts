@@ -3,9 +3,10 @@
 // peers/node/cli/cmd-submit.ts - `xseg submit` and `xseg bench`: requests from a
 // dynamic port to a server port, WRITE carrying the pattern of
 // peers/user/pattern.h and READ checked against it (--verify), with request
-// rate and latency percentiles.
-import { setMaxListeners } from 'node:events'
-import { Segment, pattern, OPS, type OpName, type Request } from '../../../sys/node/ts/index.js'
+// rate and latency percentiles. Requests go as tables through the batched
+// API (Port.submitBatch, replies()): up to --depth in flight, refilled with
+// as many as came back, one crossing into the addon per table.
+import { Segment, XsegError, pattern, opName, OPS, type Batch, type OpName } from '../../../sys/node/ts/index.js'
 import { benchNbd, isNbdUri } from './bench-nbd.js'
 import { type Command, type Context, type Options, Usage, needSpec, num, percentile } from './cmd.js'
 
@@ -41,33 +42,54 @@ async function run(ctx: Context): Promise<number> {
   using seg = Segment.joinSync(spec, { peerType: ctx.peerType })
   const port = seg.bindDynamicPort()
   const signal = AbortSignal.timeout(timeout)
-  setMaxListeners(depth + 8, signal) // one listener per request in flight
   const lat: number[] = []
   let sent = 0
+  let done = 0
   let failed = 0
   let bad = 0
   let infoSize: number | undefined
   const t0 = process.hrtime.bigint()
 
-  const one = async (): Promise<void> => {
-    while (sent < count) {
-      const off = offset + sent++ * size
-      const req = port.request({ op, target, offset: off, size: op === 'info' ? 8 : size })
-      if (op === 'write') pattern.fill(req.data.subarray(0, size), seed, off)
-      const t = process.hrtime.bigint()
-      const r: Request = await req.submit(dst, { signal })
-      lat.push(Number(process.hrtime.bigint() - t) / 1000)
-      if (r.failed) {
-        if (++failed <= 5 && !ctx.json) process.stderr.write(`xseg: ${r.op} at ${r.offset} failed: ${r.errorCode}\n`)
-      } else if (op === 'info') {
-        infoSize = Number(r.data.readBigUInt64LE(0))
-      } else if (o.verify && op === 'read' && pattern.check(r.data.subarray(0, r.size), seed, off) !== r.size) {
-        bad++
-      }
-      r.release()
+  // Up to @depth requests in flight, refilled a table at a time.
+  const table = port.batch(Math.min(depth, count))
+  const submitted = new Float64Array(seg.config.nrRequests) // performance.now() by request index
+  const targets = [target]
+  const fill = (b: Batch, k: number): void => {
+    for (let i = 0; i < k; i++) {
+      const at = b.dataOffset(i)
+      pattern.fill(b.bytes.subarray(at, at + size), seed, b.offset(i))
     }
   }
-  await Promise.all(Array.from({ length: Math.min(depth, count) }, one))
+  const refill = (): void => {
+    const m = Math.min(depth - (sent - done), count - sent)
+    if (m <= 0) return
+    table.clear()
+    for (let i = 0; i < m; i++) table.add(op, offset + (sent + i) * size, op === 'info' ? 8 : size)
+    const k = port.submitBatch(dst, table, { targets, fill: op === 'write' ? fill : undefined })
+    const now = performance.now()
+    for (let i = 0; i < k; i++) submitted[table.index(i)] = now
+    sent += k
+    if (sent === done) throw new XsegError('EAGAIN', 'no free request in the segment')
+  }
+  refill()
+  for await (const b of port.replies({ signal })) {
+    const now = performance.now()
+    for (let i = 0; i < b.length; i++) {
+      lat.push((now - submitted[b.index(i)]!) * 1000)
+      const at = b.dataOffset(i)
+      if (b.failed(i)) {
+        if (++failed <= 5 && !ctx.json) process.stderr.write(`xseg: ${opName(b.opCode(i))} at ${b.offset(i)} failed: ${b.errorCode(i)}\n`)
+      } else if (op === 'info') {
+        infoSize = Number(Buffer.from(b.bytes.buffer, b.bytes.byteOffset + at, 8).readBigUInt64LE(0))
+      } else if (o.verify && op === 'read' && pattern.check(b.bytes.subarray(at, at + b.size(i)), seed, b.offset(i)) !== b.size(i)) {
+        bad++
+      }
+    }
+    done += b.length
+    port.releaseBatch(b)
+    if (done >= count) break
+    refill()
+  }
   const secs = Number(process.hrtime.bigint() - t0) / 1e9
   lat.sort((a, b) => a - b)
   const pct = (q: number): number => percentile(lat, q)

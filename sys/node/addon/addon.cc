@@ -298,6 +298,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports)
 	init_seg(env, exports);
 	init_port(env, exports);
 	init_req(env, exports);
+	init_batch(env, exports);
 	init_nbd_engine(env, exports);
 	return exports;
 }

@@ -85,6 +85,7 @@ void watcher_closed(void *arg);
 void init_seg(Napi::Env env, Napi::Object exports);
 void init_port(Napi::Env env, Napi::Object exports);
 void init_req(Napi::Env env, Napi::Object exports);
+void init_batch(Napi::Env env, Napi::Object exports);
 // The NBD gateway's engine (peers/node/nbd/engine/napi.cc).
 void init_nbd_engine(Napi::Env env, Napi::Object exports);
 

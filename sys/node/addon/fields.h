@@ -13,4 +13,14 @@ enum xnode_field {
 	F_TS_RESPOND, F_PATH_LEN, F_COUNT
 };
 
+/*
+ * The words of one row of a batch table (batch.cc, sys/node/ts/batch.ts): a
+ * Uint32Array of BATCH_ROW words per request. 64-bit values are two words,
+ * low first. gen-consts.mjs turns this enum into B (B_DATA_LEN -> B.DataLen).
+ */
+enum xnode_batch_word {
+	B_INDEX = 0, B_OP, B_FLAGS, B_STATE, B_ERROR, B_SIZE, B_DATA_LEN, B_SERVICED,
+	B_OFFSET = 8, B_COOKIE = 10, B_DATA = 12, B_TARGET = 14, B_PORT = 15, BATCH_ROW = 16
+};
+
 #endif

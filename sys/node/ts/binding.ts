@@ -139,11 +139,18 @@ export interface Binding {
   req_fail(h: Handle, idx: number, errno: number, signal?: boolean): number
   req_forward(h: Handle, idx: number, via: number, dst: number, signal?: boolean): number
   req_put(h: Handle, idx: number): void
+  /** Batch tables (batch.cc): each returns how many rows from `first` it did. */
+  batch_get(h: Handle, src: number, rows: Uint32Array, first: number, n: number, targets: readonly (string | Buffer)[]): number
+  batch_submit(h: Handle, dst: number, rows: Uint32Array, first: number, n: number): number
+  batch_receive(h: Handle, port: number, rows: Uint32Array, first: number, n: number): number
+  batch_accept(h: Handle, port: number, rows: Uint32Array, first: number, n: number): number
+  batch_respond(h: Handle, rows: Uint32Array, first: number, n: number): number
+  batch_put(h: Handle, rows: Uint32Array, first: number, n: number): number
 }
 
 // Field ids (F), request state bits (XS_*) and port flags (XSEG_PORT_*) come
 // from the C headers through consts.gen.ts (sys/node/gen-consts.mjs).
-export { F, XS_FAILED, XS_LIFE_SHIFT, XS_SERVED, XSEG_PORT_ACCEPT, XSEG_PORT_RECEIVE } from './consts.gen.js'
+export { B, F, XS_FAILED, XS_LIFE_SHIFT, XS_SERVED, XSEG_PORT_ACCEPT, XSEG_PORT_RECEIVE } from './consts.gen.js'
 export type Field = (typeof F)[keyof typeof F]
 
 declare const __dirname: string | undefined

@@ -78,3 +78,21 @@ export const F = {
   TsRespond: 16, // F_TS_RESPOND
   PathLen: 17, // F_PATH_LEN
 } as const
+
+/** The words of a batch table's row (enum xnode_batch_word, B_* in sys/node/addon/fields.h); Row: words per row. */
+export const B = {
+  Index: 0, // B_INDEX
+  Op: 1, // B_OP
+  Flags: 2, // B_FLAGS
+  State: 3, // B_STATE
+  Error: 4, // B_ERROR
+  Size: 5, // B_SIZE
+  DataLen: 6, // B_DATA_LEN
+  Serviced: 7, // B_SERVICED
+  Offset: 8, // B_OFFSET
+  Cookie: 10, // B_COOKIE
+  Data: 12, // B_DATA
+  Target: 14, // B_TARGET
+  Port: 15, // B_PORT
+  Row: 16, // BATCH_ROW
+} as const

@@ -13,6 +13,7 @@
 // waitSync(); the main thread never blocks.
 import { isMainThread } from 'node:worker_threads'
 import { F, XS_FAILED, native, type NativePortInfo } from './binding.js'
+import { Batch, BatchClient } from './batch.js'
 import { type Core, u64, uint } from './core.js'
 import { abortError, errnoNumber, xerror, type XsegError } from './errors.js'
 import { flagBits, opCode, Request, type RequestOptions, type WaitOptions } from './request.js'
@@ -45,6 +46,21 @@ export type Handler = (req: Request) => void | Promise<void>
 
 export type PortInfo = NativePortInfo
 
+/** Options of Port.replies() and Port.requests(). */
+export interface SpinOptions extends WaitOptions {
+  /** Poll the queue this many microseconds before sleeping (default 0: sleep at once). */
+  spinUs?: number
+}
+
+/** Call @look until it is true or @us microseconds passed; its last answer. */
+function spinFor(us: number, look: () => boolean): boolean {
+  const end = performance.now() + us / 1000
+  do {
+    if (look()) return true
+  } while (performance.now() < end)
+  return false
+}
+
 const BATCH = 64
 const ECONNRESET = errnoNumber('ECONNRESET')!
 
@@ -61,6 +77,7 @@ export class Port {
   #refd = false
   #batch = new Int32Array(BATCH)
   #watchdog: NodeJS.Timeout | undefined
+  #b: BatchClient | undefined // made by the first submitBatch
 
   /** @internal */
   constructor(core: Core, segment: Segment, number: number) {
@@ -191,12 +208,18 @@ export class Port {
   /** Take every reply queued to the port and hand each to its waiter. */
   #receive(): void {
     const h = this.#core.h
+    if (this.#b) {
+      this.#b.receive(this.number, this.#other)
+      return
+    }
     for (;;) {
       const n = native.req_receive_batch(h, this.number, this.#batch)
       for (let i = 0; i < n; i++) this.#arrived(this.#batch[i]!)
       if (n < BATCH) return
     }
   }
+
+  #other = (idx: number): void => this.#arrived(idx)
 
   #arrived(idx: number): void {
     const p = this.#pending.get(idx)
@@ -249,24 +272,22 @@ export class Port {
    * requests back here (ECONNRESET), so no waiter hangs on a dead peer.
    */
   #checkPeers(): void {
-    if (this.closed || this.#waiting === 0) return
+    const batched = this.#b !== undefined && this.#b.inflight > 0
+    if (this.closed || (this.#waiting === 0 && !batched)) {
+      this.#ref() // nothing to watch: stop the timer
+      return
+    }
     const h = this.#core.h
     const seen = new Set<number>()
     let dead = false
+    if (batched) for (const d of this.#b!.dsts) if (this.#gone(d)) dead = true
     for (const p of this.#pending.values()) {
       if (!p.waiter || seen.has(p.dst)) continue
       seen.add(p.dst)
-      try {
-        const info = native.port_info(h, p.dst)
-        if (info.state === 'free' || (info.state === 'bound' && !info.alive)) dead = true
-        else if (info.redirect !== null) {
-          const via = native.port_info(h, info.redirect)
-          if (via.state === 'free' || (via.state === 'bound' && !via.alive)) dead = true
-        }
-      } catch {
+      if (this.#gone(p.dst)) {
         dead = true
+        break
       }
-      if (dead) break
     }
     if (!dead) return
     try {
@@ -275,6 +296,24 @@ export class Port {
       // EALREADY: another peer is recovering; its work reaches us the same way.
     }
     this.#receive()
+    // Rows failed back to batched requests: wake whoever waits in replies().
+    if (this.#b && this.#b.inbox.length) for (const fn of [...this.#listeners]) fn()
+  }
+
+  /** Is the peer of port @dst (or of its redirect) dead, or the port left? */
+  #gone(dst: number): boolean {
+    const h = this.#core.h
+    try {
+      const info = native.port_info(h, dst)
+      if (info.state === 'free' || (info.state === 'bound' && !info.alive)) return true
+      if (info.redirect !== null) {
+        const via = native.port_info(h, info.redirect)
+        if (via.state === 'free' || (via.state === 'bound' && !via.alive)) return true
+      }
+      return false
+    } catch {
+      return true
+    }
   }
 
   #orphan(idx: number): void {
@@ -445,6 +484,201 @@ export class Port {
     })
   }
 
+  // ------------------------------------------------------------ batches
+
+  /**
+   * A reusable table of @capacity request rows for this port's segment
+   * (see batch.ts): fill it with add() and submitBatch(), or pass it to
+   * receiveBatch() / acceptBatch().
+   */
+  batch(capacity = 64): Batch {
+    this.#live()
+    const n = uint(capacity, 'capacity', 1 << 20)
+    if (n < 1) throw xerror('EINVAL', 'a batch needs at least 1 row')
+    return new Batch(this.#core, n)
+  }
+
+  #ours(batch: Batch): void {
+    if (!(batch instanceof Batch) || batch._core !== this.#core) throw xerror('EINVAL', 'the batch is not of this segment')
+  }
+
+  /**
+   * Submit the rows of @batch to port @dst in one call, signaling it once.
+   * Returns how many rows, from row 0, were submitted: fewer than
+   * `batch.length` when the segment has no free request (or buffer) for the
+   * rest, 0 when none is free; never EAGAIN. The rows not submitted hold no
+   * request. Each submitted row has its `index` (and `dataOffset`); its reply
+   * comes back as a row of receiveBatch() / replies(). `opts.targets`: the
+   * target names a row's `target` indexes (default: one, ''); `opts.fill(b,
+   * n)`: called after the first n rows got their buffers and before they
+   * are submitted, to write their data (`b.bytes` at `b.dataOffset(i)`).
+   * Throws (and submits nothing) when the first row cannot be: ENOENT
+   * (nobody bound @dst), E2BIG (no buffer class that large), ENAMETOOLONG,
+   * EINVAL.
+   */
+  submitBatch(dst: number, batch: Batch,
+    opts?: { targets?: readonly (string | Buffer)[]; fill?: (b: Batch, n: number) => void }): number {
+    this.#live()
+    this.#ours(batch)
+    dst = uint(dst, 'the destination port', 0xfffffffe)
+    if (!this.#b) this.#b = new BatchClient(this.#core, this.segment.config.nrRequests)
+    this.#watch() // before any reply can come
+    const n = this.#b.submit(this.number, dst, batch, opts?.targets, opts?.fill)
+    if (n > 0) this.#ref() // the dead-peer check, while they are in flight
+    return n
+  }
+
+  /**
+   * Move the replies of submitBatch() requests that have come into @batch
+   * (up to its capacity) without waiting; returns how many (batch.length).
+   * Their requests are the caller's until releaseBatch(@batch).
+   */
+  receiveBatch(batch: Batch): number {
+    this.#live()
+    this.#ours(batch)
+    if (!this.#b) return (batch.length = 0)
+    this.#receive()
+    return this.#b.moveTo(batch)
+  }
+
+  /** Give back the requests of every row of @batch (received replies); empties it. */
+  releaseBatch(batch: Batch): void {
+    this.#live()
+    this.#ours(batch)
+    const n = batch.length
+    batch.length = 0
+    if (n) native.batch_put(this.#core.h, batch.rows, 0, n)
+  }
+
+  /**
+   * The replies of submitBatch() requests, a table at a time:
+   * `for await (const b of port.replies()) for (let i = 0; i < b.length; i++) ...`.
+   * A table is valid until the next iteration, which releases its requests
+   * (so copy out what you keep). It waits while nothing has come, ends when
+   * the port closes, and throws an AbortError when @opts.signal aborts.
+   * @opts.spinUs: poll the queue that many microseconds before sleeping
+   * (default 0; it blocks the event loop meanwhile, and saves the wake-up
+   * when the reply comes within it).
+   */
+  replies(opts?: SpinOptions): AsyncIterableIterator<Batch> {
+    const signal = opts?.signal
+    const spin = uint(opts?.spinUs ?? 0, 'spinUs', 1e6)
+    const look = (): boolean => {
+      this.#receive()
+      return this.#b!.inbox.length > 0
+    }
+    let done = false
+    let held: Batch | undefined
+    const drop = (): void => {
+      if (!held) return
+      if (held.length && !this.closed) native.batch_put(this.#core.h, held.rows, 0, held.length)
+      held.length = 0
+      if (this.#b) this.#b.spare = held
+      held = undefined
+    }
+    const next = async (): Promise<IteratorResult<Batch, undefined>> => {
+      drop()
+      for (;;) {
+        if (done || this.closed) return { done: true, value: undefined }
+        if (signal?.aborted) throw abortError(signal)
+        if (this.#b && (look() || (spin > 0 && this.#b.inflight > 0 && spinFor(spin, look)))) {
+          held = this.#b.take()
+          return { done: false, value: held }
+        }
+        if (!this.#loopable) throw this.#notLoopable()
+        this.#watch()
+        await this.#nextWake(signal)
+      }
+    }
+    return {
+      next,
+      return: async () => {
+        done = true
+        drop()
+        return { done: true, value: undefined }
+      },
+      [Symbol.asyncIterator]() {
+        return this
+      },
+    }
+  }
+
+  /**
+   * Accept up to `batch.capacity` requests queued to this (server) port
+   * into @batch without waiting; returns how many (batch.length). Answer
+   * each row with batch.respond(i, serviced) or batch.fail(i, code), then
+   * respondBatch(@batch).
+   */
+  acceptBatch(batch: Batch): number {
+    this.#live()
+    this.#ours(batch)
+    const n = native.batch_accept(this.#core.h, this.number, batch.rows, 0, batch.capacity)
+    batch.length = n
+    return n
+  }
+
+  /**
+   * Answer every row of @batch (accepted here) in one call, signaling each
+   * client port once: a row marked fail() fails with its code, any other is
+   * served with its serviced (0 unless respond() set it). Empties the batch.
+   * A row that cannot be answered (EPERM: not accepted here) throws after
+   * the rows before it were answered.
+   */
+  respondBatch(batch: Batch): void {
+    this.#live()
+    this.#ours(batch)
+    const n = batch.length
+    let k = 0
+    try {
+      while (k < n) k += native.batch_respond(this.#core.h, batch.rows, k, n - k)
+    } finally {
+      batch.length = 0
+    }
+  }
+
+  /**
+   * The requests submitted to this port, a table at a time (at most
+   * @opts.batch rows, default 64): `for await (const b of port.requests())`.
+   * Mark rows with b.respond(i, serviced) / b.fail(i, code); the next
+   * iteration answers the whole table (unmarked rows: served, serviced 0).
+   * Ends when the port closes; throws an AbortError when @opts.signal
+   * aborts (the table in hand is answered first). @opts.spinUs: as for
+   * replies().
+   */
+  requests(opts?: SpinOptions & { batch?: number }): AsyncIterableIterator<Batch> {
+    const signal = opts?.signal
+    const spin = uint(opts?.spinUs ?? 0, 'spinUs', 1e6)
+    const table = this.batch(opts?.batch ?? 64)
+    const look = (): boolean => this.acceptBatch(table) > 0
+    let done = false
+    const answer = (): void => {
+      if (table.length && !this.closed) this.respondBatch(table)
+      table.length = 0
+    }
+    const next = async (): Promise<IteratorResult<Batch, undefined>> => {
+      answer()
+      for (;;) {
+        if (done || this.closed) return { done: true, value: undefined }
+        if (signal?.aborted) throw abortError(signal)
+        if (!this.#loopable) throw this.#notLoopable()
+        this.#watch() // before looking: a request queued from now on wakes us
+        if (look() || (spin > 0 && spinFor(spin, look))) return { done: false, value: table }
+        await this.#nextWake(signal)
+      }
+    }
+    return {
+      next,
+      return: async () => {
+        done = true
+        answer()
+        return { done: true, value: undefined }
+      },
+      [Symbol.asyncIterator]() {
+        return this
+      },
+    }
+  }
+
   // ---------------------------------------------------- worker threads
 
   /**
@@ -463,6 +697,9 @@ export class Port {
   /** Take one reply without waiting, or null (worker-style clients). */
   receiveSync(): Request | null {
     this.#live()
+    // A port that submitted batches sorts what comes: their rows to the
+    // inbox (receiveBatch), the others to their Requests (found just below).
+    if (this.#b) this.#receive()
     for (const p of this.#pending.values()) {
       if (p.arrived) {
         this.#pending.delete(p.req.index)
@@ -470,6 +707,7 @@ export class Port {
         return p.req
       }
     }
+    if (this.#b) return null
     for (;;) {
       const idx = native.req_receive(this.#core.h, this.number)
       if (idx < 0) return null
@@ -537,6 +775,7 @@ export class Port {
     }
     this.#pending.clear()
     this.#waiting = 0
+    this.#b?.reset()
     for (const fn of [...this.#listeners]) fn()
     this.#listeners.clear()
     this.segment._portClosed(this)
@@ -575,7 +814,7 @@ export class Port {
       }
       this.#pending.clear()
       this.#waiting = 0
-    } else if (this.#pending.size) {
+    } else if (this.#pending.size || this.#b?.inflight) {
       this.#receive()
     }
     for (const fn of [...this.#listeners]) fn()
@@ -589,7 +828,10 @@ export class Port {
       this.#refd = want
     }
     const check = this.segment.peerCheckMs
-    if (this.#waiting > 0 && !this.closed && check > 0) {
+    // Batched requests in flight are watched whether or not replies() waits
+    // now: it waits a moment at a time, and the timer is not remade per wake.
+    const batched = this.#b !== undefined && this.#b.inflight > 0
+    if ((this.#waiting > 0 || batched) && !this.closed && check > 0) {
       if (!this.#watchdog) this.#watchdog = setInterval(() => this.#checkPeers(), check).unref()
     } else if (this.#watchdog) {
       clearInterval(this.#watchdog)
