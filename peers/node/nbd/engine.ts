@@ -20,7 +20,8 @@ interface NbdBinding {
   nbd_listen_unix: (e: EngineRef, path: string) => number
   nbd_listen_tcp: (e: EngineRef, address: string, port: number) => { id: number; address: string; port: number }
   nbd_listen_close: (e: EngineRef, id: number) => void
-  nbd_conn: (e: EngineRef, id: number, target: string, size: number, readonly: boolean, initial?: Buffer) => void
+  nbd_conn: (e: EngineRef, id: number, target: string, size: number, readonly: boolean, initial?: Buffer,
+    structured?: boolean, metaId?: number) => void
   nbd_conn_shutdown: (e: EngineRef, id: number) => void
   nbd_conn_close: (e: EngineRef, id: number) => void
   nbd_stats: (e: EngineRef) => NbdEngineStats
@@ -130,9 +131,15 @@ export class Engine {
     if (this.#ref) nb.nbd_listen_close(this.#ref, id)
   }
 
-  /** Serve connection @id (its handshake done) from now on; @initial: bytes received after it. */
-  serve(id: number, target: string, size: number, readonly: boolean, initial?: Buffer): void {
-    nb.nbd_conn(this.#e(), id, target, size, readonly, initial && initial.length ? initial : undefined)
+  /**
+   * Serve connection @id (its handshake done) from now on; @initial: bytes
+   * received after it; @structured: structured replies negotiated; @metaId:
+   * the context id of base:allocation when selected (BLOCK_STATUS allowed).
+   */
+  serve(id: number, target: string, size: number, readonly: boolean, initial?: Buffer,
+    structured = false, metaId?: number): void {
+    nb.nbd_conn(this.#e(), id, target, size, readonly, initial && initial.length ? initial : undefined,
+      structured, metaId)
   }
 
   /** New commands of @id get ESHUTDOWN; 'end' once every reply is out. */

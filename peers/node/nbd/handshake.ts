@@ -70,6 +70,15 @@ export class Conn {
   #noZeroes = false
   #gone = false
   #timer: NodeJS.Timeout | null = null
+  /** NBD_OPT_STRUCTURED_REPLY was negotiated: the engine replies in chunks. */
+  structured = false
+  /** The export whose base:allocation context NBD_OPT_SET_META_CONTEXT selected, if any. */
+  #metaExport: string | undefined = undefined
+
+  /** The context id of base:allocation for export @name, if the client selected it for that export. */
+  metaIdFor(name: string): number | undefined {
+    return this.structured && this.#metaExport !== undefined && this.#metaExport === name ? P.BASE_ALLOCATION_ID : undefined
+  }
 
   /** Connection @id accepted by the engine; @fd is the dup the handshake reads and writes. */
   constructor(gw: HandshakeHost, id: number, fd: number) {
@@ -346,16 +355,64 @@ export class Conn {
         this.#optReply(opt, P.NBD_REP_ACK)
         return false
       }
+      case P.NBD_OPT_STRUCTURED_REPLY:
+        if (data.length) return this.#invalid(opt, 'NBD_OPT_STRUCTURED_REPLY takes no data')
+        this.structured = true
+        this.#optReply(opt, P.NBD_REP_ACK)
+        return false
+      case P.NBD_OPT_LIST_META_CONTEXT:
+      case P.NBD_OPT_SET_META_CONTEXT:
+        return this.#metaContext(opt, data)
       case P.NBD_OPT_ABORT:
         this.#optReply(opt, P.NBD_REP_ACK)
         this.phase = 'closed'
         this.sock.end()
         return true
       default:
-        // STARTTLS, STRUCTURED_REPLY, META_CONTEXT, EXTENDED_HEADERS and the unknown.
+        // STARTTLS, EXTENDED_HEADERS and the unknown.
         this.#optError(opt, P.NBD_REP_ERR_UNSUP, `option ${P.optionName(opt)} is not supported`)
         return false
     }
+  }
+
+  /**
+   * NBD_OPT_LIST_META_CONTEXT / NBD_OPT_SET_META_CONTEXT: the one context
+   * the gateway has is base:allocation. LIST answers the queries that name
+   * it ('base:allocation', 'base:', or no query at all) with id 0; SET
+   * (after structured replies) selects it for the export named, id
+   * BASE_ALLOCATION_ID, and forgets an earlier selection.
+   */
+  #metaContext(opt: number, data: Buffer): boolean {
+    const set = opt === P.NBD_OPT_SET_META_CONTEXT
+    if (set && !this.structured) return this.#invalid(opt, 'NBD_OPT_SET_META_CONTEXT needs NBD_OPT_STRUCTURED_REPLY first')
+    if (data.length < 8) return this.#invalid(opt, 'the option is too short')
+    const nlen = data.readUInt32BE(0)
+    if (nlen > data.length - 8) return this.#invalid(opt, 'the name length is past the option')
+    const name = data.toString('utf8', 4, 4 + nlen)
+    const nq = data.readUInt32BE(4 + nlen)
+    const queries: string[] = []
+    let at = 8 + nlen
+    for (let i = 0; i < nq; i++) {
+      if (data.length - at < 4) return this.#invalid(opt, 'the queries do not fit the option')
+      const ql = data.readUInt32BE(at)
+      if (ql > data.length - at - 4) return this.#invalid(opt, 'the queries do not fit the option')
+      queries.push(data.toString('utf8', at + 4, at + 4 + ql))
+      at += 4 + ql
+    }
+    if (at !== data.length) return this.#invalid(opt, 'bytes after the queries')
+    if (set) this.#metaExport = undefined
+    const match = set ? queries.includes(P.BASE_ALLOCATION)
+      : queries.length === 0 || queries.some((q) => q === P.BASE_ALLOCATION || q === 'base:')
+    if (match) {
+      const nb = Buffer.from(P.BASE_ALLOCATION)
+      const b = Buffer.allocUnsafe(4 + nb.length)
+      b.writeUInt32BE(set ? P.BASE_ALLOCATION_ID : 0, 0)
+      nb.copy(b, 4)
+      this.#optReply(opt, P.NBD_REP_META_CONTEXT, b)
+      if (set) this.#metaExport = name
+    }
+    this.#optReply(opt, P.NBD_REP_ACK)
+    return false
   }
 
   #invalid(opt: number, msg: string): false {

@@ -441,7 +441,7 @@ export class NbdGateway implements HandshakeHost {
 
   /** @internal */
   _serve(c: Conn, r: OpenExport, rest: Buffer): void {
-    this.#engine.serve(c.id, r.target, r.size, r.readonly, rest)
+    this.#engine.serve(c.id, r.target, r.size, r.readonly, rest, c.structured, c.metaIdFor(r.name))
   }
 
   /** @internal */
@@ -497,7 +497,7 @@ export class NbdGateway implements HandshakeHost {
         return `the storage peer on port ${this.storagePort} did not give the size of '${e.target}': ${(err as Error).message}`
       }
     }
-    let flags = P.NBD_FLAG_HAS_FLAGS | P.NBD_FLAG_SEND_FLUSH | P.NBD_FLAG_CAN_MULTI_CONN
+    let flags = P.NBD_FLAG_HAS_FLAGS | P.NBD_FLAG_SEND_FLUSH | P.NBD_FLAG_CAN_MULTI_CONN | P.NBD_FLAG_SEND_CACHE
     if (e.readonly) flags |= P.NBD_FLAG_READ_ONLY
     else flags |= P.NBD_FLAG_SEND_FUA | P.NBD_FLAG_SEND_TRIM | P.NBD_FLAG_SEND_WRITE_ZEROES
     return { name: e.name, target: e.target!, size, readonly: !!e.readonly, flags }
@@ -515,7 +515,7 @@ export class NbdGateway implements HandshakeHost {
       }
       this.#connVolume.set(conn.id, name)
     }
-    let flags = P.NBD_FLAG_HAS_FLAGS | P.NBD_FLAG_SEND_FLUSH | P.NBD_FLAG_CAN_MULTI_CONN
+    let flags = P.NBD_FLAG_HAS_FLAGS | P.NBD_FLAG_SEND_FLUSH | P.NBD_FLAG_CAN_MULTI_CONN | P.NBD_FLAG_SEND_CACHE
     if (r.readonly) flags |= P.NBD_FLAG_READ_ONLY
     else flags |= P.NBD_FLAG_SEND_FUA | P.NBD_FLAG_SEND_TRIM | P.NBD_FLAG_SEND_WRITE_ZEROES
     return { name, target: name, size: r.size, readonly: r.readonly, flags }
