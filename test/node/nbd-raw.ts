@@ -48,7 +48,7 @@ export class Raw {
     this.send(b)
   }
 
-  option(opt: number, data = Buffer.alloc(0), len = data.length): void {
+  option(opt: number, data: Buffer = Buffer.alloc(0), len = data.length): void {
     const b = Buffer.alloc(16)
     b.writeBigUInt64BE(P.NBD_OPTS_MAGIC, 0)
     b.writeUInt32BE(opt, 8)

@@ -24,6 +24,7 @@ interface NbdBinding {
     structured?: boolean, metaId?: number) => void
   nbd_conn_shutdown: (e: EngineRef, id: number) => void
   nbd_conn_close: (e: EngineRef, id: number) => void
+  nbd_conn_pair: (e: EngineRef, id: number) => number
   nbd_stats: (e: EngineRef) => NbdEngineStats
   nbd_engine_close: (e: EngineRef) => void
   nbd_ctl: (e: EngineRef, op: number, target: string, text: string, size?: number) => number
@@ -145,6 +146,15 @@ export class Engine {
   /** New commands of @id get ESHUTDOWN; 'end' once every reply is out. */
   shutdown(id: number): void {
     if (this.#ref) nb.nbd_conn_shutdown(this.#ref, id)
+  }
+
+  /**
+   * A TLS connection in its handshake: the engine's descriptor of it becomes
+   * one end of a socketpair; returns the other end (TypeScript pumps it to
+   * and from its TLS socket).
+   */
+  pair(id: number): number {
+    return nb.nbd_conn_pair(this.#e(), id)
   }
 
   /** Close connection @id now (handshake, served or lingering), without events. */

@@ -18,6 +18,9 @@
 // Malformed input closes that connection only, with one log line.
 // docs/nbd.md describes the options, the protocol coverage and the limits.
 import { lookup } from 'node:dns/promises'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import * as tls from 'node:tls'
 import { Op, Segment, type Port, type Request } from '../../../sys/node/ts/index.js'
 import { Engine, type NbdEngineStats } from './engine.js'
 import { Conn, type HandshakeHost, type NbdLogLevel, type OpenExport } from './handshake.js'
@@ -104,6 +107,37 @@ export interface NbdGatewayOptions {
    * peer's wake-up (default 0: always sleep).
    */
   spinUs?: number
+  /**
+   * TLS (NBD_OPT_STARTTLS) with x509 certificates: 'on' offers it, 'require'
+   * refuses every option but STARTTLS and ABORT before it (NBD_REP_ERR_TLS_REQD).
+   * @certificates: a directory with server-cert.pem and server-key.pem (the
+   * names nbdkit's --tls-certificates and qemu's tls-creds-x509 use).
+   */
+  tls?: { mode: 'off' | 'on' | 'require'; certificates?: string }
+}
+
+/** The TLS of a gateway: its mode and server credentials. */
+export interface NbdTls {
+  mode: 'on' | 'require'
+  context: tls.SecureContext
+}
+
+/** The TLS credentials in directory @dir (server-cert.pem, server-key.pem); throws naming what is wrong. */
+export function tlsContext(dir: string): tls.SecureContext {
+  const read = (f: string): Buffer => {
+    try {
+      return readFileSync(join(dir, f))
+    } catch (e) {
+      throw new TypeError(`NbdGateway: TLS certificates: cannot read ${join(dir, f)}: ${(e as Error).message}`)
+    }
+  }
+  const cert = read('server-cert.pem')
+  const key = read('server-key.pem')
+  try {
+    return tls.createSecureContext({ cert, key, minVersion: 'TLSv1.2' })
+  } catch (e) {
+    throw new TypeError(`NbdGateway: TLS certificates in ${dir}: ${(e as Error).message}`)
+  }
 }
 
 export interface NbdListenOptions {
@@ -155,6 +189,8 @@ export class NbdGateway implements HandshakeHost {
   /** The maximum block size advertised. */
   readonly maxRequest: number
   readonly handshakeTimeoutMs: number
+  /** TLS offered ('on') or required, with its credentials; null: none. */
+  readonly tls: NbdTls | null = null
   readonly segment: Segment
   readonly port: Port
   closing = false
@@ -197,6 +233,16 @@ export class NbdGateway implements HandshakeHost {
     this.#log = opts.logger === null ? () => {} : (opts.logger ?? defaultLogger)
     this.#infoTimeout = opts.infoTimeoutMs ?? 5000
     this.handshakeTimeoutMs = opts.handshakeTimeoutMs ?? 30000
+    if (opts.tls !== undefined) {
+      const t = opts.tls
+      if (!t || typeof t !== 'object' || !['off', 'on', 'require'].includes(t.mode))
+        throw new TypeError(`NbdGateway: tls.mode must be 'off', 'on' or 'require'`)
+      if (t.mode !== 'off') {
+        if (typeof t.certificates !== 'string' || !t.certificates)
+          throw new TypeError(`NbdGateway: tls '${t.mode}' needs tls.certificates, a directory with server-cert.pem and server-key.pem`)
+        this.tls = { mode: t.mode, context: tlsContext(t.certificates) }
+      }
+    }
     const count = (v: number | undefined, what: string, def: number, min: number, max: number): number => {
       if (v === undefined) return def
       if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max)
@@ -442,6 +488,11 @@ export class NbdGateway implements HandshakeHost {
   /** @internal */
   _serve(c: Conn, r: OpenExport, rest: Buffer): void {
     this.#engine.serve(c.id, r.target, r.size, r.readonly, rest, c.structured, c.metaIdFor(r.name))
+  }
+
+  /** @internal */
+  _pair(c: Conn): number {
+    return this.#engine.pair(c.id)
   }
 
   /** @internal */

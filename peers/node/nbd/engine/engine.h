@@ -302,6 +302,7 @@ void sockets_close(Engine *e);
 Napi::Value nbd_listen_unix(const Napi::CallbackInfo &info);
 Napi::Value nbd_listen_tcp(const Napi::CallbackInfo &info);
 Napi::Value nbd_listen_close(const Napi::CallbackInfo &info);
+Napi::Value nbd_conn_pair(const Napi::CallbackInfo &info);
 
 }  // namespace nbd
 

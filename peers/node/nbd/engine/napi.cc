@@ -460,6 +460,7 @@ void init_nbd_engine(Napi::Env env, Napi::Object exports)
 	exports.Set("nbd_conn", Napi::Function::New(env, nbd::nbd_conn, "nbd_conn"));
 	exports.Set("nbd_conn_shutdown", Napi::Function::New(env, nbd::nbd_conn_shutdown, "nbd_conn_shutdown"));
 	exports.Set("nbd_conn_close", Napi::Function::New(env, nbd::nbd_conn_close, "nbd_conn_close"));
+	exports.Set("nbd_conn_pair", Napi::Function::New(env, nbd::nbd_conn_pair, "nbd_conn_pair"));
 	exports.Set("nbd_stats", Napi::Function::New(env, nbd::nbd_stats, "nbd_stats"));
 	exports.Set("nbd_listen_unix", Napi::Function::New(env, nbd::nbd_listen_unix, "nbd_listen_unix"));
 	exports.Set("nbd_listen_tcp", Napi::Function::New(env, nbd::nbd_listen_tcp, "nbd_listen_tcp"));
