@@ -65,7 +65,7 @@ T('nbdinfo: structured replies, base:allocation, can_cache; --map gives the hole
   const x = j.exports[0]!
   assert.equal(x.contexts, ['base:allocation'])
   assert.is(x.can_cache, true)
-  assert.is(x.can_fast_zero, false)
+  assert.is(x.can_fast_zero, true)
   await run('nbdinfo', ['--can', 'cache', env.uri()]) // exit 0: it can
   const map = JSON.parse((await run('nbdinfo', ['--map', '--json', env.uri()])).stdout) as { offset: number; length: number; type: number }[]
   assert.equal(map.map(({ offset, length, type }) => ({ offset, length, type })), DATA)
@@ -199,7 +199,7 @@ T('every advertised flag is honoured, the others refused (EINVAL)', async () => 
   const r = await structured()
   const flags = (JSON.parse((await run('nbdinfo', ['--json', env.uri()])).stdout) as { exports: Record<string, unknown>[] }).exports[0]!
   // Advertised: FLUSH, FUA, TRIM, WRITE_ZEROES (NO_HOLE), CACHE, multi-conn; each works here.
-  for (const k of ['can_flush', 'can_fua', 'can_trim', 'can_zero', 'can_cache', 'can_multi_conn']) assert.is(flags[k], true, k)
+  for (const k of ['can_flush', 'can_fua', 'can_trim', 'can_zero', 'can_cache', 'can_multi_conn', 'can_fast_zero']) assert.is(flags[k], true, k)
   const w = r.request(P.NBD_CMD_WRITE, 12 * MB, 4096, P.NBD_CMD_FLAG_FUA)
   r.send(Buffer.concat([w, Buffer.alloc(4096, 5)]))
   await only(r, P.NBD_REPLY_TYPE_NONE, 'WRITE FUA')
@@ -209,6 +209,7 @@ T('every advertised flag is honoured, the others refused (EINVAL)', async () => 
     [P.NBD_CMD_WRITE_ZEROES, 12 * MB, 8192, P.NBD_CMD_FLAG_NO_HOLE, 'WRITE_ZEROES NO_HOLE'],
     [P.NBD_CMD_WRITE_ZEROES, 13 * MB, 8192, P.NBD_CMD_FLAG_FUA, 'WRITE_ZEROES FUA'],
     [P.NBD_CMD_CACHE, 0, 4096, 0, 'CACHE'],
+    [P.NBD_CMD_WRITE_ZEROES, 14 * MB, MB, P.NBD_CMD_FLAG_FAST_ZERO, 'WRITE_ZEROES FAST_ZERO on a hole'],
   ]
   for (const [type, off, len, fl, what] of cmds) {
     r.send(r.request(type, off, len, fl))
@@ -216,10 +217,22 @@ T('every advertised flag is honoured, the others refused (EINVAL)', async () => 
   }
   r.send(r.request(P.NBD_CMD_READ, 12 * MB, 8192))
   assert.ok((await only(r, P.NBD_REPLY_TYPE_OFFSET_DATA, 'READ')).subarray(8).equals(Buffer.alloc(8192)))
-  // Not advertised: DF, FAST_ZERO, RESIZE.
+  // Fast zero where zeroing would take work: ENOTSUP at once, nothing changed.
+  const slow: [number, number, number, string][] = [
+    [0, 4096, P.NBD_CMD_FLAG_FAST_ZERO, 'on data'],
+    [7 * MB, 2 * MB, P.NBD_CMD_FLAG_FAST_ZERO, 'on a hole and data'],
+    [14 * MB, MB, P.NBD_CMD_FLAG_FAST_ZERO | P.NBD_CMD_FLAG_NO_HOLE, 'with NO_HOLE'],
+    [14 * MB, MB, P.NBD_CMD_FLAG_FAST_ZERO | P.NBD_CMD_FLAG_FUA, 'with FUA'],
+  ]
+  for (const [off, len, fl, what] of slow) {
+    r.send(r.request(P.NBD_CMD_WRITE_ZEROES, off, len, fl))
+    assert.is((await only(r, P.NBD_REPLY_TYPE_ERROR, `FAST_ZERO ${what}`)).readUInt32BE(0), P.NBD_ENOTSUP, what)
+  }
+  r.send(r.request(P.NBD_CMD_READ, 0, 4096))
+  assert.ok((await only(r, P.NBD_REPLY_TYPE_OFFSET_DATA, 'READ')).subarray(8).equals(Buffer.alloc(4096, 7)), 'data not zeroed')
+  // Not advertised: DF, RESIZE.
   const refused: [number, number, string][] = [
     [P.NBD_CMD_READ, P.NBD_CMD_FLAG_DF, 'READ DF'],
-    [P.NBD_CMD_WRITE_ZEROES, P.NBD_CMD_FLAG_FAST_ZERO, 'WRITE_ZEROES FAST_ZERO'],
     [P.NBD_CMD_CACHE, P.NBD_CMD_FLAG_FUA, 'CACHE FUA'],
     [P.NBD_CMD_RESIZE, 0, 'RESIZE'],
   ]

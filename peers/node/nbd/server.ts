@@ -550,7 +550,7 @@ export class NbdGateway implements HandshakeHost {
     }
     let flags = P.NBD_FLAG_HAS_FLAGS | P.NBD_FLAG_SEND_FLUSH | P.NBD_FLAG_CAN_MULTI_CONN | P.NBD_FLAG_SEND_CACHE
     if (e.readonly) flags |= P.NBD_FLAG_READ_ONLY
-    else flags |= P.NBD_FLAG_SEND_FUA | P.NBD_FLAG_SEND_TRIM | P.NBD_FLAG_SEND_WRITE_ZEROES
+    else flags |= P.NBD_FLAG_SEND_FUA | P.NBD_FLAG_SEND_TRIM | P.NBD_FLAG_SEND_WRITE_ZEROES | P.NBD_FLAG_SEND_FAST_ZERO
     return { name: e.name, target: e.target!, size, readonly: !!e.readonly, flags }
   }
 
@@ -568,7 +568,7 @@ export class NbdGateway implements HandshakeHost {
     }
     let flags = P.NBD_FLAG_HAS_FLAGS | P.NBD_FLAG_SEND_FLUSH | P.NBD_FLAG_CAN_MULTI_CONN | P.NBD_FLAG_SEND_CACHE
     if (r.readonly) flags |= P.NBD_FLAG_READ_ONLY
-    else flags |= P.NBD_FLAG_SEND_FUA | P.NBD_FLAG_SEND_TRIM | P.NBD_FLAG_SEND_WRITE_ZEROES
+    else flags |= P.NBD_FLAG_SEND_FUA | P.NBD_FLAG_SEND_TRIM | P.NBD_FLAG_SEND_WRITE_ZEROES | P.NBD_FLAG_SEND_FAST_ZERO
     return { name, target: name, size: r.size, readonly: r.readonly, flags }
   }
 

@@ -22,7 +22,7 @@ Cmd *cmd_new(Conn *c)
 	cmd->op = cmd->xflags = 0;
 	cmd->offset = 0;
 	cmd->length = cmd->next = cmd->pending = cmd->error = 0;
-	cmd->zero_fill = cmd->done = cmd->is_read = cmd->is_map = false;
+	cmd->zero_fill = cmd->done = cmd->is_read = cmd->is_map = cmd->is_zcheck = false;
 	cmd->rep_len = REP_SIZE;
 	cmd->body.clear();
 	cmd->start_ms = uv_now(e->loop);
@@ -248,6 +248,38 @@ uint32_t map_done(Cmd *cmd, xseg_request *req, uint32_t err)
 	return 0;
 }
 
+/*
+ * A fast zero (WRITE_ZEROES with NBD_CMD_FLAG_FAST_ZERO): zeroing is cheap
+ * only where nothing has to be done, so it succeeds when the storage peer's
+ * MAPR shows the whole range already reading as zeroes (XSEG_EXTENT_ZERO),
+ * and fails ENOTSUP at once otherwise (data in the range, a reply covering
+ * less than the range, a peer that cannot tell, any failure): the client
+ * then zeroes the slow way. Returns the command's error.
+ */
+uint32_t zero_check(Cmd *cmd, xseg_request *req, uint32_t err)
+{
+	Engine *e = cmd->conn->e;
+	uint64_t cap = 0, at = 0, n;
+	const uint8_t *d;
+
+	if (err)
+		return NBD_ENOTSUP;
+	d = (const uint8_t *)xseg_req_buffer(xs_of(e), req, &cap);
+	n = d ? req->serviced / XSEG_EXTENT_SIZE : 0;
+	if (n > cap / XSEG_EXTENT_SIZE)
+		n = cap / XSEG_EXTENT_SIZE;
+	for (uint64_t i = 0; i < n && at < cmd->length; i++) {
+		uint64_t len;
+		uint32_t fl;
+
+		xseg_extent_get(d, (uint32_t)i, &len, &fl);
+		if (!len || !(fl & XSEG_EXTENT_ZERO))
+			break;
+		at += len;
+	}
+	return at >= cmd->length ? 0 : NBD_ENOTSUP;
+}
+
 // The command is over: queue its reply.
 void cmd_finish(Cmd *cmd)
 {
@@ -305,6 +337,8 @@ void chunk_done(Cmd *cmd, xseg_request *req, uint32_t err)
 	cmd->pending--;
 	if (cmd->is_map && req)
 		err = map_done(cmd, req, err);
+	else if (cmd->is_zcheck && req)
+		err = zero_check(cmd, req, err);
 	if (err && !cmd->error)
 		cmd->error = err;
 	if (req && (!cmd->is_read || cmd->error || cmd->conn->dead)) {
@@ -497,7 +531,7 @@ void command(Conn *c, const uint8_t *b)
 		allowed = FLAG_FUA;
 		break;
 	case NBD_CMD_WRITE_ZEROES:
-		allowed = FLAG_FUA | FLAG_NO_HOLE;
+		allowed = FLAG_FUA | FLAG_NO_HOLE | FLAG_FAST_ZERO;
 		break;
 	case NBD_CMD_CACHE:
 		allowed = 0;
@@ -614,6 +648,15 @@ void command(Conn *c, const uint8_t *b)
 		}
 		if (type == NBD_CMD_TRIM) {
 			cmd->op = X_DISCARD;
+		} else if (flags & FLAG_FAST_ZERO) {
+			// Fast only if there is nothing to do; NO_HOLE (allocate) or FUA never are.
+			if (flags & (FLAG_NO_HOLE | FLAG_FUA)) {
+				cmd->error = NBD_ENOTSUP;
+				cmd_finish(cmd);
+				return;
+			}
+			cmd->op = X_MAPR;
+			cmd->is_zcheck = true;
 		} else if (flags & FLAG_NO_HOLE) {
 			// The storage peer may punch holes for write_zeroes: write real zeroes.
 			cmd->op = X_WRITE;

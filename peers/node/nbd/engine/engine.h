@@ -61,7 +61,7 @@ enum {
 	NBD_CMD_READ = 0, NBD_CMD_WRITE = 1, NBD_CMD_DISC = 2, NBD_CMD_FLUSH = 3, NBD_CMD_TRIM = 4,
 	NBD_CMD_CACHE = 5, NBD_CMD_WRITE_ZEROES = 6, NBD_CMD_BLOCK_STATUS = 7, NBD_CMD_RESIZE = 8,
 };
-enum { FLAG_FUA = 1, FLAG_NO_HOLE = 2, FLAG_REQ_ONE = 8 };
+enum { FLAG_FUA = 1, FLAG_NO_HOLE = 2, FLAG_REQ_ONE = 8, FLAG_FAST_ZERO = 16 };
 // Structured replies (NBD_OPT_STRUCTURED_REPLY): one chunk per command, NBD_REPLY_FLAG_DONE.
 enum {
 	REPLY_TYPE_NONE = 0, REPLY_TYPE_OFFSET_DATA = 1, REPLY_TYPE_BLOCK_STATUS = 5,
@@ -101,6 +101,7 @@ struct Cmd {
 	uint8_t rep[REP_MAX];			// the reply's header (simple, or a structured chunk's)
 	uint32_t rep_len;
 	bool is_map;				// BLOCK_STATUS: its MAPR reply becomes body
+	bool is_zcheck;				// WRITE_ZEROES with FAST_ZERO: a MAPR that must find the range zero
 	std::vector<uint8_t> body;		// BLOCK_STATUS: the context id and descriptors, after rep
 	Cmd *out_next;				// the connection's reply queue
 	Cmd *free_next;
@@ -243,6 +244,7 @@ void mark_full(Conn *c);
 void cmd_finish(Cmd *cmd);
 uint64_t reply_bytes(const Cmd *cmd);
 uint32_t map_done(Cmd *cmd, xseg_request *req, uint32_t err);
+uint32_t zero_check(Cmd *cmd, xseg_request *req, uint32_t err);
 bool cmd_ready(Cmd *cmd);
 void chunk_done(Cmd *cmd, xseg_request *req, uint32_t err);
 xseg_request *get_req(Cmd *cmd, uint64_t offset, uint64_t size, uint64_t datalen);
