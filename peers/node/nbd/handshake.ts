@@ -139,6 +139,11 @@ export class Conn {
     else this.destroy()
   }
 
+  /** What the handshake reads and writes: the TLS socket after STARTTLS, else the socket. */
+  get #stream(): net.Socket {
+    return this.#tls ?? this.sock
+  }
+
   /** TLS is on (NBD_OPT_STARTTLS done). */
   get tlsActive(): boolean {
     return this.#tls !== null
@@ -162,7 +167,7 @@ export class Conn {
     // The client sent everything during negotiation: close. (Before the hand-off the engine sees the EOF itself.)
     if (this.phase === 'negotiate') {
       this.#wakeReader(false)
-      this.sock.end()
+      this.#stream.end()
     }
   }
 
@@ -216,7 +221,7 @@ export class Conn {
   }
 
   #send(b: Buffer): void {
-    if (this.phase === 'negotiate') (this.#tls ?? this.sock).write(b)
+    if (this.phase === 'negotiate') this.#stream.write(b)
   }
 
   #optReply(opt: number, type: number, data: Buffer = EMPTY): void {
@@ -397,7 +402,7 @@ export class Conn {
       case P.NBD_OPT_ABORT:
         this.#optReply(opt, P.NBD_REP_ACK)
         this.phase = 'closed'
-        this.sock.end()
+        this.#stream.end()
         return true
     }
     // STARTTLS without TLS configured, EXTENDED_HEADERS and the unknown.
