@@ -2,8 +2,10 @@
 //
 // peers/node/nbd/handshake.ts - one NBD connection until it has chosen its
 // export: the fixed newstyle handshake and the options (GO, INFO,
-// EXPORT_NAME, LIST, ABORT), then the hand-off to the engine, which serves
-// the transmission phase (peers/node/nbd/engine/).
+// EXPORT_NAME, LIST, ABORT, STRUCTURED_REPLY, LIST/SET_META_CONTEXT,
+// STARTTLS), then the hand-off to the engine, which serves the transmission
+// phase (peers/node/nbd/engine/); a TLS connection's engine side is a
+// socketpair pumped to and from the TLS socket here.
 //
 // The engine accepted the connection and owns its descriptor; the handshake
 // runs on a net.Socket over a dup() of it (net.Socket({ fd }), a public

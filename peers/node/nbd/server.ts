@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: BSD-2-Clause
 //
 // peers/node/nbd/server.ts - the NBD gateway: an NBD server (fixed newstyle
-// handshake, simple replies) whose exports are targets of a storage peer on
-// an xseg port. Each NBD command becomes one or more xseg requests.
+// handshake, simple or structured replies, block status, TLS) whose exports
+// are targets of a storage peer on an xseg port. Each NBD command becomes one or more xseg requests.
 //
 // The gateway is a Node peer with a native part, its engine:
 //
