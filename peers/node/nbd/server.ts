@@ -2,7 +2,8 @@
 //
 // peers/node/nbd/server.ts - the NBD gateway: an NBD server (fixed newstyle
 // handshake, simple or structured replies, block status, TLS) whose exports
-// are targets of a storage peer on an xseg port. Each NBD command becomes one or more xseg requests.
+// are targets of a storage peer on an xseg port. Each NBD command becomes
+// one or more xseg requests.
 //
 // The gateway is a Node peer with a native part, its engine:
 //
