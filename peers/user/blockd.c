@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include "extents.h"
 #include "peer.h"
 #include "storage.h"
 
@@ -82,6 +83,7 @@ static int serve(struct peer *p, uint32_t port, struct xseg_request *req)
 	case X_TRUNCATE:
 	case X_DISCARD:
 	case X_WRITE_ZEROES:
+	case X_MAPR:
 		break;
 	default:
 		peer_log(p, 2, "%s: operation not supported", xseg_op_name(req->op));
@@ -185,6 +187,53 @@ static int do_truncate(struct peer *p, struct xseg_request *req, uint64_t size)
 }
 
 /*
+ * MAPR: the allocation of [off, off+len) as extents (peers/user/extents.h),
+ * from lseek SEEK_DATA/SEEK_HOLE. A block device, or a file system without
+ * them, is one data extent; past the file's end (a file that shrank) a hole.
+ */
+static int do_map(struct peer *p, struct xseg_request *req, uint64_t off, uint64_t len)
+{
+	uint64_t cap, dl = __atomic_load_n(&req->data_len, __ATOMIC_RELAXED);
+	uint8_t *data = xseg_req_buffer(p->xs, req, &cap);
+	uint64_t pos = off, end = off + len, max;
+	uint32_t n = 0;
+
+	if (cap > dl)
+		cap = dl;
+	max = data ? cap / XSEG_EXTENT_SIZE : 0;
+	if (!max)
+		return EINVAL;	/* no room for one extent */
+	while (pos < end && n < max) {
+		uint64_t next = end;
+		uint32_t flags = 0;
+
+		if (!bd.blkdev) {
+			off_t d = lseek(bd.fd, (off_t)pos, SEEK_DATA);
+
+			if (d < 0 && errno == ENXIO) {
+				flags = XSEG_EXTENT_HOLE | XSEG_EXTENT_ZERO;	/* no data from pos on */
+			} else if (d < 0 && errno != EINVAL && errno != EOPNOTSUPP) {
+				return errno;
+			} else if (d >= 0 && (uint64_t)d > pos) {
+				flags = XSEG_EXTENT_HOLE | XSEG_EXTENT_ZERO;
+				next = (uint64_t)d < end ? (uint64_t)d : end;
+			} else if (d >= 0) {
+				off_t h = lseek(bd.fd, (off_t)pos, SEEK_HOLE);
+
+				if (h < 0)
+					return errno;
+				if ((uint64_t)h > pos && (uint64_t)h < end)
+					next = (uint64_t)h;
+			}
+		}
+		xseg_extent_put(data, n++, next - pos, flags);
+		pos = next;
+	}
+	req->serviced = (uint64_t)n * XSEG_EXTENT_SIZE;
+	return 0;
+}
+
+/*
  * READ and WRITE on the dispatch thread when they cannot block: the file is
  * in memory, or (reads) the page cache has the range (RWF_NOWAIT). Else
  * PEER_DEFER: the pool serves it. FUA, pre-flush and large requests always
@@ -261,6 +310,9 @@ static int work(struct peer *p, uint32_t port, struct xseg_request *req)
 		if (!r && (req->flags & XF_FUA) && fdatasync(bd.fd))
 			r = errno;
 		req->serviced = r ? 0 : len;
+		break;
+	case X_MAPR:
+		r = do_map(p, req, off, len);
 		break;
 	default:
 		r = EOPNOTSUPP;

@@ -151,7 +151,7 @@ static int needs_entry(const struct op *o, uint64_t i)
 {
 	uint64_t os = i * o->v->object_size, oe = os + o->v->object_size;
 
-	if (o->opc == X_READ || o->opc == X_WRITE)
+	if (o->opc == X_READ || o->opc == X_WRITE || o->opc == X_MAPR)
 		return 1;
 	return !(o->offset <= os && o->offset + o->size >= oe);
 }

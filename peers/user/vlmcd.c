@@ -24,6 +24,7 @@
  *           peer, rewritten (no copy); several: a request per object with
  *           the data copied; holes read as zeroes without asking storage.
  */
+#include "extents.h"
 #include "vlmcd-state.h"
 #include "vlmcd-sub.h"
 #include "vlmcd-gates.h"
@@ -257,6 +258,63 @@ static int fail_msg(struct xseg_request *req, int err, const char *fmt, const ch
 	return err;
 }
 
+#define MAPR_OBJECTS 1024u
+
+/*
+ * MAPR from a client: the allocation of [offset, offset+size) of the volume
+ * from its map entries (their gate fetched them), as extents
+ * (peers/user/extents.h): a hole object (XV_E_HOLE, never written or
+ * discarded) reads as zeroes and is not allocated; every other one is data,
+ * whichever volume owns it (a clone's objects still shared with its parent
+ * are data too). Neighbours of the same kind are one extent; as many as the
+ * buffer holds.
+ */
+static void map_answer(struct op *o)
+{
+	struct vol *v = o->v;
+	uint64_t cap = 0, a, b, pos = o->offset, max;
+	uint8_t *d = xseg_req_buffer(P.xs, o->req, &cap);
+	uint64_t dl = __atomic_load_n(&o->req->data_len, __ATOMIC_RELAXED);
+	uint64_t run = 0;
+	uint32_t n = 0, runfl = 0;
+
+	if (cap > dl)
+		cap = dl;
+	max = d ? cap / XSEG_EXTENT_SIZE : 0;
+	if (!max) {
+		o->err = EINVAL;
+		set_msg(o, "%s: no room for one extent in the data buffer", "mapr");
+		return;
+	}
+	obj_range(v, o->offset, o->size, &a, &b);
+	for (uint64_t i = a; i < b; i++) {
+		const struct xv_map_entry *e = map_entry(v, i);
+		uint64_t oe = (i + 1) * v->object_size, end = o->offset + o->size;
+		uint64_t len = (oe < end ? oe : end) - pos;
+		uint32_t fl = !e || (e->flags & XV_E_HOLE) ? XSEG_EXTENT_HOLE | XSEG_EXTENT_ZERO : 0;
+
+		if (!e)
+			break;	/* evicted meanwhile: answer what is known */
+		if (run && fl != runfl) {
+			xseg_extent_put(d, n++, run, runfl);
+			run = 0;
+			if (n == max)
+				break;
+		}
+		runfl = fl;
+		run += len;
+		pos += len;
+	}
+	if (run && n < max)
+		xseg_extent_put(d, n++, run, runfl);
+	if (!n) {
+		o->err = EAGAIN;
+		set_msg(o, "%s: the map entries went out of the cache; ask again", "mapr");
+		return;
+	}
+	o->serviced = (uint64_t)n * XSEG_EXTENT_SIZE;
+}
+
 static void op_run(struct op *o)
 {
 	struct vol *v = o->v;
@@ -323,6 +381,18 @@ static void op_run(struct op *o)
 		goto out;
 	}
 	if (!o->size) {
+		op_finish(o);
+		return;
+	}
+	if (o->opc == X_MAPR) {
+		/* At most MAPR_OBJECTS objects per request: their entries are fetched, then answered. */
+		uint64_t first = o->offset / v->object_size, end = (first + MAPR_OBJECTS) * v->object_size;
+
+		if (o->offset + o->size > end)
+			o->size = end - o->offset;
+		if (!gate_map(o))
+			goto out;
+		map_answer(o);
 		op_finish(o);
 		return;
 	}
@@ -469,7 +539,7 @@ static int serve(struct peer *p, uint32_t portno, struct xseg_request *req)
 	mgmt = opc == X_CREATE || opc == X_SNAPSHOT || opc == X_CLONE || opc == X_UPDATE || opc == X_DELETE ||
 	       (opc == X_INFO && req->size != 8);
 	if (!mgmt && opc != X_READ && opc != X_WRITE && opc != X_DISCARD && opc != X_WRITE_ZEROES &&
-	    opc != X_INFO && opc != X_OPEN && opc != X_CLOSE) {
+	    opc != X_INFO && opc != X_OPEN && opc != X_CLOSE && opc != X_MAPR) {
 		free(o);
 		peer_log(&P, 2, "%s: not supported", xseg_op_name(opc));
 		return EOPNOTSUPP;

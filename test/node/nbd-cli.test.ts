@@ -76,6 +76,10 @@ const bad: [string, string[]][] = [
   ['--export empty', ['--export', '']],
   ['--export empty name', ['--export', '=disk']],
   ['--export empty name with attributes', ['--export', ',readonly']],
+  ['--tls not a mode', ['--tls', 'maybe']],
+  ['--tls=on without certificates', ['--tls=on']],
+  ['--tls-certificates without --tls', ['--tls-certificates', '/tmp']],
+  ['--tls=require, no certificates in the directory', ['--tls=require', '--tls-certificates', '/nonexistent/xseg-certs']],
 ]
 
 U('bad numbers and empty export names are usage errors (exit 2, a JSON error document)', () => {

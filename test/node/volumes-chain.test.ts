@@ -12,7 +12,9 @@
 // the close); resize seen by clients; rm refused while a clone depends on a
 // snapshot; discard freeing whole objects (INFO objects); thin reads (a
 // never-written range read: not one request reaches the storage peer's
-// port). Skips (loudly) without the peers or the tools.
+// port); block status from the map (nbdinfo --map, qemu-img map: a thin
+// volume's holes, a clone's objects shared with its parent as data, nbdcopy
+// reading only the data). Skips (loudly) without the peers or the tools.
 import { execFile } from 'node:child_process'
 import { randomFillSync } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
@@ -239,6 +241,46 @@ V('discard frees whole objects; a never-written range is read without one reques
   } finally {
     await c.disconnect()
   }
+})
+
+/** nbdinfo --map of export @exp as [offset, length, type] (type 3: hole, reads as zeroes; 0: data). */
+async function nbdMap(e: VolumeEnv, exp: string): Promise<number[][]> {
+  const r = await out('nbdinfo', ['--map', '--json', e.uri(exp)])
+  assert.is(r.code, 0, r.text)
+  return (JSON.parse(r.text) as { offset: number; length: number; type: number }[]).map((x) => [x.offset, x.length, x.type])
+}
+
+V("block status from the map: a thin volume's holes, a clone's shared objects are data; nbdcopy reads only data", async () => {
+  if (!env) return
+  const e = env
+  await e.vols.create('bs', { size: 8 * MB, objectSize: OBJ })
+  const w = await out('qemu-io', ['-f', 'raw', '-c', 'write -P 0x21 2097252 4k', e.uri('bs')])
+  assert.is(w.code, 0, w.text)
+  assert.equal(await nbdMap(e, 'bs'), [[0, 2 * MB, 3], [2 * MB, MB, 0], [3 * MB, 5 * MB, 3]])
+  await e.vols.snapshot('bs', 's')
+  await e.vols.clone('bs@s', 'bsc')
+  const c = await out('qemu-io', ['-f', 'raw', '-c', 'write -P 0x22 5M 4k', e.uri('bsc')])
+  assert.is(c.code, 0, c.text)
+  const want = [[0, 2 * MB, 3], [2 * MB, MB, 0], [3 * MB, 2 * MB, 3], [5 * MB, MB, 0], [6 * MB, 2 * MB, 3]]
+  assert.equal(await nbdMap(e, 'bsc'), want)
+  assert.equal(await nbdMap(e, 'bs@s'), [[0, 2 * MB, 3], [2 * MB, MB, 0], [3 * MB, 5 * MB, 3]])
+  const m = await out('qemu-img', ['map', '--output=json', '-f', 'raw', e.uri('bsc')])
+  assert.is(m.code, 0, m.text)
+  const qm = (JSON.parse(m.text) as { start: number; length: number; data: boolean; zero: boolean }[])
+  assert.equal(qm.map((x) => [x.start, x.length, x.data, x.zero]), want.map(([o, l, t]) => [o, l, t === 0, t === 3]))
+  // nbdcopy of the clone: the same bytes, and only the data objects read.
+  const copy = join(e.dir, 'bsc.raw')
+  const stats0 = await e.vols.stats()
+  await run('nbdcopy', [e.uri('bsc'), copy])
+  const stats1 = await e.vols.stats()
+  const reads = stats1.storage_reads! - stats0.storage_reads!
+  const holes = stats1.hole_reads! - stats0.hole_reads!
+  console.log(`  nbdcopy of the 8 MiB clone: ${reads} reads reached the storage peer, ${holes} hole reads at vlmcd`)
+  // nbdcopy read only the two data objects: vlmcd was never asked to read a hole (it would answer zeroes itself).
+  assert.ok(reads >= 2, `storage reads for the copy: ${reads}`)
+  assert.is(holes, 0, 'hole reads at vlmcd for the copy (without block status nbdcopy reads the 6 MiB of holes too)')
+  const back = await out('qemu-img', ['compare', '-f', 'raw', '-F', 'raw', copy, e.uri('bsc')])
+  assert.is(back.code, 0, back.text)
 })
 
 V.run()

@@ -12,6 +12,7 @@
  * symlink planted at the path (its target keeps its size).
  */
 #include "peers.h"
+#include "peers/user/extents.h"
 
 #define MB (1024ull * 1024)
 #define VOL (4 * MB)
@@ -454,6 +455,51 @@ static void test_readonly_and_exclusive(void)
 	}
 }
 
+/* MAPR: the allocation of a sparse file as extents (peers/user/extents.h). */
+static uint32_t mapr(uint64_t off, uint64_t size, uint64_t buf_len, uint8_t *out, int *err)
+{
+	struct tp_req r = { .op = X_MAPR, .target = "vol", .offset = off, .size = size,
+			    .buf_len = buf_len, .out = out, .out_len = buf_len };
+
+	*err = tp_do(xs, me, 1, &r);
+	CHECK(r.serviced % XSEG_EXTENT_SIZE == 0);
+	return (uint32_t)(r.serviced / XSEG_EXTENT_SIZE);
+}
+
+static void test_map(void)
+{
+	const char *file = tp_path("map.img");
+	pid_t pid = start_blockd(1, file, "--create-file", "--size=4M");
+	uint8_t *w = malloc(65536), ext[4096];
+	const uint64_t want[][2] = { { MB, XSEG_EXTENT_HOLE | XSEG_EXTENT_ZERO }, { 65536, 0 },
+				     { VOL - MB - 65536, XSEG_EXTENT_HOLE | XSEG_EXTENT_ZERO } };
+	uint64_t len;
+	uint32_t n, fl;
+	int err;
+
+	fill(w, 65536, MB);
+	CHECK(rw(1, X_WRITE, 0, MB, 65536, w) == 0);
+	n = mapr(0, VOL, sizeof(ext), ext, &err);
+	CHECK(err == 0 && n == 3);
+	for (uint32_t i = 0; i < n && i < 3; i++) {
+		xseg_extent_get(ext, i, &len, &fl);
+		CHECKF(len == want[i][0] && fl == want[i][1], "extent %u: %" PRIu64 " bytes, flags %u", i, len, fl);
+	}
+	/* A range inside the data; room for one extent only: the first; past the end; no room at all. */
+	CHECK(mapr(MB + 4096, 8192, sizeof(ext), ext, &err) == 1 && err == 0);
+	xseg_extent_get(ext, 0, &len, &fl);
+	CHECK(len == 8192 && fl == 0);
+	CHECK(mapr(0, VOL, XSEG_EXTENT_SIZE, ext, &err) == 1 && err == 0);
+	xseg_extent_get(ext, 0, &len, &fl);
+	CHECK(len == MB && fl == (XSEG_EXTENT_HOLE | XSEG_EXTENT_ZERO));
+	mapr(VOL - 4096, 8192, sizeof(ext), ext, &err);
+	CHECK(err == ENOSPC);
+	mapr(0, VOL, 8, ext, &err);
+	CHECK(err == EINVAL);
+	free(w);
+	CHECK(tp_stop(pid) == 0);
+}
+
 int main(void)
 {
 	int port;
@@ -468,6 +514,7 @@ int main(void)
 	RUN(test_basic);
 	RUN(test_errors);
 	RUN(test_discard_zeroes);
+	RUN(test_map);
 	RUN(test_truncate);
 	RUN(test_target);
 	RUN(test_many_in_flight);

@@ -14,6 +14,7 @@
  * unknown volume: ENOENT); xseg-bench --verify at depth 32 through vlmcd.
  */
 #include "peers.h"
+#include "peers/user/extents.h"
 
 #define KB 1024ull
 #define MB (1024ull * 1024)
@@ -287,6 +288,29 @@ static void test_discard(void)
 
 		CHECK(vread(me, "vd", OBJ, got, 2 * OBJ) == 0 && tp_all_zero(got, 2 * OBJ));
 		CHECK(stat_of("storage_reads") == r0);
+	}
+	/* MAPR: the allocation from the map (peers/user/extents.h): objects 1 and 2 are holes, the rest data. */
+	{
+		uint8_t ext[64 * XSEG_EXTENT_SIZE];
+		const uint64_t want[][2] = { { OBJ, 0 }, { 2 * OBJ, XSEG_EXTENT_HOLE | XSEG_EXTENT_ZERO }, { 5 * OBJ, 0 } };
+		uint64_t sv = 0, len;
+		uint32_t fl;
+
+		CHECK(rq(me, P_VLMCD, X_MAPR, "vd", 0, 8 * OBJ, NULL, 0, ext, sizeof(ext), 0, &sv) == 0);
+		CHECKF(sv == 3 * XSEG_EXTENT_SIZE, "MAPR serviced %" PRIu64, sv);
+		for (uint32_t i = 0; i < 3 && i < sv / XSEG_EXTENT_SIZE; i++) {
+			xseg_extent_get(ext, i, &len, &fl);
+			CHECKF(len == want[i][0] && fl == want[i][1], "extent %u: %" PRIu64 " bytes, flags %u", i, len, fl);
+		}
+		/* Inside a hole; room for one extent; past the end; no room at all. */
+		CHECK(rq(me, P_VLMCD, X_MAPR, "vd", OBJ + 5, 100, NULL, 0, ext, sizeof(ext), 0, &sv) == 0);
+		xseg_extent_get(ext, 0, &len, &fl);
+		CHECK(sv == XSEG_EXTENT_SIZE && len == 100 && fl == (XSEG_EXTENT_HOLE | XSEG_EXTENT_ZERO));
+		CHECK(rq(me, P_VLMCD, X_MAPR, "vd", 0, 8 * OBJ, NULL, 0, ext, XSEG_EXTENT_SIZE, 0, &sv) == 0);
+		xseg_extent_get(ext, 0, &len, &fl);
+		CHECK(sv == XSEG_EXTENT_SIZE && len == OBJ && fl == 0);
+		CHECK(rq(me, P_VLMCD, X_MAPR, "vd", 7 * OBJ, 2 * OBJ, NULL, 0, ext, sizeof(ext), 0, NULL) == ENOSPC);
+		CHECK(rq(me, P_VLMCD, X_MAPR, "vd", 0, OBJ, NULL, 0, ext, 8, 0, NULL) == EINVAL);
 	}
 	free(b);
 	free(got);

@@ -59,6 +59,7 @@ export const nbd: Command = {
     '    --export NAME[=TARGET][,size=N][,readonly][,description=TEXT] ... | --volumes [--owner TAG]\n' +
     '    [--request-timeout SECONDS] [--max-inflight N] [--max-request N] [--max-reply-bytes N]\n' +
     '    [--max-reply-total N] [--max-conn-requests N] [--spin-us N]\n' +
+    '    [--tls=off|on|require --tls-certificates DIR]\n' +
     '                             an NBD server for targets of the storage peer on port N\n' +
     '                             (docs/nbd.md), until SIGINT/SIGTERM; --volumes: N is vlmcd and an\n' +
     '                             export name is a volume (VOL, or VOL@SNAP read-only; docs/volumes.md)',
@@ -77,6 +78,8 @@ export const nbd: Command = {
     'max-conn-requests': { type: 'string' },
     volumes: { type: 'boolean' },
     owner: { type: 'string' },
+    tls: { type: 'string' },
+    'tls-certificates': { type: 'string' },
     verbose: { type: 'boolean', short: 'v' },
     quiet: { type: 'boolean', short: 'q' },
   },
@@ -106,6 +109,13 @@ export const nbd: Command = {
     if (typeof ctx.opts.owner === 'string' && (!ctx.opts.owner || /[\n=]/.test(ctx.opts.owner)))
       throw new Usage(`--owner: '${ctx.opts.owner}' is not a tag (not empty, no newline or '=')`)
     if (!exports.length && !volumes) throw new Usage('nbd needs at least one --export NAME[=TARGET] (or --volumes)')
+    const tlsMode = (ctx.opts.tls ?? 'off') as string
+    if (!['off', 'on', 'require'].includes(tlsMode)) throw new Usage(`--tls: '${tlsMode}' is not off, on or require`)
+    const certs = ctx.opts['tls-certificates'] as string | undefined
+    if (certs !== undefined && !certs) throw new Usage("--tls-certificates: '' is not a directory")
+    if (tlsMode !== 'off' && certs === undefined)
+      throw new Usage(`--tls=${tlsMode} needs --tls-certificates DIR (server-cert.pem, server-key.pem)`)
+    if (tlsMode === 'off' && certs !== undefined) throw new Usage('--tls-certificates is for --tls=on or --tls=require')
     const verbose = ctx.opts.verbose === true
     const quiet = ctx.opts.quiet === true
     const logger = (level: NbdLogLevel, line: string): void => {
@@ -132,6 +142,7 @@ export const nbd: Command = {
         maxReplyBytes,
         maxReplyTotal,
         maxConnRequests,
+        tls: { mode: tlsMode as 'off' | 'on' | 'require', certificates: certs },
       })
     } catch (e) {
       seg.close()
@@ -152,12 +163,13 @@ export const nbd: Command = {
     try {
       const a = await gw.listen({ unix, tcp })
       if (!ctx.json) {
-        // One line per way in, as URIs (nbdinfo, qemu-img and fio take them).
+        // One line per way in, as URIs (nbdinfo, qemu-img and fio take them); nbds when TLS is required.
         const lines: string[] = []
+        const sc = tlsMode === 'require' ? 'nbds' : 'nbd'
         // Volume mode: any volume's name in place of VOLUME.
         for (const en of [...exports.map((e) => encodeURIComponent(e.name)), ...(volumes ? ['VOLUME'] : [])]) {
-          if (a.unix) lines.push(`nbd+unix:///${en}?socket=${a.unix}`)
-          if (a.tcp) lines.push(`nbd://${a.tcp.host.includes(':') ? `[${a.tcp.host}]` : a.tcp.host}:${a.tcp.port}/${en}`)
+          if (a.unix) lines.push(`${sc}+unix:///${en}?socket=${a.unix}`)
+          if (a.tcp) lines.push(`${sc}://${a.tcp.host.includes(':') ? `[${a.tcp.host}]` : a.tcp.host}:${a.tcp.port}/${en}`)
         }
         process.stdout.write(lines.map((l) => `listening ${l}\n`).join(''))
       }

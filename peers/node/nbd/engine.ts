@@ -20,9 +20,11 @@ interface NbdBinding {
   nbd_listen_unix: (e: EngineRef, path: string) => number
   nbd_listen_tcp: (e: EngineRef, address: string, port: number) => { id: number; address: string; port: number }
   nbd_listen_close: (e: EngineRef, id: number) => void
-  nbd_conn: (e: EngineRef, id: number, target: string, size: number, readonly: boolean, initial?: Buffer) => void
+  nbd_conn: (e: EngineRef, id: number, target: string, size: number, readonly: boolean, initial?: Buffer,
+    structured?: boolean, metaId?: number) => void
   nbd_conn_shutdown: (e: EngineRef, id: number) => void
   nbd_conn_close: (e: EngineRef, id: number) => void
+  nbd_conn_pair: (e: EngineRef, id: number) => number
   nbd_stats: (e: EngineRef) => NbdEngineStats
   nbd_engine_close: (e: EngineRef) => void
   nbd_ctl: (e: EngineRef, op: number, target: string, text: string, size?: number) => number
@@ -130,14 +132,29 @@ export class Engine {
     if (this.#ref) nb.nbd_listen_close(this.#ref, id)
   }
 
-  /** Serve connection @id (its handshake done) from now on; @initial: bytes received after it. */
-  serve(id: number, target: string, size: number, readonly: boolean, initial?: Buffer): void {
-    nb.nbd_conn(this.#e(), id, target, size, readonly, initial && initial.length ? initial : undefined)
+  /**
+   * Serve connection @id (its handshake done) from now on; @initial: bytes
+   * received after it; @structured: structured replies negotiated; @metaId:
+   * the context id of base:allocation when selected (BLOCK_STATUS allowed).
+   */
+  serve(id: number, target: string, size: number, readonly: boolean, initial?: Buffer,
+    structured = false, metaId?: number): void {
+    nb.nbd_conn(this.#e(), id, target, size, readonly, initial && initial.length ? initial : undefined,
+      structured, metaId)
   }
 
   /** New commands of @id get ESHUTDOWN; 'end' once every reply is out. */
   shutdown(id: number): void {
     if (this.#ref) nb.nbd_conn_shutdown(this.#ref, id)
+  }
+
+  /**
+   * A TLS connection in its handshake: the engine's descriptor of it becomes
+   * one end of a socketpair; returns the other end (TypeScript pumps it to
+   * and from its TLS socket).
+   */
+  pair(id: number): number {
+    return nb.nbd_conn_pair(this.#e(), id)
   }
 
   /** Close connection @id now (handshake, served or lingering), without events. */

@@ -2,8 +2,10 @@
 //
 // peers/node/nbd/handshake.ts - one NBD connection until it has chosen its
 // export: the fixed newstyle handshake and the options (GO, INFO,
-// EXPORT_NAME, LIST, ABORT), then the hand-off to the engine, which serves
-// the transmission phase (peers/node/nbd/engine/).
+// EXPORT_NAME, LIST, ABORT, STRUCTURED_REPLY, LIST/SET_META_CONTEXT,
+// STARTTLS), then the hand-off to the engine, which serves the transmission
+// phase (peers/node/nbd/engine/); a TLS connection's engine side is a
+// socketpair pumped to and from the TLS socket here.
 //
 // The engine accepted the connection and owns its descriptor; the handshake
 // runs on a net.Socket over a dup() of it (net.Socket({ fd }), a public
@@ -11,6 +13,7 @@
 // goes to the engine with the connection, and the dup is closed (closing one
 // of two descriptors sends nothing to the client).
 import * as net from 'node:net'
+import * as tls from 'node:tls'
 import * as P from './protocol.js'
 
 const MAX_OPTION_LEN = 16384
@@ -35,7 +38,11 @@ export interface HandshakeHost {
   readonly closing: boolean
   readonly handshakeTimeoutMs: number
   readonly maxRequest: number
+  /** TLS offered or required (NBD_OPT_STARTTLS), or null. */
+  readonly tls: { mode: 'on' | 'require'; context: tls.SecureContext } | null
   exportNames(): string[]
+  /** A TLS connection: the engine's descriptor becomes a socketpair's end; the other end's fd. */
+  _pair(c: Conn): number
   _log(level: NbdLogLevel, line: string): void
   _protocolError(): void
   _description(name: string): string | undefined
@@ -70,6 +77,17 @@ export class Conn {
   #noZeroes = false
   #gone = false
   #timer: NodeJS.Timeout | null = null
+  /** After NBD_OPT_STARTTLS: the TLS socket over sock, which the handshake (and later the pump) uses. */
+  #tls: tls.TLSSocket | null = null
+  /** NBD_OPT_STRUCTURED_REPLY was negotiated: the engine replies in chunks. */
+  structured = false
+  /** The export whose base:allocation context NBD_OPT_SET_META_CONTEXT selected, if any. */
+  #metaExport: string | undefined = undefined
+
+  /** The context id of base:allocation for export @name, if the client selected it for that export. */
+  metaIdFor(name: string): number | undefined {
+    return this.structured && this.#metaExport !== undefined && this.#metaExport === name ? P.BASE_ALLOCATION_ID : undefined
+  }
 
   /** Connection @id accepted by the engine; @fd is the dup the handshake reads and writes. */
   constructor(gw: HandshakeHost, id: number, fd: number) {
@@ -123,9 +141,20 @@ export class Conn {
     else this.destroy()
   }
 
+  /** What the handshake reads and writes: the TLS socket after STARTTLS, else the socket. */
+  get #stream(): net.Socket {
+    return this.#tls ?? this.sock
+  }
+
+  /** TLS is on (NBD_OPT_STARTTLS done). */
+  get tlsActive(): boolean {
+    return this.#tls !== null
+  }
+
   #finish(): void {
     if (this.#gone) return
     this.#gone = true
+    this.#tls?.destroy()
     this.gw._connClosed(this)
   }
 
@@ -140,7 +169,7 @@ export class Conn {
     // The client sent everything during negotiation: close. (Before the hand-off the engine sees the EOF itself.)
     if (this.phase === 'negotiate') {
       this.#wakeReader(false)
-      this.sock.end()
+      this.#stream.end()
     }
   }
 
@@ -194,7 +223,7 @@ export class Conn {
   }
 
   #send(b: Buffer): void {
-    if (this.phase === 'negotiate') this.sock.write(b)
+    if (this.phase === 'negotiate') this.#stream.write(b)
   }
 
   #optReply(opt: number, type: number, data: Buffer = EMPTY): void {
@@ -262,7 +291,25 @@ export class Conn {
       this.#optError(opt, P.NBD_REP_ERR_SHUTDOWN, 'the server is shutting down')
       return false
     }
+    if (this.gw.tls?.mode === 'require' && !this.#tls && opt !== P.NBD_OPT_STARTTLS && opt !== P.NBD_OPT_ABORT) {
+      if (opt === P.NBD_OPT_EXPORT_NAME) {
+        // It cannot fail politely: close.
+        this.gw._log('warn', `${this.name}: NBD_OPT_EXPORT_NAME without TLS, which this server requires; closing the connection`)
+        this.destroy()
+        return true
+      }
+      this.#optError(opt, P.NBD_REP_ERR_TLS_REQD, 'this server requires TLS: send NBD_OPT_STARTTLS first')
+      return false
+    }
     switch (opt) {
+      case P.NBD_OPT_STARTTLS:
+        if (!this.gw.tls) break
+        if (data.length) return this.#invalid(opt, 'NBD_OPT_STARTTLS takes no data')
+        if (this.#tls) return this.#invalid(opt, 'TLS is already on')
+        if (this.#inLen) throw new ProtocolError('data sent after NBD_OPT_STARTTLS before its reply')
+        this.#optReply(opt, P.NBD_REP_ACK)
+        this.#startTls()
+        return false
       case P.NBD_OPT_EXPORT_NAME: {
         const name = data.toString()
         const r = await this.gw._open(name, this)
@@ -346,16 +393,134 @@ export class Conn {
         this.#optReply(opt, P.NBD_REP_ACK)
         return false
       }
+      case P.NBD_OPT_STRUCTURED_REPLY:
+        if (data.length) return this.#invalid(opt, 'NBD_OPT_STRUCTURED_REPLY takes no data')
+        this.structured = true
+        this.#optReply(opt, P.NBD_REP_ACK)
+        return false
+      case P.NBD_OPT_LIST_META_CONTEXT:
+      case P.NBD_OPT_SET_META_CONTEXT:
+        return this.#metaContext(opt, data)
       case P.NBD_OPT_ABORT:
         this.#optReply(opt, P.NBD_REP_ACK)
         this.phase = 'closed'
-        this.sock.end()
+        this.#stream.end()
         return true
-      default:
-        // STARTTLS, STRUCTURED_REPLY, META_CONTEXT, EXTENDED_HEADERS and the unknown.
-        this.#optError(opt, P.NBD_REP_ERR_UNSUP, `option ${P.optionName(opt)} is not supported`)
-        return false
     }
+    // STARTTLS without TLS configured, EXTENDED_HEADERS and the unknown.
+    this.#optError(opt, P.NBD_REP_ERR_UNSUP, `option ${P.optionName(opt)} is not supported`)
+    return false
+  }
+
+  /**
+   * STARTTLS was acknowledged (in plaintext): from now on the handshake reads
+   * and writes through a TLS socket over the connection. A client that does
+   * not complete the TLS handshake (a plaintext one, a bad certificate) is
+   * closed with one log line.
+   */
+  #startTls(): void {
+    const raw = this.sock
+    raw.removeAllListeners('data')
+    raw.removeAllListeners('end')
+    const t = new tls.TLSSocket(raw, { isServer: true, secureContext: this.gw.tls!.context })
+    this.#tls = t
+    t.on('data', (d: Buffer) => this.#onData(d))
+    t.on('end', () => this.#onEnd())
+    t.on('error', (e: Error) => {
+      if (this.phase === 'negotiate') this.fatal(`TLS: ${e.message}`)
+      else this.gw._log('debug', `${this.name}: TLS: ${e.message}`)
+    })
+    t.on('secure', () => this.gw._log('debug', `${this.name}: TLS ${t.getProtocol() ?? ''} established`))
+  }
+
+  /**
+   * NBD_OPT_LIST_META_CONTEXT / NBD_OPT_SET_META_CONTEXT: the one context
+   * the gateway has is base:allocation. LIST answers the queries that name
+   * it ('base:allocation', 'base:', or no query at all) with id 0; SET
+   * (after structured replies) selects it for the export named, id
+   * BASE_ALLOCATION_ID, and forgets an earlier selection.
+   */
+  #metaContext(opt: number, data: Buffer): boolean {
+    const set = opt === P.NBD_OPT_SET_META_CONTEXT
+    if (set && !this.structured) return this.#invalid(opt, 'NBD_OPT_SET_META_CONTEXT needs NBD_OPT_STRUCTURED_REPLY first')
+    if (data.length < 8) return this.#invalid(opt, 'the option is too short')
+    const nlen = data.readUInt32BE(0)
+    if (nlen > data.length - 8) return this.#invalid(opt, 'the name length is past the option')
+    const name = data.toString('utf8', 4, 4 + nlen)
+    const nq = data.readUInt32BE(4 + nlen)
+    const queries: string[] = []
+    let at = 8 + nlen
+    for (let i = 0; i < nq; i++) {
+      if (data.length - at < 4) return this.#invalid(opt, 'the queries do not fit the option')
+      const ql = data.readUInt32BE(at)
+      if (ql > data.length - at - 4) return this.#invalid(opt, 'the queries do not fit the option')
+      queries.push(data.toString('utf8', at + 4, at + 4 + ql))
+      at += 4 + ql
+    }
+    if (at !== data.length) return this.#invalid(opt, 'bytes after the queries')
+    if (set) this.#metaExport = undefined
+    const match = set ? queries.includes(P.BASE_ALLOCATION)
+      : queries.length === 0 || queries.some((q) => q === P.BASE_ALLOCATION || q === 'base:')
+    if (match) {
+      const nb = Buffer.from(P.BASE_ALLOCATION)
+      const b = Buffer.allocUnsafe(4 + nb.length)
+      b.writeUInt32BE(set ? P.BASE_ALLOCATION_ID : 0, 0)
+      nb.copy(b, 4)
+      this.#optReply(opt, P.NBD_REP_META_CONTEXT, b)
+      if (set) this.#metaExport = name
+    }
+    this.#optReply(opt, P.NBD_REP_ACK)
+    return false
+  }
+
+  /**
+   * The hand-off of a TLS connection: the engine serves one end of a
+   * socketpair (nbd_conn_pair), and this pumps plaintext between the other
+   * end and the TLS socket, both ways, with back-pressure (pipe). The
+   * engine's FIN (after NBD_CMD_DISC) ends the TLS stream (close_notify); the
+   * client's end ends the pair, so the engine's lingering and 'closed' work
+   * as for any connection. Either side closing destroys the other.
+   */
+  #handOffTls(r: OpenExport, t: tls.TLSSocket): void {
+    // The handshake's replies queued on t go out first: the pump writes after them.
+    if (t.destroyed) return
+    t.removeAllListeners('data')
+    t.removeAllListeners('end')
+    t.pause()
+    for (let d = t.read() as Buffer | null; d !== null; d = t.read() as Buffer | null) this.#inq.push(d)
+    const rest = this.#inq.length ? Buffer.concat(this.#inq) : EMPTY
+    this.#inq = []
+    this.#inLen = 0
+    let inner: net.Socket
+    try {
+      inner = new net.Socket({ fd: this.gw._pair(this), readable: true, writable: true, allowHalfOpen: true })
+    } catch (err) {
+      this.gw._log('error', `${this.name}: no socketpair for the TLS connection (${(err as Error).message})`)
+      this.destroy()
+      return
+    }
+    // From here the engine's events end the connection: the TLS socket's 'close' only ends the pair.
+    this.sock.removeAllListeners('close')
+    this.phase = 'served'
+    try {
+      this.gw._serve(this, r, rest)
+    } catch (err) {
+      inner.destroy()
+      this.gw._log('error', `${this.name}: the engine refused it (${(err as Error).message})`)
+      this.destroy()
+      return
+    }
+    inner.on('error', (e: Error) => this.gw._log('debug', `${this.name}: TLS pump: ${e.message}`))
+    t.pipe(inner)
+    inner.pipe(t)
+    inner.on('close', () => {
+      // The engine closed its end: let what is queued go out, then close.
+      if (!t.destroyed) {
+        t.end()
+        setTimeout(() => t.destroy(), 5000).unref()
+      }
+    })
+    t.on('close', () => inner.destroy())
   }
 
   #invalid(opt: number, msg: string): false {
@@ -374,6 +539,10 @@ export class Conn {
     this.phase = 'handoff'
     if (this.#timer) clearTimeout(this.#timer)
     this.gw._log('debug', `${this.name}: transmission`)
+    if (this.#tls) {
+      this.#handOffTls(r, this.#tls)
+      return
+    }
     const sock = this.sock
     if (sock.writableLength > 0) {
       await new Promise<void>((resolve) => {

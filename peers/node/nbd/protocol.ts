@@ -15,7 +15,7 @@ export const NBD_REP_MAGIC = 0x0003e889045565a9n
 export const NBD_REQUEST_MAGIC = 0x25609513
 /** In front of every simple reply (16 bytes). */
 export const NBD_SIMPLE_REPLY_MAGIC = 0x67446698
-/** In front of every structured reply chunk (not negotiated by the gateway). */
+/** In front of every structured reply chunk (NBD_OPT_STRUCTURED_REPLY). */
 export const NBD_STRUCTURED_REPLY_MAGIC = 0x668e33ef
 
 export const REQUEST_SIZE = 28
@@ -75,6 +75,23 @@ export const NBD_INFO_EXPORT = 0
 export const NBD_INFO_NAME = 1
 export const NBD_INFO_DESCRIPTION = 2
 export const NBD_INFO_BLOCK_SIZE = 3
+
+/** The one metadata context (NBD_CMD_BLOCK_STATUS): allocated or a hole, reads as zeroes or not. */
+export const BASE_ALLOCATION = 'base:allocation'
+/** Its context id after NBD_OPT_SET_META_CONTEXT. */
+export const BASE_ALLOCATION_ID = 1
+/** base:allocation's flags in a block status descriptor. */
+export const NBD_STATE_HOLE = 1 << 0
+export const NBD_STATE_ZERO = 1 << 1
+
+// Structured reply chunks.
+export const NBD_REPLY_FLAG_DONE = 1 << 0
+export const NBD_REPLY_TYPE_NONE = 0
+export const NBD_REPLY_TYPE_OFFSET_DATA = 1
+export const NBD_REPLY_TYPE_OFFSET_HOLE = 2
+export const NBD_REPLY_TYPE_BLOCK_STATUS = 5
+export const NBD_REPLY_TYPE_ERROR = 32769
+export const NBD_REPLY_TYPE_ERROR_OFFSET = 32770
 
 // Commands.
 export const NBD_CMD_READ = 0

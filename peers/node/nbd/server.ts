@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: BSD-2-Clause
 //
 // peers/node/nbd/server.ts - the NBD gateway: an NBD server (fixed newstyle
-// handshake, simple replies) whose exports are targets of a storage peer on
-// an xseg port. Each NBD command becomes one or more xseg requests.
+// handshake, simple or structured replies, block status, TLS) whose exports
+// are targets of a storage peer on an xseg port. Each NBD command becomes
+// one or more xseg requests.
 //
 // The gateway is a Node peer with a native part, its engine:
 //
@@ -18,6 +19,9 @@
 // Malformed input closes that connection only, with one log line.
 // docs/nbd.md describes the options, the protocol coverage and the limits.
 import { lookup } from 'node:dns/promises'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import * as tls from 'node:tls'
 import { Op, Segment, type Port, type Request } from '../../../sys/node/ts/index.js'
 import { XsegError, xerror } from '../../../sys/node/ts/errors.js'
 import { Engine, type NbdEngineStats } from './engine.js'
@@ -105,6 +109,37 @@ export interface NbdGatewayOptions {
    * peer's wake-up (default 0: always sleep).
    */
   spinUs?: number
+  /**
+   * TLS (NBD_OPT_STARTTLS) with x509 certificates: 'on' offers it, 'require'
+   * refuses every option but STARTTLS and ABORT before it (NBD_REP_ERR_TLS_REQD).
+   * @certificates: a directory with server-cert.pem and server-key.pem (the
+   * names nbdkit's --tls-certificates and qemu's tls-creds-x509 use).
+   */
+  tls?: { mode: 'off' | 'on' | 'require'; certificates?: string }
+}
+
+/** The TLS of a gateway: its mode and server credentials. */
+export interface NbdTls {
+  mode: 'on' | 'require'
+  context: tls.SecureContext
+}
+
+/** The TLS credentials in directory @dir (server-cert.pem, server-key.pem); throws naming what is wrong. */
+export function tlsContext(dir: string): tls.SecureContext {
+  const read = (f: string): Buffer => {
+    try {
+      return readFileSync(join(dir, f))
+    } catch (e) {
+      throw new TypeError(`NbdGateway: TLS certificates: cannot read ${join(dir, f)}: ${(e as Error).message}`)
+    }
+  }
+  const cert = read('server-cert.pem')
+  const key = read('server-key.pem')
+  try {
+    return tls.createSecureContext({ cert, key, minVersion: 'TLSv1.2' })
+  } catch (e) {
+    throw new TypeError(`NbdGateway: TLS certificates in ${dir}: ${(e as Error).message}`)
+  }
 }
 
 export interface NbdListenOptions {
@@ -156,6 +191,8 @@ export class NbdGateway {
   /** The maximum block size advertised. */
   readonly maxRequest: number
   readonly handshakeTimeoutMs: number
+  /** TLS offered ('on') or required, with its credentials; null: none. */
+  readonly tls: NbdTls | null = null
   readonly segment: Segment
   readonly port: Port
   closing = false
@@ -198,6 +235,16 @@ export class NbdGateway {
     this.#log = opts.logger === null ? () => {} : (opts.logger ?? defaultLogger)
     this.#infoTimeout = opts.infoTimeoutMs ?? 5000
     this.handshakeTimeoutMs = opts.handshakeTimeoutMs ?? 30000
+    if (opts.tls !== undefined) {
+      const t = opts.tls
+      if (!t || typeof t !== 'object' || !['off', 'on', 'require'].includes(t.mode))
+        throw new TypeError(`NbdGateway: tls.mode must be 'off', 'on' or 'require'`)
+      if (t.mode !== 'off') {
+        if (typeof t.certificates !== 'string' || !t.certificates)
+          throw new TypeError(`NbdGateway: tls '${t.mode}' needs tls.certificates, a directory with server-cert.pem and server-key.pem`)
+        this.tls = { mode: t.mode, context: tlsContext(t.certificates) }
+      }
+    }
     const count = (v: number | undefined, what: string, def: number, min: number, max: number): number => {
       if (v === undefined) return def
       if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max)
@@ -444,7 +491,12 @@ export class NbdGateway {
 
   /** @internal */
   _serve(c: Conn, r: OpenExport, rest: Buffer): void {
-    this.#engine.serve(c.id, r.target, r.size, r.readonly, rest)
+    this.#engine.serve(c.id, r.target, r.size, r.readonly, rest, c.structured, c.metaIdFor(r.name))
+  }
+
+  /** @internal */
+  _pair(c: Conn): number {
+    return this.#engine.pair(c.id)
   }
 
   /** @internal */
@@ -500,9 +552,9 @@ export class NbdGateway {
         return `the storage peer on port ${this.storagePort} did not give the size of '${e.target}': ${(err as Error).message}`
       }
     }
-    let flags = P.NBD_FLAG_HAS_FLAGS | P.NBD_FLAG_SEND_FLUSH | P.NBD_FLAG_CAN_MULTI_CONN
+    let flags = P.NBD_FLAG_HAS_FLAGS | P.NBD_FLAG_SEND_FLUSH | P.NBD_FLAG_CAN_MULTI_CONN | P.NBD_FLAG_SEND_CACHE
     if (e.readonly) flags |= P.NBD_FLAG_READ_ONLY
-    else flags |= P.NBD_FLAG_SEND_FUA | P.NBD_FLAG_SEND_TRIM | P.NBD_FLAG_SEND_WRITE_ZEROES
+    else flags |= P.NBD_FLAG_SEND_FUA | P.NBD_FLAG_SEND_TRIM | P.NBD_FLAG_SEND_WRITE_ZEROES | P.NBD_FLAG_SEND_FAST_ZERO
     return { name: e.name, target: e.target!, size, readonly: !!e.readonly, flags }
   }
 
@@ -518,9 +570,9 @@ export class NbdGateway {
       }
       this.#connVolume.set(conn.id, name)
     }
-    let flags = P.NBD_FLAG_HAS_FLAGS | P.NBD_FLAG_SEND_FLUSH | P.NBD_FLAG_CAN_MULTI_CONN
+    let flags = P.NBD_FLAG_HAS_FLAGS | P.NBD_FLAG_SEND_FLUSH | P.NBD_FLAG_CAN_MULTI_CONN | P.NBD_FLAG_SEND_CACHE
     if (r.readonly) flags |= P.NBD_FLAG_READ_ONLY
-    else flags |= P.NBD_FLAG_SEND_FUA | P.NBD_FLAG_SEND_TRIM | P.NBD_FLAG_SEND_WRITE_ZEROES
+    else flags |= P.NBD_FLAG_SEND_FUA | P.NBD_FLAG_SEND_TRIM | P.NBD_FLAG_SEND_WRITE_ZEROES | P.NBD_FLAG_SEND_FAST_ZERO
     return { name, target: name, size: r.size, readonly: r.readonly, flags }
   }
 

@@ -22,7 +22,9 @@ Cmd *cmd_new(Conn *c)
 	cmd->op = cmd->xflags = 0;
 	cmd->offset = 0;
 	cmd->length = cmd->next = cmd->pending = cmd->error = 0;
-	cmd->zero_fill = cmd->done = cmd->is_read = false;
+	cmd->zero_fill = cmd->done = cmd->is_read = cmd->is_map = cmd->is_zcheck = false;
+	cmd->rep_len = REP_SIZE;
+	cmd->body.clear();
 	cmd->start_ms = uv_now(e->loop);
 	cmd->reqs.clear();
 	cmd->copy = nullptr;
@@ -130,6 +132,154 @@ void mark_full(Conn *c)
 	c->e->full.push_back(c);
 }
 
+static void be64(uint8_t *p, uint64_t v)
+{
+	be32(p, (uint32_t)(v >> 32));
+	be32(p + 4, (uint32_t)v);
+}
+
+/*
+ * The reply's header in cmd->rep: a simple reply, or (structured replies
+ * negotiated) the one chunk of the command, NBD_REPLY_FLAG_DONE set: ERROR
+ * (no message), OFFSET_DATA for a READ's data, BLOCK_STATUS (its body
+ * follows), else NONE.
+ */
+static void reply_header(Cmd *cmd)
+{
+	Conn *c = cmd->conn;
+	uint8_t *r = cmd->rep;
+	uint16_t type;
+	uint64_t len;
+
+	if (!c->structured) {
+		be32(r, SIMPLE_REPLY_MAGIC);
+		be32(r + 4, cmd->error);
+		memcpy(r + 8, cmd->handle, 8);
+		cmd->rep_len = REP_SIZE;
+		return;
+	}
+	if (cmd->error) {
+		cmd->body.clear();
+		type = REPLY_TYPE_ERROR;
+		len = 6;
+		be32(r + 20, cmd->error);
+		r[24] = r[25] = 0;	// no message
+	} else if (cmd->is_read && cmd->length) {
+		type = REPLY_TYPE_OFFSET_DATA;
+		len = 8 + (uint64_t)cmd->length;
+		be64(r + 20, cmd->offset);
+	} else if (cmd->is_map) {
+		type = REPLY_TYPE_BLOCK_STATUS;
+		len = cmd->body.size();
+	} else {
+		type = REPLY_TYPE_NONE;
+		len = 0;
+	}
+	be32(r, STRUCTURED_REPLY_MAGIC);
+	r[4] = 0;
+	r[5] = REPLY_FLAG_DONE;
+	r[6] = (uint8_t)(type >> 8);
+	r[7] = (uint8_t)type;
+	memcpy(r + 8, cmd->handle, 8);
+	be32(r + 16, (uint32_t)len);
+	cmd->rep_len = 20 + (type == REPLY_TYPE_ERROR ? 6 : type == REPLY_TYPE_OFFSET_DATA ? 8 : 0);
+}
+
+/*
+ * The MAPR reply of a BLOCK_STATUS (peers/user/extents.h) as base:allocation
+ * descriptors in cmd->body: the context id, then (length, flags) pairs,
+ * adjacent extents of the same flags merged, clipped to the command's range,
+ * only the first with NBD_CMD_FLAG_REQ_ONE. A storage peer that cannot tell
+ * (ENOTSUP) gets the whole range as allocated data. Returns the command's error.
+ */
+uint32_t map_done(Cmd *cmd, xseg_request *req, uint32_t err)
+{
+	Engine *e = cmd->conn->e;
+	uint64_t cap = 0, at = 0, n;
+	const uint8_t *d;
+	uint32_t last = 0;
+	std::vector<uint8_t> &b = cmd->body;
+
+	b.resize(4);
+	be32(b.data(), cmd->conn->meta_id);
+	if (err == NBD_ENOTSUP) {
+		b.resize(12);
+		be32(b.data() + 4, cmd->length);
+		be32(b.data() + 8, 0);
+		return 0;
+	}
+	if (err)
+		return err;
+	d = (const uint8_t *)xseg_req_buffer(xs_of(e), req, &cap);
+	n = req->serviced / XSEG_EXTENT_SIZE;
+	if (!d)
+		n = 0;
+	if (n > cap / XSEG_EXTENT_SIZE)
+		n = cap / XSEG_EXTENT_SIZE;
+	for (uint64_t i = 0; i < n && at < cmd->length; i++) {
+		uint64_t len;
+		uint32_t fl;
+
+		xseg_extent_get(d, (uint32_t)i, &len, &fl);
+		if (!len)
+			break;
+		if (len > cmd->length - at)
+			len = cmd->length - at;
+		fl &= XSEG_EXTENT_HOLE | XSEG_EXTENT_ZERO;
+		if (b.size() > 4 && fl == last) {
+			uint8_t *p = b.data() + b.size() - 8;
+
+			be32(p, rd32(p) + (uint32_t)len);
+		} else {
+			if (b.size() > 4 && (cmd->flags & FLAG_REQ_ONE))
+				break;
+			b.resize(b.size() + 8);
+			be32(b.data() + b.size() - 8, (uint32_t)len);
+			be32(b.data() + b.size() - 4, fl);
+			last = fl;
+		}
+		at += len;
+	}
+	if (b.size() == 4) {
+		event(e, "debug", cmd->conn->id, "mapr: the storage peer answered no extent");
+		b.clear();
+		return NBD_EIO;
+	}
+	return 0;
+}
+
+/*
+ * A fast zero (WRITE_ZEROES with NBD_CMD_FLAG_FAST_ZERO): zeroing is cheap
+ * only where nothing has to be done, so it succeeds when the storage peer's
+ * MAPR shows the whole range already reading as zeroes (XSEG_EXTENT_ZERO),
+ * and fails ENOTSUP at once otherwise (data in the range, a reply covering
+ * less than the range, a peer that cannot tell, any failure): the client
+ * then zeroes the slow way. Returns the command's error.
+ */
+uint32_t zero_check(Cmd *cmd, xseg_request *req, uint32_t err)
+{
+	Engine *e = cmd->conn->e;
+	uint64_t cap = 0, at = 0, n;
+	const uint8_t *d;
+
+	if (err)
+		return NBD_ENOTSUP;
+	d = (const uint8_t *)xseg_req_buffer(xs_of(e), req, &cap);
+	n = d ? req->serviced / XSEG_EXTENT_SIZE : 0;
+	if (n > cap / XSEG_EXTENT_SIZE)
+		n = cap / XSEG_EXTENT_SIZE;
+	for (uint64_t i = 0; i < n && at < cmd->length; i++) {
+		uint64_t len;
+		uint32_t fl;
+
+		xseg_extent_get(d, (uint32_t)i, &len, &fl);
+		if (!len || !(fl & XSEG_EXTENT_ZERO))
+			break;
+		at += len;
+	}
+	return at >= cmd->length ? 0 : NBD_ENOTSUP;
+}
+
 // The command is over: queue its reply.
 void cmd_finish(Cmd *cmd)
 {
@@ -156,17 +306,21 @@ void cmd_finish(Cmd *cmd)
 	} else if (cmd->type == NBD_CMD_WRITE) {
 		e->bytes_written += cmd->length;
 	}
-	be32(cmd->rep, SIMPLE_REPLY_MAGIC);
-	be32(cmd->rep + 4, cmd->error);
-	memcpy(cmd->rep + 8, cmd->handle, 8);
+	reply_header(cmd);
 	if (c->out_tail)
 		c->out_tail->out_next = cmd;
 	else
 		c->out_head = cmd;
 	c->out_tail = cmd;
 	c->out_count++;
-	c->out_bytes += REP_SIZE + (cmd->is_read && !cmd->error ? cmd->length : 0);
+	c->out_bytes += reply_bytes(cmd);
 	mark_dirty(c);
+}
+
+// The bytes of @cmd's reply: its header, a BLOCK_STATUS body, a READ's data.
+uint64_t reply_bytes(const Cmd *cmd)
+{
+	return cmd->rep_len + cmd->body.size() + (cmd->is_read && !cmd->error ? cmd->length : 0);
 }
 
 bool cmd_ready(Cmd *cmd)
@@ -181,6 +335,10 @@ bool cmd_ready(Cmd *cmd)
 void chunk_done(Cmd *cmd, xseg_request *req, uint32_t err)
 {
 	cmd->pending--;
+	if (cmd->is_map && req)
+		err = map_done(cmd, req, err);
+	else if (cmd->is_zcheck && req)
+		err = zero_check(cmd, req, err);
 	if (err && !cmd->error)
 		cmd->error = err;
 	if (req && (!cmd->is_read || cmd->error || cmd->conn->dead)) {
@@ -291,12 +449,15 @@ void submit(Cmd *cmd, xseg_request *req)
 void submit_chunks(Conn *c, Cmd *cmd)
 {
 	Engine *e = c->e;
-	bool whole = cmd->op == X_FLUSH || cmd->op == X_DISCARD || cmd->op == X_WRITE_ZEROES;
+	bool whole = cmd->op == X_FLUSH || cmd->op == X_DISCARD || cmd->op == X_WRITE_ZEROES || cmd->op == X_MAPR;
+	// MAPR: room for 4096 extents (or what one buffer holds).
+	uint64_t map_len = e->max_buf < 65536 ? e->max_buf : 65536;
 
 	do {
 		uint64_t left = cmd->length - cmd->next;
 		uint64_t size = whole ? left : (left < e->max_buf ? left : e->max_buf);
-		xseg_request *req = get_req(cmd, cmd->offset + cmd->next, size, whole ? 0 : size);
+		xseg_request *req = get_req(cmd, cmd->offset + cmd->next, size,
+					    cmd->op == X_MAPR ? map_len : whole ? 0 : size);
 
 		if (!req && e->stuck) {
 			// A request timed out and nothing came back since: fail now, do not wait.
@@ -370,10 +531,18 @@ void command(Conn *c, const uint8_t *b)
 		allowed = FLAG_FUA;
 		break;
 	case NBD_CMD_WRITE_ZEROES:
-		allowed = FLAG_FUA | FLAG_NO_HOLE;
+		allowed = FLAG_FUA | FLAG_NO_HOLE | FLAG_FAST_ZERO;
+		break;
+	case NBD_CMD_CACHE:
+		allowed = 0;
+		break;
+	case NBD_CMD_BLOCK_STATUS:
+		allowed = FLAG_REQ_ONE;
+		if (!c->structured || !c->meta)
+			err = NBD_EINVAL;	// no metadata context negotiated
 		break;
 	default:
-		allowed = 0;	// CACHE, BLOCK_STATUS, RESIZE: not offered
+		allowed = 0;	// RESIZE: not offered
 		err = NBD_EINVAL;
 	}
 	if (c->closing)
@@ -397,6 +566,14 @@ void command(Conn *c, const uint8_t *b)
 				err = NBD_EOVERFLOW;
 			else if (!range)
 				err = NBD_ENOSPC;
+			break;
+		case NBD_CMD_CACHE:
+			if (!range)
+				err = NBD_EINVAL;
+			break;
+		case NBD_CMD_BLOCK_STATUS:
+			if (!range || !length)
+				err = NBD_EINVAL;
 			break;
 		case NBD_CMD_TRIM:
 		case NBD_CMD_WRITE_ZEROES:
@@ -450,6 +627,20 @@ void command(Conn *c, const uint8_t *b)
 		cmd->op = X_FLUSH;
 		submit_chunks(c, cmd);
 		return;
+	case NBD_CMD_CACHE:
+		// READs whose data is dropped: the storage peer reads the range into its cache.
+		cmd->op = X_READ;
+		if (!length) {
+			cmd_finish(cmd);
+			return;
+		}
+		submit_chunks(c, cmd);
+		return;
+	case NBD_CMD_BLOCK_STATUS:
+		cmd->op = X_MAPR;
+		cmd->is_map = true;
+		submit_chunks(c, cmd);
+		return;
 	default:	// TRIM, WRITE_ZEROES
 		if (!length) {
 			cmd_finish(cmd);
@@ -457,6 +648,15 @@ void command(Conn *c, const uint8_t *b)
 		}
 		if (type == NBD_CMD_TRIM) {
 			cmd->op = X_DISCARD;
+		} else if (flags & FLAG_FAST_ZERO) {
+			// Fast only if there is nothing to do; NO_HOLE (allocate) or FUA never are.
+			if (flags & (FLAG_NO_HOLE | FLAG_FUA)) {
+				cmd->error = NBD_ENOTSUP;
+				cmd_finish(cmd);
+				return;
+			}
+			cmd->op = X_MAPR;
+			cmd->is_zcheck = true;
 		} else if (flags & FLAG_NO_HOLE) {
 			// The storage peer may punch holes for write_zeroes: write real zeroes.
 			cmd->op = X_WRITE;

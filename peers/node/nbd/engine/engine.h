@@ -52,15 +52,23 @@
 #include <unordered_map>
 #include <vector>
 #include "sys/node/addon/addon.h"
+#include "peers/user/extents.h"
 
 namespace xnode {
 namespace nbd {
 
 enum {
 	NBD_CMD_READ = 0, NBD_CMD_WRITE = 1, NBD_CMD_DISC = 2, NBD_CMD_FLUSH = 3, NBD_CMD_TRIM = 4,
-	NBD_CMD_WRITE_ZEROES = 6, NBD_CMD_RESIZE = 8,
+	NBD_CMD_CACHE = 5, NBD_CMD_WRITE_ZEROES = 6, NBD_CMD_BLOCK_STATUS = 7, NBD_CMD_RESIZE = 8,
 };
-enum { FLAG_FUA = 1, FLAG_NO_HOLE = 2 };
+enum { FLAG_FUA = 1, FLAG_NO_HOLE = 2, FLAG_REQ_ONE = 8, FLAG_FAST_ZERO = 16 };
+// Structured replies (NBD_OPT_STRUCTURED_REPLY): one chunk per command, NBD_REPLY_FLAG_DONE.
+enum {
+	REPLY_TYPE_NONE = 0, REPLY_TYPE_OFFSET_DATA = 1, REPLY_TYPE_BLOCK_STATUS = 5,
+	REPLY_TYPE_ERROR = 32769, REPLY_FLAG_DONE = 1,
+};
+const uint32_t STRUCTURED_REPLY_MAGIC = 0x668e33ef;
+const uint32_t REP_MAX = 28;		// the longest reply header: OFFSET_DATA's chunk header and offset
 enum {
 	NBD_EPERM = 1, NBD_EIO = 5, NBD_ENOMEM = 12, NBD_EINVAL = 22, NBD_ENOSPC = 28,
 	NBD_EOVERFLOW = 75, NBD_ENOTSUP = 95, NBD_ESHUTDOWN = 108,
@@ -90,7 +98,11 @@ struct Cmd {
 	xseg_request *fill;			// WRITE: the chunk being filled
 	uint8_t *fill_data;
 	uint32_t fill_len, filled;
-	uint8_t rep[REP_SIZE];
+	uint8_t rep[REP_MAX];			// the reply's header (simple, or a structured chunk's)
+	uint32_t rep_len;
+	bool is_map;				// BLOCK_STATUS: its MAPR reply becomes body
+	bool is_zcheck;				// WRITE_ZEROES with FAST_ZERO: a MAPR that must find the range zero
+	std::vector<uint8_t> body;		// BLOCK_STATUS: the context id and descriptors, after rep
 	Cmd *out_next;				// the connection's reply queue
 	Cmd *free_next;
 };
@@ -107,6 +119,9 @@ struct Conn {
 	std::string target;
 	uint64_t size;
 	bool readonly;
+	bool structured;		// NBD_OPT_STRUCTURED_REPLY negotiated: replies are chunks
+	bool meta;			// base:allocation selected (NBD_OPT_SET_META_CONTEXT): BLOCK_STATUS allowed
+	uint32_t meta_id;		// its context id
 	std::vector<uint8_t> rbuf;
 	size_t rpos, rlen;
 	uint8_t hdr[REQ_SIZE];
@@ -227,6 +242,9 @@ void mark_stalled(Conn *c);
 bool conn_over(Conn *c);
 void mark_full(Conn *c);
 void cmd_finish(Cmd *cmd);
+uint64_t reply_bytes(const Cmd *cmd);
+uint32_t map_done(Cmd *cmd, xseg_request *req, uint32_t err);
+uint32_t zero_check(Cmd *cmd, xseg_request *req, uint32_t err);
 bool cmd_ready(Cmd *cmd);
 void chunk_done(Cmd *cmd, xseg_request *req, uint32_t err);
 xseg_request *get_req(Cmd *cmd, uint64_t offset, uint64_t size, uint64_t datalen);
@@ -286,6 +304,7 @@ void sockets_close(Engine *e);
 Napi::Value nbd_listen_unix(const Napi::CallbackInfo &info);
 Napi::Value nbd_listen_tcp(const Napi::CallbackInfo &info);
 Napi::Value nbd_listen_close(const Napi::CallbackInfo &info);
+Napi::Value nbd_conn_pair(const Napi::CallbackInfo &info);
 
 }  // namespace nbd
 

@@ -295,10 +295,12 @@ Napi::Value nbd_engine(const Napi::CallbackInfo &info)
 	return Napi::Value(env, ext);
 }
 
-// nbd_conn(engine, id, target, size, readonly, initial?) -> undefined.
+// nbd_conn(engine, id, target, size, readonly, initial?, structured?, metaId?) -> undefined.
 // Serves connection @id (accepted here, its handshake done: TypeScript
 // stopped reading its dup and closes it) from now on; @initial holds the
-// bytes TypeScript received after the handshake.
+// bytes TypeScript received after the handshake; @structured: the client
+// negotiated structured replies; @metaId: the context id of base:allocation
+// if the client selected it (BLOCK_STATUS is then allowed).
 Napi::Value nbd_conn(const Napi::CallbackInfo &info)
 {
 	Napi::Env env = info.Env();
@@ -327,6 +329,9 @@ Napi::Value nbd_conn(const Napi::CallbackInfo &info)
 	c->target = target;
 	c->size = size;
 	c->readonly = info[4].ToBoolean().Value();
+	c->structured = info.Length() > 6 && info[6].ToBoolean().Value();
+	c->meta = c->structured && info.Length() > 7 && info[7].IsNumber();
+	c->meta_id = c->meta ? info[7].As<Napi::Number>().Uint32Value() : 0;
 	size_t initial = 0;
 	if (info.Length() > 5 && info[5].IsBuffer())
 		initial = info[5].As<Napi::Buffer<uint8_t>>().Length();
@@ -455,6 +460,7 @@ void init_nbd_engine(Napi::Env env, Napi::Object exports)
 	exports.Set("nbd_conn", Napi::Function::New(env, nbd::nbd_conn, "nbd_conn"));
 	exports.Set("nbd_conn_shutdown", Napi::Function::New(env, nbd::nbd_conn_shutdown, "nbd_conn_shutdown"));
 	exports.Set("nbd_conn_close", Napi::Function::New(env, nbd::nbd_conn_close, "nbd_conn_close"));
+	exports.Set("nbd_conn_pair", Napi::Function::New(env, nbd::nbd_conn_pair, "nbd_conn_pair"));
 	exports.Set("nbd_stats", Napi::Function::New(env, nbd::nbd_stats, "nbd_stats"));
 	exports.Set("nbd_listen_unix", Napi::Function::New(env, nbd::nbd_listen_unix, "nbd_listen_unix"));
 	exports.Set("nbd_listen_tcp", Napi::Function::New(env, nbd::nbd_listen_tcp, "nbd_listen_tcp"));

@@ -190,8 +190,8 @@ void conn_flush(Conn *c)
 		size_t skip = c->out_skip, total = 0;
 
 		for (Cmd *cmd = c->out_head; cmd && n < IOV_CAP - 1; cmd = cmd->out_next) {
-			// The header, then the data of a READ, chunk by chunk.
-			size_t len = REP_SIZE;
+			// The header, a BLOCK_STATUS body, then the data of a READ, chunk by chunk.
+			size_t len = cmd->rep_len;
 
 			if (skip < len) {
 				e->iov[n].iov_base = cmd->rep + skip;
@@ -201,6 +201,19 @@ void conn_flush(Conn *c)
 				skip = 0;
 			} else {
 				skip -= len;
+			}
+			if (!cmd->body.empty()) {
+				if (skip >= cmd->body.size()) {
+					skip -= cmd->body.size();
+				} else {
+					if (n >= IOV_CAP)
+						break;
+					e->iov[n].iov_base = cmd->body.data() + skip;
+					e->iov[n].iov_len = cmd->body.size() - skip;
+					total += cmd->body.size() - skip;
+					skip = 0;
+					n++;
+				}
 			}
 			if (!cmd->is_read || cmd->error)
 				continue;
@@ -260,7 +273,7 @@ void conn_flush(Conn *c)
 		// Retire what was written completely.
 		size_t done = (size_t)w + c->out_skip;
 		while (Cmd *cmd = c->out_head) {
-			size_t len = REP_SIZE + (cmd->is_read && !cmd->error ? cmd->length : 0);
+			size_t len = reply_bytes(cmd);
 
 			if (done < len)
 				break;

@@ -160,6 +160,38 @@ int pending_take(Engine *e, uint32_t id)
 	return fd;
 }
 
+/*
+ * nbd_conn_pair(engine, id) -> fd. For a connection whose handshake switched
+ * to TLS (NBD_OPT_STARTTLS): TypeScript terminates TLS on its dup of the
+ * client's descriptor, so the engine must serve plaintext from elsewhere.
+ * The engine's own descriptor of the client is closed (the dup keeps the
+ * connection) and replaced by one end of a new socketpair; the other end is
+ * returned, for TypeScript to pump to and from its TLS socket. The engine
+ * then serves (nbd_conn), lingers and closes its end as any connection's.
+ */
+Napi::Value nbd_conn_pair(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	Engine *e = engine_of(info, "nbd_conn_pair");
+	uint32_t id;
+	int sv[2];
+
+	if (!e || !arg_u32(info, 1, "nbd_conn_pair", &id))
+		return env.Undefined();
+	auto it = e->pending.find(id);
+	if (it == e->pending.end()) {
+		throw_errno(env, -EINVAL, "nbd_conn_pair", "no connection in its handshake with this id");
+		return env.Undefined();
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) {
+		throw_errno(env, -errno, "nbd_conn_pair", "socketpair");
+		return env.Undefined();
+	}
+	close(it->second);
+	it->second = sv[0];
+	return Napi::Number::New(env, sv[1]);
+}
+
 // ----------------------------------------------------------- lingering
 
 void on_linger_closed(uv_handle_t *h)

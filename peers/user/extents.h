@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * peers/user/extents.h - the reply of a storage peer to MAPR (the allocation
+ * of a range of its target): a list of extents in the request's data
+ * buffer. Shared by blockd (lseek SEEK_DATA/SEEK_HOLE) and the NBD
+ * gateway's engine (NBD_CMD_BLOCK_STATUS, base:allocation). docs/peers.md,
+ * "Request conventions of the storage peers", gives the rules.
+ *
+ * Request: offset, size (the range), a data buffer of data_len bytes.
+ * Reply: serviced = 16 * n; the buffer holds n extents of 16 bytes, little
+ * endian: length (8 bytes), flags (4 bytes, XSEG_EXTENT_*), 4 reserved
+ * zero bytes. The extents are contiguous and in order from the request's
+ * offset; together they cover at least one byte (when size > 0) and at most
+ * size bytes: a peer may describe less than asked (its buffer is full, or
+ * it stops early), the client asks again for the rest. A peer that cannot
+ * tell fails the request EOPNOTSUPP; its client then takes the whole range
+ * as allocated data (the safe answer).
+ *
+ * (mapperd answers MAPR of a volume with its own entries, struct xv_entry
+ * in peers/user/volume.h; this format is the storage peers'.)
+ */
+#ifndef XSEG_PEERS_EXTENTS_H
+#define XSEG_PEERS_EXTENTS_H
+
+#include <stdint.h>
+
+#define XSEG_EXTENT_SIZE	16u
+#define XSEG_EXTENT_HOLE	(1u << 0)	/* not allocated (NBD_STATE_HOLE) */
+#define XSEG_EXTENT_ZERO	(1u << 1)	/* reads as zeroes (NBD_STATE_ZERO) */
+
+/* Store extent @i (@len bytes, @flags) in @buf. */
+static inline void xseg_extent_put(uint8_t *buf, uint32_t i, uint64_t len, uint32_t flags)
+{
+	uint8_t *p = buf + (uint64_t)i * XSEG_EXTENT_SIZE;
+
+	for (int k = 0; k < 8; k++)
+		p[k] = (uint8_t)(len >> (8 * k));
+	for (int k = 0; k < 4; k++)
+		p[8 + k] = (uint8_t)(flags >> (8 * k));
+	p[12] = p[13] = p[14] = p[15] = 0;
+}
+
+/* Read extent @i of @buf. */
+static inline void xseg_extent_get(const uint8_t *buf, uint32_t i, uint64_t *len, uint32_t *flags)
+{
+	const uint8_t *p = buf + (uint64_t)i * XSEG_EXTENT_SIZE;
+	uint64_t l = 0;
+	uint32_t f = 0;
+
+	for (int k = 7; k >= 0; k--)
+		l = l << 8 | p[k];
+	for (int k = 3; k >= 0; k--)
+		f = f << 8 | p[8 + k];
+	*len = l;
+	*flags = f;
+}
+
+#endif
