@@ -79,6 +79,7 @@ TEST_HDRS := $(wildcard $(XSEG_HOME)/test/*.h $(XSEG_HOME)/test/*/*.h)
 # Libraries a test needs beyond libxseg, by its path under test/ without .c.
 TEST_LDLIBS_peers/sha256 := -lcrypto
 $(USER_OUT)/test/peers/sha256: $(XSEG_HOME)/peers/user/sha256.h
+$(USER_OUT)/test/xseg/size: $(XSEG_HOME)/peers/user/storage.h $(XSEG_HOME)/xseg/xseg_size.h
 
 $(USER_OUT)/test/%: $(XSEG_HOME)/test/%.c $(USER_OUT)/libxseg.a $(TEST_HDRS)
 	$(quiet) CCLD $(patsubst $(XSEG_HOME)/%,%,$@)

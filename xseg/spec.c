@@ -11,6 +11,7 @@
  * the input. The reference is docs/spec.md.
  */
 #include "xseg.h"
+#include "xseg_size.h"
 
 
 #define SPEC_FIELDS		7u		/* positional fields */
@@ -66,11 +67,6 @@ static bool mem_is(const char *s, size_t n, const char *word)
 		if (!word[i] || word[i] != s[i])
 			return false;
 	return word[n] == '\0';
-}
-
-static char lower(char c)
-{
-	return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
 }
 
 static bool is_digit(char c)
@@ -288,50 +284,10 @@ static int parse_dec(const char *s, size_t n, uint64_t *v)
 	return 0;
 }
 
-/*
- * A size: decimal digits and an optional unit K, M or G (powers of 1024,
- * any case), optionally followed by B or iB (64K, 64k, 64KB, 64KiB); a plain
- * number may end in B (4096B). 0, -1 (syntax) or -2 (overflows uint64).
- */
+/* A size: the grammar of xseg_size.h. 0, -1 (syntax) or -2 (overflows uint64). */
 static int parse_size(const char *s, size_t n, uint64_t *v)
 {
-	size_t d = 0;
-	unsigned shift = 0;
-	const char *u;
-	size_t m;
-	uint64_t x;
-	int r;
-
-	while (d < n && is_digit(s[d]))
-		d++;
-	if (!d)
-		return -1;
-	u = s + d;
-	m = n - d;
-	if (m) {
-		switch (lower(u[0])) {
-		case 'k': shift = 10; break;
-		case 'm': shift = 20; break;
-		case 'g': shift = 30; break;
-		}
-		if (shift) {
-			u++;
-			m--;
-		}
-	}
-	if (m == 1 && lower(u[0]) == 'b')
-		m = 0;
-	else if (shift && m == 2 && lower(u[0]) == 'i' && lower(u[1]) == 'b')
-		m = 0;
-	if (m)
-		return -1;
-	r = parse_dec(s, d, &x);
-	if (r)
-		return r;
-	if (x > (SPEC_U64_MAX >> shift))
-		return -2;
-	*v = x << shift;
-	return 0;
+	return xseg_parse_size(s, n, v);
 }
 
 /* A count field: decimal, lo..hi. */
@@ -358,7 +314,7 @@ static int size_syntax_err(struct wr *e, const char *field, const char *s, size_
 	if (r == -2)
 		wr_str(e, "is too large");
 	else
-		wr_str(e, "is not a size (a number with an optional unit K, M or G)");
+		wr_str(e, "is not a size (a number with an optional unit K, M, G or T)");
 	return -EINVAL;
 }
 
@@ -767,7 +723,7 @@ static int parse_buffers(struct spec_parse *sp, const char *s, size_t n)
 		if (r) {
 			err_item(sp->e, s, len);
 			wr_str(sp->e, r == -2 ? "size is too large" :
-			       "size is not a number with an optional unit K, M or G");
+			       "size is not a number with an optional unit K, M, G or T");
 			return -EINVAL;
 		}
 		r = parse_dec(star + 1, len - slen - 1, &count);
