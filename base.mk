@@ -64,6 +64,8 @@ $(USER_OUT)/libxseg.a: $(USER_OBJS)
 	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
 XSEG_VERSION := 0.1.0
+# What the C tools' --version prints (peers/user/peer.h).
+CPPFLAGS_XSEG += -DXSEG_RELEASE='"$(XSEG_VERSION)"'
 $(USER_OUT)/libxseg.so.$(XSEG_VERSION): $(USER_OBJS) $(XSEG_HOME)/xseg/libxseg.map
 	$(quiet) LD $(patsubst $(XSEG_HOME)/%,%,$@)
 	$(Q)$(CC) -shared -Wl,-soname,libxseg.so.0 -Wl,--version-script=$(XSEG_HOME)/xseg/libxseg.map \
