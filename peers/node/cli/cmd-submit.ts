@@ -5,7 +5,9 @@
 // peers/user/pattern.h and READ checked against it (--verify), with request
 // rate and latency percentiles.
 import { setMaxListeners } from 'node:events'
-import { Segment, pattern, OPS, type OpName, type Request } from '../../../sys/node/ts/index.js'
+import { closeSync, openSync, readFileSync, writeSync } from 'node:fs'
+import { SingleBar } from 'cli-progress'
+import { Segment, pattern, OPS, Flag as XF, type OpName, type Request } from '../../../sys/node/ts/index.js'
 import { benchNbd, isNbdUri } from './bench-nbd.js'
 import { type Command, type Context, type Options, Usage, needSpec, num, percentile } from './cmd.js'
 
@@ -19,6 +21,23 @@ const options: Options = {
   depth: { type: 'string', short: 'D' },
   verify: { type: 'boolean', short: 'V' },
   timeout: { type: 'string', short: 'w' },
+  flags: { type: 'string', short: 'F' },
+  data: { type: 'string' },
+  'data-file': { type: 'string' },
+  out: { type: 'string' },
+}
+
+/** --flags: names (fua,flush,nosync,force) or a number. */
+function flagsOf(v: string | boolean | undefined): number {
+  if (v === undefined) return 0
+  if (typeof v === 'string' && /^\d+$/.test(v)) return Number(v)
+  let f = 0
+  for (const n of String(v).split(',')) {
+    const bit = (XF as Record<string, number>)[n]
+    if (bit === undefined) throw new Usage(`--flags: '${n}' is not one of ${Object.keys(XF).join(', ')} (or a number)`)
+    f |= bit
+  }
+  return f
 }
 
 async function run(ctx: Context): Promise<number> {
@@ -28,7 +47,7 @@ async function run(ctx: Context): Promise<number> {
   const dst = num(o.port, '--port', -1)
   if (dst < 0) throw new Usage(`${ctx.command} needs -p PORT`)
   const op = (o.op ?? (bench ? 'read' : 'ping')) as OpName
-  if (!OPS.includes(op)) throw new Usage(`--op: unknown op '${op}'`)
+  if (!OPS.includes(op)) throw new Usage(`--op: unknown op '${op}' (ops: ${OPS.join(' ')})`)
   const size = num(o.size, '--size', op === 'ping' ? 0 : 4096)
   const count = num(o.count, '--count', bench ? 10000 : 1)
   const depth = num(o.depth, '--depth', 1)
@@ -37,7 +56,27 @@ async function run(ctx: Context): Promise<number> {
   const target = typeof o.target === 'string' ? o.target : 'target'
   if (count < 1 || depth < 1) throw new Usage('--count and --depth must be at least 1')
   const seed = pattern.seed(target)
+  const flags = flagsOf(o.flags)
+  if (o.data !== undefined && o['data-file'] !== undefined) throw new Usage('--data and --data-file: give one')
+  let data: Buffer | undefined
+  if (typeof o.data === 'string') data = Buffer.from(o.data)
+  else if (typeof o['data-file'] === 'string') {
+    try {
+      data = readFileSync(o['data-file'])
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException
+      throw Object.assign(new Error(`--data-file ${o['data-file']}: ${err.message}`), { code: err.code ?? 'EIO' })
+    }
+  }
+  // The data says how much, unless --size does.
+  const reqSize = data && o.size === undefined ? data.length : size
+  if (data && data.length > reqSize) throw new Usage(`--data: ${data.length} bytes do not fit --size ${reqSize}`)
+  const outPath = typeof o.out === 'string' ? o.out : undefined
+  if (outPath === '-' && ctx.json) throw new Usage('--out - and --json both want stdout: give one')
+  const outFd = outPath === undefined ? undefined : outPath === '-' ? 1 : openSync(outPath, 'w', 0o644)
 
+  const bar = ctx.json || !process.stderr.isTTY || count < 1000 ? null
+    : new SingleBar({ format: `${op} {bar} {percentage}% | {value}/{total} requests`, hideCursor: true, stream: process.stderr })
   using seg = Segment.joinSync(spec, { peerType: ctx.peerType })
   const port = seg.bindDynamicPort()
   const signal = AbortSignal.timeout(timeout)
@@ -51,9 +90,10 @@ async function run(ctx: Context): Promise<number> {
 
   const one = async (): Promise<void> => {
     while (sent < count) {
-      const off = offset + sent++ * size
-      const req = port.request({ op, target, offset: off, size: op === 'info' ? 8 : size })
-      if (op === 'write') pattern.fill(req.data.subarray(0, size), seed, off)
+      const off = offset + sent++ * reqSize
+      const req = port.request({ op, target, offset: off, size: op === 'info' ? 8 : reqSize, flags,
+        ...(data ? { data, dataLength: Math.max(reqSize, data.length) } : {}) })
+      if (op === 'write' && !data) pattern.fill(req.data.subarray(0, reqSize), seed, off)
       const t = process.hrtime.bigint()
       const r: Request = await req.submit(dst, { signal })
       lat.push(Number(process.hrtime.bigint() - t) / 1000)
@@ -61,23 +101,33 @@ async function run(ctx: Context): Promise<number> {
         if (++failed <= 5 && !ctx.json) process.stderr.write(`xseg: ${r.op} at ${r.offset} failed: ${r.errorCode}\n`)
       } else if (op === 'info') {
         infoSize = Number(r.data.readBigUInt64LE(0))
+      } else if (outFd !== undefined && op !== 'write') {
+        writeSync(outFd, r.data, 0, Math.min(r.serviced, r.data.length))
       } else if (o.verify && op === 'read' && pattern.check(r.data.subarray(0, r.size), seed, off) !== r.size) {
         bad++
       }
       r.release()
+      bar?.increment()
     }
   }
-  await Promise.all(Array.from({ length: Math.min(depth, count) }, one))
+  bar?.start(count, 0)
+  try {
+    await Promise.all(Array.from({ length: Math.min(depth, count) }, one))
+  } finally {
+    bar?.stop()
+    if (outFd !== undefined && outFd !== 1) closeSync(outFd)
+  }
   const secs = Number(process.hrtime.bigint() - t0) / 1e9
   lat.sort((a, b) => a - b)
   const pct = (q: number): number => percentile(lat, q)
   const latencyUs = { p50: pct(0.5), p90: pct(0.9), p99: pct(0.99), max: lat[lat.length - 1] ?? 0 }
   const doc = {
-    port: dst, op, size, depth,
+    port: dst, op, size: reqSize, depth,
     requests: lat.length, failed, wrongData: bad, seconds: secs, iops: lat.length / secs, latencyUs,
     ...(infoSize !== undefined ? { targetSize: infoSize } : {}),
   }
-  ctx.emit(doc, () =>
+  const emit = outFd === 1 ? (text: () => string): void => void process.stderr.write(text()) : (text: () => string): void => ctx.emit(doc, text)
+  emit(() =>
     (infoSize !== undefined && count === 1 ? `size ${infoSize}\n` : '') +
     `${lat.length} requests, ${failed} failed, ${bad} with wrong data\n` +
     (bench
@@ -87,12 +137,14 @@ async function run(ctx: Context): Promise<number> {
   return failed || bad ? 1 : 0
 }
 
-const SUBMIT_OPTS = '-p PORT [--op OP] [--target T] [--offset N] [--size N] [-n COUNT] [--depth D] [--verify] [--timeout MS]'
+const SUBMIT_OPTS = '-p PORT [--op OP] [--target T] [--offset N] [--size N] [-n COUNT] [--depth D] [--verify] [--timeout MS]\n' +
+  '        [-F|--flags fua,flush,nosync] [--data STRING | --data-file FILE] [--out FILE|-]'
 
 export const submit: Command = {
   name: 'submit',
   usage: `submit SPEC ${SUBMIT_OPTS}\n` +
-    '                             send requests (WRITE carries the pattern; --verify checks READ data) and wait for replies',
+    '                             send requests (WRITE carries the pattern; --verify checks READ data) and wait for replies\n' +
+    `                             OP: ${OPS.join(' ')} (default ping)`,
   options,
   run,
 }
