@@ -99,13 +99,17 @@ static int u32_opt(const char *opt, const char *arg, uint32_t *v)
 	return 0;
 }
 
+/*
+ * A SPEC the parser refuses is a failure (1, EINVAL), not a usage error: the
+ * command line had the right shape, as `xseg` has it (docs/cli.md#exit-status).
+ */
 static int spec_of(const char *spec, struct xseg_config *cfg)
 {
 	char err[256];
 
 	if (xseg_parse_spec(spec, cfg, err, sizeof(err))) {
 		fprintf(stderr, "%s: %s\n", prog, err);
-		return 2;
+		return 1;
 	}
 	return 0;
 }

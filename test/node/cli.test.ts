@@ -89,7 +89,14 @@ if (!existsSync(CLI)) {
       assert.is(r.code, 2, args.join(' '))
       assert.is(r.doc.error.code, 'USAGE', args.join(' '))
     }
-    assert.match(xseg('bogus').err, /usage: xseg COMMAND/)
+    // A usage error shows that command's usage (submit's lists the ops), never the whole help.
+    const unknown = xseg('bogus').err
+    assert.match(unknown, /commands: create, destroy/)
+    assert.not.match(unknown, /common options/)
+    const badOp = xseg('submit', 'posix:x', '-p', '1', '--op', 'erase').err
+    assert.match(badOp, /unknown op 'erase' \(ops: ping read write/)
+    assert.match(badOp, /usage: xseg submit SPEC -p PORT/)
+    assert.not.match(badOp, /usage: xseg COMMAND|common options/)
     assert.match(xseg('--help').out, /usage: xseg COMMAND/)
     assert.is(xseg('--help').code, 0)
     const bad = xjson('config', 'config', 'posix:x:0')

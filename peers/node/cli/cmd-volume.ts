@@ -10,6 +10,7 @@
 //   common: -g SPEC (or $XSEG_SPEC)  -p PORT (or $XSEG_VOLUME_PORT)  [--timeout MS]
 import { Segment, Volumes, type FsckResult, type VolumeEntry, type VolumeInfo } from '../../../sys/node/ts/index.js'
 import { type Command, type Context, Usage, num, table } from './cmd.js'
+import { SIZE_HELP, parseSize } from './size.js'
 
 const ACTIONS = ['create', 'snapshot', 'clone', 'resize', 'rm', 'ls', 'info', 'fsck'] as const
 type Action = (typeof ACTIONS)[number]
@@ -31,6 +32,7 @@ export interface VolumeDoc {
 /** A size argument (the one grammar of size.ts: 10G, 64KiB...), positive. */
 function bytes(v: string | boolean | undefined, what: string): number {
   if (typeof v !== 'string') throw new Usage(`${what} is required (e.g. 10G)`)
+  if (typeof parseSize(v) !== 'bigint') throw new Usage(`${what}: '${v}' is not a size (${SIZE_HELP})`)
   const n = num(v, what, 0)
   if (n <= 0) throw new Usage(`${what}: '${v}' is not a positive size`)
   return n
