@@ -44,6 +44,10 @@ static const char *const spec_keys[KEY_COUNT] = {
 static const char *const pos_keys[SPEC_FIELDS] = {
 	NULL, NULL, "ports", "requests", "buffer", "extra", "page_shift",
 };
+/* Their names in messages (a message starts with the field). */
+static const char *const pos_fields[SPEC_FIELDS] = {
+	"type", "name", "nr_ports", "nr_requests", "request_size", "extra_size", "page_shift",
+};
 #define SPEC_KEY_LIST "ports, requests, buffer, extra, page_shift, dynports, mode, group, autorm, buffers"
 
 /* ------------------------------------------------------------ small helpers */
@@ -784,12 +788,14 @@ static int parse_key(struct spec_parse *sp, const char *s, size_t n, const char 
 		if (!mem_is(s, klen, pos_keys[k]))
 			continue;
 		if (sp->pos_seen & (1u << k)) {
-			err_at(sp->e, pos_keys[k]);
-			wr_str(sp->e, "given twice (as a field and as a key, or as two keys)");
+			err_at(sp->e, pos_fields[k]);
+			wr_str(sp->e, "given twice (as a field and as ");
+			wr_str(sp->e, pos_keys[k]);
+			wr_str(sp->e, "=, or as two keys)");
 			return -EINVAL;
 		}
 		if (!vlen) {
-			err_at(sp->e, pos_keys[k]);
+			err_at(sp->e, pos_fields[k]);
 			wr_str(sp->e, "empty value");
 			return -EINVAL;
 		}
