@@ -6,7 +6,9 @@
 // file DIR` finds the xseg segment files of a directory and nothing else: a
 // symlink to a segment is not followed, a FIFO is not opened (no hang), a
 // plain file is not listed. Short specs: a bare name and named keys work in
-// the Node CLI as in C (xseg/spec.c is shared).
+// the Node CLI as in C (xseg/spec.c is shared). `xseg top`'s text fits a
+// terminal's width: columns are dropped (least needed first) until every
+// line fits, and the program of each port is shown.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
@@ -15,6 +17,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Segment } from '../../sys/node/ts/index'
 import { CLI, xseg } from './helpers'
+import { render, snapshot } from '../../peers/node/cli/top'
 
 function xjson(...args: string[]): { code: number | null; doc: Record<string, any> } {
   const r = xseg(...args, '--json')
@@ -76,6 +79,25 @@ if (!existsSync(CLI)) {
       rmSync(dir, { recursive: true, force: true })
       rmSync(other, { recursive: true, force: true })
     }
+  })
+
+  test('top: the text fits the terminal, the program is named', () => {
+    using seg = Segment.createSync(`xw${process.pid},ports=4,requests=8,buffer=4K`, { destroyOnClose: true })
+    seg.bindPort(1) // left when the segment closes
+    const sample = () => ({ t: process.hrtime.bigint(), ports: [0, 1, 2, 3].map((i) => seg.portInfo(i)) })
+    const a = sample()
+    const snap = snapshot(seg, a, sample(), false)
+    const wide = render(snap, new Date())
+    assert.match(wide, /port\s+state\s+type\s+pid\s+program\s+alive/)
+    assert.match(wide, /\bresponded\b/)
+    for (const width of [100, 72, 50, 30]) {
+      const text = render(snap, new Date(), width)
+      for (const l of text.split('\n')) assert.ok(l.length <= width, `${width}: '${l}' (${l.length})`)
+      assert.match(text, /^\s*port\b/m, `${width}: the port column stays`)
+    }
+    const mid = render(snap, new Date(), 72)
+    assert.not.match(mid, /\bresponded\b/, 'the least needed columns go first')
+    assert.match(mid, /\bprogram\b/)
   })
 
   test('short specs: a bare name and named keys', () => {

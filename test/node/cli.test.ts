@@ -196,11 +196,16 @@ if (!existsSync(CLI)) {
       assert.ok(c.rates.submitted > 0 && c.rates.received > 0, JSON.stringify(c.rates))
       assert.ok(c.latencyUs !== null && c.latencyUs.samples > 0 && c.latencyUs.p50 > 0, JSON.stringify(c.latencyUs))
       assert.is(s.latencyUs, null, 'a server port receives no replies')
+      const comm = readFileSync(`/proc/${process.pid}/comm`, 'utf8').trim()
+      assert.is((s as unknown as { program: string }).program, comm, 'the port names its program')
+      assert.ok((doc.peers as { pid: number; program: string }[]).some((p) => p.pid === process.pid && p.program === comm),
+        JSON.stringify(doc.peers))
 
       const t = await runAsync(['top', spec, '-i', '0.2', '-n', '2'])
       assert.is(t.code, 0, t.err)
       assert.is(t.out.match(/^xseg top - /gm)?.length, 2, t.out)
-      assert.match(t.out, /\n\s*1\s+bound\s+posixfd\s+\d+\s+yes/)
+      assert.match(t.out, /\n\s*1\s+bound\s+posixfd\s+\d+\s+\S+\s+yes/)
+      assert.match(t.out, new RegExp(`\\npeers: (.*, )?${process.pid} `), 'the attached peers are listed')
       assert.not.match(t.out, /\x1b\[/, 'no terminal control sequences when stdout is not a terminal')
     } finally {
       stopLoad = true
