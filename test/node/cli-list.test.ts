@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: BSD-2-Clause
 //
 // Description: `xseg list` shows what ipcs -m shows (name, type, size, owner,
-// mode, attached peers and their pids, created) for each segment, read
+// mode, attached peers and their pids, created) for each posix or sysv
+// segment, read
 // without joining: listing leaves the attach count as it was. `xseg list
 // file DIR` finds the xseg segment files of a directory and nothing else: a
 // symlink to a segment is not followed, a FIFO is not opened (no hang), a
@@ -44,6 +45,16 @@ if (!existsSync(CLI)) {
     assert.ok(row, 'a text row')
     assert.match(row!, new RegExp(`^${name}\\s+posix\\s+\\S+\\s+\\S+\\s+0640\\s+\\d+\\s+(\\d+,)*${process.pid}`))
     assert.match(xseg('list').out.split('\n')[0]!, /^name\s+type\s+size\s+owner\s+mode\s+attached\s+pids\s+created$/)
+  })
+
+  test('list sysv: the same columns for a System V segment', () => {
+    const key = '0x7e' + (process.pid & 0xffffff).toString(16).padStart(6, '0')
+    using seg = Segment.createSync(`sysv:${key}:2:4:4K`, { destroyOnClose: true })
+    const r = xjson('list', 'sysv')
+    const d = (r.doc.details as { name: string }[]).find((e) => e.name === key) as Record<string, any> | undefined
+    assert.ok(d, `${key} among ${JSON.stringify(r.doc.segments)}`)
+    assert.equal([d!.type, d!.size, d!.mode, d!.error], ['sysv', seg.info().size, 0o600, null])
+    assert.ok(d!.pids.includes(process.pid))
   })
 
   test('list file DIR: segment files only; symlinks not followed, FIFOs not opened', () => {
