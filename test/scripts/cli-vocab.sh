@@ -95,6 +95,10 @@ if [ -f "$home/lib/node/cli.js" ] && command -v node >/dev/null; then
   xseg --help >"$tmp/out" 2>"$tmp/err" && [ -s "$tmp/out" ] && [ ! -s "$tmp/err" ] || fail "xseg --help"
   xseg --version >/dev/null || fail "xseg --version"
   xseg status "$name" >/dev/null || fail "xseg status by bare name"
+  out=$(xseg submit "$name" -p 3 2>&1); rc=$?
+  [ "$rc" = 1 ] && grep -q "port 3 of posix:$name is not bound" <<<"$out" || fail "xseg submit to an unbound port: exit $rc, $out"
+  out=$(xseg submit "$name" -p 9 2>&1)
+  grep -q "port 9 of posix:$name does not exist (ports 0..3)" <<<"$out" || fail "xseg submit past the ports said: $out"
   # Same mistakes, same exit status (0 ok, 1 failure, 2 usage).
   for args in "status $name" "status nosuch$$" "status" "submit $name -p 3" "submit $name -p 1 --op erase" \
               "submit $name --op ping" "verify $name" "config $name,ports=0"; do

@@ -95,7 +95,15 @@ async function run(ctx: Context): Promise<number> {
         ...(data ? { data, dataLength: Math.max(reqSize, data.length) } : {}) })
       if (op === 'write' && !data) pattern.fill(req.data.subarray(0, reqSize), seed, off)
       const t = process.hrtime.bigint()
-      const r: Request = await req.submit(dst, { signal })
+      const r: Request = await req.submit(dst, { signal }).catch((e: unknown) => {
+        // Name the user's objects, not the call that failed.
+        const code = (e as { code?: unknown }).code
+        const where = `port ${dst} of ${seg.type}:${seg.name}`
+        if (code === 'ENOENT') throw Object.assign(new Error(`${where} is not bound (no peer serves it)`), { code })
+        if (code === 'EINVAL' && dst >= seg.config.nrPorts)
+          throw Object.assign(new Error(`${where} does not exist (ports 0..${seg.config.nrPorts - 1})`), { code })
+        throw e
+      })
       lat.push(Number(process.hrtime.bigint() - t) / 1000)
       if (r.failed) {
         if (++failed <= 5 && !ctx.json) process.stderr.write(`xseg: ${r.op} at ${r.offset} failed: ${r.errorCode}\n`)
