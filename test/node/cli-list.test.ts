@@ -30,7 +30,7 @@ if (!existsSync(CLI)) {
 } else {
   test('list: the columns of ipcs -m, read without joining', () => {
     const name = `xl${process.pid}`
-    using seg = Segment.createSync(`${name},ports=4,requests=8,buffer=4K,mode=0640`)
+    using seg = Segment.createSync(`${name},ports=4,requests=8,buffer=4K,mode=0640`, { destroyOnClose: true })
     const before = seg.info().attached
     const r = xjson('list')
     assert.is(r.code, 0)
