@@ -69,6 +69,8 @@ $(USER_OUT)/libxseg.a: $(USER_OBJS)
 	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
 XSEG_VERSION := 0.1.0
+# What the C tools' --version prints (peers/user/peer.h).
+CPPFLAGS_XSEG += -DXSEG_RELEASE='"$(XSEG_VERSION)"'
 $(USER_OUT)/libxseg.so.$(XSEG_VERSION): $(USER_OBJS) $(XSEG_HOME)/xseg/libxseg.map
 	$(quiet) LD $(patsubst $(XSEG_HOME)/%,%,$@)
 	$(Q)$(CC) -shared -Wl,-soname,libxseg.so.0 -Wl,--version-script=$(XSEG_HOME)/xseg/libxseg.map \
@@ -84,6 +86,7 @@ TEST_HDRS := $(wildcard $(XSEG_HOME)/test/*.h $(XSEG_HOME)/test/*/*.h)
 # Libraries a test needs beyond libxseg, by its path under test/ without .c.
 TEST_LDLIBS_peers/sha256 := -lcrypto
 $(USER_OUT)/test/peers/sha256: $(XSEG_HOME)/peers/user/sha256.h
+$(USER_OUT)/test/xseg/size: $(XSEG_HOME)/peers/user/storage.h $(XSEG_HOME)/xseg/xseg_size.h
 
 $(USER_OUT)/test/%: $(XSEG_HOME)/test/%.c $(USER_OUT)/libxseg.a $(TEST_HDRS)
 	$(quiet) CCLD $(patsubst $(XSEG_HOME)/%,%,$@)

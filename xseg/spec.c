@@ -11,6 +11,7 @@
  * the input. The reference is docs/spec.md.
  */
 #include "xseg.h"
+#include "xseg_size.h"
 
 
 #define SPEC_FIELDS		7u		/* positional fields */
@@ -35,6 +36,19 @@ enum { KEY_DYNPORTS, KEY_MODE, KEY_GROUP, KEY_AUTORM, KEY_BUFFERS, KEY_COUNT };
 static const char *const spec_keys[KEY_COUNT] = {
 	"dynports", "mode", "group", "autorm", "buffers",
 };
+
+/*
+ * The positional fields nr_ports .. page_shift by name, as keys
+ * (posix:demo,ports=16,requests=256,buffer=64K), indexed by position.
+ */
+static const char *const pos_keys[SPEC_FIELDS] = {
+	NULL, NULL, "ports", "requests", "buffer", "extra", "page_shift",
+};
+/* Their names in messages (a message starts with the field). */
+static const char *const pos_fields[SPEC_FIELDS] = {
+	"type", "name", "nr_ports", "nr_requests", "request_size", "extra_size", "page_shift",
+};
+#define SPEC_KEY_LIST "ports, requests, buffer, extra, page_shift, dynports, mode, group, autorm, buffers"
 
 /* ------------------------------------------------------------ small helpers */
 
@@ -66,11 +80,6 @@ static bool mem_is(const char *s, size_t n, const char *word)
 		if (!word[i] || word[i] != s[i])
 			return false;
 	return word[n] == '\0';
-}
-
-static char lower(char c)
-{
-	return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
 }
 
 static bool is_digit(char c)
@@ -288,50 +297,10 @@ static int parse_dec(const char *s, size_t n, uint64_t *v)
 	return 0;
 }
 
-/*
- * A size: decimal digits and an optional unit K, M or G (powers of 1024,
- * any case), optionally followed by B or iB (64K, 64k, 64KB, 64KiB); a plain
- * number may end in B (4096B). 0, -1 (syntax) or -2 (overflows uint64).
- */
+/* A size: the grammar of xseg_size.h. 0, -1 (syntax) or -2 (overflows uint64). */
 static int parse_size(const char *s, size_t n, uint64_t *v)
 {
-	size_t d = 0;
-	unsigned shift = 0;
-	const char *u;
-	size_t m;
-	uint64_t x;
-	int r;
-
-	while (d < n && is_digit(s[d]))
-		d++;
-	if (!d)
-		return -1;
-	u = s + d;
-	m = n - d;
-	if (m) {
-		switch (lower(u[0])) {
-		case 'k': shift = 10; break;
-		case 'm': shift = 20; break;
-		case 'g': shift = 30; break;
-		}
-		if (shift) {
-			u++;
-			m--;
-		}
-	}
-	if (m == 1 && lower(u[0]) == 'b')
-		m = 0;
-	else if (shift && m == 2 && lower(u[0]) == 'i' && lower(u[1]) == 'b')
-		m = 0;
-	if (m)
-		return -1;
-	r = parse_dec(s, d, &x);
-	if (r)
-		return r;
-	if (x > (SPEC_U64_MAX >> shift))
-		return -2;
-	*v = x << shift;
-	return 0;
+	return xseg_parse_size(s, n, v);
 }
 
 /* A count field: decimal, lo..hi. */
@@ -358,7 +327,7 @@ static int size_syntax_err(struct wr *e, const char *field, const char *s, size_
 	if (r == -2)
 		wr_str(e, "is too large");
 	else
-		wr_str(e, "is not a size (a number with an optional unit K, M or G)");
+		wr_str(e, "is not a size (a number with an optional unit K, M, G or T)");
 	return -EINVAL;
 }
 
@@ -607,6 +576,9 @@ struct spec_parse {
 	struct xseg_config *cfg;
 	struct wr *e;
 	unsigned keys_seen;	/* 1 << KEY_* */
+	unsigned pos_seen;	/* 1 << position: written positionally or by name */
+	const char *dyn;	/* the dynports= value, checked against nr_ports at the end */
+	size_t dyn_len;
 };
 
 static int parse_positional(struct spec_parse *sp, unsigned pos, const char *s, size_t n)
@@ -767,7 +739,7 @@ static int parse_buffers(struct spec_parse *sp, const char *s, size_t n)
 		if (r) {
 			err_item(sp->e, s, len);
 			wr_str(sp->e, r == -2 ? "size is too large" :
-			       "size is not a number with an optional unit K, M or G");
+			       "size is not a number with an optional unit K, M, G or T");
 			return -EINVAL;
 		}
 		r = parse_dec(star + 1, len - slen - 1, &count);
@@ -812,6 +784,24 @@ static int parse_key(struct spec_parse *sp, const char *s, size_t n, const char 
 	size_t vlen = n - klen - 1;
 	unsigned k;
 
+	for (k = 2; k < SPEC_FIELDS; k++) {
+		if (!mem_is(s, klen, pos_keys[k]))
+			continue;
+		if (sp->pos_seen & (1u << k)) {
+			err_at(sp->e, pos_fields[k]);
+			wr_str(sp->e, "given twice (as a field and as ");
+			wr_str(sp->e, pos_keys[k]);
+			wr_str(sp->e, "=, or as two keys)");
+			return -EINVAL;
+		}
+		if (!vlen) {
+			err_at(sp->e, pos_fields[k]);
+			wr_str(sp->e, "empty value");
+			return -EINVAL;
+		}
+		sp->pos_seen |= 1u << k;
+		return parse_positional(sp, k, v, vlen);
+	}
 	for (k = 0; k < KEY_COUNT; k++)
 		if (mem_is(s, klen, spec_keys[k]))
 			break;
@@ -819,7 +809,7 @@ static int parse_key(struct spec_parse *sp, const char *s, size_t n, const char 
 		err_at(sp->e, "spec");
 		wr_str(sp->e, "unknown key ");
 		wr_quote(sp->e, s, klen);
-		wr_str(sp->e, " (keys: dynports, mode, group, autorm, buffers)");
+		wr_str(sp->e, " (keys: " SPEC_KEY_LIST ")");
 		return -EINVAL;
 	}
 	if (sp->keys_seen & (1u << k)) {
@@ -835,7 +825,10 @@ static int parse_key(struct spec_parse *sp, const char *s, size_t n, const char 
 	}
 	switch (k) {
 	case KEY_DYNPORTS:
-		return parse_count(sp->e, "dynports", v, vlen, 0, sp->cfg->nr_ports,
+		/* Against nr_ports at the end: ports= may come after it. */
+		sp->dyn = v;
+		sp->dyn_len = vlen;
+		return parse_count(sp->e, "dynports", v, vlen, 0, SPEC_MAX_PORTS,
 				   &sp->cfg->dynports);
 	case KEY_MODE:
 		return parse_mode(sp, v, vlen);
@@ -846,6 +839,60 @@ static int parse_key(struct spec_parse *sp, const char *s, size_t n, const char 
 	default:
 		return parse_buffers(sp, v, vlen);
 	}
+}
+
+/* Does [s, s + n) hold a '=' before its first ','? */
+static bool item_is_key(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n && s[i] != ','; i++)
+		if (s[i] == '=')
+			return true;
+	return false;
+}
+
+/*
+ * key=value items separated by ',' (one ':' field may hold several). A
+ * ',' followed by text without '=' before the next ',' belongs to the value
+ * (buffers=4K*256,4M*16).
+ */
+static int parse_keys(struct spec_parse *sp, const char *s, size_t n)
+{
+	const char *end = s + n;
+
+	while (s < end) {
+		const char *p = s, *eq;
+		size_t len;
+		int r;
+
+		for (;;) {
+			const char *c = find_char(p, (size_t)(end - p), ',');
+
+			if (!c) {
+				p = end;
+				break;
+			}
+			if (item_is_key(c + 1, (size_t)(end - c - 1))) {
+				p = c;
+				break;
+			}
+			p = c + 1;
+		}
+		len = (size_t)(p - s);
+		eq = find_char(s, len, '=');
+		if (!eq) {
+			err_at(sp->e, "spec");
+			wr_quote(sp->e, s, len);
+			wr_str(sp->e, " is not key=value (positional fields come first)");
+			return -EINVAL;
+		}
+		r = parse_key(sp, s, len, eq);
+		if (r)
+			return r;
+		s = p < end ? p + 1 : end;
+	}
+	return 0;
 }
 
 int xseg_parse_spec(const char *spec, struct xseg_config *cfg, char *err, size_t errlen)
@@ -876,8 +923,22 @@ int xseg_parse_spec_given(const char *spec, struct xseg_config *cfg, uint32_t *g
 		wr_str(&we, "empty");
 		return -EINVAL;
 	}
+	/*
+	 * A bare name: no ':' and a first item that is not a type (nor a key)
+	 * names a posix segment: demo = posix:demo, demo,ports=8 = posix:demo,ports=8.
+	 */
+	if (!find_char(spec, str_len(spec), ':')) {
+		const char *c = find_char(spec, str_len(spec), ',');
+		size_t n = c ? (size_t)(c - spec) : str_len(spec);
+
+		if (n && !item_is_key(spec, n) && type_index(spec, n) < 0) {
+			pos = 1;
+			if (given)
+				*given |= XSEG_GIVEN_TYPE;
+		}
+	}
 	for (;;) {
-		const char *end = p, *eq;
+		const char *end = p, *eq, *comma, *q;
 		size_t n;
 		int r = 0;
 
@@ -885,9 +946,14 @@ int xseg_parse_spec_given(const char *spec, struct xseg_config *cfg, uint32_t *g
 			end++;
 		n = (size_t)(end - p);
 		eq = find_char(p, n, '=');
-		if (eq) {
+		/* FIELD,key=value...: the field ends at the last ',' before the first '='. */
+		comma = NULL;
+		for (q = p; eq && !keys && q < eq; q++)
+			if (*q == ',')
+				comma = q;
+		if (eq && !comma) {
 			keys = true;
-			r = parse_key(&sp, p, n, eq);
+			r = parse_keys(&sp, p, n);
 		} else if (keys) {
 			err_at(&we, "spec");
 			wr_quote(&we, p, n);
@@ -900,11 +966,20 @@ int xseg_parse_spec_given(const char *spec, struct xseg_config *cfg, uint32_t *g
 			wr_str(&we, " (type:name:nr_ports:nr_requests:request_size:extra_size:page_shift, then key=value)");
 			r = -EINVAL;
 		} else {
-			if (n)
-				r = parse_positional(&sp, pos, p, n);
-			if (n && given)
-				*given |= 1u << pos;	/* XSEG_GIVEN_TYPE.. in field order */
+			size_t fn = comma ? (size_t)(comma - p) : n;
+
+			if (fn)
+				r = parse_positional(&sp, pos, p, fn);
+			if (fn) {
+				sp.pos_seen |= 1u << pos;
+				if (given)
+					*given |= 1u << pos;	/* XSEG_GIVEN_TYPE.. in field order */
+			}
 			pos++;
+			if (!r && comma) {
+				keys = true;
+				r = parse_keys(&sp, comma + 1, (size_t)(end - comma - 1));
+			}
 		}
 		if (r)
 			return r;
@@ -914,6 +989,10 @@ int xseg_parse_spec_given(const char *spec, struct xseg_config *cfg, uint32_t *g
 	}
 	if (!(sp.keys_seen & (1u << KEY_DYNPORTS)))
 		cfg->dynports = cfg->nr_ports / 2;
+	else if (cfg->dynports > cfg->nr_ports)
+		return err_range(&we, "dynports", sp.dyn, sp.dyn_len, cfg->dynports, 0, cfg->nr_ports);
+	if (given)
+		*given |= sp.pos_seen & ((1u << SPEC_FIELDS) - 1);	/* named fields too */
 	if (given)
 		*given |= sp.keys_seen << 8;	/* XSEG_GIVEN_DYNPORTS.. in KEY_* order */
 	return xseg_check_config(cfg, err, errlen);

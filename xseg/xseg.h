@@ -173,6 +173,33 @@ struct xseg *xseg_join(const char *segtype, const char *segname, const char *pee
 int xseg_config_mismatch(const struct xseg_config *have, const struct xseg_config *want,
 			 uint32_t given, char *err, size_t errlen);
 
+/* What xseg_peek() copies out of a segment's header. */
+#define XSEG_PEEK_PIDS 32u
+struct xseg_peek {
+	struct xseg_config cfg;		/* type and name NUL-terminated */
+	uint64_t size;			/* bytes of the whole segment */
+	uint64_t ctime_ns;		/* CLOCK_REALTIME at creation */
+	uint64_t attached;		/* the header's count of joined peers */
+	uint64_t flags;			/* XSEG_F_AUTORM, XSEG_F_DESTROYED */
+	uint32_t uid, gid, mode, creator_pid;
+	uint32_t major, minor;		/* segment layout version */
+	uint32_t nr_pids;		/* live joined processes (at most XSEG_PEEK_PIDS) */
+	uint32_t pids[XSEG_PEEK_PIDS];
+};
+
+/*
+ * xseg_peek - look at segment @name of segment type @type without joining
+ * it: map it (the type checks owner and mode as for a join), check it is a
+ * whole xseg segment of that type and layout version, copy the header's
+ * config, size, creator, mode, creation time, attach count, flags and the
+ * live joined pids into @out, unmap. Writes nothing to the segment (no
+ * attach, no recovery). Returns 0, or -errno with a message in @err
+ * (-EBADMSG: not an xseg segment; -EPROTO: another layout version; the
+ * type's map() errors: -ENOENT, -EACCES, -EPERM...). Domains: user, node.
+ * May block on the type's file-system calls.
+ */
+int xseg_peek(const char *type, const char *name, struct xseg_peek *out, char *err, size_t errlen);
+
 /*
  * xseg_leave - leave the ports this handle bound (xseg_leave_port() each),
  * leave the drivers, unmap, free the handle. When the segment has autorm and

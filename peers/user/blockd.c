@@ -451,7 +451,8 @@ int main(int argc, char **argv)
 	 * its next request ~50-80 us after our reply (two wake-ups away); the
 	 * framework spins only after single-request bursts and while it pays.
 	 */
-	struct peer p = { .name = "blockd", .serve = serve, .work = work, .spin_us = BLOCKD_SPIN_US };
+	struct peer p = { .name = "blockd", .serve = serve, .work = work, .spin_us = BLOCKD_SPIN_US,
+			  .required = "-f PATH" };
 	int r = peer_parse_args(&p, argc, argv, "f:s:", lopts, own,
 				"  -f, --file PATH     the regular file or block device to serve (required)\n"
 				"  -s, --size N        the volume size (K, M, G, T): a smaller file is extended\n"

@@ -727,7 +727,7 @@ int main(int argc, char **argv)
 {
 	static const struct option lopts[] = { { "dir", required_argument, NULL, 'D' },
 		{ "no-inline", no_argument, NULL, 'N' }, { 0 } };
-	struct peer p = { .name = "filed", .serve = serve, .work = work };
+	struct peer p = { .name = "filed", .serve = serve, .work = work, .required = "-D DIR" };
 	int r = peer_parse_args(&p, argc, argv, "D:", lopts, own,
 				"  -D, --dir DIR       the object directory (created if missing; its parent must exist)\n"
 				"  --no-inline         every READ/WRITE on the I/O pool (default: those that\n"

@@ -748,7 +748,7 @@ int main(int argc, char **argv)
 {
 	static const struct option lopts[] = { { "storage", required_argument, NULL, 's' },
 					       { "cache-mb", required_argument, NULL, 'M' }, { 0 } };
-	struct peer p = { .name = "mapperd", .serve = serve, .work = work };
+	struct peer p = { .name = "mapperd", .serve = serve, .work = work, .required = "-s PORT" };
 	int r;
 
 	md.storage = XSEG_ANY_PORT;

@@ -38,19 +38,20 @@ void peer_log(struct peer *p, int level, const char *fmt, ...)
 	fprintf(stderr, "%s[%d]: %s\n", p->name ? p->name : "peer", (int)getpid(), buf);
 }
 
-static void usage(struct peer *p, const char *own_usage)
+static void usage(struct peer *p, const char *own_usage, FILE *out)
 {
-	fprintf(stderr,
-		"usage: %s -g SPEC [-p PORT|FIRST-LAST] [-t THREADS] [-d DRIVER] [--create]\n"
-		"          [--spin-us N] [--io-threads N] [-v|-q]%s%s\n"
-		"  -g SPEC       the segment (type:name:...; see docs/spec.md)\n"
+	fprintf(out,
+		"usage: %s -g SPEC%s%s [-p PORT|FIRST-LAST] [-t THREADS] [-d DRIVER] [--create]\n"
+		"          [--spin-us N] [--io-threads N] [-v|-q] [--version]%s%s\n"
+		"  -g SPEC       the segment (demo, posix:demo:...; see docs/spec.md)\n"
 		"  -p PORT       the port(s) to serve (default: a dynamic port)\n"
 		"  -t THREADS    dispatch threads (default 1)\n"
-		"  -d DRIVER     peer type: futex (default), posixfd, posix\n"
+		"  -d DRIVER     peer type (also --peer-type): futex (default), posixfd, posix\n"
 		"  --create      create the segment if it does not exist\n"
 		"  --spin-us N   poll this long before sleeping (default %u)\n"
 		"  --io-threads N  I/O worker threads of peers that block (default %u)\n",
-		p->name, own_usage ? "\n" : "", own_usage ? own_usage : "",
+		p->name, p->required ? " " : "", p->required ? p->required : "",
+		own_usage ? "\n" : "", own_usage ? own_usage : "",
 		p->spin_us ? p->spin_us : XSEG_SPIN_US_DEFAULT,
 		PEER_IO_THREADS_DEFAULT);
 }
@@ -72,7 +73,7 @@ static int parse_u32(const char *s, uint32_t *v)
  * The common options that have no short form get codes no character has, so
  * that a peer's own short options (-S, -C, -I...) never land in them.
  */
-enum { OPT_CREATE = 0x100, OPT_SPIN, OPT_IO_THREADS };
+enum { OPT_CREATE = 0x100, OPT_SPIN, OPT_IO_THREADS, OPT_VERSION };
 
 int peer_parse_args(struct peer *p, int argc, char **argv, const char *own,
 		    const struct option *own_long, int (*own_fn)(struct peer *p, int opt, const char *arg),
@@ -84,6 +85,7 @@ int peer_parse_args(struct peer *p, int argc, char **argv, const char *own,
 		{ "create", no_argument, NULL, OPT_CREATE }, { "spin-us", required_argument, NULL, OPT_SPIN },
 		{ "verbose", no_argument, NULL, 'v' }, { "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' }, { "io-threads", required_argument, NULL, OPT_IO_THREADS },
+		{ "version", no_argument, NULL, OPT_VERSION }, { "peer-type", required_argument, NULL, 'd' },
 	};
 	struct option all[64];
 	char shorts[128];
@@ -110,7 +112,12 @@ int peer_parse_args(struct peer *p, int argc, char **argv, const char *own,
 		case OPT_CREATE: p->create = 1; break;
 		case 'v': p->verbose++; break;
 		case 'q': p->verbose = -1; break;
-		case 'h': usage(p, own_usage); return 1;
+		case 'h': usage(p, own_usage, stdout); return 1;
+		case OPT_VERSION:
+			printf("%s (xseg %s, segment layout %u.%u)\n",
+			       strrchr(p->name, '/') ? strrchr(p->name, '/') + 1 : p->name, XSEG_RELEASE,
+			       XSEG_VERSION_MAJOR, XSEG_VERSION_MINOR);
+			return 1;
 		case 't':
 			if (parse_u32(optarg, &p->threads) || !p->threads || p->threads > PEER_MAX_PORTS) {
 				fprintf(stderr, "%s: -t: '%s' must be 1..%d\n", p->name, optarg, PEER_MAX_PORTS);
@@ -150,7 +157,7 @@ int peer_parse_args(struct peer *p, int argc, char **argv, const char *own,
 		default:
 			if (c != '?' && own_fn && own_fn(p, c, optarg) == 0)
 				break;
-			usage(p, own_usage);
+			usage(p, own_usage, stderr);
 			return -1;
 		}
 	}
@@ -160,7 +167,7 @@ int peer_parse_args(struct peer *p, int argc, char **argv, const char *own,
 	}
 	if (!p->spec) {
 		fprintf(stderr, "%s: -g SPEC is required\n", p->name);
-		usage(p, own_usage);
+		usage(p, own_usage, stderr);
 		return -1;
 	}
 	return 0;

@@ -99,12 +99,21 @@ struct peer {
 	peer_pending_fn pending;	/* optional */
 	uint64_t outstanding;		/* own or forwarded requests whose reply is not handled (atomic) */
 	void *client;			/* the framework's */
+	/* Appended: the peer's required options for its usage line ("-f PATH"). */
+	const char *required;
 };
+
+/* The release every C tool's --version prints (base.mk passes XSEG_VERSION). */
+#ifndef XSEG_RELEASE
+#define XSEG_RELEASE "unknown"
+#endif
 
 /*
  * peer_parse_args - parse the common options into @p and leave the peer's
  * own (those in @own, getopt syntax, with @own_long) to @own_fn. Prints usage
- * and returns -1 on a bad option (exit status 2), 1 for --help (0).
+ * (to stderr) and returns -1 on a bad option (exit status 2); prints usage
+ * for --help, or the version for --version, to stdout and returns 1 (exit 0).
+ * --peer-type is a spelling of -d/--driver (the `xseg` CLI's).
  */
 int peer_parse_args(struct peer *p, int argc, char **argv, const char *own,
 		    const struct option *own_long, int (*own_fn)(struct peer *p, int opt, const char *arg),

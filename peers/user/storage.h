@@ -25,6 +25,7 @@
 #include <sys/uio.h>
 #include <sys/vfs.h>
 #include <unistd.h>
+#include "xseg/xseg_size.h"
 
 /*
  * st_preadv2 - read up to @len bytes at @off into @buf with preadv2 @flags,
@@ -192,35 +193,13 @@ static inline int st_write_zeroes(int fd, int blkdev, uint64_t off, uint64_t len
 }
 
 /*
- * st_parse_size - "N" with an optional unit K, M, G, T (powers of 1024;
- * "KiB"/"k" too). Returns 0, or -EINVAL for anything else or an overflow.
+ * st_parse_size - a SIZE of the one grammar (xseg/xseg_size.h: 4096, 4k,
+ * 4KiB, 1M, 1T; powers of 1024). Returns 0, or -EINVAL for anything else or
+ * an overflow.
  */
 static inline int st_parse_size(const char *s, uint64_t *out)
 {
-	char *end;
-	unsigned long long v;
-	unsigned shift = 0;
-
-	if (!s || !*s || *s == '-')
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 0);
-	if (errno || end == s)
-		return -EINVAL;
-	switch (*end) {
-	case 0: break;
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
-	case 't': case 'T': shift = 40; end++; break;
-	default: return -EINVAL;
-	}
-	if (shift && (!strcmp(end, "iB") || !strcmp(end, "B")))
-		end += strlen(end);
-	if (*end || (shift && v > (~0ull >> shift)))
-		return -EINVAL;
-	*out = (uint64_t)v << shift;
-	return 0;
+	return xseg_parse_size_str(s, out) ? -EINVAL : 0;
 }
 
 #endif

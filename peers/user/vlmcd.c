@@ -667,6 +667,7 @@ int main(int argc, char **argv)
 
 	P.serve = serve;
 	P.pending = retry_pending;
+	P.required = "--mapper PORT --storage PORT";
 	r = peer_parse_args(&P, argc, argv, "", lo, own,
 			    "  --mapper PORT   mapperd's port (required)\n"
 			    "  --storage PORT  the storage peer's port (required)\n"

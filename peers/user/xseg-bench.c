@@ -342,11 +342,14 @@ static int target_size(uint64_t *size)
 static int usage(int status)
 {
 	fprintf(status ? stderr : stdout,
-		"usage: %s -g SPEC --dst PORT [-d DRIVER] [--op read|write|mix] [--rwmix PCT_READS]\n"
-		"          [--bs SIZE] [--depth N] [-n COUNT | --time SECS] [--pattern seq|rand]\n"
-		"          [--range SIZE] [--target NAME] [--verify] [--seed N] [--json]\n"
-		"          [--no-prefill] [--timeout MS] [--spin-us N]\n"
-		"  defaults: --op read --rwmix 70 --bs 4K --depth 32 -n 10000 --pattern seq\n"
+		"usage: %s -g SPEC -p PORT [-d DRIVER] [-o|--op OP] [--rwmix PCT_READS]\n"
+		"          [-s|--size SIZE] [-D|--depth N] [-n COUNT | -t|--time SECS] [--pattern seq|rand]\n"
+		"          [--range SIZE] [-T|--target NAME] [-V|--verify] [--seed N] [--json]\n"
+		"          [--no-prefill] [-w|--timeout MS] [--spin-us N] [--version]\n"
+		"  OP: read, write, rw (mixed; also mix), randread, randwrite, randrw (= --pattern rand)\n"
+		"  -p is also --dst, --size also --bs (each request's size), -d also --peer-type;\n"
+		"  SPEC may also be the first argument (xseg-bench SPEC -p PORT ...)\n"
+		"  defaults: --op read --rwmix 70 --size 4K --depth 32 -n 10000 --pattern seq\n"
 		"  --target vol; --range: the target's size (INFO), capped at 1G for --verify\n"
 		"  --verify writes the range with the pattern first, then checks every read;\n"
 		"  --no-prefill skips that write (the range holds the pattern already)\n",
@@ -361,12 +364,14 @@ int main(int argc, char **argv)
 		{ "driver", required_argument, NULL, 'd' }, { "op", required_argument, NULL, 'o' },
 		{ "rwmix", required_argument, NULL, 'm' }, { "bs", required_argument, NULL, 'b' },
 		{ "depth", required_argument, NULL, 'D' }, { "count", required_argument, NULL, 'n' },
-		{ "time", required_argument, NULL, 'T' }, { "pattern", required_argument, NULL, 'P' },
-		{ "range", required_argument, NULL, 'r' }, { "target", required_argument, NULL, 't' },
-		{ "verify", no_argument, NULL, 'V' }, { "seed", required_argument, NULL, 's' },
+		{ "time", required_argument, NULL, 't' }, { "pattern", required_argument, NULL, 'P' },
+		{ "range", required_argument, NULL, 'r' }, { "target", required_argument, NULL, 'T' },
+		{ "verify", no_argument, NULL, 'V' }, { "seed", required_argument, NULL, 'e' },
 		{ "json", no_argument, NULL, 'j' }, { "timeout", required_argument, NULL, 'w' },
 		{ "spin-us", required_argument, NULL, 'S' }, { "help", no_argument, NULL, 'h' },
-		{ "no-prefill", no_argument, NULL, 'N' },
+		{ "no-prefill", no_argument, NULL, 'N' }, { "port", required_argument, NULL, 'p' },
+		{ "size", required_argument, NULL, 'b' }, { "peer-type", required_argument, NULL, 'd' },
+		{ "version", no_argument, NULL, 'v' },
 		{ 0 } };
 	struct xseg_config cfg;
 	struct stats *main_st = NULL, *pre = NULL;
@@ -375,11 +380,15 @@ int main(int argc, char **argv)
 	char *end;
 	int c, e, r;
 
-	while ((c = getopt_long(argc, argv, "g:p:d:o:b:D:n:t:r:s:jVhT:", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "g:p:d:o:b:s:D:n:t:r:jVhT:w:", lo, NULL)) != -1) {
 		switch (c) {
 		case 'g': o.spec = optarg; break;
 		case 'd': o.driver = optarg; break;
-		case 't': o.target = optarg; break;
+		case 'T': o.target = optarg; break;
+		case 'v':
+			printf("%s (xseg %s, segment layout %u.%u)\n", prog, XSEG_RELEASE, XSEG_VERSION_MAJOR,
+			       XSEG_VERSION_MINOR);
+			return 0;
 		case 'V': o.verify = 1; break;
 		case 'N': o.no_prefill = 1; break;
 		case 'j': o.json = 1; break;
@@ -401,11 +410,16 @@ int main(int argc, char **argv)
 			else o.spin_us = (int)v;
 			break;
 		case 'o':
+			if (!strncmp(optarg, "rand", 4) && strcmp(optarg, "rand")) {
+				o.rand = 1;	/* randread = --op read --pattern rand */
+				optarg += 4;
+			}
 			if (!strcmp(optarg, "read")) o.op = OP_READ;
 			else if (!strcmp(optarg, "write")) o.op = OP_WRITE;
 			else if (!strcmp(optarg, "mix") || !strcmp(optarg, "rw")) o.op = OP_MIX;
 			else {
-				fprintf(stderr, "%s: --op: '%s' is not read, write or mix\n", prog, optarg);
+				fprintf(stderr, "%s: --op: '%s' is not one of read, write, rw, randread, randwrite, randrw\n"
+					"usage: %s -g SPEC -p PORT [--op OP] ... (%s --help)\n", prog, optarg, prog, prog);
 				return 2;
 			}
 			break;
@@ -417,18 +431,19 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
-		case 'b': case 'r': case 'n': case 's':
-			if (st_parse_size(optarg, &v) || (c != 's' && !v)) {
+		case 'b': case 's': case 'r': case 'n': case 'e':
+			if (st_parse_size(optarg, &v) || (c != 'e' && !v)) {
 				fprintf(stderr, "%s: --%s: '%s' is not a number above 0 (units K, M, G, T)\n", prog,
-					c == 'b' ? "bs" : c == 'r' ? "range" : c == 'n' ? "count" : "seed", optarg);
+					c == 'b' || c == 's' ? "size" : c == 'r' ? "range" : c == 'n' ? "count" : "seed",
+					optarg);
 				return 2;
 			}
-			if (c == 'b') o.bs = v;
+			if (c == 'b' || c == 's') o.bs = v;
 			else if (c == 'r') { o.range = v; o.range_set = 1; }
 			else if (c == 'n') { o.count = v; o.count_set = 1; }
 			else o.seed = v;
 			break;
-		case 'T':
+		case 't':
 			o.seconds = strtod(optarg, &end);
 			if (end == optarg || *end || !(o.seconds > 0)) {
 				fprintf(stderr, "%s: --time: '%s' is not a number of seconds above 0\n", prog, optarg);
@@ -439,12 +454,14 @@ int main(int argc, char **argv)
 			return usage(2);
 		}
 	}
+	if (optind < argc && !o.spec)
+		o.spec = argv[optind++];	/* xseg-bench SPEC -p PORT, as xseg-tool and xseg take it */
 	if (optind < argc) {
 		fprintf(stderr, "%s: unexpected argument '%s'\n", prog, argv[optind]);
 		return 2;
 	}
 	if (!o.spec || o.dst == UINT32_MAX) {
-		fprintf(stderr, "%s: -g SPEC and --dst PORT are required\n", prog);
+		fprintf(stderr, "%s: -g SPEC and -p PORT are required\n", prog);
 		return usage(2);
 	}
 	if (o.count_set && o.seconds > 0) {

@@ -39,20 +39,25 @@
 #include "storage.h"
 
 static const char *prog = "xseg-tool";
+static char seg_label[XSEG_TYPE_LEN + XSEG_NAME_LEN + 2];	/* "posix:demo", for messages */
 static FILE *info_out;	/* submit's report: stdout, or stderr when --out - has stdout */
 
-static int usage(void)
+/* The usage listing: on stdout for --help (exit 0), on stderr for a usage error (2). */
+static int usage_to(FILE *out)
 {
-	fprintf(stderr,
+	fprintf(out,
 		"usage: %s create|destroy|status|recover|verify SPEC\n"
 		"       %s create memfd:NAME:... --send SOCKET | --exec CMD [ARG...]\n"
 		"       %s recv SOCKET --exec CMD [ARG...]\n"
 		"       %s config SPEC [--set mode=0NNN,group=G,owner=U]\n"
 		"       %s list [TYPE]\n"
-		"       %s submit SPEC -p DST [-o|--op OP] [-T|--target T] [-O|--offset N] [-s|--size N]\n"
+		"       %s submit SPEC -p PORT [-o|--op OP] [-T|--target T] [-O|--offset N] [-s|--size N]\n"
 		"                 [-n|--count N] [-D|--depth N] [-V|--verify] [-w|--timeout MS] [-d DRIVER]\n"
 		"                 [--spin-us N] [-F|--flags fua,flush,nosync] [--data STRING | --data-file FILE]\n"
 		"                 [--out FILE|-]\n"
+		"       %s --version | --help\n"
+		"  SPEC: demo, posix:demo, posix:demo,ports=16,buffer=64K ... (docs/spec.md);\n"
+		"  -d DRIVER is also --peer-type; OP: ping read write sync flush info hash ...\n"
 		"  sizes and offsets take K, M, G, T; --data/--data-file fill the request's data\n"
 		"  (its length is the size unless -s says otherwise); --out writes the data of a\n"
 		"  successful reply (serviced bytes) to FILE or stdout; one request prints\n"
@@ -62,17 +67,49 @@ static int usage(void)
 		"  a memfd segment has no name: create hands its descriptor over (--send: to\n"
 		"  the Unix socket SOCKET; --exec: CMD inherits it), recv takes one from a\n"
 		"  socket; CMD finds the descriptor in $XSEG_MEMFD and joins memfd:$XSEG_MEMFD\n",
-		prog, prog, prog, prog, prog, prog);
+		prog, prog, prog, prog, prog, prog, prog);
 	return 2;
 }
 
+static int usage(void)
+{
+	return usage_to(stderr);
+}
+
+/* A usage error about submit's --op: names every op there is. */
+static int bad_op(const char *op)
+{
+	fprintf(stderr, "%s: --op: unknown op '%s' (ops:", prog, op);
+	for (uint32_t i = 0; i < X_OP_COUNT; i++)
+		fprintf(stderr, " %s", xseg_op_name(i));
+	fprintf(stderr, ")\nusage: %s submit SPEC -p PORT [-o|--op OP] ... (%s --help)\n", prog, prog);
+	return 2;
+}
+
+/* A whole-number option (the size grammar: 4K, 1M...) of at most UINT32_MAX. */
+static int u32_opt(const char *opt, const char *arg, uint32_t *v)
+{
+	uint64_t x;
+
+	if (st_parse_size(arg, &x) || x > UINT32_MAX) {
+		fprintf(stderr, "%s: %s: '%s' is not a number from 0 to %u\n", prog, opt, arg, UINT32_MAX);
+		return -1;
+	}
+	*v = (uint32_t)x;
+	return 0;
+}
+
+/*
+ * A SPEC the parser refuses is a failure (1, EINVAL), not a usage error: the
+ * command line had the right shape, as `xseg` has it (docs/cli.md#exit-status).
+ */
 static int spec_of(const char *spec, struct xseg_config *cfg)
 {
 	char err[256];
 
 	if (xseg_parse_spec(spec, cfg, err, sizeof(err))) {
 		fprintf(stderr, "%s: %s\n", prog, err);
-		return 2;
+		return 1;
 	}
 	return 0;
 }
@@ -294,7 +331,15 @@ static int cmd_submit(struct xseg *xs, const struct submit_opts *o)
 			/* Signals the port it went to: o->dst or its redirect. */
 			r = xseg_submit_signal(xs, req, o->dst);
 			if (r < 0) {
-				fprintf(stderr, "%s: submit to port %u: %s\n", prog, o->dst, strerror(-r));
+				if (r == -ENOENT)
+					fprintf(stderr, "%s: port %u of %s is not bound (no peer serves it)\n", prog,
+						o->dst, seg_label);
+				else if (r == -EINVAL && o->dst >= xseg_config(xs)->nr_ports)
+					fprintf(stderr, "%s: port %u of %s does not exist (ports 0..%u)\n", prog,
+						o->dst, seg_label, xseg_config(xs)->nr_ports - 1);
+				else
+					fprintf(stderr, "%s: submit to port %u of %s: %s\n", prog, o->dst, seg_label,
+						strerror(-r));
 				xseg_put_request(xs, req);
 				return 1;
 			}
@@ -526,7 +571,12 @@ int main(int argc, char **argv)
 		return usage();
 	cmd = argv[1];
 	if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help")) {
-		usage();
+		usage_to(stdout);
+		return 0;
+	}
+	if (!strcmp(cmd, "--version")) {
+		printf("%s (xseg %s, segment layout %u.%u)\n", prog, XSEG_RELEASE, XSEG_VERSION_MAJOR,
+		       XSEG_VERSION_MINOR);
 		return 0;
 	}
 	if (!strcmp(cmd, "list")) {
@@ -605,7 +655,7 @@ int main(int argc, char **argv)
 			{ "driver", required_argument, NULL, 'd' }, { "port", required_argument, NULL, 'p' },
 			{ "spin-us", required_argument, NULL, 'S' }, { "flags", required_argument, NULL, 'F' },
 			{ "data", required_argument, NULL, 'a' }, { "data-file", required_argument, NULL, 'A' },
-			{ "out", required_argument, NULL, 'u' },
+			{ "out", required_argument, NULL, 'u' }, { "peer-type", required_argument, NULL, 'd' },
 			{ 0 } };
 		struct submit_opts o = { .dst = UINT32_MAX, .count = 1, .depth = 1, .timeout_ms = 10000,
 					 .op = X_PING, .target = "target", .size = 4096 };
@@ -616,13 +666,14 @@ int main(int argc, char **argv)
 		optind = 3;
 		while ((c = getopt_long(argc, argv, "p:d:n:s:o:T:O:D:Vw:F:", lo, NULL)) != -1) {
 			switch (c) {
-			case 'p': o.dst = (uint32_t)strtoul(optarg, NULL, 0); break;
+			case 'p':
+				if (u32_opt("-p", optarg, &o.dst))
+					return 2;
+				break;
 			case 'o':
 				o.op = xseg_op_from_name(optarg);
-				if (o.op < 0) {
-					fprintf(stderr, "%s: --op: unknown op '%s'\n", prog, optarg);
-					return 2;
-				}
+				if (o.op < 0)
+					return bad_op(optarg);
 				break;
 			case 'T': o.target = optarg; break;
 			case 'O':
@@ -656,22 +707,32 @@ int main(int argc, char **argv)
 				}
 				break;
 			case 'u': o.out = optarg; break;
-			case 'n': o.count = (uint32_t)strtoul(optarg, NULL, 0); break;
-			case 'D': o.depth = (uint32_t)strtoul(optarg, NULL, 0); break;
+			case 'n':
+				if (u32_opt("--count", optarg, &o.count))
+					return 2;
+				break;
+			case 'D':
+				if (u32_opt("--depth", optarg, &o.depth))
+					return 2;
+				break;
 			case 'V': o.verify = 1; break;
-			case 'w': o.timeout_ms = (uint32_t)strtoul(optarg, NULL, 0); break;
+			case 'w':
+				if (u32_opt("--timeout", optarg, &o.timeout_ms))
+					return 2;
+				break;
 			case 'd': driver = optarg; break;
 			case 'S': spin_us = strtol(optarg, NULL, 0); break;
 			default: return usage();
 			}
 		}
 		if (o.dst == UINT32_MAX || !o.count || !o.depth || strlen(o.target) > XSEG_TARGET_MAX) {
-			fprintf(stderr, "%s: submit needs -p DST, and counts of at least 1\n", prog);
+			fprintf(stderr, "%s: submit needs -p PORT, and counts of at least 1\n", prog);
 			return 2;
 		}
 		if (o.data && !o.size_set)
 			o.size = o.data_len;	/* the data says how much */
 		info_out = o.out && !strcmp(o.out, "-") ? stderr : stdout;
+		snprintf(seg_label, sizeof(seg_label), "%s:%s", cfg.type, cfg.name);
 		xs = join(&cfg, driver);
 		if (!xs)
 			return 1;

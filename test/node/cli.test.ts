@@ -60,7 +60,7 @@ if (!existsSync(CLI)) {
     assert.is(again.code, 1)
     assert.is(again.doc.error.code, 'EEXIST')
     assert.ok(xjson('list', 'list').doc.segments.includes(name))
-    assert.ok(xseg('list').out.split('\n').includes(name))
+    assert.ok(xseg('list').out.split('\n').some((l) => l.split(/\s+/)[0] === name))
     const st = xjson('status', 'status', spec)
     assert.is(st.doc.segment.config.nrRequests, 32)
     assert.is(st.doc.segment.name, name)
@@ -89,7 +89,14 @@ if (!existsSync(CLI)) {
       assert.is(r.code, 2, args.join(' '))
       assert.is(r.doc.error.code, 'USAGE', args.join(' '))
     }
-    assert.match(xseg('bogus').err, /usage: xseg COMMAND/)
+    // A usage error shows that command's usage (submit's lists the ops), never the whole help.
+    const unknown = xseg('bogus').err
+    assert.match(unknown, /commands: create, destroy/)
+    assert.not.match(unknown, /common options/)
+    const badOp = xseg('submit', 'posix:x', '-p', '1', '--op', 'erase').err
+    assert.match(badOp, /unknown op 'erase' \(ops: ping read write/)
+    assert.match(badOp, /usage: xseg submit SPEC -p PORT/)
+    assert.not.match(badOp, /usage: xseg COMMAND|common options/)
     assert.match(xseg('--help').out, /usage: xseg COMMAND/)
     assert.is(xseg('--help').code, 0)
     const bad = xjson('config', 'config', 'posix:x:0')
@@ -189,11 +196,16 @@ if (!existsSync(CLI)) {
       assert.ok(c.rates.submitted > 0 && c.rates.received > 0, JSON.stringify(c.rates))
       assert.ok(c.latencyUs !== null && c.latencyUs.samples > 0 && c.latencyUs.p50 > 0, JSON.stringify(c.latencyUs))
       assert.is(s.latencyUs, null, 'a server port receives no replies')
+      const comm = readFileSync(`/proc/${process.pid}/comm`, 'utf8').trim()
+      assert.is((s as unknown as { program: string }).program, comm, 'the port names its program')
+      assert.ok((doc.peers as { pid: number; program: string }[]).some((p) => p.pid === process.pid && p.program === comm),
+        JSON.stringify(doc.peers))
 
       const t = await runAsync(['top', spec, '-i', '0.2', '-n', '2'])
       assert.is(t.code, 0, t.err)
       assert.is(t.out.match(/^xseg top - /gm)?.length, 2, t.out)
-      assert.match(t.out, /\n\s*1\s+bound\s+posixfd\s+\d+\s+yes/)
+      assert.match(t.out, /\n\s*1\s+bound\s+posixfd\s+\d+\s+\S+\s+yes/)
+      assert.match(t.out, new RegExp(`\\npeers: (.*, )?${process.pid} `), 'the attached peers are listed')
       assert.not.match(t.out, /\x1b\[/, 'no terminal control sequences when stdout is not a terminal')
     } finally {
       stopLoad = true

@@ -294,7 +294,41 @@ static const struct { const char *spec, *canon; } roundtrips[] = {
 	{ "file:./a.seg:1:1:4096:4096:12:autorm=1", "file:./a.seg:1:1:4K:4K:12:autorm=1" },
 	{ ":n:0016:0256", "posix:n:16:256:64K:0:12" },
 	{ "segdev:s:::::14", "segdev:s:16:256:64K:0:14" },
+	/* A bare name is a posix segment; the positional fields have names too. */
+	{ "demo", "posix:demo:16:256:64K:0:12" },
+	{ "my.seg-1", "posix:my.seg-1:16:256:64K:0:12" },
+	{ "demo,ports=8", "posix:demo:8:256:64K:0:12" },
+	{ "file", "file:xseg:16:256:64K:0:12" },
+	{ "posix:demo,ports=16,requests=256,buffer=64K", "posix:demo:16:256:64K:0:12" },
+	{ "posix:demo,ports=8,requests=32,buffer=1M,extra=4M,page_shift=13",
+	  "posix:demo:8:32:1M:4M:13" },
+	{ "posix:demo:ports=8:requests=32", "posix:demo:8:32:64K:0:12" },
+	{ "posix:demo:8,requests=32", "posix:demo:8:32:64K:0:12" },
+	{ "posix:demo,dynports=6,ports=8", "posix:demo:8:256:64K:0:12:dynports=6" },
+	{ "posix:demo,buffers=4K*16,1M*2,mode=0660", "posix:demo:16:256:64K:0:12:mode=0660:buffers=4K*16,1M*2" },
+	{ "file:./a,b.seg", "file:./a,b.seg:16:256:64K:0:12" },
+	{ "file:./a,b.seg,ports=2", "file:./a,b.seg:2:256:64K:0:12" },
+	{ "ports=2", "posix:xseg:2:256:64K:0:12" },
 };
+
+/* A bare name writes the type; a named field is written as its positional one is. */
+static void test_short_forms_given(void)
+{
+	struct xseg_config c;
+	uint32_t g = 0;
+
+	CHECK(xseg_parse_spec_given("demo", &c, &g, err, sizeof(err)) == 0);
+	CHECKF(g == (XSEG_GIVEN_TYPE | XSEG_GIVEN_NAME), "%#x", g);
+	CHECK(xseg_parse_spec_given("demo,ports=8,buffer=1M", &c, &g, err, sizeof(err)) == 0);
+	CHECKF(g == (XSEG_GIVEN_TYPE | XSEG_GIVEN_NAME | XSEG_GIVEN_NR_PORTS | XSEG_GIVEN_REQUEST_SIZE),
+	       "%#x", g);
+	CHECK(xseg_parse_spec_given("posix:d,requests=8,extra=4K,page_shift=12,mode=0660", &c, &g,
+				    err, sizeof(err)) == 0);
+	CHECKF(g == (XSEG_GIVEN_TYPE | XSEG_GIVEN_NAME | XSEG_GIVEN_NR_REQUESTS | XSEG_GIVEN_EXTRA_SIZE |
+		     XSEG_GIVEN_PAGE_SHIFT | XSEG_GIVEN_MODE), "%#x", g);
+	CHECK(xseg_parse_spec_given("posix", &c, &g, err, sizeof(err)) == 0);
+	CHECKF(g == XSEG_GIVEN_TYPE && !strcmp(c.name, "xseg"), "%#x %s", g, c.name);
+}
 
 static void test_roundtrip_table(void)
 {
@@ -368,6 +402,16 @@ static const struct { const char *spec, *field; } bads[] = {
 	{ "posix:x:buffers=*1", "buffers" },
 	{ "posix:x:buffers=4K*x", "buffers" },
 	{ "posix:x:buffers=4K*1:buffers=8K*1", "buffers" },
+	{ "posix:x:8,ports=8", "nr_ports" },
+	{ "posix:x,ports=8,ports=8", "nr_ports" },
+	{ "posix:x,ports=0", "nr_ports" },
+	{ "posix:x,buffer=3000", "request_size" },
+	{ "posix:x,requests=", "nr_requests" },
+	{ "posix:x,ports=8,16", "nr_ports" },
+	{ "posix:x,ports=8,dynports=9", "dynports" },
+	{ "x,y", "name" },
+	{ "a/b", "name" },
+	{ "demo:16", "type" },
 };
 
 static void test_bad_specs(void)
@@ -396,7 +440,7 @@ static void test_messages(void)
 		{ "posix:x:16:256:3000", "request_size: '3000' is not a multiple of the page size 4096" },
 		{ "posix:x:16:256:2G", "request_size: '2G' must be between 4K and 1G" },
 		{ "posix:x:buffers=4K*0", "buffers: '4K*0': count must be between 1 and 1048576" },
-		{ "posix:x:foo=1", "spec: unknown key 'foo' (keys: dynports, mode, group, autorm, buffers)" },
+		{ "posix:x:foo=1", "spec: unknown key 'foo' (keys: ports, requests, buffer, extra, page_shift, dynports, mode, group, autorm, buffers)" },
 		{ "shm:x", "type: 'shm' is not one of posix, file, heap, segdev, sysv, memfd" },
 		{ "posix:x:dynports=1:dynports=2", "dynports: given twice" },
 		{ "posix:x:8:dynports=9", "dynports: '9' must be between 0 and 8" },
@@ -417,6 +461,7 @@ static void test_messages(void)
 	char s[400];
 	memset(s, 'x', sizeof(s));
 	memcpy(s, "shm", 3);
+	s[sizeof(s) - 2] = ':';	/* without a ':' it would be a bare name */
 	s[sizeof(s) - 1] = 0;
 	CHECK(xseg_parse_spec(s, &c, err, sizeof(err)) == -EINVAL);
 	CHECK(strstr(err, "...' is not one of") != NULL);
@@ -630,6 +675,7 @@ int main(void)
 	RUN(test_roundtrip_table);
 	RUN(test_bad_specs);
 	RUN(test_messages);
+	RUN(test_short_forms_given);
 	RUN(test_bounded);
 	RUN(test_check_config);
 	RUN(test_random_roundtrip);

@@ -17,7 +17,8 @@ import { parseArgs } from 'node:util'
 import { type PeerType } from '../../../sys/node/ts/index.js'
 import { packageRoot, native } from '../../../sys/node/ts/binding.js'
 import { type Command, type Context, type Options, Usage, jsonDoc } from './cmd.js'
-import { config, create, destroy, list, recover, status, verify } from './cmd-segment.js'
+import { config, create, destroy, recover, status, verify } from './cmd-segment.js'
+import { list } from './cmd-list.js'
 import { bench, submit } from './cmd-submit.js'
 import { pattern } from './cmd-serve.js'
 import { demo, serve } from './cmd-pipeline.js'
@@ -44,6 +45,16 @@ function usage(): string {
     '  -h, --help                   this text; xseg --version: the versions\n'
 }
 
+/**
+ * What a usage error prints after its message: the command's own usage
+ * (its valid values included), or, without a known command, the list of
+ * commands, never the whole help.
+ */
+function usageOf(cmd: Command | undefined): string {
+  if (cmd) return `usage: xseg ${cmd.usage}\n(xseg ${cmd.name} --help; exit status 2: a usage error)\n`
+  return `commands: ${COMMANDS.map((c) => c.name).join(', ')}\n(xseg --help lists them with their options)\n`
+}
+
 function version(): Record<string, unknown> {
   const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { name: string; version: string }
   return { package: pkg.name, version: pkg.version, node: process.versions.node, napiVersion: native.napi_version }
@@ -53,6 +64,7 @@ function version(): Record<string, unknown> {
 export async function main(argv: string[]): Promise<number> {
   const json = argv.includes('--json')
   let name: string | null = null
+  let cmd: Command | undefined
   try {
     // Leading common flags, then the command.
     let i = 0
@@ -70,37 +82,38 @@ export async function main(argv: string[]): Promise<number> {
       return 0
     }
     name = cmdName
-    const cmd = COMMANDS.find((c) => c.name === cmdName)
-    if (!cmd) throw new Usage(`unknown command '${cmdName}'`)
+    const found = COMMANDS.find((c) => c.name === cmdName)
+    if (!found) throw new Usage(`unknown command '${cmdName}'`)
+    cmd = found
     const { values, positionals } = parseArgs({
       args: argv.slice(i + 1).filter((a) => a !== '--json'),
       allowPositionals: true,
       strict: true,
-      options: { ...COMMON, ...cmd.options },
+      options: { ...COMMON, ...found.options },
     })
     if (values.help) {
-      process.stdout.write(`usage: xseg ${cmd.usage}\n`)
+      process.stdout.write(`usage: xseg ${found.usage}\n`)
       return 0
     }
     const peerType = (values['peer-type'] ?? 'posixfd') as string
     if (peerType !== 'posixfd' && peerType !== 'futex') throw new Usage(`--peer-type: '${peerType}' is not posixfd or futex`)
     const ctx: Context = {
-      command: cmd.name,
+      command: found.name,
       args: positionals,
       opts: values as Context['opts'],
       json,
       peerType: peerType as PeerType,
       emit(doc, text) {
-        process.stdout.write(json ? jsonDoc(cmd.name, doc) : text())
+        process.stdout.write(json ? jsonDoc(found.name, doc) : text())
       },
     }
-    return await cmd.run(ctx)
+    return await found.run(ctx)
   } catch (e) {
     const err = e as Error & { code?: unknown }
     const isUsage = e instanceof Usage || (typeof err.code === 'string' && err.code.startsWith('ERR_PARSE_ARGS'))
     const code = isUsage ? 'USAGE' : typeof err.code === 'string' ? err.code : 'EIO'
     if (json) process.stdout.write(jsonDoc(name, { error: { code, message: String(err.message) } }))
-    else process.stderr.write(`xseg: ${String(err.message)}\n${isUsage ? usage() : ''}`)
+    else process.stderr.write(`xseg: ${String(err.message)}\n${isUsage ? usageOf(cmd) : ''}`)
     return isUsage ? 2 : 1
   }
 }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: BSD-2-Clause
 //
 // peers/node/cli/cmd-segment.ts - the `xseg` commands that manage a segment:
-// create, destroy, list, config, status, recover, verify; and the JSON
+// create, destroy, config, status, recover, verify (list: cmd-list.ts); and the JSON
 // views of a segment and of a port that status and top print.
 import { Segment, type PortInfo, type SegmentInfo } from '../../../sys/node/ts/index.js'
 import { type Command, Usage, needSpec, table } from './cmd.js'
@@ -103,18 +103,6 @@ export const destroy: Command = {
     const cfg = Segment.parseSpec(needSpec(ctx))
     Segment.destroy(cfg.spec)
     ctx.emit({ destroyed: cfg.name, type: cfg.type }, () => `destroyed ${cfg.type}:${cfg.name}\n`)
-    return 0
-  },
-}
-
-export const list: Command = {
-  name: 'list',
-  usage: 'list [TYPE]                  segments of a type (default posix)',
-  run(ctx) {
-    if (ctx.args.length > 1) throw new Usage(`list: unexpected argument '${ctx.args[1]}'`)
-    const type = ctx.args[0] ?? 'posix'
-    const names = Segment.list(type)
-    ctx.emit({ type, segments: names }, () => names.map((n) => n + '\n').join(''))
     return 0
   },
 }

@@ -8,12 +8,14 @@ import { servePattern } from '../patternd.js'
 
 export const pattern: Command = {
   name: 'pattern',
-  usage: 'pattern SPEC -p PORT         serve the pattern (as patternd) until SIGINT/SIGTERM',
-  options: { port: { type: 'string', short: 'p' } },
+  usage: 'pattern SPEC -p PORT [-s|--size SIZE]\n' +
+    '                             serve the pattern (as patternd; INFO reports SIZE, default 1T) until SIGINT/SIGTERM',
+  options: { port: { type: 'string', short: 'p' }, size: { type: 'string', short: 's' } },
   async run(ctx) {
     const spec = needSpec(ctx)
     const portNo = num(ctx.opts.port, '--port', -1)
     if (portNo < 0) throw new Usage('pattern needs -p PORT')
+    const targetSize = num(ctx.opts.size, '--size', 2 ** 40)
     const seg = Segment.joinSync(spec, { peerType: ctx.peerType })
     const port = seg.bindPort(portNo)
     const ac = new AbortController()
@@ -24,7 +26,7 @@ export const pattern: Command = {
     let served = 0
     await port.serve((req) => {
       served++
-      servePattern(req)
+      servePattern(req, targetSize)
     }, { signal: ac.signal })
     seg.close()
     ctx.emit({ port: portNo, served }, () => `served ${served} requests\n`)

@@ -10,6 +10,7 @@
 //   common: -g SPEC (or $XSEG_SPEC)  -p PORT (or $XSEG_VOLUME_PORT)  [--timeout MS]
 import { Segment, Volumes, type FsckResult, type VolumeEntry, type VolumeInfo } from '../../../sys/node/ts/index.js'
 import { type Command, type Context, Usage, num, table } from './cmd.js'
+import { SIZE_HELP, parseSize } from './size.js'
 
 const ACTIONS = ['create', 'snapshot', 'clone', 'resize', 'rm', 'ls', 'info', 'fsck'] as const
 type Action = (typeof ACTIONS)[number]
@@ -28,13 +29,12 @@ export interface VolumeDoc {
   fsck?: FsckResult
 }
 
-/** A size argument: a whole number of bytes with an optional K/M/G/T suffix (powers of 1024). */
+/** A size argument (the one grammar of size.ts: 10G, 64KiB...), positive. */
 function bytes(v: string | boolean | undefined, what: string): number {
   if (typeof v !== 'string') throw new Usage(`${what} is required (e.g. 10G)`)
-  const m = /^(\d+)([KMGT]?)$/.exec(v)
-  if (!m) throw new Usage(`${what}: '${v}' is not a size (a number with an optional K, M, G or T)`)
-  const n = Number(m[1]) * 2 ** ({ '': 0, K: 10, M: 20, G: 30, T: 40 }[m[2] as '' | 'K' | 'M' | 'G' | 'T'])
-  if (!Number.isSafeInteger(n) || n <= 0) throw new Usage(`${what}: '${v}' is not a positive size`)
+  if (typeof parseSize(v) !== 'bigint') throw new Usage(`${what}: '${v}' is not a size (${SIZE_HELP})`)
+  const n = num(v, what, 0)
+  if (n <= 0) throw new Usage(`${what}: '${v}' is not a positive size`)
   return n
 }
 

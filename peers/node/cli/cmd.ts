@@ -7,6 +7,7 @@
 // line in cli.ts's COMMANDS.
 import type { ParseArgsConfig } from 'node:util'
 import type { PeerType } from '../../../sys/node/ts/index.js'
+import { SIZE_HELP, parseSize } from './size.js'
 
 /** The version of the JSON documents (`schemaVersion`); a later one only adds keys. */
 export const SCHEMA_VERSION = 1
@@ -50,13 +51,17 @@ export function jsonDoc(command: string | null, doc: Record<string, unknown>): s
     (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) + '\n'
 }
 
-/** A non-negative integer with an optional K/M/G suffix, or @def when absent. */
+/**
+ * A non-negative integer option (a size, a count, a port): a SIZE of the one
+ * grammar (size.ts: 4096, 4K, 64KiB, 1M...), or @def when absent. Usage error
+ * naming @what otherwise, or when it passes Number.MAX_SAFE_INTEGER.
+ */
 export function num(v: string | boolean | undefined, what: string, def: number): number {
   if (v === undefined) return def
-  const m = typeof v === 'string' ? /^(\d+)([KMG]?)$/.exec(v) : null
-  if (!m) throw new Usage(`${what}: '${String(v)}' is not a number`)
-  const shift = { '': 0, K: 10, M: 20, G: 30 }[m[2] as '' | 'K' | 'M' | 'G']
-  return Number(m[1]) * 2 ** shift
+  const r = typeof v === 'string' ? parseSize(v) : 'syntax'
+  if (r === 'syntax') throw new Usage(`${what}: '${String(v)}' is not a number (${SIZE_HELP})`)
+  if (r === 'range' || r > BigInt(Number.MAX_SAFE_INTEGER)) throw new Usage(`${what}: '${String(v)}' is too large`)
+  return Number(r)
 }
 
 /** The @q quantile (0..1) of @sorted (ascending), 0 when it is empty. */

@@ -12,6 +12,7 @@
 // restores the terminal. When stdout is not a terminal it prints a snapshot
 // per interval (until -n COUNT or SIGINT/SIGTERM). --once (implied by
 // --json) prints one snapshot, taken one interval after the first look.
+import { readFileSync } from 'node:fs'
 import { Segment, type PortInfo } from '../../../sys/node/ts/index.js'
 import { type Command, type Context, Usage, needSpec, num, seconds, table } from './cmd.js'
 import { type PortView, portInUse, portView, segmentView } from './cmd-segment.js'
@@ -32,6 +33,8 @@ export interface Percentiles {
 }
 
 export interface TopPort extends PortView {
+  /** The owner's program: /proc/PID/comm (null: free, or gone). */
+  program: string | null
   /** Per second over the interval, from the counters. */
   rates: Counters
   /** Of the replies this port received in the interval (null: none). */
@@ -59,6 +62,25 @@ export function percentiles(hist: number[]): Percentiles | null {
   return { samples: total, p50: at(0.5), p90: at(0.9), p99: at(0.99) }
 }
 
+/** The program of @pid as the kernel names it (/proc/PID/comm), or null. */
+export function programOf(pid: number | null): string | null {
+  if (pid === null || pid <= 0) return null
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() || null
+  } catch {
+    return null
+  }
+}
+
+/** The live processes joined to @seg, with their programs (from its header, without joining again). */
+function peersOf(seg: Segment): { pid: number; program: string | null }[] {
+  try {
+    return [...new Set(Segment.peek(seg.type, seg.name).pids)].map((pid) => ({ pid, program: programOf(pid) }))
+  } catch {
+    return []
+  }
+}
+
 function sample(seg: Segment): Sample {
   const ports: PortInfo[] = []
   for (let i = 0; i < seg.config.nrPorts; i++) ports.push(seg.portInfo(i))
@@ -76,8 +98,10 @@ export function snapshot(seg: Segment, prev: Sample, cur: Sample, all: boolean) 
     const same = q.gen === p.gen
     const rate = (k: keyof Counters): number =>
       Math.max(0, Math.round(((p.counters[k] - (same ? q.counters[k] : 0)) / dt) * 10) / 10)
+    const view = portView(p)
     ports.push({
-      ...portView(p),
+      ...view,
+      program: view.alive ? programOf(view.pid) : null,
       rates: {
         submitted: rate('submitted'), accepted: rate('accepted'), responded: rate('responded'),
         received: rate('received'), failed: rate('failed'), reclaimed: rate('reclaimed'),
@@ -85,30 +109,51 @@ export function snapshot(seg: Segment, prev: Sample, cur: Sample, all: boolean) 
       latencyUs: percentiles(p.latency_us_log2.map((n, b) => Math.max(0, n - (same ? q.latency_us_log2[b]! : 0)))),
     })
   }
-  return { segment: segmentView(seg.info(), seg.config), intervalSeconds: Math.round(dt * 1000) / 1000, ports }
+  return {
+    segment: segmentView(seg.info(), seg.config), intervalSeconds: Math.round(dt * 1000) / 1000,
+    peers: peersOf(seg), ports,
+  }
 }
 
 type Snapshot = ReturnType<typeof snapshot>
 
-function render(s: Snapshot, clock = new Date()): string {
+/** Columns dropped, in this order, until the table fits the terminal. */
+const DROP = ['responded', 'submitted', 'p90us', 'alive', 'type', 'repq', 'fail/s', 'p99us', 'acc/s', 'resp/s', 'state']
+
+/**
+ * The text of @s. @width (a terminal's columns): drop the least needed
+ * columns (DROP) until every line fits, and cut what still does not.
+ */
+export function render(s: Snapshot, clock = new Date(), width = Infinity): string {
   const seg = s.segment
-  const head = `xseg top - ${seg.type}:${seg.name}  ${clock.toTimeString().slice(0, 8)}  ` +
+  const peers = s.peers.map((p) => `${p.pid}${p.program ? ' ' + p.program : ''}`).join(', ')
+  const fit = (l: string): string => (l.length > width ? l.slice(0, Math.max(0, width - 1)) + '>' : l)
+  const head = fit(`xseg top - ${seg.type}:${seg.name}  ${clock.toTimeString().slice(0, 8)}  ` +
     `${seg.attached} peers  serial ${seg.serial}  recoveries ${seg.recoveries}` +
-    `${seg.destroyed ? '  DESTROYED' : ''}  (every ${s.intervalSeconds}s)\n`
+    `${seg.destroyed ? '  DESTROYED' : ''}  (every ${s.intervalSeconds}s)`) + '\n' +
+    (peers ? fit(`peers: ${peers}`) + '\n' : '')
   if (!s.ports.length) return head + 'no port in use\n'
   const f = (n: number): string => (n >= 10000 ? Math.round(n).toString() : n.toFixed(1).replace(/\.0$/, ''))
-  return head + table(
-    ['port', 'state', 'type', 'pid', 'alive', 'reqq', 'repq', 'sub/s', 'acc/s', 'resp/s', 'recv/s', 'fail/s',
-      'p50us', 'p90us', 'p99us', 'submitted', 'responded'],
-    s.ports.map((p) => [
-      p.port, p.state, p.peerType ?? '-', p.pid ?? '-', p.alive === null ? '-' : p.alive ? 'yes' : 'no',
-      p.requestsQueued, p.repliesQueued, f(p.rates.submitted), f(p.rates.accepted), f(p.rates.responded),
-      f(p.rates.received), f(p.rates.failed),
-      p.latencyUs ? f(p.latencyUs.p50) : '-', p.latencyUs ? f(p.latencyUs.p90) : '-', p.latencyUs ? f(p.latencyUs.p99) : '-',
-      p.counters.submitted, p.counters.responded,
-    ]),
-    [0, 3, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16],
-  )
+  const cols = ['port', 'state', 'type', 'pid', 'program', 'alive', 'reqq', 'repq', 'sub/s', 'acc/s', 'resp/s', 'recv/s',
+    'fail/s', 'p50us', 'p90us', 'p99us', 'submitted', 'responded']
+  const rows = s.ports.map((p) => [
+    p.port, p.state, p.peerType ?? '-', p.pid ?? '-', p.program ?? '-', p.alive === null ? '-' : p.alive ? 'yes' : 'no',
+    p.requestsQueued, p.repliesQueued, f(p.rates.submitted), f(p.rates.accepted), f(p.rates.responded),
+    f(p.rates.received), f(p.rates.failed),
+    p.latencyUs ? f(p.latencyUs.p50) : '-', p.latencyUs ? f(p.latencyUs.p90) : '-', p.latencyUs ? f(p.latencyUs.p99) : '-',
+    p.counters.submitted, p.counters.responded,
+  ])
+  const left = new Set(['state', 'type', 'program', 'alive'])
+  let keep = cols.map((_, i) => i)
+  const draw = (): string => table(keep.map((i) => cols[i]!), rows.map((r) => keep.map((i) => r[i]!)),
+    keep.map((c, j) => (left.has(cols[c]!) ? -1 : j)).filter((j) => j >= 0))
+  let text = draw()
+  for (const d of DROP) {
+    if (Math.max(...text.split('\n').map((l) => l.length)) <= width) break
+    keep = keep.filter((i) => cols[i] !== d)
+    text = draw()
+  }
+  return head + text.split('\n').map((l) => (l ? fit(l) : l)).join('\n')
 }
 
 const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
@@ -169,7 +214,7 @@ async function run(ctx: Context): Promise<number> {
         ctx.emit(snap, () => render(snap))
         break
       }
-      if (tty) process.stdout.write('\x1b[H\x1b[2J' + render(snap) + '\n(q or Ctrl-C quits)')
+      if (tty) process.stdout.write('\x1b[H\x1b[2J' + render(snap, new Date(), process.stdout.columns || 80) + '\n(q or Ctrl-C quits)')
       else process.stdout.write((n ? '\n' : '') + render(snap))
       if (count && n + 1 >= count) break
     }

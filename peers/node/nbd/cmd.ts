@@ -55,7 +55,7 @@ function strings(v: unknown): string[] {
 
 export const nbd: Command = {
   name: 'nbd',
-  usage: 'nbd SPEC --storage-port N [--unix PATH] [--tcp HOST:PORT] [--port N] [-v]\n' +
+  usage: 'nbd SPEC -p N [--unix PATH] [--tcp HOST:PORT] [--bind-port N] [-v]\n' +
     '    --export NAME[=TARGET][,size=N][,readonly][,description=TEXT] ... | --volumes [--owner TAG]\n' +
     '    [--request-timeout SECONDS] [--max-inflight N] [--max-request N] [--max-reply-bytes N]\n' +
     '    [--max-reply-total N] [--max-conn-requests N] [--spin-us N]\n' +
@@ -64,8 +64,11 @@ export const nbd: Command = {
     '                             (docs/nbd.md), until SIGINT/SIGTERM; --volumes: N is vlmcd and an\n' +
     '                             export name is a volume (VOL, or VOL@SNAP read-only; docs/volumes.md)',
   options: {
+    // -p/--port: the port requests go to, as in submit and bench (docs/cli.md#vocabulary);
+    // --storage-port is its older spelling; --bind-port: the gateway's own port.
     'storage-port': { type: 'string', short: 'P' },
     port: { type: 'string', short: 'p' },
+    'bind-port': { type: 'string' },
     unix: { type: 'string', short: 'u' },
     tcp: { type: 'string', short: 't' },
     export: { type: 'string', short: 'e', multiple: true },
@@ -87,9 +90,13 @@ export const nbd: Command = {
     const spec = ctx.args[0]
     if (!spec) throw new Usage('nbd needs a SPEC')
     if (ctx.args.length > 1) throw new Usage(`nbd: unexpected argument '${ctx.args[1]}'`)
-    if (ctx.opts['storage-port'] === undefined) throw new Usage('nbd needs --storage-port N')
-    const storagePort = bounded(ctx.opts['storage-port'], '--storage-port', -1, 0, 0xfffffffe)
-    const port = ctx.opts.port === undefined ? undefined : bounded(ctx.opts.port, '--port', 0, 0, 0xfffffffe)
+    if (ctx.opts.port !== undefined && ctx.opts['storage-port'] !== undefined)
+      throw new Usage('-p/--port and --storage-port are one option (the storage peer\'s port): give one')
+    const spName = ctx.opts.port !== undefined ? '--port' : '--storage-port'
+    const spArg = ctx.opts.port ?? ctx.opts['storage-port']
+    if (spArg === undefined) throw new Usage('nbd needs -p N (the storage peer\'s port)')
+    const storagePort = bounded(spArg, spName, -1, 0, 0xfffffffe)
+    const port = ctx.opts['bind-port'] === undefined ? undefined : bounded(ctx.opts['bind-port'], '--bind-port', 0, 0, 0xfffffffe)
     const maxInflight = bounded(ctx.opts['max-inflight'], '--max-inflight', 128, 1, 65536)
     const maxRequest = ctx.opts['max-request'] === undefined ? undefined : bounded(ctx.opts['max-request'], '--max-request', 0, 4096, 0xfffff000)
     if (maxRequest !== undefined && maxRequest % 4096) throw new Usage(`--max-request: '${String(ctx.opts['max-request'])}' is not a multiple of 4096`)
@@ -126,8 +133,8 @@ export const nbd: Command = {
     let gw: NbdGateway
     try {
       const nrPorts = seg.config.nrPorts
-      if (storagePort >= nrPorts) throw new Usage(`--storage-port: ${storagePort} is not below the segment's ${nrPorts} ports`)
-      if (port !== undefined && port >= nrPorts) throw new Usage(`--port: ${port} is not below the segment's ${nrPorts} ports`)
+      if (storagePort >= nrPorts) throw new Usage(`${spName}: ${storagePort} is not below the segment's ${nrPorts} ports`)
+      if (port !== undefined && port >= nrPorts) throw new Usage(`--bind-port: ${port} is not below the segment's ${nrPorts} ports`)
       gw = new NbdGateway({
         segment: seg,
         storagePort,

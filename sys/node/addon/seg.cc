@@ -311,6 +311,42 @@ static Napi::Value seg_list(const Napi::CallbackInfo &info)
 	return a;
 }
 
+// seg_peek(type, name) -> what xseg_peek() copies out of the header, without
+// joining (for `xseg list`); throws its -errno with its message.
+static Napi::Value seg_peek(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	std::string type, name;
+	struct xseg_peek pk;
+	char err[256] = "";
+
+	if (!arg_str(info, 0, "seg_peek", &type) || !arg_str(info, 1, "seg_peek", &name))
+		return env.Undefined();
+	int r = xseg_peek(type.c_str(), name.c_str(), &pk, err, sizeof(err));
+	if (r) {
+		throw_errno(env, r, "seg_peek", err[0] ? err : nullptr);
+		return env.Undefined();
+	}
+	Napi::Object o = Napi::Object::New(env);
+	o.Set("config", config_object(env, &pk.cfg));
+	o.Set("size", (double)pk.size);
+	o.Set("major", pk.major);
+	o.Set("minor", pk.minor);
+	o.Set("uid", pk.uid);
+	o.Set("gid", pk.gid);
+	o.Set("mode", pk.mode);
+	o.Set("creator_pid", pk.creator_pid);
+	o.Set("ctime_ns", Napi::BigInt::New(env, pk.ctime_ns));
+	o.Set("attached", (double)pk.attached);
+	o.Set("autorm", (pk.flags & XSEG_F_AUTORM) != 0);
+	o.Set("destroyed", (pk.flags & XSEG_F_DESTROYED) != 0);
+	Napi::Array pids = Napi::Array::New(env, pk.nr_pids);
+	for (uint32_t i = 0; i < pk.nr_pids; i++)
+		pids.Set(i, pk.pids[i]);
+	o.Set("pids", pids);
+	return o;
+}
+
 // seg_buffer(handle) -> an ArrayBuffer over the whole mapped segment, never
 // a copy. The same one while it lives; detached by seg_leave.
 static Napi::Value seg_buffer(const Napi::CallbackInfo &info)
@@ -498,6 +534,7 @@ void init_seg(Napi::Env env, Napi::Object exports)
 	exports.Set("seg_list", Napi::Function::New(env, seg_list, "seg_list"));
 	exports.Set("seg_buffer", Napi::Function::New(env, seg_buffer, "seg_buffer"));
 	exports.Set("seg_info", Napi::Function::New(env, seg_info, "seg_info"));
+	exports.Set("seg_peek", Napi::Function::New(env, seg_peek, "seg_peek"));
 	exports.Set("seg_recover", Napi::Function::New(env, seg_recover, "seg_recover"));
 	exports.Set("seg_verify", Napi::Function::New(env, seg_verify, "seg_verify"));
 	exports.Set("seg_set_spin", Napi::Function::New(env, seg_set_spin, "seg_set_spin"));

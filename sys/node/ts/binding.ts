@@ -50,6 +50,24 @@ export interface NativeSegInfo {
   file: NativeOwner | null
 }
 
+/** seg_peek: a header's fields, read without joining (xseg_peek). */
+export interface NativeSegPeek {
+  config: NativeConfig
+  size: number
+  major: number
+  minor: number
+  uid: number
+  gid: number
+  mode: number
+  creator_pid: number
+  ctime_ns: bigint
+  attached: number
+  autorm: boolean
+  destroyed: boolean
+  /** Live joined processes. */
+  pids: number[]
+}
+
 export interface NativeOwner {
   uid: number
   gid: number
@@ -108,6 +126,7 @@ export interface Binding {
   seg_destroy_name(type: string, name: string): void
   seg_fifo_cleanup(name: string): void
   seg_list(type: string): string[]
+  seg_peek(type: string, name: string): NativeSegPeek
   seg_buffer(h: Handle): ArrayBuffer
   seg_info(h: Handle): NativeSegInfo
   seg_recover(h: Handle): NativeRecovery

@@ -10,7 +10,7 @@
 // A spec is `type:name:nr_ports:nr_requests:request_size:extra_size:page_shift`
 // with optional `key=value` fields (docs/spec.md); a bad field throws EINVAL
 // with a message that names it.
-import { native, type NativeConfig, type NativeRecovery, type NativeSegInfo, XSEG_PORT_ACCEPT, XSEG_PORT_RECEIVE } from './binding.js'
+import { native, type NativeConfig, type NativeRecovery, type NativeSegInfo, type NativeSegPeek, XSEG_PORT_ACCEPT, XSEG_PORT_RECEIVE } from './binding.js'
 import type { PeerType } from './constants.js'
 import { Core, uint } from './core.js'
 import { about, xerror, type XsegError } from './errors.js'
@@ -72,6 +72,9 @@ export interface BindOptions {
 }
 
 export type SegmentInfo = NativeSegInfo
+
+/** Segment.peek(): a header's fields, read without joining. */
+export type SegmentPeek = Omit<NativeSegPeek, 'config'> & { config: SegmentConfig }
 export type RecoveryStats = NativeRecovery
 
 function config(c: NativeConfig): SegmentConfig {
@@ -287,6 +290,17 @@ export class Segment {
     } catch {
       // Another user's or an unusual FIFO directory: not ours to remove.
     }
+  }
+
+  /**
+   * The header of segment @name of @type, read without joining it (no
+   * attach, no recovery): config, size, creator, mode, creation time, attach
+   * count, flags, live joined pids. Throws with `code` (EBADMSG: not an xseg
+   * segment; EPROTO: another layout version; ENOENT, EACCES...).
+   */
+  static peek(type: string, name: string): SegmentPeek {
+    const p = native.seg_peek(type, name)
+    return { ...p, config: config(p.config) }
   }
 
   /** The names of the segments of @type ('posix' by default). */

@@ -32,19 +32,15 @@
 #include <time.h>
 #include <unistd.h>
 #include "peers/user/pattern.h"
+#include "xseg/xseg_size.h"
 
+/* A SIZE of the one grammar (xseg/xseg_size.h: 4096, 4K, 1M, 1G...). */
 static uint64_t parse_size(const char *s)
 {
-	char *e;
-	uint64_t v = strtoull(s, &e, 0);
+	uint64_t v;
 
-	switch (*e) {
-	case 'G': v <<= 10; /* fall through */
-	case 'M': v <<= 10; /* fall through */
-	case 'K': v <<= 10; break;
-	case 0: break;
-	default:
-		fprintf(stderr, "blkcheck: bad size '%s'\n", s);
+	if (xseg_parse_size_str(s, &v)) {
+		fprintf(stderr, "blkcheck: '%s' is not a size (a number with an optional unit K, M, G or T)\n", s);
 		exit(2);
 	}
 	return v;
