@@ -173,7 +173,7 @@ T('--tls=on serves plaintext and TLS clients; no TLS configured: STARTTLS is NBD
   }
 })
 
-T('bad TLS options: TypeErrors naming what is wrong', () => {
+T('bad TLS options: XsegErrors (EINVAL) naming what is wrong', () => {
   if (!env) return
   const mk = (tls: unknown): (() => unknown) => () => new NbdGateway({ segment: env!.seg, storagePort: 1, exports: [{ name: 'disk' }],
     tls: tls as { mode: 'on' } })

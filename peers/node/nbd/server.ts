@@ -130,7 +130,7 @@ export function tlsContext(dir: string): tls.SecureContext {
     try {
       return readFileSync(join(dir, f))
     } catch (e) {
-      throw new TypeError(`NbdGateway: TLS certificates: cannot read ${join(dir, f)}: ${(e as Error).message}`)
+      throw xerror('EINVAL', `NbdGateway: TLS certificates: cannot read ${join(dir, f)}: ${(e as Error).message}`)
     }
   }
   const cert = read('server-cert.pem')
@@ -138,7 +138,7 @@ export function tlsContext(dir: string): tls.SecureContext {
   try {
     return tls.createSecureContext({ cert, key, minVersion: 'TLSv1.2' })
   } catch (e) {
-    throw new TypeError(`NbdGateway: TLS certificates in ${dir}: ${(e as Error).message}`)
+    throw xerror('EINVAL', `NbdGateway: TLS certificates in ${dir}: ${(e as Error).message}`)
   }
 }
 
@@ -238,10 +238,10 @@ export class NbdGateway {
     if (opts.tls !== undefined) {
       const t = opts.tls
       if (!t || typeof t !== 'object' || !['off', 'on', 'require'].includes(t.mode))
-        throw new TypeError(`NbdGateway: tls.mode must be 'off', 'on' or 'require'`)
+        throw xerror('EINVAL', `NbdGateway: tls.mode must be 'off', 'on' or 'require'`)
       if (t.mode !== 'off') {
         if (typeof t.certificates !== 'string' || !t.certificates)
-          throw new TypeError(`NbdGateway: tls '${t.mode}' needs tls.certificates, a directory with server-cert.pem and server-key.pem`)
+          throw xerror('EINVAL', `NbdGateway: tls '${t.mode}' needs tls.certificates, a directory with server-cert.pem and server-key.pem`)
         this.tls = { mode: t.mode, context: tlsContext(t.certificates) }
       }
     }

@@ -14,7 +14,7 @@
 import { hostname } from 'node:os'
 import { readFileSync } from 'node:fs'
 import type { OpName, Port } from '../../../sys/node/ts/index.js'
-import { errnoName } from '../../../sys/node/ts/errors.js'
+import { errnoName, xerror } from '../../../sys/node/ts/errors.js'
 import { type VolumeError, Volumes, splitTarget } from '../../../sys/node/ts/volumes.js'
 import type { CtlReply } from './engine.js'
 
@@ -62,7 +62,7 @@ export class VolumeExports {
   constructor(port: Port, dst: number, opts: { ctl: CtlFn; owner?: string; timeoutMs: number; log: (line: string) => void }) {
     this.dst = dst
     this.owner = opts.owner ?? gatewayOwner()
-    if (/[\n=]/.test(this.owner)) throw new TypeError(`NbdGateway: the owner tag '${this.owner}' has a newline or '='`)
+    if (/[\n=]/.test(this.owner)) throw xerror('EINVAL', `NbdGateway: the owner tag '${this.owner}' has a newline or '='`)
     this.#ctl = opts.ctl
     this.#log = opts.log
     this.#vols = new Volumes(port, dst, { timeoutMs: opts.timeoutMs })
