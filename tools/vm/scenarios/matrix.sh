@@ -19,8 +19,8 @@ load segdev
 load xseg_segdev
 run xseg-kpeer create $SEG
 
-# Ports: a user server on 1, the kernel server on 2, a user client on 3,
-# a kernel client on 4.
+# Ports (the segment's static ports are 0-3): a user server on 1, the kernel
+# server on 2, a user client on 0, a kernel client on 3.
 CELLS="user:sleep user:callback kernel:sleep kernel:callback"
 style() { [ "$1" = callback ] && echo loop || echo sleep; }
 : > matrix.txt
@@ -59,17 +59,17 @@ cell() {
 	fi
 	case $cdom:$sdom in
 	user:user)
-		run xseg-kpeer client $SEG 3 1 $COUNT segdev "$(style $cst)" $SIZE ;;
+		run xseg-kpeer client $SEG 0 1 $COUNT segdev "$(style $cst)" $SIZE ;;
 	user:kernel)
 		load xseg_kpeer seg=$SEG port=2 mode=$sst count=0
-		run xseg-kpeer client $SEG 3 2 $COUNT segdev "$(style $cst)" $SIZE
+		run xseg-kpeer client $SEG 0 2 $COUNT segdev "$(style $cst)" $SIZE
 		unload xseg_kpeer ;;
 	kernel:user)
-		# The module's server (port 2) idles; its client (port 4) sends to the user server.
-		load xseg_kpeer seg=$SEG port=2 mode=callback cport=4 cmode=$cst peer=1 count=$COUNT size=$SIZE
+		# The module's server (port 2) idles; its client (port 3) sends to the user server.
+		load xseg_kpeer seg=$SEG port=2 mode=callback cport=3 cmode=$cst peer=1 count=$COUNT size=$SIZE
 		unload xseg_kpeer ;;
 	kernel:kernel)
-		load xseg_kpeer seg=$SEG port=2 mode=$sst cport=4 cmode=$cst peer=2 count=$COUNT size=$SIZE
+		load xseg_kpeer seg=$SEG port=2 mode=$sst cport=3 cmode=$cst peer=2 count=$COUNT size=$SIZE
 		unload xseg_kpeer ;;
 	esac
 	[ $sdom = user ] && stop_user_server
