@@ -149,6 +149,8 @@ static int segdev_bind(struct xseg *xs, void *priv, uint32_t portno)
 	if (sp->efd[portno] >= 0)
 		close(sp->efd[portno]);
 	sp->efd[portno] = efd;
+	sp->polled[portno] = 0;
+	xq_store_relaxed(&a->always, 0);	/* a previous owner's event loop */
 	xq_store_relaxed(&a->waiting, 0);
 	/* Release: a signaler that reads 0 sees no trace of the previous owner. */
 	xq_store_release(&a->pending, 0);

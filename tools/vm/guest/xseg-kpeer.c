@@ -7,7 +7,7 @@
  * reply travels by a wake-up: the segdev doorbell to the kernel, SIGIO
  * (posix) or an eventfd (segdev) back.
  *
- *   xseg-kpeer create NAME                    create segdev:NAME (8 ports, 256 requests)
+ *   xseg-kpeer create NAME                    create segdev:NAME (16 ports, 0-7 static; 256 requests)
  *   xseg-kpeer serve NAME PORT DRIVER [STYLE] serve READs on PORT until SIGTERM
  *   xseg-kpeer client NAME PORT DST COUNT DRIVER [STYLE [SIZE]]
  *                                             send COUNT READs of SIZE bytes
@@ -257,7 +257,7 @@ int main(int argc, char **argv)
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc == 3 && !strcmp(argv[1], "create")) {
-		snprintf(spec, sizeof(spec), "segdev:%s:8:256:64K:0:12", argv[2]);
+		snprintf(spec, sizeof(spec), "segdev:%s:16:256:64K:0:12:dynports=8", argv[2]);
 		r = xseg_parse_spec(spec, &cfg, err, sizeof(err));
 		if (!r)
 			r = xseg_create(&cfg, err, sizeof(err));

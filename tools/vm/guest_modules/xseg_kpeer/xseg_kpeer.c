@@ -309,9 +309,12 @@ static int run_client(struct role *ro)
 	u32 sent = 0;
 	int r;
 
-	while (sent < count || atomic_read(&inflight)) {
+	for (;;) {
+		/* Read before the end test: a reply after it changes the count. */
 		int before = atomic_read(&good) + atomic_read(&bad);
 
+		if (sent == count && !atomic_read(&inflight))
+			break;
 		while (sent < count && atomic_read(&inflight) < (int)window) {
 			r = send_one(ro, sent);
 			if (r == -EAGAIN)
@@ -324,7 +327,8 @@ static int run_client(struct role *ro)
 		}
 		/* A hang guard, not a speed limit: only a lost wake-up stalls this long. */
 		if (!wait_event_timeout(wq, atomic_read(&good) + atomic_read(&bad) != before ||
-					(sent < count && atomic_read(&inflight) < (int)window), 30 * HZ)) {
+					(sent < count && atomic_read(&inflight) < (int)window) ||
+					(sent == count && !atomic_read(&inflight)), 30 * HZ)) {
 			u32 rq = 0, pq = 0;
 
 			xseg_port_depths(ro->xs, ro->port, &rq, &pq);
