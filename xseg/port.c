@@ -149,6 +149,9 @@ int xseg_leave_port(struct xseg *xs, uint32_t portno)
 		return -EPERM;
 	port = &xs->ports[portno];
 	d = xseg__driver_for(xs, xs->peer_type);
+#if defined(XSEG_DOMAIN_KERNEL)
+	xseg_cancel_wait(xs, portno);	/* a wait left prepared on it (kept per port in the kernel) */
+#endif
 	if (d && d->ops->unbind)
 		d->ops->unbind(xs, d->priv, portno);
 	/*

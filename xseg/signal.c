@@ -195,25 +195,77 @@ static int sleep_on(struct xseg *xs, struct xseg__drv *d, const uint32_t *ports,
 	return signaled ? 0 : r;
 }
 #else
-/* Kernel peers are woken through their callback: no driver of theirs waits. */
+/*
+ * The kernel has no thread-local storage: the wait prepared on a port is kept
+ * in the handle's per-port state (struct xseg__port_local.kwait), so in the
+ * kernel one thread at a time waits on a given port of a handle (kernel
+ * peers give each serving thread its own ports). Drivers of callback peers
+ * (the wakeup of xseg_join) never get here: their ports are not armed.
+ */
 int xseg_prepare_wait(struct xseg *xs, uint32_t portno)
 {
 	struct xseg__drv *d = own_driver(xs, portno);
+	struct xseg__port_local *l;
+	int r;
 
 	if (!d)
 		return -EPERM;
-	return can_wait(d) ? -ENOTSUP : 0;
+	if (!can_wait(d))
+		return 0;		/* wait_signal will say -ENOTSUP */
+	l = &xs->local[portno];
+	if (l->kprepared)
+		d->ops->disarm(xs, d->priv, &l->kwait);	/* prepared again: announce afresh */
+	l->kwait = (struct xseg_armed){ .portno = portno };
+	r = d->ops->arm(xs, d->priv, &l->kwait);
+	l->kprepared = r == 0;
+	return r;
 }
 
 int xseg_cancel_wait(struct xseg *xs, uint32_t portno)
 {
-	return own_driver(xs, portno) ? 0 : -EPERM;
+	struct xseg__drv *d = own_driver(xs, portno);
+	struct xseg__port_local *l;
+
+	if (!d)
+		return -EPERM;
+	l = &xs->local[portno];
+	if (l->kprepared) {
+		d->ops->disarm(xs, d->priv, &l->kwait);
+		l->kprepared = 0;
+	}
+	return 0;
 }
 
 static int sleep_on(struct xseg *xs, struct xseg__drv *d, const uint32_t *ports, uint32_t n,
 		    uint64_t timeout_us)
 {
-	return -ENOTSUP;
+	struct xseg_armed local[8], *w = local;
+	int r, signaled = 0;
+	uint32_t i;
+
+	for (i = 0; i < n; i++)
+		if (!xs->local[ports[i]].kprepared)
+			return -EINVAL;	/* no prepare_wait: nothing could wake us */
+	if (n > 8) {
+		w = xseg_sys_alloc(sizeof(*w) * n);
+		if (!w)
+			return -ENOMEM;
+	}
+	for (i = 0; i < n; i++)
+		w[i] = xs->local[ports[i]].kwait;
+	r = d->ops->sleep(xs, d->priv, w, n, timeout_us);
+	for (i = 0; i < n; i++) {
+		struct xseg__port_local *l = &xs->local[ports[i]];
+
+		if (!l->kprepared)
+			continue;	/* a port listed twice: ended already */
+		if (d->ops->disarm(xs, d->priv, &w[i]) > 0)
+			signaled = 1;
+		l->kprepared = 0;
+	}
+	if (w != local)
+		xseg_sys_free(w);
+	return signaled ? 0 : r;
 }
 #endif
 

@@ -492,9 +492,11 @@ int xseg_signal(struct xseg *xs, uint32_t portno);
  * signaled, -ETIMEDOUT, or -EINTR. Only on a port this process bound.
  * -EPERM on a port this process has not bound, -ENOTSUP if its driver
  * cannot wait. prepare_wait and cancel_wait never sleep; wait_signal SLEEPS,
- * up to @timeout_us (the driver's futex wait, poll or sigtimedwait). User
- * and node domains; kernel peers are woken through their @wakeup callback
- * instead (the kernel segdev driver has no wait: -ENOTSUP).
+ * up to @timeout_us (the driver's futex wait, poll or sigtimedwait; in the
+ * kernel, the segdev driver's waitqueue). Any domain. In the kernel a
+ * handle's port has one prepared wait at a time (one waiting thread per
+ * port), a callback peer's ports cannot wait (-EINVAL), and kthread_stop()
+ * ends a kernel thread's wait with -EINTR.
  */
 int xseg_prepare_wait(struct xseg *xs, uint32_t portno);
 int xseg_cancel_wait(struct xseg *xs, uint32_t portno);
@@ -507,7 +509,7 @@ int xseg_wait_signal(struct xseg *xs, uint32_t portno, uint64_t timeout_us);
  * nothing is ended); it sleeps until a signal lands on any of them or
  * @timeout_us passes, and ends all @n waits. Returns 0 (signaled, possibly
  * spuriously), -ETIMEDOUT, -EINTR, or -EPERM/-ENOTSUP as wait_signal.
- * SLEEPS up to @timeout_us. User and node domains.
+ * SLEEPS up to @timeout_us. Any domain (the kernel: see above).
  */
 int xseg_wait_signal_any(struct xseg *xs, const uint32_t *ports, uint32_t n,
 			 uint64_t timeout_us);
@@ -517,8 +519,8 @@ int xseg_wait_signal_any(struct xseg *xs, const uint32_t *ports, uint32_t n,
  * up to the handle's spin time (xseg_set_spin_us, default XSEG_SPIN_US_DEFAULT)
  * and then sleep through the driver until signaled or @timeout_us passes.
  * Returns 1 if work is queued, 0 on timeout, or a negative errno. SLEEPS up
- * to @timeout_us (after spinning up to spin_us). User and node domains (a
- * kernel peer without a waiting driver gets -ENOTSUP after the spin).
+ * to @timeout_us (after spinning up to spin_us). Any domain (a kernel
+ * callback peer gets -EINVAL after the spin: its wakeup serves it).
  * xseg_set_spin_us sets the handle's spin (0: never
  * spin) and never sleeps.
  */
@@ -530,7 +532,7 @@ int xseg_wait(struct xseg *xs, uint32_t portno, uint64_t timeout_us);
  * a wait on each, re-checks, and sleeps until a signal to any of them or
  * @timeout_us. Returns 1 if work is queued to any of them, 0 on timeout, or
  * a negative errno (-EINVAL for n == 0, -EPERM for a port not ours). SLEEPS
- * up to @timeout_us; user and node domains. Allocates only for n > 16.
+ * up to @timeout_us; any domain. Allocates only for n > 16 (8 in the kernel).
  */
 int xseg_wait_any(struct xseg *xs, const uint32_t *ports, uint32_t n, uint64_t timeout_us);
 void xseg_set_spin_us(struct xseg *xs, uint32_t spin_us);
@@ -538,7 +540,7 @@ void xseg_set_spin_us(struct xseg *xs, uint32_t spin_us);
 
 /*
  * xseg_poll_fd - a file descriptor an event loop can poll for @portno, or
- * -ENOTSUP (drivers without one: futex, posix, segdev; posixfd has one),
+ * -ENOTSUP (drivers without one: futex, posix; posixfd and segdev have one),
  * -EPERM if the port is not ours. User and node domains; never sleeps.
  * After bind; the fd belongs to the driver (do not close it).
  */

@@ -30,6 +30,11 @@ struct xseg__port_local {
 	uint32_t gen;			/* our bind generation */
 	uint32_t holds_busy;		/* bitmap of this port's holds in use (atomic) */
 	uint32_t pad;
+#if defined(XSEG_DOMAIN_KERNEL)
+	/* The wait prepared on this port (kernel: one waiting thread per port, signal.c). */
+	struct xseg_armed kwait;
+	uint32_t kprepared;
+#endif
 };
 
 /* A driver instance of this process, for one peer type of the segment. */

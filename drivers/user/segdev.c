@@ -21,8 +21,9 @@
  * /dev/segdev and selects the segment (SEGDEV_IOC_OPEN: its owner or root).
  * The descriptor stays open for the doorbell and the eventfd registrations,
  * which end with it. A thread waiting on several ports polls all their
- * eventfds at once. Limits: unbind must not race with a wait on the same
- * port; no poll_fd yet.
+ * eventfds at once. xseg_poll_fd hands out a port's eventfd to an event loop
+ * (then every signal to that port writes; see segdev_poll_fd). Limits:
+ * unbind must not race with a wait on the same port.
  */
 #if defined(__SANITIZE_THREAD__) && !defined(__clang__) && __GNUC__ >= 12
 #pragma GCC diagnostic ignored "-Wtsan"
@@ -48,6 +49,7 @@ struct segdev_priv {
 	int fd;				/* /dev/segdev with the segment selected */
 	uint32_t nr_ports;
 	int *efd;			/* per port bound here: its eventfd, else -1 */
+	uint8_t *polled;		/* per port: xseg_poll_fd handed its eventfd out */
 };
 
 #define W_WOKEN 1u	/* struct xseg_armed.flags: sleep read this port's eventfd */
@@ -74,10 +76,14 @@ static int segdev_join(struct xseg *xs, void **priv)
 	memset(sp, 0, sizeof(*sp));
 	sp->nr_ports = xs->nr_ports;
 	sp->efd = xseg_sys_alloc(sizeof(int) * sp->nr_ports);
-	if (!sp->efd) {
+	sp->polled = xseg_sys_alloc(sp->nr_ports);
+	if (!sp->efd || !sp->polled) {
+		xseg_sys_free(sp->efd);
+		xseg_sys_free(sp->polled);
 		xseg_sys_free(sp);
 		return -ENOMEM;
 	}
+	memset(sp->polled, 0, sp->nr_ports);
 	for (i = 0; i < sp->nr_ports; i++)
 		sp->efd[i] = -1;
 	sp->fd = open(SEGDEV_PATH, O_RDWR | O_CLOEXEC);
@@ -97,6 +103,7 @@ static int segdev_join(struct xseg *xs, void **priv)
 		if (sp->fd >= 0)
 			close(sp->fd);
 		xseg_sys_free(sp->efd);
+		xseg_sys_free(sp->polled);
 		xseg_sys_free(sp);
 		return r;
 	}
@@ -115,6 +122,7 @@ static void segdev_leave(struct xseg *xs, void *priv)
 			close(sp->efd[i]);
 	close(sp->fd);		/* ends every eventfd registration of ours */
 	xseg_sys_free(sp->efd);
+	xseg_sys_free(sp->polled);
 	xseg_sys_free(sp);
 }
 
@@ -141,6 +149,8 @@ static int segdev_bind(struct xseg *xs, void *priv, uint32_t portno)
 	if (sp->efd[portno] >= 0)
 		close(sp->efd[portno]);
 	sp->efd[portno] = efd;
+	sp->polled[portno] = 0;
+	xq_store_relaxed(&a->always, 0);	/* a previous owner's event loop */
 	xq_store_relaxed(&a->waiting, 0);
 	/* Release: a signaler that reads 0 sees no trace of the previous owner. */
 	xq_store_release(&a->pending, 0);
@@ -152,9 +162,15 @@ static void segdev_unbind(struct xseg *xs, void *priv, uint32_t portno)
 	struct segdev_priv *sp = priv;
 	struct segdev_eventfd e = { .port = portno, .fd = -1 };
 
-	(void)xs;
 	if (portno >= sp->nr_ports || sp->efd[portno] < 0)
 		return;
+	if (sp->polled[portno]) {
+		struct xseg_sig_segdev *a = area_of(xs, portno);
+
+		if (a)
+			xq_store_release(&a->always, 0);
+		sp->polled[portno] = 0;
+	}
 	ioctl(sp->fd, SEGDEV_IOC_EVENTFD, &e);
 	close(sp->efd[portno]);
 	sp->efd[portno] = -1;
@@ -176,12 +192,16 @@ static int segdev_signal(struct xseg *xs, void *priv, uint32_t portno)
 	 * sees the enqueue in its re-check.
 	 */
 	xq_fence_seq_cst();
-	if (XSEG_OWNER_PID(xq_load_acquire(&port->owner)) != XSEG_SYS_KERNEL_PID &&
-	    !xq_load_relaxed(&a->waiting))
-		return 0;		/* a user port nobody waits on */
+	if (XSEG_OWNER_PID(xq_load_acquire(&port->owner)) != XSEG_SYS_KERNEL_PID) {
+		if (xq_load_relaxed(&a->always))
+			goto ring;	/* an event loop polls the eventfd: every signal writes */
+		if (!xq_load_relaxed(&a->waiting))
+			return 0;	/* a user port nobody waits on */
+	}
 	/* acq_rel CAS: one signaler rings until the other side clears it. */
 	if (xq_load_relaxed(&a->pending) || !xq_cas(&a->pending, &zero, 1))
 		return 0;
+ring:
 	stat_add(&sp->st.syscalls);
 	if (write(sp->fd, &p32, sizeof(p32)) == (ssize_t)sizeof(p32)) {
 		stat_add(&sp->st.wakes);
@@ -190,7 +210,8 @@ static int segdev_signal(struct xseg *xs, void *priv, uint32_t portno)
 	{
 		int r = -errno;
 
-		xq_store_release(&a->pending, 0);	/* nothing is on its way after all */
+		if (!xq_load_relaxed(&a->always))
+			xq_store_release(&a->pending, 0);	/* nothing is on its way after all */
 		return r;
 	}
 }
@@ -270,6 +291,28 @@ static int segdev_disarm(struct xseg *xs, void *priv, struct xseg_armed *w)
 }
 
 /*
+ * poll_fd: the port's eventfd, for an event loop. From now on until unbind
+ * every signal to the port writes the doorbell (the area's @always word),
+ * so the loop needs no protocol of ours: when the fd polls readable, read
+ * it (8 bytes; that clears it) and then drain the port's queues.
+ */
+static int segdev_poll_fd(struct xseg *xs, void *priv, uint32_t portno)
+{
+	struct segdev_priv *sp = priv;
+	struct xseg_sig_segdev *a = area_of(xs, portno);
+
+	if (!a || portno >= sp->nr_ports || sp->efd[portno] < 0)
+		return -EINVAL;
+	if (!sp->polled[portno]) {
+		sp->polled[portno] = 1;
+		xq_store_relaxed(&a->always, 1);
+		/* Full fence: a signaler after this sees @always; one before it rang or was seen by the caller's first drain. */
+		xq_fence_seq_cst();
+	}
+	return sp->efd[portno];
+}
+
+/*
  * xseg_driver_segdev - the "segdev" peer type of the user domain. Every
  * arm is ended by one disarm of the same thread.
  */
@@ -282,7 +325,7 @@ XSEG_DRIVER(segdev) = {
 	.bind = segdev_bind,
 	.unbind = segdev_unbind,
 	.signal = segdev_signal,
-	.poll_fd = NULL,
+	.poll_fd = segdev_poll_fd,
 	.arm = segdev_arm,
 	.sleep = segdev_sleep,
 	.disarm = segdev_disarm,

@@ -9,7 +9,10 @@
  *     handler in the whole Node process. Node peers use "posixfd" (polled by
  *     libuv on the main thread) and "futex" (worker threads); they cannot
  *     signal a port bound with the posix peer type (-ENOTSUP).
- *   - no "segdev" driver either: Node peers join with posixfd or futex.
+ *   - "segdev" (segdev segments only, shared with kernel peers): no signal
+ *     handler, only /dev/segdev and eventfds; its poll_fd (the eventfd) is
+ *     watched by libuv like posixfd's FIFO, and worker threads block in
+ *     ppoll through port.waitSync().
  *   - no loading of xseg_<name>.so drivers (sys/user/loader.c).
  * Read more than once: no include guard.
  */
@@ -21,3 +24,4 @@ XSEG_BUILTIN_SEGTYPE(sysv)
 XSEG_BUILTIN_SEGTYPE(memfd)
 XSEG_BUILTIN_DRIVER(posixfd)
 XSEG_BUILTIN_DRIVER(futex)
+XSEG_BUILTIN_DRIVER(segdev)

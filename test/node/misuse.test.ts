@@ -24,6 +24,12 @@ test('wrong specs: EINVAL naming the field; missing segments: ENOENT', async () 
   assert.is(await codeOf(() => Segment.destroy(uniqueSpec())), 'ENOENT')
   assert.is(await codeOf(() => Segment.join(uniqueSpec(), { peerType: 'posix' as 'futex' })), 'EINVAL')
   assert.is(await codeOf(() => Segment.join(uniqueSpec(), { peerCheckMs: -1 })), 'EINVAL')
+  {
+    // The segdev driver is built in (issue 16) and joins segdev segments only.
+    const spec = uniqueSpec('8:16:4K')
+    await using seg = await Segment.create(spec, { destroyOnClose: true })
+    assert.is(await codeOf(() => Segment.join(spec, { peerType: 'segdev' })), 'ENOTSUP', seg.name)
+  }
   assert.is(await codeOf(() => Segment.list('nosuchtype')), 'EINVAL')
 })
 

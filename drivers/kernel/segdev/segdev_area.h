@@ -21,6 +21,12 @@
  *     1 signals the eventfd (a user signaler through the doorbell, which
  *     segdev routes to the eventfd); the waiter drains the eventfd and then
  *     sets @pending to 0 with a full barrier before it re-checks its queues.
+ *     @always != 0 (xseg_poll_fd took the port's eventfd for an event loop):
+ *     every signal signals the eventfd, whatever @waiting and @pending say;
+ *     the loop reads the eventfd (which clears it) and then drains its queues.
+ *   kernel port of a sleeping peer (no wakeup callback): as a kernel port;
+ *     the dispatcher clears @pending, then counts the wake-up in the bind's
+ *     counter and wakes the handle's waitqueue (xseg_segdev.c).
  *
  * Every word is untrusted: garbage costs a spurious wake-up or a missed one
  * that the peer's timeouts cover, never a crash.
@@ -33,7 +39,8 @@
 struct xseg_sig_segdev {
 	uint64_t pending;		/* 1: a wake-up is on its way */
 	uint64_t waiting;		/* user port: threads preparing or waiting */
-	uint64_t reserved[6];
+	uint64_t always;		/* user port: an event loop polls its eventfd */
+	uint64_t reserved[5];
 };
 
 XSEG_STATIC_ASSERT(sizeof(struct xseg_sig_segdev) <= XSEG_SIGNAL_AREA,

@@ -6,8 +6,17 @@
  *
  * Lifetime: a segment is a kref. References: its name (dropped by destroy),
  * each fd that selected it, each vma mapping it (vm_ops open/close), each
- * segdev_get(). The memory (vmalloc_user, so remap_vmalloc_range can map it)
- * is freed with the last one, so destroying a mapped segment is safe.
+ * segdev_get(). The memory is freed with the last one, so destroying a
+ * mapped segment is safe.
+ *
+ * Memory: the pages of a shmem file (shmem_file_setup), all allocated
+ * (zeroed) at create, each held by a reference of ours, the file's mapping
+ * unevictable (as SHM_LOCK does), so no page is ever swapped out or moved
+ * under a kernel peer's callback. Kernel code sees them contiguous through
+ * vmap; processes map them with vm_insert_pages. Being page-cache pages of
+ * a file, they give a shared futex a key (the file's inode and the page's
+ * index), so FUTEX_WAIT works on segdev memory: every user driver (posix,
+ * posixfd, futex, segdev) can wait on a segdev segment.
  *
  * Locking: segdev_mutex guards the name list; seg->lock guards the doorbell
  * slot. The doorbell pointer and the eventfd table are read under RCU, so
@@ -20,6 +29,11 @@
 #include <linux/fs.h>
 #include <linux/mm.h>
 #include <linux/vmalloc.h>
+#include <linux/shmem_fs.h>
+#include <linux/pagemap.h>
+#include <linux/file.h>
+#include <linux/sched.h>
+#include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/kref.h>
 #include <linux/mutex.h>
@@ -58,8 +72,11 @@ struct segdev_seg {
 	struct list_head node;		/* in segdev_list while named */
 	bool named;
 	char name[SEGDEV_NAME_LEN];
-	void *mem;
+	void *mem;			/* vmap of @pages */
 	u64 size;
+	struct file *shm;		/* the shmem file that owns the pages */
+	struct page **pages;		/* size / PAGE_SIZE, each with a reference of ours */
+	unsigned long nr_pages;
 	kuid_t uid;
 	struct mutex lock;		/* bell updates */
 	struct segdev_bell __rcu *bell;
@@ -85,6 +102,74 @@ static void segdev_efd_free_rcu(struct rcu_head *h)
 	kfree(e);
 }
 
+/* Undo segdev_alloc_mem (any part of it). */
+static void segdev_free_mem(struct segdev_seg *seg)
+{
+	unsigned long i;
+
+	if (seg->mem)
+		vunmap(seg->mem);
+	for (i = 0; i < seg->nr_pages; i++)
+		put_page(seg->pages[i]);
+	kvfree(seg->pages);
+	if (seg->shm)
+		fput(seg->shm);
+	seg->mem = NULL;
+	seg->pages = NULL;
+	seg->nr_pages = 0;
+	seg->shm = NULL;
+}
+
+/*
+ * @size bytes of zeroed shmem pages, resident (referenced, unevictable),
+ * mapped contiguously for the kernel. 0 or -errno (then nothing is left).
+ */
+static int segdev_alloc_mem(struct segdev_seg *seg, const char *name, u64 size)
+{
+	unsigned long n = size >> PAGE_SHIFT, i;
+	struct address_space *mapping;
+	char fname[SEGDEV_NAME_LEN + 8];
+	int r;
+
+	snprintf(fname, sizeof(fname), "segdev:%s", name);
+	seg->shm = shmem_file_setup(fname, size, 0);	/* accounted now, as shmget */
+	if (IS_ERR(seg->shm)) {
+		r = PTR_ERR(seg->shm);
+		seg->shm = NULL;
+		return r;
+	}
+	mapping = seg->shm->f_mapping;
+	mapping_set_unevictable(mapping);
+	seg->pages = kvcalloc(n, sizeof(*seg->pages), GFP_KERNEL);
+	if (!seg->pages) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	for (i = 0; i < n; i++) {
+		struct page *pg = shmem_read_mapping_page(mapping, i);	/* zeroed, referenced */
+
+		if (IS_ERR(pg)) {
+			r = PTR_ERR(pg);
+			goto fail;
+		}
+		seg->pages[seg->nr_pages++] = pg;
+		if (fatal_signal_pending(current)) {
+			r = -EINTR;
+			goto fail;
+		}
+		cond_resched();
+	}
+	seg->mem = vmap(seg->pages, n, VM_MAP, PAGE_KERNEL);
+	if (!seg->mem) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	return 0;
+fail:
+	segdev_free_mem(seg);
+	return r;
+}
+
 static void segdev_release(struct kref *ref)
 {
 	struct segdev_seg *seg = container_of(ref, struct segdev_seg, ref);
@@ -98,7 +183,7 @@ static void segdev_release(struct kref *ref)
 	}
 	xa_destroy(&seg->efds);
 	pr_debug("segdev: segment '%s' freed\n", seg->name);
-	vfree(seg->mem);
+	segdev_free_mem(seg);
 	kfree(seg);
 }
 
@@ -146,10 +231,10 @@ static struct segdev_seg *segdev_create_ref(const char *name, u64 size)
 	seg = kzalloc(sizeof(*seg), GFP_KERNEL);
 	if (!seg)
 		return ERR_PTR(-ENOMEM);
-	seg->mem = vmalloc_user(size);	/* zeroed, VM_USERMAP */
-	if (!seg->mem) {
+	r = segdev_alloc_mem(seg, name, size);
+	if (r) {
 		kfree(seg);
-		return ERR_PTR(-ENOMEM);
+		return ERR_PTR(r);
 	}
 	kref_init(&seg->ref);		/* the name's reference */
 	strscpy(seg->name, name, sizeof(seg->name));
@@ -164,7 +249,7 @@ static struct segdev_seg *segdev_create_ref(const char *name, u64 size)
 		r = -ENOSPC;
 	if (r) {
 		mutex_unlock(&segdev_mutex);
-		vfree(seg->mem);
+		segdev_free_mem(seg);
 		kfree(seg);
 		return ERR_PTR(r);
 	}
@@ -571,6 +656,7 @@ static const struct vm_operations_struct segdev_vm_ops = {
 static int segdev_mmap(struct file *file, struct vm_area_struct *vma)
 {
 	struct segdev_seg *seg = segdev_selected(file);
+	unsigned long npages;
 	int r;
 
 	if (!seg)
@@ -578,10 +664,20 @@ static int segdev_mmap(struct file *file, struct vm_area_struct *vma)
 	/* Shared memory only: a private (copy-on-write) view shares nothing. */
 	if (!(vma->vm_flags & VM_SHARED))
 		return -EINVAL;
-	/* Checks that pgoff + length fits; sets VM_DONTEXPAND | VM_DONTDUMP. */
-	r = remap_vmalloc_range(vma, seg->mem, vma->vm_pgoff);
+	npages = vma_pages(vma);
+	if (vma->vm_pgoff >= seg->nr_pages || npages > seg->nr_pages - vma->vm_pgoff)
+		return -EINVAL;
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
+	vm_flags_set(vma, VM_DONTEXPAND | VM_DONTDUMP);
+#else
+	vma->vm_flags |= VM_DONTEXPAND | VM_DONTDUMP;
+#endif
+	/* The segment's own pages (not copies); sets VM_MIXEDMAP. */
+	r = vm_insert_pages(vma, vma->vm_start, seg->pages + vma->vm_pgoff, &npages);
 	if (r)
 		return r;
+	if (npages)
+		return -ENOMEM;
 	vma->vm_private_data = seg;
 	vma->vm_ops = &segdev_vm_ops;
 	segdev_vm_open(vma);

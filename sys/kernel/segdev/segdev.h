@@ -3,7 +3,7 @@
  * sys/kernel/segdev/segdev.h - the interface of /dev/segdev (segdev.ko), for
  * user programs and kernel modules alike.
  *
- * /dev/segdev exports named segments of kernel memory (vmalloc_user, zeroed)
+ * /dev/segdev exports named segments of kernel memory (shmem pages, zeroed, resident)
  * that user processes map with mmap() and kernel modules reach through the
  * functions at the end. Several segments exist at once; each is reference
  * counted (the name, every fd that selected it, every mapping, every kernel

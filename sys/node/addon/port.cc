@@ -60,7 +60,7 @@ static Napi::Value port_leave(const Napi::CallbackInfo &info)
 }
 
 // port_watch(handle, port, fn) -> undefined. Calls fn(status) on the loop
-// thread after each wake-up of the port (posixfd peer type only: ENOTSUP
+// thread after each wake-up of the port (posixfd or segdev peer type: ENOTSUP
 // otherwise). The watcher starts unreferenced (see port_ref).
 static Napi::Value port_watch(const Napi::CallbackInfo &info)
 {
@@ -81,7 +81,7 @@ static Napi::Value port_watch(const Napi::CallbackInfo &info)
 	s->wake[port] = xseg_uv_wake_start(info.Env(), s->xs, port, info[2], watcher_closed, s->inst, &err);
 	if (!s->wake[port])
 		throw_errno(info.Env(), err, "port_watch",
-			    err == -ENOTSUP ? "only ports of the posixfd peer type can be watched" : nullptr);
+			    err == -ENOTSUP ? "only ports of the posixfd or segdev peer type can be watched" : nullptr);
 	return info.Env().Undefined();
 }
 

@@ -3,8 +3,8 @@
 //
 // The addon compiles the user domain's files (base.mk: xq/, xseg/, sys/user/,
 // segtypes/, sys/user/segtypes/) and, of drivers/user/, the drivers that the node
-// domain's list of built-ins names (sys/node/builtins.h: posixfd and futex,
-// not posix, whose SIGIO handler has no place in a Node process). binding.gyp
+// domain's list of built-ins names (sys/node/builtins.h: posixfd, futex and
+// segdev, not posix, whose SIGIO handler has no place in a Node process). binding.gyp
 // defines XSEG_DOMAIN_NODE, which selects that list (xseg/registry.c) and
 // turns off the loading of xseg_<name>.so (sys/user/loader.c). Prints one
 // path per line, relative to the root.

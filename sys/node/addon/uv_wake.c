@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * sys/node/addon/uv_wake.c - posixfd wake-ups through libuv (see uv_wake.h).
+ * sys/node/addon/uv_wake.c - posixfd and segdev wake-ups through libuv (see uv_wake.h).
+ * xseg_posixfd_drain reads a FIFO or an eventfd alike (an eventfd gives its
+ * 8-byte count in one read, which clears it).
  *
  * Order on a wake-up: drain the FIFO first, then call JavaScript, which
  * looks at the queues. A signal that lands after the drain leaves a byte

@@ -22,7 +22,7 @@ export const Flag: Readonly<typeof XF> = Object.freeze({ ...XF })
 export type FlagName = keyof typeof Flag
 
 /** Peer types a Node process can join with (sys/node/builtins.h). */
-export type PeerType = 'posixfd' | 'futex'
+export type PeerType = 'posixfd' | 'futex' | 'segdev'
 
 // The addon and this file must agree: a mismatch is a build of another version.
 {

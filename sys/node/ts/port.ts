@@ -3,14 +3,14 @@
 // sys/node/ts/port.ts - a port this process bound: a client (requests,
 // replies), a server (accept, serve), or both.
 //
-// Wake-ups: a port of the posixfd peer type is watched by libuv (the addon's
-// port_watch): each wake-up drains the FIFO and calls #wake, which takes the
+// Wake-ups: a port of the posixfd (or segdev) peer type is watched by libuv
+// (the addon's port_watch): each wake-up drains the FIFO (the eventfd) and calls #wake, which takes the
 // replies queued to the port (resolving the submit() Promises) and tells the
 // servers waiting on it. The watcher keeps the event loop alive only while a
 // reply or a server waits on the port.
 //
-// Worker threads may instead join with the futex peer type and block in
-// waitSync(); the main thread never blocks.
+// Worker threads may instead join with the futex (or segdev) peer type and
+// block in waitSync(); the main thread never blocks.
 import { isMainThread } from 'node:worker_threads'
 import { F, XS_FAILED, native, type NativePortInfo } from './binding.js'
 import { Batch, BatchClient } from './batch.js'
@@ -783,17 +783,17 @@ export class Port {
 
   // ------------------------------------------------------------ waking
 
-  /** Can this port wait from the event loop (Promises)? Only posixfd ports can. */
+  /** Can this port wait from the event loop (Promises)? posixfd and segdev ports can (a polled fd). */
   get #loopable(): boolean {
-    return this.segment.peerType === 'posixfd'
+    return this.segment.peerType === 'posixfd' || this.segment.peerType === 'segdev'
   }
 
   #notLoopable(): Error {
     return xerror('ENOTSUP', `a ${this.segment.peerType} port cannot wait from the event loop: ` +
-      'join with the posixfd peer type, or use waitSync()/acceptSync()/receiveSync() in a worker')
+      'join with the posixfd (or, on segdev segments, segdev) peer type, or use waitSync()/acceptSync()/receiveSync() in a worker')
   }
 
-  /** Start the port's watcher (if it can have one: posixfd) before looking at its queues. */
+  /** Start the port's watcher (if it can have one: posixfd, segdev) before looking at its queues. */
   #watch(): void {
     if (this.#watching || !this.#loopable) return
     this.#live()

@@ -103,8 +103,8 @@ function specString(spec: unknown): string {
 
 function peerType(opts: JoinOptions | undefined): PeerType {
   const t = opts?.peerType ?? 'posixfd'
-  if (t !== 'posixfd' && t !== 'futex')
-    throw xerror('EINVAL', `peer type '${String(t)}' is not available in Node (posixfd or futex)`)
+  if (t !== 'posixfd' && t !== 'futex' && t !== 'segdev')
+    throw xerror('EINVAL', `peer type '${String(t)}' is not available in Node (posixfd, futex or segdev)`)
   return t
 }
 
