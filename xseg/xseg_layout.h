@@ -140,6 +140,7 @@ XSEG_STATIC_ASSERT(sizeof(struct xseg_header) <= XSEG_HEADER_SIZE,
 /* Port flags. */
 #define XSEG_PORT_ACCEPT	(1u << 0)	/* takes requests */
 #define XSEG_PORT_RECEIVE	(1u << 1)	/* takes replies */
+#define XSEG_PORT_NO_TIMING	(1u << 2)	/* takes no timestamps (see docs/segment.md) */
 
 struct xseg_port {
 	uint64_t owner;			/* XSEG_OWNER(...) (CAS) */
