@@ -29,7 +29,7 @@ struct xseg__port_local {
 	uint32_t bound;			/* bound by this process */
 	uint32_t gen;			/* our bind generation */
 	uint32_t holds_busy;		/* bitmap of this port's holds in use (atomic) */
-	uint32_t pad;
+	uint32_t timing;		/* bound without XSEG_PORT_NO_TIMING: take timestamps */
 };
 
 /* A driver instance of this process, for one peer type of the segment. */
