@@ -5,10 +5,12 @@
  * and the request throughput with 1..128 requests in flight.
  *
  *   xsegbench [-r REPS] [-n ROUND_TRIPS] [-t MAX_SECONDS_PER_RUN]
- *             [-T THROUGHPUT_SECONDS] [-p PARTS] [-o FILE.json] [-v]
+ *             [-T THROUGHPUT_SECONDS] [-p PARTS] [-m ROW,ROW...] [-o FILE.json] [-v]
  *
  * PARTS: c = round trips across CPUs, s = on one CPU, t = throughput
- * (default cst); -v prints every run to stderr. See bench/README.md.
+ * (default cst); -m runs only the rows with these JSON keys (e.g.
+ * xseg_busy,raw_spin for an A/B of the polling path); -v prints every run
+ * to stderr. See bench/README.md.
  *
  * Every run forks a server and a client (they die with us:
  * PR_SET_PDEATHSIG) and is bounded: each child has an alarm, the harness a
@@ -117,6 +119,24 @@ static struct placement places[2] = {
 
 static double tput[NTPUT][NDEPTHS][MAX_REPS], tput_med[NTPUT][NDEPTHS];
 static bool tput_done;
+
+static const char *only;	/* -m: the rows to run (keys, comma-separated), or NULL for all */
+
+/* Is row @m one -m asked for? */
+static bool wanted(int m)
+{
+	const char *k = mechs[m].key, *p = only;
+	size_t n = strlen(k);
+
+	if (!only)
+		return true;
+	while ((p = strstr(p, k))) {
+		if ((p == only || p[-1] == ',') && (p[n] == 0 || p[n] == ','))
+			return true;
+		p += n;
+	}
+	return false;
+}
 
 static struct xsb_run *run;
 static pid_t parent_pid, children[2];
@@ -374,7 +394,7 @@ static void latency(struct placement *pl, unsigned reps, uint32_t rounds, double
 	int rows[NLAT], nrows = 0, k;
 
 	for (k = 0; k < NLAT; k++)
-		if (pl->busy || mechs[k].wait != XSB_BUSY)
+		if ((pl->busy || mechs[k].wait != XSB_BUSY) && wanted(k))
 			rows[nrows++] = k;
 	/* Warm-up: every row once, short, discarded. */
 	for (k = 0; k < nrows; k++)
@@ -405,11 +425,11 @@ static void throughput(unsigned reps, double secs)
 	int t, d;
 
 	for (t = 0; t < NTPUT; t++)
-		for (d = 0; d < NDEPTHS; d++)
+		for (d = 0; d < NDEPTHS && wanted(tput_mechs[t]); d++)
 			run_once(tput_mechs[t], 0, 1, 0, depths[d], secs / 4);
 	for (unsigned r = 0; r < reps; r++)
 		for (t = 0; t < NTPUT; t++)
-			for (d = 0; d < NDEPTHS; d++) {
+			for (d = 0; d < NDEPTHS && wanted(tput_mechs[t]); d++) {
 				run_once(tput_mechs[t], 0, 1, 0, depths[d], secs);
 				if (!run->elapsed_ns || !run->completed)
 					fail("%s: no request completed", run->mech->key);
@@ -639,7 +659,7 @@ int main(int argc, char **argv)
 	cpu_set_t set;
 	int c, r;
 
-	while ((c = getopt(argc, argv, "r:n:t:T:p:o:v")) != -1) {
+	while ((c = getopt(argc, argv, "r:n:t:T:p:o:m:v")) != -1) {
 		if (c == 'r')
 			reps = (unsigned)atoi(optarg);
 		else if (c == 'n')
@@ -652,6 +672,8 @@ int main(int argc, char **argv)
 			parts = optarg;
 		else if (c == 'o')
 			json = optarg;
+		else if (c == 'm')
+			only = optarg;
 		else if (c == 'v')
 			verbose = 1;
 		else
@@ -660,7 +682,8 @@ int main(int argc, char **argv)
 	if (reps < 1 || reps > MAX_REPS || rounds < 100 || rounds > XSB_MAX_SAMPLES || max_s <= 0 ||
 	    max_s > 60 || tsecs <= 0 || tsecs > 60 || strspn(parts, "cst") != strlen(parts)) {
 		fprintf(stderr, "usage: xsegbench [-r 1..%d] [-n 100..%u round trips] [-t max seconds per run] "
-			"[-T throughput seconds per run] [-p cst] [-o file.json] [-v]\n", MAX_REPS, XSB_MAX_SAMPLES);
+			"[-T throughput seconds per run] [-p cst] [-m row,row...] [-o file.json] [-v]\n",
+			MAX_REPS, XSB_MAX_SAMPLES);
 		return 2;
 	}
 	parent_pid = getpid();
