@@ -33,6 +33,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include "xseg/xseg.h"
 #include "drivers/user/posixfd.h"
@@ -685,6 +686,15 @@ int main(int argc, char **argv)
 			"[-T throughput seconds per run] [-p cst] [-m row,row...] [-o file.json] [-v]\n",
 			MAX_REPS, XSB_MAX_SAMPLES);
 		return 2;
+	}
+	/* The JSON is written to FILE.tmp and renamed over FILE: only ever a regular file. */
+	if (json) {
+		struct stat st;
+
+		if (lstat(json, &st) == 0 && !S_ISREG(st.st_mode)) {
+			fprintf(stderr, "xsegbench: -o %s: not a regular file (the result replaces it)\n", json);
+			return 2;
+		}
 	}
 	parent_pid = getpid();
 	pinned = sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_ISSET(0, &set) && CPU_ISSET(1, &set);
