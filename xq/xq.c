@@ -195,6 +195,9 @@ int xq_attach(struct xq *h, void *mem, size_t size, uint32_t limit)
 	h->limit = limit;
 	h->corrupt = 0;
 	h->bounded = 0;
+	h->pad = 0;
+	h->seen_head = xq_load_acquire(&((struct xq_layout *)mem)->head);
+	h->seen_tail = xq_load_acquire(&((struct xq_layout *)mem)->tail);
 	return 0;
 }
 
@@ -273,24 +276,49 @@ static inline void snapshot(const struct xq *h, uint64_t *hd, uint64_t *tl)
 	*tl = t;
 }
 
-/* Free places as seen at one instant (see snapshot()). */
-static inline uint64_t room(const struct xq *h)
+/* Places in use as seen at one instant (see snapshot()), from head @hd. */
+static inline int64_t used_from(const struct xq *h, uint64_t *hd)
 {
 	/* acquire on both, head first: a head older than the tail can only
 	 * overstate tail - head, so a room found here is real (never admits
 	 * past the capacity). Only "full" is re-read as a snapshot, since a
 	 * thread preempted between the loads may hold a head far behind. */
-	uint64_t hd = xq_load_acquire(&h->q->head);
 	uint64_t t = xq_load_acquire(&h->q->tail);
-	int64_t used = (int64_t)(t - hd);
+	int64_t used = (int64_t)(t - *hd);
 
 	if (used >= (int64_t)h->capacity) {
-		snapshot(h, &hd, &t);
-		used = (int64_t)(t - hd);
+		snapshot(h, hd, &t);
+		used = (int64_t)(t - *hd);
 	}
+	return used;
+}
+
+static inline uint64_t room_of(const struct xq *h, int64_t used)
+{
 	if (used < 0)
 		used = 0;
 	return used >= (int64_t)h->capacity ? 0 : h->capacity - (uint64_t)used;
+}
+
+/*
+ * Free places for an enqueue of @need. It starts from the head this handle
+ * saw last (see struct xq): older than the shared one, so room found with it
+ * is real and the consumers' line is not read. Only when that shows fewer
+ * than @need places (or the copy is ahead of tail: from before a reset of
+ * the queue) is head read afresh.
+ */
+static inline uint64_t room(struct xq *h, uint32_t need)
+{
+	uint64_t hd = xq_load_relaxed(&h->seen_head);
+	uint64_t t = xq_load_acquire(&h->q->tail);
+	int64_t used = (int64_t)(t - hd);
+
+	if (used >= 0 && used < (int64_t)h->capacity && h->capacity - (uint64_t)used >= need)
+		return h->capacity - (uint64_t)used;
+	hd = xq_load_acquire(&h->q->head);
+	used = used_from(h, &hd);
+	xq_store_relaxed(&h->seen_head, hd);
+	return room_of(h, used);
 }
 
 /*
@@ -309,7 +337,7 @@ static bool enqueue_one(struct xq *h, uint32_t idx, struct xq_hold *hold)
 	for (tries = 0; tries <= h->mask; tries++) {
 		uint64_t t;
 
-		if (!h->bounded && room(h) == 0)
+		if (!h->bounded && room(h, 1) == 0)
 			return false;
 		/* acq_rel FAA: positions are unique; nothing else is ordered by it. */
 		t = xq_faa(&h->q->tail, 1);
@@ -340,7 +368,7 @@ uint32_t xq_enqueue_batch(struct xq *h, const xq_index *v, uint32_t n, bool all)
 	for (i = 0; i < n; i++)
 		if (v[i] > XQ_INDEX_MAX)
 			return 0;
-	r = h->bounded ? n : room(h);
+	r = h->bounded ? n : room(h, n);
 	if (r < n && (all || r == 0))
 		return 0;
 	k = r < n ? (uint32_t)r : n;
@@ -531,9 +559,16 @@ static uint32_t dequeue_one(struct xq *h, struct xq_track *tr, struct xq_hold *h
 		 * a stale tail and reports empty with the queue full.
 		 */
 		hp = xq_load_acquire(&q->head);
-		t = xq_load_acquire(&q->tail);
-		if (!pos_lt(hp, t))
-			return XQ_NONE;
+		t = xq_load_relaxed(&h->seen_tail);
+		/* The tail this handle saw last (see struct xq): work it shows is
+		 * there (tail only grows). Else, or if the copy is implausibly far
+		 * ahead (from before a reset), read tail afresh, after head. */
+		if (!pos_lt(hp, t) || t - hp > h->mask + 1) {
+			t = xq_load_acquire(&q->tail);
+			xq_store_relaxed(&h->seen_tail, t);
+			if (!pos_lt(hp, t))
+				return XQ_NONE;
+		}
 		hp = xq_faa(&q->head, 1);
 		r = take_at(h, hp, &idx, tr, hold);
 		if (r == TAKE_GOT)
@@ -590,7 +625,9 @@ uint32_t xq_dequeue_batch(struct xq *h, xq_index *v, uint32_t n, bool all)
 
 uint32_t xq_count(const struct xq *h)
 {
-	return h->capacity - (uint32_t)room(h);
+	uint64_t hd = xq_load_acquire(&h->q->head);
+
+	return h->capacity - (uint32_t)room_of(h, used_from(h, &hd));
 }
 
 uint32_t xq_scan(const struct xq *h, void (*fn)(void *arg, xq_index idx), void *arg)

@@ -46,6 +46,18 @@ struct xq {
 	uint32_t corrupt;	/* count of rejected (out of range) entries seen */
 	uint32_t bounded;	/* see xq_set_bounded() */
 	uint32_t pad;
+	/*
+	 * The other side's counter as this participant last read it (relaxed
+	 * atomics: threads may share a handle). Head and tail only grow, so a
+	 * stale copy errs the safe way: a producer's old head overstates what
+	 * is queued (room found with it is real), a consumer's old tail
+	 * understates what was produced (work found with it is real). Only
+	 * when the copy says "full" or "empty" is the shared line read again,
+	 * so a producer and a consumer that keep up with each other stop
+	 * pulling each other's counter line on every call.
+	 */
+	uint64_t seen_head;	/* producers: head at the last look */
+	uint64_t seen_tail;	/* consumers: tail at the last look */
 };
 
 /*

@@ -75,6 +75,7 @@ static int try_bind(struct xseg *xs, uint32_t p, uint32_t flags)
 	xa_store_rlx32(&port->flags, flags);
 	xs->local[p].gen = gen;
 	xs->local[p].holds_busy = 0;
+	xs->local[p].timing = !(flags & XSEG_PORT_NO_TIMING);
 	/*
 	 * Nobody consumes the port's queues while it is BINDING (and producers
 	 * wait for BOUND): reset them if a peer corrupted their counters, or the
@@ -113,8 +114,8 @@ int xseg_bind_port(struct xseg *xs, uint32_t portno, uint32_t flags)
 
 	if (!xs)
 		return -EINVAL;
-	if (!flags)
-		flags = XSEG_PORT_ACCEPT | XSEG_PORT_RECEIVE;
+	if (!(flags & (XSEG_PORT_ACCEPT | XSEG_PORT_RECEIVE)))
+		flags |= XSEG_PORT_ACCEPT | XSEG_PORT_RECEIVE;
 	if (portno != XSEG_ANY_PORT) {
 		if (portno >= xs->dynports)
 			return -EINVAL;	/* static ports only; dynamic ones by XSEG_ANY_PORT */

@@ -372,9 +372,14 @@ void *xseg_req_buffer(struct xseg *xs, struct xseg_request *req, uint64_t *capac
 	return d;
 }
 
-/* Queue request @r (held in @hold) to @dst's request queue as SUBMITTED. */
+/*
+ * Queue request @r (held in @hold) to @dst's request queue as SUBMITTED.
+ * @submit: a client's submit, which stamps ts_submit (if its port @from
+ * takes timestamps) and clears the server's stamps of an earlier round; a
+ * forward keeps them, so the client's latency runs from its own submit.
+ */
 static int queue_to(struct xseg *xs, uint32_t r, uint32_t dst, struct xq_hold *hold,
-		    uint64_t back_holder, uint32_t back_life)
+		    uint64_t back_holder, uint32_t back_life, bool submit, uint32_t from)
 {
 	struct xseg_request *req = &xs->reqs[r];
 	uint32_t eff = xa_load_acq32(&xs->ports[dst].redirect), gen;
@@ -387,7 +392,10 @@ static int queue_to(struct xseg *xs, uint32_t r, uint32_t dst, struct xq_hold *h
 		return -EPERM;		/* bound to receive replies only */
 	req->dst_port = dst;
 	req->effective_dst = eff;
-	req->ts_submit = xseg_sys_now_ns();
+	if (submit) {
+		req->ts_submit = xs->local[from].timing ? xseg_sys_now_ns() : 0;
+		req->ts_accept = req->ts_respond = 0;
+	}
 	xq_hold_take(&xs->track, hold, r);
 	xa_store_rel32(&req->state, XS_SUBMITTED << XS_LIFE_SHIFT);
 	xseg__set_holder(req, XSEG_HOLDER(eff, gen));
@@ -418,7 +426,7 @@ int xseg_submit(struct xseg *xs, struct xseg_request *req, uint32_t dst)
 		return r;
 	req->path_len = 0;
 	req->error = 0;
-	r = queue_to(xs, (uint32_t)idx, dst, hold, XSEG_HOLDER(p, xs->local[p].gen), life);
+	r = queue_to(xs, (uint32_t)idx, dst, hold, XSEG_HOLDER(p, xs->local[p].gen), life, true, p);
 	xseg__hold_put(xs, p, hold);
 	if (r < 0)
 		return r;
@@ -451,7 +459,8 @@ struct xseg_request *xseg_accept(struct xseg *xs, uint32_t portno)
 	r = xseg__dequeue_life(xs, &xs->local[portno].rq, xseg__qid_rq(portno), hold, XS_SUBMITTED);
 	if (r != XQ_NONE) {
 		req = &xs->reqs[r];
-		req->ts_accept = xseg_sys_now_ns();
+		if (xs->local[portno].timing)
+			req->ts_accept = xseg_sys_now_ns();
 		req->transit_port = portno;
 		xseg__set_life(req, XS_ACCEPTED);
 		xseg__set_holder(req, XSEG_HOLDER(portno, xs->local[portno].gen));
@@ -502,7 +511,6 @@ int xseg__deliver(struct xseg *xs, uint32_t r, struct xq_hold *hold_r, struct xq
 		xseg__req_fail(req);
 	}
 	xa_store_rel32(&req->path_len, n);
-	req->ts_respond = xseg_sys_now_ns();
 	xseg__set_life(req, XS_RESPONDED);
 	xseg__set_holder(req, XSEG_HOLDER(to, want));
 	if (!xq_enqueue_tracked(&xs->local[to].pq, xseg__qid_pq(to), &xs->track, hold_r)) {
@@ -526,6 +534,8 @@ int xseg_respond(struct xseg *xs, struct xseg_request *req)
 	r = xseg__holds_get2(xs, p, &hr, &hc);
 	if (r)
 		return r;
+	if (xs->local[p].timing)
+		req->ts_respond = xseg_sys_now_ns();
 	xq_hold_take(&xs->track, hr, (uint32_t)idx);
 	r = xseg__deliver(xs, (uint32_t)idx, hr, hc);
 	xseg__holds_put2(xs, p, hr, hc);
@@ -564,7 +574,7 @@ int xseg_forward(struct xseg *xs, struct xseg_request *req, uint32_t via, uint32
 		return r;
 	req->path[n] = XSEG_HOLDER(via, xs->local[via].gen);
 	xa_store_rel32(&req->path_len, n + 1);
-	r = queue_to(xs, (uint32_t)idx, dst, hold, XSEG_HOLDER(p, xs->local[p].gen), XS_ACCEPTED);
+	r = queue_to(xs, (uint32_t)idx, dst, hold, XSEG_HOLDER(p, xs->local[p].gen), XS_ACCEPTED, false, p);
 	if (r < 0)
 		req->path_len = n;
 	xseg__hold_put(xs, p, hold);
@@ -598,11 +608,15 @@ struct xseg_request *xseg_receive(struct xseg *xs, uint32_t portno)
 			continue;
 		}
 		if (req->src_port == portno && req->src_gen == gen) {
-			uint64_t us = (xseg_sys_now_ns() - req->ts_submit) / 1000, b = 0;
+			uint64_t ts = req->ts_submit;
 
-			while (b + 1 < XSEG_LAT_BUCKETS && (us >> (b + 1)))
-				b++;
-			xseg__count(&xs->ports[portno].lat[b]);
+			if (ts && xs->local[portno].timing) {
+				uint64_t us = (xseg_sys_now_ns() - ts) / 1000, b = 0;
+
+				while (b + 1 < XSEG_LAT_BUCKETS && (us >> (b + 1)))
+					b++;
+				xseg__count(&xs->ports[portno].lat[b]);
+			}
 			xseg__count(&xs->ports[portno].cnt.received);
 			if (req->state & XS_FAILED)
 				xseg__count(&xs->ports[portno].cnt.failed);

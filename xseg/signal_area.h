@@ -19,8 +19,10 @@
  * depend on the user domain. 64-bit words are accessed with the atomics of
  * sys/domain.h; the futex word is 32 bits because the futex syscall is.
  *
- * The area sits at offset 48 of a 64-byte aligned struct xseg_port, so it is
- * 16-byte aligned: every word below is naturally aligned.
+ * The area is line 1 of a 64-byte aligned struct xseg_port (offset 64, a
+ * cache line of its own, so arming a wait never invalidates the line with
+ * the owner word that every submitter reads): every word below is
+ * naturally aligned.
  */
 #ifndef XSEG_SIGNAL_AREA_H
 #define XSEG_SIGNAL_AREA_H

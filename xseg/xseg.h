@@ -299,7 +299,9 @@ void *xseg_extra(struct xseg *xs, uint64_t *size);
  * -EBUSY if a live peer holds it, -ENOSPC if no dynamic port is free,
  * -EINVAL if @portno is out of range or a dynamic one (bind those by
  * XSEG_ANY_PORT), -EALREADY if this process has bound it already; a driver's
- * bind error. @flags 0 means XSEG_PORT_ACCEPT | XSEG_PORT_RECEIVE. After
+ * bind error. @flags: XSEG_PORT_ACCEPT, XSEG_PORT_RECEIVE (neither means
+ * both) and XSEG_PORT_NO_TIMING (take no timestamps and keep no latency
+ * histogram: see docs/segment.md, "What a request costs"). After
  * xseg_join(); before get_request/accept/receive on the port.
  * Domains: user, kernel, node. May block: if the port's owner is dead it is
  * settled first (see xseg_recover), without the lease unless every hold

@@ -32,7 +32,8 @@ extern "C" {
 
 #define XSEG_MAGIC		0x4745535847455358ull	/* "XSEGSEGX" */
 #define XSEG_BYTE_ORDER		0x01020304u
-#define XSEG_VERSION_MAJOR	2u	/* 2: gen[] words are xq ownership words (claim count + tag) */
+#define XSEG_VERSION_MAJOR	3u	/* 2: gen[] words are xq ownership words (claim count + tag);
+					 * 3: request and port fields grouped by cache line */
 #define XSEG_VERSION_MINOR	0u
 #define XSEG_HEADER_SIZE	4096u
 
@@ -140,24 +141,40 @@ XSEG_STATIC_ASSERT(sizeof(struct xseg_header) <= XSEG_HEADER_SIZE,
 /* Port flags. */
 #define XSEG_PORT_ACCEPT	(1u << 0)	/* takes requests */
 #define XSEG_PORT_RECEIVE	(1u << 1)	/* takes replies */
+#define XSEG_PORT_NO_TIMING	(1u << 2)	/* takes no timestamps (see docs/segment.md) */
 
+/*
+ * A port, 7 cache lines. Grouped by who writes: line 0 changes on bind and
+ * admin calls only, so every peer that submits here keeps it cached; line 1
+ * is the driver's (the owner arms, senders read it); line 2 and the
+ * histogram are written by the owner only (counters, latency).
+ */
 struct xseg_port {
+	/* line 0: read by every sender, written at bind */
 	uint64_t owner;			/* XSEG_OWNER(...) (CAS) */
 	uint64_t owner_start;		/* owner's process start time (domain ticks) */
 	uint32_t owner_uid;
 	uint32_t peer_type;		/* index into the header's peer-type table */
-	uint32_t flags;			/* XSEG_PORT_ACCEPT | XSEG_PORT_RECEIVE */
+	uint32_t flags;			/* XSEG_PORT_ACCEPT | XSEG_PORT_RECEIVE | XSEG_PORT_NO_TIMING */
 	uint32_t redirect;		/* admin redirect: submits go here instead, or XSEG_NO_PORT */
 	uint64_t rq_off;		/* request queue (xq) */
 	uint64_t pq_off;		/* reply queue (xq) */
+	uint64_t spare0[2];
+	/* line 1: the driver's */
 	uint8_t signal[XSEG_SIGNAL_AREA];	/* the driver's (futex word, waiter id...) */
+	/* line 2: the owner's counters */
 	struct xseg_counters cnt;
+	uint64_t spare2[2];
+	/* lines 3..6 */
 	uint64_t lat[XSEG_LAT_BUCKETS];	/* submit -> receive latency of its requests */
-	uint64_t pad[4];
 };
 
 XSEG_STATIC_ASSERT(sizeof(struct xseg_port) % 64 == 0,
 		   "ports are cache-line multiples so neighbours do not share lines");
+XSEG_STATIC_ASSERT(__builtin_offsetof(struct xseg_port, signal) == 64 &&
+		   __builtin_offsetof(struct xseg_port, cnt) == 128 &&
+		   __builtin_offsetof(struct xseg_port, lat) == 192 && sizeof(struct xseg_port) == 448,
+		   "a port's lines: senders' line, driver's line, owner's lines");
 
 /* Request state bits. */
 #define XS_SERVED	(1u << 0)
@@ -194,7 +211,14 @@ enum xseg_op {
 #define XSEG_HOLDER(port, gen)	(((uint64_t)(port) << 32) | (uint32_t)(gen))
 #define XSEG_HOLDER_NONE	0xFFFFFFFFFFFFFFFFull
 
+/*
+ * A request, 512 bytes. A round trip writes lines 0 and 1 only (both sides
+ * touch them, so every other line a round trip touched would cross between
+ * the client's and the server's CPU twice more); the target name and the
+ * forwarding path follow.
+ */
 struct xseg_request {
+	/* line 0 */
 	uint64_t serial;		/* unique per get_request */
 	uint64_t holder;		/* XSEG_HOLDER(port, port gen) or NONE */
 	uint32_t op, flags;
@@ -202,23 +226,29 @@ struct xseg_request {
 	int32_t error;			/* errno of a failed reply (positive) */
 	uint64_t offset, size, serviced;
 	uint32_t src_port, src_gen;	/* the client and its bind generation */
+	/* line 1 */
 	uint32_t dst_port;		/* where it was submitted */
 	uint32_t effective_dst;		/* after redirect */
 	uint32_t transit_port;		/* the port holding it while forwarded */
 	uint32_t path_len;
-	uint64_t path[XSEG_PATH_MAX];	/* return path: XSEG_HOLDER(hop port, hop gen) */
 	uint32_t buf_index;		/* chunk index in the index space, or XSEG_NO_BUF */
 	uint32_t target_len;
 	uint64_t data_len;		/* bytes of the chunk in use */
-	uint64_t ts_submit, ts_accept, ts_respond;	/* ns, domain monotonic clock */
+	/* ns, domain monotonic clock; 0 when not taken (XSEG_PORT_NO_TIMING) */
+	uint64_t ts_submit, ts_accept, ts_respond;
 	uint64_t cookie;		/* the requester's */
+	/* lines 2.. */
 	char target[XSEG_TARGET_MAX];
+	uint64_t path[XSEG_PATH_MAX];	/* return path: XSEG_HOLDER(hop port, hop gen) */
 	uint64_t pad[12];
 };
 #define XSEG_NO_BUF 0xFFFFFFFFu
 
 XSEG_STATIC_ASSERT(sizeof(struct xseg_request) == 512,
 		   "requests are 512 bytes in every domain");
+XSEG_STATIC_ASSERT(__builtin_offsetof(struct xseg_request, dst_port) == 64 &&
+		   __builtin_offsetof(struct xseg_request, cookie) == 120,
+		   "the fields a round trip writes fill lines 0 and 1");
 
 #ifdef __cplusplus
 }

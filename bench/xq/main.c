@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include "bench.h"
@@ -296,6 +297,15 @@ int main(int argc, char **argv)
 	if (reps < 1 || reps > MAX_REPS || secs <= 0) {
 		fprintf(stderr, "usage: xqbench [-r 1..%d] [-t seconds] [-o file.json]\n", MAX_REPS);
 		return 2;
+	}
+	/* The JSON is written to FILE.tmp and renamed over FILE: only ever a regular file. */
+	if (json) {
+		struct stat st;
+
+		if (lstat(json, &st) == 0 && !S_ISREG(st.st_mode)) {
+			fprintf(stderr, "xqbench: -o %s: not a regular file (the result replaces it)\n", json);
+			return 2;
+		}
 	}
 	/* Pin the single-thread runs to CPU 0, the 1P1C threads to CPUs 0 and 1. */
 	pinned = sched_getaffinity(0, sizeof(set), &set) == 0 &&

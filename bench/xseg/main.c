@@ -5,10 +5,12 @@
  * and the request throughput with 1..128 requests in flight.
  *
  *   xsegbench [-r REPS] [-n ROUND_TRIPS] [-t MAX_SECONDS_PER_RUN]
- *             [-T THROUGHPUT_SECONDS] [-p PARTS] [-o FILE.json] [-v]
+ *             [-T THROUGHPUT_SECONDS] [-p PARTS] [-m ROW,ROW...] [-o FILE.json] [-v]
  *
  * PARTS: c = round trips across CPUs, s = on one CPU, t = throughput
- * (default cst); -v prints every run to stderr. See bench/README.md.
+ * (default cst); -m runs only the rows with these JSON keys (e.g.
+ * xseg_busy,raw_spin for an A/B of the polling path); -v prints every run
+ * to stderr. See bench/README.md.
  *
  * Every run forks a server and a client (they die with us:
  * PR_SET_PDEATHSIG) and is bounded: each child has an alarm, the harness a
@@ -31,6 +33,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include "xseg/xseg.h"
 #include "drivers/user/posixfd.h"
@@ -44,32 +47,36 @@
 
 static const struct xsb_mech mechs[] = {
 #define M_XFUTEX 0
-	{ "xseg_futex",        "xseg futex",             "futex",   XSB_SLEEP, 0, xsb_xseg_server, xsb_xseg_client },
+	{ "xseg_futex",        "xseg futex",             "futex",   XSB_SLEEP, 0, 0, xsb_xseg_server, xsb_xseg_client },
 #define M_XPOSIXFD 1
-	{ "xseg_posixfd",      "xseg posixfd",           "posixfd", XSB_SLEEP, 0, xsb_xseg_server, xsb_xseg_client },
+	{ "xseg_posixfd",      "xseg posixfd",           "posixfd", XSB_SLEEP, 0, 0, xsb_xseg_server, xsb_xseg_client },
 #define M_XPOSIX 2
-	{ "xseg_posix",        "xseg posix",             "posix",   XSB_SLEEP, 0, xsb_xseg_server, xsb_xseg_client },
+	{ "xseg_posix",        "xseg posix",             "posix",   XSB_SLEEP, 0, 0, xsb_xseg_server, xsb_xseg_client },
 #define M_XPOSIX_BLK 3
-	{ "xseg_posix_sigio_blocked", "xseg posix, SIGIO blocked", "posix", XSB_SLEEP, 1,
+	{ "xseg_posix_sigio_blocked", "xseg posix, SIGIO blocked", "posix", XSB_SLEEP, 1, 0,
 	  xsb_xseg_server, xsb_xseg_client },
 #define M_XWAIT0 4
-	{ "xseg_futex_wait_spin0", "xseg futex, xseg_wait spin 0", "futex", XSB_WAIT0, 0,
+	{ "xseg_futex_wait_spin0", "xseg futex, xseg_wait spin 0", "futex", XSB_WAIT0, 0, 0,
 	  xsb_xseg_server, xsb_xseg_client },
 #define M_XBUSY 5
-	{ "xseg_busy",         "xseg busy poll",         "futex",   XSB_BUSY,  0, xsb_xseg_server, xsb_xseg_client },
+	{ "xseg_busy",         "xseg busy poll",         "futex",   XSB_BUSY,  0, 0, xsb_xseg_server, xsb_xseg_client },
 #define M_RFUTEX 6
-	{ "raw_futex",         "futex wait/wake",        NULL,      XSB_SLEEP, 0, xsb_futex_server, xsb_futex_client },
+	{ "raw_futex",         "futex wait/wake",        NULL,      XSB_SLEEP, 0, 0, xsb_futex_server, xsb_futex_client },
 #define M_RPIPE 7
-	{ "raw_pipe",          "pipe read/write",        NULL,      XSB_SLEEP, 0, xsb_pipe_server, xsb_pipe_client },
+	{ "raw_pipe",          "pipe read/write",        NULL,      XSB_SLEEP, 0, 0, xsb_pipe_server, xsb_pipe_client },
 #define M_REVENTFD 8
-	{ "raw_eventfd",       "eventfd read/write",     NULL,      XSB_SLEEP, 0, xsb_eventfd_server, xsb_eventfd_client },
+	{ "raw_eventfd",       "eventfd read/write",     NULL,      XSB_SLEEP, 0, 0, xsb_eventfd_server, xsb_eventfd_client },
 #define M_RSIGIO 9
-	{ "raw_sigio",         "SIGIO tgkill+sigtimedwait", NULL,   XSB_SLEEP, 0, xsb_sigio_server, xsb_sigio_client },
+	{ "raw_sigio",         "SIGIO tgkill+sigtimedwait", NULL,   XSB_SLEEP, 0, 0, xsb_sigio_server, xsb_sigio_client },
 #define M_RSPIN 10
-	{ "raw_spin",          "shm spin",               NULL,      XSB_BUSY,  0, xsb_spin_server, xsb_spin_client },
-#define NLAT 11
-#define M_XADAPT 11
-	{ "xseg_futex_adaptive", "futex, default spin",  "futex",   XSB_ADAPTIVE, 0, xsb_xseg_server, xsb_xseg_client },
+	{ "raw_spin",          "shm spin",               NULL,      XSB_BUSY,  0, 0, xsb_spin_server, xsb_spin_client },
+#define M_XBUSY_NT 11
+	{ "xseg_busy_no_timing", "xseg busy, NO_TIMING", "futex",   XSB_BUSY,  0, 1, xsb_xseg_server, xsb_xseg_client },
+#define NLAT 12
+#define M_XADAPT 12
+	{ "xseg_futex_adaptive", "futex, default spin",  "futex",   XSB_ADAPTIVE, 0, 0, xsb_xseg_server, xsb_xseg_client },
+#define M_FLOOR 13
+	{ "floor_spsc_rings",  "floor: 2 SPSC rings",    NULL,      XSB_BUSY,  0, 0, xsb_floor_server, xsb_floor_client },
 };
 
 /* xseg row vs raw row. */
@@ -84,12 +91,17 @@ static const struct {
 	{ M_XPOSIX_BLK, M_RSIGIO, "same mechanism, without the driver's sigprocmask per sleep" },
 	{ M_XWAIT0, M_RFUTEX, "xseg_wait with spin 0: straight to sleep" },
 	{ M_XBUSY, M_RSPIN, "both poll shared memory" },
+	{ M_XBUSY_NT, M_RSPIN, "both poll shared memory; ports bound with XSEG_PORT_NO_TIMING" },
 };
 #define NPAIRS (sizeof(pairs) / sizeof(pairs[0]))
 
 static const uint32_t depths[NDEPTHS] = { 1, 2, 4, 8, 16, 32, 64, 128 };
-static const int tput_mechs[] = { M_XADAPT, M_XBUSY };
-#define NTPUT 2
+static const int tput_mechs[] = { M_XADAPT, M_XBUSY, M_XBUSY_NT, M_FLOOR };
+static const char *const tput_labels[] = { "futex, 20 us spin", "busy poll", "busy, NO_TIMING", "floor: SPSC rings" };
+#define NTPUT 4
+#define T_BUSY 1
+#define T_FLOOR 3
+#define FLOOR_GOAL 0.5	/* xseg busy poll at >= 8 in flight: at least half the floor */
 
 struct placement {
 	const char *key, *label;
@@ -108,6 +120,24 @@ static struct placement places[2] = {
 
 static double tput[NTPUT][NDEPTHS][MAX_REPS], tput_med[NTPUT][NDEPTHS];
 static bool tput_done;
+
+static const char *only;	/* -m: the rows to run (keys, comma-separated), or NULL for all */
+
+/* Is row @m one -m asked for? */
+static bool wanted(int m)
+{
+	const char *k = mechs[m].key, *p = only;
+	size_t n = strlen(k);
+
+	if (!only)
+		return true;
+	while ((p = strstr(p, k))) {
+		if ((p == only || p[-1] == ',') && (p[n] == 0 || p[n] == ','))
+			return true;
+		p += n;
+	}
+	return false;
+}
 
 static struct xsb_run *run;
 static pid_t parent_pid, children[2];
@@ -318,6 +348,11 @@ static void run_once(int m, int ccpu, int scpu, uint32_t rounds, uint32_t depth,
 	} else if (mechs[m].server == xsb_eventfd_server) {
 		if ((run->fds[0] = eventfd(0, 0)) < 0 || (run->fds[1] = eventfd(0, 0)) < 0)
 			fail("eventfd: %s", strerror(errno));
+	} else if (mechs[m].server == xsb_floor_server) {
+		char err[256];
+
+		if (xsb_floor_init(run, err, sizeof(err)))
+			fail("floor rings: %s", err);
 	}
 	if (pthread_barrierattr_init(&ba) || pthread_barrierattr_setpshared(&ba, PTHREAD_PROCESS_SHARED) ||
 	    pthread_barrier_init(&run->start, &ba, 2))
@@ -360,7 +395,7 @@ static void latency(struct placement *pl, unsigned reps, uint32_t rounds, double
 	int rows[NLAT], nrows = 0, k;
 
 	for (k = 0; k < NLAT; k++)
-		if (pl->busy || mechs[k].wait != XSB_BUSY)
+		if ((pl->busy || mechs[k].wait != XSB_BUSY) && wanted(k))
 			rows[nrows++] = k;
 	/* Warm-up: every row once, short, discarded. */
 	for (k = 0; k < nrows; k++)
@@ -391,11 +426,11 @@ static void throughput(unsigned reps, double secs)
 	int t, d;
 
 	for (t = 0; t < NTPUT; t++)
-		for (d = 0; d < NDEPTHS; d++)
+		for (d = 0; d < NDEPTHS && wanted(tput_mechs[t]); d++)
 			run_once(tput_mechs[t], 0, 1, 0, depths[d], secs / 4);
 	for (unsigned r = 0; r < reps; r++)
 		for (t = 0; t < NTPUT; t++)
-			for (d = 0; d < NDEPTHS; d++) {
+			for (d = 0; d < NDEPTHS && wanted(tput_mechs[t]); d++) {
 				run_once(tput_mechs[t], 0, 1, 0, depths[d], secs);
 				if (!run->elapsed_ns || !run->completed)
 					fail("%s: no request completed", run->mech->key);
@@ -464,11 +499,20 @@ static void print_throughput(unsigned reps, double secs)
 		printf(" %8u", depths[d]);
 	printf("\n");
 	for (int t = 0; t < NTPUT; t++) {
-		printf("%-22s", t == 0 ? "futex, 20 us spin" : "busy poll");
+		printf("%-22s", tput_labels[t]);
 		for (int d = 0; d < NDEPTHS; d++)
 			printf(" %8.1f", tput_med[t][d] / 1e3);
 		printf("\n");
 	}
+	/* The goal: busy poll at >= 8 in flight at least FLOOR_GOAL of the floor. */
+	printf("%-22s", "busy poll / floor");
+	for (int d = 0; d < NDEPTHS; d++) {
+		double q = tput_med[T_FLOOR][d] > 0 ? tput_med[T_BUSY][d] / tput_med[T_FLOOR][d] : 0;
+
+		printf(" %7.2fx%s", q, depths[d] >= 8 && q < FLOOR_GOAL ? "*" : " ");
+	}
+	printf("\n(floor: two processes pass 64-byte records through two DPDK SPSC rte_rings, "
+	       "busy-polled; goal >= %.2fx at 8 or more in flight, * below it)\n", FLOOR_GOAL);
 }
 
 /* CPU time of this process and of its reaped children. */
@@ -587,7 +631,7 @@ static void write_json(const char *path, unsigned reps, uint32_t rounds, double 
 		fprintf(f, ",\n    \"rows\": [");
 		for (int t = 0; t < NTPUT; t++) {
 			fprintf(f, "%s\n      {\"mechanism\": \"%s\", \"label\": \"%s\", \"median\": ", t ? "," : "",
-				mechs[tput_mechs[t]].key, t == 0 ? "futex, 20 us spin" : "busy poll");
+				mechs[tput_mechs[t]].key, tput_labels[t]);
 			json_list(f, tput_med[t], NDEPTHS, "%.0f");
 			fprintf(f, ",\n       \"samples\": [");
 			for (int d = 0; d < NDEPTHS; d++) {
@@ -616,7 +660,7 @@ int main(int argc, char **argv)
 	cpu_set_t set;
 	int c, r;
 
-	while ((c = getopt(argc, argv, "r:n:t:T:p:o:v")) != -1) {
+	while ((c = getopt(argc, argv, "r:n:t:T:p:o:m:v")) != -1) {
 		if (c == 'r')
 			reps = (unsigned)atoi(optarg);
 		else if (c == 'n')
@@ -629,6 +673,8 @@ int main(int argc, char **argv)
 			parts = optarg;
 		else if (c == 'o')
 			json = optarg;
+		else if (c == 'm')
+			only = optarg;
 		else if (c == 'v')
 			verbose = 1;
 		else
@@ -637,8 +683,18 @@ int main(int argc, char **argv)
 	if (reps < 1 || reps > MAX_REPS || rounds < 100 || rounds > XSB_MAX_SAMPLES || max_s <= 0 ||
 	    max_s > 60 || tsecs <= 0 || tsecs > 60 || strspn(parts, "cst") != strlen(parts)) {
 		fprintf(stderr, "usage: xsegbench [-r 1..%d] [-n 100..%u round trips] [-t max seconds per run] "
-			"[-T throughput seconds per run] [-p cst] [-o file.json] [-v]\n", MAX_REPS, XSB_MAX_SAMPLES);
+			"[-T throughput seconds per run] [-p cst] [-m row,row...] [-o file.json] [-v]\n",
+			MAX_REPS, XSB_MAX_SAMPLES);
 		return 2;
+	}
+	/* The JSON is written to FILE.tmp and renamed over FILE: only ever a regular file. */
+	if (json) {
+		struct stat st;
+
+		if (lstat(json, &st) == 0 && !S_ISREG(st.st_mode)) {
+			fprintf(stderr, "xsegbench: -o %s: not a regular file (the result replaces it)\n", json);
+			return 2;
+		}
 	}
 	parent_pid = getpid();
 	pinned = sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_ISSET(0, &set) && CPU_ISSET(1, &set);

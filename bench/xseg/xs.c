@@ -62,7 +62,11 @@ static struct xseg *join(struct xsb_run *run, int role, uint32_t port)
 	if (!xs)
 		xsb_fail(run, role, "xseg_join(%s, %s): %s (%s)", run->segname, m->driver, err, strerror(-e));
 	xseg_set_spin_us(xs, m->wait == XSB_ADAPTIVE ? XSEG_SPIN_US_DEFAULT : 0);
-	r = xseg_bind_port(xs, port, 0);
+#ifdef XSEG_PORT_NO_TIMING
+	r = xseg_bind_port(xs, port, m->no_timing ? XSEG_PORT_NO_TIMING : 0);
+#else
+	r = xseg_bind_port(xs, port, 0);	/* built against a library without the flag (A/B) */
+#endif
 	if (r != (int)port)
 		xsb_fail(run, role, "xseg_bind_port(%u): %s", port, r < 0 ? strerror(-r) : "another port");
 	return xs;

@@ -13,6 +13,7 @@
 #define BENCH_XSEG_XSB_H
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -20,6 +21,8 @@
 #define XSB_MAX_DEPTH	128u		/* requests in flight (throughput) */
 #define XSB_WAIT_US	200000u		/* xseg_wait / raw wait timeout: 200 ms */
 #define XSB_NO_REPLY_NS	1000000000ull	/* no reply for this long: FAIL */
+#define XSB_FLOOR_SLOTS	256u		/* floor rings: room for XSB_MAX_DEPTH + the close record */
+#define XSB_FLOOR_BYTES	(20u << 10)	/* per ring: rte_ring_get_memsize_elem(64, 256) fits */
 
 enum xsb_role { XSB_SERVER, XSB_CLIENT };
 
@@ -47,6 +50,7 @@ struct xsb_mech {
 	const char *driver;	/* xseg peer type, or NULL for a raw mechanism */
 	enum xsb_wait wait;
 	int sigio_blocked;	/* xseg posix: keep SIGIO blocked for the whole run */
+	int no_timing;		/* xseg: bind both ports with XSEG_PORT_NO_TIMING */
 	/* Each runs in its own process and returns normally when the run is over. */
 	void (*server)(struct xsb_run *run);
 	void (*client)(struct xsb_run *run);
@@ -73,6 +77,7 @@ struct xsb_run {
 	_Alignas(64) uint32_t req_word;
 	_Alignas(64) uint32_t rep_word;
 	_Alignas(64) char err[2][256];	/* by role: why a child failed */
+	_Alignas(128) unsigned char floor_mem[2][XSB_FLOOR_BYTES];	/* floor.c: request and reply rings */
 
 	/* Results, written by the client. */
 	uint64_t t_first, t_last;	/* latency: start of the first sample, end of the last */
@@ -123,6 +128,11 @@ static inline int xsb_stopped(struct xsb_run *run)
 /* xs.c */
 void xsb_xseg_server(struct xsb_run *run);
 void xsb_xseg_client(struct xsb_run *run);
+
+/* floor.c */
+int xsb_floor_init(struct xsb_run *run, char *err, size_t errlen);
+void xsb_floor_server(struct xsb_run *run);
+void xsb_floor_client(struct xsb_run *run);
 
 /* raw.c */
 void xsb_pipe_server(struct xsb_run *run);

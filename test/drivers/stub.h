@@ -5,8 +5,8 @@
  * The drivers need only two things from the core: the 64-byte signal area
  * of a port and the segment's name. This stub provides both over an array
  * of real struct xseg_port in MAP_SHARED memory (so the areas sit where the
- * core puts them: offset 48 of 64-byte aligned ports) and a per-process
- * handle. A test that includes it must not use the core itself: these two
+ * core puts them: offset 64 of 64-byte aligned ports, a line of their own)
+ * and a per-process handle. A test that includes it must not use the core itself: these two
  * definitions replace the core's when the test links against libxseg.a.
  */
 #ifndef XSEG_TEST_DRIVERS_STUB_H

@@ -184,6 +184,41 @@ static void wrap_run(uint64_t start)
 	free(mem);
 }
 
+/*
+ * Handles cache the other side's counter (struct xq): a producer whose copy
+ * of head is old must still see the room consumers made since, for a
+ * single enqueue and for an all-or-nothing batch larger than the room its
+ * copy shows; a consumer whose copy of tail is old must still find what
+ * was produced since.
+ */
+static void test_cached_counters(void)
+{
+	struct xq p, c;
+	void *mem = mkq(16, &p);
+	xq_index in[16], out[16];
+	uint32_t i;
+
+	CHECK(xq_attach(&c, mem, xq_size(16), XQ_INDEX_MAX + 1u) == 0);
+	for (i = 0; i < 16; i++)
+		in[i] = 100 + i;
+	CHECK(xq_dequeue(&c) == XQ_NONE);			/* c's tail copy: empty */
+	CHECK(xq_enqueue_batch(&p, in, 12, true) == 12);	/* p's head copy: 4 free */
+	CHECK(xq_dequeue_batch(&c, out, 12, true) == 12);
+	CHECK(xq_enqueue_batch(&p, in, 8, true) == 8);		/* 16 free, its copy says 4 */
+	for (i = 0; i < 8; i++)
+		CHECK(xq_dequeue(&c) == 100 + i);
+	CHECK(xq_dequeue(&c) == XQ_NONE);
+	for (i = 0; i < 16; i++)
+		CHECK(xq_enqueue(&p, 200 + i));			/* fill it: the copy goes stale */
+	CHECK(!xq_enqueue(&p, 1));
+	CHECK(xq_count(&c) == 16 && xq_count(&p) == 16);
+	for (i = 0; i < 16; i++)
+		CHECK(xq_dequeue(&c) == 200 + i);
+	CHECK(xq_count(&p) == 0);
+	CHECK(xq_enqueue(&p, 7) && xq_dequeue(&c) == 7);
+	free(mem);
+}
+
 static void test_wrap_positions(void)
 {
 	/* head and tail start 300 positions before 2^64 */
@@ -283,6 +318,7 @@ int main(void)
 	RUN(test_index_range);
 	RUN(test_init_forms);
 	RUN(test_batch);
+	RUN(test_cached_counters);
 	RUN(test_wrap_positions);
 	RUN(test_wrap_cycles);
 	RUN(test_attach_rejects);
