@@ -168,6 +168,7 @@ struct destroy_proof {
 	bool same;			/* it must be the segment a handle joined: */
 	uint64_t ctime_ns;		/*   its creation time */
 	uint32_t creator_pid;		/*   and creator */
+	uint64_t id;			/* set by destroy_check: the segment's identity */
 };
 
 #define REFUSE(rc, ...) do { \
@@ -187,7 +188,7 @@ struct destroy_proof {
 static int destroy_check(void *mem, uint64_t size, uint32_t owner_uid, void *arg,
 			 char *err, size_t errlen)
 {
-	const struct destroy_proof *p = arg;
+	struct destroy_proof *p = arg;
 	struct xseg_header *h = mem;
 	char type[XSEG_TYPE_LEN];
 	uint32_t me;
@@ -217,6 +218,7 @@ static int destroy_check(void *mem, uint64_t size, uint32_t owner_uid, void *arg
 		REFUSE(-EPERM, "is owned by uid %u, not by us (uid %u)", owner_uid, me);
 	if (p->same && (h->ctime_ns != p->ctime_ns || h->creator_pid != p->creator_pid))
 		REFUSE(-EBUSY, "is no longer the segment this handle joined (replaced?)");
+	p->id = xseg__seg_id(h);
 	return 0;
 }
 
@@ -281,7 +283,8 @@ static int destroy_proven(const struct xseg_segtype_ops *st, struct destroy_proo
 	}
 	if (r)
 		return not_done(r, "removed", err, errlen);
-	xseg__drivers_destroy(p->name);
+	xseg__drivers_destroy(&(struct xseg_seg_ident){ .type = p->type, .name = p->name,
+							  .id = p->id });
 	return 0;
 }
 
@@ -453,6 +456,30 @@ void *xseg_extra(struct xseg *xs, uint64_t *size)
 const char *xseg_segname(const struct xseg *xs)
 {
 	return xs->segname;
+}
+
+/*
+ * xseg__seg_id - the identity of the segment whose header is @h: FNV-1a 64
+ * of its creation time (ns) and creator pid, fields the creator writes
+ * before the magic and nobody changes after (an owner change rewrites uid,
+ * so it is not used); never 0.
+ */
+uint64_t xseg__seg_id(const struct xseg_header *h)
+{
+	uint64_t v[2] = { h->ctime_ns, h->creator_pid };
+	const unsigned char *b = (const unsigned char *)v;
+	uint64_t x = 0xcbf29ce484222325ull;
+
+	for (size_t i = 0; i < sizeof(v); i++)
+		x = (x ^ b[i]) * 0x100000001b3ull;
+	return x ? x : 1;
+}
+
+void xseg_seg_ident(const struct xseg *xs, struct xseg_seg_ident *out)
+{
+	out->type = xs->segtype->name;
+	out->name = xs->segname;
+	out->id = xseg__seg_id(xs->hdr);
 }
 
 void *xseg_port_signal_area(struct xseg *xs, uint32_t portno)

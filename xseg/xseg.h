@@ -561,6 +561,21 @@ struct xseg_armed {
 };
 
 /*
+ * A segment's identity, for drivers that make things per segment (the
+ * posixfd driver's FIFO directory): @type the segment type's name, @name the
+ * name this process knows it by (for memfd a descriptor number, different
+ * in each process), @id a 64-bit number the same in every process and
+ * different for every segment created (derived from the header's creator
+ * pid and creation time, so a segment recreated under the same name
+ * has another). See xseg_seg_ident().
+ */
+struct xseg_seg_ident {
+	const char *type;
+	const char *name;
+	uint64_t id;
+};
+
+/*
  * A signaling driver (peer type). Defined with XSEG_DRIVER(name) (below) in
  * the domain's driver folder and listed in the domain's built-ins, or loaded
  * as xseg_<name>.so exporting `xseg_driver_<name>` (XSEG_DRIVER defines that
@@ -613,6 +628,14 @@ struct xseg_driver_ops {
 	int (*sleep)(struct xseg *xs, void *priv, struct xseg_armed *w, uint32_t n,
 		     uint64_t timeout_us);
 	int (*disarm)(struct xseg *xs, void *priv, struct xseg_armed *w);
+	/*
+	 * Appended: the segment @id is being destroyed (it replaces destroy,
+	 * which is not called for a driver that has this one). Key what the
+	 * driver makes per segment by @id->type and @id->id, never by the name
+	 * alone: names of different types collide (posix:5, memfd:5, sysv:5)
+	 * and a memfd's name is a descriptor number of one process.
+	 */
+	void (*destroy_ident)(const struct xseg_seg_ident *id);
 };
 
 /*
@@ -703,6 +726,8 @@ const struct xseg_segtype_ops *xseg_find_segtype(const char *name);
  */
 void *xseg_port_signal_area(struct xseg *xs, uint32_t portno);
 const char *xseg_segname(const struct xseg *xs);
+/* The identity of the segment @xs (see struct xseg_seg_ident); strings live as long as @xs. */
+void xseg_seg_ident(const struct xseg *xs, struct xseg_seg_ident *out);
 
 #ifdef __cplusplus
 }

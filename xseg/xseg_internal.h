@@ -84,7 +84,9 @@ void xseg__format(struct xseg *xs, const struct xseg_header *proto);
 
 /* registry.c (built-ins: sys/<domain>/builtins.h) and the domain's loader (sys/<domain>/loader.c) */
 const struct xseg_driver_ops *xseg__load_driver(const char *name);
-void xseg__drivers_destroy(const char *segname);
+void xseg__drivers_destroy(const struct xseg_seg_ident *id);
+/* segment.c: see xseg_seg_ident() */
+uint64_t xseg__seg_id(const struct xseg_header *h);
 
 /* hold.c: owners, hold records, joined peers, peer types */
 #include "hold.h"

@@ -174,7 +174,6 @@ static void cleanup(void)
 		return;
 	kill_children();
 	xseg_destroy_name("posix", segname);
-	xseg_posixfd_cleanup(segname);	/* FIFOs: xseg_destroy does not remove them */
 	segname[0] = 0;
 }
 
