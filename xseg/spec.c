@@ -31,9 +31,10 @@ static const char *const spec_types[] = { "posix", "file", "heap", "segdev", "sy
 #define SPEC_NR_TYPES (sizeof(spec_types) / sizeof(spec_types[0]))
 
 /* Keys, in the order xseg_format_spec() writes them. */
-enum { KEY_DYNPORTS, KEY_MODE, KEY_GROUP, KEY_AUTORM, KEY_BUFFERS, KEY_COUNT };
+enum { KEY_DYNPORTS, KEY_MODE, KEY_GROUP, KEY_AUTORM, KEY_BUFFERS, KEY_QREQ, KEY_QBUF,
+       KEY_COUNT };
 static const char *const spec_keys[KEY_COUNT] = {
-	"dynports", "mode", "group", "autorm", "buffers",
+	"dynports", "mode", "group", "autorm", "buffers", "quota_requests", "quota_buffer",
 };
 
 /* ------------------------------------------------------------ small helpers */
@@ -568,6 +569,12 @@ int xseg_check_config(const struct xseg_config *cfg, char *err, size_t errlen)
 		wr_str(e, " classes");
 		return -EINVAL;
 	}
+	if (cfg->quota_requests > cfg->nr_requests)
+		return err_range(e, "quota_requests", NULL, 0, cfg->quota_requests, 0,
+				 cfg->nr_requests);
+	r = check_size(e, "quota_buffer", cfg->quota_buffer, page, 0, XSEG_USE_MAX * page);
+	if (r)
+		return r;
 	prev = 0;
 	for (i = 0; i < cfg->nr_classes; i++) {
 		uint64_t size = cfg->classes[i].size;
@@ -819,7 +826,8 @@ static int parse_key(struct spec_parse *sp, const char *s, size_t n, const char 
 		err_at(sp->e, "spec");
 		wr_str(sp->e, "unknown key ");
 		wr_quote(sp->e, s, klen);
-		wr_str(sp->e, " (keys: dynports, mode, group, autorm, buffers)");
+		wr_str(sp->e, " (keys: dynports, mode, group, autorm, buffers, quota_requests, "
+		       "quota_buffer)");
 		return -EINVAL;
 	}
 	if (sp->keys_seen & (1u << k)) {
@@ -843,6 +851,14 @@ static int parse_key(struct spec_parse *sp, const char *s, size_t n, const char 
 		return parse_group(sp, v, vlen);
 	case KEY_AUTORM:
 		return parse_autorm(sp, v, vlen);
+	case KEY_QREQ:
+		return parse_count(sp->e, "quota_requests", v, vlen, 0, SPEC_MAX_REQUESTS,
+				   &sp->cfg->quota_requests);
+	case KEY_QBUF: {
+		int r = parse_size(v, vlen, &sp->cfg->quota_buffer);
+
+		return r ? size_syntax_err(sp->e, "quota_buffer", v, vlen, r) : 0;
+	}
 	default:
 		return parse_buffers(sp, v, vlen);
 	}
@@ -957,6 +973,14 @@ int xseg_format_spec(const struct xseg_config *cfg, char *buf, size_t len)
 	if (cfg->autorm) {
 		wr_str(&w, ":autorm=");
 		wr_u64(&w, cfg->autorm);
+	}
+	if (cfg->quota_requests) {
+		wr_str(&w, ":quota_requests=");
+		wr_u64(&w, cfg->quota_requests);
+	}
+	if (cfg->quota_buffer) {
+		wr_str(&w, ":quota_buffer=");
+		wr_size(&w, cfg->quota_buffer);
 	}
 	nc = cfg->nr_classes < SPEC_MAX_CLASSES ? cfg->nr_classes : SPEC_MAX_CLASSES;
 	for (i = 0; i < nc; i++) {

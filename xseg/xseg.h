@@ -72,7 +72,9 @@ void xseg_config_defaults(struct xseg_config *cfg);
  * extra_size:page_shift[:key=value...]" into @cfg. Empty or missing fields
  * take the defaults; sizes accept K, M, G (powers of 1024). Keys: dynports,
  * mode (octal), group (name or gid), autorm (0/1/yes/no/true/false), buffers
- * (SIZE*COUNT[,SIZE*COUNT...], extra buffer classes). On error returns
+ * (SIZE*COUNT[,SIZE*COUNT...], extra buffer classes), quota_requests and
+ * quota_buffer (a SIZE, a multiple of the page) - the per-port quotas every
+ * bind starts with, 0 unlimited (see struct xseg_quota). On error returns
  * -EINVAL and writes to @err (if not NULL) a message naming the field, e.g.
  * "nr_ports: '0' must be between 1 and 4096". Any domain; does not sleep,
  * except that a group given by name is looked up in the group database
@@ -98,6 +100,8 @@ int xseg_parse_spec(const char *spec, struct xseg_config *cfg, char *err, size_t
 #define XSEG_GIVEN_GROUP	(1u << 10)
 #define XSEG_GIVEN_AUTORM	(1u << 11)
 #define XSEG_GIVEN_BUFFERS	(1u << 12)
+#define XSEG_GIVEN_QUOTA_REQUESTS (1u << 13)
+#define XSEG_GIVEN_QUOTA_BUFFER	(1u << 14)
 int xseg_parse_spec_given(const char *spec, struct xseg_config *cfg, uint32_t *given,
 			  char *err, size_t errlen);
 
@@ -309,6 +313,35 @@ int xseg_port_depths(struct xseg *xs, uint32_t portno, uint32_t *requests, uint3
  * one store, never sleeps.
  */
 int xseg_set_redirect(struct xseg *xs, uint32_t portno, uint32_t to);
+
+/*
+ * Per-port quotas (docs/segment.md): a port may hold at most max_requests
+ * requests at once (from get_request until they are freed) and
+ * max_buffer bytes of buffer chunks on them; 0 is unlimited. Past either,
+ * xseg_get_request fails with errno EDQUOT and xseg_prep_request with
+ * -EDQUOT. Every bind starts with the segment's defaults (spec keys
+ * quota_requests=, quota_buffer=) and no usage.
+ */
+struct xseg_quota {
+	uint32_t max_requests, requests;	/* limit (0: none) and requests held now */
+	uint64_t max_buffer, buffer;		/* limit in bytes (0: none) and bytes held now */
+};
+
+/*
+ * xseg_set_port_quota - set the limits of @portno, which this process bound
+ * (right after xseg_bind_port, before its first request, to override the
+ * segment's defaults). Lowering a limit under the usage takes nothing back:
+ * the port just gets no more until it is under. 0, -EINVAL, -EPERM (not
+ * ours). Any domain; never sleeps.
+ */
+int xseg_set_port_quota(struct xseg *xs, uint32_t portno, uint32_t max_requests,
+			uint64_t max_buffer);
+
+/*
+ * xseg_port_quota - the limits and usage of @portno (usage 0 unless it is
+ * bound), a snapshot of values peers write. 0 or -EINVAL. Any domain.
+ */
+int xseg_port_quota(struct xseg *xs, uint32_t portno, struct xseg_quota *q);
 
 /* --------------------------------------------------------------- requests */
 

@@ -77,6 +77,13 @@ static inline uint64_t xseg__qid_cls(const struct xseg *xs, uint32_t c)
 	return 1 + 2ull * xs->nr_ports + c;
 }
 
+/* quota.c: per-port quotas (kinds of usage) */
+#define XSEG__Q_REQUESTS	0
+#define XSEG__Q_BUFFER		1	/* in pages */
+void xseg__quota_bind(struct xseg *xs, uint32_t p, uint32_t gen);
+int xseg__quota_charge(struct xseg *xs, uint32_t p, int kind, uint64_t n);
+void xseg__quota_release(struct xseg *xs, uint32_t p, uint32_t gen, int kind, uint64_t n);
+
 /* layout.c */
 int xseg__layout(const struct xseg_config *cfg, struct xseg_header *h, uint64_t *size);
 int xseg__adopt(struct xseg *xs, char *err, size_t errlen);

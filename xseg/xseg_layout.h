@@ -75,6 +75,10 @@ struct xseg_config {
 	uint32_t autorm;		/* 0 or 1 */
 	uint32_t nr_classes;		/* extra buffer classes from buffers= */
 	struct { uint64_t size; uint32_t count; uint32_t pad; } classes[XSEG_MAX_BUF_CLASSES - 1];
+	/* Per-port quotas every bind starts with (0: unlimited); see struct xseg_port. */
+	uint32_t quota_requests;	/* requests a port may hold at once */
+	uint32_t quota_pad;
+	uint64_t quota_buffer;		/* bytes of buffer chunks its requests may hold */
 };
 
 struct xseg_counters {
@@ -153,8 +157,25 @@ struct xseg_port {
 	uint8_t signal[XSEG_SIGNAL_AREA];	/* the driver's (futex word, waiter id...) */
 	struct xseg_counters cnt;
 	uint64_t lat[XSEG_LAT_BUCKETS];	/* submit -> receive latency of its requests */
-	uint64_t pad[4];
+	/*
+	 * Quota (xseg/quota.c): limits set at bind from the config, or by the
+	 * owner (xseg_set_port_quota), 0 unlimited; usage words
+	 * XSEG_USE(bind generation, amount), charged by the port's own calls
+	 * and given back by whoever frees its requests (a word of an older
+	 * generation is left alone: the port was rebound and started at 0).
+	 */
+	uint32_t quota_requests;	/* requests held at once (get_request .. put) */
+	uint32_t quota_pad;
+	uint64_t quota_buffer;		/* bytes of buffer chunks its requests hold */
+	uint64_t use_requests;		/* XSEG_USE(gen, requests) (atomic) */
+	uint64_t use_buffer;		/* XSEG_USE(gen, pages of buffer) (atomic) */
 };
+
+/* A usage word: the 30-bit bind generation above a 34-bit amount. */
+#define XSEG_USE(gen, n)	((((uint64_t)(gen) & 0x3FFFFFFFull) << 34) | ((uint64_t)(n) & XSEG_USE_MAX))
+#define XSEG_USE_MAX		0x3FFFFFFFFull
+#define XSEG_USE_GEN(w)		((uint32_t)((w) >> 34))
+#define XSEG_USE_N(w)		((w) & XSEG_USE_MAX)
 
 XSEG_STATIC_ASSERT(sizeof(struct xseg_port) % 64 == 0,
 		   "ports are cache-line multiples so neighbours do not share lines");
