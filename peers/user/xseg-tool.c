@@ -110,6 +110,8 @@ static const char *state_name(uint64_t w, int alive)
 	}
 }
 
+#include "xseg-debug.h"
+
 static int cmd_status(struct xseg *xs)
 {
 	struct xseg_header *h = xseg_header(xs);
@@ -155,6 +157,7 @@ static int cmd_status(struct xseg *xs)
 		       nrq, npq, p->cnt.submitted, p->cnt.accepted, p->cnt.responded, p->cnt.received,
 		       p->cnt.failed);
 	}
+	print_quotas(xs, c->nr_ports);	/* xseg-debug.c */
 	return 0;
 }
 

@@ -10,6 +10,7 @@
  * zero neither blocks nor wraps.
  */
 #include <signal.h>
+#include <stdio.h>
 #include "common.h"
 
 static struct xseg_quota quota(struct xseg *xs, uint32_t p)
@@ -44,6 +45,26 @@ static void put_all(struct xseg *xs, struct xseg_request **r, uint32_t n)
 		CHECK(xseg_put_request(xs, r[i]) == 0);
 }
 
+/* `xseg-tool status` of @cfg prints the line @want (skipped if xseg-tool is not built). */
+static void status_shows(const struct xseg_config *cfg, const char *want)
+{
+	char tool[2200], cmd[2400], out[8192];
+	size_t n;
+	FILE *f;
+
+	if (!tx_bin_path("xseg-tool", tool, sizeof(tool))) {
+		CHECKF(!getenv("CI") || strcmp(getenv("CI"), "true"), "xseg-tool is not built");
+		return;
+	}
+	snprintf(cmd, sizeof(cmd), "'%s' status '%s:%s' 2>&1", tool, cfg->type, cfg->name);
+	f = popen(cmd, "r");
+	CHECK(f);
+	n = fread(out, 1, sizeof(out) - 1, f);
+	out[n] = 0;
+	CHECK(pclose(f) == 0);
+	CHECKF(strstr(out, want), "status does not show '%s':\n%s", want, out);
+}
+
 /* Greedy and polite ports of one segment: the greedy one stops at its quota. */
 static void test_greedy_polite(void)
 {
@@ -59,6 +80,7 @@ static void test_greedy_polite(void)
 	CHECKF(n == 4 && e == EDQUOT, "greedy got %u, then errno %d", n, e);
 	q = quota(xs, 0);
 	CHECK(q.max_requests == 4 && q.requests == 4 && q.max_buffer == 8192 && q.buffer == 0);
+	status_shows(&cfg, "quota     port 0: requests 4/4, buffer 0/8192 bytes");
 	/* The polite port is not starved: it has its own 4. */
 	m = take_all(xs, 1, pol, 16, &e);
 	CHECKF(m == 4 && e == EDQUOT, "polite got %u, then errno %d", m, e);

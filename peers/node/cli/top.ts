@@ -14,7 +14,7 @@
 // --json) prints one snapshot, taken one interval after the first look.
 import { Segment, type PortInfo } from '../../../sys/node/ts/index.js'
 import { type Command, type Context, Usage, needSpec, num, seconds, table } from './cmd.js'
-import { type PortView, portInUse, portView, segmentView } from './cmd-segment.js'
+import { type PortView, portInUse, portView, quotaCells, segmentView } from './cmd-segment.js'
 
 interface Sample {
   t: bigint
@@ -98,16 +98,16 @@ function render(s: Snapshot, clock = new Date()): string {
   if (!s.ports.length) return head + 'no port in use\n'
   const f = (n: number): string => (n >= 10000 ? Math.round(n).toString() : n.toFixed(1).replace(/\.0$/, ''))
   return head + table(
-    ['port', 'state', 'type', 'pid', 'alive', 'reqq', 'repq', 'sub/s', 'acc/s', 'resp/s', 'recv/s', 'fail/s',
-      'p50us', 'p90us', 'p99us', 'submitted', 'responded'],
+    ['port', 'state', 'type', 'pid', 'alive', 'reqq', 'repq', 'held/quota', 'buf/quota', 'sub/s', 'acc/s', 'resp/s',
+      'recv/s', 'fail/s', 'p50us', 'p90us', 'p99us', 'submitted', 'responded'],
     s.ports.map((p) => [
       p.port, p.state, p.peerType ?? '-', p.pid ?? '-', p.alive === null ? '-' : p.alive ? 'yes' : 'no',
-      p.requestsQueued, p.repliesQueued, f(p.rates.submitted), f(p.rates.accepted), f(p.rates.responded),
+      p.requestsQueued, p.repliesQueued, ...quotaCells(p.quota), f(p.rates.submitted), f(p.rates.accepted), f(p.rates.responded),
       f(p.rates.received), f(p.rates.failed),
       p.latencyUs ? f(p.latencyUs.p50) : '-', p.latencyUs ? f(p.latencyUs.p90) : '-', p.latencyUs ? f(p.latencyUs.p99) : '-',
       p.counters.submitted, p.counters.responded,
     ]),
-    [0, 3, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16],
+    [0, 3, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18],
   )
 }
 
