@@ -197,6 +197,7 @@ enum xseg_op {
 	X_PING = 0, X_READ, X_WRITE, X_SYNC, X_TRUNCATE, X_DELETE, X_INFO, X_COPY,
 	X_CLONE, X_SNAPSHOT, X_ACQUIRE, X_RELEASE, X_OPEN, X_CLOSE, X_MAPR, X_MAPW,
 	X_HASH, X_CREATE, X_RENAME, X_UPDATE, X_FLUSH, X_DISCARD, X_WRITE_ZEROES,
+	X_COMMIT,	/* a durable barrier of a target (docs/peers.md); appended, never renumber */
 	X_OP_COUNT
 };
 
