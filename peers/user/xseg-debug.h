@@ -8,6 +8,18 @@
 
 #include "../../xseg/xseg.h"
 
+#include <stdbool.h>
+
+/* Is @cmd one of the commands below (they take a joined segment)? */
+bool is_debug_command(const char *cmd);
+
+/*
+ * Run @cmd on the joined @xs with xseg-tool's @argc/@argv (argv[1] the
+ * command, argv[2] the spec, options from argv[3]): its exit code.
+ *   requests SPEC [-p PORT]   the requests in use: life, holder, age, target
+ */
+int debug_command(struct xseg *xs, const char *cmd, int argc, char **argv);
+
 /* One line per bound port with a quota or usage: held/limit requests and bytes. */
 void print_quotas(struct xseg *xs, uint32_t nr_ports);
 

@@ -16,6 +16,7 @@
  *   xseg-tool status SPEC          header, ports, queues, counters
  *   xseg-tool recover SPEC         settle ports of dead peers
  *   xseg-tool verify SPEC          consistency check (exit 1 on problems)
+ *   xseg-tool requests SPEC [-p PORT]  requests in use (peers/user/xseg-debug.c)
  *   xseg-tool submit SPEC -p DST [--op OP] [--target T] [--offset N]
  *             [--size N] [--count N] [--depth N] [--verify] [--timeout MS]
  *             [--flags fua,flush,nosync] [--data STR | --data-file F] [--out F]
@@ -49,6 +50,7 @@ static int usage(void)
 		"       %s recv SOCKET --exec CMD [ARG...]\n"
 		"       %s config SPEC [--set mode=0NNN,group=G,owner=U]\n"
 		"       %s list [TYPE]\n"
+		"       %s requests SPEC [-p PORT]   the requests in use: life, holder, age, target\n"
 		"       %s submit SPEC -p DST [-o|--op OP] [-T|--target T] [-O|--offset N] [-s|--size N]\n"
 		"                 [-n|--count N] [-D|--depth N] [-V|--verify] [-w|--timeout MS] [-d DRIVER]\n"
 		"                 [--spin-us N] [-F|--flags fua,flush,nosync] [--data STRING | --data-file FILE]\n"
@@ -62,7 +64,7 @@ static int usage(void)
 		"  a memfd segment has no name: create hands its descriptor over (--send: to\n"
 		"  the Unix socket SOCKET; --exec: CMD inherits it), recv takes one from a\n"
 		"  socket; CMD finds the descriptor in $XSEG_MEMFD and joins memfd:$XSEG_MEMFD\n",
-		prog, prog, prog, prog, prog, prog);
+		prog, prog, prog, prog, prog, prog, prog);
 	return 2;
 }
 
@@ -597,7 +599,8 @@ int main(int argc, char **argv)
 			fprintf(stderr, "%s: destroy: %s\n", prog, err[0] ? err : strerror(-r));
 		return r ? 1 : 0;
 	}
-	if (strcmp(cmd, "status") && strcmp(cmd, "recover") && strcmp(cmd, "verify") && strcmp(cmd, "submit"))
+	if (strcmp(cmd, "status") && strcmp(cmd, "recover") && strcmp(cmd, "verify") && strcmp(cmd, "submit") &&
+	    !is_debug_command(cmd))
 		return usage();
 	if (!strcmp(cmd, "submit")) {
 		static const struct option lo[] = {
@@ -687,7 +690,9 @@ int main(int argc, char **argv)
 	xs = join(&cfg, "futex");
 	if (!xs)
 		return 1;
-	if (!strcmp(cmd, "status")) {
+	if (is_debug_command(cmd)) {
+		r = debug_command(xs, cmd, argc, argv);	/* xseg-debug.c */
+	} else if (!strcmp(cmd, "status")) {
 		r = cmd_status(xs);
 	} else if (!strcmp(cmd, "recover")) {
 		r = cmd_recover(xs);
