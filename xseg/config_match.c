@@ -106,6 +106,7 @@ int xseg_config_mismatch(const struct xseg_config *have, const struct xseg_confi
 			  want->quota_requests },
 			{ XSEG_GIVEN_QUOTA_BUFFER, "quota_buffer", F_SIZE, have->quota_buffer,
 			  want->quota_buffer },
+			{ XSEG_GIVEN_HUGE, "huge", F_U64, have->huge, want->huge },
 		};
 		const unsigned int nf = sizeof(f) / sizeof(f[0]);
 		bool differs[sizeof(f) / sizeof(f[0])];

@@ -16,7 +16,7 @@ int xseg_create(const struct xseg_config *cfg, char *err, size_t errlen)
 	const struct xseg_segtype_ops *st;
 	struct xseg_header *proto;
 	struct xseg xs;
-	uint64_t size;
+	uint64_t size, osize;
 	void *mem = NULL;
 	int r;
 
@@ -34,6 +34,11 @@ int xseg_create(const struct xseg_config *cfg, char *err, size_t errlen)
 		seterr(err, errlen, "type: no segment type '%s' in this domain%s", cfg->type, "");
 		return -ENOTSUP;
 	}
+	if (cfg->huge && strcmp(cfg->type, "posix") && strcmp(cfg->type, "memfd")) {
+		seterr(err, errlen, "huge: huge pages are for posix and memfd segments (%s: put a "
+		       "file segment on a hugetlbfs mount)%s", cfg->type, "");
+		return -EINVAL;
+	}
 	proto = xseg_sys_alloc(sizeof(*proto));
 	if (!proto)
 		return -ENOMEM;
@@ -43,7 +48,14 @@ int xseg_create(const struct xseg_config *cfg, char *err, size_t errlen)
 		xseg_sys_free(proto);
 		return r;
 	}
-	r = st->create(cfg->name, size, cfg->mode, cfg->gid, &mem, err, errlen);
+	/*
+	 * huge=1: the object is a whole number of huge pages (the header's size
+	 * stays the layout's; a mapping may be larger), and the type is told by
+	 * XSEG_CREATE_HUGE in the mode (memfd: the descriptor already is one).
+	 */
+	osize = cfg->huge ? xseg__align(size, XSEG_HUGE_PAGE) : size;
+	r = st->create(cfg->name, osize, cfg->mode | (cfg->huge ? XSEG_CREATE_HUGE : 0), cfg->gid,
+		       &mem, err, errlen);
 	if (r) {
 		xseg_sys_free(proto);
 		return r;
@@ -59,7 +71,7 @@ int xseg_create(const struct xseg_config *cfg, char *err, size_t errlen)
 	xs.size = size;
 	xseg__format(&xs, proto);
 	xseg_sys_free(proto);
-	st->unmap(mem, size);
+	st->unmap(mem, osize);
 	xseg_sys_log(XSEG_LOG_INFO, "created %s segment '%s' (%llu bytes)", cfg->type, cfg->name,
 		     (unsigned long long)size);
 	return 0;

@@ -32,9 +32,9 @@ static const char *const spec_types[] = { "posix", "file", "heap", "segdev", "sy
 
 /* Keys, in the order xseg_format_spec() writes them. */
 enum { KEY_DYNPORTS, KEY_MODE, KEY_GROUP, KEY_AUTORM, KEY_BUFFERS, KEY_QREQ, KEY_QBUF,
-       KEY_COUNT };
+       KEY_HUGE, KEY_COUNT };
 static const char *const spec_keys[KEY_COUNT] = {
-	"dynports", "mode", "group", "autorm", "buffers", "quota_requests", "quota_buffer",
+	"dynports", "mode", "group", "autorm", "buffers", "quota_requests", "quota_buffer", "huge",
 };
 
 /* ------------------------------------------------------------ small helpers */
@@ -569,6 +569,8 @@ int xseg_check_config(const struct xseg_config *cfg, char *err, size_t errlen)
 		wr_str(e, " classes");
 		return -EINVAL;
 	}
+	if (cfg->huge > 1)
+		return err_range(e, "huge", NULL, 0, cfg->huge, 0, 1);
 	if (cfg->quota_requests > cfg->nr_requests)
 		return err_range(e, "quota_requests", NULL, 0, cfg->quota_requests, 0,
 				 cfg->nr_requests);
@@ -827,7 +829,7 @@ static int parse_key(struct spec_parse *sp, const char *s, size_t n, const char 
 		wr_str(sp->e, "unknown key ");
 		wr_quote(sp->e, s, klen);
 		wr_str(sp->e, " (keys: dynports, mode, group, autorm, buffers, quota_requests, "
-		       "quota_buffer)");
+		       "quota_buffer, huge)");
 		return -EINVAL;
 	}
 	if (sp->keys_seen & (1u << k)) {
@@ -851,6 +853,8 @@ static int parse_key(struct spec_parse *sp, const char *s, size_t n, const char 
 		return parse_group(sp, v, vlen);
 	case KEY_AUTORM:
 		return parse_autorm(sp, v, vlen);
+	case KEY_HUGE:
+		return parse_count(sp->e, "huge", v, vlen, 0, 1, &sp->cfg->huge);
 	case KEY_QREQ:
 		return parse_count(sp->e, "quota_requests", v, vlen, 0, SPEC_MAX_REQUESTS,
 				   &sp->cfg->quota_requests);
@@ -974,6 +978,8 @@ int xseg_format_spec(const struct xseg_config *cfg, char *buf, size_t len)
 		wr_str(&w, ":autorm=");
 		wr_u64(&w, cfg->autorm);
 	}
+	if (cfg->huge)
+		wr_str(&w, ":huge=1");
 	if (cfg->quota_requests) {
 		wr_str(&w, ":quota_requests=");
 		wr_u64(&w, cfg->quota_requests);

@@ -74,7 +74,8 @@ void xseg_config_defaults(struct xseg_config *cfg);
  * mode (octal), group (name or gid), autorm (0/1/yes/no/true/false), buffers
  * (SIZE*COUNT[,SIZE*COUNT...], extra buffer classes), quota_requests and
  * quota_buffer (a SIZE, a multiple of the page) - the per-port quotas every
- * bind starts with, 0 unlimited (see struct xseg_quota). On error returns
+ * bind starts with, 0 unlimited (see struct xseg_quota), huge (0/1: 2 MiB
+ * huge pages, posix and memfd only; docs/segtypes.md). On error returns
  * -EINVAL and writes to @err (if not NULL) a message naming the field, e.g.
  * "nr_ports: '0' must be between 1 and 4096". Any domain; does not sleep,
  * except that a group given by name is looked up in the group database
@@ -102,6 +103,7 @@ int xseg_parse_spec(const char *spec, struct xseg_config *cfg, char *err, size_t
 #define XSEG_GIVEN_BUFFERS	(1u << 12)
 #define XSEG_GIVEN_QUOTA_REQUESTS (1u << 13)
 #define XSEG_GIVEN_QUOTA_BUFFER	(1u << 14)
+#define XSEG_GIVEN_HUGE		(1u << 15)
 int xseg_parse_spec_given(const char *spec, struct xseg_config *cfg, uint32_t *given,
 			  char *err, size_t errlen);
 
@@ -670,6 +672,14 @@ struct xseg_driver_ops {
 	 */
 	void (*destroy_ident)(const struct xseg_seg_ident *id);
 };
+
+/*
+ * XSEG_CREATE_HUGE - set in the @mode the core passes to a segment type's
+ * create() when the config asks for huge=1: back the segment with 2 MiB huge
+ * pages (@size is then a multiple of XSEG_HUGE_PAGE), or fail saying why. A
+ * type that cannot must refuse it (the core asks only posix and memfd).
+ */
+#define XSEG_CREATE_HUGE	(1u << 30)
 
 /*
  * A segment type: how memory is obtained. @size is the layout size;

@@ -77,9 +77,11 @@ struct xseg_config {
 	struct { uint64_t size; uint32_t count; uint32_t pad; } classes[XSEG_MAX_BUF_CLASSES - 1];
 	/* Per-port quotas every bind starts with (0: unlimited); see struct xseg_port. */
 	uint32_t quota_requests;	/* requests a port may hold at once */
-	uint32_t quota_pad;
+	uint32_t huge;			/* 0 or 1: backed by 2 MiB huge pages (posix, memfd) */
 	uint64_t quota_buffer;		/* bytes of buffer chunks its requests may hold */
 };
+
+#define XSEG_HUGE_PAGE		(2ull << 20)	/* huge=1: the object is a multiple of it */
 
 struct xseg_counters {
 	uint64_t submitted;	/* requests this port submitted */
