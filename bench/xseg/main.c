@@ -5,10 +5,11 @@
  * and the request throughput with 1..128 requests in flight.
  *
  *   xsegbench [-r REPS] [-n ROUND_TRIPS] [-t MAX_SECONDS_PER_RUN]
- *             [-T THROUGHPUT_SECONDS] [-p PARTS] [-o FILE.json] [-v]
+ *             [-T THROUGHPUT_SECONDS] [-p PARTS] [-o FILE.json] [-v] [-H]
  *
  * PARTS: c = round trips across CPUs, s = on one CPU, t = throughput
- * (default cst); -v prints every run to stderr. See bench/README.md.
+ * (default cst); -v prints every run to stderr; -H makes the segment huge=1
+ * (2 MiB pages: reserve some, and see docs/segtypes.md). See bench/README.md.
  *
  * Every run forks a server and a client (they die with us:
  * PR_SET_PDEATHSIG) and is bounded: each child has an alarm, the harness a
@@ -613,9 +614,9 @@ int main(int argc, char **argv)
 	char err[256] = "";
 	sigset_t chld;
 	cpu_set_t set;
-	int c, r;
+	int c, r, huge = 0;
 
-	while ((c = getopt(argc, argv, "r:n:t:T:p:o:v")) != -1) {
+	while ((c = getopt(argc, argv, "r:n:t:T:p:o:vH")) != -1) {
 		if (c == 'r')
 			reps = (unsigned)atoi(optarg);
 		else if (c == 'n')
@@ -630,13 +631,15 @@ int main(int argc, char **argv)
 			json = optarg;
 		else if (c == 'v')
 			verbose = 1;
+		else if (c == 'H')
+			huge = 1;
 		else
 			return 2;
 	}
 	if (reps < 1 || reps > MAX_REPS || rounds < 100 || rounds > XSB_MAX_SAMPLES || max_s <= 0 ||
 	    max_s > 60 || tsecs <= 0 || tsecs > 60 || strspn(parts, "cst") != strlen(parts)) {
 		fprintf(stderr, "usage: xsegbench [-r 1..%d] [-n 100..%u round trips] [-t max seconds per run] "
-			"[-T throughput seconds per run] [-p cst] [-o file.json] [-v]\n", MAX_REPS, XSB_MAX_SAMPLES);
+			"[-T throughput seconds per run] [-p cst] [-o file.json] [-v] [-H]\n", MAX_REPS, XSB_MAX_SAMPLES);
 		return 2;
 	}
 	parent_pid = getpid();
@@ -660,7 +663,7 @@ int main(int argc, char **argv)
 	sigaction(SIGQUIT, &sa, NULL);
 	sigaction(SIGPIPE, &sa, NULL);	/* e.g. | head */
 	snprintf(segname, sizeof(segname), "xsb%d", (int)parent_pid);
-	snprintf(spec, sizeof(spec), "posix:%s:4:256:4K:0:12", segname);
+	snprintf(spec, sizeof(spec), "posix:%s:4:256:4K:0:12%s", segname, huge ? ":huge=1" : "");
 	if (xseg_parse_spec(spec, &cfg, err, sizeof(err)))
 		fail("spec %s: %s", spec, err);
 	atexit(cleanup);
