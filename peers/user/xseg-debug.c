@@ -1,15 +1,19 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * peers/user/xseg-debug.c - xseg-tool's commands for looking into a live
- * segment: the per-port quota lines of `status`, and `requests` (every
- * request not on the free list: where it is, who holds it, since when).
+ * segment: the per-port quota lines of `status`, `requests` (every
+ * request not on the free list: where it is, who holds it, since when) and
+ * `tap` (a peer in the middle: binds a port, forwards what comes to it to
+ * another port, relays the replies back, one line per request).
  *
  * Everything here reads memory that peers write while we look: each field
  * is loaded once, bounds-checked before it indexes anything, and printed
- * escaped. Nothing is changed.
+ * escaped. `requests` changes nothing.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,14 +176,145 @@ static int cmd_requests(struct xseg *xs, int argc, char **argv)
 	return 0;
 }
 
+static volatile sig_atomic_t tap_stop;
+
+static void on_tap_signal(int sig)
+{
+	(void)sig;
+	tap_stop = 1;
+}
+
+/* A port number option: 0..@n-1, else a usage message and -1. */
+static long port_arg(const char *opt, const char *s, uint32_t n)
+{
+	char *end;
+	long v = strtol(s, &end, 0);
+
+	if (*s && !*end && v >= 0 && v < (long)n)
+		return v;
+	fprintf(stderr, "xseg-tool: tap: %s '%s': not a port (0..%u)\n", opt, s, n - 1);
+	return -1;
+}
+
+/* One line for a reply going back through the tap. */
+static void tap_line(struct xseg *xs, struct xseg_request *r, uint32_t to, uint64_t t0)
+{
+	uint32_t st = __atomic_load_n(&r->state, __ATOMIC_ACQUIRE), op = r->op;
+	uint32_t tlen = r->target_len < XSEG_TARGET_MAX ? r->target_len : XSEG_TARGET_MAX;
+	int e = r->error;
+
+	(void)xs;
+	printf("%" PRIu64 " %s ", r->serial, op < X_OP_COUNT ? xseg_op_name(op) : "?");
+	put_escaped(r->target, tlen, 48);
+	printf(" offset %" PRIu64 " size %" PRIu64 " from %u via %u: ", r->offset, r->size,
+	       r->src_port, to);
+	if (st & XS_FAILED)
+		printf("failed %s", e > 0 && e < 4096 ? strerrorname_np(e) : "?");
+	else
+		printf("ok serviced %" PRIu64, r->serviced);
+	if (t0)
+		printf(" %.1f us", (double)(xseg_sys_now_ns() - t0) / 1e3);
+	putchar('\n');
+	fflush(stdout);
+}
+
+/*
+ * tap SPEC -p PORT --to DST [-n COUNT]: bind PORT, forward every request
+ * submitted to it on to DST (this port on the return path), relay each
+ * reply back to its client with one line: serial, op, target, offset, size,
+ * client, result, microseconds through the tap. Requests that cannot go on
+ * (DST not bound, the forwarding path full) fail back with that errno and
+ * a line. Stops after COUNT replies (0: until SIGINT/SIGTERM), leaving the
+ * port: what is still in flight fails back to its clients (ECONNRESET).
+ */
+static int cmd_tap(struct xseg *xs, int argc, char **argv)
+{
+	static const struct option lo[] = { { "to", required_argument, NULL, 't' }, { 0 } };
+	const struct xseg_config *c = xseg_config(xs);
+	long a = -1, b = -1, count = 0, done = 0;
+	struct sigaction sa;
+	uint64_t *t0;
+	int opt, r;
+
+	optind = 3;
+	while ((opt = getopt_long(argc, argv, "p:t:n:", lo, NULL)) != -1) {
+		if (opt == 'p' && (a = port_arg("-p", optarg, c->nr_ports)) < 0)
+			return 2;
+		if (opt == 't' && (b = port_arg("--to", optarg, c->nr_ports)) < 0)
+			return 2;
+		if (opt == 'n')
+			count = strtol(optarg, NULL, 0);
+		if (opt == '?')
+			return 2;
+	}
+	if (a < 0 || b < 0 || a == b || count < 0) {
+		fprintf(stderr, "xseg-tool: tap needs -p PORT and --to DST (another port), and "
+			"-n COUNT >= 0\n");
+		return 2;
+	}
+	t0 = calloc(c->nr_requests, sizeof(*t0));
+	if (!t0)
+		return 1;
+	r = xseg_bind_port(xs, (uint32_t)a, 0);
+	if (r < 0) {
+		fprintf(stderr, "xseg-tool: tap: cannot bind port %ld: %s\n", a, strerror(-r));
+		free(t0);
+		return 1;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_tap_signal;	/* no SA_RESTART: the wait returns */
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	fprintf(stderr, "xseg-tool: tap: port %ld -> port %ld\n", a, b);
+	while (!tap_stop && (!count || done < count)) {
+		struct xseg_request *req;
+		int busy = 0, to, idx;
+
+		while ((req = xseg_accept(xs, (uint32_t)a))) {
+			idx = xseg_request_index(xs, req);
+			if (idx >= 0 && (uint32_t)idx < c->nr_requests)
+				t0[idx] = xseg_sys_now_ns();
+			to = xseg_forward(xs, req, (uint32_t)a, (uint32_t)b);
+			if (to >= 0) {
+				xseg_signal(xs, (uint32_t)to);
+			} else {
+				int back = xseg_fail(xs, req, -to);	/* to the client, failed */
+
+				if (back >= 0)
+					xseg_signal(xs, (uint32_t)back);
+				printf("request to port %ld not forwarded to %ld: %s\n", a, b,
+				       strerrorname_np(-to));
+			}
+			busy = 1;
+		}
+		while ((req = xseg_receive(xs, (uint32_t)a))) {
+			idx = xseg_request_index(xs, req);
+			tap_line(xs, req, (uint32_t)a, idx >= 0 ? t0[idx] : 0);
+			to = xseg_respond(xs, req);
+			if (to >= 0)
+				xseg_signal(xs, (uint32_t)to);	/* (0 may be "freed": harmless) */
+			done++;
+			busy = 1;
+		}
+		if (!busy)
+			xseg_wait(xs, (uint32_t)a, 100000);
+	}
+	xseg_leave_port(xs, (uint32_t)a);
+	free(t0);
+	fprintf(stderr, "xseg-tool: tap: %ld replies relayed\n", done);
+	return 0;
+}
+
 int debug_command(struct xseg *xs, const char *cmd, int argc, char **argv)
 {
 	if (!strcmp(cmd, "requests"))
 		return cmd_requests(xs, argc, argv);
+	if (!strcmp(cmd, "tap") || !strcmp(cmd, "bridge"))
+		return cmd_tap(xs, argc, argv);
 	return -1;
 }
 
 bool is_debug_command(const char *cmd)
 {
-	return !strcmp(cmd, "requests");
+	return !strcmp(cmd, "requests") || !strcmp(cmd, "tap") || !strcmp(cmd, "bridge");
 }

@@ -17,6 +17,8 @@ bool is_debug_command(const char *cmd);
  * Run @cmd on the joined @xs with xseg-tool's @argc/@argv (argv[1] the
  * command, argv[2] the spec, options from argv[3]): its exit code.
  *   requests SPEC [-p PORT]   the requests in use: life, holder, age, target
+ *   tap|bridge SPEC -p PORT --to DST [-n COUNT]
+ *                             forward requests from PORT to DST, one line each
  */
 int debug_command(struct xseg *xs, const char *cmd, int argc, char **argv);
 
