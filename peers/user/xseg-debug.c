@@ -176,6 +176,68 @@ static int cmd_requests(struct xseg *xs, int argc, char **argv)
 	return 0;
 }
 
+/*
+ * fail SPEC SERIAL: fail the request with that serial back to its client -
+ * only when it is provably stuck: its holder port's owner is dead, or the
+ * port was rebound since it took the request (stale). Then it is settled
+ * as recovery settles every request of a dead port (xseg_recover: a
+ * request with a server fails back to its live client with ECONNRESET, one
+ * whose client is the dead one goes back to the free list), with the rest
+ * of that port. A request whose holder is alive is refused, naming it: its
+ * owner may still write to it; stop that peer and its port is recovered.
+ */
+static int cmd_fail(struct xseg *xs, int argc, char **argv)
+{
+	const struct xseg_config *c = xseg_config(xs);
+	struct xseg_recovery_stats rs;
+	unsigned long long serial;
+	char *end;
+	int r;
+
+	if (argc != 4 || !*argv[3] || (serial = strtoull(argv[3], &end, 0), *end) || !serial) {
+		fprintf(stderr, "xseg-tool: fail needs one SERIAL (a number, see `requests`)\n");
+		return 2;
+	}
+	for (uint32_t i = 0; i < c->nr_requests; i++) {
+		struct xseg_request *q = xseg_request_at(xs, i);
+		uint64_t holder;
+		const char *hs;
+		uint32_t life;
+
+		if (!q || __atomic_load_n(&q->serial, __ATOMIC_RELAXED) != serial)
+			continue;
+		life = (__atomic_load_n(&q->state, __ATOMIC_ACQUIRE) >> XS_LIFE_SHIFT) & 0xFF;
+		holder = __atomic_load_n(&q->holder, __ATOMIC_ACQUIRE);
+		hs = holder_state(xs, holder, c->nr_ports);
+		if (life == XS_FREE) {
+			fprintf(stderr, "xseg-tool: fail: request %llu is already free\n", serial);
+			return 1;
+		}
+		if (strcmp(hs, "dead") && strcmp(hs, "stale")) {
+			uint64_t w = __atomic_load_n(&xseg_port(xs, (uint32_t)(holder >> 32))->owner,
+						      __ATOMIC_ACQUIRE);
+
+			fprintf(stderr, "xseg-tool: fail: request %llu (%s) is held by port %u, whose "
+				"owner is %s (pid %u): not provably stuck, left alone; stop that "
+				"peer and its port is recovered\n", serial, life_name(life),
+				(uint32_t)(holder >> 32), hs, XSEG_OWNER_PID(w));
+			return 1;
+		}
+		r = xseg_recover(xs, &rs);
+		if (r < 0 && r != -EALREADY) {
+			fprintf(stderr, "xseg-tool: fail: recovery: %s\n", strerror(-r));
+			return 1;
+		}
+		printf("request %llu (%s, holder port %u %s): settled by recovery with its port: "
+		       "%u failed back, %u freed, %u ports freed\n", serial, life_name(life),
+		       (uint32_t)(holder >> 32), hs, rs.requests_failed, rs.requests_freed,
+		       rs.ports_freed);
+		return 0;
+	}
+	fprintf(stderr, "xseg-tool: fail: no request has serial %llu\n", serial);
+	return 1;
+}
+
 static volatile sig_atomic_t tap_stop;
 
 static void on_tap_signal(int sig)
@@ -311,10 +373,13 @@ int debug_command(struct xseg *xs, const char *cmd, int argc, char **argv)
 		return cmd_requests(xs, argc, argv);
 	if (!strcmp(cmd, "tap") || !strcmp(cmd, "bridge"))
 		return cmd_tap(xs, argc, argv);
+	if (!strcmp(cmd, "fail"))
+		return cmd_fail(xs, argc, argv);
 	return -1;
 }
 
 bool is_debug_command(const char *cmd)
 {
-	return !strcmp(cmd, "requests") || !strcmp(cmd, "tap") || !strcmp(cmd, "bridge");
+	return !strcmp(cmd, "requests") || !strcmp(cmd, "tap") || !strcmp(cmd, "bridge") ||
+	       !strcmp(cmd, "fail");
 }

@@ -19,6 +19,7 @@ bool is_debug_command(const char *cmd);
  *   requests SPEC [-p PORT]   the requests in use: life, holder, age, target
  *   tap|bridge SPEC -p PORT --to DST [-n COUNT]
  *                             forward requests from PORT to DST, one line each
+ *   fail SPEC SERIAL          settle a request whose holder is dead or stale
  */
 int debug_command(struct xseg *xs, const char *cmd, int argc, char **argv);
 

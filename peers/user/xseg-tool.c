@@ -18,6 +18,7 @@
  *   xseg-tool verify SPEC          consistency check (exit 1 on problems)
  *   xseg-tool requests SPEC [-p PORT]  requests in use (peers/user/xseg-debug.c)
  *   xseg-tool tap SPEC -p PORT --to DST [-n COUNT]  a logging forwarder (same)
+ *   xseg-tool fail SPEC SERIAL     fail back a request whose holder is dead (same)
  *   xseg-tool submit SPEC -p DST [--op OP] [--target T] [--offset N]
  *             [--size N] [--count N] [--depth N] [--verify] [--timeout MS]
  *             [--flags fua,flush,nosync] [--data STR | --data-file F] [--out F]
@@ -53,6 +54,7 @@ static int usage(void)
 		"       %s list [TYPE]\n"
 		"       %s requests SPEC [-p PORT]   the requests in use: life, holder, age, target\n"
 		"       %s tap SPEC -p PORT --to DST [-n COUNT]   forward PORT's requests to DST, log each\n"
+		"       %s fail SPEC SERIAL   fail back a request whose holder is dead (see requests)\n"
 		"       %s submit SPEC -p DST [-o|--op OP] [-T|--target T] [-O|--offset N] [-s|--size N]\n"
 		"                 [-n|--count N] [-D|--depth N] [-V|--verify] [-w|--timeout MS] [-d DRIVER]\n"
 		"                 [--spin-us N] [-F|--flags fua,flush,nosync] [--data STRING | --data-file FILE]\n"
@@ -66,7 +68,7 @@ static int usage(void)
 		"  a memfd segment has no name: create hands its descriptor over (--send: to\n"
 		"  the Unix socket SOCKET; --exec: CMD inherits it), recv takes one from a\n"
 		"  socket; CMD finds the descriptor in $XSEG_MEMFD and joins memfd:$XSEG_MEMFD\n",
-		prog, prog, prog, prog, prog, prog, prog, prog);
+		prog, prog, prog, prog, prog, prog, prog, prog, prog);
 	return 2;
 }
 

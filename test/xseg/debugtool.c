@@ -5,7 +5,9 @@
  * accepted and then died holding (holder dead, being served), which after
  * recovery waits in its client's reply queue, each with its op, serial, client,
  * destination and target (escaped); -p narrows to one port; a bad -p is a
- * usage error naming the range. Without a built xseg-tool it skips (a
+ * usage error naming the range. `xseg-tool fail SERIAL` refuses a request
+ * whose holder is alive and unknown serials, and fails back (recovery) the
+ * one the dead server held. Without a built xseg-tool it skips (a
  * failure under CI=true).
  */
 #include <signal.h>
@@ -14,15 +16,16 @@
 
 static char tool[2200];
 
-/* Run `xseg-tool requests SPEC [-p PORT]` into @out; its exit code. */
-static int requests(const struct xseg_config *cfg, const char *extra, char *out, size_t len)
+/* Run `xseg-tool @sub SPEC @extra` into @out; its exit code. */
+static int run_tool(const char *sub, const struct xseg_config *cfg, const char *extra, char *out,
+		    size_t len)
 {
 	char cmd[2600];
 	size_t n;
 	FILE *f;
 	int st;
 
-	snprintf(cmd, sizeof(cmd), "'%s' requests '%s:%s' %s 2>&1", tool, cfg->type, cfg->name,
+	snprintf(cmd, sizeof(cmd), "'%s' %s '%s:%s' %s 2>&1", tool, sub, cfg->type, cfg->name,
 		 extra);
 	f = popen(cmd, "r");
 	CHECK(f);
@@ -30,6 +33,11 @@ static int requests(const struct xseg_config *cfg, const char *extra, char *out,
 	out[n] = 0;
 	st = pclose(f);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+static int requests(const struct xseg_config *cfg, const char *extra, char *out, size_t len)
+{
+	return run_tool("requests", cfg, extra, out, len);
 }
 
 /* The line of @out that has @a and @b (and @c if given), or NULL. */
@@ -134,11 +142,20 @@ int main(void)
 	CHECK(requests(&cfg, "-p 9", out, sizeof(out)) == 2);
 	CHECKF(strstr(out, "not a port (0..3)"), "%s", out);
 
-	/* Port 1 recovered and rebound: the request it died with failed back to us. */
+	/* fail: refused for a live holder, unknown serials; a dead holder's is failed back. */
 	{
-		struct xseg_recovery_stats rs;
+		char arg[32];
 
-		CHECK(xseg_recover(xs, &rs) == 0);
+		snprintf(arg, sizeof(arg), "%llu", (unsigned long long)prep->serial);
+		CHECK(run_tool("fail", &cfg, arg, out, sizeof(out)) == 1);
+		CHECKF(strstr(out, "not provably stuck") && strstr(out, "owner is live"), "%s", out);
+		CHECK(run_tool("fail", &cfg, "999999", out, sizeof(out)) == 1);
+		CHECKF(strstr(out, "no request has serial 999999"), "%s", out);
+		CHECK(run_tool("fail", &cfg, "x", out, sizeof(out)) == 2);
+		snprintf(arg, sizeof(arg), "%llu", (unsigned long long)queued->serial);
+		CHECK(run_tool("fail", &cfg, arg, out, sizeof(out)) == 0);
+		CHECKF(strstr(out, "(accepted, holder port 1 dead)") && strstr(out, "1 failed back"),
+		       "%s", out);
 	}
 	CHECK(requests(&cfg, "-p 1", out, sizeof(out)) == 0);
 	CHECKF(line_with(out, "responded", "in the reply queue", "held\\x01"), "%s", out);
