@@ -130,8 +130,10 @@ $(USER_OUT)/test-tools/%: $(XSEG_HOME)/test/tools/%.c $(USER_OBJ)/peers/user/pee
 # C peers: peers/user/<name>.c (each with a main) -> $(USER_OUT)/bin/<name>,
 # linked with the peer framework (peers/user/peer.c).
 PEER_LIB  := $(USER_OBJ)/peers/user/peer.o
-PEER_SRCS := $(filter-out %/peer.c,$(wildcard $(XSEG_HOME)/peers/user/*.c))
+PEER_SRCS := $(filter-out %/peer.c %/xseg-debug.c,$(wildcard $(XSEG_HOME)/peers/user/*.c))
 PEER_BINS := $(patsubst $(XSEG_HOME)/peers/user/%.c,$(USER_OUT)/bin/%,$(PEER_SRCS))
+# Parts of a peer in files of their own (no main): xseg-tool's debug commands.
+$(USER_OUT)/bin/xseg-tool: $(USER_OBJ)/peers/user/xseg-debug.o
 # Libraries a peer needs beyond libxseg, by its name: the peers that hash
 # (peers/user/sha256.h) link OpenSSL's libcrypto.
 PEER_LDLIBS_filed  := -lcrypto
@@ -165,7 +167,8 @@ $(USER_OUT)/bin/%: $(USER_OBJ)/peers/user/%.o $(PEER_LIB) $(USER_OUT)/libxseg.a
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS_XSEG) $(SANFLAGS) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(PEER_LDLIBS_$*) -lrt -ldl
 
--include $(patsubst $(XSEG_HOME)/%.c,$(USER_OBJ)/%.d,$(PEER_SRCS) $(XSEG_HOME)/peers/user/peer.c)
+-include $(patsubst $(XSEG_HOME)/%.c,$(USER_OBJ)/%.d,$(PEER_SRCS) $(XSEG_HOME)/peers/user/peer.c \
+	   $(XSEG_HOME)/peers/user/xseg-debug.c)
 
 # The nbdkit plugin (peers/user/nbdkit/): nbdkit-xseg-plugin.so with libxseg
 # linked in and only plugin_init exported, when nbdkit's plugin header is

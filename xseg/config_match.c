@@ -102,6 +102,11 @@ int xseg_config_mismatch(const struct xseg_config *have, const struct xseg_confi
 			  (uint64_t)(int64_t)want->gid },
 			{ XSEG_GIVEN_AUTORM, "autorm", F_U64, have->autorm, want->autorm },
 			{ XSEG_GIVEN_BUFFERS, "buffers", F_BUFFERS, 0, 0 },
+			{ XSEG_GIVEN_QUOTA_REQUESTS, "quota_requests", F_U64, have->quota_requests,
+			  want->quota_requests },
+			{ XSEG_GIVEN_QUOTA_BUFFER, "quota_buffer", F_SIZE, have->quota_buffer,
+			  want->quota_buffer },
+			{ XSEG_GIVEN_HUGE, "huge", F_U64, have->huge, want->huge },
 		};
 		const unsigned int nf = sizeof(f) / sizeof(f[0]);
 		bool differs[sizeof(f) / sizeof(f[0])];

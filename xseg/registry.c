@@ -226,9 +226,12 @@ const struct xseg_segtype_ops *xseg_find_segtype(const char *name)
 
 /*
  * xseg__drivers_destroy - tell every driver that can clean up after a
- * segment (its abi_size covers the destroy hook) that @segname is gone.
+ * segment that the segment @id is gone: through destroy_ident where its
+ * abi_size covers it, else through the older destroy (by name).
  */
-void xseg__drivers_destroy(const char *segname)
+#define HAS_OP(ops, f) ((ops)->abi_size >= __builtin_offsetof(struct xseg_driver_ops, f) + \
+			sizeof((ops)->f) && (ops)->f)
+void xseg__drivers_destroy(const struct xseg_seg_ident *id)
 {
 	unsigned i;
 
@@ -236,11 +239,15 @@ void xseg__drivers_destroy(const char *segname)
 	for (i = 0; i < MAX_DRIVERS; i++) {
 		const struct xseg_driver_ops *ops = xa_load_acqptr(&drivers[i]);
 
-		if (ops && ops->abi_size >= __builtin_offsetof(struct xseg_driver_ops, destroy) +
-					    sizeof(ops->destroy) && ops->destroy)
-			ops->destroy(segname);
+		if (!ops)
+			continue;
+		if (HAS_OP(ops, destroy_ident))
+			ops->destroy_ident(id);
+		else if (HAS_OP(ops, destroy))
+			ops->destroy(id->name);
 	}
 }
+#undef HAS_OP
 
 int xseg_initialize(void)
 {

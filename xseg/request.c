@@ -22,7 +22,7 @@ static const char *const op_names[X_OP_COUNT] = {
 	[X_RELEASE] = "release", [X_OPEN] = "open", [X_CLOSE] = "close", [X_MAPR] = "mapr",
 	[X_MAPW] = "mapw", [X_HASH] = "hash", [X_CREATE] = "create", [X_RENAME] = "rename",
 	[X_UPDATE] = "update", [X_FLUSH] = "flush", [X_DISCARD] = "discard",
-	[X_WRITE_ZEROES] = "write_zeroes",
+	[X_WRITE_ZEROES] = "write_zeroes", [X_COMMIT] = "commit",
 };
 
 const char *xseg_op_name(uint32_t op)
@@ -119,6 +119,8 @@ static void release_buffer(struct xseg *xs, struct xseg_request *req, struct xq_
 	xq_hold_take(&xs->track, hold_c, chunk);
 	xa_store_rel32(&req->buf_index, XSEG_NO_BUF);
 	xa_store_rlx64(&req->data_len, 0);
+	xseg__quota_release(xs, req->src_port, req->src_gen, XSEG__Q_BUFFER,
+			    xs->cls[xseg__chunk_class(xs, chunk)].size >> xs->cfg.page_shift);
 	xseg__free_chunk(xs, chunk, hold_c);
 }
 
@@ -134,6 +136,7 @@ void xseg__free_request(struct xseg *xs, uint32_t r, struct xq_hold *hold_r, str
 	if (xq_hold_state(hold_r, NULL) != XQ_HOLD_HELD)
 		xq_hold_take(&xs->track, hold_r, r);
 	release_buffer(xs, req, hold_c);
+	xseg__quota_release(xs, req->src_port, req->src_gen, XSEG__Q_REQUESTS, 1);
 	xseg__set_life(req, XS_FREE);
 	xseg__set_holder(req, XSEG_HOLDER_NONE);
 	if (!xq_enqueue_tracked(&xs->freeq, XSEG__QID_FREE, &xs->track, hold_r)) {
@@ -218,12 +221,18 @@ struct xseg_request *xseg_get_request(struct xseg *xs, uint32_t src)
 
 	if (own_hold(xs, src, &hold))
 		return NULL;
+	if (xseg__quota_charge(xs, src, XSEG__Q_REQUESTS, 1)) {
+		xseg__hold_put(xs, src, hold);
+		xseg_sys_set_errno(EDQUOT);
+		return NULL;
+	}
 	for (uint32_t tries = 0;; tries++) {
 		uint32_t st;
 
 		r = tries < xs->queue_cap ?
 		    xq_dequeue_tracked(&xs->freeq, XSEG__QID_FREE, &xs->track, hold) : XQ_NONE;
 		if (r == XQ_NONE) {
+			xseg__quota_release(xs, src, xs->local[src].gen, XSEG__Q_REQUESTS, 1);
 			xseg__hold_put(xs, src, hold);
 			xseg_sys_set_errno(EAGAIN);
 			return NULL;
@@ -317,8 +326,15 @@ int xseg_prep_request(struct xseg *xs, struct xseg_request *req,
 		uint64_t next = UINT64_MAX;
 
 		for (c = 0; c < xs->nr_classes; c++) {
+			uint64_t pages = xs->cls[c].size >> xs->cfg.page_shift;
+
 			if (xs->cls[c].size != have)
 				continue;
+			/* Charged to the client (the request's src: us) before it has it. */
+			if (xseg__quota_charge(xs, p, XSEG__Q_BUFFER, pages)) {
+				r = -EDQUOT;	/* a larger class would pass it too */
+				goto out;
+			}
 			chunk = xq_dequeue_tracked(&xs->clsq[c], xseg__qid_cls(xs, c), &xs->track, hold);
 			if (chunk != XQ_NONE && xseg__chunk_class(xs, chunk) == (int)c) {
 				xa_store_rel32(&req->buf_index, chunk);
@@ -327,6 +343,7 @@ int xseg_prep_request(struct xseg *xs, struct xseg_request *req,
 				r = 0;
 				goto out;
 			}
+			xseg__quota_release(xs, p, xs->local[p].gen, XSEG__Q_BUFFER, pages);
 			if (chunk != XQ_NONE)
 				xq_hold_drop(hold);	/* corrupt entry: drop it */
 		}

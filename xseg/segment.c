@@ -16,7 +16,7 @@ int xseg_create(const struct xseg_config *cfg, char *err, size_t errlen)
 	const struct xseg_segtype_ops *st;
 	struct xseg_header *proto;
 	struct xseg xs;
-	uint64_t size;
+	uint64_t size, osize;
 	void *mem = NULL;
 	int r;
 
@@ -34,6 +34,11 @@ int xseg_create(const struct xseg_config *cfg, char *err, size_t errlen)
 		seterr(err, errlen, "type: no segment type '%s' in this domain%s", cfg->type, "");
 		return -ENOTSUP;
 	}
+	if (cfg->huge && strcmp(cfg->type, "posix") && strcmp(cfg->type, "memfd")) {
+		seterr(err, errlen, "huge: huge pages are for posix and memfd segments (%s: put a "
+		       "file segment on a hugetlbfs mount)%s", cfg->type, "");
+		return -EINVAL;
+	}
 	proto = xseg_sys_alloc(sizeof(*proto));
 	if (!proto)
 		return -ENOMEM;
@@ -43,7 +48,14 @@ int xseg_create(const struct xseg_config *cfg, char *err, size_t errlen)
 		xseg_sys_free(proto);
 		return r;
 	}
-	r = st->create(cfg->name, size, cfg->mode, cfg->gid, &mem, err, errlen);
+	/*
+	 * huge=1: the object is a whole number of huge pages (the header's size
+	 * stays the layout's; a mapping may be larger), and the type is told by
+	 * XSEG_CREATE_HUGE in the mode (memfd: the descriptor already is one).
+	 */
+	osize = cfg->huge ? xseg__align(size, XSEG_HUGE_PAGE) : size;
+	r = st->create(cfg->name, osize, cfg->mode | (cfg->huge ? XSEG_CREATE_HUGE : 0), cfg->gid,
+		       &mem, err, errlen);
 	if (r) {
 		xseg_sys_free(proto);
 		return r;
@@ -59,7 +71,7 @@ int xseg_create(const struct xseg_config *cfg, char *err, size_t errlen)
 	xs.size = size;
 	xseg__format(&xs, proto);
 	xseg_sys_free(proto);
-	st->unmap(mem, size);
+	st->unmap(mem, osize);
 	xseg_sys_log(XSEG_LOG_INFO, "created %s segment '%s' (%llu bytes)", cfg->type, cfg->name,
 		     (unsigned long long)size);
 	return 0;
@@ -176,6 +188,7 @@ struct destroy_proof {
 	bool same;			/* it must be the segment a handle joined: */
 	uint64_t ctime_ns;		/*   its creation time */
 	uint32_t creator_pid;		/*   and creator */
+	uint64_t id;			/* set by destroy_check: the segment's identity */
 };
 
 #define REFUSE(rc, ...) do { \
@@ -195,7 +208,7 @@ struct destroy_proof {
 static int destroy_check(void *mem, uint64_t size, uint32_t owner_uid, void *arg,
 			 char *err, size_t errlen)
 {
-	const struct destroy_proof *p = arg;
+	struct destroy_proof *p = arg;
 	struct xseg_header *h = mem;
 	char type[XSEG_TYPE_LEN];
 	uint32_t me;
@@ -225,6 +238,7 @@ static int destroy_check(void *mem, uint64_t size, uint32_t owner_uid, void *arg
 		REFUSE(-EPERM, "is owned by uid %u, not by us (uid %u)", owner_uid, me);
 	if (p->same && (h->ctime_ns != p->ctime_ns || h->creator_pid != p->creator_pid))
 		REFUSE(-EBUSY, "is no longer the segment this handle joined (replaced?)");
+	p->id = xseg__seg_id(h);
 	return 0;
 }
 
@@ -289,7 +303,8 @@ static int destroy_proven(const struct xseg_segtype_ops *st, struct destroy_proo
 	}
 	if (r)
 		return not_done(r, "removed", err, errlen);
-	xseg__drivers_destroy(p->name);
+	xseg__drivers_destroy(&(struct xseg_seg_ident){ .type = p->type, .name = p->name,
+							  .id = p->id });
 	return 0;
 }
 
@@ -461,6 +476,30 @@ void *xseg_extra(struct xseg *xs, uint64_t *size)
 const char *xseg_segname(const struct xseg *xs)
 {
 	return xs->segname;
+}
+
+/*
+ * xseg__seg_id - the identity of the segment whose header is @h: FNV-1a 64
+ * of its creation time (ns) and creator pid, fields the creator writes
+ * before the magic and nobody changes after (an owner change rewrites uid,
+ * so it is not used); never 0.
+ */
+uint64_t xseg__seg_id(const struct xseg_header *h)
+{
+	uint64_t v[2] = { h->ctime_ns, h->creator_pid };
+	const unsigned char *b = (const unsigned char *)v;
+	uint64_t x = 0xcbf29ce484222325ull;
+
+	for (size_t i = 0; i < sizeof(v); i++)
+		x = (x ^ b[i]) * 0x100000001b3ull;
+	return x ? x : 1;
+}
+
+void xseg_seg_ident(const struct xseg *xs, struct xseg_seg_ident *out)
+{
+	out->type = xs->segtype->name;
+	out->name = xs->segname;
+	out->id = xseg__seg_id(xs->hdr);
 }
 
 void *xseg_port_signal_area(struct xseg *xs, uint32_t portno)

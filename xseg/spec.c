@@ -32,9 +32,10 @@ static const char *const spec_types[] = { "posix", "file", "heap", "segdev", "sy
 #define SPEC_NR_TYPES (sizeof(spec_types) / sizeof(spec_types[0]))
 
 /* Keys, in the order xseg_format_spec() writes them. */
-enum { KEY_DYNPORTS, KEY_MODE, KEY_GROUP, KEY_AUTORM, KEY_BUFFERS, KEY_COUNT };
+enum { KEY_DYNPORTS, KEY_MODE, KEY_GROUP, KEY_AUTORM, KEY_BUFFERS, KEY_QREQ, KEY_QBUF,
+       KEY_HUGE, KEY_COUNT };
 static const char *const spec_keys[KEY_COUNT] = {
-	"dynports", "mode", "group", "autorm", "buffers",
+	"dynports", "mode", "group", "autorm", "buffers", "quota_requests", "quota_buffer", "huge",
 };
 
 /*
@@ -48,7 +49,8 @@ static const char *const pos_keys[SPEC_FIELDS] = {
 static const char *const pos_fields[SPEC_FIELDS] = {
 	"type", "name", "nr_ports", "nr_requests", "request_size", "extra_size", "page_shift",
 };
-#define SPEC_KEY_LIST "ports, requests, buffer, extra, page_shift, dynports, mode, group, autorm, buffers"
+#define SPEC_KEY_LIST "ports, requests, buffer, extra, page_shift, dynports, mode, group, autorm, buffers, " \
+	"quota_requests, quota_buffer, huge"
 
 /* ------------------------------------------------------------ small helpers */
 
@@ -537,6 +539,14 @@ int xseg_check_config(const struct xseg_config *cfg, char *err, size_t errlen)
 		wr_str(e, " classes");
 		return -EINVAL;
 	}
+	if (cfg->huge > 1)
+		return err_range(e, "huge", NULL, 0, cfg->huge, 0, 1);
+	if (cfg->quota_requests > cfg->nr_requests)
+		return err_range(e, "quota_requests", NULL, 0, cfg->quota_requests, 0,
+				 cfg->nr_requests);
+	r = check_size(e, "quota_buffer", cfg->quota_buffer, page, 0, XSEG_USE_MAX * page);
+	if (r)
+		return r;
 	prev = 0;
 	for (i = 0; i < cfg->nr_classes; i++) {
 		uint64_t size = cfg->classes[i].size;
@@ -836,6 +846,16 @@ static int parse_key(struct spec_parse *sp, const char *s, size_t n, const char 
 		return parse_group(sp, v, vlen);
 	case KEY_AUTORM:
 		return parse_autorm(sp, v, vlen);
+	case KEY_HUGE:
+		return parse_count(sp->e, "huge", v, vlen, 0, 1, &sp->cfg->huge);
+	case KEY_QREQ:
+		return parse_count(sp->e, "quota_requests", v, vlen, 0, SPEC_MAX_REQUESTS,
+				   &sp->cfg->quota_requests);
+	case KEY_QBUF: {
+		int r = parse_size(v, vlen, &sp->cfg->quota_buffer);
+
+		return r ? size_syntax_err(sp->e, "quota_buffer", v, vlen, r) : 0;
+	}
 	default:
 		return parse_buffers(sp, v, vlen);
 	}
@@ -1036,6 +1056,16 @@ int xseg_format_spec(const struct xseg_config *cfg, char *buf, size_t len)
 	if (cfg->autorm) {
 		wr_str(&w, ":autorm=");
 		wr_u64(&w, cfg->autorm);
+	}
+	if (cfg->huge)
+		wr_str(&w, ":huge=1");
+	if (cfg->quota_requests) {
+		wr_str(&w, ":quota_requests=");
+		wr_u64(&w, cfg->quota_requests);
+	}
+	if (cfg->quota_buffer) {
+		wr_str(&w, ":quota_buffer=");
+		wr_size(&w, cfg->quota_buffer);
 	}
 	nc = cfg->nr_classes < SPEC_MAX_CLASSES ? cfg->nr_classes : SPEC_MAX_CLASSES;
 	for (i = 0; i < nc; i++) {

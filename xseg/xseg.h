@@ -72,7 +72,10 @@ void xseg_config_defaults(struct xseg_config *cfg);
  * extra_size:page_shift[:key=value...]" into @cfg. Empty or missing fields
  * take the defaults; sizes accept K, M, G (powers of 1024). Keys: dynports,
  * mode (octal), group (name or gid), autorm (0/1/yes/no/true/false), buffers
- * (SIZE*COUNT[,SIZE*COUNT...], extra buffer classes). On error returns
+ * (SIZE*COUNT[,SIZE*COUNT...], extra buffer classes), quota_requests and
+ * quota_buffer (a SIZE, a multiple of the page) - the per-port quotas every
+ * bind starts with, 0 unlimited (see struct xseg_quota), huge (0/1: 2 MiB
+ * huge pages, posix and memfd only; docs/segtypes.md). On error returns
  * -EINVAL and writes to @err (if not NULL) a message naming the field, e.g.
  * "nr_ports: '0' must be between 1 and 4096". Any domain; does not sleep,
  * except that a group given by name is looked up in the group database
@@ -98,6 +101,9 @@ int xseg_parse_spec(const char *spec, struct xseg_config *cfg, char *err, size_t
 #define XSEG_GIVEN_GROUP	(1u << 10)
 #define XSEG_GIVEN_AUTORM	(1u << 11)
 #define XSEG_GIVEN_BUFFERS	(1u << 12)
+#define XSEG_GIVEN_QUOTA_REQUESTS (1u << 13)
+#define XSEG_GIVEN_QUOTA_BUFFER	(1u << 14)
+#define XSEG_GIVEN_HUGE		(1u << 15)
 int xseg_parse_spec_given(const char *spec, struct xseg_config *cfg, uint32_t *given,
 			  char *err, size_t errlen);
 
@@ -348,6 +354,35 @@ int xseg_port_depths(struct xseg *xs, uint32_t portno, uint32_t *requests, uint3
  * one store, never sleeps.
  */
 int xseg_set_redirect(struct xseg *xs, uint32_t portno, uint32_t to);
+
+/*
+ * Per-port quotas (docs/segment.md): a port may hold at most max_requests
+ * requests at once (from get_request until they are freed) and
+ * max_buffer bytes of buffer chunks on them; 0 is unlimited. Past either,
+ * xseg_get_request fails with errno EDQUOT and xseg_prep_request with
+ * -EDQUOT. Every bind starts with the segment's defaults (spec keys
+ * quota_requests=, quota_buffer=) and no usage.
+ */
+struct xseg_quota {
+	uint32_t max_requests, requests;	/* limit (0: none) and requests held now */
+	uint64_t max_buffer, buffer;		/* limit in bytes (0: none) and bytes held now */
+};
+
+/*
+ * xseg_set_port_quota - set the limits of @portno, which this process bound
+ * (right after xseg_bind_port, before its first request, to override the
+ * segment's defaults). Lowering a limit under the usage takes nothing back:
+ * the port just gets no more until it is under. 0, -EINVAL, -EPERM (not
+ * ours). Any domain; never sleeps.
+ */
+int xseg_set_port_quota(struct xseg *xs, uint32_t portno, uint32_t max_requests,
+			uint64_t max_buffer);
+
+/*
+ * xseg_port_quota - the limits and usage of @portno (usage 0 unless it is
+ * bound), a snapshot of values peers write. 0 or -EINVAL. Any domain.
+ */
+int xseg_port_quota(struct xseg *xs, uint32_t portno, struct xseg_quota *q);
 
 /* --------------------------------------------------------------- requests */
 
@@ -602,6 +637,21 @@ struct xseg_armed {
 };
 
 /*
+ * A segment's identity, for drivers that make things per segment (the
+ * posixfd driver's FIFO directory): @type the segment type's name, @name the
+ * name this process knows it by (for memfd a descriptor number, different
+ * in each process), @id a 64-bit number the same in every process and
+ * different for every segment created (derived from the header's creator
+ * pid and creation time, so a segment recreated under the same name
+ * has another). See xseg_seg_ident().
+ */
+struct xseg_seg_ident {
+	const char *type;
+	const char *name;
+	uint64_t id;
+};
+
+/*
  * A signaling driver (peer type). Defined with XSEG_DRIVER(name) (below) in
  * the domain's driver folder and listed in the domain's built-ins, or loaded
  * as xseg_<name>.so exporting `xseg_driver_<name>` (XSEG_DRIVER defines that
@@ -654,7 +704,23 @@ struct xseg_driver_ops {
 	int (*sleep)(struct xseg *xs, void *priv, struct xseg_armed *w, uint32_t n,
 		     uint64_t timeout_us);
 	int (*disarm)(struct xseg *xs, void *priv, struct xseg_armed *w);
+	/*
+	 * Appended: the segment @id is being destroyed (it replaces destroy,
+	 * which is not called for a driver that has this one). Key what the
+	 * driver makes per segment by @id->type and @id->id, never by the name
+	 * alone: names of different types collide (posix:5, memfd:5, sysv:5)
+	 * and a memfd's name is a descriptor number of one process.
+	 */
+	void (*destroy_ident)(const struct xseg_seg_ident *id);
 };
+
+/*
+ * XSEG_CREATE_HUGE - set in the @mode the core passes to a segment type's
+ * create() when the config asks for huge=1: back the segment with 2 MiB huge
+ * pages (@size is then a multiple of XSEG_HUGE_PAGE), or fail saying why. A
+ * type that cannot must refuse it (the core asks only posix and memfd).
+ */
+#define XSEG_CREATE_HUGE	(1u << 30)
 
 /*
  * A segment type: how memory is obtained. @size is the layout size;
@@ -744,6 +810,8 @@ const struct xseg_segtype_ops *xseg_find_segtype(const char *name);
  */
 void *xseg_port_signal_area(struct xseg *xs, uint32_t portno);
 const char *xseg_segname(const struct xseg *xs);
+/* The identity of the segment @xs (see struct xseg_seg_ident); strings live as long as @xs. */
+void xseg_seg_ident(const struct xseg *xs, struct xseg_seg_ident *out);
 
 #ifdef __cplusplus
 }

@@ -82,6 +82,13 @@ static inline uint64_t xseg__qid_cls(const struct xseg *xs, uint32_t c)
 	return 1 + 2ull * xs->nr_ports + c;
 }
 
+/* quota.c: per-port quotas (kinds of usage) */
+#define XSEG__Q_REQUESTS	0
+#define XSEG__Q_BUFFER		1	/* in pages */
+void xseg__quota_bind(struct xseg *xs, uint32_t p, uint32_t gen);
+int xseg__quota_charge(struct xseg *xs, uint32_t p, int kind, uint64_t n);
+void xseg__quota_release(struct xseg *xs, uint32_t p, uint32_t gen, int kind, uint64_t n);
+
 /* layout.c */
 int xseg__layout(const struct xseg_config *cfg, struct xseg_header *h, uint64_t *size);
 int xseg__adopt(struct xseg *xs, char *err, size_t errlen);
@@ -89,7 +96,9 @@ void xseg__format(struct xseg *xs, const struct xseg_header *proto);
 
 /* registry.c (built-ins: sys/<domain>/builtins.h) and the domain's loader (sys/<domain>/loader.c) */
 const struct xseg_driver_ops *xseg__load_driver(const char *name);
-void xseg__drivers_destroy(const char *segname);
+void xseg__drivers_destroy(const struct xseg_seg_ident *id);
+/* segment.c: see xseg_seg_ident() */
+uint64_t xseg__seg_id(const struct xseg_header *h);
 
 /* hold.c: owners, hold records, joined peers, peer types */
 #include "hold.h"

@@ -76,7 +76,13 @@ struct xseg_config {
 	uint32_t autorm;		/* 0 or 1 */
 	uint32_t nr_classes;		/* extra buffer classes from buffers= */
 	struct { uint64_t size; uint32_t count; uint32_t pad; } classes[XSEG_MAX_BUF_CLASSES - 1];
+	/* Per-port quotas every bind starts with (0: unlimited); see struct xseg_port. */
+	uint32_t quota_requests;	/* requests a port may hold at once */
+	uint32_t huge;			/* 0 or 1: backed by 2 MiB huge pages (posix, memfd) */
+	uint64_t quota_buffer;		/* bytes of buffer chunks its requests may hold */
 };
+
+#define XSEG_HUGE_PAGE		(2ull << 20)	/* huge=1: the object is a multiple of it */
 
 struct xseg_counters {
 	uint64_t submitted;	/* requests this port submitted */
@@ -159,15 +165,34 @@ struct xseg_port {
 	uint32_t redirect;		/* admin redirect: submits go here instead, or XSEG_NO_PORT */
 	uint64_t rq_off;		/* request queue (xq) */
 	uint64_t pq_off;		/* reply queue (xq) */
-	uint64_t spare0[2];
+	/*
+	 * Quota (xseg/quota.c): limits set at bind from the config, or by the
+	 * owner (xseg_set_port_quota), 0 unlimited. Read-mostly, so on the
+	 * senders' line; the usage words are on the owner's line below.
+	 */
+	uint32_t quota_requests;	/* requests held at once (get_request .. put) */
+	uint32_t quota_pad;
+	uint64_t quota_buffer;		/* bytes of buffer chunks its requests hold */
 	/* line 1: the driver's */
 	uint8_t signal[XSEG_SIGNAL_AREA];	/* the driver's (futex word, waiter id...) */
 	/* line 2: the owner's counters */
 	struct xseg_counters cnt;
-	uint64_t spare2[2];
+	/*
+	 * Quota usage: XSEG_USE(bind generation, amount), charged by the port's
+	 * own calls and given back by whoever frees its requests (a word of an
+	 * older generation is left alone: the port was rebound and started at 0).
+	 */
+	uint64_t use_requests;		/* XSEG_USE(gen, requests) (atomic) */
+	uint64_t use_buffer;		/* XSEG_USE(gen, pages of buffer) (atomic) */
 	/* lines 3..6 */
 	uint64_t lat[XSEG_LAT_BUCKETS];	/* submit -> receive latency of its requests */
 };
+
+/* A usage word: the 30-bit bind generation above a 34-bit amount. */
+#define XSEG_USE(gen, n)	((((uint64_t)(gen) & 0x3FFFFFFFull) << 34) | ((uint64_t)(n) & XSEG_USE_MAX))
+#define XSEG_USE_MAX		0x3FFFFFFFFull
+#define XSEG_USE_GEN(w)		((uint32_t)((w) >> 34))
+#define XSEG_USE_N(w)		((w) & XSEG_USE_MAX)
 
 XSEG_STATIC_ASSERT(sizeof(struct xseg_port) % 64 == 0,
 		   "ports are cache-line multiples so neighbours do not share lines");
@@ -193,6 +218,7 @@ enum xseg_op {
 	X_PING = 0, X_READ, X_WRITE, X_SYNC, X_TRUNCATE, X_DELETE, X_INFO, X_COPY,
 	X_CLONE, X_SNAPSHOT, X_ACQUIRE, X_RELEASE, X_OPEN, X_CLOSE, X_MAPR, X_MAPW,
 	X_HASH, X_CREATE, X_RENAME, X_UPDATE, X_FLUSH, X_DISCARD, X_WRITE_ZEROES,
+	X_COMMIT,	/* a durable barrier of a target (docs/peers.md); appended, never renumber */
 	X_OP_COUNT
 };
 

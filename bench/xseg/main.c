@@ -5,12 +5,13 @@
  * and the request throughput with 1..128 requests in flight.
  *
  *   xsegbench [-r REPS] [-n ROUND_TRIPS] [-t MAX_SECONDS_PER_RUN]
- *             [-T THROUGHPUT_SECONDS] [-p PARTS] [-m ROW,ROW...] [-o FILE.json] [-v]
+ *             [-T THROUGHPUT_SECONDS] [-p PARTS] [-m ROW,ROW...] [-o FILE.json] [-v] [-H]
  *
  * PARTS: c = round trips across CPUs, s = on one CPU, t = throughput
  * (default cst); -m runs only the rows with these JSON keys (e.g.
  * xseg_busy,raw_spin for an A/B of the polling path); -v prints every run
- * to stderr. See bench/README.md.
+ * to stderr; -H makes the segment huge=1 (2 MiB pages: reserve some, and
+ * see docs/segtypes.md). See bench/README.md.
  *
  * Every run forks a server and a client (they die with us:
  * PR_SET_PDEATHSIG) and is bounded: each child has an alarm, the harness a
@@ -204,7 +205,6 @@ static void cleanup(void)
 		return;
 	kill_children();
 	xseg_destroy_name("posix", segname);
-	xseg_posixfd_cleanup(segname);	/* FIFOs: xseg_destroy does not remove them */
 	segname[0] = 0;
 }
 
@@ -658,9 +658,9 @@ int main(int argc, char **argv)
 	char err[256] = "";
 	sigset_t chld;
 	cpu_set_t set;
-	int c, r;
+	int c, r, huge = 0;
 
-	while ((c = getopt(argc, argv, "r:n:t:T:p:o:m:v")) != -1) {
+	while ((c = getopt(argc, argv, "r:n:t:T:p:o:m:vH")) != -1) {
 		if (c == 'r')
 			reps = (unsigned)atoi(optarg);
 		else if (c == 'n')
@@ -677,13 +677,15 @@ int main(int argc, char **argv)
 			only = optarg;
 		else if (c == 'v')
 			verbose = 1;
+		else if (c == 'H')
+			huge = 1;
 		else
 			return 2;
 	}
 	if (reps < 1 || reps > MAX_REPS || rounds < 100 || rounds > XSB_MAX_SAMPLES || max_s <= 0 ||
 	    max_s > 60 || tsecs <= 0 || tsecs > 60 || strspn(parts, "cst") != strlen(parts)) {
 		fprintf(stderr, "usage: xsegbench [-r 1..%d] [-n 100..%u round trips] [-t max seconds per run] "
-			"[-T throughput seconds per run] [-p cst] [-m row,row...] [-o file.json] [-v]\n",
+			"[-T throughput seconds per run] [-p cst] [-m row,row...] [-o file.json] [-v] [-H]\n",
 			MAX_REPS, XSB_MAX_SAMPLES);
 		return 2;
 	}
@@ -717,7 +719,7 @@ int main(int argc, char **argv)
 	sigaction(SIGQUIT, &sa, NULL);
 	sigaction(SIGPIPE, &sa, NULL);	/* e.g. | head */
 	snprintf(segname, sizeof(segname), "xsb%d", (int)parent_pid);
-	snprintf(spec, sizeof(spec), "posix:%s:4:256:4K:0:12", segname);
+	snprintf(spec, sizeof(spec), "posix:%s:4:256:4K:0:12%s", segname, huge ? ":huge=1" : "");
 	if (xseg_parse_spec(spec, &cfg, err, sizeof(err)))
 		fail("spec %s: %s", spec, err);
 	atexit(cleanup);

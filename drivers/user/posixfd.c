@@ -3,10 +3,16 @@
  * drivers/user/posixfd.c - the "posixfd" signaling driver: a named FIFO per
  * port, so that an event loop (libuv uv_poll, epoll) can wait on a port.
  *
- * Files: <base>/<segname>/<portno>, a FIFO of mode 0600, where <base> is
- * $XSEG_FIFO_DIR (an absolute path) or /tmp/xseg-<euid>, and <segname> is the segment name with
- * every byte outside [A-Za-z0-9._-] (and a leading '.') written as %XX
- * (names too long end in ~<hash>). Both directories are created 0700; an
+ * Files: <base>/<segdir>/<portno>, a FIFO of mode 0600, where <base> is
+ * $XSEG_FIFO_DIR (an absolute path) or /tmp/xseg-<euid>, and <segdir> is
+ * "<segtype>.<id>": the segment type's name (every byte outside
+ * [A-Za-z0-9._-], and a leading '.', written as %XX) and the segment's
+ * identity in 16 hex digits (struct xseg_seg_ident: the same in every
+ * process, different for every segment created). Not the name: names of
+ * different types collide (posix:5, memfd:5, sysv:5), a memfd's name is a
+ * descriptor number that differs between processes, and a segment
+ * recreated under a name must not meet its predecessor's FIFOs. Both
+ * directories are created 0700; an
  * existing one must be a real directory (not a symlink) owned by our euid
  * with no group/other bits, or join() fails with -EPERM.
  *
@@ -64,7 +70,7 @@ struct fd_ent {
 struct posixfd_priv {
 	struct xseg_sig_stats st;	/* first member: see signal_area.h */
 	uint32_t euid;
-	int segfd;			/* <base>/<segname>, verified */
+	int segfd;			/* <base>/<segdir>, verified */
 	pthread_rwlock_t lock;		/* protects the table and the descriptors in it */
 	struct fd_ent *tab;		/* open addressing by port, never shrinks */
 	uint32_t cap, count, nwfd;
@@ -80,26 +86,21 @@ static int plain_byte(unsigned char c)
 	       c == '.' || c == '_' || c == '-';
 }
 
-/* The directory name of @segname (see the top of the file) into @out (>= 256 bytes). */
-static int seg_dirname(const char *segname, char *out)
+/*
+ * The directory name of segment @id (see the top of the file) into @out
+ * (>= 80 bytes): the type, escaped, a '.', the identity in 16 hex digits.
+ */
+static int seg_dirname(const struct xseg_seg_ident *id, char *out)
 {
 	static const char hex[] = "0123456789abcdef";
-	const unsigned char *s = (const unsigned char *)segname;
-	uint64_t h = 0xcbf29ce484222325ull;	/* FNV-1a 64 */
+	const unsigned char *s;
 	size_t n = 0;
-	int full = 0;
 
-	if (!segname || !*segname)
+	if (!id || !id->type || !*id->type || strlen(id->type) >= XSEG_TYPE_LEN || !id->id)
 		return -EINVAL;
+	s = (const unsigned char *)id->type;
 	for (size_t i = 0; s[i]; i++) {
-		int plain = plain_byte(s[i]) && !(i == 0 && s[i] == '.');
-
-		h = (h ^ s[i]) * 0x100000001b3ull;
-		if (full || n + (plain ? 1 : 3) > SEGDIR_MAX) {
-			full = 1;
-			continue;
-		}
-		if (plain) {
+		if (plain_byte(s[i]) && !(i == 0 && s[i] == '.')) {
 			out[n++] = (char)s[i];
 		} else {
 			out[n++] = '%';
@@ -107,11 +108,9 @@ static int seg_dirname(const char *segname, char *out)
 			out[n++] = hex[s[i] & 15];
 		}
 	}
-	if (full) {
-		out[n++] = '~';
-		for (int k = 60; k >= 0; k -= 4)
-			out[n++] = hex[(h >> k) & 15];
-	}
+	out[n++] = '.';
+	for (int k = 60; k >= 0; k -= 4)
+		out[n++] = hex[(id->id >> k) & 15];
 	out[n] = 0;
 	return 0;
 }
@@ -151,14 +150,14 @@ static int open_dir(int at, const char *name, uint32_t euid, int create)
 	return fd;
 }
 
-/* Open (and with @create make) <base> and <base>/<segname>; returns the latter. */
-static int open_segdir(const char *segname, uint32_t euid, int create, int *basefd)
+/* Open (and with @create make) <base> and <base>/<segdir>; returns the latter. */
+static int open_segdir(const struct xseg_seg_ident *id, uint32_t euid, int create, int *basefd)
 {
-	char base[4096], sub[256];
+	char base[4096], sub[80];
 	const char *env = getenv("XSEG_FIFO_DIR");
 	int bfd, sfd, r;
 
-	r = seg_dirname(segname, sub);
+	r = seg_dirname(id, sub);
 	if (r < 0)
 		return r;
 	if (env && *env) {
@@ -389,18 +388,18 @@ int xseg_posixfd_set_always(struct xseg *xs, uint32_t portno, int on)
 }
 
 /* xseg_posixfd_cleanup - see posixfd.h. */
-int xseg_posixfd_cleanup(const char *segname)
+int xseg_posixfd_cleanup(const struct xseg_seg_ident *id)
 {
 	uint32_t euid = (uint32_t)geteuid();
-	char sub[256];
+	char sub[80];
 	struct dirent *de;
 	int bfd = -1, sfd, dfd, r;
 	DIR *d;
 
-	r = seg_dirname(segname, sub);
+	r = seg_dirname(id, sub);
 	if (r < 0)
 		return r;
-	sfd = open_segdir(segname, euid, 0, &bfd);
+	sfd = open_segdir(id, euid, 0, &bfd);
 	if (sfd == -ENOENT)
 		return 0;
 	if (sfd < 0)
@@ -437,6 +436,7 @@ out:
 static int posixfd_join(struct xseg *xs, void **priv)
 {
 	struct posixfd_priv *pp = xseg_sys_alloc(sizeof(*pp));
+	struct xseg_seg_ident id;
 	int r;
 
 	if (!pp)
@@ -448,7 +448,8 @@ static int posixfd_join(struct xseg *xs, void **priv)
 		xseg_sys_free(pp);
 		return -ENOMEM;
 	}
-	r = open_segdir(xseg_segname(xs), pp->euid, 1, NULL);
+	xseg_seg_ident(xs, &id);
+	r = open_segdir(&id, pp->euid, 1, NULL);
 	if (r < 0 || pthread_rwlock_init(&pp->lock, NULL) != 0) {
 		if (r >= 0)
 			close(r);
@@ -733,13 +734,13 @@ static int posixfd_poll_fd(struct xseg *xs, void *priv, uint32_t portno)
  * port, and every arm ended by exactly one disarm of the same thread. signal() may be called by
  * any process of the same euid for a port any process bound.
  */
-static void posixfd_destroy(const char *segname)
+static void posixfd_destroy(const struct xseg_seg_ident *id)
 {
-	int r = xseg_posixfd_cleanup(segname);
+	int r = xseg_posixfd_cleanup(id);
 
 	if (r && r != -ENOENT)
-		xseg_sys_log(XSEG_LOG_WARN, "posixfd: cannot remove the FIFOs of '%s': %s", segname,
-			     strerror(-r));
+		xseg_sys_log(XSEG_LOG_WARN, "posixfd: cannot remove the FIFOs of %s:%s: %s",
+			     id->type, id->name ? id->name : "?", strerror(-r));
 }
 
 XSEG_DRIVER(posixfd) = {
@@ -752,7 +753,7 @@ XSEG_DRIVER(posixfd) = {
 	.unbind = posixfd_unbind,
 	.signal = posixfd_signal,
 	.poll_fd = posixfd_poll_fd,
-	.destroy = posixfd_destroy,
+	.destroy_ident = posixfd_destroy,
 	.arm = posixfd_arm,
 	.sleep = posixfd_sleep,
 	.disarm = posixfd_disarm,

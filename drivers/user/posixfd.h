@@ -35,14 +35,15 @@ int xseg_posixfd_drain(int fd);
 int xseg_posixfd_set_always(struct xseg *xs, uint32_t portno, int on);
 
 /*
- * xseg_posixfd_cleanup - remove the FIFO directory of segment @segname
- * (<base>/<segname>/, see docs/drivers.md) and the FIFOs left in it by dead
- * owners. For the segment's destroy, after its peers have left: a FIFO
- * still bound is removed too. Refuses (-EPERM) a directory that is not ours
- * or is group/other-accessible. Returns 0 (also if there was nothing to
- * remove) or -errno.
+ * xseg_posixfd_cleanup - remove the FIFO directory of segment @id
+ * (<base>/<segtype>.<id>/, see docs/drivers.md; xseg_seg_ident() gives @id
+ * of a joined segment) and the FIFOs left in it by dead owners. For the
+ * segment's destroy, after its peers have left: a FIFO still bound is
+ * removed too. The core calls it when it destroys a segment. Refuses
+ * (-EPERM) a directory that is not ours or is group/other-accessible.
+ * Returns 0 (also if there was nothing to remove) or -errno.
  */
-int xseg_posixfd_cleanup(const char *segname);
+int xseg_posixfd_cleanup(const struct xseg_seg_ident *id);
 
 #ifdef __cplusplus
 }

@@ -80,6 +80,7 @@ static int serve(struct peer *p, uint32_t port, struct xseg_request *req)
 		break;
 	case X_FLUSH:
 	case X_SYNC:
+	case X_COMMIT:
 	case X_TRUNCATE:
 	case X_DISCARD:
 	case X_WRITE_ZEROES:
@@ -282,10 +283,11 @@ static int work(struct peer *p, uint32_t port, struct xseg_request *req)
 	switch (op) {
 	case X_FLUSH:
 	case X_SYNC:
+	case X_COMMIT:
 		req->serviced = 0;
 		if (bd.readonly)
 			return 0;
-		return (op == X_SYNC ? fsync(bd.fd) : fdatasync(bd.fd)) ? errno : 0;
+		return (op == X_FLUSH ? fdatasync(bd.fd) : fsync(bd.fd)) ? errno : 0;
 	case X_TRUNCATE:
 		return do_truncate(p, req, off);
 	default:

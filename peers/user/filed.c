@@ -335,6 +335,7 @@ static int serve(struct peer *p, uint32_t port, struct xseg_request *req)
 		return 0;
 	case X_FLUSH:
 	case X_SYNC:
+	case X_COMMIT:
 		if (!tlen)
 			return PEER_DEFER;	/* the whole store */
 		break;
@@ -515,7 +516,7 @@ static int work(struct peer *p, uint32_t port, struct xseg_request *req)
 	if (((op == X_READ || op == X_WRITE) && len && (!data || len > dlen)) ||
 	    (op == X_INFO && (!data || dlen < 8)) || (op == X_HASH && (!data || dlen < 64)))
 		return EINVAL;
-	if (op == X_FLUSH || op == X_SYNC) {
+	if (op == X_FLUSH || op == X_SYNC || op == X_COMMIT) {
 		if (!req->target_len)
 			return syncfs(fd_.dirfd) ? errno : 0;
 	}
@@ -629,10 +630,14 @@ static int work(struct peer *p, uint32_t port, struct xseg_request *req)
 		return do_hash(p, name, req);
 	case X_FLUSH:
 	case X_SYNC:
+	case X_COMMIT:
 		fd = obj_open(name, O_RDONLY, 0);
 		if (fd < 0)
 			return -fd;
-		if (op == X_SYNC ? fsync(fd) : fdatasync(fd))
+		if (op == X_FLUSH ? fdatasync(fd) : fsync(fd))
+			r = errno;
+		/* COMMIT: the object's name (a create, a rename) is durable too. */
+		else if (op == X_COMMIT && fsync(fd_.dirfd))
 			r = errno;
 		break;
 	case X_DISCARD:

@@ -16,6 +16,9 @@
  *   xseg-tool status SPEC          header, ports, queues, counters
  *   xseg-tool recover SPEC         settle ports of dead peers
  *   xseg-tool verify SPEC          consistency check (exit 1 on problems)
+ *   xseg-tool requests SPEC [-p PORT]  requests in use (peers/user/xseg-debug.c)
+ *   xseg-tool tap SPEC -p PORT --to DST [-n COUNT]  a logging forwarder (same)
+ *   xseg-tool fail SPEC SERIAL     fail back a request whose holder is dead (same)
  *   xseg-tool submit SPEC -p DST [--op OP] [--target T] [--offset N]
  *             [--size N] [--count N] [--depth N] [--verify] [--timeout MS]
  *             [--flags fua,flush,nosync] [--data STR | --data-file F] [--out F]
@@ -51,6 +54,9 @@ static int usage_to(FILE *out)
 		"       %s recv SOCKET --exec CMD [ARG...]\n"
 		"       %s config SPEC [--set mode=0NNN,group=G,owner=U]\n"
 		"       %s list [TYPE]\n"
+		"       %s requests SPEC [-p PORT]   the requests in use: life, holder, age, target\n"
+		"       %s tap SPEC -p PORT --to DST [-n COUNT]   forward PORT's requests to DST, log each\n"
+		"       %s fail SPEC SERIAL   fail back a request whose holder is dead (see requests)\n"
 		"       %s submit SPEC -p PORT [-o|--op OP] [-T|--target T] [-O|--offset N] [-s|--size N]\n"
 		"                 [-n|--count N] [-D|--depth N] [-V|--verify] [-w|--timeout MS] [-d DRIVER]\n"
 		"                 [--spin-us N] [-F|--flags fua,flush,nosync] [--data STRING | --data-file FILE]\n"
@@ -67,7 +73,7 @@ static int usage_to(FILE *out)
 		"  a memfd segment has no name: create hands its descriptor over (--send: to\n"
 		"  the Unix socket SOCKET; --exec: CMD inherits it), recv takes one from a\n"
 		"  socket; CMD finds the descriptor in $XSEG_MEMFD and joins memfd:$XSEG_MEMFD\n",
-		prog, prog, prog, prog, prog, prog, prog);
+		prog, prog, prog, prog, prog, prog, prog, prog, prog, prog);
 	return 2;
 }
 
@@ -147,6 +153,8 @@ static const char *state_name(uint64_t w, int alive)
 	}
 }
 
+#include "xseg-debug.h"
+
 static int cmd_status(struct xseg *xs)
 {
 	struct xseg_header *h = xseg_header(xs);
@@ -192,6 +200,7 @@ static int cmd_status(struct xseg *xs)
 		       nrq, npq, p->cnt.submitted, p->cnt.accepted, p->cnt.responded, p->cnt.received,
 		       p->cnt.failed);
 	}
+	print_quotas(xs, c->nr_ports);	/* xseg-debug.c */
 	return 0;
 }
 
@@ -644,7 +653,8 @@ int main(int argc, char **argv)
 			fprintf(stderr, "%s: destroy: %s\n", prog, err[0] ? err : strerror(-r));
 		return r ? 1 : 0;
 	}
-	if (strcmp(cmd, "status") && strcmp(cmd, "recover") && strcmp(cmd, "verify") && strcmp(cmd, "submit"))
+	if (strcmp(cmd, "status") && strcmp(cmd, "recover") && strcmp(cmd, "verify") && strcmp(cmd, "submit") &&
+	    !is_debug_command(cmd))
 		return usage();
 	if (!strcmp(cmd, "submit")) {
 		static const struct option lo[] = {
@@ -745,7 +755,9 @@ int main(int argc, char **argv)
 	xs = join(&cfg, "futex");
 	if (!xs)
 		return 1;
-	if (!strcmp(cmd, "status")) {
+	if (is_debug_command(cmd)) {
+		r = debug_command(xs, cmd, argc, argv);	/* xseg-debug.c */
+	} else if (!strcmp(cmd, "status")) {
 		r = cmd_status(xs);
 	} else if (!strcmp(cmd, "recover")) {
 		r = cmd_recover(xs);

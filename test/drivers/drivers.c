@@ -500,6 +500,15 @@ static int join_err(void)
 	return r;
 }
 
+/* The posixfd driver's cleanup of the stub segment H. */
+static int cleanup_H(void)
+{
+	struct xseg_seg_ident id;
+
+	xseg_seg_ident(&H, &id);
+	return xseg_posixfd_cleanup(&id);
+}
+
 /* (6) posixfd: 0700 directories, a 0600 FIFO, foreign or open directories refused, event-loop mode. */
 static void test_posixfd_files(void)
 {
@@ -516,10 +525,10 @@ static void test_posixfd_files(void)
 	setenv("XSEG_FIFO_DIR", path, 1);
 	priv = join();
 	CHECK((mode_of(path) & 07777) == 0700 && S_ISDIR(mode_of(path)));
-	snprintf(path, sizeof(path), "%s/fifo/%s", base, H.name);
+	snprintf(path, sizeof(path), "%s/fifo/%s", base, stub_segdir(&H));
 	CHECK((mode_of(path) & 07777) == 0700 && S_ISDIR(mode_of(path)));
 	/* A stale file at the FIFO's name is replaced. */
-	snprintf(path, sizeof(path), "%s/fifo/%s/3", base, H.name);
+	snprintf(path, sizeof(path), "%s/fifo/%s/3", base, stub_segdir(&H));
 	fd = open(path, O_CREAT | O_WRONLY, 0644);
 	CHECK(fd >= 0);
 	close(fd);
@@ -547,8 +556,8 @@ static void test_posixfd_files(void)
 	D->unbind(&H, priv, 3);
 	CHECK(access(path, F_OK) < 0 && errno == ENOENT);
 	D->leave(&H, priv);
-	CHECK(xseg_posixfd_cleanup(H.name) == 0);
-	snprintf(path, sizeof(path), "%s/fifo/%s", base, H.name);
+	CHECK(cleanup_H() == 0);
+	snprintf(path, sizeof(path), "%s/fifo/%s", base, stub_segdir(&H));
 	CHECK(access(path, F_OK) < 0 && errno == ENOENT);
 
 	/* A name with slashes, dots and more than a directory name can hold. */
@@ -565,7 +574,7 @@ static void test_posixfd_files(void)
 		do_bind(priv, 1);
 		D->unbind(&H, priv, 1);
 		D->leave(&H, priv);
-		CHECK(xseg_posixfd_cleanup(H.name) == 0);
+		CHECK(cleanup_H() == 0);
 		memcpy(H.name, saved, sizeof(saved));
 	}
 
@@ -585,7 +594,7 @@ static void test_posixfd_files(void)
 	snprintf(path, sizeof(path), "%s/ok", base);
 	CHECK(mkdir(path, 0700) == 0);
 	setenv("XSEG_FIFO_DIR", path, 1);
-	snprintf(path, sizeof(path), "%s/ok/%s", base, H.name);
+	snprintf(path, sizeof(path), "%s/ok/%s", base, stub_segdir(&H));
 	CHECK(mkdir(path, 0700) == 0 && chmod(path, 0755) == 0);
 	r = join_err();
 	CHECKF(r == -EPERM, "0755 segment directory: %d", r);
@@ -607,7 +616,7 @@ static void test_posixfd_files(void)
 		CHECKF(r == -EPERM, "foreign base: %d", r);
 		snprintf(path, sizeof(path), "%s/ok", base);
 		setenv("XSEG_FIFO_DIR", path, 1);
-		snprintf(path, sizeof(path), "%s/ok/%s", base, H.name);
+		snprintf(path, sizeof(path), "%s/ok/%s", base, stub_segdir(&H));
 		CHECK(chown(path, 65534, 65534) == 0);
 		r = join_err();
 		CHECKF(r == -EPERM, "foreign segment directory: %d", r);
@@ -808,6 +817,6 @@ int main(void)
 		DRUN(test_garbage);
 		DRUN(test_many_ports);
 	}
-	CHECK(xseg_posixfd_cleanup(H.name) == 0);
+	CHECK(cleanup_H() == 0);
 	return 0;
 }

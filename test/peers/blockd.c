@@ -158,6 +158,8 @@ static void test_errors(void)
 		r.buf_len = 4;
 		CHECK(tp_do(xs, me, 1, &r) == EINVAL);
 	}
+	/* COMMIT: a durable barrier of the device (fsync). */
+	CHECK(simple(1, X_COMMIT, 0, 0, 0) == 0);
 	/* Ops blockd does not implement. */
 	const uint32_t unsupported[] = { X_CLONE, X_SNAPSHOT, X_COPY, X_HASH, X_RENAME, X_ACQUIRE, X_DELETE,
 					 X_OP_COUNT, 1000 };

@@ -163,6 +163,10 @@ static void test_objects(void)
 	CHECK(req(X_SYNC, "", 0, 0, NULL, NULL, 0, NULL) == 0);
 	CHECK(req(X_FLUSH, "", 0, 0, NULL, NULL, 0, NULL) == 0);
 	CHECK(req(X_FLUSH, "nothere", 0, 0, NULL, NULL, 0, NULL) == ENOENT);
+	/* COMMIT: a durable barrier of an object (data, metadata, name) or the store. */
+	CHECK(req(X_COMMIT, "a", 0, 0, NULL, NULL, 0, NULL) == 0);
+	CHECK(req(X_COMMIT, "", 0, 0, NULL, NULL, 0, NULL) == 0);
+	CHECK(req(X_COMMIT, "nothere", 0, 0, NULL, NULL, 0, NULL) == ENOENT);
 	CHECK(req(X_PING, "", 0, 0, NULL, NULL, 0, NULL) == 0);
 	/* DISCARD and WRITE_ZEROES within the object; the size never changes. */
 	CHECK(put("z", 0, "0123456789abcdef") == 0);

@@ -171,7 +171,13 @@ static void test_genuine(void)
 	xs = xseg_join("posix", p, "posixfd", NULL, NULL, &e, err, sizeof(err));
 	CHECKF(xs, "%d %s", e, err);
 	CHECK(xseg_bind_port(xs, 1, 0) == 1);
-	snprintf(fifo, sizeof(fifo), "%s/%s/1", at("fifos"), p);
+	{
+		struct xseg_seg_ident id;
+
+		xseg_seg_ident(xs, &id);
+		snprintf(fifo, sizeof(fifo), "%s/posix.%016llx/1", at("fifos"),
+			 (unsigned long long)id.id);
+	}
 	CHECKF(access(fifo, F_OK) == 0, "%s", fifo);
 	xseg_leave(xs);
 	snprintf(spec, sizeof(spec), "posix:%s", p);

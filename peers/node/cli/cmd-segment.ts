@@ -24,6 +24,8 @@ export interface PortView {
   requestsQueued: number
   repliesQueued: number
   counters: PortInfo['counters']
+  /** Requests and buffer bytes held against the port's quota (max 0: unlimited). */
+  quota: { requests: number; maxRequests: number; buffer: number; maxBuffer: number }
   /** Bucket b counts replies received after [2^b, 2^(b+1)) us (submit -> receive). */
   latencyUsLog2: number[]
 }
@@ -45,6 +47,7 @@ export function portView(p: PortInfo): PortView {
     requestsQueued: p.requests_queued,
     repliesQueued: p.replies_queued,
     counters: p.counters,
+    quota: { requests: p.quota.requests, maxRequests: p.quota.max_requests, buffer: p.quota.buffer, maxBuffer: p.quota.max_buffer },
     latencyUsLog2: p.latency_us_log2,
   }
 }
@@ -158,17 +161,26 @@ export const status: Command = {
   },
 }
 
+/** Usage against quota: "3/4", "3/-" (unlimited); bytes in K/M/G. */
+export function quotaCells(q: PortView['quota']): [string, string] {
+  const sz = (n: number): string =>
+    n >= 2 ** 30 && n % 2 ** 30 === 0 ? `${n / 2 ** 30}G` : n >= 2 ** 20 && n % 2 ** 20 === 0 ? `${n / 2 ** 20}M`
+      : n >= 1024 && n % 1024 === 0 ? `${n / 1024}K` : `${n}`
+  return [`${q.requests}/${q.maxRequests || '-'}`, `${sz(q.buffer)}/${q.maxBuffer ? sz(q.maxBuffer) : '-'}`]
+}
+
 /** The ports as a text table (status). */
 export function portTable(ports: PortView[]): string {
   if (!ports.length) return 'no port in use\n'
   return table(
-    ['port', 'state', 'type', 'pid', 'alive', 'reqq', 'repq', 'submitted', 'accepted', 'responded', 'received', 'failed', 'reclaimed'],
+    ['port', 'state', 'type', 'pid', 'alive', 'reqq', 'repq', 'held/quota', 'buf/quota', 'submitted', 'accepted', 'responded',
+      'received', 'failed', 'reclaimed'],
     ports.map((p) => [
       p.port, p.state, p.peerType ?? '-', p.pid ?? '-', p.alive === null ? '-' : p.alive ? 'yes' : 'no',
-      p.requestsQueued, p.repliesQueued, p.counters.submitted, p.counters.accepted, p.counters.responded,
-      p.counters.received, p.counters.failed, p.counters.reclaimed,
+      p.requestsQueued, p.repliesQueued, ...quotaCells(p.quota), p.counters.submitted, p.counters.accepted,
+      p.counters.responded, p.counters.received, p.counters.failed, p.counters.reclaimed,
     ]),
-    [0, 3, 5, 6, 7, 8, 9, 10, 11, 12],
+    [0, 3, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14],
   )
 }
 

@@ -15,7 +15,7 @@
 import { readFileSync } from 'node:fs'
 import { Segment, type PortInfo } from '../../../sys/node/ts/index.js'
 import { type Command, type Context, Usage, needSpec, num, seconds, table } from './cmd.js'
-import { type PortView, portInUse, portView, segmentView } from './cmd-segment.js'
+import { type PortView, portInUse, portView, quotaCells, segmentView } from './cmd-segment.js'
 
 interface Sample {
   t: bigint
@@ -118,7 +118,7 @@ export function snapshot(seg: Segment, prev: Sample, cur: Sample, all: boolean) 
 type Snapshot = ReturnType<typeof snapshot>
 
 /** Columns dropped, in this order, until the table fits the terminal. */
-const DROP = ['responded', 'submitted', 'p90us', 'alive', 'type', 'repq', 'fail/s', 'p99us', 'acc/s', 'resp/s', 'state']
+const DROP = ['responded', 'submitted', 'buf/quota', 'held/quota', 'p90us', 'alive', 'type', 'repq', 'fail/s', 'p99us', 'acc/s', 'resp/s', 'state']
 
 /**
  * The text of @s. @width (a terminal's columns): drop the least needed
@@ -134,11 +134,11 @@ export function render(s: Snapshot, clock = new Date(), width = Infinity): strin
     (peers ? fit(`peers: ${peers}`) + '\n' : '')
   if (!s.ports.length) return head + 'no port in use\n'
   const f = (n: number): string => (n >= 10000 ? Math.round(n).toString() : n.toFixed(1).replace(/\.0$/, ''))
-  const cols = ['port', 'state', 'type', 'pid', 'program', 'alive', 'reqq', 'repq', 'sub/s', 'acc/s', 'resp/s', 'recv/s',
+  const cols = ['port', 'state', 'type', 'pid', 'program', 'alive', 'reqq', 'repq', 'held/quota', 'buf/quota', 'sub/s', 'acc/s', 'resp/s', 'recv/s',
     'fail/s', 'p50us', 'p90us', 'p99us', 'submitted', 'responded']
   const rows = s.ports.map((p) => [
     p.port, p.state, p.peerType ?? '-', p.pid ?? '-', p.program ?? '-', p.alive === null ? '-' : p.alive ? 'yes' : 'no',
-    p.requestsQueued, p.repliesQueued, f(p.rates.submitted), f(p.rates.accepted), f(p.rates.responded),
+    p.requestsQueued, p.repliesQueued, ...quotaCells(p.quota), f(p.rates.submitted), f(p.rates.accepted), f(p.rates.responded),
     f(p.rates.received), f(p.rates.failed),
     p.latencyUs ? f(p.latencyUs.p50) : '-', p.latencyUs ? f(p.latencyUs.p90) : '-', p.latencyUs ? f(p.latencyUs.p99) : '-',
     p.counters.submitted, p.counters.responded,

@@ -224,6 +224,14 @@ static Napi::Value port_info(const Napi::CallbackInfo &info)
 	c.Set("failed", (double)xseg__counter(&p->cnt.failed));
 	c.Set("reclaimed", (double)xseg__counter(&p->cnt.reclaimed));
 	o.Set("counters", c);
+	struct xseg_quota qu;
+	Napi::Object q = Napi::Object::New(env);
+	xseg_port_quota(s->xs, port, &qu);
+	q.Set("max_requests", qu.max_requests);
+	q.Set("requests", qu.requests);
+	q.Set("max_buffer", (double)qu.max_buffer);
+	q.Set("buffer", (double)qu.buffer);
+	o.Set("quota", q);
 	Napi::Array lat = Napi::Array::New(env, XSEG_LAT_BUCKETS);
 	for (uint32_t b = 0; b < XSEG_LAT_BUCKETS; b++)
 		lat.Set(b, (double)xseg__counter(&p->lat[b]));

@@ -266,20 +266,6 @@ static Napi::Value seg_destroy_name(const Napi::CallbackInfo &info)
 	return info.Env().Undefined();
 }
 
-// seg_fifo_cleanup(name) -> undefined: remove the posixfd FIFO directory of a
-// destroyed segment (after its peers have left).
-static Napi::Value seg_fifo_cleanup(const Napi::CallbackInfo &info)
-{
-	std::string name;
-
-	if (!arg_str(info, 0, "seg_fifo_cleanup", &name))
-		return info.Env().Undefined();
-	int r = xseg_posixfd_cleanup(name.c_str());
-	if (r)
-		throw_errno(info.Env(), r, "seg_fifo_cleanup");
-	return info.Env().Undefined();
-}
-
 // seg_list(type) -> names of the segments of @type (throws ENOTSUP if the
 // type cannot list).
 static void list_one(void *arg, const char *name)
@@ -530,7 +516,6 @@ void init_seg(Napi::Env env, Napi::Object exports)
 	exports.Set("seg_leave", Napi::Function::New(env, seg_leave, "seg_leave"));
 	exports.Set("seg_destroy", Napi::Function::New(env, seg_destroy, "seg_destroy"));
 	exports.Set("seg_destroy_name", Napi::Function::New(env, seg_destroy_name, "seg_destroy_name"));
-	exports.Set("seg_fifo_cleanup", Napi::Function::New(env, seg_fifo_cleanup, "seg_fifo_cleanup"));
 	exports.Set("seg_list", Napi::Function::New(env, seg_list, "seg_list"));
 	exports.Set("seg_buffer", Napi::Function::New(env, seg_buffer, "seg_buffer"));
 	exports.Set("seg_info", Napi::Function::New(env, seg_info, "seg_info"));

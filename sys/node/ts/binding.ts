@@ -95,6 +95,8 @@ export interface NativePortInfo {
     failed: number
     reclaimed: number
   }
+  /** Per-port quota (0: unlimited) and what the port's current bind holds. */
+  quota: { max_requests: number; requests: number; max_buffer: number; buffer: number }
   latency_us_log2: number[]
 }
 
@@ -124,7 +126,6 @@ export interface Binding {
   seg_leave(h: Handle): void
   seg_destroy(h: Handle): void
   seg_destroy_name(type: string, name: string): void
-  seg_fifo_cleanup(name: string): void
   seg_list(type: string): string[]
   seg_peek(type: string, name: string): NativeSegPeek
   seg_buffer(h: Handle): ArrayBuffer

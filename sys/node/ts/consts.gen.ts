@@ -30,6 +30,7 @@ export const OPS = [
   'flush', // X_FLUSH
   'discard', // X_DISCARD
   'write_zeroes', // X_WRITE_ZEROES
+  'commit', // X_COMMIT
 ] as const
 
 /** Request flags (XF_*, lowercased). */

@@ -264,13 +264,13 @@ export class Segment {
   }
 
   /**
-   * Destroy a segment by spec without joining it (like ipcrm), and remove
-   * its posixfd FIFO directory. Peers still joined keep their mapping.
+   * Destroy a segment by spec without joining it (like ipcrm); the core
+   * removes its posixfd FIFO directory too. Peers still joined keep their
+   * mapping.
    */
   static destroy(spec: string): void {
     const cfg = Segment.parseSpec(spec)
     native.seg_destroy_name(cfg.type, cfg.name)
-    Segment.#fifoCleanup(cfg.name)
   }
 
   /**
@@ -282,14 +282,6 @@ export class Segment {
   static setOwnerMode(spec: string, set: string): { uid: number; gid: number; mode: number } {
     const cfg = Segment.parseSpec(spec)
     return native.seg_set_owner(cfg.type, cfg.name, set)
-  }
-
-  static #fifoCleanup(name: string): void {
-    try {
-      native.seg_fifo_cleanup(name)
-    } catch {
-      // Another user's or an unusual FIFO directory: not ours to remove.
-    }
   }
 
   /**
@@ -438,7 +430,6 @@ export class Segment {
     open.delete(this)
     for (const p of [...this.#ports.values()]) p._closed()
     this.#ports.clear()
-    if (this.#destroyOnClose) Segment.#fifoCleanup(this.config.name)
   }
 
   [Symbol.dispose](): void {

@@ -192,6 +192,11 @@ int xseg_segtype_fd_create(int fd, const char *kind, const char *name, const cha
 	int r;
 
 	r = allocate(fd, size);
+	if ((r == -ENOSPC || r == -ENOMEM) && on_hugetlbfs(fd))
+		return xseg_segtype_fail(err, errlen, -ENOSPC, kind, name, "not enough free huge "
+					 "pages (needs %llu of 2 MiB; HugePages_Free in /proc/meminfo, "
+					 "reserve more in /proc/sys/vm/nr_hugepages)",
+					 (unsigned long long)((size + (2u << 20) - 1) >> 21));
 	if (r == -ENOSPC)
 		return xseg_segtype_fail(err, errlen, r, kind, name, "%s is full (needs %s)",
 					 where, human_size(hs, sizeof(hs), size));

@@ -17,18 +17,23 @@
 #define _GNU_SOURCE 1
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 #include "../../../sys/domain.h"
 #include "segtype.h"
 #include "xseg_memfd.h"
 
 #define MEMFD_SEALS	(F_SEAL_SHRINK | F_SEAL_SEAL)
+#ifndef MFD_HUGE_2MB
+#define MFD_HUGE_2MB	(21u << 26)	/* linux/memfd.h: log2(2 MiB) << MFD_HUGE_SHIFT */
+#endif
 
 /* The open descriptor @name names, or a negative errno (+ @err). */
 static int memfd_fd(const char *name, char *err, size_t errlen)
@@ -69,6 +74,9 @@ static int memfd_create_op(const char *name, uint64_t size, uint32_t mode, int32
 	struct stat st;
 	int fd, seals, r;
 
+	bool huge = mode & XSEG_CREATE_HUGE;
+
+	mode &= ~XSEG_CREATE_HUGE;
 	fd = memfd_fd(name, NULL, 0);
 	if (fd < 0)
 		return xseg_segtype_fail(err, errlen, fd, "memfd", name ? name : "(null)",
@@ -89,8 +97,18 @@ static int memfd_create_op(const char *name, uint64_t size, uint32_t mode, int32
 					 "MFD_ALLOW_SEALING (%lld bytes, seals %#x); "
 					 "xseg_create_memfd() makes one", fd, (long long)st.st_size,
 					 (unsigned int)seals);
-	r = xseg_segtype_fd_create(fd, "memfd", name, "memory", size, mode, gid, mem, err,
-				   errlen);
+	{
+		struct statfs sfs;
+		bool on_huge = fstatfs(fd, &sfs) == 0 && sfs.f_type == 0x958458f6;
+
+		if (huge != on_huge)
+			return xseg_segtype_fail(err, errlen, -EINVAL, "memfd", name,
+						 huge ? "huge=1 needs a memfd made with MFD_HUGETLB "
+						 "(xseg_create_memfd() makes one)" : "descriptor %d is "
+						 "a huge-page memfd: the spec must say huge=1", fd);
+	}
+	r = xseg_segtype_fd_create(fd, "memfd", name, huge ? "huge pages" : "memory", size,
+				   mode, gid, mem, err, errlen);
 	if (r)
 		return r;
 	if (fcntl(fd, F_ADD_SEALS, MEMFD_SEALS) < 0) {
@@ -212,12 +230,13 @@ int xseg_create_memfd(const struct xseg_config *cfg, char *err, size_t errlen)
 	}
 	c = *cfg;
 	snprintf(label, sizeof(label), "xseg");
-	fd = memfd_create(label, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	fd = memfd_create(label, MFD_CLOEXEC | MFD_ALLOW_SEALING |
+				 (c.huge ? MFD_HUGETLB | MFD_HUGE_2MB : 0));
 	if (fd < 0) {
 		r = -errno;
 		if (err && errlen)
-			snprintf(err, errlen, "memfd: cannot create one (memfd_create): %s",
-				 strerror(-r));
+			snprintf(err, errlen, "memfd: cannot create one (memfd_create%s): %s",
+				 c.huge ? " with MFD_HUGETLB, huge=1" : "", strerror(-r));
 		return r;
 	}
 	memset(c.type, 0, sizeof(c.type));
