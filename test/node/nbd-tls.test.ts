@@ -10,19 +10,21 @@
 // failure.
 import { execFile } from 'node:child_process'
 import { randomFillSync } from 'node:crypto'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, truncateSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import * as P from '../../peers/node/nbd/protocol'
+import { parseServeConfig } from '../../peers/node/cli/serve'
 import { NbdGateway } from '../../peers/node/nbd/server'
-import { skipCheck } from './helpers'
+import { skipCheck, start, within } from './helpers'
 import { haveBlockd, nbdEnv, nbdTeardown, type NbdEnv } from './nbd-env'
 import { Raw } from './nbd-raw'
 
 const run = promisify(execFile)
 const MB = 1 << 20
+const CLI = join(__dirname, '../../lib/node/cli.js')
 const SIZE = 16 * MB
 const TOOLS = ['openssl', 'nbdinfo', 'nbdcopy', 'qemu-img', 'qemu-io', 'cmp']
 
@@ -180,6 +182,52 @@ T('bad TLS options: XsegErrors (EINVAL) naming what is wrong', () => {
   assert.throws(mk({ mode: 'maybe' }), /tls.mode must be/)
   assert.throws(mk({ mode: 'on' }), /needs tls.certificates/)
   assert.throws(mk({ mode: 'require', certificates: join(env.dir, 'nothing') }), /cannot read .*server-cert.pem/)
+})
+
+T('serve: [nbd] tls = "require" with tls-certificates: the gateway it starts requires TLS', async () => {
+  if (!env) return
+  const dir = join(env.dir, 'serve')
+  mkdirSync(dir)
+  const sock = join(dir, 'nbd.sock')
+  writeFileSync(join(dir, 'vol.img'), Buffer.alloc(0))
+  truncateSync(join(dir, 'vol.img'), MB)
+  writeFileSync(join(dir, 'p.toml'), `[segment]
+spec = "posix:tlsserve${process.pid}:16:64:64K"
+
+[[peer]]
+name = "store"
+program = "blockd"
+port = 1
+args = ["--file", ${JSON.stringify(join(dir, 'vol.img'))}]
+
+[nbd]
+storage-port = 1
+unix = "nbd.sock"
+tls = "require"
+tls-certificates = ${JSON.stringify(certs)}
+
+[[nbd.export]]
+name = "vol"
+`)
+  const srv = start(process.execPath, [CLI, 'serve', join(dir, 'p.toml')])
+  try {
+    await within((async () => { while (!/ready:/.test(srv.stderr())) await new Promise((r) => setTimeout(r, 50)) })(), 30000, 'serve ready').catch((e: Error) => { throw new Error(`${e.message}: ${srv.stderr()}`) })
+    const tlsInfo = await out('nbdinfo', ['--json', `nbds+unix:///vol?socket=${sock}&tls-certificates=${certs}`])
+    assert.is(tlsInfo.code, 0, tlsInfo.text)
+    assert.is((JSON.parse(tlsInfo.text) as { TLS: boolean }).TLS, true)
+    const plain = await out('nbdinfo', ['--size', `nbd+unix:///vol?socket=${sock}`])
+    assert.is.not(plain.code, 0, `a plaintext client was served: ${plain.text}`)
+  } finally {
+    srv.kill('SIGTERM')
+    await within(srv.exited, 20000, 'serve exits')
+  }
+  // A bad [nbd] tls table is refused before anything starts, naming the key.
+  const toml = (t: string): string => '[segment]\nspec = "posix:a:16:64:64K"\n[nbd]\nstorage-port = 1\nunix = "/tmp/x.sock"\n' +
+    `${t}\n[[nbd.export]]\nname = "vol"\n`
+  assert.throws(() => parseServeConfig(toml('tls = "maybe"'), 'p.toml'), /p\.toml: nbd\.tls: 'maybe' is not/)
+  assert.throws(() => parseServeConfig(toml('tls = "on"'), 'p.toml'), /p\.toml: nbd\.tls-certificates: tls = "on" needs/)
+  assert.throws(() => parseServeConfig(toml('tls-certificates = "/x"'), 'p.toml'), /nbd\.tls-certificates: is for tls/)
+  assert.is(parseServeConfig(toml('tls = "on"\ntls-certificates = "c"'), '/etc/xseg/p.toml').nbd!.tlsCertificates, '/etc/xseg/c')
 })
 
 T.run()

@@ -54,6 +54,9 @@ export interface NbdConfig {
   restart: Restart
   /** Seconds (xseg nbd --request-timeout); default the gateway's. */
   requestTimeout?: number
+  /** TLS (xseg nbd --tls, --tls-certificates): 'off' (default), 'on' or 'require'. */
+  tls?: 'off' | 'on' | 'require'
+  tlsCertificates?: string
 }
 
 /** The volume chain of [volumes]: storage peer <- mapperd <- vlmcd (both added to peers). */
@@ -221,7 +224,13 @@ export function parseServeConfig(text: string, file: string): ServeConfig {
     const where = `${file}: nbd`
     check(typeof doc.nbd === 'object' && doc.nbd !== null && !Array.isArray(doc.nbd), where, 'must be a table')
     const t = doc.nbd as Table
-    known(t, ['storage-port', 'unix', 'tcp', 'driver', 'export', 'restart', 'request-timeout', 'volumes'], where)
+    known(t, ['storage-port', 'unix', 'tcp', 'driver', 'export', 'restart', 'request-timeout', 'volumes', 'tls', 'tls-certificates'], where)
+    const tls = t.tls === undefined ? 'off' : str(t, 'tls', where)
+    check(tls === 'off' || tls === 'on' || tls === 'require', `${where}.tls`, `'${tls}' is not "off", "on" or "require"`)
+    const certs = t['tls-certificates'] === undefined ? undefined : str(t, 'tls-certificates', where)
+    check(tls === 'off' || certs !== undefined, `${where}.tls-certificates`,
+      `tls = "${tls}" needs tls-certificates = "DIR" (server-cert.pem, server-key.pem)`)
+    check(tls !== 'off' || certs === undefined, `${where}.tls-certificates`, 'is for tls = "on" or "require"')
     const volumes = bool(t, 'volumes', where, false)
     check(!volumes || cfg.volumes !== undefined || t['storage-port'] !== undefined, `${where}.volumes`,
       'needs a [volumes] table (or storage-port = the port of vlmcd)')
@@ -259,6 +268,7 @@ export function parseServeConfig(text: string, file: string): ServeConfig {
       exports,
       restart: restart(t, where),
       ...(rt !== undefined ? { requestTimeout: rt as number } : {}),
+      ...(tls !== 'off' ? { tls: tls as 'on' | 'require', tlsCertificates: isAbsolute(certs!) ? certs! : resolve(base, certs!) } : {}),
     }
   }
   if (doc.metrics !== undefined) {
@@ -384,6 +394,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
         if (n.tcp) argv.push('--tcp', n.tcp)
         if (n.requestTimeout !== undefined) argv.push('--request-timeout', String(n.requestTimeout))
         if (n.volumes) argv.push('--volumes')
+        if (n.tls) argv.push(`--tls=${n.tls}`, '--tls-certificates', n.tlsCertificates!)
         for (const e of n.exports) {
           // NAME[=TARGET][,readonly][,description=TEXT] (peers/node/nbd/cmd.ts)
           argv.push('--export', `${e.name}=${e.target}${e.readonly ? ',readonly' : ''}` +
