@@ -541,6 +541,7 @@ int xseg__deliver(struct xseg *xs, uint32_t r, struct xq_hold *hold_r, struct xq
 int xseg_respond(struct xseg *xs, struct xseg_request *req)
 {
 	struct xq_hold *hr, *hc;
+	uint64_t served;
 	uint32_t p;
 	int r, idx = xs ? xseg__req_index(xs, req) : -EINVAL;
 
@@ -553,10 +554,12 @@ int xseg_respond(struct xseg *xs, struct xseg_request *req)
 		return r;
 	if (xs->local[p].timing)
 		req->ts_respond = xseg_sys_now_ns();
+	served = req->serviced;		/* before delivery: then it is the client's */
 	xq_hold_take(&xs->track, hr, (uint32_t)idx);
 	r = xseg__deliver(xs, (uint32_t)idx, hr, hc);
 	xseg__holds_put2(xs, p, hr, hc);
 	xseg__count(&xs->ports[p].cnt.responded);
+	xa_add_rlx64(&xs->ports[p].bytes_responded, served);
 	return r < 0 ? 0 : r;	/* a vanished client is not the server's error */
 }
 
@@ -635,6 +638,7 @@ struct xseg_request *xseg_receive(struct xseg *xs, uint32_t portno)
 				xseg__count(&xs->ports[portno].lat[b]);
 			}
 			xseg__count(&xs->ports[portno].cnt.received);
+			xa_add_rlx64(&xs->ports[portno].bytes_received, req->serviced);
 			if (req->state & XS_FAILED)
 				xseg__count(&xs->ports[portno].cnt.failed);
 			xseg__set_life(req, XS_RECEIVED);

@@ -186,6 +186,14 @@ struct xseg_port {
 	uint64_t use_buffer;		/* XSEG_USE(gen, pages of buffer) (atomic) */
 	/* lines 3..6 */
 	uint64_t lat[XSEG_LAT_BUCKETS];	/* submit -> receive latency of its requests */
+	/*
+	 * line 7: the owner's byte counts, for rates (xseg top's MiB/s): the
+	 * serviced bytes as the replies say (informative, like every counter).
+	 * Written only by the port's owner, so no other CPU pulls the line.
+	 */
+	uint64_t bytes_responded;	/* serviced bytes of the replies this port sent */
+	uint64_t bytes_received;	/* serviced bytes of the replies this port received */
+	uint64_t spare7[6];
 };
 
 /* A usage word: the 30-bit bind generation above a 34-bit amount. */
@@ -198,7 +206,8 @@ XSEG_STATIC_ASSERT(sizeof(struct xseg_port) % 64 == 0,
 		   "ports are cache-line multiples so neighbours do not share lines");
 XSEG_STATIC_ASSERT(__builtin_offsetof(struct xseg_port, signal) == 64 &&
 		   __builtin_offsetof(struct xseg_port, cnt) == 128 &&
-		   __builtin_offsetof(struct xseg_port, lat) == 192 && sizeof(struct xseg_port) == 448,
+		   __builtin_offsetof(struct xseg_port, lat) == 192 &&
+		   __builtin_offsetof(struct xseg_port, bytes_responded) == 448 && sizeof(struct xseg_port) == 512,
 		   "a port's lines: senders' line, driver's line, owner's lines");
 
 /* Request state bits. */

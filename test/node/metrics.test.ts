@@ -95,6 +95,7 @@ test('xseg metrics --listen: both formats check clean, counters and histogram mo
     assert.is(before.type, PROMETHEUS_TYPE)
     const b = samples(before.text)
     const acc0 = value(b, 'xseg_port_requests_accepted_total', { segment: seg, port: 1 })
+    const bytes0 = value(b, 'xseg_port_responded_bytes_total', { segment: seg, port: 1 })
     assert.is(value(b, 'xseg_port_peer_alive', { port: 1 }), 1)
     // Traffic: 300 reads from a dynamic port of xseg submit.
     const sub = xseg('submit', spec, '-p', '1', '--op', 'read', '--size', '4096', '-n', '300', '--depth', '8')
@@ -119,6 +120,10 @@ test('xseg metrics --listen: both formats check clean, counters and histogram mo
     assert.is(value(a, 'xseg_port_requests_submitted_total', { port }), 300)
     assert.is(value(a, 'xseg_port_requests_failed_total', { port }), 0)
     assert.is(value(a, 'xseg_port_request_latency_seconds_bucket', { port, le: '+Inf' }), 300, 'every reply in the histogram')
+    // Bytes: 300 reads of 4096 served and received (the counters behind xseg top's MiB/s).
+    assert.is(value(a, 'xseg_port_received_bytes_total', { port }), 300 * 4096, 'the client received 300 x 4 KiB')
+    assert.is(value(a, 'xseg_port_responded_bytes_total', { port: 1 }) - bytes0, 300 * 4096, 'the server sent 300 x 4 KiB')
+    assert.match(om.text, /^# UNIT xseg_port_received_bytes bytes$/m)
     const les = [...a].filter(([k]) => k.startsWith('xseg_port_request_latency_seconds_bucket{') && k.includes(`port="${port}"`))
     assert.is(les.length, 32, 'one bucket per core bucket')
     for (let i = 1; i < les.length; i++) assert.ok(les[i]![1] >= les[i - 1]![1], 'cumulative')

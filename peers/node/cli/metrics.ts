@@ -66,7 +66,7 @@ export function commOf(pid: number): string {
   }
 }
 
-const COUNTERS: [keyof PortInfo['counters'], string][] = [
+const COUNTERS: [Exclude<keyof PortInfo['counters'], 'bytesResponded' | 'bytesReceived'>, string][] = [
   ['submitted', 'Requests the port submitted (as a client).'],
   ['accepted', 'Requests the port accepted from its request queue (as a server).'],
   ['responded', 'Replies the port sent back (as a server).'],
@@ -102,6 +102,8 @@ function families(seg: Segment, extra: MetricsExtra): Family[] {
   const lat = fam('xseg_port_request_latency_seconds', 'histogram',
     'Submit-to-receive time of the requests the port sent, as received (power-of-two microsecond buckets of the core; it keeps no sum).',
     'seconds')
+  const bytesOut = fam('xseg_port_responded_bytes', 'counter', 'Serviced bytes of the replies the port sent (as a server), as the replies say.', 'bytes')
+  const bytesIn = fam('xseg_port_received_bytes', 'counter', 'Serviced bytes of the replies the port received (as a client), as the replies say.', 'bytes')
   for (let i = 0; i < seg.config.nrPorts; i++) {
     const p = seg.portInfo(i)
     if (!portInUse(p)) continue
@@ -113,6 +115,8 @@ function families(seg: Segment, extra: MetricsExtra): Family[] {
     }
     const labels = labelText({ segment: segName, port: p.port, peer_type: free ? '' : (p.peer_type ?? ''), program })
     COUNTERS.forEach(([k], j) => counters[j]!.samples.push({ suffix: '_total', labels, value: p.counters[k] }))
+    bytesOut.samples.push({ suffix: '_total', labels, value: p.counters.bytesResponded })
+    bytesIn.samples.push({ suffix: '_total', labels, value: p.counters.bytesReceived })
     reqq.samples.push({ suffix: '', labels, value: p.requests_queued })
     repq.samples.push({ suffix: '', labels, value: p.replies_queued })
     if (!free) up.samples.push({ suffix: '', labels, value: p.alive ? 1 : 0 })
@@ -126,7 +130,7 @@ function families(seg: Segment, extra: MetricsExtra): Family[] {
       lat.samples.push({ suffix: '_bucket', labels: `${labels},le="${num(bucketBound(b, h.length))}"`, value: acc })
     })
   }
-  out.push(...counters, reqq, repq, up, lat)
+  out.push(...counters, bytesOut, bytesIn, reqq, repq, up, lat)
   if (extra.restarts) {
     const r = fam('xseg_serve_restarts', 'counter', 'Times xseg serve restarted a supervised child (a peer or the NBD gateway) after it died.')
     for (const [peer, n] of Object.entries(extra.restarts)) r.samples.push({ suffix: '_total', labels: `${segLabel},${labelText({ peer })}`, value: n })

@@ -105,6 +105,7 @@ export function snapshot(seg: Segment, prev: Sample, cur: Sample, all: boolean) 
       rates: {
         submitted: rate('submitted'), accepted: rate('accepted'), responded: rate('responded'),
         received: rate('received'), failed: rate('failed'), reclaimed: rate('reclaimed'),
+        bytesResponded: rate('bytesResponded'), bytesReceived: rate('bytesReceived'),
       },
       latencyUs: percentiles(p.latency_us_log2.map((n, b) => Math.max(0, n - (same ? q.latency_us_log2[b]! : 0)))),
     })
@@ -134,11 +135,12 @@ export function render(s: Snapshot, clock = new Date(), width = Infinity): strin
     (peers ? fit(`peers: ${peers}`) + '\n' : '')
   if (!s.ports.length) return head + 'no port in use\n'
   const f = (n: number): string => (n >= 10000 ? Math.round(n).toString() : n.toFixed(1).replace(/\.0$/, ''))
-  const cols = ['port', 'state', 'type', 'pid', 'program', 'alive', 'reqq', 'repq', 'held/quota', 'buf/quota', 'sub/s', 'acc/s', 'resp/s', 'recv/s',
+  const cols = ['port', 'state', 'type', 'pid', 'program', 'alive', 'reqq', 'repq', 'held/quota', 'buf/quota', 'MiB/s', 'sub/s', 'acc/s', 'resp/s', 'recv/s',
     'fail/s', 'p50us', 'p90us', 'p99us', 'submitted', 'responded']
   const rows = s.ports.map((p) => [
     p.port, p.state, p.peerType ?? '-', p.pid ?? '-', p.program ?? '-', p.alive === null ? '-' : p.alive ? 'yes' : 'no',
-    p.requestsQueued, p.repliesQueued, ...quotaCells(p.quota), f(p.rates.submitted), f(p.rates.accepted), f(p.rates.responded),
+    p.requestsQueued, p.repliesQueued, ...quotaCells(p.quota),
+    f((p.rates.bytesResponded + p.rates.bytesReceived) / 1048576), f(p.rates.submitted), f(p.rates.accepted), f(p.rates.responded),
     f(p.rates.received), f(p.rates.failed),
     p.latencyUs ? f(p.latencyUs.p50) : '-', p.latencyUs ? f(p.latencyUs.p90) : '-', p.latencyUs ? f(p.latencyUs.p99) : '-',
     p.counters.submitted, p.counters.responded,

@@ -223,6 +223,8 @@ static Napi::Value port_info(const Napi::CallbackInfo &info)
 	c.Set("received", (double)xseg__counter(&p->cnt.received));
 	c.Set("failed", (double)xseg__counter(&p->cnt.failed));
 	c.Set("reclaimed", (double)xseg__counter(&p->cnt.reclaimed));
+	c.Set("bytesResponded", (double)xseg__counter(&p->bytes_responded));
+	c.Set("bytesReceived", (double)xseg__counter(&p->bytes_received));
 	o.Set("counters", c);
 	struct xseg_quota qu;
 	Napi::Object q = Napi::Object::New(env);

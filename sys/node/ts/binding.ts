@@ -94,6 +94,9 @@ export interface NativePortInfo {
     received: number
     failed: number
     reclaimed: number
+    /** Serviced bytes of the replies the port sent (as a server) and received (as a client). */
+    bytesResponded: number
+    bytesReceived: number
   }
   /** Per-port quota (0: unlimited) and what the port's current bind holds. */
   quota: { max_requests: number; requests: number; max_buffer: number; buffer: number }
