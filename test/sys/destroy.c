@@ -81,20 +81,6 @@ static void joinable(const char *type, const char *name)
 	xseg_leave(xs);
 }
 
-static void copy_file(const char *from, const char *to)
-{
-	char buf[65536];
-	ssize_t n;
-	int a = open(from, O_RDONLY), b = open(to, O_WRONLY | O_CREAT | O_EXCL, 0600);
-
-	CHECK(a >= 0 && b >= 0);
-	while ((n = read(a, buf, sizeof(buf))) > 0)
-		CHECK(write(b, buf, (size_t)n) == n);
-	CHECK(fchmod(b, 0600) == 0);
-	close(a);
-	close(b);
-}
-
 static void test_not_segments(void)
 {
 	const char *plain = at("v.txt"), *junk = at("junk"), *fifo = at("fifo");
@@ -147,13 +133,13 @@ static void test_other_type(void)
 
 	make_seg("posix", p);
 	snprintf(shm, sizeof(shm), "/dev/shm/xseg.%s", p);
-	copy_file(shm, pcopy);
+	copy_file(shm, pcopy, 0600);
 	refused("file", pcopy, pcopy, -EBADMSG);
 	CHECKF(strstr(err, "type file") && strstr(err, "'posix'"), "%s", err);
 
 	make_seg("file", f);
 	snprintf(shm, sizeof(shm), "/dev/shm/xseg.%s", fcopy);
-	copy_file(f, shm);
+	copy_file(f, shm, 0600);
 	refused("posix", fcopy, shm, -EBADMSG);
 	joinable("posix", p);
 	CHECK(xseg_destroy_name("posix", p) == 0 && xseg_destroy_name("file", f) == 0);

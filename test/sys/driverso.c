@@ -82,20 +82,6 @@ static void test_not_found(void)
 	CHECK(xseg_destroy_name("posix", name) == 0);
 }
 
-static void copy_file(const char *from, const char *to, mode_t mode)
-{
-	char buf[65536];
-	ssize_t n;
-	int in = open(from, O_RDONLY), out = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-
-	CHECK(in >= 0 && out >= 0);
-	while ((n = read(in, buf, sizeof(buf))) > 0)
-		CHECK(write(out, buf, (size_t)n) == n);
-	close(in);
-	close(out);
-	CHECK(chmod(to, mode) == 0);
-}
-
 /* A driver others may change is not loaded, nor one from a folder others may write. */
 static void test_refused(void)
 {

@@ -10,6 +10,7 @@
 #define TEST_SYS_SEGTEST_H
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <grp.h>
 #include <limits.h>
@@ -192,6 +193,21 @@ static inline void make_seg(const char *type, const char *name)
 	snprintf(spec, sizeof(spec), "%s:%s:4:16:4K", type, name);
 	CHECKF(xseg_parse_spec(spec, &cfg, e, sizeof(e)) == 0, "%s", e);
 	CHECKF(xseg_create(&cfg, e, sizeof(e)) == 0, "%s", e);
+}
+
+/* Copy the file @from to a new file @to (O_EXCL: never over something), mode @mode. */
+static inline void copy_file(const char *from, const char *to, mode_t mode)
+{
+	char buf[65536];
+	ssize_t n;
+	int a = open(from, O_RDONLY), b = open(to, O_WRONLY | O_CREAT | O_EXCL, 0600);
+
+	CHECK(a >= 0 && b >= 0);
+	while ((n = read(a, buf, sizeof(buf))) > 0)
+		CHECK(write(b, buf, (size_t)n) == n);
+	CHECK(fchmod(b, mode) == 0);
+	close(a);
+	close(b);
 }
 
 #endif

@@ -29,7 +29,8 @@ export interface NativeConfig {
   layout_size: number
 }
 
-export interface NativeSegInfo {
+/** The header fields seg_info and seg_peek share. */
+export interface NativeHeaderFields {
   config: NativeConfig
   size: number
   major: number
@@ -42,6 +43,9 @@ export interface NativeSegInfo {
   attached: number
   autorm: boolean
   destroyed: boolean
+}
+
+export interface NativeSegInfo extends NativeHeaderFields {
   serial: bigint
   recoveries: number
   queue_cap: number
@@ -51,19 +55,7 @@ export interface NativeSegInfo {
 }
 
 /** seg_peek: a header's fields, read without joining (xseg_peek). */
-export interface NativeSegPeek {
-  config: NativeConfig
-  size: number
-  major: number
-  minor: number
-  uid: number
-  gid: number
-  mode: number
-  creator_pid: number
-  ctime_ns: bigint
-  attached: number
-  autorm: boolean
-  destroyed: boolean
+export interface NativeSegPeek extends NativeHeaderFields {
   /** Live joined processes. */
   pids: number[]
 }
