@@ -9,7 +9,11 @@
  * from the prep that attaches it until it is released. Limits live in the
  * port (0: unlimited): every bind sets them from the segment's config
  * (spec keys quota_requests=, quota_buffer=), the owner may change them
- * (xseg_set_port_quota). Usage is a word per kind, XSEG_USE(gen, amount),
+ * (xseg_set_port_quota). Only a port with a limit of a kind pays for it: a
+ * request records in its state word what was charged (XS_Q_REQUEST,
+ * XS_Q_BUFFER) and its release gives back only that, so an unlimited port
+ * (the default) never touches its usage words, and a limit set on a live
+ * port counts what is taken from then on. Usage is a word per kind, XSEG_USE(gen, amount),
  * changed by CAS only: charged by the owner's own calls, given back by
  * whoever frees the request, and only while the word's generation is the
  * request's client generation - a port rebound since starts at 0 with its
@@ -45,24 +49,32 @@ void xseg__quota_bind(struct xseg *xs, uint32_t p, uint32_t gen)
 
 /*
  * xseg__quota_charge - charge @n of @kind to port @p, ours (bound with
- * xs->local[p].gen): 0, or -EDQUOT if that would pass the port's limit.
- * A word of another generation (a peer wrote it) counts as 0.
+ * xs->local[p].gen): 1 if charged, 0 if the port has no limit of that kind
+ * (nothing charged, the usage word not even read: an unlimited port pays no
+ * atomic), or -EDQUOT if that would pass the limit. The caller records what
+ * was charged in the request (XS_Q_*) and gives back only that. A word of
+ * another generation (a peer wrote it) counts as 0.
  */
 int xseg__quota_charge(struct xseg *xs, uint32_t p, int kind, uint64_t n)
 {
 	struct xseg_port *port = &xs->ports[p];
-	uint64_t *u = use_word(port, kind);
+	uint64_t *u, w, lim = limit_of(xs, port, kind);
 	uint32_t gen = xs->local[p].gen;
-	uint64_t w = xa_load_acq64(u);
 
+	if (!lim)
+		return 0;
+	u = use_word(port, kind);
+	w = xa_load_acq64(u);
 	for (;;) {
-		uint64_t lim = limit_of(xs, port, kind);
 		uint64_t have = XSEG_USE_GEN(w) == gen ? XSEG_USE_N(w) : 0;
 
-		if (n > XSEG_USE_MAX - have || (lim && have + n > lim))
+		if (n > XSEG_USE_MAX - have || have + n > lim)
 			return -EDQUOT;
 		if (xa_cas_acqrel64(u, &w, XSEG_USE(gen, have + n)))
-			return 0;
+			return 1;
+		lim = limit_of(xs, port, kind);
+		if (!lim)
+			return 0;	/* the owner lifted the limit meanwhile */
 	}
 }
 

@@ -221,6 +221,13 @@ XSEG_STATIC_ASSERT(__builtin_offsetof(struct xseg_port, signal) == 64 &&
 #define XS_ACCEPTED	3u	/* held by a server */
 #define XS_RESPONDED	4u	/* in a reply queue */
 #define XS_RECEIVED	5u	/* back with its client */
+/*
+ * Quota bits (xseg/quota.c): what the request is charged to its client's
+ * quota. Set only when the port had a limit of that kind when it was taken,
+ * so an unlimited port never touches its usage word; cleared when given back.
+ */
+#define XS_Q_REQUEST	(1u << 16)	/* one request charged (get_request .. free) */
+#define XS_Q_BUFFER	(1u << 17)	/* its buffer chunk charged (prep .. release) */
 
 /* Ops (the xseg family). */
 enum xseg_op {
