@@ -8,7 +8,8 @@
  * it is freed (put_request, or a recovery that frees it); a buffer chunk
  * from the prep that attaches it until it is released. Limits live in the
  * port (0: unlimited): every bind sets them from the segment's config
- * (spec keys quota_requests=, quota_buffer=), the owner may change them
+ * (spec keys quota_requests=, quota_buffer=, or the binder's peer type's
+ * entry of quota_types=, see xseg__quota_defaults), the owner may change them
  * (xseg_set_port_quota). Only a port with a limit of a kind pays for it: a
  * request records in its state word what was charged (XS_Q_REQUEST,
  * XS_Q_BUFFER) and its release gives back only that, so an unlimited port
@@ -36,13 +37,26 @@ static uint64_t limit_of(struct xseg *xs, struct xseg_port *port, int kind)
 	return xa_load_rlx64(&port->quota_buffer) >> xs->cfg.page_shift;
 }
 
+/*
+ * xseg__quota_defaults - the limits this handle's binds start with: the
+ * quota_types= entry of its peer type @type if there is one, else the
+ * segment's quota_requests=/quota_buffer=. From the validated config copy.
+ */
+void xseg__quota_defaults(struct xseg *xs, const char *type)
+{
+	const struct xseg_type_quota *q = xseg__type_quota(&xs->cfg, type);
+
+	xs->bind_quota_requests = q ? q->requests : xs->cfg.quota_requests;
+	xs->bind_quota_buffer = q ? q->buffer : xs->cfg.quota_buffer;
+}
+
 /* xseg__quota_bind - the port @p is being bound with generation @gen. */
 void xseg__quota_bind(struct xseg *xs, uint32_t p, uint32_t gen)
 {
 	struct xseg_port *port = &xs->ports[p];
 
-	xa_store_rlx32(&port->quota_requests, xs->cfg.quota_requests);
-	xa_store_rlx64(&port->quota_buffer, xs->cfg.quota_buffer);
+	xa_store_rlx32(&port->quota_requests, xs->bind_quota_requests);
+	xa_store_rlx64(&port->quota_buffer, xs->bind_quota_buffer);
 	xa_store_rel64(&port->use_requests, XSEG_USE(gen, 0));
 	xa_store_rel64(&port->use_buffer, XSEG_USE(gen, 0));
 }

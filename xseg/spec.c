@@ -12,6 +12,7 @@
  */
 #include "xseg.h"
 #include "xseg_size.h"
+#include "spec_quota.h"
 
 
 #define SPEC_FIELDS		7u		/* positional fields */
@@ -33,9 +34,10 @@ static const char *const spec_types[] = { "posix", "file", "heap", "segdev", "sy
 
 /* Keys, in the order xseg_format_spec() writes them. */
 enum { KEY_DYNPORTS, KEY_MODE, KEY_GROUP, KEY_AUTORM, KEY_BUFFERS, KEY_QREQ, KEY_QBUF,
-       KEY_HUGE, KEY_COUNT };
+       KEY_HUGE, KEY_QTYPES, KEY_COUNT };
 static const char *const spec_keys[KEY_COUNT] = {
 	"dynports", "mode", "group", "autorm", "buffers", "quota_requests", "quota_buffer", "huge",
+	"quota_types",
 };
 
 /*
@@ -50,7 +52,7 @@ static const char *const pos_fields[SPEC_FIELDS] = {
 	"type", "name", "nr_ports", "nr_requests", "request_size", "extra_size", "page_shift",
 };
 #define SPEC_KEY_LIST "ports, requests, buffer, extra, page_shift, dynports, mode, group, autorm, buffers, " \
-	"quota_requests, quota_buffer, huge"
+	"quota_requests, quota_buffer, huge, quota_types"
 
 /* ------------------------------------------------------------ small helpers */
 
@@ -547,6 +549,14 @@ int xseg_check_config(const struct xseg_config *cfg, char *err, size_t errlen)
 	r = check_size(e, "quota_buffer", cfg->quota_buffer, page, 0, XSEG_USE_MAX * page);
 	if (r)
 		return r;
+	{
+		char m[160];	/* spec_quota.c */
+
+		if (xseg__check_type_quotas(cfg, m, sizeof(m))) {
+			wr_str(err_at(e, "quota_types"), m);
+			return -EINVAL;
+		}
+	}
 	prev = 0;
 	for (i = 0; i < cfg->nr_classes; i++) {
 		uint64_t size = cfg->classes[i].size;
@@ -856,6 +866,14 @@ static int parse_key(struct spec_parse *sp, const char *s, size_t n, const char 
 
 		return r ? size_syntax_err(sp->e, "quota_buffer", v, vlen, r) : 0;
 	}
+	case KEY_QTYPES: {
+		char m[160];	/* spec_quota.c */
+
+		if (!xseg__parse_type_quotas(v, vlen, sp->cfg, m, sizeof(m)))
+			return 0;
+		wr_str(err_at(sp->e, "quota_types"), m);
+		return -EINVAL;
+	}
 	default:
 		return parse_buffers(sp, v, vlen);
 	}
@@ -1066,6 +1084,12 @@ int xseg_format_spec(const struct xseg_config *cfg, char *buf, size_t len)
 	if (cfg->quota_buffer) {
 		wr_str(&w, ":quota_buffer=");
 		wr_size(&w, cfg->quota_buffer);
+	}
+	{
+		char q[320];	/* spec_quota.c: 4 entries of at most 45 bytes */
+
+		xseg__format_type_quotas(cfg, q, sizeof(q));
+		wr_str(&w, q);
 	}
 	nc = cfg->nr_classes < SPEC_MAX_CLASSES ? cfg->nr_classes : SPEC_MAX_CLASSES;
 	for (i = 0; i < nc; i++) {

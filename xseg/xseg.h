@@ -104,6 +104,7 @@ int xseg_parse_spec(const char *spec, struct xseg_config *cfg, char *err, size_t
 #define XSEG_GIVEN_QUOTA_REQUESTS (1u << 13)
 #define XSEG_GIVEN_QUOTA_BUFFER	(1u << 14)
 #define XSEG_GIVEN_HUGE		(1u << 15)
+#define XSEG_GIVEN_QUOTA_TYPES	(1u << 16)
 int xseg_parse_spec_given(const char *spec, struct xseg_config *cfg, uint32_t *given,
 			  char *err, size_t errlen);
 

@@ -48,6 +48,7 @@ extern "C" {
 #define XSEG_LAT_BUCKETS	32u	/* latency histogram: bucket b counts [2^b, 2^(b+1)) us */
 #define XSEG_NO_PORT		0xFFFFFFFFu
 #define XSEG_MAX_PEERS		128u	/* processes joined at once */
+#define XSEG_MAX_TYPE_QUOTAS	4u	/* quota_types= entries: per-peer-type quota defaults */
 
 /* Header flags. */
 #define XSEG_F_AUTORM		(1ull << 0)	/* destroy when the last peer leaves */
@@ -80,6 +81,19 @@ struct xseg_config {
 	uint32_t quota_requests;	/* requests a port may hold at once */
 	uint32_t huge;			/* 0 or 1: backed by 2 MiB huge pages (posix, memfd) */
 	uint64_t quota_buffer;		/* bytes of buffer chunks its requests may hold */
+	/*
+	 * Per-peer-type defaults (quota_types=): a port bound by a process of
+	 * that peer type starts with these instead of the two above. Entries
+	 * past nr_type_quotas are zero; names are NUL-terminated.
+	 */
+	uint32_t nr_type_quotas;
+	uint32_t type_quota_pad;
+	struct xseg_type_quota {
+		char type[XSEG_TYPE_LEN];	/* a peer type (driver) name */
+		uint32_t requests;		/* as quota_requests, 0 unlimited */
+		uint32_t pad;
+		uint64_t buffer;		/* as quota_buffer, 0 unlimited */
+	} type_quotas[XSEG_MAX_TYPE_QUOTAS];
 };
 
 #define XSEG_HUGE_PAGE		(2ull << 20)	/* huge=1: the object is a multiple of it */

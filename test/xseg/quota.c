@@ -272,6 +272,47 @@ static void test_limit_after(void)
 	xseg_leave(xs);
 }
 
+/* quota_types=: a bind starts with its peer type's entry, else the segment's quotas. */
+static void test_type_defaults(void)
+{
+	struct xseg_config cfg = tx_create("posix:%s:4:16:4K:0:12:quota_requests=4:"
+					   "quota_types=futex/2/8K,other/1/0");
+	struct xseg *fx = tx_join(&cfg, "futex"), *px = tx_join(&cfg, "posix");
+	struct xseg_config want, have;
+	struct xseg_request *g[16];
+	struct xseg_quota q;
+	uint32_t given, n;
+	char msg[512];
+	int e = 0;
+
+	CHECK(xseg_bind_port(fx, 0, 0) == 0 && xseg_bind_port(px, 1, 0) == 1);
+	q = quota(fx, 0);
+	CHECKF(q.max_requests == 2 && q.max_buffer == 8192, "futex port: %u/%llu", q.max_requests,
+	       (unsigned long long)q.max_buffer);
+	q = quota(px, 1);
+	CHECKF(q.max_requests == 4 && q.max_buffer == 0, "posix port: %u/%llu", q.max_requests,
+	       (unsigned long long)q.max_buffer);
+	n = take_all(fx, 0, g, 16, &e);
+	CHECKF(n == 2 && e == EDQUOT, "futex port got %u, then errno %d", n, e);
+	put_all(fx, g, n);
+	/* The owner's override still wins over its type's default. */
+	CHECK(xseg_set_port_quota(fx, 0, 3, 0) == 0);
+	n = take_all(fx, 0, g, 16, &e);
+	CHECKF(n == 3 && e == EDQUOT, "overridden port got %u, then errno %d", n, e);
+	put_all(fx, g, n);
+	n = take_all(px, 1, g, 16, &e);
+	CHECKF(n == 4 && e == EDQUOT, "posix port got %u, then errno %d", n, e);
+	put_all(px, g, n);
+	/* Create-or-open names a differing quota_types=. */
+	have = cfg;
+	CHECK(xseg_parse_spec_given("posix:x:quota_types=futex/1/0", &want, &given, NULL, 0) == 0);
+	CHECK(given & XSEG_GIVEN_QUOTA_TYPES);
+	CHECK(xseg_config_mismatch(&have, &want, given, msg, sizeof(msg)) != 0);
+	CHECKF(strstr(msg, "quota_types=futex/2/8K,other/1/0") && strstr(msg, "futex/1/0"), "%s", msg);
+	xseg_leave(px);
+	xseg_leave(fx);
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -279,5 +320,6 @@ int main(void)
 	RUN(test_killed_greedy);
 	RUN(test_hostile_words);
 	RUN(test_limit_after);
+	RUN(test_type_defaults);
 	return 0;
 }
