@@ -616,6 +616,28 @@ struct xseg_recovery_stats {
 int xseg_recover(struct xseg *xs, struct xseg_recovery_stats *st);
 
 /*
+ * xseg_reset_port - reset the queues of port @portno whose head/tail
+ * counters a peer corrupted (xseg_verify reports them; a port in that state
+ * gets no requests or replies), as a bind or recovery of the port would:
+ * every request found in them is failed back to its live client with
+ * ECONNRESET (a reply is freed), and the queues start empty. Returns the
+ * number of queues reset (1 or 2), 0 if both are in order (nothing done),
+ * -EINVAL (bad port or flags), -EBUSY (a live process owns the port and
+ * @flags lacks XSEG_RESET_FORCE), -EAGAIN (the port is being bound or
+ * recovered by a live process, which resets it itself), -EALREADY (the
+ * recovery lease stayed taken for 5 s). A free port is claimed for the
+ * reset and freed again; a dead owner's port is recovered and freed.
+ * With XSEG_RESET_FORCE a live owner's queues are reset under it: it may
+ * take a request in the same moment (then it serves it and the reset does
+ * not fail it back: one of the two, never both), and a request submitted to
+ * the port while the reset runs can be lost from its queue (its client gets
+ * no reply; xseg-tool requests lists it as submitted). Stop the port's
+ * clients first if you can. @st (may be NULL) counts what was settled.
+ */
+#define XSEG_RESET_FORCE	(1u << 0)
+int xseg_reset_port(struct xseg *xs, uint32_t portno, uint32_t flags, struct xseg_recovery_stats *st);
+
+/*
  * xseg_verify - check a segment's consistency without changing it: header,
  * region table, ports, requests, queues. Writes one line per problem to @out
  * (if not NULL) and returns the number of problems. Any domain; reads only,
