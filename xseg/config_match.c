@@ -123,6 +123,9 @@ int xseg_config_mismatch(const struct xseg_config *have, const struct xseg_confi
 			  want->quota_buffer },
 			{ XSEG_GIVEN_HUGE, "huge", F_U64, have->huge, want->huge },
 			{ XSEG_GIVEN_QUOTA_TYPES, "quota_types", F_QTYPES, 0, 0 },
+			{ XSEG_GIVEN_MAX_HOPS, "max_hops", F_U64,
+			  have->max_hops ? have->max_hops : XSEG_PATH_DEFAULT,
+			  want->max_hops ? want->max_hops : XSEG_PATH_DEFAULT },
 		};
 		const unsigned int nf = sizeof(f) / sizeof(f[0]);
 		bool differs[sizeof(f) / sizeof(f[0])];

@@ -520,7 +520,7 @@ int xseg__deliver(struct xseg *xs, uint32_t r, struct xq_hold *hold_r, struct xq
 	struct xseg_request *req = &xs->reqs[r];
 	uint32_t n = xa_load_acq32(&req->path_len), to, want, gen;
 
-	if (n > XSEG_PATH_MAX)
+	if (n > xs->max_hops)
 		n = 0;		/* corrupt path: go straight to the client */
 	for (;;) {
 		if (n) {
@@ -604,7 +604,7 @@ int xseg_forward(struct xseg *xs, struct xseg_request *req, uint32_t via, uint32
 	if (!held_by_us(xs, req, &p) || p != via || xseg__life(req) != XS_ACCEPTED)
 		return -EPERM;
 	n = req->path_len;
-	if (n >= XSEG_PATH_MAX)
+	if (n >= xs->max_hops)		/* the segment's max_hops= (at most XSEG_PATH_MAX) */
 		return -ENOSPC;
 	r = xseg__hold_get(xs, p, &hold);
 	if (r)

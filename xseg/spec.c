@@ -34,10 +34,10 @@ static const char *const spec_types[] = { "posix", "file", "heap", "segdev", "sy
 
 /* Keys, in the order xseg_format_spec() writes them. */
 enum { KEY_DYNPORTS, KEY_MODE, KEY_GROUP, KEY_AUTORM, KEY_BUFFERS, KEY_QREQ, KEY_QBUF,
-       KEY_HUGE, KEY_QTYPES, KEY_COUNT };
+       KEY_HUGE, KEY_QTYPES, KEY_HOPS, KEY_COUNT };
 static const char *const spec_keys[KEY_COUNT] = {
 	"dynports", "mode", "group", "autorm", "buffers", "quota_requests", "quota_buffer", "huge",
-	"quota_types",
+	"quota_types", "max_hops",
 };
 
 /*
@@ -52,7 +52,7 @@ static const char *const pos_fields[SPEC_FIELDS] = {
 	"type", "name", "nr_ports", "nr_requests", "request_size", "extra_size", "page_shift",
 };
 #define SPEC_KEY_LIST "ports, requests, buffer, extra, page_shift, dynports, mode, group, autorm, buffers, " \
-	"quota_requests, quota_buffer, huge, quota_types"
+	"quota_requests, quota_buffer, huge, quota_types, max_hops"
 
 /* ------------------------------------------------------------ small helpers */
 
@@ -481,6 +481,7 @@ void xseg_config_defaults(struct xseg_config *cfg)
 	cfg->gid = -1;
 	cfg->autorm = 0;
 	cfg->nr_classes = 0;
+	cfg->max_hops = XSEG_PATH_DEFAULT;
 }
 
 int xseg_check_config(const struct xseg_config *cfg, char *err, size_t errlen)
@@ -543,6 +544,8 @@ int xseg_check_config(const struct xseg_config *cfg, char *err, size_t errlen)
 	}
 	if (cfg->huge > 1)
 		return err_range(e, "huge", NULL, 0, cfg->huge, 0, 1);
+	if (cfg->max_hops > XSEG_PATH_MAX)	/* 0: the default */
+		return err_range(e, "max_hops", NULL, 0, cfg->max_hops, 1, XSEG_PATH_MAX);
 	if (cfg->quota_requests > cfg->nr_requests)
 		return err_range(e, "quota_requests", NULL, 0, cfg->quota_requests, 0,
 				 cfg->nr_requests);
@@ -858,6 +861,8 @@ static int parse_key(struct spec_parse *sp, const char *s, size_t n, const char 
 		return parse_autorm(sp, v, vlen);
 	case KEY_HUGE:
 		return parse_count(sp->e, "huge", v, vlen, 0, 1, &sp->cfg->huge);
+	case KEY_HOPS:
+		return parse_count(sp->e, "max_hops", v, vlen, 1, XSEG_PATH_MAX, &sp->cfg->max_hops);
 	case KEY_QREQ:
 		return parse_count(sp->e, "quota_requests", v, vlen, 0, SPEC_MAX_REQUESTS,
 				   &sp->cfg->quota_requests);
@@ -1077,6 +1082,10 @@ int xseg_format_spec(const struct xseg_config *cfg, char *buf, size_t len)
 	}
 	if (cfg->huge)
 		wr_str(&w, ":huge=1");
+	if (cfg->max_hops && cfg->max_hops != XSEG_PATH_DEFAULT) {
+		wr_str(&w, ":max_hops=");
+		wr_u64(&w, cfg->max_hops);
+	}
 	if (cfg->quota_requests) {
 		wr_str(&w, ":quota_requests=");
 		wr_u64(&w, cfg->quota_requests);

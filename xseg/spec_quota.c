@@ -147,10 +147,6 @@ int xseg__check_type_quotas(const struct xseg_config *cfg, char *msg, size_t len
 		put(msg, len, &at, "%u entries, at most %u", cfg->nr_type_quotas, XSEG_MAX_TYPE_QUOTAS);
 		return -EINVAL;
 	}
-	if (cfg->type_quota_pad) {
-		put(msg, len, &at, "padding is not zero (corrupt)");
-		return -EINVAL;
-	}
 	for (i = 0; i < XSEG_MAX_TYPE_QUOTAS; i++) {
 		const struct xseg_type_quota *q = &cfg->type_quotas[i];
 		size_t n = strnlen(q->type, XSEG_TYPE_LEN);

@@ -105,6 +105,7 @@ int xseg_parse_spec(const char *spec, struct xseg_config *cfg, char *err, size_t
 #define XSEG_GIVEN_QUOTA_BUFFER	(1u << 14)
 #define XSEG_GIVEN_HUGE		(1u << 15)
 #define XSEG_GIVEN_QUOTA_TYPES	(1u << 16)
+#define XSEG_GIVEN_MAX_HOPS	(1u << 17)
 int xseg_parse_spec_given(const char *spec, struct xseg_config *cfg, uint32_t *given,
 			  char *err, size_t errlen);
 
@@ -480,7 +481,7 @@ int xseg_fail(struct xseg *xs, struct xseg_request *req, int error);
 /*
  * xseg_forward - pass an accepted request on to @dst, remembering this port
  * in its return path so that @dst's reply comes back here first. Returns the
- * port it went to (signal it); -ENOSPC if the path is full, else what
+ * port it went to (signal it); -ENOSPC if the path is full (the segment's max_hops=), else what
  * xseg_submit() returns. @req must be accepted on @via. Any domain; never
  * sleeps.
  */

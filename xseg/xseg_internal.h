@@ -76,6 +76,7 @@ struct xseg {
 	/* The quotas our binds start with: quota_types= of our peer type, else the segment's. */
 	uint32_t bind_quota_requests;
 	uint64_t bind_quota_buffer;
+	uint32_t max_hops;		/* the config's max_hops (1..XSEG_PATH_MAX) */
 };
 
 /* xseg__queue - the queue named by a qid, or NULL. (request.c) */

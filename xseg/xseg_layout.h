@@ -43,7 +43,8 @@ extern "C" {
 #define XSEG_MAX_BUF_CLASSES	4u
 #define XSEG_PORT_HOLDS		8u	/* concurrent queue operations per port */
 #define XSEG_TARGET_MAX		256u	/* target name bytes, inline in the request */
-#define XSEG_PATH_MAX		4u	/* forwarding hops remembered per request */
+#define XSEG_PATH_MAX		16u	/* forwarding hops a request can remember (inline) */
+#define XSEG_PATH_DEFAULT	4u	/* max_hops= when the spec says nothing */
 #define XSEG_SIGNAL_AREA	64u	/* per port, owned by the port's driver */
 #define XSEG_LAT_BUCKETS	32u	/* latency histogram: bucket b counts [2^b, 2^(b+1)) us */
 #define XSEG_NO_PORT		0xFFFFFFFFu
@@ -87,7 +88,7 @@ struct xseg_config {
 	 * past nr_type_quotas are zero; names are NUL-terminated.
 	 */
 	uint32_t nr_type_quotas;
-	uint32_t type_quota_pad;
+	uint32_t max_hops;		/* forwarding hops per request, 1..XSEG_PATH_MAX (0: 4) */
 	struct xseg_type_quota {
 		char type[XSEG_TYPE_LEN];	/* a peer type (driver) name */
 		uint32_t requests;		/* as quota_requests, 0 unlimited */
@@ -295,8 +296,8 @@ struct xseg_request {
 	uint64_t cookie;		/* the requester's */
 	/* lines 2.. */
 	char target[XSEG_TARGET_MAX];
-	uint64_t path[XSEG_PATH_MAX];	/* return path: XSEG_HOLDER(hop port, hop gen) */
-	uint64_t pad[12];
+	/* return path: XSEG_HOLDER(hop port, hop gen); the segment's max_hops are used */
+	uint64_t path[XSEG_PATH_MAX];
 };
 #define XSEG_NO_BUF 0xFFFFFFFFu
 

@@ -266,6 +266,8 @@ static const struct { const char *spec, *canon; } roundtrips[] = {
 	{ "posix:demo::512", "posix:demo:16:512:64K:0:12" },
 	{ "posix:q:quota_buffer=1MiB:quota_requests=8",
 	  "posix:q:16:256:64K:0:12:quota_requests=8:quota_buffer=1M" },
+	{ "posix:q:max_hops=16", "posix:q:16:256:64K:0:12:max_hops=16" },
+	{ "posix:q:max_hops=4", "posix:q:16:256:64K:0:12" },
 	{ "posix:q:quota_types=futex/8/1MiB,posixfd/2/0,x.y-z_1/0/4096,posix/256/1T:quota_requests=1",
 	  "posix:q:16:256:64K:0:12:quota_requests=1:quota_types=futex/8/1M,posixfd/2/0,x.y-z_1/0/4K,posix/256/1T" },
 	{ "posix:h:huge=1", "posix:h:16:256:64K:0:12:huge=1" },
@@ -367,6 +369,9 @@ static const struct { const char *spec, *field; } bads[] = {
 	{ "posix:q:quota_buffer=1Q", "quota_buffer" },
 	{ "posix:q:quota_requests=1:quota_requests=2", "quota_requests" },
 	{ "posix:q:quota_types=futex", "quota_types" },
+	{ "posix:q:max_hops=0", "max_hops" },
+	{ "posix:q:max_hops=17", "max_hops" },
+	{ "posix:q:max_hops=x", "max_hops" },
 	{ "posix:q:quota_types=futex/1", "quota_types" },
 	{ "posix:q:quota_types=/1/0", "quota_types" },
 	{ "posix:q:quota_types=.x/1/0", "quota_types" },
@@ -464,7 +469,7 @@ static void test_messages(void)
 		{ "posix:x:16:256:3000", "request_size: '3000' is not a multiple of the page size 4096" },
 		{ "posix:x:16:256:2G", "request_size: '2G' must be between 4K and 1G" },
 		{ "posix:x:buffers=4K*0", "buffers: '4K*0': count must be between 1 and 1048576" },
-		{ "posix:x:foo=1", "spec: unknown key 'foo' (keys: ports, requests, buffer, extra, page_shift, dynports, mode, group, autorm, buffers, quota_requests, quota_buffer, huge, quota_types)" },
+		{ "posix:x:foo=1", "spec: unknown key 'foo' (keys: ports, requests, buffer, extra, page_shift, dynports, mode, group, autorm, buffers, quota_requests, quota_buffer, huge, quota_types, max_hops)" },
 		{ "shm:x", "type: 'shm' is not one of posix, file, heap, segdev, sysv, memfd" },
 		{ "posix:x:dynports=1:dynports=2", "dynports: given twice" },
 		{ "posix:x:8:dynports=9", "dynports: '9' must be between 0 and 8" },
@@ -474,6 +479,7 @@ static void test_messages(void)
 		{ "posix:x:buffers=4K*1,4K*2", "buffers: '4K*2': size 4K given twice" },
 		{ "posix:x:quota_types=futex:8", "quota_types: 'futex': not TYPE/REQUESTS/BUFFER" },
 		{ "posix:x:quota_types=futex/8/1M,futex/2/0", "quota_types: 'futex/2/0': peer type 'futex' given twice" },
+		{ "posix:x:max_hops=17", "max_hops: '17' must be between 1 and 16" },
 		{ "posix:x:16:8:quota_types=futex/9/0",
 		  "quota_types: futex: requests 9 must be between 0 and 8 (nr_requests)" },
 		{ "posix:x:16:256:64K:0:12:7",
@@ -592,8 +598,8 @@ static void test_check_config(void)
 	BAD("buffers", (c.nr_classes = 2, c.classes[0].size = 8192, c.classes[0].count = 1,
 			c.classes[1].size = 8192, c.classes[1].count = 1));
 	/* quota_types= as a header a peer wrote may hold it: every entry checked on join. */
+	BAD("max_hops", c.max_hops = XSEG_PATH_MAX + 1);
 	BAD("quota_types", c.nr_type_quotas = XSEG_MAX_TYPE_QUOTAS + 1);
-	BAD("quota_types", c.type_quota_pad = 1);
 	BAD("quota_types", (c.nr_type_quotas = 1, memset(c.type_quotas[0].type, 'a', XSEG_TYPE_LEN)));
 	BAD("quota_types", (c.nr_type_quotas = 1));	/* empty name */
 	BAD("quota_types", (c.nr_type_quotas = 1, strcpy(c.type_quotas[0].type, "a/b")));
