@@ -481,8 +481,8 @@ int xseg_fail(struct xseg *xs, struct xseg_request *req, int error);
 /*
  * xseg_forward - pass an accepted request on to @dst, remembering this port
  * in its return path so that @dst's reply comes back here first. Returns the
- * port it went to (signal it); -ENOSPC if the path is full (the segment's max_hops=), else what
- * xseg_submit() returns. @req must be accepted on @via. Any domain; never
+ * port it went to (signal it); -ENOSPC if the path is full (the segment's
+ * max_hops=, 4 by default), else what xseg_submit() returns. @req must be accepted on @via. Any domain; never
  * sleeps.
  */
 int xseg_forward(struct xseg *xs, struct xseg_request *req, uint32_t via, uint32_t dst);
