@@ -621,7 +621,8 @@ int xseg_recover(struct xseg *xs, struct xseg_recovery_stats *st);
  * counters a peer corrupted (xseg_verify reports them; a port in that state
  * gets no requests or replies), as a bind or recovery of the port would:
  * every request found in them is failed back to its live client with
- * ECONNRESET (a reply is freed), and the queues start empty. Returns the
+ * ECONNRESET (a reply in the reply queue is freed: its client, even a live
+ * one, gets no reply for it), and the queues start empty. Returns the
  * number of queues reset (1 or 2), 0 if both are in order (nothing done),
  * -EINVAL (bad port or flags), -EBUSY (a live process owns the port and
  * @flags lacks XSEG_RESET_FORCE), -EAGAIN (the port is being bound or
