@@ -6,126 +6,89 @@
  * limits instead of quota_requests=/quota_buffer=; the owner may still set
  * its own (xseg_set_port_quota). Parsed, checked and written here; spec.c
  * calls in with the field name already written to its message.
- * Domain-neutral, like spec.c.
+ * Domain-neutral, like spec.c (its bounded writer, xseg/spec_util.h).
  */
-#include "xseg_internal.h"
-#include "xseg_size.h"
+#include "spec_quota.h"
+#include "spec_util.h"
 
 #define MAX_REQUESTS	1048576u	/* as spec.c's nr_requests bound */
-
-/* Append to @buf (of @len, holding *@at bytes), never past its end. */
-#define put(buf, len, at, ...) do { \
-	if ((buf) && *(at) < (len)) { \
-		int n_ = snprintf((buf) + *(at), (len) - *(at), __VA_ARGS__); \
-		if (n_ > 0) \
-			*(at) = *(at) + (size_t)n_ < (len) ? *(at) + (size_t)n_ : (len); \
-	} } while (0)
-
-static bool type_char(char c, bool first)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	       c == '_' || c == '-' || (c == '.' && !first);
-}
 
 /* A peer type name: 1..15 of [A-Za-z0-9._-], not starting with '.'. */
 static bool type_ok(const char *s, size_t n)
 {
 	size_t i;
 
-	if (n < 1 || n >= XSEG_TYPE_LEN)
+	if (n < 1 || n >= XSEG_TYPE_LEN || s[0] == '.')
 		return false;
 	for (i = 0; i < n; i++)
-		if (!type_char(s[i], i == 0))
+		if (!is_name_char(s[i]))
 			return false;
 	return true;
 }
 
-static const char *find(const char *s, size_t n, char c)
+/* "'ITEM': " at the start of a message (the caller wrote the field). */
+static struct wr *item(struct wr *e, const char *s, size_t n)
 {
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (s[i] == c)
-			return s + i;
-	return NULL;
-}
-
-/* Decimal digits only, no overflow: 0 or -1. */
-static int dec(const char *s, size_t n, uint64_t *v)
-{
-	uint64_t x = 0;
-	size_t i;
-
-	if (!n)
-		return -1;
-	for (i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9' || x > (~0ull - 9) / 10)
-			return -1;
-		x = x * 10 + (uint64_t)(s[i] - '0');
-	}
-	*v = x;
-	return 0;
-}
-
-/* "'ITEM': " at the start of a message. */
-static void item(char *msg, size_t len, size_t *at, const char *s, size_t n)
-{
-	put(msg, len, at, "'%.*s': ", (int)(n > 64 ? 64 : n), s);
+	wr_quote(e, s, n);
+	wr_str(e, ": ");
+	return e;
 }
 
 int xseg__parse_type_quotas(const char *s, size_t n, struct xseg_config *cfg, char *msg,
 			    size_t len)
 {
 	const char *end = s + n;
-	size_t at = 0;
+	struct wr we, *e = &we;
 	uint32_t k = 0;
 
-	if (msg && len)
-		msg[0] = 0;
+	wr_init(e, msg, len);
 	xseg_memset(cfg->type_quotas, 0, sizeof(cfg->type_quotas));
 	cfg->nr_type_quotas = 0;
 	for (;;) {
-		const char *comma = find(s, (size_t)(end - s), ',');
+		const char *comma = find_char(s, (size_t)(end - s), ',');
 		size_t ilen = comma ? (size_t)(comma - s) : (size_t)(end - s);
-		const char *s1 = find(s, ilen, '/');
-		const char *s2 = s1 ? find(s1 + 1, (size_t)(s + ilen - s1 - 1), '/') : NULL;
-		uint64_t reqs, buf;
+		const char *s1 = find_char(s, ilen, '/');
+		const char *s2 = s1 ? find_char(s1 + 1, (size_t)(s + ilen - s1 - 1), '/') : NULL;
+		uint64_t reqs = 0, buf = 0;
+		size_t tlen;
 		uint32_t i;
 
 		if (!s1 || !s2) {
-			item(msg, len, &at, s, ilen);
-			put(msg, len, &at, "not TYPE/REQUESTS/BUFFER");
+			wr_str(item(e, s, ilen), "not TYPE/REQUESTS/BUFFER");
 			return -EINVAL;
 		}
-		if (!type_ok(s, (size_t)(s1 - s))) {
-			item(msg, len, &at, s, ilen);
-			put(msg, len, &at, "the peer type must be 1..%u of A-Z a-z 0-9 . _ - "
-			    "(not starting with '.')", XSEG_TYPE_LEN - 1);
+		tlen = (size_t)(s1 - s);
+		if (!type_ok(s, tlen)) {
+			wr_str(item(e, s, ilen), "the peer type must be 1..");
+			wr_u64(e, XSEG_TYPE_LEN - 1);
+			wr_str(e, " of A-Z a-z 0-9 . _ - (not starting with '.')");
 			return -EINVAL;
 		}
-		if (dec(s1 + 1, (size_t)(s2 - s1 - 1), &reqs) || reqs > MAX_REQUESTS) {
-			item(msg, len, &at, s, ilen);
-			put(msg, len, &at, "REQUESTS must be a number 0..%u", MAX_REQUESTS);
+		if (parse_dec(s1 + 1, (size_t)(s2 - s1 - 1), &reqs) || reqs > MAX_REQUESTS) {
+			wr_str(item(e, s, ilen), "REQUESTS must be a number 0..");
+			wr_u64(e, MAX_REQUESTS);
 			return -EINVAL;
 		}
-		if (xseg_parse_size(s2 + 1, (unsigned long)(s + ilen - s2 - 1), &buf)) {
-			item(msg, len, &at, s, ilen);
-			put(msg, len, &at, "BUFFER is not a size (a number with an optional unit K, M, G or T)");
+		if (parse_size(s2 + 1, (size_t)(s + ilen - s2 - 1), &buf)) {
+			wr_str(item(e, s, ilen), "BUFFER is not a size (a number with an optional "
+			       "unit K, M, G or T)");
 			return -EINVAL;
 		}
 		for (i = 0; i < k; i++) {
-			if (strlen(cfg->type_quotas[i].type) == (size_t)(s1 - s) &&
-			    !memcmp(cfg->type_quotas[i].type, s, (size_t)(s1 - s))) {
-				item(msg, len, &at, s, ilen);
-				put(msg, len, &at, "peer type '%.*s' given twice", (int)(s1 - s), s);
+			if (mem_is(s, tlen, cfg->type_quotas[i].type)) {
+				wr_str(item(e, s, ilen), "peer type ");
+				wr_quote(e, s, tlen);
+				wr_str(e, " given twice");
 				return -EINVAL;
 			}
 		}
 		if (k == XSEG_MAX_TYPE_QUOTAS) {
-			put(msg, len, &at, "more than %u peer types", XSEG_MAX_TYPE_QUOTAS);
+			wr_str(e, "more than ");
+			wr_u64(e, XSEG_MAX_TYPE_QUOTAS);
+			wr_str(e, " peer types");
 			return -EINVAL;
 		}
-		xseg_memcpy(cfg->type_quotas[k].type, s, (size_t)(s1 - s));
+		xseg_memcpy(cfg->type_quotas[k].type, s, tlen);
 		cfg->type_quotas[k].requests = (uint32_t)reqs;
 		cfg->type_quotas[k].buffer = buf;
 		cfg->nr_type_quotas = ++k;
@@ -135,50 +98,73 @@ int xseg__parse_type_quotas(const char *s, size_t n, struct xseg_config *cfg, ch
 	}
 }
 
+/* Is entry @q all zero (an unused entry)? */
+static bool zero_entry(const struct xseg_type_quota *q)
+{
+	const uint8_t *b = (const uint8_t *)q;
+	size_t i;
+
+	for (i = 0; i < sizeof(*q); i++)
+		if (b[i])
+			return false;
+	return true;
+}
+
 int xseg__check_type_quotas(const struct xseg_config *cfg, char *msg, size_t len)
 {
 	uint64_t page = 1ull << cfg->page_shift;
-	size_t at = 0;
+	struct wr we, *e = &we;
 	uint32_t i, j;
 
-	if (msg && len)
-		msg[0] = 0;
+	wr_init(e, msg, len);
 	if (cfg->nr_type_quotas > XSEG_MAX_TYPE_QUOTAS) {
-		put(msg, len, &at, "%u entries, at most %u", cfg->nr_type_quotas, XSEG_MAX_TYPE_QUOTAS);
+		wr_u64(e, cfg->nr_type_quotas);
+		wr_str(e, " entries, at most ");
+		wr_u64(e, XSEG_MAX_TYPE_QUOTAS);
 		return -EINVAL;
 	}
 	for (i = 0; i < XSEG_MAX_TYPE_QUOTAS; i++) {
 		const struct xseg_type_quota *q = &cfg->type_quotas[i];
-		size_t n = strnlen(q->type, XSEG_TYPE_LEN);
+		size_t n = str_nlen(q->type, XSEG_TYPE_LEN);
 
 		if (i >= cfg->nr_type_quotas) {
-			static const struct xseg_type_quota zero;
-
-			if (memcmp(q, &zero, sizeof(zero))) {
-				put(msg, len, &at, "entry %u is past the %u given but not zero (corrupt)", i,
-				    cfg->nr_type_quotas);
+			if (!zero_entry(q)) {
+				wr_str(e, "entry ");
+				wr_u64(e, i);
+				wr_str(e, " is past the entries in use but not zero (corrupt)");
 				return -EINVAL;
 			}
 			continue;
 		}
-		if (n == XSEG_TYPE_LEN || !type_ok(q->type, n) || q->pad) {
-			put(msg, len, &at, "entry %u: not a peer type name (corrupt)", i);
+		if (!type_ok(q->type, n) || q->pad) {
+			wr_str(e, "entry ");
+			wr_u64(e, i);
+			wr_str(e, ": not a peer type name (corrupt)");
 			return -EINVAL;
 		}
 		for (j = 0; j < i; j++)
-			if (!strncmp(cfg->type_quotas[j].type, q->type, XSEG_TYPE_LEN)) {
-				put(msg, len, &at, "peer type '%s' given twice", q->type);
+			if (mem_is(q->type, n, cfg->type_quotas[j].type)) {
+				wr_str(e, "peer type ");
+				wr_quote(e, q->type, n);
+				wr_str(e, " given twice");
 				return -EINVAL;
 			}
 		if (q->requests > cfg->nr_requests) {
-			put(msg, len, &at, "%s: requests %u must be between 0 and %u (nr_requests)", q->type,
-			    q->requests, cfg->nr_requests);
+			wr_mem(e, q->type, n);
+			wr_str(e, ": requests ");
+			wr_u64(e, q->requests);
+			wr_str(e, " must be between 0 and ");
+			wr_u64(e, cfg->nr_requests);
+			wr_str(e, " (nr_requests)");
 			return -EINVAL;
 		}
 		if (q->buffer % page || q->buffer / page > XSEG_USE_MAX) {
-			put(msg, len, &at, "%s: buffer %llu is not a multiple of the page size %llu "
-			    "(or is too large)", q->type, (unsigned long long)q->buffer,
-			    (unsigned long long)page);
+			wr_mem(e, q->type, n);
+			wr_str(e, ": buffer ");
+			wr_u64(e, q->buffer);
+			wr_str(e, " is not a multiple of the page size ");
+			wr_u64(e, page);
+			wr_str(e, " (or is too large)");
 			return -EINVAL;
 		}
 	}
@@ -188,38 +174,22 @@ int xseg__check_type_quotas(const struct xseg_config *cfg, char *msg, size_t len
 /* Write ":quota_types=..." (nothing without entries) to @buf; the bytes it needs. */
 size_t xseg__format_type_quotas(const struct xseg_config *cfg, char *buf, size_t len)
 {
-	static const char units[] = "TGMK";
-	size_t at = 0, need = 0;
 	uint32_t i, n = cfg->nr_type_quotas < XSEG_MAX_TYPE_QUOTAS ?
 			cfg->nr_type_quotas : XSEG_MAX_TYPE_QUOTAS;
+	struct wr w;
 
-	if (buf && len)
-		buf[0] = 0;
+	wr_init(&w, buf, len);
 	for (i = 0; i < n; i++) {
 		const struct xseg_type_quota *q = &cfg->type_quotas[i];
-		uint64_t v = q->buffer;
-		char unit[2] = "";
-		char one[96];
-		unsigned int u;
-		int w;
 
-		for (u = 0; v && u < 4; u++) {
-			unsigned int shift = 40 - 10 * u;
-
-			if (!(v & ((1ull << shift) - 1))) {
-				v >>= shift;
-				unit[0] = units[u];
-				break;
-			}
-		}
-		w = snprintf(one, sizeof(one), "%s%.*s/%u/%llu%s", i ? "," : ":quota_types=",
-			     (int)XSEG_TYPE_LEN - 1, q->type, q->requests, (unsigned long long)v, unit);
-		if (w < 0)
-			continue;
-		need += (size_t)w;
-		put(buf, len, &at, "%s", one);
+		wr_str(&w, i ? "," : ":quota_types=");
+		wr_mem(&w, q->type, str_nlen(q->type, XSEG_TYPE_LEN));
+		wr_ch(&w, '/');
+		wr_u64(&w, q->requests);
+		wr_ch(&w, '/');
+		wr_size(&w, q->buffer);
 	}
-	return need;
+	return w.len;
 }
 
 /* The entry of peer type @type, or NULL. */
@@ -227,9 +197,10 @@ const struct xseg_type_quota *xseg__type_quota(const struct xseg_config *cfg, co
 {
 	uint32_t i, n = cfg->nr_type_quotas < XSEG_MAX_TYPE_QUOTAS ?
 			cfg->nr_type_quotas : XSEG_MAX_TYPE_QUOTAS;
+	size_t tlen = str_nlen(type, XSEG_TYPE_LEN);
 
 	for (i = 0; i < n; i++)
-		if (!strncmp(cfg->type_quotas[i].type, type, XSEG_TYPE_LEN))
+		if (tlen < XSEG_TYPE_LEN && mem_is(type, tlen, cfg->type_quotas[i].type))
 			return &cfg->type_quotas[i];
 	return NULL;
 }

@@ -269,7 +269,7 @@ static const struct { const char *spec, *canon; } roundtrips[] = {
 	{ "posix:q:max_hops=16", "posix:q:16:256:64K:0:12:max_hops=16" },
 	{ "posix:q:max_hops=4", "posix:q:16:256:64K:0:12" },
 	{ "posix:q:quota_types=futex/8/1MiB,posixfd/2/0,x.y-z_1/0/4096,posix/256/1T:quota_requests=1",
-	  "posix:q:16:256:64K:0:12:quota_requests=1:quota_types=futex/8/1M,posixfd/2/0,x.y-z_1/0/4K,posix/256/1T" },
+	  "posix:q:16:256:64K:0:12:quota_requests=1:quota_types=futex/8/1M,posixfd/2/0,x.y-z_1/0/4K,posix/256/1024G" },
 	{ "posix:h:huge=1", "posix:h:16:256:64K:0:12:huge=1" },
 	{ "file:/tmp/seg", "file:/tmp/seg:16:256:64K:0:12" },
 	{ "file:rel/a b/c", "file:rel/a b/c:16:256:64K:0:12" },
