@@ -7,7 +7,7 @@
 
 #define MAX_CLASSES	(XSEG_MAX_BUF_CLASSES - 1)
 
-enum { F_U64, F_SIZE, F_MODE, F_I64, F_BUFFERS };
+enum { F_U64, F_SIZE, F_MODE, F_I64, F_BUFFERS, F_QTYPES };
 
 /* Append to @buf (of @len, holding *@at bytes), never past its end. */
 #define put(buf, len, at, ...) do { \
@@ -57,6 +57,14 @@ static void put_field(char *buf, size_t len, size_t *at, int kind, const struct 
 			put(buf, len, at, "*%u", c->classes[i].count);
 		}
 		break;
+	case F_QTYPES: {
+		char q[320];
+
+		xseg__format_type_quotas(c, q, sizeof(q));
+		/* without its ":quota_types=" */
+		put(buf, len, at, "%s", q[0] ? q + sizeof(":quota_types=") - 1 : "none");
+		break;
+	}
 	default:
 		put(buf, len, at, "%llu", (unsigned long long)v);
 	}
@@ -73,6 +81,13 @@ static bool same_buffers(const struct xseg_config *a, const struct xseg_config *
 		    a->classes[i].count != b->classes[i].count)
 			return false;
 	return true;
+}
+
+/* The same quota_types= entries, in the same order (the spec's). */
+static bool same_type_quotas(const struct xseg_config *a, const struct xseg_config *b)
+{
+	return a->nr_type_quotas == b->nr_type_quotas &&
+	       !memcmp(a->type_quotas, b->type_quotas, sizeof(a->type_quotas));
 }
 
 int xseg_config_mismatch(const struct xseg_config *have, const struct xseg_config *want,
@@ -107,6 +122,10 @@ int xseg_config_mismatch(const struct xseg_config *have, const struct xseg_confi
 			{ XSEG_GIVEN_QUOTA_BUFFER, "quota_buffer", F_SIZE, have->quota_buffer,
 			  want->quota_buffer },
 			{ XSEG_GIVEN_HUGE, "huge", F_U64, have->huge, want->huge },
+			{ XSEG_GIVEN_QUOTA_TYPES, "quota_types", F_QTYPES, 0, 0 },
+			{ XSEG_GIVEN_MAX_HOPS, "max_hops", F_U64,
+			  have->max_hops ? have->max_hops : XSEG_PATH_DEFAULT,
+			  want->max_hops ? want->max_hops : XSEG_PATH_DEFAULT },
 		};
 		const unsigned int nf = sizeof(f) / sizeof(f[0]);
 		bool differs[sizeof(f) / sizeof(f[0])];
@@ -116,6 +135,7 @@ int xseg_config_mismatch(const struct xseg_config *have, const struct xseg_confi
 		for (i = 0; i < nf; i++) {
 			differs[i] = (given & f[i].bit) &&
 				     (f[i].kind == F_BUFFERS ? !same_buffers(have, want) :
+				      f[i].kind == F_QTYPES ? !same_type_quotas(have, want) :
 							       f[i].h != f[i].w);
 			n += differs[i];
 		}

@@ -247,6 +247,7 @@ static int adopt(struct xseg *xs, struct xseg_header *copy, struct xseg_header *
 	xs->nr_ports = copy->cfg.nr_ports;
 	xs->dynports = copy->cfg.dynports;
 	xs->nr_requests = copy->cfg.nr_requests;
+	xs->max_hops = copy->cfg.max_hops ? copy->cfg.max_hops : XSEG_PATH_DEFAULT;
 	xs->queue_cap = expect->queue_cap;
 	xs->nr_indices = expect->nr_indices;
 	xs->nr_holds = expect->nr_holds;

@@ -8,8 +8,13 @@
  * it is freed (put_request, or a recovery that frees it); a buffer chunk
  * from the prep that attaches it until it is released. Limits live in the
  * port (0: unlimited): every bind sets them from the segment's config
- * (spec keys quota_requests=, quota_buffer=), the owner may change them
- * (xseg_set_port_quota). Usage is a word per kind, XSEG_USE(gen, amount),
+ * (spec keys quota_requests=, quota_buffer=, or the binder's peer type's
+ * entry of quota_types=, see xseg__quota_defaults), the owner may change them
+ * (xseg_set_port_quota). Only a port with a limit of a kind pays for it: a
+ * request records in its state word what was charged (XS_Q_REQUEST,
+ * XS_Q_BUFFER) and its release gives back only that, so an unlimited port
+ * (the default) never touches its usage words, and a limit set on a live
+ * port counts what is taken from then on. Usage is a word per kind, XSEG_USE(gen, amount),
  * changed by CAS only: charged by the owner's own calls, given back by
  * whoever frees the request, and only while the word's generation is the
  * request's client generation - a port rebound since starts at 0 with its
@@ -32,37 +37,58 @@ static uint64_t limit_of(struct xseg *xs, struct xseg_port *port, int kind)
 	return xa_load_rlx64(&port->quota_buffer) >> xs->cfg.page_shift;
 }
 
+/*
+ * xseg__quota_defaults - the limits this handle's binds start with: the
+ * quota_types= entry of its peer type @type if there is one, else the
+ * segment's quota_requests=/quota_buffer=. From the validated config copy.
+ */
+void xseg__quota_defaults(struct xseg *xs, const char *type)
+{
+	const struct xseg_type_quota *q = xseg__type_quota(&xs->cfg, type);
+
+	xs->bind_quota_requests = q ? q->requests : xs->cfg.quota_requests;
+	xs->bind_quota_buffer = q ? q->buffer : xs->cfg.quota_buffer;
+}
+
 /* xseg__quota_bind - the port @p is being bound with generation @gen. */
 void xseg__quota_bind(struct xseg *xs, uint32_t p, uint32_t gen)
 {
 	struct xseg_port *port = &xs->ports[p];
 
-	xa_store_rlx32(&port->quota_requests, xs->cfg.quota_requests);
-	xa_store_rlx64(&port->quota_buffer, xs->cfg.quota_buffer);
+	xa_store_rlx32(&port->quota_requests, xs->bind_quota_requests);
+	xa_store_rlx64(&port->quota_buffer, xs->bind_quota_buffer);
 	xa_store_rel64(&port->use_requests, XSEG_USE(gen, 0));
 	xa_store_rel64(&port->use_buffer, XSEG_USE(gen, 0));
 }
 
 /*
  * xseg__quota_charge - charge @n of @kind to port @p, ours (bound with
- * xs->local[p].gen): 0, or -EDQUOT if that would pass the port's limit.
- * A word of another generation (a peer wrote it) counts as 0.
+ * xs->local[p].gen): 1 if charged, 0 if the port has no limit of that kind
+ * (nothing charged, the usage word not even read: an unlimited port pays no
+ * atomic), or -EDQUOT if that would pass the limit. The caller records what
+ * was charged in the request (XS_Q_*) and gives back only that. A word of
+ * another generation (a peer wrote it) counts as 0.
  */
 int xseg__quota_charge(struct xseg *xs, uint32_t p, int kind, uint64_t n)
 {
 	struct xseg_port *port = &xs->ports[p];
-	uint64_t *u = use_word(port, kind);
+	uint64_t *u, w, lim = limit_of(xs, port, kind);
 	uint32_t gen = xs->local[p].gen;
-	uint64_t w = xa_load_acq64(u);
 
+	if (!lim)
+		return 0;
+	u = use_word(port, kind);
+	w = xa_load_acq64(u);
 	for (;;) {
-		uint64_t lim = limit_of(xs, port, kind);
 		uint64_t have = XSEG_USE_GEN(w) == gen ? XSEG_USE_N(w) : 0;
 
-		if (n > XSEG_USE_MAX - have || (lim && have + n > lim))
+		if (n > XSEG_USE_MAX - have || have + n > lim)
 			return -EDQUOT;
 		if (xa_cas_acqrel64(u, &w, XSEG_USE(gen, have + n)))
-			return 0;
+			return 1;
+		lim = limit_of(xs, port, kind);
+		if (!lim)
+			return 0;	/* the owner lifted the limit meanwhile */
 	}
 }
 

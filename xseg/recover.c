@@ -684,3 +684,69 @@ int xseg_recover(struct xseg *xs, struct xseg_recovery_stats *st)
 	lease_drop(xs);
 	return r;
 }
+
+/*
+ * xseg_reset_port - re-initialise the queues of port @p whose counters are
+ * corrupt, the way a bind or a recovery does (reset_queue): each request in
+ * them is settled (failed back to a live client with ECONNRESET, or freed),
+ * each queue laid out empty. Nothing is done to a port whose queues are in
+ * order (0). A free port is claimed for the reset (RECOVERING by us) and
+ * freed again; one of a dead owner is recovered (settled and freed). A live
+ * owner's port is refused (-EBUSY) unless XSEG_RESET_FORCE: then the queues
+ * are reset under it, with the lease's recovery holds as scratch (see
+ * xseg.h for what that can cost). Returns the number of queues reset (1, 2).
+ */
+int xseg_reset_port(struct xseg *xs, uint32_t p, uint32_t flags, struct xseg_recovery_stats *st)
+{
+	struct xq_hold *s0, *s1;
+	uint64_t w;
+	int n, r;
+
+	if (!xs || p >= xs->nr_ports || (flags & ~XSEG_RESET_FORCE))
+		return -EINVAL;
+	if (st)
+		xseg_memset(st, 0, sizeof(*st));
+	n = !counters_ok(&xs->local[p].rq) + !counters_ok(&xs->local[p].pq);
+	if (!n)
+		return 0;
+	w = xseg__owner(&xs->ports[p]);
+	switch (XSEG_OWNER_STATE(w)) {
+	case XSEG_PORT_FREE: {
+		uint64_t mine = XSEG_OWNER(XSEG_PORT_RECOVERING, XSEG_OWNER_GEN(w), xs->pid);
+
+		/* Nobody consumes a free port's queues; a binder racing us waits for the claim. */
+		if (!xseg__owner_cas(&xs->ports[p], &w, mine))
+			return -EAGAIN;
+		if (port_scratch(xs, p, &s0, &s1)) {
+			n = reset_queues(xs, p, s0, s1, st);
+		} else if (lease_wait(xs) == 0) {
+			settle_leftovers(xs, st);
+			n = reset_queues(xs, p, rhold(xs, 0), rhold(xs, 1), st);
+			lease_drop(xs);
+		} else {
+			n = -EALREADY;
+		}
+		xseg__owner_release(&xs->ports[p], XSEG_OWNER(XSEG_PORT_FREE, XSEG_OWNER_GEN(w), 0));
+		return n;
+	}
+	case XSEG_PORT_BOUND:
+		if (!xseg__port_live(xs, p, NULL))
+			break;
+		if (!(flags & XSEG_RESET_FORCE))
+			return -EBUSY;
+		r = lease_wait(xs);
+		if (r)
+			return r;
+		settle_leftovers(xs, st);
+		n = reset_queues(xs, p, rhold(xs, 0), rhold(xs, 1), st);
+		lease_drop(xs);
+		return n;
+	default:	/* BINDING or RECOVERING: that resets them, if its process lives */
+		if (xseg_sys_alive(XSEG_OWNER_PID(w), 0))
+			return -EAGAIN;
+		break;
+	}
+	/* Its owner is dead: recovery settles the port, queues and all, and frees it. */
+	r = xseg__recover_port(xs, p, st);
+	return r ? r : n;
+}

@@ -119,8 +119,12 @@ static void release_buffer(struct xseg *xs, struct xseg_request *req, struct xq_
 	xq_hold_take(&xs->track, hold_c, chunk);
 	xa_store_rel32(&req->buf_index, XSEG_NO_BUF);
 	xa_store_rlx64(&req->data_len, 0);
-	xseg__quota_release(xs, req->src_port, req->src_gen, XSEG__Q_BUFFER,
-			    xs->cls[xseg__chunk_class(xs, chunk)].size >> xs->cfg.page_shift);
+	/* Only a charged chunk is given back (a hostile bit mis-counts that port only). */
+	if (xseg__req_state(req) & XS_Q_BUFFER) {
+		xa_and_acqrel32(&req->state, ~XS_Q_BUFFER);
+		xseg__quota_release(xs, req->src_port, req->src_gen, XSEG__Q_BUFFER,
+				    xs->cls[xseg__chunk_class(xs, chunk)].size >> xs->cfg.page_shift);
+	}
 	xseg__free_chunk(xs, chunk, hold_c);
 }
 
@@ -136,8 +140,10 @@ void xseg__free_request(struct xseg *xs, uint32_t r, struct xq_hold *hold_r, str
 	if (xq_hold_state(hold_r, NULL) != XQ_HOLD_HELD)
 		xq_hold_take(&xs->track, hold_r, r);
 	release_buffer(xs, req, hold_c);
-	xseg__quota_release(xs, req->src_port, req->src_gen, XSEG__Q_REQUESTS, 1);
-	xseg__set_life(req, XS_FREE);
+	if (xseg__req_state(req) & XS_Q_REQUEST)
+		xseg__quota_release(xs, req->src_port, req->src_gen, XSEG__Q_REQUESTS, 1);
+	/* Free: no result, nothing charged (a stale bit would mis-count its next client). */
+	xa_store_rel32(&req->state, XS_FREE << XS_LIFE_SHIFT);
 	xseg__set_holder(req, XSEG_HOLDER_NONE);
 	if (!xq_enqueue_tracked(&xs->freeq, XSEG__QID_FREE, &xs->track, hold_r)) {
 		xseg_sys_log(XSEG_LOG_WARN, "request %u cannot go back to the free queue (corrupt?)", r);
@@ -217,22 +223,26 @@ struct xseg_request *xseg_get_request(struct xseg *xs, uint32_t src)
 {
 	struct xseg_request *req;
 	struct xq_hold *hold;
-	uint32_t r;
+	uint32_t r, charged;
+	int q;
 
 	if (own_hold(xs, src, &hold))
 		return NULL;
-	if (xseg__quota_charge(xs, src, XSEG__Q_REQUESTS, 1)) {
+	q = xseg__quota_charge(xs, src, XSEG__Q_REQUESTS, 1);
+	if (q < 0) {
 		xseg__hold_put(xs, src, hold);
 		xseg_sys_set_errno(EDQUOT);
 		return NULL;
 	}
+	charged = q ? XS_Q_REQUEST : 0;
 	for (uint32_t tries = 0;; tries++) {
 		uint32_t st;
 
 		r = tries < xs->queue_cap ?
 		    xq_dequeue_tracked(&xs->freeq, XSEG__QID_FREE, &xs->track, hold) : XQ_NONE;
 		if (r == XQ_NONE) {
-			xseg__quota_release(xs, src, xs->local[src].gen, XSEG__Q_REQUESTS, 1);
+			if (charged)
+				xseg__quota_release(xs, src, xs->local[src].gen, XSEG__Q_REQUESTS, 1);
 			xseg__hold_put(xs, src, hold);
 			xseg_sys_set_errno(EAGAIN);
 			return NULL;
@@ -244,7 +254,7 @@ struct xseg_request *xseg_get_request(struct xseg *xs, uint32_t src)
 		 */
 		st = xseg__req_state(req);
 		if (((st >> XS_LIFE_SHIFT) & 0xFF) == XS_FREE &&
-		    xa_cas_acqrel32(&req->state, &st, XS_PREPARED << XS_LIFE_SHIFT))
+		    xa_cas_acqrel32(&req->state, &st, (XS_PREPARED << XS_LIFE_SHIFT) | charged))
 			break;
 		xseg_sys_log(XSEG_LOG_WARN, "request %u in the free list is in use: a corrupt entry, dropped", r);
 		xq_hold_drop(hold);
@@ -331,19 +341,24 @@ int xseg_prep_request(struct xseg *xs, struct xseg_request *req,
 			if (xs->cls[c].size != have)
 				continue;
 			/* Charged to the client (the request's src: us) before it has it. */
-			if (xseg__quota_charge(xs, p, XSEG__Q_BUFFER, pages)) {
+			int q = xseg__quota_charge(xs, p, XSEG__Q_BUFFER, pages);
+
+			if (q < 0) {
 				r = -EDQUOT;	/* a larger class would pass it too */
 				goto out;
 			}
 			chunk = xq_dequeue_tracked(&xs->clsq[c], xseg__qid_cls(xs, c), &xs->track, hold);
 			if (chunk != XQ_NONE && xseg__chunk_class(xs, chunk) == (int)c) {
+				if (q)
+					xa_or_acqrel32(&req->state, XS_Q_BUFFER);
 				xa_store_rel32(&req->buf_index, chunk);
 				req->data_len = datalen;
 				xq_hold_drop(hold);
 				r = 0;
 				goto out;
 			}
-			xseg__quota_release(xs, p, xs->local[p].gen, XSEG__Q_BUFFER, pages);
+			if (q)
+				xseg__quota_release(xs, p, xs->local[p].gen, XSEG__Q_BUFFER, pages);
 			if (chunk != XQ_NONE)
 				xq_hold_drop(hold);	/* corrupt entry: drop it */
 		}
@@ -414,7 +429,9 @@ static int queue_to(struct xseg *xs, uint32_t r, uint32_t dst, struct xq_hold *h
 		req->ts_accept = req->ts_respond = 0;
 	}
 	xq_hold_take(&xs->track, hold, r);
-	xa_store_rel32(&req->state, XS_SUBMITTED << XS_LIFE_SHIFT);
+	/* A new result; what the request is charged stays with it. */
+	xa_store_rel32(&req->state, (xseg__req_state(req) & (XS_Q_REQUEST | XS_Q_BUFFER)) |
+				    (XS_SUBMITTED << XS_LIFE_SHIFT));
 	xseg__set_holder(req, XSEG_HOLDER(eff, gen));
 	if (!xq_enqueue_tracked(&xs->local[eff].rq, xseg__qid_rq(eff), &xs->track, hold)) {
 		xseg__set_life(req, back_life);
@@ -503,7 +520,7 @@ int xseg__deliver(struct xseg *xs, uint32_t r, struct xq_hold *hold_r, struct xq
 	struct xseg_request *req = &xs->reqs[r];
 	uint32_t n = xa_load_acq32(&req->path_len), to, want, gen;
 
-	if (n > XSEG_PATH_MAX)
+	if (n > xs->max_hops)
 		n = 0;		/* corrupt path: go straight to the client */
 	for (;;) {
 		if (n) {
@@ -587,7 +604,7 @@ int xseg_forward(struct xseg *xs, struct xseg_request *req, uint32_t via, uint32
 	if (!held_by_us(xs, req, &p) || p != via || xseg__life(req) != XS_ACCEPTED)
 		return -EPERM;
 	n = req->path_len;
-	if (n >= XSEG_PATH_MAX)
+	if (n >= xs->max_hops)		/* the segment's max_hops= (at most XSEG_PATH_MAX) */
 		return -ENOSPC;
 	r = xseg__hold_get(xs, p, &hold);
 	if (r)

@@ -147,6 +147,7 @@ struct xseg *xseg_join(const char *segtype, const char *segname, const char *pee
 		goto unmap;
 	}
 	xs->peer_type = (uint32_t)idx;
+	xseg__quota_defaults(xs, peertype);
 	if (!xseg__driver_for(xs, xs->peer_type)) {
 		r = xs->drv[idx].joined < 0 ? xs->drv[idx].joined : -ENOTSUP;
 		seterr(err, errlen, "driver '%s' could not join segment '%s'", peertype, segname);

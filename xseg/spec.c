@@ -12,6 +12,8 @@
  */
 #include "xseg.h"
 #include "xseg_size.h"
+#include "spec_quota.h"
+#include "spec_util.h"
 
 
 #define SPEC_FIELDS		7u		/* positional fields */
@@ -24,8 +26,6 @@
 #define SPEC_MAX_CLASSES	(XSEG_MAX_BUF_CLASSES - 1u)
 #define SPEC_MAX_COUNT		1048576u	/* chunks of an extra class */
 #define SPEC_GROUP_LEN		64u		/* group names, with NUL */
-#define SPEC_QUOTE_MAX		64u		/* longest value quoted in a message */
-#define SPEC_U64_MAX		(~(uint64_t)0)
 #define SPEC_GID_MAX		0x7FFFFFFFu
 
 static const char *const spec_types[] = { "posix", "file", "heap", "segdev", "sysv", "memfd" };
@@ -33,9 +33,10 @@ static const char *const spec_types[] = { "posix", "file", "heap", "segdev", "sy
 
 /* Keys, in the order xseg_format_spec() writes them. */
 enum { KEY_DYNPORTS, KEY_MODE, KEY_GROUP, KEY_AUTORM, KEY_BUFFERS, KEY_QREQ, KEY_QBUF,
-       KEY_HUGE, KEY_COUNT };
+       KEY_HUGE, KEY_QTYPES, KEY_HOPS, KEY_COUNT };
 static const char *const spec_keys[KEY_COUNT] = {
 	"dynports", "mode", "group", "autorm", "buffers", "quota_requests", "quota_buffer", "huge",
+	"quota_types", "max_hops",
 };
 
 /*
@@ -50,288 +51,7 @@ static const char *const pos_fields[SPEC_FIELDS] = {
 	"type", "name", "nr_ports", "nr_requests", "request_size", "extra_size", "page_shift",
 };
 #define SPEC_KEY_LIST "ports, requests, buffer, extra, page_shift, dynports, mode, group, autorm, buffers, " \
-	"quota_requests, quota_buffer, huge"
-
-/* ------------------------------------------------------------ small helpers */
-
-static size_t str_len(const char *s)
-{
-	size_t n = 0;
-
-	while (s[n])
-		n++;
-	return n;
-}
-
-/* Length of @s, at most @max (for fixed arrays that may lack their NUL). */
-static size_t str_nlen(const char *s, size_t max)
-{
-	size_t n = 0;
-
-	while (n < max && s[n])
-		n++;
-	return n;
-}
-
-/* Does [s, s+n) equal the NUL-terminated @word? */
-static bool mem_is(const char *s, size_t n, const char *word)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (!word[i] || word[i] != s[i])
-			return false;
-	return word[n] == '\0';
-}
-
-static bool is_digit(char c)
-{
-	return c >= '0' && c <= '9';
-}
-
-static bool is_name_char(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c) ||
-	       c == '.' || c == '_' || c == '-';
-}
-
-static const char *find_char(const char *s, size_t n, char c)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (s[i] == c)
-			return s + i;
-	return NULL;
-}
-
-/* ------------------------------------------------------- the bounded writer */
-
-/*
- * Writes into @buf (capacity @cap, always NUL-terminated when cap > 0) and
- * counts in @len every byte it was asked for, like snprintf.
- */
-struct wr {
-	char *buf;
-	size_t cap;
-	size_t len;
-};
-
-static void wr_init(struct wr *w, char *buf, size_t cap)
-{
-	w->buf = buf;
-	w->cap = buf ? cap : 0;
-	w->len = 0;
-	if (w->cap)
-		w->buf[0] = '\0';
-}
-
-static void wr_ch(struct wr *w, char c)
-{
-	if (w->len + 1 < w->cap) {
-		w->buf[w->len] = c;
-		w->buf[w->len + 1] = '\0';
-	}
-	w->len++;
-}
-
-static void wr_mem(struct wr *w, const char *s, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		wr_ch(w, s[i]);
-}
-
-static void wr_str(struct wr *w, const char *s)
-{
-	wr_mem(w, s, str_len(s));
-}
-
-static void wr_u64(struct wr *w, uint64_t v)
-{
-	char d[20];
-	int n = 0;
-
-	do {
-		d[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	while (n)
-		wr_ch(w, d[--n]);
-}
-
-static void wr_i64(struct wr *w, int64_t v)
-{
-	if (v < 0) {
-		wr_ch(w, '-');
-		wr_u64(w, (uint64_t)0 - (uint64_t)v);
-	} else {
-		wr_u64(w, (uint64_t)v);
-	}
-}
-
-/* Octal with a leading 0 and at least three digits: 0600. */
-static void wr_mode(struct wr *w, uint32_t v)
-{
-	char d[12];
-	int n = 0;
-
-	do {
-		d[n++] = (char)('0' + (v & 7u));
-		v >>= 3;
-	} while (v);
-	while (n < 3)
-		d[n++] = '0';
-	wr_ch(w, '0');
-	while (n)
-		wr_ch(w, d[--n]);
-}
-
-/* A size with the largest unit that divides it exactly: 64K, 1M, 3000, 0. */
-static void wr_size(struct wr *w, uint64_t v)
-{
-	static const char units[] = "GMK";
-	static const unsigned shifts[] = { 30, 20, 10 };
-	unsigned i;
-
-	for (i = 0; v && i < 3; i++) {
-		if (!(v & ((1ull << shifts[i]) - 1))) {
-			wr_u64(w, v >> shifts[i]);
-			wr_ch(w, units[i]);
-			return;
-		}
-	}
-	wr_u64(w, v);
-}
-
-/* 'value' for messages: bytes outside printable ASCII as \xNN, long values cut. */
-static void wr_quote(struct wr *w, const char *s, size_t n)
-{
-	static const char hex[] = "0123456789abcdef";
-	size_t i, m = n > SPEC_QUOTE_MAX ? SPEC_QUOTE_MAX : n;
-
-	wr_ch(w, '\'');
-	for (i = 0; i < m; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c < 0x20 || c >= 0x7f || c == '\\') {
-			wr_ch(w, '\\');
-			wr_ch(w, 'x');
-			wr_ch(w, hex[c >> 4]);
-			wr_ch(w, hex[c & 15]);
-		} else {
-			wr_ch(w, (char)c);
-		}
-	}
-	if (m < n)
-		wr_str(w, "...");
-	wr_ch(w, '\'');
-}
-
-/* Start the (only) error message: "field: ". */
-static struct wr *err_at(struct wr *e, const char *field)
-{
-	e->len = 0;
-	if (e->cap)
-		e->buf[0] = '\0';
-	wr_str(e, field);
-	wr_str(e, ": ");
-	return e;
-}
-
-/* "field: 'text' " - the offending text as given, or the value if @s is NULL. */
-static struct wr *err_val(struct wr *e, const char *field, const char *s, size_t n, uint64_t v)
-{
-	err_at(e, field);
-	if (s) {
-		wr_quote(e, s, n);
-	} else {
-		wr_ch(e, '\'');
-		wr_u64(e, v);
-		wr_ch(e, '\'');
-	}
-	wr_ch(e, ' ');
-	return e;
-}
-
-static struct wr *err_size(struct wr *e, const char *field, uint64_t v)
-{
-	err_at(e, field);
-	wr_ch(e, '\'');
-	wr_size(e, v);
-	wr_str(e, "' ");
-	return e;
-}
-
-static int err_range(struct wr *e, const char *field, const char *s, size_t n, uint64_t v,
-		     uint64_t lo, uint64_t hi)
-{
-	err_val(e, field, s, n, v);
-	wr_str(e, "must be between ");
-	wr_u64(e, lo);
-	wr_str(e, " and ");
-	wr_u64(e, hi);
-	return -EINVAL;
-}
-
-/* ---------------------------------------------------------------- numbers */
-
-/* Decimal digits only. 0, -1 (not a number) or -2 (overflows uint64). */
-static int parse_dec(const char *s, size_t n, uint64_t *v)
-{
-	uint64_t x = 0;
-	size_t i;
-
-	if (!n)
-		return -1;
-	for (i = 0; i < n; i++)
-		if (!is_digit(s[i]))
-			return -1;
-	for (i = 0; i < n; i++) {
-		unsigned d = (unsigned)(s[i] - '0');
-
-		if (x > (SPEC_U64_MAX - d) / 10)
-			return -2;
-		x = x * 10 + d;
-	}
-	*v = x;
-	return 0;
-}
-
-/* A size: the grammar of xseg_size.h. 0, -1 (syntax) or -2 (overflows uint64). */
-static int parse_size(const char *s, size_t n, uint64_t *v)
-{
-	return xseg_parse_size(s, n, v);
-}
-
-/* A count field: decimal, lo..hi. */
-static int parse_count(struct wr *e, const char *field, const char *s, size_t n,
-		       uint64_t lo, uint64_t hi, uint32_t *out)
-{
-	uint64_t v = 0;
-	int r = parse_dec(s, n, &v);
-
-	if (r == -1) {
-		err_val(e, field, s, n, 0);
-		wr_str(e, "is not a number");
-		return -EINVAL;
-	}
-	if (r || v < lo || v > hi)
-		return err_range(e, field, s, n, v, lo, hi);
-	*out = (uint32_t)v;
-	return 0;
-}
-
-static int size_syntax_err(struct wr *e, const char *field, const char *s, size_t n, int r)
-{
-	err_val(e, field, s, n, 0);
-	if (r == -2)
-		wr_str(e, "is too large");
-	else
-		wr_str(e, "is not a size (a number with an optional unit K, M, G or T)");
-	return -EINVAL;
-}
+	"quota_requests, quota_buffer, huge, quota_types, max_hops"
 
 /* ----------------------------------------------------------- field checks */
 
@@ -479,6 +199,7 @@ void xseg_config_defaults(struct xseg_config *cfg)
 	cfg->gid = -1;
 	cfg->autorm = 0;
 	cfg->nr_classes = 0;
+	cfg->max_hops = XSEG_PATH_DEFAULT;
 }
 
 int xseg_check_config(const struct xseg_config *cfg, char *err, size_t errlen)
@@ -541,12 +262,22 @@ int xseg_check_config(const struct xseg_config *cfg, char *err, size_t errlen)
 	}
 	if (cfg->huge > 1)
 		return err_range(e, "huge", NULL, 0, cfg->huge, 0, 1);
+	if (cfg->max_hops > XSEG_PATH_MAX)	/* 0: the default */
+		return err_range(e, "max_hops", NULL, 0, cfg->max_hops, 1, XSEG_PATH_MAX);
 	if (cfg->quota_requests > cfg->nr_requests)
 		return err_range(e, "quota_requests", NULL, 0, cfg->quota_requests, 0,
 				 cfg->nr_requests);
 	r = check_size(e, "quota_buffer", cfg->quota_buffer, page, 0, XSEG_USE_MAX * page);
 	if (r)
 		return r;
+	{
+		char m[160];	/* spec_quota.c */
+
+		if (xseg__check_type_quotas(cfg, m, sizeof(m))) {
+			wr_str(err_at(e, "quota_types"), m);
+			return -EINVAL;
+		}
+	}
 	prev = 0;
 	for (i = 0; i < cfg->nr_classes; i++) {
 		uint64_t size = cfg->classes[i].size;
@@ -848,6 +579,8 @@ static int parse_key(struct spec_parse *sp, const char *s, size_t n, const char 
 		return parse_autorm(sp, v, vlen);
 	case KEY_HUGE:
 		return parse_count(sp->e, "huge", v, vlen, 0, 1, &sp->cfg->huge);
+	case KEY_HOPS:
+		return parse_count(sp->e, "max_hops", v, vlen, 1, XSEG_PATH_MAX, &sp->cfg->max_hops);
 	case KEY_QREQ:
 		return parse_count(sp->e, "quota_requests", v, vlen, 0, SPEC_MAX_REQUESTS,
 				   &sp->cfg->quota_requests);
@@ -855,6 +588,14 @@ static int parse_key(struct spec_parse *sp, const char *s, size_t n, const char 
 		int r = parse_size(v, vlen, &sp->cfg->quota_buffer);
 
 		return r ? size_syntax_err(sp->e, "quota_buffer", v, vlen, r) : 0;
+	}
+	case KEY_QTYPES: {
+		char m[160];	/* spec_quota.c */
+
+		if (!xseg__parse_type_quotas(v, vlen, sp->cfg, m, sizeof(m)))
+			return 0;
+		wr_str(err_at(sp->e, "quota_types"), m);
+		return -EINVAL;
 	}
 	default:
 		return parse_buffers(sp, v, vlen);
@@ -1059,6 +800,10 @@ int xseg_format_spec(const struct xseg_config *cfg, char *buf, size_t len)
 	}
 	if (cfg->huge)
 		wr_str(&w, ":huge=1");
+	if (cfg->max_hops && cfg->max_hops != XSEG_PATH_DEFAULT) {
+		wr_str(&w, ":max_hops=");
+		wr_u64(&w, cfg->max_hops);
+	}
 	if (cfg->quota_requests) {
 		wr_str(&w, ":quota_requests=");
 		wr_u64(&w, cfg->quota_requests);
@@ -1066,6 +811,12 @@ int xseg_format_spec(const struct xseg_config *cfg, char *buf, size_t len)
 	if (cfg->quota_buffer) {
 		wr_str(&w, ":quota_buffer=");
 		wr_size(&w, cfg->quota_buffer);
+	}
+	{
+		char q[320];	/* spec_quota.c: 4 entries of at most 45 bytes */
+
+		xseg__format_type_quotas(cfg, q, sizeof(q));
+		wr_str(&w, q);
 	}
 	nc = cfg->nr_classes < SPEC_MAX_CLASSES ? cfg->nr_classes : SPEC_MAX_CLASSES;
 	for (i = 0; i < nc; i++) {

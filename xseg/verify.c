@@ -111,7 +111,7 @@ int xseg_verify(struct xseg *xs, void (*out)(void *arg, const char *line), void 
 		}
 		if (h != XSEG_HOLDER_NONE && (h >> 32) >= xs->nr_ports)
 			report(&c, "request %u: holder port %llu is out of range", i, h >> 32);
-		if (r->path_len > XSEG_PATH_MAX) {
+		if (r->path_len > xs->max_hops) {
 			report(&c, "request %u: return path length %llu is too long", i, r->path_len);
 		} else {
 			for (k = 0; k < r->path_len; k++)

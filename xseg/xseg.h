@@ -104,6 +104,8 @@ int xseg_parse_spec(const char *spec, struct xseg_config *cfg, char *err, size_t
 #define XSEG_GIVEN_QUOTA_REQUESTS (1u << 13)
 #define XSEG_GIVEN_QUOTA_BUFFER	(1u << 14)
 #define XSEG_GIVEN_HUGE		(1u << 15)
+#define XSEG_GIVEN_QUOTA_TYPES	(1u << 16)
+#define XSEG_GIVEN_MAX_HOPS	(1u << 17)
 int xseg_parse_spec_given(const char *spec, struct xseg_config *cfg, uint32_t *given,
 			  char *err, size_t errlen);
 
@@ -479,8 +481,8 @@ int xseg_fail(struct xseg *xs, struct xseg_request *req, int error);
 /*
  * xseg_forward - pass an accepted request on to @dst, remembering this port
  * in its return path so that @dst's reply comes back here first. Returns the
- * port it went to (signal it); -ENOSPC if the path is full, else what
- * xseg_submit() returns. @req must be accepted on @via. Any domain; never
+ * port it went to (signal it); -ENOSPC if the path is full (the segment's
+ * max_hops=, 4 by default), else what xseg_submit() returns. @req must be accepted on @via. Any domain; never
  * sleeps.
  */
 int xseg_forward(struct xseg *xs, struct xseg_request *req, uint32_t via, uint32_t dst);
@@ -613,6 +615,29 @@ struct xseg_recovery_stats {
  * segment's size. Peers call it about once a second when idle.
  */
 int xseg_recover(struct xseg *xs, struct xseg_recovery_stats *st);
+
+/*
+ * xseg_reset_port - reset the queues of port @portno whose head/tail
+ * counters a peer corrupted (xseg_verify reports them; a port in that state
+ * gets no requests or replies), as a bind or recovery of the port would:
+ * every request found in them is failed back to its live client with
+ * ECONNRESET (a reply in the reply queue is freed: its client, even a live
+ * one, gets no reply for it), and the queues start empty. Returns the
+ * number of queues reset (1 or 2), 0 if both are in order (nothing done),
+ * -EINVAL (bad port or flags), -EBUSY (a live process owns the port and
+ * @flags lacks XSEG_RESET_FORCE), -EAGAIN (the port is being bound or
+ * recovered by a live process, which resets it itself), -EALREADY (the
+ * recovery lease stayed taken for 5 s). A free port is claimed for the
+ * reset and freed again; a dead owner's port is recovered and freed.
+ * With XSEG_RESET_FORCE a live owner's queues are reset under it: it may
+ * take a request in the same moment (then it serves it and the reset does
+ * not fail it back: one of the two, never both), and a request submitted to
+ * the port while the reset runs can be lost from its queue (its client gets
+ * no reply; xseg-tool requests lists it as submitted). Stop the port's
+ * clients first if you can. @st (may be NULL) counts what was settled.
+ */
+#define XSEG_RESET_FORCE	(1u << 0)
+int xseg_reset_port(struct xseg *xs, uint32_t portno, uint32_t flags, struct xseg_recovery_stats *st);
 
 /*
  * xseg_verify - check a segment's consistency without changing it: header,

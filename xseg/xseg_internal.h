@@ -73,6 +73,10 @@ struct xseg {
 	void *wakeup_arg;
 	uint32_t spin_us;
 	uint32_t recovery_hold_busy;	/* unused (kept for the handle's layout) */
+	/* The quotas our binds start with: quota_types= of our peer type, else the segment's. */
+	uint32_t bind_quota_requests;
+	uint64_t bind_quota_buffer;
+	uint32_t max_hops;		/* the config's max_hops (1..XSEG_PATH_MAX) */
 };
 
 /* xseg__queue - the queue named by a qid, or NULL. (request.c) */
@@ -86,8 +90,10 @@ static inline uint64_t xseg__qid_cls(const struct xseg *xs, uint32_t c)
 #define XSEG__Q_REQUESTS	0
 #define XSEG__Q_BUFFER		1	/* in pages */
 void xseg__quota_bind(struct xseg *xs, uint32_t p, uint32_t gen);
+void xseg__quota_defaults(struct xseg *xs, const char *type);
 int xseg__quota_charge(struct xseg *xs, uint32_t p, int kind, uint64_t n);
 void xseg__quota_release(struct xseg *xs, uint32_t p, uint32_t gen, int kind, uint64_t n);
+#include "spec_quota.h"
 
 /* layout.c */
 int xseg__layout(const struct xseg_config *cfg, struct xseg_header *h, uint64_t *size);

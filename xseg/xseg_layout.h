@@ -43,11 +43,13 @@ extern "C" {
 #define XSEG_MAX_BUF_CLASSES	4u
 #define XSEG_PORT_HOLDS		8u	/* concurrent queue operations per port */
 #define XSEG_TARGET_MAX		256u	/* target name bytes, inline in the request */
-#define XSEG_PATH_MAX		4u	/* forwarding hops remembered per request */
+#define XSEG_PATH_MAX		16u	/* forwarding hops a request can remember (inline) */
+#define XSEG_PATH_DEFAULT	4u	/* max_hops= when the spec says nothing */
 #define XSEG_SIGNAL_AREA	64u	/* per port, owned by the port's driver */
 #define XSEG_LAT_BUCKETS	32u	/* latency histogram: bucket b counts [2^b, 2^(b+1)) us */
 #define XSEG_NO_PORT		0xFFFFFFFFu
 #define XSEG_MAX_PEERS		128u	/* processes joined at once */
+#define XSEG_MAX_TYPE_QUOTAS	4u	/* quota_types= entries: per-peer-type quota defaults */
 
 /* Header flags. */
 #define XSEG_F_AUTORM		(1ull << 0)	/* destroy when the last peer leaves */
@@ -80,6 +82,19 @@ struct xseg_config {
 	uint32_t quota_requests;	/* requests a port may hold at once */
 	uint32_t huge;			/* 0 or 1: backed by 2 MiB huge pages (posix, memfd) */
 	uint64_t quota_buffer;		/* bytes of buffer chunks its requests may hold */
+	/*
+	 * Per-peer-type defaults (quota_types=): a port bound by a process of
+	 * that peer type starts with these instead of the two above. Entries
+	 * past nr_type_quotas are zero; names are NUL-terminated.
+	 */
+	uint32_t nr_type_quotas;
+	uint32_t max_hops;		/* forwarding hops per request, 1..XSEG_PATH_MAX (0: 4) */
+	struct xseg_type_quota {
+		char type[XSEG_TYPE_LEN];	/* a peer type (driver) name */
+		uint32_t requests;		/* as quota_requests, 0 unlimited */
+		uint32_t pad;
+		uint64_t buffer;		/* as quota_buffer, 0 unlimited */
+	} type_quotas[XSEG_MAX_TYPE_QUOTAS];
 };
 
 #define XSEG_HUGE_PAGE		(2ull << 20)	/* huge=1: the object is a multiple of it */
@@ -221,6 +236,13 @@ XSEG_STATIC_ASSERT(__builtin_offsetof(struct xseg_port, signal) == 64 &&
 #define XS_ACCEPTED	3u	/* held by a server */
 #define XS_RESPONDED	4u	/* in a reply queue */
 #define XS_RECEIVED	5u	/* back with its client */
+/*
+ * Quota bits (xseg/quota.c): what the request is charged to its client's
+ * quota. Set only when the port had a limit of that kind when it was taken,
+ * so an unlimited port never touches its usage word; cleared when given back.
+ */
+#define XS_Q_REQUEST	(1u << 16)	/* one request charged (get_request .. free) */
+#define XS_Q_BUFFER	(1u << 17)	/* its buffer chunk charged (prep .. release) */
 
 /* Ops (the xseg family). */
 enum xseg_op {
@@ -274,8 +296,8 @@ struct xseg_request {
 	uint64_t cookie;		/* the requester's */
 	/* lines 2.. */
 	char target[XSEG_TARGET_MAX];
-	uint64_t path[XSEG_PATH_MAX];	/* return path: XSEG_HOLDER(hop port, hop gen) */
-	uint64_t pad[12];
+	/* return path: XSEG_HOLDER(hop port, hop gen); the segment's max_hops are used */
+	uint64_t path[XSEG_PATH_MAX];
 };
 #define XSEG_NO_BUF 0xFFFFFFFFu
 

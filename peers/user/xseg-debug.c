@@ -238,6 +238,71 @@ static int cmd_fail(struct xseg *xs, int argc, char **argv)
 	return 1;
 }
 
+/*
+ * reset-port SPEC PORT [--force]: reset the queues of PORT whose counters a
+ * peer corrupted (xseg verify names them), as a bind or recovery would:
+ * the requests in them fail back to their clients (ECONNRESET), the queues
+ * start empty. A healthy port is refused (nothing to do), and so is a port
+ * whose owner is alive unless --force, which says what that can cost.
+ */
+static int cmd_reset_port(struct xseg *xs, int argc, char **argv)
+{
+	const struct xseg_config *c = xseg_config(xs);
+	struct xseg_recovery_stats rs;
+	int force = 0, r, i;
+	long port = -1;
+	char *end;
+
+	for (i = 3; i < argc; i++) {
+		if (!strcmp(argv[i], "--force") || !strcmp(argv[i], "-f")) {
+			force = 1;
+		} else if (port < 0 && *argv[i] && (port = strtol(argv[i], &end, 0), !*end) &&
+			   port >= 0 && port < (long)c->nr_ports) {
+			continue;
+		} else {
+			fprintf(stderr, "xseg-tool: reset-port: '%s' is not a port (0..%u) or --force\n"
+				"usage: xseg-tool reset-port SPEC PORT [--force]\n", argv[i], c->nr_ports - 1);
+			return 2;
+		}
+	}
+	if (port < 0) {
+		fprintf(stderr, "usage: xseg-tool reset-port SPEC PORT [--force]\n");
+		return 2;
+	}
+	r = xseg_reset_port(xs, (uint32_t)port, 0, &rs);
+	if (r == -EBUSY) {
+		uint64_t w = __atomic_load_n(&xseg_port(xs, (uint32_t)port)->owner, __ATOMIC_ACQUIRE);
+
+		if (!force) {
+			fprintf(stderr, "xseg-tool: reset-port: port %ld has corrupt queue counters, but "
+				"its owner (pid %u) is alive: refused. Stop that peer (recovery then "
+				"resets the queues), or pass --force to reset them under it\n", port,
+				XSEG_OWNER_PID(w));
+			return 1;
+		}
+		fprintf(stderr, "xseg-tool: reset-port: --force: resetting the queues of port %ld under "
+			"its live owner (pid %u). The owner may take a request in the same moment (it "
+			"then serves it, and the reset does not fail it back); a request submitted to "
+			"the port meanwhile can be lost (its client gets no reply: see `requests`)\n",
+			port, XSEG_OWNER_PID(w));
+		r = xseg_reset_port(xs, (uint32_t)port, XSEG_RESET_FORCE, &rs);
+	}
+	if (r == 0) {
+		fprintf(stderr, "xseg-tool: reset-port: port %ld: its queue counters are in order: "
+			"nothing to reset\n", port);
+		return 1;
+	}
+	if (r < 0) {
+		fprintf(stderr, "xseg-tool: reset-port: port %ld: %s%s\n", port, strerror(-r),
+			r == -EAGAIN ? " (the port is being bound or recovered: that resets its queues)" :
+			r == -EALREADY ? " (the recovery lease stayed taken: try again)" : "");
+		return 1;
+	}
+	printf("port %ld: %d queue%s reset: %u requests failed back, %u freed, %u ports freed\n", port,
+	       r, r == 1 ? "" : "s", rs.requests_failed, rs.requests_freed, rs.ports_freed);
+	return 0;
+}
+
 static volatile sig_atomic_t tap_stop;
 
 static void on_tap_signal(int sig)
@@ -375,11 +440,13 @@ int debug_command(struct xseg *xs, const char *cmd, int argc, char **argv)
 		return cmd_tap(xs, argc, argv);
 	if (!strcmp(cmd, "fail"))
 		return cmd_fail(xs, argc, argv);
+	if (!strcmp(cmd, "reset-port"))
+		return cmd_reset_port(xs, argc, argv);
 	return -1;
 }
 
 bool is_debug_command(const char *cmd)
 {
 	return !strcmp(cmd, "requests") || !strcmp(cmd, "tap") || !strcmp(cmd, "bridge") ||
-	       !strcmp(cmd, "fail");
+	       !strcmp(cmd, "fail") || !strcmp(cmd, "reset-port");
 }

@@ -20,6 +20,8 @@ bool is_debug_command(const char *cmd);
  *   tap|bridge SPEC -p PORT --to DST [-n COUNT]
  *                             forward requests from PORT to DST, one line each
  *   fail SPEC SERIAL          settle a request whose holder is dead or stale
+ *   reset-port SPEC PORT [--force]
+ *                             reset a port's queues whose counters are corrupt
  */
 int debug_command(struct xseg *xs, const char *cmd, int argc, char **argv);
 

@@ -19,6 +19,7 @@
  *   xseg-tool requests SPEC [-p PORT]  requests in use (peers/user/xseg-debug.c)
  *   xseg-tool tap SPEC -p PORT --to DST [-n COUNT]  a logging forwarder (same)
  *   xseg-tool fail SPEC SERIAL     fail back a request whose holder is dead (same)
+ *   xseg-tool reset-port SPEC PORT [--force]   reset a port's corrupt queues (same)
  *   xseg-tool submit SPEC -p DST [--op OP] [--target T] [--offset N]
  *             [--size N] [--count N] [--depth N] [--verify] [--timeout MS]
  *             [--flags fua,flush,nosync] [--data STR | --data-file F] [--out F]
@@ -57,6 +58,7 @@ static int usage_to(FILE *out)
 		"       %s requests SPEC [-p PORT]   the requests in use: life, holder, age, target\n"
 		"       %s tap SPEC -p PORT --to DST [-n COUNT]   forward PORT's requests to DST, log each\n"
 		"       %s fail SPEC SERIAL   fail back a request whose holder is dead (see requests)\n"
+		"       %s reset-port SPEC PORT [--force]   reset a port's corrupt queues (see verify)\n"
 		"       %s submit SPEC -p PORT [-o|--op OP] [-T|--target T] [-O|--offset N] [-s|--size N]\n"
 		"                 [-n|--count N] [-D|--depth N] [-V|--verify] [-w|--timeout MS] [-d DRIVER]\n"
 		"                 [--spin-us N] [-F|--flags fua,flush,nosync] [--data STRING | --data-file FILE]\n"
@@ -73,7 +75,7 @@ static int usage_to(FILE *out)
 		"  a memfd segment has no name: create hands its descriptor over (--send: to\n"
 		"  the Unix socket SOCKET; --exec: CMD inherits it), recv takes one from a\n"
 		"  socket; CMD finds the descriptor in $XSEG_MEMFD and joins memfd:$XSEG_MEMFD\n",
-		prog, prog, prog, prog, prog, prog, prog, prog, prog, prog);
+		prog, prog, prog, prog, prog, prog, prog, prog, prog, prog, prog);
 	return 2;
 }
 

@@ -137,6 +137,54 @@ static void test_buffer_classes(void)
 	xseg_leave(xs);
 }
 
+/* max_hops=: a request is forwarded that many times, then -ENOSPC; the reply unwinds them all. */
+static void hops(const char *fmt, uint32_t want)
+{
+	struct xseg_config cfg = tx_create(fmt);
+	struct xseg *xs = tx_join(&cfg, "posix");
+	struct xseg_request *req, *got;
+	uint32_t n = 0, at = 1;
+	int cli, r;
+
+	CHECK(cfg.max_hops == want);
+	CHECK(xseg_bind_port(xs, 1, 0) == 1 && xseg_bind_port(xs, 2, 0) == 2);
+	cli = xseg_bind_port(xs, XSEG_ANY_PORT, 0);
+	CHECK(cli >= 0);
+	req = xseg_get_request(xs, (uint32_t)cli);
+	CHECK(req && xseg_submit(xs, req, 1) == 1);
+	CHECK(xseg_accept(xs, 1) == req);
+	/* Back and forth between ports 1 and 2, one hop each time. */
+	while ((r = xseg_forward(xs, req, at, 3 - at)) >= 0) {
+		CHECK(r == (int)(3 - at));
+		at = 3 - at;
+		CHECK(xseg_accept(xs, at) == req && req->path_len == ++n);
+		CHECKF(n <= XSEG_PATH_MAX, "%u hops, more than the inline path holds", n);
+	}
+	CHECKF(r == -ENOSPC && n == want, "%s: %u hops, then %d", fmt, n, r);
+	req->state |= XS_SERVED;
+	/* The reply goes back through every hop, last first, then to the client. */
+	while (n--) {
+		CHECK(xseg_respond(xs, req) == (int)(3 - at));
+		at = 3 - at;
+		got = xseg_receive(xs, at);
+		CHECK(got == req && req->path_len == n);
+	}
+	CHECK(xseg_respond(xs, req) == cli);
+	CHECK(xseg_receive(xs, (uint32_t)cli) == req && (req->state & XS_SERVED));
+	CHECK(xseg_put_request(xs, req) == 0);
+	CHECK(xseg_verify(xs, NULL, NULL) == 0);
+	xseg_leave(xs);
+	xseg_destroy_name(cfg.type, cfg.name);
+}
+
+static void test_max_hops(void)
+{
+	hops("heap:%s:8:16:4K:0:12", XSEG_PATH_DEFAULT);
+	hops("heap:%s:8:16:4K:0:12:max_hops=1", 1);
+	hops("heap:%s:8:16:4K:0:12:max_hops=7", 7);
+	hops("heap:%s:8:16:4K:0:12:max_hops=16", XSEG_PATH_MAX);
+}
+
 static void test_forward_and_redirect(void)
 {
 	struct xseg_config cfg = tx_create("heap:%s:8:16:4K:0:12");
@@ -292,6 +340,7 @@ int main(void)
 {
 	xt_watchdog(60);
 	RUN(test_lifecycle_heap);
+	RUN(test_max_hops);
 	RUN(test_lifecycle_posix);
 	RUN(test_buffer_classes);
 	RUN(test_forward_and_redirect);

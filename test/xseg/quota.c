@@ -7,7 +7,10 @@
  * after bind (xseg_set_port_quota); a greedy client killed while holding
  * its quota loses it with the port (recovery frees the requests, the next
  * bind starts at 0); a hostile usage word of another generation or below
- * zero neither blocks nor wraps.
+ * zero neither blocks nor wraps. An unlimited port never touches its usage
+ * words; a limit set on a live port counts what is taken from then on
+ * (requests and buffers taken before it are not given back to it), and a
+ * hostile charge bit in a request mis-counts only its own port.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -194,11 +197,129 @@ static void test_hostile_words(void)
 	xseg_leave(xs);
 }
 
+/* Has request @r the quota bits @bits (XS_Q_*) set? */
+static bool charged(struct xseg_request *r, uint32_t bits)
+{
+	return (__atomic_load_n(&r->state, __ATOMIC_ACQUIRE) & (XS_Q_REQUEST | XS_Q_BUFFER)) == bits;
+}
+
+/* A limit set after requests were taken counts from then on. */
+static void test_limit_after(void)
+{
+	struct xseg_config cfg = tx_create("posix:%s:4:16:4K:0:12");
+	struct xseg *xs = tx_join(&cfg, "posix");
+	struct xseg_request *old[3], *g[4], *p1[2];
+	struct xseg_port *port;
+	uint64_t ur, ub;
+	uint32_t n;
+	int e = 0;
+
+	CHECK(xseg_bind_port(xs, 0, 0) == 0 && xseg_bind_port(xs, 1, 0) == 1);
+	port = xseg_port(xs, 0);
+	ur = __atomic_load_n(&port->use_requests, __ATOMIC_ACQUIRE);
+	ub = __atomic_load_n(&port->use_buffer, __ATOMIC_ACQUIRE);
+	/* Unlimited: nothing charged, the usage words are left as bind set them. */
+	for (int i = 0; i < 3; i++) {
+		old[i] = xseg_get_request(xs, 0);
+		CHECK(old[i] && charged(old[i], 0));
+	}
+	CHECK(xseg_prep_request(xs, old[0], "a", 1, 4096) == 0 && charged(old[0], 0));
+	CHECK(__atomic_load_n(&port->use_requests, __ATOMIC_ACQUIRE) == ur &&
+	      __atomic_load_n(&port->use_buffer, __ATOMIC_ACQUIRE) == ub);
+	CHECK(quota(xs, 0).requests == 0 && quota(xs, 0).buffer == 0);
+
+	/* The limit counts from now: 2 more requests and one 4K chunk, whatever was taken. */
+	CHECK(xseg_set_port_quota(xs, 0, 2, 4096) == 0);
+	n = take_all(xs, 0, g, 4, &e);
+	CHECKF(n == 2 && e == EDQUOT, "after the limit: got %u, then errno %d", n, e);
+	CHECK(charged(g[0], XS_Q_REQUEST) && charged(g[1], XS_Q_REQUEST));
+	CHECK(xseg_prep_request(xs, g[0], "g", 1, 4096) == 0 && charged(g[0], XS_Q_REQUEST | XS_Q_BUFFER));
+	CHECK(xseg_prep_request(xs, g[1], "g", 1, 4096) == -EDQUOT && charged(g[1], XS_Q_REQUEST));
+	CHECK(xseg_prep_request(xs, old[1], "o", 1, 4096) == -EDQUOT);	/* new buffers count */
+	/* The requests taken before the limit go back without lowering the count. */
+	put_all(xs, old, 3);
+	CHECK(quota(xs, 0).requests == 2 && quota(xs, 0).buffer == 4096);
+	CHECK(!xseg_get_request(xs, 0) && errno == EDQUOT);
+	CHECK(xseg_prep_request(xs, g[0], "g", 1, 0) == 0 && charged(g[0], XS_Q_REQUEST));
+	CHECK(quota(xs, 0).buffer == 0);
+	put_all(xs, g, n);
+	CHECK(quota(xs, 0).requests == 0 && quota(xs, 0).buffer == 0);
+
+	/*
+	 * Hostile charge bits (a peer writes the state word): a cleared bit leaks
+	 * one unit of that port's quota, a forged one gives back what was not
+	 * taken (never below 0); the other port is untouched, nothing crashes.
+	 */
+	CHECK(xseg_set_port_quota(xs, 1, 2, 0) == 0);
+	CHECK(take_all(xs, 1, p1, 2, &e) == 2 && e == EDQUOT);
+	n = take_all(xs, 0, g, 4, &e);
+	CHECK(n == 2);
+	__atomic_fetch_and(&g[0]->state, ~XS_Q_REQUEST, __ATOMIC_ACQ_REL);
+	put_all(xs, g, n);
+	CHECK(quota(xs, 0).requests == 1 && quota(xs, 1).requests == 2);
+	CHECK(xseg_set_port_quota(xs, 0, 0, 0) == 0);
+	g[0] = xseg_get_request(xs, 0);
+	CHECK(g[0] && charged(g[0], 0));
+	__atomic_fetch_or(&g[0]->state, XS_Q_REQUEST | XS_Q_BUFFER, __ATOMIC_ACQ_REL);
+	CHECK(xseg_put_request(xs, g[0]) == 0);
+	CHECK(quota(xs, 0).requests == 0 && quota(xs, 1).requests == 2);
+	put_all(xs, p1, 2);
+	CHECK(quota(xs, 1).requests == 0);
+	/* A freed request carries no charge bits to its next client. */
+	g[0] = xseg_get_request(xs, 0);
+	CHECK(g[0] && charged(g[0], 0));
+	CHECK(xseg_put_request(xs, g[0]) == 0);
+	xseg_leave(xs);
+}
+
+/* quota_types=: a bind starts with its peer type's entry, else the segment's quotas. */
+static void test_type_defaults(void)
+{
+	struct xseg_config cfg = tx_create("posix:%s:4:16:4K:0:12:quota_requests=4:"
+					   "quota_types=futex/2/8K,other/1/0");
+	struct xseg *fx = tx_join(&cfg, "futex"), *px = tx_join(&cfg, "posix");
+	struct xseg_config want, have;
+	struct xseg_request *g[16];
+	struct xseg_quota q;
+	uint32_t given, n;
+	char msg[512];
+	int e = 0;
+
+	CHECK(xseg_bind_port(fx, 0, 0) == 0 && xseg_bind_port(px, 1, 0) == 1);
+	q = quota(fx, 0);
+	CHECKF(q.max_requests == 2 && q.max_buffer == 8192, "futex port: %u/%llu", q.max_requests,
+	       (unsigned long long)q.max_buffer);
+	q = quota(px, 1);
+	CHECKF(q.max_requests == 4 && q.max_buffer == 0, "posix port: %u/%llu", q.max_requests,
+	       (unsigned long long)q.max_buffer);
+	n = take_all(fx, 0, g, 16, &e);
+	CHECKF(n == 2 && e == EDQUOT, "futex port got %u, then errno %d", n, e);
+	put_all(fx, g, n);
+	/* The owner's override still wins over its type's default. */
+	CHECK(xseg_set_port_quota(fx, 0, 3, 0) == 0);
+	n = take_all(fx, 0, g, 16, &e);
+	CHECKF(n == 3 && e == EDQUOT, "overridden port got %u, then errno %d", n, e);
+	put_all(fx, g, n);
+	n = take_all(px, 1, g, 16, &e);
+	CHECKF(n == 4 && e == EDQUOT, "posix port got %u, then errno %d", n, e);
+	put_all(px, g, n);
+	/* Create-or-open names a differing quota_types=. */
+	have = cfg;
+	CHECK(xseg_parse_spec_given("posix:x:quota_types=futex/1/0", &want, &given, NULL, 0) == 0);
+	CHECK(given & XSEG_GIVEN_QUOTA_TYPES);
+	CHECK(xseg_config_mismatch(&have, &want, given, msg, sizeof(msg)) != 0);
+	CHECKF(strstr(msg, "quota_types=futex/2/8K,other/1/0") && strstr(msg, "futex/1/0"), "%s", msg);
+	xseg_leave(px);
+	xseg_leave(fx);
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	RUN(test_greedy_polite);
 	RUN(test_killed_greedy);
 	RUN(test_hostile_words);
+	RUN(test_limit_after);
+	RUN(test_type_defaults);
 	return 0;
 }

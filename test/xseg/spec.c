@@ -266,6 +266,10 @@ static const struct { const char *spec, *canon; } roundtrips[] = {
 	{ "posix:demo::512", "posix:demo:16:512:64K:0:12" },
 	{ "posix:q:quota_buffer=1MiB:quota_requests=8",
 	  "posix:q:16:256:64K:0:12:quota_requests=8:quota_buffer=1M" },
+	{ "posix:q:max_hops=16", "posix:q:16:256:64K:0:12:max_hops=16" },
+	{ "posix:q:max_hops=4", "posix:q:16:256:64K:0:12" },
+	{ "posix:q:quota_types=futex/8/1MiB,posixfd/2/0,x.y-z_1/0/4096,posix/256/1T:quota_requests=1",
+	  "posix:q:16:256:64K:0:12:quota_requests=1:quota_types=futex/8/1M,posixfd/2/0,x.y-z_1/0/4K,posix/256/1024G" },
 	{ "posix:h:huge=1", "posix:h:16:256:64K:0:12:huge=1" },
 	{ "file:/tmp/seg", "file:/tmp/seg:16:256:64K:0:12" },
 	{ "file:rel/a b/c", "file:rel/a b/c:16:256:64K:0:12" },
@@ -364,6 +368,21 @@ static const struct { const char *spec, *field; } bads[] = {
 	{ "posix:h:huge=yes", "huge" },
 	{ "posix:q:quota_buffer=1Q", "quota_buffer" },
 	{ "posix:q:quota_requests=1:quota_requests=2", "quota_requests" },
+	{ "posix:q:quota_types=futex", "quota_types" },
+	{ "posix:q:max_hops=0", "max_hops" },
+	{ "posix:q:max_hops=17", "max_hops" },
+	{ "posix:q:max_hops=x", "max_hops" },
+	{ "posix:q:quota_types=futex/1", "quota_types" },
+	{ "posix:q:quota_types=/1/0", "quota_types" },
+	{ "posix:q:quota_types=.x/1/0", "quota_types" },
+	{ "posix:q:quota_types=a/b/0", "quota_types" },
+	{ "posix:q:quota_types=a/1/1Q", "quota_types" },
+	{ "posix:q:quota_types=a/1/3000", "quota_types" },
+	{ "posix:q:16:8:quota_types=a/9/0", "quota_types" },
+	{ "posix:q:quota_types=a/1/0,a/2/0", "quota_types" },
+	{ "posix:q:quota_types=a/1/0,b/1/0,c/1/0,d/1/0,e/1/0", "quota_types" },
+	{ "posix:q:quota_types=abcdefghijklmnop/1/0", "quota_types" },
+	{ "posix:q:quota_types=a/1/0:quota_types=b/1/0", "quota_types" },
 	{ "posix:.x", "name" },
 	{ "posix:a b", "name" },
 	{ "heap:a\x01", "name" },
@@ -450,7 +469,7 @@ static void test_messages(void)
 		{ "posix:x:16:256:3000", "request_size: '3000' is not a multiple of the page size 4096" },
 		{ "posix:x:16:256:2G", "request_size: '2G' must be between 4K and 1G" },
 		{ "posix:x:buffers=4K*0", "buffers: '4K*0': count must be between 1 and 1048576" },
-		{ "posix:x:foo=1", "spec: unknown key 'foo' (keys: ports, requests, buffer, extra, page_shift, dynports, mode, group, autorm, buffers, quota_requests, quota_buffer, huge)" },
+		{ "posix:x:foo=1", "spec: unknown key 'foo' (keys: ports, requests, buffer, extra, page_shift, dynports, mode, group, autorm, buffers, quota_requests, quota_buffer, huge, quota_types, max_hops)" },
 		{ "shm:x", "type: 'shm' is not one of posix, file, heap, segdev, sysv, memfd" },
 		{ "posix:x:dynports=1:dynports=2", "dynports: given twice" },
 		{ "posix:x:8:dynports=9", "dynports: '9' must be between 0 and 8" },
@@ -458,6 +477,11 @@ static void test_messages(void)
 		{ "posix:a/b", "name: 'a/b' may contain only letters, digits, '.', '_' and '-'" },
 		{ "heap:a\x01", "name: 'a\\x01' may contain only letters, digits, '.', '_' and '-'" },
 		{ "posix:x:buffers=4K*1,4K*2", "buffers: '4K*2': size 4K given twice" },
+		{ "posix:x:quota_types=futex:8", "quota_types: 'futex': not TYPE/REQUESTS/BUFFER" },
+		{ "posix:x:quota_types=futex/8/1M,futex/2/0", "quota_types: 'futex/2/0': peer type 'futex' given twice" },
+		{ "posix:x:max_hops=17", "max_hops: '17' must be between 1 and 16" },
+		{ "posix:x:16:8:quota_types=futex/9/0",
+		  "quota_types: futex: requests 9 must be between 0 and 8 (nr_requests)" },
 		{ "posix:x:16:256:64K:0:12:7",
 		  "spec: too many fields at '7' (type:name:nr_ports:nr_requests:request_size:extra_size:page_shift, then key=value)" },
 	};
@@ -573,6 +597,21 @@ static void test_check_config(void)
 			c.classes[1].size = 4096, c.classes[1].count = 1));
 	BAD("buffers", (c.nr_classes = 2, c.classes[0].size = 8192, c.classes[0].count = 1,
 			c.classes[1].size = 8192, c.classes[1].count = 1));
+	/* quota_types= as a header a peer wrote may hold it: every entry checked on join. */
+	BAD("max_hops", c.max_hops = XSEG_PATH_MAX + 1);
+	BAD("quota_types", c.nr_type_quotas = XSEG_MAX_TYPE_QUOTAS + 1);
+	BAD("quota_types", (c.nr_type_quotas = 1, memset(c.type_quotas[0].type, 'a', XSEG_TYPE_LEN)));
+	BAD("quota_types", (c.nr_type_quotas = 1));	/* empty name */
+	BAD("quota_types", (c.nr_type_quotas = 1, strcpy(c.type_quotas[0].type, "a/b")));
+	BAD("quota_types", (c.nr_type_quotas = 1, strcpy(c.type_quotas[0].type, "a"),
+			    c.type_quotas[0].pad = 1));
+	BAD("quota_types", (c.nr_type_quotas = 1, strcpy(c.type_quotas[0].type, "a"),
+			    c.type_quotas[0].requests = 257));
+	BAD("quota_types", (c.nr_type_quotas = 1, strcpy(c.type_quotas[0].type, "a"),
+			    c.type_quotas[0].buffer = 100));
+	BAD("quota_types", (c.nr_type_quotas = 2, strcpy(c.type_quotas[0].type, "a"),
+			    strcpy(c.type_quotas[1].type, "a")));
+	BAD("quota_types", strcpy(c.type_quotas[1].type, "b"));	/* past nr_type_quotas */
 #undef BAD
 	/* The message shows the value for configs built by code. */
 	xseg_config_defaults(&c);

@@ -57,6 +57,8 @@ export const XS_SUBMITTED = 2
 export const XS_ACCEPTED = 3
 export const XS_RESPONDED = 4
 export const XS_RECEIVED = 5
+export const XS_Q_REQUEST = 65536
+export const XS_Q_BUFFER = 131072
 
 /** Field ids of req_field / req_set_field (enum xnode_field, F_* in sys/node/addon/fields.h). */
 export const F = {

@@ -304,7 +304,7 @@ export class Request {
    * Pass an accepted request on to port @dst; resolves when its reply comes
    * back through this port (the request is 'accepted' again: respond() to
    * send it on to the client). Rejects with EAGAIN (queue full), ENOSPC
-   * (the return path is full: XSEG_PATH_MAX hops), ENOENT.
+   * (the return path is full: the segment's max_hops, 4 unless its spec says), ENOENT.
    */
   forward(dst: number, opts?: WaitOptions): Promise<this> {
     try {
