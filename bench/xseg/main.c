@@ -201,6 +201,7 @@ static void kill_children(void)
 
 static void cleanup(void)
 {
+	xsb_scale_cleanup();	/* scale.c's children and segments (-p g) */
 	if (getpid() != parent_pid || !segname[0])
 		return;
 	kill_children();
@@ -746,7 +747,7 @@ int main(int argc, char **argv)
 	if (strchr(parts, 't'))
 		throughput(reps, tsecs);
 	if (strchr(parts, 'g'))
-		xsb_scale(reps, tsecs, verbose);
+		xsb_scale(reps, tsecs, verbose, pinned);
 	wall = xsb_now_ns() / 1e9 - t0;
 	/* Everything else that ran meanwhile, in CPUs (0 = a quiet machine). */
 	others = (machine_busy() - busy0 - (own_cpu() - own0)) / wall;

@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -48,7 +49,7 @@
 #define SC_HARNESS_PORT	20u		/* the harness: stop requests, idle ports' owner */
 #define SC_IDLE_PORT0	21u		/* idle ports: 21.. */
 #define SC_MAX_IDLE	1000u
-#define SC_NPORTS	(SC_IDLE_PORT0 + SC_MAX_IDLE)
+#define SC_NPORTS	(SC_IDLE_PORT0 + SC_MAX_IDLE + 1)	/* + 1 free for the dynamic bind */
 #define SC_MAX_REPS	31u
 
 static const uint32_t nclients[] = { 1, 2, 4, 8, 16 };
@@ -67,7 +68,9 @@ struct sc_shared {
 	char segname[64];
 	uint32_t clients, threads;
 	uint64_t run_ns;
-	pthread_barrier_t start;		/* clients + server + harness */
+	int busy;				/* poll, never sleep; client on CPU 0, server on CPU 1 */
+	uint64_t join_ns, any_bind_ns;		/* client 0: its xseg_join, one XSEG_ANY_PORT bind + leave */
+	pthread_barrier_t start;		/* clients + server */
 	char err[256];
 	uint64_t completed[SC_MAX_CLIENTS], elapsed_ns[SC_MAX_CLIENTS];
 	uint32_t nsamples[SC_MAX_CLIENTS];
@@ -75,8 +78,8 @@ struct sc_shared {
 };
 
 struct cell {
-	double rps[SC_MAX_REPS], med[SC_MAX_REPS], p99[SC_MAX_REPS];
-	double rps_m, med_m, p99_m;
+	double rps[SC_MAX_REPS], med[SC_MAX_REPS], p99[SC_MAX_REPS], join[SC_MAX_REPS], bind[SC_MAX_REPS];
+	double rps_m, med_m, p99_m, join_m, bind_m;
 };
 
 struct life {
@@ -90,12 +93,14 @@ static const char *const life_keys[5] = { "createUs", "joinUs", "bindUs", "leave
 
 static struct sc_shared *sh;
 static pid_t harness_pid, kids[SC_MAX_CLIENTS + 1];
-static char cur_seg[64];		/* a segment of ours that exists now */
+static char cur_seg[64];		/* lifecycle(): a segment of ours that exists now */
+static char run_seg[64];		/* the run segment (clients, idle ports) */
 static struct xseg *hx;			/* the harness's handle on the run segment */
 static struct cell cells[NT][NC], idle[NI];
 static struct life ports_life[NP], size_life[NS];
 static const char *huge_note;
 static unsigned reps_done;
+static int idle_busy;
 static double run_s;
 static int done;
 
@@ -141,6 +146,10 @@ void xsb_scale_cleanup(void)
 		xseg_destroy_name("posix", cur_seg);
 		cur_seg[0] = 0;
 	}
+	if (run_seg[0]) {
+		xseg_destroy_name("posix", run_seg);
+		run_seg[0] = 0;
+	}
 }
 
 static void on_alarm(int sig)
@@ -167,23 +176,57 @@ static pid_t spawn(void (*fn)(unsigned), unsigned arg)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != harness_pid)
 		_exit(9);
-	hx = NULL;	/* the harness's handle is not ours */
-	cur_seg[0] = 0;
+	hx = NULL;	/* the harness's handle and segments are not ours */
+	cur_seg[0] = run_seg[0] = 0;
 	signal(SIGALRM, on_alarm);
 	alarm((unsigned)(sh->run_ns / 1000000000ull) + 15);
 	fn(arg);
 	_exit(0);
 }
 
+static void pin(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set))
+		sc_fail("sched_setaffinity(CPU %d): %s", cpu, strerror(errno));
+}
+
+/* Nothing queued on @port: poll again (busy) or wait for a signal. */
+static void idle_wait(struct xseg *xs, uint32_t port)
+{
+	int r;
+
+	if (sh->busy) {
+		xsb_relax();
+		return;
+	}
+	r = xseg_wait(xs, port, XSB_WAIT_US);
+	if (r < 0)
+		sc_fail("xseg_wait(%u): %s", port, strerror(-r));
+}
+
 static struct xseg *join_bind(uint32_t port)
 {
 	char err[256] = "";
 	struct xseg *xs;
+	uint64_t t0 = xsb_now_ns();
 	int e = 0, r;
 
 	xs = xseg_join("posix", sh->segname, "futex", NULL, NULL, &e, err, sizeof(err));
 	if (!xs)
 		sc_fail("xseg_join(%s): %s (%s)", sh->segname, err, strerror(-e));
+	if (port == SC_CLIENT_PORT0) {	/* client 0: what a join and a dynamic bind cost here */
+		uint64_t t1 = xsb_now_ns();
+
+		sh->join_ns = t1 - t0;
+		r = xseg_bind_port(xs, XSEG_ANY_PORT, 0);
+		if (r < 0 || xseg_leave_port(xs, (uint32_t)r))
+			sc_fail("xseg_bind_port(XSEG_ANY_PORT): %s", r < 0 ? strerror(-r) : "cannot leave it");
+		sh->any_bind_ns = xsb_now_ns() - t1;
+	}
 	r = xseg_bind_port(xs, port, 0);
 	if (r != (int)port)
 		sc_fail("xseg_bind_port(%u): %s", port, r < 0 ? strerror(-r) : "another port");
@@ -209,9 +252,7 @@ static void *serve_port(void *p)
 		if (!req) {
 			if (errno != EAGAIN)
 				sc_fail("xseg_accept(%u): %s", a->port, strerror(errno));
-			r = xseg_wait(a->xs, a->port, XSB_WAIT_US);
-			if (r < 0)
-				sc_fail("xseg_wait(%u): %s", a->port, strerror(-r));
+			idle_wait(a->xs, a->port);
 			continue;
 		}
 		op = req->op;
@@ -232,6 +273,8 @@ static void server(unsigned unused)
 	int r;
 
 	(void)unused;
+	if (sh->busy)
+		pin(1);
 	for (uint32_t t = 1; t < sh->threads; t++)
 		if ((r = xseg_bind_port(xs, t, 0)) != (int)t)
 			sc_fail("xseg_bind_port(%u): %s", t, r < 0 ? strerror(-r) : "another port");
@@ -252,11 +295,15 @@ static void server(unsigned unused)
 static void client(unsigned i)
 {
 	uint32_t port = SC_CLIENT_PORT0 + i, dst = i % sh->threads, n = 0;
-	struct xseg *xs = join_bind(port);
-	struct xseg_request *req = xseg_get_request(xs, port), *rep;
+	struct xseg *xs;
+	struct xseg_request *req, *rep;
 	uint64_t start, t0, t1, done_n = 0;
 	int r;
 
+	if (sh->busy)
+		pin(0);
+	xs = join_bind(port);
+	req = xseg_get_request(xs, port);
 	if (!req)
 		sc_fail("client %u: xseg_get_request: %s", i, strerror(errno));
 	pthread_barrier_wait(&sh->start);
@@ -271,8 +318,7 @@ static void client(unsigned i)
 				sc_fail("client %u: xseg_receive: %s", i, strerror(errno));
 			if (xsb_now_ns() - t0 > XSB_NO_REPLY_NS)
 				sc_fail("client %u: no reply for 1 s", i);
-			if ((r = xseg_wait(xs, port, XSB_WAIT_US)) < 0)
-				sc_fail("client %u: xseg_wait: %s", i, strerror(-r));
+			idle_wait(xs, port);
 		}
 		t1 = xsb_now_ns();
 		if (rep != req || !(rep->state & XS_SERVED))
@@ -291,19 +337,38 @@ static void client(unsigned i)
 
 /* ------------------------------------------------------------ harness */
 
-static void reap(pid_t pid, const char *who)
+/*
+ * Reap children until none of @pids (n of them) is left; any child that
+ * fails (a client, or the server early) kills the others and fails the
+ * benchmark. A child stuck at the start barrier because another died
+ * ends by its alarm at the latest.
+ */
+static void reap(const pid_t *pids, unsigned n)
 {
-	int status;
+	unsigned left = n;
 
-	if (waitpid(pid, &status, 0) != pid)
-		sc_fail("waitpid(%s): %s", who, strerror(errno));
-	for (unsigned i = 0; i <= SC_MAX_CLIENTS; i++)
-		if (kids[i] == pid)
-			kids[i] = 0;
-	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
-		kill_kids();
-		sc_fail("the %s failed (%s%s)", who, WIFSIGNALED(status) ? "signal " : "status ",
-			WIFSIGNALED(status) ? strsignal(WTERMSIG(status)) : sh->err);
+	while (left) {
+		int status, mine = 0;
+		pid_t pid = waitpid(-1, &status, 0);
+		const char *who;
+
+		if (pid < 0)
+			sc_fail("waitpid: %s", strerror(errno));
+		who = pid == kids[SC_MAX_CLIENTS] ? "server" : "client";
+		for (unsigned i = 0; i < n; i++)
+			if (pids[i] == pid)
+				mine = 1;
+		for (unsigned i = 0; i <= SC_MAX_CLIENTS; i++)
+			if (kids[i] == pid)
+				kids[i] = 0;
+		if (!WIFEXITED(status) || WEXITSTATUS(status)) {
+			kill_kids();
+			sc_fail("the %s failed (%s%s)", who,
+				WIFSIGNALED(status) ? "signal " : "status ",
+				WIFSIGNALED(status) ? strsignal(WTERMSIG(status)) : sh->err);
+		}
+		if (mine)
+			left--;
 	}
 }
 
@@ -342,6 +407,7 @@ static int cmp_u32(const void *a, const void *b)
 static void run_cell(uint32_t c, uint32_t t, struct cell *cl, unsigned r)
 {
 	static uint32_t all[SC_MAX_CLIENTS * SC_SAMPLES];
+	pid_t pids[SC_MAX_CLIENTS];
 	pthread_barrierattr_t ba;
 	uint64_t total = 0, n = 0;
 	double secs = 0;
@@ -351,17 +417,17 @@ static void run_cell(uint32_t c, uint32_t t, struct cell *cl, unsigned r)
 	memset(sh->completed, 0, sizeof(sh->completed));
 	memset(sh->nsamples, 0, sizeof(sh->nsamples));
 	if (pthread_barrierattr_init(&ba) || pthread_barrierattr_setpshared(&ba, PTHREAD_PROCESS_SHARED) ||
-	    pthread_barrier_init(&sh->start, &ba, c + 2))
+	    pthread_barrier_init(&sh->start, &ba, c + 1))
 		sc_fail("cannot make a process-shared barrier");
 	pthread_barrierattr_destroy(&ba);
 	kids[SC_MAX_CLIENTS] = spawn(server, 0);
 	for (uint32_t i = 0; i < c; i++)
 		kids[i] = spawn(client, i);
-	pthread_barrier_wait(&sh->start);
-	for (uint32_t i = 0; i < c; i++)
-		reap(kids[i], "client");
+	memcpy(pids, kids, c * sizeof(pids[0]));
+	reap(pids, c);
 	stop_server();
-	reap(kids[SC_MAX_CLIENTS], "server");
+	pids[0] = kids[SC_MAX_CLIENTS];
+	reap(pids, 1);
 	pthread_barrier_destroy(&sh->start);
 	for (uint32_t i = 0; i < c; i++) {
 		total += sh->completed[i];
@@ -375,6 +441,8 @@ static void run_cell(uint32_t c, uint32_t t, struct cell *cl, unsigned r)
 	cl->rps[r] = (double)total / secs;
 	cl->med[r] = (n % 2 ? all[n / 2] : (all[n / 2 - 1] + all[n / 2]) / 2.0) / 1e3;
 	cl->p99[r] = all[(size_t)ceil(0.99 * (double)n) - 1] / 1e3;
+	cl->join[r] = sh->join_ns / 1e3;
+	cl->bind[r] = sh->any_bind_ns / 1e3;
 }
 
 static void cell_stats(struct cell *cl, unsigned reps)
@@ -382,6 +450,8 @@ static void cell_stats(struct cell *cl, unsigned reps)
 	cl->rps_m = median(cl->rps, reps);
 	cl->med_m = median(cl->med, reps);
 	cl->p99_m = median(cl->p99, reps);
+	cl->join_m = median(cl->join, reps);
+	cl->bind_m = median(cl->bind, reps);
 }
 
 static uint64_t resident_bytes(void)
@@ -415,7 +485,7 @@ static void lifecycle(const char *spec, const char *name, struct life *lf, unsig
 	t[1] = xsb_now_ns();
 	if (rc)
 		sc_fail("cannot create %s: %s", spec, err);
-	snprintf(path, sizeof(path), "/dev/shm/%s", name);
+	snprintf(path, sizeof(path), "/dev/shm/xseg.%s", name);	/* sys/user/segtypes/posix.c */
 	if (stat(path, &st) == 0)
 		lf->file_bytes = (uint64_t)st.st_blocks * 512u;
 	rss0 = resident_bytes();
@@ -452,7 +522,7 @@ static int room_for(uint64_t bytes)
 	       (uint64_t)pages * (uint64_t)psz > bytes + (1ull << 30);
 }
 
-void xsb_scale(unsigned reps, double tsecs, int verbose)
+void xsb_scale(unsigned reps, double tsecs, int verbose, int pinned)
 {
 	struct xseg_config cfg;
 	char spec[160], name[64], err[256] = "";
@@ -467,11 +537,13 @@ void xsb_scale(unsigned reps, double tsecs, int verbose)
 		sc_fail("mmap: %s", strerror(errno));
 	atexit(xsb_scale_cleanup);
 	run_s = tsecs;
+	idle_busy = pinned;
 	sh->run_ns = (uint64_t)(tsecs * 1e9);
 
 	/* The run segment: servers 0..3, clients 4..19, the harness 20, idle 21..1020. */
 	snprintf(sh->segname, sizeof(sh->segname), "xsbg%d", (int)harness_pid);
-	snprintf(spec, sizeof(spec), "posix:%s:%u:256:4K:0:12", sh->segname, SC_NPORTS);
+	snprintf(spec, sizeof(spec), "posix:%s:%u:256:4K:0:12:dynports=%u", sh->segname, SC_NPORTS,
+		 SC_IDLE_PORT0);
 	if (xseg_parse_spec(spec, &cfg, err, sizeof(err)))
 		sc_fail("spec %s: %s", spec, err);
 	r = xseg_create(&cfg, err, sizeof(err));
@@ -481,7 +553,7 @@ void xsb_scale(unsigned reps, double tsecs, int verbose)
 	}
 	if (r)
 		sc_fail("cannot create %s: %s", spec, err);
-	snprintf(cur_seg, sizeof(cur_seg), "%s", sh->segname);
+	snprintf(run_seg, sizeof(run_seg), "%s", sh->segname);
 	hx = xseg_join("posix", sh->segname, "futex", NULL, NULL, &e, err, sizeof(err));
 	if (!hx || xseg_bind_port(hx, SC_HARNESS_PORT, 0) != (int)SC_HARNESS_PORT)
 		sc_fail("harness: cannot join %s: %s", sh->segname, err);
@@ -500,13 +572,16 @@ void xsb_scale(unsigned reps, double tsecs, int verbose)
 		/* Idle ports: bind 0..1000 in the harness, up and down each repetition. */
 		for (unsigned k = 0; k < NI; k++) {
 			for (; idle_bound < nidle[k]; idle_bound++)
-				if (xseg_bind_port(hx, SC_IDLE_PORT0 + idle_bound, 0) != (int)(SC_IDLE_PORT0 + idle_bound))
+				if (xseg_bind_port(hx, XSEG_ANY_PORT, 0) != (int)(SC_IDLE_PORT0 + idle_bound))
 					sc_fail("harness: cannot bind idle port %u", SC_IDLE_PORT0 + idle_bound);
+			sh->busy = pinned;
 			run_cell(1, 1, &idle[k], rep);
+			sh->busy = 0;
 			if (verbose)
-				fprintf(stderr, "xsegbench: scale run %u: %4u idle ports: %8.0f req/s median %.1f us "
-					"p99 %.1f us\n", rep + 1, nidle[k], idle[k].rps[rep], idle[k].med[rep],
-					idle[k].p99[rep]);
+				fprintf(stderr, "xsegbench: scale run %u: %4u idle ports: %8.0f req/s median %.2f us "
+					"p99 %.2f us, join %.0f us, dynamic bind %.0f us\n", rep + 1, nidle[k],
+					idle[k].rps[rep], idle[k].med[rep], idle[k].p99[rep], idle[k].join[rep],
+					idle[k].bind[rep]);
 		}
 		for (; idle_bound > 0; idle_bound--)
 			if (xseg_leave_port(hx, SC_IDLE_PORT0 + idle_bound - 1))
@@ -580,10 +655,14 @@ void xsb_scale_print(void)
 		printf("\n");
 	}
 	printf("(2 CPUs here: from 2 processes on, clients and server time-share the CPUs)\n");
-	printf("\nidle ports bound (by another process), 1 client, 1 server thread:\n");
-	printf("%-12s %10s %10s %10s\n", "idle ports", "k req/s", "median us", "p99 us");
+	printf("\nidle ports bound (by another process), 1 client, 1 server thread%s;\n"
+	       "a new client's xseg_join and one dynamic bind (XSEG_ANY_PORT, past the bound ones) + leave:\n",
+	       idle_busy ? ", both busy-polling, client on CPU 0, server on CPU 1" : " [NOT PINNED: xseg_wait]");
+	printf("%-12s %10s %10s %10s %10s %10s\n", "idle ports", "k req/s", "median us", "p99 us", "join us",
+	       "dyn bind us");
 	for (unsigned k = 0; k < NI; k++)
-		printf("%-12u %10.1f %10.1f %10.1f\n", nidle[k], idle[k].rps_m / 1e3, idle[k].med_m, idle[k].p99_m);
+		printf("%-12u %10.1f %10.2f %10.2f %10.0f %10.0f\n", nidle[k], idle[k].rps_m / 1e3, idle[k].med_m,
+		       idle[k].p99_m, idle[k].join_m, idle[k].bind_m);
 	printf("\nsegment life by ports configured (256 requests, 4K buffers); median us:\n");
 	printf("%-8s %10s %10s %8s %8s %10s %10s %10s\n", "ports", "bytes", "create", "join", "bind",
 	       "leave", "destroy", "join RSS");
@@ -626,7 +705,7 @@ static void json_cell(FILE *f, const struct cell *c)
 	json_reps(f, c->rps);
 	fprintf(f, ", \"p99Us\": ");
 	json_reps(f, c->p99);
-	fprintf(f, "}}");
+	fprintf(f, "}, \"joinUs\": %.1f, \"anyBindUs\": %.1f}", c->join_m, c->bind_m);
 }
 
 static void json_life(FILE *f, const struct life *l)
@@ -652,7 +731,8 @@ void xsb_scale_json(FILE *f)
 				nclients[c], nthreads[t]);
 			json_cell(f, &cells[t][c]);
 		}
-	fprintf(f, "],\n    \"idlePorts\": [");
+	fprintf(f, "],\n    \"idlePortsWait\": \"%s\",\n    \"idlePorts\": [",
+		idle_busy ? "busy poll, client CPU 0, server CPU 1" : "xseg_wait, default spin (not pinned)");
 	for (unsigned k = 0; k < NI; k++) {
 		fprintf(f, "%s\n      {\"idlePorts\": %u, ", k ? "," : "", nidle[k]);
 		json_cell(f, &idle[k]);

@@ -119,7 +119,7 @@ static inline void xsb_relax(void)
 	__asm__ __volatile__("yield" ::: "memory");
 /* scale.c: how cost grows (-p g) */
 #include <stdio.h>
-void xsb_scale(unsigned reps, double tsecs, int verbose);
+void xsb_scale(unsigned reps, double tsecs, int verbose, int pinned);
 void xsb_scale_print(void);
 void xsb_scale_json(FILE *f);
 void xsb_scale_cleanup(void);
@@ -155,7 +155,7 @@ void xsb_spin_client(struct xsb_run *run);
 
 /* scale.c: how cost grows (-p g) */
 #include <stdio.h>
-void xsb_scale(unsigned reps, double tsecs, int verbose);
+void xsb_scale(unsigned reps, double tsecs, int verbose, int pinned);
 void xsb_scale_print(void);
 void xsb_scale_json(FILE *f);
 void xsb_scale_cleanup(void);
