@@ -257,9 +257,16 @@ static void *serve_port(void *p)
 		}
 		op = req->op;
 		__atomic_fetch_or(&req->state, XS_SERVED, __ATOMIC_RELEASE);
-		to = xseg_respond(a->xs, req);
-		if (to < 0 || (r = xseg_signal(a->xs, (uint32_t)to)) < 0)
-			sc_fail("xseg_respond/xseg_signal(%u): %s", a->port, strerror(errno));
+		/* -EAGAIN: no hold record free right now (xseg.h); try again, for 1 s at most. */
+		for (uint64_t t0 = xsb_now_ns(); (to = xseg_respond(a->xs, req)) == -EAGAIN;)
+			if (xsb_now_ns() - t0 > XSB_NO_REPLY_NS)
+				break;
+			else
+				xsb_relax();
+		if (to < 0)
+			sc_fail("xseg_respond(port %u): %s", a->port, strerror(-to));
+		if ((r = xseg_signal(a->xs, (uint32_t)to)) < 0)
+			sc_fail("xseg_signal(%d): %s", to, strerror(-r));
 		if (op == X_CLOSE)
 			return NULL;
 	}
