@@ -7,8 +7,8 @@
  *   xsegbench [-r REPS] [-n ROUND_TRIPS] [-t MAX_SECONDS_PER_RUN]
  *             [-T THROUGHPUT_SECONDS] [-p PARTS] [-m ROW,ROW...] [-o FILE.json] [-v] [-H]
  *
- * PARTS: c = round trips across CPUs, s = on one CPU, t = throughput
- * (default cst); -m runs only the rows with these JSON keys (e.g.
+ * PARTS: c = round trips across CPUs, s = on one CPU, t = throughput,
+ * g = how cost grows (scale.c) (default cstg); -m runs only the rows with these JSON keys (e.g.
  * xseg_busy,raw_spin for an A/B of the polling path); -v prints every run
  * to stderr; -H makes the segment huge=1 (2 MiB pages: reserve some, and
  * see docs/segtypes.md). See bench/README.md.
