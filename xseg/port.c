@@ -108,10 +108,56 @@ static int try_bind(struct xseg *xs, uint32_t p, uint32_t flags)
 	return 0;
 }
 
+/*
+ * The owners (pid, start) a dynamic bind found live so far in its scan.
+ * Idle ports are mostly bound by a few processes: without this a bind
+ * would look each bound port's owner up (a /proc read in user space), so
+ * its cost would grow with the number of ports bound. A process found live
+ * during the scan counts as live for the rest of it (as if it died just
+ * after the scan); a dead owner's port is still recovered and taken.
+ */
+#define LIVE_OWNERS 8
+struct live_owners {
+	uint32_t n;
+	uint32_t pid[LIVE_OWNERS];
+	uint64_t start[LIVE_OWNERS];
+};
+
+static int live_owner_seen(struct xseg *xs, uint32_t p, const struct live_owners *l)
+{
+	uint64_t w = xseg__owner(&xs->ports[p]), start;
+	uint32_t i;
+
+	if (XSEG_OWNER_STATE(w) != XSEG_PORT_BOUND || !l->n)
+		return 0;
+	start = xa_load_acq64(&xs->ports[p].owner_start);
+	for (i = 0; i < l->n && i < LIVE_OWNERS; i++)
+		if (l->pid[i] == XSEG_OWNER_PID(w) && l->start[i] == start)
+			return 1;
+	return 0;
+}
+
+/*
+ * try_bind() just found @p busy (-EBUSY, -EALREADY): if its owner word is
+ * still @w0, the one it judged, and BOUND, its owner is live: remember it.
+ */
+static void live_owner_note(struct xseg *xs, uint32_t p, uint64_t w0, struct live_owners *l)
+{
+	uint64_t w = xseg__owner(&xs->ports[p]);
+	uint32_t i = l->n % LIVE_OWNERS;
+
+	if (w != w0 || XSEG_OWNER_STATE(w) != XSEG_PORT_BOUND || live_owner_seen(xs, p, l))
+		return;
+	l->pid[i] = XSEG_OWNER_PID(w);
+	l->start[i] = xa_load_acq64(&xs->ports[p].owner_start);
+	l->n++;
+}
+
 int xseg_bind_port(struct xseg *xs, uint32_t portno, uint32_t flags)
 {
+	struct live_owners live = { .n = 0 };
 	uint32_t p, tries;
-	int r;
+	int r = -ENOSPC;
 
 	if (!xs)
 		return -EINVAL;
@@ -128,6 +174,10 @@ int xseg_bind_port(struct xseg *xs, uint32_t portno, uint32_t flags)
 		return -EBUSY;
 	}
 	for (p = xs->dynports; p < xs->nr_ports; p++) {
+		uint64_t w0 = xseg__owner(&xs->ports[p]);
+
+		if (live_owner_seen(xs, p, &live))
+			continue;	/* bound by an owner found live earlier in this scan */
 		for (tries = 0; tries < 4; tries++) {
 			r = try_bind(xs, p, flags);
 			if (r == 0)
@@ -135,6 +185,8 @@ int xseg_bind_port(struct xseg *xs, uint32_t portno, uint32_t flags)
 			if (r != -EAGAIN)
 				break;
 		}
+		if (r == -EBUSY || r == -EALREADY)
+			live_owner_note(xs, p, w0, &live);
 	}
 	return -ENOSPC;
 }

@@ -7,8 +7,8 @@
  *   xsegbench [-r REPS] [-n ROUND_TRIPS] [-t MAX_SECONDS_PER_RUN]
  *             [-T THROUGHPUT_SECONDS] [-p PARTS] [-m ROW,ROW...] [-o FILE.json] [-v] [-H]
  *
- * PARTS: c = round trips across CPUs, s = on one CPU, t = throughput
- * (default cst); -m runs only the rows with these JSON keys (e.g.
+ * PARTS: c = round trips across CPUs, s = on one CPU, t = throughput,
+ * g = how cost grows (scale.c) (default cstg); -m runs only the rows with these JSON keys (e.g.
  * xseg_busy,raw_spin for an A/B of the polling path); -v prints every run
  * to stderr; -H makes the segment huge=1 (2 MiB pages: reserve some, and
  * see docs/segtypes.md). See bench/README.md.
@@ -201,6 +201,7 @@ static void kill_children(void)
 
 static void cleanup(void)
 {
+	xsb_scale_cleanup();	/* scale.c's children and segments (-p g) */
 	if (getpid() != parent_pid || !segname[0])
 		return;
 	kill_children();
@@ -620,7 +621,7 @@ static void write_json(const char *path, unsigned reps, uint32_t rounds, double 
 	}
 	fprintf(f, "],\n  \"throughput\": ");
 	if (!tput_done) {
-		fprintf(f, "null\n}\n");
+		fprintf(f, "null");
 	} else {
 		double dv[NDEPTHS];
 
@@ -641,15 +642,18 @@ static void write_json(const char *path, unsigned reps, uint32_t rounds, double 
 			}
 			fprintf(f, "]}");
 		}
-		fprintf(f, "]}\n}\n");
+		fprintf(f, "]}");
 	}
+	fprintf(f, ",\n  \"scale\": ");
+	xsb_scale_json(f);
+	fprintf(f, "\n}\n");
 	if (fclose(f) || rename(tmp, path))
 		fail("cannot write %s: %s", path, strerror(errno));
 }
 
 int main(int argc, char **argv)
 {
-	const char *json = NULL, *parts = "cst";
+	const char *json = NULL, *parts = "cstg";
 	unsigned reps = 5;
 	uint32_t rounds = 20000;
 	double max_s = 2.0, tsecs = 0.2, t0, busy0, own0, wall, others, clock_ns;
@@ -683,9 +687,9 @@ int main(int argc, char **argv)
 			return 2;
 	}
 	if (reps < 1 || reps > MAX_REPS || rounds < 100 || rounds > XSB_MAX_SAMPLES || max_s <= 0 ||
-	    max_s > 60 || tsecs <= 0 || tsecs > 60 || strspn(parts, "cst") != strlen(parts)) {
+	    max_s > 60 || tsecs <= 0 || tsecs > 60 || strspn(parts, "cstg") != strlen(parts)) {
 		fprintf(stderr, "usage: xsegbench [-r 1..%d] [-n 100..%u round trips] [-t max seconds per run] "
-			"[-T throughput seconds per run] [-p cst] [-m row,row...] [-o file.json] [-v] [-H]\n",
+			"[-T throughput seconds per run] [-p cstg] [-m row,row...] [-o file.json] [-v] [-H]\n",
 			MAX_REPS, XSB_MAX_SAMPLES);
 		return 2;
 	}
@@ -742,6 +746,8 @@ int main(int argc, char **argv)
 		latency(&places[1], reps, rounds, max_s);
 	if (strchr(parts, 't'))
 		throughput(reps, tsecs);
+	if (strchr(parts, 'g'))
+		xsb_scale(reps, tsecs, verbose, pinned);
 	wall = xsb_now_ns() / 1e9 - t0;
 	/* Everything else that ran meanwhile, in CPUs (0 = a quiet machine). */
 	others = (machine_busy() - busy0 - (own_cpu() - own0)) / wall;
@@ -756,6 +762,7 @@ int main(int argc, char **argv)
 		printf("ratio = xseg median / raw median; the goal is at most %.2fx (* above it)\n", GOAL);
 	if (tput_done)
 		print_throughput(reps, tsecs);
+	xsb_scale_print();
 	printf("(%.1f s of measuring; other processes kept %.2f of the %ld CPUs busy meanwhile%s; "
 	       "a clock read costs %.0f ns and is in every sample)\n", wall, others,
 	       sysconf(_SC_NPROCESSORS_ONLN), others > 0.2 ? ": the numbers are disturbed" : "", clock_ns);

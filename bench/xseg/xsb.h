@@ -117,6 +117,13 @@ static inline void xsb_relax(void)
 	__builtin_ia32_pause();
 #elif defined(__aarch64__)
 	__asm__ __volatile__("yield" ::: "memory");
+/* scale.c: how cost grows (-p g) */
+#include <stdio.h>
+void xsb_scale(unsigned reps, double tsecs, int verbose, int pinned);
+void xsb_scale_print(void);
+void xsb_scale_json(FILE *f);
+void xsb_scale_cleanup(void);
+
 #endif
 }
 
@@ -145,5 +152,12 @@ void xsb_sigio_server(struct xsb_run *run);
 void xsb_sigio_client(struct xsb_run *run);
 void xsb_spin_server(struct xsb_run *run);
 void xsb_spin_client(struct xsb_run *run);
+
+/* scale.c: how cost grows (-p g) */
+#include <stdio.h>
+void xsb_scale(unsigned reps, double tsecs, int verbose, int pinned);
+void xsb_scale_print(void);
+void xsb_scale_json(FILE *f);
+void xsb_scale_cleanup(void);
 
 #endif

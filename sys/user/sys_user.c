@@ -104,12 +104,20 @@ uint64_t xseg_sys_realtime_ns(void)
  * clock ticks since boot (field 22). The command name (field 2) may contain
  * spaces and parentheses, so parse from the last ')'.
  */
+/*
+ * How many times proc_stat() read a /proc/<pid>/stat: a count, not a time,
+ * for tests that check a step does not grow with the ports bound
+ * (test/xseg/bindscale.c). Not exported from the shared library.
+ */
+uint64_t xseg_sys_proc_stat_reads;
+
 static int proc_stat(uint32_t pid, char *state, uint64_t *start)
 {
 	char path[64], buf[1024], *p;
 	ssize_t n;
 	int fd, field;
 
+	__atomic_fetch_add(&xseg_sys_proc_stat_reads, 1, __ATOMIC_RELAXED);
 	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
