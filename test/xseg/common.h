@@ -87,9 +87,11 @@ static inline uint32_t tx_free_requests(struct xseg *xs)
 }
 
 /*
- * lib/user[-san]/bin/@name (a peer) or lib/user[-san]/test-tools/@name (a test
- * tool: xseg-corrupt) next to this test binary (lib/.../test/xseg/x): false if
- * not built.
+ * lib/user[-san]/test-tools/@name (a test tool: xseg-corrupt) or
+ * lib/user[-san]/bin/@name (a peer) next to this test binary
+ * (lib/.../test/xseg/x): false if not built. The test tools first, so that a
+ * stale program of the same name left in bin/ by an older build cannot
+ * shadow the tool built now.
  */
 static inline bool tx_bin_path(const char *name, char *path, size_t len)
 {
@@ -105,10 +107,10 @@ static inline bool tx_bin_path(const char *name, char *path, size_t len)
 		if (p)
 			*p = 0;
 	}
-	snprintf(path, len, "%s/bin/%s", self, name);
+	snprintf(path, len, "%s/test-tools/%s", self, name);
 	if (access(path, X_OK) == 0)
 		return true;
-	snprintf(path, len, "%s/test-tools/%s", self, name);
+	snprintf(path, len, "%s/bin/%s", self, name);
 	return access(path, X_OK) == 0;
 }
 
