@@ -15,10 +15,10 @@
 // power-of-two bucket counts given as they are), and its histogram always
 // prints a _sum, which the core does not keep (see renderMetrics).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import { readFileSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import type { PortInfo, Segment } from '../../../sys/node/ts/index.js'
 import { portInUse } from './cmd-segment.js'
+import { programOf } from './top.js'
 
 export const OPENMETRICS_TYPE = 'application/openmetrics-text; version=1.0.0; charset=utf-8'
 export const PROMETHEUS_TYPE = 'text/plain; version=0.0.4; charset=utf-8'
@@ -55,15 +55,6 @@ function labelText(l: Labels): string {
 
 function num(v: number): string {
   return v === Infinity ? '+Inf' : String(v)
-}
-
-/** The command name of a live process, or '' (it is gone, or /proc says nothing). */
-export function commOf(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim()
-  } catch {
-    return ''
-  }
 }
 
 const COUNTERS: [Exclude<keyof PortInfo['counters'], 'bytesResponded' | 'bytesReceived'>, string][] = [
@@ -110,7 +101,7 @@ function families(seg: Segment, extra: MetricsExtra): Family[] {
     const free = p.state === 'free'
     let program = ''
     if (!free) {
-      program = extra.programOf?.(p.pid) ?? comms.get(p.pid) ?? commOf(p.pid)
+      program = extra.programOf?.(p.pid) ?? comms.get(p.pid) ?? programOf(p.pid) ?? ''
       comms.set(p.pid, program)
     }
     const labels = labelText({ segment: segName, port: p.port, peer_type: free ? '' : (p.peer_type ?? ''), program })
