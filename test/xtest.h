@@ -5,7 +5,8 @@
  * A test is a program with a "Description:" comment, a few test_*() functions
  * run by RUN(), and exit status 0 (pass), 1 (fail) or 77 (skip). The runner
  * (tools/run-tests) applies the timeout; xt_watchdog() adds a per-test alarm
- * so a hang fails with a message instead of a silent timeout.
+ * so a hang fails with a message instead of a silent timeout. Either way the
+ * test's atexit() cleanups run (xt_fatal).
  */
 #ifndef XTEST_H
 #define XTEST_H
@@ -53,18 +54,59 @@ static inline void xt_skip(const char *why)
 	exit(XT_SKIP);
 }
 
-static void xt_alarm(int sig)
+/*
+ * A test stopped from outside (the runner's timeout sends SIGTERM, and
+ * SIGKILL 5 s later; Ctrl-C sends SIGINT) or by its own watchdog still runs
+ * its atexit() cleanups, so the segments, FIFOs, sockets and child peers it
+ * made do not outlive it. Only the test's own process does so: a process it
+ * forked takes the signal's default action, as if this handler were not
+ * there. A cleanup that hangs is cut off after 5 s.
+ */
+static pid_t xt_main_pid;
+static volatile sig_atomic_t xt_dying;
+
+static void xt_fatal(int sig)
 {
-	static const char msg[] = "FAIL: watchdog expired (a hang)\n";
-	(void)sig;
-	if (write(2, msg, sizeof(msg) - 1) < 0) { /* nothing to do */ }
-	_exit(1);
+	static const char hang[] = "FAIL: watchdog expired (a hang); cleaning up\n";
+	static const char stop[] = "FAIL: stopped by a signal; cleaning up\n";
+
+	if (getpid() != xt_main_pid) {
+		signal(sig, SIG_DFL);
+		raise(sig);
+		return;
+	}
+	if (xt_dying)
+		_exit(1);
+	xt_dying = 1;
+	if (write(2, sig == SIGALRM ? hang : stop, sig == SIGALRM ? sizeof(hang) - 1 : sizeof(stop) - 1) < 0) {
+		/* nothing to do */
+	}
+	alarm(5);
+	exit(1);
+}
+
+static inline void xt_on_signal(int sig)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = xt_fatal;
+	sa.sa_flags = SA_NODEFER;	/* the 5 s alarm must reach a handler that hangs */
+	sigaction(sig, &sa, NULL);
+}
+
+__attribute__((constructor)) static void xt_init(void)
+{
+	xt_main_pid = getpid();
+	xt_on_signal(SIGTERM);
+	xt_on_signal(SIGINT);
+	xt_on_signal(SIGALRM);
 }
 
 /* Fail the whole program if it runs longer than @seconds. */
 static inline void xt_watchdog(unsigned seconds)
 {
-	signal(SIGALRM, xt_alarm);
+	xt_on_signal(SIGALRM);
 	alarm(seconds);
 }
 
