@@ -15,10 +15,17 @@ export const C_BIN = join(ROOT, 'lib', 'user', 'bin')
 export const TSX = require.resolve('tsx/cjs')
 
 let seq = 0
+const specs = new Set<string>()
 
-/** A spec with a name no other test (or run) uses. */
+/**
+ * A spec with a name no other test (or run) uses. The names carry our pid,
+ * so whatever segment of these a test leaves (a failed assertion, a stop
+ * from outside) is provably ours and is destroyed when the process exits.
+ */
 export function uniqueSpec(rest = '16:256:64K', type = 'posix'): string {
-  return `${type}:xseg-node-${process.pid}-${++seq}:${rest}`
+  const spec = `${type}:xseg-node-${process.pid}-${++seq}:${rest}`
+  specs.add(spec)
+  return spec
 }
 
 /** The `xseg` command, built by `make node`. */
@@ -68,7 +75,26 @@ export interface Child {
 const children = new Set<ChildProcess>()
 process.on('exit', () => {
   for (const c of children) c.kill('SIGKILL')
+  if (specs.size === 0) return
+  // Loaded only here: a test that made a spec has loaded the addon already.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { Segment } = require('../../sys/node/ts/index') as typeof import('../../sys/node/ts/index')
+  for (const spec of specs) {
+    try {
+      Segment.destroy(spec)
+    } catch {
+      // gone already (the test destroyed it), or never created
+    }
+  }
 })
+// The runner's timeout sends SIGTERM (SIGKILL 5 s later), Ctrl-C SIGINT:
+// exit through the 'exit' handlers above, so children and segments go too.
+for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+  process.on(sig, () => {
+    process.stderr.write(`FAIL: stopped by ${sig}; cleaning up\n`)
+    process.exit(1)
+  })
+}
 
 /**
  * Start @cmd with @args. Its stdin is a pipe that the parent never closes: a
