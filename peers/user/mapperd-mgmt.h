@@ -619,6 +619,63 @@ static int storage_gone(int r)
 	return r == ECONNREFUSED || r == ECONNRESET;
 }
 
+/*
+ * While start waits for the storage peer, what clients send is failed at
+ * once (ECONNREFUSED, the reason in the reply's data as any failure's)
+ * instead of waiting in the queue until start is done: the storage peer may
+ * stay down, and a client (vlmcd, and through it a block device) must not
+ * hang on a mapperd that cannot serve. Once the storage peer's port is bound
+ * again nothing is refused: start is about to go on, and what waits is served.
+ */
+static void refuse_while_waiting(void)
+{
+	struct xseg_port *sp = xseg_port(md.p->xs, md.storage);
+	char msg[128];
+	int n;
+
+	if (sp && XSEG_OWNER_STATE(__atomic_load_n(&sp->owner, __ATOMIC_ACQUIRE)) == XSEG_PORT_BOUND)
+		return;
+	n = snprintf(msg, sizeof(msg), "mapperd is starting: the storage peer on port %u is not running",
+		     md.storage);
+
+	for (uint32_t i = 0; i < md.p->nports; i++) {
+		struct xseg_request *req;
+
+		while ((req = xseg_accept(md.p->xs, md.p->ports[i]))) {
+			uint64_t cap = 0;
+			uint8_t *data = xseg_req_buffer(md.p->xs, req, &cap);
+			uint32_t op = req->op;	/* the request is the client's once failed */
+			int to;
+
+			req->serviced = 0;
+			if (data && cap) {
+				req->serviced = (uint64_t)n < cap ? (uint64_t)n : cap;
+				memcpy(data, msg, (size_t)req->serviced);
+			}
+			while ((to = xseg_fail(md.p->xs, req, ECONNREFUSED)) == -EAGAIN)
+				sched_yield();
+			if (to >= 0)
+				xseg_signal(md.p->xs, (uint32_t)to);
+			peer_log(md.p, 2, "%s refused: %s", xseg_op_name(op), msg);
+		}
+	}
+}
+
+/*
+ * Sleep @us while the storage peer is away, failing what clients send
+ * meanwhile. Recovery first: a storage peer that died still holds its port
+ * until somebody frees it.
+ */
+static void wait_for_storage(uint64_t us)
+{
+	xseg_recover(md.p->xs, NULL);
+	for (uint64_t t = 0; t < us; t += 10000) {
+		refuse_while_waiting();
+		usleep(10000);
+	}
+	refuse_while_waiting();
+}
+
 static int startup_once(void)
 {
 	int r;
@@ -628,7 +685,7 @@ static int startup_once(void)
 	for (int tries = 0; storage_gone(r = store_lock(1)) && tries < 600 && !peer_stopping(); tries++) {
 		if (tries == 0)
 			peer_log(md.p, 0, "waiting for the storage peer on port %u", md.storage);
-		usleep(100000);
+		wait_for_storage(100000);
 	}
 	if (r) {
 		if (r != EBUSY)
@@ -639,7 +696,7 @@ static int startup_once(void)
 	for (int tries = 0; storage_gone(r = reg_load()) && tries < 600 && !peer_stopping(); tries++) {
 		if (tries == 0)
 			peer_log(md.p, 0, "waiting for the storage peer on port %u", md.storage);
-		usleep(100000);
+		wait_for_storage(100000);
 	}
 	if (r) {
 		peer_log(md.p, 0, "cannot read the registry %s: %s", XVF_REGISTRY, strerror(r));
@@ -676,7 +733,7 @@ static int startup(void)
 
 	for (int tries = 0; storage_gone(r = startup_once()) && tries < 60 && !peer_stopping(); tries++) {
 		peer_log(md.p, 0, "the storage peer on port %u went away during start: again", md.storage);
-		sleep(1);
+		wait_for_storage(1000000);
 	}
 	return r;
 }

@@ -378,6 +378,9 @@ static void test_storage_down(void)
 		tp_wait_bound(xs, MAPPERD, mapperd_pid);
 	}
 	usleep(300000);			/* it waits for the storage peer */
+	/* Meanwhile what it is sent fails at once, saying why, instead of waiting in its queue. */
+	MG(X_INFO, "sd1", NULL, ECONNREFUSED);
+	SAYS("the storage peer on port 1 is not running");
 	filed_pid = start_filed();
 	MG(X_INFO, "sd1", NULL, 0);
 	MG(X_INFO, "sd2", NULL, ENOENT);
