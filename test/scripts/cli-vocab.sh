@@ -13,23 +13,11 @@
 # Children are killed by pid; the segment and temporary files are removed on
 # every exit path.
 set -u
-home=$(cd "$(dirname "$0")/../.." && pwd)
-bin=$home/lib/user/bin
-skip() { echo "SKIP: $*"; [ "${CI:-}" = true ] && exit 1; exit 77; }
-for b in xseg-tool xseg-bench blockd filed mapperd vlmcd patternd; do
-  [ -x "$bin/$b" ] || skip "$bin/$b is not built (make user)"
-done
-tmp=$(mktemp -d /tmp/xseg-cli-vocab.XXXXXX)
+. "$(dirname "$0")/lib.sh"
+need_bins xseg-tool xseg-bench blockd filed mapperd vlmcd patternd
+ts_tmp xseg-cli-vocab
 name=vocab$$
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
-  "$bin/xseg-tool" destroy "$name" >/dev/null 2>&1
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+specs+=("$name")
 
 # --help, --version, usage lines, bad options.
 tools="xseg-tool xseg-bench blockd filed mapperd vlmcd patternd"

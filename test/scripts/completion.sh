@@ -9,15 +9,10 @@
 # spec typed across the ':' word break, nothing for a second argument; and
 # make install puts the file where bash-completion loads it.
 set -u
-home=$(cd "$(dirname "$0")/../.." && pwd)
-tmp=$(mktemp -d /tmp/xseg-completion.XXXXXX)
+. "$(dirname "$0")/lib.sh"
+ts_tmp xseg-completion
 seg=cmpl$$
-cleanup() {
-  [ -x "$home/lib/user/bin/xseg-tool" ] && "$home/lib/user/bin/xseg-tool" destroy "posix:$seg:4:8:4K:0:12" >/dev/null 2>&1
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+specs+=("posix:$seg:4:8:4K:0:12")
 
 COMP_WORDBREAKS=$' \t\n"\'><=;|&(:'
 # shellcheck source=../../sys/user/bash-completion/xseg

@@ -10,36 +10,18 @@
 # LeakSanitizer or ThreadSanitizer report. Skips a sanitizer whose build is
 # absent (under CI=true, with CHECK_SAN, both must be there).
 set -u
-home=$(cd "$(dirname "$0")/../.." && pwd)
-bin=$home/lib/user/bin
-skip() { echo "SKIP: $*"; [ "${CI:-}" = true ] && exit 1; exit 77; }
-for t in nbdkit nbdcopy qemu-io cmp; do
-  command -v "$t" >/dev/null || skip "$t not found (tools/install-deps check)"
-done
-[ -x "$bin/blockd" ] && [ -x "$bin/xseg-tool" ] || skip "blockd/xseg-tool not built (make user)"
+. "$(dirname "$0")/lib.sh"
+need_cmds nbdkit nbdcopy qemu-io cmp
+need_bins blockd xseg-tool
 sans=()
 for san in asan tsan; do
   [ -f "$home/lib/user-$san/nbdkit/nbdkit-xseg-plugin.so" ] && sans+=("$san")
 done
 [ ${#sans[@]} -gt 0 ] || skip "no sanitizer build of the plugin (make asan tsan)"
 
-tmp=$(mktemp -d /dev/shm/xseg-nbdkit-san.XXXXXX)
+ts_tmp xseg-nbdkit-san /dev/shm
 spec="posix:nbds$$:16:64:256K:0:12"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -CONT "$p" 2>/dev/null; kill "$p" 2>/dev/null; done
-  for _ in $(seq 1 50); do
-    alive=0
-    for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
-    [ $alive = 0 ] && break
-    sleep 0.1
-  done
-  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
-  "$bin/xseg-tool" destroy "$spec" >/dev/null 2>&1
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+specs+=("$spec")
 fail() {
   echo "FAIL: $*"
   # The sanitizer's report, if nbdkit died of one.

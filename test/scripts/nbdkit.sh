@@ -13,34 +13,15 @@
 # read after the kill fails at once. Children are killed by pid; the segment
 # and the temporary folder are removed on every exit path.
 set -u
-home=$(cd "$(dirname "$0")/../.." && pwd)
-bin=$home/lib/user/bin
+. "$(dirname "$0")/lib.sh"
 plugin=$home/lib/user/nbdkit/nbdkit-xseg-plugin.so
-skip() { echo "SKIP: $*"; [ "${CI:-}" = true ] && exit 1; exit 77; }
-for t in nbdkit nbdinfo nbdcopy qemu-img qemu-io cmp; do
-  command -v "$t" >/dev/null || skip "$t not found (tools/install-deps check)"
-done
-[ -x "$bin/blockd" ] && [ -x "$bin/xseg-tool" ] || skip "blockd/xseg-tool not built (make user)"
+need_cmds nbdkit nbdinfo nbdcopy qemu-img qemu-io cmp
+need_bins blockd xseg-tool
 [ -f "$plugin" ] || skip "$plugin not built (needs nbdkit-plugin-dev: tools/install-deps check)"
 
-tmp=$(mktemp -d /dev/shm/xseg-nbdkit.XXXXXX)
+ts_tmp xseg-nbdkit /dev/shm
 spec="posix:nbdk$$:16:64:256K:0:12"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -CONT "$p" 2>/dev/null; kill "$p" 2>/dev/null; done
-  # A child still there after 5 s (an nbdkit whose request hangs) is killed.
-  for _ in $(seq 1 50); do
-    alive=0
-    for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
-    [ $alive = 0 ] && break
-    sleep 0.1
-  done
-  for p in "${pids[@]}"; do pkill -KILL -P "$p" 2>/dev/null; kill -KILL "$p" 2>/dev/null; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
-  "$bin/xseg-tool" destroy "$spec" >/dev/null 2>&1
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+specs+=("$spec")
 fail() { echo "FAIL: $*"; [ -s "$tmp/nbdkit.log" ] && tail -n 20 "$tmp/nbdkit.log"; exit 1; }
 
 wait_bound() {

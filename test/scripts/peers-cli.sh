@@ -8,26 +8,11 @@
 # RENAME, ACQUIRE/RELEASE and DELETE. Children are killed by pid and the
 # segment and temporary directory removed on every exit path.
 set -u
-home=$(cd "$(dirname "$0")/../.." && pwd)
-bin=$home/lib/user/bin
-for b in blockd filed xseg-tool; do
-  if [ ! -x "$bin/$b" ]; then
-    echo "SKIP: $bin/$b is not built (make user)"
-    [ "${CI:-}" = true ] && exit 1
-    exit 77
-  fi
-done
-tmp=$(mktemp -d /tmp/xseg-peers-cli.XXXXXX)
+. "$(dirname "$0")/lib.sh"
+need_bins blockd filed xseg-tool
+ts_tmp xseg-peers-cli
 spec="posix:pcli$$:16:256:64K:0:12"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
-  "$bin/xseg-tool" destroy "$spec" >/dev/null 2>&1
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+specs+=("$spec")
 tool() { "$bin/xseg-tool" submit "$spec" "$@"; }
 
 # Expect a request to fail with errno name $1: exit status 1 and the name on stderr.

@@ -6,26 +6,13 @@
 # serves INFO, WRITE and READ (checked with cmp) to xseg-tool. Children are
 # killed by pid; the segment and temporary directory removed on every exit.
 set -u
-home=$(cd "$(dirname "$0")/../.." && pwd)
-bin=$home/lib/user/bin
+. "$(dirname "$0")/lib.sh"
 cc=${CC:-cc}
-skip() {
-  echo "SKIP: $*"
-  [ "${CI:-}" = true ] && exit 1
-  exit 77
-}
 command -v "$cc" >/dev/null || skip "no C compiler ($cc)"
 [ -e "$home/lib/user/libxseg.a" ] && [ -x "$bin/xseg-tool" ] || skip "lib/user is not built (make user)"
-tmp=$(mktemp -d /tmp/xseg-peers-static.XXXXXX)
+ts_tmp xseg-peers-static
 spec="posix:pstatic$$:8:64:64K:0:12"
-pid=
-cleanup() {
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-  "$bin/xseg-tool" destroy "$spec" >/dev/null 2>&1
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+specs+=("$spec")
 
 "$cc" -static -O2 -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -I"$home" -pthread -o "$tmp/blockd" \
   "$home/peers/user/blockd.c" "$home/peers/user/peer.c" "$home/lib/user/libxseg.a" -lrt -ldl -lpthread \
@@ -38,6 +25,7 @@ fi
 "$bin/xseg-tool" create "$spec" || fail "create $spec"
 "$tmp/blockd" -q -g "$spec" -p 1 --file "$tmp/vol.img" --size 256K --create-file &
 pid=$!
+pids+=("$pid")
 for _ in $(seq 1 500); do
   "$bin/xseg-tool" status "$spec" 2>/dev/null | awk '$1 == 1 && $2 == "bound" { f = 1 } END { exit !f }' && break
   sleep 0.02
@@ -49,5 +37,5 @@ head -c 4096 /dev/urandom > "$tmp/w"
 cmp "$tmp/w" "$tmp/r" || fail "READ returned other data"
 kill -TERM "$pid"
 wait "$pid" || fail "static blockd exited $? on SIGTERM"
-pid=
+pids=()
 echo "ok"

@@ -12,23 +12,13 @@
 # SIGTERM stops it in order; after a SIGKILL, ExecStopPost frees the ports.
 # Children are killed by pid; segments and the temporary folder are removed.
 set -u
-home=$(cd "$(dirname "$0")/../.." && pwd)
-skip() { echo "SKIP: $*"; [ "${CI:-}" = true ] && exit 1; exit 77; }
+. "$(dirname "$0")/lib.sh"
 command -v systemd-analyze >/dev/null || skip "systemd-analyze not found (Debian systemd: tools/install-deps check)"
-[ -x "$home/lib/user/bin/blockd" ] || skip "blockd not built (make user)"
-tmp=$(mktemp -d /tmp/xseg-systemd.XXXXXX)
+need_bins blockd
+ts_tmp xseg-systemd
 spec="posix:sysd$$:16:64:64K:0:12"
 spec2="posix:sysds$$:16:64:64K:0:12"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
-  "$home/lib/user/bin/xseg-tool" destroy "$spec" >/dev/null 2>&1
-  "$home/lib/user/bin/xseg-tool" destroy "$spec2" >/dev/null 2>&1
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+specs+=("$spec" "$spec2")
 
 make -s -C "$home" install PREFIX="$tmp/usr" >/dev/null || fail "make install PREFIX=$tmp/usr"
 units=$tmp/usr/lib/systemd/system
