@@ -144,9 +144,8 @@ struct xseg *xseg_join(const char *segtype, const char *segname, const char *pee
 	if (idx < 0) {
 		char m[160];
 
-		snprintf(m, sizeof(m), "all %u entries (peer_types=%u) name other peer types; create the "
-			 "segment with a larger peer_types= (up to %u)", xs->nr_peer_types, xs->nr_peer_types,
-			 XSEG_PEER_TYPES_MAX);
+		snprintf(m, sizeof(m), "the peer_types=%u entries all name other peer types; create the "
+			 "segment with a larger peer_types= (up to %u)", xs->nr_peer_types, XSEG_PEER_TYPES_MAX);
 		seterr(err, errlen, "segment '%s': its peer-type table is full: %s", segname, m);
 		r = idx;
 		goto unmap;
