@@ -6,7 +6,8 @@
  * t000..t128), names each in its entry, signals through the driver of the
  * last entry, and refuses the 129th type with -ENOSPC and a message naming
  * the limit and the key; peer_types=1 takes exactly one; the default is 16;
- * create-or-open names a differing peer_types= like any other key.
+ * create-or-open names a differing peer_types= like any other key; xseg-tool
+ * status lists only the named entries, eight to a line.
  */
 #include "common.h"
 
@@ -181,6 +182,37 @@ static void test_default(void)
 	CHECK(xseg_leave(xs) == 0);
 }
 
+/*
+ * xseg-tool status on a segment of many types: only the named entries, eight to a
+ * line after a count. 39 types of this test, then the tool's own (futex), of 48.
+ */
+static void test_status_many(void)
+{
+	struct xseg_config cfg = tx_create("posix:%s:4:8:4K:0:12:peer_types=48");
+	char tool[4096], cmd[4400], out[8192], *p;
+	size_t n;
+	FILE *f;
+	int lines = 0;
+
+	CHECKF(tx_bin_path("xseg-tool", tool, sizeof(tool)), "xseg-tool is not built (make user)");
+	for (int i = 0; i < 39; i++)
+		done_with(join_as(&cfg, i), i);
+	snprintf(cmd, sizeof(cmd), "'%s' status '%s:%s' 2>&1", tool, cfg.type, cfg.name);
+	f = popen(cmd, "r");
+	CHECK(f);
+	n = fread(out, 1, sizeof(out) - 1, f);
+	out[n] = 0;
+	CHECKF(pclose(f) == 0, "%s", out);
+	printf("%s", out);
+	p = strstr(out, "types     40 of 48 entries named\n");
+	CHECKF(p, "%s", out);
+	CHECKF(strstr(p, "\n          0 t000, 1 t001, 2 t002, 3 t003, 4 t004, 5 t005, 6 t006, 7 t007\n"), "%s", p);
+	CHECKF(strstr(p, ", 38 t038, 39 futex\n"), "%s", p);
+	for (p = strchr(p, '\n'); p && !strncmp(p, "\n          ", 11); p = strchr(p + 1, '\n'))
+		lines++;
+	CHECKF(lines == 5, "%d lines of names", lines);
+}
+
 /* Create-or-open: a spec that writes another peer_types= is refused, one that writes none is not. */
 static void test_mismatch(void)
 {
@@ -217,6 +249,7 @@ int main(void)
 	RUN(test_default);
 	RUN(test_one_type);
 	RUN(test_mismatch);
+	RUN(test_status_many);
 	RUN(test_128_types);
 	return 0;
 }
