@@ -126,6 +126,9 @@ int xseg_config_mismatch(const struct xseg_config *have, const struct xseg_confi
 			{ XSEG_GIVEN_MAX_HOPS, "max_hops", F_U64,
 			  have->max_hops ? have->max_hops : XSEG_PATH_DEFAULT,
 			  want->max_hops ? want->max_hops : XSEG_PATH_DEFAULT },
+			{ XSEG_GIVEN_PEER_TYPES, "peer_types", F_U64,
+			  have->peer_types ? have->peer_types : XSEG_PEER_TYPES_DEFAULT,
+			  want->peer_types ? want->peer_types : XSEG_PEER_TYPES_DEFAULT },
 		};
 		const unsigned int nf = sizeof(f) / sizeof(f[0]);
 		bool differs[sizeof(f) / sizeof(f[0])];

@@ -170,56 +170,80 @@ uint32_t xseg__live_peers(struct xseg *xs)
 
 /*
  * xseg__peer_type_index - the index of peer type @name in the segment's
- * registry, claiming a free entry if it is new. -ENOSPC when full.
+ * peer-type table (peer_types= entries), claiming a free entry if it is new.
+ * -ENOSPC when full.
  */
 int xseg__peer_type_index(struct xseg *xs, const char *name)
 {
-	struct xseg_header *h = xs->hdr;
+	struct xseg_peer_type *t;
 	uint32_t i;
 
-	for (i = 0; i < XSEG_MAX_PEER_TYPES; i++) {
-		if (xseg__peer_type_named(h, i) && !strncmp(h->peer_type[i], name, XSEG_TYPE_LEN))
+	for (i = 0; (t = xseg__peer_type(xs, i)); i++) {
+		if (xseg__peer_type_named(t) && !strncmp(t->name, name, XSEG_TYPE_LEN))
 			return (int)i;
 	}
-	for (i = 0; i < XSEG_MAX_PEER_TYPES; i++) {
+	for (i = 0; (t = xseg__peer_type(xs, i)); i++) {
 		uint64_t unnamed = XSEG__PT_FREE;
 
-		if (xa_cas_acqrel64(&h->peer_type_word[i], &unnamed, XSEG__PT_NAMING)) {
-			xseg_memset(h->peer_type[i], 0, XSEG_TYPE_LEN);
-			strncpy(h->peer_type[i], name, XSEG_TYPE_LEN - 1);
+		if (xa_cas_acqrel64(&t->word, &unnamed, XSEG__PT_NAMING)) {
+			xseg_memset(t->name, 0, XSEG_TYPE_LEN);
+			strncpy(t->name, name, XSEG_TYPE_LEN - 1);
 			/* release: a reader that sees NAMED sees the name. */
-			xa_store_rel64(&h->peer_type_word[i], XSEG__PT_NAMED);
+			xa_store_rel64(&t->word, XSEG__PT_NAMED);
 			return (int)i;
 		}
 		/* A racer may be naming the same type right now: look again. */
-		if (xseg__peer_type_named(h, i) &&
-		    !strncmp(h->peer_type[i], name, XSEG_TYPE_LEN))
+		if (xseg__peer_type_named(t) && !strncmp(t->name, name, XSEG_TYPE_LEN))
 			return (int)i;
 	}
 	return -ENOSPC;
+}
+
+uint32_t xseg_peer_type_count(const struct xseg *xs)
+{
+	return xs ? xs->nr_peer_types : 0;
+}
+
+int xseg_peer_type_name(struct xseg *xs, uint32_t i, char *name, size_t len)
+{
+	const struct xseg_peer_type *t;
+
+	if (!xs || !name || !len)
+		return -EINVAL;
+	name[0] = 0;
+	t = xseg__peer_type(xs, i);
+	if (!t)
+		return -ERANGE;
+	if (!xseg__peer_type_named(t))
+		return -ENOENT;
+	if (len > XSEG_TYPE_LEN)
+		len = XSEG_TYPE_LEN;
+	/* Shared and untrusted: copy, then terminate. */
+	xseg_memcpy(name, t->name, len);
+	name[len - 1] = 0;
+	return 0;
 }
 
 /*
  * xseg__driver_for - this process's instance of the driver of peer type
  * @peer_type (an index read from a port: validated here), joining it on
  * first use. NULL if the type is unknown or has no driver in this process.
+ * Once joined, it reads only the handle (never the shared table).
  */
 struct xseg__drv *xseg__driver_for(struct xseg *xs, uint32_t peer_type)
 {
 	struct xseg__drv *d;
 	char name[XSEG_TYPE_LEN];
 
-	if (peer_type >= XSEG_MAX_PEER_TYPES)
+	if (peer_type >= xs->nr_peer_types)
 		return NULL;
 	d = &xs->drv[peer_type];
 	if (d->joined == 1)
 		return d;
 	if (d->joined < 0)
 		return NULL;
-	if (!xseg__peer_type_named(xs->hdr, peer_type))
+	if (xseg_peer_type_name(xs, peer_type, name, sizeof(name)))
 		return NULL;
-	xseg_memcpy(name, xs->hdr->peer_type[peer_type], XSEG_TYPE_LEN);
-	name[XSEG_TYPE_LEN - 1] = 0;
 	d->ops = xseg_find_driver(name);
 	if (!d->ops) {
 		d->joined = -ENOTSUP;

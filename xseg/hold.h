@@ -30,6 +30,15 @@ uint32_t xseg__live_peers(struct xseg *xs);
 
 /* Peer types and this process's driver instance for each. */
 int xseg__peer_type_index(struct xseg *xs, const char *name);
+/*
+ * xseg__peer_type - entry @i of the peer-type table, or NULL past the count
+ * validated at join: the one way into the table (its fields are shared and
+ * untrusted: read the word with xseg__peer_type_word(), copy the name).
+ */
+static inline struct xseg_peer_type *xseg__peer_type(struct xseg *xs, uint32_t i)
+{
+	return i < xs->nr_peer_types ? &xs->types[i] : (struct xseg_peer_type *)0;
+}
 struct xseg__drv *xseg__driver_for(struct xseg *xs, uint32_t peer_type);
 
 #endif

@@ -65,7 +65,11 @@ int xseg__layout(const struct xseg_config *cfg, struct xseg_header *h, uint64_t 
 	h->nr_holds = cfg->nr_ports * XSEG_PORT_HOLDS + XSEG__RECOVERY_HOLDS;
 
 	off = XSEG_HEADER_SIZE;
-	h->ports_off = off;
+	/* The peer-type table: right after the header, before the ports. */
+	h->nr_peer_types = cfg->peer_types ? cfg->peer_types : XSEG_PEER_TYPES_DEFAULT;
+	h->types_off = off;
+	off += (uint64_t)h->nr_peer_types * sizeof(struct xseg_peer_type);
+	h->ports_off = off = xseg__align(off, 64);
 	off += (uint64_t)cfg->nr_ports * sizeof(struct xseg_port);
 	h->reqs_off = off = xseg__align(off, 64);
 	off += (uint64_t)cfg->nr_requests * sizeof(struct xseg_request);
@@ -162,6 +166,7 @@ void xseg__format(struct xseg *xs, const struct xseg_header *proto)
 		r->buf_index = XSEG_NO_BUF;
 		r->src_port = r->dst_port = r->effective_dst = r->transit_port = XSEG_NO_PORT;
 	}
+	xseg_memset(b + h->types_off, 0, (size_t)h->nr_peer_types * sizeof(struct xseg_peer_type));
 	xseg_memset(b + h->gens_off, 0, (size_t)h->nr_indices * sizeof(uint64_t));
 	xseg_memset(b + h->holds_off, 0, (size_t)h->nr_holds * sizeof(struct xq_hold));
 	xq_init_seq(b + h->free_queue_off, h->queue_size, h->queue_cap, proto->cfg.nr_requests, 0);
@@ -227,8 +232,15 @@ static int adopt(struct xseg *xs, struct xseg_header *copy, struct xseg_header *
 		ADOPT_FAIL("struct sizes differ from this library's (a build with another layout)");
 	copy->cfg.type[XSEG_TYPE_LEN - 1] = 0;
 	copy->cfg.name[XSEG_NAME_LEN - 1] = 0;
-	if (xseg__layout(&copy->cfg, expect, &size))
-		ADOPT_FAIL("the config in the header is invalid");
+	if (xseg__layout(&copy->cfg, expect, &size)) {
+		char why[160], m[200];
+
+		/* The config check names the field (peer_types: '129' must be ...). */
+		if (!xseg_check_config(&copy->cfg, why, sizeof(why)))
+			snprintf(why, sizeof(why), "its sizes overflow");
+		snprintf(m, sizeof(m), "the config in the header is invalid: %s", why);
+		ADOPT_FAIL(m);
+	}
 	if (size != copy->size || size > xs->size)
 		ADOPT_FAIL("segment size does not match its config (truncated or corrupt)");
 	if (expect->ports_off != copy->ports_off || expect->reqs_off != copy->reqs_off ||
@@ -239,6 +251,14 @@ static int adopt(struct xseg *xs, struct xseg_header *copy, struct xseg_header *
 	    expect->nr_indices != copy->nr_indices || expect->nr_holds != copy->nr_holds ||
 	    expect->nr_classes != copy->nr_classes)
 		ADOPT_FAIL("region table does not match the config");
+	if (expect->types_off != copy->types_off || expect->nr_peer_types != copy->nr_peer_types) {
+		char m[200];
+
+		snprintf(m, sizeof(m), "peer-type table (types_off %llu, nr_peer_types %u) does not match "
+			 "the config (peer_types=%u: at %llu)", (unsigned long long)copy->types_off,
+			 copy->nr_peer_types, expect->nr_peer_types, (unsigned long long)expect->types_off);
+		ADOPT_FAIL(m);
+	}
 	for (c = 0; c < expect->nr_classes; c++)
 		if (memcmp(&expect->cls[c], &copy->cls[c], sizeof(expect->cls[c])))
 			ADOPT_FAIL("buffer class table does not match the config");
@@ -248,6 +268,8 @@ static int adopt(struct xseg *xs, struct xseg_header *copy, struct xseg_header *
 	xs->dynports = copy->cfg.dynports;
 	xs->nr_requests = copy->cfg.nr_requests;
 	xs->max_hops = copy->cfg.max_hops ? copy->cfg.max_hops : XSEG_PATH_DEFAULT;
+	xs->nr_peer_types = expect->nr_peer_types;
+	xs->types = (struct xseg_peer_type *)(b + expect->types_off);
 	xs->queue_cap = expect->queue_cap;
 	xs->nr_indices = expect->nr_indices;
 	xs->nr_holds = expect->nr_holds;
@@ -276,7 +298,13 @@ static int adopt(struct xseg *xs, struct xseg_header *copy, struct xseg_header *
 		xq_set_bounded(&xs->clsq[c]);
 	}
 	xs->local = xseg_sys_alloc(sizeof(*xs->local) * xs->nr_ports);
-	if (!xs->local) {
+	/* Freed with local (xseg_leave, or join's error path). */
+	xs->drv = xseg_sys_alloc(sizeof(*xs->drv) * xs->nr_peer_types);
+	if (!xs->local || !xs->drv) {
+		xseg_sys_free(xs->local);
+		xseg_sys_free(xs->drv);
+		xs->local = NULL;
+		xs->drv = NULL;
 		put_err(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
@@ -291,7 +319,9 @@ static int adopt(struct xseg *xs, struct xseg_header *copy, struct xseg_header *
 			snprintf(m, sizeof(m), "port %u: a queue header is corrupt", i);
 			put_err(err, errlen, m);
 			xseg_sys_free(xs->local);
+			xseg_sys_free(xs->drv);
 			xs->local = NULL;
+			xs->drv = NULL;
 			return -EBADMSG;
 		}
 		xq_set_bounded(&xs->local[i].rq);

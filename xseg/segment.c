@@ -142,7 +142,11 @@ struct xseg *xseg_join(const char *segtype, const char *segname, const char *pee
 	}
 	idx = xseg__peer_type_index(xs, peertype);
 	if (idx < 0) {
-		seterr(err, errlen, "segment '%s': its peer-type table is full%s", segname, "");
+		char m[160];
+
+		snprintf(m, sizeof(m), "the peer_types=%u entries all name other peer types; create the "
+			 "segment with a larger peer_types= (up to %u)", xs->nr_peer_types, XSEG_PEER_TYPES_MAX);
+		seterr(err, errlen, "segment '%s': its peer-type table is full: %s", segname, m);
 		r = idx;
 		goto unmap;
 	}
@@ -164,11 +168,12 @@ struct xseg *xseg_join(const char *segtype, const char *segname, const char *pee
 	return xs;
 
 drivers:
-	for (idx = 0; idx < (int)XSEG_MAX_PEER_TYPES; idx++)
+	for (idx = 0; idx < (int)xs->nr_peer_types; idx++)
 		if (xs->drv[idx].joined == 1 && xs->drv[idx].ops->leave)
 			xs->drv[idx].ops->leave(xs, xs->drv[idx].priv);
 unmap:
 	xseg_sys_free(xs->local);
+	xseg_sys_free(xs->drv);
 	st->unmap(xs->base, xs->size);
 free_xs:
 	xseg_sys_free(xs);
@@ -320,7 +325,7 @@ int xseg_leave(struct xseg *xs)
 	for (i = 0; i < xs->nr_ports; i++)
 		if (xa_load_acq32(&xs->local[i].bound))
 			xseg_leave_port(xs, i);
-	for (i = 0; i < XSEG_MAX_PEER_TYPES; i++)
+	for (i = 0; i < xs->nr_peer_types; i++)
 		if (xs->drv[i].joined == 1 && xs->drv[i].ops->leave)
 			xs->drv[i].ops->leave(xs, xs->drv[i].priv);
 	if (xs->peer_slot >= 0) {
@@ -349,6 +354,7 @@ int xseg_leave(struct xseg *xs)
 	}
 	st->unmap(xs->base, xs->size);
 	xseg_sys_free(xs->local);
+	xseg_sys_free(xs->drv);
 	xseg_sys_free(xs);
 	return 0;
 }

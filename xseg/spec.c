@@ -33,10 +33,10 @@ static const char *const spec_types[] = { "posix", "file", "heap", "segdev", "sy
 
 /* Keys, in the order xseg_format_spec() writes them. */
 enum { KEY_DYNPORTS, KEY_MODE, KEY_GROUP, KEY_AUTORM, KEY_BUFFERS, KEY_QREQ, KEY_QBUF,
-       KEY_HUGE, KEY_QTYPES, KEY_HOPS, KEY_COUNT };
+       KEY_HUGE, KEY_QTYPES, KEY_HOPS, KEY_PTYPES, KEY_COUNT };
 static const char *const spec_keys[KEY_COUNT] = {
 	"dynports", "mode", "group", "autorm", "buffers", "quota_requests", "quota_buffer", "huge",
-	"quota_types", "max_hops",
+	"quota_types", "max_hops", "peer_types",
 };
 
 /*
@@ -51,7 +51,7 @@ static const char *const pos_fields[SPEC_FIELDS] = {
 	"type", "name", "nr_ports", "nr_requests", "request_size", "extra_size", "page_shift",
 };
 #define SPEC_KEY_LIST "ports, requests, buffer, extra, page_shift, dynports, mode, group, autorm, buffers, " \
-	"quota_requests, quota_buffer, huge, quota_types, max_hops"
+	"quota_requests, quota_buffer, huge, quota_types, max_hops, peer_types"
 
 /* ----------------------------------------------------------- field checks */
 
@@ -200,6 +200,7 @@ void xseg_config_defaults(struct xseg_config *cfg)
 	cfg->autorm = 0;
 	cfg->nr_classes = 0;
 	cfg->max_hops = XSEG_PATH_DEFAULT;
+	cfg->peer_types = XSEG_PEER_TYPES_DEFAULT;
 }
 
 int xseg_check_config(const struct xseg_config *cfg, char *err, size_t errlen)
@@ -264,6 +265,8 @@ int xseg_check_config(const struct xseg_config *cfg, char *err, size_t errlen)
 		return err_range(e, "huge", NULL, 0, cfg->huge, 0, 1);
 	if (cfg->max_hops > XSEG_PATH_MAX)	/* 0: the default */
 		return err_range(e, "max_hops", NULL, 0, cfg->max_hops, 1, XSEG_PATH_MAX);
+	if (cfg->peer_types > XSEG_PEER_TYPES_MAX)	/* 0: the default */
+		return err_range(e, "peer_types", NULL, 0, cfg->peer_types, 1, XSEG_PEER_TYPES_MAX);
 	if (cfg->quota_requests > cfg->nr_requests)
 		return err_range(e, "quota_requests", NULL, 0, cfg->quota_requests, 0,
 				 cfg->nr_requests);
@@ -581,6 +584,9 @@ static int parse_key(struct spec_parse *sp, const char *s, size_t n, const char 
 		return parse_count(sp->e, "huge", v, vlen, 0, 1, &sp->cfg->huge);
 	case KEY_HOPS:
 		return parse_count(sp->e, "max_hops", v, vlen, 1, XSEG_PATH_MAX, &sp->cfg->max_hops);
+	case KEY_PTYPES:
+		return parse_count(sp->e, "peer_types", v, vlen, 1, XSEG_PEER_TYPES_MAX,
+				   &sp->cfg->peer_types);
 	case KEY_QREQ:
 		return parse_count(sp->e, "quota_requests", v, vlen, 0, SPEC_MAX_REQUESTS,
 				   &sp->cfg->quota_requests);
@@ -803,6 +809,10 @@ int xseg_format_spec(const struct xseg_config *cfg, char *buf, size_t len)
 	if (cfg->max_hops && cfg->max_hops != XSEG_PATH_DEFAULT) {
 		wr_str(&w, ":max_hops=");
 		wr_u64(&w, cfg->max_hops);
+	}
+	if (cfg->peer_types && cfg->peer_types != XSEG_PEER_TYPES_DEFAULT) {
+		wr_str(&w, ":peer_types=");
+		wr_u64(&w, cfg->peer_types);
 	}
 	if (cfg->quota_requests) {
 		wr_str(&w, ":quota_requests=");

@@ -77,7 +77,7 @@ int xseg_verify(struct xseg *xs, void (*out)(void *arg, const char *line), void 
 		uint32_t red = xa_load_rlx32(&p->redirect);
 
 		if (XSEG_OWNER_STATE(w) != XSEG_PORT_FREE &&
-		    xa_load_rlx32(&p->peer_type) >= XSEG_MAX_PEER_TYPES)
+		    xa_load_rlx32(&p->peer_type) >= xs->nr_peer_types)
 			report(&c, "port %u: peer type %llu is out of range", i, p->peer_type);
 		if (red != XSEG_NO_PORT && red >= xs->nr_ports)
 			report(&c, "port %u: redirect to %llu is out of range", i, red);
@@ -125,12 +125,13 @@ int xseg_verify(struct xseg *xs, void (*out)(void *arg, const char *line), void 
 		if (life == XS_PREPARED || life == XS_ACCEPTED || life == XS_RECEIVED)
 			count_index(&c, i);
 	}
-	for (i = 0; i < XSEG_MAX_PEER_TYPES; i++) {
-		uint64_t w = xseg__peer_type_word(xs->hdr, i);
+	for (i = 0; i < xs->nr_peer_types; i++) {
+		const struct xseg_peer_type *t = xseg__peer_type(xs, i);
+		uint64_t w = xseg__peer_type_word(t);
 
 		if (w > XSEG__PT_NAMED)
 			report(&c, "peer type entry %u: state word %llu is unknown", i, w);
-		else if (w == XSEG__PT_NAMED && !memchr(xs->hdr->peer_type[i], 0, XSEG_TYPE_LEN))
+		else if (w == XSEG__PT_NAMED && !memchr(t->name, 0, XSEG_TYPE_LEN))
 			report(&c, "peer type entry %u: its name is not terminated (%llu)", i, XSEG_TYPE_LEN);
 	}
 	for (i = 0; i < xs->nr_holds; i++) {

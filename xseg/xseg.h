@@ -106,6 +106,7 @@ int xseg_parse_spec(const char *spec, struct xseg_config *cfg, char *err, size_t
 #define XSEG_GIVEN_HUGE		(1u << 15)
 #define XSEG_GIVEN_QUOTA_TYPES	(1u << 16)
 #define XSEG_GIVEN_MAX_HOPS	(1u << 17)
+#define XSEG_GIVEN_PEER_TYPES	(1u << 18)
 int xseg_parse_spec_given(const char *spec, struct xseg_config *cfg, uint32_t *given,
 			  char *err, size_t errlen);
 
@@ -348,6 +349,20 @@ struct xseg_port *xseg_port(struct xseg *xs, uint32_t portno);
  * 0 or -EINVAL. Any domain; never sleeps.
  */
 int xseg_port_depths(struct xseg *xs, uint32_t portno, uint32_t *requests, uint32_t *replies);
+
+/*
+ * The peer-type table (docs/segment.md, "Peer types"): peer_types= entries
+ * (16 unless the spec says), each free or naming one peer type (a driver);
+ * a port's peer_type is an index into it. xseg_peer_type_count() is the
+ * entry count validated at join. xseg_peer_type_name() copies entry @i's
+ * name into @name (at most @len bytes, NUL-terminated; XSEG_TYPE_LEN is
+ * enough): 0, -ENOENT (the entry is free or being named), -ERANGE (@i is
+ * past the count: a corrupt port's index lands here), -EINVAL. The only way
+ * to read the table: it is shared, so every name is copied and terminated.
+ * Any domain; never sleep.
+ */
+uint32_t xseg_peer_type_count(const struct xseg *xs);
+int xseg_peer_type_name(struct xseg *xs, uint32_t i, char *name, size_t len);
 
 /*
  * xseg_set_redirect - requests submitted to @portno go to @to (XSEG_NO_PORT:

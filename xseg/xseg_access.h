@@ -105,14 +105,14 @@ static inline void xseg__hdr_set_flag(struct xseg_header *h, uint64_t flag)
 #define XSEG__PT_NAMING	1ull
 #define XSEG__PT_NAMED	2ull
 
-static inline uint64_t xseg__peer_type_word(const struct xseg_header *h, uint32_t i)
+static inline uint64_t xseg__peer_type_word(const struct xseg_peer_type *t)
 {
-	return xa_load_acq64(&h->peer_type_word[i]);
+	return xa_load_acq64(&t->word);
 }
 
-static inline bool xseg__peer_type_named(const struct xseg_header *h, uint32_t i)
+static inline bool xseg__peer_type_named(const struct xseg_peer_type *t)
 {
-	return xseg__peer_type_word(h, i) == XSEG__PT_NAMED;
+	return xseg__peer_type_word(t) == XSEG__PT_NAMED;
 }
 
 /* ------------------------------------------------------------ counters */

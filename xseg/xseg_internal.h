@@ -67,8 +67,12 @@ struct xseg {
 	uint32_t pid, uid, gid;
 	uint64_t start;
 	int peer_slot;			/* our entry in hdr->peers, or -1 */
-	uint32_t peer_type;		/* our peer type's index in the header */
-	struct xseg__drv drv[XSEG_MAX_PEER_TYPES];
+	uint32_t peer_type;		/* our peer type's index in the peer-type table */
+	/* The peer-type table (types_off) and its entries, validated at join. */
+	struct xseg_peer_type *types;
+	uint32_t nr_peer_types;
+	/* This process's driver instance per peer type: nr_peer_types entries, from join to leave. */
+	struct xseg__drv *drv;
 	xseg_wakeup_fn wakeup;
 	void *wakeup_arg;
 	uint32_t spin_us;

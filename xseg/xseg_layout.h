@@ -8,6 +8,7 @@
  * once and bounds-checks them before use (xseg/segment.c, xseg_verify()).
  *
  *   0            header (one page): identity, version, config, region table
+ *   types_off    struct xseg_peer_type[nr_peer_types]  (peer_types=, 16 by default)
  *   ports_off    struct xseg_port[nr_ports]
  *   reqs_off     struct xseg_request[nr_requests]
  *   gens_off     uint64_t gen[nr_indices]           (xq_track ownership words: claim count + tag)
@@ -32,14 +33,16 @@ extern "C" {
 
 #define XSEG_MAGIC		0x4745535847455358ull	/* "XSEGSEGX" */
 #define XSEG_BYTE_ORDER		0x01020304u
-#define XSEG_VERSION_MAJOR	3u	/* 2: gen[] words are xq ownership words (claim count + tag);
-					 * 3: request and port fields grouped by cache line */
+#define XSEG_VERSION_MAJOR	4u	/* 2: gen[] words are xq ownership words (claim count + tag);
+					 * 3: request and port fields grouped by cache line;
+					 * 4: the peer-type table is a region sized by peer_types= */
 #define XSEG_VERSION_MINOR	0u
 #define XSEG_HEADER_SIZE	4096u
 
 #define XSEG_TYPE_LEN		16u	/* segment type and peer type names, with NUL */
 #define XSEG_NAME_LEN		128u	/* segment name, with NUL */
-#define XSEG_MAX_PEER_TYPES	16u
+#define XSEG_PEER_TYPES_DEFAULT	16u	/* peer_types= when the spec says nothing */
+#define XSEG_PEER_TYPES_MAX	128u	/* peer_types= at most */
 #define XSEG_MAX_BUF_CLASSES	4u
 #define XSEG_PORT_HOLDS		8u	/* concurrent queue operations per port */
 #define XSEG_TARGET_MAX		256u	/* target name bytes, inline in the request */
@@ -95,6 +98,8 @@ struct xseg_config {
 		uint32_t pad;
 		uint64_t buffer;		/* as quota_buffer, 0 unlimited */
 	} type_quotas[XSEG_MAX_TYPE_QUOTAS];
+	uint32_t peer_types;		/* entries of the peer-type table, 1..XSEG_PEER_TYPES_MAX (0: 16) */
+	uint32_t cfg_pad;
 };
 
 #define XSEG_HUGE_PAGE		(2ull << 20)	/* huge=1: the object is a multiple of it */
@@ -126,6 +131,9 @@ struct xseg_header {
 	uint32_t nr_holds;
 	uint32_t nr_classes;		/* buffer classes, the default one included */
 	struct xseg_buf_class cls[XSEG_MAX_BUF_CLASSES];
+	uint64_t types_off;		/* the peer-type table, struct xseg_peer_type[nr_peer_types] */
+	uint32_t nr_peer_types;		/* the config's peer_types (its default filled in) */
+	uint32_t types_pad;
 	/* Creator and lifetime. */
 	uint32_t uid, gid, mode, creator_pid;
 	uint64_t ctime_ns;		/* CLOCK_REALTIME at creation */
@@ -133,9 +141,6 @@ struct xseg_header {
 	uint64_t flags;			/* XSEG_F_* (atomic) */
 	uint64_t serial;		/* request serials (atomic FAA) */
 	uint64_t recovery;		/* recovery lease: pid | (start & 0xFFFFFFFF) << 32, or 0 (atomic) */
-	/* Peer-type (driver) registry: claimed by CAS on the word, then named. */
-	uint64_t peer_type_word[XSEG_MAX_PEER_TYPES];	/* 0 free, 1 naming, 2 named */
-	char peer_type[XSEG_MAX_PEER_TYPES][XSEG_TYPE_LEN];
 	uint64_t recoveries;		/* times recovery freed a dead port (atomic) */
 	/* Joined processes: pid | start << 32... two words each, claimed by CAS on pid. */
 	struct { uint64_t pid; uint64_t start; } peers[XSEG_MAX_PEERS];
@@ -143,6 +148,20 @@ struct xseg_header {
 
 XSEG_STATIC_ASSERT(sizeof(struct xseg_header) <= XSEG_HEADER_SIZE,
 		   "the header must fit the first page, which every peer maps first");
+
+/*
+ * A peer-type (driver) table entry, in the region at types_off: claimed by
+ * CAS on the word (0 free -> 1 naming), then named and published (2 named).
+ * A port's peer_type is an index into this table; only join and the tools
+ * read it (a request round trip never does).
+ */
+struct xseg_peer_type {
+	uint64_t word;			/* 0 free, 1 naming, 2 named (atomic) */
+	char name[XSEG_TYPE_LEN];	/* NUL-terminated once named (untrusted: copy and terminate) */
+	uint64_t spare;
+};
+
+XSEG_STATIC_ASSERT(sizeof(struct xseg_peer_type) == 32, "peer-type entries are 32 bytes in every domain");
 
 /*
  * Port owner word, changed only by CAS:
@@ -175,7 +194,7 @@ struct xseg_port {
 	uint64_t owner;			/* XSEG_OWNER(...) (CAS) */
 	uint64_t owner_start;		/* owner's process start time (domain ticks) */
 	uint32_t owner_uid;
-	uint32_t peer_type;		/* index into the header's peer-type table */
+	uint32_t peer_type;		/* index into the peer-type table (types_off) */
 	uint32_t flags;			/* XSEG_PORT_ACCEPT | XSEG_PORT_RECEIVE | XSEG_PORT_NO_TIMING */
 	uint32_t redirect;		/* admin redirect: submits go here instead, or XSEG_NO_PORT */
 	uint64_t rq_off;		/* request queue (xq) */

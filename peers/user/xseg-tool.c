@@ -157,6 +157,23 @@ static const char *state_name(uint64_t w, int alive)
 
 #include "xseg-debug.h"
 
+/* The named entries of the peer-type table, "index name", eight to a line. */
+static void print_peer_types(struct xseg *xs)
+{
+	uint32_t i, n = xseg_peer_type_count(xs), named = 0;
+	char name[XSEG_TYPE_LEN];
+
+	for (i = 0; i < n; i++)
+		named += xseg_peer_type_name(xs, i, name, sizeof(name)) == 0;
+	printf("types     %u of %u entries named", named, n);
+	for (i = 0, named = 0; i < n; i++) {
+		if (xseg_peer_type_name(xs, i, name, sizeof(name)))
+			continue;
+		printf("%s%u %s", named++ % 8 ? ", " : "\n          ", i, name);
+	}
+	printf("\n");
+}
+
 static int cmd_status(struct xseg *xs)
 {
 	struct xseg_header *h = xseg_header(xs);
@@ -180,6 +197,7 @@ static int cmd_status(struct xseg *xs)
 			printf("\n");
 		}
 	}
+	print_peer_types(xs);
 	printf("%-5s %-10s %-8s %-8s %-6s %6s %6s %10s %10s %10s %10s %8s\n", "port", "state", "type",
 	       "pid", "alive", "reqq", "repq", "submitted", "accepted", "responded", "received", "failed");
 	for (uint32_t i = 0; i < c->nr_ports; i++) {
@@ -189,6 +207,7 @@ static int cmd_status(struct xseg *xs)
 			    xseg_sys_alive(XSEG_OWNER_PID(w), p->owner_start);
 		uint32_t pt = p->peer_type;
 		uint32_t nrq = 0, npq = 0;
+		char ptname[XSEG_TYPE_LEN];
 
 		/* Through the queues join validated, never offsets read again now. */
 		xseg_port_depths(xs, i, &nrq, &npq);
@@ -197,7 +216,8 @@ static int cmd_status(struct xseg *xs)
 			continue;
 		printf("%-5u %-10s %-8.8s %-8u %-6s %6u %6u %10" PRIu64 " %10" PRIu64 " %10" PRIu64
 		       " %10" PRIu64 " %8" PRIu64 "\n", i, state_name(w, alive),
-		       XSEG_OWNER_STATE(w) != XSEG_PORT_FREE && pt < XSEG_MAX_PEER_TYPES ? h->peer_type[pt] : "-",
+		       XSEG_OWNER_STATE(w) != XSEG_PORT_FREE &&
+		       !xseg_peer_type_name(xs, pt, ptname, sizeof(ptname)) ? ptname : "-",
 		       XSEG_OWNER_PID(w), XSEG_OWNER_STATE(w) == XSEG_PORT_FREE ? "-" : alive ? "yes" : "no",
 		       nrq, npq, p->cnt.submitted, p->cnt.accepted, p->cnt.responded, p->cnt.received,
 		       p->cnt.failed);

@@ -20,7 +20,7 @@
  * bits 1-2: mapping size 0/1 full, 2 one page short, 3 the header page only;
  * bit 3: a second handle; bits 4-7: operation variant), then patches of
  * [region][offset lo][offset hi][len] + len bytes (len 1..16). Region % 8:
- * 0 header, 1 ports, 2 requests, 3 generations, 4 holds, 5 queues,
+ * 0 header and peer-type table, 1 ports, 2 requests, 3 generations, 4 holds, 5 queues,
  * 6 everything before the buffers, 7 the whole segment; the offset is
  * taken modulo the region's size.
  */
@@ -299,7 +299,7 @@ static void patch(const uint8_t *data, size_t size)
 {
 	const struct xseg_header *h = &geo;
 	struct { uint64_t off, len; } rg[8] = {
-		{ 0, XSEG_HEADER_SIZE },
+		{ 0, h->ports_off },	/* the header page and the peer-type table */
 		{ h->ports_off, h->reqs_off - h->ports_off },
 		{ h->reqs_off, h->gens_off - h->reqs_off },
 		{ h->gens_off, h->holds_off - h->gens_off },
@@ -417,7 +417,11 @@ static void builtin_seeds(void)
 		{ 0, 0, __builtin_offsetof(struct xseg_header, cfg.nr_ports), 5, 4 },
 		{ 0, 0, __builtin_offsetof(struct xseg_header, flags), XSEG_F_DESTROYED, 8 },
 		{ 0, 0, __builtin_offsetof(struct xseg_header, recovery), 1, 8 },
-		{ 0, 0, __builtin_offsetof(struct xseg_header, peer_type_word), 7, 8 },
+		{ 0, 0, h->types_off + __builtin_offsetof(struct xseg_peer_type, word), 7, 8 },
+		{ 0, 0, h->types_off + __builtin_offsetof(struct xseg_peer_type, name), 0x8181818181818181ull, 8 },
+		{ 0, 0, __builtin_offsetof(struct xseg_header, types_off), 0xDEADBEEF, 8 },
+		{ 0, 0, __builtin_offsetof(struct xseg_header, nr_peer_types), 129, 4 },
+		{ 0, 0, __builtin_offsetof(struct xseg_header, cfg.peer_types), 0xDEADBEEF, 4 },
 		{ 0, 1, __builtin_offsetof(struct xseg_port, owner), 0xDEADBEEFDEADBEEFull, 8 },
 		{ 0, 1, __builtin_offsetof(struct xseg_port, peer_type), 0xDEADBEEF, 4 },
 		{ 0, 1, __builtin_offsetof(struct xseg_port, redirect), 3, 4 },

@@ -43,6 +43,27 @@ test('create, join, info, close; EEXIST; join after destroy fails', async () => 
   assert.is(await codeOf(() => Segment.join(spec, { peerType: 'posix' as 'futex' })), 'EINVAL')
 })
 
+test('peer_types= sizes the peer-type table; a type past it is refused (ENOSPC)', async () => {
+  assert.is(Segment.parseSpec('posix:x').peerTypes, 16)
+  assert.is(Segment.parseSpec('posix:x:peer_types=128').peerTypes, 128)
+  assert.is(await codeOf(() => Segment.parseSpec('posix:x:peer_types=129')), 'EINVAL')
+  await using a = await Segment.create(uniqueSpec('8:64:4K:0:12:peer_types=1'), { destroyOnClose: true })
+  assert.is(a.config.peerTypes, 1)
+  assert.is(a.info().config.peer_types, 1)
+  assert.equal(a.info().peer_types, ['posixfd'])
+  let msg = ''
+  try {
+    await Segment.join(a.config.spec, { peerType: 'futex' })
+  } catch (e) {
+    assert.is((e as XsegError).code, 'ENOSPC')
+    msg = (e as Error).message
+  }
+  assert.match(msg, 'peer-type table is full')
+  assert.match(msg, 'peer_types=1 ')
+  const b = await Segment.join(a.config.spec) // the same type: the same entry
+  b.close()
+})
+
 test('a closed segment throws EBADF; its data views become empty', async () => {
   const seg = await Segment.create(uniqueSpec('8:64:4K'), { destroyOnClose: true })
   const port = seg.bindDynamicPort()

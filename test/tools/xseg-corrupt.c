@@ -15,6 +15,9 @@
  *   flags [V]            the header flags (default: | DESTROYED)
  *   truncate V           ftruncate the file to V bytes
  *   queue-header N       the xq header (magic) of port N's request queue
+ *   types-count [V]      the header's nr_peer_types (default 0xDEADBEEF)
+ *   types-off [V]        the header's types_off (default types_off + 64)
+ *   cfg-peer-types [V]   the config's peer_types (default 129)
  * Runtime (peers must get errors or recover, and xseg_verify must say so):
  *   port-owner N [V]     port N's owner word (default 0xDEADBEEFDEADBEEF)
  *   port-peer-type N [V] port N's peer-type index (default 0xDEADBEEF)
@@ -97,7 +100,8 @@ static int usage(void)
 {
 	fprintf(stderr,
 		"usage: %s SPEC WHAT [N] [VALUE]\n"
-		"  header:  magic|major|byte-order|size|flags [V], truncate V, queue-header N\n"
+		"  header:  magic|major|byte-order|size|flags [V], truncate V, queue-header N,\n"
+		"           types-count|types-off|cfg-peer-types [V]\n"
 		"  ports:   port-owner|port-peer-type|port-redirect N [V], port-signal N [SEED]\n"
 		"  queues:  queue-tail|queue-head|reply-tail|reply-head N [V],\n"
 		"           queue-slots|reply-slots N [SEED], free-queue [V], chunk-queue [V]\n"
@@ -309,6 +313,33 @@ static int c_size(struct seg *s, struct args *a)
 
 	s->h->size = v;
 	say(s, "header size field %" PRIu64 " -> %" PRIu64 "\n", old, v);
+	return 0;
+}
+
+static int c_types_count(struct seg *s, struct args *a)
+{
+	uint32_t old = s->h->nr_peer_types, v = a->has_v ? (uint32_t)a->v : 0xDEADBEEFu;
+
+	s->h->nr_peer_types = v;
+	say(s, "header nr_peer_types %u -> %u\n", old, v);
+	return 0;
+}
+
+static int c_types_off(struct seg *s, struct args *a)
+{
+	uint64_t old = s->h->types_off, v = a->has_v ? a->v : old + 64;
+
+	s->h->types_off = v;
+	say(s, "header types_off %" PRIu64 " -> %" PRIu64 "\n", old, v);
+	return 0;
+}
+
+static int c_cfg_peer_types(struct seg *s, struct args *a)
+{
+	uint32_t old = s->h->cfg.peer_types, v = a->has_v ? (uint32_t)a->v : XSEG_PEER_TYPES_MAX + 1;
+
+	s->h->cfg.peer_types = v;
+	say(s, "config peer_types %u -> %u\n", old, v);
 	return 0;
 }
 
@@ -642,16 +673,22 @@ static int c_holds(struct seg *s, struct args *a)
 static int c_peer_types(struct seg *s, struct args *a)
 {
 	uint64_t seed = a->has_v && a->v ? a->v : 0x7E57ull;
+	uint32_t n = s->h->nr_peer_types;
+	struct xseg_peer_type *t;
 
-	for (unsigned i = 0; i < XSEG_MAX_PEER_TYPES; i++) {
+	if (!n || n > XSEG_PEER_TYPES_MAX || s->h->types_off % 8 ||
+	    !inside(s, s->h->types_off, (uint64_t)n * sizeof(*t)))
+		return fail("%s: the header's peer-type table (%u entries at %" PRIu64 ") is not inside the "
+			    "file; is the header already corrupt?", s->what, n, s->h->types_off);
+	t = (struct xseg_peer_type *)(s->base + s->h->types_off);
+	for (unsigned i = 0; i < n; i++) {
 		uint64_t r = rnd(&seed);
 
 		for (unsigned k = 0; k < XSEG_TYPE_LEN; k++)
-			s->h->peer_type[i][k] = (char)(0x80 | (rnd(&seed) & 0x7F));	/* no NUL */
-		__atomic_store_n(&s->h->peer_type_word[i], r % 3 == 0 ? 1 : r % 3 == 1 ? 2 : r | 4,
-				 __ATOMIC_RELEASE);
+			t[i].name[k] = (char)(0x80 | (rnd(&seed) & 0x7F));	/* no NUL */
+		__atomic_store_n(&t[i].word, r % 3 == 0 ? 1 : r % 3 == 1 ? 2 : r | 4, __ATOMIC_RELEASE);
 	}
-	say(s, "%u peer-type entries: garbage words and names\n", XSEG_MAX_PEER_TYPES);
+	say(s, "%u peer-type entries: garbage words and names\n", n);
 	return 0;
 }
 
@@ -688,6 +725,8 @@ static const struct cmd {
 	{ "magic", ARG_NONE, c_magic }, { "major", ARG_NONE, c_major },
 	{ "byte-order", ARG_NONE, c_byte_order }, { "size", ARG_NONE, c_size },
 	{ "flags", ARG_NONE, c_flags }, { "queue-header", ARG_N, c_queue_header },
+	{ "types-count", ARG_NONE, c_types_count }, { "types-off", ARG_NONE, c_types_off },
+	{ "cfg-peer-types", ARG_NONE, c_cfg_peer_types },
 	{ "port-owner", ARG_N, c_port_owner }, { "port-peer-type", ARG_N, c_port_peer_type },
 	{ "port-redirect", ARG_N, c_port_redirect }, { "port-signal", ARG_N, c_port_signal },
 	{ "queue-tail", ARG_N, c_queue_tail }, { "queue-head", ARG_N, c_queue_head },

@@ -293,9 +293,9 @@ static const struct scen scens[] = {
 
 	/* header: join refuses, joined peers go on */
 	{ "magic", W_JOIN, "magic", NULL, NULL, 0, -EBADMSG, "bad magic", "corrupt", NULL, NULL },
-	{ "major", W_JOIN, "major", NULL, NULL, 0, -EPROTO, "version 4.0", "speaks 3.0", NULL, NULL },
+	{ "major", W_JOIN, "major", NULL, NULL, 0, -EPROTO, "version 5.0", "speaks 4.0", NULL, NULL },
 	{ "major-65535", W_JOIN, "major", NULL, "65535", 0, -EPROTO, "version 65535.0",
-	  "speaks 3.0", NULL, NULL },
+	  "speaks 4.0", NULL, NULL },
 	{ "byte-order", W_JOIN, "byte-order", NULL, NULL, 0, -EBADMSG, "byte order", "corrupt", NULL, NULL },
 	{ "size-field", W_JOIN, "size", NULL, NULL, 0, -EBADMSG, "size does not match", "corrupt", NULL, NULL },
 	{ "size-field-huge", W_JOIN, "size", NULL, "0xFFFFFFFFFFFFF000", 0, -EBADMSG, "size does not match",
@@ -310,6 +310,18 @@ static const struct scen scens[] = {
 	{ "destroyed-flag", W_JOIN, "flags", NULL, NULL, 0, -EIDRM, "marked for destroy", NULL, NULL, NULL },
 	{ "peer-types", W_JOIN, "peer-types", NULL, NULL, 0, -ENOSPC, "peer-type table is full",
 	  NULL, NULL, "peer type" },
+	{ "types-count", W_JOIN, "types-count", NULL, NULL, 0, -EBADMSG, "peer-type table",
+	  "nr_peer_types 3735928559", NULL, NULL },
+	{ "types-count-17", W_JOIN, "types-count", NULL, "17", 0, -EBADMSG, "peer-type table",
+	  "does not match the config (peer_types=16", NULL, NULL },
+	{ "types-off", W_JOIN, "types-off", NULL, NULL, 0, -EBADMSG, "peer-type table (types_off 4160",
+	  "corrupt", NULL, NULL },
+	{ "types-off-huge", W_JOIN, "types-off", NULL, "0xFFFFFFFFFFFFFF00", 0, -EBADMSG, "peer-type table",
+	  NULL, NULL, NULL },
+	{ "cfg-peer-types", W_JOIN, "cfg-peer-types", NULL, NULL, 0, -EBADMSG,
+	  "peer_types: '129' must be between 1 and 128", "corrupt", NULL, NULL },
+	{ "cfg-peer-types-32", W_JOIN, "cfg-peer-types", NULL, "32", 0, -EBADMSG,
+	  "does not match the config", NULL, NULL, NULL },
 
 	/* ports */
 	{ "port-owner-garbage", W_IDLE, "port-owner", "SRV", NULL, E_SUBMIT_ERR, -ENOENT, NULL,
@@ -320,6 +332,9 @@ static const struct scen scens[] = {
 	  NULL, "port 1: peer type 3735928559 is out of range", NULL },
 	{ "port-peer-type-15", W_IDLE, "port-peer-type", "SRV", "15", E_RT | E_SIGNAL_ERR, -ENOTSUP, NULL,
 	  NULL, NULL, NULL },
+	/* Past the table's 16 entries (peer_types=): out of range, though a 128-entry table would take it. */
+	{ "port-peer-type-16", W_IDLE, "port-peer-type", "SRV", "16", E_RT | E_SIGNAL_ERR, -ENOTSUP, NULL,
+	  NULL, "port 1: peer type 16 is out of range", NULL },
 	{ "port-redirect", W_IDLE, "port-redirect", "SRV", NULL, E_RT, 0, NULL,
 	  NULL, "port 1: redirect to 3735928559 is out of range", NULL },
 	{ "port-redirect-unbound", W_IDLE, "port-redirect", "SRV", "5", E_SUBMIT_ERR, -ENOENT, NULL,

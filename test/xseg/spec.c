@@ -268,6 +268,9 @@ static const struct { const char *spec, *canon; } roundtrips[] = {
 	  "posix:q:16:256:64K:0:12:quota_requests=8:quota_buffer=1M" },
 	{ "posix:q:max_hops=16", "posix:q:16:256:64K:0:12:max_hops=16" },
 	{ "posix:q:max_hops=4", "posix:q:16:256:64K:0:12" },
+	{ "posix:q:peer_types=128", "posix:q:16:256:64K:0:12:peer_types=128" },
+	{ "posix:q:peer_types=1:max_hops=8", "posix:q:16:256:64K:0:12:max_hops=8:peer_types=1" },
+	{ "posix:q:peer_types=16", "posix:q:16:256:64K:0:12" },
 	{ "posix:q:quota_types=futex/8/1MiB,posixfd/2/0,x.y-z_1/0/4096,posix/256/1T:quota_requests=1",
 	  "posix:q:16:256:64K:0:12:quota_requests=1:quota_types=futex/8/1M,posixfd/2/0,x.y-z_1/0/4K,posix/256/1024G" },
 	{ "posix:h:huge=1", "posix:h:16:256:64K:0:12:huge=1" },
@@ -372,6 +375,10 @@ static const struct { const char *spec, *field; } bads[] = {
 	{ "posix:q:max_hops=0", "max_hops" },
 	{ "posix:q:max_hops=17", "max_hops" },
 	{ "posix:q:max_hops=x", "max_hops" },
+	{ "posix:q:peer_types=0", "peer_types" },
+	{ "posix:q:peer_types=129", "peer_types" },
+	{ "posix:q:peer_types=", "peer_types" },
+	{ "posix:q:peer_types=1:peer_types=2", "peer_types" },
 	{ "posix:q:quota_types=futex/1", "quota_types" },
 	{ "posix:q:quota_types=/1/0", "quota_types" },
 	{ "posix:q:quota_types=.x/1/0", "quota_types" },
@@ -469,7 +476,7 @@ static void test_messages(void)
 		{ "posix:x:16:256:3000", "request_size: '3000' is not a multiple of the page size 4096" },
 		{ "posix:x:16:256:2G", "request_size: '2G' must be between 4K and 1G" },
 		{ "posix:x:buffers=4K*0", "buffers: '4K*0': count must be between 1 and 1048576" },
-		{ "posix:x:foo=1", "spec: unknown key 'foo' (keys: ports, requests, buffer, extra, page_shift, dynports, mode, group, autorm, buffers, quota_requests, quota_buffer, huge, quota_types, max_hops)" },
+		{ "posix:x:foo=1", "spec: unknown key 'foo' (keys: ports, requests, buffer, extra, page_shift, dynports, mode, group, autorm, buffers, quota_requests, quota_buffer, huge, quota_types, max_hops, peer_types)" },
 		{ "shm:x", "type: 'shm' is not one of posix, file, heap, segdev, sysv, memfd" },
 		{ "posix:x:dynports=1:dynports=2", "dynports: given twice" },
 		{ "posix:x:8:dynports=9", "dynports: '9' must be between 0 and 8" },
@@ -480,6 +487,7 @@ static void test_messages(void)
 		{ "posix:x:quota_types=futex:8", "quota_types: 'futex': not TYPE/REQUESTS/BUFFER" },
 		{ "posix:x:quota_types=futex/8/1M,futex/2/0", "quota_types: 'futex/2/0': peer type 'futex' given twice" },
 		{ "posix:x:max_hops=17", "max_hops: '17' must be between 1 and 16" },
+		{ "posix:x:peer_types=129", "peer_types: '129' must be between 1 and 128" },
 		{ "posix:x:16:8:quota_types=futex/9/0",
 		  "quota_types: futex: requests 9 must be between 0 and 8 (nr_requests)" },
 		{ "posix:x:16:256:64K:0:12:7",
@@ -599,6 +607,8 @@ static void test_check_config(void)
 			c.classes[1].size = 8192, c.classes[1].count = 1));
 	/* quota_types= as a header a peer wrote may hold it: every entry checked on join. */
 	BAD("max_hops", c.max_hops = XSEG_PATH_MAX + 1);
+	BAD("peer_types", c.peer_types = XSEG_PEER_TYPES_MAX + 1);
+	BAD("peer_types", c.peer_types = 0xFFFFFFFF);
 	BAD("quota_types", c.nr_type_quotas = XSEG_MAX_TYPE_QUOTAS + 1);
 	BAD("quota_types", (c.nr_type_quotas = 1, memset(c.type_quotas[0].type, 'a', XSEG_TYPE_LEN)));
 	BAD("quota_types", (c.nr_type_quotas = 1));	/* empty name */
@@ -682,6 +692,7 @@ static void random_config(uint64_t *s, struct xseg_config *c)
 	c->mode = xt_rand(s) % 2 ? 0600 : 0600 | (uint32_t)(xt_rand(s) & 0170);
 	c->gid = xt_rand(s) % 2 ? -1 : (int32_t)rnd(s, 0, 0x7FFFFFFF);
 	c->autorm = (uint32_t)(xt_rand(s) % 2);
+	c->peer_types = (uint32_t)rnd(s, 1, XSEG_PEER_TYPES_MAX);
 	c->nr_classes = 0;
 	for (uint32_t want = (uint32_t)rnd(s, 0, 3), tries = 0; c->nr_classes < want && tries < 20; tries++) {
 		uint64_t size = rnd_size(s, page, GB);

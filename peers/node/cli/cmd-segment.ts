@@ -153,7 +153,7 @@ export const status: Command = {
           (segment.ownerMismatch ? ` (MISMATCH: the header says uid ${info.uid} gid ${info.gid} mode ${info.mode.toString(8).padStart(4, '0')})` : '')]] : []),
         ['attached', `${info.attached} peers${info.destroyed ? ', destroyed' : ''}${info.autorm ? ', auto-remove' : ''}`],
         ['requests', `${info.config.nr_requests} (queue capacity ${info.queue_cap}), serial ${info.serial}, recoveries ${info.recoveries}`],
-        ['peer types', info.peer_types.join(', ') || '-'],
+        ['peer types', `${info.peer_types.join(', ') || '-'} (${info.peer_types.length} of ${seg.config.peerTypes} entries)`],
       ]).split('\n').slice(1).join('\n')
       return head + '\n' + portTable(ports)
     })

@@ -189,7 +189,6 @@ static Napi::Value port_info(const Napi::CallbackInfo &info)
 	if (!arg_seg(info, 0, "port_info", &s) || !arg_port(info, s, 1, "port_info", &port))
 		return env.Undefined();
 	struct xseg_port *p = xseg_port(s->xs, port);
-	struct xseg_header *h = xseg_header(s->xs);
 	uint64_t w = xseg__owner(p);
 	uint32_t st = (uint32_t)XSEG_OWNER_STATE(w), pt = xa_load_rlx32(&p->peer_type);
 	static const char *const states[] = { "free", "bound", "recovering", "binding" };
@@ -202,10 +201,8 @@ static Napi::Value port_info(const Napi::CallbackInfo &info)
 	o.Set("alive", st == XSEG_PORT_BOUND &&
 			       xseg_sys_alive(XSEG_OWNER_PID(w), xa_load_rlx64(&p->owner_start)));
 	o.Set("uid", p->owner_uid);
-	if (st != XSEG_PORT_FREE && pt < XSEG_MAX_PEER_TYPES) {
-		char name[XSEG_TYPE_LEN];
-		memcpy(name, h->peer_type[pt], sizeof(name));
-		name[sizeof(name) - 1] = 0;
+	char name[XSEG_TYPE_LEN];
+	if (st != XSEG_PORT_FREE && xseg_peer_type_name(s->xs, pt, name, sizeof(name)) == 0) {
 		o.Set("peer_type", name);
 	} else {
 		o.Set("peer_type", env.Null());

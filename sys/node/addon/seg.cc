@@ -66,6 +66,7 @@ static Napi::Object config_object(Napi::Env env, const struct xseg_config *c)
 	o.Set("mode", c->mode);
 	o.Set("gid", c->gid);
 	o.Set("autorm", c->autorm != 0);
+	o.Set("peer_types", c->peer_types ? c->peer_types : XSEG_PEER_TYPES_DEFAULT);
 	Napi::Array classes = Napi::Array::New(env, c->nr_classes);
 	for (uint32_t i = 0; i < c->nr_classes && i < XSEG_MAX_BUF_CLASSES - 1; i++) {
 		Napi::Object k = Napi::Object::New(env);
@@ -384,13 +385,10 @@ static Napi::Value seg_info(const Napi::CallbackInfo &info)
 	o.Set("recoveries", (double)xa_load_rlx64(&h->recoveries));
 	o.Set("queue_cap", h->queue_cap);
 	Napi::Array types = Napi::Array::New(env);
-	for (uint32_t i = 0, n = 0; i < XSEG_MAX_PEER_TYPES; i++) {
-		if (!xseg__peer_type_named(h, i))
-			continue;
+	for (uint32_t i = 0, n = 0; i < xseg_peer_type_count(s->xs); i++) {
 		char name[XSEG_TYPE_LEN];
-		memcpy(name, h->peer_type[i], sizeof(name));
-		name[sizeof(name) - 1] = 0;
-		types.Set(n++, name);
+		if (xseg_peer_type_name(s->xs, i, name, sizeof(name)) == 0)
+			types.Set(n++, name);
 	}
 	o.Set("peer_types", types);
 	// What the file system says (status reports the truth; null if no file).

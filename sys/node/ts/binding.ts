@@ -24,6 +24,8 @@ export interface NativeConfig {
   mode: number
   gid: number
   autorm: boolean
+  /** Entries of the peer-type table (peer_types=, 16 by default). */
+  peer_types: number
   buffers: { size: number; count: number }[]
   spec: string
   layout_size: number
@@ -49,6 +51,7 @@ export interface NativeSegInfo extends NativeHeaderFields {
   serial: bigint
   recoveries: number
   queue_cap: number
+  /** The named entries of the peer-type table (config.peer_types entries in all). */
   peer_types: string[]
   /** Owner, group and mode of the file or shm object (null without one). */
   file: NativeOwner | null

@@ -43,6 +43,8 @@ export interface SegmentConfig {
   mode: number
   gid: number
   autorm: boolean
+  /** Entries of the peer-type table: how many different peer types may join (peer_types=). */
+  peerTypes: number
   buffers: { size: number; count: number }[]
   /** The canonical spec string. */
   spec: string
@@ -90,6 +92,7 @@ function config(c: NativeConfig): SegmentConfig {
     mode: c.mode,
     gid: c.gid,
     autorm: c.autorm,
+    peerTypes: c.peer_types,
     buffers: c.buffers,
     spec: c.spec,
     layoutSize: c.layout_size,
