@@ -756,8 +756,14 @@ static int crowd_open(struct worker *w)
 	if (env && *env)
 		return open(env, O_RDONLY | O_CLOEXEC);
 	w->crowd_fd = open("/proc/pressure/cpu", O_RDONLY | O_CLOEXEC);
-	if (w->crowd_fd >= 0)
-		return w->crowd_fd;
+	if (w->crowd_fd >= 0) {
+		char c;
+
+		/* A kernel booted with psi=0 has the file but refuses to read it. */
+		if (pread(w->crowd_fd, &c, 1, 0) == 1)
+			return w->crowd_fd;
+		close(w->crowd_fd);
+	}
 	w->crowd_psi = 0;
 	return open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
 }
