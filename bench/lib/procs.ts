@@ -21,10 +21,43 @@ export const WORKLOADS: Workload[] = [
   { name: '1M seq write QD4', rw: 'write', bs: '1m', depth: 4 },
 ]
 
-export interface Result { iops: number, mbps: number, p50us: number, p99us: number, meanus: number }
+export interface Result {
+  iops: number, mbps: number, p50us: number, p99us: number, meanus: number
+  /** Server CPU time (user + system, every process and thread of the server) per I/O, in microseconds. */
+  cpuUsPerIo?: number
+  /** The server's CPU time over the wall time of the fio run: how many CPUs it kept busy. */
+  cpus?: number
+}
 
-/** A server a benchmark drives: up() gives the NBD URI of its export. */
-export interface Server { name: string, up: () => Promise<string>, down: () => Promise<void> }
+/**
+ * A server a benchmark drives: up() gives the NBD URI of its export; pids()
+ * the processes that serve it (for their CPU time), once it is up.
+ */
+export interface Server { name: string, up: () => Promise<string>, down: () => Promise<void>, pids?: () => number[] }
+
+/** The clock ticks per second of /proc/PID/stat's times (getconf CLK_TCK; 100 on Linux). */
+let clkTck = 0
+function ticksPerSecond(): number {
+  if (!clkTck) {
+    const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' })
+    clkTck = Number(r.stdout) > 0 ? Number(r.stdout) : 100
+  }
+  return clkTck
+}
+
+/** utime + stime of @pids (every thread of each; a process that is gone counts 0), in seconds. */
+export function cpuSeconds(pids: number[]): number {
+  let ticks = 0
+  for (const pid of pids) {
+    try {
+      const st = readFileSync(`/proc/${pid}/stat`, 'utf8')
+      // Fields after the command (which may hold spaces): state is field 3, utime 14, stime 15.
+      const f = st.slice(st.lastIndexOf(')') + 2).split(' ')
+      ticks += Number(f[11]) + Number(f[12])
+    } catch { /* exited */ }
+  }
+  return ticks / ticksPerSecond()
+}
 
 /** The processes this benchmark started. */
 export const children: ChildProcess[] = []
@@ -83,20 +116,33 @@ export function run(cmd: string, args: string[]): string {
  * One fio run of @w through its nbd engine on @uri over the first @size
  * bytes, @runtime seconds after a 1 s ramp; fio's JSON goes to @dir.
  */
-export function fio(uri: string, w: Workload, runtime: number, size: string, dir: string): Result {
+export function fio(uri: string, w: Workload, runtime: number, size: string, dir: string, pids: number[] = []): Result {
   const out = join(dir, 'fio.json')
+  const cpu0 = cpuSeconds(pids)
+  const t0 = process.hrtime.bigint()
   const r = spawnSync('fio', ['--ioengine=nbd', `--uri=${uri}`, '--name=bench', `--rw=${w.rw}`, `--bs=${w.bs}`,
     `--iodepth=${w.depth}`, `--size=${size}`, '--time_based', `--runtime=${runtime}`, '--ramp_time=1',
     '--randrepeat=0', '--norandommap', '--output-format=json', `--output=${out}`], { encoding: 'utf8' })
+  const wall = Number(process.hrtime.bigint() - t0) / 1e9
+  const cpu = cpuSeconds(pids) - cpu0
   if (r.status !== 0) throw new Error(`fio ${w.name} on ${uri}: ${r.stderr || r.stdout}`)
   const job = JSON.parse(readFileSync(out, 'utf8')).jobs[0]
   const d = w.rw.includes('read') ? job.read : job.write
   const pct = d.clat_ns.percentile ?? {}
-  return {
+  const res: Result = {
     iops: d.iops,
     mbps: d.bw_bytes / 1e6,
     p50us: (pct['50.000000'] ?? 0) / 1000,
     p99us: (pct['99.000000'] ?? 0) / 1000,
     meanus: d.clat_ns.mean / 1000,
   }
+  if (pids.length) {
+    // fio counts the I/O of its runtime, not of the ramp (or of its start and
+    // end, when a spinning server still burns CPU): the I/O over the whole
+    // wall time is estimated at the measured rate for ramp + runtime.
+    const ios = d.iops * (runtime + 1)
+    res.cpuUsPerIo = ios > 0 ? (cpu * 1e6) / ios : 0
+    res.cpus = wall > 0 ? cpu / wall : 0
+  }
+  return res
 }

@@ -69,6 +69,7 @@ function nbdkit(): Server {
       return `nbd+unix:///?socket=${sock}`
     },
     async down() { if (c) await stop(c); rmSync(sock, { force: true }) },
+    pids: () => (c?.pid ? [c.pid] : []),
   }
 }
 
@@ -83,6 +84,7 @@ function qemuNbd(): Server {
       return `nbd+unix:///?socket=${sock}`
     },
     async down() { if (c) await stop(c); rmSync(sock, { force: true }) },
+    pids: () => (c?.pid ? [c.pid] : []),
   }
 }
 
@@ -107,6 +109,7 @@ function xseg(): Server {
       spawnSync(process.execPath, [cli, 'destroy', spec], { stdio: 'ignore' })
       rmSync(sock, { force: true })
     },
+    pids: () => [gw?.pid, blockd?.pid].filter((x): x is number => !!x),
   }
 }
 
@@ -132,11 +135,12 @@ function nbdkitXseg(): Server {
       spawnSync(tool, ['destroy', spec], { stdio: 'ignore' })
       rmSync(sock, { force: true })
     },
+    pids: () => [c?.pid, blockd?.pid].filter((x): x is number => !!x),
   }
 }
 
-function fio(uri: string, w: Workload, runtime: number, size: string): Result {
-  return fioRun(uri, w, runtime, size, work)
+function fio(uri: string, w: Workload, runtime: number, size: string, pids: number[]): Result {
+  return fioRun(uri, w, runtime, size, work, pids)
 }
 
 async function main(): Promise<void> {
@@ -168,7 +172,7 @@ async function main(): Promise<void> {
         if (process.stderr.isTTY) process.stderr.write(`\r[${n}/${total}] ${w.name.padEnd(18)} ${s.name.padEnd(9)} round ${round + 1}   `)
         const uri = await s.up()
         try {
-          const r = fio(uri, w, runtime, opt.size!)
+          const r = fio(uri, w, runtime, opt.size!, s.pids ? s.pids() : [])
           const key = `${w.name}|${s.name}`
           const prev = best.get(key)
           if (!prev || r.iops > prev.iops) best.set(key, r)
@@ -186,20 +190,27 @@ async function main(): Promise<void> {
       workload: w.name, rw: w.rw, bs: w.bs, depth: w.depth,
       xseg: x, nbdkit: k, qemuNbd: q, nbdkitXseg: p,
       ratioNbdkit: x && k ? x.iops / k.iops : null, ratioQemuNbd: x && q ? x.iops / q.iops : null,
+      // p99 latency and server CPU time per I/O, xseg over nbdkit (lower is better)
+      p99Nbdkit: x && k && k.p99us ? x.p99us / k.p99us : null,
+      cpuPerIoNbdkit: x?.cpuUsPerIo && k?.cpuUsPerIo ? x.cpuUsPerIo / k.cpuUsPerIo : null,
       // the plugin against nbdkit's own file plugin (same nbdkit, same file), and our gateway against the plugin
       ratioPluginNbdkit: p && k ? p.iops / k.iops : null, ratioXsegPlugin: x && p ? x.iops / p.iops : null,
     }
   })
   const f1 = (v: number): string => v.toFixed(1)
   const line = (c: string[]): string => c.map((v, i) => (i === 0 ? v.padEnd(18) : v.padStart(10))).join(' ')
-  console.log(line(['workload', 'xseg IOPS', 'nbdkit', 'qemu-nbd', 'xseg p50us', 'nbdkit p50', 'x/nbdkit', 'x/qemu-nbd']))
+  console.log(line(['workload', 'xseg IOPS', 'nbdkit', 'qemu-nbd', 'xseg p50us', 'nbdkit p50', 'x/nbdkit', 'x/qemu-nbd',
+    'p99 x/nbdk', 'xseg cpuus', 'nbdkit cpu', 'cpu x/nbdk']))
   for (const r of rows) {
     const iops = (v: Result | undefined): string => (v ? v.iops.toFixed(0) : '-')
     const p50 = (v: Result | undefined): string => (v ? f1(v.p50us) : '-')
+    const cpu = (v: Result | undefined): string => (v?.cpuUsPerIo !== undefined ? f1(v.cpuUsPerIo) : '-')
     const ratio = (v: number | null): string => (v === null ? '-' : v.toFixed(2) + 'x')
     console.log(line([r.workload, iops(r.xseg), iops(r.nbdkit), iops(r.qemuNbd),
-      p50(r.xseg), p50(r.nbdkit), ratio(r.ratioNbdkit), ratio(r.ratioQemuNbd)]))
+      p50(r.xseg), p50(r.nbdkit), ratio(r.ratioNbdkit), ratio(r.ratioQemuNbd),
+      ratio(r.p99Nbdkit), cpu(r.xseg), cpu(r.nbdkit), ratio(r.cpuPerIoNbdkit)]))
   }
+  console.log('cpuus: server CPU time (user + system, all its processes) per I/O, microseconds')
   const withPlugin = rows.filter((r) => r.nbdkitXseg)
   if (withPlugin.length) {
     console.log('')
@@ -216,6 +227,7 @@ async function main(): Promise<void> {
     date: new Date().toISOString(),
     machine: { cpus: (await import('node:os')).cpus().length, load1: (await import('node:os')).loadavg()[0] },
     client: 'fio --ioengine=nbd (unix socket), best of rounds',
+    cpu: 'cpuUsPerIo: user + system CPU time of the server processes (xseg: gateway + blockd; nbdkit-xseg: nbdkit + blockd) from /proc/PID/stat over the fio run, over the I/O of ramp + runtime at the measured rate; cpus: that CPU time over the wall time',
     runtimeSeconds: runtime, rounds, size: opt.size, segment: spec,
     rows,
   }

@@ -100,19 +100,22 @@ function blockd(): Server {
       if (d) await stop(d)
       rmSync(join(shm, 'blockd.sock'), { force: true })
     },
+    pids: () => [gw?.c.pid, d?.pid].filter((x): x is number => !!x),
   }
 }
 
 /** The chain (filed <- mapperd <- vlmcd), started once; volume 'base' written in full and its snapshot. */
 let vols: Volumes | undefined
+const chainPids: number[] = []
 async function chain(): Promise<Volumes> {
   if (vols) return vols
-  start(join(BIN, 'filed'), ['-g', spec, '-p', '1', '-d', 'posixfd', '-q', '--dir', join(shm, 'objects')], 'filed')
+  const f = start(join(BIN, 'filed'), ['-g', spec, '-p', '1', '-d', 'posixfd', '-q', '--dir', join(shm, 'objects')], 'filed')
   await bound(1)
-  start(join(BIN, 'mapperd'), ['-g', spec, '-p', '2', '-d', 'posixfd', '-q', '--storage', '1'], 'mapperd')
+  const m = start(join(BIN, 'mapperd'), ['-g', spec, '-p', '2', '-d', 'posixfd', '-q', '--storage', '1'], 'mapperd')
   await bound(2)
-  start(join(BIN, 'vlmcd'), ['-g', spec, '-p', '3', '-d', 'posixfd', '-q', '--mapper', '2', '--storage', '1'], 'vlmcd')
+  const l = start(join(BIN, 'vlmcd'), ['-g', spec, '-p', '3', '-d', 'posixfd', '-q', '--mapper', '2', '--storage', '1'], 'vlmcd')
   await bound(3)
+  for (const c of [f, m, l]) if (c.pid) chainPids.push(c.pid)
   vols = new Volumes(seg!.bindDynamicPort(), 3, { timeoutMs: 60000 })
   await vols.create('base', { size: sizeMB * MB, objectSize })
   const gw = await gateway('fill', 3, ['--volumes'])
@@ -135,6 +138,7 @@ function volume(): Server {
       if (gw) await stop(gw.c)
       rmSync(join(shm, 'volume.sock'), { force: true })
     },
+    pids: () => [gw?.c.pid, ...chainPids].filter((x): x is number => !!x),
   }
 }
 
@@ -156,6 +160,7 @@ function freshVolume(): Server {
       rmSync(join(shm, 'fresh.sock'), { force: true })
       if (name) await vols!.rm(name)
     },
+    pids: () => [gw?.c.pid, ...chainPids].filter((x): x is number => !!x),
   }
 }
 
@@ -177,6 +182,7 @@ function clone(): Server {
       rmSync(join(shm, 'clone.sock'), { force: true })
       if (name) await vols!.rm(name)
     },
+    pids: () => [gw?.c.pid, ...chainPids].filter((x): x is number => !!x),
   }
 }
 
@@ -199,11 +205,12 @@ function qcow2(): Server {
       if (c) await stop(c)
       rmSync(sock, { force: true })
     },
+    pids: () => (c?.pid ? [c.pid] : []),
   }
 }
 
-function fio(uri: string, w: Workload, runtime: number): Result {
-  return fioRun(uri, w, runtime, opt.size!, shm)
+function fio(uri: string, w: Workload, runtime: number, pids: number[]): Result {
+  return fioRun(uri, w, runtime, opt.size!, shm, pids)
 }
 
 async function main(): Promise<void> {
@@ -232,7 +239,7 @@ async function main(): Promise<void> {
         if (process.stderr.isTTY) process.stderr.write(`\r[${n}/${total}] ${w.name.padEnd(18)} ${s.name.padEnd(7)} round ${round + 1}   `)
         const uri = await s.up()
         try {
-          const r = fio(uri, w, runtime)
+          const r = fio(uri, w, runtime, s.pids ? s.pids() : [])
           const key = `${w.name}|${s.name}`
           const prev = best.get(key)
           if (!prev || r.iops > prev.iops) best.set(key, r)
@@ -261,12 +268,20 @@ async function main(): Promise<void> {
     console.log(line([r.workload, iops(r.fresh), iops(r.volume), iops(r.clone), iops(r.blockd), iops(r.qcow2),
       x(r.freshVsBlockd), x(r.volumeVsBlockd), x(r.cloneVsBlockd), x(r.freshVsQcow2), x(r.volumeVsQcow2), x(r.cloneVsQcow2)]))
   }
+  console.log('')
+  console.log('server CPU time per I/O (user + system of every server process), microseconds')
+  console.log(line(['workload', 'fresh', 'volume', 'clone', 'blockd', 'qcow2']))
+  for (const r of rows) {
+    const c = (x?: Result): string => (x?.cpuUsPerIo !== undefined ? x.cpuUsPerIo.toFixed(1) : '-')
+    console.log(line([r.workload, c(r.fresh), c(r.volume), c(r.clone), c(r.blockd), c(r.qcow2)]))
+  }
   const doc = {
     schemaVersion: 1,
     benchmark: 'volumes',
     date: new Date().toISOString(),
     machine: { cpus: cpus().length, load1: loadavg()[0] },
     client: 'fio --ioengine=nbd (unix socket), best of rounds; IOPS',
+    cpu: 'cpuUsPerIo: user + system CPU time of the server processes (chain: gateway + vlmcd + mapperd + filed; blockd: gateway + blockd; qcow2: qemu-nbd) from /proc/PID/stat over the fio run, over the I/O of ramp + runtime at the measured rate; cpus: that CPU time over the wall time',
     runtimeSeconds: runtime, rounds, size: opt.size, objectSize, segment: spec,
     servers: {
       fresh: 'xseg nbd --volumes -> vlmcd -> mapperd -> filed (tmpfs), a new volume per run (reads of holes)',

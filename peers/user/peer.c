@@ -2,6 +2,7 @@
 /*
  * peers/user/peer.c - the C peer framework (see peer.h).
  */
+#include <fcntl.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <sched.h>
@@ -252,6 +253,13 @@ struct worker {
 	uint32_t first, count;		/* the slice of p->ports this thread serves */
 	int result;
 	int pending;			/* the peer's pending() said work waits */
+	/* Is the machine crowded (see crowded())? */
+	int crowd_fd;			/* /proc/pressure/cpu or /proc/loadavg; -1: none, -2: not opened */
+	int crowd_psi;			/* crowd_fd is a PSI file (else loadavg) */
+	int crowded;			/* the last verdict */
+	uint64_t crowd_at;		/* when it was taken (ns) */
+	uint64_t crowd_total;		/* PSI: the stall total (us) then */
+	uint64_t spins, crowd_skips;	/* spins run, and not run because crowded (for the log) */
 };
 
 /*
@@ -720,6 +728,100 @@ static void drain_replies(struct worker *w)
 	}
 }
 
+/*
+ * Spinning needs a CPU nobody else wants. On a machine with more runnable
+ * tasks than CPUs a spin takes the CPU the client (or the next peer of the
+ * chain) needs to send the request, and a spinner that the scheduler
+ * preempts is not a futex waiter, so a request sent meanwhile wakes nobody
+ * and waits for the spinner's next time slice (milliseconds under load; a
+ * 4K QD1 cell fell to a tenth of its unloaded rate that way). So the loop
+ * spins only while the machine is not crowded: the kernel's CPU pressure
+ * (PSI, /proc/pressure/cpu: how long some runnable task waited for a CPU)
+ * grew by less than CROWD_STALL_PCT of the time since the last look, taken
+ * at most every CROWD_PERIOD_NS, on the idle path only. Without PSI the
+ * runnable count of /proc/loadavg is compared with the online CPUs. The
+ * environment variable XSEG_PEER_PRESSURE names another file in PSI's format
+ * (tests), or "off" to spin regardless (as before).
+ */
+#define CROWD_PERIOD_NS 20000000ull	/* 20 ms */
+#define CROWD_STALL_PCT 20u
+
+static int crowd_open(struct worker *w)
+{
+	const char *env = getenv("XSEG_PEER_PRESSURE");
+
+	w->crowd_psi = 1;
+	if (env && !strcmp(env, "off"))
+		return -1;
+	if (env && *env)
+		return open(env, O_RDONLY | O_CLOEXEC);
+	w->crowd_fd = open("/proc/pressure/cpu", O_RDONLY | O_CLOEXEC);
+	if (w->crowd_fd >= 0) {
+		char c;
+
+		/* A kernel booted with psi=0 has the file but refuses to read it. */
+		if (pread(w->crowd_fd, &c, 1, 0) == 1)
+			return w->crowd_fd;
+		close(w->crowd_fd);
+	}
+	w->crowd_psi = 0;
+	return open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
+}
+
+/* PSI's "some ... total=N" (microseconds), or the runnable tasks of loadavg ("a b c R/T pid"). */
+static int crowd_read(struct worker *w, uint64_t *v)
+{
+	char buf[256], *s;
+	ssize_t n = pread(w->crowd_fd, buf, sizeof(buf) - 1, 0);
+
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	if (w->crowd_psi) {
+		s = strstr(buf, "total=");	/* the first line: "some" */
+		if (!s)
+			return -1;
+		*v = strtoull(s + 6, NULL, 10);
+		return 0;
+	}
+	s = strchr(buf, '/');
+	while (s && s > buf && s[-1] >= '0' && s[-1] <= '9')
+		s--;
+	if (!s)
+		return -1;
+	*v = strtoull(s, NULL, 10);
+	return 0;
+}
+
+static int crowded(struct worker *w, uint64_t now)
+{
+	uint64_t v, dt;
+
+	if (w->crowd_fd == -2)
+		w->crowd_fd = crowd_open(w);
+	if (w->crowd_fd < 0)
+		return 0;
+	dt = now - w->crowd_at;
+	if (w->crowd_at && dt < CROWD_PERIOD_NS)
+		return w->crowded;
+	if (crowd_read(w, &v)) {
+		close(w->crowd_fd);
+		w->crowd_fd = -1;	/* unreadable: never crowded, as without it */
+		return w->crowded = 0;
+	}
+	if (!w->crowd_psi) {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+		/* The count includes this thread. */
+		w->crowded = cpus > 0 && v > (uint64_t)cpus;
+	} else if (w->crowd_at) {
+		w->crowded = v > w->crowd_total && (v - w->crowd_total) * 1000 * 100 > (uint64_t)CROWD_STALL_PCT * dt;
+	}
+	w->crowd_total = v;
+	w->crowd_at = now;
+	return w->crowded;
+}
+
 #define SPIN_PROBE 8
 static void *work(void *arg)
 {
@@ -748,6 +850,11 @@ static void *work(void *arg)
 		 * CPUs busy itself; a spin would only take one from it.
 		 */
 		if (spin_ns && burst <= 1 && (spin || ++probe % SPIN_PROBE == 0)) {
+			if (crowded(w, idle_since)) {
+				w->crowd_skips++;
+				goto sleep;
+			}
+			w->spins++;
 			spin = spin_for_work(w, spin_ns);
 			if (spin) {
 				batch_flush(&batch);
@@ -755,6 +862,7 @@ static void *work(void *arg)
 				continue;
 			}
 		}
+sleep:
 		burst = 0;
 		if (w->pending) {
 			/* The peer waits for free requests, which other processes free without a signal. */
@@ -785,6 +893,11 @@ static void *work(void *arg)
 	drain_replies(w);
 	batch_flush(&batch);
 	tl_batch = NULL;
+	if (w->crowd_fd >= 0)
+		close(w->crowd_fd);
+	if (spin_ns)
+		peer_log(p, 2, "%llu spins, %llu not spun: the machine was crowded", (unsigned long long)w->spins,
+			 (unsigned long long)w->crowd_skips);
 	return NULL;
 }
 
@@ -808,6 +921,10 @@ int peer_run(struct peer *p)
 		w[i].first = i * per;
 		w[i].count = i * per + per > p->nports ? p->nports - i * per : per;
 		w[i].result = 0;
+		w[i].pending = 0;
+		w[i].crowd_fd = -2;
+		w[i].crowd_psi = w[i].crowded = 0;
+		w[i].crowd_at = w[i].crowd_total = w[i].spins = w[i].crowd_skips = 0;
 		r = pthread_create(&th[i], NULL, work, &w[i]);
 		if (r) {
 			peer_log(p, 0, "cannot start dispatch thread %u: %s", i, strerror(r));

@@ -134,7 +134,7 @@ static void fetch_done(struct sub *s, struct xseg_request *req, int err)
 		chunk_free(c);
 	if (req)
 		xseg_put_request(P.xs, req);
-	free(s);
+	sub_put(s);
 	v->ops--;
 	vol_kick(v);
 }
@@ -242,7 +242,7 @@ static void mapw_done(struct sub *s, struct xseg_request *req, int err)
 	}
 	if (req)
 		xseg_put_request(P.xs, req);
-	free(s);
+	sub_put(s);
 	v->ops--;
 	vol_kick(v);
 }

@@ -11,6 +11,7 @@
 #ifndef XSEG_VLMCD_STATE_H
 #define XSEG_VLMCD_STATE_H
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -116,6 +117,81 @@ struct sub {
 };
 
 static struct peer P = { .name = "vlmcd", .spin_us = 100 };
+
+/*
+ * Free lists of ops and subs (one of each per request in flight; a forward
+ * in place takes one of each): vlmcd runs on one thread, so a popped entry
+ * needs no lock, and instead of calloc's zeroing of the whole entry (its
+ * name and message buffers are most of it) only the fields before them are
+ * cleared and the strings emptied. At most FREE_KEEP of each are kept.
+ */
+#define FREE_KEEP 512u
+union op_slot { struct op o; union op_slot *next; };
+union sub_slot { struct sub s; union sub_slot *next; };
+static union op_slot *op_free;
+static union sub_slot *sub_free;
+static uint32_t op_free_n, sub_free_n;
+
+static struct op *op_alloc(void)
+{
+	union op_slot *x = op_free;
+	struct op *o;
+
+	if (!x)
+		return calloc(1, sizeof(union op_slot));
+	op_free = x->next;
+	op_free_n--;
+	o = &x->o;
+	memset(o, 0, offsetof(struct op, ctag));
+	o->ctag[0] = 0;
+	memset(&o->ro, 0, offsetof(struct op, target) - offsetof(struct op, ro));
+	o->tlen = 0;
+	o->msg[0] = 0;
+	return o;
+}
+
+static void op_put(struct op *o)
+{
+	union op_slot *x = (union op_slot *)o;
+
+	if (op_free_n >= FREE_KEEP) {
+		free(x);
+		return;
+	}
+	x->next = op_free;
+	op_free = x;
+	op_free_n++;
+}
+
+static struct sub *sub_alloc(void)
+{
+	union sub_slot *x = sub_free;
+	struct sub *s;
+
+	if (!x)
+		return calloc(1, sizeof(union sub_slot));
+	sub_free = x->next;
+	sub_free_n--;
+	s = &x->s;
+	memset(s, 0, offsetof(struct sub, target));
+	memset(&s->tlen, 0, offsetof(struct sub, text) - offsetof(struct sub, tlen));
+	s->text[0] = 0;
+	s->err = 0;
+	return s;
+}
+
+static void sub_put(struct sub *s)
+{
+	union sub_slot *x = (union sub_slot *)s;
+
+	if (sub_free_n >= FREE_KEEP) {
+		free(x);
+		return;
+	}
+	x->next = sub_free;
+	sub_free = x;
+	sub_free_n++;
+}
 static uint32_t mapper = XSEG_NO_PORT, storage = XSEG_NO_PORT;
 static uint64_t cache_max = 32ull << 20;	/* bytes of cached map chunks */
 static char ident[128];			/* HOST:PID:STARTTIME */

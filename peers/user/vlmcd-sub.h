@@ -15,7 +15,7 @@
 
 static struct sub *sub_new(int kind, struct op *o, struct vol *v, uint32_t dst)
 {
-	struct sub *s = calloc(1, sizeof(*s));
+	struct sub *s = sub_alloc();
 
 	if (!s)
 		return NULL;
@@ -93,11 +93,11 @@ static void sub_reply(struct peer *p, uint32_t portno, struct xseg_request *req,
 	case S_MAPW: mapw_done(s, req, err); return;
 	case S_OPEN: open_done(s, req, err); return;
 	case S_CLOSE: close_done(s, req, err); return;
-	case S_FWD: free(s); fwd_done(o, req, err); return;	/* the client's request */
+	case S_FWD: sub_put(s); fwd_done(o, req, err); return;	/* the client's request */
 	case S_FLUSH:
 		/* The pre-flush of an XF_FLUSH write: its op goes on (or fails) from the top. */
 		xseg_put_request(p->xs, req);
-		free(s);
+		sub_put(s);
 		o->left--;
 		if (err && !o->err)
 			o->err = err;
@@ -135,7 +135,7 @@ static void sub_reply(struct peer *p, uint32_t portno, struct xseg_request *req,
 	xseg_put_request(p->xs, req);
 	if (o)
 		op_piece_done(o, err);
-	free(s);
+	sub_put(s);
 }
 
 /* Send @s now, or park it in the pending list if no request or buffer is free. */
@@ -224,11 +224,11 @@ static void sub_failed(struct sub *s)
 	case S_OPEN: open_done(s, NULL, err); break;
 	case S_CLOSE: close_done(s, NULL, err); break;
 	case S_FWD:
-		free(s);
+		sub_put(s);
 		fwd_done(o, NULL, err);
 		break;
 	case S_FLUSH:
-		free(s);
+		sub_put(s);
 		o->left--;
 		if (!o->err)
 			o->err = err;
@@ -239,7 +239,7 @@ static void sub_failed(struct sub *s)
 			take_msg(o, NULL);
 			op_piece_done(o, err);
 		}
-		free(s);
+		sub_put(s);
 	}
 }
 
@@ -384,7 +384,7 @@ static void open_done(struct sub *s, struct xseg_request *req, int err)
 	}
 	if (req)
 		xseg_put_request(P.xs, req);
-	free(s);
+	sub_put(s);
 	v->ops--;
 	vol_kick(v);
 }
@@ -423,7 +423,7 @@ static void close_done(struct sub *s, struct xseg_request *req, int err)
 	cache_drop(v);
 	if (req)
 		xseg_put_request(P.xs, req);
-	free(s);
+	sub_put(s);
 	if (o && o->opc == X_DELETE && (!err || err == ENOENT)) {
 		/* Closed: now the DELETE itself. */
 		o->left--;

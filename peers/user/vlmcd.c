@@ -217,11 +217,11 @@ static void op_finish(struct op *o)
 			quiesce_next(v);
 		}
 		v->ops--;
-		free(o);
+		op_put(o);
 		vol_kick(v);
 		return;
 	}
-	free(o);
+	op_put(o);
 }
 
 /* Start the next op waiting for @v to be quiet, once no write is in flight. */
@@ -496,7 +496,7 @@ static int serve(struct peer *p, uint32_t portno, struct xseg_request *req)
 		return EINVAL;
 	if (opc == X_PING)
 		return 0;
-	o = calloc(1, sizeof(*o));
+	o = op_alloc();
 	if (!o)
 		return ENOMEM;
 	l_init(&o->link);
@@ -518,12 +518,12 @@ static int serve(struct peer *p, uint32_t portno, struct xseg_request *req)
 	}
 	if (tlen && o->target[0] == '.') {
 		if (tlen == strlen(XV_T_STATS) && !memcmp(o->target, XV_T_STATS, tlen) && opc == X_INFO) {
-			free(o);
+			op_put(o);
 			stats_text(req);
 			return 0;
 		}
 		if (opc != X_INFO && opc != X_DELETE) {
-			free(o);
+			op_put(o);
 			return fail_msg(req, EINVAL, "%s: only INFO and DELETE go to reserved targets",
 					xseg_op_name(opc));
 		}
@@ -533,39 +533,39 @@ static int serve(struct peer *p, uint32_t portno, struct xseg_request *req)
 		return PEER_ASYNC;
 	}
 	if (xv_split_target(o->target, tlen, vname, sname)) {
-		free(o);
+		op_put(o);
 		return fail_msg(req, EINVAL, "'%.100s' is not a volume or NAME@SNAPSHOT", tlen ? req->target : "");
 	}
 	mgmt = opc == X_CREATE || opc == X_SNAPSHOT || opc == X_CLONE || opc == X_UPDATE || opc == X_DELETE ||
 	       (opc == X_INFO && req->size != 8);
 	if (!mgmt && opc != X_READ && opc != X_WRITE && opc != X_DISCARD && opc != X_WRITE_ZEROES &&
 	    opc != X_INFO && opc != X_OPEN && opc != X_CLOSE && opc != X_MAPR) {
-		free(o);
+		op_put(o);
 		peer_log(&P, 2, "%s: not supported", xseg_op_name(opc));
 		return EOPNOTSUPP;
 	}
 	if ((opc == X_READ || opc == X_WRITE) && (req->size > cap)) {
-		free(o);
+		op_put(o);
 		return fail_msg(req, EINVAL, "%s: the size is larger than the data buffer", xseg_op_name(opc));
 	}
 	if (opc == X_INFO && !mgmt && cap < 8) {
-		free(o);
+		op_put(o);
 		return EINVAL;
 	}
 	if (write_like(opc) && sname[0]) {
 		char full[2 * XV_NAME_MAX + 2];
 
-		free(o);
+		op_put(o);
 		snprintf(full, sizeof(full), "%s@%s", vname, sname);
 		return fail_msg(req, EROFS, "%.200s is a snapshot: read-only", full);
 	}
 	if ((opc == X_OPEN || opc == X_CLOSE) && (r = parse_open(o, req))) {
-		free(o);
+		op_put(o);
 		return r;
 	}
 	o->v = vol_get(o->target, tlen, 1);
 	if (!o->v) {
-		free(o);
+		op_put(o);
 		return ENOMEM;
 	}
 	o->v->ops++;
@@ -588,14 +588,14 @@ static int serve(struct peer *p, uint32_t portno, struct xseg_request *req)
 
 		if (v->state == V_CLOSED || v->snap) {
 			v->ops--;
-			free(o);
+			op_put(o);
 			vol_put(v);
 			return 0;
 		}
 		if (!same_client(v, o)) {
 			r = fail_msg(req, EPERM, "%.200s is open by another owner", v->name);
 			v->ops--;
-			free(o);
+			op_put(o);
 			return r;
 		}
 		o->parked = 1;

@@ -52,6 +52,19 @@ static pid_t start(const char *name, uint32_t port)
 	snprintf(ps, sizeof(ps), "%u", port);
 	pid = tp_start(name, !strcmp(name, "filed") ? fa : !strcmp(name, "mapperd") ? ma : va);
 	tp_wait_bound(xs, port, pid);
+	/*
+	 * Bound is not serving: mapperd binds its port, then takes the store and
+	 * settles it through filed (waiting up to a minute for a filed that is
+	 * gone), and only then serves. A round that killed filed during that
+	 * start left mapperd waiting for filed while this test waited for
+	 * mapperd's replies before restarting filed. A PING answered means the
+	 * dispatch loop runs.
+	 */
+	{
+		struct tp_req ping = { .op = X_PING };
+
+		CHECKF(tp_do(xs, me, port, &ping) == 0, "%s does not answer a PING", name);
+	}
 	return pid;
 }
 
