@@ -52,7 +52,7 @@ static int op_create(struct rq *q, const char *name)
 	static const char *keys[] = { "size", "object_size" };
 	char vals[2][256];
 	int have[2], r;
-	uint64_t size, osz = XV_OBJECT_SIZE_DEFAULT, id;
+	uint64_t size = 0, osz = XV_OBJECT_SIZE_DEFAULT, id;
 	struct xvf_header h = { .magic = XVF_HDR_MAGIC, .version = XV_VERSION, .kind = XVF_KIND_VOLUME };
 
 	if ((r = kv_parse(q, "size object_size", keys, vals, have, 2)))
@@ -213,7 +213,7 @@ static int op_update(struct rq *q, const char *name, struct vol *v, const struct
 	static const char *keys[] = { "size" };
 	char vals[1][256], map[64];
 	int have[1], r;
-	uint64_t size, nobj;
+	uint64_t size = 0, nobj;
 	struct xvf_header h;
 
 	if ((r = kv_parse(q, "size", keys, vals, have, 1)))

@@ -9,7 +9,7 @@
  * Every request is served on the framework's I/O pool; each pool thread
  * talks to the storage peer synchronously on its own dynamic port
  * (xclient.h). No state lives outside the storage peer: the registry, the
- * headers and the maps are read at need and cached (maps within --cache-mb,
+ * headers and the maps are read at need and cached (maps within --cache,
  * least recently used first out), and every change is durable at the storage
  * peer (FUA) before it is acknowledged, in an order that leaves the old or
  * the new state after a crash, plus at worst objects that .fsck removes.
@@ -733,11 +733,20 @@ static int own(struct peer *p, int opt, const char *arg)
 		md.storage = (uint32_t)v;
 		return 0;
 	}
+	case 'c':
+		if (st_parse_size(arg, &v) || v > (1ull << 40)) {
+			fprintf(stderr, "mapperd: --cache '%s' is not a size (bytes, or with K/M/G/T; 0..1T)\n", arg);
+			return -1;
+		}
+		md.cache_max = v;
+		return 0;
 	case 'M':
+		/* The old spelling: MiB. vlmcd and every tool say --cache SIZE. */
 		if (st_parse_size(arg, &v) || v > (1ull << 20)) {
 			fprintf(stderr, "mapperd: --cache-mb '%s' is not a number of MiB (0..1048576)\n", arg);
 			return -1;
 		}
+		fprintf(stderr, "mapperd: --cache-mb N is deprecated: say --cache %" PRIu64 "M\n", v);
 		md.cache_max = v << 20;
 		return 0;
 	}
@@ -747,14 +756,16 @@ static int own(struct peer *p, int opt, const char *arg)
 int main(int argc, char **argv)
 {
 	static const struct option lopts[] = { { "storage", required_argument, NULL, 's' },
+					       { "cache", required_argument, NULL, 'c' },
 					       { "cache-mb", required_argument, NULL, 'M' }, { 0 } };
 	struct peer p = { .name = "mapperd", .serve = serve, .work = work, .required = "-s PORT" };
 	int r;
 
 	md.storage = XSEG_ANY_PORT;
-	r = peer_parse_args(&p, argc, argv, "s:M:", lopts, own,
+	r = peer_parse_args(&p, argc, argv, "s:c:M:", lopts, own,
 			    "  -s, --storage PORT  the storage peer's port (filed, radosd); required\n"
-			    "  -M, --cache-mb N    bound of the cached maps, MiB (default 64; 0: none kept)");
+			    "  -c, --cache SIZE    bound of the cached maps (default 64M; 0: none kept)\n"
+			    "  -M, --cache-mb N    deprecated: --cache NM");
 	if (r)
 		return r > 0 ? 0 : 2;
 	if (md.storage == XSEG_ANY_PORT) {

@@ -4,7 +4,7 @@
  * become object requests at the storage peer, through the map mapperd keeps
  * (DESIGN.md §10, peers/user/volume.h, docs/volumes.md).
  *
- *   vlmcd -g SPEC -p PORT --mapper PORT --storage PORT [--cache-mb N]
+ *   vlmcd -g SPEC -p PORT --mapper PORT --storage PORT [--cache SIZE]
  *
  * Everything runs on one dispatch thread with the framework's client side
  * (peer_submit/peer_forward): nothing blocks, nothing is locked, and the

@@ -401,10 +401,13 @@ static int log_has(const char *path, const char *s)
 	return hit;
 }
 
-/* With --cache-mb 0 no map stays cached once not in use: each is dropped and read again. */
-static void test_cache(void)
+/*
+ * With --cache 1K (SIZE, as vlmcd's --cache) no map of 600 entries stays
+ * cached once not in use: each is dropped and read again. The old spelling
+ * --cache-mb N still works, with a warning.
+ */
+static void cache_round(const char *opt, const char *val, const char *log)
 {
-	const char *log = tp_path("mapperd-cache.log");
 	const char *names[3] = { "ca", "cb", "cc" };
 	struct xv_map_entry e[4];
 	uint64_t own[3];
@@ -412,7 +415,7 @@ static void test_cache(void)
 	char text[64];
 
 	CHECK(tp_stop(mapperd_pid) == 0);
-	mapperd_pid = start_mapperd_with("0", log);
+	mapperd_pid = start_mapperd_with(opt, val, log);
 	snprintf(text, sizeof(text), "size=%" PRIu64 "\nobject_size=64K\n", (uint64_t)600 << 16);
 	for (int k = 0; k < 3; k++) {
 		MG(X_CREATE, names[k], text, 0);
@@ -425,9 +428,21 @@ static void test_cache(void)
 			CHECK(entry_of(names[k], 1 << 16, 599).flags == XV_E_HOLE);
 			CHECK(mapop(X_MAPW, names[k], (uint64_t)(7 + k) << 16, 1, e, 4, &n) == 0 && e[0].owner == own[k]);
 		}
-	CHECKF(log_has(log, "cache: dropped the map of ca (600 entries)"), "no map was dropped (%s)", log);
+	CHECKF(log_has(log, "cache: dropped the map of ca (600 entries)"), "%s %s: no map was dropped (%s)", opt,
+	       val, log);
 	for (int k = 0; k < 3; k++)
 		MG(X_DELETE, names[k], NULL, 0);
+}
+
+static void test_cache(void)
+{
+	const char *log = tp_path("mapperd-cache.log");
+	const char *old = tp_path("mapperd-cache-mb.log");
+
+	cache_round("--cache", "1K", log);
+	CHECKF(!log_has(log, "deprecated"), "--cache warned (%s)", log);
+	cache_round("--cache-mb", "0", old);
+	CHECKF(log_has(old, "--cache-mb N is deprecated: say --cache 0M"), "no warning for --cache-mb (%s)", old);
 	restart_mapperd();
 }
 
