@@ -135,17 +135,35 @@ static int reply_text(struct rq *q, const char *s, size_t n)
 
 static __thread struct xc tl_xc;
 
+/*
+ * How long a request to the storage peer waits for a free request or
+ * buffer of the segment (clients, vlmcd and the other pool threads may hold
+ * them all for a while): one minute, as for a storage peer that is not
+ * there yet; then it fails EAGAIN/ENOBUFS naming the wait.
+ */
+#define MD_WAIT_MS 60000u
+
 static int st_do(struct xc_call *k)
 {
-	if (!tl_xc.bound) {
-		int r = xc_bind(&tl_xc, md.p->xs, md.storage);
+	uint64_t waits;
+	int r;
 
+	if (!tl_xc.bound) {
+		r = xc_bind(&tl_xc, md.p->xs, md.storage);
 		if (r) {
 			peer_log(md.p, 0, "cannot bind a client port: %s", strerror(r));
 			return r;
 		}
+		tl_xc.wait_ms = MD_WAIT_MS;
+		tl_xc.stopping = peer_stopping;
 	}
-	return xc_do(&tl_xc, k);
+	waits = tl_xc.waits;
+	r = xc_do(&tl_xc, k);
+	if (tl_xc.waits != waits)
+		peer_log(md.p, r == EAGAIN || r == ENOBUFS ? 0 : 2, "%s %s: %s a free request of the segment",
+			 xseg_op_name(k->op), k->target ? k->target : "", r == EAGAIN || r == ENOBUFS ?
+			 "gave up waiting for" : "waited for");
+	return r;
 }
 
 static int st_simple(uint32_t op, uint32_t flags, const char *name, uint64_t off, uint64_t size)
