@@ -129,8 +129,10 @@ static int op_snapshot(struct rq *q, const char *name, struct vol *v, const stru
 	r = map_copy(sid, v->id, 0, 0);
 	if (!r)
 		r = hdr_write(&sh);
-	if (!r)
-		r = hdr_write(&vh);	/* the commit: the volume writes under a new data id */
+	if (!r && fault("snapshot-commit"))
+		r = EIO;
+	else if (!r && !(r = hdr_write(&vh)) && fault("snapshot-commit-landed"))	/* the commit */
+		r = EIO;
 	if (!r) {
 		v->h = vh;
 	} else {

@@ -71,6 +71,8 @@ static struct md {
 	struct vol *vols;
 	uint64_t clock;
 	char tag[160];			/* our owner tag (HOST:PID:STARTTIME:mapperd) */
+	char fault[32];			/* a test hook ($XSEG_MAPPERD_FAULT): below */
+	int fault_armed;
 } md = { .mgmt = PTHREAD_MUTEX_INITIALIZER, .mu = PTHREAD_MUTEX_INITIALIZER,
 	 .cache_max = 64ull << 20 };
 
@@ -85,6 +87,26 @@ static int fmt(char *buf, size_t n, const char *f, ...)
 	r = vsnprintf(buf, n, f, ap);
 	va_end(ap);
 	return r;
+}
+
+/*
+ * A test hook: with XSEG_MAPPERD_FAULT=WHAT in its environment, mapperd
+ * fails the first write at the point WHAT names once, with EIO, while the
+ * storage peer stays up (logged at start and when it fires). WHAT:
+ *   snapshot-commit         the volume's header write that commits a
+ *                           SNAPSHOT fails without writing;
+ *   snapshot-commit-landed  it is written, and then reported failed (as a
+ *                           reply lost after the write landed).
+ * Tests only (test/peers/mapperd-fault.h); nothing else reads it.
+ */
+static int fault(const char *what)
+{
+	if (!md.fault_armed || strcmp(md.fault, what))
+		return 0;
+	if (!__atomic_exchange_n(&md.fault_armed, 0, __ATOMIC_ACQ_REL))
+		return 0;
+	peer_log(md.p, 0, "test hook: %s fails once (EIO)", what);
+	return 1;
 }
 
 /* ------------------------------------------------------------ one request */
@@ -791,6 +813,11 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	md.p = &p;
+	if (getenv("XSEG_MAPPERD_FAULT")) {
+		fmt(md.fault, sizeof(md.fault), "%s", getenv("XSEG_MAPPERD_FAULT"));
+		md.fault_armed = 1;
+		fprintf(stderr, "mapperd: test hook XSEG_MAPPERD_FAULT=%s armed\n", md.fault);
+	}
 	if (peer_start(&p))
 		return 1;
 	md.chunk = p.xs ? xseg_config(p.xs)->request_size : 65536;

@@ -395,6 +395,7 @@ static void test_map(void)
 }
 
 #include "mapperd-more.h"
+#include "mapperd-fault.h"
 
 int main(void)
 {
@@ -417,6 +418,7 @@ int main(void)
 	RUN(test_one_copy);
 	RUN(test_corrupt);
 	RUN(test_cache);
+	RUN(test_snapshot_fault);
 	RUN(test_storage_down);
 	RUN(test_crash);
 	CHECK(tp_stop(mapperd_pid) == 0);
