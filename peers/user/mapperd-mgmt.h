@@ -267,6 +267,11 @@ static int op_delete(struct rq *q, const char *name, struct vol *v, const struct
 
 	if (q->text[0])
 		return fail(q, EINVAL, "DELETE takes no keys");
+	r = readers(v->id, who, sizeof(who));
+	if (r > 0)
+		return fail(q, EBUSY, "%s is open (read-only) by %s", name, who);
+	if (r < 0)
+		return fail(q, -r, "%s: cannot look at its reader locks: %s", name, strerror(-r));
 	if (e->kind == XVF_KIND_VOLUME) {
 		r = lock_holder(v->id, who, sizeof(who));
 		if (r == 1)
@@ -317,6 +322,9 @@ static int op_info(struct rq *q, const char *name, struct vol *v, const struct x
 			fmt(who, sizeof(who), "-");
 	} else {
 		children(v->id, XVF_KIND_VOLUME, clones, LIST);
+		/* A snapshot's openers are its readers. */
+		if (readers(v->id, who, sizeof(who)) <= 0)
+			fmt(who, sizeof(who), "-");
 	}
 	if (v->h.parent) {
 		struct xvf_reg_rec *p = rec_by_id(v->h.parent);

@@ -27,6 +27,7 @@
 #include "extents.h"
 #include "vlmcd-state.h"
 #include "vlmcd-sub.h"
+#include "vlmcd-readers.h"
 #include "vlmcd-gates.h"
 
 /* ------------------------------------------------------------- I/O */
@@ -569,6 +570,20 @@ static int serve(struct peer *p, uint32_t portno, struct xseg_request *req)
 		return ENOMEM;
 	}
 	o->v->ops++;
+	if (mgmt && opc == X_DELETE && o->v->snap) {
+		char who[MSG_MAX];
+
+		if (readers_live(o->v, who, sizeof(who))) {
+			struct vol *v = o->v;
+
+			snprintf(o->msg, sizeof(o->msg), "%.*s is open by %.*s", (int)v->nlen, v->name, 120, who);
+			r = fail_msg(req, EBUSY, "%s", o->msg);
+			v->ops--;
+			free(o);
+			vol_put(v);
+			return r;
+		}
+	}
 	if (mgmt) {
 		st.mgmt++;
 		if ((opc == X_SNAPSHOT || opc == X_UPDATE || opc == X_DELETE) &&
@@ -586,6 +601,22 @@ static int serve(struct peer *p, uint32_t portno, struct xseg_request *req)
 	if (opc == X_CLOSE) {
 		struct vol *v = o->v;
 
+		if (v->snap) {
+			char who[MSG_MAX];
+
+			/*
+			 * The last reader gone: the snapshot is closed at mapperd (its
+			 * reader lock dropped) before this CLOSE is answered, as a
+			 * volume's CLOSE is (a DELETE after it queues behind it).
+			 */
+			reader_drop(v, o);
+			if (!readers_live(v, who, sizeof(who)) && v->state == V_OPEN) {
+				o->parked = 1;
+				l_add(&v->quiesce, &o->link);
+				quiesce_next(v);
+				return PEER_ASYNC;
+			}
+		}
 		if (v->state == V_CLOSED || v->snap) {
 			v->ops--;
 			free(o);

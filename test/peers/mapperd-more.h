@@ -104,10 +104,41 @@ static void test_open(void)
 	CHECK(open_vol("ov@s", "owner=y\n", &o) == 0 && (o.flags & XV_OPEN_RO));
 	CHECK(open_vol("ov", "owner=r1\nro=1\n", &o) == 0 && (o.flags & XV_OPEN_RO));
 	CHECK(open_vol("ov", "owner=w\n", &o) == 0 && !(o.flags & XV_OPEN_RO));
+	/* Readers hold shared reader locks: DELETE is refused naming them, until they close or die. */
+	MG(X_DELETE, "ov@s", NULL, EBUSY);
+	SAYS("ov@s is open (read-only) by x,y");
+	MG(X_INFO, "ov@s", NULL, 0);
+	SAYS("\nopen_by=x,y\n");
 	MG(X_CLOSE, "ov@s", "owner=x\n", 0);
+	MG(X_CLOSE, "ov@s", "owner=x\n", 0);			/* closing twice is fine */
+	MG(X_DELETE, "ov@s", NULL, EBUSY);
+	SAYS("ov@s is open (read-only) by y");
 	MG(X_CLOSE, "ov", "owner=w\n", 0);
 	CHECK(open_vol("nothere", "owner=w\n", &o) == ENOENT);
+	/* A reader whose process is gone is no reader. */
+	CHECK(pipe(pfd) == 0);
+	child = xt_fork();
+	if (child == 0) {
+		xvf_owner_tag(tag, sizeof(tag), "test-reader");
+		if (write(pfd[1], tag, strlen(tag) + 1) < 0)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	CHECK(read(pfd[0], tag, sizeof(tag)) > 0);
+	close(pfd[0]);
+	close(pfd[1]);
+	snprintf(text, sizeof(text), "owner=%s\n", tag);
+	CHECK(open_vol("ov@s", text, &o) == 0 && (o.flags & XV_OPEN_RO));
+	MG(X_CLOSE, "ov@s", "owner=y\n", 0);
+	MG(X_DELETE, "ov@s", NULL, EBUSY);
+	SAYS(tag);
+	CHECK(kill(child, SIGKILL) == 0 && waitpid(child, NULL, 0) == child);
 	MG(X_DELETE, "ov@s", NULL, 0);
+	/* ro=1 on a volume is a reader too; its owner's CLOSE drops it. */
+	MG(X_DELETE, "ov", NULL, EBUSY);
+	SAYS("ov is open (read-only) by r1");
+	MG(X_CLOSE, "ov", "owner=r1\n", 0);
 	MG(X_DELETE, "ov", NULL, 0);
 	/* A lock left by a dead process (e.g. a killed mapperd's own probe) is not an open: DELETE breaks it. */
 	MG(X_CREATE, "pv", "size=1M\n", 0);
