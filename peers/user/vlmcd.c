@@ -617,6 +617,19 @@ static int serve(struct peer *p, uint32_t portno, struct xseg_request *req)
 				return PEER_ASYNC;
 			}
 		}
+		if (v->state == V_CLOSED && !v->snap && o->ctag[0]) {
+			/*
+			 * Not open here, but its lock may still be at mapperd under
+			 * this client's tag: an earlier CLOSE failed there (the
+			 * storage peer was away) and the client tries again. mapperd
+			 * answers 0 when there is nothing to release.
+			 */
+			snprintf(v->htag, sizeof(v->htag), "%.60s:vlmcd:%.130s", ident, o->ctag);
+			o->parked = 1;
+			l_add(&v->quiesce, &o->link);
+			quiesce_next(v);
+			return PEER_ASYNC;
+		}
 		if (v->state == V_CLOSED || v->snap) {
 			v->ops--;
 			free(o);
