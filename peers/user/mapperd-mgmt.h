@@ -404,8 +404,9 @@ static int op_list(struct rq *q)
  * later), at an index where that record's own map then named it; any map
  * that names D.i does so because the record of D names it too. So the
  * objects are counted per record: for each index where its map names its
- * own D, one named object; at every other index, D.i is probed (INFO) and
- * is a leak if it exists. Records being deleted keep only objects another
+ * own D, one named object; at every other index, D.i is a leak if it
+ * exists (one LIST of D's objects; a storage peer without LIST: an INFO
+ * per index). Records being deleted keep only objects another
  * map still names. A volume is frozen while its indices are probed, so an
  * object a MAPW has copied but not yet mapped is never taken for a leak.
  */
@@ -428,8 +429,8 @@ static int op_fsck(struct rq *q, int fix)
 		struct xvf_reg_rec e = md.recs[k];
 		struct vol *v;
 		char why[256];
-		int frozen = 0, ready = e.state == XVF_ST_READY;
-		uint8_t *named_other = NULL;
+		int frozen = 0, ready = e.state == XVF_ST_READY, listed = EOPNOTSUPP;
+		uint8_t *named_other = NULL, *at = NULL;
 
 		if (e.state == XVF_ST_CREATING)
 			continue;
@@ -453,6 +454,16 @@ static int op_fsck(struct rq *q, int fix)
 			if (r)
 				fmt(why, sizeof(why), "cannot read the maps: %s", strerror(r));
 		}
+		if (!r) {
+			/* Which objects of its data id exist: one LIST (else an INFO per index, below). */
+			at = malloc(v->nobj ? v->nobj : 1);
+			listed = at ? list_present(v->h.data_id, v->nobj, at) : ENOMEM;
+			if (listed && listed != EOPNOTSUPP) {
+				r = listed;
+				fmt(why, sizeof(why), "LIST of the objects of data id %016" PRIx64 ": %s", v->h.data_id,
+				    strerror(r));
+			}
+		}
 		for (uint64_t i = 0; !r && i < v->nobj; i++) {
 			uint64_t d = v->h.data_id;
 			char obj[64];
@@ -473,7 +484,7 @@ static int op_fsck(struct rq *q, int fix)
 				continue;
 			}
 			xv_data_name(obj, sizeof(obj), d, i);
-			x = st_exists(obj);
+			x = listed ? st_exists(obj) : at[i];
 			if (x < 0) {
 				r = -x;
 				fmt(why, sizeof(why), "INFO %s: %s", obj, strerror(r));
@@ -498,6 +509,7 @@ static int op_fsck(struct rq *q, int fix)
 		else
 			pthread_mutex_unlock(&v->mu);
 		free(named_other);
+		free(at);
 		vol_put(v);
 		if (r) {
 			free(list);

@@ -523,6 +523,45 @@ static void children(uint64_t id, uint32_t kind, char *out, size_t n)
 	}
 }
 
+/* present[] of the data objects of one data id, as LIST finds them. */
+struct present {
+	uint64_t d, nobj;
+	uint8_t *at;
+	char prefix[40];
+};
+
+static int present_one(void *arg, const char *name)
+{
+	struct present *pr = arg;
+	const char *t = name + strlen(pr->prefix);
+	char *end;
+	uint64_t i;
+
+	/* xv1.d.<owner, 16 hex>.<index, 16 hex>: anything else is not ours to judge. */
+	if (strlen(t) != 16)
+		return 0;
+	errno = 0;
+	i = strtoull(t, &end, 16);
+	if (!errno && *end == 0 && i < pr->nobj)
+		pr->at[i] = 1;
+	return 0;
+}
+
+/*
+ * list_present - in @at[0..@nobj), 1 where data object @d.i exists, by
+ * LIST of the prefix xv1.d.<d>. (one request per page, instead of one INFO
+ * or DELETE per index). 0, EOPNOTSUPP when the storage peer has no LIST
+ * (the caller probes each index instead), or an errno.
+ */
+static int list_present(uint64_t d, uint64_t nobj, uint8_t *at)
+{
+	struct present pr = { .d = d, .nobj = nobj, .at = at };
+
+	memset(at, 0, nobj ? nobj : 1);
+	fmt(pr.prefix, sizeof(pr.prefix), XV_DATA_PREFIX "%016" PRIx64 ".", d);
+	return st_list(pr.prefix, present_one, &pr);
+}
+
 /*
  * named_by_others - mark in @named[0..@nobj) each index where the map of a
  * READY record other than @skip names data id @d (a corrupt entry counts as
@@ -562,9 +601,10 @@ static int named_by_others(uint64_t d, uint64_t skip, uint64_t nobj, uint8_t *na
  * that no READY map names, at every index (not only those its map names: an
  * object a MAPW copied before a crash, never mapped, is under this data id
  * too, and once the record is gone nothing would find it), then, if no
- * other map names any of them, the header, the map and the record. One
- * DELETE per object index, as `rbd rm` without an object map. Returns the
- * number of records removed, or -errno.
+ * other map names any of them, the header, the map and the record. The
+ * objects are found by LIST of their data id's prefix; a storage peer
+ * without LIST gets one DELETE per object index, as `rbd rm` without an
+ * object map. Returns the number of records removed, or -errno.
  */
 static int gc(void)
 {
@@ -593,17 +633,27 @@ static int gc(void)
 			peer_log(md.p, 1, "deleting id %016" PRIx64 ": %s; its objects are left", e.id, why);
 			r = 0;
 		} else if (!r) {
+			uint8_t *at = malloc(nobj ? nobj : 1);
+			int listed;
+
 			named = malloc(nobj ? nobj : 1);
-			r = named ? named_by_others(d, e.id, nobj, named) : ENOMEM;
+			r = named && at ? named_by_others(d, e.id, nobj, named) : ENOMEM;
+			/* Only the objects LIST finds; without LIST, every index is tried. */
+			listed = r ? EOPNOTSUPP : list_present(d, nobj, at);
+			if (listed && listed != EOPNOTSUPP)
+				r = listed;
 			for (uint64_t i = 0; !r && i < nobj; i++) {
 				if (named[i]) {
 					kept++;
 					continue;
 				}
+				if (!listed && !at[i])
+					continue;
 				xv_data_name(obj, sizeof(obj), d, i);
 				r = st_delete(obj);
 			}
 			free(named);
+			free(at);
 		}
 		if (r) {
 			vol_put(v);

@@ -72,6 +72,7 @@ static struct md {
 	uint64_t clock;
 	char tag[160];			/* our owner tag (HOST:PID:STARTTIME:mapperd) */
 	char fault[32];			/* a test hook ($XSEG_MAPPERD_FAULT): below */
+	int no_list;			/* fault list-unsupported: as a storage peer without LIST */
 	int fault_armed;
 } md = { .mgmt = PTHREAD_MUTEX_INITIALIZER, .mu = PTHREAD_MUTEX_INITIALIZER,
 	 .cache_max = 64ull << 20 };
@@ -97,6 +98,8 @@ static int fmt(char *buf, size_t n, const char *f, ...)
  *                           SNAPSHOT fails without writing;
  *   snapshot-commit-landed  it is written, and then reported failed (as a
  *                           reply lost after the write landed).
+ *   list-unsupported        every LIST is taken as answered EOPNOTSUPP (as
+ *                           by a storage peer without it), for good.
  * Tests only (test/peers/mapperd-fault.h); nothing else reads it.
  */
 static int fault(const char *what)
@@ -228,6 +231,46 @@ static int st_delete(const char *name)
 	int r = st_simple(X_DELETE, 0, name, 0, 0);
 
 	return r == ENOENT ? 0 : r;
+}
+
+/*
+ * st_list - call @fn(@arg, name) for each object whose name starts with
+ * @prefix, in order, through LIST pages of the request size. 0, an errno
+ * of the storage peer (EOPNOTSUPP: it has no LIST; radosd, older filed),
+ * or @fn's nonzero return.
+ */
+static int st_list(const char *prefix, int (*fn)(void *arg, const char *name), void *arg)
+{
+	char after[XSEG_TARGET_MAX + 1] = "";
+	uint64_t len = md.chunk;
+	char *buf;
+	int r = 0;
+
+	if (md.no_list)
+		return EOPNOTSUPP;
+	buf = malloc(len + 1);
+	if (!buf)
+		return ENOMEM;
+	for (;;) {
+		struct xc_call k = { .op = X_LIST, .target = prefix, .tlen = (uint32_t)strlen(prefix),
+				     .size = strlen(after), .in = after, .in_len = strlen(after), .buf_len = len,
+				     .out = buf, .out_len = len };
+		char *s, *nl;
+
+		r = st_do(&k);
+		if (r || !k.serviced || k.serviced > len)
+			break;
+		buf[k.serviced] = 0;
+		for (s = buf; !r && (nl = strchr(s, '\n')); s = nl + 1) {
+			*nl = 0;
+			r = fn(arg, s);
+			fmt(after, sizeof(after), "%s", s);
+		}
+		if (r || s == buf)	/* nothing whole came: do not ask again for the same */
+			break;
+	}
+	free(buf);
+	return r;
 }
 
 /* Does object @name exist? 1, 0, or -errno. */
@@ -816,6 +859,7 @@ int main(int argc, char **argv)
 	if (getenv("XSEG_MAPPERD_FAULT")) {
 		fmt(md.fault, sizeof(md.fault), "%s", getenv("XSEG_MAPPERD_FAULT"));
 		md.fault_armed = 1;
+		md.no_list = !strcmp(md.fault, "list-unsupported");
 		fprintf(stderr, "mapperd: test hook XSEG_MAPPERD_FAULT=%s armed\n", md.fault);
 	}
 	if (peer_start(&p))

@@ -396,6 +396,7 @@ static void test_map(void)
 
 #include "mapperd-more.h"
 #include "mapperd-fault.h"
+#include "mapperd-list.h"
 
 int main(void)
 {
@@ -419,6 +420,8 @@ int main(void)
 	RUN(test_corrupt);
 	RUN(test_cache);
 	RUN(test_snapshot_fault);
+	RUN(test_list_op);
+	RUN(test_list_use);
 	RUN(test_storage_down);
 	RUN(test_crash);
 	CHECK(tp_stop(mapperd_pid) == 0);
