@@ -7,7 +7,8 @@
 // lock is at filed) and is retried in the background; filed is started
 // again; the retry lands, and another gateway opens the volume without
 // force. Then a snapshot read through the gateway pins it against rm until
-// its client disconnects. Skips (loudly) without the peers.
+// its client disconnects; and a gateway that closes while its CLOSE still
+// fails tries once more and logs it. Skips (loudly) without the peers.
 import { join } from 'node:path'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -95,6 +96,33 @@ S('a snapshot read through the gateway cannot be removed until its client is gon
     }
   })(), 10000, 'rm once the reader is gone')
   await e.vols.rm('cv')
+})
+
+S('a gateway that closes while a CLOSE is still failing tries it once more and logs it', async () => {
+  if (!env) return
+  const e = env
+  const log: string[] = []
+  const g = new NbdGateway({ segment: e.seg, storagePort: 3, exports: [], volumes: { owner: 'third-gw' },
+    logger: (_l, line) => log.push(line) })
+  const sock = join(e.dir, 'third.sock')
+  await g.listen({ unix: sock })
+  await e.vols.create('cx', { size: 8 * MB, objectSize: MB })
+  const c = await NbdClient.connect({ unix: sock, export: 'cx' })
+  await stop(e.peers.filed)
+  try {
+    await c.disconnect()
+    await within((async () => {
+      while (!log.some((l) => /closing volume 'cx': ECONNREFUSED.*trying again/.test(l))) await sleep(20)
+    })(), 20000, 'the failed CLOSE logged')
+    await g.close(1000)
+    assert.ok(log.some((l) => /closing volume 'cx': ECONNREFUSED.*not retried: the gateway is closing/.test(l)), log.join('\n'))
+  } finally {
+    await g.close(1000)
+    e.peers.filed = startChainPeer(e, 'filed')
+    await bound(e.seg, 1)
+  }
+  // Its lock stays (a live tag of this process): force=1 is the way out, as documented.
+  assert.match((await e.vols.info('cx')).openBy ?? '', /third-gw/)
 })
 
 S.run()

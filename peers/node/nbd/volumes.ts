@@ -211,8 +211,8 @@ export class VolumeExports {
     this.#ending = true
     const left = [...this.#held].filter(([, h]) => h.retry)
     for (const [name, h] of left) {
-      this.#stopRetry(h)
-      h.failed = 1
+      clearTimeout(h.retry)
+      h.retry = undefined
       h.busy = h.busy.then(() => this.#close(name, h)).finally(() => this.#forget(name, h))
     }
     await this.settle()
