@@ -574,7 +574,8 @@ static int do_list(struct peer *p, struct xseg_request *req, uint8_t *data, uint
 	}
 	closedir(d);
 	if (!r) {
-		qsort(names, n, sizeof(*names), name_cmp);
+		if (n)		/* qsort(NULL, 0) is undefined */
+			qsort(names, n, sizeof(*names), name_cmp);
 		for (size_t i = 0; i < n; i++) {
 			size_t l = strlen(names[i]);
 
