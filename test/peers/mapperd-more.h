@@ -134,6 +134,21 @@ static void test_open(void)
 	MG(X_DELETE, "ov@s", NULL, EBUSY);
 	SAYS(tag);
 	CHECK(kill(child, SIGKILL) == 0 && waitpid(child, NULL, 0) == child);
+	/* 32 readers at most; force=1 takes a slot from one of them. */
+	for (int i = 0; i < (int)XVF_READERS; i++) {
+		snprintf(text, sizeof(text), "owner=reader%d\n", i);
+		CHECK(open_vol("ov@s", text, &o) == 0);
+	}
+	CHECK(open_vol("ov@s", "owner=one-too-many\n", &o) == EBUSY);
+	SAYS("ov@s has 32 readers already");
+	CHECK(open_vol("ov@s", "owner=one-too-many\nforce=1\n", &o) == 0);
+	for (int i = 0; i < (int)XVF_READERS; i++) {
+		snprintf(text, sizeof(text), "owner=reader%d\n", i);
+		MG(X_CLOSE, "ov@s", text, 0);
+	}
+	MG(X_DELETE, "ov@s", NULL, EBUSY);
+	SAYS("by one-too-many");
+	MG(X_CLOSE, "ov@s", "owner=one-too-many\n", 0);
 	MG(X_DELETE, "ov@s", NULL, 0);
 	/* ro=1 on a volume is a reader too; its owner's CLOSE drops it. */
 	MG(X_DELETE, "ov", NULL, EBUSY);
