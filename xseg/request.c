@@ -23,6 +23,7 @@ static const char *const op_names[X_OP_COUNT] = {
 	[X_MAPW] = "mapw", [X_HASH] = "hash", [X_CREATE] = "create", [X_RENAME] = "rename",
 	[X_UPDATE] = "update", [X_FLUSH] = "flush", [X_DISCARD] = "discard",
 	[X_WRITE_ZEROES] = "write_zeroes", [X_COMMIT] = "commit",
+	[X_LIST] = "list",
 };
 
 const char *xseg_op_name(uint32_t op)

@@ -269,6 +269,7 @@ enum xseg_op {
 	X_CLONE, X_SNAPSHOT, X_ACQUIRE, X_RELEASE, X_OPEN, X_CLOSE, X_MAPR, X_MAPW,
 	X_HASH, X_CREATE, X_RENAME, X_UPDATE, X_FLUSH, X_DISCARD, X_WRITE_ZEROES,
 	X_COMMIT,	/* a durable barrier of a target (docs/peers.md); appended, never renumber */
+	X_LIST,		/* the names of the objects with a prefix, in order (docs/peers.md); appended */
 	X_OP_COUNT
 };
 

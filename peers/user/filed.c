@@ -339,6 +339,8 @@ static int serve(struct peer *p, uint32_t port, struct xseg_request *req)
 		if (!tlen)
 			return PEER_DEFER;	/* the whole store */
 		break;
+	case X_LIST:
+		return PEER_DEFER;	/* a directory scan (checked by do_list) */
 	case X_READ: case X_WRITE: case X_INFO: case X_DELETE: case X_CREATE: case X_COPY:
 	case X_RENAME: case X_HASH: case X_ACQUIRE: case X_RELEASE: case X_TRUNCATE:
 	case X_DISCARD: case X_WRITE_ZEROES:
@@ -493,6 +495,104 @@ static int do_hash(struct peer *p, const char *name, struct xseg_request *req)
 }
 
 /* On an I/O thread. */
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * do_list - LIST: the names of the objects (regular files with valid
+ * names: never locks or temporaries) that start with the target (the
+ * prefix, may be empty) and sort after the name in the data (size bytes; 0:
+ * from the first), in byte order, each followed by '\n', as many whole names
+ * as fit the buffer; serviced 0 when none is left. One scan of the directory
+ * per request, so a caller pages through a large store with the last name
+ * it got.
+ */
+static int do_list(struct peer *p, struct xseg_request *req, uint8_t *data, uint64_t dlen, uint64_t len)
+{
+	char prefix[XSEG_TARGET_MAX + 1], after[XSEG_TARGET_MAX + 1], **names = NULL;
+	uint32_t plen = __atomic_load_n(&req->target_len, __ATOMIC_RELAXED);
+	size_t n = 0, cap = 0, o = 0;
+	struct dirent *e;
+	DIR *d;
+	int fd, r = 0;
+
+	if (plen > XSEG_TARGET_MAX || len > XSEG_TARGET_MAX || !data || len > dlen)
+		return EINVAL;
+	memcpy(prefix, req->target, plen);
+	prefix[plen] = 0;
+	memcpy(after, data, len);	/* copied out of shared memory once */
+	after[len] = 0;
+	for (uint32_t i = 0; i < plen; i++)
+		if ((unsigned char)prefix[i] < 0x20 || prefix[i] == 0x7f || prefix[i] == '/') {
+			peer_log(p, 1, "list: the prefix has a '/' or a control character");
+			return EINVAL;
+		}
+	if (memchr(after, 0, len)) {
+		peer_log(p, 1, "list: the name to list after has a NUL");
+		return EINVAL;
+	}
+	if (dlen < NAME_LIMIT + 1) {
+		peer_log(p, 1, "list: the buffer (%" PRIu64 " bytes) cannot hold a name of %u bytes", dlen,
+			 (unsigned)NAME_LIMIT + 1);
+		return EINVAL;
+	}
+	fd = openat(fd_.dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		r = errno;
+		if (fd >= 0)
+			close(fd);
+		return r;
+	}
+	while ((e = readdir(d))) {
+		char tmp[XSEG_TARGET_MAX + 1];
+		size_t l = strlen(e->d_name);
+		struct stat st;
+
+		if (l < plen || memcmp(e->d_name, prefix, plen) || strcmp(e->d_name, after) <= 0 ||
+		    !valid_name(e->d_name, l, tmp))
+			continue;
+		if (e->d_type != DT_REG && (e->d_type != DT_UNKNOWN ||
+		    fstatat(fd_.dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) || !S_ISREG(st.st_mode)))
+			continue;
+		if (n == cap) {
+			char **m = realloc(names, (cap = cap ? 2 * cap : 256) * sizeof(*names));
+
+			if (!m) {
+				r = ENOMEM;
+				break;
+			}
+			names = m;
+		}
+		if (!(names[n] = strdup(e->d_name))) {
+			r = ENOMEM;
+			break;
+		}
+		n++;
+	}
+	closedir(d);
+	if (!r) {
+		if (n)		/* qsort(NULL, 0) is undefined */
+			qsort(names, n, sizeof(*names), name_cmp);
+		for (size_t i = 0; i < n; i++) {
+			size_t l = strlen(names[i]);
+
+			if (o + l + 1 > dlen)
+				break;
+			memcpy(data + o, names[i], l);
+			data[o + l] = '\n';
+			o += l + 1;
+		}
+		req->serviced = o;
+	}
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	return r;
+}
+
 static int work(struct peer *p, uint32_t port, struct xseg_request *req)
 {
 	char name[XSEG_TARGET_MAX + 1], other[XSEG_TARGET_MAX + 1];
@@ -520,6 +620,8 @@ static int work(struct peer *p, uint32_t port, struct xseg_request *req)
 		if (!req->target_len)
 			return syncfs(fd_.dirfd) ? errno : 0;
 	}
+	if (op == X_LIST)
+		return do_list(p, req, data, dlen, len);
 	/* Checked by serve(); copied again, from shared memory, for our own use. */
 	if (!valid_name(req->target, req->target_len, name))
 		return EINVAL;

@@ -52,7 +52,7 @@ static int op_create(struct rq *q, const char *name)
 	static const char *keys[] = { "size", "object_size" };
 	char vals[2][256];
 	int have[2], r;
-	uint64_t size, osz = XV_OBJECT_SIZE_DEFAULT, id;
+	uint64_t size = 0, osz = XV_OBJECT_SIZE_DEFAULT, id;
 	struct xvf_header h = { .magic = XVF_HDR_MAGIC, .version = XV_VERSION, .kind = XVF_KIND_VOLUME };
 
 	if ((r = kv_parse(q, "size object_size", keys, vals, have, 2)))
@@ -129,8 +129,10 @@ static int op_snapshot(struct rq *q, const char *name, struct vol *v, const stru
 	r = map_copy(sid, v->id, 0, 0);
 	if (!r)
 		r = hdr_write(&sh);
-	if (!r)
-		r = hdr_write(&vh);	/* the commit: the volume writes under a new data id */
+	if (!r && fault("snapshot-commit"))
+		r = EIO;
+	else if (!r && !(r = hdr_write(&vh)) && fault("snapshot-commit-landed"))	/* the commit */
+		r = EIO;
 	if (!r) {
 		v->h = vh;
 	} else {
@@ -213,7 +215,7 @@ static int op_update(struct rq *q, const char *name, struct vol *v, const struct
 	static const char *keys[] = { "size" };
 	char vals[1][256], map[64];
 	int have[1], r;
-	uint64_t size, nobj;
+	uint64_t size = 0, nobj;
 	struct xvf_header h;
 
 	if ((r = kv_parse(q, "size", keys, vals, have, 1)))
@@ -265,6 +267,11 @@ static int op_delete(struct rq *q, const char *name, struct vol *v, const struct
 
 	if (q->text[0])
 		return fail(q, EINVAL, "DELETE takes no keys");
+	r = readers(v->id, who, sizeof(who));
+	if (r > 0)
+		return fail(q, EBUSY, "%s is open (read-only) by %s", name, who);
+	if (r < 0)
+		return fail(q, -r, "%s: cannot look at its reader locks: %s", name, strerror(-r));
 	if (e->kind == XVF_KIND_VOLUME) {
 		r = lock_holder(v->id, who, sizeof(who));
 		if (r == 1)
@@ -315,6 +322,9 @@ static int op_info(struct rq *q, const char *name, struct vol *v, const struct x
 			fmt(who, sizeof(who), "-");
 	} else {
 		children(v->id, XVF_KIND_VOLUME, clones, LIST);
+		/* A snapshot's openers are its readers. */
+		if (readers(v->id, who, sizeof(who)) <= 0)
+			fmt(who, sizeof(who), "-");
 	}
 	if (v->h.parent) {
 		struct xvf_reg_rec *p = rec_by_id(v->h.parent);
@@ -394,8 +404,9 @@ static int op_list(struct rq *q)
  * later), at an index where that record's own map then named it; any map
  * that names D.i does so because the record of D names it too. So the
  * objects are counted per record: for each index where its map names its
- * own D, one named object; at every other index, D.i is probed (INFO) and
- * is a leak if it exists. Records being deleted keep only objects another
+ * own D, one named object; at every other index, D.i is a leak if it
+ * exists (one LIST of D's objects; a storage peer without LIST: an INFO
+ * per index). Records being deleted keep only objects another
  * map still names. A volume is frozen while its indices are probed, so an
  * object a MAPW has copied but not yet mapped is never taken for a leak.
  */
@@ -418,8 +429,8 @@ static int op_fsck(struct rq *q, int fix)
 		struct xvf_reg_rec e = md.recs[k];
 		struct vol *v;
 		char why[256];
-		int frozen = 0, ready = e.state == XVF_ST_READY;
-		uint8_t *named_other = NULL;
+		int frozen = 0, ready = e.state == XVF_ST_READY, listed = EOPNOTSUPP;
+		uint8_t *named_other = NULL, *at = NULL;
 
 		if (e.state == XVF_ST_CREATING)
 			continue;
@@ -443,6 +454,16 @@ static int op_fsck(struct rq *q, int fix)
 			if (r)
 				fmt(why, sizeof(why), "cannot read the maps: %s", strerror(r));
 		}
+		if (!r) {
+			/* Which objects of its data id exist: one LIST (else an INFO per index, below). */
+			at = malloc(v->nobj ? v->nobj : 1);
+			listed = at ? list_present(v->h.data_id, v->nobj, at) : ENOMEM;
+			if (listed && listed != EOPNOTSUPP) {
+				r = listed;
+				fmt(why, sizeof(why), "LIST of the objects of data id %016" PRIx64 ": %s", v->h.data_id,
+				    strerror(r));
+			}
+		}
 		for (uint64_t i = 0; !r && i < v->nobj; i++) {
 			uint64_t d = v->h.data_id;
 			char obj[64];
@@ -463,7 +484,7 @@ static int op_fsck(struct rq *q, int fix)
 				continue;
 			}
 			xv_data_name(obj, sizeof(obj), d, i);
-			x = st_exists(obj);
+			x = listed ? st_exists(obj) : at[i];
 			if (x < 0) {
 				r = -x;
 				fmt(why, sizeof(why), "INFO %s: %s", obj, strerror(r));
@@ -488,6 +509,7 @@ static int op_fsck(struct rq *q, int fix)
 		else
 			pthread_mutex_unlock(&v->mu);
 		free(named_other);
+		free(at);
 		vol_put(v);
 		if (r) {
 			free(list);

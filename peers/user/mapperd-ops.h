@@ -291,6 +291,108 @@ static int lock_holder(uint64_t id, char *who, size_t wn)
 	return 0;
 }
 
+/*
+ * readers - the live holders of @id's reader slots, comma-separated in @who
+ * (@wn bytes), probed as lock_holder does (a dead holder's slot is broken on
+ * the way). Returns how many hold one, or -errno.
+ */
+static int readers(uint64_t id, char *who, size_t wn)
+{
+	size_t o = 0;
+	int n = 0;
+
+	who[0] = 0;
+	for (uint32_t k = 0; k < XVF_READERS; k++) {
+		char lock[64], tag[128], holder[256];
+		struct xc_call c = { .op = X_ACQUIRE, .target = lock, .buf_len = 256 };
+		int r;
+
+		xvf_reader_lock_name(lock, sizeof(lock), id, k);
+		xvf_owner_tag(tag, sizeof(tag), "mapperd-probe");
+		c.in = tag;
+		c.in_len = c.size = strlen(tag);
+		r = st_do(&c);
+		if (r == EBUSY && c.msg[0] && xvf_owner_dead(c.msg, strlen(c.msg))) {
+			fmt(holder, sizeof(holder), "%s", c.msg);
+			c.flags = XF_FORCE;
+			r = st_do(&c);
+			if (!r)
+				peer_log(md.p, 0, "%s: broke the reader lock of %s (its process is gone)", lock, holder);
+		}
+		if (r == EBUSY) {
+			if (o < wn)
+				o += (size_t)fmt(who + o, wn - o, "%s%s", n ? "," : "", c.msg[0] ? c.msg : "another owner");
+			n++;
+			continue;
+		}
+		if (r)
+			return -r;
+		c.op = X_RELEASE;
+		c.flags = 0;
+		st_do(&c);
+	}
+	if (o >= wn && wn)
+		who[wn - 1] = 0;
+	return n;
+}
+
+/*
+ * reader_open - take a reader slot of @id for @owner: the first slot that is
+ * free, ours already, or held by a provably dead owner (or any, with
+ * @force, when all are taken). 0, or an errno with a message in @why.
+ */
+static int reader_open(uint64_t id, const char *name, const char *owner, int force, char *why, size_t wn)
+{
+	char lock[64], first[256] = "";
+
+	for (int pass = 0; pass < 1 + !!force; pass++)
+		for (uint32_t k = 0; k < XVF_READERS; k++) {
+			struct xc_call c = { .op = X_ACQUIRE, .target = lock, .buf_len = 256, .in = owner,
+					     .in_len = strlen(owner), .size = strlen(owner) };
+			int r;
+
+			xvf_reader_lock_name(lock, sizeof(lock), id, k);
+			r = st_do(&c);
+			if (r == EBUSY && (pass || (c.msg[0] && xvf_owner_dead(c.msg, strlen(c.msg))))) {
+				char holder[256];
+
+				fmt(holder, sizeof(holder), "%s", c.msg);
+				c.flags = XF_FORCE;
+				r = st_do(&c);
+				if (!r)
+					peer_log(md.p, 0, "%s: broke the reader lock %s of %s (%s) for %s", name, lock,
+						 holder, pass ? "force=1" : "its process is gone", owner);
+			}
+			if (r == EBUSY) {
+				if (!first[0])
+					fmt(first, sizeof(first), "%s", c.msg);
+				continue;
+			}
+			if (r)
+				fmt(why, wn, "%s: cannot take a reader lock: %s", name, strerror(r));
+			return r;
+		}
+	fmt(why, wn, "%s has %u readers already (%s, ...)", name, XVF_READERS, first);
+	return EBUSY;
+}
+
+/* reader_close - release every reader slot of @id that @owner holds. 0 or an errno. */
+static int reader_close(uint64_t id, const char *owner)
+{
+	for (uint32_t k = 0; k < XVF_READERS; k++) {
+		char lock[64];
+		struct xc_call c = { .op = X_RELEASE, .target = lock, .buf_len = 256, .in = owner,
+				     .in_len = strlen(owner), .size = strlen(owner) };
+		int r;
+
+		xvf_reader_lock_name(lock, sizeof(lock), id, k);
+		r = st_do(&c);
+		if (r && r != ENOENT && r != EPERM)
+			return r;
+	}
+	return 0;
+}
+
 static int op_open(struct rq *q, struct vol *v, const struct xvf_reg_rec *e)
 {
 	static const char *keys[] = { "owner", "ro", "force" };
@@ -322,9 +424,14 @@ static int op_open(struct rq *q, struct vol *v, const struct xvf_reg_rec *e)
 	if (r)
 		return fail(q, r, "%s", why);
 	if (e->kind == XVF_KIND_SNAPSHOT || ro) {
-		/* Read-only opens are shared and take no lock. */
-		if (q->op == X_CLOSE)
-			return 0;
+		/* Read-only opens are shared: each reader holds a reader slot, which DELETE respects. */
+		if (q->op == X_CLOSE) {
+			r = reader_close(v->id, vals[0]);
+			return r ? fail(q, r, "%s: cannot release its reader locks: %s", q->target, strerror(r)) : 0;
+		}
+		r = reader_open(v->id, q->target, vals[0], force, why, sizeof(why));
+		if (r)
+			return fail(q, r, "%s", why);
 		rep.flags = XV_OPEN_RO;
 		rep.data_id = 0;
 		goto reply;
@@ -333,6 +440,10 @@ static int op_open(struct rq *q, struct vol *v, const struct xvf_reg_rec *e)
 	k.in = vals[0];
 	k.in_len = k.size = strlen(vals[0]);
 	if (q->op == X_CLOSE) {
+		/* The owner's ro=1 opens of the volume too (CLOSE carries no ro=). */
+		r = reader_close(v->id, vals[0]);
+		if (r)
+			return fail(q, r, "%s: cannot release its reader locks: %s", q->target, strerror(r));
 		k.op = X_RELEASE;
 		r = st_do(&k);
 		if (r == ENOENT)
@@ -412,6 +523,45 @@ static void children(uint64_t id, uint32_t kind, char *out, size_t n)
 	}
 }
 
+/* present[] of the data objects of one data id, as LIST finds them. */
+struct present {
+	uint64_t d, nobj;
+	uint8_t *at;
+	char prefix[40];
+};
+
+static int present_one(void *arg, const char *name)
+{
+	struct present *pr = arg;
+	const char *t = name + strlen(pr->prefix);
+	char *end;
+	uint64_t i;
+
+	/* xv1.d.<owner, 16 hex>.<index, 16 hex>: anything else is not ours to judge. */
+	if (strlen(t) != 16)
+		return 0;
+	errno = 0;
+	i = strtoull(t, &end, 16);
+	if (!errno && *end == 0 && i < pr->nobj)
+		pr->at[i] = 1;
+	return 0;
+}
+
+/*
+ * list_present - in @at[0..@nobj), 1 where data object @d.i exists, by
+ * LIST of the prefix xv1.d.<d>. (one request per page, instead of one INFO
+ * or DELETE per index). 0, EOPNOTSUPP when the storage peer has no LIST
+ * (the caller probes each index instead), or an errno.
+ */
+static int list_present(uint64_t d, uint64_t nobj, uint8_t *at)
+{
+	struct present pr = { .d = d, .nobj = nobj, .at = at };
+
+	memset(at, 0, nobj ? nobj : 1);
+	fmt(pr.prefix, sizeof(pr.prefix), XV_DATA_PREFIX "%016" PRIx64 ".", d);
+	return st_list(pr.prefix, present_one, &pr);
+}
+
 /*
  * named_by_others - mark in @named[0..@nobj) each index where the map of a
  * READY record other than @skip names data id @d (a corrupt entry counts as
@@ -451,9 +601,10 @@ static int named_by_others(uint64_t d, uint64_t skip, uint64_t nobj, uint8_t *na
  * that no READY map names, at every index (not only those its map names: an
  * object a MAPW copied before a crash, never mapped, is under this data id
  * too, and once the record is gone nothing would find it), then, if no
- * other map names any of them, the header, the map and the record. One
- * DELETE per object index, as `rbd rm` without an object map. Returns the
- * number of records removed, or -errno.
+ * other map names any of them, the header, the map and the record. The
+ * objects are found by LIST of their data id's prefix; a storage peer
+ * without LIST gets one DELETE per object index, as `rbd rm` without an
+ * object map. Returns the number of records removed, or -errno.
  */
 static int gc(void)
 {
@@ -482,17 +633,27 @@ static int gc(void)
 			peer_log(md.p, 1, "deleting id %016" PRIx64 ": %s; its objects are left", e.id, why);
 			r = 0;
 		} else if (!r) {
+			uint8_t *at = malloc(nobj ? nobj : 1);
+			int listed;
+
 			named = malloc(nobj ? nobj : 1);
-			r = named ? named_by_others(d, e.id, nobj, named) : ENOMEM;
+			r = named && at ? named_by_others(d, e.id, nobj, named) : ENOMEM;
+			/* Only the objects LIST finds; without LIST, every index is tried. */
+			listed = r ? EOPNOTSUPP : list_present(d, nobj, at);
+			if (listed && listed != EOPNOTSUPP)
+				r = listed;
 			for (uint64_t i = 0; !r && i < nobj; i++) {
 				if (named[i]) {
 					kept++;
 					continue;
 				}
+				if (!listed && !at[i])
+					continue;
 				xv_data_name(obj, sizeof(obj), d, i);
 				r = st_delete(obj);
 			}
 			free(named);
+			free(at);
 		}
 		if (r) {
 			vol_put(v);

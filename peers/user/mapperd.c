@@ -9,7 +9,7 @@
  * Every request is served on the framework's I/O pool; each pool thread
  * talks to the storage peer synchronously on its own dynamic port
  * (xclient.h). No state lives outside the storage peer: the registry, the
- * headers and the maps are read at need and cached (maps within --cache-mb,
+ * headers and the maps are read at need and cached (maps within --cache,
  * least recently used first out), and every change is durable at the storage
  * peer (FUA) before it is acknowledged, in an order that leaves the old or
  * the new state after a crash, plus at worst objects that .fsck removes.
@@ -71,6 +71,9 @@ static struct md {
 	struct vol *vols;
 	uint64_t clock;
 	char tag[160];			/* our owner tag (HOST:PID:STARTTIME:mapperd) */
+	char fault[32];			/* a test hook ($XSEG_MAPPERD_FAULT): below */
+	int no_list;			/* fault list-unsupported: as a storage peer without LIST */
+	int fault_armed;
 } md = { .mgmt = PTHREAD_MUTEX_INITIALIZER, .mu = PTHREAD_MUTEX_INITIALIZER,
 	 .cache_max = 64ull << 20 };
 
@@ -85,6 +88,28 @@ static int fmt(char *buf, size_t n, const char *f, ...)
 	r = vsnprintf(buf, n, f, ap);
 	va_end(ap);
 	return r;
+}
+
+/*
+ * A test hook: with XSEG_MAPPERD_FAULT=WHAT in its environment, mapperd
+ * fails the first write at the point WHAT names once, with EIO, while the
+ * storage peer stays up (logged at start and when it fires). WHAT:
+ *   snapshot-commit         the volume's header write that commits a
+ *                           SNAPSHOT fails without writing;
+ *   snapshot-commit-landed  it is written, and then reported failed (as a
+ *                           reply lost after the write landed).
+ *   list-unsupported        every LIST is taken as answered EOPNOTSUPP (as
+ *                           by a storage peer without it), for good.
+ * Tests only (test/peers/mapperd-fault.h); nothing else reads it.
+ */
+static int fault(const char *what)
+{
+	if (!md.fault_armed || strcmp(md.fault, what))
+		return 0;
+	if (!__atomic_exchange_n(&md.fault_armed, 0, __ATOMIC_ACQ_REL))
+		return 0;
+	peer_log(md.p, 0, "test hook: %s fails once (EIO)", what);
+	return 1;
 }
 
 /* ------------------------------------------------------------ one request */
@@ -135,17 +160,35 @@ static int reply_text(struct rq *q, const char *s, size_t n)
 
 static __thread struct xc tl_xc;
 
+/*
+ * How long a request to the storage peer waits for a free request or
+ * buffer of the segment (clients, vlmcd and the other pool threads may hold
+ * them all for a while): one minute, as for a storage peer that is not
+ * there yet; then it fails EAGAIN/ENOBUFS naming the wait.
+ */
+#define MD_WAIT_MS 60000u
+
 static int st_do(struct xc_call *k)
 {
-	if (!tl_xc.bound) {
-		int r = xc_bind(&tl_xc, md.p->xs, md.storage);
+	uint64_t waits;
+	int r;
 
+	if (!tl_xc.bound) {
+		r = xc_bind(&tl_xc, md.p->xs, md.storage);
 		if (r) {
 			peer_log(md.p, 0, "cannot bind a client port: %s", strerror(r));
 			return r;
 		}
+		tl_xc.wait_ms = MD_WAIT_MS;
+		tl_xc.stopping = peer_stopping;
 	}
-	return xc_do(&tl_xc, k);
+	waits = tl_xc.waits;
+	r = xc_do(&tl_xc, k);
+	if (tl_xc.waits != waits)
+		peer_log(md.p, r == EAGAIN || r == ENOBUFS ? 0 : 2, "%s %s: %s a free request of the segment",
+			 xseg_op_name(k->op), k->target ? k->target : "", r == EAGAIN || r == ENOBUFS ?
+			 "gave up waiting for" : "waited for");
+	return r;
 }
 
 static int st_simple(uint32_t op, uint32_t flags, const char *name, uint64_t off, uint64_t size)
@@ -188,6 +231,46 @@ static int st_delete(const char *name)
 	int r = st_simple(X_DELETE, 0, name, 0, 0);
 
 	return r == ENOENT ? 0 : r;
+}
+
+/*
+ * st_list - call @fn(@arg, name) for each object whose name starts with
+ * @prefix, in order, through LIST pages of the request size. 0, an errno
+ * of the storage peer (EOPNOTSUPP: it has no LIST; radosd, older filed),
+ * or @fn's nonzero return.
+ */
+static int st_list(const char *prefix, int (*fn)(void *arg, const char *name), void *arg)
+{
+	char after[XSEG_TARGET_MAX + 1] = "";
+	uint64_t len = md.chunk;
+	char *buf;
+	int r = 0;
+
+	if (md.no_list)
+		return EOPNOTSUPP;
+	buf = malloc(len + 1);
+	if (!buf)
+		return ENOMEM;
+	for (;;) {
+		struct xc_call k = { .op = X_LIST, .target = prefix, .tlen = (uint32_t)strlen(prefix),
+				     .size = strlen(after), .in = after, .in_len = strlen(after), .buf_len = len,
+				     .out = buf, .out_len = len };
+		char *s, *nl;
+
+		r = st_do(&k);
+		if (r || !k.serviced || k.serviced > len)
+			break;
+		buf[k.serviced] = 0;
+		for (s = buf; !r && (nl = strchr(s, '\n')); s = nl + 1) {
+			*nl = 0;
+			r = fn(arg, s);
+			fmt(after, sizeof(after), "%s", s);
+		}
+		if (r || s == buf)	/* nothing whole came: do not ask again for the same */
+			break;
+	}
+	free(buf);
+	return r;
 }
 
 /* Does object @name exist? 1, 0, or -errno. */
@@ -733,11 +816,20 @@ static int own(struct peer *p, int opt, const char *arg)
 		md.storage = (uint32_t)v;
 		return 0;
 	}
+	case 'c':
+		if (st_parse_size(arg, &v) || v > (1ull << 40)) {
+			fprintf(stderr, "mapperd: --cache '%s' is not a size (bytes, or with K/M/G/T; 0..1T)\n", arg);
+			return -1;
+		}
+		md.cache_max = v;
+		return 0;
 	case 'M':
+		/* The old spelling: MiB. vlmcd and every tool say --cache SIZE. */
 		if (st_parse_size(arg, &v) || v > (1ull << 20)) {
 			fprintf(stderr, "mapperd: --cache-mb '%s' is not a number of MiB (0..1048576)\n", arg);
 			return -1;
 		}
+		fprintf(stderr, "mapperd: --cache-mb N is deprecated: say --cache %" PRIu64 "M\n", v);
 		md.cache_max = v << 20;
 		return 0;
 	}
@@ -747,14 +839,16 @@ static int own(struct peer *p, int opt, const char *arg)
 int main(int argc, char **argv)
 {
 	static const struct option lopts[] = { { "storage", required_argument, NULL, 's' },
+					       { "cache", required_argument, NULL, 'c' },
 					       { "cache-mb", required_argument, NULL, 'M' }, { 0 } };
 	struct peer p = { .name = "mapperd", .serve = serve, .work = work, .required = "-s PORT" };
 	int r;
 
 	md.storage = XSEG_ANY_PORT;
-	r = peer_parse_args(&p, argc, argv, "s:M:", lopts, own,
+	r = peer_parse_args(&p, argc, argv, "s:c:M:", lopts, own,
 			    "  -s, --storage PORT  the storage peer's port (filed, radosd); required\n"
-			    "  -M, --cache-mb N    bound of the cached maps, MiB (default 64; 0: none kept)");
+			    "  -c, --cache SIZE    bound of the cached maps (default 64M; 0: none kept)\n"
+			    "  -M, --cache-mb N    deprecated: --cache NM");
 	if (r)
 		return r > 0 ? 0 : 2;
 	if (md.storage == XSEG_ANY_PORT) {
@@ -762,6 +856,12 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	md.p = &p;
+	if (getenv("XSEG_MAPPERD_FAULT")) {
+		fmt(md.fault, sizeof(md.fault), "%s", getenv("XSEG_MAPPERD_FAULT"));
+		md.fault_armed = 1;
+		md.no_list = !strcmp(md.fault, "list-unsupported");
+		fprintf(stderr, "mapperd: test hook XSEG_MAPPERD_FAULT=%s armed\n", md.fault);
+	}
 	if (peer_start(&p))
 		return 1;
 	md.chunk = p.xs ? xseg_config(p.xs)->request_size : 65536;

@@ -22,6 +22,8 @@ static int gate_open(struct op *o)
 		return 0;
 	switch (v->state) {
 	case V_OPEN:
+		if (v->snap)
+			reader_note(v, o);
 		if (v->snap || same_client(v, o))
 			return 1;
 		if (holder_alive(v)) {

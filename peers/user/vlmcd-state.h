@@ -39,6 +39,13 @@ static void l_add(struct link *head, struct link *e)	/* at the tail */
 
 enum { V_CLOSED, V_OPENING, V_OPEN, V_CLOSING };
 
+/* A client reading a snapshot (vlmcd-readers.h). */
+#define RD_MAX 16u
+struct reader {
+	uint32_t port, gen;
+	char tag[128];			/* its OPEN's owner=, "" if none */
+};
+
 struct vol {
 	struct vol *hnext;
 	char name[2 * XV_NAME_MAX + 2];	/* NAME or NAME@SNAP */
@@ -61,6 +68,8 @@ struct vol {
 	uint32_t nmapw;
 	uint64_t epoch;			/* bumped when the cache is dropped */
 	int kicking, kick_again;
+	struct reader rd[RD_MAX];	/* snapshots: the clients reading it */
+	uint32_t nrd;
 };
 
 struct chunk {

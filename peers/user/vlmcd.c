@@ -4,7 +4,7 @@
  * become object requests at the storage peer, through the map mapperd keeps
  * (DESIGN.md §10, peers/user/volume.h, docs/volumes.md).
  *
- *   vlmcd -g SPEC -p PORT --mapper PORT --storage PORT [--cache-mb N]
+ *   vlmcd -g SPEC -p PORT --mapper PORT --storage PORT [--cache SIZE]
  *
  * Everything runs on one dispatch thread with the framework's client side
  * (peer_submit/peer_forward): nothing blocks, nothing is locked, and the
@@ -27,6 +27,7 @@
 #include "extents.h"
 #include "vlmcd-state.h"
 #include "vlmcd-sub.h"
+#include "vlmcd-readers.h"
 #include "vlmcd-gates.h"
 
 /* ------------------------------------------------------------- I/O */
@@ -569,6 +570,20 @@ static int serve(struct peer *p, uint32_t portno, struct xseg_request *req)
 		return ENOMEM;
 	}
 	o->v->ops++;
+	if (mgmt && opc == X_DELETE && o->v->snap) {
+		char who[MSG_MAX];
+
+		if (readers_live(o->v, who, sizeof(who))) {
+			struct vol *v = o->v;
+
+			snprintf(o->msg, sizeof(o->msg), "%.*s is open by %.*s", (int)v->nlen, v->name, 120, who);
+			r = fail_msg(req, EBUSY, "%s", o->msg);
+			v->ops--;
+			free(o);
+			vol_put(v);
+			return r;
+		}
+	}
 	if (mgmt) {
 		st.mgmt++;
 		if ((opc == X_SNAPSHOT || opc == X_UPDATE || opc == X_DELETE) &&
@@ -586,6 +601,35 @@ static int serve(struct peer *p, uint32_t portno, struct xseg_request *req)
 	if (opc == X_CLOSE) {
 		struct vol *v = o->v;
 
+		if (v->snap) {
+			char who[MSG_MAX];
+
+			/*
+			 * The last reader gone: the snapshot is closed at mapperd (its
+			 * reader lock dropped) before this CLOSE is answered, as a
+			 * volume's CLOSE is (a DELETE after it queues behind it).
+			 */
+			reader_drop(v, o);
+			if (!readers_live(v, who, sizeof(who)) && v->state == V_OPEN) {
+				o->parked = 1;
+				l_add(&v->quiesce, &o->link);
+				quiesce_next(v);
+				return PEER_ASYNC;
+			}
+		}
+		if (v->state == V_CLOSED && !v->snap && o->ctag[0]) {
+			/*
+			 * Not open here, but its lock may still be at mapperd under
+			 * this client's tag: an earlier CLOSE failed there (the
+			 * storage peer was away) and the client tries again. mapperd
+			 * answers 0 when there is nothing to release.
+			 */
+			snprintf(v->htag, sizeof(v->htag), "%.60s:vlmcd:%.130s", ident, o->ctag);
+			o->parked = 1;
+			l_add(&v->quiesce, &o->link);
+			quiesce_next(v);
+			return PEER_ASYNC;
+		}
 		if (v->state == V_CLOSED || v->snap) {
 			v->ops--;
 			op_put(o);

@@ -45,7 +45,7 @@
  *   CLONE    NAME@SNAP   data: name=NEW\n [size=BYTES\n]
  *   UPDATE   NAME        data: size=BYTES\n (grow only; EINVAL to shrink)
  *   DELETE   NAME | NAME@SNAP   (EBUSY with the dependants named while clones
- *                        depend on it, or while it is open)
+ *                        depend on it, or while it is open, read-only too)
  *   INFO     NAME | NAME@SNAP   reply: key=value lines (XV_INFO_KEYS)
  *   INFO     XV_T_LIST   reply: one line per volume or snapshot:
  *                        "NAME\tKIND\tSIZE\tPARENT\n" (PARENT "-" if none)
@@ -68,7 +68,11 @@
  *            with the owner tag) so it outlives mapperd; a lock whose owner
  *            is provably dead (same host, pid gone or restarted) is broken
  *            with a log line; force=1 breaks any (XF_FORCE at the storage).
- *   CLOSE    data "owner=TAG\n".
+ *            Read-only opens (snapshots, ro=1) are shared: each reader
+ *            holds a reader lock, and DELETE is refused (EBUSY, naming
+ *            them) while a live reader holds one.
+ *   CLOSE    data "owner=TAG\n": releases the owner's writer lock and
+ *            every reader lock it holds.
  */
 #ifndef XSEG_PEERS_VOLUME_H
 #define XSEG_PEERS_VOLUME_H

@@ -25,7 +25,17 @@ struct xc {
 	uint32_t port;			/* our client port */
 	uint32_t dst;			/* where requests go */
 	int bound;
+	/*
+	 * How long xc_do waits for a free request or buffer of the segment
+	 * (others hold them all) before it gives up with EAGAIN/ENOBUFS, ms;
+	 * xc_bind sets XC_WAIT_MS. @stopping (NULL: never) ends the wait early.
+	 */
+	uint32_t wait_ms;
+	int (*stopping)(void);
+	uint64_t waits;			/* calls that found no free request at first */
 };
+
+#define XC_WAIT_MS 10000u
 
 /* One call: what goes out and what comes back. */
 struct xc_call {
@@ -62,6 +72,9 @@ static inline int xc_bind(struct xc *c, struct xseg *xs, uint32_t dst)
 	c->port = (uint32_t)r;
 	c->dst = dst;
 	c->bound = 1;
+	c->wait_ms = XC_WAIT_MS;
+	c->stopping = NULL;
+	c->waits = 0;
 	return 0;
 }
 
@@ -74,8 +87,9 @@ static inline void xc_unbind(struct xc *c)
 
 /*
  * xc_do - submit @k and wait for its reply. Returns 0 (served) or the
- * reply's errno; EAGAIN/ENOBUFS when no request or buffer was free (after
- * retrying for a while), ECONNREFUSED when nobody serves @dst (not ENOENT,
+ * reply's errno; EAGAIN/ENOBUFS when no request or buffer was free for
+ * c->wait_ms (polled, 1 ms at first, then up to 10 ms apart: a request freed
+ * by another process signals nobody), ECONNREFUSED when nobody serves @dst (not ENOENT,
  * which a reply uses for a missing object), another -errno of submit.
  * The wait has no deadline: a storage peer that dies fails its requests
  * back through recovery (ECONNRESET), which the caller's peer runs.
@@ -85,8 +99,8 @@ static inline int xc_do(struct xc *c, struct xc_call *k)
 	struct xseg_request *req = NULL, *got;
 	uint32_t tl = k->target ? (k->tlen ? k->tlen : (uint32_t)strlen(k->target)) : 0;
 	uint64_t buf = k->buf_len > k->in_len ? k->buf_len : k->in_len;
-	uint64_t t0 = xc_now_ns();
-	int e, err;
+	uint64_t t0 = xc_now_ns(), nap = 1000000;
+	int e, err, waited = 0;
 
 	k->serviced = 0;
 	k->msg[0] = 0;
@@ -100,10 +114,17 @@ static inline int xc_do(struct xc *c, struct xc_call *k)
 			if (e != -ENOBUFS)
 				return -e;
 		}
-		if (xc_now_ns() - t0 > 10000000000ull)
+		if (!waited++)
+			c->waits++;
+		if (xc_now_ns() - t0 > (uint64_t)c->wait_ms * 1000000ull || (c->stopping && c->stopping())) {
+			snprintf(k->msg, sizeof(k->msg), "no free %s in the segment for %u ms",
+				 req ? "buffer" : "request", c->wait_ms);
 			return req ? ENOBUFS : EAGAIN;
-		struct timespec ts = { 0, 1000000 };
+		}
+		struct timespec ts = { 0, (long)nap };
 		nanosleep(&ts, NULL);
+		if (nap < 10000000)
+			nap += nap / 4;
 	}
 	req->op = k->op;
 	req->flags = k->flags;

@@ -44,6 +44,18 @@ static inline void xvf_lock_name(char *b, size_t n, uint64_t id)
 	snprintf(b, n, "xv1.l.%016" PRIx64, id);
 }
 
+/*
+ * The shared locks of read-only opens (a snapshot, or ro=1): reader slot @k
+ * (0..XVF_READERS-1) of volume or snapshot @id. Each reader holds one slot
+ * with its owner tag, so several read at once; DELETE is refused while a
+ * live reader holds any.
+ */
+#define XVF_READERS 32u
+static inline void xvf_reader_lock_name(char *b, size_t n, uint64_t id, uint32_t k)
+{
+	snprintf(b, n, "xv1.r.%016" PRIx64 ".%02u", id, k);
+}
+
 /* CRC-32C (Castagnoli), bitwise: records are small. */
 static inline uint32_t xvf_crc(uint32_t crc, const void *buf, size_t len)
 {

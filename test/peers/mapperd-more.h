@@ -104,10 +104,56 @@ static void test_open(void)
 	CHECK(open_vol("ov@s", "owner=y\n", &o) == 0 && (o.flags & XV_OPEN_RO));
 	CHECK(open_vol("ov", "owner=r1\nro=1\n", &o) == 0 && (o.flags & XV_OPEN_RO));
 	CHECK(open_vol("ov", "owner=w\n", &o) == 0 && !(o.flags & XV_OPEN_RO));
+	/* Readers hold shared reader locks: DELETE is refused naming them, until they close or die. */
+	MG(X_DELETE, "ov@s", NULL, EBUSY);
+	SAYS("ov@s is open (read-only) by x,y");
+	MG(X_INFO, "ov@s", NULL, 0);
+	SAYS("\nopen_by=x,y\n");
 	MG(X_CLOSE, "ov@s", "owner=x\n", 0);
+	MG(X_CLOSE, "ov@s", "owner=x\n", 0);			/* closing twice is fine */
+	MG(X_DELETE, "ov@s", NULL, EBUSY);
+	SAYS("ov@s is open (read-only) by y");
 	MG(X_CLOSE, "ov", "owner=w\n", 0);
 	CHECK(open_vol("nothere", "owner=w\n", &o) == ENOENT);
+	/* A reader whose process is gone is no reader. */
+	CHECK(pipe(pfd) == 0);
+	child = xt_fork();
+	if (child == 0) {
+		xvf_owner_tag(tag, sizeof(tag), "test-reader");
+		if (write(pfd[1], tag, strlen(tag) + 1) < 0)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	CHECK(read(pfd[0], tag, sizeof(tag)) > 0);
+	close(pfd[0]);
+	close(pfd[1]);
+	snprintf(text, sizeof(text), "owner=%s\n", tag);
+	CHECK(open_vol("ov@s", text, &o) == 0 && (o.flags & XV_OPEN_RO));
+	MG(X_CLOSE, "ov@s", "owner=y\n", 0);
+	MG(X_DELETE, "ov@s", NULL, EBUSY);
+	SAYS(tag);
+	CHECK(kill(child, SIGKILL) == 0 && waitpid(child, NULL, 0) == child);
+	/* 32 readers at most; force=1 takes a slot from one of them. */
+	for (int i = 0; i < (int)XVF_READERS; i++) {
+		snprintf(text, sizeof(text), "owner=reader%d\n", i);
+		CHECK(open_vol("ov@s", text, &o) == 0);
+	}
+	CHECK(open_vol("ov@s", "owner=one-too-many\n", &o) == EBUSY);
+	SAYS("ov@s has 32 readers already");
+	CHECK(open_vol("ov@s", "owner=one-too-many\nforce=1\n", &o) == 0);
+	for (int i = 0; i < (int)XVF_READERS; i++) {
+		snprintf(text, sizeof(text), "owner=reader%d\n", i);
+		MG(X_CLOSE, "ov@s", text, 0);
+	}
+	MG(X_DELETE, "ov@s", NULL, EBUSY);
+	SAYS("by one-too-many");
+	MG(X_CLOSE, "ov@s", "owner=one-too-many\n", 0);
 	MG(X_DELETE, "ov@s", NULL, 0);
+	/* ro=1 on a volume is a reader too; its owner's CLOSE drops it. */
+	MG(X_DELETE, "ov", NULL, EBUSY);
+	SAYS("ov is open (read-only) by r1");
+	MG(X_CLOSE, "ov", "owner=r1\n", 0);
 	MG(X_DELETE, "ov", NULL, 0);
 	/* A lock left by a dead process (e.g. a killed mapperd's own probe) is not an open: DELETE breaks it. */
 	MG(X_CREATE, "pv", "size=1M\n", 0);
@@ -404,10 +450,13 @@ static int log_has(const char *path, const char *s)
 	return hit;
 }
 
-/* With --cache-mb 0 no map stays cached once not in use: each is dropped and read again. */
-static void test_cache(void)
+/*
+ * With --cache 1K (SIZE, as vlmcd's --cache) no map of 600 entries stays
+ * cached once not in use: each is dropped and read again. The old spelling
+ * --cache-mb N still works, with a warning.
+ */
+static void cache_round(const char *opt, const char *val, const char *log)
 {
-	const char *log = tp_path("mapperd-cache.log");
 	const char *names[3] = { "ca", "cb", "cc" };
 	struct xv_map_entry e[4];
 	uint64_t own[3];
@@ -415,7 +464,7 @@ static void test_cache(void)
 	char text[64];
 
 	CHECK(tp_stop(mapperd_pid) == 0);
-	mapperd_pid = start_mapperd_with("0", log);
+	mapperd_pid = start_mapperd_with(opt, val, log);
 	snprintf(text, sizeof(text), "size=%" PRIu64 "\nobject_size=64K\n", (uint64_t)600 << 16);
 	for (int k = 0; k < 3; k++) {
 		MG(X_CREATE, names[k], text, 0);
@@ -428,9 +477,21 @@ static void test_cache(void)
 			CHECK(entry_of(names[k], 1 << 16, 599).flags == XV_E_HOLE);
 			CHECK(mapop(X_MAPW, names[k], (uint64_t)(7 + k) << 16, 1, e, 4, &n) == 0 && e[0].owner == own[k]);
 		}
-	CHECKF(log_has(log, "cache: dropped the map of ca (600 entries)"), "no map was dropped (%s)", log);
+	CHECKF(log_has(log, "cache: dropped the map of ca (600 entries)"), "%s %s: no map was dropped (%s)", opt,
+	       val, log);
 	for (int k = 0; k < 3; k++)
 		MG(X_DELETE, names[k], NULL, 0);
+}
+
+static void test_cache(void)
+{
+	const char *log = tp_path("mapperd-cache.log");
+	const char *old = tp_path("mapperd-cache-mb.log");
+
+	cache_round("--cache", "1K", log);
+	CHECKF(!log_has(log, "deprecated"), "--cache warned (%s)", log);
+	cache_round("--cache-mb", "0", old);
+	CHECKF(log_has(old, "--cache-mb N is deprecated: say --cache 0M"), "no warning for --cache-mb (%s)", old);
 	restart_mapperd();
 }
 

@@ -29,17 +29,17 @@ static const char *filed_log;
 #define FILED 1
 #define MAPPERD 2
 
-/* mapperd, quiet; or with @cache_mb and its log (-v) in @log. */
-static pid_t start_mapperd_with(const char *cache_mb, const char *log)
+/* mapperd, quiet; or with option @opt (--cache, --cache-mb) set to @val and its log (-v) in @log. */
+static pid_t start_mapperd_with(const char *opt, const char *val, const char *log)
 {
 	const char *args[] = { "-q", "-g", spec, "-p", "2", "--storage", "1", NULL, NULL, NULL };
 	int saved = -1;
 	pid_t pid;
 
-	if (cache_mb) {
+	if (opt) {
 		args[0] = "-v";
-		args[7] = "--cache-mb";
-		args[8] = cache_mb;
+		args[7] = opt;
+		args[8] = val;
 		saved = dup(2);
 		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
 
@@ -57,7 +57,7 @@ static pid_t start_mapperd_with(const char *cache_mb, const char *log)
 
 static pid_t start_mapperd(void)
 {
-	return start_mapperd_with(NULL, NULL);
+	return start_mapperd_with(NULL, NULL, NULL);
 }
 
 static void restart_mapperd(void)
@@ -395,6 +395,8 @@ static void test_map(void)
 }
 
 #include "mapperd-more.h"
+#include "mapperd-fault.h"
+#include "mapperd-list.h"
 
 int main(void)
 {
@@ -417,6 +419,9 @@ int main(void)
 	RUN(test_one_copy);
 	RUN(test_corrupt);
 	RUN(test_cache);
+	RUN(test_snapshot_fault);
+	RUN(test_list_op);
+	RUN(test_list_use);
 	RUN(test_storage_down);
 	RUN(test_crash);
 	CHECK(tp_stop(mapperd_pid) == 0);

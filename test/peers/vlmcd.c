@@ -266,6 +266,55 @@ static void test_exclusive(void)
 	CHECK(rq(me2, P_VLMCD, X_CLOSE, "vx", 0, 8, "owner=B\n", 8, NULL, 0, 0, NULL) == 0);
 }
 
+/*
+ * A snapshot being read cannot be deleted: a reader that OPENs it (as the
+ * gateway does) or only reads it (as xsegbd does) is named by vlmcd's
+ * refusal, and mapperd's names vlmcd's reader lock; once the reader CLOSEs
+ * (or its port is gone) the DELETE goes through.
+ */
+static void test_snapshot_readers(void)
+{
+	char msg[4096], want[128];
+	uint8_t buf[64];
+	uint64_t sv = 0;
+	uint32_t me3;
+	int e, r;
+
+	create("vr", "1M");
+	CHECK(vwrite(me, "vr", 0, "hello", 5, 0) == 0);
+	CHECK(mgmt(X_SNAPSHOT, "vr", "name=s\n", msg) == 0);
+	CHECK(rq(me2, P_VLMCD, X_OPEN, "vr@s", 0, 10, "owner=GW1\n", 10, msg, sizeof(msg) - 1, 0, NULL) == 0);
+	CHECK(vread(me2, "vr@s", 0, buf, 64) == 0 && !memcmp(buf, "hello", 5));
+	e = mgmt(X_DELETE, "vr@s", NULL, msg);
+	CHECKF(e == EBUSY && strstr(msg, "vr@s is open by GW1"), "DELETE through vlmcd: %s '%s'", strerror(e), msg);
+	e = rq(me, P_MAPPER, X_DELETE, "vr@s", 0, 0, NULL, 0, msg, sizeof(msg) - 1, 0, &sv);
+	msg[sv < sizeof(msg) ? sv : 0] = 0;
+	CHECKF(e == EBUSY && strstr(msg, "vr@s is open (read-only) by ") && strstr(msg, ":vlmcd"),
+	       "DELETE at mapperd: %s '%s'", strerror(e), msg);
+	/* A reader that only reads (xsegbd opens nothing) counts too, until its port is gone. */
+	r = xseg_bind_port(xs, XSEG_ANY_PORT, 0);
+	CHECK(r >= 0);
+	me3 = (uint32_t)r;
+	CHECK(vread(me3, "vr@s", 0, buf, 64) == 0 && !memcmp(buf, "hello", 5));
+	CHECK(rq(me2, P_VLMCD, X_CLOSE, "vr@s", 0, 10, "owner=GW1\n", 10, NULL, 0, 0, NULL) == 0);
+	e = mgmt(X_DELETE, "vr@s", NULL, msg);
+	snprintf(want, sizeof(want), "vr@s is open by port %u", me3);
+	CHECKF(e == EBUSY && strstr(msg, want), "DELETE with a reading port: %s '%s'", strerror(e), msg);
+	xseg_leave_port(xs, me3);
+	e = mgmt(X_DELETE, "vr@s", NULL, msg);
+	CHECKF(e == 0, "DELETE once nobody reads: %s '%s'", strerror(e), msg);
+	CHECK(vread(me2, "vr@s", 0, buf, 64) == ENOENT);
+	/* The last reader's CLOSE drops vlmcd's reader lock: mapperd itself deletes it then. */
+	CHECK(mgmt(X_SNAPSHOT, "vr", "name=t\n", msg) == 0);
+	CHECK(rq(me2, P_VLMCD, X_OPEN, "vr@t", 0, 10, "owner=GW2\n", 10, msg, sizeof(msg) - 1, 0, NULL) == 0);
+	CHECK(vread(me2, "vr@t", 0, buf, 64) == 0 && !memcmp(buf, "hello", 5));
+	CHECK(rq(me2, P_VLMCD, X_CLOSE, "vr@t", 0, 10, "owner=GW2\n", 10, NULL, 0, 0, NULL) == 0);
+	e = rq(me, P_MAPPER, X_DELETE, "vr@t", 0, 0, NULL, 0, msg, sizeof(msg) - 1, 0, &sv);
+	msg[sv < sizeof(msg) ? sv : 0] = 0;
+	CHECKF(e == 0, "DELETE at mapperd after the last CLOSE: %s '%s'", strerror(e), msg);
+	CHECK(mgmt(X_DELETE, "vr", NULL, msg) == 0);
+}
+
 static void test_discard(void)
 {
 	uint8_t *b = malloc(8 * OBJ), *got = malloc(8 * OBJ);
@@ -560,6 +609,7 @@ int main(void)
 	RUN(test_thin_reads);
 	RUN(test_snapshot_clone);
 	RUN(test_exclusive);
+	RUN(test_snapshot_readers);
 	RUN(test_discard);
 	RUN(test_coalesce);
 	RUN(test_management);

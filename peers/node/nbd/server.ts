@@ -453,8 +453,8 @@ export class NbdGateway {
     while (this.#conns.size && Date.now() < until) await new Promise((r) => setTimeout(r, 10))
     for (const c of [...this.#conns.values()]) c.destroy()
     this.#conns.clear()
-    // The volumes this gateway opened are closed (CLOSE answered) before its port goes.
-    if (this.volumes) await this.volumes.settle()
+    // The volumes this gateway opened are closed (CLOSE answered, a failed one tried once more) before its port goes.
+    if (this.volumes) await this.volumes.finish()
     // Its counters stay in the gateway's.
     const f = this.#engine.stats()
     if (f) {

@@ -11,6 +11,13 @@
 // of that port only. A volume open elsewhere is refused with vlmcd's text,
 // which names the holder. A question (NBD_OPT_INFO) and NBD_OPT_LIST are
 // management INFOs from the gateway's own port (they open nothing).
+//
+// A CLOSE that fails because a peer down the chain is away (the storage peer
+// holds the lock: ECONNREFUSED, ECONNRESET, EIO, ...) would leave the volume
+// open by this gateway, whose process is alive, so nobody else could open it
+// without force=1: it is retried in the background, 0.1 s and then up to 5 s
+// apart, until it lands, the volume is opened here again (the lock is ours
+// again) or the gateway closes (which tries once more and logs the outcome).
 import { hostname } from 'node:os'
 import { readFileSync } from 'node:fs'
 import type { OpName, Port } from '../../../sys/node/ts/index.js'
@@ -45,7 +52,15 @@ interface Held {
   /** The OPEN (or the CLOSE) in flight; the next open or close waits for it. */
   busy: Promise<unknown>
   open: boolean
+  /** A failed CLOSE's next try, and how many failed. */
+  retry?: NodeJS.Timeout
+  failed: number
 }
+
+/** Errors of a CLOSE that mean "a peer is away or gave up for now", worth trying again. */
+const CLOSE_RETRY = new Set(['ECONNREFUSED', 'ECONNRESET', 'EIO', 'ETIMEDOUT', 'EAGAIN', 'ENOBUFS', 'ESHUTDOWN', 'EPIPE'])
+/** The first retry's delay and the longest, ms. */
+export const CLOSE_RETRY_MS = [100, 5000] as const
 
 /** Sends a control request from the engine's port (Engine.ctl). */
 export type CtlFn = (op: OpName, target: string, text: string, size?: number) => Promise<CtlReply>
@@ -57,6 +72,7 @@ export class VolumeExports {
   #vols: Volumes
   #held = new Map<string, Held>()
   #log: (line: string) => void
+  #ending = false
 
   /** Volumes of the peer on port @dst (vlmcd): questions from @port, opens through @ctl. */
   constructor(port: Port, dst: number, opts: { ctl: CtlFn; owner?: string; timeoutMs: number; log: (line: string) => void }) {
@@ -72,6 +88,13 @@ export class VolumeExports {
   opened(): Map<string, number> {
     const m = new Map<string, number>()
     for (const [t, h] of this.#held) if (h.open) m.set(t, h.conns)
+    return m
+  }
+
+  /** Volumes whose CLOSE failed and is being retried, with the failed tries. */
+  unclosed(): Map<string, number> {
+    const m = new Map<string, number>()
+    for (const [t, h] of this.#held) if (h.retry) m.set(t, h.failed)
     return m
   }
 
@@ -97,9 +120,11 @@ export class VolumeExports {
         return v.peerMessage ? `${v.code}: ${v.peerMessage}` : v.message
       }
     }
-    const h = this.#held.get(name) ?? { conns: 0, busy: Promise.resolve(), open: false }
+    const h: Held = this.#held.get(name) ?? { conns: 0, busy: Promise.resolve(), open: false, failed: 0 }
     this.#held.set(name, h)
     h.conns++
+    // Opened again: a CLOSE still being retried is not needed (the OPEN below takes the lock as ours).
+    this.#stopRetry(h)
     const step = h.busy.then(async () => {
       if (h.open) return
       await this.#call('open', name, `owner=${this.owner}\n${snap !== null ? 'ro=1\n' : ''}`)
@@ -133,16 +158,64 @@ export class VolumeExports {
     if (--h.conns > 0) return
     h.busy = h.busy.then(async () => {
       if (h.conns > 0 || !h.open) return
-      try {
-        await this.#call('close', name, `owner=${this.owner}\n`)
-        this.#log(`closed volume '${name}'`)
-      } catch (e) {
-        this.#log(`closing volume '${name}': ${(e as Error).message}`)
-      }
       h.open = false
-    }).finally(() => {
-      if (h.conns === 0 && !h.open && this.#held.get(name) === h) this.#held.delete(name)
-    })
+      await this.#close(name, h)
+    }).finally(() => this.#forget(name, h))
+  }
+
+  #forget(name: string, h: Held): void {
+    if (h.conns === 0 && !h.open && !h.retry && this.#held.get(name) === h) this.#held.delete(name)
+  }
+
+  #stopRetry(h: Held): void {
+    if (h.retry) clearTimeout(h.retry)
+    h.retry = undefined
+    h.failed = 0
+  }
+
+  /** One CLOSE of @name; a failure worth retrying schedules the next try (in @h's order). */
+  async #close(name: string, h: Held): Promise<void> {
+    try {
+      await this.#call('close', name, `owner=${this.owner}\n`)
+      this.#log(h.failed ? `closed volume '${name}' (after ${h.failed} failed tries)` : `closed volume '${name}'`)
+      h.failed = 0
+    } catch (e) {
+      const msg = (e as Error).message
+      const code = /^([A-Z0-9]+):/.exec(msg)?.[1] ?? ''
+      h.failed++
+      if (!CLOSE_RETRY.has(code) || this.#ending) {
+        this.#log(`closing volume '${name}': ${msg}${this.#ending && CLOSE_RETRY.has(code) ? ' (not retried: the gateway is closing; the lock stays until its owner is found dead or force=1)' : ''}`)
+        h.failed = 0
+        return
+      }
+      const delay = Math.min(CLOSE_RETRY_MS[0] * 2 ** (h.failed - 1), CLOSE_RETRY_MS[1])
+      // The first failure and then every tenth: a peer away for long does not flood the log.
+      if (h.failed === 1 || h.failed % 10 === 0) this.#log(`closing volume '${name}': ${msg}; trying again (${h.failed} failed, next in ${delay} ms)`)
+      h.retry = setTimeout(() => {
+        h.retry = undefined
+        h.busy = h.busy.then(async () => {
+          if (h.conns > 0 || h.open || this.#ending) return
+          await this.#close(name, h)
+        }).finally(() => this.#forget(name, h))
+      }, delay)
+      h.retry.unref()
+    }
+  }
+
+  /**
+   * The gateway is closing: CLOSEs still being retried are tried once more
+   * now (each outcome logged), and no more after that.
+   */
+  async finish(): Promise<void> {
+    await this.settle()
+    this.#ending = true
+    const left = [...this.#held].filter(([, h]) => h.retry)
+    for (const [name, h] of left) {
+      clearTimeout(h.retry)
+      h.retry = undefined
+      h.busy = h.busy.then(() => this.#close(name, h)).finally(() => this.#forget(name, h))
+    }
+    await this.settle()
   }
 
   /** Every volume and snapshot, for NBD_OPT_LIST: name and a description. */

@@ -31,6 +31,7 @@ export const OPS = [
   'discard', // X_DISCARD
   'write_zeroes', // X_WRITE_ZEROES
   'commit', // X_COMMIT
+  'list', // X_LIST
 ] as const
 
 /** Request flags (XF_*, lowercased). */
