@@ -722,6 +722,23 @@ static void test_crash(void)
 			pthread_mutex_unlock(&cr_mu);
 		}
 	}
+	/*
+	 * The client goes on, without kills, until what the checks below need
+	 * has been acknowledged at least once: under load the kills can cut
+	 * every snapshot of the loop (a liveness check, not a race to win).
+	 */
+	for (uint64_t t0 = xt_now_ns();;) {
+		int enough;
+
+		pthread_mutex_lock(&cr_mu);
+		enough = cr_acked_mapw > 20 && cr_acked_snap > 0;
+		pthread_mutex_unlock(&cr_mu);
+		if (enough)
+			break;
+		CHECKF(xt_now_ns() - t0 < 120000000000ull, "no snapshot acknowledged in 120 s after the kills (%" PRIu64
+		       " MAPW)", cr_acked_mapw);
+		usleep(10000);
+	}
 	__atomic_store_n(&cr_stop, 1, __ATOMIC_RELAXED);
 	CHECK(pthread_join(th, NULL) == 0);
 	restart_mapperd();
