@@ -57,7 +57,13 @@ ap.add_argument('--rounds', type=int, default=2)
 ap.add_argument('--size', default='96M', help='the object / image size (a RADOS object: at most 128M)')
 ap.add_argument('--object-size', default='4M', help="the volume's object size (vlmcd; default 4M, as RBD's)")
 ap.add_argument('--only', default='')
-ap.add_argument('--out', default=os.path.join(ROOT, 'bench/results/rados.json'))
+ap.add_argument('--engines', default='', help='measure only these engines (xseg,volume,librbd,qemu-nbd,xseg-b)')
+ap.add_argument('--b-args', default=None,
+                help='A/B: also measure "xseg-b", a second radosd (port 4, same object) started with these '
+                     'extra arguments, e.g. "--spin-us 0"; VAR=VALUE words set its environment '
+                     '(CEPH_ARGS=--ms_async_op_threads=2)')
+DEFAULT_OUT = os.path.join(ROOT, 'bench/results/rados.json')
+ap.add_argument('--out', default=DEFAULT_OUT)
 opt = ap.parse_args()
 
 for tool in ('fio', 'rados', 'rbd', 'ceph-mon', 'ceph-osd', 'node'):
@@ -187,11 +193,25 @@ try:
                                       '--unix', vsock, '--volumes', '-q'], stdout=subprocess.DEVNULL))
     wait_socket(vsock)
     run(['rbd', '-c', conf, 'create', '--size', opt.size, 'xseg/bench'])
+    bsock = os.path.join(work, 'b.sock')
+    if opt.b_args is not None:
+        words = opt.b_args.split()
+        benv = dict(os.environ, **dict(w.split('=', 1) for w in words if '=' in w and not w.startswith('-')))
+        bargs = [w for w in words if not ('=' in w and not w.startswith('-'))]
+        children.append(subprocess.Popen([os.path.join(BIN, 'radosd'), '-q', '-g', spec, '-p', '4', '--conf', conf,
+                                          *bargs], env=benv))
+        wait_bound(4)
+        children.append(subprocess.Popen(['node', os.path.join(ROOT, 'lib/node/cli.js'), 'nbd', spec,
+                                          '--storage-port', '4', '--unix', bsock, '--export', 'disk', '-q'],
+                                         stdout=subprocess.DEVNULL))
+        wait_socket(bsock)
     engines = {
         'xseg': (['--ioengine=nbd', f'--uri={uri}'], None),
         'volume': (['--ioengine=nbd', f'--uri={vuri}'], None),
         'librbd': (['--ioengine=rbd', '--clientname=admin', '--pool=xseg', '--rbdname=bench'], env),
     }
+    if opt.b_args is not None:
+        engines['xseg-b'] = (['--ioengine=nbd', f'--uri=nbd+unix:///disk?socket={bsock}'], None)
     if shutil.which('qemu-nbd') and subprocess.run(['qemu-img', '--help'], capture_output=True, text=True).stdout.find('rbd') >= 0:
         run(['rbd', '-c', conf, 'create', '--size', opt.size, 'xseg/qbench'])
         q = subprocess.Popen(['qemu-nbd', '--persistent', '--shared=8', '--format=raw', '--cache=none',
@@ -202,8 +222,12 @@ try:
         engines['qemu-nbd'] = (['--ioengine=nbd', f'--uri={quri}'], None)
     else:
         print('qemu-nbd or its rbd driver (qemu-block-extra) is missing: not measured', file=sys.stderr)
+    if opt.engines:
+        keep = [e.strip() for e in opt.engines.split(',')]
+        engines = {k: v for k, v in engines.items() if k in keep}
     for name, (eargs, eenv) in engines.items():
-        fio(eargs, 'write', '1m', 4, 0, eenv)		# fill it
+        if name != 'xseg-b' or 'xseg' not in engines:	# xseg-b serves xseg's object
+            fio(eargs, 'write', '1m', 4, 0, eenv)		# fill it
     only = [s.strip() for s in opt.only.split(',') if s.strip()]
     rows = []
     for (wname, rw, bs, depth) in WORKLOADS:
@@ -216,18 +240,22 @@ try:
                 if name not in best or r['iops'] > best[name]['iops']:
                     best[name] = r
         row = {'workload': wname, 'rw': rw, 'bs': bs, 'depth': depth, **best}
-        for ours in ('xseg', 'volume'):
-            for other in ('librbd', 'qemu-nbd'):
-                if other in best and best[other]['iops']:
-                    row[f'ratio_{ours}_{other.replace("-", "")}'] = best[ours]['iops'] / best[other]['iops']
+        for ours in ('xseg', 'volume', 'xseg-b'):
+            for other in ('librbd', 'qemu-nbd', 'xseg'):
+                if ours in best and other in best and best[other]['iops'] and ours != other and \
+                        (other != 'xseg' or ours == 'xseg-b'):
+                    row[f'ratio_{ours.replace("-", "")}_{other.replace("-", "")}'] = best[ours]['iops'] / best[other]['iops']
         rows.append(row)
         print(f"{wname:20s} " + '  '.join(f"{e} {best[e]['iops']:8.0f}" for e in engines) + ' IOPS  ' +
               '  '.join(f"{k[6:]} {v:.2f}" for k, v in row.items() if k.startswith('ratio_')), file=sys.stderr)
     ceiling = []
+    partial = bool(opt.only or opt.engines or opt.b_args is not None)
     for (label, mode, bs, depth) in [('4K write QD1', 'write', 4096, 1), ('4K write QD32', 'write', 4096, 32),
                                      ('4K rand read QD1', 'rand', 4096, 1),
                                      ('4K rand read QD32', 'rand', 4096, 32)]:
         # rand reads the objects the write run of the same depth left (--run-name)
+        if partial:
+            break		# an experiment: rows only
         r = rados_bench(conf, mode, bs, depth, opt.runtime)
         ceiling.append({'workload': label, **r})
         print(f"rados bench {label:18s} {r.get('iops', 0):9.0f} IOPS", file=sys.stderr)
@@ -246,6 +274,9 @@ try:
         'rows': rows,
         'radosBench': ceiling,
     }
+    if partial and opt.out == DEFAULT_OUT:
+        print('a partial run (--only/--engines/--b-args): bench/results/rados.json left alone', file=sys.stderr)
+        sys.exit(0)
     with open(opt.out, 'w') as f:
         json.dump(doc, f, indent=2)
         f.write('\n')
