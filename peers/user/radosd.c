@@ -50,6 +50,7 @@ const char *__tsan_default_suppressions(void)
 static struct radosd {
 	const char *conf, *name, *keyring, *pool, *ns;
 	unsigned timeout, connect_timeout;
+	uint64_t stripe;		/* --stripe: 0, or the stripe object size */
 	rados_t cluster;
 	rados_ioctx_t io;
 } rd_ = { .name = "client.admin", .pool = "xseg", .timeout = 30, .connect_timeout = 30 };
@@ -187,6 +188,8 @@ static int submit(struct peer *p, struct xseg_request *req, const char *oid, uin
 	return PEER_ASYNC;
 }
 
+#include "radosd-stripe.h"
+
 /* Ops whose data carries a second name or an owner tag (size bytes of data). */
 static int data_is_name(uint32_t op)
 {
@@ -279,6 +282,25 @@ static int serve(struct peer *p, uint32_t port, struct xseg_request *req)
 	r = get_args(p, req, &a);
 	if (r)
 		return r;
+	if (rd_.stripe) {
+		switch (a.op) {
+		case X_COPY: case X_RENAME: case X_HASH:
+			peer_log(p, 2, "%s %s: not served with --stripe", xseg_op_name(a.op), a.name);
+			return EOPNOTSUPP;
+		case X_TRUNCATE: case X_DELETE:
+			return PEER_DEFER;
+		case X_READ:
+			if (a.len)
+				return submit_striped(p, req, a.name, a.op, a.data, a.off, a.len);
+			break;
+		case X_WRITE:
+			if (a.off > INT64_MAX || a.len > INT64_MAX - a.off)
+				return EFBIG;
+			if (a.len)
+				return submit_striped(p, req, a.name, a.op, a.data, a.off, a.len);
+			break;
+		}
+	}
 	switch (a.op) {
 	case X_COPY: case X_RENAME: case X_HASH: case X_ACQUIRE: case X_RELEASE:
 	case X_DISCARD: case X_WRITE_ZEROES:
@@ -520,6 +542,20 @@ static int work(struct peer *p, uint32_t port, struct xseg_request *req)
 	r = get_args(p, req, &a);
 	if (r)
 		return r;
+	if (rd_.stripe) {
+		switch (a.op) {
+		case X_TRUNCATE:
+			return rados_err(a.off > INT64_MAX ? -EFBIG : striped_truncate(a.name, a.off));
+		case X_DELETE:
+			return rados_err(striped_delete(a.name));
+		case X_DISCARD:
+		case X_WRITE_ZEROES:
+			r = striped_zero(a.name, a.off, a.len, &n);
+			if (r >= 0)
+				req->serviced = n;
+			return rados_err(r);
+		}
+	}
 	switch (a.op) {
 	case X_COPY:
 		r = do_copy(a.name, a.other, &n);
@@ -615,8 +651,8 @@ static int connect_cluster(struct peer *p)
 	}
 	if (rd_.ns)
 		rados_ioctx_set_namespace(rd_.io, rd_.ns);
-	peer_log(p, 2, "connected as %s, pool %s%s%s", rd_.name, rd_.pool, rd_.ns ? ", namespace " : "",
-		 rd_.ns ? rd_.ns : "");
+	peer_log(p, 2, "connected as %s, pool %s%s%s, %s", rd_.name, rd_.pool, rd_.ns ? ", namespace " : "",
+		 rd_.ns ? rd_.ns : "", rd_.stripe ? "targets striped" : "one object per target");
 	return 0;
 }
 
@@ -647,6 +683,23 @@ static int own(struct peer *p, int opt, const char *arg)
 		rd_.name = name;
 		return 0;
 	case 'n': rd_.name = arg; return 0;
+	case 'S': {
+		char *end;
+		unsigned long long v;
+
+		errno = 0;
+		v = strtoull(arg, &end, 10);
+		if (*end == 'K' || *end == 'k')
+			v <<= 10, end++;
+		else if (*end == 'M' || *end == 'm')
+			v <<= 20, end++;
+		if (errno || end == arg || *end || v < 4096 || v > (64ull << 20) || (v & (v - 1))) {
+			fprintf(stderr, "%s: --stripe: '%s' must be a power of two from 4K to 64M\n", p->name, arg);
+			return -2;
+		}
+		rd_.stripe = v;
+		return 0;
+	}
 	case 'T':
 	case 'U':
 		if (parse_secs(arg, opt == 'T' ? &rd_.timeout : &rd_.connect_timeout)) {
@@ -666,7 +719,7 @@ int main(int argc, char **argv)
 		{ "namespace", required_argument, NULL, 'N' }, { "keyring", required_argument, NULL, 'k' },
 		{ "id", required_argument, NULL, 'i' }, { "name", required_argument, NULL, 'n' },
 		{ "timeout", required_argument, NULL, 'T' }, { "connect-timeout", required_argument, NULL, 'U' },
-		{ 0 } };
+		{ "stripe", required_argument, NULL, 'S' }, { 0 } };
 	struct peer p = { .name = "radosd", .serve = serve, .work = work };
 	int r = peer_parse_args(&p, argc, argv, "c:P:N:k:i:n:", lopts, own,
 		"  -c, --conf FILE       the cluster's ceph.conf (default: librados' search path, $CEPH_CONF)\n"
@@ -678,6 +731,10 @@ int main(int argc, char **argv)
 		"  --timeout SECS        a request whose OSD or monitor does not answer fails with EIO\n"
 		"                        after this long (rados_osd_op_timeout, rados_mon_op_timeout; default 30)\n"
 		"  --connect-timeout SECS  give up connecting at start after this long (default 30)\n"
+		"  --stripe SIZE         serve block targets striped over RADOS objects of SIZE (4K..64M,\n"
+		"                        a power of two; 4M as an RBD image): byte OFF of target NAME is in\n"
+		"                        object \\003NAME.<OFF/SIZE, 16 hex digits>, object NAME holds the size;\n"
+		"                        COPY, RENAME and HASH are not served (docs/peers.md)\n"
 		"  A multi-node cluster: its ceph.conf (mon host) and a keyring of a client with\n"
 		"  'mon allow r, osd allow rwx pool=POOL' caps are all radosd needs (docs/peers.md).");
 
