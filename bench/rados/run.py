@@ -226,8 +226,7 @@ try:
         keep = [e.strip() for e in opt.engines.split(',')]
         engines = {k: v for k, v in engines.items() if k in keep}
     for name, (eargs, eenv) in engines.items():
-        if name != 'xseg-b' or 'xseg' not in engines:	# xseg-b serves xseg's object
-            fio(eargs, 'write', '1m', 4, 0, eenv)		# fill it
+        fio(eargs, 'write', '1m', 4, 0, eenv)		# fill it
     only = [s.strip() for s in opt.only.split(',') if s.strip()]
     rows = []
     for (wname, rw, bs, depth) in WORKLOADS:

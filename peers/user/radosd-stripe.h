@@ -31,6 +31,78 @@ static void stripe_oid(char *out, size_t n, const char *name, uint64_t idx)
 
 #define STRIPE_OID_MAX (XSEG_TARGET_MAX + 20)
 
+/*
+ * Known sizes: a lower bound of a target's size that this radosd saw (a
+ * stat or a growth of the head), so that a WRITE ending within it needs no
+ * look at the head (RADOS objects are never shrunk behind our back by this
+ * radosd: TRUNCATE and DELETE here bump the generation and drop the entry
+ * before and after they act, and a size seen under an older generation is
+ * not kept; a WRITE that began under an older one looks at the head). A
+ * TRUNCATE through another radosd is not seen (docs/peers.md). A
+ * process-local mutex: a dead radosd takes it with it.
+ */
+#define SIZES 64
+
+static struct {
+	pthread_mutex_t mu;
+	uint64_t gen;
+	struct {
+		uint64_t size;
+		char name[XSEG_TARGET_MAX + 1];	/* "": empty */
+	} e[SIZES];
+} sz_ = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+static unsigned sz_slot(const char *name)
+{
+	uint32_t h = 2166136261u;
+
+	while (*name)
+		h = (h ^ (uint8_t)*name++) * 16777619u;
+	return h % SIZES;
+}
+
+/* Is @name known to be at least @end bytes? The generation in *gen either way. */
+static int size_known(const char *name, uint64_t end, uint64_t *gen)
+{
+	unsigned i = sz_slot(name);
+	int ok;
+
+	pthread_mutex_lock(&sz_.mu);
+	*gen = sz_.gen;
+	ok = !strcmp(sz_.e[i].name, name) && sz_.e[i].size >= end;
+	pthread_mutex_unlock(&sz_.mu);
+	return ok;
+}
+
+/* @name was @size bytes under generation @gen (kept only if no TRUNCATE/DELETE came since). */
+static void size_seen(const char *name, uint64_t size, uint64_t gen)
+{
+	unsigned i = sz_slot(name);
+
+	pthread_mutex_lock(&sz_.mu);
+	if (gen == sz_.gen) {
+		if (strcmp(sz_.e[i].name, name)) {
+			snprintf(sz_.e[i].name, sizeof(sz_.e[i].name), "%s", name);
+			sz_.e[i].size = size;
+		} else if (size > sz_.e[i].size) {
+			sz_.e[i].size = size;
+		}
+	}
+	pthread_mutex_unlock(&sz_.mu);
+}
+
+/* @name may shrink or go: forget its size and what is being learnt of any size now. */
+static void size_forget(const char *name)
+{
+	unsigned i = sz_slot(name);
+
+	pthread_mutex_lock(&sz_.mu);
+	sz_.gen++;
+	if (!strcmp(sz_.e[i].name, name))
+		sz_.e[i].name[0] = 0;
+	pthread_mutex_unlock(&sz_.mu);
+}
+
 struct sreq;
 
 struct piece {
@@ -48,6 +120,8 @@ struct sreq {
 	uint32_t left;			/* aios of this phase not yet done (atomic) */
 	int phase;			/* 0 the pieces (WRITE: and a stat of the head), 1 the head */
 	int tries;
+	int known;			/* WRITE: ends within the known size, no stat of the head */
+	uint64_t gen;			/* of the known sizes, when it began */
 	uint8_t *data;
 	uint64_t off, len, end;
 	rados_completion_t hc;		/* the head's stat or write op */
@@ -135,6 +209,24 @@ static void write_settle(struct sreq *s)
 
 	for (uint32_t i = 0; i < s->n && !err; i++)
 		err = rados_err(s->pc[i].r);
+	if (!err && s->known) {
+		uint64_t gen;
+
+		s->known = 0;
+		if (size_known(s->name, s->end, &gen) && gen == s->gen) {
+			s->req->serviced = s->len;
+			sreq_done(s, 0);
+			return;
+		}
+		/* A TRUNCATE or DELETE came meanwhile: look at the head after all. */
+		s->phase = 0;
+		__atomic_store_n(&s->left, 1, __ATOMIC_RELAXED);
+		err = head_stat(s);
+		if (!err)
+			return;
+	}
+	if (!err && s->hr >= 0 && s->hsize >= s->end)
+		size_seen(s->name, s->hsize, s->gen);
 	if (!err && s->hr < 0 && s->hr != -ENOENT)
 		err = rados_err(s->hr);
 	if (!err && (s->hr == -ENOENT || s->hsize < s->end)) {
@@ -173,6 +265,7 @@ static void read_settle(struct sreq *s)
 		if (s->hr < 0) {
 			err = rados_err(s->hr);
 		} else {
+			size_seen(s->name, s->hsize, s->gen);
 			/* Holes read as zeroes, up to the end of the target. */
 			for (uint32_t i = 0; i < s->n; i++) {
 				uint64_t got = s->pc[i].r > 0 ? (uint64_t)s->pc[i].r : 0;
@@ -222,6 +315,7 @@ static void head_cb(rados_completion_t c, void *arg)
 		return;
 	default:		/* 2: created, 3: grown; a writer in between: look again */
 		if (r >= 0) {
+			size_seen(s->name, s->end, s->gen);
 			s->req->serviced = s->len;
 			sreq_done(s, 0);
 			return;
@@ -256,6 +350,7 @@ static int submit_striped(struct peer *p, struct xseg_request *req, const char *
 	*s = (struct sreq){ .p = p, .req = req, .op = op, .n = n, .data = data, .off = off, .len = len,
 			    .end = off + len };
 	snprintf(s->name, sizeof(s->name), "%s", name);
+	s->known = size_known(name, s->end, &s->gen) && op == X_WRITE;
 	req->serviced = 0;
 	for (uint32_t i = 0; i < n; i++) {
 		s->pc[i].s = s;
@@ -264,12 +359,12 @@ static int submit_striped(struct peer *p, struct xseg_request *req, const char *
 			return ENOMEM;
 		}
 	}
-	if (op == X_WRITE && rados_aio_create_completion2(s, head_cb, &s->hc)) {
+	if (op == X_WRITE && !s->known && rados_aio_create_completion2(s, head_cb, &s->hc)) {
 		sreq_free(s);
 		return ENOMEM;
 	}
 	/* Every aio counted before the first is started: the last callback settles. */
-	s->left = n + (op == X_WRITE);
+	s->left = n + (op == X_WRITE && !s->known);
 	__atomic_thread_fence(__ATOMIC_RELEASE);
 	for (uint32_t i = 0; i < n; i++) {
 		uint64_t idx = first + i, soff = (off + pos) - idx * st, plen = st - soff;
@@ -285,7 +380,7 @@ static int submit_striped(struct peer *p, struct xseg_request *req, const char *
 		started++;
 		pos += plen;
 	}
-	if (r >= 0 && op == X_WRITE) {
+	if (r >= 0 && op == X_WRITE && !s->known) {
 		r = rados_aio_stat(rd_.io, name, s->hc, &s->hsize, &s->hmtime);
 		if (r >= 0)
 			hstarted = 1;
@@ -296,13 +391,14 @@ static int submit_striped(struct peer *p, struct xseg_request *req, const char *
 		 * the last callback's to settle; the ones never started count
 		 * as failed with this error.
 		 */
-		uint32_t skip = (n - started) + (op == X_WRITE && !hstarted);
+		uint32_t skip = (n - started) + (op == X_WRITE && !s->known && !hstarted);
 
 		peer_log(p, 1, "%s %s (striped): %s", xseg_op_name(op), name, strerror(-r));
 		for (uint32_t i = started; i < n; i++)
 			s->pc[i].r = r;
 		if (op == X_WRITE && !hstarted)
 			s->hr = r;
+		s->known = 0;	/* settle on the error */
 		if (!started && !hstarted) {
 			sreq_free(s);
 			return rados_err(r);
@@ -402,6 +498,7 @@ static int striped_truncate(const char *name, uint64_t size)
 
 	if (r < 0)
 		return r;
+	size_forget(name);
 	if (size < cur) {
 		uint64_t keep = (size + st - 1) / st;	/* stripes [0, keep) stay */
 
@@ -418,6 +515,7 @@ static int striped_truncate(const char *name, uint64_t size)
 	rados_write_op_truncate(op, size);
 	r = rados_write_op_operate(op, rd_.io, name, NULL, 0);
 	rados_release_write_op(op);
+	size_forget(name);
 	return r;
 }
 
@@ -430,9 +528,13 @@ static int striped_delete(const char *name)
 
 	if (r < 0)
 		return r;
+	size_forget(name);
 	if (cur)
 		r = stripes_remove(name, 0, (cur - 1) / rd_.stripe);
-	return r < 0 ? r : rados_remove(rd_.io, name);
+	if (r >= 0)
+		r = rados_remove(rd_.io, name);
+	size_forget(name);
+	return r;
 }
 
 /* DISCARD / WRITE_ZEROES of a striped target, clipped to its size. */

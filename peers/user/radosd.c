@@ -19,6 +19,7 @@
  * fails with EIO when it expires.
  */
 #include <inttypes.h>
+#include <pthread.h>
 #include <rados/librados.h>
 #include <stdlib.h>
 #include <string.h>

@@ -262,6 +262,11 @@ static void test_striped(void)
 	CHECK(sreq(X_TRUNCATE, name, 5000, 0, NULL, NULL, NULL) == 0);
 	CHECK(os_size_at(name) == 5000);
 	CHECK(stripes_of(name) <= 2);
+	/* radosd knew the size was 35000: a write below that, past the new end, grows it again. */
+	CHECK(sreq(X_WRITE, name, 10000, 4, "wxyz", NULL, &sv) == 0 && sv == 4);
+	CHECK(os_size_at(name) == 10004);
+	CHECK(sreq(X_READ, name, 9998, 10, NULL, buf, &sv) == 0 && sv == 6 && !memcmp(buf, "\0\0wxyz", 6));
+	CHECK(sreq(X_TRUNCATE, name, 5000, 0, NULL, NULL, NULL) == 0);
 	CHECK(sreq(X_TRUNCATE, name, 35000, 0, NULL, NULL, NULL) == 0);
 	memset(img + 5000, 0, 30000);
 	check_all(name, img, 35000);
