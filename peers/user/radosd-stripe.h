@@ -121,6 +121,7 @@ struct sreq {
 	int phase;			/* 0 the pieces (WRITE: and a stat of the head), 1 the head */
 	int tries;
 	int known;			/* WRITE: ends within the known size, no stat of the head */
+	int armed;			/* released before a head aio starts, acquired by head_cb() */
 	uint64_t gen;			/* of the known sizes, when it began */
 	uint8_t *data;
 	uint64_t off, len, end;
@@ -161,6 +162,7 @@ static void head_cb(rados_completion_t c, void *arg);
 /* Stat the head (phase 1, or again while growing it). 0 or an errno. */
 static int head_stat(struct sreq *s)
 {
+	rados_completion_t hc;
 	int r;
 
 	if (s->hc)
@@ -168,7 +170,10 @@ static int head_stat(struct sreq *s)
 	s->hc = NULL;
 	if (rados_aio_create_completion2(s, head_cb, &s->hc))
 		return ENOMEM;
-	r = rados_aio_stat(rd_.io, s->name, s->hc, &s->hsize, &s->hmtime);
+	hc = s->hc;
+	/* Once it is started, s may be freed by head_cb: nothing of s after. */
+	__atomic_store_n(&s->armed, 1, __ATOMIC_RELEASE);
+	r = rados_aio_stat(rd_.io, s->name, hc, &s->hsize, &s->hmtime);
 	return r < 0 ? rados_err(r) : 0;
 }
 
@@ -180,6 +185,8 @@ static int head_stat(struct sreq *s)
  */
 static int head_grow(struct sreq *s, int missing)
 {
+	rados_write_op_t wop;
+	rados_completion_t hc;
 	int r;
 
 	if (s->wop)
@@ -198,7 +205,10 @@ static int head_grow(struct sreq *s, int missing)
 	if (rados_aio_create_completion2(s, head_cb, &s->hc))
 		return ENOMEM;
 	s->phase = missing ? 2 : 3;
-	r = rados_aio_write_op_operate(s->wop, rd_.io, s->hc, s->name, NULL, 0);
+	wop = s->wop;
+	hc = s->hc;
+	__atomic_store_n(&s->armed, 1, __ATOMIC_RELEASE);
+	r = rados_aio_write_op_operate(wop, rd_.io, hc, s->name, NULL, 0);
 	return r < 0 ? rados_err(r) : 0;
 }
 
@@ -285,7 +295,7 @@ static void read_settle(struct sreq *s)
 static void piece_cb(rados_completion_t c, void *arg)
 {
 	struct piece *pc = arg;
-	struct sreq *s = pc->s;
+	struct sreq *s = __atomic_load_n(&pc->s, __ATOMIC_ACQUIRE);	/* released before it started */
 
 	pc->r = rados_aio_get_return_value(c);
 	/* acq_rel: the last one to finish sees every piece's result. */
@@ -301,6 +311,8 @@ static void head_cb(rados_completion_t c, void *arg)
 {
 	struct sreq *s = arg;
 	int r = rados_aio_get_return_value(c);
+
+	(void)__atomic_load_n(&s->armed, __ATOMIC_ACQUIRE);	/* what was written before it started */
 
 	switch (s->phase) {
 	case 0:			/* the WRITE's stat, alongside its pieces */
@@ -343,7 +355,8 @@ static int submit_striped(struct peer *p, struct xseg_request *req, const char *
 	struct sreq *s = calloc(1, sizeof(*s) + n * sizeof(struct piece));
 	char oid[STRIPE_OID_MAX];
 	uint32_t started = 0;
-	int r = 0, hstarted = 0;
+	int r = 0, hstarted = 0, head;
+	rados_completion_t hc;
 
 	if (!s)
 		return ENOMEM;
@@ -353,7 +366,6 @@ static int submit_striped(struct peer *p, struct xseg_request *req, const char *
 	s->known = size_known(name, s->end, &s->gen) && op == X_WRITE;
 	req->serviced = 0;
 	for (uint32_t i = 0; i < n; i++) {
-		s->pc[i].s = s;
 		if (rados_aio_create_completion2(&s->pc[i], piece_cb, &s->pc[i].c)) {
 			sreq_free(s);
 			return ENOMEM;
@@ -363,25 +375,45 @@ static int submit_striped(struct peer *p, struct xseg_request *req, const char *
 		sreq_free(s);
 		return ENOMEM;
 	}
-	/* Every aio counted before the first is started: the last callback settles. */
-	s->left = n + (op == X_WRITE && !s->known);
-	__atomic_thread_fence(__ATOMIC_RELEASE);
 	for (uint32_t i = 0; i < n; i++) {
-		uint64_t idx = first + i, soff = (off + pos) - idx * st, plen = st - soff;
+		uint64_t soff = (off + pos) - (first + i) * st, plen = st - soff;
 
-		if (plen > len - pos)
-			plen = len - pos;
-		s->pc[i].len = plen;
+		s->pc[i].len = plen > len - pos ? len - pos : plen;
+		pos += s->pc[i].len;
+	}
+	/*
+	 * Every aio counted, and all the callbacks read written, before the
+	 * first starts (pc->s and armed are the releases TSan sees: librados'
+	 * own locks are invisible to it): the last callback settles.
+	 */
+	head = op == X_WRITE && !s->known;
+	hc = s->hc;
+	__atomic_store_n(&s->left, n + head, __ATOMIC_RELAXED);
+	/*
+	 * Once the last aio is started, s may be settled and freed on a
+	 * callback thread: from here on only locals, and s only while an aio
+	 * not yet started (or the error's skip) keeps it alive.
+	 */
+	pos = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t idx = first + i, soff = (off + pos) - idx * st, plen = s->pc[i].len;
+		rados_completion_t c = s->pc[i].c;
+
 		stripe_oid(oid, sizeof(oid), name, idx);
-		r = op == X_READ ? rados_aio_read(rd_.io, oid, s->pc[i].c, (char *)data + pos, (size_t)plen, soff) :
-			rados_aio_write(rd_.io, oid, s->pc[i].c, (const char *)data + pos, (size_t)plen, soff);
+		__atomic_store_n(&s->pc[i].s, s, __ATOMIC_RELEASE);
+		r = op == X_READ ? rados_aio_read(rd_.io, oid, c, (char *)data + pos, (size_t)plen, soff) :
+			rados_aio_write(rd_.io, oid, c, (const char *)data + pos, (size_t)plen, soff);
 		if (r < 0)
 			break;
 		started++;
 		pos += plen;
 	}
-	if (r >= 0 && op == X_WRITE && !s->known) {
-		r = rados_aio_stat(rd_.io, name, s->hc, &s->hsize, &s->hmtime);
+	if (r >= 0 && head) {
+		uint64_t *hsize = &s->hsize;
+		time_t *hmtime = &s->hmtime;
+
+		__atomic_store_n(&s->armed, 1, __ATOMIC_RELEASE);
+		r = rados_aio_stat(rd_.io, name, hc, hsize, hmtime);
 		if (r >= 0)
 			hstarted = 1;
 	}
@@ -391,7 +423,7 @@ static int submit_striped(struct peer *p, struct xseg_request *req, const char *
 		 * the last callback's to settle; the ones never started count
 		 * as failed with this error.
 		 */
-		uint32_t skip = (n - started) + (op == X_WRITE && !s->known && !hstarted);
+		uint32_t skip = (n - started) + (head && !hstarted);
 
 		peer_log(p, 1, "%s %s (striped): %s", xseg_op_name(op), name, strerror(-r));
 		for (uint32_t i = started; i < n; i++)
