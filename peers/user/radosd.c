@@ -320,9 +320,10 @@ static int serve(struct peer *p, uint32_t port, struct xseg_request *req)
 		case X_TRUNCATE: case X_DELETE:
 			return PEER_DEFER;
 		case X_READ:
-			if (a.len)
+			/* Past 2^63 nothing can be (a target ends before): only whether it exists. */
+			if (a.len && a.off <= INT64_MAX && a.len <= INT64_MAX - a.off)
 				return submit_striped(p, req, a.name, a.op, a.data, a.off, a.len);
-			break;
+			return submit(p, req, a.name, X_READ, a.data, a.off, 0);
 		case X_WRITE:
 			if (a.off > INT64_MAX || a.len > INT64_MAX - a.off)
 				return EFBIG;

@@ -243,6 +243,7 @@ static void test_striped(void)
 	/* Clipped at the end: a read over a missing stripe and the end; past the end nothing. */
 	CHECK(sreq(X_READ, name, 19000, 4000, NULL, buf, &sv) == 0 && sv == 1000);
 	CHECK(sreq(X_READ, name, 20000, 100, NULL, buf, &sv) == 0 && sv == 0);
+	CHECK(sreq(X_READ, name, UINT64_MAX - 10, 100, NULL, buf, &sv) == 0 && sv == 0);	/* no wrap */
 	CHECK(sreq(X_READ, name, 12000, 4000, NULL, buf, &sv) == 0 && sv == 4000);
 	CHECK(!memcmp(buf, img + 12000, 4000));
 	/* A write past the end grows the target; the gap reads as zeroes. */
