@@ -99,8 +99,9 @@ function pipeline(d) {
 /** README.md (radosd): at least 1.0x librbd on every line; none against qemu-nbd. */
 function rados(d) {
   return d.rows.flatMap((row) => [
-    { line: `${row.workload}: gateway -> radosd`, anchor: 'librbd (fio rbd)', ratio: row.ratio_xseg_librbd, better: 'higher', goal: 1 },
-    { line: `${row.workload}: gateway -> radosd`, anchor: 'qemu-nbd on rbd:', ratio: row.ratio_xseg_qemunbd, better: 'higher' },
+    { line: `${row.workload}: gateway -> radosd --stripe 4M`, anchor: 'librbd (fio rbd)', ratio: row.ratio_xseg_librbd, better: 'higher', goal: 1 },
+    { line: `${row.workload}: gateway -> radosd --stripe 4M`, anchor: 'qemu-nbd on rbd:', ratio: row.ratio_xseg_qemunbd, better: 'higher' },
+    { line: `${row.workload}: gateway -> radosd, one object`, anchor: 'librbd (fio rbd)', ratio: row.ratio_object_librbd, better: 'higher', goal: 1 },
     { line: `${row.workload}: volume (vlmcd -> mapperd -> radosd)`, anchor: 'librbd (fio rbd)', ratio: row.ratio_volume_librbd, better: 'higher', goal: 1 },
     { line: `${row.workload}: volume (vlmcd -> mapperd -> radosd)`, anchor: 'qemu-nbd on rbd:', ratio: row.ratio_volume_qemunbd, better: 'higher' },
   ].filter((p) => typeof p.ratio === 'number'))

@@ -19,6 +19,7 @@
  * fails with EIO when it expires.
  */
 #include <inttypes.h>
+#include <pthread.h>
 #include <rados/librados.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,15 +31,19 @@
 #if defined(__SANITIZE_THREAD__)
 /*
  * librados is not built with TSan: its atomics and lock-free refcounts are
- * invisible to it, so its own threads "race" on every connection. Reports
- * with a frame in the Ceph libraries are suppressed (docs/peers.md says what
- * this hides: a race of done() would have one too).
+ * invisible to it, so its own threads "race" on every connection. TSan
+ * ignores what the Ceph libraries do through its interceptors (memory,
+ * locks: called_from_lib), and nothing else: a report with a frame of
+ * radosd (done() on librados' finisher thread included) is not suppressed.
+ * Since librados' locks are invisible too, the hand-off of a request to the
+ * finisher is made visible by radosd itself (struct aio's armed, struct
+ * sreq's left: a release before the aio starts, an acquire in the callback).
  */
 const char *__tsan_default_suppressions(void);
 const char *__tsan_default_suppressions(void)
 {
-	return "race:libceph-common.so\nrace:librados.so\nmutex:libceph-common.so\n"
-	       "deadlock:libceph-common.so\nsignal:libceph-common.so\n";
+	return "called_from_lib:libceph-common.so\ncalled_from_lib:librados.so\n"
+	       "called_from_lib:libstdc++.so\nmutex:__run_exit_handlers\n";
 }
 #endif
 
@@ -50,6 +55,7 @@ const char *__tsan_default_suppressions(void)
 static struct radosd {
 	const char *conf, *name, *keyring, *pool, *ns;
 	unsigned timeout, connect_timeout;
+	uint64_t stripe;		/* --stripe: 0, or the stripe object size */
 	rados_t cluster;
 	rados_ioctx_t io;
 } rd_ = { .name = "client.admin", .pool = "xseg", .timeout = 30, .connect_timeout = 30 };
@@ -63,6 +69,7 @@ struct aio {
 	rados_write_op_t wop;
 	uint64_t size;			/* INFO: filled by the stat */
 	time_t mtime;
+	int armed;			/* released before the aio starts, acquired by done() */
 };
 
 /* A librados result (negative errno) as a reply's errno: a timeout is EIO. */
@@ -79,8 +86,11 @@ static int rados_err(int r)
 static void done(rados_completion_t c, void *arg)
 {
 	struct aio *a = arg;
-	struct xseg_request *req = a->req;
+	struct xseg_request *req;
 	int r = rados_aio_get_return_value(c), err = rados_err(r);
+
+	(void)__atomic_load_n(&a->armed, __ATOMIC_ACQUIRE);	/* what submit() wrote, before */
+	req = a->req;
 
 	if (!err) {
 		switch (a->op) {
@@ -112,6 +122,12 @@ static void done(rados_completion_t c, void *arg)
 	free(a);
 }
 
+/* Everything done() reads of @a is written: publish it (a release TSan sees) before the aio starts. */
+static inline void arm(struct aio *a)
+{
+	__atomic_store_n(&a->armed, 1, __ATOMIC_RELEASE);
+}
+
 /*
  * submit - start the aio for @req (op, name, buffer checked by serve()).
  * Returns PEER_ASYNC, or an errno when it could not be started.
@@ -120,6 +136,10 @@ static int submit(struct peer *p, struct xseg_request *req, const char *oid, uin
 		  uint64_t off, uint64_t len)
 {
 	struct aio *a = calloc(1, sizeof(*a));
+	rados_completion_t c;
+	rados_write_op_t wop;
+	uint64_t *size;
+	time_t *mtime;
 	int r;
 
 	if (!a)
@@ -130,10 +150,13 @@ static int submit(struct peer *p, struct xseg_request *req, const char *oid, uin
 		free(a);
 		return ENOMEM;
 	}
+	/* Once started, done() may free a at once: the aio calls take locals, read before arm(). */
+	c = a->c;
 	switch (op) {
 	case X_READ:
 		if (len) {
-			r = rados_aio_read(rd_.io, oid, a->c, (char *)data, (size_t)len, off);
+			arm(a);
+			r = rados_aio_read(rd_.io, oid, c, (char *)data, (size_t)len, off);
 			break;
 		}
 		/* A read of nothing only says whether the object exists: a stat. */
@@ -143,11 +166,15 @@ static int submit(struct peer *p, struct xseg_request *req, const char *oid, uin
 	case X_SYNC:
 		/* RADOS acknowledges a write once it is durable: a flush has nothing to wait for. */
 		a->op = op == X_READ ? X_PING : op;
-		r = rados_aio_stat(rd_.io, oid, a->c, &a->size, &a->mtime);
+		size = &a->size;	/* addresses, not reads of a */
+		mtime = &a->mtime;
+		arm(a);
+		r = rados_aio_stat(rd_.io, oid, c, size, mtime);
 		break;
 	case X_WRITE:
 		if (len) {
-			r = rados_aio_write(rd_.io, oid, a->c, (const char *)data, (size_t)len, off);
+			arm(a);
+			r = rados_aio_write(rd_.io, oid, c, (const char *)data, (size_t)len, off);
 			break;
 		}
 		/* An empty write creates the object if missing. */
@@ -169,23 +196,29 @@ static int submit(struct peer *p, struct xseg_request *req, const char *oid, uin
 			rados_write_op_assert_exists(a->wop);
 			rados_write_op_truncate(a->wop, off);
 		}
-		r = rados_aio_write_op_operate(a->wop, rd_.io, a->c, oid, NULL, 0);
+		wop = a->wop;
+		arm(a);
+		r = rados_aio_write_op_operate(wop, rd_.io, c, oid, NULL, 0);
 		break;
 	case X_DELETE:
-		r = rados_aio_remove(rd_.io, oid, a->c);
+		arm(a);
+		r = rados_aio_remove(rd_.io, oid, c);
 		break;
 	default:
 		r = -EOPNOTSUPP;
 	}
 	if (r < 0) {
+		/* Not started: a is still ours. */
 		if (a->wop)
 			rados_release_write_op(a->wop);
-		rados_aio_release(a->c);
+		rados_aio_release(c);
 		free(a);
 		return rados_err(r);
 	}
 	return PEER_ASYNC;
 }
+
+#include "radosd-stripe.h"
 
 /* Ops whose data carries a second name or an owner tag (size bytes of data). */
 static int data_is_name(uint32_t op)
@@ -279,6 +312,26 @@ static int serve(struct peer *p, uint32_t port, struct xseg_request *req)
 	r = get_args(p, req, &a);
 	if (r)
 		return r;
+	if (rd_.stripe) {
+		switch (a.op) {
+		case X_COPY: case X_RENAME: case X_HASH:
+			peer_log(p, 2, "%s %s: not served with --stripe", xseg_op_name(a.op), a.name);
+			return EOPNOTSUPP;
+		case X_TRUNCATE: case X_DELETE:
+			return PEER_DEFER;
+		case X_READ:
+			/* Past 2^63 nothing can be (a target ends before): only whether it exists. */
+			if (a.len && a.off <= INT64_MAX && a.len <= INT64_MAX - a.off)
+				return submit_striped(p, req, a.name, a.op, a.data, a.off, a.len);
+			return submit(p, req, a.name, X_READ, a.data, a.off, 0);
+		case X_WRITE:
+			if (a.off > INT64_MAX || a.len > INT64_MAX - a.off)
+				return EFBIG;
+			if (a.len)
+				return submit_striped(p, req, a.name, a.op, a.data, a.off, a.len);
+			break;
+		}
+	}
 	switch (a.op) {
 	case X_COPY: case X_RENAME: case X_HASH: case X_ACQUIRE: case X_RELEASE:
 	case X_DISCARD: case X_WRITE_ZEROES:
@@ -520,6 +573,20 @@ static int work(struct peer *p, uint32_t port, struct xseg_request *req)
 	r = get_args(p, req, &a);
 	if (r)
 		return r;
+	if (rd_.stripe) {
+		switch (a.op) {
+		case X_TRUNCATE:
+			return rados_err(a.off > INT64_MAX ? -EFBIG : striped_truncate(a.name, a.off));
+		case X_DELETE:
+			return rados_err(striped_delete(a.name));
+		case X_DISCARD:
+		case X_WRITE_ZEROES:
+			r = striped_zero(a.name, a.off, a.len, &n);
+			if (r >= 0)
+				req->serviced = n;
+			return rados_err(r);
+		}
+	}
 	switch (a.op) {
 	case X_COPY:
 		r = do_copy(a.name, a.other, &n);
@@ -615,8 +682,8 @@ static int connect_cluster(struct peer *p)
 	}
 	if (rd_.ns)
 		rados_ioctx_set_namespace(rd_.io, rd_.ns);
-	peer_log(p, 2, "connected as %s, pool %s%s%s", rd_.name, rd_.pool, rd_.ns ? ", namespace " : "",
-		 rd_.ns ? rd_.ns : "");
+	peer_log(p, 2, "connected as %s, pool %s%s%s, %s", rd_.name, rd_.pool, rd_.ns ? ", namespace " : "",
+		 rd_.ns ? rd_.ns : "", rd_.stripe ? "targets striped" : "one object per target");
 	return 0;
 }
 
@@ -647,6 +714,23 @@ static int own(struct peer *p, int opt, const char *arg)
 		rd_.name = name;
 		return 0;
 	case 'n': rd_.name = arg; return 0;
+	case 'S': {
+		char *end;
+		unsigned long long v;
+
+		errno = 0;
+		v = strtoull(arg, &end, 10);
+		if (*end == 'K' || *end == 'k')
+			v <<= 10, end++;
+		else if (*end == 'M' || *end == 'm')
+			v <<= 20, end++;
+		if (errno || end == arg || *end || v < 4096 || v > (64ull << 20) || (v & (v - 1))) {
+			fprintf(stderr, "%s: --stripe: '%s' must be a power of two from 4K to 64M\n", p->name, arg);
+			return -2;
+		}
+		rd_.stripe = v;
+		return 0;
+	}
 	case 'T':
 	case 'U':
 		if (parse_secs(arg, opt == 'T' ? &rd_.timeout : &rd_.connect_timeout)) {
@@ -666,7 +750,7 @@ int main(int argc, char **argv)
 		{ "namespace", required_argument, NULL, 'N' }, { "keyring", required_argument, NULL, 'k' },
 		{ "id", required_argument, NULL, 'i' }, { "name", required_argument, NULL, 'n' },
 		{ "timeout", required_argument, NULL, 'T' }, { "connect-timeout", required_argument, NULL, 'U' },
-		{ 0 } };
+		{ "stripe", required_argument, NULL, 'S' }, { 0 } };
 	struct peer p = { .name = "radosd", .serve = serve, .work = work };
 	int r = peer_parse_args(&p, argc, argv, "c:P:N:k:i:n:", lopts, own,
 		"  -c, --conf FILE       the cluster's ceph.conf (default: librados' search path, $CEPH_CONF)\n"
@@ -678,6 +762,10 @@ int main(int argc, char **argv)
 		"  --timeout SECS        a request whose OSD or monitor does not answer fails with EIO\n"
 		"                        after this long (rados_osd_op_timeout, rados_mon_op_timeout; default 30)\n"
 		"  --connect-timeout SECS  give up connecting at start after this long (default 30)\n"
+		"  --stripe SIZE         serve block targets striped over RADOS objects of SIZE (4K..64M,\n"
+		"                        a power of two; 4M as an RBD image): byte OFF of target NAME is in\n"
+		"                        object \\003NAME.<OFF/SIZE, 16 hex digits>, object NAME holds the size;\n"
+		"                        COPY, RENAME and HASH are not served (docs/peers.md)\n"
 		"  A multi-node cluster: its ceph.conf (mon host) and a keyring of a client with\n"
 		"  'mon allow r, osd allow rwx pool=POOL' caps are all radosd needs (docs/peers.md).");
 

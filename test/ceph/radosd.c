@@ -153,6 +153,206 @@ static void test_two_peers(void)
 }
 
 /*
+ * --stripe: targets striped over 4 KiB RADOS objects. The conformance suite's
+ * object, lock, name and depth tests hold for a striped radosd too (its
+ * 8 KiB requests cross stripes); then striping specifics: I/O across many
+ * stripes, holes, clipping at the end, growth by a write past the end (and
+ * by many at once), DISCARD / WRITE_ZEROES over whole and partial stripes,
+ * TRUNCATE that removes and cuts stripes (growing again reads zeroes, never
+ * old data), DELETE that leaves no stripe object behind.
+ */
+static int sreq(uint32_t op, const char *name, uint64_t off, uint64_t size, const void *in, void *out,
+		uint64_t *sv)
+{
+	struct tp_req r = { .op = op, .target = name, .offset = off, .size = size, .in = in,
+			    .in_len = in ? size : 0, .buf_len = size, .out = out, .out_len = out ? size : 0 };
+
+	tp_do(xs, me, 2, &r);
+	if (sv)
+		*sv = r.serviced;
+	return r.error;
+}
+
+/* The size of target @name (INFO at the striped radosd), or -errno. */
+static int64_t os_size_at(const char *name)
+{
+	uint8_t b[8];
+	uint64_t v = 0;
+	int e = sreq(X_INFO, name, 0, 8, NULL, b, NULL);
+
+	if (e)
+		return -e;
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | b[i];
+	return (int64_t)v;
+}
+
+/* The stripe objects of @name in the pool (rados ls). */
+static int stripes_of(const char *name)
+{
+	char cmd[PATH_MAX + 64], line[512], want[XSEG_TARGET_MAX + 8];
+	int n = 0;
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd), "rados -c '%s' -p xseg ls", conf);
+	snprintf(want, sizeof(want), "\003%s.", name);
+	f = popen(cmd, "r");
+	CHECK(f);
+	while (fgets(line, sizeof(line), f))
+		n += !strncmp(line, want, strlen(want));
+	CHECK(pclose(f) == 0);
+	return n;
+}
+
+static uint8_t pat(uint64_t at, int gen)
+{
+	return (uint8_t)(at * 31 + (uint64_t)gen * 7 + 1) | 1;	/* never 0 */
+}
+
+/* Read all @size bytes of @name and compare with @want. */
+static void check_all(const char *name, const uint8_t *want, uint64_t size)
+{
+	uint8_t *got = malloc(size + 1);
+	uint64_t sv = 0;
+
+	CHECK(got);
+	CHECK(sreq(X_READ, name, 0, size, NULL, got, &sv) == 0 && sv == size);
+	for (uint64_t i = 0; i < size; i++)
+		CHECKF(got[i] == want[i], "%s byte %" PRIu64 ": %u, not %u", name, i, got[i], want[i]);
+	free(got);
+}
+
+static void test_striped(void)
+{
+	enum { SZ = 65536 };
+	static uint8_t img[SZ], buf[SZ];
+	char name[64], other[64];
+	uint64_t sv;
+
+	snprintf(name, sizeof(name), "s%d.stripes", (int)getpid());
+	snprintf(other, sizeof(other), "s%d.other", (int)getpid());
+	CHECK(sreq(X_CREATE, name, 0, 20000, NULL, NULL, NULL) == 0);
+	CHECK(stripes_of(name) == 0);		/* sized, but nothing written */
+	/* A write across four stripes, not aligned; holes read as zeroes. */
+	for (uint64_t i = 0; i < 10000; i++)
+		img[3000 + i] = pat(3000 + i, 1);
+	CHECK(sreq(X_WRITE, name, 3000, 10000, img + 3000, NULL, &sv) == 0 && sv == 10000);
+	CHECK(stripes_of(name) == 4);
+	check_all(name, img, 20000);
+	CHECK(os_size_at(name) == 20000);
+	/* Clipped at the end: a read over a missing stripe and the end; past the end nothing. */
+	CHECK(sreq(X_READ, name, 19000, 4000, NULL, buf, &sv) == 0 && sv == 1000);
+	CHECK(sreq(X_READ, name, 20000, 100, NULL, buf, &sv) == 0 && sv == 0);
+	CHECK(sreq(X_READ, name, UINT64_MAX - 10, 100, NULL, buf, &sv) == 0 && sv == 0);	/* no wrap */
+	CHECK(sreq(X_READ, name, 12000, 4000, NULL, buf, &sv) == 0 && sv == 4000);
+	CHECK(!memcmp(buf, img + 12000, 4000));
+	/* A write past the end grows the target; the gap reads as zeroes. */
+	for (uint64_t i = 30000; i < 35000; i++)
+		img[i] = pat(i, 2);
+	CHECK(sreq(X_WRITE, name, 30000, 5000, img + 30000, NULL, &sv) == 0 && sv == 5000);
+	CHECK(os_size_at(name) == 35000);
+	check_all(name, img, 35000);
+	/* DISCARD over a partial, a whole and a partial stripe; WRITE_ZEROES clipped at the end. */
+	CHECK(sreq(X_DISCARD, name, 4000, 9000, NULL, NULL, &sv) == 0 && sv == 9000);
+	memset(img + 4000, 0, 9000);
+	CHECK(sreq(X_WRITE_ZEROES, name, 33000, 10000, NULL, NULL, &sv) == 0 && sv == 2000);
+	memset(img + 33000, 0, 2000);
+	CHECK(os_size_at(name) == 35000);
+	check_all(name, img, 35000);
+	/* TRUNCATE into a stripe: the stripes past it go, the cut one is cut; growing again reads zeroes. */
+	CHECK(sreq(X_TRUNCATE, name, 5000, 0, NULL, NULL, NULL) == 0);
+	CHECK(os_size_at(name) == 5000);
+	CHECK(stripes_of(name) <= 2);
+	/* radosd knew the size was 35000: a write below that, past the new end, grows it again. */
+	CHECK(sreq(X_WRITE, name, 10000, 4, "wxyz", NULL, &sv) == 0 && sv == 4);
+	CHECK(os_size_at(name) == 10004);
+	CHECK(sreq(X_READ, name, 9998, 10, NULL, buf, &sv) == 0 && sv == 6 && !memcmp(buf, "\0\0wxyz", 6));
+	CHECK(sreq(X_TRUNCATE, name, 5000, 0, NULL, NULL, NULL) == 0);
+	CHECK(sreq(X_TRUNCATE, name, 35000, 0, NULL, NULL, NULL) == 0);
+	memset(img + 5000, 0, 30000);
+	check_all(name, img, 35000);
+	/* Many writes past the end at once: the size is the furthest end, whatever their order. */
+	{
+		enum { N = 16 };
+		struct xseg_request *rq[N];
+		int got = 0;
+
+		for (int i = 0; i < N; i++) {
+			uint64_t off = 35000 + (uint64_t)i * 1500;
+
+			rq[i] = xseg_get_request(xs, me);
+			CHECK(rq[i]);
+			CHECK(xseg_prep_request(xs, rq[i], name, (uint32_t)strlen(name), 1000) == 0);
+			rq[i]->op = X_WRITE;
+			rq[i]->offset = off;
+			rq[i]->size = 1000;
+			for (int k = 0; k < 1000; k++)
+				img[off + k] = pat(off + k, 3);
+			memcpy(xseg_req_data(xs, rq[i]), img + off, 1000);
+			CHECK(xseg_submit(xs, rq[i], 2) >= 0);
+		}
+		xseg_signal(xs, 2);
+		while (got < N) {
+			struct xseg_request *r = xseg_receive(xs, me);
+
+			if (!r) {
+				xseg_wait(xs, me, 100000);
+				continue;
+			}
+			CHECKF((r->state & XS_SERVED) && r->serviced == 1000, "error %d", r->error);
+			CHECK(xseg_put_request(xs, r) == 0);
+			got++;
+		}
+		for (int i = 0; i < N - 1; i++)
+			memset(img + 35000 + (uint64_t)i * 1500 + 1000, 0, 500);
+		CHECK(os_size_at(name) == 35000 + (N - 1) * 1500 + 1000);
+		check_all(name, img, 35000 + (N - 1) * 1500 + 1000);
+	}
+	/* Not served over stripes. */
+	CHECK(sreq(X_HASH, name, 0, 64, NULL, buf, NULL) == EOPNOTSUPP);
+	{
+		struct tp_req r = { .op = X_COPY, .target = other, .size = strlen(name), .in = name,
+				    .in_len = strlen(name) };
+
+		tp_do(xs, me, 2, &r);
+		CHECK(r.error == EOPNOTSUPP);
+	}
+	/* DELETE: the head and every stripe. */
+	CHECK(sreq(X_DELETE, name, 0, 0, NULL, NULL, NULL) == 0);
+	CHECK(os_size_at(name) == -ENOENT);
+	CHECK(stripes_of(name) == 0);
+	CHECK(sreq(X_READ, name, 0, 100, NULL, buf, NULL) == ENOENT);
+	CHECK(sreq(X_DELETE, name, 0, 0, NULL, NULL, NULL) == ENOENT);
+	/* A write to a missing target creates it. */
+	CHECK(sreq(X_WRITE, name, 5000, 4, "abcd", NULL, &sv) == 0 && sv == 4);
+	CHECK(os_size_at(name) == 5004);
+	CHECK(sreq(X_DELETE, name, 0, 0, NULL, NULL, NULL) == 0);
+	CHECK(stripes_of(name) == 0);
+}
+
+/* The object suite (but COPY, RENAME, HASH and the restarts) on a striped radosd at port 2. */
+static void test_striped_suite(void)
+{
+	const char *stripe[] = { "--stripe", "4K", NULL };
+	pid_t striped = start_radosd(2, stripe);
+	char saved[sizeof(os_prefix)];
+
+	memcpy(saved, os_prefix, sizeof(saved));
+	snprintf(os_prefix, sizeof(os_prefix), "s%d.", (int)getpid());
+	os_dst = 2;
+	RUN(os_test_objects);
+	RUN(os_test_locks);
+	RUN(os_test_names);
+	RUN(os_test_depth);
+	RUN(test_striped);
+	os_dst = 1;
+	memcpy(os_prefix, saved, sizeof(saved));
+	CHECK(tp_stop(striped) == 0);
+	CHECK(radosd_exit((const char *[]){ "-p", "3", "--conf", conf, "--stripe", "3000", NULL }) == 2);
+	CHECK(radosd_exit((const char *[]){ "-p", "3", "--conf", conf, "--stripe", "128M", NULL }) == 2);
+}
+
+/*
  * The load of the fault tests: writes of BS bytes, each to its own object
  * "load-SEQ" with content from SEQ, DEPTH in flight, until @total were
  * replied. @fault runs once when @at replies came (with requests in flight)
@@ -345,6 +545,7 @@ int main(void)
 	os_restart = restart_radosd;
 	os_suite();
 	RUN(test_two_peers);
+	RUN(test_striped_suite);
 	RUN(test_kill_under_load);
 	RUN(test_osd_stop_under_load);
 	CHECK(tp_stop(radosd_pid) == 0);

@@ -10,7 +10,11 @@
 # --timeout 2): the copy ends with EIO (or succeeds), never hangs, and after
 # the OSD is started again a copy compares identical. The
 # cluster, the children (by pid), the segment and the temporary directory
-# are removed on every exit path.
+# are removed on every exit path. Last, a striped target (radosd --stripe
+# 1M, a partial last stripe) through its own gateway: an image with a hole
+# copied and compared; another copied over it, then NBD WRITE_ZEROES across
+# stripes (three whole stripe objects removed, part of a fourth zeroed),
+# compared; the first copied back, compared, its size unchanged.
 set -u
 home=$(cd "$(dirname "$0")/../.." && pwd)
 bin=$home/lib/user/bin
@@ -19,7 +23,7 @@ skip() {
   [ "${CI:-}" = true ] && exit 1
   exit 77
 }
-for t in ceph-mon ceph-osd nbdcopy qemu-img node; do
+for t in ceph-mon ceph-osd nbdcopy qemu-img qemu-io node; do
   command -v $t >/dev/null || skip "$t is not installed (tools/install-deps check)"
 done
 for b in radosd xseg-tool; do
@@ -38,10 +42,10 @@ cluster=$tmp/cluster
 spec="posix:cgw$$:16:256:1M:0:12"
 sock=$tmp/nbd.sock
 uri="nbd+unix:///disk?socket=$sock"
-radosd_pid="" gw_pid="" copy_pid=""
+radosd_pid="" gw_pid="" copy_pid="" sradosd_pid="" sgw_pid=""
 cleanup() {
-  for p in $copy_pid $gw_pid $radosd_pid; do kill "$p" 2>/dev/null; done
-  for p in $copy_pid $gw_pid $radosd_pid; do wait "$p" 2>/dev/null; done
+  for p in $copy_pid $gw_pid $radosd_pid $sgw_pid $sradosd_pid; do kill "$p" 2>/dev/null; done
+  for p in $copy_pid $gw_pid $radosd_pid $sgw_pid $sradosd_pid; do wait "$p" 2>/dev/null; done
   "$bin/xseg-tool" destroy "$spec" >/dev/null 2>&1
   [ -d "$cluster" ] && "$home/tools/ceph/cluster" stop "$cluster" --rm
   rm -rf "$tmp"
@@ -107,4 +111,34 @@ echo "the copy during the outage exited $rc: $(head -c 300 "$tmp/copy.err")"
 "$home/tools/ceph/cluster" osd-start "$cluster" || fail "osd-start"
 nbdcopy "$tmp/a.img" "$uri" || fail "nbdcopy a.img after the outage"
 qemu-img compare -q -f raw -F raw "$tmp/a.img" "$uri" || fail "the disk differs after the outage"
+
+echo "# a striped target (radosd --stripe 1M): 40.5 MiB with holes, copied and compared"
+"$bin/radosd" -q -g "$spec" -p 2 --conf "$conf" --stripe 1M & sradosd_pid=$!
+wait_bound 2
+"$bin/xseg-tool" submit "$spec" -p 2 -T sdisk -o create -s 42467328 >/dev/null || fail "CREATE sdisk"
+node "$home/lib/node/cli.js" nbd "$spec" --storage-port 2 --unix "$tmp/s.sock" --export sdisk \
+  --request-timeout 15 -q >/dev/null 2>"$tmp/sgw.err" & sgw_pid=$!
+for _ in $(seq 1 500); do [ -S "$tmp/s.sock" ] && break; sleep 0.02; done
+[ -S "$tmp/s.sock" ] || fail "the striped gateway did not listen: $(cat "$tmp/sgw.err")"
+suri="nbd+unix:///sdisk?socket=$tmp/s.sock"
+# Data, a 3.25 MiB hole across stripes, data to the (partial) last stripe.
+{ head -c 10M /dev/urandom; head -c 3407872 /dev/zero; head -c 28573696 /dev/urandom; } >"$tmp/s.img"
+[ "$(stat -c %s "$tmp/s.img")" = 42467328 ] || fail "s.img is not 42467328 bytes"
+nbdcopy "$tmp/s.img" "$suri" || fail "nbdcopy s.img to the striped target"
+qemu-img compare -q -f raw -F raw "$tmp/s.img" "$suri" || fail "the striped target differs"
+# Another image over it, then NBD WRITE_ZEROES across stripes (qemu-io write -z -u:
+# holes allowed, so the gateway sends WRITE_ZEROES, not zeroes as data): three whole
+# stripe objects go, a part of a fourth is zeroed.
+head -c 42467328 /dev/urandom >"$tmp/s2.img"
+nbdcopy "$tmp/s2.img" "$suri" || fail "nbdcopy s2.img over the striped target"
+stripes() { rados -c "$conf" -p xseg ls | grep -c $'^\x03sdisk\.'; }
+[ "$(stripes)" = 41 ] || fail "$(stripes) stripe objects, not 41"
+qemu-io -f raw -c "write -z -u 10485760 3407872" "$suri" >/dev/null || fail "qemu-io write -z -u"
+cp "$tmp/s2.img" "$tmp/s3.img"
+dd if=/dev/zero of="$tmp/s3.img" bs=4096 seek=2560 count=832 conv=notrunc status=none
+qemu-img compare -q -f raw -F raw "$tmp/s3.img" "$suri" || fail "the striped target differs after WRITE_ZEROES"
+[ "$(stripes)" = 38 ] || fail "$(stripes) stripe objects after zeroing three whole stripes, not 38"
+nbdcopy "$tmp/s.img" "$suri" || fail "nbdcopy s.img back"
+qemu-img compare -q -f raw -F raw "$tmp/s.img" "$suri" || fail "the striped target differs after a copy over it"
+"$bin/xseg-tool" submit "$spec" -p 2 -T sdisk -o info | grep -qx "size 42467328" || fail "the striped size changed"
 echo "ok"
