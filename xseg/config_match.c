@@ -126,6 +126,9 @@ int xseg_config_mismatch(const struct xseg_config *have, const struct xseg_confi
 			{ XSEG_GIVEN_MAX_HOPS, "max_hops", F_U64,
 			  have->max_hops ? have->max_hops : XSEG_PATH_DEFAULT,
 			  want->max_hops ? want->max_hops : XSEG_PATH_DEFAULT },
+			{ XSEG_GIVEN_MAX_REQUESTS, "max_requests", F_U64,
+			  have->max_requests ? have->max_requests : have->nr_requests,
+			  want->max_requests ? want->max_requests : want->nr_requests },
 		};
 		const unsigned int nf = sizeof(f) / sizeof(f[0]);
 		bool differs[sizeof(f) / sizeof(f[0])];

@@ -369,7 +369,7 @@ static void settle_port(struct xseg *xs, uint32_t p, uint32_t gen, uint32_t dead
 	drain(xs, &xs->local[p].rq, xseg__qid_rq(p), XS_SUBMITTED, p, s0, s1, st);
 	drain(xs, &xs->local[p].pq, xseg__qid_pq(p), XS_RESPONDED, p, s0, s1, st);
 	reset_queues(xs, p, s0, s1, st);
-	for (i = 0; i < xs->nr_requests; i++) {
+	for (i = 0; i < xseg__live_requests(xs); i++) {
 		struct xseg_request *req = &xs->reqs[i];
 		uint32_t life;
 
@@ -486,6 +486,8 @@ static void settle_leftovers(struct xseg *xs, struct xseg_recovery_stats *st)
 
 		if (state == XQ_HOLD_NONE)
 			continue;
+		/* A grower died adding this index: it is live now (grow.c). */
+		xseg__grow_fix(xs, (uint32_t)xq_load_acquire(&h->index));
 		if (state == XQ_HOLD_HELD) {
 			spare = free_rhold(xs, h, NULL);
 			if (spare) {
@@ -657,6 +659,26 @@ int xseg__recover_port(struct xseg *xs, uint32_t portno, struct xseg_recovery_st
 int xseg__leave_settle(struct xseg *xs, uint32_t portno)
 {
 	return recover_port(xs, portno, true, NULL);
+}
+
+int xseg__lease_take(struct xseg *xs)
+{
+	return lease_take(xs);
+}
+
+void xseg__lease_drop(struct xseg *xs)
+{
+	lease_drop(xs);
+}
+
+void xseg__settle_leftovers(struct xseg *xs, struct xseg_recovery_stats *st)
+{
+	settle_leftovers(xs, st);
+}
+
+struct xq_hold *xseg__rhold(struct xseg *xs, uint32_t k)
+{
+	return rhold(xs, k);
 }
 
 int xseg_recover(struct xseg *xs, struct xseg_recovery_stats *st)

@@ -33,10 +33,10 @@ static const char *const spec_types[] = { "posix", "file", "heap", "segdev", "sy
 
 /* Keys, in the order xseg_format_spec() writes them. */
 enum { KEY_DYNPORTS, KEY_MODE, KEY_GROUP, KEY_AUTORM, KEY_BUFFERS, KEY_QREQ, KEY_QBUF,
-       KEY_HUGE, KEY_QTYPES, KEY_HOPS, KEY_COUNT };
+       KEY_HUGE, KEY_QTYPES, KEY_HOPS, KEY_MAXREQ, KEY_COUNT };
 static const char *const spec_keys[KEY_COUNT] = {
 	"dynports", "mode", "group", "autorm", "buffers", "quota_requests", "quota_buffer", "huge",
-	"quota_types", "max_hops",
+	"quota_types", "max_hops", "max_requests",
 };
 
 /*
@@ -51,7 +51,7 @@ static const char *const pos_fields[SPEC_FIELDS] = {
 	"type", "name", "nr_ports", "nr_requests", "request_size", "extra_size", "page_shift",
 };
 #define SPEC_KEY_LIST "ports, requests, buffer, extra, page_shift, dynports, mode, group, autorm, buffers, " \
-	"quota_requests, quota_buffer, huge, quota_types, max_hops"
+	"quota_requests, quota_buffer, huge, quota_types, max_hops, max_requests"
 
 /* ----------------------------------------------------------- field checks */
 
@@ -264,6 +264,21 @@ int xseg_check_config(const struct xseg_config *cfg, char *err, size_t errlen)
 		return err_range(e, "huge", NULL, 0, cfg->huge, 0, 1);
 	if (cfg->max_hops > XSEG_PATH_MAX)	/* 0: the default */
 		return err_range(e, "max_hops", NULL, 0, cfg->max_hops, 1, XSEG_PATH_MAX);
+	/* 0: not growable. A reserve is sparse memory: huge pages and segdev reserve it all. */
+	if (cfg->max_requests && (cfg->max_requests < cfg->nr_requests ||
+				  cfg->max_requests > SPEC_MAX_REQUESTS))
+		return err_range(e, "max_requests", NULL, 0, cfg->max_requests, cfg->nr_requests,
+				 SPEC_MAX_REQUESTS);
+	if (cfg->max_requests > cfg->nr_requests && cfg->huge) {
+		err_at(e, "max_requests");
+		wr_str(e, "a growable segment cannot use huge=1 (huge pages are reserved whole at create)");
+		return -EINVAL;
+	}
+	if (cfg->max_requests > cfg->nr_requests && mem_is(cfg->type, tlen, "segdev")) {
+		err_at(e, "max_requests");
+		wr_str(e, "a segdev segment cannot grow (the driver allocates all its memory at create)");
+		return -EINVAL;
+	}
 	if (cfg->quota_requests > cfg->nr_requests)
 		return err_range(e, "quota_requests", NULL, 0, cfg->quota_requests, 0,
 				 cfg->nr_requests);
@@ -581,6 +596,9 @@ static int parse_key(struct spec_parse *sp, const char *s, size_t n, const char 
 		return parse_count(sp->e, "huge", v, vlen, 0, 1, &sp->cfg->huge);
 	case KEY_HOPS:
 		return parse_count(sp->e, "max_hops", v, vlen, 1, XSEG_PATH_MAX, &sp->cfg->max_hops);
+	case KEY_MAXREQ:
+		return parse_count(sp->e, "max_requests", v, vlen, 1, SPEC_MAX_REQUESTS,
+				   &sp->cfg->max_requests);
 	case KEY_QREQ:
 		return parse_count(sp->e, "quota_requests", v, vlen, 0, SPEC_MAX_REQUESTS,
 				   &sp->cfg->quota_requests);
@@ -803,6 +821,10 @@ int xseg_format_spec(const struct xseg_config *cfg, char *buf, size_t len)
 	if (cfg->max_hops && cfg->max_hops != XSEG_PATH_DEFAULT) {
 		wr_str(&w, ":max_hops=");
 		wr_u64(&w, cfg->max_hops);
+	}
+	if (cfg->max_requests && cfg->max_requests != cfg->nr_requests) {
+		wr_str(&w, ":max_requests=");
+		wr_u64(&w, cfg->max_requests);
 	}
 	if (cfg->quota_requests) {
 		wr_str(&w, ":quota_requests=");

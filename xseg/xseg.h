@@ -106,6 +106,7 @@ int xseg_parse_spec(const char *spec, struct xseg_config *cfg, char *err, size_t
 #define XSEG_GIVEN_HUGE		(1u << 15)
 #define XSEG_GIVEN_QUOTA_TYPES	(1u << 16)
 #define XSEG_GIVEN_MAX_HOPS	(1u << 17)
+#define XSEG_GIVEN_MAX_REQUESTS	(1u << 18)
 int xseg_parse_spec_given(const char *spec, struct xseg_config *cfg, uint32_t *given,
 			  char *err, size_t errlen);
 
@@ -615,6 +616,42 @@ struct xseg_recovery_stats {
  * segment's size. Peers call it about once a second when idle.
  */
 int xseg_recover(struct xseg *xs, struct xseg_recovery_stats *st);
+
+/* ------------------------------------------------------------------ growth */
+
+struct xseg_grow_status {
+	uint32_t live_requests;		/* requests circulating now */
+	uint32_t live_chunks;		/* default-class chunks circulating now */
+	uint32_t max_requests;		/* the reserve (max_requests=, else nr_requests) */
+	uint32_t target;		/* live, or the target of a shrink still in progress */
+	uint32_t added;			/* requests and chunks this call added */
+	uint32_t held;			/* shrink: requests and chunks above the target still held */
+	uint64_t bytes_released;	/* shrink: memory this call gave back to the system */
+};
+
+/*
+ * xseg_grow - make @nr_requests requests (and as many default-class buffer
+ * chunks) live in a growable segment (spec key max_requests=): growing adds
+ * them to the free lists, one at a time; every peer uses them at once
+ * (nothing moves, nobody remaps). Shrinking parks the requests and chunks
+ * above @nr_requests as they come back free and gives their memory back
+ * when none is held; while some still are it returns -EBUSY with st->held
+ * (nothing waits: call again to continue; growing is refused while a shrink
+ * is pending). Under the recovery lease: a grower or shrinker killed at any
+ * point leaves at most one index in a recovery hold, which the next
+ * xseg_grow or xseg_recover settles (no index lost or duplicated); growth
+ * then continues from the live count. Returns 0 (live == @nr_requests),
+ * -EINVAL (@nr_requests 0), -ERANGE (above max_requests), -EALREADY (a live
+ * process holds the lease: a recovery or another grow; retry), -EBUSY (see
+ * above), -EIO (a queue refused an index: corrupt). @st may be NULL; it is
+ * filled on every return but -EINVAL. Domains: user, node (the kernel links
+ * it, but segdev segments cannot be growable). Bounded work: the reserve's
+ * size; reads /proc for the lease holder's liveness (user).
+ */
+int xseg_grow(struct xseg *xs, uint32_t nr_requests, struct xseg_grow_status *st);
+
+/* xseg_grow_status - live, reserved and target counts (no lease, read only). 0 or -EINVAL. */
+int xseg_grow_status(struct xseg *xs, struct xseg_grow_status *st);
 
 /*
  * xseg_reset_port - reset the queues of port @portno whose head/tail

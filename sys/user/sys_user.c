@@ -213,6 +213,30 @@ uint32_t xseg_sys_page_size(void)
 	return (uint32_t)sysconf(_SC_PAGESIZE);
 }
 
+int xseg_sys_discard(void *addr, uint64_t len)
+{
+	/* Shared file-backed memory (shm, tmpfs, hugetlbfs): punch the pages out. */
+	if (!madvise(addr, (size_t)len, MADV_REMOVE))
+		return 0;
+	/* Private anonymous memory (the heap type): drop it. */
+	if (!madvise(addr, (size_t)len, MADV_DONTNEED))
+		return 0;
+	return -errno;
+}
+
+void xseg_sys_test_point(void)
+{
+	static long left = -2;	/* -2 unread, -1 off */
+
+	if (left == -2) {
+		const char *e = getenv("XSEG_TEST_DIE_AT");
+
+		left = e && *e ? strtol(e, NULL, 10) : -1;
+	}
+	if (left >= 0 && left-- == 0)
+		_exit(99);
+}
+
 void xseg_sys_yield(void)
 {
 	sched_yield();

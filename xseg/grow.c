@@ -1,0 +1,323 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * xseg/grow.c - growing and shrinking a live segment within its reserve.
+ *
+ * A growable segment (max_requests= above nr_requests) is laid out for the
+ * maximum: the request array, the ownership words, every queue's capacity and
+ * the default class's chunks. Nothing moves and nobody remaps; the header's
+ * live words say how many requests (and default-class chunks) circulate.
+ *
+ * Growth adds one index at a time, under the recovery lease, through the
+ * lease's first recovery hold:
+ *
+ *   format it -> take it in the hold (HELD) -> publish live = i + 1 -> enqueue
+ *
+ * A grower killed anywhere leaves either nothing (the hold is NONE: index i
+ * was not taken, live is i) or the index in the hold. The next lease holder
+ * (the next grower, or any recovery) settles its leftovers as it does a dead
+ * recoverer's; for a hold naming the index at the live count it first counts
+ * it live (xseg__grow_fix), then puts it in its queue exactly once (HELD: in
+ * place; half enqueued: xq_recover_hold). Peers never wait for a grower.
+ *
+ * Shrinking to T sets the retire words: a request or default-class chunk at
+ * or above T that comes back free is parked (dropped from its hold, in no
+ * queue) instead of queued; get_request and prep_request park those they
+ * meet. The shrinker drains the parked ones out of the free queues and checks
+ * that no index of the range is held, queued or referenced; then live = T and
+ * the pages of the range are given back. Until then it reports what is still
+ * held (-EBUSY); calling again continues. The retire words stay set after a
+ * shrink, so an index a straggler still moves is parked too; the next growth
+ * clears them first.
+ */
+#include "xseg_internal.h"
+
+/* The two kinds of growable index ranges: requests, and the default class's chunks. */
+struct range {
+	struct xq *q;
+	uint64_t qid;
+	uint64_t *live, *retire;
+	uint32_t first;		/* index of slot 0 */
+	uint32_t max;		/* slots reserved */
+	bool requests;
+};
+
+static void range_of(struct xseg *xs, bool requests, struct range *rg)
+{
+	rg->requests = requests;
+	if (requests) {
+		rg->q = &xs->freeq;
+		rg->qid = XSEG__QID_FREE;
+		rg->live = &xs->hdr->live_requests;
+		rg->retire = &xs->hdr->retire_requests;
+		rg->first = 0;
+		rg->max = xs->nr_requests;
+	} else {
+		rg->q = &xs->clsq[0];
+		rg->qid = xseg__qid_cls(xs, 0);
+		rg->live = &xs->hdr->live_chunks[0];
+		rg->retire = &xs->hdr->retire_chunks[0];
+		rg->first = xs->cls[0].first;
+		rg->max = xs->cls[0].count;
+	}
+}
+
+static uint32_t range_live(const struct range *rg)
+{
+	uint64_t n = xa_load_acq64(rg->live);
+
+	return n < rg->max ? (uint32_t)n : rg->max;
+}
+
+void xseg__grow_fix(struct xseg *xs, uint32_t idx)
+{
+	struct range rg;
+	int k;
+
+	for (k = 0; k < 2; k++) {
+		range_of(xs, k == 0, &rg);
+		if (idx < rg.first || idx - rg.first >= rg.max)
+			continue;
+		/* Only a growth (no shrink since) adds the index at the live count. */
+		if (!xa_load_acq64(rg.retire)) {
+			uint64_t want = idx - rg.first;
+
+			xa_cas_acqrel64(rg.live, &want, want + 1);
+		}
+		return;
+	}
+}
+
+/* Add slots live .. @to - 1 of @rg. 0, or -EIO when a queue refuses (corrupt). */
+static int grow_range(struct xseg *xs, struct range *rg, uint32_t to, uint32_t *added)
+{
+	struct xq_hold *h = xseg__rhold(xs, 0);
+	uint32_t s;
+
+	for (s = range_live(rg); s < to; s++) {
+		uint32_t idx = rg->first + s;
+
+		if (rg->requests)
+			xseg__format_request(&xs->reqs[idx]);
+		xseg_sys_test_point();
+		xq_hold_take(&xs->track, h, idx);
+		xseg_sys_test_point();
+		/* release: a peer that sees the count sees the formatted request. */
+		xa_store_rel64(rg->live, (uint64_t)s + 1);
+		xseg_sys_test_point();
+		if (!xq_enqueue_tracked(rg->q, rg->qid, &xs->track, h)) {
+			xq_hold_drop(h);
+			xseg_sys_log(XSEG_LOG_WARN, "grow: index %u does not fit its queue (corrupt?)", idx);
+			return -EIO;
+		}
+		(*added)++;
+	}
+	return 0;
+}
+
+/* The census of a retiring range: which slots are anywhere at all. */
+struct census {
+	struct xseg *xs;
+	struct range *rg;
+	uint32_t from, to;	/* slots */
+	uint8_t *busy;		/* per slot of [from, to) */
+};
+
+static void mark(struct census *c, uint32_t idx)
+{
+	if (idx >= c->rg->first && idx - c->rg->first >= c->from && idx - c->rg->first < c->to)
+		c->busy[idx - c->rg->first - c->from] = 1;
+}
+
+static void mark_fn(void *arg, xq_index idx)
+{
+	mark(arg, idx);
+}
+
+/*
+ * Drain the parked-to-be slots out of @rg's free queue: each entry is taken
+ * once (bounded by what the queue held), a retiring one is parked, any other
+ * goes back. Under the lease, through its recovery hold, so a shrinker that
+ * dies loses nothing (its hold is settled like a dead recoverer's).
+ */
+static void drain_retiring(struct xseg *xs, struct range *rg, uint32_t from)
+{
+	struct xq_hold *h = xseg__rhold(xs, 0);
+	struct census c = { xs, rg, from, range_live(rg), NULL };
+	uint32_t n, todo;
+
+	if (c.to <= from)
+		return;
+	c.busy = xseg_sys_alloc(c.to - from);
+	if (!c.busy)
+		return;
+	xseg_memset(c.busy, 0, c.to - from);
+	xq_scan(rg->q, mark_fn, &c);
+	for (n = 0, todo = 0; n < c.to - from; n++)
+		todo += c.busy[n];
+	xseg_sys_free(c.busy);
+	for (n = xq_count(rg->q); todo && n; n--) {
+		uint32_t idx = xq_dequeue_tracked(rg->q, rg->qid, &xs->track, h);
+
+		if (idx == XQ_NONE)
+			break;
+		xseg_sys_test_point();
+		if (idx >= rg->first && idx - rg->first >= from && idx - rg->first < rg->max) {
+			xq_hold_drop(h);
+			todo--;
+		} else if (!xq_enqueue_tracked(rg->q, rg->qid, &xs->track, h)) {
+			xq_hold_drop(h);
+		}
+	}
+}
+
+/* How many slots of [from, live) are still held, queued or referenced (0: all parked). */
+static uint32_t still_held(struct xseg *xs, struct range *rg, uint32_t from)
+{
+	struct census c = { xs, rg, from, range_live(rg), NULL };
+	uint32_t i, n = 0;
+
+	if (c.to <= from)
+		return 0;
+	c.busy = xseg_sys_alloc(c.to - from);
+	if (!c.busy)
+		return c.to - from;
+	xseg_memset(c.busy, 0, c.to - from);
+	/* Holds first, then queues: an index moving from one to the other is seen. */
+	for (i = 0; i < xs->nr_holds; i++)
+		if ((xq_load_acquire(&xs->holds[i].state) & 0x7F) != XQ_HOLD_NONE)
+			mark(&c, (uint32_t)xq_load_acquire(&xs->holds[i].index));
+	xq_scan(rg->q, mark_fn, &c);
+	for (i = 0; i < xs->nr_ports; i++) {
+		xq_scan(&xs->local[i].rq, mark_fn, &c);
+		xq_scan(&xs->local[i].pq, mark_fn, &c);
+	}
+	for (i = 0; i < xseg__live_requests(xs); i++) {
+		struct xseg_request *r = &xs->reqs[i];
+
+		if (rg->requests && xseg__life(r) != XS_FREE)
+			mark(&c, i);
+		if (!rg->requests)
+			mark(&c, xa_load_acq32(&r->buf_index));
+	}
+	for (i = 0; i < c.to - from; i++)
+		n += c.busy[i];
+	xseg_sys_free(c.busy);
+	return n;
+}
+
+/* Give back the pages wholly inside [off, off + len) of the segment. */
+static uint64_t discard(struct xseg *xs, uint64_t off, uint64_t len)
+{
+	uint64_t page = 1ull << xs->cfg.page_shift;
+	uint64_t a = xseg__align(off, page), b = (off + len) & ~(page - 1);
+
+	if (b <= a || xseg_sys_discard((uint8_t *)xs->base + a, b - a))
+		return 0;
+	return b - a;
+}
+
+/* Shrink @rg to @to slots. 0 done, or -EBUSY (*held: slots still held). */
+static int shrink_range(struct xseg *xs, struct range *rg, uint32_t to, uint32_t *held,
+			uint64_t *released)
+{
+	uint32_t live = range_live(rg), n;
+	uint64_t retire = xa_load_acq64(rg->retire);
+
+	if (!retire || retire > to)
+		/* Lower only: a lower bound parks more, never frees a parked one. */
+		xa_store_rel64(rg->retire, to);
+	xq_fence_seq_cst();
+	drain_retiring(xs, rg, to);
+	n = still_held(xs, rg, to);
+	if (n) {
+		*held += n;
+		return -EBUSY;
+	}
+	xa_store_rel64(rg->live, to);
+	if (rg->requests)
+		*released += discard(xs, (uint64_t)((uint8_t *)&xs->reqs[to] - (uint8_t *)xs->base),
+				     (uint64_t)(live - to) * sizeof(struct xseg_request));
+	else
+		*released += discard(xs, xs->cls[0].data_off + (uint64_t)to * xs->cls[0].size,
+				     (uint64_t)(live - to) * xs->cls[0].size);
+	return 0;
+}
+
+int xseg_grow_status(struct xseg *xs, struct xseg_grow_status *st)
+{
+	uint64_t t;
+
+	if (!xs || !st)
+		return -EINVAL;
+	xseg_memset(st, 0, sizeof(*st));
+	st->max_requests = xs->nr_requests;
+	st->live_requests = xseg__live_requests(xs);
+	st->live_chunks = xseg__live_chunks(xs, 0);
+	t = xa_load_acq64(&xs->hdr->retire_requests);
+	st->target = st->live_requests;
+	if (t && t < st->live_requests)
+		st->target = (uint32_t)t;	/* a shrink in progress */
+	return 0;
+}
+
+int xseg_grow(struct xseg *xs, uint32_t nr_requests, struct xseg_grow_status *st)
+{
+	struct xseg_grow_status local;
+	struct range rq, rc;
+	uint32_t live, target;
+	uint64_t rr, rcr;
+	int r = 0, r2;
+
+	if (!st)
+		st = &local;
+	if (!xs || !nr_requests)
+		return -EINVAL;
+	xseg_grow_status(xs, st);
+	if (nr_requests > xs->nr_requests)
+		return -ERANGE;
+	if (xseg__lease_take(xs))
+		return -EALREADY;
+	/* A dead grower's (or recoverer's) index in flight: settled, counted live. */
+	xseg__settle_leftovers(xs, NULL);
+	range_of(xs, true, &rq);
+	range_of(xs, false, &rc);
+	live = range_live(&rq);
+	rr = xa_load_acq64(rq.retire);
+	rcr = xa_load_acq64(rc.retire);
+	target = nr_requests;
+	if (target > live || target > range_live(&rc)) {
+		/* Growing: not while a shrink is pending (its parked slots are in no queue). */
+		if ((rr && rr < live) || (rcr && rcr < range_live(&rc))) {
+			r = -EBUSY;
+			st->held = still_held(xs, &rq, (uint32_t)(rr ? rr : live)) +
+				   still_held(xs, &rc, (uint32_t)(rcr ? rcr : range_live(&rc)));
+			goto out;
+		}
+		/* A finished shrink left its retire words: cleared before anything is added. */
+		xa_store_rel64(rq.retire, 0);
+		xa_store_rel64(rc.retire, 0);
+		xq_fence_seq_cst();
+		r = grow_range(xs, &rq, target, &st->added);
+		if (!r)
+			r = grow_range(xs, &rc, target, &st->added);
+	}
+	if (!r && (target < live || target < range_live(&rc))) {
+		r = target < live ? shrink_range(xs, &rq, target, &st->held, &st->bytes_released) : 0;
+		r2 = target < range_live(&rc) ?
+		     shrink_range(xs, &rc, target, &st->held, &st->bytes_released) : 0;
+		if (!r)
+			r = r2;
+	}
+out:
+	xseg__lease_drop(xs);
+	{
+		uint32_t added = st->added, held = st->held;
+		uint64_t rel = st->bytes_released;
+
+		xseg_grow_status(xs, st);
+		st->added = added;
+		st->held = held;
+		st->bytes_released = rel;
+	}
+	return r;
+}
