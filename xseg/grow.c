@@ -253,10 +253,35 @@ int xseg_grow_status(struct xseg *xs, struct xseg_grow_status *st)
 	st->max_requests = xs->nr_requests;
 	st->live_requests = xseg__live_requests(xs);
 	st->live_chunks = xseg__live_chunks(xs, 0);
-	t = xa_load_acq64(&xs->hdr->retire_requests);
 	st->target = st->live_requests;
+	/* A shrink in progress: its target (requests first, then chunks). */
+	t = xa_load_acq64(&xs->hdr->retire_requests);
 	if (t && t < st->live_requests)
-		st->target = (uint32_t)t;	/* a shrink in progress */
+		st->target = (uint32_t)t;
+	t = xa_load_acq64(&xs->hdr->retire_chunks[0]);
+	if (t && t < st->live_chunks && t < st->target)
+		st->target = (uint32_t)t;
+	return 0;
+}
+
+/*
+ * Shrink requests to @treq, then (only once no request above it is left)
+ * the default class's chunks to @tchunk: while requests above the bound
+ * still hold chunks below it, every chunk stays live, so a live request
+ * always finds one. 0 or -EBUSY.
+ */
+static int shrink_both(struct xseg *xs, struct range *rq, struct range *rc, uint32_t treq,
+		       uint32_t tchunk, struct xseg_grow_status *st)
+{
+	int r;
+
+	if (treq < range_live(rq)) {
+		r = shrink_range(xs, rq, treq, &st->held, &st->bytes_released);
+		if (r)
+			return r;
+	}
+	if (tchunk < range_live(rc))
+		return shrink_range(xs, rc, tchunk, &st->held, &st->bytes_released);
 	return 0;
 }
 
@@ -264,9 +289,9 @@ int xseg_grow(struct xseg *xs, uint32_t nr_requests, struct xseg_grow_status *st
 {
 	struct xseg_grow_status local;
 	struct range rq, rc;
-	uint32_t live, target;
+	uint32_t lreq, lchunk;
 	uint64_t rr, rcr;
-	int r = 0, r2;
+	int r = 0;
 
 	if (!st)
 		st = &local;
@@ -281,33 +306,34 @@ int xseg_grow(struct xseg *xs, uint32_t nr_requests, struct xseg_grow_status *st
 	xseg__settle_leftovers(xs, NULL);
 	range_of(xs, true, &rq);
 	range_of(xs, false, &rc);
-	live = range_live(&rq);
+	lreq = range_live(&rq);
+	lchunk = range_live(&rc);
 	rr = xa_load_acq64(rq.retire);
 	rcr = xa_load_acq64(rc.retire);
-	target = nr_requests;
-	if (target > live || target > range_live(&rc)) {
-		/* Growing: not while a shrink is pending (its parked slots are in no queue). */
-		if ((rr && rr < live) || (rcr && rcr < range_live(&rc))) {
-			r = -EBUSY;
-			st->held = still_held(xs, &rq, (uint32_t)(rr ? rr : live)) +
-				   still_held(xs, &rc, (uint32_t)(rcr ? rcr : range_live(&rc)));
-			goto out;
+	if ((rr && rr < lreq) || (rcr && rcr < lchunk)) {
+		/* A shrink in progress. A lower target just lowers its bound (below); else it finishes first. */
+		uint32_t treq = rr && rr < lreq ? (uint32_t)rr : lreq;
+
+		if (nr_requests >= treq) {
+			r = shrink_both(xs, &rq, &rc, treq, rcr && rcr < lchunk ? (uint32_t)rcr : treq, st);
+			if (r)
+				goto out;
+			lreq = range_live(&rq);
+			lchunk = range_live(&rc);
 		}
+	}
+	if (nr_requests > lreq || nr_requests > lchunk) {
 		/* A finished shrink left its retire words: cleared before anything is added. */
 		xa_store_rel64(rq.retire, 0);
 		xa_store_rel64(rc.retire, 0);
 		xq_fence_seq_cst();
-		r = grow_range(xs, &rq, target, &st->added);
+		/* Chunks first: a live request always finds a live chunk. */
+		r = grow_range(xs, &rc, nr_requests, &st->added);
 		if (!r)
-			r = grow_range(xs, &rc, target, &st->added);
+			r = grow_range(xs, &rq, nr_requests, &st->added);
 	}
-	if (!r && (target < live || target < range_live(&rc))) {
-		r = target < live ? shrink_range(xs, &rq, target, &st->held, &st->bytes_released) : 0;
-		r2 = target < range_live(&rc) ?
-		     shrink_range(xs, &rc, target, &st->held, &st->bytes_released) : 0;
-		if (!r)
-			r = r2;
-	}
+	if (!r && (nr_requests < range_live(&rq) || nr_requests < range_live(&rc)))
+		r = shrink_both(xs, &rq, &rc, nr_requests, nr_requests, st);
 out:
 	xseg__lease_drop(xs);
 	{

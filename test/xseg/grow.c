@@ -100,10 +100,30 @@ static void test_basic(void)
 
 	/* Shrink to 32 while all 64 are held: refused with the count, nothing lost. */
 	CHECK(xseg_grow(xs, 32, &gs) == -EBUSY);
-	CHECKF(gs.held == 32 + 16, "held %u (32 requests, chunks 32..47)", gs.held);
+	CHECKF(gs.held == 32, "held %u (requests 32..63)", gs.held);
 	CHECK(gs.target == 32 && gs.live_requests == 64);
 	/* Growing while a shrink is pending is refused too. */
 	CHECK(xseg_grow(xs, 100, &gs) == -EBUSY);
+	/* Requests above 32 put; those below re-take chunks, now the ones at the queue's head (32..63). */
+	for (uint32_t i = 32; i < n; i++)
+		CHECK(xseg_put_request(xs, v[i]) == 0);
+	for (uint32_t i = 0; i < 32; i++)
+		CHECK(xseg_prep_request(xs, v[i], "g", 1, 0) == 0);
+	{
+		struct xseg_header *h = xseg_header(xs);
+		uint32_t high = 0;
+
+		for (uint32_t i = 0; i < 32; i++) {
+			CHECK(xseg_prep_request(xs, v[i], "g", 1, 4096) == 0);
+			high += v[i]->buf_index - h->cls[0].first >= 32;
+		}
+		CHECKF(high > 0, "no request below 32 holds a chunk above it");
+		/* Requests shrink; chunks wait for those (every chunk stays live meanwhile). */
+		CHECK(xseg_grow(xs, 32, &gs) == -EBUSY);
+		CHECKF(gs.held == high && gs.live_requests == 32 && gs.live_chunks == 64,
+		       "held %u (want %u chunks), live %u/%u", gs.held, high, gs.live_requests, gs.live_chunks);
+	}
+	n = 32;
 	for (uint32_t i = 0; i < n; i++)
 		CHECK(xseg_put_request(xs, v[i]) == 0);
 	CHECK(xseg_grow(xs, 32, &gs) == 0);
