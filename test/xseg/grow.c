@@ -102,6 +102,12 @@ static void test_basic(void)
 	CHECK(xseg_grow(xs, 32, &gs) == -EBUSY);
 	CHECKF(gs.held == 32, "held %u (requests 32..63)", gs.held);
 	CHECK(gs.target == 32 && gs.live_requests == 64);
+	/* A retiring request put back is parked at once, not queued for the next client. */
+	CHECK(free_count(xs, false) == 0);
+	CHECK(xseg_put_request(xs, v[63]) == 0);
+	CHECKF(free_count(xs, false) == 0, "a retiring request went back to the free queue");
+	CHECK(xseg_grow(xs, 32, &gs) == -EBUSY && gs.held == 31);
+	n = 63;
 	/* Growing while a shrink is pending is refused too. */
 	CHECK(xseg_grow(xs, 100, &gs) == -EBUSY);
 	/* Requests above 32 put; those below re-take chunks, now the ones at the queue's head (32..63). */
