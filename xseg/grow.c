@@ -243,6 +243,11 @@ static int shrink_range(struct xseg *xs, struct range *rg, uint32_t to, uint32_t
 	return 0;
 }
 
+uint32_t xseg_max_requests(struct xseg *xs)
+{
+	return xs ? xs->nr_requests : 0;
+}
+
 int xseg_grow_status(struct xseg *xs, struct xseg_grow_status *st)
 {
 	uint64_t t;

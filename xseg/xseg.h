@@ -650,6 +650,13 @@ struct xseg_grow_status {
  */
 int xseg_grow(struct xseg *xs, uint32_t nr_requests, struct xseg_grow_status *st);
 
+/*
+ * xseg_max_requests - the request index bound: max_requests= of a growable
+ * segment (every request index a peer can meet is below it), else
+ * nr_requests. Size per-request tables with it. Any domain; never blocks.
+ */
+uint32_t xseg_max_requests(struct xseg *xs);
+
 /* xseg_grow_status - live, reserved and target counts (no lease, read only). 0 or -EINVAL. */
 int xseg_grow_status(struct xseg *xs, struct xseg_grow_status *st);
 
