@@ -152,6 +152,14 @@ int xseg_verify(struct xseg *xs, void (*out)(void *arg, const char *line), void 
 		if (life == XS_PREPARED || life == XS_ACCEPTED || life == XS_RECEIVED)
 			count_index(&c, i);
 	}
+	/* Growth words a peer can corrupt: peers clamp them to the reserve, but say so. */
+	if (xa_load_acq64(&xs->hdr->live_requests) > xs->nr_requests)
+		report(&c, "the live request count %u is above the reserve (%llu requests)",
+		       (uint32_t)xa_load_acq64(&xs->hdr->live_requests), xs->nr_requests);
+	for (k = 0; k < xs->nr_classes; k++)
+		if (xa_load_acq64(&xs->hdr->live_chunks[k]) > xs->cls[k].count)
+			report(&c, "buffer class %u: the live chunk count is above the reserve (%llu chunks)", k,
+			       xs->cls[k].count);
 	for (i = 0; i < XSEG_MAX_PEER_TYPES; i++) {
 		uint64_t w = xseg__peer_type_word(xs->hdr, i);
 

@@ -407,11 +407,72 @@ static void test_killed_grower(void)
 	xseg_leave(xs);
 }
 
+/*
+ * Hostile growth words: a peer that writes the header's live and retire
+ * words (or the reserve in the config) cannot make another touch memory past
+ * the reserve it checked against the mapping: counts are clamped, a changed
+ * max_requests makes join refuse the segment naming the mismatch, verify
+ * names a count above the reserve, and grow, get/put and recover go on.
+ */
+static void test_hostile(void)
+{
+	struct xseg_config cfg = tx_create("posix:%s:4:16:4K:0:12:max_requests=64");
+	struct xseg_request *v[80];
+	struct xseg_grow_status gs;
+	struct xseg_header *h;
+	char err[256] = "";
+	struct xseg *xs, *bad;
+	int port, e = 0;
+	uint32_t n;
+
+	xs = tx_join(&cfg, "futex");
+	h = xseg_header(xs);
+	port = xseg_bind_port(xs, XSEG_ANY_PORT, 0);
+	CHECK(port >= 0);
+
+	/* Live counts far past the reserve: clamped to it; verify says so. */
+	__atomic_store_n(&h->live_requests, ~0ull, __ATOMIC_RELEASE);
+	__atomic_store_n(&h->live_chunks[0], 1ull << 40, __ATOMIC_RELEASE);
+	CHECK(xseg_grow_status(xs, &gs) == 0 && gs.live_requests == 64 && gs.live_chunks == 64);
+	CHECK(xseg_verify(xs, NULL, NULL) > 0);
+	n = take_all(xs, (uint32_t)port, v, 80);
+	CHECKF(n == 16, "took %u (the free queue holds 16)", n);
+	for (uint32_t i = 0; i < n; i++) {
+		CHECK(xseg_prep_request(xs, v[i], "h", 1, 4096) == 0);
+		CHECK(xseg_put_request(xs, v[i]) == 0);
+	}
+	CHECK(xseg_recover(xs, NULL) == 0);
+	/* grow puts the counts right again: shrink to 16 finds the range parked. */
+	__atomic_store_n(&h->live_requests, 16, __ATOMIC_RELEASE);
+	__atomic_store_n(&h->live_chunks[0], 16, __ATOMIC_RELEASE);
+	CHECK(xseg_verify(xs, tx_print_line, NULL) == 0);
+
+	/* A retire word that parks everything: requests go out of circulation, nothing breaks. */
+	__atomic_store_n(&h->retire_requests, 1, __ATOMIC_RELEASE);
+	n = take_all(xs, (uint32_t)port, v, 80);
+	CHECKF(n <= 1, "took %u with everything above 1 retiring", n);
+	for (uint32_t i = 0; i < n; i++)
+		CHECK(xseg_put_request(xs, v[i]) == 0);
+	/* The owner repairs it: a shrink to 1 completes, growth brings them back. */
+	CHECK(xseg_grow(xs, 1, &gs) == 0);
+	CHECK(xseg_grow(xs, 32, &gs) == 0 && gs.live_requests == 32);
+	check_settled(xs, "after the hostile retire word");
+
+	/* A reserve changed in the header: join refuses it, naming the mismatch. */
+	h->cfg.max_requests = 1u << 20;
+	bad = xseg_join(cfg.type, cfg.name, "futex", NULL, NULL, &e, err, sizeof(err));
+	CHECKF(!bad && e == -EBADMSG && strstr(err, "size"), "join: %d %s", e, err);
+	h->cfg.max_requests = 64;
+	CHECK(xseg_leave_port(xs, (uint32_t)port) == 0);
+	xseg_leave(xs);
+}
+
 int main(void)
 {
 	xt_watchdog(600);
 	RUN(test_spec_errors);
 	RUN(test_basic);
+	RUN(test_hostile);
 	RUN(test_under_load);
 	RUN(test_killed_grower);
 	return 0;
