@@ -774,6 +774,9 @@ int xseg_parse_spec_given(const char *spec, struct xseg_config *cfg, uint32_t *g
 		*given |= sp.pos_seen & ((1u << SPEC_FIELDS) - 1);	/* named fields too */
 	if (given)
 		*given |= sp.keys_seen << 8;	/* XSEG_GIVEN_DYNPORTS.. in KEY_* order */
+	/* A reserve of nr_requests is no reserve: one config, one canonical form. */
+	if (cfg->max_requests == cfg->nr_requests)
+		cfg->max_requests = 0;
 	return xseg_check_config(cfg, err, errlen);
 }
 
