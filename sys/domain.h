@@ -158,6 +158,14 @@ void xseg_sys_yield(void);
 int xseg_sys_discard(void *addr, uint64_t len);
 
 /*
+ * xseg_sys_populate - allocate the memory of [addr, addr + len) (page
+ * aligned, in a mapped segment) now, so that a full filesystem or memory
+ * shortage is an error here (-ENOSPC) rather than SIGBUS at a later touch.
+ * 0 also where the domain cannot tell (old kernels, the kernel domain).
+ */
+int xseg_sys_populate(void *addr, uint64_t len);
+
+/*
  * xseg_sys_test_point - a numbered step of a multi-step shared update (growth):
  * the user domain's tests make a process die at the Nth (XSEG_TEST_DIE_AT=N);
  * a no-op otherwise and in the kernel.

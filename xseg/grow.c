@@ -87,13 +87,49 @@ void xseg__grow_fix(struct xseg *xs, uint32_t idx)
 	}
 }
 
+/* Allocate the pages that hold [off, off + len) of a segment at @base (page rounded). */
+static int populate(void *base, uint64_t off, uint64_t len, uint64_t page)
+{
+	uint64_t a = off & ~(page - 1), b = xseg__align(off + len, page);
+
+	return b > a ? xseg_sys_populate((uint8_t *)base + a, b - a) : 0;
+}
+
+int xseg__populate_live(void *base, const struct xseg_header *h, uint32_t live)
+{
+	uint64_t page = 1ull << h->cfg.page_shift;
+	uint64_t c0end = h->cls[0].data_off + (uint64_t)h->cls[0].count * h->cls[0].size;
+	int r;
+
+	/* Header, ports, live requests | gen[], holds, queues, live chunks | other classes, extra. */
+	r = populate(base, 0, h->reqs_off + (uint64_t)live * sizeof(struct xseg_request), page);
+	if (!r)
+		r = populate(base, h->gens_off, h->cls[0].data_off + (uint64_t)live * h->cls[0].size -
+			     h->gens_off, page);
+	if (!r && h->size > c0end)
+		r = populate(base, c0end, h->size - c0end, page);
+	return r;
+}
+
 /* Add slots live .. @to - 1 of @rg. 0, or -EIO when a queue refuses (corrupt). */
 static int grow_range(struct xseg *xs, struct range *rg, uint32_t to, uint32_t *added)
 {
 	struct xq_hold *h = xseg__rhold(xs, 0);
-	uint32_t s;
+	uint64_t page = 1ull << xs->cfg.page_shift;
+	uint32_t s = range_live(rg);
+	int r;
 
-	for (s = range_live(rg); s < to; s++) {
+	/* Storage for the whole range first: a shortage is -ENOSPC here, never SIGBUS later. */
+	if (s < to) {
+		r = rg->requests ?
+		    populate(xs->base, (uint64_t)((uint8_t *)&xs->reqs[s] - (uint8_t *)xs->base),
+			     (uint64_t)(to - s) * sizeof(struct xseg_request), page) :
+		    populate(xs->base, xs->cls[0].data_off + (uint64_t)s * xs->cls[0].size,
+			     (uint64_t)(to - s) * xs->cls[0].size, page);
+		if (r)
+			return r;
+	}
+	for (; s < to; s++) {
 		uint32_t idx = rg->first + s;
 
 		if (rg->requests)

@@ -792,6 +792,16 @@ struct xseg_driver_ops {
 #define XSEG_CREATE_HUGE	(1u << 30)
 
 /*
+ * XSEG_CREATE_SPARSE - set in create()'s @mode for a growable segment
+ * (max_requests=) of a type that stores it in a file or shm object (posix,
+ * file, memfd): size the object but do not allocate its storage; the core
+ * allocates the live ranges itself (xseg_sys_populate) and growth the rest
+ * as it makes it live, so the reserve costs nothing. Types that allocate
+ * lazily anyway never see it.
+ */
+#define XSEG_CREATE_SPARSE	(1u << 29)
+
+/*
  * A segment type: how memory is obtained. @size is the layout size;
  * map() returns the mapping and its size, after checking owner and mode.
  */

@@ -100,6 +100,8 @@ int xseg__layout(const struct xseg_config *cfg, struct xseg_header *h, uint64_t 
 int xseg__adopt(struct xseg *xs, char *err, size_t errlen);
 void xseg__format(struct xseg *xs, const struct xseg_header *proto);
 void xseg__format_request(struct xseg_request *r);
+/* grow.c: allocate a fresh growable segment's live ranges (not the reserve). 0 or -ENOSPC. */
+int xseg__populate_live(void *base, const struct xseg_header *h, uint32_t live);
 
 /* registry.c (built-ins: sys/<domain>/builtins.h) and the domain's loader (sys/<domain>/loader.c) */
 const struct xseg_driver_ops *xseg__load_driver(const char *name);

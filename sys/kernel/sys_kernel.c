@@ -186,6 +186,11 @@ int xseg_sys_discard(void *addr, uint64_t len)
 	return -EOPNOTSUPP;	/* segdev memory is the driver's; it does not grow */
 }
 
+int xseg_sys_populate(void *addr, uint64_t len)
+{
+	return 0;
+}
+
 void xseg_sys_test_point(void)
 {
 }

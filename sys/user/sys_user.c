@@ -224,6 +224,17 @@ int xseg_sys_discard(void *addr, uint64_t len)
 	return -errno;
 }
 
+int xseg_sys_populate(void *addr, uint64_t len)
+{
+#ifdef MADV_POPULATE_WRITE
+	if (!madvise(addr, (size_t)len, MADV_POPULATE_WRITE))
+		return 0;
+	if (errno == EFAULT || errno == ENOMEM || errno == EHWPOISON)
+		return -ENOSPC;	/* the page could not be had: SIGBUS had we touched it */
+#endif
+	return 0;	/* older kernels: storage comes at first touch */
+}
+
 void xseg_sys_test_point(void)
 {
 	static long passed;	/* counted only while the variable is set (not in a parent) */
