@@ -6,7 +6,7 @@
 // below held requests reports done false with the count and finishes once
 // they are put, ERANGE above the reserve; `xseg config SPEC --grow
 // requests=N` (--json valid against docs/cli.schema.json), its error above
-// max_requests naming it, and `xseg status` showing live of reserved.
+// max_requests naming it, and `xseg status` and `xseg top` showing live of reserved.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { existsSync, readFileSync } from 'node:fs'
@@ -85,6 +85,7 @@ if (!existsSync(CLI)) {
       assert.ok(validate(sd), ajv.errorsText(validate.errors))
       assert.equal(sd.segment.requests, { live: 20, liveChunks: 20, max: 64, target: 20 })
       assert.match(xseg('status', spec).out, /20 live of 64/)
+      assert.match(xseg('top', spec, '--once', '-i', '0.1').out, /requests 20\/64/)
     } finally {
       xseg('destroy', spec)
     }
