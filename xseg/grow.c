@@ -252,6 +252,19 @@ static uint64_t discard(struct xseg *xs, uint64_t off, uint64_t len)
 	return b - a;
 }
 
+/*
+ * Store @v in @w with a read-modify-write (acq_rel), not a plain store: the
+ * census that follows must not be ordered before it (the sanitizers' and
+ * the kernel's model have no seq_cst fence we may use here).
+ */
+static void set_word(uint64_t *w, uint64_t v)
+{
+	uint64_t cur = xa_load_rlx64(w);
+
+	while (!xa_cas_acqrel64(w, &cur, v))
+		;
+}
+
 /* Shrink @rg to @to slots. 0 done, or -EBUSY (*held: slots still held). */
 static int shrink_range(struct xseg *xs, struct range *rg, uint32_t to, uint32_t *held,
 			uint64_t *released)
@@ -261,8 +274,7 @@ static int shrink_range(struct xseg *xs, struct range *rg, uint32_t to, uint32_t
 
 	if (!retire || retire > to)
 		/* Lower only: a lower bound parks more, never frees a parked one. */
-		xa_store_rel64(rg->retire, to);
-	xq_fence_seq_cst();
+		set_word(rg->retire, to);
 	drain_retiring(xs, rg, to);
 	n = still_held(xs, rg, to);
 	if (n) {
@@ -365,9 +377,8 @@ int xseg_grow(struct xseg *xs, uint32_t nr_requests, struct xseg_grow_status *st
 	}
 	if (nr_requests > lreq || nr_requests > lchunk) {
 		/* A finished shrink left its retire words: cleared before anything is added. */
-		xa_store_rel64(rq.retire, 0);
-		xa_store_rel64(rc.retire, 0);
-		xq_fence_seq_cst();
+		set_word(rq.retire, 0);
+		set_word(rc.retire, 0);
 		/* Chunks first: a live request always finds a live chunk. */
 		r = grow_range(xs, &rc, nr_requests, &st->added);
 		if (!r)

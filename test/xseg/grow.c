@@ -380,7 +380,9 @@ static void test_killed_grower(void)
 			target = gs.live_requests + 1 + (uint32_t)((r >> 8) % 6);
 		if (target > 512)
 			target = 512;
-		if (killed_grow(&cfg, target, (long)((r >> 16) % 40)) == 99)
+		/* Growth: 3 steps per index, chunks and requests: die at any of them. */
+		if (killed_grow(&cfg, target, (long)((r >> 16) % (target > gs.live_requests ?
+								  6 * (target - gs.live_requests) : 24))) == 99)
 			died++;
 		else
 			finished++;
