@@ -16,7 +16,7 @@
  * was not taken, live is i) or the index in the hold. The next lease holder
  * (the next grower, or any recovery) settles its leftovers as it does a dead
  * recoverer's; for a hold naming the index at the live count it first counts
- * it live (xseg__grow_fix), then puts it in its queue exactly once (HELD: in
+ * it live (grow_fix in recover.c), then puts it in its queue exactly once (HELD: in
  * place; half enqueued: xq_recover_hold). Peers never wait for a grower.
  *
  * Shrinking to T sets the retire words: a request or default-class chunk at
@@ -66,25 +66,6 @@ static uint32_t range_live(const struct range *rg)
 	uint64_t n = xa_load_acq64(rg->live);
 
 	return n < rg->max ? (uint32_t)n : rg->max;
-}
-
-void xseg__grow_fix(struct xseg *xs, uint32_t idx)
-{
-	struct range rg;
-	int k;
-
-	for (k = 0; k < 2; k++) {
-		range_of(xs, k == 0, &rg);
-		if (idx < rg.first || idx - rg.first >= rg.max)
-			continue;
-		/* Only a growth (no shrink since) adds the index at the live count. */
-		if (!xa_load_acq64(rg.retire)) {
-			uint64_t want = idx - rg.first;
-
-			xa_cas_acqrel64(rg.live, &want, want + 1);
-		}
-		return;
-	}
 }
 
 /* Allocate the pages that hold [off, off + len) of a segment at @base (page rounded). */

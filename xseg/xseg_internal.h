@@ -174,8 +174,6 @@ int xseg__lease_take(struct xseg *xs);
 void xseg__lease_drop(struct xseg *xs);
 void xseg__settle_leftovers(struct xseg *xs, struct xseg_recovery_stats *st);
 struct xq_hold *xseg__rhold(struct xseg *xs, uint32_t k);
-/* grow.c: a recovery hold of a dead grower names the index it was adding: count it live. */
-void xseg__grow_fix(struct xseg *xs, uint32_t idx);
 
 /* Overflow-safe helpers. */
 static inline bool xseg__add_ok(uint64_t a, uint64_t b, uint64_t *r)
