@@ -218,7 +218,10 @@ int xseg_sys_discard(void *addr, uint64_t len)
 	/* Shared file-backed memory (shm, tmpfs, hugetlbfs): punch the pages out. */
 	if (!madvise(addr, (size_t)len, MADV_REMOVE))
 		return 0;
-	/* Private anonymous memory (the heap type): drop it. */
+	/* A filesystem that cannot punch holes keeps the blocks: nothing given back. */
+	if (errno != EINVAL)
+		return -errno;
+	/* EINVAL: private anonymous memory (the heap type): drop it. */
 	if (!madvise(addr, (size_t)len, MADV_DONTNEED))
 		return 0;
 	return -errno;
