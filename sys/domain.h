@@ -150,6 +150,28 @@ uint32_t xseg_sys_page_size(void);
 int xseg_sys_group_id(const char *name, int32_t *gid);
 void xseg_sys_yield(void);
 
+/*
+ * xseg_sys_discard - give the memory of [addr, addr + len) (page aligned, in
+ * a mapped segment) back to the system: its contents become zero when next
+ * touched (growth's shrink). 0, or -EOPNOTSUPP where the domain cannot.
+ */
+int xseg_sys_discard(void *addr, uint64_t len);
+
+/*
+ * xseg_sys_populate - allocate the memory of [addr, addr + len) (page
+ * aligned, in a mapped segment) now, so that a full filesystem or memory
+ * shortage is an error here (-ENOSPC) rather than SIGBUS at a later touch.
+ * 0 also where the domain cannot tell (old kernels, the kernel domain).
+ */
+int xseg_sys_populate(void *addr, uint64_t len);
+
+/*
+ * xseg_sys_test_point - a numbered step of a multi-step shared update (growth):
+ * the user domain's tests make a process die at the Nth (XSEG_TEST_DIE_AT=N);
+ * a no-op otherwise and in the kernel.
+ */
+void xseg_sys_test_point(void);
+
 #ifdef __cplusplus
 }
 #endif

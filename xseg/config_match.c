@@ -129,6 +129,9 @@ int xseg_config_mismatch(const struct xseg_config *have, const struct xseg_confi
 			{ XSEG_GIVEN_PEER_TYPES, "peer_types", F_U64,
 			  have->peer_types ? have->peer_types : XSEG_PEER_TYPES_DEFAULT,
 			  want->peer_types ? want->peer_types : XSEG_PEER_TYPES_DEFAULT },
+			{ XSEG_GIVEN_MAX_REQUESTS, "max_requests", F_U64,
+			  have->max_requests ? have->max_requests : have->nr_requests,
+			  want->max_requests ? want->max_requests : want->nr_requests },
 		};
 		const unsigned int nf = sizeof(f) / sizeof(f[0]);
 		bool differs[sizeof(f) / sizeof(f[0])];

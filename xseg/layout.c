@@ -32,14 +32,16 @@ static void put_err(char *err, size_t errlen, const char *msg)
 int xseg__layout(const struct xseg_config *cfg, struct xseg_header *h, uint64_t *size)
 {
 	uint64_t page, off, qsz, n, bytes, cap;
-	uint32_t c, nidx;
+	uint32_t c, nidx, max;
 
 	if (xseg_check_config(cfg, NULL, 0))
 		return -EINVAL;
 	page = 1ull << cfg->page_shift;
 	xseg_memset(h, 0, sizeof(*h));
 	h->cfg = *cfg;
-	cap = xseg__pow2_at_least(cfg->nr_requests);
+	/* Every region is laid out for the reserved maximum (growth moves nothing). */
+	max = cfg->max_requests ? cfg->max_requests : cfg->nr_requests;
+	cap = xseg__pow2_at_least(max);
 	qsz = xq_size((uint32_t)cap);
 	if (!qsz)
 		return -EINVAL;
@@ -49,12 +51,12 @@ int xseg__layout(const struct xseg_config *cfg, struct xseg_header *h, uint64_t 
 	/* Buffer classes: the default (request_size x nr_requests) then the extras. */
 	h->nr_classes = 1 + cfg->nr_classes;
 	h->cls[0].size = cfg->request_size;
-	h->cls[0].count = cfg->nr_requests;
+	h->cls[0].count = max;
 	for (c = 0; c < cfg->nr_classes; c++) {
 		h->cls[c + 1].size = cfg->classes[c].size;
 		h->cls[c + 1].count = cfg->classes[c].count;
 	}
-	nidx = cfg->nr_requests;
+	nidx = max;
 	for (c = 0; c < h->nr_classes; c++) {
 		h->cls[c].first = nidx;
 		if ((uint64_t)nidx + h->cls[c].count > XQ_INDEX_MAX)
@@ -72,7 +74,7 @@ int xseg__layout(const struct xseg_config *cfg, struct xseg_header *h, uint64_t 
 	h->ports_off = off = xseg__align(off, 64);
 	off += (uint64_t)cfg->nr_ports * sizeof(struct xseg_port);
 	h->reqs_off = off = xseg__align(off, 64);
-	off += (uint64_t)cfg->nr_requests * sizeof(struct xseg_request);
+	off += (uint64_t)max * sizeof(struct xseg_request);
 	h->gens_off = off = xseg__align(off, 64);
 	off += (uint64_t)nidx * sizeof(uint64_t);
 	h->holds_off = off = xseg__align(off, 64);
@@ -122,6 +124,15 @@ uint64_t xseg_layout_size(const struct xseg_config *cfg)
 	return size;
 }
 
+/* A request as format and growth lay it out: free, no buffer, nobody's. */
+void xseg__format_request(struct xseg_request *r)
+{
+	xseg_memset(r, 0, sizeof(*r));
+	r->holder = XSEG_HOLDER_NONE;
+	r->buf_index = XSEG_NO_BUF;
+	r->src_port = r->dst_port = r->effective_dst = r->transit_port = XSEG_NO_PORT;
+}
+
 static uint64_t port_q_off(const struct xseg_header *h, uint32_t portno, int reply)
 {
 	return h->free_queue_off + h->queue_size * (1 + 2ull * portno + (uint64_t)reply);
@@ -158,14 +169,9 @@ void xseg__format(struct xseg *xs, const struct xseg_header *proto)
 		xq_init_empty(b + p->rq_off, h->queue_size, h->queue_cap);
 		xq_init_empty(b + p->pq_off, h->queue_size, h->queue_cap);
 	}
-	for (i = 0; i < proto->cfg.nr_requests; i++) {
-		struct xseg_request *r = (struct xseg_request *)(b + h->reqs_off) + i;
-
-		xseg_memset(r, 0, sizeof(*r));
-		r->holder = XSEG_HOLDER_NONE;
-		r->buf_index = XSEG_NO_BUF;
-		r->src_port = r->dst_port = r->effective_dst = r->transit_port = XSEG_NO_PORT;
-	}
+	/* Only the live requests: growth formats each one it adds (the reserve stays untouched). */
+	for (i = 0; i < proto->cfg.nr_requests; i++)
+		xseg__format_request((struct xseg_request *)(b + h->reqs_off) + i);
 	xseg_memset(b + h->types_off, 0, (size_t)h->nr_peer_types * sizeof(struct xseg_peer_type));
 	xseg_memset(b + h->gens_off, 0, (size_t)h->nr_indices * sizeof(uint64_t));
 	xseg_memset(b + h->holds_off, 0, (size_t)h->nr_holds * sizeof(struct xq_hold));
@@ -173,8 +179,14 @@ void xseg__format(struct xseg *xs, const struct xseg_header *proto)
 	for (c = 0; c < h->nr_classes; c++) {
 		uint32_t ccap = (uint32_t)xseg__pow2_at_least(h->cls[c].count);
 
-		xq_init_seq(b + h->cls[c].queue_off, xq_size(ccap), ccap, h->cls[c].count, h->cls[c].first);
+		uint32_t live = c ? h->cls[c].count : proto->cfg.nr_requests;
+
+		xq_init_seq(b + h->cls[c].queue_off, xq_size(ccap), ccap, live, h->cls[c].first);
+		h->live_chunks[c] = live;
+		h->retire_chunks[c] = 0;
 	}
+	h->live_requests = proto->cfg.nr_requests;
+	h->retire_requests = 0;
 	/* release: every peer that sees the magic sees the formatted segment. */
 	xa_store_rel64(&h->magic, XSEG_MAGIC);
 }
@@ -266,7 +278,8 @@ static int adopt(struct xseg *xs, struct xseg_header *copy, struct xseg_header *
 	xs->cfg = copy->cfg;
 	xs->nr_ports = copy->cfg.nr_ports;
 	xs->dynports = copy->cfg.dynports;
-	xs->nr_requests = copy->cfg.nr_requests;
+	/* The reserve: every bound check uses it; the live words only say what circulates. */
+	xs->nr_requests = expect->cls[0].count;
 	xs->max_hops = copy->cfg.max_hops ? copy->cfg.max_hops : XSEG_PATH_DEFAULT;
 	xs->nr_peer_types = expect->nr_peer_types;
 	xs->types = (struct xseg_peer_type *)(b + expect->types_off);

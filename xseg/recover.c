@@ -369,7 +369,7 @@ static void settle_port(struct xseg *xs, uint32_t p, uint32_t gen, uint32_t dead
 	drain(xs, &xs->local[p].rq, xseg__qid_rq(p), XS_SUBMITTED, p, s0, s1, st);
 	drain(xs, &xs->local[p].pq, xseg__qid_pq(p), XS_RESPONDED, p, s0, s1, st);
 	reset_queues(xs, p, s0, s1, st);
-	for (i = 0; i < xs->nr_requests; i++) {
+	for (i = 0; i < xseg__live_requests(xs); i++) {
 		struct xseg_request *req = &xs->reqs[i];
 		uint32_t life;
 
@@ -472,6 +472,26 @@ static struct xq_hold *free_rhold(struct xseg *xs, struct xq_hold *a, struct xq_
 }
 
 /*
+ * A recovery hold of a dead grower (grow.c) names the index it was adding:
+ * the one at its kind's live count, with no shrink since. Count it live
+ * before it is settled into its free list (a CAS: only that exact state).
+ */
+static void grow_fix(struct xseg *xs, uint32_t idx)
+{
+	uint64_t want;
+
+	if (idx < xs->nr_requests) {
+		want = idx;
+		if (!xa_load_acq64(&xs->hdr->retire_requests))
+			xa_cas_acqrel64(&xs->hdr->live_requests, &want, want + 1);
+	} else if (idx >= xs->cls[0].first && idx - xs->cls[0].first < xs->cls[0].count) {
+		want = idx - xs->cls[0].first;
+		if (!xa_load_acq64(&xs->hdr->retire_chunks[0]))
+			xa_cas_acqrel64(&xs->hdr->live_chunks[0], &want, want + 1);
+	}
+}
+
+/*
  * A previous recoverer died holding the lease: its recovery holds are ours
  * now. A HELD one we settle in place; a half-done move or a claimed one is
  * settled with xq_recover_hold into a free one of the three.
@@ -486,6 +506,8 @@ static void settle_leftovers(struct xseg *xs, struct xseg_recovery_stats *st)
 
 		if (state == XQ_HOLD_NONE)
 			continue;
+		/* A grower died adding this index: it is live now (grow.c). */
+		grow_fix(xs, (uint32_t)xq_load_acquire(&h->index));
 		if (state == XQ_HOLD_HELD) {
 			spare = free_rhold(xs, h, NULL);
 			if (spare) {
@@ -657,6 +679,26 @@ int xseg__recover_port(struct xseg *xs, uint32_t portno, struct xseg_recovery_st
 int xseg__leave_settle(struct xseg *xs, uint32_t portno)
 {
 	return recover_port(xs, portno, true, NULL);
+}
+
+int xseg__lease_take(struct xseg *xs)
+{
+	return lease_take(xs);
+}
+
+void xseg__lease_drop(struct xseg *xs)
+{
+	lease_drop(xs);
+}
+
+void xseg__settle_leftovers(struct xseg *xs, struct xseg_recovery_stats *st)
+{
+	settle_leftovers(xs, st);
+}
+
+struct xq_hold *xseg__rhold(struct xseg *xs, uint32_t k)
+{
+	return rhold(xs, k);
 }
 
 int xseg_recover(struct xseg *xs, struct xseg_recovery_stats *st)

@@ -88,7 +88,7 @@ bool xseg__chunk_referenced(struct xseg *xs, uint32_t chunk)
 {
 	uint32_t i;
 
-	for (i = 0; i < xs->nr_requests; i++)
+	for (i = 0; i < xseg__live_requests(xs); i++)
 		if (xa_load_acq32(&xs->reqs[i].buf_index) == chunk)
 			return true;
 	return false;
@@ -99,6 +99,11 @@ void xseg__free_chunk(struct xseg *xs, uint32_t chunk, struct xq_hold *hold)
 {
 	int c = xseg__chunk_class(xs, chunk);
 
+	/* A shrink retires it: parked, in no queue (grow.c counts it given back). */
+	if (c >= 0 && xseg__chunk_retiring(xs, (uint32_t)c, chunk - xs->cls[c].first)) {
+		xq_hold_drop(hold);
+		return;
+	}
 	if (c < 0 || !xq_enqueue_tracked(&xs->clsq[c], xseg__qid_cls(xs, (uint32_t)c), &xs->track, hold)) {
 		xseg_sys_log(XSEG_LOG_WARN, "buffer chunk %u cannot go back to its pool (corrupt?)", chunk);
 		xq_hold_drop(hold);
@@ -146,6 +151,11 @@ void xseg__free_request(struct xseg *xs, uint32_t r, struct xq_hold *hold_r, str
 	/* Free: no result, nothing charged (a stale bit would mis-count its next client). */
 	xa_store_rel32(&req->state, XS_FREE << XS_LIFE_SHIFT);
 	xseg__set_holder(req, XSEG_HOLDER_NONE);
+	/* A shrink retires it: parked free, in no queue (grow.c gives it back). */
+	if (xseg__req_retiring(xs, r)) {
+		xq_hold_drop(hold_r);
+		return;
+	}
 	if (!xq_enqueue_tracked(&xs->freeq, XSEG__QID_FREE, &xs->track, hold_r)) {
 		xseg_sys_log(XSEG_LOG_WARN, "request %u cannot go back to the free queue (corrupt?)", r);
 		xq_hold_drop(hold_r);
@@ -249,6 +259,11 @@ struct xseg_request *xseg_get_request(struct xseg *xs, uint32_t src)
 			return NULL;
 		}
 		req = &xs->reqs[r];
+		/* A shrink retires it: leave it parked (free, in no queue). */
+		if (xseg__req_retiring(xs, r)) {
+			xq_hold_drop(hold);
+			continue;
+		}
 		/*
 		 * Claim it FREE -> PREPARED with a CAS: an entry of the free list
 		 * whose request is not free is a corrupt duplicate, never taken.
@@ -349,6 +364,13 @@ int xseg_prep_request(struct xseg *xs, struct xseg_request *req,
 				goto out;
 			}
 			chunk = xq_dequeue_tracked(&xs->clsq[c], xseg__qid_cls(xs, c), &xs->track, hold);
+			/* Retiring chunks (a shrink) are parked; the queue holds at most cap of them. */
+			for (uint32_t n = 0; chunk != XQ_NONE && n < xs->queue_cap &&
+			     xseg__chunk_class(xs, chunk) == (int)c &&
+			     xseg__chunk_retiring(xs, c, chunk - xs->cls[c].first); n++) {
+				xq_hold_drop(hold);
+				chunk = xq_dequeue_tracked(&xs->clsq[c], xseg__qid_cls(xs, c), &xs->track, hold);
+			}
 			if (chunk != XQ_NONE && xseg__chunk_class(xs, chunk) == (int)c) {
 				if (q)
 					xa_or_acqrel32(&req->state, XS_Q_BUFFER);

@@ -18,6 +18,7 @@ int xseg_create(const struct xseg_config *cfg, char *err, size_t errlen)
 	struct xseg xs;
 	uint64_t size, osize;
 	void *mem = NULL;
+	bool sparse;
 	int r;
 
 	if (!cfg)
@@ -54,11 +55,26 @@ int xseg_create(const struct xseg_config *cfg, char *err, size_t errlen)
 	 * XSEG_CREATE_HUGE in the mode (memfd: the descriptor already is one).
 	 */
 	osize = cfg->huge ? xseg__align(size, XSEG_HUGE_PAGE) : size;
-	r = st->create(cfg->name, osize, cfg->mode | (cfg->huge ? XSEG_CREATE_HUGE : 0), cfg->gid,
-		       &mem, err, errlen);
+	sparse = cfg->max_requests > cfg->nr_requests &&
+		 (!strcmp(cfg->type, "posix") || !strcmp(cfg->type, "file") || !strcmp(cfg->type, "memfd"));
+	r = st->create(cfg->name, osize, cfg->mode | (cfg->huge ? XSEG_CREATE_HUGE : 0) |
+		       (sparse ? XSEG_CREATE_SPARSE : 0), cfg->gid, &mem, err, errlen);
 	if (r) {
 		xseg_sys_free(proto);
 		return r;
+	}
+	/*
+	 * Sparse (growable): allocate all but the reserve now, as a non-sparse
+	 * create would, so a shortage fails here. The object is ours, made
+	 * exclusively just now and not formatted (no magic: nobody joined).
+	 */
+	if (sparse && xseg__populate_live(mem, proto, cfg->nr_requests)) {
+		st->unmap(mem, osize);
+		st->destroy(cfg->name);
+		xseg_sys_free(proto);
+		seterr(err, errlen, "segment '%s': not enough memory or space for its live part "
+		       "(the reserve of max_requests= is not allocated)%s", cfg->name, "");
+		return -ENOSPC;
 	}
 	xseg_sys_self(&proto->creator_pid, NULL, &proto->uid, &proto->gid);
 	if (cfg->gid >= 0)

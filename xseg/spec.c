@@ -33,10 +33,10 @@ static const char *const spec_types[] = { "posix", "file", "heap", "segdev", "sy
 
 /* Keys, in the order xseg_format_spec() writes them. */
 enum { KEY_DYNPORTS, KEY_MODE, KEY_GROUP, KEY_AUTORM, KEY_BUFFERS, KEY_QREQ, KEY_QBUF,
-       KEY_HUGE, KEY_QTYPES, KEY_HOPS, KEY_PTYPES, KEY_COUNT };
+       KEY_HUGE, KEY_QTYPES, KEY_HOPS, KEY_PTYPES, KEY_MAXREQ, KEY_COUNT };
 static const char *const spec_keys[KEY_COUNT] = {
 	"dynports", "mode", "group", "autorm", "buffers", "quota_requests", "quota_buffer", "huge",
-	"quota_types", "max_hops", "peer_types",
+	"quota_types", "max_hops", "peer_types", "max_requests",
 };
 
 /*
@@ -51,7 +51,7 @@ static const char *const pos_fields[SPEC_FIELDS] = {
 	"type", "name", "nr_ports", "nr_requests", "request_size", "extra_size", "page_shift",
 };
 #define SPEC_KEY_LIST "ports, requests, buffer, extra, page_shift, dynports, mode, group, autorm, buffers, " \
-	"quota_requests, quota_buffer, huge, quota_types, max_hops, peer_types"
+	"quota_requests, quota_buffer, huge, quota_types, max_hops, peer_types, max_requests"
 
 /* ----------------------------------------------------------- field checks */
 
@@ -267,6 +267,21 @@ int xseg_check_config(const struct xseg_config *cfg, char *err, size_t errlen)
 		return err_range(e, "max_hops", NULL, 0, cfg->max_hops, 1, XSEG_PATH_MAX);
 	if (cfg->peer_types > XSEG_PEER_TYPES_MAX)	/* 0: the default */
 		return err_range(e, "peer_types", NULL, 0, cfg->peer_types, 1, XSEG_PEER_TYPES_MAX);
+	/* 0: not growable. A reserve is sparse memory: huge pages and segdev reserve it all. */
+	if (cfg->max_requests && (cfg->max_requests < cfg->nr_requests ||
+				  cfg->max_requests > SPEC_MAX_REQUESTS))
+		return err_range(e, "max_requests", NULL, 0, cfg->max_requests, cfg->nr_requests,
+				 SPEC_MAX_REQUESTS);
+	if (cfg->max_requests > cfg->nr_requests && cfg->huge) {
+		err_at(e, "max_requests");
+		wr_str(e, "a growable segment cannot use huge=1 (huge pages are reserved whole at create)");
+		return -EINVAL;
+	}
+	if (cfg->max_requests > cfg->nr_requests && mem_is(cfg->type, tlen, "segdev")) {
+		err_at(e, "max_requests");
+		wr_str(e, "a segdev segment cannot grow (the driver allocates all its memory at create)");
+		return -EINVAL;
+	}
 	if (cfg->quota_requests > cfg->nr_requests)
 		return err_range(e, "quota_requests", NULL, 0, cfg->quota_requests, 0,
 				 cfg->nr_requests);
@@ -587,6 +602,9 @@ static int parse_key(struct spec_parse *sp, const char *s, size_t n, const char 
 	case KEY_PTYPES:
 		return parse_count(sp->e, "peer_types", v, vlen, 1, XSEG_PEER_TYPES_MAX,
 				   &sp->cfg->peer_types);
+	case KEY_MAXREQ:
+		return parse_count(sp->e, "max_requests", v, vlen, 1, SPEC_MAX_REQUESTS,
+				   &sp->cfg->max_requests);
 	case KEY_QREQ:
 		return parse_count(sp->e, "quota_requests", v, vlen, 0, SPEC_MAX_REQUESTS,
 				   &sp->cfg->quota_requests);
@@ -762,6 +780,9 @@ int xseg_parse_spec_given(const char *spec, struct xseg_config *cfg, uint32_t *g
 		*given |= sp.pos_seen & ((1u << SPEC_FIELDS) - 1);	/* named fields too */
 	if (given)
 		*given |= sp.keys_seen << 8;	/* XSEG_GIVEN_DYNPORTS.. in KEY_* order */
+	/* A reserve of nr_requests is no reserve: one config, one canonical form. */
+	if (cfg->max_requests == cfg->nr_requests)
+		cfg->max_requests = 0;
 	return xseg_check_config(cfg, err, errlen);
 }
 
@@ -813,6 +834,10 @@ int xseg_format_spec(const struct xseg_config *cfg, char *buf, size_t len)
 	if (cfg->peer_types && cfg->peer_types != XSEG_PEER_TYPES_DEFAULT) {
 		wr_str(&w, ":peer_types=");
 		wr_u64(&w, cfg->peer_types);
+	}
+	if (cfg->max_requests && cfg->max_requests != cfg->nr_requests) {
+		wr_str(&w, ":max_requests=");
+		wr_u64(&w, cfg->max_requests);
 	}
 	if (cfg->quota_requests) {
 		wr_str(&w, ":quota_requests=");

@@ -61,6 +61,32 @@ static void check_queue(struct census *c, const struct xq *q, uint32_t port, con
 	}
 }
 
+/*
+ * Growth: 2 if index @i is past its kind's live count (reserve: in no place
+ * at all), 1 if a shrink in progress retires it (parked: in one place or
+ * none), else 0. *@live: that live count.
+ */
+static int growth_place(struct xseg *xs, uint32_t i, uint32_t *live)
+{
+	uint64_t t;
+	uint32_t s;
+
+	if (i < xs->nr_requests) {
+		*live = xseg__live_requests(xs);
+		t = xa_load_acq64(&xs->hdr->retire_requests);
+		s = i;
+	} else if (i >= xs->cls[0].first && i - xs->cls[0].first < xs->cls[0].count) {
+		*live = xseg__live_chunks(xs, 0);
+		t = xa_load_acq64(&xs->hdr->retire_chunks[0]);
+		s = i - xs->cls[0].first;
+	} else {
+		return 0;
+	}
+	if (s >= *live)
+		return 2;
+	return t && s >= t ? 1 : 0;
+}
+
 int xseg_verify(struct xseg *xs, void (*out)(void *arg, const char *line), void *arg)
 {
 	struct census c = { xs, NULL, out, arg, 0 };
@@ -96,7 +122,8 @@ int xseg_verify(struct xseg *xs, void (*out)(void *arg, const char *line), void 
 	xq_scan(&xs->freeq, count_index, &c);
 	for (k = 0; k < xs->nr_classes; k++)
 		xq_scan(&xs->clsq[k], count_index, &c);
-	for (i = 0; i < xs->nr_requests; i++) {
+	/* Requests past the live count are reserve (never formatted): not read. */
+	for (i = 0; i < xseg__live_requests(xs); i++) {
 		struct xseg_request *r = &xs->reqs[i];
 		uint32_t life = xseg__life(r), buf = xa_load_rlx32(&r->buf_index);
 		uint64_t h = xa_load_rlx64(&r->holder);
@@ -125,6 +152,14 @@ int xseg_verify(struct xseg *xs, void (*out)(void *arg, const char *line), void 
 		if (life == XS_PREPARED || life == XS_ACCEPTED || life == XS_RECEIVED)
 			count_index(&c, i);
 	}
+	/* Growth words a peer can corrupt: peers clamp them to the reserve, but say so. */
+	if (xa_load_acq64(&xs->hdr->live_requests) > xs->nr_requests)
+		report(&c, "the live request count %u is above the reserve (%llu requests)",
+		       (uint32_t)xa_load_acq64(&xs->hdr->live_requests), xs->nr_requests);
+	for (k = 0; k < xs->nr_classes; k++)
+		if (xa_load_acq64(&xs->hdr->live_chunks[k]) > xs->cls[k].count)
+			report(&c, "buffer class %u: the live chunk count is above the reserve (%llu chunks)", k,
+			       xs->cls[k].count);
 	for (i = 0; i < xs->nr_peer_types; i++) {
 		const struct xseg_peer_type *t = xseg__peer_type(xs, i);
 		uint64_t w = xseg__peer_type_word(t);
@@ -141,6 +176,19 @@ int xseg_verify(struct xseg *xs, void (*out)(void *arg, const char *line), void 
 			report(&c, "hold record %u: state %llu is unknown", i, st);
 	}
 	for (i = 0; i < xs->nr_indices; i++) {
+		uint32_t live;
+		int g = growth_place(xs, i, &live);
+
+		if (g == 2 && c.seen[i]) {
+			report(&c, "index %u is past the live count (%llu) but in use", i, live);
+			continue;
+		}
+		if (g) {
+			/* Reserve, or parked by a shrink in progress when nowhere. */
+			if (c.seen[i] > 1)
+				report(&c, "index %u is in %llu places at once (duplicated)", i, c.seen[i]);
+			continue;
+		}
 		if (c.seen[i] > 1)
 			report(&c, "index %u is in %llu places at once (duplicated)", i, c.seen[i]);
 		else if (!c.seen[i])

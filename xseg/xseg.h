@@ -107,6 +107,7 @@ int xseg_parse_spec(const char *spec, struct xseg_config *cfg, char *err, size_t
 #define XSEG_GIVEN_QUOTA_TYPES	(1u << 16)
 #define XSEG_GIVEN_MAX_HOPS	(1u << 17)
 #define XSEG_GIVEN_PEER_TYPES	(1u << 18)
+#define XSEG_GIVEN_MAX_REQUESTS	(1u << 19)
 int xseg_parse_spec_given(const char *spec, struct xseg_config *cfg, uint32_t *given,
 			  char *err, size_t errlen);
 
@@ -631,6 +632,49 @@ struct xseg_recovery_stats {
  */
 int xseg_recover(struct xseg *xs, struct xseg_recovery_stats *st);
 
+/* ------------------------------------------------------------------ growth */
+
+struct xseg_grow_status {
+	uint32_t live_requests;		/* requests circulating now */
+	uint32_t live_chunks;		/* default-class chunks circulating now */
+	uint32_t max_requests;		/* the reserve (max_requests=, else nr_requests) */
+	uint32_t target;		/* live, or the target of a shrink still in progress */
+	uint32_t added;			/* requests and chunks this call added */
+	uint32_t held;			/* shrink: requests and chunks above the target still held */
+	uint64_t bytes_released;	/* shrink: memory this call gave back to the system */
+};
+
+/*
+ * xseg_grow - make @nr_requests requests (and as many default-class buffer
+ * chunks) live in a growable segment (spec key max_requests=): growing adds
+ * them to the free lists, one at a time; every peer uses them at once
+ * (nothing moves, nobody remaps). Shrinking parks the requests and chunks
+ * above @nr_requests as they come back free and gives their memory back
+ * when none is held; while some still are it returns -EBUSY with st->held
+ * (nothing waits: call again to continue; growing is refused while a shrink
+ * is pending). Under the recovery lease: a grower or shrinker killed at any
+ * point leaves at most one index in a recovery hold, which the next
+ * xseg_grow or xseg_recover settles (no index lost or duplicated); growth
+ * then continues from the live count. Returns 0 (live == @nr_requests),
+ * -EINVAL (@nr_requests 0), -ERANGE (above max_requests), -EALREADY (a live
+ * process holds the lease: a recovery or another grow; retry), -EBUSY (see
+ * above), -EIO (a queue refused an index: corrupt). @st may be NULL; it is
+ * filled on every return but -EINVAL. Domains: user, node (the kernel links
+ * it, but segdev segments cannot be growable). Bounded work: the reserve's
+ * size; reads /proc for the lease holder's liveness (user).
+ */
+int xseg_grow(struct xseg *xs, uint32_t nr_requests, struct xseg_grow_status *st);
+
+/*
+ * xseg_max_requests - the request index bound: max_requests= of a growable
+ * segment (every request index a peer can meet is below it), else
+ * nr_requests. Size per-request tables with it. Any domain; never blocks.
+ */
+uint32_t xseg_max_requests(struct xseg *xs);
+
+/* xseg_grow_status - live, reserved and target counts (no lease, read only). 0 or -EINVAL. */
+int xseg_grow_status(struct xseg *xs, struct xseg_grow_status *st);
+
 /*
  * xseg_reset_port - reset the queues of port @portno whose head/tail
  * counters a peer corrupted (xseg_verify reports them; a port in that state
@@ -761,6 +805,16 @@ struct xseg_driver_ops {
  * type that cannot must refuse it (the core asks only posix and memfd).
  */
 #define XSEG_CREATE_HUGE	(1u << 30)
+
+/*
+ * XSEG_CREATE_SPARSE - set in create()'s @mode for a growable segment
+ * (max_requests=) of a type that stores it in a file or shm object (posix,
+ * file, memfd): size the object but do not allocate its storage; the core
+ * allocates the live ranges itself (xseg_sys_populate) and growth the rest
+ * as it makes it live, so the reserve costs nothing. Types that allocate
+ * lazily anyway never see it.
+ */
+#define XSEG_CREATE_SPARSE	(1u << 29)
 
 /*
  * A segment type: how memory is obtained. @size is the layout size;

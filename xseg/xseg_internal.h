@@ -103,6 +103,9 @@ void xseg__quota_release(struct xseg *xs, uint32_t p, uint32_t gen, int kind, ui
 int xseg__layout(const struct xseg_config *cfg, struct xseg_header *h, uint64_t *size);
 int xseg__adopt(struct xseg *xs, char *err, size_t errlen);
 void xseg__format(struct xseg *xs, const struct xseg_header *proto);
+void xseg__format_request(struct xseg_request *r);
+/* grow.c: allocate a fresh growable segment's live ranges (not the reserve). 0 or -ENOSPC. */
+int xseg__populate_live(void *base, const struct xseg_header *h, uint32_t live);
 
 /* registry.c (built-ins: sys/<domain>/builtins.h) and the domain's loader (sys/<domain>/loader.c) */
 const struct xseg_driver_ops *xseg__load_driver(const char *name);
@@ -134,6 +137,47 @@ int xseg__recover_port(struct xseg *xs, uint32_t portno, struct xseg_recovery_st
 int xseg__leave_settle(struct xseg *xs, uint32_t portno);
 /* Reset @portno's queues if their counters are corrupt (we hold it BINDING). How many. */
 int xseg__reset_queues(struct xseg *xs, uint32_t portno);
+
+/*
+ * Growth (grow.c). The live words are the header's, so read each time and
+ * clamped to the reserve the handle checked against the mapping: a hostile
+ * value can only make a peer park or skip indices, never reach past the
+ * reserve. xs->nr_requests and xs->cls[c].count are the reserved maxima.
+ */
+static inline uint32_t xseg__live_requests(const struct xseg *xs)
+{
+	uint64_t n = xa_load_acq64(&xs->hdr->live_requests);
+
+	return n < xs->nr_requests ? (uint32_t)n : xs->nr_requests;
+}
+
+static inline uint32_t xseg__live_chunks(const struct xseg *xs, uint32_t c)
+{
+	uint64_t n = xa_load_acq64(&xs->hdr->live_chunks[c]);
+
+	return n < xs->cls[c].count ? (uint32_t)n : xs->cls[c].count;
+}
+
+/* Is request @r (chunk slot @s of class @c) retiring: to be parked, not freed? */
+static inline bool xseg__req_retiring(const struct xseg *xs, uint32_t r)
+{
+	uint64_t t = xa_load_rlx64(&xs->hdr->retire_requests);
+
+	return t && r >= t;
+}
+
+static inline bool xseg__chunk_retiring(const struct xseg *xs, uint32_t c, uint32_t s)
+{
+	uint64_t t = xa_load_rlx64(&xs->hdr->retire_chunks[c]);
+
+	return t && s >= t;
+}
+
+/* recover.c, for grow.c: the recovery lease and the settling of a dead holder's work. */
+int xseg__lease_take(struct xseg *xs);
+void xseg__lease_drop(struct xseg *xs);
+void xseg__settle_leftovers(struct xseg *xs, struct xseg_recovery_stats *st);
+struct xq_hold *xseg__rhold(struct xseg *xs, uint32_t k);
 
 /* Overflow-safe helpers. */
 static inline bool xseg__add_ok(uint64_t a, uint64_t b, uint64_t *r)

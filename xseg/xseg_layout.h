@@ -10,7 +10,7 @@
  *   0            header (one page): identity, version, config, region table
  *   types_off    struct xseg_peer_type[nr_peer_types]  (peer_types=, 16 by default)
  *   ports_off    struct xseg_port[nr_ports]
- *   reqs_off     struct xseg_request[nr_requests]
+ *   reqs_off     struct xseg_request[max_requests]   (every region sized for the maximum)
  *   gens_off     uint64_t gen[nr_indices]           (xq_track ownership words: claim count + tag)
  *   holds_off    struct xq_hold[nr_ports * XSEG_PORT_HOLDS + 3]  (+3: recovery)
  *   queues_off   xq: free requests; per port: request queue, reply queue;
@@ -21,6 +21,8 @@
  * Index space: requests are indices 0 .. nr_requests-1; the chunks of buffer
  * class c are indices cls[c].first .. cls[c].first + cls[c].count - 1. One
  * xq_track (one ownership-word array, one hold table) covers all of them.
+ * A growable segment (max_requests > nr_requests) lays everything out for
+ * max_requests; the header's live words say how many circulate.
  */
 #ifndef XSEG_LAYOUT_H
 #define XSEG_LAYOUT_H
@@ -35,7 +37,8 @@ extern "C" {
 #define XSEG_BYTE_ORDER		0x01020304u
 #define XSEG_VERSION_MAJOR	4u	/* 2: gen[] words are xq ownership words (claim count + tag);
 					 * 3: request and port fields grouped by cache line;
-					 * 4: the peer-type table is a region sized by peer_types= */
+					 * 4: the peer-type table is a region sized by peer_types=;
+					 *    growable segments (cfg.max_requests, header live/retire words) */
 #define XSEG_VERSION_MINOR	0u
 #define XSEG_HEADER_SIZE	4096u
 
@@ -100,6 +103,13 @@ struct xseg_config {
 	} type_quotas[XSEG_MAX_TYPE_QUOTAS];
 	uint32_t peer_types;		/* entries of the peer-type table, 1..XSEG_PEER_TYPES_MAX (0: 16) */
 	uint32_t cfg_pad;
+	/*
+	 * Growth (xseg/grow.c): the layout reserves max_requests requests and
+	 * default-class chunks (0: nr_requests, no growth); nr_requests of
+	 * them are live at create. See docs/segment.md, "Growing a segment".
+	 */
+	uint32_t max_requests;
+	uint32_t grow_pad;
 };
 
 #define XSEG_HUGE_PAGE		(2ull << 20)	/* huge=1: the object is a multiple of it */
@@ -144,6 +154,18 @@ struct xseg_header {
 	uint64_t recoveries;		/* times recovery freed a dead port (atomic) */
 	/* Joined processes: pid | start << 32... two words each, claimed by CAS on pid. */
 	struct { uint64_t pid; uint64_t start; } peers[XSEG_MAX_PEERS];
+	/*
+	 * Growth (xseg/grow.c). The regions are laid out for cfg.max_requests;
+	 * these words say how much of the reserve is in use. live: indices
+	 * 0..live-1 of the kind circulate (requests; chunks of class c, counted
+	 * from cls[c].first). retire: 0, or a shrink in progress: an index at
+	 * or above it that comes back free is parked (kept out of every queue).
+	 * Written only under the recovery lease (atomic); peers read them.
+	 */
+	uint64_t live_requests;
+	uint64_t retire_requests;
+	uint64_t live_chunks[XSEG_MAX_BUF_CLASSES];
+	uint64_t retire_chunks[XSEG_MAX_BUF_CLASSES];
 };
 
 XSEG_STATIC_ASSERT(sizeof(struct xseg_header) <= XSEG_HEADER_SIZE,

@@ -363,7 +363,7 @@ struct client {
 
 static int client_init(struct peer *p)
 {
-	uint32_t n = xseg_config(p->xs)->nr_requests;
+	uint32_t n = xseg_max_requests(p->xs);	/* request indices of a grown segment too */
 	struct client *c = calloc(1, sizeof(*c) + (size_t)n * sizeof(c->slot[0]));
 
 	if (!c)
@@ -584,7 +584,7 @@ static int pool_start(struct peer *p)
 	if (!pl)
 		return -ENOMEM;
 	pl->p = p;
-	pl->cap = xseg_config(p->xs)->nr_requests + 1;
+	pl->cap = xseg_max_requests(p->xs) + 1;
 	pl->ring = calloc(pl->cap, sizeof(*pl->ring));
 	if (!pl->ring) {
 		free(pl);

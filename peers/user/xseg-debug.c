@@ -130,7 +130,10 @@ static int cmd_requests(struct xseg *xs, int argc, char **argv)
 	}
 	printf("%-6s %-8s %-10s %-20s %-12s %-11s %-10s %-6s %-6s %9s  %s\n", "index", "serial",
 	       "life", "where", "op", "holder", "holder-is", "src", "dst", "age-ms", "target");
-	for (uint32_t i = 0; i < c->nr_requests; i++) {
+	struct xseg_grow_status gs;
+
+	xseg_grow_status(xs, &gs);	/* a growable segment's reserve past the live count is unused */
+	for (uint32_t i = 0; i < gs.live_requests; i++) {
 		struct xseg_request *r = xseg_request_at(xs, i);
 		uint32_t life, op, src, dst, hp, tlen;
 		uint64_t holder, ts;
@@ -198,7 +201,10 @@ static int cmd_fail(struct xseg *xs, int argc, char **argv)
 		fprintf(stderr, "xseg-tool: fail needs one SERIAL (a number, see `requests`)\n");
 		return 2;
 	}
-	for (uint32_t i = 0; i < c->nr_requests; i++) {
+	struct xseg_grow_status gs;
+
+	xseg_grow_status(xs, &gs);
+	for (uint32_t i = 0; i < gs.live_requests; i++) {
 		struct xseg_request *q = xseg_request_at(xs, i);
 		uint64_t holder;
 		const char *hs;
@@ -379,7 +385,7 @@ static int cmd_tap(struct xseg *xs, int argc, char **argv)
 			"-n COUNT >= 0\n");
 		return 2;
 	}
-	t0 = calloc(c->nr_requests, sizeof(*t0));
+	t0 = calloc(xseg_max_requests(xs), sizeof(*t0));
 	if (!t0)
 		return 1;
 	r = xseg_bind_port(xs, (uint32_t)a, 0);
@@ -399,7 +405,7 @@ static int cmd_tap(struct xseg *xs, int argc, char **argv)
 
 		while ((req = xseg_accept(xs, (uint32_t)a))) {
 			idx = xseg_request_index(xs, req);
-			if (idx >= 0 && (uint32_t)idx < c->nr_requests)
+			if (idx >= 0 && (uint32_t)idx < xseg_max_requests(xs))
 				t0[idx] = xseg_sys_now_ns();
 			to = xseg_forward(xs, req, (uint32_t)a, (uint32_t)b);
 			if (to >= 0) {

@@ -54,6 +54,7 @@ static int usage_to(FILE *out)
 		"       %s create memfd:NAME:... --send SOCKET | --exec CMD [ARG...]\n"
 		"       %s recv SOCKET --exec CMD [ARG...]\n"
 		"       %s config SPEC [--set mode=0NNN,group=G,owner=U]\n"
+		"       %s config SPEC --grow requests=N [--wait]   grow or shrink a live segment (max_requests=)\n"
 		"       %s list [TYPE]\n"
 		"       %s requests SPEC [-p PORT]   the requests in use: life, holder, age, target\n"
 		"       %s tap SPEC -p PORT --to DST [-n COUNT]   forward PORT's requests to DST, log each\n"
@@ -71,11 +72,14 @@ static int usage_to(FILE *out)
 		"  successful reply (serviced bytes) to FILE or stdout; one request prints\n"
 		"  'serviced N', INFO 'size N', HASH 'hash HEX'\n"
 		"  config prints the spec with every default filled in; --set changes the\n"
-		"  owner, group and mode of the live segment (file and header together)\n"
+		"  owner, group and mode of the live segment (file and header together);\n"
+		"  --grow makes N requests (and default-class chunks) live, up to max_requests;\n"
+		"  a shrink parks what comes back free and says what is still held (exit 1\n"
+		"  while some are; --wait retries until none is)\n"
 		"  a memfd segment has no name: create hands its descriptor over (--send: to\n"
 		"  the Unix socket SOCKET; --exec: CMD inherits it), recv takes one from a\n"
 		"  socket; CMD finds the descriptor in $XSEG_MEMFD and joins memfd:$XSEG_MEMFD\n",
-		prog, prog, prog, prog, prog, prog, prog, prog, prog, prog, prog);
+		prog, prog, prog, prog, prog, prog, prog, prog, prog, prog, prog, prog);
 	return 2;
 }
 
@@ -178,13 +182,15 @@ static int cmd_status(struct xseg *xs)
 {
 	struct xseg_header *h = xseg_header(xs);
 	const struct xseg_config *c = xseg_config(xs);
+	struct xseg_grow_status gs;
 	char spec[512];
 
+	xseg_grow_status(xs, &gs);
 	xseg_format_spec(c, spec, sizeof(spec));
 	printf("segment   %s\nversion   %u.%u\nsize      %" PRIu64 " bytes\ncreator   uid %u pid %u, mode %04o\n"
-	       "requests  %u (queue capacity %u), serial %" PRIu64 ", recoveries %" PRIu64 "\n",
-	       spec, h->major, h->minor, xseg_size(xs), h->uid, h->creator_pid, h->mode, c->nr_requests,
-	       h->queue_cap, __atomic_load_n(&h->serial, __ATOMIC_RELAXED),
+	       "requests  %u live of %u (queue capacity %u), serial %" PRIu64 ", recoveries %" PRIu64 "\n",
+	       spec, h->major, h->minor, xseg_size(xs), h->uid, h->creator_pid, h->mode, gs.live_requests,
+	       gs.max_requests, h->queue_cap, __atomic_load_n(&h->serial, __ATOMIC_RELAXED),
 	       __atomic_load_n(&h->recoveries, __ATOMIC_RELAXED));
 	{
 		uint32_t fu, fg, fm;
@@ -224,6 +230,51 @@ static int cmd_status(struct xseg *xs)
 	}
 	print_quotas(xs, c->nr_ports);	/* xseg-debug.c */
 	return 0;
+}
+
+
+/* config SPEC --grow requests=N [--wait]: grow or shrink within max_requests. */
+static int cmd_grow(const struct xseg_config *cfg, const char *what, const char *wait)
+{
+	struct xseg_grow_status gs;
+	unsigned long n;
+	struct xseg *xs;
+	char *end;
+	int r;
+
+	if (!strncmp(what, "requests=", 9))
+		what += 9;
+	errno = 0;
+	n = strtoul(what, &end, 10);
+	if (!*what || *end || errno || !n || n > UINT32_MAX || (wait && strcmp(wait, "--wait"))) {
+		fprintf(stderr, "%s: config --grow needs requests=N (N >= 1), then optionally --wait\n", prog);
+		return 2;
+	}
+	xs = join(cfg, "futex");
+	if (!xs)
+		return 1;
+	for (;;) {
+		r = xseg_grow(xs, (uint32_t)n, &gs);
+		if (r == -EALREADY || (r == -EBUSY && wait)) {
+			usleep(100000);
+			continue;
+		}
+		break;
+	}
+	if (r == -ERANGE)
+		fprintf(stderr, "%s: config --grow: %lu requests is above the segment's max_requests (%u)\n",
+			prog, n, gs.max_requests);
+	else if (r == -EBUSY)
+		fprintf(stderr, "%s: config --grow: shrinking to %u: %u requests or chunks above it still held "
+			"(parked as they come back; run again, or --wait)\n", prog, gs.target, gs.held);
+	else if (r)
+		fprintf(stderr, "%s: config --grow: %s\n", prog, strerror(-r));
+	else
+		printf("%s:%s: %u requests live (%u chunks) of %u reserved; %u added, %" PRIu64 " bytes given back\n",
+		       cfg->type, cfg->name, gs.live_requests, gs.live_chunks, gs.max_requests, gs.added,
+		       gs.bytes_released);
+	xseg_leave(xs);
+	return r ? 1 : 0;
 }
 
 struct submit_opts {
@@ -650,6 +701,8 @@ int main(int argc, char **argv)
 			printf("%s\n", spec);
 			return 0;
 		}
+		if ((argc == 5 || argc == 6) && !strcmp(argv[3], "--grow"))
+			return cmd_grow(&cfg, argv[4], argc == 6 ? argv[5] : NULL);
 		if (argc != 5 || strcmp(argv[3], "--set"))
 			return usage();
 		r = xseg_parse_owner_set(argv[4], &uid, &gid, &mode, err, sizeof(err));

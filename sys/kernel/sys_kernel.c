@@ -181,6 +181,20 @@ int xseg_sys_group_id(const char *name, int32_t *gid)
 	return -ENOENT;		/* the kernel has no group database: give gids by number */
 }
 
+int xseg_sys_discard(void *addr, uint64_t len)
+{
+	return -EOPNOTSUPP;	/* segdev memory is the driver's; it does not grow */
+}
+
+int xseg_sys_populate(void *addr, uint64_t len)
+{
+	return 0;
+}
+
+void xseg_sys_test_point(void)
+{
+}
+
 void xseg_sys_yield(void)
 {
 	cond_resched();

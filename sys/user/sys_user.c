@@ -213,6 +213,40 @@ uint32_t xseg_sys_page_size(void)
 	return (uint32_t)sysconf(_SC_PAGESIZE);
 }
 
+int xseg_sys_discard(void *addr, uint64_t len)
+{
+	/* Shared file-backed memory (shm, tmpfs, hugetlbfs): punch the pages out. */
+	if (!madvise(addr, (size_t)len, MADV_REMOVE))
+		return 0;
+	/* A filesystem that cannot punch holes keeps the blocks: nothing given back. */
+	if (errno != EINVAL)
+		return -errno;
+	/* EINVAL: private anonymous memory (the heap type): drop it. */
+	if (!madvise(addr, (size_t)len, MADV_DONTNEED))
+		return 0;
+	return -errno;
+}
+
+int xseg_sys_populate(void *addr, uint64_t len)
+{
+#ifdef MADV_POPULATE_WRITE
+	if (!madvise(addr, (size_t)len, MADV_POPULATE_WRITE))
+		return 0;
+	if (errno == EFAULT || errno == ENOMEM || errno == EHWPOISON)
+		return -ENOSPC;	/* the page could not be had: SIGBUS had we touched it */
+#endif
+	return 0;	/* older kernels: storage comes at first touch */
+}
+
+void xseg_sys_test_point(void)
+{
+	static long passed;	/* counted only while the variable is set (not in a parent) */
+	const char *e = getenv("XSEG_TEST_DIE_AT");
+
+	if (e && *e && passed++ == strtol(e, NULL, 10))
+		_exit(99);
+}
+
 void xseg_sys_yield(void)
 {
 	sched_yield();

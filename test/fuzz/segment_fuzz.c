@@ -422,6 +422,12 @@ static void builtin_seeds(void)
 		{ 0, 0, __builtin_offsetof(struct xseg_header, types_off), 0xDEADBEEF, 8 },
 		{ 0, 0, __builtin_offsetof(struct xseg_header, nr_peer_types), 129, 4 },
 		{ 0, 0, __builtin_offsetof(struct xseg_header, cfg.peer_types), 0xDEADBEEF, 4 },
+		/* growth words: counts past the reserve, a retire bound that parks everything */
+		{ 0, 0, __builtin_offsetof(struct xseg_header, live_requests), 0xFFFFFFFFFFull, 8 },
+		{ 0, 0, __builtin_offsetof(struct xseg_header, retire_requests), 1, 8 },
+		{ 0, 0, __builtin_offsetof(struct xseg_header, live_chunks), 1ull << 40, 8 },
+		{ 0, 0, __builtin_offsetof(struct xseg_header, retire_chunks), 1, 8 },
+		{ 0, 0, __builtin_offsetof(struct xseg_header, cfg.max_requests), 1u << 20, 4 },
 		{ 0, 1, __builtin_offsetof(struct xseg_port, owner), 0xDEADBEEFDEADBEEFull, 8 },
 		{ 0, 1, __builtin_offsetof(struct xseg_port, peer_type), 0xDEADBEEF, 4 },
 		{ 0, 1, __builtin_offsetof(struct xseg_port, redirect), 3, 4 },

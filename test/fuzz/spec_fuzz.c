@@ -25,7 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static const char *const fields[] = {
 	"spec", "type", "name", "nr_ports", "nr_requests", "request_size", "extra_size",
 	"page_shift", "dynports", "mode", "group", "autorm", "buffers", "quota_requests",
-	"quota_buffer", "huge", "quota_types", "max_hops", "peer_types",
+	"quota_buffer", "huge", "quota_types", "max_hops", "peer_types", "max_requests",
 };
 
 static void die(const char *what, const char *spec, const char *detail)

@@ -271,6 +271,8 @@ static const struct { const char *spec, *canon; } roundtrips[] = {
 	{ "posix:q:peer_types=128", "posix:q:16:256:64K:0:12:peer_types=128" },
 	{ "posix:q:peer_types=1:max_hops=8", "posix:q:16:256:64K:0:12:max_hops=8:peer_types=1" },
 	{ "posix:q:peer_types=16", "posix:q:16:256:64K:0:12" },
+	{ "posix:q:max_requests=4096", "posix:q:16:256:64K:0:12:max_requests=4096" },
+	{ "posix:q:max_requests=256", "posix:q:16:256:64K:0:12" },
 	{ "posix:q:quota_types=futex/8/1MiB,posixfd/2/0,x.y-z_1/0/4096,posix/256/1T:quota_requests=1",
 	  "posix:q:16:256:64K:0:12:quota_requests=1:quota_types=futex/8/1M,posixfd/2/0,x.y-z_1/0/4K,posix/256/1024G" },
 	{ "posix:h:huge=1", "posix:h:16:256:64K:0:12:huge=1" },
@@ -379,6 +381,9 @@ static const struct { const char *spec, *field; } bads[] = {
 	{ "posix:q:peer_types=129", "peer_types" },
 	{ "posix:q:peer_types=", "peer_types" },
 	{ "posix:q:peer_types=1:peer_types=2", "peer_types" },
+	{ "posix:q:max_requests=255", "max_requests" },
+	{ "posix:q:max_requests=1048577", "max_requests" },
+	{ "posix:q:huge=1:max_requests=512", "max_requests" },
 	{ "posix:q:quota_types=futex/1", "quota_types" },
 	{ "posix:q:quota_types=/1/0", "quota_types" },
 	{ "posix:q:quota_types=.x/1/0", "quota_types" },
@@ -476,7 +481,7 @@ static void test_messages(void)
 		{ "posix:x:16:256:3000", "request_size: '3000' is not a multiple of the page size 4096" },
 		{ "posix:x:16:256:2G", "request_size: '2G' must be between 4K and 1G" },
 		{ "posix:x:buffers=4K*0", "buffers: '4K*0': count must be between 1 and 1048576" },
-		{ "posix:x:foo=1", "spec: unknown key 'foo' (keys: ports, requests, buffer, extra, page_shift, dynports, mode, group, autorm, buffers, quota_requests, quota_buffer, huge, quota_types, max_hops, peer_types)" },
+		{ "posix:x:foo=1", "spec: unknown key 'foo' (keys: ports, requests, buffer, extra, page_shift, dynports, mode, group, autorm, buffers, quota_requests, quota_buffer, huge, quota_types, max_hops, peer_types, max_requests)" },
 		{ "shm:x", "type: 'shm' is not one of posix, file, heap, segdev, sysv, memfd" },
 		{ "posix:x:dynports=1:dynports=2", "dynports: given twice" },
 		{ "posix:x:8:dynports=9", "dynports: '9' must be between 0 and 8" },
@@ -609,6 +614,8 @@ static void test_check_config(void)
 	BAD("max_hops", c.max_hops = XSEG_PATH_MAX + 1);
 	BAD("peer_types", c.peer_types = XSEG_PEER_TYPES_MAX + 1);
 	BAD("peer_types", c.peer_types = 0xFFFFFFFF);
+	BAD("max_requests", c.max_requests = c.nr_requests - 1);
+	BAD("max_requests", c.max_requests = 1048577);
 	BAD("quota_types", c.nr_type_quotas = XSEG_MAX_TYPE_QUOTAS + 1);
 	BAD("quota_types", (c.nr_type_quotas = 1, memset(c.type_quotas[0].type, 'a', XSEG_TYPE_LEN)));
 	BAD("quota_types", (c.nr_type_quotas = 1));	/* empty name */

@@ -3,8 +3,8 @@
 // peers/node/cli/cmd-segment.ts - the `xseg` commands that manage a segment:
 // create, destroy, config, status, recover, verify (list: cmd-list.ts); and the JSON
 // views of a segment and of a port that status and top print.
-import { Segment, type PortInfo, type SegmentInfo } from '../../../sys/node/ts/index.js'
-import { type Command, Usage, needSpec, table } from './cmd.js'
+import { Segment, XsegError, type PortInfo, type SegmentInfo } from '../../../sys/node/ts/index.js'
+import { type Command, type Context, Usage, needSpec, table } from './cmd.js'
 import { XSEG_PORT_ACCEPT, XSEG_PORT_RECEIVE } from '../../../sys/node/ts/consts.gen.js'
 
 /** A port as status and top show it (docs/cli.schema.json#/$defs/port). */
@@ -78,6 +78,7 @@ export function segmentView(info: SegmentInfo, cfg: Segment['config']) {
     serial: info.serial.toString(),
     recoveries: info.recoveries,
     queueCapacity: info.queue_cap,
+    requests: { live: info.live_requests, liveChunks: info.live_chunks, max: cfg.maxRequests, target: info.grow_target },
     peerTypes: info.peer_types,
     config: cfg,
     // The file's real owner and mode; ownerMismatch when the header disagrees.
@@ -110,14 +111,52 @@ export const destroy: Command = {
   },
 }
 
+/** config --grow requests=N [--wait]: Segment.grow until done (--wait) or once. */
+async function grow(ctx: Context, spec: string, what: string, wait: boolean): Promise<number> {
+  const m = /^(?:requests=)?([0-9]+)$/.exec(what)
+  if (!m || Number(m[1]) < 1 || Number(m[1]) > 0xFFFFFFFF) throw new Usage(`--grow: '${what}' is not requests=N (N >= 1)`)
+  const n = Number(m[1])
+  using seg = Segment.joinSync(spec, { peerType: ctx.peerType, peerCheckMs: 0 })
+  if (n > seg.config.maxRequests) {
+    throw new XsegError('ERANGE', `--grow: ${n} requests is above the segment's max_requests (${seg.config.maxRequests})` +
+      (seg.config.maxRequests === seg.config.nrRequests ? '; create it with max_requests= to make it growable' : ''))
+  }
+  let st
+  for (;;) {
+    try {
+      st = seg.grow(n)
+    } catch (e) {
+      if ((e as XsegError).code !== 'EALREADY') throw e
+      await new Promise((r) => setTimeout(r, 100))
+      continue
+    }
+    if (st.done || !wait) break
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  const g = {
+    done: st.done, liveRequests: st.live_requests, liveChunks: st.live_chunks, maxRequests: st.max_requests,
+    target: st.target, added: st.added, held: st.held, bytesReleased: st.bytes_released,
+  }
+  ctx.emit({ config: seg.config, grow: g }, () => st.done
+    ? `${seg.config.type}:${seg.config.name}: ${g.liveRequests} requests live (${g.liveChunks} chunks) of ${g.maxRequests} reserved; ` +
+      `${g.added} added, ${g.bytesReleased} bytes given back\n`
+    : `${seg.config.type}:${seg.config.name}: shrinking to ${g.target}: ${g.held} requests or chunks above it still held ` +
+      `(parked as they come back; run again, or --wait)\n`)
+  return st.done ? 0 : 1
+}
+
 export const config: Command = {
   name: 'config',
-  usage: 'config SPEC [--set mode=0NNN,group=G,owner=U]\n' +
+  usage: 'config SPEC [--set mode=0NNN,group=G,owner=U] [--grow requests=N [--wait]]\n' +
     '                               the spec parsed, every default filled in (joins nothing);\n' +
-    '                               --set: owner, group and mode of the live segment',
-  options: { set: { type: 'string' } },
-  run(ctx) {
+    '                               --set: owner, group and mode of the live segment;\n' +
+    '                               --grow: make N requests live (up to max_requests=); a shrink\n' +
+    '                               parks what comes back free (exit 1 while some are held; --wait)',
+  options: { set: { type: 'string' }, grow: { type: 'string' }, wait: { type: 'boolean' } },
+  async run(ctx) {
     const cfg = Segment.parseSpec(needSpec(ctx))
+    if (typeof ctx.opts.grow === 'string') return grow(ctx, cfg.spec, ctx.opts.grow, ctx.opts.wait === true)
+    if (ctx.opts.wait) throw new Usage('--wait goes with --grow')
     if (typeof ctx.opts.set === 'string') {
       const owner = Segment.setOwnerMode(cfg.spec, ctx.opts.set)
       ctx.emit({ config: cfg, owner }, () =>
@@ -152,7 +191,9 @@ export const status: Command = {
         ...(info.file ? [['file', `uid ${info.file.uid} gid ${info.file.gid} mode ${info.file.mode.toString(8).padStart(4, '0')}` +
           (segment.ownerMismatch ? ` (MISMATCH: the header says uid ${info.uid} gid ${info.gid} mode ${info.mode.toString(8).padStart(4, '0')})` : '')]] : []),
         ['attached', `${info.attached} peers${info.destroyed ? ', destroyed' : ''}${info.autorm ? ', auto-remove' : ''}`],
-        ['requests', `${info.config.nr_requests} (queue capacity ${info.queue_cap}), serial ${info.serial}, recoveries ${info.recoveries}`],
+        ['requests', `${info.live_requests} live of ${seg.config.maxRequests}` +
+          (info.grow_target < info.live_requests ? `, shrinking to ${info.grow_target}` : '') +
+          ` (queue capacity ${info.queue_cap}), serial ${info.serial}, recoveries ${info.recoveries}`],
         ['peer types', `${info.peer_types.join(', ') || '-'} (${info.peer_types.length} of ${seg.config.peerTypes} entries)`],
       ]).split('\n').slice(1).join('\n')
       return head + '\n' + portTable(ports)

@@ -91,7 +91,7 @@ async function run(ctx: Context): Promise<number> {
 
   // Up to @depth requests in flight, refilled a table at a time.
   const table = port.batch(Math.min(depth, count))
-  const submitted = new Float64Array(seg.config.nrRequests) // performance.now() by request index
+  const submitted = new Float64Array(seg.config.maxRequests) // performance.now() by request index
   const targets = [target]
   const fill = (b: Batch, k: number): void => {
     for (let i = 0; i < k; i++) {

@@ -131,6 +131,8 @@ export function render(s: Snapshot, clock = new Date(), width = Infinity): strin
   const fit = (l: string): string => (l.length > width ? l.slice(0, Math.max(0, width - 1)) + '>' : l)
   const head = fit(`xseg top - ${seg.type}:${seg.name}  ${clock.toTimeString().slice(0, 8)}  ` +
     `${seg.attached} peers  serial ${seg.serial}  recoveries ${seg.recoveries}` +
+    (seg.requests.max > seg.config.nrRequests || seg.requests.live !== seg.config.nrRequests
+      ? `  requests ${seg.requests.live}/${seg.requests.max}${seg.requests.target < seg.requests.live ? ` (shrinking to ${seg.requests.target})` : ''}` : '') +
     `${seg.destroyed ? '  DESTROYED' : ''}  (every ${s.intervalSeconds}s)`) + '\n' +
     (peers ? fit(`peers: ${peers}`) + '\n' : '')
   if (!s.ports.length) return head + 'no port in use\n'

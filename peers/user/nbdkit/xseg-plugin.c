@@ -262,7 +262,7 @@ static int xp_after_fork(void)
 			max_piece = c->classes[i].size;
 	if (max_piece > (1u << 30))
 		max_piece = 1u << 30;
-	nr_waiting_slots = c->nr_requests;
+	nr_waiting_slots = xseg_max_requests(xs);	/* by request index (growth included) */
 	waiting = calloc(nr_waiting_slots, sizeof(*waiting));
 	if (!waiting) {
 		nbdkit_error("out of memory");

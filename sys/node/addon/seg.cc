@@ -60,6 +60,7 @@ static Napi::Object config_object(Napi::Env env, const struct xseg_config *c)
 	o.Set("nr_ports", c->nr_ports);
 	o.Set("dynports", c->dynports);
 	o.Set("nr_requests", c->nr_requests);
+	o.Set("max_requests", c->max_requests ? c->max_requests : c->nr_requests);
 	o.Set("request_size", (double)c->request_size);
 	o.Set("extra_size", (double)c->extra_size);
 	o.Set("page_shift", c->page_shift);
@@ -384,6 +385,14 @@ static Napi::Value seg_info(const Napi::CallbackInfo &info)
 	o.Set("serial", Napi::BigInt::New(env, (uint64_t)xa_load_rlx64(&h->serial)));
 	o.Set("recoveries", (double)xa_load_rlx64(&h->recoveries));
 	o.Set("queue_cap", h->queue_cap);
+	{
+		struct xseg_grow_status gs;
+
+		xseg_grow_status(s->xs, &gs);
+		o.Set("live_requests", gs.live_requests);
+		o.Set("live_chunks", gs.live_chunks);
+		o.Set("grow_target", gs.target);
+	}
 	Napi::Array types = Napi::Array::New(env);
 	for (uint32_t i = 0, n = 0; i < xseg_peer_type_count(s->xs); i++) {
 		char name[XSEG_TYPE_LEN];
@@ -456,6 +465,39 @@ static Napi::Value seg_recover(const Napi::CallbackInfo &info)
 	return o;
 }
 
+// seg_grow(handle, n) -> growth status; done false while a shrink waits for held requests.
+static Napi::Value seg_grow(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	struct xseg_grow_status gs = {};
+	uint32_t n;
+	Seg *s;
+
+	if (!arg_seg(info, 0, "seg_grow", &s) || !arg_u32(info, 1, "seg_grow", &n))
+		return env.Undefined();
+	int r = xseg_grow(s->xs, n, &gs);
+	if (r == -ERANGE) {
+		throw_errno(env, r, ("seg_grow: " + std::to_string(n) + " requests is above the segment's max_requests (" +
+				     std::to_string(gs.max_requests) + ")").c_str());
+		return env.Undefined();
+	}
+	if (r && r != -EBUSY) {
+		throw_errno(env, r, r == -EALREADY ? "seg_grow: a recovery or another grow holds the lease (retry)" :
+				    "seg_grow");
+		return env.Undefined();
+	}
+	Napi::Object o = Napi::Object::New(env);
+	o.Set("done", r == 0);
+	o.Set("live_requests", gs.live_requests);
+	o.Set("live_chunks", gs.live_chunks);
+	o.Set("max_requests", gs.max_requests);
+	o.Set("target", gs.target);
+	o.Set("added", gs.added);
+	o.Set("held", gs.held);
+	o.Set("bytes_released", (double)gs.bytes_released);
+	return o;
+}
+
 // seg_verify(handle) -> the problems found, one line each (empty: consistent).
 static void verify_line(void *arg, const char *line)
 {
@@ -520,6 +562,7 @@ void init_seg(Napi::Env env, Napi::Object exports)
 	exports.Set("seg_peek", Napi::Function::New(env, seg_peek, "seg_peek"));
 	exports.Set("seg_recover", Napi::Function::New(env, seg_recover, "seg_recover"));
 	exports.Set("seg_verify", Napi::Function::New(env, seg_verify, "seg_verify"));
+	exports.Set("seg_grow", Napi::Function::New(env, seg_grow, "seg_grow"));
 	exports.Set("seg_set_spin", Napi::Function::New(env, seg_set_spin, "seg_set_spin"));
 	exports.Set("op_names", Napi::Function::New(env, op_names, "op_names"));
 }

@@ -18,6 +18,8 @@ export interface NativeConfig {
   nr_ports: number
   dynports: number
   nr_requests: number
+  /** The reserve a growable segment was laid out for (nr_requests when not growable). */
+  max_requests: number
   request_size: number
   extra_size: number
   page_shift: number
@@ -29,6 +31,18 @@ export interface NativeConfig {
   buffers: { size: number; count: number }[]
   spec: string
   layout_size: number
+}
+
+/** seg_grow: where growth stands (done false: a shrink waits for held requests). */
+export interface NativeGrow {
+  done: boolean
+  live_requests: number
+  live_chunks: number
+  max_requests: number
+  target: number
+  added: number
+  held: number
+  bytes_released: number
 }
 
 /** The header fields seg_info and seg_peek share. */
@@ -51,6 +65,10 @@ export interface NativeSegInfo extends NativeHeaderFields {
   serial: bigint
   recoveries: number
   queue_cap: number
+  /** Growth: requests and default-class chunks live now, and the target of a shrink in progress (else live). */
+  live_requests: number
+  live_chunks: number
+  grow_target: number
   /** The named entries of the peer-type table (config.peer_types entries in all). */
   peer_types: string[]
   /** Owner, group and mode of the file or shm object (null without one). */
@@ -130,6 +148,7 @@ export interface Binding {
   seg_info(h: Handle): NativeSegInfo
   seg_recover(h: Handle): NativeRecovery
   seg_verify(h: Handle): string[]
+  seg_grow(h: Handle, n: number): NativeGrow
   seg_set_spin(h: Handle, us: number): void
   port_bind(h: Handle, port: number, flags?: number): number
   port_leave(h: Handle, port: number): void

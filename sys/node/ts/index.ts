@@ -3,7 +3,7 @@
 // xseg for Node.js: shared-memory segments and lock-free queues linking C
 // processes, Linux kernel modules and Node peers. See docs/node.md.
 export { Segment } from './segment.js'
-export type { SegmentConfig, SegmentInfo, SegmentPeek, RecoveryStats, JoinOptions, CreateOptions, BindOptions } from './segment.js'
+export type { SegmentConfig, SegmentInfo, SegmentPeek, RecoveryStats, GrowStatus, JoinOptions, CreateOptions, BindOptions } from './segment.js'
 export { Port } from './port.js'
 export { Batch } from './batch.js'
 export type { Handler, ServeOptions, PortInfo, SpinOptions } from './port.js'

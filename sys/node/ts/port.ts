@@ -521,7 +521,7 @@ export class Port {
     this.#live()
     this.#ours(batch)
     dst = uint(dst, 'the destination port', 0xfffffffe)
-    if (!this.#b) this.#b = new BatchClient(this.#core, this.segment.config.nrRequests)
+    if (!this.#b) this.#b = new BatchClient(this.#core, this.segment.config.maxRequests)
     this.#watch() // before any reply can come
     const n = this.#b.submit(this.number, dst, batch, opts?.targets, opts?.fill)
     if (n > 0) this.#ref() // the dead-peer check, while they are in flight

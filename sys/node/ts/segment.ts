@@ -10,7 +10,7 @@
 // A spec is `type:name:nr_ports:nr_requests:request_size:extra_size:page_shift`
 // with optional `key=value` fields (docs/spec.md); a bad field throws EINVAL
 // with a message that names it.
-import { native, type NativeConfig, type NativeRecovery, type NativeSegInfo, type NativeSegPeek, XSEG_PORT_ACCEPT, XSEG_PORT_RECEIVE } from './binding.js'
+import { native, type NativeConfig, type NativeGrow, type NativeRecovery, type NativeSegInfo, type NativeSegPeek, XSEG_PORT_ACCEPT, XSEG_PORT_RECEIVE } from './binding.js'
 import type { PeerType } from './constants.js'
 import { Core, uint } from './core.js'
 import { about, xerror, type XsegError } from './errors.js'
@@ -37,6 +37,8 @@ export interface SegmentConfig {
   /** Ports below this number are static (bindPort), the rest dynamic. */
   dynports: number
   nrRequests: number
+  /** The reserve a growable segment is laid out for (max_requests=; else nrRequests). Request indices stay below it. */
+  maxRequests: number
   requestSize: number
   extraSize: number
   pageShift: number
@@ -78,6 +80,8 @@ export type SegmentInfo = NativeSegInfo
 /** Segment.peek(): a header's fields, read without joining. */
 export type SegmentPeek = Omit<NativeSegPeek, 'config'> & { config: SegmentConfig }
 export type RecoveryStats = NativeRecovery
+/** Segment.grow(): done false while a shrink waits for requests still held (call again). */
+export type GrowStatus = NativeGrow
 
 function config(c: NativeConfig): SegmentConfig {
   return {
@@ -86,6 +90,7 @@ function config(c: NativeConfig): SegmentConfig {
     nrPorts: c.nr_ports,
     dynports: c.dynports,
     nrRequests: c.nr_requests,
+    maxRequests: c.max_requests ?? c.nr_requests,
     requestSize: c.request_size,
     extraSize: c.extra_size,
     pageShift: c.page_shift,
@@ -393,6 +398,18 @@ export class Segment {
   checkSpec(spec: string): void {
     this.#core.live()
     native.seg_check_spec(this.#core.h, spec)
+  }
+
+  /**
+   * Make @n requests (and as many default-class chunks) live in a growable
+   * segment (max_requests=): more are usable by every peer at once; fewer
+   * are parked as they come back free, and given back when none is held
+   * (done false until then: call again). RangeError-like ERANGE above the
+   * reserve, EALREADY while a recovery or another grow holds the lease.
+   */
+  grow(n: number): GrowStatus {
+    this.#core.live()
+    return native.seg_grow(this.#core.h, uint(n, 'requests', 0xFFFFFFFF))
   }
 
   /** Check consistency without changing anything: the problems found (none: []). */

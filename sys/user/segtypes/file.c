@@ -92,6 +92,7 @@ int xseg_segtype_check_create(const char *kind, const char *name, uint64_t size,
 {
 	uint32_t page = xseg_sys_page_size();
 
+	mode &= ~XSEG_CREATE_SPARSE;	/* a storage hint for xseg_segtype_fd_create */
 	if (size < XSEG_SEGTYPE_MIN_SIZE || size % page || size > (uint64_t)INT64_MAX ||
 	    (uint64_t)(size_t)size != size)
 		return xseg_segtype_fail(err, errlen, -EINVAL, kind, name,
@@ -187,11 +188,14 @@ int xseg_segtype_fd_create(int fd, const char *kind, const char *name, const cha
 			   uint64_t size, uint32_t mode, int32_t gid, void **mem,
 			   char *err, size_t errlen)
 {
+	bool sparse = mode & XSEG_CREATE_SPARSE;
 	char hs[32];
 	void *p;
 	int r;
 
-	r = allocate(fd, size);
+	mode &= ~XSEG_CREATE_SPARSE;
+	/* A growable segment's reserve stays unallocated: the core allocates the live part. */
+	r = sparse ? (ftruncate(fd, (off_t)size) < 0 ? -errno : 0) : allocate(fd, size);
 	if ((r == -ENOSPC || r == -ENOMEM) && on_hugetlbfs(fd))
 		return xseg_segtype_fail(err, errlen, -ENOSPC, kind, name, "not enough free huge "
 					 "pages (needs %llu of 2 MiB; HugePages_Free in /proc/meminfo, "

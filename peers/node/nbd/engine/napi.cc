@@ -241,8 +241,8 @@ Napi::Value nbd_engine(const Napi::CallbackInfo &info)
 	e->total_reqs = total_reqs;
 	e->fifo = fd;
 	e->loop = loop;
-	e->slot.assign(xseg_config(s->xs)->nr_requests, nullptr);
-	e->slot_ms.assign(xseg_config(s->xs)->nr_requests, 0);
+	e->slot.assign(xseg_max_requests(s->xs), nullptr);	// by request index (growth included)
+	e->slot_ms.assign(xseg_max_requests(s->xs), 0);
 	napi_create_reference(env, info[0], 1, &e->seg_ref);
 	napi_create_reference(env, info[7], 1, &e->fn_ref);
 	// Not XSEG_FD_ALWAYS: the loop announces when it sleeps (on_prepare/on_check).
