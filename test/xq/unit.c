@@ -247,7 +247,9 @@ static void test_attach_rejects(void)
 	q->magic ^= 1;
 	CHECK(xq_attach(&h, q, sz, 100) == -EINVAL);
 	q->magic ^= 1;
-	q->version = 2;
+	q->version = XQ_LAYOUT_VERSION + 1;
+	CHECK(xq_attach(&h, q, sz, 100) == -EINVAL);
+	q->version = 1;		/* version 1 mapped positions to slots differently */
 	CHECK(xq_attach(&h, q, sz, 100) == -EINVAL);
 	q->version = XQ_LAYOUT_VERSION;
 	q->order = 30;						/* claims a huge ring */
