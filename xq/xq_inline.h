@@ -68,12 +68,25 @@ static inline bool xq__pos_le(uint64_t a, uint64_t b) { return (int64_t)(a - b) 
  */
 static inline uint64_t *xq__slot_of(const struct xq *h, uint64_t pos)
 {
-#ifdef XQ_REMAP_AB	/* temporary: A/B measurement only */
-	uint64_t j = pos & h->mask;
-	return &h->slots[((j & 7u) << (h->order - 3)) | (j >> 3)];
-#else
 	return &h->slots[pos & h->mask];
-#endif
+}
+
+/*
+ * Ask for the slot lines of positions [p, p + k) for writing before the
+ * batch takes them one CAS at a time: a locked instruction cannot hide a
+ * cache miss the way a plain store does (it waits for the line), so across
+ * CPUs the 4 line transfers of a batch of 32 would otherwise come one after
+ * the other. A hint only (GCC and Clang in every domain); no effect on what
+ * the queue does.
+ */
+static inline void xq__prefetch_slots(const struct xq *h, uint64_t p, uint32_t k)
+{
+	uint32_t i;
+
+	for (i = 0; i < k; i += 8)
+		__builtin_prefetch(xq__slot_of(h, p + i), 1);
+	if (k > 1)
+		__builtin_prefetch(xq__slot_of(h, p + k - 1), 1);
 }
 
 /* ---------------------------------------------------------------- enqueue */
@@ -244,6 +257,7 @@ static inline uint32_t xq_enqueue_batch_inline(struct xq *h, const xq_index *v, 
 	/* One FAA reserves k consecutive positions; each slot still takes its
 	 * own CAS (a consumer of the same lap may be closing it, see docs/xq.md). */
 	t = xq_faa(&h->q->tail, k);
+	xq__prefetch_slots(h, t, k);
 	for (i = 0; i < k; i++)
 		if (XSEG_UNLIKELY(!xq__put_at(h, t + i, v[i])))
 			break;
@@ -433,6 +447,7 @@ static inline uint32_t xq_dequeue_batch_inline(struct xq *h, xq_index *v, uint32
 	}
 	k = avail < n ? (uint32_t)avail : n;
 	hp = xq_faa(&q->head, k);
+	xq__prefetch_slots(h, hp, k);
 	for (i = 0; i < k; i++) {
 		uint32_t idx;
 
