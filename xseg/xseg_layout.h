@@ -32,8 +32,9 @@ extern "C" {
 
 #define XSEG_MAGIC		0x4745535847455358ull	/* "XSEGSEGX" */
 #define XSEG_BYTE_ORDER		0x01020304u
-#define XSEG_VERSION_MAJOR	3u	/* 2: gen[] words are xq ownership words (claim count + tag);
-					 * 3: request and port fields grouped by cache line */
+#define XSEG_VERSION_MAJOR	4u	/* 2: gen[] words are xq ownership words (claim count + tag);
+					 * 3: request and port fields grouped by cache line;
+					 * 4 (xq): its queues are xq layout 2 (slot of position p is p mod nslots) */
 #define XSEG_VERSION_MINOR	0u
 #define XSEG_HEADER_SIZE	4096u
 
