@@ -293,7 +293,7 @@ static const struct scen scens[] = {
 
 	/* header: join refuses, joined peers go on */
 	{ "magic", W_JOIN, "magic", NULL, NULL, 0, -EBADMSG, "bad magic", "corrupt", NULL, NULL },
-	{ "major", W_JOIN, "major", NULL, NULL, 0, -EPROTO, "version 4.0", "speaks 3.0", NULL, NULL },
+	{ "major", W_JOIN, "major", NULL, NULL, 0, -EPROTO, "version 5.0", "speaks 4.0", NULL, NULL },
 	{ "major-65535", W_JOIN, "major", NULL, "65535", 0, -EPROTO, "version 65535.0",
 	  "speaks 3.0", NULL, NULL },
 	{ "byte-order", W_JOIN, "byte-order", NULL, NULL, 0, -EBADMSG, "byte order", "corrupt", NULL, NULL },
