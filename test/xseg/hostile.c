@@ -295,7 +295,7 @@ static const struct scen scens[] = {
 	{ "magic", W_JOIN, "magic", NULL, NULL, 0, -EBADMSG, "bad magic", "corrupt", NULL, NULL },
 	{ "major", W_JOIN, "major", NULL, NULL, 0, -EPROTO, "version 5.0", "speaks 4.0", NULL, NULL },
 	{ "major-65535", W_JOIN, "major", NULL, "65535", 0, -EPROTO, "version 65535.0",
-	  "speaks 3.0", NULL, NULL },
+	  "speaks 4.0", NULL, NULL },
 	{ "byte-order", W_JOIN, "byte-order", NULL, NULL, 0, -EBADMSG, "byte order", "corrupt", NULL, NULL },
 	{ "size-field", W_JOIN, "size", NULL, NULL, 0, -EBADMSG, "size does not match", "corrupt", NULL, NULL },
 	{ "size-field-huge", W_JOIN, "size", NULL, "0xFFFFFFFFFFFFF000", 0, -EBADMSG, "size does not match",
