@@ -183,8 +183,15 @@ static void test_kill_batch(void)
 			pid[victim] = spawn(xt_rand(&rnd));
 			/* The others keep going: a batch cut off half-way blocks nobody. */
 			before = __atomic_load_n(&sh->moves, __ATOMIC_RELAXED);
-			while (__atomic_load_n(&sh->moves, __ATOMIC_RELAXED) < before + 20)
+			while (__atomic_load_n(&sh->moves, __ATOMIC_RELAXED) < before + 20) {
+				/* A wrong answer fails now, not at the watchdog (lost
+				 * indices would stop the children moving). */
+				CHECKF(!__atomic_load_n(&sh->dup, __ATOMIC_RELAXED) &&
+				       !__atomic_load_n(&sh->bad, __ATOMIC_RELAXED),
+				       "%" PRIu64 " double deliveries, %" PRIu64 " bad entries or refused "
+				       "enqueues", sh->dup, sh->bad);
 				sched_yield();
+			}
 		}
 		for (uint32_t i = 0; i < NKIDS; i++) {
 			CHECK(kill(pid[i], SIGKILL) == 0);
