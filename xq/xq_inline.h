@@ -461,6 +461,16 @@ static inline uint32_t xq_dequeue_batch_inline(struct xq *h, xq_index *v, uint32
 		t = xq_load_acquire(&q->tail);
 		if (xq__pos_le(t, hp + k))
 			xq__catchup(h, t, hp + k);
+		/*
+		 * Every position we took was abandoned (its producer was refused
+		 * or killed after its FAA): indices may still wait behind them,
+		 * and 0 would read as "empty". One ordinary dequeue goes on past
+		 * such positions, under SCQ's threshold.
+		 */
+		if (got == 0) {
+			v[0] = xq_dequeue_inline(h);
+			return v[0] == XQ_NONE ? 0 : 1;
+		}
 	}
 	return got;
 }
