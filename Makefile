@@ -88,7 +88,7 @@ demo: deps user node
 PREFIX ?= /usr/local
 LIBDIR ?= lib
 DESTDIR ?=
-INSTALL_HEADERS := xseg/xseg.h xseg/xseg_layout.h xq/xq.h xq/xq_layout.h sys/domain.h \
+INSTALL_HEADERS := xseg/xseg.h xseg/xseg_layout.h xq/xq.h xq/xq_layout.h xq/xq_inline.h sys/domain.h \
                    sys/user/domain_user.h drivers/user/posixfd.h xseg/signal_area.h \
                    sys/user/segtypes/xseg_memfd.h
 D := $(DESTDIR)$(PREFIX)

@@ -3,7 +3,7 @@
  * xq/xq.c - SCQ-based lock-free queue of indices (see xq.h, docs/xq.md).
  *
  * Vocabulary: a *position* is a free-running 64-bit ticket taken from head or
- * tail with FAA. Position p uses slot remap(p & mask) in lap ("cycle")
+ * tail with FAA. Position p uses slot p & mask in lap ("cycle")
  * cyc(p) = (p >> order) mod 2^31. An entry is {cycle, safe, index}.
  *
  * The queue has nslots = 2^order slots but admits at most capacity <= nslots/4
@@ -11,30 +11,23 @@
  * nslots/2 indices present for its livelock bound; the extra nslots/4 of room
  * absorbs producers that race past the full check together.
  */
-#include "xq.h"
+#include "xq_inline.h"
 
-#define CYC_BITS   31u
-#define CYC_MASK   ((1ull << CYC_BITS) - 1)
-#define SAFE_BIT   (1ull << 32)
-#define IDX_MASK   0xFFFFFFFFull
 #define MIN_ORDER  8u
-/*
- * Bounds that only a corrupt or hostile segment can reach: a CAS on one word
- * that keeps failing (legitimately it fails at most once per concurrent
- * participant), and a catch-up that keeps losing. Past them an operation
- * reports full/empty instead of spinning.
- */
-#define CAS_TRIES  4096u
 
-static inline uint64_t cyc_of_pos(const struct xq *h, uint64_t pos)
-{
-	return (pos >> h->order) & CYC_MASK;
-}
-
-static inline uint64_t e_cyc(uint64_t e) { return e >> 33; }
-static inline uint32_t e_idx(uint64_t e) { return (uint32_t)(e & IDX_MASK); }
-static inline bool e_safe(uint64_t e) { return (e & SAFE_BIT) != 0; }
-static inline bool idx_is_empty(uint32_t i) { return i > XQ_INDEX_MAX; }
+/* Short names for the internals shared with xq_inline.h. */
+#define CYC_MASK   XQ__CYC_MASK
+#define CAS_TRIES  XQ__CAS_TRIES
+#define cyc_of_pos xq__cyc_of_pos
+#define e_cyc      xq__e_cyc
+#define e_idx      xq__e_idx
+#define e_safe     xq__e_safe
+#define idx_is_empty xq__idx_is_empty
+#define mk_entry   xq__mk_entry
+#define cyc_lt     xq__cyc_lt
+#define pos_lt     xq__pos_lt
+#define pos_le     xq__pos_le
+#define slot_of    xq__slot_of
 
 /* The taken marker of a hold: which hold record's CAS consumed the entry. */
 static inline uint32_t taken_mark(const struct xq_track *tr, const struct xq_hold *hold)
@@ -42,33 +35,6 @@ static inline uint32_t taken_mark(const struct xq_track *tr, const struct xq_hol
 	if (!tr || !hold)
 		return XQ_TAKEN;
 	return XQ_TAKEN_BY((uint32_t)(hold - tr->holds));
-}
-
-static inline uint64_t mk_entry(uint64_t cyc, bool safe, uint32_t idx)
-{
-	return (cyc << 33) | (safe ? SAFE_BIT : 0) | idx;
-}
-
-/* a < b for 31-bit cycles that wrap: the difference, read as signed, is negative. */
-static inline bool cyc_lt(uint64_t a, uint64_t b)
-{
-	return ((a - b) & CYC_MASK) >= (1ull << (CYC_BITS - 1));
-}
-
-/* a < b and a <= b for free-running 64-bit positions. */
-static inline bool pos_lt(uint64_t a, uint64_t b) { return (int64_t)(a - b) < 0; }
-static inline bool pos_le(uint64_t a, uint64_t b) { return (int64_t)(a - b) <= 0; }
-
-/*
- * Consecutive positions go to different cache lines (8 entries per line), so
- * producers and consumers working on neighbouring positions do not share a
- * line. A bijection on [0, nslots).
- */
-static inline uint64_t *slot_of(const struct xq *h, uint64_t pos)
-{
-	uint64_t j = pos & h->mask;
-	uint64_t s = ((j & 7u) << (h->order - 3)) | (j >> 3);
-	return &h->slots[s];
 }
 
 static uint32_t order_for(uint32_t capacity)
@@ -206,206 +172,27 @@ void xq_set_bounded(struct xq *h)
 	h->bounded = 1;
 }
 
-/* ---------------------------------------------------------------- enqueue */
-
-/*
- * Try to store @idx at position @t (taken from tail). Returns true if stored.
- * The slot accepts it if it is empty from an older lap and either safe or no
- * consumer has passed @t yet (SCQ's condition for an unsafe slot).
- */
-static bool put_at(struct xq *h, uint64_t t, uint32_t idx)
-{
-	uint64_t *slot = slot_of(h, t);
-	uint64_t tc = cyc_of_pos(h, t);
-	/* acquire: pairs with the release half of the consumer's CAS that emptied
-	 * the slot, so our later store cannot be reordered before its read. */
-	uint64_t e = xq_load_acquire(slot);
-	unsigned tries;
-
-	for (tries = 0; tries < CAS_TRIES; tries++) {
-		if (!cyc_lt(e_cyc(e), tc) || !idx_is_empty(e_idx(e)))
-			return false;
-		/* acquire: a consumer that marked the slot unsafe published its head
-		 * FAA before; seeing head <= t proves no consumer is at t yet. */
-		if (!e_safe(e) && !pos_le(xq_load_acquire(&h->q->head), t))
-			return false;
-		/* release (acq_rel): the consumer that sees this entry must also see
-		 * everything the producer wrote to the indexed object before. */
-		if (xq_cas(slot, &e, mk_entry(tc, true, idx)))
-			return true;
-	}
-	return false;
-}
-
-/* After a successful store, consumers may stop treating the queue as empty. */
-static inline void reset_threshold(struct xq *h)
-{
-	/* relaxed load + release store: a consumer that reads the new threshold
-	 * must find the index we stored before it (stored by our acq_rel CAS). */
-	if (xq_load_relaxed(&h->q->threshold) != h->threshold)
-		xq_store_release(&h->q->threshold, h->threshold);
-}
-
-/*
- * Read head and tail as one snapshot: the pair (hd, tl) such that, at the
- * moment head was read, tail was tl. Head and tail only grow, so a tail read
- * twice with the same value around the head load was that value throughout.
- * If tail keeps moving we settle for the last head and the tail read after
- * it, which can only overstate tail - head: room() then errs towards full
- * (never admits past the capacity), xq_count() high (capped), and a batch
- * dequeue takes positions that hold nothing yet (it returns fewer).
- * The two loads must not be written as the arguments of one call: C leaves
- * their order unspecified, and a compiler that loads tail first lets a thread
- * preempted between the loads see head past a stale tail.
- */
-#define SNAP_TRIES 4u
-static inline void snapshot(const struct xq *h, uint64_t *hd, uint64_t *tl)
-{
-	/* acquire on each: keeps the three loads in program order (a later
-	 * load cannot move before an acquire load). */
-	uint64_t t = xq_load_acquire(&h->q->tail), t2;
-	unsigned tries;
-
-	for (tries = 0; tries < SNAP_TRIES; tries++) {
-		*hd = xq_load_acquire(&h->q->head);
-		t2 = xq_load_acquire(&h->q->tail);
-		if (t2 == t)
-			break;
-		t = t2;
-	}
-	*tl = t;
-}
-
-/* Places in use as seen at one instant (see snapshot()), from head @hd. */
-static inline int64_t used_from(const struct xq *h, uint64_t *hd)
-{
-	/* acquire on both, head first: a head older than the tail can only
-	 * overstate tail - head, so a room found here is real (never admits
-	 * past the capacity). Only "full" is re-read as a snapshot, since a
-	 * thread preempted between the loads may hold a head far behind. */
-	uint64_t t = xq_load_acquire(&h->q->tail);
-	int64_t used = (int64_t)(t - *hd);
-
-	if (used >= (int64_t)h->capacity) {
-		snapshot(h, hd, &t);
-		used = (int64_t)(t - *hd);
-	}
-	return used;
-}
-
-static inline uint64_t room_of(const struct xq *h, int64_t used)
-{
-	if (used < 0)
-		used = 0;
-	return used >= (int64_t)h->capacity ? 0 : h->capacity - (uint64_t)used;
-}
-
-/*
- * Free places for an enqueue of @need. It starts from the head this handle
- * saw last (see struct xq): older than the shared one, so room found with it
- * is real and the consumers' line is not read. Only when that shows fewer
- * than @need places (or the copy is ahead of tail: from before a reset of
- * the queue) is head read afresh.
- */
-static inline uint64_t room(struct xq *h, uint32_t need)
-{
-	uint64_t hd = xq_load_relaxed(&h->seen_head);
-	uint64_t t = xq_load_acquire(&h->q->tail);
-	int64_t used = (int64_t)(t - hd);
-
-	if (used >= 0 && used < (int64_t)h->capacity && h->capacity - (uint64_t)used >= need)
-		return h->capacity - (uint64_t)used;
-	hd = xq_load_acquire(&h->q->head);
-	used = used_from(h, &hd);
-	xq_store_relaxed(&h->seen_head, hd);
-	return room_of(h, used);
-}
-
-/*
- * Enqueue with an optional hold: when @hold is set, the position is recorded
- * in it (release) right after the FAA, before the CAS that publishes the index.
- */
-static bool enqueue_one(struct xq *h, uint32_t idx, struct xq_hold *hold)
-{
-	uint64_t tries;
-
-	/*
-	 * A position is refused only by a slot still holding an index from an
-	 * older lap or by consumers that passed it; a whole lap of refusals in a
-	 * row means the queue is full of holes or corrupt: report full.
-	 */
-	for (tries = 0; tries <= h->mask; tries++) {
-		uint64_t t;
-
-		if (!h->bounded && room(h, 1) == 0)
-			return false;
-		/* acq_rel FAA: positions are unique; nothing else is ordered by it. */
-		t = xq_faa(&h->q->tail, 1);
-		if (hold)
-			xq_store_release(&hold->pos, t);
-		if (put_at(h, t, idx)) {
-			reset_threshold(h);
-			return true;
-		}
-	}
-	return false;
-}
+/* ------------------------------------------------- untracked operations */
 
 bool xq_enqueue(struct xq *h, xq_index idx)
 {
-	if (idx > XQ_INDEX_MAX)
-		return false;
-	return enqueue_one(h, idx, NULL);
+	return xq_enqueue_inline(h, idx);
 }
 
 uint32_t xq_enqueue_batch(struct xq *h, const xq_index *v, uint32_t n, bool all)
 {
-	uint64_t r, t;
-	uint32_t k, i;
-
-	if (n == 0)
-		return 0;
-	for (i = 0; i < n; i++)
-		if (v[i] > XQ_INDEX_MAX)
-			return 0;
-	r = h->bounded ? n : room(h, n);
-	if (r < n && (all || r == 0))
-		return 0;
-	k = r < n ? (uint32_t)r : n;
-	/* One FAA reserves k consecutive positions. */
-	t = xq_faa(&h->q->tail, k);
-	for (i = 0; i < k; i++)
-		if (!put_at(h, t + i, v[i]))
-			break;
-	if (i > 0)
-		reset_threshold(h);
-	/* A slot that refused us: the rest of our positions are abandoned (the
-	 * consumers skip them) and the remainder goes one by one, in order. */
-	for (; i < k; i++)
-		if (!enqueue_one(h, v[i], NULL))
-			break;
-	return i;
+	return xq_enqueue_batch_inline(h, v, n, all);
 }
 
-/* ---------------------------------------------------------------- dequeue */
-
-/*
- * Move tail up to @head after consumers overran it, so that producers do not
- * fill positions nobody will visit. Gives up as soon as tail >= head.
- */
-static void catchup(struct xq *h, uint64_t tail, uint64_t head)
+xq_index xq_dequeue(struct xq *h)
 {
-	unsigned tries = 0;
-
-	while (!xq_cas(&h->q->tail, &tail, head) && ++tries < CAS_TRIES) {
-		head = xq_load_acquire(&h->q->head);
-		tail = xq_load_acquire(&h->q->tail);
-		if (!pos_lt(tail, head))
-			break;
-	}
+	return xq_dequeue_inline(h);
 }
 
-enum take { TAKE_GOT, TAKE_EMPTY, TAKE_BAD };
+uint32_t xq_dequeue_batch(struct xq *h, xq_index *v, uint32_t n, bool all)
+{
+	return xq_dequeue_batch_inline(h, v, n, all);
+}
 
 /*
  * The ownership word of an index (tr->gen[idx]): bits 16..63 count the
@@ -476,158 +263,25 @@ static enum claim claim(struct xq *h, struct xq_track *tr, struct xq_hold *hold,
 	return CLAIM_GOT;
 }
 
-/*
- * The consumer of position @p: take the index stored for @p, or make sure no
- * producer stores one there later. With @hold (tracked), the index is taken
- * with claim(), so recovery knows whether we took it even after the slot has
- * moved on.
- */
-static enum take take_at(struct xq *h, uint64_t p, uint32_t *out,
-			 struct xq_track *tr, struct xq_hold *hold)
+/* The tracked consumer's step of xq__take_at(): claim() in its terms. */
+static enum xq__take claim_take(struct xq *h, struct xq_track *tr, struct xq_hold *hold,
+				uint64_t *slot, uint64_t pos, uint64_t *e)
 {
-	uint64_t *slot = slot_of(h, p);
-	uint64_t pc = cyc_of_pos(h, p);
-	/* acquire: pairs with the producer's release CAS, so the indexed object
-	 * is visible to us once we see its index. */
-	uint64_t e = xq_load_acquire(slot);
-	unsigned tries;
-
-	for (tries = 0; tries < CAS_TRIES; tries++) {
-		uint64_t ne;
-		uint32_t idx = e_idx(e);
-
-		if (e_cyc(e) == pc && !idx_is_empty(idx)) {
-			if (hold && tr && idx < tr->nindices && idx < h->limit) {
-				enum claim c = claim(h, tr, hold, slot, p, &e);
-
-				if (c == CLAIM_RETRY)
-					continue;
-				if (c == CLAIM_LOST)
-					return TAKE_EMPTY;
-				*out = idx;
-				return TAKE_GOT;
-			}
-			/* Untracked, or an index no tracked peer can own (corrupt).
-			 * acq_rel: only one CAS turns this entry into a taken mark. */
-			if (!xq_cas(slot, &e, mk_entry(pc, e_safe(e), XQ_TAKEN)))
-				continue;	/* taken by a reclaimer, or the safe bit changed */
-			if (idx >= h->limit || (tr && hold)) {
-				h->corrupt++;
-				return TAKE_BAD;
-			}
-			*out = idx;
-			return TAKE_GOT;
-		}
-		if (!cyc_lt(e_cyc(e), pc))
-			return TAKE_EMPTY;	/* already at or past our lap */
-		if (idx_is_empty(idx))
-			ne = mk_entry(pc, e_safe(e), XQ_NONE);	/* close it for lap pc */
-		else
-			ne = mk_entry(e_cyc(e), false, idx);	/* an older lap's index: unsafe */
-		/* acq_rel: a producer that later loads this slot sees our lap. */
-		if (xq_cas(slot, &e, ne))
-			return TAKE_EMPTY;
+	switch (claim(h, tr, hold, slot, pos, e)) {
+	case CLAIM_GOT:
+		return XQ__TAKE_GOT;
+	case CLAIM_RETRY:
+		return XQ__TAKE_MINE;
+	default:
+		return XQ__TAKE_EMPTY;	/* claimed by somebody else: next position */
 	}
-	return TAKE_BAD;	/* a slot that never settles: corrupt */
-}
-
-static uint32_t dequeue_one(struct xq *h, struct xq_track *tr, struct xq_hold *hold)
-{
-	struct xq_layout *q = h->q;
-	uint64_t tries;
-
-	/* acquire: pairs with reset_threshold()'s release. */
-	if ((int64_t)xq_load_acquire(&q->threshold) < 0)
-		return XQ_NONE;
-	/*
-	 * SCQ bounds the failed positions of a dequeue by the shared threshold;
-	 * a corrupt segment may hold any threshold, so we also bound them by the
-	 * legitimate maximum ourselves.
-	 */
-	for (tries = 0; tries <= h->threshold; tries++) {
-		uint64_t hp, t;
-		uint32_t idx;
-		enum take r;
-
-		/*
-		 * Fast empty check without writing head: no position is waiting.
-		 * Head first, then tail (acquire keeps them in that order): tail
-		 * read after head was current while head could only have grown
-		 * since, so head >= tail held at the moment tail was read and the
-		 * empty answer is true at that instant. In the other order a
-		 * consumer preempted between the loads compares a fresh head with
-		 * a stale tail and reports empty with the queue full.
-		 */
-		hp = xq_load_acquire(&q->head);
-		t = xq_load_relaxed(&h->seen_tail);
-		/* The tail this handle saw last (see struct xq): work it shows is
-		 * there (tail only grows). Else, or if the copy is implausibly far
-		 * ahead (from before a reset), read tail afresh, after head. */
-		if (!pos_lt(hp, t) || t - hp > h->mask + 1) {
-			t = xq_load_acquire(&q->tail);
-			xq_store_relaxed(&h->seen_tail, t);
-			if (!pos_lt(hp, t))
-				return XQ_NONE;
-		}
-		hp = xq_faa(&q->head, 1);
-		r = take_at(h, hp, &idx, tr, hold);
-		if (r == TAKE_GOT)
-			return idx;
-		if (r == TAKE_BAD)
-			continue;
-		t = xq_load_acquire(&q->tail);
-		if (pos_le(t, hp + 1)) {
-			catchup(h, t, hp + 1);
-			xq_faa(&q->threshold, (uint64_t)-1);
-			return XQ_NONE;
-		}
-		if ((int64_t)xq_faa(&q->threshold, (uint64_t)-1) <= 0)
-			return XQ_NONE;
-	}
-	return XQ_NONE;
-}
-
-xq_index xq_dequeue(struct xq *h)
-{
-	return dequeue_one(h, NULL, NULL);
-}
-
-uint32_t xq_dequeue_batch(struct xq *h, xq_index *v, uint32_t n, bool all)
-{
-	struct xq_layout *q = h->q;
-	uint64_t t, hp, avail;
-	uint32_t k, i, got = 0;
-
-	if (n == 0)
-		return 0;
-	snapshot(h, &hp, &t);
-	avail = pos_lt(hp, t) ? t - hp : 0;
-	if (avail < n && (all || avail == 0)) {
-		if (all)
-			return 0;
-		/* Nothing visible: one ordinary dequeue keeps SCQ's threshold logic. */
-		v[0] = xq_dequeue(h);
-		return v[0] == XQ_NONE ? 0 : 1;
-	}
-	k = avail < n ? (uint32_t)avail : n;
-	hp = xq_faa(&q->head, k);
-	for (i = 0; i < k; i++) {
-		uint32_t idx;
-
-		if (take_at(h, hp + i, &idx, NULL, NULL) == TAKE_GOT)
-			v[got++] = idx;
-	}
-	t = xq_load_acquire(&q->tail);
-	if (pos_le(t, hp + k))
-		catchup(h, t, hp + k);
-	return got;
 }
 
 uint32_t xq_count(const struct xq *h)
 {
 	uint64_t hd = xq_load_acquire(&h->q->head);
 
-	return h->capacity - (uint32_t)room_of(h, used_from(h, &hd));
+	return h->capacity - (uint32_t)xq__room_of(h, xq__used_from(h, &hd));
 }
 
 uint32_t xq_scan(const struct xq *h, void (*fn)(void *arg, xq_index idx), void *arg)
@@ -720,7 +374,7 @@ bool xq_enqueue_tracked(struct xq *h, uint64_t qid, struct xq_track *tr, struct 
 	/* release: clear the claim tag so the next consumer can claim the
 	 * index; the CAS that stores the index (acq_rel) publishes it too. */
 	xq_store_release(&tr->gen[idx], own_word(count, 0));
-	if (!enqueue_one(h, idx, hold)) {
+	if (!xq__enqueue_one(h, idx, hold)) {
 		xq_store_release(&hold->state, XQ_HOLD_HELD);
 		return false;
 	}
@@ -733,7 +387,7 @@ xq_index xq_dequeue_tracked(struct xq *h, uint64_t qid, struct xq_track *tr, str
 	uint32_t idx;
 
 	xq_store_relaxed(&hold->qid, qid);
-	idx = dequeue_one(h, tr, hold);
+	idx = xq__dequeue_one(h, claim_take, tr, hold);
 	if (idx != XQ_NONE)
 		xq_store_release(&hold->state, XQ_HOLD_HELD);
 	return idx;

@@ -116,7 +116,10 @@ uint32_t xq_enqueue_batch(struct xq *h, const xq_index *v, uint32_t n, bool all)
  * takes nothing unless n indices are visible when it starts; it can still
  * return fewer if a producer it overtook had not yet stored its index (that
  * index is not lost: its producer places it later) - waiting for that producer
- * instead would break lock-freedom. Returns how many were dequeued.
+ * instead would break lock-freedom. If every position it reserved was
+ * abandoned (by a producer refused or killed after taking it), it goes on as
+ * one xq_dequeue(), so 0 means empty as it does there. Returns how many were
+ * dequeued.
  */
 uint32_t xq_dequeue_batch(struct xq *h, xq_index *v, uint32_t n, bool all);
 

@@ -20,7 +20,8 @@
  *
  * Entry word:  bit 63..33 cycle (31 bits) | bit 32 safe | bit 31..0 index
  * Positions are free-running 64-bit counters; a position p lives in slot
- * remap(p & (nslots - 1)) and belongs to cycle (p >> order) mod 2^31.
+ * p & (nslots - 1) (layout version 2; version 1 spread consecutive positions
+ * over 8 cache lines) and belongs to cycle (p >> order) mod 2^31.
  */
 #ifndef XQ_LAYOUT_H
 #define XQ_LAYOUT_H
@@ -32,7 +33,7 @@ extern "C" {
 #endif
 
 #define XQ_MAGIC        0x31305158u	/* "XQ01" little endian */
-#define XQ_LAYOUT_VERSION 1u
+#define XQ_LAYOUT_VERSION 2u	/* 2: position p uses slot p mod nslots (1: remapped) */
 #define XQ_CACHELINE    64u
 #define XQ_HDR_SIZE     256u
 

@@ -38,7 +38,8 @@ extern "C" {
 #define XSEG_VERSION_MAJOR	4u	/* 2: gen[] words are xq ownership words (claim count + tag);
 					 * 3: request and port fields grouped by cache line;
 					 * 4: the peer-type table is a region sized by peer_types=;
-					 *    growable segments (cfg.max_requests, header live/retire words) */
+					 *    growable segments (cfg.max_requests, header live/retire words);
+					 *    its queues are xq layout 2 (slot of position p is p mod nslots) */
 #define XSEG_VERSION_MINOR	0u
 #define XSEG_HEADER_SIZE	4096u
 

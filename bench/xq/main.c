@@ -180,6 +180,61 @@ static double pingpong_ns(void)
 	return median(trial, 5);
 }
 
+/*
+ * What one slot costs on one thread, in isolation (ns per slot, median of 5
+ * trials): the floor argument of docs/xq.md. A batch pair of rte_ring copies
+ * each item with a plain store and a plain load; xq's batch pair takes each
+ * slot with one CAS on the way in and one on the way out (a locked
+ * instruction on x86, ordered against everything around it); a single
+ * operation also takes an FAA on a counter. The slots are a ring of 4096
+ * words, as the benchmark's queue (capacity 1024).
+ */
+#define FL_SLOTS 4096u
+#define FL_ITERS (1u << 22)
+static _Alignas(64) uint64_t fl_ring[FL_SLOTS];
+static _Alignas(64) uint64_t fl_counter;
+static volatile uint64_t fl_sink;
+
+enum { FL_PLAIN, FL_CAS, FL_FAA, FL_NKINDS };
+static const char *const fl_keys[FL_NKINDS] = { "plainStoreLoadNs", "casNs", "faaNs" };
+
+static double floor_trial(int kind)
+{
+	uint64_t i, acc = 0;
+	double t0 = bench_now(), t;
+
+	for (i = 0; i < FL_ITERS; i++) {
+		uint64_t *w = &fl_ring[i & (FL_SLOTS - 1)];
+
+		if (kind == FL_PLAIN) {
+			__atomic_store_n(w, i, __ATOMIC_RELAXED);
+			acc += __atomic_load_n(&fl_ring[(i - 32) & (FL_SLOTS - 1)], __ATOMIC_RELAXED);
+		} else if (kind == FL_CAS) {
+			uint64_t e = __atomic_load_n(w, __ATOMIC_ACQUIRE);
+
+			acc += __atomic_compare_exchange_n(w, &e, e + i, false, __ATOMIC_ACQ_REL,
+							   __ATOMIC_ACQUIRE);
+		} else {
+			acc += __atomic_fetch_add(&fl_counter, 1, __ATOMIC_ACQ_REL);
+		}
+	}
+	t = bench_now() - t0;
+	fl_sink = acc;
+	return t / FL_ITERS * 1e9;
+}
+
+static void slot_floor(double ns[FL_NKINDS])
+{
+	double trial[FL_NKINDS][5];
+	unsigned k, r;
+
+	for (r = 0; r < 5; r++)		/* interleaved, as the scenarios */
+		for (k = 0; k < FL_NKINDS; k++)
+			trial[k][r] = floor_trial((int)k);
+	for (k = 0; k < FL_NKINDS; k++)
+		ns[k] = median(trial[k], 5);
+}
+
 /* Per row: one short warm-up run of every queue, then the repetitions. */
 static void measure(unsigned reps, double secs)
 {
@@ -229,7 +284,7 @@ static double self_cpu(void)
 }
 
 static void write_json(const char *path, unsigned reps, double secs, double others,
-		       const double pp[2])
+		       const double pp[2], const double fl[FL_NKINDS])
 {
 	char tmp[4096], date[32], model[128];
 	time_t now = time(NULL);
@@ -250,8 +305,12 @@ static void write_json(const char *path, unsigned reps, double secs, double othe
 		sysconf(_SC_NPROCESSORS_ONLN), model, pinned ? "true" : "false", others,
 		pp[0], pp[1]);
 	fprintf(f, "  \"config\": {\"capacity\": %u, \"batch\": %u, \"repetitions\": %u, "
-		"\"secondsPerRun\": %g, \"statistic\": \"median\"},\n  \"rows\": [\n",
+		"\"secondsPerRun\": %g, \"statistic\": \"median\"},\n",
 		BENCH_CAP, BENCH_BATCH, reps, secs);
+	fprintf(f, "  \"slotFloor\": {");
+	for (i = 0; i < FL_NKINDS; i++)
+		fprintf(f, "%s\"%s\": %.2f", i ? ", " : "", fl_keys[i], fl[i]);
+	fprintf(f, "},\n  \"rows\": [\n");
 	for (sc = 0; sc < BENCH_NSCENARIOS; sc++) {
 		fprintf(f, "    {\"scenario\": \"%s\", \"label\": \"%s\", \"unit\": \"Mops/s\",\n",
 			scenarios[sc].id, scenarios[sc].label);
@@ -280,7 +339,7 @@ int main(int argc, char **argv)
 {
 	const char *json = NULL;
 	unsigned reps = 7;
-	double secs = 0.2, t0, busy0, self0, wall, others, pp[2];
+	double secs = 0.2, t0, busy0, self0, wall, others, pp[2], fl[FL_NKINDS];
 	cpu_set_t set;
 	int c;
 
@@ -324,14 +383,17 @@ int main(int argc, char **argv)
 	if (busy0 < 0 || others < 0)
 		others = 0;
 	pp[1] = pingpong_ns();
+	slot_floor(fl);
 	print_table(reps);
 	printf("(%.1f s of measuring; other processes kept %.2f of the %ld CPUs busy meanwhile%s)\n",
 	       wall, others, sysconf(_SC_NPROCESSORS_ONLN),
 	       others > 0.2 ? ": the 1P+1C rows are disturbed" : "");
 	printf("(CPU 0 <-> CPU 1 cache-line round trip: %.0f ns before, %.0f ns after)\n",
 	       pp[0], pp[1]);
+	printf("(one thread, per slot in isolation: plain store + load %.2f ns, CAS %.2f ns, "
+	       "FAA on one counter %.2f ns)\n", fl[FL_PLAIN], fl[FL_CAS], fl[FL_FAA]);
 	if (json) {
-		write_json(json, reps, secs, others, pp);
+		write_json(json, reps, secs, others, pp, fl);
 		printf("wrote %s\n", json);
 	}
 	return 0;

@@ -247,12 +247,11 @@ static int port_queue(struct seg *s, uint64_t port, int reply, struct qview *v)
 	return queue_at(s, off, s->h->queue_size, name, v);
 }
 
-/* Slot of position @p and the entry {lap of p, safe, idx} (see xq/xq_layout.h). */
+/* Slot of position @p (layout 2: p mod nslots) and the entry {lap of p, safe, idx}
+ * (see xq/xq_layout.h). */
 static uint64_t *slot_of(const struct qview *v, uint64_t p)
 {
-	uint64_t j = p & (v->nslots - 1);
-
-	return &v->q->slots[((j & 7u) << (v->order - 3)) | (j >> 3)];
+	return &v->q->slots[p & (v->nslots - 1)];
 }
 
 static uint64_t entry(const struct qview *v, uint64_t p, uint32_t idx)

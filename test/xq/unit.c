@@ -99,6 +99,28 @@ static void test_init_forms(void)
 	free(mem);
 }
 
+/*
+ * Positions whose producers were killed after their FAA on tail (or refused)
+ * are skipped by consumers. A best-effort batch whose reserved positions
+ * were all such must go on to the index behind them, not return 0 as if
+ * the queue were empty (kill_batch's audit found that).
+ */
+static void test_batch_abandoned(void)
+{
+	struct xq h;
+	void *mem = mkq(64, &h);
+	struct xq_layout *q = mem;
+	xq_index out[4];
+
+	q->tail += 8;			/* 8 producers took positions and died */
+	CHECK(xq_enqueue(&h, 42));
+	CHECK(xq_dequeue_batch(&h, out, 4, false) == 1);	/* 4 abandoned positions, then 42 */
+	CHECK(out[0] == 42);
+	CHECK(xq_dequeue_batch(&h, out, 4, false) == 0);
+	CHECK(xq_dequeue(&h) == XQ_NONE);
+	free(mem);
+}
+
 static void test_batch(void)
 {
 	struct xq h;
@@ -247,7 +269,9 @@ static void test_attach_rejects(void)
 	q->magic ^= 1;
 	CHECK(xq_attach(&h, q, sz, 100) == -EINVAL);
 	q->magic ^= 1;
-	q->version = 2;
+	q->version = XQ_LAYOUT_VERSION + 1;
+	CHECK(xq_attach(&h, q, sz, 100) == -EINVAL);
+	q->version = 1;		/* version 1 mapped positions to slots differently */
 	CHECK(xq_attach(&h, q, sz, 100) == -EINVAL);
 	q->version = XQ_LAYOUT_VERSION;
 	q->order = 30;						/* claims a huge ring */
@@ -318,6 +342,7 @@ int main(void)
 	RUN(test_index_range);
 	RUN(test_init_forms);
 	RUN(test_batch);
+	RUN(test_batch_abandoned);
 	RUN(test_cached_counters);
 	RUN(test_wrap_positions);
 	RUN(test_wrap_cycles);
