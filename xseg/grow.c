@@ -32,7 +32,7 @@
 #include "xseg_internal.h"
 
 /* The two kinds of growable index ranges: requests, and the default class's chunks. */
-struct range {
+struct idx_range {
 	struct xq *q;
 	uint64_t qid;
 	uint64_t *live, *retire;
@@ -41,7 +41,7 @@ struct range {
 	bool requests;
 };
 
-static void range_of(struct xseg *xs, bool requests, struct range *rg)
+static void range_of(struct xseg *xs, bool requests, struct idx_range *rg)
 {
 	rg->requests = requests;
 	if (requests) {
@@ -61,7 +61,7 @@ static void range_of(struct xseg *xs, bool requests, struct range *rg)
 	}
 }
 
-static uint32_t range_live(const struct range *rg)
+static uint32_t range_live(const struct idx_range *rg)
 {
 	uint64_t n = xa_load_acq64(rg->live);
 
@@ -93,7 +93,7 @@ int xseg__populate_live(void *base, const struct xseg_header *h, uint32_t live)
 }
 
 /* Add slots live .. @to - 1 of @rg. 0, or -EIO when a queue refuses (corrupt). */
-static int grow_range(struct xseg *xs, struct range *rg, uint32_t to, uint32_t *added)
+static int grow_range(struct xseg *xs, struct idx_range *rg, uint32_t to, uint32_t *added)
 {
 	struct xq_hold *h = xseg__rhold(xs, 0);
 	uint64_t page = 1ull << xs->cfg.page_shift;
@@ -134,7 +134,7 @@ static int grow_range(struct xseg *xs, struct range *rg, uint32_t to, uint32_t *
 /* The census of a retiring range: which slots are anywhere at all. */
 struct census {
 	struct xseg *xs;
-	struct range *rg;
+	struct idx_range *rg;
 	uint32_t from, to;	/* slots */
 	uint8_t *busy;		/* per slot of [from, to) */
 };
@@ -156,7 +156,7 @@ static void mark_fn(void *arg, xq_index idx)
  * goes back. Under the lease, through its recovery hold, so a shrinker that
  * dies loses nothing (its hold is settled like a dead recoverer's).
  */
-static void drain_retiring(struct xseg *xs, struct range *rg, uint32_t from)
+static void drain_retiring(struct xseg *xs, struct idx_range *rg, uint32_t from)
 {
 	struct xq_hold *h = xseg__rhold(xs, 0);
 	struct census c = { xs, rg, from, range_live(rg), NULL };
@@ -188,7 +188,7 @@ static void drain_retiring(struct xseg *xs, struct range *rg, uint32_t from)
 }
 
 /* How many slots of [from, live) are still held, queued or referenced (0: all parked). */
-static uint32_t still_held(struct xseg *xs, struct range *rg, uint32_t from)
+static uint32_t still_held(struct xseg *xs, struct idx_range *rg, uint32_t from)
 {
 	struct census c = { xs, rg, from, range_live(rg), NULL };
 	uint32_t i, n = 0;
@@ -247,7 +247,7 @@ static void set_word(uint64_t *w, uint64_t v)
 }
 
 /* Shrink @rg to @to slots. 0 done, or -EBUSY (*held: slots still held). */
-static int shrink_range(struct xseg *xs, struct range *rg, uint32_t to, uint32_t *held,
+static int shrink_range(struct xseg *xs, struct idx_range *rg, uint32_t to, uint32_t *held,
 			uint64_t *released)
 {
 	uint32_t live = range_live(rg), n;
@@ -304,7 +304,7 @@ int xseg_grow_status(struct xseg *xs, struct xseg_grow_status *st)
  * still hold chunks below it, every chunk stays live, so a live request
  * always finds one. 0 or -EBUSY.
  */
-static int shrink_both(struct xseg *xs, struct range *rq, struct range *rc, uint32_t treq,
+static int shrink_both(struct xseg *xs, struct idx_range *rq, struct idx_range *rc, uint32_t treq,
 		       uint32_t tchunk, struct xseg_grow_status *st)
 {
 	int r;
@@ -322,7 +322,7 @@ static int shrink_both(struct xseg *xs, struct range *rq, struct range *rc, uint
 int xseg_grow(struct xseg *xs, uint32_t nr_requests, struct xseg_grow_status *st)
 {
 	struct xseg_grow_status local;
-	struct range rq, rc;
+	struct idx_range rq, rc;
 	uint32_t lreq, lchunk;
 	uint64_t rr, rcr;
 	int r = 0;
