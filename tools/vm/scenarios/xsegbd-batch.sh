@@ -34,6 +34,10 @@ field() { sed -n "s/^xsegbd0 .* $1=\([0-9]*\).*/\1/p" $SYS/list; }
 blockd -g $SPEC -p 1 -d segdev -f /tmp/backing --create-file --size 16M -q &
 bd=$!
 add segment=bb target=vol dst=1 qdepth=64 timeout=5
+# A first 2 MiB: a lost completion shows here within a few timeouts, not only as a hang.
+run blkcheck aio /dev/xsegbd0 write s1 2M 4K 64
+[ "$(field timeouts)" = 0 ] && [ "$(field rescued)" = 0 ] ||
+  fail "a completion waited for the timeout handler: $(cat $SYS/list)"
 run blkcheck aio /dev/xsegbd0 write s1 16M 4K 64
 run blkcheck aio /dev/xsegbd0 verify s1 16M 4K 64
 run blkcheck verify /tmp/backing s1 16M
