@@ -20,9 +20,14 @@
  * FLUSH, DISCARD, WRITE_ZEROES, and XF_FUA for FUA writes. A request's data
  * must fit the segment's largest buffer class (max_hw_sectors follows it).
  *
+ * Submission in batches: requests blk-mq queues with !bd->last are queued
+ * to the peer without a signal; the last of the batch (or .commit_rqs)
+ * signals once (d->owed).
+ *
  * Completion: the storage peer's signal reaches our callback (the segdev
- * doorbell, in the signaler's context, never sleeping), which receives the
- * replies, copies read data into the bios and ends the block requests.
+ * doorbell, in the signaler's context, never sleeping), which receives
+ * every reply queued, copies read data into the bios and ends the block
+ * requests.
  * A kernel-side table maps each xseg request index to the block request it
  * carries; whoever takes the entry (the callback or the timeout handler)
  * ends the request, exactly once. Nothing read from the shared segment is
