@@ -20,9 +20,14 @@
  * FLUSH, DISCARD, WRITE_ZEROES, and XF_FUA for FUA writes. A request's data
  * must fit the segment's largest buffer class (max_hw_sectors follows it).
  *
+ * Submission in batches: requests blk-mq queues with !bd->last are queued
+ * to the peer without a signal; the last of the batch (or .commit_rqs)
+ * signals once (d->owed).
+ *
  * Completion: the storage peer's signal reaches our callback (the segdev
- * doorbell, in the signaler's context, never sleeping), which receives the
- * replies, copies read data into the bios and ends the block requests.
+ * doorbell, in the signaler's context, never sleeping), which receives
+ * every reply queued, copies read data into the bios and ends the block
+ * requests.
  * A kernel-side table maps each xseg request index to the block request it
  * carries; whoever takes the entry (the callback or the timeout handler)
  * ends the request, exactly once. Nothing read from the shared segment is
@@ -81,7 +86,19 @@ struct xsegbd_dev {
 	struct request **inflight;	/* per xseg request index */
 	u32 nr_requests;
 	atomic_t lost;			/* timed out, reply not back yet */
+	/*
+	 * The doorbell owed to the storage peer: 1 + the port that requests
+	 * queued with !bd->last went to, 0 if none. The request that ends the
+	 * batch (bd->last) or .commit_rqs rings it, once for the batch.
+	 */
+	atomic_t owed;
 	atomic64_t completed, failed, timeouts;
+	/*
+	 * Counters of the batching: doorbells rung to the storage peer,
+	 * wake-ups of our callback that received replies, and replies that
+	 * only the timeout handler's drain found (a lost wake-up: should stay 0).
+	 */
+	atomic64_t doorbells, wakeups, rescued;
 	/* The INFO, OPEN and CLOSE requests of add and remove, one at a time. */
 	wait_queue_head_t sync_wq;
 	u32 sync_op;
@@ -204,8 +221,14 @@ static void complete_one(struct xsegbd_dev *d, struct xseg_request *req)
 	blk_mq_end_request(rq, st);
 }
 
-/* Receive every reply queued to our port. Any context; never sleeps. */
-static void xsegbd_drain(struct xsegbd_dev *d)
+/*
+ * Receive every reply queued to our port; the number received. Any context;
+ * never sleeps. The caller need not look again: a reply queued after our
+ * last (empty) receive was followed by the peer's signal, and the
+ * dispatcher clears the port's pending word (a full barrier) before it
+ * calls us, so that signal calls us again (segdev_area.h).
+ */
+static u32 xsegbd_drain(struct xsegbd_dev *d)
 {
 	u32 n, limit = 4 * d->nr_requests + 16;
 
@@ -219,12 +242,51 @@ static void xsegbd_drain(struct xsegbd_dev *d)
 			break;
 		complete_one(d, req);
 	}
+	return n;
 }
 
-/* The segdev driver's callback: atomic context, possibly on several CPUs at once. */
+/*
+ * The segdev driver's callback: atomic context, possibly on several CPUs at
+ * once. One call per doorbell of the storage peer, which rings once for
+ * every batch of replies it sends (peers/user/peer.c): every reply queued
+ * is completed here.
+ */
 static void xsegbd_wakeup(struct xseg *xs, uint32_t portno, void *arg)
 {
-	xsegbd_drain(arg);
+	struct xsegbd_dev *d = arg;
+
+	if (xsegbd_drain(d))
+		atomic64_inc(&d->wakeups);
+}
+
+/* Ring the storage peer's port @port (queued to by us). */
+static void xsegbd_ring(struct xsegbd_dev *d, u32 port)
+{
+	atomic64_inc(&d->doorbells);
+	xseg_signal(d->xs, port);
+}
+
+/*
+ * The doorbell of a batch: requests queued with !bd->last leave it owed
+ * (d->owed); the last one, or .commit_rqs when blk-mq ends the batch early,
+ * rings it once. Rings @port (>= 0: the port the caller's request went to,
+ * which covers what is owed to it) or, with -1, only what is owed; an owed
+ * port other than @port (the destination's redirect changed within the
+ * batch) is rung first.
+ */
+static void xsegbd_flush_doorbell(struct xsegbd_dev *d, int port)
+{
+	int old = atomic_xchg(&d->owed, 0);
+
+	if (old && old != port + 1)
+		xsegbd_ring(d, (u32)(old - 1));
+	if (port >= 0)
+		xsegbd_ring(d, (u32)port);
+}
+
+static void xsegbd_commit_rqs(struct blk_mq_hw_ctx *hctx)
+{
+	xsegbd_flush_doorbell(hctx->queue->queuedata, -1);
 }
 
 static blk_status_t xsegbd_queue_rq(struct blk_mq_hw_ctx *hctx, const struct blk_mq_queue_data *bd)
@@ -301,7 +363,19 @@ static blk_status_t xsegbd_queue_rq(struct blk_mq_hw_ctx *hctx, const struct blk
 		atomic64_inc(&d->failed);
 		return BLK_STS_IOERR;	/* -ENOENT: no storage peer on dst */
 	}
-	xseg_signal(d->xs, (u32)r);
+	/*
+	 * More of this batch follow (a plug, a dispatch list): leave the
+	 * doorbell owed, so the peer wakes once and finds them all queued. The
+	 * exchange orders our enqueue before the ringer's signal.
+	 */
+	if (!bd->last) {
+		int old = atomic_xchg(&d->owed, r + 1);
+
+		if (old && old != r + 1)
+			xsegbd_ring(d, (u32)(old - 1));
+		return BLK_STS_OK;
+	}
+	xsegbd_flush_doorbell(d, r);
 	return BLK_STS_OK;
 }
 
@@ -311,8 +385,9 @@ static enum blk_eh_timer_return xsegbd_timeout(struct request *rq)
 	struct xsegbd_cmd *cmd = blk_mq_rq_to_pdu(rq);
 	struct xseg_recovery_stats rst = { 0 };
 
-	/* A reply may be waiting whose wake-up was lost. */
-	xsegbd_drain(d);
+	/* A doorbell still owed (never, if blk-mq kept its word), then a reply whose wake-up was lost. */
+	xsegbd_flush_doorbell(d, -1);
+	atomic64_add(xsegbd_drain(d), &d->rescued);
 	if (cmpxchg(&d->inflight[cmd->idx], rq, NULL) != rq)
 		return BLK_EH_DONE;	/* ended by the callback meanwhile */
 	atomic_inc(&d->lost);
@@ -331,6 +406,7 @@ static enum blk_eh_timer_return xsegbd_timeout(struct request *rq)
 
 static const struct blk_mq_ops xsegbd_mq_ops = {
 	.queue_rq = xsegbd_queue_rq,
+	.commit_rqs = xsegbd_commit_rqs,
 	.timeout = xsegbd_timeout,
 };
 
@@ -554,6 +630,7 @@ static int xsegbd_add(const char *buf, size_t count)
 	spin_lock_init(&d->lock);
 	init_waitqueue_head(&d->sync_wq);
 	atomic_set(&d->lost, 0);
+	atomic_set(&d->owed, 0);
 	s = kstrndup(buf, count, GFP_KERNEL);
 	if (!s) {
 		kfree(d);
@@ -576,7 +653,8 @@ static int xsegbd_add(const char *buf, size_t count)
 	}
 	if (xseg_segdev_owner(d->xs, &d->owner))
 		d->owner = GLOBAL_ROOT_UID;
-	d->nr_requests = xseg_config(d->xs)->nr_requests;
+	/* The index bound: a growable segment's requests reach max_requests= (xseg/grow.c). */
+	d->nr_requests = xseg_max_requests(d->xs);
 	d->inflight = kvcalloc(d->nr_requests, sizeof(*d->inflight), GFP_KERNEL);
 	if (!d->inflight) {
 		r = -ENOMEM;
@@ -739,11 +817,14 @@ static ssize_t list_show(struct kobject *k, struct kobj_attribute *a, char *buf)
 
 	mutex_lock(&xsegbd_mutex);
 	list_for_each_entry(d, &xsegbd_devs, node)
-		n += sysfs_emit_at(buf, n, "xsegbd%d segment=%s target=%s src=%u dst=%u size=%llu qdepth=%u timeout=%u owner=%u completed=%lld failed=%lld timeouts=%lld\n",
+		n += sysfs_emit_at(buf, n, "xsegbd%d segment=%s target=%s src=%u dst=%u size=%llu qdepth=%u timeout=%u owner=%u completed=%lld failed=%lld timeouts=%lld doorbells=%lld wakeups=%lld rescued=%lld\n",
 				   d->id, d->segname, d->target, d->src, d->dst, d->size, d->qdepth,
 				   d->timeout, from_kuid(&init_user_ns, d->owner), (long long)atomic64_read(&d->completed),
 				   (long long)atomic64_read(&d->failed),
-				   (long long)atomic64_read(&d->timeouts));
+				   (long long)atomic64_read(&d->timeouts),
+				   (long long)atomic64_read(&d->doorbells),
+				   (long long)atomic64_read(&d->wakeups),
+				   (long long)atomic64_read(&d->rescued));
 	mutex_unlock(&xsegbd_mutex);
 	return n;
 }

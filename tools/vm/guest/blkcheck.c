@@ -14,6 +14,17 @@
  *                                              error (exit 1) or a signal
  *   blkcheck bench  PATH read|write|randread|randwrite BS TOTAL THREADS
  *                                              O_DIRECT I/O, prints "<MB/s> MB/s <IOPS> IOPS"
+ *   blkcheck aio    PATH write|verify|stream|randread|randwrite SEED SIZE BS DEPTH
+ *                                              Linux AIO (O_DIRECT) with DEPTH requests in
+ *                                              flight, each batch of DEPTH submitted by one
+ *                                              io_submit (one plug: blk-mq hands the driver
+ *                                              a batch), blocks in a scattered order (no
+ *                                              two of a batch merge): write/verify the
+ *                                              pattern as above; stream writes it
+ *                                              without end ("written N" after every pass);
+ *                                              randread/randwrite time SIZE bytes of
+ *                                              random BS blocks (SEED unused) and print
+ *                                              as bench does
  *
  * SIZE, BS, TOTAL take K, M, G. write and verify use O_DIRECT on block
  * devices (so the device, not the page cache, is checked) and end with
@@ -31,6 +42,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/syscall.h>
+#include <linux/aio_abi.h>
 #include "peers/user/pattern.h"
 #include "xseg/xseg_size.h"
 
@@ -240,6 +253,164 @@ static int do_bench(const char *path, const char *mode, uint64_t bs, uint64_t to
 	return 0;
 }
 
+/* ------------------------------------------------------------------- aio */
+
+/* Linux AIO by its system calls (no libaio in the static guest). */
+static long aio_setup(unsigned n, aio_context_t *ctx) { return syscall(SYS_io_setup, n, ctx); }
+static long aio_submit(aio_context_t ctx, long n, struct iocb **v) { return syscall(SYS_io_submit, ctx, n, v); }
+static long aio_events(aio_context_t ctx, long min, long max, struct io_event *ev)
+{
+	return syscall(SYS_io_getevents, ctx, min, max, ev, NULL);
+}
+
+static uint64_t b_gcd(uint64_t a, uint64_t b)
+{
+	while (b) {
+		uint64_t t = a % b;
+
+		a = b;
+		b = t;
+	}
+	return a;
+}
+
+/* The smallest stride >= 7 coprime with n (1 for tiny n). */
+static uint64_t b_gcd_stride(uint64_t n)
+{
+	for (uint64_t a = 7; a < n; a++)
+		if (b_gcd(a, n) == 1)
+			return a;
+	return 1;
+}
+
+/*
+ * Block i of a pass over @n blocks: a stride coprime with n scatters
+ * consecutive submissions, so the requests of one batch never merge.
+ */
+static uint64_t scatter(uint64_t i, uint64_t n)
+{
+	return (i * b_gcd_stride(n)) % n;
+}
+
+/*
+ * @mode: 'w' write, 'v' verify, 's' stream (write forever), 'r'/'W' random
+ * read/write for timing. Keeps @depth requests in flight; refills a whole
+ * batch with one io_submit when the batch has completed.
+ */
+static int do_aio(const char *path, int mode, uint64_t seed, uint64_t size, uint64_t bs, unsigned depth)
+{
+	int writing = mode == 'w' || mode == 's' || mode == 'W';
+	int fd = open_dev(path, writing ? O_RDWR | (mode == 'w' ? O_CREAT : 0) : O_RDONLY);
+	uint64_t nblocks = size / bs, total = nblocks, next = 0, done = 0, passes = 0, x = 0x9E3779B97F4A7C15ull;
+	struct iocb *cbs = calloc(depth, sizeof(*cbs));
+	struct iocb **v = calloc(depth, sizeof(*v));
+	struct io_event *ev = calloc(depth, sizeof(*ev));
+	uint8_t *bufs = aligned(bs * depth);
+	aio_context_t ctx = 0;
+	uint64_t t0 = now_ns();
+	unsigned i;
+
+	if (!cbs || !v || !ev || nblocks < depth) {
+		fprintf(stderr, "blkcheck: aio: SIZE must hold DEPTH blocks\n");
+		return 2;
+	}
+	if (aio_setup(depth, &ctx)) {
+		fprintf(stderr, "blkcheck: io_setup: %s\n", strerror(errno));
+		return 1;
+	}
+	while (mode == 's' || done < total) {
+		unsigned n = 0;
+		long got, k;
+
+		/* One batch: up to DEPTH requests in one io_submit. */
+		for (i = 0; i < depth && (mode == 's' || next < total); i++, next++) {
+			uint64_t blk;
+			uint8_t *b = bufs + (uint64_t)i * bs;
+
+			if (mode == 'r' || mode == 'W') {
+				x ^= x << 13;
+				x ^= x >> 7;
+				x ^= x << 17;
+				blk = x % nblocks;
+			} else {
+				blk = scatter(next % nblocks, nblocks);
+			}
+			memset(&cbs[i], 0, sizeof(cbs[i]));
+			cbs[i].aio_fildes = (uint32_t)fd;
+			cbs[i].aio_lio_opcode = writing ? IOCB_CMD_PWRITE : IOCB_CMD_PREAD;
+			cbs[i].aio_buf = (uint64_t)(uintptr_t)b;
+			cbs[i].aio_nbytes = bs;
+			cbs[i].aio_offset = (int64_t)(blk * bs);
+			cbs[i].aio_data = blk;
+			if (mode == 'w' || mode == 's')
+				pattern_fill(b, bs, seed, blk * bs);
+			else if (mode == 'W')
+				memset(b, 0x5A, bs);
+			v[n++] = &cbs[i];
+		}
+		got = aio_submit(ctx, n, v);
+		if (got != (long)n) {
+			fprintf(stderr, "blkcheck: io_submit of %u: %s\n", n,
+				got < 0 ? strerror(errno) : "partial submission");
+			return 1;
+		}
+		for (k = 0; k < (long)n;) {
+			long m = aio_events(ctx, 1, depth, ev);
+
+			if (m < 0) {
+				if (errno == EINTR)
+					continue;
+				fprintf(stderr, "blkcheck: io_getevents: %s\n", strerror(errno));
+				return 1;
+			}
+			for (long j = 0; j < m; j++) {
+				uint64_t blk = ev[j].data;
+				struct iocb *cb = (struct iocb *)(uintptr_t)ev[j].obj;
+
+				if (ev[j].res != (int64_t)bs) {
+					fprintf(stderr, "blkcheck: aio %s %s at %llu: %s\n", writing ? "write" : "read",
+						path, (unsigned long long)(blk * bs),
+						ev[j].res < 0 ? strerror((int)-ev[j].res) : "short");
+					return 1;
+				}
+				if (mode == 'v') {
+					uint8_t *b = (uint8_t *)(uintptr_t)cb->aio_buf;
+					uint64_t bad = pattern_check(b, bs, seed, blk * bs);
+
+					if (bad != bs) {
+						fprintf(stderr, "blkcheck: %s: byte %llu is %u, want %u\n", path,
+							(unsigned long long)(blk * bs + bad), b[bad],
+							pattern_byte(seed, blk * bs + bad));
+						return 1;
+					}
+				}
+			}
+			k += m;
+		}
+		done += n;
+		if (mode == 's' && done / nblocks > passes) {
+			passes = done / nblocks;
+			printf("written %llu\n", (unsigned long long)done);
+			fflush(stdout);
+		}
+	}
+	if (mode == 'r' || mode == 'W') {
+		double secs = (double)(now_ns() - t0) / 1e9;
+
+		printf("%.1f MB/s %.0f IOPS\n", (double)(total * bs) / secs / 1e6, (double)total / secs);
+	} else if (writing && fsync(fd)) {
+		fprintf(stderr, "blkcheck: fsync %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	syscall(SYS_io_destroy, ctx);
+	close(fd);
+	free(bufs);
+	free(cbs);
+	free(v);
+	free(ev);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 5 && (!strcmp(argv[1], "write") || !strcmp(argv[1], "verify"))) {
@@ -258,11 +429,26 @@ int main(int argc, char **argv)
 			return 2;
 		return do_stream(argv[2], seed, size, bs, every);
 	}
+	if (argc == 8 && !strcmp(argv[1], "aio")) {
+		static const char *modes[] = { "write", "verify", "stream", "randread", "randwrite" };
+		static const char codes[] = "wvsrW";
+		uint64_t seed = pattern_seed(argv[4], (uint32_t)strlen(argv[4]));
+		uint64_t size = parse_size(argv[5]), bs = parse_size(argv[6]);
+		unsigned long depth = strtoul(argv[7], NULL, 0);
+
+		if (!bs || bs % 512 || depth < 1 || depth > 1024)
+			return 2;
+		for (unsigned m = 0; m < 5; m++)
+			if (!strcmp(argv[3], modes[m]))
+				return do_aio(argv[2], codes[m], seed, size, bs, (unsigned)depth);
+		return 2;
+	}
 	if (argc == 7 && !strcmp(argv[1], "bench"))
 		return do_bench(argv[2], argv[3], parse_size(argv[4]), parse_size(argv[5]),
 				(unsigned)strtoul(argv[6], NULL, 0));
 	fprintf(stderr, "usage: blkcheck write|verify PATH SEED SIZE [BS]\n"
 		"       blkcheck stream PATH SEED SIZE BS EVERY\n"
-		"       blkcheck bench PATH read|write|randread|randwrite BS TOTAL THREADS\n");
+		"       blkcheck bench PATH read|write|randread|randwrite BS TOTAL THREADS\n"
+		"       blkcheck aio PATH write|verify|stream|randread|randwrite SEED SIZE BS DEPTH\n");
 	return 2;
 }
