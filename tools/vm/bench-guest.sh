@@ -35,29 +35,18 @@ randwrite-qd32_4K:aio randwrite x 12M 4K 32"
 # up DIR: load the modules of DIR, serve the file with blockd, add /dev/xsegbd0.
 up() {
   M=$1
-  load xseg
-  load segdev
-  load xseg_segdev
-  load xseg_posix
-  load xsegbd
+  load_xsegbd_stack
   run xseg-tool create $SPEC
   blockd -g $SPEC -p 1 -d $DRIVER -f /tmp/bench.img -q $BLOCKD_ARGS &
   bd=$!
-  i=0
-  until echo "segment=bench target=img dst=1 qdepth=64" > /sys/kernel/xsegbd/add 2>/dev/null; do
-    i=$((i + 1)); [ $i -lt 100 ] || fail "xsegbd add failed"; sleep 0.1
-  done
+  xsegbd_add segment=bench target=img dst=1 qdepth=64
 }
 down() {
   echo "BENCHSTAT $1 $(grep -o 'completed=.*' /sys/kernel/xsegbd/list)"
   echo 0 > /sys/kernel/xsegbd/remove || fail "remove xsegbd0"
   kill $bd; wait $bd
   run xseg-tool destroy $SPEC
-  unload xsegbd
-  unload xseg_posix
-  unload xseg_segdev
-  unload segdev
-  unload xseg
+  unload_xsegbd_stack
 }
 # one REP DEV LABEL: every test on /dev/loop0 and on DEV (LABEL in the output)
 one() {

@@ -35,3 +35,22 @@ unload() {
 		sleep 0.1
 	done
 }
+
+# The modules of an xsegbd device in load order; unload_xsegbd_stack unloads
+# them in reverse.
+XSEGBD_STACK="xseg segdev xseg_segdev xseg_posix xsegbd"
+load_xsegbd_stack() { for mod_ in $XSEGBD_STACK; do load $mod_; done; }
+unload_xsegbd_stack() {
+	for mod_ in xsegbd xseg_posix xseg_segdev segdev xseg; do unload $mod_; done
+}
+
+# xsegbd_add ARGS...: add an xsegbd device (ARGS as /sys/kernel/xsegbd/add
+# takes them), retrying for up to 10 s while its storage peer starts.
+xsegbd_add() {
+	local tries=0
+	until echo "$*" > /sys/kernel/xsegbd/add 2>/dev/null; do
+		tries=$((tries + 1))
+		[ $tries -lt 100 ] || fail "xsegbd add '$*' failed"
+		sleep 0.1
+	done
+}

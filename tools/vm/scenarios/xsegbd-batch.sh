@@ -15,19 +15,9 @@
 . /scenarios/lib.sh
 SPEC=segdev:bb:8:256:4K:0:12:buffers=128K*64,1M*16
 SYS=/sys/kernel/xsegbd
-load xseg
-load segdev
-load xseg_segdev
-load xseg_posix
-load xsegbd
+load_xsegbd_stack
 run xseg-tool create $SPEC
-add() {
-  i=0
-  until echo "$*" > $SYS/add 2>/dev/null; do
-    i=$((i + 1)); [ $i -lt 100 ] || fail "add '$*' failed"
-    sleep 0.1
-  done
-}
+add() { xsegbd_add "$@"; }
 # field NAME: a counter of xsegbd0 in the list
 field() { sed -n "s/^xsegbd0 .* $1=\([0-9]*\).*/\1/p" $SYS/list; }
 
@@ -87,9 +77,5 @@ echo 0 > $SYS/remove || fail "remove 0"
 kill $bd
 wait $bd
 run xseg-tool destroy $SPEC
-unload xsegbd
-unload xseg_posix
-unload xseg_segdev
-unload segdev
-unload xseg
+unload_xsegbd_stack
 ok "unloaded"

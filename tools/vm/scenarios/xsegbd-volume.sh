@@ -13,11 +13,7 @@ for p in filed mapperd vlmcd xseg-tool; do
 done
 SPEC=segdev:vb:64:512:64K:0:12:dynports=48:buffers=1M*16
 SYS=/sys/kernel/xsegbd
-load xseg
-load segdev
-load xseg_segdev
-load xseg_posix
-load xsegbd
+load_xsegbd_stack
 run xseg-tool create $SPEC
 filed -g $SPEC -p 1 -d segdev --dir /tmp/objects -q &
 fd=$!
@@ -74,9 +70,5 @@ stop $md
 stop $fd
 grep -q '' $SYS/list && fail "devices left: $(cat $SYS/list)"
 run xseg-tool destroy $SPEC
-unload xsegbd
-unload xseg_posix
-unload xseg_segdev
-unload segdev
-unload xseg
+unload_xsegbd_stack
 ok "unloaded"

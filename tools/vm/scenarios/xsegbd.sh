@@ -10,22 +10,12 @@
 . /scenarios/lib.sh
 SPEC=segdev:bd:8:256:4K:0:12:buffers=128K*64,1M*16
 SYS=/sys/kernel/xsegbd
-load xseg
-load segdev
-load xseg_segdev
-load xseg_posix
-load xsegbd
+load_xsegbd_stack
 [ -w $SYS/add ] || fail "no $SYS/add"
 run xseg-tool create $SPEC
 
 # add ARGS...: add a device, retrying while the storage peer starts.
-add() {
-  i=0
-  until echo "$*" > $SYS/add 2>/dev/null; do
-    i=$((i + 1)); [ $i -lt 100 ] || fail "add '$*' failed"
-    sleep 0.1
-  done
-}
+add() { xsegbd_add "$@"; }
 # stop PID: SIGTERM a peer and wait for it.
 stop() { kill "$1" && wait "$1"; }
 
@@ -103,9 +93,5 @@ grep -q '' $SYS/list && fail "devices left: $(cat $SYS/list)"
 run xseg-tool verify $SPEC
 run xseg-tool destroy $SPEC
 for m in ext4 jbd2 mbcache crc32c_generic crc16; do rmmod $m || fail "rmmod $m"; done
-unload xsegbd
-unload xseg_posix
-unload xseg_segdev
-unload segdev
-unload xseg
+unload_xsegbd_stack
 ok "unloaded"
