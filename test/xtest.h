@@ -82,6 +82,12 @@ static void xt_fatal(int sig)
 		/* nothing to do */
 	}
 	alarm(5);
+	/*
+	 * exit() here may flush a stdio buffer the signal interrupted half way,
+	 * again, into a pipe nobody reads any more: that must not turn the exit
+	 * into a death by SIGPIPE (the cleanups ran before the flush anyway).
+	 */
+	signal(SIGPIPE, SIG_IGN);
 	exit(1);
 }
 
