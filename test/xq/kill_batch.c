@@ -22,7 +22,15 @@
 #define CAP    64
 #define NKIDS  3
 #define BMAX   8		/* largest batch */
-#define ROUND  10		/* kills between two audits at quiescence */
+#define ROUND  4		/* kills between two audits at quiescence */
+
+/*
+ * A kill loses at most the indices its victim was moving (one batch); the
+ * progress check after each kill needs some still in circulation, so a round
+ * must not be able to lose them all (a slow build, e.g. TSan, lands more kills
+ * inside batches: with 10 kills a round it lost every index and waited forever).
+ */
+_Static_assert((uint64_t)BMAX * ROUND < NIDX, "a round of kills could lose every index");
 
 struct shared {
 	uint64_t owner[NIDX];	/* 0, or the pid of the child holding the index */
