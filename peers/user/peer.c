@@ -744,7 +744,7 @@ static void drain_replies(struct worker *w)
  * (tests), or "off" to spin regardless (as before).
  */
 #define CROWD_PERIOD_NS 20000000ull	/* 20 ms */
-#define CROWD_STALL_PCT 20u
+#define CROWD_STALL_PCT 80u
 
 static int crowd_open(struct worker *w)
 {
