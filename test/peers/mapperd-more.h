@@ -19,6 +19,27 @@ static pid_t start_filed(void)
 }
 
 /* OPEN @target with @text; the reply struct in *@o. */
+/* A child that waits for its kill: its owner tag (xvf_owner_tag, as @who) in @tag. */
+static pid_t tag_holder(const char *who, char *tag, size_t len)
+{
+	int pfd[2];
+	pid_t child;
+
+	CHECK(pipe(pfd) == 0);
+	child = xt_fork();
+	if (child == 0) {
+		xvf_owner_tag(tag, len, who);
+		if (write(pfd[1], tag, strlen(tag) + 1) < 0)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	CHECK(read(pfd[0], tag, len) > 0);
+	close(pfd[0]);
+	close(pfd[1]);
+	return child;
+}
+
 static int open_vol(const char *target, const char *text, struct xv_open_reply *o)
 {
 	char buf[512];
@@ -43,7 +64,6 @@ static void test_open(void)
 {
 	struct xv_open_reply o;
 	char tag[256], text[300];
-	int pfd[2];
 	pid_t child;
 
 	MG(X_CREATE, "ov", "size=3M\nobject_size=1M\n", 0);
@@ -73,18 +93,7 @@ static void test_open(void)
 	SAYS("open by carol");
 	MG(X_CLOSE, "ov", "owner=carol\n", 0);
 	/* A holder on this host whose process is gone is broken (a live one is not). */
-	CHECK(pipe(pfd) == 0);
-	child = xt_fork();
-	if (child == 0) {
-		xvf_owner_tag(tag, sizeof(tag), "test-child");
-		if (write(pfd[1], tag, strlen(tag) + 1) < 0)
-			_exit(1);
-		pause();
-		_exit(0);
-	}
-	CHECK(read(pfd[0], tag, sizeof(tag)) > 0);
-	close(pfd[0]);
-	close(pfd[1]);
+	child = tag_holder("test-child", tag, sizeof(tag));
 	snprintf(text, sizeof(text), "owner=%s\n", tag);
 	CHECK(open_vol("ov", text, &o) == 0);
 	CHECK(open_vol("ov", "owner=dave\n", &o) == EBUSY);		/* alive: refused */
@@ -116,18 +125,7 @@ static void test_open(void)
 	MG(X_CLOSE, "ov", "owner=w\n", 0);
 	CHECK(open_vol("nothere", "owner=w\n", &o) == ENOENT);
 	/* A reader whose process is gone is no reader. */
-	CHECK(pipe(pfd) == 0);
-	child = xt_fork();
-	if (child == 0) {
-		xvf_owner_tag(tag, sizeof(tag), "test-reader");
-		if (write(pfd[1], tag, strlen(tag) + 1) < 0)
-			_exit(1);
-		pause();
-		_exit(0);
-	}
-	CHECK(read(pfd[0], tag, sizeof(tag)) > 0);
-	close(pfd[0]);
-	close(pfd[1]);
+	child = tag_holder("test-reader", tag, sizeof(tag));
 	snprintf(text, sizeof(text), "owner=%s\n", tag);
 	CHECK(open_vol("ov@s", text, &o) == 0 && (o.flags & XV_OPEN_RO));
 	MG(X_CLOSE, "ov@s", "owner=y\n", 0);
@@ -157,18 +155,7 @@ static void test_open(void)
 	MG(X_DELETE, "ov", NULL, 0);
 	/* A lock left by a dead process (e.g. a killed mapperd's own probe) is not an open: DELETE breaks it. */
 	MG(X_CREATE, "pv", "size=1M\n", 0);
-	CHECK(pipe(pfd) == 0);
-	child = xt_fork();
-	if (child == 0) {
-		xvf_owner_tag(tag, sizeof(tag), "mapperd-probe");
-		if (write(pfd[1], tag, strlen(tag) + 1) < 0)
-			_exit(1);
-		pause();
-		_exit(0);
-	}
-	CHECK(read(pfd[0], tag, sizeof(tag)) > 0);
-	close(pfd[0]);
-	close(pfd[1]);
+	child = tag_holder("mapperd-probe", tag, sizeof(tag));
 	{
 		char lock[64];
 
