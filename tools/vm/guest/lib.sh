@@ -54,3 +54,32 @@ xsegbd_add() {
 		sleep 0.1
 	done
 }
+
+# kill_blockd_under WAIT_RE BLKCHECK_ARGS...: run `blkcheck ARGS` (a writer
+# that does not end on its own) into w.out/w.err, SIGKILL blockd ($bd) once
+# w.out has a line matching WAIT_RE (blockd provably busy); the writer must
+# then fail with EIO, not hang, and recovery must free blockd's port.
+kill_blockd_under() {
+	local want=$1 wr tries=0
+	shift
+	blkcheck "$@" > w.out 2> w.err &
+	wr=$!
+	until grep -q "$want" w.out; do
+		kill -0 $wr 2>/dev/null || fail "the writer ended before blockd was killed: $(cat w.err)"
+		tries=$((tries + 1))
+		[ $tries -lt 600 ] || fail "blockd did not serve the writer (hang guard): $(tail -1 w.out)"
+		sleep 0.1
+	done
+	kill -9 $bd
+	wait $bd
+	wait $wr && fail "the writer succeeded although blockd was killed under it"
+	grep -q 'Input/output error' w.err || fail "the writer did not see EIO: $(cat w.err)"
+	echo "writer: $(tail -1 w.out) before the kill; $(cat w.err)"
+	# recovery of the dead port runs when the timed-out requests are failed
+	tries=0
+	until kmsg_has 'recovery freed 1 dead port'; do
+		tries=$((tries + 1))
+		[ $tries -lt 100 ] || fail "recovery did not free blockd's port"
+		sleep 0.1
+	done
+}

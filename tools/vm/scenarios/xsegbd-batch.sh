@@ -43,24 +43,7 @@ completed=$(field completed) doorbells=$(field doorbells)
 ok "64 in flight: every byte back, no lost completion, $doorbells doorbells for $completed requests"
 
 # blockd killed under batches of 64: the writer fails, nothing hangs
-blkcheck aio /dev/xsegbd0 stream s2 16M 4K 64 > w.out 2> w.err &
-wr=$!
-i=0
-until grep -q '^written' w.out; do
-  kill -0 $wr 2>/dev/null || fail "the writer ended before blockd was killed: $(cat w.err)"
-  i=$((i + 1)); [ $i -lt 600 ] || fail "blockd did not serve a pass (hang guard)"
-  sleep 0.1
-done
-kill -9 $bd
-wait $bd
-wait $wr && fail "the writer succeeded although blockd was killed under it"
-grep -q 'Input/output error' w.err || fail "the writer did not see EIO: $(cat w.err)"
-echo "writer: $(tail -1 w.out) before the kill; $(cat w.err)"
-i=0
-until kmsg_has 'recovery freed 1 dead port'; do
-  i=$((i + 1)); [ $i -lt 100 ] || fail "recovery did not free blockd's port"
-  sleep 0.1
-done
+kill_blockd_under '^written' aio /dev/xsegbd0 stream s2 16M 4K 64
 ok "blockd killed under batches: EIO, port recovered"
 
 blockd -g $SPEC -p 1 -d segdev -f /tmp/backing -q &

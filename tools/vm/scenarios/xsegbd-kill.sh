@@ -40,25 +40,7 @@ ok "a stopped storage peer: EIO after the timeout, then service again"
 # stops on its own (blkcheck stream) and reports every 64 completed O_DIRECT
 # writes; blockd is killed only after it has served 256 of them, so it is
 # provably busy, and the writer can only end with an error.
-blkcheck stream /dev/xsegbd0 s2 16M 4K 64 > w.out 2> w.err &
-wr=$!
-i=0
-until grep -q '^written 256$' w.out; do
-  kill -0 $wr 2>/dev/null || fail "the writer ended before blockd was killed: $(cat w.err)"
-  i=$((i + 1)); [ $i -lt 600 ] || fail "blockd did not serve 256 writes (hang guard): $(tail -1 w.out)"
-  sleep 0.1
-done
-kill -9 $bd
-wait $bd
-wait $wr && fail "the writer succeeded although blockd was killed under it"
-grep -q 'Input/output error' w.err || fail "the writer did not see EIO: $(cat w.err)"
-echo "writer: $(tail -1 w.out) before the kill; $(cat w.err)"
-# recovery of the dead port runs when the timed-out requests are failed
-i=0
-until kmsg_has 'recovery freed 1 dead port'; do
-  i=$((i + 1)); [ $i -lt 100 ] || fail "recovery did not free blockd's port"
-  sleep 0.1
-done
+kill_blockd_under '^written 256$' stream /dev/xsegbd0 s2 16M 4K 64
 # with nobody on the port, I/O fails at once
 refuse dd if=/dev/xsegbd0 of=/dev/null bs=4K count=1 iflag=direct 2>/dev/null
 ok "a killed storage peer: EIO, port recovered"
