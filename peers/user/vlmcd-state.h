@@ -135,22 +135,40 @@ static struct peer P = { .name = "vlmcd", .spin_us = 100 };
  * cleared and the strings emptied. At most FREE_KEEP of each are kept.
  */
 #define FREE_KEEP 512u
-union op_slot { struct op o; union op_slot *next; };
-union sub_slot { struct sub s; union sub_slot *next; };
-static union op_slot *op_free;
-static union sub_slot *sub_free;
-static uint32_t op_free_n, sub_free_n;
+struct free_list { void *head; uint32_t n; };	/* an entry's first word links it */
+static struct free_list op_free, sub_free;
+
+/* A kept entry (its fields as its last user left them), or a zeroed new one of @size. */
+static void *fl_get(struct free_list *fl, size_t size, int *reused)
+{
+	void *x = fl->head;
+
+	*reused = x != NULL;
+	if (!x)
+		return calloc(1, size);
+	memcpy(&fl->head, x, sizeof(void *));
+	fl->n--;
+	return x;
+}
+
+static void fl_put(struct free_list *fl, void *x)
+{
+	if (fl->n >= FREE_KEEP) {
+		free(x);
+		return;
+	}
+	memcpy(x, &fl->head, sizeof(void *));
+	fl->head = x;
+	fl->n++;
+}
 
 static struct op *op_alloc(void)
 {
-	union op_slot *x = op_free;
-	struct op *o;
+	int reused;
+	struct op *o = fl_get(&op_free, sizeof(*o), &reused);
 
-	if (!x)
-		return calloc(1, sizeof(union op_slot));
-	op_free = x->next;
-	op_free_n--;
-	o = &x->o;
+	if (!o || !reused)
+		return o;
 	memset(o, 0, offsetof(struct op, ctag));
 	o->ctag[0] = 0;
 	memset(&o->ro, 0, offsetof(struct op, target) - offsetof(struct op, ro));
@@ -161,27 +179,16 @@ static struct op *op_alloc(void)
 
 static void op_put(struct op *o)
 {
-	union op_slot *x = (union op_slot *)o;
-
-	if (op_free_n >= FREE_KEEP) {
-		free(x);
-		return;
-	}
-	x->next = op_free;
-	op_free = x;
-	op_free_n++;
+	fl_put(&op_free, o);
 }
 
 static struct sub *sub_alloc(void)
 {
-	union sub_slot *x = sub_free;
-	struct sub *s;
+	int reused;
+	struct sub *s = fl_get(&sub_free, sizeof(*s), &reused);
 
-	if (!x)
-		return calloc(1, sizeof(union sub_slot));
-	sub_free = x->next;
-	sub_free_n--;
-	s = &x->s;
+	if (!s || !reused)
+		return s;
 	memset(s, 0, offsetof(struct sub, target));
 	memset(&s->tlen, 0, offsetof(struct sub, text) - offsetof(struct sub, tlen));
 	s->text[0] = 0;
@@ -191,15 +198,7 @@ static struct sub *sub_alloc(void)
 
 static void sub_put(struct sub *s)
 {
-	union sub_slot *x = (union sub_slot *)s;
-
-	if (sub_free_n >= FREE_KEEP) {
-		free(x);
-		return;
-	}
-	x->next = sub_free;
-	sub_free = x;
-	sub_free_n++;
+	fl_put(&sub_free, s);
 }
 static uint32_t mapper = XSEG_NO_PORT, storage = XSEG_NO_PORT;
 static uint64_t cache_max = 32ull << 20;	/* bytes of cached map chunks */
