@@ -685,12 +685,19 @@ static void refuse_while_waiting(void)
 
 /*
  * Sleep @us while the storage peer is away, failing what clients send
- * meanwhile. Recovery first: a storage peer that died still holds its port
- * until somebody frees it.
+ * meanwhile. Recovery first, at most once a second (as the dispatch loop
+ * runs it): a storage peer that died still holds its port until somebody
+ * frees it.
  */
 static void wait_for_storage(uint64_t us)
 {
-	xseg_recover(md.p->xs, NULL);
+	static uint64_t last_recovery;
+	uint64_t now = xseg_sys_now_ns();
+
+	if (!last_recovery || now - last_recovery >= 1000000000ull) {
+		xseg_recover(md.p->xs, NULL);
+		last_recovery = now;
+	}
 	for (uint64_t t = 0; t < us; t += 10000) {
 		refuse_while_waiting();
 		usleep(10000);
