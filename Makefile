@@ -45,7 +45,7 @@ CHECK_SAN ?= $(if $(filter true,$(CI)),1)
 check:
 	$(Q)$(XSEG_HOME)/tools/install-deps check
 	$(Q)state=$$(mktemp /tmp/xseg-tree.XXXXXX) && $(XSEG_HOME)/tools/tree-check save "$$state" && \
-	  XSEG_TREE_STATE="$$state" $(MAKE) --no-print-directory check-run; rc=$$?; rm -f "$$state"; exit $$rc
+	  XSEG_TREE_STATE="$$state" $(MAKE) --no-print-directory check-run; rc=$$?; rm -f "$$state" "$$state.shm"; exit $$rc
 
 check-run: deps user $(if $(CHECK_SAN),asan tsan)
 	$(Q)$(XSEG_HOME)/tools/run-tests $(CHECK_ARGS) $(USER_OUT)/test $(XSEG_HOME)/test/scripts \

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -148,6 +149,34 @@ static inline uint64_t xt_now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * xt_nonce, xt_tag - a random 32-bit number fixed for the run, and
+ * "<pid>-<its 8 hex>": the tag of every name this run makes (segments, keys,
+ * object prefixes). The pid alone is not enough: pids come round again
+ * within one `make check`, and a segment an earlier run left behind (a
+ * SIGKILL no cleanup survives) would then collide with a new test's create.
+ * Both are fixed at the first call (getrandom()), so children forked after
+ * it share their parent's.
+ */
+static inline uint32_t xt_nonce(void)
+{
+	static uint32_t nonce;
+
+	while (!nonce)
+		if (getrandom(&nonce, sizeof(nonce), 0) != (ssize_t)sizeof(nonce))
+			nonce = (uint32_t)xt_now_ns() ^ ((uint32_t)getpid() << 16);
+	return nonce;
+}
+
+static inline const char *xt_tag(void)
+{
+	static char tag[24];	/* "%d-%08x": 11 + 1 + 8, NUL */
+
+	if (!tag[0])
+		snprintf(tag, sizeof(tag), "%d-%08x", (int)getpid(), xt_nonce());
+	return tag;
 }
 
 /* Deterministic per-test random numbers (xorshift64*), seed from XSEG_SEED. */

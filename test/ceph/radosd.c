@@ -229,8 +229,8 @@ static void test_striped(void)
 	char name[64], other[64];
 	uint64_t sv;
 
-	snprintf(name, sizeof(name), "s%d.stripes", (int)getpid());
-	snprintf(other, sizeof(other), "s%d.other", (int)getpid());
+	snprintf(name, sizeof(name), "s%s.stripes", xt_tag());
+	snprintf(other, sizeof(other), "s%s.other", xt_tag());
 	CHECK(sreq(X_CREATE, name, 0, 20000, NULL, NULL, NULL) == 0);
 	CHECK(stripes_of(name) == 0);		/* sized, but nothing written */
 	/* A write across four stripes, not aligned; holes read as zeroes. */
@@ -338,7 +338,7 @@ static void test_striped_suite(void)
 	char saved[sizeof(os_prefix)];
 
 	memcpy(saved, os_prefix, sizeof(saved));
-	snprintf(os_prefix, sizeof(os_prefix), "s%d.", (int)getpid());
+	snprintf(os_prefix, sizeof(os_prefix), "s%s.", xt_tag());
 	os_dst = 2;
 	RUN(os_test_objects);
 	RUN(os_test_locks);

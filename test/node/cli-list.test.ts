@@ -17,7 +17,7 @@ import { execFileSync } from 'node:child_process'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Segment } from '../../sys/node/ts/index'
-import { CLI, xseg } from './helpers'
+import { CLI, RUN_NONCE, RUN_TAG, xseg } from './helpers'
 import { render, snapshot } from '../../peers/node/cli/top'
 
 function xjson(...args: string[]): { code: number | null; doc: Record<string, any> } {
@@ -29,7 +29,7 @@ if (!existsSync(CLI)) {
   console.log('  skip: lib/node/cli.js missing (test/node/run builds it)')
 } else {
   test('list: the columns of ipcs -m, read without joining', () => {
-    const name = `xl${process.pid}`
+    const name = `xl${RUN_TAG}`
     using seg = Segment.createSync(`${name},ports=4,requests=8,buffer=4K,mode=0640`, { destroyOnClose: true })
     const before = seg.info().attached
     const r = xjson('list')
@@ -48,7 +48,7 @@ if (!existsSync(CLI)) {
   })
 
   test('list sysv: the same columns for a System V segment', () => {
-    const key = '0x7e' + (process.pid & 0xffffff).toString(16).padStart(6, '0')
+    const key = '0x7e' + (RUN_NONCE & 0xffffff).toString(16).padStart(6, '0')
     using seg = Segment.createSync(`sysv:${key}:2:4:4K`, { destroyOnClose: true })
     const r = xjson('list', 'sysv')
     const d = (r.doc.details as { name: string }[]).find((e) => e.name === key) as Record<string, any> | undefined
@@ -93,7 +93,7 @@ if (!existsSync(CLI)) {
   })
 
   test('top: the text fits the terminal, the program is named', () => {
-    using seg = Segment.createSync(`xw${process.pid},ports=4,requests=8,buffer=4K`, { destroyOnClose: true })
+    using seg = Segment.createSync(`xw${RUN_TAG},ports=4,requests=8,buffer=4K`, { destroyOnClose: true })
     seg.bindPort(1) // left when the segment closes
     const sample = () => ({ t: process.hrtime.bigint(), ports: [0, 1, 2, 3].map((i) => seg.portInfo(i)) })
     const a = sample()
@@ -112,7 +112,7 @@ if (!existsSync(CLI)) {
   })
 
   test('short specs: a bare name and named keys', () => {
-    const name = `xs${process.pid}`
+    const name = `xs${RUN_TAG}`
     const c = xjson('create', `${name},ports=4,requests=8,buffer=4K`)
     try {
       assert.is(c.code, 0)

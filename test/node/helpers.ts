@@ -4,6 +4,7 @@
 // segment specs, child processes that die with their parent and report each
 // step on stdout, and the C peers built by `make user`.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -14,16 +15,26 @@ export const C_BIN = join(ROOT, 'lib', 'user', 'bin')
 /** The TypeScript loader for child processes and workers (CommonJS hook). */
 export const TSX = require.resolve('tsx/cjs')
 
+/**
+ * RUN_TAG, "<pid>-<RUN_NONCE in 8 hex>": the tag of every name (and RUN_NONCE
+ * of every SysV key) this run makes. The pid alone is
+ * not enough: pids come round again within one `make check`, and a segment
+ * an earlier run left behind (a SIGKILL no exit handler survives) would then
+ * collide with a new test's create.
+ */
+export const RUN_NONCE = randomBytes(4).readUInt32LE(0)
+export const RUN_TAG = `${process.pid}-${RUN_NONCE.toString(16).padStart(8, '0')}`
+
 let seq = 0
 const specs = new Set<string>()
 
 /**
- * A spec with a name no other test (or run) uses. The names carry our pid,
+ * A spec with a name no other test (or run) uses. The names carry RUN_TAG,
  * so whatever segment of these a test leaves (a failed assertion, a stop
  * from outside) is provably ours and is destroyed when the process exits.
  */
 export function uniqueSpec(rest = '16:256:64K', type = 'posix'): string {
-  const spec = `${type}:xseg-node-${process.pid}-${++seq}:${rest}`
+  const spec = `${type}:xseg-node-${RUN_TAG}-${++seq}:${rest}`
   specs.add(spec)
   return spec
 }

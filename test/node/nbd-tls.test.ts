@@ -18,7 +18,7 @@ import * as assert from 'uvu/assert'
 import * as P from '../../peers/node/nbd/protocol'
 import { parseServeConfig } from '../../peers/node/cli/serve'
 import { NbdGateway } from '../../peers/node/nbd/server'
-import { skipCheck, start, within } from './helpers'
+import { RUN_TAG, skipCheck, start, within } from './helpers'
 import { haveBlockd, nbdEnv, nbdTeardown, type NbdEnv } from './nbd-env'
 import { Raw } from './nbd-raw'
 
@@ -192,7 +192,7 @@ T('serve: [nbd] tls = "require" with tls-certificates: the gateway it starts req
   writeFileSync(join(dir, 'vol.img'), Buffer.alloc(0))
   truncateSync(join(dir, 'vol.img'), MB)
   writeFileSync(join(dir, 'p.toml'), `[segment]
-spec = "posix:tlsserve${process.pid}:16:64:64K"
+spec = "posix:tlsserve${RUN_TAG}:16:64:64K"
 
 [[peer]]
 name = "store"

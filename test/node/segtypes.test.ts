@@ -16,7 +16,7 @@ import { createConnection, createServer, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Segment } from '../../sys/node/ts/index'
-import { cPeer } from './helpers'
+import { cPeer, RUN_NONCE } from './helpers'
 
 const tool = cPeer('xseg-tool')
 
@@ -37,7 +37,7 @@ function exited(p: ReturnType<typeof spawn>): Promise<{ code: number | null; out
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
 test('sysv: create, join, list, setOwnerMode, destroy', () => {
-  const key = `0x5f${((process.pid & 0xfffff) << 2).toString(16).padStart(6, '0').slice(-6)}`
+  const key = `0x5f${((RUN_NONCE & 0xfffff) << 2).toString(16).padStart(6, '0').slice(-6)}`
   const spec = `sysv:${key}:4:16:4K`
   const seg = Segment.createSync(spec, { peerType: 'futex' })
   try {

@@ -447,7 +447,7 @@ static void os_test_restart(void)
 static inline void os_suite(void)
 {
 	if (!os_prefix[0])
-		snprintf(os_prefix, sizeof(os_prefix), "t%d.", (int)getpid());
+		snprintf(os_prefix, sizeof(os_prefix), "t%s.", xt_tag());
 	RUN(os_test_objects);
 	RUN(os_test_copy_rename);
 	RUN(os_test_hash);

@@ -39,7 +39,7 @@ esac
 
 tmp=$(mktemp -d /tmp/xseg-ceph-gw.XXXXXX)
 cluster=$tmp/cluster
-spec="posix:cgw$$:16:256:1M:0:12"
+spec="posix:cgw$$-$RANDOM$RANDOM:16:256:1M:0:12"
 sock=$tmp/nbd.sock
 uri="nbd+unix:///disk?socket=$sock"
 radosd_pid="" gw_pid="" copy_pid="" sradosd_pid="" sgw_pid=""

@@ -45,7 +45,7 @@ esac
 t_start=$(date +%s)
 tmp=$(mktemp -d /tmp/xseg-ceph-vol.XXXXXX)
 cluster=$tmp/cluster
-spec="posix:cvol$$:64:1024:64K:0:12:dynports=48:buffers=1M*32"
+spec="posix:cvol$$-$RANDOM$RANDOM:64:1024:64K:0:12:dynports=48:buffers=1M*32"
 sock=$tmp/nbd.sock
 uri() { echo "nbd+unix:///$1?socket=$sock"; }
 # Every child we start, by pid, also in $tmp/pids for the guardian.

@@ -16,7 +16,7 @@ set -u
 . "$(dirname "$0")/lib.sh"
 need_bins xseg-tool xseg-bench blockd filed mapperd vlmcd patternd
 ts_tmp xseg-cli-vocab
-name=vocab$$
+name=vocab$tag
 specs+=("$name")
 
 # --help, --version, usage lines, bad options.
@@ -88,7 +88,7 @@ if [ -f "$home/lib/node/cli.js" ] && command -v node >/dev/null; then
   out=$(xseg submit "$name" -p 9 2>&1)
   grep -q "port 9 of posix:$name does not exist (ports 0..3)" <<<"$out" || fail "xseg submit past the ports said: $out"
   # Same mistakes, same exit status (0 ok, 1 failure, 2 usage).
-  for args in "status $name" "status nosuch$$" "status" "submit $name -p 3" "submit $name -p 1 --op erase" \
+  for args in "status $name" "status nosuch$tag" "status" "submit $name -p 3" "submit $name -p 1 --op erase" \
               "submit $name --op ping" "verify $name" "config $name,ports=0"; do
     # shellcheck disable=SC2086
     "$bin/xseg-tool" $args >/dev/null 2>&1; a=$?

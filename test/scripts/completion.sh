@@ -11,7 +11,7 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 ts_tmp xseg-completion
-seg=cmpl$$
+seg=cmpl$tag
 specs+=("posix:$seg:4:8:4K:0:12")
 
 COMP_WORDBREAKS=$' \t\n"\'><=;|&(:'

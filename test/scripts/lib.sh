@@ -6,6 +6,9 @@
 #
 # It sets
 #   home, bin           the tree, and its C tools (lib/user/bin)
+#   tag                 "<pid>-<8 random hex>", for every name the test makes
+#                       (the pid alone comes round again within one make
+#                       check, and could meet a segment a killed run left)
 # and gives
 #   skip WHY...         "SKIP: WHY", exit 77 (exit 1 under CI=true: there a
 #                       missing tool is a failure)
@@ -24,6 +27,7 @@
 
 home=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 bin=$home/lib/user/bin
+tag=$$-$(od -An -N4 -tx4 /dev/urandom | tr -d ' \n')
 tmp=
 pids=()
 specs=()

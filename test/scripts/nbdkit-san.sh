@@ -20,7 +20,7 @@ done
 [ ${#sans[@]} -gt 0 ] || skip "no sanitizer build of the plugin (make asan tsan)"
 
 ts_tmp xseg-nbdkit-san /dev/shm
-spec="posix:nbds$$:16:64:256K:0:12"
+spec="posix:nbds$tag:16:64:256K:0:12"
 specs+=("$spec")
 fail() {
   echo "FAIL: $*"

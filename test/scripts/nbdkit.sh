@@ -20,7 +20,7 @@ need_bins blockd xseg-tool
 [ -f "$plugin" ] || skip "$plugin not built (needs nbdkit-plugin-dev: tools/install-deps check)"
 
 ts_tmp xseg-nbdkit /dev/shm
-spec="posix:nbdk$$:16:64:256K:0:12"
+spec="posix:nbdk$tag:16:64:256K:0:12"
 specs+=("$spec")
 fail() { echo "FAIL: $*"; [ -s "$tmp/nbdkit.log" ] && tail -n 20 "$tmp/nbdkit.log"; exit 1; }
 

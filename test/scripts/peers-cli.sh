@@ -11,7 +11,7 @@ set -u
 . "$(dirname "$0")/lib.sh"
 need_bins blockd filed xseg-tool
 ts_tmp xseg-peers-cli
-spec="posix:pcli$$:16:256:64K:0:12"
+spec="posix:pcli$tag:16:256:64K:0:12"
 specs+=("$spec")
 tool() { "$bin/xseg-tool" submit "$spec" "$@"; }
 

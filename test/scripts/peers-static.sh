@@ -11,7 +11,7 @@ cc=${CC:-cc}
 command -v "$cc" >/dev/null || skip "no C compiler ($cc)"
 [ -e "$home/lib/user/libxseg.a" ] && [ -x "$bin/xseg-tool" ] || skip "lib/user is not built (make user)"
 ts_tmp xseg-peers-static
-spec="posix:pstatic$$:8:64:64K:0:12"
+spec="posix:pstatic$tag:8:64:64K:0:12"
 specs+=("$spec")
 
 "$cc" -static -O2 -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -I"$home" -pthread -o "$tmp/blockd" \

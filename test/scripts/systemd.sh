@@ -16,8 +16,8 @@ set -u
 command -v systemd-analyze >/dev/null || skip "systemd-analyze not found (Debian systemd: tools/install-deps check)"
 need_bins blockd
 ts_tmp xseg-systemd
-spec="posix:sysd$$:16:64:64K:0:12"
-spec2="posix:sysds$$:16:64:64K:0:12"
+spec="posix:sysd$tag:16:64:64K:0:12"
+spec2="posix:sysds$tag:16:64:64K:0:12"
 specs+=("$spec" "$spec2")
 
 make -s -C "$home" install PREFIX="$tmp/usr" >/dev/null || fail "make install PREFIX=$tmp/usr"

@@ -22,7 +22,7 @@
 #include "xseg/xseg.h"
 
 static pid_t main_pid;
-static char prefix[64];		/* "xt-<pid>-": every posix and heap name of this run */
+static char prefix[64];		/* "xt-<xt_tag()>-": every posix and heap name of this run */
 static uid_t nob_uid __attribute__((unused)) = 65534;	/* nobody, once segtest_start() ran */
 static gid_t nob_gid __attribute__((unused)) = 65534;
 static char tool[PATH_MAX] __attribute__((unused));	/* xseg-tool, by segtest_find_tool() */
@@ -78,7 +78,7 @@ static inline bool segtest_start(void)
 	struct passwd *pw = getpwnam("nobody");
 
 	main_pid = getpid();
-	snprintf(prefix, sizeof(prefix), "xt-%d-", (int)main_pid);
+	snprintf(prefix, sizeof(prefix), "xt-%s-", xt_tag());
 	if (!pw)
 		return false;
 	nob_uid = pw->pw_uid;

@@ -472,7 +472,7 @@ int main(void)
 {
 	main_pid = getpid();
 	page = (uint32_t)sysconf(_SC_PAGESIZE);
-	snprintf(prefix, sizeof(prefix), "xt-%d-", (int)main_pid);
+	snprintf(prefix, sizeof(prefix), "xt-%s-", xt_tag());
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/xseg-segtypes.XXXXXX");
 	CHECK(mkdtemp(tmpdir));
 	atexit(cleanup);

@@ -363,7 +363,7 @@ int main(void)
 	segtest_start();
 	if (access("/usr/bin/ipcs", X_OK) && access("/bin/ipcs", X_OK))
 		segtest_need(false, "ipcs and ipcrm (util-linux) are not installed");
-	base = 0x5e000000u | (((unsigned int)getpid() & 0xfffffu) << 4);
+	base = 0x5e000000u | ((xt_nonce() & 0xfffffu) << 4);	/* not the pid: see xt_nonce */
 	for (int i = 0; i < NKEYS; i++)
 		keys[i] = (key_t)(base + (unsigned int)i);
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/xseg-sysv.XXXXXX");

@@ -10,14 +10,15 @@
 #include "xtest.h"
 #include "xseg/xseg.h"
 
-static char tx_names[8][XSEG_NAME_LEN];
-static char tx_types[8][XSEG_TYPE_LEN];
+#define TX_MAX 32
+static char tx_names[TX_MAX][XSEG_NAME_LEN];
+static char tx_types[TX_MAX][XSEG_TYPE_LEN];
 static int tx_count;
 static pid_t tx_owner;
 
 /*
- * Remove a segment this test created (tx_create: exclusive, a name unique to
- * our pid), even one a scenario corrupted on purpose, which destroy rightly
+ * Remove a segment this test created (tx_create: exclusive, a name with our
+ * run's xt_tag()), even one a scenario corrupted on purpose, which destroy rightly
  * refuses: then a posix one is removed by its shm name.
  */
 static inline void tx_remove(const char *type, const char *name)
@@ -47,7 +48,8 @@ static inline struct xseg_config tx_create(const char *spec_fmt)
 	struct xseg_config cfg;
 	int r;
 
-	snprintf(name, sizeof(name), "xt%d-%d", (int)getpid(), seq++);
+	CHECKF(tx_count < TX_MAX, "more than %d segments: raise TX_MAX", TX_MAX);
+	snprintf(name, sizeof(name), "xt%s-%d", xt_tag(), seq++);
 	snprintf(spec, sizeof(spec), spec_fmt, name);
 	r = xseg_parse_spec(spec, &cfg, err, sizeof(err));
 	CHECKF(r == 0, "parse '%s': %s", spec, err);
@@ -57,7 +59,7 @@ static inline struct xseg_config tx_create(const char *spec_fmt)
 		tx_owner = getpid();
 		atexit(tx_cleanup);
 	}
-	if (tx_count < 8) {
+	{
 		snprintf(tx_names[tx_count], XSEG_NAME_LEN, "%s", cfg.name);
 		snprintf(tx_types[tx_count], XSEG_TYPE_LEN, "%s", cfg.type);
 		tx_count++;
