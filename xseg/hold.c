@@ -218,10 +218,16 @@ int xseg_peer_type_name(struct xseg *xs, uint32_t i, char *name, size_t len)
 		return -ENOENT;
 	if (len > XSEG_TYPE_LEN)
 		len = XSEG_TYPE_LEN;
-	/* Shared and untrusted: copy, then terminate. */
+	/* Shared and untrusted: copy, then terminate, and check it is a name. */
 	xseg_memcpy(name, t->name, len);
 	name[len - 1] = 0;
-	return 0;
+	for (size_t k = 0; name[k]; k++) {
+		if ((unsigned char)name[k] < 0x21 || (unsigned char)name[k] > 0x7e) {
+			name[0] = 0;	/* never hand garbage (or a terminal's escapes) on */
+			return -EBADMSG;
+		}
+	}
+	return name[0] ? 0 : -EBADMSG;
 }
 
 /*

@@ -161,6 +161,8 @@ int xseg_bind_port(struct xseg *xs, uint32_t portno, uint32_t flags)
 
 	if (!xs)
 		return -EINVAL;
+	if (xs->peer_type == XSEG_OBSERVER)
+		return -EPERM;	/* joined without a peer type (xseg_join) */
 	if (!(flags & (XSEG_PORT_ACCEPT | XSEG_PORT_RECEIVE)))
 		flags |= XSEG_PORT_ACCEPT | XSEG_PORT_RECEIVE;
 	if (portno != XSEG_ANY_PORT) {

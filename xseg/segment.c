@@ -102,7 +102,7 @@ struct xseg *xseg_join(const char *segtype, const char *segname, const char *pee
 
 	if (err && errlen)
 		err[0] = 0;
-	if (!segtype || !segname || !peertype) {
+	if (!segtype || !segname) {
 		r = -EINVAL;
 		goto out;
 	}
@@ -118,7 +118,7 @@ struct xseg *xseg_join(const char *segtype, const char *segname, const char *pee
 		r = -ENOTSUP;
 		goto out;
 	}
-	if (!xseg_find_driver(peertype)) {
+	if (peertype && !xseg_find_driver(peertype)) {
 		seterr(err, errlen, "no driver for peer type '%s': not built in, and no usable xseg_%s.so in "
 		       "$XSEG_DRIVER_PATH, the install's driver folder or beside libxseg (docs/drivers.md)",
 		       peertype, peertype);
@@ -155,6 +155,13 @@ struct xseg *xseg_join(const char *segtype, const char *segname, const char *pee
 		seterr(err, errlen, "segment '%s' is marked for destroy%s", segname, "");
 		r = -EIDRM;
 		goto unmap;
+	}
+	if (!peertype) {
+		/* An observer: reads the segment, takes no peer-type entry, is not a peer. */
+		xs->peer_type = XSEG_OBSERVER;
+		if (errp)
+			*errp = 0;
+		return xs;
 	}
 	idx = xseg__peer_type_index(xs, peertype);
 	if (idx < 0) {
@@ -351,7 +358,7 @@ int xseg_leave(struct xseg *xs)
 			xa_sub_rlx64(&xs->hdr->attached, 1);
 	}
 	autorm = xseg__hdr_flags(xs->hdr) & XSEG_F_AUTORM;
-	last = autorm && xseg__live_peers(xs) == 0;
+	last = autorm && xs->peer_type != XSEG_OBSERVER && xseg__live_peers(xs) == 0;
 	st = xs->segtype;
 	if (last) {
 		struct destroy_proof p = {

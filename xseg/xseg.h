@@ -166,6 +166,13 @@ typedef void (*xseg_wakeup_fn)(struct xseg *xs, uint32_t portno, void *arg);
  * the kernel), may load a driver (xseg_<name>.so, dlopen) and runs the
  * driver's join (e.g. opens an eventfd or socket). Does not bind a port:
  * xseg_bind_port() follows; xseg_leave() ends it.
+ * A NULL @peertype joins as an observer: the segment is mapped and checked
+ * as for any join, but the observer takes no entry of the peer-type table
+ * (so it can look at a segment whose table is full), is not counted as
+ * attached, never triggers autorm at its leave, and cannot bind a port
+ * (-EPERM). For tools that only read: `xseg status`, `verify`, `top`,
+ * `metrics`. Unlike xseg_peek() it sees the ports and requests, and the
+ * calls that settle dead peers (xseg_recover) still work through it.
  */
 struct xseg *xseg_join(const char *segtype, const char *segname, const char *peertype,
 		       xseg_wakeup_fn wakeup, void *arg, int *errp, char *err, size_t errlen);
@@ -312,7 +319,8 @@ void *xseg_extra(struct xseg *xs, uint64_t *size);
  * bind error. @flags: XSEG_PORT_ACCEPT, XSEG_PORT_RECEIVE (neither means
  * both) and XSEG_PORT_NO_TIMING (take no timestamps and keep no latency
  * histogram: see docs/segment.md, "What a request costs"). After
- * xseg_join(); before get_request/accept/receive on the port.
+ * xseg_join(); before get_request/accept/receive on the port. -EPERM for an
+ * observer (a join with a NULL peer type).
  * Domains: user, kernel, node. May block: if the port's owner is dead it is
  * settled first (see xseg_recover), without the lease unless every hold
  * record of the port was busy or a dead recoverer left it; then it yields
@@ -358,7 +366,9 @@ int xseg_port_depths(struct xseg *xs, uint32_t portno, uint32_t *requests, uint3
  * entry count validated at join. xseg_peer_type_name() copies entry @i's
  * name into @name (at most @len bytes, NUL-terminated; XSEG_TYPE_LEN is
  * enough): 0, -ENOENT (the entry is free or being named), -ERANGE (@i is
- * past the count: a corrupt port's index lands here), -EINVAL. The only way
+ * past the count: a corrupt port's index lands here), -EBADMSG (a named
+ * entry whose name is empty or has a byte that is not printable ASCII
+ * without blanks: a corrupt table; @name is left empty), -EINVAL. The only way
  * to read the table: it is shared, so every name is copied and terminated.
  * Any domain; never sleep.
  */

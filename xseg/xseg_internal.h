@@ -11,6 +11,7 @@
 
 /* The hold records of whoever holds the recovery lease: the last three. */
 #define XSEG__RECOVERY_HOLDS 3u
+#define XSEG_OBSERVER 0xFFFFFFFFu	/* xs->peer_type of a join with no peer type */
 
 /*
  * Queue ids recorded in hold records, so recovery finds the queue a dead
@@ -67,7 +68,7 @@ struct xseg {
 	uint32_t pid, uid, gid;
 	uint64_t start;
 	int peer_slot;			/* our entry in hdr->peers, or -1 */
-	uint32_t peer_type;		/* our peer type's index in the peer-type table */
+	uint32_t peer_type;		/* our peer type's index in the peer-type table, or XSEG_OBSERVER */
 	/* The peer-type table (types_off) and its entries, validated at join. */
 	struct xseg_peer_type *types;
 	uint32_t nr_peer_types;

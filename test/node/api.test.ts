@@ -62,6 +62,28 @@ test('peer_types= sizes the peer-type table; a type past it is refused (ENOSPC)'
   assert.match(msg, 'peer_types=1 ')
   const b = await Segment.join(a.config.spec) // the same type: the same entry
   b.close()
+
+  // An observer looks at the full table: no entry, not attached, no port.
+  const attached = a.info().attached
+  assert.is(await codeOf(() => Segment.join(a.config.spec, { observe: true, peerType: 'futex' })), 'EINVAL')
+  assert.is(await codeOf(() => Segment.create(uniqueSpec('8:64:4K'), { observe: true })), 'EINVAL')
+  const o = await Segment.join(a.config.spec, { observe: true })
+  try {
+    assert.ok(o.observer && !a.observer)
+    assert.equal(o.info().peer_types, ['posixfd'])
+    assert.is(o.info().attached, attached)
+    assert.equal(o.verify(), [])
+    let bind = ''
+    try {
+      o.bindDynamicPort()
+    } catch (e) {
+      bind = `${(e as XsegError).code} ${(e as Error).message}`
+    }
+    assert.match(bind, /^EPERM .*observe: true/)
+    assert.is(await codeOf(() => o.bindPort(0)), 'EPERM')
+  } finally {
+    o.close()
+  }
 })
 
 test('a closed segment throws EBADF; its data views become empty', async () => {

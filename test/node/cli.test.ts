@@ -71,6 +71,20 @@ if (!existsSync(CLI)) {
     assert.match(xseg('status', spec).out, /no port in use/)
     assert.is(st.doc.segment.config.peerTypes, 16)
     assert.match(xseg('status', spec).out, /peer types\s+\S.* \(\d+ of 16 entries\)/)
+    // status, verify and top look as observers: a full peer-type table does not stop them.
+    const one = uniqueSpec('8:32:4K:0:12:peer_types=1')
+    assert.is(xjson('create', 'create', one).code, 0)
+    {
+      using full = Segment.joinSync(one, { peerType: 'futex' })
+      assert.equal(full.info().peer_types, ['futex'])
+      const fst = xjson('status', 'status', one)
+      assert.equal([fst.code, fst.doc.segment.peerTypes, fst.doc.segment.attached], [0, ['futex'], 1])
+      assert.equal(xjson('verify', 'verify', one).doc.ok, true)
+      assert.match(xseg('top', one, '-n', '1').out, /peer types|port/)
+      const rec = xjson('recover', 'recover', one) // recover joins as a peer (posixfd): refused, naming the table
+      assert.equal([rec.code, rec.doc.error.code], [1, 'ENOSPC'])
+    }
+    assert.is(xjson('destroy', 'destroy', one).code, 0)
     const big = uniqueSpec('8:32:4K:0:12:peer_types=128')
     assert.is(xjson('config', 'config', big).doc.config.peerTypes, 128)
     assert.match(xseg('config', big).out, /peerTypes\s+128/)

@@ -10,7 +10,7 @@
 #include "xtest.h"
 #include "xseg/xseg.h"
 
-#define TX_MAX 32
+#define TX_MAX 512
 static char tx_names[TX_MAX][XSEG_NAME_LEN];
 static char tx_types[TX_MAX][XSEG_TYPE_LEN];
 static int tx_count;

@@ -7,7 +7,8 @@
  * last entry, and refuses the 129th type with -ENOSPC and a message naming
  * the limit and the key; peer_types=1 takes exactly one; the default is 16;
  * create-or-open names a differing peer_types= like any other key; xseg-tool
- * status lists only the named entries, eight to a line.
+ * status lists only the named entries, eight to a line, and still works on a
+ * full table (it joins as an observer, with no peer type, which is tested too).
  */
 #include "common.h"
 
@@ -182,35 +183,88 @@ static void test_default(void)
 	CHECK(xseg_leave(xs) == 0);
 }
 
+/* Run xseg-tool @cmd on @cfg's segment into @out; its exit status. */
+static int tool_run(const struct xseg_config *cfg, const char *cmd, char *out, size_t size)
+{
+	char tool[4096], line[4400];
+	size_t n;
+	FILE *f;
+
+	CHECKF(tx_bin_path("xseg-tool", tool, sizeof(tool)), "xseg-tool is not built (make user)");
+	snprintf(line, sizeof(line), "'%s' %s '%s:%s' 2>&1", tool, cmd, cfg->type, cfg->name);
+	f = popen(line, "r");
+	CHECK(f);
+	n = fread(out, 1, size - 1, f);
+	out[n] = 0;
+	return pclose(f);
+}
+
 /*
  * xseg-tool status on a segment of many types: only the named entries, eight to a
- * line after a count. 39 types of this test, then the tool's own (futex), of 48.
+ * line after a count; the tool looks as an observer, so it adds no entry of its
+ * own, and it still looks once the table is full (a tool that joins as a peer,
+ * recover, is refused there, naming the table).
  */
 static void test_status_many(void)
 {
 	struct xseg_config cfg = tx_create("posix:%s:4:8:4K:0:12:peer_types=48");
-	char tool[4096], cmd[4400], out[8192], *p;
-	size_t n;
-	FILE *f;
+	char out[8192], *p;
 	int lines = 0;
 
-	CHECKF(tx_bin_path("xseg-tool", tool, sizeof(tool)), "xseg-tool is not built (make user)");
 	for (int i = 0; i < 39; i++)
 		done_with(join_as(&cfg, i), i);
-	snprintf(cmd, sizeof(cmd), "'%s' status '%s:%s' 2>&1", tool, cfg.type, cfg.name);
-	f = popen(cmd, "r");
-	CHECK(f);
-	n = fread(out, 1, sizeof(out) - 1, f);
-	out[n] = 0;
-	CHECKF(pclose(f) == 0, "%s", out);
+	CHECKF(tool_run(&cfg, "status", out, sizeof(out)) == 0, "%s", out);
 	printf("%s", out);
-	p = strstr(out, "types     40 of 48 entries named\n");
+	p = strstr(out, "types     39 of 48 entries named\n");
 	CHECKF(p, "%s", out);
 	CHECKF(strstr(p, "\n          0 t000, 1 t001, 2 t002, 3 t003, 4 t004, 5 t005, 6 t006, 7 t007\n"), "%s", p);
-	CHECKF(strstr(p, ", 38 t038, 39 futex\n"), "%s", p);
+	CHECKF(strstr(p, ", 37 t037, 38 t038\n"), "%s", p);
 	for (p = strchr(p, '\n'); p && !strncmp(p, "\n          ", 11); p = strchr(p + 1, '\n'))
 		lines++;
 	CHECKF(lines == 5, "%d lines of names", lines);
+
+	for (int i = 39; i < 48; i++)
+		done_with(join_as(&cfg, i), i);
+	CHECKF(tool_run(&cfg, "status", out, sizeof(out)) == 0, "status of a full table: %s", out);
+	CHECKF(strstr(out, "types     48 of 48 entries named\n") && strstr(out, ", 47 t047\n"), "%s", out);
+	CHECKF(tool_run(&cfg, "verify", out, sizeof(out)) == 0 && strstr(out, "0 problems"), "%s", out);
+	CHECKF(tool_run(&cfg, "recover", out, sizeof(out)) != 0 && strstr(out, "peer-type table is full"), "%s", out);
+}
+
+/*
+ * A join with no peer type (an observer): reads a segment whose table is
+ * full, takes no entry, is not counted as attached, cannot bind, and its
+ * leave does not remove an autorm segment that no peer holds.
+ */
+static void test_observer(void)
+{
+	struct xseg_config cfg = tx_create("posix:%s:4:8:4K:0:12:peer_types=1:autorm=1");
+	struct xseg *peer, *obs, *obs2;
+	char name[XSEG_TYPE_LEN];
+	uint64_t attached;
+	int e = 0;
+
+	peer = join_as(&cfg, 0);
+	CHECK(xseg_bind_port(peer, 0, 0) == 0);
+	attached = __atomic_load_n(&xseg_header(peer)->attached, __ATOMIC_ACQUIRE);
+	/* The table is full: another type is refused, an observer is not. */
+	CHECK(!xseg_join(cfg.type, cfg.name, "futex", NULL, NULL, &e, err, sizeof(err)) && e == -ENOSPC);
+	obs = xseg_join(cfg.type, cfg.name, NULL, NULL, NULL, &e, err, sizeof(err));
+	CHECKF(obs && e == 0, "observer join: %d %s", e, err);
+	CHECK(__atomic_load_n(&xseg_header(obs)->attached, __ATOMIC_ACQUIRE) == attached);
+	CHECK(xseg_peer_type_count(obs) == 1);
+	CHECK(xseg_peer_type_name(obs, 0, name, sizeof(name)) == 0 && !strcmp(name, names[0]));
+	CHECK(xseg_bind_port(obs, 1, 0) == -EPERM && xseg_bind_port(obs, XSEG_ANY_PORT, 0) == -EPERM);
+	CHECK(xseg_verify(obs, verify_line, NULL) == 0);
+	CHECK(xseg_leave(obs) == 0);
+
+	/* The last peer leaves (autorm): the segment goes, an observer's leave does not decide it. */
+	obs2 = xseg_join(cfg.type, cfg.name, NULL, NULL, NULL, &e, err, sizeof(err));
+	CHECKF(obs2, "%d %s", e, err);
+	CHECK(xseg_leave_port(peer, 0) == 0);
+	done_with(peer, 0);
+	CHECK(xseg_leave(obs2) == 0);
+	CHECK(!xseg_join(cfg.type, cfg.name, NULL, NULL, NULL, &e, err, sizeof(err)) && e == -ENOENT);
 }
 
 /* Create-or-open: a spec that writes another peer_types= is refused, one that writes none is not. */
@@ -250,6 +304,7 @@ int main(void)
 	RUN(test_one_type);
 	RUN(test_mismatch);
 	RUN(test_status_many);
+	RUN(test_observer);
 	RUN(test_128_types);
 	return 0;
 }

@@ -4,9 +4,9 @@
 // the counters, queue depths and latency histograms of a live segment for
 // Prometheus (metrics.ts): served over HTTP at /metrics until SIGINT/SIGTERM,
 // or printed once (OpenMetrics, or --format text: the Prometheus text format).
-import { Segment } from '../../../sys/node/ts/index.js'
 import { type Command, Usage, needSpec } from './cmd.js'
 import { parseListen, renderMetrics, serveMetrics } from './metrics.js'
+import { observe } from './cmd-segment.js'
 
 export const metrics: Command = {
   name: 'metrics',
@@ -34,7 +34,7 @@ export const metrics: Command = {
         throw new Usage((e as Error).message)
       }
     }
-    using seg = Segment.joinSync(spec, { peerType: ctx.peerType, peerCheckMs: 0 })
+    using seg = observe(spec)
     if (once) {
       process.stdout.write(renderMetrics(seg, format === 'openmetrics'))
       return 0

@@ -52,6 +52,15 @@ export function portView(p: PortInfo): PortView {
   }
 }
 
+/**
+ * Join @spec to look only (status, verify, top, metrics): as an observer, so
+ * the command adds no entry to the peer-type table, works on a segment whose
+ * table is full, and is not counted among the attached peers it shows.
+ */
+export function observe(spec: string): Segment {
+  return Segment.joinSync(spec, { observe: true, peerCheckMs: 0 })
+}
+
 /** A port worth showing: in use, or with something queued or counted. */
 export function portInUse(p: PortInfo): boolean {
   const c = p.counters
@@ -174,7 +183,7 @@ export const status: Command = {
   usage: 'status SPEC [--all]          header, peer types, ports (state, owner, queues, counters)',
   options: { all: { type: 'boolean', short: 'a' } },
   run(ctx) {
-    using seg = Segment.joinSync(needSpec(ctx), { peerType: ctx.peerType, peerCheckMs: 0 })
+    using seg = observe(needSpec(ctx))
     const info = seg.info()
     const ports: PortView[] = []
     for (let i = 0; i < seg.config.nrPorts; i++) {
@@ -249,7 +258,7 @@ export const verify: Command = {
   name: 'verify',
   usage: 'verify SPEC                  consistency check (exit 1 on problems)',
   run(ctx) {
-    using seg = Segment.joinSync(needSpec(ctx), { peerType: ctx.peerType, peerCheckMs: 0 })
+    using seg = observe(needSpec(ctx))
     const problems = seg.verify()
     ctx.emit({ ok: problems.length === 0, problems }, () =>
       problems.map((l) => `  ${l}\n`).join('') + `${problems.length} problem${problems.length === 1 ? '' : 's'}\n`)

@@ -15,7 +15,7 @@
 import { readFileSync } from 'node:fs'
 import { Segment, type PortInfo } from '../../../sys/node/ts/index.js'
 import { type Command, type Context, Usage, needSpec, num, seconds, table } from './cmd.js'
-import { type PortView, portInUse, portView, quotaCells, segmentView } from './cmd-segment.js'
+import { type PortView, observe, portInUse, portView, quotaCells, segmentView } from './cmd-segment.js'
 
 interface Sample {
   t: bigint
@@ -180,7 +180,7 @@ async function run(ctx: Context): Promise<number> {
   if (ctx.json && ctx.opts.once !== true && ctx.opts.count !== undefined && count !== 1)
     throw new Usage('top --json prints one snapshot: -n must be 1')
   const all = ctx.opts.all === true
-  using seg = Segment.joinSync(spec, { peerType: ctx.peerType, peerCheckMs: 0 })
+  using seg = observe(spec)
 
   const ac = new AbortController()
   const stop = (): void => ac.abort()

@@ -173,7 +173,7 @@ static Napi::Value memfd_recv(const Napi::CallbackInfo &info)
 	return Napi::Number::New(info.Env(), fd);
 }
 
-// seg_join(type, name, peertype) -> handle.
+// seg_join(type, name, peertype) -> handle; peertype '' joins as an observer.
 static Napi::Value seg_join(const Napi::CallbackInfo &info)
 {
 	Napi::Env env = info.Env();
@@ -189,8 +189,9 @@ static Napi::Value seg_join(const Napi::CallbackInfo &info)
 		throw_errno(env, -ESHUTDOWN, "seg_join", "the environment is shutting down");
 		return env.Undefined();
 	}
-	struct xseg *xs = xseg_join(type.c_str(), name.c_str(), peertype.c_str(), nullptr, nullptr,
-				    &e, err, sizeof(err));
+	// An empty peer type joins as an observer (xseg_join with NULL: no port, no entry).
+	struct xseg *xs = xseg_join(type.c_str(), name.c_str(), peertype.empty() ? nullptr : peertype.c_str(),
+				    nullptr, nullptr, &e, err, sizeof(err));
 	if (!xs) {
 		throw_errno(env, e ? e : -EINVAL, "seg_join", err);
 		return env.Undefined();

@@ -63,6 +63,14 @@ export interface JoinOptions {
    * ECONNRESET. Default 1000; 0 turns the check off.
    */
   peerCheckMs?: number
+  /**
+   * Join as an observer (join and joinSync only): the segment is mapped and
+   * checked, info(), portInfo(), verify() and recover() work, but this
+   * process takes no entry of the peer-type table (so a segment whose table
+   * is full can still be looked at), is not counted as attached, and cannot
+   * bind a port (EPERM). What `xseg status`, `verify`, `top` and `metrics` use.
+   */
+  observe?: boolean
 }
 
 export interface CreateOptions extends JoinOptions {
@@ -157,18 +165,22 @@ function track(seg: Segment): void {
 export class Segment {
   /** The parsed spec of the segment as it was joined. */
   readonly config: SegmentConfig
-  /** This process's peer type in the segment. */
+  /** This process's peer type in the segment (unused by an observer). */
   readonly peerType: PeerType
+  /** Joined with `observe: true`: looks, binds no port. */
+  readonly observer: boolean
   /** See JoinOptions.peerCheckMs. */
   readonly peerCheckMs: number
   #core: Core
   #ports = new Map<number, Port>()
   #destroyOnClose: boolean
 
-  private constructor(core: Core, cfg: SegmentConfig, type: PeerType, destroyOnClose: boolean, peerCheckMs: number) {
+  private constructor(core: Core, cfg: SegmentConfig, type: PeerType, destroyOnClose: boolean, peerCheckMs: number,
+    observer: boolean) {
     this.#core = core
     this.config = cfg
     this.peerType = type
+    this.observer = observer
     this.peerCheckMs = peerCheckMs
     this.#destroyOnClose = destroyOnClose
   }
@@ -187,6 +199,7 @@ export class Segment {
   }
 
   static createSync(spec: string, opts?: CreateOptions): Segment {
+    if (opts?.observe) throw xerror('EINVAL', 'observe is for join: create joins the segment it makes as a peer')
     const type = peerType(opts)
     const cfg = Segment.parseSpec(spec)
     const check = uint(opts?.peerCheckMs ?? 1000, 'peerCheckMs', 2 ** 31 - 1)
@@ -251,22 +264,24 @@ export class Segment {
   }
 
   static joinSync(spec: string, opts?: JoinOptions): Segment {
+    if (opts?.observe && opts.peerType !== undefined)
+      throw xerror('EINVAL', 'observe and peerType exclude each other: an observer has no peer type')
     const type = peerType(opts)
     const cfg = Segment.parseSpec(spec)
-    return Segment.#join(cfg, type, false, uint(opts?.peerCheckMs ?? 1000, 'peerCheckMs', 2 ** 31 - 1))
+    return Segment.#join(cfg, type, false, uint(opts?.peerCheckMs ?? 1000, 'peerCheckMs', 2 ** 31 - 1), opts?.observe === true)
   }
 
-  static #join(cfg: SegmentConfig, type: PeerType, destroyOnClose: boolean, peerCheckMs: number): Segment {
+  static #join(cfg: SegmentConfig, type: PeerType, destroyOnClose: boolean, peerCheckMs: number, observer = false): Segment {
     let h
     try {
-      h = native.seg_join(cfg.type, cfg.name, type)
+      h = native.seg_join(cfg.type, cfg.name, observer ? '' : type)
     } catch (e) {
       throw about(e, `${cfg.type}:${cfg.name}`, joinText)
     }
     const core = new Core(h)
     // The config the creator wrote, not the one this spec may have guessed.
     const joined = config(native.seg_info(h).config)
-    const seg = new Segment(core, joined, type, destroyOnClose, peerCheckMs)
+    const seg = new Segment(core, joined, type, destroyOnClose, peerCheckMs, observer)
     track(seg)
     return seg
   }
@@ -328,6 +343,7 @@ export class Segment {
   /** Bind static port @n (below config.dynports). EBUSY if a live peer holds it. */
   bindPort(n: number, opts?: BindOptions): Port {
     this.#core.live()
+    this.#notObserver()
     const want = uint(n, 'port', this.config.nrPorts - 1)
     let bound
     try {
@@ -341,6 +357,7 @@ export class Segment {
   /** Bind the first free dynamic port. ENOSPC if none is free. */
   bindDynamicPort(opts?: BindOptions): Port {
     this.#core.live()
+    this.#notObserver()
     let bound
     try {
       bound = native.port_bind(this.#core.h, -1, bindFlags(opts))
@@ -348,6 +365,11 @@ export class Segment {
       throw about(e, `${this.type}:${this.name}`, dynBindText)
     }
     return this.#bind(bound)
+  }
+
+  #notObserver(): void {
+    if (this.observer)
+      throw xerror('EPERM', `${this.type}:${this.name} was joined with observe: true: an observer cannot bind ports`)
   }
 
   #bind(n: number): Port {
