@@ -159,7 +159,14 @@ test('xseg metrics --once: OpenMetrics on stdout, --format text for promtool', (
     const text = xseg('metrics', spec, '--once', '--format', 'text')
     assert.is(text.code, 0, text.err)
     assert.not.match(text.out, /# EOF/)
-    assert.match(text.out, /^xseg_segment_attached_peers\{segment="posix:[^"]+"\} 1$/m)
+    // metrics looks as an observer: it does not count itself, only real peers.
+    assert.match(text.out, /^xseg_segment_attached_peers\{segment="posix:[^"]+"\} 0$/m)
+    {
+      using peer = Segment.joinSync(spec)
+      assert.ok(!peer.observer)
+      const one = xseg('metrics', spec, '--once', '--format', 'text')
+      assert.match(one.out, /^xseg_segment_attached_peers\{segment="posix:[^"]+"\} 1$/m)
+    }
     validate(text.out, om.out)
   } finally {
     Segment.destroy(spec)
