@@ -185,6 +185,16 @@ int peer_submit(struct peer *p, uint32_t portno, struct xseg_request *req, uint3
 int peer_forward(struct peer *p, uint32_t portno, struct xseg_request *req, uint32_t dst,
 		 peer_reply_fn fn, void *arg);
 
+/*
+ * peer_pass - pass @req, accepted on @portno (serve() returned PEER_ASYNC for
+ * it), on to @dst with no return hop (xseg_pass): @dst's reply goes to the
+ * client (or the hop before this peer) and this peer never sees it again;
+ * it counts as completed here. Rewrite the fields with xseg_readdress()
+ * first so that the client gets back what it sent. Returns 0, or -errno as
+ * peer_submit; on an error the request is still the peer's to complete.
+ */
+int peer_pass(struct peer *p, uint32_t portno, struct xseg_request *req, uint32_t dst);
+
 /* peer_stop - leave the ports and the segment. */
 void peer_stop(struct peer *p);
 

@@ -64,6 +64,35 @@ static void forward(struct op *o, uint32_t dst, const char *target, uint32_t tle
 	sub_go(s);
 }
 
+/*
+ * A READ inside one object: the client's request goes to the storage peer
+ * readdressed to the object (the client's target, offset and flags kept in
+ * it, put back by the core on the way to the client) with XF_ZEROFILL for
+ * a short object's tail, and passed: the storage peer answers the client,
+ * and vlmcd is not woken for the reply. 0, or -ENOSPC when the names do not
+ * both fit in the request (the caller forwards it instead).
+ */
+static int pass_read(struct op *o, const char *name, uint32_t nlen, uint64_t off)
+{
+	struct sub *s;
+	int r;
+
+	restore(o);	/* what is kept is what the client sent */
+	r = xseg_readdress(P.xs, o->req, name, nlen, off, XF_ZEROFILL);
+	if (r)
+		return r;
+	s = sub_new(S_FWD, o, o->v, storage);
+	if (!s) {
+		restore(o);
+		o->err = ENOMEM;
+		return 0;
+	}
+	s->pass = 1;
+	st.passed++;
+	sub_go(s);
+	return 0;
+}
+
 static void fwd_done(struct op *o, struct xseg_request *req, int err)
 {
 	uint64_t n = o->req->serviced, cap = 0;
@@ -126,8 +155,10 @@ static void issue_io(struct op *o)
 			}
 			st.storage_reads++;
 			if (b - a == 1) {
-				forward(o, storage, name, (uint32_t)xv_data_name(name, sizeof(name), e->owner, i),
-					s0 - os, s1 - s0, 0);
+				uint32_t nlen = (uint32_t)xv_data_name(name, sizeof(name), e->owner, i);
+
+				if (pass_read(o, name, nlen, s0 - os))
+					forward(o, storage, name, nlen, s0 - os, s1 - s0, 0);
 				continue;
 			}
 			st.copied++;
@@ -187,7 +218,9 @@ static void op_finish(struct op *o)
 
 	if (o->parked)
 		l_del(&o->link);
-	if (err) {
+	if (o->passed) {
+		/* The storage peer answers it: only our side of the op ends here. */
+	} else if (err) {
 		uint64_t cap = 0, n = strlen(o->msg);
 		char *d = xseg_req_buffer(P.xs, req, &cap);
 
@@ -203,7 +236,8 @@ static void op_finish(struct op *o)
 	} else {
 		req->serviced = o->serviced;
 	}
-	peer_complete(&P, req, err);
+	if (!o->passed)
+		peer_complete(&P, req, err);
 	if (v) {
 		if (o->gated && --v->writes == 0)
 			quiesce_next(v);
@@ -441,10 +475,11 @@ static void stats_text(struct xseg_request *req)
 		     "ops=%" PRIu64 "\nforwarded=%" PRIu64 "\ncopied=%" PRIu64 "\nhole_reads=%" PRIu64
 		     "\nstorage_reads=%" PRIu64 "\nstorage_writes=%" PRIu64 "\nmapr=%" PRIu64 "\nmapw=%" PRIu64
 		     "\ndiscards=%" PRIu64 "\nopens=%" PRIu64 "\ncloses=%" PRIu64 "\nmgmt=%" PRIu64
-		     "\ncache_chunks=%" PRIu64 "\ncache_bytes=%" PRIu64 "\nevicted=%" PRIu64 "\nwaited=%" PRIu64 "\n",
+		     "\ncache_chunks=%" PRIu64 "\ncache_bytes=%" PRIu64 "\nevicted=%" PRIu64 "\nwaited=%" PRIu64
+		     "\npassed=%" PRIu64 "\n",
 		     st.ops, st.forwarded, st.copied, st.hole_reads, st.storage_reads, st.storage_writes, st.mapr,
 		     st.mapw, st.discards, st.opens, st.closes, st.mgmt, nchunks, nchunks * sizeof(struct chunk),
-		     st.evicted, st.waited);
+		     st.evicted, st.waited, st.passed);
 	if (n < 0 || (uint64_t)n >= cap)
 		n = 0;
 	/* What is in flight now: requests waiting for a free one, ops parked, MAPWs, op references. */
