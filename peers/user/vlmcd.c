@@ -69,14 +69,19 @@ static void forward(struct op *o, uint32_t dst, const char *target, uint32_t tle
  * readdressed to the object (the client's target, offset and flags kept in
  * it, put back by the core on the way to the client) with XF_ZEROFILL for
  * a short object's tail, and passed: the storage peer answers the client,
- * and vlmcd is not woken for the reply. 0, or -ENOSPC when the names do not
- * both fit in the request (the caller forwards it instead).
+ * and vlmcd is not woken for the reply. 0; -ENOTSUP with --no-pass, or
+ * -ENOSPC when both names do not fit in the request (then the caller
+ * forwards it instead).
  */
+static int no_pass;	/* --no-pass */
+
 static int pass_read(struct op *o, const char *name, uint32_t nlen, uint64_t off)
 {
 	struct sub *s;
 	int r;
 
+	if (no_pass)
+		return -ENOTSUP;
 	restore(o);	/* what is kept is what the client sent */
 	r = xseg_readdress(P.xs, o->req, name, nlen, off, XF_ZEROFILL);
 	if (r)
@@ -702,6 +707,9 @@ static int own(struct peer *p, int opt, const char *arg)
 		}
 		*(opt == 'M' ? &mapper : &storage) = (uint32_t)v;
 		return 0;
+	case 'n':
+		no_pass = 1;
+		return 0;
 	case 'c':
 		if (st_parse_size(arg, &v) || v < (1u << 20)) {
 			fprintf(stderr, "vlmcd: --cache: '%s' is not a size of at least 1M\n", arg);
@@ -740,7 +748,7 @@ int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
 		{ "mapper", required_argument, NULL, 'M' }, { "storage", required_argument, NULL, 'S' },
-		{ "cache", required_argument, NULL, 'c' }, { 0, 0, 0, 0 },
+		{ "cache", required_argument, NULL, 'c' }, { "no-pass", no_argument, NULL, 'n' }, { 0, 0, 0, 0 },
 	};
 	int r;
 
@@ -750,7 +758,9 @@ int main(int argc, char **argv)
 	r = peer_parse_args(&P, argc, argv, "", lo, own,
 			    "  --mapper PORT   mapperd's port (required)\n"
 			    "  --storage PORT  the storage peer's port (required)\n"
-			    "  --cache SIZE    map cache bound (default 32M)");
+			    "  --cache SIZE    map cache bound (default 32M)\n"
+			    "  --no-pass       one-object READs come back through vlmcd too (a storage\n"
+			    "                  peer without XF_ZEROFILL)");
 	if (r)
 		return r < 0 ? 2 : 0;
 	if (mapper == XSEG_NO_PORT || storage == XSEG_NO_PORT) {
