@@ -311,7 +311,8 @@ export class Request {
    * target, offset and flags, and the one the reply goes to sees the ones
    * it sent again (xseg_readdress; once per request, EBUSY after, ENOSPC if
    * both targets do not fit in 240 bytes). Throws EAGAIN (queue full),
-   * ENOENT (nobody serves @dst); the request is then still 'accepted'.
+   * ENOENT (nobody serves @dst); the request is then still 'accepted' (and
+   * already readdressed: retry with pass(dst) alone).
    */
   pass(dst: number, readdress?: { target: string | Buffer; offset?: bigint | number; flags?: number | readonly FlagName[] }): void {
     this.#held('pass')
