@@ -6,8 +6,9 @@
 # filed and mapperd, each with its own fully written 64M volume of 4M objects
 # (odd rounds run A first, even rounds B).
 # Prints, per round and workload, IOPS of both and their ratio (pass/no-pass),
-# and each vlmcd's voluntary context switches per read (/proc/PID/task/*/status),
-# then the median ratio per workload.
+# each vlmcd's voluntary context switches per read (/proc/PID/task/*/status) and
+# the CPU time per read (/proc/PID/stat, user + system) of vlmcd and of vlmcd +
+# filed, then the median ratio per workload.
 #
 #   bench/volume/pass.sh [--time SECS] [--rounds N] [--spin-us N]
 #
@@ -42,7 +43,7 @@ cleanup() {
 trap cleanup EXIT
 "$bin/xseg-tool" create "$spec" >/dev/null || exit 1
 mkdir "$tmp/store"
-"$bin/filed" -q -g "$spec" -p 1 --dir "$tmp/store" & pids+=($!)
+"$bin/filed" -q -g "$spec" -p 1 --dir "$tmp/store" & pids+=($!); filed=$!
 sleep 0.3
 "$bin/mapperd" -q -g "$spec" -p 2 --storage 1 & pids+=($!)
 sleep 0.3
@@ -59,30 +60,38 @@ done
 vcsw() {	# pid: voluntary context switches of all its threads
   cat /proc/"$1"/task/*/status 2>/dev/null | awk '/^voluntary_ctxt_switches/ { s += $2 } END { print s + 0 }'
 }
-run() {		# dst target depth pid -> "iops csw_per_read"
-  local c0 c1 out
-  c0=$(vcsw "$4")
+ticks() {	# pid...: user + system clock ticks of those processes
+  for p in "$@"; do sed 's/.*) //' /proc/"$p"/stat; done | awk '{ s += $12 + $13 } END { print s + 0 }'
+}
+hz=$(getconf CLK_TCK)
+run() {		# dst target depth pid -> "iops csw_per_read vlmcd_cpu_us_per_read chain_cpu_us_per_read"
+  local c0 c1 v0 v1 f0 f1 out
+  c0=$(vcsw "$4"); v0=$(ticks "$4"); f0=$(ticks "$filed" "$4")
   out=$("$bin/xseg-bench" -g "$spec" --dst "$1" --target "$2" --op read --bs 4K --depth "$3" --pattern rand \
     --range 64M --time "$secs" --json)
-  c1=$(vcsw "$4")
-  echo "$out" | awk -v c=$((c1 - c0)) '/"requests"/ { gsub(/,/, ""); n = $2 } /"iops"/ { gsub(/,/, ""); i = $2 }
-    END { printf "%.0f %.2f\n", i, (n > 0 ? c / n : 0) }'
+  c1=$(vcsw "$4"); v1=$(ticks "$4"); f1=$(ticks "$filed" "$4")
+  echo "$out" | awk -v c=$((c1 - c0)) -v v=$((v1 - v0)) -v f=$((f1 - f0)) -v hz="$hz" \
+    '/"requests"/ { gsub(/,/, ""); n = $2 } /"iops"/ { gsub(/,/, ""); i = $2 }
+    END { if (n > 0) printf "%.0f %.2f %.1f %.1f\n", i, c / n, v * 1e6 / hz / n, f * 1e6 / hz / n; else print "0 0 0 0" }'
 }
-printf '%-6s %-14s %10s %8s %10s %8s %7s\n' round workload no-pass csw/rd pass csw/rd ratio
+printf '%-5s %-14s | %8s %6s %6s %6s | %8s %6s %6s %6s | %5s\n' round workload no-pass csw/rd vlmcd chain pass \
+  csw/rd vlmcd chain ratio
+echo "(IOPS; vlmcd's voluntary context switches per read; CPU us per read of vlmcd, and of vlmcd + filed)"
 declare -A ratios
 for r in $(seq 1 "$rounds"); do
   for qd in 1 32; do
     # A,B in odd rounds and B,A in even ones: neither side always runs first.
     if [ $((r % 2)) = 1 ]; then
-      read -r ia ca < <(run 3 va "$qd" "$hop")
-      read -r ib cb < <(run 4 vb "$qd" "$pass")
+      read -r ia ca ua ka < <(run 3 va "$qd" "$hop")
+      read -r ib cb ub kb < <(run 4 vb "$qd" "$pass")
     else
-      read -r ib cb < <(run 4 vb "$qd" "$pass")
-      read -r ia ca < <(run 3 va "$qd" "$hop")
+      read -r ib cb ub kb < <(run 4 vb "$qd" "$pass")
+      read -r ia ca ua ka < <(run 3 va "$qd" "$hop")
     fi
     ratio=$(awk -v a="$ia" -v b="$ib" 'BEGIN { printf "%.2f", (a > 0 ? b / a : 0) }')
     ratios[$qd]="${ratios[$qd]:-} $ratio"
-    printf '%-6s %-14s %10s %8s %10s %8s %7s\n' "$r" "randread QD$qd" "$ia" "$ca" "$ib" "$cb" "$ratio"
+    printf '%-5s %-14s | %8s %6s %6s %6s | %8s %6s %6s %6s | %5s\n' "$r" "randread QD$qd" "$ia" "$ca" "$ua" "$ka" \
+      "$ib" "$cb" "$ub" "$kb" "$ratio"
   done
 done
 for qd in 1 32; do
