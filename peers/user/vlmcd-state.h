@@ -220,7 +220,6 @@ static uint64_t nchunks;
 static struct {
 	uint64_t ops, forwarded, copied, hole_reads, storage_reads, storage_writes, mapr, mapw,
 		discards, opens, closes, mgmt, evicted, waited;
-	uint64_t passed;	/* one-object READs passed to the storage peer (no return hop) */
 } st;
 
 static void op_run(struct op *o);

@@ -73,7 +73,8 @@ static void forward(struct op *o, uint32_t dst, const char *target, uint32_t tle
  * -ENOSPC when both names do not fit in the request (then the caller
  * forwards it instead).
  */
-static int no_pass;	/* --no-pass */
+static int no_pass;		/* --no-pass */
+static uint64_t passed_reads;	/* one-object READs passed (INFO .stats: passed) */
 
 static int pass_read(struct op *o, const char *name, uint32_t nlen, uint64_t off)
 {
@@ -93,7 +94,7 @@ static int pass_read(struct op *o, const char *name, uint32_t nlen, uint64_t off
 		return 0;
 	}
 	s->pass = 1;
-	st.passed++;
+	passed_reads++;
 	sub_go(s);
 	return 0;
 }
@@ -480,11 +481,10 @@ static void stats_text(struct xseg_request *req)
 		     "ops=%" PRIu64 "\nforwarded=%" PRIu64 "\ncopied=%" PRIu64 "\nhole_reads=%" PRIu64
 		     "\nstorage_reads=%" PRIu64 "\nstorage_writes=%" PRIu64 "\nmapr=%" PRIu64 "\nmapw=%" PRIu64
 		     "\ndiscards=%" PRIu64 "\nopens=%" PRIu64 "\ncloses=%" PRIu64 "\nmgmt=%" PRIu64
-		     "\ncache_chunks=%" PRIu64 "\ncache_bytes=%" PRIu64 "\nevicted=%" PRIu64 "\nwaited=%" PRIu64
-		     "\npassed=%" PRIu64 "\n",
+		     "\ncache_chunks=%" PRIu64 "\ncache_bytes=%" PRIu64 "\nevicted=%" PRIu64 "\nwaited=%" PRIu64 "\n",
 		     st.ops, st.forwarded, st.copied, st.hole_reads, st.storage_reads, st.storage_writes, st.mapr,
 		     st.mapw, st.discards, st.opens, st.closes, st.mgmt, nchunks, nchunks * sizeof(struct chunk),
-		     st.evicted, st.waited, st.passed);
+		     st.evicted, st.waited);
 	if (n < 0 || (uint64_t)n >= cap)
 		n = 0;
 	/* What is in flight now: requests waiting for a free one, ops parked, MAPWs, op references. */
@@ -493,6 +493,10 @@ static void stats_text(struct xseg_request *req)
 		     "\noutstanding=%" PRIu64 "\nsubs_out=%u\nsubs_max=%u\n", npending, parked, mapws, opsn,
 		     __atomic_load_n(&P.outstanding, __ATOMIC_RELAXED), subs_out, subs_max);
 	n += m < 0 ? 0 : m;
+	if ((uint64_t)n < cap) {
+		m = snprintf(d + n, cap - (uint64_t)n, "passed=%" PRIu64 "\n", passed_reads);
+		n += m < 0 ? 0 : m;
+	}
 	req->serviced = (uint64_t)n < cap ? (uint64_t)n : cap;
 }
 
