@@ -9,7 +9,7 @@
  * server (the replies still reach the client, served), and the server is
  * SIGKILLed with passed requests (recovery fails them back to the client,
  * ECONNRESET, not to the middle). In one process: a pass below a forwarding
- * hop replies to that hop; a pass or readdress of a request that is not
+ * hop replies to that hop, and needs no room in a full return path; a pass or readdress of a request that is not
  * accepted on the port is refused; a client cannot set XF_READDRESSED; a
  * scribbled kept record is dropped, not used.
  */
@@ -261,10 +261,14 @@ static void test_three_processes(void)
 	xseg_leave(xs);
 }
 
-/* client 3 -> A(1) forwards -> B(2) passes -> C(4) answers: the reply goes to A, then to the client. */
+/*
+ * client 3 -> A(1) forwards -> B(2) passes -> C(4) answers: the reply goes to
+ * A, then to the client. max_hops=1: A's forward fills the return path, and
+ * B's pass needs no room in it (a forward there is refused).
+ */
 static void test_pass_below_forward(void)
 {
-	struct xseg_config cfg = tx_create("posix:%s:8:16:4K:0:12:dynports=6");
+	struct xseg_config cfg = tx_create("posix:%s:8:16:4K:0:12:dynports=6:max_hops=1");
 	struct xseg *xs = tx_join(&cfg, "futex");
 	struct xseg_request *req, *got;
 
@@ -278,6 +282,7 @@ static void test_pass_below_forward(void)
 	CHECK(got == req && xseg_forward(xs, got, 1, 2) == 2);
 	got = xseg_accept(xs, 2);
 	CHECK(got == req && xseg_readdress(xs, got, "obj", 3, 99, 0) == 0);
+	CHECK(xseg_forward(xs, got, 2, 4) == -ENOSPC);
 	CHECK(xseg_pass(xs, got, 2, 4) == 4);
 	CHECK(xseg_pass(xs, got, 2, 4) == -EPERM);	/* no longer B's */
 	got = xseg_accept(xs, 4);
