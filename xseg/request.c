@@ -6,7 +6,8 @@
  *     --accept--> ACCEPTED (server) --respond--> RESPONDED (client's replies)
  *     --receive--> RECEIVED (client) --put--> free queue
  *   (forward: ACCEPTED at a middle port --> SUBMITTED to the next one, and the
- *    reply comes back through the middle port first.)
+ *    reply comes back through the middle port first; pass: the same with no
+ *    return hop, the reply goes where the middle port's would have gone.)
  *
  * Every move between a queue and a peer goes through one of the moving
  * port's hold records (xq tracked operations), and the request's holder word
@@ -483,6 +484,7 @@ int xseg_submit(struct xseg *xs, struct xseg_request *req, uint32_t dst)
 		return r;
 	req->path_len = 0;
 	req->error = 0;
+	req->flags &= ~XF_READDRESSED;	/* only a hop's xseg_readdress sets it */
 	r = queue_to(xs, (uint32_t)idx, dst, hold, XSEG_HOLDER(p, xs->local[p].gen), life, true, p);
 	xseg__hold_put(xs, p, hold);
 	if (r < 0)
@@ -532,6 +534,86 @@ struct xseg_request *xseg_accept(struct xseg *xs, uint32_t portno)
 }
 
 /*
+ * What xseg_readdress keeps, in the last KEEP_SIZE bytes of the target
+ * array, with the kept target just before them. The request is shared:
+ * everything read back is checked, and a bad record is dropped, not used.
+ */
+struct keep {
+	uint64_t offset;
+	uint32_t flags;
+	uint16_t tlen;
+	uint8_t level;		/* path_len at the readdressing hop */
+	uint8_t magic;
+};
+#define KEEP_SIZE	16u
+#define KEEP_MAGIC	0xA7u
+XSEG_STATIC_ASSERT(sizeof(struct keep) == KEEP_SIZE, "the kept fields are 16 bytes");
+
+/* Copy @n bytes within the target array (the ranges may overlap). */
+static void target_move(struct xseg_request *req, uint32_t to, uint32_t from, uint32_t n)
+{
+	char tmp[XSEG_TARGET_MAX];
+
+	xseg_memcpy(tmp, req->target + from, n);
+	xseg_memcpy(req->target + to, tmp, n);
+}
+
+/*
+ * Put back what xseg_readdress kept, if the reply now leaves the hop that
+ * readdressed it: to the client (@client), or to a hop above it (its path
+ * index @n below the kept level).
+ */
+static void readdress_undo(struct xseg_request *req, bool client, uint32_t n)
+{
+	uint32_t flags = req->flags;
+	struct keep k;
+
+	if (!(flags & XF_READDRESSED))
+		return;
+	xseg_memcpy(&k, req->target + XSEG_TARGET_MAX - KEEP_SIZE, KEEP_SIZE);
+	if (k.magic != KEEP_MAGIC || k.tlen > XSEG_TARGET_MAX - KEEP_SIZE) {
+		req->flags = flags & ~XF_READDRESSED;	/* scribbled on: nothing to put back */
+		return;
+	}
+	if (!client && n >= k.level)
+		return;
+	target_move(req, 0, XSEG_TARGET_MAX - KEEP_SIZE - k.tlen, k.tlen);
+	req->target_len = k.tlen;
+	req->offset = k.offset;
+	req->flags = k.flags & ~XF_READDRESSED;
+}
+
+int xseg_readdress(struct xseg *xs, struct xseg_request *req, const char *target, uint32_t tlen,
+		   uint64_t offset, uint32_t flags)
+{
+	uint32_t p, ct;
+	struct keep k;
+
+	if (!xs || xseg__req_index(xs, req) < 0 || (tlen && !target))
+		return -EINVAL;
+	if (!held_by_us(xs, req, &p) || xseg__life(req) != XS_ACCEPTED)
+		return -EPERM;
+	if (req->flags & XF_READDRESSED)
+		return -EBUSY;
+	ct = req->target_len;
+	if (ct > XSEG_TARGET_MAX - KEEP_SIZE || tlen > XSEG_TARGET_MAX - KEEP_SIZE - ct)
+		return -ENOSPC;
+	k.offset = req->offset;
+	k.flags = req->flags;
+	k.tlen = (uint16_t)ct;
+	k.level = (uint8_t)req->path_len;
+	k.magic = KEEP_MAGIC;
+	target_move(req, XSEG_TARGET_MAX - KEEP_SIZE - ct, 0, ct);
+	xseg_memcpy(req->target + XSEG_TARGET_MAX - KEEP_SIZE, &k, KEEP_SIZE);
+	if (tlen)
+		xseg_memcpy(req->target, target, tlen);
+	req->target_len = tlen;
+	req->offset = offset;
+	req->flags = flags | XF_READDRESSED;
+	return 0;
+}
+
+/*
  * xseg__deliver - send request @r, held in @hold_r, back along its return
  * path as RESPONDED: to the last forwarding hop, else to its client. If that
  * port is no longer bound by the same generation, the request is freed
@@ -542,10 +624,12 @@ int xseg__deliver(struct xseg *xs, uint32_t r, struct xq_hold *hold_r, struct xq
 {
 	struct xseg_request *req = &xs->reqs[r];
 	uint32_t n = xa_load_acq32(&req->path_len), to, want, gen;
+	bool client;
 
 	if (n > xs->max_hops)
 		n = 0;		/* corrupt path: go straight to the client */
 	for (;;) {
+		client = !n;
 		if (n) {
 			uint64_t hop = req->path[--n];
 
@@ -567,6 +651,7 @@ int xseg__deliver(struct xseg *xs, uint32_t r, struct xq_hold *hold_r, struct xq
 		req->error = ECONNRESET;
 		xseg__req_fail(req);
 	}
+	readdress_undo(req, client, n);
 	xa_store_rel32(&req->path_len, n);
 	xseg__set_life(req, XS_RESPONDED);
 	xseg__set_holder(req, XSEG_HOLDER(to, want));
@@ -637,6 +722,25 @@ int xseg_forward(struct xseg *xs, struct xseg_request *req, uint32_t via, uint32
 	r = queue_to(xs, (uint32_t)idx, dst, hold, XSEG_HOLDER(p, xs->local[p].gen), XS_ACCEPTED, false, p);
 	if (r < 0)
 		req->path_len = n;
+	xseg__hold_put(xs, p, hold);
+	return r;
+}
+
+int xseg_pass(struct xseg *xs, struct xseg_request *req, uint32_t via, uint32_t dst)
+{
+	struct xq_hold *hold;
+	uint32_t p;
+	int r, idx = xs ? xseg__req_index(xs, req) : -EINVAL;
+
+	if (idx < 0 || dst >= xs->nr_ports)
+		return -EINVAL;
+	if (!held_by_us(xs, req, &p) || p != via || xseg__life(req) != XS_ACCEPTED)
+		return -EPERM;
+	r = xseg__hold_get(xs, p, &hold);
+	if (r)
+		return r;
+	/* The path stays as it is: @dst's reply pops the hop before us, or goes to the client. */
+	r = queue_to(xs, (uint32_t)idx, dst, hold, XSEG_HOLDER(p, xs->local[p].gen), XS_ACCEPTED, false, p);
 	xseg__hold_put(xs, p, hold);
 	return r;
 }

@@ -514,6 +514,35 @@ int xseg_fail(struct xseg *xs, struct xseg_request *req, int error);
 int xseg_forward(struct xseg *xs, struct xseg_request *req, uint32_t via, uint32_t dst);
 
 /*
+ * xseg_pass - pass an accepted request on to @dst with no return hop: its
+ * reply goes where it would have gone had @via answered it (the previous
+ * forwarding hop, else the client), never back to @via. @via's hold ends as
+ * with xseg_respond(): it must not touch the request after success. Quotas
+ * stay charged to the client and the return path (max_hops) does not grow.
+ * If @dst dies, recovery fails the request back to that same place. Returns
+ * the port it went to (signal it), -EPERM if @req is not accepted on @via
+ * (a port of this process), else what xseg_submit() returns (then it is
+ * still @via's). Any domain; never sleeps.
+ */
+int xseg_pass(struct xseg *xs, struct xseg_request *req, uint32_t via, uint32_t dst);
+
+/*
+ * xseg_readdress - point a request accepted on a port of ours at @target
+ * (@tlen bytes), @offset and @flags for the next hop, keeping the target,
+ * offset and flags it has now inside the request: the core puts them back
+ * when the reply goes on past this hop (to the hop before it or the client,
+ * from xseg_respond() or from recovery), so whoever sent the request sees
+ * it as it sent it. Meant for xseg_pass(); with xseg_forward() this hop
+ * still sees the rewritten fields on the way back. The size is not kept.
+ * Sets XF_READDRESSED in req->flags. 0; -EPERM if @req is not accepted by a
+ * port of ours; -EBUSY if it was readdressed already (once per request);
+ * -ENOSPC if both targets do not fit in the request's XSEG_TARGET_MAX bytes
+ * with the kept fields (16 bytes). Any domain; never sleeps.
+ */
+int xseg_readdress(struct xseg *xs, struct xseg_request *req, const char *target, uint32_t tlen,
+		   uint64_t offset, uint32_t flags);
+
+/*
  * xseg_receive - take the oldest reply queued to client port @portno. A reply
  * for a request submitted by an earlier owner of the port is recycled, not
  * returned. NULL with errno EAGAIN when there is none. Then read the result

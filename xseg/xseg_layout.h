@@ -301,6 +301,9 @@ enum xseg_op {
 #define XF_FLUSH	(1u << 1)	/* flush before serving */
 #define XF_NOSYNC	(1u << 2)	/* no durability wanted */
 #define XF_FORCE	(1u << 3)	/* ACQUIRE/RELEASE: take or drop a lock another owner holds */
+#define XF_ZEROFILL	(1u << 4)	/* READ: zeroes past the object's end; serviced is the full size */
+/* The core's own: a hop rewrote target/offset/flags (xseg_readdress); clients never set it. */
+#define XF_READDRESSED	(1u << 31)
 
 /*
  * Holder word: the port a request is with or heading to, with that port's

@@ -310,6 +310,24 @@ static void signal_later(struct xseg *xs, uint32_t to)
 	b->port[b->n++] = to;
 }
 
+/*
+ * XF_ZEROFILL on a served READ: what the object did not have (a short read
+ * at its end) reads as zeroes, and the reply says the full size.
+ */
+static void zero_fill(struct peer *p, struct xseg_request *req)
+{
+	uint64_t cap = 0, n = req->serviced, len = req->size;
+	uint8_t *d;
+
+	if (req->op != X_READ || !(req->flags & XF_ZEROFILL) || n >= len)
+		return;
+	d = xseg_req_buffer(p->xs, req, &cap);
+	if (!d || len > cap || len > req->data_len)
+		return;		/* no room for it: the short reply stands */
+	memset(d + n, 0, len - n);
+	req->serviced = len;
+}
+
 /* Reply to @req with @err (0: served) and signal whoever it went to. */
 static int finish(struct peer *p, struct xseg_request *req, int err)
 {
@@ -321,6 +339,7 @@ static int finish(struct peer *p, struct xseg_request *req, int err)
 		while ((to = xseg_fail(p->xs, req, err)) == -EAGAIN)
 			sched_yield();
 	} else {
+		zero_fill(p, req);
 		__atomic_fetch_or(&req->state, XS_SERVED, __ATOMIC_RELEASE);
 		__atomic_fetch_add(&p->served, 1, __ATOMIC_RELAXED);
 		while ((to = xseg_respond(p->xs, req)) == -EAGAIN)
@@ -447,6 +466,18 @@ int peer_forward(struct peer *p, uint32_t portno, struct xseg_request *req, uint
 		return to;
 	}
 	signal_later(p->xs, (uint32_t)to);
+	return 0;
+}
+
+int peer_pass(struct peer *p, uint32_t portno, struct xseg_request *req, uint32_t dst)
+{
+	int to = xseg_pass(p->xs, req, portno, dst);
+
+	if (to < 0)
+		return to;
+	signal_later(p->xs, (uint32_t)to);
+	/* Answered by @dst now, as far as this peer is concerned (release: see peer_complete). */
+	__atomic_fetch_sub(&p->inflight, 1, __ATOMIC_RELEASE);
 	return 0;
 }
 

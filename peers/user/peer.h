@@ -128,7 +128,8 @@ int peer_run(struct peer *p);
 /*
  * peer_complete - reply to a request serve() returned PEER_ASYNC for: @err 0
  * responds it served (set serviced and the data first), a positive errno
- * fails it. Signals the port the reply went to. Any thread, exactly once per
+ * fails it. Every served reply (serve's 0, work's, this) of a READ with
+ * XF_ZEROFILL is completed to its size with zeroes past serviced. Signals the port the reply went to. Any thread, exactly once per
  * request. Returns 0 or the -errno of xseg_respond (logged).
  */
 int peer_complete(struct peer *p, struct xseg_request *req, int err);
@@ -184,6 +185,16 @@ int peer_submit(struct peer *p, uint32_t portno, struct xseg_request *req, uint3
  */
 int peer_forward(struct peer *p, uint32_t portno, struct xseg_request *req, uint32_t dst,
 		 peer_reply_fn fn, void *arg);
+
+/*
+ * peer_pass - pass @req, accepted on @portno (serve() returned PEER_ASYNC for
+ * it), on to @dst with no return hop (xseg_pass): @dst's reply goes to the
+ * client (or the hop before this peer) and this peer never sees it again;
+ * it counts as completed here. Rewrite the fields with xseg_readdress()
+ * first so that the client gets back what it sent. Returns 0, or -errno as
+ * peer_submit; on an error the request is still the peer's to complete.
+ */
+int peer_pass(struct peer *p, uint32_t portno, struct xseg_request *req, uint32_t dst);
 
 /* peer_stop - leave the ports and the segment. */
 void peer_stop(struct peer *p);

@@ -95,6 +95,7 @@ struct op {
 	int ro;				/* OPEN: ro=1 */
 	int gated, flushed, issued, parked;
 	int quiescer;			/* a SNAPSHOT/UPDATE/DELETE/CLOSE that holds the volume quiet */
+	int passed;			/* the request went on with no return hop: not ours to answer */
 	int err;
 	uint32_t left;			/* sub-requests out */
 	uint64_t serviced;
@@ -121,6 +122,7 @@ struct sub {
 	uint64_t boff;			/* bytes into the client's buffer */
 	uint64_t index;			/* MAPW, DISCARD: first object */
 	uint64_t epoch;
+	int pass;			/* S_FWD: xseg_pass (no return hop), the request readdressed */
 	char text[TAG_MAX + 32];	/* OPEN/CLOSE data */
 	int err;			/* could not be sent: why */
 };

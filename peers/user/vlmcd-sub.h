@@ -146,11 +146,20 @@ static int sub_send(struct sub *s)
 	int r;
 
 	if (s->kind == S_FWD) {
-		r = peer_forward(&P, s->port, s->o->req, s->dst, sub_reply, s);
+		struct op *o = s->o;
+
+		r = s->pass ? peer_pass(&P, s->port, o->req, s->dst) :
+			      peer_forward(&P, s->port, o->req, s->dst, sub_reply, s);
 		if (r == -EAGAIN)
 			return 1;
 		if (r)
 			goto fail;
+		if (s->pass) {
+			/* The storage peer answers the client: nothing comes back here. */
+			o->passed = 1;
+			sub_put(s);
+			op_piece_done(o, 0);
+		}
 		return 0;
 	}
 	if (subs_out >= subs_max)

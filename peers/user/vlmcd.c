@@ -64,6 +64,41 @@ static void forward(struct op *o, uint32_t dst, const char *target, uint32_t tle
 	sub_go(s);
 }
 
+/*
+ * A READ inside one object: the client's request goes to the storage peer
+ * readdressed to the object (the client's target, offset and flags kept in
+ * it, put back by the core on the way to the client) with XF_ZEROFILL for
+ * a short object's tail, and passed: the storage peer answers the client,
+ * and vlmcd is not woken for the reply. 0; -ENOTSUP with --no-pass, or
+ * -ENOSPC when both names do not fit in the request (then the caller
+ * forwards it instead).
+ */
+static int no_pass;		/* --no-pass */
+static uint64_t passed_reads;	/* one-object READs passed (INFO .stats: passed) */
+
+static int pass_read(struct op *o, const char *name, uint32_t nlen, uint64_t off)
+{
+	struct sub *s;
+	int r;
+
+	if (no_pass)
+		return -ENOTSUP;
+	restore(o);	/* what is kept is what the client sent */
+	r = xseg_readdress(P.xs, o->req, name, nlen, off, XF_ZEROFILL);
+	if (r)
+		return r;
+	s = sub_new(S_FWD, o, o->v, storage);
+	if (!s) {
+		restore(o);
+		o->err = ENOMEM;
+		return 0;
+	}
+	s->pass = 1;
+	passed_reads++;
+	sub_go(s);
+	return 0;
+}
+
 static void fwd_done(struct op *o, struct xseg_request *req, int err)
 {
 	uint64_t n = o->req->serviced, cap = 0;
@@ -126,8 +161,10 @@ static void issue_io(struct op *o)
 			}
 			st.storage_reads++;
 			if (b - a == 1) {
-				forward(o, storage, name, (uint32_t)xv_data_name(name, sizeof(name), e->owner, i),
-					s0 - os, s1 - s0, 0);
+				uint32_t nlen = (uint32_t)xv_data_name(name, sizeof(name), e->owner, i);
+
+				if (pass_read(o, name, nlen, s0 - os))
+					forward(o, storage, name, nlen, s0 - os, s1 - s0, 0);
 				continue;
 			}
 			st.copied++;
@@ -187,7 +224,9 @@ static void op_finish(struct op *o)
 
 	if (o->parked)
 		l_del(&o->link);
-	if (err) {
+	if (o->passed) {
+		/* The storage peer answers it: only our side of the op ends here. */
+	} else if (err) {
 		uint64_t cap = 0, n = strlen(o->msg);
 		char *d = xseg_req_buffer(P.xs, req, &cap);
 
@@ -203,7 +242,8 @@ static void op_finish(struct op *o)
 	} else {
 		req->serviced = o->serviced;
 	}
-	peer_complete(&P, req, err);
+	if (!o->passed)
+		peer_complete(&P, req, err);
 	if (v) {
 		if (o->gated && --v->writes == 0)
 			quiesce_next(v);
@@ -453,6 +493,10 @@ static void stats_text(struct xseg_request *req)
 		     "\noutstanding=%" PRIu64 "\nsubs_out=%u\nsubs_max=%u\n", npending, parked, mapws, opsn,
 		     __atomic_load_n(&P.outstanding, __ATOMIC_RELAXED), subs_out, subs_max);
 	n += m < 0 ? 0 : m;
+	if ((uint64_t)n < cap) {
+		m = snprintf(d + n, cap - (uint64_t)n, "passed=%" PRIu64 "\n", passed_reads);
+		n += m < 0 ? 0 : m;
+	}
 	req->serviced = (uint64_t)n < cap ? (uint64_t)n : cap;
 }
 
@@ -667,6 +711,9 @@ static int own(struct peer *p, int opt, const char *arg)
 		}
 		*(opt == 'M' ? &mapper : &storage) = (uint32_t)v;
 		return 0;
+	case 'n':
+		no_pass = 1;
+		return 0;
 	case 'c':
 		if (st_parse_size(arg, &v) || v < (1u << 20)) {
 			fprintf(stderr, "vlmcd: --cache: '%s' is not a size of at least 1M\n", arg);
@@ -705,7 +752,7 @@ int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
 		{ "mapper", required_argument, NULL, 'M' }, { "storage", required_argument, NULL, 'S' },
-		{ "cache", required_argument, NULL, 'c' }, { 0, 0, 0, 0 },
+		{ "cache", required_argument, NULL, 'c' }, { "no-pass", no_argument, NULL, 'n' }, { 0, 0, 0, 0 },
 	};
 	int r;
 
@@ -715,7 +762,9 @@ int main(int argc, char **argv)
 	r = peer_parse_args(&P, argc, argv, "", lo, own,
 			    "  --mapper PORT   mapperd's port (required)\n"
 			    "  --storage PORT  the storage peer's port (required)\n"
-			    "  --cache SIZE    map cache bound (default 32M)");
+			    "  --cache SIZE    map cache bound (default 32M)\n"
+			    "  --no-pass       one-object READs come back through vlmcd too (a storage\n"
+			    "                  peer without XF_ZEROFILL)");
 	if (r)
 		return r < 0 ? 2 : 0;
 	if (mapper == XSEG_NO_PORT || storage == XSEG_NO_PORT) {

@@ -267,6 +267,45 @@ test('forward: a request passes through a middle port and back', async () => {
   await Promise.all([s1, s2])
 })
 
+test('pass: the next hop answers the client directly, which sees what it sent', async () => {
+  await using seg = await Segment.create(uniqueSpec('8:64:4K'), { destroyOnClose: true })
+  const back = seg.bindPort(2)
+  const middle = seg.bindPort(1)
+  const client = seg.bindDynamicPort()
+  const ac = new AbortController()
+  const seen: string[] = []
+  const s2 = back.serve(
+    (req) => {
+      seen.push(`${req.target}@${req.offset}`)
+      req.respond({ serviced: 42 })
+    },
+    { signal: ac.signal },
+  )
+  const s1 = middle.serve(
+    (req) => {
+      req.pass(2, { target: 'object-1', offset: 1000n + req.offset })
+      assert.is(req.state, 'passed')
+      assert.throws(() => req.pass(2), (e: unknown) => (e as XsegError).code === 'EPERM')
+    },
+    { signal: ac.signal },
+  )
+  const r = await within(client.request({ op: 'info', target: 'vol', offset: 7, size: 8, flags: ['fua'] }).submit(1), 5000, 'passed reply')
+  assert.ok(r.ok)
+  assert.is(r.serviced, 42)
+  assert.is(r.target, 'vol')
+  assert.is(r.offset, 7n)
+  assert.is(r.flags, Flag.fua)
+  assert.equal(seen, ['object-1@1007'])
+  r.release()
+  // Not accepted here: refused.
+  const p = client.request({ op: 'ping' })
+  assert.is(await codeOf(() => p.pass(2)), 'EPERM')
+  p.release()
+  ac.abort()
+  await Promise.all([s1, s2])
+  assert.is(seg.portInfo(1).counters.responded, 0, 'the middle answered nothing')
+})
+
 test('trySubmit + reply(); queues hold every request, so trySubmit is true in a sound segment', async () => {
   await using seg = await Segment.create(uniqueSpec('8:128:4K'), { destroyOnClose: true })
   const server = seg.bindPort(1)

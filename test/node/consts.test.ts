@@ -50,7 +50,7 @@ test('the committed consts.gen.ts is what the C headers say', () => {
 test('the TypeScript API uses the generated numbers', () => {
   assert.is(Op.read, 1)
   assert.is(OPS[Op.write_zeroes], 'write_zeroes')
-  assert.equal({ ...Flag }, { fua: 1, flush: 2, nosync: 4, force: 8 })
+  assert.equal({ ...Flag }, { fua: 1, flush: 2, nosync: 4, force: 8, zerofill: 16, readdressed: 2 ** 31 })
   assert.is(XS_SERVED | XS_FAILED, 3)
   assert.is(F.Op, 0)
 })

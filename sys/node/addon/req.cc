@@ -380,6 +380,75 @@ static Napi::Value req_forward(const Napi::CallbackInfo &info)
 	return Napi::Number::New(info.Env(), r);
 }
 
+// req_pass(handle, idx, via, dst, signal = true) -> the port it went to.
+// Passes an accepted request on with no return hop: @dst's reply goes where
+// @via's would have gone (xseg_pass); the request is not @via's any more.
+static Napi::Value req_pass(const Napi::CallbackInfo &info)
+{
+	Seg *s;
+	struct xseg_request *req;
+	uint32_t via, dst;
+
+	if (!arg_seg(info, 0, "req_pass", &s) || !arg_req(info, s, 1, "req_pass", &req) ||
+	    !arg_u32(info, 2, "req_pass", &via) || !arg_u32(info, 3, "req_pass", &dst))
+		return info.Env().Undefined();
+	int r = xseg_pass(s->xs, req, via, dst);
+	if (r == -EAGAIN)
+		return Napi::Number::New(info.Env(), r);
+	if (r < 0) {
+		throw_errno(info.Env(), r, "req_pass");
+		return info.Env().Undefined();
+	}
+	if (signal_arg(info, 4))
+		xseg_signal(s->xs, (uint32_t)r);
+	return Napi::Number::New(info.Env(), r);
+}
+
+// req_readdress(handle, idx, target, offset, flags) -> undefined: point an
+// accepted request at @target (string or Buffer) and @offset for the next
+// hop, the current ones kept in it and put back on the way past this hop
+// (xseg_readdress).
+static Napi::Value req_readdress(const Napi::CallbackInfo &info)
+{
+	Seg *s;
+	struct xseg_request *req;
+	char tbuf[XSEG_TARGET_MAX + 1];
+	const char *t = tbuf;
+	size_t tlen = 0;
+	uint64_t offset;
+	uint32_t flags;
+
+	if (!arg_seg(info, 0, "req_readdress", &s) || !arg_req(info, s, 1, "req_readdress", &req) ||
+	    !arg_u64(info, 3, "req_readdress", &offset) || !arg_u32(info, 4, "req_readdress", &flags))
+		return info.Env().Undefined();
+	if (info[2].IsString()) {
+		size_t full = 0;
+
+		if (napi_get_value_string_utf8(info.Env(), info[2], nullptr, 0, &full) != napi_ok ||
+		    full > XSEG_TARGET_MAX) {
+			throw_errno(info.Env(), -ENAMETOOLONG, "req_readdress", "the target is longer than 256 bytes");
+			return info.Env().Undefined();
+		}
+		napi_get_value_string_utf8(info.Env(), info[2], tbuf, sizeof(tbuf), &tlen);
+	} else if (info[2].IsBuffer()) {
+		Napi::Buffer<char> b = info[2].As<Napi::Buffer<char>>();
+
+		t = b.Data();
+		tlen = b.Length();
+		if (tlen > XSEG_TARGET_MAX) {
+			throw_errno(info.Env(), -ENAMETOOLONG, "req_readdress", "the target is longer than 256 bytes");
+			return info.Env().Undefined();
+		}
+	} else {
+		throw_errno(info.Env(), -EINVAL, "req_readdress", "the target must be a string or a Buffer");
+		return info.Env().Undefined();
+	}
+	int r = xseg_readdress(s->xs, req, t, (uint32_t)tlen, offset, flags);
+	if (r < 0)
+		throw_errno(info.Env(), r, "req_readdress");
+	return info.Env().Undefined();
+}
+
 // req_put(handle, idx) -> undefined: give a request (prepared or received)
 // and its buffer back. Throws EPERM if this process does not hold it (a
 // double release).
@@ -413,6 +482,8 @@ void init_req(Napi::Env env, Napi::Object exports)
 	exports.Set("req_respond", Napi::Function::New(env, req_respond, "req_respond"));
 	exports.Set("req_fail", Napi::Function::New(env, req_fail, "req_fail"));
 	exports.Set("req_forward", Napi::Function::New(env, req_forward, "req_forward"));
+	exports.Set("req_pass", Napi::Function::New(env, req_pass, "req_pass"));
+	exports.Set("req_readdress", Napi::Function::New(env, req_readdress, "req_readdress"));
 	exports.Set("req_put", Napi::Function::New(env, req_put, "req_put"));
 }
 

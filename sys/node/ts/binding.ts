@@ -175,6 +175,8 @@ export interface Binding {
   req_respond(h: Handle, idx: number, signal?: boolean): number
   req_fail(h: Handle, idx: number, errno: number, signal?: boolean): number
   req_forward(h: Handle, idx: number, via: number, dst: number, signal?: boolean): number
+  req_pass(h: Handle, idx: number, via: number, dst: number, signal?: boolean): number
+  req_readdress(h: Handle, idx: number, target: string | Buffer, offset: bigint | number, flags: number): void
   req_put(h: Handle, idx: number): void
   /** Batch tables (batch.cc): each returns how many rows from `first` it did. */
   batch_get(h: Handle, src: number, rows: Uint32Array, first: number, n: number, targets: readonly (string | Buffer)[]): number

@@ -40,6 +40,8 @@ export const XF = {
   flush: 2, // XF_FLUSH
   nosync: 4, // XF_NOSYNC
   force: 8, // XF_FORCE
+  zerofill: 16, // XF_ZEROFILL
+  readdressed: 2147483648, // XF_READDRESSED
 } as const
 
 /** Request state bits and life cycle (XS_*), port flags and states (XSEG_PORT_*). */

@@ -8,6 +8,8 @@
 //   server: port.accept() -> 'accepted' -> respond() | fail() -> 'responded'
 //                                        -> forward(dst) -> 'forwarded'
 //                                           -> (reply) 'accepted' -> respond()...
+//                                        -> pass(dst) -> 'passed' (dst answers
+//                                           the client; no reply comes back)
 //
 // Fields and data are readable and writable while this process holds the
 // request ('prepared', 'received', 'accepted'); `data` is a Buffer view into
@@ -24,6 +26,7 @@ export type RequestState =
   | 'received'
   | 'accepted'
   | 'forwarded'
+  | 'passed'
   | 'responded'
   | 'released'
 
@@ -298,6 +301,31 @@ export class Request {
     if (!n) throw xerror('EINVAL', `unknown errno name '${String(error)}'`)
     native.req_fail(this.#core.h, this.index, n)
     this._setState('responded')
+  }
+
+  /**
+   * Pass an accepted request on to port @dst with no return hop (xseg_pass):
+   * @dst's reply goes where this port's would have gone (the client, or the
+   * hop before this one) and never comes back here; the request is no longer
+   * this process's ('passed'). With `readdress`, the next hop sees that
+   * target, offset and flags, and the one the reply goes to sees the ones
+   * it sent again (xseg_readdress; once per request, EBUSY after, ENOSPC if
+   * both targets do not fit in 240 bytes). Throws EAGAIN (queue full),
+   * ENOENT (nobody serves @dst); the request is then still 'accepted' (and
+   * already readdressed: retry with pass(dst) alone).
+   */
+  pass(dst: number, readdress?: { target: string | Buffer; offset?: bigint | number; flags?: number | readonly FlagName[] }): void {
+    this.#held('pass')
+    if (this.#state !== 'accepted') throw xerror('EPERM', `cannot pass a request that is ${this.#state}`)
+    const to = uint(dst, 'the destination port', 0xfffffffe)
+    if (readdress) {
+      const t = readdress.target
+      if (typeof t !== 'string' && !Buffer.isBuffer(t)) throw xerror('EINVAL', 'the target must be a string or a Buffer')
+      native.req_readdress(this.#core.h, this.index, t, u64(readdress.offset ?? 0n, 'offset'), flagBits(readdress.flags))
+    }
+    const r = native.req_pass(this.#core.h, this.index, this.port.number, to)
+    if (r < 0) throw xerror('EAGAIN', `the queue of port ${dst} is full`)
+    this._setState('passed')
   }
 
   /**

@@ -1,0 +1,298 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Description: vlmcd passes a READ that lies in one object to the storage
+ * peer with no return hop (xseg_pass; filed answers the client). On the
+ * real chain vlmcd -> mapperd -> filed: such reads are counted (passed= in
+ * INFO .stats) and return the right bytes with the target, offset and flags
+ * the client sent, zeroes past a short object's end (XF_ZEROFILL) and all
+ * zeroes for a read wholly past it; reads across objects and holes are not
+ * passed. With filed stopped (SIGSTOP) and 16 passed reads queued to it,
+ * vlmcd is SIGKILLed: once filed runs again the client still gets all 16,
+ * served. filed SIGKILLed with 16 passed reads queued: the client gets 16
+ * failures (ECONNRESET, nothing hangs), each as it sent it.
+ */
+#include <dirent.h>
+#include "peers.h"
+
+#define KB 1024ull
+#define OBJ (256 * KB)
+#define P_FILED 1
+#define P_MAPPER 2
+#define P_VLMCD 3
+#define N 16
+
+static struct xseg_config cfg;
+static char spec[512];
+static struct xseg *xs;
+static uint32_t me, me2;	/* me2: INFO .stats while reads are out on me */
+static pid_t filed_pid, mapperd_pid, vlmcd_pid;
+
+static pid_t start(const char *name, uint32_t port)
+{
+	char ps[16];
+	const char *fa[] = { "-q", "-g", spec, "-p", ps, "--dir", tp_path("store"), NULL };
+	const char *ma[] = { "-q", "-g", spec, "-p", ps, "--storage", "1", NULL };
+	const char *va[] = { "-q", "-g", spec, "-p", ps, "--mapper", "2", "--storage", "1", NULL };
+	struct tp_req ping = { .op = X_PING };
+	pid_t pid;
+
+	snprintf(ps, sizeof(ps), "%u", port);
+	pid = tp_start(name, !strcmp(name, "filed") ? fa : !strcmp(name, "mapperd") ? ma : va);
+	tp_wait_bound(xs, port, pid);
+	CHECKF(tp_do(xs, me, port, &ping) == 0, "%s does not answer a PING", name);
+	return pid;
+}
+
+static int rq(uint32_t op, const char *target, uint64_t off, uint64_t size, const void *in, uint64_t in_len,
+	      void *out, uint64_t out_len, const char *text)
+{
+	struct tp_req r = { .op = op, .target = target, .offset = off, .size = size, .in = in ? in : text,
+			    .in_len = in ? in_len : text ? strlen(text) : 0, .buf_len = out_len > in_len ? out_len : in_len,
+			    .out = out, .out_len = out_len };
+
+	if (text)
+		r.size = r.in_len;
+	return tp_do(xs, me, P_VLMCD, &r);
+}
+
+static uint64_t stat_of(const char *key)
+{
+	char buf[4096] = "", pat[64];
+	const char *p;
+
+	struct tp_req r = { .op = X_INFO, .target = ".stats", .size = sizeof(buf), .buf_len = sizeof(buf),
+			    .out = buf, .out_len = sizeof(buf) - 1 };
+
+	CHECK(tp_do(xs, me2, P_VLMCD, &r) == 0);
+	snprintf(pat, sizeof(pat), "\n%s=", key);
+	p = strstr(buf, pat);
+	CHECKF(p, "no %s in:\n%s", key, buf);
+	return strtoull(p + strlen(pat), NULL, 10);
+}
+
+/* Byte @i of the volume as test_reads writes it. */
+static uint8_t vbyte(uint64_t i)
+{
+	return (uint8_t)(i * 31 + (i >> 12) + 1);
+}
+
+/* Submit a READ of @n bytes at @off of @vol, its buffer filled with 0xEE first. */
+static struct xseg_request *submit_read(const char *vol, uint64_t off, uint64_t n, uint32_t flags, uint64_t cookie)
+{
+	struct xseg_request *r = xseg_get_request(xs, me);
+
+	CHECK(r);
+	CHECK(xseg_prep_request(xs, r, vol, (uint32_t)strlen(vol), n) == 0);
+	memset(xseg_req_data(xs, r), 0xEE, n);
+	r->op = X_READ;
+	r->flags = flags;
+	r->offset = off;
+	r->size = n;
+	r->cookie = cookie;
+	CHECK(xseg_submit_signal(xs, r, P_VLMCD) >= 0);
+	return r;
+}
+
+/* The next reply (20 s hang guard); checks it carries what was sent. */
+static struct xseg_request *reply(const char *vol, uint64_t off, uint64_t n, uint32_t flags)
+{
+	uint64_t t0 = xt_now_ns();
+	struct xseg_request *r;
+
+	while (!(r = xseg_receive(xs, me))) {
+		CHECKF(xt_now_ns() - t0 < 20000000000ull, "no reply within 20 s");
+		xseg_wait(xs, me, 100000);
+	}
+	CHECKF(r->target_len == strlen(vol) && !memcmp(r->target, vol, strlen(vol)),
+	       "the reply's target is '%.*s', not '%s'", (int)r->target_len, r->target, vol);
+	if (off != UINT64_MAX)
+		CHECKF(r->offset == off, "the reply's offset is %" PRIu64 ", not %" PRIu64, r->offset, off);
+	CHECKF(r->size == n && r->flags == flags, "size %" PRIu64 " flags %#x", r->size, r->flags);
+	return r;
+}
+
+/* One READ, checked against @want (NULL: zeroes); the reply as the client sent it. */
+static void check_read(const char *vol, uint64_t off, uint64_t n, uint32_t flags, const uint8_t *want)
+{
+	struct xseg_request *r;
+	const uint8_t *d;
+
+	submit_read(vol, off, n, flags, 0);
+	r = reply(vol, off, n, flags);
+	CHECKF(!(r->state & XS_FAILED), "read at %" PRIu64 " failed: %d", off, r->error);
+	CHECKF(r->serviced == n, "read at %" PRIu64 ": serviced %" PRIu64 " of %" PRIu64, off, r->serviced, n);
+	d = xseg_req_data(xs, r);
+	for (uint64_t i = 0; i < n; i++)
+		CHECKF(d[i] == (want ? want[i] : 0), "read at %" PRIu64 ": byte %" PRIu64 " is %#x, not %#x", off, i,
+		       d[i], want ? want[i] : 0);
+	CHECK(xseg_put_request(xs, r) == 0);
+}
+
+static void create(const char *name)
+{
+	char text[128];
+
+	snprintf(text, sizeof(text), "size=2M\nobject_size=%llu\n", OBJ);
+	CHECK(rq(X_CREATE, name, 0, 0, NULL, 0, NULL, 0, text) == 0);
+}
+
+/*
+ * Cut data object @index of the (only) volume to @len bytes in filed's store
+ * (the test's own temporary directory), as a store that keeps objects
+ * sparse or short would hold it (mapperd makes them whole).
+ */
+static void cut_object(uint64_t index, off_t len)
+{
+	char suffix[32], path[PATH_MAX];
+	struct dirent *e;
+	DIR *d = opendir(tp_path("store"));
+	int n = 0;
+
+	CHECK(d);
+	snprintf(suffix, sizeof(suffix), ".%016" PRIx64, index);
+	while ((e = readdir(d))) {
+		size_t l = strlen(e->d_name);
+
+		if (strncmp(e->d_name, "xv1.d.", 6) || l < strlen(suffix) ||
+		    strcmp(e->d_name + l - strlen(suffix), suffix))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", tp_path("store"), e->d_name);
+		CHECK(truncate(path, len) == 0);
+		n++;
+	}
+	closedir(d);
+	CHECKF(n == 1, "%d data objects of index %" PRIu64 " in the store", n, index);
+}
+
+static void test_reads(void)
+{
+	uint8_t *b = malloc(OBJ * 2);
+	uint64_t passed0, fwd0;
+
+	create("vp");
+	for (uint64_t i = 0; i < 2 * OBJ; i++)
+		b[i] = vbyte(i);
+	/* Object 0 whole; object 1 only its first 100 bytes (a short object); 2.. holes. */
+	CHECK(rq(X_WRITE, "vp", 0, OBJ, b, OBJ, NULL, 0, NULL) == 0);
+	CHECK(rq(X_WRITE, "vp", OBJ, 100, b + OBJ, 100, NULL, 0, NULL) == 0);
+	cut_object(1, 100);
+	passed0 = stat_of("passed");
+	fwd0 = stat_of("forwarded");
+	check_read("vp", 4096, 4096, 0, b + 4096);
+	check_read("vp", 8192 + 512, 512, XF_FUA, b + 8192 + 512);
+	CHECK(stat_of("passed") == passed0 + 2);
+	/* The short object's tail: its 100 bytes, then zeroes (the buffer was 0xEE); then wholly past it. */
+	memset(b + OBJ + 100, 0, OBJ - 100);
+	check_read("vp", OBJ, 4096, 0, b + OBJ);
+	check_read("vp", OBJ + 60, 4096, 0, b + OBJ + 60);
+	check_read("vp", OBJ + 8192, 4096, 0, NULL);
+	CHECK(stat_of("passed") == passed0 + 5);
+	/* Across two objects: copied, not passed; a hole: not asked at all. */
+	check_read("vp", OBJ - 2048, 4096, 0, b + OBJ - 2048);
+	check_read("vp", 5 * OBJ, 4096, 0, NULL);
+	CHECK(stat_of("passed") == passed0 + 5);
+	CHECK(stat_of("forwarded") == fwd0);	/* none of these took the return hop */
+	free(b);
+}
+
+/* Stop filed, queue N passed reads of object 0 to it; filed stays stopped. */
+static void queue_passed(void)
+{
+	uint64_t passed0 = stat_of("passed");
+	uint64_t t0 = xt_now_ns();
+
+	CHECK(kill(filed_pid, SIGSTOP) == 0);
+	for (uint64_t i = 0; i < N; i++)
+		submit_read("vp", i * 4096, 4096, 0, i);
+	/* vlmcd answers INFO .stats while filed is stopped: it holds no read. */
+	while (stat_of("passed") < passed0 + N) {
+		CHECKF(xt_now_ns() - t0 < 20000000000ull, "vlmcd passed %" PRIu64 " of %d reads in 20 s",
+		       stat_of("passed") - passed0, N);
+		usleep(2000);
+	}
+}
+
+static void recover(void)
+{
+	int r;
+
+	for (int i = 0; i < 2000 && (r = xseg_recover(xs, NULL)) == -EALREADY; i++)
+		usleep(1000);
+	CHECKF(r == 0, "xseg_recover: %d", r);
+}
+
+static void test_vlmcd_killed(void)
+{
+	int st;
+
+	queue_passed();
+	CHECK(kill(vlmcd_pid, SIGKILL) == 0);
+	CHECK(waitpid(vlmcd_pid, &st, 0) == vlmcd_pid && WIFSIGNALED(st));
+	tp_forget(vlmcd_pid);
+	recover();
+	CHECK(kill(filed_pid, SIGCONT) == 0);
+	for (int k = 0; k < N; k++) {
+		struct xseg_request *r = reply("vp", UINT64_MAX, 4096, 0);
+		const uint8_t *d = xseg_req_data(xs, r);
+
+		CHECKF(!(r->state & XS_FAILED), "a passed read failed: %d", r->error);
+		CHECK(r->serviced == 4096 && r->offset == r->cookie * 4096);
+		for (uint64_t i = 0; i < 4096; i++)
+			CHECK(d[i] == vbyte(r->offset + i));
+		CHECK(xseg_put_request(xs, r) == 0);
+	}
+	vlmcd_pid = start("vlmcd", P_VLMCD);
+}
+
+static void test_filed_killed(void)
+{
+	uint8_t *b = malloc(4096);
+	int st;
+
+	for (uint64_t i = 0; i < 4096; i++)
+		b[i] = vbyte(i);
+	check_read("vp", 0, 4096, 0, b);	/* the new vlmcd has the volume open and mapped */
+	queue_passed();
+	CHECK(kill(filed_pid, SIGKILL) == 0);
+	CHECK(waitpid(filed_pid, &st, 0) == filed_pid && WIFSIGNALED(st));
+	tp_forget(filed_pid);
+	recover();
+	for (int k = 0; k < N; k++) {
+		struct xseg_request *r = reply("vp", UINT64_MAX, 4096, 0);
+
+		CHECKF((r->state & XS_FAILED) && r->error == ECONNRESET, "state %#x error %d", r->state, r->error);
+		CHECK(r->offset == r->cookie * 4096);
+		CHECK(xseg_put_request(xs, r) == 0);
+	}
+	filed_pid = start("filed", P_FILED);
+	check_read("vp", 0, 4096, 0, b);
+	free(b);
+}
+
+int main(void)
+{
+	int r;
+
+	xt_watchdog(240);
+	cfg = tx_create("posix:%s:16:256:64K:0:12:dynports=8:buffers=1M*8");
+	xseg_format_spec(&cfg, spec, sizeof(spec));
+	xs = tx_join(&cfg, "futex");
+	r = xseg_bind_port(xs, XSEG_ANY_PORT, 0);
+	CHECK(r >= 0);
+	me = (uint32_t)r;
+	r = xseg_bind_port(xs, XSEG_ANY_PORT, 0);
+	CHECK(r >= 0);
+	me2 = (uint32_t)r;
+	CHECK(mkdir(tp_path("store"), 0700) == 0);
+	filed_pid = start("filed", P_FILED);
+	mapperd_pid = start("mapperd", P_MAPPER);
+	vlmcd_pid = start("vlmcd", P_VLMCD);
+	RUN(test_reads);
+	RUN(test_vlmcd_killed);
+	RUN(test_filed_killed);
+	CHECK(tp_stop(vlmcd_pid) == 0);
+	CHECK(tp_stop(mapperd_pid) == 0);
+	CHECK(tp_stop(filed_pid) == 0);
+	xseg_leave(xs);
+	return 0;
+}
