@@ -742,6 +742,8 @@ int xseg_pass(struct xseg *xs, struct xseg_request *req, uint32_t via, uint32_t 
 	/* The path stays as it is: @dst's reply pops the hop before us, or goes to the client. */
 	r = queue_to(xs, (uint32_t)idx, dst, hold, XSEG_HOLDER(p, xs->local[p].gen), XS_ACCEPTED, false, p);
 	xseg__hold_put(xs, p, hold);
+	if (r >= 0)	/* done with it, as after a respond: accepted - responded stays what is in hand */
+		xseg__count(&xs->ports[p].cnt.responded);
 	return r;
 }
 

@@ -518,8 +518,9 @@ int xseg_forward(struct xseg *xs, struct xseg_request *req, uint32_t via, uint32
  * reply goes where it would have gone had @via answered it (the previous
  * forwarding hop, else the client), never back to @via. @via's hold ends as
  * with xseg_respond(): it must not touch the request after success. Quotas
- * stay charged to the client and the return path (max_hops) does not grow.
- * If @dst dies, recovery fails the request back to that same place. Returns
+ * stay charged to the client and the return path (max_hops) does not grow;
+ * @via's port counts it as responded (it is done with it, so accepted minus
+ * responded is still what the port has in hand). If @dst dies, recovery fails the request back to that same place. Returns
  * the port it went to (signal it), -EPERM if @req is not accepted on @via
  * (a port of this process), else what xseg_submit() returns (then it is
  * still @via's). Any domain; never sleeps.
