@@ -44,8 +44,8 @@ static void stripe_oid(char *out, size_t n, const char *name, uint64_t idx)
  * at the head. A process-local mutex: a dead radosd takes it with it.
  */
 #define SIZES 64
-#define WATCH_SECS 30			/* the OSD drops the watch of a radosd gone this long */
-#define NOTIFY_MS 10000			/* a TRUNCATE waits this long at most for the watchers' acks */
+#define WATCH_SECS 10			/* the OSD drops the watch of a radosd gone this long (librados pings every 5 s) */
+#define NOTIFY_MS 3000			/* a TRUNCATE or DELETE waits this long at most for the watchers' acks */
 
 /* A watch on a head, alive from its aio until its unwatch completed. */
 struct watch {
@@ -240,9 +240,11 @@ static void size_forget(const char *name)
 
 /*
  * Tell every radosd watching @name's head that it shrinks or goes (they
- * forget its size before they ack). Synchronous, on the I/O pool; a watcher
+ * forget its size before they ack). Synchronous, on the I/O pool. A watcher
  * that does not ack within NOTIFY_MS (or --timeout) is not waited for
- * longer (its watch breaks then, and a broken watch forgets the size).
+ * longer: in practice a radosd that was killed, whose watch the OSD keeps
+ * up to WATCH_SECS (it knows no size any more); a live one that is merely
+ * that slow forgets the size when the notify reaches it.
  */
 static void size_notify(const char *name)
 {
