@@ -239,6 +239,28 @@ static void size_forget(const char *name)
 }
 
 /*
+ * @name is gone (DELETE here): forget it and end the watch of its head at
+ * once, rather than when the watch's error comes (a WRITE that creates it
+ * again meanwhile would rely on a dead watch).
+ */
+static void size_drop(const char *name)
+{
+	unsigned i = sz_slot(name);
+	struct watch *w = NULL;
+
+	pthread_mutex_lock(&sz_.mu);
+	sz_.gen++;
+	if (!strcmp(sz_.e[i].name, name)) {
+		if (sz_.e[i].watched)
+			w = sz_.e[i].w;		/* pending: watch_done ends it (the epoch is gone) */
+		sz_.e[i] = (__typeof__(sz_.e[0])){ 0 };
+	}
+	pthread_mutex_unlock(&sz_.mu);
+	if (w)
+		watch_end(w);
+}
+
+/*
  * Tell every radosd watching @name's head that it shrinks or goes (they
  * forget its size before they ack). Synchronous, on the I/O pool. A watcher
  * that does not ack within NOTIFY_MS (or --timeout) is not waited for
@@ -752,7 +774,7 @@ static int striped_delete(const char *name)
 		r = stripes_remove(name, 0, (cur - 1) / rd_.stripe);
 	if (r >= 0)
 		r = rados_remove(rd_.io, name);
-	size_forget(name);
+	size_drop(name);
 	return r;
 }
 
