@@ -84,10 +84,10 @@ static int stripes_read(const char *name, uint64_t first, uint32_t k, uint64_t s
 /* Is the head of @name marked as a renamed source? 1, 0, or -errno (-ENOENT: no such target). */
 static int renamed_mark(const char *name)
 {
-	char v[8];
+	char v[XSEG_TARGET_MAX + 1];	/* the new name */
 	int r = rados_getxattr(rd_.io, name, RENAMED_XATTR, v, sizeof(v));
 
-	if (r >= 0)
+	if (r >= 0 || r == -ERANGE)
 		return 1;
 	return r == -ENODATA ? 0 : r;
 }

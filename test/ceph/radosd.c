@@ -522,6 +522,33 @@ static void test_striped_rename_killed(void)
 			CHECK(sreq(X_READ, to, o, CH, NULL, got + o, &sv) == 0 && sv == CH);
 		CHECK(!memcmp(got, img, SZ));
 	}
+	/*
+	 * The other state a crash can leave: the new name whole, the old one
+	 * marked renamed (as after the mark, before its removal; made here
+	 * with `rados setxattr`). The old name is gone for COPY; the repeated
+	 * RENAME removes it and keeps the new one.
+	 */
+	{
+		char cmd[PATH_MAX + 300];
+		struct tp_req cp = { .op = X_COPY, .target = from, .size = strlen(to), .in = to, .in_len = strlen(to) };
+		struct tp_req rn = { .op = X_RENAME, .target = from, .size = strlen(to), .in = to,
+				     .in_len = strlen(to) };
+		struct tp_req c2 = { .op = X_COPY, .target = to, .size = strlen(from), .in = from,
+				     .in_len = strlen(from) };
+		static uint8_t got[SZ];
+		uint64_t sv;
+
+		CHECK(tp_do(xs, me, 2, &cp) == 0 && cp.serviced == SZ);	/* from := to */
+		snprintf(cmd, sizeof(cmd), "rados -c '%s' -p xseg setxattr '%s' xseg.renamed '%s'", conf, from, to);
+		CHECK(system(cmd) == 0);
+		CHECK(tp_do(xs, me, 2, &c2) == ENOENT);
+		CHECK(tp_do(xs, me, 2, &rn) == 0);
+		CHECK(os_size_at(from) == -ENOENT && stripes_of(from) == 0);
+		CHECK(os_size_at(to) == SZ);
+		for (uint64_t o = 0; o < SZ; o += CH)
+			CHECK(sreq(X_READ, to, o, CH, NULL, got + o, &sv) == 0 && sv == CH);
+		CHECK(!memcmp(got, img, SZ));
+	}
 	CHECK(sreq(X_DELETE, to, 0, 0, NULL, NULL, NULL) == 0);
 	CHECK(stripes_of(to) == 0);
 }
