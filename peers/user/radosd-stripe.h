@@ -34,20 +34,36 @@ static void stripe_oid(char *out, size_t n, const char *name, uint64_t idx)
 /*
  * Known sizes: a lower bound of a target's size that this radosd saw (a
  * stat or a growth of the head), so that a WRITE ending within it needs no
- * look at the head (RADOS objects are never shrunk behind our back by this
- * radosd: TRUNCATE and DELETE here bump the generation and drop the entry
- * before and after they act, and a size seen under an older generation is
- * not kept; a WRITE that began under an older one looks at the head). A
- * TRUNCATE through another radosd is not seen (docs/peers.md). A
- * process-local mutex: a dead radosd takes it with it.
+ * look at the head. A size is used only while this radosd WATCHES the head
+ * (a RADOS watch, set up when the size is first seen): TRUNCATE and DELETE
+ * through any radosd NOTIFY the head's watchers before and after they act,
+ * and a watcher forgets the size (and bumps the generation) before it acks,
+ * so a TRUNCATE through another radosd is seen; a watch that errs (its OSD
+ * lost, the head deleted) forgets the entry. A size seen under an older
+ * generation is not kept, and a WRITE that began under an older one looks
+ * at the head. A process-local mutex: a dead radosd takes it with it.
  */
 #define SIZES 64
+#define WATCH_SECS 10			/* the OSD drops the watch of a radosd gone this long (librados pings every 5 s) */
+#define NOTIFY_MS 3000			/* a TRUNCATE or DELETE waits this long at most for the watchers' acks */
+
+/* A watch on a head, alive from its aio until its unwatch completed. */
+struct watch {
+	unsigned slot;
+	uint64_t epoch;			/* of its slot when it began */
+	uint64_t handle;
+	struct watch *next;		/* ended, waiting for the exit */
+	char name[];
+};
 
 static struct {
 	pthread_mutex_t mu;
-	uint64_t gen;
+	uint64_t gen, epochs;
 	struct {
 		uint64_t size;
+		uint64_t epoch;		/* which watch the entry is (0: none) */
+		int watched;		/* 1 once the watch is registered: only then is size used */
+		struct watch *w;
 		char name[XSEG_TARGET_MAX + 1];	/* "": empty */
 	} e[SIZES];
 } sz_ = { .mu = PTHREAD_MUTEX_INITIALIZER };
@@ -61,6 +77,94 @@ static unsigned sz_slot(const char *name)
 	return h % SIZES;
 }
 
+/*
+ * Ended watches are freed only at exit (sizes_shutdown, after
+ * rados_watch_flush): a callback of theirs may still be running when their
+ * unwatch completes. One per eviction of a watched name from its slot.
+ */
+static struct watch *graves_;
+
+static void watch_bury(struct watch *w)
+{
+	pthread_mutex_lock(&sz_.mu);
+	w->next = graves_;
+	graves_ = w;
+	pthread_mutex_unlock(&sz_.mu);
+}
+
+static void unwatch_done(rados_completion_t c, void *arg)
+{
+	rados_aio_release(c);
+	watch_bury(arg);
+}
+
+/* End watch @w (registered, no longer in its slot): an aio; @w is freed when it completed. */
+static void watch_end(struct watch *w)
+{
+	rados_completion_t c;
+
+	if (rados_aio_create_completion2(w, unwatch_done, &c) == 0) {
+		if (rados_aio_unwatch(rd_.io, w->handle, c) == 0)
+			return;
+		rados_aio_release(c);
+	}
+	watch_bury(w);	/* not ended: it stays registered and forgets nothing (its epoch is gone) */
+}
+
+/* A notify on a watched head (a TRUNCATE or DELETE somewhere): forget its size, then ack. */
+static void watch_cb(void *arg, uint64_t notify_id, uint64_t handle, uint64_t notifier, void *data, size_t len)
+{
+	struct watch *w = arg;
+
+	(void)notifier, (void)data, (void)len;
+	pthread_mutex_lock(&sz_.mu);
+	sz_.gen++;
+	if (sz_.e[w->slot].epoch == w->epoch)
+		sz_.e[w->slot].size = 0;
+	pthread_mutex_unlock(&sz_.mu);
+	rados_notify_ack(rd_.io, w->name, notify_id, handle, NULL, 0);
+}
+
+/* The watch failed (its OSD lost, the head deleted): notifies may be missed, forget the entry. */
+static void watch_err(void *arg, uint64_t handle, int err)
+{
+	struct watch *w = arg;
+	int mine = 0;
+
+	(void)handle, (void)err;
+	pthread_mutex_lock(&sz_.mu);
+	sz_.gen++;
+	if (sz_.e[w->slot].epoch == w->epoch) {
+		sz_.e[w->slot] = (__typeof__(sz_.e[0])){ 0 };
+		mine = 1;
+	}
+	pthread_mutex_unlock(&sz_.mu);
+	if (mine)
+		watch_end(w);
+	/* else: evicted meanwhile, and whoever evicted it ends it */
+}
+
+/* The watch's registration came back. */
+static void watch_done(rados_completion_t c, void *arg)
+{
+	struct watch *w = arg;
+	int r = rados_aio_get_return_value(c), end = 0;
+
+	pthread_mutex_lock(&sz_.mu);
+	if (sz_.e[w->slot].epoch != w->epoch)
+		end = r >= 0;		/* evicted while it was being registered: ours to end */
+	else if (r >= 0)
+		sz_.e[w->slot].watched = 1, sz_.e[w->slot].w = w;
+	else
+		sz_.e[w->slot] = (__typeof__(sz_.e[0])){ 0 };
+	pthread_mutex_unlock(&sz_.mu);
+	rados_aio_release(c);
+	if (end)
+		watch_end(w);
+	else if (r < 0)
+		watch_bury(w);
+}
+
 /* Is @name known to be at least @end bytes? The generation in *gen either way. */
 static int size_known(const char *name, uint64_t end, uint64_t *gen)
 {
@@ -69,26 +173,57 @@ static int size_known(const char *name, uint64_t end, uint64_t *gen)
 
 	pthread_mutex_lock(&sz_.mu);
 	*gen = sz_.gen;
-	ok = !strcmp(sz_.e[i].name, name) && sz_.e[i].size >= end;
+	ok = sz_.e[i].watched && !strcmp(sz_.e[i].name, name) && sz_.e[i].size >= end;
 	pthread_mutex_unlock(&sz_.mu);
 	return ok;
 }
 
-/* @name was @size bytes under generation @gen (kept only if no TRUNCATE/DELETE came since). */
+/*
+ * @name was @size bytes under generation @gen (kept only if no TRUNCATE or
+ * DELETE came since). A name new to its slot evicts the one there (its
+ * watch ended) and starts a watch of its head; its size is used once the
+ * watch is registered.
+ */
 static void size_seen(const char *name, uint64_t size, uint64_t gen)
 {
 	unsigned i = sz_slot(name);
+	struct watch *old = NULL, *w = NULL;
+	rados_completion_t c;
+	uint64_t *handle;
 
 	pthread_mutex_lock(&sz_.mu);
 	if (gen == sz_.gen) {
 		if (strcmp(sz_.e[i].name, name)) {
-			snprintf(sz_.e[i].name, sizeof(sz_.e[i].name), "%s", name);
-			sz_.e[i].size = size;
+			w = calloc(1, sizeof(*w) + strlen(name) + 1);
+			if (w) {
+				if (sz_.e[i].watched)
+					old = sz_.e[i].w;	/* registered: ours to end; pending: watch_done ends it */
+				w->slot = i;
+				w->epoch = ++sz_.epochs;
+				strcpy(w->name, name);
+				sz_.e[i] = (__typeof__(sz_.e[0])){ .size = size, .epoch = w->epoch };
+				snprintf(sz_.e[i].name, sizeof(sz_.e[i].name), "%s", name);
+			}
 		} else if (size > sz_.e[i].size) {
 			sz_.e[i].size = size;
 		}
 	}
 	pthread_mutex_unlock(&sz_.mu);
+	if (old)
+		watch_end(old);
+	if (!w)
+		return;
+	handle = &w->handle;
+	if (rados_aio_create_completion2(w, watch_done, &c) == 0) {
+		if (rados_aio_watch2(rd_.io, w->name, c, handle, watch_cb, watch_err, WATCH_SECS, w) == 0)
+			return;
+		rados_aio_release(c);
+	}
+	pthread_mutex_lock(&sz_.mu);
+	if (sz_.e[i].epoch == w->epoch)
+		sz_.e[i] = (__typeof__(sz_.e[0])){ 0 };
+	pthread_mutex_unlock(&sz_.mu);
+	free(w);
 }
 
 /* @name may shrink or go: forget its size and what is being learnt of any size now. */
@@ -99,7 +234,78 @@ static void size_forget(const char *name)
 	pthread_mutex_lock(&sz_.mu);
 	sz_.gen++;
 	if (!strcmp(sz_.e[i].name, name))
-		sz_.e[i].name[0] = 0;
+		sz_.e[i].size = 0;
+	pthread_mutex_unlock(&sz_.mu);
+}
+
+/*
+ * @name is gone (DELETE here): forget it and end the watch of its head at
+ * once, rather than when the watch's error comes (a WRITE that creates it
+ * again meanwhile would rely on a dead watch).
+ */
+static void size_drop(const char *name)
+{
+	unsigned i = sz_slot(name);
+	struct watch *w = NULL;
+
+	pthread_mutex_lock(&sz_.mu);
+	sz_.gen++;
+	if (!strcmp(sz_.e[i].name, name)) {
+		if (sz_.e[i].watched)
+			w = sz_.e[i].w;		/* pending: watch_done ends it (the epoch is gone) */
+		sz_.e[i] = (__typeof__(sz_.e[0])){ 0 };
+	}
+	pthread_mutex_unlock(&sz_.mu);
+	if (w)
+		watch_end(w);
+}
+
+/*
+ * Tell every radosd watching @name's head that it shrinks or goes (they
+ * forget its size before they ack). Synchronous, on the I/O pool. A watcher
+ * that does not ack within NOTIFY_MS (or --timeout) is not waited for
+ * longer: in practice a radosd that was killed, whose watch the OSD keeps
+ * up to WATCH_SECS (it knows no size any more); a live one that is merely
+ * that slow forgets the size when the notify reaches it.
+ */
+static void size_notify(const char *name)
+{
+	char *reply = NULL;
+	size_t rlen = 0;
+	uint64_t ms = (uint64_t)rd_.timeout * 1000 < NOTIFY_MS ? (uint64_t)rd_.timeout * 1000 : NOTIFY_MS;
+	int r = rados_notify2(rd_.io, name, "s", 1, ms, &reply, &rlen);
+
+	if (reply)
+		rados_buffer_free(reply);
+	if (r < 0 && r != -ENOENT)
+		peer_log(rd_.peer, 1, "%s: notifying the radosd that watch it: %s", name, strerror(-r));
+}
+
+/* At exit: end the watches (their callbacks done before the I/O context goes). */
+static void sizes_shutdown(void)
+{
+	for (unsigned i = 0; i < SIZES; i++) {
+		struct watch *w = NULL;
+
+		pthread_mutex_lock(&sz_.mu);
+		if (sz_.e[i].watched)
+			w = sz_.e[i].w;
+		sz_.e[i] = (__typeof__(sz_.e[0])){ 0 };
+		pthread_mutex_unlock(&sz_.mu);
+		if (w) {
+			rados_unwatch2(rd_.io, w->handle);
+			watch_bury(w);
+		}
+	}
+	rados_aio_flush(rd_.io);	/* the unwatches of evictions */
+	rados_watch_flush(rd_.cluster);
+	pthread_mutex_lock(&sz_.mu);
+	while (graves_) {
+		struct watch *w = graves_;
+
+		graves_ = w->next;
+		free(w);
+	}
 	pthread_mutex_unlock(&sz_.mu);
 }
 
@@ -531,6 +737,7 @@ static int striped_truncate(const char *name, uint64_t size)
 	if (r < 0)
 		return r;
 	size_forget(name);
+	size_notify(name);	/* every radosd forgets its size before it shrinks */
 	if (size < cur) {
 		uint64_t keep = (size + st - 1) / st;	/* stripes [0, keep) stay */
 
@@ -548,6 +755,7 @@ static int striped_truncate(const char *name, uint64_t size)
 	r = rados_write_op_operate(op, rd_.io, name, NULL, 0);
 	rados_release_write_op(op);
 	size_forget(name);
+	size_notify(name);	/* and what they learnt of it meanwhile */
 	return r;
 }
 
@@ -561,11 +769,12 @@ static int striped_delete(const char *name)
 	if (r < 0)
 		return r;
 	size_forget(name);
+	size_notify(name);	/* removing the head breaks the watches too */
 	if (cur)
 		r = stripes_remove(name, 0, (cur - 1) / rd_.stripe);
 	if (r >= 0)
 		r = rados_remove(rd_.io, name);
-	size_forget(name);
+	size_drop(name);
 	return r;
 }
 

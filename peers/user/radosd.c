@@ -56,6 +56,7 @@ static struct radosd {
 	const char *conf, *name, *keyring, *pool, *ns;
 	unsigned timeout, connect_timeout;
 	uint64_t stripe;		/* --stripe: 0, or the stripe object size */
+	struct peer *peer;		/* for the logs of the I/O pool's helpers */
 	rados_t cluster;
 	rados_ioctx_t io;
 } rd_ = { .name = "client.admin", .pool = "xseg", .timeout = 30, .connect_timeout = 30 };
@@ -219,6 +220,7 @@ static int submit(struct peer *p, struct xseg_request *req, const char *oid, uin
 }
 
 #include "radosd-stripe.h"
+#include "radosd-scopy.h"
 
 /* Ops whose data carries a second name or an owner tag (size bytes of data). */
 static int data_is_name(uint32_t op)
@@ -314,9 +316,6 @@ static int serve(struct peer *p, uint32_t port, struct xseg_request *req)
 		return r;
 	if (rd_.stripe) {
 		switch (a.op) {
-		case X_COPY: case X_RENAME: case X_HASH:
-			peer_log(p, 2, "%s %s: not served with --stripe", xseg_op_name(a.op), a.name);
-			return EOPNOTSUPP;
 		case X_TRUNCATE: case X_DELETE:
 			return PEER_DEFER;
 		case X_READ:
@@ -585,6 +584,15 @@ static int work(struct peer *p, uint32_t port, struct xseg_request *req)
 			if (r >= 0)
 				req->serviced = n;
 			return rados_err(r);
+		case X_COPY:
+			r = striped_copy(a.name, a.other, &n);
+			if (r >= 0)
+				req->serviced = n;
+			return rados_err(r);
+		case X_RENAME:
+			return rados_err(striped_rename(p, a.name, a.other));
+		case X_HASH:
+			return rados_err(striped_hash(a.name, req, a.data));
 		}
 	}
 	switch (a.op) {
@@ -765,12 +773,13 @@ int main(int argc, char **argv)
 		"  --stripe SIZE         serve block targets striped over RADOS objects of SIZE (4K..64M,\n"
 		"                        a power of two; 4M as an RBD image): byte OFF of target NAME is in\n"
 		"                        object \\003NAME.<OFF/SIZE, 16 hex digits>, object NAME holds the size;\n"
-		"                        COPY, RENAME and HASH are not served (docs/peers.md)\n"
+		"                        COPY and RENAME are not atomic then (docs/peers.md)\n"
 		"  A multi-node cluster: its ceph.conf (mon host) and a keyring of a client with\n"
 		"  'mon allow r, osd allow rwx pool=POOL' caps are all radosd needs (docs/peers.md).");
 
 	if (r)
 		return r > 0 ? 0 : 2;
+	rd_.peer = &p;
 	if (connect_cluster(&p))
 		r = 1;
 	else if (peer_start(&p))
@@ -778,6 +787,8 @@ int main(int argc, char **argv)
 	else
 		r = peer_run(&p) ? 1 : 0;
 	peer_stop(&p);
+	if (rd_.io && rd_.stripe)
+		sizes_shutdown();
 	if (rd_.io)
 		rados_ioctx_destroy(rd_.io);
 	if (rd_.cluster)

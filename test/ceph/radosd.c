@@ -26,6 +26,7 @@ static struct xseg *xs;
 static uint32_t me;
 static const char *conf;
 static pid_t radosd_pid;
+static pid_t striped_pid;		/* the striped radosd at port 2 */
 static const char *op_timeout = "10";	/* radosd --timeout: the OSD outage test lowers it */
 
 static pid_t start_radosd(uint32_t port, const char *const *extra)
@@ -308,14 +309,40 @@ static void test_striped(void)
 		CHECK(os_size_at(name) == 35000 + (N - 1) * 1500 + 1000);
 		check_all(name, img, 35000 + (N - 1) * 1500 + 1000);
 	}
-	/* Not served over stripes. */
-	CHECK(sreq(X_HASH, name, 0, 64, NULL, buf, NULL) == EOPNOTSUPP);
+	/* HASH: as unstriped radosd's of the same bytes (holes as zeroes), at port 1. */
 	{
+		enum { END = 35000 + 15 * 1500 + 1000 };
+		char hs[65] = "", hu[65] = "", plain[80];
+		struct tp_req w = { .op = X_WRITE, .target = plain, .size = END, .in = img, .in_len = END };
+		struct tp_req h = { .op = X_HASH, .target = plain, .size = 64, .buf_len = 64, .out = hu,
+				    .out_len = 64 };
+
+		snprintf(plain, sizeof(plain), "s%s.plain", xt_tag());
+		CHECK(tp_do(xs, me, 1, &w) == 0);
+		CHECK(tp_do(xs, me, 1, &h) == 0 && h.serviced == 64);
+		CHECK(sreq(X_HASH, name, 0, 64, NULL, hs, &sv) == 0 && sv == 64);
+		CHECKF(!memcmp(hs, hu, 64), "striped %.64s, unstriped %.64s", hs, hu);
+		CHECK(tp_do(xs, me, 1, &(struct tp_req){ .op = X_DELETE, .target = plain }) == 0);
+	}
+	/* COPY keeps the holes holes; RENAME moves every stripe. */
+	{
+		int n = stripes_of(name);
 		struct tp_req r = { .op = X_COPY, .target = other, .size = strlen(name), .in = name,
 				    .in_len = strlen(name) };
+		char third[64];
 
-		tp_do(xs, me, 2, &r);
-		CHECK(r.error == EOPNOTSUPP);
+		CHECK(tp_do(xs, me, 2, &r) == 0 && r.serviced == 58500);
+		CHECK(os_size_at(other) == 58500 && stripes_of(other) == n);
+		check_all(other, img, 58500);
+		snprintf(third, sizeof(third), "s%s.third", xt_tag());
+		r = (struct tp_req){ .op = X_RENAME, .target = other, .size = strlen(third), .in = third,
+				     .in_len = strlen(third) };
+		CHECK(tp_do(xs, me, 2, &r) == 0);
+		CHECK(os_size_at(other) == -ENOENT && stripes_of(other) == 0);
+		CHECK(os_size_at(third) == 58500 && stripes_of(third) == n);
+		check_all(third, img, 58500);
+		CHECK(sreq(X_DELETE, third, 0, 0, NULL, NULL, NULL) == 0);
+		CHECK(stripes_of(third) == 0);
 	}
 	/* DELETE: the head and every stripe. */
 	CHECK(sreq(X_DELETE, name, 0, 0, NULL, NULL, NULL) == 0);
@@ -330,24 +357,224 @@ static void test_striped(void)
 	CHECK(stripes_of(name) == 0);
 }
 
-/* The object suite (but COPY, RENAME, HASH and the restarts) on a striped radosd at port 2. */
+/* The RADOS watchers of head object @name (rados listwatchers). */
+static int watchers_of(const char *name)
+{
+	char cmd[PATH_MAX + 300], line[512];
+	int n = 0;
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd), "rados -c '%s' -p xseg listwatchers '%s' 2>/dev/null", conf, name);
+	f = popen(cmd, "r");
+	CHECK(f);
+	while (fgets(line, sizeof(line), f))
+		n += !!strstr(line, "watcher=");
+	pclose(f);
+	return n;
+}
+
+/*
+ * A second striped radosd (port 4) on the same targets: a TRUNCATE or a
+ * DELETE through it is seen by the first (port 2), which knew the old size
+ * (and watches the head): a write there below the old size but past the
+ * new end grows the target again, and a write to a deleted one creates it.
+ */
+static void test_striped_other_radosd(void)
+{
+	const char *stripe[] = { "--stripe", "4K", NULL };
+	pid_t second = start_radosd(4, stripe);
+	uint8_t buf[64];
+	uint64_t sv, t0 = xt_now_ns();
+	char name[64];
+
+	snprintf(name, sizeof(name), "s%s.twice", xt_tag());
+	/* Port 2 learns the size 35000 (it grows the target) and watches the head. */
+	CHECK(sreq(X_CREATE, name, 0, 20000, NULL, NULL, NULL) == 0);
+	CHECK(sreq(X_WRITE, name, 34000, 1000, (uint8_t[1000]){ 1 }, NULL, &sv) == 0 && sv == 1000);
+	while (watchers_of(name) < 1) {
+		CHECKF(xt_now_ns() - t0 < 60000000000ull, "radosd at port 2 never watched %s", name);
+		usleep(50000);
+	}
+	CHECK(sreq(X_WRITE, name, 30000, 4, "warm", NULL, &sv) == 0 && sv == 4);	/* within the known size */
+	/* TRUNCATE through port 4. */
+	{
+		struct tp_req t = { .op = X_TRUNCATE, .target = name, .offset = 5000 };
+
+		CHECK(tp_do(xs, me, 4, &t) == 0);
+	}
+	CHECK(os_size_at(name) == 5000);
+	CHECK(sreq(X_WRITE, name, 10000, 4, "wxyz", NULL, &sv) == 0 && sv == 4);
+	CHECKF(os_size_at(name) == 10004, "size %" PRId64 " after a write ending at 10004 (a TRUNCATE through "
+	       "another radosd not seen)", os_size_at(name));
+	CHECK(sreq(X_READ, name, 9998, 10, NULL, buf, &sv) == 0 && sv == 6 && !memcmp(buf, "\0\0wxyz", 6));
+	/* Port 2 knows 10004 again (it grew it); DELETE through port 4; a write at port 2 creates it anew. */
+	CHECK(sreq(X_READ, name, 0, 64, NULL, buf, &sv) == 0 && sv == 64);
+	{
+		struct tp_req d = { .op = X_DELETE, .target = name };
+
+		CHECK(tp_do(xs, me, 4, &d) == 0);
+	}
+	CHECK(sreq(X_WRITE, name, 8000, 4, "abcd", NULL, &sv) == 0 && sv == 4);
+	CHECKF(os_size_at(name) == 8004, "size %" PRId64 " after a write to a target deleted elsewhere",
+	       os_size_at(name));
+	CHECK(sreq(X_DELETE, name, 0, 0, NULL, NULL, NULL) == 0);
+	CHECK(stripes_of(name) == 0);
+	CHECK(tp_stop(second) == 0);
+}
+
+/*
+ * RENAME over stripes, radosd SIGKILLed in the middle of it: one of the two
+ * names holds the whole content (the old one, or the new one), and the
+ * RENAME repeated through a new radosd finishes it (the old name and all
+ * its stripes gone, the new one whole).
+ */
+static void test_striped_rename_killed(void)
+{
+	enum { SZ = 2 << 20, CH = 32768 };
+	const char *stripe[] = { "--stripe", "4K", NULL };
+	static uint8_t img[SZ];
+	char from[64], to[64];
+	uint64_t t0 = xt_now_ns();
+	struct xseg_request *r;
+	pid_t pid;
+	int64_t fs, ts;
+	int whole_from, whole_to;
+
+	snprintf(from, sizeof(from), "s%s.rn-from", xt_tag());
+	snprintf(to, sizeof(to), "s%s.rn-to", xt_tag());
+	for (uint64_t i = 0; i < SZ; i++)
+		img[i] = pat(i, 5);
+	for (uint64_t o = 0; o < SZ; o += CH)
+		CHECK(sreq(X_WRITE, from, o, CH, img + o, NULL, NULL) == 0);
+	/* The RENAME, and SIGKILL once the copy is under way. */
+	r = xseg_get_request(xs, me);
+	CHECK(r);
+	CHECK(xseg_prep_request(xs, r, from, (uint32_t)strlen(from), 64) == 0);
+	r->op = X_RENAME;
+	r->size = strlen(to);
+	memcpy(xseg_req_data(xs, r), to, strlen(to));
+	CHECK(xseg_submit(xs, r, 2) >= 0);
+	xseg_signal(xs, 2);
+	while (stripes_of(to) < 1) {
+		CHECKF(xt_now_ns() - t0 < 60000000000ull, "the RENAME never began");
+		usleep(20000);
+	}
+	pid = striped_pid;
+	CHECK(kill(pid, SIGKILL) == 0);
+	CHECK(xseg_recover(xs, NULL) == 0);
+	for (int got = 0; !got;) {
+		struct xseg_request *rr = xseg_receive(xs, me);
+
+		if (!rr) {
+			xseg_wait(xs, me, 100000);
+			continue;
+		}
+		printf("RENAME of %d KiB with radosd SIGKILLed at %d stripes copied: %s\n", SZ >> 10,
+		       stripes_of(to), rr->state & XS_FAILED ? strerror((int)rr->error) : "it had finished");
+		CHECK(xseg_put_request(xs, rr) == 0);
+		got = 1;
+	}
+	CHECK(tp_wait(pid) == 128 + SIGKILL);
+	pid = striped_pid = start_radosd(2, stripe);
+	/* One of them whole. */
+	fs = os_size_at(from);
+	ts = os_size_at(to);
+	whole_from = fs == SZ;
+	whole_to = ts == SZ;
+	if (whole_from) {
+		uint8_t *got = malloc(SZ);
+		uint64_t sv;
+
+		CHECK(got);
+		for (uint64_t o = 0; o < SZ && whole_from; o += CH)
+			whole_from = sreq(X_READ, from, o, CH, NULL, got + o, &sv) == 0 && sv == CH;
+		whole_from = whole_from && !memcmp(got, img, SZ);
+		free(got);
+	}
+	if (whole_to) {
+		uint8_t *got = malloc(SZ);
+		uint64_t sv;
+
+		CHECK(got);
+		for (uint64_t o = 0; o < SZ && whole_to; o += CH)
+			whole_to = sreq(X_READ, to, o, CH, NULL, got + o, &sv) == 0 && sv == CH;
+		whole_to = whole_to && !memcmp(got, img, SZ);
+		free(got);
+	}
+	printf("after the kill: old name %s (%" PRId64 "), new name %s (%" PRId64 ")\n", whole_from ? "whole" :
+	       "not whole", fs, whole_to ? "whole" : "not whole", ts);
+	CHECKF(whole_from || whole_to, "neither name holds the content after a RENAME was killed");
+	/* Repeated: finished. */
+	{
+		struct tp_req rn = { .op = X_RENAME, .target = from, .size = strlen(to), .in = to,
+				     .in_len = strlen(to) };
+
+		tp_do(xs, me, 2, &rn);
+		CHECKF(rn.error == 0 || (rn.error == ENOENT && fs == -ENOENT), "repeated RENAME: %d", rn.error);
+	}
+	CHECK(os_size_at(from) == -ENOENT && stripes_of(from) == 0);
+	CHECK(os_size_at(to) == SZ);
+	{
+		static uint8_t got[SZ];
+		uint64_t sv;
+
+		for (uint64_t o = 0; o < SZ; o += CH)
+			CHECK(sreq(X_READ, to, o, CH, NULL, got + o, &sv) == 0 && sv == CH);
+		CHECK(!memcmp(got, img, SZ));
+	}
+	/*
+	 * The other state a crash can leave: the new name whole, the old one
+	 * marked renamed (as after the mark, before its removal; made here
+	 * with `rados setxattr`). The old name is gone for COPY; the repeated
+	 * RENAME removes it and keeps the new one.
+	 */
+	{
+		char cmd[PATH_MAX + 300];
+		struct tp_req cp = { .op = X_COPY, .target = from, .size = strlen(to), .in = to, .in_len = strlen(to) };
+		struct tp_req rn = { .op = X_RENAME, .target = from, .size = strlen(to), .in = to,
+				     .in_len = strlen(to) };
+		struct tp_req c2 = { .op = X_COPY, .target = to, .size = strlen(from), .in = from,
+				     .in_len = strlen(from) };
+		static uint8_t got[SZ];
+		uint64_t sv;
+
+		CHECK(tp_do(xs, me, 2, &cp) == 0 && cp.serviced == SZ);	/* from := to */
+		snprintf(cmd, sizeof(cmd), "rados -c '%s' -p xseg setxattr '%s' xseg.renamed '%s'", conf, from, to);
+		CHECK(system(cmd) == 0);
+		CHECK(tp_do(xs, me, 2, &c2) == ENOENT);
+		CHECK(tp_do(xs, me, 2, &rn) == 0);
+		CHECK(os_size_at(from) == -ENOENT && stripes_of(from) == 0);
+		CHECK(os_size_at(to) == SZ);
+		for (uint64_t o = 0; o < SZ; o += CH)
+			CHECK(sreq(X_READ, to, o, CH, NULL, got + o, &sv) == 0 && sv == CH);
+		CHECK(!memcmp(got, img, SZ));
+	}
+	CHECK(sreq(X_DELETE, to, 0, 0, NULL, NULL, NULL) == 0);
+	CHECK(stripes_of(to) == 0);
+}
+
+/* The object suite (but the restarts) on a striped radosd at port 2. */
 static void test_striped_suite(void)
 {
 	const char *stripe[] = { "--stripe", "4K", NULL };
-	pid_t striped = start_radosd(2, stripe);
 	char saved[sizeof(os_prefix)];
 
+	striped_pid = start_radosd(2, stripe);
 	memcpy(saved, os_prefix, sizeof(saved));
 	snprintf(os_prefix, sizeof(os_prefix), "s%s.", xt_tag());
 	os_dst = 2;
 	RUN(os_test_objects);
+	RUN(os_test_copy_rename);
+	RUN(os_test_hash);
 	RUN(os_test_locks);
 	RUN(os_test_names);
 	RUN(os_test_depth);
 	RUN(test_striped);
+	RUN(test_striped_other_radosd);
+	RUN(test_striped_rename_killed);
 	os_dst = 1;
 	memcpy(os_prefix, saved, sizeof(saved));
-	CHECK(tp_stop(striped) == 0);
+	CHECK(tp_stop(striped_pid) == 0);
 	CHECK(radosd_exit((const char *[]){ "-p", "3", "--conf", conf, "--stripe", "3000", NULL }) == 2);
 	CHECK(radosd_exit((const char *[]){ "-p", "3", "--conf", conf, "--stripe", "128M", NULL }) == 2);
 }
