@@ -23,12 +23,15 @@
  *   I/O     one object: the client's request itself goes to the storage
  *           peer, rewritten (no copy); several: a request per object with
  *           the data copied; holes read as zeroes without asking storage.
+ * At start, before serving, it waits until the requests a dead vlmcd on its
+ * port sent are settled (vlmcd-fence.h).
  */
 #include "extents.h"
 #include "vlmcd-state.h"
 #include "vlmcd-sub.h"
 #include "vlmcd-readers.h"
 #include "vlmcd-gates.h"
+#include "vlmcd-fence.h"
 
 /* ------------------------------------------------------------- I/O */
 
@@ -441,10 +444,11 @@ static void stats_text(struct xseg_request *req)
 		     "ops=%" PRIu64 "\nforwarded=%" PRIu64 "\ncopied=%" PRIu64 "\nhole_reads=%" PRIu64
 		     "\nstorage_reads=%" PRIu64 "\nstorage_writes=%" PRIu64 "\nmapr=%" PRIu64 "\nmapw=%" PRIu64
 		     "\ndiscards=%" PRIu64 "\nopens=%" PRIu64 "\ncloses=%" PRIu64 "\nmgmt=%" PRIu64
-		     "\ncache_chunks=%" PRIu64 "\ncache_bytes=%" PRIu64 "\nevicted=%" PRIu64 "\nwaited=%" PRIu64 "\n",
+		     "\ncache_chunks=%" PRIu64 "\ncache_bytes=%" PRIu64 "\nevicted=%" PRIu64 "\nwaited=%" PRIu64
+		     "\nfenced=%" PRIu64 "\nfence_timeouts=%" PRIu64 "\n",
 		     st.ops, st.forwarded, st.copied, st.hole_reads, st.storage_reads, st.storage_writes, st.mapr,
 		     st.mapw, st.discards, st.opens, st.closes, st.mgmt, nchunks, nchunks * sizeof(struct chunk),
-		     st.evicted, st.waited);
+		     st.evicted, st.waited, st.fenced, st.fence_timeouts);
 	if (n < 0 || (uint64_t)n >= cap)
 		n = 0;
 	/* What is in flight now: requests waiting for a free one, ops parked, MAPWs, op references. */
@@ -674,6 +678,14 @@ static int own(struct peer *p, int opt, const char *arg)
 		}
 		cache_max = v;
 		return 0;
+	case 'F':
+		v = strtoul(arg, &end, 10);
+		if (*end || end == arg || v > 3600) {
+			fprintf(stderr, "vlmcd: --fence-timeout: '%s' is not a number of seconds (0..3600)\n", arg);
+			return -1;
+		}
+		fence_ms = (uint32_t)v * 1000;
+		return 0;
 	}
 	return -1;
 }
@@ -705,7 +717,8 @@ int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
 		{ "mapper", required_argument, NULL, 'M' }, { "storage", required_argument, NULL, 'S' },
-		{ "cache", required_argument, NULL, 'c' }, { 0, 0, 0, 0 },
+		{ "cache", required_argument, NULL, 'c' }, { "fence-timeout", required_argument, NULL, 'F' },
+		{ 0, 0, 0, 0 },
 	};
 	int r;
 
@@ -715,7 +728,9 @@ int main(int argc, char **argv)
 	r = peer_parse_args(&P, argc, argv, "", lo, own,
 			    "  --mapper PORT   mapperd's port (required)\n"
 			    "  --storage PORT  the storage peer's port (required)\n"
-			    "  --cache SIZE    map cache bound (default 32M)");
+			    "  --cache SIZE    map cache bound (default 32M)\n"
+			    "  --fence-timeout SECS  at start, wait at most SECS (30; 0: not at all) for the\n"
+			    "                  requests a dead vlmcd on the port sent to settle");
 	if (r)
 		return r < 0 ? 2 : 0;
 	if (mapper == XSEG_NO_PORT || storage == XSEG_NO_PORT) {
@@ -731,6 +746,7 @@ int main(int argc, char **argv)
 	make_ident();
 	if (peer_start(&P))
 		return 1;
+	fence_wait();	/* before serving: no late piece of a dead vlmcd can land after this */
 	subs_max = xseg_config(P.xs)->nr_requests / 4;
 	if (subs_max < 4)
 		subs_max = 4;
