@@ -105,7 +105,7 @@ static void fence_wait(void)
 	while (n) {
 		nanosleep(&nap, NULL);
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		ms = (uint64_t)(now.tv_sec - t0.tv_sec) * 1000 + (uint64_t)(now.tv_nsec - t0.tv_nsec) / 1000000;
+		ms = (uint64_t)(((int64_t)now.tv_sec - t0.tv_sec) * 1000 + ((int64_t)now.tv_nsec - t0.tv_nsec) / 1000000);
 		n = fence_count(first, sizeof(first));
 		if (n && ms >= fence_ms) {
 			peer_log(&P, 0, "FENCE TIMEOUT: after %u ms %u request(s) a dead vlmcd sent are still not "
