@@ -330,7 +330,7 @@ static void op_run(struct op *o)
 	}
 	switch (o->opc) {
 	case X_OPEN:
-		if (!gate_open(o))
+		if (!gate_open(o) || (v->snap && !gate_pin(o)))
 			break;
 		{
 			uint64_t cap = 0;
@@ -606,20 +606,9 @@ static int serve(struct peer *p, uint32_t portno, struct xseg_request *req)
 		struct vol *v = o->v;
 
 		if (v->snap) {
-			char who[MSG_MAX];
-
-			/*
-			 * The last reader gone: the snapshot is closed at mapperd (its
-			 * reader lock dropped) before this CLOSE is answered, as a
-			 * volume's CLOSE is (a DELETE after it queues behind it).
-			 */
-			reader_drop(v, o);
-			if (!readers_live(v, who, sizeof(who)) && v->state == V_OPEN) {
-				o->parked = 1;
-				l_add(&v->quiesce, &o->link);
-				quiesce_next(v);
-				return PEER_ASYNC;
-			}
+			/* Its pin dropped, then forgotten; the last reader closes it (vlmcd-readers.h). */
+			snap_close_start(o);
+			return PEER_ASYNC;
 		}
 		if (v->state == V_CLOSED && !v->snap && o->ctag[0]) {
 			/*
@@ -711,6 +700,7 @@ static void make_ident(void)
 			start = strtoull(s + 1, NULL, 10);
 	}
 	snprintf(ident, sizeof(ident), "%s:%d:%llu", host, (int)getpid(), start);
+	snprintf(pin_host, sizeof(pin_host), "%s", host);
 }
 
 int main(int argc, char **argv)
