@@ -127,6 +127,34 @@ static uint32_t readers_live(struct vol *v, char *out, size_t n)
 	return v->nrd;
 }
 
+/*
+ * Once a second, from the dispatch loop (pending()): forget the readers
+ * whose port is gone (recovery frees the port of a process that died within
+ * a second), and close at mapperd a snapshot nobody reads any more, so that
+ * vlmcd's reader lock does not pin it for a reader that never CLOSEs
+ * (xsegbd, a client killed). Cheap: a walk of the volumes vlmcd knows.
+ */
+static void readers_sweep(void)
+{
+	static uint64_t last;
+	uint64_t now = xseg_sys_now_ns();
+
+	if (now - last < 1000000000ull)
+		return;
+	last = now;
+	for (uint32_t b = 0; b < 1024; b++)
+		for (struct vol *v = vols[b]; v; v = v->hnext) {
+			if (!v->snap || !v->nrd)
+				continue;
+			readers_prune(v);
+			if (v->nrd || v->state != V_OPEN || v->busy || v->ops || !l_empty(&v->quiesce) ||
+			    !l_empty(&v->waiters))
+				continue;
+			peer_log(&P, 2, "%s: its last reader's port is gone; closing it", v->name);
+			send_close(v, NULL);
+		}
+}
+
 /* ------------------------------------------------------------ pins */
 
 /*

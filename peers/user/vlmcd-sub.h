@@ -258,11 +258,14 @@ static void sub_go(struct sub *s)
 	}
 }
 
-/* pending(): send what waited for a free request, in order. */
+static void readers_sweep(void);
+
+/* pending(): send what waited for a free request, in order (and the readers' sweep). */
 static int retry_pending(struct peer *p, uint32_t portno)
 {
 	(void)p;
 	(void)portno;
+	readers_sweep();
 	while (!l_empty(&failed)) {
 		struct sub *s = l_entry(failed.next, struct sub, link);
 

@@ -8,7 +8,10 @@
  * at mapperd, outlived vlmcd), and mapperd refuses it too; INFO lists the
  * reader; the reader's CLOSE through the new vlmcd drops the pin and the
  * DELETE goes through. A reader in another process that is killed without
- * a CLOSE pins nothing once it is gone (mapperd breaks its dead lock). INFO
+ * a CLOSE pins nothing once it is gone (mapperd breaks its dead lock). A
+ * reader that only reads (no OPEN, as xsegbd) in a process that is killed:
+ * vlmcd notices by itself and closes the snapshot at mapperd, so mapperd,
+ * asked directly, names no reader within seconds (no DELETE needed). INFO
  * of a volume lists its ro=1 readers (readers=), in mapperd's reply and
  * through vlmcd.
  */
@@ -155,6 +158,52 @@ static void test_dead_reader(void)
 	CHECKF(e == 0, "DELETE once the reader is dead: %s '%s'", strerror(e), msg);
 }
 
+/*
+ * A reader that only reads (xsegbd: no OPEN, no CLOSE) in a process that is
+ * killed: vlmcd notices its port is gone by itself (no DELETE through it)
+ * and closes the snapshot at mapperd, so mapperd no longer names vlmcd.
+ */
+static void test_idle_reader_gone(void)
+{
+	char msg[4096], v[1024];
+	int fds[2];
+	pid_t child;
+	char c = 0;
+	uint64_t t0;
+
+	CHECK(rq(xs, me, P_VLMCD, X_SNAPSHOT, "pv", "name=u\n", 0, msg) == 0);
+	CHECK(pipe(fds) == 0);
+	child = xt_fork();
+	if (child == 0) {
+		struct xseg *x = tx_join(&cfg, "futex");
+		int r = xseg_bind_port(x, XSEG_ANY_PORT, 0);
+		char m[4096];
+
+		close(fds[0]);
+		if (r < 0 || rq(x, (uint32_t)r, P_VLMCD, X_READ, "pv@u", NULL, 64, m) || memcmp(m, "hello", 5))
+			_exit(1);
+		c = 1;
+		if (write(fds[1], &c, 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	close(fds[1]);
+	CHECK(read(fds[0], &c, 1) == 1 && c == 1);
+	close(fds[0]);
+	info_key(P_MAPPER, "pv@u", "readers", v, sizeof(v));
+	CHECKF(strstr(v, ":vlmcd"), "readers while the reader lives: '%s'", v);
+	CHECK(kill(child, SIGKILL) == 0);
+	CHECK(waitpid(child, NULL, 0) == child);
+	for (t0 = xt_now_ns();; usleep(50000)) {
+		info_key(P_MAPPER, "pv@u", "readers", v, sizeof(v));
+		if (!strcmp(v, "-"))
+			break;
+		CHECKF(xt_now_ns() - t0 < 20000000000ull, "20 s after the reader died mapperd still names '%s'", v);
+	}
+	CHECK(rq(xs, me, P_MAPPER, X_DELETE, "pv@u", NULL, 0, msg) == 0);
+}
+
 /* INFO of a volume lists its ro=1 readers, at mapperd and through vlmcd. */
 static void test_info_readers(void)
 {
@@ -204,6 +253,7 @@ int main(void)
 	pids[P_VLMCD] = start("vlmcd", P_VLMCD);
 	RUN(test_pin_survives_restart);
 	RUN(test_dead_reader);
+	RUN(test_idle_reader_gone);
 	RUN(test_info_readers);
 	for (int i = P_VLMCD; i >= P_FILED; i--)
 		CHECK(tp_stop(pids[i]) == 0);
