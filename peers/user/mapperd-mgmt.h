@@ -267,7 +267,7 @@ static int op_delete(struct rq *q, const char *name, struct vol *v, const struct
 
 	if (q->text[0])
 		return fail(q, EINVAL, "DELETE takes no keys");
-	r = readers(v->id, who, sizeof(who));
+	r = readers(v, who, sizeof(who));
 	if (r > 0)
 		return fail(q, EBUSY, "%s is open (read-only) by %s", name, who);
 	if (r < 0)
@@ -324,7 +324,7 @@ static int op_info(struct rq *q, const char *name, struct vol *v, const struct x
 		children(v->id, XVF_KIND_VOLUME, clones, LIST);
 	}
 	/* Its readers (ro=1 opens of a volume; a snapshot's openers are its readers). */
-	if (readers(v->id, rd, sizeof(rd)) <= 0)
+	if (readers(v, rd, sizeof(rd)) <= 0)
 		fmt(rd, sizeof(rd), "-");
 	if (e->kind != XVF_KIND_VOLUME)
 		fmt(who, sizeof(who), "%s", rd);
