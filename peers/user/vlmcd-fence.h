@@ -29,6 +29,7 @@
 #include "../../sys/domain.h"
 
 static uint32_t fence_ms = 30000;	/* --fence-timeout (seconds on the command line); 0: no fence */
+static uint64_t fenced, fence_timeouts;	/* .stats: requests waited for; waits that timed out */
 
 /* Is @holder (XSEG_HOLDER word) a port bound by that generation to a live process? */
 static int fence_holder_live(uint64_t holder)
@@ -111,11 +112,11 @@ static void fence_wait(void)
 			peer_log(&P, 0, "FENCE TIMEOUT: after %u ms %u request(s) a dead vlmcd sent are still not "
 				 "settled (first %s; the storage peer may be wedged): serving anyway, and a late "
 				 "write among them may land over newer data", fence_ms, n, first);
-			st.fence_timeouts++;
+			fence_timeouts++;
 			return;
 		}
 	}
-	st.fenced += n0;
+	fenced += n0;
 	peer_log(&P, 1, "fence: the %u request(s) were settled after %" PRIu64 " ms; serving", n0, ms);
 }
 

@@ -218,7 +218,7 @@ static uint64_t nchunks;
 /* Counters, answered by INFO ".stats" (XV_T_STATS). */
 static struct {
 	uint64_t ops, forwarded, copied, hole_reads, storage_reads, storage_writes, mapr, mapw,
-		discards, opens, closes, mgmt, evicted, waited, fenced, fence_timeouts;
+		discards, opens, closes, mgmt, evicted, waited;
 } st;
 
 static void op_run(struct op *o);

@@ -444,11 +444,10 @@ static void stats_text(struct xseg_request *req)
 		     "ops=%" PRIu64 "\nforwarded=%" PRIu64 "\ncopied=%" PRIu64 "\nhole_reads=%" PRIu64
 		     "\nstorage_reads=%" PRIu64 "\nstorage_writes=%" PRIu64 "\nmapr=%" PRIu64 "\nmapw=%" PRIu64
 		     "\ndiscards=%" PRIu64 "\nopens=%" PRIu64 "\ncloses=%" PRIu64 "\nmgmt=%" PRIu64
-		     "\ncache_chunks=%" PRIu64 "\ncache_bytes=%" PRIu64 "\nevicted=%" PRIu64 "\nwaited=%" PRIu64
-		     "\nfenced=%" PRIu64 "\nfence_timeouts=%" PRIu64 "\n",
+		     "\ncache_chunks=%" PRIu64 "\ncache_bytes=%" PRIu64 "\nevicted=%" PRIu64 "\nwaited=%" PRIu64 "\n",
 		     st.ops, st.forwarded, st.copied, st.hole_reads, st.storage_reads, st.storage_writes, st.mapr,
 		     st.mapw, st.discards, st.opens, st.closes, st.mgmt, nchunks, nchunks * sizeof(struct chunk),
-		     st.evicted, st.waited, st.fenced, st.fence_timeouts);
+		     st.evicted, st.waited);
 	if (n < 0 || (uint64_t)n >= cap)
 		n = 0;
 	/* What is in flight now: requests waiting for a free one, ops parked, MAPWs, op references. */
@@ -456,6 +455,10 @@ static void stats_text(struct xseg_request *req)
 		     "pending=%" PRIu64 "\nparked=%" PRIu64 "\nmapw_inflight=%" PRIu64 "\nvolume_refs=%" PRIu64
 		     "\noutstanding=%" PRIu64 "\nsubs_out=%u\nsubs_max=%u\n", npending, parked, mapws, opsn,
 		     __atomic_load_n(&P.outstanding, __ATOMIC_RELAXED), subs_out, subs_max);
+	n += m < 0 ? 0 : m;
+	/* The start fence (vlmcd-fence.h). */
+	m = (uint64_t)n < cap ? snprintf(d + n, cap - (uint64_t)n, "fenced=%" PRIu64 "\nfence_timeouts=%" PRIu64 "\n",
+					 fenced, fence_timeouts) : 0;
 	n += m < 0 ? 0 : m;
 	req->serviced = (uint64_t)n < cap ? (uint64_t)n : cap;
 }
@@ -651,6 +654,14 @@ static int own(struct peer *p, int opt, const char *arg)
 
 	(void)p;
 	switch (opt) {
+	case 'F':
+		v = strtoul(arg, &end, 10);
+		if (*end || end == arg || v > 3600) {
+			fprintf(stderr, "vlmcd: --fence-timeout: '%s' is not a number of seconds (0..3600)\n", arg);
+			return -1;
+		}
+		fence_ms = (uint32_t)v * 1000;
+		return 0;
 	case 'M':
 	case 'S':
 		v = strtoul(arg, &end, 10);
@@ -666,14 +677,6 @@ static int own(struct peer *p, int opt, const char *arg)
 			return -1;
 		}
 		cache_max = v;
-		return 0;
-	case 'F':
-		v = strtoul(arg, &end, 10);
-		if (*end || end == arg || v > 3600) {
-			fprintf(stderr, "vlmcd: --fence-timeout: '%s' is not a number of seconds (0..3600)\n", arg);
-			return -1;
-		}
-		fence_ms = (uint32_t)v * 1000;
 		return 0;
 	}
 	return -1;
@@ -706,9 +709,9 @@ static void make_ident(void)
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
+		{ "fence-timeout", required_argument, NULL, 'F' },
 		{ "mapper", required_argument, NULL, 'M' }, { "storage", required_argument, NULL, 'S' },
-		{ "cache", required_argument, NULL, 'c' }, { "fence-timeout", required_argument, NULL, 'F' },
-		{ 0, 0, 0, 0 },
+		{ "cache", required_argument, NULL, 'c' }, { 0, 0, 0, 0 },
 	};
 	int r;
 
@@ -717,10 +720,10 @@ int main(int argc, char **argv)
 	P.required = "--mapper PORT --storage PORT";
 	r = peer_parse_args(&P, argc, argv, "", lo, own,
 			    "  --mapper PORT   mapperd's port (required)\n"
-			    "  --storage PORT  the storage peer's port (required)\n"
-			    "  --cache SIZE    map cache bound (default 32M)\n"
 			    "  --fence-timeout SECS  at start, wait at most SECS (30; 0: not at all) for the\n"
-			    "                  requests a dead vlmcd on the port sent to settle");
+			    "                  requests a dead vlmcd on the port sent to settle\n"
+			    "  --storage PORT  the storage peer's port (required)\n"
+			    "  --cache SIZE    map cache bound (default 32M)");
 	if (r)
 		return r < 0 ? 2 : 0;
 	if (mapper == XSEG_NO_PORT || storage == XSEG_NO_PORT) {
