@@ -450,15 +450,15 @@ static void stats_text(struct xseg_request *req)
 		     st.evicted, st.waited);
 	if (n < 0 || (uint64_t)n >= cap)
 		n = 0;
+	/* The start fence's counters (vlmcd-fence.h). */
+	m = snprintf(d + n, cap - (uint64_t)n, "fenced=%" PRIu64 "\nfence_timeouts=%" PRIu64 "\n", fenced,
+		     fence_timeouts);
+	n += m < 0 || (uint64_t)m >= cap - (uint64_t)n ? 0 : m;
 	/* What is in flight now: requests waiting for a free one, ops parked, MAPWs, op references. */
 	m = snprintf(d + n, cap - (uint64_t)n,
 		     "pending=%" PRIu64 "\nparked=%" PRIu64 "\nmapw_inflight=%" PRIu64 "\nvolume_refs=%" PRIu64
 		     "\noutstanding=%" PRIu64 "\nsubs_out=%u\nsubs_max=%u\n", npending, parked, mapws, opsn,
 		     __atomic_load_n(&P.outstanding, __ATOMIC_RELAXED), subs_out, subs_max);
-	n += m < 0 ? 0 : m;
-	/* The start fence (vlmcd-fence.h). */
-	m = (uint64_t)n < cap ? snprintf(d + n, cap - (uint64_t)n, "fenced=%" PRIu64 "\nfence_timeouts=%" PRIu64 "\n",
-					 fenced, fence_timeouts) : 0;
 	n += m < 0 ? 0 : m;
 	req->serviced = (uint64_t)n < cap ? (uint64_t)n : cap;
 }
