@@ -10,9 +10,10 @@
  * late OLD piece landed, so the range reads NEW (and INFO .stats says
  * fenced=1); with --fence-timeout 0 (no fence) the late piece lands over
  * the NEW bytes, the overtaking the fence exists for (shown, so the test
- * proves it can see it); with --fence-timeout 1 and a piece held 4 s the
- * new vlmcd serves after the timeout (fence_timeouts=1), it does not wait
- * for a wedged storage peer.
+ * proves it can see it; the piece is held 5 s there, time enough for the
+ * new vlmcd to start, open the volume and write on a loaded machine); with
+ * --fence-timeout 1 and a piece held 6 s the new vlmcd serves after the
+ * timeout (fence_timeouts=1), it does not wait for a wedged storage peer.
  */
 #include "peers.h"
 
@@ -166,7 +167,7 @@ static void test_fence(void)
 /* Without it (--fence-timeout 0) the late piece lands over the NEW bytes: the test sees the hazard. */
 static void test_no_fence_overtaken(void)
 {
-	uint64_t fenced, timeouts, n = scenario("fv2", "3000", "0", &fenced, &timeouts);
+	uint64_t fenced, timeouts, n = scenario("fv2", "5000", "0", &fenced, &timeouts);
 
 	CHECKF(n == LEN - 8 * KB, "without the fence %" PRIu64 " bytes read NEW (expected the held piece's "
 	       "8K to read OLD)", n);
@@ -178,7 +179,7 @@ static void test_fence_timeout(void)
 {
 	uint64_t fenced, timeouts;
 
-	scenario("fv3", "4000", "1", &fenced, &timeouts);
+	scenario("fv3", "6000", "1", &fenced, &timeouts);
 	CHECKF(fenced == 0 && timeouts == 1, "fenced=%" PRIu64 " fence_timeouts=%" PRIu64, fenced, timeouts);
 }
 
