@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/vfs.h>
+#include <time.h>
 #include <linux/openat2.h>
 #include "peer.h"
 #include "objname.h"
@@ -60,6 +61,10 @@ static struct filed {
 	 */
 	int inline_mode;		/* atomic: NOWAIT drops to OFF once refused */
 	uint64_t inline_max;		/* larger requests go to the pool */
+	/* The test hook (XSEG_FILED_FAULT, below). */
+	char fault_prefix[XSEG_TARGET_MAX + 1];
+	uint32_t fault_ms;
+	int fault_armed;		/* atomic: the first matching WRITE disarms it */
 } fd_ = { .dirfd = -1, .lock_mu = PTHREAD_MUTEX_INITIALIZER, .inline_mode = INLINE_NOWAIT,
 	  .inline_max = 2 << 20 };
 
@@ -322,6 +327,50 @@ static int serve_inline(struct peer *p, struct xseg_request *req, const char *na
 	return r;
 }
 
+/*
+ * A test hook: with XSEG_FILED_FAULT=delay-write:PREFIX:MS in its
+ * environment, filed holds the first WRITE of an object whose name starts
+ * with PREFIX for MS milliseconds on an I/O thread before writing it (every
+ * other request is served meanwhile), logged at start and when it fires.
+ * It makes a late write deterministic: test/peers/vlmcd-fence.c kills vlmcd
+ * while one piece of its write waits here. Tests only; nothing else reads it.
+ */
+static int fault_match(const char *name)
+{
+	return __atomic_load_n(&fd_.fault_armed, __ATOMIC_ACQUIRE) &&
+	       !strncmp(name, fd_.fault_prefix, strlen(fd_.fault_prefix));
+}
+
+static void fault_delay(struct peer *p, const char *name)
+{
+	struct timespec ts = { fd_.fault_ms / 1000, (long)(fd_.fault_ms % 1000) * 1000000L };
+
+	if (!fault_match(name) || !__atomic_exchange_n(&fd_.fault_armed, 0, __ATOMIC_ACQ_REL))
+		return;
+	peer_log(p, 0, "test hook: WRITE of %s held for %u ms", name, fd_.fault_ms);
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+	peer_log(p, 0, "test hook: WRITE of %s goes on", name);
+}
+
+static int fault_parse(const char *v)
+{
+	const char *a = v + strlen("delay-write:"), *c = strrchr(v, ':');
+	char *end;
+	unsigned long ms;
+
+	if (strncmp(v, "delay-write:", strlen("delay-write:")) || c < a || (size_t)(c - a) > XSEG_TARGET_MAX)
+		return -1;
+	ms = strtoul(c + 1, &end, 10);
+	if (*end || end == c + 1 || ms > 600000)
+		return -1;
+	memcpy(fd_.fault_prefix, a, (size_t)(c - a));
+	fd_.fault_prefix[c - a] = 0;
+	fd_.fault_ms = (uint32_t)ms;
+	fd_.fault_armed = 1;
+	return 0;
+}
+
 /* On the dispatch thread: checks, locks, READ and WRITE that cannot block; the rest is deferred. */
 static int serve(struct peer *p, uint32_t port, struct xseg_request *req)
 {
@@ -376,6 +425,8 @@ static int serve(struct peer *p, uint32_t port, struct xseg_request *req)
 	}
 	if ((req->op == X_HASH && (!data || req->data_len < 64)) || (req->op == X_INFO && (!data || req->data_len < 8)))
 		return EINVAL;
+	if (req->op == X_WRITE && fault_match(name))
+		return PEER_DEFER;	/* the test hook waits on an I/O thread */
 	if (req->op == X_READ || req->op == X_WRITE)
 		return serve_inline(p, req, name);
 	return PEER_DEFER;
@@ -662,6 +713,7 @@ static int work(struct peer *p, uint32_t port, struct xseg_request *req)
 	case X_WRITE:
 		if (off > INT64_MAX || len > INT64_MAX - off)
 			return EFBIG;
+		fault_delay(p, name);
 		fd = obj_open(name, O_WRONLY | O_CREAT, 0644);
 		if (fd < 0)
 			return -fd;
@@ -845,6 +897,14 @@ int main(int argc, char **argv)
 	if (!fd_.dir) {
 		fprintf(stderr, "filed: --dir DIR is required\n");
 		return 2;
+	}
+	if (getenv("XSEG_FILED_FAULT")) {
+		if (fault_parse(getenv("XSEG_FILED_FAULT"))) {
+			fprintf(stderr, "filed: XSEG_FILED_FAULT='%s': not delay-write:PREFIX:MS\n",
+				getenv("XSEG_FILED_FAULT"));
+			return 2;
+		}
+		fprintf(stderr, "filed: test hook XSEG_FILED_FAULT=%s armed\n", getenv("XSEG_FILED_FAULT"));
 	}
 	if (open_dir(&p))
 		return 1;

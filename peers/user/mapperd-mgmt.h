@@ -267,7 +267,7 @@ static int op_delete(struct rq *q, const char *name, struct vol *v, const struct
 
 	if (q->text[0])
 		return fail(q, EINVAL, "DELETE takes no keys");
-	r = readers(v->id, who, sizeof(who));
+	r = readers(v, who, sizeof(who));
 	if (r > 0)
 		return fail(q, EBUSY, "%s is open (read-only) by %s", name, who);
 	if (r < 0)
@@ -302,8 +302,8 @@ static int op_delete(struct rq *q, const char *name, struct vol *v, const struct
 /* INFO NAME: key=value lines (XV_INFO_KEYS). */
 static int op_info(struct rq *q, const char *name, struct vol *v, const struct xvf_reg_rec *e)
 {
-	enum { LIST = 65536, OUT = 2 * LIST + 4096 };
-	char parent[NAME_BUF] = "-", who[256] = "-", why[256];
+	enum { LIST = 65536, OUT = 2 * LIST + 8192 };
+	char parent[NAME_BUF] = "-", who[256] = "-", why[256], rd[4096] = "-";
 	char *out, *snaps, *clones;
 	uint64_t objects = 0, owned = 0;
 	int r, n;
@@ -322,10 +322,12 @@ static int op_info(struct rq *q, const char *name, struct vol *v, const struct x
 			fmt(who, sizeof(who), "-");
 	} else {
 		children(v->id, XVF_KIND_VOLUME, clones, LIST);
-		/* A snapshot's openers are its readers. */
-		if (readers(v->id, who, sizeof(who)) <= 0)
-			fmt(who, sizeof(who), "-");
 	}
+	/* Its readers (ro=1 opens of a volume; a snapshot's openers are its readers). */
+	if (readers(v, rd, sizeof(rd)) <= 0)
+		fmt(rd, sizeof(rd), "-");
+	if (e->kind != XVF_KIND_VOLUME)
+		fmt(who, sizeof(who), "%s", rd);
 	if (v->h.parent) {
 		struct xvf_reg_rec *p = rec_by_id(v->h.parent);
 
@@ -344,10 +346,11 @@ static int op_info(struct rq *q, const char *name, struct vol *v, const struct x
 	}
 	n = fmt(out, OUT,
 		     "name=%s\nkind=%s\nsize=%" PRIu64 "\nobject_size=%u\nparent=%s\nsnapshots=%s\nclones=%s\n"
-		     "objects=%" PRIu64 "\nbytes=%" PRIu64 "\nopen_by=%s\nid=%" PRIu64 "\nversion=%" PRIu64 "\n",
+		     "objects=%" PRIu64 "\nbytes=%" PRIu64 "\nopen_by=%s\nid=%" PRIu64 "\nversion=%" PRIu64 "\n"
+		     "readers=%s\n",
 		     name, e->kind == XVF_KIND_VOLUME ? "volume" : "snapshot", v->h.size, v->h.object_size, parent,
 		     snaps[0] ? snaps : "-", clones[0] ? clones : "-", objects, owned * v->h.object_size, who,
-		     v->id, v->h.hversion);
+		     v->id, v->h.hversion, rd);
 	r = reply_text(q, out, (size_t)n);
 	free(out);
 	return r;

@@ -292,14 +292,18 @@ static int lock_holder(uint64_t id, char *who, size_t wn)
 }
 
 /*
- * readers - the live holders of @id's reader slots, comma-separated in @who
+ * readers - the live holders of @v's reader slots, comma-separated in @who
  * (@wn bytes), probed as lock_holder does (a dead holder's slot is broken on
- * the way). Returns how many hold one, or -errno.
+ * the way); slots known to be free (v->rd_maybe) are not asked. Returns how
+ * many hold one, or -errno. Under md.mgmt.
  */
-static int readers(uint64_t id, char *who, size_t wn)
+_Static_assert(XVF_READERS <= 32, "a vol's rd_maybe has a bit per reader slot");
+
+static int readers(struct vol *v, char *who, size_t wn)
 {
 	size_t o = 0;
 	int n = 0;
+	uint32_t held = 0;
 
 	who[0] = 0;
 	for (uint32_t k = 0; k < XVF_READERS; k++) {
@@ -307,7 +311,9 @@ static int readers(uint64_t id, char *who, size_t wn)
 		struct xc_call c = { .op = X_ACQUIRE, .target = lock, .buf_len = 256 };
 		int r;
 
-		xvf_reader_lock_name(lock, sizeof(lock), id, k);
+		if (v->rd_known && !(v->rd_maybe & (1u << k)))
+			continue;	/* free since the last probe: nobody took it through us */
+		xvf_reader_lock_name(lock, sizeof(lock), v->id, k);
 		xvf_owner_tag(tag, sizeof(tag), "mapperd-probe");
 		c.in = tag;
 		c.in_len = c.size = strlen(tag);
@@ -323,14 +329,18 @@ static int readers(uint64_t id, char *who, size_t wn)
 			if (o < wn)
 				o += (size_t)fmt(who + o, wn - o, "%s%s", n ? "," : "", c.msg[0] ? c.msg : "another owner");
 			n++;
+			held |= 1u << k;
 			continue;
 		}
 		if (r)
 			return -r;
 		c.op = X_RELEASE;
 		c.flags = 0;
-		st_do(&c);
+		if (st_do(&c))
+			held |= 1u << k;	/* our probe may still hold it: asked again next time */
 	}
+	v->rd_maybe = held;
+	v->rd_known = 1;
 	if (o >= wn && wn)
 		who[wn - 1] = 0;
 	return n;
@@ -341,7 +351,7 @@ static int readers(uint64_t id, char *who, size_t wn)
  * free, ours already, or held by a provably dead owner (or any, with
  * @force, when all are taken). 0, or an errno with a message in @why.
  */
-static int reader_open(uint64_t id, const char *name, const char *owner, int force, char *why, size_t wn)
+static int reader_open(struct vol *v, const char *name, const char *owner, int force, char *why, size_t wn)
 {
 	char lock[64], first[256] = "";
 
@@ -351,7 +361,8 @@ static int reader_open(uint64_t id, const char *name, const char *owner, int for
 					     .in_len = strlen(owner), .size = strlen(owner) };
 			int r;
 
-			xvf_reader_lock_name(lock, sizeof(lock), id, k);
+			xvf_reader_lock_name(lock, sizeof(lock), v->id, k);
+			v->rd_maybe |= 1u << k;	/* before the ACQUIRE: held or not, it may be now */
 			r = st_do(&c);
 			if (r == EBUSY && (pass || (c.msg[0] && xvf_owner_dead(c.msg, strlen(c.msg))))) {
 				char holder[256];
@@ -376,8 +387,8 @@ static int reader_open(uint64_t id, const char *name, const char *owner, int for
 	return EBUSY;
 }
 
-/* reader_close - release every reader slot of @id that @owner holds. 0 or an errno. */
-static int reader_close(uint64_t id, const char *owner)
+/* reader_close - release every reader slot of @v that @owner holds (known-free ones skipped). 0 or an errno. */
+static int reader_close(struct vol *v, const char *owner)
 {
 	for (uint32_t k = 0; k < XVF_READERS; k++) {
 		char lock[64];
@@ -385,8 +396,12 @@ static int reader_close(uint64_t id, const char *owner)
 				     .in_len = strlen(owner), .size = strlen(owner) };
 		int r;
 
-		xvf_reader_lock_name(lock, sizeof(lock), id, k);
+		if (v->rd_known && !(v->rd_maybe & (1u << k)))
+			continue;
+		xvf_reader_lock_name(lock, sizeof(lock), v->id, k);
 		r = st_do(&c);
+		if (!r || r == ENOENT)
+			v->rd_maybe &= ~(1u << k);	/* free now */
 		if (r && r != ENOENT && r != EPERM)
 			return r;
 	}
@@ -426,10 +441,10 @@ static int op_open(struct rq *q, struct vol *v, const struct xvf_reg_rec *e)
 	if (e->kind == XVF_KIND_SNAPSHOT || ro) {
 		/* Read-only opens are shared: each reader holds a reader slot, which DELETE respects. */
 		if (q->op == X_CLOSE) {
-			r = reader_close(v->id, vals[0]);
+			r = reader_close(v, vals[0]);
 			return r ? fail(q, r, "%s: cannot release its reader locks: %s", q->target, strerror(r)) : 0;
 		}
-		r = reader_open(v->id, q->target, vals[0], force, why, sizeof(why));
+		r = reader_open(v, q->target, vals[0], force, why, sizeof(why));
 		if (r)
 			return fail(q, r, "%s", why);
 		rep.flags = XV_OPEN_RO;
@@ -441,7 +456,7 @@ static int op_open(struct rq *q, struct vol *v, const struct xvf_reg_rec *e)
 	k.in_len = k.size = strlen(vals[0]);
 	if (q->op == X_CLOSE) {
 		/* The owner's ro=1 opens of the volume too (CLOSE carries no ro=). */
-		r = reader_close(v->id, vals[0]);
+		r = reader_close(v, vals[0]);
 		if (r)
 			return fail(q, r, "%s: cannot release its reader locks: %s", q->target, strerror(r));
 		k.op = X_RELEASE;

@@ -51,6 +51,16 @@ struct vol {
 	int stale;			/* a map write failed: the cache may differ from the storage */
 	uint32_t active;		/* map ops in flight */
 	uint64_t last_use;
+	/*
+	 * Under md.mgmt (every OPEN/CLOSE/INFO/DELETE runs under it): the reader
+	 * slots that may be held. Until a probe of every slot (readers()) it
+	 * is unknown (rd_known 0: all may be); then a taken slot is added and
+	 * a released one dropped, so the probes that follow skip known-free
+	 * slots. Every reader lock of the store is taken by this process (the
+	 * store lock admits one mapperd), so nothing else can set one.
+	 */
+	uint32_t rd_maybe;
+	int rd_known;
 };
 
 static struct md {

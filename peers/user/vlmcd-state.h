@@ -43,6 +43,7 @@ enum { V_CLOSED, V_OPENING, V_OPEN, V_CLOSING };
 #define RD_MAX 16u
 struct reader {
 	uint32_t port, gen;
+	int pin;			/* its pin at mapperd (vlmcd-readers.h): PIN_NONE, PIN_ASKED, PIN_HELD */
 	char tag[128];			/* its OPEN's owner=, "" if none */
 };
 
@@ -105,7 +106,7 @@ struct op {
 	char msg[MSG_MAX];
 };
 
-enum { S_READ, S_WRITE, S_OTHER, S_FETCH, S_MAPW, S_OPEN, S_CLOSE, S_DISCARD, S_FLUSH, S_FWD };
+enum { S_READ, S_WRITE, S_OTHER, S_FETCH, S_MAPW, S_OPEN, S_CLOSE, S_DISCARD, S_FLUSH, S_FWD, S_PIN, S_UNPIN };
 
 /* A request of vlmcd's own (or a forward) waiting to go or gone. */
 struct sub {

@@ -74,6 +74,8 @@ static void fetch_done(struct sub *s, struct xseg_request *req, int err);
 static void mapw_done(struct sub *s, struct xseg_request *req, int err);
 static void open_done(struct sub *s, struct xseg_request *req, int err);
 static void close_done(struct sub *s, struct xseg_request *req, int err);
+static void pin_done(struct sub *s, struct xseg_request *req, int err);
+static void unpin_done(struct sub *s, struct xseg_request *req, int err);
 static void fwd_done(struct op *o, struct xseg_request *req, int err);
 static void forward(struct op *o, uint32_t dst, const char *target, uint32_t tlen, uint64_t off, uint64_t len,
 		    uint32_t flags);
@@ -93,6 +95,8 @@ static void sub_reply(struct peer *p, uint32_t portno, struct xseg_request *req,
 	case S_MAPW: mapw_done(s, req, err); return;
 	case S_OPEN: open_done(s, req, err); return;
 	case S_CLOSE: close_done(s, req, err); return;
+	case S_PIN: pin_done(s, req, err); return;
+	case S_UNPIN: unpin_done(s, req, err); return;
 	case S_FWD: sub_put(s); fwd_done(o, req, err); return;	/* the client's request */
 	case S_FLUSH:
 		/* The pre-flush of an XF_FLUSH write: its op goes on (or fails) from the top. */
@@ -185,7 +189,7 @@ static int sub_send(struct sub *s)
 			goto fail;
 		}
 		memcpy(xseg_req_data(P.xs, req), src + s->boff, s->size);
-	} else if (s->kind == S_OPEN || s->kind == S_CLOSE) {
+	} else if (s->kind == S_OPEN || s->kind == S_CLOSE || s->kind == S_PIN || s->kind == S_UNPIN) {
 		memcpy(xseg_req_data(P.xs, req), s->text, s->size);
 	}
 	r = peer_submit(&P, s->port, req, s->dst, sub_reply, s);
@@ -232,6 +236,8 @@ static void sub_failed(struct sub *s)
 	case S_MAPW: mapw_done(s, NULL, err); break;
 	case S_OPEN: open_done(s, NULL, err); break;
 	case S_CLOSE: close_done(s, NULL, err); break;
+	case S_PIN: pin_done(s, NULL, err); break;
+	case S_UNPIN: unpin_done(s, NULL, err); break;
 	case S_FWD:
 		sub_put(s);
 		fwd_done(o, NULL, err);
@@ -261,11 +267,14 @@ static void sub_go(struct sub *s)
 	}
 }
 
-/* pending(): send what waited for a free request, in order. */
+static void readers_sweep(void);
+
+/* pending(): send what waited for a free request, in order (and the readers' sweep). */
 static int retry_pending(struct peer *p, uint32_t portno)
 {
 	(void)p;
 	(void)portno;
+	readers_sweep();
 	while (!l_empty(&failed)) {
 		struct sub *s = l_entry(failed.next, struct sub, link);
 

@@ -23,12 +23,15 @@
  *   I/O     one object: the client's request itself goes to the storage
  *           peer, rewritten (no copy); several: a request per object with
  *           the data copied; holes read as zeroes without asking storage.
+ * At start, before serving, it waits until the requests a dead vlmcd on its
+ * port sent are settled (vlmcd-fence.h).
  */
 #include "extents.h"
 #include "vlmcd-state.h"
 #include "vlmcd-sub.h"
 #include "vlmcd-readers.h"
 #include "vlmcd-gates.h"
+#include "vlmcd-fence.h"
 
 /* ------------------------------------------------------------- I/O */
 
@@ -367,7 +370,7 @@ static void op_run(struct op *o)
 	}
 	switch (o->opc) {
 	case X_OPEN:
-		if (!gate_open(o))
+		if (!gate_open(o) || (v->snap && !gate_pin(o)))
 			break;
 		{
 			uint64_t cap = 0;
@@ -487,6 +490,10 @@ static void stats_text(struct xseg_request *req)
 		     st.evicted, st.waited);
 	if (n < 0 || (uint64_t)n >= cap)
 		n = 0;
+	/* The start fence's counters (vlmcd-fence.h). */
+	m = snprintf(d + n, cap - (uint64_t)n, "fenced=%" PRIu64 "\nfence_timeouts=%" PRIu64 "\n", fenced,
+		     fence_timeouts);
+	n += m < 0 || (uint64_t)m >= cap - (uint64_t)n ? 0 : m;
 	/* What is in flight now: requests waiting for a free one, ops parked, MAPWs, op references. */
 	m = snprintf(d + n, cap - (uint64_t)n,
 		     "pending=%" PRIu64 "\nparked=%" PRIu64 "\nmapw_inflight=%" PRIu64 "\nvolume_refs=%" PRIu64
@@ -646,20 +653,9 @@ static int serve(struct peer *p, uint32_t portno, struct xseg_request *req)
 		struct vol *v = o->v;
 
 		if (v->snap) {
-			char who[MSG_MAX];
-
-			/*
-			 * The last reader gone: the snapshot is closed at mapperd (its
-			 * reader lock dropped) before this CLOSE is answered, as a
-			 * volume's CLOSE is (a DELETE after it queues behind it).
-			 */
-			reader_drop(v, o);
-			if (!readers_live(v, who, sizeof(who)) && v->state == V_OPEN) {
-				o->parked = 1;
-				l_add(&v->quiesce, &o->link);
-				quiesce_next(v);
-				return PEER_ASYNC;
-			}
+			/* Its pin dropped, then forgotten; the last reader closes it (vlmcd-readers.h). */
+			snap_close_start(o);
+			return PEER_ASYNC;
 		}
 		if (v->state == V_CLOSED && !v->snap && o->ctag[0]) {
 			/*
@@ -702,6 +698,14 @@ static int own(struct peer *p, int opt, const char *arg)
 
 	(void)p;
 	switch (opt) {
+	case 'F':
+		v = strtoul(arg, &end, 10);
+		if (*end || end == arg || v > 3600) {
+			fprintf(stderr, "vlmcd: --fence-timeout: '%s' is not a number of seconds (0..3600)\n", arg);
+			return -1;
+		}
+		fence_ms = (uint32_t)v * 1000;
+		return 0;
 	case 'M':
 	case 'S':
 		v = strtoul(arg, &end, 10);
@@ -746,11 +750,13 @@ static void make_ident(void)
 			start = strtoull(s + 1, NULL, 10);
 	}
 	snprintf(ident, sizeof(ident), "%s:%d:%llu", host, (int)getpid(), start);
+	snprintf(pin_host, sizeof(pin_host), "%s", host);
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
+		{ "fence-timeout", required_argument, NULL, 'F' },
 		{ "mapper", required_argument, NULL, 'M' }, { "storage", required_argument, NULL, 'S' },
 		{ "cache", required_argument, NULL, 'c' }, { "no-pass", no_argument, NULL, 'n' }, { 0, 0, 0, 0 },
 	};
@@ -761,6 +767,8 @@ int main(int argc, char **argv)
 	P.required = "--mapper PORT --storage PORT";
 	r = peer_parse_args(&P, argc, argv, "", lo, own,
 			    "  --mapper PORT   mapperd's port (required)\n"
+			    "  --fence-timeout SECS  at start, wait at most SECS (30; 0: not at all) for the\n"
+			    "                  requests a dead vlmcd on the port sent to settle\n"
 			    "  --storage PORT  the storage peer's port (required)\n"
 			    "  --cache SIZE    map cache bound (default 32M)\n"
 			    "  --no-pass       one-object READs come back through vlmcd too (a storage\n"
@@ -780,6 +788,7 @@ int main(int argc, char **argv)
 	make_ident();
 	if (peer_start(&P))
 		return 1;
+	fence_wait();	/* before serving: no late piece of a dead vlmcd can land after this */
 	subs_max = xseg_config(P.xs)->nr_requests / 4;
 	if (subs_max < 4)
 		subs_max = 4;

@@ -94,7 +94,8 @@
 #define XV_T_STATS	".stats"	/* INFO to vlmcd: its counters, "key=value\n" lines */
 
 /* The keys of INFO NAME, in this order. */
-#define XV_INFO_KEYS "name kind size object_size parent snapshots clones objects bytes open_by id version"
+/* open_by: a volume's writer (or "-"), a snapshot's readers; readers: who holds a reader lock (ro=1, snapshots). */
+#define XV_INFO_KEYS "name kind size object_size parent snapshots clones objects bytes open_by id version readers"
 
 /*
  * Object names at the storage peer. Data objects are named by the id of the

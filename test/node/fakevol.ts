@@ -197,7 +197,7 @@ export function fakeVolumes(): FakeVolumes {
         for (const o of v.objects.values()) bytes += o.length
         return reply(req, `name=${v.name}\nkind=${v.kind}\nsize=${v.size}\nobject_size=${v.objectSize}\nparent=${v.parent ?? '-'}\n` +
           `snapshots=${v.snapshots.join(',')}\nclones=${v.clones.join(',')}\nobjects=${v.objects.size}\nbytes=${bytes}\n` +
-          `open_by=${v.openBy ?? '-'}\nid=${v.id}\nversion=1\n`)
+          `open_by=${v.openBy ?? '-'}\nid=${v.id}\nversion=1\nreaders=-\n`)
       }
       case 'open': {
         const m = kv(req)

@@ -61,6 +61,8 @@ if (!existsSync(CLI)) {
     assert.is(xjson('resize', 'vol1', '3G').doc.volume.size, 3 * 2 ** 30)
     const i = xjson('info', 'vol1')
     assert.equal(i.doc.volume.snapshots, ['monday'])
+    assert.equal(i.doc.volume.readers, [])
+    assert.match(xseg('volume', 'info', 'vol1', ...common).out, /\nreaders\s+-\n/)
     const l = xjson('ls')
     assert.equal(l.doc.volumes.map((e: { name: string }) => e.name), ['vol1', 'vol1@monday', 'vol2'])
     const text = xseg('volume', 'ls', ...common)

@@ -79,7 +79,7 @@ test('create, snapshot, clone, resize, info, ls, rm: requests and typed results'
   const i = await vols.info('vol1')
   assert.equal(i, {
     name: 'vol1', kind: 'volume', size: 4 << 20, objectSize: 64 << 10, parent: null, snapshots: ['snap1'], clones: [],
-    objects: 0, bytes: 0, openBy: null, id: i.id, version: 1,
+    objects: 0, bytes: 0, openBy: null, id: i.id, version: 1, readers: [],
   })
   const c = await vols.info('vol2')
   assert.is(c.parent, 'vol1@snap1')

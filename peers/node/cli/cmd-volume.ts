@@ -62,6 +62,7 @@ function infoText(v: VolumeInfo): string {
     ['clones', v.clones.join(', ') || '-'],
     ['objects', `${v.objects} (${v.bytes} bytes)`],
     ['open by', v.openBy ?? '-'],
+    ['readers', v.readers.join(', ') || '-'],
     ['id', `${v.id}, map version ${v.version}`],
   ]).split('\n').slice(1).join('\n')
 }

@@ -94,6 +94,8 @@ export interface VolumeInfo {
   id: string
   /** Its map's format version. */
   version: number
+  /** Who holds a reader lock: ro=1 opens of a volume, a snapshot's readers (its openBy too). */
+  readers: string[]
 }
 
 /** One line of ls(). */
@@ -249,6 +251,7 @@ export class Volumes {
       openBy: openBy === undefined || openBy === '' || openBy === '-' ? null : openBy,
       id: s('id') ?? '',
       version: kv.version === undefined ? 0 : count(kv.version, 'version'),
+      readers: list(kv.readers),
     }
   }
 

@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * peers/user/vlmcd-fence.h - the start fence: a vlmcd that takes over a
+ * port from a dead one serves nothing until every request the dead one sent
+ * is settled.
+ *
+ * A request over several objects is split into pieces of vlmcd's own; if
+ * vlmcd dies, recovery fails the client's request back (ECONNRESET) at
+ * once, but the pieces already queued at the storage peer (or being
+ * written by it) are still served later. A client that rewrites the range
+ * through a new vlmcd could be overtaken by such a late piece. So before
+ * peer_run() the new vlmcd scans the request table (as `xseg-tool
+ * requests` does) for requests whose client is one of its ports under an
+ * older bind generation (src_port ours, src_gen not ours) that a live port
+ * still holds, queued to it (XS_SUBMITTED) or being served (XS_ACCEPTED),
+ * and waits until there are none: every late piece has then landed or
+ * failed. A request held by a dead or rebound port is never served (its
+ * recovery fails or frees it), so it is not waited for. The wait is bounded
+ * by --fence-timeout (a wedged storage peer must not keep vlmcd from
+ * starting): after it vlmcd serves anyway and says so at level 0.
+ *
+ * Part of vlmcd.c, one translation unit split by topic; included once, by
+ * vlmcd.c only. Runs on the main thread before the dispatch loop.
+ */
+#ifndef XSEG_VLMCD_FENCE_H
+#define XSEG_VLMCD_FENCE_H
+
+#include <time.h>
+#include "../../sys/domain.h"
+
+static uint32_t fence_ms = 30000;	/* --fence-timeout (seconds on the command line); 0: no fence */
+static uint64_t fenced, fence_timeouts;	/* .stats: requests waited for; waits that timed out */
+
+/* Is @holder (XSEG_HOLDER word) a port bound by that generation to a live process? */
+static int fence_holder_live(uint64_t holder)
+{
+	uint32_t hp = (uint32_t)(holder >> 32), hg = (uint32_t)holder & 0x3FFFFFFFu;
+	struct xseg_port *pt;
+	uint64_t w;
+
+	if (holder == XSEG_HOLDER_NONE || !(pt = xseg_port(P.xs, hp)))
+		return 0;
+	w = __atomic_load_n(&pt->owner, __ATOMIC_ACQUIRE);
+	return XSEG_OWNER_STATE(w) == XSEG_PORT_BOUND && XSEG_OWNER_GEN(w) == hg &&
+	       xseg_sys_alive(XSEG_OWNER_PID(w), __atomic_load_n(&pt->owner_start, __ATOMIC_RELAXED));
+}
+
+/*
+ * The requests an earlier binder of one of our ports sent that a live port
+ * still queues or serves; the first one's serial, holder and target go to
+ * @first (for the log). Reads shared memory only; changes nothing.
+ */
+static uint32_t fence_count(char *first, size_t n)
+{
+	struct xseg_grow_status gs;
+	uint32_t found = 0;
+
+	xseg_grow_status(P.xs, &gs);
+	for (uint32_t i = 0; i < gs.live_requests; i++) {
+		struct xseg_request *r = xseg_request_at(P.xs, i);
+		uint32_t life, src, gen, mine = XSEG_NO_PORT;
+		uint64_t holder;
+
+		if (!r)
+			continue;
+		life = (__atomic_load_n(&r->state, __ATOMIC_ACQUIRE) >> XS_LIFE_SHIFT) & 0xFF;
+		if (life != XS_SUBMITTED && life != XS_ACCEPTED)
+			continue;
+		src = __atomic_load_n(&r->src_port, __ATOMIC_RELAXED);
+		gen = __atomic_load_n(&r->src_gen, __ATOMIC_RELAXED) & 0x3FFFFFFFu;
+		for (uint32_t k = 0; k < P.nports; k++)
+			if (P.ports[k] == src)
+				mine = src;
+		if (mine == XSEG_NO_PORT)
+			continue;
+		if (gen == XSEG_OWNER_GEN(__atomic_load_n(&xseg_port(P.xs, mine)->owner, __ATOMIC_ACQUIRE)))
+			continue;	/* ours, sent by this process: none yet, but never wait for them */
+		holder = __atomic_load_n(&r->holder, __ATOMIC_ACQUIRE);
+		if ((uint32_t)(holder >> 32) == mine || !fence_holder_live(holder))
+			continue;
+		if (!found++ && first) {
+			uint32_t tl = __atomic_load_n(&r->target_len, __ATOMIC_RELAXED);
+
+			snprintf(first, n, "request %" PRIu64 " (%s of '%.*s', held by port %u)",
+				 __atomic_load_n(&r->serial, __ATOMIC_RELAXED),
+				 xseg_op_name(__atomic_load_n(&r->op, __ATOMIC_RELAXED)),
+				 (int)(tl < 64 ? tl : 64), r->target, (uint32_t)(holder >> 32));
+		}
+	}
+	return found;
+}
+
+/* Wait (before serving) until no late piece of a dead vlmcd can still land; bounded by fence_ms. */
+static void fence_wait(void)
+{
+	struct timespec t0, now, nap = { 0, 5 * 1000 * 1000 };
+	char first[160] = "";
+	uint32_t n = fence_count(first, sizeof(first)), n0 = n;
+	uint64_t ms = 0;
+
+	if (!n || !fence_ms)
+		return;
+	peer_log(&P, 1, "fence: %u request(s) a dead vlmcd on this port sent are still at their peer, "
+		 "first %s: serving after they are settled (at most %u ms)", n, first, fence_ms);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (n) {
+		nanosleep(&nap, NULL);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		ms = (uint64_t)(((int64_t)now.tv_sec - t0.tv_sec) * 1000 + ((int64_t)now.tv_nsec - t0.tv_nsec) / 1000000);
+		n = fence_count(first, sizeof(first));
+		if (n && ms >= fence_ms) {
+			peer_log(&P, 0, "FENCE TIMEOUT: after %u ms %u request(s) a dead vlmcd sent are still not "
+				 "settled (first %s; the storage peer may be wedged): serving anyway, and a late "
+				 "write among them may land over newer data", fence_ms, n, first);
+			fence_timeouts++;
+			return;
+		}
+	}
+	fenced += n0;
+	peer_log(&P, 1, "fence: the %u request(s) were settled after %" PRIu64 " ms; serving", n0, ms);
+}
+
+#endif

@@ -1,0 +1,206 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Description: vlmcd's start fence (peers/user/vlmcd-fence.h). A write of
+ * OLD bytes across two objects of a volume is split by vlmcd in two pieces;
+ * filed holds the first piece (its test hook XSEG_FILED_FAULT=delay-write:
+ * xv1.d.:MS), vlmcd is SIGKILLed while it waits, the client's write fails
+ * (ECONNRESET), a new vlmcd starts on the port, and the client writes NEW
+ * bytes to the same range and reads them back once the held piece has been
+ * served. With the fence the new vlmcd serves the NEW write only after the
+ * late OLD piece landed, so the range reads NEW (and INFO .stats says
+ * fenced=1); with --fence-timeout 0 (no fence) the late piece lands over
+ * the NEW bytes, the overtaking the fence exists for (shown, so the test
+ * proves it can see it; the piece is held 5 s there, time enough for the
+ * new vlmcd to start, open the volume and write on a loaded machine); with
+ * --fence-timeout 1 and a piece held 6 s the new vlmcd serves after the
+ * timeout (fence_timeouts=1), it does not wait for a wedged storage peer.
+ */
+#include "peers.h"
+
+#define KB 1024ull
+#define OBJ (64 * KB)
+#define OFF (OBJ - 8 * KB)	/* 8K in object 0, 8K in object 1 */
+#define LEN (16 * KB)
+
+static struct xseg_config cfg;
+static char spec[512];
+static struct xseg *xs;
+static uint32_t me, me2;
+
+#define P_FILED 1
+#define P_MAPPER 2
+#define P_VLMCD 3
+
+static pid_t start(const char *name, uint32_t port, const char *fence)
+{
+	char ps[16];
+	const char *fa[] = { "-q", "-g", spec, "-p", ps, "--dir", tp_path("store"), NULL };
+	const char *ma[] = { "-q", "-g", spec, "-p", ps, "--storage", "1", NULL };
+	const char *va[] = { "-q", "-g", spec, "-p", ps, "--mapper", "2", "--storage", "1", "--fence-timeout",
+			     fence, NULL };
+	pid_t pid;
+
+	snprintf(ps, sizeof(ps), "%u", port);
+	pid = tp_start(name, !strcmp(name, "filed") ? fa : !strcmp(name, "mapperd") ? ma : va);
+	tp_wait_bound(xs, port, pid);
+	return pid;
+}
+
+static int rq(uint32_t op, const char *target, uint64_t off, uint64_t size, const void *in, uint64_t in_len,
+	      void *out, uint64_t out_len)
+{
+	struct tp_req r = { .op = op, .target = target, .offset = off, .size = size, .in = in, .in_len = in_len,
+			    .buf_len = out_len > in_len ? out_len : in_len, .out = out, .out_len = out_len };
+
+	return tp_do(xs, me, P_VLMCD, &r);
+}
+
+static uint64_t stat_of(const char *key)
+{
+	char buf[4096] = "", pat[64];
+	const char *p;
+
+	CHECK(rq(X_INFO, ".stats", 0, sizeof(buf), NULL, 0, buf, sizeof(buf) - 1) == 0);
+	snprintf(pat, sizeof(pat), "\n%s=", key);
+	p = strstr(buf, pat);
+	CHECKF(p, "no %s in:\n%s", key, buf);
+	return strtoull(p + strlen(pat), NULL, 10);
+}
+
+/* WRITEs from vlmcd's port that filed holds or has queued (any generation). */
+static uint32_t held_at_filed(void)
+{
+	struct xseg_grow_status gs;
+	uint32_t n = 0;
+
+	xseg_grow_status(xs, &gs);
+	for (uint32_t i = 0; i < gs.live_requests; i++) {
+		struct xseg_request *r = xseg_request_at(xs, i);
+		uint32_t life;
+
+		if (!r)
+			continue;
+		life = (__atomic_load_n(&r->state, __ATOMIC_ACQUIRE) >> XS_LIFE_SHIFT) & 0xFF;
+		if ((life == XS_SUBMITTED || life == XS_ACCEPTED) && r->src_port == P_VLMCD && r->op == X_WRITE &&
+		    (uint32_t)(__atomic_load_n(&r->holder, __ATOMIC_ACQUIRE) >> 32) == P_FILED)
+			n++;
+	}
+	return n;
+}
+
+/*
+ * One scenario on volume @vol: filed holds the first data write @hold_ms;
+ * vlmcd (then its successor) runs with --fence-timeout @fence. Returns how
+ * many bytes of the range read back NEW.
+ */
+static uint64_t scenario(const char *vol, const char *hold_ms, const char *fence, uint64_t *fenced,
+			 uint64_t *timeouts)
+{
+	static uint8_t old[LEN], new[LEN], got[LEN];
+	char text[128], env[64];
+	struct xseg_request *w, *back;
+	pid_t filed, mapperd, vlmcd;
+	uint64_t t0, same = 0;
+
+	memset(old, 0xAA, sizeof(old));
+	memset(new, 0xBB, sizeof(new));
+	snprintf(env, sizeof(env), "delay-write:xv1.d.:%s", hold_ms);
+	CHECK(setenv("XSEG_FILED_FAULT", env, 1) == 0);
+	filed = start("filed", P_FILED, fence);
+	CHECK(unsetenv("XSEG_FILED_FAULT") == 0);
+	mapperd = start("mapperd", P_MAPPER, fence);
+	vlmcd = start("vlmcd", P_VLMCD, fence);
+	snprintf(text, sizeof(text), "size=%llu\nobject_size=%llu\n", 4 * OBJ, OBJ);
+	CHECK(rq(X_CREATE, vol, 0, strlen(text), text, strlen(text), NULL, 0) == 0);
+
+	/* The OLD write, from the second port, not waited for: one piece is held at filed. */
+	w = xseg_get_request(xs, me2);
+	CHECK(w);
+	CHECK(xseg_prep_request(xs, w, vol, (uint32_t)strlen(vol), LEN) == 0);
+	w->op = X_WRITE;
+	w->offset = OFF;
+	w->size = LEN;
+	memcpy(xseg_req_data(xs, w), old, LEN);
+	CHECK(xseg_submit_signal(xs, w, P_VLMCD) >= 0);
+	for (t0 = xt_now_ns(); !held_at_filed(); usleep(1000))
+		CHECKF(xt_now_ns() - t0 < 20000000000ull, "no piece of the write reached filed within 20 s");
+
+	/* vlmcd dies with the piece still held; the new one's bind fails the client's write back. */
+	CHECK(kill(vlmcd, SIGKILL) == 0);
+	CHECK(tp_wait(vlmcd) == 128 + SIGKILL);
+	vlmcd = start("vlmcd", P_VLMCD, fence);
+	for (t0 = xt_now_ns(); !(back = xseg_receive(xs, me2)); xseg_wait(xs, me2, 100000))
+		CHECKF(xt_now_ns() - t0 < 20000000000ull, "the interrupted write did not come back within 20 s");
+	CHECK(back == w);
+	CHECKF((w->state & XS_FAILED) && w->error == ECONNRESET, "the interrupted write: state %#x error %d",
+	       w->state, w->error);
+	CHECK(xseg_put_request(xs, w) == 0);
+
+	/* The rewrite through the new vlmcd; the range is read once the held piece was served. */
+	CHECK(rq(X_WRITE, vol, OFF, LEN, new, LEN, NULL, 0) == 0);
+	for (t0 = xt_now_ns(); held_at_filed(); usleep(1000))
+		CHECKF(xt_now_ns() - t0 < 30000000000ull, "the held piece was not served within 30 s");
+	CHECK(rq(X_READ, vol, OFF, LEN, NULL, 0, got, LEN) == 0);
+	for (uint64_t i = 0; i < LEN; i++) {
+		CHECKF(got[i] == 0xBB || got[i] == 0xAA, "byte %" PRIu64 " reads %#x, neither OLD nor NEW", i,
+		       got[i]);
+		same += got[i] == 0xBB;
+	}
+	*fenced = stat_of("fenced");
+	*timeouts = stat_of("fence_timeouts");
+	CHECK(tp_stop(vlmcd) == 0);
+	CHECK(tp_stop(mapperd) == 0);
+	CHECK(tp_stop(filed) == 0);
+	return same;
+}
+
+/* The fence: the NEW bytes are what the range holds. */
+static void test_fence(void)
+{
+	uint64_t fenced, timeouts, n = scenario("fv1", "3000", "30", &fenced, &timeouts);
+
+	CHECKF(n == LEN, "with the fence %" PRIu64 " of %llu bytes read NEW: a late OLD piece landed over them",
+	       n, LEN);
+	CHECKF(fenced == 1 && timeouts == 0, "fenced=%" PRIu64 " fence_timeouts=%" PRIu64, fenced, timeouts);
+}
+
+/* Without it (--fence-timeout 0) the late piece lands over the NEW bytes: the test sees the hazard. */
+static void test_no_fence_overtaken(void)
+{
+	uint64_t fenced, timeouts, n = scenario("fv2", "5000", "0", &fenced, &timeouts);
+
+	CHECKF(n == LEN - 8 * KB, "without the fence %" PRIu64 " bytes read NEW (expected the held piece's "
+	       "8K to read OLD)", n);
+	CHECK(fenced == 0 && timeouts == 0);
+}
+
+/* A storage peer that holds the piece longer than --fence-timeout: vlmcd starts anyway. */
+static void test_fence_timeout(void)
+{
+	uint64_t fenced, timeouts;
+
+	scenario("fv3", "6000", "1", &fenced, &timeouts);
+	CHECKF(fenced == 0 && timeouts == 1, "fenced=%" PRIu64 " fence_timeouts=%" PRIu64, fenced, timeouts);
+}
+
+int main(void)
+{
+	int r;
+
+	xt_watchdog(120);
+	cfg = tx_create("posix:%s:64:512:64K:0:12:dynports=48:buffers=256K*16");
+	xseg_format_spec(&cfg, spec, sizeof(spec));
+	xs = tx_join(&cfg, "futex");
+	r = xseg_bind_port(xs, XSEG_ANY_PORT, 0);
+	CHECK(r >= 0);
+	me = (uint32_t)r;
+	r = xseg_bind_port(xs, XSEG_ANY_PORT, 0);
+	CHECK(r >= 0);
+	me2 = (uint32_t)r;
+	CHECK(mkdir(tp_path("store"), 0700) == 0);
+	RUN(test_fence);
+	RUN(test_no_fence_overtaken);
+	RUN(test_fence_timeout);
+	xseg_leave(xs);
+	return 0;
+}
