@@ -92,7 +92,9 @@ $(USER_OUT)/test/%: $(XSEG_HOME)/test/%.c $(USER_OUT)/libxseg.a $(TEST_HDRS)
 	$(quiet) CCLD $(patsubst $(XSEG_HOME)/%,%,$@)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(CPPFLAGS_XSEG) -I$(XSEG_HOME)/test $(CFLAGS_XSEG) -fvisibility=default $(SANFLAGS) \
-	    $(CFLAGS) -o $@ $< $(USER_OUT)/libxseg.a $(LDFLAGS) $(TEST_LDLIBS_$*) -lrt -ldl -lpthread
+	    $(CFLAGS) -MMD -MP -MF $@.d -o $@ $< $(USER_OUT)/libxseg.a $(LDFLAGS) $(TEST_LDLIBS_$*) -lrt -ldl -lpthread
+# What each test includes beyond test/ (a peer's headers: peers/user/*.h).
+-include $(TEST_BINS:=.d)
 
 # A driver built as a shared object and the test that loads it at run time
 # (test/sys/so/xseg_tcount.c, test/sys/driverso.c): both link libxseg.so, as a
