@@ -15,35 +15,20 @@
  * --fence-timeout 1 and a piece held 6 s the new vlmcd serves after the
  * timeout (fence_timeouts=1), it does not wait for a wedged storage peer.
  */
-#include "peers.h"
+#include "chain.h"
 
 #define KB 1024ull
 #define OBJ (64 * KB)
 #define OFF (OBJ - 8 * KB)	/* 8K in object 0, 8K in object 1 */
 #define LEN (16 * KB)
 
-static struct xseg_config cfg;
-static char spec[512];
-static struct xseg *xs;
-static uint32_t me, me2;
 
-#define P_FILED 1
-#define P_MAPPER 2
-#define P_VLMCD 3
 
 static pid_t start(const char *name, uint32_t port, const char *fence)
 {
-	char ps[16];
-	const char *fa[] = { "-q", "-g", spec, "-p", ps, "--dir", tp_path("store"), NULL };
-	const char *ma[] = { "-q", "-g", spec, "-p", ps, "--storage", "1", NULL };
-	const char *va[] = { "-q", "-g", spec, "-p", ps, "--mapper", "2", "--storage", "1", "--fence-timeout",
-			     fence, NULL };
-	pid_t pid;
+	const char *va[] = { "--fence-timeout", fence, NULL };
 
-	snprintf(ps, sizeof(ps), "%u", port);
-	pid = tp_start(name, !strcmp(name, "filed") ? fa : !strcmp(name, "mapperd") ? ma : va);
-	tp_wait_bound(xs, port, pid);
-	return pid;
+	return chain_start(name, port, strcmp(name, "vlmcd") ? NULL : va);
 }
 
 static int rq(uint32_t op, const char *target, uint64_t off, uint64_t size, const void *in, uint64_t in_len,
@@ -185,19 +170,8 @@ static void test_fence_timeout(void)
 
 int main(void)
 {
-	int r;
-
 	xt_watchdog(120);
-	cfg = tx_create("posix:%s:64:512:64K:0:12:dynports=48:buffers=256K*16");
-	xseg_format_spec(&cfg, spec, sizeof(spec));
-	xs = tx_join(&cfg, "futex");
-	r = xseg_bind_port(xs, XSEG_ANY_PORT, 0);
-	CHECK(r >= 0);
-	me = (uint32_t)r;
-	r = xseg_bind_port(xs, XSEG_ANY_PORT, 0);
-	CHECK(r >= 0);
-	me2 = (uint32_t)r;
-	CHECK(mkdir(tp_path("store"), 0700) == 0);
+	chain_setup("posix:%s:64:512:64K:0:12:dynports=48:buffers=256K*16");
 	RUN(test_fence);
 	RUN(test_no_fence_overtaken);
 	RUN(test_fence_timeout);

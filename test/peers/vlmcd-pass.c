@@ -12,33 +12,19 @@
  * failures (ECONNRESET, nothing hangs), each as it sent it.
  */
 #include <dirent.h>
-#include "peers.h"
+#include "chain.h"
 
 #define KB 1024ull
 #define OBJ (256 * KB)
-#define P_FILED 1
-#define P_MAPPER 2
-#define P_VLMCD 3
 #define N 16
 
-static struct xseg_config cfg;
-static char spec[512];
-static struct xseg *xs;
-static uint32_t me, me2;	/* me2: INFO .stats while reads are out on me */
 static pid_t filed_pid, mapperd_pid, vlmcd_pid;
 
 static pid_t start(const char *name, uint32_t port)
 {
-	char ps[16];
-	const char *fa[] = { "-q", "-g", spec, "-p", ps, "--dir", tp_path("store"), NULL };
-	const char *ma[] = { "-q", "-g", spec, "-p", ps, "--storage", "1", NULL };
-	const char *va[] = { "-q", "-g", spec, "-p", ps, "--mapper", "2", "--storage", "1", NULL };
 	struct tp_req ping = { .op = X_PING };
-	pid_t pid;
+	pid_t pid = chain_start(name, port, NULL);
 
-	snprintf(ps, sizeof(ps), "%u", port);
-	pid = tp_start(name, !strcmp(name, "filed") ? fa : !strcmp(name, "mapperd") ? ma : va);
-	tp_wait_bound(xs, port, pid);
 	CHECKF(tp_do(xs, me, port, &ping) == 0, "%s does not answer a PING", name);
 	return pid;
 }
@@ -271,19 +257,8 @@ static void test_filed_killed(void)
 
 int main(void)
 {
-	int r;
-
 	xt_watchdog(240);
-	cfg = tx_create("posix:%s:16:256:64K:0:12:dynports=8:buffers=1M*8");
-	xseg_format_spec(&cfg, spec, sizeof(spec));
-	xs = tx_join(&cfg, "futex");
-	r = xseg_bind_port(xs, XSEG_ANY_PORT, 0);
-	CHECK(r >= 0);
-	me = (uint32_t)r;
-	r = xseg_bind_port(xs, XSEG_ANY_PORT, 0);
-	CHECK(r >= 0);
-	me2 = (uint32_t)r;
-	CHECK(mkdir(tp_path("store"), 0700) == 0);
+	chain_setup("posix:%s:16:256:64K:0:12:dynports=8:buffers=1M*8");	/* me2: INFO .stats while reads are out on me */
 	filed_pid = start("filed", P_FILED);
 	mapperd_pid = start("mapperd", P_MAPPER);
 	vlmcd_pid = start("vlmcd", P_VLMCD);

@@ -13,35 +13,19 @@
  * FLUSH and FUA writes; bad input (past the end: ENOSPC, bad names: EINVAL,
  * unknown volume: ENOENT); xseg-bench --verify at depth 32 through vlmcd.
  */
-#include "peers.h"
+#include "chain.h"
 #include "peers/user/extents.h"
 
 #define KB 1024ull
 #define MB (1024ull * 1024)
 #define OBJ (256 * KB)
 
-static struct xseg_config cfg;
-static char spec[512];
-static struct xseg *xs;
-static uint32_t me, me2;
 static pid_t filed_pid, mapperd_pid, vlmcd_pid;
 
-#define P_FILED 1
-#define P_MAPPER 2
-#define P_VLMCD 3
 
 static pid_t start(const char *name, uint32_t port)
 {
-	char ps[16];
-	const char *fa[] = { "-q", "-g", spec, "-p", ps, "--dir", tp_path("store"), NULL };
-	const char *ma[] = { "-q", "-g", spec, "-p", ps, "--storage", "1", NULL };
-	const char *va[] = { "-q", "-g", spec, "-p", ps, "--mapper", "2", "--storage", "1", NULL };
-	pid_t pid;
-
-	snprintf(ps, sizeof(ps), "%u", port);
-	pid = tp_start(name, !strcmp(name, "filed") ? fa : !strcmp(name, "mapperd") ? ma : va);
-	tp_wait_bound(xs, port, pid);
-	return pid;
+	return chain_start(name, port, NULL);
 }
 
 /* A request from @from to @dst; reply data (or the error text) into @out. */
@@ -589,19 +573,8 @@ static void test_bench(void)
 
 int main(void)
 {
-	int r;
-
 	xt_watchdog(240);
-	cfg = tx_create("posix:%s:64:512:64K:0:12:dynports=48:buffers=1M*32");
-	xseg_format_spec(&cfg, spec, sizeof(spec));
-	xs = tx_join(&cfg, "futex");
-	r = xseg_bind_port(xs, XSEG_ANY_PORT, 0);
-	CHECK(r >= 0);
-	me = (uint32_t)r;
-	r = xseg_bind_port(xs, XSEG_ANY_PORT, 0);
-	CHECK(r >= 0);
-	me2 = (uint32_t)r;
-	CHECK(mkdir(tp_path("store"), 0700) == 0);
+	chain_setup("posix:%s:64:512:64K:0:12:dynports=48:buffers=1M*32");
 	filed_pid = start("filed", P_FILED);
 	mapperd_pid = start("mapperd", P_MAPPER);
 	vlmcd_pid = start("vlmcd", P_VLMCD);

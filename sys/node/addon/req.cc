@@ -357,22 +357,24 @@ static Napi::Value req_fail(const Napi::CallbackInfo &info)
 	return Napi::Number::New(info.Env(), r);
 }
 
-// req_forward(handle, idx, via, dst, signal = true) -> the port it went to.
-// Passes an accepted request on; its reply comes back to @via first.
-static Napi::Value req_forward(const Napi::CallbackInfo &info)
+// Send an accepted request on from @via to @dst with @move (xseg_forward or
+// xseg_pass); signal @dst unless told not to. -EAGAIN is returned, other
+// errors thrown.
+typedef int (*move_fn)(struct xseg *, struct xseg_request *, uint32_t, uint32_t);
+static Napi::Value req_move(const Napi::CallbackInfo &info, const char *what, move_fn move)
 {
 	Seg *s;
 	struct xseg_request *req;
 	uint32_t via, dst;
 
-	if (!arg_seg(info, 0, "req_forward", &s) || !arg_req(info, s, 1, "req_forward", &req) ||
-	    !arg_u32(info, 2, "req_forward", &via) || !arg_u32(info, 3, "req_forward", &dst))
+	if (!arg_seg(info, 0, what, &s) || !arg_req(info, s, 1, what, &req) ||
+	    !arg_u32(info, 2, what, &via) || !arg_u32(info, 3, what, &dst))
 		return info.Env().Undefined();
-	int r = xseg_forward(s->xs, req, via, dst);
+	int r = move(s->xs, req, via, dst);
 	if (r == -EAGAIN)
 		return Napi::Number::New(info.Env(), r);
 	if (r < 0) {
-		throw_errno(info.Env(), r, "req_forward");
+		throw_errno(info.Env(), r, what);
 		return info.Env().Undefined();
 	}
 	if (signal_arg(info, 4))
@@ -380,28 +382,19 @@ static Napi::Value req_forward(const Napi::CallbackInfo &info)
 	return Napi::Number::New(info.Env(), r);
 }
 
+// req_forward(handle, idx, via, dst, signal = true) -> the port it went to.
+// Passes an accepted request on; its reply comes back to @via first.
+static Napi::Value req_forward(const Napi::CallbackInfo &info)
+{
+	return req_move(info, "req_forward", xseg_forward);
+}
+
 // req_pass(handle, idx, via, dst, signal = true) -> the port it went to.
 // Passes an accepted request on with no return hop: @dst's reply goes where
 // @via's would have gone (xseg_pass); the request is not @via's any more.
 static Napi::Value req_pass(const Napi::CallbackInfo &info)
 {
-	Seg *s;
-	struct xseg_request *req;
-	uint32_t via, dst;
-
-	if (!arg_seg(info, 0, "req_pass", &s) || !arg_req(info, s, 1, "req_pass", &req) ||
-	    !arg_u32(info, 2, "req_pass", &via) || !arg_u32(info, 3, "req_pass", &dst))
-		return info.Env().Undefined();
-	int r = xseg_pass(s->xs, req, via, dst);
-	if (r == -EAGAIN)
-		return Napi::Number::New(info.Env(), r);
-	if (r < 0) {
-		throw_errno(info.Env(), r, "req_pass");
-		return info.Env().Undefined();
-	}
-	if (signal_arg(info, 4))
-		xseg_signal(s->xs, (uint32_t)r);
-	return Napi::Number::New(info.Env(), r);
+	return req_move(info, "req_pass", xseg_pass);
 }
 
 // req_readdress(handle, idx, target, offset, flags) -> undefined: point an
