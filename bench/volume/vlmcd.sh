@@ -4,7 +4,10 @@
 # the same workload straight to filed, in one invocation; prints a table of
 # IOPS and ratios (vlmcd / filed) and, with --json FILE, writes it there.
 #
-#   bench/volume/vlmcd.sh [--time SECS] [--json FILE]
+#   [TMPDIR=DIR] bench/volume/vlmcd.sh [--time SECS] [--json FILE]
+#
+# filed's store is made in $TMPDIR (/tmp if unset): on tmpfs filed serves
+# writes inline, elsewhere on its I/O pool.
 #
 # Every target is written in full first, so neither side reads holes or
 # makes objects writable during the runs: what is measured is the extra hop.
@@ -26,7 +29,7 @@ done
 for b in filed mapperd vlmcd xseg-bench xseg-tool; do
   [ -x "$bin/$b" ] || { echo "SKIP: $bin/$b is not built (make user)"; exit 77; }
 done
-tmp=$(mktemp -d /tmp/xseg-vlmcd-bench.XXXXXX)
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/xseg-vlmcd-bench.XXXXXX")	# TMPDIR=/dev/shm: filed on tmpfs
 spec="posix:vlb$$:64:512:64K:0:12:dynports=48:buffers=1M*128"
 pids=()
 cleanup() {
