@@ -27,6 +27,7 @@
 
 #include <time.h>
 #include "../../sys/domain.h"
+#include "objname.h"
 
 static uint32_t fence_ms = 30000;	/* --fence-timeout (seconds on the command line); 0: no fence */
 static uint64_t fenced, fence_timeouts;	/* .stats: requests waited for; waits that timed out */
@@ -80,11 +81,16 @@ static uint32_t fence_count(char *first, size_t n)
 			continue;
 		if (!found++ && first) {
 			uint32_t tl = __atomic_load_n(&r->target_len, __ATOMIC_RELAXED);
+			char t[32], shown[32 * 4 + 8];
+			const char *op = xseg_op_name(__atomic_load_n(&r->op, __ATOMIC_RELAXED));
 
-			snprintf(first, n, "request %" PRIu64 " (%s of '%.*s', held by port %u)",
-				 __atomic_load_n(&r->serial, __ATOMIC_RELAXED),
-				 xseg_op_name(__atomic_load_n(&r->op, __ATOMIC_RELAXED)),
-				 (int)(tl < 64 ? tl : 64), r->target, (uint32_t)(holder >> 32));
+			/* Shared memory: copied once, and shown escaped (a peer may have written anything). */
+			if (tl > sizeof(t))
+				tl = sizeof(t);
+			memcpy(t, r->target, tl);
+			snprintf(first, n, "request %" PRIu64 " (%s of '%s', held by port %u)",
+				 __atomic_load_n(&r->serial, __ATOMIC_RELAXED), op ? op : "?",
+				 printable(t, tl, shown, sizeof(shown)), (uint32_t)(holder >> 32));
 		}
 	}
 	return found;
@@ -94,7 +100,7 @@ static uint32_t fence_count(char *first, size_t n)
 static void fence_wait(void)
 {
 	struct timespec t0, now, nap = { 0, 5 * 1000 * 1000 };
-	char first[160] = "";
+	char first[320] = "";
 	uint32_t n = fence_count(first, sizeof(first)), n0 = n;
 	uint64_t ms = 0;
 
