@@ -129,8 +129,9 @@ int peer_run(struct peer *p);
  * peer_complete - reply to a request serve() returned PEER_ASYNC for: @err 0
  * responds it served (set serviced and the data first), a positive errno
  * fails it. Every served reply (serve's 0, work's, this) of a READ with
- * XF_ZEROFILL is completed to its size with zeroes past serviced. Signals the port the reply went to. Any thread, exactly once per
- * request. Returns 0 or the -errno of xseg_respond (logged).
+ * XF_ZEROFILL is completed to its size with zeroes past serviced. Signals
+ * the port the reply went to. Any thread, exactly once per request. Returns
+ * 0 or the -errno of xseg_respond (logged).
  */
 int peer_complete(struct peer *p, struct xseg_request *req, int err);
 

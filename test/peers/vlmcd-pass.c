@@ -186,8 +186,11 @@ static void queue_passed(void)
 {
 	uint64_t passed0 = stat_of("passed");
 	uint64_t t0 = xt_now_ns();
+	int st;
 
+	/* Stopped for sure before the reads go out: kill() returns before the stop takes hold. */
 	CHECK(kill(filed_pid, SIGSTOP) == 0);
+	CHECK(waitpid(filed_pid, &st, WUNTRACED) == filed_pid && WIFSTOPPED(st));
 	for (uint64_t i = 0; i < N; i++)
 		submit_read("vp", i * 4096, 4096, 0, i);
 	/* vlmcd answers INFO .stats while filed is stopped: it holds no read. */
