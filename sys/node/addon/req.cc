@@ -40,6 +40,40 @@ static Napi::Value req_get(const Napi::CallbackInfo &info)
 	return Napi::Number::New(info.Env(), xseg_request_index(s->xs, req));
 }
 
+// A target argument (info[@i]): a string (UTF-8) or a Buffer, at most
+// XSEG_TARGET_MAX bytes; undefined or null is an empty one when @optional.
+// Points *@t at @tbuf (a string, copied) or at the Buffer's bytes. false
+// (thrown) on a bad one.
+static bool arg_target(const Napi::CallbackInfo &info, size_t i, const char *what, bool optional,
+		       char (&tbuf)[XSEG_TARGET_MAX + 1], const char **t, size_t *tlen)
+{
+	*t = tbuf;
+	*tlen = 0;
+	if (info[i].IsString()) {
+		size_t full = 0;
+
+		if (napi_get_value_string_utf8(info.Env(), info[i], nullptr, 0, &full) != napi_ok ||
+		    full > XSEG_TARGET_MAX) {
+			throw_errno(info.Env(), -ENAMETOOLONG, what, "the target is longer than 256 bytes");
+			return false;
+		}
+		napi_get_value_string_utf8(info.Env(), info[i], tbuf, XSEG_TARGET_MAX + 1, tlen);
+	} else if (info[i].IsBuffer()) {
+		Napi::Buffer<char> b = info[i].As<Napi::Buffer<char>>();
+
+		*t = b.Data();
+		*tlen = b.Length();
+	} else if (!optional || (!info[i].IsUndefined() && !info[i].IsNull())) {
+		throw_errno(info.Env(), -EINVAL, what, "the target must be a string or a Buffer");
+		return false;
+	}
+	if (*tlen > XSEG_TARGET_MAX) {
+		throw_errno(info.Env(), -ENAMETOOLONG, what, "the target is longer than 256 bytes");
+		return false;
+	}
+	return true;
+}
+
 // req_prep(handle, idx, target, datalen) -> undefined: set the target (a
 // string, UTF-8, or a Buffer; at most 256 bytes) and give the request a data
 // buffer of @datalen bytes. Throws E2BIG (no buffer class that large),
@@ -56,27 +90,8 @@ static Napi::Value req_prep(const Napi::CallbackInfo &info)
 	if (!arg_seg(info, 0, "req_prep", &s) || !arg_req(info, s, 1, "req_prep", &req) ||
 	    !arg_u64(info, 3, "req_prep", &datalen))
 		return info.Env().Undefined();
-	if (info[2].IsString()) {
-		size_t full = 0;
-
-		if (napi_get_value_string_utf8(info.Env(), info[2], nullptr, 0, &full) != napi_ok ||
-		    full > XSEG_TARGET_MAX) {
-			throw_errno(info.Env(), -ENAMETOOLONG, "req_prep", "the target is longer than 256 bytes");
-			return info.Env().Undefined();
-		}
-		napi_get_value_string_utf8(info.Env(), info[2], tbuf, sizeof(tbuf), &tlen);
-	} else if (info[2].IsBuffer()) {
-		Napi::Buffer<char> b = info[2].As<Napi::Buffer<char>>();
-		t = b.Data();
-		tlen = b.Length();
-	} else if (!info[2].IsUndefined() && !info[2].IsNull()) {
-		throw_errno(info.Env(), -EINVAL, "req_prep", "the target must be a string or a Buffer");
+	if (!arg_target(info, 2, "req_prep", true, tbuf, &t, &tlen))
 		return info.Env().Undefined();
-	}
-	if (tlen > XSEG_TARGET_MAX) {
-		throw_errno(info.Env(), -ENAMETOOLONG, "req_prep", "the target is longer than 256 bytes");
-		return info.Env().Undefined();
-	}
 	int r = xseg_prep_request(s->xs, req, t, (uint32_t)tlen, datalen);
 	if (r < 0)
 		throw_errno(info.Env(), r, "req_prep");
@@ -414,28 +429,8 @@ static Napi::Value req_readdress(const Napi::CallbackInfo &info)
 	if (!arg_seg(info, 0, "req_readdress", &s) || !arg_req(info, s, 1, "req_readdress", &req) ||
 	    !arg_u64(info, 3, "req_readdress", &offset) || !arg_u32(info, 4, "req_readdress", &flags))
 		return info.Env().Undefined();
-	if (info[2].IsString()) {
-		size_t full = 0;
-
-		if (napi_get_value_string_utf8(info.Env(), info[2], nullptr, 0, &full) != napi_ok ||
-		    full > XSEG_TARGET_MAX) {
-			throw_errno(info.Env(), -ENAMETOOLONG, "req_readdress", "the target is longer than 256 bytes");
-			return info.Env().Undefined();
-		}
-		napi_get_value_string_utf8(info.Env(), info[2], tbuf, sizeof(tbuf), &tlen);
-	} else if (info[2].IsBuffer()) {
-		Napi::Buffer<char> b = info[2].As<Napi::Buffer<char>>();
-
-		t = b.Data();
-		tlen = b.Length();
-		if (tlen > XSEG_TARGET_MAX) {
-			throw_errno(info.Env(), -ENAMETOOLONG, "req_readdress", "the target is longer than 256 bytes");
-			return info.Env().Undefined();
-		}
-	} else {
-		throw_errno(info.Env(), -EINVAL, "req_readdress", "the target must be a string or a Buffer");
+	if (!arg_target(info, 2, "req_readdress", false, tbuf, &t, &tlen))
 		return info.Env().Undefined();
-	}
 	int r = xseg_readdress(s->xs, req, t, (uint32_t)tlen, offset, flags);
 	if (r < 0)
 		throw_errno(info.Env(), r, "req_readdress");
