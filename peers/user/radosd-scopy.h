@@ -232,7 +232,7 @@ static int striped_hash(const char *name, struct xseg_request *req, uint8_t *dat
 {
 	uint64_t st = rd_.stripe, size, n, got[STRIPE_WINDOW];
 	uint32_t w = scopy_window();
-	uint8_t *buf, digest[32];
+	uint8_t *buf;
 	struct sha256 s = { 0 };
 	time_t mt;
 	int r = rados_stat(rd_.io, name, &size, &mt);
@@ -253,15 +253,7 @@ static int striped_hash(const char *name, struct xseg_request *req, uint8_t *dat
 			sha256_update(&s, buf, (size_t)bytes);
 	}
 	free(buf);
-	if (r < 0) {
-		sha256_free(&s);
-		return r;
-	}
-	if ((r = sha256_final(&s, digest)))
-		return r;
-	sha256_hex(digest, (char *)data);
-	req->serviced = 64;
-	return 0;
+	return hash_reply(&s, r, req, data);
 }
 
 #endif

@@ -219,6 +219,25 @@ static int submit(struct peer *p, struct xseg_request *req, const char *oid, uin
 	return PEER_ASYNC;
 }
 
+/*
+ * The end of a HASH: @r < 0 (an error while reading) gives the hash back and
+ * fails with it; else the 64 hex digits of @s's digest go to @data.
+ */
+static int hash_reply(struct sha256 *s, int r, struct xseg_request *req, uint8_t *data)
+{
+	uint8_t digest[32];
+
+	if (r < 0) {
+		sha256_free(s);	/* no-op when init failed */
+		return r;
+	}
+	if ((r = sha256_final(s, digest)))
+		return r;
+	sha256_hex(digest, (char *)data);
+	req->serviced = 64;
+	return 0;
+}
+
 #include "radosd-stripe.h"
 #include "radosd-scopy.h"
 
@@ -400,7 +419,7 @@ static int do_copy(const char *dst, const char *src, uint64_t *copied)
 static int do_hash(struct peer *p, const char *oid, struct xseg_request *req, uint8_t *data)
 {
 	enum { CHUNK = 4 << 20 };
-	uint8_t *buf = malloc(CHUNK), digest[32];
+	uint8_t *buf = malloc(CHUNK);
 	struct sha256 s = { 0 };
 	uint64_t off = 0;
 	int r = 0;
@@ -420,15 +439,7 @@ static int do_hash(struct peer *p, const char *oid, struct xseg_request *req, ui
 		off += (uint64_t)r;
 	}
 	free(buf);
-	if (r < 0) {
-		sha256_free(&s);	/* no-op when init failed */
-		return r;
-	}
-	if ((r = sha256_final(&s, digest)))
-		return r;
-	sha256_hex(digest, (char *)data);
-	req->serviced = 64;
-	return 0;
+	return hash_reply(&s, r, req, data);
 }
 
 /* Make [off, off+len) of @oid read as zeroes, clipped to the object (its size unchanged). */
