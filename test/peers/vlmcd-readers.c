@@ -103,15 +103,17 @@ static void test_pin_survives_restart(void)
 	CHECKF(e == 0, "DELETE after the CLOSE: %s '%s'", strerror(e), msg);
 }
 
-/* A reader process killed without a CLOSE: its pin is a dead holder's, broken by the DELETE. */
-static void test_dead_reader(void)
+/*
+ * A reader in a process of its own: it sends @op for @target (with @text, or
+ * reading @size bytes that must start "hello") from a port of its own, then
+ * waits to be killed. Returns once its request was answered.
+ */
+static pid_t reader_child(uint32_t op, const char *target, const char *text, uint64_t size)
 {
-	char msg[4096];
-	int fds[2], e;
+	int fds[2];
 	pid_t child;
 	char c = 0;
 
-	CHECK(rq(xs, me, P_VLMCD, X_SNAPSHOT, "pv", "name=t\n", 0, msg) == 0);
 	CHECK(pipe(fds) == 0);
 	child = xt_fork();
 	if (child == 0) {
@@ -120,7 +122,8 @@ static void test_dead_reader(void)
 		char m[4096];
 
 		close(fds[0]);
-		if (r < 0 || rq(x, (uint32_t)r, P_VLMCD, X_OPEN, "pv@t", "owner=GW2\n", 0, m))
+		if (r < 0 || rq(x, (uint32_t)r, P_VLMCD, op, target, text, size, m) ||
+		    (op == X_READ && memcmp(m, "hello", 5)))
 			_exit(1);
 		c = 1;
 		if (write(fds[1], &c, 1) != 1)
@@ -131,6 +134,18 @@ static void test_dead_reader(void)
 	close(fds[1]);
 	CHECK(read(fds[0], &c, 1) == 1 && c == 1);
 	close(fds[0]);
+	return child;
+}
+
+/* A reader process killed without a CLOSE: its pin is a dead holder's, broken by the DELETE. */
+static void test_dead_reader(void)
+{
+	char msg[4096];
+	int e;
+	pid_t child;
+
+	CHECK(rq(xs, me, P_VLMCD, X_SNAPSHOT, "pv", "name=t\n", 0, msg) == 0);
+	child = reader_child(X_OPEN, "pv@t", "owner=GW2\n", 0);
 	restart_vlmcd();
 	e = rq(xs, me, P_VLMCD, X_DELETE, "pv@t", NULL, 0, msg);
 	CHECKF(e == EBUSY && strstr(msg, ":vlmcd-pin:GW2"), "DELETE while the reader lives: %s '%s'", strerror(e),
@@ -150,31 +165,11 @@ static void test_dead_reader(void)
 static void test_idle_reader_gone(void)
 {
 	char msg[4096], v[1024];
-	int fds[2];
 	pid_t child;
-	char c = 0;
 	uint64_t t0;
 
 	CHECK(rq(xs, me, P_VLMCD, X_SNAPSHOT, "pv", "name=u\n", 0, msg) == 0);
-	CHECK(pipe(fds) == 0);
-	child = xt_fork();
-	if (child == 0) {
-		struct xseg *x = tx_join(&cfg, "futex");
-		int r = xseg_bind_port(x, XSEG_ANY_PORT, 0);
-		char m[4096];
-
-		close(fds[0]);
-		if (r < 0 || rq(x, (uint32_t)r, P_VLMCD, X_READ, "pv@u", NULL, 64, m) || memcmp(m, "hello", 5))
-			_exit(1);
-		c = 1;
-		if (write(fds[1], &c, 1) != 1)
-			_exit(1);
-		pause();
-		_exit(0);
-	}
-	close(fds[1]);
-	CHECK(read(fds[0], &c, 1) == 1 && c == 1);
-	close(fds[0]);
+	child = reader_child(X_READ, "pv@u", NULL, 64);
 	info_key(P_MAPPER, "pv@u", "readers", v, sizeof(v));
 	CHECKF(strstr(v, ":vlmcd"), "readers while the reader lives: '%s'", v);
 	CHECK(kill(child, SIGKILL) == 0);
