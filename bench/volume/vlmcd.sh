@@ -26,26 +26,9 @@ while [ $# -gt 0 ]; do
     *) echo "usage: $0 [--time SECS] [--json FILE]" >&2; exit 2 ;;
   esac
 done
-for b in filed mapperd vlmcd xseg-bench xseg-tool; do
-  [ -x "$bin/$b" ] || { echo "SKIP: $bin/$b is not built (make user)"; exit 77; }
-done
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/xseg-vlmcd-bench.XXXXXX")	# TMPDIR=/dev/shm: filed on tmpfs
-spec="posix:vlb$$:64:512:64K:0:12:dynports=48:buffers=1M*128"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
-  "$bin/xseg-tool" destroy "$spec" >/dev/null 2>&1
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-"$bin/xseg-tool" create "$spec" >/dev/null || exit 1
-mkdir "$tmp/store"
-"$bin/filed" -q -g "$spec" -p 1 --dir "$tmp/store" & pids+=($!)
-sleep 0.3
-"$bin/mapperd" -q -g "$spec" -p 2 --storage 1 & pids+=($!)
-sleep 0.3
-"$bin/vlmcd" -q -g "$spec" -p 3 --mapper 2 --storage 1 & pids+=($!)
+. "$(dirname "$0")/lib.sh"
+bench_chain vlb 64:512:64K:0:12:dynports=48:buffers=1M*128
+bench_bg vlmcd -q -g "$spec" -p 3 --mapper 2 --storage 1
 sleep 0.3
 tool() { "$bin/xseg-tool" submit "$spec" "$@" >/dev/null 2>&1; }
 tool -p 1 -T ob -o create -s 64M || { echo "cannot create the object"; exit 1; }
