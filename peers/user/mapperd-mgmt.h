@@ -624,7 +624,7 @@ static int store_lock(int acquire)
 	k.in = md.tag;
 	k.in_len = k.size = strlen(md.tag);
 	r = st_do(&k);
-	if (acquire && r == EBUSY && k.msg[0] && xvf_owner_dead(k.msg, strlen(k.msg))) {
+	if (acquire && r == EBUSY && k.msg[0] && mapperd_holder_dead(k.msg, strlen(k.msg))) {
 		char dead[256];
 
 		fmt(dead, sizeof(dead), "%s", k.msg);

@@ -269,7 +269,7 @@ static int lock_holder(uint64_t id, char *who, size_t wn)
 	k.in_len = k.size = strlen(tag);
 	k.buf_len = 256;
 	r = st_do(&k);
-	if (r == EBUSY && k.msg[0] && xvf_owner_dead(k.msg, strlen(k.msg))) {
+	if (r == EBUSY && k.msg[0] && mapperd_holder_dead(k.msg, strlen(k.msg))) {
 		/* Its holder is gone (a killed opener, or a killed mapperd's own probe). */
 		char dead[256];
 
@@ -318,7 +318,7 @@ static int readers(struct vol *v, char *who, size_t wn)
 		c.in = tag;
 		c.in_len = c.size = strlen(tag);
 		r = st_do(&c);
-		if (r == EBUSY && c.msg[0] && xvf_owner_dead(c.msg, strlen(c.msg))) {
+		if (r == EBUSY && c.msg[0] && mapperd_holder_dead(c.msg, strlen(c.msg))) {
 			fmt(holder, sizeof(holder), "%s", c.msg);
 			c.flags = XF_FORCE;
 			r = st_do(&c);
@@ -364,7 +364,7 @@ static int reader_open(struct vol *v, const char *name, const char *owner, int f
 			xvf_reader_lock_name(lock, sizeof(lock), v->id, k);
 			v->rd_maybe |= 1u << k;	/* before the ACQUIRE: held or not, it may be now */
 			r = st_do(&c);
-			if (r == EBUSY && (pass || (c.msg[0] && xvf_owner_dead(c.msg, strlen(c.msg))))) {
+			if (r == EBUSY && (pass || (c.msg[0] && mapperd_holder_dead(c.msg, strlen(c.msg))))) {
 				char holder[256];
 
 				fmt(holder, sizeof(holder), "%s", c.msg);
@@ -472,7 +472,7 @@ static int op_open(struct rq *q, struct vol *v, const struct xvf_reg_rec *e)
 		char holder[256];
 
 		fmt(holder, sizeof(holder), "%s", k.msg);
-		if (!force && !xvf_owner_dead(holder, strlen(holder)))
+		if (!force && !mapperd_holder_dead(holder, strlen(holder)))
 			return fail(q, EBUSY, "%s is open by %s", q->target, holder);
 		k.flags = XF_FORCE;
 		r = st_do(&k);

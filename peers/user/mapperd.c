@@ -735,6 +735,50 @@ static void vol_thaw(struct vol *v)
 	pthread_mutex_unlock(&v->mu);
 }
 
+/*
+ * mapperd_holder_dead - is the lock holder tagged @tag (@len bytes, read
+ * back from the storage peer) provably gone? A process's tag is judged by
+ * its pid and start time (xvf_owner_dead). A kernel port's (vlmcd pins an
+ * xsegbd device's reader lock so, vlmcd-readers.h pin_tag):
+ * HOST:kport.PORT.GEN.TYPE.NAME:INSTANCE:..., judged here when it names
+ * this host and this segment: dead once PORT is no longer bound by
+ * generation GEN of the kernel instance INSTANCE. Another segment's or
+ * host's port is not ours to judge (0).
+ */
+static int mapperd_holder_dead(const char *tag, size_t len)
+{
+	char t[300], host[64] = "", seg[XSEG_NAME_LEN + XSEG_TYPE_LEN + 2];
+	unsigned port, gen;
+	unsigned long long start;
+	struct xseg_port *pt;
+	const char *k;
+	int used = 0;
+	uint64_t w;
+
+	if (len >= sizeof(t))
+		return 0;
+	memcpy(t, tag, len);
+	t[len] = 0;
+	k = strchr(t, ':');
+	if (!k || strncmp(k + 1, "kport.", 6))
+		return xvf_owner_dead(tag, len);
+	gethostname(host, sizeof(host) - 1);
+	if ((size_t)(k - t) != strlen(host) || strncmp(t, host, (size_t)(k - t)))
+		return 0;
+	if (sscanf(k + 7, "%u.%u.%n", &port, &gen, &used) != 2 || !used)
+		return 0;
+	snprintf(seg, sizeof(seg), "%s.%s:", md.p->cfg.type, md.p->cfg.name);
+	if (strncmp(k + 7 + used, seg, strlen(seg)))
+		return 0;
+	start = strtoull(k + 7 + used + strlen(seg), NULL, 10);
+	if (!(pt = xseg_port(md.p->xs, port)))
+		return 0;
+	w = __atomic_load_n(&pt->owner, __ATOMIC_ACQUIRE);
+	return XSEG_OWNER_STATE(w) != XSEG_PORT_BOUND || XSEG_OWNER_GEN(w) != gen ||
+	       XSEG_OWNER_PID(w) != XSEG_SYS_KERNEL_PID ||
+	       __atomic_load_n(&pt->owner_start, __ATOMIC_RELAXED) != start;
+}
+
 #include "mapperd-ops.h"
 
 /* --------------------------------------------------------------- serving */

@@ -5,7 +5,7 @@
  * vlmcd opens a snapshot at mapperd once for all its clients (a reader lock
  * with its own tag, HOST:PID:STARTTIME:vlmcd), and remembers here which
  * clients read it: an OPEN names one (its port and owner tag), and a block
- * op from a client not yet known adds it (xsegbd opens nothing). A DELETE
+ * op from a client not yet known adds it (a client that opens nothing). A DELETE
  * of the snapshot through vlmcd is refused (EBUSY) while one of them is
  * alive (its port bound by the same generation), naming it; when the last
  * one CLOSEs, vlmcd closes the snapshot at mapperd, which drops its reader
@@ -21,7 +21,8 @@
  * port and owner=) or its process ends (mapperd breaks a dead holder's
  * lock). The OPEN is answered once the pin is taken; a pin that cannot be
  * taken fails the OPEN with mapperd's message (e.g. 32 readers already).
- * Clients without a tag (xsegbd) and kernel ports get no pin.
+ * A user client without a tag gets no pin; a kernel port (xsegbd) gets one
+ * named after its port (pin_tag).
  *
  * Part of vlmcd.c (one translation unit split by topic), included once,
  * after vlmcd-sub.h.
@@ -159,23 +160,33 @@ static void readers_sweep(void)
 
 /*
  * The pin tag of @o's client into @b (@n bytes): 1, or 0 when it gets no
- * pin (no owner tag, its port not bound by its generation, a kernel port).
+ * pin (a user client without an owner tag, its port not bound by its
+ * generation). A kernel port (an xsegbd device) has no process to name: its
+ * tag names the port, the generation and the kernel's instance token in
+ * this segment, HOST:kport.PORT.GEN.TYPE.NAME:INSTANCE:vlmcd-pin:TAG (TAG
+ * "kernel" when it gave none), which mapperd judges dead once that port is
+ * no longer bound by that generation of that kernel (mapperd_holder_dead).
  */
 static int pin_tag(const struct op *o, char *b, size_t n)
 {
 	struct xseg_port *pt = xseg_port(P.xs, o->cport);
+	unsigned long long start;
 	uint64_t w;
 	uint32_t pid;
 
-	if (!o->ctag[0] || !pt)
+	if (!pt)
 		return 0;
 	w = __atomic_load_n(&pt->owner, __ATOMIC_ACQUIRE);
 	pid = XSEG_OWNER_PID(w);
-	if (XSEG_OWNER_STATE(w) != XSEG_PORT_BOUND || XSEG_OWNER_GEN(w) != o->cgen || !pid ||
-	    pid == XSEG_SYS_KERNEL_PID)
+	start = (unsigned long long)__atomic_load_n(&pt->owner_start, __ATOMIC_RELAXED);
+	if (XSEG_OWNER_STATE(w) != XSEG_PORT_BOUND || XSEG_OWNER_GEN(w) != o->cgen || !pid)
 		return 0;
-	snprintf(b, n, "%s:%u:%llu:vlmcd-pin:%.100s", pin_host, pid,
-		 (unsigned long long)__atomic_load_n(&pt->owner_start, __ATOMIC_RELAXED), o->ctag);
+	if (pid == XSEG_SYS_KERNEL_PID)
+		return snprintf(b, n, "%s:kport.%u.%u.%s.%s:%llu:vlmcd-pin:%.100s", pin_host, o->cport, o->cgen,
+				P.cfg.type, P.cfg.name, start, o->ctag[0] ? o->ctag : "kernel") < (int)n;
+	if (!o->ctag[0])
+		return 0;
+	snprintf(b, n, "%s:%u:%llu:vlmcd-pin:%.100s", pin_host, pid, start, o->ctag);
 	return 1;
 }
 

@@ -296,6 +296,38 @@ static const char *err_text(int e, char *buf, size_t len)
 	return buf;
 }
 
+/*
+ * "xseg-tool: DELETE at 0 failed: EBUSY (...): MESSAGE" on stderr: a server
+ * may put a one-line reason in a failed request's buffer (serviced bytes,
+ * as mapperd and vlmcd do); it is shared memory, so shown escaped.
+ */
+static void fail_line(struct xseg *xs, struct xseg_request *req, char *eb, size_t ebn)
+{
+	const unsigned char *d = xseg_req_data(xs, req);
+	uint64_t n = req->serviced < req->data_len ? req->serviced : req->data_len;
+	char msg[4 * 240 + 1];
+	size_t o = 0;
+
+	if (!d || !n || d[0] < 0x20 || d[0] >= 0x7f)	/* no message: data, or nothing */
+		n = 0;
+	for (uint64_t i = 0; i < n && i < 240 && d[i]; i++)
+		o += (size_t)snprintf(msg + o, sizeof(msg) - o, d[i] < 0x20 || d[i] >= 0x7f ? "\\x%02x" : "%c", d[i]);
+	msg[o] = 0;
+	fprintf(stderr, "%s: %s at %" PRIu64 " failed: %s%s%s\n", prog, xseg_op_name(req->op), req->offset,
+		err_text(req->error, eb, ebn), o ? ": " : "", msg);
+}
+
+/*
+ * An op sent with no data and no -s (DELETE, CLOSE, FLUSH...): it gets a
+ * buffer anyway, as room for the reason a server gives when it fails it
+ * (shown by fail_line), and size 0, so that the server reads no data in it.
+ */
+static int msg_room(const struct submit_opts *o)
+{
+	return !o->data && !o->size_set && o->op != X_READ && o->op != X_WRITE && o->op != X_INFO &&
+	       o->op != X_HASH && o->op != X_PING;
+}
+
 /* Bytes of data buffer a request of @o needs. */
 static uint64_t buffer_len(const struct submit_opts *o)
 {
@@ -311,6 +343,8 @@ static uint64_t buffer_len(const struct submit_opts *o)
 		n = o->data_len;
 	if (o->data && o->size_set && o->size > n)
 		n = o->size;
+	if (msg_room(o))
+		n = 256;
 	return n;
 }
 
@@ -401,7 +435,7 @@ static int cmd_submit(struct xseg *xs, const struct submit_opts *o)
 			req->op = (uint32_t)o->op;
 			req->flags = o->flags;
 			req->offset = off;
-			req->size = o->op == X_INFO ? 8 : o->op == X_HASH && !o->size_set ? 64 : o->size;
+			req->size = o->op == X_INFO ? 8 : o->op == X_HASH && !o->size_set ? 64 : msg_room(o) ? 0 : o->size;
 			if (o->data) {
 				uint8_t *d = xseg_req_data(xs, req);
 
@@ -409,6 +443,8 @@ static int cmd_submit(struct xseg *xs, const struct submit_opts *o)
 				memset(d + o->data_len, 0, buflen - o->data_len);
 			} else if (o->op == X_WRITE) {
 				pattern_fill(xseg_req_data(xs, req), o->size, seed, off);
+			} else if (msg_room(o)) {
+				memset(xseg_req_data(xs, req), 0, buflen);	/* no text: the server reads none */
 			}
 			/* Signals the port it went to: o->dst or its redirect. */
 			r = xseg_submit_signal(xs, req, o->dst);
@@ -434,8 +470,7 @@ static int cmd_submit(struct xseg *xs, const struct submit_opts *o)
 			if (req->state & XS_FAILED) {
 				failed++;
 				if (failed <= 5)
-					fprintf(stderr, "%s: %s at %" PRIu64 " failed: %s\n", prog,
-						xseg_op_name(req->op), req->offset, err_text(req->error, eb, sizeof(eb)));
+					fail_line(xs, req, eb, sizeof(eb));
 			} else {
 				if (o->verify && o->op == X_READ &&
 				    pattern_check(xseg_req_data(xs, req), req->size, seed, req->offset) != req->size)

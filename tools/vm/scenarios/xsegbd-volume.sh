@@ -2,8 +2,9 @@
 # xsegbd-volume: xsegbd.ko maps volumes of vlmcd (filed <- mapperd <- vlmcd
 # in the guest, segdev segment). target=vol1 OPENs the volume for the
 # device's port at add and CLOSEs it at remove; target=vol1@s1 is a
-# read-only disk of the snapshot; a second device on vol1 is refused while
-# the first holds it, and accepted after its remove. Data: written through
+# read-only disk of the snapshot, pinned by the device (DELETE refused, also
+# by a restarted vlmcd); a second device on vol1 is refused while the first
+# holds it, and accepted after its remove. Data: written through
 # /dev/xsegbd0, snapshot taken while it is mapped, overwritten, and the
 # snapshot's device reads the bytes of before. Needs the peers in the guest
 # (tools/vm/run: XSEG_VM_PEERS has filed mapperd vlmcd by default).
@@ -55,8 +56,33 @@ add segment=vb target=vol1@s1 dst=3
 expect_eq 1 blockdev --getro /dev/xsegbd1
 run blkcheck verify /dev/xsegbd1 seed1 32M 1M
 refuse dd if=/dev/zero of=/dev/xsegbd1 bs=4K count=1 oflag=direct 2>/dev/null
-echo 1 > $SYS/remove || fail "remove 1"
 ok "snapshot: read-only, the bytes of before the overwrite"
+
+# The snapshot's device pins it (a reader lock at mapperd named after the
+# device's kernel port): DELETE is refused while it is mapped, also by a
+# vlmcd restarted since the device opened it, which knows nothing of it.
+# delete_snap WHAT: DELETE vol1@s1 through vlmcd (retried while vlmcd starts); its stderr in /tmp/del.out.
+delete_snap() {
+  i=0
+  while :; do
+    xseg-tool submit $SPEC -p 3 -d posix -o delete -T vol1@s1 >/tmp/del.out 2>&1 && return 0
+    grep -q "ECONNREFUSED\|ECONNRESET\|is not bound" /tmp/del.out || return 1
+    i=$((i + 1)); [ $i -lt 50 ] || fail "DELETE vol1@s1 ($1): $(cat /tmp/del.out)"
+    sleep 0.1
+  done
+}
+delete_snap "mapped" && fail "DELETE of vol1@s1 went through while /dev/xsegbd1 maps it"
+grep -q EBUSY /tmp/del.out || fail "DELETE of mapped vol1@s1: $(cat /tmp/del.out)"
+kill -9 $vd; wait $vd 2>/dev/null
+vlmcd -g $SPEC -p 3 -d segdev --mapper 2 --storage 1 -q &
+vd=$!
+delete_snap "vlmcd restarted" && fail "DELETE of vol1@s1 through a restarted vlmcd went through while /dev/xsegbd1 maps it"
+grep -q "EBUSY.*vol1@s1 is open (read-only) by .*:kport\.[0-9]*\.[0-9]*\.segdev\.vb:[0-9]*:vlmcd-pin:kernel" /tmp/del.out ||
+  fail "the refusal does not name the device's pin: $(cat /tmp/del.out)"
+run blkcheck verify /dev/xsegbd1 seed1 32M 1M
+echo 1 > $SYS/remove || fail "remove 1"
+delete_snap "unmapped" || fail "DELETE of vol1@s1 after its device was removed: $(cat /tmp/del.out)"
+ok "a mapped snapshot is pinned by its device, across a vlmcd restart; its remove unpins it"
 
 # remove CLOSEs: another device may open vol1 now, and sees the overwrite.
 echo 0 > $SYS/remove || fail "remove 0"
