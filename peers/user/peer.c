@@ -43,7 +43,7 @@ static void usage(struct peer *p, const char *own_usage, FILE *out)
 {
 	fprintf(out,
 		"usage: %s -g SPEC%s%s [-p PORT|FIRST-LAST] [-t THREADS] [-d DRIVER] [--create]\n"
-		"          [--spin-us N] [--io-threads N] [-v|-q] [--version]%s%s\n"
+		"          [--spin-us N] [--spin-batches on|off] [--io-threads N] [-v|-q] [--version]%s%s\n"
 		"  -g SPEC       the segment (demo, posix:demo:...; see docs/spec.md)\n"
 		"  -p PORT       the port(s) to serve (default: a dynamic port)\n"
 		"  -t THREADS    dispatch threads (default 1)\n"
