@@ -8,13 +8,14 @@
 //   xseg_ts_c_spin0  the same, patternd --spin-us 0 (it always sleeps: two sleeping sides)
 //   xseg_ts_ts       the xseg TS API -> a TS server in another Node process (posixfd both sides)
 //   xseg_tsb_c       the batched TS API (Port.submitBatch, replies()) -> C patternd -d posixfd
+//   xseg_tsb_c_sboff the same, patternd --spin-batches off (it sleeps after every batch: before 2026-12-06)
 //   xseg_tsb_tsb     the batched TS API -> a batched TS server (port.requests()) in another Node process
 //   raw_eventfd      two eventfds polled by libuv (uv_poll) in two Node processes (evfd.c)
 //   pipe             two pipes between two Node processes (net.Socket over the child's stdio)
 //   unix_socket      a Unix stream socket between two Node processes
 //   ipc              the child_process IPC channel
 //
-// and throughput with DEPTH requests in flight (xseg_ts_c, the two batched
+// and throughput with DEPTH requests in flight (xseg_ts_c, the three batched
 // rows, unix_socket, pipe). Every round trip awaits a Promise resolved from the wake-up
 // callback, as xseg's submit() does. Repetition r of every row runs before
 // repetition r+1 of any (rotated), so load from elsewhere hits rows alike;
@@ -283,6 +284,10 @@ rows.push({
 })
 rows.push({ key: 'xseg_tsb_c', label: 'xseg TS batched -> C patternd', start: () => batchedSession(patternd([])) })
 rows.push({
+  key: 'xseg_tsb_c_sboff', label: 'xseg TS batched -> C, --spin-batches off',
+  start: () => batchedSession(patternd(['--spin-batches', 'off'])),
+})
+rows.push({
   key: 'xseg_tsb_tsb', label: 'xseg TS batched <-> TS batched',
   start: () => batchedSession((spec) => {
     const c = far(['xsegbatch', spec, '1', String(SPIN)])
@@ -361,7 +366,7 @@ rows.push({
   },
 })
 
-const THROUGHPUT = ['xseg_ts_c', 'xseg_tsb_c', 'xseg_tsb_tsb', 'unix_socket', 'pipe']
+const THROUGHPUT = ['xseg_ts_c', 'xseg_tsb_c', 'xseg_tsb_c_sboff', 'xseg_tsb_tsb', 'unix_socket', 'pipe']
 
 const median = (a: ArrayLike<number>): number => {
   const s = Array.from(a).sort((x, y) => x - y)
@@ -430,6 +435,7 @@ async function main(): Promise<void> {
     throughputBatchedTsOverUnixSocket: r3(median(thr.xseg_tsb_tsb!) / median(thr.unix_socket!)),
     pairedThroughputBatchedCOverUnixSocket: r3(median(thr.xseg_tsb_c!.map((x, i) => x / thr.unix_socket![i]!))),
     pairedThroughputBatchedTsOverUnixSocket: r3(median(thr.xseg_tsb_tsb!.map((x, i) => x / thr.unix_socket![i]!))),
+    pairedThroughputBatchedCOverSpinBatchesOff: r3(median(thr.xseg_tsb_c!.map((x, i) => x / thr.xseg_tsb_c_sboff![i]!))),
     batchedCLatencyOverXsegTsC: r3(m('xseg_tsb_c') / m('xseg_ts_c')),
   }
   const goals = {
@@ -456,7 +462,8 @@ async function main(): Promise<void> {
   out += `\nthroughput, ${DEPTH} in flight (requests/s; median of ${REPS})\n`
   for (const t of throughput) out += `  ${t.label.padEnd(w)}  ${String(t.median).padStart(8)}\n`
   out += `batched/unix socket at ${DEPTH} in flight (paired): TS->C ${ratios.pairedThroughputBatchedCOverUnixSocket}, ` +
-    `TS<->TS ${ratios.pairedThroughputBatchedTsOverUnixSocket} (goal >= 2): ${goals.batchedMet ? 'met' : 'NOT met'}\n`
+    `TS<->TS ${ratios.pairedThroughputBatchedTsOverUnixSocket} (goal >= 2): ${goals.batchedMet ? 'met' : 'NOT met'}\n` +
+    `batched TS->C, patternd spinning after batches / not (--spin-batches off), paired: ${ratios.pairedThroughputBatchedCOverSpinBatchesOff}\n`
   out += `\nxseg/raw eventfd ${ratios.xsegOverRawEventfd} (goal <= 1.5), xseg/pipe ${ratios.xsegOverPipe}, ` +
     `unix socket/xseg ${ratios.unixSocketOverXseg} (goal >= 2): goals ${goals.met ? 'met' : 'NOT met'}\n` +
     `with patternd always sleeping (spin 0): xseg/raw eventfd ${ratios.xsegSpin0OverRawEventfd}, ` +

@@ -67,7 +67,12 @@ static int own(struct peer *p, int opt, const char *arg)
 int main(int argc, char **argv)
 {
 	static const struct option lopts[] = { { "size", required_argument, NULL, 's' }, { 0 } };
-	struct peer p = { .name = "patternd", .serve = serve };
+	/*
+	 * Spin after batches too: patternd answers at once, so a client with
+	 * many in flight refills within the spin (the Node batched API does;
+	 * without it every batch paid a wake-up here, docs/node.md).
+	 */
+	struct peer p = { .name = "patternd", .serve = serve, .spin_batches = 1 };
 	int r = peer_parse_args(&p, argc, argv, "s:", lopts, own,
 				"  -s, --size N  size every target reports (default 1T; suffix M, G)");
 

@@ -43,17 +43,18 @@ static void usage(struct peer *p, const char *own_usage, FILE *out)
 {
 	fprintf(out,
 		"usage: %s -g SPEC%s%s [-p PORT|FIRST-LAST] [-t THREADS] [-d DRIVER] [--create]\n"
-		"          [--spin-us N] [--io-threads N] [-v|-q] [--version]%s%s\n"
+		"          [--spin-us N] [--spin-batches on|off] [--io-threads N] [-v|-q] [--version]%s%s\n"
 		"  -g SPEC       the segment (demo, posix:demo:...; see docs/spec.md)\n"
 		"  -p PORT       the port(s) to serve (default: a dynamic port)\n"
 		"  -t THREADS    dispatch threads (default 1)\n"
 		"  -d DRIVER     peer type (also --peer-type): futex (default), posixfd, posix\n"
 		"  --create      create the segment if it does not exist\n"
 		"  --spin-us N   poll this long before sleeping (default %u)\n"
+		"  --spin-batches on|off  also poll after a burst of several requests (default %s)\n"
 		"  --io-threads N  I/O worker threads of peers that block (default %u)\n",
 		p->name, p->required ? " " : "", p->required ? p->required : "",
 		own_usage ? "\n" : "", own_usage ? own_usage : "",
-		p->spin_us ? p->spin_us : XSEG_SPIN_US_DEFAULT,
+		p->spin_us ? p->spin_us : XSEG_SPIN_US_DEFAULT, p->spin_batches ? "on" : "off",
 		PEER_IO_THREADS_DEFAULT);
 }
 
@@ -74,7 +75,7 @@ static int parse_u32(const char *s, uint32_t *v)
  * The common options that have no short form get codes no character has, so
  * that a peer's own short options (-S, -C, -I...) never land in them.
  */
-enum { OPT_CREATE = 0x100, OPT_SPIN, OPT_IO_THREADS, OPT_VERSION };
+enum { OPT_CREATE = 0x100, OPT_SPIN, OPT_IO_THREADS, OPT_VERSION, OPT_SPIN_BATCHES };
 
 int peer_parse_args(struct peer *p, int argc, char **argv, const char *own,
 		    const struct option *own_long, int (*own_fn)(struct peer *p, int opt, const char *arg),
@@ -87,6 +88,7 @@ int peer_parse_args(struct peer *p, int argc, char **argv, const char *own,
 		{ "verbose", no_argument, NULL, 'v' }, { "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' }, { "io-threads", required_argument, NULL, OPT_IO_THREADS },
 		{ "version", no_argument, NULL, OPT_VERSION }, { "peer-type", required_argument, NULL, 'd' },
+		{ "spin-batches", required_argument, NULL, OPT_SPIN_BATCHES },
 	};
 	struct option all[64];
 	char shorts[128];
@@ -138,6 +140,13 @@ int peer_parse_args(struct peer *p, int argc, char **argv, const char *own,
 				fprintf(stderr, "%s: --spin-us: '%s' is not a number\n", p->name, optarg);
 				return -1;
 			}
+			break;
+		case OPT_SPIN_BATCHES:
+			if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
+				fprintf(stderr, "%s: --spin-batches: '%s' is not on or off\n", p->name, optarg);
+				return -1;
+			}
+			p->spin_batches = !strcmp(optarg, "on");
 			break;
 		case 'p': {
 			char buf[32], *dash;
@@ -260,6 +269,7 @@ struct worker {
 	uint64_t crowd_at;		/* when it was taken (ns) */
 	uint64_t crowd_total;		/* PSI: the stall total (us) then */
 	uint64_t spins, crowd_skips;	/* spins run, and not run because crowded (for the log) */
+	uint64_t batch_spins;		/* of the spins, those after a burst of several requests */
 };
 
 /*
@@ -878,14 +888,19 @@ static void *work(void *arg)
 		/*
 		 * Spin only after a burst of one request: a client that waits for
 		 * each reply. One with many in flight sends batches and keeps the
-		 * CPUs busy itself; a spin would only take one from it.
+		 * CPUs busy itself; a spin would only take one from it. Unless the
+		 * peer spins after batches too (--spin-batches, patternd's
+		 * default): a client that refills its batch as soon as the replies
+		 * are in (the Node batched API) then finds the peer awake instead
+		 * of paying a wake-up per batch (docs/peers.md).
 		 */
-		if (spin_ns && burst <= 1 && (spin || ++probe % SPIN_PROBE == 0)) {
+		if (spin_ns && (burst <= 1 || p->spin_batches) && (spin || ++probe % SPIN_PROBE == 0)) {
 			if (crowded(w, idle_since)) {
 				w->crowd_skips++;
 				goto sleep;
 			}
 			w->spins++;
+			w->batch_spins += burst > 1;
 			spin = spin_for_work(w, spin_ns);
 			if (spin) {
 				batch_flush(&batch);
@@ -927,8 +942,9 @@ sleep:
 	if (w->crowd_fd >= 0)
 		close(w->crowd_fd);
 	if (spin_ns)
-		peer_log(p, 2, "%llu spins, %llu not spun: the machine was crowded", (unsigned long long)w->spins,
-			 (unsigned long long)w->crowd_skips);
+		peer_log(p, 2, "%llu spins, %llu not spun: the machine was crowded; %llu spins after a burst of several requests",
+			 (unsigned long long)w->spins, (unsigned long long)w->crowd_skips,
+			 (unsigned long long)w->batch_spins);
 	return NULL;
 }
 
@@ -955,7 +971,7 @@ int peer_run(struct peer *p)
 		w[i].pending = 0;
 		w[i].crowd_fd = -2;
 		w[i].crowd_psi = w[i].crowded = 0;
-		w[i].crowd_at = w[i].crowd_total = w[i].spins = w[i].crowd_skips = 0;
+		w[i].crowd_at = w[i].crowd_total = w[i].spins = w[i].crowd_skips = w[i].batch_spins = 0;
 		r = pthread_create(&th[i], NULL, work, &w[i]);
 		if (r) {
 			peer_log(p, 0, "cannot start dispatch thread %u: %s", i, strerror(r));

@@ -3,7 +3,7 @@
  * peers/user/peer.h - the small framework the C peers are written on.
  *
  * A peer parses the common options (-g spec, -p port or FIRST-LAST, -t
- * threads, -d driver, -v/-q, --spin-us, --create), joins the segment, binds
+ * threads, -d driver, -v/-q, --spin-us, --spin-batches, --create), joins the segment, binds
  * its ports, and runs a sleeping dispatch loop per thread: accept a request,
  * hand it to the peer's serve() callback, respond and signal the client.
  * SIGTERM and SIGINT stop the loops cleanly (in-flight requests finish; the
@@ -101,6 +101,11 @@ struct peer {
 	void *client;			/* the framework's */
 	/* Appended: the peer's required options for its usage line ("-f PATH"). */
 	const char *required;
+	/*
+	 * Appended: spin after a burst of several requests too, not only after
+	 * one (--spin-batches on|off; a peer may preset it; patternd does).
+	 */
+	int spin_batches;
 };
 
 /* The release every C tool's --version prints (base.mk passes XSEG_VERSION). */
