@@ -45,7 +45,8 @@ Cmd *cmd_new(Conn *c)
  * in the CPUs' caches. The segment's free lists are queues, so a buffer
  * from there is the one used longest ago (with 256 buffers of 1 MiB, every
  * copy into or out of it missed the caches: docs/nbd.md, Performance).
- * The warm ones go back after a timer tick without use (warm_release).
+ * The warm ones go back after a timer tick without use, and at the first
+ * tick of a shrink of the segment, which waits for them (on_timer).
  */
 void put_req(Cmd *cmd, xseg_request *req)
 {
@@ -57,7 +58,7 @@ void put_req(Cmd *cmd, xseg_request *req)
 		return;
 	if (cmd->conn->held)
 		cmd->conn->held--;
-	if (xs && !e->closed && e->warm.size() < e->warm_max && (cmd->op == X_READ || cmd->op == X_WRITE) &&
+	if (xs && !e->closed && !e->shrinking && e->warm.size() < e->warm_max && (cmd->op == X_READ || cmd->op == X_WRITE) &&
 	    xseg_req_buffer(xs, req, &cap) && cap == e->max_buf &&
 	    (__atomic_load_n(&req->state, __ATOMIC_ACQUIRE) >> XS_LIFE_SHIFT & 0xFFu) == XS_RECEIVED) {
 		e->warm.push_back(req);

@@ -172,6 +172,7 @@ struct Engine {
 	std::vector<xseg_request *> warm;	// replied requests kept with their maxBuf buffers, most recent last
 	uint32_t warm_max;		// at most this many (0: none kept)
 	bool warm_used;			// one was taken since the last timer tick
+	bool shrinking;			// the segment is shrinking (seen at the last tick): none kept warm
 	uint64_t warm_hits, warm_misses;	// data chunks that got a warm buffer, or a free one from the segment
 	uint32_t orphans;		// timed-out requests still at the storage peer
 	bool stuck;			// a request timed out and no reply came since: no waiting for requests

@@ -232,8 +232,11 @@ void on_timer(uv_timer_t *h)
 
 	if (!xs || e->closed)
 		return;
-	// Warm requests unused for a whole tick go back to the segment.
-	if (!e->warm_used && !e->warm.empty())
+	// Warm requests unused for a whole tick go back to the segment; all of them while it shrinks.
+	struct xseg_grow_status g;
+
+	e->shrinking = xseg_grow_status(xs, &g) == 0 && g.target < g.live_requests;
+	if ((!e->warm_used || e->shrinking) && !e->warm.empty())
 		warm_release(e);
 	e->warm_used = false;
 	if (!e->timeout_ms)
