@@ -5,7 +5,8 @@
 // next chunks reuse them, most recent first, instead of taking the
 // segment's least recently used buffer (a cold one); the data stays right
 // (every buffer reused holds another command's data first), and an idle
-// engine gives them all back to the segment.
+// engine gives them all back to the segment, and so does a busy one while
+// the segment shrinks (a shrink waits for the requests above its target).
 import { randomBytes } from 'node:crypto'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -75,3 +76,44 @@ S('closing the gateway gives the warm requests back', async () => {
 })
 
 S.run()
+
+const G = suite('nbd gateway: warm buffers and a shrinking segment')
+// A growable segment: 128 requests live of 128; the engine keeps 7 warm.
+const genv = nbdSuiteEnv(G, { size: SIZE, segment: '16:128:64K:0:12:max_requests=128', exports: [{ name: 'disk' }] })
+
+G('a shrink completes while a client keeps the engine busy (the warm requests go back at the next tick)', async () => {
+  const e = genv()
+  if (!e) return
+  const c = await NbdClient.connect({ unix: e.sock, export: 'disk' })
+  let stop = false, reads = 0
+  let failed: unknown = null
+  // 1 MiB READs back to back: the engine is never idle for a tick, so only the shrink gives the warm ones back.
+  const loop = (async () => {
+    for (let i = 0; !stop; i++) {
+      await c.read((i % 8) * MIB, MIB)
+      reads++
+    }
+  })().catch((err: unknown) => { failed = err })
+  try {
+    await until(() => reads >= 4 || failed !== null, 15000, 'the first reads')
+    assert.ok(e.gw.engineStats()!.warmHits > 0, 'warm buffers in use')
+    // Shrink to 16: most of the warm requests are above it (the free lists are FIFO, the warm set stable).
+    let done = false
+    const until0 = Date.now() + 10000
+    while (!done && Date.now() < until0 && failed === null) {
+      done = e.seg.grow(16).done
+      if (!done) await new Promise((r) => setTimeout(r, 50))
+    }
+    const busy = reads
+    await until(() => reads > busy + 2 || failed !== null, 15000, 'reads after the shrink')
+    assert.is(failed, null)
+    assert.ok(done, `the shrink to 16 done while the client reads (${e.seg.info().live_requests} live)`)
+  } finally {
+    stop = true
+    await loop
+    await c.disconnect()
+  }
+  assert.is(e.seg.grow(128).live_requests, 128)
+})
+
+G.run()
