@@ -13,6 +13,7 @@ import * as assert from 'uvu/assert'
 import { NbdClient } from '../../peers/node/nbd/client'
 import { within } from './helpers'
 import { freeRequests, nbdSuiteEnv } from './nbd-env'
+import type { Request } from '../../sys/node/ts/index'
 
 const SIZE = 16 << 20
 const MIB = 1 << 20
@@ -84,6 +85,15 @@ const genv = nbdSuiteEnv(G, { size: SIZE, segment: '16:128:64K:0:12:max_requests
 G('a shrink completes while a client keeps the engine busy (the warm requests go back at the next tick)', async () => {
   const e = genv()
   if (!e) return
+  // Requests 0..99 held here while the engine starts: its warm ones are then above the shrink's target.
+  const p = e.seg.bindDynamicPort({ role: 'client' })
+  const held: Request[] = []
+  for (let i = 0; i < 100; i++) {
+    const r = p.tryRequest({ op: 'read', target: 'held', size: BUF, dataLength: BUF })
+    if (!r) break
+    held.push(r)
+  }
+  assert.is(held.length, 100)
   const c = await NbdClient.connect({ unix: e.sock, export: 'disk' })
   let stop = false, reads = 0
   let failed: unknown = null
@@ -97,7 +107,9 @@ G('a shrink completes while a client keeps the engine busy (the warm requests go
   try {
     await until(() => reads >= 4 || failed !== null, 15000, 'the first reads')
     assert.ok(e.gw.engineStats()!.warmHits > 0, 'warm buffers in use')
-    // Shrink to 16: most of the warm requests are above it (the free lists are FIFO, the warm set stable).
+    for (const r of held.splice(0)) r.release()
+    p.close()
+    // Shrink to 16: the warm requests are above it (the warm set of a steady workload stays the same).
     let done = false
     const until0 = Date.now() + 10000
     while (!done && Date.now() < until0 && failed === null) {
@@ -109,6 +121,8 @@ G('a shrink completes while a client keeps the engine busy (the warm requests go
     assert.is(failed, null)
     assert.ok(done, `the shrink to 16 done while the client reads (${e.seg.info().live_requests} live)`)
   } finally {
+    for (const r of held) r.release()
+    if (held.length) p.close()
     stop = true
     await loop
     await c.disconnect()
