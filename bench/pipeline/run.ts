@@ -14,7 +14,7 @@
 // Workloads: 4K random read and write at queue depth 1 and 32, 1M
 // sequential read and write at depth 4. Each (workload, server) pair runs
 // ROUNDS times, interleaved across servers so that drift of the machine
-// hits all of them alike; the best round is kept (noise on a shared machine
+// hits all of them alike (every other round in reverse order: A,B,B,A); the best round is kept (noise on a shared machine
 // only ever slows a run down). Prints a table and writes
 // bench/results/pipeline.json with IOPS, MB/s, latency percentiles and the
 // ratios xseg/nbdkit and xseg/qemu-nbd.
@@ -184,7 +184,8 @@ async function main(): Promise<void> {
   let n = 0
   for (const w of loads) {
     for (let round = 0; round < rounds; round++) {
-      for (const s of runs(w)) {
+      // Every other round in reverse order: no server always runs first (or right after another's teardown).
+      for (const s of round % 2 ? [...runs(w)].reverse() : runs(w)) {
         n++
         if (process.stderr.isTTY) process.stderr.write(`\r[${n}/${total}] ${w.name.padEnd(18)} ${s.name.padEnd(9)} round ${round + 1}   `)
         const uri = await s.up()
