@@ -401,12 +401,6 @@ void chunk_done(Cmd *cmd, xseg_request *req, uint32_t err)
 		cmd_finish(cmd);
 }
 
-/*
- * A request for a chunk of @cmd, or NULL when the segment has none free (or
- * another command waits for one first: a command that got only part of its
- * chunks takes the next free request, so big commands cannot starve one
- * another into a deadlock).
- */
 // A free request from the segment, prepared for a chunk of @datalen bytes, or NULL.
 static xseg_request *fresh_req(Engine *e, const Conn *c, uint64_t datalen)
 {
@@ -426,6 +420,12 @@ static xseg_request *fresh_req(Engine *e, const Conn *c, uint64_t datalen)
 	return req;
 }
 
+/*
+ * A request for a chunk of @cmd, or NULL when the segment has none free (or
+ * another command waits for one first: a command that got only part of its
+ * chunks takes the next free request, so big commands cannot starve one
+ * another into a deadlock). A data chunk takes a warm request first.
+ */
 xseg_request *get_req(Cmd *cmd, uint64_t offset, uint64_t size, uint64_t datalen)
 {
 	Conn *c = cmd->conn;
