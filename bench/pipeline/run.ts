@@ -14,12 +14,18 @@
 // Workloads: 4K random read and write at queue depth 1 and 32, 1M
 // sequential read and write at depth 4. Each (workload, server) pair runs
 // ROUNDS times, interleaved across servers so that drift of the machine
-// hits all of them alike; the best round is kept (noise on a shared machine
+// hits all of them alike (every other round in reverse order: A,B,B,A); the best round is kept (noise on a shared machine
 // only ever slows a run down). Prints a table and writes
 // bench/results/pipeline.json with IOPS, MB/s, latency percentiles and the
 // ratios xseg/nbdkit and xseg/qemu-nbd.
 //
+//   xseg-base the same pipeline from another build (--baseline ROOT: a tree
+//             with lib/node/cli.js and lib/user/bin/blockd built, e.g. main's),
+//             for A/B runs: its rounds interleave with xseg's, and a second
+//             table gives the medians of both and their ratios
+//
 //   tsx bench/pipeline/run.ts [--runtime S] [--rounds N] [--size 256M] [--only WORKLOAD,...]
+//       [--servers xseg,nbdkit,...] [--baseline ROOT]
 import { spawnSync, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -40,6 +46,7 @@ const { values: opt } = parseArgs({
     only: { type: 'string' },
     servers: { type: 'string', default: 'xseg,nbdkit,qemu-nbd,nbdkit-xseg' },
     out: { type: 'string', default: join(ROOT, 'bench/results/pipeline.json') },
+    baseline: { type: 'string' },
   },
 })
 
@@ -88,17 +95,17 @@ function qemuNbd(): Server {
   }
 }
 
-function xseg(): Server {
-  const sock = join(work, 'xseg.sock')
-  const cli = join(ROOT, 'lib/node/cli.js')
+function xseg(root = ROOT, name = 'xseg'): Server {
+  const sock = join(work, `${name}.sock`)
+  const cli = join(root, 'lib/node/cli.js')
   let blockd: ChildProcess | undefined
   let gw: ChildProcess | undefined
   return {
-    name: 'xseg',
+    name,
     async up() {
       const r = spawnSync(process.execPath, [cli, 'create', spec], { encoding: 'utf8' })
       if (r.status !== 0) throw new Error(`xseg create ${spec}: ${r.stderr}`)
-      blockd = start(join(ROOT, 'lib/user/bin/blockd'), ['-g', spec, '-p', '1', '-d', 'posixfd', '--file', image], 'blockd')
+      blockd = start(join(root, 'lib/user/bin/blockd'), ['-g', spec, '-p', '1', '-d', 'posixfd', '--file', image], 'blockd')
       gw = start(process.execPath, [cli, 'nbd', spec, '--storage-port', '1', '--unix', sock, '--export', 'disk'], 'xseg nbd')
       await waitFor(sock, 'xseg nbd', gw)
       return `nbd+unix:///?socket=${sock}`
@@ -145,7 +152,14 @@ function fio(uri: string, w: Workload, runtime: number, size: string, pids: numb
 
 async function main(): Promise<void> {
   need('fio', 'fio'); need('nbdkit', 'nbdkit'); need('qemu-nbd', 'qemu-utils')
+  const base = opt.baseline ? resolve(opt.baseline) : null
   const names = opt.servers!.split(',')
+  if (base && !names.includes('xseg-base')) names.splice(names.indexOf('xseg') + 1, 0, 'xseg-base')
+  if (names.includes('xseg-base')) {
+    if (!base) throw new Error('--servers xseg-base needs --baseline ROOT')
+    for (const f of ['lib/node/cli.js', 'lib/user/bin/blockd'])
+      if (!existsSync(join(base, f))) throw new Error(`--baseline: ${join(base, f)} is missing: run make user node there`)
+  }
   const needs = [...(names.includes('xseg') ? ['lib/node/cli.js', 'lib/user/bin/blockd'] : []),
     ...(names.includes('nbdkit-xseg') ? ['lib/user/bin/blockd', 'lib/user/bin/xseg-tool', 'lib/user/nbdkit/nbdkit-xseg-plugin.so'] : [])]
   for (const f of needs) {
@@ -158,22 +172,27 @@ async function main(): Promise<void> {
   // The volume: written once in full, so that reads hit real pages.
   const fill = spawnSync('dd', ['if=/dev/urandom', `of=${image}`, 'bs=1M', `count=${parseInt(opt.size!)}`, 'status=none'])
   if (fill.status !== 0) throw new Error(`dd: cannot write ${image}`)
-  const all: Record<string, () => Server> = { xseg, nbdkit, 'qemu-nbd': qemuNbd, 'nbdkit-xseg': nbdkitXseg }
+  const all: Record<string, () => Server> = {
+    xseg: () => xseg(), 'xseg-base': () => xseg(base!, 'xseg-base'), nbdkit, 'qemu-nbd': qemuNbd, 'nbdkit-xseg': nbdkitXseg,
+  }
   for (const s of names) if (!all[s]) throw new Error(`--servers: unknown server '${s}'`)
   const servers = names.map((s) => all[s]!())
   const best = new Map<string, Result>()
+  const every = new Map<string, Result[]>()	// every round, for the medians of the A/B table
   const runs = (w: Workload): Server[] => servers.filter((s) => s.name !== 'nbdkit-xseg' || PLUGIN_WORKLOADS.has(w.name))
   const total = loads.reduce((t, w) => t + runs(w).length, 0) * rounds
   let n = 0
   for (const w of loads) {
     for (let round = 0; round < rounds; round++) {
-      for (const s of runs(w)) {
+      // Every other round in reverse order: no server always runs first (or right after another's teardown).
+      for (const s of round % 2 ? [...runs(w)].reverse() : runs(w)) {
         n++
         if (process.stderr.isTTY) process.stderr.write(`\r[${n}/${total}] ${w.name.padEnd(18)} ${s.name.padEnd(9)} round ${round + 1}   `)
         const uri = await s.up()
         try {
           const r = fio(uri, w, runtime, opt.size!, s.pids ? s.pids() : [])
           const key = `${w.name}|${s.name}`
+          every.set(key, [...(every.get(key) ?? []), r])
           const prev = best.get(key)
           if (!prev || r.iops > prev.iops) best.set(key, r)
         } finally {
@@ -221,6 +240,34 @@ async function main(): Promise<void> {
         r.xseg ? r.xseg.iops.toFixed(0) : '-', f1(r.nbdkitXseg!.p50us), ratio(r.ratioPluginNbdkit), ratio(r.ratioXsegPlugin)]))
     }
   }
+  const median = (v: number[]): number => {
+    const a = [...v].sort((x, y) => x - y)
+    return a.length % 2 ? a[(a.length - 1) / 2]! : (a[a.length / 2 - 1]! + a[a.length / 2]!) / 2
+  }
+  const ab = names.includes('xseg-base') ? loads.map((w) => {
+    const m = (s: string, f: (r: Result) => number): number | null => {
+      const rs = every.get(`${w.name}|${s}`)
+      return rs?.length ? median(rs.map(f)) : null
+    }
+    const iops = m('xseg', (r) => r.iops), biops = m('xseg-base', (r) => r.iops)
+    const p99 = m('xseg', (r) => r.p99us), bp99 = m('xseg-base', (r) => r.p99us)
+    const cpu = m('xseg', (r) => r.cpuUsPerIo ?? 0), bcpu = m('xseg-base', (r) => r.cpuUsPerIo ?? 0)
+    return {
+      workload: w.name, rounds, iops, baseIops: biops, p99us: p99, baseP99us: bp99, cpuUsPerIo: cpu, baseCpuUsPerIo: bcpu,
+      ratioIops: iops && biops ? iops / biops : null, ratioP99: p99 && bp99 ? p99 / bp99 : null, ratioCpu: cpu && bcpu ? cpu / bcpu : null,
+    }
+  }) : null
+  if (ab) {
+    const ratio = (v: number | null): string => (v === null ? '-' : v.toFixed(2) + 'x')
+    const num = (v: number | null, d = 0): string => (v === null ? '-' : v.toFixed(d))
+    console.log('')
+    console.log(`A/B: this tree against --baseline ${base}, medians of ${rounds} interleaved rounds`)
+    console.log(line(['workload', 'xseg IOPS', 'base IOPS', 'x/base', 'xseg p99us', 'base p99us', 'p99 x/base', 'xseg cpuus', 'base cpuus', 'cpu x/base']))
+    for (const r of ab) {
+      console.log(line([r.workload, num(r.iops), num(r.baseIops), ratio(r.ratioIops), num(r.p99us), num(r.baseP99us),
+        ratio(r.ratioP99), num(r.cpuUsPerIo, 1), num(r.baseCpuUsPerIo, 1), ratio(r.ratioCpu)]))
+    }
+  }
   const doc = {
     schemaVersion: 1,
     benchmark: 'pipeline',
@@ -230,6 +277,7 @@ async function main(): Promise<void> {
     cpu: 'cpuUsPerIo: user + system CPU time of the server processes (xseg: gateway + blockd; nbdkit-xseg: nbdkit + blockd) from /proc/PID/stat over the fio run, over the I/O of ramp + runtime at the measured rate; cpus: that CPU time over the wall time',
     runtimeSeconds: runtime, rounds, size: opt.size, segment: spec,
     rows,
+    ...(ab ? { baseline: base, ab } : {}),
   }
   writeFileSync(opt.out!, JSON.stringify(doc, null, 2) + '\n')
   console.log(`wrote ${opt.out}`)

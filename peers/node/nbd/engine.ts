@@ -52,12 +52,17 @@ export interface NbdEngineStats {
   late: number
   /** Timed-out requests still at the storage peer. */
   orphans: number
-  /** Segment requests the engine holds. */
+  /** Segment requests the engine holds (the warm ones included). */
   held: number
   /** READ bytes admitted and not yet written to their sockets. */
   committed: number
   /** READ data copied out of the segment for slow readers (bytes on the heap). */
   copied: number
+  /** Replied READ/WRITE requests kept with their buffers for the next chunks (given back after a second unused). */
+  warm: number
+  /** Data chunks that reused a warm request's buffer, and those that took a free one from the segment. */
+  warmHits: number
+  warmMisses: number
 }
 
 export interface EngineOptions {

@@ -38,20 +38,69 @@ Cmd *cmd_new(Conn *c)
 }
 
 
-// Give back a request that @cmd holds.
+/*
+ * Give back a request that @cmd holds. A data chunk with a maxBuf buffer is
+ * kept warm instead (up to warm_max, still counted in e->held): the next
+ * data chunk reuses the most recent one, whose buffer the last copies left
+ * in the CPUs' caches. The segment's free lists are queues, so a buffer
+ * from there is the one used longest ago (with 256 buffers of 1 MiB, every
+ * copy into or out of it missed the caches: docs/nbd.md, Performance).
+ * The warm ones go back after a timer tick without use, and at the first
+ * tick of a shrink of the segment, which waits for them (on_timer).
+ */
 void put_req(Cmd *cmd, xseg_request *req)
 {
 	Engine *e = cmd->conn->e;
 	struct xseg *xs = xs_of(e);
+	uint64_t cap = 0;
 
 	if (!req)
 		return;
 	if (cmd->conn->held)
 		cmd->conn->held--;
+	if (xs && !e->closed && !e->shrinking && e->warm.size() < e->warm_max && (cmd->op == X_READ || cmd->op == X_WRITE) &&
+	    xseg_req_buffer(xs, req, &cap) && cap == e->max_buf &&
+	    (__atomic_load_n(&req->state, __ATOMIC_ACQUIRE) >> XS_LIFE_SHIFT & 0xFFu) == XS_RECEIVED) {
+		e->warm.push_back(req);
+		return;
+	}
 	if (e->held)
 		e->held--;
 	if (xs)
 		xseg_put_request(xs, req);
+}
+
+// Give every warm request back to the segment.
+void warm_release(Engine *e)
+{
+	struct xseg *xs = xs_of(e);
+
+	for (xseg_request *req : e->warm) {
+		if (e->held)
+			e->held--;
+		if (xs)
+			xseg_put_request(xs, req);
+	}
+	e->warm.clear();
+}
+
+// A warm request for a data chunk of @datalen bytes (already counted in e->held), or NULL.
+static xseg_request *warm_take(Engine *e, const Conn *c, uint64_t datalen)
+{
+	xseg_request *req;
+
+	if (e->warm.empty() || !datalen || datalen > e->max_buf || c->target.size() > XSEG_TARGET_MAX)
+		return nullptr;
+	req = e->warm.back();
+	e->warm.pop_back();
+	e->warm_used = true;
+	e->warm_hits++;
+	// As xseg_prep_request would for a PREPARED one: the target, the length of its buffer in use.
+	memcpy(req->target, c->target.data(), c->target.size());
+	req->target_len = (uint32_t)c->target.size();
+	req->data_len = datalen;
+	req->serviced = 0;
+	return req;
 }
 
 void conn_maybe_free(Conn *c);
@@ -352,20 +401,38 @@ void chunk_done(Cmd *cmd, xseg_request *req, uint32_t err)
 		cmd_finish(cmd);
 }
 
+// A free request from the segment, prepared for a chunk of @datalen bytes, or NULL.
+static xseg_request *fresh_req(Engine *e, const Conn *c, uint64_t datalen)
+{
+	struct xseg *xs = xs_of(e);
+	// All connections together leave some for the handshakes and the segment's other peers.
+	xseg_request *req = e->held < e->total_reqs ? xseg_get_request(xs, e->port) : nullptr;
+
+	if (req && xseg_prep_request(xs, req, c->target.data(), (uint32_t)c->target.size(), datalen) < 0) {
+		xseg_put_request(xs, req);
+		req = nullptr;
+	}
+	if (req) {
+		e->held++;
+		if (datalen)
+			e->warm_misses++;
+	}
+	return req;
+}
+
 /*
  * A request for a chunk of @cmd, or NULL when the segment has none free (or
  * another command waits for one first: a command that got only part of its
  * chunks takes the next free request, so big commands cannot starve one
- * another into a deadlock).
+ * another into a deadlock). A data chunk takes a warm request first.
  */
 xseg_request *get_req(Cmd *cmd, uint64_t offset, uint64_t size, uint64_t datalen)
 {
 	Conn *c = cmd->conn;
 	Engine *e = c->e;
-	struct xseg *xs = xs_of(e);
 	xseg_request *req;
 
-	if (!xs)
+	if (!xs_of(e))
 		return nullptr;
 	// Fair sharing: one connection holds at most its share (its own come back) ...
 	if (c->held >= e->conn_reqs && c->wblocked)
@@ -378,16 +445,16 @@ xseg_request *get_req(Cmd *cmd, uint64_t offset, uint64_t size, uint64_t datalen
 		else
 			return nullptr;
 	}
-	// ... and all of them leave some for the handshakes and the segment's other peers.
-	req = e->held < e->total_reqs ? xseg_get_request(xs, e->port) : nullptr;
+	// ... and all of them some for the others (fresh_req); a warm buffer first.
+	req = warm_take(e, c, datalen);
+	if (!req)
+		req = fresh_req(e, c, datalen);
 	if (!req && !e->reclaimed) {
 		// Slow readers may sit on requests: copy their replies out, once per callback.
 		reclaim(e);
-		req = e->held < e->total_reqs ? xseg_get_request(xs, e->port) : nullptr;
-	}
-	if (req && xseg_prep_request(xs, req, c->target.data(), (uint32_t)c->target.size(), datalen) < 0) {
-		xseg_put_request(xs, req);
-		req = nullptr;
+		req = warm_take(e, c, datalen);
+		if (!req)
+			req = fresh_req(e, c, datalen);
 	}
 	if (!req) {
 		e->owner = cmd;
@@ -396,7 +463,6 @@ xseg_request *get_req(Cmd *cmd, uint64_t offset, uint64_t size, uint64_t datalen
 	if (e->owner == cmd)
 		e->owner = nullptr;
 	c->held++;
-	e->held++;
 	req->op = cmd->op;
 	req->flags = cmd->xflags;
 	req->offset = offset;

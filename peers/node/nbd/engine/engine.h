@@ -79,6 +79,7 @@ const uint32_t REQ_SIZE = 28, REP_SIZE = 16;
 const uint64_t MAX_DISCARD = 32u << 20;		// a refused WRITE's payload read and dropped
 const size_t RBUF = 256u << 10;
 const int IOV_CAP = 1024;
+const uint32_t WARM_MAX = 16;		// warm requests kept at most (put_req)
 
 struct Conn;
 
@@ -167,7 +168,12 @@ struct Engine {
 	uint32_t conn_reqs, total_reqs;	// caps on segment requests held: one connection, all
 	uint64_t committed;		// the connections' committed bytes
 	uint64_t copied;		// bytes of READ data copied out of the segment (held on the heap)
-	uint32_t held;			// segment requests held (orphans included)
+	uint32_t held;			// segment requests held (orphans and warm ones included)
+	std::vector<xseg_request *> warm;	// replied requests kept with their maxBuf buffers, most recent last
+	uint32_t warm_max;		// at most this many (0: none kept)
+	bool warm_used;			// one was taken since the last timer tick
+	bool shrinking;			// the segment is shrinking (seen at the last tick): none kept warm
+	uint64_t warm_hits, warm_misses;	// data chunks that got a warm buffer, or a free one from the segment
 	uint32_t orphans;		// timed-out requests still at the storage peer
 	bool stuck;			// a request timed out and no reply came since: no waiting for requests
 	uv_timer_t timer;
@@ -236,6 +242,7 @@ void event(Engine *e, const char *kind, uint32_t id, const std::string &text, in
 void flush_events(Engine *e);
 Cmd *cmd_new(Conn *c);
 void put_req(Cmd *cmd, xseg_request *req);
+void warm_release(Engine *e);
 void cmd_free(Cmd *cmd);
 void mark_dirty(Conn *c);
 void mark_stalled(Conn *c);

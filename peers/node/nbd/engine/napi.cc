@@ -122,6 +122,7 @@ void engine_close(Engine *e)
 		if (cmd_ready(cmd))
 			cmd_finish(cmd);
 	}
+	warm_release(e);
 	sockets_close(e);
 	for (Event &ev : e->events)
 		if (ev.fd >= 0)
@@ -239,6 +240,8 @@ Napi::Value nbd_engine(const Napi::CallbackInfo &info)
 	e->total_bytes = total_bytes;
 	e->conn_reqs = conn_reqs;
 	e->total_reqs = total_reqs;
+	// Warm buffers: enough for a few commands in flight, a sixteenth of what the engine may hold.
+	e->warm_max = total_reqs / 16 < WARM_MAX ? total_reqs / 16 : WARM_MAX;
 	e->fifo = fd;
 	e->loop = loop;
 	e->slot.assign(xseg_max_requests(s->xs), nullptr);	// by request index (growth included)
@@ -256,14 +259,14 @@ Napi::Value nbd_engine(const Napi::CallbackInfo &info)
 	}
 	if (uv_timer_init(loop, &e->timer) == 0) {
 		// Looks for timed-out requests a few times per timeout (at most once a second).
-		uint64_t tick = timeout_ms / 4;
+		// Also gives the warm requests back after a tick without use (at most a second).
+		uint64_t tick = timeout_ms ? timeout_ms / 4 : 1000;
 
 		tick = tick < 5 ? 5 : tick > 1000 ? 1000 : tick;
 		e->timer.data = e;
 		e->timer_open = true;
 		e->handles++;
-		if (timeout_ms)
-			uv_timer_start(&e->timer, on_timer, tick, tick);
+		uv_timer_start(&e->timer, on_timer, tick, tick);
 		uv_unref((uv_handle_t *)&e->timer);
 	}
 	if (uv_prepare_init(loop, &e->prep) == 0) {
@@ -415,7 +418,7 @@ Napi::Value nbd_conn_close(const Napi::CallbackInfo &info)
 }
 
 // nbd_stats(engine) -> { commands, errors, bytesRead, bytesWritten, inflight, replies,
-// timeouts, late, orphans, held, committed, copied }
+// timeouts, late, orphans, held, committed, copied, warm, warmHits, warmMisses }
 Napi::Value nbd_stats(const Napi::CallbackInfo &info)
 {
 	Napi::Env env = info.Env();
@@ -436,6 +439,9 @@ Napi::Value nbd_stats(const Napi::CallbackInfo &info)
 	o.Set("held", Napi::Number::New(env, (double)e->held));
 	o.Set("committed", Napi::Number::New(env, (double)e->committed));
 	o.Set("copied", Napi::Number::New(env, (double)e->copied));
+	o.Set("warm", Napi::Number::New(env, (double)e->warm.size()));
+	o.Set("warmHits", Napi::Number::New(env, (double)e->warm_hits));
+	o.Set("warmMisses", Napi::Number::New(env, (double)e->warm_misses));
 	return o;
 }
 

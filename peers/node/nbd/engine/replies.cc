@@ -230,7 +230,16 @@ void on_timer(uv_timer_t *h)
 	struct xseg *xs = xs_of(e);
 	uint64_t now;
 
-	if (!xs || e->closed || !e->timeout_ms)
+	if (!xs || e->closed)
+		return;
+	// Warm requests unused for a whole tick go back to the segment; all of them while it shrinks.
+	struct xseg_grow_status g;
+
+	e->shrinking = xseg_grow_status(xs, &g) == 0 && g.target < g.live_requests;
+	if ((!e->warm_used || e->shrinking) && !e->warm.empty())
+		warm_release(e);
+	e->warm_used = false;
+	if (!e->timeout_ms)
 		return;
 	now = uv_now(e->loop);
 	if (e->xinflight > e->orphans) {
