@@ -126,4 +126,52 @@ static void fence_wait(void)
 	peer_log(&P, 1, "fence: the %u request(s) were settled after %" PRIu64 " ms; serving", n0, ms);
 }
 
+/*
+ * passed_writes_out - the one-object WRITEs of volume @v that were passed
+ * to the storage peer (xseg_pass: no return hop, so vlmcd never sees them
+ * end) and that a live port still queues (XS_SUBMITTED) or serves
+ * (XS_ACCEPTED). A quiescing op (SNAPSHOT, UPDATE, DELETE, CLOSE) waits
+ * until there are none, as it waits for v->writes. Such a request is
+ * recognised by what stays fixed while it is at the storage peer: op WRITE,
+ * XF_READDRESSED, and a target naming an object of the volume's data id
+ * (xv1.d.<data id>.); the storage peer changes none of them, and the core
+ * puts the client's target back only as it delivers the reply. So a write
+ * passed before the scan is never missed; a request that ends (or is
+ * reused) during the scan can only be counted too, never lost. Requests of
+ * other passers (a dead vlmcd's) that write the volume count too. Reads
+ * shared memory only; O(requests of the segment), run only while a
+ * quiescing op waits for a volume that passed writes.
+ */
+static uint32_t passed_writes_out(const struct vol *v)
+{
+	struct xseg_grow_status gs;
+	char want[64];
+	uint32_t found = 0, wl;
+
+	wl = (uint32_t)xv_data_name(want, sizeof(want), v->data_id, 0);
+	wl -= 16;	/* "xv1.d.<data id>.": the index is any */
+	xseg_grow_status(P.xs, &gs);
+	for (uint32_t i = 0; i < gs.live_requests; i++) {
+		struct xseg_request *r = xseg_request_at(P.xs, i);
+		char t[64];
+		uint32_t life, tl;
+
+		if (!r)
+			continue;
+		life = (__atomic_load_n(&r->state, __ATOMIC_ACQUIRE) >> XS_LIFE_SHIFT) & 0xFF;
+		if ((life != XS_SUBMITTED && life != XS_ACCEPTED) ||
+		    __atomic_load_n(&r->op, __ATOMIC_RELAXED) != X_WRITE ||
+		    !(__atomic_load_n(&r->flags, __ATOMIC_RELAXED) & XF_READDRESSED))
+			continue;
+		tl = __atomic_load_n(&r->target_len, __ATOMIC_RELAXED);
+		if (tl < wl || tl > sizeof(t))
+			continue;
+		memcpy(t, r->target, tl);	/* shared memory: copied once */
+		if (memcmp(t, want, wl) || !fence_holder_live(__atomic_load_n(&r->holder, __ATOMIC_ACQUIRE)))
+			continue;
+		found++;
+	}
+	return found;
+}
+
 #endif

@@ -63,6 +63,13 @@ struct vol {
 	struct link waiters;		/* parked ops */
 	struct link quiesce;		/* SNAPSHOT/UPDATE/CLOSE ops waiting for writes to drain */
 	uint32_t writes;		/* write-like ops past the quiesce gate */
+	/*
+	 * One-object WRITEs passed to the storage peer since a scan last found
+	 * none out (vlmcd-fence.h, passed_writes_out); 1 for a new volume, as
+	 * a dead vlmcd's may still be out. A quiescing op waits for them too.
+	 */
+	uint64_t pwrites;
+	int pwait;			/* a quiescing op waits for passed writes (retry_pending asks again) */
 	uint32_t ops;			/* ops that name this volume */
 	int busy;			/* a quiescing op is at mapperd */
 	uint64_t mapw[64];		/* object indices with a MAPW in flight */
@@ -214,6 +221,7 @@ static char down_msg[96];		/* why the last request could not be sent */
  */
 static uint32_t subs_out, subs_max = 8;
 static struct vol *vols[1024];
+static uint32_t pwaiting;		/* volumes with v->pwait set */
 static struct chunk *chunks[4096];
 static struct link lru, pending, failed;	/* failed: subs that could not be sent, ended after the round */
 static uint64_t nchunks;
@@ -251,6 +259,7 @@ static struct vol *vol_get(const char *name, uint32_t nlen, int create)
 	memcpy(v->name, name, nlen);
 	v->nlen = nlen;
 	v->snap = memchr(name, '@', nlen) != NULL;
+	v->pwrites = 1;
 	l_init(&v->waiters);
 	l_init(&v->quiesce);
 	v->hnext = vols[b];

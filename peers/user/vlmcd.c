@@ -102,6 +102,40 @@ static int pass_read(struct op *o, const char *name, uint32_t nlen, uint64_t off
 	return 0;
 }
 
+/*
+ * A WRITE inside one object of the volume's own, passed like a read: the
+ * storage peer answers the client, and vlmcd is not woken for the reply.
+ * vlmcd cannot count it in flight by its reply, so a quiescing op (a
+ * SNAPSHOT must not miss or be overtaken by it) finds it by scanning the
+ * request table instead (quiesce_next, passed_writes_out). 0; -ENOTSUP
+ * with --no-pass, -ENOSPC when both names do not fit (the caller forwards).
+ */
+static uint64_t passed_writes;	/* one-object WRITEs passed (INFO .stats: passed_writes) */
+
+static int pass_write(struct op *o, const char *name, uint32_t nlen, uint64_t off)
+{
+	struct sub *s;
+	int r;
+
+	if (no_pass)
+		return -ENOTSUP;
+	restore(o);
+	r = xseg_readdress(P.xs, o->req, name, nlen, off, o->flags & XF_FUA);
+	if (r)
+		return r;
+	s = sub_new(S_FWD, o, o->v, storage);
+	if (!s) {
+		restore(o);
+		o->err = ENOMEM;
+		return 0;
+	}
+	s->pass = 1;
+	o->v->pwrites++;	/* before the op ends: its quiescer scans for it */
+	passed_writes++;
+	sub_go(s);
+	return 0;
+}
+
 static void fwd_done(struct op *o, struct xseg_request *req, int err)
 {
 	uint64_t n = o->req->serviced, cap = 0;
@@ -176,8 +210,10 @@ static void issue_io(struct op *o)
 		} else if (o->opc == X_WRITE) {
 			st.storage_writes++;
 			if (b - a == 1) {
-				forward(o, storage, name, (uint32_t)xv_data_name(name, sizeof(name), e->owner, i),
-					s0 - os, s1 - s0, o->flags & XF_FUA);
+				uint32_t nlen = (uint32_t)xv_data_name(name, sizeof(name), e->owner, i);
+
+				if (pass_write(o, name, nlen, s0 - os))
+					forward(o, storage, name, nlen, s0 - os, s1 - s0, o->flags & XF_FUA);
 				continue;
 			}
 			st.copied++;
@@ -275,6 +311,21 @@ static void quiesce_next(struct vol *v)
 
 	if (v->busy || v->writes || l_empty(&v->quiesce))
 		return;
+	if (v->pwrites) {
+		/* Passed writes end at the client, unseen: wait until none is out (asked again each round). */
+		if (passed_writes_out(v)) {
+			if (!v->pwait) {
+				v->pwait = 1;
+				pwaiting++;
+			}
+			return;
+		}
+		v->pwrites = 0;
+	}
+	if (v->pwait) {
+		v->pwait = 0;
+		pwaiting--;
+	}
 	o = l_entry(v->quiesce.next, struct op, link);
 	l_del(&o->link);
 	o->parked = 0;
@@ -501,7 +552,8 @@ static void stats_text(struct xseg_request *req)
 		     __atomic_load_n(&P.outstanding, __ATOMIC_RELAXED), subs_out, subs_max);
 	n += m < 0 ? 0 : m;
 	if ((uint64_t)n < cap) {
-		m = snprintf(d + n, cap - (uint64_t)n, "passed=%" PRIu64 "\n", passed_reads);
+		m = snprintf(d + n, cap - (uint64_t)n, "passed=%" PRIu64 "\npassed_writes=%" PRIu64 "\n", passed_reads,
+			     passed_writes);
 		n += m < 0 ? 0 : m;
 	}
 	req->serviced = (uint64_t)n < cap ? (uint64_t)n : cap;
