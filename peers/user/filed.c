@@ -61,6 +61,15 @@ static struct filed {
 	 */
 	int inline_mode;		/* atomic: NOWAIT drops to OFF once refused */
 	uint64_t inline_max;		/* larger requests go to the pool */
+	/*
+	 * Bumped (after the change, before the reply) by every op that changes
+	 * which file a name is: DELETE, RENAME, COPY (renamed over its
+	 * destination), CREATE. The dispatch threads' fd caches (below) are
+	 * dropped when it moved: an fd cached under a name never outlives the
+	 * file the name had.
+	 */
+	uint64_t names_gen;		/* atomic */
+	int no_fd_cache;		/* --no-fd-cache */
 	/* The test hook (XSEG_FILED_FAULT, below). */
 	char fault_prefix[XSEG_TARGET_MAX + 1];
 	uint32_t fault_ms;
@@ -247,6 +256,140 @@ static int data_is_name(uint32_t op)
 }
 
 /*
+ * The fd cache of a dispatch thread: objects it served inline stay open,
+ * so a READ or WRITE of an object served before is one preadv2/pwritev2
+ * instead of openat, fstat, the I/O and close. Direct-mapped by a hash of
+ * the name (a collision closes the older fd); each thread its own, touched
+ * by that thread only (no lock). Its generation is fd_.names_gen when it
+ * was last checked: a request that arrives after a DELETE, RENAME, COPY or
+ * CREATE was answered sees the bump (the queues order it) and drops the
+ * whole cache, so a name never reaches an unlinked or replaced file. Nobody
+ * else may change the directory (filed holds its flock); a file removed or
+ * renamed there by hand is served from its open fd until the next such op.
+ */
+#define FDC_SLOTS 128u
+
+struct fdc_slot {
+	int fd;				/* -1: empty */
+	int rw;				/* opened O_RDWR (else O_RDONLY) */
+	uint32_t nlen;
+	char name[NAME_LIMIT + 1];
+};
+
+struct fd_cache {
+	struct fd_cache *next;		/* every thread's, for the end (fdc_end) */
+	uint64_t gen;
+	uint64_t hits, misses;		/* for -v at exit, and the test */
+	struct fdc_slot slot[FDC_SLOTS];
+};
+
+static _Thread_local struct fd_cache *tl_fdc;
+static struct fd_cache *fdc_all;	/* under fdc_mu */
+static pthread_mutex_t fdc_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void fdc_drop(struct fd_cache *c)
+{
+	for (uint32_t i = 0; i < FDC_SLOTS; i++)
+		if (c->slot[i].fd >= 0) {
+			close(c->slot[i].fd);
+			c->slot[i].fd = -1;
+		}
+}
+
+/* This thread's cache, checked against the names' generation; NULL without one. */
+static struct fd_cache *fdc_get(void)
+{
+	struct fd_cache *c = tl_fdc;
+	uint64_t g;
+
+	if (fd_.no_fd_cache)
+		return NULL;
+	if (!c) {
+		c = malloc(sizeof(*c));
+		if (!c)
+			return NULL;
+		for (uint32_t i = 0; i < FDC_SLOTS; i++)
+			c->slot[i].fd = -1;
+		c->hits = c->misses = 0;
+		c->gen = __atomic_load_n(&fd_.names_gen, __ATOMIC_ACQUIRE);
+		pthread_mutex_lock(&fdc_mu);
+		c->next = fdc_all;
+		fdc_all = c;
+		pthread_mutex_unlock(&fdc_mu);
+		tl_fdc = c;
+		return c;
+	}
+	/* acquire: pairs with the bump's release (before the reply that ordered this request). */
+	g = __atomic_load_n(&fd_.names_gen, __ATOMIC_ACQUIRE);
+	if (g != c->gen) {
+		fdc_drop(c);
+		c->gen = g;	/* read before any open that fills it again */
+	}
+	return c;
+}
+
+static struct fdc_slot *fdc_slot(struct fd_cache *c, const char *name, uint32_t nlen)
+{
+	uint32_t h = 2166136261u;
+
+	for (uint32_t i = 0; i < nlen; i++)
+		h = (h ^ (uint8_t)name[i]) * 16777619u;
+	return &c->slot[h % FDC_SLOTS];
+}
+
+/* The cached fd of @name, opened for writing if @rw; -1 if none. */
+static int fdc_find(struct fd_cache *c, const char *name, uint32_t nlen, int rw)
+{
+	struct fdc_slot *s = fdc_slot(c, name, nlen);
+
+	if (s->fd < 0 || s->nlen != nlen || memcmp(s->name, name, nlen) || (rw && !s->rw)) {
+		c->misses++;
+		return -1;
+	}
+	c->hits++;
+	return s->fd;
+}
+
+/* Keep @fd for @name (the slot's older fd is closed). */
+static void fdc_put(struct fd_cache *c, const char *name, uint32_t nlen, int fd, int rw)
+{
+	struct fdc_slot *s = fdc_slot(c, name, nlen);
+
+	if (s->fd >= 0)
+		close(s->fd);
+	s->fd = fd;
+	s->rw = rw;
+	s->nlen = nlen;
+	memcpy(s->name, name, nlen);
+}
+
+/* After peer_run (the dispatch threads are done): close and free every cache, log their counts. */
+static void fdc_end(struct peer *p)
+{
+	uint64_t hits = 0, misses = 0;
+
+	pthread_mutex_lock(&fdc_mu);
+	while (fdc_all) {
+		struct fd_cache *c = fdc_all;
+
+		fdc_all = c->next;
+		hits += c->hits;
+		misses += c->misses;
+		fdc_drop(c);
+		free(c);
+	}
+	pthread_mutex_unlock(&fdc_mu);
+	if (!fd_.no_fd_cache)
+		peer_log(p, 2, "fd cache: %" PRIu64 " hits, %" PRIu64 " misses", hits, misses);
+}
+
+/* After a change of what a name is (before its reply). */
+static void names_changed(void)
+{
+	__atomic_fetch_add(&fd_.names_gen, 1, __ATOMIC_RELEASE);
+}
+
+/*
  * serve_inline - READ or WRITE of object @name on the dispatch thread, when
  * it cannot block (see fd_.inline_mode); PEER_DEFER hands it to the pool,
  * which does it again from the start (nothing is changed before a refusal).
@@ -264,8 +407,10 @@ static int serve_inline(struct peer *p, struct xseg_request *req, const char *na
 	uint32_t flags = __atomic_load_n(&req->flags, __ATOMIC_RELAXED);
 	int mode = __atomic_load_n(&fd_.inline_mode, __ATOMIC_RELAXED);
 	struct stat st;
+	struct fd_cache *c;
+	uint32_t nlen = (uint32_t)strlen(name);
 	int64_t n;
-	int fd, r = 0;
+	int fd, r = 0, cached = 0;
 
 	if (mode == INLINE_OFF || len > fd_.inline_max)
 		return PEER_DEFER;
@@ -277,7 +422,25 @@ static int serve_inline(struct peer *p, struct xseg_request *req, const char *na
 		return EINVAL;
 	if (op == X_WRITE && (off > INT64_MAX || len > INT64_MAX - off))
 		return EFBIG;
-	if (mode == INLINE_NOWAIT) {
+	c = fdc_get();
+	if (c && (fd = fdc_find(c, name, nlen, op != X_READ)) >= 0) {
+		cached = 1;
+	} else if (mode == INLINE_MEMORY && c) {
+		/* Read and write (so one fd serves both), created by a write as below. */
+		fd = obj_open_st(name, op == X_READ ? O_RDWR : O_RDWR | O_CREAT, 0644, &st);
+		if (fd == -EACCES || fd == -EPERM)
+			fd = obj_open_st(name, op == X_READ ? O_RDONLY : O_WRONLY | O_CREAT, 0644, &st);
+		else if (fd >= 0 && st.st_dev == fd_.dev) {
+			fdc_put(c, name, nlen, fd, 1);
+			cached = 1;
+		}
+		if (fd < 0)
+			return -fd;
+		if (!cached && st.st_dev != fd_.dev) {	/* mounted over from another file system */
+			close(fd);
+			return PEER_DEFER;
+		}
+	} else if (mode == INLINE_NOWAIT) {
 		/* Only a lookup the dentry cache answers: one needing the disk is -EAGAIN. */
 		struct open_how how = { .flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
 					.resolve = RESOLVE_CACHED | RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH };
@@ -294,6 +457,10 @@ static int serve_inline(struct peer *p, struct xseg_request *req, const char *na
 		if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
 			close(fd);
 			return PEER_DEFER;
+		}
+		if (c) {
+			fdc_put(c, name, nlen, fd, 0);
+			cached = 1;
 		}
 	} else {
 		fd = obj_open_st(name, op == X_READ ? O_RDONLY : O_WRONLY | O_CREAT, 0644, &st);
@@ -323,7 +490,8 @@ static int serve_inline(struct peer *p, struct xseg_request *req, const char *na
 		if (!r)
 			req->serviced = len;
 	}
-	close(fd);
+	if (!cached)
+		close(fd);
 	return r;
 }
 
@@ -742,7 +910,9 @@ static int work(struct peer *p, uint32_t port, struct xseg_request *req)
 			return errno;
 		if (!S_ISREG(st.st_mode))
 			return EINVAL;
-		return unlinkat(fd_.dirfd, name, 0) ? errno : 0;
+		r = unlinkat(fd_.dirfd, name, 0) ? errno : 0;
+		names_changed();
+		return r;
 	case X_CREATE:
 		if (len > INT64_MAX)
 			return EFBIG;
@@ -755,6 +925,7 @@ static int work(struct peer *p, uint32_t port, struct xseg_request *req)
 		} else if ((req->flags & XF_FUA) && (fsync(fd) || fsync(fd_.dirfd))) {
 			r = errno;
 		}
+		names_changed();	/* an fd cached for a name removed by hand goes */
 		break;
 	case X_TRUNCATE:
 		if (off > INT64_MAX)
@@ -769,14 +940,17 @@ static int work(struct peer *p, uint32_t port, struct xseg_request *req)
 		break;
 	case X_COPY:
 		r = do_copy(p, name, other, req);
+		names_changed();	/* the destination is another file now */
 		break;
 	case X_RENAME:
 		if (fstatat(fd_.dirfd, name, &st, AT_SYMLINK_NOFOLLOW))
 			return errno;
 		if (!S_ISREG(st.st_mode))
 			return EINVAL;
-		if (renameat(fd_.dirfd, name, fd_.dirfd, other))
-			return errno;
+		r = renameat(fd_.dirfd, name, fd_.dirfd, other) ? errno : 0;
+		names_changed();
+		if (r)
+			return r;
 		if ((req->flags & XF_FUA) && fsync(fd_.dirfd))
 			return errno;
 		return 0;
@@ -878,6 +1052,7 @@ static int own(struct peer *p, int opt, const char *arg)
 	switch (opt) {
 	case 'D': fd_.dir = arg; return 0;
 	case 'N': fd_.inline_mode = INLINE_OFF; return 0;
+	case 'C': fd_.no_fd_cache = 1; return 0;
 	default: return -1;
 	}
 }
@@ -885,12 +1060,14 @@ static int own(struct peer *p, int opt, const char *arg)
 int main(int argc, char **argv)
 {
 	static const struct option lopts[] = { { "dir", required_argument, NULL, 'D' },
-		{ "no-inline", no_argument, NULL, 'N' }, { 0 } };
+		{ "no-inline", no_argument, NULL, 'N' }, { "no-fd-cache", no_argument, NULL, 'C' }, { 0 } };
 	struct peer p = { .name = "filed", .serve = serve, .work = work, .required = "-D DIR" };
 	int r = peer_parse_args(&p, argc, argv, "D:", lopts, own,
 				"  -D, --dir DIR       the object directory (created if missing; its parent must exist)\n"
 				"  --no-inline         every READ/WRITE on the I/O pool (default: those that\n"
-				"                      cannot block are served on the dispatch thread)");
+				"                      cannot block are served on the dispatch thread)\n"
+				"  --no-fd-cache       close every object after each inline READ/WRITE (default:\n"
+				"                      the dispatch thread keeps up to 128 open)");
 
 	if (r)
 		return r > 0 ? 0 : 2;
@@ -911,6 +1088,7 @@ int main(int argc, char **argv)
 	if (peer_start(&p))
 		return 1;
 	r = peer_run(&p);
+	fdc_end(&p);
 	if (syncfs(fd_.dirfd))
 		peer_log(&p, 0, "syncfs %s: %s", fd_.dir, strerror(errno));
 	peer_stop(&p);
