@@ -20,7 +20,8 @@
  * starting): after it vlmcd serves anyway and says so at level 0.
  *
  * Part of vlmcd.c, one translation unit split by topic; included once, by
- * vlmcd.c only. Runs on the main thread before the dispatch loop.
+ * vlmcd.c only. fence_wait runs on the main thread before the dispatch loop;
+ * passed_writes_out (at the end) on the dispatch thread.
  */
 #ifndef XSEG_VLMCD_FENCE_H
 #define XSEG_VLMCD_FENCE_H

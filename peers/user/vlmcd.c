@@ -21,8 +21,10 @@
  *   mapw    a write's objects are writable (one MAPW per object at a time)
  *   flush   XF_FLUSH: a FLUSH of the whole store first
  *   I/O     one object: the client's request itself goes to the storage
- *           peer, rewritten (no copy); several: a request per object with
- *           the data copied; holes read as zeroes without asking storage.
+ *           peer, rewritten (no copy); READ and WRITE are passed (the storage
+ *           peer answers the client; a quiescing op finds passed writes still
+ *           out by scanning the request table); several: a request per object
+ *           with the data copied; holes read as zeroes without asking storage.
  * At start, before serving, it waits until the requests a dead vlmcd on its
  * port sent are settled (vlmcd-fence.h).
  */
@@ -823,8 +825,8 @@ int main(int argc, char **argv)
 			    "                  requests a dead vlmcd on the port sent to settle\n"
 			    "  --storage PORT  the storage peer's port (required)\n"
 			    "  --cache SIZE    map cache bound (default 32M)\n"
-			    "  --no-pass       one-object READs come back through vlmcd too (a storage\n"
-			    "                  peer without XF_ZEROFILL)");
+			    "  --no-pass       one-object READs and WRITEs come back through vlmcd too (a\n"
+			    "                  storage peer without XF_ZEROFILL)");
 	if (r)
 		return r < 0 ? 2 : 0;
 	if (mapper == XSEG_NO_PORT || storage == XSEG_NO_PORT) {
