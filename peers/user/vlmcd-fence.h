@@ -134,28 +134,31 @@ static void fence_wait(void)
  * (XS_ACCEPTED). A quiescing op (SNAPSHOT, UPDATE, DELETE, CLOSE) waits
  * until there are none, as it waits for v->writes. Such a request is
  * recognised by what stays fixed while it is at the storage peer: op WRITE,
- * XF_READDRESSED, and a target naming an object of the volume's data id
- * (xv1.d.<data id>.); the storage peer changes none of them, and the core
- * puts the client's target back only as it delivers the reply. So a write
- * passed before the scan is never missed; a request that ends (or is
+ * XF_READDRESSED, and a target naming an object of one of the data ids the
+ * volume's passed writes went to (xv1.d.<data id>., v->pw_owner; any data
+ * object with v->pw_all); the storage peer changes none of them, and the
+ * core puts the client's target back only as it delivers the reply. So a
+ * write passed before the scan is never missed; a request that ends (or is
  * reused) during the scan can only be counted too, never lost. Requests of
- * other passers (a dead vlmcd's) that write the volume count too. Reads
+ * other passers (a dead vlmcd's) that write those objects count too. Reads
  * shared memory only; O(requests of the segment), run only while a
  * quiescing op waits for a volume that passed writes.
  */
 static uint32_t passed_writes_out(const struct vol *v)
 {
 	struct xseg_grow_status gs;
-	char want[64];
-	uint32_t found = 0, wl;
+	char want[4][64];
+	uint32_t found = 0, wl, n = v->pw_all ? 0 : v->npw_owner;
 
-	wl = (uint32_t)xv_data_name(want, sizeof(want), v->data_id, 0);
-	wl -= 16;	/* "xv1.d.<data id>.": the index is any */
+	/* "xv1.d.<data id>.": the index is any. */
+	wl = v->pw_all ? (uint32_t)strlen(XV_DATA_PREFIX) : 0;
+	for (uint32_t k = 0; k < n; k++)
+		wl = (uint32_t)xv_data_name(want[k], sizeof(want[k]), v->pw_owner[k], 0) - 16;
 	xseg_grow_status(P.xs, &gs);
 	for (uint32_t i = 0; i < gs.live_requests; i++) {
 		struct xseg_request *r = xseg_request_at(P.xs, i);
 		char t[64];
-		uint32_t life, tl;
+		uint32_t life, tl, k;
 
 		if (!r)
 			continue;
@@ -168,11 +171,19 @@ static uint32_t passed_writes_out(const struct vol *v)
 		if (tl < wl || tl > sizeof(t))
 			continue;
 		memcpy(t, r->target, tl);	/* shared memory: copied once */
-		if (memcmp(t, want, wl) || !fence_holder_live(__atomic_load_n(&r->holder, __ATOMIC_ACQUIRE)))
+		if (v->pw_all) {
+			if (memcmp(t, XV_DATA_PREFIX, wl))
+				continue;
+		} else {
+			for (k = 0; k < n && memcmp(t, want[k], wl); k++)
+				;
+			if (k == n)
+				continue;
+		}
+		if (!fence_holder_live(__atomic_load_n(&r->holder, __ATOMIC_ACQUIRE)))
 			continue;
 		found++;
 	}
 	return found;
 }
-
 #endif

@@ -114,9 +114,11 @@ static int pass_read(struct op *o, const char *name, uint32_t nlen, uint64_t off
  */
 static uint64_t passed_writes;	/* one-object WRITEs passed (INFO .stats: passed_writes) */
 
-static int pass_write(struct op *o, const char *name, uint32_t nlen, uint64_t off)
+static int pass_write(struct op *o, const char *name, uint32_t nlen, uint64_t off, uint64_t owner)
 {
+	struct vol *v = o->v;
 	struct sub *s;
+	uint32_t k;
 	int r;
 
 	if (no_pass)
@@ -132,7 +134,16 @@ static int pass_write(struct op *o, const char *name, uint32_t nlen, uint64_t of
 		return 0;
 	}
 	s->pass = 1;
-	o->v->pwrites++;	/* before the op ends: its quiescer scans for it */
+	/* Before the op ends: its quiescer scans for writes to objects of these data ids. */
+	for (k = 0; k < v->npw_owner && v->pw_owner[k] != owner; k++)
+		;
+	if (k == v->npw_owner) {
+		if (k < sizeof(v->pw_owner) / sizeof(v->pw_owner[0]))
+			v->pw_owner[v->npw_owner++] = owner;
+		else
+			v->pw_all = 1;
+	}
+	v->pwrites++;
 	passed_writes++;
 	sub_go(s);
 	return 0;
@@ -214,7 +225,7 @@ static void issue_io(struct op *o)
 			if (b - a == 1) {
 				uint32_t nlen = (uint32_t)xv_data_name(name, sizeof(name), e->owner, i);
 
-				if (pass_write(o, name, nlen, s0 - os))
+				if (pass_write(o, name, nlen, s0 - os, e->owner))
 					forward(o, storage, name, nlen, s0 - os, s1 - s0, o->flags & XF_FUA);
 				continue;
 			}
@@ -323,6 +334,8 @@ static void quiesce_next(struct vol *v)
 			return;
 		}
 		v->pwrites = 0;
+		v->npw_owner = 0;
+		v->pw_all = 0;
 	}
 	if (v->pwait) {
 		v->pwait = 0;
