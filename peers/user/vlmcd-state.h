@@ -284,6 +284,8 @@ static void vol_put(struct vol *v)
 
 	if (v->ops || v->state != V_CLOSED || !l_empty(&v->waiters))
 		return;
+	if (v->pwait)
+		pwaiting--;	/* never left set with nothing waiting (quiesce_next), but never counted twice */
 	cache_drop(v);
 	for (; *pp; pp = &(*pp)->hnext)
 		if (*pp == v) {

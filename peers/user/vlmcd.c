@@ -322,8 +322,14 @@ static void quiesce_next(struct vol *v)
 {
 	struct op *o;
 
-	if (v->busy || v->writes || l_empty(&v->quiesce))
+	if (v->busy || v->writes || l_empty(&v->quiesce)) {
+		/* Asked again when that ends (op_finish), or nothing waits: not by retry_pending. */
+		if (v->pwait) {
+			v->pwait = 0;
+			pwaiting--;
+		}
 		return;
+	}
 	if (v->pwrites) {
 		/* Passed writes end at the client, unseen: wait until none is out (asked again each round). */
 		if (passed_writes_out(v)) {
