@@ -296,6 +296,7 @@ static void test_fd_cache_hits(void)
 		CHECK(tp_stop(pid) == 0);
 		text = (char *)tp_slurp(log, &len);
 		CHECK(text);
+		text[len] = 0;	/* tp_slurp leaves room for it */
 		p = strstr(text, "fd cache: ");
 		if (k) {
 			CHECKF(!p, "--no-fd-cache logged a cache:\n%s", text);
