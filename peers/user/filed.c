@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/vfs.h>
@@ -256,11 +257,13 @@ static int data_is_name(uint32_t op)
 }
 
 /*
- * The fd cache of a dispatch thread: objects it served inline stay open,
- * so a READ or WRITE of an object served before is one preadv2/pwritev2
- * instead of openat, fstat, the I/O and close. Direct-mapped by a hash of
- * the name (a collision closes the older fd); each thread its own, touched
- * by that thread only (no lock). Its generation is fd_.names_gen when it
+ * The fd cache of a thread (a dispatch thread, or an I/O pool worker):
+ * the objects it read or wrote stay open, so a READ or WRITE of an object
+ * served before is one preadv2/pwritev2 instead of openat, fstat, the I/O
+ * and close. Direct-mapped by a hash of the name (a collision closes the
+ * older fd); each thread its own, touched by that thread only (no lock);
+ * fdc_slots each (fdc_size: what RLIMIT_NOFILE leaves, shared by every
+ * thread, at most FDC_SLOTS). Its generation is fd_.names_gen when it
  * was last checked: a request that arrives after a DELETE, RENAME, COPY or
  * CREATE was answered sees the bump (the queues order it) and drops the
  * whole cache, so a name never reaches an unlinked or replaced file. Nobody
@@ -280,8 +283,10 @@ struct fd_cache {
 	struct fd_cache *next;		/* every thread's, for the end (fdc_end) */
 	uint64_t gen;
 	uint64_t hits, misses;		/* for -v at exit, and the test */
-	struct fdc_slot slot[FDC_SLOTS];
+	struct fdc_slot slot[];		/* fdc_slots */
 };
+
+static uint32_t fdc_slots = FDC_SLOTS;	/* per thread; 0: no cache (set before the threads start) */
 
 static _Thread_local struct fd_cache *tl_fdc;
 static struct fd_cache *fdc_all;	/* under fdc_mu */
@@ -289,7 +294,7 @@ static pthread_mutex_t fdc_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static void fdc_drop(struct fd_cache *c)
 {
-	for (uint32_t i = 0; i < FDC_SLOTS; i++)
+	for (uint32_t i = 0; i < fdc_slots; i++)
 		if (c->slot[i].fd >= 0) {
 			close(c->slot[i].fd);
 			c->slot[i].fd = -1;
@@ -302,13 +307,13 @@ static struct fd_cache *fdc_get(void)
 	struct fd_cache *c = tl_fdc;
 	uint64_t g;
 
-	if (fd_.no_fd_cache)
+	if (fd_.no_fd_cache || !fdc_slots)
 		return NULL;
 	if (!c) {
-		c = malloc(sizeof(*c));
+		c = malloc(sizeof(*c) + fdc_slots * sizeof(c->slot[0]));
 		if (!c)
 			return NULL;
-		for (uint32_t i = 0; i < FDC_SLOTS; i++)
+		for (uint32_t i = 0; i < fdc_slots; i++)
 			c->slot[i].fd = -1;
 		c->hits = c->misses = 0;
 		c->gen = __atomic_load_n(&fd_.names_gen, __ATOMIC_ACQUIRE);
@@ -334,7 +339,7 @@ static struct fdc_slot *fdc_slot(struct fd_cache *c, const char *name, uint32_t 
 
 	for (uint32_t i = 0; i < nlen; i++)
 		h = (h ^ (uint8_t)name[i]) * 16777619u;
-	return &c->slot[h % FDC_SLOTS];
+	return &c->slot[h % fdc_slots];
 }
 
 /* The cached fd of @name, opened for writing if @rw; -1 if none. */
@@ -363,7 +368,28 @@ static void fdc_put(struct fd_cache *c, const char *name, uint32_t nlen, int fd,
 	memcpy(s->name, name, nlen);
 }
 
-/* After peer_run (the dispatch threads are done): close and free every cache, log their counts. */
+/*
+ * fdc_size - the slots of each thread's cache: the descriptors RLIMIT_NOFILE
+ * leaves past FDC_RESERVE (the segment, the directory, signal FIFOs, lock
+ * and COPY files), shared by the dispatch threads and the I/O pool; at most
+ * FDC_SLOTS, and none below 8. Before the threads start.
+ */
+#define FDC_RESERVE 256u
+
+static void fdc_size(struct peer *p)
+{
+	uint32_t users = p->threads + p->io_threads;
+	struct rlimit rl;
+	uint64_t n = FDC_SLOTS;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		n = rl.rlim_cur > FDC_RESERVE ? (rl.rlim_cur - FDC_RESERVE) / (users ? users : 1) : 0;
+	fdc_slots = n > FDC_SLOTS ? FDC_SLOTS : n < 8 ? 0 : (uint32_t)n;
+	if (!fd_.no_fd_cache)
+		peer_log(p, 2, "keeping up to %u objects open per thread (%u threads)", fdc_slots, users);
+}
+
+/* After peer_run (its threads are done): close and free every cache, log their counts. */
 static void fdc_end(struct peer *p)
 {
 	uint64_t hits = 0, misses = 0;
@@ -812,6 +838,37 @@ static int do_list(struct peer *p, struct xseg_request *req, uint8_t *data, uint
 	return r;
 }
 
+/*
+ * pool_open - object @name for a READ (or a WRITE, @write: created if
+ * missing) on an I/O thread, from the thread's fd cache when it has it;
+ * *@cached says whether the fd stays open (else the caller closes it).
+ * Opened read-write for the cache (a file we may not write is opened as
+ * before, and not kept). The fd or a negative errno.
+ */
+static int pool_open(const char *name, int write, int *cached)
+{
+	struct fd_cache *c = fdc_get();
+	uint32_t nlen = (uint32_t)strlen(name);
+	int fd;
+
+	*cached = 0;
+	if (c && (fd = fdc_find(c, name, nlen, 1)) >= 0) {
+		*cached = 1;
+		return fd;
+	}
+	if (c) {
+		fd = obj_open(name, write ? O_RDWR | O_CREAT : O_RDWR, 0644);
+		if (fd >= 0) {
+			fdc_put(c, name, nlen, fd, 1);
+			*cached = 1;
+			return fd;
+		}
+		if (fd != -EACCES && fd != -EPERM)
+			return fd;
+	}
+	return obj_open(name, write ? O_WRONLY | O_CREAT : O_RDONLY, 0644);
+}
+
 static int work(struct peer *p, uint32_t port, struct xseg_request *req)
 {
 	char name[XSEG_TARGET_MAX + 1], other[XSEG_TARGET_MAX + 1];
@@ -825,7 +882,7 @@ static int work(struct peer *p, uint32_t port, struct xseg_request *req)
 	uint64_t len = __atomic_load_n(&req->size, __ATOMIC_RELAXED);
 	uint64_t dlen = __atomic_load_n(&req->data_len, __ATOMIC_RELAXED);
 	uint32_t op = __atomic_load_n(&req->op, __ATOMIC_RELAXED);
-	int fd = -1, r = 0;
+	int fd = -1, r = 0, cached = 0;
 	struct stat st;
 
 	(void)port;
@@ -868,7 +925,7 @@ static int work(struct peer *p, uint32_t port, struct xseg_request *req)
 	case X_READ: {
 		int64_t n;
 
-		fd = obj_open(name, O_RDONLY, 0);
+		fd = pool_open(name, 0, &cached);
 		if (fd < 0)
 			return -fd;
 		n = len ? st_pread(fd, data, len, off) : 0;
@@ -882,7 +939,7 @@ static int work(struct peer *p, uint32_t port, struct xseg_request *req)
 		if (off > INT64_MAX || len > INT64_MAX - off)
 			return EFBIG;
 		fault_delay(p, name);
-		fd = obj_open(name, O_WRONLY | O_CREAT, 0644);
+		fd = pool_open(name, 1, &cached);
 		if (fd < 0)
 			return -fd;
 		if ((req->flags & XF_FLUSH) && fdatasync(fd)) {
@@ -994,7 +1051,7 @@ static int work(struct peer *p, uint32_t port, struct xseg_request *req)
 	default:
 		r = EOPNOTSUPP;
 	}
-	if (fd >= 0)
+	if (fd >= 0 && !cached)
 		close(fd);
 	return r;
 }
@@ -1085,6 +1142,7 @@ int main(int argc, char **argv)
 	}
 	if (open_dir(&p))
 		return 1;
+	fdc_size(&p);
 	if (peer_start(&p))
 		return 1;
 	r = peer_run(&p);
