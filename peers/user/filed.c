@@ -72,7 +72,7 @@ static struct filed {
 	int no_fd_cache;		/* --no-fd-cache */
 	/* The test hook (XSEG_FILED_FAULT, below). */
 	char fault_prefix[XSEG_TARGET_MAX + 1];
-	uint32_t fault_ms;
+	char fault_release[256];	/* held until this file exists */
 	int fault_armed;		/* atomic: the first matching WRITE disarms it */
 } fd_ = { .dirfd = -1, .lock_mu = PTHREAD_MUTEX_INITIALIZER, .inline_mode = INLINE_NOWAIT,
 	  .inline_max = 2 << 20 };
@@ -364,12 +364,14 @@ static int serve_inline(struct peer *p, struct xseg_request *req, const char *na
 }
 
 /*
- * A test hook: with XSEG_FILED_FAULT=delay-write:PREFIX:MS in its
+ * A test hook: with XSEG_FILED_FAULT=hold-write:PREFIX:/FILE in its
  * environment, filed holds the first WRITE of an object whose name starts
- * with PREFIX for MS milliseconds on an I/O thread before writing it (every
- * other request is served meanwhile), logged at start and when it fires.
- * It makes a late write deterministic: test/peers/vlmcd-fence.c kills vlmcd
- * while one piece of its write waits here. Tests only; nothing else reads it.
+ * with PREFIX on an I/O thread until FILE exists (looked for every 10 ms,
+ * at most 120 s) before writing it; every other request is served
+ * meanwhile, and it logs when the write is held and when it goes on. The
+ * test, not a clock, decides when the piece lands, whatever the machine's
+ * speed: test/peers/vlmcd-fence.c kills vlmcd while one piece of its write
+ * waits here. Tests only; nothing else reads it.
  */
 static int fault_match(const char *name)
 {
@@ -379,30 +381,28 @@ static int fault_match(const char *name)
 
 static void fault_delay(struct peer *p, const char *name)
 {
-	struct timespec ts = { fd_.fault_ms / 1000, (long)(fd_.fault_ms % 1000) * 1000000L };
+	unsigned waited = 0;
 
 	if (!fault_match(name) || !__atomic_exchange_n(&fd_.fault_armed, 0, __ATOMIC_ACQ_REL))
 		return;
-	peer_log(p, 0, "test hook: WRITE of %s held for %u ms", name, fd_.fault_ms);
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
+	peer_log(p, 0, "test hook: WRITE of %s held until %s exists", name, fd_.fault_release);
+	for (; access(fd_.fault_release, F_OK) && waited < 12000; waited++)
+		usleep(10000);
+	if (waited == 12000)
+		peer_log(p, 0, "test hook: %s did not appear within 120 s", fd_.fault_release);
 	peer_log(p, 0, "test hook: WRITE of %s goes on", name);
 }
 
 static int fault_parse(const char *v)
 {
-	const char *a = v + strlen("delay-write:"), *c = strrchr(v, ':');
-	char *end;
-	unsigned long ms;
+	const char *a = v + strlen("hold-write:"), *c = strrchr(v, ':');
 
-	if (strncmp(v, "delay-write:", strlen("delay-write:")) || c < a || (size_t)(c - a) > XSEG_TARGET_MAX)
+	if (strncmp(v, "hold-write:", strlen("hold-write:")) || c < a || (size_t)(c - a) > XSEG_TARGET_MAX ||
+	    c[1] != '/' || strlen(c + 1) >= sizeof(fd_.fault_release))
 		return -1;
-	ms = strtoul(c + 1, &end, 10);
-	if (*end || end == c + 1 || ms > 600000)
-		return -1;
+	strcpy(fd_.fault_release, c + 1);
 	memcpy(fd_.fault_prefix, a, (size_t)(c - a));
 	fd_.fault_prefix[c - a] = 0;
-	fd_.fault_ms = (uint32_t)ms;
 	fd_.fault_armed = 1;
 	return 0;
 }
@@ -945,7 +945,7 @@ int main(int argc, char **argv)
 	}
 	if (getenv("XSEG_FILED_FAULT")) {
 		if (fault_parse(getenv("XSEG_FILED_FAULT"))) {
-			fprintf(stderr, "filed: XSEG_FILED_FAULT='%s': not delay-write:PREFIX:MS\n",
+			fprintf(stderr, "filed: XSEG_FILED_FAULT='%s': not hold-write:PREFIX:/FILE\n",
 				getenv("XSEG_FILED_FAULT"));
 			return 2;
 		}
