@@ -70,4 +70,21 @@ static inline void chain_setup(const char *spec_fmt)
 	CHECK(mkdir(tp_path("store"), 0700) == 0);
 }
 
+/* Submit @op of @n bytes at @off on @target from @port to vlmcd, not waited for; @in (if any) is the data. */
+static inline struct xseg_request *chain_submit(uint32_t port, uint32_t op, const char *target, uint64_t off,
+						uint64_t n, const void *in)
+{
+	struct xseg_request *r = xseg_get_request(xs, port);
+
+	CHECK(r);
+	CHECK(xseg_prep_request(xs, r, target, (uint32_t)strlen(target), n) == 0);
+	r->op = op;
+	r->offset = off;
+	r->size = n;
+	if (in)
+		memcpy(xseg_req_data(xs, r), in, n);
+	CHECK(xseg_submit_signal(xs, r, P_VLMCD) >= 0);
+	return r;
+}
+
 #endif

@@ -89,16 +89,10 @@ static void wait_reply(uint32_t port, struct xseg_request *w, const char *what)
 /* Submit a WRITE of the range filled with @fill from port @port, not waited for. */
 static struct xseg_request *write_async(uint32_t port, const char *vol, uint8_t fill)
 {
-	struct xseg_request *w = xseg_get_request(xs, port);
+	static uint8_t buf[LEN];
 
-	CHECK(w);
-	CHECK(xseg_prep_request(xs, w, vol, (uint32_t)strlen(vol), LEN) == 0);
-	w->op = X_WRITE;
-	w->offset = OFF;
-	w->size = LEN;
-	memset(xseg_req_data(xs, w), fill, LEN);
-	CHECK(xseg_submit_signal(xs, w, P_VLMCD) >= 0);
-	return w;
+	memset(buf, fill, LEN);
+	return chain_submit(port, X_WRITE, vol, OFF, LEN, buf);
 }
 
 /*

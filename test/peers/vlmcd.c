@@ -352,17 +352,7 @@ static void test_discard(void)
 /* Submit without waiting; the reply is collected by collect(). */
 static struct xseg_request *submit(uint32_t op, const char *target, uint64_t off, uint64_t n, const void *in)
 {
-	struct xseg_request *r = xseg_get_request(xs, me);
-
-	CHECK(r);
-	CHECK(xseg_prep_request(xs, r, target, (uint32_t)strlen(target), n) == 0);
-	r->op = op;
-	r->offset = off;
-	r->size = n;
-	if (in)
-		memcpy(xseg_req_data(xs, r), in, n);
-	CHECK(xseg_submit_signal(xs, r, P_VLMCD) >= 0);
-	return r;
+	return chain_submit(me, op, target, off, n, in);
 }
 
 /* Wait for @n replies to @me; they land in @got (in any order). */
