@@ -4,10 +4,11 @@
  * own to the storage peer with no return hop (xseg_pass; filed answers the
  * client), and a SNAPSHOT still waits for such a write in flight. On the
  * real chain vlmcd -> mapperd -> filed: with filed holding the first data
- * write for 1.5 s (its test hook; the write goes to an object of the data
- * id a first snapshot gave the open volume), a SNAPSHOT sent through vlmcd
- * after the write was passed is answered only after the write's reply, the
- * snapshot holds the write, and a later write to the same object (a copy-on-write)
+ * write until the test lets it go (its test hook hold-write; the write goes
+ * to an object of the data id a first snapshot gave the open volume), a
+ * SNAPSHOT sent through vlmcd after the write was passed is not answered
+ * in the second it is held, and is answered after the write's reply once
+ * the write goes on; the snapshot holds the write, and a later write to the same object (a copy-on-write)
  * keeps it in the volume. One-object writes are counted (passed_writes= in
  * INFO .stats, forwarded= unchanged) and come back with the target, offset
  * and flags the client sent; a write across two objects is not passed. With
@@ -22,6 +23,7 @@
 #define N 16
 
 static pid_t filed_pid, mapperd_pid, vlmcd_pid;
+static char release[PATH_MAX];	/* filed holds the first data write until this exists */
 
 static pid_t start(const char *name, uint32_t port)
 {
@@ -135,9 +137,10 @@ static int passed_write_at_filed(void)
 }
 
 /*
- * filed holds the first data write (1.5 s): it is passed, then a SNAPSHOT
- * goes to vlmcd. The SNAPSHOT must be answered after the write: when its
- * reply is here, the write's is too.
+ * filed holds the first data write until the test lets it go: it is
+ * passed, then a SNAPSHOT goes to vlmcd. The SNAPSHOT must be answered
+ * after the write: not while it is held, and when its reply is here, the
+ * write's is too.
  */
 static void test_snapshot_waits(void)
 {
@@ -159,13 +162,15 @@ static void test_snapshot_waits(void)
 	for (t0 = xt_now_ns(); !passed_write_at_filed(); usleep(1000))
 		CHECKF(xt_now_ns() - t0 < 20000000000ull, "the write did not reach filed within 20 s");
 	CHECK(stat_of("passed_writes") == p0 + 1);
-	s = xseg_get_request(xs, me2);
-	CHECK(s);
-	CHECK(xseg_prep_request(xs, s, "vs", 2, 4096) == 0);
-	memcpy(xseg_req_data(xs, s), snap, strlen(snap));
-	s->op = X_SNAPSHOT;
-	s->size = strlen(snap);
-	CHECK(xseg_submit_signal(xs, s, P_VLMCD) >= 0);
+	s = chain_submit(me2, X_SNAPSHOT, "vs", 0, strlen(snap), snap);
+	/*
+	 * The write stays at filed until the test lets it go: the SNAPSHOT must
+	 * not be answered meanwhile (without the wait it is, within
+	 * milliseconds: it needs nothing the held write holds).
+	 */
+	for (t0 = xt_now_ns(); xt_now_ns() - t0 < 1000000000ull; xseg_wait(xs, me2, 20000))
+		CHECKF(!(got = xseg_receive(xs, me2)), "the SNAPSHOT was answered while the passed write was still at filed");
+	CHECK(close(open(release, O_CREAT | O_WRONLY, 0600)) == 0);	/* filed writes it now */
 	for (t0 = xt_now_ns(); !(got = xseg_receive(xs, me2)); xseg_wait(xs, me2, 100000))
 		CHECKF(xt_now_ns() - t0 < 20000000000ull, "no SNAPSHOT reply within 20 s");
 	CHECK(got == s);
@@ -254,7 +259,13 @@ int main(void)
 {
 	xt_watchdog(240);
 	chain_setup("posix:%s:32:256:64K:0:12:dynports=8:buffers=1M*8");	/* me2: INFO .stats while writes are out on me */
-	CHECK(setenv("XSEG_FILED_FAULT", "delay-write:xv1.d.:1500", 1) == 0);
+	{
+		char env[PATH_MAX + 32];
+
+		snprintf(release, sizeof(release), "%s", tp_path("release-write"));
+		snprintf(env, sizeof(env), "hold-write:xv1.d.:%s", release);
+		CHECK(setenv("XSEG_FILED_FAULT", env, 1) == 0);
+	}
 	filed_pid = start("filed", P_FILED);
 	CHECK(unsetenv("XSEG_FILED_FAULT") == 0);
 	mapperd_pid = start("mapperd", P_MAPPER);
