@@ -25,6 +25,13 @@
 //
 //   tsx bench/volume/run.ts [--runtime S] [--rounds N] [--size 256M] [--only WORKLOAD,...]
 //                            [--servers fresh,volume,clone,blockd,qcow2] [--object-size 4M]
+//                            [--base-bin DIR]
+//
+// --base-bin DIR (a lib/user/bin of another build, e.g. main's) adds the
+// server "base": the volume line on a second chain (filed, mapperd, vlmcd
+// of DIR on ports 5-7, its own store, the same segment and gateway), run
+// interleaved with the others: an A/B of a change in one invocation
+// (columns base and vol/base).
 import { spawnSync, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
@@ -46,6 +53,7 @@ const { values: opt } = parseArgs({
     only: { type: 'string' },
     servers: { type: 'string', default: 'fresh,volume,clone,blockd,qcow2' },
     out: { type: 'string', default: join(ROOT, 'bench/results/volumes.json') },
+    'base-bin': { type: 'string' },
   },
 })
 
@@ -55,7 +63,8 @@ const objectSize = parseInt(opt['object-size']!) * MB
 const shm = mkdtempSync('/dev/shm/xseg-volbench-')
 const raw = join(shm, 'raw.img')
 // One segment for every xseg server: the same buffers for blockd and the chain.
-const spec = `posix:volbench${process.pid}:64:1024:64K:0:12:dynports=48:buffers=1M*64`
+// With --base-bin a second chain needs dynamic ports of its own (mapperd binds one per I/O thread).
+const spec = `posix:volbench${process.pid}:${opt['base-bin'] ? 96 : 64}:1024:64K:0:12:dynports=48:buffers=1M*64`
 let seg: Segment | undefined
 
 function cleanup(): void {
@@ -104,41 +113,62 @@ function blockd(): Server {
   }
 }
 
-/** The chain (filed <- mapperd <- vlmcd), started once; volume 'base' written in full and its snapshot. */
-let vols: Volumes | undefined
+/**
+ * A chain (filed <- mapperd <- vlmcd of @bin, on ports @first..@first+2),
+ * started once; volume 'base' written in full and its snapshot.
+ */
+interface Chain { vols: Volumes, pids: number[], port: number }
+const chains = new Map<string, Promise<Chain>>()
+function chainOf(bin: string, first: number, store: string): Promise<Chain> {
+  let c = chains.get(store)
+  if (!c) {
+    c = (async () => {
+      const fp = String(first), mp = String(first + 1), vp = String(first + 2)
+      const f = start(join(bin, 'filed'), ['-g', spec, '-p', fp, '-d', 'posixfd', '-q', '--dir', join(shm, store)], 'filed')
+      await bound(first)
+      const m = start(join(bin, 'mapperd'), ['-g', spec, '-p', mp, '-d', 'posixfd', '-q', '--storage', fp], 'mapperd')
+      await bound(first + 1)
+      const l = start(join(bin, 'vlmcd'), ['-g', spec, '-p', vp, '-d', 'posixfd', '-q', '--mapper', mp, '--storage', fp], 'vlmcd')
+      await bound(first + 2)
+      const pids = [f, m, l].map((x) => x.pid).filter((x): x is number => !!x)
+      const v = new Volumes(seg!.bindDynamicPort(), first + 2, { timeoutMs: 60000 })
+      await v.create('base', { size: sizeMB * MB, objectSize })
+      const gw = await gateway('fill', first + 2, ['--volumes'])
+      run('nbdcopy', ['--connections=2', raw, gw.uri('base')])
+      await stop(gw.c)
+      rmSync(gw.sock, { force: true })
+      await v.snapshot('base', 'snap')
+      return { vols: v, pids, port: first + 2 }
+    })()
+    chains.set(store, c)
+  }
+  return c
+}
 const chainPids: number[] = []
+let vols: Volumes | undefined
 async function chain(): Promise<Volumes> {
-  if (vols) return vols
-  const f = start(join(BIN, 'filed'), ['-g', spec, '-p', '1', '-d', 'posixfd', '-q', '--dir', join(shm, 'objects')], 'filed')
-  await bound(1)
-  const m = start(join(BIN, 'mapperd'), ['-g', spec, '-p', '2', '-d', 'posixfd', '-q', '--storage', '1'], 'mapperd')
-  await bound(2)
-  const l = start(join(BIN, 'vlmcd'), ['-g', spec, '-p', '3', '-d', 'posixfd', '-q', '--mapper', '2', '--storage', '1'], 'vlmcd')
-  await bound(3)
-  for (const c of [f, m, l]) if (c.pid) chainPids.push(c.pid)
-  vols = new Volumes(seg!.bindDynamicPort(), 3, { timeoutMs: 60000 })
-  await vols.create('base', { size: sizeMB * MB, objectSize })
-  const gw = await gateway('fill', 3, ['--volumes'])
-  run('nbdcopy', ['--connections=2', raw, gw.uri('base')])
-  await stop(gw.c)
-  await vols.snapshot('base', 'snap')
-  return vols
+  const c = await chainOf(BIN, 1, 'objects')
+  if (!chainPids.length) chainPids.push(...c.pids)
+  vols = c.vols
+  return c.vols
 }
 
-function volume(): Server {
+function volume(name = 'volume', bin = BIN, first = 1, store = 'objects'): Server {
   let gw: Awaited<ReturnType<typeof gateway>> | undefined
+  let pids: number[] = []
   return {
-    name: 'volume',
+    name,
     async up() {
-      await chain()
-      gw = await gateway('volume', 3, ['--volumes'])
+      const c = await chainOf(bin, first, store)
+      pids = c.pids
+      gw = await gateway(name, c.port, ['--volumes'])
       return gw.uri('base')
     },
     async down() {
       if (gw) await stop(gw.c)
-      rmSync(join(shm, 'volume.sock'), { force: true })
+      rmSync(join(shm, `${name}.sock`), { force: true })
     },
-    pids: () => [gw?.c.pid, ...chainPids].filter((x): x is number => !!x),
+    pids: () => [gw?.c.pid, ...pids].filter((x): x is number => !!x),
   }
 }
 
@@ -225,16 +255,19 @@ async function main(): Promise<void> {
   const fill = spawnSync('dd', ['if=/dev/urandom', `of=${raw}`, 'bs=1M', `count=${sizeMB}`, 'status=none'])
   if (fill.status !== 0) throw new Error(`dd: cannot write ${raw}`)
   seg = Segment.createSync(spec, { peerType: 'posixfd' })
-  const all: Record<string, () => Server> = { fresh: freshVolume, volume, clone, blockd, qcow2 }
+  const all: Record<string, () => Server> = { fresh: freshVolume, volume: () => volume(), clone, blockd, qcow2 }
+  if (opt['base-bin']) all.base = () => volume('base', resolve(opt['base-bin']!), 5, 'objects-base')
   const names = opt.servers!.split(',')
   for (const s of names) if (!all[s]) throw new Error(`--servers: unknown server '${s}'`)
   const servers = names.map((s) => all[s]!())
   const best = new Map<string, Result>()
+  const every = new Map<string, Result[]>()	// each round's, in order (the A/B's per-round ratios)
   const total = loads.length * servers.length * rounds
   let n = 0
   for (const w of loads) {
     for (let round = 0; round < rounds; round++) {
-      for (const s of servers) {
+      // A,B then B,A: what runs first in a round (a warmer page cache, a quieter moment) alternates.
+      for (const s of round % 2 ? [...servers].reverse() : servers) {
         n++
         if (process.stderr.isTTY) process.stderr.write(`\r[${n}/${total}] ${w.name.padEnd(18)} ${s.name.padEnd(7)} round ${round + 1}   `)
         const uri = await s.up()
@@ -243,6 +276,7 @@ async function main(): Promise<void> {
           const key = `${w.name}|${s.name}`
           const prev = best.get(key)
           if (!prev || r.iops > prev.iops) best.set(key, r)
+          every.set(key, [...(every.get(key) ?? []), r])
         } finally {
           await s.down()
         }
@@ -253,9 +287,10 @@ async function main(): Promise<void> {
   const ratio = (a?: Result, b?: Result): number | null => (a && b ? +(a.iops / b.iops).toFixed(3) : null)
   const rows = loads.map((w) => {
     const g = (s: string): Result | undefined => best.get(`${w.name}|${s}`)
-    const f = g('fresh'), v = g('volume'), c = g('clone'), b = g('blockd'), q = g('qcow2')
+    const f = g('fresh'), v = g('volume'), c = g('clone'), b = g('blockd'), q = g('qcow2'), a = g('base')
     return {
       workload: w.name, rw: w.rw, bs: w.bs, depth: w.depth, fresh: f, volume: v, clone: c, blockd: b, qcow2: q,
+      ...(a ? { base: a, volumeVsBase: ratio(v, a), baseVsBlockd: ratio(a, b) } : {}),
       freshVsBlockd: ratio(f, b), volumeVsBlockd: ratio(v, b), cloneVsBlockd: ratio(c, b),
       freshVsQcow2: ratio(f, q), volumeVsQcow2: ratio(v, q), cloneVsQcow2: ratio(c, q),
     }
@@ -267,6 +302,24 @@ async function main(): Promise<void> {
     const x = (v: number | null): string => (v === null ? '-' : v.toFixed(2) + 'x')
     console.log(line([r.workload, iops(r.fresh), iops(r.volume), iops(r.clone), iops(r.blockd), iops(r.qcow2),
       x(r.freshVsBlockd), x(r.volumeVsBlockd), x(r.cloneVsBlockd), x(r.freshVsQcow2), x(r.volumeVsQcow2), x(r.cloneVsQcow2)]))
+  }
+  if (opt['base-bin']) {
+    console.log('')
+    console.log(`A/B: volume (this build) against base (${opt['base-bin']}), the same chain of another build`)
+    console.log(line(['workload', 'volume', 'base', 'vol/base', 'vol/blk', 'base/blk', 'cpu vol', 'cpu base']))
+    for (const r of rows) {
+      const x = (v?: number | null): string => (v === null || v === undefined ? '-' : v.toFixed(2) + 'x')
+      const c = (x?: Result): string => (x?.cpuUsPerIo !== undefined ? x.cpuUsPerIo.toFixed(1) : '-')
+      console.log(line([r.workload, r.volume ? r.volume.iops.toFixed(0) : '-', r.base ? r.base.iops.toFixed(0) : '-',
+        x(r.volumeVsBase), x(r.volumeVsBlockd), x(r.baseVsBlockd), c(r.volume), c(r.base)]))
+      // Round k of volume against round k of base (run back to back): the ratios, and their median.
+      const vs = every.get(`${r.workload}|volume`) ?? [], bs = every.get(`${r.workload}|base`) ?? []
+      const rs = vs.map((v, i) => (bs[i] ? v.iops / bs[i]!.iops : NaN)).filter((q) => !Number.isNaN(q))
+      const sorted = [...rs].sort((a, b) => a - b)
+      const med = sorted.length ? sorted[Math.floor((sorted.length - 1) / 2)]! : NaN
+      console.log(`  per round vol/base: ${rs.map((q) => q.toFixed(2)).join(' ')}  (median ${med.toFixed(2)}, ${rs.length} rounds)`)
+      ;(r as Record<string, unknown>).volumeVsBaseRounds = rs.map((q) => +q.toFixed(3))
+    }
   }
   console.log('')
   console.log('server CPU time per I/O (user + system of every server process), microseconds')

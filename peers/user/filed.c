@@ -9,8 +9,8 @@
  * dispatch thread, as blockd does. Names are
  * checked (1..255 bytes (NAME_MAX), no '/', not "." or "..", no control
  * characters) and every file is reached through openat() on the directory
- * with O_NOFOLLOW, so no request touches anything outside it. Conventions:
- * docs/peers.md.
+ * with O_NOFOLLOW, so no request touches anything outside it. The objects a
+ * thread served stay open (filed-fdcache.h). Conventions: docs/peers.md.
  */
 #include <dirent.h>
 #include <inttypes.h>
@@ -61,6 +61,15 @@ static struct filed {
 	 */
 	int inline_mode;		/* atomic: NOWAIT drops to OFF once refused */
 	uint64_t inline_max;		/* larger requests go to the pool */
+	/*
+	 * Bumped (after the change, before the reply) by every op that changes
+	 * which file a name is: DELETE, RENAME, COPY (renamed over its
+	 * destination), CREATE. The dispatch threads' fd caches (below) are
+	 * dropped when it moved: an fd cached under a name never outlives the
+	 * file the name had.
+	 */
+	uint64_t names_gen;		/* atomic */
+	int no_fd_cache;		/* --no-fd-cache */
 	/* The test hook (XSEG_FILED_FAULT, below). */
 	char fault_prefix[XSEG_TARGET_MAX + 1];
 	char fault_release[256];	/* held until this file exists */
@@ -246,6 +255,8 @@ static int data_is_name(uint32_t op)
 	return op == X_COPY || op == X_RENAME || op == X_ACQUIRE || op == X_RELEASE;
 }
 
+#include "filed-fdcache.h"
+
 /*
  * serve_inline - READ or WRITE of object @name on the dispatch thread, when
  * it cannot block (see fd_.inline_mode); PEER_DEFER hands it to the pool,
@@ -264,8 +275,10 @@ static int serve_inline(struct peer *p, struct xseg_request *req, const char *na
 	uint32_t flags = __atomic_load_n(&req->flags, __ATOMIC_RELAXED);
 	int mode = __atomic_load_n(&fd_.inline_mode, __ATOMIC_RELAXED);
 	struct stat st;
+	struct fd_cache *c;
+	uint32_t nlen = (uint32_t)strlen(name);
 	int64_t n;
-	int fd, r = 0;
+	int fd, r = 0, cached = 0;
 
 	if (mode == INLINE_OFF || len > fd_.inline_max)
 		return PEER_DEFER;
@@ -277,7 +290,25 @@ static int serve_inline(struct peer *p, struct xseg_request *req, const char *na
 		return EINVAL;
 	if (op == X_WRITE && (off > INT64_MAX || len > INT64_MAX - off))
 		return EFBIG;
-	if (mode == INLINE_NOWAIT) {
+	c = fdc_get();
+	if (c && (fd = fdc_find(c, name, nlen, op != X_READ)) >= 0) {
+		cached = 1;
+	} else if (mode == INLINE_MEMORY && c) {
+		/* Read and write (so one fd serves both), created by a write as below. */
+		fd = obj_open_st(name, op == X_READ ? O_RDWR : O_RDWR | O_CREAT, 0644, &st);
+		if (fd == -EACCES || fd == -EPERM)
+			fd = obj_open_st(name, op == X_READ ? O_RDONLY : O_WRONLY | O_CREAT, 0644, &st);
+		else if (fd >= 0 && st.st_dev == fd_.dev) {
+			fdc_put(c, name, nlen, fd, 1);
+			cached = 1;
+		}
+		if (fd < 0)
+			return -fd;
+		if (!cached && st.st_dev != fd_.dev) {	/* mounted over from another file system */
+			close(fd);
+			return PEER_DEFER;
+		}
+	} else if (mode == INLINE_NOWAIT) {
 		/* Only a lookup the dentry cache answers: one needing the disk is -EAGAIN. */
 		struct open_how how = { .flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
 					.resolve = RESOLVE_CACHED | RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH };
@@ -294,6 +325,10 @@ static int serve_inline(struct peer *p, struct xseg_request *req, const char *na
 		if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
 			close(fd);
 			return PEER_DEFER;
+		}
+		if (c) {
+			fdc_put(c, name, nlen, fd, 0);
+			cached = 1;
 		}
 	} else {
 		fd = obj_open_st(name, op == X_READ ? O_RDONLY : O_WRONLY | O_CREAT, 0644, &st);
@@ -323,7 +358,8 @@ static int serve_inline(struct peer *p, struct xseg_request *req, const char *na
 		if (!r)
 			req->serviced = len;
 	}
-	close(fd);
+	if (!cached)
+		close(fd);
 	return r;
 }
 
@@ -657,7 +693,7 @@ static int work(struct peer *p, uint32_t port, struct xseg_request *req)
 	uint64_t len = __atomic_load_n(&req->size, __ATOMIC_RELAXED);
 	uint64_t dlen = __atomic_load_n(&req->data_len, __ATOMIC_RELAXED);
 	uint32_t op = __atomic_load_n(&req->op, __ATOMIC_RELAXED);
-	int fd = -1, r = 0;
+	int fd = -1, r = 0, cached = 0;
 	struct stat st;
 
 	(void)port;
@@ -700,7 +736,7 @@ static int work(struct peer *p, uint32_t port, struct xseg_request *req)
 	case X_READ: {
 		int64_t n;
 
-		fd = obj_open(name, O_RDONLY, 0);
+		fd = pool_open(name, 0, &cached);
 		if (fd < 0)
 			return -fd;
 		n = len ? st_pread(fd, data, len, off) : 0;
@@ -714,7 +750,7 @@ static int work(struct peer *p, uint32_t port, struct xseg_request *req)
 		if (off > INT64_MAX || len > INT64_MAX - off)
 			return EFBIG;
 		fault_delay(p, name);
-		fd = obj_open(name, O_WRONLY | O_CREAT, 0644);
+		fd = pool_open(name, 1, &cached);
 		if (fd < 0)
 			return -fd;
 		if ((req->flags & XF_FLUSH) && fdatasync(fd)) {
@@ -742,7 +778,9 @@ static int work(struct peer *p, uint32_t port, struct xseg_request *req)
 			return errno;
 		if (!S_ISREG(st.st_mode))
 			return EINVAL;
-		return unlinkat(fd_.dirfd, name, 0) ? errno : 0;
+		r = unlinkat(fd_.dirfd, name, 0) ? errno : 0;
+		names_changed();
+		return r;
 	case X_CREATE:
 		if (len > INT64_MAX)
 			return EFBIG;
@@ -755,6 +793,7 @@ static int work(struct peer *p, uint32_t port, struct xseg_request *req)
 		} else if ((req->flags & XF_FUA) && (fsync(fd) || fsync(fd_.dirfd))) {
 			r = errno;
 		}
+		names_changed();	/* an fd cached for a name removed by hand goes */
 		break;
 	case X_TRUNCATE:
 		if (off > INT64_MAX)
@@ -769,14 +808,17 @@ static int work(struct peer *p, uint32_t port, struct xseg_request *req)
 		break;
 	case X_COPY:
 		r = do_copy(p, name, other, req);
+		names_changed();	/* the destination is another file now */
 		break;
 	case X_RENAME:
 		if (fstatat(fd_.dirfd, name, &st, AT_SYMLINK_NOFOLLOW))
 			return errno;
 		if (!S_ISREG(st.st_mode))
 			return EINVAL;
-		if (renameat(fd_.dirfd, name, fd_.dirfd, other))
-			return errno;
+		r = renameat(fd_.dirfd, name, fd_.dirfd, other) ? errno : 0;
+		names_changed();
+		if (r)
+			return r;
 		if ((req->flags & XF_FUA) && fsync(fd_.dirfd))
 			return errno;
 		return 0;
@@ -820,7 +862,7 @@ static int work(struct peer *p, uint32_t port, struct xseg_request *req)
 	default:
 		r = EOPNOTSUPP;
 	}
-	if (fd >= 0)
+	if (fd >= 0 && !cached)
 		close(fd);
 	return r;
 }
@@ -878,6 +920,7 @@ static int own(struct peer *p, int opt, const char *arg)
 	switch (opt) {
 	case 'D': fd_.dir = arg; return 0;
 	case 'N': fd_.inline_mode = INLINE_OFF; return 0;
+	case 'C': fd_.no_fd_cache = 1; return 0;
 	default: return -1;
 	}
 }
@@ -885,12 +928,14 @@ static int own(struct peer *p, int opt, const char *arg)
 int main(int argc, char **argv)
 {
 	static const struct option lopts[] = { { "dir", required_argument, NULL, 'D' },
-		{ "no-inline", no_argument, NULL, 'N' }, { 0 } };
+		{ "no-inline", no_argument, NULL, 'N' }, { "no-fd-cache", no_argument, NULL, 'C' }, { 0 } };
 	struct peer p = { .name = "filed", .serve = serve, .work = work, .required = "-D DIR" };
 	int r = peer_parse_args(&p, argc, argv, "D:", lopts, own,
 				"  -D, --dir DIR       the object directory (created if missing; its parent must exist)\n"
 				"  --no-inline         every READ/WRITE on the I/O pool (default: those that\n"
-				"                      cannot block are served on the dispatch thread)");
+				"                      cannot block are served on the dispatch thread)\n"
+				"  --no-fd-cache       close every object after each inline READ/WRITE (default:\n"
+				"                      the dispatch thread keeps up to 128 open)");
 
 	if (r)
 		return r > 0 ? 0 : 2;
@@ -908,9 +953,11 @@ int main(int argc, char **argv)
 	}
 	if (open_dir(&p))
 		return 1;
+	fdc_size(&p);
 	if (peer_start(&p))
 		return 1;
 	r = peer_run(&p);
+	fdc_end(&p);
 	if (syncfs(fd_.dirfd))
 		peer_log(&p, 0, "syncfs %s: %s", fd_.dir, strerror(errno));
 	peer_stop(&p);

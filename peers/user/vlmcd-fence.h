@@ -20,7 +20,8 @@
  * starting): after it vlmcd serves anyway and says so at level 0.
  *
  * Part of vlmcd.c, one translation unit split by topic; included once, by
- * vlmcd.c only. Runs on the main thread before the dispatch loop.
+ * vlmcd.c only. fence_wait runs on the main thread before the dispatch loop;
+ * passed_writes_out (at the end) on the dispatch thread.
  */
 #ifndef XSEG_VLMCD_FENCE_H
 #define XSEG_VLMCD_FENCE_H
@@ -126,4 +127,63 @@ static void fence_wait(void)
 	peer_log(&P, 1, "fence: the %u request(s) were settled after %" PRIu64 " ms; serving", n0, ms);
 }
 
+/*
+ * passed_writes_out - the one-object WRITEs of volume @v that were passed
+ * to the storage peer (xseg_pass: no return hop, so vlmcd never sees them
+ * end) and that a live port still queues (XS_SUBMITTED) or serves
+ * (XS_ACCEPTED). A quiescing op (SNAPSHOT, UPDATE, DELETE, CLOSE) waits
+ * until there are none, as it waits for v->writes. Such a request is
+ * recognised by what stays fixed while it is at the storage peer: op WRITE,
+ * XF_READDRESSED, and a target naming an object of one of the data ids the
+ * volume's passed writes went to (xv1.d.<data id>., v->pw_owner; any data
+ * object with v->pw_all); the storage peer changes none of them, and the
+ * core puts the client's target back only as it delivers the reply. So a
+ * write passed before the scan is never missed; a request that ends (or is
+ * reused) during the scan can only be counted too, never lost. Requests of
+ * other passers (a dead vlmcd's) that write those objects count too. Reads
+ * shared memory only; O(requests of the segment), run only while a
+ * quiescing op waits for a volume that passed writes.
+ */
+static uint32_t passed_writes_out(const struct vol *v)
+{
+	struct xseg_grow_status gs;
+	char want[4][64];
+	uint32_t found = 0, wl, n = v->pw_all ? 0 : v->npw_owner;
+
+	/* "xv1.d.<data id>.": the index is any. */
+	wl = v->pw_all ? (uint32_t)strlen(XV_DATA_PREFIX) : 0;
+	for (uint32_t k = 0; k < n; k++)
+		wl = (uint32_t)xv_data_name(want[k], sizeof(want[k]), v->pw_owner[k], 0) - 16;
+	xseg_grow_status(P.xs, &gs);
+	for (uint32_t i = 0; i < gs.live_requests; i++) {
+		struct xseg_request *r = xseg_request_at(P.xs, i);
+		char t[64];
+		uint32_t life, tl, k;
+
+		if (!r)
+			continue;
+		life = (__atomic_load_n(&r->state, __ATOMIC_ACQUIRE) >> XS_LIFE_SHIFT) & 0xFF;
+		if ((life != XS_SUBMITTED && life != XS_ACCEPTED) ||
+		    __atomic_load_n(&r->op, __ATOMIC_RELAXED) != X_WRITE ||
+		    !(__atomic_load_n(&r->flags, __ATOMIC_RELAXED) & XF_READDRESSED))
+			continue;
+		tl = __atomic_load_n(&r->target_len, __ATOMIC_RELAXED);
+		if (tl < wl || tl > sizeof(t))
+			continue;
+		memcpy(t, r->target, tl);	/* shared memory: copied once */
+		if (v->pw_all) {
+			if (memcmp(t, XV_DATA_PREFIX, wl))
+				continue;
+		} else {
+			for (k = 0; k < n && memcmp(t, want[k], wl); k++)
+				;
+			if (k == n)
+				continue;
+		}
+		if (!fence_holder_live(__atomic_load_n(&r->holder, __ATOMIC_ACQUIRE)))
+			continue;
+		found++;
+	}
+	return found;
+}
 #endif

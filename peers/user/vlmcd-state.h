@@ -63,6 +63,20 @@ struct vol {
 	struct link waiters;		/* parked ops */
 	struct link quiesce;		/* SNAPSHOT/UPDATE/CLOSE ops waiting for writes to drain */
 	uint32_t writes;		/* write-like ops past the quiesce gate */
+	/*
+	 * One-object WRITEs passed to the storage peer since a scan last found
+	 * none out (vlmcd-fence.h, passed_writes_out), and the data ids of the
+	 * objects they went to (the volume's own; a SNAPSHOT gives it a new
+	 * one, which vlmcd learns only from the map). pw_all: look for passed
+	 * writes to any data object (a new volume: a dead vlmcd's may still be
+	 * out; or more data ids than pw_owner holds). A quiescing op waits for
+	 * them too.
+	 */
+	uint64_t pwrites;
+	uint64_t pw_owner[4];
+	uint32_t npw_owner;
+	int pw_all;
+	int pwait;			/* a quiescing op waits for passed writes (retry_pending asks again) */
 	uint32_t ops;			/* ops that name this volume */
 	int busy;			/* a quiescing op is at mapperd */
 	uint64_t mapw[64];		/* object indices with a MAPW in flight */
@@ -214,6 +228,7 @@ static char down_msg[96];		/* why the last request could not be sent */
  */
 static uint32_t subs_out, subs_max = 8;
 static struct vol *vols[1024];
+static uint32_t pwaiting;		/* volumes with v->pwait set */
 static struct chunk *chunks[4096];
 static struct link lru, pending, failed;	/* failed: subs that could not be sent, ended after the round */
 static uint64_t nchunks;
@@ -251,6 +266,8 @@ static struct vol *vol_get(const char *name, uint32_t nlen, int create)
 	memcpy(v->name, name, nlen);
 	v->nlen = nlen;
 	v->snap = memchr(name, '@', nlen) != NULL;
+	v->pwrites = 1;
+	v->pw_all = 1;
 	l_init(&v->waiters);
 	l_init(&v->quiesce);
 	v->hnext = vols[b];
@@ -267,6 +284,8 @@ static void vol_put(struct vol *v)
 
 	if (v->ops || v->state != V_CLOSED || !l_empty(&v->waiters))
 		return;
+	if (v->pwait)
+		pwaiting--;	/* never left set with nothing waiting (quiesce_next), but never counted twice */
 	cache_drop(v);
 	for (; *pp; pp = &(*pp)->hnext)
 		if (*pp == v) {

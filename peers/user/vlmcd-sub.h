@@ -268,6 +268,7 @@ static void sub_go(struct sub *s)
 }
 
 static void readers_sweep(void);
+static void quiesce_next(struct vol *v);
 
 /* pending(): send what waited for a free request, in order (and the readers' sweep). */
 static int retry_pending(struct peer *p, uint32_t portno)
@@ -275,6 +276,15 @@ static int retry_pending(struct peer *p, uint32_t portno)
 	(void)p;
 	(void)portno;
 	readers_sweep();
+	if (pwaiting) {
+		/* Quiescing ops waiting for passed writes (vlmcd.c): nothing signals their end. */
+		for (uint32_t b = 0; b < 1024; b++)
+			for (struct vol *v = vols[b], *next; v; v = next) {
+				next = v->hnext;
+				if (v->pwait)
+					quiesce_next(v);
+			}
+	}
 	while (!l_empty(&failed)) {
 		struct sub *s = l_entry(failed.next, struct sub, link);
 
@@ -294,7 +304,7 @@ static int retry_pending(struct peer *p, uint32_t portno)
 			return 1;
 		}
 	}
-	return 0;
+	return pwaiting != 0;	/* nonzero: the loop naps at most 1 ms, and asks again */
 }
 
 /* ------------------------------------------------------ open / close */

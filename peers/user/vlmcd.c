@@ -21,8 +21,10 @@
  *   mapw    a write's objects are writable (one MAPW per object at a time)
  *   flush   XF_FLUSH: a FLUSH of the whole store first
  *   I/O     one object: the client's request itself goes to the storage
- *           peer, rewritten (no copy); several: a request per object with
- *           the data copied; holes read as zeroes without asking storage.
+ *           peer, rewritten (no copy); READ and WRITE are passed (the storage
+ *           peer answers the client; a quiescing op finds passed writes still
+ *           out by scanning the request table); several: a request per object
+ *           with the data copied; holes read as zeroes without asking storage.
  * At start, before serving, it waits until the requests a dead vlmcd on its
  * port sent are settled (vlmcd-fence.h).
  */
@@ -102,6 +104,51 @@ static int pass_read(struct op *o, const char *name, uint32_t nlen, uint64_t off
 	return 0;
 }
 
+/*
+ * A WRITE inside one object of the volume's own, passed like a read: the
+ * storage peer answers the client, and vlmcd is not woken for the reply.
+ * vlmcd cannot count it in flight by its reply, so a quiescing op (a
+ * SNAPSHOT must not miss or be overtaken by it) finds it by scanning the
+ * request table instead (quiesce_next, passed_writes_out). 0; -ENOTSUP
+ * with --no-pass, -ENOSPC when both names do not fit (the caller forwards).
+ */
+static uint64_t passed_writes;	/* one-object WRITEs passed (INFO .stats: passed_writes) */
+
+static int pass_write(struct op *o, const char *name, uint32_t nlen, uint64_t off, uint64_t owner)
+{
+	struct vol *v = o->v;
+	struct sub *s;
+	uint32_t k;
+	int r;
+
+	if (no_pass)
+		return -ENOTSUP;
+	restore(o);
+	r = xseg_readdress(P.xs, o->req, name, nlen, off, o->flags & XF_FUA);
+	if (r)
+		return r;
+	s = sub_new(S_FWD, o, o->v, storage);
+	if (!s) {
+		restore(o);
+		o->err = ENOMEM;
+		return 0;
+	}
+	s->pass = 1;
+	/* Before the op ends: its quiescer scans for writes to objects of these data ids. */
+	for (k = 0; k < v->npw_owner && v->pw_owner[k] != owner; k++)
+		;
+	if (k == v->npw_owner) {
+		if (k < sizeof(v->pw_owner) / sizeof(v->pw_owner[0]))
+			v->pw_owner[v->npw_owner++] = owner;
+		else
+			v->pw_all = 1;
+	}
+	v->pwrites++;
+	passed_writes++;
+	sub_go(s);
+	return 0;
+}
+
 static void fwd_done(struct op *o, struct xseg_request *req, int err)
 {
 	uint64_t n = o->req->serviced, cap = 0;
@@ -176,8 +223,10 @@ static void issue_io(struct op *o)
 		} else if (o->opc == X_WRITE) {
 			st.storage_writes++;
 			if (b - a == 1) {
-				forward(o, storage, name, (uint32_t)xv_data_name(name, sizeof(name), e->owner, i),
-					s0 - os, s1 - s0, o->flags & XF_FUA);
+				uint32_t nlen = (uint32_t)xv_data_name(name, sizeof(name), e->owner, i);
+
+				if (pass_write(o, name, nlen, s0 - os, e->owner))
+					forward(o, storage, name, nlen, s0 - os, s1 - s0, o->flags & XF_FUA);
 				continue;
 			}
 			st.copied++;
@@ -273,8 +322,31 @@ static void quiesce_next(struct vol *v)
 {
 	struct op *o;
 
-	if (v->busy || v->writes || l_empty(&v->quiesce))
+	if (v->busy || v->writes || l_empty(&v->quiesce)) {
+		/* Asked again when that ends (op_finish), or nothing waits: not by retry_pending. */
+		if (v->pwait) {
+			v->pwait = 0;
+			pwaiting--;
+		}
 		return;
+	}
+	if (v->pwrites) {
+		/* Passed writes end at the client, unseen: wait until none is out (asked again each round). */
+		if (passed_writes_out(v)) {
+			if (!v->pwait) {
+				v->pwait = 1;
+				pwaiting++;
+			}
+			return;
+		}
+		v->pwrites = 0;
+		v->npw_owner = 0;
+		v->pw_all = 0;
+	}
+	if (v->pwait) {
+		v->pwait = 0;
+		pwaiting--;
+	}
 	o = l_entry(v->quiesce.next, struct op, link);
 	l_del(&o->link);
 	o->parked = 0;
@@ -501,7 +573,8 @@ static void stats_text(struct xseg_request *req)
 		     __atomic_load_n(&P.outstanding, __ATOMIC_RELAXED), subs_out, subs_max);
 	n += m < 0 ? 0 : m;
 	if ((uint64_t)n < cap) {
-		m = snprintf(d + n, cap - (uint64_t)n, "passed=%" PRIu64 "\n", passed_reads);
+		m = snprintf(d + n, cap - (uint64_t)n, "passed=%" PRIu64 "\npassed_writes=%" PRIu64 "\n", passed_reads,
+			     passed_writes);
 		n += m < 0 ? 0 : m;
 	}
 	req->serviced = (uint64_t)n < cap ? (uint64_t)n : cap;
@@ -771,8 +844,8 @@ int main(int argc, char **argv)
 			    "                  requests a dead vlmcd on the port sent to settle\n"
 			    "  --storage PORT  the storage peer's port (required)\n"
 			    "  --cache SIZE    map cache bound (default 32M)\n"
-			    "  --no-pass       one-object READs come back through vlmcd too (a storage\n"
-			    "                  peer without XF_ZEROFILL)");
+			    "  --no-pass       one-object READs and WRITEs come back through vlmcd too (a\n"
+			    "                  storage peer without XF_ZEROFILL)");
 	if (r)
 		return r < 0 ? 2 : 0;
 	if (mapper == XSEG_NO_PORT || storage == XSEG_NO_PORT) {

@@ -16,6 +16,11 @@
  * concurrently. All of it three times: DIR on tmpfs (READ/WRITE served on
  * filed's dispatch thread), on /tmp (cached reads on the dispatch thread,
  * RESOLVE_CACHED + RWF_NOWAIT) and with --no-inline (everything on the pool).
+ * The dispatch thread's fd cache: a name deleted, renamed over, copied over
+ * or renamed away and written again is served from its new file, and on
+ * tmpfs 100 READ/WRITE of one object hit the cache at least 99 times, on
+ * the dispatch thread and (--no-inline) on the I/O pool; none kept with
+ * --no-fd-cache (filed's -v log at exit).
  */
 #include <dirent.h>
 #include <linux/magic.h>
@@ -214,6 +219,103 @@ static void test_copy_rename(void)
 	CHECK(req(X_RENAME, "other", 0, 2, "..", NULL, 0, NULL) == EINVAL);
 }
 
+/* Read all of object @name (at most 64 bytes) through filed; its length, or -errno. */
+static int64_t get(const char *name, char out[64])
+{
+	uint64_t sv = 0;
+	int e = req(X_READ, name, 0, 64, NULL, out, 64, &sv);
+
+	return e ? -e : (int64_t)sv;
+}
+
+/*
+ * The dispatch thread's fd cache: a name that was deleted, renamed over,
+ * copied over or renamed away and written again is served from the file it
+ * names now, never from an fd still open on the old one.
+ */
+static void test_fd_cache(void)
+{
+	char b[64];
+
+	CHECK(put("fc", 0, "aaaa") == 0);
+	CHECK(get("fc", b) == 4 && !memcmp(b, "aaaa", 4));	/* open (and kept) */
+	CHECK(req(X_DELETE, "fc", 0, 0, NULL, NULL, 0, NULL) == 0);
+	CHECK(get("fc", b) == -ENOENT);
+	CHECK(put("fc", 0, "bb") == 0);				/* a new file, not the unlinked one */
+	CHECK(get("fc", b) == 2 && !memcmp(b, "bb", 2));
+	CHECK(put("fc2", 0, "cccccc") == 0);
+	CHECK(get("fc2", b) == 6);
+	CHECK(req(X_RENAME, "fc2", 0, 2, "fc", NULL, 0, NULL) == 0);	/* fc2 over fc */
+	CHECK(get("fc", b) == 6 && !memcmp(b, "cccccc", 6));
+	CHECK(get("fc2", b) == -ENOENT);
+	CHECK(put("fc2", 0, "d") == 0);
+	CHECK(get("fc2", b) == 1 && get("fc", b) == 6);
+	CHECK(req(X_COPY, "fc", 0, 3, "fc2", NULL, 0, NULL) == 0);	/* fc2 copied over fc */
+	CHECK(get("fc", b) == 1 && b[0] == 'd');
+	CHECK(put("fc", 1, "e") == 0);
+	CHECK(get("fc", b) == 2 && !memcmp(b, "de", 2) && get("fc2", b) == 1);
+	CHECK(req(X_DELETE, "fc", 0, 0, NULL, NULL, 0, NULL) == 0);
+	CHECK(req(X_DELETE, "fc2", 0, 0, NULL, NULL, 0, NULL) == 0);
+}
+
+/*
+ * On tmpfs: 100 READ/WRITE of one object are one open (counted by filed at
+ * exit, -v: "fd cache: H hits, M misses"), on the dispatch thread and on
+ * the I/O pool (--no-inline: its 8 threads, each its own cache, so the
+ * first request of each misses: at most 8 of 100); with --no-fd-cache none
+ * is kept.
+ */
+static const char *hits_dir;
+
+static void test_fd_cache_hits(void)
+{
+	const char *dir = hits_dir;
+	char sub[PATH_MAX], log[PATH_MAX], ports[16], *text;
+	uint64_t hits, len;
+	const char *p;
+
+	/* k = 0: the dispatch thread's cache; 1: --no-fd-cache; 2: the I/O pool's (--no-inline). */
+	for (int k = 0; k < 3; k++) {
+		const char *args[] = { "-v", "-g", spec, "-p", ports, "--dir", sub,
+				       k == 1 ? "--no-fd-cache" : k == 2 ? "--no-inline" : NULL, NULL };
+		int saved = dup(2), fd;
+		pid_t pid;
+
+		snprintf(sub, sizeof(sub), "%s-hits%d", dir, k);
+		snprintf(log, sizeof(log), "%s", tp_path(k == 1 ? "filed-nocache.log" : k ? "filed-pool.log" : "filed-cache.log"));
+		snprintf(ports, sizeof(ports), "%u", 2u);
+		fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		CHECK(saved >= 0 && fd >= 0 && dup2(fd, 2) == 2);
+		close(fd);
+		pid = tp_start("filed", args);
+		CHECK(dup2(saved, 2) == 2);
+		close(saved);
+		tp_wait_bound(xs, 2, pid);
+		for (int i = 0; i < 50; i++) {
+			struct tp_req w = { .op = X_WRITE, .target = "obj", .offset = (uint64_t)i * 8, .size = 8,
+					    .in = "01234567", .in_len = 8, .buf_len = 8 };
+			struct tp_req r = { .op = X_READ, .target = "obj", .offset = 0, .size = 8, .buf_len = 8 };
+
+			CHECK(tp_do(xs, me, 2, &w) == 0);
+			CHECK(tp_do(xs, me, 2, &r) == 0 && r.serviced == 8);
+		}
+		CHECK(tp_stop(pid) == 0);
+		text = (char *)tp_slurp(log, &len);
+		CHECK(text);
+		text[len] = 0;	/* tp_slurp leaves room for it */
+		p = strstr(text, "fd cache: ");
+		if (k == 1) {
+			CHECKF(!p, "--no-fd-cache logged a cache:\n%s", text);
+		} else {
+			CHECKF(p, "no 'fd cache:' line in filed's log:\n%s", text);
+			hits = strtoull(p + strlen("fd cache: "), NULL, 10);
+			CHECKF(hits >= (k ? 92u : 99u), "%" PRIu64 " hits of 100 requests on one object%s", hits,
+			       k ? " (I/O pool)" : "");
+		}
+		free(text);
+	}
+}
+
 /* Names in the test's temp dir (outside the store). */
 static int count_entries(const char *dir)
 {
@@ -369,6 +471,7 @@ static void run_store(const char *dir, const char *arg)
 	RUN(test_copy_rename);
 	RUN(test_names);
 	RUN(test_concurrent);
+	RUN(test_fd_cache);
 	/* The object store conformance suite (test/peers/objects.h), as radosd runs it. */
 	os_xs = xs;
 	os_me = me;
@@ -424,6 +527,8 @@ int main(void)
 		if (sf.f_type != TMPFS_MAGIC)
 			printf("# %s is not tmpfs: filed serves it as any file system\n", shm_dir);
 		run_store(dir, NULL);
+		hits_dir = dir;
+		RUN(test_fd_cache_hits);
 	} else {
 		shm_dir[0] = 0;
 		CHECKF(!getenv("CI") || strcmp(getenv("CI"), "true"), "no /dev/shm: %s", strerror(errno));

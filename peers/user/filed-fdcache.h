@@ -1,0 +1,205 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * peers/user/filed-fdcache.h - filed's fd cache: each thread that serves
+ * READ and WRITE keeps the objects it served open (docs/peers.md, filed).
+ *
+ * Part of filed.c, one translation unit split by topic (base.mk links each
+ * .c of peers/user as a program, so the parts are headers); included once,
+ * by filed.c only, after struct filed and obj_open.
+ */
+#ifndef XSEG_FILED_FDCACHE_H
+#define XSEG_FILED_FDCACHE_H
+
+#include <sys/resource.h>
+
+/*
+ * The fd cache of a thread (a dispatch thread, or an I/O pool worker):
+ * the objects it read or wrote stay open, so a READ or WRITE of an object
+ * served before is one preadv2/pwritev2 instead of openat, fstat, the I/O
+ * and close. Direct-mapped by a hash of the name (a collision closes the
+ * older fd); each thread its own, touched by that thread only (no lock);
+ * fdc_slots each (fdc_size: what RLIMIT_NOFILE leaves, shared by every
+ * thread, at most FDC_SLOTS). Its generation is fd_.names_gen when it
+ * was last checked: a request that arrives after a DELETE, RENAME, COPY or
+ * CREATE was answered sees the bump (the queues order it) and drops the
+ * whole cache, so a name never reaches an unlinked or replaced file. Nobody
+ * else may change the directory (filed holds its flock); a file removed or
+ * renamed there by hand is served from its open fd until the next such op.
+ */
+#define FDC_SLOTS 128u
+
+struct fdc_slot {
+	int fd;				/* -1: empty */
+	int rw;				/* opened O_RDWR (else O_RDONLY) */
+	uint32_t nlen;
+	char name[NAME_LIMIT + 1];
+};
+
+struct fd_cache {
+	struct fd_cache *next;		/* every thread's, for the end (fdc_end) */
+	uint64_t gen;
+	uint64_t hits, misses;		/* for -v at exit, and the test */
+	struct fdc_slot slot[];		/* fdc_slots */
+};
+
+static uint32_t fdc_slots = FDC_SLOTS;	/* per thread; 0: no cache (set before the threads start) */
+
+static _Thread_local struct fd_cache *tl_fdc;
+static struct fd_cache *fdc_all;	/* under fdc_mu */
+static pthread_mutex_t fdc_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void fdc_drop(struct fd_cache *c)
+{
+	for (uint32_t i = 0; i < fdc_slots; i++)
+		if (c->slot[i].fd >= 0) {
+			close(c->slot[i].fd);
+			c->slot[i].fd = -1;
+		}
+}
+
+/* This thread's cache, checked against the names' generation; NULL without one. */
+static struct fd_cache *fdc_get(void)
+{
+	struct fd_cache *c = tl_fdc;
+	uint64_t g;
+
+	if (fd_.no_fd_cache || !fdc_slots)
+		return NULL;
+	if (!c) {
+		c = malloc(sizeof(*c) + fdc_slots * sizeof(c->slot[0]));
+		if (!c)
+			return NULL;
+		for (uint32_t i = 0; i < fdc_slots; i++)
+			c->slot[i].fd = -1;
+		c->hits = c->misses = 0;
+		c->gen = __atomic_load_n(&fd_.names_gen, __ATOMIC_ACQUIRE);
+		pthread_mutex_lock(&fdc_mu);
+		c->next = fdc_all;
+		fdc_all = c;
+		pthread_mutex_unlock(&fdc_mu);
+		tl_fdc = c;
+		return c;
+	}
+	/* acquire: pairs with the bump's release (before the reply that ordered this request). */
+	g = __atomic_load_n(&fd_.names_gen, __ATOMIC_ACQUIRE);
+	if (g != c->gen) {
+		fdc_drop(c);
+		c->gen = g;	/* read before any open that fills it again */
+	}
+	return c;
+}
+
+static struct fdc_slot *fdc_slot(struct fd_cache *c, const char *name, uint32_t nlen)
+{
+	uint32_t h = 2166136261u;
+
+	for (uint32_t i = 0; i < nlen; i++)
+		h = (h ^ (uint8_t)name[i]) * 16777619u;
+	return &c->slot[h % fdc_slots];
+}
+
+/* The cached fd of @name, opened for writing if @rw; -1 if none. */
+static int fdc_find(struct fd_cache *c, const char *name, uint32_t nlen, int rw)
+{
+	struct fdc_slot *s = fdc_slot(c, name, nlen);
+
+	if (s->fd < 0 || s->nlen != nlen || memcmp(s->name, name, nlen) || (rw && !s->rw)) {
+		c->misses++;
+		return -1;
+	}
+	c->hits++;
+	return s->fd;
+}
+
+/* Keep @fd for @name (the slot's older fd is closed). */
+static void fdc_put(struct fd_cache *c, const char *name, uint32_t nlen, int fd, int rw)
+{
+	struct fdc_slot *s = fdc_slot(c, name, nlen);
+
+	if (s->fd >= 0)
+		close(s->fd);
+	s->fd = fd;
+	s->rw = rw;
+	s->nlen = nlen;
+	memcpy(s->name, name, nlen);
+}
+
+/*
+ * fdc_size - the slots of each thread's cache: the descriptors RLIMIT_NOFILE
+ * leaves past FDC_RESERVE (the segment, the directory, signal FIFOs, lock
+ * and COPY files), shared by the dispatch threads and the I/O pool; at most
+ * FDC_SLOTS, and none below 8. Before the threads start.
+ */
+#define FDC_RESERVE 256u
+
+static void fdc_size(struct peer *p)
+{
+	uint32_t users = p->threads + p->io_threads;
+	struct rlimit rl;
+	uint64_t n = FDC_SLOTS;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		n = rl.rlim_cur > FDC_RESERVE ? (rl.rlim_cur - FDC_RESERVE) / (users ? users : 1) : 0;
+	fdc_slots = n > FDC_SLOTS ? FDC_SLOTS : n < 8 ? 0 : (uint32_t)n;
+	if (!fd_.no_fd_cache)
+		peer_log(p, 2, "keeping up to %u objects open per thread (%u threads)", fdc_slots, users);
+}
+
+/* After peer_run (its threads are done): close and free every cache, log their counts. */
+static void fdc_end(struct peer *p)
+{
+	uint64_t hits = 0, misses = 0;
+
+	pthread_mutex_lock(&fdc_mu);
+	while (fdc_all) {
+		struct fd_cache *c = fdc_all;
+
+		fdc_all = c->next;
+		hits += c->hits;
+		misses += c->misses;
+		fdc_drop(c);
+		free(c);
+	}
+	pthread_mutex_unlock(&fdc_mu);
+	if (!fd_.no_fd_cache)
+		peer_log(p, 2, "fd cache: %" PRIu64 " hits, %" PRIu64 " misses", hits, misses);
+}
+
+/* After a change of what a name is (before its reply). */
+static void names_changed(void)
+{
+	__atomic_fetch_add(&fd_.names_gen, 1, __ATOMIC_RELEASE);
+}
+
+/*
+ * pool_open - object @name for a READ (or a WRITE, @write: created if
+ * missing) on an I/O thread, from the thread's fd cache when it has it;
+ * *@cached says whether the fd stays open (else the caller closes it).
+ * Opened read-write for the cache (a file we may not write is opened as
+ * before, and not kept). The fd or a negative errno.
+ */
+static int pool_open(const char *name, int write, int *cached)
+{
+	struct fd_cache *c = fdc_get();
+	uint32_t nlen = (uint32_t)strlen(name);
+	int fd;
+
+	*cached = 0;
+	if (c && (fd = fdc_find(c, name, nlen, 1)) >= 0) {
+		*cached = 1;
+		return fd;
+	}
+	if (c) {
+		fd = obj_open(name, write ? O_RDWR | O_CREAT : O_RDWR, 0644);
+		if (fd >= 0) {
+			fdc_put(c, name, nlen, fd, 1);
+			*cached = 1;
+			return fd;
+		}
+		if (fd != -EACCES && fd != -EPERM)
+			return fd;
+	}
+	return obj_open(name, write ? O_WRONLY | O_CREAT : O_RDONLY, 0644);
+}
+
+#endif
