@@ -69,6 +69,36 @@ static void forward(struct op *o, uint32_t dst, const char *target, uint32_t tle
 	sub_go(s);
 }
 
+static int no_pass;		/* --no-pass */
+static uint64_t passed_reads;	/* one-object READs passed (INFO .stats: passed) */
+
+/*
+ * Readdress @o's request to object @name at @off with @flags and make the
+ * sub-request that passes it: 0 with *@sp set (NULL: out of memory, @o
+ * failed with ENOMEM), or -ENOTSUP (--no-pass) / xseg_readdress's error,
+ * and the caller forwards instead.
+ */
+static int pass_prep(struct op *o, const char *name, uint32_t nlen, uint64_t off, uint32_t flags, struct sub **sp)
+{
+	int r;
+
+	*sp = NULL;
+	if (no_pass)
+		return -ENOTSUP;
+	restore(o);	/* what is kept is what the client sent */
+	r = xseg_readdress(P.xs, o->req, name, nlen, off, flags);
+	if (r)
+		return r;
+	*sp = sub_new(S_FWD, o, o->v, storage);
+	if (!*sp) {
+		restore(o);
+		o->err = ENOMEM;
+		return 0;
+	}
+	(*sp)->pass = 1;
+	return 0;
+}
+
 /*
  * A READ inside one object: the client's request goes to the storage peer
  * readdressed to the object (the client's target, offset and flags kept in
@@ -78,27 +108,13 @@ static void forward(struct op *o, uint32_t dst, const char *target, uint32_t tle
  * -ENOSPC when both names do not fit in the request (then the caller
  * forwards it instead).
  */
-static int no_pass;		/* --no-pass */
-static uint64_t passed_reads;	/* one-object READs passed (INFO .stats: passed) */
-
 static int pass_read(struct op *o, const char *name, uint32_t nlen, uint64_t off)
 {
 	struct sub *s;
-	int r;
+	int r = pass_prep(o, name, nlen, off, XF_ZEROFILL, &s);
 
-	if (no_pass)
-		return -ENOTSUP;
-	restore(o);	/* what is kept is what the client sent */
-	r = xseg_readdress(P.xs, o->req, name, nlen, off, XF_ZEROFILL);
-	if (r)
+	if (r || !s)
 		return r;
-	s = sub_new(S_FWD, o, o->v, storage);
-	if (!s) {
-		restore(o);
-		o->err = ENOMEM;
-		return 0;
-	}
-	s->pass = 1;
 	passed_reads++;
 	sub_go(s);
 	return 0;
@@ -119,21 +135,10 @@ static int pass_write(struct op *o, const char *name, uint32_t nlen, uint64_t of
 	struct vol *v = o->v;
 	struct sub *s;
 	uint32_t k;
-	int r;
+	int r = pass_prep(o, name, nlen, off, o->flags & XF_FUA, &s);
 
-	if (no_pass)
-		return -ENOTSUP;
-	restore(o);
-	r = xseg_readdress(P.xs, o->req, name, nlen, off, o->flags & XF_FUA);
-	if (r)
+	if (r || !s)
 		return r;
-	s = sub_new(S_FWD, o, o->v, storage);
-	if (!s) {
-		restore(o);
-		o->err = ENOMEM;
-		return 0;
-	}
-	s->pass = 1;
 	/* Before the op ends: its quiescer scans for writes to objects of these data ids. */
 	for (k = 0; k < v->npw_owner && v->pw_owner[k] != owner; k++)
 		;

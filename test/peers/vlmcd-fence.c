@@ -33,46 +33,15 @@ static pid_t start(const char *name, uint32_t port, const char *fence)
 	return chain_start(name, port, strcmp(name, "vlmcd") ? NULL : va);
 }
 
-static int rq(uint32_t op, const char *target, uint64_t off, uint64_t size, const void *in, uint64_t in_len,
-	      void *out, uint64_t out_len)
+static int from_vlmcd(const struct xseg_request *r)
 {
-	struct tp_req r = { .op = op, .target = target, .offset = off, .size = size, .in = in, .in_len = in_len,
-			    .buf_len = out_len > in_len ? out_len : in_len, .out = out, .out_len = out_len };
-
-	return tp_do(xs, me, P_VLMCD, &r);
-}
-
-static uint64_t stat_of(const char *key)
-{
-	char buf[4096] = "", pat[64];
-	const char *p;
-
-	CHECK(rq(X_INFO, ".stats", 0, sizeof(buf), NULL, 0, buf, sizeof(buf) - 1) == 0);
-	snprintf(pat, sizeof(pat), "\n%s=", key);
-	p = strstr(buf, pat);
-	CHECKF(p, "no %s in:\n%s", key, buf);
-	return strtoull(p + strlen(pat), NULL, 10);
+	return r->src_port == P_VLMCD;
 }
 
 /* WRITEs from vlmcd's port that filed holds or has queued (any generation). */
 static uint32_t held_at_filed(void)
 {
-	struct xseg_grow_status gs;
-	uint32_t n = 0;
-
-	xseg_grow_status(xs, &gs);
-	for (uint32_t i = 0; i < gs.live_requests; i++) {
-		struct xseg_request *r = xseg_request_at(xs, i);
-		uint32_t life;
-
-		if (!r)
-			continue;
-		life = (__atomic_load_n(&r->state, __ATOMIC_ACQUIRE) >> XS_LIFE_SHIFT) & 0xFF;
-		if ((life == XS_SUBMITTED || life == XS_ACCEPTED) && r->src_port == P_VLMCD && r->op == X_WRITE &&
-		    (uint32_t)(__atomic_load_n(&r->holder, __ATOMIC_ACQUIRE) >> 32) == P_FILED)
-			n++;
-	}
-	return n;
+	return chain_writes_at_filed(1, from_vlmcd);
 }
 
 /* Wait for the reply to @w at port @port (hang guard 30 s). */
@@ -123,7 +92,7 @@ static uint64_t scenario(const char *vol, const char *fence, uint64_t *fenced, u
 	mapperd = start("mapperd", P_MAPPER, fence);
 	vlmcd = start("vlmcd", P_VLMCD, fence);
 	snprintf(text, sizeof(text), "size=%llu\nobject_size=%llu\n", 4 * OBJ, OBJ);
-	CHECK(rq(X_CREATE, vol, 0, strlen(text), text, strlen(text), NULL, 0) == 0);
+	CHECK(chain_rq(X_CREATE, vol, 0, strlen(text), text, strlen(text), NULL, 0, NULL) == 0);
 
 	/* The OLD write, from the second port, not waited for: one piece is held at filed. */
 	w = write_async(me2, vol, 0xAA);
@@ -158,14 +127,14 @@ static uint64_t scenario(const char *vol, const char *fence, uint64_t *fenced, u
 	for (t0 = xt_now_ns(); held_at_filed(); usleep(1000))
 		CHECKF(xt_now_ns() - t0 < 30000000000ull, "the held piece was not served within 30 s");
 
-	CHECKF((rc = rq(X_READ, vol, OFF, LEN, NULL, 0, got, LEN)) == 0, "the read back: %d", rc);
+	CHECKF((rc = chain_rq(X_READ, vol, OFF, LEN, NULL, 0, got, LEN, NULL)) == 0, "the read back: %d", rc);
 	for (uint64_t i = 0; i < LEN; i++) {
 		CHECKF(got[i] == 0xBB || got[i] == 0xAA, "byte %" PRIu64 " reads %#x, neither OLD nor NEW", i,
 		       got[i]);
 		same += got[i] == 0xBB;
 	}
-	*fenced = stat_of("fenced");
-	*timeouts = stat_of("fence_timeouts");
+	*fenced = chain_stat("fenced");
+	*timeouts = chain_stat("fence_timeouts");
 	CHECK(tp_stop(vlmcd) == 0);
 	CHECK(tp_stop(mapperd) == 0);
 	CHECK(tp_stop(filed) == 0);

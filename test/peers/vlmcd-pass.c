@@ -20,42 +20,6 @@
 
 static pid_t filed_pid, mapperd_pid, vlmcd_pid;
 
-static pid_t start(const char *name, uint32_t port)
-{
-	struct tp_req ping = { .op = X_PING };
-	pid_t pid = chain_start(name, port, NULL);
-
-	CHECKF(tp_do(xs, me, port, &ping) == 0, "%s does not answer a PING", name);
-	return pid;
-}
-
-static int rq(uint32_t op, const char *target, uint64_t off, uint64_t size, const void *in, uint64_t in_len,
-	      void *out, uint64_t out_len, const char *text)
-{
-	struct tp_req r = { .op = op, .target = target, .offset = off, .size = size, .in = in ? in : text,
-			    .in_len = in ? in_len : text ? strlen(text) : 0, .buf_len = out_len > in_len ? out_len : in_len,
-			    .out = out, .out_len = out_len };
-
-	if (text)
-		r.size = r.in_len;
-	return tp_do(xs, me, P_VLMCD, &r);
-}
-
-static uint64_t stat_of(const char *key)
-{
-	char buf[4096] = "", pat[64];
-	const char *p;
-
-	struct tp_req r = { .op = X_INFO, .target = ".stats", .size = sizeof(buf), .buf_len = sizeof(buf),
-			    .out = buf, .out_len = sizeof(buf) - 1 };
-
-	CHECK(tp_do(xs, me2, P_VLMCD, &r) == 0);
-	snprintf(pat, sizeof(pat), "\n%s=", key);
-	p = strstr(buf, pat);
-	CHECKF(p, "no %s in:\n%s", key, buf);
-	return strtoull(p + strlen(pat), NULL, 10);
-}
-
 /* Byte @i of the volume as test_reads writes it. */
 static uint8_t vbyte(uint64_t i)
 {
@@ -65,36 +29,7 @@ static uint8_t vbyte(uint64_t i)
 /* Submit a READ of @n bytes at @off of @vol, its buffer filled with 0xEE first. */
 static struct xseg_request *submit_read(const char *vol, uint64_t off, uint64_t n, uint32_t flags, uint64_t cookie)
 {
-	struct xseg_request *r = xseg_get_request(xs, me);
-
-	CHECK(r);
-	CHECK(xseg_prep_request(xs, r, vol, (uint32_t)strlen(vol), n) == 0);
-	memset(xseg_req_data(xs, r), 0xEE, n);
-	r->op = X_READ;
-	r->flags = flags;
-	r->offset = off;
-	r->size = n;
-	r->cookie = cookie;
-	CHECK(xseg_submit_signal(xs, r, P_VLMCD) >= 0);
-	return r;
-}
-
-/* The next reply (20 s hang guard); checks it carries what was sent. */
-static struct xseg_request *reply(const char *vol, uint64_t off, uint64_t n, uint32_t flags)
-{
-	uint64_t t0 = xt_now_ns();
-	struct xseg_request *r;
-
-	while (!(r = xseg_receive(xs, me))) {
-		CHECKF(xt_now_ns() - t0 < 20000000000ull, "no reply within 20 s");
-		xseg_wait(xs, me, 100000);
-	}
-	CHECKF(r->target_len == strlen(vol) && !memcmp(r->target, vol, strlen(vol)),
-	       "the reply's target is '%.*s', not '%s'", (int)r->target_len, r->target, vol);
-	if (off != UINT64_MAX)
-		CHECKF(r->offset == off, "the reply's offset is %" PRIu64 ", not %" PRIu64, r->offset, off);
-	CHECKF(r->size == n && r->flags == flags, "size %" PRIu64 " flags %#x", r->size, r->flags);
-	return r;
+	return chain_submit_as(me, X_READ, vol, off, n, NULL, 0xEE, flags, cookie);
 }
 
 /* One READ, checked against @want (NULL: zeroes); the reply as the client sent it. */
@@ -104,7 +39,7 @@ static void check_read(const char *vol, uint64_t off, uint64_t n, uint32_t flags
 	const uint8_t *d;
 
 	submit_read(vol, off, n, flags, 0);
-	r = reply(vol, off, n, flags);
+	r = chain_reply(me, vol, off, n, flags);
 	CHECKF(!(r->state & XS_FAILED), "read at %" PRIu64 " failed: %d", off, r->error);
 	CHECKF(r->serviced == n, "read at %" PRIu64 ": serviced %" PRIu64 " of %" PRIu64, off, r->serviced, n);
 	d = xseg_req_data(xs, r);
@@ -119,7 +54,7 @@ static void create(const char *name)
 	char text[128];
 
 	snprintf(text, sizeof(text), "size=2M\nobject_size=%llu\n", OBJ);
-	CHECK(rq(X_CREATE, name, 0, 0, NULL, 0, NULL, 0, text) == 0);
+	CHECK(chain_rq(X_CREATE, name, 0, 0, NULL, 0, NULL, 0, text) == 0);
 }
 
 /*
@@ -159,33 +94,32 @@ static void test_reads(void)
 	for (uint64_t i = 0; i < 2 * OBJ; i++)
 		b[i] = vbyte(i);
 	/* Object 0 whole; object 1 only its first 100 bytes (a short object); 2.. holes. */
-	CHECK(rq(X_WRITE, "vp", 0, OBJ, b, OBJ, NULL, 0, NULL) == 0);
-	CHECK(rq(X_WRITE, "vp", OBJ, 100, b + OBJ, 100, NULL, 0, NULL) == 0);
+	CHECK(chain_rq(X_WRITE, "vp", 0, OBJ, b, OBJ, NULL, 0, NULL) == 0);
+	CHECK(chain_rq(X_WRITE, "vp", OBJ, 100, b + OBJ, 100, NULL, 0, NULL) == 0);
 	cut_object(1, 100);
-	passed0 = stat_of("passed");
-	fwd0 = stat_of("forwarded");
+	passed0 = chain_stat("passed");
+	fwd0 = chain_stat("forwarded");
 	check_read("vp", 4096, 4096, 0, b + 4096);
 	check_read("vp", 8192 + 512, 512, XF_FUA, b + 8192 + 512);
-	CHECK(stat_of("passed") == passed0 + 2);
+	CHECK(chain_stat("passed") == passed0 + 2);
 	/* The short object's tail: its 100 bytes, then zeroes (the buffer was 0xEE); then wholly past it. */
 	memset(b + OBJ + 100, 0, OBJ - 100);
 	check_read("vp", OBJ, 4096, 0, b + OBJ);
 	check_read("vp", OBJ + 60, 4096, 0, b + OBJ + 60);
 	check_read("vp", OBJ + 8192, 4096, 0, NULL);
-	CHECK(stat_of("passed") == passed0 + 5);
+	CHECK(chain_stat("passed") == passed0 + 5);
 	/* Across two objects: copied, not passed; a hole: not asked at all. */
 	check_read("vp", OBJ - 2048, 4096, 0, b + OBJ - 2048);
 	check_read("vp", 5 * OBJ, 4096, 0, NULL);
-	CHECK(stat_of("passed") == passed0 + 5);
-	CHECK(stat_of("forwarded") == fwd0);	/* none of these took the return hop */
+	CHECK(chain_stat("passed") == passed0 + 5);
+	CHECK(chain_stat("forwarded") == fwd0);	/* none of these took the return hop */
 	free(b);
 }
 
 /* Stop filed, queue N passed reads of object 0 to it; filed stays stopped. */
 static void queue_passed(void)
 {
-	uint64_t passed0 = stat_of("passed");
-	uint64_t t0 = xt_now_ns();
+	uint64_t passed0 = chain_stat("passed");
 	int st;
 
 	/* Stopped for sure before the reads go out: kill() returns before the stop takes hold. */
@@ -194,20 +128,7 @@ static void queue_passed(void)
 	for (uint64_t i = 0; i < N; i++)
 		submit_read("vp", i * 4096, 4096, 0, i);
 	/* vlmcd answers INFO .stats while filed is stopped: it holds no read. */
-	while (stat_of("passed") < passed0 + N) {
-		CHECKF(xt_now_ns() - t0 < 20000000000ull, "vlmcd passed %" PRIu64 " of %d reads in 20 s",
-		       stat_of("passed") - passed0, N);
-		usleep(2000);
-	}
-}
-
-static void recover(void)
-{
-	int r;
-
-	for (int i = 0; i < 2000 && (r = xseg_recover(xs, NULL)) == -EALREADY; i++)
-		usleep(1000);
-	CHECKF(r == 0, "xseg_recover: %d", r);
+	chain_wait_stat("passed", passed0 + N, "the reads queued at the stopped filed");
 }
 
 static void test_vlmcd_killed(void)
@@ -218,10 +139,10 @@ static void test_vlmcd_killed(void)
 	CHECK(kill(vlmcd_pid, SIGKILL) == 0);
 	CHECK(waitpid(vlmcd_pid, &st, 0) == vlmcd_pid && WIFSIGNALED(st));
 	tp_forget(vlmcd_pid);
-	recover();
+	chain_recover();
 	CHECK(kill(filed_pid, SIGCONT) == 0);
 	for (int k = 0; k < N; k++) {
-		struct xseg_request *r = reply("vp", UINT64_MAX, 4096, 0);
+		struct xseg_request *r = chain_reply(me, "vp", UINT64_MAX, 4096, 0);
 		const uint8_t *d = xseg_req_data(xs, r);
 
 		CHECKF(!(r->state & XS_FAILED), "a passed read failed: %d", r->error);
@@ -230,7 +151,7 @@ static void test_vlmcd_killed(void)
 			CHECK(d[i] == vbyte(r->offset + i));
 		CHECK(xseg_put_request(xs, r) == 0);
 	}
-	vlmcd_pid = start("vlmcd", P_VLMCD);
+	vlmcd_pid = chain_start_ready("vlmcd", P_VLMCD);
 }
 
 static void test_filed_killed(void)
@@ -245,15 +166,15 @@ static void test_filed_killed(void)
 	CHECK(kill(filed_pid, SIGKILL) == 0);
 	CHECK(waitpid(filed_pid, &st, 0) == filed_pid && WIFSIGNALED(st));
 	tp_forget(filed_pid);
-	recover();
+	chain_recover();
 	for (int k = 0; k < N; k++) {
-		struct xseg_request *r = reply("vp", UINT64_MAX, 4096, 0);
+		struct xseg_request *r = chain_reply(me, "vp", UINT64_MAX, 4096, 0);
 
 		CHECKF((r->state & XS_FAILED) && r->error == ECONNRESET, "state %#x error %d", r->state, r->error);
 		CHECK(r->offset == r->cookie * 4096);
 		CHECK(xseg_put_request(xs, r) == 0);
 	}
-	filed_pid = start("filed", P_FILED);
+	filed_pid = chain_start_ready("filed", P_FILED);
 	check_read("vp", 0, 4096, 0, b);
 	free(b);
 }
@@ -262,9 +183,9 @@ int main(void)
 {
 	xt_watchdog(240);
 	chain_setup("posix:%s:16:256:64K:0:12:dynports=8:buffers=1M*8");	/* me2: INFO .stats while reads are out on me */
-	filed_pid = start("filed", P_FILED);
-	mapperd_pid = start("mapperd", P_MAPPER);
-	vlmcd_pid = start("vlmcd", P_VLMCD);
+	filed_pid = chain_start_ready("filed", P_FILED);
+	mapperd_pid = chain_start_ready("mapperd", P_MAPPER);
+	vlmcd_pid = chain_start_ready("vlmcd", P_VLMCD);
 	RUN(test_reads);
 	RUN(test_vlmcd_killed);
 	RUN(test_filed_killed);

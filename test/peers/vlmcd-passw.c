@@ -25,83 +25,19 @@
 static pid_t filed_pid, mapperd_pid, vlmcd_pid;
 static char release[PATH_MAX];	/* filed holds the first data write until this exists */
 
-static pid_t start(const char *name, uint32_t port)
-{
-	struct tp_req ping = { .op = X_PING };
-	pid_t pid = chain_start(name, port, NULL);
-
-	CHECKF(tp_do(xs, me, port, &ping) == 0, "%s does not answer a PING", name);
-	return pid;
-}
-
-static int rq(uint32_t op, const char *target, uint64_t off, uint64_t size, const void *in, uint64_t in_len,
-	      void *out, uint64_t out_len, const char *text)
-{
-	struct tp_req r = { .op = op, .target = target, .offset = off, .size = size, .in = in ? in : text,
-			    .in_len = in ? in_len : text ? strlen(text) : 0, .buf_len = out_len > in_len ? out_len : in_len,
-			    .out = out, .out_len = out_len };
-
-	if (text)
-		r.size = r.in_len;
-	return tp_do(xs, me, P_VLMCD, &r);
-}
-
-static uint64_t stat_of(const char *key)
-{
-	char buf[4096] = "", pat[64];
-	const char *p;
-	struct tp_req r = { .op = X_INFO, .target = ".stats", .size = sizeof(buf), .buf_len = sizeof(buf),
-			    .out = buf, .out_len = sizeof(buf) - 1 };
-
-	CHECK(tp_do(xs, me2, P_VLMCD, &r) == 0);
-	snprintf(pat, sizeof(pat), "\n%s=", key);
-	p = strstr(buf, pat);
-	CHECKF(p, "no %s in:\n%s", key, buf);
-	return strtoull(p + strlen(pat), NULL, 10);
-}
-
 static void create(const char *name)
 {
 	char text[128];
 
 	snprintf(text, sizeof(text), "size=2M\nobject_size=%llu\n", OBJ);
-	CHECK(rq(X_CREATE, name, 0, 0, NULL, 0, NULL, 0, text) == 0);
+	CHECK(chain_rq(X_CREATE, name, 0, 0, NULL, 0, NULL, 0, text) == 0);
 }
 
 /* Submit a WRITE of @n bytes of @fill at @off of @vol from @port. */
 static struct xseg_request *submit_write(uint32_t port, const char *vol, uint64_t off, uint64_t n, int fill,
 					 uint32_t flags, uint64_t cookie)
 {
-	struct xseg_request *r = xseg_get_request(xs, port);
-
-	CHECK(r);
-	CHECK(xseg_prep_request(xs, r, vol, (uint32_t)strlen(vol), n) == 0);
-	memset(xseg_req_data(xs, r), fill, n);
-	r->op = X_WRITE;
-	r->flags = flags;
-	r->offset = off;
-	r->size = n;
-	r->cookie = cookie;
-	CHECK(xseg_submit_signal(xs, r, P_VLMCD) >= 0);
-	return r;
-}
-
-/* The next reply on @port (20 s hang guard); checks it carries what was sent. */
-static struct xseg_request *reply(uint32_t port, const char *vol, uint64_t off, uint64_t n, uint32_t flags)
-{
-	uint64_t t0 = xt_now_ns();
-	struct xseg_request *r;
-
-	while (!(r = xseg_receive(xs, port))) {
-		CHECKF(xt_now_ns() - t0 < 20000000000ull, "no reply within 20 s");
-		xseg_wait(xs, port, 100000);
-	}
-	CHECKF(r->target_len == strlen(vol) && !memcmp(r->target, vol, strlen(vol)),
-	       "the reply's target is '%.*s', not '%s'", (int)r->target_len, r->target, vol);
-	if (off != UINT64_MAX)
-		CHECKF(r->offset == off, "the reply's offset is %" PRIu64 ", not %" PRIu64, r->offset, off);
-	CHECKF(r->size == n && r->flags == flags, "size %" PRIu64 " flags %#x", r->size, r->flags);
-	return r;
+	return chain_submit_as(port, X_WRITE, vol, off, n, NULL, fill, flags, cookie);
 }
 
 /* Read @n bytes at @off of @target and check each is @want. */
@@ -110,30 +46,21 @@ static void check_bytes(const char *target, uint64_t off, uint64_t n, int want)
 	uint8_t *b = malloc(n);
 
 	CHECK(b);
-	CHECKF(rq(X_READ, target, off, n, NULL, 0, b, n, NULL) == 0, "read of %s at %" PRIu64, target, off);
+	CHECKF(chain_rq(X_READ, target, off, n, NULL, 0, b, n, NULL) == 0, "read of %s at %" PRIu64, target, off);
 	for (uint64_t i = 0; i < n; i++)
 		CHECKF(b[i] == (uint8_t)want, "%s: byte %" PRIu64 " is %#x, not %#x", target, off + i, b[i], want);
 	free(b);
 }
 
+static int readdressed(const struct xseg_request *r)
+{
+	return !!(r->flags & XF_READDRESSED);
+}
+
 /* Is a WRITE passed by vlmcd (readdressed) held by filed? */
 static int passed_write_at_filed(void)
 {
-	struct xseg_grow_status gs;
-
-	xseg_grow_status(xs, &gs);
-	for (uint32_t i = 0; i < gs.live_requests; i++) {
-		struct xseg_request *r = xseg_request_at(xs, i);
-		uint32_t life;
-
-		if (!r)
-			continue;
-		life = (__atomic_load_n(&r->state, __ATOMIC_ACQUIRE) >> XS_LIFE_SHIFT) & 0xFF;
-		if (life == XS_ACCEPTED && r->op == X_WRITE && (r->flags & XF_READDRESSED) &&
-		    (uint32_t)(__atomic_load_n(&r->holder, __ATOMIC_ACQUIRE) >> 32) == P_FILED)
-			return 1;
-	}
-	return 0;
+	return chain_writes_at_filed(0, readdressed) > 0;
 }
 
 /*
@@ -155,13 +82,13 @@ static void test_snapshot_waits(void)
 	 * at mapperd (vlmcd learns it only from the map), so the write below
 	 * goes to an object of the new one.
 	 */
-	CHECK(rq(X_SNAPSHOT, "vs", 0, 0, NULL, 0, NULL, 0, "name=s0\n") == 0);
+	CHECK(chain_rq(X_SNAPSHOT, "vs", 0, 0, NULL, 0, NULL, 0, "name=s0\n") == 0);
 	check_bytes("vs", 0, 4096, 0);
-	p0 = stat_of("passed_writes");
+	p0 = chain_stat("passed_writes");
 	w = submit_write(me, "vs", 0, 4096, 0xAA, 0, 1);
 	for (t0 = xt_now_ns(); !passed_write_at_filed(); usleep(1000))
 		CHECKF(xt_now_ns() - t0 < 20000000000ull, "the write did not reach filed within 20 s");
-	CHECK(stat_of("passed_writes") == p0 + 1);
+	CHECK(chain_stat("passed_writes") == p0 + 1);
 	s = chain_submit(me2, X_SNAPSHOT, "vs", 0, strlen(snap), snap);
 	/*
 	 * The write stays at filed until the test lets it go: the SNAPSHOT must
@@ -182,7 +109,7 @@ static void test_snapshot_waits(void)
 	CHECK(xseg_put_request(xs, w) == 0);
 	CHECK(xseg_put_request(xs, s) == 0);
 	/* The snapshot has it; a copy-on-write of the object keeps it in the volume. */
-	CHECK(rq(X_WRITE, "vs", 4096, 4096, (uint8_t[4096]){ 0 }, 4096, NULL, 0, NULL) == 0);
+	CHECK(chain_rq(X_WRITE, "vs", 4096, 4096, (uint8_t[4096]){ 0 }, 4096, NULL, 0, NULL) == 0);
 	check_bytes("vs@s1", 0, 4096, 0xAA);
 	check_bytes("vs@s0", 0, 4096, 0);
 	check_bytes("vs", 0, 4096, 0xAA);
@@ -196,61 +123,48 @@ static void test_writes(void)
 
 	create("vw");
 	check_bytes("vw", 0, 4096, 0);
-	p0 = stat_of("passed_writes");
-	f0 = stat_of("forwarded");
+	p0 = chain_stat("passed_writes");
+	f0 = chain_stat("forwarded");
 	submit_write(me, "vw", 8192, 4096, 0x5A, XF_FUA, 0);
-	r = reply(me, "vw", 8192, 4096, XF_FUA);
+	r = chain_reply(me, "vw", 8192, 4096, XF_FUA);
 	CHECKF(!(r->state & XS_FAILED) && r->serviced == 4096, "state %#x error %d serviced %" PRIu64, r->state,
 	       r->error, r->serviced);
 	CHECK(xseg_put_request(xs, r) == 0);
-	CHECK(stat_of("passed_writes") == p0 + 1);
-	CHECK(stat_of("forwarded") == f0);	/* no return hop */
+	CHECK(chain_stat("passed_writes") == p0 + 1);
+	CHECK(chain_stat("forwarded") == f0);	/* no return hop */
 	check_bytes("vw", 8192, 4096, 0x5A);
 	/* Across two objects: pieces of vlmcd's own, not passed. */
 	submit_write(me, "vw", OBJ - 2048, 4096, 0x6B, 0, 0);
-	r = reply(me, "vw", OBJ - 2048, 4096, 0);
+	r = chain_reply(me, "vw", OBJ - 2048, 4096, 0);
 	CHECK(!(r->state & XS_FAILED));
 	CHECK(xseg_put_request(xs, r) == 0);
-	CHECK(stat_of("passed_writes") == p0 + 1);
+	CHECK(chain_stat("passed_writes") == p0 + 1);
 	check_bytes("vw", OBJ - 2048, 4096, 0x6B);
-}
-
-static void recover(void)
-{
-	int r;
-
-	for (int i = 0; i < 2000 && (r = xseg_recover(xs, NULL)) == -EALREADY; i++)
-		usleep(1000);
-	CHECKF(r == 0, "xseg_recover: %d", r);
 }
 
 static void test_vlmcd_killed(void)
 {
-	uint64_t p0 = stat_of("passed_writes"), t0 = xt_now_ns();
+	uint64_t p0 = chain_stat("passed_writes");
 	int st;
 
 	CHECK(kill(filed_pid, SIGSTOP) == 0);
 	CHECK(waitpid(filed_pid, &st, WUNTRACED) == filed_pid && WIFSTOPPED(st));
 	for (uint64_t i = 0; i < N; i++)
 		submit_write(me, "vw", 65536 + i * 4096, 4096, 0x70 + (int)i, 0, i);
-	while (stat_of("passed_writes") < p0 + N) {
-		CHECKF(xt_now_ns() - t0 < 20000000000ull, "vlmcd passed %" PRIu64 " of %d writes in 20 s",
-		       stat_of("passed_writes") - p0, N);
-		usleep(2000);
-	}
+	chain_wait_stat("passed_writes", p0 + N, "the writes queued at the stopped filed");
 	CHECK(kill(vlmcd_pid, SIGKILL) == 0);
 	CHECK(waitpid(vlmcd_pid, &st, 0) == vlmcd_pid && WIFSIGNALED(st));
 	tp_forget(vlmcd_pid);
-	recover();
+	chain_recover();
 	CHECK(kill(filed_pid, SIGCONT) == 0);
 	for (int k = 0; k < N; k++) {
-		struct xseg_request *r = reply(me, "vw", UINT64_MAX, 4096, 0);
+		struct xseg_request *r = chain_reply(me, "vw", UINT64_MAX, 4096, 0);
 
 		CHECKF(!(r->state & XS_FAILED), "a passed write failed: %d", r->error);
 		CHECK(r->serviced == 4096 && r->offset == 65536 + r->cookie * 4096);
 		CHECK(xseg_put_request(xs, r) == 0);
 	}
-	vlmcd_pid = start("vlmcd", P_VLMCD);
+	vlmcd_pid = chain_start_ready("vlmcd", P_VLMCD);
 	for (uint64_t i = 0; i < N; i++)
 		check_bytes("vw", 65536 + i * 4096, 4096, 0x70 + (int)i);
 }
@@ -266,10 +180,10 @@ int main(void)
 		snprintf(env, sizeof(env), "hold-write:xv1.d.:%s", release);
 		CHECK(setenv("XSEG_FILED_FAULT", env, 1) == 0);
 	}
-	filed_pid = start("filed", P_FILED);
+	filed_pid = chain_start_ready("filed", P_FILED);
 	CHECK(unsetenv("XSEG_FILED_FAULT") == 0);
-	mapperd_pid = start("mapperd", P_MAPPER);
-	vlmcd_pid = start("vlmcd", P_VLMCD);
+	mapperd_pid = chain_start_ready("mapperd", P_MAPPER);
+	vlmcd_pid = chain_start_ready("vlmcd", P_VLMCD);
 	RUN(test_snapshot_waits);
 	RUN(test_writes);
 	RUN(test_vlmcd_killed);
