@@ -48,11 +48,13 @@ static int fence_holder_live(uint64_t holder)
 }
 
 /*
- * The requests an earlier binder of one of our ports sent that a live port
- * still queues or serves; the first one's serial, holder and target go to
- * @first (for the log). Reads shared memory only; changes nothing.
+ * scan_in_flight - call @want for every request of the segment that a port
+ * queues (XS_SUBMITTED) or serves (XS_ACCEPTED), with its holder word; the
+ * number for which it returned 1. @want checks the holder's liveness last
+ * (fence_holder_live: a system call), after its cheap checks. Reads shared
+ * memory only.
  */
-static uint32_t fence_count(char *first, size_t n)
+static uint32_t scan_in_flight(int (*want)(struct xseg_request *r, uint64_t holder, void *arg), void *arg)
 {
 	struct xseg_grow_status gs;
 	uint32_t found = 0;
@@ -60,41 +62,64 @@ static uint32_t fence_count(char *first, size_t n)
 	xseg_grow_status(P.xs, &gs);
 	for (uint32_t i = 0; i < gs.live_requests; i++) {
 		struct xseg_request *r = xseg_request_at(P.xs, i);
-		uint32_t life, src, gen, mine = XSEG_NO_PORT;
-		uint64_t holder;
+		uint32_t life;
 
 		if (!r)
 			continue;
 		life = (__atomic_load_n(&r->state, __ATOMIC_ACQUIRE) >> XS_LIFE_SHIFT) & 0xFF;
-		if (life != XS_SUBMITTED && life != XS_ACCEPTED)
-			continue;
-		src = __atomic_load_n(&r->src_port, __ATOMIC_RELAXED);
-		gen = __atomic_load_n(&r->src_gen, __ATOMIC_RELAXED) & 0x3FFFFFFFu;
-		for (uint32_t k = 0; k < P.nports; k++)
-			if (P.ports[k] == src)
-				mine = src;
-		if (mine == XSEG_NO_PORT)
-			continue;
-		if (gen == XSEG_OWNER_GEN(__atomic_load_n(&xseg_port(P.xs, mine)->owner, __ATOMIC_ACQUIRE)))
-			continue;	/* ours, sent by this process: none yet, but never wait for them */
-		holder = __atomic_load_n(&r->holder, __ATOMIC_ACQUIRE);
-		if ((uint32_t)(holder >> 32) == mine || !fence_holder_live(holder))
-			continue;
-		if (!found++ && first) {
-			uint32_t tl = __atomic_load_n(&r->target_len, __ATOMIC_RELAXED);
-			char t[32], shown[32 * 4 + 8];
-			const char *op = xseg_op_name(__atomic_load_n(&r->op, __ATOMIC_RELAXED));
-
-			/* Shared memory: copied once, and shown escaped (a peer may have written anything). */
-			if (tl > sizeof(t))
-				tl = sizeof(t);
-			memcpy(t, r->target, tl);
-			snprintf(first, n, "request %" PRIu64 " (%s of '%s', held by port %u)",
-				 __atomic_load_n(&r->serial, __ATOMIC_RELAXED), op ? op : "?",
-				 printable(t, tl, shown, sizeof(shown)), (uint32_t)(holder >> 32));
-		}
+		if (life == XS_SUBMITTED || life == XS_ACCEPTED)
+			found += want(r, __atomic_load_n(&r->holder, __ATOMIC_ACQUIRE), arg) == 1;
 	}
 	return found;
+}
+
+/*
+ * The requests an earlier binder of one of our ports sent that a live port
+ * still queues or serves; the first one's serial, holder and target go to
+ * @first (for the log). Reads shared memory only; changes nothing.
+ */
+struct fence_scan {
+	char *first;			/* the first one, for the log */
+	size_t n;
+	uint32_t found;
+};
+
+static int fence_want(struct xseg_request *r, uint64_t holder, void *arg)
+{
+	struct fence_scan *f = arg;
+	uint32_t src = __atomic_load_n(&r->src_port, __ATOMIC_RELAXED), mine = XSEG_NO_PORT;
+	uint32_t gen = __atomic_load_n(&r->src_gen, __ATOMIC_RELAXED) & 0x3FFFFFFFu;
+
+	for (uint32_t k = 0; k < P.nports; k++)
+		if (P.ports[k] == src)
+			mine = src;
+	if (mine == XSEG_NO_PORT)
+		return 0;
+	if (gen == XSEG_OWNER_GEN(__atomic_load_n(&xseg_port(P.xs, mine)->owner, __ATOMIC_ACQUIRE)))
+		return 0;	/* ours, sent by this process: none yet, but never wait for them */
+	if ((uint32_t)(holder >> 32) == mine || !fence_holder_live(holder))
+		return 0;
+	if (!f->found++ && f->first) {
+		uint32_t tl = __atomic_load_n(&r->target_len, __ATOMIC_RELAXED);
+		char t[32], shown[32 * 4 + 8];
+		const char *op = xseg_op_name(__atomic_load_n(&r->op, __ATOMIC_RELAXED));
+
+		/* Shared memory: copied once, and shown escaped (a peer may have written anything). */
+		if (tl > sizeof(t))
+			tl = sizeof(t);
+		memcpy(t, r->target, tl);
+		snprintf(f->first, f->n, "request %" PRIu64 " (%s of '%s', held by port %u)",
+			 __atomic_load_n(&r->serial, __ATOMIC_RELAXED), op ? op : "?",
+			 printable(t, tl, shown, sizeof(shown)), (uint32_t)(holder >> 32));
+	}
+	return 1;
+}
+
+static uint32_t fence_count(char *first, size_t n)
+{
+	struct fence_scan f = { first, n, 0 };
+
+	return scan_in_flight(fence_want, &f);
 }
 
 /* Wait (before serving) until no late piece of a dead vlmcd can still land; bounded by fence_ms. */
@@ -144,46 +169,45 @@ static void fence_wait(void)
  * shared memory only; O(requests of the segment), run only while a
  * quiescing op waits for a volume that passed writes.
  */
+struct pw_scan {
+	const struct vol *v;
+	char want[4][64];		/* "xv1.d.<data id>." of each of v->pw_owner */
+	uint32_t n, wl;
+};
+
+static int pw_want(struct xseg_request *r, uint64_t holder, void *arg)
+{
+	struct pw_scan *w = arg;
+	char t[64];
+	uint32_t tl, k;
+
+	if (__atomic_load_n(&r->op, __ATOMIC_RELAXED) != X_WRITE ||
+	    !(__atomic_load_n(&r->flags, __ATOMIC_RELAXED) & XF_READDRESSED))
+		return 0;
+	tl = __atomic_load_n(&r->target_len, __ATOMIC_RELAXED);
+	if (tl < w->wl || tl > sizeof(t))
+		return 0;
+	memcpy(t, r->target, tl);	/* shared memory: copied once */
+	if (w->v->pw_all) {
+		if (memcmp(t, XV_DATA_PREFIX, w->wl))
+			return 0;
+	} else {
+		for (k = 0; k < w->n && memcmp(t, w->want[k], w->wl); k++)
+			;
+		if (k == w->n)
+			return 0;
+	}
+	return fence_holder_live(holder);
+}
+
 static uint32_t passed_writes_out(const struct vol *v)
 {
-	struct xseg_grow_status gs;
-	char want[4][64];
-	uint32_t found = 0, wl, n = v->pw_all ? 0 : v->npw_owner;
+	struct pw_scan w = { .v = v, .n = v->pw_all ? 0 : v->npw_owner };
 
 	/* "xv1.d.<data id>.": the index is any. */
-	wl = v->pw_all ? (uint32_t)strlen(XV_DATA_PREFIX) : 0;
-	for (uint32_t k = 0; k < n; k++)
-		wl = (uint32_t)xv_data_name(want[k], sizeof(want[k]), v->pw_owner[k], 0) - 16;
-	xseg_grow_status(P.xs, &gs);
-	for (uint32_t i = 0; i < gs.live_requests; i++) {
-		struct xseg_request *r = xseg_request_at(P.xs, i);
-		char t[64];
-		uint32_t life, tl, k;
-
-		if (!r)
-			continue;
-		life = (__atomic_load_n(&r->state, __ATOMIC_ACQUIRE) >> XS_LIFE_SHIFT) & 0xFF;
-		if ((life != XS_SUBMITTED && life != XS_ACCEPTED) ||
-		    __atomic_load_n(&r->op, __ATOMIC_RELAXED) != X_WRITE ||
-		    !(__atomic_load_n(&r->flags, __ATOMIC_RELAXED) & XF_READDRESSED))
-			continue;
-		tl = __atomic_load_n(&r->target_len, __ATOMIC_RELAXED);
-		if (tl < wl || tl > sizeof(t))
-			continue;
-		memcpy(t, r->target, tl);	/* shared memory: copied once */
-		if (v->pw_all) {
-			if (memcmp(t, XV_DATA_PREFIX, wl))
-				continue;
-		} else {
-			for (k = 0; k < n && memcmp(t, want[k], wl); k++)
-				;
-			if (k == n)
-				continue;
-		}
-		if (!fence_holder_live(__atomic_load_n(&r->holder, __ATOMIC_ACQUIRE)))
-			continue;
-		found++;
-	}
-	return found;
+	w.wl = v->pw_all ? (uint32_t)strlen(XV_DATA_PREFIX) : 0;
+	for (uint32_t k = 0; k < w.n; k++)
+		w.wl = (uint32_t)xv_data_name(w.want[k], sizeof(w.want[k]), v->pw_owner[k], 0) - 16;
+	return scan_in_flight(pw_want, &w);
 }
 #endif

@@ -64,15 +64,14 @@ struct vol {
 	struct link quiesce;		/* SNAPSHOT/UPDATE/CLOSE ops waiting for writes to drain */
 	uint32_t writes;		/* write-like ops past the quiesce gate */
 	/*
-	 * One-object WRITEs passed to the storage peer since a scan last found
-	 * none out (vlmcd-fence.h, passed_writes_out), and the data ids of the
-	 * objects they went to (the volume's own; a SNAPSHOT gives it a new
-	 * one, which vlmcd learns only from the map). pw_all: look for passed
-	 * writes to any data object (a new volume: a dead vlmcd's may still be
-	 * out; or more data ids than pw_owner holds). A quiescing op waits for
-	 * them too.
+	 * The data ids of the objects one-object WRITEs were passed to since a
+	 * scan last found none out (vlmcd-fence.h, passed_writes_out): the
+	 * volume's own (a SNAPSHOT gives it a new one, which vlmcd learns only
+	 * from the map). pw_all: look for passed writes to any data object (a
+	 * new volume: a dead vlmcd's may still be out; or more data ids than
+	 * pw_owner holds). Neither: no passed write can be out. A quiescing op
+	 * waits for them too.
 	 */
-	uint64_t pwrites;
 	uint64_t pw_owner[4];
 	uint32_t npw_owner;
 	int pw_all;
@@ -266,7 +265,6 @@ static struct vol *vol_get(const char *name, uint32_t nlen, int create)
 	memcpy(v->name, name, nlen);
 	v->nlen = nlen;
 	v->snap = memchr(name, '@', nlen) != NULL;
-	v->pwrites = 1;
 	v->pw_all = 1;
 	l_init(&v->waiters);
 	l_init(&v->quiesce);

@@ -148,7 +148,6 @@ static int pass_write(struct op *o, const char *name, uint32_t nlen, uint64_t of
 		else
 			v->pw_all = 1;
 	}
-	v->pwrites++;
 	passed_writes++;
 	sub_go(s);
 	return 0;
@@ -322,6 +321,18 @@ static void op_finish(struct op *o)
 	op_put(o);
 }
 
+/* Mark @v as waiting (@on) or not for passed writes; retry_pending asks again for those that do. */
+static void pwait_set(struct vol *v, int on)
+{
+	if (v->pwait != on) {
+		v->pwait = on;
+		if (on)
+			pwaiting++;
+		else
+			pwaiting--;
+	}
+}
+
 /* Start the next op waiting for @v to be quiet, once no write is in flight. */
 static void quiesce_next(struct vol *v)
 {
@@ -329,29 +340,19 @@ static void quiesce_next(struct vol *v)
 
 	if (v->busy || v->writes || l_empty(&v->quiesce)) {
 		/* Asked again when that ends (op_finish), or nothing waits: not by retry_pending. */
-		if (v->pwait) {
-			v->pwait = 0;
-			pwaiting--;
-		}
+		pwait_set(v, 0);
 		return;
 	}
-	if (v->pwrites) {
+	if (v->npw_owner || v->pw_all) {
 		/* Passed writes end at the client, unseen: wait until none is out (asked again each round). */
 		if (passed_writes_out(v)) {
-			if (!v->pwait) {
-				v->pwait = 1;
-				pwaiting++;
-			}
+			pwait_set(v, 1);
 			return;
 		}
-		v->pwrites = 0;
 		v->npw_owner = 0;
 		v->pw_all = 0;
 	}
-	if (v->pwait) {
-		v->pwait = 0;
-		pwaiting--;
-	}
+	pwait_set(v, 0);
 	o = l_entry(v->quiesce.next, struct op, link);
 	l_del(&o->link);
 	o->parked = 0;
