@@ -64,7 +64,7 @@ static struct filed {
 	/*
 	 * Bumped (after the change, before the reply) by every op that changes
 	 * which file a name is: DELETE, RENAME, COPY (renamed over its
-	 * destination), CREATE. The dispatch threads' fd caches (below) are
+	 * destination), CREATE. The threads' fd caches (filed-fdcache.h) are
 	 * dropped when it moved: an fd cached under a name never outlives the
 	 * file the name had.
 	 */
@@ -934,8 +934,8 @@ int main(int argc, char **argv)
 				"  -D, --dir DIR       the object directory (created if missing; its parent must exist)\n"
 				"  --no-inline         every READ/WRITE on the I/O pool (default: those that\n"
 				"                      cannot block are served on the dispatch thread)\n"
-				"  --no-fd-cache       close every object after each inline READ/WRITE (default:\n"
-				"                      the dispatch thread keeps up to 128 open)");
+				"  --no-fd-cache       close every object after each READ/WRITE (default: each\n"
+				"                      dispatch and I/O thread keeps up to 128 open)");
 
 	if (r)
 		return r > 0 ? 0 : 2;
