@@ -74,6 +74,7 @@ static struct filed {
 	char fault_prefix[XSEG_TARGET_MAX + 1];
 	char fault_release[256];	/* held until this file exists */
 	int fault_armed;		/* atomic: the first matching WRITE disarms it */
+	struct xseg_request *fault_req;	/* atomic: that WRITE, held on an I/O thread */
 } fd_ = { .dirfd = -1, .lock_mu = PTHREAD_MUTEX_INITIALIZER, .inline_mode = INLINE_NOWAIT,
 	  .inline_max = 2 << 20 };
 
@@ -379,12 +380,26 @@ static int fault_match(const char *name)
 	       !strncmp(name, fd_.fault_prefix, strlen(fd_.fault_prefix));
 }
 
-static void fault_delay(struct peer *p, const char *name)
+/*
+ * On the dispatch thread, in the order filed accepts requests: is @req the
+ * first matching WRITE (then it is the one held)? Chosen there, not on the
+ * pool, so a WRITE accepted later can never be held in its place.
+ */
+static int fault_pick(struct xseg_request *req, const char *name)
+{
+	if (req->op != X_WRITE || !fault_match(name) || !__atomic_exchange_n(&fd_.fault_armed, 0, __ATOMIC_ACQ_REL))
+		return 0;
+	__atomic_store_n(&fd_.fault_req, req, __ATOMIC_RELEASE);
+	return 1;
+}
+
+static void fault_delay(struct peer *p, struct xseg_request *req, const char *name)
 {
 	unsigned waited = 0;
 
-	if (!fault_match(name) || !__atomic_exchange_n(&fd_.fault_armed, 0, __ATOMIC_ACQ_REL))
+	if (__atomic_load_n(&fd_.fault_req, __ATOMIC_ACQUIRE) != req)
 		return;
+	__atomic_store_n(&fd_.fault_req, NULL, __ATOMIC_RELAXED);
 	peer_log(p, 0, "test hook: WRITE of %s held until %s exists", name, fd_.fault_release);
 	for (; access(fd_.fault_release, F_OK) && waited < 12000; waited++)
 		usleep(10000);
@@ -461,7 +476,7 @@ static int serve(struct peer *p, uint32_t port, struct xseg_request *req)
 	}
 	if ((req->op == X_HASH && (!data || req->data_len < 64)) || (req->op == X_INFO && (!data || req->data_len < 8)))
 		return EINVAL;
-	if (req->op == X_WRITE && fault_match(name))
+	if (fault_pick(req, name))
 		return PEER_DEFER;	/* the test hook waits on an I/O thread */
 	if (req->op == X_READ || req->op == X_WRITE)
 		return serve_inline(p, req, name);
@@ -749,7 +764,7 @@ static int work(struct peer *p, uint32_t port, struct xseg_request *req)
 	case X_WRITE:
 		if (off > INT64_MAX || len > INT64_MAX - off)
 			return EFBIG;
-		fault_delay(p, name);
+		fault_delay(p, req, name);
 		fd = pool_open(name, 1, &cached);
 		if (fd < 0)
 			return -fd;
