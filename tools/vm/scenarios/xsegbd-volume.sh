@@ -6,7 +6,9 @@
 # by a restarted vlmcd); a second device on vol1 is refused while the first
 # holds it, and accepted after its remove. Data: written through
 # /dev/xsegbd0, snapshot taken while it is mapped, overwritten, and the
-# snapshot's device reads the bytes of before. Needs the peers in the guest
+# snapshot's device reads the bytes of before. A pin whose device was
+# removed while vlmcd was down is judged dead by mapperd and broken at the
+# next DELETE. Needs the peers in the guest
 # (tools/vm/run: XSEG_VM_PEERS has filed mapperd vlmcd by default).
 . /scenarios/lib.sh
 for p in filed mapperd vlmcd xseg-tool; do
@@ -18,7 +20,7 @@ load_xsegbd_stack
 run xseg-tool create $SPEC
 filed -g $SPEC -p 1 -d segdev --dir /tmp/objects -q &
 fd=$!
-mapperd -g $SPEC -p 2 -d segdev --storage 1 -q &
+mapperd -g $SPEC -p 2 -d segdev --storage 1 -q 2>/tmp/mapperd.log &
 md=$!
 vlmcd -g $SPEC -p 3 -d segdev --mapper 2 --storage 1 -q &
 vd=$!
@@ -61,13 +63,14 @@ ok "snapshot: read-only, the bytes of before the overwrite"
 # The snapshot's device pins it (a reader lock at mapperd named after the
 # device's kernel port): DELETE is refused while it is mapped, also by a
 # vlmcd restarted since the device opened it, which knows nothing of it.
-# delete_snap WHAT: DELETE vol1@s1 through vlmcd (retried while vlmcd starts); its stderr in /tmp/del.out.
+# delete_snap WHAT [SNAP]: DELETE SNAP (vol1@s1) through vlmcd (retried while vlmcd starts); its stderr in /tmp/del.out.
 delete_snap() {
+  snap=${2:-vol1@s1}
   i=0
   while :; do
-    xseg-tool submit $SPEC -p 3 -d posix -o delete -T vol1@s1 >/tmp/del.out 2>&1 && return 0
+    xseg-tool submit $SPEC -p 3 -d posix -o delete -T $snap >/tmp/del.out 2>&1 && return 0
     grep -q "ECONNREFUSED\|ECONNRESET\|is not bound" /tmp/del.out || return 1
-    i=$((i + 1)); [ $i -lt 50 ] || fail "DELETE vol1@s1 ($1): $(cat /tmp/del.out)"
+    i=$((i + 1)); [ $i -lt 50 ] || fail "DELETE $snap ($1): $(cat /tmp/del.out)"
     sleep 0.1
   done
 }
@@ -83,6 +86,27 @@ run blkcheck verify /dev/xsegbd1 seed1 32M 1M
 echo 1 > $SYS/remove || fail "remove 1"
 delete_snap "unmapped" || fail "DELETE of vol1@s1 after its device was removed: $(cat /tmp/del.out)"
 ok "a mapped snapshot is pinned by its device, across a vlmcd restart; its remove unpins it"
+
+# A device removed while vlmcd is down: its CLOSE reaches nobody (recovery
+# fails it back to the device's port, which is gone), so its pin stays at
+# mapperd. A DELETE then judges the kernel port the pin names: no longer
+# bound by that generation, so the pin is broken (logged) and DELETE goes
+# through. The same DELETE was refused while the device was there.
+mgmt snapshot vol1 name=s2
+add segment=vb target=vol1@s2 dst=3 timeout=3
+run blkcheck verify /dev/xsegbd1 seed2 4M 1M
+delete_snap "mapped" vol1@s2 && fail "DELETE of vol1@s2 went through while /dev/xsegbd1 maps it"
+grep -q "EBUSY" /tmp/del.out || fail "DELETE of mapped vol1@s2: $(cat /tmp/del.out)"
+kill -9 $vd; wait $vd 2>/dev/null
+echo 1 > $SYS/remove || fail "remove 1 while vlmcd is down"
+kmsg_has "CLOSE of target 'vol1@s2' failed" || fail "the device's CLOSE did not fail with vlmcd down: $(dmesg | tail -3)"
+vlmcd -g $SPEC -p 3 -d segdev --mapper 2 --storage 1 -q &
+vd=$!
+delete_snap "its device removed while vlmcd was down" vol1@s2 ||
+  fail "DELETE of vol1@s2 after its device was removed while vlmcd was down: $(cat /tmp/del.out)"
+grep -q "broke the reader lock of .*:kport\.[0-9]*\.[0-9]*\.segdev\.vb:[0-9]*:vlmcd-pin:kernel (its process is gone)" /tmp/mapperd.log ||
+  fail "mapperd did not judge the removed device's pin dead: $(tail -5 /tmp/mapperd.log)"
+ok "a pin left by a device removed while vlmcd was down is judged dead and broken"
 
 # remove CLOSEs: another device may open vol1 now, and sees the overwrite.
 echo 0 > $SYS/remove || fail "remove 0"
