@@ -84,6 +84,14 @@ struct vol {
 	int kicking, kick_again;
 	struct reader rd[RD_MAX];	/* snapshots: the clients reading it */
 	uint32_t nrd;
+	/*
+	 * A SNAPSHOT (a new data id) or an UPDATE (a new size) went through
+	 * since mapperd's OPEN reply filled data_id and size: a client's OPEN
+	 * asks mapperd again (an OPEN with the holder's tag, S_REFRESH) before
+	 * it is answered, so its reply never carries the old ones.
+	 */
+	int stale;
+	int refreshing;			/* that OPEN is at mapperd */
 };
 
 struct chunk {
@@ -119,7 +127,8 @@ struct op {
 	char msg[MSG_MAX];
 };
 
-enum { S_READ, S_WRITE, S_OTHER, S_FETCH, S_MAPW, S_OPEN, S_CLOSE, S_DISCARD, S_FLUSH, S_FWD, S_PIN, S_UNPIN };
+enum { S_READ, S_WRITE, S_OTHER, S_FETCH, S_MAPW, S_OPEN, S_CLOSE, S_DISCARD, S_FLUSH, S_FWD, S_PIN, S_UNPIN,
+       S_REFRESH };
 
 /* A request of vlmcd's own (or a forward) waiting to go or gone. */
 struct sub {
