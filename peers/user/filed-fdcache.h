@@ -102,13 +102,23 @@ static struct fd_cache *fdc_get(void)
 	return c;
 }
 
+/* A hash of @name, 8 bytes at a time (bytewise FNV was a tenth of a 4K read's instructions). */
 static uint32_t fdc_hash(const char *name, uint32_t nlen)
 {
-	uint32_t h = 2166136261u;
+	uint64_t h = nlen;
 
-	for (uint32_t i = 0; i < nlen; i++)
-		h = (h ^ (uint8_t)name[i]) * 16777619u;
-	return h;
+	for (uint32_t i = 0; i < nlen; i += 8) {
+		uint64_t w = 0;
+
+		/* Whole words; the last one ends at the name's end (overlapping), or a short name's bytes. */
+		if (nlen < 8)
+			memcpy(&w, name, nlen);
+		else
+			memcpy(&w, name + (nlen - i < 8 ? nlen - 8 : i), 8);
+		h = (h ^ w) * 0x9e3779b97f4a7c15ull;
+		h ^= h >> 29;
+	}
+	return (uint32_t)(h ^ (h >> 32));
 }
 
 /* Take slot @i out of the use order. */
