@@ -348,9 +348,10 @@ static void park(struct op *o)
 
 static uint32_t chunk_bucket(const struct vol *v, uint64_t no)
 {
-	uint64_t k[2] = { (uint64_t)(uintptr_t)v, no };
+	/* Two words mixed by multiplication (a bytewise hash of the 16 bytes was a tenth of a read's work). */
+	uint64_t h = ((uint64_t)(uintptr_t)v ^ (no * 0x9e3779b97f4a7c15ull)) * 0xff51afd7ed558ccdull;
 
-	return hash(k, sizeof(k)) % 4096;
+	return (uint32_t)(h >> 52);	/* the top 12 bits: 4096 buckets */
 }
 
 static struct chunk *chunk_find(struct vol *v, uint64_t no)
