@@ -264,7 +264,7 @@ static int data_is_name(uint32_t op)
  * which does it again from the start (nothing is changed before a refusal).
  * Same checks and replies as work().
  */
-static int serve_inline(struct peer *p, struct xseg_request *req, const char *name)
+static int serve_inline(struct peer *p, struct xseg_request *req, const char *name, uint32_t nlen)
 {
 	uint64_t cap;
 	uint8_t *data = xseg_req_buffer(p->xs, req, &cap);
@@ -277,7 +277,6 @@ static int serve_inline(struct peer *p, struct xseg_request *req, const char *na
 	int mode = __atomic_load_n(&fd_.inline_mode, __ATOMIC_RELAXED);
 	struct stat st;
 	struct fd_cache *c;
-	uint32_t nlen = (uint32_t)strlen(name);
 	int64_t n;
 	int fd, r = 0, cached = 0;
 
@@ -479,7 +478,7 @@ static int serve(struct peer *p, uint32_t port, struct xseg_request *req)
 	if (fault_pick(req, name))
 		return PEER_DEFER;	/* the test hook waits on an I/O thread */
 	if (req->op == X_READ || req->op == X_WRITE)
-		return serve_inline(p, req, name);
+		return serve_inline(p, req, name, (uint32_t)tlen);	/* valid_name checked tlen */
 	return PEER_DEFER;
 }
 

@@ -73,6 +73,7 @@ static void take_msg(struct op *o, struct xseg_request *req)
 static void fetch_done(struct sub *s, struct xseg_request *req, int err);
 static void mapw_done(struct sub *s, struct xseg_request *req, int err);
 static void open_done(struct sub *s, struct xseg_request *req, int err);
+static void refresh_done(struct sub *s, struct xseg_request *req, int err);
 static void close_done(struct sub *s, struct xseg_request *req, int err);
 static void pin_done(struct sub *s, struct xseg_request *req, int err);
 static void unpin_done(struct sub *s, struct xseg_request *req, int err);
@@ -94,6 +95,7 @@ static void sub_reply(struct peer *p, uint32_t portno, struct xseg_request *req,
 	case S_FETCH: fetch_done(s, req, err); return;
 	case S_MAPW: mapw_done(s, req, err); return;
 	case S_OPEN: open_done(s, req, err); return;
+	case S_REFRESH: refresh_done(s, req, err); return;
 	case S_CLOSE: close_done(s, req, err); return;
 	case S_PIN: pin_done(s, req, err); return;
 	case S_UNPIN: unpin_done(s, req, err); return;
@@ -189,7 +191,8 @@ static int sub_send(struct sub *s)
 			goto fail;
 		}
 		memcpy(xseg_req_data(P.xs, req), src + s->boff, s->size);
-	} else if (s->kind == S_OPEN || s->kind == S_CLOSE || s->kind == S_PIN || s->kind == S_UNPIN) {
+	} else if (s->kind == S_OPEN || s->kind == S_REFRESH || s->kind == S_CLOSE || s->kind == S_PIN ||
+		   s->kind == S_UNPIN) {
 		memcpy(xseg_req_data(P.xs, req), s->text, s->size);
 	}
 	r = peer_submit(&P, s->port, req, s->dst, sub_reply, s);
@@ -235,6 +238,7 @@ static void sub_failed(struct sub *s)
 	case S_FETCH: fetch_done(s, NULL, err); break;
 	case S_MAPW: mapw_done(s, NULL, err); break;
 	case S_OPEN: open_done(s, NULL, err); break;
+	case S_REFRESH: refresh_done(s, NULL, err); break;
 	case S_CLOSE: close_done(s, NULL, err); break;
 	case S_PIN: pin_done(s, NULL, err); break;
 	case S_UNPIN: unpin_done(s, NULL, err); break;
@@ -377,6 +381,7 @@ static void open_done(struct sub *s, struct xseg_request *req, int err)
 			v->object_size = r->object_size;
 			v->id = r->id;
 			v->data_id = r->data_id;
+			v->stale = 0;
 			if ((r->flags & XV_OPEN_RO) || !r->data_id)
 				v->ro = 1;
 		}
@@ -413,6 +418,65 @@ static void open_done(struct sub *s, struct xseg_request *req, int err)
 	if (req)
 		xseg_put_request(P.xs, req);
 	sub_put(s);
+	v->ops--;
+	vol_kick(v);
+}
+
+/*
+ * Ask mapperd for @v's data id and size again (v->stale): an OPEN with the
+ * holder's tag, which mapperd answers as any repeated OPEN of the same owner
+ * (its lock is already that owner's). Client OPENs of @v wait for it. 0, or
+ * ENOMEM.
+ */
+static int send_refresh(struct vol *v)
+{
+	struct sub *s = sub_new(S_REFRESH, NULL, v, mapper);
+	int n;
+
+	if (!s)
+		return ENOMEM;
+	v->refreshing = 1;
+	v->ops++;
+	n = snprintf(s->text, sizeof(s->text), "owner=%s\n%s", v->htag, v->ro ? "ro=1\n" : "");
+	memcpy(s->target, v->name, v->nlen);
+	s->tlen = v->nlen;
+	s->opc = X_OPEN;
+	s->size = (uint64_t)n;
+	s->datalen = 4096;
+	sub_go(s);
+	return 0;
+}
+
+static void refresh_done(struct sub *s, struct xseg_request *req, int err)
+{
+	struct vol *v = s->v;
+	const struct xv_open_reply *r = req && !err ? xseg_req_data(P.xs, req) : NULL;
+
+	v->refreshing = 0;
+	if (r && (req->serviced < sizeof(*r) || r->magic != XV_OPEN_MAGIC || r->object_size != v->object_size)) {
+		peer_log(&P, 0, "%s: OPEN reply from mapperd is not an xv_open_reply of this volume", v->name);
+		err = EIO;
+	}
+	if (!err) {
+		v->size = r->size;
+		v->data_id = r->data_id;
+		v->stale = 0;
+	} else {
+		/* The client OPENs waiting for it fail with mapperd's reason; the volume stays open. */
+		peer_log(&P, 1, "%s: asking mapperd for its data id again: %s", v->name, strerror(err));
+		for (struct link *l = v->waiters.next; l != &v->waiters; l = l->next) {
+			struct op *o = l_entry(l, struct op, link);
+
+			if (o->opc == X_OPEN && !o->err) {
+				o->err = err;
+				take_msg(o, req);
+			}
+		}
+	}
+	if (req)
+		xseg_put_request(P.xs, req);
+	sub_put(s);
+	quiesce_next(v);	/* a SNAPSHOT/UPDATE/CLOSE waited for it (never two at mapperd at once) */
 	v->ops--;
 	vol_kick(v);
 }

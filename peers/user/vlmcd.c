@@ -307,6 +307,9 @@ static void op_finish(struct op *o)
 			v->busy = 0;
 			if (!err && (o->opc == X_SNAPSHOT || o->opc == X_UPDATE))
 				cache_drop(v);	/* every entry may have changed: fetched again on use */
+			/* A new data id or size (or, failed, maybe): an OPEN asks mapperd again first. */
+			if (o->opc == X_SNAPSHOT || o->opc == X_UPDATE)
+				v->stale = 1;
 			if (!err && o->opc == X_DELETE) {
 				v->state = V_CLOSED;
 				cache_drop(v);
@@ -338,7 +341,7 @@ static void quiesce_next(struct vol *v)
 {
 	struct op *o;
 
-	if (v->busy || v->writes || l_empty(&v->quiesce)) {
+	if (v->busy || v->writes || v->refreshing || l_empty(&v->quiesce)) {
 		/* Asked again when that ends (op_finish), or nothing waits: not by retry_pending. */
 		pwait_set(v, 0);
 		return;
@@ -450,6 +453,13 @@ static void op_run(struct op *o)
 	case X_OPEN:
 		if (!gate_open(o) || (v->snap && !gate_pin(o)))
 			break;
+		if (v->stale && !v->ro) {
+			/* A SNAPSHOT or UPDATE since mapperd's OPEN reply: its data id and size first. */
+			if (!v->refreshing && !v->busy && (o->err = send_refresh(v)))
+				break;	/* (while a quiescing op is at mapperd: asked once it ends, op_finish's kick) */
+			park(o);
+			return;
+		}
 		{
 			uint64_t cap = 0;
 			struct xv_open_reply *r = xseg_req_buffer(P.xs, o->req, &cap);

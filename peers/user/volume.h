@@ -105,20 +105,34 @@
  * their layout is mapperd's (docs/volumes.md).
  */
 #define XV_DATA_PREFIX	"xv1.d."
+/* @v as 16 lowercase hex digits at @out (no NUL), a byte (two digits) at a time. */
+static inline void xv_hex16(char *out, uint64_t v)
+{
+	static const char pairs[513] =
+		"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+		"202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
+		"404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"
+		"606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f"
+		"808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"
+		"a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
+		"c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
+		"e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
+
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		memcpy(out + 2 * i, pairs + 2 * (v & 0xff), 2);
+}
+
 static inline int xv_data_name(char *buf, size_t len, uint64_t owner, uint64_t index)
 {
 	/* By hand: vlmcd names an object per request, and snprintf showed in its profile. */
-	static const char hex[] = "0123456789abcdef";
 	const size_t pre = sizeof(XV_DATA_PREFIX) - 1, n = pre + 33;
 
 	if (len <= n)
 		return snprintf(buf, len, XV_DATA_PREFIX "%016" PRIx64 ".%016" PRIx64, owner, index);
 	memcpy(buf, XV_DATA_PREFIX, pre);
-	for (int i = 0; i < 16; i++) {
-		buf[pre + 15 - i] = hex[(owner >> (4 * i)) & 15];
-		buf[pre + 32 - i] = hex[(index >> (4 * i)) & 15];
-	}
+	xv_hex16(buf + pre, owner);
 	buf[pre + 16] = '.';
+	xv_hex16(buf + pre + 17, index);
 	buf[n] = 0;
 	return (int)n;
 }

@@ -260,12 +260,46 @@ static void test_fd_cache(void)
 
 /*
  * On tmpfs: 100 READ/WRITE of one object are one open (counted by filed at
- * exit, -v: "fd cache: H hits, M misses"), on the dispatch thread and on
+ * exit, -v: "fd cache: H hits, M misses"; on the dispatch thread also the
+ * 200 reads of fd_cache_many's 100 objects), on the dispatch thread and on
  * the I/O pool (--no-inline: its 8 threads, each its own cache, so the
  * first request of each misses: at most 8 of 100); with --no-fd-cache none
  * is kept.
  */
 static const char *hits_dir;
+
+/*
+ * On filed at port 2 (the dispatch thread's cache): 100 objects written,
+ * then each read twice: every read is a hit (any 128 objects stay open
+ * together; test_fd_cache_hits counts the hits); then 300 objects, more
+ * than the cache holds, written and read back: each read gets its own
+ * object's bytes whatever was closed to make room.
+ */
+static void fd_cache_many(void)
+{
+	char name[16], in[16] = "", out[8];
+
+	for (int pass = 0; pass < 3; pass++)
+		for (int i = 0; i < 100; i++) {
+			struct tp_req q = { .op = pass ? X_READ : X_WRITE, .target = name, .size = 8, .in = in,
+					    .in_len = pass ? 0 : 8, .buf_len = 8, .out = out, .out_len = 8 };
+
+			snprintf(name, sizeof(name), "m%03d", i);
+			snprintf(in, sizeof(in), "m%05d", i);
+			CHECK(tp_do(xs, me, 2, &q) == 0 && q.serviced == 8);
+			CHECKF(!pass || !memcmp(out, in, 7), "%s read back '%.7s'", name, out);
+		}
+	for (int pass = 0; pass < 2; pass++)
+		for (int i = 0; i < 300; i++) {
+			struct tp_req q = { .op = pass ? X_READ : X_WRITE, .target = name, .size = 8, .in = in,
+					    .in_len = pass ? 0 : 8, .buf_len = 8, .out = out, .out_len = 8 };
+
+			snprintf(name, sizeof(name), "e%03d", i);
+			snprintf(in, sizeof(in), "e%05d", i);
+			CHECK(tp_do(xs, me, 2, &q) == 0 && q.serviced == 8);
+			CHECKF(!pass || !memcmp(out, in, 7), "%s read back '%.7s'", name, out);
+		}
+}
 
 static void test_fd_cache_hits(void)
 {
@@ -299,6 +333,8 @@ static void test_fd_cache_hits(void)
 			CHECK(tp_do(xs, me, 2, &w) == 0);
 			CHECK(tp_do(xs, me, 2, &r) == 0 && r.serviced == 8);
 		}
+		if (k == 0)
+			fd_cache_many();
 		CHECK(tp_stop(pid) == 0);
 		text = (char *)tp_slurp(log, &len);
 		CHECK(text);
@@ -309,8 +345,8 @@ static void test_fd_cache_hits(void)
 		} else {
 			CHECKF(p, "no 'fd cache:' line in filed's log:\n%s", text);
 			hits = strtoull(p + strlen("fd cache: "), NULL, 10);
-			CHECKF(hits >= (k ? 92u : 99u), "%" PRIu64 " hits of 100 requests on one object%s", hits,
-			       k ? " (I/O pool)" : "");
+			CHECKF(hits >= (k ? 92u : 99u + 200u), "%" PRIu64 " hits of 100 requests on one object%s", hits,
+			       k ? " (I/O pool)" : " and 200 reads of 100 objects written before (the dispatch thread)");
 		}
 		free(text);
 	}

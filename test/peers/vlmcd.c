@@ -11,10 +11,12 @@
  * a CLOSE by a non-owner EPERM, after the owner's CLOSE the second opens);
  * DISCARD and WRITE_ZEROES of whole and partial objects read back zeroes;
  * FLUSH and FUA writes; bad input (past the end: ENOSPC, bad names: EINVAL,
- * unknown volume: ENOENT); xseg-bench --verify at depth 32 through vlmcd.
+ * unknown volume: ENOENT); an OPEN after a SNAPSHOT or UPDATE gives the new
+ * data id and size; xseg-bench --verify at depth 32 through vlmcd.
  */
 #include "chain.h"
 #include "peers/user/extents.h"
+#include "peers/user/volume.h"
 
 #define KB 1024ull
 #define MB (1024ull * 1024)
@@ -552,6 +554,40 @@ static void test_mapper_down(void)
 	CHECK(vread(me, "vn", 2 * OBJ, got, 4096) == 0 && !memcmp(got, b, 4096));
 }
 
+/*
+ * A client's OPEN after a SNAPSHOT or an UPDATE through vlmcd gives the
+ * volume's data id and size as they are now: the data id its writes go to
+ * (the object they make at filed is named by it), not the one of vlmcd's
+ * first OPEN at mapperd, and the grown size.
+ */
+static void test_open_refresh(void)
+{
+	struct xv_open_reply r1, r2, r3;
+	char msg[4096], obj[128], path[PATH_MAX];
+	uint8_t b[4096];
+	struct stat sb;
+
+	create("vo", "1M");
+	CHECK(rq(me, P_VLMCD, X_OPEN, "vo", 0, 8, "owner=O\n", 8, &r1, sizeof(r1), 0, NULL) == 0);
+	CHECK(r1.magic == XV_OPEN_MAGIC && r1.data_id && r1.size == MB);
+	memset(b, 0x5a, sizeof(b));
+	CHECK(vwrite(me, "vo", 0, b, sizeof(b), 0) == 0);
+	CHECKF(mgmt(X_SNAPSHOT, "vo", "name=s1\n", msg) == 0, "snapshot: %s", msg);
+	CHECK(rq(me, P_VLMCD, X_OPEN, "vo", 0, 8, "owner=O\n", 8, &r2, sizeof(r2), 0, NULL) == 0);
+	CHECKF(r2.magic == XV_OPEN_MAGIC && r2.data_id && r2.data_id != r1.data_id,
+	       "OPEN after SNAPSHOT: data id %" PRIu64 ", the same as before it", r2.data_id);
+	/* The copy-on-write of object 0 is named by the data id the OPEN gave. */
+	CHECK(vwrite(me, "vo", 4096, b, sizeof(b), 0) == 0);
+	xv_data_name(obj, sizeof(obj), r2.data_id, 0);
+	snprintf(path, sizeof(path), "%s/%s", tp_path("store"), obj);
+	CHECKF(stat(path, &sb) == 0, "the write went to no object of data id %" PRIu64 " (%s)", r2.data_id, obj);
+	CHECKF(mgmt(X_UPDATE, "vo", "size=2M\n", msg) == 0, "update: %s", msg);
+	CHECK(rq(me, P_VLMCD, X_OPEN, "vo", 0, 8, "owner=O\n", 8, &r3, sizeof(r3), 0, NULL) == 0);
+	CHECKF(r3.size == 2 * MB && r3.data_id == r2.data_id, "OPEN after UPDATE: size %" PRIu64 ", data id %" PRIu64,
+	       r3.size, r3.data_id);
+	CHECK(rq(me, P_VLMCD, X_CLOSE, "vo", 0, 8, "owner=O\n", 8, NULL, 0, 0, NULL) == 0);
+}
+
 static void test_bench(void)
 {
 	const char *args[] = { "-g", spec, "--dst", "3", "--op", "mix", "--bs", "4K", "--depth", "32", "-n", "6000",
@@ -576,6 +612,7 @@ int main(void)
 	RUN(test_discard);
 	RUN(test_coalesce);
 	RUN(test_management);
+	RUN(test_open_refresh);
 	RUN(test_cache_bound);
 	RUN(test_mapper_down);
 	RUN(test_bench);
