@@ -63,7 +63,7 @@ export interface NbdEngineStats {
   /** Data chunks that reused a warm request's buffer, and those that took a free one from the segment. */
   warmHits: number
   warmMisses: number
-  /** Times a connection stopped polling its socket until a reply came (8 or more of its requests at the storage peer). */
+  /** Times a connection stopped polling its socket, to read it as replies come (8 or more of its commands unanswered). */
   deferrals: number
 }
 

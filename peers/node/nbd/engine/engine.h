@@ -80,7 +80,7 @@ const uint64_t MAX_DISCARD = 32u << 20;		// a refused WRITE's payload read and d
 const size_t RBUF = 256u << 10;
 const int IOV_CAP = 1024;
 const uint32_t WARM_MAX = 16;		// warm requests kept at most (put_req)
-const uint32_t DEFER_MIN = 8;		// requests of a connection at the storage peer that defer its input (conn_read)
+const uint32_t DEFER_MIN = 8;		// unanswered commands of a connection that defer its input (socket.cc)
 
 struct Conn;
 
