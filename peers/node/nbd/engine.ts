@@ -63,6 +63,8 @@ export interface NbdEngineStats {
   /** Data chunks that reused a warm request's buffer, and those that took a free one from the segment. */
   warmHits: number
   warmMisses: number
+  /** Times a connection stopped polling its socket, to read it as replies come (8 or more of its commands unanswered). */
+  deferrals: number
 }
 
 export interface EngineOptions {

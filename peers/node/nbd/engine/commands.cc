@@ -504,6 +504,7 @@ void submit(Cmd *cmd, xseg_request *req)
 	}
 	e->slot_ms[idx] = uv_now(e->loop);	// the request timeout counts from here (the loop's cached clock: no clock read per request)
 	e->xinflight++;
+	cmd->conn->at_peer++;
 	e->need_signal = true;
 	e->signal_to = (uint32_t)r;	// where it was queued: storage or its redirect
 }

@@ -80,6 +80,7 @@ const uint64_t MAX_DISCARD = 32u << 20;		// a refused WRITE's payload read and d
 const size_t RBUF = 256u << 10;
 const int IOV_CAP = 1024;
 const uint32_t WARM_MAX = 16;		// warm requests kept at most (put_req)
+const uint32_t DEFER_MIN = 8;		// unanswered commands of a connection that defer its input (socket.cc)
 
 struct Conn;
 
@@ -143,6 +144,9 @@ struct Conn {
 	bool dirty;			// replies queued since the last flush
 	bool wblocked;			// the socket did not take all the replies: waiting for POLLOUT
 	bool linger;			// ended cleanly: once the poll is closed, linger on fd (sockets.cc)
+	uint32_t at_peer;		// its requests submitted to the storage peer and not yet back
+	bool deferred;			// input read as replies come back, not polled (conn_drained)
+	bool read_queued;		// in e->undefer: its socket is read at the end of the callback
 };
 
 struct Event {
@@ -201,12 +205,14 @@ struct Engine {
 	bool freed_bytes;		// committed bytes went down: look at the full connections
 	bool reclaimed;			// reclaim() ran in this callback
 	std::vector<Conn *> dirty;
+	std::vector<Conn *> undefer;	// deferred connections to read at the end of the callback (engine_after)
 	Cmd *free_cmds;
 	Cmd *owner;			// a command that gets the next free request first
 	bool need_signal;
 	uint32_t signal_to;	// the port the batch's last request was queued to
 	std::vector<Event> events;
 	uint64_t xinflight, replies, commands, errors, bytes_read, bytes_written, timeouts, late;
+	uint64_t deferrals;		// times a connection's input was deferred (conn_drained)
 	bool in_js_call;		// events go out with napi_call_function
 	iovec iov[IOV_CAP];
 };
@@ -276,6 +282,8 @@ void conn_update_poll(Conn *c);
 void conn_resume(Conn *c);
 void conn_unfull(Conn *c);
 void conn_read(Conn *c);
+void conn_peer_done(Conn *c);
+void conn_check_deferred(Conn *c);
 bool spin(Engine *e);
 void on_conn_poll(uv_poll_t *h, int status, int events);
 void process_replies(Engine *e);

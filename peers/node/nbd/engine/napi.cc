@@ -418,7 +418,7 @@ Napi::Value nbd_conn_close(const Napi::CallbackInfo &info)
 }
 
 // nbd_stats(engine) -> { commands, errors, bytesRead, bytesWritten, inflight, replies,
-// timeouts, late, orphans, held, committed, copied, warm, warmHits, warmMisses }
+// timeouts, late, orphans, held, committed, copied, warm, warmHits, warmMisses, deferrals }
 Napi::Value nbd_stats(const Napi::CallbackInfo &info)
 {
 	Napi::Env env = info.Env();
@@ -432,6 +432,7 @@ Napi::Value nbd_stats(const Napi::CallbackInfo &info)
 	o.Set("bytesRead", Napi::Number::New(env, (double)e->bytes_read));
 	o.Set("bytesWritten", Napi::Number::New(env, (double)e->bytes_written));
 	o.Set("inflight", Napi::Number::New(env, (double)e->xinflight));
+	o.Set("deferrals", Napi::Number::New(env, (double)e->deferrals));
 	o.Set("replies", Napi::Number::New(env, (double)e->replies));
 	o.Set("timeouts", Napi::Number::New(env, (double)e->timeouts));
 	o.Set("late", Napi::Number::New(env, (double)e->late));

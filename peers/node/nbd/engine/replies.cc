@@ -55,6 +55,7 @@ void process_replies(Engine *e)
 				 (state & XS_FAILED) ? errno_name(req->error) : "not served in full");
 			event(e, "debug", cmd->conn->id, msg);
 		}
+		conn_peer_done(cmd->conn);
 		chunk_done(cmd, req, err);
 	}
 }
@@ -135,6 +136,21 @@ void engine_after(Engine *e)
 				conn_unfull(c);
 		}
 		e->freed_bytes = false;
+		if (!e->undefer.empty()) {
+			std::vector<Conn *> u;
+
+			// Deferred input (socket.cc): read it now, before the signal.
+			u.swap(e->undefer);
+			for (Conn *c : u) {
+				c->read_queued = false;
+				if (c->dead)
+					continue;
+				conn_read(c);
+				// A connection with replies to write gets its poll set by their flush, below.
+				if (!c->dead && !c->dirty)
+					conn_update_poll(c);
+			}
+		}
 		if (!e->stalled.empty()) {
 			std::vector<Conn *> st;
 
@@ -159,7 +175,8 @@ void engine_after(Engine *e)
 		for (Conn *c : d)
 			if (!c->dead)
 				conn_flush(c);
-		if (!e->stalled.empty() || e->need_signal || !e->dirty.empty() || (e->freed_bytes && !e->full.empty()))
+		if (!e->stalled.empty() || e->need_signal || !e->dirty.empty() || !e->undefer.empty() ||
+		    (e->freed_bytes && !e->full.empty()))
 			continue;
 		flush_events(e);
 		if (!spin(e))
@@ -212,6 +229,7 @@ void time_out(Engine *e, Cmd *cmd)
 				r = nullptr;
 		if (c->held)
 			c->held--;	// still in e->held until its reply comes
+		conn_peer_done(c);
 		cmd->pending--;
 	}
 	if (!cmd->error)
@@ -239,8 +257,15 @@ void on_timer(uv_timer_t *h)
 	if ((!e->warm_used || e->shrinking) && !e->warm.empty())
 		warm_release(e);
 	e->warm_used = false;
-	if (!e->timeout_ms)
+	// Input deferred with no request at the peer to end it (socket.cc): not expected, never left so.
+	for (auto &kv : e->conns)
+		if (!kv.second->dead)
+			conn_check_deferred(kv.second);
+	if (!e->timeout_ms) {
+		if (!e->undefer.empty())
+			engine_after(e);
 		return;
+	}
 	now = uv_now(e->loop);
 	if (e->xinflight > e->orphans) {
 		for (size_t i = 0; i < e->slot.size(); i++) {
