@@ -39,7 +39,13 @@ void peer_log(struct peer *p, int level, const char *fmt, ...)
 	fprintf(stderr, "%s[%d]: %s\n", p->name ? p->name : "peer", (int)getpid(), buf);
 }
 
-static void usage(struct peer *p, const char *own_usage, FILE *out)
+/* The spin a peer runs with unless --spin-us says otherwise (struct peer's spin_us). */
+static uint32_t spin_default(const struct peer *p)
+{
+	return p->spin_us == PEER_SPIN_OFF ? 0 : p->spin_us ? p->spin_us : XSEG_SPIN_US_DEFAULT;
+}
+
+static void usage(struct peer *p, const char *own_usage, FILE *out, uint32_t spin_def)
 {
 	fprintf(out,
 		"usage: %s -g SPEC%s%s [-p PORT|FIRST-LAST] [-t THREADS] [-d DRIVER] [--create]\n"
@@ -54,7 +60,7 @@ static void usage(struct peer *p, const char *own_usage, FILE *out)
 		"  --io-threads N  I/O worker threads of peers that block (default %u)\n",
 		p->name, p->required ? " " : "", p->required ? p->required : "",
 		own_usage ? "\n" : "", own_usage ? own_usage : "",
-		p->spin_us ? p->spin_us : XSEG_SPIN_US_DEFAULT, p->spin_batches ? "on" : "off",
+		spin_def, p->spin_batches ? "on" : "off",
 		PEER_IO_THREADS_DEFAULT);
 }
 
@@ -93,13 +99,14 @@ int peer_parse_args(struct peer *p, int argc, char **argv, const char *own,
 	struct option all[64];
 	char shorts[128];
 	size_t n = 0;
+	uint32_t spin_def;
 	int c;
 
 	if (!p->name)
 		p->name = argv[0];
 	p->driver = p->driver ? p->driver : "futex";
 	p->threads = p->threads ? p->threads : 1;
-	p->spin_us = p->spin_us ? p->spin_us : XSEG_SPIN_US_DEFAULT;	/* a peer may preset its own */
+	p->spin_us = spin_def = spin_default(p);	/* a peer may preset its own */
 	p->io_threads = p->io_threads ? p->io_threads : PEER_IO_THREADS_DEFAULT;
 	p->port_first = p->port_last = XSEG_ANY_PORT;
 	memcpy(all, common, sizeof(common));
@@ -115,7 +122,7 @@ int peer_parse_args(struct peer *p, int argc, char **argv, const char *own,
 		case OPT_CREATE: p->create = 1; break;
 		case 'v': p->verbose++; break;
 		case 'q': p->verbose = -1; break;
-		case 'h': usage(p, own_usage, stdout); return 1;
+		case 'h': usage(p, own_usage, stdout, spin_def); return 1;
 		case OPT_VERSION:
 			printf("%s (xseg %s, segment layout %u.%u)\n",
 			       strrchr(p->name, '/') ? strrchr(p->name, '/') + 1 : p->name, XSEG_RELEASE,
@@ -167,7 +174,7 @@ int peer_parse_args(struct peer *p, int argc, char **argv, const char *own,
 		default:
 			if (c != '?' && own_fn && own_fn(p, c, optarg) == 0)
 				break;
-			usage(p, own_usage, stderr);
+			usage(p, own_usage, stderr, spin_def);
 			return -1;
 		}
 	}
@@ -177,7 +184,7 @@ int peer_parse_args(struct peer *p, int argc, char **argv, const char *own,
 	}
 	if (!p->spec) {
 		fprintf(stderr, "%s: -g SPEC is required\n", p->name);
-		usage(p, own_usage, stderr);
+		usage(p, own_usage, stderr, spin_def);
 		return -1;
 	}
 	return 0;

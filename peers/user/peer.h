@@ -72,13 +72,21 @@ typedef int (*peer_work_fn)(struct peer *p, uint32_t portno, struct xseg_request
 #define PEER_IO_THREADS_DEFAULT 8u
 #define PEER_IO_THREADS_MAX 256u
 
+/*
+ * A peer's preset spin_us for "no poll before sleeping by default" (0 there
+ * means the library's default): for peers that get nothing back from the
+ * request they pass on, so a poll only waits for the client's next request,
+ * which at depth 1 is a whole round trip away (vlmcd, filed; docs/peers.md).
+ */
+#define PEER_SPIN_OFF UINT32_MAX
+
 struct peer {
 	/* Options (set by peer_parse_args or by hand). */
 	const char *spec;
 	const char *driver;		/* peer type, default "futex" */
 	uint32_t port_first, port_last;	/* XSEG_ANY_PORT: one dynamic port */
 	uint32_t threads;
-	uint32_t spin_us;
+	uint32_t spin_us;		/* 0: XSEG_SPIN_US_DEFAULT; a peer may preset its own, PEER_SPIN_OFF for none */
 	int verbose;
 	int create;			/* create the segment if it does not exist */
 	/* State. */

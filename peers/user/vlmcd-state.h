@@ -150,7 +150,12 @@ struct sub {
 	int err;			/* could not be sent: why */
 };
 
-static struct peer P = { .name = "vlmcd", .spin_us = 100 };
+/*
+ * No poll before sleeping by default (docs/peers.md, "vlmcd"): a passed
+ * request's reply goes to the client, not back here, so a poll only waits
+ * for the client's next request, and takes the CPU filed needs meanwhile.
+ */
+static struct peer P = { .name = "vlmcd", .spin_us = PEER_SPIN_OFF };
 
 /*
  * Free lists of ops and subs (one of each per request in flight; a forward
