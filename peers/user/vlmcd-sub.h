@@ -332,10 +332,22 @@ static int holder_alive(const struct vol *v)
 	return XSEG_OWNER_STATE(w) == XSEG_PORT_BOUND && XSEG_OWNER_GEN(w) == v->hgen;
 }
 
+/* Send @s to mapperd as @v's OPEN by its holder tag (v->htag), read-only if @v is. */
+static void open_go(struct vol *v, struct sub *s)
+{
+	int n = snprintf(s->text, sizeof(s->text), "owner=%s\n%s", v->htag, v->ro ? "ro=1\n" : "");
+
+	memcpy(s->target, v->name, v->nlen);
+	s->tlen = v->nlen;
+	s->opc = X_OPEN;
+	s->size = (uint64_t)n;
+	s->datalen = 4096;
+	sub_go(s);
+}
+
 static void send_open(struct vol *v, struct op *o)
 {
 	struct sub *s = sub_new(S_OPEN, NULL, v, mapper);
-	int n;
 
 	if (!s) {
 		o->err = ENOMEM;
@@ -353,15 +365,9 @@ static void send_open(struct vol *v, struct op *o)
 		snprintf(v->htag, sizeof(v->htag), "%.60s:vlmcd:%.130s", ident, o->ctag);
 	else
 		snprintf(v->htag, sizeof(v->htag), "%s:vlmcd:port=%u.gen=%u", ident, o->cport, o->cgen);
-	n = snprintf(s->text, sizeof(s->text), "owner=%s\n%s", v->htag, v->ro ? "ro=1\n" : "");
-	memcpy(s->target, v->name, v->nlen);
-	s->tlen = v->nlen;
-	s->opc = X_OPEN;
-	s->size = (uint64_t)n;
-	s->datalen = 4096;
 	s->port = o->port;
 	st.opens++;
-	sub_go(s);
+	open_go(v, s);
 }
 
 static void open_done(struct sub *s, struct xseg_request *req, int err)
@@ -431,19 +437,12 @@ static void open_done(struct sub *s, struct xseg_request *req, int err)
 static int send_refresh(struct vol *v)
 {
 	struct sub *s = sub_new(S_REFRESH, NULL, v, mapper);
-	int n;
 
 	if (!s)
 		return ENOMEM;
 	v->refreshing = 1;
 	v->ops++;
-	n = snprintf(s->text, sizeof(s->text), "owner=%s\n%s", v->htag, v->ro ? "ro=1\n" : "");
-	memcpy(s->target, v->name, v->nlen);
-	s->tlen = v->nlen;
-	s->opc = X_OPEN;
-	s->size = (uint64_t)n;
-	s->datalen = 4096;
-	sub_go(s);
+	open_go(v, s);
 	return 0;
 }
 
