@@ -5,7 +5,7 @@
 // step on stdout, and the C peers built by `make user`.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 
@@ -188,6 +188,22 @@ export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
       t = setTimeout(() => reject(new Error(`timed out: ${what}`)), ms)
     }),
   ])
+}
+
+/** The state letter of process @pid (R, S, T...), from /proc; '?' if it is gone. */
+export function procState(pid: number): string {
+  try {
+    return /^\d+ \(.*\) (\S)/.exec(readFileSync(`/proc/${pid}/stat`, 'utf8'))?.[1] ?? '?'
+  } catch {
+    return '?'
+  }
+}
+
+/** Poll @cond every 20 ms until it holds; fail with @what after @ms. */
+export async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
+  await within((async () => {
+    while (!cond()) await new Promise((r) => setTimeout(r, 20))
+  })(), ms, what)
 }
 
 /** The code of what @fn throws (or of the rejection of what it returns). */

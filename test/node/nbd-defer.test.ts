@@ -10,30 +10,15 @@
 // timeout fails the commands in flight, and the commands sent meanwhile are
 // still read and answered (EIO), then served again after SIGCONT.
 import { randomBytes } from 'node:crypto'
-import { readFileSync } from 'node:fs'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { NbdClient, type NbdError } from '../../peers/node/nbd/client'
-import { within } from './helpers'
+import { procState, until, within } from './helpers'
 import { nbdSuiteEnv } from './nbd-env'
 
 const SIZE = 16 << 20
 const BLOCK = 4096
 const BLOCKS = SIZE / BLOCK
-
-function procState(pid: number): string {
-  try {
-    return /^\d+ \(.*\) (\S)/.exec(readFileSync(`/proc/${pid}/stat`, 'utf8'))?.[1] ?? '?'
-  } catch {
-    return '?'
-  }
-}
-
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  await within((async () => {
-    while (!cond()) await new Promise((r) => setTimeout(r, 20))
-  })(), ms, what)
-}
 
 /** @total commands (@run(i) sends command i), @depth in flight: a new one sent as each is answered. */
 async function keepInFlight(c: NbdClient, depth: number, total: number, run: (i: number) => Promise<void>): Promise<void> {

@@ -8,30 +8,14 @@
 // (the segment's free request count returns to its idle value: nothing
 // leaked, nothing put twice) and new commands on both connections succeed.
 import { randomBytes } from 'node:crypto'
-import { readFileSync } from 'node:fs'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { NbdClient, type NbdError } from '../../peers/node/nbd/client'
-import { within } from './helpers'
+import { procState, until, within } from './helpers'
 import { freeRequests, nbdSuiteEnv } from './nbd-env'
 
 const SIZE = 8 << 20
 const BUF = 64 << 10
-
-/** The state letter of process @pid (R, S, T...), from /proc. */
-function procState(pid: number): string {
-  try {
-    return /^\d+ \(.*\) (\S)/.exec(readFileSync(`/proc/${pid}/stat`, 'utf8'))?.[1] ?? '?'
-  } catch {
-    return '?'
-  }
-}
-
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  await within((async () => {
-    while (!cond()) await new Promise((r) => setTimeout(r, 20))
-  })(), ms, what)
-}
 
 const S = suite('nbd gateway: a stopped storage peer')
 const env = nbdSuiteEnv(S, {
