@@ -268,6 +268,23 @@ static void test_fd_cache(void)
  */
 static const char *hits_dir;
 
+/* Write objects PREFIX000.. (@n of them, 8 bytes each), then read them back @passes - 1 times. */
+static void write_read_objects(char prefix, int n, int passes)
+{
+	char name[16], in[16] = "", out[8];
+
+	for (int pass = 0; pass < passes; pass++)
+		for (int i = 0; i < n; i++) {
+			struct tp_req q = { .op = pass ? X_READ : X_WRITE, .target = name, .size = 8, .in = in,
+					    .in_len = pass ? 0 : 8, .buf_len = 8, .out = out, .out_len = 8 };
+
+			snprintf(name, sizeof(name), "%c%03d", prefix, i);
+			snprintf(in, sizeof(in), "%c%05d", prefix, i);
+			CHECK(tp_do(xs, me, 2, &q) == 0 && q.serviced == 8);
+			CHECKF(!pass || !memcmp(out, in, 7), "%s read back '%.7s'", name, out);
+		}
+}
+
 /*
  * On filed at port 2 (the dispatch thread's cache): 100 objects written,
  * then each read twice: every read is a hit (any 128 objects stay open
@@ -277,28 +294,8 @@ static const char *hits_dir;
  */
 static void fd_cache_many(void)
 {
-	char name[16], in[16] = "", out[8];
-
-	for (int pass = 0; pass < 3; pass++)
-		for (int i = 0; i < 100; i++) {
-			struct tp_req q = { .op = pass ? X_READ : X_WRITE, .target = name, .size = 8, .in = in,
-					    .in_len = pass ? 0 : 8, .buf_len = 8, .out = out, .out_len = 8 };
-
-			snprintf(name, sizeof(name), "m%03d", i);
-			snprintf(in, sizeof(in), "m%05d", i);
-			CHECK(tp_do(xs, me, 2, &q) == 0 && q.serviced == 8);
-			CHECKF(!pass || !memcmp(out, in, 7), "%s read back '%.7s'", name, out);
-		}
-	for (int pass = 0; pass < 2; pass++)
-		for (int i = 0; i < 300; i++) {
-			struct tp_req q = { .op = pass ? X_READ : X_WRITE, .target = name, .size = 8, .in = in,
-					    .in_len = pass ? 0 : 8, .buf_len = 8, .out = out, .out_len = 8 };
-
-			snprintf(name, sizeof(name), "e%03d", i);
-			snprintf(in, sizeof(in), "e%05d", i);
-			CHECK(tp_do(xs, me, 2, &q) == 0 && q.serviced == 8);
-			CHECKF(!pass || !memcmp(out, in, 7), "%s read back '%.7s'", name, out);
-		}
+	write_read_objects('m', 100, 3);
+	write_read_objects('e', 300, 2);
 }
 
 static void test_fd_cache_hits(void)
