@@ -112,6 +112,8 @@ static int op_snapshot(struct rq *q, const char *name, struct vol *v, const stru
 	fmt(full, sizeof(full), "%s@%s", name, vals[0]);
 	if (rec_by_name(full))
 		return fail(q, EEXIST, "%s exists", full);
+	if ((r = open_elsewhere(q, v)))
+		return r;
 	if ((r = reg_reserve(q, full, XVF_KIND_SNAPSHOT, 2, v->id, &sid)))
 		return r;
 	newdata = sid + 1;
@@ -233,6 +235,8 @@ static int op_update(struct rq *q, const char *name, struct vol *v, const struct
 		return fail(q, EINVAL, "size=%" PRIu64 " is too large (at most 2^56 bytes)", size);
 	if (size == v->h.size)
 		return 0;
+	if ((r = open_elsewhere(q, v)))
+		return r;
 	vol_freeze(v);
 	h = v->h;
 	nobj = xvf_nobj(size, h.object_size);

@@ -292,6 +292,28 @@ static int lock_holder(uint64_t id, char *who, size_t wn)
 }
 
 /*
+ * open_elsewhere - may @q change volume @v (SNAPSHOT, UPDATE)? Not while
+ * another process has it open for writing: its writer (vlmcd) keeps the
+ * volume's data id and size and writes to the objects it owns without
+ * asking here, so a snapshot taken behind its back would change under its
+ * writes. Its holder itself may (vlmcd quiesces it first). 0, or the
+ * failure given to @q.
+ */
+static int open_elsewhere(struct rq *q, struct vol *v)
+{
+	char who[256];
+	int r = lock_holder(v->id, who, sizeof(who));
+
+	if (r == 1 && !sent_by_holder(q->req, who))
+		return fail(q, EBUSY, "%s is open by %s: %s it through the peer that has it open "
+			    "(its vlmcd quiesces its writes first), or after it closes it",
+			    q->target, who, q->op == X_SNAPSHOT ? "snapshot" : "resize");
+	if (r > 1)
+		return fail(q, r, "%s: cannot look at its lock: %s", q->target, strerror(r));
+	return 0;
+}
+
+/*
  * readers - the live holders of @v's reader slots, comma-separated in @who
  * (@wn bytes), probed as lock_holder does (a dead holder's slot is broken on
  * the way); slots known to be free (v->rd_maybe) are not asked. Returns how

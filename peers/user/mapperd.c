@@ -779,6 +779,44 @@ static int mapperd_holder_dead(const char *tag, size_t len)
 	       __atomic_load_n(&pt->owner_start, __ATOMIC_RELAXED) != start;
 }
 
+/*
+ * sent_by_holder - did the process that holds a lock tagged @tag send @req?
+ * The sender is the hop that handed it to us (the last of its return path:
+ * a vlmcd forwarding its client's SNAPSHOT), else its client. A tag
+ * HOST:PID:STARTTIME:... names it when HOST is ours and PID with that start
+ * time is the process bound to that port by that generation; mapperd's own
+ * default tag for an OPEN without owner=, port:PORT:GEN, when it is that
+ * port and generation. 1 or 0 (a hostile or torn path is 0).
+ */
+static int sent_by_holder(const struct xseg_request *req, const char *tag)
+{
+	uint32_t n = __atomic_load_n(&req->path_len, __ATOMIC_ACQUIRE), port, gen;
+	char host[64] = "", mine[80];
+	unsigned long long start;
+	struct xseg_port *pt;
+	uint64_t w, hop;
+	unsigned p2, g2;
+	int used = 0;
+
+	if (n > XSEG_PATH_MAX)
+		return 0;
+	hop = n ? req->path[n - 1] : XSEG_HOLDER(req->src_port, req->src_gen);
+	port = (uint32_t)(hop >> 32);
+	gen = (uint32_t)hop;
+	if (sscanf(tag, "port:%u:%u%n", &p2, &g2, &used) == 2 && !tag[used])
+		return p2 == port && g2 == gen;
+	if (!(pt = xseg_port(md.p->xs, port)))
+		return 0;
+	w = __atomic_load_n(&pt->owner, __ATOMIC_ACQUIRE);
+	start = (unsigned long long)__atomic_load_n(&pt->owner_start, __ATOMIC_RELAXED);
+	if (XSEG_OWNER_STATE(w) != XSEG_PORT_BOUND || (XSEG_OWNER_GEN(w) & 0x3FFFFFFFu) != (gen & 0x3FFFFFFFu) ||
+	    !XSEG_OWNER_PID(w) || XSEG_OWNER_PID(w) == XSEG_SYS_KERNEL_PID)
+		return 0;
+	gethostname(host, sizeof(host) - 1);
+	fmt(mine, sizeof(mine), "%s:%u:%llu:", host, (unsigned)XSEG_OWNER_PID(w), start);
+	return !strncmp(tag, mine, strlen(mine));
+}
+
 #include "mapperd-ops.h"
 
 /* --------------------------------------------------------------- serving */

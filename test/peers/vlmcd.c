@@ -17,6 +17,7 @@
 #include "chain.h"
 #include "peers/user/extents.h"
 #include "peers/user/volume.h"
+#include "peers/user/xvformat.h"
 
 #define KB 1024ull
 #define MB (1024ull * 1024)
@@ -588,6 +589,63 @@ static void test_open_refresh(void)
 	CHECK(rq(me, P_VLMCD, X_CLOSE, "vo", 0, 8, "owner=O\n", 8, NULL, 0, 0, NULL) == 0);
 }
 
+/*
+ * A SNAPSHOT or UPDATE sent straight to mapperd while vlmcd has the volume
+ * open is refused, naming the holder: vlmcd writes to the objects the
+ * volume owns without asking mapperd, so a snapshot taken behind its back
+ * would change under its next write. The same ops through vlmcd go through
+ * (it quiesces first), and at mapperd once the volume is closed, or from
+ * the process that has it open there itself.
+ */
+static void test_mgmt_behind(void)
+{
+	uint8_t a[4096], b[4096], got[4096];
+	char msg[4096], tag[128], text[160];
+	uint64_t sv = 0;
+	int e;
+
+	create("vbh", "1M");
+	CHECK(rq(me, P_VLMCD, X_OPEN, "vbh", 0, 8, "owner=O\n", 8, NULL, 0, 0, NULL) == 0);
+	memset(a, 0xA1, sizeof(a));
+	memset(b, 0xB2, sizeof(b));
+	CHECK(vwrite(me, "vbh", 0, a, sizeof(a), 0) == 0);
+	e = rq(me, P_MAPPER, X_SNAPSHOT, "vbh", 0, 7, "name=s\n", 7, msg, sizeof(msg) - 1, 0, &sv);
+	msg[sv < sizeof(msg) ? sv : 0] = 0;
+	CHECKF(e == EBUSY && strstr(msg, "vbh is open by") && strstr(msg, ":vlmcd:") && strstr(msg, "snapshot it"),
+	       "SNAPSHOT at mapperd of a volume vlmcd has open: %d '%s'", e, msg);
+	e = rq(me, P_MAPPER, X_UPDATE, "vbh", 0, 8, "size=2M\n", 8, msg, sizeof(msg) - 1, 0, &sv);
+	msg[sv < sizeof(msg) ? sv : 0] = 0;
+	CHECKF(e == EBUSY && strstr(msg, "resize it"), "UPDATE at mapperd of a volume vlmcd has open: %d '%s'", e, msg);
+	/* Nothing changed: no snapshot, the old size, writes still in place. */
+	CHECK(mgmt(X_INFO, "vbh@s", NULL, msg) == ENOENT);
+	CHECK(vwrite(me, "vbh", 0, b, sizeof(b), 0) == 0);
+	CHECK(vread(me, "vbh", 0, got, sizeof(got)) == 0 && !memcmp(got, b, sizeof(b)));
+	/* Through vlmcd: quiesced, then taken; the snapshot keeps its bytes. */
+	CHECKF(mgmt(X_SNAPSHOT, "vbh", "name=s\n", msg) == 0, "snapshot through vlmcd: %s", msg);
+	CHECK(vwrite(me, "vbh", 0, a, sizeof(a), 0) == 0);
+	CHECK(vread(me, "vbh@s", 0, got, sizeof(got)) == 0 && !memcmp(got, b, sizeof(b)));
+	CHECK(rq(me, P_VLMCD, X_CLOSE, "vbh", 0, 8, "owner=O\n", 8, NULL, 0, 0, NULL) == 0);
+	/* Closed: mapperd takes it from anyone. */
+	e = rq(me, P_MAPPER, X_SNAPSHOT, "vbh", 0, 7, "name=t\n", 7, msg, sizeof(msg) - 1, 0, &sv);
+	msg[sv < sizeof(msg) ? sv : 0] = 0;
+	CHECKF(e == 0, "SNAPSHOT at mapperd of a closed volume: %d '%s'", e, msg);
+	/* Open at mapperd by this process (a tag naming it): its own SNAPSHOT and UPDATE go through. */
+	xvf_owner_tag(tag, sizeof(tag), "test");
+	snprintf(text, sizeof(text), "owner=%s\n", tag);
+	CHECK(rq(me, P_MAPPER, X_OPEN, "vbh", 0, strlen(text), text, strlen(text), msg, sizeof(msg), 0, NULL) == 0);
+	e = rq(me, P_MAPPER, X_SNAPSHOT, "vbh", 0, 7, "name=u\n", 7, msg, sizeof(msg) - 1, 0, &sv);
+	msg[sv < sizeof(msg) ? sv : 0] = 0;
+	CHECKF(e == 0, "SNAPSHOT at mapperd by its holder: %d '%s'", e, msg);
+	e = rq(me, P_MAPPER, X_UPDATE, "vbh", 0, 8, "size=2M\n", 8, msg, sizeof(msg) - 1, 0, &sv);
+	msg[sv < sizeof(msg) ? sv : 0] = 0;
+	CHECKF(e == 0, "UPDATE at mapperd by its holder: %d '%s'", e, msg);
+	/* ... but not vlmcd's on this holder's behalf of another client. */
+	e = mgmt(X_SNAPSHOT, "vbh", "name=w\n", msg);
+	CHECKF(e == EBUSY && strstr(msg, tag), "SNAPSHOT through vlmcd of a volume another process has open: %d '%s'",
+	       e, msg);
+	CHECK(rq(me, P_MAPPER, X_CLOSE, "vbh", 0, strlen(text), text, strlen(text), NULL, 0, 0, NULL) == 0);
+}
+
 static void test_bench(void)
 {
 	const char *args[] = { "-g", spec, "--dst", "3", "--op", "mix", "--bs", "4K", "--depth", "32", "-n", "6000",
@@ -613,6 +671,7 @@ int main(void)
 	RUN(test_coalesce);
 	RUN(test_management);
 	RUN(test_open_refresh);
+	RUN(test_mgmt_behind);
 	RUN(test_cache_bound);
 	RUN(test_mapper_down);
 	RUN(test_bench);
