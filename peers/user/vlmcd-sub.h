@@ -458,7 +458,8 @@ static void refresh_done(struct sub *s, struct xseg_request *req, int err)
 	}
 	if (!err) {
 		v->size = r->size;
-		v->data_id = r->data_id;
+		if (!v->ro)
+			v->data_id = r->data_id;	/* (an ro=1 open's reply carries none) */
 		v->stale = 0;
 	} else {
 		/* The client OPENs waiting for it fail with mapperd's reason; the volume stays open. */

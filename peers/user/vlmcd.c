@@ -440,6 +440,25 @@ static void map_answer(struct op *o)
 	o->serviced = (uint64_t)n * XSEG_EXTENT_SIZE;
 }
 
+/*
+ * A SNAPSHOT or UPDATE went through since mapperd's OPEN reply (v->stale):
+ * 1 if @o may go on, else 0: @o is parked until mapperd has been asked for
+ * the data id and size again, or failed (o->err; the caller finishes it). An OPEN's reply and a range past the
+ * size @v had need them; the rest does not (its map is fetched again).
+ */
+static int refreshed(struct op *o)
+{
+	struct vol *v = o->v;
+
+	if (!v->stale)
+		return 1;
+	/* (while a quiescing op is at mapperd: asked once it ends, op_finish's kick) */
+	if (!v->refreshing && !v->busy && (o->err = send_refresh(v)))
+		return 0;
+	park(o);
+	return 0;
+}
+
 static void op_run(struct op *o)
 {
 	struct vol *v = o->v;
@@ -453,13 +472,8 @@ static void op_run(struct op *o)
 	case X_OPEN:
 		if (!gate_open(o) || (v->snap && !gate_pin(o)))
 			break;
-		if (v->stale && !v->ro) {
-			/* A SNAPSHOT or UPDATE since mapperd's OPEN reply: its data id and size first. */
-			if (!v->refreshing && !v->busy && (o->err = send_refresh(v)))
-				break;	/* (while a quiescing op is at mapperd: asked once it ends, op_finish's kick) */
-			park(o);
-			return;
-		}
+		if (!refreshed(o))
+			break;
 		{
 			uint64_t cap = 0;
 			struct xv_open_reply *r = xseg_req_buffer(P.xs, o->req, &cap);
@@ -507,6 +521,8 @@ static void op_run(struct op *o)
 		set_msg(o, "%.150s is read-only", v->name);
 		goto out;
 	}
+	if ((o->offset > v->size || o->size > v->size - o->offset) && v->stale && !refreshed(o))
+		goto out;
 	if (o->offset > v->size || o->size > v->size - o->offset) {
 		o->err = ENOSPC;
 		set_msg(o, "beyond the end of %.150s", v->name);

@@ -565,7 +565,7 @@ static void test_open_refresh(void)
 {
 	struct xv_open_reply r1, r2, r3;
 	char msg[4096], obj[128], path[PATH_MAX];
-	uint8_t b[4096];
+	uint8_t b[4096], got[4096];
 	struct stat sb;
 
 	create("vo", "1M");
@@ -587,6 +587,24 @@ static void test_open_refresh(void)
 	CHECKF(r3.size == 2 * MB && r3.data_id == r2.data_id, "OPEN after UPDATE: size %" PRIu64 ", data id %" PRIu64,
 	       r3.size, r3.data_id);
 	CHECK(rq(me, P_VLMCD, X_CLOSE, "vo", 0, 8, "owner=O\n", 8, NULL, 0, 0, NULL) == 0);
+	/* A write past the old end right after an UPDATE (no OPEN in between) is inside the volume. */
+	CHECK(vwrite(me, "vo", 0, b, sizeof(b), 0) == 0);
+	CHECKF(mgmt(X_UPDATE, "vo", "size=3M\n", msg) == 0, "update: %s", msg);
+	CHECK(vwrite(me, "vo", 2 * MB + 4096, b, sizeof(b), 0) == 0);
+	CHECK(vread(me, "vo", 2 * MB + 4096, got, sizeof(got)) == 0 && !memcmp(got, b, sizeof(b)));
+	CHECK(rq(me, P_VLMCD, X_CLOSE, "vo", 0, 0, NULL, 0, NULL, 0, 0, NULL) == 0);
+	/* An ro=1 opener learns the size after an UPDATE through vlmcd too: its OPEN, and its reads. */
+	CHECK(rq(me2, P_VLMCD, X_OPEN, "vo2", 0, 0, NULL, 0, NULL, 0, 0, NULL) == ENOENT);
+	create("vo2", "1M");
+	CHECK(rq(me2, P_VLMCD, X_OPEN, "vo2", 0, 14, "owner=R\nro=1\n", 14, &r1, sizeof(r1), 0, NULL) == 0);
+	CHECK(r1.size == MB && (r1.flags & XV_OPEN_RO));
+	CHECKF(mgmt(X_UPDATE, "vo2", "size=2M\n", msg) == 0, "update of an ro=1-open volume: %s", msg);
+	CHECK(rq(me2, P_VLMCD, X_OPEN, "vo2", 0, 14, "owner=R\nro=1\n", 14, &r2, sizeof(r2), 0, NULL) == 0);
+	CHECKF(r2.size == 2 * MB && (r2.flags & XV_OPEN_RO), "ro=1 OPEN after UPDATE: size %" PRIu64, r2.size);
+	CHECK(mgmt(X_UPDATE, "vo2", "size=3M\n", msg) == 0);
+	CHECKF(vread(me2, "vo2", 2 * MB + 4096, got, sizeof(got)) == 0 && tp_all_zero(got, sizeof(got)),
+	       "ro=1 read past the old end after UPDATE");
+	CHECK(rq(me2, P_VLMCD, X_CLOSE, "vo2", 0, 8, "owner=R\n", 8, NULL, 0, 0, NULL) == 0);
 }
 
 /*
