@@ -23,9 +23,12 @@
  * direct-mapped table closed one of two names that fell in one slot, 3-5%
  * of a volume's 4K reads reopened their object). Each thread its own,
  * touched by that thread only (no lock). Its generation is fd_.names_gen
- * when it was last checked: a request that arrives after a DELETE, RENAME,
- * COPY or CREATE was answered sees the bump (the queues order it) and drops
- * the whole cache, so a name never reaches an unlinked or replaced file.
+ * when it was last checked: a request that arrives after a DELETE, RENAME
+ * or a COPY over an existing object was answered sees the bump (the queues
+ * order it) and drops the whole cache; each slot keeps its name's
+ * fd_.name_gen bucket as read before the open, and a CREATE or a COPY to a
+ * new name bumps only that bucket, so only names hashed there are opened
+ * again. A name never reaches an unlinked or replaced file.
  * Nobody else may change the directory (filed holds its flock); a file
  * removed or renamed there by hand is served from its open fd until the
  * next such op.
@@ -38,6 +41,7 @@ struct fdc_slot {
 	int rw;				/* opened O_RDWR (else O_RDONLY) */
 	uint32_t hash, nlen;
 	uint32_t hnext;			/* the next slot of its bucket, FDC_NIL */
+	uint64_t gen;			/* fd_.name_gen[its bucket] read before the open */
 	uint32_t older, newer;		/* the use order (FDC_NIL at the ends) */
 	char name[NAME_LIMIT + 1];
 };
@@ -46,6 +50,8 @@ struct fd_cache {
 	struct fd_cache *next;		/* every thread's, for the end (fdc_end) */
 	uint64_t gen;
 	uint64_t hits, misses;		/* for -v at exit, and the test */
+	uint32_t fhash;			/* fdc_find's last name: its hash, and its */
+	uint64_t fgen;			/* fd_.name_gen bucket, read before the caller opens it */
 	uint32_t used;			/* slots [0, used) hold an open object */
 	uint32_t newest, oldest;	/* the use order's ends */
 	uint32_t *bucket;		/* fdc_buckets heads (after the slots) */
@@ -171,12 +177,25 @@ static uint32_t fdc_lookup(struct fd_cache *c, const char *name, uint32_t nlen, 
 	return FDC_NIL;
 }
 
-/* The cached fd of @name, opened for writing if @rw; -1 if none. */
+static uint64_t *name_gen_of(uint32_t h)
+{
+	return &fd_.name_gen[h & (FDC_GENS - 1)];
+}
+
+/*
+ * The cached fd of @name, opened for writing if @rw; -1 if none (or one a
+ * CREATE or COPY made stale: fdc_put replaces it). Call it before opening
+ * @name for fdc_put: it reads the name's generation first.
+ */
 static int fdc_find(struct fd_cache *c, const char *name, uint32_t nlen, int rw)
 {
-	uint32_t i = fdc_lookup(c, name, nlen, fdc_hash(name, nlen));
+	uint32_t h = fdc_hash(name, nlen), i;
 
-	if (i == FDC_NIL || (rw && !c->slot[i].rw)) {
+	/* acquire: pairs with name_changed's release, as fdc_get's load. */
+	c->fgen = __atomic_load_n(name_gen_of(h), __ATOMIC_ACQUIRE);
+	c->fhash = h;
+	i = fdc_lookup(c, name, nlen, h);
+	if (i == FDC_NIL || (rw && !c->slot[i].rw) || c->slot[i].gen != c->fgen) {
 		c->misses++;
 		return -1;
 	}
@@ -189,6 +208,8 @@ static int fdc_find(struct fd_cache *c, const char *name, uint32_t nlen, int rw)
 static void fdc_put(struct fd_cache *c, const char *name, uint32_t nlen, int fd, int rw)
 {
 	uint32_t h = fdc_hash(name, nlen), i = fdc_lookup(c, name, nlen, h), *pp;
+	/* The generation read before the open (fdc_find); else now, as conservative as it can be. */
+	uint64_t g = c->fhash == h ? c->fgen : __atomic_load_n(name_gen_of(h), __ATOMIC_ACQUIRE);
 	struct fdc_slot *s;
 
 	if (i != FDC_NIL) {
@@ -196,6 +217,7 @@ static void fdc_put(struct fd_cache *c, const char *name, uint32_t nlen, int fd,
 		close(s->fd);
 		s->fd = fd;
 		s->rw = rw;
+		s->gen = g;
 		fdc_touch(c, i);
 		return;
 	}
@@ -215,6 +237,7 @@ static void fdc_put(struct fd_cache *c, const char *name, uint32_t nlen, int fd,
 	}
 	s->fd = fd;
 	s->rw = rw;
+	s->gen = g;
 	s->hash = h;
 	s->nlen = nlen;
 	memcpy(s->name, name, nlen);
@@ -265,10 +288,16 @@ static void fdc_end(struct peer *p)
 		peer_log(p, 2, "fd cache: %" PRIu64 " hits, %" PRIu64 " misses", hits, misses);
 }
 
-/* After a change of what a name is (before its reply). */
+/* After a change of what names are that unlinked a file (before its reply): every cache goes. */
 static void names_changed(void)
 {
 	__atomic_fetch_add(&fd_.names_gen, 1, __ATOMIC_RELEASE);
+}
+
+/* After @name got a new file and no file was unlinked (before its reply): its cached fds go. */
+static void name_changed(const char *name)
+{
+	__atomic_fetch_add(name_gen_of(fdc_hash(name, (uint32_t)strlen(name))), 1, __ATOMIC_RELEASE);
 }
 
 /*

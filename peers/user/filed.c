@@ -44,6 +44,8 @@
 
 enum { INLINE_OFF, INLINE_MEMORY, INLINE_NOWAIT };
 
+#define FDC_GENS 1024u	/* buckets of fd_.name_gen (a power of two) */
+
 static struct filed {
 	const char *dir;
 	int dirfd;
@@ -62,13 +64,17 @@ static struct filed {
 	int inline_mode;		/* atomic: NOWAIT drops to OFF once refused */
 	uint64_t inline_max;		/* larger requests go to the pool */
 	/*
-	 * Bumped (after the change, before the reply) by every op that changes
-	 * which file a name is: DELETE, RENAME, COPY (renamed over its
-	 * destination), CREATE. The threads' fd caches (filed-fdcache.h) are
-	 * dropped when it moved: an fd cached under a name never outlives the
-	 * file the name had.
+	 * Bumped (after the change, before the reply) by the ops that change
+	 * which file a name is. names_gen, by those that unlink a file (DELETE,
+	 * RENAME, a COPY renamed over an existing destination): the threads' fd
+	 * caches (filed-fdcache.h) are dropped when it moved, so no cached fd
+	 * keeps an unlinked file's space. name_gen[bucket of the name's hash],
+	 * by those that only give a name a new file (CREATE, a COPY to a new
+	 * name): only the cached fds of that bucket's names are stale. Either
+	 * way an fd cached under a name never outlives the file the name had.
 	 */
 	uint64_t names_gen;		/* atomic */
+	uint64_t name_gen[FDC_GENS];	/* atomic */
 	int no_fd_cache;		/* --no-fd-cache */
 	/* The test hook (XSEG_FILED_FAULT, below). */
 	char fault_prefix[XSEG_TARGET_MAX + 1];
@@ -807,7 +813,7 @@ static int work(struct peer *p, uint32_t port, struct xseg_request *req)
 		} else if ((req->flags & XF_FUA) && (fsync(fd) || fsync(fd_.dirfd))) {
 			r = errno;
 		}
-		names_changed();	/* an fd cached for a name removed by hand goes */
+		name_changed(name);	/* an fd cached for a name removed by hand goes */
 		break;
 	case X_TRUNCATE:
 		if (off > INT64_MAX)
@@ -820,10 +826,17 @@ static int work(struct peer *p, uint32_t port, struct xseg_request *req)
 		else if ((req->flags & XF_FUA) && fsync(fd))
 			r = errno;
 		break;
-	case X_COPY:
+	case X_COPY: {
+		/* The destination is another file now; an fd of the one it replaced would keep its space. */
+		int replaced = !fstatat(fd_.dirfd, other, &st, AT_SYMLINK_NOFOLLOW);
+
 		r = do_copy(p, name, other, req);
-		names_changed();	/* the destination is another file now */
+		if (replaced)
+			names_changed();
+		else
+			name_changed(other);
 		break;
+	}
 	case X_RENAME:
 		if (fstatat(fd_.dirfd, name, &st, AT_SYMLINK_NOFOLLOW))
 			return errno;
