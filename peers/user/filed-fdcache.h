@@ -37,11 +37,11 @@
 #define FDC_NIL UINT32_MAX
 
 struct fdc_slot {
+	uint64_t gen;			/* fd_.name_gen[its bucket] read before the open */
 	int fd;				/* open (every slot below c->used) */
 	int rw;				/* opened O_RDWR (else O_RDONLY) */
 	uint32_t hash, nlen;
 	uint32_t hnext;			/* the next slot of its bucket, FDC_NIL */
-	uint64_t gen;			/* fd_.name_gen[its bucket] read before the open */
 	uint32_t older, newer;		/* the use order (FDC_NIL at the ends) */
 	char name[NAME_LIMIT + 1];
 };
@@ -50,8 +50,9 @@ struct fd_cache {
 	struct fd_cache *next;		/* every thread's, for the end (fdc_end) */
 	uint64_t gen;
 	uint64_t hits, misses;		/* for -v at exit, and the test */
-	uint32_t fhash;			/* fdc_find's last name: its hash, and its */
-	uint64_t fgen;			/* fd_.name_gen bucket, read before the caller opens it */
+	/* fdc_find's last name: its hash, and its fd_.name_gen bucket read before the caller opens it */
+	uint64_t fgen;
+	uint32_t fhash;
 	uint32_t used;			/* slots [0, used) hold an open object */
 	uint32_t newest, oldest;	/* the use order's ends */
 	uint32_t *bucket;		/* fdc_buckets heads (after the slots) */
