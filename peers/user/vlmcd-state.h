@@ -155,7 +155,7 @@ struct sub {
  * request's reply goes to the client, not back here, so a poll only waits
  * for the client's next request, and takes the CPU filed needs meanwhile.
  */
-static struct peer P = { .name = "vlmcd", .spin_us = PEER_SPIN_OFF };
+static struct peer P = { .name = "vlmcd", .spin_us = 100 };
 
 /*
  * Free lists of ops and subs (one of each per request in flight; a forward
