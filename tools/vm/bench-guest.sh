@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: BSD-2-Clause
 # bench-guest.sh - the guest side of tools/vm/bench (not a check scenario):
 # the same backing file on the guest's tmpfs served by the loop device, by
-# xsegbd + blockd, and by the kernel's own NBD client (nbd.ko, Debian's
+# xsegbd + blockd, by xsegbd + xseg_blockd.ko (blockd in the kernel, device
+# "kblockd"), and by the kernel's own NBD client (nbd.ko, Debian's
 # nbd-client) on the NBD gateway (xseg nbd, Node, in the guest, over a unix
 # socket) in front of the same blockd, measured with blkcheck (O_DIRECT):
 # sequential 1M reads and writes (one thread), random 4K reads and writes
@@ -12,7 +13,7 @@
 # every repetition loads each module set in turn (base, then this build),
 # runs every test on the loop device and on that xsegbd, and unloads it (no
 # NBD then). Prints one line per run:
-#   BENCH <rep> <loop|xsegbd|nbd|base> <test> <bs> <MB/s> MB/s <IOPS> IOPS
+#   BENCH <rep> <loop|xsegbd|kblockd|nbd|base> <test> <bs> <MB/s> MB/s <IOPS> IOPS
 # vm-node
 # vm-hostbin: /usr/bin/node
 # vm-hostbin: /usr/sbin/nbd-client
@@ -82,6 +83,9 @@ if [ "$BASE" = 1 ]; then
   exit 0
 fi
 up $NEW
+# blockd in the kernel (xseg_blockd.ko) serving the same file on port 2, as /dev/xsegbd1.
+load xseg_blockd seg=bench port=2 file=/tmp/bench.img
+xsegbd_add segment=bench target=img dst=2 qdepth=64
 # The NBD gateway in front of the same blockd (port 1), and the kernel's NBD client on it.
 insmod $K/nbd.ko nbds_max=1 || fail "insmod nbd.ko"
 node /xseg/lib/node/cli.js nbd $SPEC -p 1 --unix /tmp/nbd.sock --export img -q &
@@ -96,15 +100,18 @@ run nbd-client -N img -unix /tmp/nbd.sock /dev/nbd0 -b 4096
 rep=1
 while [ $rep -le $REPS ]; do
   echo "$TESTS" | while IFS=: read -r name args; do
-    for dev in loop0 xsegbd0 nbd0; do
+    for dev in loop0 xsegbd0 xsegbd1 nbd0; do
       r=$(blkcheck ${args%% *} /dev/$dev ${args#* }) || fail "blkcheck ${args%% *} /dev/$dev ${args#* }"
-      echo "BENCH $rep ${dev%0} $(echo $name | tr _ ' ') $r"
+      label=${dev%0}; [ $dev = xsegbd1 ] && label=kblockd
+      echo "BENCH $rep $label $(echo $name | tr _ ' ') $r"
     done
   done || exit 1
   rep=$((rep + 1))
 done
 run nbd-client -d /dev/nbd0
 kill $gw; wait $gw
+echo 1 > /sys/kernel/xsegbd/remove || fail "remove xsegbd1"
+unload xseg_blockd
 down xsegbd
 losetup -d /dev/loop0
 ok "bench done"
