@@ -84,7 +84,7 @@ if [ "$BASE" = 1 ]; then
 fi
 up $NEW
 # blockd in the kernel (xseg_blockd.ko) serving the same file on port 2, as /dev/xsegbd1.
-load xseg_blockd seg=bench port=2 file=/tmp/bench.img
+load xseg_blockd seg=bench port=2 file=/tmp/bench.img ${BENCH_KBLOCKD_ARGS:-}
 xsegbd_add segment=bench target=img dst=2 qdepth=64
 # The NBD gateway in front of the same blockd (port 1), and the kernel's NBD client on it.
 insmod $K/nbd.ko nbds_max=1 || fail "insmod nbd.ko"

@@ -7,7 +7,9 @@
  * user process: xsegbd's doorbell calls our callback in its own context,
  * which queues our work item; a kernel worker (no address-space switch, no
  * system call) reads or writes the file between it and the request's
- * buffer, responds and rings the client once per batch.
+ * buffer, responds and rings the client once per batch. Each CPU has its
+ * own work item, queued on that CPU, so clients on two CPUs are served on
+ * both.
  *
  *   insmod xseg_blockd.ko seg=NAME port=N file=PATH [target=T] [ro=1]
  *
@@ -64,7 +66,7 @@ static struct kb {
 	u64 size;
 	u32 tlen;
 	struct workqueue_struct *wq;
-	struct work_struct work;
+	struct work_struct __percpu *work;	/* one work item per CPU */
 	spinlock_t lock;		/* stopping, and queueing the work */
 	bool stopping;
 	atomic64_t served, failed, wakeups, rounds;
@@ -75,9 +77,13 @@ static void kb_wakeup(struct xseg *xs, uint32_t portno, void *arg)
 {
 	unsigned long fl;
 
-	spin_lock_irqsave(&kb.lock, fl);
-	if (!kb.stopping && queue_work(kb.wq, &kb.work))
-		atomic64_inc(&kb.wakeups);
+	spin_lock_irqsave(&kb.lock, fl);	/* (irqs off: no migration meanwhile) */
+	if (!kb.stopping) {
+		int cpu = smp_processor_id();
+
+		if (queue_work_on(cpu, kb.wq, per_cpu_ptr(kb.work, cpu)))
+			atomic64_inc(&kb.wakeups);
+	}
 	spin_unlock_irqrestore(&kb.lock, fl);
 }
 
@@ -187,10 +193,14 @@ static int kb_serve(struct xseg_request *req)
 }
 
 /*
- * The work item: accept and serve until the port is empty; ring each
- * client once per run of replies to it. A request queued after our last
- * (empty) accept was followed by its client's signal, which queues this
- * work again (it is no longer pending once it runs).
+ * A work item (the one of the CPU whose doorbell call queued it): accept
+ * and serve until the port is empty; ring each client once per run of
+ * replies to it. A request queued after our last (empty) accept was
+ * followed by its client's signal, which queues a work item again (one is
+ * no longer pending once it runs). The items of two CPUs may drain the
+ * port together: the core takes each request for one of them, and a call
+ * that finds every hold record of the port taken by the other (-EAGAIN)
+ * is tried again.
  */
 static void kb_work(struct work_struct *w)
 {
@@ -205,11 +215,13 @@ static void kb_work(struct work_struct *w)
 			break;
 		r = kb_serve(req);
 		if (r) {
-			to = xseg_fail(kb.xs, req, -r);
+			while ((to = xseg_fail(kb.xs, req, -r)) == -EAGAIN)
+				cpu_relax();
 			atomic64_inc(&kb.failed);
 		} else {
 			req->state |= XS_SERVED;
-			to = xseg_respond(kb.xs, req);
+			while ((to = xseg_respond(kb.xs, req)) == -EAGAIN)
+				cpu_relax();
 			atomic64_inc(&kb.served);
 		}
 		if (to >= 0 && to != ring) {
@@ -233,7 +245,7 @@ static int __init kb_init(void)
 {
 	char err[256] = "";
 	struct inode *ino;
-	int e = 0, r;
+	int e = 0, r, cpu;
 
 	if (!seg[0] || !file[0] || port == XSEG_ANY_PORT) {
 		pr_err("xseg_blockd: seg=, port= and file= are required\n");
@@ -245,10 +257,15 @@ static int __init kb_init(void)
 		return -EINVAL;
 	}
 	spin_lock_init(&kb.lock);
-	INIT_WORK(&kb.work, kb_work);
+	kb.work = alloc_percpu(struct work_struct);
+	if (!kb.work)
+		return -ENOMEM;
+	for_each_possible_cpu(cpu)
+		INIT_WORK(per_cpu_ptr(kb.work, cpu), kb_work);
 	kb.f = filp_open(file, (ro ? O_RDONLY : O_RDWR) | O_LARGEFILE, 0);
 	if (IS_ERR(kb.f)) {
 		pr_err("xseg_blockd: cannot open '%s': %pe\n", file, kb.f);
+		free_percpu(kb.work);
 		return PTR_ERR(kb.f);
 	}
 	ino = kb.f->f_mapping->host;
@@ -258,7 +275,7 @@ static int __init kb_init(void)
 		goto close;
 	}
 	kb.size = i_size_read(ino);
-	kb.wq = alloc_workqueue("xseg_blockd", WQ_HIGHPRI | WQ_MEM_RECLAIM, 1);
+	kb.wq = alloc_workqueue("xseg_blockd", WQ_HIGHPRI | WQ_MEM_RECLAIM, 0);
 	if (!kb.wq) {
 		r = -ENOMEM;
 		goto close;
@@ -287,20 +304,24 @@ wq:
 	destroy_workqueue(kb.wq);
 close:
 	filp_close(kb.f, NULL);
+	free_percpu(kb.work);
 	return r;
 }
 
 static void __exit kb_exit(void)
 {
 	unsigned long fl;
+	int cpu;
 
 	spin_lock_irqsave(&kb.lock, fl);
 	kb.stopping = true;
 	spin_unlock_irqrestore(&kb.lock, fl);
-	flush_work(&kb.work);
+	for_each_possible_cpu(cpu)
+		flush_work(per_cpu_ptr(kb.work, cpu));
 	xseg_leave(kb.xs);	/* unbinding waits for running callbacks */
 	destroy_workqueue(kb.wq);
 	filp_close(kb.f, NULL);
+	free_percpu(kb.work);
 	pr_info("xseg_blockd: done, served %lld requests, failed %lld (%lld wake-ups, %lld rounds)\n",
 		(long long)atomic64_read(&kb.served), (long long)atomic64_read(&kb.failed),
 		(long long)atomic64_read(&kb.wakeups), (long long)atomic64_read(&kb.rounds));
