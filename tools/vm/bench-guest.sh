@@ -84,7 +84,9 @@ if [ "$BASE" = 1 ]; then
 fi
 up $NEW
 # blockd in the kernel (xseg_blockd.ko) serving the same file on port 2, as /dev/xsegbd1.
-load xseg_blockd seg=bench port=2 file=/tmp/bench.img ${BENCH_KBLOCKD_ARGS:-}
+load xseg_blockd
+echo "segment=bench port=2 file=/tmp/bench.img ${BENCH_KBLOCKD_ARGS:-}" > /sys/kernel/xseg_blockd/add ||
+  fail "xseg_blockd add"
 xsegbd_add segment=bench target=img dst=2 qdepth=64
 # The NBD gateway in front of the same blockd (port 1), and the kernel's NBD client on it.
 insmod $K/nbd.ko nbds_max=1 || fail "insmod nbd.ko"
@@ -111,6 +113,7 @@ done
 run nbd-client -d /dev/nbd0
 kill $gw; wait $gw
 echo 1 > /sys/kernel/xsegbd/remove || fail "remove xsegbd1"
+echo 0 > /sys/kernel/xseg_blockd/remove || fail "remove the xseg_blockd export"
 unload xseg_blockd
 down xsegbd
 losetup -d /dev/loop0

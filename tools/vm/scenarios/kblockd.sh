@@ -1,34 +1,51 @@
 # SPDX-License-Identifier: BSD-2-Clause
-# kblockd: xseg_blockd.ko, blockd in the kernel, serves a file on the guest's
-# tmpfs to an xsegbd device (kernel -> kernel: no user process on the I/O
-# path) and to user clients of the same segment: the device is written and
+# kblockd: xseg_blockd.ko, blockd in the kernel, serves files on the guest's
+# tmpfs to xsegbd devices (kernel -> kernel: no user process on the I/O
+# path) and to user clients of the same segment: a device is written and
 # read back with O_DIRECT (1M, 4K, and 32 in flight with Linux AIO), checked
-# in the backing file; FLUSH and a discard go through; a user client's read
-# of the device's data, and its bad requests (past the end, a buffer too
-# small, an op blockd does not serve, another target) get their errors;
-# ro=1 refuses writes; a missing file or port refuses the load; the module
-# unloads while its segment lives on, having served what it counted.
+# in the backing file; a discard leaves zeroes; two exports serve two files
+# on two ports at once; a user client's read of the device's data, and its
+# bad requests (past the end, an op blockd does not serve, another target)
+# get their errors; ro=1 refuses writes; bad adds are refused with their
+# messages; removing an export logs what it served; the module unloads while
+# its segment lives on.
 . /scenarios/lib.sh
 SPEC=segdev:kb:8:256:4K:0:12:buffers=128K*64,1M*16
 SYS=/sys/kernel/xsegbd
+KB=/sys/kernel/xseg_blockd
 load_xsegbd_stack
+load xseg_blockd
+[ -w $KB/add ] || fail "no $KB/add"
 run xseg-tool create $SPEC
 run blkcheck write /tmp/kb.img init 32M 1M
+run blkcheck write /tmp/kb2.img other 8M 1M
 
-# --- bad loads ---------------------------------------------------------------
-refuse insmod $M/xseg_blockd.ko seg=kb port=1 2>/dev/null
-refuse insmod $M/xseg_blockd.ko seg=kb port=1 file=/tmp/nope 2>/dev/null
-refuse insmod $M/xseg_blockd.ko seg=nope port=1 file=/tmp/kb.img 2>/dev/null
-refuse insmod $M/xseg_blockd.ko seg=kb port=1 file=/tmp 2>/dev/null
+# kadd ARGS...: add an export.
+kadd() { echo "$*" > $KB/add || fail "xseg_blockd add '$*' failed"; }
+
+# --- bad adds ----------------------------------------------------------------
+refuse sh -c "echo 'segment=kb port=1' > $KB/add" 2>/dev/null
+kmsg_has "xseg_blockd: add: segment=, port= and file= are required" || fail "no message for a missing file="
+refuse sh -c "echo 'segment=kb port=1 file=/tmp/nope' > $KB/add" 2>/dev/null
+kmsg_has "xseg_blockd: cannot open '/tmp/nope': -ENOENT" || fail "no message for a missing file"
+refuse sh -c "echo 'segment=nope port=1 file=/tmp/kb.img' > $KB/add" 2>/dev/null
+refuse sh -c "echo 'segment=kb port=1 file=/tmp' > $KB/add" 2>/dev/null
 kmsg_has "xseg_blockd: cannot open '/tmp': -EISDIR" || fail "no message for a directory"
-refuse insmod $M/xseg_blockd.ko seg=kb port=1 file=/dev/null 2>/dev/null
+refuse sh -c "echo 'segment=kb port=1 file=/dev/null' > $KB/add" 2>/dev/null
 kmsg_has "xseg_blockd: '/dev/null' is not a regular file or a block device" || fail "no message for a character device"
-ok "bad loads refused"
+refuse sh -c "echo 'segment=kb port=1 file=/tmp/kb.img bogus=1' > $KB/add" 2>/dev/null
+kmsg_has "xseg_blockd: add: unknown key 'bogus'" || fail "no message for an unknown key"
+refuse sh -c "echo 'segment=kb port=x file=/tmp/kb.img' > $KB/add" 2>/dev/null
+refuse sh -c "echo 5 > $KB/remove" 2>/dev/null
+[ -z "$(cat $KB/list)" ] || fail "exports left: $(cat $KB/list)"
+ok "bad adds refused"
 
 # --- through xsegbd ------------------------------------------------------------
-load xseg_blockd seg=kb port=1 file=/tmp/kb.img target=img
-kmsg_has "xseg_blockd: serving '/tmp/kb.img' (33554432 bytes) on port 1 of 'kb' as target img" ||
+kadd segment=kb port=1 file=/tmp/kb.img target=img
+kmsg_has "xseg_blockd0: serving '/tmp/kb.img' (33554432 bytes) on port 1 of 'kb' as target img" ||
   fail "no serving line: $(dmesg | grep xseg_blockd | tail -2)"
+grep -q '^0 segment=kb port=1 file=/tmp/kb.img size=33554432 target=img ro=0 ' $KB/list || fail "list: $(cat $KB/list)"
+refuse sh -c "echo 'segment=kb port=1 file=/tmp/kb2.img' > $KB/add" 2>/dev/null   # port 1 is taken
 xsegbd_add segment=kb target=img dst=1 qdepth=32
 expect_eq 33554432 blockdev --getsize64 /dev/xsegbd0
 run blkcheck write /dev/xsegbd0 k1 32M 1M
@@ -42,6 +59,20 @@ sync
 run blkdiscard -o 1048576 -l 1048576 /dev/xsegbd0
 expect_eq 0 sh -c "dd if=/tmp/kb.img bs=1M skip=1 count=1 2>/dev/null | tr -d '\\000' | wc -c"
 ok "xsegbd on xseg_blockd: written, read back, in the backing file, discarded"
+
+# --- a second export at once ---------------------------------------------------------
+kadd segment=kb port=2 file=/tmp/kb2.img
+xsegbd_add segment=kb target=any dst=2
+expect_eq 8388608 blockdev --getsize64 /dev/xsegbd1
+run blkcheck verify /dev/xsegbd1 other 8M 64K
+run blkcheck write /dev/xsegbd1 k4 8M 4K
+run blkcheck verify /dev/xsegbd0 k3 1M 4K   # the first is untouched (1M..2M was discarded)
+run blkcheck verify /tmp/kb2.img k4 8M
+echo 1 > $SYS/remove || fail "remove xsegbd1"
+echo 1 > $KB/remove || fail "remove export 1"
+kmsg_has 'xseg_blockd1: removed, served [1-9][0-9]* requests, failed 1 ' ||
+  fail "the counts of export 1: $(dmesg | grep 'xseg_blockd1: removed' | tail -1)"   # (xsegbd's OPEN)
+ok "two exports, two files, two ports"
 
 # --- user clients of the same port -----------------------------------------------
 xseg-tool submit $SPEC -p 1 -o info -T img > /tmp/info || fail "user INFO"
@@ -59,21 +90,25 @@ run xseg-tool submit $SPEC -p 1 -o flush -T img
 ok "user clients: info, read, errors, flush"
 
 echo 0 > $SYS/remove || fail "remove 0"
-unload xseg_blockd
-kmsg_has 'xseg_blockd: done, served [1-9][0-9]* requests, failed [3-9] ' ||
-  fail "the counts at unload: $(dmesg | grep 'xseg_blockd: done' | tail -1)"
+echo 0 > $KB/remove || fail "remove export 0"
+kmsg_has 'xseg_blockd0: removed, served [1-9][0-9]* requests, failed [3-9] ' ||
+  fail "the counts of export 0: $(dmesg | grep 'xseg_blockd0: removed' | tail -1)"
 
 # --- read-only -----------------------------------------------------------------
-load xseg_blockd seg=kb port=1 file=/tmp/kb.img ro=1
+kadd segment=kb port=1 file=/tmp/kb.img ro=1
 xsegbd_add segment=kb target=img dst=1
 run blkcheck verify /dev/xsegbd0 k3 1M 4K   # (1M..2M was discarded)
 refuse dd if=/dev/zero of=/dev/xsegbd0 bs=4K count=1 oflag=direct 2>/dev/null
 refuse xseg-tool submit $SPEC -p 1 -o write -T img -s 4K --data-file /tmp/first 2>/tmp/e4
 grep -q EROFS /tmp/e4 || fail "a write to ro=1: $(cat /tmp/e4)"
 echo 0 > $SYS/remove || fail "remove 0 (ro)"
-unload xseg_blockd
 ok "ro=1: reads served, writes refused EROFS"
 
+# an export still there at unload is removed by it
+unload xseg_blockd
+[ "$(dmesg | sed -n '/xseg-vm: begin /,$p' | grep -c 'xseg_blockd0: removed')" = 2 ] ||
+  fail "unload did not remove the ro=1 export: $(dmesg | grep 'xseg_blockd0: removed')"
+kmsg_has 'xseg_blockd: unloaded' || fail "no unload line"
 run xseg-tool verify $SPEC
 run xseg-tool destroy $SPEC
 unload_xsegbd_stack
