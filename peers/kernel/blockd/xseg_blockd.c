@@ -48,12 +48,11 @@
 #include <linux/sched.h>
 #include <linux/slab.h>
 #include <linux/idr.h>
-#include <linux/kobject.h>
-#include <linux/sysfs.h>
 #include <linux/capability.h>
 #include <linux/err.h>
 #include <asm/unaligned.h>
 #include "xseg/xseg.h"
+#include "../kctl.h"
 
 #define KB_MAX_EXPORTS 256
 
@@ -277,20 +276,12 @@ static void kb_free(struct kb *b)
 static int kb_parse(struct kb *b, char *s)
 {
 	bool have_seg = false, have_port = false, have_file = false;
-	char *tok;
+	char *tok, *v;
+	int r;
 
-	while ((tok = strsep(&s, " \t\n")) != NULL) {
-		char *v;
+	while ((r = kctl_next(&s, &tok, &v, "xseg_blockd")) > 0) {
 		u32 n;
 
-		if (!*tok)
-			continue;
-		v = strchr(tok, '=');
-		if (!v) {
-			pr_err("xseg_blockd: add: '%s' is not key=value\n", tok);
-			return -EINVAL;
-		}
-		*v++ = 0;
 		if (!strcmp(tok, "segment")) {
 			if (!*v || strlen(v) >= sizeof(b->segname))
 				goto bad;
@@ -320,9 +311,11 @@ static int kb_parse(struct kb *b, char *s)
 		}
 		continue;
 bad:
-		pr_err("xseg_blockd: add: bad value for %s: '%s'\n", tok, v);
+		pr_err("xseg_blockd: add: bad value '%s' for %s\n", v, tok);
 		return -EINVAL;
 	}
+	if (r)
+		return r;
 	if (!have_seg || !have_port || !have_file) {
 		pr_err("xseg_blockd: add: segment=, port= and file= are required\n");
 		return -EINVAL;
@@ -488,14 +481,8 @@ static int __init kb_init(void)
 	kb_wq = alloc_workqueue("xseg_blockd", WQ_HIGHPRI | WQ_MEM_RECLAIM, 0);
 	if (!kb_wq)
 		return -ENOMEM;
-	kb_kobj = kobject_create_and_add("xseg_blockd", kernel_kobj);
+	kb_kobj = kctl_create("xseg_blockd", &kb_group, &r);
 	if (!kb_kobj) {
-		destroy_workqueue(kb_wq);
-		return -ENOMEM;
-	}
-	r = sysfs_create_group(kb_kobj, &kb_group);
-	if (r) {
-		kobject_put(kb_kobj);
 		destroy_workqueue(kb_wq);
 		return r;
 	}
@@ -508,8 +495,7 @@ static void __exit kb_exit(void)
 	struct kb *b;
 
 	/* No store runs after this: removing the files waits for them. */
-	sysfs_remove_group(kb_kobj, &kb_group);
-	kobject_put(kb_kobj);
+	kctl_remove(kb_kobj, &kb_group);
 	for (;;) {
 		mutex_lock(&kb_mutex);
 		b = list_first_entry_or_null(&kb_exports, struct kb, node);

@@ -60,6 +60,7 @@
 #include <asm/unaligned.h>
 #include "../../../xseg/xseg_internal.h"
 #include "../../../drivers/kernel/segdev/xseg_segdev.h"
+#include "../kctl.h"
 
 #define XSEGBD_MINORS		16
 #define XSEGBD_MAX_DEVS		256
@@ -548,21 +549,13 @@ static int parse_u32(const char *v, u32 *out)
 /* Parse "key=value ..." into @d. */
 static int xsegbd_parse(struct xsegbd_dev *d, char *s)
 {
-	char *tok;
+	char *tok, *v;
 	bool have_seg = false, have_dst = false, have_target = false;
+	int r;
 
-	while ((tok = strsep(&s, " \t\n")) != NULL) {
-		char *v;
+	while ((r = kctl_next(&s, &tok, &v, "xsegbd")) > 0) {
 		u32 n;
 
-		if (!*tok)
-			continue;
-		v = strchr(tok, '=');
-		if (!v) {
-			pr_err("xsegbd: add: '%s' is not key=value\n", tok);
-			return -EINVAL;
-		}
-		*v++ = 0;
 		if (!strcmp(tok, "segment")) {
 			if (!*v || strlen(v) >= sizeof(d->segname))
 				goto bad;
@@ -605,6 +598,8 @@ bad:
 		pr_err("xsegbd: add: bad value '%s' for %s\n", v, tok);
 		return -EINVAL;
 	}
+	if (r)
+		return r;
 	if (!have_seg || !have_target || !have_dst) {
 		pr_err("xsegbd: add: segment=, target= and dst= are required\n");
 		return -EINVAL;
@@ -848,14 +843,8 @@ static int __init xsegbd_init(void)
 	xsegbd_major = register_blkdev(0, "xsegbd");
 	if (xsegbd_major < 0)
 		return xsegbd_major;
-	xsegbd_kobj = kobject_create_and_add("xsegbd", kernel_kobj);
+	xsegbd_kobj = kctl_create("xsegbd", &xsegbd_group, &r);
 	if (!xsegbd_kobj) {
-		unregister_blkdev(xsegbd_major, "xsegbd");
-		return -ENOMEM;
-	}
-	r = sysfs_create_group(xsegbd_kobj, &xsegbd_group);
-	if (r) {
-		kobject_put(xsegbd_kobj);
 		unregister_blkdev(xsegbd_major, "xsegbd");
 		return r;
 	}
@@ -868,8 +857,7 @@ static void __exit xsegbd_exit(void)
 	struct xsegbd_dev *d;
 
 	/* No store runs after this: removing the files waits for them. */
-	sysfs_remove_group(xsegbd_kobj, &xsegbd_group);
-	kobject_put(xsegbd_kobj);
+	kctl_remove(xsegbd_kobj, &xsegbd_group);
 	for (;;) {
 		mutex_lock(&xsegbd_mutex);
 		d = list_first_entry_or_null(&xsegbd_devs, struct xsegbd_dev, node);

@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * peers/kernel/kctl.h - what the kernel peers' control files share
+ * (xsegbd's /sys/kernel/xsegbd, xseg_blockd's /sys/kernel/xseg_blockd):
+ * a folder of add/remove/list attributes under /sys/kernel, and the
+ * "key=value ..." lines that add takes. Header-only: each module includes
+ * it once.
+ */
+#ifndef XSEG_PEERS_KERNEL_KCTL_H
+#define XSEG_PEERS_KERNEL_KCTL_H
+
+#include <linux/kobject.h>
+#include <linux/sysfs.h>
+#include <linux/string.h>
+#include <linux/printk.h>
+
+/*
+ * kctl_next - the next "key=value" of the line *@s (split at blanks; *@s
+ * moves past it): 1 with *@key and *@val (NUL-terminated in place), 0 at
+ * the end, -EINVAL for a word without '=' (logged as "@who: add: 'WORD' is
+ * not key=value").
+ */
+static inline int kctl_next(char **s, char **key, char **val, const char *who)
+{
+	char *tok;
+
+	while ((tok = strsep(s, " \t\n")) != NULL) {
+		char *v;
+
+		if (!*tok)
+			continue;
+		v = strchr(tok, '=');
+		if (!v) {
+			pr_err("%s: add: '%s' is not key=value\n", who, tok);
+			return -EINVAL;
+		}
+		*v++ = 0;
+		*key = tok;
+		*val = v;
+		return 1;
+	}
+	return 0;
+}
+
+/* kctl_create - /sys/kernel/@name with the attributes of @group: the kobject, or NULL (*@err set). */
+static inline struct kobject *kctl_create(const char *name, const struct attribute_group *group, int *err)
+{
+	struct kobject *k = kobject_create_and_add(name, kernel_kobj);
+
+	*err = -ENOMEM;
+	if (!k)
+		return NULL;
+	*err = sysfs_create_group(k, group);
+	if (*err) {
+		kobject_put(k);
+		return NULL;
+	}
+	return k;
+}
+
+/* kctl_remove - the folder of kctl_create gone; no store of it runs after this returns. */
+static inline void kctl_remove(struct kobject *k, const struct attribute_group *group)
+{
+	sysfs_remove_group(k, group);
+	kobject_put(k);
+}
+
+#endif
