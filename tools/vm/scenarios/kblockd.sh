@@ -104,10 +104,44 @@ grep -q EROFS /tmp/e4 || fail "a write to ro=1: $(cat /tmp/e4)"
 echo 0 > $SYS/remove || fail "remove 0 (ro)"
 ok "ro=1: reads served, writes refused EROFS"
 
-# an export still there at unload is removed by it
+# --- an export removed under writes --------------------------------------------
+# The writer never stops on its own (blkcheck stream) and reports every 64
+# completed O_DIRECT writes; the export is removed once it has served 256 of
+# them. The writer must fail with EIO (nothing hangs), I/O fails while nobody
+# serves the port, and a new export of the file serves the device again.
+echo 0 > $KB/remove || fail "remove the ro=1 export"
+kadd segment=kb port=1 file=/tmp/kb.img
+xsegbd_add segment=kb target=img dst=1 timeout=3
+blkcheck stream /dev/xsegbd0 s5 8M 4K 64 > w.out 2> w.err &
+wr=$!
+tries=0
+until grep -q '^written 256$' w.out; do
+  kill -0 $wr 2>/dev/null || fail "the writer ended before the export was removed: $(cat w.err)"
+  tries=$((tries + 1))
+  [ $tries -lt 600 ] || fail "the export did not serve the writer (hang guard): $(tail -1 w.out)"
+  sleep 0.1
+done
+echo 0 > $KB/remove || fail "remove export 0 under writes"
+wait $wr && fail "the writer succeeded although its export was removed under it"
+grep -q 'Input/output error' w.err || fail "the writer did not see EIO: $(cat w.err)"
+refuse dd if=/dev/xsegbd0 of=/dev/null bs=4K count=1 iflag=direct 2>/dev/null
+kadd segment=kb port=1 file=/tmp/kb.img
+tries=0
+until dd if=/dev/xsegbd0 of=/dev/null bs=4K count=1 iflag=direct 2>/dev/null; do
+  tries=$((tries + 1))
+  [ $tries -lt 100 ] || fail "the new export does not serve the device"
+  sleep 0.1
+done
+run blkcheck write /dev/xsegbd0 s6 2M 64K
+run blkcheck verify /dev/xsegbd0 s6 2M
+run blkcheck verify /tmp/kb.img s6 2M
+echo 0 > $SYS/remove || fail "remove 0 (after the new export)"
+ok "an export removed under writes: EIO, then a new export serves the device"
+
+# an export still there at unload (the new one) is removed by it
 unload xseg_blockd
-[ "$(dmesg | sed -n '/xseg-vm: begin /,$p' | grep -c 'xseg_blockd0: removed')" = 2 ] ||
-  fail "unload did not remove the ro=1 export: $(dmesg | grep 'xseg_blockd0: removed')"
+[ "$(dmesg | sed -n '/xseg-vm: begin /,$p' | grep -c 'xseg_blockd0: removed')" = 4 ] ||
+  fail "unload did not remove the export left: $(dmesg | grep 'xseg_blockd0: removed')"
 kmsg_has 'xseg_blockd: unloaded' || fail "no unload line"
 run xseg-tool verify $SPEC
 run xseg-tool destroy $SPEC
