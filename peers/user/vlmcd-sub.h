@@ -462,12 +462,12 @@ static void refresh_done(struct sub *s, struct xseg_request *req, int err)
 			v->data_id = r->data_id;	/* (an ro=1 open's reply carries none) */
 		v->stale = 0;
 	} else {
-		/* The client OPENs waiting for it fail with mapperd's reason; the volume stays open. */
+		/* The ops waiting for it fail with mapperd's reason (no retry loop); the volume stays open. */
 		peer_log(&P, 1, "%s: asking mapperd for its data id again: %s", v->name, strerror(err));
 		for (struct link *l = v->waiters.next; l != &v->waiters; l = l->next) {
 			struct op *o = l_entry(l, struct op, link);
 
-			if (o->opc == X_OPEN && !o->err) {
+			if (o->wrefresh && !o->err) {
 				o->err = err;
 				take_msg(o, req);
 			}

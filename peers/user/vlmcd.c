@@ -443,18 +443,22 @@ static void map_answer(struct op *o)
 /*
  * A SNAPSHOT or UPDATE went through since mapperd's OPEN reply (v->stale):
  * 1 if @o may go on, else 0: @o is parked until mapperd has been asked for
- * the data id and size again, or failed (o->err; the caller finishes it). An OPEN's reply and a range past the
- * size @v had need them; the rest does not (its map is fetched again).
+ * the data id and size again (a failed ask fails it, refresh_done), or
+ * failed now (o->err; the caller finishes it). An OPEN's reply and a range
+ * past the size @v had need them; the rest does not (its map is fetched
+ * again).
  */
 static int refreshed(struct op *o)
 {
 	struct vol *v = o->v;
 
+	o->wrefresh = 0;
 	if (!v->stale)
 		return 1;
 	/* (while a quiescing op is at mapperd: asked once it ends, op_finish's kick) */
 	if (!v->refreshing && !v->busy && (o->err = send_refresh(v)))
 		return 0;
+	o->wrefresh = 1;
 	park(o);
 	return 0;
 }

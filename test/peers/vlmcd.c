@@ -542,6 +542,10 @@ static void test_mapper_down(void)
 	memset(b, 0x6E, sizeof(b));
 	CHECK(vwrite(me, "vn", 0, b, 4096, 0) == 0);
 	CHECK(vread(me, "vn", OBJ, got, 4096) == 0 && tp_all_zero(got, 4096));
+	/* vn2 grown through vlmcd, its new size not yet asked for (no OPEN, no map fetched since). */
+	create("vn2", "1M");
+	CHECK(vwrite(me, "vn2", 0, b, 4096, 0) == 0);
+	CHECKF(mgmt(X_UPDATE, "vn2", "size=2M\n", msg) == 0, "update: %s", msg);
 	CHECK(kill(mapperd_pid, SIGKILL) == 0);
 	CHECK(tp_wait(mapperd_pid) == 128 + SIGKILL);
 	CHECK(xseg_recover(xs, NULL) == 0);	/* its port is free now: nobody serves it */
@@ -550,7 +554,14 @@ static void test_mapper_down(void)
 	CHECKF(e == ECONNREFUSED && strstr(msg, "mapperd"), "%d '%s'", e, msg);
 	CHECK(vread(me, "vn", 0, got, 4096) == 0 && !memcmp(got, b, 4096));
 	CHECK(vwrite(me, "vn", 8, b, 100, 0) == 0);	/* writable already: no mapperd needed */
+	/* Past the size vlmcd had before the UPDATE: it must ask mapperd, which is down: one failure, no retry loop. */
+	msg[0] = 0;
+	e = rq(me, P_VLMCD, X_WRITE, "vn2", MB + 4096, 4096, b, 4096, msg, sizeof(msg) - 1, 0, &sv);
+	msg[sv < sizeof(msg) ? sv : 0] = 0;
+	CHECKF(e == ECONNREFUSED && strstr(msg, "mapperd"), "a write to the grown part, mapperd down: %d '%s'", e, msg);
 	mapperd_pid = start("mapperd", P_MAPPER);
+	CHECK(vwrite(me, "vn2", MB + 4096, b, 4096, 0) == 0);
+	CHECK(vread(me, "vn2", MB + 4096, got, 4096) == 0 && !memcmp(got, b, 4096));
 	CHECK(vwrite(me, "vn", 2 * OBJ, b, 4096, 0) == 0);
 	CHECK(vread(me, "vn", 2 * OBJ, got, 4096) == 0 && !memcmp(got, b, 4096));
 }
