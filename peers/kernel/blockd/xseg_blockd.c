@@ -37,7 +37,6 @@
  * closes the file.
  */
 #include <linux/module.h>
-#include <linux/moduleparam.h>
 #include <linux/fs.h>
 #include <linux/falloc.h>
 #include <linux/file.h>
