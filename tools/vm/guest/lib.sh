@@ -55,25 +55,40 @@ xsegbd_add() {
 	done
 }
 
+# writer_under WAIT_RE WHAT BLKCHECK_ARGS...: start `blkcheck ARGS` (a writer
+# that does not end on its own) into w.out/w.err (its pid in $wr), and wait
+# until w.out has a line matching WAIT_RE: the server provably busy. WHAT
+# names what is to happen to the server next (for the messages).
+writer_under() {
+	local want=$1 what=$2 tries=0
+	shift 2
+	blkcheck "$@" > w.out 2> w.err &
+	wr=$!
+	until grep -q "$want" w.out; do
+		kill -0 $wr 2>/dev/null || fail "the writer ended before $what: $(cat w.err)"
+		tries=$((tries + 1))
+		[ $tries -lt 600 ] || fail "the writer was not served before $what (hang guard): $(tail -1 w.out)"
+		sleep 0.1
+	done
+}
+
+# writer_fails WHAT: the writer of writer_under must fail with EIO, not hang.
+writer_fails() {
+	wait $wr && fail "the writer succeeded although $1"
+	grep -q 'Input/output error' w.err || fail "the writer did not see EIO: $(cat w.err)"
+}
+
 # kill_blockd_under WAIT_RE BLKCHECK_ARGS...: run `blkcheck ARGS` (a writer
 # that does not end on its own) into w.out/w.err, SIGKILL blockd ($bd) once
 # w.out has a line matching WAIT_RE (blockd provably busy); the writer must
 # then fail with EIO, not hang, and recovery must free blockd's port.
 kill_blockd_under() {
-	local want=$1 wr tries=0
+	local want=$1 tries=0
 	shift
-	blkcheck "$@" > w.out 2> w.err &
-	wr=$!
-	until grep -q "$want" w.out; do
-		kill -0 $wr 2>/dev/null || fail "the writer ended before blockd was killed: $(cat w.err)"
-		tries=$((tries + 1))
-		[ $tries -lt 600 ] || fail "blockd did not serve the writer (hang guard): $(tail -1 w.out)"
-		sleep 0.1
-	done
+	writer_under "$want" "blockd was killed" "$@"
 	kill -9 $bd
 	wait $bd
-	wait $wr && fail "the writer succeeded although blockd was killed under it"
-	grep -q 'Input/output error' w.err || fail "the writer did not see EIO: $(cat w.err)"
+	writer_fails "blockd was killed under it"
 	echo "writer: $(tail -1 w.out) before the kill; $(cat w.err)"
 	# recovery of the dead port runs when the timed-out requests are failed
 	tries=0
