@@ -958,10 +958,9 @@ int main(int argc, char **argv)
 		{ "no-inline", no_argument, NULL, 'N' }, { "no-fd-cache", no_argument, NULL, 'C' }, { 0 } };
 	/*
 	 * No poll before sleeping by default: behind vlmcd, filed answers the
-	 * client directly and its next request is a round trip away; with the
-	 * 20 us poll of the framework, vlmcd's and filed's polls took the CPU
-	 * the next hop needed (volume chain, 4K at depth 1 on 2 CPUs: 0.83-0.87x
-	 * the IOPS of no poll at 1.6x the CPU per I/O; docs/volumes.md).
+	 * client directly and its next request is a round trip away; its 20 us
+	 * poll bought nothing measurable on either VM we measured (docs/peers.md,
+	 * vlmcd).
 	 */
 	struct peer p = { .name = "filed", .serve = serve, .work = work, .required = "-D DIR",
 			  .spin_us = PEER_SPIN_OFF };

@@ -76,7 +76,7 @@ typedef int (*peer_work_fn)(struct peer *p, uint32_t portno, struct xseg_request
  * A peer's preset spin_us for "no poll before sleeping by default" (0 there
  * means the library's default): for peers that get nothing back from the
  * request they pass on, so a poll only waits for the client's next request,
- * which at depth 1 is a whole round trip away (vlmcd, filed; docs/peers.md).
+ * which at depth 1 is a whole round trip away (filed; docs/peers.md).
  */
 #define PEER_SPIN_OFF UINT32_MAX
 
