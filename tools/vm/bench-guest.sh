@@ -85,7 +85,7 @@ fi
 up $NEW
 # blockd in the kernel (xseg_blockd.ko) serving the same file on port 2, as /dev/xsegbd1.
 load xseg_blockd
-echo "segment=bench port=2 file=/tmp/bench.img ${BENCH_KBLOCKD_ARGS:-}" > /sys/kernel/xseg_blockd/add ||
+echo "segment=bench port=2 file=/tmp/bench.img" > /sys/kernel/xseg_blockd/add ||
   fail "xseg_blockd add"
 xsegbd_add segment=bench target=img dst=2 qdepth=64
 # The NBD gateway in front of the same blockd (port 1), and the kernel's NBD client on it.
