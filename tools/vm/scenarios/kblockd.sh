@@ -24,18 +24,18 @@ run blkcheck write /tmp/kb2.img other 8M 1M
 kadd() { echo "$*" > $KB/add || fail "xseg_blockd add '$*' failed"; }
 
 # --- bad adds ----------------------------------------------------------------
-refuse sh -c "echo 'segment=kb port=1' > $KB/add" 2>/dev/null
-kmsg_has "xseg_blockd: add: segment=, port= and file= are required" || fail "no message for a missing file="
-refuse sh -c "echo 'segment=kb port=1 file=/tmp/nope' > $KB/add" 2>/dev/null
-kmsg_has "xseg_blockd: cannot open '/tmp/nope': -ENOENT" || fail "no message for a missing file"
-refuse sh -c "echo 'segment=nope port=1 file=/tmp/kb.img' > $KB/add" 2>/dev/null
-refuse sh -c "echo 'segment=kb port=1 file=/tmp' > $KB/add" 2>/dev/null
-kmsg_has "xseg_blockd: cannot open '/tmp': -EISDIR" || fail "no message for a directory"
-refuse sh -c "echo 'segment=kb port=1 file=/dev/null' > $KB/add" 2>/dev/null
-kmsg_has "xseg_blockd: '/dev/null' is not a regular file or a block device" || fail "no message for a character device"
-refuse sh -c "echo 'segment=kb port=1 file=/tmp/kb.img bogus=1' > $KB/add" 2>/dev/null
-kmsg_has "xseg_blockd: add: unknown key 'bogus'" || fail "no message for an unknown key"
-refuse sh -c "echo 'segment=kb port=x file=/tmp/kb.img' > $KB/add" 2>/dev/null
+# bad_add LINE [MESSAGE]: an add of LINE is refused, and the kernel log has MESSAGE.
+bad_add() {
+  refuse sh -c "echo '$1' > $KB/add" 2>/dev/null
+  [ -z "${2:-}" ] || kmsg_has "$2" || fail "add '$1': no '$2' in the kernel log"
+}
+bad_add 'segment=kb port=1' "xseg_blockd: add: segment=, port= and file= are required"
+bad_add 'segment=kb port=1 file=/tmp/nope' "xseg_blockd: cannot open '/tmp/nope': -ENOENT"
+bad_add 'segment=nope port=1 file=/tmp/kb.img' "xseg_blockd: cannot join segdev segment 'nope'"
+bad_add 'segment=kb port=1 file=/tmp' "xseg_blockd: cannot open '/tmp': -EISDIR"
+bad_add 'segment=kb port=1 file=/dev/null' "xseg_blockd: '/dev/null' is not a regular file or a block device"
+bad_add 'segment=kb port=1 file=/tmp/kb.img bogus=1' "xseg_blockd: add: unknown key 'bogus'"
+bad_add 'segment=kb port=x file=/tmp/kb.img' "xseg_blockd: add: bad value 'x' for port"
 refuse sh -c "echo 5 > $KB/remove" 2>/dev/null
 [ -z "$(cat $KB/list)" ] || fail "exports left: $(cat $KB/list)"
 ok "bad adds refused"
@@ -45,7 +45,7 @@ kadd segment=kb port=1 file=/tmp/kb.img target=img
 kmsg_has "xseg_blockd0: serving '/tmp/kb.img' (33554432 bytes) on port 1 of 'kb' as target img" ||
   fail "no serving line: $(dmesg | grep xseg_blockd | tail -2)"
 grep -q '^0 segment=kb port=1 file=/tmp/kb.img size=33554432 target=img ro=0 ' $KB/list || fail "list: $(cat $KB/list)"
-refuse sh -c "echo 'segment=kb port=1 file=/tmp/kb2.img' > $KB/add" 2>/dev/null   # port 1 is taken
+bad_add 'segment=kb port=1 file=/tmp/kb2.img' "xseg_blockd: segment 'kb': cannot bind port 1"   # taken
 xsegbd_add segment=kb target=img dst=1 qdepth=32
 expect_eq 33554432 blockdev --getsize64 /dev/xsegbd0
 run blkcheck write /dev/xsegbd0 k1 32M 1M
