@@ -164,6 +164,7 @@ int xq_attach(struct xq *h, void *mem, size_t size, uint32_t limit)
 	h->pad = 0;
 	h->seen_head = xq_load_acquire(&((struct xq_layout *)mem)->head);
 	h->seen_tail = xq_load_acquire(&((struct xq_layout *)mem)->tail);
+	h->next_tail = h->seen_tail;
 	return 0;
 }
 
@@ -231,6 +232,14 @@ static enum claim claim(struct xq *h, struct xq_track *tr, struct xq_hold *hold,
 	/* acquire: we read the slot with acquire, which pairs with the release
 	 * of the enqueuer's CAS; the enqueuer cleared the tag before it, so we
 	 * see this instance's word or a later claim of it. */
+	XQ__PREFETCHW(own);	/* loaded now, CASed below: fetch it once */
+	if (idx < tr->nobjs) {
+		const char *o = (const char *)tr->objs + (size_t)idx * tr->obj_size;
+		uint32_t off;
+
+		for (off = 0; off < tr->obj_hot; off += 64)
+			XQ__PREFETCHW(o + off);
+	}
 	w = xq_load_acquire(own);
 	/* acquire: the slot re-read comes after the word read. The entry (ec,
 	 * idx) cannot leave a slot and come back, so if it is still there the

@@ -58,6 +58,9 @@ struct xq {
 	 */
 	uint64_t seen_head;	/* producers: head at the last look */
 	uint64_t seen_tail;	/* consumers: tail at the last look */
+	/* producers: the position after this handle's last enqueue, a guess
+	 * of the next one's slot to fetch it early (only ever a hint) */
+	uint64_t next_tail;
 };
 
 /*
@@ -176,6 +179,14 @@ struct xq_track {
 	uint32_t nindices;
 	struct xq_hold *holds;	/* every participant's hold record */
 	uint32_t nholds;
+	/*
+	 * Optional (zero: none): the objects indices [0, nobjs) name, at
+	 * objs + idx * obj_size. A claim asks for the first @obj_hot bytes of
+	 * its object for writing, so their transfer overlaps the claim's own
+	 * (the taker reads and writes them next). Only ever a hint.
+	 */
+	void *objs;
+	uint32_t obj_size, nobjs, obj_hot;
 };
 
 /*

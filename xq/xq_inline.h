@@ -72,6 +72,23 @@ static inline uint64_t *xq__slot_of(const struct xq *h, uint64_t pos)
 }
 
 /*
+ * XQ__PREFETCHW - ask for the line of @p in the state a write needs
+ * (exclusive), without waiting for it. A line the other CPU wrote last and
+ * that we load and then CAS (a slot, an ownership word, tail after the room
+ * check) otherwise moves twice: shared for the load, then once more to
+ * invalidate the other copy for the locked write. GCC's
+ * __builtin_prefetch(p, 1) emits a read prefetch (prefetcht0) unless the
+ * target is built with -mprfchw, so x86 names the instruction; every x86-64
+ * CPU executes it (those without PRFCHW as a NOP). A hint: no effect on what
+ * the queue does.
+ */
+#if defined(__x86_64__) || defined(__i386__)
+#define XQ__PREFETCHW(p) __asm__ volatile("prefetchw %0" : : "m"(*(const volatile char *)(p)))
+#else
+#define XQ__PREFETCHW(p) __builtin_prefetch((p), 1)
+#endif
+
+/*
  * Ask for the slot lines of positions [p, p + k) for writing before the
  * batch takes them one CAS at a time: a locked instruction cannot hide a
  * cache miss the way a plain store does (it waits for the line), so across
@@ -84,9 +101,9 @@ static inline void xq__prefetch_slots(const struct xq *h, uint64_t p, uint32_t k
 	uint32_t i;
 
 	for (i = 0; i < k; i += 8)
-		__builtin_prefetch(xq__slot_of(h, p + i), 1);
+		XQ__PREFETCHW(xq__slot_of(h, p + i));
 	if (k > 1)
-		__builtin_prefetch(xq__slot_of(h, p + k - 1), 1);
+		XQ__PREFETCHW(xq__slot_of(h, p + k - 1));
 }
 
 /* ---------------------------------------------------------------- enqueue */
@@ -100,10 +117,15 @@ static inline bool xq__put_at(struct xq *h, uint64_t t, uint32_t idx)
 {
 	uint64_t *slot = xq__slot_of(h, t);
 	uint64_t tc = xq__cyc_of_pos(h, t);
+	uint64_t e;
+	unsigned tries;
+
+	/* The CAS below writes the slot the consumer emptied last: fetch it
+	 * once, for writing, rather than shared for this load and again. */
+	XQ__PREFETCHW(slot);
 	/* acquire: pairs with the release half of the consumer's CAS that emptied
 	 * the slot, so our later store cannot be reordered before its read. */
-	uint64_t e = xq_load_acquire(slot);
-	unsigned tries;
+	e = xq_load_acquire(slot);
 
 	for (tries = 0; tries < XQ__CAS_TRIES; tries++) {
 		if (!xq__cyc_lt(xq__e_cyc(e), tc) || !xq__idx_is_empty(xq__e_idx(e)))
@@ -219,10 +241,16 @@ static inline bool xq__enqueue_one(struct xq *h, uint32_t idx, struct xq_hold *h
 	for (tries = 0; tries <= h->mask; tries++) {
 		uint64_t t;
 
+		/* Tail is read by the room check, then written by the FAA; the
+		 * slot of the position we expect is written next. Ask for all
+		 * for writing at once, so the transfers overlap. */
+		XQ__PREFETCHW(&h->q->tail);
+		XQ__PREFETCHW(xq__slot_of(h, xq_load_relaxed(&h->next_tail)));
 		if (!h->bounded && xq__room(h, 1) == 0)
 			return false;
 		/* acq_rel FAA: positions are unique; nothing else is ordered by it. */
 		t = xq_faa(&h->q->tail, 1);
+		xq_store_relaxed(&h->next_tail, t + 1);
 		if (hold)
 			xq_store_release(&hold->pos, t);
 		if (XSEG_LIKELY(xq__put_at(h, t, idx))) {
@@ -310,10 +338,14 @@ static inline enum xq__take xq__take_at(struct xq *h, uint64_t p, uint32_t *out,
 {
 	uint64_t *slot = xq__slot_of(h, p);
 	uint64_t pc = xq__cyc_of_pos(h, p);
+	uint64_t e;
+	unsigned tries;
+
+	/* Nearly every way out below writes the slot (taken or closed). */
+	XQ__PREFETCHW(slot);
 	/* acquire: pairs with the producer's release CAS, so the indexed object
 	 * is visible to us once we see its index. */
-	uint64_t e = xq_load_acquire(slot);
-	unsigned tries;
+	e = xq_load_acquire(slot);
 
 	for (tries = 0; tries < XQ__CAS_TRIES; tries++) {
 		uint64_t ne;
@@ -392,6 +424,9 @@ static inline uint32_t xq__dequeue_one(struct xq *h, xq__claim_fn claim, struct 
 			if (!xq__pos_lt(hp, t))
 				return XQ_NONE;
 		}
+		/* Work is there: the slot at head is the one we will most
+		 * likely take (and write, taking or closing it). */
+		XQ__PREFETCHW(xq__slot_of(h, hp));
 		hp = xq_faa(&q->head, 1);
 		r = xq__take_at(h, hp, &idx, claim, tr, hold);
 		if (XSEG_LIKELY(r == XQ__TAKE_GOT))

@@ -298,6 +298,11 @@ static int adopt(struct xseg *xs, struct xseg_header *copy, struct xseg_header *
 	xs->track.nindices = expect->nr_indices;
 	xs->track.holds = xs->holds;
 	xs->track.nholds = expect->nr_holds;
+	/* A taker of a request reads and writes its lines 0 and 1 next. */
+	xs->track.objs = xs->reqs;
+	xs->track.obj_size = sizeof(struct xseg_request);
+	xs->track.nobjs = xs->nr_requests;
+	xs->track.obj_hot = 128;
 	if (xq_attach(&xs->freeq, b + expect->free_queue_off, expect->queue_size, xs->nr_requests))
 		ADOPT_FAIL("free request queue is corrupt");
 	/* Every xseg queue carries at most its capacity of distinct indices. */

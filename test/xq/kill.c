@@ -36,7 +36,7 @@ static size_t qsize;
 
 static struct xq_track track(void)
 {
-	struct xq_track tr = { sh->gen, NIDX, sh->holds, NKIDS + 1 };
+	struct xq_track tr = { .gen = sh->gen, .nindices = NIDX, .holds = sh->holds, .nholds = NKIDS + 1 };
 
 	return tr;
 }

@@ -17,7 +17,7 @@
 
 static uint64_t gen[NIDX];
 static struct xq_hold holds[NH];
-static struct xq_track tr = { gen, NIDX, holds, NH };
+static struct xq_track tr = { .gen = gen, .nindices = NIDX, .holds = holds, .nholds = NH };
 
 static void count_fn(void *arg, xq_index idx)
 {
