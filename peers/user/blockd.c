@@ -15,7 +15,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include "extents.h"
+#include "xseg/xseg_extents.h"
 #include "peer.h"
 #include "storage.h"
 
@@ -188,7 +188,7 @@ static int do_truncate(struct peer *p, struct xseg_request *req, uint64_t size)
 }
 
 /*
- * MAPR: the allocation of [off, off+len) as extents (peers/user/extents.h),
+ * MAPR: the allocation of [off, off+len) as extents (xseg/xseg_extents.h),
  * from lseek SEEK_DATA/SEEK_HOLE. A block device, or a file system without
  * them, is one data extent; past the file's end (a file that shrank) a hole.
  */

@@ -28,7 +28,7 @@
  * At start, before serving, it waits until the requests a dead vlmcd on its
  * port sent are settled (vlmcd-fence.h).
  */
-#include "extents.h"
+#include "xseg/xseg_extents.h"
 #include "vlmcd-state.h"
 #include "vlmcd-sub.h"
 #include "vlmcd-readers.h"
@@ -388,7 +388,7 @@ static int fail_msg(struct xseg_request *req, int err, const char *fmt, const ch
 /*
  * MAPR from a client: the allocation of [offset, offset+size) of the volume
  * from its map entries (their gate fetched them), as extents
- * (peers/user/extents.h): a hole object (XV_E_HOLE, never written or
+ * (xseg/xseg_extents.h): a hole object (XV_E_HOLE, never written or
  * discarded) reads as zeroes and is not allocated; every other one is data,
  * whichever volume owns it (a clone's objects still shared with its parent
  * are data too). Neighbours of the same kind are one extent; as many as the

@@ -35,6 +35,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "xseg/xseg.h"
+#include "xseg/xseg_extents.h"
 #include "sys/user/segtypes/owner.h"
 #include "sys/user/segtypes/xseg_memfd.h"
 #include <sys/socket.h>
@@ -70,7 +71,8 @@ static int usage_to(FILE *out)
 		"  sizes and offsets take K, M, G, T; --data/--data-file fill the request's data\n"
 		"  (its length is the size unless -s says otherwise); --out writes the data of a\n"
 		"  successful reply (serviced bytes) to FILE or stdout; one request prints\n"
-		"  'serviced N', INFO 'size N', HASH 'hash HEX'\n"
+		"  'serviced N', INFO 'size N', HASH 'hash HEX', MAPR (of a storage peer or\n"
+		"  vlmcd: 4K of room, 256 extents) 'extent OFFSET LENGTH data|hole[,zero]'\n"
 		"  config prints the spec with every default filled in; --set changes the\n"
 		"  owner, group and mode of the live segment (file and header together);\n"
 		"  --grow makes N requests (and default-class chunks) live, up to max_requests;\n"
@@ -339,6 +341,8 @@ static uint64_t buffer_len(const struct submit_opts *o)
 		n = 8;
 	else if (o->op == X_HASH)
 		n = 64;
+	else if (o->op == X_MAPR)
+		n = 256 * XSEG_EXTENT_SIZE;
 	if (o->data && o->data_len > n)
 		n = o->data_len;
 	if (o->data && o->size_set && o->size > n)
@@ -393,6 +397,19 @@ static int show_reply(struct xseg *xs, struct xseg_request *req, const struct su
 		fprintf(info_out, "size %" PRIu64 "\n", sz);
 	} else if (o->op == X_HASH && data) {
 		fprintf(info_out, "hash %.*s\n", (int)n, (const char *)data);
+	} else if (o->op == X_MAPR && data) {
+		/* The storage peers' extents (mapperd answers its own map entries: use --out). */
+		uint64_t pos = req->offset;
+
+		for (uint32_t i = 0; i < n / XSEG_EXTENT_SIZE; i++) {
+			uint64_t len;
+			uint32_t fl;
+
+			xseg_extent_get(data, i, &len, &fl);
+			fprintf(info_out, "extent %" PRIu64 " %" PRIu64 " %s%s\n", pos, len,
+				fl & XSEG_EXTENT_HOLE ? "hole" : "data", fl & XSEG_EXTENT_ZERO ? ",zero" : "");
+			pos += len;
+		}
 	}
 	fprintf(info_out, "serviced %" PRIu64 "\n", req->serviced);
 	fflush(info_out);

@@ -12,7 +12,7 @@
  * symlink planted at the path (its target keeps its size).
  */
 #include "peers.h"
-#include "peers/user/extents.h"
+#include "xseg/xseg_extents.h"
 
 #define MB (1024ull * 1024)
 #define VOL (4 * MB)
@@ -457,7 +457,7 @@ static void test_readonly_and_exclusive(void)
 	}
 }
 
-/* MAPR: the allocation of a sparse file as extents (peers/user/extents.h). */
+/* MAPR: the allocation of a sparse file as extents (xseg/xseg_extents.h). */
 static uint32_t mapr(uint64_t off, uint64_t size, uint64_t buf_len, uint8_t *out, int *err)
 {
 	struct tp_req r = { .op = X_MAPR, .target = "vol", .offset = off, .size = size,

@@ -15,7 +15,7 @@
  * data id and size; xseg-bench --verify at depth 32 through vlmcd.
  */
 #include "chain.h"
-#include "peers/user/extents.h"
+#include "xseg/xseg_extents.h"
 #include "peers/user/volume.h"
 #include "peers/user/xvformat.h"
 
@@ -325,7 +325,7 @@ static void test_discard(void)
 		CHECK(vread(me, "vd", OBJ, got, 2 * OBJ) == 0 && tp_all_zero(got, 2 * OBJ));
 		CHECK(stat_of("storage_reads") == r0);
 	}
-	/* MAPR: the allocation from the map (peers/user/extents.h): objects 1 and 2 are holes, the rest data. */
+	/* MAPR: the allocation from the map (xseg/xseg_extents.h): objects 1 and 2 are holes, the rest data. */
 	{
 		uint8_t ext[64 * XSEG_EXTENT_SIZE];
 		const uint64_t want[][2] = { { OBJ, 0 }, { 2 * OBJ, XSEG_EXTENT_HOLE | XSEG_EXTENT_ZERO }, { 5 * OBJ, 0 } };

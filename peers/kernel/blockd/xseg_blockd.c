@@ -21,8 +21,10 @@
  * whichever the file system can); anything else EOPNOTSUPP (OPEN too:
  * xsegbd then uses the file as it is). With target=, a request naming
  * another target fails ENOENT. A range past the end is ENOSPC; ro=1 opens
- * the file read-only and fails every change EROFS. The size is the file's
- * when the export is added (no TRUNCATE).
+ * the file read-only and fails every change EROFS. TRUNCATE (offset: the
+ * new size) resizes a file (a block device: EOPNOTSUPP), while requests of
+ * the export wait; MAPR answers the allocation of a range as extents
+ * (xseg/xseg_extents.h) from SEEK_DATA/SEEK_HOLE, as blockd does.
  *
  * Everything a request carries is read once from shared memory and checked
  * (the segment is shared with user processes that may write anything): the
@@ -47,10 +49,12 @@
 #include <linux/sched.h>
 #include <linux/slab.h>
 #include <linux/idr.h>
+#include <linux/rwsem.h>
 #include <linux/capability.h>
 #include <linux/err.h>
 #include <asm/unaligned.h>
 #include "xseg/xseg.h"
+#include "xseg/xseg_extents.h"
 #include "../kctl.h"
 
 #define KB_MAX_EXPORTS 256
@@ -74,7 +78,8 @@ struct kb {
 	bool ro;
 	struct xseg *xs;
 	struct file *f;
-	u64 size;
+	u64 size;			/* changed by TRUNCATE under resize (write) */
+	struct rw_semaphore resize;	/* held (read) by requests on the size */
 	struct kb_work __percpu *work;
 	spinlock_t lock;		/* stopping, and queueing the work */
 	bool stopping;
@@ -133,46 +138,90 @@ static int kb_zeroes(struct kb *b, u64 off, u64 len)
 	return 0;
 }
 
-/* Serve @req; 0 (serviced set) or a negative errno. */
-static int kb_serve(struct kb *b, struct xseg_request *req)
+/* TRUNCATE to @size: the file resized while no request of the export runs. */
+static int kb_truncate(struct kb *b, struct xseg_request *req, u64 size, u32 flags)
 {
-	u32 op = READ_ONCE(req->op), flags = READ_ONCE(req->flags);
-	u64 off = READ_ONCE(req->offset), len = READ_ONCE(req->size), cap = 0;
+	int r;
+
+	req->serviced = 0;
+	if (b->ro)
+		return -EROFS;
+	if (S_ISBLK(file_inode(b->f)->i_mode))
+		return -EOPNOTSUPP;	/* a block device has the size it has */
+	if (size > LLONG_MAX)
+		return -EINVAL;
+	down_write(&b->resize);
+	r = vfs_truncate(&b->f->f_path, (loff_t)size);
+	if (!r)
+		WRITE_ONCE(b->size, size);
+	up_write(&b->resize);
+	if (!r && (flags & XF_FUA))
+		r = kb_fsync(b, 0, LLONG_MAX, false);
+	if (!r)
+		pr_info("xseg_blockd%d: truncated '%s' to %llu bytes\n", b->id, b->path, size);
+	return r;
+}
+
+/*
+ * MAPR of [@off, @off + @len): extents from SEEK_DATA/SEEK_HOLE (a block
+ * device, or a file system without them: one data extent; past the end of
+ * a file that shrank under us: a hole), as many as the buffer takes.
+ */
+static int kb_map(struct kb *b, struct xseg_request *req, u64 off, u64 len)
+{
+	u64 cap = 0, dl = READ_ONCE(req->data_len), pos = off, end = off + len, max;
+	u8 *data = xseg_req_buffer(b->xs, req, &cap);
+	bool blk = S_ISBLK(file_inode(b->f)->i_mode);
+	u32 n = 0;
+
+	if (cap > dl)
+		cap = dl;
+	max = data ? cap / XSEG_EXTENT_SIZE : 0;
+	if (!max)
+		return -EINVAL;		/* no room for one extent */
+	while (pos < end && n < max) {
+		u64 next = end;
+		u32 fl = 0;
+
+		if (!blk) {
+			loff_t d = vfs_llseek(b->f, (loff_t)pos, SEEK_DATA);
+
+			if (d == -ENXIO) {
+				fl = XSEG_EXTENT_HOLE | XSEG_EXTENT_ZERO;	/* no data from pos on */
+			} else if (d < 0 && d != -EINVAL && d != -EOPNOTSUPP) {
+				return (int)d;
+			} else if (d >= 0 && (u64)d > pos) {
+				fl = XSEG_EXTENT_HOLE | XSEG_EXTENT_ZERO;
+				next = (u64)d < end ? (u64)d : end;
+			} else if (d >= 0) {
+				loff_t h = vfs_llseek(b->f, (loff_t)pos, SEEK_HOLE);
+
+				if (h < 0)
+					return (int)h;
+				if ((u64)h > pos && (u64)h < end)
+					next = (u64)h;
+			}
+		}
+		xseg_extent_put(data, n++, next - pos, fl);
+		pos = next;
+	}
+	req->serviced = (u64)n * XSEG_EXTENT_SIZE;
+	return 0;
+}
+
+/* READ, WRITE, DISCARD, WRITE_ZEROES, MAPR: on a range, under resize (read). */
+static int kb_range(struct kb *b, struct xseg_request *req, u32 op, u32 flags, u64 off, u64 len)
+{
+	u64 cap = 0;
 	u8 *data = NULL;
 	loff_t pos = (loff_t)off;
 	ssize_t n;
 	int r;
 
-	if (b->tlen && (READ_ONCE(req->target_len) != b->tlen || memcmp(req->target, b->target, b->tlen)))
-		return -ENOENT;
-	switch (op) {
-	case X_PING:
-		req->serviced = 0;
-		return 0;
-	case X_INFO:
-		data = xseg_req_buffer(b->xs, req, &cap);
-		if (!data || cap < 8 || READ_ONCE(req->data_len) < 8)
-			return -EINVAL;
-		put_unaligned_le64(b->size, data);
-		req->serviced = 8;
-		return 0;
-	case X_FLUSH:
-	case X_SYNC:
-	case X_COMMIT:
-		req->serviced = 0;
-		return kb_fsync(b, 0, LLONG_MAX, op == X_FLUSH);
-	case X_READ:
-	case X_WRITE:
-	case X_DISCARD:
-	case X_WRITE_ZEROES:
-		break;
-	default:
-		return -EOPNOTSUPP;
-	}
-	if (b->ro && op != X_READ)
-		return -EROFS;
 	if (off > b->size || len > b->size - off)
 		return -ENOSPC;
+	if (op == X_MAPR)
+		return kb_map(b, req, off, len);
 	if ((flags & XF_FLUSH) && (r = kb_fsync(b, 0, LLONG_MAX, true)))
 		return r;
 	if (op == X_DISCARD || op == X_WRITE_ZEROES) {
@@ -207,6 +256,51 @@ static int kb_serve(struct kb *b, struct xseg_request *req)
 	}
 	req->serviced = len;
 	return 0;
+}
+
+/* Serve @req; 0 (serviced set) or a negative errno. */
+static int kb_serve(struct kb *b, struct xseg_request *req)
+{
+	u32 op = READ_ONCE(req->op), flags = READ_ONCE(req->flags);
+	u64 off = READ_ONCE(req->offset), len = READ_ONCE(req->size), cap = 0;
+	u8 *data = NULL;
+	int r;
+
+	if (b->tlen && (READ_ONCE(req->target_len) != b->tlen || memcmp(req->target, b->target, b->tlen)))
+		return -ENOENT;
+	switch (op) {
+	case X_PING:
+		req->serviced = 0;
+		return 0;
+	case X_INFO:
+		data = xseg_req_buffer(b->xs, req, &cap);
+		if (!data || cap < 8 || READ_ONCE(req->data_len) < 8)
+			return -EINVAL;
+		put_unaligned_le64(READ_ONCE(b->size), data);
+		req->serviced = 8;
+		return 0;
+	case X_FLUSH:
+	case X_SYNC:
+	case X_COMMIT:
+		req->serviced = 0;
+		return kb_fsync(b, 0, LLONG_MAX, op == X_FLUSH);
+	case X_TRUNCATE:
+		return kb_truncate(b, req, off, flags);
+	case X_READ:
+	case X_WRITE:
+	case X_DISCARD:
+	case X_WRITE_ZEROES:
+	case X_MAPR:
+		break;
+	default:
+		return -EOPNOTSUPP;
+	}
+	if (b->ro && op != X_READ && op != X_MAPR)
+		return -EROFS;
+	down_read(&b->resize);
+	r = kb_range(b, req, op, flags, off, len);
+	up_read(&b->resize);
+	return r;
 }
 
 /*
@@ -333,6 +427,7 @@ static int kb_add(const char *buf, size_t count)
 		return -ENOMEM;
 	b->id = -1;
 	spin_lock_init(&b->lock);
+	init_rwsem(&b->resize);
 	s = kstrndup(buf, count, GFP_KERNEL);
 	if (!s) {
 		r = -ENOMEM;

@@ -6,7 +6,8 @@
 # in the backing file; a discard leaves zeroes; two exports serve two files
 # on two ports at once; a user client's read of the device's data, and its
 # bad requests (past the end, an op blockd does not serve, another target)
-# get their errors; ro=1 refuses writes; bad adds are refused with their
+# get their errors; TRUNCATE grows and shrinks the file and MAPR shows its
+# holes; ro=1 refuses writes and TRUNCATE; bad adds are refused with their
 # messages; removing an export logs what it served; the module unloads while
 # its segment lives on.
 . /scenarios/lib.sh
@@ -89,6 +90,26 @@ grep -q EOPNOTSUPP /tmp/e3 || fail "an op it does not serve: $(cat /tmp/e3)"
 run xseg-tool submit $SPEC -p 1 -o flush -T img
 ok "user clients: info, read, errors, flush"
 
+# --- TRUNCATE and MAPR ---------------------------------------------------------------
+# The file grows to 48M (the mapped device keeps its 32M), a write lands past the
+# old end, MAPR of the grown part shows that page as data between two holes, and
+# the file shrinks back: a read there is then past the end.
+run xseg-tool submit $SPEC -p 1 -o truncate -T img -O 48M
+kmsg_has "xseg_blockd0: truncated '/tmp/kb.img' to 50331648 bytes" || fail "no truncate line in the kernel log"
+expect_eq 50331648 stat -c %s /tmp/kb.img
+xseg-tool submit $SPEC -p 1 -o info -T img > /tmp/info || fail "user INFO after TRUNCATE"
+grep -qx 'size 50331648' /tmp/info || fail "INFO after TRUNCATE: $(cat /tmp/info)"
+run xseg-tool submit $SPEC -p 1 -o write -T img -O 40M -s 4K --data-file /tmp/first
+xseg-tool submit $SPEC -p 1 -o mapr -T img -O 32M -s 16M > /tmp/map || fail "MAPR"
+for e in 'extent 33554432 8388608 hole,zero' 'extent 41943040 4096 data' 'extent 41947136 8384512 hole,zero'; do
+  grep -qx "$e" /tmp/map || fail "MAPR of the grown part has no '$e': $(cat /tmp/map)"
+done
+run xseg-tool submit $SPEC -p 1 -o truncate -T img -O 32M
+expect_eq 33554432 stat -c %s /tmp/kb.img
+refuse xseg-tool submit $SPEC -p 1 -o read -T img -O 40M -s 4K 2>/tmp/e5
+grep -q ENOSPC /tmp/e5 || fail "a read past the end after the shrink: $(cat /tmp/e5)"
+ok "TRUNCATE grows and shrinks the file, MAPR shows its holes"
+
 echo 0 > $SYS/remove || fail "remove 0"
 echo 0 > $KB/remove || fail "remove export 0"
 kmsg_has 'xseg_blockd0: removed, served [1-9][0-9]* requests, failed [3-9] ' ||
@@ -101,6 +122,9 @@ run blkcheck verify /dev/xsegbd0 k3 1M 4K   # (1M..2M was discarded)
 refuse dd if=/dev/zero of=/dev/xsegbd0 bs=4K count=1 oflag=direct 2>/dev/null
 refuse xseg-tool submit $SPEC -p 1 -o write -T img -s 4K --data-file /tmp/first 2>/tmp/e4
 grep -q EROFS /tmp/e4 || fail "a write to ro=1: $(cat /tmp/e4)"
+refuse xseg-tool submit $SPEC -p 1 -o truncate -T img -O 16M 2>/tmp/e6
+grep -q EROFS /tmp/e6 || fail "a TRUNCATE of ro=1: $(cat /tmp/e6)"
+expect_eq 33554432 stat -c %s /tmp/kb.img
 echo 0 > $SYS/remove || fail "remove 0 (ro)"
 ok "ro=1: reads served, writes refused EROFS"
 

@@ -235,7 +235,7 @@ static void reply_header(Cmd *cmd)
 }
 
 /*
- * The MAPR reply of a BLOCK_STATUS (peers/user/extents.h) as base:allocation
+ * The MAPR reply of a BLOCK_STATUS (xseg/xseg_extents.h) as base:allocation
  * descriptors in cmd->body: the context id, then (length, flags) pairs,
  * adjacent extents of the same flags merged, clipped to the command's range,
  * only the first with NBD_CMD_FLAG_REQ_ONE. A storage peer that cannot tell

@@ -52,7 +52,7 @@
 #include <unordered_map>
 #include <vector>
 #include "sys/node/addon/addon.h"
-#include "peers/user/extents.h"
+#include "xseg/xseg_extents.h"
 
 namespace xnode {
 namespace nbd {

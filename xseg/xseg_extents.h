@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * peers/user/extents.h - the reply of a storage peer to MAPR (the allocation
+ * xseg/xseg_extents.h - the reply of a storage peer to MAPR (the allocation
  * of a range of its target): a list of extents in the request's data
- * buffer. Shared by blockd (lseek SEEK_DATA/SEEK_HOLE) and the NBD
- * gateway's engine (NBD_CMD_BLOCK_STATUS, base:allocation). docs/peers.md,
+ * buffer. Shared by blockd and xseg_blockd.ko (SEEK_DATA/SEEK_HOLE), vlmcd
+ * and the NBD gateway's engine (NBD_CMD_BLOCK_STATUS, base:allocation). docs/peers.md,
  * "Request conventions of the storage peers", gives the rules.
  *
  * Request: offset, size (the range), a data buffer of data_len bytes.
@@ -19,10 +19,14 @@
  * (mapperd answers MAPR of a volume with its own entries, struct xv_entry
  * in peers/user/volume.h; this format is the storage peers'.)
  */
-#ifndef XSEG_PEERS_EXTENTS_H
-#define XSEG_PEERS_EXTENTS_H
+#ifndef XSEG_EXTENTS_H
+#define XSEG_EXTENTS_H
 
+#ifdef __KERNEL__
+#include <linux/types.h>	/* xseg_blockd.ko answers MAPR in this format too */
+#else
 #include <stdint.h>
+#endif
 
 #define XSEG_EXTENT_SIZE	16u
 #define XSEG_EXTENT_HOLE	(1u << 0)	/* not allocated (NBD_STATE_HOLE) */
