@@ -3,6 +3,7 @@
 # Description: blockd and filed driven through `xseg-tool submit` only, as a
 # shell user would: INFO, WRITE --data-file / READ --out (compared with cmp
 # and with the file itself), FUA, FLUSH, DISCARD reads back zeros, TRUNCATE,
+# MAPR (one line per extent),
 # errors by name (ENOSPC, EOPNOTSUPP, EINVAL, EEXIST, EBUSY, EPERM) with exit
 # status 1; filed's CREATE, short READ, HASH (SHA-256 of "abc"), COPY,
 # RENAME, ACQUIRE/RELEASE and DELETE. Children are killed by pid and the
@@ -65,6 +66,11 @@ tool -p 1 -T vol -o truncate -O 2M -s 0 >/dev/null || fail "TRUNCATE"
 tool -p 1 -T vol -o info | grep -qx "size 2097152" || fail "INFO after TRUNCATE"
 [ "$(stat -c %s "$tmp/vol.img")" = 2097152 ] || fail "file size after TRUNCATE"
 tool -p 1 -T vol -o read -O 1M -s 4096 >/dev/null || fail "READ in the grown part"
+out=$(tool -p 1 -T vol -o mapr -O 0 -s 2M) || fail "MAPR"
+grep -qx "extent 0 [0-9]* data" <<<"$out" || fail "MAPR: no data extent at 0 (written): $out"
+grep -qx "extent [0-9]* [0-9]* hole,zero" <<<"$out" || fail "MAPR: no hole (the grown part): $out"
+grep "^extent" <<<"$out" | tail -1 | awk '$1 == "extent" && $2 + $3 == 2097152 { f = 1 } END { exit !f }' ||
+  fail "MAPR: the extents do not end at 2M: $out"
 
 echo "# filed"
 tool -p 2 -T greeting -o write --data "hello" >/dev/null || fail "filed WRITE"
