@@ -85,23 +85,37 @@ void xseg__hold_put(struct xseg *xs, uint32_t portno, struct xq_hold *hold)
 	xa_and_acqrel32(&xs->local[portno].holds_busy, ~(1u << bit));
 }
 
-/* Two holds at once (a request and its buffer chunk): both, or neither. */
+/*
+ * Two holds at once (a request and its buffer chunk): both, or neither,
+ * with one atomic operation each way (respond and receive take and return
+ * a pair on every call, on the round trip's path).
+ */
 int xseg__holds_get2(struct xseg *xs, uint32_t portno, struct xq_hold **a, struct xq_hold **b)
 {
-	int r = xseg__hold_get(xs, portno, a);
+	uint32_t *busy = &xs->local[portno].holds_busy;
+	uint32_t cur = xa_load_acq32(busy);
 
-	if (r)
-		return r;
-	r = xseg__hold_get(xs, portno, b);
-	if (r)
-		xseg__hold_put(xs, portno, *a);
-	return r;
+	for (;;) {
+		uint32_t fr = ~cur & ((1u << XSEG_PORT_HOLDS) - 1), b0, b1;
+
+		if (!fr || !(fr & (fr - 1)))
+			return -EAGAIN;		/* fewer than two free */
+		b0 = (uint32_t)__builtin_ctz(fr);
+		b1 = (uint32_t)__builtin_ctz(fr & (fr - 1));
+		if (xa_cas_acqrel32(busy, &cur, cur | (1u << b0) | (1u << b1))) {
+			*a = &xs->holds[portno * XSEG_PORT_HOLDS + b0];
+			*b = &xs->holds[portno * XSEG_PORT_HOLDS + b1];
+			return 0;
+		}
+	}
 }
 
 void xseg__holds_put2(struct xseg *xs, uint32_t portno, struct xq_hold *a, struct xq_hold *b)
 {
-	xseg__hold_put(xs, portno, b);
-	xseg__hold_put(xs, portno, a);
+	const struct xq_hold *base = &xs->holds[portno * XSEG_PORT_HOLDS];
+
+	xa_and_acqrel32(&xs->local[portno].holds_busy,
+			~((1u << (uint32_t)(a - base)) | (1u << (uint32_t)(b - base))));
 }
 
 /* --------------------------------------------------------- joined peers */
