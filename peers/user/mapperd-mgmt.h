@@ -278,7 +278,7 @@ static int op_delete(struct rq *q, const char *name, struct vol *v, const struct
 		return fail(q, -r, "%s: cannot look at its reader locks: %s", name, strerror(-r));
 	if (e->kind == XVF_KIND_VOLUME) {
 		r = lock_holder(v->id, who, sizeof(who));
-		if (r == 1)
+		if (r == LOCK_HELD)
 			return fail(q, EBUSY, "%s is open by %s", name, who);
 		if (r)
 			return fail(q, r, "%s: cannot look at its lock: %s", name, strerror(r));
@@ -322,8 +322,12 @@ static int op_info(struct rq *q, const char *name, struct vol *v, const struct x
 	snaps[0] = clones[0] = 0;
 	if (e->kind == XVF_KIND_VOLUME) {
 		children(v->id, XVF_KIND_SNAPSHOT, snaps, LIST);
-		if (lock_holder(v->id, who, sizeof(who)) == 0)
+		int lr = lock_holder(v->id, who, sizeof(who));
+
+		if (lr == 0)
 			fmt(who, sizeof(who), "-");
+		else if (lr != LOCK_HELD)
+			fmt(who, sizeof(who), "? (its lock: %s)", strerror(lr));
 	} else {
 		children(v->id, XVF_KIND_VOLUME, clones, LIST);
 	}

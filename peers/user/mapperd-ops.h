@@ -256,7 +256,12 @@ static int check_plain_name(struct rq *q, const char *what, const char *s)
 
 /* ------------------------------------------------------ OPEN and CLOSE */
 
-/* Who holds @id's lock: 1 (tag in @who), 0 nobody, or an errno. */
+/*
+ * Who holds @id's lock: LOCK_HELD (its tag in @who), 0 nobody, or a
+ * (positive) errno of the storage peer. LOCK_HELD is negative so that no
+ * errno (EPERM is 1) reads as "held".
+ */
+#define LOCK_HELD (-1)
 static int lock_holder(uint64_t id, char *who, size_t wn)
 {
 	char lock[64], tag[128];
@@ -281,7 +286,7 @@ static int lock_holder(uint64_t id, char *who, size_t wn)
 	}
 	if (r == EBUSY) {
 		fmt(who, wn, "%s", k.msg[0] ? k.msg : "another owner");
-		return 1;
+		return LOCK_HELD;
 	}
 	if (r)
 		return r;
@@ -304,11 +309,11 @@ static int open_elsewhere(struct rq *q, struct vol *v)
 	char who[256];
 	int r = lock_holder(v->id, who, sizeof(who));
 
-	if (r == 1 && !sent_by_holder(q->req, who))
+	if (r == LOCK_HELD && !sent_by_holder(q->req, who))
 		return fail(q, EBUSY, "%s is open by %s: %s it through the peer that has it open "
 			    "(its vlmcd quiesces its writes first), or after it closes it",
 			    q->target, who, q->op == X_SNAPSHOT ? "snapshot" : "resize");
-	if (r > 1)
+	if (r > 0)
 		return fail(q, r, "%s: cannot look at its lock: %s", q->target, strerror(r));
 	return 0;
 }
