@@ -6,8 +6,8 @@
 # in the backing file; a discard leaves zeroes; two exports serve two files
 # on two ports at once; a user client's read of the device's data, and its
 # bad requests (past the end, an op blockd does not serve, another target)
-# get their errors; TRUNCATE grows and shrinks the file and MAPR shows its
-# holes; ro=1 refuses writes and TRUNCATE; bad adds are refused with their
+# get their errors; TRUNCATE grows and shrinks the file (also under a stream of
+# writes) and MAPR shows its holes; ro=1 refuses writes and TRUNCATE; bad adds are refused with their
 # messages; removing an export logs what it served; the module unloads while
 # its segment lives on.
 . /scenarios/lib.sh
@@ -109,6 +109,29 @@ expect_eq 33554432 stat -c %s /tmp/kb.img
 refuse xseg-tool submit $SPEC -p 1 -o read -T img -O 40M -s 4K 2>/tmp/e5
 grep -q ENOSPC /tmp/e5 || fail "a read past the end after the shrink: $(cat /tmp/e5)"
 ok "TRUNCATE grows and shrinks the file, MAPR shows its holes"
+
+# TRUNCATEs while the device writes: a write waits for each resize, none fails.
+# The writer rewrites [0, 2M) with one pattern; once it has done so whole, nine
+# resizes run under it, it goes on writing after them, and then holds that pattern.
+writer_under '^written 512$' "TRUNCATEs ran under it" stream /dev/xsegbd0 t1 2M 4K 64
+for mb in 33 34 35 36 37 38 39 40 32; do
+  run xseg-tool submit $SPEC -p 1 -o truncate -T img -O ${mb}M
+done
+last=$(tail -1 w.out); tries=0
+until [ "$(tail -1 w.out)" != "$last" ]; do
+  kill -0 $wr 2>/dev/null || fail "the writer failed under TRUNCATEs: $(cat w.err)"
+  tries=$((tries + 1))
+  [ $tries -lt 600 ] || fail "the writer made no progress after the TRUNCATEs (hang guard)"
+  sleep 0.1
+done
+kill $wr; wait $wr 2>/dev/null
+[ ! -s w.err ] || fail "the writer under TRUNCATEs: $(cat w.err)"
+expect_eq 33554432 stat -c %s /tmp/kb.img
+run blkcheck verify /dev/xsegbd0 t1 2M 64K
+# put back what the sections below expect there: k3 in [0, 1M), 1M..2M discarded
+run blkcheck write /dev/xsegbd0 k3 1M 4K
+run blkdiscard -o 1048576 -l 1048576 /dev/xsegbd0
+ok "TRUNCATEs under a stream of writes: every write served, the data intact"
 
 echo 0 > $SYS/remove || fail "remove 0"
 echo 0 > $KB/remove || fail "remove export 0"
