@@ -229,9 +229,6 @@ static enum claim claim(struct xq *h, struct xq_track *tr, struct xq_hold *hold,
 	uint64_t *own = &tr->gen[idx];
 	unsigned tries;
 
-	/* acquire: we read the slot with acquire, which pairs with the release
-	 * of the enqueuer's CAS; the enqueuer cleared the tag before it, so we
-	 * see this instance's word or a later claim of it. */
 	XQ__PREFETCHW(own);	/* loaded now, CASed below: fetch it once */
 	if (idx < tr->nobjs) {
 		const char *o = (const char *)tr->objs + (size_t)idx * tr->obj_size;
@@ -240,6 +237,9 @@ static enum claim claim(struct xq *h, struct xq_track *tr, struct xq_hold *hold,
 		for (off = 0; off < tr->obj_hot; off += 64)
 			XQ__PREFETCHW(o + off);
 	}
+	/* acquire: we read the slot with acquire, which pairs with the release
+	 * of the enqueuer's CAS; the enqueuer cleared the tag before it, so we
+	 * see this instance's word or a later claim of it. */
 	w = xq_load_acquire(own);
 	/* acquire: the slot re-read comes after the word read. The entry (ec,
 	 * idx) cannot leave a slot and come back, so if it is still there the
