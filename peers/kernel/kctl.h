@@ -15,31 +15,49 @@
 #include <linux/printk.h>
 
 /*
- * kctl_next - the next "key=value" of the line *@s (split at blanks; *@s
- * moves past it): 1 with *@key and *@val (NUL-terminated in place), 0 at
- * the end, -EINVAL for a word without '=' (logged as "@who: add: 'WORD' is
- * not key=value").
+ * kctl_next - the next "key=value" of the line *@s (words split at blanks;
+ * *@s moves past it): 1 with *@key and *@val (NUL-terminated in place), 0 at
+ * the end, -EINVAL for a word without '=' or a quoted value without its
+ * closing quote (logged, as "@who: add: 'WORD' is not key=value"). A value
+ * in double quotes, key="a b", may hold blanks (a file path); the quotes are
+ * not part of it, and it cannot hold a double quote itself.
  */
 static inline int kctl_next(char **s, char **key, char **val, const char *who)
 {
-	char *tok;
+	char *p = *s, *v, *end;
 
-	while ((tok = strsep(s, " \t\n")) != NULL) {
-		char *v;
+	if (!p)
+		return 0;
+	p += strspn(p, " \t\n");
+	if (!*p) {
+		*s = NULL;
+		return 0;
+	}
+	end = p + strcspn(p, " \t\n=");
+	if (*end != '=') {
+		*end = 0;	/* (a blank, or the end: the word alone) */
+		pr_err("%s: add: '%s' is not key=value\n", who, p);
+		return -EINVAL;
+	}
+	*end = 0;
+	v = end + 1;
+	if (*v == '"') {
+		char *q = strchr(++v, '"');
 
-		if (!*tok)
-			continue;
-		v = strchr(tok, '=');
-		if (!v) {
-			pr_err("%s: add: '%s' is not key=value\n", who, tok);
+		if (!q || (q[1] && !strchr(" \t\n", q[1]))) {
+			pr_err("%s: add: the value of %s has no closing quote (or text right after it)\n", who, p);
 			return -EINVAL;
 		}
-		*v++ = 0;
-		*key = tok;
-		*val = v;
-		return 1;
+		*q = 0;
+		*s = q[1] ? q + 2 : NULL;
+	} else {
+		end = v + strcspn(v, " \t\n");
+		*s = *end ? end + 1 : NULL;
+		*end = 0;
 	}
-	return 0;
+	*key = p;
+	*val = v;
+	return 1;
 }
 
 /* kctl_create - /sys/kernel/@name with the attributes of @group: the kobject, or NULL (*@err set). */

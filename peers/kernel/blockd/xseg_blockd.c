@@ -10,7 +10,8 @@
  * request's buffer, responds and rings the client once per batch.
  *
  *   echo "segment=NAME port=N file=PATH [target=T] [ro=1]" \
- *        > /sys/kernel/xseg_blockd/add        an export (id: the lowest free)
+ *        > /sys/kernel/xseg_blockd/add        an export (id: the lowest free;
+ *                                             file="A B" for a path with blanks)
  *   cat /sys/kernel/xseg_blockd/list          one line per export
  *   echo ID > /sys/kernel/xseg_blockd/remove
  *
@@ -547,11 +548,16 @@ static ssize_t list_show(struct kobject *k, struct kobj_attribute *a, char *buf)
 	int n = 0;
 
 	mutex_lock(&kb_mutex);
-	list_for_each_entry(b, &kb_exports, node)
-		n += sysfs_emit_at(buf, n, "%d segment=%s port=%u file=%s size=%llu target=%s ro=%d served=%lld failed=%lld wakeups=%lld\n",
-				   b->id, b->segname, b->port, b->path, b->size, b->tlen ? b->target : "-", b->ro,
+	list_for_each_entry(b, &kb_exports, node) {
+		/* A path with blanks is quoted, as add takes it. */
+		const char *q = strpbrk(b->path, " \t") ? "\"" : "";
+
+		n += sysfs_emit_at(buf, n, "%d segment=%s port=%u file=%s%s%s size=%llu target=%s ro=%d served=%lld failed=%lld wakeups=%lld\n",
+				   b->id, b->segname, b->port, q, b->path, q, READ_ONCE(b->size),
+				   b->tlen ? b->target : "-", b->ro,
 				   (long long)atomic64_read(&b->served), (long long)atomic64_read(&b->failed),
 				   (long long)atomic64_read(&b->wakeups));
+	}
 	mutex_unlock(&kb_mutex);
 	return n;
 }

@@ -6,7 +6,7 @@
 # in the backing file; a discard leaves zeroes; two exports serve two files
 # on two ports at once; a user client's read of the device's data, and its
 # bad requests (past the end, an op blockd does not serve, another target)
-# get their errors; TRUNCATE grows and shrinks the file (also under a stream of
+# get their errors; a quoted path with blanks is served; TRUNCATE grows and shrinks the file (also under a stream of
 # writes) and MAPR shows its holes; ro=1 refuses writes and TRUNCATE; bad adds are refused with their
 # messages; removing an export logs what it served; the module unloads while
 # its segment lives on.
@@ -37,6 +37,8 @@ bad_add 'segment=kb port=1 file=/tmp' "xseg_blockd: cannot open '/tmp': -EISDIR"
 bad_add 'segment=kb port=1 file=/dev/null' "xseg_blockd: '/dev/null' is not a regular file or a block device"
 bad_add 'segment=kb port=1 file=/tmp/kb.img bogus=1' "xseg_blockd: add: unknown key 'bogus'"
 bad_add 'segment=kb port=x file=/tmp/kb.img' "xseg_blockd: add: bad value 'x' for port"
+bad_add 'segment=kb port=1 file="/tmp/kb.img' "xseg_blockd: add: the value of file has no closing quote"
+bad_add 'segment=kb port=1 file="/tmp/kb.img"x' "xseg_blockd: add: the value of file has no closing quote (or text right after it)"
 refuse sh -c "echo 5 > $KB/remove" 2>/dev/null
 [ -z "$(cat $KB/list)" ] || fail "exports left: $(cat $KB/list)"
 ok "bad adds refused"
@@ -74,6 +76,17 @@ echo 1 > $KB/remove || fail "remove export 1"
 kmsg_has 'xseg_blockd1: removed, served [1-9][0-9]* requests, failed 1 ' ||
   fail "the counts of export 1: $(dmesg | grep 'xseg_blockd1: removed' | tail -1)"   # (xsegbd's OPEN)
 ok "two exports, two files, two ports"
+
+# --- a path with blanks, quoted --------------------------------------------------------
+cp /tmp/kb2.img "/tmp/k b.img"
+kadd segment=kb port=2 'file="/tmp/k b.img"' ro=1
+grep -q '^1 segment=kb port=2 file="/tmp/k b.img" size=8388608 ' $KB/list || fail "list of a quoted path: $(cat $KB/list)"
+xseg-tool submit $SPEC -p 2 -o read -T any -O 0 -s 4K --out /tmp/kbq || fail "a read of the quoted path's export"
+dd if="/tmp/k b.img" of=/tmp/kbq2 bs=4K count=1 2>/dev/null
+cmp /tmp/kbq /tmp/kbq2 || fail "the quoted path's export read other bytes"
+echo 1 > $KB/remove || fail "remove the quoted path's export"
+rm -f "/tmp/k b.img"
+ok "a path with blanks in quotes"
 
 # --- user clients of the same port -----------------------------------------------
 xseg-tool submit $SPEC -p 1 -o info -T img > /tmp/info || fail "user INFO"
