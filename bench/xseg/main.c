@@ -101,6 +101,7 @@ static const int tput_mechs[] = { M_XADAPT, M_XBUSY, M_XBUSY_NT, M_FLOOR };
 static const char *const tput_labels[] = { "futex, 20 us spin", "busy poll", "busy, NO_TIMING", "floor: SPSC rings" };
 #define NTPUT 4
 #define T_BUSY 1
+#define T_BUSY_NT 2
 #define T_FLOOR 3
 #define FLOOR_GOAL 0.5	/* xseg busy poll at >= 8 in flight: at least half the floor */
 
@@ -429,9 +430,17 @@ static void throughput(unsigned reps, double secs)
 	for (t = 0; t < NTPUT; t++)
 		for (d = 0; d < NDEPTHS && wanted(tput_mechs[t]); d++)
 			run_once(tput_mechs[t], 0, 1, 0, depths[d], secs / 4);
+	/*
+	 * Every mechanism at one depth back to back (then the next depth, then
+	 * the next repetition): a host that moves the vCPUs between placements
+	 * mid-run then mostly changes them between pairs, not inside one, and
+	 * xseg's sample is judged against the floor's taken just before it.
+	 */
 	for (unsigned r = 0; r < reps; r++)
-		for (t = 0; t < NTPUT; t++)
-			for (d = 0; d < NDEPTHS && wanted(tput_mechs[t]); d++) {
+		for (d = 0; d < NDEPTHS; d++)
+			for (t = 0; t < NTPUT; t++) {
+				if (!wanted(tput_mechs[t]))
+					continue;
 				run_once(tput_mechs[t], 0, 1, 0, depths[d], secs);
 				if (!run->elapsed_ns || !run->completed)
 					fail("%s: no request completed", run->mech->key);
@@ -491,6 +500,28 @@ static void print_latency(const struct placement *pl, unsigned reps, uint32_t ro
 		printf("(no polling rows: two spinners on one CPU only take turns at the scheduler tick)\n");
 }
 
+/*
+ * Row @t against the floor at depth @d, one ratio per repetition (the two
+ * samples taken back to back): their median, and the range in *@lo, *@hi.
+ */
+static double floor_ratio(int t, int d, unsigned reps, double *lo, double *hi)
+{
+	double q[MAX_REPS];
+	unsigned n = 0;
+
+	for (unsigned r = 0; r < reps; r++)
+		if (tput[T_FLOOR][d][r] > 0)
+			q[n++] = tput[t][d][r] / tput[T_FLOOR][d][r];
+	*lo = *hi = 0;
+	for (unsigned i = 0; i < n; i++) {
+		if (!i || q[i] < *lo)
+			*lo = q[i];
+		if (!i || q[i] > *hi)
+			*hi = q[i];
+	}
+	return n ? median(q, n) : 0;
+}
+
 static void print_throughput(unsigned reps, double secs)
 {
 	printf("\nxseg throughput (PING, N requests in flight, client on CPU 0, server on CPU 1)%s:\n"
@@ -506,14 +537,25 @@ static void print_throughput(unsigned reps, double secs)
 		printf("\n");
 	}
 	/* The goal: busy poll at >= 8 in flight at least FLOOR_GOAL of the floor. */
-	printf("%-22s", "busy poll / floor");
-	for (int d = 0; d < NDEPTHS; d++) {
-		double q = tput_med[T_FLOOR][d] > 0 ? tput_med[T_BUSY][d] / tput_med[T_FLOOR][d] : 0;
+	for (int t = T_BUSY; t <= T_BUSY_NT; t++) {
+		double lo, hi;
 
-		printf(" %7.2fx%s", q, depths[d] >= 8 && q < FLOOR_GOAL ? "*" : " ");
+		printf("%-22s", t == T_BUSY ? "busy poll / floor" : "NO_TIMING / floor");
+		for (int d = 0; d < NDEPTHS; d++) {
+			double q = floor_ratio(t, d, reps, &lo, &hi);
+
+			printf(" %7.2fx%s", q, t == T_BUSY && depths[d] >= 8 && q < FLOOR_GOAL ? "*" : " ");
+		}
+		printf("\n%-22s", "  (lowest, highest)");
+		for (int d = 0; d < NDEPTHS; d++) {
+			floor_ratio(t, d, reps, &lo, &hi);
+			printf(" %4.2f-%-4.2f", lo, hi);
+		}
+		printf("\n");
 	}
-	printf("\n(floor: two processes pass 64-byte records through two DPDK SPSC rte_rings, "
-	       "busy-polled; goal >= %.2fx at 8 or more in flight, * below it)\n", FLOOR_GOAL);
+	printf("(floor: two processes pass 64-byte records through two DPDK SPSC rte_rings, busy-polled;\n"
+	       " a ratio: the median over the repetitions of xseg's sample / the floor's taken just before\n"
+	       " it; goal >= %.2fx at 8 or more in flight, * below it)\n", FLOOR_GOAL);
 }
 
 /* CPU time of this process and of its reaped children. */
@@ -634,6 +676,14 @@ static void write_json(const char *path, unsigned reps, uint32_t rounds, double 
 			fprintf(f, "%s\n      {\"mechanism\": \"%s\", \"label\": \"%s\", \"median\": ", t ? "," : "",
 				mechs[tput_mechs[t]].key, tput_labels[t]);
 			json_list(f, tput_med[t], NDEPTHS, "%.0f");
+			if (t == T_BUSY || t == T_BUSY_NT) {
+				double pr[NDEPTHS], lo, hi;
+
+				for (int d = 0; d < NDEPTHS; d++)
+					pr[d] = floor_ratio(t, d, reps, &lo, &hi);
+				fprintf(f, ",\n       \"pairedRatioToFloor\": ");
+				json_list(f, pr, NDEPTHS, "%.3f");
+			}
 			fprintf(f, ",\n       \"samples\": [");
 			for (int d = 0; d < NDEPTHS; d++) {
 				if (d)
