@@ -214,6 +214,18 @@ static inline uint32_t hold_id(const struct xq_track *tr, const struct xq_hold *
 
 enum claim { CLAIM_GOT, CLAIM_LOST, CLAIM_RETRY };
 
+/* Ask for the hot lines of the object @idx names (xq_track's objs), for writing. */
+static inline void prefetch_obj(const struct xq_track *tr, uint32_t idx)
+{
+	if (idx < tr->nobjs) {
+		const char *o = (const char *)tr->objs + (size_t)idx * tr->obj_size;
+		uint32_t off;
+
+		for (off = 0; off < tr->obj_hot; off += 64)
+			XQ__PREFETCHW(o + off);
+	}
+}
+
 /*
  * Take the index in entry *@e of @slot (lap e_cyc(*e)) for @hold, recording
  * position @pos: validate the ownership word against the slot, record DEQ
@@ -230,12 +242,17 @@ static enum claim claim(struct xq *h, struct xq_track *tr, struct xq_hold *hold,
 	unsigned tries;
 
 	XQ__PREFETCHW(own);	/* loaded now, CASed below: fetch it once */
-	if (idx < tr->nobjs) {
-		const char *o = (const char *)tr->objs + (size_t)idx * tr->obj_size;
-		uint32_t off;
+	prefetch_obj(tr, idx);
+	{
+		/* The entry after ours, if it is there: a consumer draining a
+		 * queue takes it next, so its lines travel while we work. */
+		uint64_t ne = xq_load_relaxed(slot_of(h, pos + 1));
+		uint32_t ni = e_idx(ne);
 
-		for (off = 0; off < tr->obj_hot; off += 64)
-			XQ__PREFETCHW(o + off);
+		if (e_cyc(ne) == cyc_of_pos(h, pos + 1) && ni < tr->nindices && ni < h->limit) {
+			XQ__PREFETCHW(&tr->gen[ni]);
+			prefetch_obj(tr, ni);
+		}
 	}
 	/* acquire: we read the slot with acquire, which pairs with the release
 	 * of the enqueuer's CAS; the enqueuer cleared the tag before it, so we
