@@ -17,8 +17,9 @@
 /*
  * kctl_next - the next "key=value" of the line *@s (words split at blanks;
  * *@s moves past it): 1 with *@key and *@val (NUL-terminated in place), 0 at
- * the end, -EINVAL for a word without '=' or a quoted value without its
- * closing quote (logged, as "@who: add: 'WORD' is not key=value"). A value
+ * the end, -EINVAL for a word without '=' ("@who: add: 'WORD' is not
+ * key=value" in the log) or a quoted value without its closing quote ("the
+ * value of KEY has no closing quote ..."). A value
  * in double quotes, key="a b", may hold blanks (a file path); the quotes are
  * not part of it, and it cannot hold a double quote itself.
  */
