@@ -24,7 +24,9 @@
 
 #ifdef __KERNEL__
 #include <linux/types.h>	/* xseg_blockd.ko answers MAPR in this format too */
+#include <linux/errno.h>
 #else
+#include <errno.h>
 #include <stdint.h>
 #endif
 
@@ -57,6 +59,51 @@ static inline void xseg_extent_get(const uint8_t *buf, uint32_t i, uint64_t *len
 		f = f << 8 | p[8 + k];
 	*len = l;
 	*flags = f;
+}
+
+/*
+ * xseg_extents_seek - a storage peer's extents of [@pos, @end) into @buf
+ * (room for @max), from @seek, which looks for data (@hole 0: SEEK_DATA) or
+ * a hole (@hole 1: SEEK_HOLE) from an offset and returns the offset found or
+ * a negative errno: -ENXIO from a look for data means none from there on
+ * (a hole to @end; also past the end of a file that shrank), -EINVAL or
+ * -EOPNOTSUPP (a file system that cannot tell) makes the rest data. With
+ * @seek NULL (a block device) the range is one data extent. Returns how many
+ * extents were stored, or the negative errno of @seek. blockd (lseek) and
+ * xseg_blockd.ko (vfs_llseek) answer MAPR with it.
+ */
+static inline int64_t xseg_extents_seek(uint8_t *buf, uint64_t max, uint64_t pos, uint64_t end,
+					int64_t (*seek)(void *ctx, uint64_t pos, int hole), void *ctx)
+{
+	uint32_t n = 0;
+
+	while (pos < end && n < max) {
+		uint64_t next = end;
+		uint32_t flags = 0;
+
+		if (seek) {
+			int64_t d = seek(ctx, pos, 0);
+
+			if (d == -ENXIO) {
+				flags = XSEG_EXTENT_HOLE | XSEG_EXTENT_ZERO;	/* no data from pos on */
+			} else if (d < 0 && d != -EINVAL && d != -EOPNOTSUPP) {
+				return d;
+			} else if (d >= 0 && (uint64_t)d > pos) {
+				flags = XSEG_EXTENT_HOLE | XSEG_EXTENT_ZERO;
+				next = (uint64_t)d < end ? (uint64_t)d : end;
+			} else if (d >= 0) {
+				int64_t h = seek(ctx, pos, 1);
+
+				if (h < 0)
+					return h;
+				if ((uint64_t)h > pos && (uint64_t)h < end)
+					next = (uint64_t)h;
+			}
+		}
+		xseg_extent_put(buf, n++, next - pos, flags);
+		pos = next;
+	}
+	return n;
 }
 
 #endif

@@ -192,44 +192,28 @@ static int do_truncate(struct peer *p, struct xseg_request *req, uint64_t size)
  * from lseek SEEK_DATA/SEEK_HOLE. A block device, or a file system without
  * them, is one data extent; past the file's end (a file that shrank) a hole.
  */
+static int64_t seek_fd(void *ctx, uint64_t pos, int hole)
+{
+	off_t r = lseek(*(const int *)ctx, (off_t)pos, hole ? SEEK_HOLE : SEEK_DATA);
+
+	return r < 0 ? -errno : (int64_t)r;
+}
+
 static int do_map(struct peer *p, struct xseg_request *req, uint64_t off, uint64_t len)
 {
 	uint64_t cap, dl = __atomic_load_n(&req->data_len, __ATOMIC_RELAXED);
 	uint8_t *data = xseg_req_buffer(p->xs, req, &cap);
-	uint64_t pos = off, end = off + len, max;
-	uint32_t n = 0;
+	uint64_t max;
+	int64_t n;
 
 	if (cap > dl)
 		cap = dl;
 	max = data ? cap / XSEG_EXTENT_SIZE : 0;
 	if (!max)
 		return EINVAL;	/* no room for one extent */
-	while (pos < end && n < max) {
-		uint64_t next = end;
-		uint32_t flags = 0;
-
-		if (!bd.blkdev) {
-			off_t d = lseek(bd.fd, (off_t)pos, SEEK_DATA);
-
-			if (d < 0 && errno == ENXIO) {
-				flags = XSEG_EXTENT_HOLE | XSEG_EXTENT_ZERO;	/* no data from pos on */
-			} else if (d < 0 && errno != EINVAL && errno != EOPNOTSUPP) {
-				return errno;
-			} else if (d >= 0 && (uint64_t)d > pos) {
-				flags = XSEG_EXTENT_HOLE | XSEG_EXTENT_ZERO;
-				next = (uint64_t)d < end ? (uint64_t)d : end;
-			} else if (d >= 0) {
-				off_t h = lseek(bd.fd, (off_t)pos, SEEK_HOLE);
-
-				if (h < 0)
-					return errno;
-				if ((uint64_t)h > pos && (uint64_t)h < end)
-					next = (uint64_t)h;
-			}
-		}
-		xseg_extent_put(data, n++, next - pos, flags);
-		pos = next;
-	}
+	n = xseg_extents_seek(data, max, off, off + len, bd.blkdev ? NULL : seek_fd, &bd.fd);
+	if (n < 0)
+		return (int)-n;
 	req->serviced = (uint64_t)n * XSEG_EXTENT_SIZE;
 	return 0;
 }

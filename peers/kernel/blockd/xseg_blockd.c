@@ -77,6 +77,7 @@ struct kb {
 	char target[XSEG_TARGET_MAX + 1];
 	u32 tlen, port;
 	bool ro;
+	bool blk;			/* a block device, not a regular file */
 	struct xseg *xs;
 	struct file *f;
 	u64 size;			/* changed by TRUNCATE under resize (write) */
@@ -147,7 +148,7 @@ static int kb_truncate(struct kb *b, struct xseg_request *req, u64 size, u32 fla
 	req->serviced = 0;
 	if (b->ro)
 		return -EROFS;
-	if (S_ISBLK(file_inode(b->f)->i_mode))
+	if (b->blk)
 		return -EOPNOTSUPP;	/* a block device has the size it has */
 	if (size > LLONG_MAX)
 		return -EINVAL;
@@ -163,49 +164,27 @@ static int kb_truncate(struct kb *b, struct xseg_request *req, u64 size, u32 fla
 	return r;
 }
 
-/*
- * MAPR of [@off, @off + @len): extents from SEEK_DATA/SEEK_HOLE (a block
- * device, or a file system without them: one data extent; past the end of
- * a file that shrank under us: a hole), as many as the buffer takes.
- */
+/* xseg_extents_seek's look for data or a hole, on the export's file. */
+static int64_t kb_seek(void *ctx, uint64_t pos, int hole)
+{
+	return vfs_llseek(ctx, (loff_t)pos, hole ? SEEK_HOLE : SEEK_DATA);
+}
+
+/* MAPR of [@off, @off + @len): extents, as many as the buffer takes. */
 static int kb_map(struct kb *b, struct xseg_request *req, u64 off, u64 len)
 {
-	u64 cap = 0, dl = READ_ONCE(req->data_len), pos = off, end = off + len, max;
+	u64 cap = 0, dl = READ_ONCE(req->data_len), max;
 	u8 *data = xseg_req_buffer(b->xs, req, &cap);
-	bool blk = S_ISBLK(file_inode(b->f)->i_mode);
-	u32 n = 0;
+	s64 n;
 
 	if (cap > dl)
 		cap = dl;
 	max = data ? cap / XSEG_EXTENT_SIZE : 0;
 	if (!max)
 		return -EINVAL;		/* no room for one extent */
-	while (pos < end && n < max) {
-		u64 next = end;
-		u32 fl = 0;
-
-		if (!blk) {
-			loff_t d = vfs_llseek(b->f, (loff_t)pos, SEEK_DATA);
-
-			if (d == -ENXIO) {
-				fl = XSEG_EXTENT_HOLE | XSEG_EXTENT_ZERO;	/* no data from pos on */
-			} else if (d < 0 && d != -EINVAL && d != -EOPNOTSUPP) {
-				return (int)d;
-			} else if (d >= 0 && (u64)d > pos) {
-				fl = XSEG_EXTENT_HOLE | XSEG_EXTENT_ZERO;
-				next = (u64)d < end ? (u64)d : end;
-			} else if (d >= 0) {
-				loff_t h = vfs_llseek(b->f, (loff_t)pos, SEEK_HOLE);
-
-				if (h < 0)
-					return (int)h;
-				if ((u64)h > pos && (u64)h < end)
-					next = (u64)h;
-			}
-		}
-		xseg_extent_put(data, n++, next - pos, fl);
-		pos = next;
-	}
+	n = xseg_extents_seek(data, max, off, off + len, b->blk ? NULL : kb_seek, b->f);
+	if (n < 0)
+		return (int)n;
 	req->serviced = (u64)n * XSEG_EXTENT_SIZE;
 	return 0;
 }
@@ -458,6 +437,7 @@ static int kb_add(const char *buf, size_t count)
 		r = -EINVAL;
 		goto free;
 	}
+	b->blk = S_ISBLK(file_inode(b->f)->i_mode);
 	b->size = i_size_read(b->f->f_mapping->host);
 	b->id = ida_alloc_max(&kb_ida, KB_MAX_EXPORTS - 1, GFP_KERNEL);
 	if (b->id < 0) {
