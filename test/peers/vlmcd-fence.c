@@ -8,7 +8,9 @@
  * port, and the client writes NEW bytes to the same range and reads them
  * back once the held piece has been served. With the fence the new vlmcd
  * does not answer the NEW write while the late OLD piece is held, and
- * serves it after, so the range reads NEW (and INFO .stats says fenced=1);
+ * serves it after, so the range reads NEW (and INFO .stats counts at least
+ * the held piece in fenced: the other piece's request, if it had not ended
+ * when vlmcd died, counts too);
  * with --fence-timeout 0 (no fence) the NEW write is answered while the
  * piece is held and the late piece lands over the NEW bytes, the overtaking
  * the fence exists for (shown, so the test proves it can see it); with
@@ -148,7 +150,14 @@ static void test_fence(void)
 
 	CHECKF(n == LEN, "with the fence %" PRIu64 " of %llu bytes read NEW: a late OLD piece landed over them",
 	       n, LEN);
-	CHECKF(fenced == 1 && timeouts == 0, "fenced=%" PRIu64 " fence_timeouts=%" PRIu64, fenced, timeouts);
+	/*
+	 * fenced counts every request the dead vlmcd left at a live peer: the
+	 * held piece, and the other piece's request too (its MAPW at mapperd or
+	 * its WRITE at filed) when it had not ended yet as vlmcd died (seen
+	 * under TSan), so 1 or 2.
+	 */
+	CHECKF(fenced >= 1 && fenced <= 2 && timeouts == 0, "fenced=%" PRIu64 " fence_timeouts=%" PRIu64,
+	       fenced, timeouts);
 }
 
 /* Without it (--fence-timeout 0) the late piece lands over the NEW bytes: the test sees the hazard. */
