@@ -73,10 +73,13 @@ static const struct xsb_mech mechs[] = {
 	{ "raw_spin",          "shm spin",               NULL,      XSB_BUSY,  0, 0, xsb_spin_server, xsb_spin_client },
 #define M_XBUSY_NT 11
 	{ "xseg_busy_no_timing", "xseg busy, NO_TIMING", "futex",   XSB_BUSY,  0, 1, xsb_xseg_server, xsb_xseg_client },
-#define NLAT 12
-#define M_XADAPT 12
+#define M_RPIPEPOLL 12
+	{ "raw_pipe_poll",     "pipe ppoll+read",        NULL,      XSB_SLEEP, 0, 0, xsb_pipe_poll_server,
+	  xsb_pipe_poll_client },
+#define NLAT 13
+#define M_XADAPT 13
 	{ "xseg_futex_adaptive", "futex, default spin",  "futex",   XSB_ADAPTIVE, 0, 0, xsb_xseg_server, xsb_xseg_client },
-#define M_FLOOR 13
+#define M_FLOOR 14
 	{ "floor_spsc_rings",  "floor: 2 SPSC rings",    NULL,      XSB_BUSY,  0, 0, xsb_floor_server, xsb_floor_client },
 };
 
@@ -87,6 +90,7 @@ static const struct {
 } pairs[] = {
 	{ M_XFUTEX, M_RFUTEX, "same mechanism" },
 	{ M_XPOSIXFD, M_RPIPE, "a FIFO is a pipe" },
+	{ M_XPOSIXFD, M_RPIPEPOLL, "same mechanism: a FIFO waited for in ppoll, then read" },
 	{ M_XPOSIX, M_RSIGIO, "same mechanism" },
 	{ M_XPOSIX, M_REVENTFD, "closest kernel wake-up" },
 	{ M_XPOSIX_BLK, M_RSIGIO, "same mechanism, without the driver's sigprocmask per sleep" },
@@ -347,6 +351,9 @@ static void run_once(int m, int ccpu, int scpu, uint32_t rounds, uint32_t depth,
 	if (mechs[m].server == xsb_pipe_server) {
 		if (pipe(&run->fds[0]) || pipe(&run->fds[2]))
 			fail("pipe: %s", strerror(errno));
+	} else if (mechs[m].server == xsb_pipe_poll_server) {
+		if (pipe2(&run->fds[0], O_NONBLOCK) || pipe2(&run->fds[2], O_NONBLOCK))
+			fail("pipe2: %s", strerror(errno));
 	} else if (mechs[m].server == xsb_eventfd_server) {
 		if ((run->fds[0] = eventfd(0, 0)) < 0 || (run->fds[1] = eventfd(0, 0)) < 0)
 			fail("eventfd: %s", strerror(errno));

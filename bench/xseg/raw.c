@@ -8,6 +8,9 @@
  *
  *   pipe     blocking read/write of 1 byte each way on two pipes (posixfd's
  *            FIFO is a pipe)
+ *   pipe poll  the same pipes non-blocking: each side waits in ppoll() (with
+ *            the xseg rows' timeout) and then reads what came, as posixfd's
+ *            sleep and drain do and as an event loop does with a pipe
  *   eventfd  blocking read/write of two eventfds
  *   futex    two shared-memory words, FUTEX_WAIT / FUTEX_WAKE (the shared,
  *            not _PRIVATE, ops, as the futex driver uses)
@@ -18,6 +21,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <time.h>
@@ -72,6 +76,59 @@ void xsb_pipe_client(struct xsb_run *run)
 		t0 = xsb_now_ns();
 		wr(run, C, run->fds[1], &b, 1);
 		rd(run, C, run->fds[2], &b, 1);
+		if (!xsb_record(run, i, t0, xsb_now_ns(), start))
+			break;
+	}
+	b = 'q';
+	wr(run, C, run->fds[1], &b, 1);
+}
+
+/* ------------------------------------------------------------- pipe poll */
+/* The pipe pair made non-blocking (O_NONBLOCK): ppoll, then one read of up to 256 bytes. */
+
+static char poll_rd(struct xsb_run *run, int role, int fd)
+{
+	struct timespec ts = { XSB_WAIT_US / 1000000u, (long)(XSB_WAIT_US % 1000000u) * 1000 };
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	char buf[256];
+	ssize_t n;
+	int r;
+
+	do
+		r = ppoll(&pfd, 1, &ts, NULL);
+	while (r < 0 && errno == EINTR);
+	if (r <= 0)
+		xsb_fail(run, role, "pipe poll: ppoll: %s", r ? strerror(errno) : "timed out (a lost wake-up)");
+	n = read(fd, buf, sizeof(buf));
+	if (n != 1)
+		xsb_fail(run, role, "pipe poll: read: %s", n < 0 ? strerror(errno) : "not 1 byte");
+	return buf[0];
+}
+
+void xsb_pipe_poll_server(struct xsb_run *run)
+{
+	char b;
+
+	xsb_meet(run, S);
+	for (;;) {
+		b = poll_rd(run, S, run->fds[0]);
+		if (b == 'q')
+			return;
+		wr(run, S, run->fds[3], &b, 1);
+	}
+}
+
+void xsb_pipe_poll_client(struct xsb_run *run)
+{
+	uint64_t start, t0;
+	char b = 'p';
+
+	xsb_meet(run, C);
+	start = xsb_now_ns();
+	for (uint32_t i = 0;; i++) {
+		t0 = xsb_now_ns();
+		wr(run, C, run->fds[1], &b, 1);
+		b = poll_rd(run, C, run->fds[2]);
 		if (!xsb_record(run, i, t0, xsb_now_ns(), start))
 			break;
 	}

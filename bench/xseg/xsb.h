@@ -144,6 +144,8 @@ void xsb_floor_client(struct xsb_run *run);
 /* raw.c */
 void xsb_pipe_server(struct xsb_run *run);
 void xsb_pipe_client(struct xsb_run *run);
+void xsb_pipe_poll_server(struct xsb_run *run);
+void xsb_pipe_poll_client(struct xsb_run *run);
 void xsb_eventfd_server(struct xsb_run *run);
 void xsb_eventfd_client(struct xsb_run *run);
 void xsb_futex_server(struct xsb_run *run);
