@@ -40,7 +40,7 @@ function xq(d) {
   }))
 }
 
-/** bench/README.md: xseg round trip / raw round trip at most config.goalRatio (1.25) on the pairs the file judges (withinGoal). */
+/** bench/README.md: xseg round trip / raw round trip at most the pair's goal (1.25 sleeping, 2 busy-polled; older files: config.goalRatio on the pairs they judge, withinGoal). */
 function xseg(d) {
   const goal = d.config?.goalRatio
   return d.latency.flatMap((pl) => {
@@ -48,7 +48,7 @@ function xseg(d) {
     const where = pl.placement === 'same_cpu' ? 'one CPU' : 'across CPUs'
     return pl.ratios.map((p) => ({
       line: `${label(p.xseg)}, ${where}${lowerNote}`, anchor: label(p.raw), ratio: p.ratio, better: 'lower',
-      ...(goal !== undefined && 'withinGoal' in p ? { goal } : {}),
+      ...(p.goal !== undefined ? { goal: p.goal } : goal !== undefined && 'withinGoal' in p ? { goal } : {}),
     }))
   })
 }

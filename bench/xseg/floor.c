@@ -10,6 +10,10 @@
  * The client keeps run->depth records in flight (serial numbers it checks
  * come back served and in order), the server echoes each with a served
  * mark; a record with op FLOOR_CLOSE ends the server after it answers it.
+ * With depth 0 (a latency run) the client times each round trip of one
+ * record, as the xseg and raw rows time theirs: what a round trip through
+ * single-producer/single-consumer rings costs, the structure per-producer
+ * lanes would give the request path (docs/segment.md).
  */
 #include <stdio.h>
 #include <string.h>
@@ -77,6 +81,31 @@ void xsb_floor_server(struct xsb_run *run)
 	}
 }
 
+/* A latency run: one record in flight, each round trip timed. */
+static void floor_latency(struct xsb_run *run, struct floor_rec *rec)
+{
+	uint64_t start = xsb_now_ns(), t0;
+
+	for (uint32_t i = 0;; i++) {
+		uint32_t spins = 0;
+
+		t0 = xsb_now_ns();
+		rec->serial = i;
+		rec->served = 0;
+		put(run, C, ring(run, 0), rec);
+		while (rte_ring_sc_dequeue_elem(ring(run, 1), rec, sizeof(*rec))) {
+			xsb_relax();
+			if (++spins % 65536 == 0 && xsb_now_ns() - t0 > XSB_NO_REPLY_NS)
+				xsb_fail(run, C, "floor: no record back for 1 s");
+		}
+		if (rec->serial != i || !rec->served)
+			xsb_fail(run, C, "floor: record %llu came back wrong (expected %u)",
+				 (unsigned long long)rec->serial, i);
+		if (!xsb_record(run, i, t0, xsb_now_ns(), start))
+			break;
+	}
+}
+
 void xsb_floor_client(struct xsb_run *run)
 {
 	struct floor_rec rec;
@@ -86,9 +115,13 @@ void xsb_floor_client(struct xsb_run *run)
 
 	memset(&rec, 0, sizeof(rec));
 	xsb_meet(run, C);
+	rec.op = FLOOR_PING;
+	if (!run->depth) {
+		floor_latency(run, &rec);
+		depth = 0;	/* straight to the close record */
+	}
 	last = t0 = xsb_now_ns();
 	deadline = t0 + run->max_ns;
-	rec.op = FLOOR_PING;
 	for (inflight = 0; inflight < depth; inflight++) {
 		rec.serial = next++;
 		put(run, C, ring(run, 0), &rec);

@@ -76,27 +76,35 @@ static const struct xsb_mech mechs[] = {
 #define M_RPIPEPOLL 12
 	{ "raw_pipe_poll",     "pipe ppoll+read",        NULL,      XSB_SLEEP, 0, 0, xsb_pipe_poll_server,
 	  xsb_pipe_poll_client },
-#define NLAT 13
-#define M_XADAPT 13
-	{ "xseg_futex_adaptive", "futex, default spin",  "futex",   XSB_ADAPTIVE, 0, 0, xsb_xseg_server, xsb_xseg_client },
-#define M_FLOOR 14
+#define M_FLOOR 13
 	{ "floor_spsc_rings",  "floor: 2 SPSC rings",    NULL,      XSB_BUSY,  0, 0, xsb_floor_server, xsb_floor_client },
+#define NLAT 14
+#define M_XADAPT 14
+	{ "xseg_futex_adaptive", "futex, default spin",  "futex",   XSB_ADAPTIVE, 0, 0, xsb_xseg_server, xsb_xseg_client },
 };
 
-/* xseg row vs raw row. */
+/*
+ * xseg row vs raw row, and the goal for their ratio (issue 15): a sleeping
+ * round trip at most GOAL its raw mechanism, a busy-polled one at most
+ * BUSY_GOAL the raw spin; 0: no goal (a reference line).
+ */
+#define BUSY_GOAL	2.0
 static const struct {
 	int x, raw;
 	const char *why;
+	double goal;
 } pairs[] = {
-	{ M_XFUTEX, M_RFUTEX, "same mechanism" },
-	{ M_XPOSIXFD, M_RPIPE, "a FIFO is a pipe" },
-	{ M_XPOSIXFD, M_RPIPEPOLL, "same mechanism: a FIFO waited for in ppoll, then read" },
-	{ M_XPOSIX, M_RSIGIO, "same mechanism" },
-	{ M_XPOSIX, M_REVENTFD, "closest kernel wake-up" },
-	{ M_XPOSIX_BLK, M_RSIGIO, "same mechanism, without the driver's sigprocmask per sleep" },
-	{ M_XWAIT0, M_RFUTEX, "xseg_wait with spin 0: straight to sleep" },
-	{ M_XBUSY, M_RSPIN, "both poll shared memory" },
-	{ M_XBUSY_NT, M_RSPIN, "both poll shared memory; ports bound with XSEG_PORT_NO_TIMING" },
+	{ M_XFUTEX, M_RFUTEX, "same mechanism", GOAL },
+	{ M_XPOSIXFD, M_RPIPE, "a FIFO is a pipe (a blocking read: one system call where posixfd takes two)", 0 },
+	{ M_XPOSIXFD, M_RPIPEPOLL, "same mechanism: a FIFO waited for in ppoll, then read", GOAL },
+	{ M_XPOSIX, M_RSIGIO, "same mechanism", GOAL },
+	{ M_XPOSIX, M_REVENTFD, "closest kernel wake-up", 0 },
+	{ M_XPOSIX_BLK, M_RSIGIO, "same mechanism, without the driver's sigprocmask per sleep", GOAL },
+	{ M_XWAIT0, M_RFUTEX, "xseg_wait with spin 0: straight to sleep", GOAL },
+	{ M_XBUSY, M_RSPIN, "both poll shared memory", BUSY_GOAL },
+	{ M_XBUSY_NT, M_RSPIN, "both poll shared memory; ports bound with XSEG_PORT_NO_TIMING", BUSY_GOAL },
+	{ M_FLOOR, M_RSPIN, "not xseg: 64-byte records through two DPDK SPSC rings, the structure per-producer "
+	  "lanes would give", 0 },
 };
 #define NPAIRS (sizeof(pairs) / sizeof(pairs[0]))
 
@@ -501,7 +509,7 @@ static void print_latency(const struct placement *pl, unsigned reps, uint32_t ro
 		ratio = pair_ratio(pl, i);
 		printf("%-31s %8.2f %8.2f   %-26s %8.2f %8.2f %6.2fx%s\n", mechs[x].label, pl->med_us[x],
 		       pl->p99_us[x], mechs[w].label, pl->med_us[w], pl->p99_us[w], ratio,
-		       ratio > GOAL ? " *" : "");
+		       !pairs[i].goal ? " (no goal)" : ratio > pairs[i].goal ? " *" : "");
 	}
 	if (!pl->busy)
 		printf("(no polling rows: two spinners on one CPU only take turns at the scheduler tick)\n");
@@ -661,9 +669,12 @@ static void write_json(const char *path, unsigned reps, uint32_t rounds, double 
 				continue;
 			ratio = pair_ratio(pl, i);
 			fprintf(f, "%s\n      {\"xseg\": \"%s\", \"raw\": \"%s\", \"why\": \"%s\", \"ratio\": %.3f, "
-				"\"pairedRatio\": %.3f, \"withinGoal\": %s}", r1 ? "" : ",", mechs[pairs[i].x].key,
-				mechs[pairs[i].raw].key, pairs[i].why, ratio, paired_ratio(pl, i, reps),
-				ratio <= GOAL ? "true" : "false");
+				"\"pairedRatio\": %.3f", r1 ? "" : ",", mechs[pairs[i].x].key,
+				mechs[pairs[i].raw].key, pairs[i].why, ratio, paired_ratio(pl, i, reps));
+			if (pairs[i].goal)
+				fprintf(f, ", \"goal\": %.2f, \"withinGoal\": %s", pairs[i].goal,
+					ratio <= pairs[i].goal ? "true" : "false");
+			fprintf(f, "}");
 			r1 = false;
 		}
 		fprintf(f, "]}");
@@ -816,7 +827,8 @@ int main(int argc, char **argv)
 		if (places[p].done)
 			print_latency(&places[p], reps, rounds, max_s);
 	if (places[0].done || places[1].done)
-		printf("ratio = xseg median / raw median; the goal is at most %.2fx (* above it)\n", GOAL);
+		printf("ratio = xseg median / raw median; the goal is at most %.2fx for a sleeping round trip, "
+		       "%.1fx busy-polled (* above it)\n", GOAL, BUSY_GOAL);
 	if (tput_done)
 		print_throughput(reps, tsecs);
 	xsb_scale_print();
