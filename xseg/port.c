@@ -76,6 +76,7 @@ static int try_bind(struct xseg *xs, uint32_t p, uint32_t flags)
 	xs->local[p].gen = gen;
 	xs->local[p].holds_busy = 0;
 	xs->local[p].timing = !(flags & XSEG_PORT_NO_TIMING);
+	xs->local[p].service_timing = xs->local[p].timing && (flags & XSEG_PORT_SERVICE_TIMING);
 	xseg__quota_bind(xs, p, gen);
 	/*
 	 * Nobody consumes the port's queues while it is BINDING (and producers

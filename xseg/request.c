@@ -518,7 +518,7 @@ struct xseg_request *xseg_accept(struct xseg *xs, uint32_t portno)
 	r = xseg__dequeue_life(xs, &xs->local[portno].rq, xseg__qid_rq(portno), hold, XS_SUBMITTED);
 	if (r != XQ_NONE) {
 		req = &xs->reqs[r];
-		if (xs->local[portno].timing)
+		if (xs->local[portno].service_timing)
 			req->ts_accept = xseg_sys_now_ns();
 		req->transit_port = portno;
 		xseg__set_life(req, XS_ACCEPTED);
@@ -677,7 +677,7 @@ int xseg_respond(struct xseg *xs, struct xseg_request *req)
 	r = xseg__holds_get2(xs, p, &hr, &hc);
 	if (r)
 		return r;
-	if (xs->local[p].timing)
+	if (xs->local[p].service_timing)
 		req->ts_respond = xseg_sys_now_ns();
 	served = req->serviced;		/* before delivery: then it is the client's */
 	xq_hold_take(&xs->track, hr, (uint32_t)idx);

@@ -317,8 +317,10 @@ void *xseg_extra(struct xseg *xs, uint64_t *size);
  * -EINVAL if @portno is out of range or a dynamic one (bind those by
  * XSEG_ANY_PORT), -EALREADY if this process has bound it already; a driver's
  * bind error. @flags: XSEG_PORT_ACCEPT, XSEG_PORT_RECEIVE (neither means
- * both) and XSEG_PORT_NO_TIMING (take no timestamps and keep no latency
- * histogram: see docs/segment.md, "What a request costs"). After
+ * both), XSEG_PORT_NO_TIMING (take no timestamps and keep no latency
+ * histogram) and XSEG_PORT_SERVICE_TIMING (as a server, also stamp
+ * ts_accept and ts_respond; not with XSEG_PORT_NO_TIMING): see
+ * docs/segment.md, "What a request costs". After
  * xseg_join(); before get_request/accept/receive on the port. -EPERM for an
  * observer (a join with a NULL peer type).
  * Domains: user, kernel, node. May block: if the port's owner is dead it is

@@ -30,7 +30,8 @@ struct xseg__port_local {
 	uint32_t bound;			/* bound by this process */
 	uint32_t gen;			/* our bind generation */
 	uint32_t holds_busy;		/* bitmap of this port's holds in use (atomic) */
-	uint32_t timing;		/* bound without XSEG_PORT_NO_TIMING: take timestamps */
+	uint32_t timing;		/* bound without XSEG_PORT_NO_TIMING: ts_submit, histogram */
+	uint32_t service_timing;	/* bound with XSEG_PORT_SERVICE_TIMING (and timing) */
 #if defined(XSEG_DOMAIN_KERNEL)
 	/* The wait prepared on this port (kernel: one waiting thread per port, signal.c). */
 	struct xseg_armed kwait;

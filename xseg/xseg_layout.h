@@ -205,6 +205,7 @@ XSEG_STATIC_ASSERT(sizeof(struct xseg_peer_type) == 32, "peer-type entries are 3
 #define XSEG_PORT_ACCEPT	(1u << 0)	/* takes requests */
 #define XSEG_PORT_RECEIVE	(1u << 1)	/* takes replies */
 #define XSEG_PORT_NO_TIMING	(1u << 2)	/* takes no timestamps (see docs/segment.md) */
+#define XSEG_PORT_SERVICE_TIMING (1u << 3)	/* as a server, stamps ts_accept and ts_respond */
 
 /*
  * A port, 7 cache lines. Grouped by who writes: line 0 changes on bind and
@@ -218,7 +219,7 @@ struct xseg_port {
 	uint64_t owner_start;		/* owner's process start time (domain ticks) */
 	uint32_t owner_uid;
 	uint32_t peer_type;		/* index into the peer-type table (types_off) */
-	uint32_t flags;			/* XSEG_PORT_ACCEPT | XSEG_PORT_RECEIVE | XSEG_PORT_NO_TIMING */
+	uint32_t flags;			/* XSEG_PORT_ACCEPT | _RECEIVE | _NO_TIMING | _SERVICE_TIMING */
 	uint32_t redirect;		/* admin redirect: submits go here instead, or XSEG_NO_PORT */
 	uint64_t rq_off;		/* request queue (xq) */
 	uint64_t pq_off;		/* reply queue (xq) */
@@ -337,7 +338,11 @@ struct xseg_request {
 	uint32_t buf_index;		/* chunk index in the index space, or XSEG_NO_BUF */
 	uint32_t target_len;
 	uint64_t data_len;		/* bytes of the chunk in use */
-	/* ns, domain monotonic clock; 0 when not taken (XSEG_PORT_NO_TIMING) */
+	/*
+	 * ns, domain monotonic clock; 0 when not taken: ts_submit by a client
+	 * port not bound with XSEG_PORT_NO_TIMING, ts_accept and ts_respond by
+	 * a server port bound with XSEG_PORT_SERVICE_TIMING.
+	 */
 	uint64_t ts_submit, ts_accept, ts_respond;
 	uint64_t cookie;		/* the requester's */
 	/* lines 2.. */

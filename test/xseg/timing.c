@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * Description: timestamps are taken only by ports that take them: a port
- * bound with default flags stamps ts_submit (as client), ts_accept and
- * ts_respond (as server) and counts the round trip in its latency histogram;
- * a port bound with XSEG_PORT_NO_TIMING leaves its stamps 0 and its
- * histogram alone, and a resubmit clears the server's stamps of the round
- * before. A forward keeps the client's ts_submit, so the client's latency
- * runs from its own submit, not from the last hop's forward.
+ * Description: timestamps are taken only by ports that ask for them: a
+ * client port bound with default flags stamps ts_submit and counts the
+ * round trip in its latency histogram; a server port stamps ts_accept and
+ * ts_respond only when bound with XSEG_PORT_SERVICE_TIMING; a port bound
+ * with XSEG_PORT_NO_TIMING takes none (also with SERVICE_TIMING) and leaves
+ * its histogram alone, and a resubmit clears the server's stamps of the
+ * round before. A forward keeps the client's ts_submit, so the client's
+ * latency runs from its own submit, not from the last hop's forward.
  */
 #include "common.h"
 
@@ -42,10 +43,13 @@ static void test_flags(void)
 	struct xseg_request *req;
 	uint64_t before;
 
-	CHECK(xseg_bind_port(xs, 0, 0) == 0);				/* server, timing */
+	CHECK(xseg_bind_port(xs, 0, XSEG_PORT_SERVICE_TIMING) == 0);	/* server, stamps */
 	CHECK(xseg_bind_port(xs, 1, A | XSEG_PORT_NO_TIMING) == 1);	/* server, none */
 	CHECK(xseg_bind_port(xs, 2, A) == 2);				/* client, timing */
 	CHECK(xseg_bind_port(xs, 3, A | XSEG_PORT_NO_TIMING) == 3);	/* client, none */
+	CHECK(xseg_bind_port(xs, XSEG_ANY_PORT, 0) == 4);		/* server, default: none */
+	/* NO_TIMING wins over SERVICE_TIMING. */
+	CHECK(xseg_bind_port(xs, XSEG_ANY_PORT, XSEG_PORT_NO_TIMING | XSEG_PORT_SERVICE_TIMING) == 5);
 
 	/* Both take them: all three stamps, one histogram sample. */
 	req = xseg_get_request(xs, 2);
@@ -58,6 +62,14 @@ static void test_flags(void)
 	req = round_trip(xs, req, 2, 1);
 	CHECK(req->ts_submit && !req->ts_accept && !req->ts_respond);
 	CHECK(lat_sum(xs, 2) == before + 2);
+	/* A server with default flags, and one with both flags: no service stamps either. */
+	req = round_trip(xs, req, 2, 0);
+	CHECK(req->ts_accept && req->ts_respond);
+	req = round_trip(xs, req, 2, 4);
+	CHECK(req->ts_submit && !req->ts_accept && !req->ts_respond);
+	req = round_trip(xs, req, 2, 5);
+	CHECK(req->ts_submit && !req->ts_accept && !req->ts_respond);
+	CHECK(lat_sum(xs, 2) == before + 5);
 	CHECK(xseg_put_request(xs, req) == 0);
 
 	/* A client that takes none: no ts_submit, no sample. */
@@ -70,9 +82,10 @@ static void test_flags(void)
 	CHECK(!req->ts_submit && !req->ts_accept && !req->ts_respond);
 	CHECK(lat_sum(xs, 3) == before);
 	CHECK(xseg_put_request(xs, req) == 0);
-	/* The flag alone: accept and receive as with flags 0. */
-	CHECK(xseg_bind_port(xs, XSEG_ANY_PORT, XSEG_PORT_NO_TIMING) == 4);
-	CHECK(xseg_port(xs, 4)->flags == (A | XSEG_PORT_NO_TIMING));
+	/* The flags as bound; NO_TIMING alone accepts and receives as with flags 0. */
+	CHECK(xseg_port(xs, 0)->flags == (A | XSEG_PORT_SERVICE_TIMING));
+	CHECK(xseg_bind_port(xs, XSEG_ANY_PORT, XSEG_PORT_NO_TIMING) == 6);
+	CHECK(xseg_port(xs, 6)->flags == (A | XSEG_PORT_NO_TIMING));
 	xseg_leave(xs);
 }
 
