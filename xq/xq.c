@@ -383,6 +383,12 @@ void xq_hold_unclaim(struct xq_track *tr, struct xq_hold *hold)
 		(void)xq_cas(&tr->gen[idx], &w, own_word(own_count(w), 0));
 }
 
+/*
+ * The tracked operations are flattened: the untracked core (xq_inline.h),
+ * the claim and every helper inlined into one body each, so the claim is a
+ * direct, inlined call and not a call through a pointer per dequeue.
+ */
+__attribute__((flatten))
 bool xq_enqueue_tracked(struct xq *h, uint64_t qid, struct xq_track *tr, struct xq_hold *hold)
 {
 	uint32_t idx = hold_idx(xq_load_relaxed(&hold->index));
@@ -408,6 +414,7 @@ bool xq_enqueue_tracked(struct xq *h, uint64_t qid, struct xq_track *tr, struct 
 	return true;
 }
 
+__attribute__((flatten))
 xq_index xq_dequeue_tracked(struct xq *h, uint64_t qid, struct xq_track *tr, struct xq_hold *hold)
 {
 	uint32_t idx;

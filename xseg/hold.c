@@ -42,81 +42,9 @@ int xseg__port_live(struct xseg *xs, uint32_t portno, uint32_t *gen)
 	}
 }
 
-/* xseg__owned - 1 if this process has bound @portno (and it is still ours). */
-int xseg__owned(struct xseg *xs, uint32_t portno)
-{
-	uint64_t w;
-
-	if (portno >= xs->nr_ports || !xa_load_acq32(&xs->local[portno].bound))
-		return 0;
-	w = xseg__owner(&xs->ports[portno]);
-	return XSEG_OWNER_STATE(w) == XSEG_PORT_BOUND && XSEG_OWNER_PID(w) == xs->pid &&
-	       XSEG_OWNER_GEN(w) == xs->local[portno].gen;
-}
-
 /* --------------------------------------------------------- hold records */
 
-/*
- * xseg__hold_get - one of @portno's hold records for a queue move by this
- * process. -EAGAIN when all XSEG_PORT_HOLDS are in use by our threads.
- */
-int xseg__hold_get(struct xseg *xs, uint32_t portno, struct xq_hold **hold)
-{
-	uint32_t *busy = &xs->local[portno].holds_busy;
-	uint32_t cur = xa_load_acq32(busy);
-
-	for (;;) {
-		uint32_t bit;
-
-		if (cur == (1u << XSEG_PORT_HOLDS) - 1)
-			return -EAGAIN;
-		bit = (uint32_t)__builtin_ctz(~cur);
-		if (xa_cas_acqrel32(busy, &cur, cur | (1u << bit))) {
-			*hold = &xs->holds[portno * XSEG_PORT_HOLDS + bit];
-			return 0;
-		}
-	}
-}
-
-void xseg__hold_put(struct xseg *xs, uint32_t portno, struct xq_hold *hold)
-{
-	uint32_t bit = (uint32_t)(hold - &xs->holds[portno * XSEG_PORT_HOLDS]);
-
-	xa_and_acqrel32(&xs->local[portno].holds_busy, ~(1u << bit));
-}
-
-/*
- * Two holds at once (a request and its buffer chunk): both, or neither,
- * with one atomic operation each way (respond and receive take and return
- * a pair on every call, on the round trip's path).
- */
-int xseg__holds_get2(struct xseg *xs, uint32_t portno, struct xq_hold **a, struct xq_hold **b)
-{
-	uint32_t *busy = &xs->local[portno].holds_busy;
-	uint32_t cur = xa_load_acq32(busy);
-
-	for (;;) {
-		uint32_t fr = ~cur & ((1u << XSEG_PORT_HOLDS) - 1), b0, b1;
-
-		if (!fr || !(fr & (fr - 1)))
-			return -EAGAIN;		/* fewer than two free */
-		b0 = (uint32_t)__builtin_ctz(fr);
-		b1 = (uint32_t)__builtin_ctz(fr & (fr - 1));
-		if (xa_cas_acqrel32(busy, &cur, cur | (1u << b0) | (1u << b1))) {
-			*a = &xs->holds[portno * XSEG_PORT_HOLDS + b0];
-			*b = &xs->holds[portno * XSEG_PORT_HOLDS + b1];
-			return 0;
-		}
-	}
-}
-
-void xseg__holds_put2(struct xseg *xs, uint32_t portno, struct xq_hold *a, struct xq_hold *b)
-{
-	const struct xq_hold *base = &xs->holds[portno * XSEG_PORT_HOLDS];
-
-	xa_and_acqrel32(&xs->local[portno].holds_busy,
-			~((1u << (uint32_t)(a - base)) | (1u << (uint32_t)(b - base))));
-}
+/* Hold records: xseg__hold_get/put and holds_get2/put2 are inline (hold.h). */
 
 /* --------------------------------------------------------- joined peers */
 
@@ -245,12 +173,12 @@ int xseg_peer_type_name(struct xseg *xs, uint32_t i, char *name, size_t len)
 }
 
 /*
- * xseg__driver_for - this process's instance of the driver of peer type
- * @peer_type (an index read from a port: validated here), joining it on
- * first use. NULL if the type is unknown or has no driver in this process.
- * Once joined, it reads only the handle (never the shared table).
+ * xseg__driver_join - the slow path of xseg__driver_for (hold.h): this
+ * process's instance of the driver of peer type @peer_type (an index read
+ * from a port: validated here), joining it on first use. NULL if the type
+ * is unknown or has no driver in this process.
  */
-struct xseg__drv *xseg__driver_for(struct xseg *xs, uint32_t peer_type)
+struct xseg__drv *xseg__driver_join(struct xseg *xs, uint32_t peer_type)
 {
 	struct xseg__drv *d;
 	char name[XSEG_TYPE_LEN];
