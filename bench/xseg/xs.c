@@ -161,9 +161,19 @@ void xsb_xseg_server(struct xsb_run *run)
 		to = xseg_respond(xs, req);
 		if (to < 0)
 			xsb_fail(run, S, "xseg_respond: %s", strerror(-to));
+		if (op == X_CLOSE) {
+			/*
+			 * The client's last request: the run is over. A polling
+			 * client may take the reply and leave before this signal,
+			 * which then finds its port unbound (-ENOENT): not an error.
+			 */
+			int r = xseg_signal(xs, (uint32_t)to);
+
+			if (r < 0 && r != -ENOENT)
+				xsb_fail(run, S, "xseg_signal(%d) after the last reply: %s", to, strerror(-r));
+			break;
+		}
 		signal_port(run, S, xs, (uint32_t)to);
-		if (op == X_CLOSE)
-			break;	/* the client's last request: the run is over */
 	}
 	xseg_leave(xs);
 }
