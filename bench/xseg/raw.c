@@ -49,42 +49,22 @@ static void rd(struct xsb_run *run, int role, int fd, void *buf, size_t len)
 		xsb_fail(run, role, "%s read: %s", run->mech->key, n < 0 ? strerror(errno) : "short/EOF");
 }
 
-/* ------------------------------------------------------------------ pipe */
-/* fds: 0/1 ping read/write end, 2/3 pong read/write end. */
+/* ------------------------------------------------------- pipe, pipe poll */
+/*
+ * fds: 0/1 ping read/write end, 2/3 pong read/write end. The pipe rows wait
+ * in a blocking read of one byte; the pipe poll rows have the pair made
+ * non-blocking (O_NONBLOCK) and wait in ppoll, then take what came with one
+ * read of up to 256 bytes. One ping-pong for both, with its own way to wait.
+ */
+typedef char wait_byte_fn(struct xsb_run *run, int role, int fd);
 
-void xsb_pipe_server(struct xsb_run *run)
+static char blocking_rd(struct xsb_run *run, int role, int fd)
 {
 	char b;
 
-	xsb_meet(run, S);
-	for (;;) {
-		rd(run, S, run->fds[0], &b, 1);
-		if (b == 'q')
-			return;
-		wr(run, S, run->fds[3], &b, 1);
-	}
+	rd(run, role, fd, &b, 1);
+	return b;
 }
-
-void xsb_pipe_client(struct xsb_run *run)
-{
-	uint64_t start, t0;
-	char b = 'p';
-
-	xsb_meet(run, C);
-	start = xsb_now_ns();
-	for (uint32_t i = 0;; i++) {
-		t0 = xsb_now_ns();
-		wr(run, C, run->fds[1], &b, 1);
-		rd(run, C, run->fds[2], &b, 1);
-		if (!xsb_record(run, i, t0, xsb_now_ns(), start))
-			break;
-	}
-	b = 'q';
-	wr(run, C, run->fds[1], &b, 1);
-}
-
-/* ------------------------------------------------------------- pipe poll */
-/* The pipe pair made non-blocking (O_NONBLOCK): ppoll, then one read of up to 256 bytes. */
 
 static char poll_rd(struct xsb_run *run, int role, int fd)
 {
@@ -105,20 +85,20 @@ static char poll_rd(struct xsb_run *run, int role, int fd)
 	return buf[0];
 }
 
-void xsb_pipe_poll_server(struct xsb_run *run)
+static void pipe_server(struct xsb_run *run, wait_byte_fn *get)
 {
 	char b;
 
 	xsb_meet(run, S);
 	for (;;) {
-		b = poll_rd(run, S, run->fds[0]);
+		b = get(run, S, run->fds[0]);
 		if (b == 'q')
 			return;
 		wr(run, S, run->fds[3], &b, 1);
 	}
 }
 
-void xsb_pipe_poll_client(struct xsb_run *run)
+static void pipe_client(struct xsb_run *run, wait_byte_fn *get)
 {
 	uint64_t start, t0;
 	char b = 'p';
@@ -128,13 +108,18 @@ void xsb_pipe_poll_client(struct xsb_run *run)
 	for (uint32_t i = 0;; i++) {
 		t0 = xsb_now_ns();
 		wr(run, C, run->fds[1], &b, 1);
-		b = poll_rd(run, C, run->fds[2]);
+		b = get(run, C, run->fds[2]);
 		if (!xsb_record(run, i, t0, xsb_now_ns(), start))
 			break;
 	}
 	b = 'q';
 	wr(run, C, run->fds[1], &b, 1);
 }
+
+void xsb_pipe_server(struct xsb_run *run) { pipe_server(run, blocking_rd); }
+void xsb_pipe_client(struct xsb_run *run) { pipe_client(run, blocking_rd); }
+void xsb_pipe_poll_server(struct xsb_run *run) { pipe_server(run, poll_rd); }
+void xsb_pipe_poll_client(struct xsb_run *run) { pipe_client(run, poll_rd); }
 
 /* --------------------------------------------------------------- eventfd */
 /* fds: 0 ping, 1 pong. A ping adds 1; the client stops the server with STOP. */
