@@ -114,6 +114,16 @@ void xseg_sys_log(int level, const char *fmt, ...) __attribute__((format(printf,
 /* Monotonic and wall-clock time in nanoseconds. */
 uint64_t xseg_sys_now_ns(void);
 uint64_t xseg_sys_realtime_ns(void);
+/*
+ * The monotonic clock for request stamps: xseg_sys_now_ns's time, read
+ * cheaper where the domain can (user: from the TSC, anchored to it every few
+ * ms, within tens of ns of it; kernel: the same ktime). Not for timeouts.
+ */
+uint64_t xseg_sys_stamp_ns(void);
+#if !defined(XSEG_DOMAIN_KERNEL)
+/* 1 if this process's stamps come from the TSC (user domain; test/sys/stamp). */
+int xseg_sys_stamp_tsc(void);
+#endif
 
 /*
  * Identity of the calling process (or kernel context): pid, start time in

@@ -449,7 +449,7 @@ static int queue_to(struct xseg *xs, uint32_t r, uint32_t dst, struct xq_hold *h
 	req->dst_port = dst;
 	req->effective_dst = eff;
 	if (submit) {
-		req->ts_submit = xs->local[from].timing ? xseg_sys_now_ns() : 0;
+		req->ts_submit = xs->local[from].timing ? xseg_sys_stamp_ns() : 0;
 		req->ts_accept = req->ts_respond = 0;
 	}
 	xq_hold_take(&xs->track, hold, r);
@@ -519,7 +519,7 @@ struct xseg_request *xseg_accept(struct xseg *xs, uint32_t portno)
 	if (r != XQ_NONE) {
 		req = &xs->reqs[r];
 		if (xs->local[portno].service_timing)
-			req->ts_accept = xseg_sys_now_ns();
+			req->ts_accept = xseg_sys_stamp_ns();
 		req->transit_port = portno;
 		xseg__set_life(req, XS_ACCEPTED);
 		xseg__set_holder(req, XSEG_HOLDER(portno, xs->local[portno].gen));
@@ -678,7 +678,7 @@ int xseg_respond(struct xseg *xs, struct xseg_request *req)
 	if (r)
 		return r;
 	if (xs->local[p].service_timing)
-		req->ts_respond = xseg_sys_now_ns();
+		req->ts_respond = xseg_sys_stamp_ns();
 	served = req->serviced;		/* before delivery: then it is the client's */
 	xq_hold_take(&xs->track, hr, (uint32_t)idx);
 	r = xseg__deliver(xs, (uint32_t)idx, hr, hc);
@@ -777,10 +777,12 @@ struct xseg_request *xseg_receive(struct xseg *xs, uint32_t portno)
 			uint64_t ts = req->ts_submit;
 
 			if (ts && xs->local[portno].timing) {
-				uint64_t us = (xseg_sys_now_ns() - ts) / 1000, b = 0;
+				/* Stamps of two threads may be tens of ns apart: never below 0. */
+				uint64_t now = xseg_sys_stamp_ns(), us = now > ts ? (now - ts) / 1000 : 0;
+				uint32_t b = us ? 63u - (uint32_t)__builtin_clzll(us) : 0;
 
-				while (b + 1 < XSEG_LAT_BUCKETS && (us >> (b + 1)))
-					b++;
+				if (b >= XSEG_LAT_BUCKETS)
+					b = XSEG_LAT_BUCKETS - 1;
 				xseg__count(&xs->ports[portno].lat[b]);
 			}
 			xseg__count(&xs->ports[portno].cnt.received);

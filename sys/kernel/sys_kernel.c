@@ -106,6 +106,11 @@ uint64_t xseg_sys_now_ns(void)
 	return ktime_get_ns();
 }
 
+uint64_t xseg_sys_stamp_ns(void)
+{
+	return ktime_get_ns();
+}
+
 uint64_t xseg_sys_realtime_ns(void)
 {
 	return ktime_get_real_ns();

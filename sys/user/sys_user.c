@@ -100,6 +100,147 @@ uint64_t xseg_sys_realtime_ns(void)
 }
 
 /*
+ * xseg_sys_stamp_ns - CLOCK_MONOTONIC for the request stamps (ts_submit and
+ * the latency histogram, the server's stamps), read for less. A vDSO
+ * clock_gettime costs ~30 ns on our VMs and a client took two per request;
+ * where the kernel itself keeps time with the TSC (its clocksource is
+ * "tsc": invariant and synchronised across CPUs, or the kernel would have
+ * dropped it), a stamp is the thread's last anchor, a (TSC, CLOCK_MONOTONIC)
+ * pair, plus the TSC ticks since, converted at the rate measured between
+ * the thread's last two anchors. A thread anchors again every 4 ms of TSC,
+ * so a stamp stays within about two clock-read jitters (tens of ns) of
+ * CLOCK_MONOTONIC and of every other process's stamps; it never goes back
+ * within a thread. Elsewhere (not x86-64, another clocksource, or
+ * XSEG_STAMP_CLOCK=monotonic in the environment) it is CLOCK_MONOTONIC.
+ * Only stamps use it: timeouts and deadlines keep xseg_sys_now_ns.
+ */
+#if defined(__x86_64__)
+#include <string.h>
+#include <x86intrin.h>
+
+#define STAMP_SPAN_NS	4000000ull	/* anchor again after this much TSC time */
+#define STAMP_CAL_NS	1000000ull	/* the first rate from anchors at least this far apart */
+
+struct stamp_clock {
+	uint64_t tsc, ns;	/* the last anchor */
+	uint64_t mult;		/* ns per tick, << 32; 0 until measured */
+	uint64_t span;		/* STAMP_SPAN_NS in ticks */
+	uint64_t last;		/* the last stamp returned (never go back) */
+	uint64_t win;		/* the narrowest anchor window seen, in ticks */
+};
+
+static __thread struct stamp_clock stamp_tls;
+static int stamp_tsc = -1;	/* 1: the TSC way, 0: CLOCK_MONOTONIC */
+static pthread_once_t stamp_once = PTHREAD_ONCE_INIT;
+
+static void stamp_choose(void)
+{
+	const char *env = getenv("XSEG_STAMP_CLOCK");
+	char cs[32] = "";
+	int fd, tsc = 0;
+
+	if (!env || strcmp(env, "monotonic")) {
+		fd = open("/sys/devices/system/clocksource/clocksource0/current_clocksource", O_RDONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			ssize_t n = read(fd, cs, sizeof(cs) - 1);
+
+			close(fd);
+			tsc = n >= 3 && !strncmp(cs, "tsc", 3) && (n == 3 || cs[3] == '\n');
+		}
+	}
+	__atomic_store_n(&stamp_tsc, tsc, __ATOMIC_RELEASE);
+}
+
+/*
+ * A new anchor: the clock read between two TSC reads, taken only if that
+ * window was narrow (nothing interrupted the three reads). Four wide ones in
+ * a row (a preempted or stalled thread): this stamp is the clock read itself
+ * and the anchor stays, so a late anchor never skews the rate.
+ */
+static uint64_t stamp_anchor(struct stamp_clock *c)
+{
+	uint64_t t1, t2, ns = 0, mid = 0;
+
+	if (!c->mult && c->ns) {
+		/* Measuring the rate: keep the first anchor until STAMP_CAL_NS have passed. */
+		ns = ts_ns(CLOCK_MONOTONIC);
+		if (ns - c->ns < STAMP_CAL_NS)
+			return c->last = ns > c->last ? ns : c->last;
+	}
+	for (int i = 0; i < 4 && !mid; i++) {
+		t1 = __rdtsc();
+		ns = ts_ns(CLOCK_MONOTONIC);
+		t2 = __rdtsc();
+		if (t2 < t1)
+			continue;	/* read on two CPUs whose TSCs disagree: try again */
+		if (!c->win || t2 - t1 < c->win)
+			c->win = t2 - t1;
+		if (t2 - t1 <= 2 * c->win + 64)
+			mid = t1 + (t2 - t1) / 2;
+	}
+	if (mid && c->ns && ns > c->ns && mid > c->tsc && (c->mult || ns - c->ns >= STAMP_CAL_NS)) {
+		unsigned __int128 m = ((unsigned __int128)(ns - c->ns) << 32) / (mid - c->tsc);
+
+		if (m > 0 && m < (1ull << 40)) {	/* a TSC of 4 MHz to 4 THz: else ignore it */
+			c->mult = (uint64_t)m;
+			c->span = (STAMP_SPAN_NS << 32) / c->mult;
+		}
+	}
+	if (mid) {
+		c->tsc = mid;
+		c->ns = ns;
+	}
+	if (ns < c->last)
+		ns = c->last;
+	return c->last = ns;
+}
+
+static int stamp_way(void)
+{
+	int way = __atomic_load_n(&stamp_tsc, __ATOMIC_ACQUIRE);
+
+	if (way < 0) {
+		pthread_once(&stamp_once, stamp_choose);
+		way = __atomic_load_n(&stamp_tsc, __ATOMIC_ACQUIRE);
+	}
+	return way;
+}
+
+int xseg_sys_stamp_tsc(void)
+{
+	return stamp_way();
+}
+
+uint64_t xseg_sys_stamp_ns(void)
+{
+	struct stamp_clock *c;
+	uint64_t t, d, v;
+
+	if (!stamp_way())
+		return ts_ns(CLOCK_MONOTONIC);
+	c = &stamp_tls;
+	t = __rdtsc();
+	d = t - c->tsc;
+	if (!c->mult || t < c->tsc || d >= c->span)
+		return stamp_anchor(c);
+	v = c->ns + ((d * c->mult) >> 32);	/* d < span: the product stays below 2^64 */
+	if (v < c->last)
+		v = c->last;
+	return c->last = v;
+}
+#else
+int xseg_sys_stamp_tsc(void)
+{
+	return 0;
+}
+
+uint64_t xseg_sys_stamp_ns(void)
+{
+	return ts_ns(CLOCK_MONOTONIC);
+}
+#endif
+
+/*
  * Read /proc/<pid>/stat: the state letter (field 3) and the start time in
  * clock ticks since boot (field 22). The command name (field 2) may contain
  * spaces and parentheses, so parse from the last ')'.
