@@ -6,11 +6,15 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/mman.h>
+#if defined(__x86_64__)
+#include <x86intrin.h>		/* __rdtsc: xseg_sys_stamp_ns */
+#endif
 #include "../domain.h"
 
 void *xseg_sys_alloc(size_t size)
@@ -115,9 +119,6 @@ uint64_t xseg_sys_realtime_ns(void)
  * Only stamps use it: timeouts and deadlines keep xseg_sys_now_ns.
  */
 #if defined(__x86_64__)
-#include <string.h>
-#include <x86intrin.h>
-
 #define STAMP_SPAN_NS	4000000ull	/* anchor again after this much TSC time */
 #define STAMP_CAL_NS	1000000ull	/* the first rate from anchors at least this far apart */
 
