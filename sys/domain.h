@@ -120,8 +120,6 @@ uint64_t xseg_sys_realtime_ns(void);
  * ms, within tens of ns of it; kernel: the same ktime). Not for timeouts.
  */
 uint64_t xseg_sys_stamp_ns(void);
-/* 1 if this process's stamps come from the TSC (user domain only; test/sys/stamp). */
-int xseg_sys_stamp_tsc(void);
 
 /*
  * Identity of the calling process (or kernel context): pid, start time in

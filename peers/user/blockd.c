@@ -187,11 +187,7 @@ static int do_truncate(struct peer *p, struct xseg_request *req, uint64_t size)
 	return r;
 }
 
-/*
- * MAPR: the allocation of [off, off+len) as extents (xseg/xseg_extents.h),
- * from lseek SEEK_DATA/SEEK_HOLE. A block device, or a file system without
- * them, is one data extent; past the file's end (a file that shrank) a hole.
- */
+/* xseg_extents_seek's look for data or a hole, on the file's descriptor @ctx. */
 static int64_t seek_fd(void *ctx, uint64_t pos, int hole)
 {
 	off_t r = lseek(*(const int *)ctx, (off_t)pos, hole ? SEEK_HOLE : SEEK_DATA);
@@ -199,6 +195,11 @@ static int64_t seek_fd(void *ctx, uint64_t pos, int hole)
 	return r < 0 ? -errno : (int64_t)r;
 }
 
+/*
+ * MAPR: the allocation of [off, off+len) as extents (xseg/xseg_extents.h),
+ * from lseek SEEK_DATA/SEEK_HOLE. A block device, or a file system without
+ * them, is one data extent; past the file's end (a file that shrank) a hole.
+ */
 static int do_map(struct peer *p, struct xseg_request *req, uint64_t off, uint64_t len)
 {
 	uint64_t cap, dl = __atomic_load_n(&req->data_len, __ATOMIC_RELAXED);

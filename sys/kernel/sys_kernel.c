@@ -111,11 +111,6 @@ uint64_t xseg_sys_stamp_ns(void)
 	return ktime_get_ns();
 }
 
-int xseg_sys_stamp_tsc(void)
-{
-	return 0;
-}
-
 uint64_t xseg_sys_realtime_ns(void)
 {
 	return ktime_get_real_ns();

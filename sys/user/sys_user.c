@@ -16,6 +16,7 @@
 #include <x86intrin.h>		/* __rdtsc: xseg_sys_stamp_ns */
 #endif
 #include "../domain.h"
+#include "stamp.h"
 
 void *xseg_sys_alloc(size_t size)
 {

@@ -12,6 +12,7 @@
  */
 #include "../xtest.h"
 #include "sys/domain.h"
+#include "sys/user/stamp.h"
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
