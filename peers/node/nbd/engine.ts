@@ -58,6 +58,11 @@ export interface NbdEngineStats {
   committed: number
   /** READ data copied out of the segment for slow readers (bytes on the heap). */
   copied: number
+  /**
+   * WRITE payload bytes copied from the connection's read buffer into segment
+   * buffers (the rest is read from the socket straight into them).
+   */
+  writeCopied: number
   /** Replied READ/WRITE requests kept with their buffers for the next chunks (given back after a second unused). */
   warm: number
   /** Data chunks that reused a warm request's buffer, and those that took a free one from the segment. */

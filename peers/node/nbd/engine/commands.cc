@@ -584,6 +584,7 @@ void command(Conn *c, const uint8_t *b)
 		conn_fatal(c, msg);
 		return;
 	}
+	c->big_write = type == NBD_CMD_WRITE && length >= BIG_WRITE;
 	cmd = cmd_new(c);
 	cmd->type = type;
 	cmd->flags = flags;
@@ -817,8 +818,10 @@ void conn_input(Conn *c)
 
 			if (n > avail)
 				n = avail;
-			if (cur->fill_data)
+			if (cur->fill_data) {
 				memcpy(cur->fill_data + cur->filled, p, n);
+				c->e->write_copied += n;
+			}
 			cur->filled += (uint32_t)n;
 			c->rpos += n;
 			if (cur->filled == cur->fill_len)

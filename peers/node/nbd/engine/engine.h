@@ -78,6 +78,12 @@ const uint32_t SIMPLE_REPLY_MAGIC = 0x67446698;
 const uint32_t REQ_SIZE = 28, REP_SIZE = 16;
 const uint64_t MAX_DISCARD = 32u << 20;		// a refused WRITE's payload read and dropped
 const size_t RBUF = 256u << 10;
+// After a WRITE of BIG_WRITE bytes or more, the next read into the read buffer
+// takes at most SMALL_READ bytes: the next command's header, and little of a
+// big payload, which is then read straight into its segment buffer
+// (conn_read) instead of being copied there from the read buffer.
+const uint32_t BIG_WRITE = 64u << 10;
+const size_t SMALL_READ = 4096;
 const int IOV_CAP = 1024;
 const uint32_t WARM_MAX = 16;		// warm requests kept at most (put_req)
 const uint32_t DEFER_MIN = 8;		// unanswered commands of a connection that defer its input (socket.cc)
@@ -129,6 +135,7 @@ struct Conn {
 	uint8_t hdr[REQ_SIZE];
 	uint32_t hdr_len;
 	Cmd *cur;			// a WRITE whose payload is arriving
+	bool big_write;			// the last command parsed was a WRITE of BIG_WRITE or more
 	uint64_t discard;		// payload bytes to drop (a refused WRITE)
 	Cmd *blocked;			// a command waiting for a free request
 	bool stalled, disc, eof, closing;
@@ -172,6 +179,7 @@ struct Engine {
 	uint32_t conn_reqs, total_reqs;	// caps on segment requests held: one connection, all
 	uint64_t committed;		// the connections' committed bytes
 	uint64_t copied;		// bytes of READ data copied out of the segment (held on the heap)
+	uint64_t write_copied;		// WRITE payload bytes copied from a read buffer into the segment
 	uint32_t held;			// segment requests held (orphans and warm ones included)
 	std::vector<xseg_request *> warm;	// replied requests kept with their maxBuf buffers, most recent last
 	uint32_t warm_max;		// at most this many (0: none kept)

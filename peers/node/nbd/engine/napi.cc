@@ -418,7 +418,7 @@ Napi::Value nbd_conn_close(const Napi::CallbackInfo &info)
 }
 
 // nbd_stats(engine) -> { commands, errors, bytesRead, bytesWritten, inflight, replies,
-// timeouts, late, orphans, held, committed, copied, warm, warmHits, warmMisses, deferrals }
+// timeouts, late, orphans, held, committed, copied, writeCopied, warm, warmHits, warmMisses, deferrals }
 Napi::Value nbd_stats(const Napi::CallbackInfo &info)
 {
 	Napi::Env env = info.Env();
@@ -440,6 +440,7 @@ Napi::Value nbd_stats(const Napi::CallbackInfo &info)
 	o.Set("held", Napi::Number::New(env, (double)e->held));
 	o.Set("committed", Napi::Number::New(env, (double)e->committed));
 	o.Set("copied", Napi::Number::New(env, (double)e->copied));
+	o.Set("writeCopied", Napi::Number::New(env, (double)e->write_copied));
 	o.Set("warm", Napi::Number::New(env, (double)e->warm.size()));
 	o.Set("warmHits", Napi::Number::New(env, (double)e->warm_hits));
 	o.Set("warmMisses", Napi::Number::New(env, (double)e->warm_misses));

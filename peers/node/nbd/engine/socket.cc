@@ -430,8 +430,16 @@ void conn_read(Conn *c)
 		Cmd *cur = c->cur;
 		ssize_t n;
 
+		// A WRITE whose payload is arriving and whose next chunk has no request
+		// yet (its header was the last thing parsed, or a chunk was just filled):
+		// take the request now, so the payload is read straight into its buffer.
+		if (cur && !c->discard && c->rpos == c->rlen && !cur->fill && !write_chunk(c, cur))
+			continue;	// stalled (the loop ends) or failed (its payload is dropped)
+		// The rest of a chunk straight into its buffer, unless it is a small
+		// one's few bytes, which are read with what follows them (a big
+		// WRITE's are not: the read after it is small anyway).
 		if (cur && !c->discard && c->rpos == c->rlen && cur->fill_data && cur->filled < cur->fill_len &&
-		    cur->fill_len - cur->filled >= 4096) {
+		    (cur->fill_len - cur->filled >= 4096 || c->big_write)) {
 			n = read(c->fd, cur->fill_data + cur->filled, cur->fill_len - cur->filled);
 			if (n > 0) {
 				cur->filled += (uint32_t)n;
@@ -448,6 +456,11 @@ void conn_read(Conn *c)
 			if (c->rlen == c->rbuf.size())
 				return;	// full and unparsed: stalled
 			size_t space = c->rbuf.size() - c->rlen;
+
+			// Big WRITEs come one after another: read the next header (and
+			// a little), and the rest of its payload straight into its buffer.
+			if (c->big_write && space > SMALL_READ)
+				space = SMALL_READ;
 
 			n = read(c->fd, c->rbuf.data() + c->rlen, space);
 			if (n > 0) {
