@@ -25,6 +25,8 @@ export interface Result {
   iops: number, mbps: number, p50us: number, p99us: number, meanus: number
   /** Server CPU time (user + system, every process and thread of the server) per I/O, in microseconds. */
   cpuUsPerIo?: number
+  /** cpuUsPerIo of each server process, in the order of the server's pids() */
+  cpuUsPerIoEach?: number[]
   /** The server's CPU time over the wall time of the fio run: how many CPUs it kept busy. */
   cpus?: number
 }
@@ -119,12 +121,14 @@ export function run(cmd: string, args: string[]): string {
 export function fio(uri: string, w: Workload, runtime: number, size: string, dir: string, pids: number[] = []): Result {
   const out = join(dir, 'fio.json')
   const cpu0 = cpuSeconds(pids)
+  const each0 = pids.map((p) => cpuSeconds([p]))
   const t0 = process.hrtime.bigint()
   const r = spawnSync('fio', ['--ioengine=nbd', `--uri=${uri}`, '--name=bench', `--rw=${w.rw}`, `--bs=${w.bs}`,
     `--iodepth=${w.depth}`, `--size=${size}`, '--time_based', `--runtime=${runtime}`, '--ramp_time=1',
     '--randrepeat=0', '--norandommap', '--output-format=json', `--output=${out}`], { encoding: 'utf8' })
   const wall = Number(process.hrtime.bigint() - t0) / 1e9
   const cpu = cpuSeconds(pids) - cpu0
+  const each = pids.map((p, i) => cpuSeconds([p]) - each0[i])
   if (r.status !== 0) throw new Error(`fio ${w.name} on ${uri}: ${r.stderr || r.stdout}`)
   const job = JSON.parse(readFileSync(out, 'utf8')).jobs[0]
   const d = w.rw.includes('read') ? job.read : job.write
@@ -142,6 +146,7 @@ export function fio(uri: string, w: Workload, runtime: number, size: string, dir
     // wall time is estimated at the measured rate for ramp + runtime.
     const ios = d.iops * (runtime + 1)
     res.cpuUsPerIo = ios > 0 ? (cpu * 1e6) / ios : 0
+    res.cpuUsPerIoEach = each.map((c) => (ios > 0 ? (c * 1e6) / ios : 0))
     res.cpus = wall > 0 ? cpu / wall : 0
   }
   return res

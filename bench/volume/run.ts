@@ -328,6 +328,12 @@ async function main(): Promise<void> {
     const c = (x?: Result): string => (x?.cpuUsPerIo !== undefined ? x.cpuUsPerIo.toFixed(1) : '-')
     console.log(line([r.workload, c(r.fresh), c(r.volume), c(r.clone), c(r.blockd), c(r.qcow2)]))
   }
+  console.log('')
+  console.log('the same, per process: volume (gateway filed mapperd vlmcd), blockd (gateway blockd)')
+  for (const r of rows) {
+    const e = (x?: Result): string => (x?.cpuUsPerIoEach ? x.cpuUsPerIoEach.map((v) => v.toFixed(1)).join(' ') : '-')
+    console.log(`${r.workload.padEnd(20)}  volume: ${e(r.volume)}   blockd: ${e(r.blockd)}`)
+  }
   const doc = {
     schemaVersion: 1,
     benchmark: 'volumes',
