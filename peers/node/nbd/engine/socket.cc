@@ -430,10 +430,11 @@ void conn_read(Conn *c)
 		Cmd *cur = c->cur;
 		ssize_t n;
 
-		// A WRITE whose payload is arriving and whose next chunk has no request
-		// yet (its header was the last thing parsed, or a chunk was just filled):
-		// take the request now, so the payload is read straight into its buffer.
-		if (cur && !c->discard && c->rpos == c->rlen && !cur->fill && !write_chunk(c, cur))
+		// A big WRITE whose payload is arriving and whose next chunk has no
+		// request yet (its header was the last thing parsed, or a chunk was just
+		// filled): take the request now, so the payload is read straight into
+		// its buffer. (A small one's is read with the commands after it.)
+		if (c->big_write && cur && !c->discard && c->rpos == c->rlen && !cur->fill && !write_chunk(c, cur))
 			continue;	// stalled (the loop ends) or failed (its payload is dropped)
 		// The rest of a chunk straight into its buffer, unless it is a small
 		// one's few bytes, which are read with what follows them (a big
