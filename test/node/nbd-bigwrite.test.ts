@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: BSD-2-Clause
 //
 // Description: big WRITE payloads go from the socket straight into segment
-// buffers (docs/nbd.md, Performance). The engine reads a connection's socket
+// buffers (docs/nbd.md, The engine). The engine reads a connection's socket
 // into its read buffer (256 KiB) and copies what it parsed there into the
 // segment; a WRITE's payload is read straight into the buffer of its chunk's
 // request when nothing else is buffered. After a WRITE of 64 KiB or more the

@@ -653,7 +653,9 @@ void command(Conn *c, const uint8_t *b)
 		}
 	}
 	if (err) {
-		// A refused WRITE still sends its payload: read and drop it.
+		// A refused WRITE still sends its payload: read and drop it (through
+		// the read buffer, a whole one at a time).
+		c->big_write = false;
 		if (type == NBD_CMD_WRITE) {
 			if (length > MAX_DISCARD) {
 				snprintf(msg, sizeof(msg), "NBD_CMD_WRITE of %u bytes (at most %llu)", length,
