@@ -128,7 +128,7 @@ export function fio(uri: string, w: Workload, runtime: number, size: string, dir
     '--randrepeat=0', '--norandommap', '--output-format=json', `--output=${out}`], { encoding: 'utf8' })
   const wall = Number(process.hrtime.bigint() - t0) / 1e9
   const cpu = cpuSeconds(pids) - cpu0
-  const each = pids.map((p, i) => cpuSeconds([p]) - each0[i])
+  const each = pids.map((p, i) => cpuSeconds([p]) - (each0[i] ?? 0))
   if (r.status !== 0) throw new Error(`fio ${w.name} on ${uri}: ${r.stderr || r.stdout}`)
   const job = JSON.parse(readFileSync(out, 'utf8')).jobs[0]
   const d = w.rw.includes('read') ? job.read : job.write
