@@ -120,15 +120,14 @@ export function run(cmd: string, args: string[]): string {
  */
 export function fio(uri: string, w: Workload, runtime: number, size: string, dir: string, pids: number[] = []): Result {
   const out = join(dir, 'fio.json')
-  const cpu0 = cpuSeconds(pids)
   const each0 = pids.map((p) => cpuSeconds([p]))
   const t0 = process.hrtime.bigint()
   const r = spawnSync('fio', ['--ioengine=nbd', `--uri=${uri}`, '--name=bench', `--rw=${w.rw}`, `--bs=${w.bs}`,
     `--iodepth=${w.depth}`, `--size=${size}`, '--time_based', `--runtime=${runtime}`, '--ramp_time=1',
     '--randrepeat=0', '--norandommap', '--output-format=json', `--output=${out}`], { encoding: 'utf8' })
   const wall = Number(process.hrtime.bigint() - t0) / 1e9
-  const cpu = cpuSeconds(pids) - cpu0
   const each = pids.map((p, i) => cpuSeconds([p]) - (each0[i] ?? 0))
+  const cpu = each.reduce((a, b) => a + b, 0)
   if (r.status !== 0) throw new Error(`fio ${w.name} on ${uri}: ${r.stderr || r.stdout}`)
   const job = JSON.parse(readFileSync(out, 'utf8')).jobs[0]
   const d = w.rw.includes('read') ? job.read : job.write

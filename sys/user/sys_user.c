@@ -41,6 +41,26 @@ void xseg_sys_heap_free(void *p, uint64_t size)
 	munmap(p, (size_t)size);
 }
 
+/*
+ * Read a small file (a /proc or /sys entry) into @buf, NUL-terminated: its
+ * length (> 0), -errno if it cannot be opened, or -EIO if it reads empty or
+ * fails.
+ */
+static ssize_t read_small(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n <= 0)
+		return -EIO;
+	buf[n] = 0;
+	return n;
+}
+
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void xseg_sys_registry_lock(void)
@@ -138,17 +158,13 @@ static pthread_once_t stamp_once = PTHREAD_ONCE_INIT;
 static void stamp_choose(void)
 {
 	const char *env = getenv("XSEG_STAMP_CLOCK");
-	char cs[32] = "";
-	int fd, tsc = 0;
+	char cs[32];
+	ssize_t n;
+	int tsc = 0;
 
 	if (!env || strcmp(env, "monotonic")) {
-		fd = open("/sys/devices/system/clocksource/clocksource0/current_clocksource", O_RDONLY | O_CLOEXEC);
-		if (fd >= 0) {
-			ssize_t n = read(fd, cs, sizeof(cs) - 1);
-
-			close(fd);
-			tsc = n >= 3 && !strncmp(cs, "tsc", 3) && (n == 3 || cs[3] == '\n');
-		}
+		n = read_small("/sys/devices/system/clocksource/clocksource0/current_clocksource", cs, sizeof(cs));
+		tsc = n >= 3 && !strncmp(cs, "tsc", 3) && (n == 3 || cs[3] == '\n');
 	}
 	__atomic_store_n(&stamp_tsc, tsc, __ATOMIC_RELEASE);
 }
@@ -258,18 +274,13 @@ static int proc_stat(uint32_t pid, char *state, uint64_t *start)
 {
 	char path[64], buf[1024], *p;
 	ssize_t n;
-	int fd, field;
+	int field;
 
 	__atomic_fetch_add(&xseg_sys_proc_stat_reads, 1, __ATOMIC_RELAXED);
 	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -EIO;
-	buf[n] = 0;
+	n = read_small(path, buf, sizeof(buf));
+	if (n < 0)
+		return (int)n;
 	p = strrchr(buf, ')');
 	if (!p || p[1] != ' ')
 		return -EIO;
@@ -333,16 +344,9 @@ int xseg_sys_start_of(uint32_t pid, uint64_t *start)
 
 	if (pid == XSEG_SYS_KERNEL_PID) {
 		char buf[32];
-		ssize_t n;
-		int fd = open("/sys/module/xseg/parameters/instance", O_RDONLY | O_CLOEXEC);
 
-		if (fd < 0)
+		if (read_small("/sys/module/xseg/parameters/instance", buf, sizeof(buf)) < 0)
 			return -ESRCH;
-		n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (n <= 0)
-			return -ESRCH;
-		buf[n] = 0;
 		*start = strtoull(buf, NULL, 10);
 		return 0;
 	}

@@ -584,7 +584,7 @@ void command(Conn *c, const uint8_t *b)
 		conn_fatal(c, msg);
 		return;
 	}
-	c->big_write = type == NBD_CMD_WRITE && length >= BIG_WRITE;
+	c->big_write = false;	// until a WRITE of BIG_WRITE or more is accepted (below)
 	cmd = cmd_new(c);
 	cmd->type = type;
 	cmd->flags = flags;
@@ -653,9 +653,7 @@ void command(Conn *c, const uint8_t *b)
 		}
 	}
 	if (err) {
-		// A refused WRITE still sends its payload: read and drop it (through
-		// the read buffer, a whole one at a time).
-		c->big_write = false;
+		// A refused WRITE still sends its payload: read and drop it.
 		if (type == NBD_CMD_WRITE) {
 			if (length > MAX_DISCARD) {
 				snprintf(msg, sizeof(msg), "NBD_CMD_WRITE of %u bytes (at most %llu)", length,
@@ -692,6 +690,7 @@ void command(Conn *c, const uint8_t *b)
 			return;
 		}
 		c->cur = cmd;
+		c->big_write = length >= BIG_WRITE;
 		return;
 	case NBD_CMD_FLUSH:
 		cmd->op = X_FLUSH;
