@@ -207,6 +207,77 @@ static void *oc_thread(void *arg)
 	return NULL;
 }
 
+/*
+ * The store's directory immutable (FS_IMMUTABLE_FL): filed answers every
+ * ACQUIRE with EPERM (its lock file cannot be made), the case a storage peer
+ * refusing the lock op stands for (radosd's EPERM from a cluster without the
+ * caps). mapperd must report that error, never read it as "open by someone":
+ * INFO says the lock could not be looked at, OPEN, SNAPSHOT and DELETE fail
+ * with EPERM saying why, and the volume is untouched once the directory is
+ * writable again. The flag is cleared at exit whichever way the test ends.
+ */
+static int imm_fd = -1;
+
+static int store_immutable(int on)
+{
+	int flags;
+
+	if (imm_fd < 0 || ioctl(imm_fd, FS_IOC_GETFLAGS, &flags))
+		return -1;
+	flags = on ? flags | FS_IMMUTABLE_FL : flags & ~FS_IMMUTABLE_FL;
+	return ioctl(imm_fd, FS_IOC_SETFLAGS, &flags);
+}
+
+static void store_immutable_off(void)
+{
+	if (imm_fd >= 0)
+		store_immutable(0);
+}
+
+static void test_lock_refused(void)
+{
+	struct xv_open_reply o;
+	struct xv_map_entry e[2];
+	uint32_t n;
+	uint64_t id;
+
+	MG(X_CREATE, "lk", "size=2M\nobject_size=1M\n", 0);
+	CHECK(mapop(X_MAPW, "lk", 0, 1, e, 2, &n) == 0 && n == 1);
+	id = info_u64("lk", "id");
+	CHECK((imm_fd = open(store, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0);
+	atexit(store_immutable_off);
+	if (store_immutable(1)) {
+		const char *ci = getenv("CI");
+
+		CHECKF(!ci || strcmp(ci, "true"), "cannot make %s immutable (%s): the test needs root "
+		       "(CAP_LINUX_IMMUTABLE) and a file system with the flag", store, strerror(errno));
+		printf("SKIP test_lock_refused (cannot make the store immutable: %s; needs root)\n", strerror(errno));
+		return;
+	}
+	MG(X_INFO, "lk", NULL, 0);
+	SAYS("\nopen_by=? (its lock: Operation not permitted)\n");
+	CHECK(open_vol("lk", "owner=alice\n", &o) == EPERM);
+	SAYS("lk: cannot take its lock: Operation not permitted");
+	MG(X_SNAPSHOT, "lk", "name=s\n", EPERM);
+	SAYS("lk: cannot look at its lock: Operation not permitted");
+	MG(X_DELETE, "lk", NULL, EPERM);
+	SAYS("cannot look at its");
+	CHECKF(!strstr(reply, "open by"), "DELETE: '%s'", reply);
+	CHECK(store_immutable(0) == 0);
+	/* Nothing changed: the same volume, not open, and everything works again. */
+	CHECK(info_u64("lk", "id") == id);
+	MG(X_INFO, "lk", NULL, 0);
+	SAYS("\nopen_by=-\n");
+	CHECK(open_vol("lk", "owner=alice\n", &o) == 0 && o.id == id);
+	MG(X_CLOSE, "lk", "owner=alice\n", 0);
+	MG(X_SNAPSHOT, "lk", "name=s\n", 0);
+	MG(X_DELETE, "lk@s", NULL, 0);
+	MG(X_DELETE, "lk", NULL, 0);
+	MG(X_INFO, XV_T_FSCK, NULL, 0);
+	SAYS("\nleaked=0\n");
+}
+
+
 static void test_one_copy(void)
 {
 	struct xv_map_entry e[8];

@@ -6,7 +6,8 @@
  * (holes, writable, shared, copy-on-write keeps the snapshot's bytes, discard
  * frees only what the volume owns, EROFS on snapshots, ranges past the end);
  * OPEN/CLOSE (exclusive, the holder named, shared read-only snapshots, a dead
- * owner's lock broken, force=1); one COPY for many concurrent MAPW of one
+ * owner's lock broken, force=1; a storage peer answering the lock op with
+ * EPERM is reported as that, never as "open by"); one COPY for many concurrent MAPW of one
  * object; a corrupted map entry, header or registry record gives EIO naming
  * it and nothing else is lost; and mapperd SIGKILLed >= 50 times during
  * MAPW/snapshot/clone streams: every acknowledged change is there after each
@@ -14,6 +15,8 @@
  * names (checked against the store's directory) and removes them.
  */
 #include <dirent.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include "peers.h"
 #include "../../peers/user/xclient.h"
 #include "../../peers/user/xvformat.h"
@@ -416,6 +419,7 @@ int main(void)
 	RUN(test_manage);
 	RUN(test_map);
 	RUN(test_open);
+	RUN(test_lock_refused);
 	RUN(test_one_copy);
 	RUN(test_corrupt);
 	RUN(test_cache);
