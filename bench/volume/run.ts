@@ -13,6 +13,9 @@
 //             every run: reads of shared objects, and every first write to
 //             an object is a copy-on-write (COPY at filed, map update)
 //   blockd    gateway -> blockd on a raw file: the cost of the extra hops
+//   sparse    (only with --servers) gateway -> blockd on a new sparse file
+//             per run: what a fresh volume's first writes into never
+//             written pages cost a raw file (columns sparse, fr/sparse)
 //   qcow2     qemu-nbd on a fresh qcow2 overlay (qemu-img create -b) of a
 //             base image written in full: what users pick for snapshots
 //             today; its first writes allocate clusters in the overlay
@@ -33,7 +36,7 @@
 // interleaved with the others: an A/B of a change in one invocation
 // (columns base and vol/base).
 import { spawnSync, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -93,13 +96,22 @@ async function gateway(name: string, storagePort: number, args: string[]): Promi
   return { uri: (e) => `nbd+unix:///${e}?socket=${sock}`, c, sock }
 }
 
-function blockd(): Server {
+function blockd(name = 'blockd'): Server {
   let d: ChildProcess | undefined
   let gw: Awaited<ReturnType<typeof gateway>> | undefined
+  const sparse = join(shm, 'sparse.img')
   return {
-    name: 'blockd',
+    name,
     async up() {
-      d = start(join(BIN, 'blockd'), ['-g', spec, '-p', '4', '-d', 'posixfd', '--file', raw], 'blockd')
+      let file = raw
+      if (name === 'sparse') {
+        // A new file of the volume's size with no page written, as a fresh volume's objects are.
+        rmSync(sparse, { force: true })
+        writeFileSync(sparse, '')
+        truncateSync(sparse, sizeMB * MB)
+        file = sparse
+      }
+      d = start(join(BIN, 'blockd'), ['-g', spec, '-p', '4', '-d', 'posixfd', '--file', file], 'blockd')
       await bound(4)
       gw = await gateway('blockd', 4, ['--export', 'disk'])
       return gw.uri('disk')
@@ -108,6 +120,7 @@ function blockd(): Server {
       if (gw) await stop(gw.c)
       if (d) await stop(d)
       rmSync(join(shm, 'blockd.sock'), { force: true })
+      rmSync(sparse, { force: true })
     },
     pids: () => [gw?.c.pid, d?.pid].filter((x): x is number => !!x),
   }
@@ -255,7 +268,7 @@ async function main(): Promise<void> {
   const fill = spawnSync('dd', ['if=/dev/urandom', `of=${raw}`, 'bs=1M', `count=${sizeMB}`, 'status=none'])
   if (fill.status !== 0) throw new Error(`dd: cannot write ${raw}`)
   seg = Segment.createSync(spec, { peerType: 'posixfd' })
-  const all: Record<string, () => Server> = { fresh: freshVolume, volume: () => volume(), clone, blockd, qcow2 }
+  const all: Record<string, () => Server> = { fresh: freshVolume, volume: () => volume(), clone, blockd: () => blockd(), sparse: () => blockd('sparse'), qcow2 }
   if (opt['base-bin']) all.base = () => volume('base', resolve(opt['base-bin']!), 5, 'objects-base')
   const names = opt.servers!.split(',')
   for (const s of names) if (!all[s]) throw new Error(`--servers: unknown server '${s}'`)
@@ -287,10 +300,11 @@ async function main(): Promise<void> {
   const ratio = (a?: Result, b?: Result): number | null => (a && b ? +(a.iops / b.iops).toFixed(3) : null)
   const rows = loads.map((w) => {
     const g = (s: string): Result | undefined => best.get(`${w.name}|${s}`)
-    const f = g('fresh'), v = g('volume'), c = g('clone'), b = g('blockd'), q = g('qcow2'), a = g('base')
+    const f = g('fresh'), v = g('volume'), c = g('clone'), b = g('blockd'), q = g('qcow2'), a = g('base'), sp = g('sparse')
     return {
       workload: w.name, rw: w.rw, bs: w.bs, depth: w.depth, fresh: f, volume: v, clone: c, blockd: b, qcow2: q,
       ...(a ? { base: a, volumeVsBase: ratio(v, a), baseVsBlockd: ratio(a, b) } : {}),
+      ...(sp ? { sparse: sp, freshVsSparse: ratio(f, sp), sparseVsBlockd: ratio(sp, b) } : {}),
       freshVsBlockd: ratio(f, b), volumeVsBlockd: ratio(v, b), cloneVsBlockd: ratio(c, b),
       freshVsQcow2: ratio(f, q), volumeVsQcow2: ratio(v, q), cloneVsQcow2: ratio(c, q),
     }
@@ -302,6 +316,16 @@ async function main(): Promise<void> {
     const x = (v: number | null): string => (v === null ? '-' : v.toFixed(2) + 'x')
     console.log(line([r.workload, iops(r.fresh), iops(r.volume), iops(r.clone), iops(r.blockd), iops(r.qcow2),
       x(r.freshVsBlockd), x(r.volumeVsBlockd), x(r.cloneVsBlockd), x(r.freshVsQcow2), x(r.volumeVsQcow2), x(r.cloneVsQcow2)]))
+  }
+  if (names.includes('sparse')) {
+    console.log('')
+    console.log('blockd on a new sparse file (sparse) against its full one, and the fresh volume against it')
+    console.log(line(['workload', 'sparse', 'blockd', 'sp/blk', 'fr/sparse']))
+    for (const r of rows) {
+      const x = (v?: number | null): string => (v === null || v === undefined ? '-' : v.toFixed(2) + 'x')
+      console.log(line([r.workload, r.sparse ? r.sparse.iops.toFixed(0) : '-', r.blockd ? r.blockd.iops.toFixed(0) : '-',
+        x(r.sparseVsBlockd), x(r.freshVsSparse)]))
+    }
   }
   if (opt['base-bin']) {
     console.log('')
@@ -347,6 +371,7 @@ async function main(): Promise<void> {
       volume: 'xseg nbd --volumes -> vlmcd -> mapperd -> filed (tmpfs), a volume written in full',
       clone: 'the same chain, a fresh clone of its snapshot per run (first writes copy-on-write)',
       blockd: 'xseg nbd -> blockd on a raw tmpfs file',
+      ...(names.includes('sparse') ? { sparse: 'xseg nbd -> blockd on a new sparse tmpfs file per run' } : {}),
       qcow2: 'qemu-nbd --cache=writeback --aio=threads on a fresh qcow2 overlay of a full qcow2 base (tmpfs)',
     },
     rows,
