@@ -209,9 +209,9 @@ static void *oc_thread(void *arg)
 
 /*
  * The store's directory immutable (FS_IMMUTABLE_FL): filed answers every
- * ACQUIRE with EPERM (its lock file cannot be made), the case a storage peer
- * refusing the lock op stands for (radosd's EPERM from a cluster without the
- * caps). mapperd must report that error, never read it as "open by someone":
+ * ACQUIRE with EPERM (its lock file cannot be made): a storage peer's error
+ * on the lock op, and the one errno mapperd's "held" once equalled (EPERM is
+ * 1; LOCK_HELD is now -1). mapperd must report it, never read it as "open by":
  * INFO says the lock could not be looked at, OPEN, SNAPSHOT and DELETE fail
  * with EPERM saying why, and the volume is untouched once the directory is
  * writable again. The flag is cleared at exit whichever way the test ends.
@@ -276,7 +276,6 @@ static void test_lock_refused(void)
 	MG(X_INFO, XV_T_FSCK, NULL, 0);
 	SAYS("\nleaked=0\n");
 }
-
 
 static void test_one_copy(void)
 {
