@@ -61,7 +61,8 @@ static inline void xt_skip(const char *why)
  * its atexit() cleanups, so the segments, FIFOs, sockets and child peers it
  * made do not outlive it. Only the test's own process does so: a process it
  * forked takes the signal's default action, as if this handler were not
- * there. A cleanup that hangs is cut off after 5 s.
+ * there. A cleanup that hangs is cut off after 5 s; a second SIGTERM or
+ * SIGINT during it is ignored (it would cut off a cleanup that works).
  */
 static pid_t xt_main_pid;
 static volatile sig_atomic_t xt_dying;
@@ -76,8 +77,11 @@ static void xt_fatal(int sig)
 		raise(sig);
 		return;
 	}
-	if (xt_dying)
-		_exit(1);
+	if (xt_dying) {
+		if (sig != SIGALRM)
+			return;	/* stopped again while cleaning up: the cleanup goes on */
+		_exit(1);	/* the cleanup hung for 5 s */
+	}
 	xt_dying = 1;
 	if (write(2, sig == SIGALRM ? hang : stop, sig == SIGALRM ? sizeof(hang) - 1 : sizeof(stop) - 1) < 0) {
 		/* nothing to do */
