@@ -117,7 +117,7 @@ function rados(d) {
  */
 function volumes(d) {
   return d.rows.flatMap((row) => {
-    const blockdGoal = /^4K .*QD32$/.test(row.workload) ? 0.8 : /QD1$/.test(row.workload) ? 0.7 : undefined
+    const blockdGoal = /^4K .*QD32$/.test(row.workload) ? 0.8 : /QD1( on CPU \d+)?$/.test(row.workload) ? 0.7 : undefined
     return ['fresh', 'volume', 'clone'].flatMap((kind) => [
       { line: `${row.workload}: ${kind}`, anchor: 'gateway -> blockd', ratio: row[`${kind}VsBlockd`], better: 'higher', ...(blockdGoal ? { goal: blockdGoal } : {}) },
       { line: `${row.workload}: ${kind}`, anchor: 'qemu-nbd qcow2', ratio: row[`${kind}VsQcow2`], better: 'higher', goal: 1.5 },

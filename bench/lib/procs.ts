@@ -6,10 +6,78 @@
 // `children`, so that the benchmark's exit handler can stop what is left).
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
+import { appendFileSync, existsSync, readFileSync, readdirSync } from 'node:fs'
+import { cpus } from 'node:os'
 import { join } from 'node:path'
 
-export interface Workload { name: string, rw: string, bs: string, depth: number }
+/**
+ * A fio workload. @cpus (a CPU list, e.g. '0'): fio and every process of the
+ * server run on those CPUs only (pinCpus), the placement in which no request
+ * crosses CPUs; without it the scheduler places them.
+ */
+export interface Workload { name: string, rw: string, bs: string, depth: number, cpus?: string }
+
+/**
+ * @w again as a row of its own whose processes all run on @cpus: at depth 1
+ * every hop of a request wakes the next process, and whether that wake-up
+ * crosses CPUs can decide the figure more than the software does (on a VM,
+ * waking an idle vCPU can cost tens of microseconds).
+ */
+export function onCpus(w: Workload, cpus: string): Workload {
+  return { ...w, name: `${w.name} on CPU ${cpus}`, cpus }
+}
+
+/**
+ * @loads, each followed by its onCpus(w, @cpu) twin when its name holds one
+ * of the comma-separated @oneCpu (the benchmarks' --one-cpu and --cpu).
+ */
+export function withOneCpu(loads: Workload[], oneCpu: string, cpu: string): Workload[] {
+  const which = oneCpu.split(',').filter((o) => o)
+  if (!/^\d+$/.test(cpu)) throw new Error(`--cpu: '${cpu}' is not a CPU number`)
+  if (Number(cpu) >= cpus().length) throw new Error(`--cpu: this machine has CPUs 0-${cpus().length - 1}, not ${cpu}`)
+  return loads.flatMap((w) => (which.some((o) => w.name.toLowerCase().includes(o.toLowerCase())) ? [w, onCpus(w, cpu)] : [w]))
+}
+
+/** A CPU list ('0,2-3') as its CPUs, sorted and comma-separated ('0,2,3'). */
+function cpuSet(list: string): string {
+  const out = new Set<number>()
+  for (const part of list.split(',').filter((p) => p)) {
+    const [a, b] = part.split('-').map(Number)
+    for (let c = a!; c <= (b ?? a!); c++) out.add(c)
+  }
+  return [...out].sort((x, y) => x - y).join(',')
+}
+
+/** The CPU list @pid may run on (taskset's), e.g. '0,1' or '0-3'. */
+function affinity(pid: number): string {
+  const out = run('taskset', ['-c', '-p', String(pid)])
+  const m = /list:\s*(\S+)/.exec(out)
+  if (!m) throw new Error(`taskset -c -p ${pid}: cannot read '${out.trim()}'`)
+  return m[1]!
+}
+
+/**
+ * Run every thread of each of @pids on @cpus; returns the function that puts
+ * back each one's former CPU list (a process that is gone meanwhile is skipped).
+ */
+export function pinCpus(pids: number[], cpus: string): () => void {
+  const before = pids.map((pid) => [pid, affinity(pid)] as const)
+  for (const [pid] of before) {
+    run('taskset', ['-a', '-c', '-p', cpus, String(pid)])
+    // Every thread, checked: a figure labelled 'on CPU N' must be one.
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      let status: string
+      try {
+        status = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8')
+      } catch { continue }	// a worker thread that ended meanwhile (qemu-nbd's come and go)
+      const got = cpuSet(/^Cpus_allowed_list:\s*(\S+)/m.exec(status)?.[1] ?? '')
+      if (got !== cpuSet(cpus)) throw new Error(`taskset: thread ${tid} of ${pid} runs on CPUs ${got}, not ${cpus}`)
+    }
+  }
+  return () => {
+    for (const [pid, was] of before) spawnSync('taskset', ['-a', '-c', '-p', was, String(pid)], { stdio: 'ignore' })
+  }
+}
 
 /** 4K random read and write at depth 1 and 32, 1M sequential at depth 4. */
 export const WORKLOADS: Workload[] = [
@@ -29,6 +97,8 @@ export interface Result {
   cpuUsPerIoEach?: number[]
   /** The server's CPU time over the wall time of the fio run: how many CPUs it kept busy. */
   cpus?: number
+  /** With Workload.cpus: the CPUs that every thread of the server was found on before the run. */
+  ranOn?: string
 }
 
 /**
@@ -89,6 +159,9 @@ export function start(cmd: string, args: string[], log: string): ChildProcess {
   c.stderr!.on('data', (d: Buffer) => { err += d.toString() })
   c.on('exit', (code, sig) => {
     if (code !== 0 && sig !== 'SIGTERM' && sig !== 'SIGINT' && code !== null) process.stderr.write(`${log}: exited ${code}\n${err}`)
+    // BENCH_CHILD_LOG=FILE keeps every child's stderr, for a run that failed.
+    if (process.env.BENCH_CHILD_LOG && err)
+      appendFileSync(process.env.BENCH_CHILD_LOG, `--- ${log} (pid ${c.pid}, ${code ?? sig}):\n${err}`)
   })
   children.push(c)
   return c
@@ -100,6 +173,11 @@ export async function stop(c: ChildProcess): Promise<void> {
   const done = new Promise<void>((r) => c.once('exit', () => r()))
   c.kill('SIGTERM')
   await Promise.race([done, sleep(5000).then(() => { c.kill('SIGKILL') })])
+}
+
+/** Stop every child still running, and wait for each (before a normal exit). */
+export async function stopEvery(): Promise<void> {
+  await Promise.all(children.map((c) => stop(c)))
 }
 
 /** SIGTERM every child still running (for the exit handler: no waiting). */
@@ -116,15 +194,28 @@ export function run(cmd: string, args: string[]): string {
 
 /**
  * One fio run of @w through its nbd engine on @uri over the first @size
- * bytes, @runtime seconds after a 1 s ramp; fio's JSON goes to @dir.
+ * bytes, @runtime seconds after a 1 s ramp; fio's JSON goes to @dir. @pids:
+ * every process of the server (their CPU time is measured; with @w.cpus
+ * they run on those CPUs for the run, fio too).
  */
 export function fio(uri: string, w: Workload, runtime: number, size: string, dir: string, pids: number[] = []): Result {
+  const restore = w.cpus ? pinCpus(pids, w.cpus) : undefined
+  try {
+    const r = fioOnce(uri, w, runtime, size, dir, pids)
+    return w.cpus ? { ...r, ranOn: cpuSet(w.cpus) } : r
+  } finally {
+    restore?.()
+  }
+}
+
+function fioOnce(uri: string, w: Workload, runtime: number, size: string, dir: string, pids: number[]): Result {
   const out = join(dir, 'fio.json')
   const each0 = pids.map((p) => cpuSeconds([p]))
   const t0 = process.hrtime.bigint()
-  const r = spawnSync('fio', ['--ioengine=nbd', `--uri=${uri}`, '--name=bench', `--rw=${w.rw}`, `--bs=${w.bs}`,
+  const argv = ['fio', '--ioengine=nbd', `--uri=${uri}`, '--name=bench', `--rw=${w.rw}`, `--bs=${w.bs}`,
     `--iodepth=${w.depth}`, `--size=${size}`, '--time_based', `--runtime=${runtime}`, '--ramp_time=1',
-    '--randrepeat=0', '--norandommap', '--output-format=json', `--output=${out}`], { encoding: 'utf8' })
+    '--randrepeat=0', '--norandommap', '--output-format=json', `--output=${out}`]
+  const r = w.cpus ? spawnSync('taskset', ['-c', w.cpus, ...argv], { encoding: 'utf8' }) : spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8' })
   const wall = Number(process.hrtime.bigint() - t0) / 1e9
   const each = pids.map((p, i) => cpuSeconds([p]) - (each0[i] ?? 0))
   const cpu = each.reduce((a, b) => a + b, 0)

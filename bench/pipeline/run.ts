@@ -25,13 +25,17 @@
 //             table gives the medians of both and their ratios
 //
 //   tsx bench/pipeline/run.ts [--runtime S] [--rounds N] [--size 256M] [--only WORKLOAD,...]
-//       [--servers xseg,nbdkit,...] [--baseline ROOT]
+//       [--servers xseg,nbdkit,...] [--baseline ROOT] [--one-cpu WORKLOAD,...] [--cpu N]
+//
+// --one-cpu (default QD1): those workloads run again as rows '... on CPU N'
+// with fio and every process of each server on CPU --cpu only (taskset; see
+// bench/lib/procs.ts onCpus, docs/nbd.md#performance); '' runs none.
 import { spawnSync, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
-import { WORKLOADS, fio as fioRun, need, start, stop, stopAll, waitFor, type Result, type Server, type Workload } from '../lib/procs'
+import { WORKLOADS, fio as fioRun, need, start, stop, stopAll, stopEvery, waitFor, withOneCpu, type Result, type Server, type Workload } from '../lib/procs'
 
 const ROOT = resolve(__dirname, '../..')
 
@@ -47,6 +51,8 @@ const { values: opt } = parseArgs({
     servers: { type: 'string', default: 'xseg,nbdkit,qemu-nbd,nbdkit-xseg' },
     out: { type: 'string', default: join(ROOT, 'bench/results/pipeline.json') },
     baseline: { type: 'string' },
+    'one-cpu': { type: 'string', default: 'QD1' },
+    cpu: { type: 'string', default: '0' },
   },
 })
 
@@ -168,7 +174,8 @@ async function main(): Promise<void> {
   const runtime = Number(opt.runtime)
   const rounds = Number(opt.rounds)
   const only = opt.only ? opt.only.split(',') : null
-  const loads = WORKLOADS.filter((w) => !only || only.some((o) => w.name.toLowerCase().includes(o.toLowerCase())))
+  const loads = withOneCpu(WORKLOADS.filter((w) => !only || only.some((o) => w.name.toLowerCase().includes(o.toLowerCase()))),
+    opt['one-cpu']!, opt.cpu!)
   // The volume: written once in full, so that reads hit real pages.
   const fill = spawnSync('dd', ['if=/dev/urandom', `of=${image}`, 'bs=1M', `count=${parseInt(opt.size!)}`, 'status=none'])
   if (fill.status !== 0) throw new Error(`dd: cannot write ${image}`)
@@ -206,7 +213,7 @@ async function main(): Promise<void> {
     const g = (s: string): Result | undefined => best.get(`${w.name}|${s}`)
     const x = g('xseg'), k = g('nbdkit'), q = g('qemu-nbd'), p = g('nbdkit-xseg')
     return {
-      workload: w.name, rw: w.rw, bs: w.bs, depth: w.depth,
+      workload: w.name, rw: w.rw, bs: w.bs, depth: w.depth, ...(w.cpus ? { onCpus: w.cpus } : {}),
       xseg: x, nbdkit: k, qemuNbd: q, nbdkitXseg: p,
       ratioNbdkit: x && k ? x.iops / k.iops : null, ratioQemuNbd: x && q ? x.iops / q.iops : null,
       // p99 latency and server CPU time per I/O, xseg over nbdkit (lower is better)
@@ -217,7 +224,7 @@ async function main(): Promise<void> {
     }
   })
   const f1 = (v: number): string => v.toFixed(1)
-  const line = (c: string[]): string => c.map((v, i) => (i === 0 ? v.padEnd(18) : v.padStart(10))).join(' ')
+  const line = (c: string[]): string => c.map((v, i) => (i === 0 ? v.padEnd(26) : v.padStart(10))).join(' ')
   console.log(line(['workload', 'xseg IOPS', 'nbdkit', 'qemu-nbd', 'xseg p50us', 'nbdkit p50', 'x/nbdkit', 'x/qemu-nbd',
     'p99 x/nbdk', 'xseg cpuus', 'nbdkit cpu', 'cpu x/nbdk']))
   for (const r of rows) {
@@ -283,7 +290,8 @@ async function main(): Promise<void> {
   console.log(`wrote ${opt.out}`)
 }
 
-main().then(() => process.exit(0), (e: unknown) => {
+// Its servers are stopped and waited for before it exits (the exit handler can only signal them).
+main().then(() => stopEvery().then(() => process.exit(0)), (e: unknown) => {
   console.error(`pipeline bench: ${e instanceof Error ? e.message : String(e)}`)
-  process.exit(1)
+  return stopEvery().then(() => process.exit(1))
 })

@@ -28,7 +28,14 @@
 //
 //   tsx bench/volume/run.ts [--runtime S] [--rounds N] [--size 256M] [--only WORKLOAD,...]
 //                            [--servers fresh,volume,clone,blockd,qcow2] [--object-size 4M]
-//                            [--base-bin DIR]
+//                            [--base-bin DIR] [--one-cpu WORKLOAD,...] [--cpu N]
+//
+// --one-cpu (default QD1): the workloads whose names hold one of these run a
+// second time as rows '... on CPU N' in which fio and every process of each
+// server run on CPU --cpu only (taskset): at depth 1 a request wakes each
+// process of its path in turn, and whether those wake-ups cross CPUs moves
+// every server's figure, and the ratios, more than the software does
+// (docs/volumes.md#where-the-processes-run-at-qd1). --one-cpu '' runs none.
 //
 // --base-bin DIR (a lib/user/bin of another build, e.g. main's) adds the
 // server "base": the volume line on a second chain (filed, mapperd, vlmcd
@@ -41,7 +48,7 @@ import { cpus, loadavg } from 'node:os'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { Segment, Volumes } from '../../sys/node/ts/index'
-import { WORKLOADS, fio as fioRun, need, run, sleep, start, stop, stopAll, waitFor, type Result, type Server, type Workload } from '../lib/procs'
+import { WORKLOADS, fio as fioRun, need, run, sleep, start, stop, stopAll, stopEvery, waitFor, withOneCpu, type Result, type Server, type Workload } from '../lib/procs'
 
 const ROOT = resolve(__dirname, '../..')
 const CLI = join(ROOT, 'lib/node/cli.js')
@@ -54,6 +61,8 @@ const { values: opt } = parseArgs({
     size: { type: 'string', default: '256M' },
     'object-size': { type: 'string', default: '4M' },
     only: { type: 'string' },
+    'one-cpu': { type: 'string', default: 'QD1' },
+    cpu: { type: 'string', default: '0' },
     servers: { type: 'string', default: 'fresh,volume,clone,blockd,qcow2' },
     out: { type: 'string', default: join(ROOT, 'bench/results/volumes.json') },
     'base-bin': { type: 'string' },
@@ -263,7 +272,8 @@ async function main(): Promise<void> {
   const runtime = Number(opt.runtime)
   const rounds = Number(opt.rounds)
   const only = opt.only ? opt.only.split(',') : null
-  const loads = WORKLOADS.filter((w) => !only || only.some((o) => w.name.toLowerCase().includes(o.toLowerCase())))
+  const picked = WORKLOADS.filter((w) => !only || only.some((o) => w.name.toLowerCase().includes(o.toLowerCase())))
+  const loads = withOneCpu(picked, opt['one-cpu']!, opt.cpu!)
   // The data: written once in full, so that reads hit real pages (and objects).
   const fill = spawnSync('dd', ['if=/dev/urandom', `of=${raw}`, 'bs=1M', `count=${sizeMB}`, 'status=none'])
   if (fill.status !== 0) throw new Error(`dd: cannot write ${raw}`)
@@ -302,14 +312,14 @@ async function main(): Promise<void> {
     const g = (s: string): Result | undefined => best.get(`${w.name}|${s}`)
     const f = g('fresh'), v = g('volume'), c = g('clone'), b = g('blockd'), q = g('qcow2'), a = g('base'), sp = g('sparse')
     return {
-      workload: w.name, rw: w.rw, bs: w.bs, depth: w.depth, fresh: f, volume: v, clone: c, blockd: b, qcow2: q,
+      workload: w.name, rw: w.rw, bs: w.bs, depth: w.depth, ...(w.cpus ? { onCpus: w.cpus } : {}), fresh: f, volume: v, clone: c, blockd: b, qcow2: q,
       ...(a ? { base: a, volumeVsBase: ratio(v, a), baseVsBlockd: ratio(a, b) } : {}),
       ...(sp ? { sparse: sp, freshVsSparse: ratio(f, sp), sparseVsBlockd: ratio(sp, b) } : {}),
       freshVsBlockd: ratio(f, b), volumeVsBlockd: ratio(v, b), cloneVsBlockd: ratio(c, b),
       freshVsQcow2: ratio(f, q), volumeVsQcow2: ratio(v, q), cloneVsQcow2: ratio(c, q),
     }
   })
-  const line = (c: string[]): string => c.map((v, i) => (i === 0 ? v.padEnd(18) : v.padStart(9))).join(' ')
+  const line = (c: string[]): string => c.map((v, i) => (i === 0 ? v.padEnd(26) : v.padStart(9))).join(' ')
   console.log(line(['workload', 'fresh', 'volume', 'clone', 'blockd', 'qcow2', 'fr/blk', 'vol/blk', 'cl/blk', 'fr/qcow', 'vol/qcow', 'cl/qcow']))
   for (const r of rows) {
     const iops = (x?: Result): string => (x ? x.iops.toFixed(0) : '-')
@@ -356,7 +366,7 @@ async function main(): Promise<void> {
   console.log('the same, per process: volume (gateway filed mapperd vlmcd), blockd (gateway blockd)')
   for (const r of rows) {
     const e = (x?: Result): string => (x?.cpuUsPerIoEach ? x.cpuUsPerIoEach.map((v) => v.toFixed(1)).join(' ') : '-')
-    console.log(`${r.workload.padEnd(20)}  volume: ${e(r.volume)}   blockd: ${e(r.blockd)}`)
+    console.log(`${r.workload.padEnd(26)}  volume: ${e(r.volume)}   blockd: ${e(r.blockd)}`)
   }
   const doc = {
     schemaVersion: 1,
@@ -364,6 +374,7 @@ async function main(): Promise<void> {
     date: new Date().toISOString(),
     machine: { cpus: cpus().length, load1: loadavg()[0] },
     client: 'fio --ioengine=nbd (unix socket), best of rounds; IOPS',
+    placement: `rows '... on CPU ${opt.cpu}': fio and every process of the server on that CPU (taskset -a); the others: where the scheduler puts them`,
     cpu: 'cpuUsPerIo: user + system CPU time of the server processes (chain: gateway + vlmcd + mapperd + filed; blockd: gateway + blockd; qcow2: qemu-nbd) from /proc/PID/stat over the fio run, over the I/O of ramp + runtime at the measured rate; cpus: that CPU time over the wall time',
     runtimeSeconds: runtime, rounds, size: opt.size, objectSize, segment: spec,
     servers: {
@@ -380,7 +391,8 @@ async function main(): Promise<void> {
   console.log(`wrote ${opt.out}`)
 }
 
-main().then(() => process.exit(0), (e: unknown) => {
+// Its servers are stopped and waited for before it exits (the exit handler can only signal them).
+main().then(() => stopEvery().then(() => process.exit(0)), (e: unknown) => {
   console.error(`volumes bench: ${e instanceof Error ? e.message : String(e)}`)
-  process.exit(1)
+  return stopEvery().then(() => process.exit(1))
 })
