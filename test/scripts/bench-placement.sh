@@ -12,8 +12,15 @@ set -u
 . "$(dirname "$0")/lib.sh"
 need_cmds fio nbdcopy qemu-nbd qemu-img taskset
 need_bins blockd filed mapperd vlmcd
+# The gateway and tsx: the node domain, built if missing or stale (as test/node/run does).
+"$home/sys/node/build" >/dev/null
+case $? in
+  0) ;;
+  77) skip "no Node.js or npm for the gateway" ;;
+  *) fail "sys/node/build failed" ;;
+esac
 tsx=$home/node_modules/.bin/tsx
-[ -x "$tsx" ] && [ -f "$home/lib/node/cli.js" ] || skip "tsx or lib/node/cli.js missing (npm ci; make node)"
+[ -x "$tsx" ] || fail "$tsx missing after sys/node/build"
 ts_tmp xseg-bench-placement
 before=$(ls -d /dev/shm/xseg-volbench-* 2>/dev/null | sort)
 
