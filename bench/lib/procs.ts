@@ -23,8 +23,8 @@ export interface Workload { name: string, rw: string, bs: string, depth: number,
  * crosses CPUs can decide the figure more than the software does (on a VM,
  * waking an idle vCPU can cost tens of microseconds).
  */
-export function onCpus(w: Workload, cpus: string): Workload {
-  return { ...w, name: `${w.name} on CPU ${cpus}`, cpus }
+export function onCpus(w: Workload, list: string): Workload {
+  return { ...w, name: `${w.name} on CPU ${list}`, cpus: list }
 }
 
 /**
@@ -57,26 +57,34 @@ function affinity(pid: number): string {
 }
 
 /**
- * Run every thread of each of @pids on @cpus; returns the function that puts
- * back each one's former CPU list (a process that is gone meanwhile is skipped).
+ * Run every thread of each of @pids on the CPUs of @list; returns the
+ * function that puts back each one's former CPU list (a process that is gone
+ * meanwhile is skipped). Throws, with every process put back, if a thread is
+ * found elsewhere.
  */
-export function pinCpus(pids: number[], cpus: string): () => void {
+export function pinCpus(pids: number[], list: string): () => void {
   const before = pids.map((pid) => [pid, affinity(pid)] as const)
-  for (const [pid] of before) {
-    run('taskset', ['-a', '-c', '-p', cpus, String(pid)])
-    // Every thread, checked: a figure labelled 'on CPU N' must be one.
-    for (const tid of readdirSync(`/proc/${pid}/task`)) {
-      let status: string
-      try {
-        status = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8')
-      } catch { continue }	// a worker thread that ended meanwhile (qemu-nbd's come and go)
-      const got = cpuSet(/^Cpus_allowed_list:\s*(\S+)/m.exec(status)?.[1] ?? '')
-      if (got !== cpuSet(cpus)) throw new Error(`taskset: thread ${tid} of ${pid} runs on CPUs ${got}, not ${cpus}`)
-    }
-  }
-  return () => {
+  const restore = (): void => {
     for (const [pid, was] of before) spawnSync('taskset', ['-a', '-c', '-p', was, String(pid)], { stdio: 'ignore' })
   }
+  try {
+    for (const [pid] of before) {
+      run('taskset', ['-a', '-c', '-p', list, String(pid)])
+      // Every thread, checked: a figure labelled 'on CPU N' must be one.
+      for (const tid of readdirSync(`/proc/${pid}/task`)) {
+        let status: string
+        try {
+          status = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8')
+        } catch { continue }	// a worker thread that ended meanwhile (qemu-nbd's come and go)
+        const got = cpuSet(/^Cpus_allowed_list:\s*(\S+)/m.exec(status)?.[1] ?? '')
+        if (got !== cpuSet(list)) throw new Error(`taskset: thread ${tid} of ${pid} runs on CPUs ${got}, not ${list}`)
+      }
+    }
+  } catch (e) {
+    restore()
+    throw e
+  }
+  return restore
 }
 
 /** 4K random read and write at depth 1 and 32, 1M sequential at depth 4. */
