@@ -48,43 +48,42 @@ function cpuSet(list: string): string {
   return [...out].sort((x, y) => x - y).join(',')
 }
 
-/** The CPU list @pid may run on (taskset's), e.g. '0,1' or '0-3'. */
-function affinity(pid: number): string {
-  const out = run('taskset', ['-c', '-p', String(pid)])
-  const m = /list:\s*(\S+)/.exec(out)
-  if (!m) throw new Error(`taskset -c -p ${pid}: cannot read '${out.trim()}'`)
-  return m[1]!
+/** The CPU list a process or thread may run on (its /proc status), e.g. '0-1'; null once it is gone. */
+function allowedCpus(proc: string): string | null {
+  try {
+    return /^Cpus_allowed_list:\s*(\S+)/m.exec(readFileSync(`${proc}/status`, 'utf8'))?.[1] ?? null
+  } catch { return null }
 }
 
 /**
- * Run every thread of each of @pids on the CPUs of @list; returns the
- * function that puts back each one's former CPU list (a process that is gone
+ * Run every thread of each of @pids on the CPUs of @list. Returns the CPUs
+ * every thread was then found on (read back from /proc, not assumed) and the
+ * function that puts back each process's former CPU list (a process gone
  * meanwhile is skipped). Throws, with every process put back, if a thread is
  * found elsewhere.
  */
-export function pinCpus(pids: number[], list: string): () => void {
-  const before = pids.map((pid) => [pid, affinity(pid)] as const)
+export function pinCpus(pids: number[], list: string): { ranOn: string, restore: () => void } {
+  const before = pids.map((pid) => [pid, allowedCpus(`/proc/${pid}`)] as const)
   const restore = (): void => {
-    for (const [pid, was] of before) spawnSync('taskset', ['-a', '-c', '-p', was, String(pid)], { stdio: 'ignore' })
+    for (const [pid, was] of before) if (was) spawnSync('taskset', ['-a', '-c', '-p', was, String(pid)], { stdio: 'ignore' })
   }
+  const found = new Set<string>()
   try {
     for (const [pid] of before) {
       run('taskset', ['-a', '-c', '-p', list, String(pid)])
       // Every thread, checked: a figure labelled 'on CPU N' must be one.
       for (const tid of readdirSync(`/proc/${pid}/task`)) {
-        let status: string
-        try {
-          status = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8')
-        } catch { continue }	// a worker thread that ended meanwhile (qemu-nbd's come and go)
-        const got = cpuSet(/^Cpus_allowed_list:\s*(\S+)/m.exec(status)?.[1] ?? '')
-        if (got !== cpuSet(list)) throw new Error(`taskset: thread ${tid} of ${pid} runs on CPUs ${got}, not ${list}`)
+        const got = allowedCpus(`/proc/${pid}/task/${tid}`)
+        if (got === null) continue	// a worker thread that ended meanwhile (qemu-nbd's come and go)
+        if (cpuSet(got) !== cpuSet(list)) throw new Error(`taskset: thread ${tid} of ${pid} runs on CPUs ${got}, not ${list}`)
+        found.add(cpuSet(got))
       }
     }
   } catch (e) {
     restore()
     throw e
   }
-  return restore
+  return { ranOn: [...found].join(' '), restore }
 }
 
 /** 4K random read and write at depth 1 and 32, 1M sequential at depth 4. */
@@ -105,7 +104,7 @@ export interface Result {
   cpuUsPerIoEach?: number[]
   /** The server's CPU time over the wall time of the fio run: how many CPUs it kept busy. */
   cpus?: number
-  /** With Workload.cpus: the CPUs that every thread of the server was found on before the run. */
+  /** With Workload.cpus: the CPUs every thread of the server was found on (/proc) before the run. */
   ranOn?: string
 }
 
@@ -207,12 +206,12 @@ export function run(cmd: string, args: string[]): string {
  * they run on those CPUs for the run, fio too).
  */
 export function fio(uri: string, w: Workload, runtime: number, size: string, dir: string, pids: number[] = []): Result {
-  const restore = w.cpus ? pinCpus(pids, w.cpus) : undefined
+  const pin = w.cpus ? pinCpus(pids, w.cpus) : undefined
   try {
     const r = fioOnce(uri, w, runtime, size, dir, pids)
-    return w.cpus ? { ...r, ranOn: cpuSet(w.cpus) } : r
+    return pin ? { ...r, ranOn: pin.ranOn } : r
   } finally {
-    restore?.()
+    pin?.restore()
   }
 }
 
